@@ -1,0 +1,49 @@
+import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
+
+/** One prompt for one item. Never log `system`, `prompt` or a result's `text`: they hold user data. */
+export interface CompletionRequest {
+  /** Stable id of the work item, for audit and error messages (not content). */
+  itemRef: string;
+  sensitivity: Sensitivity;
+  system: string;
+  prompt: string;
+  maxTokens: number;
+  signal?: AbortSignal;
+}
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface CompletionResult {
+  text: string;
+  usage: TokenUsage;
+  /** Model that produced the text, as the engine or the API reported it. */
+  model: string;
+  finishReason: 'stop' | 'length';
+}
+
+/** Error raised by a provider. `retryable` tells the queue whether another attempt may succeed. */
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+}
+
+/** The provider refused an item above its clearance: never retryable, never sent. */
+export class ClearanceError extends ProviderError {
+  constructor(provider: string, clearance: Sensitivity, sensitivity: Sensitivity) {
+    super(
+      `provider "${provider}" is cleared up to "${clearance}" and refuses an item marked "${sensitivity}"`,
+      false,
+      'clearance',
+    );
+    this.name = 'ClearanceError';
+  }
+}
