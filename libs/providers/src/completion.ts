@@ -47,3 +47,10 @@ export class ClearanceError extends ProviderError {
     this.name = 'ClearanceError';
   }
 }
+
+/** Anything that turns a prompt into text: the local engine or an OpenAI-compatible API. */
+export interface InferenceProvider {
+  readonly name: string;
+  complete(req: CompletionRequest): Promise<CompletionResult>;
+  close(): Promise<void>;
+}

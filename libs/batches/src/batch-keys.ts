@@ -1,0 +1,20 @@
+/** Every Redis key of the batch records, under one prefix (shared with BullMQ's queues). */
+export class BatchKeys {
+  constructor(private readonly prefix: string) {}
+  batch(id: string): string {
+    return `${this.prefix}:sy:batch:${id}`;
+  }
+  item(batchId: string, index: number): string {
+    return `${this.prefix}:sy:item:${batchId}:${index}`;
+  }
+  index(): string {
+    return `${this.prefix}:sy:batches`;
+  }
+  idempotency(key: string): string {
+    return `${this.prefix}:sy:idem:${key}`;
+  }
+  /** Estimated work (generation-equivalent tokens) waiting or running on a provider. */
+  backlog(target: string, provider: string): string {
+    return `${this.prefix}:sy:backlog:${target}:${provider}`;
+  }
+}

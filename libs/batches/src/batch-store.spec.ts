@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { BatchStore, type NewItem } from './batch-store.js';
+
+const route = (target: 'local' | 'cloud'): NewItem['route'] => ({ target, provider: target === 'local' ? 'llama' : 'frontier', model: 'm', reason: 'test', at: new Date().toISOString() });
+
+describe('BatchStore (real Redis)', () => {
+  let redis: Redis;
+  let store: BatchStore;
+
+  beforeAll(() => {
+    redis = new Redis(process.env.REDIS_URL!);
+    store = new BatchStore(redis, `t-${randomUUID().slice(0, 8)}`);
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  const newBatch = (items: NewItem[], key?: string) =>
+    store.create({ kind: 'document-processing', sensitivity: 'internal', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now() }, items, key);
+
+  it('completes an item exactly once even when two runs race to finish it', async () => {
+    const { id } = await newBatch([{ itemId: 'a', route: route('local'), workTokens: 50 }]);
+    expect(await store.backlog('local', 'llama')).toBeGreaterThanOrEqual(50);
+    await store.transition(id, 0, ['queued', 'running'], 'running');
+    await store.transition(id, 0, ['queued', 'running'], 'running'); // a second run after a "crash"
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, () => store.transition(id, 0, ['running'], 'completed', { result: 'r', inputTokens: 10, outputTokens: 5, costUsd: 0.001 })),
+    );
+    expect(outcomes.filter(Boolean)).toHaveLength(1);
+    const batch = await store.get(id);
+    expect(batch?.counts).toEqual({ total: 1, queued: 0, running: 0, completed: 1, failed: 0, cancelled: 0 });
+    expect(batch?.usage).toEqual({ inputTokens: 10, outputTokens: 5 });
+    expect(batch?.cost.usd).toBeCloseTo(0.001, 9);
+    expect(batch?.status).toBe('completed');
+    expect(batch?.finishedAt).not.toBeNull();
+    const [item] = await store.items(id, 0, 10);
+    expect(item.attempts).toBe(2);
+    expect(item.result).toBe('r');
+  });
+
+  it('cancels only items that have not started', async () => {
+    const { id } = await newBatch([
+      { itemId: 'a', route: route('local'), workTokens: 1 },
+      { itemId: 'b', route: route('cloud'), workTokens: 1 },
+      { itemId: 'c', route: route('local'), workTokens: 1 },
+    ]);
+    await store.transition(id, 1, ['queued'], 'running');
+    expect(await store.cancelQueued(id)).toEqual([0, 2]);
+    expect(await store.transition(id, 0, ['queued', 'running'], 'running')).toBe(false);
+    const batch = await store.get(id);
+    expect(batch?.counts).toMatchObject({ cancelled: 2, running: 1 });
+    expect(batch?.status).toBe('running');
+    expect(batch?.routes).toEqual({ local: 2, cloud: 1 });
+  });
+
+  it('returns the first batch for a repeated idempotency key', async () => {
+    const key = randomUUID();
+    const first = await newBatch([{ itemId: 'a', route: route('local'), workTokens: 1 }], key);
+    const second = await newBatch([{ itemId: 'a', route: route('local'), workTokens: 1 }], key);
+    expect(first.created).toBe(true);
+    expect(second).toEqual({ id: first.id, created: false });
+  });
+
+  it('releases the backlog an item added once it finishes', async () => {
+    const before = await store.backlog('cloud', 'frontier');
+    const { id } = await newBatch([{ itemId: 'a', route: route('cloud'), workTokens: 123 }]);
+    expect(await store.backlog('cloud', 'frontier')).toBeCloseTo(before + 123, 6);
+    await store.transition(id, 0, ['queued'], 'running');
+    await store.transition(id, 0, ['running'], 'failed', { error: 'boom' });
+    expect(await store.backlog('cloud', 'frontier')).toBeCloseTo(before, 6);
+    expect((await store.get(id))?.status).toBe('failed');
+  });
+});

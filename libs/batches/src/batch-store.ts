@@ -1,0 +1,248 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
+import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
+import { batchStatus } from './batch-status.js';
+import { BatchKeys } from './batch-keys.js';
+import type { BatchKind, BatchView, CodeMigrationTask, DocumentTask, ItemCounts, ItemRoute, ItemStatus, ItemView } from './batch-types.js';
+import { ITEM_TRANSITION_LUA } from './item-transition.lua.js';
+
+export interface NewBatch {
+  kind: BatchKind;
+  sensitivity: Sensitivity;
+  deadlineAt: number;
+  task: DocumentTask | CodeMigrationTask;
+  createdAt: number;
+}
+
+export interface NewItem {
+  itemId: string;
+  route: ItemRoute;
+  /** Estimated generation-equivalent tokens this item adds to its provider's backlog. */
+  workTokens: number;
+}
+
+/** Fields a transition may set on an item. */
+export interface ItemUpdate {
+  result?: string;
+  error?: string;
+  inputTokens?: number;
+  outputTokens?: number;
+  costUsd?: number;
+}
+
+const ITEM_PAGE_MAX = 1000;
+
+/**
+ * Batch and item records in Redis. Counters and statuses change only through one Lua transition,
+ * so they stay exact under concurrent workers, retries and crashes.
+ */
+export class BatchStore {
+  private readonly keys: BatchKeys;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = new BatchKeys(prefix);
+    redis.defineCommand('syItemTransition', { numberOfKeys: 2, lua: ITEM_TRANSITION_LUA });
+  }
+
+  /** The batch an idempotency key already created, if any. */
+  async findByIdempotencyKey(key: string): Promise<string | null> {
+    return this.redis.get(this.keys.idempotency(key));
+  }
+
+  /**
+   * Writes a batch and its items in one MULTI. With an idempotency key, a second call with the same key
+   * returns the first batch's id instead of creating another (`created: false`).
+   */
+  async create(batch: NewBatch, items: NewItem[], idempotencyKey?: string): Promise<{ id: string; created: boolean }> {
+    const id = randomUUID();
+    if (idempotencyKey) {
+      const claimed = await this.redis.set(this.keys.idempotency(idempotencyKey), id, 'EX', 7 * 86_400, 'NX');
+      if (claimed !== 'OK') {
+        const existing = await this.redis.get(this.keys.idempotency(idempotencyKey));
+        if (existing) return { id: existing, created: false };
+      }
+    }
+    const multi = this.redis.multi();
+    const routes = { local: 0, cloud: 0 };
+    items.forEach((item, index) => {
+      routes[item.route.target] += 1;
+      const backlogKey = this.keys.backlog(item.route.target, item.route.provider);
+      multi.hset(this.keys.item(id, index), {
+        id: item.itemId,
+        index,
+        status: 'queued',
+        routes: JSON.stringify([item.route]),
+        attempts: 0,
+        backlogKey,
+        backlogWork: item.workTokens,
+      });
+      multi.incrbyfloat(backlogKey, item.workTokens);
+    });
+    multi.hset(this.keys.batch(id), {
+      id,
+      kind: batch.kind,
+      sensitivity: batch.sensitivity,
+      deadline: batch.deadlineAt,
+      task: JSON.stringify(batch.task),
+      createdAt: batch.createdAt,
+      total: items.length,
+      queued: items.length,
+      running: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+      routesLocal: routes.local,
+      routesCloud: routes.cloud,
+      inputTokens: 0,
+      outputTokens: 0,
+      costUsd: 0,
+      enqueued: 0,
+    });
+    multi.zadd(this.keys.index(), batch.createdAt, id);
+    try {
+      await multi.exec();
+    } catch (err) {
+      if (idempotencyKey) await this.redis.del(this.keys.idempotency(idempotencyKey));
+      throw err;
+    }
+    return { id, created: true };
+  }
+
+  /** Records that every item's job is in its queue (jobs use deterministic ids, so re-adding is safe). */
+  async markEnqueued(id: string): Promise<void> {
+    await this.redis.hset(this.keys.batch(id), 'enqueued', 1);
+  }
+
+  async isEnqueued(id: string): Promise<boolean> {
+    return (await this.redis.hget(this.keys.batch(id), 'enqueued')) === '1';
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.batch(id))) === 1;
+  }
+
+  async get(id: string): Promise<BatchView | null> {
+    const h = await this.redis.hgetall(this.keys.batch(id));
+    return h.id ? toBatchView(h) : null;
+  }
+
+  async task(id: string): Promise<DocumentTask | CodeMigrationTask | null> {
+    const raw = await this.redis.hget(this.keys.batch(id), 'task');
+    return raw ? JSON.parse(raw) : null;
+  }
+
+  /** Newest first. `before` is the createdAt (ms) of the last batch of the previous page. */
+  async list(limit: number, before?: number): Promise<BatchView[]> {
+    const ids = await this.redis.zrevrangebyscore(this.keys.index(), before === undefined ? '+inf' : `(${before}`, '-inf', 'LIMIT', 0, limit);
+    const pipeline = this.redis.pipeline();
+    ids.forEach((id) => pipeline.hgetall(this.keys.batch(id)));
+    const rows = (await pipeline.exec()) ?? [];
+    return rows.map(([, h]) => h as Record<string, string>).filter((h) => h.id).map(toBatchView);
+  }
+
+  async items(batchId: string, offset: number, limit: number): Promise<ItemView[]> {
+    const total = Number(await this.redis.hget(this.keys.batch(batchId), 'total'));
+    const end = Math.min(total, offset + Math.min(limit, ITEM_PAGE_MAX));
+    const pipeline = this.redis.pipeline();
+    for (let i = offset; i < end; i++) pipeline.hgetall(this.keys.item(batchId, i));
+    const rows = (await pipeline.exec()) ?? [];
+    return rows.map(([, h]) => toItemView(h as Record<string, string>));
+  }
+
+  async item(batchId: string, index: number): Promise<ItemView | null> {
+    const h = await this.redis.hgetall(this.keys.item(batchId, index));
+    return h.status ? toItemView(h) : null;
+  }
+
+  /**
+   * Moves an item to `to` if its status is one of `from`; returns whether it did. Terminal moves add
+   * the item's usage and cost to the batch and release its backlog, exactly once.
+   */
+  async transition(batchId: string, index: number, from: readonly ItemStatus[], to: ItemStatus, update: ItemUpdate = {}, now = Date.now()): Promise<boolean> {
+    const fields = Object.entries(update).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
+    const applied = await (this.redis as unknown as SyCommands).syItemTransition(
+      this.keys.item(batchId, index),
+      this.keys.batch(batchId),
+      from.join(','),
+      to,
+      String(now),
+      ...fields,
+    );
+    return applied === 1;
+  }
+
+  /** Cancels every item that has not started; returns the indexes it cancelled. */
+  async cancelQueued(batchId: string): Promise<number[]> {
+    const total = Number(await this.redis.hget(this.keys.batch(batchId), 'total'));
+    const indexes = Array.from({ length: total }, (_, i) => i);
+    const applied = await Promise.all(
+      indexes.map((index) => this.transition(batchId, index, ['queued'], 'cancelled', { error: 'cancelled before it started' })),
+    );
+    return indexes.filter((index) => applied[index]);
+  }
+
+  /** Work waiting or running on a provider, in generation-equivalent tokens. */
+  async backlog(target: RouteTarget, provider: string): Promise<number> {
+    return Math.max(0, Number((await this.redis.get(this.keys.backlog(target, provider))) ?? 0));
+  }
+}
+
+interface SyCommands {
+  syItemTransition(item: string, batch: string, ...args: string[]): Promise<number>;
+}
+
+function num(v: string | undefined): number {
+  return v === undefined || v === '' ? 0 : Number(v);
+}
+
+function iso(v: string | undefined): string | null {
+  return v ? new Date(Number(v)).toISOString() : null;
+}
+
+function toBatchView(h: Record<string, string>): BatchView {
+  const counts: ItemCounts = {
+    total: num(h.total),
+    queued: num(h.queued),
+    running: num(h.running),
+    completed: num(h.completed),
+    failed: num(h.failed),
+    cancelled: num(h.cancelled),
+  };
+  return {
+    id: h.id,
+    kind: h.kind as BatchKind,
+    status: batchStatus(counts),
+    counts,
+    sensitivity: h.sensitivity as Sensitivity,
+    deadline: iso(h.deadline)!,
+    routes: { local: num(h.routesLocal), cloud: num(h.routesCloud) },
+    usage: { inputTokens: num(h.inputTokens), outputTokens: num(h.outputTokens) },
+    cost: { usd: Math.round(num(h.costUsd) * 1e9) / 1e9 },
+    createdAt: iso(h.createdAt)!,
+    finishedAt: iso(h.finishedAt),
+  };
+}
+
+function toItemView(h: Record<string, string>): ItemView {
+  const routeHistory: ItemRoute[] = h.routes ? JSON.parse(h.routes) : [];
+  const current = routeHistory.at(-1);
+  const done = h.status === 'completed';
+  return {
+    id: h.id,
+    index: num(h.index),
+    status: h.status as ItemStatus,
+    route: current ? { target: current.target, provider: current.provider, model: current.model, reason: current.reason } : null,
+    routeHistory,
+    usage: done || h.inputTokens ? { inputTokens: num(h.inputTokens), outputTokens: num(h.outputTokens) } : null,
+    costUsd: done || h.costUsd ? num(h.costUsd) : null,
+    result: h.result ?? null,
+    error: h.error ?? null,
+    attempts: num(h.attempts),
+    startedAt: iso(h.startedAt),
+    finishedAt: iso(h.finishedAt),
+  };
+}

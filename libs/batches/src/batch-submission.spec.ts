@@ -1,0 +1,61 @@
+import { describe, expect, it } from '@jest/globals';
+import { checkSubmission } from './batch-submission.js';
+import { parseDeadline, parseIsoDuration } from './deadline.js';
+
+const NOW = Date.parse('2026-11-23T00:00:00Z');
+const limits = { maxItems: 3, maxOutputTokens: 512 };
+const doc = { kind: 'document-processing', sensitivity: 'internal', deadline: 'PT30S', task: { type: 'summarize' }, items: [{ id: 'a', text: 'hello' }] };
+
+function fieldOf(body: unknown): string | undefined {
+  const r = checkSubmission(body, limits, NOW);
+  return r.ok ? undefined : r.errors[0].field;
+}
+
+describe('checkSubmission', () => {
+  it('accepts a valid document batch and resolves its deadline', () => {
+    const r = checkSubmission(doc, limits, NOW);
+    expect(r.ok && r.deadlineAt).toBe(NOW + 30_000);
+  });
+
+  it('accepts a code migration batch with an absolute deadline', () => {
+    const r = checkSubmission({ kind: 'code-migration', sensitivity: 'restricted', deadline: '2026-11-24T00:00:00Z', task: { instruction: 'to ESM' }, items: [{ path: 'a.js', content: 'x' }] }, limits, NOW);
+    expect(r.ok).toBe(true);
+  });
+
+  it.each([
+    [{ ...doc, kind: 'translation' }, 'kind'],
+    [{ ...doc, sensitivity: 'secret' }, 'sensitivity'],
+    [{ ...doc, deadline: 'tomorrow' }, 'deadline'],
+    [{ ...doc, deadline: '2020-01-01T00:00:00Z' }, 'deadline'],
+    [{ ...doc, task: { type: 'translate' } }, 'task.type'],
+    [{ ...doc, task: { type: 'classify' } }, 'task.labels'],
+    [{ ...doc, task: { type: 'extract' } }, 'task.schema'],
+    [{ ...doc, items: [] }, 'items'],
+    [{ ...doc, items: [{ id: 'a', text: 5 }] }, 'items[0].text'],
+    [{ ...doc, items: [{ id: 'a', text: 'x' }, { id: 'a', text: 'y' }] }, 'items[1].id'],
+    [{ ...doc, items: Array.from({ length: 4 }, (_, i) => ({ id: String(i), text: 'x' })) }, 'items'],
+    [{ ...doc, task: { type: 'summarize', maxTokens: 100000 } }, 'task.maxTokens'],
+    [{ kind: 'code-migration', sensitivity: 'public', deadline: 'P1D', task: {}, items: [{ path: 'a', content: '' }] }, 'task.instruction'],
+    [[1, 2], 'body'],
+    [null, 'body'],
+  ])('rejects %j naming %s', (body, field) => {
+    expect(fieldOf(body)).toBe(field);
+  });
+});
+
+describe('deadlines', () => {
+  it('parses ISO-8601 durations', () => {
+    expect(parseIsoDuration('PT30S')).toBe(30_000);
+    expect(parseIsoDuration('P1D')).toBe(86_400_000);
+    expect(parseIsoDuration('PT1H30M')).toBe(5_400_000);
+    expect(parseIsoDuration('PT0.5S')).toBe(500);
+    expect(parseIsoDuration('P')).toBeNull();
+    expect(parseIsoDuration('PT')).toBeNull();
+  });
+
+  it('parses timestamps only with a zone', () => {
+    expect(parseDeadline('2026-11-23T01:00:00Z', NOW)).toBe(NOW + 3_600_000);
+    expect(parseDeadline('2026-11-23T01:00:00+01:00', NOW)).toBe(NOW);
+    expect(parseDeadline('2026-11-23T01:00:00', NOW)).toBeNull();
+  });
+});

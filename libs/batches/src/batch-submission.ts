@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { SENSITIVITY_LEVELS } from '#libs/routing/src/sensitivity.js';
+import { DOCUMENT_TASK_TYPES, type BatchSubmission } from './batch-types.js';
+import { parseDeadline } from './deadline.js';
+
+export interface FieldError {
+  /** Path of the offending field, e.g. `items[3].text`. */
+  field: string;
+  message: string;
+}
+
+export interface SubmissionLimits {
+  maxItems: number;
+  maxOutputTokens: number;
+}
+
+export type SubmissionCheck =
+  | { ok: true; submission: BatchSubmission; deadlineAt: number }
+  | { ok: false; errors: FieldError[] };
+
+const text = z.string({ error: 'must be a string' });
+const nonEmpty = text.min(1, 'must not be empty');
+
+function schemaFor(limits: SubmissionLimits) {
+  const maxTokens = z.number().int('must be an integer').min(1).max(limits.maxOutputTokens).optional();
+  const common = {
+    sensitivity: z.enum(SENSITIVITY_LEVELS, { error: `must be one of ${SENSITIVITY_LEVELS.join(', ')}` }),
+    deadline: nonEmpty,
+  };
+  const documents = z.object({
+    ...common,
+    kind: z.literal('document-processing'),
+    task: z
+      .object({
+        type: z.enum(DOCUMENT_TASK_TYPES, { error: `must be one of ${DOCUMENT_TASK_TYPES.join(', ')}` }),
+        labels: z.array(nonEmpty).min(2, 'needs at least two labels').optional(),
+        schema: z.record(z.string(), z.unknown(), { error: 'must be a JSON Schema object' }).optional(),
+        instructions: text.max(4000).optional(),
+        maxTokens,
+      })
+      .superRefine((task, ctx) => {
+        if (task.type === 'classify' && !task.labels) ctx.addIssue({ code: 'custom', path: ['labels'], message: 'is required for classify' });
+        if (task.type === 'extract' && !task.schema) ctx.addIssue({ code: 'custom', path: ['schema'], message: 'is required for extract' });
+      }),
+    items: z
+      .array(z.object({ id: nonEmpty.max(512), text: nonEmpty }), { error: 'must be an array' })
+      .min(1, 'needs at least one item')
+      .max(limits.maxItems, `holds at most ${limits.maxItems} items`),
+  });
+  const code = z.object({
+    ...common,
+    kind: z.literal('code-migration'),
+    task: z.object({ instruction: nonEmpty.max(8000), maxTokens }),
+    items: z
+      .array(z.object({ path: nonEmpty.max(1024), content: text }), { error: 'must be an array' })
+      .min(1, 'needs at least one item')
+      .max(limits.maxItems, `holds at most ${limits.maxItems} items`),
+  });
+  return z.discriminatedUnion('kind', [documents, code], {
+    error: 'must be "document-processing" or "code-migration"',
+  });
+}
+
+/** `["items", 3, "text"]` → `items[3].text` */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '') || 'body';
+}
+
+/** Validates a POSTed batch, naming every wrong field. Pure: no I/O. */
+export function checkSubmission(body: unknown, limits: SubmissionLimits, now: number): SubmissionCheck {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object' }] };
+  }
+  const parsed = schemaFor(limits).safeParse(body);
+  if (!parsed.success) {
+    return { ok: false, errors: parsed.error.issues.map((i) => ({ field: fieldPath(i.path), message: i.message })) };
+  }
+  const submission = parsed.data as BatchSubmission;
+  const errors: FieldError[] = [];
+  const deadlineAt = parseDeadline(submission.deadline, now);
+  if (deadlineAt === null) {
+    errors.push({ field: 'deadline', message: 'must be an ISO-8601 timestamp with a zone or a duration such as PT30S or P1D' });
+  } else if (deadlineAt <= now) {
+    errors.push({ field: 'deadline', message: 'is in the past' });
+  }
+  const ids = submission.kind === 'code-migration' ? submission.items.map((i) => i.path) : submission.items.map((i) => i.id);
+  const seen = new Set<string>();
+  ids.forEach((id, index) => {
+    if (seen.has(id)) errors.push({ field: `items[${index}].${submission.kind === 'code-migration' ? 'path' : 'id'}`, message: 'is a duplicate within the batch' });
+    seen.add(id);
+  });
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, submission, deadlineAt: deadlineAt! };
+}

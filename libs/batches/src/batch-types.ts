@@ -1,0 +1,97 @@
+import type { RouteTarget, Sensitivity } from '#libs/routing/src/index.js';
+import type { TokenUsage } from '#libs/providers/src/completion.js';
+
+export const BATCH_KINDS = ['document-processing', 'code-migration'] as const;
+export type BatchKind = (typeof BATCH_KINDS)[number];
+
+export const DOCUMENT_TASK_TYPES = ['summarize', 'classify', 'extract'] as const;
+export type DocumentTaskType = (typeof DOCUMENT_TASK_TYPES)[number];
+
+export interface DocumentTask {
+  type: DocumentTaskType;
+  /** classify: the label set the answer must come from. */
+  labels?: string[];
+  /** extract: the JSON Schema of the object to extract. */
+  schema?: Record<string, unknown>;
+  /** Extra guidance appended to the built-in instruction. */
+  instructions?: string;
+  maxTokens?: number;
+}
+
+export interface CodeMigrationTask {
+  instruction: string;
+  maxTokens?: number;
+}
+
+export interface DocumentItemInput {
+  id: string;
+  text: string;
+}
+
+export interface CodeItemInput {
+  path: string;
+  content: string;
+}
+
+export type BatchSubmission =
+  | { kind: 'document-processing'; sensitivity: Sensitivity; deadline: string; task: DocumentTask; items: DocumentItemInput[] }
+  | { kind: 'code-migration'; sensitivity: Sensitivity; deadline: string; task: CodeMigrationTask; items: CodeItemInput[] };
+
+export const ITEM_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type ItemStatus = (typeof ITEM_STATUSES)[number];
+
+export type BatchStatus = 'queued' | 'running' | 'completed' | 'partial' | 'failed' | 'cancelled';
+
+export type ItemCounts = Record<ItemStatus, number> & { total: number };
+
+export interface ItemRoute {
+  target: RouteTarget;
+  provider: string;
+  model: string;
+  reason: string;
+  at: string;
+}
+
+/** The unit of work as it travels to a worker: what to run, for whom, under which constraints. */
+export interface WorkItem {
+  batchId: string;
+  index: number;
+  /** The user's id for the item (document id or file path). */
+  itemId: string;
+  kind: BatchKind;
+  sensitivity: Sensitivity;
+  deadline: number;
+  /** Text the model works on: document text or file content. */
+  input: string;
+  /** File path for code items (helps the model), absent for documents. */
+  path?: string;
+}
+
+export interface BatchView {
+  id: string;
+  kind: BatchKind;
+  status: BatchStatus;
+  counts: ItemCounts;
+  sensitivity: Sensitivity;
+  deadline: string;
+  routes: { local: number; cloud: number };
+  usage: TokenUsage;
+  cost: { usd: number };
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+export interface ItemView {
+  id: string;
+  index: number;
+  status: ItemStatus;
+  route: Omit<ItemRoute, 'at'> | null;
+  routeHistory: ItemRoute[];
+  usage: TokenUsage | null;
+  costUsd: number | null;
+  result: string | null;
+  error: string | null;
+  attempts: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+}

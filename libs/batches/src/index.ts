@@ -1,0 +1,7 @@
+export * from './batch-types.js';
+export * from './batch-status.js';
+export * from './batch-submission.js';
+export * from './deadline.js';
+export * from './batch-keys.js';
+export * from './batch-store.js';
+export * from './batch-intake.js';

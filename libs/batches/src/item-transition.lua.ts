@@ -1,0 +1,48 @@
+/**
+ * Moves one item between statuses atomically and keeps the batch's counters in step. It applies only
+ * when the item's current status is one of the allowed ones, so a job that runs again after a worker
+ * crash can never complete (or count, or charge) an item twice.
+ *
+ * KEYS[1] item hash, KEYS[2] batch hash
+ * ARGV[1] allowed current statuses, comma separated; ARGV[2] new status; ARGV[3] now (ms);
+ * ARGV[4..] field, value pairs to set on the item.
+ * Returns 1 when applied, 0 when the item was not in an allowed status, -1 when it does not exist.
+ */
+export const ITEM_TRANSITION_LUA = `
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return -1 end
+local allowed = false
+for s in string.gmatch(ARGV[1], '[^,]+') do
+  if s == cur then allowed = true end
+end
+if not allowed then return 0 end
+local to = ARGV[2]
+if cur ~= to then
+  redis.call('HINCRBY', KEYS[2], cur, -1)
+  redis.call('HINCRBY', KEYS[2], to, 1)
+  redis.call('HSET', KEYS[1], 'status', to)
+end
+for i = 4, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+if to == 'running' then
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  redis.call('HSETNX', KEYS[1], 'startedAt', ARGV[3])
+end
+if to == 'completed' or to == 'failed' or to == 'cancelled' then
+  redis.call('HSET', KEYS[1], 'finishedAt', ARGV[3])
+  local u = redis.call('HMGET', KEYS[1], 'inputTokens', 'outputTokens', 'costUsd', 'backlogKey', 'backlogWork')
+  redis.call('HINCRBY', KEYS[2], 'inputTokens', tonumber(u[1] or '0') or 0)
+  redis.call('HINCRBY', KEYS[2], 'outputTokens', tonumber(u[2] or '0') or 0)
+  redis.call('HINCRBYFLOAT', KEYS[2], 'costUsd', tonumber(u[3] or '0') or 0)
+  if u[4] and u[5] then
+    redis.call('INCRBYFLOAT', u[4], -tonumber(u[5]))
+    redis.call('HDEL', KEYS[1], 'backlogKey', 'backlogWork')
+  end
+  local open = redis.call('HMGET', KEYS[2], 'queued', 'running')
+  if (tonumber(open[1]) or 0) + (tonumber(open[2]) or 0) == 0 then
+    redis.call('HSET', KEYS[2], 'finishedAt', ARGV[3])
+  end
+end
+return 1
+`;

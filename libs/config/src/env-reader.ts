@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './config-error.js';
+
+type Env = Record<string, string | undefined>;
+
+/** Typed accessors over an env map; every failure names the variable. */
+export class EnvReader {
+  constructor(private readonly env: Env) {}
+
+  string(name: string, fallback: string): string {
+    const v = this.raw(name);
+    return v === undefined ? fallback : v;
+  }
+
+  optionalString(name: string): string | undefined {
+    return this.raw(name);
+  }
+
+  int(name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v) || n < min || n > max) {
+      throw new ConfigError(name, `an integer from ${min} to ${max}`, v);
+    }
+    return n;
+  }
+
+  number(name: string, fallback: number, min = 0, max = Number.MAX_VALUE): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(name, `a number from ${min} to ${max}`, v);
+    return n;
+  }
+
+  oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (!(values as readonly string[]).includes(v)) throw new ConfigError(name, `one of ${values.join(', ')}`, v);
+    return v as T;
+  }
+
+  url(name: string): string | undefined {
+    const v = this.raw(name);
+    if (v === undefined) return undefined;
+    try {
+      new URL(v);
+    } catch {
+      throw new ConfigError(name, 'an absolute URL', v);
+    }
+    return v;
+  }
+
+  /** A secret from NAME or from the file named by NAME_FILE; the value is never echoed in errors. */
+  secret(name: string): string | undefined {
+    const direct = this.raw(name);
+    if (direct !== undefined) return direct;
+    const file = this.raw(`${name}_FILE`);
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch {
+      throw new ConfigError(`${name}_FILE`, 'a readable file holding the secret', file);
+    }
+  }
+
+  private raw(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+}

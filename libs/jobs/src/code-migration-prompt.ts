@@ -1,0 +1,25 @@
+import type { CodeMigrationTask } from '#libs/batches/src/batch-types.js';
+import { estimateTokens } from '#libs/routing/src/token-estimate.js';
+import type { Prompt } from './prompt.js';
+
+const SYSTEM =
+  'You are a precise code migration tool. Rewrite the given file according to the instruction. ' +
+  'Answer with the complete new file content only, no explanations.';
+
+/** The prompt for rewriting one source file by the batch's instruction. */
+export function codeMigrationPrompt(task: CodeMigrationTask, path: string, content: string, maxOutputTokens: number): Prompt {
+  const maxTokens = Math.min(task.maxTokens ?? maxOutputTokens, maxOutputTokens);
+  return {
+    system: SYSTEM,
+    prompt: `Instruction: ${task.instruction}\n\nFile: ${path}\n\`\`\`\n${content}\n\`\`\``,
+    maxTokens,
+    // A rewritten file is about as long as the original, plus a little.
+    expectedOutputTokens: Math.min(maxTokens, Math.ceil(estimateTokens(content) * 1.1) + 16),
+  };
+}
+
+/** Models often wrap a file in a Markdown fence despite the instruction; keep only the content. */
+export function stripCodeFence(text: string): string {
+  const fenced = /^\s*```[\w.+-]*\s*\n([\s\S]*?)\n?```\s*$/.exec(text);
+  return fenced ? fenced[1] : text;
+}

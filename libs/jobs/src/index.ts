@@ -1,0 +1,4 @@
+export * from './prompt.js';
+export * from './document-prompt.js';
+export * from './code-migration-prompt.js';
+export * from './item-prompt.js';

@@ -1,0 +1,9 @@
+/** What a provider is asked for one item. Holds user data: never log it. */
+export interface Prompt {
+  system: string;
+  prompt: string;
+  /** Hard bound on generated tokens. */
+  maxTokens: number;
+  /** Best guess of generated tokens, for routing and quotes. */
+  expectedOutputTokens: number;
+}

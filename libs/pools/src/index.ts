@@ -1,0 +1,2 @@
+export * from './pool-registry.js';
+export * from './provider-directory.js';

@@ -1,0 +1,30 @@
+import { Module } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG } from '#libs/config/src/config.module.js';
+import type { AppConfig } from '#libs/config/src/app-config.js';
+import { REDIS } from '#libs/redis/src/redis.module.js';
+import { BatchesModule } from '#libs/batches/src/batches.module.js';
+import { BatchStore } from '#libs/batches/src/batch-store.js';
+import { PoolRegistry } from './pool-registry.js';
+import { ProviderDirectory } from './provider-directory.js';
+
+/** A heartbeat lives three beats: one late beat is tolerated, a dead worker drops out within seconds. */
+const HEARTBEAT_TTL_BEATS = 3;
+
+@Module({
+  imports: [BatchesModule],
+  providers: [
+    {
+      provide: PoolRegistry,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: Redis, c: AppConfig) => new PoolRegistry(redis, c.prefix, c.heartbeatMs * HEARTBEAT_TTL_BEATS),
+    },
+    {
+      provide: ProviderDirectory,
+      inject: [APP_CONFIG, PoolRegistry, BatchStore],
+      useFactory: (c: AppConfig, pools: PoolRegistry, store: BatchStore) => new ProviderDirectory(c, pools, store),
+    },
+  ],
+  exports: [PoolRegistry, ProviderDirectory, BatchesModule],
+})
+export class PoolsModule {}

@@ -1,0 +1,57 @@
+import type { AppConfig } from '#libs/config/src/app-config.js';
+import type { BatchStore } from '#libs/batches/src/batch-store.js';
+import type { ProviderView, RoutingState } from '#libs/routing/src/routing-policy.js';
+import type { PoolRegistry } from './pool-registry.js';
+
+/** Cloud APIs serve many requests at once; this bounds how fast our backlog with them drains. */
+const CLOUD_PARALLELISM = 16;
+
+/**
+ * Assembles what the routing policy knows, from config (who exists, prices, clearance) and Redis
+ * (measured speeds, live pools, backlog). The policy itself stays pure.
+ */
+export class ProviderDirectory {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly pools: PoolRegistry,
+    private readonly store: BatchStore,
+  ) {}
+
+  async routingState(now = Date.now()): Promise<RoutingState> {
+    const providers: ProviderView[] = [await this.localView(now)];
+    if (this.config.cloud) providers.push(await this.cloudView());
+    return { now, providers };
+  }
+
+  private async localView(now: number): Promise<ProviderView> {
+    const local = this.config.local;
+    const live = (await this.pools.live(now)).filter((p) => p.target === 'local' && p.provider === local.name);
+    const sequences = live.reduce((sum, p) => sum + p.sequences, 0);
+    return {
+      target: 'local',
+      name: local.name,
+      model: live[0]?.model ?? local.name,
+      clearance: 'restricted',
+      price: local.price,
+      tokensPerSec: (await this.pools.throughput('local', local.name)) ?? local.tokensPerSecDefault,
+      concurrency: sequences > 0 ? sequences : local.sequences,
+      backlogTokens: await this.store.backlog('local', local.name),
+      latencyMs: 0,
+    };
+  }
+
+  private async cloudView(): Promise<ProviderView> {
+    const cloud = this.config.cloud!;
+    return {
+      target: 'cloud',
+      name: cloud.name,
+      model: cloud.model,
+      clearance: cloud.clearance,
+      price: cloud.price,
+      tokensPerSec: (await this.pools.throughput('cloud', cloud.name)) ?? cloud.tokensPerSec,
+      concurrency: CLOUD_PARALLELISM,
+      backlogTokens: await this.store.backlog('cloud', cloud.name),
+      latencyMs: cloud.latencyMs,
+    };
+  }
+}

@@ -1,0 +1,149 @@
+import { Queue, UnrecoverableError, Worker, type Job, type RedisOptions } from 'bullmq';
+import type { QueueTuning } from '#libs/config/src/app-config.js';
+import { ALL_QUEUES, type JobName, type JobPayloads, type JobSpec, QueueName } from './queue-names.js';
+import { QUEUE_SETTINGS } from './queue-settings.js';
+
+export interface QueueDepth {
+  waiting: number;
+  active: number;
+  delayed: number;
+  prioritized: number;
+  completed: number;
+  failed: number;
+}
+
+/** What a processor sees of a job: its payload and whether this is its last attempt. */
+export interface JobContext<N extends JobName> {
+  id: string;
+  name: N;
+  data: JobPayloads[N];
+  attempt: number;
+  isLastAttempt: boolean;
+}
+
+export type JobHandler<N extends JobName> = (job: JobContext<N>) => Promise<unknown>;
+
+/** A processor's error that must not be retried (bad input, clearance refusal, item cancelled). */
+export class PermanentJobError extends UnrecoverableError {}
+
+export interface ConsumerHandle {
+  readonly queue: QueueName;
+  setConcurrency(n: number): void;
+  /** Stops taking jobs and waits up to `timeoutMs` for running ones; after that they are left to be recovered as stalled. */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * The one place that talks to BullMQ: adding jobs, counting, removing waiting jobs, consuming.
+ * Domain code and most tests depend on this class, never on `bullmq`.
+ */
+export class JobQueue {
+  private readonly consumers: ConsumerHandle[] = [];
+
+  constructor(
+    private readonly queues: Record<QueueName, Queue>,
+    private readonly connection: RedisOptions,
+    private readonly prefix: string,
+    private readonly tuning: QueueTuning,
+  ) {}
+
+  /** Adds jobs atomically per queue; ids are deterministic, so a repeated call adds nothing twice. */
+  async enqueue(queue: QueueName, jobs: JobSpec[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const s = QUEUE_SETTINGS[queue](this.tuning);
+    const chunk = 1000;
+    for (let i = 0; i < jobs.length; i += chunk) {
+      await this.queues[queue].addBulk(
+        jobs.slice(i, i + chunk).map((j) => ({
+          name: j.name,
+          data: j.data,
+          opts: {
+            jobId: j.jobId,
+            priority: j.priority,
+            attempts: s.attempts,
+            backoff: s.backoff,
+            removeOnComplete: s.removeOnComplete,
+            removeOnFail: s.removeOnFail,
+          },
+        })),
+      );
+    }
+  }
+
+  /** Removes a job that has not started; returns false if it is running, finished or unknown. */
+  async removeWaiting(queue: QueueName, jobId: string): Promise<boolean> {
+    const job = await this.queues[queue].getJob(jobId);
+    if (!job) return false;
+    const state = await job.getState();
+    if (state !== 'waiting' && state !== 'prioritized' && state !== 'delayed') return false;
+    try {
+      await job.remove();
+      return true;
+    } catch {
+      return false; // taken by a worker between the check and the removal
+    }
+  }
+
+  async depth(queue: QueueName): Promise<QueueDepth> {
+    const c = await this.queues[queue].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+    return {
+      waiting: c.waiting ?? 0,
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      prioritized: c.prioritized ?? 0,
+      completed: c.completed ?? 0,
+      failed: c.failed ?? 0,
+    };
+  }
+
+  /** Queue objects, for Bull Board. */
+  all(): Queue[] {
+    return ALL_QUEUES.map((q) => this.queues[q]);
+  }
+
+  /** Starts consuming `queue`. Only the worker app calls this. */
+  consume<N extends JobName>(queue: QueueName, handler: JobHandler<N>, concurrency: number): ConsumerHandle {
+    const s = QUEUE_SETTINGS[queue](this.tuning);
+    const worker = new Worker(
+      queue,
+      async (job: Job) =>
+        handler({
+          id: job.id!,
+          name: job.name as N,
+          data: job.data as JobPayloads[N],
+          attempt: job.attemptsMade + 1,
+          isLastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
+        }),
+      {
+        connection: this.connection,
+        prefix: this.prefix,
+        concurrency,
+        lockDuration: s.lockDurationMs,
+        stalledInterval: s.stalledIntervalMs,
+        maxStalledCount: s.maxStalledCount,
+      },
+    );
+    // Errors are reported per job in the store; this only keeps a dropped connection from crashing the process.
+    worker.on('error', (err) => console.error(JSON.stringify({ level: 'error', msg: 'queue worker error', queue, error: err.message })));
+    const handle: ConsumerHandle = {
+      queue,
+      setConcurrency: (n) => {
+        worker.concurrency = n;
+      },
+      close: async (timeoutMs) => {
+        let timer: NodeJS.Timeout | undefined;
+        const graceful = worker.close();
+        const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+        if ((await Promise.race([graceful, timedOut])) === 'timeout') await worker.close(true);
+        clearTimeout(timer);
+      },
+    };
+    this.consumers.push(handle);
+    return handle;
+  }
+
+  /** Stops every consumer this process started (queues themselves are closed by their owner). */
+  async closeConsumers(timeoutMs = 10_000): Promise<void> {
+    await Promise.all(this.consumers.splice(0).map((c) => c.close(timeoutMs)));
+  }
+}

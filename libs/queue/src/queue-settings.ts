@@ -1,0 +1,41 @@
+import type { QueueTuning } from '#libs/config/src/app-config.js';
+import { QueueName } from './queue-names.js';
+
+export interface QueueSettings {
+  /** LLM calls run for minutes; a lock shorter than a call would let a healthy job be taken as stalled. */
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  /** How often a job may be recovered from a crashed worker before it fails. */
+  maxStalledCount: number;
+  attempts: number;
+  backoff: { type: 'exponential'; delay: number };
+  /** Results live in the batch store; finished jobs are kept only for Bull Board and debugging. */
+  removeOnComplete: { age: number; count: number };
+  removeOnFail: { age: number; count: number };
+}
+
+const DAY_S = 86_400;
+
+/** One reviewable table of how each queue behaves. Record<QueueName, …> makes it exhaustive. */
+export const QUEUE_SETTINGS: Record<QueueName, (tuning: QueueTuning) => QueueSettings> = {
+  [QueueName.LocalInference]: (t) => ({
+    lockDurationMs: t.lockDurationMs,
+    stalledIntervalMs: t.stalledIntervalMs,
+    maxStalledCount: t.maxStalledCount,
+    attempts: t.attempts,
+    backoff: { type: 'exponential', delay: t.backoffMs },
+    removeOnComplete: { age: DAY_S, count: 10_000 },
+    removeOnFail: { age: 7 * DAY_S, count: 10_000 },
+  }),
+  [QueueName.CloudInference]: (t) => ({
+    // Cloud calls are shorter but retried on 429/5xx by the provider client first; BullMQ's attempts
+    // cover what outlasts those retries (an outage of minutes).
+    lockDurationMs: t.lockDurationMs,
+    stalledIntervalMs: t.stalledIntervalMs,
+    maxStalledCount: t.maxStalledCount,
+    attempts: t.attempts,
+    backoff: { type: 'exponential', delay: t.backoffMs },
+    removeOnComplete: { age: DAY_S, count: 10_000 },
+    removeOnFail: { age: 7 * DAY_S, count: 10_000 },
+  }),
+};

@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { resolve } from 'node:path';
+
+export interface EmbeddedRedis {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A private redis-server for `npm start` when no REDIS_URL is configured or reachable: data under
+ * `dir`, AOF on (nothing accepted is lost across restarts), noeviction, loopback only.
+ */
+export async function startEmbeddedRedis(dir: string, port: number): Promise<EmbeddedRedis> {
+  const dataDir = resolve(dir);
+  mkdirSync(dataDir, { recursive: true });
+  const child: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'everysec',
+      '--maxmemory-policy', 'noeviction', '--save', '', '--logfile', 'redis.log'],
+    { stdio: 'ignore' },
+  );
+  const spawned = new Promise<void>((ok, fail) => {
+    child.once('error', (e) => fail(new Error(`could not start redis-server (is it on PATH?): ${e.message}`)));
+    child.once('spawn', () => ok());
+  });
+  await spawned;
+  const deadline = Date.now() + 15_000;
+  while (!(await isReachable('127.0.0.1', port))) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}; see ${dataDir}/redis.log`);
+    if (Date.now() > deadline) throw new Error(`redis-server did not listen on port ${port} within 15s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export function isReachable(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}

@@ -1,0 +1,3 @@
+export * from './eviction-policy.js';
+export * from './embedded-redis.js';
+export * from './redis.module.js';

@@ -1,0 +1,38 @@
+import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { APP_CONFIG } from '#libs/config/src/config.module.js';
+import type { AppConfig } from '#libs/config/src/app-config.js';
+import { assertNoEviction } from './eviction-policy.js';
+
+export const REDIS = Symbol('REDIS');
+
+/** The app's own Redis client (records, heartbeats); BullMQ opens its own connections. */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: REDIS,
+      inject: [APP_CONFIG],
+      useFactory: async (config: AppConfig) => {
+        if (!config.redisUrl) throw new Error('REDIS_URL: expected a redis:// URL (npm start provides a private Redis when it is unset)');
+        const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
+        try {
+          await redis.connect();
+          await assertNoEviction(redis);
+        } catch (err) {
+          redis.disconnect();
+          throw err;
+        }
+        return redis;
+      },
+    },
+  ],
+  exports: [REDIS],
+})
+export class RedisModule implements OnApplicationShutdown {
+  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

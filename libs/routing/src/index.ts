@@ -1,0 +1,5 @@
+export * from './sensitivity.js';
+export * from './cost.js';
+export * from './token-estimate.js';
+export * from './routing-policy.js';
+export * from './throughput-estimate.js';
