@@ -1,0 +1,232 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { defaultAnswer, doubleTokenCount, startOpenAIDouble, type OpenAIDouble } from '../../../../test/support/openai-double.js';
+import { ClearanceError, ProviderError, type CompletionRequest } from '../completion.js';
+import { CloudProvider, type CloudProviderOptions } from './cloud-provider.js';
+
+const API_KEY = 'sk-switchyard-test';
+const SYSTEM = 'You answer in one line.';
+const PROMPT = 'What does the contract say about renewal?';
+const promptChars = SYSTEM.length + PROMPT.length;
+
+const request = (overrides: Partial<CompletionRequest> = {}): CompletionRequest => ({
+  itemRef: 'item-1',
+  sensitivity: 'internal',
+  system: SYSTEM,
+  prompt: PROMPT,
+  maxTokens: 256,
+  ...overrides,
+});
+
+describe('CloudProvider against the OpenAI-compatible double', () => {
+  let double: OpenAIDouble;
+  const providers: CloudProvider[] = [];
+
+  const provider = (overrides: Partial<CloudProviderOptions> = {}) => {
+    const created = new CloudProvider({
+      name: 'cloud-test',
+      baseURL: double.url,
+      apiKey: API_KEY,
+      model: 'double-model',
+      clearance: 'internal',
+      timeoutMs: 2_000,
+      maxRetries: 2,
+      ...overrides,
+    });
+    providers.push(created);
+    return created;
+  };
+
+  /** The rejection of `promise`, which must reject. */
+  const rejection = async (promise: Promise<unknown>): Promise<ProviderError> => {
+    const outcome = await promise.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(outcome).toBeInstanceOf(ProviderError);
+    return outcome as ProviderError;
+  };
+
+  beforeAll(async () => {
+    double = await startOpenAIDouble({ apiKey: API_KEY });
+  });
+  afterEach(async () => {
+    await Promise.all(providers.splice(0).map((p) => p.close()));
+    double.reset();
+  });
+  afterAll(() => double.close());
+
+  it('completes and reports the usage the API counted', async () => {
+    const result = await provider().complete(request());
+
+    const text = defaultAnswer(promptChars);
+    expect(result).toEqual({
+      text,
+      usage: { inputTokens: Math.ceil(promptChars / 4), outputTokens: doubleTokenCount(text) },
+      model: 'double-model',
+      finishReason: 'stop',
+    });
+    expect(double.completionRequests()).toHaveLength(1);
+    expect(double.completionRequests()[0].body).toMatchObject({
+      model: 'double-model',
+      messages: [
+        { role: 'system', content: SYSTEM },
+        { role: 'user', content: PROMPT },
+      ],
+      max_tokens: 256,
+    });
+  });
+
+  it('sends the API key as a Bearer token', async () => {
+    await provider().complete(request());
+    expect(double.requests[0].headers.authorization).toBe(`Bearer ${API_KEY}`);
+  });
+
+  it('reports finishReason "length" when the answer hit maxTokens', async () => {
+    const result = await provider().complete(request({ maxTokens: 3 }));
+    expect(result.finishReason).toBe('length');
+    expect(result.usage.outputTokens).toBe(3);
+  });
+
+  it('refuses an item above its clearance without sending a single request', async () => {
+    const cleared = provider({ clearance: 'internal' });
+
+    await expect(cleared.complete(request({ sensitivity: 'confidential' }))).rejects.toBeInstanceOf(ClearanceError);
+    await expect(cleared.complete(request({ sensitivity: 'restricted' }))).rejects.toMatchObject({
+      code: 'clearance',
+      retryable: false,
+    });
+    expect(double.requests).toHaveLength(0);
+  });
+
+  it('retries a 429 after the Retry-After the API asked for, then succeeds', async () => {
+    double.failNext(1, { status: 429, retryAfterSec: 1 });
+
+    const result = await provider().complete(request());
+
+    expect(result.finishReason).toBe('stop');
+    const [limited, retried] = double.completionRequests();
+    expect(double.completionRequests()).toHaveLength(2);
+    expect(retried.at - limited.at).toBeGreaterThanOrEqual(950);
+  });
+
+  it('retries two 500s with backoff, then succeeds', async () => {
+    double.failNext(2, { status: 500 });
+    const result = await provider({ maxRetries: 2 }).complete(request());
+    expect(result.text).toBe(defaultAnswer(promptChars));
+    expect(double.completionRequests()).toHaveLength(3);
+  });
+
+  it('gives up with a retryable rate_limited error once retries are spent', async () => {
+    double.failNext(2, { status: 429, retryAfterSec: 0 });
+    const err = await rejection(provider({ maxRetries: 1 }).complete(request()));
+    expect(err).toMatchObject({ code: 'rate_limited', retryable: true });
+    expect(double.completionRequests()).toHaveLength(2);
+  });
+
+  it('hands a long Retry-After back to the queue instead of holding the worker', async () => {
+    double.failNext(1, { status: 429, retryAfterSec: 3600 });
+    const err = await rejection(provider({ maxRetries: 3 }).complete(request()));
+    expect(err).toMatchObject({ code: 'rate_limited', retryable: true });
+    expect(double.completionRequests()).toHaveLength(1);
+  });
+
+  it('does not retry a 4xx such as a rejected key', async () => {
+    const err = await rejection(provider({ apiKey: 'sk-wrong' }).complete(request()));
+    expect(err).toMatchObject({ code: 'unauthorized', retryable: false });
+    expect(err.message).not.toContain('sk-wrong');
+    expect(err.message).not.toContain(PROMPT);
+    expect(double.completionRequests()).toHaveLength(1);
+  });
+
+  it('times out a server that never answers, after its retries', async () => {
+    double.failNext(2, { hang: true });
+    const started = Date.now();
+
+    const err = await rejection(provider({ timeoutMs: 300, maxRetries: 1 }).complete(request()));
+
+    expect(err).toMatchObject({ code: 'timeout', retryable: true });
+    expect(double.completionRequests()).toHaveLength(2);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('aborts when the caller aborts, with code "aborted"', async () => {
+    double.failNext(1, { hang: true });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+
+    const err = await rejection(provider().complete(request({ signal: controller.signal })));
+
+    expect(err).toMatchObject({ code: 'aborted', retryable: false });
+    expect(double.completionRequests()).toHaveLength(1);
+  });
+
+  it('stops waiting out a backoff as soon as the caller aborts', async () => {
+    double.failNext(1, { status: 503, retryAfterSec: 30 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const started = Date.now();
+
+    const err = await rejection(provider().complete(request({ signal: controller.signal })));
+
+    expect(err.code).toBe('aborted');
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(double.completionRequests()).toHaveLength(1);
+  });
+
+  it('aborts requests in flight when closed, as retryable work for another process', async () => {
+    double.failNext(1, { hang: true });
+    const closing = provider();
+    const pending = closing.complete(request());
+    setTimeout(() => void closing.close(), 100);
+
+    expect(await rejection(pending)).toMatchObject({ code: 'aborted', retryable: true });
+    await expect(closing.complete(request())).rejects.toMatchObject({ code: 'aborted' });
+  });
+
+  describe('streaming', () => {
+    it('assembles the streamed text and takes usage from the final chunk', async () => {
+      const result = await provider({ stream: true }).complete(request());
+
+      const text = defaultAnswer(promptChars);
+      expect(result).toEqual({
+        text,
+        usage: { inputTokens: Math.ceil(promptChars / 4), outputTokens: doubleTokenCount(text) },
+        model: 'double-model',
+        finishReason: 'stop',
+      });
+      expect(double.completionRequests()[0].body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+    });
+
+    it('reports finishReason "length" from the stream', async () => {
+      const result = await provider({ stream: true }).complete(request({ maxTokens: 2 }));
+      expect(result.finishReason).toBe('length');
+    });
+
+    it('rejects a stream cut mid-answer rather than returning part of it', async () => {
+      double.failNext(1, { cutStream: true });
+      const err = await rejection(provider({ stream: true, maxRetries: 0 }).complete(request()));
+      expect(err).toMatchObject({ code: 'connection', retryable: true });
+    });
+
+    it('retries a cut stream and returns the whole answer', async () => {
+      double.failNext(1, { cutStream: true });
+      const result = await provider({ stream: true, maxRetries: 1 }).complete(request());
+      expect(result.text).toBe(defaultAnswer(promptChars));
+      expect(double.completionRequests()).toHaveLength(2);
+    });
+
+    it('aborts a stream when the caller aborts', async () => {
+      double.failNext(1, { hang: true });
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 100);
+      const err = await rejection(provider({ stream: true }).complete(request({ signal: controller.signal })));
+      expect(err.code).toBe('aborted');
+    });
+  });
+
+  it('rejects a plain answer whose body was cut midway', async () => {
+    double.failNext(1, { cutStream: true });
+    const err = await rejection(provider({ maxRetries: 0 }).complete(request()));
+    expect(err).toMatchObject({ code: 'connection', retryable: true });
+  });
+});

@@ -1,0 +1,318 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/**
+ * A stand-in for an OpenAI-compatible chat-completions service (OpenAI, vLLM, llama.cpp server).
+ * It records every request before any fault is applied, so a test can prove what left the
+ * premises, and it can be told to fail: 429 with Retry-After, 5xx, hang, or a stream cut midway.
+ * It answers only what Switchyard uses: POST /v1/chat/completions (plain and SSE) and GET /v1/models.
+ * `/__double/*` is its control plane for other processes (see openai-double.cli.ts); those calls
+ * are not traffic to the service and are never recorded.
+ */
+
+export interface RecordedRequest {
+  /** Epoch milliseconds when the request's body had been read. */
+  at: number;
+  method: string;
+  /** Path including any query string, e.g. `/v1/chat/completions`. */
+  path: string;
+  /** Lower-cased header names; repeated headers joined with ", ". */
+  headers: Record<string, string>;
+  /** Parsed JSON when the body is JSON, the raw text otherwise, undefined when empty. */
+  body: any;
+}
+
+export type DoubleFault =
+  | { status: 429 | 500 | 502 | 503; retryAfterSec?: number }
+  | { hang: true }
+  | { cutStream: true };
+
+export interface OpenAIDoubleOptions {
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /** Loopback by default: the double is never reachable from outside the machine. */
+  host?: string;
+  /** When set, every service request must carry `Authorization: Bearer <apiKey>` or gets a 401. */
+  apiKey?: string;
+  /** Ids listed by GET /v1/models; the first one answers requests that name no model. */
+  models?: string[];
+}
+
+export interface OpenAIDouble {
+  /** Base URL including /v1, for the openai SDK's `baseURL`. */
+  url: string;
+  /** Every service request received, in order, recorded before any fault is applied. */
+  requests: RecordedRequest[];
+  /** Only POST /v1/chat/completions. */
+  completionRequests(): RecordedRequest[];
+  /** The next `n` chat-completion requests get `fault`; calls queue up behind earlier ones. */
+  failNext(n: number, fault: DoubleFault): void;
+  /** Delay before every chat-completion answer (and before a fault is served). */
+  setLatency(ms: number): void;
+  /** Custom answer text from the request body; `null` falls back to the default answer. */
+  setResponder(fn: ((body: any) => string | null) | null): void;
+  /** Forgets requests, queued faults, latency and responder. */
+  reset(): void;
+  /** Closes the listener and every socket, hung ones included. */
+  close(): Promise<void>;
+}
+
+const COMPLETIONS_PATH = '/v1/chat/completions';
+const CONTROL_PREFIX = '/__double/';
+
+/** The double's token count: one token per four characters, rounded up. Deterministic by design. */
+export function doubleTokenCount(text: string): number {
+  return Math.ceil(text.length / 4);
+}
+
+/** The default answer depends only on the prompt's length, so tests can predict it. */
+export function defaultAnswer(promptChars: number): string {
+  return `Deterministic answer for a ${promptChars}-character prompt.`;
+}
+
+export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise<OpenAIDouble> {
+  const models = opts.models?.length ? opts.models : ['double-model'];
+  const requests: RecordedRequest[] = [];
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  let faults: DoubleFault[] = [];
+  let latencyMs = 0;
+  let responder: ((body: any) => string | null) | null = null;
+  let nextId = 1;
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, ms);
+      timers.add(timer);
+    });
+
+  const double: OpenAIDouble = {
+    url: '',
+    requests,
+    completionRequests: () => requests.filter((r) => r.method === 'POST' && r.path === COMPLETIONS_PATH),
+    failNext(n, fault) {
+      for (let i = 0; i < n; i++) faults.push(fault);
+    },
+    setLatency(ms) {
+      latencyMs = ms;
+    },
+    setResponder(fn) {
+      responder = fn;
+    },
+    reset() {
+      requests.length = 0;
+      faults = [];
+      latencyMs = 0;
+      responder = null;
+    },
+    async close() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await readBody(req);
+    const path = req.url ?? '/';
+    const body = parseBody(raw);
+
+    if (path.startsWith(CONTROL_PREFIX)) return control(req.method ?? 'GET', path, body, res);
+
+    requests.push({ at: Date.now(), method: req.method ?? 'GET', path, headers: flattenHeaders(req), body });
+
+    if (opts.apiKey !== undefined && req.headers.authorization !== `Bearer ${opts.apiKey}`) {
+      return sendError(res, 401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
+    }
+    if (req.method === 'GET' && path === '/v1/models') {
+      const created = Math.floor(Date.now() / 1000);
+      return sendJson(res, 200, {
+        object: 'list',
+        data: models.map((id) => ({ id, object: 'model', created, owned_by: 'openai-double' })),
+      });
+    }
+    if (req.method === 'POST' && path === COMPLETIONS_PATH) return chatCompletion(body, res);
+    return sendError(res, 404, `Unknown request URL: ${req.method} ${path}.`, 'invalid_request_error', 'unknown_url');
+  }
+
+  async function chatCompletion(body: any, res: ServerResponse): Promise<void> {
+    if (typeof body !== 'object' || body === null || !Array.isArray(body.messages)) {
+      return sendError(res, 400, "'messages' is a required property", 'invalid_request_error', null);
+    }
+    const fault = faults.shift();
+    if (latencyMs > 0) await sleep(latencyMs);
+    if (res.destroyed) return;
+
+    if (fault && 'hang' in fault) return; // never answered; close() destroys the socket
+    if (fault && 'status' in fault) {
+      if (fault.retryAfterSec !== undefined) res.setHeader('retry-after', String(fault.retryAfterSec));
+      return fault.status === 429
+        ? sendError(res, 429, 'Rate limit reached for requests.', 'requests', 'rate_limit_exceeded')
+        : sendError(res, fault.status, 'The server had an error while processing your request.', 'server_error', null);
+    }
+
+    const answer = buildAnswer(body);
+    const cut = fault !== undefined && 'cutStream' in fault;
+    if (body.stream === true) return stream(body, answer, cut, res);
+
+    const payload = JSON.stringify({
+      id: `chatcmpl-double-${nextId++}`,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: answer.model,
+      choices: [
+        { index: 0, message: { role: 'assistant', content: answer.text }, finish_reason: answer.finishReason, logprobs: null },
+      ],
+      usage: answer.usage,
+    });
+    if (!cut) return sendRaw(res, 200, payload);
+    // Announce the whole body, deliver half of it, then drop the connection.
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+    res.write(payload.slice(0, Math.floor(payload.length / 2)), () => res.socket?.destroy());
+  }
+
+  function buildAnswer(body: any) {
+    const promptChars = promptText(body.messages).length;
+    const full = responder?.(body) ?? defaultAnswer(promptChars);
+    const limit = firstNumber(body.max_completion_tokens, body.max_tokens);
+    const truncated = limit !== undefined && doubleTokenCount(full) > limit;
+    const text = truncated ? full.slice(0, limit * 4) : full;
+    const prompt_tokens = Math.ceil(promptChars / 4);
+    const completion_tokens = doubleTokenCount(text);
+    return {
+      model: typeof body.model === 'string' ? body.model : models[0],
+      text,
+      finishReason: truncated ? ('length' as const) : ('stop' as const),
+      usage: { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens },
+    };
+  }
+
+  function stream(body: any, answer: ReturnType<typeof buildAnswer>, cut: boolean, res: ServerResponse): void {
+    const includeUsage = body.stream_options?.include_usage === true;
+    const base = { id: `chatcmpl-double-${nextId++}`, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: answer.model };
+    const chunk = (delta: object, finish_reason: string | null) => ({
+      ...base,
+      choices: [{ index: 0, delta, finish_reason, logprobs: null }],
+      ...(includeUsage ? { usage: null } : {}),
+    });
+    const pieces = answer.text.match(/.{1,8}/gs) ?? [];
+    const events: object[] = [chunk({ role: 'assistant', content: '' }, null), ...pieces.map((content) => chunk({ content }, null))];
+
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    if (cut) {
+      // The role chunk and at most the first piece, then the connection drops mid-answer.
+      const sent = events.slice(0, Math.min(2, events.length));
+      res.write(sent.map(sse).join(''), () => res.socket?.destroy());
+      return;
+    }
+    events.push(chunk({}, answer.finishReason));
+    if (includeUsage) events.push({ ...base, choices: [], usage: answer.usage });
+    res.end(events.map(sse).join('') + 'data: [DONE]\n\n');
+  }
+
+  function control(method: string, path: string, body: any, res: ServerResponse): void {
+    if (method === 'GET' && path === `${CONTROL_PREFIX}requests`) return sendJson(res, 200, requests);
+    if (method === 'POST' && path === `${CONTROL_PREFIX}fault`) {
+      if (!Number.isInteger(body?.n) || typeof body?.fault !== 'object') {
+        return sendError(res, 400, 'expected {"n": <integer>, "fault": {...}}', 'invalid_request_error', null);
+      }
+      double.failNext(body.n, body.fault);
+      return sendJson(res, 200, { queued: faults.length });
+    }
+    if (method === 'POST' && path === `${CONTROL_PREFIX}latency`) {
+      double.setLatency(Number(body?.ms) || 0);
+      return sendJson(res, 200, { latencyMs });
+    }
+    if (method === 'POST' && path === `${CONTROL_PREFIX}reset`) {
+      double.reset();
+      return sendJson(res, 200, { reset: true });
+    }
+    return sendError(res, 404, `Unknown control URL: ${method} ${path}.`, 'invalid_request_error', 'unknown_url');
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) sendError(res, 500, 'double failed', 'server_error', null);
+      else res.destroy();
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { address, port } = server.address() as AddressInfo;
+  double.url = `http://${address.includes(':') ? `[${address}]` : address}:${port}/v1`;
+  return double;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseBody(raw: string): any {
+  if (raw === '') return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function flattenHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+/** Message contents concatenated; content-part arrays contribute their text parts. */
+function promptText(messages: any[]): string {
+  return messages
+    .map((m) => {
+      if (typeof m?.content === 'string') return m.content;
+      if (Array.isArray(m?.content)) return m.content.map((p: any) => (typeof p?.text === 'string' ? p.text : '')).join('');
+      return '';
+    })
+    .join('');
+}
+
+function firstNumber(...values: unknown[]): number | undefined {
+  return values.find((v): v is number => typeof v === 'number' && Number.isFinite(v));
+}
+
+function sse(event: object): string {
+  return `data: ${JSON.stringify(event)}\n\n`;
+}
+
+function sendRaw(res: ServerResponse, status: number, payload: string): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  sendRaw(res, status, JSON.stringify(value));
+}
+
+function sendError(res: ServerResponse, status: number, message: string, type: string, code: string | null): void {
+  sendJson(res, status, { error: { message, type, param: null, code } });
+}
