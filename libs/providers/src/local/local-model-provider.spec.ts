@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { type CompletionRequest, ProviderError } from '#libs/providers/src/completion.js';
+import { LocalModelProvider } from './local-model-provider.js';
+
+// The tiny generated model: random weights, real llama.cpp path. Its output rows for end-of-turn
+// tokens are zero, so greedy decoding runs every completion to maxTokens.
+const request = (overrides: Partial<CompletionRequest> = {}): CompletionRequest => ({
+  itemRef: 'item-1',
+  sensitivity: 'public',
+  system: 'You summarise documents in one sentence.',
+  prompt: 'Summarise: the quarterly report shows revenue up and costs down.',
+  maxTokens: 16,
+  ...overrides,
+});
+
+const rejection = async (promise: Promise<unknown>): Promise<ProviderError> => {
+  const error = await promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ProviderError);
+  return error as ProviderError;
+};
+
+describe('LocalModelProvider on the generated tiny model', () => {
+  let modelPath: string;
+  let provider: LocalModelProvider;
+
+  beforeAll(async () => {
+    modelPath = await ensureGeneratedModel('tiny');
+    // One thread: on small models ggml's thread barrier costs more than a second core gives.
+    provider = await LocalModelProvider.load({ modelPath, threads: 1, contextSize: 1024, sequences: 2, gpu: false });
+  });
+
+  afterAll(async () => {
+    await provider?.close();
+  });
+
+  it('loads with the requested sequences and names itself after the file', () => {
+    expect(provider.name).toBe('tiny');
+    expect(provider.sequences).toBe(2);
+    expect(provider.device).toBe('cpu');
+    expect(provider.busySequences()).toBe(0);
+  });
+
+  it('completes a chat turn with usage counted by the engine, stopping at maxTokens', async () => {
+    const result = await provider.complete(request({ maxTokens: 16 }));
+    expect(result.text.length).toBeGreaterThan(0);
+    expect(result.model).toBe('tiny');
+    expect(result.finishReason).toBe('length');
+    expect(result.usage.outputTokens).toBe(16);
+    expect(result.usage.inputTokens).toBeGreaterThan(provider.countTokens(request().prompt));
+
+    const prompt = `${request().prompt} ${'More detail follows here. '.repeat(10)}`;
+    const longer = await provider.complete(request({ prompt, maxTokens: 4 }));
+    expect(longer.usage.outputTokens).toBe(4);
+    expect(longer.usage.inputTokens).toBeGreaterThan(result.usage.inputTokens + 30);
+  });
+
+  it('counts the same input for the same request every time: the sequence is cleared between turns', async () => {
+    const first = await provider.complete(request());
+    const second = await provider.complete(request());
+    expect(second.usage).toEqual(first.usage);
+    expect(second.text).toBe(first.text);
+  });
+
+  it('runs two completions at once on two sequences and frees both', async () => {
+    const running = [
+      provider.complete(request({ itemRef: 'a' })),
+      provider.complete(request({ itemRef: 'b', prompt: 'Another document.' })),
+    ];
+    expect(provider.busySequences()).toBe(2);
+    const results = await Promise.all(running);
+    expect(results.map((r) => r.usage.outputTokens)).toEqual([16, 16]);
+    expect(provider.busySequences()).toBe(0);
+  });
+
+  it('queues a third completion until a sequence is free', async () => {
+    const results = await Promise.all(['a', 'b', 'c'].map((itemRef) => provider.complete(request({ itemRef, maxTokens: 8 }))));
+    expect(results).toHaveLength(3);
+    expect(provider.busySequences()).toBe(0);
+  });
+
+  it('rejects an aborted completion with code "aborted", not retryable, and frees its sequence', async () => {
+    const controller = new AbortController();
+    const running = provider.complete(request({ maxTokens: 900, signal: controller.signal }));
+    setTimeout(() => controller.abort(), 20);
+    const error = await rejection(running);
+    expect(error).toMatchObject({ code: 'aborted', retryable: false });
+    expect(provider.busySequences()).toBe(0);
+    await expect(provider.complete(request({ maxTokens: 2 }))).resolves.toMatchObject({ finishReason: 'length' });
+  });
+
+  it('rejects at once when the signal is already aborted, and while waiting for a sequence', async () => {
+    expect(await rejection(provider.complete(request({ signal: AbortSignal.abort() })))).toMatchObject({ code: 'aborted' });
+
+    const blockers = [provider.complete(request({ maxTokens: 64 })), provider.complete(request({ maxTokens: 64 }))];
+    const controller = new AbortController();
+    const waiting = provider.complete(request({ signal: controller.signal }));
+    controller.abort();
+    expect(await rejection(waiting)).toMatchObject({ code: 'aborted', retryable: false });
+    await Promise.all(blockers);
+    expect(provider.busySequences()).toBe(0);
+  });
+
+  it('refuses a prompt that with maxTokens does not fit the context, rather than truncating it', async () => {
+    const error = await rejection(provider.complete(request({ prompt: 'word '.repeat(2000) })));
+    expect(error).toMatchObject({ code: 'context_overflow', retryable: false });
+    expect(error.message).not.toContain('word word');
+    expect(await rejection(provider.complete(request({ maxTokens: 1020 })))).toMatchObject({ code: 'context_overflow' });
+    expect(await rejection(provider.complete(request({ maxTokens: 0 })))).toMatchObject({ code: 'invalid_request', retryable: false });
+  });
+
+  it('counts tokens with the model tokenizer', () => {
+    expect(provider.countTokens('')).toBe(0);
+    expect(provider.countTokens('The customer signed the contract.')).toBeGreaterThan(3);
+  });
+
+  it('fails running and later completions with a retryable "closed" once closed', async () => {
+    const other = await LocalModelProvider.load({ modelPath, threads: 1, contextSize: 1024, sequences: 1, gpu: false, name: 'closing' });
+    const running = rejection(other.complete(request({ maxTokens: 900 })));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await other.close();
+    expect(await running).toMatchObject({ code: 'closed', retryable: true });
+    expect(await rejection(other.complete(request()))).toMatchObject({ code: 'closed', retryable: true });
+    await other.close(); // idempotent
+  });
+
+  it('reports a missing model file as a non-retryable load failure', async () => {
+    const loading = LocalModelProvider.load({ modelPath: '/nonexistent/model.gguf', threads: 1, contextSize: 256, sequences: 1, gpu: false });
+    const error = await rejection(loading);
+    expect(error).toMatchObject({ code: 'model_load_failed', retryable: false });
+  });
+});

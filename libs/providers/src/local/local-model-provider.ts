@@ -1,0 +1,238 @@
+import { basename } from 'node:path';
+import {
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+  LlamaChatSession,
+  getLlama,
+  resolveChatWrapper,
+} from 'node-llama-cpp';
+import {
+  type CompletionRequest,
+  type CompletionResult,
+  type InferenceProvider,
+  ProviderError,
+} from '#libs/providers/src/completion.js';
+import { classifyEngineError } from './engine-errors.js';
+import { SequencePool } from './sequence-pool.js';
+
+export interface LocalModelOptions {
+  modelPath: string;
+  /**
+   * CPU threads for evaluation. Set it explicitly: node-llama-cpp's default (max(cores, 4)) is
+   * 20–100× slower on a 2-vCPU machine, where ggml's spinning threads starve each other.
+   */
+  threads: number;
+  /** Tokens per sequence (node-llama-cpp allocates contextSize × sequences KV cells). */
+  contextSize: number;
+  /** Completions that run at once; node-llama-cpp batches their tokens into shared decodes. */
+  sequences: number;
+  gpu?: false | 'auto' | 'cuda' | 'vulkan' | 'metal';
+  /** Reported as CompletionResult.model; defaults to the file's base name without `.gguf`. */
+  name?: string;
+}
+
+/** How long close() lets aborted completions unwind before disposing the engine under them. */
+const CLOSE_DRAIN_MS = 10_000;
+
+/**
+ * Runs completions on a GGUF model in this process through node-llama-cpp: one Llama, one
+ * model, one context with `sequences` sequences, each serving one completion at a time.
+ */
+export class LocalModelProvider implements InferenceProvider {
+  readonly name: string;
+  readonly sequences: number;
+  /** "cpu", or the GPU backend llama.cpp uses ("cuda", "vulkan", "metal"). */
+  readonly device: string;
+  /** Tokens one sequence holds: the prompt (as the chat template renders it) plus maxTokens. */
+  readonly contextSize: number;
+
+  private readonly pool: SequencePool<LlamaContextSequence>;
+  private readonly shutdown = new AbortController();
+  private closing?: Promise<void>;
+
+  private constructor(
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly chatWrapper: ChatWrapper,
+    name: string,
+  ) {
+    this.name = name;
+    this.sequences = context.totalSequences;
+    this.contextSize = context.contextSize;
+    this.device = llama.gpu === false ? 'cpu' : llama.gpu;
+    this.pool = new SequencePool(Array.from({ length: this.sequences }, () => context.getSequence()));
+  }
+
+  static async load(opts: LocalModelOptions): Promise<LocalModelProvider> {
+    for (const key of ['threads', 'contextSize', 'sequences'] as const) {
+      if (!Number.isSafeInteger(opts[key]) || opts[key] < 1) {
+        throw new ProviderError(`local model option ${key} must be a positive integer, got ${opts[key]}`, false, 'invalid_config');
+      }
+    }
+    const name = opts.name ?? basename(opts.modelPath).replace(/\.gguf$/i, '');
+    let llama: Llama | undefined;
+    let model: LlamaModel | undefined;
+    try {
+      // build "never": use the prebuilt binaries; compiling llama.cpp at start-up is never wanted.
+      llama = await getLlama({ gpu: opts.gpu ?? 'auto', build: 'never', maxThreads: opts.threads });
+      model = await llama.loadModel({ modelPath: opts.modelPath });
+      const context = await model.createContext({
+        contextSize: opts.contextSize,
+        sequences: opts.sequences,
+        threads: opts.threads,
+      });
+      // Resolved once from the model's own chat template (ChatML, Llama 3, Qwen, ...).
+      return new LocalModelProvider(llama, model, context, resolveChatWrapper(model), name);
+    } catch (error) {
+      await model?.dispose().catch(() => undefined);
+      await llama?.dispose().catch(() => undefined);
+      const { code, retryable } = classifyEngineError(error);
+      const message = error instanceof Error ? error.message : String(error);
+      throw new ProviderError(
+        `could not load local model "${name}" from ${opts.modelPath}: ${message}`,
+        code === 'out_of_memory' && retryable,
+        code === 'out_of_memory' ? code : 'model_load_failed',
+      );
+    }
+  }
+
+  /**
+   * Takes a free sequence (waiting for one if all are busy), runs one chat turn — system, then
+   * prompt — and gives the sequence back with its history cleared, on success, failure or abort.
+   *
+   * Usage is the sequence's TokenMeter difference over the turn, as the engine counted it. The
+   * meter counts a token as "output" when its logits were computed, i.e. once per sampled token,
+   * and every other evaluated token as "input": so outputTokens is the number of generated tokens
+   * (including an end-of-turn token when one stops the turn) and inputTokens is the rendered
+   * prompt's length minus its last token, whose logits yield the first output token.
+   */
+  async complete(req: CompletionRequest): Promise<CompletionResult> {
+    if (this.shutdown.signal.aborted) throw closedError(this.name);
+    if (!Number.isSafeInteger(req.maxTokens) || req.maxTokens < 1) {
+      throw new ProviderError(`item ${req.itemRef}: maxTokens must be a positive integer`, false, 'invalid_request');
+    }
+    const history: ChatHistoryItem[] = req.system ? [{ type: 'system', text: req.system }] : [];
+    this.assertFits(req, history);
+
+    const { signal, detach } = linkSignals(req.signal, this.shutdown.signal);
+    let sequence: LlamaContextSequence;
+    try {
+      sequence = await this.pool.acquire(signal);
+    } catch (error) {
+      detach();
+      throw this.toProviderError(error, req);
+    }
+    let session: LlamaChatSession | undefined;
+    try {
+      session = new LlamaChatSession({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
+      session.setChatHistory(history);
+      const before = sequence.tokenMeter.getState();
+      const result = await session.promptWithMeta(req.prompt, { maxTokens: req.maxTokens, signal });
+      const used = sequence.tokenMeter.diff(before);
+      return {
+        text: result.responseText,
+        usage: { inputTokens: used.usedInputTokens, outputTokens: used.usedOutputTokens },
+        model: this.name,
+        finishReason: result.stopReason === 'maxTokens' ? 'length' : 'stop',
+      };
+    } catch (error) {
+      throw this.toProviderError(error, req);
+    } finally {
+      detach();
+      session?.dispose({ disposeSequence: false });
+      await sequence.clearHistory().catch(() => undefined); // fails only once the context is disposed
+      this.pool.release(sequence);
+    }
+  }
+
+  /** Tokens the model's tokenizer makes of `text` (no BOS, no chat template). */
+  countTokens(text: string): number {
+    return this.model.tokenize(text).length;
+  }
+
+  busySequences(): number {
+    return this.pool.busy;
+  }
+
+  /**
+   * Aborts running completions (they fail with retryable code "closed"), rejects waiting ones,
+   * lets them unwind (bounded), then disposes context, model and Llama. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.dispose();
+    return this.closing;
+  }
+
+  private async dispose(): Promise<void> {
+    const reason = closedError(this.name);
+    this.shutdown.abort(reason);
+    this.pool.close(reason);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.pool.whenIdle(), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_DRAIN_MS)))]);
+    clearTimeout(timer);
+    await this.context.dispose();
+    await this.model.dispose();
+    await this.llama.dispose();
+  }
+
+  /**
+   * Refuses a request whose rendered prompt plus maxTokens exceeds the sequence's context, as
+   * OpenAI-compatible servers do. Left to itself node-llama-cpp would shift the context, silently
+   * dropping part of the prompt. This counts tokens only to admit the request; usage comes from
+   * the engine.
+   */
+  private assertFits(req: CompletionRequest, history: readonly ChatHistoryItem[]): void {
+    const { contextText } = this.chatWrapper.generateContextState({
+      chatHistory: [...history, { type: 'user', text: req.prompt }, { type: 'model', response: [] }],
+    });
+    const promptTokens = contextText.tokenize(this.model.tokenizer).length;
+    if (promptTokens + req.maxTokens > this.contextSize) {
+      throw new ProviderError(
+        `item ${req.itemRef}: prompt (${promptTokens} tokens) plus maxTokens (${req.maxTokens}) exceeds the ` +
+          `local model's context of ${this.contextSize} tokens`,
+        false,
+        'context_overflow',
+      );
+    }
+  }
+
+  private toProviderError(error: unknown, req: CompletionRequest): ProviderError {
+    if (error instanceof ProviderError) return error;
+    if (req.signal?.aborted) return new ProviderError(`item ${req.itemRef}: completion aborted`, false, 'aborted');
+    if (this.shutdown.signal.aborted) return closedError(this.name);
+    const { code, retryable } = classifyEngineError(error);
+    const message = error instanceof Error ? error.message : String(error);
+    return new ProviderError(`item ${req.itemRef}: local model "${this.name}" failed: ${message}`, retryable, code);
+  }
+}
+
+/**
+ * One signal that aborts when either source does, with the first reason. Unlike AbortSignal.any,
+ * `detach` removes the listener from the provider's long-lived shutdown signal right away, so
+ * thousands of completions leave nothing behind on it.
+ */
+function linkSignals(request: AbortSignal | undefined, shutdown: AbortSignal): { signal: AbortSignal; detach: () => void } {
+  const linked = new AbortController();
+  const sources = request ? [request, shutdown] : [shutdown];
+  const onAbort = (event: Event): void => linked.abort((event.target as AbortSignal).reason);
+  for (const source of sources) {
+    if (source.aborted) {
+      linked.abort(source.reason);
+      break;
+    }
+    source.addEventListener('abort', onAbort, { once: true });
+  }
+  return {
+    signal: linked.signal,
+    detach: () => sources.forEach((source) => source.removeEventListener('abort', onAbort)),
+  };
+}
+
+function closedError(name: string): ProviderError {
+  return new ProviderError(`local model provider "${name}" is closed`, true, 'closed');
+}

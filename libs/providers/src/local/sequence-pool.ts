@@ -1,0 +1,78 @@
+/**
+ * A fixed set of interchangeable resources (a context's sequences) handed out one caller at a
+ * time, first come first served. Waiters can give up through an AbortSignal; close() rejects them.
+ */
+export class SequencePool<T> {
+  private readonly free: T[];
+  private readonly waiters: Array<{ grant: (item: T) => void; fail: (error: unknown) => void }> = [];
+  private readonly idleWaiters: Array<() => void> = [];
+  private busyCount = 0;
+  private closedWith?: Error;
+
+  constructor(items: readonly T[]) {
+    if (items.length === 0) throw new RangeError('a pool needs at least one item');
+    this.free = [...items];
+  }
+
+  get busy(): number {
+    return this.busyCount;
+  }
+
+  /** Resolves with a free item, waiting if none is; rejects with `signal.reason` if aborted first. */
+  acquire(signal?: AbortSignal): Promise<T> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const item = this.free.shift();
+    if (item !== undefined) {
+      this.busyCount++;
+      return Promise.resolve(item);
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.removeWaiter(waiter);
+        reject(signal!.reason);
+      };
+      const waiter = {
+        grant: (granted: T) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(granted);
+        },
+        fail: (error: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Returns an item: the longest waiter gets it, else it goes back to the free list. */
+  release(item: T): void {
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      waiter.grant(item);
+      return;
+    }
+    this.busyCount--;
+    this.free.push(item);
+    if (this.busyCount === 0) this.idleWaiters.splice(0).forEach((notify) => notify());
+  }
+
+  /** Refuses new acquisitions and rejects current waiters with `reason`; held items stay held. */
+  close(reason: Error): void {
+    this.closedWith ??= reason;
+    this.waiters.splice(0).forEach((waiter) => waiter.fail(reason));
+  }
+
+  /** Resolves once no item is held. */
+  whenIdle(): Promise<void> {
+    if (this.busyCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private removeWaiter(waiter: (typeof this.waiters)[number]): void {
+    const index = this.waiters.indexOf(waiter);
+    if (index >= 0) this.waiters.splice(index, 1);
+  }
+}
