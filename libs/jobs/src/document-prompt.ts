@@ -2,6 +2,9 @@ import type { DocumentTask } from '#libs/batches/src/batch-types.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import type { Prompt } from './prompt.js';
 
+/** Longest label answer we wait for unless the task sets maxTokens. */
+const CLASSIFY_MAX_TOKENS = 32;
+
 const SYSTEM = 'You are a careful document processing assistant. Answer with the requested output only.';
 
 /** The prompt for one document under a summarize / classify / extract task. */
@@ -22,7 +25,8 @@ export function documentPrompt(task: DocumentTask, text: string, maxOutputTokens
       return {
         system: SYSTEM,
         prompt: `Classify the following document. Answer with exactly one of these labels: ${(task.labels ?? []).join(', ')}.${extra}\n\n<document>\n${text}\n</document>`,
-        maxTokens,
+        // A label is a few tokens; without a task limit, don't let a rambling model bill 512.
+        maxTokens: task.maxTokens ? maxTokens : Math.min(maxTokens, CLASSIFY_MAX_TOKENS),
         expectedOutputTokens: clamp(8, 1, maxTokens),
       };
     case 'extract':

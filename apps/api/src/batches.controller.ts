@@ -1,0 +1,83 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { BatchIntake, BatchStore, type BatchView } from '#libs/batches/src/index.js';
+import { boundedInt } from './query-params.js';
+
+/** The v1 batch API: submit, read, stream results, cancel. Enqueues and reads; never processes. */
+@Controller('v1/batches')
+export class BatchesController {
+  constructor(
+    @Inject(BatchIntake) private readonly intake: BatchIntake,
+    @Inject(BatchStore) private readonly store: BatchStore,
+  ) {}
+
+  @Post()
+  @HttpCode(202)
+  async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey?: string) {
+    const { id, status, total } = await this.intake.submit(body, idempotencyKey?.trim() || undefined);
+    return { id, status, total };
+  }
+
+  @Post('quote')
+  @HttpCode(200)
+  async quote(@Body() body: unknown) {
+    const { total, decisions } = await this.intake.quote(body);
+    const local = decisions.filter((d) => d.target === 'local').length;
+    return {
+      total,
+      routes: { local, cloud: total - local },
+      atRisk: decisions.filter((d) => d.atRisk).length,
+      estimatedCostUsd: Math.round(decisions.reduce((s, d) => s + d.estimatedCostUsd, 0) * 1e9) / 1e9,
+      estimatedFinishAt: new Date(Math.max(...decisions.map((d) => d.estimatedFinishAt))).toISOString(),
+    };
+  }
+
+  @Get()
+  async list(@Query('limit') limit?: string, @Query('before') before?: string) {
+    const batches = await this.store.list(boundedInt('limit', limit, 50, 1, 500), before === undefined ? undefined : Date.parse(before));
+    return { batches, next: batches.length > 0 ? batches[batches.length - 1].createdAt : null };
+  }
+
+  @Get(':id')
+  async get(@Param('id') id: string): Promise<BatchView> {
+    return this.found(await this.store.get(id), id);
+  }
+
+  @Get(':id/items')
+  async items(@Param('id') id: string, @Query('offset') offset?: string, @Query('limit') limit?: string) {
+    const batch = this.found(await this.store.get(id), id);
+    const from = boundedInt('offset', offset, 0, 0, Number.MAX_SAFE_INTEGER);
+    const items = await this.store.items(id, from, boundedInt('limit', limit, 100, 1, 1000));
+    const next = from + items.length;
+    return { items, total: batch.counts.total, nextOffset: next < batch.counts.total ? next : null };
+  }
+
+  /** One JSON line per item, read a page at a time so a 10k-item batch never sits in memory. */
+  @Get(':id/results')
+  async results(@Param('id') id: string, @Res() res: Response): Promise<void> {
+    const batch = this.found(await this.store.get(id), id);
+    res.status(200).type('application/x-ndjson');
+    const page = 200;
+    for (let offset = 0; offset < batch.counts.total; offset += page) {
+      for (const item of await this.store.items(id, offset, page)) {
+        const { id: itemId, status, route, usage, costUsd, result, error } = item;
+        if (!res.write(`${JSON.stringify({ id: itemId, status, route, usage, costUsd, result, error })}\n`)) {
+          await new Promise((resolve) => res.once('drain', resolve));
+        }
+      }
+    }
+    res.end();
+  }
+
+  @Delete(':id')
+  async cancel(@Param('id') id: string) {
+    const outcome = await this.intake.cancel(id);
+    if (!outcome) throw new NotFoundException(`batch ${id} not found`);
+    return { id, cancelled: outcome.cancelled, batch: await this.store.get(id) };
+  }
+
+  private found<T>(value: T | null, id: string): T {
+    if (value === null) throw new NotFoundException(`batch ${id} not found`);
+    return value;
+  }
+}

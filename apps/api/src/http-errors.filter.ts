@@ -1,0 +1,28 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { SubmissionRejected } from '#libs/batches/src/batch-intake.js';
+
+/**
+ * Turns domain errors into HTTP answers: a rejected submission is a 400 naming the field; anything
+ * unexpected is a 500 whose body and log hold the error class and message, never request content.
+ */
+@Catch()
+export class HttpErrorsFilter implements ExceptionFilter {
+  private readonly log = new Logger('http');
+
+  catch(err: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    if (err instanceof SubmissionRejected) {
+      const [first] = err.errors;
+      res.status(400).json({ statusCode: 400, error: 'Bad Request', field: first.field, message: `${first.field} ${first.message}`, errors: err.errors });
+      return;
+    }
+    if (err instanceof HttpException) {
+      const body = err.getResponse();
+      res.status(err.getStatus()).json(typeof body === 'string' ? { statusCode: err.getStatus(), message: body } : body);
+      return;
+    }
+    this.log.error({ msg: 'unhandled error', error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+    res.status(500).json({ statusCode: 500, error: 'Internal Server Error' });
+  }
+}

@@ -1,0 +1,9 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { loadConfig } from '#libs/config/src/app-config.js';
+import { createApiApp } from './api-app.js';
+
+const config = loadConfig();
+const app = await createApiApp(config);
+await app.listen(config.http.port, config.http.host);
+new Logger('api').log({ msg: 'api listening', url: await app.getUrl(), cloud: config.cloud ? config.cloud.name : null });

@@ -1,0 +1,75 @@
+/**
+ * `npm start`: the whole system on one machine with embedded defaults — a private Redis under .data/
+ * when REDIS_URL is unset or unreachable, the generated demo model when LOCAL_MODEL_PATH is unset —
+ * then the API and one worker as separate processes, restarted if they crash.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '#libs/config/src/app-config.js';
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { isReachable, startEmbeddedRedis, type EmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
+
+const log = (msg: string, fields: Record<string, unknown> = {}) => console.log(JSON.stringify({ level: 'log', context: 'launcher', msg, ...fields }));
+const dist = fileURLToPath(new URL('../../../', import.meta.url));
+
+const config = loadConfig();
+const env: NodeJS.ProcessEnv = { ...process.env };
+let redis: EmbeddedRedis | undefined;
+
+if (!config.redisUrl || !(await reachable(config.redisUrl))) {
+  if (config.redisUrl) log('REDIS_URL is not reachable; starting a private Redis instead', { redisUrl: redact(config.redisUrl) });
+  const port = Number(process.env.SWITCHYARD_REDIS_PORT ?? 6390);
+  redis = await startEmbeddedRedis(join(config.dataDir, 'redis'), port);
+  env.REDIS_URL = redis.url;
+  log('private Redis started (AOF on, noeviction)', { url: redis.url, dir: join(config.dataDir, 'redis') });
+}
+if (!config.local.modelPath) {
+  env.LOCAL_MODEL_PATH = await ensureGeneratedModel('tiny');
+  env.LOCAL_MODEL_NAME ??= 'demo-random';
+  log('LOCAL_MODEL_PATH is not set: using the generated demo model (random weights, random text output)', { path: env.LOCAL_MODEL_PATH });
+}
+
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+function run(name: 'api' | 'worker', restarts = 0): void {
+  const child = spawn(process.execPath, [join(dist, 'apps', name, 'src', 'main.js')], { env, stdio: 'inherit' });
+  children.set(name, child);
+  const startedAt = Date.now();
+  child.on('exit', (code, signal) => {
+    children.delete(name);
+    if (stopping) return;
+    // A process that ran a while gets restarted at once; one that keeps dying backs off up to 30s.
+    const n = Date.now() - startedAt > 60_000 ? 0 : restarts + 1;
+    const delay = Math.min(30_000, n === 0 ? 0 : 500 * 2 ** (n - 1));
+    log(`${name} exited; restarting`, { code, signal, inMs: delay });
+    setTimeout(() => run(name, n), delay);
+  });
+}
+
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log('shutting down', { signal });
+  await Promise.all([...children.values()].map((c) => new Promise((r) => (c.once('exit', r), c.kill('SIGTERM')))));
+  await redis?.stop();
+  process.exit(0);
+}
+
+process.on('SIGINT', (s) => void shutdown(s));
+process.on('SIGTERM', (s) => void shutdown(s));
+run('worker');
+run('api');
+log('Switchyard starting', { api: `http://${config.http.host}:${config.http.port}`, board: `http://${config.http.host}:${config.http.port}/admin/queues` });
+
+async function reachable(url: string): Promise<boolean> {
+  const u = new URL(url);
+  return isReachable(u.hostname, u.port ? Number(u.port) : 6379);
+}
+
+function redact(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}

@@ -1,0 +1,91 @@
+import { Logger } from '@nestjs/common';
+import type { BatchStore } from '#libs/batches/src/batch-store.js';
+import { promptFor, resultFrom } from '#libs/jobs/src/item-prompt.js';
+import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
+import { ProviderError, type InferenceProvider } from '#libs/providers/src/completion.js';
+import { PermanentJobError, type JobContext, type JobName } from '#libs/queue/src/index.js';
+import { costOf, type Price } from '#libs/routing/src/cost.js';
+import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
+import { tokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
+
+export interface ProcessorTarget {
+  target: RouteTarget;
+  provider: InferenceProvider;
+  price: Price;
+}
+
+export type ItemOutcome = { outcome: 'completed' | 'skipped' };
+
+/**
+ * Runs one item on one provider and records the outcome. Every status change goes through the store's
+ * guarded transition, so a job that runs again after a crash never completes or charges an item twice.
+ * Errors are rethrown (never swallowed) so BullMQ retries what may succeed and fails what cannot.
+ */
+export class ItemProcessor {
+  private readonly log = new Logger('item');
+
+  constructor(
+    private readonly store: BatchStore,
+    private readonly pools: PoolRegistry,
+    private readonly maxOutputTokens: number,
+  ) {}
+
+  async run(job: JobContext<JobName.RunItem>, on: ProcessorTarget): Promise<ItemOutcome> {
+    const item = job.data;
+    const started = await this.store.transition(item.batchId, item.index, ['queued', 'running'], 'running');
+    if (!started) return { outcome: 'skipped' }; // cancelled, or finished by an earlier run of this job
+    const task = await this.store.task(item.batchId);
+    if (!task) throw new PermanentJobError(`batch ${item.batchId} has no record`);
+    const prompt = promptFor(item, task, this.maxOutputTokens);
+    const t0 = Date.now();
+    let completion;
+    try {
+      completion = await on.provider.complete({
+        itemRef: job.id,
+        sensitivity: item.sensitivity,
+        system: prompt.system,
+        prompt: prompt.prompt,
+        maxTokens: prompt.maxTokens,
+      });
+    } catch (err) {
+      return this.fail(job, on, err);
+    }
+    const elapsedMs = Date.now() - t0;
+    const costUsd = costOf(completion.usage, on.price);
+    const recorded = await this.store.transition(item.batchId, item.index, ['running'], 'completed', {
+      result: resultFrom(item.kind, completion.text),
+      inputTokens: completion.usage.inputTokens,
+      outputTokens: completion.usage.outputTokens,
+      costUsd,
+    });
+    const tps = tokensPerSecond(completion.usage.outputTokens, elapsedMs);
+    if (recorded && tps !== null) await this.pools.recordThroughput(on.target, on.provider.name, tps);
+    this.log.log({
+      msg: recorded ? 'item completed' : 'item result discarded (already finished)',
+      batchId: item.batchId,
+      index: item.index,
+      target: on.target,
+      provider: on.provider.name,
+      model: completion.model,
+      inputTokens: completion.usage.inputTokens,
+      outputTokens: completion.usage.outputTokens,
+      costUsd,
+      ms: elapsedMs,
+    });
+    return { outcome: recorded ? 'completed' : 'skipped' };
+  }
+
+  private async fail(job: JobContext<JobName.RunItem>, on: ProcessorTarget, err: unknown): Promise<never> {
+    const item = job.data;
+    const retryable = err instanceof ProviderError ? err.retryable : true;
+    const message = err instanceof Error ? err.message : String(err);
+    const final = !retryable || job.isLastAttempt;
+    this.log.warn({ msg: final ? 'item failed' : 'item attempt failed, will retry', batchId: item.batchId, index: item.index, target: on.target, provider: on.provider.name, attempt: job.attempt, error: message });
+    if (final) {
+      await this.store.transition(item.batchId, item.index, ['running'], 'failed', { error: message });
+      throw retryable ? err : new PermanentJobError(message);
+    }
+    await this.store.transition(item.batchId, item.index, ['running'], 'queued', { error: `attempt ${job.attempt} failed: ${message}` });
+    throw err;
+  }
+}

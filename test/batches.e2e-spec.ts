@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
+import { ApiClient, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+
+/**
+ * The whole path on real parts: REST → Redis/BullMQ → the worker process → node-llama-cpp (generated
+ * tiny model) or the openai SDK against the recording double.
+ */
+describe('batches end to end', () => {
+  let double: OpenAIDouble;
+  let api: AppProcess;
+  let worker: AppProcess;
+  let client: ApiClient;
+
+  // ~1000 characters: a summary is expected at ~60 tokens, 3 s at the default local 20 tok/s.
+  const longText = (tag: string) => `${tag} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
+  const docBatch = (sensitivity: string, deadline: string, tag: string, n = 2) => ({
+    kind: 'document-processing',
+    sensitivity,
+    deadline,
+    task: { type: 'summarize' },
+    items: Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: longText(`${tag}-${i}`) })),
+  });
+
+  beforeAll(async () => {
+    double = await startOpenAIDouble({ apiKey: 'test-key' });
+    const env = await systemEnv({
+      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+      LOCAL_TOKENS_PER_SEC: '20',
+      MAX_OUTPUT_TOKENS: '64',
+      MAX_BODY_BYTES: '65536',
+      OPENAI_BASE_URL: double.url,
+      OPENAI_API_KEY: 'test-key',
+      OPENAI_MODEL: 'double-model',
+      CLOUD_MAX_SENSITIVITY: 'internal',
+      CLOUD_LATENCY_MS: '200',
+      CLOUD_TOKENS_PER_SEC: '200',
+    });
+    worker = startApp('worker', env);
+    api = startApp('api', env);
+    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
+    await client.waitReady();
+  });
+
+  afterAll(async () => {
+    await Promise.all([api?.stop(), worker?.stop()]);
+    await double?.close();
+  });
+
+  // Runs first, before any local completion teaches the router how fast the tiny model really is.
+  it('sends public items with a deadline local cannot meet to the cloud', async () => {
+    const submitted = await client.request('POST', '/v1/batches', docBatch('public', 'PT2S', 'pub'));
+    expect(submitted.status).toBe(202);
+    expect(submitted.json).toEqual({ id: expect.any(String), status: 'queued', total: 2 });
+    const batch = await client.waitFinished(submitted.json.id);
+    expect(batch.status).toBe('completed');
+    expect(batch.routes).toEqual({ local: 0, cloud: 2 });
+    expect(batch.usage.inputTokens).toBeGreaterThan(0);
+    expect(batch.cost.usd).toBeGreaterThan(0);
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    for (const item of json.items) {
+      expect(item.status).toBe('completed');
+      expect(item.route).toMatchObject({ target: 'cloud', provider: 'frontier', model: 'double-model' });
+      expect(item.costUsd).toBeGreaterThan(0);
+    }
+    const sent = double.completionRequests().map((r) => JSON.stringify(r.body));
+    expect(sent.filter((b) => b.includes('pub-0 ')).length).toBe(1);
+    expect(sent.filter((b) => b.includes('pub-1 ')).length).toBe(1);
+  });
+
+  it('completes restricted items locally and never sends them to the cloud, even with a deadline local cannot meet', async () => {
+    const before = double.requests.length;
+    const submitted = await client.request('POST', '/v1/batches', docBatch('restricted', 'PT2S', 'secret', 3));
+    const batch = await client.waitFinished(submitted.json.id);
+    expect(batch.status).toBe('completed');
+    expect(batch.routes).toEqual({ local: 3, cloud: 0 });
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    for (const item of json.items) {
+      expect(item.route.target).toBe('local');
+      expect(item.route.reason).toMatch(/at-risk/);
+      expect(item.usage.outputTokens).toBeGreaterThan(0);
+      expect(item.usage.outputTokens).toBeLessThanOrEqual(64);
+      expect(typeof item.result).toBe('string');
+    }
+    expect(double.requests.length).toBe(before);
+    expect(double.requests.some((r) => JSON.stringify(r.body ?? '').includes('secret-'))).toBe(false);
+  });
+
+  it('runs items with a lax deadline locally', async () => {
+    const before = double.requests.length;
+    const submitted = await client.request('POST', '/v1/batches', docBatch('public', 'P1D', 'lax'));
+    const batch = await client.waitFinished(submitted.json.id);
+    expect(batch).toMatchObject({ status: 'completed', routes: { local: 2, cloud: 0 }, counts: { total: 2, completed: 2 } });
+    expect(batch.cost.usd).toBeGreaterThan(0);
+    expect(double.requests.length).toBe(before);
+  });
+
+  it('migrates code files and reports route, tokens and cost per file', async () => {
+    const submitted = await client.request('POST', '/v1/batches', {
+      kind: 'code-migration',
+      sensitivity: 'confidential',
+      deadline: 'P1D',
+      task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 16 },
+      items: [
+        { path: 'src/a.js', content: "const x = require('x');\nmodule.exports = x;\n" },
+        { path: 'src/b.js', content: 'module.exports = 1;\n' },
+      ],
+    });
+    const batch = await client.waitFinished(submitted.json.id);
+    expect(batch.status).toBe('completed');
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    expect(json.items.map((i: any) => i.id)).toEqual(['src/a.js', 'src/b.js']);
+    expect(json.items.every((i: any) => i.usage.outputTokens <= 16)).toBe(true);
+  });
+
+  describe('bad input', () => {
+    it.each([
+      ['kind', { kind: 'nope' }],
+      ['sensitivity', { ...docBatch('public', 'P1D', 'x'), sensitivity: 'top-secret' }],
+      ['deadline', { ...docBatch('public', 'yesterday', 'x') }],
+      ['items[0].text', { ...docBatch('public', 'P1D', 'x'), items: [{ id: 'a' }] }],
+      ['task.labels', { ...docBatch('public', 'P1D', 'x'), task: { type: 'classify' } }],
+    ])('answers 400 naming %s when it is wrong', async (field, body) => {
+      const res = await client.request('POST', '/v1/batches', body);
+      expect(res.status).toBe(400);
+      expect(res.json.field).toBe(field);
+      expect(res.json.message).toContain(field);
+    });
+
+    it('answers 400 for malformed JSON and keeps serving', async () => {
+      const res = await client.request('POST', '/v1/batches', '{"kind": ');
+      expect(res.status).toBe(400);
+      expect(res.json).toMatchObject({ field: 'body' });
+      expect((await client.request('GET', '/health')).status).toBe(200);
+    });
+
+    it('answers 413 for a body over the configured size', async () => {
+      const res = await client.request('POST', '/v1/batches', docBatch('public', 'P1D', 'big'.repeat(30_000)));
+      expect(res.status).toBe(413);
+      expect(res.json.field).toBe('body');
+    });
+
+    it('answers 404 for an unknown batch, and 400 for a bad page parameter', async () => {
+      expect((await client.request('GET', '/v1/batches/does-not-exist')).status).toBe(404);
+      expect((await client.request('DELETE', '/v1/batches/does-not-exist')).status).toBe(404);
+      const listed = await client.request('GET', '/v1/batches?limit=0');
+      expect(listed.status).toBe(400);
+      expect(listed.json.field).toBe('limit');
+    });
+  });
+
+  it('returns the same batch for a repeated Idempotency-Key', async () => {
+    const headers = { 'idempotency-key': `k-${Date.now()}` };
+    const a = await client.request('POST', '/v1/batches', docBatch('internal', 'P1D', 'idem'), headers);
+    const b = await client.request('POST', '/v1/batches', docBatch('internal', 'P1D', 'idem'), headers);
+    expect(a.status).toBe(202);
+    expect(b.status).toBe(202);
+    expect(b.json.id).toBe(a.json.id);
+    await client.waitFinished(a.json.id);
+    const { json } = await client.request('GET', `/v1/batches/${a.json.id}/items`);
+    expect(json.items).toHaveLength(2);
+  });
+
+  it('pages items, streams results as NDJSON and lists batches', async () => {
+    const submitted = await client.request('POST', '/v1/batches', docBatch('internal', 'P1D', 'page', 5));
+    await client.waitFinished(submitted.json.id);
+    const page1 = await client.request('GET', `/v1/batches/${submitted.json.id}/items?limit=2`);
+    expect(page1.json.items).toHaveLength(2);
+    expect(page1.json.nextOffset).toBe(2);
+    const last = await client.request('GET', `/v1/batches/${submitted.json.id}/items?offset=4&limit=2`);
+    expect(last.json.items.map((i: any) => i.id)).toEqual(['page-4']);
+    expect(last.json.nextOffset).toBeNull();
+    const results = await client.request('GET', `/v1/batches/${submitted.json.id}/results`);
+    expect(results.headers.get('content-type')).toContain('application/x-ndjson');
+    const lines = results.text.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.id)).toEqual(['page-0', 'page-1', 'page-2', 'page-3', 'page-4']);
+    expect(lines.every((l) => l.status === 'completed' && l.route.target === 'local')).toBe(true);
+    const list = await client.request('GET', '/v1/batches?limit=3');
+    expect(list.json.batches[0].id).toBe(submitted.json.id);
+  });
+
+  it('cancels what has not started, and the worker never runs a cancelled item', async () => {
+    const submitted = await client.request('POST', '/v1/batches', docBatch('restricted', 'P1D', 'cancel', 30));
+    const res = await client.request('DELETE', `/v1/batches/${submitted.json.id}`);
+    expect(res.status).toBe(200);
+    expect(res.json.cancelled).toBeGreaterThan(0);
+    const batch = await client.waitFinished(submitted.json.id);
+    expect(batch.counts.cancelled).toBe(res.json.cancelled);
+    expect(batch.counts.completed + batch.counts.cancelled).toBe(30);
+    expect(['cancelled', 'partial']).toContain(batch.status);
+    const { json } = await client.request('GET', `/v1/batches/${submitted.json.id}/items?limit=100`);
+    for (const item of json.items.filter((i: any) => i.status === 'cancelled')) {
+      expect(item.result).toBeNull();
+      expect(item.attempts).toBe(0);
+    }
+  });
+
+  it('reports health, readiness with the consuming pools, and Bull Board with every queue', async () => {
+    expect((await client.request('GET', '/health')).json).toEqual({ status: 'ok' });
+    const ready = await client.request('GET', '/ready');
+    expect(ready.json.status).toBe('ready');
+    expect(ready.json.pools.map((p: any) => p.target).sort()).toEqual(['cloud', 'local']);
+    const board = await client.request('GET', '/admin/queues');
+    expect(board.status).toBe(200);
+    const queues = await client.request('GET', '/admin/queues/api/queues');
+    expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual(['inference-cloud', 'inference-local']);
+  });
+
+  it('never writes item text to the logs', () => {
+    const logs = api.output.join('') + worker.output.join('');
+    expect(logs).toContain('item completed');
+    expect(logs).not.toContain('quarterly report');
+    expect(logs).not.toContain('require(');
+  });
+});

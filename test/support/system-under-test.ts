@@ -1,0 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { freePort } from './redis-server-process.js';
+
+const ROOT = resolve(process.cwd());
+
+/** A real app process (built output in dist/), with its output kept for assertions. */
+export class AppProcess {
+  readonly output: string[] = [];
+  private exited: Promise<number | null>;
+
+  constructor(readonly child: ChildProcess) {
+    const keep = (chunk: Buffer) => this.output.push(chunk.toString());
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** SIGKILL: the process gets no chance to clean up, like a crash or an OOM kill. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM and wait: the graceful path. */
+  async stop(): Promise<number | null> {
+    if (this.running) this.child.kill('SIGTERM');
+    return this.exited;
+  }
+
+  async waitForLog(pattern: RegExp, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.output.join(''))) {
+      if (!this.running) throw new Error(`process exited before logging ${pattern}:\n${this.output.join('').slice(-4000)}`);
+      if (Date.now() > deadline) throw new Error(`no log line matching ${pattern} within ${timeoutMs}ms:\n${this.output.join('').slice(-4000)}`);
+      await sleep(50);
+    }
+  }
+}
+
+export function startApp(app: 'api' | 'worker', env: NodeJS.ProcessEnv): AppProcess {
+  const child = spawn(process.execPath, [resolve(ROOT, 'dist/apps', app, 'src/main.js')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new AppProcess(child);
+}
+
+/** Env for one isolated system: its own key prefix on the shared test Redis, its own port. */
+export async function systemEnv(overrides: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
+  if (!process.env.REDIS_URL) throw new Error('REDIS_URL is unset: the jest global setup starts the test Redis');
+  return {
+    REDIS_URL: process.env.REDIS_URL,
+    SWITCHYARD_PREFIX: `t-${randomUUID().slice(0, 8)}`,
+    PORT: String(await freePort()),
+    HOST: '127.0.0.1',
+    LOCAL_THREADS: '1',
+    LOCAL_CONTEXT_SIZE: '1024',
+    HEARTBEAT_MS: '500',
+    JOB_LOCK_MS: '4000',
+    JOB_STALLED_INTERVAL_MS: '1000',
+    JOB_BACKOFF_MS: '100',
+    SHUTDOWN_TIMEOUT_MS: '2000',
+    ...overrides,
+  };
+}
+
+/** A small JSON client for the API under test. */
+export class ApiClient {
+  constructor(readonly baseUrl: string) {}
+
+  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+    const res = await fetch(this.baseUrl + path, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: any = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    return { status: res.status, headers: res.headers, json, text };
+  }
+
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        if ((await this.request('GET', '/ready')).status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`API at ${this.baseUrl} not ready within ${timeoutMs}ms`);
+      await sleep(100);
+    }
+  }
+
+  /** Polls a batch until every item has finished (completed, failed or cancelled). */
+  async waitFinished(id: string, timeoutMs = 90_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { json } = await this.request('GET', `/v1/batches/${id}`);
+      if (json?.finishedAt) return json;
+      if (Date.now() > deadline) throw new Error(`batch ${id} not finished within ${timeoutMs}ms: ${JSON.stringify(json)}`);
+      await sleep(100);
+    }
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
