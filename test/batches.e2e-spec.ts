@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { BatchStore } from '#libs/batches/src/batch-store.js';
+import { loadConfig } from '#libs/config/src/app-config.js';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { ALL_QUEUES, JobName, JobQueue, QueueName, itemJobId, type JobSpec } from '#libs/queue/src/index.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
 import { ApiClient, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
 
@@ -12,6 +17,7 @@ describe('batches end to end', () => {
   let api: AppProcess;
   let worker: AppProcess;
   let client: ApiClient;
+  let env: NodeJS.ProcessEnv;
 
   // ~1000 characters: a summary is expected at ~60 tokens, 3 s at the default local 20 tok/s.
   const longText = (tag: string) => `${tag} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
@@ -25,7 +31,7 @@ describe('batches end to end', () => {
 
   beforeAll(async () => {
     double = await startOpenAIDouble({ apiKey: 'test-key' });
-    const env = await systemEnv({
+    env = await systemEnv({
       LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
       LOCAL_TOKENS_PER_SEC: '20',
       MAX_OUTPUT_TOKENS: '64',
@@ -36,6 +42,8 @@ describe('batches end to end', () => {
       CLOUD_MAX_SENSITIVITY: 'internal',
       CLOUD_LATENCY_MS: '200',
       CLOUD_TOKENS_PER_SEC: '200',
+      CLOUD_MAX_RETRIES: '1',
+      JOB_ATTEMPTS: '2',
     });
     worker = startApp('worker', env);
     api = startApp('api', env);
@@ -69,9 +77,26 @@ describe('batches end to end', () => {
     expect(sent.filter((b) => b.includes('pub-1 ')).length).toBe(1);
   });
 
+  it('falls back to the local model when the cloud provider keeps failing, and records both routes', async () => {
+    double.failNext(8, { status: 503 }); // 2 items × 2 BullMQ attempts × (1 try + 1 client retry)
+    const submitted = await client.request('POST', '/v1/batches', docBatch('public', 'PT2S', 'outage'));
+    const batch = await client.waitFinished(submitted.json.id);
+    expect(batch.status).toBe('completed');
+    expect(batch.routes).toEqual({ local: 2, cloud: 0 });
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    for (const item of json.items) {
+      expect(item.routeHistory.map((r: any) => r.target)).toEqual(['cloud', 'local']);
+      expect(item.route.reason).toMatch(/^fallback: frontier failed/);
+      expect(item.usage.outputTokens).toBeGreaterThan(0);
+    }
+    expect(double.completionRequests().filter((r) => JSON.stringify(r.body).includes('outage-0 ')).length).toBe(4);
+    double.reset();
+  });
+
   it('completes restricted items locally and never sends them to the cloud, even with a deadline local cannot meet', async () => {
     const before = double.requests.length;
-    const submitted = await client.request('POST', '/v1/batches', docBatch('restricted', 'PT2S', 'secret', 3));
+    // 1 ms: no provider can meet it, however fast the local model has measured.
+    const submitted = await client.request('POST', '/v1/batches', docBatch('restricted', 'PT0.001S', 'secret', 3));
     const batch = await client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
     expect(batch.routes).toEqual({ local: 3, cloud: 0 });
@@ -85,6 +110,37 @@ describe('batches end to end', () => {
     }
     expect(double.requests.length).toBe(before);
     expect(double.requests.some((r) => JSON.stringify(r.body ?? '').includes('secret-'))).toBe(false);
+  });
+
+  it('refuses, in the cloud adapter itself, a restricted item that reached the cloud queue by mistake', async () => {
+    // Bypass the routing policy: write the record and the job by hand, as a bug or a tampered job would.
+    const config = loadConfig(env);
+    const redis = new Redis(config.redisUrl!);
+    const queues = Object.fromEntries(ALL_QUEUES.map((q) => [q, new Queue(q, { connection: { url: config.redisUrl! }, prefix: config.prefix })]));
+    const jobs = new JobQueue(queues as Record<QueueName, Queue>, { url: config.redisUrl! }, config.prefix, config.queue);
+    try {
+      const store = new BatchStore(redis, config.prefix);
+      const route = { target: 'cloud' as const, provider: 'frontier', model: 'double-model', reason: 'forced by test', at: new Date().toISOString() };
+      const { id } = await store.create(
+        { kind: 'document-processing', sensitivity: 'restricted', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now() },
+        [{ itemId: 'leak-0', route, workTokens: 10 }],
+      );
+      const job: JobSpec = {
+        name: JobName.RunItem,
+        jobId: itemJobId(id, 0),
+        data: { batchId: id, index: 0, itemId: 'leak-0', kind: 'document-processing', sensitivity: 'restricted', deadline: Date.now() + 60_000, input: 'leak-0 payroll of the board' },
+      };
+      await jobs.enqueue(QueueName.CloudInference, [job]);
+      const batch = await client.waitFinished(id);
+      expect(batch.status).toBe('completed');
+      const { json } = await client.request('GET', `/v1/batches/${id}/items`);
+      expect(json.items[0].routeHistory.map((r: any) => r.target)).toEqual(['cloud', 'local']);
+      expect(json.items[0].route.reason).toMatch(/cleared up to "internal" and refuses an item marked "restricted"/);
+      expect(double.requests.some((r) => JSON.stringify(r.body ?? '').includes('payroll'))).toBe(false);
+    } finally {
+      await Promise.all(Object.values(queues).map((q) => q.close()));
+      await redis.quit();
+    }
   });
 
   it('runs items with a lax deadline locally', async () => {

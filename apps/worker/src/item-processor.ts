@@ -7,6 +7,7 @@ import { PermanentJobError, type JobContext, type JobName } from '#libs/queue/sr
 import { costOf, type Price } from '#libs/routing/src/cost.js';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { tokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
+import type { LocalFallback } from './local-fallback.js';
 
 export interface ProcessorTarget {
   target: RouteTarget;
@@ -14,7 +15,7 @@ export interface ProcessorTarget {
   price: Price;
 }
 
-export type ItemOutcome = { outcome: 'completed' | 'skipped' };
+export type ItemOutcome = { outcome: 'completed' | 'skipped' | 'rerouted' };
 
 /**
  * Runs one item on one provider and records the outcome. Every status change goes through the store's
@@ -28,6 +29,7 @@ export class ItemProcessor {
     private readonly store: BatchStore,
     private readonly pools: PoolRegistry,
     private readonly maxOutputTokens: number,
+    private readonly fallback?: LocalFallback,
   ) {}
 
   async run(job: JobContext<JobName.RunItem>, on: ProcessorTarget): Promise<ItemOutcome> {
@@ -75,11 +77,18 @@ export class ItemProcessor {
     return { outcome: recorded ? 'completed' : 'skipped' };
   }
 
-  private async fail(job: JobContext<JobName.RunItem>, on: ProcessorTarget, err: unknown): Promise<never> {
+  private async fail(job: JobContext<JobName.RunItem>, on: ProcessorTarget, err: unknown): Promise<ItemOutcome> {
     const item = job.data;
     const retryable = err instanceof ProviderError ? err.retryable : true;
     const message = err instanceof Error ? err.message : String(err);
     const final = !retryable || job.isLastAttempt;
+    // A cloud failure that retrying here will not fix goes to the local model, which is cleared for all data.
+    if (final && on.target === 'cloud' && this.fallback && !(err instanceof ProviderError && err.code === 'aborted')) {
+      if (await this.fallback.reroute(item, `${on.provider.name} failed: ${message}`)) {
+        this.log.warn({ msg: 'item rerouted to local', batchId: item.batchId, index: item.index, provider: on.provider.name, attempt: job.attempt, error: message });
+        return { outcome: 'rerouted' };
+      }
+    }
     this.log.warn({ msg: final ? 'item failed' : 'item attempt failed, will retry', batchId: item.batchId, index: item.index, target: on.target, provider: on.provider.name, attempt: job.attempt, error: message });
     if (final) {
       await this.store.transition(item.batchId, item.index, ['running'], 'failed', { error: message });

@@ -9,6 +9,7 @@ import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { JobQueue, QueueName } from '#libs/queue/src/index.js';
 import { InferencePool } from './inference-pool.js';
 import { ItemProcessor } from './item-processor.js';
+import { LocalFallback } from './local-fallback.js';
 
 /**
  * Brings the worker's pools up in order — model loaded, then consuming — and down again: stop taking
@@ -30,7 +31,8 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
 
   async onApplicationBootstrap(): Promise<void> {
     const { local, cloud, heartbeatMs } = this.config;
-    const processor = new ItemProcessor(this.store, this.registry, this.config.maxOutputTokens);
+    const fallback = new LocalFallback(this.store, this.jobs, { provider: local.name, model: local.name });
+    const processor = new ItemProcessor(this.store, this.registry, this.config.maxOutputTokens, fallback);
     const modelPath = local.modelPath ?? (await this.demoModel());
     this.local = await LocalModelProvider.load({
       modelPath,

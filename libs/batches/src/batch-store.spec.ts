@@ -72,4 +72,20 @@ describe('BatchStore (real Redis)', () => {
     expect(await store.backlog('cloud', 'frontier')).toBeCloseTo(before, 6);
     expect((await store.get(id))?.status).toBe('failed');
   });
+
+  it('reroutes a running item to another provider, keeping its route history and the batch counts', async () => {
+    const { id } = await newBatch([{ itemId: 'a', route: route('cloud'), workTokens: 40 }]);
+    await store.transition(id, 0, ['queued'], 'running');
+    const localBefore = await store.backlog('local', 'llama');
+    expect(await store.reroute(id, 0, { ...route('local'), reason: 'fallback' }, 'cloud down')).toBe(true);
+    expect(await store.reroute(id, 0, route('local'), 'again')).toBe(false); // no longer running
+    const [item] = await store.items(id, 0, 1);
+    expect(item.status).toBe('queued');
+    expect(item.routeHistory.map((r) => r.target)).toEqual(['cloud', 'local']);
+    expect(item.route?.reason).toBe('fallback');
+    const batch = await store.get(id);
+    expect(batch?.routes).toEqual({ local: 1, cloud: 0 });
+    expect(batch?.counts).toMatchObject({ queued: 1, running: 0 });
+    expect(await store.backlog('local', 'llama')).toBeCloseTo(localBefore + 40, 6);
+  });
 });

@@ -5,6 +5,7 @@ import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { batchStatus } from './batch-status.js';
 import { BatchKeys } from './batch-keys.js';
 import type { BatchKind, BatchView, CodeMigrationTask, DocumentTask, ItemCounts, ItemRoute, ItemStatus, ItemView } from './batch-types.js';
+import { ITEM_REROUTE_LUA } from './item-reroute.lua.js';
 import { ITEM_TRANSITION_LUA } from './item-transition.lua.js';
 
 export interface NewBatch {
@@ -46,6 +47,7 @@ export class BatchStore {
   ) {
     this.keys = new BatchKeys(prefix);
     redis.defineCommand('syItemTransition', { numberOfKeys: 2, lua: ITEM_TRANSITION_LUA });
+    redis.defineCommand('syItemReroute', { numberOfKeys: 3, lua: ITEM_REROUTE_LUA });
   }
 
   /** The batch an idempotency key already created, if any. */
@@ -175,6 +177,21 @@ export class BatchStore {
     return applied === 1;
   }
 
+  /**
+   * Moves a running item to another provider (fallback): queued again, new route appended to its history.
+   * Returns false when the item was not running (finished or cancelled meanwhile).
+   */
+  async reroute(batchId: string, index: number, route: ItemRoute, note: string): Promise<boolean> {
+    const applied = await (this.redis as unknown as SyCommands).syItemReroute(
+      this.keys.item(batchId, index),
+      this.keys.batch(batchId),
+      this.keys.backlog(route.target, route.provider),
+      JSON.stringify(route),
+      note,
+    );
+    return applied === 1;
+  }
+
   /** Cancels every item that has not started; returns the indexes it cancelled. */
   async cancelQueued(batchId: string): Promise<number[]> {
     const total = Number(await this.redis.hget(this.keys.batch(batchId), 'total'));
@@ -193,6 +210,7 @@ export class BatchStore {
 
 interface SyCommands {
   syItemTransition(item: string, batch: string, ...args: string[]): Promise<number>;
+  syItemReroute(item: string, batch: string, backlog: string, route: string, note: string): Promise<number>;
 }
 
 function num(v: string | undefined): number {
