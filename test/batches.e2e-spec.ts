@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { BatchStore } from '#libs/batches/src/batch-store.js';
 import { loadConfig } from '#libs/config/src/app-config.js';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { ALL_QUEUES, JobName, JobQueue, QueueName, itemJobId, type JobSpec } from '#libs/queue/src/index.js';
+import { JobName, JobQueue, configuredQueues, itemJobId, queueName, queueRefFor, type JobSpec } from '#libs/queue/src/index.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
 import { ApiClient, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
 
@@ -116,8 +116,9 @@ describe('batches end to end', () => {
     // Bypass the routing policy: write the record and the job by hand, as a bug or a tampered job would.
     const config = loadConfig(env);
     const redis = new Redis(config.redisUrl!);
-    const queues = Object.fromEntries(ALL_QUEUES.map((q) => [q, new Queue(q, { connection: { url: config.redisUrl! }, prefix: config.prefix })]));
-    const jobs = new JobQueue(queues as Record<QueueName, Queue>, { url: config.redisUrl! }, config.prefix, config.queue);
+    const names = configuredQueues(config).map(queueName);
+    const queues = new Map(names.map((q) => [q, new Queue(q, { connection: { url: config.redisUrl! }, prefix: config.prefix })]));
+    const jobs = new JobQueue(queues, { url: config.redisUrl! }, config.prefix, config.queue);
     try {
       const store = new BatchStore(redis, config.prefix);
       const route = { target: 'cloud' as const, provider: 'frontier', model: 'double-model', reason: 'forced by test', at: new Date().toISOString() };
@@ -130,7 +131,7 @@ describe('batches end to end', () => {
         jobId: itemJobId(id, 0),
         data: { batchId: id, index: 0, itemId: 'leak-0', kind: 'document-processing', sensitivity: 'restricted', deadline: Date.now() + 60_000, input: 'leak-0 payroll of the board' },
       };
-      await jobs.enqueue(QueueName.CloudInference, [job]);
+      await jobs.enqueue(queueRefFor('cloud', 'frontier'), [job]);
       const batch = await client.waitFinished(id);
       expect(batch.status).toBe('completed');
       const { json } = await client.request('GET', `/v1/batches/${id}/items`);
@@ -138,7 +139,7 @@ describe('batches end to end', () => {
       expect(json.items[0].route.reason).toMatch(/cleared up to "internal" and refuses an item marked "restricted"/);
       expect(double.requests.some((r) => JSON.stringify(r.body ?? '').includes('payroll'))).toBe(false);
     } finally {
-      await Promise.all(Object.values(queues).map((q) => q.close()));
+      await Promise.all([...queues.values()].map((q) => q.close()));
       await redis.quit();
     }
   });
@@ -260,7 +261,7 @@ describe('batches end to end', () => {
     const board = await client.request('GET', '/admin/queues');
     expect(board.status).toBe(200);
     const queues = await client.request('GET', '/admin/queues/api/queues');
-    expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual(['inference-cloud', 'inference-local']);
+    expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual(['inference-cloud.frontier', 'inference-local.tiny']);
   });
 
   it('never writes item text to the logs', () => {

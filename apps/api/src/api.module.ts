@@ -5,7 +5,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import type { AppConfig } from '#libs/config/src/app-config.js';
 import { APP_CONFIG, ConfigModule } from '#libs/config/src/config.module.js';
 import { RedisModule } from '#libs/redis/src/redis.module.js';
-import { ALL_QUEUES, JobQueue, QueueModule } from '#libs/queue/src/index.js';
+import { JobQueue, QueueModule, configuredQueues, queueName } from '#libs/queue/src/index.js';
 import { PoolsModule } from '#libs/pools/src/pools.module.js';
 import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { BatchIntake, BatchStore } from '#libs/batches/src/index.js';
@@ -22,10 +22,10 @@ export class ApiModule {
       imports: [
         ConfigModule.forRoot(config),
         RedisModule,
-        QueueModule,
+        QueueModule.forRoot(config),
         PoolsModule,
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
-        ...ALL_QUEUES.map((name) => BullBoardModule.forFeature({ name, adapter: BullMQAdapter })),
+        ...configuredQueues(config).map((ref) => BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter })),
       ],
       controllers: [BatchesController, HealthController],
       providers: [
@@ -34,7 +34,11 @@ export class ApiModule {
           provide: BatchIntake,
           inject: [BatchStore, JobQueue, ProviderDirectory, RoutingPolicy, APP_CONFIG],
           useFactory: (store: BatchStore, queue: JobQueue, dir: ProviderDirectory, policy: RoutingPolicy, c: AppConfig) =>
-            new BatchIntake(store, queue, dir, policy, { maxItems: c.http.maxItems, maxOutputTokens: c.maxOutputTokens }),
+            new BatchIntake(store, queue, dir, policy, {
+              maxItems: c.http.maxItems,
+              maxOutputTokens: c.maxOutputTokens,
+              localModels: c.localModels.map((m) => m.name),
+            }),
         },
       ],
     };

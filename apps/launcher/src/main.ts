@@ -24,7 +24,7 @@ if (!config.redisUrl || !(await reachable(config.redisUrl))) {
   env.REDIS_URL = redis.url;
   log('private Redis started (AOF on, noeviction)', { url: redis.url, dir: join(config.dataDir, 'redis') });
 }
-if (!config.local.modelPath) {
+if (!process.env.LOCAL_MODELS && !config.localModels[0].modelPath) {
   env.LOCAL_MODEL_PATH = await ensureGeneratedModel('tiny');
   env.LOCAL_MODEL_NAME ??= 'demo-random';
   log('LOCAL_MODEL_PATH is not set: using the generated demo model (random weights, random text output)', { path: env.LOCAL_MODEL_PATH });

@@ -1,27 +1,33 @@
 import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
-import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
+import type { PoolHeartbeat, PoolRegistry } from '#libs/pools/src/pool-registry.js';
 import type { InferenceProvider } from '#libs/providers/src/completion.js';
-import { JobName, type ConsumerHandle, type JobQueue, type QueueName } from '#libs/queue/src/index.js';
+import { JobName, queueName, type ConsumerHandle, type JobQueue, type QueueRef } from '#libs/queue/src/index.js';
 import type { Price } from '#libs/routing/src/cost.js';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import type { ItemProcessor } from './item-processor.js';
 
+/** What a pool reports about itself beyond identity and load: device, memory, model, sequences. */
+export type PoolDescription = Pick<
+  PoolHeartbeat,
+  'model' | 'device' | 'deviceNames' | 'memory' | 'modelBytes' | 'status' | 'reason' | 'sequences' | 'activeSequences'
+>;
+
 export interface InferencePoolOptions {
   target: RouteTarget;
-  queue: QueueName;
-  provider: InferenceProvider;
-  model: string;
-  device: string;
+  queue: QueueRef;
+  /** Absent when the pool cannot consume (its model does not fit): it only reports why. */
+  provider?: InferenceProvider;
   price: Price;
-  /** Jobs this pool runs at once (local: context sequences). */
-  concurrency: number;
   heartbeatMs: number;
+  describe: () => PoolDescription | Promise<PoolDescription>;
+  /** Sees every failed item before it is rethrown (a local pool shrinks on out-of-memory). */
+  onItemError?: (err: unknown) => void;
 }
 
 /**
- * One provider consuming one queue, with a heartbeat in Redis so the API's /ready and routing state
- * know it is alive. Started only once its provider is ready (the model loaded).
+ * One provider consuming one queue, with a heartbeat in Redis so the API's /ready, /v1/pools and the
+ * routing state know it is alive. Consumes only once its provider is ready (the model loaded).
  */
 export class InferencePool {
   private consumer?: ConsumerHandle;
@@ -37,26 +43,38 @@ export class InferencePool {
     private readonly registry: PoolRegistry,
     private readonly processor: ItemProcessor,
   ) {
-    this.id = `${hostname()}:${process.pid}:${opts.queue}`;
+    this.id = `${hostname()}:${process.pid}:${queueName(opts.queue)}`;
   }
 
   async start(): Promise<void> {
     const { target, provider, price } = this.opts;
+    const description = await this.opts.describe();
     await this.beat();
     this.timer = setInterval(() => void this.beat().catch((e) => this.log.warn({ msg: 'heartbeat failed', error: String(e) })), this.opts.heartbeatMs);
+    if (!provider || description.status !== 'consuming') {
+      this.log.error({ msg: 'pool not consuming', queue: queueName(this.opts.queue), reason: description.reason });
+      return;
+    }
     this.consumer = this.jobs.consume<JobName.RunItem>(
       this.opts.queue,
       async (job) => {
         this.busy += 1;
         try {
           return await this.processor.run(job, { target, provider, price });
+        } catch (err) {
+          this.opts.onItemError?.(err);
+          throw err;
         } finally {
           this.busy -= 1;
         }
       },
-      this.opts.concurrency,
+      description.activeSequences,
     );
-    this.log.log({ msg: 'pool consuming', queue: this.opts.queue, provider: provider.name, model: this.opts.model, device: this.opts.device, concurrency: this.opts.concurrency });
+    this.log.log({ msg: 'pool consuming', queue: queueName(this.opts.queue), model: description.model, device: description.device, concurrency: description.activeSequences, reason: description.reason });
+  }
+
+  setConcurrency(n: number): void {
+    this.consumer?.setConcurrency(n);
   }
 
   /** Stops taking jobs, waits up to `timeoutMs` for running ones, then drops the heartbeat. */
@@ -66,17 +84,15 @@ export class InferencePool {
     await this.registry.remove(this.id).catch(() => undefined);
   }
 
-  private beat(): Promise<void> {
-    return this.registry.beat({
+  private async beat(): Promise<void> {
+    await this.registry.beat({
+      ...(await this.opts.describe()),
       id: this.id,
       target: this.opts.target,
-      provider: this.opts.provider.name,
-      model: this.opts.model,
-      queue: this.opts.queue,
+      provider: this.opts.queue.provider,
+      queue: queueName(this.opts.queue),
       host: hostname(),
       pid: process.pid,
-      device: this.opts.device,
-      sequences: this.opts.concurrency,
       busy: this.busy,
       startedAt: this.startedAt,
       at: Date.now(),

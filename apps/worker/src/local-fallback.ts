@@ -1,6 +1,6 @@
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { WorkItem } from '#libs/batches/src/batch-types.js';
-import { JobName, QueueName, itemJobId, type JobQueue } from '#libs/queue/src/index.js';
+import { JobName, itemJobId, queueRefFor, type JobQueue } from '#libs/queue/src/index.js';
 
 /**
  * When a cloud provider cannot finish an item (down past its retries, or refusing it), the item still
@@ -15,9 +15,11 @@ export class LocalFallback {
   ) {}
 
   async reroute(item: WorkItem, why: string): Promise<boolean> {
-    const route = { target: 'local' as const, ...this.local, reason: `fallback: ${why}`, at: new Date().toISOString() };
+    // An item pinned to a model falls back to that model; others to the first configured one.
+    const model = item.model ?? this.local.provider;
+    const route = { target: 'local' as const, provider: model, model, reason: `fallback: ${why}`, at: new Date().toISOString() };
     if (!(await this.store.reroute(item.batchId, item.index, route, why))) return false;
-    await this.jobs.enqueue(QueueName.LocalInference, [
+    await this.jobs.enqueue(queueRefFor('local', model), [
       { name: JobName.RunItem, data: item, jobId: `${itemJobId(item.batchId, item.index)}.fallback` },
     ]);
     return true;

@@ -12,7 +12,7 @@ export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, QueueModule, PoolsModule],
+      imports: [ConfigModule.forRoot(config), RedisModule, QueueModule.forRoot(config), PoolsModule],
       providers: [WorkerLifecycle],
     };
   }

@@ -1,6 +1,6 @@
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobName, QueueName, itemJobId, type JobQueue, type JobSpec } from '#libs/queue/src/index.js';
-import { workTokens, type RouteDecision, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
+import { JobName, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
+import { workTokens, type RouteDecision, type RoutingPolicy, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import { checkSubmission, type FieldError, type SubmissionLimits } from './batch-submission.js';
@@ -27,8 +27,6 @@ export interface Quote {
   decisions: RouteDecision[];
 }
 
-const QUEUE_OF = { local: QueueName.LocalInference, cloud: QueueName.CloudInference } as const;
-
 /**
  * Accepts batches: validate, route every item, persist, enqueue. The record is written before the jobs,
  * and jobs have deterministic ids, so a crash in between is repaired by submitting again with the same
@@ -53,7 +51,7 @@ export class BatchIntake {
       if (existing) return this.resume(existing, submission, deadlineAt);
     }
     const work = this.workItems(submission, deadlineAt);
-    const decisions = this.policy.plan(this.routable(submission, work), await this.directory.routingState(now));
+    const decisions = this.route(submission, work, await this.directory.routingState(now));
     const at = new Date(now).toISOString();
     const items: NewItem[] = work.map((w, i) => ({
       itemId: w.item.itemId,
@@ -75,19 +73,20 @@ export class BatchIntake {
     const check = checkSubmission(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const work = this.workItems(check.submission, check.deadlineAt);
-    const decisions = this.policy.plan(this.routable(check.submission, work), await this.directory.routingState(now));
+    const decisions = this.route(check.submission, work, await this.directory.routingState(now));
     return { total: work.length, decisions };
   }
 
   /** Cancels what has not started. Returns null for an unknown batch. */
   async cancel(batchId: string): Promise<{ cancelled: number } | null> {
     if (!(await this.store.exists(batchId))) return null;
-    const indexes = await this.store.cancelQueued(batchId);
+    const indexes = new Set(await this.store.cancelQueued(batchId));
     // The store is the truth (a worker skips cancelled items); removing the jobs just frees the queue.
+    const items = (await this.store.items(batchId, 0, Number.MAX_SAFE_INTEGER)).filter((i) => indexes.has(i.index));
     await Promise.all(
-      indexes.flatMap((i) => [QueueName.LocalInference, QueueName.CloudInference].map((q) => this.queue.removeWaiting(q, itemJobId(batchId, i)))),
+      items.map((i) => (i.route ? this.queue.removeWaiting(queueRefFor(i.route.target, i.route.provider), itemJobId(batchId, i.index)) : false)),
     );
-    return { cancelled: indexes.length };
+    return { cancelled: indexes.size };
   }
 
   private async resume(id: string, submission: BatchSubmission, deadlineAt: number): Promise<Accepted> {
@@ -101,30 +100,45 @@ export class BatchIntake {
   }
 
   private async enqueue(batchId: string, items: WorkItem[], routes: ItemRoute[]): Promise<void> {
-    const byQueue = new Map<QueueName, JobSpec[]>();
+    const byQueue = new Map<string, { ref: QueueRef; jobs: JobSpec[] }>();
     items.forEach((item, index) => {
-      const queue = QUEUE_OF[routes[index].target];
-      const list = byQueue.get(queue) ?? [];
-      list.push({ name: JobName.RunItem, data: { ...item, batchId }, jobId: itemJobId(batchId, index) });
-      byQueue.set(queue, list);
+      const ref = queueRefFor(routes[index].target, routes[index].provider);
+      const entry = byQueue.get(queueName(ref)) ?? { ref, jobs: [] };
+      entry.jobs.push({ name: JobName.RunItem, data: { ...item, batchId }, jobId: itemJobId(batchId, index) });
+      byQueue.set(queueName(ref), entry);
     });
-    for (const [queue, jobs] of byQueue) await this.queue.enqueue(queue, jobs);
+    for (const { ref, jobs } of byQueue.values()) await this.queue.enqueue(ref, jobs);
     await this.store.markEnqueued(batchId);
   }
 
   private workItems(s: BatchSubmission, deadlineAt: number, batchId = '') {
     const inputs =
       s.kind === 'code-migration'
-        ? s.items.map((i) => ({ itemId: i.path, input: i.content, path: i.path }))
-        : s.items.map((i) => ({ itemId: i.id, input: i.text, path: undefined }));
+        ? s.items.map((i) => ({ itemId: i.path, input: i.content, path: i.path, model: i.model ?? s.model }))
+        : s.items.map((i) => ({ itemId: i.id, input: i.text, path: undefined, model: i.model ?? s.model }));
     return inputs.map((x, index) => {
-      const item: WorkItem = { batchId, index, itemId: x.itemId, kind: s.kind, sensitivity: s.sensitivity, deadline: deadlineAt, input: x.input, path: x.path };
+      const item: WorkItem = { batchId, index, itemId: x.itemId, kind: s.kind, sensitivity: s.sensitivity, deadline: deadlineAt, input: x.input, path: x.path, model: x.model };
       const prompt = promptFor(item, s.task, this.limits.maxOutputTokens);
       return { item, inputTokens: estimateTokens(prompt.system) + estimateTokens(prompt.prompt), expectedOutputTokens: prompt.expectedOutputTokens };
     });
   }
 
-  private routable(s: BatchSubmission, work: ReturnType<BatchIntake['workItems']>) {
-    return work.map((w) => ({ sensitivity: s.sensitivity, deadline: w.item.deadline, inputTokens: w.inputTokens, expectedOutputTokens: w.expectedOutputTokens }));
+  /**
+   * Routes every item. Items pinned to a local model are planned against that model alone; the rest
+   * against every provider. Each group is planned in order so later items see the backlog earlier ones made.
+   */
+  private route(s: BatchSubmission, work: ReturnType<BatchIntake['workItems']>, state: RoutingState): RouteDecision[] {
+    const decisions: RouteDecision[] = new Array(work.length);
+    const groups = new Map<string | undefined, number[]>();
+    work.forEach((w, i) => groups.set(w.item.model, [...(groups.get(w.item.model) ?? []), i]));
+    for (const [model, indexes] of groups) {
+      const providers = model === undefined ? state.providers : state.providers.filter((p) => p.target === 'local' && p.name === model);
+      const planned = this.policy.plan(
+        indexes.map((i) => ({ sensitivity: s.sensitivity, deadline: work[i].item.deadline, inputTokens: work[i].inputTokens, expectedOutputTokens: work[i].expectedOutputTokens })),
+        { now: state.now, providers },
+      );
+      indexes.forEach((i, k) => (decisions[i] = model === undefined ? planned[k] : { ...planned[k], reason: `pinned to local model ${model}; ${planned[k].reason}` }));
+    }
+    return decisions;
   }
 }

@@ -3,7 +3,7 @@ import { checkSubmission } from './batch-submission.js';
 import { parseDeadline, parseIsoDuration } from './deadline.js';
 
 const NOW = Date.parse('2026-11-23T00:00:00Z');
-const limits = { maxItems: 3, maxOutputTokens: 512 };
+const limits = { maxItems: 3, maxOutputTokens: 512, localModels: ['llama', 'qwen'] };
 const doc = { kind: 'document-processing', sensitivity: 'internal', deadline: 'PT30S', task: { type: 'summarize' }, items: [{ id: 'a', text: 'hello' }] };
 
 function fieldOf(body: unknown): string | undefined {
@@ -15,6 +15,10 @@ describe('checkSubmission', () => {
   it('accepts a valid document batch and resolves its deadline', () => {
     const r = checkSubmission(doc, limits, NOW);
     expect(r.ok && r.deadlineAt).toBe(NOW + 30_000);
+  });
+
+  it('accepts a batch pinned to a configured local model', () => {
+    expect(checkSubmission({ ...doc, model: 'qwen', items: [{ id: 'a', text: 'x', model: 'llama' }] }, limits, NOW).ok).toBe(true);
   });
 
   it('accepts a code migration batch with an absolute deadline', () => {
@@ -36,6 +40,8 @@ describe('checkSubmission', () => {
     [{ ...doc, items: Array.from({ length: 4 }, (_, i) => ({ id: String(i), text: 'x' })) }, 'items'],
     [{ ...doc, task: { type: 'summarize', maxTokens: 100000 } }, 'task.maxTokens'],
     [{ kind: 'code-migration', sensitivity: 'public', deadline: 'P1D', task: {}, items: [{ path: 'a', content: '' }] }, 'task.instruction'],
+    [{ ...doc, model: 'gpt-9' }, 'model'],
+    [{ ...doc, items: [{ id: 'a', text: 'x', model: 'nope' }] }, 'items[0].model'],
     [[1, 2], 'body'],
     [null, 'body'],
   ])('rejects %j naming %s', (body, field) => {

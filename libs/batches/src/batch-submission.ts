@@ -12,6 +12,8 @@ export interface FieldError {
 export interface SubmissionLimits {
   maxItems: number;
   maxOutputTokens: number;
+  /** Names of the configured local models an item or batch may pin itself to. */
+  localModels: string[];
 }
 
 export type SubmissionCheck =
@@ -23,7 +25,12 @@ const nonEmpty = text.min(1, 'must not be empty');
 
 function schemaFor(limits: SubmissionLimits) {
   const maxTokens = z.number().int('must be an integer').min(1).max(limits.maxOutputTokens).optional();
+  const model = z
+    .string({ error: 'must be a string' })
+    .refine((m) => limits.localModels.includes(m), { message: `must be one of the local models: ${limits.localModels.join(', ')}` })
+    .optional();
   const common = {
+    model,
     sensitivity: z.enum(SENSITIVITY_LEVELS, { error: `must be one of ${SENSITIVITY_LEVELS.join(', ')}` }),
     deadline: nonEmpty,
   };
@@ -43,7 +50,7 @@ function schemaFor(limits: SubmissionLimits) {
         if (task.type === 'extract' && !task.schema) ctx.addIssue({ code: 'custom', path: ['schema'], message: 'is required for extract' });
       }),
     items: z
-      .array(z.object({ id: nonEmpty.max(512), text: nonEmpty }), { error: 'must be an array' })
+      .array(z.object({ id: nonEmpty.max(512), text: nonEmpty, model }), { error: 'must be an array' })
       .min(1, 'needs at least one item')
       .max(limits.maxItems, `holds at most ${limits.maxItems} items`),
   });
@@ -52,7 +59,7 @@ function schemaFor(limits: SubmissionLimits) {
     kind: z.literal('code-migration'),
     task: z.object({ instruction: nonEmpty.max(8000), maxTokens }),
     items: z
-      .array(z.object({ path: nonEmpty.max(1024), content: text }), { error: 'must be an array' })
+      .array(z.object({ path: nonEmpty.max(1024), content: text, model }), { error: 'must be an array' })
       .min(1, 'needs at least one item')
       .max(limits.maxItems, `holds at most ${limits.maxItems} items`),
   });

@@ -26,16 +26,26 @@ export interface CodeMigrationTask {
 export interface DocumentItemInput {
   id: string;
   text: string;
+  /** Pins this item to a local model (overrides the batch's). */
+  model?: string;
 }
 
 export interface CodeItemInput {
   path: string;
   content: string;
+  model?: string;
+}
+
+interface SubmissionCommon {
+  sensitivity: Sensitivity;
+  deadline: string;
+  /** Pins every item to this local model (a name from LOCAL_MODELS). */
+  model?: string;
 }
 
 export type BatchSubmission =
-  | { kind: 'document-processing'; sensitivity: Sensitivity; deadline: string; task: DocumentTask; items: DocumentItemInput[] }
-  | { kind: 'code-migration'; sensitivity: Sensitivity; deadline: string; task: CodeMigrationTask; items: CodeItemInput[] };
+  | (SubmissionCommon & { kind: 'document-processing'; task: DocumentTask; items: DocumentItemInput[] })
+  | (SubmissionCommon & { kind: 'code-migration'; task: CodeMigrationTask; items: CodeItemInput[] });
 
 export const ITEM_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type ItemStatus = (typeof ITEM_STATUSES)[number];
@@ -65,6 +75,8 @@ export interface WorkItem {
   input: string;
   /** File path for code items (helps the model), absent for documents. */
   path?: string;
+  /** Local model the item is pinned to, if the submission named one. */
+  model?: string;
 }
 
 export interface BatchView {

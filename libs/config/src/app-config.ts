@@ -1,19 +1,34 @@
 import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/routing/src/sensitivity.js';
 import type { Price } from '#libs/routing/src/cost.js';
+import { ConfigError } from './config-error.js';
 import { EnvReader } from './env-reader.js';
 
+/** One local model: its own queue, pools and measured throughput; the router sees it as a provider. */
 export interface LocalModelConfig {
-  /** GGUF file; null means "use the generated demo model" (the launcher fills it in). */
-  modelPath: string | null;
   name: string;
-  threads: number;
+  /** GGUF file; null means "use the generated demo model" (the worker or launcher fills it in). */
+  modelPath: string | null;
+  /** Tokens per sequence (prompt + output). */
   contextSize: number;
-  sequences: number;
-  gpu: 'auto' | 'none' | 'cuda' | 'vulkan' | 'metal';
+  /** 'auto': as many as fit in device memory (bounded by maxSequences); a number: exactly that many. */
+  sequences: number | 'auto';
+  maxSequences: number | null;
   /** Per-sequence generation speed assumed until the pool has measured its own. */
   tokensPerSecDefault: number;
   /** Amortized hardware + power, so local work reports a cost too. */
   price: Price;
+}
+
+/** The engine all local models of a worker share. */
+export interface LocalEngineConfig {
+  threads: number;
+  gpu: 'auto' | 'none' | 'cuda' | 'vulkan' | 'metal';
+  /** Share of free device memory the pools may plan to use (weights + contexts). */
+  memoryUtilization: number;
+  /** How often a pool re-reads free memory to shrink or grow its sequences. */
+  memoryCheckMs: number;
+  /** Models this worker serves (names from localModels); empty: all. */
+  serve: string[];
 }
 
 export interface CloudProviderConfig {
@@ -49,7 +64,9 @@ export interface AppConfig {
   prefix: string;
   dataDir: string;
   maxOutputTokens: number;
-  local: LocalModelConfig;
+  /** At least one; the first is where items without a named model fall back to. */
+  localModels: LocalModelConfig[];
+  engine: LocalEngineConfig;
   cloud: CloudProviderConfig | null;
   queue: QueueTuning;
   shutdownTimeoutMs: number;
@@ -57,6 +74,64 @@ export interface AppConfig {
 }
 
 const GPU_CHOICES = ['auto', 'none', 'cuda', 'vulkan', 'metal'] as const;
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+/**
+ * LOCAL_MODELS (JSON: name → {path, contextSize, sequences, maxSequences, tokensPerSec, priceInputPerM,
+ * priceOutputPerM}) or, without it, one model from LOCAL_MODEL_PATH and the LOCAL_* defaults.
+ */
+function localModels(e: EnvReader): LocalModelConfig[] {
+  const defaults = {
+    contextSize: e.int('LOCAL_CONTEXT_SIZE', 2048, 64),
+    sequences: e.optionalString('LOCAL_SEQUENCES') === 'auto' ? ('auto' as const) : e.int('LOCAL_SEQUENCES', 0, 0, 256) || ('auto' as const),
+    maxSequences: e.int('LOCAL_MAX_SEQUENCES', 0, 0, 256) || null,
+    tokensPerSecDefault: e.number('LOCAL_TOKENS_PER_SEC', 20, 0.001),
+    price: { inputPerMTokUsd: e.number('LOCAL_PRICE_INPUT_PER_M', 0.01), outputPerMTokUsd: e.number('LOCAL_PRICE_OUTPUT_PER_M', 0.03) },
+  };
+  const raw = e.optionalString('LOCAL_MODELS');
+  if (raw === undefined) {
+    const modelPath = e.optionalString('LOCAL_MODEL_PATH') ?? null;
+    const name = e.string('LOCAL_MODEL_NAME', modelPath ? modelPath.split('/').pop()!.replace(/\.gguf$/i, '') : 'demo-random');
+    if (!MODEL_NAME.test(name)) throw new ConfigError('LOCAL_MODEL_NAME', 'letters, digits, "-" and "_" (up to 63)', name);
+    return [{ name, modelPath, ...defaults }];
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('LOCAL_MODELS', 'a JSON object of name → {"path": …}');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.keys(parsed).length === 0) {
+    throw new ConfigError('LOCAL_MODELS', 'a non-empty JSON object of name → {"path": …}');
+  }
+  return Object.entries(parsed as Record<string, Record<string, unknown>>).map(([name, m]) => {
+    const where = `LOCAL_MODELS.${name}`;
+    if (!MODEL_NAME.test(name)) throw new ConfigError(where, 'a name of letters, digits, "-" and "_"');
+    const num = (key: string, fallback: number, min: number): number => {
+      const v = m?.[key];
+      if (v === undefined) return fallback;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new ConfigError(`${where}.${key}`, `a number ≥ ${min}`, String(v));
+      return v;
+    };
+    if (typeof m?.path !== 'string' || m.path === '') throw new ConfigError(`${where}.path`, 'the path of a GGUF file');
+    const seq = m.sequences;
+    if (seq !== undefined && seq !== 'auto' && !(Number.isInteger(seq) && (seq as number) >= 1)) {
+      throw new ConfigError(`${where}.sequences`, '"auto" or a positive integer', String(seq));
+    }
+    return {
+      name,
+      modelPath: m.path,
+      contextSize: num('contextSize', defaults.contextSize, 64),
+      sequences: (seq as number | 'auto' | undefined) ?? defaults.sequences,
+      maxSequences: m.maxSequences === undefined ? defaults.maxSequences : num('maxSequences', 1, 1),
+      tokensPerSecDefault: num('tokensPerSec', defaults.tokensPerSecDefault, 0.001),
+      price: {
+        inputPerMTokUsd: num('priceInputPerM', defaults.price.inputPerMTokUsd, 0),
+        outputPerMTokUsd: num('priceOutputPerM', defaults.price.outputPerMTokUsd, 0),
+      },
+    };
+  });
+}
 
 /** Parses and validates the environment once, at start-up. Throws ConfigError naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
@@ -82,7 +157,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           },
         }
       : null;
-  const modelPath = e.optionalString('LOCAL_MODEL_PATH') ?? null;
   return {
     http: {
       host: e.string('HOST', '127.0.0.1'),
@@ -94,18 +168,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     prefix: e.string('SWITCHYARD_PREFIX', 'switchyard'),
     dataDir: e.string('SWITCHYARD_DATA_DIR', '.data'),
     maxOutputTokens: e.int('MAX_OUTPUT_TOKENS', 512, 1, 131_072),
-    local: {
-      modelPath,
-      name: e.string('LOCAL_MODEL_NAME', modelPath ? modelPath.split('/').pop()!.replace(/\.gguf$/i, '') : 'demo-random'),
+    localModels: localModels(e),
+    engine: {
       threads: e.int('LOCAL_THREADS', 1, 1, 1024),
-      contextSize: e.int('LOCAL_CONTEXT_SIZE', 2048, 64),
-      sequences: e.int('LOCAL_SEQUENCES', 1, 1, 256),
       gpu: e.oneOf('LOCAL_GPU', GPU_CHOICES, 'auto'),
-      tokensPerSecDefault: e.number('LOCAL_TOKENS_PER_SEC', 20, 0.001),
-      price: {
-        inputPerMTokUsd: e.number('LOCAL_PRICE_INPUT_PER_M', 0.01),
-        outputPerMTokUsd: e.number('LOCAL_PRICE_OUTPUT_PER_M', 0.03),
-      },
+      memoryUtilization: e.number('LOCAL_MEMORY_UTILIZATION', 0.9, 0.05, 1),
+      memoryCheckMs: e.int('LOCAL_MEMORY_CHECK_MS', 5000, 100),
+      serve: (e.optionalString('WORKER_MODELS') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     },
     cloud,
     queue: {

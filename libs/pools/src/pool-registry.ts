@@ -12,8 +12,20 @@ export interface PoolHeartbeat {
   queue: string;
   host: string;
   pid: number;
+  /** "cpu", "cuda", "vulkan", "metal", or "api" for a cloud pool. */
   device: string;
+  deviceNames: string[];
+  /** VRAM on a GPU, RAM on a CPU; null for a cloud pool. */
+  memory: { totalBytes: number; freeBytes: number } | null;
+  /** Bytes of model weights on the device (local pools). */
+  modelBytes: number | null;
+  /** 'does-not-fit': the model does not fit in the device's memory; the pool does not consume. */
+  status: 'consuming' | 'does-not-fit';
+  reason: string;
+  /** Sequences allocated in the context (the most this pool can run at once). */
   sequences: number;
+  /** Sequences it lets run now (shrunk below `sequences` while memory is short). */
+  activeSequences: number;
   busy: number;
   startedAt: number;
   at: number;

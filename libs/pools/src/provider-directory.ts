@@ -1,7 +1,7 @@
-import type { AppConfig } from '#libs/config/src/app-config.js';
+import type { AppConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { ProviderView, RoutingState } from '#libs/routing/src/routing-policy.js';
-import type { PoolRegistry } from './pool-registry.js';
+import type { PoolHeartbeat, PoolRegistry } from './pool-registry.js';
 
 /** Cloud APIs serve many requests at once; this bounds how fast our backlog with them drains. */
 const CLOUD_PARALLELISM = 16;
@@ -18,23 +18,24 @@ export class ProviderDirectory {
   ) {}
 
   async routingState(now = Date.now()): Promise<RoutingState> {
-    const providers: ProviderView[] = [await this.localView(now)];
+    const live = await this.pools.live(now);
+    const providers: ProviderView[] = await Promise.all(this.config.localModels.map((m) => this.localView(m, live)));
     if (this.config.cloud) providers.push(await this.cloudView());
     return { now, providers };
   }
 
-  private async localView(now: number): Promise<ProviderView> {
-    const local = this.config.local;
-    const live = (await this.pools.live(now)).filter((p) => p.target === 'local' && p.provider === local.name);
-    const sequences = live.reduce((sum, p) => sum + p.sequences, 0);
+  private async localView(local: LocalModelConfig, live: PoolHeartbeat[]): Promise<ProviderView> {
+    const pools = live.filter((p) => p.target === 'local' && p.provider === local.name && p.status === 'consuming');
+    // Sequences running across every live pool of this model; before any has reported, the configured number.
+    const sequences = pools.reduce((sum, p) => sum + p.activeSequences, 0);
     return {
       target: 'local',
       name: local.name,
-      model: live[0]?.model ?? local.name,
+      model: local.name,
       clearance: 'restricted',
       price: local.price,
       tokensPerSec: (await this.pools.throughput('local', local.name)) ?? local.tokensPerSecDefault,
-      concurrency: sequences > 0 ? sequences : local.sequences,
+      concurrency: sequences > 0 ? sequences : local.sequences === 'auto' ? 1 : local.sequences,
       backlogTokens: await this.store.backlog('local', local.name),
       latencyMs: 0,
     };

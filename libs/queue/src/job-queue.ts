@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, Worker, type Job, type RedisOptions } from 'bullmq';
 import type { QueueTuning } from '#libs/config/src/app-config.js';
-import { ALL_QUEUES, type JobName, type JobPayloads, type JobSpec, QueueName } from './queue-names.js';
+import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
 
 export interface QueueDepth {
@@ -27,7 +27,7 @@ export type JobHandler<N extends JobName> = (job: JobContext<N>) => Promise<unkn
 export class PermanentJobError extends UnrecoverableError {}
 
 export interface ConsumerHandle {
-  readonly queue: QueueName;
+  readonly queue: QueueRef;
   setConcurrency(n: number): void;
   /** Stops taking jobs and waits up to `timeoutMs` for running ones; after that they are left to be recovered as stalled. */
   close(timeoutMs: number): Promise<void>;
@@ -41,19 +41,19 @@ export class JobQueue {
   private readonly consumers: ConsumerHandle[] = [];
 
   constructor(
-    private readonly queues: Record<QueueName, Queue>,
+    private readonly queues: ReadonlyMap<string, Queue>,
     private readonly connection: RedisOptions,
     private readonly prefix: string,
     private readonly tuning: QueueTuning,
   ) {}
 
   /** Adds jobs atomically per queue; ids are deterministic, so a repeated call adds nothing twice. */
-  async enqueue(queue: QueueName, jobs: JobSpec[]): Promise<void> {
+  async enqueue(queue: QueueRef, jobs: JobSpec[]): Promise<void> {
     if (jobs.length === 0) return;
-    const s = QUEUE_SETTINGS[queue](this.tuning);
+    const s = QUEUE_SETTINGS[queue.kind](this.tuning);
     const chunk = 1000;
     for (let i = 0; i < jobs.length; i += chunk) {
-      await this.queues[queue].addBulk(
+      await this.queue(queue).addBulk(
         jobs.slice(i, i + chunk).map((j) => ({
           name: j.name,
           data: j.data,
@@ -71,8 +71,8 @@ export class JobQueue {
   }
 
   /** Removes a job that has not started; returns false if it is running, finished or unknown. */
-  async removeWaiting(queue: QueueName, jobId: string): Promise<boolean> {
-    const job = await this.queues[queue].getJob(jobId);
+  async removeWaiting(queue: QueueRef, jobId: string): Promise<boolean> {
+    const job = await this.queue(queue).getJob(jobId);
     if (!job) return false;
     const state = await job.getState();
     if (state !== 'waiting' && state !== 'prioritized' && state !== 'delayed') return false;
@@ -84,8 +84,8 @@ export class JobQueue {
     }
   }
 
-  async depth(queue: QueueName): Promise<QueueDepth> {
-    const c = await this.queues[queue].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+  async depth(queue: QueueRef): Promise<QueueDepth> {
+    const c = await this.queue(queue).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
     return {
       waiting: c.waiting ?? 0,
       active: c.active ?? 0,
@@ -96,16 +96,16 @@ export class JobQueue {
     };
   }
 
-  /** Queue objects, for Bull Board. */
-  all(): Queue[] {
-    return ALL_QUEUES.map((q) => this.queues[q]);
+  /** Whether this deployment has the queue (a provider named in config). */
+  has(queue: QueueRef): boolean {
+    return this.queues.has(queueName(queue));
   }
 
   /** Starts consuming `queue`. Only the worker app calls this. */
-  consume<N extends JobName>(queue: QueueName, handler: JobHandler<N>, concurrency: number): ConsumerHandle {
-    const s = QUEUE_SETTINGS[queue](this.tuning);
+  consume<N extends JobName>(queue: QueueRef, handler: JobHandler<N>, concurrency: number): ConsumerHandle {
+    const s = QUEUE_SETTINGS[queue.kind](this.tuning);
     const worker = new Worker(
-      queue,
+      queueName(queue),
       async (job: Job) =>
         handler({
           id: job.id!,
@@ -124,7 +124,7 @@ export class JobQueue {
       },
     );
     // Errors are reported per job in the store; this only keeps a dropped connection from crashing the process.
-    worker.on('error', (err) => console.error(JSON.stringify({ level: 'error', msg: 'queue worker error', queue, error: err.message })));
+    worker.on('error', (err) => console.error(JSON.stringify({ level: 'error', msg: 'queue worker error', queue: queueName(queue), error: err.message })));
     const handle: ConsumerHandle = {
       queue,
       setConcurrency: (n) => {
@@ -140,6 +140,12 @@ export class JobQueue {
     };
     this.consumers.push(handle);
     return handle;
+  }
+
+  private queue(ref: QueueRef): Queue {
+    const q = this.queues.get(queueName(ref));
+    if (!q) throw new Error(`no queue ${queueName(ref)}: provider "${ref.provider}" is not configured`);
+    return q;
   }
 
   /** Stops every consumer this process started (queues themselves are closed by their owner). */

@@ -1,12 +1,38 @@
 import type { WorkItem } from '#libs/batches/src/batch-types.js';
+import type { AppConfig } from '#libs/config/src/app-config.js';
 
-/** Every queue Switchyard has. A new one must get an entry in QUEUE_SETTINGS or nothing compiles. */
-export enum QueueName {
+/**
+ * Kinds of queue. Each provider gets its own queue of its kind (one per local model, one per cloud
+ * provider), so pools consume only work meant for them and Bull Board shows each separately.
+ * A new kind must get an entry in QUEUE_SETTINGS or nothing compiles.
+ */
+export enum QueueKind {
   LocalInference = 'inference-local',
   CloudInference = 'inference-cloud',
 }
 
-export const ALL_QUEUES: readonly QueueName[] = Object.values(QueueName);
+export interface QueueRef {
+  kind: QueueKind;
+  /** Local model name or cloud provider name. */
+  provider: string;
+}
+
+/** `inference-local.llama-8b`, `inference-cloud.frontier` */
+export function queueName(ref: QueueRef): string {
+  return `${ref.kind}.${ref.provider}`;
+}
+
+export function queueRefFor(target: 'local' | 'cloud', provider: string): QueueRef {
+  return { kind: target === 'local' ? QueueKind.LocalInference : QueueKind.CloudInference, provider };
+}
+
+/** Every queue a deployment with this config has. */
+export function configuredQueues(config: Pick<AppConfig, 'localModels' | 'cloud'>): QueueRef[] {
+  return [
+    ...config.localModels.map((m) => queueRefFor('local', m.name)),
+    ...(config.cloud ? [queueRefFor('cloud', config.cloud.name)] : []),
+  ];
+}
 
 /** Job names and their payloads, declared once and checked by the compiler. */
 export enum JobName {

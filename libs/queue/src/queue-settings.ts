@@ -1,5 +1,5 @@
 import type { QueueTuning } from '#libs/config/src/app-config.js';
-import { QueueName } from './queue-names.js';
+import { QueueKind } from './queue-names.js';
 
 export interface QueueSettings {
   /** LLM calls run for minutes; a lock shorter than a call would let a healthy job be taken as stalled. */
@@ -16,9 +16,9 @@ export interface QueueSettings {
 
 const DAY_S = 86_400;
 
-/** One reviewable table of how each queue behaves. Record<QueueName, …> makes it exhaustive. */
-export const QUEUE_SETTINGS: Record<QueueName, (tuning: QueueTuning) => QueueSettings> = {
-  [QueueName.LocalInference]: (t) => ({
+/** One reviewable table of how each kind of queue behaves. Record<QueueKind, …> makes it exhaustive. */
+export const QUEUE_SETTINGS: Record<QueueKind, (tuning: QueueTuning) => QueueSettings> = {
+  [QueueKind.LocalInference]: (t) => ({
     lockDurationMs: t.lockDurationMs,
     stalledIntervalMs: t.stalledIntervalMs,
     maxStalledCount: t.maxStalledCount,
@@ -27,7 +27,7 @@ export const QUEUE_SETTINGS: Record<QueueName, (tuning: QueueTuning) => QueueSet
     removeOnComplete: { age: DAY_S, count: 10_000 },
     removeOnFail: { age: 7 * DAY_S, count: 10_000 },
   }),
-  [QueueName.CloudInference]: (t) => ({
+  [QueueKind.CloudInference]: (t) => ({
     // Cloud calls are shorter but retried on 429/5xx by the provider client first; BullMQ's attempts
     // cover what outlasts those retries (an outage of minutes).
     lockDurationMs: t.lockDurationMs,

@@ -33,6 +33,13 @@ export interface LocalModelOptions {
   gpu?: false | 'auto' | 'cuda' | 'vulkan' | 'metal';
   /** Reported as CompletionResult.model; defaults to the file's base name without `.gguf`. */
   name?: string;
+  /** A Llama shared by several models in one process; the provider then leaves it open on close(). */
+  llama?: Llama;
+}
+
+/** One engine per process: build "never" uses the prebuilt binaries; compiling llama.cpp at start-up is never wanted. */
+export function openLlama(gpu: LocalModelOptions['gpu'], threads: number): Promise<Llama> {
+  return getLlama({ gpu: gpu ?? 'auto', build: 'never', maxThreads: threads });
 }
 
 /** How long close() lets aborted completions unwind before disposing the engine under them. */
@@ -60,6 +67,7 @@ export class LocalModelProvider implements InferenceProvider {
     private readonly context: LlamaContext,
     private readonly chatWrapper: ChatWrapper,
     name: string,
+    private readonly ownsLlama: boolean,
   ) {
     this.name = name;
     this.sequences = context.totalSequences;
@@ -78,8 +86,7 @@ export class LocalModelProvider implements InferenceProvider {
     let llama: Llama | undefined;
     let model: LlamaModel | undefined;
     try {
-      // build "never": use the prebuilt binaries; compiling llama.cpp at start-up is never wanted.
-      llama = await getLlama({ gpu: opts.gpu ?? 'auto', build: 'never', maxThreads: opts.threads });
+      llama = opts.llama ?? (await openLlama(opts.gpu ?? 'auto', opts.threads));
       model = await llama.loadModel({ modelPath: opts.modelPath });
       const context = await model.createContext({
         contextSize: opts.contextSize,
@@ -87,10 +94,10 @@ export class LocalModelProvider implements InferenceProvider {
         threads: opts.threads,
       });
       // Resolved once from the model's own chat template (ChatML, Llama 3, Qwen, ...).
-      return new LocalModelProvider(llama, model, context, resolveChatWrapper(model), name);
+      return new LocalModelProvider(llama, model, context, resolveChatWrapper(model), name, !opts.llama);
     } catch (error) {
       await model?.dispose().catch(() => undefined);
-      await llama?.dispose().catch(() => undefined);
+      if (!opts.llama) await llama?.dispose().catch(() => undefined);
       const { code, retryable } = classifyEngineError(error);
       const message = error instanceof Error ? error.message : String(error);
       throw new ProviderError(
@@ -159,6 +166,20 @@ export class LocalModelProvider implements InferenceProvider {
     return this.pool.busy;
   }
 
+  /** Sequences that may run at once now (≤ sequences): lowered when device memory runs short. */
+  get activeSequences(): number {
+    return this.pool.limit;
+  }
+
+  setActiveSequences(n: number): void {
+    this.pool.setLimit(n);
+  }
+
+  /** Bytes of weights this model holds, for reporting. */
+  get modelBytes(): number {
+    return this.model.size;
+  }
+
   /**
    * Aborts running completions (they fail with retryable code "closed"), rejects waiting ones,
    * lets them unwind (bounded), then disposes context, model and Llama. Idempotent.
@@ -177,7 +198,7 @@ export class LocalModelProvider implements InferenceProvider {
     clearTimeout(timer);
     await this.context.dispose();
     await this.model.dispose();
-    await this.llama.dispose();
+    if (this.ownsLlama) await this.llama.dispose();
   }
 
   /**

@@ -46,4 +46,23 @@ describe('SequencePool', () => {
     await whenIdle;
     expect(pool.busy).toBe(0);
   });
+
+  it('holds new callers back while the limit is lowered, and lets them in when it is raised again', async () => {
+    const pool = new SequencePool(['s0', 's1', 's2']);
+    const a = await pool.acquire();
+    const b = await pool.acquire();
+    pool.setLimit(1); // memory got short: two are held, none more until below the limit
+    let got: string | undefined;
+    const waiting = pool.acquire().then((item) => (got = item));
+    pool.release(a);
+    await Promise.resolve();
+    expect(got).toBeUndefined();
+    expect(pool.busy).toBe(1);
+    pool.setLimit(3); // memory came back
+    await waiting;
+    expect(got).toBeDefined();
+    expect(pool.busy).toBe(2);
+    pool.release(b);
+    expect(pool.limit).toBe(3);
+  });
 });

@@ -1,0 +1,131 @@
+import { Logger } from '@nestjs/common';
+import type { Llama } from 'node-llama-cpp';
+import type { LocalEngineConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
+import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
+import { planSequences, type CapacityPlan, type DeviceMemory } from '#libs/pools/src/sequence-capacity.js';
+import { SequenceGovernor } from '#libs/pools/src/sequence-governor.js';
+import { ProviderError } from '#libs/providers/src/completion.js';
+import { describeDevice, estimateModel, type DeviceInfo, type ModelEstimate } from '#libs/providers/src/local/local-engine.js';
+import { LocalModelProvider } from '#libs/providers/src/local/local-model-provider.js';
+import { queueRefFor, type JobQueue } from '#libs/queue/src/index.js';
+import { InferencePool, type PoolDescription } from './inference-pool.js';
+import type { ItemProcessor } from './item-processor.js';
+
+export interface LocalModelPoolDeps {
+  jobs: JobQueue;
+  registry: PoolRegistry;
+  processor: ItemProcessor;
+  heartbeatMs: number;
+  /** Reads device memory; tests substitute simulated VRAM states. */
+  probe?: () => Promise<DeviceMemory>;
+}
+
+/**
+ * One local model on one device: sequences computed from memory (node-llama-cpp's estimates of the
+ * weights and of the context per sequence against free memory × utilization), one context with that
+ * many sequences, a queue consumer with the same concurrency, and a governor that shrinks and grows
+ * the running sequences as memory comes and goes. A model that does not fit says so and does not consume.
+ */
+export class LocalModelPool {
+  private readonly log = new Logger('local-pool');
+  private governor?: SequenceGovernor;
+  private monitor?: NodeJS.Timeout;
+  private memory: DeviceMemory;
+
+  private constructor(
+    readonly model: LocalModelConfig,
+    private readonly device: DeviceInfo,
+    private readonly estimate: ModelEstimate,
+    private readonly plan: CapacityPlan,
+    readonly provider: LocalModelProvider | undefined,
+    private readonly inference: InferencePool,
+  ) {
+    this.memory = device.memory;
+  }
+
+  static async open(model: LocalModelConfig & { modelPath: string }, engine: LocalEngineConfig, llama: Llama, deps: LocalModelPoolDeps): Promise<LocalModelPool> {
+    const log = new Logger('local-pool');
+    const probe = deps.probe ?? (async () => (await describeDevice(llama, engine.threads)).memory);
+    const device = { ...(await describeDevice(llama, engine.threads)), memory: await probe() };
+    const estimate = await estimateModel(llama, model.modelPath, model.contextSize);
+    let plan: CapacityPlan =
+      model.sequences === 'auto'
+        ? planSequences({ device: device.memory, footprint: estimate, utilization: engine.memoryUtilization, cap: model.maxSequences })
+        : { ...planSequences({ device: device.memory, footprint: estimate, utilization: 1, cap: model.sequences }), sequences: model.sequences, fits: true, reason: `${model.sequences} sequence(s), as configured` };
+
+    let provider: LocalModelProvider | undefined;
+    // The estimate can be off; if creating the context runs out of memory, halve and try again.
+    for (let n = plan.sequences; plan.fits && n >= 1 && !provider; n = Math.floor(n / 2)) {
+      try {
+        provider = await LocalModelProvider.load({ modelPath: model.modelPath, name: model.name, threads: engine.threads, contextSize: model.contextSize, sequences: n, llama });
+        if (n !== plan.sequences) plan = { ...plan, sequences: n, reason: `${n} sequence(s): the context for ${plan.sequences} ran out of memory` };
+      } catch (err) {
+        if (!(err instanceof ProviderError && err.code === 'out_of_memory') || n === 1) {
+          plan = { ...plan, sequences: 0, fits: false, reason: `could not load: ${err instanceof Error ? err.message : String(err)}` };
+        }
+      }
+    }
+    if (!plan.fits) log.error({ msg: 'model does not fit; pool will not consume', model: model.name, reason: plan.reason, device: device.backend, freeBytes: device.memory.freeBytes });
+
+    let pool: LocalModelPool | undefined;
+    const inference = new InferencePool(
+      {
+        target: 'local',
+        queue: queueRefFor('local', model.name),
+        provider,
+        price: model.price,
+        heartbeatMs: deps.heartbeatMs,
+        describe: () => pool!.describe(),
+        onItemError: (err) => pool!.onItemError(err),
+      },
+      deps.jobs,
+      deps.registry,
+      deps.processor,
+    );
+    pool = new LocalModelPool(model, device, estimate, plan, provider, inference);
+    if (provider) {
+      pool.governor = new SequenceGovernor({
+        probe: async () => (pool!.memory = await probe()),
+        footprint: estimate,
+        utilization: engine.memoryUtilization,
+        allocated: provider.sequences,
+        apply: (n) => pool!.resize(n),
+      });
+      pool.monitor = setInterval(() => void pool!.governor!.check().catch((e) => log.warn({ msg: 'memory check failed', error: String(e) })), engine.memoryCheckMs);
+    }
+    await inference.start();
+    return pool;
+  }
+
+  describe(): PoolDescription {
+    const p = this.provider;
+    return {
+      model: this.model.name,
+      device: this.device.backend,
+      deviceNames: this.device.names,
+      memory: { totalBytes: this.memory.totalBytes, freeBytes: this.memory.freeBytes },
+      modelBytes: p?.modelBytes ?? this.estimate.modelBytes,
+      status: p ? 'consuming' : 'does-not-fit',
+      reason: this.plan.reason,
+      sequences: p?.sequences ?? 0,
+      activeSequences: p?.activeSequences ?? 0,
+    };
+  }
+
+  async stop(timeoutMs: number): Promise<void> {
+    clearInterval(this.monitor);
+    await this.inference.stop(timeoutMs);
+    await this.provider?.close();
+  }
+
+  private resize(n: number): void {
+    this.log.warn({ msg: 'pool resized for device memory', model: this.model.name, sequences: n, allocated: this.provider?.sequences });
+    this.provider?.setActiveSequences(n);
+    this.inference.setConcurrency(n);
+  }
+
+  /** An out-of-memory item is retried (its error is retryable); the pool runs one sequence fewer meanwhile. */
+  private onItemError(err: unknown): void {
+    if (err instanceof ProviderError && err.code === 'out_of_memory') this.governor?.onOutOfMemory();
+  }
+}
