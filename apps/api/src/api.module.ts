@@ -12,6 +12,7 @@ import { BatchIntake, BatchStore } from '#libs/batches/src/index.js';
 import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { BatchesController } from './batches.controller.js';
 import { HealthController } from './health.controller.js';
+import { PoolsController } from './pools.controller.js';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -27,7 +28,7 @@ export class ApiModule {
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
         ...configuredQueues(config).map((ref) => BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter })),
       ],
-      controllers: [BatchesController, HealthController],
+      controllers: [BatchesController, PoolsController, HealthController],
       providers: [
         { provide: RoutingPolicy, useValue: new RoutingPolicy() },
         {

@@ -15,7 +15,10 @@ export interface ProcessorTarget {
   price: Price;
 }
 
-export type ItemOutcome = { outcome: 'completed' | 'skipped' | 'rerouted' };
+export type ItemOutcome = { outcome: 'completed' | 'skipped' | 'rerouted' | 'cancelled' };
+
+/** How often a running item checks whether its batch was cancelled. */
+const CANCEL_POLL_MS = 250;
 
 /**
  * Runs one item on one provider and records the outcome. Every status change goes through the store's
@@ -40,6 +43,7 @@ export class ItemProcessor {
     if (!task) throw new PermanentJobError(`batch ${item.batchId} has no record`);
     const prompt = promptFor(item, task, this.maxOutputTokens);
     const t0 = Date.now();
+    const cancel = this.watchCancel(item.batchId);
     let completion;
     try {
       completion = await on.provider.complete({
@@ -48,9 +52,17 @@ export class ItemProcessor {
         system: prompt.system,
         prompt: prompt.prompt,
         maxTokens: prompt.maxTokens,
+        signal: cancel.signal,
       });
     } catch (err) {
+      if (cancel.signal.aborted) {
+        await this.store.transition(item.batchId, item.index, ['running'], 'cancelled', { error: 'cancelled while running' });
+        this.log.log({ msg: 'item cancelled while running', batchId: item.batchId, index: item.index, provider: on.provider.name });
+        return { outcome: 'cancelled' };
+      }
       return this.fail(job, on, err);
+    } finally {
+      cancel.stop();
     }
     const elapsedMs = Date.now() - t0;
     const costUsd = costOf(completion.usage, on.price);
@@ -75,6 +87,18 @@ export class ItemProcessor {
       ms: elapsedMs,
     });
     return { outcome: recorded ? 'completed' : 'skipped' };
+  }
+
+  /** Aborts the running completion once the batch is cancelled (DELETE /v1/batches/:id). */
+  private watchCancel(batchId: string): { signal: AbortSignal; stop: () => void } {
+    const controller = new AbortController();
+    const timer = setInterval(() => {
+      this.store
+        .isCancelRequested(batchId)
+        .then((yes) => yes && controller.abort(new Error('batch cancelled')))
+        .catch(() => undefined); // Redis blip: the next poll tries again
+    }, CANCEL_POLL_MS);
+    return { signal: controller.signal, stop: () => clearInterval(timer) };
   }
 
   private async fail(job: JobContext<JobName.RunItem>, on: ProcessorTarget, err: unknown): Promise<ItemOutcome> {

@@ -77,10 +77,10 @@ export class BatchIntake {
     return { total: work.length, decisions };
   }
 
-  /** Cancels what has not started. Returns null for an unknown batch. */
+  /** Cancels what has not started; running items are aborted by their workers. Null for an unknown batch. */
   async cancel(batchId: string): Promise<{ cancelled: number } | null> {
     if (!(await this.store.exists(batchId))) return null;
-    const indexes = new Set(await this.store.cancelQueued(batchId));
+    const indexes = new Set(await this.store.cancel(batchId));
     // The store is the truth (a worker skips cancelled items); removing the jobs just frees the queue.
     const items = (await this.store.items(batchId, 0, Number.MAX_SAFE_INTEGER)).filter((i) => indexes.has(i.index));
     await Promise.all(

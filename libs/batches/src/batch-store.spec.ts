@@ -47,7 +47,8 @@ describe('BatchStore (real Redis)', () => {
       { itemId: 'c', route: route('local'), workTokens: 1 },
     ]);
     await store.transition(id, 1, ['queued'], 'running');
-    expect(await store.cancelQueued(id)).toEqual([0, 2]);
+    expect(await store.cancel(id)).toEqual([0, 2]);
+    expect(await store.isCancelRequested(id)).toBe(true);
     expect(await store.transition(id, 0, ['queued', 'running'], 'running')).toBe(false);
     const batch = await store.get(id);
     expect(batch?.counts).toMatchObject({ cancelled: 2, running: 1 });

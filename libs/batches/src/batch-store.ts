@@ -192,14 +192,22 @@ export class BatchStore {
     return applied === 1;
   }
 
-  /** Cancels every item that has not started; returns the indexes it cancelled. */
-  async cancelQueued(batchId: string): Promise<number[]> {
+  /**
+   * Cancels every item that has not started and flags the batch so workers abort the running ones;
+   * returns the indexes it cancelled here.
+   */
+  async cancel(batchId: string): Promise<number[]> {
+    await this.redis.hset(this.keys.batch(batchId), 'cancelRequested', 1);
     const total = Number(await this.redis.hget(this.keys.batch(batchId), 'total'));
     const indexes = Array.from({ length: total }, (_, i) => i);
     const applied = await Promise.all(
       indexes.map((index) => this.transition(batchId, index, ['queued'], 'cancelled', { error: 'cancelled before it started' })),
     );
     return indexes.filter((index) => applied[index]);
+  }
+
+  async isCancelRequested(batchId: string): Promise<boolean> {
+    return (await this.redis.hget(this.keys.batch(batchId), 'cancelRequested')) === '1';
   }
 
   /** Work waiting or running on a provider, in generation-equivalent tokens. */

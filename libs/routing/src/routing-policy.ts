@@ -18,6 +18,8 @@ export interface ProviderView {
   backlogTokens: number;
   /** Fixed overhead per call (network, time to first token). */
   latencyMs: number;
+  /** false while the provider is known to be failing (its circuit breaker is open); absent means available. */
+  available?: boolean;
 }
 
 export interface RoutingState {

@@ -1,0 +1,43 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import { PoolRegistry } from '#libs/pools/src/pool-registry.js';
+import { JobQueue, queueRefFor } from '#libs/queue/src/index.js';
+
+/** Live pools as their workers report them, with measured speed and the depth of their queue. */
+@Controller('v1/pools')
+export class PoolsController {
+  constructor(
+    @Inject(PoolRegistry) private readonly pools: PoolRegistry,
+    @Inject(JobQueue) private readonly jobs: JobQueue,
+  ) {}
+
+  @Get()
+  async list() {
+    const live = await this.pools.live();
+    const pools = await Promise.all(
+      live.map(async (p) => {
+        const ref = queueRefFor(p.target, p.provider);
+        const depth = this.jobs.has(ref) ? await this.jobs.depth(ref) : null;
+        return {
+          id: p.id,
+          target: p.target,
+          provider: p.provider,
+          host: p.host,
+          pid: p.pid,
+          device: p.device,
+          deviceNames: p.deviceNames,
+          memory: p.memory,
+          model: p.model,
+          modelBytes: p.modelBytes,
+          status: p.status,
+          reason: p.reason,
+          sequences: { max: p.sequences, active: p.activeSequences, busy: p.busy },
+          tokensPerSec: await this.pools.throughput(p.target, p.provider),
+          queue: p.queue,
+          queueDepth: depth ? { waiting: depth.waiting + depth.prioritized + depth.delayed, active: depth.active } : null,
+          lastSeen: new Date(p.at).toISOString(),
+        };
+      }),
+    );
+    return { pools };
+  }
+}
