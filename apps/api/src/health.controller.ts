@@ -25,8 +25,8 @@ export class HealthController {
     } catch {
       redis = false;
     }
-    const pools = redis ? await this.pools.live() : [];
-    const body = { redis, pools: pools.map((p) => ({ target: p.target, provider: p.provider, host: p.host, sequences: p.sequences })) };
+    const pools = redis ? (await this.pools.live()).filter((p) => p.status === 'consuming') : [];
+    const body = { redis, pools: pools.map((p) => ({ target: p.target, provider: p.provider, host: p.host, sequences: p.activeSequences })) };
     if (!redis || pools.length === 0) {
       throw new ServiceUnavailableException({ statusCode: 503, status: 'not-ready', ...body });
     }

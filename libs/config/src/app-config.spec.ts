@@ -1,0 +1,47 @@
+import { describe, expect, it } from '@jest/globals';
+import { loadConfig } from './app-config.js';
+
+describe('loadConfig', () => {
+  it('has working defaults: one local model, no cloud provider', () => {
+    const c = loadConfig({});
+    expect(c.localModels).toHaveLength(1);
+    expect(c.localModels[0]).toMatchObject({ name: 'demo-random', modelPath: null, sequences: 'auto' });
+    expect(c.cloud).toBeNull();
+    expect(c.redisUrl).toBeNull();
+  });
+
+  it('enables the frontier provider only when both its URL and key are set', () => {
+    expect(loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }).cloud).toBeNull();
+    const c = loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY: 'k' });
+    expect(c.cloud).toMatchObject({ name: 'frontier', clearance: 'internal' });
+  });
+
+  it.each([
+    [{ CLOUD_MAX_SENSITIVITY: 'secret', OPENAI_BASE_URL: 'http://x/v1', OPENAI_API_KEY: 'k' }, /^CLOUD_MAX_SENSITIVITY: expected one of public, internal, confidential, restricted, got "secret"$/],
+    [{ PORT: 'eighty' }, /^PORT: expected an integer/],
+    [{ REDIS_URL: 'not a url' }, /^REDIS_URL: expected an absolute URL/],
+    [{ LOCAL_MODELS: '{not json' }, /^LOCAL_MODELS: expected a JSON object/],
+    [{ LOCAL_MODELS: '{"a": {}}' }, /^LOCAL_MODELS\.a\.path: expected the path of a GGUF file/],
+    [{ LOCAL_MODELS: '{"a": {"path": "/m.gguf", "sequences": 0}}' }, /^LOCAL_MODELS\.a\.sequences: expected "auto" or a positive integer/],
+    [{ OPENAI_API_KEY_FILE: '/nonexistent/key' }, /^OPENAI_API_KEY_FILE: expected a readable file/],
+  ])('names the variable and the expected form: %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('never echoes a secret in an error', () => {
+    expect(() => loadConfig({ OPENAI_API_KEY_FILE: '/nonexistent/sk-secret' })).toThrow(/nonexistent/);
+    try {
+      loadConfig({ OPENAI_BASE_URL: 'bad', OPENAI_API_KEY: 'sk-live-123' });
+    } catch (e) {
+      expect(String(e)).not.toContain('sk-live-123');
+    }
+  });
+
+  it('reads several local models, with per-model prices and sequences', () => {
+    const c = loadConfig({ LOCAL_MODELS: JSON.stringify({ big: { path: '/b.gguf', sequences: 4, priceOutputPerM: 0.1 }, small: { path: '/s.gguf' } }) });
+    expect(c.localModels.map((m) => [m.name, m.sequences, m.price.outputPerMTokUsd])).toEqual([
+      ['big', 4, 0.1],
+      ['small', 'auto', 0.03],
+    ]);
+  });
+});

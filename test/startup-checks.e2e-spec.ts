@@ -1,0 +1,34 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startTestRedis, type TestRedis } from './support/redis-server-process.js';
+import { startApp, systemEnv } from './support/system-under-test.js';
+
+describe('start-up checks', () => {
+  let redis: TestRedis;
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    const { Redis } = await import('ioredis');
+    const client = new Redis(redis.url);
+    await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    await client.quit();
+  });
+
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it.each(['api', 'worker'] as const)('the %s refuses to start on a Redis that may evict keys, and says why', async (app) => {
+    const proc = startApp(app, await systemEnv({ REDIS_URL: redis.url }));
+    const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+    expect(code).not.toBe(0);
+    // Logs are JSON, so the quotes arrive escaped.
+    expect(proc.output.join('')).toContain('Redis maxmemory-policy is \\"allkeys-lru\\"; Switchyard requires \\"noeviction\\"');
+  });
+
+  it('refuses a bad setting, naming the variable', async () => {
+    const proc = startApp('api', await systemEnv({ CLOUD_MAX_SENSITIVITY: 'top-secret', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY: 'k' }));
+    const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+    expect(code).not.toBe(0);
+    expect(proc.output.join('')).toContain('CLOUD_MAX_SENSITIVITY: expected one of public, internal, confidential, restricted, got "top-secret"');
+  });
+});
