@@ -86,7 +86,7 @@ describe('batches end to end', () => {
     const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
     for (const item of json.items) {
       expect(item.routeHistory.map((r: any) => r.target)).toEqual(['cloud', 'local']);
-      expect(item.route.reason).toMatch(/^fallback: frontier failed/);
+      expect(item.route.reason).toMatch(/^frontier failed: .*HTTP 503/);
       expect(item.usage.outputTokens).toBeGreaterThan(0);
     }
     expect(double.completionRequests().filter((r) => JSON.stringify(r.body).includes('outage-0 ')).length).toBe(4);
@@ -261,7 +261,7 @@ describe('batches end to end', () => {
     const board = await client.request('GET', '/admin/queues');
     expect(board.status).toBe(200);
     const queues = await client.request('GET', '/admin/queues/api/queues');
-    expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual(['inference-cloud.frontier', 'inference-local.tiny']);
+    expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual(['inference-cloud.frontier', 'inference-local.tiny', 'maintenance.sweeps']);
   });
 
   it('never writes item text to the logs', () => {

@@ -13,6 +13,7 @@ import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { BatchesController } from './batches.controller.js';
 import { HealthController } from './health.controller.js';
 import { PoolsController } from './pools.controller.js';
+import { ProvidersController } from './providers.controller.js';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -28,7 +29,7 @@ export class ApiModule {
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
         ...configuredQueues(config).map((ref) => BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter })),
       ],
-      controllers: [BatchesController, PoolsController, HealthController],
+      controllers: [BatchesController, PoolsController, ProvidersController, HealthController],
       providers: [
         { provide: RoutingPolicy, useValue: new RoutingPolicy() },
         {

@@ -6,4 +6,4 @@ import { createApiApp } from './api-app.js';
 const config = loadConfig();
 const app = await createApiApp(config);
 await app.listen(config.http.port, config.http.host);
-new Logger('api').log({ msg: 'api listening', url: await app.getUrl(), cloud: config.cloud ? config.cloud.name : null });
+new Logger('api').log({ msg: 'api listening', url: await app.getUrl(), cloudProviders: config.cloudProviders.map((p) => `${p.name} (cleared to ${p.clearance})`) });

@@ -23,6 +23,10 @@ export interface InferencePoolOptions {
   describe: () => PoolDescription | Promise<PoolDescription>;
   /** Sees every failed item before it is rethrown (a local pool shrinks on out-of-memory). */
   onItemError?: (err: unknown) => void;
+  /** The provider's request quota, enforced across workers by the queue. */
+  requestsPerMinute?: number | null;
+  /** The provider's token quota, enforced across workers through Redis. */
+  tokensPerMinute?: number | null;
 }
 
 /**
@@ -47,7 +51,7 @@ export class InferencePool {
   }
 
   async start(): Promise<void> {
-    const { target, provider, price } = this.opts;
+    const { target, provider, price, tokensPerMinute } = this.opts;
     const description = await this.opts.describe();
     await this.beat();
     this.timer = setInterval(() => void this.beat().catch((e) => this.log.warn({ msg: 'heartbeat failed', error: String(e) })), this.opts.heartbeatMs);
@@ -60,7 +64,7 @@ export class InferencePool {
       async (job) => {
         this.busy += 1;
         try {
-          return await this.processor.run(job, { target, provider, price });
+          return await this.processor.run(job, { target, provider, price, tokensPerMinute });
         } catch (err) {
           this.opts.onItemError?.(err);
           throw err;
@@ -68,7 +72,7 @@ export class InferencePool {
           this.busy -= 1;
         }
       },
-      description.activeSequences,
+      { concurrency: description.activeSequences, requestsPerMinute: this.opts.requestsPerMinute },
     );
     this.log.log({ msg: 'pool consuming', queue: queueName(this.opts.queue), model: description.model, device: description.device, concurrency: description.activeSequences, reason: description.reason });
   }

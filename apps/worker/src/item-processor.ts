@@ -1,18 +1,34 @@
 import { Logger } from '@nestjs/common';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
+import type { WorkItem } from '#libs/batches/src/batch-types.js';
 import { promptFor, resultFrom } from '#libs/jobs/src/item-prompt.js';
+import type { Prompt } from '#libs/jobs/src/prompt.js';
+import type { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
 import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
-import { ProviderError, type InferenceProvider } from '#libs/providers/src/completion.js';
-import { PermanentJobError, type JobContext, type JobName } from '#libs/queue/src/index.js';
+import type { TokenRateLimiter } from '#libs/pools/src/token-rate-limiter.js';
+import { ProviderError, type CompletionResult, type InferenceProvider } from '#libs/providers/src/completion.js';
+import { PermanentJobError, RateLimited, type JobContext, type JobName } from '#libs/queue/src/index.js';
 import { costOf, type Price } from '#libs/routing/src/cost.js';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { tokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
-import type { LocalFallback } from './local-fallback.js';
+import { estimateTokens } from '#libs/routing/src/token-estimate.js';
+import type { ItemRerouter } from './item-rerouter.js';
 
 export interface ProcessorTarget {
   target: RouteTarget;
   provider: InferenceProvider;
   price: Price;
+  /** Cloud providers: the tokens-per-minute quota shared by all workers. */
+  tokensPerMinute?: number | null;
+}
+
+export interface ItemProcessorDeps {
+  store: BatchStore;
+  pools: PoolRegistry;
+  circuits: CircuitRegistry;
+  tokens: TokenRateLimiter;
+  rerouter: ItemRerouter;
+  maxOutputTokens: number;
 }
 
 export type ItemOutcome = { outcome: 'completed' | 'skipped' | 'rerouted' | 'cancelled' };
@@ -20,31 +36,41 @@ export type ItemOutcome = { outcome: 'completed' | 'skipped' | 'rerouted' | 'can
 /** How often a running item checks whether its batch was cancelled. */
 const CANCEL_POLL_MS = 250;
 
+/** Failures that say the provider is unwell (not that the item is bad, nor that we sent too much). */
+const CIRCUIT_FAILURES = new Set(['server_error', 'timeout', 'connection', 'bad_response']);
+
 /**
  * Runs one item on one provider and records the outcome. Every status change goes through the store's
- * guarded transition, so a job that runs again after a crash never completes or charges an item twice.
- * Errors are rethrown (never swallowed) so BullMQ retries what may succeed and fails what cannot.
+ * guarded transition, so a job that runs again after a crash never completes or charges an item twice,
+ * and a job left behind by a reroute never runs it. Cloud calls pass the provider's circuit breaker, the
+ * batch's budget and the provider's token quota first. Errors are rethrown, never swallowed, so BullMQ
+ * retries what may succeed; what a provider cannot finish is rerouted to one that is cleared.
  */
 export class ItemProcessor {
   private readonly log = new Logger('item');
 
-  constructor(
-    private readonly store: BatchStore,
-    private readonly pools: PoolRegistry,
-    private readonly maxOutputTokens: number,
-    private readonly fallback?: LocalFallback,
-  ) {}
+  constructor(private readonly deps: ItemProcessorDeps) {}
 
   async run(job: JobContext<JobName.RunItem>, on: ProcessorTarget): Promise<ItemOutcome> {
+    const { store } = this.deps;
     const item = job.data;
-    const started = await this.store.transition(item.batchId, item.index, ['queued', 'running'], 'running');
-    if (!started) return { outcome: 'skipped' }; // cancelled, or finished by an earlier run of this job
-    const task = await this.store.task(item.batchId);
+    const started = await store.transitionOn(item.batchId, item.index, on.provider.name, ['queued', 'running'], 'running');
+    if (started === 'elsewhere') return this.followRoute(item);
+    if (started !== 'applied') return { outcome: 'skipped' }; // cancelled, or finished by an earlier run of this job
+    const task = await store.task(item.batchId);
     if (!task) throw new PermanentJobError(`batch ${item.batchId} has no record`);
-    const prompt = promptFor(item, task, this.maxOutputTokens);
+    const prompt = promptFor(item, task, this.deps.maxOutputTokens);
+
+    let reservedUsd = 0;
+    if (on.target === 'cloud') {
+      const gate = await this.admitToCloud(job, on, prompt);
+      if ('outcome' in gate) return gate;
+      reservedUsd = gate.reservedUsd;
+    }
+
     const t0 = Date.now();
     const cancel = this.watchCancel(item.batchId);
-    let completion;
+    let completion: CompletionResult;
     try {
       completion = await on.provider.complete({
         itemRef: job.id,
@@ -55,25 +81,33 @@ export class ItemProcessor {
         signal: cancel.signal,
       });
     } catch (err) {
+      if (reservedUsd > 0) await store.releaseBudget(item.batchId, reservedUsd);
       if (cancel.signal.aborted) {
-        await this.store.transition(item.batchId, item.index, ['running'], 'cancelled', { error: 'cancelled while running' });
+        await store.transition(item.batchId, item.index, ['running'], 'cancelled', { error: 'cancelled while running' });
         this.log.log({ msg: 'item cancelled while running', batchId: item.batchId, index: item.index, provider: on.provider.name });
         return { outcome: 'cancelled' };
+      }
+      if (on.target === 'cloud' && err instanceof ProviderError && CIRCUIT_FAILURES.has(err.code)) {
+        const circuit = await this.deps.circuits.recordFailure(on.provider.name);
+        if (circuit.state === 'open') this.log.warn({ msg: 'circuit open', provider: on.provider.name, failures: circuit.failures });
       }
       return this.fail(job, on, err);
     } finally {
       cancel.stop();
     }
+    if (reservedUsd > 0) await store.releaseBudget(item.batchId, reservedUsd);
+    if (on.target === 'cloud') await this.deps.circuits.recordSuccess(on.provider.name);
+
     const elapsedMs = Date.now() - t0;
     const costUsd = costOf(completion.usage, on.price);
-    const recorded = await this.store.transition(item.batchId, item.index, ['running'], 'completed', {
+    const recorded = await store.transition(item.batchId, item.index, ['running'], 'completed', {
       result: resultFrom(item.kind, completion.text),
       inputTokens: completion.usage.inputTokens,
       outputTokens: completion.usage.outputTokens,
       costUsd,
     });
     const tps = tokensPerSecond(completion.usage.outputTokens, elapsedMs);
-    if (recorded && tps !== null) await this.pools.recordThroughput(on.target, on.provider.name, tps);
+    if (recorded && tps !== null) await this.deps.pools.recordThroughput(on.target, on.provider.name, tps);
     this.log.log({
       msg: recorded ? 'item completed' : 'item result discarded (already finished)',
       batchId: item.batchId,
@@ -89,11 +123,49 @@ export class ItemProcessor {
     return { outcome: recorded ? 'completed' : 'skipped' };
   }
 
+  /**
+   * Before anything leaves for a cloud provider: its circuit must admit the call, the batch's budget must
+   * cover the worst case (input plus maxTokens), and the provider's token quota must have room.
+   */
+  private async admitToCloud(job: JobContext<JobName.RunItem>, on: ProcessorTarget, prompt: Prompt): Promise<ItemOutcome | { reservedUsd: number }> {
+    const { store, circuits, tokens, rerouter } = this.deps;
+    const item = job.data;
+    const from = { target: on.target, provider: on.provider.name };
+    if (!(await circuits.admit(on.provider.name))) {
+      const moved = await rerouter.reroute(item, from, `circuit open for ${on.provider.name}`);
+      return { outcome: moved ? 'rerouted' : 'skipped' };
+    }
+    const inputTokens = estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
+    const worstUsd = costOf({ inputTokens, outputTokens: prompt.maxTokens }, on.price);
+    if (!(await store.reserveBudget(item.batchId, worstUsd))) {
+      const moved = await rerouter.reroute(item, from, 'batch budget reached', ['running'], { localOnly: true });
+      return { outcome: moved ? 'rerouted' : 'skipped' };
+    }
+    if (on.tokensPerMinute) {
+      const waitMs = await tokens.take(on.provider.name, inputTokens + prompt.maxTokens, on.tokensPerMinute);
+      if (waitMs > 0) {
+        await store.releaseBudget(item.batchId, worstUsd);
+        await store.transition(item.batchId, item.index, ['running'], 'queued');
+        throw new RateLimited(waitMs);
+      }
+    }
+    return { reservedUsd: worstUsd };
+  }
+
+  /** This job's item was moved to another provider; make sure a job waits there (crash-safe reroutes). */
+  private async followRoute(item: WorkItem): Promise<ItemOutcome> {
+    const view = await this.deps.store.item(item.batchId, item.index);
+    if (view?.status === 'queued' && view.route) {
+      await this.deps.rerouter.enqueueCurrent(item, view.route.target, view.route.provider, view.routeHistory.length);
+    }
+    return { outcome: 'skipped' };
+  }
+
   /** Aborts the running completion once the batch is cancelled (DELETE /v1/batches/:id). */
   private watchCancel(batchId: string): { signal: AbortSignal; stop: () => void } {
     const controller = new AbortController();
     const timer = setInterval(() => {
-      this.store
+      this.deps.store
         .isCancelRequested(batchId)
         .then((yes) => yes && controller.abort(new Error('batch cancelled')))
         .catch(() => undefined); // Redis blip: the next poll tries again
@@ -102,23 +174,25 @@ export class ItemProcessor {
   }
 
   private async fail(job: JobContext<JobName.RunItem>, on: ProcessorTarget, err: unknown): Promise<ItemOutcome> {
+    const { store, rerouter } = this.deps;
     const item = job.data;
     const retryable = err instanceof ProviderError ? err.retryable : true;
     const message = err instanceof Error ? err.message : String(err);
     const final = !retryable || job.isLastAttempt;
-    // A cloud failure that retrying here will not fix goes to the local model, which is cleared for all data.
-    if (final && on.target === 'cloud' && this.fallback && !(err instanceof ProviderError && err.code === 'aborted')) {
-      if (await this.fallback.reroute(item, `${on.provider.name} failed: ${message}`)) {
-        this.log.warn({ msg: 'item rerouted to local', batchId: item.batchId, index: item.index, provider: on.provider.name, attempt: job.attempt, error: message });
+    // What a cloud provider will not finish goes to the next cleared provider, else a local model (cleared for all).
+    if (final && on.target === 'cloud' && !(err instanceof ProviderError && err.code === 'aborted')) {
+      const moved = await rerouter.reroute(item, { target: on.target, provider: on.provider.name }, `${on.provider.name} failed: ${message}`);
+      if (moved) {
+        this.log.warn({ msg: 'item rerouted', batchId: item.batchId, index: item.index, from: on.provider.name, to: moved.provider, attempt: job.attempt, error: message });
         return { outcome: 'rerouted' };
       }
     }
     this.log.warn({ msg: final ? 'item failed' : 'item attempt failed, will retry', batchId: item.batchId, index: item.index, target: on.target, provider: on.provider.name, attempt: job.attempt, error: message });
     if (final) {
-      await this.store.transition(item.batchId, item.index, ['running'], 'failed', { error: message });
+      await store.transition(item.batchId, item.index, ['running'], 'failed', { error: message });
       throw retryable ? err : new PermanentJobError(message);
     }
-    await this.store.transition(item.batchId, item.index, ['running'], 'queued', { error: `attempt ${job.attempt} failed: ${message}` });
+    await store.transition(item.batchId, item.index, ['running'], 'queued', { error: `attempt ${job.attempt} failed: ${message}` });
     throw err;
   }
 }

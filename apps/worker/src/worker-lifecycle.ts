@@ -5,13 +5,18 @@ import type { AppConfig, LocalModelConfig } from '#libs/config/src/app-config.js
 import { ConfigError } from '#libs/config/src/config-error.js';
 import { BatchStore } from '#libs/batches/src/batch-store.js';
 import { PoolRegistry } from '#libs/pools/src/pool-registry.js';
+import { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
+import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
+import { TokenRateLimiter } from '#libs/pools/src/token-rate-limiter.js';
+import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { CloudProvider } from '#libs/providers/src/cloud/cloud-provider.js';
 import { openLlama } from '#libs/providers/src/local/local-model-provider.js';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { JobQueue, queueRefFor } from '#libs/queue/src/index.js';
 import { InferencePool } from './inference-pool.js';
 import { ItemProcessor } from './item-processor.js';
-import { LocalFallback } from './local-fallback.js';
+import { EscalationWatchdog } from './escalation-watchdog.js';
+import { ItemRerouter } from './item-rerouter.js';
 import { LocalModelPool } from './local-model-pool.js';
 
 /**
@@ -23,23 +28,33 @@ import { LocalModelPool } from './local-model-pool.js';
 export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = new Logger('worker');
   private readonly localPools: LocalModelPool[] = [];
-  private cloudPool?: InferencePool;
+  private readonly cloudPools: Array<{ pool: InferencePool; provider: CloudProvider }> = [];
   private llama?: Llama;
-  private cloud?: CloudProvider;
+  private watchdog?: EscalationWatchdog;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(BatchStore) private readonly store: BatchStore,
     @Inject(PoolRegistry) private readonly registry: PoolRegistry,
     @Inject(JobQueue) private readonly jobs: JobQueue,
+    @Inject(ProviderDirectory) private readonly directory: ProviderDirectory,
+    @Inject(CircuitRegistry) private readonly circuits: CircuitRegistry,
+    @Inject(TokenRateLimiter) private readonly tokens: TokenRateLimiter,
+    @Inject(RoutingPolicy) private readonly policy: RoutingPolicy,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const { localModels, engine, cloud, heartbeatMs } = this.config;
+    const { localModels, engine, cloudProviders, heartbeatMs } = this.config;
     const served = this.servedModels();
-    const fallbackModel = localModels[0];
-    const fallback = new LocalFallback(this.store, this.jobs, { provider: fallbackModel.name, model: fallbackModel.name });
-    const processor = new ItemProcessor(this.store, this.registry, this.config.maxOutputTokens, fallback);
+    const rerouter = new ItemRerouter(this.store, this.jobs, this.directory, this.policy, this.config.maxOutputTokens);
+    const processor = new ItemProcessor({
+      store: this.store,
+      pools: this.registry,
+      circuits: this.circuits,
+      tokens: this.tokens,
+      rerouter,
+      maxOutputTokens: this.config.maxOutputTokens,
+    });
 
     if (served.length > 0) {
       this.llama = await openLlama(engine.gpu === 'none' ? false : engine.gpu, engine.threads);
@@ -48,8 +63,8 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
         this.localPools.push(await LocalModelPool.open({ ...model, modelPath }, engine, this.llama, { jobs: this.jobs, registry: this.registry, processor, heartbeatMs }));
       }
     }
-    if (cloud) {
-      this.cloud = new CloudProvider({
+    for (const cloud of cloudProviders) {
+      const provider = new CloudProvider({
         name: cloud.name,
         baseURL: cloud.baseURL,
         apiKey: cloud.apiKey,
@@ -69,22 +84,36 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
         sequences: cloud.concurrency,
         activeSequences: cloud.concurrency,
       };
-      this.cloudPool = new InferencePool(
-        { target: 'cloud', queue: queueRefFor('cloud', cloud.name), provider: this.cloud, price: cloud.price, heartbeatMs, describe: () => description },
+      const pool = new InferencePool(
+        {
+          target: 'cloud',
+          queue: queueRefFor('cloud', cloud.name),
+          provider,
+          price: cloud.price,
+          heartbeatMs,
+          describe: () => description,
+          requestsPerMinute: cloud.requestsPerMinute,
+          tokensPerMinute: cloud.tokensPerMinute,
+        },
         this.jobs,
         this.registry,
         processor,
       );
-      await this.cloudPool.start();
-    } else {
-      this.log.log({ msg: 'no frontier provider configured (OPENAI_BASE_URL and OPENAI_API_KEY unset): every item runs locally' });
+      this.cloudPools.push({ pool, provider });
+      await pool.start();
     }
+    if (cloudProviders.length === 0) {
+      this.log.log({ msg: 'no cloud provider configured (CLOUD_PROVIDERS, or OPENAI_BASE_URL and OPENAI_API_KEY): every item runs locally' });
+    }
+    this.watchdog = new EscalationWatchdog(this.jobs, this.store, this.directory, rerouter, localModels.map((m) => m.name), this.config.escalationIntervalMs, this.config.maxOutputTokens);
+    await this.watchdog.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     const timeout = this.config.shutdownTimeoutMs;
-    await Promise.all([...this.localPools.map((p) => p.stop(timeout)), this.cloudPool?.stop(timeout)]);
-    await this.cloud?.close();
+    await this.watchdog?.stop();
+    await Promise.all([...this.localPools.map((p) => p.stop(timeout)), ...this.cloudPools.map(({ pool }) => pool.stop(timeout))]);
+    await Promise.all(this.cloudPools.map(({ provider }) => provider.close()));
     await this.llama?.dispose();
   }
 

@@ -4,6 +4,7 @@ import { ConfigModule } from '#libs/config/src/config.module.js';
 import { RedisModule } from '#libs/redis/src/redis.module.js';
 import { QueueModule } from '#libs/queue/src/queue.module.js';
 import { PoolsModule } from '#libs/pools/src/pools.module.js';
+import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { WorkerLifecycle } from './worker-lifecycle.js';
 
 /** The only app that runs processors. No HTTP server. */
@@ -13,7 +14,7 @@ export class WorkerModule {
     return {
       module: WorkerModule,
       imports: [ConfigModule.forRoot(config), RedisModule, QueueModule.forRoot(config), PoolsModule],
-      providers: [WorkerLifecycle],
+      providers: [WorkerLifecycle, { provide: RoutingPolicy, useValue: new RoutingPolicy() }],
     };
   }
 }

@@ -1,5 +1,5 @@
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobName, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
+import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
 import { workTokens, type RouteDecision, type RoutingPolicy, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
@@ -59,7 +59,7 @@ export class BatchIntake {
       route: { target: decisions[i].target, provider: decisions[i].provider, model: decisions[i].model, reason: decisions[i].reason, at },
     }));
     const { id, created } = await this.store.create(
-      { kind: submission.kind, sensitivity: submission.sensitivity, deadlineAt, task: submission.task, createdAt: now },
+      { kind: submission.kind, sensitivity: submission.sensitivity, deadlineAt, task: submission.task, createdAt: now, maxCostUsd: submission.maxCostUsd },
       items,
       idempotencyKey,
     );
@@ -104,7 +104,13 @@ export class BatchIntake {
     items.forEach((item, index) => {
       const ref = queueRefFor(routes[index].target, routes[index].provider);
       const entry = byQueue.get(queueName(ref)) ?? { ref, jobs: [] };
-      entry.jobs.push({ name: JobName.RunItem, data: { ...item, batchId }, jobId: itemJobId(batchId, index) });
+      entry.jobs.push({
+        name: JobName.RunItem,
+        data: { ...item, batchId },
+        jobId: itemJobId(batchId, index),
+        // Local queues run earliest deadline first; cloud providers serve all at once.
+        priority: ref.kind === QueueKind.LocalInference ? deadlinePriority(item.deadline) : undefined,
+      });
       byQueue.set(queueName(ref), entry);
     });
     for (const { ref, jobs } of byQueue.values()) await this.queue.enqueue(ref, jobs);

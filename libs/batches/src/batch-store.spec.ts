@@ -78,15 +78,38 @@ describe('BatchStore (real Redis)', () => {
     const { id } = await newBatch([{ itemId: 'a', route: route('cloud'), workTokens: 40 }]);
     await store.transition(id, 0, ['queued'], 'running');
     const localBefore = await store.backlog('local', 'llama');
-    expect(await store.reroute(id, 0, { ...route('local'), reason: 'fallback' }, 'cloud down')).toBe(true);
-    expect(await store.reroute(id, 0, route('local'), 'again')).toBe(false); // no longer running
+    expect(await store.reroute(id, 0, 'frontier', { ...route('local'), reason: 'fallback' }, 'cloud down')).toBe(2);
+    expect(await store.reroute(id, 0, 'frontier', route('local'), 'again', ['queued'])).toBe(0); // no longer on frontier
+    // A job left on the old provider's queue can no longer start the item.
+    expect(await store.transitionOn(id, 0, 'frontier', ['queued'], 'running')).toBe('elsewhere');
+    expect(await store.transitionOn(id, 0, 'llama', ['queued'], 'running')).toBe('applied');
     const [item] = await store.items(id, 0, 1);
-    expect(item.status).toBe('queued');
+    expect(item.status).toBe('running');
     expect(item.routeHistory.map((r) => r.target)).toEqual(['cloud', 'local']);
     expect(item.route?.reason).toBe('fallback');
     const batch = await store.get(id);
     expect(batch?.routes).toEqual({ local: 1, cloud: 0 });
-    expect(batch?.counts).toMatchObject({ queued: 1, running: 0 });
+    expect(batch?.counts).toMatchObject({ queued: 0, running: 1 });
     expect(await store.backlog('local', 'llama')).toBeCloseTo(localBefore + 40, 6);
+  });
+
+  it('reserves budget atomically: concurrent reservations never exceed maxCostUsd', async () => {
+    const { id } = await store.create(
+      { kind: 'document-processing', sensitivity: 'public', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now(), maxCostUsd: 0.01 },
+      Array.from({ length: 20 }, (_, i) => ({ itemId: `i${i}`, route: route('cloud'), workTokens: 1 })),
+    );
+    const granted = await Promise.all(Array.from({ length: 20 }, () => store.reserveBudget(id, 0.001)));
+    expect(granted.filter(Boolean)).toHaveLength(10);
+    let batch = await store.get(id);
+    expect(batch?.budget).toEqual({ maxUsd: 0.01, spentUsd: 0, reservedUsd: 0.01, reached: true });
+    // One call finishes cheaper than its reservation: the rest of the reservation comes back.
+    await store.transition(id, 0, ['queued'], 'running');
+    await store.releaseBudget(id, 0.001);
+    await store.transition(id, 0, ['running'], 'completed', { costUsd: 0.0004 });
+    batch = await store.get(id);
+    expect(batch?.budget?.spentUsd).toBeCloseTo(0.0004, 9);
+    expect(batch?.budget?.reservedUsd).toBeCloseTo(0.009, 9);
+    expect(await store.reserveBudget(id, 0.0005)).toBe(true);
+    expect(await store.reserveBudget(id, 0.0005)).toBe(false);
   });
 });

@@ -8,7 +8,24 @@ import type { BatchKind, BatchView, CodeMigrationTask, DocumentTask, ItemCounts,
 import { ITEM_REROUTE_LUA } from './item-reroute.lua.js';
 import { ITEM_TRANSITION_LUA } from './item-transition.lua.js';
 
+/**
+ * KEYS[1] batch hash; ARGV[1] USD to reserve (negative: release). A batch without maxCostUsd always
+ * succeeds. Spent is what finished items cost; reserved is what running cloud calls may still cost.
+ */
+const RESERVE_BUDGET_LUA = `
+local amount = tonumber(ARGV[1])
+local h = redis.call('HMGET', KEYS[1], 'maxCostUsd', 'costUsd', 'reservedUsd')
+if not h[1] then return 1 end
+if amount > 0 and (tonumber(h[2]) or 0) + (tonumber(h[3]) or 0) + amount > tonumber(h[1]) then
+  redis.call('HSET', KEYS[1], 'budgetReached', 1)
+  return 0
+end
+redis.call('HINCRBYFLOAT', KEYS[1], 'reservedUsd', amount)
+return 1
+`;
+
 export interface NewBatch {
+  maxCostUsd?: number;
   kind: BatchKind;
   sensitivity: Sensitivity;
   deadlineAt: number;
@@ -48,6 +65,7 @@ export class BatchStore {
     this.keys = new BatchKeys(prefix);
     redis.defineCommand('syItemTransition', { numberOfKeys: 2, lua: ITEM_TRANSITION_LUA });
     redis.defineCommand('syItemReroute', { numberOfKeys: 3, lua: ITEM_REROUTE_LUA });
+    redis.defineCommand('syReserveBudget', { numberOfKeys: 1, lua: RESERVE_BUDGET_LUA });
   }
 
   /** The batch an idempotency key already created, if any. */
@@ -78,6 +96,8 @@ export class BatchStore {
         index,
         status: 'queued',
         routes: JSON.stringify([item.route]),
+        target: item.route.target,
+        provider: item.route.provider,
         attempts: 0,
         backlogKey,
         backlogWork: item.workTokens,
@@ -103,6 +123,7 @@ export class BatchStore {
       outputTokens: 0,
       costUsd: 0,
       enqueued: 0,
+      ...(batch.maxCostUsd === undefined ? {} : { maxCostUsd: batch.maxCostUsd, reservedUsd: 0 }),
     });
     multi.zadd(this.keys.index(), batch.createdAt, id);
     try {
@@ -165,31 +186,50 @@ export class BatchStore {
    * the item's usage and cost to the batch and release its backlog, exactly once.
    */
   async transition(batchId: string, index: number, from: readonly ItemStatus[], to: ItemStatus, update: ItemUpdate = {}, now = Date.now()): Promise<boolean> {
+    return (await this.transitionOn(batchId, index, '', from, to, update, now)) === 'applied';
+  }
+
+  /**
+   * Like transition, but only while the item is routed to `provider`: 'elsewhere' means a reroute moved it
+   * and the caller's job is stale.
+   */
+  async transitionOn(
+    batchId: string,
+    index: number,
+    provider: string,
+    from: readonly ItemStatus[],
+    to: ItemStatus,
+    update: ItemUpdate = {},
+    now = Date.now(),
+  ): Promise<'applied' | 'not-allowed' | 'elsewhere' | 'missing'> {
     const fields = Object.entries(update).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
-    const applied = await (this.redis as unknown as SyCommands).syItemTransition(
+    const code = await (this.redis as unknown as SyCommands).syItemTransition(
       this.keys.item(batchId, index),
       this.keys.batch(batchId),
       from.join(','),
       to,
       String(now),
+      provider,
       ...fields,
     );
-    return applied === 1;
+    return code === 1 ? 'applied' : code === 2 ? 'elsewhere' : code === 0 ? 'not-allowed' : 'missing';
   }
 
   /**
-   * Moves a running item to another provider (fallback): queued again, new route appended to its history.
-   * Returns false when the item was not running (finished or cancelled meanwhile).
+   * Moves an item from `fromProvider` to another provider: queued again, new route appended to its history.
+   * Applies only while the item is in one of `statuses` and still routed to `fromProvider`. Returns the
+   * number of routes the item now has (a stable suffix for the new job's id), or 0 when it did not apply.
    */
-  async reroute(batchId: string, index: number, route: ItemRoute, note: string): Promise<boolean> {
-    const applied = await (this.redis as unknown as SyCommands).syItemReroute(
+  async reroute(batchId: string, index: number, fromProvider: string, route: ItemRoute, note: string, statuses: readonly ItemStatus[] = ['running']): Promise<number> {
+    return (this.redis as unknown as SyCommands).syItemReroute(
       this.keys.item(batchId, index),
       this.keys.batch(batchId),
       this.keys.backlog(route.target, route.provider),
       JSON.stringify(route),
       note,
+      statuses.join(','),
+      fromProvider,
     );
-    return applied === 1;
   }
 
   /**
@@ -206,6 +246,20 @@ export class BatchStore {
     return indexes.filter((index) => applied[index]);
   }
 
+  /**
+   * Reserves `usd` of the batch's budget before a cloud call, atomically: check-then-spend would let
+   * concurrent workers overshoot. True when reserved (or the batch has no budget); false when it would
+   * exceed maxCostUsd (the batch is then marked as having reached its budget).
+   */
+  async reserveBudget(batchId: string, usd: number): Promise<boolean> {
+    return (await (this.redis as unknown as SyCommands).syReserveBudget(this.keys.batch(batchId), String(usd))) === 1;
+  }
+
+  /** Gives a reservation back once the call is over (its actual cost is added by the item's transition). */
+  async releaseBudget(batchId: string, usd: number): Promise<void> {
+    await (this.redis as unknown as SyCommands).syReserveBudget(this.keys.batch(batchId), String(-usd));
+  }
+
   async isCancelRequested(batchId: string): Promise<boolean> {
     return (await this.redis.hget(this.keys.batch(batchId), 'cancelRequested')) === '1';
   }
@@ -218,7 +272,12 @@ export class BatchStore {
 
 interface SyCommands {
   syItemTransition(item: string, batch: string, ...args: string[]): Promise<number>;
-  syItemReroute(item: string, batch: string, backlog: string, route: string, note: string): Promise<number>;
+  syReserveBudget(batch: string, usd: string): Promise<number>;
+  syItemReroute(item: string, batch: string, backlog: string, route: string, note: string, statuses: string, fromProvider: string): Promise<number>;
+}
+
+function round9(n: number): number {
+  return Math.round(n * 1e9) / 1e9;
 }
 
 function num(v: string | undefined): number {
@@ -248,6 +307,10 @@ function toBatchView(h: Record<string, string>): BatchView {
     routes: { local: num(h.routesLocal), cloud: num(h.routesCloud) },
     usage: { inputTokens: num(h.inputTokens), outputTokens: num(h.outputTokens) },
     cost: { usd: Math.round(num(h.costUsd) * 1e9) / 1e9 },
+    budget:
+      h.maxCostUsd === undefined
+        ? null
+        : { maxUsd: num(h.maxCostUsd), spentUsd: round9(num(h.costUsd)), reservedUsd: round9(Math.max(0, num(h.reservedUsd))), reached: h.budgetReached === '1' },
     createdAt: iso(h.createdAt)!,
     finishedAt: iso(h.finishedAt),
   };

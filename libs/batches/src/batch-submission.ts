@@ -31,6 +31,7 @@ function schemaFor(limits: SubmissionLimits) {
     .optional();
   const common = {
     model,
+    maxCostUsd: z.number({ error: 'must be a number' }).positive('must be greater than 0').optional(),
     sensitivity: z.enum(SENSITIVITY_LEVELS, { error: `must be one of ${SENSITIVITY_LEVELS.join(', ')}` }),
     deadline: nonEmpty,
   };

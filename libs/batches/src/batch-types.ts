@@ -39,6 +39,8 @@ export interface CodeItemInput {
 interface SubmissionCommon {
   sensitivity: Sensitivity;
   deadline: string;
+  /** Most the batch may spend; cloud calls reserve their worst case first, and stop at the limit. */
+  maxCostUsd?: number;
   /** Pins every item to this local model (a name from LOCAL_MODELS). */
   model?: string;
 }
@@ -89,6 +91,8 @@ export interface BatchView {
   routes: { local: number; cloud: number };
   usage: TokenUsage;
   cost: { usd: number };
+  /** Present when the batch set maxCostUsd. `reached`: a cloud call was refused for budget. */
+  budget: { maxUsd: number; spentUsd: number; reservedUsd: number; reached: boolean } | null;
   createdAt: string;
   finishedAt: string | null;
 }

@@ -1,20 +1,30 @@
 /**
- * Hands a running item to another provider: back to queued, with the new route appended to its history,
- * the batch's route counts and the providers' backlogs moved in the same atomic step.
+ * Hands an item to another provider (fallback from a failing one, or escalation of a waiting one):
+ * queued, with the new route appended to its history, the batch's route counts and the providers'
+ * backlogs moved in the same atomic step. Applies only while the item is in an allowed status and still
+ * routed to the provider the caller saw, so two reroutes never race each other.
  *
  * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] backlog key of the new provider
- * ARGV[1] new route (JSON), ARGV[2] note recorded as the item's last error
- * Returns 1 when applied, 0 when the item was not running.
+ * ARGV[1] new route (JSON), ARGV[2] note recorded as the item's last error, ARGV[3] allowed statuses
+ * (comma separated), ARGV[4] provider the item must currently be routed to
+ * Returns the new route count when applied, 0 when not.
  */
 export const ITEM_REROUTE_LUA = `
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+local cur = redis.call('HGET', KEYS[1], 'status')
+local allowed = false
+for s in string.gmatch(ARGV[3], '[^,]+') do
+  if s == cur then allowed = true end
+end
+if not allowed or redis.call('HGET', KEYS[1], 'provider') ~= ARGV[4] then return 0 end
 local route = cjson.decode(ARGV[1])
 local history = cjson.decode(redis.call('HGET', KEYS[1], 'routes') or '[]')
 local previous = history[#history]
 table.insert(history, route)
-redis.call('HSET', KEYS[1], 'status', 'queued', 'routes', cjson.encode(history), 'error', ARGV[2])
-redis.call('HINCRBY', KEYS[2], 'running', -1)
-redis.call('HINCRBY', KEYS[2], 'queued', 1)
+redis.call('HSET', KEYS[1], 'status', 'queued', 'routes', cjson.encode(history), 'error', ARGV[2], 'provider', route.provider, 'target', route.target)
+if cur ~= 'queued' then
+  redis.call('HINCRBY', KEYS[2], cur, -1)
+  redis.call('HINCRBY', KEYS[2], 'queued', 1)
+end
 if previous and previous.target ~= route.target then
   local function field(t) return 'routes' .. string.upper(string.sub(t, 1, 1)) .. string.sub(t, 2) end
   redis.call('HINCRBY', KEYS[2], field(previous.target), -1)
@@ -26,5 +36,5 @@ if u[1] and u[2] then
   redis.call('INCRBYFLOAT', KEYS[3], tonumber(u[2]))
   redis.call('HSET', KEYS[1], 'backlogKey', KEYS[3])
 end
-return 1
+return #history
 `;

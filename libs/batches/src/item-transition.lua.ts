@@ -1,16 +1,19 @@
 /**
  * Moves one item between statuses atomically and keeps the batch's counters in step. It applies only
  * when the item's current status is one of the allowed ones, so a job that runs again after a worker
- * crash can never complete (or count, or charge) an item twice.
+ * crash can never complete (or count, or charge) an item twice; and, when a provider is given, only
+ * while the item is routed to that provider, so a job left behind by a reroute never runs it.
  *
  * KEYS[1] item hash, KEYS[2] batch hash
  * ARGV[1] allowed current statuses, comma separated; ARGV[2] new status; ARGV[3] now (ms);
- * ARGV[4..] field, value pairs to set on the item.
- * Returns 1 when applied, 0 when the item was not in an allowed status, -1 when it does not exist.
+ * ARGV[4] provider the item must be routed to ('' for any); ARGV[5..] field, value pairs to set on the item.
+ * Returns 1 when applied, 0 when the item was not in an allowed status, 2 when it is routed elsewhere,
+ * -1 when it does not exist.
  */
 export const ITEM_TRANSITION_LUA = `
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
+if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'provider') ~= ARGV[4] then return 2 end
 local allowed = false
 for s in string.gmatch(ARGV[1], '[^,]+') do
   if s == cur then allowed = true end
@@ -22,7 +25,7 @@ if cur ~= to then
   redis.call('HINCRBY', KEYS[2], to, 1)
   redis.call('HSET', KEYS[1], 'status', to)
 end
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 if to == 'running' then

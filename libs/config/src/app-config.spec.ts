@@ -6,14 +6,14 @@ describe('loadConfig', () => {
     const c = loadConfig({});
     expect(c.localModels).toHaveLength(1);
     expect(c.localModels[0]).toMatchObject({ name: 'demo-random', modelPath: null, sequences: 'auto' });
-    expect(c.cloud).toBeNull();
+    expect(c.cloudProviders).toEqual([]);
     expect(c.redisUrl).toBeNull();
   });
 
   it('enables the frontier provider only when both its URL and key are set', () => {
-    expect(loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }).cloud).toBeNull();
+    expect(loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }).cloudProviders).toEqual([]);
     const c = loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY: 'k' });
-    expect(c.cloud).toMatchObject({ name: 'frontier', clearance: 'internal' });
+    expect(c.cloudProviders).toEqual([expect.objectContaining({ name: 'frontier', clearance: 'internal', apiKey: 'k' })]);
   });
 
   it.each([
@@ -35,6 +35,30 @@ describe('loadConfig', () => {
     } catch (e) {
       expect(String(e)).not.toContain('sk-live-123');
     }
+  });
+
+  it('reads several cloud providers, each key from the env variable it names', () => {
+    const c = loadConfig({
+      FRONTIER_KEY: 'sk-front',
+      SOVEREIGN_KEY: 'sk-sov',
+      CLOUD_PROVIDERS: JSON.stringify([
+        { name: 'frontier', baseURL: 'https://api.example/v1', model: 'm1', clearance: 'internal', apiKeyEnv: 'FRONTIER_KEY', requestsPerMinute: 60 },
+        { name: 'sovereign', baseURL: 'https://eu.example/v1', model: 'm2', clearance: 'confidential', apiKeyEnv: 'SOVEREIGN_KEY', priceOutputPerM: 2 },
+      ]),
+    });
+    expect(c.cloudProviders.map((p) => [p.name, p.clearance, p.apiKey, p.requestsPerMinute, p.price.outputPerMTokUsd])).toEqual([
+      ['frontier', 'internal', 'sk-front', 60, 0.6],
+      ['sovereign', 'confidential', 'sk-sov', null, 2],
+    ]);
+  });
+
+  it('names the provider field that is wrong, and refuses a key written into the JSON', () => {
+    const provider = { name: 'x', baseURL: 'https://x/v1', model: 'm', apiKeyEnv: 'NOPE' };
+    expect(() => loadConfig({ CLOUD_PROVIDERS: JSON.stringify([provider]) })).toThrow(/^NOPE: expected the API key of CLOUD_PROVIDERS\[0\]/);
+    expect(() => loadConfig({ CLOUD_PROVIDERS: JSON.stringify([{ ...provider, apiKeyEnv: undefined, apiKey: 'sk-inline' }]) })).toThrow(
+      /^CLOUD_PROVIDERS\[0\]: expected an "apiKeyEnv" or "apiKeyFile"/,
+    );
+    expect(() => loadConfig({ K: 'k', CLOUD_PROVIDERS: JSON.stringify([{ ...provider, apiKeyEnv: 'K', clearance: 'secret' }]) })).toThrow(/^CLOUD_PROVIDERS\[0\]\.clearance: expected one of/);
   });
 
   it('reads several local models, with per-model prices and sequences', () => {

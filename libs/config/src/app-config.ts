@@ -1,6 +1,8 @@
-import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/routing/src/sensitivity.js';
 import type { Price } from '#libs/routing/src/cost.js';
+import { cloudProviders, type CloudProviderConfig } from './cloud-providers.js';
 import { ConfigError } from './config-error.js';
+
+export type { CloudProviderConfig } from './cloud-providers.js';
 import { EnvReader } from './env-reader.js';
 
 /** One local model: its own queue, pools and measured throughput; the router sees it as a provider. */
@@ -31,21 +33,6 @@ export interface LocalEngineConfig {
   serve: string[];
 }
 
-export interface CloudProviderConfig {
-  name: string;
-  baseURL: string;
-  apiKey: string;
-  model: string;
-  clearance: Sensitivity;
-  timeoutMs: number;
-  maxRetries: number;
-  /** Requests in flight at once from one worker. */
-  concurrency: number;
-  /** For deadline estimates until measured: time to first token and generation speed. */
-  latencyMs: number;
-  tokensPerSec: number;
-  price: Price;
-}
 
 export interface QueueTuning {
   /** How long a worker's lock on a job lasts without renewal; a crashed worker's jobs come back after it. */
@@ -67,10 +54,15 @@ export interface AppConfig {
   /** At least one; the first is where items without a named model fall back to. */
   localModels: LocalModelConfig[];
   engine: LocalEngineConfig;
-  cloud: CloudProviderConfig | null;
+  /** Any number of OpenAI-compatible providers, each with its own clearance, prices and limits. */
+  cloudProviders: CloudProviderConfig[];
   queue: QueueTuning;
   shutdownTimeoutMs: number;
   heartbeatMs: number;
+  /** Per provider: consecutive failures that open its circuit, and how long it stays open before a probe. */
+  circuit: { failureThreshold: number; openMs: number };
+  /** How often the escalation watchdog re-checks waiting local items against their deadlines. */
+  escalationIntervalMs: number;
 }
 
 const GPU_CHOICES = ['auto', 'none', 'cuda', 'vulkan', 'metal'] as const;
@@ -136,27 +128,6 @@ function localModels(e: EnvReader): LocalModelConfig[] {
 /** Parses and validates the environment once, at start-up. Throws ConfigError naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   const e = new EnvReader(env);
-  const baseURL = e.url('OPENAI_BASE_URL');
-  const apiKey = e.secret('OPENAI_API_KEY');
-  const cloud: CloudProviderConfig | null =
-    baseURL && apiKey
-      ? {
-          name: e.string('CLOUD_PROVIDER_NAME', 'frontier'),
-          baseURL,
-          apiKey,
-          model: e.string('OPENAI_MODEL', 'gpt-4o-mini'),
-          clearance: e.oneOf('CLOUD_MAX_SENSITIVITY', SENSITIVITY_LEVELS, 'internal'),
-          timeoutMs: e.int('CLOUD_TIMEOUT_MS', 60_000, 1),
-          maxRetries: e.int('CLOUD_MAX_RETRIES', 3, 0, 20),
-          concurrency: e.int('CLOUD_CONCURRENCY', 8, 1, 1024),
-          latencyMs: e.int('CLOUD_LATENCY_MS', 800, 0),
-          tokensPerSec: e.number('CLOUD_TOKENS_PER_SEC', 80, 0.001),
-          price: {
-            inputPerMTokUsd: e.number('CLOUD_PRICE_INPUT_PER_M', 0.15),
-            outputPerMTokUsd: e.number('CLOUD_PRICE_OUTPUT_PER_M', 0.6),
-          },
-        }
-      : null;
   return {
     http: {
       host: e.string('HOST', '127.0.0.1'),
@@ -176,7 +147,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       memoryCheckMs: e.int('LOCAL_MEMORY_CHECK_MS', 5000, 100),
       serve: (e.optionalString('WORKER_MODELS') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     },
-    cloud,
+    cloudProviders: cloudProviders(e, env),
     queue: {
       lockDurationMs: e.int('JOB_LOCK_MS', 60_000, 1000),
       stalledIntervalMs: e.int('JOB_STALLED_INTERVAL_MS', 30_000, 500),
@@ -186,5 +157,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     shutdownTimeoutMs: e.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0),
     heartbeatMs: e.int('HEARTBEAT_MS', 2000, 100),
+    circuit: { failureThreshold: e.int('CIRCUIT_FAILURE_THRESHOLD', 5, 1), openMs: e.int('CIRCUIT_OPEN_MS', 30_000, 100) },
+    escalationIntervalMs: e.int('ESCALATION_INTERVAL_MS', 5000, 100),
   };
 }

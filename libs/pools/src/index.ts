@@ -1,2 +1,4 @@
 export * from './pool-registry.js';
 export * from './provider-directory.js';
+export * from './circuit-registry.js';
+export * from './token-rate-limiter.js';

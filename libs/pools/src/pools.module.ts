@@ -5,7 +5,9 @@ import type { AppConfig } from '#libs/config/src/app-config.js';
 import { REDIS } from '#libs/redis/src/redis.module.js';
 import { BatchesModule } from '#libs/batches/src/batches.module.js';
 import { BatchStore } from '#libs/batches/src/batch-store.js';
+import { CircuitRegistry } from './circuit-registry.js';
 import { PoolRegistry } from './pool-registry.js';
+import { TokenRateLimiter } from './token-rate-limiter.js';
 import { ProviderDirectory } from './provider-directory.js';
 
 /** A heartbeat lives three beats: one late beat is tolerated, a dead worker drops out within seconds. */
@@ -19,12 +21,14 @@ const HEARTBEAT_TTL_BEATS = 3;
       inject: [REDIS, APP_CONFIG],
       useFactory: (redis: Redis, c: AppConfig) => new PoolRegistry(redis, c.prefix, c.heartbeatMs * HEARTBEAT_TTL_BEATS),
     },
+    { provide: CircuitRegistry, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new CircuitRegistry(redis, c.prefix, c.circuit) },
+    { provide: TokenRateLimiter, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new TokenRateLimiter(redis, c.prefix) },
     {
       provide: ProviderDirectory,
-      inject: [APP_CONFIG, PoolRegistry, BatchStore],
-      useFactory: (c: AppConfig, pools: PoolRegistry, store: BatchStore) => new ProviderDirectory(c, pools, store),
+      inject: [APP_CONFIG, PoolRegistry, BatchStore, CircuitRegistry],
+      useFactory: (c: AppConfig, pools: PoolRegistry, store: BatchStore, circuits: CircuitRegistry) => new ProviderDirectory(c, pools, store, circuits),
     },
   ],
-  exports: [PoolRegistry, ProviderDirectory, BatchesModule],
+  exports: [PoolRegistry, ProviderDirectory, CircuitRegistry, TokenRateLimiter, BatchesModule],
 })
 export class PoolsModule {}

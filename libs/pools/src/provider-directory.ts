@@ -1,6 +1,7 @@
-import type { AppConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
+import type { AppConfig, CloudProviderConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { ProviderView, RoutingState } from '#libs/routing/src/routing-policy.js';
+import type { CircuitRegistry } from './circuit-registry.js';
 import type { PoolHeartbeat, PoolRegistry } from './pool-registry.js';
 
 /** Cloud APIs serve many requests at once; this bounds how fast our backlog with them drains. */
@@ -15,12 +16,13 @@ export class ProviderDirectory {
     private readonly config: AppConfig,
     private readonly pools: PoolRegistry,
     private readonly store: BatchStore,
+    private readonly circuits: CircuitRegistry,
   ) {}
 
   async routingState(now = Date.now()): Promise<RoutingState> {
     const live = await this.pools.live(now);
     const providers: ProviderView[] = await Promise.all(this.config.localModels.map((m) => this.localView(m, live)));
-    if (this.config.cloud) providers.push(await this.cloudView());
+    providers.push(...(await Promise.all(this.config.cloudProviders.map((p) => this.cloudView(p)))));
     return { now, providers };
   }
 
@@ -38,11 +40,12 @@ export class ProviderDirectory {
       concurrency: sequences > 0 ? sequences : local.sequences === 'auto' ? 1 : local.sequences,
       backlogTokens: await this.store.backlog('local', local.name),
       latencyMs: 0,
+      // No live pool of this model: down, as far as routing goes (items routed here wait for one).
+      available: pools.length > 0,
     };
   }
 
-  private async cloudView(): Promise<ProviderView> {
-    const cloud = this.config.cloud!;
+  private async cloudView(cloud: CloudProviderConfig): Promise<ProviderView> {
     return {
       target: 'cloud',
       name: cloud.name,
@@ -53,6 +56,7 @@ export class ProviderDirectory {
       concurrency: CLOUD_PARALLELISM,
       backlogTokens: await this.store.backlog('cloud', cloud.name),
       latencyMs: cloud.latencyMs,
+      available: (await this.circuits.get(cloud.name)).state !== 'open',
     };
   }
 }

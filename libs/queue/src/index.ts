@@ -2,3 +2,4 @@ export * from './queue-names.js';
 export * from './queue-settings.js';
 export * from './job-queue.js';
 export * from './queue.module.js';
+export * from './deadline-priority.js';

@@ -26,6 +26,20 @@ export type JobHandler<N extends JobName> = (job: JobContext<N>) => Promise<unkn
 /** A processor's error that must not be retried (bad input, clearance refusal, item cancelled). */
 export class PermanentJobError extends UnrecoverableError {}
 
+/** Thrown by a handler when its provider's quota is used up: the whole queue pauses for `waitMs`, the job is not charged an attempt. */
+export class RateLimited extends Error {
+  constructor(readonly waitMs: number) {
+    super(`rate limited for ${waitMs}ms`);
+    this.name = 'RateLimited';
+  }
+}
+
+export interface ConsumeOptions {
+  concurrency: number;
+  /** Requests per minute across every worker of this queue (BullMQ's limiter). */
+  requestsPerMinute?: number | null;
+}
+
 export interface ConsumerHandle {
   readonly queue: QueueRef;
   setConcurrency(n: number): void;
@@ -96,28 +110,51 @@ export class JobQueue {
     };
   }
 
+  /**
+   * Upserts a Job Scheduler: one job every `everyMs` on `queue`, however many processes call this (the
+   * scheduler id is the key), each slot taken by exactly one worker.
+   */
+  async schedule<N extends JobName>(queue: QueueRef, schedulerId: string, everyMs: number, name: N, data: JobPayloads[N]): Promise<void> {
+    const s = QUEUE_SETTINGS[queue.kind](this.tuning);
+    await this.queue(queue).upsertJobScheduler(schedulerId, { every: everyMs }, { name, data, opts: { removeOnComplete: s.removeOnComplete, removeOnFail: s.removeOnFail } });
+  }
+
+  /** Jobs waiting on a queue, in the order they will run (priority, then arrival). */
+  async waiting<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N] }>> {
+    const jobs = await this.queue(queue).getJobs(['prioritized', 'waiting'], 0, limit - 1, true);
+    return jobs.filter((j): j is Job => Boolean(j)).map((j) => ({ id: j.id!, data: j.data as JobPayloads[N] }));
+  }
+
   /** Whether this deployment has the queue (a provider named in config). */
   has(queue: QueueRef): boolean {
     return this.queues.has(queueName(queue));
   }
 
   /** Starts consuming `queue`. Only the worker app calls this. */
-  consume<N extends JobName>(queue: QueueRef, handler: JobHandler<N>, concurrency: number): ConsumerHandle {
+  consume<N extends JobName>(queue: QueueRef, handler: JobHandler<N>, opts: ConsumeOptions): ConsumerHandle {
     const s = QUEUE_SETTINGS[queue.kind](this.tuning);
-    const worker = new Worker(
+    const worker: Worker = new Worker(
       queueName(queue),
-      async (job: Job) =>
-        handler({
-          id: job.id!,
-          name: job.name as N,
-          data: job.data as JobPayloads[N],
-          attempt: job.attemptsMade + 1,
-          isLastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
-        }),
+      async (job: Job) => {
+        try {
+          return await handler({
+            id: job.id!,
+            name: job.name as N,
+            data: job.data as JobPayloads[N],
+            attempt: job.attemptsMade + 1,
+            isLastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
+          });
+        } catch (err) {
+          if (!(err instanceof RateLimited)) throw err;
+          await worker.rateLimit(err.waitMs);
+          throw Worker.RateLimitError();
+        }
+      },
       {
         connection: this.connection,
         prefix: this.prefix,
-        concurrency,
+        concurrency: opts.concurrency,
+        limiter: opts.requestsPerMinute ? { max: opts.requestsPerMinute, duration: 60_000 } : undefined,
         lockDuration: s.lockDurationMs,
         stalledInterval: s.stalledIntervalMs,
         maxStalledCount: s.maxStalledCount,

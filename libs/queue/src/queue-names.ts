@@ -9,7 +9,12 @@ import type { AppConfig } from '#libs/config/src/app-config.js';
 export enum QueueKind {
   LocalInference = 'inference-local',
   CloudInference = 'inference-cloud',
+  /** Housekeeping sweeps fired by Job Schedulers: each slot runs once, whichever worker takes it. */
+  Maintenance = 'maintenance',
 }
+
+/** The one maintenance queue: its jobs are the sweeps. */
+export const MAINTENANCE_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider: 'sweeps' };
 
 export interface QueueRef {
   kind: QueueKind;
@@ -27,20 +32,23 @@ export function queueRefFor(target: 'local' | 'cloud', provider: string): QueueR
 }
 
 /** Every queue a deployment with this config has. */
-export function configuredQueues(config: Pick<AppConfig, 'localModels' | 'cloud'>): QueueRef[] {
+export function configuredQueues(config: Pick<AppConfig, 'localModels' | 'cloudProviders'>): QueueRef[] {
   return [
     ...config.localModels.map((m) => queueRefFor('local', m.name)),
-    ...(config.cloud ? [queueRefFor('cloud', config.cloud.name)] : []),
+    ...config.cloudProviders.map((p) => queueRefFor('cloud', p.name)),
+    MAINTENANCE_QUEUE,
   ];
 }
 
 /** Job names and their payloads, declared once and checked by the compiler. */
 export enum JobName {
   RunItem = 'run-item',
+  EscalationSweep = 'escalation-sweep',
 }
 
 export interface JobPayloads {
   [JobName.RunItem]: WorkItem;
+  [JobName.EscalationSweep]: Record<string, never>;
 }
 
 export interface JobSpec<N extends JobName = JobName> {

@@ -27,6 +27,16 @@ export const QUEUE_SETTINGS: Record<QueueKind, (tuning: QueueTuning) => QueueSet
     removeOnComplete: { age: DAY_S, count: 10_000 },
     removeOnFail: { age: 7 * DAY_S, count: 10_000 },
   }),
+  [QueueKind.Maintenance]: (t) => ({
+    // A sweep is quick and the next slot comes soon: no retries, little history.
+    lockDurationMs: t.lockDurationMs,
+    stalledIntervalMs: t.stalledIntervalMs,
+    maxStalledCount: 1,
+    attempts: 1,
+    backoff: { type: 'exponential', delay: t.backoffMs },
+    removeOnComplete: { age: 3600, count: 100 },
+    removeOnFail: { age: DAY_S, count: 1000 },
+  }),
   [QueueKind.CloudInference]: (t) => ({
     // Cloud calls are shorter but retried on 429/5xx by the provider client first; BullMQ's attempts
     // cover what outlasts those retries (an outage of minutes).

@@ -1,0 +1,40 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import { APP_CONFIG } from '#libs/config/src/config.module.js';
+import type { AppConfig } from '#libs/config/src/app-config.js';
+import { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
+import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
+
+/** Every provider as the router sees it now: clearance, prices, measured speed, backlog, circuit, quotas. */
+@Controller('v1/providers')
+export class ProvidersController {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(ProviderDirectory) private readonly directory: ProviderDirectory,
+    @Inject(CircuitRegistry) private readonly circuits: CircuitRegistry,
+  ) {}
+
+  @Get()
+  async list() {
+    const state = await this.directory.routingState();
+    const providers = await Promise.all(
+      state.providers.map(async (p) => {
+        const cloud = this.config.cloudProviders.find((c) => p.target === 'cloud' && c.name === p.name);
+        return {
+          name: p.name,
+          target: p.target,
+          model: p.model,
+          clearance: p.clearance,
+          available: p.available !== false,
+          price: p.price,
+          tokensPerSec: Math.round(p.tokensPerSec * 100) / 100,
+          concurrency: p.concurrency,
+          latencyMs: p.latencyMs,
+          backlogTokens: Math.round(p.backlogTokens),
+          circuit: cloud ? await this.circuits.get(p.name) : null,
+          limits: cloud ? { requestsPerMinute: cloud.requestsPerMinute, tokensPerMinute: cloud.tokensPerMinute } : null,
+        };
+      }),
+    );
+    return { providers };
+  }
+}

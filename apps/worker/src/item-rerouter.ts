@@ -1,0 +1,85 @@
+import type { BatchStore } from '#libs/batches/src/batch-store.js';
+import type { WorkItem } from '#libs/batches/src/batch-types.js';
+import type { ItemStatus } from '#libs/batches/src/batch-types.js';
+import { promptFor } from '#libs/jobs/src/item-prompt.js';
+import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
+import { JobName, itemJobId, queueRefFor, type JobQueue } from '#libs/queue/src/index.js';
+import { deadlinePriority } from '#libs/queue/src/deadline-priority.js';
+import type { RouteDecision, RouteTarget, RoutingPolicy } from '#libs/routing/src/routing-policy.js';
+import { isCleared } from '#libs/routing/src/sensitivity.js';
+import { estimateTokens } from '#libs/routing/src/token-estimate.js';
+
+export interface RerouteOptions {
+  /** Only local models (the batch's budget is spent). */
+  localOnly?: boolean;
+}
+
+/**
+ * Moves an item off a provider that cannot (or can no longer) finish it in time: re-decides with the
+ * same RoutingPolicy — so never above clearance — without that provider and any whose circuit is open,
+ * records the new route atomically, then enqueues it. A job left on the old queue finds the item routed
+ * elsewhere and does nothing; if the worker dies between the two steps, that old job re-enqueues it.
+ */
+export class ItemRerouter {
+  constructor(
+    private readonly store: BatchStore,
+    private readonly jobs: JobQueue,
+    private readonly directory: ProviderDirectory,
+    private readonly policy: RoutingPolicy,
+    private readonly maxOutputTokens: number,
+  ) {}
+
+  /** The decision it would make now, without applying it (escalation checks it first). */
+  async propose(item: WorkItem, from: { target: RouteTarget; provider: string }, opts: RerouteOptions = {}, now = Date.now()): Promise<RouteDecision | null> {
+    const task = await this.store.task(item.batchId);
+    if (!task) return null;
+    const prompt = promptFor(item, task, this.maxOutputTokens);
+    const state = await this.directory.routingState(now);
+    // Local models stay candidates even without a live pool: there the item waits rather than leaks.
+    const providers = state.providers.filter(
+      (p) =>
+        !(p.target === from.target && p.name === from.provider) &&
+        (p.target === 'local' || (p.available !== false && !opts.localOnly)) &&
+        (!item.model || p.target !== 'local' || p.name === item.model),
+    );
+    // Nowhere else cleared for this data (a restricted item off its only local model): it stays where it is.
+    if (!providers.some((p) => isCleared(p.clearance, item.sensitivity))) return null;
+    return this.policy.decide(
+      { sensitivity: item.sensitivity, deadline: item.deadline, inputTokens: estimateTokens(prompt.system) + estimateTokens(prompt.prompt), expectedOutputTokens: prompt.expectedOutputTokens },
+      { now, providers },
+    );
+  }
+
+  /** Applies a decision: returns false if the item was no longer in `statuses` on `from` (someone else moved it). */
+  async apply(item: WorkItem, from: { target: RouteTarget; provider: string }, decision: RouteDecision, why: string, statuses: readonly ItemStatus[]): Promise<boolean> {
+    const route = { target: decision.target, provider: decision.provider, model: decision.model, reason: `${why}; ${decision.reason}`, at: new Date().toISOString() };
+    const n = await this.store.reroute(item.batchId, item.index, from.provider, route, why, statuses);
+    if (n === 0) return false;
+    await this.enqueueCurrent(item, decision.target, decision.provider, n);
+    return true;
+  }
+
+  async reroute(
+    item: WorkItem,
+    from: { target: RouteTarget; provider: string },
+    why: string,
+    statuses: readonly ItemStatus[] = ['running'],
+    opts: RerouteOptions = {},
+  ): Promise<RouteDecision | null> {
+    const decision = await this.propose(item, from, opts);
+    if (!decision) return null;
+    return (await this.apply(item, from, decision, why, statuses)) ? decision : null;
+  }
+
+  /** Makes sure the item's current route has a job (idempotent: the id is derived from the route count). */
+  async enqueueCurrent(item: WorkItem, target: RouteTarget, provider: string, routeCount: number): Promise<void> {
+    await this.jobs.enqueue(queueRefFor(target, provider), [
+      {
+        name: JobName.RunItem,
+        data: item,
+        jobId: `${itemJobId(item.batchId, item.index)}.r${routeCount}`,
+        priority: target === 'local' ? deadlinePriority(item.deadline) : undefined,
+      },
+    ]);
+  }
+}

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/routing/src/sensitivity.js';
+import type { Price } from '#libs/routing/src/cost.js';
+import { ConfigError } from './config-error.js';
+import type { EnvReader } from './env-reader.js';
+
+/** One OpenAI-compatible endpoint: where it is, how it is paid, how far data may go to it. */
+export interface CloudProviderConfig {
+  name: string;
+  baseURL: string;
+  apiKey: string;
+  model: string;
+  clearance: Sensitivity;
+  timeoutMs: number;
+  maxRetries: number;
+  /** Requests in flight at once from one worker. */
+  concurrency: number;
+  /** Provider quotas, enforced across all workers; null for none. */
+  requestsPerMinute: number | null;
+  tokensPerMinute: number | null;
+  /** For deadline estimates until measured: time to first token and generation speed. */
+  latencyMs: number;
+  tokensPerSec: number;
+  price: Price;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+/**
+ * CLOUD_PROVIDERS: a JSON array of providers, each {name, baseURL, model, clearance, apiKeyEnv | apiKeyFile,
+ * priceInputPerM, priceOutputPerM, timeoutMs, maxRetries, concurrency, requestsPerMinute, tokensPerMinute,
+ * latencyMs, tokensPerSec}. Without it, OPENAI_BASE_URL + OPENAI_API_KEY define one provider ("frontier").
+ * Keys are read from the environment or files, never from the JSON itself, so the JSON can be logged.
+ */
+export function cloudProviders(e: EnvReader, env: Record<string, string | undefined>): CloudProviderConfig[] {
+  const defaults = {
+    timeoutMs: e.int('CLOUD_TIMEOUT_MS', 60_000, 1),
+    maxRetries: e.int('CLOUD_MAX_RETRIES', 3, 0, 20),
+    concurrency: e.int('CLOUD_CONCURRENCY', 8, 1, 1024),
+    latencyMs: e.int('CLOUD_LATENCY_MS', 800, 0),
+    tokensPerSec: e.number('CLOUD_TOKENS_PER_SEC', 80, 0.001),
+    requestsPerMinute: e.int('CLOUD_REQUESTS_PER_MINUTE', 0, 0) || null,
+    tokensPerMinute: e.int('CLOUD_TOKENS_PER_MINUTE', 0, 0) || null,
+  };
+  const raw = e.optionalString('CLOUD_PROVIDERS');
+  if (raw === undefined) {
+    const baseURL = e.url('OPENAI_BASE_URL');
+    const apiKey = e.secret('OPENAI_API_KEY');
+    if (!baseURL || !apiKey) return [];
+    const name = e.string('CLOUD_PROVIDER_NAME', 'frontier');
+    if (!NAME.test(name)) throw new ConfigError('CLOUD_PROVIDER_NAME', 'letters, digits, "-" and "_" (up to 63)', name);
+    return [
+      {
+        name,
+        baseURL,
+        apiKey,
+        model: e.string('OPENAI_MODEL', 'gpt-4o-mini'),
+        clearance: e.oneOf('CLOUD_MAX_SENSITIVITY', SENSITIVITY_LEVELS, 'internal'),
+        ...defaults,
+        price: { inputPerMTokUsd: e.number('CLOUD_PRICE_INPUT_PER_M', 0.15), outputPerMTokUsd: e.number('CLOUD_PRICE_OUTPUT_PER_M', 0.6) },
+      },
+    ];
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('CLOUD_PROVIDERS', 'a JSON array of providers');
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError('CLOUD_PROVIDERS', 'a JSON array of providers');
+  const seen = new Set<string>();
+  return parsed.map((p: Record<string, unknown>, i: number) => {
+    const where = `CLOUD_PROVIDERS[${i}]`;
+    const str = (key: string, fallback?: string): string => {
+      const v = p?.[key] ?? fallback;
+      if (typeof v !== 'string' || v === '') throw new ConfigError(`${where}.${key}`, 'a non-empty string');
+      return v;
+    };
+    const num = (key: string, fallback: number | null, min: number): number | null => {
+      const v = p?.[key];
+      if (v === undefined) return fallback;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new ConfigError(`${where}.${key}`, `a number ≥ ${min}`, String(v));
+      return v;
+    };
+    const name = str('name');
+    if (!NAME.test(name)) throw new ConfigError(`${where}.name`, 'letters, digits, "-" and "_" (up to 63)', name);
+    if (seen.has(name)) throw new ConfigError(`${where}.name`, 'a name no other provider has', name);
+    seen.add(name);
+    const baseURL = str('baseURL');
+    try {
+      new URL(baseURL);
+    } catch {
+      throw new ConfigError(`${where}.baseURL`, 'an absolute URL', baseURL);
+    }
+    const clearance = str('clearance', 'public');
+    if (!(SENSITIVITY_LEVELS as readonly string[]).includes(clearance)) throw new ConfigError(`${where}.clearance`, `one of ${SENSITIVITY_LEVELS.join(', ')}`, clearance);
+    return {
+      name,
+      baseURL,
+      apiKey: apiKeyOf(p, where, env),
+      model: str('model'),
+      clearance: clearance as Sensitivity,
+      timeoutMs: num('timeoutMs', defaults.timeoutMs, 1)!,
+      maxRetries: num('maxRetries', defaults.maxRetries, 0)!,
+      concurrency: num('concurrency', defaults.concurrency, 1)!,
+      requestsPerMinute: num('requestsPerMinute', defaults.requestsPerMinute, 1),
+      tokensPerMinute: num('tokensPerMinute', defaults.tokensPerMinute, 1),
+      latencyMs: num('latencyMs', defaults.latencyMs, 0)!,
+      tokensPerSec: num('tokensPerSec', defaults.tokensPerSec, 0.001)!,
+      price: { inputPerMTokUsd: num('priceInputPerM', 0.15, 0)!, outputPerMTokUsd: num('priceOutputPerM', 0.6, 0)! },
+    };
+  });
+}
+
+function apiKeyOf(p: Record<string, unknown>, where: string, env: Record<string, string | undefined>): string {
+  if (typeof p.apiKeyEnv === 'string') {
+    const v = env[p.apiKeyEnv]?.trim();
+    if (!v) throw new ConfigError(p.apiKeyEnv, `the API key of ${where} (named by its apiKeyEnv)`);
+    return v;
+  }
+  if (typeof p.apiKeyFile === 'string') {
+    try {
+      return readFileSync(p.apiKeyFile, 'utf8').trim();
+    } catch {
+      throw new ConfigError(`${where}.apiKeyFile`, 'a readable file holding the key', p.apiKeyFile);
+    }
+  }
+  throw new ConfigError(where, 'an "apiKeyEnv" or "apiKeyFile" naming where its API key is');
+}

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { CircuitRegistry } from './circuit-registry.js';
+
+describe('CircuitRegistry (real Redis)', () => {
+  let redis: Redis;
+  let circuits: CircuitRegistry;
+  const p = () => `p-${randomUUID().slice(0, 6)}`;
+
+  beforeAll(() => {
+    redis = new Redis(process.env.REDIS_URL!);
+    circuits = new CircuitRegistry(redis, `t-${randomUUID().slice(0, 8)}`, { failureThreshold: 3, openMs: 10_000 });
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  it('opens after repeated failures and routes nothing through while open', async () => {
+    const provider = p();
+    await circuits.recordFailure(provider, 0);
+    await circuits.recordFailure(provider, 1);
+    expect((await circuits.get(provider, 2)).state).toBe('closed');
+    expect(await circuits.admit(provider, 2)).toBe(true);
+    expect(await circuits.recordFailure(provider, 2)).toEqual({ state: 'open', failures: 3, openedAt: 2 });
+    expect(await circuits.admit(provider, 5_000)).toBe(false);
+  });
+
+  it('half-opens after the wait and lets exactly one probe through, however many ask', async () => {
+    const provider = p();
+    for (let t = 0; t < 3; t++) await circuits.recordFailure(provider, t);
+    const admitted = await Promise.all(Array.from({ length: 10 }, () => circuits.admit(provider, 10_005)));
+    expect(admitted.filter(Boolean)).toHaveLength(1);
+    expect((await circuits.get(provider, 10_005)).state).toBe('half-open');
+  });
+
+  it('closes on a successful probe and opens again on a failed one', async () => {
+    const ok = p();
+    const bad = p();
+    for (const provider of [ok, bad]) for (let t = 0; t < 3; t++) await circuits.recordFailure(provider, t);
+    await circuits.admit(ok, 10_005);
+    expect(await circuits.recordSuccess(ok, 10_006)).toEqual({ state: 'closed', failures: 0, openedAt: null });
+    await circuits.admit(bad, 10_005);
+    expect(await circuits.recordFailure(bad, 10_006)).toMatchObject({ state: 'open', openedAt: 10_006 });
+    expect(await circuits.admit(bad, 15_000)).toBe(false);
+  });
+});

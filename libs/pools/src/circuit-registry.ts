@@ -1,0 +1,97 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * closed → open after `failureThreshold` consecutive failures; open → half-open once `openMs` has
+ * passed, when exactly one probe request is let through; the probe's success closes the circuit, its
+ * failure opens it again for another `openMs`.
+ */
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+export interface Circuit {
+  state: CircuitState;
+  failures: number;
+  openedAt: number | null;
+}
+
+export interface CircuitSettings {
+  failureThreshold: number;
+  openMs: number;
+}
+
+/**
+ * KEYS[1] circuit hash. ARGV[1] event ('failure' | 'success' | 'admit'), ARGV[2] now, ARGV[3] threshold,
+ * ARGV[4] openMs. Returns {state, failures, openedAt, admitted}.
+ */
+const CIRCUIT_LUA = `
+local h = redis.call('HMGET', KEYS[1], 'failures', 'openedAt', 'probeAt')
+local failures = tonumber(h[1]) or 0
+local openedAt = tonumber(h[2])
+local probeAt = tonumber(h[3])
+local now, threshold, openMs = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local state = 'closed'
+if openedAt then
+  if now - openedAt >= openMs then state = 'half-open' else state = 'open' end
+end
+local admitted = 0
+if ARGV[1] == 'success' then
+  redis.call('DEL', KEYS[1])
+  return {'closed', 0, -1, 1}
+elseif ARGV[1] == 'failure' then
+  failures = failures + 1
+  if state == 'half-open' or (state == 'closed' and failures >= threshold) or state == 'open' then
+    if state ~= 'open' then openedAt = now end
+    state = 'open'
+    redis.call('HSET', KEYS[1], 'failures', failures, 'openedAt', openedAt)
+    redis.call('HDEL', KEYS[1], 'probeAt')
+  else
+    redis.call('HSET', KEYS[1], 'failures', failures)
+  end
+elseif ARGV[1] == 'admit' then
+  if state == 'closed' then admitted = 1
+  elseif state == 'half-open' and (not probeAt or now - probeAt >= openMs) then
+    redis.call('HSET', KEYS[1], 'probeAt', now)
+    admitted = 1
+  end
+end
+return {state, failures, openedAt or -1, admitted}
+`;
+
+/** Circuit breakers shared by every worker and API replica through Redis, one per provider, updated atomically. */
+export class CircuitRegistry {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly settings: CircuitSettings,
+  ) {
+    redis.defineCommand('syCircuit', { numberOfKeys: 1, lua: CIRCUIT_LUA });
+  }
+
+  /** The circuit as of now (reading it never admits a probe). */
+  async get(provider: string, now = Date.now()): Promise<Circuit> {
+    return (await this.run(provider, 'read', now)).circuit;
+  }
+
+  /** Whether a request may go out now: the circuit is closed, or this is the one probe of a half-open circuit. */
+  async admit(provider: string, now = Date.now()): Promise<boolean> {
+    return (await this.run(provider, 'admit', now)).admitted;
+  }
+
+  async recordSuccess(provider: string, now = Date.now()): Promise<Circuit> {
+    return (await this.run(provider, 'success', now)).circuit;
+  }
+
+  async recordFailure(provider: string, now = Date.now()): Promise<Circuit> {
+    return (await this.run(provider, 'failure', now)).circuit;
+  }
+
+  private async run(provider: string, event: string, now: number): Promise<{ circuit: Circuit; admitted: boolean }> {
+    const [state, failures, openedAt, admitted] = await (this.redis as unknown as { syCircuit(...a: (string | number)[]): Promise<[CircuitState, number, number, number]> }).syCircuit(
+      `${this.prefix}:sy:circuit:${provider}`,
+      event,
+      now,
+      this.settings.failureThreshold,
+      this.settings.openMs,
+    );
+    return { circuit: { state, failures: Number(failures), openedAt: Number(openedAt) < 0 ? null : Number(openedAt) }, admitted: Number(admitted) === 1 };
+  }
+}

@@ -1,0 +1,227 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
+import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+
+/**
+ * Deadline routing under pressure, on real processes: escalation of waiting local items, circuit breaker,
+ * rate limits and budgets against the recording OpenAI double. The local model is the generated "small"
+ * one with a single sequence (~200 tok/s here), so queues build up for real.
+ */
+async function startSystem(double: OpenAIDouble, overrides: NodeJS.ProcessEnv = {}) {
+  const env = await systemEnv({
+    LOCAL_MODEL_PATH: await ensureGeneratedModel('small'),
+    LOCAL_MODEL_NAME: 'small',
+    LOCAL_SEQUENCES: '1',
+    LOCAL_TOKENS_PER_SEC: '200',
+    MAX_OUTPUT_TOKENS: '512',
+    LOCAL_CONTEXT_SIZE: '2048',
+    OPENAI_BASE_URL: double.url,
+    OPENAI_API_KEY: 'test-key',
+    OPENAI_MODEL: 'double-model',
+    CLOUD_MAX_SENSITIVITY: 'internal',
+    CLOUD_LATENCY_MS: '100',
+    CLOUD_TOKENS_PER_SEC: '2000',
+    CLOUD_MAX_RETRIES: '0',
+    JOB_ATTEMPTS: '1',
+    ESCALATION_INTERVAL_MS: '300',
+    ...overrides,
+  });
+  const worker = startApp('worker', env);
+  const api = startApp('api', env);
+  const client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
+  await client.waitReady();
+  return { api, worker, client, stop: () => Promise.all([api.stop(), worker.stop()]) };
+}
+
+/**
+ * Code items: a rewritten file is expected to be about as long as the original, and the random model
+ * always writes maxTokens, so estimates and real work agree. `chars` of source ≈ chars/4 tokens.
+ */
+const files = (sensitivity: string, deadline: string, tag: string, n: number, chars: number, extra: Record<string, unknown> = {}) => ({
+  kind: 'code-migration',
+  sensitivity,
+  deadline,
+  task: { instruction: 'Convert to ES modules', maxTokens: Math.ceil((chars / 4) * 1.1) + 16 },
+  items: Array.from({ length: n }, (_, i) => ({ path: `${tag}-${i}.js`, content: `// ${tag}-${i}\n` + LINE.repeat(Math.ceil(chars / LINE.length)).slice(0, chars) })),
+  ...extra,
+});
+const LINE = "const total = items.reduce((sum, item) => sum + item.price, 0);\n";
+/** ~456 tokens: 2.3 s on the local model, so only the cloud meets a 2 s deadline. */
+const BIG = 1600;
+const SMALL = 100;
+
+const sentFor = (double: OpenAIDouble, tag: string) => double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`${tag}-`));
+/** Requests that carried one file (its content starts with "// <name>" and a newline). */
+const sentForFile = (double: OpenAIDouble, path: string) =>
+  double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`// ${path.replace(/\.js$/, '')}\\n`));
+
+describe('routing resilience', () => {
+  let double: OpenAIDouble;
+  beforeAll(async () => {
+    double = await startOpenAIDouble({ apiKey: 'test-key' });
+  });
+  afterAll(async () => {
+    await double?.close();
+  });
+
+  describe('escalation', () => {
+    let sys: Awaited<ReturnType<typeof startSystem>>;
+    beforeAll(async () => {
+      // The router starts out believing the local model is 10× faster than it is (2000 tok/s assumed,
+      // ~200 measured): items routed locally on that belief miss their deadlines once it is measured.
+      sys = await startSystem(double, { LOCAL_TOKENS_PER_SEC: '2000' });
+    });
+    afterAll(async () => sys?.stop());
+
+    it('moves a waiting local item that will now miss its deadline to a cleared cloud provider, exactly once', async () => {
+      const { client } = sys;
+      const blocker = await client.request('POST', '/v1/batches', files('restricted', 'P1D', 'blocker', 1, BIG));
+      const b = await client.request('POST', '/v1/batches', files('public', 'PT7S', 'later', 4, BIG));
+      const routedFirst = (await client.request('GET', `/v1/batches/${b.json.id}/items`)).json.items;
+      expect(routedFirst.map((i: any) => i.route.target)).toEqual(['local', 'local', 'local', 'local']);
+
+      const done = await client.waitFinished(b.json.id, 60_000);
+      expect(done.status).toBe('completed');
+      const items = (await client.request('GET', `/v1/batches/${b.json.id}/items`)).json.items;
+      const escalated = items.filter((i: any) => i.route.target === 'cloud');
+      expect(escalated.length).toBeGreaterThan(0);
+      for (const item of escalated) {
+        expect(item.routeHistory.map((r: any) => r.target)).toEqual(['local', 'cloud']);
+        expect(item.route.reason).toMatch(/^escalated: local finish estimated .* misses the deadline/);
+        expect(item.attempts).toBe(1); // run once, on the cloud: never on both
+        expect(sentForFile(double, item.id)).toHaveLength(1);
+      }
+      for (const item of items.filter((i: any) => i.route.target === 'local')) {
+        expect(sentForFile(double, item.id)).toHaveLength(0);
+      }
+      await client.waitFinished(blocker.json.id, 60_000);
+      expect(sentFor(double, 'blocker')).toHaveLength(0);
+    });
+  });
+
+  describe('circuit breaker', () => {
+    let sys: Awaited<ReturnType<typeof startSystem>>;
+    beforeAll(async () => {
+      double.reset();
+      sys = await startSystem(double, { CIRCUIT_FAILURE_THRESHOLD: '2', CIRCUIT_OPEN_MS: '6000' });
+    });
+    afterAll(async () => sys?.stop());
+
+    const frontier = async () => (await sys.client.request('GET', '/v1/providers')).json.providers.find((p: any) => p.name === 'frontier');
+
+    it('opens after repeated failures, routes around the provider, then half-opens and recovers', async () => {
+      const { client } = sys;
+      double.failNext(2, { status: 500 });
+            const failing = await client.request('POST', '/v1/batches', files('public', 'PT2S', 'outage', 2, BIG));
+      for (let i = 0; i < 100 && (await frontier()).circuit.state !== 'open'; i++) await sleep(50);
+      expect((await frontier()).circuit.state).toBe('open');
+      expect((await frontier()).available).toBe(false);
+
+      // While open, the router sends cloud-bound work elsewhere cleared: here, the local model.
+      const during = await client.request('POST', '/v1/batches', files('public', 'PT2S', 'during', 1, BIG));
+      expect((await client.request('GET', `/v1/batches/${during.json.id}/items`)).json.items[0].route.target).toBe('local');
+
+      const first = await client.waitFinished(failing.json.id, 60_000);
+      expect(first.counts.completed).toBe(2); // finished locally after the cloud failed
+      for (let i = 0; i < 200 && (await frontier()).circuit.state !== 'half-open'; i++) await sleep(50);
+      expect((await frontier()).circuit.state).toBe('half-open');
+      const probe = await client.request('POST', '/v1/batches', files('public', 'PT2S', 'probe', 1, BIG));
+      await client.waitFinished(probe.json.id, 60_000);
+      expect(sentFor(double, 'probe')).toHaveLength(1);
+      expect((await frontier()).circuit).toEqual({ state: 'closed', failures: 0, openedAt: null });
+      await client.waitFinished(during.json.id, 60_000);
+      expect(sentFor(double, 'during')).toHaveLength(0); // nothing was sent while the circuit was open
+    });
+  });
+
+  describe('request quota', () => {
+    let sys: Awaited<ReturnType<typeof startSystem>>;
+    beforeAll(async () => {
+      double.reset();
+      sys = await startSystem(double, { CLOUD_REQUESTS_PER_MINUTE: '2' });
+    });
+    afterAll(async () => sys?.stop());
+
+    it('honours the provider request rate limit across the queue', async () => {
+      const { client } = sys;
+      const submitted = await client.request('POST', '/v1/batches', files('internal', 'PT2S', 'rpm', 4, BIG));
+      const items = (await client.request('GET', `/v1/batches/${submitted.json.id}/items`)).json.items;
+      expect(items.every((i: any) => i.route.target === 'cloud')).toBe(true);
+      await sleep(2500);
+      expect(sentFor(double, 'rpm')).toHaveLength(2);
+      await client.request('DELETE', `/v1/batches/${submitted.json.id}`);
+    });
+
+  });
+
+  describe('budget', () => {
+    let sys: Awaited<ReturnType<typeof startSystem>>;
+    beforeAll(async () => {
+      double.reset();
+      sys = await startSystem(double, { CLOUD_PRICE_OUTPUT_PER_M: '1000', CLOUD_CONCURRENCY: '8' });
+    });
+    afterAll(async () => sys?.stop());
+
+    it('stops spending at the batch budget and finishes the rest locally, reporting it', async () => {
+      const { client } = sys;
+      // Worst case of one call: 456 output tokens × $1000/M = $0.456; the budget covers one.
+      const submitted = await client.request('POST', '/v1/batches', files('internal', 'PT2S', 'budget', 3, BIG, { maxCostUsd: 0.6 }));
+      const batch = await client.waitFinished(submitted.json.id, 120_000);
+      expect(batch.status).toBe('completed');
+      expect(batch.budget.reached).toBe(true);
+      expect(batch.budget.spentUsd).toBeLessThanOrEqual(0.6);
+      const items = (await client.request('GET', `/v1/batches/${submitted.json.id}/items`)).json.items;
+      const local = items.filter((i: any) => i.route.target === 'local');
+      expect(local.length).toBeGreaterThanOrEqual(1);
+      expect(local.every((i: any) => /batch budget reached/.test(i.route.reason))).toBe(true);
+      expect(sentFor(double, 'budget').length).toBe(items.length - local.length);
+    });
+  });
+
+  describe('several providers', () => {
+    let sovereign: OpenAIDouble;
+    let sys: Awaited<ReturnType<typeof startSystem>>;
+    beforeAll(async () => {
+      double.reset();
+      sovereign = await startOpenAIDouble({ apiKey: 'sovereign-key' });
+      sys = await startSystem(double, {
+        FRONTIER_KEY: 'test-key',
+        SOVEREIGN_KEY: 'sovereign-key',
+        CLOUD_PROVIDERS: JSON.stringify([
+          { name: 'frontier', baseURL: double.url, model: 'frontier-model', clearance: 'internal', apiKeyEnv: 'FRONTIER_KEY', priceOutputPerM: 0.6, latencyMs: 100, tokensPerSec: 2000 },
+          { name: 'sovereign', baseURL: sovereign.url, model: 'sovereign-model', clearance: 'confidential', apiKeyEnv: 'SOVEREIGN_KEY', priceOutputPerM: 3, latencyMs: 100, tokensPerSec: 2000 },
+        ]),
+      });
+    });
+    afterAll(async () => {
+      await sys?.stop();
+      await sovereign?.close();
+    });
+
+    it('sends each item to the cheapest provider cleared for it, and nothing above clearance', async () => {
+      const { client } = sys;
+      const runs = await Promise.all(
+        (['internal', 'confidential', 'restricted'] as const).map(async (level) => {
+          const submitted = await client.request('POST', '/v1/batches', files(level, 'PT2S', `multi-${level}`, 2, BIG));
+          await client.waitFinished(submitted.json.id, 60_000);
+          return (await client.request('GET', `/v1/batches/${submitted.json.id}/items`)).json.items.map((i: any) => i.route.provider);
+        }),
+      );
+      expect(runs).toEqual([
+        ['frontier', 'frontier'],
+        ['sovereign', 'sovereign'],
+        ['small', 'small'],
+      ]);
+      const leaked = (d: OpenAIDouble, level: string) => d.completionRequests().filter((r) => JSON.stringify(r.body).includes(`multi-${level}-`)).length;
+      expect([leaked(double, 'internal'), leaked(double, 'confidential'), leaked(double, 'restricted')]).toEqual([2, 0, 0]);
+      expect([leaked(sovereign, 'internal'), leaked(sovereign, 'confidential'), leaked(sovereign, 'restricted')]).toEqual([0, 2, 0]);
+      const providers = (await client.request('GET', '/v1/providers')).json.providers.map((p: any) => [p.name, p.target, p.clearance]);
+      expect(providers).toEqual([
+        ['small', 'local', 'restricted'],
+        ['frontier', 'cloud', 'internal'],
+        ['sovereign', 'cloud', 'confidential'],
+      ]);
+    });
+  });
+});
