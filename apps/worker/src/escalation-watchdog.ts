@@ -32,7 +32,7 @@ export class EscalationWatchdog {
   ) {}
 
   async start(): Promise<void> {
-    await this.jobs.schedule(MAINTENANCE_QUEUE, 'escalation-sweep', this.intervalMs, JobName.EscalationSweep, {});
+    await this.jobs.schedule(MAINTENANCE_QUEUE, 'escalation-sweep', { every: this.intervalMs }, JobName.EscalationSweep, {});
     this.consumer = this.jobs.consume<JobName.EscalationSweep>(
       MAINTENANCE_QUEUE,
       async () => {

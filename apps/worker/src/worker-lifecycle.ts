@@ -18,6 +18,9 @@ import { ItemProcessor } from './item-processor.js';
 import { EscalationWatchdog } from './escalation-watchdog.js';
 import { ItemRerouter } from './item-rerouter.js';
 import { LocalModelPool } from './local-model-pool.js';
+import { ScheduleRunner } from './schedule-runner.js';
+import { BatchIntake } from '#libs/batches/src/batch-intake.js';
+import { ScheduleService } from '#libs/schedules/src/schedule-service.js';
 
 /**
  * Brings the worker's pools up in order — each model loaded and its sequences computed, then
@@ -31,6 +34,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
   private readonly cloudPools: Array<{ pool: InferencePool; provider: CloudProvider }> = [];
   private llama?: Llama;
   private watchdog?: EscalationWatchdog;
+  private scheduleRunner?: ScheduleRunner;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -41,6 +45,8 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(CircuitRegistry) private readonly circuits: CircuitRegistry,
     @Inject(TokenRateLimiter) private readonly tokens: TokenRateLimiter,
     @Inject(RoutingPolicy) private readonly policy: RoutingPolicy,
+    @Inject(ScheduleService) private readonly schedules: ScheduleService,
+    @Inject(BatchIntake) private readonly intake: BatchIntake,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -105,13 +111,15 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     if (cloudProviders.length === 0) {
       this.log.log({ msg: 'no cloud provider configured (CLOUD_PROVIDERS, or OPENAI_BASE_URL and OPENAI_API_KEY): every item runs locally' });
     }
+    this.scheduleRunner = new ScheduleRunner(this.jobs, this.schedules, this.intake);
+    this.scheduleRunner.start();
     this.watchdog = new EscalationWatchdog(this.jobs, this.store, this.directory, rerouter, localModels.map((m) => m.name), this.config.escalationIntervalMs, this.config.maxOutputTokens);
     await this.watchdog.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     const timeout = this.config.shutdownTimeoutMs;
-    await this.watchdog?.stop();
+    await Promise.all([this.watchdog?.stop(), this.scheduleRunner?.stop()]);
     await Promise.all([...this.localPools.map((p) => p.stop(timeout)), ...this.cloudPools.map(({ pool }) => pool.stop(timeout))]);
     await Promise.all(this.cloudPools.map(({ provider }) => provider.close()));
     await this.llama?.dispose();

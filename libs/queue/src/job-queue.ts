@@ -12,9 +12,13 @@ export interface QueueDepth {
   failed: number;
 }
 
+export type SchedulerTiming = { every: number } | { pattern: string; tz: string };
+
 /** What a processor sees of a job: its payload and whether this is its last attempt. */
 export interface JobContext<N extends JobName> {
   id: string;
+  /** When the job was created (for a scheduler's job: its slot). */
+  timestamp: number;
   name: N;
   data: JobPayloads[N];
   attempt: number;
@@ -111,12 +115,26 @@ export class JobQueue {
   }
 
   /**
-   * Upserts a Job Scheduler: one job every `everyMs` on `queue`, however many processes call this (the
-   * scheduler id is the key), each slot taken by exactly one worker.
+   * Upserts a Job Scheduler: one job per slot (`every` ms, or a cron `pattern` in time zone `tz`) on
+   * `queue`, however many processes call this (the scheduler id is the key); each slot's job is taken by
+   * exactly one worker.
    */
-  async schedule<N extends JobName>(queue: QueueRef, schedulerId: string, everyMs: number, name: N, data: JobPayloads[N]): Promise<void> {
+  async schedule<N extends JobName>(queue: QueueRef, schedulerId: string, when: SchedulerTiming, name: N, data: JobPayloads[N]): Promise<void> {
     const s = QUEUE_SETTINGS[queue.kind](this.tuning);
-    await this.queue(queue).upsertJobScheduler(schedulerId, { every: everyMs }, { name, data, opts: { removeOnComplete: s.removeOnComplete, removeOnFail: s.removeOnFail } });
+    await this.queue(queue).upsertJobScheduler(schedulerId, when, {
+      name,
+      data,
+      opts: { removeOnComplete: s.removeOnComplete, removeOnFail: s.removeOnFail, attempts: s.attempts, backoff: s.backoff },
+    });
+  }
+
+  async unschedule(queue: QueueRef, schedulerId: string): Promise<boolean> {
+    return this.queue(queue).removeJobScheduler(schedulerId);
+  }
+
+  /** When a scheduler fires next (epoch ms), or null if there is no such scheduler. */
+  async nextRun(queue: QueueRef, schedulerId: string): Promise<number | null> {
+    return (await this.queue(queue).getJobScheduler(schedulerId))?.next ?? null;
   }
 
   /** Jobs waiting on a queue, in the order they will run (priority, then arrival). */
@@ -139,6 +157,7 @@ export class JobQueue {
         try {
           return await handler({
             id: job.id!,
+            timestamp: job.timestamp,
             name: job.name as N,
             data: job.data as JobPayloads[N],
             attempt: job.attemptsMade + 1,

@@ -13,8 +13,11 @@ export enum QueueKind {
   Maintenance = 'maintenance',
 }
 
-/** The one maintenance queue: its jobs are the sweeps. */
+/** The maintenance queue of the escalation sweeps. */
 export const MAINTENANCE_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider: 'sweeps' };
+
+/** The queue users' schedules fire into: one Job Scheduler per schedule. */
+export const SCHEDULES_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider: 'schedules' };
 
 export interface QueueRef {
   kind: QueueKind;
@@ -37,6 +40,7 @@ export function configuredQueues(config: Pick<AppConfig, 'localModels' | 'cloudP
     ...config.localModels.map((m) => queueRefFor('local', m.name)),
     ...config.cloudProviders.map((p) => queueRefFor('cloud', p.name)),
     MAINTENANCE_QUEUE,
+    SCHEDULES_QUEUE,
   ];
 }
 
@@ -44,11 +48,13 @@ export function configuredQueues(config: Pick<AppConfig, 'localModels' | 'cloudP
 export enum JobName {
   RunItem = 'run-item',
   EscalationSweep = 'escalation-sweep',
+  FireSchedule = 'fire-schedule',
 }
 
 export interface JobPayloads {
   [JobName.RunItem]: WorkItem;
   [JobName.EscalationSweep]: Record<string, never>;
+  [JobName.FireSchedule]: { schedule: string };
 }
 
 export interface JobSpec<N extends JobName = JobName> {

@@ -28,11 +28,11 @@ export const QUEUE_SETTINGS: Record<QueueKind, (tuning: QueueTuning) => QueueSet
     removeOnFail: { age: 7 * DAY_S, count: 10_000 },
   }),
   [QueueKind.Maintenance]: (t) => ({
-    // A sweep is quick and the next slot comes soon: no retries, little history.
+    // Sweeps and schedule firings are quick; a failed firing is retried (it is idempotent per slot).
     lockDurationMs: t.lockDurationMs,
     stalledIntervalMs: t.stalledIntervalMs,
-    maxStalledCount: 1,
-    attempts: 1,
+    maxStalledCount: t.maxStalledCount,
+    attempts: 3,
     backoff: { type: 'exponential', delay: t.backoffMs },
     removeOnComplete: { age: 3600, count: 100 },
     removeOnFail: { age: DAY_S, count: 1000 },

@@ -18,6 +18,7 @@ export class QueueModule implements OnApplicationShutdown {
     const names = configuredQueues(config).map(queueName);
     return {
       module: QueueModule,
+      global: true,
       imports: [
         BullModule.forRootAsync({
           inject: [APP_CONFIG],

@@ -1,0 +1,39 @@
+import { Logger } from '@nestjs/common';
+import type { BatchIntake } from '#libs/batches/src/batch-intake.js';
+import { JobName, PermanentJobError, SCHEDULES_QUEUE, type ConsumerHandle, type JobQueue } from '#libs/queue/src/index.js';
+import type { ScheduleService } from '#libs/schedules/src/schedule-service.js';
+import { SubmissionRejected } from '#libs/batches/src/batch-intake.js';
+
+/** Turns each schedule slot (a Job Scheduler's job) into an ordinary batch. */
+export class ScheduleRunner {
+  private readonly log = new Logger('schedules');
+  private consumer?: ConsumerHandle;
+
+  constructor(
+    private readonly jobs: JobQueue,
+    private readonly schedules: ScheduleService,
+    private readonly intake: BatchIntake,
+  ) {}
+
+  start(): void {
+    this.consumer = this.jobs.consume<JobName.FireSchedule>(
+      SCHEDULES_QUEUE,
+      async (job) => {
+        try {
+          const { batchId } = await this.schedules.fire(job.data.schedule, job.timestamp, this.intake);
+          this.log.log({ msg: 'schedule fired', schedule: job.data.schedule, slot: new Date(job.timestamp).toISOString(), batchId });
+          return { batchId };
+        } catch (err) {
+          this.log.error({ msg: 'schedule firing failed', schedule: job.data.schedule, error: err instanceof Error ? err.message : String(err) });
+          // A template that no longer validates will not validate on retry either.
+          throw err instanceof SubmissionRejected ? new PermanentJobError(err.message) : err;
+        }
+      },
+      { concurrency: 2 },
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.close(5000);
+  }
+}

@@ -1,0 +1,77 @@
+import type { Redis } from 'ioredis';
+import type { ScheduleDefinition, ScheduleRun } from './schedule-types.js';
+
+/** Runs kept per schedule (newest first). */
+const RUNS_KEPT = 100;
+
+/** Schedule definitions, their runs, and the content hashes of the files their last successful run migrated. */
+export class ScheduleStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  async save(def: ScheduleDefinition): Promise<void> {
+    await this.redis.multi().set(this.key(def.name), JSON.stringify(def)).sadd(this.indexKey(), def.name).exec();
+  }
+
+  async get(name: string): Promise<ScheduleDefinition | null> {
+    const raw = await this.redis.get(this.key(name));
+    return raw ? (JSON.parse(raw) as ScheduleDefinition) : null;
+  }
+
+  async list(): Promise<ScheduleDefinition[]> {
+    const names = (await this.redis.smembers(this.indexKey())).sort();
+    if (names.length === 0) return [];
+    const rows = await this.redis.mget(names.map((n) => this.key(n)));
+    return rows.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as ScheduleDefinition);
+  }
+
+  async delete(name: string): Promise<boolean> {
+    const [[, removed]] = (await this.redis
+      .multi()
+      .del(this.key(name))
+      .srem(this.indexKey(), name)
+      .del(this.runsKey(name), this.hashesKey(name))
+      .exec()) as [[Error | null, number]];
+    return removed === 1;
+  }
+
+  /**
+   * Claims a slot once: a firing job re-run after a crash finds its slot taken and creates nothing.
+   * Returns false when the slot was already claimed.
+   */
+  async claimSlot(name: string, slot: number): Promise<boolean> {
+    return (await this.redis.set(`${this.key(name)}:slot:${slot}`, '1', 'PX', 7 * 86_400_000, 'NX')) === 'OK';
+  }
+
+  async addRun(name: string, run: ScheduleRun): Promise<void> {
+    await this.redis.multi().lpush(this.runsKey(name), JSON.stringify(run)).ltrim(this.runsKey(name), 0, RUNS_KEPT - 1).exec();
+  }
+
+  async runs(name: string): Promise<ScheduleRun[]> {
+    return (await this.redis.lrange(this.runsKey(name), 0, RUNS_KEPT - 1)).map((r) => JSON.parse(r) as ScheduleRun);
+  }
+
+  /** path → content hash of the files the last successful run migrated. */
+  async fileHashes(name: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.hashesKey(name));
+  }
+
+  async recordFileHashes(name: string, hashes: Record<string, string>): Promise<void> {
+    if (Object.keys(hashes).length > 0) await this.redis.hset(this.hashesKey(name), hashes);
+  }
+
+  private key(name: string): string {
+    return `${this.prefix}:sy:schedule:${name}`;
+  }
+  private indexKey(): string {
+    return `${this.prefix}:sy:schedules`;
+  }
+  private runsKey(name: string): string {
+    return `${this.key(name)}:runs`;
+  }
+  private hashesKey(name: string): string {
+    return `${this.key(name)}:hashes`;
+  }
+}

@@ -1,0 +1,32 @@
+/** A standing order: a batch template fired on a cron pattern (with its time zone) or every N ms. */
+export interface ScheduleDefinition {
+  name: string;
+  /** Cron pattern (5 or 6 fields) with an IANA time zone, or `every` milliseconds. */
+  cron?: string;
+  tz?: string;
+  every?: number;
+  /** A batch body as POST /v1/batches takes it; its deadline is a duration from each firing. */
+  batch: Record<string, unknown>;
+  createdAt: number;
+}
+
+export interface ScheduleRun {
+  /** The slot the scheduler fired for (epoch ms). */
+  slot: number;
+  firedAt: number;
+  batchId: string | null;
+  /** Files skipped because their content had not changed since the last successful run. */
+  skippedUnchanged: number;
+  error?: string;
+}
+
+export interface ScheduleView {
+  name: string;
+  cron: string | null;
+  tz: string | null;
+  every: number | null;
+  batch: Record<string, unknown>;
+  createdAt: string;
+  nextRunAt: string | null;
+  runs: Array<{ slot: string; firedAt: string; batchId: string | null; skippedUnchanged: number; error?: string }>;
+}
