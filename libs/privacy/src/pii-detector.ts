@@ -1,0 +1,65 @@
+import { sensitivityRank, type Sensitivity } from '#libs/routing/src/sensitivity.js';
+import type { Detector } from './detectors/detector.js';
+import { emailDetector } from './detectors/email.js';
+import { ibanDetector } from './detectors/iban.js';
+import { nationalIdDetector } from './detectors/national-id.js';
+import { paymentCardDetector } from './detectors/payment-card.js';
+import { phoneDetector } from './detectors/phone.js';
+import { DEFAULT_PII_RULES, PII_CATEGORIES, type PiiCategory, type PiiRules } from './pii-rules.js';
+
+/**
+ * What an item's text holds, as categories and counts only: never the matched values, so a
+ * detection can be logged, stored with the item and audited without becoming a leak itself.
+ */
+export interface PiiDetection {
+  /** Categories found at least once, in PII_CATEGORIES order. */
+  categories: PiiCategory[];
+  /** Matches per category; 0 for categories not found or switched off. */
+  counts: Record<PiiCategory, number>;
+  /** The highest floor among the categories found, or null when nothing was found. */
+  floor: Sensitivity | null;
+}
+
+/**
+ * Detectors in precedence order: when two matches overlap, the earlier detector's wins. An IBAN
+ * holds digit groups that can pass as a card; a card or an ID can contain phone-like runs.
+ */
+const DETECTORS: readonly Detector[] = [ibanDetector, paymentCardDetector, nationalIdDetector, emailDetector, phoneDetector];
+
+interface Span {
+  start: number;
+  end: number;
+  precedence: number;
+}
+
+/** Scans `text` for the categories `rules` switch on. Pure and synchronous; ~linear in the text. */
+export function detectPii(text: string, rules: PiiRules = DEFAULT_PII_RULES): PiiDetection {
+  const spans: Span[] = [];
+  DETECTORS.forEach((detector, precedence) => {
+    if (rules[detector.category] === false) return;
+    detector.scan(text, (start, end) => spans.push({ start, end, precedence }));
+  });
+
+  const counts = Object.fromEntries(PII_CATEGORIES.map((c) => [c, 0])) as Record<PiiCategory, number>;
+  for (const span of withoutOverlaps(spans)) counts[DETECTORS[span.precedence].category]++;
+
+  const categories = PII_CATEGORIES.filter((c) => counts[c] > 0);
+  let floor: Sensitivity | null = null;
+  for (const category of categories) {
+    const level = rules[category];
+    if (level !== false && (floor === null || sensitivityRank(level) > sensitivityRank(floor))) floor = level;
+  }
+  return { categories, counts, floor };
+}
+
+/** Keeps one span where spans overlap: the one from the detector with precedence. */
+function withoutOverlaps(spans: Span[]): Span[] {
+  spans.sort((a, b) => a.start - b.start || a.precedence - b.precedence);
+  const kept: Span[] = [];
+  for (const span of spans) {
+    const last = kept[kept.length - 1];
+    if (last === undefined || span.start >= last.end) kept.push(span);
+    else if (span.precedence < last.precedence) kept[kept.length - 1] = span;
+  }
+  return kept;
+}
