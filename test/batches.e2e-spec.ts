@@ -93,6 +93,29 @@ describe('batches end to end', () => {
     double.reset();
   });
 
+  it('treats a "public" item holding personal data at the raised sensitivity, and records only the categories', async () => {
+    // 4111 1111 1111 1111 passes Luhn; a card number makes the item confidential, above the cloud's clearance.
+    const body = {
+      kind: 'document-processing',
+      sensitivity: 'public',
+      deadline: 'PT2S',
+      task: { type: 'summarize' },
+      items: [
+        { id: 'card', text: longText('card') + ' Paid with card 4111 1111 1111 1111.' },
+        { id: 'plain', text: longText('plain') },
+      ],
+    };
+    const submitted = await client.request('POST', '/v1/batches', body);
+    await client.waitFinished(submitted.json.id);
+    const { json } = await client.request('GET', `/v1/batches/${submitted.json.id}/items`);
+    const [card, plain] = json.items;
+    expect(card).toMatchObject({ sensitivity: 'confidential', pii: { declared: 'public', categories: ['card'], raised: true }, route: { target: 'local' } });
+    expect(card.route.reason).toMatch(/^personal data \(card\) raised sensitivity to confidential/);
+    expect(plain).toMatchObject({ sensitivity: 'public', pii: { raised: false } });
+    expect(JSON.stringify(json)).not.toContain('4111');
+    expect(double.requests.some((r) => JSON.stringify(r.body ?? '').includes('4111 1111'))).toBe(false);
+  });
+
   it('completes restricted items locally and never sends them to the cloud, even with a deadline local cannot meet', async () => {
     const before = double.requests.length;
     // 1 ms: no provider can meet it, however fast the local model has measured.
@@ -124,7 +147,7 @@ describe('batches end to end', () => {
       const route = { target: 'cloud' as const, provider: 'frontier', model: 'double-model', reason: 'forced by test', at: new Date().toISOString() };
       const { id } = await store.create(
         { kind: 'document-processing', sensitivity: 'restricted', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now() },
-        [{ itemId: 'leak-0', route, workTokens: 10 }],
+        [{ itemId: 'leak-0', route, workTokens: 10, sensitivity: 'restricted', pii: { declared: 'restricted', categories: [], raised: false } }],
       );
       const job: JobSpec = {
         name: JobName.RunItem,
@@ -261,7 +284,7 @@ describe('batches end to end', () => {
     const board = await client.request('GET', '/admin/queues');
     expect(board.status).toBe(200);
     const queues = await client.request('GET', '/admin/queues/api/queues');
-    expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual(['inference-cloud.frontier', 'inference-local.tiny', 'maintenance.sweeps']);
+    expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual(['inference-cloud.frontier', 'inference-local.tiny', 'maintenance.schedules', 'maintenance.sweeps']);
   });
 
   it('never writes item text to the logs', () => {

@@ -6,6 +6,9 @@ import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import { checkSubmission, type FieldError, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewItem } from './batch-store.js';
 import type { BatchSubmission, ItemRoute, WorkItem } from './batch-types.js';
+import { detectPii } from '#libs/privacy/src/pii-detector.js';
+import { DEFAULT_PII_RULES } from '#libs/privacy/src/pii-rules.js';
+import { effectiveSensitivity } from '#libs/privacy/src/effective-sensitivity.js';
 
 export class SubmissionRejected extends Error {
   constructor(readonly errors: FieldError[]) {
@@ -55,6 +58,8 @@ export class BatchIntake {
     const at = new Date(now).toISOString();
     const items: NewItem[] = work.map((w, i) => ({
       itemId: w.item.itemId,
+      sensitivity: w.item.sensitivity,
+      pii: w.pii,
       workTokens: workTokens({ inputTokens: w.inputTokens, expectedOutputTokens: w.expectedOutputTokens }),
       route: { target: decisions[i].target, provider: decisions[i].provider, model: decisions[i].model, reason: decisions[i].reason, at },
     }));
@@ -123,9 +128,12 @@ export class BatchIntake {
         ? s.items.map((i) => ({ itemId: i.path, input: i.content, path: i.path, model: i.model ?? s.model }))
         : s.items.map((i) => ({ itemId: i.id, input: i.text, path: undefined, model: i.model ?? s.model }));
     return inputs.map((x, index) => {
-      const item: WorkItem = { batchId, index, itemId: x.itemId, kind: s.kind, sensitivity: s.sensitivity, deadline: deadlineAt, input: x.input, path: x.path, model: x.model };
+      // Personal data raises the item's floor: a "public" document holding card numbers is confidential.
+      const privacy = effectiveSensitivity(s.sensitivity, detectPii(x.input, this.limits.piiRules ?? DEFAULT_PII_RULES));
+      const pii = { declared: s.sensitivity, categories: privacy.categories, raised: privacy.raised };
+      const item: WorkItem = { batchId, index, itemId: x.itemId, kind: s.kind, sensitivity: privacy.sensitivity, deadline: deadlineAt, input: x.input, path: x.path, model: x.model };
       const prompt = promptFor(item, s.task, this.limits.maxOutputTokens);
-      return { item, inputTokens: estimateTokens(prompt.system) + estimateTokens(prompt.prompt), expectedOutputTokens: prompt.expectedOutputTokens };
+      return { item, pii, inputTokens: estimateTokens(prompt.system) + estimateTokens(prompt.prompt), expectedOutputTokens: prompt.expectedOutputTokens };
     });
   }
 
@@ -140,10 +148,16 @@ export class BatchIntake {
     for (const [model, indexes] of groups) {
       const providers = model === undefined ? state.providers : state.providers.filter((p) => p.target === 'local' && p.name === model);
       const planned = this.policy.plan(
-        indexes.map((i) => ({ sensitivity: s.sensitivity, deadline: work[i].item.deadline, inputTokens: work[i].inputTokens, expectedOutputTokens: work[i].expectedOutputTokens })),
+        indexes.map((i) => ({ sensitivity: work[i].item.sensitivity, deadline: work[i].item.deadline, inputTokens: work[i].inputTokens, expectedOutputTokens: work[i].expectedOutputTokens })),
         { now: state.now, providers },
       );
-      indexes.forEach((i, k) => (decisions[i] = model === undefined ? planned[k] : { ...planned[k], reason: `pinned to local model ${model}; ${planned[k].reason}` }));
+      indexes.forEach((i, k) => {
+        const notes = [
+          ...(work[i].pii.raised ? [`personal data (${work[i].pii.categories.join(', ')}) raised sensitivity to ${work[i].item.sensitivity}`] : []),
+          ...(model === undefined ? [] : [`pinned to local model ${model}`]),
+        ];
+        decisions[i] = notes.length === 0 ? planned[k] : { ...planned[k], reason: `${notes.join('; ')}; ${planned[k].reason}` };
+      });
     }
     return decisions;
   }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { BatchStore, type NewItem } from './batch-store.js';
 
+const meta = { sensitivity: 'internal' as const, pii: { declared: 'internal' as const, categories: [], raised: false } };
 const route = (target: 'local' | 'cloud'): NewItem['route'] => ({ target, provider: target === 'local' ? 'llama' : 'frontier', model: 'm', reason: 'test', at: new Date().toISOString() });
 
 describe('BatchStore (real Redis)', () => {
@@ -21,7 +22,7 @@ describe('BatchStore (real Redis)', () => {
     store.create({ kind: 'document-processing', sensitivity: 'internal', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now() }, items, key);
 
   it('completes an item exactly once even when two runs race to finish it', async () => {
-    const { id } = await newBatch([{ itemId: 'a', route: route('local'), workTokens: 50 }]);
+    const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('local'), workTokens: 50 }]);
     expect(await store.backlog('local', 'llama')).toBeGreaterThanOrEqual(50);
     await store.transition(id, 0, ['queued', 'running'], 'running');
     await store.transition(id, 0, ['queued', 'running'], 'running'); // a second run after a "crash"
@@ -42,9 +43,9 @@ describe('BatchStore (real Redis)', () => {
 
   it('cancels only items that have not started', async () => {
     const { id } = await newBatch([
-      { itemId: 'a', route: route('local'), workTokens: 1 },
-      { itemId: 'b', route: route('cloud'), workTokens: 1 },
-      { itemId: 'c', route: route('local'), workTokens: 1 },
+      { ...meta, itemId: 'a', route: route('local'), workTokens: 1 },
+      { ...meta, itemId: 'b', route: route('cloud'), workTokens: 1 },
+      { ...meta, itemId: 'c', route: route('local'), workTokens: 1 },
     ]);
     await store.transition(id, 1, ['queued'], 'running');
     expect(await store.cancel(id)).toEqual([0, 2]);
@@ -58,15 +59,15 @@ describe('BatchStore (real Redis)', () => {
 
   it('returns the first batch for a repeated idempotency key', async () => {
     const key = randomUUID();
-    const first = await newBatch([{ itemId: 'a', route: route('local'), workTokens: 1 }], key);
-    const second = await newBatch([{ itemId: 'a', route: route('local'), workTokens: 1 }], key);
+    const first = await newBatch([{ ...meta, itemId: 'a', route: route('local'), workTokens: 1 }], key);
+    const second = await newBatch([{ ...meta, itemId: 'a', route: route('local'), workTokens: 1 }], key);
     expect(first.created).toBe(true);
     expect(second).toEqual({ id: first.id, created: false });
   });
 
   it('releases the backlog an item added once it finishes', async () => {
     const before = await store.backlog('cloud', 'frontier');
-    const { id } = await newBatch([{ itemId: 'a', route: route('cloud'), workTokens: 123 }]);
+    const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 123 }]);
     expect(await store.backlog('cloud', 'frontier')).toBeCloseTo(before + 123, 6);
     await store.transition(id, 0, ['queued'], 'running');
     await store.transition(id, 0, ['running'], 'failed', { error: 'boom' });
@@ -75,7 +76,7 @@ describe('BatchStore (real Redis)', () => {
   });
 
   it('reroutes a running item to another provider, keeping its route history and the batch counts', async () => {
-    const { id } = await newBatch([{ itemId: 'a', route: route('cloud'), workTokens: 40 }]);
+    const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 40 }]);
     await store.transition(id, 0, ['queued'], 'running');
     const localBefore = await store.backlog('local', 'llama');
     expect(await store.reroute(id, 0, 'frontier', { ...route('local'), reason: 'fallback' }, 'cloud down')).toBe(2);
@@ -96,7 +97,7 @@ describe('BatchStore (real Redis)', () => {
   it('reserves budget atomically: concurrent reservations never exceed maxCostUsd', async () => {
     const { id } = await store.create(
       { kind: 'document-processing', sensitivity: 'public', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now(), maxCostUsd: 0.01 },
-      Array.from({ length: 20 }, (_, i) => ({ itemId: `i${i}`, route: route('cloud'), workTokens: 1 })),
+      Array.from({ length: 20 }, (_, i) => ({ ...meta, itemId: `i${i}`, route: route('cloud'), workTokens: 1 })),
     );
     const granted = await Promise.all(Array.from({ length: 20 }, () => store.reserveBudget(id, 0.001)));
     expect(granted.filter(Boolean)).toHaveLength(10);

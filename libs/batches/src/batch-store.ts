@@ -4,7 +4,7 @@ import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { batchStatus } from './batch-status.js';
 import { BatchKeys } from './batch-keys.js';
-import type { BatchKind, BatchView, CodeMigrationTask, DocumentTask, ItemCounts, ItemRoute, ItemStatus, ItemView } from './batch-types.js';
+import type { BatchKind, BatchView, CodeMigrationTask, DocumentTask, ItemCounts, ItemPrivacy, ItemRoute, ItemStatus, ItemView } from './batch-types.js';
 import { ITEM_REROUTE_LUA } from './item-reroute.lua.js';
 import { ITEM_TRANSITION_LUA } from './item-transition.lua.js';
 
@@ -35,6 +35,8 @@ export interface NewBatch {
 
 export interface NewItem {
   itemId: string;
+  sensitivity: Sensitivity;
+  pii: ItemPrivacy;
   route: ItemRoute;
   /** Estimated generation-equivalent tokens this item adds to its provider's backlog. */
   workTokens: number;
@@ -94,6 +96,8 @@ export class BatchStore {
       multi.hset(this.keys.item(id, index), {
         id: item.itemId,
         index,
+        sensitivity: item.sensitivity,
+        pii: JSON.stringify(item.pii),
         status: 'queued',
         routes: JSON.stringify([item.route]),
         target: item.route.target,
@@ -324,6 +328,8 @@ function toItemView(h: Record<string, string>): ItemView {
     id: h.id,
     index: num(h.index),
     status: h.status as ItemStatus,
+    sensitivity: h.sensitivity as Sensitivity,
+    pii: h.pii ? (JSON.parse(h.pii) as ItemPrivacy) : null,
     route: current ? { target: current.target, provider: current.provider, model: current.model, reason: current.reason } : null,
     routeHistory,
     usage: done || h.inputTokens ? { inputTokens: num(h.inputTokens), outputTokens: num(h.outputTokens) } : null,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SENSITIVITY_LEVELS } from '#libs/routing/src/sensitivity.js';
 import { DOCUMENT_TASK_TYPES, type BatchSubmission } from './batch-types.js';
 import { parseDeadline } from './deadline.js';
+import type { PiiRules } from '#libs/privacy/src/pii-rules.js';
 
 export interface FieldError {
   /** Path of the offending field, e.g. `items[3].text`. */
@@ -14,6 +15,8 @@ export interface SubmissionLimits {
   maxOutputTokens: number;
   /** Names of the configured local models an item or batch may pin itself to. */
   localModels: string[];
+  /** Personal data that raises an item's sensitivity floor; absent: defaults. */
+  piiRules?: PiiRules;
 }
 
 export type SubmissionCheck =

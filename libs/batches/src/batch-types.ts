@@ -81,6 +81,13 @@ export interface WorkItem {
   model?: string;
 }
 
+/** What PII detection did to an item: the categories found (never the values) and the floor it raised. */
+export interface ItemPrivacy {
+  declared: Sensitivity;
+  categories: string[];
+  raised: boolean;
+}
+
 export interface BatchView {
   id: string;
   kind: BatchKind;
@@ -101,6 +108,9 @@ export interface ItemView {
   id: string;
   index: number;
   status: ItemStatus;
+  /** The sensitivity the item was handled at: the batch's, or higher when it holds personal data. */
+  sensitivity: Sensitivity;
+  pii: ItemPrivacy | null;
   route: Omit<ItemRoute, 'at'> | null;
   routeHistory: ItemRoute[];
   usage: TokenUsage | null;

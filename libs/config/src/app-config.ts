@@ -1,6 +1,7 @@
 import type { Price } from '#libs/routing/src/cost.js';
 import { cloudProviders, type CloudProviderConfig } from './cloud-providers.js';
 import { ConfigError } from './config-error.js';
+import { parsePiiRules, type PiiRules } from '#libs/privacy/src/pii-rules.js';
 
 export type { CloudProviderConfig } from './cloud-providers.js';
 import { EnvReader } from './env-reader.js';
@@ -63,6 +64,8 @@ export interface AppConfig {
   circuit: { failureThreshold: number; openMs: number };
   /** How often the escalation watchdog re-checks waiting local items against their deadlines. */
   escalationIntervalMs: number;
+  /** Which personal data raises an item's sensitivity, and to what (PII_RULES). */
+  piiRules: PiiRules;
 }
 
 const GPU_CHOICES = ['auto', 'none', 'cuda', 'vulkan', 'metal'] as const;
@@ -159,5 +162,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heartbeatMs: e.int('HEARTBEAT_MS', 2000, 100),
     circuit: { failureThreshold: e.int('CIRCUIT_FAILURE_THRESHOLD', 5, 1), openMs: e.int('CIRCUIT_OPEN_MS', 30_000, 100) },
     escalationIntervalMs: e.int('ESCALATION_INTERVAL_MS', 5000, 100),
+    piiRules: parsePiiRules(e.optionalString('PII_RULES')),
   };
 }
