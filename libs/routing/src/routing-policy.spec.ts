@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { RoutingPolicy, type ProviderView, type RoutableItem, type RoutingState } from './routing-policy.js';
+import { RoutingPolicy, type ProviderView, type QueuedWork, type RoutableItem, type RoutingState } from './routing-policy.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -55,8 +55,10 @@ describe('RoutingPolicy', () => {
     expect(d.provider).toBe('sovereign');
   });
 
-  it('marks the fastest cleared cloud at-risk when nobody meets the deadline', () => {
-    const d = policy.decide(item({ deadline: NOW + 100 }), state(local, cloud));
+  it('marks the fastest cleared cloud at-risk when queues make every provider late', () => {
+    // Idle, the cloud would finish in 1.7 s; 3,200 tokens queued ahead (2 s) push it past the 3 s deadline.
+    const busyCloud = { ...cloud, backlogTokens: 3200 };
+    const d = policy.decide(item({ deadline: NOW + 3000 }), state(local, busyCloud));
     expect(d.target).toBe('cloud');
     expect(d.atRisk).toBe(true);
   });
@@ -79,5 +81,96 @@ describe('RoutingPolicy', () => {
   it('reports the estimated cost with the chosen provider prices', () => {
     const d = policy.decide(item({ inputTokens: 1_000_000, expectedOutputTokens: 1_000_000 }), state(local));
     expect(d.estimatedCostUsd).toBeCloseTo(0.04, 9);
+  });
+});
+
+describe('RoutingPolicy with circuit state and EDF queues', () => {
+  const policy = new RoutingPolicy();
+  const sovereign: ProviderView = {
+    ...cloud, name: 'sovereign', clearance: 'confidential', latencyMs: 1500,
+    price: { inputPerMTokUsd: 0.6, outputPerMTokUsd: 2.4 },
+  };
+  const pool = (queue: QueuedWork[]): ProviderView => ({ ...local, concurrency: 2, queue, backlogTokens: queue.reduce((s, q) => s + q.workTokens, 0) });
+  const HOUR = 3_600_000;
+
+  it('routes around a cloud provider whose circuit is open', () => {
+    const d = policy.decide(item({ deadline: NOW + 3000 }), state(local, { ...cloud, available: false }, sovereign));
+    expect(d.provider).toBe('sovereign');
+    expect(d.reason).toMatch(/1 cleared provider\(s\) unavailable/);
+  });
+
+  it('keeps a restricted item on its local model even while that model has no live pool (it waits, never leaks)', () => {
+    const d = policy.decide(item({ sensitivity: 'restricted' }), state({ ...local, available: false }, cloud, sovereign));
+    expect(d.target).toBe('local');
+    expect(d.reason).toMatch(/no cleared provider is available/);
+  });
+
+  it('counts only running work and work due no later as ahead on an EDF queue', () => {
+    const dayAhead: QueuedWork[] = Array.from({ length: 20 }, () => ({ deadline: NOW + 24 * HOUR, workTokens: 1200 }));
+    const tight = item({ deadline: NOW + 20_000 });
+    expect(policy.decide(tight, state({ ...pool(dayAhead), queue: undefined }, cloud)).target).toBe('cloud'); // FIFO view: 24,000 tokens ahead
+    expect(policy.decide(tight, state(pool(dayAhead), cloud)).target).toBe('local'); // EDF: none of it is ahead
+    const running = pool([{ deadline: NOW + 24 * HOUR, workTokens: 1200, running: true }, { deadline: NOW + 24 * HOUR, workTokens: 1200, running: true }]);
+    expect(policy.decide(tight, state(running, cloud)).target).toBe('cloud'); // both sequences busy for 60 s
+  });
+
+  it('does not push queued on-time work late when it cannot tell what that work is', () => {
+    // Two sequences, each due-soon item needs 15 s of its 20 s: one more item ahead of them makes them late.
+    const dueSoon: QueuedWork[] = [{ deadline: NOW + 20_000, workTokens: 300 }, { deadline: NOW + 20_000, workTokens: 300 }];
+    const d = policy.decide(item({ sensitivity: 'confidential', deadline: NOW + 10_000 }), state(pool(dueSoon), cloud, sovereign));
+    expect(d.provider).toBe('sovereign');
+  });
+
+  it('pushes queued work late when moving it to the cloud costs less than local saves the new item', () => {
+    const cheapToMove = { sensitivity: 'public' as const, deadline: NOW + 60_000, inputTokens: 200, expectedOutputTokens: 100 };
+    const dueSoon: QueuedWork[] = [
+      { deadline: NOW + 60_000, workTokens: 1000, item: { ...cheapToMove, expectedOutputTokens: 980 } },
+      { deadline: NOW + 60_000, workTokens: 1000, item: { ...cheapToMove, expectedOutputTokens: 980 } },
+    ];
+    // A confidential document: 8,000 prompt tokens on the sovereign endpoint cost far more than moving both.
+    const big = item({ sensitivity: 'confidential', deadline: NOW + 50_000, inputTokens: 8000, expectedOutputTokens: 50 });
+    const d = policy.decide(big, state(pool(dueSoon), cloud, sovereign));
+    expect(d.target).toBe('local');
+    expect(d.reason).toMatch(/pushes 1 queued item\(s\) past their deadline/); // the one sharing its sequence
+    expect(d.estimatedCostUsd).toBeCloseTo((8000 * 0.01 + 50 * 0.03) / 1e6, 9);
+  });
+
+  it('sends an item that no provider could finish in time even when idle to the cheapest cleared one', () => {
+    const d = policy.decide(item({ deadline: NOW + 100 }), state(local, cloud));
+    expect(d.target).toBe('local');
+    expect(d.atRisk).toBe(true);
+    expect(d.reason).toMatch(/even when idle; cheapest/);
+  });
+
+  it('when everyone is late because of queues, picks whoever finishes first, local included', () => {
+    const slowCloud = { ...cloud, backlogTokens: 100 * 16 * 60 }; // a minute of work ahead in the cloud
+    const d = policy.decide(item({ deadline: NOW + 5000 }), state(local, slowCloud));
+    expect(d.target).toBe('local'); // 6 s locally against 61.7 s in the cloud
+    expect(d.atRisk).toBe(true);
+  });
+
+  it('plans a batch so a local pool too small for it goes to the items that save the most', () => {
+    // Two items of equal work; the prompt-heavy one costs 3x more in the cloud. Local has room for one.
+    const promptHeavy = item({ inputTokens: 3000, expectedOutputTokens: 100, deadline: NOW + 22_000 });
+    const answerHeavy = item({ inputTokens: 100, expectedOutputTokens: 390, deadline: NOW + 22_000 });
+    const [a, b] = policy.plan([answerHeavy, promptHeavy], state(local, cloud));
+    expect(b.target).toBe('local');
+    expect(a.target).toBe('cloud');
+  });
+
+  describe('escalation (the watchdog asks)', () => {
+    it('waits while the cloud could still take the item after the lead time, then moves it', () => {
+      const late = item({ deadline: NOW + 60_000 });
+      expect(policy.escalation(late, state(cloud))).toBeNull();
+      const d = policy.escalation({ ...late, deadline: NOW + 25_000 }, state(cloud));
+      expect(d?.provider).toBe('frontier');
+      expect(d?.reason).toMatch(/^escalated/);
+    });
+
+    it('moves at once with no lead time, only to a cleared cloud provider, and never to one that is late too', () => {
+      expect(policy.escalation(item({ deadline: NOW + 60_000 }), state(local, cloud), 0)?.target).toBe('cloud');
+      expect(policy.escalation(item({ sensitivity: 'confidential', deadline: NOW + 60_000 }), state(local, cloud), 0)).toBeNull();
+      expect(policy.escalation(item({ deadline: NOW + 1000 }), state(local, cloud), 0)).toBeNull();
+    });
   });
 });

@@ -1,7 +1,24 @@
 import { costOf, type Price } from './cost.js';
+import { edfOrder, edfPlacement } from './edf-schedule.js';
 import { isCleared, type Sensitivity } from './sensitivity.js';
 
 export type RouteTarget = 'local' | 'cloud';
+
+/** One piece of work queued on a provider that runs earliest-deadline-first. */
+export interface QueuedWork {
+  /** Epoch milliseconds. */
+  deadline: number;
+  /** Generation-equivalent tokens (workTokens of the item); for running work, what is left of it. */
+  workTokens: number;
+  /** Already decoding: ahead of everything, whatever its deadline. */
+  running?: boolean;
+  /**
+   * The queued item itself, when known. With it, a new item may push this one late if moving this one
+   * to a cloud provider costs less than the new item saves here (the watchdog then moves it in time);
+   * without it, queued work that is on time is never pushed late.
+   */
+  item?: RoutableItem;
+}
 
 /** What the policy knows about one provider at decision time. Plain data: no clients, no Redis. */
 export interface ProviderView {
@@ -14,12 +31,22 @@ export interface ProviderView {
   tokensPerSec: number;
   /** Sequences decoding at once; work queued ahead drains at tokensPerSec × concurrency. */
   concurrency: number;
-  /** Estimated output tokens already waiting or running on this provider. */
+  /** Estimated work (workTokens) already waiting or running on this provider. */
   backlogTokens: number;
   /** Fixed overhead per call (network, time to first token). */
   latencyMs: number;
-  /** false while the provider is known to be failing (its circuit breaker is open); absent means available. */
+  /**
+   * false while the provider is known to be failing (its circuit breaker is open): the policy routes
+   * around it, and uses it only when it is the sole cleared provider. Absent means available.
+   */
   available?: boolean;
+  /**
+   * The work waiting or running here, for a provider that runs earliest-deadline-first (the local pool).
+   * With it, the item's finish is estimated by scheduling that queue on the pool's sequences (only running
+   * work and work due no later is ahead of it), and pushing queued on-time work late counts as the cost
+   * of moving that work to the cloud. Without it, all of backlogTokens is ahead, draining at full speed.
+   */
+  queue?: readonly QueuedWork[];
 }
 
 export interface RoutingState {
@@ -45,70 +72,170 @@ export interface RouteDecision {
   estimatedCostUsd: number;
 }
 
+export interface RoutingPolicyOptions {
+  /**
+   * Safety margin per target, as a share of the estimated time to finish: a provider meets a deadline
+   * when now + (finish − now) × (1 + margin) ≤ deadline. It absorbs output-length estimates (±30%) and
+   * the noise of measured speeds; the local pool's escalation watchdog is the second line behind it.
+   */
+  margin?: Partial<Record<RouteTarget, number>>;
+}
+
 /** Prompt processing is an order of magnitude faster than generation on every engine we measured. */
 const PREFILL_SPEEDUP = 10;
+
+/**
+ * Margins chosen with `npm run bench:routing` (bench/routing, 5 seeds per scenario): 5% locally, where
+ * the estimate schedules the pool's own queue and the watchdog stands behind it (10% cost 2-4% more for
+ * no more deadlines met; 3% saved under 1%), and 25% in the cloud, where per-call latency varies most
+ * and nothing moves a late call.
+ */
+export const DEFAULT_MARGIN: Readonly<Record<RouteTarget, number>> = { local: 0.05, cloud: 0.25 };
+
+/**
+ * The watchdog moves a late local item when waiting this much longer could leave no cloud provider
+ * that meets its deadline: three of its 10 s rounds. Moving at once instead cost 1-8% more in the
+ * bench (the local pool often reaches the item after all) for at most 0.1 point more deadlines met.
+ */
+export const ESCALATION_LEAD_MS = 30_000;
 
 interface Candidate {
   view: ProviderView;
   finishAt: number;
+  /** The item's own cost here. */
+  ownCostUsd: number;
+  /** Its own cost plus what moving the queued work it pushes late to the cloud would add: what routing compares. */
   costUsd: number;
+  /** Meets the deadline with the target's margin. */
+  meets: boolean;
+  /** Queued items it pushes past their deadlines (each then moves to a cloud provider). */
+  displaced: number;
 }
 
 /**
  * Decides where one item runs. Rules, in order:
- * 1. never a provider whose clearance is below the item's sensitivity;
- * 2. among cleared providers that meet the deadline, the cheapest (local wins ties);
- * 3. none meets it: the cleared cloud provider that finishes first, else local — marked at-risk.
+ * 1. never a provider whose clearance is below the item's sensitivity; a provider marked unavailable
+ *    only when no cleared provider is available;
+ * 2. no cleared provider could meet the deadline even idle: the cheapest (it is late anywhere) — at-risk;
+ * 3. among cleared providers that meet the deadline with margin, the cheapest (local wins ties), where
+ *    local is charged for moving to the cloud any queued on-time work it would push late;
+ * 4. none does: the cleared provider that finishes first — marked at-risk when even it is late.
  */
 export class RoutingPolicy {
+  private readonly margin: Record<RouteTarget, number>;
+
+  constructor(options: RoutingPolicyOptions = {}) {
+    this.margin = { ...DEFAULT_MARGIN, ...options.margin };
+  }
+
   decide(item: RoutableItem, state: RoutingState): RouteDecision {
     const cleared = state.providers.filter((p) => isCleared(p.clearance, item.sensitivity));
     if (cleared.length === 0) {
       throw new Error(`no provider is cleared for "${item.sensitivity}" data`);
     }
-    const candidates = cleared.map((view) => this.estimate(item, view, state.now));
-    const onTime = candidates.filter((c) => c.finishAt <= item.deadline);
+    const up = cleared.filter((p) => p.available !== false);
+    const candidates = (up.length > 0 ? up : cleared).map((view) => this.estimate(item, view, state));
+    const notes: string[] = [];
     const blocked = state.providers.length - cleared.length;
-    const clearanceNote = blocked > 0 ? `; ${blocked} provider(s) not cleared for ${item.sensitivity}` : '';
+    if (blocked > 0) notes.push(`${blocked} provider(s) not cleared for ${item.sensitivity}`);
+    if (up.length === 0) notes.push('no cleared provider is available');
+    else if (up.length < cleared.length) notes.push(`${cleared.length - up.length} cleared provider(s) unavailable`);
+    const note = notes.map((n) => `; ${n}`).join('');
 
+    const onTime = candidates.filter((c) => c.meets);
+    if (onTime.length === 0 && candidates.every((c) => idleFinish(item, c.view, state.now) > item.deadline)) {
+      // Late wherever it goes, even on an idle provider: speed cannot buy the deadline back, so pay least.
+      const cheapest = candidates.reduce((a, b) => (cheaper(b, a) ? b : a));
+      return this.toDecision(cheapest, `at-risk: no cleared provider meets the deadline even when idle; cheapest cleared provider${note}`, true);
+    }
     if (onTime.length > 0) {
       const best = onTime.reduce((a, b) => (cheaper(b, a) ? b : a));
       const why = onTime.length === 1 ? 'only cleared provider meeting the deadline' : 'cheapest cleared provider meeting the deadline';
-      return this.toDecision(best, `${why}${clearanceNote}`, false);
+      return this.toDecision(best, `${why}${note}`, false);
     }
-    const clouds = candidates.filter((c) => c.view.target === 'cloud');
-    if (clouds.length > 0) {
-      const fastest = clouds.reduce((a, b) => (b.finishAt < a.finishAt ? b : a));
-      return this.toDecision(fastest, `at-risk: no provider meets the deadline; fastest cleared cloud provider${clearanceNote}`, true);
-    }
-    const local = candidates.find((c) => c.view.target === 'local') ?? candidates[0];
-    return this.toDecision(local, `at-risk: local cannot meet the deadline and no cloud provider is cleared${clearanceNote}`, true);
+    const first = candidates.reduce((a, b) => (b.finishAt < a.finishAt ? b : a));
+    const late = first.finishAt > item.deadline;
+    const why = late
+      ? `at-risk: no provider meets the deadline; ${first.view.target === 'cloud' ? 'fastest cleared cloud provider' : 'local finishes first'}`
+      : `no provider meets the deadline with margin; the one finishing first`;
+    const cloudless = first.view.target === 'local' && !cleared.some((p) => p.target === 'cloud') ? '; no cloud provider is cleared' : '';
+    return this.toDecision(first, `${why}${cloudless}${note}`, late);
   }
 
   /**
-   * Routes a whole batch in order, charging each local decision to the local backlog so later items
-   * see the queue the earlier ones created. Returns decisions in input order.
+   * The escalation watchdog's question about a waiting local item that will now miss its deadline: the
+   * cleared cloud provider to move it to (chosen as decide() would among the cloud providers) — once
+   * waiting `waitMs` longer could leave none that meets the deadline with margin. Null while the item
+   * can still wait (estimates err both ways, and the local pool may reach it yet), and when no cloud
+   * provider is cleared or would meet the deadline either: then moving only adds cost.
    */
-  plan(items: RoutableItem[], state: RoutingState): RouteDecision[] {
-    const providers = state.providers.map((p) => ({ ...p }));
-    const running: RoutingState = { now: state.now, providers };
-    return items.map((item) => {
-      const decision = this.decide(item, running);
-      const chosen = providers.find((p) => p.name === decision.provider && p.target === decision.target);
-      if (chosen) chosen.backlogTokens += workTokens(item);
-      return decision;
-    });
+  escalation(item: RoutableItem, state: RoutingState, waitMs = ESCALATION_LEAD_MS): RouteDecision | null {
+    const clouds = state.providers.filter((p) => p.target === 'cloud');
+    if (!clouds.some((p) => isCleared(p.clearance, item.sensitivity))) return null;
+    const d = this.decide(item, { now: state.now, providers: clouds });
+    if (d.atRisk || d.target !== 'cloud') return null;
+    if (waitMs > 0 && meetsWithMargin(state.now + waitMs, d.estimatedFinishAt + waitMs, item.deadline, this.margin.cloud)) return null;
+    return { ...d, reason: `escalated: local will miss the deadline; ${d.reason}` };
   }
 
-  private estimate(item: RoutableItem, view: ProviderView, now: number): Candidate {
+  /**
+   * Routes a whole batch, charging each decision to its provider (backlog, and the EDF queue where
+   * there is one) so later items see the queues earlier ones built. Items are considered in order of
+   * what local capacity saves them per token of work (restricted-only items first, then the ones the
+   * cloud would charge most for), so a local pool too small for the batch goes to the items that save
+   * the most. Returns decisions in input order.
+   */
+  plan(items: RoutableItem[], state: RoutingState): RouteDecision[] {
+    const providers = state.providers.map((p) => ({ ...p, queue: p.queue ? edfOrder(p.queue) : undefined }));
+    const running: RoutingState = { now: state.now, providers };
+    const order = items
+      .map((item, index) => ({ item, index, saving: localSavingPerToken(item, providers) }))
+      .sort((a, b) => b.saving - a.saving || a.index - b.index);
+    const decisions: RouteDecision[] = new Array(items.length);
+    for (const { item, index } of order) {
+      const decision = this.decide(item, running);
+      const chosen = providers.find((p) => p.name === decision.provider && p.target === decision.target);
+      if (chosen) {
+        const work = workTokens(item);
+        chosen.backlogTokens += work;
+        // Without its item: this plan has already placed it, so a later item of the batch may not push it late.
+        if (chosen.queue) insertByDeadline(chosen.queue, { deadline: item.deadline, workTokens: work });
+      }
+      decisions[index] = decision;
+    }
+    return decisions;
+  }
+
+  private estimate(item: RoutableItem, view: ProviderView, state: RoutingState): Candidate {
+    const { now } = state;
+    const own = workTokens(item);
+    const margin = this.margin[view.target];
+    const costUsd = costOf(usageOf(item), view.price);
+    if (view.queue) {
+      const { finishAt, displaced } = edfPlacement(view, edfOrder(view.queue), now, { deadline: item.deadline, workTokens: own }, margin);
+      const movingUsd = displaced.reduce((sum, q) => sum + this.moveCost(q, view, state), 0);
+      return { view, finishAt, ownCostUsd: costUsd, costUsd: costUsd + movingUsd, displaced: displaced.length, meets: meetsWithMargin(now, finishAt, item.deadline, margin) };
+    }
     const aggregate = view.tokensPerSec * Math.max(1, view.concurrency);
-    const waitMs = (view.backlogTokens / aggregate) * 1000;
-    const ownMs = (workTokens(item) / view.tokensPerSec) * 1000;
-    return {
-      view,
-      finishAt: now + view.latencyMs + waitMs + ownMs,
-      costUsd: costOf({ inputTokens: item.inputTokens, outputTokens: item.expectedOutputTokens }, view.price),
-    };
+    const finishAt = now + view.latencyMs + (view.backlogTokens / aggregate) * 1000 + (own / view.tokensPerSec) * 1000;
+    return { view, finishAt, ownCostUsd: costUsd, costUsd, displaced: 0, meets: meetsWithMargin(now, finishAt, item.deadline, margin) };
+  }
+
+  /**
+   * What it adds to move queued work off `from` to the cheapest available cleared cloud provider that
+   * meets its deadline with margin: Infinity when it is unknown what the work is, or no provider would.
+   */
+  private moveCost(q: QueuedWork, from: ProviderView, state: RoutingState): number {
+    if (!q.item) return Infinity;
+    const queued = q.item;
+    const here = costOf(usageOf(queued), from.price);
+    let best = Infinity;
+    for (const view of state.providers) {
+      if (view.target !== 'cloud' || view.available === false || !isCleared(view.clearance, queued.sensitivity)) continue;
+      const c = this.estimate(queued, view, state);
+      if (c.meets) best = Math.min(best, c.ownCostUsd - here);
+    }
+    return best;
   }
 
   private toDecision(c: Candidate, reason: string, atRisk: boolean): RouteDecision {
@@ -116,17 +243,54 @@ export class RoutingPolicy {
       target: c.view.target,
       provider: c.view.name,
       model: c.view.model,
-      reason,
+      reason: c.displaced > 0 ? `${reason}; pushes ${c.displaced} queued item(s) past their deadline, to be moved to the cloud` : reason,
       atRisk,
       estimatedFinishAt: Math.round(c.finishAt),
-      estimatedCostUsd: c.costUsd,
+      estimatedCostUsd: c.ownCostUsd,
     };
   }
+}
+
+function usageOf(item: RoutableItem) {
+  return { inputTokens: item.inputTokens, outputTokens: item.expectedOutputTokens };
+}
+
+function meetsWithMargin(now: number, finishAt: number, deadline: number, margin: number): boolean {
+  return now + (finishAt - now) * (1 + margin) <= deadline;
+}
+
+/** When the item would finish on the provider with nothing queued ahead of it. */
+function idleFinish(item: RoutableItem, view: ProviderView, now: number): number {
+  return now + view.latencyMs + (workTokens(item) / view.tokensPerSec) * 1000;
 }
 
 /** Generation-equivalent tokens an item costs a provider: its output plus prefill of its input. */
 export function workTokens(item: Pick<RoutableItem, 'inputTokens' | 'expectedOutputTokens'>): number {
   return item.expectedOutputTokens + item.inputTokens / PREFILL_SPEEDUP;
+}
+
+/** Inserts after every entry due no later, keeping a deadline-sorted queue sorted (FIFO among equals). */
+function insertByDeadline(queue: QueuedWork[], work: QueuedWork): void {
+  let lo = 0;
+  let hi = queue.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (queue[mid].running || queue[mid].deadline <= work.deadline) lo = mid + 1;
+    else hi = mid;
+  }
+  queue.splice(lo, 0, work);
+}
+
+/** Dollars per work token the item saves on the cheapest local provider rather than its cheapest cloud one. */
+function localSavingPerToken(item: RoutableItem, providers: readonly ProviderView[]): number {
+  const usage = { inputTokens: item.inputTokens, outputTokens: item.expectedOutputTokens };
+  const costs = (target: RouteTarget) =>
+    providers.filter((p) => p.target === target && isCleared(p.clearance, item.sensitivity)).map((p) => costOf(usage, p.price));
+  const local = costs('local');
+  const cloud = costs('cloud');
+  if (local.length === 0) return 0;
+  if (cloud.length === 0) return Infinity;
+  return (Math.min(...cloud) - Math.min(...local)) / Math.max(workTokens(item), 1e-9);
 }
 
 function cheaper(a: Candidate, b: Candidate): boolean {

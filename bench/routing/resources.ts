@@ -1,0 +1,99 @@
+import type { Price } from '#libs/routing/src/cost.js';
+import { workTokens } from '#libs/routing/src/routing-policy.js';
+import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
+
+/** The local model pool: cleared for every sensitivity, cheap, and as fast as its hardware. */
+export interface LocalPoolSpec {
+  name: string;
+  /** Sequences decoding at once. */
+  sequences: number;
+  /** True generation speed of one sequence, tokens/s: the simulator's ground truth. */
+  tokensPerSec: number;
+  /** What production assumes before it has measured anything (LOCAL_TOKENS_PER_SEC). */
+  configuredTokensPerSec: number;
+  price: Price;
+}
+
+/** A window during which every request to a provider fails after the request timeout. */
+export interface Outage {
+  fromMs: number;
+  toMs: number;
+}
+
+export interface CloudSpec {
+  name: string;
+  clearance: Sensitivity;
+  /** Network and time-to-first-token, per call (also what production is configured with). */
+  latencyMs: number;
+  tokensPerSec: number;
+  configuredTokensPerSec: number;
+  /** Requests in flight at once (the cloud consumer's concurrency); more wait in its FIFO queue. */
+  concurrency: number;
+  price: Price;
+  outages: Outage[];
+}
+
+export interface Resources {
+  local: LocalPoolSpec;
+  clouds: CloudSpec[];
+  /** A request to a provider that is down fails after this long. */
+  requestTimeoutMs: number;
+}
+
+/** One work item as the simulator knows it: what the policy sees, plus the truth it does not. */
+export interface SimItem {
+  id: number;
+  batch: number;
+  arrivalAt: number;
+  deadline: number;
+  sensitivity: Sensitivity;
+  inputTokens: number;
+  /** Production's estimate from the prompt, before the model has run: what the policy is told. */
+  expectedOutputTokens: number;
+  /** What the model really generates (and what is billed). */
+  outputTokens: number;
+  /** Per-item speed and latency factors (≈1), drawn once so the simulator and the bound see the same durations. */
+  speedFactor: number;
+  latencyFactor: number;
+}
+
+/**
+ * The bench's own clearance check, deliberately not libs/routing's isCleared: leaks and feasibility are
+ * judged independently of the code under test.
+ */
+const RANK: Record<Sensitivity, number> = { public: 0, internal: 1, confidential: 2, restricted: 3 };
+
+export function clearedFor(clearance: Sensitivity, sensitivity: Sensitivity): boolean {
+  return RANK[clearance] >= RANK[sensitivity];
+}
+
+/** Generation-equivalent tokens the item really costs (prefill of its input plus its real output). */
+export function actualWork(item: SimItem): number {
+  return workTokens({ inputTokens: item.inputTokens, expectedOutputTokens: item.outputTokens });
+}
+
+/** Milliseconds one local sequence takes to run the item. */
+export function localRunMs(item: SimItem, local: LocalPoolSpec): number {
+  return (actualWork(item) / (local.tokensPerSec * item.speedFactor)) * 1000;
+}
+
+/** Milliseconds a healthy cloud provider takes to answer the item, latency included. */
+export function cloudRunMs(item: SimItem, cloud: CloudSpec): number {
+  return cloud.latencyMs * item.latencyFactor + (actualWork(item) / (cloud.tokensPerSec * item.speedFactor)) * 1000;
+}
+
+/** The first outage a request over [start, start + runMs) runs into, if any. */
+export function outageHit(cloud: CloudSpec, start: number, runMs: number): Outage | undefined {
+  return cloud.outages.find((o) => start < o.toMs && start + runMs > o.fromMs);
+}
+
+/**
+ * The earliest a request to `cloud` started at or after `from` completes, outages known in advance
+ * (what an idle provider and a clairvoyant scheduler could do).
+ */
+export function earliestCloudFinish(item: SimItem, cloud: CloudSpec, from: number): number {
+  const runMs = cloudRunMs(item, cloud);
+  let start = from;
+  for (let hit = outageHit(cloud, start, runMs); hit; hit = outageHit(cloud, start, runMs)) start = hit.toMs;
+  return start + runMs;
+}

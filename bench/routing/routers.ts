@@ -1,0 +1,77 @@
+import { costOf } from '#libs/routing/src/cost.js';
+import { RoutingPolicy, workTokens, type ProviderView, type RoutableItem, type RouteDecision, type RoutingState } from '#libs/routing/src/routing-policy.js';
+import { isCleared } from '#libs/routing/src/sensitivity.js';
+
+export type RouterName = 'switchyard' | 'all-cloud' | 'all-local' | 'threshold';
+
+export interface Route {
+  provider: string;
+  /** The router expects the deadline to be missed there. */
+  atRisk: boolean;
+}
+
+/** What the simulator asks of a routing strategy. */
+export interface Router {
+  readonly name: RouterName;
+  /** A newly arrived batch, routed together. */
+  routeBatch(items: RoutableItem[], state: RoutingState): Route[];
+  /** One item routed again, after a failed attempt. */
+  routeOne(item: RoutableItem, state: RoutingState): Route;
+  /**
+   * For production's escalation watchdog, which runs only beside a router that has this: the cloud
+   * provider to move a late local item to now (`state` offers the cloud providers up), or null to leave it.
+   */
+  escalate?(item: RoutableItem, state: RoutingState, mode: WatchdogMode): string | null;
+}
+
+/** 'as-built' moves a late item as soon as decide() finds it a cloud provider on time; 'edf-lead-time' asks RoutingPolicy.escalation. */
+export type WatchdogMode = 'as-built' | 'edf-lead-time';
+
+/** Ours: the production RoutingPolicy itself, imported, not copied. */
+export function switchyard(policy = new RoutingPolicy()): Router {
+  return {
+    name: 'switchyard',
+    routeBatch: (items, state) => policy.plan(items, state).map(toRoute),
+    routeOne: (item, state) => toRoute(policy.decide(item, state)),
+    escalate: (item, state, mode) => {
+      if (mode === 'edf-lead-time') return policy.escalation(item, state)?.provider ?? null;
+      const d = policy.decide(item, state);
+      return d.atRisk ? null : d.provider;
+    },
+  };
+}
+
+function toRoute(d: RouteDecision): Route {
+  return { provider: d.provider, atRisk: d.atRisk };
+}
+
+/** Static rules, evaluated item by item; none of them runs the watchdog. */
+function staticRouter(name: RouterName, rule: (item: RoutableItem, state: RoutingState) => ProviderView): Router {
+  const routeOne = (item: RoutableItem, state: RoutingState): Route => ({ provider: rule(item, state).name, atRisk: false });
+  return { name, routeOne, routeBatch: (items, state) => items.map((item) => routeOne(item, state)) };
+}
+
+/** Every item to the cheapest cleared cloud provider that is up; local only when there is none. */
+export const allCloud = (): Router => staticRouter('all-cloud', (item, state) => cheapestCloud(item, state) ?? localOf(state));
+
+/** Every item to the local pool. */
+export const allLocal = (): Router => staticRouter('all-local', (_item, state) => localOf(state));
+
+/** Small items local, big ones to the cheapest cleared cloud provider that is up (else local). */
+export const threshold = (maxLocalWorkTokens = 500): Router =>
+  staticRouter('threshold', (item, state) =>
+    workTokens(item) <= maxLocalWorkTokens ? localOf(state) : (cheapestCloud(item, state) ?? localOf(state)),
+  );
+
+function localOf(state: RoutingState): ProviderView {
+  const local = state.providers.find((p) => p.target === 'local');
+  if (!local) throw new Error('no local provider in the routing state');
+  return local;
+}
+
+function cheapestCloud(item: RoutableItem, state: RoutingState): ProviderView | undefined {
+  const usage = { inputTokens: item.inputTokens, outputTokens: item.expectedOutputTokens };
+  return state.providers
+    .filter((p) => p.target === 'cloud' && p.available !== false && isCleared(p.clearance, item.sensitivity))
+    .reduce<ProviderView | undefined>((best, p) => (!best || costOf(usage, p.price) < costOf(usage, best.price) ? p : best), undefined);
+}

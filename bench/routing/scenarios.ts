@@ -1,0 +1,117 @@
+import type { CloudSpec, Outage, Resources } from './resources.js';
+import { INTERACTIVE_MAX_ITEMS, KIND_MIX, RESTRICTED_MAX_ITEMS, MIXED_DEADLINES, SENSITIVITY_MIX, type WorkloadSpec } from './workload.js';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+
+export interface Scenario {
+  name: string;
+  /** What it exercises, for the printed table. */
+  about: string;
+  resources: Resources;
+  workload: WorkloadSpec;
+}
+
+/**
+ * One GPU box running a local model (8 sequences of 30 tokens/s), a frontier API cleared to `internal`,
+ * and a pricier, slower sovereign endpoint cleared to `confidential`. Prices are per 1M input/output
+ * tokens; the local one is amortized hardware. The cloud consumers' concurrency is high enough that the
+ * clouds' own capacity never binds outside outages (the bound assumes unlimited cloud parallelism).
+ */
+function resources(outages: { frontier?: Outage[]; sovereign?: Outage[] } = {}): Resources {
+  const frontier: CloudSpec = {
+    name: 'frontier',
+    clearance: 'internal',
+    latencyMs: 700,
+    tokensPerSec: 90,
+    configuredTokensPerSec: 80,
+    concurrency: 128,
+    price: { inputPerMTokUsd: 0.15, outputPerMTokUsd: 0.6 },
+    outages: outages.frontier ?? [],
+  };
+  const sovereign: CloudSpec = {
+    name: 'sovereign',
+    clearance: 'confidential',
+    latencyMs: 1500,
+    tokensPerSec: 45,
+    configuredTokensPerSec: 45,
+    concurrency: 64,
+    price: { inputPerMTokUsd: 0.6, outputPerMTokUsd: 2.4 },
+    outages: outages.sovereign ?? [],
+  };
+  return {
+    local: { name: 'local', sequences: 8, tokensPerSec: 30, configuredTokensPerSec: 30, price: { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.03 } },
+    clouds: [frontier, sovereign],
+    requestTimeoutMs: 30 * SECOND,
+  };
+}
+
+const base: Omit<WorkloadSpec, 'seed'> = {
+  durationMs: 3 * HOUR,
+  tricklePerHour: 300,
+  batchesPerHour: 6,
+  batchSize: { median: 120, max: 600 },
+  bursts: [],
+  deadlines: MIXED_DEADLINES,
+  sensitivity: SENSITIVITY_MIX,
+  kinds: KIND_MIX,
+  inputMedianTokens: 600,
+};
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'steady',
+    about: 'batches and a trickle at a steady rate, mixed deadlines',
+    resources: resources(),
+    workload: { ...base, seed: 101, batchesPerHour: 8 },
+  },
+  {
+    name: 'burst',
+    about: 'three bursts of large batches over a light trickle',
+    resources: resources(),
+    workload: {
+      ...base,
+      seed: 202,
+      tricklePerHour: 200,
+      batchesPerHour: 1,
+      batchSize: { median: 150, max: 800 },
+      bursts: [
+        { atMs: 30 * MINUTE, batches: 3 },
+        { atMs: 90 * MINUTE, batches: 4 },
+        { atMs: 150 * MINUTE, batches: 3 },
+      ],
+    },
+  },
+  {
+    name: 'tight-deadlines',
+    about: 'deadlines of seconds to an hour, small items',
+    resources: resources(),
+    workload: {
+      ...base,
+      seed: 303,
+      durationMs: 2 * HOUR,
+      tricklePerHour: 600,
+      batchesPerHour: 30,
+      batchSize: { median: 10, max: 120 },
+      inputMedianTokens: 400,
+      deadlines: [
+        { minMs: 10 * SECOND, maxMs: 90 * SECOND, weight: 0.4, maxBatchItems: INTERACTIVE_MAX_ITEMS, maxRestrictedItems: RESTRICTED_MAX_ITEMS.interactive },
+        { minMs: 2 * MINUTE, maxMs: 10 * MINUTE, weight: 0.4, maxRestrictedItems: RESTRICTED_MAX_ITEMS.minutes },
+        { minMs: 30 * MINUTE, maxMs: 60 * MINUTE, weight: 0.2 },
+      ],
+    },
+  },
+  {
+    name: 'frontier-outage',
+    about: 'the frontier API down for 30 min, then again for 5',
+    resources: resources({ frontier: [{ fromMs: 40 * MINUTE, toMs: 70 * MINUTE }, { fromMs: 120 * MINUTE, toMs: 125 * MINUTE }] }),
+    workload: { ...base, seed: 404, bursts: [{ atMs: 45 * MINUTE, batches: 4 }] },
+  },
+  {
+    name: 'all-cloud-down',
+    about: 'every cloud provider down for 20 min during a burst',
+    resources: resources({ frontier: [{ fromMs: 60 * MINUTE, toMs: 80 * MINUTE }], sovereign: [{ fromMs: 58 * MINUTE, toMs: 82 * MINUTE }] }),
+    workload: { ...base, seed: 505, bursts: [{ atMs: 62 * MINUTE, batches: 5 }] },
+  },
+];

@@ -1,0 +1,98 @@
+import { describe, expect, it } from '@jest/globals';
+import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
+import type { Resources, SimItem } from './resources.js';
+import { allLocal, switchyard, type Router } from './routers.js';
+import { SCENARIOS } from './scenarios.js';
+import { simulate } from './simulator.js';
+import { generateWorkload } from './workload.js';
+
+const SECOND = 1000;
+const resources = (over: { sovereignDown?: boolean } = {}): Resources => ({
+  local: { name: 'local', sequences: 1, tokensPerSec: 10, configuredTokensPerSec: 10, price: { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.03 } },
+  clouds: [
+    {
+      name: 'frontier', clearance: 'internal', latencyMs: 500, tokensPerSec: 100, configuredTokensPerSec: 100, concurrency: 8,
+      price: { inputPerMTokUsd: 0.15, outputPerMTokUsd: 0.6 }, outages: [],
+    },
+    {
+      name: 'sovereign', clearance: 'confidential', latencyMs: 500, tokensPerSec: 50, configuredTokensPerSec: 50, concurrency: 8,
+      price: { inputPerMTokUsd: 0.6, outputPerMTokUsd: 2.4 }, outages: over.sovereignDown ? [{ fromMs: 0, toMs: 3600 * SECOND }] : [],
+    },
+  ],
+  requestTimeoutMs: 30 * SECOND,
+});
+
+let nextId = 0;
+const item = (over: Partial<SimItem> = {}): SimItem => ({
+  id: nextId++, batch: 0, arrivalAt: 0, deadline: 3600 * SECOND, sensitivity: 'public', inputTokens: 100,
+  expectedOutputTokens: 90, outputTokens: 90, speedFactor: 1, latencyFactor: 1, ...over,
+});
+const withIds = (items: SimItem[]) => items.map((it, id) => ({ ...it, id }));
+
+/** Sends everything to one provider, whatever the item: the kind of bug the leak count exists for. */
+const always = (provider: string, escalate?: Router['escalate']): Router => ({
+  name: 'switchyard',
+  routeBatch: (items) => items.map(() => ({ provider, atRisk: false })),
+  routeOne: (it, state) => ({ provider: new RoutingPolicy().decide(it, state).provider, atRisk: false }),
+  escalate,
+});
+
+describe('simulate', () => {
+  it('counts a leak for every item sent above its clearance, whatever the router claims', () => {
+    const items = withIds([item({ sensitivity: 'public' }), item({ sensitivity: 'internal' }), item({ sensitivity: 'confidential' }), item({ sensitivity: 'restricted' })]);
+    const result = simulate(items, resources(), always('frontier'));
+    expect(result.leaks).toBe(2);
+    expect(result.outcomes.map((o) => o.leaked)).toEqual([false, false, true, true]);
+  });
+
+  it('retries a request that timed out during an outage, then reroutes it elsewhere cleared — never above clearance', () => {
+    const [confidential] = withIds([item({ sensitivity: 'confidential' })]);
+    const result = simulate([confidential], resources({ sovereignDown: true }), always('sovereign'));
+    const outcome = result.outcomes[0];
+    expect(outcome.sentTo.slice(0, -1).every((p) => p === 'sovereign')).toBe(true);
+    expect(outcome.sentTo.at(-1)).toBe('local'); // frontier is not cleared for confidential data
+    expect(outcome.finishedAt).toBeGreaterThanOrEqual(30 * SECOND); // at least one timeout
+    expect(result.failedRequests).toBe(outcome.sentTo.length - 1);
+    expect(result.leaks).toBe(0);
+  });
+
+  it('runs the local pool earliest deadline first', () => {
+    const items = withIds([
+      item({ batch: 0, deadline: 3600 * SECOND }),
+      item({ batch: 0, deadline: 3600 * SECOND }),
+      item({ batch: 1, arrivalAt: 1, deadline: 60 * SECOND }),
+    ]);
+    const result = simulate(items, resources(), allLocal());
+    // One sequence: the first item is already running; the later, more urgent one goes before the second.
+    expect(result.outcomes[2].finishedAt).toBeLessThan(result.outcomes[1].finishedAt);
+  });
+
+  it('lets the watchdog move a local item that will miss its deadline to a cleared cloud provider, once', () => {
+    const policy = new RoutingPolicy();
+    const items = withIds([
+      item({ batch: 0, expectedOutputTokens: 1000, outputTokens: 1000, deadline: 3600 * SECOND }), // 110 s locally
+      item({ batch: 0, deadline: 100 * SECOND }), // waits behind it: misses if it stays
+    ]);
+    const result = simulate(items, resources(), always('local', (it, state) => policy.escalation(it, state)?.provider ?? null));
+    expect(result.escalations).toBe(1);
+    expect(result.outcomes[1]).toMatchObject({ escalated: true, sentTo: ['frontier'] });
+    expect(result.outcomes[1].finishedAt).toBeLessThanOrEqual(100 * SECOND);
+  });
+
+  it('never sends an item above its clearance while every cloud provider is down', () => {
+    const scenario = SCENARIOS.find((s) => s.name === 'all-cloud-down')!;
+    const items = generateWorkload({ ...scenario.workload, durationMs: 90 * 60_000 });
+    const result = simulate(items, scenario.resources, switchyard());
+    expect(result.leaks).toBe(0);
+    expect(result.failedRequests).toBeGreaterThan(0); // the outage was felt...
+    expect(result.outcomes.every((o) => o.finishedAt >= 0)).toBe(true); // ...and every item finished anyway
+  });
+
+  it('is deterministic', () => {
+    const scenario = SCENARIOS.find((s) => s.name === 'frontier-outage')!;
+    const run = () => simulate(generateWorkload({ ...scenario.workload, durationMs: 60 * 60_000 }), scenario.resources, switchyard());
+    const [a, b] = [run(), run()];
+    expect(a.costUsd).toBe(b.costUsd);
+    expect(a.outcomes.map((o) => o.finishedAt)).toEqual(b.outcomes.map((o) => o.finishedAt));
+  });
+});

@@ -1,0 +1,501 @@
+import { costOf, type Price } from '#libs/routing/src/cost.js';
+import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
+import { workTokens, type ProviderView, type QueuedWork, type RoutableItem, type RouteTarget, type RoutingState } from '#libs/routing/src/routing-policy.js';
+import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
+import { ewma, tokensPerSecond, workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
+import { EventQueue } from './event-queue.js';
+import { clearedFor, cloudRunMs, localRunMs, outageHit, type CloudSpec, type LocalPoolSpec, type Resources, type SimItem } from './resources.js';
+import type { Router, WatchdogMode } from './routers.js';
+
+/** The machinery around the policy that the simulator reproduces, as apps/worker and libs/pools run it. */
+export interface SystemConfig {
+  name: string;
+  /** The escalation sweep's period (a BullMQ Job Scheduler in production). */
+  watchdogIntervalMs: number;
+  /**
+   * How the watchdog finds late items and asks where to: 'as-built' adds up work ahead at the pool's total
+   * speed and moves an item as soon as that is late (RoutingPolicy.decide without the local model);
+   * 'edf-lead-time' schedules the pool's queue (EdfSequences) and asks RoutingPolicy.escalation, which
+   * waits until moving later could be too late.
+   */
+  watchdog: WatchdogMode;
+  /** libs/pools CircuitRegistry: open after this many failures in a row, half-open (one probe) after openMs. */
+  circuit: { failureThreshold: number; openMs: number };
+  /** BullMQ attempts on the same provider (exponential backoff) before the item is rerouted elsewhere. */
+  attempts: number;
+  backoffMs: number;
+  /** One throughput sample from a completion, as the worker records it (then an EWMA per provider). */
+  throughputSample: (usage: { inputTokens: number; outputTokens: number }, elapsedMs: number, latencyMs: number) => number | null;
+  /** The local view carries its EDF queue (ProviderView.queue), each entry with its item. */
+  localQueueInView: boolean;
+}
+
+/** The system as apps/worker and libs/pools run it today (JOB_ATTEMPTS, CIRCUIT_* defaults). */
+export const AS_BUILT: SystemConfig = {
+  name: 'as-built',
+  watchdogIntervalMs: 10_000,
+  watchdog: 'as-built',
+  circuit: { failureThreshold: 5, openMs: 30_000 },
+  attempts: 5,
+  backoffMs: 1000,
+  // ItemProcessor: output tokens over the whole call.
+  throughputSample: (usage, elapsedMs) => tokensPerSecond(usage.outputTokens, elapsedMs),
+  localQueueInView: false,
+};
+
+/**
+ * The same system with what this policy can use wired in: the measured speed in the unit the policy
+ * estimates with (workTokensPerSecond), the local EDF queue in the view, and the watchdog on the
+ * policy's own schedule and lead time (EdfSequences, RoutingPolicy.escalation).
+ */
+export const PROPOSED: SystemConfig = {
+  ...AS_BUILT,
+  name: 'proposed',
+  watchdog: 'edf-lead-time',
+  throughputSample: workTokensPerSecond,
+  localQueueInView: true,
+};
+
+/**
+ * How long a job refused by its circuit takes to be rerouted and picked up elsewhere. Two half-open
+ * providers, each with its probe in flight, pass such a job back and forth until a probe answers
+ * (ItemRerouter offers every provider whose circuit is not open).
+ */
+const REROUTE_HOP_MS = 100;
+
+export interface ItemOutcome {
+  /** Virtual ms when the item completed. */
+  finishedAt: number;
+  costUsd: number;
+  /** Every provider a request for this item was sent to, in order (failed attempts included). */
+  sentTo: string[];
+  /** Sent at least once to a provider cleared below its sensitivity. */
+  leaked: boolean;
+  escalated: boolean;
+}
+
+export interface SimulationResult {
+  outcomes: ItemOutcome[];
+  costUsd: number;
+  leaks: number;
+  failedRequests: number;
+  escalations: number;
+  /** Items completed by a cloud provider. */
+  cloudItems: number;
+}
+
+interface Run {
+  item: SimItem;
+  routable: RoutableItem;
+  /** The policy's work estimate (expected output, not the real one): what backlogs are counted in. */
+  estWork: number;
+  /** Failed attempts on the provider it is routed to now. */
+  attempts: number;
+  escalated: boolean;
+  outcome: ItemOutcome;
+}
+
+interface Job {
+  run: Run;
+  seq: number;
+  startedAt: number;
+}
+
+/**
+ * Drives a Router over a workload in virtual time, with the machinery production has around the
+ * policy: per-provider queues and backlog counters, measured throughput, circuit breakers, retries and
+ * reroutes, and the escalation watchdog. Requests really go to the provider named; one that is down
+ * fails them after the request timeout.
+ */
+export function simulate(items: readonly SimItem[], resources: Resources, router: Router, config: SystemConfig = PROPOSED): SimulationResult {
+  return new Simulation(items, resources, router, config).run();
+}
+
+abstract class Provider {
+  backlogTokens = 0;
+  measuredTokensPerSec: number | null = null;
+  running = 0;
+
+  constructor(
+    protected readonly sim: Simulation,
+    readonly name: string,
+    readonly target: RouteTarget,
+    readonly clearance: Sensitivity,
+    readonly price: Price,
+  ) {}
+
+  abstract enqueue(job: Job): void;
+  abstract dispatch(): void;
+  abstract view(): ProviderView;
+
+  /**
+   * A request leaves for this provider: the one place sends, and leaks, are counted — independently of
+   * the router, and before any adapter could refuse it (the cloud adapter's own clearance check is
+   * deliberately not simulated, so that a routing leak shows here).
+   */
+  protected send(job: Job): void {
+    const { outcome, item } = job.run;
+    outcome.sentTo.push(this.name);
+    if (!clearedFor(this.clearance, item.sensitivity)) outcome.leaked = true;
+    job.startedAt = this.sim.events.now;
+    this.running += 1;
+  }
+
+  protected completed(job: Job, elapsedMs: number, latencyMs: number): void {
+    this.running -= 1;
+    this.backlogTokens -= job.run.estWork;
+    const usage = { inputTokens: job.run.item.inputTokens, outputTokens: job.run.item.outputTokens };
+    const sample = this.sim.config.throughputSample(usage, elapsedMs, latencyMs);
+    if (sample !== null) this.measuredTokensPerSec = ewma(this.measuredTokensPerSec, sample);
+    this.sim.finish(job.run, costOf(usage, this.price));
+    this.dispatch();
+  }
+}
+
+/** The local pool: `sequences` items at once, the waiting ones in earliest-deadline-first order. */
+class LocalPool extends Provider {
+  /** Waiting jobs sorted by (deadline, seq) descending: the next to run is last. */
+  readonly waiting: Job[] = [];
+  readonly runningJobs = new Set<Job>();
+
+  constructor(
+    sim: Simulation,
+    readonly spec: LocalPoolSpec,
+  ) {
+    super(sim, spec.name, 'local', 'restricted', spec.price);
+  }
+
+  enqueue(job: Job): void {
+    this.waiting.splice(this.insertionIndex(job), 0, job);
+  }
+
+  remove(job: Job): void {
+    const i = this.insertionIndex(job) - 1;
+    if (this.waiting[i] !== job) throw new Error('job is not waiting on the local pool');
+    this.waiting.splice(i, 1);
+    this.backlogTokens -= job.run.estWork;
+  }
+
+  dispatch(): void {
+    while (this.running < this.spec.sequences && this.waiting.length > 0) {
+      const job = this.waiting.pop()!;
+      this.send(job);
+      this.runningJobs.add(job);
+      const runMs = localRunMs(job.run.item, this.spec);
+      this.sim.events.at(this.sim.events.now + runMs, () => {
+        this.runningJobs.delete(job);
+        this.completed(job, runMs, 0);
+      });
+    }
+  }
+
+  tokensPerSec(): number {
+    return this.measuredTokensPerSec ?? this.spec.configuredTokensPerSec;
+  }
+
+  /** Estimated work still to do on a running job, at the measured speed (production knows when it started). */
+  remainingWork(job: Job): number {
+    return Math.max(0, job.run.estWork - ((this.sim.events.now - job.startedAt) / 1000) * this.tokensPerSec());
+  }
+
+  /** Running work first, then the waiting items in the order they will run. */
+  queue(): QueuedWork[] {
+    return [
+      ...[...this.runningJobs].map((j) => ({ deadline: j.run.item.deadline, workTokens: this.remainingWork(j), running: true })),
+      ...this.waiting.map((j) => ({ deadline: j.run.item.deadline, workTokens: j.run.estWork, item: j.run.routable })).reverse(),
+    ];
+  }
+
+  view(): ProviderView {
+    return {
+      target: 'local',
+      name: this.name,
+      model: this.name,
+      clearance: 'restricted',
+      price: this.price,
+      tokensPerSec: this.tokensPerSec(),
+      concurrency: this.spec.sequences,
+      backlogTokens: Math.max(0, this.backlogTokens),
+      latencyMs: 0,
+      available: true,
+      ...(this.sim.config.localQueueInView ? { queue: this.queue() } : {}),
+    };
+  }
+
+  private insertionIndex(job: Job): number {
+    // First index whose job runs before `job` (descending order); binary search.
+    let lo = 0;
+    let hi = this.waiting.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const w = this.waiting[mid];
+      const after = w.run.item.deadline > job.run.item.deadline || (w.run.item.deadline === job.run.item.deadline && w.seq > job.seq);
+      if (after || w === job) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/**
+ * A cloud provider: `concurrency` requests in flight, the rest waiting in FIFO order, behind a circuit
+ * breaker with libs/pools CircuitRegistry's states: closed → open after `failureThreshold` failures in
+ * a row; half-open once `openMs` has passed, when one probe request goes out; its success closes the
+ * circuit, its failure opens it again. A job its circuit does not admit is rerouted at once.
+ */
+class CloudProvider extends Provider {
+  private waiting: Job[] = [];
+  private head = 0;
+  private failures = 0;
+  private openedAt: number | null = null;
+  private probeAt: number | null = null;
+
+  constructor(
+    sim: Simulation,
+    readonly spec: CloudSpec,
+  ) {
+    super(sim, spec.name, 'cloud', spec.clearance, spec.price);
+  }
+
+  enqueue(job: Job): void {
+    this.waiting.push(job);
+  }
+
+  dispatch(): void {
+    const now = this.sim.events.now;
+    while (this.running < this.spec.concurrency && this.head < this.waiting.length) {
+      const job = this.waiting[this.head++];
+      if (!this.admit(now)) {
+        // Rerouted by the worker that picked the job up: a hop of a job pick-up, not an instant.
+        this.backlogTokens -= job.run.estWork;
+        this.sim.events.at(now + REROUTE_HOP_MS, () => this.sim.reroute(job.run, this));
+        continue;
+      }
+      this.send(job);
+      const runMs = cloudRunMs(job.run.item, this.spec);
+      const outage = outageHit(this.spec, now, runMs);
+      if (outage) {
+        this.sim.events.at(Math.max(now, outage.fromMs) + this.sim.resources.requestTimeoutMs, () => this.failed(job));
+      } else {
+        this.sim.events.at(now + runMs, () => {
+          this.succeeded();
+          this.completed(job, runMs, this.spec.latencyMs);
+        });
+      }
+    }
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  view(): ProviderView {
+    return {
+      target: 'cloud',
+      name: this.name,
+      model: this.name,
+      clearance: this.spec.clearance,
+      price: this.price,
+      tokensPerSec: this.measuredTokensPerSec ?? this.spec.configuredTokensPerSec,
+      concurrency: this.spec.concurrency,
+      backlogTokens: Math.max(0, this.backlogTokens),
+      latencyMs: this.spec.latencyMs,
+      available: this.state(this.sim.events.now) !== 'open',
+    };
+  }
+
+  private state(now: number): 'closed' | 'open' | 'half-open' {
+    if (this.openedAt === null) return 'closed';
+    return now - this.openedAt >= this.sim.config.circuit.openMs ? 'half-open' : 'open';
+  }
+
+  private admit(now: number): boolean {
+    const state = this.state(now);
+    if (state === 'closed') return true;
+    if (state === 'half-open' && (this.probeAt === null || now - this.probeAt >= this.sim.config.circuit.openMs)) {
+      this.probeAt = now;
+      return true;
+    }
+    return false;
+  }
+
+  private failed(job: Job): void {
+    this.running -= 1;
+    this.backlogTokens -= job.run.estWork;
+    this.sim.failedRequests += 1;
+    this.recordFailure();
+    this.sim.attemptFailed(job.run, this);
+    this.dispatch();
+  }
+
+  private recordFailure(): void {
+    const now = this.sim.events.now;
+    const state = this.state(now);
+    this.failures += 1;
+    if (state === 'half-open' || (state === 'closed' && this.failures >= this.sim.config.circuit.failureThreshold)) {
+      this.openedAt = now;
+      this.probeAt = null;
+    }
+  }
+
+  private succeeded(): void {
+    this.failures = 0;
+    this.openedAt = null;
+    this.probeAt = null;
+  }
+}
+
+class Simulation {
+  readonly events = new EventQueue();
+  readonly local: LocalPool;
+  readonly clouds: CloudProvider[];
+  private readonly byName = new Map<string, Provider>();
+  private readonly runs: Run[];
+  private seq = 0;
+  private unfinished: number;
+  private watchdogScheduled = false;
+  failedRequests = 0;
+  escalations = 0;
+
+  constructor(
+    items: readonly SimItem[],
+    readonly resources: Resources,
+    private readonly router: Router,
+    readonly config: SystemConfig,
+  ) {
+    this.local = new LocalPool(this, resources.local);
+    this.clouds = resources.clouds.map((spec) => new CloudProvider(this, spec));
+    for (const p of [this.local, ...this.clouds]) {
+      if (this.byName.has(p.name)) throw new Error(`two providers are named ${p.name}`);
+      this.byName.set(p.name, p);
+    }
+    this.runs = items.map((item) => {
+      const routable = { sensitivity: item.sensitivity, deadline: item.deadline, inputTokens: item.inputTokens, expectedOutputTokens: item.expectedOutputTokens };
+      return {
+        item,
+        routable,
+        estWork: workTokens(routable),
+        attempts: 0,
+        escalated: false,
+        outcome: { finishedAt: NaN, costUsd: 0, sentTo: [], leaked: false, escalated: false },
+      };
+    });
+    this.unfinished = items.length;
+  }
+
+  run(): SimulationResult {
+    const batches = new Map<number, Run[]>();
+    for (const run of this.runs) batches.set(run.item.batch, [...(batches.get(run.item.batch) ?? []), run]);
+    for (const runs of batches.values()) this.events.at(runs[0].item.arrivalAt, () => this.arrive(runs));
+    this.events.drain();
+    if (this.unfinished !== 0) throw new Error(`${this.unfinished} item(s) never finished`);
+    const outcomes = this.runs.map((r) => r.outcome);
+    return {
+      outcomes,
+      costUsd: outcomes.reduce((s, o) => s + o.costUsd, 0),
+      leaks: outcomes.filter((o) => o.leaked).length,
+      failedRequests: this.failedRequests,
+      escalations: this.escalations,
+      cloudItems: this.runs.filter((r) => this.byName.get(r.outcome.sentTo[r.outcome.sentTo.length - 1])?.target === 'cloud').length,
+    };
+  }
+
+  finish(run: Run, costUsd: number): void {
+    run.outcome.finishedAt = this.events.now;
+    run.outcome.costUsd += costUsd;
+    this.unfinished -= 1;
+  }
+
+  /** A failed request: BullMQ retries it on the same provider with backoff; after the last attempt it is rerouted. */
+  attemptFailed(run: Run, from: CloudProvider): void {
+    run.attempts += 1;
+    if (run.attempts >= this.config.attempts) return this.reroute(run, from);
+    this.events.at(this.events.now + this.config.backoffMs * 2 ** (run.attempts - 1), () => this.assign(run, from.name));
+  }
+
+  /**
+   * apps/worker's ItemRerouter: the policy decides again without `from` and without cloud providers
+   * whose circuit is open (local models stay: there an item waits rather than leaks).
+   */
+  reroute(run: Run, from: Provider): void {
+    run.attempts = 0;
+    const providers = [this.local, ...this.clouds].filter((p) => p !== from && (p.target === 'local' || p.view().available !== false));
+    this.assign(run, this.router.routeOne(run.routable, this.state(providers)).provider);
+  }
+
+  /** What ProviderDirectory hands the policy now. */
+  private state(providers: readonly Provider[] = [this.local, ...this.clouds]): RoutingState {
+    return { now: this.events.now, providers: providers.map((p) => p.view()) };
+  }
+
+  private arrive(runs: Run[]): void {
+    const routes = this.router.routeBatch(
+      runs.map((r) => r.routable),
+      this.state(),
+    );
+    runs.forEach((run, i) => this.assign(run, routes[i].provider));
+  }
+
+  private assign(run: Run, providerName: string): void {
+    const provider = this.byName.get(providerName);
+    if (!provider) throw new Error(`router named an unknown provider "${providerName}"`);
+    provider.backlogTokens += run.estWork;
+    provider.enqueue({ run, seq: this.seq++, startedAt: NaN });
+    provider.dispatch();
+    if (provider === this.local && this.router.escalate && !this.watchdogScheduled) this.scheduleWatchdog();
+  }
+
+  private scheduleWatchdog(): void {
+    this.watchdogScheduled = true;
+    this.events.at(this.events.now + this.config.watchdogIntervalMs, () => {
+      this.watchdogScheduled = false;
+      this.watchdog();
+      if (this.local.waiting.length > 0) this.scheduleWatchdog();
+    });
+  }
+
+  /**
+   * The escalation watchdog (apps/worker/src/escalation-watchdog.ts): walks the waiting local items in
+   * the order they will run; one whose estimated finish is past its deadline moves, once, to the cloud
+   * provider the router picks among those whose circuit is not open — when the router says so.
+   */
+  private watchdog(): void {
+    const now = this.events.now;
+    const view = this.local.view();
+    const aggregate = view.tokensPerSec * Math.max(1, view.concurrency);
+    const sequences = new EdfSequences(view, now);
+    let ahead = 0;
+    if (this.config.watchdog === 'as-built') {
+      // Work running is the backlog not waiting, all ahead, draining at the pool's total speed.
+      const waitingWork = this.local.waiting.reduce((sum, j) => sum + j.run.estWork, 0);
+      ahead = Math.max(0, view.backlogTokens - waitingWork);
+    } else {
+      for (const q of this.local.queue()) if (q.running) sequences.run(q);
+    }
+    const clouds = this.clouds.filter((c) => c.view().available !== false);
+    const moves: Array<{ job: Job; provider: string }> = [];
+    for (let i = this.local.waiting.length - 1; i >= 0; i--) {
+      const job = this.local.waiting[i];
+      const { run } = job;
+      const work = { deadline: run.item.deadline, workTokens: run.estWork };
+      const finishAt = this.config.watchdog === 'as-built' ? now + ((ahead + run.estWork) / aggregate) * 1000 : sequences.finishIf(work);
+      // Only when some cloud provider is cleared is there anything to ask (the policy would refuse).
+      if (!run.escalated && finishAt > run.item.deadline && clouds.some((c) => clearedFor(c.clearance, run.item.sensitivity))) {
+        const provider = this.router.escalate!(run.routable, this.state(clouds), this.config.watchdog);
+        if (provider !== null) {
+          moves.push({ job, provider });
+          continue;
+        }
+      }
+      ahead += run.estWork;
+      sequences.run(work);
+    }
+    for (const { job, provider } of moves) {
+      this.local.remove(job);
+      job.run.escalated = true;
+      job.run.outcome.escalated = true;
+      this.escalations += 1;
+      this.assign(job.run, provider);
+    }
+  }
+}
