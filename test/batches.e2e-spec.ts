@@ -176,22 +176,20 @@ describe('batches end to end', () => {
     expect(double.requests.length).toBe(before);
   });
 
-  it('migrates code files and reports route, tokens and cost per file', async () => {
+  it('fails a migrated file that never parses, with the checker\'s reason, when no cleared provider can take it', async () => {
+    // Confidential: above the cloud's clearance, so the random-weight local model's answers are all there is.
     const submitted = await client.request('POST', '/v1/batches', {
       kind: 'code-migration',
       sensitivity: 'confidential',
       deadline: 'P1D',
       task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 16 },
-      items: [
-        { path: 'src/a.js', content: "const x = require('x');\nmodule.exports = x;\n" },
-        { path: 'src/b.js', content: 'module.exports = 1;\n' },
-      ],
+      items: [{ path: 'src/a.js', content: "const x = require('x');\nmodule.exports = x;\n" }],
     });
     const batch = await client.waitFinished(submitted.json.id);
-    expect(batch.status).toBe('completed');
+    expect(batch.status).toBe('failed');
     const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
-    expect(json.items.map((i: any) => i.id)).toEqual(['src/a.js', 'src/b.js']);
-    expect(json.items.every((i: any) => i.usage.outputTokens <= 16)).toBe(true);
+    expect(json.items[0].error).toMatch(/^answer rejected 3 times \((the answer was cut off|line \d+:\d+)/);
+    expect(json.items[0].routeHistory).toHaveLength(1);
   });
 
   describe('bad input', () => {

@@ -35,26 +35,23 @@ async function startSystem(double: OpenAIDouble, overrides: NodeJS.ProcessEnv = 
 }
 
 /**
- * Code items: a rewritten file is expected to be about as long as the original, and the random model
- * always writes maxTokens, so estimates and real work agree. `chars` of source ≈ chars/4 tokens.
+ * Summaries: the router expects about a quarter of the input's tokens back (capped by maxTokens), and
+ * the random-weight model always writes exactly maxTokens, so estimates and real work agree.
  */
-const files = (sensitivity: string, deadline: string, tag: string, n: number, chars: number, extra: Record<string, unknown> = {}) => ({
-  kind: 'code-migration',
+const PROSE = 'The quarterly report covers revenue, costs, hiring plans and the outlook for next year. ';
+const docs = (sensitivity: string, deadline: string, tag: string, n: number, size: { chars: number; maxTokens: number }, extra: Record<string, unknown> = {}) => ({
+  kind: 'document-processing',
   sensitivity,
   deadline,
-  task: { instruction: 'Convert to ES modules', maxTokens: Math.ceil((chars / 4) * 1.1) + 16 },
-  items: Array.from({ length: n }, (_, i) => ({ path: `${tag}-${i}.js`, content: `// ${tag}-${i}\n` + LINE.repeat(Math.ceil(chars / LINE.length)).slice(0, chars) })),
+  task: { type: 'summarize', maxTokens: size.maxTokens },
+  items: Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: `${tag}-${i}: ` + PROSE.repeat(Math.ceil(size.chars / PROSE.length)).slice(0, size.chars) })),
   ...extra,
 });
-const LINE = "const total = items.reduce((sum, item) => sum + item.price, 0);\n";
-/** ~456 tokens: 2.3 s on the local model, so only the cloud meets a 2 s deadline. */
-const BIG = 1600;
-const SMALL = 100;
-
+/** ~360 work tokens: about 2 s on the local model, so only the cloud meets a 1 s deadline. */
+const BIG = { chars: 4096, maxTokens: 256 };
 const sentFor = (double: OpenAIDouble, tag: string) => double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`${tag}-`));
-/** Requests that carried one file (its content starts with "// <name>" and a newline). */
-const sentForFile = (double: OpenAIDouble, path: string) =>
-  double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`// ${path.replace(/\.js$/, '')}\\n`));
+/** Requests that carried one item (its text starts with "<id>: "). */
+const sentForItem = (double: OpenAIDouble, id: string) => double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`${id}: `));
 
 describe('routing resilience', () => {
   let double: OpenAIDouble;
@@ -76,8 +73,8 @@ describe('routing resilience', () => {
 
     it('moves a waiting local item that will now miss its deadline to a cleared cloud provider, exactly once', async () => {
       const { client } = sys;
-      const blocker = await client.request('POST', '/v1/batches', files('restricted', 'P1D', 'blocker', 1, BIG));
-      const b = await client.request('POST', '/v1/batches', files('public', 'PT7S', 'later', 4, BIG));
+      const blocker = await client.request('POST', '/v1/batches', docs('restricted', 'P1D', 'blocker', 1, BIG));
+      const b = await client.request('POST', '/v1/batches', docs('public', 'PT7S', 'later', 4, BIG));
       const routedFirst = (await client.request('GET', `/v1/batches/${b.json.id}/items`)).json.items;
       expect(routedFirst.map((i: any) => i.route.target)).toEqual(['local', 'local', 'local', 'local']);
 
@@ -90,10 +87,10 @@ describe('routing resilience', () => {
         expect(item.routeHistory.map((r: any) => r.target)).toEqual(['local', 'cloud']);
         expect(item.route.reason).toMatch(/^escalated: local finish estimated .* misses the deadline/);
         expect(item.attempts).toBe(1); // run once, on the cloud: never on both
-        expect(sentForFile(double, item.id)).toHaveLength(1);
+        expect(sentForItem(double, item.id)).toHaveLength(1);
       }
       for (const item of items.filter((i: any) => i.route.target === 'local')) {
-        expect(sentForFile(double, item.id)).toHaveLength(0);
+        expect(sentForItem(double, item.id)).toHaveLength(0);
       }
       await client.waitFinished(blocker.json.id, 60_000);
       expect(sentFor(double, 'blocker')).toHaveLength(0);
@@ -113,20 +110,20 @@ describe('routing resilience', () => {
     it('opens after repeated failures, routes around the provider, then half-opens and recovers', async () => {
       const { client } = sys;
       double.failNext(2, { status: 500 });
-            const failing = await client.request('POST', '/v1/batches', files('public', 'PT2S', 'outage', 2, BIG));
+            const failing = await client.request('POST', '/v1/batches', docs('public', 'PT1S', 'outage', 2, BIG));
       for (let i = 0; i < 100 && (await frontier()).circuit.state !== 'open'; i++) await sleep(50);
       expect((await frontier()).circuit.state).toBe('open');
       expect((await frontier()).available).toBe(false);
 
       // While open, the router sends cloud-bound work elsewhere cleared: here, the local model.
-      const during = await client.request('POST', '/v1/batches', files('public', 'PT2S', 'during', 1, BIG));
+      const during = await client.request('POST', '/v1/batches', docs('public', 'PT1S', 'during', 1, BIG));
       expect((await client.request('GET', `/v1/batches/${during.json.id}/items`)).json.items[0].route.target).toBe('local');
 
       const first = await client.waitFinished(failing.json.id, 60_000);
       expect(first.counts.completed).toBe(2); // finished locally after the cloud failed
       for (let i = 0; i < 200 && (await frontier()).circuit.state !== 'half-open'; i++) await sleep(50);
       expect((await frontier()).circuit.state).toBe('half-open');
-      const probe = await client.request('POST', '/v1/batches', files('public', 'PT2S', 'probe', 1, BIG));
+      const probe = await client.request('POST', '/v1/batches', docs('public', 'PT1S', 'probe', 1, BIG));
       await client.waitFinished(probe.json.id, 60_000);
       expect(sentFor(double, 'probe')).toHaveLength(1);
       expect((await frontier()).circuit).toEqual({ state: 'closed', failures: 0, openedAt: null });
@@ -145,7 +142,7 @@ describe('routing resilience', () => {
 
     it('honours the provider request rate limit across the queue', async () => {
       const { client } = sys;
-      const submitted = await client.request('POST', '/v1/batches', files('internal', 'PT2S', 'rpm', 4, BIG));
+      const submitted = await client.request('POST', '/v1/batches', docs('internal', 'PT1S', 'rpm', 4, BIG));
       const items = (await client.request('GET', `/v1/batches/${submitted.json.id}/items`)).json.items;
       expect(items.every((i: any) => i.route.target === 'cloud')).toBe(true);
       await sleep(2500);
@@ -165,12 +162,12 @@ describe('routing resilience', () => {
 
     it('stops spending at the batch budget and finishes the rest locally, reporting it', async () => {
       const { client } = sys;
-      // Worst case of one call: 456 output tokens × $1000/M = $0.456; the budget covers one.
-      const submitted = await client.request('POST', '/v1/batches', files('internal', 'PT2S', 'budget', 3, BIG, { maxCostUsd: 0.6 }));
+      // Worst case of one call: 256 output tokens × $1000/M = $0.256; the budget covers one.
+      const submitted = await client.request('POST', '/v1/batches', docs('internal', 'PT1S', 'budget', 3, BIG, { maxCostUsd: 0.3 }));
       const batch = await client.waitFinished(submitted.json.id, 120_000);
       expect(batch.status).toBe('completed');
       expect(batch.budget.reached).toBe(true);
-      expect(batch.budget.spentUsd).toBeLessThanOrEqual(0.6);
+      expect(batch.budget.spentUsd).toBeLessThanOrEqual(0.3);
       const items = (await client.request('GET', `/v1/batches/${submitted.json.id}/items`)).json.items;
       const local = items.filter((i: any) => i.route.target === 'local');
       expect(local.length).toBeGreaterThanOrEqual(1);
@@ -203,7 +200,7 @@ describe('routing resilience', () => {
       const { client } = sys;
       const runs = await Promise.all(
         (['internal', 'confidential', 'restricted'] as const).map(async (level) => {
-          const submitted = await client.request('POST', '/v1/batches', files(level, 'PT2S', `multi-${level}`, 2, BIG));
+          const submitted = await client.request('POST', '/v1/batches', docs(level, 'PT1S', `multi-${level}`, 2, BIG));
           await client.waitFinished(submitted.json.id, 60_000);
           return (await client.request('GET', `/v1/batches/${submitted.json.id}/items`)).json.items.map((i: any) => i.route.provider);
         }),

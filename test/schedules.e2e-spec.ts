@@ -10,11 +10,11 @@ describe('schedules', () => {
   let client: ApiClient;
 
   const template = {
-    kind: 'code-migration',
+    kind: 'document-processing',
     sensitivity: 'restricted',
     deadline: 'PT1H',
-    task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 8 },
-    items: [{ path: 'src/a.js', content: "module.exports = require('./b');\n" }],
+    task: { type: 'summarize', maxTokens: 8 },
+    items: [{ id: 'nightly-report', text: 'Numbers of the day, to summarize every night.' }],
   };
 
   beforeAll(async () => {
@@ -35,7 +35,7 @@ describe('schedules', () => {
     ['tz', { name: 'x', cron: '0 2 * * *', tz: 'Mars/Olympus', batch: template }],
     ['every', { name: 'x', every: 10, batch: template }],
     ['batch.deadline', { name: 'x', every: 60_000, batch: { ...template, deadline: '2030-01-01T00:00:00Z' } }],
-    ['batch.items[0].path', { name: 'x', every: 60_000, batch: { ...template, items: [{ content: 'x' }] } }],
+    ['batch.items[0].text', { name: 'x', every: 60_000, batch: { ...template, items: [{ id: 'x' }] } }],
     ['name', { name: 'no spaces please', every: 60_000, batch: template }],
   ])('rejects a schedule with a wrong %s, naming it', async (field, body) => {
     const res = await client.request('POST', '/v1/schedules', body);

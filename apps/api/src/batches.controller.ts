@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { BatchIntake, BatchStore, type BatchView } from '#libs/batches/src/index.js';
 import { boundedInt } from './query-params.js';
@@ -60,10 +60,27 @@ export class BatchesController {
     const page = 200;
     for (let offset = 0; offset < batch.counts.total; offset += page) {
       for (const item of await this.store.items(id, offset, page)) {
-        const { id: itemId, status, route, usage, costUsd, result, error } = item;
-        if (!res.write(`${JSON.stringify({ id: itemId, status, route, usage, costUsd, result, error })}\n`)) {
+        const { id: itemId, status, route, usage, costUsd, result, diff, error } = item;
+        if (!res.write(`${JSON.stringify({ id: itemId, status, route, usage, costUsd, result, diff, error })}\n`)) {
           await new Promise((resolve) => res.once('drain', resolve));
         }
+      }
+    }
+    res.end();
+  }
+
+  /** One patch for the whole batch (completed files, in order) that `git apply` accepts. */
+  @Get(':id/patch')
+  async patch(@Param('id') id: string, @Res() res: Response): Promise<void> {
+    const batch = this.found(await this.store.get(id), id);
+    if (batch.kind !== 'code-migration') {
+      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', field: 'id', message: `batch ${id} is a ${batch.kind} batch; only code migrations have a patch` });
+    }
+    res.status(200).type('text/x-diff');
+    const page = 200;
+    for (let offset = 0; offset < batch.counts.total; offset += page) {
+      for (const item of await this.store.items(id, offset, page)) {
+        if (item.status === 'completed' && item.diff) res.write(item.diff);
       }
     }
     res.end();

@@ -4,7 +4,7 @@ import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/sr
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type JobQueue } from '#libs/queue/src/index.js';
-import { workTokens } from '#libs/routing/src/routing-policy.js';
+import { workTokens, type RoutableItem, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import type { ItemRerouter } from './item-rerouter.js';
 
@@ -29,6 +29,7 @@ export class EscalationWatchdog {
     private readonly localModels: string[],
     private readonly intervalMs: number,
     private readonly maxOutputTokens: number,
+    private readonly policy: RoutingPolicy,
   ) {}
 
   async start(): Promise<void> {
@@ -71,8 +72,9 @@ export class EscalationWatchdog {
         const finishAt = now + ((running + work[i]) / rate) * 1000;
         if (finishAt <= item.deadline) continue;
         const from = { target: 'local' as const, provider: model };
-        const decision = await this.rerouter.propose(item, from, {}, now);
-        if (!decision || decision.atRisk) continue; // nowhere cleared does better: it waits here
+        // The policy moves it only once waiting longer could leave no cleared cloud provider on time.
+        const decision = this.policy.escalation(await this.routable(item, tasks), { now, providers: state.providers.filter((p) => p.target === 'cloud' && p.available !== false) });
+        if (!decision) continue;
         const why = `escalated: local finish estimated ${new Date(finishAt).toISOString()} misses the deadline`;
         if (await this.rerouter.apply(item, from, decision, why, ['queued'])) {
           moved += 1;
@@ -85,10 +87,14 @@ export class EscalationWatchdog {
   }
 
   private async workOf(item: WorkItem, tasks: Map<string, DocumentTask | CodeMigrationTask | null>): Promise<number> {
+    return workTokens(await this.routable(item, tasks));
+  }
+
+  private async routable(item: WorkItem, tasks: Map<string, DocumentTask | CodeMigrationTask | null>): Promise<RoutableItem> {
     if (!tasks.has(item.batchId)) tasks.set(item.batchId, await this.store.task(item.batchId));
     const task = tasks.get(item.batchId);
-    if (!task) return 0;
+    if (!task) return { sensitivity: item.sensitivity, deadline: item.deadline, inputTokens: 0, expectedOutputTokens: 0 };
     const p = promptFor(item, task, this.maxOutputTokens);
-    return workTokens({ inputTokens: estimateTokens(p.system) + estimateTokens(p.prompt), expectedOutputTokens: p.expectedOutputTokens });
+    return { sensitivity: item.sensitivity, deadline: item.deadline, inputTokens: estimateTokens(p.system) + estimateTokens(p.prompt), expectedOutputTokens: p.expectedOutputTokens };
   }
 }

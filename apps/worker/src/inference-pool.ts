@@ -27,6 +27,7 @@ export interface InferencePoolOptions {
   requestsPerMinute?: number | null;
   /** The provider's token quota, enforced across workers through Redis. */
   tokensPerMinute?: number | null;
+  latencyMs?: number;
 }
 
 /**
@@ -51,7 +52,7 @@ export class InferencePool {
   }
 
   async start(): Promise<void> {
-    const { target, provider, price, tokensPerMinute } = this.opts;
+    const { target, provider, price, tokensPerMinute, latencyMs } = this.opts;
     const description = await this.opts.describe();
     await this.beat();
     this.timer = setInterval(() => void this.beat().catch((e) => this.log.warn({ msg: 'heartbeat failed', error: String(e) })), this.opts.heartbeatMs);
@@ -64,7 +65,7 @@ export class InferencePool {
       async (job) => {
         this.busy += 1;
         try {
-          return await this.processor.run(job, { target, provider, price, tokensPerMinute });
+          return await this.processor.run(job, { target, provider, price, tokensPerMinute, latencyMs });
         } catch (err) {
           this.opts.onItemError?.(err);
           throw err;

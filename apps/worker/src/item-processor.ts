@@ -1,16 +1,18 @@
 import { Logger } from '@nestjs/common';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { WorkItem } from '#libs/batches/src/batch-types.js';
-import { promptFor, resultFrom } from '#libs/jobs/src/item-prompt.js';
+import { promptFor } from '#libs/jobs/src/item-prompt.js';
+import { answerSchema, checkItemOutput, type OutputCheck } from '#libs/jobs/src/item-output.js';
+import { MAX_VALIDATION_RETRIES } from '#libs/jobs/src/code-migration/retry-prompt.js';
 import type { Prompt } from '#libs/jobs/src/prompt.js';
 import type { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
 import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
 import type { TokenRateLimiter } from '#libs/pools/src/token-rate-limiter.js';
-import { ProviderError, type CompletionResult, type InferenceProvider } from '#libs/providers/src/completion.js';
+import { ProviderError, type CompletionResult, type InferenceProvider, type TokenUsage } from '#libs/providers/src/completion.js';
 import { PermanentJobError, RateLimited, type JobContext, type JobName } from '#libs/queue/src/index.js';
 import { costOf, type Price } from '#libs/routing/src/cost.js';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
-import { tokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
+import { workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import type { ItemRerouter } from './item-rerouter.js';
 
@@ -20,6 +22,8 @@ export interface ProcessorTarget {
   price: Price;
   /** Cloud providers: the tokens-per-minute quota shared by all workers. */
   tokensPerMinute?: number | null;
+  /** Cloud providers: fixed per-call latency, taken out of speed samples (the router adds it back per call). */
+  latencyMs?: number;
 }
 
 export interface ItemProcessorDeps {
@@ -59,29 +63,80 @@ export class ItemProcessor {
     if (started !== 'applied') return { outcome: 'skipped' }; // cancelled, or finished by an earlier run of this job
     const task = await store.task(item.batchId);
     if (!task) throw new PermanentJobError(`batch ${item.batchId} has no record`);
-    const prompt = promptFor(item, task, this.deps.maxOutputTokens);
+    const jsonSchema = answerSchema(item, task);
 
+    // Ask, check the answer, ask again with the checker's reason: up to MAX_VALIDATION_RETRIES more times.
+    let prompt = promptFor(item, task, this.deps.maxOutputTokens);
+    const usage = { inputTokens: 0, outputTokens: 0 };
+    const t0 = Date.now();
+    let check: OutputCheck | undefined;
+    let model = on.provider.name;
+    for (let round = 0; round <= MAX_VALIDATION_RETRIES; round++) {
+      const call = await this.callOnce(job, on, prompt, jsonSchema);
+      if ('outcome' in call) return call;
+      usage.inputTokens += call.usage.inputTokens;
+      usage.outputTokens += call.usage.outputTokens;
+      model = call.model;
+      check = checkItemOutput(item, task, call.text, call.finishReason, this.deps.maxOutputTokens);
+      if (check.ok) break;
+      this.log.warn({ msg: 'answer rejected by its check', batchId: item.batchId, index: item.index, provider: on.provider.name, round, reason: check.message });
+      prompt = check.retry;
+    }
+    const costUsd = costOf(usage, on.price);
+    if (!check!.ok) return this.rejectOutput(job, on, check!.message, usage, costUsd);
+
+    const elapsedMs = Date.now() - t0;
+    const recorded = await store.transition(item.batchId, item.index, ['running'], 'completed', {
+      result: check!.result,
+      diff: check!.diff ?? undefined,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      costUsd,
+    });
+    const tps = workTokensPerSecond(usage, elapsedMs, on.latencyMs ?? 0);
+    if (recorded && tps !== null) await this.deps.pools.recordThroughput(on.target, on.provider.name, tps);
+    this.log.log({
+      msg: recorded ? 'item completed' : 'item result discarded (already finished)',
+      batchId: item.batchId,
+      index: item.index,
+      target: on.target,
+      provider: on.provider.name,
+      model,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      costUsd,
+      ms: elapsedMs,
+    });
+    return { outcome: recorded ? 'completed' : 'skipped' };
+  }
+
+  /**
+   * One completion, with everything around it: for a cloud provider its circuit, the batch budget and the
+   * token quota first; cancellation while it runs; failures classified for the circuit and for retries.
+   */
+  private async callOnce(job: JobContext<JobName.RunItem>, on: ProcessorTarget, prompt: Prompt, jsonSchema: Record<string, unknown> | undefined): Promise<ItemOutcome | CompletionResult> {
+    const { store } = this.deps;
+    const item = job.data;
     let reservedUsd = 0;
     if (on.target === 'cloud') {
       const gate = await this.admitToCloud(job, on, prompt);
       if ('outcome' in gate) return gate;
       reservedUsd = gate.reservedUsd;
     }
-
-    const t0 = Date.now();
     const cancel = this.watchCancel(item.batchId);
-    let completion: CompletionResult;
     try {
-      completion = await on.provider.complete({
+      const completion = await on.provider.complete({
         itemRef: job.id,
         sensitivity: item.sensitivity,
         system: prompt.system,
         prompt: prompt.prompt,
         maxTokens: prompt.maxTokens,
         signal: cancel.signal,
+        jsonSchema,
       });
+      if (on.target === 'cloud') await this.deps.circuits.recordSuccess(on.provider.name);
+      return completion;
     } catch (err) {
-      if (reservedUsd > 0) await store.releaseBudget(item.batchId, reservedUsd);
       if (cancel.signal.aborted) {
         await store.transition(item.batchId, item.index, ['running'], 'cancelled', { error: 'cancelled while running' });
         this.log.log({ msg: 'item cancelled while running', batchId: item.batchId, index: item.index, provider: on.provider.name });
@@ -94,33 +149,28 @@ export class ItemProcessor {
       return this.fail(job, on, err);
     } finally {
       cancel.stop();
+      if (reservedUsd > 0) await store.releaseBudget(item.batchId, reservedUsd);
     }
-    if (reservedUsd > 0) await store.releaseBudget(item.batchId, reservedUsd);
-    if (on.target === 'cloud') await this.deps.circuits.recordSuccess(on.provider.name);
+  }
 
-    const elapsedMs = Date.now() - t0;
-    const costUsd = costOf(completion.usage, on.price);
-    const recorded = await store.transition(item.batchId, item.index, ['running'], 'completed', {
-      result: resultFrom(item.kind, completion.text),
-      inputTokens: completion.usage.inputTokens,
-      outputTokens: completion.usage.outputTokens,
-      costUsd,
-    });
-    const tps = tokensPerSecond(completion.usage.outputTokens, elapsedMs);
-    if (recorded && tps !== null) await this.deps.pools.recordThroughput(on.target, on.provider.name, tps);
-    this.log.log({
-      msg: recorded ? 'item completed' : 'item result discarded (already finished)',
-      batchId: item.batchId,
-      index: item.index,
-      target: on.target,
-      provider: on.provider.name,
-      model: completion.model,
-      inputTokens: completion.usage.inputTokens,
-      outputTokens: completion.usage.outputTokens,
-      costUsd,
-      ms: elapsedMs,
-    });
-    return { outcome: recorded ? 'completed' : 'skipped' };
+  /**
+   * Every check failed. A local answer escalates to a cleared cloud provider if one can take the item
+   * (deadline and sensitivity allow); otherwise the item fails with the checker's message.
+   */
+  private async rejectOutput(job: JobContext<JobName.RunItem>, on: ProcessorTarget, message: string, usage: TokenUsage, costUsd: number): Promise<ItemOutcome> {
+    const item = job.data;
+    const why = `answer rejected ${MAX_VALIDATION_RETRIES + 1} times (${message})`;
+    if (on.target === 'local') {
+      const from = { target: on.target, provider: on.provider.name };
+      const decision = await this.deps.rerouter.propose(item, from, { cloudOnly: true });
+      if (decision && !decision.atRisk && (await this.deps.rerouter.apply(item, from, decision, why, ['running']))) {
+        this.log.warn({ msg: 'item escalated after invalid answers', batchId: item.batchId, index: item.index, from: on.provider.name, to: decision.provider });
+        return { outcome: 'rerouted' };
+      }
+    }
+    await this.deps.store.transition(item.batchId, item.index, ['running'], 'failed', { error: why, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd });
+    this.log.warn({ msg: 'item failed its output check', batchId: item.batchId, index: item.index, provider: on.provider.name, reason: message });
+    throw new PermanentJobError(why);
   }
 
   /**

@@ -12,6 +12,8 @@ import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 export interface RerouteOptions {
   /** Only local models (the batch's budget is spent). */
   localOnly?: boolean;
+  /** Only cloud providers (the local model's answers keep failing their check). */
+  cloudOnly?: boolean;
 }
 
 /**
@@ -39,7 +41,7 @@ export class ItemRerouter {
     const providers = state.providers.filter(
       (p) =>
         !(p.target === from.target && p.name === from.provider) &&
-        (p.target === 'local' || (p.available !== false && !opts.localOnly)) &&
+        (p.target === 'local' ? !opts.cloudOnly : p.available !== false && !opts.localOnly) &&
         (!item.model || p.target !== 'local' || p.name === item.model),
     );
     // Nowhere else cleared for this data (a restricted item off its only local model): it stays where it is.

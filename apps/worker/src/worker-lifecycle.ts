@@ -100,6 +100,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
           describe: () => description,
           requestsPerMinute: cloud.requestsPerMinute,
           tokensPerMinute: cloud.tokensPerMinute,
+          latencyMs: cloud.latencyMs,
         },
         this.jobs,
         this.registry,
@@ -113,7 +114,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     }
     this.scheduleRunner = new ScheduleRunner(this.jobs, this.schedules, this.intake);
     this.scheduleRunner.start();
-    this.watchdog = new EscalationWatchdog(this.jobs, this.store, this.directory, rerouter, localModels.map((m) => m.name), this.config.escalationIntervalMs, this.config.maxOutputTokens);
+    this.watchdog = new EscalationWatchdog(this.jobs, this.store, this.directory, rerouter, localModels.map((m) => m.name), this.config.escalationIntervalMs, this.config.maxOutputTokens, this.policy);
     await this.watchdog.start();
   }
 

@@ -45,6 +45,8 @@ export interface NewItem {
 /** Fields a transition may set on an item. */
 export interface ItemUpdate {
   result?: string;
+  /** Code items: the unified diff from the original file to the result. */
+  diff?: string;
   error?: string;
   inputTokens?: number;
   outputTokens?: number;
@@ -335,6 +337,7 @@ function toItemView(h: Record<string, string>): ItemView {
     usage: done || h.inputTokens ? { inputTokens: num(h.inputTokens), outputTokens: num(h.outputTokens) } : null,
     costUsd: done || h.costUsd ? num(h.costUsd) : null,
     result: h.result ?? null,
+    diff: h.diff ?? null,
     error: h.error ?? null,
     attempts: num(h.attempts),
     startedAt: iso(h.startedAt),

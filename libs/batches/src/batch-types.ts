@@ -116,6 +116,8 @@ export interface ItemView {
   usage: TokenUsage | null;
   costUsd: number | null;
   result: string | null;
+  /** Code items: the unified diff from the original file to `result` (null when unchanged). */
+  diff: string | null;
   error: string | null;
   attempts: number;
   startedAt: string | null;

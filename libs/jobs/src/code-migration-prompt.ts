@@ -17,9 +17,3 @@ export function codeMigrationPrompt(task: CodeMigrationTask, path: string, conte
     expectedOutputTokens: Math.min(maxTokens, Math.ceil(estimateTokens(content) * 1.1) + 16),
   };
 }
-
-/** Models often wrap a file in a Markdown fence despite the instruction; keep only the content. */
-export function stripCodeFence(text: string): string {
-  const fenced = /^\s*```[\w.+-]*\s*\n([\s\S]*?)\n?```\s*$/.exec(text);
-  return fenced ? fenced[1] : text;
-}

@@ -2,3 +2,4 @@ export * from './prompt.js';
 export * from './document-prompt.js';
 export * from './code-migration-prompt.js';
 export * from './item-prompt.js';
+export * from './item-output.js';

@@ -9,6 +9,11 @@ export interface CompletionRequest {
   prompt: string;
   maxTokens: number;
   signal?: AbortSignal;
+  /**
+   * The answer must be a JSON value matching this schema: local models enforce it with a grammar,
+   * OpenAI-compatible APIs with response_format json_schema. The answer is validated either way.
+   */
+  jsonSchema?: Record<string, unknown>;
 }
 
 export interface TokenUsage {

@@ -151,6 +151,8 @@ export class CloudProvider {
       // max_tokens, not max_completion_tokens: Ollama and LM Studio accept only max_tokens, and
       // llama.cpp server silently ignored max_completion_tokens (no cap at all) until early 2026.
       max_tokens: req.maxTokens,
+      // Structured answers: the API constrains decoding to the schema where it can (we validate anyway).
+      ...(req.jsonSchema ? { response_format: { type: 'json_schema' as const, json_schema: { name: 'answer', schema: req.jsonSchema, strict: true } } } : {}),
     };
   }
 

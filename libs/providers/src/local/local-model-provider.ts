@@ -6,6 +6,7 @@ import {
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaModel,
+  type LlamaGrammar,
   LlamaChatSession,
   getLlama,
   resolveChatWrapper,
@@ -59,6 +60,7 @@ export class LocalModelProvider implements InferenceProvider {
 
   private readonly pool: SequencePool<LlamaContextSequence>;
   private readonly shutdown = new AbortController();
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private closing?: Promise<void>;
 
   private constructor(
@@ -139,7 +141,8 @@ export class LocalModelProvider implements InferenceProvider {
       session = new LlamaChatSession({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
       session.setChatHistory(history);
       const before = sequence.tokenMeter.getState();
-      const result = await session.promptWithMeta(req.prompt, { maxTokens: req.maxTokens, signal });
+      const grammar = req.jsonSchema ? await this.grammarFor(req.jsonSchema) : undefined;
+      const result = await session.promptWithMeta(req.prompt, { maxTokens: req.maxTokens, signal, grammar });
       const used = sequence.tokenMeter.diff(before);
       return {
         text: result.responseText,
@@ -155,6 +158,22 @@ export class LocalModelProvider implements InferenceProvider {
       await sequence.clearHistory().catch(() => undefined); // fails only once the context is disposed
       this.pool.release(sequence);
     }
+  }
+
+  /**
+   * A grammar that only lets the model write JSON matching `schema` (node-llama-cpp's GBNF from JSON
+   * Schema): a classification or extraction is valid by construction. Compiled once per schema.
+   */
+  private grammarFor(schema: Record<string, unknown>): Promise<LlamaGrammar> {
+    const key = JSON.stringify(schema);
+    let grammar = this.grammars.get(key);
+    if (!grammar) {
+      // User schemas are checked at run time by the engine; the static type only fits literal schemas.
+      grammar = this.llama.createGrammarForJsonSchema(schema as never) as Promise<LlamaGrammar>;
+      grammar.catch(() => this.grammars.delete(key));
+      this.grammars.set(key, grammar);
+    }
+    return grammar;
   }
 
   /** Tokens the model's tokenizer makes of `text` (no BOS, no chat template). */
