@@ -44,7 +44,7 @@ describe('planSequences', () => {
 
   it('bounds CPU pools by RAM and by cores', () => {
     const cpu = { kind: 'cpu' as const, totalBytes: 24 * GiB, freeBytes: 20 * GiB, cores: 2 };
-    expect(planSequences({ device: cpu, footprint: sevenB, utilization: 0.9, cap: null })).toMatchObject({ sequences: 2, reason: expect.stringMatching(/CPU cores/) });
+    expect(planSequences({ device: cpu, footprint: sevenB, utilization: 0.9, cap: null })).toMatchObject({ sequences: 4, reason: expect.stringMatching(/CPU cores/) });
     const small = { ...cpu, freeBytes: 5.5 * GiB, cores: 16 };
     expect(planSequences({ device: small, footprint: sevenB, utilization: 0.9, cap: null }).sequences).toBe(1);
   });

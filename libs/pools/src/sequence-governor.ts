@@ -38,7 +38,8 @@ export class SequenceGovernor {
   /** Re-reads memory and adjusts; returns the number of sequences now allowed. */
   async check(): Promise<number> {
     const { footprint, allocated, utilization } = this.opts;
-    const device = await this.opts.probe();
+    // Only memory shrinks a running pool: how many sequences suit the cores was decided when it was sized.
+    const { cores: _cores, ...device } = await this.opts.probe();
     // What we hold is ours to plan with: weights plus the context allocated for every sequence.
     const heldBytes = footprint.modelBytes + footprint.contextBytes(allocated);
     const plan = planSequences({ device, footprint, utilization, cap: allocated, heldBytes });

@@ -1,0 +1,285 @@
+/**
+ * npm run bench:local [-- --record] [-- --threads=T] [-- --fallback-sequences=N] [-- --logs=DIR]
+ *
+ * Local generation throughput through the whole system (REST → Redis/BullMQ → worker →
+ * node-llama-cpp) against the limit measured in the same run: node-llama-cpp in this process with
+ * the same model, sequences, threads, prompts and maxTokens, and nothing in between. For N = 1, 2,
+ * 4, 8 sequences and the N the worker computes itself (LOCAL_SEQUENCES=auto).
+ *
+ * Progress goes to stderr; stdout's last line is the result as one JSON object (pretty in
+ * bench/results/local-cpu.json with --record). Exits 0 when the run completed, targets met or not.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import type { Prompt } from '#libs/jobs/src/prompt.js';
+import { summarizeWorkload } from './bench-workload.js';
+import { CpuMeter, waitForQuiet } from './cpu-meter.js';
+import { QueueSystem, WorkerStartFailed, type QueueRun } from './queue-system.js';
+import { RawEngine, type EngineRun } from './raw-engine.js';
+
+const SEQUENCES = [1, 2, 4, 8];
+const THREAD_CHOICES = [1, 2];
+// The random bench model always generates exactly maxTokens. 32 tokens and ~120 prompt tokens per
+// item keep the whole run near 4 minutes on 2 quiet cores (~20–25 tok/s at any N there).
+const MAX_TOKENS = 32;
+const CONTEXT_SIZE = 512;
+const WARMUP_TOKENS = 4;
+const PROBE_ITEMS = 3;
+/** A computed N far above 16 is measured with at most this many items in flight (noted in the run). */
+const MAX_ITEMS = 32;
+/** Items per run: every sequence gets at least four, so one slow item at the end of a run (seen at N = 4
+ * with two items per sequence) weighs little against steady-state throughput; a run lasts ≥ ~20 s. */
+const itemsFor = (n: number): number => Math.min(Math.max(4 * n, 16), MAX_ITEMS);
+/**
+ * A measurement during which other processes used more than this share of the machine is taken
+ * again (at most MAX_ATTEMPTS times; the least disturbed one counts): this machine is shared.
+ */
+const QUIET_SHARE = 0.05;
+const QUIET_WAIT_MS = 90_000;
+/** Waiting and retrying stop this long after the start, so a busy machine cannot stretch the run without end. */
+const PATIENCE_MS = 8 * 60_000;
+const startedAt = Date.now();
+/** After a worker starts, wait past its pool's first memory check before measuring. */
+const SETTLE_MS = 6_000;
+const MAX_ATTEMPTS = 3;
+const RATIO_MIN = 0.9;
+const COMPUTED_VS_BEST_MIN = 0.9;
+const MODEL_NAME = 'bench';
+const RESULT_FILE = resolve(process.cwd(), 'bench/results/local-cpu.json');
+
+interface Run {
+  sequences: number;
+  items: number;
+  rawTokensPerSec: number;
+  queueTokensPerSec: number;
+  ratio: number;
+  /** Share of the machine's CPU other processes used during each measurement. */
+  otherCpu: { raw: number; queue: number };
+  /** Least sequences the worker's pool let run during the measured batch (GET /v1/pools). */
+  queueActiveSequences: number | null;
+  computed?: true;
+}
+
+interface Computed {
+  sequences: number;
+  source: 'pools' | 'fallback';
+  /** What the computed run's worker is started with. */
+  workerEnv: NodeJS.ProcessEnv;
+}
+
+interface Steady<T> {
+  run: T;
+  otherShare: number;
+}
+
+const args = process.argv.slice(2);
+const record = args.includes('--record');
+const fallbackArg = args.find((a) => a.startsWith('--fallback-sequences='));
+// Used only where LOCAL_SEQUENCES=auto or GET /v1/pools is missing: one sequence per core, marked "fallback".
+const fallbackSequences = fallbackArg ? Number(fallbackArg.split('=')[1]) : 2;
+/** --threads=T skips the probe and uses T (to compare thread counts on purpose). */
+const threadsArg = args.find((a) => a.startsWith('--threads='));
+const forcedThreads = threadsArg ? Number(threadsArg.split('=')[1]) : undefined;
+/** --logs=DIR keeps each worker's output (JSON lines: item timings, pool resizes) for a closer look. */
+const logDir = args.find((a) => a.startsWith('--logs='))?.slice('--logs='.length);
+
+const cleanups: Array<() => Promise<void>> = [];
+let cleaning: Promise<void> | undefined;
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const step of cleanups.splice(0).reverse()) {
+      await step().catch((e: unknown) => progress(`cleanup failed: ${e instanceof Error ? e.message : String(e)}`));
+    }
+  })();
+  return cleaning;
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    progress(`${signal}: stopping`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+function progress(line: string): void {
+  process.stderr.write(`[bench:local] ${line}\n`);
+}
+
+const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
+const pct = (share: number): string => `${(share * 100).toFixed(1)}%`;
+const prompts = (tag: string, count: number, maxTokens = MAX_TOKENS): Prompt[] => summarizeWorkload(tag, count, maxTokens, MAX_TOKENS).prompts;
+
+/** Runs `measure` until other processes left the CPU alone during it (or attempts run out). */
+async function steady<T>(label: string, measure: () => Promise<T>): Promise<Steady<T>> {
+  let best: Steady<T> | undefined;
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const patient = Date.now() - startedAt < PATIENCE_MS;
+    const before = patient ? await waitForQuiet(QUIET_SHARE, QUIET_WAIT_MS) : 0;
+    if (before >= QUIET_SHARE) progress(`${label}: the machine is busy (${pct(before)} of CPU used by other processes); measuring anyway`);
+    const meter = CpuMeter.start();
+    const run = await measure();
+    const otherShare = meter.otherShare();
+    if (!best || otherShare < best.otherShare) best = { run, otherShare };
+    if (otherShare < QUIET_SHARE) break;
+    const again = attempt < MAX_ATTEMPTS && Date.now() - startedAt < PATIENCE_MS;
+    progress(`${label}: other processes used ${pct(otherShare)} of CPU during the measurement${again ? '; again' : ''}`);
+    if (!again) break;
+  }
+  return best!;
+}
+
+async function main(): Promise<Record<string, unknown>> {
+  if (!Number.isSafeInteger(fallbackSequences) || fallbackSequences < 1) throw new Error('--fallback-sequences must be a positive integer');
+  if (forcedThreads !== undefined && (!Number.isSafeInteger(forcedThreads) || forcedThreads < 1)) throw new Error('--threads must be a positive integer');
+  const modelPath = await ensureGeneratedModel('bench');
+  progress(`model ${modelPath}; maxTokens ${MAX_TOKENS}, context ${CONTEXT_SIZE}`);
+
+  const engine = await RawEngine.load(modelPath, forcedThreads ?? Math.max(...THREAD_CHOICES));
+  cleanups.push(() => engine.dispose());
+  /** N sequences in this process: one context, warmed up, then the measured prompts. */
+  const rawRun = async (n: number, threads: number, label: string, measured: Prompt[]): Promise<Steady<EngineRun>> => {
+    const context = await engine.open({ sequences: n, threads, contextSize: CONTEXT_SIZE });
+    try {
+      await context.generate(prompts(`${label}-warmup`, n, WARMUP_TOKENS));
+      return await steady(label, () => context.generate(measured));
+    } finally {
+      await context.dispose();
+    }
+  };
+
+  // Threads first: on 2 cores the wrong count costs more than any queue overhead could.
+  const threadProbe: Record<string, number> = {};
+  for (const threads of forcedThreads ? [] : THREAD_CHOICES) {
+    const { run, otherShare } = await rawRun(1, threads, `probe-t${threads}`, prompts(`probe-t${threads}`, PROBE_ITEMS));
+    threadProbe[String(threads)] = round(run.tokensPerSec);
+    progress(`threads ${threads}, N=1 raw: ${run.outputTokens} tokens in ${(run.ms / 1000).toFixed(1)} s = ${run.tokensPerSec.toFixed(2)} tok/s (others ${pct(otherShare)})`);
+  }
+  const threads = forcedThreads ?? THREAD_CHOICES.reduce((best, t) => (threadProbe[String(t)] > threadProbe[String(best)] ? t : best));
+  progress(`using ${threads} thread(s)${forcedThreads ? ' (--threads)' : ''}`);
+
+  const system = await QueueSystem.start({
+    LOCAL_MODEL_PATH: modelPath,
+    LOCAL_MODEL_NAME: MODEL_NAME,
+    LOCAL_THREADS: String(threads),
+    LOCAL_CONTEXT_SIZE: String(CONTEXT_SIZE),
+    MAX_OUTPUT_TOKENS: String(MAX_TOKENS),
+    SHUTDOWN_TIMEOUT_MS: '5000',
+  }, logDir);
+  cleanups.push(() => system.close());
+  progress(`API up at ${system.client.baseUrl} (private Redis)`);
+
+  const computed = await computeSequences(system);
+  progress(`computed sequences: ${computed.sequences} (${computed.source})`);
+
+  const raws = new Map<number, Steady<EngineRun>>();
+  const measure = async (n: number, workerEnv: NodeJS.ProcessEnv, computedRun = false): Promise<Run> => {
+    const items = itemsFor(n);
+    if (items < n) progress(`N=${n}: measured with ${items} items, so at most ${items} run at once`);
+    const workload = summarizeWorkload(`n${n}`, items, MAX_TOKENS, MAX_TOKENS);
+    let raw = raws.get(n);
+    if (!raw) {
+      raw = await rawRun(n, threads, `N=${n} raw`, workload.prompts);
+      raws.set(n, raw);
+    }
+    progress(`N=${n} raw:   ${raw.run.outputTokens} tokens in ${(raw.run.ms / 1000).toFixed(1)} s = ${raw.run.tokensPerSec.toFixed(2)} tok/s (others ${pct(raw.otherShare)})`);
+
+    await system.startWorker(workerEnv, computedRun ? `auto-n${n}` : `n${n}`);
+    await system.runBatch(summarizeWorkload(`n${n}-warmup`, n, WARMUP_TOKENS, MAX_TOKENS));
+    // The pool re-reads memory every LOCAL_MEMORY_CHECK_MS (5 s) and may resize: measure what it settles on.
+    await sleep(Math.max(0, system.consumingSince + SETTLE_MS - Date.now()));
+    const queue = await steady(`N=${n} queue`, () => system.runBatch(workload));
+    await system.stopWorker();
+    progress(`N=${n} queue: ${describe(queue.run)} (others ${pct(queue.otherShare)})`);
+    const active = queue.run.pool?.minActive ?? null;
+    if (active !== null && active < n) progress(`N=${n}: the worker let only ${active} sequence(s) run at once (GET /v1/pools sequences.active)`);
+
+    const ratio = queue.run.tokensPerSec / raw.run.tokensPerSec;
+    progress(`N=${n} ratio ${ratio.toFixed(3)}`);
+    return {
+      sequences: n,
+      items,
+      rawTokensPerSec: round(raw.run.tokensPerSec),
+      queueTokensPerSec: round(queue.run.tokensPerSec),
+      ratio: round(ratio, 3),
+      otherCpu: { raw: round(raw.otherShare, 3), queue: round(queue.otherShare, 3) },
+      queueActiveSequences: active,
+    };
+  };
+
+  const runs: Run[] = [];
+  for (const n of SEQUENCES) runs.push(await measure(n, { LOCAL_SEQUENCES: String(n) }));
+  runs.push({ ...(await measure(computed.sequences, computed.workerEnv, true)), computed: true });
+
+  const best = Math.max(...runs.filter((r) => !r.computed).map((r) => r.queueTokensPerSec));
+  const computedVsBest = runs[runs.length - 1].queueTokensPerSec / best;
+  return {
+    model: MODEL_NAME,
+    device: engine.device,
+    threads,
+    threadProbe,
+    maxTokens: MAX_TOKENS,
+    contextSize: CONTEXT_SIZE,
+    computedSequences: computed.sequences,
+    computedSequencesSource: computed.source,
+    runs,
+    targets: { ratioMin: RATIO_MIN, computedVsBest: round(computedVsBest, 3), computedVsBestMin: COMPUTED_VS_BEST_MIN },
+    pass: runs.every((r) => r.ratio >= RATIO_MIN) && computedVsBest >= COMPUTED_VS_BEST_MIN,
+  };
+}
+
+/**
+ * The N a worker picks with LOCAL_SEQUENCES=auto, as GET /v1/pools reports it (sequences.max).
+ * Where the worker or the API does not support that, the fallback N, marked as such.
+ */
+async function computeSequences(system: QueueSystem): Promise<Computed> {
+  const fallback = (): Computed => ({ sequences: fallbackSequences, source: 'fallback', workerEnv: { LOCAL_SEQUENCES: String(fallbackSequences) } });
+  try {
+    await system.startWorker({ LOCAL_SEQUENCES: 'auto' }, 'auto-probe');
+  } catch (error) {
+    if (error instanceof WorkerStartFailed && /LOCAL_SEQUENCES/.test(error.output)) {
+      progress('this worker does not accept LOCAL_SEQUENCES=auto');
+      return fallback();
+    }
+    throw error;
+  }
+  try {
+    const pool = await system.poolSequences();
+    if (!pool) {
+      progress('GET /v1/pools: no such endpoint (or no single local pool)');
+      return fallback();
+    }
+    if (!Number.isSafeInteger(pool.max) || pool.max < 1) throw new Error(`GET /v1/pools reports sequences.max ${pool.max}`);
+    return { sequences: pool.max, source: 'pools', workerEnv: { LOCAL_SEQUENCES: 'auto' } };
+  } finally {
+    await system.stopWorker();
+  }
+}
+
+function describe(q: QueueRun): string {
+  const sorted = [...q.itemMs].sort((a, b) => a - b);
+  const pool = q.pool ? `; pool max ${q.pool.max}, active ≥ ${q.pool.minActive}` : '';
+  return (
+    `${q.outputTokens} tokens in ${(q.ms / 1000).toFixed(1)} s = ${q.tokensPerSec.toFixed(2)} tok/s ` +
+    `(first item started ${q.firstStartMs} ms after POST; mean running items ${q.meanRunningItems.toFixed(2)}; ` +
+    `item ms median ${sorted[Math.floor(sorted.length / 2)]}${pool})`
+  );
+}
+
+let exitCode = 0;
+try {
+  const result = await main();
+  if (record) {
+    await mkdir(dirname(RESULT_FILE), { recursive: true });
+    await writeFile(RESULT_FILE, JSON.stringify(result, null, 2) + '\n');
+    progress(`wrote ${RESULT_FILE}`);
+  }
+  process.stdout.write(JSON.stringify(result) + '\n');
+} catch (error) {
+  progress(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  exitCode = 1;
+} finally {
+  await cleanUp();
+}
+// node-llama-cpp's native threads can outlive dispose() by a moment; everything we opened is closed.
+process.exit(exitCode);
