@@ -16,36 +16,28 @@ export interface QueueSettings {
 
 const DAY_S = 86_400;
 
+/** Inference jobs: the tuned lock (LLM calls run long) and attempts; results live in the batch store. */
+const inference = (t: QueueTuning): QueueSettings => ({
+  lockDurationMs: t.lockDurationMs,
+  stalledIntervalMs: t.stalledIntervalMs,
+  maxStalledCount: t.maxStalledCount,
+  attempts: t.attempts,
+  backoff: { type: 'exponential', delay: t.backoffMs },
+  removeOnComplete: { age: DAY_S, count: 10_000 },
+  removeOnFail: { age: 7 * DAY_S, count: 10_000 },
+});
+
 /** One reviewable table of how each kind of queue behaves. Record<QueueKind, …> makes it exhaustive. */
 export const QUEUE_SETTINGS: Record<QueueKind, (tuning: QueueTuning) => QueueSettings> = {
-  [QueueKind.LocalInference]: (t) => ({
-    lockDurationMs: t.lockDurationMs,
-    stalledIntervalMs: t.stalledIntervalMs,
-    maxStalledCount: t.maxStalledCount,
-    attempts: t.attempts,
-    backoff: { type: 'exponential', delay: t.backoffMs },
-    removeOnComplete: { age: DAY_S, count: 10_000 },
-    removeOnFail: { age: 7 * DAY_S, count: 10_000 },
-  }),
+  [QueueKind.LocalInference]: inference,
+  // Cloud calls are retried on 429/5xx by the provider client first; BullMQ's attempts cover what
+  // outlasts those retries (an outage of minutes), then the item is rerouted.
+  [QueueKind.CloudInference]: inference,
   [QueueKind.Maintenance]: (t) => ({
     // Sweeps and schedule firings are quick; a failed firing is retried (it is idempotent per slot).
-    lockDurationMs: t.lockDurationMs,
-    stalledIntervalMs: t.stalledIntervalMs,
-    maxStalledCount: t.maxStalledCount,
+    ...inference(t),
     attempts: 3,
-    backoff: { type: 'exponential', delay: t.backoffMs },
     removeOnComplete: { age: 3600, count: 100 },
     removeOnFail: { age: DAY_S, count: 1000 },
-  }),
-  [QueueKind.CloudInference]: (t) => ({
-    // Cloud calls are shorter but retried on 429/5xx by the provider client first; BullMQ's attempts
-    // cover what outlasts those retries (an outage of minutes).
-    lockDurationMs: t.lockDurationMs,
-    stalledIntervalMs: t.stalledIntervalMs,
-    maxStalledCount: t.maxStalledCount,
-    attempts: t.attempts,
-    backoff: { type: 'exponential', delay: t.backoffMs },
-    removeOnComplete: { age: DAY_S, count: 10_000 },
-    removeOnFail: { age: 7 * DAY_S, count: 10_000 },
   }),
 };
