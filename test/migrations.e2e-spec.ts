@@ -157,4 +157,46 @@ describe('code migration and structured documents', () => {
     expect(item.route.target).toBe('local');
   });
 
+
+  it('takes the files of a git repository at a ref, filtered by globs, one item per file', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'switchyard-source-'));
+    try {
+      const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, stdio: 'pipe', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
+      git('init', '-q');
+      const write = (path: string, content: string | Buffer) => {
+        mkdirSync(dirname(join(repo, path)), { recursive: true });
+        writeFileSync(join(repo, path), content);
+      };
+      for (const [path, content] of Object.entries(sources)) write(path, content);
+      write('src/vendor/lib.js', 'module.exports = 1;\n');
+      write('src/logo.js', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01]));
+      write('README.md', '# sample\n');
+      git('add', '.');
+      git('commit', '-qm', 'initial');
+      write('src/uncommitted.js', 'module.exports = 2;\n'); // not in the commit: never read
+
+      const body = {
+        kind: 'code-migration',
+        sensitivity: 'restricted',
+        deadline: 'P1D',
+        task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 8 },
+        source: { repo, ref: 'HEAD', include: ['src/**/*.js'], exclude: ['src/vendor/**'] },
+      };
+      const submitted = await client.request('POST', '/v1/batches', body);
+      expect(submitted.status).toBe(202);
+      expect(submitted.json.total).toBe(2);
+      const { json } = await client.request('GET', `/v1/batches/${submitted.json.id}/items`);
+      expect(json.items.map((i: any) => i.id).sort()).toEqual(['src/main.js', 'src/math.js']);
+
+      const noRepo = await client.request('POST', '/v1/batches', { ...body, source: { repo: join(repo, 'nope') } });
+      expect([noRepo.status, noRepo.json.field]).toEqual([400, 'source.repo']);
+      const noRef = await client.request('POST', '/v1/batches', { ...body, source: { repo, ref: 'no-such-branch' } });
+      expect([noRef.status, noRef.json.field]).toEqual([400, 'source.ref']);
+      const both = await client.request('POST', '/v1/batches', { ...body, items: [{ path: 'a.js', content: '' }] });
+      expect([both.status, both.json.field]).toEqual([400, 'items']);
+      await client.waitFinished(submitted.json.id);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
 });

@@ -7,6 +7,7 @@ import { checkSubmission, type FieldError, type SubmissionLimits } from './batch
 import type { BatchStore, NewItem } from './batch-store.js';
 import type { BatchSubmission, ItemRoute, WorkItem } from './batch-types.js';
 import { detectPii } from '#libs/privacy/src/pii-detector.js';
+import { RepoSourceError, readRepoSource } from '#libs/jobs/src/code-migration/repo-source.js';
 import { DEFAULT_PII_RULES } from '#libs/privacy/src/pii-rules.js';
 import { effectiveSensitivity } from '#libs/privacy/src/effective-sensitivity.js';
 
@@ -47,7 +48,8 @@ export class BatchIntake {
   async submit(body: unknown, idempotencyKey?: string, now = Date.now()): Promise<Accepted> {
     const check = checkSubmission(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
-    const { submission, deadlineAt } = check;
+    const { deadlineAt } = check;
+    const submission = await this.withSourceFiles(check.submission);
 
     if (idempotencyKey) {
       const existing = await this.store.findByIdempotencyKey(idempotencyKey);
@@ -77,7 +79,7 @@ export class BatchIntake {
   async quote(body: unknown, now = Date.now()): Promise<Quote> {
     const check = checkSubmission(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
-    const work = this.workItems(check.submission, check.deadlineAt);
+    const work = this.workItems(await this.withSourceFiles(check.submission), check.deadlineAt);
     const decisions = this.route(check.submission, work, await this.directory.routingState(now));
     return { total: work.length, decisions };
   }
@@ -92,6 +94,21 @@ export class BatchIntake {
       items.map((i) => (i.route ? this.queue.removeWaiting(queueRefFor(i.route.target, i.route.provider), itemJobId(batchId, i.index)) : false)),
     );
     return { cancelled: indexes.size };
+  }
+
+  /** A code migration over a repository becomes one item per matching file, read from git at the ref. */
+  private async withSourceFiles(s: BatchSubmission): Promise<BatchSubmission> {
+    if (s.kind !== 'code-migration' || !s.source) return s;
+    let files;
+    try {
+      files = await readRepoSource(s.source);
+    } catch (err) {
+      if (err instanceof RepoSourceError) throw new SubmissionRejected([{ field: err.field, message: err.message }]);
+      throw err;
+    }
+    if (files.length === 0) throw new SubmissionRejected([{ field: 'source.include', message: 'matches no file in the repository at that ref' }]);
+    if (files.length > this.limits.maxItems) throw new SubmissionRejected([{ field: 'source', message: `matches ${files.length} files; a batch holds at most ${this.limits.maxItems}` }]);
+    return { ...s, items: files };
   }
 
   private async resume(id: string, submission: BatchSubmission, deadlineAt: number): Promise<Accepted> {
@@ -125,7 +142,7 @@ export class BatchIntake {
   private workItems(s: BatchSubmission, deadlineAt: number, batchId = '') {
     const inputs =
       s.kind === 'code-migration'
-        ? s.items.map((i) => ({ itemId: i.path, input: i.content, path: i.path, model: i.model ?? s.model }))
+        ? (s.items ?? []).map((i) => ({ itemId: i.path, input: i.content, path: i.path, model: i.model ?? s.model }))
         : s.items.map((i) => ({ itemId: i.id, input: i.text, path: undefined, model: i.model ?? s.model }));
     return inputs.map((x, index) => {
       // Personal data raises the item's floor: a "public" document holding card numbers is confidential.

@@ -58,15 +58,29 @@ function schemaFor(limits: SubmissionLimits) {
       .min(1, 'needs at least one item')
       .max(limits.maxItems, `holds at most ${limits.maxItems} items`),
   });
-  const code = z.object({
-    ...common,
-    kind: z.literal('code-migration'),
-    task: z.object({ instruction: nonEmpty.max(8000), maxTokens }),
-    items: z
-      .array(z.object({ path: nonEmpty.max(1024), content: text, model }), { error: 'must be an array' })
-      .min(1, 'needs at least one item')
-      .max(limits.maxItems, `holds at most ${limits.maxItems} items`),
-  });
+  const code = z
+    .object({
+      ...common,
+      kind: z.literal('code-migration'),
+      task: z.object({ instruction: nonEmpty.max(8000), maxTokens }),
+      items: z
+        .array(z.object({ path: nonEmpty.max(1024), content: text, model }), { error: 'must be an array' })
+        .min(1, 'needs at least one item')
+        .max(limits.maxItems, `holds at most ${limits.maxItems} items`)
+        .optional(),
+      // A git repository on this host instead of inline files: one item per matching file.
+      source: z
+        .object({
+          repo: nonEmpty.max(4096),
+          ref: nonEmpty.max(256).optional(),
+          include: z.array(nonEmpty.max(1024)).max(100).optional(),
+          exclude: z.array(nonEmpty.max(1024)).max(100).optional(),
+        })
+        .optional(),
+    })
+    .superRefine((b, ctx) => {
+      if ((b.items === undefined) === (b.source === undefined)) ctx.addIssue({ code: 'custom', path: ['items'], message: 'give exactly one of items or source' });
+    });
   return z.discriminatedUnion('kind', [documents, code], {
     error: 'must be "document-processing" or "code-migration"',
   });
@@ -94,7 +108,7 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
   } else if (deadlineAt <= now) {
     errors.push({ field: 'deadline', message: 'is in the past' });
   }
-  const ids = submission.kind === 'code-migration' ? submission.items.map((i) => i.path) : submission.items.map((i) => i.id);
+  const ids = submission.kind === 'code-migration' ? (submission.items ?? []).map((i) => i.path) : submission.items.map((i) => i.id);
   const seen = new Set<string>();
   ids.forEach((id, index) => {
     if (seen.has(id)) errors.push({ field: `items[${index}].${submission.kind === 'code-migration' ? 'path' : 'id'}`, message: 'is a duplicate within the batch' });

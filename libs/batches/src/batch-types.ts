@@ -1,5 +1,6 @@
 import type { RouteTarget, Sensitivity } from '#libs/routing/src/index.js';
 import type { TokenUsage } from '#libs/providers/src/completion.js';
+import type { RepoSource } from '#libs/jobs/src/code-migration/repo-source.js';
 
 export const BATCH_KINDS = ['document-processing', 'code-migration'] as const;
 export type BatchKind = (typeof BATCH_KINDS)[number];
@@ -47,7 +48,7 @@ interface SubmissionCommon {
 
 export type BatchSubmission =
   | (SubmissionCommon & { kind: 'document-processing'; task: DocumentTask; items: DocumentItemInput[] })
-  | (SubmissionCommon & { kind: 'code-migration'; task: CodeMigrationTask; items: CodeItemInput[] });
+  | (SubmissionCommon & { kind: 'code-migration'; task: CodeMigrationTask; items?: CodeItemInput[]; source?: RepoSource });
 
 export const ITEM_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type ItemStatus = (typeof ITEM_STATUSES)[number];

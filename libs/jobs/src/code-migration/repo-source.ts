@@ -1,0 +1,63 @@
+import { execFile } from 'node:child_process';
+import { matchesGlob } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface RepoSource {
+  /** Path of a git repository readable where the batch is created. */
+  repo: string;
+  /** Branch, tag or commit; default HEAD. Files are read from git at that commit, not from the work tree. */
+  ref?: string;
+  /** Globs of paths to migrate (default: everything); `exclude` wins over `include`. */
+  include?: string[];
+  exclude?: string[];
+}
+
+export class RepoSourceError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RepoSourceError';
+  }
+}
+
+/** Larger files are left out: they are generated or vendored far more often than hand-written. */
+const MAX_FILE_BYTES = 1024 * 1024;
+
+/**
+ * The files of a repository at a commit, filtered by globs: one code-migration item per file. Binary
+ * files (a NUL byte) and files over 1 MiB are skipped. Reads through git, so the user's checkout and its
+ * uncommitted changes are never touched.
+ */
+export async function readRepoSource(source: RepoSource): Promise<Array<{ path: string; content: string }>> {
+  const ref = source.ref ?? 'HEAD';
+  const git = async (...args: string[]): Promise<string> => (await run('git', ['-C', source.repo, ...args], { maxBuffer: 64 * 1024 * 1024 })).stdout;
+  try {
+    await git('rev-parse', '--git-dir');
+  } catch {
+    throw new RepoSourceError('source.repo', `is not a git repository: ${source.repo}`);
+  }
+  let commit: string;
+  try {
+    commit = (await git('rev-parse', '--verify', '--quiet', `${ref}^{commit}`)).trim();
+  } catch {
+    throw new RepoSourceError('source.ref', `names no commit in the repository: ${ref}`);
+  }
+  const include = source.include?.length ? source.include : ['**'];
+  const exclude = source.exclude ?? [];
+  const paths = (await git('ls-tree', '-r', '-z', '--name-only', commit))
+    .split('\0')
+    .filter((p) => p && include.some((g) => matchesGlob(p, g)) && !exclude.some((g) => matchesGlob(p, g)));
+  const files: Array<{ path: string; content: string }> = [];
+  for (const path of paths) {
+    const size = Number((await git('cat-file', '-s', `${commit}:${path}`)).trim());
+    if (size > MAX_FILE_BYTES) continue;
+    const content = await git('show', `${commit}:${path}`);
+    if (content.includes('\0')) continue;
+    files.push({ path, content });
+  }
+  return files;
+}
