@@ -55,15 +55,12 @@ export class BatchesController {
   /** One JSON line per item, read a page at a time so a 10k-item batch never sits in memory. */
   @Get(':id/results')
   async results(@Param('id') id: string, @Res() res: Response): Promise<void> {
-    const batch = this.found(await this.store.get(id), id);
+    this.found(await this.store.get(id), id);
     res.status(200).type('application/x-ndjson');
-    const page = 200;
-    for (let offset = 0; offset < batch.counts.total; offset += page) {
-      for (const item of await this.store.items(id, offset, page)) {
-        const { id: itemId, status, route, usage, costUsd, result, diff, error } = item;
-        if (!res.write(`${JSON.stringify({ id: itemId, status, route, usage, costUsd, result, diff, error })}\n`)) {
-          await new Promise((resolve) => res.once('drain', resolve));
-        }
+    for await (const item of this.store.eachItem(id)) {
+      const { id: itemId, status, route, usage, costUsd, result, diff, error } = item;
+      if (!res.write(`${JSON.stringify({ id: itemId, status, route, usage, costUsd, result, diff, error })}\n`)) {
+        await new Promise((resolve) => res.once('drain', resolve));
       }
     }
     res.end();
@@ -77,11 +74,8 @@ export class BatchesController {
       throw new BadRequestException({ statusCode: 400, error: 'Bad Request', field: 'id', message: `batch ${id} is a ${batch.kind} batch; only code migrations have a patch` });
     }
     res.status(200).type('text/x-diff');
-    const page = 200;
-    for (let offset = 0; offset < batch.counts.total; offset += page) {
-      for (const item of await this.store.items(id, offset, page)) {
-        if (item.status === 'completed' && item.diff) res.write(item.diff);
-      }
+    for await (const item of this.store.eachItem(id)) {
+      if (item.status === 'completed' && item.diff) res.write(item.diff);
     }
     res.end();
   }

@@ -89,10 +89,9 @@ export class BatchIntake {
     if (!(await this.store.exists(batchId))) return null;
     const indexes = new Set(await this.store.cancel(batchId));
     // The store is the truth (a worker skips cancelled items); removing the jobs just frees the queue.
-    const items = (await this.store.items(batchId, 0, Number.MAX_SAFE_INTEGER)).filter((i) => indexes.has(i.index));
-    await Promise.all(
-      items.map((i) => (i.route ? this.queue.removeWaiting(queueRefFor(i.route.target, i.route.provider), itemJobId(batchId, i.index)) : false)),
-    );
+    for await (const i of this.store.eachItem(batchId)) {
+      if (indexes.has(i.index) && i.route) await this.queue.removeWaiting(queueRefFor(i.route.target, i.route.provider), itemJobId(batchId, i.index));
+    }
     return { cancelled: indexes.size };
   }
 
@@ -115,7 +114,8 @@ export class BatchIntake {
     const batch = await this.store.get(id);
     if (!batch) throw new Error(`batch ${id} named by an idempotency key is missing`);
     if (!(await this.store.isEnqueued(id))) {
-      const routes = (await this.store.items(id, 0, batch.counts.total)).map((i) => i.routeHistory[0]);
+      const routes: ItemRoute[] = [];
+      for await (const i of this.store.eachItem(id)) routes.push(i.routeHistory[0]);
       await this.enqueue(id, this.workItems(submission, deadlineAt, id).map((w) => w.item), routes);
     }
     return { id, status: 'queued', total: batch.counts.total, created: false };

@@ -113,4 +113,12 @@ describe('BatchStore (real Redis)', () => {
     expect(await store.reserveBudget(id, 0.0005)).toBe(true);
     expect(await store.reserveBudget(id, 0.0005)).toBe(false);
   });
+
+  it('walks every item of a batch larger than one page, in order', async () => {
+    const { id } = await newBatch(Array.from({ length: 1205 }, (_, i) => ({ ...meta, itemId: `i${i}`, route: route('local'), workTokens: 1 })));
+    const seen: number[] = [];
+    for await (const item of store.eachItem(id)) seen.push(item.index);
+    expect(seen).toEqual(Array.from({ length: 1205 }, (_, i) => i));
+    expect((await store.items(id, 0, 5000)).length).toBe(1000); // one page is capped; eachItem is not
+  });
 });

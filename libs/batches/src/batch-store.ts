@@ -182,6 +182,14 @@ export class BatchStore {
     return rows.map(([, h]) => toItemView(h as Record<string, string>));
   }
 
+  /** Every item of a batch, a page at a time (items() caps a page), so a 10k-item batch never sits in memory. */
+  async *eachItem(batchId: string, pageSize = 200): AsyncGenerator<ItemView> {
+    const total = Number(await this.redis.hget(this.keys.batch(batchId), 'total'));
+    for (let offset = 0; offset < total; offset += pageSize) {
+      yield* await this.items(batchId, offset, pageSize);
+    }
+  }
+
   async item(batchId: string, index: number): Promise<ItemView | null> {
     const h = await this.redis.hgetall(this.keys.item(batchId, index));
     return h.status ? toItemView(h) : null;
