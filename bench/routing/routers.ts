@@ -21,11 +21,8 @@ export interface Router {
    * For production's escalation watchdog, which runs only beside a router that has this: the cloud
    * provider to move a late local item to now (`state` offers the cloud providers up), or null to leave it.
    */
-  escalate?(item: RoutableItem, state: RoutingState, mode: WatchdogMode): string | null;
+  escalate?(item: RoutableItem, state: RoutingState): string | null;
 }
-
-/** 'as-built' moves a late item as soon as decide() finds it a cloud provider on time; 'edf-lead-time' asks RoutingPolicy.escalation. */
-export type WatchdogMode = 'as-built' | 'edf-lead-time';
 
 /** Ours: the production RoutingPolicy itself, imported, not copied. */
 export function switchyard(policy = new RoutingPolicy()): Router {
@@ -33,11 +30,7 @@ export function switchyard(policy = new RoutingPolicy()): Router {
     name: 'switchyard',
     routeBatch: (items, state) => policy.plan(items, state).map(toRoute),
     routeOne: (item, state) => toRoute(policy.decide(item, state)),
-    escalate: (item, state, mode) => {
-      if (mode === 'edf-lead-time') return policy.escalation(item, state)?.provider ?? null;
-      const d = policy.decide(item, state);
-      return d.atRisk ? null : d.provider;
-    },
+    escalate: (item, state) => policy.escalation(item, state)?.provider ?? null,
   };
 }
 

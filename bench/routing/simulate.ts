@@ -5,7 +5,7 @@ import { itemOptions } from './feasibility.js';
 import { costLowerBound } from './lower-bound.js';
 import { allCloud, allLocal, switchyard, threshold, type Router, type RouterName } from './routers.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
-import { AS_BUILT, PROPOSED, simulate, type SystemConfig } from './simulator.js';
+import { PRODUCTION, simulate, type SystemConfig } from './simulator.js';
 import { generateWorkload } from './workload.js';
 
 export interface PolicyReport {
@@ -43,7 +43,7 @@ export function runScenario(
   scenario: Scenario,
   routers = ROUTERS,
   replications = REPLICATIONS,
-  system: SystemConfig = PROPOSED,
+  system: SystemConfig = PRODUCTION,
 ): ScenarioReport & { extra: Extra[]; overcommitted: number } {
   const totals = routers.map(() => ({ name: '' as RouterName, costUsd: 0, hits: 0, leaks: 0, cloudItems: 0, escalations: 0, failedRequests: 0 }));
   let items = 0;
@@ -105,9 +105,7 @@ function repoRoot(): string {
 function main(argv: string[]): void {
   const only = argv.includes('--scenario') ? argv[argv.indexOf('--scenario') + 1] : undefined;
   const scenarios = SCENARIOS.filter((s) => !only || s.name === only);
-  // --as-built: the worker, watchdog and directory as they run today (the policy's new inputs unused).
-  const system = argv.includes('--as-built') ? AS_BUILT : PROPOSED;
-  console.log(`system: ${system.name}`);
+  const system = PRODUCTION;
   const reports: ScenarioReport[] = [];
   for (const scenario of scenarios) {
     const t0 = Date.now();

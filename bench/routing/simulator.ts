@@ -2,23 +2,16 @@ import { costOf, type Price } from '#libs/routing/src/cost.js';
 import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
 import { workTokens, type ProviderView, type QueuedWork, type RoutableItem, type RouteTarget, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
-import { ewma, tokensPerSecond, workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
+import { ewma, workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
 import { EventQueue } from './event-queue.js';
 import { clearedFor, cloudRunMs, localRunMs, outageHit, type CloudSpec, type LocalPoolSpec, type Resources, type SimItem } from './resources.js';
-import type { Router, WatchdogMode } from './routers.js';
+import type { Router } from './routers.js';
 
 /** The machinery around the policy that the simulator reproduces, as apps/worker and libs/pools run it. */
 export interface SystemConfig {
   name: string;
   /** The escalation sweep's period (a BullMQ Job Scheduler in production). */
   watchdogIntervalMs: number;
-  /**
-   * How the watchdog finds late items and asks where to: 'as-built' adds up work ahead at the pool's total
-   * speed and moves an item as soon as that is late (RoutingPolicy.decide without the local model);
-   * 'edf-lead-time' schedules the pool's queue (EdfSequences) and asks RoutingPolicy.escalation, which
-   * waits until moving later could be too late.
-   */
-  watchdog: WatchdogMode;
   /** libs/pools CircuitRegistry: open after this many failures in a row, half-open (one probe) after openMs. */
   circuit: { failureThreshold: number; openMs: number };
   /** BullMQ attempts on the same provider (exponential backoff) before the item is rerouted elsewhere. */
@@ -26,34 +19,21 @@ export interface SystemConfig {
   backoffMs: number;
   /** One throughput sample from a completion, as the worker records it (then an EWMA per provider). */
   throughputSample: (usage: { inputTokens: number; outputTokens: number }, elapsedMs: number, latencyMs: number) => number | null;
-  /** The local view carries its EDF queue (ProviderView.queue), each entry with its item. */
-  localQueueInView: boolean;
 }
 
-/** The system as apps/worker and libs/pools run it today (JOB_ATTEMPTS, CIRCUIT_* defaults). */
-export const AS_BUILT: SystemConfig = {
-  name: 'as-built',
+/**
+ * The system as apps/worker and libs/pools run it (JOB_ATTEMPTS, CIRCUIT_* defaults): ItemProcessor's
+ * speed samples in the unit the policy estimates with (workTokensPerSecond), ProviderDirectory's local
+ * view with its EDF queue, and EscalationWatchdog scheduling that queue (EdfSequences) and asking
+ * RoutingPolicy.escalation.
+ */
+export const PRODUCTION: SystemConfig = {
+  name: 'production',
   watchdogIntervalMs: 10_000,
-  watchdog: 'as-built',
   circuit: { failureThreshold: 5, openMs: 30_000 },
   attempts: 5,
   backoffMs: 1000,
-  // ItemProcessor: output tokens over the whole call.
-  throughputSample: (usage, elapsedMs) => tokensPerSecond(usage.outputTokens, elapsedMs),
-  localQueueInView: false,
-};
-
-/**
- * The same system with what this policy can use wired in: the measured speed in the unit the policy
- * estimates with (workTokensPerSecond), the local EDF queue in the view, and the watchdog on the
- * policy's own schedule and lead time (EdfSequences, RoutingPolicy.escalation).
- */
-export const PROPOSED: SystemConfig = {
-  ...AS_BUILT,
-  name: 'proposed',
-  watchdog: 'edf-lead-time',
   throughputSample: workTokensPerSecond,
-  localQueueInView: true,
 };
 
 /**
@@ -107,7 +87,7 @@ interface Job {
  * reroutes, and the escalation watchdog. Requests really go to the provider named; one that is down
  * fails them after the request timeout.
  */
-export function simulate(items: readonly SimItem[], resources: Resources, router: Router, config: SystemConfig = PROPOSED): SimulationResult {
+export function simulate(items: readonly SimItem[], resources: Resources, router: Router, config: SystemConfig = PRODUCTION): SimulationResult {
   return new Simulation(items, resources, router, config).run();
 }
 
@@ -218,7 +198,7 @@ class LocalPool extends Provider {
       backlogTokens: Math.max(0, this.backlogTokens),
       latencyMs: 0,
       available: true,
-      ...(this.sim.config.localQueueInView ? { queue: this.queue() } : {}),
+      queue: this.queue(),
     };
   }
 
@@ -462,32 +442,23 @@ class Simulation {
   private watchdog(): void {
     const now = this.events.now;
     const view = this.local.view();
-    const aggregate = view.tokensPerSec * Math.max(1, view.concurrency);
     const sequences = new EdfSequences(view, now);
-    let ahead = 0;
-    if (this.config.watchdog === 'as-built') {
-      // Work running is the backlog not waiting, all ahead, draining at the pool's total speed.
-      const waitingWork = this.local.waiting.reduce((sum, j) => sum + j.run.estWork, 0);
-      ahead = Math.max(0, view.backlogTokens - waitingWork);
-    } else {
-      for (const q of this.local.queue()) if (q.running) sequences.run(q);
-    }
+    for (const q of this.local.queue()) if (q.running) sequences.run(q);
     const clouds = this.clouds.filter((c) => c.view().available !== false);
     const moves: Array<{ job: Job; provider: string }> = [];
     for (let i = this.local.waiting.length - 1; i >= 0; i--) {
       const job = this.local.waiting[i];
       const { run } = job;
       const work = { deadline: run.item.deadline, workTokens: run.estWork };
-      const finishAt = this.config.watchdog === 'as-built' ? now + ((ahead + run.estWork) / aggregate) * 1000 : sequences.finishIf(work);
+      const finishAt = sequences.finishIf(work);
       // Only when some cloud provider is cleared is there anything to ask (the policy would refuse).
       if (!run.escalated && finishAt > run.item.deadline && clouds.some((c) => clearedFor(c.clearance, run.item.sensitivity))) {
-        const provider = this.router.escalate!(run.routable, this.state(clouds), this.config.watchdog);
+        const provider = this.router.escalate!(run.routable, this.state(clouds));
         if (provider !== null) {
           moves.push({ job, provider });
           continue;
         }
       }
-      ahead += run.estWork;
       sequences.run(work);
     }
     for (const { job, provider } of moves) {

@@ -1,13 +1,12 @@
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { WorkItem } from '#libs/batches/src/batch-types.js';
 import type { ItemStatus } from '#libs/batches/src/batch-types.js';
-import { promptFor } from '#libs/jobs/src/item-prompt.js';
+import { routableItem } from '#libs/batches/src/item-estimate.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, itemJobId, queueRefFor, type JobQueue } from '#libs/queue/src/index.js';
 import { deadlinePriority } from '#libs/queue/src/deadline-priority.js';
 import type { RouteDecision, RouteTarget, RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { isCleared } from '#libs/routing/src/sensitivity.js';
-import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 
 export interface RerouteOptions {
   /** Only local models (the batch's budget is spent). */
@@ -35,7 +34,6 @@ export class ItemRerouter {
   async propose(item: WorkItem, from: { target: RouteTarget; provider: string }, opts: RerouteOptions = {}, now = Date.now()): Promise<RouteDecision | null> {
     const task = await this.store.task(item.batchId);
     if (!task) return null;
-    const prompt = promptFor(item, task, this.maxOutputTokens);
     const state = await this.directory.routingState(now);
     // Local models stay candidates even without a live pool: there the item waits rather than leaks.
     const providers = state.providers.filter(
@@ -46,10 +44,7 @@ export class ItemRerouter {
     );
     // Nowhere else cleared for this data (a restricted item off its only local model): it stays where it is.
     if (!providers.some((p) => isCleared(p.clearance, item.sensitivity))) return null;
-    return this.policy.decide(
-      { sensitivity: item.sensitivity, deadline: item.deadline, inputTokens: estimateTokens(prompt.system) + estimateTokens(prompt.prompt), expectedOutputTokens: prompt.expectedOutputTokens },
-      { now, providers },
-    );
+    return this.policy.decide(routableItem(item, task, this.maxOutputTokens), { now, providers });
   }
 
   /** Applies a decision: returns false if the item was no longer in `statuses` on `from` (someone else moved it). */

@@ -1,8 +1,7 @@
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
 import { workTokens, type RouteDecision, type RoutingPolicy, type RoutingState } from '#libs/routing/src/routing-policy.js';
-import { estimateTokens } from '#libs/routing/src/token-estimate.js';
-import { promptFor } from '#libs/jobs/src/item-prompt.js';
+import { routableItem } from './item-estimate.js';
 import { checkSubmission, type FieldError, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewItem } from './batch-store.js';
 import type { BatchSubmission, ItemRoute, WorkItem } from './batch-types.js';
@@ -149,8 +148,8 @@ export class BatchIntake {
       const privacy = effectiveSensitivity(s.sensitivity, detectPii(x.input, this.limits.piiRules ?? DEFAULT_PII_RULES));
       const pii = { declared: s.sensitivity, categories: privacy.categories, raised: privacy.raised };
       const item: WorkItem = { batchId, index, itemId: x.itemId, kind: s.kind, sensitivity: privacy.sensitivity, deadline: deadlineAt, input: x.input, path: x.path, model: x.model };
-      const prompt = promptFor(item, s.task, this.limits.maxOutputTokens);
-      return { item, pii, inputTokens: estimateTokens(prompt.system) + estimateTokens(prompt.prompt), expectedOutputTokens: prompt.expectedOutputTokens };
+      const { inputTokens, expectedOutputTokens } = routableItem(item, s.task, this.limits.maxOutputTokens);
+      return { item, pii, inputTokens, expectedOutputTokens };
     });
   }
 

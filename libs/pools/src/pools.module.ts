@@ -5,6 +5,7 @@ import type { AppConfig } from '#libs/config/src/app-config.js';
 import { REDIS } from '#libs/redis/src/redis.module.js';
 import { BatchesModule } from '#libs/batches/src/batches.module.js';
 import { BatchStore } from '#libs/batches/src/batch-store.js';
+import { JobQueue } from '#libs/queue/src/job-queue.js';
 import { CircuitRegistry } from './circuit-registry.js';
 import { PoolRegistry } from './pool-registry.js';
 import { TokenRateLimiter } from './token-rate-limiter.js';
@@ -25,8 +26,8 @@ const HEARTBEAT_TTL_BEATS = 3;
     { provide: TokenRateLimiter, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new TokenRateLimiter(redis, c.prefix) },
     {
       provide: ProviderDirectory,
-      inject: [APP_CONFIG, PoolRegistry, BatchStore, CircuitRegistry],
-      useFactory: (c: AppConfig, pools: PoolRegistry, store: BatchStore, circuits: CircuitRegistry) => new ProviderDirectory(c, pools, store, circuits),
+      inject: [APP_CONFIG, PoolRegistry, BatchStore, CircuitRegistry, JobQueue],
+      useFactory: (c: AppConfig, pools: PoolRegistry, store: BatchStore, circuits: CircuitRegistry, jobs: JobQueue) => new ProviderDirectory(c, pools, store, circuits, jobs),
     },
   ],
   exports: [PoolRegistry, ProviderDirectory, CircuitRegistry, TokenRateLimiter, BatchesModule],

@@ -1,11 +1,23 @@
 import type { AppConfig, CloudProviderConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { ProviderView, RoutingState } from '#libs/routing/src/routing-policy.js';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
+import { routableItem } from '#libs/batches/src/item-estimate.js';
+import { queueRefFor, type JobName, type JobQueue } from '#libs/queue/src/index.js';
+import { workTokens, type ProviderView, type QueuedWork, type RoutableItem, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { CircuitRegistry } from './circuit-registry.js';
 import type { PoolHeartbeat, PoolRegistry } from './pool-registry.js';
 
 /** Cloud APIs serve many requests at once; this bounds how fast our backlog with them drains. */
 const CLOUD_PARALLELISM = 16;
+
+/**
+ * Jobs read per local queue for its view, running and waiting each. Waiting work beyond them is due no
+ * earlier than the last one read, so it delays only items due later still: it joins as one entry.
+ */
+const QUEUE_VIEW_LIMIT = 1000;
+
+/** Estimates kept between calls (an item's size and deadline never change); cleared when it grows past this. */
+const ESTIMATE_CACHE_MAX = 50_000;
 
 /**
  * Assembles what the routing policy knows, from config (who exists, prices, clearance) and Redis
@@ -17,32 +29,81 @@ export class ProviderDirectory {
     private readonly pools: PoolRegistry,
     private readonly store: BatchStore,
     private readonly circuits: CircuitRegistry,
+    private readonly jobs: JobQueue,
   ) {}
+
+  private readonly estimates = new Map<string, RoutableItem | null>();
 
   async routingState(now = Date.now()): Promise<RoutingState> {
     const live = await this.pools.live(now);
-    const providers: ProviderView[] = await Promise.all(this.config.localModels.map((m) => this.localView(m, live)));
+    const providers: ProviderView[] = await Promise.all(this.config.localModels.map((m) => this.localView(m, live, now)));
     providers.push(...(await Promise.all(this.config.cloudProviders.map((p) => this.cloudView(p)))));
     return { now, providers };
   }
 
-  private async localView(local: LocalModelConfig, live: PoolHeartbeat[]): Promise<ProviderView> {
+  private async localView(local: LocalModelConfig, live: PoolHeartbeat[], now: number): Promise<ProviderView> {
     const pools = live.filter((p) => p.target === 'local' && p.provider === local.name && p.status === 'consuming');
     // Sequences running across every live pool of this model; before any has reported, the configured number.
     const sequences = pools.reduce((sum, p) => sum + p.activeSequences, 0);
+    const tokensPerSec = (await this.pools.throughput('local', local.name)) ?? local.tokensPerSecDefault;
+    const backlogTokens = await this.store.backlog('local', local.name);
     return {
       target: 'local',
       name: local.name,
       model: local.name,
       clearance: 'restricted',
       price: local.price,
-      tokensPerSec: (await this.pools.throughput('local', local.name)) ?? local.tokensPerSecDefault,
+      tokensPerSec,
       concurrency: sequences > 0 ? sequences : local.sequences === 'auto' ? 1 : local.sequences,
-      backlogTokens: await this.store.backlog('local', local.name),
+      backlogTokens,
       latencyMs: 0,
       // No live pool of this model: down, as far as routing goes (items routed here wait for one).
       available: pools.length > 0,
+      queue: await this.localQueue(local.name, tokensPerSec, backlogTokens, now),
     };
+  }
+
+  /**
+   * The local pool runs earliest-deadline-first (BullMQ priority from the deadline), so the policy is
+   * given its queue: running items with what is left of them at the measured speed, then waiting items
+   * with their estimates, so it can tell which on-time work a new item would push late.
+   */
+  private async localQueue(model: string, tokensPerSec: number, backlogTokens: number, now: number): Promise<QueuedWork[]> {
+    const ref = queueRefFor('local', model);
+    if (!this.jobs.has(ref)) return [];
+    const [running, waiting] = await Promise.all([this.jobs.active<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT), this.jobs.waiting<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT)]);
+    const tasks = new Map<string, Promise<DocumentTask | CodeMigrationTask | null>>();
+    const queue: QueuedWork[] = [];
+    let listed = 0;
+    for (const job of running) {
+      const item = await this.estimate(job.data, tasks);
+      if (!item) continue;
+      const work = workTokens(item);
+      listed += work;
+      queue.push({ deadline: item.deadline, workTokens: Math.max(0, work - ((now - job.startedAt) / 1000) * tokensPerSec), running: true });
+    }
+    for (const job of waiting) {
+      const item = await this.estimate(job.data, tasks);
+      if (!item) continue;
+      const work = workTokens(item);
+      listed += work;
+      queue.push({ deadline: item.deadline, workTokens: work, item });
+    }
+    const last = waiting.at(-1);
+    if (last && waiting.length === QUEUE_VIEW_LIMIT && backlogTokens > listed) queue.push({ deadline: last.data.deadline, workTokens: backlogTokens - listed });
+    return queue;
+  }
+
+  private async estimate(item: WorkItem, tasks: Map<string, Promise<DocumentTask | CodeMigrationTask | null>>): Promise<RoutableItem | null> {
+    const key = `${item.batchId}:${item.index}`;
+    const cached = this.estimates.get(key);
+    if (cached !== undefined) return cached;
+    if (!tasks.has(item.batchId)) tasks.set(item.batchId, this.store.task(item.batchId));
+    const task = await tasks.get(item.batchId)!;
+    const estimate = task ? routableItem(item, task, this.config.maxOutputTokens) : null;
+    if (this.estimates.size >= ESTIMATE_CACHE_MAX) this.estimates.clear();
+    this.estimates.set(key, estimate);
+    return estimate;
   }
 
   private async cloudView(cloud: CloudProviderConfig): Promise<ProviderView> {

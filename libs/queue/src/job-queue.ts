@@ -143,6 +143,12 @@ export class JobQueue {
     return jobs.filter((j): j is Job => Boolean(j)).map((j) => ({ id: j.id!, data: j.data as JobPayloads[N] }));
   }
 
+  /** Jobs a worker is running now, with when each started. */
+  async active<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>> {
+    const jobs = await this.queue(queue).getJobs(['active'], 0, limit - 1, true);
+    return jobs.filter((j): j is Job => Boolean(j)).map((j) => ({ id: j.id!, data: j.data as JobPayloads[N], startedAt: j.processedOn ?? Date.now() }));
+  }
+
   /** Whether this deployment has the queue (a provider named in config). */
   has(queue: QueueRef): boolean {
     return this.queues.has(queueName(queue));

@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { loadConfig, type AppConfig } from '#libs/config/src/app-config.js';
+import { BatchStore } from '#libs/batches/src/batch-store.js';
+import type { WorkItem } from '#libs/batches/src/batch-types.js';
+import { configuredQueues, deadlinePriority, itemJobId, JobName, JobQueue, queueName, queueRefFor } from '#libs/queue/src/index.js';
+import { CircuitRegistry } from './circuit-registry.js';
+import { PoolRegistry } from './pool-registry.js';
+import { ProviderDirectory } from './provider-directory.js';
+
+/**
+ * The routing policy estimates a local item's finish by scheduling the pool's own EDF queue; the
+ * directory must hand it that queue as it really is in Redis: running work first, then waiting items
+ * in deadline order, each with its estimate.
+ */
+describe('ProviderDirectory (real Redis and BullMQ)', () => {
+  let config: AppConfig;
+  let redis: Redis;
+  let queues: Map<string, Queue>;
+  let jobs: JobQueue;
+  let store: BatchStore;
+  let directory: ProviderDirectory;
+
+  beforeAll(() => {
+    config = loadConfig({ REDIS_URL: process.env.REDIS_URL, SWITCHYARD_PREFIX: `t-${randomUUID().slice(0, 8)}`, LOCAL_MODEL_PATH: '/nonexistent.gguf' });
+    redis = new Redis(config.redisUrl!);
+    queues = new Map(configuredQueues(config).map((ref) => [queueName(ref), new Queue(queueName(ref), { connection: { url: config.redisUrl! }, prefix: config.prefix })]));
+    jobs = new JobQueue(queues, { url: config.redisUrl! }, config.prefix, config.queue);
+    store = new BatchStore(redis, config.prefix);
+    const pools = new PoolRegistry(redis, config.prefix, 10_000);
+    directory = new ProviderDirectory(config, pools, store, new CircuitRegistry(redis, config.prefix, config.circuit), jobs);
+  });
+  afterAll(async () => {
+    await Promise.all([...queues.values()].map((q) => q.close()));
+    await redis.quit();
+  });
+
+  it('gives the local view its waiting items in deadline order, each with its estimate, and the backlog they make', async () => {
+    const model = config.localModels[0].name;
+    const now = Date.now();
+    const deadlines = [now + 3_600_000, now + 60_000, now + 600_000];
+    const texts = ['a'.repeat(4000), 'b'.repeat(400), 'c'.repeat(40)];
+    const route = { target: 'local' as const, provider: model, model, reason: 'test', at: new Date(now).toISOString() };
+    const { id } = await store.create(
+      { kind: 'document-processing', sensitivity: 'internal', deadlineAt: Math.max(...deadlines), task: { type: 'summarize' }, createdAt: now },
+      texts.map((_, i) => ({ itemId: `doc-${i}`, route, workTokens: 100, sensitivity: 'internal' as const, pii: { declared: 'internal' as const, categories: [], raised: false } })),
+    );
+    const items: WorkItem[] = texts.map((input, index) => ({ batchId: id, index, itemId: `doc-${index}`, kind: 'document-processing', sensitivity: 'internal', deadline: deadlines[index], input }));
+    await jobs.enqueue(
+      queueRefFor('local', model),
+      items.map((data) => ({ name: JobName.RunItem, jobId: itemJobId(id, data.index), data, priority: deadlinePriority(data.deadline) })),
+    );
+
+    const state = await directory.routingState(now);
+    const local = state.providers.find((p) => p.target === 'local')!;
+    expect(local.queue?.map((q) => q.deadline)).toEqual([deadlines[1], deadlines[2], deadlines[0]]);
+    expect(local.queue?.every((q) => !q.running && q.item?.sensitivity === 'internal')).toBe(true);
+    // Longer documents are estimated as more work: the 4000-character one most.
+    const work = Object.fromEntries(local.queue!.map((q) => [q.deadline, q.workTokens]));
+    expect(work[deadlines[0]]).toBeGreaterThan(work[deadlines[1]]);
+    expect(work[deadlines[1]]).toBeGreaterThan(work[deadlines[2]]);
+    expect(local.queue![0].item?.inputTokens).toBeGreaterThan(100);
+  });
+});
