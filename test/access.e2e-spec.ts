@@ -162,6 +162,11 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     expect([200, 503]).toContain((await anonymous.request('GET', '/ready')).status);
     expect((await admin.request('GET', '/admin/queues')).status).toBe(200);
     expect((await admin.request('GET', '/v1/pools')).status).toBe(200);
+    // A browser reaches the board with the key as the Basic auth password, after a Basic challenge.
+    expect((await anonymous.request('GET', '/admin/queues')).headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+    const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`ops:${password}`).toString('base64')}` });
+    expect((await anonymous.request('GET', '/admin/queues', undefined, basic(ADMIN_KEY))).status).toBe(200);
+    expect((await anonymous.request('GET', '/admin/queues', undefined, basic('wrong'))).status).toBe(401);
   });
 
   it('creates a key through the API, shows its secret once, lists it without, and revokes it', async () => {
