@@ -72,11 +72,20 @@ export async function systemEnv(overrides: NodeJS.ProcessEnv = {}): Promise<Node
   };
 }
 
-/** A small JSON client for the API under test. */
+/** A small JSON client for the API under test; with an API key it sends `Authorization: Bearer <key>`. */
 export class ApiClient {
-  constructor(readonly baseUrl: string) {}
+  constructor(
+    readonly baseUrl: string,
+    readonly apiKey?: string,
+  ) {}
 
-  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  /** The same API, called with another key (or none). */
+  withKey(apiKey: string | undefined): ApiClient {
+    return new ApiClient(this.baseUrl, apiKey);
+  }
+
+  async request(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}) {
+    const headers = this.apiKey ? { authorization: `Bearer ${this.apiKey}`, ...extraHeaders } : extraHeaders;
     const res = await fetch(this.baseUrl + path, {
       method,
       headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
@@ -101,6 +110,20 @@ export class ApiClient {
         // not listening yet
       }
       if (Date.now() > deadline) throw new Error(`API at ${this.baseUrl} not ready within ${timeoutMs}ms`);
+      await sleep(100);
+    }
+  }
+
+  /** Waits until the process answers /health (needs no worker, unlike waitReady). */
+  async waitHealthy(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        if ((await this.request('GET', '/health')).status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`API at ${this.baseUrl} not healthy within ${timeoutMs}ms`);
       await sleep(100);
     }
   }

@@ -3,6 +3,8 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AppConfig } from '#libs/config/src/app-config.js';
+import { ApiKeyAuthenticator } from '#libs/access/src/api-key-authenticator.js';
+import { adminBoardAuth } from './admin-board-auth.js';
 import { ApiModule } from './api.module.js';
 import { HttpErrorsFilter } from './http-errors.filter.js';
 
@@ -11,6 +13,8 @@ export async function createApiApp(config: AppConfig, logger: LoggerService | fa
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { bodyParser: false, logger });
   app.use(express.json({ limit: config.http.maxBodyBytes }));
   app.use(bodyErrors(config.http.maxBodyBytes));
+  // Registered before init, so it runs ahead of the Bull Board router the module mounts at /admin/queues.
+  app.use('/admin/queues', adminBoardAuth(app.get(ApiKeyAuthenticator)));
   app.useGlobalFilters(new HttpErrorsFilter());
   app.enableShutdownHooks();
   return app;

@@ -2,6 +2,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { BullBoardModule } from '@bull-board/nestjs';
 import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { AccessModule } from '#libs/access/src/access.module.js';
 import type { AppConfig } from '#libs/config/src/app-config.js';
 import { ConfigModule } from '#libs/config/src/config.module.js';
 import { RedisModule } from '#libs/redis/src/redis.module.js';
@@ -9,7 +11,10 @@ import { QueueModule, configuredQueues, queueName } from '#libs/queue/src/index.
 import { IntakeModule } from '#libs/batches/src/intake.module.js';
 import { SchedulesModule } from '#libs/schedules/src/schedules.module.js';
 import { BatchesController } from './batches.controller.js';
+import { ApiKeyGuard } from './api-key.guard.js';
 import { HealthController } from './health.controller.js';
+import { KeysController } from './keys.controller.js';
+import { RateLimitGuard } from './rate-limit.guard.js';
 import { PoolsController } from './pools.controller.js';
 import { ProvidersController } from './providers.controller.js';
 import { SchedulesController } from './schedules.controller.js';
@@ -26,10 +31,16 @@ export class ApiModule {
         QueueModule.forRoot(config),
         IntakeModule,
         SchedulesModule,
+        AccessModule,
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
         ...configuredQueues(config).map((ref) => BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter })),
       ],
-      controllers: [BatchesController, SchedulesController, PoolsController, ProvidersController, HealthController],
+      controllers: [BatchesController, SchedulesController, PoolsController, ProvidersController, KeysController, HealthController],
+      // Global guards run in this order: who is calling (and may they), then how much they may.
+      providers: [
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_GUARD, useClass: RateLimitGuard },
+      ],
     };
   }
 }

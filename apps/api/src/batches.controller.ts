@@ -1,9 +1,14 @@
 import { BadRequestException, Body, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { BatchIntake, BatchStore, type BatchView } from '#libs/batches/src/index.js';
+import { tenantScope, type Caller } from '#libs/access/src/api-key.js';
+import { CurrentCaller, RequiresScope, SubmitsTokens } from './access-decorators.js';
 import { boundedInt } from './query-params.js';
 
-/** The v1 batch API: submit, read, stream results, cancel. Enqueues and reads; never processes. */
+/**
+ * The v1 batch API: submit, read, stream results, cancel. Enqueues and reads; never processes.
+ * A key sees only its tenant's batches (another tenant's is a 404, so ids do not leak); admin sees all.
+ */
 @Controller('v1/batches')
 export class BatchesController {
   constructor(
@@ -13,12 +18,18 @@ export class BatchesController {
 
   @Post()
   @HttpCode(202)
-  async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey?: string) {
-    const { id, status, total } = await this.intake.submit(body, idempotencyKey?.trim() || undefined);
+  @RequiresScope('submit')
+  @SubmitsTokens()
+  async submit(@Body() body: unknown, @CurrentCaller() caller: Caller | null, @Headers('idempotency-key') idempotencyKey?: string) {
+    const key = idempotencyKey?.trim() || undefined;
+    // Idempotency keys are per tenant: another tenant's identical key must not answer with this batch's id.
+    const scopedKey = key && caller ? `tenant:${caller.tenant}:${key}` : key;
+    const { id, status, total } = await this.intake.submit(body, scopedKey, Date.now(), caller?.tenant ?? null);
     return { id, status, total };
   }
 
   @Post('quote')
+  @RequiresScope('submit')
   @HttpCode(200)
   async quote(@Body() body: unknown) {
     const { total, decisions } = await this.intake.quote(body);
@@ -33,19 +44,22 @@ export class BatchesController {
   }
 
   @Get()
-  async list(@Query('limit') limit?: string, @Query('before') before?: string) {
-    const batches = await this.store.list(boundedInt('limit', limit, 50, 1, 500), before === undefined ? undefined : Date.parse(before));
+  @RequiresScope('read')
+  async list(@CurrentCaller() caller: Caller | null, @Query('limit') limit?: string, @Query('before') before?: string) {
+    const batches = await this.store.list(boundedInt('limit', limit, 50, 1, 500), before === undefined ? undefined : Date.parse(before), tenantScope(caller));
     return { batches, next: batches.length > 0 ? batches[batches.length - 1].createdAt : null };
   }
 
   @Get(':id')
-  async get(@Param('id') id: string): Promise<BatchView> {
-    return this.found(await this.store.get(id), id);
+  @RequiresScope('read')
+  async get(@Param('id') id: string, @CurrentCaller() caller: Caller | null): Promise<BatchView> {
+    return this.visible(id, caller);
   }
 
   @Get(':id/items')
-  async items(@Param('id') id: string, @Query('offset') offset?: string, @Query('limit') limit?: string) {
-    const batch = this.found(await this.store.get(id), id);
+  @RequiresScope('read')
+  async items(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Query('offset') offset?: string, @Query('limit') limit?: string) {
+    const batch = await this.visible(id, caller);
     const from = boundedInt('offset', offset, 0, 0, Number.MAX_SAFE_INTEGER);
     const items = await this.store.items(id, from, boundedInt('limit', limit, 100, 1, 1000));
     const next = from + items.length;
@@ -54,8 +68,9 @@ export class BatchesController {
 
   /** One JSON line per item, read a page at a time so a 10k-item batch never sits in memory. */
   @Get(':id/results')
-  async results(@Param('id') id: string, @Res() res: Response): Promise<void> {
-    this.found(await this.store.get(id), id);
+  @RequiresScope('read')
+  async results(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Res() res: Response): Promise<void> {
+    await this.visible(id, caller);
     res.status(200).type('application/x-ndjson');
     for await (const item of this.store.eachItem(id)) {
       const { id: itemId, status, route, usage, costUsd, result, diff, error } = item;
@@ -68,8 +83,9 @@ export class BatchesController {
 
   /** One patch for the whole batch (completed files, in order) that `git apply` accepts. */
   @Get(':id/patch')
-  async patch(@Param('id') id: string, @Res() res: Response): Promise<void> {
-    const batch = this.found(await this.store.get(id), id);
+  @RequiresScope('read')
+  async patch(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Res() res: Response): Promise<void> {
+    const batch = await this.visible(id, caller);
     if (batch.kind !== 'code-migration') {
       throw new BadRequestException({ statusCode: 400, error: 'Bad Request', field: 'id', message: `batch ${id} is a ${batch.kind} batch; only code migrations have a patch` });
     }
@@ -81,14 +97,19 @@ export class BatchesController {
   }
 
   @Delete(':id')
-  async cancel(@Param('id') id: string) {
+  @RequiresScope('submit')
+  async cancel(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {
+    await this.visible(id, caller);
     const outcome = await this.intake.cancel(id);
     if (!outcome) throw new NotFoundException(`batch ${id} not found`);
     return { id, cancelled: outcome.cancelled, batch: await this.store.get(id) };
   }
 
-  private found<T>(value: T | null, id: string): T {
-    if (value === null) throw new NotFoundException(`batch ${id} not found`);
-    return value;
+  /** The batch if it exists and the caller's tenant may see it; otherwise the same 404 either way. */
+  private async visible(id: string, caller: Caller | null): Promise<BatchView> {
+    const batch = await this.store.get(id);
+    const tenant = tenantScope(caller);
+    if (batch === null || (tenant !== undefined && batch.tenant !== tenant)) throw new NotFoundException(`batch ${id} not found`);
+    return batch;
   }
 }

@@ -2,8 +2,11 @@ import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/co
 import type { Redis } from 'ioredis';
 import { REDIS } from '#libs/redis/src/redis.module.js';
 import { PoolRegistry } from '#libs/pools/src/pool-registry.js';
+import { Public } from './access-decorators.js';
 
+/** Probes: open even when keys are required, so orchestrators need no secret. */
 @Controller()
+@Public()
 export class HealthController {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,

@@ -1,9 +1,20 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { loadConfig } from '#libs/config/src/app-config.js';
+import { ApiKeyAuthenticator } from '#libs/access/src/api-key-authenticator.js';
+import { listenPlan } from '#libs/access/src/listen-address.js';
 import { createApiApp } from './api-app.js';
 
 const config = loadConfig();
 const app = await createApiApp(config);
-await app.listen(config.http.port, config.http.host);
-new Logger('api').log({ msg: 'api listening', url: await app.getUrl(), cloudProviders: config.cloudProviders.map((p) => `${p.name} (cleared to ${p.clearance})`) });
+const log = new Logger('api');
+// Decided once, before listening: an open API (no key anywhere) stays on loopback whatever HOST says.
+const plan = listenPlan(config.http.host, await app.get(ApiKeyAuthenticator).isSecured());
+if (plan.warning) log.warn({ msg: plan.warning, auth: 'open', host: plan.host });
+await app.listen(config.http.port, plan.host);
+log.log({
+  msg: 'api listening',
+  url: await app.getUrl(),
+  auth: plan.open ? 'open (loopback only)' : 'api keys required',
+  cloudProviders: config.cloudProviders.map((p) => `${p.name} (cleared to ${p.clearance})`),
+});

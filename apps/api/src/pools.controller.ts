@@ -3,6 +3,7 @@ import { PoolRegistry } from '#libs/pools/src/pool-registry.js';
 import { JobQueue, queueRefFor } from '#libs/queue/src/index.js';
 
 /** Live pools as their workers report them, with measured speed and the depth of their queue. */
+// Declares no scope: admin by default (ApiKeyGuard).
 @Controller('v1/pools')
 export class PoolsController {
   constructor(

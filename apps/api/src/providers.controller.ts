@@ -5,6 +5,7 @@ import { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
 import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 
 /** Every provider as the router sees it now: clearance, prices, measured speed, backlog, circuit, quotas. */
+// Declares no scope: admin by default (ApiKeyGuard).
 @Controller('v1/providers')
 export class ProvidersController {
   constructor(

@@ -1,7 +1,13 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Put, Post } from '@nestjs/common';
+import { Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Put, Post } from '@nestjs/common';
+import { tenantScope, type Caller } from '#libs/access/src/api-key.js';
 import { ScheduleService } from '#libs/schedules/src/schedule-service.js';
+import type { ScheduleView } from '#libs/schedules/src/schedule-types.js';
+import { CurrentCaller, RequiresScope } from './access-decorators.js';
 
-/** Nightly migrations and other standing orders, each backed by one BullMQ Job Scheduler. */
+/**
+ * Nightly migrations and other standing orders, each backed by one BullMQ Job Scheduler. A schedule
+ * belongs to the creating key's tenant and fires batches for it; other tenants get 404 for it.
+ */
 @Controller('v1/schedules')
 export class SchedulesController {
   constructor(@Inject(ScheduleService) private readonly schedules: ScheduleService) {}
@@ -9,30 +15,54 @@ export class SchedulesController {
   /** Creates the schedule, or replaces the one with the same name (the scheduler is upserted). */
   @Post()
   @HttpCode(201)
-  upsert(@Body() body: unknown) {
-    return this.schedules.upsert(body);
+  @RequiresScope('submit')
+  async upsert(@Body() body: unknown, @CurrentCaller() caller: Caller | null) {
+    const name = (body as { name?: unknown } | null)?.name;
+    if (typeof name === 'string') await this.assertFree(name, caller);
+    return this.schedules.upsert(body, Date.now(), caller?.tenant ?? null);
   }
 
   @Put(':name')
-  replace(@Param('name') name: string, @Body() body: unknown) {
-    return this.schedules.upsert({ ...(typeof body === 'object' && body ? body : {}), name });
+  @RequiresScope('submit')
+  async replace(@Param('name') name: string, @Body() body: unknown, @CurrentCaller() caller: Caller | null) {
+    await this.assertFree(name, caller);
+    return this.schedules.upsert({ ...(typeof body === 'object' && body ? body : {}), name }, Date.now(), caller?.tenant ?? null);
   }
 
   @Get()
-  async list() {
-    return { schedules: await this.schedules.list() };
+  @RequiresScope('read')
+  async list(@CurrentCaller() caller: Caller | null) {
+    const tenant = tenantScope(caller);
+    return { schedules: (await this.schedules.list()).filter((s) => tenant === undefined || s.tenant === tenant) };
   }
 
   @Get(':name')
-  async get(@Param('name') name: string) {
-    const view = await this.schedules.get(name);
-    if (!view) throw new NotFoundException(`schedule ${name} not found`);
-    return view;
+  @RequiresScope('read')
+  async get(@Param('name') name: string, @CurrentCaller() caller: Caller | null) {
+    return this.visible(name, caller);
   }
 
   @Delete(':name')
-  async delete(@Param('name') name: string) {
+  @RequiresScope('submit')
+  async delete(@Param('name') name: string, @CurrentCaller() caller: Caller | null) {
+    const tenant = tenantScope(caller);
+    if (tenant !== undefined) await this.visible(name, caller);
     if (!(await this.schedules.delete(name))) throw new NotFoundException(`schedule ${name} not found`);
     return { name, deleted: true };
+  }
+
+  private async visible(name: string, caller: Caller | null): Promise<ScheduleView> {
+    const view = await this.schedules.get(name);
+    const tenant = tenantScope(caller);
+    if (!view || (tenant !== undefined && view.tenant !== tenant)) throw new NotFoundException(`schedule ${name} not found`);
+    return view;
+  }
+
+  /** Names are one namespace: a tenant may not replace another's schedule (nor read it back through the reply). */
+  private async assertFree(name: string, caller: Caller | null): Promise<void> {
+    const tenant = tenantScope(caller);
+    if (tenant === undefined) return;
+    const existing = await this.schedules.get(name);
+    if (existing && existing.tenant !== tenant) throw new ConflictException({ statusCode: 409, error: 'Conflict', field: 'name', message: `schedule name ${name} is taken` });
   }
 }

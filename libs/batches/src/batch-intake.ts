@@ -44,7 +44,8 @@ export class BatchIntake {
     private readonly limits: SubmissionLimits,
   ) {}
 
-  async submit(body: unknown, idempotencyKey?: string, now = Date.now()): Promise<Accepted> {
+  /** `tenant`: the creating key's tenant, recorded on the batch (null without a key). */
+  async submit(body: unknown, idempotencyKey?: string, now = Date.now(), tenant: string | null = null): Promise<Accepted> {
     const check = checkSubmission(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { deadlineAt } = check;
@@ -65,7 +66,7 @@ export class BatchIntake {
       route: { target: decisions[i].target, provider: decisions[i].provider, model: decisions[i].model, reason: decisions[i].reason, at },
     }));
     const { id, created } = await this.store.create(
-      { kind: submission.kind, sensitivity: submission.sensitivity, deadlineAt, task: submission.task, createdAt: now, maxCostUsd: submission.maxCostUsd },
+      { kind: submission.kind, sensitivity: submission.sensitivity, deadlineAt, task: submission.task, createdAt: now, maxCostUsd: submission.maxCostUsd, tenant },
       items,
       idempotencyKey,
     );

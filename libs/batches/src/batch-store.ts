@@ -31,6 +31,8 @@ export interface NewBatch {
   deadlineAt: number;
   task: DocumentTask | CodeMigrationTask;
   createdAt: number;
+  /** Whose batch it is (the creating API key's tenant); null when created without a key (open mode). */
+  tenant?: string | null;
 }
 
 export interface NewItem {
@@ -130,8 +132,10 @@ export class BatchStore {
       costUsd: 0,
       enqueued: 0,
       ...(batch.maxCostUsd === undefined ? {} : { maxCostUsd: batch.maxCostUsd, reservedUsd: 0 }),
+      ...(batch.tenant ? { tenant: batch.tenant } : {}),
     });
     multi.zadd(this.keys.index(), batch.createdAt, id);
+    if (batch.tenant) multi.zadd(this.tenantIndex(batch.tenant), batch.createdAt, id);
     try {
       await multi.exec();
     } catch (err) {
@@ -164,9 +168,10 @@ export class BatchStore {
     return raw ? JSON.parse(raw) : null;
   }
 
-  /** Newest first. `before` is the createdAt (ms) of the last batch of the previous page. */
-  async list(limit: number, before?: number): Promise<BatchView[]> {
-    const ids = await this.redis.zrevrangebyscore(this.keys.index(), before === undefined ? '+inf' : `(${before}`, '-inf', 'LIMIT', 0, limit);
+  /** Newest first. `before` is the createdAt (ms) of the last batch of the previous page; `tenant`: only its batches. */
+  async list(limit: number, before?: number, tenant?: string): Promise<BatchView[]> {
+    const index = tenant === undefined ? this.keys.index() : this.tenantIndex(tenant);
+    const ids = await this.redis.zrevrangebyscore(index, before === undefined ? '+inf' : `(${before}`, '-inf', 'LIMIT', 0, limit);
     const pipeline = this.redis.pipeline();
     ids.forEach((id) => pipeline.hgetall(this.keys.batch(id)));
     const rows = (await pipeline.exec()) ?? [];
@@ -278,6 +283,10 @@ export class BatchStore {
     return (await this.redis.hget(this.keys.batch(batchId), 'cancelRequested')) === '1';
   }
 
+  private tenantIndex(tenant: string): string {
+    return `${this.keys.index()}:tenant:${tenant}`;
+  }
+
   /** Work waiting or running on a provider, in generation-equivalent tokens. */
   async backlog(target: RouteTarget, provider: string): Promise<number> {
     return Math.max(0, Number((await this.redis.get(this.keys.backlog(target, provider))) ?? 0));
@@ -327,6 +336,7 @@ function toBatchView(h: Record<string, string>): BatchView {
         : { maxUsd: num(h.maxCostUsd), spentUsd: round9(num(h.costUsd)), reservedUsd: round9(Math.max(0, num(h.reservedUsd))), reached: h.budgetReached === '1' },
     createdAt: iso(h.createdAt)!,
     finishedAt: iso(h.finishedAt),
+    tenant: h.tenant ?? null,
   };
 }
 

@@ -12,6 +12,8 @@ export interface FieldError {
 
 export interface SubmissionLimits {
   maxItems: number;
+  /** Most UTF-8 bytes one item's text or content may hold (MAX_ITEM_BYTES); absent: no limit. */
+  maxItemBytes?: number;
   maxOutputTokens: number;
   /** Names of the configured local models an item or batch may pin itself to. */
   localModels: string[];
@@ -108,6 +110,14 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
   } else if (deadlineAt <= now) {
     errors.push({ field: 'deadline', message: 'is in the past' });
   }
+  const field = submission.kind === 'code-migration' ? 'content' : 'text';
+  const bodies = submission.kind === 'code-migration' ? (submission.items ?? []).map((i) => i.content) : submission.items.map((i) => i.text);
+  bodies.forEach((body, index) => {
+    const bytes = Buffer.byteLength(body, 'utf8');
+    if (limits.maxItemBytes !== undefined && bytes > limits.maxItemBytes) {
+      errors.push({ field: `items[${index}].${field}`, message: `is ${bytes} bytes; an item holds at most ${limits.maxItemBytes} bytes` });
+    }
+  });
   const ids = submission.kind === 'code-migration' ? (submission.items ?? []).map((i) => i.path) : submission.items.map((i) => i.id);
   const seen = new Set<string>();
   ids.forEach((id, index) => {

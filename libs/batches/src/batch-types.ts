@@ -103,6 +103,8 @@ export interface BatchView {
   budget: { maxUsd: number; spentUsd: number; reservedUsd: number; reached: boolean } | null;
   createdAt: string;
   finishedAt: string | null;
+  /** The creating API key's tenant; null when created without a key. */
+  tenant: string | null;
 }
 
 export interface ItemView {

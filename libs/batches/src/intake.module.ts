@@ -17,7 +17,7 @@ import { BatchStore } from './batch-store.js';
       provide: BatchIntake,
       inject: [BatchStore, JobQueue, ProviderDirectory, RoutingPolicy, APP_CONFIG],
       useFactory: (store: BatchStore, queue: JobQueue, dir: ProviderDirectory, policy: RoutingPolicy, c: AppConfig) =>
-        new BatchIntake(store, queue, dir, policy, { maxItems: c.http.maxItems, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name), piiRules: c.piiRules }),
+        new BatchIntake(store, queue, dir, policy, { maxItems: c.http.maxItems, maxItemBytes: c.http.maxItemBytes, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name), piiRules: c.piiRules }),
     },
   ],
   exports: [BatchIntake, RoutingPolicy, PoolsModule],

@@ -44,8 +44,34 @@ export interface QueueTuning {
   backoffMs: number;
 }
 
+/** API keys and per-key limits (libs/access). */
+export interface AccessConfig {
+  /** ADMIN_API_KEY (or _FILE): an admin key that needs no key store, to bootstrap or recover. */
+  adminApiKey: string | null;
+  /** Defaults for every key (a key may carry its own); 0 means unlimited. */
+  rateLimits: { requestsPerMinute: number; tokensPerMinute: number };
+}
+
+/** Below this a bootstrap key is guessable; generated keys carry 256 bits. */
+const MIN_ADMIN_KEY_CHARS = 24;
+
+function accessConfig(e: EnvReader): AccessConfig {
+  const adminApiKey = e.secret('ADMIN_API_KEY') ?? null;
+  if (adminApiKey !== null && adminApiKey.length < MIN_ADMIN_KEY_CHARS) {
+    throw new ConfigError('ADMIN_API_KEY', `a secret of at least ${MIN_ADMIN_KEY_CHARS} characters (e.g. openssl rand -base64 32)`);
+  }
+  return {
+    adminApiKey,
+    rateLimits: {
+      requestsPerMinute: e.int('RATE_LIMIT_REQUESTS_PER_MINUTE', 600, 0),
+      tokensPerMinute: e.int('RATE_LIMIT_TOKENS_PER_MINUTE', 5_000_000, 0),
+    },
+  };
+}
+
 export interface AppConfig {
-  http: { host: string; port: number; maxBodyBytes: number; maxItems: number };
+  http: { host: string; port: number; maxBodyBytes: number; maxItems: number; maxItemBytes: number };
+  access: AccessConfig;
   /** null: no REDIS_URL given (the launcher then runs a private redis-server). */
   redisUrl: string | null;
   /** Key prefix for every Redis key (queues and records); lets tests share one server. */
@@ -137,7 +163,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       port: e.int('PORT', 3000, 0, 65535),
       maxBodyBytes: e.int('MAX_BODY_BYTES', 10 * 1024 * 1024, 1024),
       maxItems: e.int('MAX_ITEMS_PER_BATCH', 10_000, 1),
+      maxItemBytes: e.int('MAX_ITEM_BYTES', 1024 * 1024, 1),
     },
+    access: accessConfig(e),
     redisUrl: e.url('REDIS_URL') ?? null,
     prefix: e.string('SWITCHYARD_PREFIX', 'switchyard'),
     dataDir: e.string('SWITCHYARD_DATA_DIR', '.data'),

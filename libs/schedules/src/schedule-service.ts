@@ -18,13 +18,13 @@ export class ScheduleService {
   ) {}
 
   /** Creates or replaces a schedule. Throws SubmissionRejected naming the wrong field. */
-  async upsert(body: unknown, now = Date.now()): Promise<ScheduleView> {
+  async upsert(body: unknown, now = Date.now(), tenant: string | null = null): Promise<ScheduleView> {
     const check = checkSchedule(body);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { name, cron, tz, every, batch } = check.schedule;
     const template = checkSubmission(batch, this.limits, now);
     if (!template.ok) throw new SubmissionRejected(template.errors.map((e) => ({ field: `batch.${e.field}`, message: e.message })));
-    await this.store.save({ name, cron, tz, every, batch, createdAt: now });
+    await this.store.save({ name, cron, tz, every, batch, createdAt: now, tenant });
     await this.jobs.schedule(SCHEDULES_QUEUE, name, cron ? { pattern: cron, tz: tz! } : { every: every! }, JobName.FireSchedule, { schedule: name });
     return (await this.get(name))!;
   }
@@ -45,6 +45,7 @@ export class ScheduleService {
       every: def.every ?? null,
       batch: def.batch,
       createdAt: new Date(def.createdAt).toISOString(),
+      tenant: def.tenant ?? null,
       nextRunAt: next ? new Date(next).toISOString() : null,
       runs: runs.map((r) => ({ ...r, slot: new Date(r.slot).toISOString(), firedAt: new Date(r.firedAt).toISOString() })),
     };
@@ -65,7 +66,7 @@ export class ScheduleService {
     const def = await this.store.get(name);
     if (!def) return { batchId: null, error: 'schedule deleted' };
     try {
-      const accepted = await intake.submit(def.batch, `schedule:${name}:${slot}`, now);
+      const accepted = await intake.submit(def.batch, `schedule:${name}:${slot}`, now, def.tenant ?? null);
       if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, batchId: accepted.id, skippedUnchanged: 0 });
       return { batchId: accepted.id };
     } catch (err) {

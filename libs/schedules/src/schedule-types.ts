@@ -8,6 +8,8 @@ export interface ScheduleDefinition {
   /** A batch body as POST /v1/batches takes it; its deadline is a duration from each firing. */
   batch: Record<string, unknown>;
   createdAt: number;
+  /** The creating API key's tenant, given to every batch it fires; absent when created without a key. */
+  tenant?: string | null;
 }
 
 export interface ScheduleRun {
@@ -27,6 +29,7 @@ export interface ScheduleView {
   every: number | null;
   batch: Record<string, unknown>;
   createdAt: string;
+  tenant: string | null;
   nextRunAt: string | null;
   runs: Array<{ slot: string; firedAt: string; batchId: string | null; skippedUnchanged: number; error?: string }>;
 }

@@ -14,7 +14,7 @@ import { ScheduleStore } from './schedule-store.js';
       provide: ScheduleService,
       inject: [ScheduleStore, JobQueue, APP_CONFIG],
       useFactory: (store: ScheduleStore, jobs: JobQueue, c: AppConfig) =>
-        new ScheduleService(store, jobs, { maxItems: c.http.maxItems, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name) }),
+        new ScheduleService(store, jobs, { maxItems: c.http.maxItems, maxItemBytes: c.http.maxItemBytes, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name) }),
     },
   ],
   exports: [ScheduleService, ScheduleStore],

@@ -1,0 +1,24 @@
+import { createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
+import type { Request } from 'express';
+import type { Caller, Requirement, Scope } from '#libs/access/src/api-key.js';
+
+export const REQUIREMENT = 'switchyard:requirement';
+export const SUBMITS_TOKENS = 'switchyard:submits-tokens';
+
+/**
+ * The scope a handler (or every handler of a controller) needs. A route that declares nothing needs
+ * `admin`: a new controller is protected before anyone thinks about it.
+ */
+export const RequiresScope = (scope: Scope) => SetMetadata(REQUIREMENT, scope satisfies Requirement);
+
+/** Reachable without a key (health probes). */
+export const Public = () => SetMetadata(REQUIREMENT, 'public' satisfies Requirement);
+
+/** The handler submits items: their estimated tokens count against the key's tokens per minute. */
+export const SubmitsTokens = () => SetMetadata(SUBMITS_TOKENS, true);
+
+/** A request once ApiKeyGuard has run: the caller, or null in open mode (no key exists). */
+export type AuthedRequest = Request & { caller?: Caller | null };
+
+/** The authenticated caller of this request; null in open mode. */
+export const CurrentCaller = createParamDecorator((_: unknown, ctx: ExecutionContext): Caller | null => ctx.switchToHttp().getRequest<AuthedRequest>().caller ?? null);

@@ -1,0 +1,54 @@
+import { HttpException, Inject, Injectable, PayloadTooLargeException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Response } from 'express';
+import { APP_CONFIG } from '#libs/config/src/config.module.js';
+import type { AppConfig } from '#libs/config/src/app-config.js';
+import { effectiveLimits, KeyRateLimiter } from '#libs/access/src/key-rate-limiter.js';
+import { submittedTokens } from '#libs/access/src/submitted-tokens.js';
+import { SUBMITS_TOKENS, type AuthedRequest } from './access-decorators.js';
+
+/**
+ * Per-key requests and submitted tokens per minute, shared by every replica through Redis. Runs after
+ * ApiKeyGuard (registered after it); open mode has no key to count against, so it is not limited.
+ */
+@Injectable()
+export class RateLimitGuard implements CanActivate {
+  constructor(
+    @Inject(Reflector) private readonly reflector: Reflector,
+    @Inject(KeyRateLimiter) private readonly limiter: KeyRateLimiter,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    const req = ctx.switchToHttp().getRequest<AuthedRequest>();
+    const caller = req.caller;
+    if (!caller) return true;
+    const submits = this.reflector.getAllAndOverride<boolean | undefined>(SUBMITS_TOKENS, [ctx.getHandler(), ctx.getClass()]) === true;
+    const tokens = submits ? submittedTokens(req.body) : 0;
+    const limits = effectiveLimits(this.config.access.rateLimits, caller.limits);
+    const decision = await this.limiter.consume(caller.keyId, tokens, limits);
+    if (decision.allowed) return true;
+    if (decision.neverFits) {
+      throw new PayloadTooLargeException({
+        statusCode: 413,
+        error: 'Payload Too Large',
+        field: 'items',
+        limit: decision.limit,
+        max: decision.max,
+        message: `items hold about ${tokens} tokens; this API key may submit at most ${decision.max} tokens per minute: split the batch`,
+      });
+    }
+    ctx.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(decision.retryAfterSec));
+    throw new HttpException(
+      {
+        statusCode: 429,
+        error: 'Too Many Requests',
+        limit: decision.limit,
+        max: decision.max,
+        retryAfterSeconds: decision.retryAfterSec,
+        message: `this API key is over its limit of ${decision.max} ${decision.limit === 'requestsPerMinute' ? 'requests' : 'submitted tokens'} per minute; retry in ${decision.retryAfterSec} s`,
+      },
+      429,
+    );
+  }
+}

@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG } from '#libs/config/src/config.module.js';
+import type { AppConfig } from '#libs/config/src/app-config.js';
+import { REDIS } from '#libs/redis/src/redis.module.js';
+import { ApiKeyAuthenticator } from './api-key-authenticator.js';
+import { ApiKeyStore } from './api-key-store.js';
+import { KeyRateLimiter } from './key-rate-limiter.js';
+
+/** API keys, the authenticator over them and per-key rate limits, for the API. */
+@Module({
+  providers: [
+    { provide: ApiKeyStore, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new ApiKeyStore(redis, c.prefix) },
+    { provide: ApiKeyAuthenticator, inject: [ApiKeyStore, APP_CONFIG], useFactory: (store: ApiKeyStore, c: AppConfig) => new ApiKeyAuthenticator(store, c.access.adminApiKey) },
+    { provide: KeyRateLimiter, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new KeyRateLimiter(redis, c.prefix) },
+  ],
+  exports: [ApiKeyStore, ApiKeyAuthenticator, KeyRateLimiter],
+})
+export class AccessModule {}

@@ -1,0 +1,354 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { freePort } from './support/redis-server-process.js';
+import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+
+/**
+ * API keys, scopes, tenants and per-key limits, against the real built API process and real Redis.
+ * No worker runs: batches stay queued, which is all that reading, listing and cancelling need.
+ * 127.0.0.2 is a loopback address too, so "HOST is ignored in open mode" is visible without ever
+ * listening beyond this machine.
+ */
+const ALT_LOOPBACK = '127.0.0.2';
+const ADMIN_KEY = 'e2e-bootstrap-admin-secret-0123456789';
+
+const doc = (tag: string, chars = 400) => ({
+  kind: 'document-processing',
+  sensitivity: 'internal',
+  deadline: 'PT1H',
+  task: { type: 'summarize' },
+  items: [{ id: tag, text: `${tag} `.padEnd(chars, 'x') }],
+});
+
+/** Runs the keys CLI (built) against the same Redis and prefix as the API. */
+function keysCli(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [resolve('dist/libs/access/src/keys.cli.js'), ...args], {
+      env: { PATH: process.env.PATH, REDIS_URL: env.REDIS_URL, SWITCHYARD_PREFIX: env.SWITCHYARD_PREFIX },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('exit', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+/** Waits out the end of a rate-limit minute, so a test's requests all land in one window. */
+async function awayFromMinuteBoundary(needMs = 8000): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < needMs) await sleep(left + 50);
+}
+
+async function unreachable(url: string): Promise<boolean> {
+  try {
+    await fetch(url);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+describe('open mode: no key anywhere', () => {
+  let api: AppProcess;
+  let env: NodeJS.ProcessEnv;
+  let client: ApiClient;
+
+  beforeAll(async () => {
+    env = await systemEnv({ HOST: ALT_LOOPBACK, MAX_ITEM_BYTES: '2048' });
+    api = startApp('api', env);
+    await api.waitForLog(/api listening/);
+    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
+  });
+
+  afterAll(async () => {
+    await api?.stop();
+  });
+
+  it('says at start-up that it is open and listens on 127.0.0.1 only, ignoring HOST', async () => {
+    const logs = api.output.join('');
+    expect(logs).toMatch(/the API is OPEN \(no authentication\) and listens on 127\.0\.0\.1 only\. HOST=127\.0\.0\.2 is ignored/);
+    expect(logs).toMatch(/"auth":"open \(loopback only\)"/);
+    expect(await unreachable(`http://${ALT_LOOPBACK}:${env.PORT}/health`)).toBe(true);
+    expect((await client.request('GET', '/health')).status).toBe(200);
+  });
+
+  it('serves every route without a key, Bull Board included', async () => {
+    expect((await client.request('POST', '/v1/batches', doc('open-1'))).status).toBe(202);
+    expect((await client.request('GET', '/v1/batches')).json.batches).toHaveLength(1);
+    expect((await client.request('GET', '/v1/pools')).status).toBe(200);
+    expect((await client.request('GET', '/admin/queues')).status).toBe(200);
+  });
+
+  it('refuses an item over MAX_ITEM_BYTES with a 400 naming it', async () => {
+    const res = await client.request('POST', '/v1/batches', { ...doc('big'), items: [{ id: 'small', text: 'ok' }, { id: 'big', text: 'x'.repeat(3000) }] });
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ field: 'items[1].text', message: 'items[1].text is 3000 bytes; an item holds at most 2048 bytes' });
+  });
+
+  it('is secured from the moment the first key is created, without a restart', async () => {
+    const created = await client.request('POST', '/v1/keys', { name: 'first-admin', scopes: ['admin'] });
+    expect(created.status).toBe(201);
+    const admin = client.withKey(created.json.secret);
+    const denied = await client.request('GET', '/v1/batches');
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('www-authenticate')).toBe('Bearer');
+    expect((await client.request('GET', '/admin/queues')).status).toBe(401);
+    // Batches made in open mode belong to no tenant; admin sees them.
+    const listed = await admin.request('GET', '/v1/batches');
+    expect(listed.status).toBe(200);
+    expect(listed.json.batches).toEqual([expect.objectContaining({ tenant: null })]);
+    expect(api.output.join('')).not.toContain(created.json.secret);
+  });
+});
+
+describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => {
+  let api: AppProcess;
+  let replica: AppProcess;
+  let env: NodeJS.ProcessEnv;
+  let anonymous: ApiClient;
+  let admin: ApiClient;
+  const secrets: string[] = [];
+
+  async function newKey(body: Record<string, unknown>): Promise<{ id: string; client: ApiClient }> {
+    const res = await admin.request('POST', '/v1/keys', body);
+    expect(res.status).toBe(201);
+    secrets.push(res.json.secret);
+    return { id: res.json.id, client: anonymous.withKey(res.json.secret) };
+  }
+
+  beforeAll(async () => {
+    env = await systemEnv({ HOST: ALT_LOOPBACK, ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_REQUESTS_PER_MINUTE: '1000' });
+    api = startApp('api', env);
+    await api.waitForLog(/api listening/);
+    anonymous = new ApiClient(`http://${ALT_LOOPBACK}:${env.PORT}`);
+    admin = anonymous.withKey(ADMIN_KEY);
+  });
+
+  afterAll(async () => {
+    await Promise.all([api?.stop(), replica?.stop()]);
+    // No secret ever reaches the logs.
+    const logs = api.output.join('') + (replica?.output.join('') ?? '');
+    for (const secret of [ADMIN_KEY, ...secrets]) expect(logs).not.toContain(secret);
+  });
+
+  it('honours HOST when auth is configured, and says keys are required', async () => {
+    expect(api.output.join('')).toMatch(/"auth":"api keys required"/);
+    expect(api.output.join('')).not.toMatch(/OPEN/);
+    expect((await anonymous.request('GET', '/health')).status).toBe(200);
+    expect(await unreachable(`http://127.0.0.1:${env.PORT}/health`)).toBe(true);
+  });
+
+  it('answers 401 without a key on Bull Board, admin routes and batch routes; /health and /ready stay open', async () => {
+    for (const [method, path] of [
+      ['GET', '/admin/queues'],
+      ['GET', '/admin/queues/api/queues'],
+      ['GET', '/v1/pools'],
+      ['GET', '/v1/providers'],
+      ['GET', '/v1/keys'],
+      ['GET', '/v1/batches'],
+      ['POST', '/v1/batches'],
+      ['GET', '/v1/schedules'],
+    ]) {
+      const res = await anonymous.request(method, path, method === 'POST' ? doc('anon') : undefined);
+      expect([path, res.status]).toEqual([path, 401]);
+      expect(res.json).toMatchObject({ statusCode: 401, message: expect.stringContaining('API key') });
+    }
+    expect((await anonymous.withKey('sy_not-a-real-key').request('GET', '/v1/pools')).json.message).toBe('the API key is not valid');
+    expect((await anonymous.request('GET', '/v1/pools', undefined, { authorization: 'Basic YWRtaW46YWRtaW4=' })).json.message).toMatch(/Bearer/);
+    expect((await anonymous.request('GET', '/health')).status).toBe(200);
+    expect([200, 503]).toContain((await anonymous.request('GET', '/ready')).status);
+    expect((await admin.request('GET', '/admin/queues')).status).toBe(200);
+    expect((await admin.request('GET', '/v1/pools')).status).toBe(200);
+    // A browser reaches the board with the key as the Basic auth password, after a Basic challenge.
+    expect((await anonymous.request('GET', '/admin/queues')).headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+    const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`ops:${password}`).toString('base64')}` });
+    expect((await anonymous.request('GET', '/admin/queues', undefined, basic(ADMIN_KEY))).status).toBe(200);
+    expect((await anonymous.request('GET', '/admin/queues', undefined, basic('wrong'))).status).toBe(401);
+  });
+
+  it('creates a key through the API, shows its secret once, lists it without, and revokes it', async () => {
+    const created = await admin.request('POST', '/v1/keys', { name: 'ci', scopes: ['submit', 'read'], tenant: 'lifecycle' });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ id: expect.stringMatching(/^key_/), name: 'ci', scopes: ['submit', 'read'], tenant: 'lifecycle', status: 'active', secret: expect.stringMatching(/^sy_/) });
+    secrets.push(created.json.secret);
+    const ci = anonymous.withKey(created.json.secret);
+    expect((await ci.request('POST', '/v1/batches', doc('life'))).status).toBe(202);
+    const listed = await admin.request('GET', '/v1/keys');
+    expect(listed.json.keys).toEqual(expect.arrayContaining([expect.objectContaining({ id: created.json.id, status: 'active' })]));
+    expect(listed.text).not.toContain(created.json.secret);
+    expect(listed.text).not.toContain('hash');
+    const revoked = await admin.request('DELETE', `/v1/keys/${created.json.id}`);
+    expect(revoked.json).toMatchObject({ id: created.json.id, status: 'revoked', revokedAt: expect.any(String) });
+    const after = await ci.request('GET', '/v1/batches');
+    expect(after.status).toBe(401);
+    expect(after.json.message).toBe('the API key has been revoked');
+    expect((await admin.request('DELETE', '/v1/keys/key_missing')).status).toBe(404);
+    expect((await admin.request('POST', '/v1/keys', { name: 'bad', scopes: ['write'] })).json).toMatchObject({ statusCode: 400, field: 'scopes.0' });
+  });
+
+  it('creates, lists and revokes keys with the CLI, straight in Redis', async () => {
+    const created = await keysCli(env, ['create', '--name', 'cli-ci', '--scopes', 'submit,read', '--tenant', 'acme-cli', '--expires', '2099-01-01T00:00:00Z']);
+    expect(created.code).toBe(0);
+    expect(created.stderr).toMatch(/cannot be shown again/);
+    const key = JSON.parse(created.stdout);
+    expect(key).toMatchObject({ name: 'cli-ci', scopes: ['submit', 'read'], tenant: 'acme-cli', expiresAt: '2099-01-01T00:00:00.000Z', secret: expect.stringMatching(/^sy_/) });
+    secrets.push(key.secret);
+    const cli = anonymous.withKey(key.secret);
+    const submitted = await cli.request('POST', '/v1/batches', doc('cli'));
+    expect(submitted.status).toBe(202);
+    expect((await admin.request('GET', `/v1/batches/${submitted.json.id}`)).json.tenant).toBe('acme-cli');
+    const listed = await keysCli(env, ['list']);
+    expect(JSON.parse(listed.stdout).keys).toEqual(expect.arrayContaining([expect.objectContaining({ id: key.id, status: 'active' })]));
+    expect(listed.stdout).not.toContain(key.secret);
+    const revoked = await keysCli(env, ['revoke', key.id]);
+    expect(JSON.parse(revoked.stdout)).toMatchObject({ id: key.id, status: 'revoked' });
+    expect((await cli.request('GET', `/v1/batches/${submitted.json.id}`)).status).toBe(401);
+    const bad = await keysCli(env, ['create', '--name', 'x', '--scopes', 'write']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--scopes/);
+  });
+
+  it('answers 403 when the key lacks the scope; routes that declare none need admin', async () => {
+    const reader = (await newKey({ name: 'reader', scopes: ['read'] })).client;
+    const submitter = (await newKey({ name: 'submitter', scopes: ['submit'] })).client;
+    const expect403 = async (client: ApiClient, method: string, path: string, scope: string, body?: unknown) => {
+      const res = await client.request(method, path, body);
+      expect([method, path, res.status, res.json?.requiredScope]).toEqual([method, path, 403, scope]);
+    };
+    await expect403(reader, 'POST', '/v1/batches', 'submit', doc('r'));
+    await expect403(reader, 'POST', '/v1/batches/quote', 'submit', doc('r'));
+    await expect403(reader, 'GET', '/v1/pools', 'admin');
+    await expect403(reader, 'GET', '/v1/providers', 'admin');
+    await expect403(reader, 'GET', '/v1/keys', 'admin');
+    await expect403(reader, 'POST', '/v1/keys', 'admin', { name: 'escalate', scopes: ['admin'] });
+    await expect403(reader, 'GET', '/admin/queues', 'admin');
+    await expect403(submitter, 'GET', '/v1/batches', 'read');
+    expect((await reader.request('GET', '/v1/batches')).status).toBe(200);
+    expect((await submitter.request('POST', '/v1/batches', doc('s'))).status).toBe(202);
+  });
+
+  it('stops accepting a key at its expiry', async () => {
+    const { client } = await newKey({ name: 'short', scopes: ['read'], expiresAt: new Date(Date.now() + 1500).toISOString() });
+    expect((await client.request('GET', '/v1/batches')).status).toBe(200);
+    await sleep(1700);
+    const res = await client.request('GET', '/v1/batches');
+    expect(res.status).toBe(401);
+    expect(res.json.message).toBe('the API key has expired');
+  });
+
+  it('rotates without downtime: two keys of one tenant both work, revoking one keeps the other', async () => {
+    const old = await newKey({ name: 'deploy-2026-10', scopes: ['submit', 'read'], tenant: 'rotating' });
+    const next = await newKey({ name: 'deploy-2026-11', scopes: ['submit', 'read'], tenant: 'rotating' });
+    const batch = await old.client.request('POST', '/v1/batches', doc('rot'));
+    expect(batch.status).toBe(202);
+    expect((await next.client.request('GET', `/v1/batches/${batch.json.id}`)).status).toBe(200);
+    expect((await admin.request('DELETE', `/v1/keys/${old.id}`)).status).toBe(200);
+    expect((await old.client.request('GET', `/v1/batches/${batch.json.id}`)).status).toBe(401);
+    expect((await next.client.request('GET', `/v1/batches/${batch.json.id}`)).status).toBe(200);
+    expect((await next.client.request('POST', '/v1/batches', doc('rot-2'))).status).toBe(202);
+  });
+
+  it('shows a tenant only its own batches (another tenant gets 404), and admin all of them', async () => {
+    const acme = (await newKey({ name: 'acme', scopes: ['submit', 'read'], tenant: 'acme' })).client;
+    const globex = (await newKey({ name: 'globex', scopes: ['submit', 'read'], tenant: 'globex' })).client;
+    const mine = await acme.request('POST', '/v1/batches', doc('acme-doc'), { 'idempotency-key': 'nightly-1' });
+    const theirs = await globex.request('POST', '/v1/batches', doc('globex-doc'), { 'idempotency-key': 'nightly-1' });
+    expect(mine.status).toBe(202);
+    expect(theirs.status).toBe(202);
+    // The same Idempotency-Key from another tenant is another batch, not a way to learn this one's id.
+    expect(theirs.json.id).not.toBe(mine.json.id);
+    const id = mine.json.id;
+    for (const [method, path] of [
+      ['GET', `/v1/batches/${id}`],
+      ['GET', `/v1/batches/${id}/items`],
+      ['GET', `/v1/batches/${id}/results`],
+      ['GET', `/v1/batches/${id}/patch`],
+      ['DELETE', `/v1/batches/${id}`],
+    ]) {
+      const res = await globex.request(method, path);
+      expect([method, path, res.status]).toEqual([method, path, 404]);
+      expect(res.text).toContain(`batch ${id} not found`);
+    }
+    expect((await acme.request('GET', `/v1/batches/${id}`)).json).toMatchObject({ id, tenant: 'acme', status: 'queued' });
+    expect((await acme.request('GET', `/v1/batches/${id}/items`)).json.items).toHaveLength(1);
+    expect((await globex.request('GET', '/v1/batches')).json.batches.map((b: { id: string }) => b.id)).toEqual([theirs.json.id]);
+    expect((await acme.request('GET', '/v1/batches')).json.batches.map((b: { id: string }) => b.id)).toEqual([id]);
+    const all = (await admin.request('GET', '/v1/batches?limit=500')).json.batches.map((b: { id: string }) => b.id);
+    expect(all).toEqual(expect.arrayContaining([id, theirs.json.id]));
+    expect((await admin.request('GET', `/v1/batches/${id}/items`)).status).toBe(200);
+    const cancelled = await acme.request('DELETE', `/v1/batches/${id}`);
+    expect(cancelled.json).toMatchObject({ id, cancelled: 1 });
+  });
+
+  it('keeps schedules per tenant too: fired batches belong to the schedule’s tenant', async () => {
+    const acme = (await newKey({ name: 'acme-sched', scopes: ['submit', 'read'], tenant: 'acme' })).client;
+    const globex = (await newKey({ name: 'globex-sched', scopes: ['submit', 'read'], tenant: 'globex' })).client;
+    const schedule = { name: 'acme-nightly', every: 3_600_000, batch: { ...doc('sched'), deadline: 'PT6H' } };
+    const created = await acme.request('POST', '/v1/schedules', schedule);
+    expect(created.status).toBe(201);
+    expect(created.json.tenant).toBe('acme');
+    expect((await globex.request('GET', '/v1/schedules/acme-nightly')).status).toBe(404);
+    expect((await globex.request('DELETE', '/v1/schedules/acme-nightly')).status).toBe(404);
+    expect((await globex.request('POST', '/v1/schedules', schedule)).status).toBe(409);
+    expect((await globex.request('GET', '/v1/schedules')).json.schedules).toEqual([]);
+    expect((await acme.request('GET', '/v1/schedules')).json.schedules.map((s: { name: string }) => s.name)).toEqual(['acme-nightly']);
+    expect((await admin.request('GET', '/v1/schedules/acme-nightly')).json.tenant).toBe('acme');
+    expect((await acme.request('DELETE', '/v1/schedules/acme-nightly')).status).toBe(200);
+
+    // A worker fires the schedule: the batch it creates is acme's, not everyone's.
+    const worker = startApp('worker', { ...env, LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
+    try {
+      expect((await acme.request('POST', '/v1/schedules', { ...schedule, name: 'acme-every-second', every: 1000 })).status).toBe(201);
+      let fired: string | null = null;
+      for (const deadline = Date.now() + 30_000; !fired && Date.now() < deadline; await sleep(200)) {
+        fired = (await acme.request('GET', '/v1/schedules/acme-every-second')).json.runs.find((r: { batchId: string | null }) => r.batchId)?.batchId ?? null;
+      }
+      expect(fired).not.toBeNull();
+      expect((await acme.request('GET', `/v1/batches/${fired}`)).json).toMatchObject({ id: fired, tenant: 'acme' });
+      expect((await globex.request('GET', `/v1/batches/${fired}`)).status).toBe(404);
+      expect((await acme.request('DELETE', '/v1/schedules/acme-every-second')).status).toBe(200);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('limits requests per minute per key across API replicas: 429 with Retry-After naming the limit', async () => {
+    replica = startApp('api', { ...env, PORT: String(await freePort()) });
+    await replica.waitForLog(/api listening/);
+    const replicaPort = /"url":"http:\/\/[^:]+:(\d+)"/.exec(replica.output.join(''))![1];
+    const limited = await newKey({ name: 'limited', scopes: ['read'], limits: { requestsPerMinute: 3 } });
+    const other = (await newKey({ name: 'unlimited', scopes: ['read'] })).client;
+    const onReplica = new ApiClient(`http://${ALT_LOOPBACK}:${replicaPort}`, limited.client.apiKey);
+    await awayFromMinuteBoundary();
+    expect((await limited.client.request('GET', '/v1/batches')).status).toBe(200);
+    expect((await onReplica.request('GET', '/v1/batches')).status).toBe(200);
+    expect((await limited.client.request('GET', '/v1/batches')).status).toBe(200);
+    const over = await onReplica.request('GET', '/v1/batches');
+    expect(over.status).toBe(429);
+    const retryAfter = Number(over.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(over.json).toMatchObject({ statusCode: 429, limit: 'requestsPerMinute', max: 3, retryAfterSeconds: retryAfter });
+    // Per key: another key is not slowed down by this one.
+    expect((await other.request('GET', '/v1/batches')).status).toBe(200);
+  });
+
+  it('limits submitted tokens per minute per key; a batch that can never fit is a 413', async () => {
+    const { client } = await newKey({ name: 'tokens', scopes: ['submit', 'read'], limits: { tokensPerMinute: 400 } });
+    await awayFromMinuteBoundary();
+    // 1000 characters ≈ 250 tokens.
+    expect((await client.request('POST', '/v1/batches', doc('tok-1', 1000))).status).toBe(202);
+    const over = await client.request('POST', '/v1/batches', doc('tok-2', 1000));
+    expect(over.status).toBe(429);
+    expect(over.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(over.json).toMatchObject({ limit: 'tokensPerMinute', max: 400 });
+    // Reads submit no tokens.
+    expect((await client.request('GET', '/v1/batches')).status).toBe(200);
+    const huge = await client.request('POST', '/v1/batches', doc('tok-3', 2000));
+    expect(huge.status).toBe(413);
+    expect(huge.json).toMatchObject({ field: 'items', limit: 'tokensPerMinute', max: 400 });
+  });
+});
