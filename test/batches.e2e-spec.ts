@@ -264,13 +264,17 @@ describe('batches end to end', () => {
     expect(res.status).toBe(200);
     expect(res.json.cancelled).toBeGreaterThan(0);
     const batch = await client.waitFinished(submitted.json.id);
-    expect(batch.counts.cancelled).toBe(res.json.cancelled);
     expect(batch.counts.completed + batch.counts.cancelled).toBe(30);
     expect(['cancelled', 'partial']).toContain(batch.status);
     const { json } = await client.request('GET', `/v1/batches/${submitted.json.id}/items?limit=100`);
-    for (const item of json.items.filter((i: any) => i.status === 'cancelled')) {
+    const cancelled = json.items.filter((i: any) => i.status === 'cancelled');
+    // Queued items are cancelled by the DELETE and never start; an item already running when it came
+    // (the machine may be slow) is aborted by the worker's cancel poll, and says so.
+    const neverStarted = cancelled.filter((i: any) => i.attempts === 0);
+    expect(neverStarted).toHaveLength(res.json.cancelled);
+    for (const item of cancelled) {
       expect(item.result).toBeNull();
-      expect(item.attempts).toBe(0);
+      if (item.attempts > 0) expect(item.error).toBe('cancelled while running');
     }
   });
 
