@@ -44,6 +44,7 @@ export function runScenario(
   routers = ROUTERS,
   replications = REPLICATIONS,
   system: SystemConfig = PRODUCTION,
+  exactSizes = false,
 ): ScenarioReport & { extra: Extra[]; overcommitted: number } {
   const totals = routers.map(() => ({ name: '' as RouterName, costUsd: 0, hits: 0, leaks: 0, cloudItems: 0, escalations: 0, failedRequests: 0 }));
   let items = 0;
@@ -51,7 +52,9 @@ export function runScenario(
   let feasibleItems = 0;
   let overcommitted = 0;
   for (let r = 0; r < replications; r++) {
-    const workload = generateWorkload({ ...scenario.workload, seed: scenario.workload.seed + 1000 * r });
+    const generated = generateWorkload({ ...scenario.workload, seed: scenario.workload.seed + 1000 * r });
+    // --exact-sizes: the policy is told each item's true output length (a diagnostic: how much of the gap is estimation).
+    const workload = exactSizes ? generated.map((item) => ({ ...item, expectedOutputTokens: item.outputTokens })) : generated;
     const bound = costLowerBound(workload, scenario.resources);
     const feasible = workload.map((item) => itemOptions(item, scenario.resources).feasible);
     items += workload.length;
@@ -109,7 +112,7 @@ function main(argv: string[]): void {
   const reports: ScenarioReport[] = [];
   for (const scenario of scenarios) {
     const t0 = Date.now();
-    const { extra, overcommitted, ...report } = runScenario(scenario, ROUTERS, REPLICATIONS, system);
+    const { extra, overcommitted, ...report } = runScenario(scenario, ROUTERS, REPLICATIONS, system, argv.includes('--exact-sizes'));
     reports.push(report);
     console.log(`${scenario.name} (${report.items} items in ${REPLICATIONS} runs, ${scenario.about}): bound $${report.bound.costUsd.toFixed(4)} [${Date.now() - t0} ms]`);
     if (overcommitted > 0) console.log(`  note: in ${overcommitted} run(s) local-only work exceeds local capacity: no routing meets every feasible deadline`);
