@@ -8,6 +8,8 @@ export interface Route {
   provider: string;
   /** The router expects the deadline to be missed there. */
   atRisk: boolean;
+  /** Where the router wants the item enqueued among its batch (input order when absent). */
+  rank?: number;
 }
 
 /** What the simulator asks of a routing strategy. */
@@ -28,7 +30,7 @@ export interface Router {
 export function switchyard(policy = new RoutingPolicy()): Router {
   return {
     name: 'switchyard',
-    routeBatch: (items, state) => policy.plan(items, state).map(toRoute),
+    routeBatch: (items, state) => policy.plan(items, state).map((d) => ({ ...toRoute(d), rank: d.rank })),
     routeOne: (item, state) => toRoute(policy.decide(item, state)),
     escalate: (item, state) => policy.escalation(item, state)?.provider ?? null,
   };

@@ -413,7 +413,9 @@ class Simulation {
       runs.map((r) => r.routable),
       this.state(),
     );
-    runs.forEach((run, i) => this.assign(run, routes[i].provider));
+    // Enqueued in the router's order, as BatchIntake enqueues a batch's jobs.
+    const order = runs.map((_, i) => i).sort((a, b) => (routes[a].rank ?? a) - (routes[b].rank ?? b));
+    for (const i of order) this.assign(runs[i], routes[i].provider);
   }
 
   private assign(run: Run, providerName: string): void {

@@ -72,6 +72,15 @@ export interface RouteDecision {
   estimatedCostUsd: number;
 }
 
+/**
+ * A decision within a batch plan. `rank` is the order the plan placed items in: enqueue them in that order,
+ * so that a pool running equal deadlines first come first runs them as the plan estimated (the items that
+ * save most by running locally first), not in the order they were submitted.
+ */
+export interface PlannedRoute extends RouteDecision {
+  rank: number;
+}
+
 export interface RoutingPolicyOptions {
   /**
    * Safety margin per target, as a share of the estimated time to finish: a provider meets a deadline
@@ -185,14 +194,14 @@ export class RoutingPolicy {
    * cloud would charge most for), so a local pool too small for the batch goes to the items that save
    * the most. Returns decisions in input order.
    */
-  plan(items: RoutableItem[], state: RoutingState): RouteDecision[] {
+  plan(items: RoutableItem[], state: RoutingState): PlannedRoute[] {
     const providers = state.providers.map((p) => ({ ...p, queue: p.queue ? edfOrder(p.queue) : undefined }));
     const running: RoutingState = { now: state.now, providers };
     const order = items
       .map((item, index) => ({ item, index, saving: localSavingPerToken(item, providers) }))
       .sort((a, b) => b.saving - a.saving || a.index - b.index);
-    const decisions: RouteDecision[] = new Array(items.length);
-    for (const { item, index } of order) {
+    const decisions: PlannedRoute[] = new Array(items.length);
+    for (const [rank, { item, index }] of order.entries()) {
       const decision = this.decide(item, running);
       const chosen = providers.find((p) => p.name === decision.provider && p.target === decision.target);
       if (chosen) {
@@ -201,7 +210,7 @@ export class RoutingPolicy {
         // Without its item: this plan has already placed it, so a later item of the batch may not push it late.
         if (chosen.queue) insertByDeadline(chosen.queue, { deadline: item.deadline, workTokens: work });
       }
-      decisions[index] = decision;
+      decisions[index] = { ...decision, rank };
     }
     return decisions;
   }
