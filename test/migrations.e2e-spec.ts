@@ -230,8 +230,8 @@ describe('code migration and structured documents', () => {
       });
       const body = {
         kind: 'code-migration',
-        sensitivity: 'public',
-        deadline: 'PT1S',
+        sensitivity: 'internal',
+        deadline: 'P1D', // local first; its answers never parse, so each file escalates to the double
         task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 64 },
         source: { repo, include: ['src/**/*.js'] },
         output: { branch: 'switchyard/esm' },
