@@ -80,7 +80,8 @@ export class ScheduleService {
     try {
       const idempotencyKey = `schedule:${name}:${slot}`;
       const source = await this.changedSourceFiles(name, def.batch, now);
-      if (source && source.changed.files.length === 0) {
+      // (No file at all is not "unchanged": the intake rejects it, and the run records why.)
+      if (source && source.changed.files.length === 0 && source.skipped > 0) {
         if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, batchId: null, submitted: 0, skippedUnchanged: source.skipped });
         return { batchId: null, skippedUnchanged: source.skipped };
       }
