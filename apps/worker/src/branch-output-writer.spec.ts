@@ -90,6 +90,21 @@ describe('BranchOutputWriter', () => {
     expect(git('rev-list', '--count', 'esm').trim()).toBe('2');
   });
 
+  it('the sweep finds a finished batch whose trigger was lost (the process that finished it crashed)', async () => {
+    const base = git('rev-parse', 'main').trim();
+    const { id } = await store.create(
+      { kind: 'code-migration', sensitivity: 'internal', deadlineAt: Date.now() + 60_000, task: { instruction: 'x' }, createdAt: Date.now(), output: { branch: 'swept', repo, base } },
+      [item('a.js')],
+    );
+    const before = (await jobs.depth(OUTPUTS_QUEUE)).waiting;
+    const elsewhere = new BatchStore(redis, prefix); // no listener: as if the process died right after the transition
+    await elsewhere.transition(id, 0, ['queued'], 'running');
+    await elsewhere.transition(id, 0, ['running'], 'completed', { result: 'export default 2;\n' });
+    expect((await jobs.depth(OUTPUTS_QUEUE)).waiting).toBe(before);
+    expect(await outputs.enqueueFinished()).toBe(1);
+    expect((await jobs.depth(OUTPUTS_QUEUE)).waiting).toBe(before + 1);
+  });
+
   it('records a failure, without a branch, when no item completed', async () => {
     const base = git('rev-parse', 'main').trim();
     const { id } = await store.create(
