@@ -286,7 +286,7 @@ describe('batches end to end', () => {
     const board = await client.request('GET', '/admin/queues');
     expect(board.status).toBe(200);
     const queues = await client.request('GET', '/admin/queues/api/queues');
-    expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual(['inference-cloud.frontier', 'inference-local.tiny', 'maintenance.schedules', 'maintenance.sweeps']);
+    expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual(['inference-cloud.frontier', 'inference-local.tiny', 'maintenance.outputs', 'maintenance.schedules', 'maintenance.sweeps']);
   });
 
   it('never writes item text to the logs', () => {

@@ -90,7 +90,7 @@ describe('local model pools', () => {
     // Each model's price applies to its own items.
     expect(itemsB[0].costUsd / itemsB[0].usage.outputTokens).toBeGreaterThan(itemsA[0].costUsd / itemsA[0].usage.outputTokens);
     const queues = (await client.request('GET', '/admin/queues/api/queues')).json.queues.map((q: any) => q.name).sort();
-    expect(queues).toEqual(['inference-local.alpha', 'inference-local.beta', 'maintenance.schedules', 'maintenance.sweeps']);
+    expect(queues).toEqual(['inference-local.alpha', 'inference-local.beta', 'maintenance.outputs', 'maintenance.schedules', 'maintenance.sweeps']);
   });
 
   it('sends unpinned items to the cheaper local model when both meet the deadline', async () => {

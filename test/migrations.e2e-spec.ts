@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
 
 /**
  * The wrapper around the model: answers are checked (parse, schema), asked again with the reason, and
@@ -195,6 +195,82 @@ describe('code migration and structured documents', () => {
       const both = await client.request('POST', '/v1/batches', { ...body, items: [{ path: 'a.js', content: '' }] });
       expect([both.status, both.json.field]).toEqual([400, 'items']);
       await client.waitFinished(submitted.json.id);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
+  it('commits the migrated files to a new branch of the source repository, leaving the checked-out branch, HEAD, index and work tree alone', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'switchyard-branch-'));
+    try {
+      const git = (...args: string[]) =>
+        execFileSync('git', args, { cwd: repo, stdio: 'pipe', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'u', GIT_AUTHOR_EMAIL: 'u@u', GIT_COMMITTER_NAME: 'u', GIT_COMMITTER_EMAIL: 'u@u' } }).toString();
+      const write = (path: string, content: string) => {
+        mkdirSync(dirname(join(repo, path)), { recursive: true });
+        writeFileSync(join(repo, path), content);
+      };
+      git('init', '-q', '-b', 'main');
+      for (const [path, content] of Object.entries(sources)) write(path, content);
+      write('src/broken.js', 'module.exports = function () {};\n'); // the double never answers it with valid code
+      git('add', '.');
+      git('commit', '-qm', 'initial');
+      const base = git('rev-parse', 'HEAD').trim();
+      // The user is at work: a staged change and an unstaged one.
+      write('src/main.js', "const { add } = require('./math');\nconsole.log(add(2, 2)); // wip\n");
+      git('add', 'src/main.js');
+      write('src/math.js', 'module.exports = { add: (a, b) => a + b }; // unstaged\n');
+      const before = { head: git('symbolic-ref', 'HEAD'), status: git('status', '--porcelain'), index: readFileSync(join(repo, '.git/index')), math: readFileSync(join(repo, 'src/math.js'), 'utf8') };
+
+      double.reset();
+      double.setResponder((body) => {
+        const text = JSON.stringify(body);
+        if (text.includes('File: src/broken.js')) return 'export default function ( {';
+        const path = pathOf(body);
+        return path ? migrated[path] : null;
+      });
+      const body = {
+        kind: 'code-migration',
+        sensitivity: 'internal',
+        deadline: 'P1D', // local first; its answers never parse, so each file escalates to the double
+        task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 64 },
+        source: { repo, include: ['src/**/*.js'] },
+        output: { branch: 'switchyard/esm' },
+      };
+      const submitted = await client.request('POST', '/v1/batches', body);
+      expect(submitted.status).toBe(202);
+      const finished = await client.waitFinished(submitted.json.id);
+      expect(finished.status).toBe('partial');
+      let batch = finished;
+      for (let i = 0; i < 200 && batch.output.status === 'pending'; i++) {
+        await sleep(100);
+        batch = (await client.request('GET', `/v1/batches/${submitted.json.id}`)).json;
+      }
+      expect(batch.output).toMatchObject({ branch: 'switchyard/esm', base, status: 'written', files: 2, notWritten: ['src/broken.js'], error: null });
+
+      // The branch: one commit on top of the commit the files were read from, with the migrated files.
+      expect(git('rev-parse', 'refs/heads/switchyard/esm').trim()).toBe(batch.output.commit);
+      expect(git('rev-parse', 'switchyard/esm^').trim()).toBe(base);
+      for (const [path, content] of Object.entries(migrated)) expect(git('show', `switchyard/esm:${path}`)).toBe(content);
+      expect(git('show', 'switchyard/esm:src/broken.js')).toBe('module.exports = function () {};\n'); // failed: left as it was
+      expect(git('log', '-1', '--format=%an <%ae>%n%B', 'switchyard/esm')).toMatch(/^Switchyard <switchyard@localhost>\nConvert CommonJS to ES modules\n[\s\S]*src\/broken\.js/);
+
+      // The user's side: nothing moved.
+      expect(git('symbolic-ref', 'HEAD')).toBe(before.head);
+      expect(git('rev-parse', 'HEAD').trim()).toBe(base);
+      expect(git('status', '--porcelain')).toBe(before.status);
+      expect(readFileSync(join(repo, '.git/index')).equals(before.index)).toBe(true);
+      expect(readFileSync(join(repo, 'src/math.js'), 'utf8')).toBe(before.math);
+      expect(git('worktree', 'list', '--porcelain').match(/^worktree /gm)).toHaveLength(1);
+
+      // Branch names the repository cannot take, or a branch without a repository: 400 naming output.branch.
+      for (const output of [{ branch: 'bad..name' }, { branch: '@{-1}' }, { branch: 'main' }, { branch: 'switchyard/esm' }]) {
+        const res = await client.request('POST', '/v1/batches', { ...body, output });
+        expect([output.branch, res.status, res.json.field]).toEqual([output.branch, 400, 'output.branch']);
+      }
+      const inline = { ...body, source: undefined, items: [{ path: 'a.js', content: 'module.exports = 1;\n' }] };
+      const noSource = await client.request('POST', '/v1/batches', inline);
+      expect([noSource.status, noSource.json.field]).toEqual([400, 'output.branch']);
+      expect(git('branch', '--list').split('\n').filter(Boolean)).toHaveLength(2);
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }

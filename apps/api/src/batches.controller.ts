@@ -24,7 +24,7 @@ export class BatchesController {
     const key = idempotencyKey?.trim() || undefined;
     // Idempotency keys are per tenant: another tenant's identical key must not answer with this batch's id.
     const scopedKey = key && caller ? `tenant:${caller.tenant}:${key}` : key;
-    const { id, status, total } = await this.intake.submit(body, scopedKey, Date.now(), caller?.tenant ?? null);
+    const { id, status, total } = await this.intake.submit(body, scopedKey, Date.now(), { tenant: caller?.tenant ?? null });
     return { id, status, total };
   }
 

@@ -20,9 +20,9 @@ export class ScheduleRunner {
       SCHEDULES_QUEUE,
       async (job) => {
         try {
-          const { batchId } = await this.schedules.fire(job.data.schedule, job.timestamp, this.intake);
-          this.log.log({ msg: 'schedule fired', schedule: job.data.schedule, slot: new Date(job.timestamp).toISOString(), batchId });
-          return { batchId };
+          const { batchId, skippedUnchanged } = await this.schedules.fire(job.data.schedule, job.timestamp, this.intake);
+          this.log.log({ msg: 'schedule fired', schedule: job.data.schedule, slot: new Date(job.timestamp).toISOString(), batchId, skippedUnchanged });
+          return { batchId, skippedUnchanged };
         } catch (err) {
           this.log.error({ msg: 'schedule firing failed', schedule: job.data.schedule, error: err instanceof Error ? err.message : String(err) });
           // A template that no longer validates will not validate on retry either.

@@ -21,6 +21,8 @@ import { LocalModelPool } from './local-model-pool.js';
 import { ScheduleRunner } from './schedule-runner.js';
 import { BatchIntake } from '#libs/batches/src/batch-intake.js';
 import { ScheduleService } from '#libs/schedules/src/schedule-service.js';
+import { BranchOutputs } from '#libs/batches/src/branch-outputs.js';
+import { BranchOutputWriter } from './branch-output-writer.js';
 
 /**
  * Brings the worker's pools up in order — each model loaded and its sequences computed, then
@@ -35,6 +37,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
   private llama?: Llama;
   private watchdog?: EscalationWatchdog;
   private scheduleRunner?: ScheduleRunner;
+  private branchWriter?: BranchOutputWriter;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -47,6 +50,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(RoutingPolicy) private readonly policy: RoutingPolicy,
     @Inject(ScheduleService) private readonly schedules: ScheduleService,
     @Inject(BatchIntake) private readonly intake: BatchIntake,
+    @Inject(BranchOutputs) private readonly branchOutputs: BranchOutputs,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -114,13 +118,15 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     }
     this.scheduleRunner = new ScheduleRunner(this.jobs, this.schedules, this.intake);
     this.scheduleRunner.start();
+    this.branchWriter = new BranchOutputWriter(this.jobs, this.store, this.branchOutputs, this.config.branchOutputAuthor);
+    await this.branchWriter.start();
     this.watchdog = new EscalationWatchdog(this.jobs, this.store, this.directory, rerouter, localModels.map((m) => m.name), this.config.escalationIntervalMs, this.config.maxOutputTokens, this.policy);
     await this.watchdog.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     const timeout = this.config.shutdownTimeoutMs;
-    await Promise.all([this.watchdog?.stop(), this.scheduleRunner?.stop()]);
+    await Promise.all([this.watchdog?.stop(), this.scheduleRunner?.stop(), this.branchWriter?.stop()]);
     await Promise.all([...this.localPools.map((p) => p.stop(timeout)), ...this.cloudPools.map(({ pool }) => pool.stop(timeout))]);
     await Promise.all(this.cloudPools.map(({ provider }) => provider.close()));
     await this.llama?.dispose();

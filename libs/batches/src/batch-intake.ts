@@ -1,12 +1,14 @@
+import { resolve } from 'node:path';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
 import { workTokens, type RouteDecision, type RoutingPolicy, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import { routableItem } from './item-estimate.js';
 import { checkSubmission, type FieldError, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewItem } from './batch-store.js';
-import type { BatchSubmission, ItemRoute, WorkItem } from './batch-types.js';
+import type { BatchOrigin, BatchSubmission, BranchOutputSpec, ItemRoute, WorkItem } from './batch-types.js';
 import { detectPii } from '#libs/privacy/src/pii-detector.js';
-import { RepoSourceError, readRepoSource } from '#libs/jobs/src/code-migration/repo-source.js';
+import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/code-migration/repo-source.js';
+import { checkOutputBranch } from '#libs/jobs/src/code-migration/branch-output.js';
 import { DEFAULT_PII_RULES } from '#libs/privacy/src/pii-rules.js';
 import { effectiveSensitivity } from '#libs/privacy/src/effective-sensitivity.js';
 
@@ -23,6 +25,15 @@ export interface Accepted {
   total: number;
   /** false when an Idempotency-Key matched an earlier submission. */
   created: boolean;
+}
+
+/** What a caller inside the system (a schedule firing) adds to a submission. */
+export interface SubmitContext {
+  /** The source's files, already read (and filtered) by the caller, instead of reading the repository again. */
+  sourceFiles?: RepoFiles;
+  origin?: BatchOrigin;
+  /** The creating API key's tenant, recorded on the batch (null or absent without a key). */
+  tenant?: string | null;
 }
 
 export interface Quote {
@@ -44,17 +55,15 @@ export class BatchIntake {
     private readonly limits: SubmissionLimits,
   ) {}
 
-  /** `tenant`: the creating key's tenant, recorded on the batch (null without a key). */
-  async submit(body: unknown, idempotencyKey?: string, now = Date.now(), tenant: string | null = null): Promise<Accepted> {
+  async submit(body: unknown, idempotencyKey?: string, now = Date.now(), context: SubmitContext = {}): Promise<Accepted> {
     const check = checkSubmission(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { deadlineAt } = check;
-    const submission = await this.withSourceFiles(check.submission);
+    const existing = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
+    // A repeated submission finds its branch created by its own batch: only a new one must be free.
+    const { submission, output } = await this.withSourceFiles(check.submission, context.sourceFiles, existing === null);
+    if (existing) return this.resume(existing, submission, deadlineAt);
 
-    if (idempotencyKey) {
-      const existing = await this.store.findByIdempotencyKey(idempotencyKey);
-      if (existing) return this.resume(existing, submission, deadlineAt);
-    }
     const work = this.workItems(submission, deadlineAt);
     const decisions = this.route(submission, work, await this.directory.routingState(now));
     const at = new Date(now).toISOString();
@@ -66,7 +75,7 @@ export class BatchIntake {
       route: { target: decisions[i].target, provider: decisions[i].provider, model: decisions[i].model, reason: decisions[i].reason, at },
     }));
     const { id, created } = await this.store.create(
-      { kind: submission.kind, sensitivity: submission.sensitivity, deadlineAt, task: submission.task, createdAt: now, maxCostUsd: submission.maxCostUsd, tenant },
+      { kind: submission.kind, sensitivity: submission.sensitivity, deadlineAt, task: submission.task, createdAt: now, maxCostUsd: submission.maxCostUsd, tenant: context.tenant ?? null, output, origin: context.origin },
       items,
       idempotencyKey,
     );
@@ -79,7 +88,7 @@ export class BatchIntake {
   async quote(body: unknown, now = Date.now()): Promise<Quote> {
     const check = checkSubmission(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
-    const work = this.workItems(await this.withSourceFiles(check.submission), check.deadlineAt);
+    const work = this.workItems((await this.withSourceFiles(check.submission, undefined, true)).submission, check.deadlineAt);
     const decisions = this.route(check.submission, work, await this.directory.routingState(now));
     return { total: work.length, decisions };
   }
@@ -95,19 +104,31 @@ export class BatchIntake {
     return { cancelled: indexes.size };
   }
 
-  /** A code migration over a repository becomes one item per matching file, read from git at the ref. */
-  private async withSourceFiles(s: BatchSubmission): Promise<BatchSubmission> {
-    if (s.kind !== 'code-migration' || !s.source) return s;
-    let files;
+  /**
+   * A code migration over a repository becomes one item per matching file, read from git at the ref (or
+   * given, already read, by the caller). An output branch must be a valid name, and new unless
+   * `branchMustBeNew` is false; it is based on the commit the files were read from.
+   */
+  private async withSourceFiles(
+    s: BatchSubmission,
+    given: RepoFiles | undefined,
+    branchMustBeNew: boolean,
+  ): Promise<{ submission: BatchSubmission; output?: BranchOutputSpec }> {
+    if (s.kind !== 'code-migration' || !s.source) return { submission: s };
+    let read: RepoFiles;
     try {
-      files = await readRepoSource(s.source);
+      read = given ?? (await readRepoSource(s.source));
+      if (s.output && branchMustBeNew) await checkOutputBranch(s.source.repo, s.output.branch);
     } catch (err) {
       if (err instanceof RepoSourceError) throw new SubmissionRejected([{ field: err.field, message: err.message }]);
       throw err;
     }
+    const { files, commit } = read;
     if (files.length === 0) throw new SubmissionRejected([{ field: 'source.include', message: 'matches no file in the repository at that ref' }]);
     if (files.length > this.limits.maxItems) throw new SubmissionRejected([{ field: 'source', message: `matches ${files.length} files; a batch holds at most ${this.limits.maxItems}` }]);
-    return { ...s, items: files };
+    // Absolute: the worker that writes the branch resolves it, not the process that read the files.
+    const output = s.output ? { branch: s.output.branch, repo: resolve(s.source.repo), base: commit } : undefined;
+    return { submission: { ...s, items: files }, output };
   }
 
   private async resume(id: string, submission: BatchSubmission, deadlineAt: number): Promise<Accepted> {

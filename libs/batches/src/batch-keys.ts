@@ -13,6 +13,10 @@ export class BatchKeys {
   idempotency(key: string): string {
     return `${this.prefix}:sy:idem:${key}`;
   }
+  /** Batches whose branch output is not written (nor failed) yet: what the output sweep looks at. */
+  pendingOutputs(): string {
+    return `${this.prefix}:sy:outputs:pending`;
+  }
   /** Estimated work (generation-equivalent tokens) waiting or running on a provider. */
   backlog(target: string, provider: string): string {
     return `${this.prefix}:sy:backlog:${target}:${provider}`;

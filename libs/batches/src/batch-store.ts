@@ -4,7 +4,7 @@ import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { batchStatus } from './batch-status.js';
 import { BatchKeys } from './batch-keys.js';
-import type { BatchKind, BatchView, CodeMigrationTask, DocumentTask, ItemCounts, ItemPrivacy, ItemRoute, ItemStatus, ItemView } from './batch-types.js';
+import type { BatchKind, BatchOrigin, BatchView, BranchOutputSpec, BranchOutputStatus, BranchOutputView, CodeMigrationTask, DocumentTask, ItemCounts, ItemPrivacy, ItemRoute, ItemStatus, ItemView } from './batch-types.js';
 import { ITEM_REROUTE_LUA } from './item-reroute.lua.js';
 import { ITEM_TRANSITION_LUA } from './item-transition.lua.js';
 
@@ -33,6 +33,9 @@ export interface NewBatch {
   createdAt: number;
   /** Whose batch it is (the creating API key's tenant); null when created without a key (open mode). */
   tenant?: string | null;
+  /** A branch to write the migrated files to once every item has finished. */
+  output?: BranchOutputSpec;
+  origin?: BatchOrigin;
 }
 
 export interface NewItem {
@@ -63,6 +66,7 @@ const ITEM_PAGE_MAX = 1000;
  */
 export class BatchStore {
   private readonly keys: BatchKeys;
+  private readonly finishedListeners: Array<(batchId: string) => void> = [];
 
   constructor(
     private readonly redis: Redis,
@@ -133,7 +137,11 @@ export class BatchStore {
       enqueued: 0,
       ...(batch.maxCostUsd === undefined ? {} : { maxCostUsd: batch.maxCostUsd, reservedUsd: 0 }),
       ...(batch.tenant ? { tenant: batch.tenant } : {}),
+      ...(batch.output === undefined ? {} : { output: JSON.stringify(batch.output), outputStatus: 'pending' satisfies BranchOutputStatus }),
+      ...(batch.origin === undefined ? {} : { origin: JSON.stringify(batch.origin) }),
     });
+    // In the same MULTI as the batch: an output can never be forgotten between creation and the write.
+    if (batch.output !== undefined) multi.sadd(this.keys.pendingOutputs(), id);
     multi.zadd(this.keys.index(), batch.createdAt, id);
     if (batch.tenant) multi.zadd(this.tenantIndex(batch.tenant), batch.createdAt, id);
     try {
@@ -201,6 +209,15 @@ export class BatchStore {
   }
 
   /**
+   * Calls `listener` (in this process) whenever a transition here finishes a batch: its last open item
+   * reached a terminal status. A hint for prompt follow-up work (a branch output); whatever must survive a
+   * crash between the transition and the listener is also found by a sweep.
+   */
+  onBatchFinished(listener: (batchId: string) => void): void {
+    this.finishedListeners.push(listener);
+  }
+
+  /**
    * Moves an item to `to` if its status is one of `from`; returns whether it did. Terminal moves add
    * the item's usage and cost to the batch and release its backlog, exactly once.
    */
@@ -231,7 +248,8 @@ export class BatchStore {
       provider,
       ...fields,
     );
-    return code === 1 ? 'applied' : code === 2 ? 'elsewhere' : code === 0 ? 'not-allowed' : 'missing';
+    if (code === 3) for (const listener of this.finishedListeners) listener(batchId);
+    return code === 1 || code === 3 ? 'applied' : code === 2 ? 'elsewhere' : code === 0 ? 'not-allowed' : 'missing';
   }
 
   /**
@@ -337,6 +355,21 @@ function toBatchView(h: Record<string, string>): BatchView {
     createdAt: iso(h.createdAt)!,
     finishedAt: iso(h.finishedAt),
     tenant: h.tenant ?? null,
+    output: h.output ? toBranchOutputView(h) : null,
+    origin: h.origin ? (JSON.parse(h.origin) as BatchOrigin) : null,
+  };
+}
+
+function toBranchOutputView(h: Record<string, string>): BranchOutputView {
+  const spec = JSON.parse(h.output) as BranchOutputSpec;
+  return {
+    branch: spec.branch,
+    base: spec.base,
+    status: (h.outputStatus ?? 'pending') as BranchOutputStatus,
+    commit: h.outputCommit ?? null,
+    files: num(h.outputFiles),
+    notWritten: h.outputNotWritten ? (JSON.parse(h.outputNotWritten) as string[]) : [],
+    error: h.outputError ?? null,
   };
 }
 

@@ -26,6 +26,14 @@ describe('checkSubmission', () => {
     expect(r.ok).toBe(true);
   });
 
+  it('takes an output branch only with a repository source, naming output.branch otherwise', () => {
+    const code = { kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task: { instruction: 'to ESM' } };
+    expect(checkSubmission({ ...code, source: { repo: '/srv/app' }, output: { branch: 'migrate/esm' } }, limits, NOW).ok).toBe(true);
+    expect(fieldOf({ ...code, items: [{ path: 'a.js', content: 'x' }], output: { branch: 'migrate/esm' } })).toBe('output.branch');
+    expect(fieldOf({ ...code, source: { repo: '/srv/app' }, output: { branch: '' } })).toBe('output.branch');
+    expect(fieldOf({ ...code, source: { repo: '/srv/app' }, output: 'migrate/esm' })).toBe('output');
+  });
+
   it.each([
     [{ ...doc, kind: 'translation' }, 'kind'],
     [{ ...doc, sensitivity: 'secret' }, 'sensitivity'],

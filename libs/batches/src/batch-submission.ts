@@ -79,9 +79,12 @@ function schemaFor(limits: SubmissionLimits) {
           exclude: z.array(nonEmpty.max(1024)).max(100).optional(),
         })
         .optional(),
+      // The migrated files as a new branch of the source repository, written when the batch finishes.
+      output: z.object({ branch: nonEmpty.max(255) }, { error: 'must be an object such as {"branch": "migrate/esm"}' }).optional(),
     })
     .superRefine((b, ctx) => {
       if ((b.items === undefined) === (b.source === undefined)) ctx.addIssue({ code: 'custom', path: ['items'], message: 'give exactly one of items or source' });
+      if (b.output && !b.source) ctx.addIssue({ code: 'custom', path: ['output', 'branch'], message: 'needs a repository source (source.repo) to branch from' });
     });
   return z.discriminatedUnion('kind', [documents, code], {
     error: 'must be "document-processing" or "code-migration"',

@@ -46,9 +46,43 @@ interface SubmissionCommon {
   model?: string;
 }
 
+/** A repo-source migration may ask for its migrated files as a new branch of the repository. */
+export interface BranchOutputRequest {
+  branch: string;
+}
+
 export type BatchSubmission =
   | (SubmissionCommon & { kind: 'document-processing'; task: DocumentTask; items: DocumentItemInput[] })
-  | (SubmissionCommon & { kind: 'code-migration'; task: CodeMigrationTask; items?: CodeItemInput[]; source?: RepoSource });
+  | (SubmissionCommon & { kind: 'code-migration'; task: CodeMigrationTask; items?: CodeItemInput[]; source?: RepoSource; output?: BranchOutputRequest });
+
+/** What a branch output needs once the batch has finished: where, and on top of which commit. */
+export interface BranchOutputSpec {
+  branch: string;
+  repo: string;
+  /** The commit the files were read from. */
+  base: string;
+}
+
+export type BranchOutputStatus = 'pending' | 'written' | 'failed';
+
+export interface BranchOutputView {
+  branch: string;
+  base: string;
+  status: BranchOutputStatus;
+  /** The commit the branch points at, once written. */
+  commit: string | null;
+  /** Files written to the branch: the completed items' results. */
+  files: number;
+  /** Paths of the items that did not complete: left as they were on the branch (at most 1000 listed). */
+  notWritten: string[];
+  error: string | null;
+}
+
+/** A batch fired by a schedule: which, and how many files it left out because they had not changed. */
+export interface BatchOrigin {
+  schedule: string;
+  skippedUnchanged: number;
+}
 
 export const ITEM_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type ItemStatus = (typeof ITEM_STATUSES)[number];
@@ -105,6 +139,10 @@ export interface BatchView {
   finishedAt: string | null;
   /** The creating API key's tenant; null when created without a key. */
   tenant: string | null;
+  /** Code migrations with `output.branch`: the branch and whether it was written. */
+  output: BranchOutputView | null;
+  /** Batches fired by a schedule. */
+  origin: BatchOrigin | null;
 }
 
 export interface ItemView {

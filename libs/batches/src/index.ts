@@ -5,3 +5,4 @@ export * from './deadline.js';
 export * from './batch-keys.js';
 export * from './batch-store.js';
 export * from './batch-intake.js';
+export * from './branch-outputs.js';

@@ -1,4 +1,6 @@
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { REDIS } from '#libs/redis/src/redis.module.js';
 import { APP_CONFIG } from '#libs/config/src/config.module.js';
 import type { AppConfig } from '#libs/config/src/app-config.js';
 import { PoolsModule } from '#libs/pools/src/pools.module.js';
@@ -7,6 +9,7 @@ import { JobQueue } from '#libs/queue/src/job-queue.js';
 import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { BatchIntake } from './batch-intake.js';
 import { BatchStore } from './batch-store.js';
+import { BranchOutputs } from './branch-outputs.js';
 
 /** Accepting batches: the API for POST /v1/batches, the worker for schedule firings. */
 @Module({
@@ -19,7 +22,18 @@ import { BatchStore } from './batch-store.js';
       useFactory: (store: BatchStore, queue: JobQueue, dir: ProviderDirectory, policy: RoutingPolicy, c: AppConfig) =>
         new BatchIntake(store, queue, dir, policy, { maxItems: c.http.maxItems, maxItemBytes: c.http.maxItemBytes, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name), piiRules: c.piiRules }),
     },
+    {
+      provide: BranchOutputs,
+      inject: [REDIS, APP_CONFIG, BatchStore, JobQueue],
+      useFactory: (redis: Redis, c: AppConfig, store: BatchStore, queue: JobQueue) => {
+        const outputs = new BranchOutputs(redis, c.prefix, store, queue);
+        // Both apps finish batches (the worker by running items, the API by cancelling the last queued ones).
+        const log = new Logger('branch-output');
+        outputs.watch((batchId, err) => log.warn({ msg: 'could not enqueue a branch output; the sweep will', batchId, error: err instanceof Error ? err.message : String(err) }));
+        return outputs;
+      },
+    },
   ],
-  exports: [BatchIntake, RoutingPolicy, PoolsModule],
+  exports: [BatchIntake, BranchOutputs, RoutingPolicy, PoolsModule],
 })
 export class IntakeModule {}

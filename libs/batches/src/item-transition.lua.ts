@@ -7,8 +7,8 @@
  * KEYS[1] item hash, KEYS[2] batch hash
  * ARGV[1] allowed current statuses, comma separated; ARGV[2] new status; ARGV[3] now (ms);
  * ARGV[4] provider the item must be routed to ('' for any); ARGV[5..] field, value pairs to set on the item.
- * Returns 1 when applied, 0 when the item was not in an allowed status, 2 when it is routed elsewhere,
- * -1 when it does not exist.
+ * Returns 1 when applied, 3 when applied and it was the batch's last open item (the batch just finished),
+ * 0 when the item was not in an allowed status, 2 when it is routed elsewhere, -1 when it does not exist.
  */
 export const ITEM_TRANSITION_LUA = `
 local cur = redis.call('HGET', KEYS[1], 'status')
@@ -45,6 +45,7 @@ if to == 'completed' or to == 'failed' or to == 'cancelled' then
   local open = redis.call('HMGET', KEYS[2], 'queued', 'running')
   if (tonumber(open[1]) or 0) + (tonumber(open[2]) or 0) == 0 then
     redis.call('HSET', KEYS[2], 'finishedAt', ARGV[3])
+    if cur ~= to then return 3 end
   end
 end
 return 1

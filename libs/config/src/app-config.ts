@@ -2,6 +2,7 @@ import type { Price } from '#libs/routing/src/cost.js';
 import { cloudProviders, type CloudProviderConfig } from './cloud-providers.js';
 import { ConfigError } from './config-error.js';
 import { parsePiiRules, type PiiRules } from '#libs/privacy/src/pii-rules.js';
+import { DEFAULT_BRANCH_AUTHOR, parseGitIdentity, type GitIdentity } from '#libs/jobs/src/code-migration/branch-output.js';
 
 export type { CloudProviderConfig } from './cloud-providers.js';
 import { EnvReader } from './env-reader.js';
@@ -92,6 +93,8 @@ export interface AppConfig {
   escalationIntervalMs: number;
   /** Which personal data raises an item's sensitivity, and to what (PII_RULES). */
   piiRules: PiiRules;
+  /** Author and committer of branch outputs (BRANCH_OUTPUT_AUTHOR, "Name <email>"). */
+  branchOutputAuthor: GitIdentity;
 }
 
 const GPU_CHOICES = ['auto', 'none', 'cuda', 'vulkan', 'metal'] as const;
@@ -191,5 +194,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     circuit: { failureThreshold: e.int('CIRCUIT_FAILURE_THRESHOLD', 5, 1), openMs: e.int('CIRCUIT_OPEN_MS', 30_000, 100) },
     escalationIntervalMs: e.int('ESCALATION_INTERVAL_MS', 5000, 100),
     piiRules: parsePiiRules(e.optionalString('PII_RULES')),
+    branchOutputAuthor: branchOutputAuthor(e.optionalString('BRANCH_OUTPUT_AUTHOR')),
   };
+}
+
+function branchOutputAuthor(value: string | undefined): GitIdentity {
+  if (value === undefined) return DEFAULT_BRANCH_AUTHOR;
+  const identity = parseGitIdentity(value);
+  if (!identity) throw new ConfigError('BRANCH_OUTPUT_AUTHOR', '"Name <email>"', value);
+  return identity;
 }

@@ -19,6 +19,13 @@ export const MAINTENANCE_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provid
 /** The queue users' schedules fire into: one Job Scheduler per schedule. */
 export const SCHEDULES_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider: 'schedules' };
 
+/**
+ * Where finished batches write their output (a branch of the source repository), and the sweep that
+ * catches a batch whose trigger was lost to a crash. Its own queue: the sweeps queue's consumer takes
+ * every job it sees as an escalation sweep.
+ */
+export const OUTPUTS_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider: 'outputs' };
+
 export interface QueueRef {
   kind: QueueKind;
   /** Local model name or cloud provider name. */
@@ -41,6 +48,7 @@ export function configuredQueues(config: Pick<AppConfig, 'localModels' | 'cloudP
     ...config.cloudProviders.map((p) => queueRefFor('cloud', p.name)),
     MAINTENANCE_QUEUE,
     SCHEDULES_QUEUE,
+    OUTPUTS_QUEUE,
   ];
 }
 
@@ -49,12 +57,18 @@ export enum JobName {
   RunItem = 'run-item',
   EscalationSweep = 'escalation-sweep',
   FireSchedule = 'fire-schedule',
+  /** Commits a finished code migration's files to the new branch it asked for. */
+  WriteBranchOutput = 'write-branch-output',
+  /** Enqueues WriteBranchOutput for finished batches whose output is still pending. */
+  BranchOutputSweep = 'branch-output-sweep',
 }
 
 export interface JobPayloads {
   [JobName.RunItem]: WorkItem;
   [JobName.EscalationSweep]: Record<string, never>;
   [JobName.FireSchedule]: { schedule: string };
+  [JobName.WriteBranchOutput]: { batchId: string };
+  [JobName.BranchOutputSweep]: Record<string, never>;
 }
 
 export interface JobSpec<N extends JobName = JobName> {
@@ -69,4 +83,9 @@ export interface JobSpec<N extends JobName = JobName> {
 /** The job id of one item: stable across retries and re-submissions of the same batch. */
 export function itemJobId(batchId: string, index: number): string {
   return `${batchId}.${index}`;
+}
+
+/** The job id of a batch's branch output: the finish trigger and the sweep add the same job, never two. */
+export function branchOutputJobId(batchId: string): string {
+  return `branch-output.${batchId}`;
 }

@@ -1,5 +1,9 @@
 import { checkSubmission, type SubmissionLimits } from '#libs/batches/src/batch-submission.js';
 import { SubmissionRejected, type BatchIntake } from '#libs/batches/src/batch-intake.js';
+import type { BatchStore } from '#libs/batches/src/batch-store.js';
+import type { BatchSubmission } from '#libs/batches/src/batch-types.js';
+import { migrationInputHash } from '#libs/jobs/src/code-migration/content-hash.js';
+import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/code-migration/repo-source.js';
 import { JobName, SCHEDULES_QUEUE, type JobQueue } from '#libs/queue/src/index.js';
 import { checkSchedule } from './schedule-submission.js';
 import type { ScheduleStore } from './schedule-store.js';
@@ -15,6 +19,7 @@ export class ScheduleService {
     private readonly store: ScheduleStore,
     private readonly jobs: JobQueue,
     private readonly limits: SubmissionLimits,
+    private readonly batches: BatchStore,
   ) {}
 
   /** Creates or replaces a schedule. Throws SubmissionRejected naming the wrong field. */
@@ -24,6 +29,9 @@ export class ScheduleService {
     const { name, cron, tz, every, batch } = check.schedule;
     const template = checkSubmission(batch, this.limits, now);
     if (!template.ok) throw new SubmissionRejected(template.errors.map((e) => ({ field: `batch.${e.field}`, message: e.message })));
+    if (batch.output !== undefined) {
+      throw new SubmissionRejected([{ field: 'batch.output', message: 'is not supported on a schedule: every firing would create the same branch' }]);
+    }
     await this.store.save({ name, cron, tz, every, batch, createdAt: now, tenant });
     await this.jobs.schedule(SCHEDULES_QUEUE, name, cron ? { pattern: cron, tz: tz! } : { every: every! }, JobName.FireSchedule, { schedule: name });
     return (await this.get(name))!;
@@ -61,18 +69,87 @@ export class ScheduleService {
    * One firing (worker side): claims the slot (a re-run after a crash creates nothing twice), submits the
    * template as an ordinary batch and records the run. A template that no longer validates is recorded as
    * a failed run and the job fails without retry.
+   *
+   * A template over a repository submits only the files that changed: each file whose input hash
+   * (instruction and content) equals the one remembered from an item that completed in an earlier run is
+   * skipped. When nothing changed, the run is recorded without a batch: an empty batch would only add a
+   * "completed, 0 items" entry to the batch list every night, and the run already says what was skipped.
    */
-  async fire(name: string, slot: number, intake: BatchIntake, now = Date.now()): Promise<{ batchId: string | null; error?: string }> {
+  async fire(name: string, slot: number, intake: BatchIntake, now = Date.now()): Promise<{ batchId: string | null; skippedUnchanged: number; error?: string }> {
     const def = await this.store.get(name);
-    if (!def) return { batchId: null, error: 'schedule deleted' };
+    if (!def) return { batchId: null, skippedUnchanged: 0, error: 'schedule deleted' };
     try {
-      const accepted = await intake.submit(def.batch, `schedule:${name}:${slot}`, now, def.tenant ?? null);
-      if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, batchId: accepted.id, skippedUnchanged: 0 });
-      return { batchId: accepted.id };
+      const idempotencyKey = `schedule:${name}:${slot}`;
+      const source = await this.changedSourceFiles(name, def.batch, now);
+      // (No file at all is not "unchanged": the intake rejects it, and the run records why.)
+      if (source && source.changed.files.length === 0 && source.skipped > 0) {
+        if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, batchId: null, submitted: 0, skippedUnchanged: source.skipped });
+        return { batchId: null, skippedUnchanged: source.skipped };
+      }
+      const accepted = await intake.submit(
+        def.batch,
+        idempotencyKey,
+        now,
+        source
+          ? { sourceFiles: source.changed, origin: { schedule: name, skippedUnchanged: source.skipped }, tenant: def.tenant ?? null }
+          : { origin: { schedule: name, skippedUnchanged: 0 }, tenant: def.tenant ?? null },
+      );
+      if (source) await this.store.holdFileHashes(name, accepted.id, source.hashes);
+      if (await this.store.claimSlot(name, slot)) {
+        await this.store.addRun(name, { slot, firedAt: now, batchId: accepted.id, submitted: source?.changed.files.length, skippedUnchanged: source?.skipped ?? 0 });
+      }
+      return { batchId: accepted.id, skippedUnchanged: source?.skipped ?? 0 };
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, batchId: null, skippedUnchanged: 0, error });
       throw err;
+    }
+  }
+
+  /**
+   * For a template over a repository: the files to submit (those whose input changed since their item last
+   * completed), how many were skipped, and the hashes of the submitted ones. Null for any other template.
+   */
+  private async changedSourceFiles(name: string, body: Record<string, unknown>, now: number): Promise<{ changed: RepoFiles; skipped: number; hashes: Record<string, string> } | null> {
+    const check = checkSubmission(body, this.limits, now);
+    if (!check.ok) throw new SubmissionRejected(check.errors);
+    const template: BatchSubmission = check.submission;
+    if (template.kind !== 'code-migration' || !template.source) return null;
+    await this.settleFinishedRuns(name);
+    let read: RepoFiles;
+    try {
+      read = await readRepoSource(template.source);
+    } catch (err) {
+      if (err instanceof RepoSourceError) throw new SubmissionRejected([{ field: err.field, message: err.message }]);
+      throw err;
+    }
+    const known = await this.store.fileHashes(name);
+    const hashes: Record<string, string> = {};
+    const changed = read.files.filter((f) => {
+      const hash = migrationInputHash(template.task.instruction, f.content);
+      if (known[f.path] === hash) return false;
+      hashes[f.path] = hash;
+      return true;
+    });
+    return { changed: { commit: read.commit, files: changed }, skipped: read.files.length - changed.length, hashes };
+  }
+
+  /**
+   * Moves the held hashes of every finished run's completed files into the remembered ones; a failed or
+   * cancelled file is not remembered, so the next run retries it. Runs still going keep theirs held.
+   */
+  private async settleFinishedRuns(name: string): Promise<void> {
+    for (const batchId of await this.store.heldBatches(name)) {
+      const batch = await this.batches.get(batchId);
+      if (batch && !batch.finishedAt) continue;
+      const held = batch ? await this.store.heldFileHashes(name, batchId) : {};
+      const completed: Record<string, string> = {};
+      if (batch) {
+        for await (const item of this.batches.eachItem(batchId)) {
+          if (item.status === 'completed' && held[item.id] !== undefined) completed[item.id] = held[item.id];
+        }
+      }
+      await this.store.settleFileHashes(name, batchId, completed);
     }
   }
 }

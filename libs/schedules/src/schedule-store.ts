@@ -4,7 +4,7 @@ import type { ScheduleDefinition, ScheduleRun } from './schedule-types.js';
 /** Runs kept per schedule (newest first). */
 const RUNS_KEPT = 100;
 
-/** Schedule definitions, their runs, and the content hashes of the files their last successful run migrated. */
+/** Schedule definitions, their runs, and the input hashes of the files their runs migrated. */
 export class ScheduleStore {
   constructor(
     private readonly redis: Redis,
@@ -28,11 +28,12 @@ export class ScheduleStore {
   }
 
   async delete(name: string): Promise<boolean> {
+    const pending = await this.redis.smembers(this.pendingKey(name));
     const [[, removed]] = (await this.redis
       .multi()
       .del(this.key(name))
       .srem(this.indexKey(), name)
-      .del(this.runsKey(name), this.hashesKey(name))
+      .del(this.runsKey(name), this.hashesKey(name), this.pendingKey(name), ...pending.map((b) => this.pendingHashesKey(name, b)))
       .exec()) as [[Error | null, number]];
     return removed === 1;
   }
@@ -53,13 +54,34 @@ export class ScheduleStore {
     return (await this.redis.lrange(this.runsKey(name), 0, RUNS_KEPT - 1)).map((r) => JSON.parse(r) as ScheduleRun);
   }
 
-  /** path → content hash of the files the last successful run migrated. */
+  /** path → input hash (instruction and content) of each file whose item completed in an earlier run. */
   async fileHashes(name: string): Promise<Record<string, string>> {
     return this.redis.hgetall(this.hashesKey(name));
   }
 
-  async recordFileHashes(name: string, hashes: Record<string, string>): Promise<void> {
-    if (Object.keys(hashes).length > 0) await this.redis.hset(this.hashesKey(name), hashes);
+  /**
+   * The input hashes of the files a run submitted, kept until its batch finishes: only then is it known
+   * which completed (and may be skipped next time) and which failed (and must be retried).
+   */
+  async holdFileHashes(name: string, batchId: string, hashes: Record<string, string>): Promise<void> {
+    if (Object.keys(hashes).length === 0) return;
+    await this.redis.multi().hset(this.pendingHashesKey(name, batchId), hashes).sadd(this.pendingKey(name), batchId).exec();
+  }
+
+  /** Batches of this schedule whose file hashes are held, waiting for the batch to finish. */
+  async heldBatches(name: string): Promise<string[]> {
+    return this.redis.smembers(this.pendingKey(name));
+  }
+
+  async heldFileHashes(name: string, batchId: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.pendingHashesKey(name, batchId));
+  }
+
+  /** Remembers the hashes of a finished batch's completed files and drops what was held for it, together. */
+  async settleFileHashes(name: string, batchId: string, completed: Record<string, string>): Promise<void> {
+    const multi = this.redis.multi();
+    if (Object.keys(completed).length > 0) multi.hset(this.hashesKey(name), completed);
+    await multi.del(this.pendingHashesKey(name, batchId)).srem(this.pendingKey(name), batchId).exec();
   }
 
   private key(name: string): string {
@@ -73,5 +95,11 @@ export class ScheduleStore {
   }
   private hashesKey(name: string): string {
     return `${this.key(name)}:hashes`;
+  }
+  private pendingKey(name: string): string {
+    return `${this.key(name)}:held`;
+  }
+  private pendingHashesKey(name: string, batchId: string): string {
+    return `${this.key(name)}:held:${batchId}`;
   }
 }

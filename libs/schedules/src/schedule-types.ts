@@ -16,8 +16,11 @@ export interface ScheduleRun {
   /** The slot the scheduler fired for (epoch ms). */
   slot: number;
   firedAt: number;
+  /** null when the run failed, or when no file had changed (then nothing was submitted). */
   batchId: string | null;
-  /** Files skipped because their content had not changed since the last successful run. */
+  /** Files submitted in the batch (repo sources; absent for inline items). */
+  submitted?: number;
+  /** Files skipped because neither they nor the instruction changed since their item last completed. */
   skippedUnchanged: number;
   error?: string;
 }
@@ -31,5 +34,5 @@ export interface ScheduleView {
   createdAt: string;
   tenant: string | null;
   nextRunAt: string | null;
-  runs: Array<{ slot: string; firedAt: string; batchId: string | null; skippedUnchanged: number; error?: string }>;
+  runs: Array<{ slot: string; firedAt: string; batchId: string | null; submitted?: number; skippedUnchanged: number; error?: string }>;
 }

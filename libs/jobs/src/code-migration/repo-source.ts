@@ -27,12 +27,18 @@ export class RepoSourceError extends Error {
 /** Larger files are left out: they are generated or vendored far more often than hand-written. */
 const MAX_FILE_BYTES = 1024 * 1024;
 
+export interface RepoFiles {
+  /** The commit the ref named when the files were read: a branch output is based on it. */
+  commit: string;
+  files: Array<{ path: string; content: string }>;
+}
+
 /**
  * The files of a repository at a commit, filtered by globs: one code-migration item per file. Binary
  * files (a NUL byte) and files over 1 MiB are skipped. Reads through git, so the user's checkout and its
  * uncommitted changes are never touched.
  */
-export async function readRepoSource(source: RepoSource): Promise<Array<{ path: string; content: string }>> {
+export async function readRepoSource(source: RepoSource): Promise<RepoFiles> {
   const ref = source.ref ?? 'HEAD';
   const git = async (...args: string[]): Promise<string> => (await run('git', ['-C', source.repo, ...args], { maxBuffer: 64 * 1024 * 1024 })).stdout;
   try {
@@ -59,5 +65,5 @@ export async function readRepoSource(source: RepoSource): Promise<Array<{ path: 
     if (content.includes('\0')) continue;
     files.push({ path, content });
   }
-  return files;
+  return { commit, files };
 }

@@ -1,0 +1,91 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { BranchOutputError, checkOutputBranch, commitToNewBranch, parseGitIdentity } from './branch-output.js';
+
+describe('branch output through git plumbing', () => {
+  let repo: string;
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: repo, stdio: 'pipe', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'u', GIT_AUTHOR_EMAIL: 'u@u', GIT_COMMITTER_NAME: 'u', GIT_COMMITTER_EMAIL: 'u@u' } }).toString();
+  const write = (path: string, content: string) => {
+    mkdirSync(dirname(join(repo, path)), { recursive: true });
+    writeFileSync(join(repo, path), content);
+  };
+
+  beforeEach(() => {
+    repo = mkdtempSync(join(tmpdir(), 'switchyard-branch-spec-'));
+    git('init', '-q', '-b', 'main');
+    write('src/a.js', 'module.exports = 1;\n');
+    write('bin/run.js', '#!/usr/bin/env node\nrequire("../src/a");\n');
+    chmodSync(join(repo, 'bin/run.js'), 0o755);
+    git('add', '.');
+    git('commit', '-qm', 'initial');
+  });
+  afterEach(() => rmSync(repo, { recursive: true, force: true }));
+
+  const request = (base: string) => ({
+    repo,
+    base,
+    branch: 'switchyard/esm',
+    files: [
+      { path: 'src/a.js', content: 'export default 1;\n' },
+      { path: 'bin/run.js', content: '#!/usr/bin/env node\nimport "../src/a.js";\n' },
+    ],
+    message: 'Migrate to ES modules',
+    author: { name: 'Switchyard', email: 'switchyard@localhost' },
+    date: Date.UTC(2026, 10, 23, 3, 0, 0),
+  });
+
+  it('creates the branch at a commit on top of the base, leaving HEAD, index and an uncommitted change alone', async () => {
+    const base = git('rev-parse', 'HEAD').trim();
+    write('src/a.js', 'module.exports = 2; // work in progress\n');
+    git('add', 'src/a.js');
+    write('notes.txt', 'untracked\n');
+    const before = { head: git('symbolic-ref', 'HEAD'), status: git('status', '--porcelain'), index: readFileSync(join(repo, '.git/index')) };
+
+    const { commit, created } = await commitToNewBranch(request(base));
+
+    expect(created).toBe(true);
+    expect(git('rev-parse', 'switchyard/esm').trim()).toBe(commit);
+    expect(git('rev-parse', `${commit}^`).trim()).toBe(base);
+    expect(git('show', 'switchyard/esm:src/a.js')).toBe('export default 1;\n');
+    expect(git('ls-tree', 'switchyard/esm', 'bin/run.js')).toMatch(/^100755 /); // the mode is kept
+    expect(git('log', '-1', '--format=%an <%ae>|%s', 'switchyard/esm').trim()).toBe('Switchyard <switchyard@localhost>|Migrate to ES modules');
+    expect(git('symbolic-ref', 'HEAD')).toBe(before.head);
+    expect(git('rev-parse', 'HEAD').trim()).toBe(base);
+    expect(git('status', '--porcelain')).toBe(before.status);
+    expect(readFileSync(join(repo, '.git/index')).equals(before.index)).toBe(true);
+    expect(readFileSync(join(repo, 'src/a.js'), 'utf8')).toBe('module.exports = 2; // work in progress\n');
+    expect(git('worktree', 'list').trim().split('\n')).toHaveLength(1);
+  });
+
+  it('running twice makes the same commit and does not fail because the branch now exists', async () => {
+    const base = git('rev-parse', 'HEAD').trim();
+    const first = await commitToNewBranch(request(base));
+    const second = await commitToNewBranch(request(base));
+    expect(second).toEqual({ commit: first.commit, created: false });
+    expect(git('rev-list', '--count', 'switchyard/esm').trim()).toBe('2');
+  });
+
+  it('refuses to move a branch someone else created meanwhile', async () => {
+    const base = git('rev-parse', 'HEAD').trim();
+    git('branch', 'switchyard/esm');
+    await expect(commitToNewBranch(request(base))).rejects.toBeInstanceOf(BranchOutputError);
+    expect(git('rev-parse', 'switchyard/esm').trim()).toBe(base);
+  });
+
+  it.each(['bad..name', '@{-1}', '-dash', 'HEAD', 'ends.lock', 'sp ace', 'main'])('rejects %s as an output branch, naming output.branch', async (name) => {
+    await expect(checkOutputBranch(repo, name)).rejects.toMatchObject({ field: 'output.branch' });
+  });
+
+  it('accepts a new, well-formed branch name', async () => {
+    await expect(checkOutputBranch(repo, 'switchyard/esm-2026')).resolves.toBeUndefined();
+  });
+
+  it('reads an author as "Name <email>"', () => {
+    expect(parseGitIdentity('Migration Bot <bot@example.com>')).toEqual({ name: 'Migration Bot', email: 'bot@example.com' });
+    expect(parseGitIdentity('no email')).toBeNull();
+  });
+});

@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
+import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+
+/**
+ * A nightly migration over a repository (here every 1.5 s) submits only what changed: each file whose
+ * instruction and content are the same as when its item last completed is skipped. The OpenAI double plays
+ * a model that migrates correctly, except a file marked UNMIGRATABLE, whose answer never parses.
+ */
+describe('scheduled migrations over a repository', () => {
+  let double: OpenAIDouble;
+  let api: AppProcess;
+  let worker: AppProcess;
+  let client: ApiClient;
+  let repo: string;
+
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: repo, stdio: 'pipe', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'u', GIT_AUTHOR_EMAIL: 'u@u', GIT_COMMITTER_NAME: 'u', GIT_COMMITTER_EMAIL: 'u@u' } }).toString();
+  const commit = (files: Record<string, string>) => {
+    for (const [path, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(repo, path)), { recursive: true });
+      writeFileSync(join(repo, path), content);
+    }
+    git('add', '.');
+    git('commit', '-qm', 'change');
+  };
+
+  beforeAll(async () => {
+    double = await startOpenAIDouble({ apiKey: 'test-key' });
+    double.setResponder((body) => {
+      const prompt = JSON.stringify(body);
+      const path = /File: (\S+?)\\n/.exec(prompt)?.[1];
+      if (!path) return null;
+      return prompt.includes('UNMIGRATABLE') ? 'export default function ( {' : `export default ${JSON.stringify(path)};\n`;
+    });
+    const env = await systemEnv({
+      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+      MAX_OUTPUT_TOKENS: '64',
+      OPENAI_BASE_URL: double.url,
+      OPENAI_API_KEY: 'test-key',
+      CLOUD_MAX_SENSITIVITY: 'internal',
+      CLOUD_LATENCY_MS: '100',
+      CLOUD_TOKENS_PER_SEC: '2000',
+      ESCALATION_INTERVAL_MS: '60000',
+    });
+    worker = startApp('worker', env);
+    api = startApp('api', env);
+    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
+    await client.waitReady();
+    repo = mkdtempSync(join(tmpdir(), 'switchyard-nightly-'));
+    git('init', '-q', '-b', 'main');
+    commit({ 'src/a.js': 'module.exports = 1;\n', 'src/b.js': 'module.exports = 2;\n', 'src/c.js': 'module.exports = 3;\n', 'README.md': '# not migrated\n' });
+  });
+
+  afterAll(async () => {
+    await client?.request('DELETE', '/v1/schedules/nightly-esm');
+    await Promise.all([api?.stop(), worker?.stop()]);
+    await double?.close();
+    if (repo) rmSync(repo, { recursive: true, force: true });
+  });
+
+  /** The first run of the schedule that fired after `t` (epoch ms), once it is recorded. */
+  async function firstRunAfter(t: number): Promise<any> {
+    for (let i = 0; i < 300; i++) {
+      const { json } = await client.request('GET', '/v1/schedules/nightly-esm');
+      const after = json.runs.filter((r: any) => Date.parse(r.firedAt) > t);
+      if (after.length > 0) return after.at(-1); // runs are newest first
+      await sleep(100);
+    }
+    throw new Error(`no run of nightly-esm after ${new Date(t).toISOString()}`);
+  }
+  const itemIds = async (batchId: string) => (await client.request('GET', `/v1/batches/${batchId}/items`)).json.items.map((i: any) => i.id).sort();
+
+  it('migrates every file first, then only what changed; a file whose item failed is submitted again', async () => {
+    const created = await client.request('POST', '/v1/schedules', {
+      name: 'nightly-esm',
+      every: 1500,
+      batch: {
+        kind: 'code-migration',
+        sensitivity: 'public',
+        // Local first (cheapest); its random answers never parse, so each item escalates to the double.
+        deadline: 'PT10M',
+        task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 64 },
+        source: { repo, include: ['src/**/*.js'] },
+      },
+    });
+    expect(created.status).toBe(201);
+
+    // First run: every file.
+    const first = await firstRunAfter(0);
+    expect(first).toMatchObject({ submitted: 3, skippedUnchanged: 0 });
+    const firstBatch = await client.waitFinished(first.batchId);
+    expect(firstBatch).toMatchObject({ status: 'completed', origin: { schedule: 'nightly-esm', skippedUnchanged: 0 } });
+
+    // Nothing changed since those items completed: the run skips all three and makes no batch.
+    const unchanged = await firstRunAfter(Date.parse(firstBatch.finishedAt));
+    expect(unchanged).toMatchObject({ batchId: null, submitted: 0, skippedUnchanged: 3 });
+    expect(unchanged.error).toBeUndefined();
+
+    // One file changes: the next run submits only it.
+    commit({ 'src/b.js': 'module.exports = 22;\n' });
+    const afterChange = await firstRunAfter(Date.now());
+    expect(afterChange).toMatchObject({ submitted: 1, skippedUnchanged: 2 });
+    expect(await itemIds(afterChange.batchId)).toEqual(['src/b.js']);
+    const changedBatch = await client.waitFinished(afterChange.batchId);
+    expect(changedBatch).toMatchObject({ status: 'completed', origin: { skippedUnchanged: 2 } });
+    const sent = double.completionRequests().map((r) => JSON.stringify(r.body)).filter((b) => b.includes('module.exports = 22;'));
+    expect(sent.length).toBeGreaterThan(0);
+
+    // A file whose item fails is not remembered: every later run submits it again until it completes.
+    commit({ 'src/c.js': 'module.exports = 3; // UNMIGRATABLE\n' });
+    const failing = await firstRunAfter(Date.now());
+    expect(failing).toMatchObject({ submitted: 1, skippedUnchanged: 2 });
+    expect(await itemIds(failing.batchId)).toEqual(['src/c.js']);
+    const failedBatch = await client.waitFinished(failing.batchId);
+    expect(failedBatch.status).toBe('failed');
+    const retried = await firstRunAfter(Date.parse(failedBatch.finishedAt));
+    expect(retried).toMatchObject({ submitted: 1, skippedUnchanged: 2 });
+    expect(await itemIds(retried.batchId)).toEqual(['src/c.js']);
+
+    const view = (await client.request('GET', '/v1/schedules/nightly-esm')).json;
+    expect(view.runs.length).toBeGreaterThanOrEqual(5);
+    for (const run of view.runs) expect(typeof run.skippedUnchanged).toBe('number');
+  });
+
+  it('refuses a schedule whose template asks for an output branch, naming batch.output', async () => {
+    const res = await client.request('POST', '/v1/schedules', {
+      name: 'with-branch',
+      every: 60_000,
+      batch: { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1H', task: { instruction: 'x' }, source: { repo }, output: { branch: 'nightly' } },
+    });
+    expect([res.status, res.json.field]).toEqual([400, 'batch.output']);
+  });
+});
