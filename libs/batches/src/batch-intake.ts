@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
-import { workTokens, type RouteDecision, type RoutingPolicy, type RoutingState } from '#libs/routing/src/routing-policy.js';
+import { workTokens, type PlannedRoute, type RouteDecision, type RoutingPolicy, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import { routableItem } from './item-estimate.js';
 import { checkSubmission, type FieldError, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewItem } from './batch-store.js';
@@ -80,7 +80,9 @@ export class BatchIntake {
       idempotencyKey,
     );
     if (!created) return this.resume(id, submission, deadlineAt);
-    await this.enqueue(id, work.map((w) => w.item), items.map((i) => i.route));
+    // In the plan's order: among equal deadlines a local pool runs first come first, as the plan assumed.
+    const order = work.map((_, i) => i).sort((a, b) => decisions[a].rank - decisions[b].rank || a - b);
+    await this.enqueue(id, work.map((w) => w.item), items.map((i) => i.route), order);
     return { id, status: 'queued', total: items.length, created: true };
   }
 
@@ -142,9 +144,10 @@ export class BatchIntake {
     return { id, status: 'queued', total: batch.counts.total, created: false };
   }
 
-  private async enqueue(batchId: string, items: WorkItem[], routes: ItemRoute[]): Promise<void> {
+  private async enqueue(batchId: string, items: WorkItem[], routes: ItemRoute[], order = items.map((_, i) => i)): Promise<void> {
     const byQueue = new Map<string, { ref: QueueRef; jobs: JobSpec[] }>();
-    items.forEach((item, index) => {
+    for (const index of order) {
+      const item = items[index];
       const ref = queueRefFor(routes[index].target, routes[index].provider);
       const entry = byQueue.get(queueName(ref)) ?? { ref, jobs: [] };
       entry.jobs.push({
@@ -155,7 +158,7 @@ export class BatchIntake {
         priority: ref.kind === QueueKind.LocalInference ? deadlinePriority(item.deadline) : undefined,
       });
       byQueue.set(queueName(ref), entry);
-    });
+    }
     for (const { ref, jobs } of byQueue.values()) await this.queue.enqueue(ref, jobs);
     await this.store.markEnqueued(batchId);
   }
@@ -179,8 +182,8 @@ export class BatchIntake {
    * Routes every item. Items pinned to a local model are planned against that model alone; the rest
    * against every provider. Each group is planned in order so later items see the backlog earlier ones made.
    */
-  private route(s: BatchSubmission, work: ReturnType<BatchIntake['workItems']>, state: RoutingState): RouteDecision[] {
-    const decisions: RouteDecision[] = new Array(work.length);
+  private route(s: BatchSubmission, work: ReturnType<BatchIntake['workItems']>, state: RoutingState): PlannedRoute[] {
+    const decisions: PlannedRoute[] = new Array(work.length);
     const groups = new Map<string | undefined, number[]>();
     work.forEach((w, i) => groups.set(w.item.model, [...(groups.get(w.item.model) ?? []), i]));
     for (const [model, indexes] of groups) {

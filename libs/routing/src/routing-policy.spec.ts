@@ -78,6 +78,18 @@ describe('RoutingPolicy', () => {
     expect(plan.slice(0, locals).every((d) => d.target === 'local')).toBe(true);
   });
 
+  it('ranks a batch by what local capacity saves, so it can be enqueued in the order the plan assumed', () => {
+    const sovereign = { ...cloud, name: 'sovereign', clearance: 'confidential' as const, price: { inputPerMTokUsd: 0.6, outputPerMTokUsd: 2.4 } };
+    // Same deadline and size; the pool fits only some. The confidential one's only cloud is 4× dearer.
+    const batch = [item({ deadline: NOW + 20_000 }), item({ deadline: NOW + 20_000 }), item({ sensitivity: 'confidential', deadline: NOW + 20_000 })];
+    const plan = policy.plan(batch, state(local, cloud, sovereign));
+    expect(plan.map((d) => d.rank).sort()).toEqual([0, 1, 2]);
+    expect(plan[2].rank).toBe(0);
+    expect(plan[2].target).toBe('local');
+    // Its estimate assumed it runs first: enqueued after the other two, it would run third and be late.
+    expect(plan[2].estimatedFinishAt).toBeLessThanOrEqual(NOW + 6_000);
+  });
+
   it('reports the estimated cost with the chosen provider prices', () => {
     const d = policy.decide(item({ inputTokens: 1_000_000, expectedOutputTokens: 1_000_000 }), state(local));
     expect(d.estimatedCostUsd).toBeCloseTo(0.04, 9);
