@@ -1,3 +1,4 @@
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { Random } from '../routing/random.js';
 import { ChaosSystem } from './chaos-system.js';
 import { audit, leakCheck, Ledger } from './ledger.js';
@@ -45,6 +46,8 @@ export interface ChaosReport {
 export async function runChaos(mode: ChaosMode, seed: number, log: (line: string) => void = () => undefined): Promise<ChaosReport> {
   const t0 = Date.now();
   const scale = SCALES[mode];
+  // The tiny model must exist before the clock of any phase starts (generated once, ~2 MB).
+  await ensureGeneratedModel('tiny');
   const rng = new Random(seed);
   const ledger = new Ledger(seed.toString(36));
   log(`chaos ${mode}, seed ${seed}: starting redis, the API, 2 workers and 2 OpenAI doubles`);

@@ -89,6 +89,7 @@ export class ChaosSystem {
     const workers = Array.from({ length: opts.workers }, () => startApp('worker', env));
     const client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
     const inspector = new Redis(redis.url, { maxRetriesPerRequest: null });
+    inspector.on('error', () => undefined); // refused while Redis is down on purpose; it reconnects by itself
     const system = new ChaosSystem(
       redis,
       [
@@ -121,7 +122,15 @@ export class ChaosSystem {
     const replacement = startApp('worker', this.env);
     this.workers[i] = replacement;
     this.allWorkers.push(replacement);
+    const t0 = Date.now();
+    replacement.waitForLog(/pool consuming/, 120_000).then(
+      () => this.startupMs.push(Date.now() - t0),
+      () => undefined, // killed again before it started; the phase notices dead workers itself
+    );
   }
+
+  /** How long each replacement worker took from spawn to consuming. */
+  readonly startupMs: number[] = [];
 
   async waitWorkersConsuming(timeoutMs = 120_000): Promise<void> {
     await Promise.all(this.workers.map((w) => w.waitForLog(/pool consuming/, timeoutMs)));

@@ -195,7 +195,9 @@ export function fuzzCases(ledger: Ledger, rng: Random, n: number, maxTokens: num
       const paths = [
         '/v1/batches/%E0%A4%A',
         '/v1/batches/..%2F..%2Fetc%2Fpasswd',
-        `/v1/batches/${encodeURIComponent(ODD[rng.int(0, ODD.length - 1)])}`,
+        // A lone surrogate as UTF-8 would encode it (CESU-8): not valid UTF-8 once percent-decoded.
+        '/v1/batches/%ED%A0%80',
+        `/v1/batches/${encodeURIComponent(['\u202eevil', '\u200b\u200d', '👩‍👩‍👧‍👦', '\u0000', 'שלום'][rng.int(0, 4)])}`,
         '/v1/batches?limit=abc',
         '/v1/batches?limit=-1',
         '/v1/batches?before=not-a-date',

@@ -137,7 +137,7 @@ export async function workerKillPhase(ctx: ChaosContext): Promise<PhaseResult> {
     const settled = await settle(ctx, 'worker-kills', problems, true);
     await system.waitWorkersConsuming();
     if (kills < scale.kills) problems.push(`only ${kills} of ${scale.kills} kills landed mid-batch`);
-    return { kills, ...settled };
+    return { kills, workerStartMs: Math.max(0, ...system.startupMs), ...settled };
   });
 }
 
