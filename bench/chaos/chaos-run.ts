@@ -9,7 +9,7 @@ export type ChaosMode = 'quick' | 'full';
 /** Quick: every phase once, small (CI). Full: several of each, a few minutes on a 2-core machine. */
 export const SCALES: Record<ChaosMode, ChaosScale> = {
   quick: { kills: 2, redisRestarts: 1, outages: 3, fuzzCases: 80, leakRounds: 3, localItems: 10, cloudItems: 6, maxOutputTokens: 48 },
-  full: { kills: 8, redisRestarts: 3, outages: 5, fuzzCases: 600, leakRounds: 12, localItems: 20, cloudItems: 10, maxOutputTokens: 64 },
+  full: { kills: 6, redisRestarts: 3, outages: 5, fuzzCases: 400, leakRounds: 8, localItems: 16, cloudItems: 8, maxOutputTokens: 64 },
 };
 
 /** The quotable summary: the counts, in this order. */
@@ -59,7 +59,7 @@ export async function runChaos(mode: ChaosMode, seed: number, log: (line: string
     phases.push(await redisRestartPhase({ ...ctx, rng: rng.fork('redis') }));
     phases.push(await outagePhase({ ...ctx, rng: rng.fork('outages') }));
     phases.push(await fuzzPhase({ ...ctx, rng: rng.fork('fuzz') }));
-    phases.push(await leakPhase({ ...ctx, rng: rng.fork('leak') }, mode === 'full' ? 4 : 0));
+    phases.push(await leakPhase({ ...ctx, rng: rng.fork('leak') }, mode === 'full' ? 4 : 0 /* full: a worker killed every 4th round */));
 
     const all = await audit(system.client, ledger.accepted, system.workerOutput());
     const leaks = leakCheck(system.providers, ledger, all.sensitivity);

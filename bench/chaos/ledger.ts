@@ -32,6 +32,12 @@ export interface BatchAudit {
   duplicated: number;
   /** Items that ran more than once (a cloud request re-sent, or a local run started again) — allowed. */
   reran: number;
+  /**
+   * "item completed" lines in the workers' logs (all of them, not only these batches'). A killed worker's
+   * last completions may go unlogged, but none at all means the line changed shape and the per-item
+   * duplicate check is blind.
+   */
+  completionLogs: number;
   /** Item sensitivity by marker, from the items' records (the declared level or the PII-raised one). */
   sensitivity: Map<string, Sensitivity>;
   problems: string[];
@@ -104,7 +110,8 @@ export async function audit(client: ApiClient, batches: AcceptedBatch[], workerO
     const key = `${m[1]}:${m[2]}`;
     completions.set(key, (completions.get(key) ?? 0) + 1);
   }
-  const out: BatchAudit = { items: 0, completed: 0, failed: 0, cancelled: 0, lost: 0, duplicated: 0, reran: 0, sensitivity: new Map(), problems: [] };
+  const logged = [...completions.values()].reduce((a, b) => a + b, 0);
+  const out: BatchAudit = { completionLogs: 0, items: 0, completed: 0, failed: 0, cancelled: 0, lost: 0, duplicated: 0, reran: 0, sensitivity: new Map(), problems: [] };
   for (const batch of batches) {
     out.items += batch.markers.length;
     const view = await client.request('GET', `/v1/batches/${batch.id}`);
@@ -156,6 +163,7 @@ export async function audit(client: ApiClient, batches: AcceptedBatch[], workerO
     out.duplicated += dup;
     if (b.counts.total !== batch.markers.length) out.problems.push(`${batch.phase}: batch ${batch.id} holds ${b.counts.total} items, ${batch.markers.length} were submitted`);
   }
+  out.completionLogs = logged;
   return out;
 }
 

@@ -63,6 +63,7 @@ async function settle(ctx: ChaosContext, phase: string, problems: string[], expe
   if (unfinished.length) problems.push(`${unfinished.length} batch(es) not finished within ${FINISH_TIMEOUT_MS / 1000}s`);
   const a = await audit(ctx.system.client, batches, ctx.system.workerOutput());
   if (a.lost || a.duplicated || (expectAllCompleted && a.failed)) problems.push(...a.problems);
+  if (a.completed > 0 && a.completionLogs === 0) problems.push('no "item completed" line in the workers\' logs: the duplicate check by logs is blind');
   return { batches: batches.length, items: a.items, completed: a.completed, failed: a.failed, lost: a.lost, duplicated: a.duplicated, reran: a.reran };
 }
 
@@ -230,6 +231,7 @@ export async function outagePhase(ctx: ChaosContext): Promise<PhaseResult> {
       }
       byFault[label] = stats;
       ctx.log(`  outage ${label}: ${JSON.stringify(stats)}`);
+      reviveDeadProcesses(ctx, problems);
       // Let the circuits half-open and close again before the next episode.
       await sleep(2500);
     }
@@ -331,6 +333,7 @@ export async function leakPhase(ctx: ChaosContext, killEvery: number): Promise<P
       }
       await waitAllFinished(system.client, ids, FINISH_TIMEOUT_MS);
       for (const p of system.providers) p.double.clearFaults();
+      reviveDeadProcesses(ctx, problems);
     }
     const settled = await settle(ctx, 'leak-workload', problems, true);
     await system.waitWorkersConsuming();
