@@ -43,7 +43,7 @@ export interface ChaosReport {
  * together and checks every request the doubles recorded. `ok` is false when anything was lost,
  * duplicated or leaked, or a phase failed.
  */
-export async function runChaos(mode: ChaosMode, seed: number, log: (line: string) => void = () => undefined): Promise<ChaosReport> {
+export async function runChaos(mode: ChaosMode, seed: number, log: (line: string) => void = () => undefined, logsDir?: string): Promise<ChaosReport> {
   const t0 = Date.now();
   const scale = SCALES[mode];
   // The tiny model must exist before the clock of any phase starts (generated once, ~2 MB).
@@ -88,6 +88,7 @@ export async function runChaos(mode: ChaosMode, seed: number, log: (line: string
       problems: [...all.problems, ...phases.flatMap((p) => p.problems.map((x) => `${p.phase}: ${x}`))].slice(0, 100),
     };
   } finally {
+    if (logsDir) await system.dumpLogs(logsDir);
     await system.stop();
   }
 }

@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
@@ -139,6 +141,13 @@ export class ChaosSystem {
   /** Every worker's output so far, killed workers' included. */
   workerOutput(): string {
     return this.allWorkers.map((w) => w.output.join('')).join('\n');
+  }
+
+  /** Writes every app process's output (killed ones too) to `dir`, for reading after a failed run. */
+  async dumpLogs(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'api.log'), this.api.output.join(''));
+    await Promise.all(this.allWorkers.map((w, i) => writeFile(join(dir, `worker-${i}.log`), w.output.join(''))));
   }
 
   /** Batch records and item records under this system's prefix, counted from Redis itself. */

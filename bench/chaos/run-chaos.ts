@@ -1,5 +1,5 @@
 /**
- * npm run test:chaos [-- --quick] [-- --record] [-- --seed=N]
+ * npm run test:chaos [-- --quick] [-- --record] [-- --seed=N] [-- --logs=DIR]
  *
  * Starts real processes on loopback — its own redis-server (AOF, appendfsync always, noeviction), the
  * API, two workers on the tiny generated model, two OpenAI doubles as two cloud providers — and breaks
@@ -11,7 +11,8 @@
  * Progress goes to stderr; stdout's last line is one JSON object whose first keys are the counts
  * {"kills","redisRestarts","outages","fuzzed","items","lost","duplicated","leaked"}, then per-phase detail.
  * --record also writes it, pretty, to bench/results/chaos.json. Exits 1 when anything was lost,
- * duplicated or leaked, or a phase failed.
+ * duplicated or leaked, or a phase failed. --logs=DIR keeps every app process's output (killed workers'
+ * too) in DIR.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -27,7 +28,8 @@ if (!Number.isInteger(seed) || seed < 0) {
   process.exit(2);
 }
 
-const report = await runChaos(mode, seed, (line) => process.stderr.write(`${line}\n`));
+const logsArg = args.find((a) => a.startsWith('--logs='));
+const report = await runChaos(mode, seed, (line) => process.stderr.write(`${line}\n`), logsArg?.slice('--logs='.length));
 const { summary, ...rest } = report;
 // The issue's counts first, so they can be quoted from the head of the line too.
 const line = { ...summary, ...rest };
