@@ -193,7 +193,8 @@ export function leakCheck(providers: ChaosProvider[], ledger: Ledger, sensitivit
         const level = sensitivity.get(m);
         if (level !== undefined && rank(level) <= rank(p.clearance)) continue;
         report.leaked += 1;
-        report.details.push(level === undefined ? `${p.name} received ${m}, an item never accepted` : `${p.name} (cleared to ${p.clearance}) received ${m}, a ${level} item`);
+        const never = ledger.refusedMarkers.has(m) ? 'an item from a refused submission' : 'an item the harness never saw accepted';
+        report.details.push(level === undefined ? `${p.name} received ${m}, ${never}` : `${p.name} (cleared to ${p.clearance}) received ${m}, a ${level} item`);
       }
     }
   }
