@@ -225,6 +225,10 @@ describe('batches end to end', () => {
       const listed = await client.request('GET', '/v1/batches?limit=0');
       expect(listed.status).toBe(400);
       expect(listed.json.field).toBe('limit');
+      // Found by the chaos fuzz: a cursor that is not a timestamp reached Redis as NaN and answered 500.
+      const badCursor = await client.request('GET', '/v1/batches?before=not-a-date');
+      expect(badCursor.status).toBe(400);
+      expect(badCursor.json.field).toBe('before');
     });
   });
 

@@ -47,6 +47,8 @@ export interface OpenAIDouble {
   completionRequests(): RecordedRequest[];
   /** The next `n` chat-completion requests get `fault`; calls queue up behind earlier ones. */
   failNext(n: number, fault: DoubleFault): void;
+  /** Drops faults still queued, keeping the record (reset() would forget the requests too). */
+  clearFaults(): void;
   /** Delay before every chat-completion answer (and before a fault is served). */
   setLatency(ms: number): void;
   /** Custom answer text from the request body; `null` falls back to the default answer. */
@@ -95,6 +97,9 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     completionRequests: () => requests.filter((r) => r.method === 'POST' && r.path === COMPLETIONS_PATH),
     failNext(n, fault) {
       for (let i = 0; i < n; i++) faults.push(fault);
+    },
+    clearFaults() {
+      faults = [];
     },
     setLatency(ms) {
       latencyMs = ms;

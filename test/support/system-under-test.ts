@@ -53,11 +53,15 @@ export function startApp(app: 'api' | 'worker', env: NodeJS.ProcessEnv): AppProc
   return new AppProcess(child);
 }
 
-/** Env for one isolated system: its own key prefix on the shared test Redis, its own port. */
+/**
+ * Env for one isolated system: its own key prefix on the shared test Redis (or the Redis named by
+ * `overrides.REDIS_URL`, e.g. the chaos harness's own), its own port.
+ */
 export async function systemEnv(overrides: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
-  if (!process.env.REDIS_URL) throw new Error('REDIS_URL is unset: the jest global setup starts the test Redis');
+  const redisUrl = overrides.REDIS_URL ?? process.env.REDIS_URL;
+  if (!redisUrl) throw new Error('REDIS_URL is unset: the jest global setup starts the test Redis');
   return {
-    REDIS_URL: process.env.REDIS_URL,
+    REDIS_URL: redisUrl,
     SWITCHYARD_PREFIX: `t-${randomUUID().slice(0, 8)}`,
     PORT: String(await freePort()),
     HOST: '127.0.0.1',

@@ -13,11 +13,39 @@ export async function createApiApp(config: AppConfig, logger: LoggerService | fa
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { bodyParser: false, logger });
   app.use(express.json({ limit: config.http.maxBodyBytes }));
   app.use(bodyErrors(config.http.maxBodyBytes));
+  app.use(bodyDepthLimit(MAX_BODY_DEPTH));
   // Registered before init, so it runs ahead of the Bull Board router the module mounts at /admin/queues.
   app.use('/admin/queues', adminBoardAuth(app.get(ApiKeyAuthenticator)));
   app.useGlobalFilters(new HttpErrorsFilter());
   app.enableShutdownHooks();
   return app;
+}
+
+/**
+ * How deeply a JSON body may nest. JSON.parse takes any depth, but JSON.stringify (storing a task, its
+ * extract schema) recurses and overflows the stack at a few thousand levels: the chaos fuzz got a 500
+ * from a 5000-level schema inside a 256 KiB body. Real extract schemas nest a few dozen levels at most.
+ */
+const MAX_BODY_DEPTH = 100;
+
+/** Refuses bodies nested deeper than `maxDepth` with a 400 naming where, measured without recursion. */
+function bodyDepthLimit(maxDepth: number) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const stack: Array<{ value: unknown; depth: number; path: string }> = [{ value: req.body, depth: 0, path: '' }];
+    while (stack.length > 0) {
+      const { value, depth, path } = stack.pop()!;
+      if (value === null || typeof value !== 'object') continue;
+      if (depth >= maxDepth) {
+        const field = path === '' ? 'body' : path.length > 120 ? `${path.slice(0, 120)}…` : path;
+        res.status(400).json({ statusCode: 400, error: 'Bad Request', field, message: `${field} nests deeper than ${maxDepth} levels` });
+        return;
+      }
+      for (const [key, child] of Object.entries(value)) {
+        if (child !== null && typeof child === 'object') stack.push({ value: child, depth: depth + 1, path: Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key });
+      }
+    }
+    next();
+  };
 }
 
 /** Body-parser failures answered as JSON 4xx naming the body, instead of Express's HTML page. */

@@ -46,7 +46,11 @@ export class BatchesController {
   @Get()
   @RequiresScope('read')
   async list(@CurrentCaller() caller: Caller | null, @Query('limit') limit?: string, @Query('before') before?: string) {
-    const batches = await this.store.list(boundedInt('limit', limit, 50, 1, 500), before === undefined ? undefined : Date.parse(before), tenantScope(caller));
+    const beforeMs = before === undefined ? undefined : Date.parse(before);
+    if (beforeMs !== undefined && Number.isNaN(beforeMs)) {
+      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', field: 'before', message: 'before must be a timestamp (the createdAt of an earlier page)' });
+    }
+    const batches = await this.store.list(boundedInt('limit', limit, 50, 1, 500), beforeMs, tenantScope(caller));
     return { batches, next: batches.length > 0 ? batches[batches.length - 1].createdAt : null };
   }
 

@@ -1,0 +1,186 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
+import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
+import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from '../../test/support/system-under-test.js';
+import { CrashableRedis } from './crashable-redis.js';
+
+/** A cloud provider as the chaos run configures it: its double and how far data may go to it. */
+export interface ChaosProvider {
+  name: 'frontier' | 'sovereign';
+  clearance: Sensitivity;
+  double: OpenAIDouble;
+}
+
+export interface ChaosSystemOptions {
+  workers: number;
+  /** Output tokens per item: the tiny model writes exactly this many, so it sets how long local items run. */
+  maxOutputTokens: number;
+  log: (line: string) => void;
+}
+
+/**
+ * The whole system on loopback, as separate processes: its own crashable redis-server, the API, N
+ * workers (the tiny generated model, one thread each) and two OpenAI doubles as two providers —
+ * "frontier" cleared to internal and "sovereign" cleared to confidential. Local inference is priced
+ * above both clouds, so every item goes to the cheapest provider cleared for it: public and internal to
+ * frontier, confidential to sovereign, restricted stays local. When a cloud fails, what it cannot finish
+ * falls back down that list; every request either double receives is kept for the leak check.
+ */
+export class ChaosSystem {
+  /** Every worker process ever started, killed ones included: their logs count completions. */
+  readonly allWorkers: AppProcess[] = [];
+
+  private constructor(
+    readonly redis: CrashableRedis,
+    readonly providers: ChaosProvider[],
+    readonly env: NodeJS.ProcessEnv,
+    readonly api: AppProcess,
+    readonly workers: AppProcess[],
+    readonly client: ApiClient,
+    /** The harness's own connection, for counting keys; it reconnects by itself after a Redis crash. */
+    readonly inspector: Redis,
+    private readonly log: (line: string) => void,
+  ) {
+    this.allWorkers.push(...workers);
+  }
+
+  static async start(opts: ChaosSystemOptions): Promise<ChaosSystem> {
+    const redis = await CrashableRedis.start();
+    const frontier = await startOpenAIDouble({ apiKey: 'frontier-key' });
+    const sovereign = await startOpenAIDouble({ apiKey: 'sovereign-key' });
+    const provider = (name: string, double: OpenAIDouble, clearance: Sensitivity, priceOutputPerM: number) => ({
+      name,
+      baseURL: double.url,
+      model: `${name}-model`,
+      clearance,
+      apiKeyEnv: `${name.toUpperCase()}_KEY`,
+      priceInputPerM: priceOutputPerM / 4,
+      priceOutputPerM,
+      latencyMs: 100,
+      tokensPerSec: 2000,
+      // A hung request is given up after 1.5 s (and retried once by the SDK), so hangs cost seconds, not minutes.
+      timeoutMs: 1500,
+      maxRetries: 1,
+    });
+    const env = await systemEnv({
+      REDIS_URL: redis.url,
+      SWITCHYARD_PREFIX: `chaos-${Date.now().toString(36)}`,
+      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+      LOCAL_MODEL_NAME: 'tiny',
+      LOCAL_SEQUENCES: '2',
+      LOCAL_CONTEXT_SIZE: '1024',
+      MAX_OUTPUT_TOKENS: String(opts.maxOutputTokens),
+      // Local dearer than either cloud: routing by clearance alone decides where an item goes.
+      LOCAL_PRICE_INPUT_PER_M: '20',
+      LOCAL_PRICE_OUTPUT_PER_M: '60',
+      FRONTIER_KEY: 'frontier-key',
+      SOVEREIGN_KEY: 'sovereign-key',
+      CLOUD_PROVIDERS: JSON.stringify([provider('frontier', frontier, 'internal', 0.6), provider('sovereign', sovereign, 'confidential', 3)]),
+      CIRCUIT_FAILURE_THRESHOLD: '3',
+      CIRCUIT_OPEN_MS: '2000',
+      JOB_ATTEMPTS: '4',
+      ESCALATION_INTERVAL_MS: '1000',
+      // Small, so the fuzz's oversized bodies are cheap to send; the largest valid body here is a few KiB.
+      MAX_BODY_BYTES: String(256 * 1024),
+      MAX_ITEMS_PER_BATCH: '500',
+    });
+    const api = startApp('api', env);
+    const workers = Array.from({ length: opts.workers }, () => startApp('worker', env));
+    const client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
+    const inspector = new Redis(redis.url, { maxRetriesPerRequest: null });
+    inspector.on('error', () => undefined); // refused while Redis is down on purpose; it reconnects by itself
+    const system = new ChaosSystem(
+      redis,
+      [
+        { name: 'frontier', clearance: 'internal', double: frontier },
+        { name: 'sovereign', clearance: 'confidential', double: sovereign },
+      ],
+      env,
+      api,
+      workers,
+      client,
+      inspector,
+      opts.log,
+    );
+    await client.waitReady(120_000);
+    await Promise.all(workers.map((w) => w.waitForLog(/pool consuming/, 120_000)));
+    return system;
+  }
+
+  get prefix(): string {
+    return this.env.SWITCHYARD_PREFIX!;
+  }
+
+  provider(name: ChaosProvider['name']): ChaosProvider {
+    return this.providers.find((p) => p.name === name)!;
+  }
+
+  /** SIGKILL worker `i` and start a replacement in its slot right away (it takes a few seconds to consume). */
+  async killAndReplaceWorker(i: number): Promise<void> {
+    await this.workers[i].kill();
+    const replacement = startApp('worker', this.env);
+    this.workers[i] = replacement;
+    this.allWorkers.push(replacement);
+    const t0 = Date.now();
+    replacement.waitForLog(/pool consuming/, 120_000).then(
+      () => this.startupMs.push(Date.now() - t0),
+      () => undefined, // killed again before it started; the phase notices dead workers itself
+    );
+  }
+
+  /** How long each replacement worker took from spawn to consuming. */
+  readonly startupMs: number[] = [];
+
+  async waitWorkersConsuming(timeoutMs = 120_000): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.waitForLog(/pool consuming/, timeoutMs)));
+  }
+
+  /** Every worker's output so far, killed workers' included. */
+  workerOutput(): string {
+    return this.allWorkers.map((w) => w.output.join('')).join('\n');
+  }
+
+  /** Writes every app process's output (killed ones too) to `dir`, for reading after a failed run. */
+  async dumpLogs(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'api.log'), this.api.output.join(''));
+    await Promise.all(this.allWorkers.map((w, i) => writeFile(join(dir, `worker-${i}.log`), w.output.join(''))));
+  }
+
+  /** Batch records and item records under this system's prefix, counted from Redis itself. */
+  async countRecords(): Promise<{ batches: number; items: number; indexed: number }> {
+    const count = async (pattern: string) => {
+      let cursor = '0';
+      let n = 0;
+      do {
+        const [next, keys] = await this.inspector.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        n += keys.length;
+      } while (cursor !== '0');
+      return n;
+    };
+    return {
+      batches: await count(`${this.prefix}:sy:batch:*`),
+      items: await count(`${this.prefix}:sy:item:*`),
+      indexed: await this.inspector.zcard(`${this.prefix}:sy:batches`),
+    };
+  }
+
+  /** Healthy and ready (Redis reachable, a pool consuming), polled up to `timeoutMs`. */
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    await this.client.waitReady(timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.api.stop(), ...this.workers.map((w) => w.stop())]);
+    this.inspector.disconnect();
+    for (const p of this.providers) await p.double.close();
+    await this.redis.stop();
+    this.log('system stopped');
+  }
+}
+
+export { sleep };
