@@ -13,6 +13,7 @@ import { HealthController } from './health.controller.js';
 import { PoolsController } from './pools.controller.js';
 import { ProvidersController } from './providers.controller.js';
 import { SchedulesController } from './schedules.controller.js';
+import { AuditController } from './audit.controller.js';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -29,7 +30,7 @@ export class ApiModule {
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
         ...configuredQueues(config).map((ref) => BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter })),
       ],
-      controllers: [BatchesController, SchedulesController, PoolsController, ProvidersController, HealthController],
+      controllers: [BatchesController, SchedulesController, PoolsController, ProvidersController, HealthController, AuditController],
     };
   }
 }

@@ -66,6 +66,8 @@ export interface AppConfig {
   escalationIntervalMs: number;
   /** Which personal data raises an item's sensitivity, and to what (PII_RULES). */
   piiRules: PiiRules;
+  /** Audit trail retention (AUDIT_MAX_ENTRIES): null keeps every entry; a number keeps about that many newest. */
+  audit: { maxEntries: number | null };
 }
 
 const GPU_CHOICES = ['auto', 'none', 'cuda', 'vulkan', 'metal'] as const;
@@ -163,5 +165,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     circuit: { failureThreshold: e.int('CIRCUIT_FAILURE_THRESHOLD', 5, 1), openMs: e.int('CIRCUIT_OPEN_MS', 30_000, 100) },
     escalationIntervalMs: e.int('ESCALATION_INTERVAL_MS', 5000, 100),
     piiRules: parsePiiRules(e.optionalString('PII_RULES')),
+    audit: { maxEntries: e.int('AUDIT_MAX_ENTRIES', 0, 0) || null },
   };
 }
