@@ -34,7 +34,18 @@ export class AuditController {
     // The whole (filtered) trail up to the newest entry at the start, a page at a time, never all in memory.
     res.status(200).type('application/x-ndjson');
     for await (const entry of this.trail.each(filter)) {
-      if (!res.write(`${JSON.stringify(entry)}\n`)) await new Promise((resolve) => res.once('drain', resolve));
+      if (res.writableEnded || res.destroyed) return; // the client went away: stop reading the stream
+      if (!res.write(`${JSON.stringify(entry)}\n`)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.once('drain', done);
+          res.once('close', done);
+        });
+      }
     }
     res.end();
   }
