@@ -29,6 +29,7 @@ describe('start-up checks', () => {
     const proc = startApp('api', await systemEnv({ CLOUD_MAX_SENSITIVITY: 'top-secret', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY: 'k' }));
     const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
     expect(code).not.toBe(0);
-    expect(proc.output.join('')).toContain('CLOUD_MAX_SENSITIVITY: expected one of public, internal, confidential, restricted, got "top-secret"');
+    // One JSON line (the start-up failure), so the quotes arrive escaped.
+    expect(proc.output.join('')).toContain('CLOUD_MAX_SENSITIVITY: expected one of public, internal, confidential, restricted, got \\"top-secret\\"');
   });
 });

@@ -7,7 +7,7 @@ import { startOpenAIDouble } from './openai-double.js';
  * Prints one JSON line, {"url": "http://127.0.0.1:PORT/v1"}, once listening; SIGTERM or SIGINT
  * closes it. Other processes read and steer it over HTTP:
  *   GET /__double/requests, POST /__double/fault {n, fault}, POST /__double/latency {ms},
- *   POST /__double/reset.
+ *   POST /__double/keys {keys: [..] | null}, POST /__double/reset.
  * The key may also come from OPENAI_DOUBLE_API_KEY, so it need not appear in a process listing.
  */
 const { values } = parseArgs({

@@ -51,9 +51,14 @@ export interface OpenAIDouble {
   clearFaults(): void;
   /** Delay before every chat-completion answer (and before a fault is served). */
   setLatency(ms: number): void;
+  /**
+   * Which keys are accepted from now on (`Authorization: Bearer <key>`), replacing `apiKey`; null accepts
+   * any. For key-rotation tests: each recorded request keeps the header it came with.
+   */
+  acceptKeys(keys: string[] | null): void;
   /** Custom answer text from the request body; `null` falls back to the default answer. */
   setResponder(fn: ((body: any) => string | null) | null): void;
-  /** Forgets requests, queued faults, latency and responder. */
+  /** Forgets requests, queued faults, latency and responder; accepts `apiKey` again. */
   reset(): void;
   /** Closes the listener and every socket, hung ones included. */
   close(): Promise<void>;
@@ -80,6 +85,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
   let faults: DoubleFault[] = [];
   let latencyMs = 0;
   let responder: ((body: any) => string | null) | null = null;
+  let acceptedKeys: string[] | null = opts.apiKey === undefined ? null : [opts.apiKey];
   let nextId = 1;
 
   const sleep = (ms: number) =>
@@ -104,10 +110,14 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     setLatency(ms) {
       latencyMs = ms;
     },
+    acceptKeys(keys) {
+      acceptedKeys = keys === null ? null : [...keys];
+    },
     setResponder(fn) {
       responder = fn;
     },
     reset() {
+      acceptedKeys = opts.apiKey === undefined ? null : [opts.apiKey];
       requests.length = 0;
       faults = [];
       latencyMs = 0;
@@ -132,7 +142,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
 
     requests.push({ at: Date.now(), method: req.method ?? 'GET', path, headers: flattenHeaders(req), body });
 
-    if (opts.apiKey !== undefined && req.headers.authorization !== `Bearer ${opts.apiKey}`) {
+    if (acceptedKeys !== null && !acceptedKeys.some((key) => req.headers.authorization === `Bearer ${key}`)) {
       return sendError(res, 401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
     }
     if (req.method === 'GET' && path === '/v1/models') {
@@ -233,6 +243,13 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     if (method === 'POST' && path === `${CONTROL_PREFIX}latency`) {
       double.setLatency(Number(body?.ms) || 0);
       return sendJson(res, 200, { latencyMs });
+    }
+    if (method === 'POST' && path === `${CONTROL_PREFIX}keys`) {
+      if (body?.keys !== null && !(Array.isArray(body?.keys) && body.keys.every((k: unknown) => typeof k === 'string'))) {
+        return sendError(res, 400, 'expected {"keys": [<string>, ...] | null}', 'invalid_request_error', null);
+      }
+      double.acceptKeys(body.keys);
+      return sendJson(res, 200, { keys: body.keys === null ? null : body.keys.length });
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}reset`) {
       double.reset();

@@ -18,6 +18,7 @@ import { RateLimitGuard } from './rate-limit.guard.js';
 import { PoolsController } from './pools.controller.js';
 import { ProvidersController } from './providers.controller.js';
 import { SchedulesController } from './schedules.controller.js';
+import { AuditController } from './audit.controller.js';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -35,7 +36,7 @@ export class ApiModule {
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
         ...configuredQueues(config).map((ref) => BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter })),
       ],
-      controllers: [BatchesController, SchedulesController, PoolsController, ProvidersController, KeysController, HealthController],
+      controllers: [BatchesController, SchedulesController, PoolsController, ProvidersController, KeysController, HealthController, AuditController],
       // Global guards run in this order: who is calling (and may they), then how much they may.
       providers: [
         { provide: APP_GUARD, useClass: ApiKeyGuard },

@@ -3,18 +3,26 @@ import { Logger } from '@nestjs/common';
 import { loadConfig } from '#libs/config/src/app-config.js';
 import { ApiKeyAuthenticator } from '#libs/access/src/api-key-authenticator.js';
 import { listenPlan } from '#libs/access/src/listen-address.js';
+import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging/src/json-console.js';
 import { createApiApp } from './api-app.js';
 
-const config = loadConfig();
-const app = await createApiApp(config);
-const log = new Logger('api');
-// Decided once, before listening: an open API (no key anywhere) stays on loopback whatever HOST says.
-const plan = listenPlan(config.http.host, await app.get(ApiKeyAuthenticator).isSecured());
-if (plan.warning) log.warn({ msg: plan.warning, auth: 'open', host: plan.host });
-await app.listen(config.http.port, plan.host);
-log.log({
-  msg: 'api listening',
-  url: await app.getUrl(),
-  auth: plan.open ? 'open (loopback only)' : 'api keys required',
-  cloudProviders: config.cloudProviders.map((p) => `${p.name} (cleared to ${p.clearance})`),
-});
+// Every line this process writes is JSON, start-up failures included.
+routeConsoleToJson('api');
+exitOnFatalErrors('api');
+try {
+  const config = loadConfig();
+  const app = await createApiApp(config);
+  const log = new Logger('api');
+  // Decided once, before listening: an open API (no key anywhere) stays on loopback whatever HOST says.
+  const plan = listenPlan(config.http.host, await app.get(ApiKeyAuthenticator).isSecured());
+  if (plan.warning) log.warn({ msg: plan.warning, auth: 'open', host: plan.host });
+  await app.listen(config.http.port, plan.host);
+  log.log({
+    msg: 'api listening',
+    url: await app.getUrl(),
+    auth: plan.open ? 'open (loopback only)' : 'api keys required',
+    cloudProviders: config.cloudProviders.map((p) => `${p.name} (cleared to ${p.clearance})`),
+  });
+} catch (err) {
+  failStartup('api', err);
+}

@@ -6,7 +6,14 @@ import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, itemJobId, queueRefFor, type JobQueue } from '#libs/queue/src/index.js';
 import { deadlinePriority } from '#libs/queue/src/deadline-priority.js';
 import type { RouteDecision, RouteTarget, RoutingPolicy } from '#libs/routing/src/routing-policy.js';
-import { isCleared } from '#libs/routing/src/sensitivity.js';
+import { isCleared, type Sensitivity } from '#libs/routing/src/sensitivity.js';
+import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
+
+/** Where reroutes are recorded, and the clearance of each provider for the record. */
+export interface RerouteAudit {
+  recorder: AuditRecorder;
+  clearanceOf(target: RouteTarget, provider: string): Sensitivity | undefined;
+}
 
 export interface RerouteOptions {
   /** Only local models (the batch's budget is spent). */
@@ -28,6 +35,7 @@ export class ItemRerouter {
     private readonly directory: ProviderDirectory,
     private readonly policy: RoutingPolicy,
     private readonly maxOutputTokens: number,
+    private readonly audit?: RerouteAudit,
   ) {}
 
   /** The decision it would make now, without applying it (escalation checks it first). */
@@ -52,6 +60,23 @@ export class ItemRerouter {
     const route = { target: decision.target, provider: decision.provider, model: decision.model, reason: `${why}; ${decision.reason}`, at: new Date().toISOString() };
     const n = await this.store.reroute(item.batchId, item.index, from.provider, route, why, statuses);
     if (n === 0) return false;
+    // Recorded once the move is the item's route and before its new job exists. Should this write fail,
+    // the old job finds the item routed elsewhere and enqueues it (followRoute); what then leaves is
+    // still recorded as egress by the cloud provider itself.
+    await this.audit?.recorder.record([
+      {
+        kind: 'reroute',
+        batchId: item.batchId,
+        index: item.index,
+        itemId: item.itemId,
+        target: decision.target,
+        provider: decision.provider,
+        clearance: this.audit.clearanceOf(decision.target, decision.provider),
+        sensitivity: item.sensitivity,
+        reason: `from ${from.target} ${from.provider}: ${route.reason}`,
+        at: route.at,
+      },
+    ]);
     await this.enqueueCurrent(item, decision.target, decision.provider, n);
     return true;
   }

@@ -2,8 +2,16 @@ import 'reflect-metadata';
 import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { loadConfig } from '#libs/config/src/app-config.js';
+import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging/src/json-console.js';
 import { WorkerModule } from './worker.module.js';
 
-const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(loadConfig()), { logger: new ConsoleLogger({ json: true }) });
-app.enableShutdownHooks();
-await app.init();
+// Every line this process writes is JSON: node-llama-cpp's own log and start-up failures included.
+routeConsoleToJson('worker');
+exitOnFatalErrors('worker');
+try {
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(loadConfig()), { logger: new ConsoleLogger({ json: true }) });
+  app.enableShutdownHooks();
+  await app.init();
+} catch (err) {
+  failStartup('worker', err);
+}

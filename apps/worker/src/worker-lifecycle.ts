@@ -10,6 +10,11 @@ import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { TokenRateLimiter } from '#libs/pools/src/token-rate-limiter.js';
 import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { CloudProvider } from '#libs/providers/src/cloud/cloud-provider.js';
+import { ApiKeyFile, type ApiKeySource } from '#libs/providers/src/cloud/api-key-source.js';
+import { AuditTrail } from '#libs/audit/src/audit-trail.js';
+import { EgressRecorder } from '#libs/audit/src/egress-recorder.js';
+import type { CloudProviderConfig } from '#libs/config/src/cloud-providers.js';
+import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { openLlama } from '#libs/providers/src/local/local-model-provider.js';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { JobQueue, queueRefFor } from '#libs/queue/src/index.js';
@@ -51,12 +56,16 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(ScheduleService) private readonly schedules: ScheduleService,
     @Inject(BatchIntake) private readonly intake: BatchIntake,
     @Inject(BranchOutputs) private readonly branchOutputs: BranchOutputs,
+    @Inject(AuditTrail) private readonly audit: AuditTrail,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     const { localModels, engine, cloudProviders, heartbeatMs } = this.config;
     const served = this.servedModels();
-    const rerouter = new ItemRerouter(this.store, this.jobs, this.directory, this.policy, this.config.maxOutputTokens);
+    const clearanceOf = (target: RouteTarget, provider: string) =>
+      target === 'local' ? ('restricted' as const) : cloudProviders.find((p) => p.name === provider)?.clearance;
+    const rerouter = new ItemRerouter(this.store, this.jobs, this.directory, this.policy, this.config.maxOutputTokens, { recorder: this.audit, clearanceOf });
+    const egress = new EgressRecorder(this.audit);
     const processor = new ItemProcessor({
       store: this.store,
       pools: this.registry,
@@ -77,11 +86,12 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
       const provider = new CloudProvider({
         name: cloud.name,
         baseURL: cloud.baseURL,
-        apiKey: cloud.apiKey,
+        apiKey: await this.apiKeyOf(cloud),
         model: cloud.model,
         clearance: cloud.clearance,
         timeoutMs: cloud.timeoutMs,
         maxRetries: cloud.maxRetries,
+        audit: egress,
       });
       const description = {
         model: cloud.model,
@@ -130,6 +140,15 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     await Promise.all([...this.localPools.map((p) => p.stop(timeout)), ...this.cloudPools.map(({ pool }) => pool.stop(timeout))]);
     await Promise.all(this.cloudPools.map(({ provider }) => provider.close()));
     await this.llama?.dispose();
+  }
+
+  /** A key from a file is re-read whenever the file changes, so keys rotate without a restart. */
+  private async apiKeyOf(cloud: CloudProviderConfig): Promise<string | ApiKeySource> {
+    if (!cloud.apiKeyFile) return cloud.apiKey;
+    return ApiKeyFile.open(cloud.apiKeyFile, {
+      onReload: (path) => this.log.log({ msg: 'provider API key reloaded from its file', provider: cloud.name, path }),
+      onReadError: (path, reason) => this.log.warn({ msg: 'provider API key file unreadable; keeping the previous key', provider: cloud.name, path, reason }),
+    });
   }
 
   /** WORKER_MODELS picks which local models this process serves (e.g. one worker per GPU and model). */

@@ -11,6 +11,7 @@ import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/
 import { checkOutputBranch } from '#libs/jobs/src/code-migration/branch-output.js';
 import { DEFAULT_PII_RULES } from '#libs/privacy/src/pii-rules.js';
 import { effectiveSensitivity } from '#libs/privacy/src/effective-sensitivity.js';
+import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
 
 export class SubmissionRejected extends Error {
   constructor(readonly errors: FieldError[]) {
@@ -53,6 +54,8 @@ export class BatchIntake {
     private readonly directory: ProviderDirectory,
     private readonly policy: RoutingPolicy,
     private readonly limits: SubmissionLimits,
+    /** Where every initial route is recorded (the audit trail); tests may leave it out. */
+    private readonly audit?: AuditRecorder,
   ) {}
 
   async submit(body: unknown, idempotencyKey?: string, now = Date.now(), context: SubmitContext = {}): Promise<Accepted> {
@@ -65,7 +68,8 @@ export class BatchIntake {
     if (existing) return this.resume(existing, submission, deadlineAt);
 
     const work = this.workItems(submission, deadlineAt);
-    const decisions = this.route(submission, work, await this.directory.routingState(now));
+    const state = await this.directory.routingState(now);
+    const decisions = this.route(submission, work, state);
     const at = new Date(now).toISOString();
     const items: NewItem[] = work.map((w, i) => ({
       itemId: w.item.itemId,
@@ -80,6 +84,7 @@ export class BatchIntake {
       idempotencyKey,
     );
     if (!created) return this.resume(id, submission, deadlineAt);
+    await this.recordRoutes(id, work.map((w) => w.item), items.map((i) => i.route), state);
     // In the plan's order: among equal deadlines a local pool runs first come first, as the plan assumed.
     const order = work.map((_, i) => i).sort((a, b) => decisions[a].rank - decisions[b].rank || a - b);
     await this.enqueue(id, work.map((w) => w.item), items.map((i) => i.route), order);
@@ -139,9 +144,36 @@ export class BatchIntake {
     if (!(await this.store.isEnqueued(id))) {
       const routes: ItemRoute[] = [];
       for await (const i of this.store.eachItem(id)) routes.push(i.routeHistory[0]);
-      await this.enqueue(id, this.workItems(submission, deadlineAt, id).map((w) => w.item), routes);
+      const items = this.workItems(submission, deadlineAt, id).map((w) => w.item);
+      // The earlier attempt may have died before or after its audit write; a route recorded twice beats one missing.
+      await this.recordRoutes(id, items, routes, await this.directory.routingState());
+      await this.enqueue(id, items, routes);
     }
     return { id, status: 'queued', total: batch.counts.total, created: false };
+  }
+
+  /**
+   * Every initial route goes to the audit trail before any job exists, so nothing can run (or leave)
+   * unaudited: if the write fails the submission fails before enqueuing, and a retry with the same
+   * Idempotency-Key records and enqueues it.
+   */
+  private async recordRoutes(batchId: string, items: WorkItem[], routes: ItemRoute[], state: RoutingState): Promise<void> {
+    if (!this.audit) return;
+    const clearances = new Map(state.providers.map((p) => [`${p.target}:${p.name}`, p.clearance]));
+    await this.audit.record(
+      items.map((item, index) => ({
+        kind: 'route' as const,
+        batchId,
+        index,
+        itemId: item.itemId,
+        target: routes[index].target,
+        provider: routes[index].provider,
+        clearance: clearances.get(`${routes[index].target}:${routes[index].provider}`),
+        sensitivity: item.sensitivity,
+        reason: routes[index].reason,
+        at: routes[index].at,
+      })),
+    );
   }
 
   private async enqueue(batchId: string, items: WorkItem[], routes: ItemRoute[], order = items.map((_, i) => i)): Promise<void> {

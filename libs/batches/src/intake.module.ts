@@ -10,17 +10,19 @@ import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { BatchIntake } from './batch-intake.js';
 import { BatchStore } from './batch-store.js';
 import { BranchOutputs } from './branch-outputs.js';
+import { AuditModule } from '#libs/audit/src/audit.module.js';
+import { AuditTrail } from '#libs/audit/src/audit-trail.js';
 
 /** Accepting batches: the API for POST /v1/batches, the worker for schedule firings. */
 @Module({
-  imports: [PoolsModule],
+  imports: [PoolsModule, AuditModule],
   providers: [
     { provide: RoutingPolicy, useValue: new RoutingPolicy() },
     {
       provide: BatchIntake,
-      inject: [BatchStore, JobQueue, ProviderDirectory, RoutingPolicy, APP_CONFIG],
-      useFactory: (store: BatchStore, queue: JobQueue, dir: ProviderDirectory, policy: RoutingPolicy, c: AppConfig) =>
-        new BatchIntake(store, queue, dir, policy, { maxItems: c.http.maxItems, maxItemBytes: c.http.maxItemBytes, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name), piiRules: c.piiRules }),
+      inject: [BatchStore, JobQueue, ProviderDirectory, RoutingPolicy, APP_CONFIG, AuditTrail],
+      useFactory: (store: BatchStore, queue: JobQueue, dir: ProviderDirectory, policy: RoutingPolicy, c: AppConfig, audit: AuditTrail) =>
+        new BatchIntake(store, queue, dir, policy, { maxItems: c.http.maxItems, maxItemBytes: c.http.maxItemBytes, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name), piiRules: c.piiRules }, audit),
     },
     {
       provide: BranchOutputs,
@@ -34,6 +36,6 @@ import { BranchOutputs } from './branch-outputs.js';
       },
     },
   ],
-  exports: [BatchIntake, BranchOutputs, RoutingPolicy, PoolsModule],
+  exports: [BatchIntake, BranchOutputs, RoutingPolicy, PoolsModule, AuditModule],
 })
 export class IntakeModule {}

@@ -95,6 +95,8 @@ export interface AppConfig {
   piiRules: PiiRules;
   /** Author and committer of branch outputs (BRANCH_OUTPUT_AUTHOR, "Name <email>"). */
   branchOutputAuthor: GitIdentity;
+  /** Audit trail retention (AUDIT_MAX_ENTRIES): null keeps every entry; a number keeps about that many newest. */
+  audit: { maxEntries: number | null };
 }
 
 const GPU_CHOICES = ['auto', 'none', 'cuda', 'vulkan', 'metal'] as const;
@@ -195,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     escalationIntervalMs: e.int('ESCALATION_INTERVAL_MS', 5000, 100),
     piiRules: parsePiiRules(e.optionalString('PII_RULES')),
     branchOutputAuthor: branchOutputAuthor(e.optionalString('BRANCH_OUTPUT_AUTHOR')),
+    audit: { maxEntries: e.int('AUDIT_MAX_ENTRIES', 0, 0) || null },
   };
 }
 

@@ -8,7 +8,10 @@ import type { EnvReader } from './env-reader.js';
 export interface CloudProviderConfig {
   name: string;
   baseURL: string;
+  /** The key at start-up (validated then). */
   apiKey: string;
+  /** Where the key came from when it is a file: the worker re-reads it when it changes (key rotation). */
+  apiKeyFile: string | null;
   model: string;
   clearance: Sensitivity;
   timeoutMs: number;
@@ -54,6 +57,8 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
         name,
         baseURL,
         apiKey,
+        // OPENAI_API_KEY wins over the file when both are set (EnvReader.secret reads it first).
+        apiKeyFile: e.optionalString('OPENAI_API_KEY') === undefined ? (e.optionalString('OPENAI_API_KEY_FILE') ?? null) : null,
         model: e.string('OPENAI_MODEL', 'gpt-4o-mini'),
         clearance: e.oneOf('CLOUD_MAX_SENSITIVITY', SENSITIVITY_LEVELS, 'internal'),
         ...defaults,
@@ -98,6 +103,7 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
       name,
       baseURL,
       apiKey: apiKeyOf(p, where, env),
+      apiKeyFile: typeof p.apiKeyEnv !== 'string' && typeof p.apiKeyFile === 'string' ? p.apiKeyFile : null,
       model: str('model'),
       clearance: clearance as Sensitivity,
       timeoutMs: num('timeoutMs', defaults.timeoutMs, 1)!,
@@ -119,11 +125,14 @@ function apiKeyOf(p: Record<string, unknown>, where: string, env: Record<string,
     return v;
   }
   if (typeof p.apiKeyFile === 'string') {
+    let key: string;
     try {
-      return readFileSync(p.apiKeyFile, 'utf8').trim();
+      key = readFileSync(p.apiKeyFile, 'utf8').trim();
     } catch {
       throw new ConfigError(`${where}.apiKeyFile`, 'a readable file holding the key', p.apiKeyFile);
     }
+    if (!key) throw new ConfigError(`${where}.apiKeyFile`, 'a file holding the key (it is empty)', p.apiKeyFile);
+    return key;
   }
   throw new ConfigError(where, 'an "apiKeyEnv" or "apiKeyFile" naming where its API key is');
 }

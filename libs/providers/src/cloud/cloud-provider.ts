@@ -8,13 +8,16 @@ import {
   type CompletionResult,
   type TokenUsage,
 } from '../completion.js';
+import type { ApiKeySource } from './api-key-source.js';
+import type { EgressAudit } from './egress-audit.js';
 
 export interface CloudProviderOptions {
   /** Names the provider in errors and audit records. */
   name: string;
   /** Any OpenAI-compatible endpoint, including /v1: OpenAI, vLLM, llama.cpp server, the test double. */
   baseURL: string;
-  apiKey: string;
+  /** A fixed key, or a source asked before every request (a key file re-read when it changes). */
+  apiKey: string | ApiKeySource;
   model: string;
   /** Highest sensitivity this provider may receive. */
   clearance: Sensitivity;
@@ -26,6 +29,8 @@ export interface CloudProviderOptions {
   /** Further attempts after the first one, for 429, 408, 5xx, connection errors and timeouts. */
   maxRetries: number;
   stream?: boolean;
+  /** Told right before every request leaves and of every refusal; a failure to record stops the request. */
+  audit?: EgressAudit;
 }
 
 /** First backoff step and ceiling; each retry doubles the step, then jitter spreads callers out. */
@@ -56,6 +61,7 @@ export class CloudProvider {
   private readonly timeoutMs: number;
   private readonly maxRetries: number;
   private readonly stream: boolean;
+  private readonly audit?: EgressAudit;
   /** Aborted by close(): stops in-flight attempts and backoff sleeps. */
   private readonly closing = new AbortController();
 
@@ -72,9 +78,12 @@ export class CloudProvider {
     this.timeoutMs = opts.timeoutMs;
     this.maxRetries = opts.maxRetries;
     this.stream = opts.stream ?? false;
+    this.audit = opts.audit;
+    const key = opts.apiKey;
     this.client = new OpenAI({
       baseURL: opts.baseURL,
-      apiKey: opts.apiKey,
+      // A function is called by the SDK before every request, so a rotated key is used from the next one on.
+      apiKey: typeof key === 'string' ? key : () => key.current(),
       // The SDK would otherwise pick these up from OPENAI_ORG_ID / OPENAI_PROJECT_ID and send them
       // to whatever endpoint baseURL names.
       organization: null,
@@ -90,13 +99,17 @@ export class CloudProvider {
     // Second, independent enforcement of data clearance (the routing policy is the first):
     // checked before anything touches the network.
     if (!isCleared(this.clearance, req.sensitivity)) {
-      throw new ClearanceError(this.name, this.clearance, req.sensitivity);
+      const refusal = new ClearanceError(this.name, this.clearance, req.sensitivity);
+      // The refusal stands whether or not it could be recorded (the sink logs its own failures).
+      await this.audit?.refused({ ...this.egressRecord(req, 0), reason: refusal.message }).catch(() => undefined);
+      throw refusal;
     }
     for (let attempt = 0; ; attempt++) {
       this.throwIfStopped(req);
       let failure: ProviderError;
       let retryAfterMs: number | undefined;
       try {
+        await this.recordEgress(req, attempt + 1);
         return await this.attempt(req);
       } catch (err) {
         failure = this.toProviderError(err, req);
@@ -106,6 +119,20 @@ export class CloudProvider {
       if (retryAfterMs !== undefined && retryAfterMs > MAX_RETRY_AFTER_MS) throw failure;
       await this.sleep(retryAfterMs ?? backoffMs(attempt), req);
     }
+  }
+
+  /** Audit before the request leaves: if it cannot be recorded, it does not leave. */
+  private async recordEgress(req: CompletionRequest, attempt: number): Promise<void> {
+    if (!this.audit) return;
+    try {
+      await this.audit.beforeRequest(this.egressRecord(req, attempt));
+    } catch {
+      throw new ProviderError(`${this.prefix(req)}: the request could not be recorded in the audit trail, so it was not sent`, true, 'audit_unavailable');
+    }
+  }
+
+  private egressRecord(req: CompletionRequest, attempt: number) {
+    return { provider: this.name, clearance: this.clearance, sensitivity: req.sensitivity, itemRef: req.itemRef, attempt, at: new Date().toISOString() };
   }
 
   /** Aborts requests in flight; later calls fail with code 'aborted'. The SDK holds nothing else to close. */

@@ -1,0 +1,68 @@
+import { BadRequestException, Controller, Get, Headers, Inject, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { AUDIT_KINDS, type AuditKind } from '#libs/audit/src/audit-entry.js';
+import { AuditTrail, STREAM_ID, isAuditKind } from '#libs/audit/src/audit-trail.js';
+import { boundedInt } from './query-params.js';
+
+/**
+ * The audit trail: every routing decision and every request that left for a cloud provider, without
+ * content. Admin only (undeclared routes are admin-only by default). JSON pages by stream id, or the
+ * whole filtered trail as NDJSON (`?format=ndjson` or `Accept: application/x-ndjson`).
+ */
+@Controller('v1/audit')
+export class AuditController {
+  constructor(@Inject(AuditTrail) private readonly trail: AuditTrail) {}
+
+  @Get()
+  async read(
+    @Res() res: Response,
+    @Query('batchId') batchId?: string,
+    @Query('kind') kind?: string,
+    @Query('after') after?: string,
+    @Query('limit') limit?: string,
+    @Query('format') format?: string,
+    @Headers('accept') accept?: string,
+  ): Promise<void> {
+    const filter = { batchId: batchId || undefined, kind: kindOf(kind), after: cursorOf(after) };
+    if (format !== undefined && format !== 'json' && format !== 'ndjson') throw badRequest('format', 'format must be "json" or "ndjson"');
+    const ndjson = format === 'ndjson' || (format === undefined && (accept ?? '').includes('application/x-ndjson'));
+    if (!ndjson) {
+      const page = await this.trail.page({ ...filter, limit: boundedInt('limit', limit, 100, 1, 1000) });
+      res.status(200).json(page);
+      return;
+    }
+    // The whole (filtered) trail up to the newest entry at the start, a page at a time, never all in memory.
+    res.status(200).type('application/x-ndjson');
+    for await (const entry of this.trail.each(filter)) {
+      if (res.writableEnded || res.destroyed) return; // the client went away: stop reading the stream
+      if (!res.write(`${JSON.stringify(entry)}\n`)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.once('drain', done);
+          res.once('close', done);
+        });
+      }
+    }
+    res.end();
+  }
+}
+
+function kindOf(raw: string | undefined): AuditKind | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!isAuditKind(raw)) throw badRequest('kind', `kind must be one of ${AUDIT_KINDS.join(', ')}`);
+  return raw;
+}
+
+function cursorOf(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!STREAM_ID.test(raw)) throw badRequest('after', 'after must be an entry id as returned in "next" (e.g. 1700000000000-0)');
+  return raw;
+}
+
+function badRequest(field: string, message: string): BadRequestException {
+  return new BadRequestException({ statusCode: 400, error: 'Bad Request', field, message });
+}

@@ -1,0 +1,43 @@
+import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
+
+/**
+ * What the audit trail records:
+ * - `route`: the route an item was given at intake;
+ * - `reroute`: every later move (fallback, escalation, budget, invalid answers);
+ * - `egress`: one request about to leave for a cloud provider (every attempt, retries included);
+ * - `egress-refused`: a cloud provider refused an item above its clearance before any I/O.
+ */
+export const AUDIT_KINDS = ['route', 'reroute', 'egress', 'egress-refused'] as const;
+export type AuditKind = (typeof AUDIT_KINDS)[number];
+
+/**
+ * One audit record. It names the item (batch, index, id), where it went and why — never content:
+ * no item text, prompt, answer, instruction or key. `clearance` is the provider's, `sensitivity` the
+ * item's as routed (after personal data raised it, if it did).
+ */
+export interface AuditEvent {
+  kind: AuditKind;
+  batchId: string;
+  index: number;
+  /** The item's id (document id or file path), when the recorder knows it. */
+  itemId?: string;
+  target: 'local' | 'cloud';
+  provider: string;
+  clearance?: Sensitivity;
+  sensitivity: Sensitivity;
+  reason?: string;
+  /** Egress: which attempt of the provider's retries this request is (1 = the first). */
+  attempt?: number;
+  /** ISO-8601 time the event happened. */
+  at: string;
+}
+
+/** An event as read back: its stream id (`<ms>-<seq>`, increasing) is its cursor for paging. */
+export interface AuditEntry extends AuditEvent {
+  id: string;
+}
+
+/** Where a recorder sends events; AuditTrail is the real one, tests may pass an array-backed one. */
+export interface AuditRecorder {
+  record(events: AuditEvent[]): Promise<void>;
+}

@@ -1,0 +1,141 @@
+import type { Redis } from 'ioredis';
+import { AUDIT_KINDS, type AuditEntry, type AuditEvent, type AuditKind, type AuditRecorder } from './audit-entry.js';
+
+export interface AuditTrailOptions {
+  /**
+   * Retention. null (the default): the stream is never trimmed — every entry stays until an operator
+   * removes it. A number: XADD trims to about that many newest entries (MAXLEN ~, so Redis trims whole
+   * macro-nodes cheaply; it may keep slightly more, never fewer).
+   */
+  maxEntries?: number | null;
+}
+
+export interface AuditQuery {
+  batchId?: string;
+  kind?: AuditKind;
+  /** Only entries after this stream id (exclusive): the `next` of the previous page. */
+  after?: string;
+  limit: number;
+  /** Stop at this id (inclusive); an export pins it at the start so it ends while writes go on. */
+  until?: string;
+  /** Most entries scanned for one page when a filter skips many (bounds one request's work). */
+  maxScan?: number;
+}
+
+export interface AuditPage {
+  entries: AuditEntry[];
+  /** Cursor for the next page (pass as `after`); null when the end of the stream was reached. */
+  next: string | null;
+}
+
+/** Entries read from Redis per XRANGE while scanning. */
+const SCAN_CHUNK = 500;
+const DEFAULT_MAX_SCAN = 20_000;
+const FIELDS = ['kind', 'batchId', 'index', 'itemId', 'target', 'provider', 'clearance', 'sensitivity', 'reason', 'attempt', 'at'] as const;
+export const STREAM_ID = /^\d+-\d+$/;
+
+/**
+ * The audit trail: an append-only Redis stream (`<prefix>:audit`). Entries are only ever added (XADD)
+ * and read (XRANGE); nothing in Switchyard edits or deletes one. Readers page by stream id, filtering
+ * by batch and kind as they scan.
+ */
+export class AuditTrail implements AuditRecorder {
+  readonly key: string;
+  private readonly maxEntries: number | null;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    opts: AuditTrailOptions = {},
+  ) {
+    this.key = `${prefix}:audit`;
+    this.maxEntries = opts.maxEntries ?? null;
+  }
+
+  /** Appends events in one round trip, in order. Rejects if Redis did not take them all. */
+  async record(events: AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const event of events) {
+      const fields = toFields(event);
+      if (this.maxEntries === null) pipeline.xadd(this.key, '*', ...fields);
+      else pipeline.xadd(this.key, 'MAXLEN', '~', String(this.maxEntries), '*', ...fields);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed || results.length !== events.length) throw failed?.[0] ?? new Error('audit trail: not every entry was written');
+  }
+
+  /** One page of entries in stream order, filtered. */
+  async page(q: AuditQuery): Promise<AuditPage> {
+    const maxScan = q.maxScan ?? DEFAULT_MAX_SCAN;
+    const entries: AuditEntry[] = [];
+    let cursor = q.after;
+    let scanned = 0;
+    for (;;) {
+      const chunk = Math.min(SCAN_CHUNK, q.batchId || q.kind ? SCAN_CHUNK : q.limit - entries.length);
+      const raw = await this.redis.xrange(this.key, cursor ? `(${cursor}` : '-', q.until ?? '+', 'COUNT', chunk);
+      for (const [id, fields] of raw) {
+        cursor = id;
+        scanned += 1;
+        const entry = fromFields(id, fields);
+        if ((q.batchId && entry.batchId !== q.batchId) || (q.kind && entry.kind !== q.kind)) continue;
+        entries.push(entry);
+        if (entries.length === q.limit) return { entries, next: id };
+      }
+      if (raw.length < chunk) return { entries, next: null };
+      if (scanned >= maxScan) return { entries, next: cursor ?? null };
+    }
+  }
+
+  /** Every matching entry up to the newest one now, a page at a time (for NDJSON export). */
+  async *each(q: Omit<AuditQuery, 'limit' | 'until'>, pageSize = 500): AsyncGenerator<AuditEntry> {
+    const newest = await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1);
+    if (newest.length === 0) return;
+    const until = newest[0][0];
+    let after = q.after;
+    for (;;) {
+      const page = await this.page({ ...q, after, until, limit: pageSize });
+      yield* page.entries;
+      if (page.next === null) return;
+      after = page.next;
+    }
+  }
+
+  /** Number of entries in the stream (all kinds, all batches). */
+  async length(): Promise<number> {
+    return this.redis.xlen(this.key);
+  }
+}
+
+export function isAuditKind(value: string): value is AuditKind {
+  return (AUDIT_KINDS as readonly string[]).includes(value);
+}
+
+function toFields(event: AuditEvent): string[] {
+  const fields: string[] = [];
+  for (const name of FIELDS) {
+    const value = event[name];
+    if (value !== undefined && value !== null) fields.push(name, String(value));
+  }
+  return fields;
+}
+
+function fromFields(id: string, flat: string[]): AuditEntry {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]] = flat[i + 1];
+  return {
+    id,
+    kind: f.kind as AuditKind,
+    batchId: f.batchId,
+    index: Number(f.index),
+    ...(f.itemId !== undefined ? { itemId: f.itemId } : {}),
+    target: f.target as AuditEntry['target'],
+    provider: f.provider,
+    ...(f.clearance !== undefined ? { clearance: f.clearance as AuditEntry['clearance'] } : {}),
+    sensitivity: f.sensitivity as AuditEntry['sensitivity'],
+    ...(f.reason !== undefined ? { reason: f.reason } : {}),
+    ...(f.attempt !== undefined ? { attempt: Number(f.attempt) } : {}),
+    at: f.at,
+  };
+}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG } from '#libs/config/src/config.module.js';
+import type { AppConfig } from '#libs/config/src/app-config.js';
+import { REDIS } from '#libs/redis/src/redis.module.js';
+import { AuditTrail } from './audit-trail.js';
+
+/** The audit trail on the app's Redis: the API records routes at intake and reads it; the worker records the rest. */
+@Module({
+  providers: [{ provide: AuditTrail, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new AuditTrail(redis, c.prefix, { maxEntries: c.audit.maxEntries }) }],
+  exports: [AuditTrail],
+})
+export class AuditModule {}

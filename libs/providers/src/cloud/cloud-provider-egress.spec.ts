@@ -1,0 +1,114 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startOpenAIDouble, type OpenAIDouble } from '../../../../test/support/openai-double.js';
+import { ClearanceError, ProviderError, type CompletionRequest } from '../completion.js';
+import { ApiKeyFile } from './api-key-source.js';
+import { CloudProvider, type CloudProviderOptions } from './cloud-provider.js';
+import type { EgressAudit, EgressRecord } from './egress-audit.js';
+
+const request = (overrides: Partial<CompletionRequest> = {}): CompletionRequest => ({
+  itemRef: 'batch-1.4',
+  sensitivity: 'internal',
+  system: 'Answer briefly.',
+  prompt: 'What is in the memo?',
+  maxTokens: 64,
+  ...overrides,
+});
+
+/** An audit sink that keeps what it is told, and can be made to fail. */
+class RecordingAudit implements EgressAudit {
+  readonly egress: EgressRecord[] = [];
+  readonly refusals: Array<EgressRecord & { reason: string }> = [];
+  failing = false;
+  async beforeRequest(r: EgressRecord) {
+    if (this.failing) throw new Error('redis down');
+    this.egress.push(r);
+  }
+  async refused(r: EgressRecord & { reason: string }) {
+    if (this.failing) throw new Error('redis down');
+    this.refusals.push(r);
+  }
+}
+
+describe('CloudProvider egress audit and key rotation (against the double)', () => {
+  let double: OpenAIDouble;
+  const providers: CloudProvider[] = [];
+  const dirs: string[] = [];
+
+  const provider = (overrides: Partial<CloudProviderOptions>) => {
+    const p = new CloudProvider({ name: 'frontier', baseURL: double.url, apiKey: 'key-a', model: 'double-model', clearance: 'internal', timeoutMs: 2000, maxRetries: 2, ...overrides });
+    providers.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    double = await startOpenAIDouble({ apiKey: 'key-a' });
+  });
+  afterEach(async () => {
+    await Promise.all(providers.splice(0).map((p) => p.close()));
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+    double.reset();
+  });
+  afterAll(() => double.close());
+
+  it('records every request right before it leaves, retries included: as many records as requests the double saw', async () => {
+    const audit = new RecordingAudit();
+    double.failNext(2, { status: 503 });
+    await provider({ audit }).complete(request());
+    expect(double.completionRequests()).toHaveLength(3);
+    expect(audit.egress.map((r) => r.attempt)).toEqual([1, 2, 3]);
+    expect(audit.egress[0]).toMatchObject({ provider: 'frontier', clearance: 'internal', sensitivity: 'internal', itemRef: 'batch-1.4' });
+    // Each record was made before its request arrived.
+    audit.egress.forEach((r, i) => expect(Date.parse(r.at)).toBeLessThanOrEqual(double.completionRequests()[i].at));
+    expect(JSON.stringify(audit.egress)).not.toContain('memo');
+  });
+
+  it('records a refusal above clearance, and nothing leaves', async () => {
+    const audit = new RecordingAudit();
+    await expect(provider({ audit }).complete(request({ sensitivity: 'restricted' }))).rejects.toBeInstanceOf(ClearanceError);
+    expect(double.requests).toHaveLength(0);
+    expect(audit.egress).toHaveLength(0);
+    expect(audit.refusals).toEqual([expect.objectContaining({ sensitivity: 'restricted', clearance: 'internal', reason: expect.stringContaining('refuses') })]);
+  });
+
+  it('sends nothing when the request cannot be recorded', async () => {
+    const audit = new RecordingAudit();
+    audit.failing = true;
+    const err = await provider({ audit, maxRetries: 0 }).complete(request()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err).toMatchObject({ code: 'audit_unavailable', retryable: true });
+    expect(double.requests).toHaveLength(0);
+    // A refusal is still a refusal when its record fails.
+    await expect(provider({ audit }).complete(request({ sensitivity: 'restricted' }))).rejects.toBeInstanceOf(ClearanceError);
+  });
+
+  it('uses a rotated key file from the very next request, without a new provider', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-key-'));
+    dirs.push(dir);
+    const path = join(dir, 'key');
+    writeFileSync(path, 'key-a\n');
+    const reloads: string[] = [];
+    const p = provider({ apiKey: await ApiKeyFile.open(path, { onReload: (f) => reloads.push(f) }) });
+    await p.complete(request());
+    // Rotate the way secret managers do: write a new file, rename it over the old one.
+    writeFileSync(join(dir, 'key.new'), 'key-b\n');
+    renameSync(join(dir, 'key.new'), path);
+    double.acceptKeys(['key-b']);
+    await p.complete(request());
+    // A non-atomic write caught mid-way (empty file) keeps the current key.
+    writeFileSync(path, '');
+    await p.complete(request());
+    expect(double.completionRequests().map((r) => r.headers.authorization)).toEqual(['Bearer key-a', 'Bearer key-b', 'Bearer key-b']);
+    expect(reloads).toEqual([path]);
+  });
+
+  it('refuses to open an empty or missing key file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-key-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'empty'), '  \n');
+    await expect(ApiKeyFile.open(join(dir, 'empty'))).rejects.toThrow(/empty/);
+    await expect(ApiKeyFile.open(join(dir, 'missing'))).rejects.toThrow();
+  });
+});
