@@ -10,14 +10,15 @@ export interface EmbeddedRedis {
 
 /**
  * A private redis-server for `npm start` when no REDIS_URL is configured or reachable: data under
- * `dir`, AOF on (nothing accepted is lost across restarts), noeviction, loopback only.
+ * `dir`, AOF fsynced before each answer (nothing accepted is lost, even to a crash: see deploy/redis.conf),
+ * noeviction, loopback only.
  */
 export async function startEmbeddedRedis(dir: string, port: number): Promise<EmbeddedRedis> {
   const dataDir = resolve(dir);
   mkdirSync(dataDir, { recursive: true });
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'everysec',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'always',
       '--maxmemory-policy', 'noeviction', '--save', '', '--logfile', 'redis.log'],
     { stdio: 'ignore' },
   );
