@@ -78,6 +78,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
         clearance: cloud.clearance,
         timeoutMs: cloud.timeoutMs,
         maxRetries: cloud.maxRetries,
+        contextTokens: cloud.contextTokens,
       });
       const description = {
         model: cloud.model,
