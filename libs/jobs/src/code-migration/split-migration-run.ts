@@ -105,11 +105,22 @@ function partPrompt(task: CodeMigrationTask, path: string, text: string, part: F
 function partCheck<Stop>(model: ItemModel<Stop>, path: string, original: string, prompt: Prompt) {
   return (answer: { text: string; finishReason: 'stop' | 'length' }) => {
     const check: MigratedFileCheck = validateMigratedFile(path, answer.text, { originalContent: original, maxTokensHit: answer.finishReason === 'length' });
-    if (check.ok) return { ok: true as const, value: check.content };
+    if (check.ok) return { ok: true as const, value: withSpacingOf(original, check.content) };
     const full = withFeedback(prompt, validationFeedback(check));
     const retry = fitsOneCall(model, full) ? full : withFeedback(prompt, validationFeedback({ ...check, excerpt: undefined }));
     return { ok: false as const, message: check.message, retry };
   };
+}
+
+/**
+ * The answer with the original part's blank lines before it and whitespace after it: models add or drop
+ * a blank line at either end of a fenced answer, and between joined parts that would show as noise in
+ * the diff (or glue two declarations onto one line).
+ */
+function withSpacingOf(original: string, answer: string): string {
+  const lead = /^(?:[ \t]*\r?\n)*/.exec(original)![0];
+  const trail = original.slice(original.trimEnd().length);
+  return lead + answer.replace(/^(?:[ \t]*\r?\n)+/, '').trimEnd() + trail;
 }
 
 function newlines(text: string): number {
