@@ -121,7 +121,7 @@ describe('runItem: documents', () => {
     const never = fakeModel(1024, (call) => (partOf(call.prompt)?.[0] === 2 ? '' : 'Fine.'));
     const failed = await runItem(never.model, documentItem(doc(300)), summarize, 512);
     expect(failed.kind).toBe('rejected');
-    expect((failed as { message: string }).message).toMatch(/^part 2 of \d+: answer rejected 3 times \(the answer was empty\)$/);
+    expect((failed as { message: string }).message).toMatch(/^answer rejected 3 times \(the answer was empty\), in part 2 of \d+$/);
     expect(never.calls).toHaveLength(1 + 3); // part 1, then part 2 three times; nothing after a part that failed
     expect(failed.tally.calls).toBe(4);
   });
@@ -215,6 +215,6 @@ describe('runItem: large code files', () => {
     const { model } = fakeModel(8192, (call) => (partText(call.prompt).includes('function f0()') ? 'function (' : migrate(call)));
     const run = await runItem(model, item('src/a.js', file), task, 256);
     expect(run.kind).toBe('rejected');
-    expect((run as { message: string }).message).toMatch(/^part 1 of \d+: answer rejected 3 times \(line 1:/);
+    expect((run as { message: string }).message).toMatch(/^answer rejected 3 times \(line 1:\d+: .*\), in part 1 of \d+ \(lines 1–\d+\)$/);
   });
 });

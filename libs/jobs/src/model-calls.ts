@@ -36,17 +36,17 @@ export class CallTally {
 }
 
 /**
- * Room kept in every call for the checker's message when an answer is asked for again (up to ~500
- * characters of message and a line of instruction), so a prompt that fits also fits its retry.
+ * Room kept, when a document or file is split, for the checker's message in a retry (up to ~500
+ * characters of message and a line of instruction), so a part that fits also fits its retry.
  */
 export const FEEDBACK_RESERVE_TOKENS = 256;
 
-/** Whether a prompt, its answer and a retry's feedback fit one call. */
+/** Whether a prompt and its answer fit one call. */
 export function fitsOneCall<Stop>(model: ItemModel<Stop>, prompt: Prompt): boolean {
-  return model.promptTokens(prompt) + prompt.maxTokens + FEEDBACK_RESERVE_TOKENS <= model.contextTokens;
+  return model.promptTokens(prompt) + prompt.maxTokens <= model.contextTokens;
 }
 
-/** Tokens left in one call for the content of `frame` (a prompt with its content left empty). */
+/** Tokens left in one call for the content of `frame` (a prompt with its content left empty), keeping room for a retry's feedback. */
 export function roomIn<Stop>(model: ItemModel<Stop>, frame: Prompt): number {
   return model.contextTokens - model.promptTokens(frame) - frame.maxTokens - FEEDBACK_RESERVE_TOKENS;
 }
@@ -57,8 +57,9 @@ export type Asked<T, Stop> = { ok: true; value: T } | { ok: false; message: stri
 
 /**
  * Asks, checks the answer, asks again with the checker's reason: at most `rounds` calls
- * (1 + MAX_VALIDATION_RETRIES unless told). Every call's usage goes into `tally`. When every answer
- * was rejected, the message says so and gives the last checker's reason.
+ * (1 + MAX_VALIDATION_RETRIES unless told). A retry whose feedback would overflow the context asks
+ * the first prompt again instead. Every call's usage goes into `tally`. When every answer was
+ * rejected, the message says so and gives the last checker's reason.
  */
 export async function askChecked<T, Stop>(
   model: ItemModel<Stop>,
@@ -69,6 +70,7 @@ export async function askChecked<T, Stop>(
   options: { part?: string; rounds?: number; onRejected?: RejectionListener } = {},
 ): Promise<Asked<T, Stop> & { rounds: number }> {
   const rounds = options.rounds ?? MAX_VALIDATION_RETRIES + 1;
+  const first = prompt;
   let message = 'no answer was asked for';
   for (let round = 0; round < rounds; round++) {
     const answer = await model.complete(prompt, jsonSchema);
@@ -78,7 +80,7 @@ export async function askChecked<T, Stop>(
     if (checked.ok) return { ok: true, value: checked.value, rounds: round + 1 };
     message = checked.message;
     options.onRejected?.({ part: options.part ?? null, round, message });
-    prompt = checked.retry;
+    prompt = fitsOneCall(model, checked.retry) ? checked.retry : first;
   }
   return { ok: false, message: `answer rejected ${rounds === 1 ? 'once' : `${rounds} times`} (${message})`, rounds };
 }

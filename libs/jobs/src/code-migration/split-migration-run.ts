@@ -17,9 +17,9 @@ export const MIN_PART_TOKENS = 32;
 
 export type MigratedFile = { content: string; diff: string | null };
 
-/** Whether a file must be migrated in parts: its prompt does not fit one call, or its rewrite would not fit one answer. */
+/** Whether a file must be migrated in parts: its prompt does not fit one call, or the file alone is longer than one answer. */
 export function needsParts<Stop>(model: ItemModel<Stop>, prompt: Prompt, content: string): boolean {
-  return !fitsOneCall(model, prompt) || model.countTokens(content) * OUTPUT_GROWTH > prompt.maxTokens;
+  return !fitsOneCall(model, prompt) || model.countTokens(content) > prompt.maxTokens;
 }
 
 /**
@@ -58,12 +58,12 @@ export async function runSplitMigration<Stop>(
     const part = parts[i];
     const name = `part ${i + 1} of ${parts.length}`;
     if (!fitsOneCall(model, prompt)) {
-      return { ok: false, message: `${name} (lines ${part.firstLine}–${part.lastLine}, one top-level statement) is too large for the model's context of ${model.contextTokens} tokens` };
+      return { ok: false, message: `${name} of the file (lines ${part.firstLine}–${part.lastLine}, one top-level statement) is too large for the model's context of ${model.contextTokens} tokens` };
     }
     const asked = await askChecked(model, tally, prompt, undefined, partCheck(model, path, part.text, prompt), { part: name, rounds: roundsLeft[i], onRejected });
     roundsLeft[i] -= asked.rounds;
     if ('stop' in asked) return { stop: asked.stop };
-    if (!asked.ok) return { ok: false, message: `${name}: ${asked.message}` };
+    if (!asked.ok) return { ok: false, message: `${asked.message}, in ${name} (lines ${part.firstLine}–${part.lastLine})` };
     migrated[i] = asked.value;
     return null;
   };

@@ -72,7 +72,7 @@ export async function runLongDocument<Stop>(
     const frame = reducePrompt(partTask, [], maxOutputTokens, 'intermediate');
     const groups = reduceGroups(partials, roomIn(model, frame), (partial) => model.countTokens(partial) + PART_TAG_TOKENS);
     if (groups.length >= partials.length) {
-      return { ok: false, message: `the model's context of ${model.contextTokens} tokens cannot hold two of the parts' answers together to combine them` };
+      return { ok: false, message: `the model's context of ${model.contextTokens} tokens cannot hold the parts' answers with the prompt that combines them` };
     }
     const next: string[] = [];
     for (const [i, group] of groups.entries()) {
@@ -92,7 +92,7 @@ export async function runLongDocument<Stop>(
 
 function partFailed<Stop>(asked: Asked<unknown, Stop>, part: string): Asked<string, Stop> {
   if ('stop' in asked) return { stop: asked.stop };
-  return { ok: false, message: `${part}: ${(asked as { message: string }).message}` };
+  return { ok: false, message: `${(asked as { message: string }).message}, in ${part}` };
 }
 
 /** A summary is any non-empty text. */
