@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { CodeMigrationTask, DocumentTask } from '#libs/batches/src/batch-types.js';
 import type { CompletionResult } from '#libs/providers/src/completion.js';
+import { documentPrompt } from './document-prompt.js';
 import { runItem } from './item-run.js';
 import { FEEDBACK_RESERVE_TOKENS, type ItemModel } from './model-calls.js';
 import type { Prompt } from './prompt.js';
@@ -126,6 +127,18 @@ describe('runItem: documents', () => {
     expect(failed.tally.calls).toBe(4);
   });
 
+  it('asks the first prompt again when a retry with the feedback would not fit the context', async () => {
+    const text = doc(40);
+    const single = documentPrompt(summarize, text, 512);
+    const count = (t: string) => Math.ceil(t.length / 4);
+    // Exactly the prompt and its answer: no room for the feedback a retry appends.
+    const { model, calls } = fakeModel(count(single.system) + count(single.prompt) + 8 + single.maxTokens, (_, n) => (n === 1 ? '' : 'Summary.'));
+    const run = await runItem(model, documentItem(text), summarize, 512);
+    expect(run).toMatchObject({ kind: 'answered', result: 'Summary.' });
+    expect(calls).toHaveLength(2);
+    expect(calls[1].prompt).toEqual(calls[0].prompt);
+  });
+
   it('stops at once when a call says stop (cancelled, rerouted), keeping the usage so far', async () => {
     const { model, calls } = fakeModel(1024, (_, n) => (n === 3 ? { stop: 'cancelled' } : 'Summary.'));
     const run = await runItem(model, documentItem(doc(300)), summarize, 512);
@@ -209,6 +222,13 @@ describe('runItem: large code files', () => {
     const asks = calls.filter((c) => partText(c.prompt).includes('"key30"'));
     expect(asks).toHaveLength(2);
     expect(asks[1].prompt.prompt).toContain('after joining the parts, the whole file has: line 32:');
+  });
+
+  it('asks for the file whole when maxTokens is too small for any part (the checker then says the answer was cut off)', async () => {
+    const { model, calls } = fakeModel(8192, migrate);
+    await runItem(model, item('src/a.js', file), task, 16);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].prompt.prompt).not.toContain('This is part');
   });
 
   it('fails the item naming the part when a part never parses', async () => {

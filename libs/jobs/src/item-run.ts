@@ -28,7 +28,7 @@ export async function runItem<Stop>(
   tally: CallTally = new CallTally(),
 ): Promise<ItemRunOutcome<Stop>> {
   const prompt = promptFor(item, task, maxOutputTokens);
-  if (item.kind === 'code-migration' && needsParts(model, prompt, item.input)) {
+  if (item.kind === 'code-migration' && needsParts(model, task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens)) {
     const run = await runSplitMigration(model, tally, task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens, onRejected);
     if ('stop' in run) return { kind: 'stopped', stop: run.stop, tally };
     return run.ok ? { kind: 'answered', result: run.value.content, diff: run.value.diff, tally } : { kind: 'rejected', message: run.message, tally };

@@ -17,9 +17,21 @@ export const MIN_PART_TOKENS = 32;
 
 export type MigratedFile = { content: string; diff: string | null };
 
-/** Whether a file must be migrated in parts: its prompt does not fit one call, or the file alone is longer than one answer. */
-export function needsParts<Stop>(model: ItemModel<Stop>, prompt: Prompt, content: string): boolean {
-  return !fitsOneCall(model, prompt) || model.countTokens(content) > prompt.maxTokens;
+/**
+ * Whether a file is migrated in parts: its prompt does not fit one call, or the file alone is longer than
+ * one answer — unless parts could hold hardly anything (maxTokens of a few dozen tokens) while the whole
+ * prompt fits: then it is asked for whole, and the checker says why the answer falls short.
+ */
+export function needsParts<Stop>(model: ItemModel<Stop>, task: CodeMigrationTask, path: string, content: string, maxOutputTokens: number): boolean {
+  const whole = codeMigrationPrompt(task, path, content, maxOutputTokens);
+  if (!fitsOneCall(model, whole)) return true;
+  return model.countTokens(content) > whole.maxTokens && partBudget(model, task, path, maxOutputTokens) >= MIN_PART_TOKENS;
+}
+
+/** Most tokens of a part: its prompt, answer and a retry's feedback fit the context, and its rewrite fits one answer. */
+function partBudget<Stop>(model: ItemModel<Stop>, task: CodeMigrationTask, path: string, maxOutputTokens: number): number {
+  const frame = partPrompt(task, path, '', { index: 99_998, count: 99_999, firstLine: 99_999, lastLine: 99_999 }, maxOutputTokens);
+  return Math.min(roomIn(model, frame), Math.floor(frame.maxTokens / OUTPUT_GROWTH));
 }
 
 /**
@@ -39,10 +51,9 @@ export async function runSplitMigration<Stop>(
   maxOutputTokens: number,
   onRejected?: RejectionListener,
 ): Promise<Asked<MigratedFile, Stop>> {
-  const frame = partPrompt(task, path, '', { index: 99_998, count: 99_999, firstLine: 99_999, lastLine: 99_999 }, maxOutputTokens);
-  const partTokens = Math.min(roomIn(model, frame), Math.floor(frame.maxTokens / OUTPUT_GROWTH));
+  const partTokens = partBudget(model, task, path, maxOutputTokens);
   if (partTokens < MIN_PART_TOKENS) {
-    return { ok: false, message: `the model's context of ${model.contextTokens} tokens and maxTokens ${frame.maxTokens} leave ${Math.max(0, partTokens)} tokens for a part of the file; at least ${MIN_PART_TOKENS} are needed` };
+    return { ok: false, message: `the model's context of ${model.contextTokens} tokens leaves ${Math.max(0, partTokens)} tokens for a part of the file after its prompt and answer (maxTokens); at least ${MIN_PART_TOKENS} are needed` };
   }
   const texts = splitAtTopLevelDeclarations(path, content, partTokens, (s) => model.countTokens(s));
   let line = 1;
