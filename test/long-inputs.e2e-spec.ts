@@ -137,6 +137,36 @@ describe('long inputs', () => {
     expect(item.usage.inputTokens).toBeGreaterThan(doubleTokenCount(source));
   });
 
+  it('passes every call of a long item through the batch budget: calls already made stay counted, so the item stops short of it', async () => {
+    double.reset();
+    double.setResponder((body) => (userText(body).startsWith('Combine') ? 'The whole summary.' : 'A part.'));
+    // Each call reserves its worst case, ~(700 × $0.15 + 64 × $0.60)/M ≈ $0.00014, and costs ~$0.0001: the
+    // budget admits two or three calls, while the whole map-reduce takes five or more.
+    const maxCostUsd = 0.0003;
+    const submitted = await client.request('POST', '/v1/batches', {
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline: 'PT2S',
+      maxCostUsd,
+      task: { type: 'summarize' },
+      items: [{ id: 'report', text: report }],
+    });
+    expect(submitted.status).toBe(202);
+    const batch = await client.waitFinished(submitted.json.id);
+    const sent = double.completionRequests().map((r) => r.body);
+    const paid = sent.reduce((sum, body) => {
+      const input = doubleTokenCount(body.messages.map((m: any) => m.content).join(''));
+      const output = doubleTokenCount(userText(body).startsWith('Combine') ? 'The whole summary.' : 'A part.');
+      return sum + (input * 0.15 + output * 0.6) / 1e6;
+    }, 0);
+    expect(sent.length).toBeGreaterThanOrEqual(1);
+    expect(paid).toBeLessThanOrEqual(maxCostUsd);
+    expect(batch.budget.reached).toBe(true);
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    expect(json.items[0].routeHistory.map((r: any) => r.target)).toEqual(['cloud', 'local']);
+    expect(json.items[0].route.reason).toMatch(/batch budget reached/);
+  });
+
   it('summarizes a long document on the local model in several calls, each within its context (measured with its tokenizer)', async () => {
     // Restricted: local only. The random-weight model writes exactly maxTokens tokens per call.
     const submitted = await client.request('POST', '/v1/batches', {
