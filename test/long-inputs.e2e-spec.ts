@@ -44,7 +44,7 @@ describe('long inputs', () => {
   /** ~40 paragraphs, ~6,000 characters: ~1,500 tokens, against a cloud context of 1,024. */
   const report = Array.from({ length: 40 }, (_, i) => paragraph(i)).join('\n\n');
 
-  // First in this file: until the local model's speed is measured the router assumes 20 tok/s, so only the cloud meets PT2S.
+  // Cloud tests first: until the local model's speed is measured the router assumes 20 tok/s, so only the cloud meets PT2S.
   it('summarizes a long document map-reduce: several map requests in document order, then one reduce over their answers', async () => {
     double.reset();
     const answers: string[] = [];
@@ -135,6 +135,34 @@ describe('long inputs', () => {
     expect(item).toMatchObject({ status: 'completed', result: expected, route: { target: 'cloud' } });
     expect(item.diff).toContain('-  var sum = a + 11;\n+  let sum = a + 11;');
     expect(item.usage.inputTokens).toBeGreaterThan(doubleTokenCount(source));
+  });
+
+  it('stops a long item between or during its calls once the batch is cancelled, charged for the calls it made', async () => {
+    double.reset();
+    double.setLatency(400);
+    double.setResponder(() => 'A part.');
+    const submitted = await client.request('POST', '/v1/batches', {
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline: 'PT2S',
+      task: { type: 'summarize' },
+      items: [{ id: 'report', text: report }],
+    });
+    for (let i = 0; double.completionRequests().length < 2; i++) {
+      if (i > 500) throw new Error('the long item never reached the cloud');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((await client.request('DELETE', `/v1/batches/${submitted.json.id}`)).status).toBe(200);
+    const batch = await client.waitFinished(submitted.json.id);
+    expect(batch.counts.cancelled).toBe(1);
+    const sent = double.completionRequests().length;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(double.completionRequests().length).toBe(sent); // nothing more after the cancel
+    expect(sent).toBeLessThan(5); // well short of the map-reduce's five or more calls
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    expect(json.items[0].status).toBe('cancelled');
+    expect(json.items[0].usage.inputTokens).toBeGreaterThan(0); // the answered call(s) are charged
+    double.setLatency(0);
   });
 
   it('passes every call of a long item through the batch budget: calls already made stay counted, so the item stops short of it', async () => {

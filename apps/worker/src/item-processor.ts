@@ -137,6 +137,8 @@ export class ItemProcessor {
   private async callOnce(job: JobContext<JobName.RunItem>, on: ProcessorTarget, prompt: Prompt, jsonSchema: Record<string, unknown> | undefined, spend: ItemSpend): Promise<ItemOutcome | CompletionResult> {
     const { store } = this.deps;
     const item = job.data;
+    // Between the calls of a long item: a cancel that came in since the last one stops it before the next is sent.
+    if (spend.tally.calls > 0 && (await store.isCancelRequested(item.batchId))) return this.cancelRunning(job, on, spend);
     let reservedUsd = 0;
     if (on.target === 'cloud') {
       const gate = await this.admitToCloud(job, on, prompt, spend);
