@@ -1,9 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { WorkItem } from '#libs/batches/src/batch-types.js';
-import { promptFor } from '#libs/jobs/src/item-prompt.js';
-import { answerSchema, checkItemOutput, type OutputCheck } from '#libs/jobs/src/item-output.js';
-import { MAX_VALIDATION_RETRIES } from '#libs/jobs/src/code-migration/retry-prompt.js';
+import { runItem } from '#libs/jobs/src/item-run.js';
+import { CallTally, type ItemModel } from '#libs/jobs/src/model-calls.js';
 import type { Prompt } from '#libs/jobs/src/prompt.js';
 import type { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
 import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
@@ -37,6 +37,12 @@ export interface ItemProcessorDeps {
 
 export type ItemOutcome = { outcome: 'completed' | 'skipped' | 'rerouted' | 'cancelled' };
 
+/** What one run of an item has used so far: every call's usage, and the cost of its cloud calls still held in the batch's reservation. */
+interface ItemSpend {
+  tally: CallTally;
+  heldUsd: number;
+}
+
 /** How often a running item checks whether its batch was cancelled. */
 const CANCEL_POLL_MS = 250;
 
@@ -44,7 +50,9 @@ const CANCEL_POLL_MS = 250;
 const CIRCUIT_FAILURES = new Set(['server_error', 'timeout', 'connection', 'bad_response']);
 
 /**
- * Runs one item on one provider and records the outcome. Every status change goes through the store's
+ * Runs one item on one provider and records the outcome: one call, or — for a document or file too long
+ * for the provider's context — the many calls of libs/jobs runItem, each through callOnce, their usage
+ * and cost summed on the item. Every status change goes through the store's
  * guarded transition, so a job that runs again after a crash never completes or charges an item twice,
  * and a job left behind by a reroute never runs it. Cloud calls pass the provider's circuit breaker, the
  * batch's budget and the provider's token quota first. Errors are rethrown, never swallowed, so BullMQ
@@ -63,63 +71,77 @@ export class ItemProcessor {
     if (started !== 'applied') return { outcome: 'skipped' }; // cancelled, or finished by an earlier run of this job
     const task = await store.task(item.batchId);
     if (!task) throw new PermanentJobError(`batch ${item.batchId} has no record`);
-    const jsonSchema = answerSchema(item, task);
 
-    // Ask, check the answer, ask again with the checker's reason: up to MAX_VALIDATION_RETRIES more times.
-    let prompt = promptFor(item, task, this.deps.maxOutputTokens);
-    const usage = { inputTokens: 0, outputTokens: 0 };
+    // One call, or many for a long document or a large file (libs/jobs runItem); each call passes callOnce.
+    const spend: ItemSpend = { tally: new CallTally(), heldUsd: 0 };
     const t0 = Date.now();
-    let check: OutputCheck | undefined;
-    let model = on.provider.name;
-    for (let round = 0; round <= MAX_VALIDATION_RETRIES; round++) {
-      const call = await this.callOnce(job, on, prompt, jsonSchema);
-      if ('outcome' in call) return call;
-      usage.inputTokens += call.usage.inputTokens;
-      usage.outputTokens += call.usage.outputTokens;
-      model = call.model;
-      check = checkItemOutput(item, task, call.text, call.finishReason, this.deps.maxOutputTokens);
-      if (check.ok) break;
-      this.log.warn({ msg: 'answer rejected by its check', batchId: item.batchId, index: item.index, provider: on.provider.name, round, reason: check.message });
-      prompt = check.retry;
-    }
-    const costUsd = costOf(usage, on.price);
-    if (!check!.ok) return this.rejectOutput(job, on, check!.message, usage, costUsd);
+    try {
+      const run = await runItem(this.modelFor(job, on, spend), item, task, this.deps.maxOutputTokens, (rejected) => {
+        this.log.warn({ msg: 'answer rejected by its check', batchId: item.batchId, index: item.index, provider: on.provider.name, part: rejected.part, round: rejected.round, reason: rejected.message });
+      }, spend.tally);
+      if (run.kind === 'stopped') return run.stop;
+      const { usage, calls, model } = spend.tally;
+      const costUsd = costOf(usage, on.price);
+      if (run.kind === 'rejected') return await this.rejectOutput(job, on, run.message, usage, costUsd);
 
-    const elapsedMs = Date.now() - t0;
-    const recorded = await store.transition(item.batchId, item.index, ['running'], 'completed', {
-      result: check!.result,
-      diff: check!.diff ?? undefined,
-      inputTokens: usage.inputTokens,
-      outputTokens: usage.outputTokens,
-      costUsd,
-    });
-    const tps = workTokensPerSecond(usage, elapsedMs, on.latencyMs ?? 0);
-    if (recorded && tps !== null) await this.deps.pools.recordThroughput(on.target, on.provider.name, tps);
-    this.log.log({
-      msg: recorded ? 'item completed' : 'item result discarded (already finished)',
-      batchId: item.batchId,
-      index: item.index,
-      target: on.target,
-      provider: on.provider.name,
-      model,
-      inputTokens: usage.inputTokens,
-      outputTokens: usage.outputTokens,
-      costUsd,
-      ms: elapsedMs,
-    });
-    return { outcome: recorded ? 'completed' : 'skipped' };
+      const elapsedMs = Date.now() - t0;
+      const recorded = await store.transition(item.batchId, item.index, ['running'], 'completed', {
+        result: run.result,
+        diff: run.diff ?? undefined,
+        inputTokens: usage.inputTokens,
+        outputTokens: usage.outputTokens,
+        costUsd,
+      });
+      const tps = workTokensPerSecond(usage, elapsedMs, (on.latencyMs ?? 0) * calls);
+      if (recorded && tps !== null) await this.deps.pools.recordThroughput(on.target, on.provider.name, tps);
+      this.log.log({
+        msg: recorded ? 'item completed' : 'item result discarded (already finished)',
+        batchId: item.batchId,
+        index: item.index,
+        target: on.target,
+        provider: on.provider.name,
+        model,
+        calls,
+        inputTokens: usage.inputTokens,
+        outputTokens: usage.outputTokens,
+        costUsd,
+        ms: elapsedMs,
+      });
+      return { outcome: recorded ? 'completed' : 'skipped' };
+    } finally {
+      // The item's recorded cost (if any) now counts as spent; what its calls kept reserved goes back.
+      if (spend.heldUsd > 0) await store.releaseBudget(item.batchId, spend.heldUsd);
+    }
+  }
+
+  /** The provider as runItem sees it: its context and token counts, and every call through callOnce. */
+  private modelFor(job: JobContext<JobName.RunItem>, on: ProcessorTarget, spend: ItemSpend): ItemModel<ItemOutcome> {
+    const { provider } = on;
+    return {
+      contextTokens: provider.contextTokens,
+      countTokens: (text) => provider.countTokens(text),
+      promptTokens: (prompt) => provider.promptTokens(prompt.system, prompt.prompt),
+      complete: async (prompt, jsonSchema) => {
+        const call = await this.callOnce(job, on, prompt, jsonSchema, spend);
+        return 'outcome' in call ? { stop: call } : call;
+      },
+    };
   }
 
   /**
    * One completion, with everything around it: for a cloud provider its circuit, the batch budget and the
    * token quota first; cancellation while it runs; failures classified for the circuit and for retries.
+   * A cloud call's actual cost stays reserved (spend.heldUsd) until the item records it, so an item of
+   * many calls cannot spend past the batch budget between its first call and its last.
    */
-  private async callOnce(job: JobContext<JobName.RunItem>, on: ProcessorTarget, prompt: Prompt, jsonSchema: Record<string, unknown> | undefined): Promise<ItemOutcome | CompletionResult> {
+  private async callOnce(job: JobContext<JobName.RunItem>, on: ProcessorTarget, prompt: Prompt, jsonSchema: Record<string, unknown> | undefined, spend: ItemSpend): Promise<ItemOutcome | CompletionResult> {
     const { store } = this.deps;
     const item = job.data;
+    // Between the calls of a long item: a cancel that came in since the last one stops it before the next is sent.
+    if (spend.tally.calls > 0 && (await store.isCancelRequested(item.batchId))) return this.cancelRunning(job, on, spend);
     let reservedUsd = 0;
     if (on.target === 'cloud') {
-      const gate = await this.admitToCloud(job, on, prompt);
+      const gate = await this.admitToCloud(job, on, prompt, spend);
       if ('outcome' in gate) return gate;
       reservedUsd = gate.reservedUsd;
     }
@@ -135,31 +157,39 @@ export class ItemProcessor {
         jsonSchema,
       });
       if (on.target === 'cloud') await this.deps.circuits.recordSuccess(on.provider.name);
+      const held = Math.min(reservedUsd, costOf(completion.usage, on.price));
+      spend.heldUsd += held;
+      reservedUsd -= held;
       return completion;
     } catch (err) {
-      if (cancel.signal.aborted) {
-        await store.transition(item.batchId, item.index, ['running'], 'cancelled', { error: 'cancelled while running' });
-        this.log.log({ msg: 'item cancelled while running', batchId: item.batchId, index: item.index, provider: on.provider.name });
-        return { outcome: 'cancelled' };
-      }
+      if (cancel.signal.aborted) return this.cancelRunning(job, on, spend);
       if (on.target === 'cloud' && err instanceof ProviderError && CIRCUIT_FAILURES.has(err.code)) {
         const circuit = await this.deps.circuits.recordFailure(on.provider.name);
         if (circuit.state === 'open') this.log.warn({ msg: 'circuit open', provider: on.provider.name, failures: circuit.failures });
       }
-      return this.fail(job, on, err);
+      return this.fail(job, on, err, spend);
     } finally {
       cancel.stop();
       if (reservedUsd > 0) await store.releaseBudget(item.batchId, reservedUsd);
     }
   }
 
-  /**
-   * Every check failed. A local answer escalates to a cleared cloud provider if one can take the item
-   * (deadline and sensitivity allow); otherwise the item fails with the checker's message.
-   */
-  private async rejectOutput(job: JobContext<JobName.RunItem>, on: ProcessorTarget, message: string, usage: TokenUsage, costUsd: number): Promise<ItemOutcome> {
+  /** The batch was cancelled while the item ran: it ends cancelled, charged for the calls it made. */
+  private async cancelRunning(job: JobContext<JobName.RunItem>, on: ProcessorTarget, spend: ItemSpend): Promise<ItemOutcome> {
     const item = job.data;
-    const why = `answer rejected ${MAX_VALIDATION_RETRIES + 1} times (${message})`;
+    const { usage } = spend.tally;
+    await this.deps.store.transition(item.batchId, item.index, ['running'], 'cancelled', { error: 'cancelled while running', ...usage, costUsd: costOf(usage, on.price) });
+    this.log.log({ msg: 'item cancelled while running', batchId: item.batchId, index: item.index, provider: on.provider.name, calls: spend.tally.calls });
+    return { outcome: 'cancelled' };
+  }
+
+  /**
+   * Every check failed (or the input cannot be split to fit the model). A local answer escalates to a
+   * cleared cloud provider if one can take the item (deadline and sensitivity allow) — with its own,
+   * usually larger, context; otherwise the item fails with the checker's message.
+   */
+  private async rejectOutput(job: JobContext<JobName.RunItem>, on: ProcessorTarget, why: string, usage: TokenUsage, costUsd: number): Promise<ItemOutcome> {
+    const item = job.data;
     if (on.target === 'local') {
       const from = { target: on.target, provider: on.provider.name };
       const decision = await this.deps.rerouter.propose(item, from, { cloudOnly: true });
@@ -169,15 +199,17 @@ export class ItemProcessor {
       }
     }
     await this.deps.store.transition(item.batchId, item.index, ['running'], 'failed', { error: why, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd });
-    this.log.warn({ msg: 'item failed its output check', batchId: item.batchId, index: item.index, provider: on.provider.name, reason: message });
+    this.log.warn({ msg: 'item failed its output check', batchId: item.batchId, index: item.index, provider: on.provider.name, reason: why });
     throw new PermanentJobError(why);
   }
 
   /**
    * Before anything leaves for a cloud provider: its circuit must admit the call, the batch's budget must
-   * cover the worst case (input plus maxTokens), and the provider's token quota must have room.
+   * cover the worst case (input plus maxTokens), and the provider's token quota must have room. An item's
+   * first call waits for the quota in the queue (its slot freed); a later call of a long item waits here,
+   * since going back to the queue would redo the calls already made.
    */
-  private async admitToCloud(job: JobContext<JobName.RunItem>, on: ProcessorTarget, prompt: Prompt): Promise<ItemOutcome | { reservedUsd: number }> {
+  private async admitToCloud(job: JobContext<JobName.RunItem>, on: ProcessorTarget, prompt: Prompt, spend: ItemSpend): Promise<ItemOutcome | { reservedUsd: number }> {
     const { store, circuits, tokens, rerouter } = this.deps;
     const item = job.data;
     const from = { target: on.target, provider: on.provider.name };
@@ -191,12 +223,18 @@ export class ItemProcessor {
       const moved = await rerouter.reroute(item, from, 'batch budget reached', ['running'], { localOnly: true });
       return { outcome: moved ? 'rerouted' : 'skipped' };
     }
-    if (on.tokensPerMinute) {
-      const waitMs = await tokens.take(on.provider.name, inputTokens + prompt.maxTokens, on.tokensPerMinute);
-      if (waitMs > 0) {
+    for (let waitMs = 1; on.tokensPerMinute && waitMs > 0; ) {
+      waitMs = await tokens.take(on.provider.name, inputTokens + prompt.maxTokens, on.tokensPerMinute);
+      if (waitMs === 0) break;
+      if (spend.tally.calls === 0) {
         await store.releaseBudget(item.batchId, worstUsd);
         await store.transition(item.batchId, item.index, ['running'], 'queued');
         throw new RateLimited(waitMs);
+      }
+      await sleep(waitMs);
+      if (await store.isCancelRequested(item.batchId)) {
+        await store.releaseBudget(item.batchId, worstUsd);
+        return this.cancelRunning(job, on, spend);
       }
     }
     return { reservedUsd: worstUsd };
@@ -223,7 +261,7 @@ export class ItemProcessor {
     return { signal: controller.signal, stop: () => clearInterval(timer) };
   }
 
-  private async fail(job: JobContext<JobName.RunItem>, on: ProcessorTarget, err: unknown): Promise<ItemOutcome> {
+  private async fail(job: JobContext<JobName.RunItem>, on: ProcessorTarget, err: unknown, spend: ItemSpend): Promise<ItemOutcome> {
     const { store, rerouter } = this.deps;
     const item = job.data;
     const retryable = err instanceof ProviderError ? err.retryable : true;
@@ -239,7 +277,8 @@ export class ItemProcessor {
     }
     this.log.warn({ msg: final ? 'item failed' : 'item attempt failed, will retry', batchId: item.batchId, index: item.index, target: on.target, provider: on.provider.name, attempt: job.attempt, error: message });
     if (final) {
-      await store.transition(item.batchId, item.index, ['running'], 'failed', { error: message });
+      const { usage } = spend.tally;
+      await store.transition(item.batchId, item.index, ['running'], 'failed', { error: message, ...usage, costUsd: costOf(usage, on.price) });
       throw retryable ? err : new PermanentJobError(message);
     }
     await store.transition(item.batchId, item.index, ['running'], 'queued', { error: `attempt ${job.attempt} failed: ${message}` });

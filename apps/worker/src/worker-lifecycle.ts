@@ -92,6 +92,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
         timeoutMs: cloud.timeoutMs,
         maxRetries: cloud.maxRetries,
         audit: egress,
+        contextTokens: cloud.contextTokens,
       });
       const description = {
         model: cloud.model,

@@ -52,6 +52,18 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('gives each cloud provider a context window: 128k by default, CLOUD_CONTEXT_TOKENS, or its own contextTokens', () => {
+    const one = { OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY: 'k' };
+    expect(loadConfig(one).cloudProviders[0].contextTokens).toBe(128_000);
+    expect(loadConfig({ ...one, CLOUD_CONTEXT_TOKENS: '8192' }).cloudProviders[0].contextTokens).toBe(8192);
+    expect(() => loadConfig({ ...one, CLOUD_CONTEXT_TOKENS: '100' })).toThrow(/^CLOUD_CONTEXT_TOKENS: expected an integer from 256/);
+    const provider = { name: 'x', baseURL: 'https://x/v1', model: 'm', apiKeyEnv: 'X_KEY' };
+    const several = (p: object) => loadConfig({ X_KEY: 'k', CLOUD_CONTEXT_TOKENS: '4096', CLOUD_PROVIDERS: JSON.stringify([p]) }).cloudProviders[0].contextTokens;
+    expect(several(provider)).toBe(4096);
+    expect(several({ ...provider, contextTokens: 32_768 })).toBe(32_768);
+    expect(() => several({ ...provider, contextTokens: 1000.5 })).toThrow(/^CLOUD_PROVIDERS\[0\]\.contextTokens: expected an integer/);
+  });
+
   it('names the provider field that is wrong, and refuses a key written into the JSON', () => {
     const provider = { name: 'x', baseURL: 'https://x/v1', model: 'm', apiKeyEnv: 'NOPE' };
     expect(() => loadConfig({ CLOUD_PROVIDERS: JSON.stringify([provider]) })).toThrow(/^NOPE: expected the API key of CLOUD_PROVIDERS\[0\]/);

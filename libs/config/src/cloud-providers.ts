@@ -24,15 +24,24 @@ export interface CloudProviderConfig {
   /** For deadline estimates until measured: time to first token and generation speed. */
   latencyMs: number;
   tokensPerSec: number;
+  /**
+   * The model's context window (prompt plus answer), which the API does not report: a document or file
+   * whose prompt does not fit is split into parts that do. The default fits gpt-4o-mini (128k); set it
+   * to the served context for smaller models (vLLM --max-model-len, llama.cpp server --ctx-size).
+   */
+  contextTokens: number;
   price: Price;
 }
+
+/** Below this a prompt and its answer hardly fit at all: a typo rather than a real model. */
+const MIN_CONTEXT_TOKENS = 256;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
 /**
  * CLOUD_PROVIDERS: a JSON array of providers, each {name, baseURL, model, clearance, apiKeyEnv | apiKeyFile,
  * priceInputPerM, priceOutputPerM, timeoutMs, maxRetries, concurrency, requestsPerMinute, tokensPerMinute,
- * latencyMs, tokensPerSec}. Without it, OPENAI_BASE_URL + OPENAI_API_KEY define one provider ("frontier").
+ * latencyMs, tokensPerSec, contextTokens}. Without it, OPENAI_BASE_URL + OPENAI_API_KEY define one provider ("frontier").
  * Keys are read from the environment or files, never from the JSON itself, so the JSON can be logged.
  */
 export function cloudProviders(e: EnvReader, env: Record<string, string | undefined>): CloudProviderConfig[] {
@@ -44,6 +53,7 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
     tokensPerSec: e.number('CLOUD_TOKENS_PER_SEC', 80, 0.001),
     requestsPerMinute: e.int('CLOUD_REQUESTS_PER_MINUTE', 0, 0) || null,
     tokensPerMinute: e.int('CLOUD_TOKENS_PER_MINUTE', 0, 0) || null,
+    contextTokens: e.int('CLOUD_CONTEXT_TOKENS', 128_000, MIN_CONTEXT_TOKENS),
   };
   const raw = e.optionalString('CLOUD_PROVIDERS');
   if (raw === undefined) {
@@ -113,9 +123,15 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
       tokensPerMinute: num('tokensPerMinute', defaults.tokensPerMinute, 1),
       latencyMs: num('latencyMs', defaults.latencyMs, 0)!,
       tokensPerSec: num('tokensPerSec', defaults.tokensPerSec, 0.001)!,
+      contextTokens: integer(num('contextTokens', defaults.contextTokens, MIN_CONTEXT_TOKENS)!, `${where}.contextTokens`),
       price: { inputPerMTokUsd: num('priceInputPerM', 0.15, 0)!, outputPerMTokUsd: num('priceOutputPerM', 0.6, 0)! },
     };
   });
+}
+
+function integer(n: number, name: string): number {
+  if (!Number.isInteger(n)) throw new ConfigError(name, 'an integer', String(n));
+  return n;
 }
 
 function apiKeyOf(p: Record<string, unknown>, where: string, env: Record<string, string | undefined>): string {

@@ -56,6 +56,12 @@ export class ClearanceError extends ProviderError {
 /** Anything that turns a prompt into text: the local engine or an OpenAI-compatible API. */
 export interface InferenceProvider {
   readonly name: string;
+  /** Tokens one request may hold, prompt and answer (maxTokens) together: what "too long" means here. */
+  readonly contextTokens: number;
+  /** Tokens of a bare text: the model's tokenizer where this process has it, else an estimate. */
+  countTokens(text: string): number;
+  /** Tokens a request's prompt takes as sent: system and prompt with the chat format around them. */
+  promptTokens(system: string, prompt: string): number;
   complete(req: CompletionRequest): Promise<CompletionResult>;
   close(): Promise<void>;
 }

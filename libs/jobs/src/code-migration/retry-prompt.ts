@@ -27,10 +27,11 @@ export function validationRetryPrompt(
   maxOutputTokens: number,
 ): Prompt {
   const original = codeMigrationPrompt(task, path, content, maxOutputTokens);
-  return { ...original, prompt: `${original.prompt}\n\n${feedback(failure)}` };
+  return { ...original, prompt: `${original.prompt}\n\n${validationFeedback(failure)}` };
 }
 
-function feedback(failure: ValidationFailure): string {
+/** Why the previous answer was rejected, as appended to a prompt that asks again. */
+export function validationFeedback(failure: ValidationFailure): string {
   const message = capped(failure.message, RETRY_MESSAGE_MAX_CHARS);
   const excerpt = failure.excerpt
     ? `\nThe lines around the first error in your answer:\n\`\`\`\n${capped(failure.excerpt, RETRY_EXCERPT_MAX_CHARS)}\n\`\`\``

@@ -38,7 +38,7 @@ describe('CloudProvider egress audit and key rotation (against the double)', () 
   const dirs: string[] = [];
 
   const provider = (overrides: Partial<CloudProviderOptions>) => {
-    const p = new CloudProvider({ name: 'frontier', baseURL: double.url, apiKey: 'key-a', model: 'double-model', clearance: 'internal', timeoutMs: 2000, maxRetries: 2, ...overrides });
+    const p = new CloudProvider({ name: 'frontier', baseURL: double.url, apiKey: 'key-a', model: 'double-model', clearance: 'internal', timeoutMs: 2000, maxRetries: 2, contextTokens: 128_000, ...overrides });
     providers.push(p);
     return p;
   };

@@ -30,6 +30,7 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
       clearance: 'internal',
       timeoutMs: 2_000,
       maxRetries: 2,
+      contextTokens: 128_000,
       ...overrides,
     });
     providers.push(created);

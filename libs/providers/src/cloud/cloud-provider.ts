@@ -1,6 +1,7 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import type { ChatCompletionCreateParamsBase } from 'openai/resources/chat/completions';
 import { isCleared, type Sensitivity } from '#libs/routing/src/sensitivity.js';
+import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import {
   ClearanceError,
   ProviderError,
@@ -28,10 +29,23 @@ export interface CloudProviderOptions {
   timeoutMs: number;
   /** Further attempts after the first one, for 429, 408, 5xx, connection errors and timeouts. */
   maxRetries: number;
+  /**
+   * The model's context window in tokens (prompt plus answer), from configuration: the API does not
+   * say. Longer inputs are split before they are sent (libs/jobs item-run).
+   */
+  contextTokens: number;
   stream?: boolean;
   /** Told right before every request leaves and of every refusal; a failure to record stops the request. */
   audit?: EgressAudit;
 }
+
+/**
+ * Without the remote model's tokenizer, token counts are the four-characters estimate, raised by 30%
+ * (that estimate's error for English and code): an input split to fit is not refused for being a
+ * little longer than estimated. Each chat message adds a few tokens of framing (OpenAI: 3-4).
+ */
+const ESTIMATE_MARGIN = 1.3;
+const MESSAGE_FRAMING_TOKENS = 4;
 
 /** First backoff step and ceiling; each retry doubles the step, then jitter spreads callers out. */
 const BACKOFF_BASE_MS = 500;
@@ -56,6 +70,7 @@ export class CloudProvider {
   readonly name: string;
   readonly model: string;
   readonly clearance: Sensitivity;
+  readonly contextTokens: number;
 
   private readonly client: OpenAI;
   private readonly timeoutMs: number;
@@ -72,8 +87,12 @@ export class CloudProvider {
     if (!Number.isInteger(opts.maxRetries) || opts.maxRetries < 0) {
       throw new Error(`CloudProvider "${opts.name}": maxRetries must be a non-negative integer, got ${opts.maxRetries}`);
     }
+    if (!Number.isInteger(opts.contextTokens) || opts.contextTokens <= 0) {
+      throw new Error(`CloudProvider "${opts.name}": contextTokens must be a positive integer, got ${opts.contextTokens}`);
+    }
     this.name = opts.name;
     this.model = opts.model;
+    this.contextTokens = opts.contextTokens;
     this.clearance = opts.clearance;
     this.timeoutMs = opts.timeoutMs;
     this.maxRetries = opts.maxRetries;
@@ -119,6 +138,16 @@ export class CloudProvider {
       if (retryAfterMs !== undefined && retryAfterMs > MAX_RETRY_AFTER_MS) throw failure;
       await this.sleep(retryAfterMs ?? backoffMs(attempt), req);
     }
+  }
+
+  /** An estimate with a margin (see ESTIMATE_MARGIN): the remote tokenizer is not here. */
+  countTokens(text: string): number {
+    return Math.ceil(estimateTokens(text) * ESTIMATE_MARGIN);
+  }
+
+  /** The system and user messages with their framing, estimated like countTokens. */
+  promptTokens(system: string, prompt: string): number {
+    return this.countTokens(system) + this.countTokens(prompt) + 2 * MESSAGE_FRAMING_TOKENS;
   }
 
   /** Audit before the request leaves: if it cannot be recorded, it does not leave. */

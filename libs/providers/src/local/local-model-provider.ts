@@ -181,6 +181,16 @@ export class LocalModelProvider implements InferenceProvider {
     return this.model.tokenize(text).length;
   }
 
+  /** Tokens the request's prompt takes in a sequence: system and prompt rendered by the chat template, exactly as complete() sends them. */
+  promptTokens(system: string, prompt: string): number {
+    return this.renderedTokens(system ? [{ type: 'system', text: system }] : [], prompt);
+  }
+
+  /** Tokens one sequence holds (the per-sequence context size). */
+  get contextTokens(): number {
+    return this.contextSize;
+  }
+
   busySequences(): number {
     return this.pool.busy;
   }
@@ -227,10 +237,7 @@ export class LocalModelProvider implements InferenceProvider {
    * the engine.
    */
   private assertFits(req: CompletionRequest, history: readonly ChatHistoryItem[]): void {
-    const { contextText } = this.chatWrapper.generateContextState({
-      chatHistory: [...history, { type: 'user', text: req.prompt }, { type: 'model', response: [] }],
-    });
-    const promptTokens = contextText.tokenize(this.model.tokenizer).length;
+    const promptTokens = this.renderedTokens(history, req.prompt);
     if (promptTokens + req.maxTokens > this.contextSize) {
       throw new ProviderError(
         `item ${req.itemRef}: prompt (${promptTokens} tokens) plus maxTokens (${req.maxTokens}) exceeds the ` +
@@ -239,6 +246,14 @@ export class LocalModelProvider implements InferenceProvider {
         'context_overflow',
       );
     }
+  }
+
+  /** The prompt as the model's chat template renders it, after `history`, up to where the answer starts. */
+  private renderedTokens(history: readonly ChatHistoryItem[], prompt: string): number {
+    const { contextText } = this.chatWrapper.generateContextState({
+      chatHistory: [...history, { type: 'user', text: prompt }, { type: 'model', response: [] }],
+    });
+    return contextText.tokenize(this.model.tokenizer).length;
   }
 
   private toProviderError(error: unknown, req: CompletionRequest): ProviderError {

@@ -1,0 +1,240 @@
+import { describe, expect, it } from '@jest/globals';
+import type { CodeMigrationTask, DocumentTask } from '#libs/batches/src/batch-types.js';
+import type { CompletionResult } from '#libs/providers/src/completion.js';
+import { documentPrompt } from './document-prompt.js';
+import { runItem } from './item-run.js';
+import { FEEDBACK_RESERVE_TOKENS, type ItemModel } from './model-calls.js';
+import type { Prompt } from './prompt.js';
+
+interface Call {
+  prompt: Prompt;
+  jsonSchema: Record<string, unknown> | undefined;
+}
+
+/** A provider that counts four characters a token, holds `contextTokens`, and answers with `answer`. */
+function fakeModel(contextTokens: number, answer: (call: Call, n: number) => string | { stop: string }) {
+  const calls: Call[] = [];
+  const count = (text: string) => Math.ceil(text.length / 4);
+  const model: ItemModel<string> = {
+    contextTokens,
+    countTokens: count,
+    promptTokens: (p) => count(p.system) + count(p.prompt) + 8,
+    async complete(prompt, jsonSchema): Promise<CompletionResult | { stop: string }> {
+      const call = { prompt, jsonSchema };
+      // The real providers refuse what does not fit; so does the fake, so a test cannot pass on an overflow.
+      if (model.promptTokens(prompt) + prompt.maxTokens > contextTokens) throw new Error(`overflow: ${model.promptTokens(prompt)} + ${prompt.maxTokens} > ${contextTokens}`);
+      calls.push(call);
+      const text = answer(call, calls.length);
+      if (typeof text !== 'string') return text;
+      return { text, usage: { inputTokens: model.promptTokens(prompt), outputTokens: count(text) }, model: 'fake', finishReason: 'stop' };
+    },
+  };
+  return { model, calls };
+}
+
+/** A document of `n` numbered sentences, ~40 characters (10 tokens) each. */
+const doc = (n: number) => Array.from({ length: n }, (_, i) => `Sentence number ${String(i).padStart(4, '0')} is here.`).join(' ');
+const documentItem = (text: string) => ({ kind: 'document-processing' as const, input: text, path: undefined });
+const partOf = (p: Prompt) => /part="(\d+) of (\d+)"/.exec(p.prompt)?.slice(1).map(Number);
+
+describe('runItem: documents', () => {
+  const summarize: DocumentTask = { type: 'summarize', maxTokens: 64 };
+
+  it('answers a document that fits the context in one call', async () => {
+    const { model, calls } = fakeModel(4096, () => 'A short summary.');
+    const run = await runItem(model, documentItem(doc(20)), summarize, 512);
+    expect(run).toMatchObject({ kind: 'answered', result: 'A short summary.' });
+    expect(calls).toHaveLength(1);
+    expect(calls[0].prompt.prompt).toMatch(/^Summarize the following document/);
+  });
+
+  it('summarizes a long document map-reduce: one call per chunk in order, then one reduce over the partials in order', async () => {
+    const { model, calls } = fakeModel(1024, (call) => {
+      const part = partOf(call.prompt);
+      return call.prompt.prompt.startsWith('Combine') ? 'The whole summary.' : `Summary of part ${part![0]}.`;
+    });
+    const text = doc(300); // ~3,000 tokens against a context of 1,024
+    const run = await runItem(model, documentItem(text), summarize, 512);
+    expect(run).toMatchObject({ kind: 'answered', result: 'The whole summary.' });
+    const maps = calls.slice(0, -1);
+    expect(maps.length).toBeGreaterThanOrEqual(4);
+    expect(maps.map((c) => partOf(c.prompt))).toEqual(maps.map((_, i) => [i + 1, maps.length]));
+    // Each chunk fits with its prompt, its answer and room for a retry's feedback; together they cover the text.
+    for (const c of maps) expect(model.promptTokens(c.prompt) + c.prompt.maxTokens + FEEDBACK_RESERVE_TOKENS).toBeLessThanOrEqual(1024);
+    expect(maps[0].prompt.prompt).toContain('Sentence number 0000');
+    expect(maps.at(-1)!.prompt.prompt).toContain('Sentence number 0299');
+    const reduce = calls.at(-1)!.prompt.prompt;
+    expect(reduce).toMatch(/^Combine the following summaries of consecutive parts of one document into one summary of the whole document/);
+    const order = maps.map((_, i) => reduce.indexOf(`Summary of part ${i + 1}.`));
+    expect(order.every((at, i) => at > 0 && (i === 0 || at > order[i - 1]))).toBe(true);
+    // Usage of every call, summed.
+    expect(run.tally.calls).toBe(calls.length);
+    expect(run.tally.usage.inputTokens).toBe(calls.reduce((sum, c) => sum + model.promptTokens(c.prompt), 0));
+    expect(run.tally.usage.outputTokens).toBe(maps.reduce((sum, _, i) => sum + Math.ceil(`Summary of part ${i + 1}.`.length / 4), 0) + Math.ceil('The whole summary.'.length / 4));
+  });
+
+  it('reduces in rounds when the partial summaries do not fit one call together', async () => {
+    const long = 'x'.repeat(1000); // a 250-token partial: a 1,024 context holds two of them, not all
+    const { model, calls } = fakeModel(1024, (call) => (call.prompt.prompt.includes('one summary of the whole document') ? 'Final.' : `${long}`));
+    const run = await runItem(model, documentItem(doc(300)), summarize, 256);
+    expect(run).toMatchObject({ kind: 'answered', result: 'Final.' });
+    const intermediate = calls.filter((c) => c.prompt.prompt.includes('into one summary of these parts'));
+    expect(intermediate.length).toBeGreaterThan(0);
+    expect(calls.at(-1)!.prompt.prompt).toContain('one summary of the whole document');
+  });
+
+  it('classifies a long document from label-focused summaries, with the label schema on the final call only', async () => {
+    const task: DocumentTask = { type: 'classify', labels: ['finance', 'hr'] };
+    const { model, calls } = fakeModel(1024, (call) => (call.jsonSchema ? '{"label": "finance"}' : 'Mentions a budget.'));
+    const run = await runItem(model, documentItem(doc(300)), task, 512);
+    expect(run).toMatchObject({ kind: 'answered', result: '{"label":"finance"}' });
+    expect(calls.slice(0, -1).every((c) => c.jsonSchema === undefined && c.prompt.prompt.includes('Keep what bears on these labels: finance, hr.'))).toBe(true);
+    expect(calls.at(-1)!.jsonSchema).toEqual({ type: 'object', properties: { label: { enum: ['finance', 'hr'] } }, required: ['label'], additionalProperties: false });
+  });
+
+  it('extracts per chunk against the schema without `required`, then merges against the full schema', async () => {
+    const schema = { type: 'object', properties: { total: { type: 'integer' }, paid: { type: 'boolean' } }, required: ['total', 'paid'], additionalProperties: false };
+    const { model, calls } = fakeModel(1024, (call) => {
+      if (call.prompt.prompt.startsWith('Merge')) return '{"total": 250, "paid": true}';
+      return partOf(call.prompt)![0] === 1 ? '{"total": 250}' : '{}';
+    });
+    const run = await runItem(model, documentItem(doc(300)), { type: 'extract', schema, maxTokens: 128 }, 512);
+    expect(run).toMatchObject({ kind: 'answered', result: '{"total":250,"paid":true}' });
+    const { required: _, ...relaxed } = schema;
+    expect(calls.slice(0, -1).every((c) => JSON.stringify(c.jsonSchema) === JSON.stringify(relaxed))).toBe(true);
+    expect(calls.at(-1)!.jsonSchema).toEqual(schema);
+    expect(calls.at(-1)!.prompt.prompt).toContain('{"total":250}');
+  });
+
+  it('asks a chunk again with the reason its answer was rejected, and fails the item naming the part when it never passes', async () => {
+    let secondPartAsks = 0;
+    const { model, calls } = fakeModel(1024, (call) => {
+      if (partOf(call.prompt)?.[0] !== 2) return 'Fine.';
+      secondPartAsks += 1;
+      return secondPartAsks === 1 ? '   ' : 'Fixed.';
+    });
+    const ok = await runItem(model, documentItem(doc(300)), summarize, 512);
+    expect(ok.kind).toBe('answered');
+    const retried = calls.filter((c) => partOf(c.prompt)?.[0] === 2);
+    expect(retried).toHaveLength(2);
+    expect(retried[1].prompt.prompt).toMatch(/Your previous answer was empty\. Answer with the summary\.$/);
+
+    const never = fakeModel(1024, (call) => (partOf(call.prompt)?.[0] === 2 ? '' : 'Fine.'));
+    const failed = await runItem(never.model, documentItem(doc(300)), summarize, 512);
+    expect(failed.kind).toBe('rejected');
+    expect((failed as { message: string }).message).toMatch(/^answer rejected 3 times \(the answer was empty\), in part 2 of \d+$/);
+    expect(never.calls).toHaveLength(1 + 3); // part 1, then part 2 three times; nothing after a part that failed
+    expect(failed.tally.calls).toBe(4);
+  });
+
+  it('asks the first prompt again when a retry with the feedback would not fit the context', async () => {
+    const text = doc(40);
+    const single = documentPrompt(summarize, text, 512);
+    const count = (t: string) => Math.ceil(t.length / 4);
+    // Exactly the prompt and its answer: no room for the feedback a retry appends.
+    const { model, calls } = fakeModel(count(single.system) + count(single.prompt) + 8 + single.maxTokens, (_, n) => (n === 1 ? '' : 'Summary.'));
+    const run = await runItem(model, documentItem(text), summarize, 512);
+    expect(run).toMatchObject({ kind: 'answered', result: 'Summary.' });
+    expect(calls).toHaveLength(2);
+    expect(calls[1].prompt).toEqual(calls[0].prompt);
+  });
+
+  it('stops at once when a call says stop (cancelled, rerouted), keeping the usage so far', async () => {
+    const { model, calls } = fakeModel(1024, (_, n) => (n === 3 ? { stop: 'cancelled' } : 'Summary.'));
+    const run = await runItem(model, documentItem(doc(300)), summarize, 512);
+    expect(run).toMatchObject({ kind: 'stopped', stop: 'cancelled' });
+    expect(calls).toHaveLength(3);
+    expect(run.tally.calls).toBe(2);
+  });
+
+  it('says plainly when the context is too small for any part of the document', async () => {
+    const { model, calls } = fakeModel(700, () => 'x');
+    const run = await runItem(model, documentItem(doc(300)), { type: 'summarize' }, 512);
+    expect(run.kind).toBe('rejected');
+    expect((run as { message: string }).message).toMatch(/^the model's context of 700 tokens leaves \d+ tokens for a part of the document/);
+    expect(calls).toHaveLength(0);
+  });
+});
+
+describe('runItem: large code files', () => {
+  const task: CodeMigrationTask = { instruction: 'Use let instead of var' };
+  /** 40 functions, ~12 tokens each with the blank line between them: ~460 tokens. */
+  const file = Array.from({ length: 40 }, (_, i) => `function f${i}() {\n  var v = ${i};\n  return v;\n}\n`).join('\n');
+  const item = (path: string, content: string) => ({ kind: 'code-migration' as const, input: content, path });
+  const partText = (p: Prompt) => /```\n([\s\S]*?)\n```/.exec(p.prompt)![1];
+  // As models do: the rewrite in a fence, without the blank lines around it.
+  const migrate = (call: Call) => '```js\n' + partText(call.prompt).trim().replaceAll('var ', 'let ') + '\n```';
+
+  it('migrates a file in one call when it and its rewrite fit', async () => {
+    const { model, calls } = fakeModel(8192, migrate);
+    const run = await runItem(model, item('src/a.js', file), task, 2048);
+    expect(run).toMatchObject({ kind: 'answered', result: file.replaceAll('var ', 'let ') });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('splits a file too large for one answer at top-level declarations, migrates each part and reassembles a file that validates', async () => {
+    const { model, calls } = fakeModel(8192, migrate);
+    const run = await runItem(model, item('src/a.js', file), task, 128);
+    expect(run.kind).toBe('answered');
+    const { result, diff } = run as { result: string; diff: string };
+    expect(result).toBe(file.replaceAll('var ', 'let '));
+    expect(diff).toContain('-  var v = 39;');
+    expect(calls.length).toBeGreaterThanOrEqual(4);
+    expect(calls.map((c) => /This is part (\d+) of (\d+)/.exec(c.prompt.prompt)!.slice(1).map(Number))).toEqual(calls.map((_, i) => [i + 1, calls.length]));
+    // Each part holds whole functions and leaves room for its rewrite in one answer.
+    for (const c of calls) {
+      expect(partText(c.prompt)).toMatch(/^\n?function f\d+\(\) \{[\s\S]*\}\n?$/);
+      expect(model.countTokens(partText(c.prompt)) * 1.25).toBeLessThanOrEqual(128);
+    }
+    expect(run.tally.calls).toBe(calls.length);
+  });
+
+  it("asks a part again with the validator's message when its rewrite does not parse", async () => {
+    let broken = true;
+    const { model, calls } = fakeModel(8192, (call) => {
+      if (broken && partText(call.prompt).includes('function f10()')) {
+        broken = false;
+        return 'function f10() {\n  let v = ;\n';
+      }
+      return migrate(call);
+    });
+    const run = await runItem(model, item('src/a.js', file), task, 256);
+    expect(run).toMatchObject({ kind: 'answered', result: file.replaceAll('var ', 'let ') });
+    const asks = calls.filter((c) => partText(c.prompt).includes('function f10()'));
+    expect(asks).toHaveLength(2);
+    expect(asks[1].prompt.prompt).toMatch(/Your previous answer was rejected: line 2:\d+: Expression expected/);
+  });
+
+  it('validates the joined file and asks again the part that broke it', async () => {
+    // JSON parts are lines, which do not parse alone: only the joined file can be checked.
+    const json = `{\n${Array.from({ length: 60 }, (_, i) => `  "key${i}": "value number ${i}"`).join(',\n')}\n}\n`;
+    let broken = true;
+    const { model, calls } = fakeModel(8192, (call) => {
+      const text = partText(call.prompt);
+      if (broken && text.includes('"key30"')) {
+        broken = false;
+        return text.replace('"key30":', '"key30"');
+      }
+      return text;
+    });
+    const run = await runItem(model, item('config.json', json), { instruction: 'Keep as is' }, 256);
+    expect(run).toMatchObject({ kind: 'answered', result: json });
+    const asks = calls.filter((c) => partText(c.prompt).includes('"key30"'));
+    expect(asks).toHaveLength(2);
+    expect(asks[1].prompt.prompt).toContain('after joining the parts, the whole file has: line 32:');
+  });
+
+  it('asks for the file whole when maxTokens is too small for any part (the checker then says the answer was cut off)', async () => {
+    const { model, calls } = fakeModel(8192, migrate);
+    await runItem(model, item('src/a.js', file), task, 16);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].prompt.prompt).not.toContain('This is part');
+  });
+
+  it('fails the item naming the part when a part never parses', async () => {
+    const { model } = fakeModel(8192, (call) => (partText(call.prompt).includes('function f0()') ? 'function (' : migrate(call)));
+    const run = await runItem(model, item('src/a.js', file), task, 256);
+    expect(run.kind).toBe('rejected');
+    expect((run as { message: string }).message).toMatch(/^answer rejected 3 times \(line 1:\d+: .*\), in part 1 of \d+ \(lines 1–\d+\)$/);
+  });
+});

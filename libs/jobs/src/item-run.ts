@@ -1,0 +1,47 @@
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
+import { needsParts, runSplitMigration } from './code-migration/split-migration-run.js';
+import { runLongDocument } from './document-processing/long-document-run.js';
+import { answerSchema, checkItemOutput } from './item-output.js';
+import { promptFor } from './item-prompt.js';
+import { askChecked, CallTally, fitsOneCall, type ItemModel, type RejectionListener } from './model-calls.js';
+
+export type ItemRunOutcome<Stop> =
+  /** Checked and ready to record. */
+  | { kind: 'answered'; result: string; diff: string | null; tally: CallTally }
+  /** No answer passed its check (or the input cannot be split to fit): `message` says why, for the item's error. */
+  | { kind: 'rejected'; message: string; tally: CallTally }
+  /** A call said stop (cancelled, rerouted, ...): the caller has recorded it. */
+  | { kind: 'stopped'; stop: Stop; tally: CallTally };
+
+/**
+ * Runs one item on one model: one checked call (retried with the checker's reason) when its prompt
+ * fits the model's context, otherwise a long document map-reduce or a large file migrated in parts.
+ * "Fits" is the model's own limit: the local sequence's context measured with its tokenizer, or a
+ * cloud provider's configured context window. The tally holds every call's usage, whatever the outcome.
+ */
+export async function runItem<Stop>(
+  model: ItemModel<Stop>,
+  item: Pick<WorkItem, 'kind' | 'input' | 'path'>,
+  task: DocumentTask | CodeMigrationTask,
+  maxOutputTokens: number,
+  onRejected?: RejectionListener,
+  tally: CallTally = new CallTally(),
+): Promise<ItemRunOutcome<Stop>> {
+  const prompt = promptFor(item, task, maxOutputTokens);
+  if (item.kind === 'code-migration' && needsParts(model, task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens)) {
+    const run = await runSplitMigration(model, tally, task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens, onRejected);
+    if ('stop' in run) return { kind: 'stopped', stop: run.stop, tally };
+    return run.ok ? { kind: 'answered', result: run.value.content, diff: run.value.diff, tally } : { kind: 'rejected', message: run.message, tally };
+  }
+  if (item.kind === 'document-processing' && !fitsOneCall(model, prompt)) {
+    const run = await runLongDocument(model, tally, task as DocumentTask, item.input, maxOutputTokens, onRejected);
+    if ('stop' in run) return { kind: 'stopped', stop: run.stop, tally };
+    return run.ok ? { kind: 'answered', result: run.value, diff: null, tally } : { kind: 'rejected', message: run.message, tally };
+  }
+  const asked = await askChecked(model, tally, prompt, answerSchema(item, task), (answer) => {
+    const check = checkItemOutput(item, task, answer.text, answer.finishReason, maxOutputTokens);
+    return check.ok ? { ok: true, value: check } : check;
+  }, { onRejected });
+  if ('stop' in asked) return { kind: 'stopped', stop: asked.stop, tally };
+  return asked.ok ? { kind: 'answered', result: asked.value.result, diff: asked.value.diff, tally } : { kind: 'rejected', message: asked.message, tally };
+}
