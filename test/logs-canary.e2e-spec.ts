@@ -60,9 +60,12 @@ describe('logs hold no content and no keys (canary)', () => {
     double.setResponder((body) => {
       const prompt = JSON.stringify(body.messages);
       if (body.response_format) {
-        // Structured answers: the first one for each item is not JSON and holds the canary; the one asked for again is valid.
-        if (!prompt.includes('Your previous answer was rejected')) return `Here you go: ${CANARIES.answer} {`;
-        return body.response_format.json_schema.schema.properties.label ? '{"label": "finance"}' : '{"total": 250, "paid": true}';
+        // Structured answers: the first one for each item is rejected and holds the canary — a classification
+        // that is not JSON, an extraction with the canary as a property the schema forbids (the checker's
+        // message names it) — and the one asked for again is valid.
+        const isLabel = Boolean(body.response_format.json_schema.schema.properties.label);
+        if (!prompt.includes('Your previous answer was rejected')) return isLabel ? `Here you go: ${CANARIES.answer} {` : `{"total": 250, "paid": true, "${CANARIES.answer}": 1}`;
+        return isLabel ? '{"label": "finance"}' : '{"total": 250, "paid": true}';
       }
       if (prompt.includes('File: src/')) return fenced(`// ${CANARIES.answer}\nexport const x = 1;\n`);
       return `Summary: ${CANARIES.answer}.`;

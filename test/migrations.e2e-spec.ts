@@ -71,7 +71,7 @@ describe('code migration and structured documents', () => {
     const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
     for (const item of json.items) {
       expect(item.routeHistory.map((r: any) => r.target)).toEqual(['local', 'cloud']);
-      expect(item.route.reason).toMatch(/^answer rejected 3 times/);
+      expect(item.route.reason).toMatch(/^answers rejected by the code check/);
       expect(item.result).toBe(migrated[item.id]); // the fence is stripped
       expect(item.diff).toContain(`--- a/${item.id}`);
     }

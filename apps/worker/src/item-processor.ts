@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { WorkItem } from '#libs/batches/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
 import { runItem } from '#libs/jobs/src/item-run.js';
 import { CallTally, type ItemModel } from '#libs/jobs/src/model-calls.js';
 import type { Prompt } from '#libs/jobs/src/prompt.js';
@@ -77,12 +77,14 @@ export class ItemProcessor {
     const t0 = Date.now();
     try {
       const run = await runItem(this.modelFor(job, on, spend), item, task, this.deps.maxOutputTokens, (rejected) => {
-        this.log.warn({ msg: 'answer rejected by its check', batchId: item.batchId, index: item.index, provider: on.provider.name, part: rejected.part, round: rejected.round, reason: rejected.message });
+        // The checker's message may quote the answer (a property name, a parse snippet): it goes to the
+        // retry prompt and the item's error, never to the logs.
+        this.log.warn({ msg: 'answer rejected by its check', batchId: item.batchId, index: item.index, provider: on.provider.name, part: rejected.part, round: rejected.round, check: checkOf(item, task) });
       }, spend.tally);
       if (run.kind === 'stopped') return run.stop;
       const { usage, calls, model } = spend.tally;
       const costUsd = costOf(usage, on.price);
-      if (run.kind === 'rejected') return await this.rejectOutput(job, on, run.message, usage, costUsd);
+      if (run.kind === 'rejected') return await this.rejectOutput(job, on, run.message, checkOf(item, task), usage, costUsd);
 
       const elapsedMs = Date.now() - t0;
       const recorded = await store.transition(item.batchId, item.index, ['running'], 'completed', {
@@ -167,7 +169,9 @@ export class ItemProcessor {
         const circuit = await this.deps.circuits.recordFailure(on.provider.name);
         if (circuit.state === 'open') this.log.warn({ msg: 'circuit open', provider: on.provider.name, failures: circuit.failures });
       }
-      return this.fail(job, on, err, spend);
+      // Awaited here, inside the try: returned bare, its rejection would wait unhandled while the finally
+      // block awaits Redis, and Node kills the worker (found by the chaos run on retried cloud failures).
+      return await this.fail(job, on, err, spend);
     } finally {
       cancel.stop();
       if (reservedUsd > 0) await store.releaseBudget(item.batchId, reservedUsd);
@@ -188,18 +192,19 @@ export class ItemProcessor {
    * cleared cloud provider if one can take the item (deadline and sensitivity allow) — with its own,
    * usually larger, context; otherwise the item fails with the checker's message.
    */
-  private async rejectOutput(job: JobContext<JobName.RunItem>, on: ProcessorTarget, why: string, usage: TokenUsage, costUsd: number): Promise<ItemOutcome> {
+  private async rejectOutput(job: JobContext<JobName.RunItem>, on: ProcessorTarget, why: string, check: string, usage: TokenUsage, costUsd: number): Promise<ItemOutcome> {
     const item = job.data;
     if (on.target === 'local') {
       const from = { target: on.target, provider: on.provider.name };
       const decision = await this.deps.rerouter.propose(item, from, { cloudOnly: true });
-      if (decision && !decision.atRisk && (await this.deps.rerouter.apply(item, from, decision, why, ['running']))) {
+      // The route reason is audited: it names the check; the checker's own words go to the item's error.
+      if (decision && !decision.atRisk && (await this.deps.rerouter.apply(item, from, decision, `answers rejected by ${check}`, ['running'], why))) {
         this.log.warn({ msg: 'item escalated after invalid answers', batchId: item.batchId, index: item.index, from: on.provider.name, to: decision.provider });
         return { outcome: 'rerouted' };
       }
     }
     await this.deps.store.transition(item.batchId, item.index, ['running'], 'failed', { error: why, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd });
-    this.log.warn({ msg: 'item failed its output check', batchId: item.batchId, index: item.index, provider: on.provider.name, reason: why });
+    this.log.warn({ msg: 'item failed its output check', batchId: item.batchId, index: item.index, provider: on.provider.name, check });
     throw new PermanentJobError(why);
   }
 
@@ -284,4 +289,10 @@ export class ItemProcessor {
     await store.transition(item.batchId, item.index, ['running'], 'queued', { error: `attempt ${job.attempt} failed: ${message}` });
     throw err;
   }
+}
+
+/** What rejects an item's answers, named without quoting them (for logs and audited route reasons). */
+function checkOf(item: WorkItem, task: DocumentTask | CodeMigrationTask): string {
+  if (item.kind === 'code-migration') return 'the code check (parse, cut-off, empty)';
+  return (task as DocumentTask).type === 'summarize' ? 'the empty-answer check' : 'the JSON Schema check';
 }

@@ -56,9 +56,10 @@ export class ItemRerouter {
   }
 
   /** Applies a decision: returns false if the item was no longer in `statuses` on `from` (someone else moved it). */
-  async apply(item: WorkItem, from: { target: RouteTarget; provider: string }, decision: RouteDecision, why: string, statuses: readonly ItemStatus[]): Promise<boolean> {
+  /** `detail`: what to keep as the item's last error when it says more than `why` (default: `why`). */
+  async apply(item: WorkItem, from: { target: RouteTarget; provider: string }, decision: RouteDecision, why: string, statuses: readonly ItemStatus[], detail = why): Promise<boolean> {
     const route = { target: decision.target, provider: decision.provider, model: decision.model, reason: `${why}; ${decision.reason}`, at: new Date().toISOString() };
-    const n = await this.store.reroute(item.batchId, item.index, from.provider, route, why, statuses);
+    const n = await this.store.reroute(item.batchId, item.index, from.provider, route, detail, statuses);
     if (n === 0) return false;
     // Recorded once the move is the item's route and before its new job exists. Should this write fail,
     // the old job finds the item routed elsewhere and enqueues it (followRoute); what then leaves is
