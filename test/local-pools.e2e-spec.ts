@@ -119,12 +119,24 @@ describe('local model pools', () => {
     expect((await client.waitFinished(after.json.id)).status).toBe('completed');
   });
 
-  it('fails an item too large for the model’s context with the reason, and the pool keeps serving', async () => {
-    const submitted = await client.request('POST', '/v1/batches', batch('beta', 1, 64, 'word '.repeat(3000)));
-    const done = await client.waitFinished(submitted.json.id);
-    expect(done.status).toBe('failed');
-    const { json } = await client.request('GET', `/v1/batches/${submitted.json.id}/items`);
-    expect(json.items[0].error).toMatch(/exceeds the local model's context of 1024 tokens/);
+  it('summarizes a document three times the context in parts, and fails what cannot be split with the reason; the pool keeps serving', async () => {
+    const long = await client.request('POST', '/v1/batches', batch('beta', 1, 64, 'word '.repeat(3000)));
+    expect((await client.waitFinished(long.json.id)).status).toBe('completed');
+    const { json: summarized } = await client.request('GET', `/v1/batches/${long.json.id}/items`);
+    expect(summarized.items[0].usage.inputTokens).toBeGreaterThan(1024); // several calls: map, then reduce
+
+    // One top-level statement larger than the context: no split point, so no part fits.
+    const huge = await client.request('POST', '/v1/batches', {
+      kind: 'code-migration',
+      sensitivity: 'restricted',
+      deadline: 'P1D',
+      model: 'beta',
+      task: { instruction: 'Convert to ES modules', maxTokens: 64 },
+      items: [{ path: 'src/words.js', content: `const words = "${'word '.repeat(3000)}";\n` }],
+    });
+    expect((await client.waitFinished(huge.json.id)).status).toBe('failed');
+    const { json } = await client.request('GET', `/v1/batches/${huge.json.id}/items`);
+    expect(json.items[0].error).toMatch(/too large for the model's context of 1024 tokens/);
     expect((await waitIdle('beta')).sequences.busy).toBe(0);
     const after = await client.request('POST', '/v1/batches', batch('beta', 1, 8));
     expect((await client.waitFinished(after.json.id)).status).toBe('completed');
