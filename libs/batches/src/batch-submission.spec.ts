@@ -34,6 +34,13 @@ describe('checkSubmission', () => {
     expect(fieldOf({ ...code, source: { repo: '/srv/app' }, output: 'migrate/esm' })).toBe('output');
   });
 
+  it('refuses an extract schema that answers cannot be checked against, saying why, and takes conditional ones', () => {
+    const broken = checkSubmission({ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, limits, NOW);
+    expect(broken.ok ? null : broken.errors[0].message).toMatch(/^is not a JSON Schema answers can be checked against: .*type/);
+    const conditional = { type: 'object', if: { required: ['a'] }, then: { required: ['b'] }, unevaluatedProperties: false };
+    expect(checkSubmission({ ...doc, task: { type: 'extract', schema: conditional } }, limits, NOW).ok).toBe(true);
+  });
+
   it.each([
     [{ ...doc, kind: 'translation' }, 'kind'],
     [{ ...doc, sensitivity: 'secret' }, 'sensitivity'],
@@ -42,6 +49,8 @@ describe('checkSubmission', () => {
     [{ ...doc, task: { type: 'translate' } }, 'task.type'],
     [{ ...doc, task: { type: 'classify' } }, 'task.labels'],
     [{ ...doc, task: { type: 'extract' } }, 'task.schema'],
+    [{ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, 'task.schema'],
+    [{ ...doc, task: { type: 'extract', schema: { properties: { a: { $ref: '#/$defs/missing' } } } } }, 'task.schema'],
     [{ ...doc, items: [] }, 'items'],
     [{ ...doc, items: [{ id: 'a', text: 5 }] }, 'items[0].text'],
     [{ ...doc, items: [{ id: 'a', text: 'x' }, { id: 'a', text: 'y' }] }, 'items[1].id'],

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SENSITIVITY_LEVELS } from '#libs/routing/src/sensitivity.js';
 import { DOCUMENT_TASK_TYPES, type BatchSubmission } from './batch-types.js';
 import { parseDeadline } from './deadline.js';
+import { schemaProblem } from '#libs/jobs/src/document-processing/structured-output.js';
 import type { PiiRules } from '#libs/privacy/src/pii-rules.js';
 
 export interface FieldError {
@@ -54,6 +55,9 @@ function schemaFor(limits: SubmissionLimits) {
       .superRefine((task, ctx) => {
         if (task.type === 'classify' && !task.labels) ctx.addIssue({ code: 'custom', path: ['labels'], message: 'is required for classify' });
         if (task.type === 'extract' && !task.schema) ctx.addIssue({ code: 'custom', path: ['schema'], message: 'is required for extract' });
+        // Refused here rather than failing every item: answers are checked against it with ajv.
+        const problem = task.type === 'extract' && task.schema ? schemaProblem(task.schema) : null;
+        if (problem) ctx.addIssue({ code: 'custom', path: ['schema'], message: `is not a JSON Schema answers can be checked against: ${problem}` });
       }),
     items: z
       .array(z.object({ id: nonEmpty.max(512), text: nonEmpty, model }), { error: 'must be an array' })
