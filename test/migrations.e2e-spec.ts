@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { presetInstruction } from '#libs/jobs/src/code-migration/migration-presets.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
 import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
 
@@ -118,6 +119,48 @@ describe('code migration and structured documents', () => {
     expect(json.items[0]).toMatchObject({ result: migrated['src/math.js'], route: { target: 'cloud' } });
   });
 
+  it('a preset batch sends the spelled-out instruction, and a rename-api answer that keeps the old name is asked for again', async () => {
+    double.reset();
+    const source = "const { fetchUser } = require('./api');\nmodule.exports = () => fetchUser(1);\n";
+    const renamed = "const { loadUser } = require('./api');\nmodule.exports = () => loadUser(1);\n";
+    const answers = ["const { loadUser } = require('./api');\nmodule.exports = () => fetchUser(1);\n", renamed];
+    double.setResponder((body) => (JSON.stringify(body).includes('File: src/user.js') ? (answers.shift() ?? null) : null));
+    const task = { preset: 'rename-api', params: { from: 'fetchUser', to: 'loadUser' }, instruction: 'Keep the require calls.', maxTokens: 64 };
+    // Public with a deadline only the cloud meets: runs there first.
+    const body = { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1S', task, items: [{ path: 'src/user.js', content: source }] };
+    const submitted = await client.request('POST', '/v1/batches', body);
+    expect(submitted.status).toBe(202);
+    const batch = await client.waitFinished(submitted.json.id);
+    expect(batch.status).toBe('completed');
+
+    const sent = double.completionRequests().map((r) => JSON.stringify(r.body));
+    expect(sent).toHaveLength(2);
+    const expanded = `${presetInstruction('rename-api', task.params)}\n\nAdditional guidance: Keep the require calls.`;
+    expect(sent[0]).toContain(JSON.stringify(`Instruction: ${expanded}`).slice(1, -1));
+    expect(sent[1]).toContain('Your previous answer was rejected: line 2:24: `fetchUser` is still used as an identifier');
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    expect(json.items[0]).toMatchObject({ result: renamed, route: { target: 'cloud' } });
+  });
+
+  it('js-to-ts keeps the file path and takes the TypeScript answer; a wrong preset or missing names is a 400 naming the field', async () => {
+    double.reset();
+    const typed = 'export const add = (a: number, b: number): number => a + b;\n';
+    double.setResponder((body) => (JSON.stringify(body).includes('File: src/math.js') ? typed : null));
+    const body = { ...migration('public'), deadline: 'PT1S', task: { preset: 'js-to-ts', maxTokens: 64 }, items: [{ path: 'src/math.js', content: sources['src/math.js'] }] };
+    const submitted = await client.request('POST', '/v1/batches', body);
+    const batch = await client.waitFinished(submitted.json.id);
+    expect(batch.status).toBe('completed');
+    expect(JSON.stringify(double.completionRequests()[0].body)).toContain(JSON.stringify(presetInstruction('js-to-ts')).slice(1, -1));
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    expect(json.items[0]).toMatchObject({ id: 'src/math.js', result: typed });
+    expect(json.items[0].diff).toContain('+++ b/src/math.js');
+
+    const unknown = await client.request('POST', '/v1/batches', { ...body, task: { preset: 'cjs-to-esm' } });
+    expect([unknown.status, unknown.json.field]).toEqual([400, 'task.preset']);
+    const noFrom = await client.request('POST', '/v1/batches', { ...body, task: { preset: 'rename-api', params: { to: 'loadUser' } } });
+    expect([noFrom.status, noFrom.json.field]).toEqual([400, 'task.params.from']);
+  });
+
   const extraction = (sensitivity: string, deadline: string) => ({
     kind: 'document-processing',
     sensitivity,
@@ -142,6 +185,31 @@ describe('code migration and structured documents', () => {
     const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(JSON.parse(json.items[0].result)).toEqual({ total: 250, paid: true });
   });
+  it('checks answers against the whole JSON Schema with ajv: a conditional requirement unmet is asked for again, an uncompilable schema is a 400', async () => {
+    double.reset();
+    const answers = ['{"total": 250, "paid": true}', '{"total": 250, "paid": true, "paidOn": "2026-11-20"}'];
+    double.setResponder(() => answers.shift() ?? null);
+    const conditional = {
+      type: 'object',
+      properties: { total: { type: 'integer' }, paid: { type: 'boolean' }, paidOn: { type: 'string', format: 'date' } },
+      required: ['total', 'paid'],
+      if: { properties: { paid: { const: true } } },
+      then: { required: ['paidOn'] },
+    };
+    const body = extraction('internal', 'PT1S');
+    const submitted = await client.request('POST', '/v1/batches', { ...body, task: { ...body.task, schema: conditional } });
+    const batch = await client.waitFinished(submitted.json.id);
+    expect(batch.status).toBe('completed');
+    const sent = double.completionRequests();
+    expect(sent).toHaveLength(2);
+    expect(JSON.stringify(sent[1].body)).toContain('Your previous answer was rejected: $.paidOn: required property missing');
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    expect(JSON.parse(json.items[0].result)).toEqual({ total: 250, paid: true, paidOn: '2026-11-20' });
+
+    const broken = await client.request('POST', '/v1/batches', { ...body, task: { ...body.task, schema: { type: 'decimal' } } });
+    expect([broken.status, broken.json.field]).toEqual([400, 'task.schema']);
+  });
+
   it('extracts schema-valid JSON locally: the grammar makes even a random model answer in shape', async () => {
     const submitted = await client.request('POST', '/v1/batches', extraction('restricted', 'P1D'));
     const batch = await client.waitFinished(submitted.json.id);

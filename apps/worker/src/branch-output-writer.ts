@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { BranchOutputs } from '#libs/batches/src/branch-outputs.js';
 import { BranchOutputError, commitToNewBranch, type GitIdentity } from '#libs/jobs/src/code-migration/branch-output.js';
+import { migrationTitle } from '#libs/jobs/src/code-migration/migration-presets.js';
 import { JobName, OUTPUTS_QUEUE, type ConsumerHandle, type JobContext, type JobPayloads, type JobQueue } from '#libs/queue/src/index.js';
 
 /**
@@ -68,7 +69,7 @@ export class BranchOutputWriter {
       return 'failed';
     }
     const task = await this.store.task(batchId);
-    const instruction = task && 'instruction' in task ? task.instruction : 'code migration';
+    const instruction = task && !('type' in task) ? migrationTitle(task) : 'code migration';
     try {
       const { commit, created } = await commitToNewBranch({
         repo: spec.repo,

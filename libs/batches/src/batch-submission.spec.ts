@@ -34,6 +34,35 @@ describe('checkSubmission', () => {
     expect(fieldOf({ ...code, source: { repo: '/srv/app' }, output: 'migrate/esm' })).toBe('output');
   });
 
+  it('refuses an extract schema that answers cannot be checked against, saying why, and takes conditional ones', () => {
+    const broken = checkSubmission({ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, limits, NOW);
+    expect(broken.ok ? null : broken.errors[0].message).toMatch(/^is not a JSON Schema answers can be checked against: .*type/);
+    const conditional = { type: 'object', if: { required: ['a'] }, then: { required: ['b'] }, unevaluatedProperties: false };
+    expect(checkSubmission({ ...doc, task: { type: 'extract', schema: conditional } }, limits, NOW).ok).toBe(true);
+  });
+
+  it('takes a preset, alone or with an instruction as extra guidance; rename-api with its names', () => {
+    const code = { kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', items: [{ path: 'a.js', content: 'x' }] };
+    expect(checkSubmission({ ...code, task: { preset: 'commonjs-to-esm' } }, limits, NOW).ok).toBe(true);
+    expect(checkSubmission({ ...code, task: { preset: 'js-to-ts', instruction: 'Prefer interfaces' } }, limits, NOW).ok).toBe(true);
+    expect(checkSubmission({ ...code, task: { preset: 'rename-api', params: { from: 'fetchUser', to: 'loadUser' } } }, limits, NOW).ok).toBe(true);
+  });
+
+  it.each([
+    [{ preset: 'cjs-to-esm' }, 'task.preset', /must be one of commonjs-to-esm, js-to-ts, rename-api/],
+    [{ preset: 'rename-api' }, 'task.params', /is required for rename-api/],
+    [{ preset: 'rename-api', params: { to: 'b' } }, 'task.params.from', /JavaScript identifier/],
+    [{ preset: 'rename-api', params: { from: 'a', to: 'b-c' } }, 'task.params.to', /JavaScript identifier/],
+    [{ preset: 'rename-api', params: { from: 'a', to: 'a' } }, 'task.params.to', /must differ/],
+    [{ preset: 'rename-api', params: 'a→b' }, 'task.params', /must be an object/],
+    [{ preset: 'commonjs-to-esm', params: { from: 'a', to: 'b' } }, 'task.params', /only with the rename-api preset/],
+    [{ instruction: '' }, 'task.instruction', /must not be empty/],
+    [{}, 'task.instruction', /give an instruction, a preset/],
+  ])('rejects the migration task %j naming %s', (task, field, message) => {
+    const r = checkSubmission({ kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task, items: [{ path: 'a.js', content: 'x' }] }, limits, NOW);
+    expect(r.ok ? null : r.errors[0]).toEqual({ field, message: expect.stringMatching(message) });
+  });
+
   it.each([
     [{ ...doc, kind: 'translation' }, 'kind'],
     [{ ...doc, sensitivity: 'secret' }, 'sensitivity'],
@@ -42,6 +71,8 @@ describe('checkSubmission', () => {
     [{ ...doc, task: { type: 'translate' } }, 'task.type'],
     [{ ...doc, task: { type: 'classify' } }, 'task.labels'],
     [{ ...doc, task: { type: 'extract' } }, 'task.schema'],
+    [{ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, 'task.schema'],
+    [{ ...doc, task: { type: 'extract', schema: { properties: { a: { $ref: '#/$defs/missing' } } } } }, 'task.schema'],
     [{ ...doc, items: [] }, 'items'],
     [{ ...doc, items: [{ id: 'a', text: 5 }] }, 'items[0].text'],
     [{ ...doc, items: [{ id: 'a', text: 'x' }, { id: 'a', text: 'y' }] }, 'items[1].id'],

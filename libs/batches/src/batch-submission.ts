@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { SENSITIVITY_LEVELS } from '#libs/routing/src/sensitivity.js';
-import { DOCUMENT_TASK_TYPES, type BatchSubmission } from './batch-types.js';
+import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from './batch-types.js';
 import { parseDeadline } from './deadline.js';
+import { IDENTIFIER } from '#libs/jobs/src/code-migration/migration-presets.js';
+import { schemaProblem } from '#libs/jobs/src/document-processing/structured-output.js';
 import type { PiiRules } from '#libs/privacy/src/pii-rules.js';
 
 export interface FieldError {
@@ -27,6 +29,7 @@ export type SubmissionCheck =
 
 const text = z.string({ error: 'must be a string' });
 const nonEmpty = text.min(1, 'must not be empty');
+const identifier = z.string({ error: 'must be a string: a JavaScript identifier' }).regex(IDENTIFIER, 'must be a JavaScript identifier such as fetchUser');
 
 function schemaFor(limits: SubmissionLimits) {
   const maxTokens = z.number().int('must be an integer').min(1).max(limits.maxOutputTokens).optional();
@@ -54,6 +57,9 @@ function schemaFor(limits: SubmissionLimits) {
       .superRefine((task, ctx) => {
         if (task.type === 'classify' && !task.labels) ctx.addIssue({ code: 'custom', path: ['labels'], message: 'is required for classify' });
         if (task.type === 'extract' && !task.schema) ctx.addIssue({ code: 'custom', path: ['schema'], message: 'is required for extract' });
+        // Refused here rather than failing every item: answers are checked against it with ajv.
+        const problem = task.type === 'extract' && task.schema ? schemaProblem(task.schema) : null;
+        if (problem) ctx.addIssue({ code: 'custom', path: ['schema'], message: `is not a JSON Schema answers can be checked against: ${problem}` });
       }),
     items: z
       .array(z.object({ id: nonEmpty.max(512), text: nonEmpty, model }), { error: 'must be an array' })
@@ -64,7 +70,24 @@ function schemaFor(limits: SubmissionLimits) {
     .object({
       ...common,
       kind: z.literal('code-migration'),
-      task: z.object({ instruction: nonEmpty.max(8000), maxTokens }),
+      task: z
+        .object({
+          instruction: nonEmpty.max(8000).optional(),
+          preset: z.enum(MIGRATION_PRESETS, { error: `must be one of ${MIGRATION_PRESETS.join(', ')}` }).optional(),
+          params: z
+            .object(
+              { from: identifier, to: identifier },
+              { error: 'must be an object such as {"from": "oldName", "to": "newName"}' },
+            )
+            .optional(),
+          maxTokens,
+        })
+        .superRefine((task, ctx) => {
+          if (!task.instruction && !task.preset) ctx.addIssue({ code: 'custom', path: ['instruction'], message: `give an instruction, a preset (${MIGRATION_PRESETS.join(', ')}), or both` });
+          if (task.preset === 'rename-api' && !task.params) ctx.addIssue({ code: 'custom', path: ['params'], message: 'is required for rename-api: {"from": "oldName", "to": "newName"}' });
+          if (task.params && task.preset !== 'rename-api') ctx.addIssue({ code: 'custom', path: ['params'], message: 'is taken only with the rename-api preset' });
+          if (task.params && task.params.from === task.params.to) ctx.addIssue({ code: 'custom', path: ['params', 'to'], message: 'must differ from params.from' });
+        }),
       items: z
         .array(z.object({ path: nonEmpty.max(1024), content: text, model }), { error: 'must be an array' })
         .min(1, 'needs at least one item')

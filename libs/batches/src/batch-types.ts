@@ -19,8 +19,22 @@ export interface DocumentTask {
   maxTokens?: number;
 }
 
+/** Migrations with a built-in, tested instruction (libs/jobs/src/code-migration/migration-presets.ts). */
+export const MIGRATION_PRESETS = ['commonjs-to-esm', 'js-to-ts', 'rename-api'] as const;
+export type MigrationPreset = (typeof MIGRATION_PRESETS)[number];
+
+/** rename-api: the identifier to rename and its new name. */
+export interface RenameApiParams {
+  from: string;
+  to: string;
+}
+
+/** At least one of `preset` and `instruction`; with both, the instruction is extra guidance to the preset. */
 export interface CodeMigrationTask {
-  instruction: string;
+  instruction?: string;
+  preset?: MigrationPreset;
+  /** rename-api only. */
+  params?: RenameApiParams;
   maxTokens?: number;
 }
 

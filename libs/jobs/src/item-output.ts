@@ -1,5 +1,6 @@
 import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
 import { validateMigratedFile } from './code-migration/output-validator.js';
+import { migrationExpectations } from './code-migration/migration-presets.js';
 import { validationRetryPrompt } from './code-migration/retry-prompt.js';
 import { unifiedDiff } from './code-migration/unified-diff.js';
 import { jsonSchemaForTask, validateStructured } from './document-processing/structured-output.js';
@@ -23,7 +24,8 @@ export function checkItemOutput(
 ): OutputCheck {
   if (item.kind === 'code-migration') {
     const path = item.path ?? '';
-    const check = validateMigratedFile(path, text, { originalContent: item.input, maxTokensHit: finishReason === 'length' });
+    const expect = migrationExpectations(task as CodeMigrationTask);
+    const check = validateMigratedFile(path, text, { originalContent: item.input, maxTokensHit: finishReason === 'length', expect });
     if (check.ok) return { ok: true, result: check.content, diff: unifiedDiff(path, item.input, check.content) || null };
     return { ok: false, message: check.message, retry: validationRetryPrompt(task as CodeMigrationTask, path, item.input, check, maxOutputTokens) };
   }

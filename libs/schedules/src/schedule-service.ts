@@ -3,6 +3,7 @@ import { SubmissionRejected, type BatchIntake } from '#libs/batches/src/batch-in
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { BatchSubmission } from '#libs/batches/src/batch-types.js';
 import { migrationInputHash } from '#libs/jobs/src/code-migration/content-hash.js';
+import { migrationInstruction } from '#libs/jobs/src/code-migration/migration-presets.js';
 import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/code-migration/repo-source.js';
 import { JobName, SCHEDULES_QUEUE, type JobQueue } from '#libs/queue/src/index.js';
 import { checkSchedule } from './schedule-submission.js';
@@ -126,7 +127,7 @@ export class ScheduleService {
     const known = await this.store.fileHashes(name);
     const hashes: Record<string, string> = {};
     const changed = read.files.filter((f) => {
-      const hash = migrationInputHash(template.task.instruction, f.content);
+      const hash = migrationInputHash(migrationInstruction(template.task), f.content);
       if (known[f.path] === hash) return false;
       hashes[f.path] = hash;
       return true;

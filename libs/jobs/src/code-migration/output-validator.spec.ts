@@ -140,3 +140,42 @@ describe('validateMigratedFile', () => {
     expect(content(validateMigratedFile('Makefile', 'all:\n\ttrue\n', complete('all:\n')))).toBe('all:\n\ttrue\n');
   });
 });
+
+describe('validateMigratedFile with a preset’s expectations', () => {
+  const original = 'function add(a, b) {\n  return a + b;\n}\nmodule.exports = add;\n';
+
+  it('js-to-ts: takes TypeScript in a file that keeps its .js path, which JavaScript rules would refuse', () => {
+    const typed = 'export default function add(a: number, b: number): number {\n  return a + b;\n}\n';
+    expect(rejection(validateMigratedFile('src/add.js', typed, complete(original))).reason).toBe('syntax');
+    expect(content(validateMigratedFile('src/add.js', typed, { ...complete(original), expect: { typescript: true } }))).toBe(typed);
+  });
+
+  it('js-to-ts: still refuses TypeScript that does not parse, and reads .jsx as TSX', () => {
+    const broken = rejection(validateMigratedFile('src/add.js', 'function add(a: number, b: number: number {}\n', { ...complete(original), expect: { typescript: true } }));
+    expect(broken.reason).toBe('syntax');
+    const view = 'export const View = (props: { name: string }) => <p>{props.name}</p>;\n';
+    expect(content(validateMigratedFile('src/view.jsx', view, { ...complete('export const View = (props) => <p>{props.name}</p>;\n'), expect: { typescript: true } }))).toBe(view);
+  });
+
+  it('rename-api: refuses an answer that still uses the old name as an identifier, saying where', () => {
+    const source = "import { fetchUser } from './api.js';\nconst user = await fetchUser(1);\nclient.fetchUser();\n";
+    const half = "import { loadUser } from './api.js';\nconst user = await loadUser(1);\nclient.fetchUser();\n";
+    const check = rejection(validateMigratedFile('src/a.ts', half, { ...complete(source), expect: { absentIdentifier: 'fetchUser' } }));
+    expect(check.reason).toBe('leftover');
+    expect(check.message).toBe('line 3:8: `fetchUser` is still used as an identifier; rename every use');
+    expect(check.excerpt).toContain('> 3 | client.fetchUser();');
+  });
+
+  it('rename-api: counts every leftover, and lets the old name stand in strings, comments and template text', () => {
+    const source = 'fetchUser(); fetchUser(); x.fetchUser;\n';
+    expect(rejection(validateMigratedFile('a.js', source, { ...complete(source), expect: { absentIdentifier: 'fetchUser' } })).message).toBe(
+      'line 1:1: `fetchUser` is still used as an identifier (+2 more places); rename every use',
+    );
+    const renamed = "// was fetchUser\nlog('fetchUser renamed');\nconst s = `${loadUser()} fetchUser`;\nloadUser();\n";
+    expect(content(validateMigratedFile('a.js', renamed, { ...complete(source), expect: { absentIdentifier: 'fetchUser' } }))).toBe(renamed);
+  });
+
+  it('rename-api: does not look into files the TypeScript parser does not read', () => {
+    expect(content(validateMigratedFile('a.json', '{"fetchUser": 1}\n', { ...complete('{"fetchUser": 1}\n'), expect: { absentIdentifier: 'fetchUser' } }))).toBe('{"fetchUser": 1}\n');
+  });
+});

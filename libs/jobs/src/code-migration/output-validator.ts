@@ -1,6 +1,7 @@
 import ts from 'typescript';
 import { unwrapCodeFence } from './code-fence.js';
 import { jsonSyntaxError, lineAndColumnAt } from './json-syntax-error.js';
+import type { MigrationExpectations } from './migration-presets.js';
 import { extensionOf, scriptKindOf } from './script-kind.js';
 
 export interface MigratedFileContext {
@@ -8,9 +9,12 @@ export interface MigratedFileContext {
   originalContent: string;
   /** The provider stopped at maxTokens (finishReason 'length'): the answer is incomplete. */
   maxTokensHit: boolean;
+  /** What the task's preset holds the answer to beyond parsing in its file's own language. */
+  expect?: MigrationExpectations;
 }
 
-export type MigratedFileRejection = 'truncated' | 'fences' | 'empty' | 'syntax';
+/** `leftover`: rename-api's old name is still used as an identifier. */
+export type MigratedFileRejection = 'truncated' | 'fences' | 'empty' | 'syntax' | 'leftover';
 
 export type MigratedFileCheck =
   | { ok: true; content: string }
@@ -50,9 +54,49 @@ export function validateMigratedFile(path: string, output: string, context: Migr
   if (content.trim() === '' && context.originalContent.trim() !== '') {
     return { ok: false, reason: 'empty', message: 'the answer is empty' };
   }
-  const errors = syntaxCheckFor(path, context.originalContent)?.(content) ?? [];
-  if (errors.length === 0) return { ok: true, content };
-  return { ok: false, reason: 'syntax', message: syntaxMessage(errors), excerpt: excerptAround(content, errors[0].line) };
+  // js-to-ts keeps the file's path (so diffs, patches and branches need no rename) and checks its content as TypeScript.
+  const parsedAs = context.expect?.typescript ? asTypeScriptPath(path) : path;
+  const errors = syntaxCheckFor(parsedAs, context.originalContent)?.(content) ?? [];
+  if (errors.length > 0) return { ok: false, reason: 'syntax', message: syntaxMessage(errors), excerpt: excerptAround(content, errors[0].line) };
+  const absent = context.expect?.absentIdentifier;
+  const leftovers = absent ? identifierUses(parsedAs, content, absent) : [];
+  if (leftovers.length === 0) return { ok: true, content };
+  const [first] = leftovers;
+  return {
+    ok: false,
+    reason: 'leftover',
+    message: `line ${first.line}:${first.column}: \`${absent}\` is still used as an identifier${leftovers.length > 1 ? ` (+${leftovers.length - 1} more places)` : ''}; rename every use`,
+    excerpt: excerptAround(content, first.line),
+  };
+}
+
+const TYPESCRIPT_EXTENSIONS: Record<string, string> = { '.js': '.ts', '.mjs': '.mts', '.cjs': '.cts', '.jsx': '.tsx' };
+
+function asTypeScriptPath(path: string): string {
+  const extension = extensionOf(path);
+  const typescript = TYPESCRIPT_EXTENSIONS[extension];
+  return typescript ? path.slice(0, path.length - extension.length) + typescript : path;
+}
+
+/**
+ * Where `name` is an identifier in the parsed file: a walk of the syntax tree, so strings, comments and
+ * template text never count (a token scan would misread template text after `${…}`). Empty for files
+ * the TypeScript parser does not read.
+ */
+function identifierUses(path: string, content: string, name: string): { line: number; column: number }[] {
+  const kind = scriptKindOf(path);
+  if (kind === undefined) return [];
+  const sourceFile = ts.createSourceFile(`/migrated/file${extensionOf(path)}`, content, ts.ScriptTarget.Latest, false, kind);
+  const uses: { line: number; column: number }[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isIdentifier(node) && node.text === name) {
+      const { line, character } = sourceFile.getLineAndCharacterOfPosition(node.getStart(sourceFile));
+      uses.push({ line: line + 1, column: character + 1 });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sourceFile);
+  return uses;
 }
 
 interface ParseError {

@@ -3,6 +3,7 @@ import { codeMigrationPrompt } from '../code-migration-prompt.js';
 import { askChecked, fitsOneCall, roomIn, withFeedback, type Asked, type CallTally, type ItemModel, type RejectionListener } from '../model-calls.js';
 import type { Prompt } from '../prompt.js';
 import { splitAtTopLevelDeclarations } from './declaration-splitter.js';
+import { migrationExpectations, type MigrationExpectations } from './migration-presets.js';
 import { validateMigratedFile, type MigratedFileCheck } from './output-validator.js';
 import { MAX_VALIDATION_RETRIES, validationFeedback, type ValidationFailure } from './retry-prompt.js';
 import { unifiedDiff } from './unified-diff.js';
@@ -71,7 +72,7 @@ export async function runSplitMigration<Stop>(
     if (!fitsOneCall(model, prompt)) {
       return { ok: false, message: `${name} of the file (lines ${part.firstLine}–${part.lastLine}, one top-level statement) is too large for the model's context of ${model.contextTokens} tokens` };
     }
-    const asked = await askChecked(model, tally, prompt, undefined, partCheck(model, path, part.text, prompt), { part: name, rounds: roundsLeft[i], onRejected });
+    const asked = await askChecked(model, tally, prompt, undefined, partCheck(model, path, part.text, prompt, migrationExpectations(task)), { part: name, rounds: roundsLeft[i], onRejected });
     roundsLeft[i] -= asked.rounds;
     if ('stop' in asked) return { stop: asked.stop };
     if (!asked.ok) return { ok: false, message: `${asked.message}, in ${name} (lines ${part.firstLine}–${part.lastLine})` };
@@ -85,7 +86,7 @@ export async function runSplitMigration<Stop>(
 
   for (;;) {
     const joined = migrated.join('');
-    const whole = validateMigratedFile(path, joined, { originalContent: content, maxTokensHit: false });
+    const whole = validateMigratedFile(path, joined, { originalContent: content, maxTokensHit: false, expect: migrationExpectations(task) });
     if (whole.ok) return { ok: true, value: { content: whole.content, diff: unifiedDiff(path, content, whole.content) || null } };
     const culprit = partAt(migrated, lineOf(whole.message));
     onRejected?.({ part: 'the joined file', round: 0, message: whole.message });
@@ -113,9 +114,9 @@ function partPrompt(task: CodeMigrationTask, path: string, text: string, part: F
 }
 
 /** A part's answer must parse where the original part did; the retry carries the validator's message (its excerpt only if it fits). */
-function partCheck<Stop>(model: ItemModel<Stop>, path: string, original: string, prompt: Prompt) {
+function partCheck<Stop>(model: ItemModel<Stop>, path: string, original: string, prompt: Prompt, expect: MigrationExpectations) {
   return (answer: { text: string; finishReason: 'stop' | 'length' }) => {
-    const check: MigratedFileCheck = validateMigratedFile(path, answer.text, { originalContent: original, maxTokensHit: answer.finishReason === 'length' });
+    const check: MigratedFileCheck = validateMigratedFile(path, answer.text, { originalContent: original, maxTokensHit: answer.finishReason === 'length', expect });
     if (check.ok) return { ok: true as const, value: withSpacingOf(original, check.content) };
     const full = withFeedback(prompt, validationFeedback(check));
     const retry = fitsOneCall(model, full) ? full : withFeedback(prompt, validationFeedback({ ...check, excerpt: undefined }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { DocumentTask } from '#libs/batches/src/batch-types.js';
-import { jsonSchemaForTask, UnsupportedSchemaError, validateStructured } from './structured-output.js';
+import { jsonSchemaForTask, schemaProblem, UnsupportedSchemaError, validateStructured } from './structured-output.js';
 
 const classify: DocumentTask = { type: 'classify', labels: ['spam', 'ham'] };
 const invoice: DocumentTask = {
@@ -52,7 +52,7 @@ describe('validateStructured', () => {
     });
 
     it('names the path of a label outside the set, a missing label and an extra property', () => {
-      expect(failure(classify, '{"label": "eggs"}')).toBe('$.label: Invalid option: expected one of "spam"|"ham"');
+      expect(failure(classify, '{"label": "eggs"}')).toBe('$.label: must be one of "spam"|"ham"');
       expect(failure(classify, '{}')).toBe('$.label: required property missing');
       expect(failure(classify, '{"label": "ham", "confidence": 0.9}')).toBe('$.confidence: property not allowed');
     });
@@ -83,9 +83,53 @@ describe('validateStructured', () => {
       expect(failure(invoice, '```json\n{"number": "INV-1"')).toMatch(/never closes/);
     });
 
-    it('refuses a schema it cannot check with an error of its own, not as a bad answer', () => {
-      const conditional: DocumentTask = { type: 'extract', schema: { if: { type: 'object' }, then: { required: ['a'] } } };
-      expect(() => validateStructured(conditional, '{}')).toThrow(UnsupportedSchemaError);
+    it('refuses a schema it cannot compile with an error of its own, not as a bad answer', () => {
+      const broken: DocumentTask = { type: 'extract', schema: { type: 'object', properties: { a: { $ref: '#/$defs/missing' } } } };
+      expect(() => validateStructured(broken, '{}')).toThrow(UnsupportedSchemaError);
+      expect(schemaProblem({ type: 'nonsense' })).toMatch(/type/);
+      expect(schemaProblem(invoice.schema!)).toBeNull();
+    });
+
+    it('checks conditional and negated schemas, which a subset reader would refuse', () => {
+      const shipping: DocumentTask = {
+        type: 'extract',
+        schema: {
+          type: 'object',
+          properties: { country: { type: 'string' }, zip: { type: 'string' } },
+          if: { properties: { country: { const: 'US' } } },
+          then: { required: ['zip'] },
+          not: { required: ['po box'] },
+        },
+      };
+      expect(validateStructured(shipping, '{"country": "FR"}')).toEqual({ ok: true, value: { country: 'FR' } });
+      expect(failure(shipping, '{"country": "US"}')).toContain('$.zip: required property missing');
+      expect(failure(shipping, '{"country": "FR", "po box": "1"}')).toBe('$: must NOT be valid');
+    });
+
+    it('names a property not allowed by additionalProperties or unevaluatedProperties, odd keys quoted', () => {
+      const closed: DocumentTask = { type: 'extract', schema: { type: 'object', properties: { a: { type: 'number' } }, additionalProperties: false } };
+      expect(failure(closed, '{"a": 1, "a key": 2}')).toBe('$["a key"]: property not allowed');
+      const unevaluated: DocumentTask = { type: 'extract', schema: { allOf: [{ properties: { a: {} } }], unevaluatedProperties: false } };
+      expect(failure(unevaluated, '{"a": 1, "b/c": 2}')).toBe('$["b/c"]: property not allowed');
+    });
+
+    it('reports at most three issues and counts the rest', () => {
+      const prices: DocumentTask = { type: 'extract', schema: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { price: { type: 'number' } } } } } } };
+      const answer = { items: ['1', '2', '3', '4', '5'].map((price) => ({ price })) };
+      expect(failure(prices, JSON.stringify(answer))).toBe('$.items[0].price: must be number; $.items[1].price: must be number; $.items[2].price: must be number (+2 more)');
+    });
+
+    it('treats numeric keys of an object as keys, not indexes', () => {
+      const byYear: DocumentTask = { type: 'extract', schema: { type: 'object', additionalProperties: { type: 'integer' } } };
+      expect(failure(byYear, '{"2024": "many"}')).toBe('$["2024"]: must be integer');
+    });
+
+    it('checks schemas it does not fully know and tasks sharing an $id', () => {
+      const annotated = { $id: 'https://example.com/invoice', type: 'object', 'x-vendor': true, properties: { n: { type: 'string' } }, required: ['n'] };
+      const first: DocumentTask = { type: 'extract', schema: annotated };
+      const second: DocumentTask = { type: 'extract', schema: { ...annotated } };
+      expect(failure(first, '{}')).toBe('$.n: required property missing');
+      expect(validateStructured(second, '{"n": "1"}')).toEqual({ ok: true, value: { n: '1' } });
     });
   });
 

@@ -1,11 +1,12 @@
-import { z } from 'zod';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import ajvFormats from 'ajv-formats';
 import type { DocumentTask } from '#libs/batches/src/batch-types.js';
 import { unwrapCodeFence } from '../code-migration/code-fence.js';
 import { jsonSyntaxError, lineAndColumnAt } from '../code-migration/json-syntax-error.js';
 
 export type StructuredAnswer =
   | { ok: true; value: unknown }
-  /** `message` names the JSON path that failed ("$.items[2].price: Invalid input: expected number, received string"). */
+  /** `message` names the JSON path that failed ("$.items[2].price: must be number"). */
   | { ok: false; message: string };
 
 /** The task's schema cannot be checked here: a fault of the task, not of the answer, so retrying will not help. */
@@ -34,19 +35,27 @@ export function jsonSchemaForTask(task: DocumentTask): Record<string, unknown> |
 }
 
 // Compiled once per task object: a job validates its retries against the same task.
-const compiled = new WeakMap<DocumentTask, z.ZodType>();
+const compiled = new WeakMap<DocumentTask, ValidateFunction>();
 
 /**
- * Parses a classify or extract answer and checks it against `jsonSchemaForTask` (zod's JSON Schema
- * reader: no if/then/else, not, unevaluated* or dependent* keywords; `format` is asserted). A Markdown
- * fence around the JSON is removed. A classify answer may also be the bare label the single-document
- * prompt asks for. A summarize answer is its trimmed text.
+ * Draft 2020-12, the draft OpenAI's `response_format` json_schema follows (it accepts a subset of it;
+ * ajv checks the whole draft, so a schema the cloud would refuse is still checked here). `allErrors`
+ * to report several issues at once; `strict: false` so a user's schema with keywords ajv does not know
+ * (`title` variants, vendor extensions) is checked rather than refused. `format` is asserted (ajv-formats).
+ */
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+ajvFormats.default(ajv);
+
+/**
+ * Parses a classify or extract answer and checks it against `jsonSchemaForTask` with ajv (JSON Schema
+ * draft 2020-12, `format` asserted). A Markdown fence around the JSON is removed. A classify answer may
+ * also be the bare label the single-document prompt asks for. A summarize answer is its trimmed text.
  *
- * Throws UnsupportedSchemaError when the task's schema uses what cannot be checked.
+ * Throws UnsupportedSchemaError when the task's schema cannot be compiled.
  */
 export function validateStructured(task: DocumentTask, text: string): StructuredAnswer {
   if (task.type === 'summarize') return { ok: true, value: text.trim() };
-  const schema = schemaOf(task);
+  const validate = validatorOf(task);
   const unwrapped = unwrapCodeFence(text.trim());
   if (unwrapped.kind === 'unclosed') return { ok: false, message: 'the answer opens a Markdown code fence and never closes it' };
   if (unwrapped.kind === 'several') return { ok: false, message: 'the answer holds several code blocks; expected one JSON value' };
@@ -59,24 +68,48 @@ export function validateStructured(task: DocumentTask, text: string): Structured
   } catch (error) {
     return { ok: false, message: `not JSON: ${where(json, error as Error)}` };
   }
-  const result = schema.safeParse(value);
-  if (result.success) return { ok: true, value };
-  const issues = result.error.issues.flatMap((issue) => describe(issue, value));
+  if (validate(value)) return { ok: true, value };
+  const issues = [...new Set((validate.errors ?? []).map((error) => describe(error, value)))];
   const more = issues.length - MAX_ISSUES_REPORTED;
   return { ok: false, message: issues.slice(0, MAX_ISSUES_REPORTED).join('; ') + (more > 0 ? ` (+${more} more)` : '') };
 }
 
-function schemaOf(task: DocumentTask): z.ZodType {
-  let schema = compiled.get(task);
-  if (!schema) {
+/**
+ * Why a JSON Schema cannot be used to check answers, or null when it can: for refusing an extract
+ * task at submission rather than failing each of its items.
+ */
+export function schemaProblem(schema: Record<string, unknown>): string | null {
+  try {
+    compile(schema);
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+function validatorOf(task: DocumentTask): ValidateFunction {
+  let validate = compiled.get(task);
+  if (!validate) {
     try {
-      schema = z.fromJSONSchema(jsonSchemaForTask(task)! as Parameters<typeof z.fromJSONSchema>[0]);
+      validate = compile(jsonSchemaForTask(task)!);
     } catch (error) {
       throw new UnsupportedSchemaError(`the ${task.type} schema cannot be checked: ${(error as Error).message}`);
     }
-    compiled.set(task, schema);
+    compiled.set(task, validate);
   }
-  return schema;
+  return validate;
+}
+
+/**
+ * The compiled function outlives its schema's entry in the shared instance: removing the entry keeps a
+ * long-running worker from holding every schema it ever saw, and lets two tasks use the same `$id`.
+ */
+function compile(schema: Record<string, unknown>): ValidateFunction {
+  try {
+    return ajv.compile(schema);
+  } finally {
+    ajv.removeSchema(schema);
+  }
 }
 
 /** A classify answer given as a bare label (or a JSON string) rather than {"label": …}. */
@@ -92,21 +125,37 @@ function where(json: string, error: Error): string {
   return `line ${line}:${column}: ${located.message}`;
 }
 
-function describe(issue: z.core.$ZodIssue, value: unknown): string[] {
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => `${jsonPath([...issue.path, key])}: property not allowed`);
+function describe(error: ErrorObject, value: unknown): string {
+  const path = pathOf(error.instancePath, value);
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+    case 'dependentRequired':
+      return `${jsonPath([...path, String(params.missingProperty)])}: required property missing`;
+    case 'additionalProperties':
+      return `${jsonPath([...path, String(params.additionalProperty)])}: property not allowed`;
+    case 'unevaluatedProperties':
+      return `${jsonPath([...path, String(params.unevaluatedProperty)])}: property not allowed`;
+    case 'enum':
+      return `${jsonPath(path)}: must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join('|')}`;
+    default:
+      return `${jsonPath(path)}: ${error.message ?? `fails "${error.keyword}"`}`;
   }
-  if (valueAt(value, issue.path) === undefined && issue.path.length > 0) return [`${jsonPath(issue.path)}: required property missing`];
-  return [`${jsonPath(issue.path)}: ${issue.message}`];
 }
 
-function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+/** ajv's JSON Pointer ("/items/2/price") as keys, a segment an index where the answer holds an array. */
+function pathOf(pointer: string, value: unknown): PropertyKey[] {
+  if (!pointer) return [];
   let at = value;
-  for (const key of path) {
-    if (at === null || typeof at !== 'object') return undefined;
-    at = (at as Record<PropertyKey, unknown>)[key];
-  }
-  return at;
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((segment) => {
+      const key = segment.replace(/~1/g, '/').replace(/~0/g, '~');
+      const step: PropertyKey = Array.isArray(at) && /^\d+$/.test(key) ? Number(key) : key;
+      at = at !== null && typeof at === 'object' ? (at as Record<PropertyKey, unknown>)[step] : undefined;
+      return step;
+    });
 }
 
 /** "$", "$.items[2].price", '$["a key"]'. */
