@@ -2,11 +2,13 @@
  * `npm run demo`: submits a code migration of examples/sample-repo and a document classification of
  * examples/documents to a running system (API_URL, default http://127.0.0.1:3000), waits for both and
  * prints each item's route, tokens and cost. Prints ids, routes and numbers only, never document text.
+ * With API keys configured, SWITCHYARD_API_KEY is sent as the bearer key (scopes submit and read).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const api = process.env.API_URL ?? 'http://127.0.0.1:3000';
+const auth: Record<string, string> = process.env.SWITCHYARD_API_KEY ? { authorization: `Bearer ${process.env.SWITCHYARD_API_KEY}` } : {};
 const examples = join(process.cwd(), 'examples');
 
 function files(dir: string): string[] {
@@ -17,7 +19,8 @@ function files(dir: string): string[] {
 }
 
 async function call(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(api + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const headers = { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) };
+  const res = await fetch(api + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
   const json = await res.json();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
   return json;
