@@ -134,6 +134,59 @@ describe('routing resilience', () => {
     });
   });
 
+  describe('parking for a cheaper provider that is down', () => {
+    let sovereign: OpenAIDouble;
+    let sys: Awaited<ReturnType<typeof startSystem>>;
+    beforeAll(async () => {
+      double.reset();
+      sovereign = await startOpenAIDouble({ apiKey: 'sovereign-key' });
+      sys = await startSystem(double, {
+        // The local model is believed too slow for these deadlines: the choice is between the clouds.
+        LOCAL_TOKENS_PER_SEC: '1',
+        CIRCUIT_FAILURE_THRESHOLD: '2',
+        CIRCUIT_OPEN_MS: '2000',
+        FRONTIER_KEY: 'test-key',
+        SOVEREIGN_KEY: 'sovereign-key',
+        CLOUD_PROVIDERS: JSON.stringify([
+          { name: 'frontier', baseURL: double.url, model: 'frontier-model', clearance: 'internal', apiKeyEnv: 'FRONTIER_KEY', priceOutputPerM: 0.6, latencyMs: 100, tokensPerSec: 2000 },
+          { name: 'sovereign', baseURL: sovereign.url, model: 'sovereign-model', clearance: 'confidential', apiKeyEnv: 'SOVEREIGN_KEY', priceOutputPerM: 3, latencyMs: 100, tokensPerSec: 2000 },
+        ]),
+      });
+    });
+    afterAll(async () => {
+      await sys?.stop();
+      await sovereign?.close();
+    });
+
+    it('waits for the cheaper provider to recover instead of paying the pricier one, when the deadline allows', async () => {
+      const { client } = sys;
+      const circuit = async () => (await client.request('GET', '/v1/providers')).json.providers.find((p: any) => p.name === 'frontier').circuit.state;
+      double.failNext(2, { status: 500 });
+      // Due in a second: the failed items cannot wait, so they go to the sovereign endpoint at once.
+      const trip = await client.request('POST', '/v1/batches', docs('internal', 'PT1S', 'trip', 2, BIG));
+      for (let i = 0; i < 100 && (await circuit()) !== 'open'; i++) await sleep(50);
+      expect(await circuit()).toBe('open');
+
+      const parked = await client.request('POST', '/v1/batches', docs('internal', 'PT90S', 'parked', 1, BIG));
+      const [routed] = (await client.request('GET', `/v1/batches/${parked.json.id}/items`)).json.items;
+      expect(routed.route).toMatchObject({ target: 'cloud', provider: 'frontier' });
+      expect(routed.route.reason).toMatch(/^parked 15 s for frontier \(cheaper, cleared, down now\); sovereign still meets the deadline/);
+      await sleep(5000);
+      expect(sentFor(double, 'parked').length + sentFor(sovereign, 'parked').length).toBe(0); // still waiting
+
+      const done = await client.waitFinished(parked.json.id, 60_000);
+      expect(done.status).toBe('completed');
+      const [item] = (await client.request('GET', `/v1/batches/${parked.json.id}/items`)).json.items;
+      expect(item.route.provider).toBe('frontier');
+      expect(item.routeHistory).toHaveLength(1); // the circuit's probe admitted it: never moved
+      expect(sentFor(double, 'parked')).toHaveLength(1);
+      expect(sentFor(sovereign, 'parked')).toHaveLength(0);
+      expect(await circuit()).toBe('closed');
+      const tripped = (await client.request('GET', `/v1/batches/${(await client.waitFinished(trip.json.id, 60_000)).id}/items`)).json.items;
+      expect(tripped.map((i: any) => i.route.provider)).toEqual(['sovereign', 'sovereign']);
+    }, 120_000);
+  });
+
   describe('request quota', () => {
     let sys: Awaited<ReturnType<typeof startSystem>>;
     beforeAll(async () => {

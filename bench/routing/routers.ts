@@ -10,6 +10,8 @@ export interface Route {
   atRisk: boolean;
   /** Where the router wants the item enqueued among its batch (input order when absent). */
   rank?: number;
+  /** Offer it to the provider only after this long (the provider is down now). */
+  parkMs?: number;
 }
 
 /** What the simulator asks of a routing strategy. */
@@ -37,7 +39,7 @@ export function switchyard(policy = new RoutingPolicy()): Router {
 }
 
 function toRoute(d: RouteDecision): Route {
-  return { provider: d.provider, atRisk: d.atRisk };
+  return { provider: d.provider, atRisk: d.atRisk, parkMs: d.parkMs };
 }
 
 /** Static rules, evaluated item by item; none of them runs the watchdog. */

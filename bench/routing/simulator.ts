@@ -400,7 +400,10 @@ class Simulation {
   reroute(run: Run, from: Provider): void {
     run.attempts = 0;
     const providers = [this.local, ...this.clouds].filter((p) => p !== from && (p.target === 'local' || p.view().available !== false));
-    this.assign(run, this.router.routeOne(run.routable, this.state(providers)).provider);
+    // The clouds left out stay in view as recovering, as ItemRerouter passes them: the item may park for one.
+    const recovering = this.clouds.filter((c) => !providers.includes(c)).map((c) => c.view());
+    const route = this.router.routeOne(run.routable, { ...this.state(providers), recovering });
+    this.assign(run, route.provider, route.parkMs);
   }
 
   /** What ProviderDirectory hands the policy now. */
@@ -415,12 +418,17 @@ class Simulation {
     );
     // Enqueued in the router's order, as BatchIntake enqueues a batch's jobs.
     const order = runs.map((_, i) => i).sort((a, b) => (routes[a].rank ?? a) - (routes[b].rank ?? b));
-    for (const i of order) this.assign(runs[i], routes[i].provider);
+    for (const i of order) this.assign(runs[i], routes[i].provider, routes[i].parkMs);
   }
 
-  private assign(run: Run, providerName: string): void {
+  private assign(run: Run, providerName: string, parkMs?: number): void {
     const provider = this.byName.get(providerName);
     if (!provider) throw new Error(`router named an unknown provider "${providerName}"`);
+    if (parkMs) {
+      // A delayed job on that provider's queue: it reaches the provider (and its circuit) only when it comes up.
+      this.events.at(this.events.now + parkMs, () => this.assign(run, providerName));
+      return;
+    }
     provider.backlogTokens += run.estWork;
     provider.enqueue({ run, seq: this.seq++, startedAt: NaN });
     provider.dispatch();

@@ -52,7 +52,9 @@ export class ItemRerouter {
     );
     // Nowhere else cleared for this data (a restricted item off its only local model): it stays where it is.
     if (!providers.some((p) => isCleared(p.clearance, item.sensitivity))) return null;
-    return this.policy.decide(routableItem(item, task, this.maxOutputTokens), { now, providers });
+    // The clouds left out (the one it leaves, those whose circuit is open) may come back: it may park for one.
+    const recovering = opts.localOnly ? [] : state.providers.filter((p) => p.target === 'cloud' && !providers.includes(p));
+    return this.policy.decide(routableItem(item, task, this.maxOutputTokens), { now, providers, recovering });
   }
 
   /** Applies a decision: returns false if the item was no longer in `statuses` on `from` (someone else moved it). */
@@ -78,7 +80,7 @@ export class ItemRerouter {
         at: route.at,
       },
     ]);
-    await this.enqueueCurrent(item, decision.target, decision.provider, n);
+    await this.enqueueCurrent(item, decision.target, decision.provider, n, decision.parkMs);
     return true;
   }
 
@@ -95,13 +97,15 @@ export class ItemRerouter {
   }
 
   /** Makes sure the item's current route has a job (idempotent: the id is derived from the route count). */
-  async enqueueCurrent(item: WorkItem, target: RouteTarget, provider: string, routeCount: number): Promise<void> {
+  /** `parkMs`: the job waits that long first (the item is parked for a provider that is down now). */
+  async enqueueCurrent(item: WorkItem, target: RouteTarget, provider: string, routeCount: number, parkMs?: number): Promise<void> {
     await this.jobs.enqueue(queueRefFor(target, provider), [
       {
         name: JobName.RunItem,
         data: item,
         jobId: `${itemJobId(item.batchId, item.index)}.r${routeCount}`,
         priority: target === 'local' ? deadlinePriority(item.deadline) : undefined,
+        delayMs: parkMs,
       },
     ]);
   }

@@ -87,7 +87,7 @@ export class BatchIntake {
     await this.recordRoutes(id, work.map((w) => w.item), items.map((i) => i.route), state);
     // In the plan's order: among equal deadlines a local pool runs first come first, as the plan assumed.
     const order = work.map((_, i) => i).sort((a, b) => decisions[a].rank - decisions[b].rank || a - b);
-    await this.enqueue(id, work.map((w) => w.item), items.map((i) => i.route), order);
+    await this.enqueue(id, work.map((w) => w.item), items.map((i) => i.route), order, decisions.map((d) => d.parkMs));
     return { id, status: 'queued', total: items.length, created: true };
   }
 
@@ -176,7 +176,8 @@ export class BatchIntake {
     );
   }
 
-  private async enqueue(batchId: string, items: WorkItem[], routes: ItemRoute[], order = items.map((_, i) => i)): Promise<void> {
+  /** `parkMs[i]`: item i waits that long before its provider sees it (RoutingPolicy parks it for a provider that is down). */
+  private async enqueue(batchId: string, items: WorkItem[], routes: ItemRoute[], order = items.map((_, i) => i), parkMs: Array<number | undefined> = []): Promise<void> {
     const byQueue = new Map<string, { ref: QueueRef; jobs: JobSpec[] }>();
     for (const index of order) {
       const item = items[index];
@@ -188,6 +189,7 @@ export class BatchIntake {
         jobId: itemJobId(batchId, index),
         // Local queues run earliest deadline first; cloud providers serve all at once.
         priority: ref.kind === QueueKind.LocalInference ? deadlinePriority(item.deadline) : undefined,
+        delayMs: parkMs[index],
       });
       byQueue.set(queueName(ref), entry);
     }

@@ -78,6 +78,7 @@ export class JobQueue {
           opts: {
             jobId: j.jobId,
             priority: j.priority,
+            delay: j.delayMs,
             attempts: s.attempts,
             backoff: s.backoff,
             removeOnComplete: s.removeOnComplete,

@@ -78,6 +78,8 @@ export interface JobSpec<N extends JobName = JobName> {
   jobId: string;
   /** 1 (highest) … 2_097_151; earlier deadlines get higher priority. */
   priority?: number;
+  /** Not to be taken before this many milliseconds from now (an item parked for a provider that is down). */
+  delayMs?: number;
 }
 
 /** The job id of one item: stable across retries and re-submissions of the same batch. */

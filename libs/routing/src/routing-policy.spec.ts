@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { RoutingPolicy, type ProviderView, type QueuedWork, type RoutableItem, type RoutingState } from './routing-policy.js';
+import { PARK_MS, RoutingPolicy, type ProviderView, type QueuedWork, type RoutableItem, type RoutingState } from './routing-policy.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -104,6 +104,33 @@ describe('RoutingPolicy with circuit state and EDF queues', () => {
   };
   const pool = (queue: QueuedWork[]): ProviderView => ({ ...local, concurrency: 2, queue, backlogTokens: queue.reduce((s, q) => s + q.workTokens, 0) });
   const HOUR = 3_600_000;
+
+  // Local too slow for these deadlines: the choice is between the clouds.
+  const slowLocal = { ...local, tokensPerSec: 0.01 };
+
+  it('parks an item for a cheaper cleared provider that is down when the pricier one still meets its deadline after the wait', () => {
+    const d = policy.decide(item({ deadline: NOW + 120_000 }), state(slowLocal, { ...cloud, available: false }, sovereign));
+    expect(d).toMatchObject({ target: 'cloud', provider: 'frontier', parkMs: PARK_MS, atRisk: false });
+    expect(d.reason).toMatch(/^parked 15 s for frontier \(cheaper, cleared, down now\); sovereign still meets the deadline/);
+    expect(d.estimatedFinishAt).toBeGreaterThanOrEqual(NOW + PARK_MS);
+  });
+
+  it('does not park when waiting could cost the deadline, nor for a provider the item is not cleared for', () => {
+    const tight = policy.decide(item({ deadline: NOW + 10_000 }), state(slowLocal, { ...cloud, available: false }, sovereign));
+    expect(tight).toMatchObject({ provider: 'sovereign' });
+    expect(tight.parkMs).toBeUndefined();
+    const confidential = policy.decide(item({ sensitivity: 'confidential', deadline: NOW + 120_000 }), state(slowLocal, { ...cloud, available: false }, sovereign));
+    expect(confidential).toMatchObject({ provider: 'sovereign' });
+    expect(confidential.parkMs).toBeUndefined();
+  });
+
+  it('parks for a provider left out of a reroute (recovering), never routing to it directly', () => {
+    const rerouted = { now: NOW, providers: [slowLocal, sovereign], recovering: [cloud] };
+    expect(policy.decide(item({ deadline: NOW + 120_000 }), rerouted)).toMatchObject({ provider: 'frontier', parkMs: PARK_MS });
+    const noTime = policy.decide(item({ deadline: NOW + 10_000 }), rerouted);
+    expect(noTime.provider).toBe('sovereign');
+    expect(noTime.parkMs).toBeUndefined();
+  });
 
   it('routes around a cloud provider whose circuit is open', () => {
     const d = policy.decide(item({ deadline: NOW + 3000 }), state(local, { ...cloud, available: false }, sovereign));
