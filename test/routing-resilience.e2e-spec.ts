@@ -53,6 +53,16 @@ const sentFor = (double: OpenAIDouble, tag: string) => double.completionRequests
 /** Requests that carried one item (its text starts with "<id>: "). */
 const sentForItem = (double: OpenAIDouble, id: string) => double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`${id}: `));
 
+/** A frontier API cleared to internal and a pricier sovereign endpoint cleared to confidential, each a double. */
+const twoProviders = (frontier: OpenAIDouble, sovereign: OpenAIDouble) => ({
+  FRONTIER_KEY: 'test-key',
+  SOVEREIGN_KEY: 'sovereign-key',
+  CLOUD_PROVIDERS: JSON.stringify([
+    { name: 'frontier', baseURL: frontier.url, model: 'frontier-model', clearance: 'internal', apiKeyEnv: 'FRONTIER_KEY', priceOutputPerM: 0.6, latencyMs: 100, tokensPerSec: 2000 },
+    { name: 'sovereign', baseURL: sovereign.url, model: 'sovereign-model', clearance: 'confidential', apiKeyEnv: 'SOVEREIGN_KEY', priceOutputPerM: 3, latencyMs: 100, tokensPerSec: 2000 },
+  ]),
+});
+
 describe('routing resilience', () => {
   let double: OpenAIDouble;
   beforeAll(async () => {
@@ -145,12 +155,7 @@ describe('routing resilience', () => {
         LOCAL_TOKENS_PER_SEC: '1',
         CIRCUIT_FAILURE_THRESHOLD: '2',
         CIRCUIT_OPEN_MS: '2000',
-        FRONTIER_KEY: 'test-key',
-        SOVEREIGN_KEY: 'sovereign-key',
-        CLOUD_PROVIDERS: JSON.stringify([
-          { name: 'frontier', baseURL: double.url, model: 'frontier-model', clearance: 'internal', apiKeyEnv: 'FRONTIER_KEY', priceOutputPerM: 0.6, latencyMs: 100, tokensPerSec: 2000 },
-          { name: 'sovereign', baseURL: sovereign.url, model: 'sovereign-model', clearance: 'confidential', apiKeyEnv: 'SOVEREIGN_KEY', priceOutputPerM: 3, latencyMs: 100, tokensPerSec: 2000 },
-        ]),
+        ...twoProviders(double, sovereign),
       });
     });
     afterAll(async () => {
@@ -238,12 +243,7 @@ describe('routing resilience', () => {
       double.reset();
       sovereign = await startOpenAIDouble({ apiKey: 'sovereign-key' });
       sys = await startSystem(double, {
-        FRONTIER_KEY: 'test-key',
-        SOVEREIGN_KEY: 'sovereign-key',
-        CLOUD_PROVIDERS: JSON.stringify([
-          { name: 'frontier', baseURL: double.url, model: 'frontier-model', clearance: 'internal', apiKeyEnv: 'FRONTIER_KEY', priceOutputPerM: 0.6, latencyMs: 100, tokensPerSec: 2000 },
-          { name: 'sovereign', baseURL: sovereign.url, model: 'sovereign-model', clearance: 'confidential', apiKeyEnv: 'SOVEREIGN_KEY', priceOutputPerM: 3, latencyMs: 100, tokensPerSec: 2000 },
-        ]),
+        ...twoProviders(double, sovereign),
       });
     });
     afterAll(async () => {
