@@ -4,10 +4,11 @@
  * Local generation throughput through the whole system (REST → Redis/BullMQ → worker →
  * node-llama-cpp) against the limit measured in the same run: node-llama-cpp in this process with
  * the same model, sequences, threads, prompts and maxTokens, and nothing in between. For N = 1, 2,
- * 4, 8 sequences and the N the worker computes itself (LOCAL_SEQUENCES=auto).
+ * 4, 8 sequences on CPU (1, 4, 16, 64 on a GPU) and the N the worker computes itself (LOCAL_SEQUENCES=auto).
  *
  * Progress goes to stderr; stdout's last line is the result as one JSON object (pretty in
- * bench/results/local-cpu.json with --record). Exits 0 when the run completed, targets met or not.
+ * bench/results/local-cpu.json, or local-gpu.json where the engine found a GPU, with --record).
+ * Exits 0 when the run completed, targets met or not.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -19,19 +20,30 @@ import { CpuMeter, waitForQuiet } from './cpu-meter.js';
 import { QueueSystem, WorkerStartFailed, type QueueRun } from './queue-system.js';
 import { RawEngine, type EngineRun } from './raw-engine.js';
 
-const SEQUENCES = [1, 2, 4, 8];
+/** What a run measures on its device. */
+interface Profile {
+  sequences: number[];
+  /** The random bench model always generates exactly maxTokens. */
+  maxTokens: number;
+  /** A computed N far above the largest in `sequences` is measured with at most this many items (noted in the run). */
+  maxItems: number;
+  resultFile: string;
+}
+/** 32 tokens and ~120 prompt tokens per item keep the whole run near 4 minutes on 2 quiet cores (~20–25 tok/s at any N there). */
+const CPU: Profile = { sequences: [1, 2, 4, 8], maxTokens: 32, maxItems: 32, resultFile: 'local-cpu.json' };
+/**
+ * A GPU reads the weights once per step for every sequence, so throughput can keep growing far past 8; and
+ * it decodes an item in milliseconds, so the queue's fixed cost per item (job pick-up, state writes) weighs
+ * more there: 64-token answers, and up to 256 items so the computed N has a sequence for each.
+ */
+const GPU: Profile = { sequences: [1, 8, 32, 128], maxTokens: 64, maxItems: 256, resultFile: 'local-gpu.json' };
 const THREAD_CHOICES = [1, 2];
-// The random bench model always generates exactly maxTokens. 32 tokens and ~120 prompt tokens per
-// item keep the whole run near 4 minutes on 2 quiet cores (~20–25 tok/s at any N there).
-const MAX_TOKENS = 32;
 const CONTEXT_SIZE = 512;
 const WARMUP_TOKENS = 4;
 const PROBE_ITEMS = 3;
-/** A computed N far above 16 is measured with at most this many items in flight (noted in the run). */
-const MAX_ITEMS = 32;
 /** Items per run: every sequence gets at least four, so one slow item at the end of a run (seen at N = 4
- * with two items per sequence) weighs little against steady-state throughput; a run lasts ≥ ~20 s. */
-const itemsFor = (n: number): number => Math.min(Math.max(4 * n, 16), MAX_ITEMS);
+ * with two items per sequence) weighs little against steady-state throughput; a run lasts ≥ ~20 s on CPU. */
+const itemsFor = (n: number, profile: Profile): number => Math.min(Math.max(4 * n, 16), profile.maxItems);
 /**
  * A measurement during which other processes used more than this share of the machine is taken
  * again (at most MAX_ATTEMPTS times; the least disturbed one counts): this machine is shared.
@@ -47,7 +59,6 @@ const MAX_ATTEMPTS = 3;
 const RATIO_MIN = 0.9;
 const COMPUTED_VS_BEST_MIN = 0.9;
 const MODEL_NAME = 'bench';
-const RESULT_FILE = resolve(process.cwd(), 'bench/results/local-cpu.json');
 
 interface Run {
   sequences: number;
@@ -108,7 +119,6 @@ function progress(line: string): void {
 
 const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
 const pct = (share: number): string => `${(share * 100).toFixed(1)}%`;
-const prompts = (tag: string, count: number, maxTokens = MAX_TOKENS): Prompt[] => summarizeWorkload(tag, count, maxTokens, MAX_TOKENS).prompts;
 
 /** Runs `measure` until other processes left the CPU alone during it (or attempts run out). */
 async function steady<T>(label: string, measure: () => Promise<T>): Promise<Steady<T>> {
@@ -129,14 +139,17 @@ async function steady<T>(label: string, measure: () => Promise<T>): Promise<Stea
   return best!;
 }
 
-async function main(): Promise<Record<string, unknown>> {
+async function main(): Promise<{ result: Record<string, unknown>; resultFile: string }> {
   if (!Number.isSafeInteger(fallbackSequences) || fallbackSequences < 1) throw new Error('--fallback-sequences must be a positive integer');
   if (forcedThreads !== undefined && (!Number.isSafeInteger(forcedThreads) || forcedThreads < 1)) throw new Error('--threads must be a positive integer');
   const modelPath = await ensureGeneratedModel('bench');
-  progress(`model ${modelPath}; maxTokens ${MAX_TOKENS}, context ${CONTEXT_SIZE}`);
-
   const engine = await RawEngine.load(modelPath, forcedThreads ?? Math.max(...THREAD_CHOICES));
   cleanups.push(() => engine.dispose());
+  const gpu = await engine.gpu();
+  const profile = gpu ? GPU : CPU;
+  const MAX_TOKENS = profile.maxTokens;
+  const prompts = (tag: string, count: number, maxTokens = MAX_TOKENS): Prompt[] => summarizeWorkload(tag, count, maxTokens, MAX_TOKENS).prompts;
+  progress(`model ${modelPath} on ${gpu ? `${engine.device}: ${gpu.names.join(', ')}` : 'cpu'}; maxTokens ${MAX_TOKENS}, context ${CONTEXT_SIZE}`);
   /** N sequences in this process: one context, warmed up, then the measured prompts. */
   const rawRun = async (n: number, threads: number, label: string, measured: Prompt[]): Promise<Steady<EngineRun>> => {
     const context = await engine.open({ sequences: n, threads, contextSize: CONTEXT_SIZE });
@@ -171,10 +184,29 @@ async function main(): Promise<Record<string, unknown>> {
 
   const computed = await computeSequences(system);
   progress(`computed sequences: ${computed.sequences} (${computed.source})`);
+  if (gpu) await warmKernels(Math.max(computed.sequences, ...profile.sequences));
+
+  /**
+   * A prebuilt CUDA library without machine code for this GPU (the H100's sm_90 gets PTX) compiles each
+   * kernel on first use and caches it on disk; which kernel runs depends on the batch size. Unwarmed, those
+   * compiles land inside the first measurement at each N (seen: N=16 at half of N=1). One pass whose
+   * answers end one after another walks the batch from n down to 1 and compiles them all beforehand.
+   */
+  async function warmKernels(n: number): Promise<void> {
+    const t0 = Date.now();
+    const staggered = Array.from({ length: n }, (_, i) => prompts(`jit-${i}`, 1, 1 + Math.floor((i * MAX_TOKENS) / n))[0]);
+    const context = await engine.open({ sequences: n, threads, contextSize: CONTEXT_SIZE });
+    try {
+      await context.generate(staggered);
+    } finally {
+      await context.dispose();
+    }
+    progress(`GPU kernels warmed for batches of 1..${n} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
 
   const raws = new Map<number, Steady<EngineRun>>();
   const measure = async (n: number, workerEnv: NodeJS.ProcessEnv, computedRun = false): Promise<Run> => {
-    const items = itemsFor(n);
+    const items = itemsFor(n, profile);
     if (items < n) progress(`N=${n}: measured with ${items} items, so at most ${items} run at once`);
     const workload = summarizeWorkload(`n${n}`, items, MAX_TOKENS, MAX_TOKENS);
     let raw = raws.get(n);
@@ -208,14 +240,15 @@ async function main(): Promise<Record<string, unknown>> {
   };
 
   const runs: Run[] = [];
-  for (const n of SEQUENCES) runs.push(await measure(n, { LOCAL_SEQUENCES: String(n) }));
+  for (const n of profile.sequences) runs.push(await measure(n, { LOCAL_SEQUENCES: String(n) }));
   runs.push({ ...(await measure(computed.sequences, computed.workerEnv, true)), computed: true });
 
   const best = Math.max(...runs.filter((r) => !r.computed).map((r) => r.queueTokensPerSec));
   const computedVsBest = runs[runs.length - 1].queueTokensPerSec / best;
-  return {
+  const result = {
     model: MODEL_NAME,
     device: engine.device,
+    ...(gpu ? { gpu: gpu.names.join(', '), vramGiB: round(gpu.vramTotalBytes / 2 ** 30, 1) } : {}),
     threads,
     threadProbe,
     maxTokens: MAX_TOKENS,
@@ -226,6 +259,7 @@ async function main(): Promise<Record<string, unknown>> {
     targets: { ratioMin: RATIO_MIN, computedVsBest: round(computedVsBest, 3), computedVsBestMin: COMPUTED_VS_BEST_MIN },
     pass: runs.every((r) => r.ratio >= RATIO_MIN) && computedVsBest >= COMPUTED_VS_BEST_MIN,
   };
+  return { result, resultFile: resolve(process.cwd(), 'bench/results', profile.resultFile) };
 }
 
 /**
@@ -268,11 +302,11 @@ function describe(q: QueueRun): string {
 
 let exitCode = 0;
 try {
-  const result = await main();
+  const { result, resultFile } = await main();
   if (record) {
-    await mkdir(dirname(RESULT_FILE), { recursive: true });
-    await writeFile(RESULT_FILE, JSON.stringify(result, null, 2) + '\n');
-    progress(`wrote ${RESULT_FILE}`);
+    await mkdir(dirname(resultFile), { recursive: true });
+    await writeFile(resultFile, JSON.stringify(result, null, 2) + '\n');
+    progress(`wrote ${resultFile}`);
   }
   process.stdout.write(JSON.stringify(result) + '\n');
 } catch (error) {

@@ -54,6 +54,12 @@ export class RawEngine {
     return this.llama.gpu === false ? 'cpu' : this.llama.gpu;
   }
 
+  /** The GPU's name and VRAM (null on CPU), recorded with a GPU run. */
+  async gpu(): Promise<{ names: string[]; vramTotalBytes: number } | null> {
+    if (this.llama.gpu === false) return null;
+    return { names: await this.llama.getGpuDeviceNames(), vramTotalBytes: (await this.llama.getVramState()).total };
+  }
+
   async open(opts: EngineContextOptions): Promise<RawContext> {
     const context = await this.model.createContext({ contextSize: opts.contextSize, sequences: opts.sequences, threads: opts.threads });
     return new RawContext(context, this.chatWrapper);
