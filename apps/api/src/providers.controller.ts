@@ -4,7 +4,7 @@ import type { AppConfig } from '#libs/config/src/app-config.js';
 import { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
 import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 
-/** Every provider as the router sees it now: clearance, prices, measured speed, backlog, circuit, quotas. */
+/** Every provider as the router sees it now (clearance, prices, measured speed, backlog, circuit, quotas), and the learned token estimates. */
 // Declares no scope: admin by default (ApiKeyGuard).
 @Controller('v1/providers')
 export class ProvidersController {
@@ -36,6 +36,7 @@ export class ProvidersController {
         };
       }),
     );
-    return { providers };
+    // Input and output token corrections per task kind, learned from completed items (TokenCalibration).
+    return { providers, tokenEstimates: (await this.directory.calibration()).describe() };
   }
 }

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
 import { routableItem } from '#libs/batches/src/item-estimate.js';
+import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type JobQueue } from '#libs/queue/src/index.js';
 import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
@@ -56,6 +57,7 @@ export class EscalationWatchdog {
   async sweep(now = Date.now()): Promise<number> {
     const state = await this.directory.routingState(now);
     const tasks = new Map<string, DocumentTask | CodeMigrationTask | null>();
+    const calibration = await this.directory.calibration();
     let moved = 0;
     for (const model of this.localModels) {
       const view = state.providers.find((p) => p.target === 'local' && p.name === model);
@@ -66,7 +68,7 @@ export class EscalationWatchdog {
       for (const q of view.queue ?? []) if (q.running) sequences.run(q);
       for (const job of waiting) {
         const item = job.data;
-        const routable = await this.routable(item, tasks);
+        const routable = await this.routable(item, tasks, calibration);
         const work = { deadline: item.deadline, workTokens: workTokens(routable) };
         const finishAt = sequences.finishIf(work);
         if (finishAt > item.deadline) {
@@ -87,10 +89,10 @@ export class EscalationWatchdog {
     return moved;
   }
 
-  private async routable(item: WorkItem, tasks: Map<string, DocumentTask | CodeMigrationTask | null>): Promise<RoutableItem> {
+  private async routable(item: WorkItem, tasks: Map<string, DocumentTask | CodeMigrationTask | null>, calibration: TokenCalibration): Promise<RoutableItem> {
     if (!tasks.has(item.batchId)) tasks.set(item.batchId, await this.store.task(item.batchId));
     const task = tasks.get(item.batchId);
     if (!task) return { sensitivity: item.sensitivity, deadline: item.deadline, inputTokens: 0, expectedOutputTokens: 0 };
-    return routableItem(item, task, this.maxOutputTokens);
+    return routableItem(item, task, this.maxOutputTokens, calibration);
   }
 }

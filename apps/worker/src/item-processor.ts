@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
+import { taskKind, routableItem } from '#libs/batches/src/item-estimate.js';
 import { runItem } from '#libs/jobs/src/item-run.js';
 import { CallTally, type ItemModel } from '#libs/jobs/src/model-calls.js';
 import type { Prompt } from '#libs/jobs/src/prompt.js';
@@ -96,6 +97,12 @@ export class ItemProcessor {
       });
       const tps = workTokensPerSecond(usage, elapsedMs, (on.latencyMs ?? 0) * calls);
       if (recorded && tps !== null) await this.deps.pools.recordThroughput(on.target, on.provider.name, tps);
+      // What the item really used (input as the tokenizer or API counted it, output as written) against what
+      // routing assumed before any correction: the next estimates learn from it.
+      if (recorded) {
+        const estimated = routableItem(item, task, this.deps.maxOutputTokens);
+        await this.deps.pools.recordTokenRatios(taskKind(task), usage, { inputTokens: estimated.inputTokens, outputTokens: estimated.expectedOutputTokens });
+      }
       this.log.log({
         msg: recorded ? 'item completed' : 'item result discarded (already finished)',
         batchId: item.batchId,

@@ -54,7 +54,7 @@ export class ItemRerouter {
     if (!providers.some((p) => isCleared(p.clearance, item.sensitivity))) return null;
     // The clouds left out (the one it leaves, those whose circuit is open) may come back: it may park for one.
     const recovering = opts.localOnly ? [] : state.providers.filter((p) => p.target === 'cloud' && !providers.includes(p));
-    return this.policy.decide(routableItem(item, task, this.maxOutputTokens), { now, providers, recovering });
+    return this.policy.decide(routableItem(item, task, this.maxOutputTokens, await this.directory.calibration()), { now, providers, recovering });
   }
 
   /** Applies a decision: returns false if the item was no longer in `statuses` on `from` (someone else moved it). */

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
 import { workTokens, type PlannedRoute, type RouteDecision, type RoutingPolicy, type RoutingState } from '#libs/routing/src/routing-policy.js';
+import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import { routableItem } from './item-estimate.js';
 import { checkSubmission, type FieldError, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewItem } from './batch-store.js';
@@ -67,7 +68,7 @@ export class BatchIntake {
     const { submission, output } = await this.withSourceFiles(check.submission, context.sourceFiles, existing === null);
     if (existing) return this.resume(existing, submission, deadlineAt);
 
-    const work = this.workItems(submission, deadlineAt);
+    const work = this.workItems(submission, deadlineAt, await this.directory.calibration());
     const state = await this.directory.routingState(now);
     const decisions = this.route(submission, work, state);
     const at = new Date(now).toISOString();
@@ -95,7 +96,7 @@ export class BatchIntake {
   async quote(body: unknown, now = Date.now()): Promise<Quote> {
     const check = checkSubmission(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
-    const work = this.workItems((await this.withSourceFiles(check.submission, undefined, true)).submission, check.deadlineAt);
+    const work = this.workItems((await this.withSourceFiles(check.submission, undefined, true)).submission, check.deadlineAt, await this.directory.calibration());
     const decisions = this.route(check.submission, work, await this.directory.routingState(now));
     return { total: work.length, decisions };
   }
@@ -144,7 +145,7 @@ export class BatchIntake {
     if (!(await this.store.isEnqueued(id))) {
       const routes: ItemRoute[] = [];
       for await (const i of this.store.eachItem(id)) routes.push(i.routeHistory[0]);
-      const items = this.workItems(submission, deadlineAt, id).map((w) => w.item);
+      const items = this.workItems(submission, deadlineAt, undefined, id).map((w) => w.item);
       // The earlier attempt may have died before or after its audit write; a route recorded twice beats one missing.
       await this.recordRoutes(id, items, routes, await this.directory.routingState());
       await this.enqueue(id, items, routes);
@@ -197,7 +198,8 @@ export class BatchIntake {
     await this.store.markEnqueued(batchId);
   }
 
-  private workItems(s: BatchSubmission, deadlineAt: number, batchId = '') {
+  /** Each item with its estimate, output corrected by `calibration` where given (the routing needs it; storing does not). */
+  private workItems(s: BatchSubmission, deadlineAt: number, calibration?: TokenCalibration, batchId = '') {
     const inputs =
       s.kind === 'code-migration'
         ? (s.items ?? []).map((i) => ({ itemId: i.path, input: i.content, path: i.path, model: i.model ?? s.model }))
@@ -207,7 +209,7 @@ export class BatchIntake {
       const privacy = effectiveSensitivity(s.sensitivity, detectPii(x.input, this.limits.piiRules ?? DEFAULT_PII_RULES));
       const pii = { declared: s.sensitivity, categories: privacy.categories, raised: privacy.raised };
       const item: WorkItem = { batchId, index, itemId: x.itemId, kind: s.kind, sensitivity: privacy.sensitivity, deadline: deadlineAt, input: x.input, path: x.path, model: x.model };
-      const { inputTokens, expectedOutputTokens } = routableItem(item, s.task, this.limits.maxOutputTokens);
+      const { inputTokens, expectedOutputTokens } = routableItem(item, s.task, this.limits.maxOutputTokens, calibration);
       return { item, pii, inputTokens, expectedOutputTokens };
     });
   }

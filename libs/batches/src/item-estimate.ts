@@ -1,19 +1,23 @@
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
+import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
 import type { RoutableItem } from '#libs/routing/src/routing-policy.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import type { CodeMigrationTask, DocumentTask, WorkItem } from './batch-types.js';
 
+/** The kind an item's output length is learned under (TokenCalibration). */
+export function taskKind(task: DocumentTask | CodeMigrationTask): TaskKind {
+  return 'type' in task ? task.type : 'migrate';
+}
+
 /**
  * What the routing policy is told about an item: its prompt's input tokens (estimated before any model
- * has seen it) and the output its task is expected to produce. Intake, reroutes, the escalation watchdog
- * and the local queue's view all estimate through here, so they agree on an item's size.
+ * has seen it) and the output its task is expected to produce, both corrected by what tokenizers counted
+ * and models wrote for earlier items of its kind when `calibration` is given. Intake, reroutes, the
+ * escalation watchdog and the local queue's view all estimate through here, so they agree on an item's
+ * size; the worker records each completed item against the uncorrected estimate.
  */
-export function routableItem(item: WorkItem, task: DocumentTask | CodeMigrationTask, maxOutputTokens: number): RoutableItem {
+export function routableItem(item: WorkItem, task: DocumentTask | CodeMigrationTask, maxOutputTokens: number, calibration?: TokenCalibration): RoutableItem {
   const prompt = promptFor(item, task, maxOutputTokens);
-  return {
-    sensitivity: item.sensitivity,
-    deadline: item.deadline,
-    inputTokens: estimateTokens(prompt.system) + estimateTokens(prompt.prompt),
-    expectedOutputTokens: prompt.expectedOutputTokens,
-  };
+  const estimate = { inputTokens: estimateTokens(prompt.system) + estimateTokens(prompt.prompt), expectedOutputTokens: prompt.expectedOutputTokens };
+  return { sensitivity: item.sensitivity, deadline: item.deadline, ...(calibration ? calibration.apply(taskKind(task), estimate) : estimate) };
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
+import { RATIO_DECAY, TokenCalibration, type RatioSums, type TaskKind, type TokenCounts } from '#libs/routing/src/token-calibration.js';
 import { ewma } from '#libs/routing/src/throughput-estimate.js';
 
 /** What a consuming worker publishes about itself every few seconds. */
@@ -32,7 +33,24 @@ export interface PoolHeartbeat {
 }
 
 /**
- * Live pools and measured throughput, in Redis. A heartbeat expires after `ttlMs`, so a crashed
+ * KEYS[1] hash; ARGV kind, decay, then actual and estimated input tokens, then output tokens: foldRatio of
+ * libs/routing, as JSON under `input:<kind>` and `output:<kind>` (ratioKey).
+ */
+const FOLD_RATIOS_LUA = `
+local d = tonumber(ARGV[2])
+for i, direction in ipairs({ 'input', 'output' }) do
+  local field = direction .. ':' .. ARGV[1]
+  local prev = redis.call('HGET', KEYS[1], field)
+  local s = prev and cjson.decode(prev) or { actual = 0, expected = 0, samples = 0 }
+  s.actual = s.actual * d + tonumber(ARGV[1 + 2 * i])
+  s.expected = s.expected * d + tonumber(ARGV[2 + 2 * i])
+  s.samples = s.samples + 1
+  redis.call('HSET', KEYS[1], field, cjson.encode(s))
+end
+`;
+
+/**
+ * Live pools and what completions measured (throughput per provider, token ratios per task kind), in Redis. A heartbeat expires after `ttlMs`, so a crashed
  * worker drops out of /ready and the routing state on its own.
  */
 export class PoolRegistry {
@@ -76,11 +94,27 @@ export class PoolRegistry {
     return v === null ? null : Number(v);
   }
 
+  /**
+   * Folds one completed item into its kind's token ratios, atomically: a pool finishes several items at
+   * once, and a read-then-write lost a third of them in the end-to-end test.
+   */
+  async recordTokenRatios(kind: TaskKind, actual: TokenCounts, estimated: TokenCounts): Promise<void> {
+    await this.redis.eval(FOLD_RATIOS_LUA, 1, this.ratiosKey(), kind, RATIO_DECAY, actual.inputTokens, estimated.inputTokens, actual.outputTokens, estimated.outputTokens);
+  }
+
+  async tokenCalibration(): Promise<TokenCalibration> {
+    const all = await this.redis.hgetall(this.ratiosKey());
+    return new TokenCalibration(Object.fromEntries(Object.entries(all).map(([field, json]) => [field, JSON.parse(json) as RatioSums])));
+  }
+
   private key(id: string): string {
     return `${this.prefix}:sy:pool:${id}`;
   }
   private indexKey(): string {
     return `${this.prefix}:sy:pools`;
+  }
+  private ratiosKey(): string {
+    return `${this.prefix}:sy:token-ratios`;
   }
   private throughputKey(target: RouteTarget, provider: string): string {
     return `${this.prefix}:sy:tps:${target}:${provider}`;

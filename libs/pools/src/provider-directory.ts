@@ -1,8 +1,9 @@
 import type { AppConfig, CloudProviderConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
-import { routableItem } from '#libs/batches/src/item-estimate.js';
+import { taskKind, routableItem } from '#libs/batches/src/item-estimate.js';
 import { queueRefFor, type JobName, type JobQueue } from '#libs/queue/src/index.js';
+import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
 import { workTokens, type ProviderView, type QueuedWork, type RoutableItem, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { CircuitRegistry } from './circuit-registry.js';
 import type { PoolHeartbeat, PoolRegistry } from './pool-registry.js';
@@ -16,7 +17,7 @@ const CLOUD_PARALLELISM = 16;
  */
 const QUEUE_VIEW_LIMIT = 1000;
 
-/** Estimates kept between calls (an item's size and deadline never change); cleared when it grows past this. */
+/** Uncorrected estimates kept between calls (an item's size and deadline never change); cleared when it grows past this. */
 const ESTIMATE_CACHE_MAX = 50_000;
 
 /**
@@ -32,16 +33,22 @@ export class ProviderDirectory {
     private readonly jobs: JobQueue,
   ) {}
 
-  private readonly estimates = new Map<string, RoutableItem | null>();
+  private readonly estimates = new Map<string, { item: RoutableItem; kind: TaskKind } | null>();
+
+  /** Token-count corrections learned so far (routableItem applies them); read fresh on every call. */
+  calibration(): Promise<TokenCalibration> {
+    return this.pools.tokenCalibration();
+  }
 
   async routingState(now = Date.now()): Promise<RoutingState> {
     const live = await this.pools.live(now);
-    const providers: ProviderView[] = await Promise.all(this.config.localModels.map((m) => this.localView(m, live, now)));
+    const calibration = await this.calibration();
+    const providers: ProviderView[] = await Promise.all(this.config.localModels.map((m) => this.localView(m, live, now, calibration)));
     providers.push(...(await Promise.all(this.config.cloudProviders.map((p) => this.cloudView(p)))));
     return { now, providers };
   }
 
-  private async localView(local: LocalModelConfig, live: PoolHeartbeat[], now: number): Promise<ProviderView> {
+  private async localView(local: LocalModelConfig, live: PoolHeartbeat[], now: number, calibration: TokenCalibration): Promise<ProviderView> {
     const pools = live.filter((p) => p.target === 'local' && p.provider === local.name && p.status === 'consuming');
     // Sequences running across every live pool of this model; before any has reported, the configured number.
     const sequences = pools.reduce((sum, p) => sum + p.activeSequences, 0);
@@ -59,7 +66,7 @@ export class ProviderDirectory {
       latencyMs: 0,
       // No live pool of this model: down, as far as routing goes (items routed here wait for one).
       available: pools.length > 0,
-      queue: await this.localQueue(local.name, tokensPerSec, backlogTokens, now),
+      queue: await this.localQueue(local.name, tokensPerSec, backlogTokens, now, calibration),
     };
   }
 
@@ -68,7 +75,7 @@ export class ProviderDirectory {
    * given its queue: running items with what is left of them at the measured speed, then waiting items
    * with their estimates, so it can tell which on-time work a new item would push late.
    */
-  private async localQueue(model: string, tokensPerSec: number, backlogTokens: number, now: number): Promise<QueuedWork[]> {
+  private async localQueue(model: string, tokensPerSec: number, backlogTokens: number, now: number, calibration: TokenCalibration): Promise<QueuedWork[]> {
     const ref = queueRefFor('local', model);
     if (!this.jobs.has(ref)) return [];
     const [running, waiting] = await Promise.all([this.jobs.active<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT), this.jobs.waiting<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT)]);
@@ -76,14 +83,14 @@ export class ProviderDirectory {
     const queue: QueuedWork[] = [];
     let listed = 0;
     for (const job of running) {
-      const item = await this.estimate(job.data, tasks);
+      const item = await this.estimate(job.data, tasks, calibration);
       if (!item) continue;
       const work = workTokens(item);
       listed += work;
       queue.push({ deadline: item.deadline, workTokens: Math.max(0, work - ((now - job.startedAt) / 1000) * tokensPerSec), running: true });
     }
     for (const job of waiting) {
-      const item = await this.estimate(job.data, tasks);
+      const item = await this.estimate(job.data, tasks, calibration);
       if (!item) continue;
       const work = workTokens(item);
       listed += work;
@@ -94,16 +101,22 @@ export class ProviderDirectory {
     return queue;
   }
 
-  private async estimate(item: WorkItem, tasks: Map<string, Promise<DocumentTask | CodeMigrationTask | null>>): Promise<RoutableItem | null> {
+  private async estimate(
+    item: WorkItem,
+    tasks: Map<string, Promise<DocumentTask | CodeMigrationTask | null>>,
+    calibration: TokenCalibration,
+  ): Promise<RoutableItem | null> {
     const key = `${item.batchId}:${item.index}`;
-    const cached = this.estimates.get(key);
-    if (cached !== undefined) return cached;
-    if (!tasks.has(item.batchId)) tasks.set(item.batchId, this.store.task(item.batchId));
-    const task = await tasks.get(item.batchId)!;
-    const estimate = task ? routableItem(item, task, this.config.maxOutputTokens) : null;
-    if (this.estimates.size >= ESTIMATE_CACHE_MAX) this.estimates.clear();
-    this.estimates.set(key, estimate);
-    return estimate;
+    let cached = this.estimates.get(key);
+    if (cached === undefined) {
+      if (!tasks.has(item.batchId)) tasks.set(item.batchId, this.store.task(item.batchId));
+      const task = await tasks.get(item.batchId)!;
+      cached = task ? { item: routableItem(item, task, this.config.maxOutputTokens), kind: taskKind(task) } : null;
+      if (this.estimates.size >= ESTIMATE_CACHE_MAX) this.estimates.clear();
+      this.estimates.set(key, cached);
+    }
+    // The same correction routableItem applies, on the cached uncorrected estimate.
+    return cached && { ...cached.item, ...calibration.apply(cached.kind, cached.item) };
   }
 
   private async cloudView(cloud: CloudProviderConfig): Promise<ProviderView> {

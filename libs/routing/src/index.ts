@@ -4,3 +4,4 @@ export * from './token-estimate.js';
 export * from './routing-policy.js';
 export * from './edf-schedule.js';
 export * from './throughput-estimate.js';
+export * from './token-calibration.js';

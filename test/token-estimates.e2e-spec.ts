@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { ApiClient, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+
+/**
+ * Token estimates learn from completed items (TokenCalibration through the worker's PoolRegistry): the
+ * real worker and API, the generated tiny model and its tokenizer, a private Redis.
+ */
+describe('token estimates', () => {
+  let api: AppProcess;
+  let worker: AppProcess;
+  let client: ApiClient;
+
+  // A short note's summary is estimated at its floor of 32 tokens; the random-weight model always writes
+  // MAX_OUTPUT_TOKENS (64), so every completed summary says "twice as long as estimated".
+  const notes = (tag: string, n = 6) => ({
+    kind: 'document-processing',
+    sensitivity: 'public',
+    deadline: 'P1D',
+    task: { type: 'summarize' },
+    items: Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: `${tag}-${i}: a short note.` })),
+  });
+
+  beforeAll(async () => {
+    const env = await systemEnv({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), MAX_OUTPUT_TOKENS: '64' });
+    worker = startApp('worker', env);
+    api = startApp('api', env);
+    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
+    await client.waitReady();
+  });
+
+  afterAll(async () => {
+    await Promise.all([api?.stop(), worker?.stop()]);
+  });
+
+  it('learns per task kind what the tokenizer counts and how long answers run, and quotes with the correction', async () => {
+    const fresh = await client.request('GET', '/v1/providers');
+    const untaught = { input: { ratio: 1, samples: 0 }, output: { ratio: 1, samples: 0 } };
+    expect(fresh.json.tokenEstimates.summarize).toEqual(untaught);
+    const before = await client.request('POST', '/v1/batches/quote', notes('quote'));
+    expect(before.status).toBe(200);
+
+    const submitted = await client.request('POST', '/v1/batches', notes('learn'));
+    const batch = await client.waitFinished(submitted.json.id);
+    expect(batch).toMatchObject({ status: 'completed', routes: { local: 6, cloud: 0 }, usage: { outputTokens: 6 * 64 } });
+
+    const learned = await client.request('GET', '/v1/providers');
+    expect(learned.json.tokenEstimates.summarize.output).toEqual({ ratio: 2, samples: 6 });
+    // The input as the tiny model's tokenizer counted it (its 2,048-token vocabulary splits text finer than 4 characters a token).
+    expect(learned.json.tokenEstimates.summarize.input).toEqual({ ratio: expect.any(Number), samples: 6 });
+    expect(learned.json.tokenEstimates.summarize.input.ratio).not.toBe(1);
+    // Only summaries ran: the other kinds keep their estimates.
+    expect(learned.json.tokenEstimates.classify).toEqual(untaught);
+
+    const after = await client.request('POST', '/v1/batches/quote', notes('quote'));
+    const cost = (q: { json: { estimatedCostUsd: number } }) => q.json.estimatedCostUsd;
+    expect(cost(after)).toBeGreaterThan(cost(before) * 1.3);
+  });
+});
