@@ -23,7 +23,7 @@ const resources = (sequences = 1): Resources => ({
 let nextId = 0;
 /** `seconds` of local work (10 tok/s), all of it output. */
 const item = (arrivalAt: number, deadline: number, seconds: number, sensitivity: SimItem['sensitivity'] = 'public'): SimItem => ({
-  id: nextId++, batch: nextId, arrivalAt, deadline, sensitivity, inputTokens: 0,
+  id: nextId++, batch: nextId, arrivalAt, deadline, sensitivity, kind: 'summarize', inputTokens: 0,
   expectedOutputTokens: seconds * 10, outputTokens: seconds * 10, speedFactor: 1, latencyFactor: 1,
 });
 const local = (i: SimItem) => costOf({ inputTokens: i.inputTokens, outputTokens: i.outputTokens }, resources().local.price);
@@ -77,7 +77,8 @@ describe('costLowerBound', () => {
     expect(cloud.late).toBe(0); // the clouds have room for everything here
     expect(bound.costUsd).toBeLessThanOrEqual(cloud.costUsd);
     const ours = missed(switchyard());
-    if (ours.late === 0) expect(bound.costUsd).toBeLessThanOrEqual(ours.costUsd);
+    // Where ours is optimal the two are equal but for the order of summation.
+    if (ours.late === 0) expect(bound.costUsd).toBeLessThanOrEqual(ours.costUsd * (1 + 1e-9));
   });
 });
 

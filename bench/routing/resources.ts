@@ -1,5 +1,6 @@
 import type { Price } from '#libs/routing/src/cost.js';
 import { workTokens } from '#libs/routing/src/routing-policy.js';
+import type { TaskKind } from '#libs/routing/src/token-calibration.js';
 import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
 
 /** The local model pool: cleared for every sensitivity, cheap, and as fast as its hardware. */
@@ -47,8 +48,10 @@ export interface SimItem {
   arrivalAt: number;
   deadline: number;
   sensitivity: Sensitivity;
+  /** Its task kind, under which production learns token ratios (TokenCalibration). */
+  kind: TaskKind;
   inputTokens: number;
-  /** Production's estimate from the prompt, before the model has run: what the policy is told. */
+  /** Production's estimate from the prompt, before the model has run and before any correction. */
   expectedOutputTokens: number;
   /** What the model really generates (and what is billed). */
   outputTokens: number;

@@ -57,6 +57,7 @@ const base: Omit<WorkloadSpec, 'seed'> = {
   sensitivity: SENSITIVITY_MIX,
   kinds: KIND_MIX,
   inputMedianTokens: 600,
+  verbositySigma: 0.25,
 };
 
 export const SCENARIOS: readonly Scenario[] = [

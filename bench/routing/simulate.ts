@@ -110,7 +110,8 @@ function repoRoot(): string {
 function main(argv: string[]): void {
   const only = argv.includes('--scenario') ? argv[argv.indexOf('--scenario') + 1] : undefined;
   const scenarios = SCENARIOS.filter((s) => !only || s.name === only);
-  const system = PRODUCTION;
+  // --static-estimates: the policy keeps production's output rules, learning nothing (what TokenCalibration buys).
+  const system: SystemConfig = argv.includes('--static-estimates') ? { ...PRODUCTION, name: 'static-estimates', learnTokenRatios: false } : PRODUCTION;
   const reports: ScenarioReport[] = [];
   for (const scenario of scenarios) {
     const t0 = Date.now();

@@ -3,7 +3,7 @@ import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import type { Resources, SimItem } from './resources.js';
 import { allLocal, switchyard, type Router } from './routers.js';
 import { SCENARIOS } from './scenarios.js';
-import { simulate } from './simulator.js';
+import { PRODUCTION, simulate } from './simulator.js';
 import { generateWorkload } from './workload.js';
 
 const SECOND = 1000;
@@ -24,7 +24,7 @@ const resources = (over: { sovereignDown?: boolean } = {}): Resources => ({
 
 let nextId = 0;
 const item = (over: Partial<SimItem> = {}): SimItem => ({
-  id: nextId++, batch: 0, arrivalAt: 0, deadline: 3600 * SECOND, sensitivity: 'public', inputTokens: 100,
+  id: nextId++, batch: 0, arrivalAt: 0, deadline: 3600 * SECOND, sensitivity: 'public', kind: 'summarize', inputTokens: 100,
   expectedOutputTokens: 90, outputTokens: 90, speedFactor: 1, latencyFactor: 1, ...over,
 });
 const withIds = (items: SimItem[]) => items.map((it, id) => ({ ...it, id }));
@@ -86,6 +86,19 @@ describe('simulate', () => {
     expect(result.leaks).toBe(0);
     expect(result.failedRequests).toBeGreaterThan(0); // the outage was felt...
     expect(result.outcomes.every((o) => o.finishedAt >= 0)).toBe(true); // ...and every item finished anyway
+  });
+
+  it('tells the router what completed items of the kind really wrote, as routableItem does after intake', () => {
+    const seen: number[][] = [];
+    const spy: Router = { ...always('local'), routeBatch: (items) => (seen.push(items.map((i) => i.expectedOutputTokens)), items.map(() => ({ provider: 'local', atRisk: false }))) };
+    // Five summaries that run twice their estimate, then one more, arriving after they are done.
+    const first = Array.from({ length: 5 }, () => item({ batch: 0, expectedOutputTokens: 20, outputTokens: 40 }));
+    const items = withIds([...first, item({ batch: 1, arrivalAt: 600 * SECOND, expectedOutputTokens: 20, outputTokens: 40 })]);
+    simulate(items, resources(), spy);
+    expect(seen).toEqual([[20, 20, 20, 20, 20], [40]]);
+    seen.length = 0;
+    simulate(items, resources(), spy, { ...PRODUCTION, learnTokenRatios: false });
+    expect(seen).toEqual([[20, 20, 20, 20, 20], [20]]);
   });
 
   it('is deterministic', () => {

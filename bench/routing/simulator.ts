@@ -1,5 +1,6 @@
 import { costOf, type Price } from '#libs/routing/src/cost.js';
 import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
+import { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import { workTokens, type ProviderView, type QueuedWork, type RoutableItem, type RouteTarget, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
 import { ewma, workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
@@ -19,6 +20,8 @@ export interface SystemConfig {
   backoffMs: number;
   /** One throughput sample from a completion, as the worker records it (then an EWMA per provider). */
   throughputSample: (usage: { inputTokens: number; outputTokens: number }, elapsedMs: number, latencyMs: number) => number | null;
+  /** Estimates corrected per task kind from completed items (TokenCalibration), as routableItem applies them. */
+  learnTokenRatios: boolean;
 }
 
 /**
@@ -34,6 +37,7 @@ export const PRODUCTION: SystemConfig = {
   attempts: 5,
   backoffMs: 1000,
   throughputSample: workTokensPerSecond,
+  learnTokenRatios: true,
 };
 
 /**
@@ -128,6 +132,7 @@ abstract class Provider {
     const sample = this.sim.config.throughputSample(usage, elapsedMs, latencyMs);
     if (sample !== null) this.measuredTokensPerSec = ewma(this.measuredTokensPerSec, sample);
     this.sim.finish(job.run, costOf(usage, this.price));
+    this.sim.learn(job.run.item);
     this.dispatch();
   }
 }
@@ -334,6 +339,7 @@ class Simulation {
   private seq = 0;
   private unfinished: number;
   private watchdogScheduled = false;
+  private readonly calibration = new TokenCalibration();
   failedRequests = 0;
   escalations = 0;
 
@@ -380,6 +386,12 @@ class Simulation {
     };
   }
 
+  /** As ItemProcessor records a completed item against its uncorrected estimate. */
+  learn(item: SimItem): void {
+    // The simulated workload's input estimate is exact, so only the output ratio moves here.
+    if (this.config.learnTokenRatios) this.calibration.record(item.kind, item, { inputTokens: item.inputTokens, outputTokens: item.expectedOutputTokens });
+  }
+
   finish(run: Run, costUsd: number): void {
     run.outcome.finishedAt = this.events.now;
     run.outcome.costUsd += costUsd;
@@ -412,6 +424,11 @@ class Simulation {
   }
 
   private arrive(runs: Run[]): void {
+    // Estimated at intake with the corrections learned so far (routableItem); kept for the item's life.
+    for (const run of runs) {
+      run.routable = { ...run.routable, ...this.calibration.apply(run.item.kind, { inputTokens: run.item.inputTokens, expectedOutputTokens: run.item.expectedOutputTokens }) };
+      run.estWork = workTokens(run.routable);
+    }
     const routes = this.router.routeBatch(
       runs.map((r) => r.routable),
       this.state(),

@@ -32,6 +32,12 @@ export interface WorkloadSpec {
   kinds: Readonly<Record<ItemKind, number>>;
   /** Median document size in tokens (the body of the size distribution; 5% come from a Pareto tail). */
   inputMedianTokens: number;
+  /**
+   * How far the deployment's model strays from production's output rules, per task kind: each kind's
+   * answers run a factor longer or shorter (log-normal with this sigma, drawn once per workload, within
+   * 0.6–1.6×), on top of each item's own spread. 0: the rules are right on average.
+   */
+  verbositySigma: number;
 }
 
 /** The deployment's MAX_OUTPUT_TOKENS. */
@@ -80,6 +86,10 @@ export function generateWorkload(spec: WorkloadSpec): SimItem[] {
   const arrivals = batchArrivals(spec, root.fork('arrivals'));
   const batchDice = root.fork('batches');
   const itemDice = root.fork('items');
+  const verbosityDice = root.fork('verbosity');
+  const verbosity = Object.fromEntries(
+    (['summarize', 'classify', 'extract', 'code-migration'] as const).map((k) => [k, clamp(verbosityDice.logNormal(1, spec.verbositySigma), 0.6, 1.6)]),
+  ) as Record<ItemKind, number>;
   const items: SimItem[] = [];
   arrivals.forEach((arrival, batch) => {
     const sensitivity = batchDice.pick(Object.entries(spec.sensitivity) as [Sensitivity, number][]);
@@ -91,13 +101,14 @@ export function generateWorkload(spec: WorkloadSpec): SimItem[] {
     const kind = batchDice.pick(Object.entries(spec.kinds) as [ItemKind, number][]);
     const schemaTokens = batchDice.int(40, 200);
     for (let k = 0; k < arrival.size; k++) {
-      const size = itemSize(kind, spec.inputMedianTokens, schemaTokens, itemDice);
+      const size = itemSize(kind, spec.inputMedianTokens, schemaTokens, verbosity[kind], itemDice);
       items.push({
         id: items.length,
         batch,
         arrivalAt: arrival.at,
         deadline,
         sensitivity,
+        kind: kind === 'code-migration' ? 'migrate' : kind,
         ...size,
         speedFactor: itemDice.logNormal(1, 0.08),
         latencyFactor: itemDice.logNormal(1, 0.3),
@@ -125,7 +136,7 @@ function batchArrivals(spec: WorkloadSpec, dice: Random): BatchArrival[] {
 }
 
 /** Input tokens, production's output estimate for the task, and what the model really writes. */
-function itemSize(kind: ItemKind, inputMedian: number, schemaTokens: number, dice: Random) {
+function itemSize(kind: ItemKind, inputMedian: number, schemaTokens: number, verbosity: number, dice: Random) {
   const document =
     kind === 'code-migration'
       ? dice.logNormal(900, 0.8)
@@ -135,7 +146,8 @@ function itemSize(kind: ItemKind, inputMedian: number, schemaTokens: number, dic
   const content = Math.round(Math.min(32_000, Math.max(16, document)));
   const inputTokens = content + PROMPT_OVERHEAD_TOKENS;
   // The estimates production makes in libs/jobs (summaries ~ a quarter of the source, a label, a JSON
-  // object ~1.5x its schema, migrated code ~1.1x its source); the model then writes more or less.
+  // object ~1.5x its schema, migrated code ~1.1x its source); the model then writes more or less: by its
+  // verbosity for the kind, and each item by its own spread.
   const [expected, spread] =
     kind === 'summarize'
       ? [clamp(Math.ceil(content / 4), 32, MAX_OUTPUT_TOKENS), 0.35]
@@ -144,7 +156,7 @@ function itemSize(kind: ItemKind, inputMedian: number, schemaTokens: number, dic
         : kind === 'extract'
           ? [Math.min(MAX_OUTPUT_TOKENS, Math.ceil(schemaTokens * 1.5)), 0.3]
           : [Math.min(MAX_OUTPUT_TOKENS, Math.ceil(content * 1.1) + 16), 0.15];
-  const outputTokens = Math.round(clamp(expected * dice.logNormal(1, spread), 1, MAX_OUTPUT_TOKENS));
+  const outputTokens = Math.round(clamp(expected * verbosity * dice.logNormal(1, spread), 1, MAX_OUTPUT_TOKENS));
   return { inputTokens, expectedOutputTokens: expected, outputTokens };
 }
 

@@ -94,8 +94,8 @@ export interface PlannedRoute extends RouteDecision {
 export interface RoutingPolicyOptions {
   /**
    * Safety margin per target, as a share of the estimated time to finish: a provider meets a deadline
-   * when now + (finish − now) × (1 + margin) ≤ deadline. It absorbs output-length estimates (±30%) and
-   * the noise of measured speeds; the local pool's escalation watchdog is the second line behind it.
+   * when now + (finish − now) × (1 + margin) ≤ deadline. It absorbs the noise of measured speeds and of
+   * each item's own length; the local pool's escalation watchdog is the second line behind it.
    */
   margin?: Partial<Record<RouteTarget, number>>;
 }
@@ -104,12 +104,15 @@ export interface RoutingPolicyOptions {
 const PREFILL_SPEEDUP = 10;
 
 /**
- * Margins chosen with `npm run bench:routing` (bench/routing, 5 seeds per scenario): 5% locally, where
- * the estimate schedules the pool's own queue and the watchdog stands behind it (10% cost 2-4% more for
- * no more deadlines met; 3% saved under 1%), and 25% in the cloud, where per-call latency varies most
- * and nothing moves a late call.
+ * Margins chosen with `npm run bench:routing` (bench/routing, 6 seeds per scenario). Locally none: the
+ * estimate schedules the pool's own queue with token counts corrected by what completed items used
+ * (TokenCalibration), so it is right on average, and the watchdog stands behind it, moving what turns
+ * out late. The 5% kept while estimates were fixed rules cost 1-6% more with learned ones, for at most
+ * 0.1 point more deadlines met; −5% cost less again but missed more (tight deadlines 99.2%). 25% in the
+ * cloud, where per-call latency varies most and nothing moves a late call (40% cost 3% more in the
+ * frontier outage, 15% too).
  */
-export const DEFAULT_MARGIN: Readonly<Record<RouteTarget, number>> = { local: 0.05, cloud: 0.25 };
+export const DEFAULT_MARGIN: Readonly<Record<RouteTarget, number>> = { local: 0, cloud: 0.25 };
 
 /**
  * The watchdog moves a late local item when waiting this much longer could leave no cloud provider
