@@ -14,6 +14,11 @@ export class ProvidersController {
     @Inject(CircuitRegistry) private readonly circuits: CircuitRegistry,
   ) {}
 
+  private async measured(provider: string) {
+    const fit = await this.directory.latencyFit(provider);
+    return fit && { latencyMs: Math.round(fit.latencyMs), tokensPerSec: fit.tokensPerSec === null ? null : Math.round(fit.tokensPerSec * 100) / 100, calls: fit.samples };
+  }
+
   @Get()
   async list() {
     const state = await this.directory.routingState();
@@ -29,7 +34,9 @@ export class ProvidersController {
           price: p.price,
           tokensPerSec: Math.round(p.tokensPerSec * 100) / 100,
           concurrency: p.concurrency,
-          latencyMs: p.latencyMs,
+          latencyMs: Math.round(p.latencyMs),
+          // Cloud: whether latency (and speed, where calls of different sizes tell it) come from measured calls.
+          measured: cloud ? await this.measured(p.name) : null,
           backlogTokens: Math.round(p.backlogTokens),
           circuit: cloud ? await this.circuits.get(p.name) : null,
           limits: cloud ? { requestsPerMinute: cloud.requestsPerMinute, tokensPerMinute: cloud.tokensPerMinute } : null,

@@ -12,7 +12,7 @@ import type { TokenRateLimiter } from '#libs/pools/src/token-rate-limiter.js';
 import { ProviderError, type CompletionResult, type InferenceProvider, type TokenUsage } from '#libs/providers/src/completion.js';
 import { PermanentJobError, RateLimited, type JobContext, type JobName } from '#libs/queue/src/index.js';
 import { costOf, type Price } from '#libs/routing/src/cost.js';
-import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
+import { workTokens, type RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import type { ItemRerouter } from './item-rerouter.js';
@@ -155,6 +155,7 @@ export class ItemProcessor {
       reservedUsd = gate.reservedUsd;
     }
     const cancel = this.watchCancel(item.batchId);
+    const sentAt = Date.now();
     try {
       const completion = await on.provider.complete({
         itemRef: job.id,
@@ -165,7 +166,12 @@ export class ItemProcessor {
         signal: cancel.signal,
         jsonSchema,
       });
-      if (on.target === 'cloud') await this.deps.circuits.recordSuccess(on.provider.name);
+      if (on.target === 'cloud') {
+        await this.deps.circuits.recordSuccess(on.provider.name);
+        // Each call's duration against its size: the provider's latency and speed, measured (LatencyFit).
+        const { inputTokens, outputTokens } = completion.usage;
+        await this.deps.pools.recordCallTiming(on.provider.name, workTokens({ inputTokens, expectedOutputTokens: outputTokens }), Date.now() - sentAt);
+      }
       const held = Math.min(reservedUsd, costOf(completion.usage, on.price));
       spend.heldUsd += held;
       reservedUsd -= held;

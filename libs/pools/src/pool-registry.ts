@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
-import { RATIO_DECAY, TokenCalibration, type RatioSums, type TaskKind, type TokenCounts } from '#libs/routing/src/token-calibration.js';
+import { FIT_DECAY, fitLatency, fitPoint, type FitSums, type LatencyFit } from '#libs/routing/src/latency-fit.js';
+import { RATIO_DECAY, TokenCalibration, ratioKey, type RatioSums, type TaskKind, type TokenCounts, type TokenDirection } from '#libs/routing/src/token-calibration.js';
 import { ewma } from '#libs/routing/src/throughput-estimate.js';
 
 /** What a consuming worker publishes about itself every few seconds. */
@@ -33,24 +34,25 @@ export interface PoolHeartbeat {
 }
 
 /**
- * KEYS[1] hash; ARGV kind, decay, then actual and estimated input tokens, then output tokens: foldRatio of
- * libs/routing, as JSON under `input:<kind>` and `output:<kind>` (ratioKey).
+ * Decayed sums, folded atomically: KEYS[1] a hash, ARGV[1] the decay, then pairs of a field and a JSON object
+ * of increments. Each field holds a JSON object of sums; every sum is multiplied by the decay and its
+ * increment added, and `samples` counts the folds. TokenCalibration's foldRatio and LatencyFit's foldFit,
+ * done where concurrent workers cannot lose each other's samples.
  */
-const FOLD_RATIOS_LUA = `
-local d = tonumber(ARGV[2])
-for i, direction in ipairs({ 'input', 'output' }) do
-  local field = direction .. ':' .. ARGV[1]
-  local prev = redis.call('HGET', KEYS[1], field)
-  local s = prev and cjson.decode(prev) or { actual = 0, expected = 0, samples = 0 }
-  s.actual = s.actual * d + tonumber(ARGV[1 + 2 * i])
-  s.expected = s.expected * d + tonumber(ARGV[2 + 2 * i])
-  s.samples = s.samples + 1
-  redis.call('HSET', KEYS[1], field, cjson.encode(s))
+const FOLD_SUMS_LUA = `
+local d = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  local prev = redis.call('HGET', KEYS[1], ARGV[i])
+  local s = prev and cjson.decode(prev) or {}
+  for k, v in pairs(cjson.decode(ARGV[i + 1])) do s[k] = (s[k] or 0) * d + v end
+  s.samples = (s.samples or 0) + 1
+  redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(s))
 end
 `;
 
 /**
- * Live pools and what completions measured (throughput per provider, token ratios per task kind), in Redis. A heartbeat expires after `ttlMs`, so a crashed
+ * Live pools and what completions measured (throughput per provider, token ratios per task kind, cloud
+ * latency fits), in Redis. A heartbeat expires after `ttlMs`, so a crashed
  * worker drops out of /ready and the routing state on its own.
  */
 export class PoolRegistry {
@@ -99,7 +101,18 @@ export class PoolRegistry {
    * once, and a read-then-write lost a third of them in the end-to-end test.
    */
   async recordTokenRatios(kind: TaskKind, actual: TokenCounts, estimated: TokenCounts): Promise<void> {
-    await this.redis.eval(FOLD_RATIOS_LUA, 1, this.ratiosKey(), kind, RATIO_DECAY, actual.inputTokens, estimated.inputTokens, actual.outputTokens, estimated.outputTokens);
+    const fold = (direction: TokenDirection, a: number, e: number) => [ratioKey(direction, kind), JSON.stringify({ actual: a, expected: e })];
+    await this.redis.eval(FOLD_SUMS_LUA, 1, this.ratiosKey(), RATIO_DECAY, ...fold('input', actual.inputTokens, estimated.inputTokens), ...fold('output', actual.outputTokens, estimated.outputTokens));
+  }
+
+  /** One cloud call's duration against its work, for the provider's latency fit. */
+  async recordCallTiming(provider: string, workTokens: number, ms: number): Promise<void> {
+    await this.redis.eval(FOLD_SUMS_LUA, 1, this.fitKey(), FIT_DECAY, provider, JSON.stringify(fitPoint(workTokens, ms)));
+  }
+
+  async latencyFit(provider: string): Promise<LatencyFit | null> {
+    const json = await this.redis.hget(this.fitKey(), provider);
+    return json === null ? null : fitLatency(JSON.parse(json) as FitSums);
   }
 
   async tokenCalibration(): Promise<TokenCalibration> {
@@ -112,6 +125,9 @@ export class PoolRegistry {
   }
   private indexKey(): string {
     return `${this.prefix}:sy:pools`;
+  }
+  private fitKey(): string {
+    return `${this.prefix}:sy:latency-fit`;
   }
   private ratiosKey(): string {
     return `${this.prefix}:sy:token-ratios`;

@@ -3,6 +3,7 @@ import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
 import { taskKind, routableItem } from '#libs/batches/src/item-estimate.js';
 import { queueRefFor, type JobName, type JobQueue } from '#libs/queue/src/index.js';
+import type { LatencyFit } from '#libs/routing/src/latency-fit.js';
 import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
 import { workTokens, type ProviderView, type QueuedWork, type RoutableItem, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { CircuitRegistry } from './circuit-registry.js';
@@ -119,17 +120,27 @@ export class ProviderDirectory {
     return cached && { ...cached.item, ...calibration.apply(cached.kind, cached.item) };
   }
 
+  /** A cloud provider's measured latency and speed (null until enough calls of different sizes came back). */
+  latencyFit(provider: string): Promise<LatencyFit | null> {
+    return this.pools.latencyFit(provider);
+  }
+
+  /**
+   * Latency and speed from the provider's fit once there is one; before, the configured latency and the
+   * moving average of speeds (taken with that latency out), else the configured speed.
+   */
   private async cloudView(cloud: CloudProviderConfig): Promise<ProviderView> {
+    const fit = await this.pools.latencyFit(cloud.name);
     return {
       target: 'cloud',
       name: cloud.name,
       model: cloud.model,
       clearance: cloud.clearance,
       price: cloud.price,
-      tokensPerSec: (await this.pools.throughput('cloud', cloud.name)) ?? cloud.tokensPerSec,
+      tokensPerSec: fit?.tokensPerSec ?? (await this.pools.throughput('cloud', cloud.name)) ?? cloud.tokensPerSec,
       concurrency: CLOUD_PARALLELISM,
       backlogTokens: await this.store.backlog('cloud', cloud.name),
-      latencyMs: cloud.latencyMs,
+      latencyMs: fit?.latencyMs ?? cloud.latencyMs,
       available: (await this.circuits.get(cloud.name)).state !== 'open',
     };
   }

@@ -5,3 +5,4 @@ export * from './routing-policy.js';
 export * from './edf-schedule.js';
 export * from './throughput-estimate.js';
 export * from './token-calibration.js';
+export * from './latency-fit.js';
