@@ -168,9 +168,10 @@ export class ItemProcessor {
       });
       if (on.target === 'cloud') {
         await this.deps.circuits.recordSuccess(on.provider.name);
-        // Each call's duration against its size: the provider's latency and speed, measured (LatencyFit).
+        // Each call's duration against its size: the provider's latency and speed, measured (LatencyFit). The
+        // answering attempt's own time: a call that waited out a 429 says nothing about speed.
         const { inputTokens, outputTokens } = completion.usage;
-        await this.deps.pools.recordCallTiming(on.provider.name, workTokens({ inputTokens, expectedOutputTokens: outputTokens }), Date.now() - sentAt);
+        await this.deps.pools.recordCallTiming(on.provider.name, workTokens({ inputTokens, expectedOutputTokens: outputTokens }), completion.attemptMs ?? Date.now() - sentAt);
       }
       const held = Math.min(reservedUsd, costOf(completion.usage, on.price));
       spend.heldUsd += held;

@@ -27,6 +27,8 @@ export interface CompletionResult {
   /** Model that produced the text, as the engine or the API reported it. */
   model: string;
   finishReason: 'stop' | 'length';
+  /** Cloud: how long the attempt that answered took, earlier attempts and their backoff left out. */
+  attemptMs?: number;
 }
 
 /** Error raised by a provider. `retryable` tells the queue whether another attempt may succeed. */

@@ -65,6 +65,7 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
       usage: { inputTokens: Math.ceil(promptChars / 4), outputTokens: doubleTokenCount(text) },
       model: 'double-model',
       finishReason: 'stop',
+      attemptMs: expect.any(Number),
     });
     expect(double.completionRequests()).toHaveLength(1);
     expect(double.completionRequests()[0].body).toMatchObject({
@@ -102,12 +103,16 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
   it('retries a 429 after the Retry-After the API asked for, then succeeds', async () => {
     double.failNext(1, { status: 429, retryAfterSec: 1 });
 
+    const t0 = Date.now();
     const result = await provider().complete(request());
 
     expect(result.finishReason).toBe('stop');
     const [limited, retried] = double.completionRequests();
     expect(double.completionRequests()).toHaveLength(2);
     expect(retried.at - limited.at).toBeGreaterThanOrEqual(950);
+    // The answering attempt's own time, which the latency fit learns from: the second of waiting is not in it.
+    expect(result.attemptMs).toBeGreaterThanOrEqual(0);
+    expect(result.attemptMs!).toBeLessThan(Date.now() - t0 - 900);
   });
 
   it('retries two 500s with backoff, then succeeds', async () => {
@@ -194,6 +199,7 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
         usage: { inputTokens: Math.ceil(promptChars / 4), outputTokens: doubleTokenCount(text) },
         model: 'double-model',
         finishReason: 'stop',
+        attemptMs: expect.any(Number),
       });
       expect(double.completionRequests()[0].body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
     });

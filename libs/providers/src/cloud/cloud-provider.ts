@@ -129,7 +129,9 @@ export class CloudProvider {
       let retryAfterMs: number | undefined;
       try {
         await this.recordEgress(req, attempt + 1);
-        return await this.attempt(req);
+        const sentAt = Date.now();
+        const result = await this.attempt(req);
+        return { ...result, attemptMs: Date.now() - sentAt };
       } catch (err) {
         failure = this.toProviderError(err, req);
         retryAfterMs = err instanceof APIError ? retryAfterOf(err.headers) : undefined;
