@@ -2,6 +2,7 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 
 import type { ChatCompletionCreateParamsBase } from 'openai/resources/chat/completions';
 import { isCleared, type Sensitivity } from '#libs/routing/src/sensitivity.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
+import { fitsStrictMode } from './strict-schema.js';
 import {
   ClearanceError,
   ProviderError,
@@ -209,8 +210,11 @@ export class CloudProvider {
       // max_tokens, not max_completion_tokens: Ollama and LM Studio accept only max_tokens, and
       // llama.cpp server silently ignored max_completion_tokens (no cap at all) until early 2026.
       max_tokens: req.maxTokens,
-      // Structured answers: the API constrains decoding to the schema where it can (we validate anyway).
-      ...(req.jsonSchema ? { response_format: { type: 'json_schema' as const, json_schema: { name: 'answer', schema: req.jsonSchema, strict: true } } } : {}),
+      // Structured answers: the API constrains decoding to the schema where strict mode accepts it, and is
+      // guided by it otherwise (fitsStrictMode); we validate the answer either way.
+      ...(req.jsonSchema
+        ? { response_format: { type: 'json_schema' as const, json_schema: { name: 'answer', schema: req.jsonSchema, strict: fitsStrictMode(req.jsonSchema) } } }
+        : {}),
     };
   }
 
