@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { presetInstruction } from '#libs/jobs/src/code-migration/migration-presets.js';
-import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
+import { doubleTokenCount, startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
 import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
 
 /**
@@ -73,6 +73,10 @@ describe('code migration and structured documents', () => {
     for (const item of json.items) {
       expect(item.routeHistory.map((r: any) => r.target)).toEqual(['local', 'cloud']);
       expect(item.route.reason).toMatch(/^answers rejected by the code check/);
+      // It pays for every call: three rejected local answers of maxTokens (the random model fills them),
+      // then the cloud's.
+      const cloudOutput = doubleTokenCount('```js\n' + migrated[item.id] + '```');
+      expect(item.usage.outputTokens).toBe(3 * 64 + cloudOutput);
       expect(item.result).toBe(migrated[item.id]); // the fence is stripped
       expect(item.diff).toContain(`--- a/${item.id}`);
     }

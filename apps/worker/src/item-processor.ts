@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
-import type { BatchStore } from '#libs/batches/src/batch-store.js';
+import type { BatchStore, ItemSpent } from '#libs/batches/src/batch-store.js';
 import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
 import { taskKind, routableItem } from '#libs/batches/src/item-estimate.js';
 import { runItem } from '#libs/jobs/src/item-run.js';
@@ -212,7 +212,9 @@ export class ItemProcessor {
       const from = { target: on.target, provider: on.provider.name };
       const decision = await this.deps.rerouter.propose(item, from, { cloudOnly: true });
       // The route reason is audited: it names the check; the checker's own words go to the item's error.
-      if (decision && !decision.atRisk && (await this.deps.rerouter.apply(item, from, decision, `answers rejected by ${check}`, ['running'], why))) {
+      // The rejected answers were generated and are paid for: the item carries their usage to the cloud.
+      const spent = { ...usage, costUsd };
+      if (decision && !decision.atRisk && (await this.deps.rerouter.apply(item, from, decision, `answers rejected by ${check}`, ['running'], why, spent))) {
         this.log.warn({ msg: 'item escalated after invalid answers', batchId: item.batchId, index: item.index, from: on.provider.name, to: decision.provider });
         return { outcome: 'rerouted' };
       }
@@ -233,13 +235,13 @@ export class ItemProcessor {
     const item = job.data;
     const from = { target: on.target, provider: on.provider.name };
     if (!(await circuits.admit(on.provider.name))) {
-      const moved = await rerouter.reroute(item, from, `circuit open for ${on.provider.name}`);
+      const moved = await rerouter.reroute(item, from, `circuit open for ${on.provider.name}`, ['running'], { spent: spentOf(spend, on) });
       return { outcome: moved ? 'rerouted' : 'skipped' };
     }
     const inputTokens = estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
     const worstUsd = costOf({ inputTokens, outputTokens: prompt.maxTokens }, on.price);
     if (!(await store.reserveBudget(item.batchId, worstUsd))) {
-      const moved = await rerouter.reroute(item, from, 'batch budget reached', ['running'], { localOnly: true });
+      const moved = await rerouter.reroute(item, from, 'batch budget reached', ['running'], { localOnly: true, spent: spentOf(spend, on) });
       return { outcome: moved ? 'rerouted' : 'skipped' };
     }
     for (let waitMs = 1; on.tokensPerMinute && waitMs > 0; ) {
@@ -288,7 +290,9 @@ export class ItemProcessor {
     const final = !retryable || job.isLastAttempt;
     // What a cloud provider will not finish goes to the next cleared provider, else a local model (cleared for all).
     if (final && on.target === 'cloud' && !(err instanceof ProviderError && err.code === 'aborted')) {
-      const moved = await rerouter.reroute(item, { target: on.target, provider: on.provider.name }, `${on.provider.name} failed: ${message}`);
+      const moved = await rerouter.reroute(item, { target: on.target, provider: on.provider.name }, `${on.provider.name} failed: ${message}`, ['running'], {
+        spent: spentOf(spend, on),
+      });
       if (moved) {
         this.log.warn({ msg: 'item rerouted', batchId: item.batchId, index: item.index, from: on.provider.name, to: moved.provider, attempt: job.attempt, error: message });
         return { outcome: 'rerouted' };
@@ -309,4 +313,10 @@ export class ItemProcessor {
 function checkOf(item: WorkItem, task: DocumentTask | CodeMigrationTask): string {
   if (item.kind === 'code-migration') return 'the code check (parse, cut-off, empty)';
   return (task as DocumentTask).type === 'summarize' ? 'the empty-answer check' : 'the JSON Schema check';
+}
+
+/** What a long item's calls so far used on this provider, when it leaves it midway (none before its first call). */
+function spentOf(spend: ItemSpend, on: ProcessorTarget): ItemSpent | undefined {
+  const { usage, calls } = spend.tally;
+  return calls > 0 ? { ...usage, costUsd: costOf(usage, on.price) } : undefined;
 }

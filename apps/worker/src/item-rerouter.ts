@@ -1,4 +1,4 @@
-import type { BatchStore } from '#libs/batches/src/batch-store.js';
+import type { BatchStore, ItemSpent } from '#libs/batches/src/batch-store.js';
 import type { WorkItem } from '#libs/batches/src/batch-types.js';
 import type { ItemStatus } from '#libs/batches/src/batch-types.js';
 import { routableItem } from '#libs/batches/src/item-estimate.js';
@@ -20,6 +20,8 @@ export interface RerouteOptions {
   localOnly?: boolean;
   /** Only cloud providers (the local model's answers keep failing their check). */
   cloudOnly?: boolean;
+  /** What the item's calls used on the provider it leaves: it still pays for them (BatchStore.reroute). */
+  spent?: ItemSpent;
 }
 
 /**
@@ -59,9 +61,17 @@ export class ItemRerouter {
 
   /** Applies a decision: returns false if the item was no longer in `statuses` on `from` (someone else moved it). */
   /** `detail`: what to keep as the item's last error when it says more than `why` (default: `why`). */
-  async apply(item: WorkItem, from: { target: RouteTarget; provider: string }, decision: RouteDecision, why: string, statuses: readonly ItemStatus[], detail = why): Promise<boolean> {
+  async apply(
+    item: WorkItem,
+    from: { target: RouteTarget; provider: string },
+    decision: RouteDecision,
+    why: string,
+    statuses: readonly ItemStatus[],
+    detail = why,
+    spent?: ItemSpent,
+  ): Promise<boolean> {
     const route = { target: decision.target, provider: decision.provider, model: decision.model, reason: `${why}; ${decision.reason}`, at: new Date().toISOString() };
-    const n = await this.store.reroute(item.batchId, item.index, from.provider, route, detail, statuses);
+    const n = await this.store.reroute(item.batchId, item.index, from.provider, route, detail, statuses, spent);
     if (n === 0) return false;
     // Recorded once the move is the item's route and before its new job exists. Should this write fail,
     // the old job finds the item routed elsewhere and enqueues it (followRoute); what then leaves is
@@ -93,7 +103,7 @@ export class ItemRerouter {
   ): Promise<RouteDecision | null> {
     const decision = await this.propose(item, from, opts);
     if (!decision) return null;
-    return (await this.apply(item, from, decision, why, statuses)) ? decision : null;
+    return (await this.apply(item, from, decision, why, statuses, why, opts.spent)) ? decision : null;
   }
 
   /** Makes sure the item's current route has a job (idempotent: the id is derived from the route count). */

@@ -94,6 +94,23 @@ describe('BatchStore (real Redis)', () => {
     expect(await store.backlog('local', 'llama')).toBeCloseTo(localBefore + 40, 6);
   });
 
+  it('charges an item for the calls it made before a reroute, wherever it finishes, and only once', async () => {
+    const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 40 }]);
+    await store.transition(id, 0, ['queued'], 'running');
+    // Two calls of a long item went through on frontier before its circuit opened.
+    expect(await store.reroute(id, 0, 'frontier', route('local'), 'circuit open', ['running'], { inputTokens: 300, outputTokens: 80, costUsd: 0.0002 })).toBe(2);
+    await store.transition(id, 0, ['queued'], 'running');
+    await store.transition(id, 0, ['running'], 'completed', { result: 'ok', inputTokens: 500, outputTokens: 120, costUsd: 0.00001 });
+    // A job that runs again after a crash finds it finished: nothing is charged twice.
+    expect(await store.transition(id, 0, ['running'], 'completed', { inputTokens: 500, outputTokens: 120, costUsd: 0.00001 })).toBe(false);
+    const [item] = await store.items(id, 0, 1);
+    expect(item.usage).toEqual({ inputTokens: 800, outputTokens: 200 });
+    expect(item.costUsd).toBeCloseTo(0.00021, 9);
+    const batch = await store.get(id);
+    expect(batch?.usage).toEqual({ inputTokens: 800, outputTokens: 200 });
+    expect(batch?.cost.usd).toBeCloseTo(0.00021, 9);
+  });
+
   it('reserves budget atomically: concurrent reservations never exceed maxCostUsd', async () => {
     const { id } = await store.create(
       { kind: 'document-processing', sensitivity: 'public', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now(), maxCostUsd: 0.01 },

@@ -257,7 +257,16 @@ export class BatchStore {
    * Applies only while the item is in one of `statuses` and still routed to `fromProvider`. Returns the
    * number of routes the item now has (a stable suffix for the new job's id), or 0 when it did not apply.
    */
-  async reroute(batchId: string, index: number, fromProvider: string, route: ItemRoute, note: string, statuses: readonly ItemStatus[] = ['running']): Promise<number> {
+  /** `spent`: what the item's calls on `fromProvider` used; added to its usage when it finishes elsewhere. */
+  async reroute(
+    batchId: string,
+    index: number,
+    fromProvider: string,
+    route: ItemRoute,
+    note: string,
+    statuses: readonly ItemStatus[] = ['running'],
+    spent?: ItemSpent,
+  ): Promise<number> {
     return (this.redis as unknown as SyCommands).syItemReroute(
       this.keys.item(batchId, index),
       this.keys.batch(batchId),
@@ -266,6 +275,7 @@ export class BatchStore {
       note,
       statuses.join(','),
       fromProvider,
+      ...(spent ? [String(spent.inputTokens), String(spent.outputTokens), String(round9(spent.costUsd))] : []),
     );
   }
 
@@ -314,7 +324,14 @@ export class BatchStore {
 interface SyCommands {
   syItemTransition(item: string, batch: string, ...args: string[]): Promise<number>;
   syReserveBudget(batch: string, usd: string): Promise<number>;
-  syItemReroute(item: string, batch: string, backlog: string, route: string, note: string, statuses: string, fromProvider: string): Promise<number>;
+  syItemReroute(item: string, batch: string, backlog: string, route: string, note: string, statuses: string, fromProvider: string, ...spent: string[]): Promise<number>;
+}
+
+/** Tokens and cost an item's calls used on one provider. */
+export interface ItemSpent {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
 }
 
 function round9(n: number): number {

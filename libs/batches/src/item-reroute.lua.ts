@@ -6,7 +6,9 @@
  *
  * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] backlog key of the new provider
  * ARGV[1] new route (JSON), ARGV[2] note recorded as the item's last error, ARGV[3] allowed statuses
- * (comma separated), ARGV[4] provider the item must currently be routed to
+ * (comma separated), ARGV[4] provider the item must currently be routed to, ARGV[5..7] input tokens,
+ * output tokens and cost its calls used on the provider it leaves (kept as spent*, which the item's
+ * final transition adds to its usage: an item pays for every call it made, wherever it ends).
  * Returns the new route count when applied, 0 when not.
  */
 export const ITEM_REROUTE_LUA = `
@@ -29,6 +31,11 @@ if previous and previous.target ~= route.target then
   local function field(t) return 'routes' .. string.upper(string.sub(t, 1, 1)) .. string.sub(t, 2) end
   redis.call('HINCRBY', KEYS[2], field(previous.target), -1)
   redis.call('HINCRBY', KEYS[2], field(route.target), 1)
+end
+if ARGV[5] then
+  redis.call('HINCRBY', KEYS[1], 'spentInputTokens', tonumber(ARGV[5]))
+  redis.call('HINCRBY', KEYS[1], 'spentOutputTokens', tonumber(ARGV[6]))
+  redis.call('HINCRBYFLOAT', KEYS[1], 'spentCostUsd', tonumber(ARGV[7]))
 end
 local u = redis.call('HMGET', KEYS[1], 'backlogKey', 'backlogWork')
 if u[1] and u[2] then

@@ -34,6 +34,14 @@ if to == 'running' then
 end
 if to == 'completed' or to == 'failed' or to == 'cancelled' then
   redis.call('HSET', KEYS[1], 'finishedAt', ARGV[3])
+  -- What its calls used on providers it left before (ITEM_REROUTE_LUA): its usage is every call's.
+  local spent = redis.call('HMGET', KEYS[1], 'spentInputTokens', 'spentOutputTokens', 'spentCostUsd')
+  if spent[1] then
+    redis.call('HINCRBY', KEYS[1], 'inputTokens', tonumber(spent[1]))
+    redis.call('HINCRBY', KEYS[1], 'outputTokens', tonumber(spent[2]))
+    redis.call('HINCRBYFLOAT', KEYS[1], 'costUsd', tonumber(spent[3]))
+    redis.call('HDEL', KEYS[1], 'spentInputTokens', 'spentOutputTokens', 'spentCostUsd')
+  end
   local u = redis.call('HMGET', KEYS[1], 'inputTokens', 'outputTokens', 'costUsd', 'backlogKey', 'backlogWork')
   redis.call('HINCRBY', KEYS[2], 'inputTokens', tonumber(u[1] or '0') or 0)
   redis.call('HINCRBY', KEYS[2], 'outputTokens', tonumber(u[2] or '0') or 0)
