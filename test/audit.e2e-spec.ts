@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
 
 /** In every item's text; must never appear in the audit trail. */
 const CANARY = 'CANARY-AUDIT-5e1d0c';
@@ -36,10 +36,7 @@ describe('audit trail (GET /v1/audit)', () => {
       // Card numbers make an item restricted: it may only run locally.
       PII_RULES: '{"card": "restricted"}',
     });
-    worker = startApp('worker', env);
-    api = startApp('api', env);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitReady();
+    ({ api, worker, client } = await startSystem(env));
   });
 
   afterAll(async () => {

@@ -6,7 +6,7 @@ import { loadConfig } from '#libs/config/src/app-config.js';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { JobName, JobQueue, configuredQueues, itemJobId, queueName, queueRefFor, type JobSpec } from '#libs/queue/src/index.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
 
 /**
  * The whole path on real parts: REST → Redis/BullMQ → the worker process → node-llama-cpp (generated
@@ -45,10 +45,7 @@ describe('batches end to end', () => {
       CLOUD_MAX_RETRIES: '1',
       JOB_ATTEMPTS: '2',
     });
-    worker = startApp('worker', env);
-    api = startApp('api', env);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitReady();
+    ({ api, worker, client } = await startSystem(env));
   });
 
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
 
 /**
  * A cloud provider's latency is measured from its calls (LatencyFit through the worker's PoolRegistry),
@@ -38,10 +38,7 @@ describe('cloud latency', () => {
       CLOUD_LATENCY_MS: '5000',
       CLOUD_TOKENS_PER_SEC: '200',
     });
-    worker = startApp('worker', env);
-    api = startApp('api', env);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitReady();
+    ({ api, worker, client } = await startSystem(env));
   });
 
   afterAll(async () => {

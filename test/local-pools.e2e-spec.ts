@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { totalmem } from 'node:os';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { ApiClient, type AppProcess, sleep, startSystem, systemEnv } from './support/system-under-test.js';
 
 /**
  * Local pools on CPU with generated models: "alpha" (tiny, sequences computed from memory and cores) and
@@ -40,10 +40,7 @@ describe('local model pools', () => {
       MAX_OUTPUT_TOKENS: '512',
       LOCAL_THREADS: '1',
     });
-    worker = startApp('worker', env);
-    api = startApp('api', env);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitReady();
+    ({ api, worker, client } = await startSystem(env));
     for (let i = 0; i < 100 && (await client.request('GET', '/v1/pools')).json.pools.length < 2; i++) await sleep(100);
   });
 

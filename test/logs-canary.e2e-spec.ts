@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { ApiClient, type AppProcess, startApp, startSystem, systemEnv } from './support/system-under-test.js';
 
 /** Strings that must never reach a log: each marks one kind of secret or user data. */
 const CANARIES = {
@@ -44,10 +44,7 @@ describe('logs hold no content and no keys (canary)', () => {
       CLOUD_MAX_RETRIES: '0',
       JOB_ATTEMPTS: '2',
     });
-    worker = startApp('worker', env);
-    api = startApp('api', env);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitReady();
+    ({ api, worker, client } = await startSystem(env));
   });
 
   afterAll(async () => {

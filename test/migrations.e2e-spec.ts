@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { presetInstruction } from '#libs/jobs/src/code-migration/migration-presets.js';
 import { doubleTokenCount, startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { ApiClient, type AppProcess, sleep, startSystem, systemEnv } from './support/system-under-test.js';
 
 /**
  * The wrapper around the model: answers are checked (parse, schema), asked again with the reason, and
@@ -41,10 +41,7 @@ describe('code migration and structured documents', () => {
       CLOUD_LATENCY_MS: '100',
       CLOUD_TOKENS_PER_SEC: '2000',
     });
-    worker = startApp('worker', env);
-    api = startApp('api', env);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitReady();
+    ({ api, worker, client } = await startSystem(env));
   });
 
   afterAll(async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
 
 const KEY_A = 'sk-rotation-A-4c1f9e';
 const KEY_B = 'sk-rotation-B-92d07a';
@@ -33,10 +33,7 @@ describe('provider key rotation (OPENAI_API_KEY_FILE)', () => {
       CLOUD_LATENCY_MS: '200',
       CLOUD_TOKENS_PER_SEC: '200',
     });
-    worker = startApp('worker', env);
-    api = startApp('api', env);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitReady();
+    ({ api, worker, client } = await startSystem(env));
   });
 
   afterAll(async () => {

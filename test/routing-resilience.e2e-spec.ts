@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { sleep, startSystem, systemEnv } from './support/system-under-test.js';
 
 /**
  * Deadline routing under pressure, on real processes: escalation of waiting local items, circuit breaker,
  * rate limits and budgets against the recording OpenAI double. The local model is the generated "small"
  * one with a single sequence (~200 tok/s here), so queues build up for real.
  */
-async function startSystem(double: OpenAIDouble, overrides: NodeJS.ProcessEnv = {}) {
+async function startRouting(double: OpenAIDouble, overrides: NodeJS.ProcessEnv = {}) {
   const env = await systemEnv({
     LOCAL_MODEL_PATH: await ensureGeneratedModel('small'),
     LOCAL_MODEL_NAME: 'small',
@@ -27,11 +27,7 @@ async function startSystem(double: OpenAIDouble, overrides: NodeJS.ProcessEnv = 
     ESCALATION_INTERVAL_MS: '300',
     ...overrides,
   });
-  const worker = startApp('worker', env);
-  const api = startApp('api', env);
-  const client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-  await client.waitReady();
-  return { api, worker, client, stop: () => Promise.all([api.stop(), worker.stop()]) };
+  return startSystem(env);
 }
 
 /**
@@ -77,7 +73,7 @@ describe('routing resilience', () => {
     beforeAll(async () => {
       // The router starts out believing the local model is 10× faster than it is (2000 tok/s assumed,
       // ~200 measured): items routed locally on that belief miss their deadlines once it is measured.
-      sys = await startSystem(double, { LOCAL_TOKENS_PER_SEC: '2000' });
+      sys = await startRouting(double, { LOCAL_TOKENS_PER_SEC: '2000' });
     });
     afterAll(async () => sys?.stop());
 
@@ -113,7 +109,7 @@ describe('routing resilience', () => {
     let sys: Awaited<ReturnType<typeof startSystem>>;
     beforeAll(async () => {
       double.reset();
-      sys = await startSystem(double, { CIRCUIT_FAILURE_THRESHOLD: '2', CIRCUIT_OPEN_MS: '6000' });
+      sys = await startRouting(double, { CIRCUIT_FAILURE_THRESHOLD: '2', CIRCUIT_OPEN_MS: '6000' });
     });
     afterAll(async () => sys?.stop());
 
@@ -150,7 +146,7 @@ describe('routing resilience', () => {
     beforeAll(async () => {
       double.reset();
       sovereign = await startOpenAIDouble({ apiKey: 'sovereign-key' });
-      sys = await startSystem(double, {
+      sys = await startRouting(double, {
         // The local model is believed too slow for these deadlines: the choice is between the clouds.
         LOCAL_TOKENS_PER_SEC: '1',
         CIRCUIT_FAILURE_THRESHOLD: '2',
@@ -196,7 +192,7 @@ describe('routing resilience', () => {
     let sys: Awaited<ReturnType<typeof startSystem>>;
     beforeAll(async () => {
       double.reset();
-      sys = await startSystem(double, { CLOUD_REQUESTS_PER_MINUTE: '2' });
+      sys = await startRouting(double, { CLOUD_REQUESTS_PER_MINUTE: '2' });
     });
     afterAll(async () => sys?.stop());
 
@@ -216,7 +212,7 @@ describe('routing resilience', () => {
     let sys: Awaited<ReturnType<typeof startSystem>>;
     beforeAll(async () => {
       double.reset();
-      sys = await startSystem(double, { CLOUD_PRICE_OUTPUT_PER_M: '1000', CLOUD_CONCURRENCY: '8' });
+      sys = await startRouting(double, { CLOUD_PRICE_OUTPUT_PER_M: '1000', CLOUD_CONCURRENCY: '8' });
     });
     afterAll(async () => sys?.stop());
 
@@ -242,7 +238,7 @@ describe('routing resilience', () => {
     beforeAll(async () => {
       double.reset();
       sovereign = await startOpenAIDouble({ apiKey: 'sovereign-key' });
-      sys = await startSystem(double, {
+      sys = await startRouting(double, {
         ...twoProviders(double, sovereign),
       });
     });

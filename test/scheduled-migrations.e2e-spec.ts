@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { ApiClient, type AppProcess, sleep, startSystem, systemEnv } from './support/system-under-test.js';
 
 /**
  * A nightly migration over a repository (here every 1.5 s) submits only what changed: each file whose
@@ -48,10 +48,7 @@ describe('scheduled migrations over a repository', () => {
       CLOUD_TOKENS_PER_SEC: '2000',
       ESCALATION_INTERVAL_MS: '60000',
     });
-    worker = startApp('worker', env);
-    api = startApp('api', env);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitReady();
+    ({ api, worker, client } = await startSystem(env));
     repo = mkdtempSync(join(tmpdir(), 'switchyard-nightly-'));
     git('init', '-q', '-b', 'main');
     commit({ 'src/a.js': 'module.exports = 1;\n', 'src/b.js': 'module.exports = 2;\n', 'src/c.js': 'module.exports = 3;\n', 'README.md': '# not migrated\n' });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { ApiClient, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
 
 /**
  * Token estimates learn from completed items (TokenCalibration through the worker's PoolRegistry): the
@@ -23,10 +23,7 @@ describe('token estimates', () => {
 
   beforeAll(async () => {
     const env = await systemEnv({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), MAX_OUTPUT_TOKENS: '64' });
-    worker = startApp('worker', env);
-    api = startApp('api', env);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitReady();
+    ({ api, worker, client } = await startSystem(env));
   });
 
   afterAll(async () => {

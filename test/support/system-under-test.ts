@@ -53,6 +53,21 @@ export function startApp(app: 'api' | 'worker', env: NodeJS.ProcessEnv): AppProc
   return new AppProcess(child);
 }
 
+/** One worker and one API process on `env`, the API answering /ready; `stop()` ends both. */
+export async function startSystem(env: NodeJS.ProcessEnv): Promise<{ api: AppProcess; worker: AppProcess; client: ApiClient; stop: () => Promise<void> }> {
+  const worker = startApp('worker', env);
+  const api = startApp('api', env);
+  const stop = async () => void (await Promise.all([api.stop(), worker.stop()]));
+  const client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
+  try {
+    await client.waitReady();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { api, worker, client, stop };
+}
+
 /**
  * Env for one isolated system: its own key prefix on the shared test Redis (or the Redis named by
  * `overrides.REDIS_URL`, e.g. the chaos harness's own), its own port.
