@@ -198,7 +198,7 @@ export class BatchIntake {
     await this.store.markEnqueued(batchId);
   }
 
-  /** Each item with its estimate, output corrected by `calibration` where given (the routing needs it; storing does not). */
+  /** Each item with its estimate, input and output corrected by `calibration` where given (routing needs it; storing does not). */
   private workItems(s: BatchSubmission, deadlineAt: number, calibration?: TokenCalibration, batchId = '') {
     const inputs =
       s.kind === 'code-migration'
