@@ -46,4 +46,18 @@ describe('EDF schedule of a local pool', () => {
     expect(p.finishAt).toBe(NOW + 3000);
     expect(p.displaced).toEqual([q[1]]);
   });
+
+  it('leaves out of both schedules the late work the watchdog will move, so it delays nothing behind it', () => {
+    const q: QueuedWork[] = [
+      { deadline: NOW + 12_000, workTokens: 100 },
+      { deadline: NOW + 12_000, workTokens: 100 },
+      { deadline: NOW + 12_000, workTokens: 100 }, // starts at 10 s at best: late already
+      { deadline: NOW + 16_000, workTokens: 50 },
+    ];
+    const item = { deadline: NOW + 5000, workTokens: 30 };
+    // Movable: the late one and the one the new item pushes late go to the cloud; the last still fits.
+    expect(edfPlacement(pool, q, NOW, item, 0, () => true).displaced).toEqual([q[1]]);
+    // Work that cannot move stays and runs late, and the last one is pushed late behind it.
+    expect(edfPlacement(pool, q, NOW, item, 0, () => false).displaced).toEqual([q[1], q[3]]);
+  });
 });

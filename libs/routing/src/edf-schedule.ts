@@ -31,8 +31,22 @@ export interface EdfPlacement {
 /**
  * Where a new item due at `deadline`, of `workTokens`, would finish on the pool, and which queued work
  * it would push past its deadline. `ordered` must be in edfOrder; `margin` as RoutingPolicy's.
+ *
+ * Queued work behind the new item that is late (or made late) and `movable` is what the escalation
+ * watchdog moves to the cloud: it walks the queue in this order and takes such work out of it. So it is
+ * left out of the schedule from there on, in both cases, and frees its sequence for what follows.
+ * Without that, a queue already overfull with work bound for the cloud anyway would read as one where
+ * every new item pushes the last item of each sequence late: up to `concurrency` items displaced for
+ * one item's work, and local capacity refused to work that saves most there.
  */
-export function edfPlacement(view: ProviderView, ordered: readonly QueuedWork[], now: number, item: QueuedWork, margin: number): EdfPlacement {
+export function edfPlacement(
+  view: ProviderView,
+  ordered: readonly QueuedWork[],
+  now: number,
+  item: QueuedWork,
+  margin: number,
+  movable: (q: QueuedWork) => boolean = () => false,
+): EdfPlacement {
   const without = new EdfSequences(view, now);
   const withItem = new EdfSequences(view, now);
   const onTime = (finishAt: number, due: number) => now + (finishAt - now) * (1 + margin) <= due;
@@ -40,9 +54,21 @@ export function edfPlacement(view: ProviderView, ordered: readonly QueuedWork[],
   const displaced: QueuedWork[] = [];
   for (const q of ordered) {
     if (finishAt === undefined && !q.running && q.deadline > item.deadline) finishAt = withItem.run(item);
-    const before = without.run(q);
-    const after = withItem.run(q);
-    if (finishAt !== undefined && onTime(before, q.deadline) && !onTime(after, q.deadline)) displaced.push(q);
+    if (finishAt === undefined) {
+      // Ahead of the new item: the same in both schedules.
+      without.run(q);
+      withItem.run(q);
+      continue;
+    }
+    const lateWithout = !onTime(without.finishIf(q), q.deadline);
+    const lateWith = !onTime(withItem.finishIf(q), q.deadline);
+    if (lateWithout && movable(q)) continue; // moving to the cloud with or without the new item
+    without.run(q);
+    if (!lateWithout && lateWith) {
+      displaced.push(q);
+      if (movable(q)) continue;
+    }
+    withItem.run(q);
   }
   return { finishAt: finishAt ?? withItem.run(item), displaced };
 }

@@ -174,6 +174,18 @@ describe('RoutingPolicy with circuit state and EDF queues', () => {
     expect(d.estimatedCostUsd).toBeCloseTo((8000 * 0.01 + 50 * 0.03) / 1e6, 9);
   });
 
+  it('charges for moving at most its own work: a short item that pushes a long one late pays for its share', () => {
+    // Two sequences in step, each with two 29.5 s items due at 60 s: 1.5 s of new work makes the last one late.
+    const long = { sensitivity: 'public' as const, deadline: NOW + 60_000, inputTokens: 200, expectedOutputTokens: 570 };
+    const queued: QueuedWork[] = Array.from({ length: 4 }, () => ({ deadline: NOW + 60_000, workTokens: 590, item: long }));
+    const short = item({ sensitivity: 'confidential', deadline: NOW + 30_000, inputTokens: 100, expectedOutputTokens: 20 });
+    // Moving the whole 590-token item (3.5e-4 $) costs more than the sovereign endpoint asks (1.1e-4 $); freeing
+    // the 30 tokens of room the short one takes costs 30/590 of that.
+    const d = policy.decide(short, state(pool(queued), cloud, sovereign));
+    expect(d.target).toBe('local');
+    expect(d.reason).toMatch(/pushes 1 queued item\(s\) past their deadline/);
+  });
+
   it('sends an item that no provider could finish in time even when idle to the cheapest cleared one', () => {
     const d = policy.decide(item({ deadline: NOW + 100 }), state(local, cloud));
     expect(d.target).toBe('local');

@@ -263,13 +263,42 @@ export class RoutingPolicy {
     const margin = this.margin[view.target];
     const costUsd = costOf(usageOf(item), view.price);
     if (view.queue) {
-      const { finishAt, displaced } = edfPlacement(view, edfOrder(view.queue), now, { deadline: item.deadline, workTokens: own }, margin);
-      const movingUsd = displaced.reduce((sum, q) => sum + this.moveCost(q, view, state), 0);
+      const movable = (q: QueuedWork) => q.item !== undefined && this.cloudCould(q.item, state);
+      const { finishAt, displaced } = edfPlacement(view, edfOrder(view.queue), now, { deadline: item.deadline, workTokens: own }, margin, movable);
+      const movingUsd = this.displacementCost(displaced, own, view, state);
       return { view, finishAt, ownCostUsd: costUsd, costUsd: costUsd + movingUsd, displaced: displaced.length, meets: meetsWithMargin(now, finishAt, item.deadline, margin) };
     }
     const aggregate = view.tokensPerSec * Math.max(1, view.concurrency);
     const finishAt = now + view.latencyMs + (view.backlogTokens / aggregate) * 1000 + (own / view.tokensPerSec) * 1000;
     return { view, finishAt, ownCostUsd: costUsd, costUsd, displaced: 0, meets: meetsWithMargin(now, finishAt, item.deadline, margin) };
+  }
+
+  /**
+   * What moving the work an item of `ownWork` pushes late costs. Taking that much work out of the queue
+   * right behind the item would leave everything after it as it was, so at most `ownWork` of the
+   * displaced work has to go: the cheapest to move per token, the last of it in part. (Scheduled as
+   * whole items on sequences that free up in step, a batch's last round of items all read as late
+   * together, though one item's worth of work moved would make room for the rest.)
+   */
+  private displacementCost(displaced: readonly QueuedWork[], ownWork: number, from: ProviderView, state: RoutingState): number {
+    const moves = displaced
+      .map((q) => ({ work: q.workTokens, usd: this.moveCost(q, from, state) }))
+      .sort((a, b) => a.usd / Math.max(a.work, 1e-9) - b.usd / Math.max(b.work, 1e-9));
+    let usd = 0;
+    let left = ownWork;
+    for (const m of moves) {
+      if (left <= 0) break;
+      usd += m.work <= left ? m.usd : (m.usd * left) / m.work;
+      left -= m.work;
+    }
+    return usd;
+  }
+
+  /** Some available cleared cloud provider, idle, would meet the item's deadline: the watchdog can move it there. */
+  private cloudCould(item: RoutableItem, state: RoutingState): boolean {
+    return state.providers.some(
+      (p) => p.target === 'cloud' && p.available !== false && isCleared(p.clearance, item.sensitivity) && idleFinish(item, p, state.now) <= item.deadline,
+    );
   }
 
   /**
