@@ -131,9 +131,15 @@ describe('routing resilience', () => {
       expect(first.counts.completed).toBe(2); // finished locally after the cloud failed
       for (let i = 0; i < 200 && (await frontier()).circuit.state !== 'half-open'; i++) await sleep(50);
       expect((await frontier()).circuit.state).toBe('half-open');
+      const before = double.completionRequests().length;
       const probe = await client.request('POST', '/v1/batches', docs('public', 'PT1S', 'probe', 1, BIG));
       await client.waitFinished(probe.json.id, 60_000);
       expect(sentFor(double, 'probe')).toHaveLength(1);
+      // The item let through the half-open circuit was preceded by the one-token probe, which carried none of it.
+      const [ping, sent] = double.completionRequests().slice(before);
+      expect(ping.body.max_tokens).toBe(1);
+      expect(JSON.stringify(ping.body)).not.toContain('probe-');
+      expect(sent).toBe(sentFor(double, 'probe')[0]);
       expect((await frontier()).circuit).toEqual({ state: 'closed', failures: 0, openedAt: null });
       await client.waitFinished(during.json.id, 60_000);
       expect(sentFor(double, 'during')).toHaveLength(0); // nothing was sent while the circuit was open

@@ -56,6 +56,22 @@ describe('simulate', () => {
     expect(result.leaks).toBe(0);
   });
 
+  it('probes a half-open circuit with one token before the item: a provider still down costs the item the probe timeout, not the request timeout', () => {
+    const res = resources();
+    res.clouds[0].outages = [{ fromMs: 0, toMs: 200 * SECOND }];
+    const system = { ...PRODUCTION, attempts: 1, circuit: { failureThreshold: 1, openMs: 10 * SECOND, probeTimeoutMs: 5 * SECOND } };
+    const items = withIds([item({ arrivalAt: 0, batch: 0 }), item({ arrivalAt: 45 * SECOND, batch: 1 }), item({ arrivalAt: 300 * SECOND, batch: 2 })]);
+    const [tripped, probedDown, probedUp] = simulate(items, res, always('frontier'), system).outcomes;
+    expect(tripped.sentTo[0]).toBe('frontier'); // timed out at 30 s: the circuit opened
+    // Half-open at 45 s, frontier still down: the probe fails at 50 s and the item goes elsewhere, never sent there.
+    expect(probedDown.sentTo).not.toContain('frontier');
+    expect(probedDown.finishedAt).toBeGreaterThanOrEqual(50 * SECOND);
+    expect(probedDown.finishedAt).toBeLessThan(75 * SECOND);
+    // Half-open at 300 s, frontier back: the probe answers after its latency, then the item runs there.
+    expect(probedUp.sentTo).toEqual(['frontier']);
+    expect(probedUp.finishedAt).toBeCloseTo(300 * SECOND + 500 + 500 + 1000, -1);
+  });
+
   it('runs the local pool earliest deadline first', () => {
     const items = withIds([
       item({ batch: 0, deadline: 3600 * SECOND }),

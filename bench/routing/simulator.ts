@@ -1,7 +1,7 @@
 import { costOf, type Price } from '#libs/routing/src/cost.js';
 import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
 import { TokenCalibration } from '#libs/routing/src/token-calibration.js';
-import { workTokens, type ProviderView, type QueuedWork, type RoutableItem, type RouteTarget, type RoutingState } from '#libs/routing/src/routing-policy.js';
+import { DEFAULT_PROBE_TIMEOUT_MS, workTokens, type ProviderView, type QueuedWork, type RoutableItem, type RouteTarget, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
 import { ewma, workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
 import { EventQueue } from './event-queue.js';
@@ -13,8 +13,11 @@ export interface SystemConfig {
   name: string;
   /** The escalation sweep's period (a BullMQ Job Scheduler in production). */
   watchdogIntervalMs: number;
-  /** libs/pools CircuitRegistry: open after this many failures in a row, half-open (one probe) after openMs. */
-  circuit: { failureThreshold: number; openMs: number };
+  /**
+   * libs/pools CircuitRegistry: open after this many failures in a row, half-open after openMs, when
+   * ItemProcessor probes it with a one-token request that must answer within probeTimeoutMs.
+   */
+  circuit: { failureThreshold: number; openMs: number; probeTimeoutMs: number };
   /** BullMQ attempts on the same provider (exponential backoff) before the item is rerouted elsewhere. */
   attempts: number;
   backoffMs: number;
@@ -33,7 +36,7 @@ export interface SystemConfig {
 export const PRODUCTION: SystemConfig = {
   name: 'production',
   watchdogIntervalMs: 10_000,
-  circuit: { failureThreshold: 5, openMs: 30_000 },
+  circuit: { failureThreshold: 5, openMs: 30_000, probeTimeoutMs: DEFAULT_PROBE_TIMEOUT_MS },
   attempts: 5,
   backoffMs: 1000,
   throughputSample: workTokensPerSecond,
@@ -250,27 +253,67 @@ class CloudProvider extends Provider {
     const now = this.sim.events.now;
     while (this.running < this.spec.concurrency && this.head < this.waiting.length) {
       const job = this.waiting[this.head++];
-      if (!this.admit(now)) {
+      const admitted = this.admit(now);
+      if (admitted === 'refused') {
         // Rerouted by the worker that picked the job up: a hop of a job pick-up, not an instant.
         this.backlogTokens -= job.run.estWork;
         this.sim.events.at(now + REROUTE_HOP_MS, () => this.sim.reroute(job.run, this));
         continue;
       }
-      this.send(job);
-      const runMs = cloudRunMs(job.run.item, this.spec);
-      const outage = outageHit(this.spec, now, runMs);
-      if (outage) {
-        this.sim.events.at(Math.max(now, outage.fromMs) + this.sim.resources.requestTimeoutMs, () => this.failed(job));
-      } else {
-        this.sim.events.at(now + runMs, () => {
-          this.succeeded();
-          this.completed(job, runMs, this.spec.latencyMs);
-        });
+      if (admitted === 'probe') {
+        this.probe(job, now);
+        continue;
       }
+      this.request(job);
     }
     if (this.head > 1024 && this.head * 2 > this.waiting.length) {
       this.waiting = this.waiting.slice(this.head);
       this.head = 0;
+    }
+  }
+
+  /**
+   * ItemProcessor's probe of a half-open circuit: a one-token request before the item's own. It answers
+   * after the provider's latency, or fails at the probe timeout when the provider is still down: then the
+   * circuit opens again and the job is rerouted, without an attempt counted against the item.
+   */
+  private probe(job: Job, now: number): void {
+    this.running += 1;
+    const answerMs = this.spec.latencyMs * job.run.item.latencyFactor;
+    const down = outageHit(this.spec, now, answerMs);
+    const timeoutMs = Math.min(this.sim.config.circuit.probeTimeoutMs, this.sim.resources.requestTimeoutMs);
+    if (down) {
+      this.sim.events.at(Math.min(Math.max(now, down.fromMs) + this.sim.resources.requestTimeoutMs, now + timeoutMs), () => {
+        this.running -= 1;
+        this.backlogTokens -= job.run.estWork;
+        this.sim.failedRequests += 1;
+        this.recordFailure();
+        this.sim.reroute(job.run, this);
+        this.dispatch();
+      });
+      return;
+    }
+    this.sim.events.at(now + answerMs, () => {
+      this.running -= 1;
+      this.succeeded();
+      this.request(job);
+      this.dispatch();
+    });
+  }
+
+  /** The item's own request. */
+  private request(job: Job): void {
+    const now = this.sim.events.now;
+    this.send(job);
+    const runMs = cloudRunMs(job.run.item, this.spec);
+    const outage = outageHit(this.spec, now, runMs);
+    if (outage) {
+      this.sim.events.at(Math.max(now, outage.fromMs) + this.sim.resources.requestTimeoutMs, () => this.failed(job));
+    } else {
+      this.sim.events.at(now + runMs, () => {
+        this.succeeded();
+        this.completed(job, runMs, this.spec.latencyMs);
+      });
     }
   }
 
@@ -294,14 +337,14 @@ class CloudProvider extends Provider {
     return now - this.openedAt >= this.sim.config.circuit.openMs ? 'half-open' : 'open';
   }
 
-  private admit(now: number): boolean {
+  private admit(now: number): 'closed' | 'probe' | 'refused' {
     const state = this.state(now);
-    if (state === 'closed') return true;
+    if (state === 'closed') return 'closed';
     if (state === 'half-open' && (this.probeAt === null || now - this.probeAt >= this.sim.config.circuit.openMs)) {
       this.probeAt = now;
-      return true;
+      return 'probe';
     }
-    return false;
+    return 'refused';
   }
 
   private failed(job: Job): void {

@@ -234,8 +234,13 @@ export class ItemProcessor {
     const { store, circuits, tokens, rerouter } = this.deps;
     const item = job.data;
     const from = { target: on.target, provider: on.provider.name };
-    if (!(await circuits.admit(on.provider.name))) {
+    const admission = await circuits.admit(on.provider.name);
+    if (admission === 'refused') {
       const moved = await rerouter.reroute(item, from, `circuit open for ${on.provider.name}`, ['running'], { spent: spentOf(spend, on) });
+      return { outcome: moved ? 'rerouted' : 'skipped' };
+    }
+    if (admission === 'probe' && !(await this.probeCircuit(on))) {
+      const moved = await rerouter.reroute(item, from, `circuit probe of ${on.provider.name} failed`, ['running'], { spent: spentOf(spend, on) });
       return { outcome: moved ? 'rerouted' : 'skipped' };
     }
     const inputTokens = estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
@@ -259,6 +264,27 @@ export class ItemProcessor {
       }
     }
     return { reservedUsd: worstUsd };
+  }
+
+  /**
+   * This call was let through a half-open circuit: the provider's one-token probe goes first, and its
+   * answer closes the circuit (other items flow again after one round trip) or opens it again (this item
+   * is rerouted, having lost only the probe timeout). A provider without probe() is probed by the item.
+   */
+  private async probeCircuit(on: ProcessorTarget): Promise<boolean> {
+    const { circuits } = this.deps;
+    const name = on.provider.name;
+    if (!on.provider.probe) return true;
+    try {
+      await on.provider.probe();
+    } catch (err) {
+      const circuit = await circuits.recordFailure(name);
+      this.log.warn({ msg: 'circuit probe failed', provider: name, state: circuit.state, error: err instanceof Error ? err.message : String(err) });
+      return false;
+    }
+    await circuits.recordSuccess(name);
+    this.log.log({ msg: 'circuit probe answered: circuit closed', provider: name });
+    return true;
   }
 
   /** This job's item was moved to another provider; make sure a job waits there (crash-safe reroutes). */

@@ -91,6 +91,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
         clearance: cloud.clearance,
         timeoutMs: cloud.timeoutMs,
         maxRetries: cloud.maxRetries,
+        probeTimeoutMs: this.config.circuit.probeTimeoutMs,
         audit: egress,
         contextTokens: cloud.contextTokens,
       });

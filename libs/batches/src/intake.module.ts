@@ -17,7 +17,8 @@ import { AuditTrail } from '#libs/audit/src/audit-trail.js';
 @Module({
   imports: [PoolsModule, AuditModule],
   providers: [
-    { provide: RoutingPolicy, useValue: new RoutingPolicy() },
+    // A parked item keeps time for a failed circuit probe: the policy is told how long one may take.
+    { provide: RoutingPolicy, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new RoutingPolicy({ probeTimeoutMs: c.circuit.probeTimeoutMs }) },
     {
       provide: BatchIntake,
       inject: [BatchStore, JobQueue, ProviderDirectory, RoutingPolicy, APP_CONFIG, AuditTrail],

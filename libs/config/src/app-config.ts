@@ -1,4 +1,5 @@
 import type { Price } from '#libs/routing/src/cost.js';
+import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing/src/routing-policy.js';
 import { cloudProviders, type CloudProviderConfig } from './cloud-providers.js';
 import { ConfigError } from './config-error.js';
 import { parsePiiRules, type PiiRules } from '#libs/privacy/src/pii-rules.js';
@@ -87,8 +88,11 @@ export interface AppConfig {
   queue: QueueTuning;
   shutdownTimeoutMs: number;
   heartbeatMs: number;
-  /** Per provider: consecutive failures that open its circuit, and how long it stays open before a probe. */
-  circuit: { failureThreshold: number; openMs: number };
+  /**
+   * Per provider: consecutive failures that open its circuit, how long it stays open before a probe, and
+   * how long that one-token probe may take to answer.
+   */
+  circuit: { failureThreshold: number; openMs: number; probeTimeoutMs: number };
   /** How often the escalation watchdog re-checks waiting local items against their deadlines. */
   escalationIntervalMs: number;
   /** Which personal data raises an item's sensitivity, and to what (PII_RULES). */
@@ -193,7 +197,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     shutdownTimeoutMs: e.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0),
     heartbeatMs: e.int('HEARTBEAT_MS', 2000, 100),
-    circuit: { failureThreshold: e.int('CIRCUIT_FAILURE_THRESHOLD', 5, 1), openMs: e.int('CIRCUIT_OPEN_MS', 30_000, 100) },
+    circuit: {
+      failureThreshold: e.int('CIRCUIT_FAILURE_THRESHOLD', 5, 1),
+      openMs: e.int('CIRCUIT_OPEN_MS', 30_000, 100),
+      probeTimeoutMs: e.int('CIRCUIT_PROBE_TIMEOUT_MS', DEFAULT_PROBE_TIMEOUT_MS, 100),
+    },
     escalationIntervalMs: e.int('ESCALATION_INTERVAL_MS', 5000, 100),
     piiRules: parsePiiRules(e.optionalString('PII_RULES')),
     branchOutputAuthor: branchOutputAuthor(e.optionalString('BRANCH_OUTPUT_AUTHOR')),

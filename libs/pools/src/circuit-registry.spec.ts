@@ -21,16 +21,17 @@ describe('CircuitRegistry (real Redis)', () => {
     await circuits.recordFailure(provider, 0);
     await circuits.recordFailure(provider, 1);
     expect((await circuits.get(provider, 2)).state).toBe('closed');
-    expect(await circuits.admit(provider, 2)).toBe(true);
+    expect(await circuits.admit(provider, 2)).toBe('pass');
     expect(await circuits.recordFailure(provider, 2)).toEqual({ state: 'open', failures: 3, openedAt: 2 });
-    expect(await circuits.admit(provider, 5_000)).toBe(false);
+    expect(await circuits.admit(provider, 5_000)).toBe('refused');
   });
 
   it('half-opens after the wait and lets exactly one probe through, however many ask', async () => {
     const provider = p();
     for (let t = 0; t < 3; t++) await circuits.recordFailure(provider, t);
     const admitted = await Promise.all(Array.from({ length: 10 }, () => circuits.admit(provider, 10_005)));
-    expect(admitted.filter(Boolean)).toHaveLength(1);
+    expect(admitted.filter((a) => a === 'probe')).toHaveLength(1);
+    expect(admitted.filter((a) => a === 'refused')).toHaveLength(9);
     expect((await circuits.get(provider, 10_005)).state).toBe('half-open');
   });
 
@@ -42,6 +43,6 @@ describe('CircuitRegistry (real Redis)', () => {
     expect(await circuits.recordSuccess(ok, 10_006)).toEqual({ state: 'closed', failures: 0, openedAt: null });
     await circuits.admit(bad, 10_005);
     expect(await circuits.recordFailure(bad, 10_006)).toMatchObject({ state: 'open', openedAt: 10_006 });
-    expect(await circuits.admit(bad, 15_000)).toBe(false);
+    expect(await circuits.admit(bad, 15_000)).toBe('refused');
   });
 });

@@ -7,6 +7,8 @@ import type { Redis } from 'ioredis';
  */
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
+export type Admission = 'pass' | 'probe' | 'refused';
+
 export interface Circuit {
   state: CircuitState;
   failures: number;
@@ -71,9 +73,15 @@ export class CircuitRegistry {
     return (await this.run(provider, 'read', now)).circuit;
   }
 
-  /** Whether a request may go out now: the circuit is closed, or this is the one probe of a half-open circuit. */
-  async admit(provider: string, now = Date.now()): Promise<boolean> {
-    return (await this.run(provider, 'admit', now)).admitted;
+  /**
+   * Whether a request may go out now: 'pass' while the circuit is closed; 'probe' for the one caller let
+   * through a half-open circuit, which is to find out whether the provider is back (and record the answer)
+   * before anything else is sent; 'refused' otherwise.
+   */
+  async admit(provider: string, now = Date.now()): Promise<Admission> {
+    const { circuit, admitted } = await this.run(provider, 'admit', now);
+    if (!admitted) return 'refused';
+    return circuit.state === 'half-open' ? 'probe' : 'pass';
   }
 
   async recordSuccess(provider: string, now = Date.now()): Promise<Circuit> {

@@ -65,5 +65,10 @@ export interface InferenceProvider {
   /** Tokens a request's prompt takes as sent: system and prompt with the chat format around them. */
   promptTokens(system: string, prompt: string): number;
   complete(req: CompletionRequest): Promise<CompletionResult>;
+  /**
+   * Remote providers: whether the provider answers at all (one token, no item data), for a half-open
+   * circuit breaker. Rejects when it does not answer in time.
+   */
+  probe?(): Promise<void>;
   close(): Promise<void>;
 }

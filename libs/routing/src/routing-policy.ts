@@ -98,6 +98,11 @@ export interface RoutingPolicyOptions {
    * each item's own length; the local pool's escalation watchdog is the second line behind it.
    */
   margin?: Partial<Record<RouteTarget, number>>;
+  /**
+   * How long a half-open circuit's probe may take (CIRCUIT_PROBE_TIMEOUT_MS): a parked item that comes
+   * back as the probe of a provider still down loses that much before it is routed again.
+   */
+  probeTimeoutMs?: number;
 }
 
 /** Prompt processing is an order of magnitude faster than generation on every engine we measured. */
@@ -128,6 +133,14 @@ export const ESCALATION_LEAD_MS = 30_000;
  */
 export const PARK_MS = 15_000;
 
+/**
+ * A half-open circuit is probed with a one-token request before an item is sent (apps/worker
+ * ItemProcessor); a provider that has not answered it within this is not back. Its answer closes the
+ * circuit after one round trip, where an item as the probe held every other item off the provider for its
+ * whole answer, and a probe into a provider still down cost its item the request timeout (30-60 s).
+ */
+export const DEFAULT_PROBE_TIMEOUT_MS = 5_000;
+
 interface Candidate {
   view: ProviderView;
   finishAt: number;
@@ -153,8 +166,11 @@ interface Candidate {
 export class RoutingPolicy {
   private readonly margin: Record<RouteTarget, number>;
 
+  private readonly probeTimeoutMs: number;
+
   constructor(options: RoutingPolicyOptions = {}) {
     this.margin = { ...DEFAULT_MARGIN, ...options.margin };
+    this.probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
   }
 
   decide(item: RoutableItem, state: RoutingState): RouteDecision {
@@ -207,7 +223,8 @@ export class RoutingPolicy {
       .filter((p) => p.target === 'cloud' && cost(p) < best.ownCostUsd)
       .sort((a, b) => cost(a) - cost(b))[0];
     if (!down) return null;
-    if (!meetsWithMargin(state.now, best.finishAt + PARK_MS, item.deadline, this.margin.cloud)) return null;
+    // Should the item come back as the half-open circuit's probe and the probe fail, it has lost that too.
+    if (!meetsWithMargin(state.now, best.finishAt + PARK_MS + this.probeTimeoutMs, item.deadline, this.margin.cloud)) return null;
     const c = this.estimate(item, down, state);
     const reason = `parked ${PARK_MS / 1000} s for ${down.name} (cheaper, cleared, down now); ${best.view.name} still meets the deadline after that`;
     return { ...this.toDecision(c, reason, false), estimatedFinishAt: Math.round(Math.max(c.finishAt, best.finishAt) + PARK_MS), parkMs: PARK_MS };

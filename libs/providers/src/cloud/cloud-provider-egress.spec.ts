@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { startOpenAIDouble, type OpenAIDouble } from '../../../../test/support/openai-double.js';
 import { ClearanceError, ProviderError, type CompletionRequest } from '../completion.js';
 import { ApiKeyFile } from './api-key-source.js';
-import { CloudProvider, type CloudProviderOptions } from './cloud-provider.js';
+import { CloudProvider, PROBE_ITEM_REF, type CloudProviderOptions } from './cloud-provider.js';
 import type { EgressAudit, EgressRecord } from './egress-audit.js';
 
 const request = (overrides: Partial<CompletionRequest> = {}): CompletionRequest => ({
@@ -63,6 +63,40 @@ describe('CloudProvider egress audit and key rotation (against the double)', () 
     // Each record was made before its request arrived.
     audit.egress.forEach((r, i) => expect(Date.parse(r.at)).toBeLessThanOrEqual(double.completionRequests()[i].at));
     expect(JSON.stringify(audit.egress)).not.toContain('memo');
+  });
+
+  describe('probe() for a half-open circuit', () => {
+    it('asks for one token about nothing, once, and records it in the audit as the circuit probe', async () => {
+      const audit = new RecordingAudit();
+      await provider({ audit }).probe();
+      const [sent] = double.completionRequests();
+      expect(double.completionRequests()).toHaveLength(1);
+      expect(sent.body).toMatchObject({ model: 'double-model', max_tokens: 1 });
+      expect(audit.egress).toEqual([expect.objectContaining({ provider: 'frontier', itemRef: PROBE_ITEM_REF, sensitivity: 'public', attempt: 1 })]);
+    });
+
+    it('fails at its own timeout, not the request timeout, and is not retried', async () => {
+      double.failNext(1, { hang: true });
+      const started = Date.now();
+      const err = await provider({ timeoutMs: 10_000, probeTimeoutMs: 300 }).probe().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ProviderError);
+      expect(err).toMatchObject({ code: 'timeout', message: expect.stringContaining('300 ms') });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(double.completionRequests()).toHaveLength(1);
+    });
+
+    it('fails on a server error without retrying it', async () => {
+      double.failNext(3, { status: 503 });
+      await expect(provider({}).probe()).rejects.toMatchObject({ code: 'server_error' });
+      expect(double.completionRequests()).toHaveLength(1);
+    });
+
+    it('sends nothing when the audit cannot record it', async () => {
+      const audit = new RecordingAudit();
+      audit.failing = true;
+      await expect(provider({ audit }).probe()).rejects.toMatchObject({ code: 'audit_unavailable' });
+      expect(double.requests).toHaveLength(0);
+    });
   });
 
   it('records a refusal above clearance, and nothing leaves', async () => {

@@ -2,6 +2,7 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 
 import type { ChatCompletionCreateParamsBase } from 'openai/resources/chat/completions';
 import { isCleared, type Sensitivity } from '#libs/routing/src/sensitivity.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
+import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing/src/routing-policy.js';
 import { fitsStrictMode } from './strict-schema.js';
 import {
   ClearanceError,
@@ -36,6 +37,8 @@ export interface CloudProviderOptions {
    */
   contextTokens: number;
   stream?: boolean;
+  /** Limit on probe(): a provider that has not answered one token within it is not back (CIRCUIT_PROBE_TIMEOUT_MS). */
+  probeTimeoutMs?: number;
   /** Told right before every request leaves and of every refusal; a failure to record stops the request. */
   audit?: EgressAudit;
 }
@@ -59,6 +62,9 @@ const MAX_RETRY_AFTER_MS = 60_000;
 
 type StopCause = 'timeout' | 'aborted' | 'closed';
 
+/** The itemRef under which probe() requests are audited: no item's job id looks like it. */
+export const PROBE_ITEM_REF = 'circuit-probe';
+
 /**
  * Sends completions to an OpenAI-compatible API through the openai SDK.
  *
@@ -77,6 +83,7 @@ export class CloudProvider {
   private readonly timeoutMs: number;
   private readonly maxRetries: number;
   private readonly stream: boolean;
+  private readonly probeTimeoutMs: number;
   private readonly audit?: EgressAudit;
   /** Aborted by close(): stops in-flight attempts and backoff sleeps. */
   private readonly closing = new AbortController();
@@ -88,6 +95,9 @@ export class CloudProvider {
     if (!Number.isInteger(opts.maxRetries) || opts.maxRetries < 0) {
       throw new Error(`CloudProvider "${opts.name}": maxRetries must be a non-negative integer, got ${opts.maxRetries}`);
     }
+    if (opts.probeTimeoutMs !== undefined && (!Number.isInteger(opts.probeTimeoutMs) || opts.probeTimeoutMs <= 0)) {
+      throw new Error(`CloudProvider "${opts.name}": probeTimeoutMs must be a positive integer, got ${opts.probeTimeoutMs}`);
+    }
     if (!Number.isInteger(opts.contextTokens) || opts.contextTokens <= 0) {
       throw new Error(`CloudProvider "${opts.name}": contextTokens must be a positive integer, got ${opts.contextTokens}`);
     }
@@ -98,6 +108,7 @@ export class CloudProvider {
     this.timeoutMs = opts.timeoutMs;
     this.maxRetries = opts.maxRetries;
     this.stream = opts.stream ?? false;
+    this.probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.audit = opts.audit;
     const key = opts.apiKey;
     this.client = new OpenAI({
@@ -143,6 +154,26 @@ export class CloudProvider {
     }
   }
 
+  /**
+   * Whether the provider answers at all: one token asked about nothing, one attempt, within
+   * probeTimeoutMs. ItemProcessor sends it through a half-open circuit before any item, so the circuit
+   * closes after one round trip, not after a whole answer, and no item waits on a provider still down.
+   * Fixed text, no item data; recorded in the egress audit like every request, as item PROBE_ITEM_REF.
+   */
+  async probe(): Promise<void> {
+    const req: CompletionRequest = { itemRef: PROBE_ITEM_REF, sensitivity: 'public', system: 'Answer with one word.', prompt: 'Ready?', maxTokens: 1 };
+    this.throwIfStopped(req);
+    await this.recordEgress(req, 1);
+    try {
+      await this.attempt(req, this.probeTimeoutMs);
+    } catch (err) {
+      if (err instanceof StoppedAttempt && err.cause === 'timeout') {
+        throw new ProviderError(`${this.prefix(req)}: no answer within ${this.probeTimeoutMs} ms`, true, 'timeout');
+      }
+      throw this.toProviderError(err, req);
+    }
+  }
+
   /** An estimate with a margin (see ESTIMATE_MARGIN): the remote tokenizer is not here. */
   countTokens(text: string): number {
     return Math.ceil(estimateTokens(text) * ESTIMATE_MARGIN);
@@ -172,7 +203,7 @@ export class CloudProvider {
     this.closing.abort();
   }
 
-  private async attempt(req: CompletionRequest): Promise<CompletionResult> {
+  private async attempt(req: CompletionRequest, timeoutMs = this.timeoutMs): Promise<CompletionResult> {
     const controller = new AbortController();
     let stopCause: StopCause | undefined;
     const stop = (cause: StopCause) => {
@@ -182,7 +213,7 @@ export class CloudProvider {
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => stop('timeout'), this.timeoutMs);
+      timer = setTimeout(() => stop('timeout'), timeoutMs);
     };
     const onAbort = () => stop('aborted');
     const onClose = () => stop('closed');
