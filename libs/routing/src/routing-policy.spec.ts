@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { PARK_MS, RoutingPolicy, type ProviderView, type QueuedWork, type RoutableItem, type RoutingState } from './routing-policy.js';
+import { MIN_PARK_MS, PARK_MS, RoutingPolicy, type ProviderView, type QueuedWork, type RoutableItem, type RoutingState } from './routing-policy.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -184,6 +184,21 @@ describe('RoutingPolicy with circuit state and EDF queues', () => {
     const d = policy.decide(short, state(pool(queued), cloud, sovereign));
     expect(d.target).toBe('local');
     expect(d.reason).toMatch(/pushes 1 queued item\(s\) past their deadline/);
+  });
+
+  it('parks for what the deadline leaves when that is less than PARK_MS, keeping time for a failed probe', () => {
+    // Sovereign: 1.5 s latency + 120 tokens at 100 tok/s = 2.7 s. Waiting w, then a 5 s probe that fails, then
+    // sovereign, meets a deadline d with the 25% margin while (w + 5 + 2.7) × 1.25 ≤ d.
+    const d = policy.decide(item({ deadline: NOW + 22_125 }), state(slowLocal, { ...cloud, available: false }, sovereign));
+    expect(d).toMatchObject({ provider: 'frontier', atRisk: false });
+    expect(d.parkMs).toBeGreaterThanOrEqual(MIN_PARK_MS);
+    expect(d.parkMs).toBeLessThan(PARK_MS);
+    expect(Math.abs(d.parkMs! - 10_000)).toBeLessThanOrEqual(1);
+    expect(d.reason).toMatch(/^parked 10 s for frontier/);
+    // Less than MIN_PARK_MS left: not worth a reroute; and a longer probe timeout keeps more time back.
+    expect(policy.decide(item({ deadline: NOW + 14_625 }), state(slowLocal, { ...cloud, available: false }, sovereign)).provider).toBe('sovereign');
+    const slowProbe = new RoutingPolicy({ probeTimeoutMs: 20_000 });
+    expect(slowProbe.decide(item({ deadline: NOW + 22_125 }), state(slowLocal, { ...cloud, available: false }, sovereign)).provider).toBe('sovereign');
   });
 
   it('sends an item that no provider could finish in time even when idle to the cheapest cleared one', () => {
