@@ -109,15 +109,19 @@ function repoRoot(): string {
 
 function main(argv: string[]): void {
   const only = argv.includes('--scenario') ? argv[argv.indexOf('--scenario') + 1] : undefined;
+  // --replications N: more workloads per scenario, to tell a change's effect from one seed's dice (not recorded).
+  const replications = argv.includes('--replications') ? Number(argv[argv.indexOf('--replications') + 1]) : REPLICATIONS;
+  if (!Number.isInteger(replications) || replications < 1) throw new Error('--replications takes a positive integer');
+  if (replications !== REPLICATIONS && argv.includes('--record')) throw new Error(`--record keeps the ${REPLICATIONS} replications the results are compared at`);
   const scenarios = SCENARIOS.filter((s) => !only || s.name === only);
   // --static-estimates: the policy keeps production's output rules, learning nothing (what TokenCalibration buys).
   const system: SystemConfig = argv.includes('--static-estimates') ? { ...PRODUCTION, name: 'static-estimates', learnTokenRatios: false } : PRODUCTION;
   const reports: ScenarioReport[] = [];
   for (const scenario of scenarios) {
     const t0 = Date.now();
-    const { extra, overcommitted, ...report } = runScenario(scenario, ROUTERS, REPLICATIONS, system, argv.includes('--exact-sizes'));
+    const { extra, overcommitted, ...report } = runScenario(scenario, ROUTERS, replications, system, argv.includes('--exact-sizes'));
     reports.push(report);
-    console.log(`${scenario.name} (${report.items} items in ${REPLICATIONS} runs, ${scenario.about}): bound $${report.bound.costUsd.toFixed(4)} [${Date.now() - t0} ms]`);
+    console.log(`${scenario.name} (${report.items} items in ${replications} runs, ${scenario.about}): bound $${report.bound.costUsd.toFixed(4)} [${Date.now() - t0} ms]`);
     if (overcommitted > 0) console.log(`  note: in ${overcommitted} run(s) local-only work exceeds local capacity: no routing meets every feasible deadline`);
     report.policies.forEach((p, i) => {
       const x = extra[i];
