@@ -144,6 +144,31 @@ describe('routing resilience', () => {
       await client.waitFinished(during.json.id, 60_000);
       expect(sentFor(double, 'during')).toHaveLength(0); // nothing was sent while the circuit was open
     });
+
+    it('opens again when the half-open probe fails, and sends the item it admitted elsewhere, never there', async () => {
+      const { client } = sys;
+      double.failNext(2, { status: 500 });
+      const failing = await client.request('POST', '/v1/batches', docs('public', 'PT1S', 'again', 2, BIG));
+      for (let i = 0; i < 100 && (await frontier()).circuit.state !== 'open'; i++) await sleep(50);
+      await client.waitFinished(failing.json.id, 60_000);
+      for (let i = 0; i < 200 && (await frontier()).circuit.state !== 'half-open'; i++) await sleep(50);
+      expect((await frontier()).circuit.state).toBe('half-open');
+
+      const before = double.completionRequests().length;
+      double.failNext(1, { status: 500 });
+      const admitted = await client.request('POST', '/v1/batches', docs('public', 'PT1S', 'unprobed', 1, BIG));
+      const done = await client.waitFinished(admitted.json.id, 60_000);
+      expect(done.counts.completed).toBe(1);
+      const [item] = (await client.request('GET', `/v1/batches/${admitted.json.id}/items`)).json.items;
+      expect(item.route.target).toBe('local');
+      expect(item.routeHistory.map((r: any) => r.reason).join(' | ')).toMatch(/circuit probe of frontier failed/);
+      // Only the probe reached the provider: one token asked, none of the item.
+      const sent = double.completionRequests().slice(before);
+      expect(sent).toHaveLength(1);
+      expect(sent[0].body.max_tokens).toBe(1);
+      expect(sentFor(double, 'unprobed')).toHaveLength(0);
+      expect((await frontier()).circuit.state).toBe('open');
+    });
   });
 
   describe('parking for a cheaper provider that is down', () => {

@@ -278,6 +278,9 @@ export class ItemProcessor {
     try {
       await on.provider.probe();
     } catch (err) {
+      // Not the provider's answer: this worker is closing, or the audit could not record the probe (so it was
+      // not sent). The job goes back to the queue; the circuit's next probe comes after CIRCUIT_OPEN_MS.
+      if (err instanceof ProviderError && (err.code === 'aborted' || err.code === 'audit_unavailable')) throw err;
       const circuit = await circuits.recordFailure(name);
       this.log.warn({ msg: 'circuit probe failed', provider: name, state: circuit.state, error: err instanceof Error ? err.message : String(err) });
       return false;
