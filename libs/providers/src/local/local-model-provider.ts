@@ -19,6 +19,7 @@ import {
 } from '#libs/providers/src/completion.js';
 import { classifyEngineError } from './engine-errors.js';
 import { SequencePool } from './sequence-pool.js';
+import { renderedPromptTokens, systemHistory } from './rendered-prompt.js';
 
 export interface LocalModelOptions {
   modelPath: string;
@@ -125,7 +126,7 @@ export class LocalModelProvider implements InferenceProvider {
     if (!Number.isSafeInteger(req.maxTokens) || req.maxTokens < 1) {
       throw new ProviderError(`item ${req.itemRef}: maxTokens must be a positive integer`, false, 'invalid_request');
     }
-    const history: ChatHistoryItem[] = req.system ? [{ type: 'system', text: req.system }] : [];
+    const history = systemHistory(req.system);
     this.assertFits(req, history);
 
     const { signal, detach } = linkSignals(req.signal, this.shutdown.signal);
@@ -183,7 +184,7 @@ export class LocalModelProvider implements InferenceProvider {
 
   /** Tokens the request's prompt takes in a sequence: system and prompt rendered by the chat template, exactly as complete() sends them. */
   promptTokens(system: string, prompt: string): number {
-    return this.renderedTokens(system ? [{ type: 'system', text: system }] : [], prompt);
+    return this.renderedTokens(systemHistory(system), prompt);
   }
 
   /** Tokens one sequence holds (the per-sequence context size). */
@@ -250,10 +251,7 @@ export class LocalModelProvider implements InferenceProvider {
 
   /** The prompt as the model's chat template renders it, after `history`, up to where the answer starts. */
   private renderedTokens(history: readonly ChatHistoryItem[], prompt: string): number {
-    const { contextText } = this.chatWrapper.generateContextState({
-      chatHistory: [...history, { type: 'user', text: prompt }, { type: 'model', response: [] }],
-    });
-    return contextText.tokenize(this.model.tokenizer).length;
+    return renderedPromptTokens(this.chatWrapper, this.model.tokenizer, history, prompt);
   }
 
   private toProviderError(error: unknown, req: CompletionRequest): ProviderError {

@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { LocalModelProvider } from './local-model-provider.js';
+import { VocabTokenizers } from './vocab-tokenizers.js';
+
+describe('VocabTokenizers (the generated tiny model, vocabulary only)', () => {
+  let provider: LocalModelProvider;
+  let tokenizers: VocabTokenizers;
+  const system = 'You summarise documents in one sentence.';
+  const prompt = 'Summarise: the quarterly report shows revenue up and costs down, and the outlook is steady.';
+
+  beforeAll(async () => {
+    const modelPath = await ensureGeneratedModel('tiny');
+    provider = await LocalModelProvider.load({ modelPath, threads: 1, contextSize: 1024, sequences: 1, gpu: false });
+    tokenizers = await VocabTokenizers.open([{ name: 'tiny', modelPath }]);
+  });
+
+  afterAll(async () => {
+    await tokenizers?.close();
+    await provider?.close();
+  });
+
+  it('counts a prompt exactly as the loaded model reads it, chat template included', async () => {
+    const counted = tokenizers.count(system, prompt);
+    expect(counted).toBe(provider.promptTokens(system, prompt));
+    // The template's own tokens are in it: more than the two texts alone.
+    expect(counted!).toBeGreaterThan(provider.countTokens(system) + provider.countTokens(prompt));
+    // And what the engine then reads: all of the rendered prompt but the last token, whose logits give the first answer token.
+    const run = await provider.complete({ itemRef: 'i', sensitivity: 'public', system, prompt, maxTokens: 2 });
+    expect(run.usage.inputTokens).toBe(counted! - 1);
+  });
+
+  it('counts for the model an item is pinned to, and answers null for a model it has not opened', () => {
+    expect(tokenizers.count(system, prompt, 'tiny')).toBe(tokenizers.count(system, prompt));
+    expect(tokenizers.count(system, prompt, 'elsewhere')).toBeNull();
+  });
+
+  it('refuses to open a file that is not there', async () => {
+    await expect(VocabTokenizers.open([{ name: 'missing', modelPath: '/nonexistent/model.gguf' }])).rejects.toThrow();
+  });
+});
