@@ -4,7 +4,8 @@ import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/sy
 
 /**
  * Token estimates learn from completed items (TokenCalibration through the worker's PoolRegistry): the
- * real worker and API, the generated tiny model and its tokenizer, a private Redis.
+ * real worker and API, the generated tiny model and its tokenizer (counting every prompt at intake), a
+ * private Redis.
  */
 describe('token estimates', () => {
   let api: AppProcess;
@@ -43,9 +44,13 @@ describe('token estimates', () => {
 
     const learned = await client.request('GET', '/v1/providers');
     expect(learned.json.tokenEstimates.summarize.output).toEqual({ ratio: 2, samples: 6 });
-    // The input as the tiny model's tokenizer counted it (its 2,048-token vocabulary splits text finer than 4 characters a token).
+    // Intake counted each prompt with the tiny model's own tokenizer (the API opens its vocabulary), chat template
+    // included, so what the engine then read is that count less the one token that starts the answer: nothing
+    // left to correct but that token. Four characters a token would be off by half: the 2,048-token vocabulary
+    // splits text much finer.
     expect(learned.json.tokenEstimates.summarize.input).toEqual({ ratio: expect.any(Number), samples: 6 });
-    expect(learned.json.tokenEstimates.summarize.input.ratio).not.toBe(1);
+    expect(learned.json.tokenEstimates.summarize.input.ratio).toBeGreaterThan(0.93);
+    expect(learned.json.tokenEstimates.summarize.input.ratio).toBeLessThan(1);
     // Only summaries ran: the other kinds keep their estimates.
     expect(learned.json.tokenEstimates.classify).toEqual(untaught);
 

@@ -19,6 +19,7 @@ import { PoolsController } from './pools.controller.js';
 import { ProvidersController } from './providers.controller.js';
 import { SchedulesController } from './schedules.controller.js';
 import { AuditController } from './audit.controller.js';
+import { IntakeTokenizer } from './intake-tokenizer.js';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -39,6 +40,7 @@ export class ApiModule {
       controllers: [BatchesController, SchedulesController, PoolsController, ProvidersController, KeysController, HealthController, AuditController],
       // Global guards run in this order: who is calling (and may they), then how much they may.
       providers: [
+        IntakeTokenizer,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
       ],

@@ -25,6 +25,7 @@ import { ItemRerouter } from './item-rerouter.js';
 import { LocalModelPool } from './local-model-pool.js';
 import { ScheduleRunner } from './schedule-runner.js';
 import { BatchIntake } from '#libs/batches/src/batch-intake.js';
+import { PromptTokens } from '#libs/batches/src/prompt-tokens.js';
 import { ScheduleService } from '#libs/schedules/src/schedule-service.js';
 import { BranchOutputs } from '#libs/batches/src/branch-outputs.js';
 import { BranchOutputWriter } from './branch-output-writer.js';
@@ -57,6 +58,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(BatchIntake) private readonly intake: BatchIntake,
     @Inject(BranchOutputs) private readonly branchOutputs: BranchOutputs,
     @Inject(AuditTrail) private readonly audit: AuditTrail,
+    @Inject(PromptTokens) private readonly promptTokens: PromptTokens,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -82,6 +84,9 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
         this.localPools.push(await LocalModelPool.open({ ...model, modelPath }, engine, this.llama, { jobs: this.jobs, registry: this.registry, processor, heartbeatMs }));
       }
     }
+    // Schedule firings enter through intake here: their prompts are counted by the models this worker serves.
+    const byName = new Map(this.localPools.flatMap((p) => (p.provider ? [[p.model.name, p.provider] as const] : [])));
+    this.promptTokens.use((system, prompt, model = localModels[0]?.name) => byName.get(model)?.promptTokens(system, prompt) ?? null);
     for (const cloud of cloudProviders) {
       const provider = new CloudProvider({
         name: cloud.name,
@@ -141,6 +146,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     await Promise.all([this.watchdog?.stop(), this.scheduleRunner?.stop(), this.branchWriter?.stop()]);
     await Promise.all([...this.localPools.map((p) => p.stop(timeout)), ...this.cloudPools.map(({ pool }) => pool.stop(timeout))]);
     await Promise.all(this.cloudPools.map(({ provider }) => provider.close()));
+    this.promptTokens.use(null);
     await this.llama?.dispose();
   }
 

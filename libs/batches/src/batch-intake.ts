@@ -4,6 +4,8 @@ import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor
 import { workTokens, type PlannedRoute, type RouteDecision, type RoutingPolicy, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import { routableItem } from './item-estimate.js';
+import type { PromptTokens } from './prompt-tokens.js';
+import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import { checkSubmission, type FieldError, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewItem } from './batch-store.js';
 import type { BatchOrigin, BatchSubmission, BranchOutputSpec, ItemRoute, WorkItem } from './batch-types.js';
@@ -57,6 +59,8 @@ export class BatchIntake {
     private readonly limits: SubmissionLimits,
     /** Where every initial route is recorded (the audit trail); tests may leave it out. */
     private readonly audit?: AuditRecorder,
+    /** Counts each item's prompt with a local model's tokenizer, where this process has one. */
+    private readonly tokens?: PromptTokens,
   ) {}
 
   async submit(body: unknown, idempotencyKey?: string, now = Date.now(), context: SubmitContext = {}): Promise<Accepted> {
@@ -209,6 +213,9 @@ export class BatchIntake {
       const privacy = effectiveSensitivity(s.sensitivity, detectPii(x.input, this.limits.piiRules ?? DEFAULT_PII_RULES));
       const pii = { declared: s.sensitivity, categories: privacy.categories, raised: privacy.raised };
       const item: WorkItem = { batchId, index, itemId: x.itemId, kind: s.kind, sensitivity: privacy.sensitivity, deadline: deadlineAt, input: x.input, path: x.path, model: x.model };
+      const prompt = promptFor(item, s.task, this.limits.maxOutputTokens);
+      const counted = this.tokens?.count(prompt.system, prompt.prompt, x.model) ?? null;
+      if (counted !== null) item.inputTokens = counted;
       const { inputTokens, expectedOutputTokens } = routableItem(item, s.task, this.limits.maxOutputTokens, calibration);
       return { item, pii, inputTokens, expectedOutputTokens };
     });

@@ -128,6 +128,11 @@ export interface WorkItem {
   path?: string;
   /** Local model the item is pinned to, if the submission named one. */
   model?: string;
+  /**
+   * Its prompt's tokens as a local model's tokenizer counted them at intake (PromptTokens): what every
+   * later estimate of the item starts from. Absent where intake had no tokenizer: then estimated.
+   */
+  inputTokens?: number;
 }
 
 /** What PII detection did to an item: the categories found (never the values) and the floor it raised. */

@@ -8,6 +8,7 @@ import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobQueue } from '#libs/queue/src/job-queue.js';
 import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { BatchIntake } from './batch-intake.js';
+import { PromptTokens } from './prompt-tokens.js';
 import { BatchStore } from './batch-store.js';
 import { BranchOutputs } from './branch-outputs.js';
 import { AuditModule } from '#libs/audit/src/audit.module.js';
@@ -19,11 +20,13 @@ import { AuditTrail } from '#libs/audit/src/audit-trail.js';
   providers: [
     // A parked item keeps time for a failed circuit probe: the policy is told how long one may take.
     { provide: RoutingPolicy, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new RoutingPolicy({ probeTimeoutMs: c.circuit.probeTimeoutMs }) },
+    // Empty until the app has a tokenizer: the API opens the local models' vocabularies, a worker its models.
+    { provide: PromptTokens, useValue: new PromptTokens() },
     {
       provide: BatchIntake,
-      inject: [BatchStore, JobQueue, ProviderDirectory, RoutingPolicy, APP_CONFIG, AuditTrail],
-      useFactory: (store: BatchStore, queue: JobQueue, dir: ProviderDirectory, policy: RoutingPolicy, c: AppConfig, audit: AuditTrail) =>
-        new BatchIntake(store, queue, dir, policy, { maxItems: c.http.maxItems, maxItemBytes: c.http.maxItemBytes, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name), piiRules: c.piiRules }, audit),
+      inject: [BatchStore, JobQueue, ProviderDirectory, RoutingPolicy, APP_CONFIG, AuditTrail, PromptTokens],
+      useFactory: (store: BatchStore, queue: JobQueue, dir: ProviderDirectory, policy: RoutingPolicy, c: AppConfig, audit: AuditTrail, tokens: PromptTokens) =>
+        new BatchIntake(store, queue, dir, policy, { maxItems: c.http.maxItems, maxItemBytes: c.http.maxItemBytes, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name), piiRules: c.piiRules }, audit, tokens),
     },
     {
       provide: BranchOutputs,
@@ -37,6 +40,6 @@ import { AuditTrail } from '#libs/audit/src/audit-trail.js';
       },
     },
   ],
-  exports: [BatchIntake, BranchOutputs, RoutingPolicy, PoolsModule, AuditModule],
+  exports: [BatchIntake, BranchOutputs, RoutingPolicy, PromptTokens, PoolsModule, AuditModule],
 })
 export class IntakeModule {}

@@ -10,14 +10,15 @@ export function taskKind(task: DocumentTask | CodeMigrationTask): TaskKind {
 }
 
 /**
- * What the routing policy is told about an item: its prompt's input tokens (estimated before any model
- * has seen it) and the output its task is expected to produce, both corrected by what tokenizers counted
- * and models wrote for earlier items of its kind when `calibration` is given. Intake, reroutes, the
- * escalation watchdog and the local queue's view all estimate through here, so they agree on an item's
- * size; the worker records each completed item against the uncorrected estimate.
+ * What the routing policy is told about an item: its prompt's input tokens (as a local model's tokenizer
+ * counted them at intake, else estimated) and the output its task is expected to produce, both corrected
+ * by what tokenizers counted and models wrote for earlier items of its kind when `calibration` is given.
+ * Intake, reroutes, the escalation watchdog and the local queue's view all estimate through here, so they
+ * agree on an item's size; the worker records each completed item against the uncorrected estimate.
  */
 export function routableItem(item: WorkItem, task: DocumentTask | CodeMigrationTask, maxOutputTokens: number, calibration?: TokenCalibration): RoutableItem {
   const prompt = promptFor(item, task, maxOutputTokens);
-  const estimate = { inputTokens: estimateTokens(prompt.system) + estimateTokens(prompt.prompt), expectedOutputTokens: prompt.expectedOutputTokens };
+  const inputTokens = item.inputTokens ?? estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
+  const estimate = { inputTokens, expectedOutputTokens: prompt.expectedOutputTokens };
   return { sensitivity: item.sensitivity, deadline: item.deadline, ...(calibration ? calibration.apply(taskKind(task), estimate) : estimate) };
 }
