@@ -87,6 +87,39 @@ describe('long inputs', () => {
     expect(batch.usage).toMatchObject({ inputTokens: promptTokens, outputTokens });
   });
 
+  it('charges a long item that failed midway and was tried again for the calls of both attempts', async () => {
+    double.reset();
+    const answers: string[] = [];
+    double.setResponder((body) => {
+      const answer = userText(body).startsWith('Combine') ? 'The report, once more.' : 'A part, summarized.';
+      answers.push(answer);
+      return answer;
+    });
+    // The first map call is answered; the second fails through all of the client's retries (3): the job's
+    // attempt fails and BullMQ runs it again from the start.
+    double.failNext(4, { status: 500 }, 1);
+    const submitted = await client.request('POST', '/v1/batches', {
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline: 'PT5S',
+      task: { type: 'summarize' },
+      items: [{ id: 'report', text: report }],
+    });
+    const batch = await client.waitFinished(submitted.json.id, 60_000);
+    expect(batch.status).toBe('completed');
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const item = json.items[0];
+    expect(item).toMatchObject({ status: 'completed', route: { target: 'cloud' } });
+    // Every answered request, the first attempt's included; the four that failed carried no usage.
+    const answered = double.completionRequests().filter((_, i) => i < 1 || i > 4).map((r) => r.body);
+    const promptTokens = answered.reduce((sum, body) => sum + doubleTokenCount(body.messages.map((m: any) => m.content).join('')), 0);
+    const outputTokens = answers.reduce((sum, answer) => sum + doubleTokenCount(answer), 0);
+    expect(answered.length).toBeGreaterThan(answers.length - 1);
+    expect(item.usage).toEqual({ inputTokens: promptTokens, outputTokens });
+    expect(item.costUsd).toBeCloseTo((promptTokens * 0.15 + outputTokens * 0.6) / 1e6, 12);
+    expect(batch.usage).toMatchObject({ inputTokens: promptTokens, outputTokens });
+  }, 60_000);
+
   /** 12 functions of ~60 characters: one answer of 64 tokens holds two of them, not the file. */
   const source = Array.from({ length: 12 }, (_, i) => `function total${i}(a) {\n  var sum = a + ${i};\n  return sum;\n}\n`).join('\n');
   const expected = source.replaceAll('var sum', 'let sum');

@@ -45,8 +45,11 @@ export interface OpenAIDouble {
   requests: RecordedRequest[];
   /** Only POST /v1/chat/completions. */
   completionRequests(): RecordedRequest[];
-  /** The next `n` chat-completion requests get `fault`; calls queue up behind earlier ones. */
-  failNext(n: number, fault: DoubleFault): void;
+  /**
+   * The next `n` chat-completion requests get `fault` (after `pass` more are answered normally); calls
+   * queue up behind earlier ones.
+   */
+  failNext(n: number, fault: DoubleFault, pass?: number): void;
   /** Drops faults still queued, keeping the record (reset() would forget the requests too). */
   clearFaults(): void;
   /** Delay before every chat-completion answer (and before a fault is served). */
@@ -82,7 +85,8 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  let faults: DoubleFault[] = [];
+  /** null: a request answered normally before the faults behind it (failNext's `pass`). */
+  let faults: Array<DoubleFault | null> = [];
   let latencyMs = 0;
   let responder: ((body: any) => string | null) | null = null;
   let acceptedKeys: string[] | null = opts.apiKey === undefined ? null : [opts.apiKey];
@@ -101,7 +105,8 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     url: '',
     requests,
     completionRequests: () => requests.filter((r) => r.method === 'POST' && r.path === COMPLETIONS_PATH),
-    failNext(n, fault) {
+    failNext(n, fault, pass = 0) {
+      for (let i = 0; i < pass; i++) faults.push(null);
       for (let i = 0; i < n; i++) faults.push(fault);
     },
     clearFaults() {
@@ -173,7 +178,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     }
 
     const answer = buildAnswer(body);
-    const cut = fault !== undefined && 'cutStream' in fault;
+    const cut = fault != null && 'cutStream' in fault;
     if (body.stream === true) return stream(body, answer, cut, res);
 
     const payload = JSON.stringify({

@@ -333,7 +333,8 @@ export class ItemProcessor {
       await store.transition(item.batchId, item.index, ['running'], 'failed', { error: message, ...usage, costUsd: costOf(usage, on.price) });
       throw retryable ? err : new PermanentJobError(message);
     }
-    await store.transition(item.batchId, item.index, ['running'], 'queued', { error: `attempt ${job.attempt} failed: ${message}` });
+    // The retry starts its tally over: what this attempt's calls used stays with the item.
+    await store.transition(item.batchId, item.index, ['running'], 'queued', { error: `attempt ${job.attempt} failed: ${message}`, carry: spentOf(spend, on) });
     throw err;
   }
 }

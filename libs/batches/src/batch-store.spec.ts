@@ -111,6 +111,22 @@ describe('BatchStore (real Redis)', () => {
     expect(batch?.cost.usd).toBeCloseTo(0.00021, 9);
   });
 
+  it('charges an item for the calls of an attempt that failed and was tried again', async () => {
+    const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 40 }]);
+    await store.transition(id, 0, ['queued'], 'running');
+    // Two calls of a long item went through, the third failed: the job goes back to be tried again.
+    const carry = { inputTokens: 300, outputTokens: 80, costUsd: 0.0002 };
+    expect(await store.transition(id, 0, ['running'], 'queued', { error: 'attempt 1 failed', carry })).toBe(true);
+    await store.transition(id, 0, ['queued'], 'running');
+    expect(await store.transition(id, 0, ['running'], 'queued', { error: 'attempt 2 failed', carry })).toBe(true);
+    await store.transition(id, 0, ['queued'], 'running');
+    await store.transition(id, 0, ['running'], 'completed', { result: 'ok', inputTokens: 500, outputTokens: 120, costUsd: 0.0003 });
+    const [item] = await store.items(id, 0, 1);
+    expect(item.usage).toEqual({ inputTokens: 1100, outputTokens: 280 });
+    expect(item.costUsd).toBeCloseTo(0.0007, 9);
+    expect((await store.get(id))?.cost.usd).toBeCloseTo(0.0007, 9);
+  });
+
   it('reserves budget atomically: concurrent reservations never exceed maxCostUsd', async () => {
     const { id } = await store.create(
       { kind: 'document-processing', sensitivity: 'public', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now(), maxCostUsd: 0.01 },

@@ -56,6 +56,11 @@ export interface ItemUpdate {
   inputTokens?: number;
   outputTokens?: number;
   costUsd?: number;
+  /**
+   * What the calls of an attempt that failed used, for an item going back to its queue to be tried again
+   * (which starts its tally over): kept as spent*, added to its usage when it finishes, as a reroute's are.
+   */
+  carry?: ItemSpent;
 }
 
 const ITEM_PAGE_MAX = 1000;
@@ -238,7 +243,9 @@ export class BatchStore {
     update: ItemUpdate = {},
     now = Date.now(),
   ): Promise<'applied' | 'not-allowed' | 'elsewhere' | 'missing'> {
-    const fields = Object.entries(update).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
+    const { carry, ...set } = update;
+    const fields = Object.entries(set).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
+    if (carry) fields.push('+spentInputTokens', String(carry.inputTokens), '+spentOutputTokens', String(carry.outputTokens), '+spentCostUsd', String(round9(carry.costUsd)));
     const code = await (this.redis as unknown as SyCommands).syItemTransition(
       this.keys.item(batchId, index),
       this.keys.batch(batchId),

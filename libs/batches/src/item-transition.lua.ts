@@ -6,7 +6,8 @@
  *
  * KEYS[1] item hash, KEYS[2] batch hash
  * ARGV[1] allowed current statuses, comma separated; ARGV[2] new status; ARGV[3] now (ms);
- * ARGV[4] provider the item must be routed to ('' for any); ARGV[5..] field, value pairs to set on the item.
+ * ARGV[4] provider the item must be routed to ('' for any); ARGV[5..] field, value pairs to set on the item
+ * (a field written "+name" is added to instead: a failed attempt's calls, kept as spent* like a reroute's).
  * Returns 1 when applied, 3 when applied and it was the batch's last open item (the batch just finished),
  * 0 when the item was not in an allowed status, 2 when it is routed elsewhere, -1 when it does not exist.
  */
@@ -26,7 +27,11 @@ if cur ~= to then
   redis.call('HSET', KEYS[1], 'status', to)
 end
 for i = 5, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if string.sub(ARGV[i], 1, 1) == '+' then
+    redis.call('HINCRBYFLOAT', KEYS[1], string.sub(ARGV[i], 2), tonumber(ARGV[i + 1]))
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
 end
 if to == 'running' then
   redis.call('HINCRBY', KEYS[1], 'attempts', 1)
