@@ -127,6 +127,30 @@ describe('BatchStore (real Redis)', () => {
     expect((await store.get(id))?.cost.usd).toBeCloseTo(0.0007, 9);
   });
 
+  it("counts what unfinished items already spent (before a reroute or a retry) against the batch's budget", async () => {
+    const { id } = await store.create(
+      { kind: 'document-processing', sensitivity: 'public', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now(), maxCostUsd: 0.001 },
+      [{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 1 }, { ...meta, itemId: 'b', route: route('cloud'), workTokens: 1 }],
+    );
+    await store.transition(id, 0, ['queued'], 'running');
+    await store.reroute(id, 0, 'frontier', route('local'), 'circuit open', ['running'], { inputTokens: 300, outputTokens: 80, costUsd: 0.0004 });
+    await store.transition(id, 1, ['queued'], 'running');
+    await store.transition(id, 1, ['running'], 'queued', { error: 'attempt 1 failed', carry: { inputTokens: 300, outputTokens: 80, costUsd: 0.0004 } });
+    // 0.0008 spent by items that have not finished: a call that may cost 0.0003 more would pass the budget.
+    expect((await store.get(id))?.budget).toMatchObject({ spentUsd: 0.0008, reservedUsd: 0 });
+    expect(await store.reserveBudget(id, 0.0003)).toBe(false);
+    expect(await store.reserveBudget(id, 0.0001)).toBe(true);
+    await store.releaseBudget(id, 0.0001);
+    // Once they finish, it is in the batch's cost, counted once.
+    for (const index of [0, 1]) {
+      await store.transition(id, index, ['queued'], 'running');
+      await store.transition(id, index, ['running'], 'completed', { result: 'ok', inputTokens: 10, outputTokens: 10, costUsd: 0 });
+    }
+    const done = await store.get(id);
+    expect(done?.cost.usd).toBeCloseTo(0.0008, 9);
+    expect(done?.budget?.spentUsd).toBeCloseTo(0.0008, 9);
+  });
+
   it('reserves budget atomically: concurrent reservations never exceed maxCostUsd', async () => {
     const { id } = await store.create(
       { kind: 'document-processing', sensitivity: 'public', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now(), maxCostUsd: 0.01 },

@@ -10,13 +10,14 @@ import { ITEM_TRANSITION_LUA } from './item-transition.lua.js';
 
 /**
  * KEYS[1] batch hash; ARGV[1] USD to reserve (negative: release). A batch without maxCostUsd always
- * succeeds. Spent is what finished items cost; reserved is what running cloud calls may still cost.
+ * succeeds. Spent is what finished items cost plus what unfinished ones spent in calls before a reroute or
+ * a retry (carriedUsd); reserved is what running cloud calls may still cost.
  */
 const RESERVE_BUDGET_LUA = `
 local amount = tonumber(ARGV[1])
-local h = redis.call('HMGET', KEYS[1], 'maxCostUsd', 'costUsd', 'reservedUsd')
+local h = redis.call('HMGET', KEYS[1], 'maxCostUsd', 'costUsd', 'reservedUsd', 'carriedUsd')
 if not h[1] then return 1 end
-if amount > 0 and (tonumber(h[2]) or 0) + (tonumber(h[3]) or 0) + amount > tonumber(h[1]) then
+if amount > 0 and (tonumber(h[2]) or 0) + (tonumber(h[3]) or 0) + (tonumber(h[4]) or 0) + amount > tonumber(h[1]) then
   redis.call('HSET', KEYS[1], 'budgetReached', 1)
   return 0
 end
@@ -375,7 +376,12 @@ function toBatchView(h: Record<string, string>): BatchView {
     budget:
       h.maxCostUsd === undefined
         ? null
-        : { maxUsd: num(h.maxCostUsd), spentUsd: round9(num(h.costUsd)), reservedUsd: round9(Math.max(0, num(h.reservedUsd))), reached: h.budgetReached === '1' },
+        : {
+            maxUsd: num(h.maxCostUsd),
+            spentUsd: round9(num(h.costUsd) + Math.max(0, num(h.carriedUsd))),
+            reservedUsd: round9(Math.max(0, num(h.reservedUsd))),
+            reached: h.budgetReached === '1',
+          },
     createdAt: iso(h.createdAt)!,
     finishedAt: iso(h.finishedAt),
     tenant: h.tenant ?? null,

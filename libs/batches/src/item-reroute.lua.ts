@@ -8,7 +8,8 @@
  * ARGV[1] new route (JSON), ARGV[2] note recorded as the item's last error, ARGV[3] allowed statuses
  * (comma separated), ARGV[4] provider the item must currently be routed to, ARGV[5..7] input tokens,
  * output tokens and cost its calls used on the provider it leaves (kept as spent*, which the item's
- * final transition adds to its usage: an item pays for every call it made, wherever it ends).
+ * final transition adds to its usage: an item pays for every call it made, wherever it ends; until then
+ * the batch holds the cost as carriedUsd, which its budget counts).
  * Returns the new route count when applied, 0 when not.
  */
 export const ITEM_REROUTE_LUA = `
@@ -36,6 +37,8 @@ if ARGV[5] then
   redis.call('HINCRBY', KEYS[1], 'spentInputTokens', tonumber(ARGV[5]))
   redis.call('HINCRBY', KEYS[1], 'spentOutputTokens', tonumber(ARGV[6]))
   redis.call('HINCRBYFLOAT', KEYS[1], 'spentCostUsd', tonumber(ARGV[7]))
+  -- Spent already, though the item has not finished: the batch's budget counts it from now.
+  redis.call('HINCRBYFLOAT', KEYS[2], 'carriedUsd', tonumber(ARGV[7]))
 end
 local u = redis.call('HMGET', KEYS[1], 'backlogKey', 'backlogWork')
 if u[1] and u[2] then

@@ -29,6 +29,8 @@ end
 for i = 5, #ARGV, 2 do
   if string.sub(ARGV[i], 1, 1) == '+' then
     redis.call('HINCRBYFLOAT', KEYS[1], string.sub(ARGV[i], 2), tonumber(ARGV[i + 1]))
+    -- Spent already, though the item has not finished: the batch's budget counts it from now.
+    if ARGV[i] == '+spentCostUsd' then redis.call('HINCRBYFLOAT', KEYS[2], 'carriedUsd', tonumber(ARGV[i + 1])) end
   else
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   end
@@ -46,6 +48,8 @@ if to == 'completed' or to == 'failed' or to == 'cancelled' then
     redis.call('HINCRBY', KEYS[1], 'outputTokens', tonumber(spent[2]))
     redis.call('HINCRBYFLOAT', KEYS[1], 'costUsd', tonumber(spent[3]))
     redis.call('HDEL', KEYS[1], 'spentInputTokens', 'spentOutputTokens', 'spentCostUsd')
+    -- Now in the item's cost, which the batch's costUsd takes below.
+    redis.call('HINCRBYFLOAT', KEYS[2], 'carriedUsd', -tonumber(spent[3]))
   end
   local u = redis.call('HMGET', KEYS[1], 'inputTokens', 'outputTokens', 'costUsd', 'backlogKey', 'backlogWork')
   redis.call('HINCRBY', KEYS[2], 'inputTokens', tonumber(u[1] or '0') or 0)
