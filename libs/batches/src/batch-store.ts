@@ -7,6 +7,7 @@ import { BatchKeys } from './batch-keys.js';
 import type { BatchKind, BatchOrigin, BatchView, BranchOutputSpec, BranchOutputStatus, BranchOutputView, CodeMigrationTask, DocumentTask, ItemCounts, ItemPrivacy, ItemRoute, ItemStatus, ItemView } from './batch-types.js';
 import { ITEM_REROUTE_LUA } from './item-reroute.lua.js';
 import { ITEM_TRANSITION_LUA } from './item-transition.lua.js';
+import { SPENT_FIELD } from './carry-spent.lua.js';
 
 /**
  * KEYS[1] batch hash; ARGV[1] USD to reserve (negative: release). A batch without maxCostUsd always
@@ -246,7 +247,7 @@ export class BatchStore {
   ): Promise<'applied' | 'not-allowed' | 'elsewhere' | 'missing'> {
     const { carry, ...set } = update;
     const fields = Object.entries(set).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
-    if (carry) fields.push('+spentInputTokens', String(carry.inputTokens), '+spentOutputTokens', String(carry.outputTokens), '+spentCostUsd', String(round9(carry.costUsd)));
+    if (carry) fields.push(SPENT_FIELD, [carry.inputTokens, carry.outputTokens, round9(carry.costUsd)].join(','));
     const code = await (this.redis as unknown as SyCommands).syItemTransition(
       this.keys.item(batchId, index),
       this.keys.batch(batchId),

@@ -1,3 +1,5 @@
+import { CARRY_SPENT_LUA } from './carry-spent.lua.js';
+
 /**
  * Hands an item to another provider (fallback from a failing one, or escalation of a waiting one):
  * queued, with the new route appended to its history, the batch's route counts and the providers'
@@ -7,12 +9,11 @@
  * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] backlog key of the new provider
  * ARGV[1] new route (JSON), ARGV[2] note recorded as the item's last error, ARGV[3] allowed statuses
  * (comma separated), ARGV[4] provider the item must currently be routed to, ARGV[5..7] input tokens,
- * output tokens and cost its calls used on the provider it leaves (kept as spent*, which the item's
- * final transition adds to its usage: an item pays for every call it made, wherever it ends; until then
- * the batch holds the cost as carriedUsd, which its budget counts).
+ * output tokens and cost its calls used on the provider it leaves (CARRY_SPENT_LUA: an item pays for every
+ * call it made, wherever it ends).
  * Returns the new route count when applied, 0 when not.
  */
-export const ITEM_REROUTE_LUA = `
+export const ITEM_REROUTE_LUA = `${CARRY_SPENT_LUA}
 local cur = redis.call('HGET', KEYS[1], 'status')
 local allowed = false
 for s in string.gmatch(ARGV[3], '[^,]+') do
@@ -33,13 +34,7 @@ if previous and previous.target ~= route.target then
   redis.call('HINCRBY', KEYS[2], field(previous.target), -1)
   redis.call('HINCRBY', KEYS[2], field(route.target), 1)
 end
-if ARGV[5] then
-  redis.call('HINCRBY', KEYS[1], 'spentInputTokens', tonumber(ARGV[5]))
-  redis.call('HINCRBY', KEYS[1], 'spentOutputTokens', tonumber(ARGV[6]))
-  redis.call('HINCRBYFLOAT', KEYS[1], 'spentCostUsd', tonumber(ARGV[7]))
-  -- Spent already, though the item has not finished: the batch's budget counts it from now.
-  redis.call('HINCRBYFLOAT', KEYS[2], 'carriedUsd', tonumber(ARGV[7]))
-end
+if ARGV[5] then carrySpent(tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])) end
 local u = redis.call('HMGET', KEYS[1], 'backlogKey', 'backlogWork')
 if u[1] and u[2] then
   redis.call('INCRBYFLOAT', u[1], -tonumber(u[2]))

@@ -1,3 +1,5 @@
+import { CARRY_SPENT_LUA, SPENT_FIELD } from './carry-spent.lua.js';
+
 /**
  * Moves one item between statuses atomically and keeps the batch's counters in step. It applies only
  * when the item's current status is one of the allowed ones, so a job that runs again after a worker
@@ -6,12 +8,13 @@
  *
  * KEYS[1] item hash, KEYS[2] batch hash
  * ARGV[1] allowed current statuses, comma separated; ARGV[2] new status; ARGV[3] now (ms);
- * ARGV[4] provider the item must be routed to ('' for any); ARGV[5..] field, value pairs to set on the item
- * (a field written "+name" is added to instead: a failed attempt's calls, kept as spent* like a reroute's).
+ * ARGV[4] provider the item must be routed to ('' for any); ARGV[5..] field, value pairs to set on the item,
+ * except SPENT_FIELD, whose value "inputTokens,outputTokens,costUsd" is what a failed attempt's calls used:
+ * kept as a reroute keeps its calls (CARRY_SPENT_LUA).
  * Returns 1 when applied, 3 when applied and it was the batch's last open item (the batch just finished),
  * 0 when the item was not in an allowed status, 2 when it is routed elsewhere, -1 when it does not exist.
  */
-export const ITEM_TRANSITION_LUA = `
+export const ITEM_TRANSITION_LUA = `${CARRY_SPENT_LUA}
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
 if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'provider') ~= ARGV[4] then return 2 end
@@ -27,10 +30,9 @@ if cur ~= to then
   redis.call('HSET', KEYS[1], 'status', to)
 end
 for i = 5, #ARGV, 2 do
-  if string.sub(ARGV[i], 1, 1) == '+' then
-    redis.call('HINCRBYFLOAT', KEYS[1], string.sub(ARGV[i], 2), tonumber(ARGV[i + 1]))
-    -- Spent already, though the item has not finished: the batch's budget counts it from now.
-    if ARGV[i] == '+spentCostUsd' then redis.call('HINCRBYFLOAT', KEYS[2], 'carriedUsd', tonumber(ARGV[i + 1])) end
+  if ARGV[i] == '${SPENT_FIELD}' then
+    local input, output, cost = string.match(ARGV[i + 1], '^([^,]+),([^,]+),([^,]+)$')
+    carrySpent(tonumber(input), tonumber(output), tonumber(cost))
   else
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   end
