@@ -40,6 +40,16 @@ describe('long inputs', () => {
   const paragraph = (i: number) => `Paragraph ${i} of the annual report. Revenue in region ${i} grew by ${i} percent, driven by new customers and steady renewals over the year.`;
   /** ~40 paragraphs, ~6,000 characters: ~1,500 tokens, against a cloud context of 1,024. */
   const report = Array.from({ length: 40 }, (_, i) => paragraph(i)).join('\n\n');
+  const summarizeReport = (deadline: string) =>
+    client.request('POST', '/v1/batches', { kind: 'document-processing', sensitivity: 'internal', deadline, task: { type: 'summarize' }, items: [{ id: 'report', text: report }] });
+  /** The item and its batch are charged for every call answered: the double's counts of those, summed, at the frontier's prices. */
+  const expectCharged = (item: any, batch: any, answered: any[], answers: string[]) => {
+    const promptTokens = answered.reduce((sum, body) => sum + doubleTokenCount(body.messages.map((m: any) => m.content).join('')), 0);
+    const outputTokens = answers.reduce((sum, answer) => sum + doubleTokenCount(answer), 0);
+    expect(item.usage).toEqual({ inputTokens: promptTokens, outputTokens });
+    expect(item.costUsd).toBeCloseTo((promptTokens * 0.15 + outputTokens * 0.6) / 1e6, 12);
+    expect(batch.usage).toMatchObject({ inputTokens: promptTokens, outputTokens });
+  };
 
   // Cloud tests first: until the local model's speed is measured the router assumes 20 tok/s, so only the cloud meets PT2S.
   it('summarizes a long document map-reduce: several map requests in document order, then one reduce over their answers', async () => {
@@ -52,13 +62,7 @@ describe('long inputs', () => {
       answers.push(answer);
       return answer;
     });
-    const submitted = await client.request('POST', '/v1/batches', {
-      kind: 'document-processing',
-      sensitivity: 'internal',
-      deadline: 'PT2S',
-      task: { type: 'summarize' },
-      items: [{ id: 'report', text: report }],
-    });
+    const submitted = await summarizeReport('PT2S');
     expect(submitted.status).toBe(202);
     const batch = await client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
@@ -79,12 +83,7 @@ describe('long inputs', () => {
     const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
     const item = json.items[0];
     expect(item).toMatchObject({ status: 'completed', result: 'The report: revenue grew in every region.', route: { target: 'cloud' } });
-    // The item is charged for every call: the double's counts, summed.
-    const promptTokens = sent.reduce((sum, body) => sum + doubleTokenCount(body.messages.map((m: any) => m.content).join('')), 0);
-    const outputTokens = answers.reduce((sum, answer) => sum + doubleTokenCount(answer), 0);
-    expect(item.usage).toEqual({ inputTokens: promptTokens, outputTokens });
-    expect(item.costUsd).toBeCloseTo((promptTokens * 0.15 + outputTokens * 0.6) / 1e6, 12);
-    expect(batch.usage).toMatchObject({ inputTokens: promptTokens, outputTokens });
+    expectCharged(item, batch, sent, answers);
   });
 
   it('charges a long item that failed midway and was tried again for the calls of both attempts', async () => {
@@ -98,13 +97,7 @@ describe('long inputs', () => {
     // The first map call is answered; the second fails through all of the client's retries (3): the job's
     // attempt fails and BullMQ runs it again from the start.
     double.failNext(4, { status: 500 }, 1);
-    const submitted = await client.request('POST', '/v1/batches', {
-      kind: 'document-processing',
-      sensitivity: 'internal',
-      deadline: 'PT5S',
-      task: { type: 'summarize' },
-      items: [{ id: 'report', text: report }],
-    });
+    const submitted = await summarizeReport('PT5S');
     const batch = await client.waitFinished(submitted.json.id, 60_000);
     expect(batch.status).toBe('completed');
     const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
@@ -112,12 +105,8 @@ describe('long inputs', () => {
     expect(item).toMatchObject({ status: 'completed', route: { target: 'cloud' } });
     // Every answered request, the first attempt's included; the four that failed carried no usage.
     const answered = double.completionRequests().filter((_, i) => i < 1 || i > 4).map((r) => r.body);
-    const promptTokens = answered.reduce((sum, body) => sum + doubleTokenCount(body.messages.map((m: any) => m.content).join('')), 0);
-    const outputTokens = answers.reduce((sum, answer) => sum + doubleTokenCount(answer), 0);
-    expect(answered.length).toBeGreaterThan(answers.length - 1);
-    expect(item.usage).toEqual({ inputTokens: promptTokens, outputTokens });
-    expect(item.costUsd).toBeCloseTo((promptTokens * 0.15 + outputTokens * 0.6) / 1e6, 12);
-    expect(batch.usage).toMatchObject({ inputTokens: promptTokens, outputTokens });
+    expect(answered).toHaveLength(answers.length);
+    expectCharged(item, batch, answered, answers);
   }, 60_000);
 
   /** 12 functions of ~60 characters: one answer of 64 tokens holds two of them, not the file. */
