@@ -27,6 +27,28 @@ export type DoubleFault =
   | { hang: true }
   | { cutStream: true };
 
+/**
+ * Habits of real OpenAI-compatible servers that Switchyard must cope with, reproduced on demand (each seen
+ * with llama.cpp's `llama-server`): set with setHabits, kept until reset().
+ */
+export interface ServerHabits {
+  /**
+   * Answer 400 `invalid_request_error` to every request carrying `response_format`, as llama-server does
+   * when its model has no usable chat template.
+   */
+  refuseResponseFormat?: boolean;
+  /**
+   * The served context: a prompt of more tokens (the double's count) gets llama-server's 400
+   * `exceed_context_size_error` body, with `n_prompt_tokens` and `n_ctx`.
+   */
+  contextTokens?: number;
+  /**
+   * Reported `prompt_tokens` is the double's count times this (a server reusing its prompt cache reports
+   * fewer than a tokenizer counts; another tokenizer more).
+   */
+  promptTokensScale?: number;
+}
+
 export interface OpenAIDoubleOptions {
   /** 0 (the default) picks a free port. */
   port?: number;
@@ -61,6 +83,8 @@ export interface OpenAIDouble {
   acceptKeys(keys: string[] | null): void;
   /** Custom answer text from the request body; `null` falls back to the default answer. */
   setResponder(fn: ((body: any) => string | null) | null): void;
+  /** Real servers' habits from now on (replacing earlier ones); `{}` for none. */
+  setHabits(habits: ServerHabits): void;
   /** Forgets requests, queued faults, latency and responder; accepts `apiKey` again. */
   reset(): void;
   /** Closes the listener and every socket, hung ones included. */
@@ -89,6 +113,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
   let faults: Array<DoubleFault | null> = [];
   let latencyMs = 0;
   let responder: ((body: any) => string | null) | null = null;
+  let habits: ServerHabits = {};
   let acceptedKeys: string[] | null = opts.apiKey === undefined ? null : [opts.apiKey];
   let nextId = 1;
 
@@ -121,7 +146,11 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     setResponder(fn) {
       responder = fn;
     },
+    setHabits(h) {
+      habits = { ...h };
+    },
     reset() {
+      habits = {};
       acceptedKeys = opts.apiKey === undefined ? null : [opts.apiKey];
       requests.length = 0;
       faults = [];
@@ -177,6 +206,22 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
         : sendError(res, fault.status, 'The server had an error while processing your request.', 'server_error', null);
     }
 
+    if (habits.refuseResponseFormat && body.response_format !== undefined) {
+      // llama-server's words when the model's chat template cannot take a grammar-constrained request.
+      return sendJson(res, 400, { error: { code: 400, message: 'Unsupported param: response_format', type: 'invalid_request_error' } });
+    }
+    const promptTokens = doubleTokenCount(promptText(body.messages));
+    if (habits.contextTokens !== undefined && promptTokens > habits.contextTokens) {
+      return sendJson(res, 400, {
+        error: {
+          code: 400,
+          message: 'the request exceeds the available context size, try increasing it',
+          type: 'exceed_context_size_error',
+          n_prompt_tokens: promptTokens,
+          n_ctx: habits.contextTokens,
+        },
+      });
+    }
     const answer = buildAnswer(body);
     const cut = fault != null && 'cutStream' in fault;
     if (body.stream === true) return stream(body, answer, cut, res);
@@ -203,7 +248,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     const limit = firstNumber(body.max_completion_tokens, body.max_tokens);
     const truncated = limit !== undefined && doubleTokenCount(full) > limit;
     const text = truncated ? full.slice(0, limit * 4) : full;
-    const prompt_tokens = Math.ceil(promptChars / 4);
+    const prompt_tokens = Math.round(Math.ceil(promptChars / 4) * (habits.promptTokensScale ?? 1));
     const completion_tokens = doubleTokenCount(text);
     return {
       model: typeof body.model === 'string' ? body.model : models[0],
@@ -255,6 +300,11 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       }
       double.acceptKeys(body.keys);
       return sendJson(res, 200, { keys: body.keys === null ? null : body.keys.length });
+    }
+    if (method === 'POST' && path === `${CONTROL_PREFIX}habits`) {
+      if (typeof body !== 'object' || body === null) return sendError(res, 400, 'expected a ServerHabits object', 'invalid_request_error', null);
+      double.setHabits(body);
+      return sendJson(res, 200, { habits: body });
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}reset`) {
       double.reset();

@@ -72,3 +72,15 @@ export interface InferenceProvider {
   probe?(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Error codes that say the provider will not take this request, whatever we retry: the request was
+ * invalid to it (a 4xx other than 401/403, 404, 408, 409 and 429), its prompt was over the served
+ * context, or its body too large. The item is remembered as refused there (never sent there again);
+ * credentials (401/403) and a wrong URL (404) are the provider's fault, not the item's.
+ */
+export const REFUSAL_CODES: ReadonlySet<string> = new Set(['bad_request', 'context_exceeded', 'too_large', 'client_error']);
+
+export function isRefusal(err: unknown): err is ProviderError {
+  return err instanceof ProviderError && REFUSAL_CODES.has(err.code);
+}

@@ -144,6 +144,19 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
     expect(double.completionRequests()).toHaveLength(1);
   });
 
+  it('tells a prompt over the served context apart from other refusals, as llama-server words it, without retrying', async () => {
+    double.setHabits({ contextTokens: 5 });
+    const err = await rejection(provider().complete(request()));
+    expect(err).toMatchObject({ code: 'context_exceeded', retryable: false });
+    expect(err.message).toContain('HTTP 400 (exceed_context_size_error)');
+    double.setHabits({ refuseResponseFormat: true });
+    const refused = await rejection(provider().complete(request({ jsonSchema: { type: 'object' } })));
+    expect(refused).toMatchObject({ code: 'bad_request', retryable: false });
+    expect(refused.message).not.toContain('Unsupported param');
+    expect(double.completionRequests()).toHaveLength(2);
+    double.setHabits({});
+  });
+
   it('times out a server that never answers, after its retries', async () => {
     double.failNext(2, { hang: true });
     const started = Date.now();

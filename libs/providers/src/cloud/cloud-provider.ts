@@ -324,8 +324,10 @@ export class CloudProvider {
       const message = `${at}: HTTP ${err.status}${detail ? ` (${detail})` : ''}`;
       if (err.status === 429) return new ProviderError(message, true, 'rate_limited');
       if (err.status === 408) return new ProviderError(message, true, 'timeout');
+      // A conflict (a concurrent request on the same resource) passes: the same request may succeed again.
+      if (err.status === 409) return new ProviderError(message, true, 'conflict');
       if (err.status >= 500) return new ProviderError(message, true, 'server_error');
-      return new ProviderError(message, false, clientErrorCode(err.status));
+      return new ProviderError(message, false, clientErrorCode(err));
     }
     if (err instanceof APIError) {
       // An error event inside an SSE stream: the server gave up mid-answer.
@@ -406,9 +408,17 @@ function errorField(err: APIError, field: 'type' | 'code'): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-function clientErrorCode(status: number): string {
+/**
+ * A 4xx by what it says about the request. A prompt over the served model's context is told apart from
+ * other refusals by the error's type or code, as OpenAI (`context_length_exceeded`), llama.cpp's server
+ * (`exceed_context_size_error`) and vLLM word it: the item may still fit a provider with a larger context.
+ */
+function clientErrorCode(err: APIError): string {
+  const status = err.status!;
   if (status === 401 || status === 403) return 'unauthorized';
   if (status === 404) return 'not_found';
+  if (status === 413) return 'too_large';
+  if ([errorField(err, 'type'), errorField(err, 'code')].some((v) => v !== undefined && /context/i.test(v))) return 'context_exceeded';
   if (status === 400 || status === 422) return 'bad_request';
   return 'client_error';
 }
