@@ -41,6 +41,28 @@ describe('BatchStore (real Redis)', () => {
     expect(item.result).toBe('r');
   });
 
+  it('remembers where an item failed for good, counts its moves after failures, and clears a completed item\'s error', async () => {
+    const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 1 }]);
+    await store.transition(id, 0, ['queued'], 'running');
+    const why = 'frontier refused it: HTTP 400 (invalid_request_error)';
+    const left = { target: 'cloud' as const, provider: 'frontier', why, ruleOut: true };
+    expect(await store.reroute(id, 0, 'frontier', route('local'), why, ['running'], undefined, left)).toBe(2);
+    let [item] = await store.items(id, 0, 10);
+    expect(item.ruledOut).toEqual([{ target: 'cloud', provider: 'frontier', reason: why }]);
+    expect(item.failedMoves).toBe(1);
+    expect(item.error).toBe(why);
+    // A move that is not after a failure (a circuit, a budget, the watchdog) is not counted.
+    await store.transition(id, 0, ['queued'], 'running');
+    expect(await store.reroute(id, 0, 'llama', route('cloud'), 'escalated', ['running'])).toBe(3);
+    await store.transition(id, 0, ['queued'], 'running');
+    expect(await store.transition(id, 0, ['running'], 'completed', { result: 'r' })).toBe(true);
+    [item] = await store.items(id, 0, 10);
+    expect(item.failedMoves).toBe(1);
+    // `error` is for items that failed: the history keeps the earlier failure.
+    expect(item.error).toBeNull();
+    expect(item.routeHistory).toHaveLength(3);
+  });
+
   it('cancels only items that have not started', async () => {
     const { id } = await newBatch([
       { ...meta, itemId: 'a', route: route('local'), workTokens: 1 },

@@ -267,6 +267,7 @@ export class BatchStore {
    * number of routes the item now has (a stable suffix for the new job's id), or 0 when it did not apply.
    */
   /** `spent`: what the item's calls on `fromProvider` used; added to its usage when it finishes elsewhere. */
+  /** `left`: the item leaves because it failed there (counted; with ruleOut, never routed there again). */
   async reroute(
     batchId: string,
     index: number,
@@ -275,6 +276,7 @@ export class BatchStore {
     note: string,
     statuses: readonly ItemStatus[] = ['running'],
     spent?: ItemSpent,
+    left?: ItemLeaving,
   ): Promise<number> {
     return (this.redis as unknown as SyCommands).syItemReroute(
       this.keys.item(batchId, index),
@@ -284,6 +286,7 @@ export class BatchStore {
       note,
       statuses.join(','),
       fromProvider,
+      left ? JSON.stringify({ key: providerKey(left.target, left.provider), why: left.why, ruleOut: left.ruleOut }) : '',
       ...(spent ? [String(spent.inputTokens), String(spent.outputTokens), String(round9(spent.costUsd))] : []),
     );
   }
@@ -333,7 +336,20 @@ export class BatchStore {
 interface SyCommands {
   syItemTransition(item: string, batch: string, ...args: string[]): Promise<number>;
   syReserveBudget(batch: string, usd: string): Promise<number>;
-  syItemReroute(item: string, batch: string, backlog: string, route: string, note: string, statuses: string, fromProvider: string, ...spent: string[]): Promise<number>;
+  syItemReroute(item: string, batch: string, backlog: string, route: string, note: string, statuses: string, fromProvider: string, left: string, ...spent: string[]): Promise<number>;
+}
+
+/** Why an item leaves a provider it failed on; `ruleOut`: never route it there again (a refusal, rejected answers). */
+export interface ItemLeaving {
+  target: RouteTarget;
+  provider: string;
+  why: string;
+  ruleOut: boolean;
+}
+
+/** How a provider is named in an item's ruledOut record. */
+export function providerKey(target: RouteTarget, provider: string): string {
+  return `${target}:${provider}`;
 }
 
 /** Tokens and cost an item's calls used on one provider. */
@@ -404,6 +420,13 @@ function toBranchOutputView(h: Record<string, string>): BranchOutputView {
   };
 }
 
+function ruledOutOf(raw: string): ItemView['ruledOut'] {
+  return Object.entries(JSON.parse(raw) as Record<string, string>).map(([key, reason]) => {
+    const at = key.indexOf(':');
+    return { target: key.slice(0, at) as RouteTarget, provider: key.slice(at + 1), reason };
+  });
+}
+
 function toItemView(h: Record<string, string>): ItemView {
   const routeHistory: ItemRoute[] = h.routes ? JSON.parse(h.routes) : [];
   const current = routeHistory.at(-1);
@@ -422,6 +445,8 @@ function toItemView(h: Record<string, string>): ItemView {
     diff: h.diff ?? null,
     error: h.error ?? null,
     attempts: num(h.attempts),
+    ruledOut: h.ruledOut ? ruledOutOf(h.ruledOut) : [],
+    failedMoves: num(h.failedMoves),
     startedAt: iso(h.startedAt),
     finishedAt: iso(h.finishedAt),
   };

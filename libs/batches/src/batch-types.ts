@@ -180,6 +180,10 @@ export interface ItemView {
   diff: string | null;
   error: string | null;
   attempts: number;
+  /** Providers this item failed on for good (a refusal, rejected answers): it is never routed there again. */
+  ruledOut: Array<{ target: RouteTarget; provider: string; reason: string }>;
+  /** Moves after a failure on a provider so far (bounded: past MAX_FAILED_MOVES the item fails). */
+  failedMoves: number;
   startedAt: string | null;
   finishedAt: string | null;
 }

@@ -8,9 +8,11 @@ import { CARRY_SPENT_LUA } from './carry-spent.lua.js';
  *
  * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] backlog key of the new provider
  * ARGV[1] new route (JSON), ARGV[2] note recorded as the item's last error, ARGV[3] allowed statuses
- * (comma separated), ARGV[4] provider the item must currently be routed to, ARGV[5..7] input tokens,
- * output tokens and cost its calls used on the provider it leaves (CARRY_SPENT_LUA: an item pays for every
- * call it made, wherever it ends).
+ * (comma separated), ARGV[4] provider the item must currently be routed to, ARGV[5] '' or, when the item
+ * leaves because it failed there, JSON {key, why, ruleOut}: the move is counted (failedMoves, which the
+ * rerouter bounds) and, with ruleOut, `why` is kept under `key` ("target:provider") in ruledOut, so the item
+ * is never routed there again; ARGV[6..8] input tokens, output tokens and cost its calls used on the
+ * provider it leaves (CARRY_SPENT_LUA: an item pays for every call it made, wherever it ends).
  * Returns the new route count when applied, 0 when not.
  */
 export const ITEM_REROUTE_LUA = `${CARRY_SPENT_LUA}
@@ -34,7 +36,16 @@ if previous and previous.target ~= route.target then
   redis.call('HINCRBY', KEYS[2], field(previous.target), -1)
   redis.call('HINCRBY', KEYS[2], field(route.target), 1)
 end
-if ARGV[5] then carrySpent(tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])) end
+if ARGV[5] ~= '' then
+  local leave = cjson.decode(ARGV[5])
+  redis.call('HINCRBY', KEYS[1], 'failedMoves', 1)
+  if leave.ruleOut then
+    local out = cjson.decode(redis.call('HGET', KEYS[1], 'ruledOut') or '{}')
+    out[leave.key] = leave.why
+    redis.call('HSET', KEYS[1], 'ruledOut', cjson.encode(out))
+  end
+end
+if ARGV[6] then carrySpent(tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])) end
 local u = redis.call('HMGET', KEYS[1], 'backlogKey', 'backlogWork')
 if u[1] and u[2] then
   redis.call('INCRBYFLOAT', u[1], -tonumber(u[2]))

@@ -41,6 +41,8 @@ if to == 'running' then
   redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   redis.call('HSETNX', KEYS[1], 'startedAt', ARGV[3])
 end
+-- 'error' is for items that failed: a completed item's earlier failures live in its route history.
+if to == 'completed' then redis.call('HDEL', KEYS[1], 'error') end
 if to == 'completed' or to == 'failed' or to == 'cancelled' then
   redis.call('HSET', KEYS[1], 'finishedAt', ARGV[3])
   -- What its calls used on providers it left before (ITEM_REROUTE_LUA): its usage is every call's.
