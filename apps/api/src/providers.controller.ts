@@ -3,6 +3,7 @@ import { APP_CONFIG } from '#libs/config/src/config.module.js';
 import type { AppConfig } from '#libs/config/src/app-config.js';
 import { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
 import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
+import { ProviderCapabilities } from '#libs/pools/src/provider-capabilities.js';
 
 /** Every provider as the router sees it now (clearance, prices, measured speed, backlog, circuit, quotas), and the learned token estimates. */
 // Declares no scope: admin by default (ApiKeyGuard).
@@ -12,6 +13,7 @@ export class ProvidersController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(ProviderDirectory) private readonly directory: ProviderDirectory,
     @Inject(CircuitRegistry) private readonly circuits: CircuitRegistry,
+    @Inject(ProviderCapabilities) private readonly capabilities: ProviderCapabilities,
   ) {}
 
   private async measured(provider: string) {
@@ -40,6 +42,10 @@ export class ProvidersController {
           backlogTokens: Math.round(p.backlogTokens),
           circuit: cloud ? await this.circuits.get(p.name) : null,
           limits: cloud ? { requestsPerMinute: cloud.requestsPerMinute, tokensPerMinute: cloud.tokensPerMinute } : null,
+          // What it was found unable to do (refused for several items), when that was learned and until when.
+          unable: cloud
+            ? (await this.capabilities.lacks(p.name)).map((l) => ({ ...l, learnedAt: new Date(l.learnedAt).toISOString(), expiresAt: new Date(l.expiresAt).toISOString() }))
+            : [],
         };
       }),
     );

@@ -3,7 +3,7 @@ import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
 import { workTokens, type PlannedRoute, type RouteDecision, type RoutingPolicy, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
-import { routableItem } from './item-estimate.js';
+import { capabilityNeeds, routableItem } from './item-estimate.js';
 import type { PromptTokens } from './prompt-tokens.js';
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import { checkSubmission, type FieldError, type SubmissionLimits } from './batch-submission.js';
@@ -232,7 +232,13 @@ export class BatchIntake {
     for (const [model, indexes] of groups) {
       const providers = model === undefined ? state.providers : state.providers.filter((p) => p.target === 'local' && p.name === model);
       const planned = this.policy.plan(
-        indexes.map((i) => ({ sensitivity: work[i].item.sensitivity, deadline: work[i].item.deadline, inputTokens: work[i].inputTokens, expectedOutputTokens: work[i].expectedOutputTokens })),
+        indexes.map((i) => ({
+          sensitivity: work[i].item.sensitivity,
+          deadline: work[i].item.deadline,
+          inputTokens: work[i].inputTokens,
+          expectedOutputTokens: work[i].expectedOutputTokens,
+          needs: capabilityNeeds(s.task),
+        })),
         { now: state.now, providers },
       );
       indexes.forEach((i, k) => {

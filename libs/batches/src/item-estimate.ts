@@ -1,6 +1,6 @@
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
-import type { RoutableItem } from '#libs/routing/src/routing-policy.js';
+import type { Capability, RoutableItem } from '#libs/routing/src/routing-policy.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import type { CodeMigrationTask, DocumentTask, WorkItem } from './batch-types.js';
 
@@ -20,5 +20,11 @@ export function routableItem(item: WorkItem, task: DocumentTask | CodeMigrationT
   const prompt = promptFor(item, task, maxOutputTokens);
   const inputTokens = item.inputTokens ?? estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
   const estimate = { inputTokens, expectedOutputTokens: prompt.expectedOutputTokens };
-  return { sensitivity: item.sensitivity, deadline: item.deadline, ...(calibration ? calibration.apply(taskKind(task), estimate) : estimate) };
+  const corrected = calibration ? calibration.apply(taskKind(task), estimate) : estimate;
+  return { sensitivity: item.sensitivity, deadline: item.deadline, ...corrected, needs: capabilityNeeds(task) };
+}
+
+/** What a provider must be able to do to run an item of this task: a structured answer for classify and extract. */
+export function capabilityNeeds(task: DocumentTask | CodeMigrationTask): Capability[] {
+  return 'type' in task && task.type !== 'summarize' ? ['structured-output'] : [];
 }

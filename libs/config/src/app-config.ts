@@ -93,6 +93,11 @@ export interface AppConfig {
    * how long that one-token probe may take to answer.
    */
   circuit: { failureThreshold: number; openMs: number; probeTimeoutMs: number };
+  /**
+   * How long a provider's learned inability (structured output refused for several items) is believed
+   * before such requests are sent to it again (CAPABILITY_MEMORY_MS).
+   */
+  capabilityMemoryMs: number;
   /** How often the escalation watchdog re-checks waiting local items against their deadlines. */
   escalationIntervalMs: number;
   /** Which personal data raises an item's sensitivity, and to what (PII_RULES). */
@@ -202,6 +207,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       openMs: e.int('CIRCUIT_OPEN_MS', 30_000, 100),
       probeTimeoutMs: e.int('CIRCUIT_PROBE_TIMEOUT_MS', DEFAULT_PROBE_TIMEOUT_MS, 100),
     },
+    capabilityMemoryMs: e.int('CAPABILITY_MEMORY_MS', 3_600_000, 1000),
     escalationIntervalMs: e.int('ESCALATION_INTERVAL_MS', 5000, 100),
     piiRules: parsePiiRules(e.optionalString('PII_RULES')),
     branchOutputAuthor: branchOutputAuthor(e.optionalString('BRANCH_OUTPUT_AUTHOR')),

@@ -10,6 +10,7 @@ import { CircuitRegistry } from './circuit-registry.js';
 import { PoolRegistry } from './pool-registry.js';
 import { TokenRateLimiter } from './token-rate-limiter.js';
 import { ProviderDirectory } from './provider-directory.js';
+import { ProviderCapabilities } from './provider-capabilities.js';
 
 /** A heartbeat lives three beats: one late beat is tolerated, a dead worker drops out within seconds. */
 const HEARTBEAT_TTL_BEATS = 3;
@@ -25,11 +26,17 @@ const HEARTBEAT_TTL_BEATS = 3;
     { provide: CircuitRegistry, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new CircuitRegistry(redis, c.prefix, c.circuit) },
     { provide: TokenRateLimiter, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new TokenRateLimiter(redis, c.prefix) },
     {
+      provide: ProviderCapabilities,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: Redis, c: AppConfig) => new ProviderCapabilities(redis, c.prefix, { memoryMs: c.capabilityMemoryMs }),
+    },
+    {
       provide: ProviderDirectory,
-      inject: [APP_CONFIG, PoolRegistry, BatchStore, CircuitRegistry, JobQueue],
-      useFactory: (c: AppConfig, pools: PoolRegistry, store: BatchStore, circuits: CircuitRegistry, jobs: JobQueue) => new ProviderDirectory(c, pools, store, circuits, jobs),
+      inject: [APP_CONFIG, PoolRegistry, BatchStore, CircuitRegistry, JobQueue, ProviderCapabilities],
+      useFactory: (c: AppConfig, pools: PoolRegistry, store: BatchStore, circuits: CircuitRegistry, jobs: JobQueue, capabilities: ProviderCapabilities) =>
+        new ProviderDirectory(c, pools, store, circuits, jobs, capabilities),
     },
   ],
-  exports: [PoolRegistry, ProviderDirectory, CircuitRegistry, TokenRateLimiter, BatchesModule],
+  exports: [PoolRegistry, ProviderDirectory, CircuitRegistry, TokenRateLimiter, ProviderCapabilities, BatchesModule],
 })
 export class PoolsModule {}

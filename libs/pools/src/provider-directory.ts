@@ -7,6 +7,7 @@ import type { LatencyFit } from '#libs/routing/src/latency-fit.js';
 import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
 import { workTokens, type ProviderView, type QueuedWork, type RoutableItem, type RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { CircuitRegistry } from './circuit-registry.js';
+import type { ProviderCapabilities } from './provider-capabilities.js';
 import type { PoolHeartbeat, PoolRegistry } from './pool-registry.js';
 
 /** Cloud APIs serve many requests at once; this bounds how fast our backlog with them drains. */
@@ -32,6 +33,7 @@ export class ProviderDirectory {
     private readonly store: BatchStore,
     private readonly circuits: CircuitRegistry,
     private readonly jobs: JobQueue,
+    private readonly capabilities?: ProviderCapabilities,
   ) {}
 
   private readonly estimates = new Map<string, { item: RoutableItem; kind: TaskKind } | null>();
@@ -142,6 +144,7 @@ export class ProviderDirectory {
       backlogTokens: await this.store.backlog('cloud', cloud.name),
       latencyMs: fit?.latencyMs ?? cloud.latencyMs,
       available: (await this.circuits.get(cloud.name)).state !== 'open',
+      lacks: ((await this.capabilities?.lacks(cloud.name)) ?? []).map((l) => l.capability),
     };
   }
 }

@@ -90,6 +90,16 @@ describe('RoutingPolicy', () => {
     expect(plan[2].estimatedFinishAt).toBeLessThanOrEqual(NOW + 6_000);
   });
 
+  it('never routes an item to a provider found unable to do what it needs, while others may still get it', () => {
+    const unable = { ...cloud, lacks: ['structured-output'] as const };
+    const structured = policy.decide(item({ deadline: NOW + 3000, needs: ['structured-output'] }), state(local, unable));
+    expect(structured.target).toBe('local');
+    expect(structured.reason).toMatch(/frontier found unable to serve structured-output/);
+    // A summary needs no structured answer: the same provider takes it.
+    expect(policy.decide(item({ deadline: NOW + 3000 }), state(local, unable)).provider).toBe('frontier');
+    expect(policy.escalation(item({ deadline: NOW + 3000, needs: ['structured-output'] }), state(unable), 0)).toBeNull();
+  });
+
   it('reports the estimated cost with the chosen provider prices', () => {
     const d = policy.decide(item({ inputTokens: 1_000_000, expectedOutputTokens: 1_000_000 }), state(local));
     expect(d.estimatedCostUsd).toBeCloseTo(0.04, 9);

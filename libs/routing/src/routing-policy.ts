@@ -4,6 +4,13 @@ import { isCleared, type Sensitivity } from './sensitivity.js';
 
 export type RouteTarget = 'local' | 'cloud';
 
+/**
+ * Kinds of request a provider may turn out unable to serve. 'structured-output': an answer constrained to a
+ * JSON Schema (`response_format` json_schema; a grammar locally, which every local model can do).
+ */
+export const CAPABILITIES = ['structured-output'] as const;
+export type Capability = (typeof CAPABILITIES)[number];
+
 /** One piece of work queued on a provider that runs earliest-deadline-first. */
 export interface QueuedWork {
   /** Epoch milliseconds. */
@@ -47,6 +54,8 @@ export interface ProviderView {
    * of moving that work to the cloud. Without it, all of backlogTokens is ahead, draining at full speed.
    */
   queue?: readonly QueuedWork[];
+  /** What the provider was found unable to do (its refusals, remembered for a while): no item needing it goes there. */
+  lacks?: readonly Capability[];
 }
 
 export interface RoutingState {
@@ -65,6 +74,8 @@ export interface RoutableItem {
   deadline: number;
   inputTokens: number;
   expectedOutputTokens: number;
+  /** What a provider must be able to do for this item (a structured answer for classify and extract). */
+  needs?: readonly Capability[];
 }
 
 export interface RouteDecision {
@@ -182,15 +193,17 @@ export class RoutingPolicy {
   }
 
   decide(item: RoutableItem, state: RoutingState): RouteDecision {
-    const cleared = state.providers.filter((p) => isCleared(p.clearance, item.sensitivity));
+    const cleared = state.providers.filter((p) => isCleared(p.clearance, item.sensitivity) && canServe(p, item));
     if (cleared.length === 0) {
       throw new Error(`no provider is cleared for "${item.sensitivity}" data`);
     }
     const up = cleared.filter((p) => p.available !== false);
     const candidates = (up.length > 0 ? up : cleared).map((view) => this.estimate(item, view, state));
     const notes: string[] = [];
-    const blocked = state.providers.length - cleared.length;
+    const blocked = state.providers.filter((p) => !isCleared(p.clearance, item.sensitivity)).length;
     if (blocked > 0) notes.push(`${blocked} provider(s) not cleared for ${item.sensitivity}`);
+    const unable = state.providers.filter((p) => isCleared(p.clearance, item.sensitivity) && !canServe(p, item));
+    if (unable.length > 0) notes.push(`${unable.map((p) => p.name).join(', ')} found unable to serve ${item.needs!.join(', ')}`);
     if (up.length === 0) notes.push('no cleared provider is available');
     else if (up.length < cleared.length) notes.push(`${cleared.length - up.length} cleared provider(s) unavailable`);
     const note = notes.map((n) => `; ${n}`).join('');
@@ -228,7 +241,7 @@ export class RoutingPolicy {
   private park(item: RoutableItem, best: Candidate, cleared: ProviderView[], state: RoutingState): RouteDecision | null {
     if (best.view.target !== 'cloud') return null;
     const cost = (p: ProviderView) => costOf(usageOf(item), p.price);
-    const down = [...cleared.filter((p) => p.available === false), ...(state.recovering ?? []).filter((p) => isCleared(p.clearance, item.sensitivity))]
+    const down = [...cleared.filter((p) => p.available === false), ...(state.recovering ?? []).filter((p) => isCleared(p.clearance, item.sensitivity) && canServe(p, item))]
       .filter((p) => p.target === 'cloud' && cost(p) < best.ownCostUsd)
       .sort((a, b) => cost(a) - cost(b))[0];
     if (!down) return null;
@@ -251,7 +264,7 @@ export class RoutingPolicy {
    */
   escalation(item: RoutableItem, state: RoutingState, waitMs = ESCALATION_LEAD_MS): RouteDecision | null {
     const clouds = state.providers.filter((p) => p.target === 'cloud');
-    if (!clouds.some((p) => isCleared(p.clearance, item.sensitivity))) return null;
+    if (!clouds.some((p) => isCleared(p.clearance, item.sensitivity) && canServe(p, item))) return null;
     const d = this.decide(item, { now: state.now, providers: clouds });
     if (d.atRisk || d.target !== 'cloud') return null;
     if (waitMs > 0 && meetsWithMargin(state.now + waitMs, d.estimatedFinishAt + waitMs, item.deadline, this.margin.cloud)) return null;
@@ -326,7 +339,8 @@ export class RoutingPolicy {
   /** Some available cleared cloud provider, idle, would meet the item's deadline: the watchdog can move it there. */
   private cloudCould(item: RoutableItem, state: RoutingState): boolean {
     return state.providers.some(
-      (p) => p.target === 'cloud' && p.available !== false && isCleared(p.clearance, item.sensitivity) && idleFinish(item, p, state.now) <= item.deadline,
+      (p) =>
+        p.target === 'cloud' && p.available !== false && isCleared(p.clearance, item.sensitivity) && canServe(p, item) && idleFinish(item, p, state.now) <= item.deadline,
     );
   }
 
@@ -340,7 +354,7 @@ export class RoutingPolicy {
     const here = costOf(usageOf(queued), from.price);
     let best = Infinity;
     for (const view of state.providers) {
-      if (view.target !== 'cloud' || view.available === false || !isCleared(view.clearance, queued.sensitivity)) continue;
+      if (view.target !== 'cloud' || view.available === false || !isCleared(view.clearance, queued.sensitivity) || !canServe(view, queued)) continue;
       const c = this.estimate(queued, view, state);
       if (c.meets) best = Math.min(best, c.ownCostUsd - here);
     }
@@ -358,6 +372,11 @@ export class RoutingPolicy {
       estimatedCostUsd: c.ownCostUsd,
     };
   }
+}
+
+/** Whether the provider has not been found unable to do what the item needs. */
+export function canServe(view: Pick<ProviderView, 'lacks'>, item: Pick<RoutableItem, 'needs'>): boolean {
+  return !item.needs?.some((need) => view.lacks?.includes(need));
 }
 
 function usageOf(item: RoutableItem) {
@@ -394,7 +413,7 @@ function insertByDeadline(queue: QueuedWork[], work: QueuedWork): void {
 function localSavingPerToken(item: RoutableItem, providers: readonly ProviderView[]): number {
   const usage = { inputTokens: item.inputTokens, outputTokens: item.expectedOutputTokens };
   const costs = (target: RouteTarget) =>
-    providers.filter((p) => p.target === target && isCleared(p.clearance, item.sensitivity)).map((p) => costOf(usage, p.price));
+    providers.filter((p) => p.target === target && isCleared(p.clearance, item.sensitivity) && canServe(p, item)).map((p) => costOf(usage, p.price));
   const local = costs('local');
   const cloud = costs('cloud');
   if (local.length === 0) return 0;
