@@ -71,12 +71,13 @@ export class EscalationWatchdog {
         const routable = await this.routable(item, tasks, calibration);
         const work = { deadline: item.deadline, workTokens: workTokens(routable) };
         const finishAt = sequences.finishIf(work);
-        if (finishAt > item.deadline) {
+        // A pinned item runs on its model only: late there, it stays (its route said at-risk if known at intake).
+        if (finishAt > item.deadline && !item.model) {
           const from = { target: 'local' as const, provider: model };
           // The policy moves it only once waiting longer could leave no cleared cloud provider on time.
           const decision = this.policy.escalation(routable, { now, providers: state.providers.filter((p) => p.target === 'cloud' && p.available !== false) });
           const why = `escalated: local finish estimated ${new Date(finishAt).toISOString()} misses the deadline`;
-          if (decision && (await this.rerouter.apply(item, from, decision, why, ['queued']))) {
+          if (decision && (await this.rerouter.apply(item, from, decision, { why, statuses: ['queued'] }))) {
             moved += 1;
             await this.jobs.removeWaiting(queueRefFor('local', model), job.id);
             this.log.log({ msg: 'item escalated', batchId: item.batchId, index: item.index, from: model, to: decision.provider });

@@ -9,7 +9,8 @@ import type { Prompt } from '#libs/jobs/src/prompt.js';
 import type { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
 import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
 import type { TokenRateLimiter } from '#libs/pools/src/token-rate-limiter.js';
-import { ProviderError, type CompletionResult, type InferenceProvider, type TokenUsage } from '#libs/providers/src/completion.js';
+import { ProviderError, isRefusal, type CompletionResult, type InferenceProvider, type TokenUsage } from '#libs/providers/src/completion.js';
+import type { ProviderCapabilities } from '#libs/pools/src/provider-capabilities.js';
 import { PermanentJobError, RateLimited, type JobContext, type JobName } from '#libs/queue/src/index.js';
 import { costOf, type Price } from '#libs/routing/src/cost.js';
 import { workTokens, type RouteTarget } from '#libs/routing/src/routing-policy.js';
@@ -34,6 +35,8 @@ export interface ItemProcessorDeps {
   tokens: TokenRateLimiter;
   rerouter: ItemRerouter;
   maxOutputTokens: number;
+  /** Where a provider's refusals of structured requests are learned from (optional: tests without it learn nothing). */
+  capabilities?: ProviderCapabilities;
 }
 
 export type ItemOutcome = { outcome: 'completed' | 'skipped' | 'rerouted' | 'cancelled' };
@@ -183,12 +186,26 @@ export class ItemProcessor {
         const circuit = await this.deps.circuits.recordFailure(on.provider.name);
         if (circuit.state === 'open') this.log.warn({ msg: 'circuit open', provider: on.provider.name, failures: circuit.failures });
       }
+      if (on.target === 'cloud' && jsonSchema && isRefusal(err) && err.code === 'bad_request') await this.learnRefusal(job, on);
       // Awaited here, inside the try: returned bare, its rejection would wait unhandled while the finally
       // block awaits Redis, and Node kills the worker (found by the chaos run on retried cloud failures).
       return await this.fail(job, on, err, spend);
     } finally {
       cancel.stop();
       if (reservedUsd > 0) await store.releaseBudget(item.batchId, reservedUsd);
+    }
+  }
+
+  /**
+   * A structured request refused as invalid (no context overflow, no rate limit): one refusal may be the
+   * item's fault, several on different items say the provider cannot do it (llama.cpp's server refuses every
+   * `response_format` when its model has no usable chat template). Learned, items needing it go elsewhere.
+   */
+  private async learnRefusal(job: JobContext<JobName.RunItem>, on: ProcessorTarget): Promise<void> {
+    const learned = await this.deps.capabilities?.recordRefusal(on.provider.name, 'structured-output', `${job.data.batchId}:${job.data.index}`);
+    if (learned?.learnedNow) {
+      const { lack } = learned;
+      this.log.warn({ msg: 'provider refuses structured output: routing such items elsewhere', provider: on.provider.name, until: new Date(lack.expiresAt).toISOString(), refusals: lack.refusals });
     }
   }
 
@@ -207,19 +224,24 @@ export class ItemProcessor {
    * usually larger, context; otherwise the item fails with the checker's message.
    */
   private async rejectOutput(job: JobContext<JobName.RunItem>, on: ProcessorTarget, why: string, check: string, usage: TokenUsage, costUsd: number): Promise<ItemOutcome> {
+    const { rerouter } = this.deps;
     const item = job.data;
     if (on.target === 'local') {
       const from = { target: on.target, provider: on.provider.name };
-      const decision = await this.deps.rerouter.propose(item, from, { cloudOnly: true });
+      // This model's answers failed every check: it is not asked again for this item (ruled out).
+      const left = { ruleOut: true };
+      const decision = await rerouter.propose(item, from, { cloudOnly: true, left });
       // The route reason is audited: it names the check; the checker's own words go to the item's error.
       // The rejected answers were generated and are paid for: the item carries their usage to the cloud.
       const spent = { ...usage, costUsd };
-      if (decision && !decision.atRisk && (await this.deps.rerouter.apply(item, from, decision, `answers rejected by ${check}`, ['running'], why, spent))) {
+      const reason = `answers rejected by ${check}`;
+      if (decision && !decision.atRisk && (await rerouter.apply(item, from, decision, { why: reason, statuses: ['running'], detail: why, spent, left }))) {
         this.log.warn({ msg: 'item escalated after invalid answers', batchId: item.batchId, index: item.index, from: on.provider.name, to: decision.provider });
         return { outcome: 'rerouted' };
       }
     }
-    await this.deps.store.transition(item.batchId, item.index, ['running'], 'failed', { error: why, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd });
+    const error = on.target === 'local' ? `${why}; ${await rerouter.deadEnd(item)}` : why;
+    await this.deps.store.transition(item.batchId, item.index, ['running'], 'failed', { error, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd });
     this.log.warn({ msg: 'item failed its output check', batchId: item.batchId, index: item.index, provider: on.provider.name, check });
     throw new PermanentJobError(why);
   }
@@ -318,9 +340,15 @@ export class ItemProcessor {
     const message = err instanceof Error ? err.message : String(err);
     const final = !retryable || job.isLastAttempt;
     // What a cloud provider will not finish goes to the next cleared provider, else a local model (cleared for all).
-    if (final && on.target === 'cloud' && !(err instanceof ProviderError && err.code === 'aborted')) {
-      const moved = await rerouter.reroute(item, { target: on.target, provider: on.provider.name }, `${on.provider.name} failed: ${message}`, ['running'], {
+    // A refusal (400, context exceeded, 413, 422) rules the provider out for this item: it is never sent there
+    // again, so it cannot go back and forth between a refusing provider and one whose answers fail.
+    const refused = isRefusal(err);
+    const leaving = final && on.target === 'cloud' && !(err instanceof ProviderError && err.code === 'aborted');
+    if (leaving) {
+      const why = refused ? `${on.provider.name} refused it: ${message}` : `${on.provider.name} failed: ${message}`;
+      const moved = await rerouter.reroute(item, { target: on.target, provider: on.provider.name }, why, ['running'], {
         spent: spentOf(spend, on),
+        left: { ruleOut: refused },
       });
       if (moved) {
         this.log.warn({ msg: 'item rerouted', batchId: item.batchId, index: item.index, from: on.provider.name, to: moved.provider, attempt: job.attempt, error: message });
@@ -330,7 +358,8 @@ export class ItemProcessor {
     this.log.warn({ msg: final ? 'item failed' : 'item attempt failed, will retry', batchId: item.batchId, index: item.index, target: on.target, provider: on.provider.name, attempt: job.attempt, error: message });
     if (final) {
       const { usage } = spend.tally;
-      await store.transition(item.batchId, item.index, ['running'], 'failed', { error: message, ...usage, costUsd: costOf(usage, on.price) });
+      const error = leaving ? `${message}; ${await rerouter.deadEnd(item)}` : message;
+      await store.transition(item.batchId, item.index, ['running'], 'failed', { error, ...usage, costUsd: costOf(usage, on.price) });
       throw retryable ? err : new PermanentJobError(message);
     }
     // The retry starts its tally over: what this attempt's calls used stays with the item.

@@ -1,4 +1,4 @@
-import type { BatchStore, ItemSpent } from '#libs/batches/src/batch-store.js';
+import { providerKey, type BatchStore, type ItemSpent } from '#libs/batches/src/batch-store.js';
 import type { WorkItem } from '#libs/batches/src/batch-types.js';
 import type { ItemStatus } from '#libs/batches/src/batch-types.js';
 import { routableItem } from '#libs/batches/src/item-estimate.js';
@@ -7,6 +7,7 @@ import { JobName, itemJobId, queueRefFor, type JobQueue } from '#libs/queue/src/
 import { deadlinePriority } from '#libs/queue/src/deadline-priority.js';
 import type { RouteDecision, RouteTarget, RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { isCleared, type Sensitivity } from '#libs/routing/src/sensitivity.js';
+import { canServe } from '#libs/routing/src/routing-policy.js';
 import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
 
 /** Where reroutes are recorded, and the clearance of each provider for the record. */
@@ -22,7 +23,29 @@ export interface RerouteOptions {
   cloudOnly?: boolean;
   /** What the item's calls used on the provider it leaves: it still pays for them (BatchStore.reroute). */
   spent?: ItemSpent;
+  /**
+   * The item leaves because it failed there (not because a circuit, a budget or a deadline moved it): the
+   * move counts toward MAX_FAILED_MOVES, and with `ruleOut` the provider is never tried for it again.
+   */
+  left?: { ruleOut: boolean };
 }
+
+/** How an applied reroute is recorded: its reason, what may be moved, what the item carries along. */
+export interface ApplyOptions {
+  why: string;
+  statuses: readonly ItemStatus[];
+  /** What to keep as the item's last error when it says more than `why` (default: `why`). */
+  detail?: string;
+  spent?: ItemSpent;
+  left?: { ruleOut: boolean };
+}
+
+/**
+ * Moves an item may make after failing somewhere (refused, answers rejected, retries spent). Each rules a
+ * provider out or follows a failure, so a handful covers every provider an operator configures; past it
+ * the item fails with each route's reason instead of going round until its deadline.
+ */
+export const MAX_FAILED_MOVES = 6;
 
 /**
  * Moves an item off a provider that cannot (or can no longer) finish it in time: re-decides with the
@@ -41,37 +64,55 @@ export class ItemRerouter {
   ) {}
 
   /** The decision it would make now, without applying it (escalation checks it first). */
+  /**
+   * Null when the item must not move: it is pinned to its model (the README's promise: it runs on that model
+   * only, whatever fails), it has moved after failures MAX_FAILED_MOVES times, or nowhere cleared is left.
+   */
   async propose(item: WorkItem, from: { target: RouteTarget; provider: string }, opts: RerouteOptions = {}, now = Date.now()): Promise<RouteDecision | null> {
-    const task = await this.store.task(item.batchId);
-    if (!task) return null;
+    if (item.model) return null;
+    const [task, view] = await Promise.all([this.store.task(item.batchId), this.store.item(item.batchId, item.index)]);
+    if (!task || !view) return null;
+    if (opts.left && view.failedMoves >= MAX_FAILED_MOVES) return null;
+    // Where it failed for good, it never goes again; where it fails now is ruled out with it.
+    const ruledOut = new Set(view.ruledOut.map((r) => providerKey(r.target, r.provider)));
+    if (opts.left?.ruleOut) ruledOut.add(providerKey(from.target, from.provider));
     const state = await this.directory.routingState(now);
     // Local models stay candidates even without a live pool: there the item waits rather than leaks.
     const providers = state.providers.filter(
       (p) =>
         !(p.target === from.target && p.name === from.provider) &&
-        (p.target === 'local' ? !opts.cloudOnly : p.available !== false && !opts.localOnly) &&
-        (!item.model || p.target !== 'local' || p.name === item.model),
+        !ruledOut.has(providerKey(p.target, p.name)) &&
+        (p.target === 'local' ? !opts.cloudOnly : p.available !== false && !opts.localOnly),
     );
-    // Nowhere else cleared for this data (a restricted item off its only local model): it stays where it is.
-    if (!providers.some((p) => isCleared(p.clearance, item.sensitivity))) return null;
     // The clouds left out (the one it leaves, those whose circuit is open) may come back: it may park for one.
-    const recovering = opts.localOnly ? [] : state.providers.filter((p) => p.target === 'cloud' && !providers.includes(p));
-    return this.policy.decide(routableItem(item, task, this.maxOutputTokens, await this.directory.calibration()), { now, providers, recovering });
+    const recovering = opts.localOnly
+      ? []
+      : state.providers.filter((p) => p.target === 'cloud' && !providers.includes(p) && !ruledOut.has(providerKey(p.target, p.name)));
+    const routable = routableItem(item, task, this.maxOutputTokens, await this.directory.calibration());
+    // Nowhere left that can do what it needs (structured output refused by every cleared cloud, local ruled out).
+    if (!providers.some((p) => isCleared(p.clearance, item.sensitivity) && canServe(p, routable))) return null;
+    return this.policy.decide(routable, { now, providers, recovering });
+  }
+
+  /**
+   * Why an item that cannot move on has nowhere to go: each provider it failed on for good, with the reason
+   * (error codes and check names, never answer text), for the item's error.
+   */
+  async deadEnd(item: WorkItem): Promise<string> {
+    if (item.model) return `pinned to local model ${item.model}`;
+    const view = await this.store.item(item.batchId, item.index);
+    if (!view) return 'the item has no record';
+    const tried = view.ruledOut.map((r) => `${r.provider}: ${r.reason}`);
+    const bounded = view.failedMoves >= MAX_FAILED_MOVES ? [`moved after failures ${view.failedMoves} times, the most allowed`] : [];
+    return [...bounded, ...(tried.length > 0 ? [`ruled out: ${tried.join('; ')}`] : []), 'no other cleared provider can take it'].join('; ');
   }
 
   /** Applies a decision: returns false if the item was no longer in `statuses` on `from` (someone else moved it). */
-  /** `detail`: what to keep as the item's last error when it says more than `why` (default: `why`). */
-  async apply(
-    item: WorkItem,
-    from: { target: RouteTarget; provider: string },
-    decision: RouteDecision,
-    why: string,
-    statuses: readonly ItemStatus[],
-    detail = why,
-    spent?: ItemSpent,
-  ): Promise<boolean> {
+  async apply(item: WorkItem, from: { target: RouteTarget; provider: string }, decision: RouteDecision, opts: ApplyOptions): Promise<boolean> {
+    const { why, statuses, detail = why, spent, left } = opts;
     const route = { target: decision.target, provider: decision.provider, model: decision.model, reason: `${why}; ${decision.reason}`, at: new Date().toISOString() };
-    const n = await this.store.reroute(item.batchId, item.index, from.provider, route, detail, statuses, spent);
+    const leaving = left && { target: from.target, provider: from.provider, why, ruleOut: left.ruleOut };
+    const n = await this.store.reroute(item.batchId, item.index, from.provider, route, detail, statuses, spent, leaving);
     if (n === 0) return false;
     // Recorded once the move is the item's route and before its new job exists. Should this write fail,
     // the old job finds the item routed elsewhere and enqueues it (followRoute); what then leaves is
@@ -103,7 +144,7 @@ export class ItemRerouter {
   ): Promise<RouteDecision | null> {
     const decision = await this.propose(item, from, opts);
     if (!decision) return null;
-    return (await this.apply(item, from, decision, why, statuses, why, opts.spent)) ? decision : null;
+    return (await this.apply(item, from, decision, { why, statuses, spent: opts.spent, left: opts.left })) ? decision : null;
   }
 
   /** Makes sure the item's current route has a job (idempotent: the id is derived from the route count). */

@@ -8,6 +8,7 @@ import { PoolRegistry } from '#libs/pools/src/pool-registry.js';
 import { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
 import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { TokenRateLimiter } from '#libs/pools/src/token-rate-limiter.js';
+import { ProviderCapabilities } from '#libs/pools/src/provider-capabilities.js';
 import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { CloudProvider } from '#libs/providers/src/cloud/cloud-provider.js';
 import { ApiKeyFile, type ApiKeySource } from '#libs/providers/src/cloud/api-key-source.js';
@@ -59,6 +60,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(BranchOutputs) private readonly branchOutputs: BranchOutputs,
     @Inject(AuditTrail) private readonly audit: AuditTrail,
     @Inject(PromptTokens) private readonly promptTokens: PromptTokens,
+    @Inject(ProviderCapabilities) private readonly capabilities: ProviderCapabilities,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -75,6 +77,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
       tokens: this.tokens,
       rerouter,
       maxOutputTokens: this.config.maxOutputTokens,
+      capabilities: this.capabilities,
     });
 
     if (served.length > 0) {
