@@ -157,6 +157,13 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
     double.setHabits({});
   });
 
+  it('charges the prompt tokens the server reports, not a tokenizer\'s count (a server reusing its prompt cache reports fewer)', async () => {
+    double.setHabits({ promptTokensScale: 0.25 });
+    const result = await provider().complete(request());
+    expect(result.usage.inputTokens).toBe(Math.round(Math.ceil(promptChars / 4) * 0.25));
+    double.setHabits({});
+  });
+
   it('times out a server that never answers, after its retries', async () => {
     double.failNext(2, { hang: true });
     const started = Date.now();
