@@ -19,15 +19,29 @@ export class HealthController {
     return { status: 'ok' };
   }
 
+  /**
+   * This API process can serve requests: Redis answers. Orchestrators use it for the API's readiness, so API
+   * pods stay in the Service (batches readable, keys manageable) while the workers are still pending or
+   * loading their models; /ready says whether the system as a whole can run work.
+   */
+  @Get('ready/api')
+  async apiReady() {
+    if (!(await this.redisAnswers())) throw new ServiceUnavailableException({ statusCode: 503, status: 'not-ready', redis: false });
+    return { status: 'ready', redis: true };
+  }
+
+  private async redisAnswers(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
   /** Ready to do work: Redis answers and at least one pool is consuming. */
   @Get('ready')
   async ready() {
-    let redis = false;
-    try {
-      redis = (await this.redis.ping()) === 'PONG';
-    } catch {
-      redis = false;
-    }
+    const redis = await this.redisAnswers();
     const pools = redis ? (await this.pools.live()).filter((p) => p.status === 'consuming') : [];
     const body = { redis, pools: pools.map((p) => ({ target: p.target, provider: p.provider, host: p.host, sequences: p.activeSequences })) };
     if (!redis || pools.length === 0) {

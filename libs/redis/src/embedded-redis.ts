@@ -10,7 +10,7 @@ export interface EmbeddedRedis {
 
 /**
  * A private redis-server for `npm start` when no REDIS_URL is configured or reachable: data under
- * `dir`, AOF fsynced before each answer (nothing accepted is lost, even to a crash: see deploy/redis.conf),
+ * `dir`, AOF fsynced before each answer (nothing accepted is lost, even to a crash: see deploy/k8s/base/redis.conf),
  * noeviction, loopback only.
  */
 export async function startEmbeddedRedis(dir: string, port: number): Promise<EmbeddedRedis> {

@@ -1,0 +1,196 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import jsYaml from 'js-yaml';
+import { type AppProcess, ApiClient, startApp, systemEnv } from './support/system-under-test.js';
+
+/**
+ * deploy/ as an operator uses it, without a cluster or a Docker engine: every Kustomize overlay renders
+ * (`kubectl kustomize`, offline), each object validates against the Kubernetes schemas (kubernetes-models),
+ * and the wiring holds (what is referenced exists, ports and probes match the apps, the grace period covers
+ * the shutdown budget). The compose file is checked for the same promises, and the API answers its probes.
+ */
+const OVERLAYS = ['cpu', 'gpu'] as const;
+/** Secrets the operator creates before applying (deploy/README.md); every other one must be optional. */
+const OPERATOR_SECRETS = new Set(['switchyard-admin']);
+
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> };
+
+function render(overlay: string): K8sObject[] {
+  const text = execFileSync('kubectl', ['kustomize', `deploy/k8s/overlays/${overlay}`], { encoding: 'utf8' });
+  return jsYaml.loadAll(text).filter(Boolean) as K8sObject[];
+}
+
+const require = createRequire(import.meta.url);
+/** The kubernetes-models class for an object's apiVersion and kind (core "v1" has no group folder). */
+function modelOf(o: K8sObject): new (data: object) => { validate(): void } {
+  const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
+  const path = ['kubernetes-models', group, version, o.kind].filter(Boolean).join('/');
+  const mod = require(path);
+  return mod[o.kind] ?? mod.default;
+}
+
+/** Every pod template in the rendered objects, with its owner. */
+function podSpecs(objects: K8sObject[]) {
+  return objects.filter((o) => ['Deployment', 'StatefulSet'].includes(o.kind)).map((o) => ({ owner: o, labels: o.spec.template.metadata.labels, pod: o.spec.template.spec }));
+}
+
+describe('deploy/k8s', () => {
+  for (const overlay of OVERLAYS) {
+    describe(`overlay ${overlay}`, () => {
+      let objects: K8sObject[];
+      beforeAll(() => {
+        objects = render(overlay);
+      });
+      const named = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+
+      it('renders and every object validates against the Kubernetes schemas', () => {
+        expect(objects.map((o) => o.kind).sort()).toEqual(
+          ['ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'PodDisruptionBudget', 'Service', 'Service', 'StatefulSet'].sort(),
+        );
+        for (const o of objects) {
+          const Model = modelOf(o);
+          expect(() => new Model(o).validate()).not.toThrow();
+        }
+      });
+
+      it('references only what it ships, or secrets that are optional or created by the operator', () => {
+        const missing: string[] = [];
+        for (const { owner, pod } of podSpecs(objects)) {
+          const claims = new Set((owner.spec.volumeClaimTemplates ?? []).map((t: any) => t.metadata.name));
+          for (const v of pod.volumes ?? []) {
+            if (v.configMap && !named('ConfigMap', v.configMap.name)) missing.push(`${owner.metadata.name}: configMap ${v.configMap.name}`);
+            if (v.persistentVolumeClaim && !named('PersistentVolumeClaim', v.persistentVolumeClaim.claimName)) missing.push(`${owner.metadata.name}: pvc ${v.persistentVolumeClaim.claimName}`);
+            if (v.secret && !v.secret.optional && !OPERATOR_SECRETS.has(v.secret.secretName)) missing.push(`${owner.metadata.name}: secret ${v.secret.secretName}`);
+          }
+          for (const c of pod.containers) {
+            for (const m of c.volumeMounts ?? []) {
+              if (!(pod.volumes ?? []).some((v: any) => v.name === m.name) && !claims.has(m.name)) missing.push(`${owner.metadata.name}: mount ${m.name}`);
+            }
+            for (const from of c.envFrom ?? []) {
+              if (from.configMapRef && !from.configMapRef.optional && !named('ConfigMap', from.configMapRef.name)) missing.push(`${owner.metadata.name}: envFrom ${from.configMapRef.name}`);
+            }
+            for (const e of c.env ?? []) {
+              const secret = e.valueFrom?.secretKeyRef;
+              if (secret && !secret.optional && !OPERATOR_SECRETS.has(secret.name)) missing.push(`${owner.metadata.name}: env ${e.name} from secret ${secret.name}`);
+              const config = e.valueFrom?.configMapKeyRef;
+              if (config && !config.optional && !named('ConfigMap', config.name)?.data?.[config.key]) missing.push(`${owner.metadata.name}: env ${e.name}`);
+            }
+          }
+        }
+        expect(missing).toEqual([]);
+      });
+
+      it('points every Service, PodDisruptionBudget and autoscaler at pods that exist, on ports they open', () => {
+        const pods = podSpecs(objects);
+        const matching = (selector: Record<string, string>) => pods.filter((p) => Object.entries(selector).every(([k, v]) => p.labels[k] === v));
+        for (const svc of objects.filter((o) => o.kind === 'Service')) {
+          const [target] = matching(svc.spec.selector);
+          expect(target).toBeDefined();
+          const ports = target.pod.containers.flatMap((c: any) => c.ports ?? []);
+          for (const p of svc.spec.ports) expect(ports.some((cp: any) => cp.name === p.targetPort || cp.containerPort === p.targetPort)).toBe(true);
+        }
+        for (const pdb of objects.filter((o) => o.kind === 'PodDisruptionBudget')) expect(matching(pdb.spec.selector.matchLabels)).toHaveLength(1);
+        for (const hpa of objects.filter((o) => o.kind === 'HorizontalPodAutoscaler')) expect(named(hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name)).toBeDefined();
+        // The Redis URL the apps get names the Redis Service and its port.
+        const url = new URL(named('ConfigMap', 'switchyard')!.data!.REDIS_URL);
+        const redis = named('Service', url.hostname);
+        expect(redis?.spec.ports.map((p: any) => p.port)).toContain(Number(url.port));
+      });
+
+      it('probes the API where it answers, on its PORT, and lets every app drain within its grace period', () => {
+        const config = named('ConfigMap', 'switchyard')!.data!;
+        for (const { owner, pod } of podSpecs(objects).filter((p) => p.owner.metadata.name.startsWith('switchyard-') && p.owner.kind === 'Deployment')) {
+          const [c] = pod.containers;
+          const env = Object.fromEntries((c.env ?? []).filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+          const shutdownMs = Number(env.SHUTDOWN_TIMEOUT_MS ?? config.SHUTDOWN_TIMEOUT_MS);
+          expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(shutdownMs);
+          if (owner.metadata.name !== 'switchyard-api') continue;
+          const http = c.ports.find((p: any) => p.name === 'http');
+          expect(String(http.containerPort)).toBe(env.PORT);
+          expect(c.readinessProbe.httpGet).toEqual({ path: '/ready/api', port: 'http' });
+          expect(c.livenessProbe.httpGet).toEqual({ path: '/health', port: 'http' });
+        }
+      });
+
+      it(overlay === 'gpu' ? 'runs workers on GPU nodes, one GPU each, from the CUDA image' : 'runs workers on CPU with bounded threads', () => {
+        const worker = named('Deployment', 'switchyard-worker')!.spec.template.spec;
+        const [c] = worker.containers;
+        const env = Object.fromEntries(c.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+        if (overlay === 'gpu') {
+          expect(c.image).toBe('switchyard:cuda');
+          expect(env.LOCAL_GPU).toBe('cuda');
+          expect(c.resources.limits['nvidia.com/gpu']).toBe(1);
+          expect(worker.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+          expect(worker.nodeSelector).toBeDefined();
+        } else {
+          expect(c.image).toBe('switchyard:cpu');
+          expect(env.LOCAL_GPU).toBe('none');
+          expect(Number(env.LOCAL_THREADS)).toBeGreaterThan(0);
+          expect(c.resources.limits?.['nvidia.com/gpu']).toBeUndefined();
+        }
+      });
+    });
+  }
+
+  it('ships the Redis settings Switchyard needs (noeviction, AOF fsynced on every write)', () => {
+    const conf = readFileSync('deploy/k8s/base/redis.conf', 'utf8');
+    expect(conf).toMatch(/^maxmemory-policy noeviction$/m);
+    expect(conf).toMatch(/^appendonly yes$/m);
+    expect(conf).toMatch(/^appendfsync always$/m);
+  });
+});
+
+describe('deploy/compose.yaml', () => {
+  const compose = jsYaml.load(readFileSync('deploy/compose.yaml', 'utf8')) as any;
+  const cloud = jsYaml.load(readFileSync('deploy/compose.cloud.yaml', 'utf8')) as any;
+
+  it('starts the apps only once Redis is healthy, restarts them, and mounts the models where API and worker read them', () => {
+    expect(compose.services.redis.healthcheck.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    expect(compose.services.redis.volumes).toContain('./k8s/base/redis.conf:/usr/local/etc/redis/redis.conf:ro');
+    for (const name of ['api', 'worker', 'worker-gpu']) {
+      const service = compose.services[name];
+      expect(service.restart).toBe('unless-stopped');
+      expect(service.depends_on).toEqual({ redis: { condition: 'service_healthy' } });
+      expect(service.volumes).toContain('./models:/models:ro');
+    }
+  });
+
+  it('needs no cloud secret without a cloud provider, and takes one from its override file', () => {
+    const secrets = Object.values(compose.services).flatMap((s: any) => s.secrets ?? []);
+    expect(secrets).not.toContain('openai_api_key');
+    expect(JSON.stringify(compose.services)).not.toMatch(/OPENAI_API_KEY/);
+    expect(cloud.services.worker.secrets).toEqual(['openai_api_key']);
+    expect(cloud.services.worker.environment.OPENAI_API_KEY_FILE).toBe('/run/secrets/openai_api_key');
+  });
+
+  it('has a gpu profile whose worker reserves an NVIDIA GPU from the CUDA image', () => {
+    const gpu = compose.services['worker-gpu'];
+    expect(gpu.profiles).toEqual(['gpu']);
+    expect(gpu.build.target).toBe('cuda');
+    expect(gpu.deploy.resources.reservations.devices).toEqual([{ driver: 'nvidia', count: 1, capabilities: ['gpu'] }]);
+    expect(compose.services.worker.profiles).toBeUndefined();
+  });
+});
+
+describe('the probes the manifests use', () => {
+  let api: AppProcess;
+  let client: ApiClient;
+  beforeAll(async () => {
+    // The API alone, as while every worker is still Pending: it must stay ready to serve reads.
+    const env = await systemEnv();
+    api = startApp('api', env);
+    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
+    await client.waitHealthy();
+  });
+  afterAll(async () => {
+    await api?.stop();
+  });
+
+  it('answers /ready/api while Redis answers, whether or not a pool consumes; /ready waits for a pool', async () => {
+    expect((await client.request('GET', '/health')).status).toBe(200);
+    expect((await client.request('GET', '/ready/api')).json).toEqual({ status: 'ready', redis: true });
+    expect((await client.request('GET', '/ready')).status).toBe(503);
+  });
+});
