@@ -85,7 +85,7 @@ export class ItemProcessor {
       if (run.kind === 'stopped') return run.stop;
       const { usage, calls, model } = spend.tally;
       const costUsd = costOf(usage, on.price);
-      if (run.kind === 'rejected') return await this.rejectOutput(job, on, run.message, checkOf(item, task), usage, costUsd);
+      if (run.kind === 'rejected') return await this.rejectOutput(job, on, run.message, checkOf(item, task), usage, costUsd, run.cause);
 
       const elapsedMs = Date.now() - t0;
       const recorded = await store.transition(item.batchId, item.index, ['running'], 'completed', {
@@ -204,17 +204,20 @@ export class ItemProcessor {
   /**
    * Every check failed (or the input cannot be split to fit the model). A local answer escalates to a
    * cleared cloud provider if one can take the item (deadline and sensitivity allow) — with its own,
-   * usually larger, context; otherwise the item fails with the checker's message.
+   * usually larger, context; otherwise the item fails with the checker's message. An item this provider's
+   * context cannot hold (`cause: 'context'`) moves to any cleared provider whose context can, late or not.
    */
-  private async rejectOutput(job: JobContext<JobName.RunItem>, on: ProcessorTarget, why: string, check: string, usage: TokenUsage, costUsd: number): Promise<ItemOutcome> {
+  private async rejectOutput(job: JobContext<JobName.RunItem>, on: ProcessorTarget, why: string, check: string, usage: TokenUsage, costUsd: number, cause?: 'context'): Promise<ItemOutcome> {
     const item = job.data;
-    if (on.target === 'local') {
+    if (on.target === 'local' || cause === 'context') {
       const from = { target: on.target, provider: on.provider.name };
-      const decision = await this.deps.rerouter.propose(item, from, { cloudOnly: true });
+      const decision = await this.deps.rerouter.propose(item, from, { cloudOnly: cause !== 'context' });
       // The route reason is audited: it names the check; the checker's own words go to the item's error.
       // The rejected answers were generated and are paid for: the item carries their usage to the cloud.
       const spent = { ...usage, costUsd };
-      if (decision && !decision.atRisk && (await this.deps.rerouter.apply(item, from, decision, `answers rejected by ${check}`, ['running'], why, spent))) {
+      const moves = decision !== null && (cause === 'context' ? !decision.contextTooSmall : !decision.atRisk);
+      const reason = cause === 'context' ? `${on.provider.name}'s context too small` : `answers rejected by ${check}`;
+      if (moves && (await this.deps.rerouter.apply(item, from, decision, reason, ['running'], why, spent))) {
         this.log.warn({ msg: 'item escalated after invalid answers', batchId: item.batchId, index: item.index, from: on.provider.name, to: decision.provider });
         return { outcome: 'rerouted' };
       }
