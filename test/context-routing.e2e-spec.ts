@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
+import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
+
+/**
+ * Issue 12 §4, through the real path (API → queue → worker → provider → store): a cloud provider serving a small
+ * model (CLOUD_CONTEXT_TOKENS 512), a local model of 2,048 tokens, the cloud cheaper per token. Counted as one
+ * call each, every long item went to the cloud: a ~4k-token summary took 174 calls there, and an extract and a
+ * preset migration whose part prompts leave no room in 512 tokens failed with no call at all.
+ */
+describe('routing by what a provider\'s context means for a long item', () => {
+  let double: OpenAIDouble;
+  let api: AppProcess;
+  let worker: AppProcess;
+  let client: ApiClient;
+
+  beforeAll(async () => {
+    double = await startOpenAIDouble({ apiKey: 'test-key' });
+    const env = await systemEnv({
+      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+      LOCAL_CONTEXT_SIZE: '2048',
+      // Twice the cloud's prices: per token, the cloud is cheaper.
+      LOCAL_PRICE_INPUT_PER_M: '0.3',
+      LOCAL_PRICE_OUTPUT_PER_M: '1.2',
+      MAX_OUTPUT_TOKENS: '64',
+      OPENAI_BASE_URL: double.url,
+      OPENAI_API_KEY: 'test-key',
+      CLOUD_MAX_SENSITIVITY: 'internal',
+      CLOUD_LATENCY_MS: '100',
+      CLOUD_TOKENS_PER_SEC: '2000',
+      CLOUD_CONTEXT_TOKENS: '512',
+    });
+    ({ api, worker, client } = await startSystem(env));
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all([api?.stop(), worker?.stop()]);
+    await double?.close();
+  });
+
+  const submit = async (body: unknown) => {
+    const submitted = await client.request('POST', '/v1/batches', body);
+    expect(submitted.status).toBe(202);
+    const batch = await client.waitFinished(submitted.json.id, 180_000);
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    return json.items[0];
+  };
+  const paragraph = (i: number) =>
+    `Paragraph ${i} of the annual report. Revenue in region ${i} grew by ${i} percent, ` +
+    'driven by new customers and steady renewals.';
+
+  it('summarizes a ~4k-token report in a handful of calls, locally: 2,048 tokens hold it in few parts', async () => {
+    double.reset();
+    const report = Array.from({ length: 130 }, (_, i) => paragraph(i)).join('\n\n'); // ~16,000 characters
+    const item = await submit({
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline: 'P1D',
+      task: { type: 'summarize' },
+      items: [{ id: 'report', text: report }],
+    });
+    expect(item.status).toBe('completed');
+    // The random-weight local model writes exactly maxTokens (64) a call; a cloud call is one request to the double.
+    const calls = item.route.target === 'cloud' ? double.completionRequests().length : item.usage.outputTokens / 64;
+    expect(calls).toBeLessThanOrEqual(8);
+    expect(item.route).toMatchObject({ target: 'local' });
+    expect(double.completionRequests()).toHaveLength(0);
+  }, 200_000);
+
+  /** An extract whose schema alone leaves a 512-token context no room for a part of the document. */
+  const schema = {
+    type: 'object',
+    properties: Object.fromEntries(
+      ['vendor', 'invoiceNumber', 'issuedOn', 'dueOn', 'currency', 'netAmount', 'taxAmount', 'grossAmount', 'iban']
+        .map((name) => [name, { type: 'string', description: `The ${name} as the invoice states it, verbatim.` }]),
+    ),
+    required: ['vendor'],
+  };
+
+  it('runs locally an extract whose part prompt 512 tokens cannot hold: never sent to the cloud', async () => {
+    double.reset();
+    const text = Array.from({ length: 50 }, (_, i) => paragraph(i)).join('\n\n'); // ~1,500 tokens
+    const item = await submit({
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline: 'P1D',
+      task: { type: 'extract', schema },
+      items: [{ id: 'invoice', text }],
+    });
+    expect(item.routeHistory[0]).toMatchObject({ target: 'local' });
+    expect(item.routeHistory[0].reason).toMatch(/frontier's context of 512 tokens cannot hold it/);
+    expect(item.routeHistory.every((r: any) => r.target === 'local')).toBe(true);
+    expect(double.completionRequests()).toHaveLength(0);
+    expect(item.status === 'completed' || !/leaves \d+ tokens|context/.test(item.error ?? '')).toBe(true);
+  }, 200_000);
+
+  it('runs locally a preset migration whose part prompt a 512-token context cannot hold', async () => {
+    double.reset();
+    const fn = (i: number) => `function total${i}(a) {\n  var sum = a + ${i};\n  return sum;\n}\n`;
+    const functions = Array.from({ length: 16 }, (_, i) => fn(i)).join('\n');
+    const content = `'use strict';\nconst path = require('path');\n\n${functions}\nmodule.exports = { total0 };\n`;
+    const item = await submit({
+      kind: 'code-migration',
+      sensitivity: 'internal',
+      deadline: 'P1D',
+      task: { preset: 'commonjs-to-esm' },
+      items: [{ path: 'src/totals.js', content }],
+    });
+    expect(item.routeHistory[0]).toMatchObject({ target: 'local' });
+    expect(item.routeHistory[0].reason).toMatch(/frontier's context of 512 tokens cannot hold it/);
+    expect(item.routeHistory.every((r: any) => r.target === 'local')).toBe(true);
+    expect(double.completionRequests()).toHaveLength(0);
+    // The random-weight model's code never parses: the code check fails it, not the context.
+    expect(item.status === 'completed' || !/leaves \d+ tokens|context/.test(item.error ?? '')).toBe(true);
+  }, 200_000);
+});
