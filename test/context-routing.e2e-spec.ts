@@ -1,7 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
+import { ApiClient, type AppProcess, startApp, startSystem, systemEnv } from './support/system-under-test.js';
+
+const paragraph = (i: number) =>
+  `Paragraph ${i} of the annual report. Revenue in region ${i} grew by ${i} percent, ` +
+  'driven by new customers and steady renewals.';
+
+/** An extract whose schema alone leaves a 512-token context no room for a part of the document. */
+const schema = {
+  type: 'object',
+  properties: Object.fromEntries(
+    ['vendor', 'invoiceNumber', 'issuedOn', 'dueOn', 'currency', 'netAmount', 'taxAmount', 'grossAmount', 'iban']
+      .map((name) => [name, { type: 'string', description: `The ${name} as the invoice states it, verbatim.` }]),
+  ),
+  required: ['vendor'],
+};
 
 /**
  * Issue 12 §4, through the real path (API → queue → worker → provider → store): a cloud provider serving a small
@@ -46,9 +60,6 @@ describe('routing by what a provider\'s context means for a long item', () => {
     const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
     return json.items[0];
   };
-  const paragraph = (i: number) =>
-    `Paragraph ${i} of the annual report. Revenue in region ${i} grew by ${i} percent, ` +
-    'driven by new customers and steady renewals.';
 
   it('summarizes a ~4k-token report in a handful of calls, locally: 2,048 tokens hold it in few parts', async () => {
     double.reset();
@@ -68,15 +79,6 @@ describe('routing by what a provider\'s context means for a long item', () => {
     expect(double.completionRequests()).toHaveLength(0);
   }, 200_000);
 
-  /** An extract whose schema alone leaves a 512-token context no room for a part of the document. */
-  const schema = {
-    type: 'object',
-    properties: Object.fromEntries(
-      ['vendor', 'invoiceNumber', 'issuedOn', 'dueOn', 'currency', 'netAmount', 'taxAmount', 'grossAmount', 'iban']
-        .map((name) => [name, { type: 'string', description: `The ${name} as the invoice states it, verbatim.` }]),
-    ),
-    required: ['vendor'],
-  };
 
   it('runs locally an extract whose part prompt 512 tokens cannot hold: never sent to the cloud', async () => {
     double.reset();
@@ -112,6 +114,61 @@ describe('routing by what a provider\'s context means for a long item', () => {
     expect(item.routeHistory.every((r: any) => r.target === 'local')).toBe(true);
     expect(double.completionRequests()).toHaveLength(0);
     // The random-weight model's code never parses: the code check fails it, not the context.
+    expect(item.status === 'completed' || !/leaves \d+ tokens|context/.test(item.error ?? '')).toBe(true);
+  }, 200_000);
+});
+
+/**
+ * The second line: a run that finds the provider's context too small after all (here the API was told the cloud
+ * holds 8,192 tokens and the worker that it holds 512, as when a provider's served model changes) moves the item
+ * to a cleared provider whose context holds it, instead of failing it.
+ */
+describe('an item whose run finds the context too small', () => {
+  let double: OpenAIDouble;
+  let api: AppProcess;
+  let worker: AppProcess;
+  let client: ApiClient;
+
+  beforeAll(async () => {
+    double = await startOpenAIDouble({ apiKey: 'test-key' });
+    const env = await systemEnv({
+      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+      LOCAL_CONTEXT_SIZE: '2048',
+      LOCAL_PRICE_INPUT_PER_M: '0.3',
+      LOCAL_PRICE_OUTPUT_PER_M: '1.2',
+      MAX_OUTPUT_TOKENS: '64',
+      OPENAI_BASE_URL: double.url,
+      OPENAI_API_KEY: 'test-key',
+      CLOUD_MAX_SENSITIVITY: 'internal',
+      CLOUD_CONTEXT_TOKENS: '512',
+    });
+    worker = startApp('worker', env);
+    api = startApp('api', { ...env, CLOUD_CONTEXT_TOKENS: '8192' });
+    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
+    await client.waitReady();
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all([api?.stop(), worker?.stop()]);
+    await double?.close();
+  });
+
+  it('moves an extract the cloud cannot hold to the local model, no request sent, instead of failing it', async () => {
+    const text = Array.from({ length: 50 }, (_, i) => paragraph(i)).join('\n\n');
+    const submitted = await client.request('POST', '/v1/batches', {
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline: 'P1D',
+      task: { type: 'extract', schema },
+      items: [{ id: 'invoice', text }],
+    });
+    expect(submitted.status).toBe(202);
+    const batch = await client.waitFinished(submitted.json.id, 180_000);
+    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const item = json.items[0];
+    expect(item.routeHistory.map((r: any) => r.target)).toEqual(['cloud', 'local']);
+    expect(item.routeHistory[1].reason).toMatch(/^frontier's context too small; /);
+    expect(double.completionRequests()).toHaveLength(0);
     expect(item.status === 'completed' || !/leaves \d+ tokens|context/.test(item.error ?? '')).toBe(true);
   }, 200_000);
 });
