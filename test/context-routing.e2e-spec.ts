@@ -63,6 +63,9 @@ describe('routing by what a provider\'s context means for a long item', () => {
 
   it('summarizes a ~4k-token report in a handful of calls, locally: 2,048 tokens hold it in few parts', async () => {
     double.reset();
+    const { json } = await client.request('GET', '/v1/providers');
+    const contexts = json.providers.map((p: any) => [p.target, p.contextTokens]);
+    expect(contexts).toEqual([['local', 2048], ['cloud', 512]]);
     const report = Array.from({ length: 130 }, (_, i) => paragraph(i)).join('\n\n'); // ~16,000 characters
     const item = await submit({
       kind: 'document-processing',
