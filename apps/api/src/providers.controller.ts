@@ -37,6 +37,8 @@ export class ProvidersController {
           tokensPerSec: Math.round(p.tokensPerSec * 100) / 100,
           concurrency: p.concurrency,
           latencyMs: Math.round(p.latencyMs),
+          // Tokens one call holds: what a long item's calls there are estimated by.
+          contextTokens: p.contextTokens ?? null,
           // Cloud: whether latency (and speed, where calls of different sizes tell it) come from measured calls.
           measured: cloud ? await this.measured(p.name) : null,
           backlogTokens: Math.round(p.backlogTokens),

@@ -6,7 +6,7 @@ import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type JobQueue } from '#libs/queue/src/index.js';
 import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
-import { workTokens, type RoutableItem, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
+import { workTokensOn, type RoutableItem, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import type { ItemRerouter } from './item-rerouter.js';
 
 /** Waiting items looked at per local queue and sweep; the rest wait for the next sweep. */
@@ -69,7 +69,7 @@ export class EscalationWatchdog {
       for (const job of waiting) {
         const item = job.data;
         const routable = await this.routable(item, tasks, calibration);
-        const work = { deadline: item.deadline, workTokens: workTokens(routable) };
+        const work = { deadline: item.deadline, workTokens: workTokensOn(routable, view.contextTokens) };
         const finishAt = sequences.finishIf(work);
         // A pinned item runs on its model only: late there, it stays (its route said at-risk if known at intake).
         if (finishAt > item.deadline && !item.model) {

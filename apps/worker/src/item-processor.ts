@@ -88,7 +88,7 @@ export class ItemProcessor {
       if (run.kind === 'stopped') return run.stop;
       const { usage, calls, model } = spend.tally;
       const costUsd = costOf(usage, on.price);
-      if (run.kind === 'rejected') return await this.rejectOutput(job, on, run.message, checkOf(item, task), usage, costUsd);
+      if (run.kind === 'rejected') return await this.rejectOutput(job, on, run.message, checkOf(item, task), usage, costUsd, run.cause);
 
       const elapsedMs = Date.now() - t0;
       const recorded = await store.transition(item.batchId, item.index, ['running'], 'completed', {
@@ -221,26 +221,29 @@ export class ItemProcessor {
   /**
    * Every check failed (or the input cannot be split to fit the model). A local answer escalates to a
    * cleared cloud provider if one can take the item (deadline and sensitivity allow) — with its own,
-   * usually larger, context; otherwise the item fails with the checker's message.
+   * usually larger, context; otherwise the item fails with the checker's message. An item this provider's
+   * context cannot hold (`cause: 'context'`) moves to any cleared provider whose context can, late or not.
    */
-  private async rejectOutput(job: JobContext<JobName.RunItem>, on: ProcessorTarget, why: string, check: string, usage: TokenUsage, costUsd: number): Promise<ItemOutcome> {
+  private async rejectOutput(job: JobContext<JobName.RunItem>, on: ProcessorTarget, why: string, check: string, usage: TokenUsage, costUsd: number, cause?: 'context'): Promise<ItemOutcome> {
     const { rerouter } = this.deps;
     const item = job.data;
-    if (on.target === 'local') {
+    if (on.target === 'local' || cause === 'context') {
       const from = { target: on.target, provider: on.provider.name };
-      // This model's answers failed every check: it is not asked again for this item (ruled out).
+      // This model's answers failed every check (or its context cannot hold the item): it is not asked again for
+      // this item (ruled out).
       const left = { ruleOut: true };
-      const decision = await rerouter.propose(item, from, { cloudOnly: true, left });
+      const decision = await rerouter.propose(item, from, { cloudOnly: cause !== 'context', left });
       // The route reason is audited: it names the check; the checker's own words go to the item's error.
       // The rejected answers were generated and are paid for: the item carries their usage to the cloud.
       const spent = { ...usage, costUsd };
-      const reason = `answers rejected by ${check}`;
-      if (decision && !decision.atRisk && (await rerouter.apply(item, from, decision, { why: reason, statuses: ['running'], detail: why, spent, left }))) {
+      const moves = decision !== null && (cause === 'context' ? !decision.contextTooSmall : !decision.atRisk);
+      const reason = cause === 'context' ? `${on.provider.name}'s context too small` : `answers rejected by ${check}`;
+      if (moves && (await rerouter.apply(item, from, decision, { why: reason, statuses: ['running'], detail: why, spent, left }))) {
         this.log.warn({ msg: 'item escalated after invalid answers', batchId: item.batchId, index: item.index, from: on.provider.name, to: decision.provider });
         return { outcome: 'rerouted' };
       }
     }
-    const error = on.target === 'local' ? `${why}; ${await rerouter.deadEnd(item)}` : why;
+    const error = on.target === 'local' || cause === 'context' ? `${why}; ${await rerouter.deadEnd(item)}` : why;
     await this.deps.store.transition(item.batchId, item.index, ['running'], 'failed', { error, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd });
     this.log.warn({ msg: 'item failed its output check', batchId: item.batchId, index: item.index, provider: on.provider.name, check });
     throw new PermanentJobError(why);

@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
-import { workTokens, type PlannedRoute, type RouteDecision, type RoutingPolicy, type RoutingState } from '#libs/routing/src/routing-policy.js';
+import { workTokensOn, type PlannedRoute, type RouteDecision, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
+import type { RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
-import { capabilityNeeds, routableItem } from './item-estimate.js';
+import { routableItem } from './item-estimate.js';
 import type { PromptTokens } from './prompt-tokens.js';
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import { checkSubmission, type FieldError, type SubmissionLimits } from './batch-submission.js';
@@ -80,7 +81,8 @@ export class BatchIntake {
       itemId: w.item.itemId,
       sensitivity: w.item.sensitivity,
       pii: w.pii,
-      workTokens: workTokens({ inputTokens: w.inputTokens, expectedOutputTokens: w.expectedOutputTokens }),
+      // The work of every call it makes there: a long item is several calls on a small context.
+      workTokens: workTokensOn(w.routable, contextOf(state, decisions[i])),
       route: { target: decisions[i].target, provider: decisions[i].provider, model: decisions[i].model, reason: decisions[i].reason, at },
     }));
     const { id, created } = await this.store.create(
@@ -216,8 +218,8 @@ export class BatchIntake {
       const prompt = promptFor(item, s.task, this.limits.maxOutputTokens);
       const counted = this.tokens?.count(prompt.system, prompt.prompt, x.model) ?? null;
       if (counted !== null) item.inputTokens = counted;
-      const { inputTokens, expectedOutputTokens } = routableItem(item, s.task, this.limits.maxOutputTokens, calibration);
-      return { item, pii, inputTokens, expectedOutputTokens };
+      const routable = routableItem(item, s.task, this.limits.maxOutputTokens, calibration);
+      return { item, pii, routable };
     });
   }
 
@@ -232,13 +234,7 @@ export class BatchIntake {
     for (const [model, indexes] of groups) {
       const providers = model === undefined ? state.providers : state.providers.filter((p) => p.target === 'local' && p.name === model);
       const planned = this.policy.plan(
-        indexes.map((i) => ({
-          sensitivity: work[i].item.sensitivity,
-          deadline: work[i].item.deadline,
-          inputTokens: work[i].inputTokens,
-          expectedOutputTokens: work[i].expectedOutputTokens,
-          needs: capabilityNeeds(s.task),
-        })),
+        indexes.map((i) => work[i].routable),
         { now: state.now, providers },
       );
       indexes.forEach((i, k) => {
@@ -251,4 +247,9 @@ export class BatchIntake {
     }
     return decisions;
   }
+}
+
+/** The context of the provider a decision routes to (undefined: unknown, or not in this state). */
+function contextOf(state: RoutingState, decision: RouteDecision): number | undefined {
+  return state.providers.find((p) => p.target === decision.target && p.name === decision.provider)?.contextTokens;
 }

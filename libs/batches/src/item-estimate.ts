@@ -1,3 +1,4 @@
+import { itemSplit } from '#libs/jobs/src/item-split.js';
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
 import type { Capability, RoutableItem } from '#libs/routing/src/routing-policy.js';
@@ -12,16 +13,24 @@ export function taskKind(task: DocumentTask | CodeMigrationTask): TaskKind {
 /**
  * What the routing policy is told about an item: its prompt's input tokens (as a local model's tokenizer
  * counted them at intake, else estimated) and the output its task is expected to produce, both corrected
- * by what tokenizers counted and models wrote for earlier items of its kind when `calibration` is given.
+ * by what tokenizers counted and models wrote for earlier items of its kind when `calibration` is given;
+ * and how its runner splits it on a context too small for one call (`split`, see libs/routing callsOn), its
+ * parts counted like its whole prompt: estimated, scaled to the input count above.
  * Intake, reroutes, the escalation watchdog and the local queue's view all estimate through here, so they
  * agree on an item's size; the worker records each completed item against the uncorrected estimate.
  */
 export function routableItem(item: WorkItem, task: DocumentTask | CodeMigrationTask, maxOutputTokens: number, calibration?: TokenCalibration): RoutableItem {
   const prompt = promptFor(item, task, maxOutputTokens);
-  const inputTokens = item.inputTokens ?? estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
+  const estimated = estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
+  const inputTokens = item.inputTokens ?? estimated;
   const estimate = { inputTokens, expectedOutputTokens: prompt.expectedOutputTokens };
   const corrected = calibration ? calibration.apply(taskKind(task), estimate) : estimate;
-  return { sensitivity: item.sensitivity, deadline: item.deadline, ...corrected, needs: capabilityNeeds(task) };
+  const scale = corrected.inputTokens / estimated;
+  const split = itemSplit(item, task, maxOutputTokens, {
+    text: (text) => Math.ceil(estimateTokens(text) * scale),
+    prompt: (p) => Math.ceil((estimateTokens(p.system) + estimateTokens(p.prompt)) * scale),
+  });
+  return { sensitivity: item.sensitivity, deadline: item.deadline, ...corrected, split, needs: capabilityNeeds(task) };
 }
 
 /** What a provider must be able to do to run an item of this task: a structured answer for classify and extract. */

@@ -5,3 +5,5 @@ export * from './item-prompt.js';
 export * from './item-output.js';
 export * from './model-calls.js';
 export * from './item-run.js';
+export * from './item-split.js';
+export * from './context-short.js';

@@ -1,6 +1,7 @@
 import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
 import { needsParts, runSplitMigration } from './code-migration/split-migration-run.js';
 import { runLongDocument } from './document-processing/long-document-run.js';
+import type { ContextShort } from './context-short.js';
 import { answerSchema, checkItemOutput } from './item-output.js';
 import { promptFor } from './item-prompt.js';
 import { askChecked, CallTally, fitsOneCall, type ItemModel, type RejectionListener } from './model-calls.js';
@@ -8,8 +9,11 @@ import { askChecked, CallTally, fitsOneCall, type ItemModel, type RejectionListe
 export type ItemRunOutcome<Stop> =
   /** Checked and ready to record. */
   | { kind: 'answered'; result: string; diff: string | null; tally: CallTally }
-  /** No answer passed its check (or the input cannot be split to fit): `message` says why, for the item's error. */
-  | { kind: 'rejected'; message: string; tally: CallTally }
+  /**
+   * No answer passed its check, or (`cause: 'context'`) the model's context cannot hold the item's smallest
+   * part: a provider with a larger context can run it. `message` says why, for the item's error.
+   */
+  | { kind: 'rejected'; message: string; tally: CallTally; cause?: 'context' }
   /** A call said stop (cancelled, rerouted, ...): the caller has recorded it. */
   | { kind: 'stopped'; stop: Stop; tally: CallTally };
 
@@ -31,12 +35,12 @@ export async function runItem<Stop>(
   if (item.kind === 'code-migration' && needsParts(model, task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens)) {
     const run = await runSplitMigration(model, tally, task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens, onRejected);
     if ('stop' in run) return { kind: 'stopped', stop: run.stop, tally };
-    return run.ok ? { kind: 'answered', result: run.value.content, diff: run.value.diff, tally } : { kind: 'rejected', message: run.message, tally };
+    return run.ok ? { kind: 'answered', result: run.value.content, diff: run.value.diff, tally } : rejected(run, tally);
   }
   if (item.kind === 'document-processing' && !fitsOneCall(model, prompt)) {
     const run = await runLongDocument(model, tally, task as DocumentTask, item.input, maxOutputTokens, onRejected);
     if ('stop' in run) return { kind: 'stopped', stop: run.stop, tally };
-    return run.ok ? { kind: 'answered', result: run.value, diff: null, tally } : { kind: 'rejected', message: run.message, tally };
+    return run.ok ? { kind: 'answered', result: run.value, diff: null, tally } : rejected(run, tally);
   }
   const asked = await askChecked(model, tally, prompt, answerSchema(item, task), (answer) => {
     const check = checkItemOutput(item, task, answer.text, answer.finishReason, maxOutputTokens);
@@ -44,4 +48,10 @@ export async function runItem<Stop>(
   }, { onRejected });
   if ('stop' in asked) return { kind: 'stopped', stop: asked.stop, tally };
   return asked.ok ? { kind: 'answered', result: asked.value.result, diff: asked.value.diff, tally } : { kind: 'rejected', message: asked.message, tally };
+}
+
+/** A long run's failure as the item's outcome, keeping whether it was for want of context. */
+function rejected<Stop>(run: { ok: false; message: string } | ContextShort, tally: CallTally): ItemRunOutcome<Stop> {
+  const rejection = { kind: 'rejected' as const, message: run.message, tally };
+  return 'cause' in run ? { ...rejection, cause: run.cause } : rejection;
 }

@@ -9,6 +9,7 @@ import { configuredQueues, deadlinePriority, itemJobId, JobName, JobQueue, queue
 import { CircuitRegistry } from './circuit-registry.js';
 import { PoolRegistry } from './pool-registry.js';
 import { ProviderDirectory } from './provider-directory.js';
+import { workTokens } from '#libs/routing/src/routing-policy.js';
 
 /**
  * The routing policy estimates a local item's finish by scheduling the pool's own EDF queue; the
@@ -62,5 +63,38 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
     expect(work[deadlines[0]]).toBeGreaterThan(work[deadlines[1]]);
     expect(work[deadlines[1]]).toBeGreaterThan(work[deadlines[2]]);
     expect(local.queue![0].item?.inputTokens).toBeGreaterThan(100);
+  });
+
+  it("tells the policy each provider's context, and counts a long waiting item's work by its calls on the local one", async () => {
+    const cloudy = loadConfig({
+      REDIS_URL: process.env.REDIS_URL,
+      SWITCHYARD_PREFIX: config.prefix,
+      LOCAL_MODEL_PATH: '/nonexistent.gguf',
+      LOCAL_CONTEXT_SIZE: '1024',
+      OPENAI_BASE_URL: 'http://127.0.0.1:9',
+      OPENAI_API_KEY: 'k',
+      CLOUD_CONTEXT_TOKENS: '512',
+    });
+    const pools = new PoolRegistry(redis, config.prefix, 10_000);
+    const view = new ProviderDirectory(cloudy, pools, store, new CircuitRegistry(redis, config.prefix, config.circuit), jobs);
+    const model = cloudy.localModels[0].name;
+    const now = Date.now();
+    const route = { target: 'local' as const, provider: model, model, reason: 'test', at: new Date(now).toISOString() };
+    const pii = { declared: 'internal' as const, categories: [], raised: false };
+    const batch = { kind: 'document-processing' as const, sensitivity: 'internal' as const, task: { type: 'summarize' as const } };
+    const { id } = await store.create({ ...batch, deadlineAt: now + 7_200_000, createdAt: now }, [
+      { itemId: 'long', route, workTokens: 100, sensitivity: 'internal', pii },
+    ]);
+    // ~3,000 tokens against a local context of 1,024: several chunks and a combining call.
+    const data: WorkItem = { ...batch, batchId: id, index: 0, itemId: 'long', deadline: now + 7_200_000, input: 'word '.repeat(2400) };
+    await jobs.enqueue(queueRefFor('local', model), [{ name: JobName.RunItem, jobId: itemJobId(id, 0), data, priority: 1 }]);
+
+    const state = await view.routingState(now);
+    const local = state.providers.find((p) => p.target === 'local')!;
+    expect(local.contextTokens).toBe(1024);
+    expect(state.providers.find((p) => p.target === 'cloud')?.contextTokens).toBe(512);
+    const queued = local.queue!.find((q) => q.deadline === data.deadline)!;
+    expect(queued.item?.split).toMatchObject({ kind: 'document' });
+    expect(queued.workTokens).toBeGreaterThan(workTokens(queued.item!));
   });
 });

@@ -5,7 +5,8 @@ import { taskKind, routableItem } from '#libs/batches/src/item-estimate.js';
 import { queueRefFor, type JobName, type JobQueue } from '#libs/queue/src/index.js';
 import type { LatencyFit } from '#libs/routing/src/latency-fit.js';
 import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
-import { workTokens, type ProviderView, type QueuedWork, type RoutableItem, type RoutingState } from '#libs/routing/src/routing-policy.js';
+import { workTokensOn, type ProviderView, type QueuedWork, type RoutableItem } from '#libs/routing/src/routing-policy.js';
+import type { RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { CircuitRegistry } from './circuit-registry.js';
 import type { ProviderCapabilities } from './provider-capabilities.js';
 import type { PoolHeartbeat, PoolRegistry } from './pool-registry.js';
@@ -67,9 +68,11 @@ export class ProviderDirectory {
       concurrency: sequences > 0 ? sequences : local.sequences === 'auto' ? 1 : local.sequences,
       backlogTokens,
       latencyMs: 0,
+      // What its pools create each sequence with (LocalModelProvider.contextSize); this process may not load the model.
+      contextTokens: local.contextSize,
       // No live pool of this model: down, as far as routing goes (items routed here wait for one).
       available: pools.length > 0,
-      queue: await this.localQueue(local.name, tokensPerSec, backlogTokens, now, calibration),
+      queue: await this.localQueue(local, tokensPerSec, backlogTokens, now, calibration),
     };
   }
 
@@ -78,8 +81,14 @@ export class ProviderDirectory {
    * given its queue: running items with what is left of them at the measured speed, then waiting items
    * with their estimates, so it can tell which on-time work a new item would push late.
    */
-  private async localQueue(model: string, tokensPerSec: number, backlogTokens: number, now: number, calibration: TokenCalibration): Promise<QueuedWork[]> {
-    const ref = queueRefFor('local', model);
+  private async localQueue(
+    local: LocalModelConfig,
+    tokensPerSec: number,
+    backlogTokens: number,
+    now: number,
+    calibration: TokenCalibration,
+  ): Promise<QueuedWork[]> {
+    const ref = queueRefFor('local', local.name);
     if (!this.jobs.has(ref)) return [];
     const [running, waiting] = await Promise.all([this.jobs.active<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT), this.jobs.waiting<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT)]);
     const tasks = new Map<string, Promise<DocumentTask | CodeMigrationTask | null>>();
@@ -88,14 +97,14 @@ export class ProviderDirectory {
     for (const job of running) {
       const item = await this.estimate(job.data, tasks, calibration);
       if (!item) continue;
-      const work = workTokens(item);
+      const work = workTokensOn(item, local.contextSize);
       listed += work;
       queue.push({ deadline: item.deadline, workTokens: Math.max(0, work - ((now - job.startedAt) / 1000) * tokensPerSec), running: true });
     }
     for (const job of waiting) {
       const item = await this.estimate(job.data, tasks, calibration);
       if (!item) continue;
-      const work = workTokens(item);
+      const work = workTokensOn(item, local.contextSize);
       listed += work;
       queue.push({ deadline: item.deadline, workTokens: work, item });
     }
@@ -143,6 +152,7 @@ export class ProviderDirectory {
       concurrency: CLOUD_PARALLELISM,
       backlogTokens: await this.store.backlog('cloud', cloud.name),
       latencyMs: fit?.latencyMs ?? cloud.latencyMs,
+      contextTokens: cloud.contextTokens,
       available: (await this.circuits.get(cloud.name)).state !== 'open',
       lacks: ((await this.capabilities?.lacks(cloud.name)) ?? []).map((l) => l.capability),
     };

@@ -6,3 +6,4 @@ export * from './edf-schedule.js';
 export * from './throughput-estimate.js';
 export * from './token-calibration.js';
 export * from './latency-fit.js';
+export * from './context-calls.js';

@@ -1,5 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
-import { MIN_PARK_MS, PARK_MS, RoutingPolicy, type ProviderView, type QueuedWork, type RoutableItem, type RoutingState } from './routing-policy.js';
+import type { DocumentSplit } from './context-calls.js';
+import {
+  MIN_PARK_MS,
+  PARK_MS,
+  RoutingPolicy,
+  workTokensOn,
+  type ProviderView,
+  type QueuedWork,
+  type RoutableItem,
+  type RoutingState,
+} from './routing-policy.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -247,6 +257,78 @@ describe('RoutingPolicy with circuit state and EDF queues', () => {
       expect(policy.escalation(item({ deadline: NOW + 60_000 }), state(local, cloud), 0)?.target).toBe('cloud');
       expect(policy.escalation(item({ sensitivity: 'confidential', deadline: NOW + 60_000 }), state(local, cloud), 0)).toBeNull();
       expect(policy.escalation(item({ deadline: NOW + 1000 }), state(local, cloud), 0)).toBeNull();
+    });
+  });
+
+  describe("a provider's context (issue 12 §4: cloud context 512, local 2048, the cloud cheaper per token)", () => {
+    const cheaper = { inputPerMTokUsd: 0.1, outputPerMTokUsd: 0.4 };
+    const smallCloud: ProviderView = { ...cloud, contextTokens: 512, price: cheaper };
+    const pricierLocal: ProviderView = {
+      ...local,
+      contextTokens: 2048,
+      tokensPerSec: 200,
+      price: { inputPerMTokUsd: 0.15, outputPerMTokUsd: 0.6 },
+    };
+    const summarySplit: DocumentSplit = {
+      kind: 'document', maxTokens: 64, contentTokens: 4000, partFrameTokens: 45, partMaxTokens: 64, reserveTokens: 256,
+      minPartTokens: 64, overlapShare: 0.1, partAnswer: { perContentToken: 0.25, min: 32 },
+      reduceFrameTokens: 45, reduceMaxTokens: 64, tagTokens: 16,
+    };
+    /** ~4k tokens to summarize: 51 calls on the cloud's 512 tokens, 4 on the local 2048. */
+    const longSummary = item({ inputTokens: 4030, expectedOutputTokens: 64, split: summarySplit });
+    /** An extract whose chunk prompt (schema included) leaves the cloud 17 tokens for its document. */
+    const extractAnswer = { perContentToken: 0, min: 40 };
+    const extractSplit: DocumentSplit = { ...summarySplit, partFrameTokens: 175, partAnswer: extractAnswer };
+    const longExtract = item({ inputTokens: 4160, expectedOutputTokens: 40, split: extractSplit });
+
+    it('prices a long item by its calls on each provider: the summary runs locally in 4, not in 51 cheap ones', () => {
+      // One call each, the cloud would win ($0.00043 against $0.00064); counted in calls, local costs half the cloud.
+      const unsplit = item({ inputTokens: 4030, expectedOutputTokens: 64 });
+      const oneCall = policy.decide(unsplit, state(pricierLocal, smallCloud));
+      expect(oneCall.target).toBe('cloud');
+      const d = policy.decide(longSummary, state(pricierLocal, smallCloud));
+      expect(d.target).toBe('local');
+      expect(d.atRisk).toBe(false);
+      expect(d.estimatedCostUsd).toBeGreaterThan(oneCall.estimatedCostUsd);
+    });
+
+    it('charges each call its latency: on a cloud of 512 tokens the summary misses a deadline one call meets', () => {
+      const cloudOnly = { ...longSummary, sensitivity: 'internal' as const, deadline: NOW + 10_000 };
+      const slowLocal = { ...pricierLocal, tokensPerSec: 5 };
+      // 51 calls × 500 ms of latency alone is 25 s.
+      expect(policy.decide(cloudOnly, state(slowLocal, smallCloud)).atRisk).toBe(true);
+      expect(policy.decide(cloudOnly, state(slowLocal, { ...smallCloud, contextTokens: 8192 })).atRisk).toBe(false);
+    });
+
+    it('never routes an item to a provider whose context cannot hold its smallest part, however cheap or fast', () => {
+      const d = policy.decide({ ...longExtract, deadline: NOW + 5000 }, state(pricierLocal, smallCloud));
+      expect(d.target).toBe('local');
+      expect(d.reason).toMatch(/frontier's context of 512 tokens cannot hold it/);
+      const planned = policy.plan([longExtract, longExtract], state(pricierLocal, smallCloud));
+      expect(planned.map((p) => p.target)).toEqual(['local', 'local']);
+    });
+
+    it('does not escalate to, nor park for, a cloud provider that cannot hold the item', () => {
+      expect(policy.escalation({ ...longExtract, deadline: NOW + 60_000 }, state(smallCloud), 0)).toBeNull();
+      const cheap = { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.01 };
+      const bigDown = { ...smallCloud, name: 'sovereign', contextTokens: 8192, available: false, price: cheap };
+      const d = policy.decide({ ...longExtract, deadline: NOW + 60_000 }, { ...state(smallCloud, bigDown) });
+      expect(d.provider).toBe('sovereign'); // the only one that holds it, down: used, not parked for
+      expect(d.parkMs).toBeUndefined();
+    });
+
+    it('marks an item at-risk, naming what the largest context leaves, when no cleared provider can hold it', () => {
+      const tinyLocal = { ...pricierLocal, contextTokens: 256 };
+      const d = policy.decide({ ...longExtract, sensitivity: 'internal' }, state(tinyLocal, smallCloud));
+      expect(d).toMatchObject({ provider: 'frontier', atRisk: true, contextTooSmall: true });
+      expect(d.reason).toMatch(/no cleared provider's context can hold the item; the largest, frontier's: /);
+      expect(d.reason).toMatch(/a context of 512 tokens leaves 17 tokens for a part of the document/);
+    });
+
+    it("charges a provider's backlog with the work of every call the item makes there", () => {
+      expect(workTokensOn(longSummary, 2048)).toBeGreaterThan(workTokensOn(longSummary, 8192));
+      expect(workTokensOn(longSummary, 512)).toBeGreaterThan(workTokensOn(longSummary, 2048));
+      expect(workTokensOn(longSummary, undefined)).toBe(64 + 4030 / 10);
     });
   });
 });

@@ -1,3 +1,4 @@
+import { callsOn, type CallsEstimate, type ItemSplit } from './context-calls.js';
 import { costOf, type Price } from './cost.js';
 import { edfOrder, edfPlacement } from './edf-schedule.js';
 import { isCleared, type Sensitivity } from './sensitivity.js';
@@ -43,6 +44,12 @@ export interface ProviderView {
   /** Fixed overhead per call (network, time to first token). */
   latencyMs: number;
   /**
+   * Tokens one call holds, prompt plus answer (a cloud provider's configured window, a local sequence's
+   * context). With it, an item with a `split` is estimated by the calls it makes here (parts, combining
+   * rounds), and a provider that cannot hold its smallest part is no candidate for it. Absent: unbounded.
+   */
+  contextTokens?: number;
+  /**
    * false while the provider is known to be failing (its circuit breaker is open): the policy routes
    * around it, and uses it only when it is the sole cleared provider. Absent means available.
    */
@@ -76,6 +83,8 @@ export interface RoutableItem {
   expectedOutputTokens: number;
   /** What a provider must be able to do for this item (a structured answer for classify and extract). */
   needs?: readonly Capability[];
+  /** How the item is split on a context too small for it in one call (see callsOn); absent: one call anywhere. */
+  split?: ItemSplit;
 }
 
 export interface RouteDecision {
@@ -91,6 +100,11 @@ export interface RouteDecision {
    * every provider up that meets the deadline, and that one still does after the wait (see park()).
    */
   parkMs?: number;
+  /**
+   * No cleared provider's context holds the item's smallest part (callsOn): the decision names the one with
+   * the most context, at-risk, where its runner fails it with the reason. A move should not be made for it.
+   */
+  contextTooSmall?: true;
 }
 
 /**
@@ -162,6 +176,9 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 5_000;
 
 interface Candidate {
   view: ProviderView;
+  /** The item's calls here, and their work (workTokens summed). */
+  calls: number;
+  ownWork: number;
   finishAt: number;
   /** The item's own cost here. */
   ownCostUsd: number;
@@ -197,15 +214,21 @@ export class RoutingPolicy {
     if (cleared.length === 0) {
       throw new Error(`no provider is cleared for "${item.sensitivity}" data`);
     }
-    const up = cleared.filter((p) => p.available !== false);
-    const candidates = (up.length > 0 ? up : cleared).map((view) => this.estimate(item, view, state));
     const notes: string[] = [];
     const blocked = state.providers.filter((p) => !isCleared(p.clearance, item.sensitivity)).length;
     if (blocked > 0) notes.push(`${blocked} provider(s) not cleared for ${item.sensitivity}`);
     const unable = state.providers.filter((p) => isCleared(p.clearance, item.sensitivity) && !canServe(p, item));
     if (unable.length > 0) notes.push(`${unable.map((p) => p.name).join(', ')} found unable to serve ${item.needs!.join(', ')}`);
+    // A provider whose context cannot hold the item's smallest part would fail it: no candidate (issue 12 §4).
+    const holding = cleared.filter((p) => callsOn(item, p.contextTokens).ok);
+    if (holding.length === 0) return this.noContextHolds(item, cleared, state, notes);
+    for (const p of cleared.filter((c) => !holding.includes(c))) {
+      notes.push(`${p.name}'s context of ${p.contextTokens} tokens cannot hold it`);
+    }
+    const up = holding.filter((p) => p.available !== false);
+    const candidates = (up.length > 0 ? up : holding).map((view) => this.estimate(item, view, state));
     if (up.length === 0) notes.push('no cleared provider is available');
-    else if (up.length < cleared.length) notes.push(`${cleared.length - up.length} cleared provider(s) unavailable`);
+    else if (up.length < holding.length) notes.push(`${holding.length - up.length} cleared provider(s) unavailable`);
     const note = notes.map((n) => `; ${n}`).join('');
 
     const onTime = candidates.filter((c) => c.meets);
@@ -216,7 +239,7 @@ export class RoutingPolicy {
     }
     if (onTime.length > 0) {
       const best = onTime.reduce((a, b) => (cheaper(b, a) ? b : a));
-      const parked = this.park(item, best, cleared, state);
+      const parked = this.park(item, best, holding, state);
       if (parked) return parked;
       const why = onTime.length === 1 ? 'only cleared provider meeting the deadline' : 'cheapest cleared provider meeting the deadline';
       return this.toDecision(best, `${why}${note}`, false);
@@ -231,6 +254,26 @@ export class RoutingPolicy {
   }
 
   /**
+   * No cleared provider's context holds the item's smallest part: it goes at-risk to the one with the most
+   * context (the largest part), where its runner fails it with the reason unless that provider does better
+   * than its configured context says. The reason names what each context leaves.
+   */
+  private noContextHolds(
+    item: RoutableItem,
+    cleared: ProviderView[],
+    state: RoutingState,
+    notes: string[],
+  ): RouteDecision {
+    const largest = cleared.reduce((a, b) => ((b.contextTokens ?? Infinity) > (a.contextTokens ?? Infinity) ? b : a));
+    const checked = callsOn(item, largest.contextTokens);
+    const why = checked.ok ? '' : `: ${checked.reason}`;
+    const c = this.estimateOn(item, largest, state, { calls: 1, usage: usageOf(item) });
+    const note = notes.map((n) => `; ${n}`).join('');
+    const reason = `at-risk: no cleared provider's context can hold the item; the largest, ${largest.name}'s${why}`;
+    return { ...this.toDecision(c, `${reason}${note}`, true), contextTooSmall: true };
+  }
+
+  /**
    * The cheapest provider up that meets the deadline is a cloud one, and a cheaper cleared cloud provider
    * is down: an item that could still go to the one up after PARK_MS waits that long for the cheaper one
    * instead of paying at once (when the deadline leaves less, it waits what is left, down to MIN_PARK_MS).
@@ -240,8 +283,11 @@ export class RoutingPolicy {
    */
   private park(item: RoutableItem, best: Candidate, cleared: ProviderView[], state: RoutingState): RouteDecision | null {
     if (best.view.target !== 'cloud') return null;
-    const cost = (p: ProviderView) => costOf(usageOf(item), p.price);
-    const down = [...cleared.filter((p) => p.available === false), ...(state.recovering ?? []).filter((p) => isCleared(p.clearance, item.sensitivity) && canServe(p, item))]
+    const cost = (p: ProviderView) => costOn(item, p);
+    const recovering = (state.recovering ?? []).filter(
+      (p) => isCleared(p.clearance, item.sensitivity) && canServe(p, item) && callsOn(item, p.contextTokens).ok,
+    );
+    const down = [...cleared.filter((p) => p.available === false), ...recovering]
       .filter((p) => p.target === 'cloud' && cost(p) < best.ownCostUsd)
       .sort((a, b) => cost(a) - cost(b))[0];
     if (!down) return null;
@@ -289,7 +335,7 @@ export class RoutingPolicy {
       const decision = this.decide(item, running);
       const chosen = providers.find((p) => p.name === decision.provider && p.target === decision.target);
       if (chosen) {
-        const work = workTokens(item);
+        const work = workTokensOn(item, chosen.contextTokens);
         chosen.backlogTokens += work;
         // Without its item: this plan has already placed it, so a later item of the batch may not push it late.
         if (chosen.queue) insertByDeadline(chosen.queue, { deadline: item.deadline, workTokens: work });
@@ -299,20 +345,33 @@ export class RoutingPolicy {
     return decisions;
   }
 
+  /** The item on a provider whose context holds it (decide() leaves out the others). */
   private estimate(item: RoutableItem, view: ProviderView, state: RoutingState): Candidate {
+    const calls = callsOn(item, view.contextTokens);
+    return this.estimateOn(item, view, state, calls.ok ? calls : { calls: 1, usage: usageOf(item) });
+  }
+
+  /** Time and cost of `estimate`'s calls on the provider: each pays its latency; they run one after another. */
+  private estimateOn(item: RoutableItem, view: ProviderView, state: RoutingState, estimate: CallsEstimate): Candidate {
     const { now } = state;
-    const own = workTokens(item);
+    const own = callsWork(estimate);
     const margin = this.margin[view.target];
-    const costUsd = costOf(usageOf(item), view.price);
+    const costUsd = costOf(estimate.usage, view.price);
+    const base = { view, calls: estimate.calls, ownWork: own, ownCostUsd: costUsd };
     if (view.queue) {
       const movable = (q: QueuedWork) => q.item !== undefined && this.cloudCould(q.item, state);
-      const { finishAt, displaced } = edfPlacement(view, edfOrder(view.queue), now, { deadline: item.deadline, workTokens: own }, margin, movable);
+      // The schedule charges one latency per piece of work: the further calls' latency rides as work.
+      const latencyWork = ((estimate.calls - 1) * view.latencyMs * view.tokensPerSec) / 1000;
+      const work = { deadline: item.deadline, workTokens: own + latencyWork };
+      const { finishAt, displaced } = edfPlacement(view, edfOrder(view.queue), now, work, margin, movable);
       const movingUsd = this.displacementCost(displaced, own, view, state);
-      return { view, finishAt, ownCostUsd: costUsd, costUsd: costUsd + movingUsd, displaced: displaced.length, meets: meetsWithMargin(now, finishAt, item.deadline, margin) };
+      const meets = meetsWithMargin(now, finishAt, item.deadline, margin);
+      return { ...base, finishAt, costUsd: costUsd + movingUsd, displaced: displaced.length, meets };
     }
     const aggregate = view.tokensPerSec * Math.max(1, view.concurrency);
-    const finishAt = now + view.latencyMs + (view.backlogTokens / aggregate) * 1000 + (own / view.tokensPerSec) * 1000;
-    return { view, finishAt, ownCostUsd: costUsd, costUsd, displaced: 0, meets: meetsWithMargin(now, finishAt, item.deadline, margin) };
+    const latencyMs = estimate.calls * view.latencyMs;
+    const finishAt = now + latencyMs + (view.backlogTokens / aggregate) * 1000 + (own / view.tokensPerSec) * 1000;
+    return { ...base, finishAt, costUsd, displaced: 0, meets: meetsWithMargin(now, finishAt, item.deadline, margin) };
   }
 
   /**
@@ -340,7 +399,12 @@ export class RoutingPolicy {
   private cloudCould(item: RoutableItem, state: RoutingState): boolean {
     return state.providers.some(
       (p) =>
-        p.target === 'cloud' && p.available !== false && isCleared(p.clearance, item.sensitivity) && canServe(p, item) && idleFinish(item, p, state.now) <= item.deadline,
+        p.target === 'cloud' &&
+        p.available !== false &&
+        isCleared(p.clearance, item.sensitivity) &&
+        canServe(p, item) &&
+        callsOn(item, p.contextTokens).ok &&
+        idleFinish(item, p, state.now) <= item.deadline,
     );
   }
 
@@ -351,10 +415,11 @@ export class RoutingPolicy {
   private moveCost(q: QueuedWork, from: ProviderView, state: RoutingState): number {
     if (!q.item) return Infinity;
     const queued = q.item;
-    const here = costOf(usageOf(queued), from.price);
+    const here = costOn(queued, from);
     let best = Infinity;
     for (const view of state.providers) {
       if (view.target !== 'cloud' || view.available === false || !isCleared(view.clearance, queued.sensitivity) || !canServe(view, queued)) continue;
+      if (!callsOn(queued, view.contextTokens).ok) continue;
       const c = this.estimate(queued, view, state);
       if (c.meets) best = Math.min(best, c.ownCostUsd - here);
     }
@@ -383,18 +448,42 @@ function usageOf(item: RoutableItem) {
   return { inputTokens: item.inputTokens, outputTokens: item.expectedOutputTokens };
 }
 
+/** What the item's calls on the provider cost (one call's worth where its context cannot hold it). */
+function costOn(item: RoutableItem, view: ProviderView): number {
+  const calls = callsOn(item, view.contextTokens);
+  return costOf(calls.ok ? calls.usage : usageOf(item), view.price);
+}
+
+function callsWork(estimate: CallsEstimate): number {
+  return workTokens({ inputTokens: estimate.usage.inputTokens, expectedOutputTokens: estimate.usage.outputTokens });
+}
+
 function meetsWithMargin(now: number, finishAt: number, deadline: number, margin: number): boolean {
   return now + (finishAt - now) * (1 + margin) <= deadline;
 }
 
 /** When the item would finish on the provider with nothing queued ahead of it. */
 function idleFinish(item: RoutableItem, view: ProviderView, now: number): number {
-  return now + view.latencyMs + (workTokens(item) / view.tokensPerSec) * 1000;
+  const calls = callsOn(item, view.contextTokens);
+  const estimate = calls.ok ? calls : { calls: 1, usage: usageOf(item) };
+  return now + estimate.calls * view.latencyMs + (callsWork(estimate) / view.tokensPerSec) * 1000;
 }
 
 /** Generation-equivalent tokens an item costs a provider: its output plus prefill of its input. */
 export function workTokens(item: Pick<RoutableItem, 'inputTokens' | 'expectedOutputTokens'>): number {
   return item.expectedOutputTokens + item.inputTokens / PREFILL_SPEEDUP;
+}
+
+/**
+ * The work of every call the item makes on a context of `contextTokens` (see callsOn): what it adds to that
+ * provider's backlog. One call's work where the context is unknown, or cannot hold it.
+ */
+export function workTokensOn(
+  item: Pick<RoutableItem, 'inputTokens' | 'expectedOutputTokens' | 'split'>,
+  contextTokens: number | undefined,
+): number {
+  const calls = callsOn(item, contextTokens);
+  return calls.ok ? callsWork(calls) : workTokens(item);
 }
 
 /** Inserts after every entry due no later, keeping a deadline-sorted queue sorted (FIFO among equals). */
@@ -411,9 +500,11 @@ function insertByDeadline(queue: QueuedWork[], work: QueuedWork): void {
 
 /** Dollars per work token the item saves on the cheapest local provider rather than its cheapest cloud one. */
 function localSavingPerToken(item: RoutableItem, providers: readonly ProviderView[]): number {
-  const usage = { inputTokens: item.inputTokens, outputTokens: item.expectedOutputTokens };
   const costs = (target: RouteTarget) =>
-    providers.filter((p) => p.target === target && isCleared(p.clearance, item.sensitivity) && canServe(p, item)).map((p) => costOf(usage, p.price));
+    providers
+      .filter((p) => p.target === target && isCleared(p.clearance, item.sensitivity) && canServe(p, item))
+      .filter((p) => callsOn(item, p.contextTokens).ok)
+      .map((p) => costOn(item, p));
   const local = costs('local');
   const cloud = costs('cloud');
   if (local.length === 0) return 0;

@@ -1,6 +1,7 @@
 import type { CodeMigrationTask } from '#libs/batches/src/batch-types.js';
 import { codeMigrationPrompt } from '../code-migration-prompt.js';
 import { askChecked, fitsOneCall, roomIn, withFeedback, type Asked, type CallTally, type ItemModel, type RejectionListener } from '../model-calls.js';
+import { contextShort, type ContextShort } from '../context-short.js';
 import type { Prompt } from '../prompt.js';
 import { splitAtTopLevelDeclarations } from './declaration-splitter.js';
 import { migrationExpectations, type MigrationExpectations } from './migration-presets.js';
@@ -31,8 +32,17 @@ export function needsParts<Stop>(model: ItemModel<Stop>, task: CodeMigrationTask
 
 /** Most tokens of a part: its prompt, answer and a retry's feedback fit the context, and its rewrite fits one answer. */
 function partBudget<Stop>(model: ItemModel<Stop>, task: CodeMigrationTask, path: string, maxOutputTokens: number): number {
-  const frame = partPrompt(task, path, '', { index: 99_998, count: 99_999, firstLine: 99_999, lastLine: 99_999 }, maxOutputTokens);
+  const frame = filePartFrame(task, path, maxOutputTokens);
   return Math.min(roomIn(model, frame), Math.floor(frame.maxTokens / OUTPUT_GROWTH));
+}
+
+/**
+ * A part's prompt with its content left empty, numbered as the widest part and lines there can be: what a
+ * context must hold besides a part. Routing estimates a large file's calls from it (libs/jobs item-split).
+ */
+export function filePartFrame(task: CodeMigrationTask, path: string, maxOutputTokens: number): Prompt {
+  const widest = { index: 99_998, count: 99_999, firstLine: 99_999, lastLine: 99_999 };
+  return partPrompt(task, path, '', widest, maxOutputTokens);
 }
 
 /**
@@ -51,10 +61,13 @@ export async function runSplitMigration<Stop>(
   content: string,
   maxOutputTokens: number,
   onRejected?: RejectionListener,
-): Promise<Asked<MigratedFile, Stop>> {
+): Promise<Asked<MigratedFile, Stop> | ContextShort> {
   const partTokens = partBudget(model, task, path, maxOutputTokens);
   if (partTokens < MIN_PART_TOKENS) {
-    return { ok: false, message: `the model's context of ${model.contextTokens} tokens leaves ${Math.max(0, partTokens)} tokens for a part of the file after its prompt and answer (maxTokens); at least ${MIN_PART_TOKENS} are needed` };
+    return contextShort(
+      `the model's context of ${model.contextTokens} tokens leaves ${Math.max(0, partTokens)} tokens for a part ` +
+        `of the file after its prompt and answer (maxTokens); at least ${MIN_PART_TOKENS} are needed`,
+    );
   }
   const texts = splitAtTopLevelDeclarations(path, content, partTokens, (s) => model.countTokens(s));
   let line = 1;
@@ -66,11 +79,14 @@ export async function runSplitMigration<Stop>(
 
   const migrated: string[] = [];
   const roundsLeft = parts.map(() => MAX_VALIDATION_RETRIES + 1);
-  const ask = async (i: number, prompt: Prompt): Promise<Asked<string, Stop> | null> => {
+  const ask = async (i: number, prompt: Prompt): Promise<Asked<string, Stop> | ContextShort | null> => {
     const part = parts[i];
     const name = `part ${i + 1} of ${parts.length}`;
     if (!fitsOneCall(model, prompt)) {
-      return { ok: false, message: `${name} of the file (lines ${part.firstLine}–${part.lastLine}, one top-level statement) is too large for the model's context of ${model.contextTokens} tokens` };
+      return contextShort(
+        `${name} of the file (lines ${part.firstLine}–${part.lastLine}, one top-level statement) is too large ` +
+          `for the model's context of ${model.contextTokens} tokens`,
+      );
     }
     const asked = await askChecked(model, tally, prompt, undefined, partCheck(model, path, part.text, prompt, migrationExpectations(task)), { part: name, rounds: roundsLeft[i], onRejected });
     roundsLeft[i] -= asked.rounds;
@@ -81,7 +97,7 @@ export async function runSplitMigration<Stop>(
   };
   for (const part of parts) {
     const failed = await ask(part.index, partPrompt(task, path, part.text, part, maxOutputTokens));
-    if (failed) return failed as Asked<MigratedFile, Stop>;
+    if (failed) return failed as Asked<MigratedFile, Stop> | ContextShort;
   }
 
   for (;;) {
@@ -94,7 +110,7 @@ export async function runSplitMigration<Stop>(
     const failure: ValidationFailure = { ok: false, reason: whole.reason, message: `after joining the parts, the whole file has: ${whole.message}` };
     const retry = withFeedback(partPrompt(task, path, parts[culprit].text, parts[culprit], maxOutputTokens), validationFeedback(failure));
     const failed = await ask(culprit, retry);
-    if (failed) return failed as Asked<MigratedFile, Stop>;
+    if (failed) return failed as Asked<MigratedFile, Stop> | ContextShort;
   }
 }
 

@@ -1,17 +1,18 @@
 import type { DocumentTask } from '#libs/batches/src/batch-types.js';
 import type { CompletionResult } from '#libs/providers/src/completion.js';
 import { askChecked, roomIn, fitsOneCall, withFeedback, type AnswerCheck, type Asked, type CallTally, type ItemModel, type RejectionListener } from '../model-calls.js';
+import { contextShort, type ContextShort } from '../context-short.js';
 import type { Prompt } from '../prompt.js';
 import { mapPrompt, reduceGroups, reducePrompt } from './map-reduce-plan.js';
 import { jsonSchemaForTask, validateStructured } from './structured-output.js';
 import { chunkByTokens } from './token-chunker.js';
 
 /** Share of a chunk repeated from the end of the one before, so no sentence loses its context. */
-const OVERLAP_SHARE = 0.1;
+export const OVERLAP_SHARE = 0.1;
 /** A context that leaves less than this for a part of the document after the prompt and answer is too small to be useful. */
 export const MIN_CHUNK_TOKENS = 64;
 /** What wrapping one partial answer in `<summary part="i of n">…</summary>` adds in a reduce prompt. */
-const PART_TAG_TOKENS = 16;
+export const PART_TAG_TOKENS = 16;
 /** The place a chunk's frame is measured with: the longest "part i of n" this run can write. */
 const WIDEST_PART = { index: 99_998, count: 99_999 };
 
@@ -41,14 +42,17 @@ export async function runLongDocument<Stop>(
   text: string,
   maxOutputTokens: number,
   onRejected?: RejectionListener,
-): Promise<Asked<string, Stop>> {
-  const partTask: DocumentTask = task.type === 'extract' ? { ...task, schema: withoutRequired(task.schema ?? {}) } : task;
+): Promise<Asked<string, Stop> | ContextShort> {
+  const partTask = partTaskOf(task);
   const partSchema = task.type === 'extract' ? (jsonSchemaForTask(partTask) ?? undefined) : undefined;
   const partCheck = task.type === 'extract' ? structuredCheck(partTask) : summaryCheck;
 
-  const chunkTokens = roomIn(model, mapPrompt(partTask, '', WIDEST_PART, maxOutputTokens));
+  const chunkTokens = roomIn(model, chunkFrame(task, maxOutputTokens));
   if (chunkTokens < MIN_CHUNK_TOKENS) {
-    return { ok: false, message: `the model's context of ${model.contextTokens} tokens leaves ${Math.max(0, chunkTokens)} tokens for a part of the document after its prompt and answer; at least ${MIN_CHUNK_TOKENS} are needed` };
+    return contextShort(
+      `the model's context of ${model.contextTokens} tokens leaves ${Math.max(0, chunkTokens)} tokens for a part ` +
+        `of the document after its prompt and answer; at least ${MIN_CHUNK_TOKENS} are needed`,
+    );
   }
   const chunks = chunkByTokens(text, { chunkTokens, overlapTokens: Math.floor(chunkTokens * OVERLAP_SHARE) }, (s) => model.countTokens(s));
 
@@ -72,7 +76,8 @@ export async function runLongDocument<Stop>(
     const frame = reducePrompt(partTask, [], maxOutputTokens, 'intermediate');
     const groups = reduceGroups(partials, roomIn(model, frame), (partial) => model.countTokens(partial) + PART_TAG_TOKENS);
     if (groups.length >= partials.length) {
-      return { ok: false, message: `the model's context of ${model.contextTokens} tokens cannot hold the parts' answers with the prompt that combines them` };
+      const what = "the parts' answers with the prompt that combines them";
+      return contextShort(`the model's context of ${model.contextTokens} tokens cannot hold ${what}`);
     }
     const next: string[] = [];
     for (const [i, group] of groups.entries()) {
@@ -88,6 +93,19 @@ export async function runLongDocument<Stop>(
     }
     partials = next;
   }
+}
+
+/** The task each part is asked under: an extract's schema without its top-level `required`. */
+function partTaskOf(task: DocumentTask): DocumentTask {
+  return task.type === 'extract' ? { ...task, schema: withoutRequired(task.schema ?? {}) } : task;
+}
+
+/**
+ * A chunk's prompt with the chunk left empty, numbered as the widest part this run can write: what a
+ * context must hold besides a chunk. Routing estimates a long document's calls from it (libs/jobs item-split).
+ */
+export function chunkFrame(task: DocumentTask, maxOutputTokens: number): Prompt {
+  return mapPrompt(partTaskOf(task), '', WIDEST_PART, maxOutputTokens);
 }
 
 function partFailed<Stop>(asked: Asked<unknown, Stop>, part: string): Asked<string, Stop> {

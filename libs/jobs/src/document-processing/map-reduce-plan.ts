@@ -124,9 +124,13 @@ function labelsOf(task: DocumentTask): string {
   return (task.labels ?? []).join(', ');
 }
 
-// Summaries run at roughly a quarter of their input; JSON at about 1.5× its schema (as for one document).
+/** Summaries run at roughly a quarter of their input, at least SUMMARY_MIN_TOKENS (as for one document). */
+export const SUMMARY_OUTPUT_SHARE = 1 / 4;
+export const SUMMARY_MIN_TOKENS = 32;
+
+// JSON at about 1.5× its schema (as for one document).
 function summaryOutputTokens(input: string, maxTokens: number): number {
-  return Math.min(maxTokens, Math.max(32, Math.ceil(estimateTokens(input) / 4)));
+  return Math.min(maxTokens, Math.max(SUMMARY_MIN_TOKENS, Math.ceil(estimateTokens(input) * SUMMARY_OUTPUT_SHARE)));
 }
 
 function extractOutputTokens(task: DocumentTask, maxTokens: number): number {
