@@ -5,6 +5,7 @@ import type { InferenceProvider } from '#libs/providers/src/completion.js';
 import { JobName, queueName, type ConsumerHandle, type JobQueue, type QueueRef } from '#libs/queue/src/index.js';
 import type { Price } from '#libs/routing/src/cost.js';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
+import { redisOutage } from '#libs/redis/src/redis-outage.js';
 import type { ItemProcessor } from './item-processor.js';
 
 /** What a pool reports about itself beyond identity and load: device, memory, model, sequences. */
@@ -55,7 +56,11 @@ export class InferencePool {
     const { target, provider, price, tokensPerMinute, latencyMs } = this.opts;
     const description = await this.opts.describe();
     await this.beat();
-    this.timer = setInterval(() => void this.beat().catch((e) => this.log.warn({ msg: 'heartbeat failed', error: String(e) })), this.opts.heartbeatMs);
+    // A lost Redis is reported once per outage (redisOutage), not on every beat.
+    const failed = (e: unknown) => {
+      if (!redisOutage.absorbs(e)) this.log.warn({ msg: 'heartbeat failed', error: String(e) });
+    };
+    this.timer = setInterval(() => void this.beat().catch(failed), this.opts.heartbeatMs);
     if (!provider || description.status !== 'consuming') {
       this.log.error({ msg: 'pool not consuming', queue: queueName(this.opts.queue), reason: description.reason });
       return;
@@ -86,7 +91,8 @@ export class InferencePool {
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.timer);
     await this.consumer?.close(timeoutMs);
-    await this.registry.remove(this.id).catch(() => undefined);
+    // Without Redis the removal would wait out its retries; the heartbeat expires by itself.
+    if (!redisOutage.active) await this.registry.remove(this.id).catch(() => undefined);
   }
 
   private async beat(): Promise<void> {
