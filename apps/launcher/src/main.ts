@@ -9,11 +9,15 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '#libs/config/src/app-config.js';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { shutdownPlan } from '#libs/lifecycle/src/shutdown-deadline.js';
-import { isReachable, startEmbeddedRedis, type EmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
+import { exitOnFatalErrors } from '#libs/logging/src/json-console.js';
+import { isReachable, RedisServerNotFound, startEmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
+import type { EmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
 
 const log = (msg: string, fields: Record<string, unknown> = {}) => console.log(JSON.stringify({ level: 'log', context: 'launcher', msg, ...fields }));
 const dist = fileURLToPath(new URL('../../../', import.meta.url));
 
+// Anything else that goes wrong before the children run is one JSON line too, not a stack trace.
+exitOnFatalErrors('launcher');
 const config = loadConfig();
 const env: NodeJS.ProcessEnv = { ...process.env };
 let redis: EmbeddedRedis | undefined;
@@ -21,7 +25,14 @@ let redis: EmbeddedRedis | undefined;
 if (!config.redisUrl || !(await reachable(config.redisUrl))) {
   if (config.redisUrl) log('REDIS_URL is not reachable; starting a private Redis instead', { redisUrl: redact(config.redisUrl) });
   const port = Number(process.env.SWITCHYARD_REDIS_PORT ?? 6390);
-  redis = await startEmbeddedRedis(join(config.dataDir, 'redis'), port);
+  try {
+    redis = await startEmbeddedRedis(join(config.dataDir, 'redis'), port);
+  } catch (err) {
+    // A first start without Redis installed: what to do, in one line, not a stack trace.
+    if (!(err instanceof RedisServerNotFound)) throw err;
+    console.error(JSON.stringify({ level: 'fatal', context: 'launcher', msg: err.message }));
+    process.exit(1);
+  }
   env.REDIS_URL = redis.url;
   log('private Redis started (AOF on, noeviction)', { url: redis.url, dir: join(config.dataDir, 'redis') });
 }
