@@ -29,6 +29,8 @@ export interface InferencePoolOptions {
   /** The provider's token quota, enforced across workers through Redis. */
   tokensPerMinute?: number | null;
   latencyMs?: number;
+  /** Cloud providers: the configured speed, the prior of the measured one. */
+  tokensPerSec?: number;
 }
 
 /**
@@ -53,7 +55,7 @@ export class InferencePool {
   }
 
   async start(): Promise<void> {
-    const { target, provider, price, tokensPerMinute, latencyMs } = this.opts;
+    const { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec } = this.opts;
     const description = await this.opts.describe();
     await this.beat();
     // A lost Redis is reported once per outage (redisOutage), not on every beat.
@@ -70,7 +72,7 @@ export class InferencePool {
       async (job) => {
         this.busy += 1;
         try {
-          return await this.processor.run(job, { target, provider, price, tokensPerMinute, latencyMs });
+          return await this.processor.run(job, { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec });
         } catch (err) {
           this.opts.onItemError?.(err);
           throw err;

@@ -123,6 +123,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
           requestsPerMinute: cloud.requestsPerMinute,
           tokensPerMinute: cloud.tokensPerMinute,
           latencyMs: cloud.latencyMs,
+          tokensPerSec: cloud.tokensPerSec,
         },
         this.jobs,
         this.registry,
