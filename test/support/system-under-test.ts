@@ -44,7 +44,8 @@ export class AppProcess {
   }
 }
 
-export function startApp(app: 'api' | 'worker', env: NodeJS.ProcessEnv): AppProcess {
+/** Starts one app from dist/: the API, a worker, or the launcher (`npm start`, which spawns both). */
+export function startApp(app: 'api' | 'worker' | 'launcher', env: NodeJS.ProcessEnv): AppProcess {
   const child = spawn(process.execPath, [resolve(ROOT, 'dist/apps', app, 'src/main.js')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },

@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { loadConfig } from '#libs/config/src/app-config.js';
 import { ApiKeyAuthenticator } from '#libs/access/src/api-key-authenticator.js';
 import { listenPlan } from '#libs/access/src/listen-address.js';
+import { armShutdownDeadline } from '#libs/lifecycle/src/shutdown-deadline.js';
 import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging/src/json-console.js';
 import { createApiApp } from './api-app.js';
 
@@ -11,6 +12,8 @@ routeConsoleToJson('api');
 exitOnFatalErrors('api');
 try {
   const config = loadConfig();
+  // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
+  armShutdownDeadline('api', config.shutdownTimeoutMs);
   const app = await createApiApp(config);
   const log = new Logger('api');
   // Decided once, before listening: an open API (no key anywhere) stays on loopback whatever HOST says.

@@ -8,11 +8,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '#libs/config/src/app-config.js';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { isReachable, startEmbeddedRedis, type EmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
+import { shutdownPlan } from '#libs/lifecycle/src/shutdown-deadline.js';
+import { exitOnFatalErrors } from '#libs/logging/src/json-console.js';
+import { isReachable, RedisServerNotFound, startEmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
+import type { EmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
 
 const log = (msg: string, fields: Record<string, unknown> = {}) => console.log(JSON.stringify({ level: 'log', context: 'launcher', msg, ...fields }));
 const dist = fileURLToPath(new URL('../../../', import.meta.url));
 
+// Anything else that goes wrong before the children run is one JSON line too, not a stack trace.
+exitOnFatalErrors('launcher');
 const config = loadConfig();
 const env: NodeJS.ProcessEnv = { ...process.env };
 let redis: EmbeddedRedis | undefined;
@@ -20,7 +25,14 @@ let redis: EmbeddedRedis | undefined;
 if (!config.redisUrl || !(await reachable(config.redisUrl))) {
   if (config.redisUrl) log('REDIS_URL is not reachable; starting a private Redis instead', { redisUrl: redact(config.redisUrl) });
   const port = Number(process.env.SWITCHYARD_REDIS_PORT ?? 6390);
-  redis = await startEmbeddedRedis(join(config.dataDir, 'redis'), port);
+  try {
+    redis = await startEmbeddedRedis(join(config.dataDir, 'redis'), port);
+  } catch (err) {
+    // A first start without Redis installed: what to do, in one line, not a stack trace.
+    if (!(err instanceof RedisServerNotFound)) throw err;
+    console.error(JSON.stringify({ level: 'fatal', context: 'launcher', msg: err.message }));
+    process.exit(1);
+  }
   env.REDIS_URL = redis.url;
   log('private Redis started (AOF on, noeviction)', { url: redis.url, dir: join(config.dataDir, 'redis') });
 }
@@ -34,8 +46,10 @@ const children = new Map<string, ChildProcess>();
 let stopping = false;
 
 function run(name: 'api' | 'worker', restarts = 0): void {
+  if (stopping) return;
   const child = spawn(process.execPath, [join(dist, 'apps', name, 'src', 'main.js')], { env, stdio: 'inherit' });
   children.set(name, child);
+  log(`${name} started`, { pid: child.pid });
   const startedAt = Date.now();
   child.on('exit', (code, signal) => {
     children.delete(name);
@@ -48,12 +62,32 @@ function run(name: 'api' | 'worker', restarts = 0): void {
   });
 }
 
+/**
+ * The children get SIGTERM and exit within SHUTDOWN_TIMEOUT_MS by themselves (they bound their own
+ * shutdown, Redis or not); one still alive just before the end is SIGKILLed, so the launcher too is
+ * gone within SHUTDOWN_TIMEOUT_MS. Jobs cut off either way are recovered as stalled.
+ */
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (stopping) return;
   stopping = true;
-  log('shutting down', { signal });
-  await Promise.all([...children.values()].map((c) => new Promise((r) => (c.once('exit', r), c.kill('SIGTERM')))));
-  await redis?.stop();
+  const startedAt = Date.now();
+  const { killMs } = shutdownPlan(config.shutdownTimeoutMs);
+  log('shutting down', { signal, shutdownTimeoutMs: config.shutdownTimeoutMs });
+  const exited = (c: ChildProcess) =>
+    new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)));
+  const all = [...children.values()];
+  for (const c of all) c.kill('SIGTERM');
+  const killer = setTimeout(() => {
+    for (const [name, c] of children) {
+      log(`${name} still running at the shutdown deadline; killing it`, { pid: c.pid });
+      c.kill('SIGKILL');
+    }
+  }, killMs);
+  await Promise.all(all.map(exited));
+  clearTimeout(killer);
+  // The private Redis (AOF fsynced on every write) stops in milliseconds; it gets what is left of the budget.
+  const left = Math.max(0, config.shutdownTimeoutMs - (Date.now() - startedAt) - 100);
+  await Promise.race([redis?.stop(), new Promise((r) => setTimeout(r, left).unref())]);
   process.exit(0);
 }
 

@@ -47,8 +47,8 @@ export class BranchOutputWriter {
     await this.outputs.enqueueFinished();
   }
 
-  async stop(): Promise<void> {
-    await this.consumer?.close(5000);
+  async stop(timeoutMs = 5000): Promise<void> {
+    await this.consumer?.close(timeoutMs);
   }
 
   async write(job: Pick<JobContext<JobName.WriteBranchOutput>, 'data' | 'isLastAttempt'>): Promise<BranchOutputResult> {

@@ -49,8 +49,8 @@ export class EscalationWatchdog {
     );
   }
 
-  async stop(): Promise<void> {
-    await this.consumer?.close(5000);
+  async stop(timeoutMs = 5000): Promise<void> {
+    await this.consumer?.close(timeoutMs);
   }
 
   /** One pass over every local queue; returns how many items it moved. */

@@ -5,6 +5,7 @@ import type { InferenceProvider } from '#libs/providers/src/completion.js';
 import { JobName, queueName, type ConsumerHandle, type JobQueue, type QueueRef } from '#libs/queue/src/index.js';
 import type { Price } from '#libs/routing/src/cost.js';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
+import { redisOutage } from '#libs/redis/src/redis-outage.js';
 import type { ItemProcessor } from './item-processor.js';
 
 /** What a pool reports about itself beyond identity and load: device, memory, model, sequences. */
@@ -28,6 +29,8 @@ export interface InferencePoolOptions {
   /** The provider's token quota, enforced across workers through Redis. */
   tokensPerMinute?: number | null;
   latencyMs?: number;
+  /** Cloud providers: the configured speed, the prior of the measured one. */
+  tokensPerSec?: number;
 }
 
 /**
@@ -52,10 +55,14 @@ export class InferencePool {
   }
 
   async start(): Promise<void> {
-    const { target, provider, price, tokensPerMinute, latencyMs } = this.opts;
+    const { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec } = this.opts;
     const description = await this.opts.describe();
     await this.beat();
-    this.timer = setInterval(() => void this.beat().catch((e) => this.log.warn({ msg: 'heartbeat failed', error: String(e) })), this.opts.heartbeatMs);
+    // A lost Redis is reported once per outage (redisOutage), not on every beat.
+    const failed = (e: unknown) => {
+      if (!redisOutage.absorbs(e)) this.log.warn({ msg: 'heartbeat failed', error: String(e) });
+    };
+    this.timer = setInterval(() => void this.beat().catch(failed), this.opts.heartbeatMs);
     if (!provider || description.status !== 'consuming') {
       this.log.error({ msg: 'pool not consuming', queue: queueName(this.opts.queue), reason: description.reason });
       return;
@@ -65,7 +72,7 @@ export class InferencePool {
       async (job) => {
         this.busy += 1;
         try {
-          return await this.processor.run(job, { target, provider, price, tokensPerMinute, latencyMs });
+          return await this.processor.run(job, { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec });
         } catch (err) {
           this.opts.onItemError?.(err);
           throw err;
@@ -86,7 +93,8 @@ export class InferencePool {
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.timer);
     await this.consumer?.close(timeoutMs);
-    await this.registry.remove(this.id).catch(() => undefined);
+    // Without Redis the removal would wait out its retries; the heartbeat expires by itself.
+    if (!redisOutage.active) await this.registry.remove(this.id).catch(() => undefined);
   }
 
   private async beat(): Promise<void> {

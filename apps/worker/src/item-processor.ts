@@ -26,6 +26,8 @@ export interface ProcessorTarget {
   tokensPerMinute?: number | null;
   /** Cloud providers: fixed per-call latency, taken out of speed samples (the router adds it back per call). */
   latencyMs?: number;
+  /** Cloud providers: the configured speed, where the measured average starts (recordThroughput). */
+  tokensPerSec?: number;
 }
 
 export interface ItemProcessorDeps {
@@ -99,7 +101,9 @@ export class ItemProcessor {
         costUsd,
       });
       const tps = workTokensPerSecond(usage, elapsedMs, (on.latencyMs ?? 0) * calls);
-      if (recorded && tps !== null) await this.deps.pools.recordThroughput(on.target, on.provider.name, tps);
+      if (recorded && tps !== null) {
+        await this.deps.pools.recordThroughput(on.target, on.provider.name, tps, on.tokensPerSec);
+      }
       // What the item really used (input as the tokenizer or API counted it, output as written) against what
       // routing assumed before any correction: the next estimates learn from it.
       if (recorded) {

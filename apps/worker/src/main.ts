@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { loadConfig } from '#libs/config/src/app-config.js';
+import { armShutdownDeadline } from '#libs/lifecycle/src/shutdown-deadline.js';
 import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging/src/json-console.js';
 import { WorkerModule } from './worker.module.js';
 
@@ -9,7 +10,11 @@ import { WorkerModule } from './worker.module.js';
 routeConsoleToJson('worker');
 exitOnFatalErrors('worker');
 try {
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(loadConfig()), { logger: new ConsoleLogger({ json: true }) });
+  const config = loadConfig();
+  // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
+  armShutdownDeadline('worker', config.shutdownTimeoutMs);
+  const logger = new ConsoleLogger({ json: true });
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger });
   app.enableShutdownHooks();
   await app.init();
 } catch (err) {

@@ -33,7 +33,7 @@ export class ScheduleRunner {
     );
   }
 
-  async stop(): Promise<void> {
-    await this.consumer?.close(5000);
+  async stop(timeoutMs = 5000): Promise<void> {
+    await this.consumer?.close(timeoutMs);
   }
 }

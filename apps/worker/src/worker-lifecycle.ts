@@ -19,6 +19,7 @@ import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { openLlama } from '#libs/providers/src/local/local-model-provider.js';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { JobQueue, queueRefFor } from '#libs/queue/src/index.js';
+import { shutdownPlan } from '#libs/lifecycle/src/shutdown-deadline.js';
 import { InferencePool } from './inference-pool.js';
 import { ItemProcessor } from './item-processor.js';
 import { EscalationWatchdog } from './escalation-watchdog.js';
@@ -125,6 +126,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
           requestsPerMinute: cloud.requestsPerMinute,
           tokensPerMinute: cloud.tokensPerMinute,
           latencyMs: cloud.latencyMs,
+          tokensPerSec: cloud.tokensPerSec,
         },
         this.jobs,
         this.registry,
@@ -144,10 +146,19 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     await this.watchdog.start();
   }
 
+  /**
+   * Everything stops taking jobs at once; running ones get the drain part of SHUTDOWN_TIMEOUT_MS, then are
+   * left active in Redis (stalled-job recovery runs them again). main.ts exits at the deadline regardless.
+   */
   async beforeApplicationShutdown(): Promise<void> {
-    const timeout = this.config.shutdownTimeoutMs;
-    await Promise.all([this.watchdog?.stop(), this.scheduleRunner?.stop(), this.branchWriter?.stop()]);
-    await Promise.all([...this.localPools.map((p) => p.stop(timeout)), ...this.cloudPools.map(({ pool }) => pool.stop(timeout))]);
+    const { drainMs } = shutdownPlan(this.config.shutdownTimeoutMs);
+    await Promise.all([
+      this.watchdog?.stop(drainMs),
+      this.scheduleRunner?.stop(drainMs),
+      this.branchWriter?.stop(drainMs),
+      ...this.localPools.map((p) => p.stop(drainMs)),
+      ...this.cloudPools.map(({ pool }) => pool.stop(drainMs)),
+    ]);
     await Promise.all(this.cloudPools.map(({ provider }) => provider.close()));
     this.promptTokens.use(null);
     await this.llama?.dispose();

@@ -82,11 +82,17 @@ export class PoolRegistry {
     return rows.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as PoolHeartbeat);
   }
 
-  /** Folds one measured speed into the provider's moving average. */
-  async recordThroughput(target: RouteTarget, provider: string, tokensPerSec: number): Promise<number> {
+  /**
+   * Folds one measured speed into the provider's moving average. With a `prior` (a cloud provider's
+   * configured speed) the average starts from it, so the first sample moves it by α like any other:
+   * the first call after a start is the coldest (the worker's own start-up, the connection), and on
+   * a busy machine it read as 36 tok/s for a 2000 tok/s double and sent tight deadlines to the local
+   * pool (test/migrations.e2e-spec.ts, issue 12 §6). Without one, the first sample is the average.
+   */
+  async recordThroughput(target: RouteTarget, provider: string, tokensPerSec: number, prior?: number): Promise<number> {
     const key = this.throughputKey(target, provider);
     const prev = await this.redis.get(key);
-    const next = ewma(prev === null ? null : Number(prev), tokensPerSec);
+    const next = ewma(prev === null ? (prior ?? null) : Number(prev), tokensPerSec);
     await this.redis.set(key, String(next));
     return next;
   }

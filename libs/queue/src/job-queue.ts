@@ -2,6 +2,7 @@ import { Queue, UnrecoverableError, Worker, type Job, type RedisOptions } from '
 import type { QueueTuning } from '#libs/config/src/app-config.js';
 import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
+import { redisOutage } from '#libs/redis/src/redis-outage.js';
 
 export interface QueueDepth {
   waiting: number;
@@ -186,20 +187,28 @@ export class JobQueue {
         maxStalledCount: s.maxStalledCount,
       },
     );
-    // Errors are reported per job in the store; this only keeps a dropped connection from crashing the process.
-    worker.on('error', (err) => console.error(JSON.stringify({ level: 'error', msg: 'queue worker error', queue: queueName(queue), error: err.message })));
+    // Errors are reported per job in the store; a dropped connection is one outage warning, not one per retry.
+    redisOutage.watchQueue(worker, `worker ${queueName(queue)}`);
+    const closeWithin = async (timeoutMs: number) => {
+      let timer: NodeJS.Timeout | undefined;
+      const graceful = worker.close().catch(() => undefined);
+      const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+      const outcome = await Promise.race([graceful, timedOut]);
+      clearTimeout(timer);
+      if (outcome !== 'timeout') return;
+      // worker.close(true) would return the pending graceful close. Dropping the connections ends it:
+      // running jobs stay active in Redis, their locks lapse and stalled-job recovery runs them again.
+      // disconnect() itself waits for an 'end' ioredis never emits while it is between reconnects.
+      void worker.disconnect().catch(() => undefined);
+    };
+    let closing: Promise<void> | undefined;
     const handle: ConsumerHandle = {
       queue,
       setConcurrency: (n) => {
         worker.concurrency = n;
       },
-      close: async (timeoutMs) => {
-        let timer: NodeJS.Timeout | undefined;
-        const graceful = worker.close();
-        const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
-        if ((await Promise.race([graceful, timedOut])) === 'timeout') await worker.close(true);
-        clearTimeout(timer);
-      },
+      // Once: the pools close their consumers, then the module closes whatever is left.
+      close: (timeoutMs) => (closing ??= closeWithin(timeoutMs)),
     };
     this.consumers.push(handle);
     return handle;
@@ -209,6 +218,14 @@ export class JobQueue {
     const q = this.queues.get(queueName(ref));
     if (!q) throw new Error(`no queue ${queueName(ref)}: provider "${ref.provider}" is not configured`);
     return q;
+  }
+
+  /**
+   * Drops every queue's connections without QUIT (for a shutdown while Redis is gone). Not awaited:
+   * ioredis emits no 'end' for a client that is between reconnect attempts.
+   */
+  disconnectQueues(): void {
+    for (const q of this.queues.values()) void q.disconnect().catch(() => undefined);
   }
 
   /** Stops every consumer this process started (queues themselves are closed by their owner). */

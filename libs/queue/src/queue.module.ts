@@ -1,8 +1,11 @@
 import { BullModule, getQueueToken } from '@nestjs/bullmq';
-import { Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Module, type DynamicModule } from '@nestjs/common';
+import type { BeforeApplicationShutdown, OnApplicationShutdown } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { APP_CONFIG } from '#libs/config/src/config.module.js';
 import type { AppConfig } from '#libs/config/src/app-config.js';
+import { shutdownPlan } from '#libs/lifecycle/src/shutdown-deadline.js';
+import { redisOutage } from '#libs/redis/src/redis-outage.js';
 import { JobQueue } from './job-queue.js';
 import { configuredQueues, queueName } from './queue-names.js';
 
@@ -11,8 +14,11 @@ import { configuredQueues, queueName } from './queue-names.js';
  * JobQueue over them. Queues follow config: one per local model and per cloud provider.
  */
 @Module({})
-export class QueueModule implements OnApplicationShutdown {
-  constructor(private readonly jobs: JobQueue) {}
+export class QueueModule implements BeforeApplicationShutdown, OnApplicationShutdown {
+  constructor(
+    private readonly jobs: JobQueue,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   static forRoot(config: AppConfig): DynamicModule {
     const names = configuredQueues(config).map(queueName);
@@ -30,15 +36,27 @@ export class QueueModule implements OnApplicationShutdown {
         {
           provide: JobQueue,
           inject: [APP_CONFIG, ...names.map((name) => getQueueToken(name))],
-          useFactory: (c: AppConfig, ...queues: Queue[]) =>
-            new JobQueue(new Map(names.map((name, i) => [name, queues[i]])), { url: c.redisUrl! }, c.prefix, c.queue),
+          useFactory: (c: AppConfig, ...queues: Queue[]) => {
+            // Without an 'error' listener BullMQ prints each reconnect attempt's error.
+            queues.forEach((q, i) => redisOutage.watchQueue(q, `queue ${names[i]}`));
+            const byName = new Map(names.map((name, i) => [name, queues[i]]));
+            return new JobQueue(byName, { url: c.redisUrl! }, c.prefix, c.queue);
+          },
         },
       ],
       exports: [JobQueue, BullModule],
     };
   }
 
+  /**
+   * Runs before @nestjs/bullmq closes each queue with QUIT, which waits for a reconnect while Redis is
+   * gone: dropping the connections first lets those closes return at once.
+   */
+  beforeApplicationShutdown(): void {
+    if (redisOutage.active) this.jobs.disconnectQueues();
+  }
+
   async onApplicationShutdown(): Promise<void> {
-    await this.jobs.closeConsumers();
+    await this.jobs.closeConsumers(shutdownPlan(this.config.shutdownTimeoutMs).drainMs);
   }
 }

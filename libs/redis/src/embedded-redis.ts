@@ -3,6 +3,19 @@ import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
 
+/** redis-server is not installed (not on PATH): the one thing `npm start` cannot provide itself. */
+export class RedisServerNotFound extends Error {
+  constructor() {
+    super(
+      'npm start needs Redis: REDIS_URL is unset or unreachable, and redis-server (to start a private one) is ' +
+        'not on PATH. Install it (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: `brew install redis`), ' +
+        'set REDIS_URL=redis://host:6379 to use yours, or run everything in containers: ' +
+        '`docker compose -f deploy/compose.yaml up`.',
+    );
+    this.name = 'RedisServerNotFound';
+  }
+}
+
 export interface EmbeddedRedis {
   url: string;
   stop(): Promise<void>;
@@ -23,7 +36,9 @@ export async function startEmbeddedRedis(dir: string, port: number): Promise<Emb
     { stdio: 'ignore' },
   );
   const spawned = new Promise<void>((ok, fail) => {
-    child.once('error', (e) => fail(new Error(`could not start redis-server (is it on PATH?): ${e.message}`)));
+    child.once('error', (e: NodeJS.ErrnoException) =>
+      fail(e.code === 'ENOENT' ? new RedisServerNotFound() : new Error(`could not start redis-server: ${e.message}`)),
+    );
     child.once('spawn', () => ok());
   });
   await spawned;

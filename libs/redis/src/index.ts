@@ -1,3 +1,4 @@
 export * from './eviction-policy.js';
 export * from './embedded-redis.js';
 export * from './redis.module.js';
+export * from './redis-outage.js';

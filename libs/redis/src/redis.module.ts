@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { APP_CONFIG } from '#libs/config/src/config.module.js';
 import type { AppConfig } from '#libs/config/src/app-config.js';
 import { assertNoEviction } from './eviction-policy.js';
+import { redisOutage } from './redis-outage.js';
 
 export const REDIS = Symbol('REDIS');
 
@@ -23,6 +24,7 @@ export const REDIS = Symbol('REDIS');
           redis.disconnect();
           throw err;
         }
+        redisOutage.watchClient(redis, 'app');
         return redis;
       },
     },
@@ -33,6 +35,8 @@ export class RedisModule implements OnApplicationShutdown {
   constructor(@Inject(REDIS) private readonly redis: Redis) {}
 
   async onApplicationShutdown(): Promise<void> {
+    // QUIT waits for a reconnect when Redis is gone; there is nothing to flush then.
+    if (this.redis.status !== 'ready') return this.redis.disconnect();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
