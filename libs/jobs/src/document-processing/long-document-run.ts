@@ -3,7 +3,7 @@ import type { CompletionResult } from '#libs/providers/src/completion.js';
 import { askChecked, roomIn, fitsOneCall, withFeedback, type AnswerCheck, type Asked, type CallTally, type ItemModel, type RejectionListener } from '../model-calls.js';
 import type { Prompt } from '../prompt.js';
 import { mapPrompt, reduceGroups, reducePrompt } from './map-reduce-plan.js';
-import { jsonSchemaForTask, validateStructured } from './structured-output.js';
+import { jsonSchemaForTask, structuredFeedback, validateStructured } from './structured-output.js';
 import { chunkByTokens } from './token-chunker.js';
 
 /** Share of a chunk repeated from the end of the one before, so no sentence loses its context. */
@@ -108,9 +108,8 @@ function summaryCheck(prompt: Prompt): (answer: CompletionResult) => AnswerCheck
 function structuredCheck(task: DocumentTask): (prompt: Prompt) => (answer: CompletionResult) => AnswerCheck<string> {
   return (prompt) => (answer) => {
     const checked = validateStructured(task, answer.text);
-    if (checked.ok) return { ok: true, value: JSON.stringify(checked.value) };
-    const feedback = `Your previous answer was rejected: ${checked.message.slice(0, 500)}. Answer again with a JSON object matching the schema only.`;
-    return { ok: false, message: checked.message, retry: withFeedback(prompt, feedback) };
+    if (checked.ok) return { ok: true, value: checked.stored };
+    return { ok: false, message: checked.message, retry: withFeedback(prompt, structuredFeedback(checked.message)) };
   };
 }
 
