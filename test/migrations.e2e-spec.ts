@@ -57,7 +57,7 @@ describe('code migration and structured documents', () => {
     items: Object.entries(sources).map(([path, content]) => ({ path, content })),
   });
 
-  it('escalates to a cleared cloud provider after the local answer is cut off at the output limit, and the patch applies with git apply', async () => {
+  it('escalates to a cleared cloud provider after a cut-off local answer; the patch applies with git apply', async () => {
     double.reset();
     double.setResponder((body) => {
       const path = pathOf(body);

@@ -39,7 +39,8 @@ export function checkItemOutput(
   }
   const answer = validateStructured(doc, text);
   if (answer.ok) return { ok: true, result: answer.stored, diff: null };
-  return { ok: false, message: answer.message, retry: withFeedback(documentPrompt(doc, item.input, maxOutputTokens), structuredFeedback(answer.message)) };
+  const retry = withFeedback(documentPrompt(doc, item.input, maxOutputTokens), structuredFeedback(answer.message));
+  return { ok: false, message: answer.message, retry };
 }
 
 /** The JSON Schema an answer must match, for providers that can enforce it (grammar, response_format). */

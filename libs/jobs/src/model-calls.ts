@@ -112,7 +112,10 @@ export async function askChecked<T, Stop>(
     message = cutOff ? cutOffMessage(prompt.maxTokens) : checked.message;
     options.onRejected?.({ part: options.part ?? null, round, message });
     if (cutOff) {
-      const larger = raisedFrom === null ? largerLimit(model, prompt, options.maxOutputTokens) : { why: `again after the limit was raised from ${raisedFrom} tokens` };
+      const larger =
+        raisedFrom === null
+          ? largerLimit(model, prompt, options.maxOutputTokens)
+          : { why: `again after the limit was raised from ${raisedFrom} tokens` };
       if ('why' in larger) return { ok: false, message: `${message}, ${larger.why}`, rounds: round + 1 };
       raisedFrom = prompt.maxTokens;
       prompt = larger;
@@ -129,12 +132,18 @@ export async function askChecked<T, Stop>(
 /** The prompt asked again after a cut-off, with a larger limit; or why there is none. */
 function largerLimit<Stop>(model: ItemModel<Stop>, prompt: Prompt, maxOutputTokens: number): Prompt | { why: string } {
   const cut = prompt.maxTokens;
-  const retry = withFeedback(prompt, `Your previous answer was cut off at the output token limit (${cut} tokens). Answer again with the complete answer, as short as the task allows.`);
+  const feedback =
+    `Your previous answer was cut off at the output token limit (${cut} tokens). ` +
+    'Answer again with the complete answer, as short as the task allows.';
+  const retry = withFeedback(prompt, feedback);
   const room = model.contextTokens - model.promptTokens(retry);
   const maxTokens = Math.min(cut * CUT_OFF_GROWTH, maxOutputTokens, room);
   if (maxTokens >= cut * MIN_CUT_OFF_GROWTH) return { ...retry, maxTokens };
-  if (maxOutputTokens < cut * MIN_CUT_OFF_GROWTH) return { why: `and MAX_OUTPUT_TOKENS (${maxOutputTokens}) allows no larger limit` };
-  return { why: `and the model's context of ${model.contextTokens} tokens leaves no room for a larger limit (${Math.max(0, room)} tokens after the prompt)` };
+  if (maxOutputTokens < cut * MIN_CUT_OFF_GROWTH) {
+    return { why: `and MAX_OUTPUT_TOKENS (${maxOutputTokens}) allows no larger limit` };
+  }
+  const context = `the model's context of ${model.contextTokens} tokens`;
+  return { why: `and ${context} leaves no room for a larger limit (${Math.max(0, room)} tokens after the prompt)` };
 }
 
 /** The same prompt with the reason its previous answer was rejected appended. */

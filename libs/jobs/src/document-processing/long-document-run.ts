@@ -56,7 +56,8 @@ export async function runLongDocument<Stop>(
   for (const chunk of chunks) {
     const part = `part ${chunk.index + 1} of ${chunks.length}`;
     const prompt = mapPrompt(partTask, chunk.text, { index: chunk.index, count: chunks.length }, maxOutputTokens);
-    const asked = await askChecked(model, tally, prompt, partSchema, partCheck(prompt), { maxOutputTokens, part, onRejected });
+    const options = { maxOutputTokens, part, onRejected };
+    const asked = await askChecked(model, tally, prompt, partSchema, partCheck(prompt), options);
     if (!('ok' in asked) || !asked.ok) return partFailed(asked, part);
     partials.push(asked.value);
   }
@@ -66,7 +67,8 @@ export async function runLongDocument<Stop>(
     const final = reducePrompt(task, partials, maxOutputTokens, 'final');
     if (fitsOneCall(model, final)) {
       const check = task.type === 'summarize' ? summaryCheck(final) : structuredCheck(task)(final);
-      const asked = await askChecked(model, tally, final, jsonSchemaForTask(task) ?? undefined, check, { maxOutputTokens, part: 'combining the parts', onRejected });
+      const options = { maxOutputTokens, part: 'combining the parts', onRejected };
+      const asked = await askChecked(model, tally, final, jsonSchemaForTask(task) ?? undefined, check, options);
       return 'ok' in asked && !asked.ok ? partFailed(asked, 'combining the parts') : asked;
     }
     const frame = reducePrompt(partTask, [], maxOutputTokens, 'intermediate');
@@ -82,7 +84,8 @@ export async function runLongDocument<Stop>(
       }
       const part = `combining round ${round}, group ${i + 1} of ${groups.length}`;
       const prompt = reducePrompt(partTask, group, maxOutputTokens, 'intermediate');
-      const asked = await askChecked(model, tally, prompt, partSchema, partCheck(prompt), { maxOutputTokens, part, onRejected });
+      const options = { maxOutputTokens, part, onRejected };
+      const asked = await askChecked(model, tally, prompt, partSchema, partCheck(prompt), options);
       if (!('ok' in asked) || !asked.ok) return partFailed(asked, part);
       next.push(asked.value);
     }

@@ -43,7 +43,8 @@ describe('validateStructured', () => {
   describe('classify', () => {
     it('accepts {"label": …} with a label from the set, fenced or not', () => {
       expect(validateStructured(classify, '{"label": "spam"}')).toMatchObject({ ok: true, value: { label: 'spam' } });
-      expect(validateStructured(classify, '```json\n{"label": "ham"}\n```')).toMatchObject({ ok: true, value: { label: 'ham' } });
+      const fenced = validateStructured(classify, '```json\n{"label": "ham"}\n```');
+      expect(fenced).toMatchObject({ ok: true, value: { label: 'ham' } });
     });
 
     it('accepts the bare label the single-document prompt asks for', () => {
@@ -127,29 +128,42 @@ describe('validateStructured', () => {
     describe('numbers JSON cannot hold as given', () => {
       const payment: DocumentTask = {
         type: 'extract',
-        schema: { type: 'object', properties: { amountEuros: { type: 'number' }, ref: { type: 'integer' }, parts: { type: 'array', items: { type: 'number' } } }, required: ['amountEuros'] },
+        schema: {
+          type: 'object',
+          properties: {
+            amountEuros: { type: 'number' },
+            ref: { type: 'integer' },
+            parts: { type: 'array', items: { type: 'number' } },
+          },
+          required: ['amountEuros'],
+        },
       };
 
       it('refuses an overflowing number (JSON.parse makes 9e879 Infinity, stored as null) with its path', () => {
         expect(failure(payment, '{"amountEuros": 9e879}')).toBe('$.amountEuros: number overflows (not finite)');
         expect(failure(payment, '{"amountEuros": -1e999}')).toBe('$.amountEuros: number overflows (not finite)');
-        expect(failure(payment, '{"amountEuros": 1, "parts": [2, 1e400]}')).toBe('$.parts[1]: number overflows (not finite)');
+        const inArray = failure(payment, '{"amountEuros": 1, "parts": [2, 1e400]}');
+        expect(inArray).toBe('$.parts[1]: number overflows (not finite)');
       });
 
       it('refuses an integer past 2^53, whose digits JSON.parse loses', () => {
-        expect(failure(payment, `{"amountEuros": 1, "ref": ${2 ** 60}}`)).toBe('$.ref: integer outside the safe range (±2^53−1)');
-        expect(failure(payment, '{"amountEuros": 12345678901234567890}')).toBe('$.amountEuros: integer outside the safe range (±2^53−1)');
+        const unsafe = ': integer outside the safe range (±2^53−1)';
+        expect(failure(payment, `{"amountEuros": 1, "ref": ${2 ** 60}}`)).toBe(`$.ref${unsafe}`);
+        expect(failure(payment, '{"amountEuros": 12345678901234567890}')).toBe(`$.amountEuros${unsafe}`);
         expect(validateStructured(payment, `{"amountEuros": 1, "ref": ${Number.MAX_SAFE_INTEGER}}`).ok).toBe(true);
       });
 
       it('reports the overflow with the schema issues of the same answer', () => {
-        expect(failure(payment, '{"amountEuros": 9e879, "ref": 1.5}')).toBe('$.amountEuros: number overflows (not finite); $.ref: must be integer');
+        const both = failure(payment, '{"amountEuros": 9e879, "ref": 1.5}');
+        expect(both).toBe('$.amountEuros: number overflows (not finite); $.ref: must be integer');
       });
 
       it('gives the exact text to store, which parses back to the value it checked', () => {
         const answer = validateStructured(payment, '```json\n{ "amountEuros": 12.50, "parts": [1e2] }\n```');
-        expect(answer).toEqual({ ok: true, value: { amountEuros: 12.5, parts: [100] }, stored: '{"amountEuros":12.5,"parts":[100]}' });
-        expect(validateStructured(classify, ' ham\n')).toEqual({ ok: true, value: { label: 'ham' }, stored: '{"label":"ham"}' });
+        const value = { amountEuros: 12.5, parts: [100] };
+        expect(answer).toEqual({ ok: true, value, stored: '{"amountEuros":12.5,"parts":[100]}' });
+        const label = validateStructured(classify, ' ham\n');
+        expect(label).toEqual({ ok: true, value: { label: 'ham' }, stored: '{"label":"ham"}' });
       });
     });
 
@@ -163,6 +177,7 @@ describe('validateStructured', () => {
   });
 
   it('takes a summary as its trimmed text', () => {
-    expect(validateStructured({ type: 'summarize' }, '  The board met.\n')).toMatchObject({ ok: true, value: 'The board met.' });
+    const summary = validateStructured({ type: 'summarize' }, '  The board met.\n');
+    expect(summary).toEqual({ ok: true, value: 'The board met.', stored: 'The board met.' });
   });
 });

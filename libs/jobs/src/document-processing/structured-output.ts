@@ -74,7 +74,8 @@ export function validateStructured(task: DocumentTask, text: string): Structured
 
 /** What a retry prompt says after a structured answer was rejected with `message`. */
 export function structuredFeedback(message: string): string {
-  return `Your previous answer was rejected: ${message.slice(0, 500)}. Answer again with a JSON object matching the schema only.`;
+  const reason = message.slice(0, 500);
+  return `Your previous answer was rejected: ${reason}. Answer again with a JSON object matching the schema only.`;
 }
 
 /**
@@ -107,7 +108,9 @@ function rejected(issues: readonly string[]): StructuredAnswer {
 function unrepresentableNumbers(value: unknown, path: PropertyKey[] = []): string[] {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return [`${jsonPath(path)}: number overflows (not finite)`];
-    if (Number.isInteger(value) && !Number.isSafeInteger(value)) return [`${jsonPath(path)}: integer outside the safe range (±2^53−1)`];
+    if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
+      return [`${jsonPath(path)}: integer outside the safe range (±2^53−1)`];
+    }
     return [];
   }
   if (Array.isArray(value)) return value.flatMap((item, i) => unrepresentableNumbers(item, [...path, i]));

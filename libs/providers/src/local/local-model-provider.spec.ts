@@ -115,10 +115,8 @@ describe('LocalModelProvider on the generated tiny model', () => {
   });
 
   it('closes a schema-constrained answer before maxTokens: its unbounded strings and arrays are bounded', async () => {
-    const jsonSchema = {
-      type: 'object',
-      properties: { vendor: { type: 'string' }, notes: { type: 'array', items: { type: 'string' } }, paid: { type: 'boolean' } },
-    };
+    const notes = { type: 'array', items: { type: 'string' } };
+    const jsonSchema = { type: 'object', properties: { vendor: { type: 'string' }, notes, paid: { type: 'boolean' } } };
     for (const maxTokens of [48, 96]) {
       const prompt = 'Extract the vendor of: invoice from ACME.';
       const result = await provider.complete(request({ prompt, maxTokens, jsonSchema }));
