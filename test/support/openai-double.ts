@@ -81,10 +81,20 @@ export interface OpenAIDouble {
    * any. For key-rotation tests: each recorded request keeps the header it came with.
    */
   acceptKeys(keys: string[] | null): void;
-  /** Custom answer text from the request body; `null` falls back to the default answer. */
+  /**
+   * Custom answer text from the request body; `null` falls back to the default answer. An answer longer
+   * than the request's max_tokens (four characters a token) is cut there, with finish_reason "length":
+   * a long JSON answer comes back as truncated JSON, as from a real server.
+   */
   setResponder(fn: ((body: any) => string | null) | null): void;
   /** Real servers' habits from now on (replacing earlier ones); `{}` for none. */
   setHabits(habits: ServerHabits): void;
+  /**
+   * While on, a structured request (response_format json_schema) is answered with an object of its
+   * schema whose every number is `9e879`, as llama.cpp's JSON grammar may write: JSON.parse reads it as
+   * Infinity. Before the responder. Off again on reset().
+   */
+  answerOverflowingNumbers(on: boolean): void;
   /** Forgets requests, queued faults, latency and responder; accepts `apiKey` again. */
   reset(): void;
   /** Closes the listener and every socket, hung ones included. */
@@ -114,6 +124,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
   let latencyMs = 0;
   let responder: ((body: any) => string | null) | null = null;
   let habits: ServerHabits = {};
+  let overflowingNumbers = false;
   let acceptedKeys: string[] | null = opts.apiKey === undefined ? null : [opts.apiKey];
   let nextId = 1;
 
@@ -149,6 +160,9 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     setHabits(h) {
       habits = { ...h };
     },
+    answerOverflowingNumbers(on) {
+      overflowingNumbers = on;
+    },
     reset() {
       habits = {};
       acceptedKeys = opts.apiKey === undefined ? null : [opts.apiKey];
@@ -156,6 +170,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       faults = [];
       latencyMs = 0;
       responder = null;
+      overflowingNumbers = false;
     },
     async close() {
       for (const timer of timers) clearTimeout(timer);
@@ -244,7 +259,9 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
 
   function buildAnswer(body: any) {
     const promptChars = promptText(body.messages).length;
-    const full = responder?.(body) ?? defaultAnswer(promptChars);
+    const schema = body.response_format?.json_schema?.schema;
+    const overflowing = overflowingNumbers && schema !== undefined ? overflowingAnswer(schema) : null;
+    const full = overflowing ?? responder?.(body) ?? defaultAnswer(promptChars);
     const limit = firstNumber(body.max_completion_tokens, body.max_tokens);
     const truncated = limit !== undefined && doubleTokenCount(full) > limit;
     const text = truncated ? full.slice(0, limit * 4) : full;
@@ -371,6 +388,32 @@ function promptText(messages: any[]): string {
       return '';
     })
     .join('');
+}
+
+/** An instance of `schema` as JSON text with every number written `9e879` (one item per array, first enum value). */
+export function overflowingAnswer(schema: any): string {
+  const OVERFLOW = '\u0000overflow\u0000';
+  const instance = (node: any): unknown => {
+    if (node?.const !== undefined) return node.const;
+    if (Array.isArray(node?.enum)) return node.enum[0];
+    const type = Array.isArray(node?.type) ? node.type[0] : node?.type ?? (node?.properties ? 'object' : undefined);
+    switch (type) {
+      case 'number':
+      case 'integer':
+        return OVERFLOW;
+      case 'string':
+        return 'x';
+      case 'boolean':
+        return true;
+      case 'array':
+        return [instance(node.items)];
+      case 'object':
+        return Object.fromEntries(Object.entries(node.properties ?? {}).map(([key, value]) => [key, instance(value)]));
+      default:
+        return null;
+    }
+  };
+  return JSON.stringify(instance(schema)).replaceAll(JSON.stringify(OVERFLOW), '9e879');
 }
 
 function firstNumber(...values: unknown[]): number | undefined {

@@ -3,8 +3,9 @@ import { validateMigratedFile } from './code-migration/output-validator.js';
 import { migrationExpectations } from './code-migration/migration-presets.js';
 import { validationRetryPrompt } from './code-migration/retry-prompt.js';
 import { unifiedDiff } from './code-migration/unified-diff.js';
-import { jsonSchemaForTask, validateStructured } from './document-processing/structured-output.js';
+import { jsonSchemaForTask, structuredFeedback, validateStructured } from './document-processing/structured-output.js';
 import { documentPrompt } from './document-prompt.js';
+import { withFeedback } from './model-calls.js';
 import type { Prompt } from './prompt.js';
 
 /** An answer that counts, or why it does not and the prompt that asks again with that reason. */
@@ -37,13 +38,9 @@ export function checkItemOutput(
     return { ok: false, message: 'the answer was empty', retry: { ...original, prompt: `${original.prompt}\n\nYour previous answer was empty. Answer with the summary.` } };
   }
   const answer = validateStructured(doc, text);
-  if (answer.ok) return { ok: true, result: JSON.stringify(answer.value), diff: null };
-  const original = documentPrompt(doc, item.input, maxOutputTokens);
-  return {
-    ok: false,
-    message: answer.message,
-    retry: { ...original, prompt: `${original.prompt}\n\nYour previous answer was rejected: ${answer.message.slice(0, 500)}. Answer again with a JSON object matching the schema only.` },
-  };
+  if (answer.ok) return { ok: true, result: answer.stored, diff: null };
+  const retry = withFeedback(documentPrompt(doc, item.input, maxOutputTokens), structuredFeedback(answer.message));
+  return { ok: false, message: answer.message, retry };
 }
 
 /** The JSON Schema an answer must match, for providers that can enforce it (grammar, response_format). */

@@ -3,7 +3,7 @@ import type { CodeMigrationTask, DocumentTask } from '#libs/batches/src/batch-ty
 import type { CompletionResult } from '#libs/providers/src/completion.js';
 import { documentPrompt } from './document-prompt.js';
 import { runItem } from './item-run.js';
-import { FEEDBACK_RESERVE_TOKENS, type ItemModel } from './model-calls.js';
+import { askChecked, CallTally, FEEDBACK_RESERVE_TOKENS, type ItemModel } from './model-calls.js';
 import type { Prompt } from './prompt.js';
 
 interface Call {
@@ -11,8 +11,13 @@ interface Call {
   jsonSchema: Record<string, unknown> | undefined;
 }
 
-/** A provider that counts four characters a token, holds `contextTokens`, and answers with `answer`. */
-function fakeModel(contextTokens: number, answer: (call: Call, n: number) => string | { stop: string }) {
+type FakeAnswer = string | { stop: string } | { cutOff: string };
+
+/**
+ * A provider that counts four characters a token, holds `contextTokens`, and answers with `answer`;
+ * `{ cutOff }` is an answer that stopped at the call's maxTokens (finishReason 'length').
+ */
+function fakeModel(contextTokens: number, answer: (call: Call, n: number) => FakeAnswer) {
   const calls: Call[] = [];
   const count = (text: string) => Math.ceil(text.length / 4);
   const model: ItemModel<string> = {
@@ -24,9 +29,12 @@ function fakeModel(contextTokens: number, answer: (call: Call, n: number) => str
       // The real providers refuse what does not fit; so does the fake, so a test cannot pass on an overflow.
       if (model.promptTokens(prompt) + prompt.maxTokens > contextTokens) throw new Error(`overflow: ${model.promptTokens(prompt)} + ${prompt.maxTokens} > ${contextTokens}`);
       calls.push(call);
-      const text = answer(call, calls.length);
-      if (typeof text !== 'string') return text;
-      return { text, usage: { inputTokens: model.promptTokens(prompt), outputTokens: count(text) }, model: 'fake', finishReason: 'stop' };
+      const given = answer(call, calls.length);
+      if (typeof given !== 'string' && 'stop' in given) return given;
+      const text = typeof given === 'string' ? given : given.cutOff;
+      const finishReason = typeof given === 'string' ? 'stop' : 'length';
+      const usage = { inputTokens: model.promptTokens(prompt), outputTokens: count(text) };
+      return { text, usage, model: 'fake', finishReason };
     },
   };
   return { model, calls };
@@ -236,5 +244,134 @@ describe('runItem: large code files', () => {
     const run = await runItem(model, item('src/a.js', file), task, 256);
     expect(run.kind).toBe('rejected');
     expect((run as { message: string }).message).toMatch(/^answer rejected 3 times \(line 1:\d+: .*\), in part 1 of \d+ \(lines 1–\d+\)$/);
+  });
+});
+
+describe('cut-off answers (finishReason "length")', () => {
+  const properties = { total: { type: 'number' }, note: { type: 'string' } };
+  const schema = { type: 'object', properties, required: ['total'] };
+  const extract = (maxTokens?: number): DocumentTask => ({ type: 'extract', schema, maxTokens });
+  const message = (run: object) => (run as { message?: string }).message;
+  const cutOffAt = (n: number) => `the answer was cut off at the output token limit (${n} tokens)`;
+  const noLargerThan = (n: number) => `and MAX_OUTPUT_TOKENS (${n}) allows no larger limit`;
+
+  it('reports a cut-off structured answer as a cut-off with its limit, and asks once more with twice it', async () => {
+    const answers: FakeAnswer[] = [{ cutOff: '{"total": 12, "note": "a long' }, '{"total": 12}'];
+    const { model, calls } = fakeModel(4096, () => answers.shift()!);
+    const rejections: string[] = [];
+    const run = await runItem(model, documentItem('Invoice.'), extract(64), 512, (r) => rejections.push(r.message));
+    expect(run).toMatchObject({ kind: 'answered', result: '{"total":12}' });
+    expect(rejections).toEqual([cutOffAt(64)]);
+    expect(calls.map((c) => c.prompt.maxTokens)).toEqual([64, 128]);
+    expect(calls[1].prompt.prompt).toContain('Your previous answer was cut off at the output token limit (64 tokens).');
+    expect(calls[1].prompt.prompt).not.toContain('not JSON');
+  });
+
+  it('raises the limit only as far as MAX_OUTPUT_TOKENS, and a classify label from its default 32', async () => {
+    const capped = fakeModel(4096, (_, n) => (n === 1 ? { cutOff: '{"total": 1' } : '{"total": 1}'));
+    await runItem(capped.model, documentItem('Invoice.'), extract(64), 100);
+    expect(capped.calls.map((c) => c.prompt.maxTokens)).toEqual([64, 100]);
+
+    const classify = fakeModel(4096, (_, n) => (n === 1 ? { cutOff: '{"label": "fin' } : '{"label": "finance"}'));
+    const labels = { type: 'classify' as const, labels: ['finance', 'hr'] };
+    const run = await runItem(classify.model, documentItem('A budget.'), labels, 512);
+    expect(run).toMatchObject({ kind: 'answered', result: '{"label":"finance"}' });
+    expect(classify.calls.map((c) => c.prompt.maxTokens)).toEqual([32, 64]);
+  });
+
+  it('fails after one call, saying why, when MAX_OUTPUT_TOKENS allows no larger limit', async () => {
+    const { model, calls } = fakeModel(4096, () => ({ cutOff: '{"total": 1, "note": "' }));
+    const run = await runItem(model, documentItem('Invoice.'), extract(), 64);
+    expect(run.kind).toBe('rejected');
+    expect(message(run)).toBe(`${cutOffAt(64)}, ${noLargerThan(64)}`);
+    expect(calls).toHaveLength(1);
+    expect(run.tally.calls).toBe(1);
+  });
+
+  it("fails after one call when the model's context leaves no room for a larger limit", async () => {
+    const text = 'Invoice. '.repeat(40);
+    const single = documentPrompt(extract(64), text, 512);
+    const count = (t: string) => Math.ceil(t.length / 4);
+    // Room for the prompt, its 64 answer tokens and the cut-off feedback, not for 80 answer tokens.
+    const context = count(single.system) + count(single.prompt) + 8 + 64 + 40;
+    const { model, calls } = fakeModel(context, () => ({ cutOff: '{"total": 1' }));
+    const run = await runItem(model, documentItem(text), extract(64), 512);
+    expect(message(run)).toMatch(/, and the model's context of \d+ tokens leaves no room for a larger limit \(\d+ tok/);
+    expect(message(run)).toMatch(new RegExp(`^${cutOffAt(64).replace(/[()]/g, '\\$&')}`));
+    expect(calls).toHaveLength(1);
+  });
+
+  it('fails at once when the answer is cut off again after the limit was raised', async () => {
+    const { model, calls } = fakeModel(4096, () => ({ cutOff: '{"note": "' }));
+    const run = await runItem(model, documentItem('Invoice.'), extract(64), 512);
+    expect(message(run)).toBe(`${cutOffAt(128)}, again after the limit was raised from 64 tokens`);
+    expect(calls.map((c) => c.prompt.maxTokens)).toEqual([64, 128]);
+  });
+
+  it('keeps a raised limit for a retry that follows for another reason', async () => {
+    const answers: FakeAnswer[] = [{ cutOff: '{"total": "' }, '{"total": "twelve"}', '{"total": 12}'];
+    const { model, calls } = fakeModel(4096, () => answers.shift()!);
+    const run = await runItem(model, documentItem('Invoice.'), extract(64), 512);
+    expect(run).toMatchObject({ kind: 'answered', result: '{"total":12}' });
+    expect(calls.map((c) => c.prompt.maxTokens)).toEqual([64, 128, 128]);
+    expect(calls[2].prompt.prompt).toContain('Your previous answer was rejected: $.total: must be number');
+  });
+
+  it('accepts a summary that ran to the limit, as before: nothing reports it as a failure', async () => {
+    const { model, calls } = fakeModel(4096, () => ({ cutOff: 'The board met and agreed on' }));
+    const rejections: string[] = [];
+    const task: DocumentTask = { type: 'summarize', maxTokens: 16 };
+    const run = await runItem(model, documentItem(doc(5)), task, 512, (r) => rejections.push(r.message));
+    expect(run).toMatchObject({ kind: 'answered', result: 'The board met and agreed on' });
+    expect(calls).toHaveLength(1);
+    expect(rejections).toEqual([]);
+  });
+
+  it('handles a cut-off the same way in a part of a long document', async () => {
+    const schemaTask: DocumentTask = { type: 'extract', schema, maxTokens: 64 };
+    let cut = false;
+    const { model, calls } = fakeModel(1024, (call) => {
+      if (call.prompt.prompt.startsWith('Merge')) return '{"total": 3}';
+      if (partOf(call.prompt)?.[0] === 2 && !cut) {
+        cut = true;
+        return { cutOff: '{"total": 3, "note": "' };
+      }
+      return '{}';
+    });
+    const run = await runItem(model, documentItem(doc(300)), schemaTask, 512);
+    expect(run).toMatchObject({ kind: 'answered', result: '{"total":3}' });
+    const second = calls.filter((c) => partOf(c.prompt)?.[0] === 2);
+    expect(second.map((c) => c.prompt.maxTokens)).toEqual([64, 128]);
+
+    const never = fakeModel(1024, (call) => (partOf(call.prompt)?.[0] === 2 ? { cutOff: '{"note": "' } : '{}'));
+    const failed = await runItem(never.model, documentItem(doc(300)), { ...schemaTask, maxTokens: 512 }, 512);
+    expect(message(failed)).toMatch(/, in part 2 of \d+$/);
+    expect(message(failed)!.replace(/, in part 2 of \d+$/, '')).toBe(`${cutOffAt(512)}, ${noLargerThan(512)}`);
+  });
+
+  it('reports a cut-off code migration with its limit, and asks once more with a larger one', async () => {
+    const file = 'var a = 1;\n';
+    const answers: FakeAnswer[] = [{ cutOff: '```js\nlet a' }, '```js\nlet a = 1;\n```\n'];
+    const { model, calls } = fakeModel(8192, () => answers.shift()!);
+    const rejections: string[] = [];
+    const item = { kind: 'code-migration' as const, input: file, path: 'a.js' };
+    const task = { instruction: 'Use let', maxTokens: 64 };
+    const run = await runItem(model, item, task, 256, (r) => rejections.push(r.message));
+    expect(run).toMatchObject({ kind: 'answered', result: 'let a = 1;\n' });
+    expect(rejections).toEqual([cutOffAt(64)]);
+    expect(calls.map((c) => c.prompt.maxTokens)).toEqual([64, 128]);
+  });
+
+  it('askChecked: an accepted cut-off answer is kept; a rejected one never gets the same limit again', async () => {
+    const { model, calls } = fakeModel(4096, () => ({ cutOff: 'partial' }));
+    const prompt = documentPrompt({ type: 'summarize', maxTokens: 10 }, 'x', 512);
+    const options = { maxOutputTokens: 512 };
+    const keep = (a: CompletionResult) => ({ ok: true as const, value: a.text });
+    const kept = await askChecked(model, new CallTally(), prompt, undefined, keep, options);
+    expect(kept).toMatchObject({ ok: true, value: 'partial', rounds: 1 });
+    const refuse = () => ({ ok: false as const, message: 'no', retry: prompt });
+    const refused = await askChecked(model, new CallTally(), prompt, undefined, refuse, options);
+    expect(refused).toMatchObject({ ok: false, rounds: 2 });
+    expect(calls.slice(1).map((c) => c.prompt.maxTokens)).toEqual([10, 20]);
   });
 });

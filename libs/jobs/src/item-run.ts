@@ -45,7 +45,7 @@ export async function runItem<Stop>(
   const asked = await askChecked(model, tally, prompt, answerSchema(item, task), (answer) => {
     const check = checkItemOutput(item, task, answer.text, answer.finishReason, maxOutputTokens);
     return check.ok ? { ok: true, value: check } : check;
-  }, { onRejected });
+  }, { maxOutputTokens, onRejected });
   if ('stop' in asked) return { kind: 'stopped', stop: asked.stop, tally };
   return asked.ok ? { kind: 'answered', result: asked.value.result, diff: asked.value.diff, tally } : { kind: 'rejected', message: asked.message, tally };
 }

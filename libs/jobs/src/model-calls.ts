@@ -55,11 +55,40 @@ export type AnswerCheck<T> = { ok: true; value: T } | { ok: false; message: stri
 
 export type Asked<T, Stop> = { ok: true; value: T } | { ok: false; message: string } | { stop: Stop };
 
+export interface AskOptions {
+  /** MAX_OUTPUT_TOKENS: the most output a cut-off answer may be asked again with. */
+  maxOutputTokens: number;
+  /** Which part of a long item this is, for the rejection listener. */
+  part?: string;
+  /** Calls at most: 1 + MAX_VALIDATION_RETRIES unless told. */
+  rounds?: number;
+  onRejected?: RejectionListener;
+}
+
 /**
- * Asks, checks the answer, asks again with the checker's reason: at most `rounds` calls
- * (1 + MAX_VALIDATION_RETRIES unless told). A retry whose feedback would overflow the context asks
- * the first prompt again instead. Every call's usage goes into `tally`. When every answer was
- * rejected, the message says so and gives the last checker's reason.
+ * How much more output a cut-off answer is asked again with: twice the limit, as far as
+ * MAX_OUTPUT_TOKENS and the model's context allow, and at least a quarter more (less would be asking
+ * the same question again).
+ */
+const CUT_OFF_GROWTH = 2;
+const MIN_CUT_OFF_GROWTH = 1.25;
+
+/** How every task kind reports an answer that stopped at its output limit. */
+export function cutOffMessage(maxTokens: number): string {
+  return `the answer was cut off at the output token limit (${maxTokens} tokens)`;
+}
+
+/**
+ * Asks, checks the answer, asks again with the checker's reason: at most `rounds` calls. A retry whose
+ * feedback would overflow the context asks the first prompt again instead. Every call's usage goes into
+ * `tally`. When every answer was rejected, the message says so and gives the last checker's reason.
+ *
+ * An answer that stopped at the output limit (finishReason 'length') and fails its check failed because
+ * it was cut off, whatever its truncated text looks like ("not JSON: unexpected end" is the same
+ * cut-off): it is reported as one, with the limit. Asked again with the same limit it would be cut off
+ * again, so it is asked once more with a larger limit (twice, within MAX_OUTPUT_TOKENS and the model's
+ * context; later retries keep it) — or, where no larger limit fits or it was already raised, the item
+ * fails at once. A check that accepts a cut-off answer (a summary that ran to the limit) keeps it.
  */
 export async function askChecked<T, Stop>(
   model: ItemModel<Stop>,
@@ -67,22 +96,54 @@ export async function askChecked<T, Stop>(
   prompt: Prompt,
   jsonSchema: Record<string, unknown> | undefined,
   check: (answer: CompletionResult) => AnswerCheck<T>,
-  options: { part?: string; rounds?: number; onRejected?: RejectionListener } = {},
+  options: AskOptions,
 ): Promise<Asked<T, Stop> & { rounds: number }> {
   const rounds = options.rounds ?? MAX_VALIDATION_RETRIES + 1;
   const first = prompt;
   let message = 'no answer was asked for';
+  let raisedFrom: number | null = null;
   for (let round = 0; round < rounds; round++) {
     const answer = await model.complete(prompt, jsonSchema);
     if ('stop' in answer) return { stop: answer.stop, rounds: round + 1 };
     tally.add(answer);
     const checked = check(answer);
     if (checked.ok) return { ok: true, value: checked.value, rounds: round + 1 };
-    message = checked.message;
+    const cutOff = answer.finishReason === 'length';
+    message = cutOff ? cutOffMessage(prompt.maxTokens) : checked.message;
     options.onRejected?.({ part: options.part ?? null, round, message });
-    prompt = fitsOneCall(model, checked.retry) ? checked.retry : first;
+    if (cutOff) {
+      const larger =
+        raisedFrom === null
+          ? largerLimit(model, prompt, options.maxOutputTokens)
+          : { why: `again after the limit was raised from ${raisedFrom} tokens` };
+      if ('why' in larger) return { ok: false, message: `${message}, ${larger.why}`, rounds: round + 1 };
+      raisedFrom = prompt.maxTokens;
+      prompt = larger;
+      continue;
+    }
+    // A limit raised after a cut-off stays for the retries that follow.
+    const limit = Math.max(checked.retry.maxTokens, prompt.maxTokens);
+    const candidates = [{ ...checked.retry, maxTokens: limit }, { ...first, maxTokens: limit }];
+    prompt = candidates.find((candidate) => fitsOneCall(model, candidate)) ?? first;
   }
   return { ok: false, message: `answer rejected ${rounds === 1 ? 'once' : `${rounds} times`} (${message})`, rounds };
+}
+
+/** The prompt asked again after a cut-off, with a larger limit; or why there is none. */
+function largerLimit<Stop>(model: ItemModel<Stop>, prompt: Prompt, maxOutputTokens: number): Prompt | { why: string } {
+  const cut = prompt.maxTokens;
+  const feedback =
+    `Your previous answer was cut off at the output token limit (${cut} tokens). ` +
+    'Answer again with the complete answer, as short as the task allows.';
+  const retry = withFeedback(prompt, feedback);
+  const room = model.contextTokens - model.promptTokens(retry);
+  const maxTokens = Math.min(cut * CUT_OFF_GROWTH, maxOutputTokens, room);
+  if (maxTokens >= cut * MIN_CUT_OFF_GROWTH) return { ...retry, maxTokens };
+  if (maxOutputTokens < cut * MIN_CUT_OFF_GROWTH) {
+    return { why: `and MAX_OUTPUT_TOKENS (${maxOutputTokens}) allows no larger limit` };
+  }
+  const context = `the model's context of ${model.contextTokens} tokens`;
+  return { why: `and ${context} leaves no room for a larger limit (${Math.max(0, room)} tokens after the prompt)` };
 }
 
 /** The same prompt with the reason its previous answer was rejected appended. */

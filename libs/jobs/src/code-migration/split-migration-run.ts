@@ -88,7 +88,9 @@ export async function runSplitMigration<Stop>(
           `for the model's context of ${model.contextTokens} tokens`,
       );
     }
-    const asked = await askChecked(model, tally, prompt, undefined, partCheck(model, path, part.text, prompt, migrationExpectations(task)), { part: name, rounds: roundsLeft[i], onRejected });
+    const check = partCheck(model, path, part.text, prompt, migrationExpectations(task));
+    const options = { maxOutputTokens, part: name, rounds: roundsLeft[i], onRejected };
+    const asked = await askChecked(model, tally, prompt, undefined, check, options);
     roundsLeft[i] -= asked.rounds;
     if ('stop' in asked) return { stop: asked.stop };
     if (!asked.ok) return { ok: false, message: `${asked.message}, in ${name} (lines ${part.firstLine}–${part.lastLine})` };

@@ -4,7 +4,7 @@ import { askChecked, roomIn, fitsOneCall, withFeedback, type AnswerCheck, type A
 import { contextShort, type ContextShort } from '../context-short.js';
 import type { Prompt } from '../prompt.js';
 import { mapPrompt, reduceGroups, reducePrompt } from './map-reduce-plan.js';
-import { jsonSchemaForTask, validateStructured } from './structured-output.js';
+import { jsonSchemaForTask, structuredFeedback, validateStructured } from './structured-output.js';
 import { chunkByTokens } from './token-chunker.js';
 
 /** Share of a chunk repeated from the end of the one before, so no sentence loses its context. */
@@ -60,7 +60,8 @@ export async function runLongDocument<Stop>(
   for (const chunk of chunks) {
     const part = `part ${chunk.index + 1} of ${chunks.length}`;
     const prompt = mapPrompt(partTask, chunk.text, { index: chunk.index, count: chunks.length }, maxOutputTokens);
-    const asked = await askChecked(model, tally, prompt, partSchema, partCheck(prompt), { part, onRejected });
+    const options = { maxOutputTokens, part, onRejected };
+    const asked = await askChecked(model, tally, prompt, partSchema, partCheck(prompt), options);
     if (!('ok' in asked) || !asked.ok) return partFailed(asked, part);
     partials.push(asked.value);
   }
@@ -70,7 +71,8 @@ export async function runLongDocument<Stop>(
     const final = reducePrompt(task, partials, maxOutputTokens, 'final');
     if (fitsOneCall(model, final)) {
       const check = task.type === 'summarize' ? summaryCheck(final) : structuredCheck(task)(final);
-      const asked = await askChecked(model, tally, final, jsonSchemaForTask(task) ?? undefined, check, { part: 'combining the parts', onRejected });
+      const options = { maxOutputTokens, part: 'combining the parts', onRejected };
+      const asked = await askChecked(model, tally, final, jsonSchemaForTask(task) ?? undefined, check, options);
       return 'ok' in asked && !asked.ok ? partFailed(asked, 'combining the parts') : asked;
     }
     const frame = reducePrompt(partTask, [], maxOutputTokens, 'intermediate');
@@ -87,7 +89,8 @@ export async function runLongDocument<Stop>(
       }
       const part = `combining round ${round}, group ${i + 1} of ${groups.length}`;
       const prompt = reducePrompt(partTask, group, maxOutputTokens, 'intermediate');
-      const asked = await askChecked(model, tally, prompt, partSchema, partCheck(prompt), { part, onRejected });
+      const options = { maxOutputTokens, part, onRejected };
+      const asked = await askChecked(model, tally, prompt, partSchema, partCheck(prompt), options);
       if (!('ok' in asked) || !asked.ok) return partFailed(asked, part);
       next.push(asked.value);
     }
@@ -126,9 +129,8 @@ function summaryCheck(prompt: Prompt): (answer: CompletionResult) => AnswerCheck
 function structuredCheck(task: DocumentTask): (prompt: Prompt) => (answer: CompletionResult) => AnswerCheck<string> {
   return (prompt) => (answer) => {
     const checked = validateStructured(task, answer.text);
-    if (checked.ok) return { ok: true, value: JSON.stringify(checked.value) };
-    const feedback = `Your previous answer was rejected: ${checked.message.slice(0, 500)}. Answer again with a JSON object matching the schema only.`;
-    return { ok: false, message: checked.message, retry: withFeedback(prompt, feedback) };
+    if (checked.ok) return { ok: true, value: checked.stored };
+    return { ok: false, message: checked.message, retry: withFeedback(prompt, structuredFeedback(checked.message)) };
   };
 }
 

@@ -42,13 +42,14 @@ describe('jsonSchemaForTask', () => {
 describe('validateStructured', () => {
   describe('classify', () => {
     it('accepts {"label": …} with a label from the set, fenced or not', () => {
-      expect(validateStructured(classify, '{"label": "spam"}')).toEqual({ ok: true, value: { label: 'spam' } });
-      expect(validateStructured(classify, '```json\n{"label": "ham"}\n```')).toEqual({ ok: true, value: { label: 'ham' } });
+      expect(validateStructured(classify, '{"label": "spam"}')).toMatchObject({ ok: true, value: { label: 'spam' } });
+      const fenced = validateStructured(classify, '```json\n{"label": "ham"}\n```');
+      expect(fenced).toMatchObject({ ok: true, value: { label: 'ham' } });
     });
 
     it('accepts the bare label the single-document prompt asks for', () => {
-      expect(validateStructured(classify, ' ham\n')).toEqual({ ok: true, value: { label: 'ham' } });
-      expect(validateStructured(classify, '"spam"')).toEqual({ ok: true, value: { label: 'spam' } });
+      expect(validateStructured(classify, ' ham\n')).toMatchObject({ ok: true, value: { label: 'ham' } });
+      expect(validateStructured(classify, '"spam"')).toMatchObject({ ok: true, value: { label: 'spam' } });
     });
 
     it('names the path of a label outside the set, a missing label and an extra property', () => {
@@ -61,7 +62,7 @@ describe('validateStructured', () => {
   describe('extract', () => {
     it('returns the parsed object when it matches the schema', () => {
       const answer = { number: 'INV-1', total: 12.5, lines: [{ sku: 'A', qty: 2 }], 'due date': '2025-01-31' };
-      expect(validateStructured(invoice, JSON.stringify(answer))).toEqual({ ok: true, value: answer });
+      expect(validateStructured(invoice, JSON.stringify(answer))).toMatchObject({ ok: true, value: answer });
     });
 
     it('names the JSON path of each failure, nested ones and odd keys included', () => {
@@ -101,7 +102,7 @@ describe('validateStructured', () => {
           not: { required: ['po box'] },
         },
       };
-      expect(validateStructured(shipping, '{"country": "FR"}')).toEqual({ ok: true, value: { country: 'FR' } });
+      expect(validateStructured(shipping, '{"country": "FR"}')).toMatchObject({ ok: true, value: { country: 'FR' } });
       expect(failure(shipping, '{"country": "US"}')).toContain('$.zip: required property missing');
       expect(failure(shipping, '{"country": "FR", "po box": "1"}')).toBe('$: must NOT be valid');
     });
@@ -124,16 +125,59 @@ describe('validateStructured', () => {
       expect(failure(byYear, '{"2024": "many"}')).toBe('$["2024"]: must be integer');
     });
 
+    describe('numbers JSON cannot hold as given', () => {
+      const payment: DocumentTask = {
+        type: 'extract',
+        schema: {
+          type: 'object',
+          properties: {
+            amountEuros: { type: 'number' },
+            ref: { type: 'integer' },
+            parts: { type: 'array', items: { type: 'number' } },
+          },
+          required: ['amountEuros'],
+        },
+      };
+
+      it('refuses an overflowing number (JSON.parse makes 9e879 Infinity, stored as null) with its path', () => {
+        expect(failure(payment, '{"amountEuros": 9e879}')).toBe('$.amountEuros: number overflows (not finite)');
+        expect(failure(payment, '{"amountEuros": -1e999}')).toBe('$.amountEuros: number overflows (not finite)');
+        const inArray = failure(payment, '{"amountEuros": 1, "parts": [2, 1e400]}');
+        expect(inArray).toBe('$.parts[1]: number overflows (not finite)');
+      });
+
+      it('refuses an integer past 2^53, whose digits JSON.parse loses', () => {
+        const unsafe = ': integer outside the safe range (±2^53−1)';
+        expect(failure(payment, `{"amountEuros": 1, "ref": ${2 ** 60}}`)).toBe(`$.ref${unsafe}`);
+        expect(failure(payment, '{"amountEuros": 12345678901234567890}')).toBe(`$.amountEuros${unsafe}`);
+        expect(validateStructured(payment, `{"amountEuros": 1, "ref": ${Number.MAX_SAFE_INTEGER}}`).ok).toBe(true);
+      });
+
+      it('reports the overflow with the schema issues of the same answer', () => {
+        const both = failure(payment, '{"amountEuros": 9e879, "ref": 1.5}');
+        expect(both).toBe('$.amountEuros: number overflows (not finite); $.ref: must be integer');
+      });
+
+      it('gives the exact text to store, which parses back to the value it checked', () => {
+        const answer = validateStructured(payment, '```json\n{ "amountEuros": 12.50, "parts": [1e2] }\n```');
+        const value = { amountEuros: 12.5, parts: [100] };
+        expect(answer).toEqual({ ok: true, value, stored: '{"amountEuros":12.5,"parts":[100]}' });
+        const label = validateStructured(classify, ' ham\n');
+        expect(label).toEqual({ ok: true, value: { label: 'ham' }, stored: '{"label":"ham"}' });
+      });
+    });
+
     it('checks schemas it does not fully know and tasks sharing an $id', () => {
       const annotated = { $id: 'https://example.com/invoice', type: 'object', 'x-vendor': true, properties: { n: { type: 'string' } }, required: ['n'] };
       const first: DocumentTask = { type: 'extract', schema: annotated };
       const second: DocumentTask = { type: 'extract', schema: { ...annotated } };
       expect(failure(first, '{}')).toBe('$.n: required property missing');
-      expect(validateStructured(second, '{"n": "1"}')).toEqual({ ok: true, value: { n: '1' } });
+      expect(validateStructured(second, '{"n": "1"}')).toMatchObject({ ok: true, value: { n: '1' } });
     });
   });
 
   it('takes a summary as its trimmed text', () => {
-    expect(validateStructured({ type: 'summarize' }, '  The board met.\n')).toEqual({ ok: true, value: 'The board met.' });
+    const summary = validateStructured({ type: 'summarize' }, '  The board met.\n');
+    expect(summary).toEqual({ ok: true, value: 'The board met.', stored: 'The board met.' });
   });
 });

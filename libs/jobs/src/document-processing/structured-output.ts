@@ -5,7 +5,8 @@ import { unwrapCodeFence } from '../code-migration/code-fence.js';
 import { jsonSyntaxError, lineAndColumnAt } from '../code-migration/json-syntax-error.js';
 
 export type StructuredAnswer =
-  | { ok: true; value: unknown }
+  /** `stored` is the text to store: for JSON, it parses back to `value`, which matches the schema. */
+  | { ok: true; value: unknown; stored: string }
   /** `message` names the JSON path that failed ("$.items[2].price: must be number"). */
   | { ok: false; message: string };
 
@@ -54,24 +55,69 @@ ajvFormats.default(ajv);
  * Throws UnsupportedSchemaError when the task's schema cannot be compiled.
  */
 export function validateStructured(task: DocumentTask, text: string): StructuredAnswer {
-  if (task.type === 'summarize') return { ok: true, value: text.trim() };
+  if (task.type === 'summarize') return { ok: true, value: text.trim(), stored: text.trim() };
   const validate = validatorOf(task);
   const unwrapped = unwrapCodeFence(text.trim());
   if (unwrapped.kind === 'unclosed') return { ok: false, message: 'the answer opens a Markdown code fence and never closes it' };
   if (unwrapped.kind === 'several') return { ok: false, message: 'the answer holds several code blocks; expected one JSON value' };
   const json = unwrapped.text.trim();
   const label = task.type === 'classify' ? bareLabel(task, json) : undefined;
-  if (label !== undefined) return { ok: true, value: { label } };
+  if (label !== undefined) return storable(validate, { label });
   let value: unknown;
   try {
     value = JSON.parse(json);
   } catch (error) {
     return { ok: false, message: `not JSON: ${where(json, error as Error)}` };
   }
-  if (validate(value)) return { ok: true, value };
-  const issues = [...new Set((validate.errors ?? []).map((error) => describe(error, value)))];
-  const more = issues.length - MAX_ISSUES_REPORTED;
-  return { ok: false, message: issues.slice(0, MAX_ISSUES_REPORTED).join('; ') + (more > 0 ? ` (+${more} more)` : '') };
+  return storable(validate, value);
+}
+
+/** What a retry prompt says after a structured answer was rejected with `message`. */
+export function structuredFeedback(message: string): string {
+  const reason = message.slice(0, 500);
+  return `Your previous answer was rejected: ${reason}. Answer again with a JSON object matching the schema only.`;
+}
+
+/**
+ * The one way a structured answer becomes the text stored for it: only when that text, parsed back,
+ * still matches the schema. JSON.parse turns an overflowing number (llama.cpp's grammar allows `9e879`)
+ * into Infinity, which ajv accepts as a number and JSON.stringify writes as `null`; a long integer
+ * silently loses digits. Both are refused here with their path, like any schema error, and the stored
+ * text is validated once more, so a completed item can never hold a value its schema rejects.
+ */
+function storable(validate: ValidateFunction, value: unknown): StructuredAnswer {
+  const issues = [...unrepresentableNumbers(value), ...schemaIssues(validate, value)];
+  if (issues.length > 0) return rejected(issues);
+  const stored = JSON.stringify(value);
+  const parsed: unknown = JSON.parse(stored);
+  if (!validate(parsed)) return rejected(schemaIssues(validate, parsed).map((issue) => `as stored, ${issue}`));
+  return { ok: true, value: parsed, stored };
+}
+
+function schemaIssues(validate: ValidateFunction, value: unknown): string[] {
+  return validate(value) ? [] : (validate.errors ?? []).map((error) => describe(error, value));
+}
+
+function rejected(issues: readonly string[]): StructuredAnswer {
+  const unique = [...new Set(issues)];
+  const more = unique.length - MAX_ISSUES_REPORTED;
+  return { ok: false, message: unique.slice(0, MAX_ISSUES_REPORTED).join('; ') + (more > 0 ? ` (+${more} more)` : '') };
+}
+
+/** Numbers JSON text cannot hold as given: non-finite (overflowed), or integers past 2^53 (digits lost). */
+function unrepresentableNumbers(value: unknown, path: PropertyKey[] = []): string[] {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return [`${jsonPath(path)}: number overflows (not finite)`];
+    if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
+      return [`${jsonPath(path)}: integer outside the safe range (±2^53−1)`];
+    }
+    return [];
+  }
+  if (Array.isArray(value)) return value.flatMap((item, i) => unrepresentableNumbers(item, [...path, i]));
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).flatMap(([key, item]) => unrepresentableNumbers(item, [...path, key]));
+  }
+  return [];
 }
 
 /**

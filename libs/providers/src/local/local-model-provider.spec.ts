@@ -114,6 +114,19 @@ describe('LocalModelProvider on the generated tiny model', () => {
     expect(await rejection(provider.complete(request({ maxTokens: 0 })))).toMatchObject({ code: 'invalid_request', retryable: false });
   });
 
+  it('closes a schema-constrained answer before maxTokens: its unbounded strings and arrays are bounded', async () => {
+    const notes = { type: 'array', items: { type: 'string' } };
+    const jsonSchema = { type: 'object', properties: { vendor: { type: 'string' }, notes, paid: { type: 'boolean' } } };
+    for (const maxTokens of [48, 96]) {
+      const prompt = 'Extract the vendor of: invoice from ACME.';
+      const result = await provider.complete(request({ prompt, maxTokens, jsonSchema }));
+      expect(result.finishReason).toBe('stop');
+      expect(result.usage.outputTokens).toBeLessThanOrEqual(maxTokens);
+      const value = JSON.parse(result.text);
+      expect(Object.keys(value)).toEqual(['vendor', 'notes', 'paid']);
+    }
+  });
+
   it('counts tokens with the model tokenizer', () => {
     expect(provider.countTokens('')).toBe(0);
     expect(provider.countTokens('The customer signed the contract.')).toBeGreaterThan(3);

@@ -17,6 +17,7 @@ import {
   type InferenceProvider,
   ProviderError,
 } from '#libs/providers/src/completion.js';
+import { boundedJsonSchema } from './bounded-json-schema.js';
 import { classifyEngineError } from './engine-errors.js';
 import { SequencePool } from './sequence-pool.js';
 import { renderedPromptTokens, systemHistory } from './rendered-prompt.js';
@@ -142,7 +143,9 @@ export class LocalModelProvider implements InferenceProvider {
       session = new LlamaChatSession({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
       session.setChatHistory(history);
       const before = sequence.tokenMeter.getState();
-      const grammar = req.jsonSchema ? await this.grammarFor(req.jsonSchema) : undefined;
+      // Bounded from maxTokens, so a constrained answer can always close before the limit (issue 12).
+      const schema = req.jsonSchema && boundedJsonSchema(req.jsonSchema, req.maxTokens);
+      const grammar = schema ? await this.grammarFor(schema) : undefined;
       const result = await session.promptWithMeta(req.prompt, { maxTokens: req.maxTokens, signal, grammar });
       const used = sequence.tokenMeter.diff(before);
       return {
@@ -163,7 +166,9 @@ export class LocalModelProvider implements InferenceProvider {
 
   /**
    * A grammar that only lets the model write JSON matching `schema` (node-llama-cpp's GBNF from JSON
-   * Schema): a classification or extraction is valid by construction. Compiled once per schema.
+   * Schema): a classification or extraction has its shape by construction — not necessarily finite
+   * numbers (the grammar allows `9e879`), which the answer's check refuses. Compiled once per schema (one
+   * per output limit, since the limit bounds its strings and arrays).
    */
   private grammarFor(schema: Record<string, unknown>): Promise<LlamaGrammar> {
     const key = JSON.stringify(schema);
