@@ -14,6 +14,7 @@ import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/
 import { checkOutputBranch } from '#libs/jobs/src/code-migration/branch-output.js';
 import { DEFAULT_PII_RULES } from '#libs/privacy/src/pii-rules.js';
 import { effectiveSensitivity } from '#libs/privacy/src/effective-sensitivity.js';
+import { taskTexts } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
 
 export class SubmissionRejected extends Error {
@@ -208,9 +209,14 @@ export class BatchIntake {
       s.kind === 'code-migration'
         ? (s.items ?? []).map((i) => ({ itemId: i.path, input: i.content, path: i.path, model: i.model ?? s.model }))
         : s.items.map((i) => ({ itemId: i.id, input: i.text, path: undefined, model: i.model ?? s.model }));
+    const rules = this.limits.piiRules ?? DEFAULT_PII_RULES;
+    // The task goes into every item's prompt: what it holds raises every item.
+    const inTask = detectPii(taskTexts(s.task), rules);
     return inputs.map((x, index) => {
       // Personal data raises the item's floor: a "public" document holding card numbers is confidential.
-      const privacy = effectiveSensitivity(s.sensitivity, detectPii(x.input, this.limits.piiRules ?? DEFAULT_PII_RULES));
+      // Every field that reaches a provider counts: the text, a code item's path, the task's strings.
+      const inItem = detectPii(x.path === undefined ? [x.input] : [x.input, x.path], rules);
+      const privacy = effectiveSensitivity(s.sensitivity, [inItem, inTask]);
       const pii = { declared: s.sensitivity, categories: privacy.categories, raised: privacy.raised };
       const item: WorkItem = { batchId, index, itemId: x.itemId, kind: s.kind, sensitivity: privacy.sensitivity, deadline: deadlineAt, input: x.input, path: x.path, model: x.model };
       const prompt = promptFor(item, s.task, this.limits.maxOutputTokens);
