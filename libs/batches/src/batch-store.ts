@@ -351,8 +351,13 @@ function num(v: string | undefined): number {
   return v === undefined || v === '' ? 0 : Number(v);
 }
 
+/**
+ * A stored epoch as ISO-8601; null when absent or outside the calendar. Records written before deadlines
+ * were bounded can hold `P300000Y` from their creation: a read must never throw RangeError (a 500).
+ */
 function iso(v: string | undefined): string | null {
-  return v ? new Date(Number(v)).toISOString() : null;
+  const at = v ? new Date(Number(v)) : null;
+  return at === null || Number.isNaN(at.getTime()) ? null : at.toISOString();
 }
 
 function toBatchView(h: Record<string, string>): BatchView {

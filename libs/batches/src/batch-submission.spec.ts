@@ -99,8 +99,35 @@ describe('deadlines', () => {
   });
 
   it('parses timestamps only with a zone', () => {
-    expect(parseDeadline('2026-11-23T01:00:00Z', NOW)).toBe(NOW + 3_600_000);
-    expect(parseDeadline('2026-11-23T01:00:00+01:00', NOW)).toBe(NOW);
-    expect(parseDeadline('2026-11-23T01:00:00', NOW)).toBeNull();
+    expect(parseDeadline('2026-11-23T01:00:00Z', NOW)).toEqual({ ok: true, at: NOW + 3_600_000 });
+    expect(parseDeadline('2026-11-23T02:00:00+01:00', NOW)).toEqual({ ok: true, at: NOW + 3_600_000 });
+    expect(parseDeadline('2026-11-23T01:00:00+01:00', NOW)).toEqual({ ok: false, message: 'is in the past' });
+    expect(parseDeadline('2026-11-23T01:00:00', NOW)).toMatchObject({ ok: false });
+  });
+
+  // Issue 13 §4: P300000Y was accepted and every read of its batch answered 500 (RangeError); 2030-02-30 rolled over.
+  it.each([
+    ['P300000Y', /at most 366 days ahead/],
+    ['P99999999999999999999D', /at most 366 days ahead/],
+    ['PT999999999999999999999H', /at most 366 days ahead/],
+    ['P367D', /at most 366 days ahead/],
+    ['2028-01-01T00:00:00Z', /at most 366 days ahead/],
+    ['2027-02-30T00:00:00Z', /not a date in the calendar/],
+    ['2027-02-29T00:00:00Z', /not a date in the calendar/],
+    ['2026-13-01T00:00:00Z', /not a date in the calendar/],
+    ['2026-12-01T24:00:00Z', /not a date in the calendar/],
+    ['2026-12-01T10:61:00Z', /not a date in the calendar/],
+    ['2026-12-01T10:00:00+25:00', /not a date in the calendar/],
+  ])('refuses %s naming why', (deadline, message) => {
+    expect(parseDeadline(deadline, NOW)).toEqual({ ok: false, message: expect.stringMatching(message) });
+    const r = checkSubmission({ ...doc, deadline }, limits, NOW);
+    expect(r.ok ? null : r.errors[0]).toEqual({ field: 'deadline', message: expect.stringMatching(message) });
+  });
+
+  it('takes a deadline up to the horizon, and real leap days', () => {
+    expect(parseIsoDuration('P366D')).toBe(366 * 86_400_000);
+    expect(parseIsoDuration('P1Y')).toBe(365 * 86_400_000);
+    expect(parseDeadline('2027-11-23T00:00:00Z', NOW)).toEqual({ ok: true, at: NOW + 365 * 86_400_000 });
+    expect(parseDeadline('2028-02-29T00:00:00Z', Date.parse('2027-12-01T00:00:00Z'))).toMatchObject({ ok: true });
   });
 });

@@ -130,12 +130,8 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
   }
   const submission = parsed.data as BatchSubmission;
   const errors: FieldError[] = [];
-  const deadlineAt = parseDeadline(submission.deadline, now);
-  if (deadlineAt === null) {
-    errors.push({ field: 'deadline', message: 'must be an ISO-8601 timestamp with a zone or a duration such as PT30S or P1D' });
-  } else if (deadlineAt <= now) {
-    errors.push({ field: 'deadline', message: 'is in the past' });
-  }
+  const deadline = parseDeadline(submission.deadline, now);
+  if (!deadline.ok) errors.push({ field: 'deadline', message: deadline.message });
   const field = submission.kind === 'code-migration' ? 'content' : 'text';
   const bodies = submission.kind === 'code-migration' ? (submission.items ?? []).map((i) => i.content) : submission.items.map((i) => i.text);
   bodies.forEach((body, index) => {
@@ -150,5 +146,5 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
     if (seen.has(id)) errors.push({ field: `items[${index}].${submission.kind === 'code-migration' ? 'path' : 'id'}`, message: 'is a duplicate within the batch' });
     seen.add(id);
   });
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, submission, deadlineAt: deadlineAt! };
+  return errors.length > 0 || !deadline.ok ? { ok: false, errors } : { ok: true, submission, deadlineAt: deadline.at };
 }

@@ -1,7 +1,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { fieldPath, type FieldError } from '#libs/batches/src/batch-submission.js';
-import { parseIsoDuration } from '#libs/batches/src/deadline.js';
+import { MAX_DEADLINE_DAYS, parseIsoDuration } from '#libs/batches/src/deadline.js';
 
 export interface ScheduleSubmission {
   name: string;
@@ -43,7 +43,7 @@ const schema = z
     }
     const deadline = s.batch.deadline;
     if (typeof deadline !== 'string' || parseIsoDuration(deadline) === null) {
-      ctx.addIssue({ code: 'custom', path: ['batch', 'deadline'], message: 'must be a duration such as PT6H: it counts from each firing' });
+      ctx.addIssue({ code: 'custom', path: ['batch', 'deadline'], message: `must be a duration such as PT6H, at most ${MAX_DEADLINE_DAYS} days: it counts from each firing` });
     }
   });
 
