@@ -6,7 +6,7 @@ import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import { routableItem } from './item-estimate.js';
 import type { PromptTokens } from './prompt-tokens.js';
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
-import { checkSubmission, type FieldError, type SubmissionLimits } from './batch-submission.js';
+import { checkSubmissionCompiled, type FieldError, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewItem } from './batch-store.js';
 import type { BatchOrigin, BatchSubmission, BranchOutputSpec, ItemRoute, WorkItem } from './batch-types.js';
 import { detectPii } from '#libs/privacy/src/pii-detector.js';
@@ -65,7 +65,7 @@ export class BatchIntake {
   ) {}
 
   async submit(body: unknown, idempotencyKey?: string, now = Date.now(), context: SubmitContext = {}): Promise<Accepted> {
-    const check = checkSubmission(body, this.limits, now);
+    const check = await checkSubmissionCompiled(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { deadlineAt } = check;
     const existing = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
@@ -99,7 +99,7 @@ export class BatchIntake {
 
   /** The plan a submission would get, without storing or enqueuing anything. */
   async quote(body: unknown, now = Date.now()): Promise<Quote> {
-    const check = checkSubmission(body, this.limits, now);
+    const check = await checkSubmissionCompiled(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const work = this.workItems((await this.withSourceFiles(check.submission, undefined, true)).submission, check.deadlineAt, await this.directory.calibration());
     const decisions = this.route(check.submission, work, await this.directory.routingState(now));

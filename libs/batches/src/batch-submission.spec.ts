@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { checkSubmission } from './batch-submission.js';
+import { checkSubmission, checkSubmissionCompiled } from './batch-submission.js';
 import { parseDeadline, parseIsoDuration } from './deadline.js';
 
 const NOW = Date.parse('2026-11-23T00:00:00Z');
@@ -34,11 +34,24 @@ describe('checkSubmission', () => {
     expect(fieldOf({ ...code, source: { repo: '/srv/app' }, output: 'migrate/esm' })).toBe('output');
   });
 
-  it('refuses an extract schema that answers cannot be checked against, saying why, and takes conditional ones', () => {
-    const broken = checkSubmission({ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, limits, NOW);
-    expect(broken.ok ? null : broken.errors[0].message).toMatch(/^is not a JSON Schema answers can be checked against: .*type/);
+  it('refuses an extract schema that answers cannot be checked against, saying why, and takes conditional ones', async () => {
+    // Compiling is left to checkSubmissionCompiled (off the event loop where the app runs).
+    expect(checkSubmission({ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, limits, NOW).ok).toBe(true);
+    const broken = await checkSubmissionCompiled({ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, limits, NOW);
+    expect(broken.ok ? null : broken.errors[0]).toEqual({ field: 'task.schema', message: expect.stringMatching(/^is not a JSON Schema answers can be checked against: .*type/) });
     const conditional = { type: 'object', if: { required: ['a'] }, then: { required: ['b'] }, unevaluatedProperties: false };
-    expect(checkSubmission({ ...doc, task: { type: 'extract', schema: conditional } }, limits, NOW).ok).toBe(true);
+    expect((await checkSubmissionCompiled({ ...doc, task: { type: 'extract', schema: conditional } }, limits, NOW)).ok).toBe(true);
+  });
+
+  // Issue 13 §4: these compiled at intake and then overflowed the worker's stack, or blocked the API for seconds.
+  it.each([
+    ['$ref to itself', { $ref: '#' }, /refer to itself/],
+    ['$dynamicRef', { $dynamicAnchor: 'n', items: { $dynamicRef: '#n' } }, /\$dynamicRef/],
+    ['a backtracking pattern', { type: 'string', pattern: '^(a+)+$' }, /"pattern"/],
+    ['3000 properties', { type: 'object', properties: Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`p${i}`, { type: 'string', description: 'a field' }])) }, /bytes as JSON/],
+  ])('refuses %s at submission, naming task.schema', (_, schema, why) => {
+    const r = checkSubmission({ ...doc, task: { type: 'extract', schema } }, limits, NOW);
+    expect(r.ok ? null : r.errors[0]).toEqual({ field: 'task.schema', message: expect.stringMatching(why) });
   });
 
   it('takes a preset, alone or with an instruction as extra guidance; rename-api with its names', () => {
@@ -71,7 +84,6 @@ describe('checkSubmission', () => {
     [{ ...doc, task: { type: 'translate' } }, 'task.type'],
     [{ ...doc, task: { type: 'classify' } }, 'task.labels'],
     [{ ...doc, task: { type: 'extract' } }, 'task.schema'],
-    [{ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, 'task.schema'],
     [{ ...doc, task: { type: 'extract', schema: { properties: { a: { $ref: '#/$defs/missing' } } } } }, 'task.schema'],
     [{ ...doc, items: [] }, 'items'],
     [{ ...doc, items: [{ id: 'a', text: 5 }] }, 'items[0].text'],

@@ -3,7 +3,8 @@ import { SENSITIVITY_LEVELS } from '#libs/routing/src/sensitivity.js';
 import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from './batch-types.js';
 import { parseDeadline } from './deadline.js';
 import { IDENTIFIER } from '#libs/jobs/src/code-migration/migration-presets.js';
-import { schemaProblem } from '#libs/jobs/src/document-processing/structured-output.js';
+import { schemaRefusal } from '#libs/jobs/src/document-processing/schema-limits.js';
+import { compileProblem } from '#libs/jobs/src/document-processing/schema-compile-thread.js';
 import type { PiiRules } from '#libs/privacy/src/pii-rules.js';
 
 export interface FieldError {
@@ -57,9 +58,10 @@ function schemaFor(limits: SubmissionLimits) {
       .superRefine((task, ctx) => {
         if (task.type === 'classify' && !task.labels) ctx.addIssue({ code: 'custom', path: ['labels'], message: 'is required for classify' });
         if (task.type === 'extract' && !task.schema) ctx.addIssue({ code: 'custom', path: ['schema'], message: 'is required for extract' });
-        // Refused here rather than failing every item: answers are checked against it with ajv.
-        const problem = task.type === 'extract' && task.schema ? schemaProblem(task.schema) : null;
-        if (problem) ctx.addIssue({ code: 'custom', path: ['schema'], message: `is not a JSON Schema answers can be checked against: ${problem}` });
+        // Refused here rather than failing every item: answers are checked against it with ajv. Only what a
+        // linear walk can tell (size, regexes, recursion); checkSubmissionCompiled compiles it off the event loop.
+        const refusal = task.type === 'extract' && task.schema ? schemaRefusal(task.schema) : null;
+        if (refusal) ctx.addIssue({ code: 'custom', path: ['schema'], message: `is refused: ${refusal}` });
       }),
     items: z
       .array(z.object({ id: nonEmpty.max(512), text: nonEmpty, model }), { error: 'must be an array' })
@@ -147,4 +149,15 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
     seen.add(id);
   });
   return errors.length > 0 || !deadline.ok ? { ok: false, errors } : { ok: true, submission, deadlineAt: deadline.at };
+}
+
+/**
+ * checkSubmission, then an extract schema compiled as the worker will compile it, on a worker thread (ajv
+ * generates code synchronously: seconds for a large schema). What intake and schedule creation use.
+ */
+export async function checkSubmissionCompiled(body: unknown, limits: SubmissionLimits, now: number): Promise<SubmissionCheck> {
+  const check = checkSubmission(body, limits, now);
+  if (!check.ok || check.submission.kind !== 'document-processing' || check.submission.task.type !== 'extract') return check;
+  const problem = await compileProblem(check.submission.task.schema ?? {});
+  return problem === null ? check : { ok: false, errors: [{ field: 'task.schema', message: `is not a JSON Schema answers can be checked against: ${problem}` }] };
 }

@@ -51,7 +51,7 @@ ajvFormats.default(ajv);
  * draft 2020-12, `format` asserted). A Markdown fence around the JSON is removed. A classify answer may
  * also be the bare label the single-document prompt asks for. A summarize answer is its trimmed text.
  *
- * Throws UnsupportedSchemaError when the task's schema cannot be compiled.
+ * Throws UnsupportedSchemaError when the task's schema cannot be compiled or checking an answer throws.
  */
 export function validateStructured(task: DocumentTask, text: string): StructuredAnswer {
   if (task.type === 'summarize') return { ok: true, value: text.trim() };
@@ -68,7 +68,15 @@ export function validateStructured(task: DocumentTask, text: string): Structured
   } catch (error) {
     return { ok: false, message: `not JSON: ${where(json, error as Error)}` };
   }
-  if (validate(value)) return { ok: true, value };
+  let valid: boolean;
+  try {
+    valid = validate(value) as boolean;
+  } catch (error) {
+    // The checker itself failed (a recursive schema overflowing the stack, from a record older than the
+    // intake's refusal of those): the task's fault, not the answer's, so asking again cannot help.
+    throw new UnsupportedSchemaError(`the ${task.type} schema could not check the answer: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+  }
+  if (valid) return { ok: true, value };
   const issues = [...new Set((validate.errors ?? []).map((error) => describe(error, value)))];
   const more = issues.length - MAX_ISSUES_REPORTED;
   return { ok: false, message: issues.slice(0, MAX_ISSUES_REPORTED).join('; ') + (more > 0 ? ` (+${more} more)` : '') };
