@@ -76,6 +76,19 @@ describe('checkSubmission', () => {
     expect(r.ok ? null : r.errors[0]).toEqual({ field, message: expect.stringMatching(message) });
   });
 
+  // Issue 13 §4: unknown fields were dropped; `items[0].sensitivity: "restricted"` went to the frontier as public.
+  it.each([
+    [{ ...doc, sensitivty: 'restricted' }, 'sensitivty'],
+    [{ ...doc, items: [{ id: 'a', text: 'x', sensitivity: 'restricted' }] }, 'items[0].sensitivity'],
+    [{ ...doc, task: { type: 'summarize', instruction: 'short' } }, 'task.instruction'],
+    [{ kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task: { instruction: 'x', preset: 'rename-api', params: { from: 'a', to: 'b', too: 'c' } }, items: [{ path: 'a.js', content: 'x' }] }, 'task.params.too'],
+    [{ kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task: { instruction: 'x' }, items: [{ path: 'a.js', content: 'x', text: 'y' }] }, 'items[0].text'],
+    [{ kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task: { instruction: 'x' }, source: { repo: '/srv/app', branch: 'main' } }, 'source.branch'],
+  ])('refuses the unknown field in %j naming it', (body, field) => {
+    const r = checkSubmission(body, limits, NOW);
+    expect(r.ok ? null : r.errors).toContainEqual({ field, message: 'is not a known field' });
+  });
+
   it.each([
     [{ ...doc, kind: 'translation' }, 'kind'],
     [{ ...doc, sensitivity: 'secret' }, 'sensitivity'],

@@ -44,11 +44,13 @@ function schemaFor(limits: SubmissionLimits) {
     sensitivity: z.enum(SENSITIVITY_LEVELS, { error: `must be one of ${SENSITIVITY_LEVELS.join(', ')}` }),
     deadline: nonEmpty,
   };
-  const documents = z.object({
+  // Every object is strict: an unknown field is a 400 naming it. A misspelled `sensitivty`, or an
+  // `items[0].sensitivity` this API does not have, was silently dropped and the item sent as public (issue 13 §4).
+  const documents = z.strictObject({
     ...common,
     kind: z.literal('document-processing'),
     task: z
-      .object({
+      .strictObject({
         type: z.enum(DOCUMENT_TASK_TYPES, { error: `must be one of ${DOCUMENT_TASK_TYPES.join(', ')}` }),
         labels: z.array(nonEmpty).min(2, 'needs at least two labels').optional(),
         schema: z.record(z.string(), z.unknown(), { error: 'must be a JSON Schema object' }).optional(),
@@ -64,20 +66,20 @@ function schemaFor(limits: SubmissionLimits) {
         if (refusal) ctx.addIssue({ code: 'custom', path: ['schema'], message: `is refused: ${refusal}` });
       }),
     items: z
-      .array(z.object({ id: nonEmpty.max(512), text: nonEmpty, model }), { error: 'must be an array' })
+      .array(z.strictObject({ id: nonEmpty.max(512), text: nonEmpty, model }), { error: 'must be an array' })
       .min(1, 'needs at least one item')
       .max(limits.maxItems, `holds at most ${limits.maxItems} items`),
   });
   const code = z
-    .object({
+    .strictObject({
       ...common,
       kind: z.literal('code-migration'),
       task: z
-        .object({
+        .strictObject({
           instruction: nonEmpty.max(8000).optional(),
           preset: z.enum(MIGRATION_PRESETS, { error: `must be one of ${MIGRATION_PRESETS.join(', ')}` }).optional(),
           params: z
-            .object(
+            .strictObject(
               { from: identifier, to: identifier },
               { error: 'must be an object such as {"from": "oldName", "to": "newName"}' },
             )
@@ -91,13 +93,13 @@ function schemaFor(limits: SubmissionLimits) {
           if (task.params && task.params.from === task.params.to) ctx.addIssue({ code: 'custom', path: ['params', 'to'], message: 'must differ from params.from' });
         }),
       items: z
-        .array(z.object({ path: nonEmpty.max(1024), content: text, model }), { error: 'must be an array' })
+        .array(z.strictObject({ path: nonEmpty.max(1024), content: text, model }), { error: 'must be an array' })
         .min(1, 'needs at least one item')
         .max(limits.maxItems, `holds at most ${limits.maxItems} items`)
         .optional(),
       // A git repository on this host instead of inline files: one item per matching file.
       source: z
-        .object({
+        .strictObject({
           repo: nonEmpty.max(4096),
           ref: nonEmpty.max(256).optional(),
           include: z.array(nonEmpty.max(1024)).max(100).optional(),
@@ -105,7 +107,7 @@ function schemaFor(limits: SubmissionLimits) {
         })
         .optional(),
       // The migrated files as a new branch of the source repository, written when the batch finishes.
-      output: z.object({ branch: nonEmpty.max(255) }, { error: 'must be an object such as {"branch": "migrate/esm"}' }).optional(),
+      output: z.strictObject({ branch: nonEmpty.max(255) }, { error: 'must be an object such as {"branch": "migrate/esm"}' }).optional(),
     })
     .superRefine((b, ctx) => {
       if ((b.items === undefined) === (b.source === undefined)) ctx.addIssue({ code: 'custom', path: ['items'], message: 'give exactly one of items or source' });
@@ -121,6 +123,18 @@ export function fieldPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '') || 'body';
 }
 
+/**
+ * zod's issues as field errors. An unknown field is named itself (`items[0].sensitivty`), not its object,
+ * one error per field.
+ */
+export function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
+  return issues.flatMap((i) =>
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((key) => ({ field: fieldPath([...i.path, key]), message: 'is not a known field' }))
+      : [{ field: fieldPath(i.path), message: i.message }],
+  );
+}
+
 /** Validates a POSTed batch, naming every wrong field. Pure: no I/O. */
 export function checkSubmission(body: unknown, limits: SubmissionLimits, now: number): SubmissionCheck {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -128,7 +142,7 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
   }
   const parsed = schemaFor(limits).safeParse(body);
   if (!parsed.success) {
-    return { ok: false, errors: parsed.error.issues.map((i) => ({ field: fieldPath(i.path), message: i.message })) };
+    return { ok: false, errors: fieldErrors(parsed.error.issues) };
   }
   const submission = parsed.data as BatchSubmission;
   const errors: FieldError[] = [];
