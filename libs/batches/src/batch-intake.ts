@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
@@ -21,6 +22,14 @@ export class SubmissionRejected extends Error {
   constructor(readonly errors: FieldError[]) {
     super(`${errors[0].field} ${errors[0].message}`);
     this.name = 'SubmissionRejected';
+  }
+}
+
+/** An Idempotency-Key already used with a different body: answered 422 naming the header. */
+export class IdempotencyKeyReused extends Error {
+  constructor() {
+    super('was already used with a different body; send the same body to get its batch, or use a new key');
+    this.name = 'IdempotencyKeyReused';
   }
 }
 
@@ -68,7 +77,11 @@ export class BatchIntake {
     const check = await checkSubmissionCompiled(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { deadlineAt } = check;
-    const existing = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
+    // The same key with another body is a client bug, not a retry: answering the first batch would hide it.
+    const bodyHash = idempotencyKey ? canonicalHash(body) : undefined;
+    const found = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
+    if (found?.bodyHash && found.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
+    const existing = found?.id ?? null;
     // A repeated submission finds its branch created by its own batch: only a new one must be free.
     const { submission, output } = await this.withSourceFiles(check.submission, context.sourceFiles, existing === null);
     if (existing) return this.resume(existing, submission, deadlineAt);
@@ -84,12 +97,17 @@ export class BatchIntake {
       workTokens: workTokens({ inputTokens: w.inputTokens, expectedOutputTokens: w.expectedOutputTokens }),
       route: { target: decisions[i].target, provider: decisions[i].provider, model: decisions[i].model, reason: decisions[i].reason, at },
     }));
-    const { id, created } = await this.store.create(
+    const stored = await this.store.create(
       { kind: submission.kind, sensitivity: submission.sensitivity, deadlineAt, task: submission.task, createdAt: now, maxCostUsd: submission.maxCostUsd, tenant: context.tenant ?? null, output, origin: context.origin },
       items,
       idempotencyKey,
+      bodyHash,
     );
-    if (!created) return this.resume(id, submission, deadlineAt);
+    const { id, created } = stored;
+    if (!created) {
+      if (stored.bodyHash && stored.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
+      return this.resume(id, submission, deadlineAt);
+    }
     await this.recordRoutes(id, work.map((w) => w.item), items.map((i) => i.route), state);
     // In the plan's order: among equal deadlines a local pool runs first come first, as the plan assumed.
     const order = work.map((_, i) => i).sort((a, b) => decisions[a].rank - decisions[b].rank || a - b);
@@ -251,4 +269,14 @@ export class BatchIntake {
     }
     return decisions;
   }
+}
+
+/** SHA-256 of the body as JSON with every object's keys sorted: the same body however its keys are ordered. */
+export function canonicalHash(body: unknown): string {
+  const canonical = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(canonical);
+    if (value === null || typeof value !== 'object') return value;
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+  };
+  return createHash('sha256').update(JSON.stringify(canonical(body))).digest('hex');
 }

@@ -73,7 +73,16 @@ describe('BatchStore (real Redis)', () => {
     const first = await newBatch([{ ...meta, itemId: 'a', route: route('local'), workTokens: 1 }], key);
     const second = await newBatch([{ ...meta, itemId: 'a', route: route('local'), workTokens: 1 }], key);
     expect(first.created).toBe(true);
-    expect(second).toEqual({ id: first.id, created: false });
+    expect(second).toEqual({ id: first.id, created: false, bodyHash: null });
+  });
+
+  it('keeps the hash of the body that created a batch with its idempotency key', async () => {
+    const key = randomUUID();
+    const item = { ...meta, itemId: 'a', route: route('local'), workTokens: 1 };
+    const at = { kind: 'document-processing' as const, sensitivity: 'internal' as const, deadlineAt: Date.now() + 60_000, task: { type: 'summarize' as const }, createdAt: Date.now() };
+    const first = await store.create(at, [item], key, 'hash-a');
+    expect(await store.create(at, [item], key, 'hash-b')).toEqual({ id: first.id, created: false, bodyHash: 'hash-a' });
+    expect(await store.findByIdempotencyKey(key)).toEqual({ id: first.id, bodyHash: 'hash-a' });
   });
 
   it('releases the backlog an item added once it finishes', async () => {
