@@ -203,7 +203,10 @@ export function fuzzCases(ledger: Ledger, rng: Random, n: number, maxTokens: num
         () => extract({ $defs: { a: { properties: { b: { $ref: '#/$defs/a' } } } }, $ref: '#/$defs/a' }),
         () => extract({ $dynamicAnchor: 'n', properties: { kids: { items: { $dynamicRef: '#n' } } } }),
         () => extract({ type: 'object', properties: { a: { type: 'string', pattern: '^(a+)+$' } } }),
-        () => extract({ type: 'object', properties: Object.fromEntries(Array.from({ length: 2500 }, (_, i) => [`p${i}`, { type: 'string', description: 'field' }])) }),
+        () => {
+          const fields = Array.from({ length: 2500 }, (_, i) => [`p${i}`, { type: 'string', description: 'field' }]);
+          return extract({ type: 'object', properties: Object.fromEntries(fields) });
+        },
         () => ({ ...body, sensitivty: 'restricted' }),
         () => ({ ...body, items: body.items.map((item) => ({ ...item, sensitivity: 'restricted' })) }),
       ];

@@ -36,7 +36,8 @@ function authenticatedBodies(authenticator: ApiKeyAuthenticator) {
     if (!hasBody) return next();
     authenticator.authenticate(bearerOf(req.headers.authorization)).then((outcome) => {
       if (outcome.mode !== 'denied') return next();
-      log.warn({ msg: 'request denied before its body was read', status: 401, reason: outcome.reason, method: req.method });
+      const { method } = req;
+      log.warn({ msg: 'request denied before its body was read', status: 401, reason: outcome.reason, method });
       // Node discards the unread body as it arrives; nothing of it is buffered or parsed.
       res.status(401).json(unauthorized(res, outcome.reason));
     }, next);

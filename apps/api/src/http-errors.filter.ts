@@ -19,7 +19,8 @@ export class HttpErrorsFilter implements ExceptionFilter {
     }
     if (err instanceof IdempotencyKeyReused) {
       // As the IETF idempotency-key draft and Stripe answer it: 422, naming the header.
-      res.status(422).json({ statusCode: 422, error: 'Unprocessable Entity', field: 'Idempotency-Key', message: `Idempotency-Key ${err.message}` });
+      const message = `Idempotency-Key ${err.message}`;
+      res.status(422).json({ statusCode: 422, error: 'Unprocessable Entity', field: 'Idempotency-Key', message });
       return;
     }
     if (err instanceof HttpException) {

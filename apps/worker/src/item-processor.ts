@@ -123,8 +123,11 @@ export class ItemProcessor {
       // item fails once with the reason, and no further call is paid for (issue 13 §4).
       if (!(err instanceof UnsupportedSchemaError)) throw err;
       const { usage } = spend.tally;
-      await store.transition(item.batchId, item.index, ['running'], 'failed', { error: err.message, ...usage, costUsd: costOf(usage, on.price) });
-      this.log.warn({ msg: 'item failed: its schema cannot check answers', batchId: item.batchId, index: item.index, provider: on.provider.name });
+      const { batchId, index } = item;
+      const costUsd = costOf(usage, on.price);
+      await store.transition(batchId, index, ['running'], 'failed', { error: err.message, ...usage, costUsd });
+      const provider = on.provider.name;
+      this.log.warn({ msg: 'item failed: its schema cannot check answers', batchId, index, provider });
       throw new PermanentJobError(err.message);
     } finally {
       // The item's recorded cost (if any) now counts as spent; what its calls kept reserved goes back.

@@ -276,7 +276,8 @@ export function canonicalHash(body: unknown): string {
   const canonical = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(canonical);
     if (value === null || typeof value !== 'object') return value;
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+    const object = value as Record<string, unknown>;
+    return Object.fromEntries(Object.keys(object).sort().map((k) => [k, canonical(object[k])]));
   };
   return createHash('sha256').update(JSON.stringify(canonical(body))).digest('hex');
 }

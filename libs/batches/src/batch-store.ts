@@ -97,7 +97,12 @@ export class BatchStore {
    * Writes a batch and its items in one MULTI. With an idempotency key, a second call with the same key
    * returns the first batch's id and body hash instead of creating another (`created: false`).
    */
-  async create(batch: NewBatch, items: NewItem[], idempotencyKey?: string, bodyHash?: string): Promise<{ id: string; created: boolean; bodyHash?: string | null }> {
+  async create(
+    batch: NewBatch,
+    items: NewItem[],
+    idempotencyKey?: string,
+    bodyHash?: string,
+  ): Promise<{ id: string; created: boolean; bodyHash?: string | null }> {
     const id = randomUUID();
     if (idempotencyKey) {
       const value = bodyHash === undefined ? id : `${id} ${bodyHash}`;

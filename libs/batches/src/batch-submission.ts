@@ -107,7 +107,9 @@ function schemaFor(limits: SubmissionLimits) {
         })
         .optional(),
       // The migrated files as a new branch of the source repository, written when the batch finishes.
-      output: z.strictObject({ branch: nonEmpty.max(255) }, { error: 'must be an object such as {"branch": "migrate/esm"}' }).optional(),
+      output: z
+        .strictObject({ branch: nonEmpty.max(255) }, { error: 'must be an object such as {"branch": "migrate/esm"}' })
+        .optional(),
     })
     .superRefine((b, ctx) => {
       if ((b.items === undefined) === (b.source === undefined)) ctx.addIssue({ code: 'custom', path: ['items'], message: 'give exactly one of items or source' });
@@ -169,9 +171,17 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
  * checkSubmission, then an extract schema compiled as the worker will compile it, on a worker thread (ajv
  * generates code synchronously: seconds for a large schema). What intake and schedule creation use.
  */
-export async function checkSubmissionCompiled(body: unknown, limits: SubmissionLimits, now: number): Promise<SubmissionCheck> {
+export async function checkSubmissionCompiled(
+  body: unknown,
+  limits: SubmissionLimits,
+  now: number,
+): Promise<SubmissionCheck> {
   const check = checkSubmission(body, limits, now);
-  if (!check.ok || check.submission.kind !== 'document-processing' || check.submission.task.type !== 'extract') return check;
+  if (!check.ok || check.submission.kind !== 'document-processing' || check.submission.task.type !== 'extract') {
+    return check;
+  }
   const problem = await compileProblem(check.submission.task.schema ?? {});
-  return problem === null ? check : { ok: false, errors: [{ field: 'task.schema', message: `is not a JSON Schema answers can be checked against: ${problem}` }] };
+  if (problem === null) return check;
+  const message = `is not a JSON Schema answers can be checked against: ${problem}`;
+  return { ok: false, errors: [{ field: 'task.schema', message }] };
 }

@@ -42,13 +42,16 @@ export function parseDeadline(text: string, now: number): ParsedDeadline {
   }
   const m = TIMESTAMP.exec(text);
   if (!m) return { ok: false, message: FORM };
-  const [year, month, day, hour, minute, second = 0, zoneHours = 0, zoneMinutes = 0] = m.slice(1).map((v) => (v === undefined ? undefined : Number(v)));
+  const parts = m.slice(1).map((v) => (v === undefined ? undefined : Number(v)));
+  const [year, month, day, hour, minute, second = 0, zoneHours = 0, zoneMinutes = 0] = parts;
   const calendar = new Date(Date.UTC(year!, month! - 1, day!, hour!, minute!, second));
   const real =
     calendar.getUTCFullYear() === year && calendar.getUTCMonth() === month! - 1 && calendar.getUTCDate() === day &&
     hour! <= 23 && minute! <= 59 && second <= 59 && zoneHours <= 23 && zoneMinutes <= 59;
   const at = Date.parse(text);
-  if (!real || Number.isNaN(at)) return { ok: false, message: `${FORM}; ${text.slice(0, 10)} is not a date in the calendar` };
+  if (!real || Number.isNaN(at)) {
+    return { ok: false, message: `${FORM}; ${text.slice(0, 10)} is not a date in the calendar` };
+  }
   if (at <= now) return { ok: false, message: 'is in the past' };
   if (at - now > MAX_DEADLINE_MS) return { ok: false, message: HORIZON };
   return { ok: true, at };

@@ -16,7 +16,10 @@ export interface EffectiveSensitivity {
  * routed as confidential, while a restricted item stays restricted whatever was found. Several
  * detections (the item's own fields, and the task's that go into every item's prompt) count together.
  */
-export function effectiveSensitivity(declared: Sensitivity, detection: PiiDetection | readonly PiiDetection[]): EffectiveSensitivity {
+export function effectiveSensitivity(
+  declared: Sensitivity,
+  detection: PiiDetection | readonly PiiDetection[],
+): EffectiveSensitivity {
   const detections: readonly PiiDetection[] = 'floor' in detection ? [detection] : detection;
   const categories = PII_CATEGORIES.filter((c) => detections.some((d) => d.categories.includes(c)));
   let floor: Sensitivity | null = null;

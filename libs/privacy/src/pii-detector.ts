@@ -62,7 +62,7 @@ export function detectPii(texts: string | readonly string[], rules: PiiRules = D
 }
 
 /** Matches per category in one text, overlaps resolved by detector precedence. */
-function countIn(text: string, rules: PiiRules, reads: (category: PiiCategory) => boolean): Record<PiiCategory, number> {
+function countIn(text: string, rules: PiiRules, reads: (c: PiiCategory) => boolean): Record<PiiCategory, number> {
   const spans: Span[] = [];
   DETECTORS.forEach((detector, precedence) => {
     if (rules[detector.category] === false || !reads(detector.category)) return;

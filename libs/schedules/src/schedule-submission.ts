@@ -44,7 +44,8 @@ const schema = z
     }
     const deadline = s.batch.deadline;
     if (typeof deadline !== 'string' || parseIsoDuration(deadline) === null) {
-      ctx.addIssue({ code: 'custom', path: ['batch', 'deadline'], message: `must be a duration such as PT6H, at most ${MAX_DEADLINE_DAYS} days: it counts from each firing` });
+      const message = `must be a duration such as PT6H, at most ${MAX_DEADLINE_DAYS} days: it counts from each firing`;
+      ctx.addIssue({ code: 'custom', path: ['batch', 'deadline'], message });
     }
   });
 

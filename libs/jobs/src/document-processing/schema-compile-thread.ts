@@ -83,6 +83,10 @@ export class SchemaCompileThread {
  * Why an extract schema cannot be used to check answers, or null: on a worker thread where the compiled
  * worker file exists (the built apps), in this thread otherwise (unit tests run the TypeScript sources).
  */
-export const compileProblem: (schema: Record<string, unknown>) => Promise<string | null> = existsSync(fileURLToPath(WORKER_FILE))
-  ? ((thread) => (schema: Record<string, unknown>) => thread.problemOf(schema))(new SchemaCompileThread())
-  : async (schema) => schemaProblem(schema);
+export const compileProblem: (schema: Record<string, unknown>) => Promise<string | null> = compilerHere();
+
+function compilerHere(): (schema: Record<string, unknown>) => Promise<string | null> {
+  if (!existsSync(fileURLToPath(WORKER_FILE))) return async (schema) => schemaProblem(schema);
+  const thread = new SchemaCompileThread();
+  return (schema) => thread.problemOf(schema);
+}

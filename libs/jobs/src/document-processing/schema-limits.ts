@@ -35,7 +35,9 @@ export function schemaRefusal(schema: Record<string, unknown>): string | null {
 
   // Every reference, as (pointer of the schema holding it, pointer it refers to).
   const refs: Array<{ at: string; to: string }> = [];
-  const stack: Array<{ value: unknown; depth: number; pointer: string; keywords: boolean }> = [{ value: schema, depth: 1, pointer: '', keywords: true }];
+  const stack: Array<{ value: unknown; depth: number; pointer: string; keywords: boolean }> = [
+    { value: schema, depth: 1, pointer: '', keywords: true },
+  ];
   let nodes = 0;
   while (stack.length > 0) {
     const { value, depth, pointer, keywords } = stack.pop()!;
@@ -47,12 +49,20 @@ export function schemaRefusal(schema: Record<string, unknown>): string | null {
       const at = `${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
       if (keywords && !Array.isArray(value)) {
         if (key === 'pattern' || key === 'patternProperties') {
-          return `"${key}" at ${at || '/'} is not supported: regular expressions here backtrack (a pattern can take minutes on a short answer); use enum, format or minLength/maxLength`;
+          return (
+            `"${key}" at ${at} is not supported: regular expressions here backtrack (a pattern can take minutes ` +
+            'on a short answer); use enum, format or minLength/maxLength'
+          );
         }
-        if (key === '$dynamicRef' || key === '$recursiveRef') return `"${key}" at ${at} is not supported: answers are finite, recursive schemas are refused`;
+        if (key === '$dynamicRef' || key === '$recursiveRef') {
+          return `"${key}" at ${at} is not supported: answers are finite, recursive schemas are refused`;
+        }
         if (key === '$id' && pointer !== '') return `a nested "$id" (at ${at}) is not supported`;
         if (key === '$ref' && typeof child === 'string') {
-          if (child !== '#' && !child.startsWith('#/')) return `"$ref" ${JSON.stringify(child.slice(0, 100))} at ${at} is not supported: only "#" or "#/…" pointers into this schema`;
+          if (child !== '#' && !child.startsWith('#/')) {
+            const ref = JSON.stringify(child.slice(0, 100));
+            return `"$ref" ${ref} at ${at} is not supported: only "#" or "#/…" pointers into this schema`;
+          }
           let to: string;
           try {
             to = decodeURIComponent(child.slice(1));
@@ -96,7 +106,8 @@ function referenceProblem(schema: Record<string, unknown>, refs: Array<{ at: str
         state.set(top.node, 'done');
         path.pop();
       } else if (state.get(edge) === 'open') {
-        return `"$ref" "#${edge}" makes the schema refer to itself without end (answers are finite; recursive schemas are refused)`;
+        const why = 'answers are finite; recursive schemas are refused';
+        return `"$ref" "#${edge}" makes the schema refer to itself without end (${why})`;
       } else if (!state.has(edge)) {
         state.set(edge, 'open');
         path.push({ node: edge, edges: [...next.get(edge)!] });

@@ -74,7 +74,8 @@ export function validateStructured(task: DocumentTask, text: string): Structured
   } catch (error) {
     // The checker itself failed (a recursive schema overflowing the stack, from a record older than the
     // intake's refusal of those): the task's fault, not the answer's, so asking again cannot help.
-    throw new UnsupportedSchemaError(`the ${task.type} schema could not check the answer: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+    const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    throw new UnsupportedSchemaError(`the ${task.type} schema could not check the answer: ${why}`);
   }
   if (valid) return { ok: true, value };
   const issues = [...new Set((validate.errors ?? []).map((error) => describe(error, value)))];

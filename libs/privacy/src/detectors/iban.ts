@@ -18,7 +18,8 @@ const IBAN_LENGTH: Readonly<Record<string, number>> = {
 // Either case: a lower-case `de89 3704 …` reached a provider unscanned (issue 13 §1). The country's
 // length and mod-97 do the real filtering.
 const CANDIDATE = new RegExp(
-  String.raw`(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:${SPACE}?[A-Za-z0-9]{4}){2,7}(?:${SPACE}?[A-Za-z0-9]{1,4})?(?![A-Za-z0-9])`,
+  String.raw`(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:${SPACE}?[A-Za-z0-9]{4}){2,7}` +
+    String.raw`(?:${SPACE}?[A-Za-z0-9]{1,4})?(?![A-Za-z0-9])`,
   'g',
 );
 
