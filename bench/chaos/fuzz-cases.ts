@@ -7,7 +7,7 @@ import { randomSensitivity } from './workload.js';
  * ones that cannot be (must be 4xx), "either" for random mutations (2xx or 4xx; never 5xx).
  */
 export interface FuzzCase {
-  family: 'malformed-json' | 'wrong-type' | 'huge' | 'deep' | 'unicode' | 'mutation' | 'path';
+  family: 'malformed-json' | 'wrong-type' | 'huge' | 'deep' | 'unicode' | 'mutation' | 'path' | 'hostile';
   method: 'GET' | 'POST';
   path: string;
   /** Sent as is: a string is UTF-8 encoded, a Buffer may hold bytes that are not UTF-8 at all. */
@@ -189,6 +189,28 @@ export function fuzzCases(ledger: Ledger, rng: Random, n: number, maxTokens: num
       }
       if (rng.next() < 0.2) mutated = { ...mutated, ['extra' + rng.int(0, 9)]: randomValue(rng) };
       return post('mutation', JSON.stringify(mutated), 'either');
+    },
+    // What an adversarial probe found taking the service down or slipping through (issue 13 §4): deadlines past
+    // the calendar, schemas that recurse, backtrack or are too big to compile quickly, unknown fields.
+    () => {
+      const body = validBody(ledger, rng, maxTokens);
+      const extract = (schema: unknown) => ({ ...body, task: { type: 'extract', maxTokens, schema } });
+      const hostile: Array<() => unknown> = [
+        () => ({ ...body, deadline: 'P300000Y' }),
+        () => ({ ...body, deadline: 'P99999999999999999999D' }),
+        () => ({ ...body, deadline: '2030-02-30T00:00:00Z' }),
+        () => extract({ $ref: '#' }),
+        () => extract({ $defs: { a: { properties: { b: { $ref: '#/$defs/a' } } } }, $ref: '#/$defs/a' }),
+        () => extract({ $dynamicAnchor: 'n', properties: { kids: { items: { $dynamicRef: '#n' } } } }),
+        () => extract({ type: 'object', properties: { a: { type: 'string', pattern: '^(a+)+$' } } }),
+        () => {
+          const fields = Array.from({ length: 2500 }, (_, i) => [`p${i}`, { type: 'string', description: 'field' }]);
+          return extract({ type: 'object', properties: Object.fromEntries(fields) });
+        },
+        () => ({ ...body, sensitivty: 'restricted' }),
+        () => ({ ...body, items: body.items.map((item) => ({ ...item, sensitivity: 'restricted' })) }),
+      ];
+      return post('hostile', JSON.stringify(hostile[rng.int(0, hostile.length - 1)]()), 'reject');
     },
     // Odd paths and query strings on the read side.
     () => {

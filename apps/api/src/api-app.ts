@@ -1,16 +1,18 @@
-import { ConsoleLogger, type INestApplication, type LoggerService } from '@nestjs/common';
+import { ConsoleLogger, Logger, type INestApplication, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AppConfig } from '#libs/config/src/app-config.js';
 import { ApiKeyAuthenticator } from '#libs/access/src/api-key-authenticator.js';
-import { adminBoardAuth } from './admin-board-auth.js';
+import { adminBoardAuth, bearerOf } from './admin-board-auth.js';
+import { unauthorized } from './api-key.guard.js';
 import { ApiModule } from './api.module.js';
 import { HttpErrorsFilter } from './http-errors.filter.js';
 
 /** Builds the API application (used by main.ts and by in-process tests). */
 export async function createApiApp(config: AppConfig, logger: LoggerService | false = new ConsoleLogger({ json: true })): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { bodyParser: false, logger });
+  app.use(authenticatedBodies(app.get(ApiKeyAuthenticator)));
   app.use(express.json({ limit: config.http.maxBodyBytes }));
   app.use(bodyErrors(config.http.maxBodyBytes));
   app.use(bodyDepthLimit(MAX_BODY_DEPTH));
@@ -19,6 +21,27 @@ export async function createApiApp(config: AppConfig, logger: LoggerService | fa
   app.useGlobalFilters(new HttpErrorsFilter());
   app.enableShutdownHooks();
   return app;
+}
+
+/**
+ * No body is read for a caller without a valid key: an 11 MiB body without one got 413 after being read
+ * (issue 13 §7), which lets anyone make the API buffer MAX_BODY_BYTES per request. A request that carries a
+ * body is authenticated here, before the body parser; the key's scope is still the guard's to check (a
+ * valid key with the wrong scope has its body parsed and gets 403). Open mode has no key to ask for.
+ */
+function authenticatedBodies(authenticator: ApiKeyAuthenticator) {
+  const log = new Logger('access');
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (!hasBody) return next();
+    authenticator.authenticate(bearerOf(req.headers.authorization)).then((outcome) => {
+      if (outcome.mode !== 'denied') return next();
+      const { method } = req;
+      log.warn({ msg: 'request denied before its body was read', status: 401, reason: outcome.reason, method });
+      // Node discards the unread body as it arrives; nothing of it is buffered or parsed.
+      res.status(401).json(unauthorized(res, outcome.reason));
+    }, next);
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { SubmissionRejected } from '#libs/batches/src/batch-intake.js';
+import { IdempotencyKeyReused, SubmissionRejected } from '#libs/batches/src/batch-intake.js';
 
 /**
  * Turns domain errors into HTTP answers: a rejected submission is a 400 naming the field; anything
@@ -15,6 +15,12 @@ export class HttpErrorsFilter implements ExceptionFilter {
     if (err instanceof SubmissionRejected) {
       const [first] = err.errors;
       res.status(400).json({ statusCode: 400, error: 'Bad Request', field: first.field, message: `${first.field} ${first.message}`, errors: err.errors });
+      return;
+    }
+    if (err instanceof IdempotencyKeyReused) {
+      // As the IETF idempotency-key draft and Stripe answer it: 422, naming the header.
+      const message = `Idempotency-Key ${err.message}`;
+      res.status(422).json({ statusCode: 422, error: 'Unprocessable Entity', field: 'Idempotency-Key', message });
       return;
     }
     if (err instanceof HttpException) {

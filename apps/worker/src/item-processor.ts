@@ -4,6 +4,7 @@ import type { BatchStore, ItemSpent } from '#libs/batches/src/batch-store.js';
 import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
 import { taskKind, routableItem } from '#libs/batches/src/item-estimate.js';
 import { runItem } from '#libs/jobs/src/item-run.js';
+import { UnsupportedSchemaError } from '#libs/jobs/src/document-processing/structured-output.js';
 import { CallTally, type ItemModel } from '#libs/jobs/src/model-calls.js';
 import type { Prompt } from '#libs/jobs/src/prompt.js';
 import type { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
@@ -124,6 +125,17 @@ export class ItemProcessor {
         ms: elapsedMs,
       });
       return { outcome: recorded ? 'completed' : 'skipped' };
+    } catch (err) {
+      // The task's schema cannot check answers (a recursive schema accepted before intake refused them): the
+      // item fails once with the reason, and no further call is paid for (issue 13 §4).
+      if (!(err instanceof UnsupportedSchemaError)) throw err;
+      const { usage } = spend.tally;
+      const { batchId, index } = item;
+      const costUsd = costOf(usage, on.price);
+      await store.transition(batchId, index, ['running'], 'failed', { error: err.message, ...usage, costUsd });
+      const provider = on.provider.name;
+      this.log.warn({ msg: 'item failed: its schema cannot check answers', batchId, index, provider });
+      throw new PermanentJobError(err.message);
     } finally {
       // The item's recorded cost (if any) now counts as spent; what its calls kept reserved goes back.
       if (spend.heldUsd > 0) await store.releaseBudget(item.batchId, spend.heldUsd);

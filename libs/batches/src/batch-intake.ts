@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
@@ -7,7 +8,7 @@ import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import { routableItem } from './item-estimate.js';
 import type { PromptTokens } from './prompt-tokens.js';
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
-import { checkSubmission, type FieldError, type SubmissionLimits } from './batch-submission.js';
+import { checkSubmissionCompiled, type FieldError, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewItem } from './batch-store.js';
 import type { BatchOrigin, BatchSubmission, BranchOutputSpec, ItemRoute, WorkItem } from './batch-types.js';
 import { detectPii } from '#libs/privacy/src/pii-detector.js';
@@ -15,12 +16,21 @@ import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/
 import { checkOutputBranch } from '#libs/jobs/src/code-migration/branch-output.js';
 import { DEFAULT_PII_RULES } from '#libs/privacy/src/pii-rules.js';
 import { effectiveSensitivity } from '#libs/privacy/src/effective-sensitivity.js';
+import { taskTexts } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
 
 export class SubmissionRejected extends Error {
   constructor(readonly errors: FieldError[]) {
     super(`${errors[0].field} ${errors[0].message}`);
     this.name = 'SubmissionRejected';
+  }
+}
+
+/** An Idempotency-Key already used with a different body: answered 422 naming the header. */
+export class IdempotencyKeyReused extends Error {
+  constructor() {
+    super('was already used with a different body; send the same body to get its batch, or use a new key');
+    this.name = 'IdempotencyKeyReused';
   }
 }
 
@@ -65,10 +75,14 @@ export class BatchIntake {
   ) {}
 
   async submit(body: unknown, idempotencyKey?: string, now = Date.now(), context: SubmitContext = {}): Promise<Accepted> {
-    const check = checkSubmission(body, this.limits, now);
+    const check = await checkSubmissionCompiled(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { deadlineAt } = check;
-    const existing = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
+    // The same key with another body is a client bug, not a retry: answering the first batch would hide it.
+    const bodyHash = idempotencyKey ? canonicalHash(body) : undefined;
+    const found = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
+    if (found?.bodyHash && found.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
+    const existing = found?.id ?? null;
     // A repeated submission finds its branch created by its own batch: only a new one must be free.
     const { submission, output } = await this.withSourceFiles(check.submission, context.sourceFiles, existing === null);
     if (existing) return this.resume(existing, submission, deadlineAt);
@@ -85,12 +99,17 @@ export class BatchIntake {
       workTokens: workTokensOn(w.routable, contextOf(state, decisions[i])),
       route: { target: decisions[i].target, provider: decisions[i].provider, model: decisions[i].model, reason: decisions[i].reason, at },
     }));
-    const { id, created } = await this.store.create(
+    const stored = await this.store.create(
       { kind: submission.kind, sensitivity: submission.sensitivity, deadlineAt, task: submission.task, createdAt: now, maxCostUsd: submission.maxCostUsd, tenant: context.tenant ?? null, output, origin: context.origin },
       items,
       idempotencyKey,
+      bodyHash,
     );
-    if (!created) return this.resume(id, submission, deadlineAt);
+    const { id, created } = stored;
+    if (!created) {
+      if (stored.bodyHash && stored.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
+      return this.resume(id, submission, deadlineAt);
+    }
     await this.recordRoutes(id, work.map((w) => w.item), items.map((i) => i.route), state);
     // In the plan's order: among equal deadlines a local pool runs first come first, as the plan assumed.
     const order = work.map((_, i) => i).sort((a, b) => decisions[a].rank - decisions[b].rank || a - b);
@@ -100,7 +119,7 @@ export class BatchIntake {
 
   /** The plan a submission would get, without storing or enqueuing anything. */
   async quote(body: unknown, now = Date.now()): Promise<Quote> {
-    const check = checkSubmission(body, this.limits, now);
+    const check = await checkSubmissionCompiled(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const work = this.workItems((await this.withSourceFiles(check.submission, undefined, true)).submission, check.deadlineAt, await this.directory.calibration());
     const decisions = this.route(check.submission, work, await this.directory.routingState(now));
@@ -210,9 +229,14 @@ export class BatchIntake {
       s.kind === 'code-migration'
         ? (s.items ?? []).map((i) => ({ itemId: i.path, input: i.content, path: i.path, model: i.model ?? s.model }))
         : s.items.map((i) => ({ itemId: i.id, input: i.text, path: undefined, model: i.model ?? s.model }));
+    const rules = this.limits.piiRules ?? DEFAULT_PII_RULES;
+    // The task goes into every item's prompt: what it holds raises every item.
+    const inTask = detectPii(taskTexts(s.task), rules);
     return inputs.map((x, index) => {
       // Personal data raises the item's floor: a "public" document holding card numbers is confidential.
-      const privacy = effectiveSensitivity(s.sensitivity, detectPii(x.input, this.limits.piiRules ?? DEFAULT_PII_RULES));
+      // Every field that reaches a provider counts: the text, a code item's path, the task's strings.
+      const inItem = detectPii(x.path === undefined ? [x.input] : [x.input, x.path], rules);
+      const privacy = effectiveSensitivity(s.sensitivity, [inItem, inTask]);
       const pii = { declared: s.sensitivity, categories: privacy.categories, raised: privacy.raised };
       const item: WorkItem = { batchId, index, itemId: x.itemId, kind: s.kind, sensitivity: privacy.sensitivity, deadline: deadlineAt, input: x.input, path: x.path, model: x.model };
       const prompt = promptFor(item, s.task, this.limits.maxOutputTokens);
@@ -252,4 +276,15 @@ export class BatchIntake {
 /** The context of the provider a decision routes to (undefined: unknown, or not in this state). */
 function contextOf(state: RoutingState, decision: RouteDecision): number | undefined {
   return state.providers.find((p) => p.target === decision.target && p.name === decision.provider)?.contextTokens;
+}
+
+/** SHA-256 of the body as JSON with every object's keys sorted: the same body however its keys are ordered. */
+export function canonicalHash(body: unknown): string {
+  const canonical = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(canonical);
+    if (value === null || typeof value !== 'object') return value;
+    const object = value as Record<string, unknown>;
+    return Object.fromEntries(Object.keys(object).sort().map((k) => [k, canonical(object[k])]));
+  };
+  return createHash('sha256').update(JSON.stringify(canonical(body))).digest('hex');
 }

@@ -21,6 +21,17 @@ describe('BatchStore (real Redis)', () => {
   const newBatch = (items: NewItem[], key?: string) =>
     store.create({ kind: 'document-processing', sensitivity: 'internal', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now() }, items, key);
 
+  // Issue 13 §4: a record from before deadlines were bounded (P300000Y) made every read a RangeError (500).
+  it('reads a batch whose stored deadline is outside the calendar, showing it as null', async () => {
+    const { id } = await store.create(
+      { kind: 'document-processing', sensitivity: 'internal', deadlineAt: 1e20, task: { type: 'summarize' }, createdAt: Date.now() },
+      [{ ...meta, itemId: 'a', route: route('local'), workTokens: 1 }],
+    );
+    expect((await store.get(id))?.deadline).toBeNull();
+    expect((await store.list(10)).find((b) => b.id === id)?.deadline).toBeNull();
+    expect(await store.items(id, 0, 10)).toHaveLength(1);
+  });
+
   it('completes an item exactly once even when two runs race to finish it', async () => {
     const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('local'), workTokens: 50 }]);
     expect(await store.backlog('local', 'llama')).toBeGreaterThanOrEqual(50);
@@ -84,7 +95,16 @@ describe('BatchStore (real Redis)', () => {
     const first = await newBatch([{ ...meta, itemId: 'a', route: route('local'), workTokens: 1 }], key);
     const second = await newBatch([{ ...meta, itemId: 'a', route: route('local'), workTokens: 1 }], key);
     expect(first.created).toBe(true);
-    expect(second).toEqual({ id: first.id, created: false });
+    expect(second).toEqual({ id: first.id, created: false, bodyHash: null });
+  });
+
+  it('keeps the hash of the body that created a batch with its idempotency key', async () => {
+    const key = randomUUID();
+    const item = { ...meta, itemId: 'a', route: route('local'), workTokens: 1 };
+    const at = { kind: 'document-processing' as const, sensitivity: 'internal' as const, deadlineAt: Date.now() + 60_000, task: { type: 'summarize' as const }, createdAt: Date.now() };
+    const first = await store.create(at, [item], key, 'hash-a');
+    expect(await store.create(at, [item], key, 'hash-b')).toEqual({ id: first.id, created: false, bodyHash: 'hash-a' });
+    expect(await store.findByIdempotencyKey(key)).toEqual({ id: first.id, bodyHash: 'hash-a' });
   });
 
   it('releases the backlog an item added once it finishes', async () => {

@@ -85,22 +85,31 @@ export class BatchStore {
     redis.defineCommand('syReserveBudget', { numberOfKeys: 1, lua: RESERVE_BUDGET_LUA });
   }
 
-  /** The batch an idempotency key already created, if any. */
-  async findByIdempotencyKey(key: string): Promise<string | null> {
-    return this.redis.get(this.keys.idempotency(key));
+  /**
+   * The batch an idempotency key already created, if any, with the hash of the body that created it (null
+   * for keys stored before bodies were hashed).
+   */
+  async findByIdempotencyKey(key: string): Promise<IdempotentBatch | null> {
+    return idempotentBatch(await this.redis.get(this.keys.idempotency(key)));
   }
 
   /**
    * Writes a batch and its items in one MULTI. With an idempotency key, a second call with the same key
-   * returns the first batch's id instead of creating another (`created: false`).
+   * returns the first batch's id and body hash instead of creating another (`created: false`).
    */
-  async create(batch: NewBatch, items: NewItem[], idempotencyKey?: string): Promise<{ id: string; created: boolean }> {
+  async create(
+    batch: NewBatch,
+    items: NewItem[],
+    idempotencyKey?: string,
+    bodyHash?: string,
+  ): Promise<{ id: string; created: boolean; bodyHash?: string | null }> {
     const id = randomUUID();
     if (idempotencyKey) {
-      const claimed = await this.redis.set(this.keys.idempotency(idempotencyKey), id, 'EX', 7 * 86_400, 'NX');
+      const value = bodyHash === undefined ? id : `${id} ${bodyHash}`;
+      const claimed = await this.redis.set(this.keys.idempotency(idempotencyKey), value, 'EX', 7 * 86_400, 'NX');
       if (claimed !== 'OK') {
-        const existing = await this.redis.get(this.keys.idempotency(idempotencyKey));
-        if (existing) return { id: existing, created: false };
+        const existing = idempotentBatch(await this.redis.get(this.keys.idempotency(idempotencyKey)));
+        if (existing) return { id: existing.id, created: false, bodyHash: existing.bodyHash };
       }
     }
     const multi = this.redis.multi();
@@ -359,6 +368,19 @@ export interface ItemSpent {
   costUsd: number;
 }
 
+/** What an idempotency key names: the batch, and the hash of the body that created it. */
+export interface IdempotentBatch {
+  id: string;
+  bodyHash: string | null;
+}
+
+/** `<batch id> <body hash>`, or a bare id as stored before bodies were hashed. */
+function idempotentBatch(value: string | null): IdempotentBatch | null {
+  if (!value) return null;
+  const [id, bodyHash] = value.split(' ');
+  return { id, bodyHash: bodyHash ?? null };
+}
+
 function round9(n: number): number {
   return Math.round(n * 1e9) / 1e9;
 }
@@ -367,8 +389,13 @@ function num(v: string | undefined): number {
   return v === undefined || v === '' ? 0 : Number(v);
 }
 
+/**
+ * A stored epoch as ISO-8601; null when absent or outside the calendar. Records written before deadlines
+ * were bounded can hold `P300000Y` from their creation: a read must never throw RangeError (a 500).
+ */
 function iso(v: string | undefined): string | null {
-  return v ? new Date(Number(v)).toISOString() : null;
+  const at = v ? new Date(Number(v)) : null;
+  return at === null || Number.isNaN(at.getTime()) ? null : at.toISOString();
 }
 
 function toBatchView(h: Record<string, string>): BatchView {

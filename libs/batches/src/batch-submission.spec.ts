@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { checkSubmission } from './batch-submission.js';
+import { checkSubmission, checkSubmissionCompiled } from './batch-submission.js';
 import { parseDeadline, parseIsoDuration } from './deadline.js';
 
 const NOW = Date.parse('2026-11-23T00:00:00Z');
@@ -34,11 +34,24 @@ describe('checkSubmission', () => {
     expect(fieldOf({ ...code, source: { repo: '/srv/app' }, output: 'migrate/esm' })).toBe('output');
   });
 
-  it('refuses an extract schema that answers cannot be checked against, saying why, and takes conditional ones', () => {
-    const broken = checkSubmission({ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, limits, NOW);
-    expect(broken.ok ? null : broken.errors[0].message).toMatch(/^is not a JSON Schema answers can be checked against: .*type/);
+  it('refuses an extract schema that answers cannot be checked against, saying why, and takes conditional ones', async () => {
+    // Compiling is left to checkSubmissionCompiled (off the event loop where the app runs).
+    expect(checkSubmission({ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, limits, NOW).ok).toBe(true);
+    const broken = await checkSubmissionCompiled({ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, limits, NOW);
+    expect(broken.ok ? null : broken.errors[0]).toEqual({ field: 'task.schema', message: expect.stringMatching(/^is not a JSON Schema answers can be checked against: .*type/) });
     const conditional = { type: 'object', if: { required: ['a'] }, then: { required: ['b'] }, unevaluatedProperties: false };
-    expect(checkSubmission({ ...doc, task: { type: 'extract', schema: conditional } }, limits, NOW).ok).toBe(true);
+    expect((await checkSubmissionCompiled({ ...doc, task: { type: 'extract', schema: conditional } }, limits, NOW)).ok).toBe(true);
+  });
+
+  // Issue 13 §4: these compiled at intake and then overflowed the worker's stack, or blocked the API for seconds.
+  it.each([
+    ['$ref to itself', { $ref: '#' }, /refer to itself/],
+    ['$dynamicRef', { $dynamicAnchor: 'n', items: { $dynamicRef: '#n' } }, /\$dynamicRef/],
+    ['a backtracking pattern', { type: 'string', pattern: '^(a+)+$' }, /"pattern"/],
+    ['3000 properties', { type: 'object', properties: Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`p${i}`, { type: 'string', description: 'a field' }])) }, /bytes as JSON/],
+  ])('refuses %s at submission, naming task.schema', (_, schema, why) => {
+    const r = checkSubmission({ ...doc, task: { type: 'extract', schema } }, limits, NOW);
+    expect(r.ok ? null : r.errors[0]).toEqual({ field: 'task.schema', message: expect.stringMatching(why) });
   });
 
   it('takes a preset, alone or with an instruction as extra guidance; rename-api with its names', () => {
@@ -63,6 +76,19 @@ describe('checkSubmission', () => {
     expect(r.ok ? null : r.errors[0]).toEqual({ field, message: expect.stringMatching(message) });
   });
 
+  // Issue 13 §4: unknown fields were dropped; `items[0].sensitivity: "restricted"` went to the frontier as public.
+  it.each([
+    [{ ...doc, sensitivty: 'restricted' }, 'sensitivty'],
+    [{ ...doc, items: [{ id: 'a', text: 'x', sensitivity: 'restricted' }] }, 'items[0].sensitivity'],
+    [{ ...doc, task: { type: 'summarize', instruction: 'short' } }, 'task.instruction'],
+    [{ kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task: { instruction: 'x', preset: 'rename-api', params: { from: 'a', to: 'b', too: 'c' } }, items: [{ path: 'a.js', content: 'x' }] }, 'task.params.too'],
+    [{ kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task: { instruction: 'x' }, items: [{ path: 'a.js', content: 'x', text: 'y' }] }, 'items[0].text'],
+    [{ kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task: { instruction: 'x' }, source: { repo: '/srv/app', branch: 'main' } }, 'source.branch'],
+  ])('refuses the unknown field in %j naming it', (body, field) => {
+    const r = checkSubmission(body, limits, NOW);
+    expect(r.ok ? null : r.errors).toContainEqual({ field, message: 'is not a known field' });
+  });
+
   it.each([
     [{ ...doc, kind: 'translation' }, 'kind'],
     [{ ...doc, sensitivity: 'secret' }, 'sensitivity'],
@@ -71,7 +97,6 @@ describe('checkSubmission', () => {
     [{ ...doc, task: { type: 'translate' } }, 'task.type'],
     [{ ...doc, task: { type: 'classify' } }, 'task.labels'],
     [{ ...doc, task: { type: 'extract' } }, 'task.schema'],
-    [{ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, 'task.schema'],
     [{ ...doc, task: { type: 'extract', schema: { properties: { a: { $ref: '#/$defs/missing' } } } } }, 'task.schema'],
     [{ ...doc, items: [] }, 'items'],
     [{ ...doc, items: [{ id: 'a', text: 5 }] }, 'items[0].text'],
@@ -99,8 +124,35 @@ describe('deadlines', () => {
   });
 
   it('parses timestamps only with a zone', () => {
-    expect(parseDeadline('2026-11-23T01:00:00Z', NOW)).toBe(NOW + 3_600_000);
-    expect(parseDeadline('2026-11-23T01:00:00+01:00', NOW)).toBe(NOW);
-    expect(parseDeadline('2026-11-23T01:00:00', NOW)).toBeNull();
+    expect(parseDeadline('2026-11-23T01:00:00Z', NOW)).toEqual({ ok: true, at: NOW + 3_600_000 });
+    expect(parseDeadline('2026-11-23T02:00:00+01:00', NOW)).toEqual({ ok: true, at: NOW + 3_600_000 });
+    expect(parseDeadline('2026-11-23T01:00:00+01:00', NOW)).toEqual({ ok: false, message: 'is in the past' });
+    expect(parseDeadline('2026-11-23T01:00:00', NOW)).toMatchObject({ ok: false });
+  });
+
+  // Issue 13 §4: P300000Y was accepted and every read of its batch answered 500 (RangeError); 2030-02-30 rolled over.
+  it.each([
+    ['P300000Y', /at most 366 days ahead/],
+    ['P99999999999999999999D', /at most 366 days ahead/],
+    ['PT999999999999999999999H', /at most 366 days ahead/],
+    ['P367D', /at most 366 days ahead/],
+    ['2028-01-01T00:00:00Z', /at most 366 days ahead/],
+    ['2027-02-30T00:00:00Z', /not a date in the calendar/],
+    ['2027-02-29T00:00:00Z', /not a date in the calendar/],
+    ['2026-13-01T00:00:00Z', /not a date in the calendar/],
+    ['2026-12-01T24:00:00Z', /not a date in the calendar/],
+    ['2026-12-01T10:61:00Z', /not a date in the calendar/],
+    ['2026-12-01T10:00:00+25:00', /not a date in the calendar/],
+  ])('refuses %s naming why', (deadline, message) => {
+    expect(parseDeadline(deadline, NOW)).toEqual({ ok: false, message: expect.stringMatching(message) });
+    const r = checkSubmission({ ...doc, deadline }, limits, NOW);
+    expect(r.ok ? null : r.errors[0]).toEqual({ field: 'deadline', message: expect.stringMatching(message) });
+  });
+
+  it('takes a deadline up to the horizon, and real leap days', () => {
+    expect(parseIsoDuration('P366D')).toBe(366 * 86_400_000);
+    expect(parseIsoDuration('P1Y')).toBe(365 * 86_400_000);
+    expect(parseDeadline('2027-11-23T00:00:00Z', NOW)).toEqual({ ok: true, at: NOW + 365 * 86_400_000 });
+    expect(parseDeadline('2028-02-29T00:00:00Z', Date.parse('2027-12-01T00:00:00Z'))).toMatchObject({ ok: true });
   });
 });

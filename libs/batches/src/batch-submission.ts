@@ -3,7 +3,8 @@ import { SENSITIVITY_LEVELS } from '#libs/routing/src/sensitivity.js';
 import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from './batch-types.js';
 import { parseDeadline } from './deadline.js';
 import { IDENTIFIER } from '#libs/jobs/src/code-migration/migration-presets.js';
-import { schemaProblem } from '#libs/jobs/src/document-processing/structured-output.js';
+import { schemaRefusal } from '#libs/jobs/src/document-processing/schema-limits.js';
+import { compileProblem } from '#libs/jobs/src/document-processing/schema-compile-thread.js';
 import type { PiiRules } from '#libs/privacy/src/pii-rules.js';
 
 export interface FieldError {
@@ -43,11 +44,13 @@ function schemaFor(limits: SubmissionLimits) {
     sensitivity: z.enum(SENSITIVITY_LEVELS, { error: `must be one of ${SENSITIVITY_LEVELS.join(', ')}` }),
     deadline: nonEmpty,
   };
-  const documents = z.object({
+  // Every object is strict: an unknown field is a 400 naming it. A misspelled `sensitivty`, or an
+  // `items[0].sensitivity` this API does not have, was silently dropped and the item sent as public (issue 13 §4).
+  const documents = z.strictObject({
     ...common,
     kind: z.literal('document-processing'),
     task: z
-      .object({
+      .strictObject({
         type: z.enum(DOCUMENT_TASK_TYPES, { error: `must be one of ${DOCUMENT_TASK_TYPES.join(', ')}` }),
         labels: z.array(nonEmpty).min(2, 'needs at least two labels').optional(),
         schema: z.record(z.string(), z.unknown(), { error: 'must be a JSON Schema object' }).optional(),
@@ -57,25 +60,26 @@ function schemaFor(limits: SubmissionLimits) {
       .superRefine((task, ctx) => {
         if (task.type === 'classify' && !task.labels) ctx.addIssue({ code: 'custom', path: ['labels'], message: 'is required for classify' });
         if (task.type === 'extract' && !task.schema) ctx.addIssue({ code: 'custom', path: ['schema'], message: 'is required for extract' });
-        // Refused here rather than failing every item: answers are checked against it with ajv.
-        const problem = task.type === 'extract' && task.schema ? schemaProblem(task.schema) : null;
-        if (problem) ctx.addIssue({ code: 'custom', path: ['schema'], message: `is not a JSON Schema answers can be checked against: ${problem}` });
+        // Refused here rather than failing every item: answers are checked against it with ajv. Only what a
+        // linear walk can tell (size, regexes, recursion); checkSubmissionCompiled compiles it off the event loop.
+        const refusal = task.type === 'extract' && task.schema ? schemaRefusal(task.schema) : null;
+        if (refusal) ctx.addIssue({ code: 'custom', path: ['schema'], message: `is refused: ${refusal}` });
       }),
     items: z
-      .array(z.object({ id: nonEmpty.max(512), text: nonEmpty, model }), { error: 'must be an array' })
+      .array(z.strictObject({ id: nonEmpty.max(512), text: nonEmpty, model }), { error: 'must be an array' })
       .min(1, 'needs at least one item')
       .max(limits.maxItems, `holds at most ${limits.maxItems} items`),
   });
   const code = z
-    .object({
+    .strictObject({
       ...common,
       kind: z.literal('code-migration'),
       task: z
-        .object({
+        .strictObject({
           instruction: nonEmpty.max(8000).optional(),
           preset: z.enum(MIGRATION_PRESETS, { error: `must be one of ${MIGRATION_PRESETS.join(', ')}` }).optional(),
           params: z
-            .object(
+            .strictObject(
               { from: identifier, to: identifier },
               { error: 'must be an object such as {"from": "oldName", "to": "newName"}' },
             )
@@ -89,13 +93,13 @@ function schemaFor(limits: SubmissionLimits) {
           if (task.params && task.params.from === task.params.to) ctx.addIssue({ code: 'custom', path: ['params', 'to'], message: 'must differ from params.from' });
         }),
       items: z
-        .array(z.object({ path: nonEmpty.max(1024), content: text, model }), { error: 'must be an array' })
+        .array(z.strictObject({ path: nonEmpty.max(1024), content: text, model }), { error: 'must be an array' })
         .min(1, 'needs at least one item')
         .max(limits.maxItems, `holds at most ${limits.maxItems} items`)
         .optional(),
       // A git repository on this host instead of inline files: one item per matching file.
       source: z
-        .object({
+        .strictObject({
           repo: nonEmpty.max(4096),
           ref: nonEmpty.max(256).optional(),
           include: z.array(nonEmpty.max(1024)).max(100).optional(),
@@ -103,7 +107,9 @@ function schemaFor(limits: SubmissionLimits) {
         })
         .optional(),
       // The migrated files as a new branch of the source repository, written when the batch finishes.
-      output: z.object({ branch: nonEmpty.max(255) }, { error: 'must be an object such as {"branch": "migrate/esm"}' }).optional(),
+      output: z
+        .strictObject({ branch: nonEmpty.max(255) }, { error: 'must be an object such as {"branch": "migrate/esm"}' })
+        .optional(),
     })
     .superRefine((b, ctx) => {
       if ((b.items === undefined) === (b.source === undefined)) ctx.addIssue({ code: 'custom', path: ['items'], message: 'give exactly one of items or source' });
@@ -119,6 +125,18 @@ export function fieldPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '') || 'body';
 }
 
+/**
+ * zod's issues as field errors. An unknown field is named itself (`items[0].sensitivty`), not its object,
+ * one error per field.
+ */
+export function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
+  return issues.flatMap((i) =>
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((key) => ({ field: fieldPath([...i.path, key]), message: 'is not a known field' }))
+      : [{ field: fieldPath(i.path), message: i.message }],
+  );
+}
+
 /** Validates a POSTed batch, naming every wrong field. Pure: no I/O. */
 export function checkSubmission(body: unknown, limits: SubmissionLimits, now: number): SubmissionCheck {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -126,16 +144,12 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
   }
   const parsed = schemaFor(limits).safeParse(body);
   if (!parsed.success) {
-    return { ok: false, errors: parsed.error.issues.map((i) => ({ field: fieldPath(i.path), message: i.message })) };
+    return { ok: false, errors: fieldErrors(parsed.error.issues) };
   }
   const submission = parsed.data as BatchSubmission;
   const errors: FieldError[] = [];
-  const deadlineAt = parseDeadline(submission.deadline, now);
-  if (deadlineAt === null) {
-    errors.push({ field: 'deadline', message: 'must be an ISO-8601 timestamp with a zone or a duration such as PT30S or P1D' });
-  } else if (deadlineAt <= now) {
-    errors.push({ field: 'deadline', message: 'is in the past' });
-  }
+  const deadline = parseDeadline(submission.deadline, now);
+  if (!deadline.ok) errors.push({ field: 'deadline', message: deadline.message });
   const field = submission.kind === 'code-migration' ? 'content' : 'text';
   const bodies = submission.kind === 'code-migration' ? (submission.items ?? []).map((i) => i.content) : submission.items.map((i) => i.text);
   bodies.forEach((body, index) => {
@@ -150,5 +164,24 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
     if (seen.has(id)) errors.push({ field: `items[${index}].${submission.kind === 'code-migration' ? 'path' : 'id'}`, message: 'is a duplicate within the batch' });
     seen.add(id);
   });
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, submission, deadlineAt: deadlineAt! };
+  return errors.length > 0 || !deadline.ok ? { ok: false, errors } : { ok: true, submission, deadlineAt: deadline.at };
+}
+
+/**
+ * checkSubmission, then an extract schema compiled as the worker will compile it, on a worker thread (ajv
+ * generates code synchronously: seconds for a large schema). What intake and schedule creation use.
+ */
+export async function checkSubmissionCompiled(
+  body: unknown,
+  limits: SubmissionLimits,
+  now: number,
+): Promise<SubmissionCheck> {
+  const check = checkSubmission(body, limits, now);
+  if (!check.ok || check.submission.kind !== 'document-processing' || check.submission.task.type !== 'extract') {
+    return check;
+  }
+  const problem = await compileProblem(check.submission.task.schema ?? {});
+  if (problem === null) return check;
+  const message = `is not a JSON Schema answers can be checked against: ${problem}`;
+  return { ok: false, errors: [{ field: 'task.schema', message }] };
 }

@@ -42,3 +42,12 @@ describe('effectiveSensitivity', () => {
     });
   });
 });
+
+describe('effectiveSensitivity over several fields', () => {
+  it('takes the highest floor and every category of the item and its task', () => {
+    const item = detectPii(['Quarterly report', 'docs/report.md']);
+    const task = detectPii(['Bill card 4111.1111.1111.1111 for it', 'SSN 536 22 1234']);
+    expect(effectiveSensitivity('public', [item, task])).toEqual({ sensitivity: 'restricted', raised: true, categories: ['card', 'national-id'] });
+    expect(effectiveSensitivity('internal', [item])).toEqual({ sensitivity: 'internal', raised: false, categories: [] });
+  });
+});

@@ -6,6 +6,7 @@ import { nationalIdDetector } from './detectors/national-id.js';
 import { paymentCardDetector } from './detectors/payment-card.js';
 import { phoneDetector } from './detectors/phone.js';
 import { DEFAULT_PII_RULES, PII_CATEGORIES, type PiiCategory, type PiiRules } from './pii-rules.js';
+import { normalizedForScan, separatorsUnified } from './scan-views.js';
 
 /**
  * What an item's text holds, as categories and counts only: never the matched values, so a
@@ -32,16 +33,24 @@ interface Span {
   precedence: number;
 }
 
-/** Scans `text` for the categories `rules` switch on. Pure and synchronous; ~linear in the text. */
-export function detectPii(text: string, rules: PiiRules = DEFAULT_PII_RULES): PiiDetection {
-  const spans: Span[] = [];
-  DETECTORS.forEach((detector, precedence) => {
-    if (rules[detector.category] === false) return;
-    detector.scan(text, (start, end) => spans.push({ start, end, precedence }));
-  });
+/** Detectors whose checksum or label keeps them exact on the separator-unified view (see scan-views.ts). */
+const READS_UNIFIED_VIEW: ReadonlySet<PiiCategory> = new Set<PiiCategory>(['iban', 'card', 'national-id']);
 
+/**
+ * Scans `texts` (one field, or every field that reaches a provider) for the categories `rules` switch on.
+ * Each field is read as normalized (NFKC, format characters removed, one kind of space and dash) and, for
+ * the checksummed identifiers, with its separators between digit groups unified too; a category counts the
+ * most either view found, and the fields' counts add up. Pure and synchronous; ~linear in the text.
+ */
+export function detectPii(texts: string | readonly string[], rules: PiiRules = DEFAULT_PII_RULES): PiiDetection {
   const counts = Object.fromEntries(PII_CATEGORIES.map((c) => [c, 0])) as Record<PiiCategory, number>;
-  for (const span of withoutOverlaps(spans)) counts[DETECTORS[span.precedence].category]++;
+  for (const text of typeof texts === 'string' ? [texts] : texts) {
+    const normalized = normalizedForScan(text);
+    const unified = separatorsUnified(normalized);
+    const found = countIn(normalized, rules, () => true);
+    const alsoFound = unified === normalized ? found : countIn(unified, rules, (c) => READS_UNIFIED_VIEW.has(c));
+    for (const c of PII_CATEGORIES) counts[c] += Math.max(found[c], alsoFound[c]);
+  }
 
   const categories = PII_CATEGORIES.filter((c) => counts[c] > 0);
   let floor: Sensitivity | null = null;
@@ -50,6 +59,18 @@ export function detectPii(text: string, rules: PiiRules = DEFAULT_PII_RULES): Pi
     if (level !== false && (floor === null || sensitivityRank(level) > sensitivityRank(floor))) floor = level;
   }
   return { categories, counts, floor };
+}
+
+/** Matches per category in one text, overlaps resolved by detector precedence. */
+function countIn(text: string, rules: PiiRules, reads: (c: PiiCategory) => boolean): Record<PiiCategory, number> {
+  const spans: Span[] = [];
+  DETECTORS.forEach((detector, precedence) => {
+    if (rules[detector.category] === false || !reads(detector.category)) return;
+    detector.scan(text, (start, end) => spans.push({ start, end, precedence }));
+  });
+  const counts = Object.fromEntries(PII_CATEGORIES.map((c) => [c, 0])) as Record<PiiCategory, number>;
+  for (const span of withoutOverlaps(spans)) counts[DETECTORS[span.precedence].category]++;
+  return counts;
 }
 
 /** Keeps one span where spans overlap: the one from the detector with precedence. */

@@ -1,4 +1,4 @@
-import { checkSubmission, type SubmissionLimits } from '#libs/batches/src/batch-submission.js';
+import { checkSubmission, checkSubmissionCompiled, type SubmissionLimits } from '#libs/batches/src/batch-submission.js';
 import { SubmissionRejected, type BatchIntake } from '#libs/batches/src/batch-intake.js';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { BatchSubmission } from '#libs/batches/src/batch-types.js';
@@ -28,7 +28,7 @@ export class ScheduleService {
     const check = checkSchedule(body);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { name, cron, tz, every, batch } = check.schedule;
-    const template = checkSubmission(batch, this.limits, now);
+    const template = await checkSubmissionCompiled(batch, this.limits, now);
     if (!template.ok) throw new SubmissionRejected(template.errors.map((e) => ({ field: `batch.${e.field}`, message: e.message })));
     if (batch.output !== undefined) {
       throw new SubmissionRejected([{ field: 'batch.output', message: 'is not supported on a schedule: every firing would create the same branch' }]);

@@ -1,7 +1,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import { fieldPath, type FieldError } from '#libs/batches/src/batch-submission.js';
-import { parseIsoDuration } from '#libs/batches/src/deadline.js';
+import { fieldErrors, type FieldError } from '#libs/batches/src/batch-submission.js';
+import { MAX_DEADLINE_DAYS, parseIsoDuration } from '#libs/batches/src/deadline.js';
 
 export interface ScheduleSubmission {
   name: string;
@@ -16,8 +16,9 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 /** The shortest interval a schedule may fire at; anything faster is a loop, not a schedule. */
 export const MIN_EVERY_MS = 1000;
 
+// Strict, like the batch body: an unknown field is a 400 naming it.
 const schema = z
-  .object({
+  .strictObject({
     name: z.string({ error: 'must be a string' }).regex(NAME, 'must be letters, digits, ".", "-" or "_" (up to 100)'),
     cron: z.string({ error: 'must be a string' }).optional(),
     tz: z.string({ error: 'must be a string' }).optional(),
@@ -43,7 +44,8 @@ const schema = z
     }
     const deadline = s.batch.deadline;
     if (typeof deadline !== 'string' || parseIsoDuration(deadline) === null) {
-      ctx.addIssue({ code: 'custom', path: ['batch', 'deadline'], message: 'must be a duration such as PT6H: it counts from each firing' });
+      const message = `must be a duration such as PT6H, at most ${MAX_DEADLINE_DAYS} days: it counts from each firing`;
+      ctx.addIssue({ code: 'custom', path: ['batch', 'deadline'], message });
     }
   });
 
@@ -51,6 +53,6 @@ const schema = z
 export function checkSchedule(body: unknown): { ok: true; schedule: ScheduleSubmission } | { ok: false; errors: FieldError[] } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object' }] };
   const parsed = schema.safeParse(body);
-  if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => ({ field: fieldPath(i.path), message: i.message })) };
+  if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   return { ok: true, schedule: parsed.data };
 }

@@ -91,6 +91,13 @@ describe('validateStructured', () => {
       expect(schemaProblem(invoice.schema!)).toBeNull();
     });
 
+    // Issue 13 §4: {"$ref": "#"} overflowed the stack on every answer, 5 paid attempts, nothing logged.
+    it('turns a checker that throws (a recursive schema overflowing the stack) into UnsupportedSchemaError', () => {
+      const recursive: DocumentTask = { type: 'extract', schema: { $ref: '#' } };
+      expect(() => validateStructured(recursive, '{"a": 1}')).toThrow(UnsupportedSchemaError);
+      expect(() => validateStructured(recursive, '{"a": 1}')).toThrow(/could not check the answer: RangeError/);
+    });
+
     it('checks conditional and negated schemas, which a subset reader would refuse', () => {
       const shipping: DocumentTask = {
         type: 'extract',

@@ -52,7 +52,7 @@ ajvFormats.default(ajv);
  * draft 2020-12, `format` asserted). A Markdown fence around the JSON is removed. A classify answer may
  * also be the bare label the single-document prompt asks for. A summarize answer is its trimmed text.
  *
- * Throws UnsupportedSchemaError when the task's schema cannot be compiled.
+ * Throws UnsupportedSchemaError when the task's schema cannot be compiled or checking an answer throws.
  */
 export function validateStructured(task: DocumentTask, text: string): StructuredAnswer {
   if (task.type === 'summarize') return { ok: true, value: text.trim(), stored: text.trim() };
@@ -69,7 +69,14 @@ export function validateStructured(task: DocumentTask, text: string): Structured
   } catch (error) {
     return { ok: false, message: `not JSON: ${where(json, error as Error)}` };
   }
-  return storable(validate, value);
+  try {
+    return storable(validate, value);
+  } catch (error) {
+    // The checker itself failed (a recursive schema overflowing the stack, from a record older than the
+    // intake's refusal of those): the task's fault, not the answer's, so asking again cannot help.
+    const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    throw new UnsupportedSchemaError(`the ${task.type} schema could not check the answer: ${why}`);
+  }
 }
 
 /** What a retry prompt says after a structured answer was rejected with `message`. */

@@ -15,9 +15,11 @@ const IBAN_LENGTH: Readonly<Record<string, number>> = {
 };
 
 // Country code, two check digits, then the BBAN either unbroken or in the printed groups of four.
-// Upper case only, as IBANs are written; the country's length and mod-97 do the real filtering.
+// Either case: a lower-case `de89 3704 …` reached a provider unscanned (issue 13 §1). The country's
+// length and mod-97 do the real filtering.
 const CANDIDATE = new RegExp(
-  String.raw`(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:${SPACE}?[A-Z0-9]{4}){2,7}(?:${SPACE}?[A-Z0-9]{1,4})?(?![A-Za-z0-9])`,
+  String.raw`(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:${SPACE}?[A-Za-z0-9]{4}){2,7}` +
+    String.raw`(?:${SPACE}?[A-Za-z0-9]{1,4})?(?![A-Za-z0-9])`,
   'g',
 );
 
@@ -44,12 +46,12 @@ export const ibanDetector: Detector = {
   scan(text, found) {
     const re = new RegExp(CANDIDATE);
     for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      const length = IBAN_LENGTH[m[0].slice(0, 2)];
+      const length = IBAN_LENGTH[m[0].slice(0, 2).toUpperCase()];
       if (length === undefined) continue;
-      // "… 0130 00 SEPA": the run may run on into an upper-case word after the IBAN.
+      // "… 0130 00 SEPA": the run may run on into a word after the IBAN.
       const end = ibanEnd(m[0], length);
       if (end === -1) continue;
-      const iban = m[0].slice(0, end).replace(/[ \u00a0]/g, '');
+      const iban = m[0].slice(0, end).replace(/[ \u00a0]/g, '').toUpperCase();
       const check = Number(iban.slice(2, 4));
       if (check >= 2 && check <= 98 && passesIbanMod97(iban)) found(m.index, m.index + end);
     }
