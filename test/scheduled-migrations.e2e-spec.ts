@@ -47,6 +47,7 @@ describe('scheduled migrations over a repository', () => {
       CLOUD_LATENCY_MS: '100',
       CLOUD_TOKENS_PER_SEC: '2000',
       ESCALATION_INTERVAL_MS: '60000',
+      SCHEDULE_MIN_INTERVAL_MS: '1000',
     });
     ({ api, worker, client } = await startSystem(env));
     repo = mkdtempSync(join(tmpdir(), 'switchyard-nightly-'));

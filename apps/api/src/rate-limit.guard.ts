@@ -35,7 +35,9 @@ export class RateLimitGuard implements CanActivate {
         field: 'items',
         limit: decision.limit,
         max: decision.max,
-        message: `items hold about ${tokens} tokens; this API key may submit at most ${decision.max} tokens per minute: split the batch`,
+        message:
+          `the batch's prompts (items with their instructions, labels or schema) hold about ${tokens} tokens; ` +
+          `this API key may submit at most ${decision.max} tokens per minute: split the batch`,
       });
     }
     ctx.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(decision.retryAfterSec));

@@ -6,9 +6,21 @@ import { migrationInputHash } from '#libs/jobs/src/code-migration/content-hash.j
 import { migrationInstruction } from '#libs/jobs/src/code-migration/migration-presets.js';
 import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/code-migration/repo-source.js';
 import { JobName, SCHEDULES_QUEUE, type JobQueue } from '#libs/queue/src/index.js';
-import { checkSchedule } from './schedule-submission.js';
+import { submittedTokens } from '#libs/access/src/submitted-tokens.js';
+import { checkSchedule, DEFAULT_MIN_INTERVAL_MS } from './schedule-submission.js';
 import type { ScheduleStore } from './schedule-store.js';
-import type { ScheduleView } from './schedule-types.js';
+import type { FiringGate, ScheduleDefinition, ScheduleOwner, ScheduleView } from './schedule-types.js';
+
+export interface ScheduleServiceOptions {
+  /** SCHEDULE_MIN_INTERVAL_MS: the shortest `every`, and the shortest gap between two cron firings. */
+  minIntervalMs?: number;
+  /** The owner key's rate limits, checked before each firing submits (the worker's); absent: none. */
+  firingGate?: FiringGate;
+}
+
+const NO_OWNER: ScheduleOwner = { tenant: null, keyId: null };
+
+export type FireOutcome = { batchId: string | null; skippedUnchanged: number; skipped?: string; error?: string };
 
 /**
  * Users' schedules: each is one BullMQ Job Scheduler (upserted here, from the API, never registered by
@@ -21,11 +33,12 @@ export class ScheduleService {
     private readonly jobs: JobQueue,
     private readonly limits: SubmissionLimits,
     private readonly batches: BatchStore,
+    private readonly opts: ScheduleServiceOptions = {},
   ) {}
 
   /** Creates or replaces a schedule. Throws SubmissionRejected naming the wrong field. */
-  async upsert(body: unknown, now = Date.now(), tenant: string | null = null): Promise<ScheduleView> {
-    const check = checkSchedule(body);
+  async upsert(body: unknown, now = Date.now(), owner: ScheduleOwner = NO_OWNER): Promise<ScheduleView> {
+    const check = checkSchedule(body, { minIntervalMs: this.opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { name, cron, tz, every, batch } = check.schedule;
     const template = checkSubmission(batch, this.limits, now);
@@ -33,7 +46,8 @@ export class ScheduleService {
     if (batch.output !== undefined) {
       throw new SubmissionRejected([{ field: 'batch.output', message: 'is not supported on a schedule: every firing would create the same branch' }]);
     }
-    await this.store.save({ name, cron, tz, every, batch, createdAt: now, tenant });
+    const { tenant, keyId: ownerKeyId } = owner;
+    await this.store.save({ name, cron, tz, every, batch, createdAt: now, tenant, ownerKeyId });
     await this.jobs.schedule(SCHEDULES_QUEUE, name, cron ? { pattern: cron, tz: tz! } : { every: every! }, JobName.FireSchedule, { schedule: name });
     return (await this.get(name))!;
   }
@@ -55,6 +69,7 @@ export class ScheduleService {
       batch: def.batch,
       createdAt: new Date(def.createdAt).toISOString(),
       tenant: def.tenant ?? null,
+      ownerKeyId: def.ownerKeyId ?? null,
       nextRunAt: next ? new Date(next).toISOString() : null,
       runs: runs.map((r) => ({ ...r, slot: new Date(r.slot).toISOString(), firedAt: new Date(r.firedAt).toISOString() })),
     };
@@ -75,8 +90,11 @@ export class ScheduleService {
    * (instruction and content) equals the one remembered from an item that completed in an earlier run is
    * skipped. When nothing changed, the run is recorded without a batch: an empty batch would only add a
    * "completed, 0 items" entry to the batch list every night, and the run already says what was skipped.
+   *
+   * Every firing counts against its owner key's limits, as the same batch submitted through the API would:
+   * one over them (or of a key since revoked) is recorded as skipped with the reason, and submits nothing.
    */
-  async fire(name: string, slot: number, intake: BatchIntake, now = Date.now()): Promise<{ batchId: string | null; skippedUnchanged: number; error?: string }> {
+  async fire(name: string, slot: number, intake: BatchIntake, now = Date.now()): Promise<FireOutcome> {
     const def = await this.store.get(name);
     if (!def) return { batchId: null, skippedUnchanged: 0, error: 'schedule deleted' };
     try {
@@ -86,6 +104,12 @@ export class ScheduleService {
       if (source && source.changed.files.length === 0 && source.skipped > 0) {
         if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, batchId: null, submitted: 0, skippedUnchanged: source.skipped });
         return { batchId: null, skippedUnchanged: source.skipped };
+      }
+      const refused = await this.overOwnerLimits(def, source?.changed.files, now);
+      if (refused !== null) {
+        const outcome = { batchId: null, skippedUnchanged: source?.skipped ?? 0, skipped: refused };
+        if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, ...outcome });
+        return outcome;
       }
       const accepted = await intake.submit(
         def.batch,
@@ -105,6 +129,18 @@ export class ScheduleService {
       if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, batchId: null, skippedUnchanged: 0, error });
       throw err;
     }
+  }
+
+  /** Why the owner key may not submit this firing now; null when it may (or no gate or owner applies). */
+  private async overOwnerLimits(
+    def: ScheduleDefinition,
+    files: RepoFiles['files'] | undefined,
+    now: number,
+  ): Promise<string | null> {
+    if (!this.opts.firingGate || !def.ownerKeyId) return null;
+    const tokens = submittedTokens(files ? { ...def.batch, items: files } : def.batch);
+    const decision = await this.opts.firingGate(def.ownerKeyId, tokens, now);
+    return decision.allowed ? null : decision.reason;
   }
 
   /**
