@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SENSITIVITY_LEVELS } from '#libs/routing/src/sensitivity.js';
 import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from './batch-types.js';
 import { parseDeadline } from './deadline.js';
+import { repositoryFieldErrors } from './repository-fields.js';
 import { IDENTIFIER } from '#libs/jobs/src/code-migration/migration-presets.js';
 import { schemaProblem } from '#libs/jobs/src/document-processing/structured-output.js';
 import type { PiiRules } from '#libs/privacy/src/pii-rules.js';
@@ -150,5 +151,6 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
     if (seen.has(id)) errors.push({ field: `items[${index}].${submission.kind === 'code-migration' ? 'path' : 'id'}`, message: 'is a duplicate within the batch' });
     seen.add(id);
   });
+  errors.push(...repositoryFieldErrors(submission));
   return errors.length > 0 ? { ok: false, errors } : { ok: true, submission, deadlineAt: deadlineAt! };
 }

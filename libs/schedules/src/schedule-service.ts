@@ -7,6 +7,7 @@ import { migrationInstruction } from '#libs/jobs/src/code-migration/migration-pr
 import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/code-migration/repo-source.js';
 import { JobName, SCHEDULES_QUEUE, type JobQueue } from '#libs/queue/src/index.js';
 import { submittedTokens } from '#libs/access/src/submitted-tokens.js';
+import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
 import { checkSchedule, DEFAULT_MIN_INTERVAL_MS } from './schedule-submission.js';
 import type { ScheduleStore } from './schedule-store.js';
 import type { FiringGate, ScheduleDefinition, ScheduleOwner, ScheduleView } from './schedule-types.js';
@@ -16,6 +17,8 @@ export interface ScheduleServiceOptions {
   minIntervalMs?: number;
   /** The owner key's rate limits, checked before each firing submits (the worker's); absent: none. */
   firingGate?: FiringGate;
+  /** The registered repositories a template's `source.repo` must be one of, for the schedule's tenant. */
+  repositories?: RepositoryGate;
 }
 
 const NO_OWNER: ScheduleOwner = { tenant: null, keyId: null };
@@ -46,6 +49,8 @@ export class ScheduleService {
     if (batch.output !== undefined) {
       throw new SubmissionRejected([{ field: 'batch.output', message: 'is not supported on a schedule: every firing would create the same branch' }]);
     }
+    const source = template.submission.kind === 'code-migration' ? template.submission.source : undefined;
+    if (source) await this.authorizedRepo(source.repo, owner.tenant, 'batch.source.repo');
     const { tenant, keyId: ownerKeyId } = owner;
     await this.store.save({ name, cron, tz, every, batch, createdAt: now, tenant, ownerKeyId });
     await this.jobs.schedule(SCHEDULES_QUEUE, name, cron ? { pattern: cron, tz: tz! } : { every: every! }, JobName.FireSchedule, { schedule: name });
@@ -99,7 +104,7 @@ export class ScheduleService {
     if (!def) return { batchId: null, skippedUnchanged: 0, error: 'schedule deleted' };
     try {
       const idempotencyKey = `schedule:${name}:${slot}`;
-      const source = await this.changedSourceFiles(name, def.batch, now);
+      const source = await this.changedSourceFiles(name, def.batch, now, def.tenant ?? null);
       // (No file at all is not "unchanged": the intake rejects it, and the run records why.)
       if (source && source.changed.files.length === 0 && source.skipped > 0) {
         if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, batchId: null, submitted: 0, skippedUnchanged: source.skipped });
@@ -131,6 +136,17 @@ export class ScheduleService {
     }
   }
 
+  /** The repository's real path when registered for `tenant`; otherwise SubmissionRejected naming `field`. */
+  private async authorizedRepo(repo: string, tenant: string | null, field: string): Promise<string> {
+    if (!this.opts.repositories) throw new Error('ScheduleService needs the repository registry to read a repository');
+    try {
+      return await this.opts.repositories.authorize(repo, tenant);
+    } catch (err) {
+      if (err instanceof RepoSourceError) throw new SubmissionRejected([{ field, message: err.message }]);
+      throw err;
+    }
+  }
+
   /** Why the owner key may not submit this firing now; null when it may (or no gate or owner applies). */
   private async overOwnerLimits(
     def: ScheduleDefinition,
@@ -147,15 +163,17 @@ export class ScheduleService {
    * For a template over a repository: the files to submit (those whose input changed since their item last
    * completed), how many were skipped, and the hashes of the submitted ones. Null for any other template.
    */
-  private async changedSourceFiles(name: string, body: Record<string, unknown>, now: number): Promise<{ changed: RepoFiles; skipped: number; hashes: Record<string, string> } | null> {
+  private async changedSourceFiles(name: string, body: Record<string, unknown>, now: number, tenant: string | null): Promise<{ changed: RepoFiles; skipped: number; hashes: Record<string, string> } | null> {
     const check = checkSubmission(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const template: BatchSubmission = check.submission;
     if (template.kind !== 'code-migration' || !template.source) return null;
     await this.settleFinishedRuns(name);
+    // Checked again at every firing: a registration removed since stops the schedule reading the repository.
+    const repo = await this.authorizedRepo(template.source.repo, tenant, 'source.repo');
     let read: RepoFiles;
     try {
-      read = await readRepoSource(template.source);
+      read = await readRepoSource({ ...template.source, repo });
     } catch (err) {
       if (err instanceof RepoSourceError) throw new SubmissionRejected([{ field: err.field, message: err.message }]);
       throw err;

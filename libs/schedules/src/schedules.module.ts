@@ -12,14 +12,16 @@ import { AccessModule } from '#libs/access/src/access.module.js';
 import { ApiKeyStore } from '#libs/access/src/api-key-store.js';
 import { KeyRateLimiter } from '#libs/access/src/key-rate-limiter.js';
 import { ownerKeyGate } from '#libs/access/src/owner-key-gate.js';
+import { RepositoriesModule } from '#libs/repositories/src/repositories.module.js';
+import { RepositoryRegistry } from '#libs/repositories/src/repository-registry.js';
 
 @Module({
-  imports: [BatchesModule, AccessModule],
+  imports: [BatchesModule, AccessModule, RepositoriesModule],
   providers: [
     { provide: ScheduleStore, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new ScheduleStore(redis, c.prefix) },
     {
       provide: ScheduleService,
-      inject: [ScheduleStore, JobQueue, APP_CONFIG, BatchStore, ApiKeyStore, KeyRateLimiter],
+      inject: [ScheduleStore, JobQueue, APP_CONFIG, BatchStore, ApiKeyStore, KeyRateLimiter, RepositoryRegistry],
       useFactory: (
         store: ScheduleStore,
         jobs: JobQueue,
@@ -27,6 +29,7 @@ import { ownerKeyGate } from '#libs/access/src/owner-key-gate.js';
         batches: BatchStore,
         keys: ApiKeyStore,
         limiter: KeyRateLimiter,
+        repositories: RepositoryRegistry,
       ) => {
         const limits = {
           maxItems: c.http.maxItems,
@@ -38,6 +41,7 @@ import { ownerKeyGate } from '#libs/access/src/owner-key-gate.js';
           minIntervalMs: c.schedules.minIntervalMs,
           // Firings take from the owner key's limits, as its API requests do.
           firingGate: ownerKeyGate(keys, limiter, c.access.rateLimits),
+          repositories,
         });
       },
     },
