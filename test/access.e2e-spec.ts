@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { freePort } from './support/redis-server-process.js';
 import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
@@ -282,6 +284,41 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     expect((await admin.request('GET', `/v1/batches/${id}/items`)).status).toBe(200);
     const cancelled = await acme.request('DELETE', `/v1/batches/${id}`);
     expect(cancelled.json).toMatchObject({ id, cancelled: 1 });
+  });
+
+  it('lets a tenant migrate only the repositories an admin registered for it; only admin registers', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'switchyard-tenant-repo-'));
+    try {
+      const env = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'u', GIT_AUTHOR_EMAIL: 'u@u', GIT_COMMITTER_NAME: 'u', GIT_COMMITTER_EMAIL: 'u@u' };
+      writeFileSync(join(repo, 'a.js'), 'var a = 1;\n');
+      writeFileSync(join(repo, 'big.js'), `var big = "${'b'.repeat(4000)}";\n`);
+      execFileSync('git', ['init', '-q'], { cwd: repo, env });
+      execFileSync('git', ['add', '.'], { cwd: repo, env });
+      execFileSync('git', ['commit', '-qm', 'init'], { cwd: repo, env });
+      const acme = (await newKey({ name: 'acme-repo', scopes: ['submit', 'read'], tenant: 'acme', limits: { tokensPerMinute: 400 } })).client;
+      const globex = (await newKey({ name: 'globex-repo', scopes: ['submit', 'read'], tenant: 'globex' })).client;
+      const task = { instruction: 'Use const' };
+      const body = { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1H', task, source: { repo, include: ['a.js'] } };
+      const denied = await acme.request('POST', '/v1/repositories', { root: repo, tenant: 'acme' });
+      expect([denied.status, denied.json.requiredScope]).toEqual([403, 'admin']);
+      expect((await acme.request('POST', '/v1/batches', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
+
+      const registered = await admin.request('POST', '/v1/repositories', { root: repo, tenant: 'acme' });
+      expect(registered.status).toBe(201);
+      expect(registered.json).toMatchObject({ tenant: 'acme', id: expect.stringMatching(/^repo_/) });
+      expect((await acme.request('POST', '/v1/batches', body)).status).toBe(202);
+      // The repository's files count against the key's tokens once read: ~1,000 tokens never fit in 400.
+      const big = await acme.request('POST', '/v1/batches', { ...body, source: { repo, include: ['big.js'] } });
+      expect(big.json).toMatchObject({ statusCode: 413, field: 'items', limit: 'tokensPerMinute', max: 400 });
+      expect((await globex.request('POST', '/v1/batches', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
+      expect((await globex.request('POST', '/v1/batches/quote', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
+      expect((await admin.request('GET', '/v1/repositories')).json.repositories.map((r: { id: string }) => r.id)).toContain(registered.json.id);
+
+      expect((await admin.request('DELETE', `/v1/repositories/${registered.json.id}`)).status).toBe(200);
+      expect((await acme.request('POST', '/v1/batches', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
   });
 
   it('keeps schedules per tenant too: fired batches belong to the schedule’s tenant', async () => {
