@@ -33,7 +33,11 @@ export class RateLimitGuard implements CanActivate {
 }
 
 /** The 413 (never fits) or 429 (retry later, with Retry-After) for a refused request. */
-export function overLimit(decision: Exclude<RateDecision, { allowed: true }>, tokens: number, res: Response): HttpException {
+export function overLimit(
+  decision: Exclude<RateDecision, { allowed: true }>,
+  tokens: number,
+  res: Response,
+): HttpException {
   if (decision.neverFits) {
     return new PayloadTooLargeException({
       statusCode: 413,

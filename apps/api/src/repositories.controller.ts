@@ -1,4 +1,5 @@
-import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Post } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Inject } from '@nestjs/common';
+import { NotFoundException, Param, Post } from '@nestjs/common';
 import { RepositoryRegistrationError, RepositoryRegistry } from '#libs/repositories/src/repository-registry.js';
 import { RequiresScope } from './access-decorators.js';
 
@@ -14,13 +15,15 @@ export class RepositoriesController {
   @Post()
   @HttpCode(201)
   async register(@Body() body: unknown) {
-    const input = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+    const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
+    const input = isObject ? (body as Record<string, unknown>) : {};
     try {
       return await this.registry.register({ root: input.root, tenant: input.tenant });
     } catch (err) {
       if (!(err instanceof RepositoryRegistrationError)) throw err;
       const message = `${err.field} ${err.message}`;
-      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', field: err.field, message, errors: [{ field: err.field, message: err.message }] });
+      const errors = [{ field: err.field, message: err.message }];
+      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', field: err.field, message, errors });
     }
   }
 

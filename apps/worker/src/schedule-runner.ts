@@ -21,7 +21,8 @@ export class ScheduleRunner {
       async (job) => {
         try {
           const schedule = job.data.schedule;
-          const { batchId, skippedUnchanged, skipped } = await this.schedules.fire(schedule, job.timestamp, this.intake);
+          const outcome = await this.schedules.fire(schedule, job.timestamp, this.intake);
+          const { batchId, skippedUnchanged, skipped } = outcome;
           const slot = new Date(job.timestamp).toISOString();
           // Over the owner key's limits (or its key revoked): recorded on the schedule's runs, said here.
           if (skipped) this.log.warn({ msg: 'schedule firing skipped', schedule, slot, reason: skipped });

@@ -61,7 +61,13 @@ export class KeyRateLimiter {
   }
 
   /** `requests`: 1 for a request, 0 for tokens found later in one already counted (a repository's files). */
-  async consume(keyId: string, tokens: number, limits: RateLimits, now = Date.now(), requests: 0 | 1 = 1): Promise<RateDecision> {
+  async consume(
+    keyId: string,
+    tokens: number,
+    limits: RateLimits,
+    now = Date.now(),
+    requests: 0 | 1 = 1,
+  ): Promise<RateDecision> {
     if (limits.tokensPerMinute > 0 && tokens > limits.tokensPerMinute) {
       return { allowed: false, limit: 'tokensPerMinute', max: limits.tokensPerMinute, retryAfterSec: retryAfterSeconds(now), neverFits: true };
     }

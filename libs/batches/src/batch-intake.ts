@@ -104,7 +104,11 @@ export class BatchIntake {
   }
 
   /** The plan a submission would get, without storing or enqueuing anything. */
-  async quote(body: unknown, now = Date.now(), context: Pick<SubmitContext, 'tenant' | 'chargeSource'> = {}): Promise<Quote> {
+  async quote(
+    body: unknown,
+    now = Date.now(),
+    context: Pick<SubmitContext, 'tenant' | 'chargeSource'> = {},
+  ): Promise<Quote> {
     const check = checkSubmission(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { submission } = await this.withSourceFiles(check.submission, context, true);

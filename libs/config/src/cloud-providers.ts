@@ -46,7 +46,8 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
 /** Why "restricted" is refused for a provider not declared on premises, and how to declare one. */
 const RESTRICTED_NEEDS_PREMISES = (declaration: string): string =>
-  `at most "confidential" for a remote provider: restricted data may only go to an endpoint declared on premises (${declaration})`;
+  'at most "confidential" for a remote provider: ' +
+  `restricted data may only go to an endpoint declared on premises (${declaration})`;
 
 /**
  * CLOUD_PROVIDERS: a JSON array of providers, each {name, baseURL, model, clearance, onPremises, apiKeyEnv | apiKeyFile,
@@ -74,7 +75,9 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
     if (!NAME.test(name)) throw new ConfigError('CLOUD_PROVIDER_NAME', 'letters, digits, "-" and "_" (up to 63)', name);
     const clearance = e.oneOf('CLOUD_MAX_SENSITIVITY', SENSITIVITY_LEVELS, 'internal');
     const onPremises = e.bool('CLOUD_ON_PREMISES', false);
-    if (clearance === 'restricted' && !onPremises) throw new ConfigError('CLOUD_MAX_SENSITIVITY', RESTRICTED_NEEDS_PREMISES('CLOUD_ON_PREMISES=true'), clearance);
+    if (clearance === 'restricted' && !onPremises) {
+      throw new ConfigError('CLOUD_MAX_SENSITIVITY', RESTRICTED_NEEDS_PREMISES('CLOUD_ON_PREMISES=true'), clearance);
+    }
     return [
       {
         name,
@@ -123,7 +126,9 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
     }
     const clearance = str('clearance', 'public');
     if (!(SENSITIVITY_LEVELS as readonly string[]).includes(clearance)) throw new ConfigError(`${where}.clearance`, `one of ${SENSITIVITY_LEVELS.join(', ')}`, clearance);
-    if (p.onPremises !== undefined && typeof p.onPremises !== 'boolean') throw new ConfigError(`${where}.onPremises`, 'true or false', String(p.onPremises));
+    if (p.onPremises !== undefined && typeof p.onPremises !== 'boolean') {
+      throw new ConfigError(`${where}.onPremises`, 'true or false', String(p.onPremises));
+    }
     const onPremises = p.onPremises === true;
     if (clearance === 'restricted' && !onPremises) {
       throw new ConfigError(`${where}.clearance`, RESTRICTED_NEEDS_PREMISES(`"onPremises": true on this provider`), clearance);

@@ -7,7 +7,13 @@ import { RepositoryRegistry } from './repository-registry.js';
 
 /** The registered repositories: the API manages them, the intake and the worker check against them. */
 @Module({
-  providers: [{ provide: RepositoryRegistry, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new RepositoryRegistry(redis, c.prefix) }],
+  providers: [
+    {
+      provide: RepositoryRegistry,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: Redis, c: AppConfig) => new RepositoryRegistry(redis, c.prefix),
+    },
+  ],
   exports: [RepositoryRegistry],
 })
 export class RepositoriesModule {}

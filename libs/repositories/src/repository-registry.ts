@@ -55,7 +55,8 @@ export class RepositoryRegistry implements RepositoryGate {
     if (typeof input.root !== 'string' || !isAbsolute(input.root)) {
       throw new RepositoryRegistrationError('root', 'must be the absolute path of a git repository on the server');
     }
-    if (input.tenant !== undefined && input.tenant !== null && (typeof input.tenant !== 'string' || input.tenant === '')) {
+    const tenantGiven = input.tenant !== undefined && input.tenant !== null;
+    if (tenantGiven && (typeof input.tenant !== 'string' || input.tenant === '')) {
       throw new RepositoryRegistrationError('tenant', 'must be a tenant name, or absent (null) for every tenant');
     }
     const root = await realDirectory(input.root);
@@ -65,7 +66,8 @@ export class RepositoryRegistry implements RepositoryGate {
     const tenant = (input.tenant as string | undefined) ?? null;
     const existing = (await this.list()).find((r) => r.root === root && r.tenant === tenant);
     if (existing) return existing;
-    const record: RegisteredRepository = { id: `repo_${randomBytes(6).toString('hex')}`, root, tenant, createdAt: new Date(now).toISOString() };
+    const id = `repo_${randomBytes(6).toString('hex')}`;
+    const record: RegisteredRepository = { id, root, tenant, createdAt: new Date(now).toISOString() };
     await this.redis.hset(this.key(), record.id, JSON.stringify(record));
     return record;
   }
@@ -120,8 +122,8 @@ async function realDirectory(path: string): Promise<string | null> {
 async function gitTopLevel(dir: string): Promise<string | null> {
   const git = async (...args: string[]) => (await run('git', ['-C', dir, ...args])).stdout.trim();
   try {
-    if ((await git('rev-parse', '--is-bare-repository')) === 'true') return realDirectory(await git('rev-parse', '--absolute-git-dir'));
-    return realDirectory(await git('rev-parse', '--show-toplevel'));
+    const bare = (await git('rev-parse', '--is-bare-repository')) === 'true';
+    return realDirectory(await git('rev-parse', bare ? '--absolute-git-dir' : '--show-toplevel'));
   } catch {
     return null;
   }

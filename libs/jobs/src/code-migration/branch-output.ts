@@ -67,8 +67,9 @@ export async function checkOutputBranch(repo: string, branch: string): Promise<v
 
 /** Why `branch` names a ref that exists or is checked out in `repo`; null when it is free. */
 async function takenRef(repo: string, branch: string): Promise<string | null> {
-  if ((await git(repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`])).code === 0) return 'is an existing branch';
-  if ((await git(repo, ['rev-parse', '--verify', '--quiet', `refs/tags/${branch}`])).code === 0) return 'is an existing tag';
+  const exists = async (ref: string) => (await git(repo, ['rev-parse', '--verify', '--quiet', ref])).code === 0;
+  if (await exists(`refs/heads/${branch}`)) return 'is an existing branch';
+  if (await exists(`refs/tags/${branch}`)) return 'is an existing tag';
   // An unborn HEAD (a new repository) names a branch that does not exist yet: still the one checked out.
   const head = await git(repo, ['symbolic-ref', '--quiet', '--short', 'HEAD']);
   if (head.code === 0 && head.stdout.trim() === branch) return 'is the checked-out branch (HEAD)';
@@ -88,7 +89,9 @@ async function assertWritable(c: BranchCommit, modes: Map<string, string>): Prom
   const problem = branchNameProblem(c.branch);
   if (problem) throw new BranchOutputError(`branch ${JSON.stringify(c.branch)} ${problem}`);
   const head = await git(c.repo, ['symbolic-ref', '--quiet', '--short', 'HEAD']);
-  if (head.code === 0 && head.stdout.trim() === c.branch) throw new BranchOutputError(`branch ${c.branch} is the checked-out branch (HEAD)`);
+  if (head.code === 0 && head.stdout.trim() === c.branch) {
+    throw new BranchOutputError(`branch ${c.branch} is the checked-out branch (HEAD)`);
+  }
   for (const { path } of c.files) {
     const bad = itemPathProblem(path);
     if (bad) throw new BranchOutputError(`path ${JSON.stringify(path)} ${bad}`);
@@ -96,7 +99,8 @@ async function assertWritable(c: BranchCommit, modes: Map<string, string>): Prom
     for (let i = 1; i <= parts.length; i++) {
       const prefix = parts.slice(0, i).join('/');
       if (LINK_MODES.has(modes.get(prefix) ?? '')) {
-        throw new BranchOutputError(`path ${path} lies at or under ${prefix}, a symbolic link or submodule in the base commit`);
+        const what = 'a symbolic link or submodule in the base commit';
+        throw new BranchOutputError(`path ${path} lies at or under ${prefix}, ${what}`);
       }
     }
   }

@@ -23,7 +23,9 @@ export function itemPathProblem(path: string): string | null {
   if (path.startsWith('/') || /^[A-Za-z]:/.test(path)) return 'must be relative to the repository root, not absolute';
   const segments = path.split('/');
   if (segments.some((s) => s === '..')) return 'must stay inside the repository: no ".." segment';
-  if (segments.some((s) => s === '' || s === '.')) return 'must be normalized: no empty or "." segment, no leading or trailing "/"';
+  if (segments.some((s) => s === '' || s === '.')) {
+    return 'must be normalized: no empty or "." segment, no leading or trailing "/"';
+  }
   if (segments.some((s) => s.toLowerCase() === '.git')) return 'must not be inside .git';
   return null;
 }
@@ -36,16 +38,22 @@ export function itemPathProblem(path: string): string | null {
  */
 export function branchNameProblem(name: string): string | null {
   if (name.length === 0) return 'must not be empty';
-  if (CONTROL.test(name) || /[ ~^:?*[\\]/.test(name)) return 'must not contain spaces, control characters or any of ~ ^ : ? * [ \\';
+  if (CONTROL.test(name) || /[ ~^:?*[\\]/.test(name)) {
+    return 'must not contain spaces, control characters or any of ~ ^ : ? * [ \\';
+  }
   if (name === '@' || name.includes('@{')) return 'must not be "@" or contain "@{" (git reads them as expansions)';
   if (name.startsWith('-')) return 'must not start with "-"';
   if (name.includes('..')) return 'must not contain ".."';
-  if (name.startsWith('/') || name.endsWith('/') || name.includes('//')) return 'must not start or end with "/" or contain "//"';
+  if (name.startsWith('/') || name.endsWith('/') || name.includes('//')) {
+    return 'must not start or end with "/" or contain "//"';
+  }
   if (name.endsWith('.')) return 'must not end with "."';
   const parts = name.split('/');
   if (parts.some((p) => p.startsWith('.'))) return 'must not have a part starting with "."';
   if (parts.some((p) => p.endsWith('.lock'))) return 'must not have a part ending with ".lock"';
   if (name.startsWith('refs/')) return 'is a branch name, not a ref: leave out "refs/heads/"';
-  if (PROTECTED_BRANCHES.includes(name)) return `is a protected branch (${PROTECTED_BRANCHES.join(', ')}): name a new branch`;
+  if (PROTECTED_BRANCHES.includes(name)) {
+    return `is a protected branch (${PROTECTED_BRANCHES.join(', ')}): name a new branch`;
+  }
   return null;
 }

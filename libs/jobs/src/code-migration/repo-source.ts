@@ -62,7 +62,8 @@ export async function readRepoSource(source: RepoSource): Promise<RepoFiles> {
     .split('\0')
     .filter((line) => /^100(644|755) blob /.test(line))
     .map((line) => line.slice(line.indexOf('\t') + 1))
-    .filter((p) => itemPathProblem(p) === null && include.some((g) => matchesGlob(p, g)) && !exclude.some((g) => matchesGlob(p, g)));
+    .filter((p) => itemPathProblem(p) === null)
+    .filter((p) => include.some((g) => matchesGlob(p, g)) && !exclude.some((g) => matchesGlob(p, g)));
   const files: Array<{ path: string; content: string }> = [];
   for (const path of paths) {
     const size = Number((await git('cat-file', '-s', `${commit}:${path}`)).trim());
