@@ -32,9 +32,9 @@ import { RepositoryRegistry } from '#libs/repositories/src/repository-registry.j
     },
     {
       provide: BranchOutputs,
-      inject: [REDIS, APP_CONFIG, BatchStore, JobQueue],
-      useFactory: (redis: Redis, c: AppConfig, store: BatchStore, queue: JobQueue) => {
-        const outputs = new BranchOutputs(redis, c.prefix, store, queue);
+      inject: [REDIS, APP_CONFIG, BatchStore, JobQueue, RepositoryRegistry],
+      useFactory: (redis: Redis, c: AppConfig, store: BatchStore, queue: JobQueue, repositories: RepositoryRegistry) => {
+        const outputs = new BranchOutputs(redis, c.prefix, store, queue, repositories);
         // Both apps finish batches (the worker by running items, the API by cancelling the last queued ones).
         const log = new Logger('branch-output');
         outputs.watch((batchId, err) => log.warn({ msg: 'could not enqueue a branch output; the sweep will', batchId, error: err instanceof Error ? err.message : String(err) }));
