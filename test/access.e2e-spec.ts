@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { freePort } from './support/redis-server-process.js';
 import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
@@ -120,7 +122,8 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
   }
 
   beforeAll(async () => {
-    env = await systemEnv({ HOST: ALT_LOOPBACK, ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_REQUESTS_PER_MINUTE: '1000' });
+    // Schedules may fire every second here (the default minimum is a minute), so a test sees several firings.
+    env = await systemEnv({ HOST: ALT_LOOPBACK, ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_REQUESTS_PER_MINUTE: '1000', SCHEDULE_MIN_INTERVAL_MS: '1000' });
     api = startApp('api', env);
     await api.waitForLog(/api listening/);
     anonymous = new ApiClient(`http://${ALT_LOOPBACK}:${env.PORT}`);
@@ -283,6 +286,41 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     expect(cancelled.json).toMatchObject({ id, cancelled: 1 });
   });
 
+  it('lets a tenant migrate only the repositories an admin registered for it; only admin registers', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'switchyard-tenant-repo-'));
+    try {
+      const env = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'u', GIT_AUTHOR_EMAIL: 'u@u', GIT_COMMITTER_NAME: 'u', GIT_COMMITTER_EMAIL: 'u@u' };
+      writeFileSync(join(repo, 'a.js'), 'var a = 1;\n');
+      writeFileSync(join(repo, 'big.js'), `var big = "${'b'.repeat(4000)}";\n`);
+      execFileSync('git', ['init', '-q'], { cwd: repo, env });
+      execFileSync('git', ['add', '.'], { cwd: repo, env });
+      execFileSync('git', ['commit', '-qm', 'init'], { cwd: repo, env });
+      const acme = (await newKey({ name: 'acme-repo', scopes: ['submit', 'read'], tenant: 'acme', limits: { tokensPerMinute: 400 } })).client;
+      const globex = (await newKey({ name: 'globex-repo', scopes: ['submit', 'read'], tenant: 'globex' })).client;
+      const task = { instruction: 'Use const' };
+      const body = { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1H', task, source: { repo, include: ['a.js'] } };
+      const denied = await acme.request('POST', '/v1/repositories', { root: repo, tenant: 'acme' });
+      expect([denied.status, denied.json.requiredScope]).toEqual([403, 'admin']);
+      expect((await acme.request('POST', '/v1/batches', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
+
+      const registered = await admin.request('POST', '/v1/repositories', { root: repo, tenant: 'acme' });
+      expect(registered.status).toBe(201);
+      expect(registered.json).toMatchObject({ tenant: 'acme', id: expect.stringMatching(/^repo_/) });
+      expect((await acme.request('POST', '/v1/batches', body)).status).toBe(202);
+      // The repository's files count against the key's tokens once read: ~1,000 tokens never fit in 400.
+      const big = await acme.request('POST', '/v1/batches', { ...body, source: { repo, include: ['big.js'] } });
+      expect(big.json).toMatchObject({ statusCode: 413, field: 'items', limit: 'tokensPerMinute', max: 400 });
+      expect((await globex.request('POST', '/v1/batches', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
+      expect((await globex.request('POST', '/v1/batches/quote', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
+      expect((await admin.request('GET', '/v1/repositories')).json.repositories.map((r: { id: string }) => r.id)).toContain(registered.json.id);
+
+      expect((await admin.request('DELETE', `/v1/repositories/${registered.json.id}`)).status).toBe(200);
+      expect((await acme.request('POST', '/v1/batches', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
   it('keeps schedules per tenant too: fired batches belong to the schedule’s tenant', async () => {
     const acme = (await newKey({ name: 'acme-sched', scopes: ['submit', 'read'], tenant: 'acme' })).client;
     const globex = (await newKey({ name: 'globex-sched', scopes: ['submit', 'read'], tenant: 'globex' })).client;
@@ -315,6 +353,77 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     }
   });
 
+  it('refuses a schedule that would fire more often than SCHEDULE_MIN_INTERVAL_MS (default a minute), naming the field', async () => {
+    const { client } = await newKey({ name: 'sched-interval', scopes: ['submit', 'read'], limits: { tokensPerMinute: 400 } });
+    // An API with the default minimum, beside the one this suite runs with SCHEDULE_MIN_INTERVAL_MS=1000.
+    const strict = startApp('api', { ...env, PORT: String(await freePort()), SCHEDULE_MIN_INTERVAL_MS: '' });
+    try {
+      await strict.waitForLog(/api listening/);
+      const port = /"url":"http:\/\/[^:]+:(\d+)"/.exec(strict.output.join(''))![1];
+      const onStrict = new ApiClient(`http://${ALT_LOOPBACK}:${port}`, client.apiKey);
+      const batch = { ...doc('fast'), deadline: 'PT1H' };
+      const every = await onStrict.request('POST', '/v1/schedules', { name: 'too-fast', every: 1000, batch });
+      expect(every.status).toBe(400);
+      expect(every.json).toMatchObject({ statusCode: 400, field: 'every', message: 'every must be at least 60000 ms (SCHEDULE_MIN_INTERVAL_MS)' });
+      const cron = await onStrict.request('POST', '/v1/schedules', { name: 'too-fast', cron: '*/5 * * * * *', tz: 'UTC', batch });
+      expect(cron.status).toBe(400);
+      expect(cron.json).toMatchObject({ statusCode: 400, field: 'cron', message: expect.stringContaining('fires 5000 ms apart') });
+      expect((await onStrict.request('GET', '/v1/schedules/too-fast')).status).toBe(404);
+      expect((await onStrict.request('POST', '/v1/schedules', { name: 'hourly', cron: '0 * * * *', tz: 'UTC', batch })).status).toBe(201);
+      expect((await onStrict.request('DELETE', '/v1/schedules/hourly')).status).toBe(200);
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  it('counts every schedule firing against the owner key’s limits; one over them is recorded as skipped', async () => {
+    const { id, client } = await newKey({ name: 'sched-limited', scopes: ['submit', 'read'], tenant: 'limited', limits: { tokensPerMinute: 400 } });
+    // ~260 tokens a firing: the first in a minute fits the key's 400, the next does not.
+    const schedule = { name: 'limited-every-second', every: 1000, batch: { ...doc('lim', 1000), deadline: 'PT6H' } };
+    const worker = startApp('worker', { ...env, LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
+    try {
+      await awayFromMinuteBoundary(15_000);
+      const created = await client.request('POST', '/v1/schedules', schedule);
+      expect(created.status).toBe(201);
+      expect(created.json.ownerKeyId).toBe(id);
+      let runs: Array<{ batchId: string | null; skipped?: string }> = [];
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(200)) {
+        runs = (await client.request('GET', '/v1/schedules/limited-every-second')).json.runs;
+        if (runs.some((r) => r.batchId) && runs.some((r) => r.skipped)) break;
+      }
+      expect((await client.request('DELETE', '/v1/schedules/limited-every-second')).status).toBe(200);
+      const skipped = runs.filter((r) => r.skipped);
+      expect(skipped.length).toBeGreaterThanOrEqual(1);
+      for (const r of skipped) {
+        expect(r).toMatchObject({ batchId: null, skipped: expect.stringMatching(/^over the owner key's limit: about \d+ tokens; at most 400 submitted tokens per minute$/) });
+      }
+      // Only the firings that fit made batches, and the skips are in the worker's log.
+      const batches = (await client.request('GET', '/v1/batches?limit=500')).json.batches;
+      expect(batches.map((b: { id: string }) => b.id).sort()).toEqual(runs.filter((r) => r.batchId).map((r) => r.batchId).sort());
+      expect(worker.output.join('')).toMatch(/"msg":"schedule firing skipped","schedule":"limited-every-second"/);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('skips every firing of a schedule whose owner key was revoked', async () => {
+    const { id, client } = await newKey({ name: 'sched-revoked', scopes: ['submit', 'read'], tenant: 'revoked-owner' });
+    expect((await client.request('POST', '/v1/schedules', { name: 'orphan', every: 1000, batch: { ...doc('orphan'), deadline: 'PT6H' } })).status).toBe(201);
+    expect((await admin.request('DELETE', `/v1/keys/${id}`)).status).toBe(200);
+    const worker = startApp('worker', { ...env, LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
+    try {
+      let runs: Array<{ batchId: string | null; skipped?: string }> = [];
+      for (const deadline = Date.now() + 30_000; runs.length < 2 && Date.now() < deadline; await sleep(200)) {
+        runs = (await admin.request('GET', '/v1/schedules/orphan')).json.runs;
+      }
+      expect(runs.length).toBeGreaterThanOrEqual(2);
+      for (const r of runs) expect(r).toEqual(expect.objectContaining({ batchId: null, skipped: `its owner key ${id} is revoked` }));
+      expect((await admin.request('DELETE', '/v1/schedules/orphan')).status).toBe(200);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('limits requests per minute per key across API replicas: 429 with Retry-After naming the limit', async () => {
     replica = startApp('api', { ...env, PORT: String(await freePort()) });
     await replica.waitForLog(/api listening/);
@@ -334,6 +443,24 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     expect(over.json).toMatchObject({ statusCode: 429, limit: 'requestsPerMinute', max: 3, retryAfterSeconds: retryAfter });
     // Per key: another key is not slowed down by this one.
     expect((await other.request('GET', '/v1/batches')).status).toBe(200);
+  });
+
+  it('counts instructions, labels and schema with the items: a small batch padded with them is over the limit', async () => {
+    const { client } = await newKey({ name: 'padded', scopes: ['submit', 'read'], limits: { tokensPerMinute: 400 } });
+    await awayFromMinuteBoundary();
+    const small = (task: Record<string, unknown>) => ({ ...doc('pad', 100), task });
+    // ~3,000 characters of labels: 750 tokens in the one item's prompt, far over 400.
+    const labels = await client.request('POST', '/v1/batches', small({ type: 'classify', labels: ['invoice', 'receipt', 'l'.repeat(3000)] }));
+    expect(labels.status).toBe(413);
+    expect(labels.json).toMatchObject({ field: 'items', limit: 'tokensPerMinute', max: 400 });
+    const schema = { type: 'object', properties: { total: { type: 'number', description: 'd'.repeat(2000) } } };
+    expect((await client.request('POST', '/v1/batches', small({ type: 'extract', schema }))).status).toBe(413);
+    // 1,000 characters of instructions (~250 tokens) fit once; the same again in the minute does not.
+    const instructions = small({ type: 'summarize', instructions: 'i'.repeat(1000) });
+    expect((await client.request('POST', '/v1/batches', instructions)).status).toBe(202);
+    const over = await client.request('POST', '/v1/batches', instructions);
+    expect(over.status).toBe(429);
+    expect(over.json).toMatchObject({ limit: 'tokensPerMinute', max: 400 });
   });
 
   it('limits submitted tokens per minute per key; a batch that can never fit is a 413', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
@@ -254,6 +254,10 @@ describe('code migration and structured documents', () => {
         task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 8 },
         source: { repo, ref: 'HEAD', include: ['src/**/*.js'], exclude: ['src/vendor/**'] },
       };
+      // Only a registered repository is read (issue 13 §5); an admin registers it.
+      const unregistered = await client.request('POST', '/v1/batches', body);
+      expect([unregistered.status, unregistered.json.field]).toEqual([400, 'source.repo']);
+      expect((await client.request('POST', '/v1/repositories', { root: repo })).status).toBe(201);
       const submitted = await client.request('POST', '/v1/batches', body);
       expect(submitted.status).toBe(202);
       expect(submitted.json.total).toBe(2);
@@ -284,8 +288,11 @@ describe('code migration and structured documents', () => {
       git('init', '-q', '-b', 'main');
       for (const [path, content] of Object.entries(sources)) write(path, content);
       write('src/broken.js', 'module.exports = function () {};\n'); // the double never answers it with valid code
+      // A link out of the repository is not a file of it: never read, never written.
+      symlinkSync('/etc/hostname', join(repo, 'src/outside.js'));
       git('add', '.');
       git('commit', '-qm', 'initial');
+      expect((await client.request('POST', '/v1/repositories', { root: repo })).status).toBe(201);
       const base = git('rev-parse', 'HEAD').trim();
       // The user is at work: a staged change and an unstaged one.
       write('src/main.js', "const { add } = require('./math');\nconsole.log(add(2, 2)); // wip\n");
@@ -312,6 +319,8 @@ describe('code migration and structured documents', () => {
       expect(submitted.status).toBe(202);
       const finished = await client.waitFinished(submitted.json.id);
       expect(finished.status).toBe('partial');
+      const { json: listed } = await client.request('GET', `/v1/batches/${submitted.json.id}/items`);
+      expect(listed.items.map((i: any) => i.id).sort()).toEqual(['src/broken.js', 'src/main.js', 'src/math.js']);
       let batch = finished;
       for (let i = 0; i < 200 && batch.output.status === 'pending'; i++) {
         await sleep(100);
@@ -335,7 +344,8 @@ describe('code migration and structured documents', () => {
       expect(git('worktree', 'list', '--porcelain').match(/^worktree /gm)).toHaveLength(1);
 
       // Branch names the repository cannot take, or a branch without a repository: 400 naming output.branch.
-      for (const output of [{ branch: 'bad..name' }, { branch: '@{-1}' }, { branch: 'main' }, { branch: 'switchyard/esm' }]) {
+      const refused = ['bad..name', '@{-1}', '@', 'main', 'master', 'refs/heads/main', 'x.lock', '-f', 'a b', 'switchyard/esm'];
+      for (const output of refused.map((branch) => ({ branch }))) {
         const res = await client.request('POST', '/v1/batches', { ...body, output });
         expect([output.branch, res.status, res.json.field]).toEqual([output.branch, 400, 'output.branch']);
       }
@@ -346,5 +356,22 @@ describe('code migration and structured documents', () => {
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }
+  });
+
+  it('refuses code item paths outside the repository and repositories nobody registered, naming the field', async () => {
+    const body = { kind: 'code-migration', sensitivity: 'public', deadline: 'P1D', task: { instruction: 'Use const' } };
+    for (const path of ['../../etc/evil.json', '/etc/abs.json', 'src/../../x.js', 'a\\..\\..\\b.js', 'C:/x.js', 'a//b.js', './a.js', 'a\u0000.js', '.git/config']) {
+      const res = await client.request('POST', '/v1/batches', { ...body, items: [{ path: 'ok.js', content: '' }, { path, content: 'let a;' }] });
+      expect([path, res.status, res.json.field]).toEqual([path, 400, 'items[1].path']);
+    }
+    // The API's own checkout, its working directory and a path that does not exist read alike: not registered.
+    for (const repo of [process.cwd(), '.', '/etc', '/nonexistent/repo']) {
+      const res = await client.request('POST', '/v1/batches', { ...body, source: { repo } });
+      expect([repo, res.status, res.json.field]).toEqual([repo, 400, 'source.repo']);
+      expect((await client.request('POST', '/v1/batches/quote', { ...body, source: { repo } })).status).toBe(400);
+    }
+    const notRepo = await client.request('POST', '/v1/repositories', { root: tmpdir() });
+    expect([notRepo.status, notRepo.json.field]).toEqual([400, 'root']);
+    expect((await client.request('POST', '/v1/repositories', { root: 'relative/path' })).json.field).toBe('root');
   });
 });

@@ -47,11 +47,14 @@ describe('scheduled migrations over a repository', () => {
       CLOUD_LATENCY_MS: '100',
       CLOUD_TOKENS_PER_SEC: '2000',
       ESCALATION_INTERVAL_MS: '60000',
+      SCHEDULE_MIN_INTERVAL_MS: '1000',
     });
     ({ api, worker, client } = await startSystem(env));
     repo = mkdtempSync(join(tmpdir(), 'switchyard-nightly-'));
     git('init', '-q', '-b', 'main');
     commit({ 'src/a.js': 'module.exports = 1;\n', 'src/b.js': 'module.exports = 2;\n', 'src/c.js': 'module.exports = 3;\n', 'README.md': '# not migrated\n' });
+    // Schedules read only registered repositories, as batches do (issue 13 §5).
+    expect((await client.request('POST', '/v1/repositories', { root: repo })).status).toBe(201);
   });
 
   afterAll(async () => {
@@ -132,5 +135,21 @@ describe('scheduled migrations over a repository', () => {
       batch: { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1H', task: { instruction: 'x' }, source: { repo }, output: { branch: 'nightly' } },
     });
     expect([res.status, res.json.field]).toEqual([400, 'batch.output']);
+  });
+
+  it('refuses a schedule over a repository nobody registered, naming batch.source.repo', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'switchyard-unregistered-'));
+    try {
+      execFileSync('git', ['init', '-q'], { cwd: other });
+      const res = await client.request('POST', '/v1/schedules', {
+        name: 'unregistered',
+        every: 60_000,
+        batch: { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1H', task: { instruction: 'x' }, source: { repo: other } },
+      });
+      expect([res.status, res.json.field]).toEqual([400, 'batch.source.repo']);
+      expect((await client.request('GET', '/v1/schedules/unregistered')).status).toBe(404);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });

@@ -18,7 +18,8 @@ describe('schedules', () => {
   };
 
   beforeAll(async () => {
-    const env = await systemEnv({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), ESCALATION_INTERVAL_MS: '60000' });
+    // A schedule every second (the default minimum is a minute) shows several slots in a few seconds.
+    const env = await systemEnv({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), ESCALATION_INTERVAL_MS: '60000', SCHEDULE_MIN_INTERVAL_MS: '1000' });
     workers.push(startApp('worker', env), startApp('worker', env));
     api = startApp('api', env);
     client = new ApiClient(`http://127.0.0.1:${env.PORT}`);

@@ -32,4 +32,14 @@ describe('start-up checks', () => {
     // One JSON line (the start-up failure), so the quotes arrive escaped.
     expect(proc.output.join('')).toContain('CLOUD_MAX_SENSITIVITY: expected one of public, internal, confidential, restricted, got \\"top-secret\\"');
   });
+
+  it.each([
+    [{ CLOUD_MAX_SENSITIVITY: 'restricted', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY: 'k' }, 'CLOUD_MAX_SENSITIVITY: expected at most \\"confidential\\" for a remote provider'],
+    [{ K: 'k', CLOUD_PROVIDERS: '[{"name":"s","baseURL":"http://127.0.0.1:9/v1","model":"m","apiKeyEnv":"K","clearance":"restricted"}]' }, 'CLOUD_PROVIDERS[0].clearance: expected at most \\"confidential\\"'],
+  ])('refuses restricted clearance for a provider not declared on premises, naming the setting (%#)', async (env, message) => {
+    const proc = startApp('worker', await systemEnv(env));
+    const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+    expect(code).not.toBe(0);
+    expect(proc.output.join('')).toContain(message);
+  });
 });

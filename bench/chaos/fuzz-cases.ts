@@ -7,7 +7,17 @@ import { randomSensitivity } from './workload.js';
  * ones that cannot be (must be 4xx), "either" for random mutations (2xx or 4xx; never 5xx).
  */
 export interface FuzzCase {
-  family: 'malformed-json' | 'wrong-type' | 'huge' | 'deep' | 'unicode' | 'mutation' | 'path' | 'hostile';
+  family:
+    | 'malformed-json'
+    | 'wrong-type'
+    | 'huge'
+    | 'deep'
+    | 'unicode'
+    | 'mutation'
+    | 'path'
+    | 'hostile'
+    | 'repository'
+    | 'schedule';
   method: 'GET' | 'POST';
   path: string;
   /** Sent as is: a string is UTF-8 encoded, a Buffer may hold bytes that are not UTF-8 at all. */
@@ -211,6 +221,32 @@ export function fuzzCases(ledger: Ledger, rng: Random, n: number, maxTokens: num
         () => ({ ...body, items: body.items.map((item) => ({ ...item, sensitivity: 'restricted' })) }),
       ];
       return post('hostile', JSON.stringify(hostile[rng.int(0, hostile.length - 1)]()), 'reject');
+    },
+    // Code migrations reaching outside a repository (issue 13 §5): item paths that leave it, repositories
+    // nobody registered (the server's own checkout among them), branch names git would misread.
+    () => {
+      const task = { instruction: 'Use const', maxTokens };
+      const code = { kind: 'code-migration', sensitivity: 'public', deadline: 'P1D', task };
+      const pick = rng.int(0, 2);
+      if (pick === 0) {
+        const paths = ['../../etc/evil.json', '/etc/abs.json', 'src/../../x.js', 'a\\..\\..\\b.js', 'C:/x.js'];
+        paths.push('a//b.js', './a.js', 'a\u0000.js', '.git/config');
+        const path = paths[rng.int(0, paths.length - 1)];
+        return post('repository', JSON.stringify({ ...code, items: [{ path, content: 'var a = 1;' }] }), 'reject');
+      }
+      const repos = ['.', '..', '/', '/etc', process.cwd(), '/nonexistent/repo', 'relative/repo', '/proc/self/cwd'];
+      const source = { repo: repos[rng.int(0, repos.length - 1)] };
+      if (pick === 1) return post('repository', JSON.stringify({ ...code, source }), 'reject');
+      const branches = ['@', '@{-1}', 'refs/heads/main', 'main', 'master', 'HEAD', 'a..b', 'x.lock', '-f', 'a b', 'a~1'];
+      const output = { branch: branches[rng.int(0, branches.length - 1)] };
+      return post('repository', JSON.stringify({ ...code, source, output }), 'reject');
+    },
+    // Schedules that would fire faster than SCHEDULE_MIN_INTERVAL_MS (issue 13 §3): a loop around the limits.
+    () => {
+      const batch = { ...validBody(ledger, rng, maxTokens), deadline: 'PT1H' };
+      const timing = [{ every: 1 }, { every: 999 }, ...['* * * * * *', '*/5 * * * * *', '0,1 * * * * *'].map((cron) => ({ cron, tz: 'UTC' }))];
+      const body = JSON.stringify({ name: `fuzz-fast-${rng.int(0, 1e6)}`, ...timing[rng.int(0, timing.length - 1)], batch });
+      return { family: 'schedule', method: 'POST', path: '/v1/schedules', body, contentType: 'application/json', expect: 'reject' };
     },
     // Odd paths and query strings on the read side.
     () => {

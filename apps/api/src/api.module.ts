@@ -20,6 +20,7 @@ import { ProvidersController } from './providers.controller.js';
 import { SchedulesController } from './schedules.controller.js';
 import { AuditController } from './audit.controller.js';
 import { IntakeTokenizer } from './intake-tokenizer.js';
+import { RepositoriesController } from './repositories.controller.js';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -37,7 +38,7 @@ export class ApiModule {
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
         ...configuredQueues(config).map((ref) => BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter })),
       ],
-      controllers: [BatchesController, SchedulesController, PoolsController, ProvidersController, KeysController, HealthController, AuditController],
+      controllers: [BatchesController, SchedulesController, PoolsController, ProvidersController, KeysController, HealthController, AuditController, RepositoriesController],
       // Global guards run in this order: who is calling (and may they), then how much they may.
       providers: [
         IntakeTokenizer,

@@ -1,7 +1,12 @@
 import { BadRequestException, Body, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { BatchIntake, BatchStore, type BatchView } from '#libs/batches/src/index.js';
+import { BatchIntake, BatchStore, type BatchView, type SubmitContext } from '#libs/batches/src/index.js';
 import { tenantScope, type Caller } from '#libs/access/src/api-key.js';
+import { effectiveLimits, KeyRateLimiter } from '#libs/access/src/key-rate-limiter.js';
+import { submittedTokens } from '#libs/access/src/submitted-tokens.js';
+import { APP_CONFIG } from '#libs/config/src/config.module.js';
+import type { AppConfig } from '#libs/config/src/app-config.js';
+import { overLimit } from './rate-limit.guard.js';
 import { CurrentCaller, RequiresScope, SubmitsTokens } from './access-decorators.js';
 import { boundedInt } from './query-params.js';
 
@@ -14,25 +19,34 @@ export class BatchesController {
   constructor(
     @Inject(BatchIntake) private readonly intake: BatchIntake,
     @Inject(BatchStore) private readonly store: BatchStore,
+    @Inject(KeyRateLimiter) private readonly limiter: KeyRateLimiter,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   @Post()
   @HttpCode(202)
   @RequiresScope('submit')
   @SubmitsTokens()
-  async submit(@Body() body: unknown, @CurrentCaller() caller: Caller | null, @Headers('idempotency-key') idempotencyKey?: string) {
+  async submit(
+    @Body() body: unknown,
+    @CurrentCaller() caller: Caller | null,
+    @Res({ passthrough: true }) res: Response,
+    @Headers('idempotency-key') idempotencyKey?: string,
+  ) {
     const key = idempotencyKey?.trim() || undefined;
     // Idempotency keys are per tenant: another tenant's identical key must not answer with this batch's id.
     const scopedKey = key && caller ? `tenant:${caller.tenant}:${key}` : key;
-    const { id, status, total } = await this.intake.submit(body, scopedKey, Date.now(), { tenant: caller?.tenant ?? null });
+    const context = { tenant: caller?.tenant ?? null, chargeSource: this.sourceCharge(caller, res) };
+    const { id, status, total } = await this.intake.submit(body, scopedKey, Date.now(), context);
     return { id, status, total };
   }
 
   @Post('quote')
   @RequiresScope('submit')
   @HttpCode(200)
-  async quote(@Body() body: unknown) {
-    const { total, decisions } = await this.intake.quote(body);
+  async quote(@Body() body: unknown, @CurrentCaller() caller: Caller | null) {
+    // A quote reads a repository as a submission does: only one registered for the caller's tenant.
+    const { total, decisions } = await this.intake.quote(body, Date.now(), { tenant: caller?.tenant ?? null });
     const local = decisions.filter((d) => d.target === 'local').length;
     return {
       total,
@@ -107,6 +121,21 @@ export class BatchesController {
     const outcome = await this.intake.cancel(id);
     if (!outcome) throw new NotFoundException(`batch ${id} not found`);
     return { id, cancelled: outcome.cancelled, batch: await this.store.get(id) };
+  }
+
+  /**
+   * A repository's files are read after RateLimitGuard counted the body (which names none of them): their
+   * prompts are taken from the key's token limit once read, as 413 or 429 like the guard's. Open mode has
+   * no key to count against.
+   */
+  private sourceCharge(caller: Caller | null, res: Response): SubmitContext['chargeSource'] {
+    if (!caller) return undefined;
+    return async (work) => {
+      const tokens = submittedTokens(work);
+      const limits = effectiveLimits(this.config.access.rateLimits, caller.limits);
+      const decision = await this.limiter.consume(caller.keyId, tokens, limits, Date.now(), 0);
+      if (!decision.allowed) throw overLimit(decision, tokens, res);
+    };
   }
 
   /** The batch if it exists and the caller's tenant may see it; otherwise the same 404 either way. */

@@ -32,6 +32,8 @@ export class ProvidersController {
           target: p.target,
           model: p.model,
           clearance: p.clearance,
+          // Cloud: the operator's declaration that the endpoint runs on premises (required for restricted).
+          onPremises: cloud ? cloud.onPremises : null,
           available: p.available !== false,
           price: p.price,
           tokensPerSec: Math.round(p.tokensPerSec * 100) / 100,

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { APP_CONFIG } from '#libs/config/src/config.module.js';
 import type { AppConfig } from '#libs/config/src/app-config.js';
-import { effectiveLimits, KeyRateLimiter } from '#libs/access/src/key-rate-limiter.js';
+import { effectiveLimits, KeyRateLimiter, type RateDecision } from '#libs/access/src/key-rate-limiter.js';
 import { submittedTokens } from '#libs/access/src/submitted-tokens.js';
 import { SUBMITS_TOKENS, type AuthedRequest } from './access-decorators.js';
 
@@ -28,27 +28,39 @@ export class RateLimitGuard implements CanActivate {
     const limits = effectiveLimits(this.config.access.rateLimits, caller.limits);
     const decision = await this.limiter.consume(caller.keyId, tokens, limits);
     if (decision.allowed) return true;
-    if (decision.neverFits) {
-      throw new PayloadTooLargeException({
-        statusCode: 413,
-        error: 'Payload Too Large',
-        field: 'items',
-        limit: decision.limit,
-        max: decision.max,
-        message: `items hold about ${tokens} tokens; this API key may submit at most ${decision.max} tokens per minute: split the batch`,
-      });
-    }
-    ctx.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(decision.retryAfterSec));
-    throw new HttpException(
-      {
-        statusCode: 429,
-        error: 'Too Many Requests',
-        limit: decision.limit,
-        max: decision.max,
-        retryAfterSeconds: decision.retryAfterSec,
-        message: `this API key is over its limit of ${decision.max} ${decision.limit === 'requestsPerMinute' ? 'requests' : 'submitted tokens'} per minute; retry in ${decision.retryAfterSec} s`,
-      },
-      429,
-    );
+    throw overLimit(decision, tokens, ctx.switchToHttp().getResponse<Response>());
   }
+}
+
+/** The 413 (never fits) or 429 (retry later, with Retry-After) for a refused request. */
+export function overLimit(
+  decision: Exclude<RateDecision, { allowed: true }>,
+  tokens: number,
+  res: Response,
+): HttpException {
+  if (decision.neverFits) {
+    return new PayloadTooLargeException({
+      statusCode: 413,
+      error: 'Payload Too Large',
+      field: 'items',
+      limit: decision.limit,
+      max: decision.max,
+      message:
+        `the batch's prompts (items with their instructions, labels or schema) hold about ${tokens} tokens; ` +
+        `this API key may submit at most ${decision.max} tokens per minute: split the batch`,
+    });
+  }
+  res.setHeader('Retry-After', String(decision.retryAfterSec));
+  const what = decision.limit === 'requestsPerMinute' ? 'requests' : 'submitted tokens';
+  return new HttpException(
+    {
+      statusCode: 429,
+      error: 'Too Many Requests',
+      limit: decision.limit,
+      max: decision.max,
+      retryAfterSeconds: decision.retryAfterSec,
+      message: `this API key is over its limit of ${decision.max} ${decision.limit === 'requestsPerMinute' ? 'requests' : 'submitted tokens'} per minute; retry in ${decision.retryAfterSec} s`,
+    },
+    429,
+  );
 }

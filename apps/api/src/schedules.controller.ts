@@ -1,7 +1,7 @@
 import { Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Put, Post } from '@nestjs/common';
 import { tenantScope, type Caller } from '#libs/access/src/api-key.js';
 import { ScheduleService } from '#libs/schedules/src/schedule-service.js';
-import type { ScheduleView } from '#libs/schedules/src/schedule-types.js';
+import type { ScheduleOwner, ScheduleView } from '#libs/schedules/src/schedule-types.js';
 import { CurrentCaller, RequiresScope } from './access-decorators.js';
 
 /**
@@ -19,14 +19,15 @@ export class SchedulesController {
   async upsert(@Body() body: unknown, @CurrentCaller() caller: Caller | null) {
     const name = (body as { name?: unknown } | null)?.name;
     if (typeof name === 'string') await this.assertFree(name, caller);
-    return this.schedules.upsert(body, Date.now(), caller?.tenant ?? null);
+    return this.schedules.upsert(body, Date.now(), ownerOf(caller));
   }
 
   @Put(':name')
   @RequiresScope('submit')
   async replace(@Param('name') name: string, @Body() body: unknown, @CurrentCaller() caller: Caller | null) {
     await this.assertFree(name, caller);
-    return this.schedules.upsert({ ...(typeof body === 'object' && body ? body : {}), name }, Date.now(), caller?.tenant ?? null);
+    const named = { ...(typeof body === 'object' && body ? body : {}), name };
+    return this.schedules.upsert(named, Date.now(), ownerOf(caller));
   }
 
   @Get()
@@ -65,4 +66,9 @@ export class SchedulesController {
     const existing = await this.schedules.get(name);
     if (existing && existing.tenant !== tenant) throw new ConflictException({ statusCode: 409, error: 'Conflict', field: 'name', message: `schedule name ${name} is taken` });
   }
+}
+
+/** The schedule's owner: its firings count against this key's limits. */
+function ownerOf(caller: Caller | null): ScheduleOwner {
+  return { tenant: caller?.tenant ?? null, keyId: caller?.keyId ?? null };
 }

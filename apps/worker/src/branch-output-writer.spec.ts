@@ -117,4 +117,27 @@ describe('BranchOutputWriter', () => {
     expect((await store.get(id))!.output).toMatchObject({ status: 'failed', files: 0, notWritten: ['a.js'] });
     expect(git('branch', '--list', 'nothing')).toBe('');
   });
+
+  it('refuses to write once the repository is no longer registered for the batch’s tenant', async () => {
+    const base = git('rev-parse', 'main').trim();
+    const { id } = await store.create(
+      { kind: 'code-migration', sensitivity: 'internal', deadlineAt: Date.now() + 60_000, task: { instruction: 'x' }, createdAt: Date.now(), tenant: 'acme', output: { branch: 'unregistered', repo, base } },
+      [item('a.js')],
+    );
+    await store.transition(id, 0, ['queued'], 'running');
+    await store.transition(id, 0, ['running'], 'completed', { result: 'export default 1;\n' });
+    const asked: Array<[string, string | null]> = [];
+    const gate = {
+      authorize: async (path: string, tenant: string | null): Promise<string> => {
+        asked.push([path, tenant]);
+        throw new Error('is not a repository registered for this tenant');
+      },
+    };
+    const refusing = new BranchOutputs(redis, prefix, store, jobs, gate);
+    const writer = new BranchOutputWriter(jobs, store, refusing, DEFAULT_BRANCH_AUTHOR);
+    expect(await writer.write({ data: { batchId: id }, isLastAttempt: false })).toBe('failed');
+    expect(asked).toEqual([[repo, 'acme']]);
+    expect((await store.get(id))!.output).toMatchObject({ status: 'failed', files: 0, notWritten: ['a.js'], error: expect.stringMatching(/^source\.repo is not a repository registered/) });
+    expect(git('branch', '--list', 'unregistered')).toBe('');
+  });
 });

@@ -68,6 +68,14 @@ export class BranchOutputWriter {
       this.log.warn({ msg: 'branch output not written: no item completed', batchId, branch: spec.branch });
       return 'failed';
     }
+    // Checked again now: an admin may have removed the repository's registration since submission.
+    const refused = await this.outputs.repositoryRefusal(batchId, spec.repo);
+    if (refused) {
+      const all = [...notWritten, ...files.map((f) => f.path)];
+      await this.outputs.record(batchId, { status: 'failed', error: refused, files: 0, notWritten: all });
+      this.log.warn({ msg: 'branch output refused: repository no longer registered', batchId, branch: spec.branch });
+      return 'failed';
+    }
     const task = await this.store.task(batchId);
     const instruction = task && !('type' in task) ? migrationTitle(task) : 'code migration';
     try {

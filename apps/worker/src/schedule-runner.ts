@@ -20,9 +20,14 @@ export class ScheduleRunner {
       SCHEDULES_QUEUE,
       async (job) => {
         try {
-          const { batchId, skippedUnchanged } = await this.schedules.fire(job.data.schedule, job.timestamp, this.intake);
-          this.log.log({ msg: 'schedule fired', schedule: job.data.schedule, slot: new Date(job.timestamp).toISOString(), batchId, skippedUnchanged });
-          return { batchId, skippedUnchanged };
+          const schedule = job.data.schedule;
+          const outcome = await this.schedules.fire(schedule, job.timestamp, this.intake);
+          const { batchId, skippedUnchanged, skipped } = outcome;
+          const slot = new Date(job.timestamp).toISOString();
+          // Over the owner key's limits (or its key revoked): recorded on the schedule's runs, said here.
+          if (skipped) this.log.warn({ msg: 'schedule firing skipped', schedule, slot, reason: skipped });
+          else this.log.log({ msg: 'schedule fired', schedule, slot, batchId, skippedUnchanged });
+          return { batchId, skippedUnchanged, skipped };
         } catch (err) {
           this.log.error({ msg: 'schedule firing failed', schedule: job.data.schedule, error: err instanceof Error ? err.message : String(err) });
           // A template that no longer validates will not validate on retry either.

@@ -57,6 +57,12 @@ export class ApiKeyStore {
     return toKeyView(record, now);
   }
 
+  /** The record of a key by its id, whatever its status; null for an unknown id. */
+  async get(id: string): Promise<ApiKeyRecord | null> {
+    const raw = await this.redis.hget(this.recordsKey(), id);
+    return raw ? (JSON.parse(raw) as ApiKeyRecord) : null;
+  }
+
   /** The record whose hash matches the presented secret, whatever its status; null when none does. */
   async findBySecret(secret: string): Promise<ApiKeyRecord | null> {
     const raw = await (this.redis as unknown as FindCommand).syFindApiKey(this.byHashKey(), this.recordsKey(), hashSecret(secret));

@@ -5,3 +5,4 @@ export * from './api-key-authenticator.js';
 export * from './key-rate-limiter.js';
 export * from './submitted-tokens.js';
 export * from './listen-address.js';
+export * from './owner-key-gate.js';

@@ -18,8 +18,10 @@ describe('per-key rate limits', () => {
     expect(retryAfterSeconds(minute + 30_200)).toBe(30);
   });
 
-  it('counts the tokens of documents and code items as the router estimates them', () => {
-    expect(submittedTokens({ items: [{ id: 'a', text: 'x'.repeat(400) }, { path: 'a.js', content: 'y'.repeat(40) }] })).toBe(110);
+  it('counts the tokens of documents and code items as the router estimates them, prompt included', () => {
+    const task = { type: 'summarize' };
+    const bare = submittedTokens({ task, items: [{ id: 'a', text: '' }] });
+    expect(submittedTokens({ task, items: [{ id: 'a', text: 'x'.repeat(400) }, { id: 'b', text: 'y'.repeat(40) }] })).toBe(2 * bare + 110);
     expect(submittedTokens({ items: 'nope' })).toBe(0);
     expect(submittedTokens({ source: { repo: '/srv/app' } })).toBe(0);
     expect(submittedTokens(null)).toBe(0);

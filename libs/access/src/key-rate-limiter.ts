@@ -15,17 +15,21 @@ export const RATE_WINDOW_MS = 60_000;
 
 /**
  * KEYS[1] requests in this window, KEYS[2] tokens in this window; ARGV: request limit, token limit,
- * tokens asked, window length (ms). Both counters move together or not at all, so a refused request
- * spends nothing. Returns 0 (allowed), 1 (requests over), 2 (tokens over).
+ * tokens asked, window length (ms), requests asked (1, or 0 for more tokens of a request already
+ * counted). Both counters move together or not at all, so a refused request spends nothing.
+ * Returns 0 (allowed), 1 (requests over), 2 (tokens over).
  */
 const CONSUME_LUA = `
 local rl = tonumber(ARGV[1])
 local tl = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
-if rl > 0 and tonumber(redis.call('GET', KEYS[1]) or '0') + 1 > rl then return 1 end
+local r = tonumber(ARGV[5])
+if rl > 0 and r > 0 and tonumber(redis.call('GET', KEYS[1]) or '0') + r > rl then return 1 end
 if tl > 0 and n > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') + n > tl then return 2 end
-redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if r > 0 then
+  redis.call('INCRBY', KEYS[1], r)
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
 if n > 0 then
   redis.call('INCRBY', KEYS[2], n)
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -56,7 +60,14 @@ export class KeyRateLimiter {
     redis.defineCommand('syConsumeRate', { numberOfKeys: 2, lua: CONSUME_LUA });
   }
 
-  async consume(keyId: string, tokens: number, limits: RateLimits, now = Date.now()): Promise<RateDecision> {
+  /** `requests`: 1 for a request, 0 for tokens found later in one already counted (a repository's files). */
+  async consume(
+    keyId: string,
+    tokens: number,
+    limits: RateLimits,
+    now = Date.now(),
+    requests: 0 | 1 = 1,
+  ): Promise<RateDecision> {
     if (limits.tokensPerMinute > 0 && tokens > limits.tokensPerMinute) {
       return { allowed: false, limit: 'tokensPerMinute', max: limits.tokensPerMinute, retryAfterSec: retryAfterSeconds(now), neverFits: true };
     }
@@ -71,6 +82,7 @@ export class KeyRateLimiter {
       String(limits.tokensPerMinute),
       String(Math.max(0, Math.ceil(tokens))),
       String(RATE_WINDOW_MS * 2),
+      String(requests),
     );
     if (code === 0) return { allowed: true };
     const limit = code === 1 ? 'requestsPerMinute' : 'tokensPerMinute';

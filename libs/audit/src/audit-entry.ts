@@ -24,6 +24,8 @@ export interface AuditEvent {
   target: 'local' | 'cloud';
   provider: string;
   clearance?: Sensitivity;
+  /** Present (true) on every entry for a cloud provider the operator declared on premises (issue 13 §6). */
+  onPremises?: boolean;
   sensitivity: Sensitivity;
   reason?: string;
   /** Egress: which attempt of the provider's retries this request is (1 = the first). */

@@ -41,6 +41,19 @@ describe('AuditTrail (real Redis)', () => {
     for (let i = 1; i < ids.length; i++) expect(ids[i][0] > ids[i - 1][0] || (ids[i][0] === ids[i - 1][0] && ids[i][1] > ids[i - 1][1])).toBe(true);
   });
 
+  it('marks every entry for a provider declared on premises, whoever recorded it, and no other', async () => {
+    const t = trail({ onPremisesProviders: ['sovereign'] });
+    await t.record([
+      event({ provider: 'sovereign' }),
+      event({ kind: 'egress', provider: 'sovereign', attempt: 1 }),
+      event({ provider: 'frontier' }),
+      // A local pool that happens to share the name is not the declared endpoint.
+      event({ target: 'local', provider: 'sovereign', clearance: 'restricted' }),
+    ]);
+    const { entries } = await t.page({ limit: 10 });
+    expect(entries.map((e) => e.onPremises)).toEqual([true, true, undefined, undefined]);
+  });
+
   it('pages with ?after and filters by batch and kind while scanning past other entries', async () => {
     const t = trail();
     const events: AuditEvent[] = [];

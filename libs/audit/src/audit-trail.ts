@@ -8,6 +8,11 @@ export interface AuditTrailOptions {
    * macro-nodes cheaply; it may keep slightly more, never fewer).
    */
   maxEntries?: number | null;
+  /**
+   * Cloud providers the operator declared on premises: every entry for one of them says so
+   * (`onPremises: true`), whoever recorded it, so a reader sees why restricted data may have gone there.
+   */
+  onPremisesProviders?: readonly string[];
 }
 
 export interface AuditQuery {
@@ -31,7 +36,7 @@ export interface AuditPage {
 /** Entries read from Redis per XRANGE while scanning. */
 const SCAN_CHUNK = 500;
 const DEFAULT_MAX_SCAN = 20_000;
-const FIELDS = ['kind', 'batchId', 'index', 'itemId', 'target', 'provider', 'clearance', 'sensitivity', 'reason', 'attempt', 'at'] as const;
+const FIELDS = ['kind', 'batchId', 'index', 'itemId', 'target', 'provider', 'clearance', 'onPremises', 'sensitivity', 'reason', 'attempt', 'at'] as const;
 export const STREAM_ID = /^\d+-\d+$/;
 
 /**
@@ -42,6 +47,7 @@ export const STREAM_ID = /^\d+-\d+$/;
 export class AuditTrail implements AuditRecorder {
   readonly key: string;
   private readonly maxEntries: number | null;
+  private readonly onPremises: ReadonlySet<string>;
 
   constructor(
     private readonly redis: Redis,
@@ -50,6 +56,7 @@ export class AuditTrail implements AuditRecorder {
   ) {
     this.key = `${prefix}:audit`;
     this.maxEntries = opts.maxEntries ?? null;
+    this.onPremises = new Set(opts.onPremisesProviders ?? []);
   }
 
   /** Appends events in one round trip, in order. Rejects if Redis did not take them all. */
@@ -57,7 +64,8 @@ export class AuditTrail implements AuditRecorder {
     if (events.length === 0) return;
     const pipeline = this.redis.pipeline();
     for (const event of events) {
-      const fields = toFields(event);
+      const declared = event.target === 'cloud' && this.onPremises.has(event.provider);
+      const fields = toFields(declared ? { ...event, onPremises: true } : event);
       if (this.maxEntries === null) pipeline.xadd(this.key, '*', ...fields);
       else pipeline.xadd(this.key, 'MAXLEN', '~', String(this.maxEntries), '*', ...fields);
     }
@@ -133,6 +141,7 @@ function fromFields(id: string, flat: string[]): AuditEntry {
     target: f.target as AuditEntry['target'],
     provider: f.provider,
     ...(f.clearance !== undefined ? { clearance: f.clearance as AuditEntry['clearance'] } : {}),
+    ...(f.onPremises !== undefined ? { onPremises: f.onPremises === 'true' } : {}),
     sensitivity: f.sensitivity as AuditEntry['sensitivity'],
     ...(f.reason !== undefined ? { reason: f.reason } : {}),
     ...(f.attempt !== undefined ? { attempt: Number(f.attempt) } : {}),

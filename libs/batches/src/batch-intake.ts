@@ -18,6 +18,7 @@ import { DEFAULT_PII_RULES } from '#libs/privacy/src/pii-rules.js';
 import { effectiveSensitivity } from '#libs/privacy/src/effective-sensitivity.js';
 import { taskTexts } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
+import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
 
 export class SubmissionRejected extends Error {
   constructor(readonly errors: FieldError[]) {
@@ -49,6 +50,11 @@ export interface SubmitContext {
   origin?: BatchOrigin;
   /** The creating API key's tenant, recorded on the batch (null or absent without a key). */
   tenant?: string | null;
+  /**
+   * Takes the tokens of the files read from a repository (`source`) from the caller's limits, once they
+   * are read: the body held none of them. Throws (an HTTP 413 or 429) to refuse the submission.
+   */
+  chargeSource?: (work: { kind: 'code-migration'; task: unknown; items: RepoFiles['files'] }) => Promise<void>;
 }
 
 export interface Quote {
@@ -68,6 +74,8 @@ export class BatchIntake {
     private readonly directory: ProviderDirectory,
     private readonly policy: RoutingPolicy,
     private readonly limits: SubmissionLimits,
+    /** The registered repositories a `source.repo` must be one of, for the submitting tenant. */
+    private readonly repositories: RepositoryGate,
     /** Where every initial route is recorded (the audit trail); tests may leave it out. */
     private readonly audit?: AuditRecorder,
     /** Counts each item's prompt with a local model's tokenizer, where this process has one. */
@@ -84,7 +92,7 @@ export class BatchIntake {
     if (found?.bodyHash && found.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
     const existing = found?.id ?? null;
     // A repeated submission finds its branch created by its own batch: only a new one must be free.
-    const { submission, output } = await this.withSourceFiles(check.submission, context.sourceFiles, existing === null);
+    const { submission, output } = await this.withSourceFiles(check.submission, context, existing === null);
     if (existing) return this.resume(existing, submission, deadlineAt);
 
     const work = this.workItems(submission, deadlineAt, await this.directory.calibration());
@@ -118,10 +126,15 @@ export class BatchIntake {
   }
 
   /** The plan a submission would get, without storing or enqueuing anything. */
-  async quote(body: unknown, now = Date.now()): Promise<Quote> {
+  async quote(
+    body: unknown,
+    now = Date.now(),
+    context: Pick<SubmitContext, 'tenant' | 'chargeSource'> = {},
+  ): Promise<Quote> {
     const check = await checkSubmissionCompiled(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
-    const work = this.workItems((await this.withSourceFiles(check.submission, undefined, true)).submission, check.deadlineAt, await this.directory.calibration());
+    const { submission } = await this.withSourceFiles(check.submission, context, true);
+    const work = this.workItems(submission, check.deadlineAt, await this.directory.calibration());
     const decisions = this.route(check.submission, work, await this.directory.routingState(now));
     return { total: work.length, decisions };
   }
@@ -139,19 +152,22 @@ export class BatchIntake {
 
   /**
    * A code migration over a repository becomes one item per matching file, read from git at the ref (or
-   * given, already read, by the caller). An output branch must be a valid name, and new unless
+   * given, already read, by the caller). The repository must be registered for the tenant (as its real
+   * path, which is what is read and written). An output branch must be a valid name, and new unless
    * `branchMustBeNew` is false; it is based on the commit the files were read from.
    */
   private async withSourceFiles(
     s: BatchSubmission,
-    given: RepoFiles | undefined,
+    context: Pick<SubmitContext, 'sourceFiles' | 'tenant' | 'chargeSource'>,
     branchMustBeNew: boolean,
   ): Promise<{ submission: BatchSubmission; output?: BranchOutputSpec }> {
     if (s.kind !== 'code-migration' || !s.source) return { submission: s };
     let read: RepoFiles;
+    let repo: string;
     try {
-      read = given ?? (await readRepoSource(s.source));
-      if (s.output && branchMustBeNew) await checkOutputBranch(s.source.repo, s.output.branch);
+      repo = await this.repositories.authorize(s.source.repo, context.tenant ?? null);
+      read = context.sourceFiles ?? (await readRepoSource({ ...s.source, repo }));
+      if (s.output && branchMustBeNew) await checkOutputBranch(repo, s.output.branch);
     } catch (err) {
       if (err instanceof RepoSourceError) throw new SubmissionRejected([{ field: err.field, message: err.message }]);
       throw err;
@@ -159,8 +175,9 @@ export class BatchIntake {
     const { files, commit } = read;
     if (files.length === 0) throw new SubmissionRejected([{ field: 'source.include', message: 'matches no file in the repository at that ref' }]);
     if (files.length > this.limits.maxItems) throw new SubmissionRejected([{ field: 'source', message: `matches ${files.length} files; a batch holds at most ${this.limits.maxItems}` }]);
-    // Absolute: the worker that writes the branch resolves it, not the process that read the files.
-    const output = s.output ? { branch: s.output.branch, repo: resolve(s.source.repo), base: commit } : undefined;
+    await context.chargeSource?.({ kind: 'code-migration', task: s.task, items: files });
+    // The real path the registry resolved: the worker that writes the branch writes exactly there.
+    const output = s.output ? { branch: s.output.branch, repo, base: commit } : undefined;
     return { submission: { ...s, items: files }, output };
   }
 

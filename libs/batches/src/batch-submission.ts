@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SENSITIVITY_LEVELS } from '#libs/routing/src/sensitivity.js';
 import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from './batch-types.js';
 import { parseDeadline } from './deadline.js';
+import { repositoryFieldErrors } from './repository-fields.js';
 import { IDENTIFIER } from '#libs/jobs/src/code-migration/migration-presets.js';
 import { schemaRefusal } from '#libs/jobs/src/document-processing/schema-limits.js';
 import { compileProblem } from '#libs/jobs/src/document-processing/schema-compile-thread.js';
@@ -164,6 +165,7 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
     if (seen.has(id)) errors.push({ field: `items[${index}].${submission.kind === 'code-migration' ? 'path' : 'id'}`, message: 'is a duplicate within the batch' });
     seen.add(id);
   });
+  errors.push(...repositoryFieldErrors(submission));
   return errors.length > 0 || !deadline.ok ? { ok: false, errors } : { ok: true, submission, deadlineAt: deadline.at };
 }
 

@@ -3,6 +3,7 @@ import { JobName, OUTPUTS_QUEUE, branchOutputJobId, type JobQueue } from '#libs/
 import { BatchKeys } from './batch-keys.js';
 import type { BatchStore } from './batch-store.js';
 import type { BranchOutputSpec } from './batch-types.js';
+import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
 
 /** Paths of items left unwritten that a batch record keeps (the items themselves say the rest). */
 const NOT_WRITTEN_KEPT = 1000;
@@ -25,8 +26,25 @@ export class BranchOutputs {
     prefix: string,
     private readonly store: BatchStore,
     private readonly jobs: JobQueue,
+    /** The registered repositories: an output is written only while its repository still is one. */
+    private readonly repositories?: RepositoryGate,
   ) {
     this.keys = new BatchKeys(prefix);
+  }
+
+  /**
+   * Why the batch's output may no longer be written to `repo`: its registration for the batch's tenant was
+   * removed since the batch was accepted (or the path now resolves elsewhere). Null when it may.
+   */
+  async repositoryRefusal(batchId: string, repo: string): Promise<string | null> {
+    if (!this.repositories) return null;
+    const tenant = await this.redis.hget(this.keys.batch(batchId), 'tenant');
+    try {
+      const real = await this.repositories.authorize(repo, tenant);
+      return real === repo ? null : `the repository path ${repo} now resolves to ${real}`;
+    } catch (err) {
+      return `source.repo ${err instanceof Error ? err.message : String(err)}`;
+    }
   }
 
   /** Enqueues the write as soon as a transition in this process finishes a batch with a pending output. */

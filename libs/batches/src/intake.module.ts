@@ -13,10 +13,12 @@ import { BatchStore } from './batch-store.js';
 import { BranchOutputs } from './branch-outputs.js';
 import { AuditModule } from '#libs/audit/src/audit.module.js';
 import { AuditTrail } from '#libs/audit/src/audit-trail.js';
+import { RepositoriesModule } from '#libs/repositories/src/repositories.module.js';
+import { RepositoryRegistry } from '#libs/repositories/src/repository-registry.js';
 
 /** Accepting batches: the API for POST /v1/batches, the worker for schedule firings. */
 @Module({
-  imports: [PoolsModule, AuditModule],
+  imports: [PoolsModule, AuditModule, RepositoriesModule],
   providers: [
     // A parked item keeps time for a failed circuit probe: the policy is told how long one may take.
     { provide: RoutingPolicy, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new RoutingPolicy({ probeTimeoutMs: c.circuit.probeTimeoutMs }) },
@@ -24,15 +26,15 @@ import { AuditTrail } from '#libs/audit/src/audit-trail.js';
     { provide: PromptTokens, useValue: new PromptTokens() },
     {
       provide: BatchIntake,
-      inject: [BatchStore, JobQueue, ProviderDirectory, RoutingPolicy, APP_CONFIG, AuditTrail, PromptTokens],
-      useFactory: (store: BatchStore, queue: JobQueue, dir: ProviderDirectory, policy: RoutingPolicy, c: AppConfig, audit: AuditTrail, tokens: PromptTokens) =>
-        new BatchIntake(store, queue, dir, policy, { maxItems: c.http.maxItems, maxItemBytes: c.http.maxItemBytes, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name), piiRules: c.piiRules }, audit, tokens),
+      inject: [BatchStore, JobQueue, ProviderDirectory, RoutingPolicy, APP_CONFIG, AuditTrail, PromptTokens, RepositoryRegistry],
+      useFactory: (store: BatchStore, queue: JobQueue, dir: ProviderDirectory, policy: RoutingPolicy, c: AppConfig, audit: AuditTrail, tokens: PromptTokens, repositories: RepositoryRegistry) =>
+        new BatchIntake(store, queue, dir, policy, { maxItems: c.http.maxItems, maxItemBytes: c.http.maxItemBytes, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name), piiRules: c.piiRules }, repositories, audit, tokens),
     },
     {
       provide: BranchOutputs,
-      inject: [REDIS, APP_CONFIG, BatchStore, JobQueue],
-      useFactory: (redis: Redis, c: AppConfig, store: BatchStore, queue: JobQueue) => {
-        const outputs = new BranchOutputs(redis, c.prefix, store, queue);
+      inject: [REDIS, APP_CONFIG, BatchStore, JobQueue, RepositoryRegistry],
+      useFactory: (redis: Redis, c: AppConfig, store: BatchStore, queue: JobQueue, repositories: RepositoryRegistry) => {
+        const outputs = new BranchOutputs(redis, c.prefix, store, queue, repositories);
         // Both apps finish batches (the worker by running items, the API by cancelling the last queued ones).
         const log = new Logger('branch-output');
         outputs.watch((batchId, err) => log.warn({ msg: 'could not enqueue a branch output; the sweep will', batchId, error: err instanceof Error ? err.message : String(err) }));
@@ -40,6 +42,6 @@ import { AuditTrail } from '#libs/audit/src/audit-trail.js';
       },
     },
   ],
-  exports: [BatchIntake, BranchOutputs, RoutingPolicy, PromptTokens, PoolsModule, AuditModule],
+  exports: [BatchIntake, BranchOutputs, RoutingPolicy, PromptTokens, PoolsModule, AuditModule, RepositoriesModule],
 })
 export class IntakeModule {}

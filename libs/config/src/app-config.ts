@@ -106,6 +106,11 @@ export interface AppConfig {
   branchOutputAuthor: GitIdentity;
   /** Audit trail retention (AUDIT_MAX_ENTRIES): null keeps every entry; a number keeps about that many newest. */
   audit: { maxEntries: number | null };
+  /**
+   * The shortest interval a schedule may fire at (SCHEDULE_MIN_INTERVAL_MS, default one minute): a schedule
+   * firing every second is a loop that walks around a key's limits, not a standing order (issue 13 §3).
+   */
+  schedules: { minIntervalMs: number };
 }
 
 const GPU_CHOICES = ['auto', 'none', 'cuda', 'vulkan', 'metal'] as const;
@@ -202,6 +207,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     shutdownTimeoutMs: e.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0),
     heartbeatMs: e.int('HEARTBEAT_MS', 2000, 100),
+    schedules: { minIntervalMs: e.int('SCHEDULE_MIN_INTERVAL_MS', 60_000, 1000, 3_600_000) },
     circuit: {
       failureThreshold: e.int('CIRCUIT_FAILURE_THRESHOLD', 5, 1),
       openMs: e.int('CIRCUIT_OPEN_MS', 30_000, 100),

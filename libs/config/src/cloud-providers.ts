@@ -14,6 +14,12 @@ export interface CloudProviderConfig {
   apiKeyFile: string | null;
   model: string;
   clearance: Sensitivity;
+  /**
+   * The operator's declaration that this endpoint runs on premises (CLOUD_ON_PREMISES, or `onPremises` in
+   * CLOUD_PROVIDERS). Only such a provider may be cleared for restricted data: restricted means "never
+   * leaves the machines we run", and a remote API is not one of them (issue 13 §6).
+   */
+  onPremises: boolean;
   timeoutMs: number;
   maxRetries: number;
   /** Requests in flight at once from one worker. */
@@ -38,8 +44,13 @@ const MIN_CONTEXT_TOKENS = 256;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
+/** Why "restricted" is refused for a provider not declared on premises, and how to declare one. */
+const RESTRICTED_NEEDS_PREMISES = (declaration: string): string =>
+  'at most "confidential" for a remote provider: ' +
+  `restricted data may only go to an endpoint declared on premises (${declaration})`;
+
 /**
- * CLOUD_PROVIDERS: a JSON array of providers, each {name, baseURL, model, clearance, apiKeyEnv | apiKeyFile,
+ * CLOUD_PROVIDERS: a JSON array of providers, each {name, baseURL, model, clearance, onPremises, apiKeyEnv | apiKeyFile,
  * priceInputPerM, priceOutputPerM, timeoutMs, maxRetries, concurrency, requestsPerMinute, tokensPerMinute,
  * latencyMs, tokensPerSec, contextTokens}. Without it, OPENAI_BASE_URL + OPENAI_API_KEY define one provider ("frontier").
  * Keys are read from the environment or files, never from the JSON itself, so the JSON can be logged.
@@ -62,6 +73,11 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
     if (!baseURL || !apiKey) return [];
     const name = e.string('CLOUD_PROVIDER_NAME', 'frontier');
     if (!NAME.test(name)) throw new ConfigError('CLOUD_PROVIDER_NAME', 'letters, digits, "-" and "_" (up to 63)', name);
+    const clearance = e.oneOf('CLOUD_MAX_SENSITIVITY', SENSITIVITY_LEVELS, 'internal');
+    const onPremises = e.bool('CLOUD_ON_PREMISES', false);
+    if (clearance === 'restricted' && !onPremises) {
+      throw new ConfigError('CLOUD_MAX_SENSITIVITY', RESTRICTED_NEEDS_PREMISES('CLOUD_ON_PREMISES=true'), clearance);
+    }
     return [
       {
         name,
@@ -70,7 +86,8 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
         // OPENAI_API_KEY wins over the file when both are set (EnvReader.secret reads it first).
         apiKeyFile: e.optionalString('OPENAI_API_KEY') === undefined ? (e.optionalString('OPENAI_API_KEY_FILE') ?? null) : null,
         model: e.string('OPENAI_MODEL', 'gpt-4o-mini'),
-        clearance: e.oneOf('CLOUD_MAX_SENSITIVITY', SENSITIVITY_LEVELS, 'internal'),
+        clearance,
+        onPremises,
         ...defaults,
         price: { inputPerMTokUsd: e.number('CLOUD_PRICE_INPUT_PER_M', 0.15), outputPerMTokUsd: e.number('CLOUD_PRICE_OUTPUT_PER_M', 0.6) },
       },
@@ -109,6 +126,13 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
     }
     const clearance = str('clearance', 'public');
     if (!(SENSITIVITY_LEVELS as readonly string[]).includes(clearance)) throw new ConfigError(`${where}.clearance`, `one of ${SENSITIVITY_LEVELS.join(', ')}`, clearance);
+    if (p.onPremises !== undefined && typeof p.onPremises !== 'boolean') {
+      throw new ConfigError(`${where}.onPremises`, 'true or false', String(p.onPremises));
+    }
+    const onPremises = p.onPremises === true;
+    if (clearance === 'restricted' && !onPremises) {
+      throw new ConfigError(`${where}.clearance`, RESTRICTED_NEEDS_PREMISES(`"onPremises": true on this provider`), clearance);
+    }
     return {
       name,
       baseURL,
@@ -116,6 +140,7 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
       apiKeyFile: typeof p.apiKeyEnv !== 'string' && typeof p.apiKeyFile === 'string' ? p.apiKeyFile : null,
       model: str('model'),
       clearance: clearance as Sensitivity,
+      onPremises,
       timeoutMs: num('timeoutMs', defaults.timeoutMs, 1)!,
       maxRetries: num('maxRetries', defaults.maxRetries, 0)!,
       concurrency: num('concurrency', defaults.concurrency, 1)!,

@@ -41,6 +41,15 @@ export class EnvReader {
     return v as T;
   }
 
+  /** `true` or `false` (any case); anything else names the variable. */
+  bool(name: string, fallback: boolean): boolean {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (/^true$/i.test(v)) return true;
+    if (/^false$/i.test(v)) return false;
+    throw new ConfigError(name, 'true or false', v);
+  }
+
   url(name: string): string | undefined {
     const v = this.raw(name);
     if (v === undefined) return undefined;

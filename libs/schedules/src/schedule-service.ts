@@ -6,9 +6,24 @@ import { migrationInputHash } from '#libs/jobs/src/code-migration/content-hash.j
 import { migrationInstruction } from '#libs/jobs/src/code-migration/migration-presets.js';
 import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/code-migration/repo-source.js';
 import { JobName, SCHEDULES_QUEUE, type JobQueue } from '#libs/queue/src/index.js';
-import { checkSchedule } from './schedule-submission.js';
+import { submittedTokens } from '#libs/access/src/submitted-tokens.js';
+import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
+import { checkSchedule, DEFAULT_MIN_INTERVAL_MS } from './schedule-submission.js';
 import type { ScheduleStore } from './schedule-store.js';
-import type { ScheduleView } from './schedule-types.js';
+import type { FiringGate, ScheduleDefinition, ScheduleOwner, ScheduleView } from './schedule-types.js';
+
+export interface ScheduleServiceOptions {
+  /** SCHEDULE_MIN_INTERVAL_MS: the shortest `every`, and the shortest gap between two cron firings. */
+  minIntervalMs?: number;
+  /** The owner key's rate limits, checked before each firing submits (the worker's); absent: none. */
+  firingGate?: FiringGate;
+  /** The registered repositories a template's `source.repo` must be one of, for the schedule's tenant. */
+  repositories?: RepositoryGate;
+}
+
+const NO_OWNER: ScheduleOwner = { tenant: null, keyId: null };
+
+export type FireOutcome = { batchId: string | null; skippedUnchanged: number; skipped?: string; error?: string };
 
 /**
  * Users' schedules: each is one BullMQ Job Scheduler (upserted here, from the API, never registered by
@@ -21,11 +36,12 @@ export class ScheduleService {
     private readonly jobs: JobQueue,
     private readonly limits: SubmissionLimits,
     private readonly batches: BatchStore,
+    private readonly opts: ScheduleServiceOptions = {},
   ) {}
 
   /** Creates or replaces a schedule. Throws SubmissionRejected naming the wrong field. */
-  async upsert(body: unknown, now = Date.now(), tenant: string | null = null): Promise<ScheduleView> {
-    const check = checkSchedule(body);
+  async upsert(body: unknown, now = Date.now(), owner: ScheduleOwner = NO_OWNER): Promise<ScheduleView> {
+    const check = checkSchedule(body, { minIntervalMs: this.opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { name, cron, tz, every, batch } = check.schedule;
     const template = await checkSubmissionCompiled(batch, this.limits, now);
@@ -33,7 +49,10 @@ export class ScheduleService {
     if (batch.output !== undefined) {
       throw new SubmissionRejected([{ field: 'batch.output', message: 'is not supported on a schedule: every firing would create the same branch' }]);
     }
-    await this.store.save({ name, cron, tz, every, batch, createdAt: now, tenant });
+    const source = template.submission.kind === 'code-migration' ? template.submission.source : undefined;
+    if (source) await this.authorizedRepo(source.repo, owner.tenant, 'batch.source.repo');
+    const { tenant, keyId: ownerKeyId } = owner;
+    await this.store.save({ name, cron, tz, every, batch, createdAt: now, tenant, ownerKeyId });
     await this.jobs.schedule(SCHEDULES_QUEUE, name, cron ? { pattern: cron, tz: tz! } : { every: every! }, JobName.FireSchedule, { schedule: name });
     return (await this.get(name))!;
   }
@@ -55,6 +74,7 @@ export class ScheduleService {
       batch: def.batch,
       createdAt: new Date(def.createdAt).toISOString(),
       tenant: def.tenant ?? null,
+      ownerKeyId: def.ownerKeyId ?? null,
       nextRunAt: next ? new Date(next).toISOString() : null,
       runs: runs.map((r) => ({ ...r, slot: new Date(r.slot).toISOString(), firedAt: new Date(r.firedAt).toISOString() })),
     };
@@ -75,17 +95,26 @@ export class ScheduleService {
    * (instruction and content) equals the one remembered from an item that completed in an earlier run is
    * skipped. When nothing changed, the run is recorded without a batch: an empty batch would only add a
    * "completed, 0 items" entry to the batch list every night, and the run already says what was skipped.
+   *
+   * Every firing counts against its owner key's limits, as the same batch submitted through the API would:
+   * one over them (or of a key since revoked) is recorded as skipped with the reason, and submits nothing.
    */
-  async fire(name: string, slot: number, intake: BatchIntake, now = Date.now()): Promise<{ batchId: string | null; skippedUnchanged: number; error?: string }> {
+  async fire(name: string, slot: number, intake: BatchIntake, now = Date.now()): Promise<FireOutcome> {
     const def = await this.store.get(name);
     if (!def) return { batchId: null, skippedUnchanged: 0, error: 'schedule deleted' };
     try {
       const idempotencyKey = `schedule:${name}:${slot}`;
-      const source = await this.changedSourceFiles(name, def.batch, now);
+      const source = await this.changedSourceFiles(name, def.batch, now, def.tenant ?? null);
       // (No file at all is not "unchanged": the intake rejects it, and the run records why.)
       if (source && source.changed.files.length === 0 && source.skipped > 0) {
         if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, batchId: null, submitted: 0, skippedUnchanged: source.skipped });
         return { batchId: null, skippedUnchanged: source.skipped };
+      }
+      const refused = await this.overOwnerLimits(def, source?.changed.files, now);
+      if (refused !== null) {
+        const outcome = { batchId: null, skippedUnchanged: source?.skipped ?? 0, skipped: refused };
+        if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, ...outcome });
+        return outcome;
       }
       const accepted = await intake.submit(
         def.batch,
@@ -107,19 +136,44 @@ export class ScheduleService {
     }
   }
 
+  /** The repository's real path when registered for `tenant`; otherwise SubmissionRejected naming `field`. */
+  private async authorizedRepo(repo: string, tenant: string | null, field: string): Promise<string> {
+    if (!this.opts.repositories) throw new Error('ScheduleService needs the repository registry to read a repository');
+    try {
+      return await this.opts.repositories.authorize(repo, tenant);
+    } catch (err) {
+      if (err instanceof RepoSourceError) throw new SubmissionRejected([{ field, message: err.message }]);
+      throw err;
+    }
+  }
+
+  /** Why the owner key may not submit this firing now; null when it may (or no gate or owner applies). */
+  private async overOwnerLimits(
+    def: ScheduleDefinition,
+    files: RepoFiles['files'] | undefined,
+    now: number,
+  ): Promise<string | null> {
+    if (!this.opts.firingGate || !def.ownerKeyId) return null;
+    const tokens = submittedTokens(files ? { ...def.batch, items: files } : def.batch);
+    const decision = await this.opts.firingGate(def.ownerKeyId, tokens, now);
+    return decision.allowed ? null : decision.reason;
+  }
+
   /**
    * For a template over a repository: the files to submit (those whose input changed since their item last
    * completed), how many were skipped, and the hashes of the submitted ones. Null for any other template.
    */
-  private async changedSourceFiles(name: string, body: Record<string, unknown>, now: number): Promise<{ changed: RepoFiles; skipped: number; hashes: Record<string, string> } | null> {
+  private async changedSourceFiles(name: string, body: Record<string, unknown>, now: number, tenant: string | null): Promise<{ changed: RepoFiles; skipped: number; hashes: Record<string, string> } | null> {
     const check = checkSubmission(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const template: BatchSubmission = check.submission;
     if (template.kind !== 'code-migration' || !template.source) return null;
     await this.settleFinishedRuns(name);
+    // Checked again at every firing: a registration removed since stops the schedule reading the repository.
+    const repo = await this.authorizedRepo(template.source.repo, tenant, 'source.repo');
     let read: RepoFiles;
     try {
-      read = await readRepoSource(template.source);
+      read = await readRepoSource({ ...template.source, repo });
     } catch (err) {
       if (err instanceof RepoSourceError) throw new SubmissionRejected([{ field: err.field, message: err.message }]);
       throw err;

@@ -10,7 +10,28 @@ export interface ScheduleDefinition {
   createdAt: number;
   /** The creating API key's tenant, given to every batch it fires; absent when created without a key. */
   tenant?: string | null;
+  /**
+   * The API key that created (or last replaced) the schedule: every firing counts against its rate limits,
+   * and a firing of a key revoked or expired since is skipped. Absent in open mode and on older schedules.
+   */
+  ownerKeyId?: string | null;
 }
+
+/** Whose schedule it is: the creating key's tenant and id (both null without a key). */
+export interface ScheduleOwner {
+  tenant: string | null;
+  keyId: string | null;
+}
+
+/**
+ * Whether a firing may submit `tokens` for the schedule's owner key, as the API would let that key submit
+ * them now (the same per-key limiter). A refusal names why; the firing is then recorded as skipped.
+ */
+export type FiringGate = (
+  ownerKeyId: string,
+  tokens: number,
+  now: number,
+) => Promise<{ allowed: true } | { allowed: false; reason: string }>;
 
 export interface ScheduleRun {
   /** The slot the scheduler fired for (epoch ms). */
@@ -22,6 +43,8 @@ export interface ScheduleRun {
   submitted?: number;
   /** Files skipped because neither they nor the instruction changed since their item last completed. */
   skippedUnchanged: number;
+  /** Why the firing submitted nothing though it could have: over the owner key's limits, key revoked. */
+  skipped?: string;
   error?: string;
 }
 
@@ -33,6 +56,7 @@ export interface ScheduleView {
   batch: Record<string, unknown>;
   createdAt: string;
   tenant: string | null;
+  ownerKeyId: string | null;
   nextRunAt: string | null;
-  runs: Array<{ slot: string; firedAt: string; batchId: string | null; submitted?: number; skippedUnchanged: number; error?: string }>;
+  runs: Array<Omit<ScheduleRun, 'slot' | 'firedAt'> & { slot: string; firedAt: string }>;
 }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BranchOutputError, checkOutputBranch, commitToNewBranch, parseGitIdentity } from './branch-output.js';
@@ -76,8 +76,32 @@ describe('branch output through git plumbing', () => {
     expect(git('rev-parse', 'switchyard/esm').trim()).toBe(base);
   });
 
-  it.each(['bad..name', '@{-1}', '-dash', 'HEAD', 'ends.lock', 'sp ace', 'main'])('rejects %s as an output branch, naming output.branch', async (name) => {
+  it.each(['bad..name', '@{-1}', '-dash', 'HEAD', 'ends.lock', 'sp ace', 'main', '@', 'refs/heads/main', 'master'])('rejects %s as an output branch, naming output.branch', async (name) => {
     await expect(checkOutputBranch(repo, name)).rejects.toMatchObject({ field: 'output.branch' });
+  });
+
+  it('rejects the checked-out branch, an existing tag and an existing branch, naming output.branch', async () => {
+    git('checkout', '-q', '-b', 'work');
+    git('tag', 'v1');
+    for (const name of ['work', 'v1', 'main']) await expect(checkOutputBranch(repo, name)).rejects.toMatchObject({ field: 'output.branch' });
+  });
+
+  it('refuses at write time what submission refuses, and paths at or under a symbolic link of the base tree', async () => {
+    symlinkSync('/etc', join(repo, 'linked'));
+    symlinkSync('/etc/hostname', join(repo, 'src/host.js'));
+    git('add', '.');
+    git('commit', '-qm', 'links');
+    const base = git('rev-parse', 'HEAD').trim();
+    const attempts = [
+      { ...request(base), branch: 'main' },
+      { ...request(base), branch: 'refs/heads/x' },
+      { ...request(base), files: [{ path: '../../etc/evil.json', content: '{}' }] },
+      { ...request(base), files: [{ path: '/etc/abs.json', content: '{}' }] },
+      { ...request(base), files: [{ path: 'linked/passwd', content: 'x' }] },
+      { ...request(base), files: [{ path: 'src/host.js', content: 'export {};' }] },
+    ];
+    for (const attempt of attempts) await expect(commitToNewBranch(attempt)).rejects.toBeInstanceOf(BranchOutputError);
+    expect(git('branch', '--list').trim().split('\n')).toHaveLength(1);
   });
 
   it('accepts a new, well-formed branch name', async () => {

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RepoSourceError } from './repo-source.js';
+import { branchNameProblem, itemPathProblem } from './repo-paths.js';
 
 /** Who commits a batch's branch output, unless BRANCH_OUTPUT_AUTHOR says otherwise. */
 export const DEFAULT_BRANCH_AUTHOR: GitIdentity = { name: 'Switchyard', email: 'switchyard@localhost' };
@@ -49,16 +50,59 @@ async function gitOk(repo: string, args: string[], opts: { input?: string; env?:
 
 /**
  * Checks at submission that `branch` can be created in `repo`: a valid branch name (as
- * `git check-ref-format --branch` says, taken literally: `@{-1}` and the like are expansions, not names)
- * that does not exist yet. Throws RepoSourceError naming `output.branch`.
+ * `git check-ref-format --branch` says, taken literally: `@{-1}` and the like are expansions, not names,
+ * and see branchNameProblem) that names no existing branch or tag and is not the checked-out branch.
+ * Throws RepoSourceError naming `output.branch`.
  */
 export async function checkOutputBranch(repo: string, branch: string): Promise<void> {
+  const problem = branchNameProblem(branch);
+  if (problem) throw new RepoSourceError('output.branch', problem);
   const format = await git(repo, ['check-ref-format', '--branch', branch]);
   if (format.code !== 0 || format.stdout.trim() !== branch) {
     throw new RepoSourceError('output.branch', `is not a valid branch name: ${JSON.stringify(branch)}`);
   }
-  if ((await git(repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`])).code === 0) {
-    throw new RepoSourceError('output.branch', `already exists in ${repo}: name a new branch`);
+  const taken = await takenRef(repo, branch);
+  if (taken) throw new RepoSourceError('output.branch', `${taken}: name a new branch`);
+}
+
+/** Why `branch` names a ref that exists or is checked out in `repo`; null when it is free. */
+async function takenRef(repo: string, branch: string): Promise<string | null> {
+  const exists = async (ref: string) => (await git(repo, ['rev-parse', '--verify', '--quiet', ref])).code === 0;
+  if (await exists(`refs/heads/${branch}`)) return 'is an existing branch';
+  if (await exists(`refs/tags/${branch}`)) return 'is an existing tag';
+  // An unborn HEAD (a new repository) names a branch that does not exist yet: still the one checked out.
+  const head = await git(repo, ['symbolic-ref', '--quiet', '--short', 'HEAD']);
+  if (head.code === 0 && head.stdout.trim() === branch) return 'is the checked-out branch (HEAD)';
+  return null;
+}
+
+/** File modes that are not plain files: a symbolic link (its blob is a target path) and a submodule. */
+const LINK_MODES = new Set(['120000', '160000']);
+
+/**
+ * Refuses, at write time, what submission already refused, in case a batch record says otherwise: a bad
+ * or protected branch name, the checked-out branch, a path outside the tree, and a path that is (or lies
+ * under) a symbolic link or submodule in the base tree — writing there would turn the model's answer into
+ * a link target or a file beside the repository.
+ */
+async function assertWritable(c: BranchCommit, modes: Map<string, string>): Promise<void> {
+  const problem = branchNameProblem(c.branch);
+  if (problem) throw new BranchOutputError(`branch ${JSON.stringify(c.branch)} ${problem}`);
+  const head = await git(c.repo, ['symbolic-ref', '--quiet', '--short', 'HEAD']);
+  if (head.code === 0 && head.stdout.trim() === c.branch) {
+    throw new BranchOutputError(`branch ${c.branch} is the checked-out branch (HEAD)`);
+  }
+  for (const { path } of c.files) {
+    const bad = itemPathProblem(path);
+    if (bad) throw new BranchOutputError(`path ${JSON.stringify(path)} ${bad}`);
+    const parts = path.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const prefix = parts.slice(0, i).join('/');
+      if (LINK_MODES.has(modes.get(prefix) ?? '')) {
+        const what = 'a symbolic link or submodule in the base commit';
+        throw new BranchOutputError(`path ${path} lies at or under ${prefix}, ${what}`);
+      }
+    }
   }
 }
 
@@ -101,8 +145,9 @@ export async function commitToNewBranch(c: BranchCommit): Promise<{ commit: stri
     GIT_COMMITTER_DATE: `${seconds} +0000`,
   };
   try {
+    const modes = await modesOf(c.repo, c.base);
+    await assertWritable(c, modes);
     await gitOk(c.repo, ['read-tree', c.base], { env });
-    const modes = await modesOf(c.repo, c.base, c.files.map((f) => f.path));
     const entries: string[] = [];
     for (const file of c.files) {
       // --stdin without --path: the content is stored as is (no clean filter, no line-ending conversion).
@@ -124,17 +169,14 @@ export async function commitToNewBranch(c: BranchCommit): Promise<{ commit: stri
   }
 }
 
-/** File modes at `commit` (so an executable script stays executable). */
-async function modesOf(repo: string, commit: string, paths: string[]): Promise<Map<string, string>> {
+/** Every file's mode at `commit` (so an executable script stays executable, and links are seen). */
+async function modesOf(repo: string, commit: string): Promise<Map<string, string>> {
   const modes = new Map<string, string>();
-  if (paths.length === 0) return modes;
   const listing = await gitOk(repo, ['ls-tree', '-r', '-z', commit]);
-  const wanted = new Set(paths);
   for (const line of listing.split('\0')) {
     const tab = line.indexOf('\t');
     if (tab < 0) continue;
-    const path = line.slice(tab + 1);
-    if (wanted.has(path)) modes.set(path, line.slice(0, line.indexOf(' ')));
+    modes.set(line.slice(tab + 1), line.slice(0, line.indexOf(' ')));
   }
   return modes;
 }

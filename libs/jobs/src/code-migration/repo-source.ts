@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
+import { itemPathProblem } from './repo-paths.js';
 
 const run = promisify(execFile);
 
@@ -54,9 +55,15 @@ export async function readRepoSource(source: RepoSource): Promise<RepoFiles> {
   }
   const include = source.include?.length ? source.include : ['**'];
   const exclude = source.exclude ?? [];
-  const paths = (await git('ls-tree', '-r', '-z', '--name-only', commit))
+  // Plain files only: a symbolic link's blob is its target path (a link out of the repository would be
+  // migrated, then written back as a link to wherever the answer says), a submodule is another repository.
+  // A path no item may carry (a newline, a backslash) is left out too.
+  const paths = (await git('ls-tree', '-r', '-z', commit))
     .split('\0')
-    .filter((p) => p && include.some((g) => matchesGlob(p, g)) && !exclude.some((g) => matchesGlob(p, g)));
+    .filter((line) => /^100(644|755) blob /.test(line))
+    .map((line) => line.slice(line.indexOf('\t') + 1))
+    .filter((p) => itemPathProblem(p) === null)
+    .filter((p) => include.some((g) => matchesGlob(p, g)) && !exclude.some((g) => matchesGlob(p, g)));
   const files: Array<{ path: string; content: string }> = [];
   for (const path of paths) {
     const size = Number((await git('cat-file', '-s', `${commit}:${path}`)).trim());

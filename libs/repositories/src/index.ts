@@ -1,0 +1,2 @@
+export * from './repository-registry.js';
+export * from './repositories.module.js';

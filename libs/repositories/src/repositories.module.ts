@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG } from '#libs/config/src/config.module.js';
+import type { AppConfig } from '#libs/config/src/app-config.js';
+import { REDIS } from '#libs/redis/src/redis.module.js';
+import { RepositoryRegistry } from './repository-registry.js';
+
+/** The registered repositories: the API manages them, the intake and the worker check against them. */
+@Module({
+  providers: [
+    {
+      provide: RepositoryRegistry,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: Redis, c: AppConfig) => new RepositoryRegistry(redis, c.prefix),
+    },
+  ],
+  exports: [RepositoryRegistry],
+})
+export class RepositoriesModule {}
