@@ -57,8 +57,9 @@ async function finishedItem(client: ApiClient, body: unknown): Promise<any> {
 }
 
 /** Completed, or failed for another reason than context (the random-weight model's code never parses). */
+/** Its own failure, before the providers it was ruled out on (whose reasons may name a context). */
 const notFailedForContext = (item: any) =>
-  item.status === 'completed' || !/leaves \d+ tokens|context/.test(item.error ?? '');
+  item.status === 'completed' || !/leaves \d+ tokens|context/.test((item.error ?? '').split(/; (ruled out|no other cleared)/)[0]);
 
 /**
  * Issue 12 §4, through the real path (API → queue → worker → provider → store): a cloud provider serving a small
