@@ -5,26 +5,11 @@ import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { batchStatus } from './batch-status.js';
 import { BatchKeys } from './batch-keys.js';
 import type { BatchKind, BatchOrigin, BatchView, BranchOutputSpec, BranchOutputStatus, BranchOutputView, CodeMigrationTask, DocumentTask, ItemCounts, ItemPrivacy, ItemRoute, ItemStatus, ItemView } from './batch-types.js';
-import { ITEM_REROUTE_LUA } from './item-reroute.lua.js';
-import { ITEM_TRANSITION_LUA } from './item-transition.lua.js';
+import { defineScript } from '#libs/redis/src/redis-script.js';
+import { ITEM_REROUTE } from './item-reroute.lua.js';
+import { ITEM_TRANSITION } from './item-transition.lua.js';
+import { RESERVE_BUDGET } from './reserve-budget.lua.js';
 import { SPENT_FIELD } from './carry-spent.lua.js';
-
-/**
- * KEYS[1] batch hash; ARGV[1] USD to reserve (negative: release). A batch without maxCostUsd always
- * succeeds. Spent is what finished items cost plus what unfinished ones spent in calls before a reroute or
- * a retry (carriedUsd); reserved is what running cloud calls may still cost.
- */
-const RESERVE_BUDGET_LUA = `
-local amount = tonumber(ARGV[1])
-local h = redis.call('HMGET', KEYS[1], 'maxCostUsd', 'costUsd', 'reservedUsd', 'carriedUsd')
-if not h[1] then return 1 end
-if amount > 0 and (tonumber(h[2]) or 0) + (tonumber(h[3]) or 0) + (tonumber(h[4]) or 0) + amount > tonumber(h[1]) then
-  redis.call('HSET', KEYS[1], 'budgetReached', 1)
-  return 0
-end
-redis.call('HINCRBYFLOAT', KEYS[1], 'reservedUsd', amount)
-return 1
-`;
 
 export interface NewBatch {
   maxCostUsd?: number;
@@ -74,15 +59,18 @@ const ITEM_PAGE_MAX = 1000;
 export class BatchStore {
   private readonly keys: BatchKeys;
   private readonly finishedListeners: Array<(batchId: string) => void> = [];
+  private readonly itemTransition;
+  private readonly itemReroute;
+  private readonly reserve;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
   ) {
     this.keys = new BatchKeys(prefix);
-    redis.defineCommand('syItemTransition', { numberOfKeys: 2, lua: ITEM_TRANSITION_LUA });
-    redis.defineCommand('syItemReroute', { numberOfKeys: 3, lua: ITEM_REROUTE_LUA });
-    redis.defineCommand('syReserveBudget', { numberOfKeys: 1, lua: RESERVE_BUDGET_LUA });
+    this.itemTransition = defineScript(redis, ITEM_TRANSITION);
+    this.itemReroute = defineScript(redis, ITEM_REROUTE);
+    this.reserve = defineScript(redis, RESERVE_BUDGET);
   }
 
   /**
@@ -257,14 +245,9 @@ export class BatchStore {
     const { carry, ...set } = update;
     const fields = Object.entries(set).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
     if (carry) fields.push(SPENT_FIELD, [carry.inputTokens, carry.outputTokens, round9(carry.costUsd)].join(','));
-    const code = await (this.redis as unknown as SyCommands).syItemTransition(
-      this.keys.item(batchId, index),
-      this.keys.batch(batchId),
-      from.join(','),
-      to,
-      String(now),
-      provider,
-      ...fields,
+    const code = await this.itemTransition(
+      { item: this.keys.item(batchId, index), batch: this.keys.batch(batchId) },
+      [from.join(','), to, String(now), provider, ...fields],
     );
     if (code === 3) for (const listener of this.finishedListeners) listener(batchId);
     return code === 1 || code === 3 ? 'applied' : code === 2 ? 'elsewhere' : code === 0 ? 'not-allowed' : 'missing';
@@ -287,16 +270,16 @@ export class BatchStore {
     spent?: ItemSpent,
     left?: ItemLeaving,
   ): Promise<number> {
-    return (this.redis as unknown as SyCommands).syItemReroute(
-      this.keys.item(batchId, index),
-      this.keys.batch(batchId),
-      this.keys.backlog(route.target, route.provider),
-      JSON.stringify(route),
-      note,
-      statuses.join(','),
-      fromProvider,
-      left ? JSON.stringify({ key: providerKey(left.target, left.provider), why: left.why, ruleOut: left.ruleOut }) : '',
-      ...(spent ? [String(spent.inputTokens), String(spent.outputTokens), String(round9(spent.costUsd))] : []),
+    return this.itemReroute(
+      { item: this.keys.item(batchId, index), batch: this.keys.batch(batchId), backlog: this.keys.backlog(route.target, route.provider) },
+      [
+        JSON.stringify(route),
+        note,
+        statuses.join(','),
+        fromProvider,
+        left ? JSON.stringify({ key: providerKey(left.target, left.provider), why: left.why, ruleOut: left.ruleOut }) : '',
+        ...(spent ? ([String(spent.inputTokens), String(spent.outputTokens), String(round9(spent.costUsd))] as const) : ([] as const)),
+      ],
     );
   }
 
@@ -320,12 +303,12 @@ export class BatchStore {
    * exceed maxCostUsd (the batch is then marked as having reached its budget).
    */
   async reserveBudget(batchId: string, usd: number): Promise<boolean> {
-    return (await (this.redis as unknown as SyCommands).syReserveBudget(this.keys.batch(batchId), String(usd))) === 1;
+    return (await this.reserve({ batch: this.keys.batch(batchId) }, [String(usd)])) === 1;
   }
 
   /** Gives a reservation back once the call is over (its actual cost is added by the item's transition). */
   async releaseBudget(batchId: string, usd: number): Promise<void> {
-    await (this.redis as unknown as SyCommands).syReserveBudget(this.keys.batch(batchId), String(-usd));
+    await this.reserve({ batch: this.keys.batch(batchId) }, [String(-usd)]);
   }
 
   async isCancelRequested(batchId: string): Promise<boolean> {
@@ -340,12 +323,6 @@ export class BatchStore {
   async backlog(target: RouteTarget, provider: string): Promise<number> {
     return Math.max(0, Number((await this.redis.get(this.keys.backlog(target, provider))) ?? 0));
   }
-}
-
-interface SyCommands {
-  syItemTransition(item: string, batch: string, ...args: string[]): Promise<number>;
-  syReserveBudget(batch: string, usd: string): Promise<number>;
-  syItemReroute(item: string, batch: string, backlog: string, route: string, note: string, statuses: string, fromProvider: string, left: string, ...spent: string[]): Promise<number>;
 }
 
 /** Why an item leaves a provider it failed on; `ruleOut`: never route it there again (a refusal, rejected answers). */

@@ -1,3 +1,4 @@
+import { redisScript } from '#libs/redis/src/redis-script.js';
 import { CARRY_SPENT_LUA } from './carry-spent.lua.js';
 
 /**
@@ -54,3 +55,16 @@ if u[1] and u[2] then
 end
 return #history
 `;
+
+export const ITEM_REROUTE = redisScript<
+  'item' | 'batch' | 'backlog',
+  readonly [
+    route: string,
+    note: string,
+    statuses: string,
+    fromProvider: string,
+    leaving: string,
+    ...spent: [] | [inputTokens: string, outputTokens: string, costUsd: string],
+  ],
+  number
+>({ name: 'syItemReroute', keys: ['item', 'batch', 'backlog'], lua: ITEM_REROUTE_LUA });

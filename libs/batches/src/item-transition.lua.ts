@@ -1,3 +1,4 @@
+import { redisScript } from '#libs/redis/src/redis-script.js';
 import { CARRY_SPENT_LUA, SPENT_FIELD } from './carry-spent.lua.js';
 
 /**
@@ -71,3 +72,12 @@ if to == 'completed' or to == 'failed' or to == 'cancelled' then
 end
 return 1
 `;
+
+/** What ITEM_TRANSITION_LUA returns (see above). */
+export type ItemTransitionReply = -1 | 0 | 1 | 2 | 3;
+
+export const ITEM_TRANSITION = redisScript<
+  'item' | 'batch',
+  readonly [allowed: string, to: string, now: string, provider: string, ...fieldValuePairs: string[]],
+  ItemTransitionReply
+>({ name: 'syItemTransition', keys: ['item', 'batch'], lua: ITEM_TRANSITION_LUA });
