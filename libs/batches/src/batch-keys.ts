@@ -7,8 +7,13 @@ export class BatchKeys {
   item(batchId: string, index: number): string {
     return `${this.prefix}:sy:item:${batchId}:${index}`;
   }
+  /** Every batch id, scored by createdAt. */
   index(): string {
     return `${this.prefix}:sy:batches`;
+  }
+  /** One tenant's batch ids, scored by createdAt. */
+  tenantIndex(tenant: string): string {
+    return `${this.index()}:tenant:${tenant}`;
   }
   idempotency(key: string): string {
     return `${this.prefix}:sy:idem:${key}`;
