@@ -1,0 +1,35 @@
+import type { Redis } from 'ioredis';
+import type { BatchKeys } from './batch-keys.js';
+import type { ItemTransitions } from './item-transitions.js';
+
+/**
+ * Cancelling a batch: items that have not started are cancelled here; running ones see the flag and
+ * their workers abort them.
+ */
+export class BatchCancel {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: BatchKeys,
+    private readonly transitions: ItemTransitions,
+  ) {}
+
+  /**
+   * Cancels every item that has not started and flags the batch so workers abort the running ones;
+   * returns the indexes it cancelled here.
+   */
+  async cancel(batchId: string): Promise<number[]> {
+    await this.redis.hset(this.keys.batch(batchId), 'cancelRequested', 1);
+    const total = Number(await this.redis.hget(this.keys.batch(batchId), 'total'));
+    const indexes = Array.from({ length: total }, (_, i) => i);
+    const outcomes = await Promise.all(
+      indexes.map((index) =>
+        this.transitions.move({ batchId, index, from: ['queued'], to: 'cancelled', update: { error: 'cancelled before it started' } }),
+      ),
+    );
+    return indexes.filter((index) => outcomes[index] === 'applied');
+  }
+
+  async isRequested(batchId: string): Promise<boolean> {
+    return (await this.redis.hget(this.keys.batch(batchId), 'cancelRequested')) === '1';
+  }
+}

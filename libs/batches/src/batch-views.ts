@@ -1,0 +1,64 @@
+import type { Redis } from 'ioredis';
+import type { BatchKeys } from './batch-keys.js';
+import type { BatchView, CodeMigrationTask, DocumentTask, ItemView } from './batch-types.js';
+import { toBatchView, toItemView } from './record-views.js';
+
+const ITEM_PAGE_MAX = 1000;
+
+/** Reading batches and items as the API shows them. */
+export class BatchViews {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: BatchKeys,
+  ) {}
+
+  async exists(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.batch(id))) === 1;
+  }
+
+  async get(id: string): Promise<BatchView | null> {
+    const h = await this.redis.hgetall(this.keys.batch(id));
+    return h.id ? toBatchView(h) : null;
+  }
+
+  async task(id: string): Promise<DocumentTask | CodeMigrationTask | null> {
+    const raw = await this.redis.hget(this.keys.batch(id), 'task');
+    return raw ? JSON.parse(raw) : null;
+  }
+
+  /** Newest first. `before` is the createdAt (ms) of the last batch of the previous page; `tenant`: only its batches. */
+  async list(limit: number, before?: number, tenant?: string): Promise<BatchView[]> {
+    const index = tenant === undefined ? this.keys.index() : this.keys.tenantIndex(tenant);
+    const ids = await this.redis.zrevrangebyscore(index, before === undefined ? '+inf' : `(${before}`, '-inf', 'LIMIT', 0, limit);
+    const pipeline = this.redis.pipeline();
+    ids.forEach((id) => pipeline.hgetall(this.keys.batch(id)));
+    const rows = (await pipeline.exec()) ?? [];
+    return rows
+      .map(([, h]) => h as Record<string, string>)
+      .filter((h) => h.id)
+      .map(toBatchView);
+  }
+
+  /** A page of a batch's items from `offset`, at most ITEM_PAGE_MAX whatever `limit` asks. */
+  async items(batchId: string, offset: number, limit: number): Promise<ItemView[]> {
+    const total = Number(await this.redis.hget(this.keys.batch(batchId), 'total'));
+    const end = Math.min(total, offset + Math.min(limit, ITEM_PAGE_MAX));
+    const pipeline = this.redis.pipeline();
+    for (let i = offset; i < end; i++) pipeline.hgetall(this.keys.item(batchId, i));
+    const rows = (await pipeline.exec()) ?? [];
+    return rows.map(([, h]) => toItemView(h as Record<string, string>));
+  }
+
+  /** Every item of a batch, a page at a time (items() caps a page), so a 10k-item batch never sits in memory. */
+  async *eachItem(batchId: string, pageSize = 200): AsyncGenerator<ItemView> {
+    const total = Number(await this.redis.hget(this.keys.batch(batchId), 'total'));
+    for (let offset = 0; offset < total; offset += pageSize) {
+      yield* await this.items(batchId, offset, pageSize);
+    }
+  }
+
+  async item(batchId: string, index: number): Promise<ItemView | null> {
+    const h = await this.redis.hgetall(this.keys.item(batchId, index));
+    return h.status ? toItemView(h) : null;
+  }
+}

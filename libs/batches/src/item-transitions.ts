@@ -1,0 +1,135 @@
+import type { Redis } from 'ioredis';
+import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
+import { defineScript } from '#libs/redis/src/redis-script.js';
+import { carriedSpent, type ItemSpent } from './batch-budget.js';
+import type { BatchKeys } from './batch-keys.js';
+import type { ItemRoute, ItemStatus } from './batch-types.js';
+import { SPENT_FIELD } from './carry-spent.lua.js';
+import { ITEM_REROUTE } from './item-reroute.lua.js';
+import { ITEM_TRANSITION, type ItemTransitionReply } from './item-transition.lua.js';
+
+/** Fields a transition may set on an item. */
+export interface ItemUpdate {
+  result?: string;
+  /** Code items: the unified diff from the original file to the result. */
+  diff?: string;
+  error?: string;
+  inputTokens?: number;
+  outputTokens?: number;
+  costUsd?: number;
+  /**
+   * What the calls of an attempt that failed used, for an item going back to its queue to be tried again
+   * (which starts its tally over): kept as spent*, added to its usage when it finishes, as a reroute's are.
+   */
+  carry?: ItemSpent;
+}
+
+/** A move of one item from one of `from` to `to`. */
+export interface ItemTransition {
+  batchId: string;
+  index: number;
+  from: readonly ItemStatus[];
+  to: ItemStatus;
+  /** Applies only while the item is routed to this provider; absent: wherever it is routed. */
+  provider?: string;
+  update?: ItemUpdate;
+  /** Recorded as startedAt / finishedAt (ms); default: now. */
+  now?: number;
+}
+
+/** 'elsewhere': a reroute moved the item off the caller's provider, so the caller's job is stale. */
+export type TransitionOutcome = 'applied' | 'not-allowed' | 'elsewhere' | 'missing';
+
+/** Why an item leaves a provider it failed on; `ruleOut`: never route it there again (a refusal, rejected answers). */
+export interface ItemLeaving {
+  target: RouteTarget;
+  provider: string;
+  why: string;
+  ruleOut: boolean;
+}
+
+/** A move of one item to another provider. */
+export interface ItemReroute {
+  batchId: string;
+  index: number;
+  /** Applies only while the item is still routed to this provider. */
+  fromProvider: string;
+  /** The new route, appended to the item's history. */
+  route: ItemRoute;
+  /** Recorded as the item's last error. */
+  note: string;
+  /** Applies only while the item is in one of these; default: running. */
+  statuses?: readonly ItemStatus[];
+  /** What the item's calls on `fromProvider` used; added to its usage when it finishes elsewhere. */
+  spent?: ItemSpent;
+  /** The item leaves because it failed there (counted; with ruleOut, never routed there again). */
+  left?: ItemLeaving;
+}
+
+/** How a provider is named in an item's ruledOut record. */
+export function providerKey(target: RouteTarget, provider: string): string {
+  return `${target}:${provider}`;
+}
+
+const OUTCOMES: Record<ItemTransitionReply, TransitionOutcome> = {
+  [-1]: 'missing',
+  0: 'not-allowed',
+  1: 'applied',
+  2: 'elsewhere',
+  3: 'applied',
+};
+
+/**
+ * The only way an item's status changes: guarded Lua transitions, so counters and statuses stay exact
+ * under concurrent workers, retries and crashes.
+ */
+export class ItemTransitions {
+  private readonly finishedListeners: Array<(batchId: string) => void> = [];
+  private readonly transitionScript;
+  private readonly rerouteScript;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: BatchKeys,
+  ) {
+    this.transitionScript = defineScript(redis, ITEM_TRANSITION);
+    this.rerouteScript = defineScript(redis, ITEM_REROUTE);
+  }
+
+  /**
+   * Calls `listener` (in this process) whenever a transition here finishes a batch: its last open item
+   * reached a terminal status. A hint for prompt follow-up work (a branch output); whatever must survive a
+   * crash between the transition and the listener is also found by a sweep.
+   */
+  onBatchFinished(listener: (batchId: string) => void): void {
+    this.finishedListeners.push(listener);
+  }
+
+  /**
+   * Moves an item to `to` if its status is one of `from` (and, with `provider`, it is routed there).
+   * Terminal moves add the item's usage and cost to the batch and release its backlog, exactly once.
+   */
+  async move({ batchId, index, from, to, provider = '', update = {}, now = Date.now() }: ItemTransition): Promise<TransitionOutcome> {
+    const { carry, ...set } = update;
+    const fields = Object.entries(set).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
+    if (carry) fields.push(SPENT_FIELD, carriedSpent(carry).join(','));
+    const reply = await this.transitionScript(
+      { item: this.keys.item(batchId, index), batch: this.keys.batch(batchId) },
+      [from.join(','), to, String(now), provider, ...fields],
+    );
+    if (reply === 3) for (const listener of this.finishedListeners) listener(batchId);
+    return OUTCOMES[reply] ?? 'missing';
+  }
+
+  /**
+   * Moves an item to another provider: queued again, new route appended to its history. Returns the number
+   * of routes the item now has (a stable suffix for the new job's id), or 0 when it did not apply.
+   */
+  async reroute({ batchId, index, fromProvider, route, note, statuses = ['running'], spent, left }: ItemReroute): Promise<number> {
+    const leaving = left ? JSON.stringify({ key: providerKey(left.target, left.provider), why: left.why, ruleOut: left.ruleOut }) : '';
+    return this.rerouteScript(
+      { item: this.keys.item(batchId, index), batch: this.keys.batch(batchId), backlog: this.keys.backlog(route.target, route.provider) },
+      [JSON.stringify(route), note, statuses.join(','), fromProvider, leaving, ...(spent ? carriedSpent(spent) : ([] as const))],
+    );
+  }
+}
