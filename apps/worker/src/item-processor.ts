@@ -73,7 +73,7 @@ export class ItemProcessor {
   async run(job: JobContext<JobName.RunItem>, on: ProcessorTarget): Promise<ItemOutcome> {
     const { store } = this.deps;
     const item = job.data;
-    const started = await store.transitionOn(item.batchId, item.index, on.provider.name, ['queued', 'running'], 'running');
+    const started = await store.transitionOn({ batchId: item.batchId, index: item.index, provider: on.provider.name, from: ['queued', 'running'], to: 'running' });
     if (started === 'elsewhere') return this.followRoute(item);
     if (started !== 'applied') return { outcome: 'skipped' }; // cancelled, or finished by an earlier run of this job
     const task = await store.task(item.batchId);

@@ -112,7 +112,7 @@ export class ItemRerouter {
     const { why, statuses, detail = why, spent, left } = opts;
     const route = { target: decision.target, provider: decision.provider, model: decision.model, reason: `${why}; ${decision.reason}`, at: new Date().toISOString() };
     const leaving = left && { target: from.target, provider: from.provider, why, ruleOut: left.ruleOut };
-    const n = await this.store.reroute(item.batchId, item.index, from.provider, route, detail, statuses, spent, leaving);
+    const n = await this.store.reroute({ batchId: item.batchId, index: item.index, fromProvider: from.provider, route, note: detail, statuses, spent, left: leaving });
     if (n === 0) return false;
     // Recorded once the move is the item's route and before its new job exists. Should this write fail,
     // the old job finds the item routed elsewhere and enqueues it (followRoute); what then leaves is

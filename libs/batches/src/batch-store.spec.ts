@@ -57,14 +57,14 @@ describe('BatchStore (real Redis)', () => {
     await store.transition(id, 0, ['queued'], 'running');
     const why = 'frontier refused it: HTTP 400 (invalid_request_error)';
     const left = { target: 'cloud' as const, provider: 'frontier', why, ruleOut: true };
-    expect(await store.reroute(id, 0, 'frontier', route('local'), why, ['running'], undefined, left)).toBe(2);
+    expect(await store.reroute({ batchId: id, index: 0, fromProvider: 'frontier', route: route('local'), note: why, statuses: ['running'], left })).toBe(2);
     let [item] = await store.items(id, 0, 10);
     expect(item.ruledOut).toEqual([{ target: 'cloud', provider: 'frontier', reason: why }]);
     expect(item.failedMoves).toBe(1);
     expect(item.error).toBe(why);
     // A move that is not after a failure (a circuit, a budget, the watchdog) is not counted.
     await store.transition(id, 0, ['queued'], 'running');
-    expect(await store.reroute(id, 0, 'llama', route('cloud'), 'escalated', ['running'])).toBe(3);
+    expect(await store.reroute({ batchId: id, index: 0, fromProvider: 'llama', route: route('cloud'), note: 'escalated', statuses: ['running'] })).toBe(3);
     await store.transition(id, 0, ['queued'], 'running');
     expect(await store.transition(id, 0, ['running'], 'completed', { result: 'r' })).toBe(true);
     [item] = await store.items(id, 0, 10);
@@ -121,11 +121,11 @@ describe('BatchStore (real Redis)', () => {
     const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 40 }]);
     await store.transition(id, 0, ['queued'], 'running');
     const localBefore = await store.backlog('local', 'llama');
-    expect(await store.reroute(id, 0, 'frontier', { ...route('local'), reason: 'fallback' }, 'cloud down')).toBe(2);
-    expect(await store.reroute(id, 0, 'frontier', route('local'), 'again', ['queued'])).toBe(0); // no longer on frontier
+    expect(await store.reroute({ batchId: id, index: 0, fromProvider: 'frontier', route: { ...route('local'), reason: 'fallback' }, note: 'cloud down' })).toBe(2);
+    expect(await store.reroute({ batchId: id, index: 0, fromProvider: 'frontier', route: route('local'), note: 'again', statuses: ['queued'] })).toBe(0); // no longer on frontier
     // A job left on the old provider's queue can no longer start the item.
-    expect(await store.transitionOn(id, 0, 'frontier', ['queued'], 'running')).toBe('elsewhere');
-    expect(await store.transitionOn(id, 0, 'llama', ['queued'], 'running')).toBe('applied');
+    expect(await store.transitionOn({ batchId: id, index: 0, provider: 'frontier', from: ['queued'], to: 'running' })).toBe('elsewhere');
+    expect(await store.transitionOn({ batchId: id, index: 0, provider: 'llama', from: ['queued'], to: 'running' })).toBe('applied');
     const [item] = await store.items(id, 0, 1);
     expect(item.status).toBe('running');
     expect(item.routeHistory.map((r) => r.target)).toEqual(['cloud', 'local']);
@@ -140,7 +140,7 @@ describe('BatchStore (real Redis)', () => {
     const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 40 }]);
     await store.transition(id, 0, ['queued'], 'running');
     // Two calls of a long item went through on frontier before its circuit opened.
-    expect(await store.reroute(id, 0, 'frontier', route('local'), 'circuit open', ['running'], { inputTokens: 300, outputTokens: 80, costUsd: 0.0002 })).toBe(2);
+    expect(await store.reroute({ batchId: id, index: 0, fromProvider: 'frontier', route: route('local'), note: 'circuit open', statuses: ['running'], spent: { inputTokens: 300, outputTokens: 80, costUsd: 0.0002 } })).toBe(2);
     await store.transition(id, 0, ['queued'], 'running');
     await store.transition(id, 0, ['running'], 'completed', { result: 'ok', inputTokens: 500, outputTokens: 120, costUsd: 0.00001 });
     // A job that runs again after a crash finds it finished: nothing is charged twice.
@@ -175,7 +175,7 @@ describe('BatchStore (real Redis)', () => {
       [{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 1 }, { ...meta, itemId: 'b', route: route('cloud'), workTokens: 1 }],
     );
     await store.transition(id, 0, ['queued'], 'running');
-    await store.reroute(id, 0, 'frontier', route('local'), 'circuit open', ['running'], { inputTokens: 300, outputTokens: 80, costUsd: 0.0004 });
+    await store.reroute({ batchId: id, index: 0, fromProvider: 'frontier', route: route('local'), note: 'circuit open', statuses: ['running'], spent: { inputTokens: 300, outputTokens: 80, costUsd: 0.0004 } });
     await store.transition(id, 1, ['queued'], 'running');
     await store.transition(id, 1, ['running'], 'queued', { error: 'attempt 1 failed', carry: { inputTokens: 300, outputTokens: 80, costUsd: 0.0004 } });
     // 0.0008 spent by items that have not finished: a call that may cost 0.0003 more would pass the budget.
