@@ -28,7 +28,13 @@ describe('BatchBudget and ProviderBacklog (real Redis)', () => {
 
   it('always reserves for a batch without maxCostUsd, and never marks it as having reached one', async () => {
     const { id } = await new BatchCreation(redis, keys).create(
-      { kind: 'document-processing', sensitivity: 'public', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now() },
+      {
+        kind: 'document-processing',
+        sensitivity: 'public',
+        deadlineAt: Date.now() + 60_000,
+        task: { type: 'summarize' },
+        createdAt: Date.now(),
+      },
       [],
     );
     expect(await budget.reserve(id, 1_000_000)).toBe(true);
@@ -38,7 +44,14 @@ describe('BatchBudget and ProviderBacklog (real Redis)', () => {
 
   it('refuses a reservation past maxCostUsd and marks the batch; a release makes room again', async () => {
     const { id } = await new BatchCreation(redis, keys).create(
-      { kind: 'document-processing', sensitivity: 'public', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now(), maxCostUsd: 0.01 },
+      {
+        kind: 'document-processing',
+        sensitivity: 'public',
+        deadlineAt: Date.now() + 60_000,
+        task: { type: 'summarize' },
+        createdAt: Date.now(),
+        maxCostUsd: 0.01,
+      },
       [],
     );
     expect(await budget.reserve(id, 0.008)).toBe(true);

@@ -23,7 +23,13 @@ export class BatchCancel {
     const indexes = Array.from({ length: total }, (_, i) => i);
     const outcomes = await Promise.all(
       indexes.map((index) =>
-        this.transitions.move({ batchId, index, from: ['queued'], to: 'cancelled', update: { error: 'cancelled before it started' } }),
+        this.transitions.move({
+          batchId,
+          index,
+          from: ['queued'],
+          to: 'cancelled',
+          update: { error: 'cancelled before it started' },
+        }),
       ),
     );
     return indexes.filter((index) => outcomes[index] === 'applied');

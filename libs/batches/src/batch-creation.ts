@@ -79,12 +79,7 @@ export class BatchCreation {
    * Writes a batch and its items in one MULTI. With an idempotency key, a second call with the same key
    * returns the first batch's id and body hash instead of creating another (`created: false`).
    */
-  async create(
-    batch: NewBatch,
-    items: NewItem[],
-    idempotencyKey?: string,
-    bodyHash?: string,
-  ): Promise<CreatedBatch> {
+  async create(batch: NewBatch, items: NewItem[], idempotencyKey?: string, bodyHash?: string): Promise<CreatedBatch> {
     const id = randomUUID();
     if (idempotencyKey) {
       const value = bodyHash === undefined ? id : `${id} ${bodyHash}`;
@@ -135,7 +130,9 @@ export class BatchCreation {
       enqueued: 0,
       ...(batch.maxCostUsd === undefined ? {} : { maxCostUsd: batch.maxCostUsd, reservedUsd: 0 }),
       ...(batch.tenant ? { tenant: batch.tenant } : {}),
-      ...(batch.output === undefined ? {} : { output: JSON.stringify(batch.output), outputStatus: 'pending' satisfies BranchOutputStatus }),
+      ...(batch.output === undefined
+        ? {}
+        : { output: JSON.stringify(batch.output), outputStatus: 'pending' satisfies BranchOutputStatus }),
       ...(batch.origin === undefined ? {} : { origin: JSON.stringify(batch.origin) }),
     });
     // In the same MULTI as the batch: an output can never be forgotten between creation and the write.

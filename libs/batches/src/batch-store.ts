@@ -2,11 +2,23 @@ import type { Redis } from 'ioredis';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { BatchBudget } from './batch-budget.js';
 import { BatchCancel } from './batch-cancel.js';
-import { BatchCreation, type CreatedBatch, type IdempotentBatch, type NewBatch, type NewItem } from './batch-creation.js';
+import {
+  BatchCreation,
+  type CreatedBatch,
+  type IdempotentBatch,
+  type NewBatch,
+  type NewItem,
+} from './batch-creation.js';
 import { BatchKeys } from './batch-keys.js';
 import type { BatchView, CodeMigrationTask, DocumentTask, ItemStatus, ItemView } from './batch-types.js';
 import { BatchViews } from './batch-views.js';
-import { ItemTransitions, type ItemReroute, type ItemTransition, type ItemUpdate, type TransitionOutcome } from './item-transitions.js';
+import {
+  ItemTransitions,
+  type ItemReroute,
+  type ItemTransition,
+  type ItemUpdate,
+  type TransitionOutcome,
+} from './item-transitions.js';
 import { ProviderBacklog } from './provider-backlog.js';
 
 // Where callers have always imported these from.
@@ -90,7 +102,14 @@ export class BatchStore {
    * Moves an item to `to` if its status is one of `from`, wherever it is routed; returns whether it did.
    * Kept positional (the many worker call sites read as a sentence); `transitionOn` takes the full options.
    */
-  async transition(batchId: string, index: number, from: readonly ItemStatus[], to: ItemStatus, update: ItemUpdate = {}, now = Date.now()): Promise<boolean> {
+  async transition(
+    batchId: string,
+    index: number,
+    from: readonly ItemStatus[],
+    to: ItemStatus,
+    update: ItemUpdate = {},
+    now = Date.now(),
+  ): Promise<boolean> {
     return (await this.transitions.move({ batchId, index, from, to, update, now })) === 'applied';
   }
 

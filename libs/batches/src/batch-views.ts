@@ -29,7 +29,14 @@ export class BatchViews {
   /** Newest first. `before` is the createdAt (ms) of the last batch of the previous page; `tenant`: only its batches. */
   async list(limit: number, before?: number, tenant?: string): Promise<BatchView[]> {
     const index = tenant === undefined ? this.keys.index() : this.keys.tenantIndex(tenant);
-    const ids = await this.redis.zrevrangebyscore(index, before === undefined ? '+inf' : `(${before}`, '-inf', 'LIMIT', 0, limit);
+    const ids = await this.redis.zrevrangebyscore(
+      index,
+      before === undefined ? '+inf' : `(${before}`,
+      '-inf',
+      'LIMIT',
+      0,
+      limit,
+    );
     const pipeline = this.redis.pipeline();
     ids.forEach((id) => pipeline.hgetall(this.keys.batch(id)));
     const rows = (await pipeline.exec()) ?? [];

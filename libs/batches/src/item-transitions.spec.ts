@@ -33,7 +33,13 @@ describe('ItemTransitions (real Redis)', () => {
 
   const newBatch = (n: number) =>
     creation.create(
-      { kind: 'document-processing', sensitivity: 'internal', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now() },
+      {
+        kind: 'document-processing',
+        sensitivity: 'internal',
+        deadlineAt: Date.now() + 60_000,
+        task: { type: 'summarize' },
+        createdAt: Date.now(),
+      },
       Array.from({ length: n }, (_, i) => item(`i${i}`)),
     );
 
@@ -41,8 +47,12 @@ describe('ItemTransitions (real Redis)', () => {
     const { id } = await newBatch(1);
     expect(await transitions.move({ batchId: id, index: 5, from: ['queued'], to: 'running' })).toBe('missing');
     expect(await transitions.move({ batchId: id, index: 0, from: ['running'], to: 'completed' })).toBe('not-allowed');
-    expect(await transitions.move({ batchId: id, index: 0, provider: 'frontier', from: ['queued'], to: 'running' })).toBe('elsewhere');
-    expect(await transitions.move({ batchId: id, index: 0, provider: 'llama', from: ['queued'], to: 'running' })).toBe('applied');
+    expect(
+      await transitions.move({ batchId: id, index: 0, provider: 'frontier', from: ['queued'], to: 'running' }),
+    ).toBe('elsewhere');
+    expect(await transitions.move({ batchId: id, index: 0, provider: 'llama', from: ['queued'], to: 'running' })).toBe(
+      'applied',
+    );
   });
 
   it('tells its listeners a batch finished once, when its last open item ends, and not again on a repeat', async () => {
@@ -61,7 +71,14 @@ describe('ItemTransitions (real Redis)', () => {
     const { id } = await newBatch(1);
     const at = Date.parse('2030-01-02T03:04:05Z');
     await transitions.move({ batchId: id, index: 0, from: ['queued'], to: 'running', now: at });
-    await transitions.move({ batchId: id, index: 0, from: ['running'], to: 'completed', update: { result: 'r' }, now: at + 1000 });
+    await transitions.move({
+      batchId: id,
+      index: 0,
+      from: ['running'],
+      to: 'completed',
+      update: { result: 'r' },
+      now: at + 1000,
+    });
     const view = await views.item(id, 0);
     expect(view?.startedAt).toBe('2030-01-02T03:04:05.000Z');
     expect(view?.finishedAt).toBe('2030-01-02T03:04:06.000Z');

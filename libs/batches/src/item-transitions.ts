@@ -109,7 +109,15 @@ export class ItemTransitions {
    * Moves an item to `to` if its status is one of `from` (and, with `provider`, it is routed there).
    * Terminal moves add the item's usage and cost to the batch and release its backlog, exactly once.
    */
-  async move({ batchId, index, from, to, provider = '', update = {}, now = Date.now() }: ItemTransition): Promise<TransitionOutcome> {
+  async move({
+    batchId,
+    index,
+    from,
+    to,
+    provider = '',
+    update = {},
+    now = Date.now(),
+  }: ItemTransition): Promise<TransitionOutcome> {
     const { carry, ...set } = update;
     const fields = Object.entries(set).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
     if (carry) fields.push(SPENT_FIELD, carriedSpent(carry).join(','));
@@ -125,11 +133,33 @@ export class ItemTransitions {
    * Moves an item to another provider: queued again, new route appended to its history. Returns the number
    * of routes the item now has (a stable suffix for the new job's id), or 0 when it did not apply.
    */
-  async reroute({ batchId, index, fromProvider, route, note, statuses = ['running'], spent, left }: ItemReroute): Promise<number> {
-    const leaving = left ? JSON.stringify({ key: providerKey(left.target, left.provider), why: left.why, ruleOut: left.ruleOut }) : '';
+  async reroute({
+    batchId,
+    index,
+    fromProvider,
+    route,
+    note,
+    statuses = ['running'],
+    spent,
+    left,
+  }: ItemReroute): Promise<number> {
+    const leaving = left
+      ? JSON.stringify({ key: providerKey(left.target, left.provider), why: left.why, ruleOut: left.ruleOut })
+      : '';
     return this.rerouteScript(
-      { item: this.keys.item(batchId, index), batch: this.keys.batch(batchId), backlog: this.keys.backlog(route.target, route.provider) },
-      [JSON.stringify(route), note, statuses.join(','), fromProvider, leaving, ...(spent ? carriedSpent(spent) : ([] as const))],
+      {
+        item: this.keys.item(batchId, index),
+        batch: this.keys.batch(batchId),
+        backlog: this.keys.backlog(route.target, route.provider),
+      },
+      [
+        JSON.stringify(route),
+        note,
+        statuses.join(','),
+        fromProvider,
+        leaving,
+        ...(spent ? carriedSpent(spent) : ([] as const)),
+      ],
     );
   }
 }

@@ -55,7 +55,12 @@ describe('record views (no Redis)', () => {
   });
 
   it('splits a ruled-out provider at the first colon only, so provider names may hold colons', () => {
-    const item = toItemView({ id: 'a', index: '0', status: 'queued', ruledOut: JSON.stringify({ 'cloud:openai:gpt-x': 'refused' }) });
+    const item = toItemView({
+      id: 'a',
+      index: '0',
+      status: 'queued',
+      ruledOut: JSON.stringify({ 'cloud:openai:gpt-x': 'refused' }),
+    });
     expect(item.ruledOut).toEqual([{ target: 'cloud', provider: 'openai:gpt-x', reason: 'refused' }]);
   });
 });

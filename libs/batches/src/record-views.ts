@@ -66,7 +66,9 @@ export function toItemView(h: Record<string, string>): ItemView {
     status: h.status as ItemStatus,
     sensitivity: h.sensitivity as Sensitivity,
     pii: h.pii ? (JSON.parse(h.pii) as ItemPrivacy) : null,
-    route: current ? { target: current.target, provider: current.provider, model: current.model, reason: current.reason } : null,
+    route: current
+      ? { target: current.target, provider: current.provider, model: current.model, reason: current.reason }
+      : null,
     routeHistory,
     usage: done || h.inputTokens ? { inputTokens: num(h.inputTokens), outputTokens: num(h.outputTokens) } : null,
     costUsd: done || h.costUsd ? num(h.costUsd) : null,

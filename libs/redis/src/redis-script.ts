@@ -15,7 +15,10 @@ export interface RedisScript<Key extends string, Args extends readonly string[],
 }
 
 /** A defined script: its keys by name, its ARGV in order, its reply typed. */
-export type ScriptCall<Key extends string, Args extends readonly string[], Reply> = (keys: Record<Key, string>, args: Args) => Promise<Reply>;
+export type ScriptCall<Key extends string, Args extends readonly string[], Reply> = (
+  keys: Record<Key, string>,
+  args: Args,
+) => Promise<Reply>;
 
 /** Declares a script; `defineScript` makes it callable on a client. */
 export function redisScript<Key extends string, Args extends readonly string[], Reply>(script: {
