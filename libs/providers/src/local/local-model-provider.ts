@@ -19,6 +19,7 @@ import {
 } from '#libs/providers/src/completion.js';
 import { boundedJsonSchema } from './bounded-json-schema.js';
 import { classifyEngineError } from './engine-errors.js';
+import { linkSignals } from './linked-signal.js';
 import { SequencePool } from './sequence-pool.js';
 import { renderedPromptTokens, systemHistory } from './rendered-prompt.js';
 
@@ -294,31 +295,6 @@ export class LocalModelProvider implements InferenceProvider {
     const message = error instanceof Error ? error.message : String(error);
     return new ProviderError(`item ${req.itemRef}: local model "${this.name}" failed: ${message}`, retryable, code);
   }
-}
-
-/**
- * One signal that aborts when either source does, with the first reason. Unlike AbortSignal.any,
- * `detach` removes the listener from the provider's long-lived shutdown signal right away, so
- * thousands of completions leave nothing behind on it.
- */
-function linkSignals(
-  request: AbortSignal | undefined,
-  shutdown: AbortSignal,
-): { signal: AbortSignal; detach: () => void } {
-  const linked = new AbortController();
-  const sources = request ? [request, shutdown] : [shutdown];
-  const onAbort = (event: Event): void => linked.abort((event.target as AbortSignal).reason);
-  for (const source of sources) {
-    if (source.aborted) {
-      linked.abort(source.reason);
-      break;
-    }
-    source.addEventListener('abort', onAbort, { once: true });
-  }
-  return {
-    signal: linked.signal,
-    detach: () => sources.forEach((source) => source.removeEventListener('abort', onAbort)),
-  };
 }
 
 function closedError(name: string): ProviderError {
