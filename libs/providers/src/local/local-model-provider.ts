@@ -19,6 +19,7 @@ import {
 } from '#libs/providers/src/completion.js';
 import { boundedJsonSchema } from './bounded-json-schema.js';
 import { classifyEngineError } from './engine-errors.js';
+import { linkSignals } from './linked-signal.js';
 import { SequencePool } from './sequence-pool.js';
 import { renderedPromptTokens, systemHistory } from './rendered-prompt.js';
 
@@ -40,9 +41,23 @@ export interface LocalModelOptions {
   llama?: Llama;
 }
 
-/** One engine per process: build "never" uses the prebuilt binaries; compiling llama.cpp at start-up is never wanted. */
+/**
+ * One engine per process: build "never" uses the prebuilt binaries; compiling llama.cpp at start-up is
+ * never wanted.
+ */
 export function openLlama(gpu: LocalModelOptions['gpu'], threads: number): Promise<Llama> {
   return getLlama({ gpu: gpu ?? 'auto', build: 'never', maxThreads: threads });
+}
+
+/** What load() hands the provider: the engine, model and context it opened, and whether it owns the engine. */
+interface LoadedModel {
+  llama: Llama;
+  model: LlamaModel;
+  context: LlamaContext;
+  chatWrapper: ChatWrapper;
+  name: string;
+  /** False for a Llama shared through LocalModelOptions.llama: close() then leaves it open. */
+  ownsLlama: boolean;
 }
 
 /** How long close() lets aborted completions unwind before disposing the engine under them. */
@@ -65,14 +80,18 @@ export class LocalModelProvider implements InferenceProvider {
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private closing?: Promise<void>;
 
-  private constructor(
-    private readonly llama: Llama,
-    private readonly model: LlamaModel,
-    private readonly context: LlamaContext,
-    private readonly chatWrapper: ChatWrapper,
-    name: string,
-    private readonly ownsLlama: boolean,
-  ) {
+  private readonly llama: Llama;
+  private readonly model: LlamaModel;
+  private readonly context: LlamaContext;
+  private readonly chatWrapper: ChatWrapper;
+  private readonly ownsLlama: boolean;
+
+  private constructor({ llama, model, context, chatWrapper, name, ownsLlama }: LoadedModel) {
+    this.llama = llama;
+    this.model = model;
+    this.context = context;
+    this.chatWrapper = chatWrapper;
+    this.ownsLlama = ownsLlama;
     this.name = name;
     this.sequences = context.totalSequences;
     this.contextSize = context.contextSize;
@@ -83,7 +102,8 @@ export class LocalModelProvider implements InferenceProvider {
   static async load(opts: LocalModelOptions): Promise<LocalModelProvider> {
     for (const key of ['threads', 'contextSize', 'sequences'] as const) {
       if (!Number.isSafeInteger(opts[key]) || opts[key] < 1) {
-        throw new ProviderError(`local model option ${key} must be a positive integer, got ${opts[key]}`, false, 'invalid_config');
+        const message = `local model option ${key} must be a positive integer, got ${opts[key]}`;
+        throw new ProviderError(message, false, 'invalid_config');
       }
     }
     const name = opts.name ?? basename(opts.modelPath).replace(/\.gguf$/i, '');
@@ -98,7 +118,8 @@ export class LocalModelProvider implements InferenceProvider {
         threads: opts.threads,
       });
       // Resolved once from the model's own chat template (ChatML, Llama 3, Qwen, ...).
-      return new LocalModelProvider(llama, model, context, resolveChatWrapper(model), name, !opts.llama);
+      const chatWrapper = resolveChatWrapper(model);
+      return new LocalModelProvider({ llama, model, context, chatWrapper, name, ownsLlama: !opts.llama });
     } catch (error) {
       await model?.dispose().catch(() => undefined);
       if (!opts.llama) await llama?.dispose().catch(() => undefined);
@@ -140,7 +161,11 @@ export class LocalModelProvider implements InferenceProvider {
     }
     let session: LlamaChatSession | undefined;
     try {
-      session = new LlamaChatSession({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
+      session = new LlamaChatSession({
+        contextSequence: sequence,
+        chatWrapper: this.chatWrapper,
+        autoDisposeSequence: false,
+      });
       session.setChatHistory(history);
       const before = sequence.tokenMeter.getState();
       // Bounded from maxTokens, so a constrained answer can always close before the limit (issue 12).
@@ -187,7 +212,10 @@ export class LocalModelProvider implements InferenceProvider {
     return this.model.tokenize(text).length;
   }
 
-  /** Tokens the request's prompt takes in a sequence: system and prompt rendered by the chat template, exactly as complete() sends them. */
+  /**
+   * Tokens the request's prompt takes in a sequence: system and prompt rendered by the chat template,
+   * exactly as complete() sends them.
+   */
   promptTokens(system: string, prompt: string): number {
     return this.renderedTokens(systemHistory(system), prompt);
   }
@@ -267,28 +295,6 @@ export class LocalModelProvider implements InferenceProvider {
     const message = error instanceof Error ? error.message : String(error);
     return new ProviderError(`item ${req.itemRef}: local model "${this.name}" failed: ${message}`, retryable, code);
   }
-}
-
-/**
- * One signal that aborts when either source does, with the first reason. Unlike AbortSignal.any,
- * `detach` removes the listener from the provider's long-lived shutdown signal right away, so
- * thousands of completions leave nothing behind on it.
- */
-function linkSignals(request: AbortSignal | undefined, shutdown: AbortSignal): { signal: AbortSignal; detach: () => void } {
-  const linked = new AbortController();
-  const sources = request ? [request, shutdown] : [shutdown];
-  const onAbort = (event: Event): void => linked.abort((event.target as AbortSignal).reason);
-  for (const source of sources) {
-    if (source.aborted) {
-      linked.abort(source.reason);
-      break;
-    }
-    source.addEventListener('abort', onAbort, { once: true });
-  }
-  return {
-    signal: linked.signal,
-    detach: () => sources.forEach((source) => source.removeEventListener('abort', onAbort)),
-  };
 }
 
 function closedError(name: string): ProviderError {

@@ -1,0 +1,37 @@
+import type { ChatCompletionCreateParamsBase } from 'openai/resources/chat/completions';
+import type { CompletionRequest } from '../completion.js';
+import { fitsStrictMode } from './strict-schema.js';
+
+/** The name a structured answer's schema goes by in response_format; the API requires one. */
+export const ANSWER_SCHEMA_NAME = 'answer';
+
+type ResponseFormat = NonNullable<ChatCompletionCreateParamsBase['response_format']>;
+
+/**
+ * The chat completion one item asks for: its system and user messages, its output limit and, for a
+ * structured answer, its schema. The same for a whole or a streamed answer; the caller adds `stream`.
+ */
+export function chatCompletionParams(model: string, req: CompletionRequest): ChatCompletionCreateParamsBase {
+  return {
+    model,
+    messages: [
+      { role: 'system', content: req.system },
+      { role: 'user', content: req.prompt },
+    ],
+    // max_tokens, not max_completion_tokens: Ollama and LM Studio accept only max_tokens, and
+    // llama.cpp server silently ignored max_completion_tokens (no cap at all) until early 2026.
+    max_tokens: req.maxTokens,
+    ...(req.jsonSchema ? { response_format: responseFormatFor(req.jsonSchema) } : {}),
+  };
+}
+
+/**
+ * Structured answers: the API constrains decoding to the schema where strict mode accepts it, and is
+ * guided by it otherwise (fitsStrictMode); we validate the answer either way.
+ */
+export function responseFormatFor(schema: Record<string, unknown>): ResponseFormat {
+  return {
+    type: 'json_schema',
+    json_schema: { name: ANSWER_SCHEMA_NAME, schema, strict: fitsStrictMode(schema) },
+  };
+}
