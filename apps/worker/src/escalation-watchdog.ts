@@ -4,7 +4,7 @@ import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/sr
 import { routableItem } from '#libs/batches/src/item-estimate.js';
 import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type JobQueue } from '#libs/queue/src/index.js';
+import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type QueueLayer } from '#libs/queue/src/index.js';
 import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
 import { workTokensOn, type RoutableItem, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import type { ItemRerouter } from './item-rerouter.js';
@@ -23,7 +23,7 @@ export class EscalationWatchdog {
   private consumer?: ConsumerHandle;
 
   constructor(
-    private readonly jobs: JobQueue,
+    private readonly jobs: QueueLayer,
     private readonly store: BatchStore,
     private readonly directory: ProviderDirectory,
     private readonly rerouter: ItemRerouter,

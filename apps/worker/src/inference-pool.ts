@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
 import type { PoolHeartbeat, PoolRegistry } from '#libs/pools/src/pool-registry.js';
 import type { InferenceProvider } from '#libs/providers/src/completion.js';
-import { JobName, queueName, type ConsumerHandle, type JobQueue, type QueueRef } from '#libs/queue/src/index.js';
+import { JobName, queueName, type ConsumerHandle, type QueueLayer, type QueueRef } from '#libs/queue/src/index.js';
 import type { Price } from '#libs/routing/src/cost.js';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { redisOutage } from '#libs/redis/src/redis-outage.js';
@@ -47,7 +47,7 @@ export class InferencePool {
 
   constructor(
     private readonly opts: InferencePoolOptions,
-    private readonly jobs: JobQueue,
+    private readonly jobs: QueueLayer,
     private readonly registry: PoolRegistry,
     private readonly processor: ItemProcessor,
   ) {

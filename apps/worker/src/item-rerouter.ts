@@ -3,7 +3,7 @@ import type { WorkItem } from '#libs/batches/src/batch-types.js';
 import type { ItemStatus } from '#libs/batches/src/batch-types.js';
 import { routableItem } from '#libs/batches/src/item-estimate.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobName, itemJobId, queueRefFor, type JobQueue } from '#libs/queue/src/index.js';
+import { JobName, itemJobId, queueRefFor, type QueueLayer } from '#libs/queue/src/index.js';
 import { deadlinePriority } from '#libs/queue/src/deadline-priority.js';
 import type { RouteDecision, RouteTarget, RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { isCleared, type Sensitivity } from '#libs/routing/src/sensitivity.js';
@@ -56,7 +56,7 @@ export const MAX_FAILED_MOVES = 6;
 export class ItemRerouter {
   constructor(
     private readonly store: BatchStore,
-    private readonly jobs: JobQueue,
+    private readonly jobs: QueueLayer,
     private readonly directory: ProviderDirectory,
     private readonly policy: RoutingPolicy,
     private readonly maxOutputTokens: number,

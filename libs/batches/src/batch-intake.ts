@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
+import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type QueueLayer, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
 import { workTokensOn, type PlannedRoute, type RouteDecision, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import type { RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
@@ -70,7 +70,7 @@ export interface Quote {
 export class BatchIntake {
   constructor(
     private readonly store: BatchStore,
-    private readonly queue: JobQueue,
+    private readonly queue: QueueLayer,
     private readonly directory: ProviderDirectory,
     private readonly policy: RoutingPolicy,
     private readonly limits: SubmissionLimits,
