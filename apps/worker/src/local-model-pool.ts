@@ -78,9 +78,7 @@ export class LocalModelPool {
         describe: () => pool!.describe(),
         onItemError: (err) => pool!.onItemError(err),
       },
-      deps.jobs,
-      deps.registry,
-      deps.processor,
+      deps,
     );
     pool = new LocalModelPool(model, device, estimate, plan, provider, inference);
     if (provider) {
