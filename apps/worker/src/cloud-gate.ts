@@ -13,8 +13,8 @@ import type { RunningItem } from './running-item.js';
 
 export interface CloudGateDeps {
   store: Pick<ItemStore, 'reserveBudget' | 'releaseBudget' | 'isCancelRequested'>;
-  circuits: CircuitRegistry;
-  tokens: TokenRateLimiter;
+  circuits: Pick<CircuitRegistry, 'admit' | 'recordSuccess' | 'recordFailure'>;
+  tokens: Pick<TokenRateLimiter, 'take'>;
 }
 
 /** Whether a cloud call may leave, and if not, why. An admitted call holds its worst case in the batch's budget. */

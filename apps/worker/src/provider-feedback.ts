@@ -10,10 +10,10 @@ import { workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
 import type { RunningItem } from './running-item.js';
 
 export interface ProviderFeedbackDeps {
-  pools: PoolRegistry;
-  circuits: CircuitRegistry;
+  pools: Pick<PoolRegistry, 'recordThroughput' | 'recordTokenRatios' | 'recordCallTiming'>;
+  circuits: Pick<CircuitRegistry, 'recordSuccess' | 'recordFailure'>;
   /** Where a provider's refusals of structured requests are learned from (optional: tests without it learn nothing). */
-  capabilities?: ProviderCapabilities;
+  capabilities?: Pick<ProviderCapabilities, 'recordRefusal'>;
   maxOutputTokens: number;
 }
 
