@@ -20,6 +20,9 @@ import { taskTexts } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
 import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
 
+/** What intake asks of the batch store (narrow, so its unit spec fakes it in memory rather than Redis). */
+export type IntakeStore = Pick<BatchStore, 'findByIdempotencyKey' | 'create' | 'get' | 'isEnqueued' | 'markEnqueued' | 'eachItem' | 'exists' | 'cancel'>;
+
 export class SubmissionRejected extends Error {
   constructor(readonly errors: FieldError[]) {
     super(`${errors[0].field} ${errors[0].message}`);
@@ -69,7 +72,7 @@ export interface Quote {
  */
 export class BatchIntake {
   constructor(
-    private readonly store: BatchStore,
+    private readonly store: IntakeStore,
     private readonly queue: QueueLayer,
     private readonly directory: ProviderDirectory,
     private readonly policy: RoutingPolicy,
