@@ -3,7 +3,7 @@ import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { BranchOutputs } from '#libs/batches/src/branch-outputs.js';
 import { BranchOutputError, commitToNewBranch, type GitIdentity } from '#libs/jobs/src/code-migration/branch-output.js';
 import { migrationTitle } from '#libs/jobs/src/code-migration/migration-presets.js';
-import { JobName, OUTPUTS_QUEUE, type ConsumerHandle, type JobContext, type JobPayloads, type JobQueue } from '#libs/queue/src/index.js';
+import { JobName, OUTPUTS_QUEUE, type ConsumerHandle, type JobContext, type JobPayloads, type QueueLayer } from '#libs/queue/src/index.js';
 
 /**
  * How often the sweep looks for finished batches whose output is still pending. The finish trigger
@@ -27,7 +27,7 @@ export class BranchOutputWriter {
   private consumer?: ConsumerHandle;
 
   constructor(
-    private readonly jobs: JobQueue,
+    private readonly jobs: QueueLayer,
     private readonly store: BatchStore,
     private readonly outputs: BranchOutputs,
     private readonly author: GitIdentity,

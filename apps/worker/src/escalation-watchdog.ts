@@ -4,10 +4,23 @@ import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/sr
 import { routableItem } from '#libs/batches/src/item-estimate.js';
 import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type JobQueue } from '#libs/queue/src/index.js';
+import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type QueueLayer } from '#libs/queue/src/index.js';
 import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
 import { workTokensOn, type RoutableItem, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import type { ItemRerouter } from './item-rerouter.js';
+
+export interface EscalationWatchdogOptions {
+  jobs: QueueLayer;
+  store: Pick<BatchStore, 'task'>;
+  directory: Pick<ProviderDirectory, 'routingState' | 'calibration'>;
+  rerouter: Pick<ItemRerouter, 'apply'>;
+  policy: Pick<RoutingPolicy, 'escalation'>;
+  /** The local models whose queues it sweeps. */
+  localModels: string[];
+  /** ESCALATION_INTERVAL_MS: how often the sweep runs, once across all workers. */
+  intervalMs: number;
+  maxOutputTokens: number;
+}
 
 /** Waiting items looked at per local queue and sweep; the rest wait for the next sweep. */
 const SWEEP_LIMIT = 1000;
@@ -22,20 +35,12 @@ export class EscalationWatchdog {
   private readonly log = new Logger('escalation');
   private consumer?: ConsumerHandle;
 
-  constructor(
-    private readonly jobs: JobQueue,
-    private readonly store: BatchStore,
-    private readonly directory: ProviderDirectory,
-    private readonly rerouter: ItemRerouter,
-    private readonly localModels: string[],
-    private readonly intervalMs: number,
-    private readonly maxOutputTokens: number,
-    private readonly policy: RoutingPolicy,
-  ) {}
+  constructor(private readonly opts: EscalationWatchdogOptions) {}
 
   async start(): Promise<void> {
-    await this.jobs.schedule(MAINTENANCE_QUEUE, 'escalation-sweep', { every: this.intervalMs }, JobName.EscalationSweep, {});
-    this.consumer = this.jobs.consume<JobName.EscalationSweep>(
+    const { jobs, intervalMs } = this.opts;
+    await jobs.schedule(MAINTENANCE_QUEUE, 'escalation-sweep', { every: intervalMs }, JobName.EscalationSweep, {});
+    this.consumer = jobs.consume<JobName.EscalationSweep>(
       MAINTENANCE_QUEUE,
       async () => {
         try {
@@ -55,14 +60,15 @@ export class EscalationWatchdog {
 
   /** One pass over every local queue; returns how many items it moved. */
   async sweep(now = Date.now()): Promise<number> {
-    const state = await this.directory.routingState(now);
+    const { jobs, directory, rerouter, policy, localModels } = this.opts;
+    const state = await directory.routingState(now);
     const tasks = new Map<string, DocumentTask | CodeMigrationTask | null>();
-    const calibration = await this.directory.calibration();
+    const calibration = await directory.calibration();
     let moved = 0;
-    for (const model of this.localModels) {
+    for (const model of localModels) {
       const view = state.providers.find((p) => p.target === 'local' && p.name === model);
       if (!view) continue;
-      const waiting = await this.jobs.waiting<JobName.RunItem>(queueRefFor('local', model), SWEEP_LIMIT);
+      const waiting = await jobs.waiting<JobName.RunItem>(queueRefFor('local', model), SWEEP_LIMIT);
       // The pool's sequences as they free up: running work first, then each waiting item in the order it runs.
       const sequences = new EdfSequences(view, now);
       for (const q of view.queue ?? []) if (q.running) sequences.run(q);
@@ -75,11 +81,11 @@ export class EscalationWatchdog {
         if (finishAt > item.deadline && !item.model) {
           const from = { target: 'local' as const, provider: model };
           // The policy moves it only once waiting longer could leave no cleared cloud provider on time.
-          const decision = this.policy.escalation(routable, { now, providers: state.providers.filter((p) => p.target === 'cloud' && p.available !== false) });
+          const decision = policy.escalation(routable, { now, providers: state.providers.filter((p) => p.target === 'cloud' && p.available !== false) });
           const why = `escalated: local finish estimated ${new Date(finishAt).toISOString()} misses the deadline`;
-          if (decision && (await this.rerouter.apply(item, from, decision, { why, statuses: ['queued'] }))) {
+          if (decision && (await rerouter.apply(item, from, decision, { why, statuses: ['queued'] }))) {
             moved += 1;
-            await this.jobs.removeWaiting(queueRefFor('local', model), job.id);
+            await jobs.removeWaiting(queueRefFor('local', model), job.id);
             this.log.log({ msg: 'item escalated', batchId: item.batchId, index: item.index, from: model, to: decision.provider });
             continue;
           }
@@ -91,9 +97,9 @@ export class EscalationWatchdog {
   }
 
   private async routable(item: WorkItem, tasks: Map<string, DocumentTask | CodeMigrationTask | null>, calibration: TokenCalibration): Promise<RoutableItem> {
-    if (!tasks.has(item.batchId)) tasks.set(item.batchId, await this.store.task(item.batchId));
+    if (!tasks.has(item.batchId)) tasks.set(item.batchId, await this.opts.store.task(item.batchId));
     const task = tasks.get(item.batchId);
     if (!task) return { sensitivity: item.sensitivity, deadline: item.deadline, inputTokens: 0, expectedOutputTokens: 0 };
-    return routableItem(item, task, this.maxOutputTokens, calibration);
+    return routableItem(item, task, this.opts.maxOutputTokens, calibration);
   }
 }

@@ -2,11 +2,12 @@ import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
 import type { PoolHeartbeat, PoolRegistry } from '#libs/pools/src/pool-registry.js';
 import type { InferenceProvider } from '#libs/providers/src/completion.js';
-import { JobName, queueName, type ConsumerHandle, type JobQueue, type QueueRef } from '#libs/queue/src/index.js';
+import { JobName, queueName, type ConsumerHandle, type QueueLayer, type QueueRef } from '#libs/queue/src/index.js';
 import type { Price } from '#libs/routing/src/cost.js';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { redisOutage } from '#libs/redis/src/redis-outage.js';
 import type { ItemProcessor } from './item-processor.js';
+import { jobResult } from './item-outcome.js';
 
 /** What a pool reports about itself beyond identity and load: device, memory, model, sequences. */
 export type PoolDescription = Pick<
@@ -33,6 +34,13 @@ export interface InferencePoolOptions {
   tokensPerSec?: number;
 }
 
+/** What a pool works with: the queues it consumes, the registry it beats in, the processor its jobs run on. */
+export interface InferencePoolDeps {
+  jobs: QueueLayer;
+  registry: Pick<PoolRegistry, 'beat' | 'remove'>;
+  processor: Pick<ItemProcessor, 'run'>;
+}
+
 /**
  * One provider consuming one queue, with a heartbeat in Redis so the API's /ready, /v1/pools and the
  * routing state know it is alive. Consumes only once its provider is ready (the model loaded).
@@ -45,12 +53,15 @@ export class InferencePool {
   private busy = 0;
   private readonly log = new Logger('pool');
 
+  private readonly jobs: QueueLayer;
+  private readonly registry: InferencePoolDeps['registry'];
+  private readonly processor: InferencePoolDeps['processor'];
+
   constructor(
     private readonly opts: InferencePoolOptions,
-    private readonly jobs: JobQueue,
-    private readonly registry: PoolRegistry,
-    private readonly processor: ItemProcessor,
+    deps: InferencePoolDeps,
   ) {
+    ({ jobs: this.jobs, registry: this.registry, processor: this.processor } = deps);
     this.id = `${hostname()}:${process.pid}:${queueName(opts.queue)}`;
   }
 
@@ -72,7 +83,8 @@ export class InferencePool {
       async (job) => {
         this.busy += 1;
         try {
-          return await this.processor.run(job, { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec });
+          // The item's outcome as BullMQ must see it: a return value, or the error that fails, retries or rate-limits the job.
+          return jobResult(await this.processor.run(job, { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec }));
         } catch (err) {
           this.opts.onItemError?.(err);
           throw err;

@@ -17,7 +17,7 @@ function rerouter(moved: number) {
   const store = { reroute: async () => (order.push('store'), moved) } as unknown as BatchStore;
   const jobs = { enqueue: async () => void order.push('enqueue') } as unknown as JobQueue;
   const audit = { recorder: { record: async (e: AuditEvent[]) => void (order.push('audit'), events.push(...e)) }, clearanceOf: () => 'internal' as const };
-  return { events, order, rerouter: new ItemRerouter(store, jobs, {} as ProviderDirectory, {} as RoutingPolicy, 64, audit) };
+  return { events, order, rerouter: new ItemRerouter({ store, jobs, directory: {} as ProviderDirectory, policy: {} as RoutingPolicy, maxOutputTokens: 64, audit }) };
 }
 
 describe('ItemRerouter audit', () => {
@@ -59,7 +59,7 @@ describe('ItemRerouter limits', () => {
     const store = { task: async () => ({ type: 'summarize' }), item: async () => view(itemView) } as unknown as BatchStore;
     const directory = { routingState: async (now: number) => ({ now, providers: [localView, cloudView] }), calibration: async () => undefined } as unknown as ProviderDirectory;
     const policy = { decide: (_i: unknown, s: { providers: Array<{ name: string; target: string }> }) => ({ ...decision, provider: s.providers[0].name, target: s.providers[0].target }) } as unknown as RoutingPolicy;
-    return new ItemRerouter(store, {} as JobQueue, directory, policy, 64);
+    return new ItemRerouter({ store, jobs: {} as JobQueue, directory, policy, maxOutputTokens: 64 });
   };
   const from = { target: 'cloud' as const, provider: 'frontier' };
 

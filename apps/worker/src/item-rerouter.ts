@@ -1,14 +1,15 @@
-import { providerKey, type BatchStore, type ItemSpent } from '#libs/batches/src/batch-store.js';
+import { providerKey, type ItemSpent } from '#libs/batches/src/batch-store.js';
 import type { WorkItem } from '#libs/batches/src/batch-types.js';
 import type { ItemStatus } from '#libs/batches/src/batch-types.js';
 import { routableItem } from '#libs/batches/src/item-estimate.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobName, itemJobId, queueRefFor, type JobQueue } from '#libs/queue/src/index.js';
+import { JobName, itemJobId, queueRefFor, type QueueLayer } from '#libs/queue/src/index.js';
 import { deadlinePriority } from '#libs/queue/src/deadline-priority.js';
 import type { RouteDecision, RouteTarget, RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import { isCleared, type Sensitivity } from '#libs/routing/src/sensitivity.js';
 import { canServe } from '#libs/routing/src/routing-policy.js';
 import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
+import type { ItemStore } from './item-store.js';
 
 /** Where reroutes are recorded, and the clearance of each provider for the record. */
 export interface RerouteAudit {
@@ -28,6 +29,23 @@ export interface RerouteOptions {
    * move counts toward MAX_FAILED_MOVES, and with `ruleOut` the provider is never tried for it again.
    */
   left?: { ruleOut: boolean };
+}
+
+export interface ItemRerouterDeps {
+  store: Pick<ItemStore, 'task' | 'item' | 'reroute'>;
+  jobs: QueueLayer;
+  directory: Pick<ProviderDirectory, 'routingState' | 'calibration'>;
+  policy: Pick<RoutingPolicy, 'decide'>;
+  maxOutputTokens: number;
+  /** Where reroutes are recorded (the audit trail); tests may leave it out. */
+  audit?: RerouteAudit;
+}
+
+/** A move off a provider: why (audited), from which statuses, and with what it carries. */
+export interface RerouteRequest extends RerouteOptions {
+  why: string;
+  /** Only an item still in one of these moves (default: running). */
+  statuses?: readonly ItemStatus[];
 }
 
 /** How an applied reroute is recorded: its reason, what may be moved, what the item carries along. */
@@ -54,14 +72,16 @@ export const MAX_FAILED_MOVES = 6;
  * elsewhere and does nothing; if the worker dies between the two steps, that old job re-enqueues it.
  */
 export class ItemRerouter {
-  constructor(
-    private readonly store: BatchStore,
-    private readonly jobs: JobQueue,
-    private readonly directory: ProviderDirectory,
-    private readonly policy: RoutingPolicy,
-    private readonly maxOutputTokens: number,
-    private readonly audit?: RerouteAudit,
-  ) {}
+  private readonly store: ItemRerouterDeps['store'];
+  private readonly jobs: QueueLayer;
+  private readonly directory: ItemRerouterDeps['directory'];
+  private readonly policy: ItemRerouterDeps['policy'];
+  private readonly maxOutputTokens: number;
+  private readonly audit?: RerouteAudit;
+
+  constructor(deps: ItemRerouterDeps) {
+    ({ store: this.store, jobs: this.jobs, directory: this.directory, policy: this.policy, maxOutputTokens: this.maxOutputTokens, audit: this.audit } = deps);
+  }
 
   /** The decision it would make now, without applying it (escalation checks it first). */
   /**
@@ -135,13 +155,9 @@ export class ItemRerouter {
     return true;
   }
 
-  async reroute(
-    item: WorkItem,
-    from: { target: RouteTarget; provider: string },
-    why: string,
-    statuses: readonly ItemStatus[] = ['running'],
-    opts: RerouteOptions = {},
-  ): Promise<RouteDecision | null> {
+  /** Proposes and applies a move in one step: the decision applied, or null when the item stays. */
+  async reroute(item: WorkItem, from: { target: RouteTarget; provider: string }, request: RerouteRequest): Promise<RouteDecision | null> {
+    const { why, statuses = ['running'], ...opts } = request;
     const decision = await this.propose(item, from, opts);
     if (!decision) return null;
     return (await this.apply(item, from, decision, { why, statuses, spent: opts.spent, left: opts.left })) ? decision : null;

@@ -7,12 +7,12 @@ import { SequenceGovernor } from '#libs/pools/src/sequence-governor.js';
 import { ProviderError } from '#libs/providers/src/completion.js';
 import { describeDevice, estimateModel, type DeviceInfo, type ModelEstimate } from '#libs/providers/src/local/local-engine.js';
 import { LocalModelProvider } from '#libs/providers/src/local/local-model-provider.js';
-import { queueRefFor, type JobQueue } from '#libs/queue/src/index.js';
+import { queueRefFor, type QueueLayer } from '#libs/queue/src/index.js';
 import { InferencePool, type PoolDescription } from './inference-pool.js';
 import type { ItemProcessor } from './item-processor.js';
 
 export interface LocalModelPoolDeps {
-  jobs: JobQueue;
+  jobs: QueueLayer;
   registry: PoolRegistry;
   processor: ItemProcessor;
   heartbeatMs: number;
@@ -78,9 +78,7 @@ export class LocalModelPool {
         describe: () => pool!.describe(),
         onItemError: (err) => pool!.onItemError(err),
       },
-      deps.jobs,
-      deps.registry,
-      deps.processor,
+      deps,
     );
     pool = new LocalModelPool(model, device, estimate, plan, provider, inference);
     if (provider) {

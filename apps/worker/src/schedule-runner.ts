@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { BatchIntake } from '#libs/batches/src/batch-intake.js';
-import { JobName, PermanentJobError, SCHEDULES_QUEUE, type ConsumerHandle, type JobQueue } from '#libs/queue/src/index.js';
+import { JobName, PermanentJobError, SCHEDULES_QUEUE, type ConsumerHandle, type QueueLayer } from '#libs/queue/src/index.js';
 import type { ScheduleService } from '#libs/schedules/src/schedule-service.js';
 import { SubmissionRejected } from '#libs/batches/src/batch-intake.js';
 
@@ -10,7 +10,7 @@ export class ScheduleRunner {
   private consumer?: ConsumerHandle;
 
   constructor(
-    private readonly jobs: JobQueue,
+    private readonly jobs: QueueLayer,
     private readonly schedules: ScheduleService,
     private readonly intake: BatchIntake,
   ) {}

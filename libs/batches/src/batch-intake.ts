@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type JobQueue, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
+import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type QueueLayer, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
 import { workTokensOn, type PlannedRoute, type RouteDecision, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import type { RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
@@ -19,6 +19,9 @@ import { effectiveSensitivity } from '#libs/privacy/src/effective-sensitivity.js
 import { taskTexts } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
 import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
+
+/** What intake asks of the batch store (narrow, so its unit spec fakes it in memory rather than Redis). */
+export type IntakeStore = Pick<BatchStore, 'findByIdempotencyKey' | 'create' | 'get' | 'isEnqueued' | 'markEnqueued' | 'eachItem' | 'exists' | 'cancel'>;
 
 export class SubmissionRejected extends Error {
   constructor(readonly errors: FieldError[]) {
@@ -69,8 +72,8 @@ export interface Quote {
  */
 export class BatchIntake {
   constructor(
-    private readonly store: BatchStore,
-    private readonly queue: JobQueue,
+    private readonly store: IntakeStore,
+    private readonly queue: QueueLayer,
     private readonly directory: ProviderDirectory,
     private readonly policy: RoutingPolicy,
     private readonly limits: SubmissionLimits,

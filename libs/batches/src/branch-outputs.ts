@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { JobName, OUTPUTS_QUEUE, branchOutputJobId, type JobQueue } from '#libs/queue/src/index.js';
+import { JobName, OUTPUTS_QUEUE, branchOutputJobId, type QueueLayer } from '#libs/queue/src/index.js';
 import { BatchKeys } from './batch-keys.js';
 import type { BatchStore } from './batch-store.js';
 import type { BranchOutputSpec } from './batch-types.js';
@@ -25,7 +25,7 @@ export class BranchOutputs {
     private readonly redis: Redis,
     prefix: string,
     private readonly store: BatchStore,
-    private readonly jobs: JobQueue,
+    private readonly jobs: QueueLayer,
     /** The registered repositories: an output is written only while its repository still is one. */
     private readonly repositories?: RepositoryGate,
   ) {

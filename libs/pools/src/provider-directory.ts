@@ -2,7 +2,7 @@ import type { AppConfig, CloudProviderConfig, LocalModelConfig } from '#libs/con
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
 import { taskKind, routableItem } from '#libs/batches/src/item-estimate.js';
-import { queueRefFor, type JobName, type JobQueue } from '#libs/queue/src/index.js';
+import { queueRefFor, type JobName, type QueueLayer } from '#libs/queue/src/index.js';
 import type { LatencyFit } from '#libs/routing/src/latency-fit.js';
 import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
 import { workTokensOn, type ProviderView, type QueuedWork, type RoutableItem } from '#libs/routing/src/routing-policy.js';
@@ -33,7 +33,7 @@ export class ProviderDirectory {
     private readonly pools: PoolRegistry,
     private readonly store: BatchStore,
     private readonly circuits: CircuitRegistry,
-    private readonly jobs: JobQueue,
+    private readonly jobs: QueueLayer,
     private readonly capabilities?: ProviderCapabilities,
   ) {}
 

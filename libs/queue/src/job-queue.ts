@@ -1,62 +1,16 @@
-import { Queue, UnrecoverableError, Worker, type Job, type RedisOptions } from 'bullmq';
+import { Queue, Worker, type Job, type RedisOptions } from 'bullmq';
 import type { QueueTuning } from '#libs/config/src/app-config.js';
 import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
+import { RateLimited } from './job-errors.js';
+import type { ConsumeOptions, ConsumerHandle, JobHandler, QueueDepth, QueueLayer, SchedulerTiming } from './queue-layer.js';
 import { redisOutage } from '#libs/redis/src/redis-outage.js';
-
-export interface QueueDepth {
-  waiting: number;
-  active: number;
-  delayed: number;
-  prioritized: number;
-  completed: number;
-  failed: number;
-}
-
-export type SchedulerTiming = { every: number } | { pattern: string; tz: string };
-
-/** What a processor sees of a job: its payload and whether this is its last attempt. */
-export interface JobContext<N extends JobName> {
-  id: string;
-  /** When the job was created (for a scheduler's job: its slot). */
-  timestamp: number;
-  name: N;
-  data: JobPayloads[N];
-  attempt: number;
-  isLastAttempt: boolean;
-}
-
-export type JobHandler<N extends JobName> = (job: JobContext<N>) => Promise<unknown>;
-
-/** A processor's error that must not be retried (bad input, clearance refusal, item cancelled). */
-export class PermanentJobError extends UnrecoverableError {}
-
-/** Thrown by a handler when its provider's quota is used up: the whole queue pauses for `waitMs`, the job is not charged an attempt. */
-export class RateLimited extends Error {
-  constructor(readonly waitMs: number) {
-    super(`rate limited for ${waitMs}ms`);
-    this.name = 'RateLimited';
-  }
-}
-
-export interface ConsumeOptions {
-  concurrency: number;
-  /** Requests per minute across every worker of this queue (BullMQ's limiter). */
-  requestsPerMinute?: number | null;
-}
-
-export interface ConsumerHandle {
-  readonly queue: QueueRef;
-  setConcurrency(n: number): void;
-  /** Stops taking jobs and waits up to `timeoutMs` for running ones; after that they are left to be recovered as stalled. */
-  close(timeoutMs: number): Promise<void>;
-}
 
 /**
  * The one place that talks to BullMQ: adding jobs, counting, removing waiting jobs, consuming.
- * Domain code and most tests depend on this class, never on `bullmq`.
+ * Domain code depends on what it offers (QueueLayer), never on `bullmq`; unit tests use InMemoryJobQueue.
  */
-export class JobQueue {
+export class JobQueue implements QueueLayer {
   private readonly consumers: ConsumerHandle[] = [];
 
   constructor(

@@ -5,7 +5,7 @@ import type { BatchSubmission } from '#libs/batches/src/batch-types.js';
 import { migrationInputHash } from '#libs/jobs/src/code-migration/content-hash.js';
 import { migrationInstruction } from '#libs/jobs/src/code-migration/migration-presets.js';
 import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/code-migration/repo-source.js';
-import { JobName, SCHEDULES_QUEUE, type JobQueue } from '#libs/queue/src/index.js';
+import { JobName, SCHEDULES_QUEUE, type QueueLayer } from '#libs/queue/src/index.js';
 import { submittedTokens } from '#libs/access/src/submitted-tokens.js';
 import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
 import { checkSchedule, DEFAULT_MIN_INTERVAL_MS } from './schedule-submission.js';
@@ -33,7 +33,7 @@ export type FireOutcome = { batchId: string | null; skippedUnchanged: number; sk
 export class ScheduleService {
   constructor(
     private readonly store: ScheduleStore,
-    private readonly jobs: JobQueue,
+    private readonly jobs: QueueLayer,
     private readonly limits: SubmissionLimits,
     private readonly batches: BatchStore,
     private readonly opts: ScheduleServiceOptions = {},

@@ -1,0 +1,82 @@
+import type { Prompt } from '#libs/jobs/src/prompt.js';
+import type { CompletionResult } from '#libs/providers/src/completion.js';
+import { costOf } from '#libs/routing/src/cost.js';
+import type { BudgetHold } from './budget-hold.js';
+import { CancelWatch } from './cancel-watch.js';
+import type { CloudGate } from './cloud-gate.js';
+import type { ItemEndings } from './item-endings.js';
+import type { ItemOutcome } from './item-outcome.js';
+import type { ItemStore } from './item-store.js';
+import type { ProviderFeedback } from './provider-feedback.js';
+import type { RunningItem } from './running-item.js';
+
+export interface ItemCallsDeps {
+  store: Pick<ItemStore, 'isCancelRequested'>;
+  gate: CloudGate;
+  feedback: ProviderFeedback;
+  endings: ItemEndings;
+  /** How often a running call checks for its batch's cancel (CANCEL_POLL_MS unless told). */
+  cancelPollMs?: number;
+}
+
+/** One call's result: an answer, or the item's run ended on it (recorded already). */
+export type CallResult = { kind: 'answered'; completion: CompletionResult } | { kind: 'ended'; outcome: ItemOutcome };
+
+/**
+ * One completion, with everything around it: for a cloud provider the gate first (circuit, budget, quota);
+ * cancellation while it runs; what it teaches about the provider; its failure classified for retries and
+ * reroutes. Every call of an item — one, or dozens for a long document — passes here.
+ */
+export class ItemCalls {
+  constructor(private readonly deps: ItemCallsDeps) {}
+
+  async call(run: RunningItem, prompt: Prompt, jsonSchema: Record<string, unknown> | undefined): Promise<CallResult> {
+    const { store, gate, feedback, endings } = this.deps;
+    const { job, on } = run;
+    const item = job.data;
+    // Between the calls of a long item: a cancel that came in since the last one stops it before the next is sent.
+    if (run.tally.calls > 0 && (await store.isCancelRequested(item.batchId))) return ended(await endings.cancelled(run));
+    let hold: BudgetHold | undefined;
+    if (on.target === 'cloud') {
+      const admission = await gate.admit(run, prompt);
+      switch (admission.kind) {
+        case 'refused':
+          return ended(await endings.refused(run, admission.why, admission.localOnly));
+        case 'rate-limited':
+          return ended(await endings.rateLimited(run, admission.waitMs));
+        case 'cancelled':
+          return ended(await endings.cancelled(run));
+        case 'admitted':
+          hold = admission.hold;
+      }
+    }
+    const cancel = new CancelWatch(store, item.batchId, this.deps.cancelPollMs);
+    const sentAt = Date.now();
+    try {
+      const completion = await on.provider.complete({
+        itemRef: job.id,
+        sensitivity: item.sensitivity,
+        system: prompt.system,
+        prompt: prompt.prompt,
+        maxTokens: prompt.maxTokens,
+        signal: cancel.signal,
+        jsonSchema,
+      });
+      if (on.target === 'cloud') await feedback.cloudCallAnswered(run, completion, sentAt);
+      // The call's actual cost stays reserved, held by the item until it records it; the rest of the worst case goes back.
+      hold?.moveTo(run.held, costOf(completion.usage, on.price));
+      return { kind: 'answered', completion };
+    } catch (err) {
+      if (cancel.signal.aborted) return ended(await endings.cancelled(run));
+      if (on.target === 'cloud') await feedback.cloudCallFailed(run, err, jsonSchema);
+      return ended(await endings.callFailed(run, err));
+    } finally {
+      cancel.stop();
+      await hold?.release();
+    }
+  }
+}
+
+function ended(outcome: ItemOutcome): CallResult {
+  return { kind: 'ended', outcome };
+}

@@ -1,0 +1,147 @@
+import { Logger } from '@nestjs/common';
+import type { WorkItem } from '#libs/batches/src/batch-types.js';
+import { ProviderError, isRefusal, type TokenUsage } from '#libs/providers/src/completion.js';
+import { PermanentJobError } from '#libs/queue/src/index.js';
+import { costOf } from '#libs/routing/src/cost.js';
+import type { ItemOutcome } from './item-outcome.js';
+import type { ItemRerouter } from './item-rerouter.js';
+import type { ItemStore } from './item-store.js';
+import { fromOf, spentOf, type RunningItem } from './running-item.js';
+
+export interface ItemEndingsDeps {
+  store: Pick<ItemStore, 'transition' | 'item'>;
+  rerouter: Pick<ItemRerouter, 'propose' | 'apply' | 'reroute' | 'deadEnd' | 'enqueueCurrent'>;
+}
+
+/** Why every check of an item's answers failed, for the record. */
+export interface Rejection {
+  /** The checker's message: to the item's error, never to the logs. */
+  why: string;
+  /** What rejected the answers, named without quoting them (logs, audited route reasons). */
+  check: string;
+  usage: TokenUsage;
+  costUsd: number;
+  /** 'context': the provider's context cannot hold the item, whatever its answers. */
+  cause?: 'context';
+}
+
+/**
+ * Every way a running item ends other than with its answer recorded: cancelled, requeued, rerouted to a
+ * provider that can still take it, or failed — each recorded through the store's guarded transition from
+ * 'running', each returned as an ItemOutcome. Errors are never swallowed: a failure's outcome carries the
+ * error the job must throw, so BullMQ retries what may succeed.
+ */
+export class ItemEndings {
+  private readonly log = new Logger('item');
+
+  constructor(private readonly deps: ItemEndingsDeps) {}
+
+  /** The batch was cancelled while the item ran: it ends cancelled, charged for the calls it made. */
+  async cancelled(run: RunningItem): Promise<ItemOutcome> {
+    const { batchId, index } = run.job.data;
+    const { usage } = run.tally;
+    await this.deps.store.transition(batchId, index, ['running'], 'cancelled', { error: 'cancelled while running', ...usage, costUsd: costOf(usage, run.on.price) });
+    this.log.log({ msg: 'item cancelled while running', batchId, index, provider: run.on.provider.name, calls: run.tally.calls });
+    return { kind: 'cancelled' };
+  }
+
+  /** The cloud gate refused the call (circuit, probe, budget): the item moves, carrying what it used here. */
+  async refused(run: RunningItem, why: string, localOnly = false): Promise<ItemOutcome> {
+    const moved = await this.deps.rerouter.reroute(run.job.data, fromOf(run), { why, localOnly: localOnly || undefined, spent: spentOf(run) });
+    return moved ? { kind: 'rerouted', to: moved.provider } : { kind: 'skipped' };
+  }
+
+  /** The provider's token quota is used up before the item's first call: it waits in the queue, its slot freed. */
+  async rateLimited(run: RunningItem, waitMs: number): Promise<ItemOutcome> {
+    const { batchId, index } = run.job.data;
+    await this.deps.store.transition(batchId, index, ['running'], 'queued');
+    return { kind: 'rate-limited', waitMs };
+  }
+
+  /** This job's item was moved to another provider; make sure a job waits there (crash-safe reroutes). */
+  async elsewhere(item: WorkItem): Promise<ItemOutcome> {
+    const view = await this.deps.store.item(item.batchId, item.index);
+    if (view?.status === 'queued' && view.route) {
+      await this.deps.rerouter.enqueueCurrent(item, view.route.target, view.route.provider, view.routeHistory.length);
+    }
+    return { kind: 'skipped' };
+  }
+
+  /** The task's schema cannot check answers (a recursive schema accepted before intake refused them): the item fails once with the reason, and no further call is paid for (issue 13 §4). */
+  async schemaUnsupported(run: RunningItem, err: Error): Promise<ItemOutcome> {
+    const { batchId, index } = run.job.data;
+    const { usage } = run.tally;
+    await this.deps.store.transition(batchId, index, ['running'], 'failed', { error: err.message, ...usage, costUsd: costOf(usage, run.on.price) });
+    this.log.warn({ msg: 'item failed: its schema cannot check answers', batchId, index, provider: run.on.provider.name });
+    return { kind: 'failed', error: new PermanentJobError(err.message) };
+  }
+
+  /**
+   * Every check failed (or the input cannot be split to fit the model). A local answer escalates to a
+   * cleared cloud provider if one can take the item (deadline and sensitivity allow) — with its own,
+   * usually larger, context; otherwise the item fails with the checker's message. An item this provider's
+   * context cannot hold (`cause: 'context'`) moves to any cleared provider whose context can, late or not.
+   */
+  async answersRejected(run: RunningItem, rejection: Rejection): Promise<ItemOutcome> {
+    const { rerouter, store } = this.deps;
+    const { why, check, usage, costUsd, cause } = rejection;
+    const { on } = run;
+    const item = run.job.data;
+    if (on.target === 'local' || cause === 'context') {
+      const from = fromOf(run);
+      // This model's answers failed every check (or its context cannot hold the item): it is not asked again for
+      // this item (ruled out).
+      const left = { ruleOut: true };
+      const decision = await rerouter.propose(item, from, { cloudOnly: cause !== 'context', left });
+      // The route reason is audited: it names the check; the checker's own words go to the item's error.
+      // The rejected answers were generated and are paid for: the item carries their usage to the cloud.
+      const spent = { ...usage, costUsd };
+      const moves = decision !== null && (cause === 'context' ? !decision.contextTooSmall : !decision.atRisk);
+      const reason = cause === 'context' ? `${on.provider.name}'s context too small` : `answers rejected by ${check}`;
+      if (moves && (await rerouter.apply(item, from, decision, { why: reason, statuses: ['running'], detail: why, spent, left }))) {
+        this.log.warn({ msg: 'item escalated after invalid answers', batchId: item.batchId, index: item.index, from: on.provider.name, to: decision.provider });
+        return { kind: 'rerouted', to: decision.provider };
+      }
+    }
+    const error = on.target === 'local' || cause === 'context' ? `${why}; ${await rerouter.deadEnd(item)}` : why;
+    await store.transition(item.batchId, item.index, ['running'], 'failed', { error, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd });
+    this.log.warn({ msg: 'item failed its output check', batchId: item.batchId, index: item.index, provider: on.provider.name, check });
+    return { kind: 'failed', error: new PermanentJobError(why) };
+  }
+
+  /**
+   * A call failed. Before the last attempt a retryable failure queues the item again for BullMQ's retry.
+   * What a cloud provider will not finish goes to the next cleared provider, else a local model (cleared
+   * for all); what cannot move fails, with where it was ruled out.
+   */
+  async callFailed(run: RunningItem, err: unknown): Promise<ItemOutcome> {
+    const { store, rerouter } = this.deps;
+    const { job, on } = run;
+    const item = job.data;
+    const retryable = err instanceof ProviderError ? err.retryable : true;
+    const message = err instanceof Error ? err.message : String(err);
+    const final = !retryable || job.isLastAttempt;
+    // A refusal (400, context exceeded, 413, 422) rules the provider out for this item: it is never sent there
+    // again, so it cannot go back and forth between a refusing provider and one whose answers fail.
+    const refused = isRefusal(err);
+    const leaving = final && on.target === 'cloud' && !(err instanceof ProviderError && err.code === 'aborted');
+    if (leaving) {
+      const why = refused ? `${on.provider.name} refused it: ${message}` : `${on.provider.name} failed: ${message}`;
+      const moved = await rerouter.reroute(item, fromOf(run), { why, spent: spentOf(run), left: { ruleOut: refused } });
+      if (moved) {
+        this.log.warn({ msg: 'item rerouted', batchId: item.batchId, index: item.index, from: on.provider.name, to: moved.provider, attempt: job.attempt, error: message });
+        return { kind: 'rerouted', to: moved.provider };
+      }
+    }
+    this.log.warn({ msg: final ? 'item failed' : 'item attempt failed, will retry', batchId: item.batchId, index: item.index, target: on.target, provider: on.provider.name, attempt: job.attempt, error: message });
+    if (final) {
+      const { usage } = run.tally;
+      const error = leaving ? `${message}; ${await rerouter.deadEnd(item)}` : message;
+      await store.transition(item.batchId, item.index, ['running'], 'failed', { error, ...usage, costUsd: costOf(usage, on.price) });
+      return { kind: 'failed', error: retryable ? err : new PermanentJobError(message) };
+    }
+    // The retry starts its tally over: what this attempt's calls used stays with the item.
+    await store.transition(item.batchId, item.index, ['running'], 'queued', { error: `attempt ${job.attempt} failed: ${message}`, carry: spentOf(run) });
+    return { kind: 'retrying', error: err };
+  }
+}

@@ -1,0 +1,40 @@
+import { RateLimited } from '#libs/queue/src/index.js';
+
+/**
+ * How one run of an item ended: the one shape every path of the worker's item code returns (Immich's
+ * JobStatus), told apart by `kind` alone. Each is already recorded in the store when it is returned.
+ */
+export type ItemOutcome =
+  /** The item's answer was recorded. */
+  | { kind: 'completed' }
+  /** Nothing for this job to do: the item was cancelled or finished before, moved elsewhere, or its result was discarded. */
+  | { kind: 'skipped' }
+  /** The item moved to another provider, whose queue now holds its job. */
+  | { kind: 'rerouted'; to: string }
+  /** The batch was cancelled while the item ran. */
+  | { kind: 'cancelled' }
+  /** The item is recorded failed; the job fails with `error` (a PermanentJobError, or the last attempt's error). */
+  | { kind: 'failed'; error: unknown }
+  /** This attempt failed and the item is queued again; the job throws `error` so BullMQ retries it. */
+  | { kind: 'retrying'; error: unknown }
+  /** The provider's token quota is used up before the item's first call: it is queued again and its queue waits `waitMs`. */
+  | { kind: 'rate-limited'; waitMs: number };
+
+/**
+ * What the job hands back to BullMQ: the outcome's name as the job's return value, or the error that makes
+ * BullMQ fail, retry or rate-limit it. Errors are rethrown, never turned into "success".
+ */
+export function jobResult(outcome: ItemOutcome): { outcome: 'completed' | 'skipped' | 'rerouted' | 'cancelled' } {
+  switch (outcome.kind) {
+    case 'completed':
+    case 'skipped':
+    case 'rerouted':
+    case 'cancelled':
+      return { outcome: outcome.kind };
+    case 'failed':
+    case 'retrying':
+      throw outcome.error;
+    case 'rate-limited':
+      throw new RateLimited(outcome.waitMs);
+  }
+}

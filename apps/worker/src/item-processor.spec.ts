@@ -1,0 +1,306 @@
+import { describe, expect, it } from '@jest/globals';
+import type { ItemReroute, ItemTransition, ItemUpdate } from '#libs/batches/src/batch-store.js';
+import type { DocumentTask, ItemRoute, ItemStatus, ItemView, WorkItem } from '#libs/batches/src/batch-types.js';
+import { ProviderError, type CompletionRequest, type CompletionResult, type InferenceProvider } from '#libs/providers/src/completion.js';
+import { InMemoryJobQueue, JobName, PermanentJobError, RateLimited, queueRefFor, type JobContext } from '#libs/queue/src/index.js';
+import { TokenCalibration } from '#libs/routing/src/token-calibration.js';
+import { RoutingPolicy, type ProviderView, type RouteTarget } from '#libs/routing/src/routing-policy.js';
+import { CloudGate } from './cloud-gate.js';
+import { ItemCalls } from './item-calls.js';
+import { ItemEndings } from './item-endings.js';
+import { jobResult, type ItemOutcome } from './item-outcome.js';
+import { ItemProcessor } from './item-processor.js';
+import { ItemRerouter } from './item-rerouter.js';
+import type { ItemStore } from './item-store.js';
+import type { ProcessorTarget } from './processor-target.js';
+import { ProviderFeedback } from './provider-feedback.js';
+
+const PRICE = { inputPerMTokUsd: 1000, outputPerMTokUsd: 1000 }; // $0.001 a token: every call costs something
+const task: DocumentTask = { type: 'summarize' };
+const item: WorkItem = { batchId: 'b1', index: 0, itemId: 'memo', kind: 'document-processing', sensitivity: 'internal', deadline: Date.now() + 3_600_000, input: 'A memo about the quarterly plan.' };
+
+/** The batch store in memory: one batch, its items' records, its budget and cancel flag, behaving as the Lua scripts do. */
+class InMemoryItemStore implements ItemStore {
+  readonly views = new Map<number, ItemView>();
+  reservedUsd = 0;
+  readonly releases: number[] = [];
+  cancelRequested = false;
+
+  constructor(
+    private readonly maxCostUsd = Infinity,
+    route: Omit<ItemRoute, 'at' | 'reason'> = { target: 'cloud', provider: 'frontier', model: 'big' },
+  ) {
+    const first = { ...route, reason: 'intake', at: new Date(0).toISOString() };
+    this.views.set(0, {
+      id: item.itemId,
+      index: 0,
+      status: 'queued',
+      sensitivity: item.sensitivity,
+      pii: null,
+      route: first,
+      routeHistory: [first],
+      usage: null,
+      costUsd: null,
+      result: null,
+      diff: null,
+      error: null,
+      attempts: 0,
+      ruledOut: [],
+      failedMoves: 0,
+      startedAt: null,
+      finishedAt: null,
+    });
+  }
+
+  get status(): ItemStatus | undefined {
+    return this.views.get(0)?.status;
+  }
+
+  async transitionOn(t: ItemTransition & { provider: string }): Promise<'applied' | 'not-allowed' | 'elsewhere' | 'missing'> {
+    const { index, provider, from, to, update = {} } = t;
+    const view = this.views.get(index);
+    if (!view) return 'missing';
+    if (provider && view.route?.provider !== provider) return 'elsewhere';
+    if (!from.includes(view.status)) return 'not-allowed';
+    view.status = to;
+    if (update.result !== undefined) view.result = update.result;
+    if (update.error !== undefined) view.error = update.error;
+    if (update.costUsd !== undefined) view.costUsd = update.costUsd;
+    if (update.inputTokens !== undefined) view.usage = { inputTokens: update.inputTokens, outputTokens: update.outputTokens ?? 0 };
+    return 'applied';
+  }
+
+  async transition(b: string, index: number, from: readonly ItemStatus[], to: ItemStatus, update: ItemUpdate = {}): Promise<boolean> {
+    return (await this.transitionOn({ batchId: b, index, provider: '', from, to, update })) === 'applied';
+  }
+
+  async reroute(r: ItemReroute): Promise<number> {
+    const { index, fromProvider, route, note, statuses = ['running'], left } = r;
+    const view = this.views.get(index)!;
+    if (!statuses.includes(view.status) || view.route?.provider !== fromProvider) return 0;
+    view.status = 'queued';
+    view.route = route;
+    view.routeHistory.push(route);
+    view.error = note;
+    if (left) {
+      view.failedMoves += 1;
+      if (left.ruleOut) view.ruledOut.push({ target: left.target, provider: left.provider, reason: left.why });
+    }
+    return view.routeHistory.length;
+  }
+
+  async task(): Promise<DocumentTask> {
+    return task;
+  }
+
+  async item(_b: string, index: number): Promise<ItemView | null> {
+    return this.views.get(index) ?? null;
+  }
+
+  async reserveBudget(_b: string, usd: number): Promise<boolean> {
+    if (this.reservedUsd + usd > this.maxCostUsd) return false;
+    this.reservedUsd += usd;
+    return true;
+  }
+
+  async releaseBudget(_b: string, usd: number): Promise<void> {
+    this.releases.push(usd);
+    this.reservedUsd -= usd;
+  }
+
+  async isCancelRequested(): Promise<boolean> {
+    return this.cancelRequested;
+  }
+}
+
+function provider(name: string, complete: (req: CompletionRequest) => Promise<CompletionResult>): InferenceProvider {
+  return { name, contextTokens: 8192, countTokens: (t) => Math.ceil(t.length / 4), promptTokens: (s, p) => Math.ceil((s.length + p.length) / 4), complete, close: async () => undefined };
+}
+
+const answer = (text: string): CompletionResult => ({ text, usage: { inputTokens: 40, outputTokens: 10 }, model: 'big', finishReason: 'stop' });
+
+const view = (target: RouteTarget, name: string, clearance: ProviderView['clearance']): ProviderView => ({ target, name, model: 'm', clearance, price: PRICE, tokensPerSec: 100, concurrency: 1, backlogTokens: 0, latencyMs: 0 });
+
+/** The processor wired as worker-composition.ts wires it, around fakes: the store, circuits, quota and pool registry in memory, the queue layer InMemoryJobQueue. */
+function processorWith(store: InMemoryItemStore, opts: { quotaWaitMs?: () => Promise<number>; circuit?: 'pass' | 'refused' } = {}) {
+  const jobs = new InMemoryJobQueue();
+  const circuitFailures: string[] = [];
+  const learned: string[] = [];
+  const circuits = {
+    admit: async () => opts.circuit ?? 'pass',
+    recordSuccess: async () => ({ state: 'closed' as const, failures: 0, openedAt: null }),
+    recordFailure: async (name: string) => (circuitFailures.push(name), { state: 'closed' as const, failures: 1, openedAt: null }),
+  };
+  const pools = {
+    recordThroughput: async (_t: RouteTarget, _p: string, tps: number) => tps,
+    recordTokenRatios: async (kind: string) => void learned.push(kind),
+    recordCallTiming: async () => undefined,
+  };
+  const directory = { routingState: async (now = Date.now()) => ({ now, providers: [view('local', 'tiny', 'restricted'), view('cloud', 'frontier', 'internal')] }), calibration: async () => new TokenCalibration() };
+  const rerouter = new ItemRerouter({ store, jobs, directory, policy: new RoutingPolicy(), maxOutputTokens: 256 });
+  const feedback = new ProviderFeedback({ pools, circuits, maxOutputTokens: 256 });
+  const endings = new ItemEndings({ store, rerouter });
+  const gate = new CloudGate({ store, circuits, tokens: { take: opts.quotaWaitMs ?? (async () => 0) } });
+  const calls = new ItemCalls({ store, gate, feedback, endings, cancelPollMs: 5 });
+  return { jobs, circuitFailures, learned, processor: new ItemProcessor({ store, calls, endings, feedback, maxOutputTokens: 256 }) };
+}
+
+const job = (over: Partial<JobContext<JobName.RunItem>> = {}): JobContext<JobName.RunItem> => ({ id: 'b1.0', timestamp: 0, name: JobName.RunItem, data: item, attempt: 1, isLastAttempt: true, ...over });
+const cloudTarget = (complete: (req: CompletionRequest) => Promise<CompletionResult>, over: Partial<ProcessorTarget> = {}): ProcessorTarget => ({ target: 'cloud', provider: provider('frontier', complete), price: PRICE, ...over });
+
+/** What BullMQ would see: the job's return value, or what it throws. */
+function seenByBullMq(outcome: ItemOutcome): unknown {
+  try {
+    return jobResult(outcome);
+  } catch (err) {
+    return err;
+  }
+}
+
+describe('ItemProcessor', () => {
+  it('records a completed item with its answer, usage and cost, and the budget it held goes back', async () => {
+    const store = new InMemoryItemStore(10);
+    const { processor, learned } = processorWith(store);
+    const outcome = await processor.run(job(), cloudTarget(async () => answer('The plan, in short.')));
+    expect(outcome).toEqual({ kind: 'completed' });
+    expect(seenByBullMq(outcome)).toEqual({ outcome: 'completed' });
+    const recorded = store.views.get(0)!;
+    expect(recorded.status).toBe('completed');
+    expect(recorded.result).toBe('The plan, in short.');
+    expect(recorded.usage).toEqual({ inputTokens: 40, outputTokens: 10 });
+    expect(recorded.costUsd).toBeCloseTo(0.05, 9);
+    // The worst case was reserved, the actual cost held until the item recorded it, then all given back.
+    expect(store.releases.length).toBe(2);
+    expect(store.reservedUsd).toBeCloseTo(0, 9);
+    // What it really used is learned once, against what routing assumed for a summary.
+    expect(learned).toEqual(['summarize']);
+  });
+
+  it('does nothing for a job whose item already finished, and re-enqueues one whose item was moved elsewhere', async () => {
+    const store = new InMemoryItemStore();
+    const { processor, jobs } = processorWith(store);
+    store.views.get(0)!.status = 'completed';
+    expect(await processor.run(job(), cloudTarget(async () => answer('x')))).toEqual({ kind: 'skipped' });
+
+    const moved = new InMemoryItemStore(Infinity, { target: 'local', provider: 'tiny', model: 'm' });
+    const p2 = processorWith(moved);
+    expect(await p2.processor.run(job(), cloudTarget(async () => answer('x')))).toEqual({ kind: 'skipped' });
+    expect(p2.jobs.jobs(queueRefFor('local', 'tiny')).map((j) => j.id)).toEqual(['b1.0.r1']);
+    expect(jobs.jobs(queueRefFor('local', 'tiny'))).toEqual([]);
+  });
+
+  it('moves a cloud call the batch budget cannot cover to a local model, reserving nothing', async () => {
+    const store = new InMemoryItemStore(0.01);
+    const { processor, jobs } = processorWith(store);
+    let called = false;
+    const outcome = await processor.run(
+      job(),
+      cloudTarget(async () => ((called = true), answer('x'))),
+    );
+    expect(outcome).toEqual({ kind: 'rerouted', to: 'tiny' });
+    expect(called).toBe(false);
+    expect(store.views.get(0)!.route?.provider).toBe('tiny');
+    expect(store.views.get(0)!.error).toBe('batch budget reached');
+    expect(jobs.jobs(queueRefFor('local', 'tiny')).map((j) => j.id)).toEqual(['b1.0.r2']);
+    expect(store.reservedUsd).toBe(0);
+  });
+
+  it('gives the reservation back when the quota sends the item back to its queue, and when the quota check itself fails', async () => {
+    const store = new InMemoryItemStore(10);
+    const { processor } = processorWith(store, { quotaWaitMs: async () => 5000 });
+    const outcome = await processor.run(job(), cloudTarget(async () => answer('x'), { tokensPerMinute: 1000 }));
+    expect(outcome).toEqual({ kind: 'rate-limited', waitMs: 5000 });
+    expect(seenByBullMq(outcome)).toBeInstanceOf(RateLimited);
+    expect(store.status).toBe('queued');
+    expect(store.releases.length).toBe(1);
+    expect(store.reservedUsd).toBeCloseTo(0, 9);
+
+    const broken = new InMemoryItemStore(10);
+    const p2 = processorWith(broken, {
+      quotaWaitMs: async () => {
+        throw new Error('Redis went away');
+      },
+    });
+    await expect(p2.processor.run(job(), cloudTarget(async () => answer('x'), { tokensPerMinute: 1000 }))).rejects.toThrow('Redis went away');
+    expect(broken.reservedUsd).toBeCloseTo(0, 9);
+  });
+
+  it('stops a running call when its batch is cancelled: the item ends cancelled and nothing stays reserved', async () => {
+    const store = new InMemoryItemStore(10);
+    const { processor } = processorWith(store);
+    let sent!: () => void;
+    const callSent = new Promise<void>((r) => (sent = r));
+    const hanging = (req: CompletionRequest) =>
+      new Promise<CompletionResult>((_, reject) => {
+        req.signal?.addEventListener('abort', () => reject(new ProviderError('aborted', false, 'aborted')));
+        sent();
+      });
+    const running = processor.run(job(), cloudTarget(hanging));
+    await callSent;
+    store.cancelRequested = true;
+    const outcome = await running;
+    expect(outcome).toEqual({ kind: 'cancelled' });
+    expect(seenByBullMq(outcome)).toEqual({ outcome: 'cancelled' });
+    expect(store.views.get(0)!.status).toBe('cancelled');
+    expect(store.views.get(0)!.error).toBe('cancelled while running');
+    expect(store.reservedUsd).toBeCloseTo(0, 9);
+  });
+
+  it('reroutes an item whose cloud provider keeps failing to a local model, counting the failure on its circuit', async () => {
+    const store = new InMemoryItemStore(10);
+    const { processor, jobs, circuitFailures } = processorWith(store);
+    const outcome = await processor.run(
+      job(),
+      cloudTarget(async () => {
+        throw new ProviderError('503 from upstream', true, 'server_error');
+      }),
+    );
+    expect(outcome).toEqual({ kind: 'rerouted', to: 'tiny' });
+    expect(circuitFailures).toEqual(['frontier']);
+    expect(store.views.get(0)!.status).toBe('queued');
+    expect(store.views.get(0)!.error).toBe('frontier failed: 503 from upstream');
+    expect(jobs.jobs(queueRefFor('local', 'tiny')).map((j) => j.id)).toEqual(['b1.0.r2']);
+    expect(store.reservedUsd).toBeCloseTo(0, 9);
+  });
+
+  it('queues the item again for a retry before its last attempt, and the job throws the provider error', async () => {
+    const store = new InMemoryItemStore(10);
+    const { processor } = processorWith(store);
+    const error = new ProviderError('timed out', true, 'timeout');
+    const outcome = await processor.run(
+      job({ attempt: 1, isLastAttempt: false }),
+      cloudTarget(async () => {
+        throw error;
+      }),
+    );
+    expect(outcome).toEqual({ kind: 'retrying', error });
+    expect(seenByBullMq(outcome)).toBe(error);
+    expect(store.status).toBe('queued');
+    expect(store.views.get(0)!.error).toBe('attempt 1 failed: timed out');
+  });
+
+  it('fails an item for good when no cleared provider is left, saying where it was ruled out', async () => {
+    const store = new InMemoryItemStore(10);
+    store.views.get(0)!.ruledOut.push({ target: 'local', provider: 'tiny', reason: 'answers rejected by the empty-answer check' });
+    const { processor } = processorWith(store);
+    const outcome = await processor.run(
+      job(),
+      cloudTarget(async () => {
+        throw new ProviderError('prompt too long', false, 'context_exceeded');
+      }),
+    );
+    expect(outcome.kind).toBe('failed');
+    expect(seenByBullMq(outcome)).toBeInstanceOf(PermanentJobError);
+    expect(store.status).toBe('failed');
+    expect(store.views.get(0)!.error).toContain('prompt too long; ruled out: tiny: answers rejected by the empty-answer check');
+  });
+
+  it('escalates a local model whose answers fail every check to a cleared cloud provider', async () => {
+    const store = new InMemoryItemStore(10, { target: 'local', provider: 'tiny', model: 'm' });
+    const { processor, jobs } = processorWith(store);
+    const outcome = await processor.run(job(), { target: 'local', provider: provider('tiny', async () => answer('   ')), price: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 } });
+    expect(outcome).toEqual({ kind: 'rerouted', to: 'frontier' });
+    expect(store.views.get(0)!.ruledOut.map((r) => r.provider)).toEqual(['tiny']);
+    expect(jobs.jobs(queueRefFor('cloud', 'frontier')).map((j) => j.id)).toEqual(['b1.0.r2']);
+  });
+});

@@ -1,0 +1,78 @@
+import { Logger } from '@nestjs/common';
+import type { CodeMigrationTask, DocumentTask } from '#libs/batches/src/batch-types.js';
+import { routableItem, taskKind } from '#libs/batches/src/item-estimate.js';
+import type { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
+import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
+import type { ProviderCapabilities } from '#libs/pools/src/provider-capabilities.js';
+import { ProviderError, isRefusal, type CompletionResult, type TokenUsage } from '#libs/providers/src/completion.js';
+import { workTokens } from '#libs/routing/src/routing-policy.js';
+import { workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
+import type { RunningItem } from './running-item.js';
+
+export interface ProviderFeedbackDeps {
+  pools: Pick<PoolRegistry, 'recordThroughput' | 'recordTokenRatios' | 'recordCallTiming'>;
+  circuits: Pick<CircuitRegistry, 'recordSuccess' | 'recordFailure'>;
+  /** Where a provider's refusals of structured requests are learned from (optional: tests without it learn nothing). */
+  capabilities?: Pick<ProviderCapabilities, 'recordRefusal'>;
+  maxOutputTokens: number;
+}
+
+/** Failures that say the provider is unwell (not that the item is bad, nor that we sent too much). */
+const CIRCUIT_FAILURES = new Set(['server_error', 'timeout', 'connection', 'bad_response']);
+
+/**
+ * What the worker learns from each call and each finished item, for the next routing decisions: a cloud
+ * provider's health (its circuit), its latency and speed, what it refuses, and how many tokens items
+ * really take against what routing assumed.
+ */
+export class ProviderFeedback {
+  private readonly log = new Logger('item');
+
+  constructor(private readonly deps: ProviderFeedbackDeps) {}
+
+  /** A cloud call answered: its circuit hears success; its duration against its size measures the provider (LatencyFit). */
+  async cloudCallAnswered(run: RunningItem, completion: CompletionResult, sentAt: number): Promise<void> {
+    const name = run.on.provider.name;
+    await this.deps.circuits.recordSuccess(name);
+    // The answering attempt's own time: a call that waited out a 429 says nothing about speed.
+    const { inputTokens, outputTokens } = completion.usage;
+    await this.deps.pools.recordCallTiming(name, workTokens({ inputTokens, expectedOutputTokens: outputTokens }), completion.attemptMs ?? Date.now() - sentAt);
+  }
+
+  /** A cloud call failed: an unwell provider counts toward its circuit; a refused structured request toward learning it cannot. */
+  async cloudCallFailed(run: RunningItem, err: unknown, jsonSchema: Record<string, unknown> | undefined): Promise<void> {
+    const name = run.on.provider.name;
+    if (err instanceof ProviderError && CIRCUIT_FAILURES.has(err.code)) {
+      const circuit = await this.deps.circuits.recordFailure(name);
+      if (circuit.state === 'open') this.log.warn({ msg: 'circuit open', provider: name, failures: circuit.failures });
+    }
+    if (jsonSchema && isRefusal(err) && err.code === 'bad_request') await this.learnRefusal(run);
+  }
+
+  /**
+   * An item completed: its speed (work over time, fixed latency per call taken out), and what it really
+   * used (input as the tokenizer or API counted it, output as written) against what routing assumed
+   * before any correction: the next estimates learn from both.
+   */
+  async itemCompleted(run: RunningItem, task: DocumentTask | CodeMigrationTask, usage: TokenUsage, elapsedMs: number): Promise<void> {
+    const { on, tally } = run;
+    const tps = workTokensPerSecond(usage, elapsedMs, (on.latencyMs ?? 0) * tally.calls);
+    if (tps !== null) await this.deps.pools.recordThroughput(on.target, on.provider.name, tps, on.tokensPerSec);
+    const estimated = routableItem(run.job.data, task, this.deps.maxOutputTokens);
+    await this.deps.pools.recordTokenRatios(taskKind(task), usage, { inputTokens: estimated.inputTokens, outputTokens: estimated.expectedOutputTokens });
+  }
+
+  /**
+   * A structured request refused as invalid (no context overflow, no rate limit): one refusal may be the
+   * item's fault, several on different items say the provider cannot do it (llama.cpp's server refuses every
+   * `response_format` when its model has no usable chat template). Learned, items needing it go elsewhere.
+   */
+  private async learnRefusal(run: RunningItem): Promise<void> {
+    const { batchId, index } = run.job.data;
+    const learned = await this.deps.capabilities?.recordRefusal(run.on.provider.name, 'structured-output', `${batchId}:${index}`);
+    if (learned?.learnedNow) {
+      const { lack } = learned;
+      this.log.warn({ msg: 'provider refuses structured output: routing such items elsewhere', provider: run.on.provider.name, until: new Date(lack.expiresAt).toISOString(), refusals: lack.refusals });
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import type { ItemSpent } from '#libs/batches/src/batch-store.js';
+import type { CallTally } from '#libs/jobs/src/model-calls.js';
+import type { JobContext, JobName } from '#libs/queue/src/index.js';
+import { costOf } from '#libs/routing/src/cost.js';
+import type { BudgetHold } from './budget-hold.js';
+import type { ProcessorTarget } from './processor-target.js';
+
+/** One run of one item on one provider, as the pieces of the item code share it. */
+export interface RunningItem {
+  job: JobContext<JobName.RunItem>;
+  on: ProcessorTarget;
+  /** Every call's usage so far: the item is charged for all of them. */
+  tally: CallTally;
+  /**
+   * The cost of its cloud calls so far, still held in the batch's budget until the item records it, so an
+   * item of many calls cannot spend past the budget between its first call and its last.
+   */
+  held: BudgetHold;
+}
+
+/** The provider's name as a route's `from`. */
+export function fromOf(run: RunningItem): { target: RunningItem['on']['target']; provider: string } {
+  return { target: run.on.target, provider: run.on.provider.name };
+}
+
+/** What a long item's calls so far used on this provider, when it leaves it midway (none before its first call). */
+export function spentOf(run: RunningItem): ItemSpent | undefined {
+  const { usage, calls } = run.tally;
+  return calls > 0 ? { ...usage, costUsd: costOf(usage, run.on.price) } : undefined;
+}

@@ -1,0 +1,139 @@
+import type { Llama } from 'node-llama-cpp';
+import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
+import { EgressRecorder } from '#libs/audit/src/egress-recorder.js';
+import type { BatchIntake } from '#libs/batches/src/batch-intake.js';
+import type { BatchStore } from '#libs/batches/src/batch-store.js';
+import type { BranchOutputs } from '#libs/batches/src/branch-outputs.js';
+import type { AppConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
+import type { CloudProviderConfig } from '#libs/config/src/cloud-providers.js';
+import type { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
+import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
+import type { ProviderCapabilities } from '#libs/pools/src/provider-capabilities.js';
+import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
+import type { TokenRateLimiter } from '#libs/pools/src/token-rate-limiter.js';
+import type { ApiKeySource } from '#libs/providers/src/cloud/api-key-source.js';
+import { CloudProvider } from '#libs/providers/src/cloud/cloud-provider.js';
+import { queueRefFor, type QueueLayer } from '#libs/queue/src/index.js';
+import type { RouteTarget, RoutingPolicy } from '#libs/routing/src/routing-policy.js';
+import type { ScheduleService } from '#libs/schedules/src/schedule-service.js';
+import { BranchOutputWriter } from './branch-output-writer.js';
+import { CloudGate } from './cloud-gate.js';
+import { EscalationWatchdog } from './escalation-watchdog.js';
+import { InferencePool } from './inference-pool.js';
+import { ItemCalls } from './item-calls.js';
+import { ItemEndings } from './item-endings.js';
+import { ItemProcessor } from './item-processor.js';
+import { ItemRerouter } from './item-rerouter.js';
+import { LocalModelPool } from './local-model-pool.js';
+import { ProviderFeedback } from './provider-feedback.js';
+import { ScheduleRunner } from './schedule-runner.js';
+
+/** The shared services the worker is built from: the libs' Nest providers (Redis-backed stores, the queue layer, the routing policy). */
+export interface WorkerServices {
+  config: AppConfig;
+  store: BatchStore;
+  registry: PoolRegistry;
+  jobs: QueueLayer;
+  directory: ProviderDirectory;
+  circuits: CircuitRegistry;
+  tokens: TokenRateLimiter;
+  policy: RoutingPolicy;
+  capabilities: ProviderCapabilities;
+  schedules: ScheduleService;
+  intake: BatchIntake;
+  branchOutputs: BranchOutputs;
+  audit: AuditRecorder;
+}
+
+/** The worker's own objects, wired, not started: WorkerLifecycle starts and stops them in order. */
+export interface WorkerParts {
+  processor: ItemProcessor;
+  watchdog: EscalationWatchdog;
+  scheduleRunner: ScheduleRunner;
+  branchWriter: BranchOutputWriter;
+  /** A local model's pool, once the engine is open: loads the model, computes its sequences, then consumes. */
+  openLocalPool(model: LocalModelConfig & { modelPath: string }, llama: Llama): Promise<LocalModelPool>;
+  /** A cloud provider's client and the pool that consumes its queue (not started). */
+  cloudPool(cloud: CloudProviderConfig, apiKey: string | ApiKeySource): { pool: InferencePool; provider: CloudProvider };
+}
+
+/** The Nest token WorkerModule provides the composed WorkerParts under. */
+export const WORKER_PARTS = Symbol('WorkerParts');
+
+/**
+ * The one place the worker's objects are built and wired (its composition root). Plain TypeScript, so the
+ * whole graph reads top to bottom here and a test can build it without Nest; WorkerModule calls it once
+ * with the libs' services. What is built only at start-up (a model's pool, a cloud client with its key)
+ * is built here too, by the factories it returns.
+ */
+export function composeWorker(s: WorkerServices): WorkerParts {
+  const { config, store, registry, jobs } = s;
+  const { maxOutputTokens, heartbeatMs } = config;
+  const clearanceOf = (target: RouteTarget, provider: string) =>
+    target === 'local' ? ('restricted' as const) : config.cloudProviders.find((p) => p.name === provider)?.clearance;
+  const rerouter = new ItemRerouter({ store, jobs, directory: s.directory, policy: s.policy, maxOutputTokens, audit: { recorder: s.audit, clearanceOf } });
+  const feedback = new ProviderFeedback({ pools: registry, circuits: s.circuits, capabilities: s.capabilities, maxOutputTokens });
+  const endings = new ItemEndings({ store, rerouter });
+  const gate = new CloudGate({ store, circuits: s.circuits, tokens: s.tokens });
+  const calls = new ItemCalls({ store, gate, feedback, endings });
+  const processor = new ItemProcessor({ store, calls, endings, feedback, maxOutputTokens });
+  const egress = new EgressRecorder(s.audit);
+
+  return {
+    processor,
+    watchdog: new EscalationWatchdog({
+      jobs,
+      store,
+      directory: s.directory,
+      rerouter,
+      policy: s.policy,
+      localModels: config.localModels.map((m) => m.name),
+      intervalMs: config.escalationIntervalMs,
+      maxOutputTokens,
+    }),
+    scheduleRunner: new ScheduleRunner(jobs, s.schedules, s.intake),
+    branchWriter: new BranchOutputWriter(jobs, store, s.branchOutputs, config.branchOutputAuthor),
+    openLocalPool: (model, llama) => LocalModelPool.open(model, config.engine, llama, { jobs, registry, processor, heartbeatMs }),
+    cloudPool: (cloud, apiKey) => {
+      const provider = new CloudProvider({
+        name: cloud.name,
+        baseURL: cloud.baseURL,
+        apiKey,
+        model: cloud.model,
+        clearance: cloud.clearance,
+        timeoutMs: cloud.timeoutMs,
+        maxRetries: cloud.maxRetries,
+        probeTimeoutMs: config.circuit.probeTimeoutMs,
+        audit: egress,
+        contextTokens: cloud.contextTokens,
+      });
+      const description = {
+        model: cloud.model,
+        device: 'api',
+        deviceNames: [],
+        memory: null,
+        modelBytes: null,
+        status: 'consuming' as const,
+        reason: `cleared up to ${cloud.clearance}`,
+        sequences: cloud.concurrency,
+        activeSequences: cloud.concurrency,
+      };
+      const pool = new InferencePool(
+        {
+          target: 'cloud',
+          queue: queueRefFor('cloud', cloud.name),
+          provider,
+          price: cloud.price,
+          heartbeatMs,
+          describe: () => description,
+          requestsPerMinute: cloud.requestsPerMinute,
+          tokensPerMinute: cloud.tokensPerMinute,
+          latencyMs: cloud.latencyMs,
+          tokensPerSec: cloud.tokensPerSec,
+        },
+        { jobs, registry, processor },
+      );
+      return { pool, provider };
+    },
+  };
+}

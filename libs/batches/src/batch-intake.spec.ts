@@ -1,0 +1,116 @@
+import { describe, expect, it } from '@jest/globals';
+import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
+import { InMemoryJobQueue, queueRefFor } from '#libs/queue/src/index.js';
+import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
+import { RoutingPolicy, type ProviderView } from '#libs/routing/src/routing-policy.js';
+import { TokenCalibration } from '#libs/routing/src/token-calibration.js';
+import { BatchIntake, type IntakeStore } from './batch-intake.js';
+import type { NewBatch, NewItem } from './batch-store.js';
+import type { ItemRoute } from './batch-types.js';
+
+const local: ProviderView = { target: 'local', name: 'tiny', model: 'tiny-q4', clearance: 'restricted', price: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 }, tokensPerSec: 0.01, concurrency: 1, backlogTokens: 0, latencyMs: 0 };
+const cloud: ProviderView = { target: 'cloud', name: 'frontier', model: 'big', clearance: 'internal', price: { inputPerMTokUsd: 1, outputPerMTokUsd: 2 }, tokensPerSec: 500, concurrency: 8, backlogTokens: 0, latencyMs: 0 };
+
+/** The batch records in memory, as BatchStore keeps them in Redis: created once per Idempotency-Key, marked once enqueued. */
+function inMemoryStore() {
+  const batches = new Map<string, { batch: NewBatch; items: NewItem[]; enqueued: boolean; bodyHash?: string }>();
+  const keys = new Map<string, string>();
+  const store = {
+    batches,
+    async findByIdempotencyKey(key: string) {
+      const id = keys.get(key);
+      return id ? { id, bodyHash: batches.get(id)!.bodyHash ?? null } : null;
+    },
+    async create(batch: NewBatch, items: NewItem[], idempotencyKey?: string, bodyHash?: string) {
+      const found = idempotencyKey ? keys.get(idempotencyKey) : undefined;
+      if (found) return { id: found, created: false, bodyHash: batches.get(found)!.bodyHash ?? null };
+      const id = `batch-${batches.size + 1}`;
+      batches.set(id, { batch, items, enqueued: false, bodyHash });
+      if (idempotencyKey) keys.set(idempotencyKey, id);
+      return { id, created: true };
+    },
+    async get(id: string) {
+      const b = batches.get(id);
+      return b ? { id, counts: { total: b.items.length } } : null;
+    },
+    async isEnqueued(id: string) {
+      return batches.get(id)?.enqueued ?? false;
+    },
+    async markEnqueued(id: string) {
+      batches.get(id)!.enqueued = true;
+    },
+    async exists(id: string) {
+      return batches.has(id);
+    },
+    async cancel() {
+      return [];
+    },
+    async *eachItem(id: string) {
+      const items = batches.get(id)?.items ?? [];
+      for (const [index, item] of items.entries()) yield { index, route: item.route, routeHistory: [item.route as ItemRoute], status: 'queued' };
+    },
+  };
+  return store;
+}
+
+function intakeWith(store: ReturnType<typeof inMemoryStore>, jobs: InMemoryJobQueue): BatchIntake {
+  const directory = { routingState: async (now = Date.now()) => ({ now, providers: [local, cloud] }), calibration: async () => new TokenCalibration() } as unknown as ProviderDirectory;
+  const repositories: RepositoryGate = { authorize: async () => '/nowhere' } as unknown as RepositoryGate;
+  return new BatchIntake(store as unknown as IntakeStore, jobs, directory, new RoutingPolicy(), { maxItems: 10, maxOutputTokens: 128, localModels: ['tiny'] }, repositories);
+}
+
+/** Two items: one the slow local model cannot finish in a minute, one holding a card number (confidential: the cloud is not cleared for it). */
+const body = {
+  kind: 'document-processing',
+  sensitivity: 'internal',
+  deadline: 'PT1M',
+  task: { type: 'summarize' },
+  items: [
+    { id: 'plain', text: 'The quarterly plan, in a few paragraphs.' },
+    { id: 'card', text: 'Refund to card 4111 1111 1111 1111 please.' },
+  ],
+};
+
+describe('BatchIntake', () => {
+  it('enqueues each item on the queue its route names, local ones by deadline priority, then marks the batch enqueued', async () => {
+    const store = inMemoryStore();
+    const jobs = new InMemoryJobQueue();
+    const accepted = await intakeWith(store, jobs).submit(body, undefined, Date.parse('2026-11-23T00:00:00Z'));
+    expect(accepted).toEqual({ id: 'batch-1', status: 'queued', total: 2, created: true });
+
+    const { items, enqueued } = store.batches.get('batch-1')!;
+    expect(items.map((i) => `${i.itemId} → ${i.route.target} ${i.route.provider}`)).toEqual(['plain → cloud frontier', 'card → local tiny']);
+    expect(items[1].sensitivity).toBe('confidential');
+    const onCloud = jobs.jobs(queueRefFor('cloud', 'frontier'));
+    const onLocal = jobs.jobs(queueRefFor('local', 'tiny'));
+    expect(onCloud.map((j) => [j.id, j.priority])).toEqual([['batch-1.0', undefined]]);
+    expect(onLocal.map((j) => j.id)).toEqual(['batch-1.1']);
+    expect(onLocal[0].priority).toBeGreaterThan(0);
+    expect(onLocal[0].data).toMatchObject({ batchId: 'batch-1', index: 1, itemId: 'card', sensitivity: 'confidential' });
+    expect(enqueued).toBe(true);
+  });
+
+  it('a repeated submission with the same Idempotency-Key answers the first batch and adds no job twice; one that died before enqueuing is enqueued then', async () => {
+    const store = inMemoryStore();
+    const jobs = new InMemoryJobQueue();
+    const intake = intakeWith(store, jobs);
+    const first = await intake.submit(body, 'key-1');
+    const again = await intake.submit(body, 'key-1');
+    expect(again).toEqual({ ...first, created: false });
+    expect(jobs.jobs(queueRefFor('cloud', 'frontier')).length + jobs.jobs(queueRefFor('local', 'tiny')).length).toBe(2);
+
+    // The process died between storing the batch and enqueuing its jobs: the retry enqueues them, same ids.
+    const crashed = inMemoryStore();
+    const empty = new InMemoryJobQueue();
+    const failing = new InMemoryJobQueue();
+    failing.enqueue = async () => {
+      throw new Error('Redis went away');
+    };
+    await expect(intakeWith(crashed, failing).submit(body, 'key-2')).rejects.toThrow('Redis went away');
+    expect(crashed.batches.get('batch-1')!.enqueued).toBe(false);
+    expect(await intakeWith(crashed, empty).submit(body, 'key-2')).toMatchObject({ id: 'batch-1', created: false });
+    expect(empty.jobs(queueRefFor('cloud', 'frontier')).map((j) => j.id)).toEqual(['batch-1.0']);
+    expect(empty.jobs(queueRefFor('local', 'tiny')).map((j) => j.id)).toEqual(['batch-1.1']);
+    expect(crashed.batches.get('batch-1')!.enqueued).toBe(true);
+  });
+});

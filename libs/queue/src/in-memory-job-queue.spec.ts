@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { QueueTuning } from '#libs/config/src/app-config.js';
+import type { WorkItem } from '#libs/batches/src/batch-types.js';
+import { InMemoryJobQueue } from './in-memory-job-queue.js';
+import { PermanentJobError, RateLimited } from './job-errors.js';
+import { JobQueue } from './job-queue.js';
+import type { ConsumerHandle, QueueLayer } from './queue-layer.js';
+import { JobName, MAINTENANCE_QUEUE, SCHEDULES_QUEUE, queueName, queueRefFor, type QueueRef } from './queue-names.js';
+
+const tuning: QueueTuning = { lockDurationMs: 5000, stalledIntervalMs: 1000, maxStalledCount: 1, attempts: 2, backoffMs: 10 };
+const local = queueRefFor('local', 'tiny');
+const cloud = queueRefFor('cloud', 'frontier');
+const QUEUES: QueueRef[] = [local, cloud, MAINTENANCE_QUEUE, SCHEDULES_QUEUE];
+const item = (index: number): WorkItem => ({ batchId: 'b', index, itemId: `i${index}`, kind: 'document-processing', sensitivity: 'internal', deadline: 0, input: 'x' });
+const run = (index: number, priority?: number, delayMs?: number) => ({ name: JobName.RunItem as const, data: item(index), jobId: `b.${index}`, priority, delayMs });
+
+/** One implementation under test: the queue layer, and how to let its consumers finish what is due. */
+interface Harness {
+  jobs: QueueLayer;
+  /** Lets consumers take every job that is due or comes due (retries after backoff included). */
+  settle(queue: QueueRef): Promise<void>;
+  close(): Promise<void>;
+}
+
+function inMemory(): Harness {
+  let clock = 1_000_000;
+  const jobs = new InMemoryJobQueue({ queues: QUEUES, tuning, now: () => clock });
+  return {
+    jobs,
+    settle: async () => {
+      // Backoffs and pauses pass on the fake clock: a minute is more than any of them here.
+      for (let i = 0; i < 10; i += 1) {
+        await jobs.drain();
+        clock += 60_000;
+      }
+    },
+    close: async () => undefined,
+  };
+}
+
+function bullmq(): Harness {
+  const prefix = `t-${randomUUID().slice(0, 8)}`;
+  const url = process.env.REDIS_URL!;
+  const queues = new Map(QUEUES.map((ref) => [queueName(ref), new Queue(queueName(ref), { connection: { url }, prefix })]));
+  const jobs = new JobQueue(queues, { url }, prefix, tuning);
+  return {
+    jobs,
+    settle: async (queue) => {
+      for (let waited = 0; waited < 15_000; waited += 50) {
+        const d = await jobs.depth(queue);
+        if (d.waiting + d.active + d.delayed + d.prioritized === 0) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('jobs did not settle');
+    },
+    close: async () => {
+      await jobs.closeConsumers(2000);
+      await Promise.all([...queues.values()].map((q) => q.obliterate({ force: true }).then(() => q.close())));
+    },
+  };
+}
+
+/**
+ * The same expectations for both: what InMemoryJobQueue promises is checked against BullMQ itself, so a
+ * unit test passing on the fake says something about the real queue.
+ */
+describe.each([
+  ['InMemoryJobQueue', inMemory],
+  ['JobQueue (BullMQ, real Redis)', bullmq],
+])('%s', (_name, make) => {
+  let h: Harness;
+  const consumers: ConsumerHandle[] = [];
+  beforeAll(() => {
+    h = make();
+  });
+  afterAll(async () => {
+    await Promise.all(consumers.map((c) => c.close(1000)));
+    await h.close();
+  });
+
+  it('adds a job once however often its id is enqueued, and counts it by state', async () => {
+    await h.jobs.enqueue(local, [run(0, 5), run(1, 5), run(2, 5, 60_000)]);
+    await h.jobs.enqueue(local, [run(0, 5)]);
+    expect(await h.jobs.depth(local)).toEqual({ waiting: 0, active: 0, delayed: 1, prioritized: 2, completed: 0, failed: 0 });
+  });
+
+  it('lists waiting jobs in the order they run: priority first, then arrival', async () => {
+    await h.jobs.enqueue(local, [run(3, 1), run(4, 5)]);
+    expect((await h.jobs.waiting(local, 10)).map((j) => j.id)).toEqual(['b.3', 'b.0', 'b.1', 'b.4']);
+    expect((await h.jobs.waiting(local, 2)).map((j) => j.id)).toEqual(['b.3', 'b.0']);
+  });
+
+  it('removes only a job that has not started', async () => {
+    expect(await h.jobs.removeWaiting(local, 'b.1')).toBe(true);
+    expect(await h.jobs.removeWaiting(local, 'b.2')).toBe(true); // delayed
+    expect(await h.jobs.removeWaiting(local, 'b.1')).toBe(false);
+    expect(await h.jobs.removeWaiting(local, 'nope')).toBe(false);
+    expect((await h.jobs.waiting(local, 10)).map((j) => j.id)).toEqual(['b.3', 'b.0', 'b.4']);
+  });
+
+  it('knows only the queues it was configured with', async () => {
+    expect(h.jobs.has(local)).toBe(true);
+    expect(h.jobs.has(queueRefFor('cloud', 'unknown'))).toBe(false);
+    await expect(h.jobs.enqueue(queueRefFor('cloud', 'unknown'), [run(9)])).rejects.toThrow('no queue inference-cloud.unknown: provider "unknown" is not configured');
+  });
+
+  it('keeps one Job Scheduler per id: upserted, its next run known, removed once', async () => {
+    expect(await h.jobs.nextRun(SCHEDULES_QUEUE, 'nightly')).toBeNull();
+    await h.jobs.schedule(SCHEDULES_QUEUE, 'nightly', { pattern: '0 0 3 * * *', tz: 'Europe/Paris' }, JobName.FireSchedule, { schedule: 'nightly' });
+    await h.jobs.schedule(SCHEDULES_QUEUE, 'nightly', { pattern: '0 0 3 * * *', tz: 'Europe/Paris' }, JobName.FireSchedule, { schedule: 'nightly' });
+    const next = await h.jobs.nextRun(SCHEDULES_QUEUE, 'nightly');
+    expect(next).not.toBeNull();
+    expect(new Date(next!).toLocaleTimeString('en-GB', { timeZone: 'Europe/Paris' })).toBe('03:00:00');
+    expect((await h.jobs.depth(SCHEDULES_QUEUE)).delayed).toBe(1);
+    expect(await h.jobs.unschedule(SCHEDULES_QUEUE, 'nightly')).toBe(true);
+    expect(await h.jobs.unschedule(SCHEDULES_QUEUE, 'nightly')).toBe(false);
+    expect(await h.jobs.nextRun(SCHEDULES_QUEUE, 'nightly')).toBeNull();
+    expect((await h.jobs.depth(SCHEDULES_QUEUE)).delayed).toBe(0);
+  });
+
+  it('runs each job through its consumer: completed, retried until its attempts are spent, or failed at once when permanent', async () => {
+    const seen: string[] = [];
+    let limited = false;
+    consumers.push(
+      h.jobs.consume<JobName.RunItem>(
+        cloud,
+        async (job) => {
+          seen.push(`${job.id}#${job.attempt}${job.isLastAttempt ? ' last' : ''}`);
+          if (job.data.index === 1) throw new Error('provider down');
+          if (job.data.index === 2) throw new PermanentJobError('bad input');
+          if (job.data.index === 3 && !limited) {
+            limited = true;
+            throw new RateLimited(20);
+          }
+          return { outcome: 'completed' };
+        },
+        { concurrency: 1 },
+      ),
+    );
+    await h.jobs.enqueue(cloud, [run(0), run(1), run(2), run(3)]);
+    await h.settle(cloud);
+    expect(await h.jobs.depth(cloud)).toEqual({ waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 2, failed: 2 });
+    // A rate-limited job is taken again without spending an attempt; a failed one is retried up to `attempts`.
+    expect([...seen].sort()).toEqual(['b.0#1', 'b.1#1', 'b.1#2 last', 'b.2#1', 'b.3#1', 'b.3#1'].sort());
+  });
+});
+
+describe('InMemoryJobQueue runs only what the test lets it', () => {
+  it('holds a delayed job until its time, and an `every` scheduler fires at once, then each interval', async () => {
+    let clock = 0;
+    const jobs = new InMemoryJobQueue({ tuning, now: () => clock });
+    const fired: number[] = [];
+    jobs.consume<JobName.EscalationSweep>(MAINTENANCE_QUEUE, async (job) => void fired.push(job.timestamp), { concurrency: 1 });
+    await jobs.schedule(MAINTENANCE_QUEUE, 'sweep', { every: 1000 }, JobName.EscalationSweep, {});
+    expect(await jobs.drain()).toBe(1);
+    expect(await jobs.drain()).toBe(0);
+    expect(await jobs.nextRun(MAINTENANCE_QUEUE, 'sweep')).toBe(1000);
+    clock = 1000;
+    expect(await jobs.drain()).toBe(1);
+    expect(fired).toEqual([0, 1000]);
+
+    await jobs.enqueue(local, [run(0, 1, 500)]);
+    jobs.consume<JobName.RunItem>(local, async () => 'done', { concurrency: 1 });
+    expect(await jobs.runNext(local)).toBeNull();
+    clock += 500;
+    expect((await jobs.runNext(local))?.returnValue).toBe('done');
+    expect(jobs.job(local, 'b.0')?.state).toBe('completed');
+  });
+});

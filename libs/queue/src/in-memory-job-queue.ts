@@ -1,0 +1,291 @@
+import { CronExpressionParser } from 'cron-parser';
+import type { QueueTuning } from '#libs/config/src/app-config.js';
+import { PermanentJobError, RateLimited } from './job-errors.js';
+import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
+import type { ConsumeOptions, ConsumerHandle, JobContext, JobHandler, QueueDepth, QueueLayer, SchedulerTiming } from './queue-layer.js';
+import { QUEUE_SETTINGS } from './queue-settings.js';
+
+export type FakeJobState = 'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed';
+
+/** One job as the fake keeps it: what a test may look at after running it. */
+export interface FakeJob {
+  readonly id: string;
+  readonly queue: string;
+  readonly name: JobName;
+  readonly data: unknown;
+  readonly priority?: number;
+  /** When it was added (a scheduler's job: its slot). */
+  readonly timestamp: number;
+  state: FakeJobState;
+  /** Not taken before this (delayed jobs, retries after their backoff). */
+  readyAt: number;
+  attemptsMade: number;
+  readonly attempts: number;
+  startedAt?: number;
+  returnValue?: unknown;
+  failedReason?: string;
+  schedulerId?: string;
+}
+
+interface FakeScheduler {
+  when: SchedulerTiming;
+  name: JobName;
+  data: unknown;
+  next: number;
+}
+
+export interface InMemoryJobQueueOptions {
+  /** The queues this deployment has (has() and every call check them, as JobQueue does); all when absent. */
+  queues?: QueueRef[];
+  /** Attempts and backoff per kind of queue, as JobQueue reads them from QUEUE_SETTINGS. */
+  tuning?: QueueTuning;
+  /** The clock delays, backoffs, pauses and scheduler slots are measured on (a test moves it). */
+  now?: () => number;
+}
+
+const DEFAULT_TUNING: QueueTuning = { lockDurationMs: 60_000, stalledIntervalMs: 30_000, maxStalledCount: 1, attempts: 3, backoffMs: 1000 };
+
+/**
+ * The queue layer in this process, for unit tests (Twenty's SyncDriver): it keeps every job in a map and
+ * runs them only when the test says so (runNext, drain), so what a handler does is deterministic. It
+ * behaves as JobQueue does for what callers use — deterministic ids added once, priority then arrival,
+ * removing only jobs not started, counts by state, Job Schedulers keyed by id, attempts with exponential
+ * backoff, PermanentJobError failing at once, RateLimited pausing the queue without charging an attempt —
+ * and keeps finished jobs (retention is not modelled), so a test can read their results.
+ */
+export class InMemoryJobQueue implements QueueLayer {
+  private readonly jobsById = new Map<string, FakeJob>();
+  private readonly schedulers = new Map<string, FakeScheduler>();
+  private readonly handlers = new Map<string, { handler: JobHandler<JobName>; closed: boolean; concurrency: number }>();
+  private readonly pausedUntil = new Map<string, number>();
+  private readonly known?: Set<string>;
+  private readonly tuning: QueueTuning;
+  private readonly now: () => number;
+
+  constructor(opts: InMemoryJobQueueOptions = {}) {
+    this.known = opts.queues && new Set(opts.queues.map(queueName));
+    this.tuning = opts.tuning ?? DEFAULT_TUNING;
+    this.now = opts.now ?? Date.now;
+  }
+
+  async enqueue(queue: QueueRef, jobs: JobSpec[]): Promise<void> {
+    const name = this.queueOf(queue);
+    const { attempts } = QUEUE_SETTINGS[queue.kind](this.tuning);
+    for (const j of jobs) {
+      const key = `${name}:${j.jobId}`;
+      if (this.jobsById.has(key)) continue; // the same id twice adds nothing, as in BullMQ
+      const now = this.now();
+      const delayed = (j.delayMs ?? 0) > 0;
+      this.jobsById.set(key, {
+        id: j.jobId,
+        queue: name,
+        name: j.name,
+        data: j.data,
+        priority: j.priority,
+        timestamp: now,
+        state: delayed ? 'delayed' : j.priority ? 'prioritized' : 'waiting',
+        readyAt: now + (j.delayMs ?? 0),
+        attemptsMade: 0,
+        attempts,
+      });
+    }
+  }
+
+  async removeWaiting(queue: QueueRef, jobId: string): Promise<boolean> {
+    const key = `${this.queueOf(queue)}:${jobId}`;
+    const job = this.jobsById.get(key);
+    if (!job || !isWaiting(job.state)) return false;
+    this.jobsById.delete(key);
+    return true;
+  }
+
+  async depth(queue: QueueRef): Promise<QueueDepth> {
+    const name = this.queueOf(queue);
+    const depth: QueueDepth = { waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 0, failed: 0 };
+    for (const job of this.jobsById.values()) if (job.queue === name) depth[job.state] += 1;
+    return depth;
+  }
+
+  async schedule<N extends JobName>(queue: QueueRef, schedulerId: string, when: SchedulerTiming, name: N, data: JobPayloads[N]): Promise<void> {
+    const q = this.queueOf(queue);
+    // An upsert replaces the scheduler and its next slot's job.
+    this.dropSchedulerJob(q, schedulerId);
+    const now = this.now();
+    // Like BullMQ: an `every` scheduler fires at once, then every interval; a cron one at its next slot.
+    const first = 'every' in when ? now : nextCron(when, now);
+    this.schedulers.set(`${q}:${schedulerId}`, { when, name, data, next: first });
+    this.addSlot(queue, schedulerId);
+  }
+
+  async unschedule(queue: QueueRef, schedulerId: string): Promise<boolean> {
+    const q = this.queueOf(queue);
+    this.dropSchedulerJob(q, schedulerId);
+    return this.schedulers.delete(`${q}:${schedulerId}`);
+  }
+
+  async nextRun(queue: QueueRef, schedulerId: string): Promise<number | null> {
+    return this.schedulers.get(`${this.queueOf(queue)}:${schedulerId}`)?.next ?? null;
+  }
+
+  async waiting<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N] }>> {
+    return this.inOrder(this.queueOf(queue))
+      .slice(0, limit)
+      .map((j) => ({ id: j.id, data: j.data as JobPayloads[N] }));
+  }
+
+  async active<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>> {
+    const name = this.queueOf(queue);
+    return [...this.jobsById.values()]
+      .filter((j) => j.queue === name && j.state === 'active')
+      .slice(0, limit)
+      .map((j) => ({ id: j.id, data: j.data as JobPayloads[N], startedAt: j.startedAt ?? this.now() }));
+  }
+
+  has(queue: QueueRef): boolean {
+    return !this.known || this.known.has(queueName(queue));
+  }
+
+  consume<N extends JobName>(queue: QueueRef, handler: JobHandler<N>, opts: ConsumeOptions): ConsumerHandle {
+    const entry = { handler: handler as JobHandler<JobName>, closed: false, concurrency: opts.concurrency };
+    this.handlers.set(this.queueOf(queue), entry);
+    return {
+      queue,
+      setConcurrency: (n) => void (entry.concurrency = n),
+      close: async () => void (entry.closed = true),
+    };
+  }
+
+  /** A job as the fake holds it (undefined once removed): its state, attempts and result. */
+  job(queue: QueueRef, jobId: string): FakeJob | undefined {
+    return this.jobsById.get(`${queueName(queue)}:${jobId}`);
+  }
+
+  /** Every job of a queue, in the order they were added. */
+  jobs(queue: QueueRef): FakeJob[] {
+    const name = queueName(queue);
+    return [...this.jobsById.values()].filter((j) => j.queue === name);
+  }
+
+  /**
+   * Runs the next job of `queue` that is due through its consumer, as a BullMQ worker would, and returns
+   * it; null when none is due, nobody consumes the queue, or the queue is paused by RateLimited.
+   */
+  async runNext(queue: QueueRef): Promise<FakeJob | null> {
+    const name = this.queueOf(queue);
+    const consumer = this.handlers.get(name);
+    if (!consumer || consumer.closed || (this.pausedUntil.get(name) ?? 0) > this.now()) return null;
+    const job = this.inOrder(name)[0];
+    if (!job) return null;
+    job.state = 'active';
+    job.startedAt = this.now();
+    if (job.schedulerId) this.nextSlot(queue, job.schedulerId);
+    const context: JobContext<JobName> = {
+      id: job.id,
+      timestamp: job.timestamp,
+      name: job.name,
+      data: job.data as JobPayloads[JobName],
+      attempt: job.attemptsMade + 1,
+      isLastAttempt: job.attemptsMade + 1 >= job.attempts,
+    };
+    try {
+      job.returnValue = await consumer.handler(context);
+      job.state = 'completed';
+    } catch (err) {
+      this.afterFailure(queue, job, err);
+    }
+    return job;
+  }
+
+  /** Runs due jobs on every consumed queue until none is left; returns how many ran. Bounded, so a job that keeps re-adding itself cannot hang a test. */
+  async drain(maxJobs = 10_000): Promise<number> {
+    let ran = 0;
+    for (let progress = true; progress && ran < maxJobs; ) {
+      progress = false;
+      for (const name of this.handlers.keys()) {
+        const job = await this.runNext(this.refOf(name));
+        if (job) {
+          ran += 1;
+          progress = true;
+        }
+      }
+    }
+    return ran;
+  }
+
+  private afterFailure(queue: QueueRef, job: FakeJob, err: unknown): void {
+    if (err instanceof RateLimited) {
+      // BullMQ's worker.rateLimit: the queue waits, the job goes back without spending an attempt.
+      this.pausedUntil.set(job.queue, this.now() + err.waitMs);
+      job.state = job.priority ? 'prioritized' : 'waiting';
+      return;
+    }
+    job.attemptsMade += 1;
+    job.failedReason = err instanceof Error ? err.message : String(err);
+    if (err instanceof PermanentJobError || job.attemptsMade >= job.attempts) {
+      job.state = 'failed';
+      return;
+    }
+    const { backoff } = QUEUE_SETTINGS[queue.kind](this.tuning);
+    job.state = 'delayed';
+    job.readyAt = this.now() + backoff.delay * 2 ** (job.attemptsMade - 1);
+  }
+
+  /** Waiting jobs due now, in the order a worker takes them: prioritized by priority then arrival, then plain waiting ones. */
+  private inOrder(name: string): FakeJob[] {
+    const now = this.now();
+    const due = [...this.jobsById.values()].filter((j) => j.queue === name && isWaiting(j.state) && j.readyAt <= now);
+    const rank = (j: FakeJob) => (j.priority ? j.priority : Number.MAX_SAFE_INTEGER);
+    // A stable sort keeps arrival order among equals (the map iterates in insertion order).
+    return due.sort((a, b) => rank(a) - rank(b));
+  }
+
+  private addSlot(queue: QueueRef, schedulerId: string): void {
+    const q = queueName(queue);
+    const s = this.schedulers.get(`${q}:${schedulerId}`)!;
+    const now = this.now();
+    const { attempts } = QUEUE_SETTINGS[queue.kind](this.tuning);
+    this.jobsById.set(`${q}:repeat:${schedulerId}:${s.next}`, {
+      id: `repeat:${schedulerId}:${s.next}`,
+      queue: q,
+      name: s.name,
+      data: s.data,
+      timestamp: s.next,
+      state: s.next > now ? 'delayed' : 'waiting',
+      readyAt: s.next,
+      attemptsMade: 0,
+      attempts,
+      schedulerId,
+    });
+  }
+
+  /** A scheduler's slot was taken: its next slot's job is added, as BullMQ does when a worker takes one. */
+  private nextSlot(queue: QueueRef, schedulerId: string): void {
+    const s = this.schedulers.get(`${queueName(queue)}:${schedulerId}`);
+    if (!s) return;
+    s.next = 'every' in s.when ? s.next + s.when.every : nextCron(s.when, s.next);
+    this.addSlot(queue, schedulerId);
+  }
+
+  private dropSchedulerJob(q: string, schedulerId: string): void {
+    for (const [key, job] of this.jobsById) if (job.queue === q && job.schedulerId === schedulerId && isWaiting(job.state)) this.jobsById.delete(key);
+  }
+
+  private queueOf(ref: QueueRef): string {
+    const name = queueName(ref);
+    if (!this.has(ref)) throw new Error(`no queue ${name}: provider "${ref.provider}" is not configured`);
+    return name;
+  }
+
+  private refOf(name: string): QueueRef {
+    const dot = name.indexOf('.');
+    return { kind: name.slice(0, dot) as QueueRef['kind'], provider: name.slice(dot + 1) };
+  }
+}
+
+function isWaiting(state: FakeJobState): boolean {
+  return state === 'waiting' || state === 'prioritized' || state === 'delayed';
+}
+
+function nextCron(when: { pattern: string; tz: string }, after: number): number {
+  return CronExpressionParser.parse(when.pattern, { tz: when.tz, currentDate: new Date(after) }).next().getTime();
+}

@@ -1,0 +1,15 @@
+import { UnrecoverableError } from 'bullmq';
+
+/**
+ * A processor's error that must not be retried (bad input, clearance refusal, item cancelled). It extends
+ * BullMQ's UnrecoverableError because that is how BullMQ is told; InMemoryJobQueue honours it the same way.
+ */
+export class PermanentJobError extends UnrecoverableError {}
+
+/** Thrown by a handler when its provider's quota is used up: the whole queue pauses for `waitMs`, the job is not charged an attempt. */
+export class RateLimited extends Error {
+  constructor(readonly waitMs: number) {
+    super(`rate limited for ${waitMs}ms`);
+    this.name = 'RateLimited';
+  }
+}

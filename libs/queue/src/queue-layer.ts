@@ -1,0 +1,64 @@
+import type { JobName, JobPayloads, JobSpec, QueueRef } from './queue-names.js';
+
+export interface QueueDepth {
+  waiting: number;
+  active: number;
+  delayed: number;
+  prioritized: number;
+  completed: number;
+  failed: number;
+}
+
+export type SchedulerTiming = { every: number } | { pattern: string; tz: string };
+
+/** What a processor sees of a job: its payload and whether this is its last attempt. */
+export interface JobContext<N extends JobName> {
+  id: string;
+  /** When the job was created (for a scheduler's job: its slot). */
+  timestamp: number;
+  name: N;
+  data: JobPayloads[N];
+  attempt: number;
+  isLastAttempt: boolean;
+}
+
+export type JobHandler<N extends JobName> = (job: JobContext<N>) => Promise<unknown>;
+
+export interface ConsumeOptions {
+  concurrency: number;
+  /** Requests per minute across every worker of this queue (BullMQ's limiter). */
+  requestsPerMinute?: number | null;
+}
+
+export interface ConsumerHandle {
+  readonly queue: QueueRef;
+  setConcurrency(n: number): void;
+  /** Stops taking jobs and waits up to `timeoutMs` for running ones; after that they are left to be recovered as stalled. */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * Everything the rest of the system asks of the queues (Twenty's driver, Immich's JobRepository): JobQueue
+ * does it with BullMQ and Redis, InMemoryJobQueue in the test's own process. Code that enqueues, reads or
+ * consumes depends on this, so its unit tests need neither Redis nor `bullmq`.
+ */
+export interface QueueLayer {
+  /** Adds jobs atomically per queue; ids are deterministic, so a repeated call adds nothing twice. */
+  enqueue(queue: QueueRef, jobs: JobSpec[]): Promise<void>;
+  /** Removes a job that has not started; returns false if it is running, finished or unknown. */
+  removeWaiting(queue: QueueRef, jobId: string): Promise<boolean>;
+  depth(queue: QueueRef): Promise<QueueDepth>;
+  /** Upserts a Job Scheduler: one job per slot on `queue`, however many processes call this (the id is the key). */
+  schedule<N extends JobName>(queue: QueueRef, schedulerId: string, when: SchedulerTiming, name: N, data: JobPayloads[N]): Promise<void>;
+  unschedule(queue: QueueRef, schedulerId: string): Promise<boolean>;
+  /** When a scheduler fires next (epoch ms), or null if there is no such scheduler. */
+  nextRun(queue: QueueRef, schedulerId: string): Promise<number | null>;
+  /** Jobs waiting on a queue, in the order they will run (priority, then arrival). */
+  waiting<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N] }>>;
+  /** Jobs a worker is running now, with when each started. */
+  active<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>>;
+  /** Whether this deployment has the queue (a provider named in config). */
+  has(queue: QueueRef): boolean;
+  /** Starts consuming `queue`. Only the worker app calls this. */
+  consume<N extends JobName>(queue: QueueRef, handler: JobHandler<N>, opts: ConsumeOptions): ConsumerHandle;
+}
