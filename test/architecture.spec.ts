@@ -1,0 +1,89 @@
+import { describe, expect, it } from '@jest/globals';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * ARCHITECTURE.md's dependency diagram is the real one: the edges of its mermaid `graph LR` block are
+ * compared with the imports of `#libs/<lib>` (the face `#libs/<lib>` or a deep `#libs/<lib>/src/….js`)
+ * in apps/<app>/src and libs/<lib>/src, spec files and a lib's imports of itself left out. On a
+ * mismatch it prints the edges to add and to remove.
+ */
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SOURCE = /\.(ts|mts|js|mjs)$/;
+const NOT_SOURCE = /\.(spec|e2e-spec)\.[mc]?[jt]s$|\.d\.ts$/;
+/** `from '#libs/x…'`, `import '#libs/x…'`, `import('#libs/x…')`, `export … from '#libs/x…'`. */
+const LIB_IMPORT = /(?:\bfrom|\bimport)\s*\(?\s*['"]#libs\/([a-z0-9-]+)(?:\/[^'"]*)?['"]/g;
+
+function folders(top: string): string[] {
+  return readdirSync(join(ROOT, top), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+}
+
+/** The libs one part's sources import, itself left out. */
+function importsOf(top: 'apps' | 'libs', part: string): Set<string> {
+  const src = join(ROOT, top, part, 'src');
+  const libs = new Set<string>();
+  let paths: string[];
+  try {
+    paths = readdirSync(src, { recursive: true, encoding: 'utf8' });
+  } catch {
+    return libs;
+  }
+  for (const path of paths) {
+    if (!SOURCE.test(path) || NOT_SOURCE.test(path)) continue;
+    for (const [, lib] of readFileSync(join(src, path), 'utf8').matchAll(LIB_IMPORT)) {
+      if (!(top === 'libs' && lib === part)) libs.add(lib);
+    }
+  }
+  return libs;
+}
+
+function realEdges(): Set<string> {
+  const edges = new Set<string>();
+  for (const top of ['apps', 'libs'] as const) {
+    for (const part of folders(top)) for (const lib of importsOf(top, part)) edges.add(`${part} --> ${lib}`);
+  }
+  return edges;
+}
+
+const architecture = readFileSync(join(ROOT, 'ARCHITECTURE.md'), 'utf8');
+
+/** The edges of the first mermaid `graph LR` block, as `from --> to` (node labels in brackets ignored). */
+function documentedEdges(): Set<string> {
+  const block = /```mermaid\s*\ngraph LR\n([\s\S]*?)```/.exec(architecture);
+  if (!block) throw new Error('ARCHITECTURE.md has no ```mermaid graph LR block');
+  const edges = new Set<string>();
+  for (const line of block[1].split('\n')) {
+    const edge = /^\s*([\w-]+)(?:\[[^\]]*\])?\s*-->\s*([\w-]+)(?:\[[^\]]*\])?\s*$/.exec(line);
+    if (edge) edges.add(`${edge[1]} --> ${edge[2]}`);
+  }
+  return edges;
+}
+
+describe('ARCHITECTURE.md', () => {
+  it("draws exactly the dependencies between apps and libs that the code's imports make", () => {
+    const real = realEdges();
+    const drawn = documentedEdges();
+    const add = [...real].filter((e) => !drawn.has(e)).sort();
+    const remove = [...drawn].filter((e) => !real.has(e)).sort();
+    const report = [
+      ...(add.length ? ['Add to the mermaid block in ARCHITECTURE.md:', ...add.map((e) => `    ${e}`)] : []),
+      ...(remove.length ? ['Remove from the mermaid block in ARCHITECTURE.md:', ...remove.map((e) => `    ${e}`)] : []),
+    ].join('\n');
+    expect(report).toBe('');
+  });
+
+  it('finds the imports, so an empty scan cannot pass', () => {
+    expect(realEdges().size).toBeGreaterThan(10);
+  });
+
+  it('names every app and every lib', () => {
+    const unnamed = [...folders('apps').map((a) => `apps/${a}`), ...folders('libs').map((l) => `libs/${l}`)].filter(
+      (part) => !new RegExp(`\\b${part}\\b`).test(architecture),
+    );
+    expect(unnamed).toEqual([]);
+  });
+});
