@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { overflowingAnswer, startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
+import { fetchJson } from './support/fetch-json.js';
 import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
 
 /**
@@ -65,11 +66,11 @@ describe('structured answers from a real-world server', () => {
     double.reset();
     double.answerOverflowingNumbers(true);
     const ask = (body: object) =>
-      fetch(`${double.url}/chat/completions`, {
+      fetchJson(`${double.url}/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: 'Bearer test-key' },
         body: JSON.stringify({ model: 'double-model', messages: [{ role: 'user', content: 'Extract.' }], ...body }),
-      }).then((res) => res.json() as Promise<any>);
+      }).then((res) => res.json);
     const response_format = { type: 'json_schema', json_schema: { name: 'a', schema } };
     const structured = await ask({ response_format });
     const content = '{"amountEuros":9e879,"note":"x"}';
