@@ -79,6 +79,10 @@ export function useSystem(env: SystemEnvSource = {}, options: UseSystemOptions =
     if (!started) throw new Error('useSystem: the system is not started (read it inside a test or a hook, after its beforeAll)');
     return started;
   };
+  const theDouble = () => {
+    if (!double) throw new Error('useSystem: no OpenAI double (pass options.double)');
+    return double;
+  };
   const launch = (app: 'api' | 'worker', appEnv: NodeJS.ProcessEnv) => {
     const proc = startApp(app, appEnv);
     apps.push(proc);
@@ -88,7 +92,12 @@ export function useSystem(env: SystemEnvSource = {}, options: UseSystemOptions =
 
   beforeAll(async () => {
     if (options.double) double = await startOpenAIDouble(options.double);
-    const overrides = typeof env === 'function' ? await env({ double: double! }) : env;
+    const parts = {
+      get double() {
+        return theDouble();
+      },
+    };
+    const overrides = typeof env === 'function' ? await env(parts) : env;
     const appEnv = await systemEnv(overrides);
     for (let i = 0; i < workerCount; i++) launch('worker', appEnv);
     const api = launch('api', { ...appEnv, ...options.apiEnv });
@@ -120,8 +129,7 @@ export function useSystem(env: SystemEnvSource = {}, options: UseSystemOptions =
       return running().client;
     },
     get double() {
-      if (!double) throw new Error('useSystem: no OpenAI double (pass options.double)');
-      return double;
+      return theDouble();
     },
     get api() {
       return running().api;
