@@ -19,8 +19,6 @@ const base = {
     '^#libs/(.*)\\.js$': '<rootDir>/libs/$1',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
-  testTimeout: 120000,
-  detectOpenHandles: false,
 };
 
 const code = ['libs', 'apps', 'bench'];
@@ -34,6 +32,9 @@ const code = ['libs', 'apps', 'bench'];
  *   runs it only when a test of this project is selected.
  */
 export default {
+  // Global options: jest reads these here, not per project.
+  testTimeout: 120000,
+  detectOpenHandles: false,
   projects: [
     {
       ...base,
