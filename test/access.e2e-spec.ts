@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { freePort } from './support/redis-server-process.js';
-import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { ApiClient, sleep, type AppProcess } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * API keys, scopes, tenants and per-key limits, against the real built API process and real Redis.
@@ -54,62 +55,47 @@ async function unreachable(url: string): Promise<boolean> {
 }
 
 describe('open mode: no key anywhere', () => {
-  let api: AppProcess;
-  let env: NodeJS.ProcessEnv;
-  let client: ApiClient;
-
-  beforeAll(async () => {
-    env = await systemEnv({ HOST: ALT_LOOPBACK, MAX_ITEM_BYTES: '2048' });
-    api = startApp('api', env);
-    await api.waitForLog(/api listening/);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-  });
-
-  afterAll(async () => {
-    await api?.stop();
-  });
+  const sys = useSystem({ HOST: ALT_LOOPBACK, MAX_ITEM_BYTES: '2048' }, { workers: 0 });
 
   it('says at start-up that it is open and listens on 127.0.0.1 only, ignoring HOST', async () => {
-    const logs = api.output.join('');
+    const logs = sys.api.output.join('');
     expect(logs).toMatch(/the API is OPEN \(no authentication\) and listens on 127\.0\.0\.1 only\. HOST=127\.0\.0\.2 is ignored/);
     expect(logs).toMatch(/"auth":"open \(loopback only\)"/);
-    expect(await unreachable(`http://${ALT_LOOPBACK}:${env.PORT}/health`)).toBe(true);
-    expect((await client.request('GET', '/health')).status).toBe(200);
+    expect(await unreachable(`http://${ALT_LOOPBACK}:${sys.env.PORT}/health`)).toBe(true);
+    expect((await sys.client.request('GET', '/health')).status).toBe(200);
   });
 
   it('serves every route without a key, Bull Board included', async () => {
-    expect((await client.request('POST', '/v1/batches', doc('open-1'))).status).toBe(202);
-    expect((await client.request('GET', '/v1/batches')).json.batches).toHaveLength(1);
-    expect((await client.request('GET', '/v1/pools')).status).toBe(200);
-    expect((await client.request('GET', '/admin/queues')).status).toBe(200);
+    expect((await sys.client.request('POST', '/v1/batches', doc('open-1'))).status).toBe(202);
+    expect((await sys.client.request('GET', '/v1/batches')).json.batches).toHaveLength(1);
+    expect((await sys.client.request('GET', '/v1/pools')).status).toBe(200);
+    expect((await sys.client.request('GET', '/admin/queues')).status).toBe(200);
   });
 
   it('refuses an item over MAX_ITEM_BYTES with a 400 naming it', async () => {
-    const res = await client.request('POST', '/v1/batches', { ...doc('big'), items: [{ id: 'small', text: 'ok' }, { id: 'big', text: 'x'.repeat(3000) }] });
+    const res = await sys.client.request('POST', '/v1/batches', { ...doc('big'), items: [{ id: 'small', text: 'ok' }, { id: 'big', text: 'x'.repeat(3000) }] });
     expect(res.status).toBe(400);
     expect(res.json).toMatchObject({ field: 'items[1].text', message: 'items[1].text is 3000 bytes; an item holds at most 2048 bytes' });
   });
 
   it('is secured from the moment the first key is created, without a restart', async () => {
-    const created = await client.request('POST', '/v1/keys', { name: 'first-admin', scopes: ['admin'] });
+    const created = await sys.client.request('POST', '/v1/keys', { name: 'first-admin', scopes: ['admin'] });
     expect(created.status).toBe(201);
-    const admin = client.withKey(created.json.secret);
-    const denied = await client.request('GET', '/v1/batches');
+    const admin = sys.client.withKey(created.json.secret);
+    const denied = await sys.client.request('GET', '/v1/batches');
     expect(denied.status).toBe(401);
     expect(denied.headers.get('www-authenticate')).toBe('Bearer');
-    expect((await client.request('GET', '/admin/queues')).status).toBe(401);
+    expect((await sys.client.request('GET', '/admin/queues')).status).toBe(401);
     // Batches made in open mode belong to no tenant; admin sees them.
     const listed = await admin.request('GET', '/v1/batches');
     expect(listed.status).toBe(200);
     expect(listed.json.batches).toEqual([expect.objectContaining({ tenant: null })]);
-    expect(api.output.join('')).not.toContain(created.json.secret);
+    expect(sys.api.output.join('')).not.toContain(created.json.secret);
   });
 });
 
 describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => {
-  let api: AppProcess;
-  let replica: AppProcess;
-  let env: NodeJS.ProcessEnv;
+  let replica: AppProcess | undefined;
   let anonymous: ApiClient;
   let admin: ApiClient;
   const secrets: string[] = [];
@@ -121,27 +107,24 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     return { id: res.json.id, client: anonymous.withKey(res.json.secret) };
   }
 
-  beforeAll(async () => {
-    // Schedules may fire every second here (the default minimum is a minute), so a test sees several firings.
-    env = await systemEnv({ HOST: ALT_LOOPBACK, ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_REQUESTS_PER_MINUTE: '1000', SCHEDULE_MIN_INTERVAL_MS: '1000' });
-    api = startApp('api', env);
-    await api.waitForLog(/api listening/);
-    anonymous = new ApiClient(`http://${ALT_LOOPBACK}:${env.PORT}`);
+  // Schedules may fire every second here (the default minimum is a minute), so a test sees several firings.
+  const sys = useSystem({ HOST: ALT_LOOPBACK, ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_REQUESTS_PER_MINUTE: '1000', SCHEDULE_MIN_INTERVAL_MS: '1000' }, { workers: 0 });
+  beforeAll(() => {
+    anonymous = new ApiClient(`http://${ALT_LOOPBACK}:${sys.env.PORT}`);
     admin = anonymous.withKey(ADMIN_KEY);
   });
 
-  afterAll(async () => {
-    await Promise.all([api?.stop(), replica?.stop()]);
-    // No secret ever reaches the logs.
-    const logs = api.output.join('') + (replica?.output.join('') ?? '');
+  // After useSystem's afterAll has stopped the API and the replica: no secret ever reaches the logs.
+  afterAll(() => {
+    const logs = sys.api.output.join('') + (replica?.output.join('') ?? '');
     for (const secret of [ADMIN_KEY, ...secrets]) expect(logs).not.toContain(secret);
   });
 
   it('honours HOST when auth is configured, and says keys are required', async () => {
-    expect(api.output.join('')).toMatch(/"auth":"api keys required"/);
-    expect(api.output.join('')).not.toMatch(/OPEN/);
+    expect(sys.api.output.join('')).toMatch(/"auth":"api keys required"/);
+    expect(sys.api.output.join('')).not.toMatch(/OPEN/);
     expect((await anonymous.request('GET', '/health')).status).toBe(200);
-    expect(await unreachable(`http://127.0.0.1:${env.PORT}/health`)).toBe(true);
+    expect(await unreachable(`http://127.0.0.1:${sys.env.PORT}/health`)).toBe(true);
   });
 
   it('answers 401 without a key on Bull Board, admin routes and batch routes; /health and /ready stay open', async () => {
@@ -193,7 +176,7 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
   });
 
   it('creates, lists and revokes keys with the CLI, straight in Redis', async () => {
-    const created = await keysCli(env, ['create', '--name', 'cli-ci', '--scopes', 'submit,read', '--tenant', 'acme-cli', '--expires', '2099-01-01T00:00:00Z']);
+    const created = await keysCli(sys.env, ['create', '--name', 'cli-ci', '--scopes', 'submit,read', '--tenant', 'acme-cli', '--expires', '2099-01-01T00:00:00Z']);
     expect(created.code).toBe(0);
     expect(created.stderr).toMatch(/cannot be shown again/);
     const key = JSON.parse(created.stdout);
@@ -203,13 +186,13 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     const submitted = await cli.request('POST', '/v1/batches', doc('cli'));
     expect(submitted.status).toBe(202);
     expect((await admin.request('GET', `/v1/batches/${submitted.json.id}`)).json.tenant).toBe('acme-cli');
-    const listed = await keysCli(env, ['list']);
+    const listed = await keysCli(sys.env, ['list']);
     expect(JSON.parse(listed.stdout).keys).toEqual(expect.arrayContaining([expect.objectContaining({ id: key.id, status: 'active' })]));
     expect(listed.stdout).not.toContain(key.secret);
-    const revoked = await keysCli(env, ['revoke', key.id]);
+    const revoked = await keysCli(sys.env, ['revoke', key.id]);
     expect(JSON.parse(revoked.stdout)).toMatchObject({ id: key.id, status: 'revoked' });
     expect((await cli.request('GET', `/v1/batches/${submitted.json.id}`)).status).toBe(401);
-    const bad = await keysCli(env, ['create', '--name', 'x', '--scopes', 'write']);
+    const bad = await keysCli(sys.env, ['create', '--name', 'x', '--scopes', 'write']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--scopes/);
   });
@@ -337,7 +320,7 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     expect((await acme.request('DELETE', '/v1/schedules/acme-nightly')).status).toBe(200);
 
     // A worker fires the schedule: the batch it creates is acme's, not everyone's.
-    const worker = startApp('worker', { ...env, LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
+    const worker = sys.startWorker({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
     try {
       expect((await acme.request('POST', '/v1/schedules', { ...schedule, name: 'acme-every-second', every: 1000 })).status).toBe(201);
       let fired: string | null = null;
@@ -356,7 +339,7 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
   it('refuses a schedule that would fire more often than SCHEDULE_MIN_INTERVAL_MS (default a minute), naming the field', async () => {
     const { client } = await newKey({ name: 'sched-interval', scopes: ['submit', 'read'], limits: { tokensPerMinute: 400 } });
     // An API with the default minimum, beside the one this suite runs with SCHEDULE_MIN_INTERVAL_MS=1000.
-    const strict = startApp('api', { ...env, PORT: String(await freePort()), SCHEDULE_MIN_INTERVAL_MS: '' });
+    const strict = sys.startApp('api', { PORT: String(await freePort()), SCHEDULE_MIN_INTERVAL_MS: '' });
     try {
       await strict.waitForLog(/api listening/);
       const port = /"url":"http:\/\/[^:]+:(\d+)"/.exec(strict.output.join(''))![1];
@@ -380,7 +363,7 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     const { id, client } = await newKey({ name: 'sched-limited', scopes: ['submit', 'read'], tenant: 'limited', limits: { tokensPerMinute: 400 } });
     // ~260 tokens a firing: the first in a minute fits the key's 400, the next does not.
     const schedule = { name: 'limited-every-second', every: 1000, batch: { ...doc('lim', 1000), deadline: 'PT6H' } };
-    const worker = startApp('worker', { ...env, LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
+    const worker = sys.startWorker({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
     try {
       await awayFromMinuteBoundary(15_000);
       const created = await client.request('POST', '/v1/schedules', schedule);
@@ -410,7 +393,7 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     const { id, client } = await newKey({ name: 'sched-revoked', scopes: ['submit', 'read'], tenant: 'revoked-owner' });
     expect((await client.request('POST', '/v1/schedules', { name: 'orphan', every: 1000, batch: { ...doc('orphan'), deadline: 'PT6H' } })).status).toBe(201);
     expect((await admin.request('DELETE', `/v1/keys/${id}`)).status).toBe(200);
-    const worker = startApp('worker', { ...env, LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
+    const worker = sys.startWorker({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
     try {
       let runs: Array<{ batchId: string | null; skipped?: string }> = [];
       for (const deadline = Date.now() + 30_000; runs.length < 2 && Date.now() < deadline; await sleep(200)) {
@@ -425,7 +408,7 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
   });
 
   it('limits requests per minute per key across API replicas: 429 with Retry-After naming the limit', async () => {
-    replica = startApp('api', { ...env, PORT: String(await freePort()) });
+    replica = sys.startApp('api', { PORT: String(await freePort()) });
     await replica.waitForLog(/api listening/);
     const replicaPort = /"url":"http:\/\/[^:]+:(\d+)"/.exec(replica.output.join(''))![1];
     const limited = await newKey({ name: 'limited', scopes: ['read'], limits: { requestsPerMinute: 3 } });

@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /** In every item's text; must never appear in the audit trail. */
 const CANARY = 'CANARY-AUDIT-5e1d0c';
@@ -12,16 +11,10 @@ const CANARY = 'CANARY-AUDIT-5e1d0c';
  * and no content.
  */
 describe('audit trail (GET /v1/audit)', () => {
-  let double: OpenAIDouble;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let client: ApiClient;
-
   const text = (i: number) => `audit-item-${i} ${CANARY} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
 
-  beforeAll(async () => {
-    double = await startOpenAIDouble({ apiKey: 'test-key' });
-    const env = await systemEnv({
+  const sys = useSystem(
+    async ({ double }) => ({
       LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
       LOCAL_TOKENS_PER_SEC: '20',
       MAX_OUTPUT_TOKENS: '32',
@@ -35,14 +28,9 @@ describe('audit trail (GET /v1/audit)', () => {
       JOB_ATTEMPTS: '1',
       // Card numbers make an item restricted: it may only run locally.
       PII_RULES: '{"card": "restricted"}',
-    });
-    ({ api, worker, client } = await startSystem(env));
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
-    await double?.close();
-  });
+    }),
+    { double: { apiKey: 'test-key' } },
+  );
 
   const indexOfRequest = (body: unknown) => Number(/audit-item-(\d+) /.exec(JSON.stringify(body))?.[1]);
 
@@ -51,13 +39,13 @@ describe('audit trail (GET /v1/audit)', () => {
     const items = [0, 1, 2, 3, 4, 5].map((i) => ({ id: `doc-${i}`, text: i >= 4 ? `${text(i)} Paid with card 4111 1111 1111 1111.` : text(i) }));
     // The four first requests fail, and so does the first retry: three items succeed on their retry,
     // one fails twice and is rerouted to the local model. 4 + 4 requests leave.
-    double.failNext(5, { status: 503 });
-    const submitted = await client.request('POST', '/v1/batches', { kind: 'document-processing', sensitivity: 'internal', deadline: 'PT2S', task: { type: 'summarize', maxTokens: 16 }, items });
+    sys.double.failNext(5, { status: 503 });
+    const submitted = await sys.client.request('POST', '/v1/batches', { kind: 'document-processing', sensitivity: 'internal', deadline: 'PT2S', task: { type: 'summarize', maxTokens: 16 }, items });
     expect(submitted.status).toBe(202);
     const batchId = submitted.json.id;
-    const batch = await client.waitFinished(batchId);
+    const batch = await sys.client.waitFinished(batchId);
     expect(batch.status).toBe('completed');
-    const { json: view } = await client.request('GET', `/v1/batches/${batchId}/items`);
+    const { json: view } = await sys.client.request('GET', `/v1/batches/${batchId}/items`);
 
     const all = await readAll(`batchId=${batchId}`);
     const routes = all.filter((e) => e.kind === 'route');
@@ -70,7 +58,7 @@ describe('audit trail (GET /v1/audit)', () => {
     expect(routes.filter((e) => e.index >= 4).every((e) => e.target === 'local' && e.sensitivity === 'restricted')).toBe(true);
 
     // Every request the double received has its egress entry, and no entry lacks its request.
-    const sent = double.completionRequests().map((r) => indexOfRequest(r.body));
+    const sent = sys.double.completionRequests().map((r) => indexOfRequest(r.body));
     const egress = all.filter((e) => e.kind === 'egress');
     expect(sent).toHaveLength(8);
     expect(egress.map((e) => e.index).sort()).toEqual([...sent].sort());
@@ -95,10 +83,10 @@ describe('audit trail (GET /v1/audit)', () => {
   });
 
   it('exports the filtered trail as NDJSON that parses line by line and matches the pages', async () => {
-    const { json: list } = await client.request('GET', '/v1/batches?limit=1');
+    const { json: list } = await sys.client.request('GET', '/v1/batches?limit=1');
     const batchId = list.batches[0].id;
     const paged = await readAll(`batchId=${batchId}`);
-    const byQuery = await fetch(`${client.baseUrl}/v1/audit?format=ndjson&batchId=${batchId}`);
+    const byQuery = await fetch(`${sys.client.baseUrl}/v1/audit?format=ndjson&batchId=${batchId}`);
     expect(byQuery.headers.get('content-type')).toContain('application/x-ndjson');
     const body = await byQuery.text();
     expect(body.endsWith('\n')).toBe(true);
@@ -106,12 +94,12 @@ describe('audit trail (GET /v1/audit)', () => {
     expect(lines).toEqual(paged);
     expect(body).not.toContain(CANARY);
 
-    const byAccept = await fetch(`${client.baseUrl}/v1/audit?kind=egress&batchId=${batchId}`, { headers: { accept: 'application/x-ndjson' } });
+    const byAccept = await fetch(`${sys.client.baseUrl}/v1/audit?kind=egress&batchId=${batchId}`, { headers: { accept: 'application/x-ndjson' } });
     const egress = (await byAccept.text()).trim().split('\n').map((line) => JSON.parse(line));
     expect(egress).toEqual(paged.filter((e) => e.kind === 'egress'));
 
     // The whole trail, unfiltered, holds at least this batch.
-    const everything = (await (await fetch(`${client.baseUrl}/v1/audit?format=ndjson`)).text()).trim().split('\n').map((line) => JSON.parse(line));
+    const everything = (await (await fetch(`${sys.client.baseUrl}/v1/audit?format=ndjson`)).text()).trim().split('\n').map((line) => JSON.parse(line));
     expect(everything.length).toBeGreaterThanOrEqual(paged.length);
   });
 
@@ -122,7 +110,7 @@ describe('audit trail (GET /v1/audit)', () => {
       ['limit=0', 'limit'],
       ['format=xml', 'format'],
     ]) {
-      const res = await client.request('GET', `/v1/audit?${query}`);
+      const res = await sys.client.request('GET', `/v1/audit?${query}`);
       expect([res.status, res.json?.field]).toEqual([400, field]);
     }
   });
@@ -132,7 +120,7 @@ describe('audit trail (GET /v1/audit)', () => {
     const entries: any[] = [];
     let after = '';
     for (;;) {
-      const res = await client.request('GET', `/v1/audit?${query}&limit=3${after ? `&after=${after}` : ''}`);
+      const res = await sys.client.request('GET', `/v1/audit?${query}&limit=3${after ? `&after=${after}` : ''}`);
       expect(res.status).toBe(200);
       entries.push(...res.json.entries);
       if (res.json.next === null) return entries;

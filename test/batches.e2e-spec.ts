@@ -1,24 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { BatchStore } from '#libs/batches/src/batch-store.js';
-import { loadConfig } from '#libs/config/src/app-config.js';
+import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { JobName, JobQueue, configuredQueues, itemJobId, queueName, queueRefFor, type JobSpec } from '#libs/queue/src/index.js';
-import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
+import { JobName, itemJobId, queueRefFor, type JobSpec } from '#libs/queue/src/index.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * The whole path on real parts: REST → Redis/BullMQ → the worker process → node-llama-cpp (generated
  * tiny model) or the openai SDK against the recording double.
  */
 describe('batches end to end', () => {
-  let double: OpenAIDouble;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let client: ApiClient;
-  let env: NodeJS.ProcessEnv;
-
   // ~1000 characters: a summary is expected at ~60 tokens, 3 s at the default local 20 tok/s.
   const longText = (tag: string) => `${tag} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
   const docBatch = (sensitivity: string, deadline: string, tag: string, n = 2) => ({
@@ -29,9 +18,8 @@ describe('batches end to end', () => {
     items: Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: longText(`${tag}-${i}`) })),
   });
 
-  beforeAll(async () => {
-    double = await startOpenAIDouble({ apiKey: 'test-key' });
-    env = await systemEnv({
+  const sys = useSystem(
+    async ({ double }) => ({
       LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
       LOCAL_TOKENS_PER_SEC: '20',
       MAX_OUTPUT_TOKENS: '64',
@@ -44,50 +32,45 @@ describe('batches end to end', () => {
       CLOUD_TOKENS_PER_SEC: '200',
       CLOUD_MAX_RETRIES: '1',
       JOB_ATTEMPTS: '2',
-    });
-    ({ api, worker, client } = await startSystem(env));
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
-    await double?.close();
-  });
+    }),
+    { double: { apiKey: 'test-key' } },
+  );
 
   // Runs first, before any local completion teaches the router how fast the tiny model really is.
   it('sends public items with a deadline local cannot meet to the cloud', async () => {
-    const submitted = await client.request('POST', '/v1/batches', docBatch('public', 'PT2S', 'pub'));
+    const submitted = await sys.client.request('POST', '/v1/batches', docBatch('public', 'PT2S', 'pub'));
     expect(submitted.status).toBe(202);
     expect(submitted.json).toEqual({ id: expect.any(String), status: 'queued', total: 2 });
-    const batch = await client.waitFinished(submitted.json.id);
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
     expect(batch.routes).toEqual({ local: 0, cloud: 2 });
     expect(batch.usage.inputTokens).toBeGreaterThan(0);
     expect(batch.cost.usd).toBeGreaterThan(0);
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     for (const item of json.items) {
       expect(item.status).toBe('completed');
       expect(item.route).toMatchObject({ target: 'cloud', provider: 'frontier', model: 'double-model' });
       expect(item.costUsd).toBeGreaterThan(0);
     }
-    const sent = double.completionRequests().map((r) => JSON.stringify(r.body));
+    const sent = sys.double.completionRequests().map((r) => JSON.stringify(r.body));
     expect(sent.filter((b) => b.includes('pub-0 ')).length).toBe(1);
     expect(sent.filter((b) => b.includes('pub-1 ')).length).toBe(1);
   });
 
   it('falls back to the local model when the cloud provider keeps failing, and records both routes', async () => {
-    double.failNext(8, { status: 503 }); // 2 items × 2 BullMQ attempts × (1 try + 1 client retry)
-    const submitted = await client.request('POST', '/v1/batches', docBatch('public', 'PT2S', 'outage'));
-    const batch = await client.waitFinished(submitted.json.id);
+    sys.double.failNext(8, { status: 503 }); // 2 items × 2 BullMQ attempts × (1 try + 1 client retry)
+    const submitted = await sys.client.request('POST', '/v1/batches', docBatch('public', 'PT2S', 'outage'));
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
     expect(batch.routes).toEqual({ local: 2, cloud: 0 });
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     for (const item of json.items) {
       expect(item.routeHistory.map((r: any) => r.target)).toEqual(['cloud', 'local']);
       expect(item.route.reason).toMatch(/^frontier failed: .*HTTP 503/);
       expect(item.usage.outputTokens).toBeGreaterThan(0);
     }
-    expect(double.completionRequests().filter((r) => JSON.stringify(r.body).includes('outage-0 ')).length).toBe(4);
-    double.reset();
+    expect(sys.double.completionRequests().filter((r) => JSON.stringify(r.body).includes('outage-0 ')).length).toBe(4);
+    sys.double.reset();
   });
 
   it('treats a "public" item holding personal data at the raised sensitivity, and records only the categories', async () => {
@@ -102,25 +85,25 @@ describe('batches end to end', () => {
         { id: 'plain', text: longText('plain') },
       ],
     };
-    const submitted = await client.request('POST', '/v1/batches', body);
-    await client.waitFinished(submitted.json.id);
-    const { json } = await client.request('GET', `/v1/batches/${submitted.json.id}/items`);
+    const submitted = await sys.client.request('POST', '/v1/batches', body);
+    await sys.client.waitFinished(submitted.json.id);
+    const { json } = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/items`);
     const [card, plain] = json.items;
     expect(card).toMatchObject({ sensitivity: 'confidential', pii: { declared: 'public', categories: ['card'], raised: true }, route: { target: 'local' } });
     expect(card.route.reason).toMatch(/^personal data \(card\) raised sensitivity to confidential/);
     expect(plain).toMatchObject({ sensitivity: 'public', pii: { raised: false } });
     expect(JSON.stringify(json)).not.toContain('4111');
-    expect(double.requests.some((r) => JSON.stringify(r.body ?? '').includes('4111 1111'))).toBe(false);
+    expect(sys.double.requests.some((r) => JSON.stringify(r.body ?? '').includes('4111 1111'))).toBe(false);
   });
 
   it('completes restricted items locally and never sends them to the cloud, even with a deadline local cannot meet', async () => {
-    const before = double.requests.length;
+    const before = sys.double.requests.length;
     // 1 ms: no provider can meet it, however fast the local model has measured.
-    const submitted = await client.request('POST', '/v1/batches', docBatch('restricted', 'PT0.001S', 'secret', 3));
-    const batch = await client.waitFinished(submitted.json.id);
+    const submitted = await sys.client.request('POST', '/v1/batches', docBatch('restricted', 'PT0.001S', 'secret', 3));
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
     expect(batch.routes).toEqual({ local: 3, cloud: 0 });
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     for (const item of json.items) {
       expect(item.route.target).toBe('local');
       expect(item.route.reason).toMatch(/at-risk/);
@@ -128,63 +111,53 @@ describe('batches end to end', () => {
       expect(item.usage.outputTokens).toBeLessThanOrEqual(64);
       expect(typeof item.result).toBe('string');
     }
-    expect(double.requests.length).toBe(before);
-    expect(double.requests.some((r) => JSON.stringify(r.body ?? '').includes('secret-'))).toBe(false);
+    expect(sys.double.requests.length).toBe(before);
+    expect(sys.double.requests.some((r) => JSON.stringify(r.body ?? '').includes('secret-'))).toBe(false);
   });
 
   it('refuses, in the cloud adapter itself, a restricted item that reached the cloud queue by mistake', async () => {
     // Bypass the routing policy: write the record and the job by hand, as a bug or a tampered job would.
-    const config = loadConfig(env);
-    const redis = new Redis(config.redisUrl!);
-    const names = configuredQueues(config).map(queueName);
-    const queues = new Map(names.map((q) => [q, new Queue(q, { connection: { url: config.redisUrl! }, prefix: config.prefix })]));
-    const jobs = new JobQueue(queues, { url: config.redisUrl! }, config.prefix, config.queue);
-    try {
-      const store = new BatchStore(redis, config.prefix);
-      const route = { target: 'cloud' as const, provider: 'frontier', model: 'double-model', reason: 'forced by test', at: new Date().toISOString() };
-      const { id } = await store.create(
-        { kind: 'document-processing', sensitivity: 'restricted', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now() },
-        [{ itemId: 'leak-0', route, workTokens: 10, sensitivity: 'restricted', pii: { declared: 'restricted', categories: [], raised: false } }],
-      );
-      const job: JobSpec = {
-        name: JobName.RunItem,
-        jobId: itemJobId(id, 0),
-        data: { batchId: id, index: 0, itemId: 'leak-0', kind: 'document-processing', sensitivity: 'restricted', deadline: Date.now() + 60_000, input: 'leak-0 payroll of the board' },
-      };
-      await jobs.enqueue(queueRefFor('cloud', 'frontier'), [job]);
-      const batch = await client.waitFinished(id);
-      expect(batch.status).toBe('completed');
-      const { json } = await client.request('GET', `/v1/batches/${id}/items`);
-      expect(json.items[0].routeHistory.map((r: any) => r.target)).toEqual(['cloud', 'local']);
-      expect(json.items[0].route.reason).toMatch(/cleared up to "internal" and refuses an item marked "restricted"/);
-      expect(double.requests.some((r) => JSON.stringify(r.body ?? '').includes('payroll'))).toBe(false);
-    } finally {
-      await Promise.all([...queues.values()].map((q) => q.close()));
-      await redis.quit();
-    }
+    const { store, jobs } = sys.internals();
+    const route = { target: 'cloud' as const, provider: 'frontier', model: 'double-model', reason: 'forced by test', at: new Date().toISOString() };
+    const { id } = await store.create(
+      { kind: 'document-processing', sensitivity: 'restricted', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now() },
+      [{ itemId: 'leak-0', route, workTokens: 10, sensitivity: 'restricted', pii: { declared: 'restricted', categories: [], raised: false } }],
+    );
+    const job: JobSpec = {
+      name: JobName.RunItem,
+      jobId: itemJobId(id, 0),
+      data: { batchId: id, index: 0, itemId: 'leak-0', kind: 'document-processing', sensitivity: 'restricted', deadline: Date.now() + 60_000, input: 'leak-0 payroll of the board' },
+    };
+    await jobs.enqueue(queueRefFor('cloud', 'frontier'), [job]);
+    const batch = await sys.client.waitFinished(id);
+    expect(batch.status).toBe('completed');
+    const { json } = await sys.client.request('GET', `/v1/batches/${id}/items`);
+    expect(json.items[0].routeHistory.map((r: any) => r.target)).toEqual(['cloud', 'local']);
+    expect(json.items[0].route.reason).toMatch(/cleared up to "internal" and refuses an item marked "restricted"/);
+    expect(sys.double.requests.some((r) => JSON.stringify(r.body ?? '').includes('payroll'))).toBe(false);
   });
 
   it('runs items with a lax deadline locally', async () => {
-    const before = double.requests.length;
-    const submitted = await client.request('POST', '/v1/batches', docBatch('public', 'P1D', 'lax'));
-    const batch = await client.waitFinished(submitted.json.id);
+    const before = sys.double.requests.length;
+    const submitted = await sys.client.request('POST', '/v1/batches', docBatch('public', 'P1D', 'lax'));
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch).toMatchObject({ status: 'completed', routes: { local: 2, cloud: 0 }, counts: { total: 2, completed: 2 } });
     expect(batch.cost.usd).toBeGreaterThan(0);
-    expect(double.requests.length).toBe(before);
+    expect(sys.double.requests.length).toBe(before);
   });
 
   it('fails a migrated file that never parses, with the checker\'s reason, when no cleared provider can take it', async () => {
     // Confidential: above the cloud's clearance, so the random-weight local model's answers are all there is.
-    const submitted = await client.request('POST', '/v1/batches', {
+    const submitted = await sys.client.request('POST', '/v1/batches', {
       kind: 'code-migration',
       sensitivity: 'confidential',
       deadline: 'P1D',
       task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 16 },
       items: [{ path: 'src/a.js', content: "const x = require('x');\nmodule.exports = x;\n" }],
     });
-    const batch = await client.waitFinished(submitted.json.id);
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('failed');
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     // The random model never ends a turn: cut off at 16 tokens, asked once more with 32, cut off again.
     const cutOff = 'the answer was cut off at the output token limit (32 tokens)';
     // Nowhere else to go (no cloud cleared): the error says so after the checker's reason.
@@ -201,33 +174,33 @@ describe('batches end to end', () => {
       ['items[0].text', { ...docBatch('public', 'P1D', 'x'), items: [{ id: 'a' }] }],
       ['task.labels', { ...docBatch('public', 'P1D', 'x'), task: { type: 'classify' } }],
     ])('answers 400 naming %s when it is wrong', async (field, body) => {
-      const res = await client.request('POST', '/v1/batches', body);
+      const res = await sys.client.request('POST', '/v1/batches', body);
       expect(res.status).toBe(400);
       expect(res.json.field).toBe(field);
       expect(res.json.message).toContain(field);
     });
 
     it('answers 400 for malformed JSON and keeps serving', async () => {
-      const res = await client.request('POST', '/v1/batches', '{"kind": ');
+      const res = await sys.client.request('POST', '/v1/batches', '{"kind": ');
       expect(res.status).toBe(400);
       expect(res.json).toMatchObject({ field: 'body' });
-      expect((await client.request('GET', '/health')).status).toBe(200);
+      expect((await sys.client.request('GET', '/health')).status).toBe(200);
     });
 
     it('answers 413 for a body over the configured size', async () => {
-      const res = await client.request('POST', '/v1/batches', docBatch('public', 'P1D', 'big'.repeat(30_000)));
+      const res = await sys.client.request('POST', '/v1/batches', docBatch('public', 'P1D', 'big'.repeat(30_000)));
       expect(res.status).toBe(413);
       expect(res.json.field).toBe('body');
     });
 
     it('answers 404 for an unknown batch, and 400 for a bad page parameter', async () => {
-      expect((await client.request('GET', '/v1/batches/does-not-exist')).status).toBe(404);
-      expect((await client.request('DELETE', '/v1/batches/does-not-exist')).status).toBe(404);
-      const listed = await client.request('GET', '/v1/batches?limit=0');
+      expect((await sys.client.request('GET', '/v1/batches/does-not-exist')).status).toBe(404);
+      expect((await sys.client.request('DELETE', '/v1/batches/does-not-exist')).status).toBe(404);
+      const listed = await sys.client.request('GET', '/v1/batches?limit=0');
       expect(listed.status).toBe(400);
       expect(listed.json.field).toBe('limit');
       // Found by the chaos fuzz: a cursor that is not a timestamp reached Redis as NaN and answered 500.
-      const badCursor = await client.request('GET', '/v1/batches?before=not-a-date');
+      const badCursor = await sys.client.request('GET', '/v1/batches?before=not-a-date');
       expect(badCursor.status).toBe(400);
       expect(badCursor.json.field).toBe('before');
     });
@@ -235,43 +208,43 @@ describe('batches end to end', () => {
 
   it('returns the same batch for a repeated Idempotency-Key', async () => {
     const headers = { 'idempotency-key': `k-${Date.now()}` };
-    const a = await client.request('POST', '/v1/batches', docBatch('internal', 'P1D', 'idem'), headers);
-    const b = await client.request('POST', '/v1/batches', docBatch('internal', 'P1D', 'idem'), headers);
+    const a = await sys.client.request('POST', '/v1/batches', docBatch('internal', 'P1D', 'idem'), headers);
+    const b = await sys.client.request('POST', '/v1/batches', docBatch('internal', 'P1D', 'idem'), headers);
     expect(a.status).toBe(202);
     expect(b.status).toBe(202);
     expect(b.json.id).toBe(a.json.id);
-    await client.waitFinished(a.json.id);
-    const { json } = await client.request('GET', `/v1/batches/${a.json.id}/items`);
+    await sys.client.waitFinished(a.json.id);
+    const { json } = await sys.client.request('GET', `/v1/batches/${a.json.id}/items`);
     expect(json.items).toHaveLength(2);
   });
 
   it('pages items, streams results as NDJSON and lists batches', async () => {
-    const submitted = await client.request('POST', '/v1/batches', docBatch('internal', 'P1D', 'page', 5));
-    await client.waitFinished(submitted.json.id);
-    const page1 = await client.request('GET', `/v1/batches/${submitted.json.id}/items?limit=2`);
+    const submitted = await sys.client.request('POST', '/v1/batches', docBatch('internal', 'P1D', 'page', 5));
+    await sys.client.waitFinished(submitted.json.id);
+    const page1 = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/items?limit=2`);
     expect(page1.json.items).toHaveLength(2);
     expect(page1.json.nextOffset).toBe(2);
-    const last = await client.request('GET', `/v1/batches/${submitted.json.id}/items?offset=4&limit=2`);
+    const last = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/items?offset=4&limit=2`);
     expect(last.json.items.map((i: any) => i.id)).toEqual(['page-4']);
     expect(last.json.nextOffset).toBeNull();
-    const results = await client.request('GET', `/v1/batches/${submitted.json.id}/results`);
+    const results = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/results`);
     expect(results.headers.get('content-type')).toContain('application/x-ndjson');
     const lines = results.text.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => l.id)).toEqual(['page-0', 'page-1', 'page-2', 'page-3', 'page-4']);
     expect(lines.every((l) => l.status === 'completed' && l.route.target === 'local')).toBe(true);
-    const list = await client.request('GET', '/v1/batches?limit=3');
+    const list = await sys.client.request('GET', '/v1/batches?limit=3');
     expect(list.json.batches[0].id).toBe(submitted.json.id);
   });
 
   it('cancels what has not started, and the worker never runs a cancelled item', async () => {
-    const submitted = await client.request('POST', '/v1/batches', docBatch('restricted', 'P1D', 'cancel', 30));
-    const res = await client.request('DELETE', `/v1/batches/${submitted.json.id}`);
+    const submitted = await sys.client.request('POST', '/v1/batches', docBatch('restricted', 'P1D', 'cancel', 30));
+    const res = await sys.client.request('DELETE', `/v1/batches/${submitted.json.id}`);
     expect(res.status).toBe(200);
     expect(res.json.cancelled).toBeGreaterThan(0);
-    const batch = await client.waitFinished(submitted.json.id);
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.counts.completed + batch.counts.cancelled).toBe(30);
     expect(['cancelled', 'partial']).toContain(batch.status);
-    const { json } = await client.request('GET', `/v1/batches/${submitted.json.id}/items?limit=100`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/items?limit=100`);
     const cancelled = json.items.filter((i: any) => i.status === 'cancelled');
     // Queued items are cancelled by the DELETE and never start; an item already running when it came
     // (the machine may be slow) is aborted by the worker's cancel poll, and says so.
@@ -284,18 +257,18 @@ describe('batches end to end', () => {
   });
 
   it('reports health, readiness with the consuming pools, and Bull Board with every queue', async () => {
-    expect((await client.request('GET', '/health')).json).toEqual({ status: 'ok' });
-    const ready = await client.request('GET', '/ready');
+    expect((await sys.client.request('GET', '/health')).json).toEqual({ status: 'ok' });
+    const ready = await sys.client.request('GET', '/ready');
     expect(ready.json.status).toBe('ready');
     expect(ready.json.pools.map((p: any) => p.target).sort()).toEqual(['cloud', 'local']);
-    const board = await client.request('GET', '/admin/queues');
+    const board = await sys.client.request('GET', '/admin/queues');
     expect(board.status).toBe(200);
-    const queues = await client.request('GET', '/admin/queues/api/queues');
+    const queues = await sys.client.request('GET', '/admin/queues/api/queues');
     expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual(['inference-cloud.frontier', 'inference-local.tiny', 'maintenance.outputs', 'maintenance.schedules', 'maintenance.sweeps']);
   });
 
   it('never writes item text to the logs', () => {
-    const logs = api.output.join('') + worker.output.join('');
+    const logs = sys.api.output.join('') + sys.worker.output.join('');
     expect(logs).toContain('item completed');
     expect(logs).not.toContain('quarterly report');
     expect(logs).not.toContain('require(');

@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * A cloud provider's latency is measured from its calls (LatencyFit through the worker's PoolRegistry),
  * replacing a configured guess: the real worker and API, the openai SDK against the recording double.
  */
 describe('cloud latency', () => {
-  let double: OpenAIDouble;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let client: ApiClient;
-
   // Documents of different lengths, so the calls differ in size; due in 10 minutes, which the local pool
   // (configured at 0.01 tok/s) cannot meet and the cloud can.
   const docs = (tag: string, n = 10) => ({
@@ -23,35 +17,31 @@ describe('cloud latency', () => {
     items: Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: `${tag}-${i}: ` + 'Quarterly figures and plans. '.repeat(1 + 8 * i) })),
   });
 
-  beforeAll(async () => {
-    double = await startOpenAIDouble({ apiKey: 'test-key' });
-    double.setLatency(250);
-    const env = await systemEnv({
-      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
-      LOCAL_TOKENS_PER_SEC: '0.01',
-      MAX_OUTPUT_TOKENS: '64',
-      OPENAI_BASE_URL: double.url,
-      OPENAI_API_KEY: 'test-key',
-      OPENAI_MODEL: 'double-model',
-      CLOUD_MAX_SENSITIVITY: 'internal',
-      // A guess twenty times too long.
-      CLOUD_LATENCY_MS: '5000',
-      CLOUD_TOKENS_PER_SEC: '200',
-    });
-    ({ api, worker, client } = await startSystem(env));
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
-    await double?.close();
-  });
+  const sys = useSystem(
+    async ({ double }) => {
+      double.setLatency(250);
+      return {
+        LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+        LOCAL_TOKENS_PER_SEC: '0.01',
+        MAX_OUTPUT_TOKENS: '64',
+        OPENAI_BASE_URL: double.url,
+        OPENAI_API_KEY: 'test-key',
+        OPENAI_MODEL: 'double-model',
+        CLOUD_MAX_SENSITIVITY: 'internal',
+        // A guess twenty times too long.
+        CLOUD_LATENCY_MS: '5000',
+        CLOUD_TOKENS_PER_SEC: '200',
+      };
+    },
+    { double: { apiKey: 'test-key' } },
+  );
 
   it('measures a provider’s latency from its calls and routes and quotes with it', async () => {
-    const frontier = async () => (await client.request('GET', '/v1/providers')).json.providers.find((p: { name: string }) => p.name === 'frontier');
+    const frontier = async () => (await sys.client.request('GET', '/v1/providers')).json.providers.find((p: { name: string }) => p.name === 'frontier');
     expect(await frontier()).toMatchObject({ latencyMs: 5000, measured: null });
-    const before = await client.request('POST', '/v1/batches/quote', docs('quote'));
+    const before = await sys.client.request('POST', '/v1/batches/quote', docs('quote'));
 
-    const batch = await client.waitFinished((await client.request('POST', '/v1/batches', docs('run'))).json.id);
+    const batch = await sys.client.waitFinished((await sys.client.request('POST', '/v1/batches', docs('run'))).json.id);
     expect(batch).toMatchObject({ status: 'completed', routes: { local: 0, cloud: 10 } });
 
     const measured = await frontier();
@@ -61,7 +51,7 @@ describe('cloud latency', () => {
     expect(measured.measured.latencyMs).toBeLessThan(1000);
     expect(measured.latencyMs).toBe(measured.measured.latencyMs);
 
-    const after = await client.request('POST', '/v1/batches/quote', docs('quote'));
+    const after = await sys.client.request('POST', '/v1/batches/quote', docs('quote'));
     const finish = (q: { json: { estimatedFinishAt: string } }) => Date.parse(q.json.estimatedFinishAt);
     expect(finish(before) - finish(after)).toBeGreaterThan(3000);
   });

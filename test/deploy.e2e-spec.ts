@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import jsYaml from 'js-yaml';
-import { type AppProcess, ApiClient, startApp, systemEnv } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * deploy/ as an operator uses it, without a cluster or a Docker engine: every Kustomize overlay renders
@@ -175,22 +175,12 @@ describe('deploy/compose.yaml', () => {
 });
 
 describe('the probes the manifests use', () => {
-  let api: AppProcess;
-  let client: ApiClient;
-  beforeAll(async () => {
-    // The API alone, as while every worker is still Pending: it must stay ready to serve reads.
-    const env = await systemEnv();
-    api = startApp('api', env);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitHealthy();
-  });
-  afterAll(async () => {
-    await api?.stop();
-  });
+  // The API alone, as while every worker is still Pending: it must stay ready to serve reads.
+  const sys = useSystem({}, { workers: 0, waitFor: 'healthy' });
 
   it('answers /ready/api while Redis answers, whether or not a pool consumes; /ready waits for a pool', async () => {
-    expect((await client.request('GET', '/health')).status).toBe(200);
-    expect((await client.request('GET', '/ready/api')).json).toEqual({ status: 'ready', redis: true });
-    expect((await client.request('GET', '/ready')).status).toBe(503);
+    expect((await sys.client.request('GET', '/health')).status).toBe(200);
+    expect((await sys.client.request('GET', '/ready/api')).json).toEqual({ status: 'ready', redis: true });
+    expect((await sys.client.request('GET', '/ready')).status).toBe(503);
   });
 });

@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { BatchStore } from '#libs/batches/src/batch-store.js';
-import { loadConfig } from '#libs/config/src/app-config.js';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { JobName, JobQueue, configuredQueues, itemJobId, queueName, queueRefFor, type JobSpec } from '#libs/queue/src/index.js';
-import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { type ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
+import { JobName, itemJobId, queueRefFor, type JobSpec } from '#libs/queue/src/index.js';
+import type { ApiClient } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 const ADMIN_KEY = 'e2e-input-hardening-admin-secret-0123456789';
 
@@ -17,12 +13,6 @@ const ADMIN_KEY = 'e2e-input-hardening-admin-secret-0123456789';
  * and an Idempotency-Key cannot be reused for another body.
  */
 describe('input hardening end to end', () => {
-  let double: OpenAIDouble;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let admin: ApiClient;
-  let env: NodeJS.ProcessEnv;
-
   // ~1000 characters: 3 s at the local 20 tok/s, so a PT2S public item goes to the cloud when it may.
   const longText = (tag: string) => `${tag} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
   const summarize = (tag: string, extra: Record<string, unknown> = {}) => ({
@@ -33,11 +23,10 @@ describe('input hardening end to end', () => {
     items: [{ id: `${tag}-0`, text: longText(`${tag}-0`) }],
     ...extra,
   });
-  const sentBodies = () => double.requests.map((r) => JSON.stringify(r.body ?? ''));
+  const sentBodies = () => sys.double.requests.map((r) => JSON.stringify(r.body ?? ''));
 
-  beforeAll(async () => {
-    double = await startOpenAIDouble({ apiKey: 'test-key' });
-    env = await systemEnv({
+  const sys = useSystem(
+    async ({ double }) => ({
       ADMIN_API_KEY: ADMIN_KEY,
       LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
       LOCAL_TOKENS_PER_SEC: '20',
@@ -50,15 +39,12 @@ describe('input hardening end to end', () => {
       CLOUD_TOKENS_PER_SEC: '200',
       CLOUD_MAX_RETRIES: '0',
       RATE_LIMIT_REQUESTS_PER_MINUTE: '0',
-    });
-    let client: ApiClient;
-    ({ api, worker, client } = await startSystem(env));
-    admin = client.withKey(ADMIN_KEY);
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
-    await double?.close();
+    }),
+    { double: { apiKey: 'test-key' } },
+  );
+  let admin: ApiClient;
+  beforeAll(() => {
+    admin = sys.client.withKey(ADMIN_KEY);
   });
 
   describe('the PII floor sees through disguises in every field (issue 13 §1)', () => {
@@ -121,12 +107,12 @@ describe('input hardening end to end', () => {
       ['a misspelled field', { sensitivty: 'restricted' }, 'sensitivty'],
       ['a per-item sensitivity this API does not have', { items: [{ id: 'x', text: 'hello', sensitivity: 'restricted' }] }, 'items[0].sensitivity'],
     ])('%s', async (_, change, field) => {
-      const before = double.requests.length;
+      const before = sys.double.requests.length;
       const res = await admin.request('POST', '/v1/batches', { ...summarize('refused'), ...change });
       expect(res.status).toBe(400);
       expect(res.json).toMatchObject({ statusCode: 400, error: 'Bad Request', field });
       expect(res.json.message).toMatch(new RegExp(`^${field.replace(/[[\]]/g, '\\$&')} `));
-      expect(double.requests.length).toBe(before);
+      expect(sys.double.requests.length).toBe(before);
     });
 
     it('keeps /health fast while the largest accepted schema compiles and a huge one is refused', async () => {
@@ -162,13 +148,9 @@ describe('input hardening end to end', () => {
 
     it('fails an item once, with the reason, when its checker throws, and never pays for a second call', async () => {
       // A record from before intake refused recursive schemas: written by hand, as the old intake stored it.
-      const config = loadConfig(env);
-      const redis = new Redis(config.redisUrl!);
-      const queues = new Map(configuredQueues(config).map(queueName).map((q) => [q, new Queue(q, { connection: { url: config.redisUrl! }, prefix: config.prefix })]));
-      const jobs = new JobQueue(queues, { url: config.redisUrl! }, config.prefix, config.queue);
-      double.setResponder(() => '{"answer": 1}');
+      const { store, jobs } = sys.internals();
+      sys.double.setResponder(() => '{"answer": 1}');
       try {
-        const store = new BatchStore(redis, config.prefix);
         const route = { target: 'cloud' as const, provider: 'frontier', model: 'double-model', reason: 'as stored before the fix', at: new Date().toISOString() };
         const task = { type: 'extract' as const, schema: { $ref: '#' } };
         const { id } = await store.create(
@@ -187,9 +169,7 @@ describe('input hardening end to end', () => {
         expect(json.items[0].error).toMatch(/schema could not check the answer: RangeError/);
         expect(sentBodies().filter((b) => b.includes('recursive-marker'))).toHaveLength(1);
       } finally {
-        double.setResponder(null);
-        await Promise.all([...queues.values()].map((q) => q.close()));
-        await redis.quit();
+        sys.double.setResponder(null);
       }
     });
   });

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, type AppProcess, startApp, startSystem, systemEnv } from './support/system-under-test.js';
+import { startApp } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /** Strings that must never reach a log: each marks one kind of secret or user data. */
 const CANARIES = {
@@ -18,17 +18,10 @@ const CANARIES = {
  * provider key. Afterwards every line the API and the worker wrote is JSON, and no canary is in any.
  */
 describe('logs hold no content and no keys (canary)', () => {
-  let double: OpenAIDouble;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let client: ApiClient;
-  let env: NodeJS.ProcessEnv;
-
   const prose = (tag: string) => `${tag} ${CANARIES.itemText} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
 
-  beforeAll(async () => {
-    double = await startOpenAIDouble({ apiKey: CANARIES.apiKey });
-    env = await systemEnv({
+  const sys = useSystem(
+    async ({ double }) => ({
       LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
       LOCAL_TOKENS_PER_SEC: '20',
       MAX_OUTPUT_TOKENS: '48',
@@ -43,18 +36,13 @@ describe('logs hold no content and no keys (canary)', () => {
       // No client retry: every fault fails an attempt, which the queue retries (and logs), or reroutes.
       CLOUD_MAX_RETRIES: '0',
       JOB_ATTEMPTS: '2',
-    });
-    ({ api, worker, client } = await startSystem(env));
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
-    await double?.close();
-  });
+    }),
+    { double: { apiKey: CANARIES.apiKey } },
+  );
 
   it('runs a mixed batch set with faults, then finds only JSON lines and no canary in the api and worker output', async () => {
     const fenced = (code: string) => '```js\n' + code + '```';
-    double.setResponder((body) => {
+    sys.double.setResponder((body) => {
       const prompt = JSON.stringify(body.messages);
       if (body.response_format) {
         // Structured answers: the first one for each item is rejected and holds the canary — a classification
@@ -68,7 +56,7 @@ describe('logs hold no content and no keys (canary)', () => {
       return `Summary: ${CANARIES.answer}.`;
     });
     const submit = async (body: unknown) => {
-      const res = await client.request('POST', '/v1/batches', body);
+      const res = await sys.client.request('POST', '/v1/batches', body);
       expect(res.status).toBe(202);
       return res.json.id as string;
     };
@@ -81,17 +69,17 @@ describe('logs hold no content and no keys (canary)', () => {
       task: { type: 'extract', schema: { type: 'object', properties: { total: { type: 'integer' }, paid: { type: 'boolean' } }, required: ['total', 'paid'], additionalProperties: false }, maxTokens: 24 },
       items: [{ id: 'inv-1', text: `Invoice ${CANARIES.itemText}: total 250 EUR, paid.` }],
     });
-    expect(await client.waitFinished(extraction, 60_000)).toMatchObject({ status: 'completed', routes: { cloud: 1 } });
-    const { json: extracted } = await client.request('GET', `/v1/batches/${extraction}/items`);
+    expect(await sys.client.waitFinished(extraction, 60_000)).toMatchObject({ status: 'completed', routes: { cloud: 1 } });
+    const { json: extracted } = await sys.client.request('GET', `/v1/batches/${extraction}/items`);
     expect(extracted.items[0].attempts).toBe(1);
-    expect(double.completionRequests().filter((r) => JSON.stringify(r.body).includes('inv-1') || JSON.stringify(r.body).includes('Invoice'))).toHaveLength(2);
+    expect(sys.double.completionRequests().filter((r) => JSON.stringify(r.body).includes('inv-1') || JSON.stringify(r.body).includes('Invoice'))).toHaveLength(2);
 
     // Faults on the first requests: retried by the client, by the queue, or rerouted to the local model.
-    double.failNext(2, { status: 503 });
-    double.failNext(1, { status: 429, retryAfterSec: 0 });
-    double.failNext(1, { cutStream: true });
-    double.failNext(1, { hang: true });
-    double.failNext(1, { status: 500 });
+    sys.double.failNext(2, { status: 503 });
+    sys.double.failNext(1, { status: 429, retryAfterSec: 0 });
+    sys.double.failNext(1, { cutStream: true });
+    sys.double.failNext(1, { hang: true });
+    sys.double.failNext(1, { status: 500 });
 
     const ids = [
       // Cloud (a deadline local cannot meet): summaries under faults.
@@ -103,19 +91,19 @@ describe('logs hold no content and no keys (canary)', () => {
     ];
     // A cancelled batch (its running items are aborted).
     const cancelled = await submit({ kind: 'document-processing', sensitivity: 'restricted', deadline: 'P1D', task: { type: 'summarize', maxTokens: 48 }, items: [0, 1, 2, 3, 4].map((i) => ({ id: `c-${i}`, text: prose(`c-${i}`) })) });
-    expect((await client.request('DELETE', `/v1/batches/${cancelled}`)).status).toBe(200);
+    expect((await sys.client.request('DELETE', `/v1/batches/${cancelled}`)).status).toBe(200);
     // Rejected submissions that carry the canary in the wrong places, and a body that is not JSON.
     const rejected = [
       { kind: 'document-processing', sensitivity: CANARIES.itemText, deadline: 'P1D', task: { type: 'summarize' }, items: [{ id: 'x', text: CANARIES.itemText }] },
       { kind: 'code-migration', sensitivity: 'public', deadline: 'P1D', task: { instruction: CANARIES.instruction }, items: [{ path: CANARIES.itemText, content: 42 }] },
       `{"kind": "document-processing", "items": [{"text": "${CANARIES.itemText}"`,
     ];
-    for (const body of rejected) expect((await client.request('POST', '/v1/batches', body)).status).toBe(400);
+    for (const body of rejected) expect((await sys.client.request('POST', '/v1/batches', body)).status).toBe(400);
     // Code migration: the local model's random answers never parse (they are cut off at 32 tokens, then at
     // 48), so it escalates to the cloud. Submitted once the cloud batches are done, so the faults above are
     // spent: a local answer cut off at the limit now escalates after two calls instead of three, and would
     // otherwise meet them, be sent back to the local model and fail there (issue 12, §1).
-    await Promise.all(ids.slice(0, 2).map((id) => client.waitFinished(id, 120_000)));
+    await Promise.all(ids.slice(0, 2).map((id) => sys.client.waitFinished(id, 120_000)));
     ids.push(
       await submit({
         kind: 'code-migration',
@@ -126,23 +114,23 @@ describe('logs hold no content and no keys (canary)', () => {
       }),
     );
 
-    const finished = await Promise.all([...ids, cancelled].map((id) => client.waitFinished(id, 120_000)));
+    const finished = await Promise.all([...ids, cancelled].map((id) => sys.client.waitFinished(id, 120_000)));
     // The run did what it should: the cloud answered, the local model ran, faults were met.
     const statuses = finished.map((b) => b.status);
     expect(statuses.slice(0, 4)).toEqual(['completed', 'completed', 'completed', 'completed']);
     expect(finished[0].routes.cloud + finished[1].routes.cloud).toBeGreaterThan(0);
-    expect(double.completionRequests().some((r) => JSON.stringify(r.body).includes(CANARIES.instruction))).toBe(true);
-    const { json: code } = await client.request('GET', `/v1/batches/${ids[3]}/items`);
+    expect(sys.double.completionRequests().some((r) => JSON.stringify(r.body).includes(CANARIES.instruction))).toBe(true);
+    const { json: code } = await sys.client.request('GET', `/v1/batches/${ids[3]}/items`);
     expect(code.items[0].result).toContain(CANARIES.answer);
 
     // Stop both processes so shutdown logging is included too.
-    await Promise.all([api.stop(), worker.stop()]);
+    await Promise.all([sys.api.stop(), sys.worker.stop()]);
     // The paths that log were taken: retries and rejected answers warn, and llama.cpp warned in its own words.
-    const workerLines = worker.output.join('').split('\n').filter((l) => l.trim() !== '');
+    const workerLines = sys.worker.output.join('').split('\n').filter((l) => l.trim() !== '');
     expect(workerLines.some((l) => l.includes('"level":"warn"') && l.includes('will retry'))).toBe(true);
     expect(workerLines.some((l) => l.includes('"level":"warn"') && l.includes('rejected'))).toBe(true);
     expect(workerLines.find((l) => l.includes('n_ctx_train'))).toMatch(/^\{"level":"warn".*"context":"worker"\}$/);
-    for (const [name, proc] of [['api', api], ['worker', worker]] as const) {
+    for (const [name, proc] of [['api', sys.api], ['worker', sys.worker]] as const) {
       const output = proc.output.join('');
       for (const [what, canary] of Object.entries(CANARIES)) {
         const line = output.split('\n').find((l) => l.includes(canary));
@@ -167,7 +155,7 @@ describe('logs hold no content and no keys (canary)', () => {
     ['api', 'an unreachable Redis', { REDIS_URL: 'redis://127.0.0.1:1' }, 'ECONNREFUSED'],
     ['worker', 'an unreachable Redis', { REDIS_URL: 'redis://127.0.0.1:1' }, 'ECONNREFUSED'],
   ] as const)('the %s reports a start-up failure (%s) in JSON lines only, without the key', async (app, _what, overrides, expected) => {
-    const proc = startApp(app, { ...env, OPENAI_API_KEY: CANARIES.apiKey, ...overrides });
+    const proc = startApp(app, { ...sys.env, OPENAI_API_KEY: CANARIES.apiKey, ...overrides });
     const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
     expect(code).not.toBe(0);
     const lines = proc.output.join('').split('\n').filter((l) => l.trim() !== '');

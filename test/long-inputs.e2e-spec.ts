@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { doubleTokenCount, startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
+import { doubleTokenCount } from './support/openai-double.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * Inputs longer than the model's context, through the real path (API → Redis → worker → provider):
@@ -10,14 +10,8 @@ import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/sy
  * "long"; the OpenAI double plays the model and records every request.
  */
 describe('long inputs', () => {
-  let double: OpenAIDouble;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let client: ApiClient;
-
-  beforeAll(async () => {
-    double = await startOpenAIDouble({ apiKey: 'test-key' });
-    const env = await systemEnv({
+  const sys = useSystem(
+    async ({ double }) => ({
       LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
       LOCAL_CONTEXT_SIZE: '1024',
       MAX_OUTPUT_TOKENS: '64',
@@ -27,21 +21,16 @@ describe('long inputs', () => {
       CLOUD_LATENCY_MS: '100',
       CLOUD_TOKENS_PER_SEC: '2000',
       CLOUD_CONTEXT_TOKENS: '1024',
-    });
-    ({ api, worker, client } = await startSystem(env));
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
-    await double?.close();
-  });
+    }),
+    { double: { apiKey: 'test-key' } },
+  );
 
   const userText = (body: any): string => body.messages.find((m: any) => m.role === 'user').content;
   const paragraph = (i: number) => `Paragraph ${i} of the annual report. Revenue in region ${i} grew by ${i} percent, driven by new customers and steady renewals over the year.`;
   /** ~40 paragraphs, ~6,000 characters: ~1,500 tokens, against a cloud context of 1,024. */
   const report = Array.from({ length: 40 }, (_, i) => paragraph(i)).join('\n\n');
   const summarizeReport = (deadline: string) =>
-    client.request('POST', '/v1/batches', { kind: 'document-processing', sensitivity: 'internal', deadline, task: { type: 'summarize' }, items: [{ id: 'report', text: report }] });
+    sys.client.request('POST', '/v1/batches', { kind: 'document-processing', sensitivity: 'internal', deadline, task: { type: 'summarize' }, items: [{ id: 'report', text: report }] });
   /** The item and its batch are charged for every call answered: the double's counts of those, summed, at the frontier's prices. */
   const expectCharged = (item: any, batch: any, answered: any[], answers: string[]) => {
     const promptTokens = answered.reduce((sum, body) => sum + doubleTokenCount(body.messages.map((m: any) => m.content).join('')), 0);
@@ -53,9 +42,9 @@ describe('long inputs', () => {
 
   // Cloud tests first: until the local model's speed is measured the router assumes 20 tok/s, so only the cloud meets PT2S.
   it('summarizes a long document map-reduce: several map requests in document order, then one reduce over their answers', async () => {
-    double.reset();
+    sys.double.reset();
     const answers: string[] = [];
-    double.setResponder((body) => {
+    sys.double.setResponder((body) => {
       const text = userText(body);
       const part = /<document part="(\d+) of (\d+)">/.exec(text);
       const answer = text.startsWith('Combine') ? 'The report: revenue grew in every region.' : `Summary of part ${part?.[1]}.`;
@@ -64,10 +53,10 @@ describe('long inputs', () => {
     });
     const submitted = await summarizeReport('PT2S');
     expect(submitted.status).toBe(202);
-    const batch = await client.waitFinished(submitted.json.id);
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
 
-    const sent = double.completionRequests().map((r) => r.body);
+    const sent = sys.double.completionRequests().map((r) => r.body);
     const maps = sent.slice(0, -1);
     const reduce = userText(sent.at(-1));
     expect(maps.length).toBeGreaterThanOrEqual(3);
@@ -80,31 +69,31 @@ describe('long inputs', () => {
     const at = maps.map((_, i) => reduce.indexOf(`Summary of part ${i + 1}.`));
     expect(at.every((pos, i) => pos > 0 && (i === 0 || pos > at[i - 1]))).toBe(true);
 
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     const item = json.items[0];
     expect(item).toMatchObject({ status: 'completed', result: 'The report: revenue grew in every region.', route: { target: 'cloud' } });
     expectCharged(item, batch, sent, answers);
   });
 
   it('charges a long item that failed midway and was tried again for the calls of both attempts', async () => {
-    double.reset();
+    sys.double.reset();
     const answers: string[] = [];
-    double.setResponder((body) => {
+    sys.double.setResponder((body) => {
       const answer = userText(body).startsWith('Combine') ? 'The report, once more.' : 'A part, summarized.';
       answers.push(answer);
       return answer;
     });
     // The first map call is answered; the second fails through all of the client's retries (3): the job's
     // attempt fails and BullMQ runs it again from the start.
-    double.failNext(4, { status: 500 }, 1);
+    sys.double.failNext(4, { status: 500 }, 1);
     const submitted = await summarizeReport('PT5S');
-    const batch = await client.waitFinished(submitted.json.id, 60_000);
+    const batch = await sys.client.waitFinished(submitted.json.id, 60_000);
     expect(batch.status).toBe('completed');
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     const item = json.items[0];
     expect(item).toMatchObject({ status: 'completed', route: { target: 'cloud' } });
     // Every answered request, the first attempt's included; the four that failed carried no usage.
-    const answered = double.completionRequests().filter((_, i) => i < 1 || i > 4).map((r) => r.body);
+    const answered = sys.double.completionRequests().filter((_, i) => i < 1 || i > 4).map((r) => r.body);
     expect(answered).toHaveLength(answers.length);
     expectCharged(item, batch, answered, answers);
   }, 60_000);
@@ -114,9 +103,9 @@ describe('long inputs', () => {
   const expected = source.replaceAll('var sum', 'let sum');
 
   it('migrates a file too large for one answer in parts at top-level declarations, retries a part that does not parse, and reassembles a file that validates', async () => {
-    double.reset();
+    sys.double.reset();
     let brokeOnce = false;
-    double.setResponder((body) => {
+    sys.double.setResponder((body) => {
       const text = userText(body);
       const code = /```\n([\s\S]*?)\n```/.exec(text)![1];
       if (!brokeOnce && code.includes('function total4(')) {
@@ -125,17 +114,17 @@ describe('long inputs', () => {
       }
       return '```js\n' + code.trim().replaceAll('var sum', 'let sum') + '\n```';
     });
-    const submitted = await client.request('POST', '/v1/batches', {
+    const submitted = await sys.client.request('POST', '/v1/batches', {
       kind: 'code-migration',
       sensitivity: 'public',
       deadline: 'PT2S',
       task: { instruction: 'Use let instead of var', maxTokens: 64 },
       items: [{ path: 'src/totals.js', content: source }],
     });
-    const batch = await client.waitFinished(submitted.json.id);
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
 
-    const sent = double.completionRequests().map((r) => userText(r.body));
+    const sent = sys.double.completionRequests().map((r) => userText(r.body));
     const parts = sent.map((text) => /This is part (\d+) of (\d+) of the file/.exec(text)!.slice(1).map(Number));
     const count = parts[0][1];
     expect(count).toBeGreaterThanOrEqual(3);
@@ -149,7 +138,7 @@ describe('long inputs', () => {
     expect(partOf.every((p) => p.length === 1)).toBe(true);
     expect(partOf.flat()).toEqual([...partOf.flat()].sort((a, b) => a - b));
 
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     const item = json.items[0];
     expect(item).toMatchObject({ status: 'completed', result: expected, route: { target: 'cloud' } });
     expect(item.diff).toContain('-  var sum = a + 11;\n+  let sum = a + 11;');
@@ -157,40 +146,40 @@ describe('long inputs', () => {
   });
 
   it('stops a long item between or during its calls once the batch is cancelled, charged for the calls it made', async () => {
-    double.reset();
-    double.setLatency(400);
-    double.setResponder(() => 'A part.');
-    const submitted = await client.request('POST', '/v1/batches', {
+    sys.double.reset();
+    sys.double.setLatency(400);
+    sys.double.setResponder(() => 'A part.');
+    const submitted = await sys.client.request('POST', '/v1/batches', {
       kind: 'document-processing',
       sensitivity: 'internal',
       deadline: 'PT2S',
       task: { type: 'summarize' },
       items: [{ id: 'report', text: report }],
     });
-    for (let i = 0; double.completionRequests().length < 2; i++) {
+    for (let i = 0; sys.double.completionRequests().length < 2; i++) {
       if (i > 500) throw new Error('the long item never reached the cloud');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    expect((await client.request('DELETE', `/v1/batches/${submitted.json.id}`)).status).toBe(200);
-    const batch = await client.waitFinished(submitted.json.id);
+    expect((await sys.client.request('DELETE', `/v1/batches/${submitted.json.id}`)).status).toBe(200);
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.counts.cancelled).toBe(1);
-    const sent = double.completionRequests().length;
+    const sent = sys.double.completionRequests().length;
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect(double.completionRequests().length).toBe(sent); // nothing more after the cancel
+    expect(sys.double.completionRequests().length).toBe(sent); // nothing more after the cancel
     expect(sent).toBeLessThan(5); // well short of the map-reduce's five or more calls
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(json.items[0].status).toBe('cancelled');
     expect(json.items[0].usage.inputTokens).toBeGreaterThan(0); // the answered call(s) are charged
-    double.setLatency(0);
+    sys.double.setLatency(0);
   });
 
   it('passes every call of a long item through the batch budget: calls already made stay counted, so the item stops short of it', async () => {
-    double.reset();
-    double.setResponder((body) => (userText(body).startsWith('Combine') ? 'The whole summary.' : 'A part.'));
+    sys.double.reset();
+    sys.double.setResponder((body) => (userText(body).startsWith('Combine') ? 'The whole summary.' : 'A part.'));
     // Each call reserves its worst case, ~(700 × $0.15 + 64 × $0.60)/M ≈ $0.00014, and costs ~$0.0001: the
     // budget admits two or three calls, while the whole map-reduce takes five or more.
     const maxCostUsd = 0.0003;
-    const submitted = await client.request('POST', '/v1/batches', {
+    const submitted = await sys.client.request('POST', '/v1/batches', {
       kind: 'document-processing',
       sensitivity: 'internal',
       deadline: 'PT2S',
@@ -199,8 +188,8 @@ describe('long inputs', () => {
       items: [{ id: 'report', text: report }],
     });
     expect(submitted.status).toBe(202);
-    const batch = await client.waitFinished(submitted.json.id);
-    const sent = double.completionRequests().map((r) => r.body);
+    const batch = await sys.client.waitFinished(submitted.json.id);
+    const sent = sys.double.completionRequests().map((r) => r.body);
     const paid = sent.reduce((sum, body) => {
       const input = doubleTokenCount(body.messages.map((m: any) => m.content).join(''));
       const output = doubleTokenCount(userText(body).startsWith('Combine') ? 'The whole summary.' : 'A part.');
@@ -209,22 +198,22 @@ describe('long inputs', () => {
     expect(sent.length).toBeGreaterThanOrEqual(1);
     expect(paid).toBeLessThanOrEqual(maxCostUsd);
     expect(batch.budget.reached).toBe(true);
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(json.items[0].routeHistory.map((r: any) => r.target)).toEqual(['cloud', 'local']);
     expect(json.items[0].route.reason).toMatch(/batch budget reached/);
   });
 
   it('summarizes a long document on the local model in several calls, each within its context (measured with its tokenizer)', async () => {
     // Restricted: local only. The random-weight model writes exactly maxTokens tokens per call.
-    const submitted = await client.request('POST', '/v1/batches', {
+    const submitted = await sys.client.request('POST', '/v1/batches', {
       kind: 'document-processing',
       sensitivity: 'restricted',
       deadline: 'P1D',
       task: { type: 'summarize', maxTokens: 32 },
       items: [{ id: 'report', text: report }],
     });
-    const batch = await client.waitFinished(submitted.json.id);
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const batch = await sys.client.waitFinished(submitted.json.id);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     const item = json.items[0];
     expect(item).toMatchObject({ status: 'completed', route: { target: 'local' } });
     const calls = item.usage.outputTokens / 32;

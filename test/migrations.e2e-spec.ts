@@ -1,12 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { presetInstruction } from '#libs/jobs/src/code-migration/migration-presets.js';
-import { doubleTokenCount, startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, type AppProcess, sleep, startSystem, systemEnv } from './support/system-under-test.js';
+import { doubleTokenCount } from './support/openai-double.js';
+import { sleep } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * The wrapper around the model: answers are checked (parse, schema), asked again with the reason, and
@@ -14,11 +15,6 @@ import { ApiClient, type AppProcess, sleep, startSystem, systemEnv } from './sup
  * random weights, so its code never parses; the OpenAI double plays a model that answers correctly.
  */
 describe('code migration and structured documents', () => {
-  let double: OpenAIDouble;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let client: ApiClient;
-
   const sources: Record<string, string> = {
     'src/math.js': "const add = (a, b) => a + b;\nmodule.exports = { add };\n",
     'src/main.js': "const { add } = require('./math');\nconsole.log(add(1, 2));\n",
@@ -30,9 +26,8 @@ describe('code migration and structured documents', () => {
   };
   const pathOf = (body: any): string | undefined => Object.keys(sources).find((p) => JSON.stringify(body).includes(`File: ${p}`));
 
-  beforeAll(async () => {
-    double = await startOpenAIDouble({ apiKey: 'test-key' });
-    const env = await systemEnv({
+  const sys = useSystem(
+    async ({ double }) => ({
       LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
       MAX_OUTPUT_TOKENS: '64',
       OPENAI_BASE_URL: double.url,
@@ -40,14 +35,9 @@ describe('code migration and structured documents', () => {
       CLOUD_MAX_SENSITIVITY: 'internal',
       CLOUD_LATENCY_MS: '100',
       CLOUD_TOKENS_PER_SEC: '2000',
-    });
-    ({ api, worker, client } = await startSystem(env));
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
-    await double?.close();
-  });
+    }),
+    { double: { apiKey: 'test-key' } },
+  );
 
   const migration = (sensitivity: string) => ({
     kind: 'code-migration',
@@ -58,15 +48,15 @@ describe('code migration and structured documents', () => {
   });
 
   it('escalates to a cleared cloud provider after a cut-off local answer; the patch applies with git apply', async () => {
-    double.reset();
-    double.setResponder((body) => {
+    sys.double.reset();
+    sys.double.setResponder((body) => {
       const path = pathOf(body);
       return path ? '```js\n' + migrated[path] + '```' : null;
     });
-    const submitted = await client.request('POST', '/v1/batches', migration('internal'));
-    const batch = await client.waitFinished(submitted.json.id);
+    const submitted = await sys.client.request('POST', '/v1/batches', migration('internal'));
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     for (const item of json.items) {
       expect(item.routeHistory.map((r: any) => r.target)).toEqual(['local', 'cloud']);
       expect(item.route.reason).toMatch(/^answers rejected by the code check/);
@@ -78,7 +68,7 @@ describe('code migration and structured documents', () => {
       expect(item.diff).toContain(`--- a/${item.id}`);
     }
 
-    const patch = await client.request('GET', `/v1/batches/${batch.id}/patch`);
+    const patch = await sys.client.request('GET', `/v1/batches/${batch.id}/patch`);
     expect(patch.headers.get('content-type')).toContain('text/x-diff');
     const repo = mkdtempSync(join(tmpdir(), 'switchyard-patch-'));
     try {
@@ -95,13 +85,13 @@ describe('code migration and structured documents', () => {
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }
-    expect((await client.request('GET', `/v1/batches/${batch.id}/patch`)).status).toBe(200);
+    expect((await sys.client.request('GET', `/v1/batches/${batch.id}/patch`)).status).toBe(200);
   });
 
   it('asks again with the checker\'s reason when an answer does not parse', async () => {
-    double.reset();
+    sys.double.reset();
     let calls = 0;
-    double.setResponder((body) => {
+    sys.double.setResponder((body) => {
       const path = pathOf(body);
       if (!path) return null;
       calls += 1;
@@ -109,56 +99,56 @@ describe('code migration and structured documents', () => {
     });
     // Public with a deadline only the cloud meets: runs there first.
     const body = { ...migration('public'), deadline: 'PT1S', items: [{ path: 'src/math.js', content: sources['src/math.js'] }] };
-    const submitted = await client.request('POST', '/v1/batches', body);
-    const batch = await client.waitFinished(submitted.json.id);
+    const submitted = await sys.client.request('POST', '/v1/batches', body);
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
-    const sent = double.completionRequests();
+    const sent = sys.double.completionRequests();
     expect(sent).toHaveLength(2);
     const retry = JSON.stringify(sent[1].body);
     expect(retry).toContain('Your previous answer was rejected: line 1:');
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(json.items[0]).toMatchObject({ result: migrated['src/math.js'], route: { target: 'cloud' } });
   });
 
   it('a preset batch sends the spelled-out instruction, and a rename-api answer that keeps the old name is asked for again', async () => {
-    double.reset();
+    sys.double.reset();
     const source = "const { fetchUser } = require('./api');\nmodule.exports = () => fetchUser(1);\n";
     const renamed = "const { loadUser } = require('./api');\nmodule.exports = () => loadUser(1);\n";
     const answers = ["const { loadUser } = require('./api');\nmodule.exports = () => fetchUser(1);\n", renamed];
-    double.setResponder((body) => (JSON.stringify(body).includes('File: src/user.js') ? (answers.shift() ?? null) : null));
+    sys.double.setResponder((body) => (JSON.stringify(body).includes('File: src/user.js') ? (answers.shift() ?? null) : null));
     const task = { preset: 'rename-api', params: { from: 'fetchUser', to: 'loadUser' }, instruction: 'Keep the require calls.', maxTokens: 64 };
     // Public with a deadline only the cloud meets: runs there first.
     const body = { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1S', task, items: [{ path: 'src/user.js', content: source }] };
-    const submitted = await client.request('POST', '/v1/batches', body);
+    const submitted = await sys.client.request('POST', '/v1/batches', body);
     expect(submitted.status).toBe(202);
-    const batch = await client.waitFinished(submitted.json.id);
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
 
-    const sent = double.completionRequests().map((r) => JSON.stringify(r.body));
+    const sent = sys.double.completionRequests().map((r) => JSON.stringify(r.body));
     expect(sent).toHaveLength(2);
     const expanded = `${presetInstruction('rename-api', task.params)}\n\nAdditional guidance: Keep the require calls.`;
     expect(sent[0]).toContain(JSON.stringify(`Instruction: ${expanded}`).slice(1, -1));
     expect(sent[1]).toContain('Your previous answer was rejected: line 2:24: `fetchUser` is still used as an identifier');
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(json.items[0]).toMatchObject({ result: renamed, route: { target: 'cloud' } });
   });
 
   it('js-to-ts keeps the file path and takes the TypeScript answer; a wrong preset or missing names is a 400 naming the field', async () => {
-    double.reset();
+    sys.double.reset();
     const typed = 'export const add = (a: number, b: number): number => a + b;\n';
-    double.setResponder((body) => (JSON.stringify(body).includes('File: src/math.js') ? typed : null));
+    sys.double.setResponder((body) => (JSON.stringify(body).includes('File: src/math.js') ? typed : null));
     const body = { ...migration('public'), deadline: 'PT1S', task: { preset: 'js-to-ts', maxTokens: 64 }, items: [{ path: 'src/math.js', content: sources['src/math.js'] }] };
-    const submitted = await client.request('POST', '/v1/batches', body);
-    const batch = await client.waitFinished(submitted.json.id);
+    const submitted = await sys.client.request('POST', '/v1/batches', body);
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
-    expect(JSON.stringify(double.completionRequests()[0].body)).toContain(JSON.stringify(presetInstruction('js-to-ts')).slice(1, -1));
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    expect(JSON.stringify(sys.double.completionRequests()[0].body)).toContain(JSON.stringify(presetInstruction('js-to-ts')).slice(1, -1));
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(json.items[0]).toMatchObject({ id: 'src/math.js', result: typed });
     expect(json.items[0].diff).toContain('+++ b/src/math.js');
 
-    const unknown = await client.request('POST', '/v1/batches', { ...body, task: { preset: 'cjs-to-esm' } });
+    const unknown = await sys.client.request('POST', '/v1/batches', { ...body, task: { preset: 'cjs-to-esm' } });
     expect([unknown.status, unknown.json.field]).toEqual([400, 'task.preset']);
-    const noFrom = await client.request('POST', '/v1/batches', { ...body, task: { preset: 'rename-api', params: { to: 'loadUser' } } });
+    const noFrom = await sys.client.request('POST', '/v1/batches', { ...body, task: { preset: 'rename-api', params: { to: 'loadUser' } } });
     expect([noFrom.status, noFrom.json.field]).toEqual([400, 'task.params.from']);
   });
 
@@ -176,21 +166,21 @@ describe('code migration and structured documents', () => {
 
   // Before any local completion: until the tiny model's speed is measured, the router assumes 20 tok/s.
   it('asks the cloud for schema-constrained output (response_format) and validates what comes back', async () => {
-    double.reset();
-    double.setResponder(() => '{"total": 250, "paid": true}');
-    const submitted = await client.request('POST', '/v1/batches', extraction('internal', 'PT1S'));
-    const batch = await client.waitFinished(submitted.json.id);
+    sys.double.reset();
+    sys.double.setResponder(() => '{"total": 250, "paid": true}');
+    const submitted = await sys.client.request('POST', '/v1/batches', extraction('internal', 'PT1S'));
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
-    const [request] = double.completionRequests();
+    const [request] = sys.double.completionRequests();
     // Closed, every property required: strict mode accepts it, so the API constrains decoding to it.
     expect(request.body.response_format).toMatchObject({ type: 'json_schema', json_schema: { schema: extraction('internal', 'PT1S').task.schema, strict: true } });
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(JSON.parse(json.items[0].result)).toEqual({ total: 250, paid: true });
   });
   it('checks answers against the whole JSON Schema with ajv: a conditional requirement unmet is asked for again, an uncompilable schema is a 400', async () => {
-    double.reset();
+    sys.double.reset();
     const answers = ['{"total": 250, "paid": true}', '{"total": 250, "paid": true, "paidOn": "2026-11-20"}'];
-    double.setResponder(() => answers.shift() ?? null);
+    sys.double.setResponder(() => answers.shift() ?? null);
     const conditional = {
       type: 'object',
       properties: { total: { type: 'integer' }, paid: { type: 'boolean' }, paidOn: { type: 'string', format: 'date' } },
@@ -199,25 +189,25 @@ describe('code migration and structured documents', () => {
       then: { required: ['paidOn'] },
     };
     const body = extraction('internal', 'PT1S');
-    const submitted = await client.request('POST', '/v1/batches', { ...body, task: { ...body.task, schema: conditional } });
-    const batch = await client.waitFinished(submitted.json.id);
+    const submitted = await sys.client.request('POST', '/v1/batches', { ...body, task: { ...body.task, schema: conditional } });
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
-    const sent = double.completionRequests();
+    const sent = sys.double.completionRequests();
     expect(sent).toHaveLength(2);
     // Optional properties and if/then are outside strict mode's subset (the real API would answer 400): guided, not strict.
     expect(sent[0].body.response_format.json_schema).toMatchObject({ schema: conditional, strict: false });
     expect(JSON.stringify(sent[1].body)).toContain('Your previous answer was rejected: $.paidOn: required property missing');
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(JSON.parse(json.items[0].result)).toEqual({ total: 250, paid: true, paidOn: '2026-11-20' });
 
-    const broken = await client.request('POST', '/v1/batches', { ...body, task: { ...body.task, schema: { type: 'decimal' } } });
+    const broken = await sys.client.request('POST', '/v1/batches', { ...body, task: { ...body.task, schema: { type: 'decimal' } } });
     expect([broken.status, broken.json.field]).toEqual([400, 'task.schema']);
   });
 
   it('extracts schema-valid JSON locally: the grammar makes even a random model answer in shape', async () => {
-    const submitted = await client.request('POST', '/v1/batches', extraction('restricted', 'P1D'));
-    const batch = await client.waitFinished(submitted.json.id);
-    const { json } = await client.request('GET', `/v1/batches/${batch.id}/items`);
+    const submitted = await sys.client.request('POST', '/v1/batches', extraction('restricted', 'P1D'));
+    const batch = await sys.client.waitFinished(submitted.json.id);
+    const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     const item = json.items[0];
     // A random model may still run out of tokens inside a string; then the check says so.
     // Greedy decoding on the seeded model is deterministic: it completes, and the grammar made it valid.
@@ -255,22 +245,22 @@ describe('code migration and structured documents', () => {
         source: { repo, ref: 'HEAD', include: ['src/**/*.js'], exclude: ['src/vendor/**'] },
       };
       // Only a registered repository is read (issue 13 §5); an admin registers it.
-      const unregistered = await client.request('POST', '/v1/batches', body);
+      const unregistered = await sys.client.request('POST', '/v1/batches', body);
       expect([unregistered.status, unregistered.json.field]).toEqual([400, 'source.repo']);
-      expect((await client.request('POST', '/v1/repositories', { root: repo })).status).toBe(201);
-      const submitted = await client.request('POST', '/v1/batches', body);
+      expect((await sys.client.request('POST', '/v1/repositories', { root: repo })).status).toBe(201);
+      const submitted = await sys.client.request('POST', '/v1/batches', body);
       expect(submitted.status).toBe(202);
       expect(submitted.json.total).toBe(2);
-      const { json } = await client.request('GET', `/v1/batches/${submitted.json.id}/items`);
+      const { json } = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/items`);
       expect(json.items.map((i: any) => i.id).sort()).toEqual(['src/main.js', 'src/math.js']);
 
-      const noRepo = await client.request('POST', '/v1/batches', { ...body, source: { repo: join(repo, 'nope') } });
+      const noRepo = await sys.client.request('POST', '/v1/batches', { ...body, source: { repo: join(repo, 'nope') } });
       expect([noRepo.status, noRepo.json.field]).toEqual([400, 'source.repo']);
-      const noRef = await client.request('POST', '/v1/batches', { ...body, source: { repo, ref: 'no-such-branch' } });
+      const noRef = await sys.client.request('POST', '/v1/batches', { ...body, source: { repo, ref: 'no-such-branch' } });
       expect([noRef.status, noRef.json.field]).toEqual([400, 'source.ref']);
-      const both = await client.request('POST', '/v1/batches', { ...body, items: [{ path: 'a.js', content: '' }] });
+      const both = await sys.client.request('POST', '/v1/batches', { ...body, items: [{ path: 'a.js', content: '' }] });
       expect([both.status, both.json.field]).toEqual([400, 'items']);
-      await client.waitFinished(submitted.json.id);
+      await sys.client.waitFinished(submitted.json.id);
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }
@@ -292,7 +282,7 @@ describe('code migration and structured documents', () => {
       symlinkSync('/etc/hostname', join(repo, 'src/outside.js'));
       git('add', '.');
       git('commit', '-qm', 'initial');
-      expect((await client.request('POST', '/v1/repositories', { root: repo })).status).toBe(201);
+      expect((await sys.client.request('POST', '/v1/repositories', { root: repo })).status).toBe(201);
       const base = git('rev-parse', 'HEAD').trim();
       // The user is at work: a staged change and an unstaged one.
       write('src/main.js', "const { add } = require('./math');\nconsole.log(add(2, 2)); // wip\n");
@@ -300,8 +290,8 @@ describe('code migration and structured documents', () => {
       write('src/math.js', 'module.exports = { add: (a, b) => a + b }; // unstaged\n');
       const before = { head: git('symbolic-ref', 'HEAD'), status: git('status', '--porcelain'), index: readFileSync(join(repo, '.git/index')), math: readFileSync(join(repo, 'src/math.js'), 'utf8') };
 
-      double.reset();
-      double.setResponder((body) => {
+      sys.double.reset();
+      sys.double.setResponder((body) => {
         const text = JSON.stringify(body);
         if (text.includes('File: src/broken.js')) return 'export default function ( {';
         const path = pathOf(body);
@@ -315,16 +305,16 @@ describe('code migration and structured documents', () => {
         source: { repo, include: ['src/**/*.js'] },
         output: { branch: 'switchyard/esm' },
       };
-      const submitted = await client.request('POST', '/v1/batches', body);
+      const submitted = await sys.client.request('POST', '/v1/batches', body);
       expect(submitted.status).toBe(202);
-      const finished = await client.waitFinished(submitted.json.id);
+      const finished = await sys.client.waitFinished(submitted.json.id);
       expect(finished.status).toBe('partial');
-      const { json: listed } = await client.request('GET', `/v1/batches/${submitted.json.id}/items`);
+      const { json: listed } = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/items`);
       expect(listed.items.map((i: any) => i.id).sort()).toEqual(['src/broken.js', 'src/main.js', 'src/math.js']);
       let batch = finished;
       for (let i = 0; i < 200 && batch.output.status === 'pending'; i++) {
         await sleep(100);
-        batch = (await client.request('GET', `/v1/batches/${submitted.json.id}`)).json;
+        batch = (await sys.client.request('GET', `/v1/batches/${submitted.json.id}`)).json;
       }
       expect(batch.output).toMatchObject({ branch: 'switchyard/esm', base, status: 'written', files: 2, notWritten: ['src/broken.js'], error: null });
 
@@ -346,11 +336,11 @@ describe('code migration and structured documents', () => {
       // Branch names the repository cannot take, or a branch without a repository: 400 naming output.branch.
       const refused = ['bad..name', '@{-1}', '@', 'main', 'master', 'refs/heads/main', 'x.lock', '-f', 'a b', 'switchyard/esm'];
       for (const output of refused.map((branch) => ({ branch }))) {
-        const res = await client.request('POST', '/v1/batches', { ...body, output });
+        const res = await sys.client.request('POST', '/v1/batches', { ...body, output });
         expect([output.branch, res.status, res.json.field]).toEqual([output.branch, 400, 'output.branch']);
       }
       const inline = { ...body, source: undefined, items: [{ path: 'a.js', content: 'module.exports = 1;\n' }] };
-      const noSource = await client.request('POST', '/v1/batches', inline);
+      const noSource = await sys.client.request('POST', '/v1/batches', inline);
       expect([noSource.status, noSource.json.field]).toEqual([400, 'output.branch']);
       expect(git('branch', '--list').split('\n').filter(Boolean)).toHaveLength(2);
     } finally {
@@ -361,17 +351,17 @@ describe('code migration and structured documents', () => {
   it('refuses code item paths outside the repository and repositories nobody registered, naming the field', async () => {
     const body = { kind: 'code-migration', sensitivity: 'public', deadline: 'P1D', task: { instruction: 'Use const' } };
     for (const path of ['../../etc/evil.json', '/etc/abs.json', 'src/../../x.js', 'a\\..\\..\\b.js', 'C:/x.js', 'a//b.js', './a.js', 'a\u0000.js', '.git/config']) {
-      const res = await client.request('POST', '/v1/batches', { ...body, items: [{ path: 'ok.js', content: '' }, { path, content: 'let a;' }] });
+      const res = await sys.client.request('POST', '/v1/batches', { ...body, items: [{ path: 'ok.js', content: '' }, { path, content: 'let a;' }] });
       expect([path, res.status, res.json.field]).toEqual([path, 400, 'items[1].path']);
     }
     // The API's own checkout, its working directory and a path that does not exist read alike: not registered.
     for (const repo of [process.cwd(), '.', '/etc', '/nonexistent/repo']) {
-      const res = await client.request('POST', '/v1/batches', { ...body, source: { repo } });
+      const res = await sys.client.request('POST', '/v1/batches', { ...body, source: { repo } });
       expect([repo, res.status, res.json.field]).toEqual([repo, 400, 'source.repo']);
-      expect((await client.request('POST', '/v1/batches/quote', { ...body, source: { repo } })).status).toBe(400);
+      expect((await sys.client.request('POST', '/v1/batches/quote', { ...body, source: { repo } })).status).toBe(400);
     }
-    const notRepo = await client.request('POST', '/v1/repositories', { root: tmpdir() });
+    const notRepo = await sys.client.request('POST', '/v1/repositories', { root: tmpdir() });
     expect([notRepo.status, notRepo.json.field]).toEqual([400, 'root']);
-    expect((await client.request('POST', '/v1/repositories', { root: 'relative/path' })).json.field).toBe('root');
+    expect((await sys.client.request('POST', '/v1/repositories', { root: 'relative/path' })).json.field).toBe('root');
   });
 });

@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { startSystem, systemEnv } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * "model": "<local model>" promises that an item runs on that model only. No path may move it off: not its
@@ -13,32 +12,23 @@ const sources: Record<string, string> = {
 };
 
 describe('pinned items stay on their model', () => {
-  let double: OpenAIDouble;
-  let sys: Awaited<ReturnType<typeof startSystem>>;
-
-  beforeAll(async () => {
-    double = await startOpenAIDouble({ apiKey: 'test-key' });
-    sys = await startSystem(
-      await systemEnv({
-        LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
-        LOCAL_MODEL_NAME: 'tiny',
-        // Believed 10x faster than it is: the watchdog finds pinned work late once the speed is measured.
-        LOCAL_TOKENS_PER_SEC: '5000',
-        LOCAL_SEQUENCES: '1',
-        MAX_OUTPUT_TOKENS: '64',
-        OPENAI_BASE_URL: double.url,
-        OPENAI_API_KEY: 'test-key',
-        CLOUD_MAX_SENSITIVITY: 'confidential',
-        CLOUD_PRICE_INPUT_PER_M: '0',
-        CLOUD_PRICE_OUTPUT_PER_M: '0',
-        ESCALATION_INTERVAL_MS: '300',
-      }),
-    );
-  });
-  afterAll(async () => {
-    await sys?.stop();
-    await double?.close();
-  });
+  const sys = useSystem(
+    async ({ double }) => ({
+      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+      LOCAL_MODEL_NAME: 'tiny',
+      // Believed 10x faster than it is: the watchdog finds pinned work late once the speed is measured.
+      LOCAL_TOKENS_PER_SEC: '5000',
+      LOCAL_SEQUENCES: '1',
+      MAX_OUTPUT_TOKENS: '64',
+      OPENAI_BASE_URL: double.url,
+      OPENAI_API_KEY: 'test-key',
+      CLOUD_MAX_SENSITIVITY: 'confidential',
+      CLOUD_PRICE_INPUT_PER_M: '0',
+      CLOUD_PRICE_OUTPUT_PER_M: '0',
+      ESCALATION_INTERVAL_MS: '300',
+    }),
+    { double: { apiKey: 'test-key' } },
+  );
 
   it('a pinned confidential migration whose local answers keep failing fails there, naming the pin, and nothing leaves', async () => {
     const { status, json } = await sys.client.request('POST', '/v1/batches', {
@@ -55,7 +45,7 @@ describe('pinned items stay on their model', () => {
     const [item] = (await sys.client.request('GET', `/v1/batches/${json.id}/items`)).json.items;
     expect(item.routeHistory.map((r: any) => `${r.target}:${r.provider}`)).toEqual(['local:tiny']);
     expect(item.error).toMatch(/pinned to local model tiny/);
-    expect(double.completionRequests()).toHaveLength(0);
+    expect(sys.double.completionRequests()).toHaveLength(0);
   });
 
   it('pinned public items the watchdog finds late stay queued on their model and complete there', async () => {
@@ -72,6 +62,6 @@ describe('pinned items stay on their model', () => {
     expect(batch.status).toBe('completed');
     const { items } = (await sys.client.request('GET', `/v1/batches/${json.id}/items`)).json;
     for (const item of items) expect(item.routeHistory.map((r: any) => `${r.target}:${r.provider}`)).toEqual(['local:tiny']);
-    expect(double.completionRequests()).toHaveLength(0);
+    expect(sys.double.completionRequests()).toHaveLength(0);
   });
 });

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { sleep, startSystem, systemEnv } from './support/system-under-test.js';
+import { type OpenAIDouble } from './support/openai-double.js';
+import { sleep } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * What real OpenAI-compatible servers do (llama.cpp's `llama-server` refusing `response_format`, or a prompt
@@ -26,40 +27,31 @@ const extract = (id: string, deadline = 'PT60S') => ({
 const sentFor = (double: OpenAIDouble, id: string) => double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`${id}: `));
 
 describe('real servers\' habits', () => {
-  let double: OpenAIDouble;
-  let sys: Awaited<ReturnType<typeof startSystem>>;
-
-  beforeAll(async () => {
-    double = await startOpenAIDouble({ apiKey: 'test-key' });
-    sys = await startSystem(
-      await systemEnv({
-        LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
-        LOCAL_MODEL_NAME: 'tiny',
-        LOCAL_PRICE_INPUT_PER_M: '5',
-        LOCAL_PRICE_OUTPUT_PER_M: '50',
-        CLOUD_PRICE_INPUT_PER_M: '0.01',
-        CLOUD_PRICE_OUTPUT_PER_M: '0.01',
-        OPENAI_BASE_URL: double.url,
-        OPENAI_API_KEY: 'test-key',
-        CLOUD_MAX_SENSITIVITY: 'internal',
-        CLOUD_MAX_RETRIES: '0',
-        CAPABILITY_MEMORY_MS: String(MEMORY_MS),
-      }),
-    );
-  });
-  afterAll(async () => {
-    await sys?.stop();
-    await double?.close();
-  });
+  const sys = useSystem(
+    async ({ double }) => ({
+      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+      LOCAL_MODEL_NAME: 'tiny',
+      LOCAL_PRICE_INPUT_PER_M: '5',
+      LOCAL_PRICE_OUTPUT_PER_M: '50',
+      CLOUD_PRICE_INPUT_PER_M: '0.01',
+      CLOUD_PRICE_OUTPUT_PER_M: '0.01',
+      OPENAI_BASE_URL: double.url,
+      OPENAI_API_KEY: 'test-key',
+      CLOUD_MAX_SENSITIVITY: 'internal',
+      CLOUD_MAX_RETRIES: '0',
+      CAPABILITY_MEMORY_MS: String(MEMORY_MS),
+    }),
+    { double: { apiKey: 'test-key' } },
+  );
 
   it('an item a server refuses (400 to response_format) is sent there once and ends long before its deadline', async () => {
-    double.setHabits({ refuseResponseFormat: true });
+    sys.double.setHabits({ refuseResponseFormat: true });
     const submitted = Date.now();
     const { status, json } = await sys.client.request('POST', '/v1/batches', extract('refused-1'));
     expect(status).toBe(202);
     const batch = await sys.client.waitFinished(json.id, 45_000);
     expect(Date.now() - submitted).toBeLessThan(30_000);
-    expect(sentFor(double, 'refused-1')).toHaveLength(1);
+    expect(sentFor(sys.double, 'refused-1')).toHaveLength(1);
 
     const [item] = (await sys.client.request('GET', `/v1/batches/${json.id}/items`)).json.items;
     expect(item.routeHistory.map((r: any) => r.target)).toEqual(['cloud', 'local']);
@@ -79,11 +71,11 @@ describe('real servers\' habits', () => {
   });
 
   it('refusals of structured output on two items are learned: a third item is routed elsewhere, and the memory expires', async () => {
-    double.setHabits({ refuseResponseFormat: true });
+    sys.double.setHabits({ refuseResponseFormat: true });
     // refused-1 above was the first refusal within the window; this is the second.
     const second = await sys.client.request('POST', '/v1/batches', extract('refused-2'));
     await sys.client.waitFinished(second.json.id, 45_000);
-    expect(sentFor(double, 'refused-2')).toHaveLength(1);
+    expect(sentFor(sys.double, 'refused-2')).toHaveLength(1);
 
     const providers = (await sys.client.request('GET', '/v1/providers')).json.providers;
     const frontier = providers.find((p: any) => p.name === 'frontier');
@@ -93,25 +85,25 @@ describe('real servers\' habits', () => {
     expect(third.status).toBe(202);
     await sys.client.waitFinished(third.json.id, 45_000);
     // Routed around the provider that cannot do it: not one refused request paid for.
-    expect(sentFor(double, 'refused-3')).toHaveLength(0);
+    expect(sentFor(sys.double, 'refused-3')).toHaveLength(0);
     const [item] = (await sys.client.request('GET', `/v1/batches/${third.json.id}/items`)).json.items;
     expect(item.routeHistory[0].target).toBe('local');
     expect(item.routeHistory[0].reason).toMatch(/frontier found unable to serve structured-output/);
 
     // A fixed server gets such requests again once the memory has expired.
-    double.setHabits({});
-    double.setResponder(() => '{"amountEuros": 1200}');
+    sys.double.setHabits({});
+    sys.double.setResponder(() => '{"amountEuros": 1200}');
     const learnedAt = Date.parse(frontier.unable[0].learnedAt);
     await sleep(Math.max(0, learnedAt + MEMORY_MS + 500 - Date.now()));
     expect((await sys.client.request('GET', '/v1/providers')).json.providers.find((p: any) => p.name === 'frontier').unable).toEqual([]);
     const fourth = await sys.client.request('POST', '/v1/batches', extract('fixed-4'));
     expect((await sys.client.waitFinished(fourth.json.id, 45_000)).status).toBe('completed');
-    expect(sentFor(double, 'fixed-4')).toHaveLength(1);
-    double.setResponder(null);
+    expect(sentFor(sys.double, 'fixed-4')).toHaveLength(1);
+    sys.double.setResponder(null);
   });
 
   it('a prompt over the server\'s real context (exceed_context_size_error) is not sent there again: the item completes locally, its error cleared', async () => {
-    double.setHabits({ contextTokens: 20 });
+    sys.double.setHabits({ contextTokens: 20 });
     const { json } = await sys.client.request('POST', '/v1/batches', {
       kind: 'document-processing',
       sensitivity: 'public',
@@ -121,12 +113,12 @@ describe('real servers\' habits', () => {
     });
     const batch = await sys.client.waitFinished(json.id, 45_000);
     expect(batch.status).toBe('completed');
-    expect(sentFor(double, 'long-1')).toHaveLength(1);
+    expect(sentFor(sys.double, 'long-1')).toHaveLength(1);
     const [item] = (await sys.client.request('GET', `/v1/batches/${json.id}/items`)).json.items;
     expect(item.routeHistory.map((r: any) => r.target)).toEqual(['cloud', 'local']);
     expect(item.routeHistory[1].reason).toMatch(/HTTP 400 \(exceed_context_size_error\)/);
     // `error` is for items that failed: the refusal lives in the route history.
     expect(item.error).toBeNull();
-    double.setHabits({});
+    sys.double.setHabits({});
   });
 });

@@ -1,15 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { sleep, startSystem, systemEnv } from './support/system-under-test.js';
+import { sleep } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * Deadline routing under pressure, on real processes: escalation of waiting local items, circuit breaker,
  * rate limits and budgets against the recording OpenAI double. The local model is the generated "small"
  * one with a single sequence (~200 tok/s here), so queues build up for real.
  */
-async function startRouting(double: OpenAIDouble, overrides: NodeJS.ProcessEnv = {}) {
-  const env = await systemEnv({
+async function routingEnv(double: OpenAIDouble, overrides: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
+  return {
     LOCAL_MODEL_PATH: await ensureGeneratedModel('small'),
     LOCAL_MODEL_NAME: 'small',
     LOCAL_SEQUENCES: '1',
@@ -26,8 +27,7 @@ async function startRouting(double: OpenAIDouble, overrides: NodeJS.ProcessEnv =
     JOB_ATTEMPTS: '1',
     ESCALATION_INTERVAL_MS: '300',
     ...overrides,
-  });
-  return startSystem(env);
+  };
 }
 
 /**
@@ -69,13 +69,11 @@ describe('routing resilience', () => {
   });
 
   describe('escalation', () => {
-    let sys: Awaited<ReturnType<typeof startSystem>>;
-    beforeAll(async () => {
+    const sys = useSystem(async () => {
       // The router starts out believing the local model is 10× faster than it is (2000 tok/s assumed,
       // ~200 measured): items routed locally on that belief miss their deadlines once it is measured.
-      sys = await startRouting(double, { LOCAL_TOKENS_PER_SEC: '2000' });
+      return routingEnv(double, { LOCAL_TOKENS_PER_SEC: '2000' });
     });
-    afterAll(async () => sys?.stop());
 
     // Items the watchdog leaves (too late for the cloud too) run locally one after another: on a loaded
     // machine that is seconds each, hence the long waits.
@@ -106,12 +104,10 @@ describe('routing resilience', () => {
   });
 
   describe('circuit breaker', () => {
-    let sys: Awaited<ReturnType<typeof startSystem>>;
-    beforeAll(async () => {
+    const sys = useSystem(async () => {
       double.reset();
-      sys = await startRouting(double, { CIRCUIT_FAILURE_THRESHOLD: '2', CIRCUIT_OPEN_MS: '6000' });
+      return routingEnv(double, { CIRCUIT_FAILURE_THRESHOLD: '2', CIRCUIT_OPEN_MS: '6000' });
     });
-    afterAll(async () => sys?.stop());
 
     const frontier = async () => (await sys.client.request('GET', '/v1/providers')).json.providers.find((p: any) => p.name === 'frontier');
 
@@ -175,11 +171,10 @@ describe('routing resilience', () => {
 
   describe('parking for a cheaper provider that is down', () => {
     let sovereign: OpenAIDouble;
-    let sys: Awaited<ReturnType<typeof startSystem>>;
-    beforeAll(async () => {
+    const sys = useSystem(async () => {
       double.reset();
       sovereign = await startOpenAIDouble({ apiKey: 'sovereign-key' });
-      sys = await startRouting(double, {
+      return routingEnv(double, {
         // The local model is believed too slow for these deadlines: the choice is between the clouds.
         LOCAL_TOKENS_PER_SEC: '1',
         CIRCUIT_FAILURE_THRESHOLD: '2',
@@ -187,10 +182,7 @@ describe('routing resilience', () => {
         ...twoProviders(double, sovereign),
       });
     });
-    afterAll(async () => {
-      await sys?.stop();
-      await sovereign?.close();
-    });
+    afterAll(async () => sovereign?.close());
 
     it('waits for the cheaper provider to recover instead of paying the pricier one, when the deadline allows', async () => {
       const { client } = sys;
@@ -222,12 +214,10 @@ describe('routing resilience', () => {
   });
 
   describe('request quota', () => {
-    let sys: Awaited<ReturnType<typeof startSystem>>;
-    beforeAll(async () => {
+    const sys = useSystem(async () => {
       double.reset();
-      sys = await startRouting(double, { CLOUD_REQUESTS_PER_MINUTE: '2' });
+      return routingEnv(double, { CLOUD_REQUESTS_PER_MINUTE: '2' });
     });
-    afterAll(async () => sys?.stop());
 
     it('honours the provider request rate limit across the queue', async () => {
       const { client } = sys;
@@ -242,12 +232,10 @@ describe('routing resilience', () => {
   });
 
   describe('budget', () => {
-    let sys: Awaited<ReturnType<typeof startSystem>>;
-    beforeAll(async () => {
+    const sys = useSystem(async () => {
       double.reset();
-      sys = await startRouting(double, { CLOUD_PRICE_OUTPUT_PER_M: '1000', CLOUD_CONCURRENCY: '8' });
+      return routingEnv(double, { CLOUD_PRICE_OUTPUT_PER_M: '1000', CLOUD_CONCURRENCY: '8' });
     });
-    afterAll(async () => sys?.stop());
 
     it('stops spending at the batch budget and finishes the rest locally, reporting it', async () => {
       const { client } = sys;
@@ -267,18 +255,14 @@ describe('routing resilience', () => {
 
   describe('several providers', () => {
     let sovereign: OpenAIDouble;
-    let sys: Awaited<ReturnType<typeof startSystem>>;
-    beforeAll(async () => {
+    const sys = useSystem(async () => {
       double.reset();
       sovereign = await startOpenAIDouble({ apiKey: 'sovereign-key' });
-      sys = await startRouting(double, {
+      return routingEnv(double, {
         ...twoProviders(double, sovereign),
       });
     });
-    afterAll(async () => {
-      await sys?.stop();
-      await sovereign?.close();
-    });
+    afterAll(async () => sovereign?.close());
 
     it('sends each item to the cheapest provider cleared for it, and nothing above clearance', async () => {
       const { client } = sys;

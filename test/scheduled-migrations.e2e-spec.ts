@@ -4,8 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, type AppProcess, sleep, startSystem, systemEnv } from './support/system-under-test.js';
+import { sleep } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * A nightly migration over a repository (here every 1.5 s) submits only what changed: each file whose
@@ -13,10 +13,6 @@ import { ApiClient, type AppProcess, sleep, startSystem, systemEnv } from './sup
  * a model that migrates correctly, except a file marked UNMIGRATABLE, whose answer never parses.
  */
 describe('scheduled migrations over a repository', () => {
-  let double: OpenAIDouble;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let client: ApiClient;
   let repo: string;
 
   const git = (...args: string[]) =>
@@ -30,54 +26,56 @@ describe('scheduled migrations over a repository', () => {
     git('commit', '-qm', 'change');
   };
 
+  const sys = useSystem(
+    async ({ double }) => {
+      double.setResponder((body) => {
+        const prompt = JSON.stringify(body);
+        const path = /File: (\S+?)\\n/.exec(prompt)?.[1];
+        if (!path) return null;
+        return prompt.includes('UNMIGRATABLE') ? 'export default function ( {' : `export default ${JSON.stringify(path)};\n`;
+      });
+      return {
+        LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+        MAX_OUTPUT_TOKENS: '64',
+        OPENAI_BASE_URL: double.url,
+        OPENAI_API_KEY: 'test-key',
+        CLOUD_MAX_SENSITIVITY: 'internal',
+        CLOUD_LATENCY_MS: '100',
+        CLOUD_TOKENS_PER_SEC: '2000',
+        ESCALATION_INTERVAL_MS: '60000',
+        SCHEDULE_MIN_INTERVAL_MS: '1000',
+      };
+    },
+    { double: { apiKey: 'test-key' } },
+  );
+  sys.onStop(() => sys.client.request('DELETE', '/v1/schedules/nightly-esm'));
+
   beforeAll(async () => {
-    double = await startOpenAIDouble({ apiKey: 'test-key' });
-    double.setResponder((body) => {
-      const prompt = JSON.stringify(body);
-      const path = /File: (\S+?)\\n/.exec(prompt)?.[1];
-      if (!path) return null;
-      return prompt.includes('UNMIGRATABLE') ? 'export default function ( {' : `export default ${JSON.stringify(path)};\n`;
-    });
-    const env = await systemEnv({
-      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
-      MAX_OUTPUT_TOKENS: '64',
-      OPENAI_BASE_URL: double.url,
-      OPENAI_API_KEY: 'test-key',
-      CLOUD_MAX_SENSITIVITY: 'internal',
-      CLOUD_LATENCY_MS: '100',
-      CLOUD_TOKENS_PER_SEC: '2000',
-      ESCALATION_INTERVAL_MS: '60000',
-      SCHEDULE_MIN_INTERVAL_MS: '1000',
-    });
-    ({ api, worker, client } = await startSystem(env));
     repo = mkdtempSync(join(tmpdir(), 'switchyard-nightly-'));
     git('init', '-q', '-b', 'main');
     commit({ 'src/a.js': 'module.exports = 1;\n', 'src/b.js': 'module.exports = 2;\n', 'src/c.js': 'module.exports = 3;\n', 'README.md': '# not migrated\n' });
     // Schedules read only registered repositories, as batches do (issue 13 §5).
-    expect((await client.request('POST', '/v1/repositories', { root: repo })).status).toBe(201);
+    expect((await sys.client.request('POST', '/v1/repositories', { root: repo })).status).toBe(201);
   });
 
-  afterAll(async () => {
-    await client?.request('DELETE', '/v1/schedules/nightly-esm');
-    await Promise.all([api?.stop(), worker?.stop()]);
-    await double?.close();
+  afterAll(() => {
     if (repo) rmSync(repo, { recursive: true, force: true });
   });
 
   /** The first run of the schedule that fired after `t` (epoch ms), once it is recorded. */
   async function firstRunAfter(t: number): Promise<any> {
     for (let i = 0; i < 300; i++) {
-      const { json } = await client.request('GET', '/v1/schedules/nightly-esm');
+      const { json } = await sys.client.request('GET', '/v1/schedules/nightly-esm');
       const after = json.runs.filter((r: any) => Date.parse(r.firedAt) > t);
       if (after.length > 0) return after.at(-1); // runs are newest first
       await sleep(100);
     }
     throw new Error(`no run of nightly-esm after ${new Date(t).toISOString()}`);
   }
-  const itemIds = async (batchId: string) => (await client.request('GET', `/v1/batches/${batchId}/items`)).json.items.map((i: any) => i.id).sort();
+  const itemIds = async (batchId: string) => (await sys.client.request('GET', `/v1/batches/${batchId}/items`)).json.items.map((i: any) => i.id).sort();
 
   it('migrates every file first, then only what changed; a file whose item failed is submitted again', async () => {
-    const created = await client.request('POST', '/v1/schedules', {
+    const created = await sys.client.request('POST', '/v1/schedules', {
       name: 'nightly-esm',
       every: 1500,
       batch: {
@@ -94,7 +92,7 @@ describe('scheduled migrations over a repository', () => {
     // First run: every file.
     const first = await firstRunAfter(0);
     expect(first).toMatchObject({ submitted: 3, skippedUnchanged: 0 });
-    const firstBatch = await client.waitFinished(first.batchId);
+    const firstBatch = await sys.client.waitFinished(first.batchId);
     expect(firstBatch).toMatchObject({ status: 'completed', origin: { schedule: 'nightly-esm', skippedUnchanged: 0 } });
 
     // Nothing changed since those items completed: the run skips all three and makes no batch.
@@ -107,9 +105,9 @@ describe('scheduled migrations over a repository', () => {
     const afterChange = await firstRunAfter(Date.now());
     expect(afterChange).toMatchObject({ submitted: 1, skippedUnchanged: 2 });
     expect(await itemIds(afterChange.batchId)).toEqual(['src/b.js']);
-    const changedBatch = await client.waitFinished(afterChange.batchId);
+    const changedBatch = await sys.client.waitFinished(afterChange.batchId);
     expect(changedBatch).toMatchObject({ status: 'completed', origin: { skippedUnchanged: 2 } });
-    const sent = double.completionRequests().map((r) => JSON.stringify(r.body)).filter((b) => b.includes('module.exports = 22;'));
+    const sent = sys.double.completionRequests().map((r) => JSON.stringify(r.body)).filter((b) => b.includes('module.exports = 22;'));
     expect(sent.length).toBeGreaterThan(0);
 
     // A file whose item fails is not remembered: every later run submits it again until it completes.
@@ -117,19 +115,19 @@ describe('scheduled migrations over a repository', () => {
     const failing = await firstRunAfter(Date.now());
     expect(failing).toMatchObject({ submitted: 1, skippedUnchanged: 2 });
     expect(await itemIds(failing.batchId)).toEqual(['src/c.js']);
-    const failedBatch = await client.waitFinished(failing.batchId);
+    const failedBatch = await sys.client.waitFinished(failing.batchId);
     expect(failedBatch.status).toBe('failed');
     const retried = await firstRunAfter(Date.parse(failedBatch.finishedAt));
     expect(retried).toMatchObject({ submitted: 1, skippedUnchanged: 2 });
     expect(await itemIds(retried.batchId)).toEqual(['src/c.js']);
 
-    const view = (await client.request('GET', '/v1/schedules/nightly-esm')).json;
+    const view = (await sys.client.request('GET', '/v1/schedules/nightly-esm')).json;
     expect(view.runs.length).toBeGreaterThanOrEqual(5);
     for (const run of view.runs) expect(typeof run.skippedUnchanged).toBe('number');
   });
 
   it('refuses a schedule whose template asks for an output branch, naming batch.output', async () => {
-    const res = await client.request('POST', '/v1/schedules', {
+    const res = await sys.client.request('POST', '/v1/schedules', {
       name: 'with-branch',
       every: 60_000,
       batch: { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1H', task: { instruction: 'x' }, source: { repo }, output: { branch: 'nightly' } },
@@ -141,13 +139,13 @@ describe('scheduled migrations over a repository', () => {
     const other = mkdtempSync(join(tmpdir(), 'switchyard-unregistered-'));
     try {
       execFileSync('git', ['init', '-q'], { cwd: other });
-      const res = await client.request('POST', '/v1/schedules', {
+      const res = await sys.client.request('POST', '/v1/schedules', {
         name: 'unregistered',
         every: 60_000,
         batch: { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1H', task: { instruction: 'x' }, source: { repo: other } },
       });
       expect([res.status, res.json.field]).toEqual([400, 'batch.source.repo']);
-      expect((await client.request('GET', '/v1/schedules/unregistered')).status).toBe(404);
+      expect((await sys.client.request('GET', '/v1/schedules/unregistered')).status).toBe(404);
     } finally {
       rmSync(other, { recursive: true, force: true });
     }

@@ -1,14 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { CronExpressionParser } from 'cron-parser';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { sleep } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /** Schedules on real processes: two workers, one API, the Job Schedulers in Redis. */
 describe('schedules', () => {
-  let api: AppProcess;
-  const workers: AppProcess[] = [];
-  let client: ApiClient;
-
   const template = {
     kind: 'document-processing',
     sensitivity: 'restricted',
@@ -17,18 +14,8 @@ describe('schedules', () => {
     items: [{ id: 'nightly-report', text: 'Numbers of the day, to summarize every night.' }],
   };
 
-  beforeAll(async () => {
-    // A schedule every second (the default minimum is a minute) shows several slots in a few seconds.
-    const env = await systemEnv({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), ESCALATION_INTERVAL_MS: '60000', SCHEDULE_MIN_INTERVAL_MS: '1000' });
-    workers.push(startApp('worker', env), startApp('worker', env));
-    api = startApp('api', env);
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitReady();
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), ...workers.map((w) => w.stop())]);
-  });
+  // A schedule every second (the default minimum is a minute) shows several slots in a few seconds.
+  const sys = useSystem(async () => ({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), ESCALATION_INTERVAL_MS: '60000', SCHEDULE_MIN_INTERVAL_MS: '1000' }), { workers: 2 });
 
   it.each([
     ['cron', { name: 'x', cron: 'every night', tz: 'UTC', batch: template }],
@@ -39,39 +26,39 @@ describe('schedules', () => {
     ['batch.items[0].text', { name: 'x', every: 60_000, batch: { ...template, items: [{ id: 'x' }] } }],
     ['name', { name: 'no spaces please', every: 60_000, batch: template }],
   ])('rejects a schedule with a wrong %s, naming it', async (field, body) => {
-    const res = await client.request('POST', '/v1/schedules', body);
+    const res = await sys.client.request('POST', '/v1/schedules', body);
     expect(res.status).toBe(400);
     expect(res.json.field).toBe(field);
   });
 
   it('computes the next run of a nightly cron schedule in its time zone', async () => {
-    const res = await client.request('POST', '/v1/schedules', { name: 'nightly-paris', cron: '0 2 * * *', tz: 'Europe/Paris', batch: template });
+    const res = await sys.client.request('POST', '/v1/schedules', { name: 'nightly-paris', cron: '0 2 * * *', tz: 'Europe/Paris', batch: template });
     expect(res.status).toBe(201);
     const expected = CronExpressionParser.parse('0 2 * * *', { tz: 'Europe/Paris', currentDate: new Date() }).next().toDate().getTime();
     expect(Date.parse(res.json.nextRunAt)).toBe(expected);
-    const listed = await client.request('GET', '/v1/schedules');
+    const listed = await sys.client.request('GET', '/v1/schedules');
     expect(listed.json.schedules.map((s: any) => s.name)).toContain('nightly-paris');
-    expect((await client.request('DELETE', '/v1/schedules/nightly-paris')).status).toBe(200);
-    expect((await client.request('GET', '/v1/schedules/nightly-paris')).status).toBe(404);
+    expect((await sys.client.request('DELETE', '/v1/schedules/nightly-paris')).status).toBe(200);
+    expect((await sys.client.request('GET', '/v1/schedules/nightly-paris')).status).toBe(404);
   });
 
   it('fires each slot exactly once with two workers running, each firing an ordinary batch', async () => {
-    const created = await client.request('POST', '/v1/schedules', { name: 'every-second', every: 1000, batch: template });
+    const created = await sys.client.request('POST', '/v1/schedules', { name: 'every-second', every: 1000, batch: template });
     expect(created.status).toBe(201);
     await sleep(5500);
-    expect((await client.request('DELETE', '/v1/schedules/every-second')).status).toBe(200);
+    expect((await sys.client.request('DELETE', '/v1/schedules/every-second')).status).toBe(200);
     await sleep(300); // a firing already taken finishes
-    const batches = (await client.request('GET', '/v1/batches?limit=500')).json.batches;
+    const batches = (await sys.client.request('GET', '/v1/batches?limit=500')).json.batches;
     // Every slot made one batch, and nothing else made any.
-    const slots = new Set(workers.flatMap((w) => [...w.output.join('').matchAll(/"msg":"schedule fired","schedule":"every-second","slot":"([^"]+)"/g)].map((m) => m[1])));
-    const firings = workers.flatMap((w) => [...w.output.join('').matchAll(/"msg":"schedule fired","schedule":"every-second"/g)]);
+    const slots = new Set(sys.workers.flatMap((w) => [...w.output.join('').matchAll(/"msg":"schedule fired","schedule":"every-second","slot":"([^"]+)"/g)].map((m) => m[1])));
+    const firings = sys.workers.flatMap((w) => [...w.output.join('').matchAll(/"msg":"schedule fired","schedule":"every-second"/g)]);
     expect(slots.size).toBeGreaterThanOrEqual(4);
     expect(firings).toHaveLength(slots.size);
     expect(batches).toHaveLength(slots.size);
     // Two workers were competing for every slot the whole time (which one wins each slot is up to BullMQ).
-    const pools = (await client.request('GET', '/v1/pools')).json.pools;
+    const pools = (await sys.client.request('GET', '/v1/pools')).json.pools;
     expect(new Set(pools.map((p: any) => p.pid)).size).toBe(2);
-    expect(workers.every((w) => w.running)).toBe(true);
-    for (const b of batches) expect((await client.waitFinished(b.id)).status).toBe('completed');
+    expect(sys.workers.every((w) => w.running)).toBe(true);
+    for (const b of batches) expect((await sys.client.waitFinished(b.id)).status).toBe('completed');
   });
 });

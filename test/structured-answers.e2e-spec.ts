@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { overflowingAnswer, startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
-import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
+import { overflowingAnswer } from './support/openai-double.js';
+import { fetchJson } from './support/fetch-json.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * Structured answers as real servers give them (issue 12), through the real path (API → Redis →
@@ -10,14 +11,8 @@ import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/sy
  * The OpenAI double plays the server and records every request.
  */
 describe('structured answers from a real-world server', () => {
-  let double: OpenAIDouble;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let client: ApiClient;
-
-  beforeAll(async () => {
-    double = await startOpenAIDouble({ apiKey: 'test-key' });
-    const env = await systemEnv({
+  const sys = useSystem(
+    async ({ double }) => ({
       LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
       MAX_OUTPUT_TOKENS: '64',
       OPENAI_BASE_URL: double.url,
@@ -27,14 +22,9 @@ describe('structured answers from a real-world server', () => {
       CLOUD_TOKENS_PER_SEC: '2000',
       // Assumed until measured: the local model meets no deadline of seconds, so those items go to the cloud.
       LOCAL_TOKENS_PER_SEC: '1',
-    });
-    ({ api, worker, client } = await startSystem(env));
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
-    await double?.close();
-  });
+    }),
+    { double: { apiKey: 'test-key' } },
+  );
 
   const schema = {
     type: 'object',
@@ -52,24 +42,24 @@ describe('structured answers from a real-world server', () => {
   const userText = (body: any): string => body.messages.find((m: any) => m.role === 'user').content;
 
   async function run(body: object): Promise<{ item: any; sent: any[] }> {
-    const submitted = await client.request('POST', '/v1/batches', body);
+    const submitted = await sys.client.request('POST', '/v1/batches', body);
     expect(submitted.status).toBe(202);
-    await client.waitFinished(submitted.json.id, 60_000);
-    const { json } = await client.request('GET', `/v1/batches/${submitted.json.id}/items`);
-    return { item: json.items[0], sent: double.completionRequests().map((r) => r.body) };
+    await sys.client.waitFinished(submitted.json.id, 60_000);
+    const { json } = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/items`);
+    return { item: json.items[0], sent: sys.double.completionRequests().map((r) => r.body) };
   }
 
   it('the double answers a structured request with overflowing numbers, and truncates at max_tokens', async () => {
     expect(overflowingAnswer(schema)).toBe('{"amountEuros":9e879,"note":"x"}');
     expect(JSON.parse(overflowingAnswer(schema)).amountEuros).toBe(Infinity);
-    double.reset();
-    double.answerOverflowingNumbers(true);
+    sys.double.reset();
+    sys.double.answerOverflowingNumbers(true);
     const ask = (body: object) =>
-      fetch(`${double.url}/chat/completions`, {
+      fetchJson(`${sys.double.url}/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: 'Bearer test-key' },
         body: JSON.stringify({ model: 'double-model', messages: [{ role: 'user', content: 'Extract.' }], ...body }),
-      }).then((res) => res.json() as Promise<any>);
+      }).then((res) => res.json);
     const response_format = { type: 'json_schema', json_schema: { name: 'a', schema } };
     const structured = await ask({ response_format });
     const content = '{"amountEuros":9e879,"note":"x"}';
@@ -77,13 +67,13 @@ describe('structured answers from a real-world server', () => {
     const truncated = await ask({ response_format, max_tokens: 4 });
     expect(truncated.choices[0]).toMatchObject({ message: { content: '{"amountEuros":9' }, finish_reason: 'length' });
     expect((await ask({})).choices[0].message.content).not.toContain('9e879');
-    double.reset();
+    sys.double.reset();
     expect((await ask({ response_format })).choices[0].message.content).not.toContain('9e879');
   });
 
   it('an overflowing number is never stored as null: the item is asked again with the reason, then fails', async () => {
-    double.reset();
-    double.answerOverflowingNumbers(true);
+    sys.double.reset();
+    sys.double.answerOverflowingNumbers(true);
     const { item, sent } = await run(extract({ maxTokens: 32 }));
     expect(item.status).toBe('failed');
     expect(item.result ?? null).toBeNull();
@@ -95,9 +85,9 @@ describe('structured answers from a real-world server', () => {
   });
 
   it('an overflowing number answered once is asked for again, and the corrected answer is stored', async () => {
-    double.reset();
+    sys.double.reset();
     const answers = ['{"amountEuros": 9e879}', '{"amountEuros": 12.5}'];
-    double.setResponder(() => answers.shift() ?? null);
+    sys.double.setResponder(() => answers.shift() ?? null);
     const { item, sent } = await run(extract({ maxTokens: 32 }));
     expect(item).toMatchObject({ status: 'completed', result: '{"amountEuros":12.5}' });
     expect(sent).toHaveLength(2);
@@ -109,8 +99,8 @@ describe('structured answers from a real-world server', () => {
   const answer = JSON.stringify({ amountEuros: 12.5, note: longNote });
 
   it('a cut-off answer is asked for again with a larger max_tokens, not the same one, and completes', async () => {
-    double.reset();
-    double.setResponder(() => answer);
+    sys.double.reset();
+    sys.double.setResponder(() => answer);
     const { item, sent } = await run(extract({ maxTokens: 16 }));
     expect(item).toMatchObject({ status: 'completed', result: answer });
     expect(sent.map((body) => body.max_tokens)).toEqual([16, 32]);
@@ -119,8 +109,8 @@ describe('structured answers from a real-world server', () => {
   });
 
   it('a cut-off answer fails after one call, saying so with the limit, when no larger limit is possible', async () => {
-    double.reset();
-    double.setResponder(() => JSON.stringify({ amountEuros: 12.5, note: longNote.repeat(4) }));
+    sys.double.reset();
+    sys.double.setResponder(() => JSON.stringify({ amountEuros: 12.5, note: longNote.repeat(4) }));
     // No task maxTokens: the limit is MAX_OUTPUT_TOKENS (64) already.
     const { item, sent } = await run(extract());
     expect(sent).toHaveLength(1);
@@ -131,7 +121,7 @@ describe('structured answers from a real-world server', () => {
   });
 
   it('a restricted extract with free-text fields completes on the local model: its grammar is bounded', async () => {
-    double.reset();
+    sys.double.reset();
     const notes = { type: 'array', items: { type: 'string' } };
     const fields = { type: 'object', properties: { vendor: { type: 'string' }, notes } };
     const local = { ...extract({ schema: fields, maxTokens: 40 }), sensitivity: 'restricted', deadline: 'P1D' };

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /**
  * Token estimates learn from completed items (TokenCalibration through the worker's PoolRegistry): the
@@ -8,10 +8,6 @@ import { ApiClient, type AppProcess, startSystem, systemEnv } from './support/sy
  * private Redis.
  */
 describe('token estimates', () => {
-  let api: AppProcess;
-  let worker: AppProcess;
-  let client: ApiClient;
-
   // A short note's summary is estimated at its floor of 32 tokens; the random-weight model always writes
   // MAX_OUTPUT_TOKENS (64), so every completed summary says "twice as long as estimated".
   const notes = (tag: string, n = 6) => ({
@@ -22,27 +18,20 @@ describe('token estimates', () => {
     items: Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: `${tag}-${i}: a short note.` })),
   });
 
-  beforeAll(async () => {
-    const env = await systemEnv({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), MAX_OUTPUT_TOKENS: '64' });
-    ({ api, worker, client } = await startSystem(env));
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
-  });
+  const sys = useSystem(async () => ({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), MAX_OUTPUT_TOKENS: '64' }));
 
   it('learns per task kind what the tokenizer counts and how long answers run, and quotes with the correction', async () => {
-    const fresh = await client.request('GET', '/v1/providers');
+    const fresh = await sys.client.request('GET', '/v1/providers');
     const untaught = { input: { ratio: 1, samples: 0 }, output: { ratio: 1, samples: 0 } };
     expect(fresh.json.tokenEstimates.summarize).toEqual(untaught);
-    const before = await client.request('POST', '/v1/batches/quote', notes('quote'));
+    const before = await sys.client.request('POST', '/v1/batches/quote', notes('quote'));
     expect(before.status).toBe(200);
 
-    const submitted = await client.request('POST', '/v1/batches', notes('learn'));
-    const batch = await client.waitFinished(submitted.json.id);
+    const submitted = await sys.client.request('POST', '/v1/batches', notes('learn'));
+    const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch).toMatchObject({ status: 'completed', routes: { local: 6, cloud: 0 }, usage: { outputTokens: 6 * 64 } });
 
-    const learned = await client.request('GET', '/v1/providers');
+    const learned = await sys.client.request('GET', '/v1/providers');
     expect(learned.json.tokenEstimates.summarize.output).toEqual({ ratio: 2, samples: 6 });
     // Intake counted each prompt with the tiny model's own tokenizer (the API opens its vocabulary), chat template
     // included, so what the engine then read is that count less the one token that starts the answer: nothing
@@ -54,7 +43,7 @@ describe('token estimates', () => {
     // Only summaries ran: the other kinds keep their estimates.
     expect(learned.json.tokenEstimates.classify).toEqual(untaught);
 
-    const after = await client.request('POST', '/v1/batches/quote', notes('quote'));
+    const after = await sys.client.request('POST', '/v1/batches/quote', notes('quote'));
     const cost = (q: { json: { estimatedCostUsd: number } }) => q.json.estimatedCostUsd;
     expect(cost(after)).toBeGreaterThan(cost(before) * 1.3);
   });

@@ -1,29 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';
+import { sleep } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
 
 /** A worker killed without warning (SIGKILL: crash, OOM kill, node lost) loses no job and runs none twice. */
 describe('worker crash mid-batch', () => {
-  let env: NodeJS.ProcessEnv;
-  let api: AppProcess;
-  const workers: AppProcess[] = [];
-  let client: ApiClient;
-
-  beforeAll(async () => {
-    env = await systemEnv({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), MAX_OUTPUT_TOKENS: '256' });
-    api = startApp('api', env);
-    workers.push(startApp('worker', env));
-    client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    await client.waitReady();
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), ...workers.map((w) => w.stop())]);
-  });
+  const sys = useSystem(async () => ({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), MAX_OUTPUT_TOKENS: '256' }));
 
   it('completes every item exactly once after the worker is killed and started again', async () => {
     const total = 24;
-    const submitted = await client.request('POST', '/v1/batches', {
+    const submitted = await sys.client.request('POST', '/v1/batches', {
       kind: 'document-processing',
       sensitivity: 'restricted',
       deadline: 'P1D',
@@ -41,24 +27,24 @@ describe('worker crash mid-batch', () => {
     let inFlight: string[] = [];
     for (let kill = 1; inFlight.length === 0; kill++) {
       for (;;) {
-        const { json } = await client.request('GET', `/v1/batches/${id}`);
+        const { json } = await sys.client.request('GET', `/v1/batches/${id}`);
         if (json.counts.completed >= 2 && json.counts.running >= 1) break;
         if (json.finishedAt) throw new Error('batch finished before the worker could be killed; make the items longer');
         await sleep(20);
       }
-      await workers[workers.length - 1].kill();
-      const items = (await client.request('GET', `/v1/batches/${id}/items?limit=100`)).json.items;
+      await sys.workers[sys.workers.length - 1].kill();
+      const items = (await sys.client.request('GET', `/v1/batches/${id}/items?limit=100`)).json.items;
       inFlight = items.filter((i: any) => i.status === 'running').map((i: any) => i.id);
       expect(items.filter((i: any) => i.status === 'completed').length).toBeLessThan(total);
       if (inFlight.length === 0 && kill === 3) throw new Error('three kills in a row found no item in flight');
-      workers.push(startApp('worker', env));
+      sys.startWorker();
     }
 
-    const batch = await client.waitFinished(id, 120_000);
+    const batch = await sys.client.waitFinished(id, 120_000);
 
     expect(batch.status).toBe('completed');
     expect(batch.counts).toEqual({ total, queued: 0, running: 0, completed: total, failed: 0, cancelled: 0 });
-    const { json } = await client.request('GET', `/v1/batches/${id}/items?limit=100`);
+    const { json } = await sys.client.request('GET', `/v1/batches/${id}/items?limit=100`);
     expect(json.items.map((i: any) => i.id)).toEqual(Array.from({ length: total }, (_, i) => `doc-${i}`));
     // Exactly once: the batch's totals are the sum of one result per item, none counted twice.
     const sum = json.items.reduce((s: number, i: any) => s + i.usage.outputTokens, 0);
@@ -66,6 +52,6 @@ describe('worker crash mid-batch', () => {
     // Every item that was running when the worker died ran again, on a new worker.
     const rerun = json.items.filter((i: any) => inFlight.includes(i.id));
     expect(rerun.map((i: any) => [i.id, i.attempts >= 2])).toEqual(inFlight.map((id) => [id, true]));
-    expect(workers[workers.length - 1].output.join('')).toContain('item completed');
+    expect(sys.workers[sys.workers.length - 1].output.join('')).toContain('item completed');
   });
 });

@@ -1,3 +1,4 @@
+import { fetchJson } from '../../test/support/fetch-json.js';
 import type { Random } from '../routing/random.js';
 import { markerFor, type Ledger } from './ledger.js';
 import { randomSensitivity } from './workload.js';
@@ -277,19 +278,12 @@ export interface FuzzAnswer {
 
 /** Sends one case with fetch directly (a Buffer body goes out byte for byte). */
 export async function sendCase(baseUrl: string, c: FuzzCase): Promise<FuzzAnswer> {
-  const res = await fetch(baseUrl + c.path, {
+  const { status, json } = await fetchJson(baseUrl + c.path, {
     method: c.method,
     headers: c.body === undefined ? {} : { 'content-type': c.contentType ?? 'application/json' },
     body: c.body,
   });
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = null;
-  }
-  return { status: res.status, json };
+  return { status, json };
 }
 
 /** A refusal must say why: a JSON body with a message or a field. */

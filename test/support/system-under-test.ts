@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
+import { fetchJson, type JsonAnswer } from './fetch-json.js';
 import { freePort } from './redis-server-process.js';
 
 const ROOT = resolve(process.cwd());
@@ -104,21 +105,13 @@ export class ApiClient {
     return new ApiClient(this.baseUrl, apiKey);
   }
 
-  async request(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}) {
+  async request(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<JsonAnswer> {
     const headers = this.apiKey ? { authorization: `Bearer ${this.apiKey}`, ...extraHeaders } : extraHeaders;
-    const res = await fetch(this.baseUrl + path, {
+    return fetchJson(this.baseUrl + path, {
       method,
       headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
-    const text = await res.text();
-    let json: any = null;
-    try {
-      json = text ? JSON.parse(text) : null;
-    } catch {
-      json = null;
-    }
-    return { status: res.status, headers: res.headers, json, text };
   }
 
   async waitReady(timeoutMs = 60_000): Promise<void> {
