@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
  */
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SOURCE = /\.(ts|mts|js|mjs)$/;
-const NOT_SOURCE = /\.(spec|e2e-spec)\.[mc]?[jt]s$|\.d\.ts$/;
+const NOT_SOURCE = /\.(spec|int-spec|e2e-spec)\.[mc]?[jt]s$|\.d\.ts$/;
 /** `from '#libs/x…'`, `import '#libs/x…'`, `import('#libs/x…')`, `export … from '#libs/x…'`. */
 const LIB_IMPORT = /(?:\bfrom|\bimport)\s*\(?\s*['"]#libs\/([a-z0-9-]+)(?:\/[^'"]*)?['"]/g;
 

@@ -142,7 +142,7 @@ export class FluidLocalCapacity {
     const C = this.sequences;
     this.tree.reset((i) => C * this.deadlines[i]);
     let remaining = this.totalLoad;
-    let best = Infinity;
+    let best: number;
     let k = 0;
     const addUpTo = (release: number) => {
       for (; k < this.byRelease.length && this.byRelease[k].release >= release; k++) {

@@ -14,7 +14,7 @@ export interface JsonAnswer {
 export async function fetchJson(url: string, init: RequestInit = {}): Promise<JsonAnswer> {
   const res = await fetch(url, init);
   const text = await res.text();
-  let json: any = null;
+  let json: any;
   try {
     json = text ? JSON.parse(text) : null;
   } catch {

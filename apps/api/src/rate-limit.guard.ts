@@ -59,7 +59,7 @@ export function overLimit(
       limit: decision.limit,
       max: decision.max,
       retryAfterSeconds: decision.retryAfterSec,
-      message: `this API key is over its limit of ${decision.max} ${decision.limit === 'requestsPerMinute' ? 'requests' : 'submitted tokens'} per minute; retry in ${decision.retryAfterSec} s`,
+      message: `this API key is over its limit of ${decision.max} ${what} per minute; retry in ${decision.retryAfterSec} s`,
     },
     429,
   );

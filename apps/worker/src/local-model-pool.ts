@@ -67,6 +67,7 @@ export class LocalModelPool {
     }
     if (!plan.fits) log.error({ msg: 'model does not fit; pool will not consume', model: model.name, reason: plan.reason, device: device.backend, freeBytes: device.memory.freeBytes });
 
+    // eslint-disable-next-line prefer-const -- the callbacks above the pool's creation need its name
     let pool: LocalModelPool | undefined;
     const inference = new InferencePool(
       {

@@ -36,7 +36,7 @@ describe('AuditTrail (real Redis)', () => {
     await t.record(events);
     const page = await t.page({ limit: 10 });
     expect(page.next).toBeNull();
-    expect(page.entries.map(({ id, ...rest }) => rest)).toEqual(events.map((e) => JSON.parse(JSON.stringify(e))));
+    expect(page.entries.map(({ id: _id, ...rest }) => rest)).toEqual(events.map((e) => JSON.parse(JSON.stringify(e))));
     const ids = page.entries.map((e) => e.id.split('-').map(BigInt));
     for (let i = 1; i < ids.length; i++) expect(ids[i][0] > ids[i - 1][0] || (ids[i][0] === ids[i - 1][0] && ids[i][1] > ids[i - 1][1])).toBe(true);
   });
@@ -111,7 +111,7 @@ describe('AuditTrail (real Redis)', () => {
     await egress.beforeRequest({ provider: 'frontier', clearance: 'internal', sensitivity: 'public', itemRef: 'b-7.12.r2', attempt: 2, at: 'x' });
     await egress.refused({ provider: 'frontier', clearance: 'internal', sensitivity: 'restricted', itemRef: 'b-7.3', attempt: 0, at: 'y', reason: 'above clearance' });
     const { entries } = await t.page({ limit: 10 });
-    expect(entries.map(({ id, ...e }) => e)).toEqual([
+    expect(entries.map(({ id: _id, ...e }) => e)).toEqual([
       { kind: 'egress', batchId: 'b-7', index: 12, target: 'cloud', provider: 'frontier', clearance: 'internal', sensitivity: 'public', attempt: 2, at: 'x' },
       { kind: 'egress-refused', batchId: 'b-7', index: 3, target: 'cloud', provider: 'frontier', clearance: 'internal', sensitivity: 'restricted', reason: 'above clearance', at: 'y' },
     ]);

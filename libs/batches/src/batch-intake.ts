@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type QueueLayer, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
 import { workTokensOn, type PlannedRoute, type RouteDecision, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';

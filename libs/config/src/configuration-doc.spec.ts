@@ -22,7 +22,7 @@ function repositoryRoot(): string {
 
 const ROOT = repositoryRoot();
 const SOURCE = /\.(ts|mts|js|mjs)$/;
-const NOT_SOURCE = /\.(spec|e2e-spec)\.[mc]?[jt]s$|\.d\.ts$/;
+const NOT_SOURCE = /\.(spec|int-spec|e2e-spec)\.[mc]?[jt]s$|\.d\.ts$/;
 
 /** Every source file under apps/ and libs/, tests left out: path relative to the root → text. */
 function sources(): Map<string, string> {

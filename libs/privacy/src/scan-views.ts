@@ -17,6 +17,7 @@ const isAlnum = (c: number) => isDigit(c) || (c >= 65 && c <= 90) || (c >= 97 &&
 // space . / _ -
 const isGroupSeparator = (c: number) => c === 32 || c === 46 || c === 47 || c === 95 || c === 45;
 
+// eslint-disable-next-line no-control-regex -- the range is the ASCII set, control characters included
 const NON_ASCII = /[^\x00-\x7f]/;
 
 /** NFKC, format characters removed, every space a space and every dash a hyphen-minus. */

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/require-await -- an in-memory twin of an async interface: nothing to await */
 import { CronExpressionParser } from 'cron-parser';
 import type { QueueTuning } from '#libs/config/src/app-config.js';
 import { PermanentJobError, RateLimited } from './job-errors.js';

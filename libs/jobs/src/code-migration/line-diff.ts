@@ -123,7 +123,10 @@ function deletionsFirst(edits: LineEdit[]): LineEdit[] {
     }
     let deletes = 0;
     let inserts = 0;
-    for (; i < edits.length && edits[i] !== 'equal'; i++) edits[i] === 'delete' ? deletes++ : inserts++;
+    for (; i < edits.length && edits[i] !== 'equal'; i++) {
+      if (edits[i] === 'delete') deletes++;
+      else inserts++;
+    }
     for (let k = 0; k < deletes; k++) out.push('delete');
     for (let k = 0; k < inserts; k++) out.push('insert');
   }

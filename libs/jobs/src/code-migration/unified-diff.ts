@@ -107,6 +107,7 @@ const C_ESCAPES: Record<string, string> = { '\x07': 'a', '\b': 'b', '\t': 't', '
 
 /** git's C-style quoting (core.quotePath on): names with control characters, quotes, backslashes or non-ASCII bytes. */
 function quotePath(name: string): string {
+  // eslint-disable-next-line no-control-regex -- git quotes names with control characters
   if (!/[\x00-\x1f\x7f"\\]|[^\x00-\x7f]/.test(name)) return name;
   let quoted = '"';
   for (const byte of Buffer.from(name, 'utf8')) {

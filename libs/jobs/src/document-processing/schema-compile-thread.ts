@@ -86,7 +86,7 @@ export class SchemaCompileThread {
 export const compileProblem: (schema: Record<string, unknown>) => Promise<string | null> = compilerHere();
 
 function compilerHere(): (schema: Record<string, unknown>) => Promise<string | null> {
-  if (!existsSync(fileURLToPath(WORKER_FILE))) return async (schema) => schemaProblem(schema);
+  if (!existsSync(fileURLToPath(WORKER_FILE))) return (schema) => Promise.resolve(schemaProblem(schema));
   const thread = new SchemaCompileThread();
   return (schema) => thread.problemOf(schema);
 }

@@ -41,7 +41,7 @@ const REFERENCE_LABEL =
   /(?:\b(?:order|invoice|inv|ref|reference|ticket|tracking|sku|case|po|account|acct|id|serial|batch|item)\b\.?\s*(?:no\.?|nr\.?|number|#)?\s*[:#=]?\s*|#\s*)$/i;
 
 // dd.mm.yyyy, dd/mm/yy, dd-mm-yyyy at the start of a run: a date, perhaps followed by a time or amount.
-const DATE_PREFIX = /^(0[1-9]|[12]\d|3[01])([./\-])(0[1-9]|1[0-2])\2(\d{2}|\d{4})(?!\d)/;
+const DATE_PREFIX = /^(0[1-9]|[12]\d|3[01])([./-])(0[1-9]|1[0-2])\2(\d{2}|\d{4})(?!\d)/;
 
 function digitCount(s: string): number {
   let n = 0;

@@ -127,8 +127,9 @@ export class CloudProvider {
   }
 
   /** Aborts requests in flight; later calls fail with code 'aborted'. The SDK holds nothing else to close. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closing.abort();
+    return Promise.resolve();
   }
 
   /** Audit before the request leaves: if it cannot be recorded, it does not leave. */
