@@ -17,7 +17,8 @@ export interface Workload {
 }
 
 // ~45 words: a short document keeps prompt evaluation small next to generation, which is what we measure.
-const TEXT = 'The quarterly report covers revenue, costs and hiring plans for the next two quarters. ' +
+const TEXT =
+  'The quarterly report covers revenue, costs and hiring plans for the next two quarters. ' +
   'Sales grew in every region except the north, where a supplier delay held back two large orders. ';
 
 /**
@@ -32,5 +33,9 @@ export function summarizeWorkload(tag: string, count: number, maxTokens: number,
     return promptFor(work, task, maxOutputTokens);
   });
   // A deadline far away: the router must not call anything at-risk, and with no cloud configured every item runs locally.
-  return { body: { kind: 'document-processing', sensitivity: 'internal', deadline: 'PT1H', task, items }, prompts, maxTokens: prompts[0].maxTokens };
+  return {
+    body: { kind: 'document-processing', sensitivity: 'internal', deadline: 'PT1H', task, items },
+    prompts,
+    maxTokens: prompts[0].maxTokens,
+  };
 }

@@ -126,30 +126,38 @@ async function steady<T>(label: string, measure: () => Promise<T>): Promise<Stea
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const patient = Date.now() - startedAt < PATIENCE_MS;
     const before = patient ? await waitForQuiet(QUIET_SHARE, QUIET_WAIT_MS) : 0;
-    if (before >= QUIET_SHARE) progress(`${label}: the machine is busy (${pct(before)} of CPU used by other processes); measuring anyway`);
+    if (before >= QUIET_SHARE)
+      progress(`${label}: the machine is busy (${pct(before)} of CPU used by other processes); measuring anyway`);
     const meter = CpuMeter.start();
     const run = await measure();
     const otherShare = meter.otherShare();
     if (!best || otherShare < best.otherShare) best = { run, otherShare };
     if (otherShare < QUIET_SHARE) break;
     const again = attempt < MAX_ATTEMPTS && Date.now() - startedAt < PATIENCE_MS;
-    progress(`${label}: other processes used ${pct(otherShare)} of CPU during the measurement${again ? '; again' : ''}`);
+    progress(
+      `${label}: other processes used ${pct(otherShare)} of CPU during the measurement${again ? '; again' : ''}`,
+    );
     if (!again) break;
   }
   return best!;
 }
 
 async function main(): Promise<{ result: Record<string, unknown>; resultFile: string }> {
-  if (!Number.isSafeInteger(fallbackSequences) || fallbackSequences < 1) throw new Error('--fallback-sequences must be a positive integer');
-  if (forcedThreads !== undefined && (!Number.isSafeInteger(forcedThreads) || forcedThreads < 1)) throw new Error('--threads must be a positive integer');
+  if (!Number.isSafeInteger(fallbackSequences) || fallbackSequences < 1)
+    throw new Error('--fallback-sequences must be a positive integer');
+  if (forcedThreads !== undefined && (!Number.isSafeInteger(forcedThreads) || forcedThreads < 1))
+    throw new Error('--threads must be a positive integer');
   const modelPath = await ensureGeneratedModel('bench');
   const engine = await RawEngine.load(modelPath, forcedThreads ?? Math.max(...THREAD_CHOICES));
   cleanups.push(() => engine.dispose());
   const gpu = await engine.gpu();
   const profile = gpu ? GPU : CPU;
   const MAX_TOKENS = profile.maxTokens;
-  const prompts = (tag: string, count: number, maxTokens = MAX_TOKENS): Prompt[] => summarizeWorkload(tag, count, maxTokens, MAX_TOKENS).prompts;
-  progress(`model ${modelPath} on ${gpu ? `${engine.device}: ${gpu.names.join(', ')}` : 'cpu'}; maxTokens ${MAX_TOKENS}, context ${CONTEXT_SIZE}`);
+  const prompts = (tag: string, count: number, maxTokens = MAX_TOKENS): Prompt[] =>
+    summarizeWorkload(tag, count, maxTokens, MAX_TOKENS).prompts;
+  progress(
+    `model ${modelPath} on ${gpu ? `${engine.device}: ${gpu.names.join(', ')}` : 'cpu'}; maxTokens ${MAX_TOKENS}, context ${CONTEXT_SIZE}`,
+  );
   /** N sequences in this process: one context, warmed up, then the measured prompts. */
   const rawRun = async (n: number, threads: number, label: string, measured: Prompt[]): Promise<Steady<EngineRun>> => {
     const context = await engine.open({ sequences: n, threads, contextSize: CONTEXT_SIZE });
@@ -164,21 +172,33 @@ async function main(): Promise<{ result: Record<string, unknown>; resultFile: st
   // Threads first: on 2 cores the wrong count costs more than any queue overhead could.
   const threadProbe: Record<string, number> = {};
   for (const threads of forcedThreads ? [] : THREAD_CHOICES) {
-    const { run, otherShare } = await rawRun(1, threads, `probe-t${threads}`, prompts(`probe-t${threads}`, PROBE_ITEMS));
+    const { run, otherShare } = await rawRun(
+      1,
+      threads,
+      `probe-t${threads}`,
+      prompts(`probe-t${threads}`, PROBE_ITEMS),
+    );
     threadProbe[String(threads)] = round(run.tokensPerSec);
-    progress(`threads ${threads}, N=1 raw: ${run.outputTokens} tokens in ${(run.ms / 1000).toFixed(1)} s = ${run.tokensPerSec.toFixed(2)} tok/s (others ${pct(otherShare)})`);
+    progress(
+      `threads ${threads}, N=1 raw: ${run.outputTokens} tokens in ${(run.ms / 1000).toFixed(1)} s = ${run.tokensPerSec.toFixed(2)} tok/s (others ${pct(otherShare)})`,
+    );
   }
-  const threads = forcedThreads ?? THREAD_CHOICES.reduce((best, t) => (threadProbe[String(t)] > threadProbe[String(best)] ? t : best));
+  const threads =
+    forcedThreads ??
+    THREAD_CHOICES.reduce((best, t) => (threadProbe[String(t)] > threadProbe[String(best)] ? t : best));
   progress(`using ${threads} thread(s)${forcedThreads ? ' (--threads)' : ''}`);
 
-  const system = await QueueSystem.start({
-    LOCAL_MODEL_PATH: modelPath,
-    LOCAL_MODEL_NAME: MODEL_NAME,
-    LOCAL_THREADS: String(threads),
-    LOCAL_CONTEXT_SIZE: String(CONTEXT_SIZE),
-    MAX_OUTPUT_TOKENS: String(MAX_TOKENS),
-    SHUTDOWN_TIMEOUT_MS: '5000',
-  }, logDir);
+  const system = await QueueSystem.start(
+    {
+      LOCAL_MODEL_PATH: modelPath,
+      LOCAL_MODEL_NAME: MODEL_NAME,
+      LOCAL_THREADS: String(threads),
+      LOCAL_CONTEXT_SIZE: String(CONTEXT_SIZE),
+      MAX_OUTPUT_TOKENS: String(MAX_TOKENS),
+      SHUTDOWN_TIMEOUT_MS: '5000',
+    },
+    logDir,
+  );
   cleanups.push(() => system.close());
   progress(`API up at ${system.client.baseUrl} (private Redis)`);
 
@@ -194,7 +214,10 @@ async function main(): Promise<{ result: Record<string, unknown>; resultFile: st
    */
   async function warmKernels(n: number): Promise<void> {
     const t0 = Date.now();
-    const staggered = Array.from({ length: n }, (_, i) => prompts(`jit-${i}`, 1, 1 + Math.floor((i * MAX_TOKENS) / n))[0]);
+    const staggered = Array.from(
+      { length: n },
+      (_, i) => prompts(`jit-${i}`, 1, 1 + Math.floor((i * MAX_TOKENS) / n))[0],
+    );
     const context = await engine.open({ sequences: n, threads, contextSize: CONTEXT_SIZE });
     try {
       await context.generate(staggered);
@@ -214,7 +237,9 @@ async function main(): Promise<{ result: Record<string, unknown>; resultFile: st
       raw = await rawRun(n, threads, `N=${n} raw`, workload.prompts);
       raws.set(n, raw);
     }
-    progress(`N=${n} raw:   ${raw.run.outputTokens} tokens in ${(raw.run.ms / 1000).toFixed(1)} s = ${raw.run.tokensPerSec.toFixed(2)} tok/s (others ${pct(raw.otherShare)})`);
+    progress(
+      `N=${n} raw:   ${raw.run.outputTokens} tokens in ${(raw.run.ms / 1000).toFixed(1)} s = ${raw.run.tokensPerSec.toFixed(2)} tok/s (others ${pct(raw.otherShare)})`,
+    );
 
     await system.startWorker(workerEnv, computedRun ? `auto-n${n}` : `n${n}`);
     await system.runBatch(summarizeWorkload(`n${n}-warmup`, n, WARMUP_TOKENS, MAX_TOKENS));
@@ -224,7 +249,8 @@ async function main(): Promise<{ result: Record<string, unknown>; resultFile: st
     await system.stopWorker();
     progress(`N=${n} queue: ${describe(queue.run)} (others ${pct(queue.otherShare)})`);
     const active = queue.run.pool?.minActive ?? null;
-    if (active !== null && active < n) progress(`N=${n}: the worker let only ${active} sequence(s) run at once (GET /v1/pools sequences.active)`);
+    if (active !== null && active < n)
+      progress(`N=${n}: the worker let only ${active} sequence(s) run at once (GET /v1/pools sequences.active)`);
 
     const ratio = queue.run.tokensPerSec / raw.run.tokensPerSec;
     progress(`N=${n} ratio ${ratio.toFixed(3)}`);
@@ -267,7 +293,11 @@ async function main(): Promise<{ result: Record<string, unknown>; resultFile: st
  * Where the worker or the API does not support that, the fallback N, marked as such.
  */
 async function computeSequences(system: QueueSystem): Promise<Computed> {
-  const fallback = (): Computed => ({ sequences: fallbackSequences, source: 'fallback', workerEnv: { LOCAL_SEQUENCES: String(fallbackSequences) } });
+  const fallback = (): Computed => ({
+    sequences: fallbackSequences,
+    source: 'fallback',
+    workerEnv: { LOCAL_SEQUENCES: String(fallbackSequences) },
+  });
   try {
     await system.startWorker({ LOCAL_SEQUENCES: 'auto' }, 'auto-probe');
   } catch (error) {
@@ -283,7 +313,8 @@ async function computeSequences(system: QueueSystem): Promise<Computed> {
       progress('GET /v1/pools: no such endpoint (or no single local pool)');
       return fallback();
     }
-    if (!Number.isSafeInteger(pool.max) || pool.max < 1) throw new Error(`GET /v1/pools reports sequences.max ${pool.max}`);
+    if (!Number.isSafeInteger(pool.max) || pool.max < 1)
+      throw new Error(`GET /v1/pools reports sequences.max ${pool.max}`);
     return { sequences: pool.max, source: 'pools', workerEnv: { LOCAL_SEQUENCES: 'auto' } };
   } finally {
     await system.stopWorker();

@@ -51,7 +51,13 @@ export class QueueSystem {
     let api: AppProcess | undefined;
     try {
       const port = await freePort();
-      const full = { ...env, REDIS_URL: redis.url, SWITCHYARD_PREFIX: `bench-${randomUUID().slice(0, 8)}`, HOST: '127.0.0.1', PORT: String(port) };
+      const full = {
+        ...env,
+        REDIS_URL: redis.url,
+        SWITCHYARD_PREFIX: `bench-${randomUUID().slice(0, 8)}`,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+      };
       api = startApp('api', full);
       const client = new ApiClient(`http://127.0.0.1:${port}`);
       await waitHealthy(api, client);
@@ -116,10 +122,13 @@ export class QueueSystem {
     const batch = await this.waitFinished(id, timeoutMs);
     const after = await this.poolSequences();
     if (batch.status !== 'completed' || batch.counts?.completed !== workload.body.items.length) {
-      throw new Error(`batch ${id} finished ${batch.status}: ${JSON.stringify(batch.counts)}\n${this.workerOutput().slice(-3000)}`);
+      throw new Error(
+        `batch ${id} finished ${batch.status}: ${JSON.stringify(batch.counts)}\n${this.workerOutput().slice(-3000)}`,
+      );
     }
     const local = batch.routes?.local;
-    if (local !== undefined && local !== workload.body.items.length) throw new Error(`batch ${id}: only ${local} items routed locally`);
+    if (local !== undefined && local !== workload.body.items.length)
+      throw new Error(`batch ${id}: only ${local} items routed locally`);
     const ms = Date.parse(batch.finishedAt) - t0;
     const items = await this.items(id, workload.body.items.length);
     const starts = items.map((i) => Date.parse(i.startedAt));
@@ -132,7 +141,10 @@ export class QueueSystem {
       firstStartMs: Math.min(...starts) - t0,
       meanRunningItems: itemMs.reduce((a, b) => a + b, 0) / ms,
       itemMs,
-      pool: before && after ? { max: Math.max(before.max, after.max), minActive: Math.min(before.active, after.active) } : null,
+      pool:
+        before && after
+          ? { max: Math.max(before.max, after.max), minActive: Math.min(before.active, after.active) }
+          : null,
     };
   }
 
@@ -141,7 +153,9 @@ export class QueueSystem {
     const res = await this.client.request('GET', '/v1/pools');
     if (res.status === 404) return null;
     if (res.status !== 200) throw new Error(`GET /v1/pools answered ${res.status}: ${res.text}`);
-    const pools: any[] = (res.json?.pools ?? []).filter((p: any) => p.target === 'local' || (p.target === undefined && p.device !== 'api'));
+    const pools: any[] = (res.json?.pools ?? []).filter(
+      (p: any) => p.target === 'local' || (p.target === undefined && p.device !== 'api'),
+    );
     if (pools.length !== 1) return null;
     const s = pools[0].sequences;
     return { max: s.max, active: s.active ?? s.max, busy: s.busy };
@@ -164,8 +178,10 @@ export class QueueSystem {
     for (;;) {
       const { json } = await this.client.request('GET', `/v1/batches/${id}`);
       if (json?.finishedAt) return json;
-      if (this.worker && !this.worker.running) throw new Error(`worker exited during batch ${id}:\n${this.workerOutput().slice(-3000)}`);
-      if (Date.now() > deadline) throw new Error(`batch ${id} not finished within ${timeoutMs}ms: ${JSON.stringify(json)}`);
+      if (this.worker && !this.worker.running)
+        throw new Error(`worker exited during batch ${id}:\n${this.workerOutput().slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`batch ${id} not finished within ${timeoutMs}ms: ${JSON.stringify(json)}`);
       await sleep(1000);
     }
   }
@@ -186,7 +202,8 @@ async function waitHealthy(api: AppProcess, client: ApiClient, timeoutMs = 60_00
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`API not healthy within ${timeoutMs}ms:\n${api.output.join('').slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`API not healthy within ${timeoutMs}ms:\n${api.output.join('').slice(-3000)}`);
     await sleep(100);
   }
 }

@@ -61,7 +61,11 @@ export class RawEngine {
   }
 
   async open(opts: EngineContextOptions): Promise<RawContext> {
-    const context = await this.model.createContext({ contextSize: opts.contextSize, sequences: opts.sequences, threads: opts.threads });
+    const context = await this.model.createContext({
+      contextSize: opts.contextSize,
+      sequences: opts.sequences,
+      threads: opts.threads,
+    });
     return new RawContext(context, this.chatWrapper);
   }
 
@@ -105,7 +109,11 @@ export class RawContext {
   }
 
   private async turn(sequence: LlamaContextSequence, prompt: Prompt) {
-    const session = new LlamaChatSession({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
+    const session = new LlamaChatSession({
+      contextSequence: sequence,
+      chatWrapper: this.chatWrapper,
+      autoDisposeSequence: false,
+    });
     try {
       session.setChatHistory([{ type: 'system', text: prompt.system }]);
       const before = sequence.tokenMeter.getState();

@@ -15,7 +15,9 @@ import { parseArgs } from 'node:util';
 import jsYaml from 'js-yaml';
 import { minimatch } from 'minimatch';
 
-const { values: args } = parseArgs({ options: { target: { type: 'string', default: 'cpu' }, keep: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({
+  options: { target: { type: 'string', default: 'cpu' }, keep: { type: 'boolean', default: false } },
+});
 const repo = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const work = mkdtempSync(join(tmpdir(), 'switchyard-image-'));
 const started = Date.now();
@@ -42,12 +44,19 @@ try {
 function buildContext(dir) {
   mkdirSync(dir, { recursive: true });
   execFileSync('sh', ['-c', `git -C "${repo}" archive HEAD | tar -x -C "${dir}"`]);
-  const patterns = readFileSync(join(dir, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  const files = execFileSync('git', ['-C', repo, 'ls-tree', '-r', '--name-only', 'HEAD'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const patterns = readFileSync(join(dir, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  const files = execFileSync('git', ['-C', repo, 'ls-tree', '-r', '--name-only', 'HEAD'], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
   let excluded = 0;
   for (const file of files) {
     const parts = file.split('/');
-    const ignored = parts.some((_, i) => patterns.some((p) => minimatch(parts.slice(0, i + 1).join('/'), p, { dot: true })));
+    const ignored = parts.some((_, i) =>
+      patterns.some((p) => minimatch(parts.slice(0, i + 1).join('/'), p, { dot: true })),
+    );
     if (ignored) {
       rmSync(join(dir, file), { force: true });
       excluded += 1;
@@ -58,7 +67,11 @@ function buildContext(dir) {
 
 /** Stages in order: {name, from, steps: [{op, args}]}; ARG defaults substituted; line continuations joined. */
 function parseDockerfile(text) {
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const argDefaults = {};
   const stages = [];
   for (const line of lines) {
@@ -82,7 +95,8 @@ function runStage(stages, name, context, done) {
   if (done.has(name)) return done.get(name);
   const stage = stages.find((s) => s.name === name);
   if (!stage) throw new Error(`no stage ${name} in deploy/Dockerfile`);
-  if (!/^node:20/.test(stage.from)) throw new Error(`stage ${name} is FROM ${stage.from}: only node:20 stages can run here`);
+  if (!/^node:20/.test(stage.from))
+    throw new Error(`stage ${name} is FROM ${stage.from}: only node:20 stages can run here`);
   const root = join(work, 'stages', name);
   mkdirSync(root, { recursive: true });
   const state = { root, workdir: '/', env: {}, user: 'root', entrypoint: null, healthcheck: null };
@@ -104,7 +118,8 @@ function runStage(stages, name, context, done) {
         for (const src of words) {
           const path = from ? join(source.root, src) : join(context, src);
           if (!existsSync(path)) throw new Error(`COPY ${src}: not in ${from ? `stage ${from}` : 'the build context'}`);
-          const target = dest.endsWith('/') || words.length > 1 ? join(inStage(dest), src.split('/').pop()) : inStage(dest);
+          const target =
+            dest.endsWith('/') || words.length > 1 ? join(inStage(dest), src.split('/').pop()) : inStage(dest);
           mkdirSync(dirname(target), { recursive: true });
           cpSync(path, target, { recursive: true });
         }
@@ -112,7 +127,11 @@ function runStage(stages, name, context, done) {
       }
       case 'RUN': {
         if (/\bchown\b/.test(a)) {
-          const withoutChown = a.split('&&').filter((c) => !/\bchown\b/.test(c)).join('&&').trim();
+          const withoutChown = a
+            .split('&&')
+            .filter((c) => !/\bchown\b/.test(c))
+            .join('&&')
+            .trim();
           if (!withoutChown) break;
           execIn(withoutChown, inStage('.'), state.env);
         } else execIn(a, inStage('.'), state.env);
@@ -155,18 +174,35 @@ async function startImage(image) {
   const redisPort = await freePort();
   const redisDir = join(work, 'redis');
   mkdirSync(redisDir);
-  const redis = spawn('redis-server', [join(repo, 'deploy/k8s/base/redis.conf'), '--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir], { stdio: 'ignore' });
+  const redis = spawn(
+    'redis-server',
+    [join(repo, 'deploy/k8s/base/redis.conf'), '--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir],
+    { stdio: 'ignore' },
+  );
   children.push(redis);
   const apiPort = await freePort();
   const adminKey = join(work, 'admin_api_key');
   writeFileSync(adminKey, `sy_check_${Date.now()}_${Math.random().toString(36).slice(2)}\n`);
   const envOf = (service, extra) => {
-    const env = Object.fromEntries(Object.entries(compose.services[service].environment).map(([k, v]) => [k, String(v).replace(/\$\{[^}]*\}/g, '')]));
-    return { PATH: process.env.PATH, HOME: work, ...image.env, ...env, REDIS_URL: `redis://127.0.0.1:${redisPort}`, ...extra };
+    const env = Object.fromEntries(
+      Object.entries(compose.services[service].environment).map(([k, v]) => [k, String(v).replace(/\$\{[^}]*\}/g, '')]),
+    );
+    return {
+      PATH: process.env.PATH,
+      HOME: work,
+      ...image.env,
+      ...env,
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      ...extra,
+    };
   };
   const run = (service, extra) => {
     const env = envOf(service, extra);
-    const child = spawn(image.entrypoint[0], image.entrypoint.slice(1), { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(image.entrypoint[0], image.entrypoint.slice(1), {
+      cwd: app,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const output = [];
     child.stdout.on('data', (c) => output.push(c));
     child.stderr.on('data', (c) => output.push(c));
@@ -178,14 +214,21 @@ async function startImage(image) {
   const deadline = Date.now() + 180_000;
   for (;;) {
     for (const p of [api, worker]) {
-      if (p.child.exitCode !== null) throw new Error(`${p === api ? 'api' : 'worker'} exited ${p.child.exitCode}:\n${Buffer.concat(p.output).toString().slice(-3000)}`);
+      if (p.child.exitCode !== null)
+        throw new Error(
+          `${p === api ? 'api' : 'worker'} exited ${p.child.exitCode}:\n${Buffer.concat(p.output).toString().slice(-3000)}`,
+        );
     }
-    const ready = await fetch(`http://127.0.0.1:${apiPort}/ready`).then((r) => r.json(), () => null);
+    const ready = await fetch(`http://127.0.0.1:${apiPort}/ready`).then(
+      (r) => r.json(),
+      () => null,
+    );
     if (ready?.status === 'ready') {
       const health = execFileSync(image.healthcheck[0], image.healthcheck.slice(1), { cwd: app, env: api.env });
       return { ready: true, pools: ready.pools.length, healthcheck: 'ok', healthOutput: health.length };
     }
-    if (Date.now() > deadline) throw new Error(`no /ready within 180 s:\n${Buffer.concat(worker.output).toString().slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`no /ready within 180 s:\n${Buffer.concat(worker.output).toString().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 500));
   }
 }

@@ -26,7 +26,10 @@ const doc = (tag: string, chars = 400) => ({
 });
 
 /** Runs the keys CLI (built) against the same Redis and prefix as the API. */
-function keysCli(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function keysCli(
+  env: NodeJS.ProcessEnv,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [resolve('dist/libs/access/src/keys.cli.js'), ...args], {
       env: { PATH: process.env.PATH, REDIS_URL: env.REDIS_URL, SWITCHYARD_PREFIX: env.SWITCHYARD_PREFIX },
@@ -59,7 +62,9 @@ describe('open mode: no key anywhere', () => {
 
   it('says at start-up that it is open and listens on 127.0.0.1 only, ignoring HOST', async () => {
     const logs = sys.api.output.join('');
-    expect(logs).toMatch(/the API is OPEN \(no authentication\) and listens on 127\.0\.0\.1 only\. HOST=127\.0\.0\.2 is ignored/);
+    expect(logs).toMatch(
+      /the API is OPEN \(no authentication\) and listens on 127\.0\.0\.1 only\. HOST=127\.0\.0\.2 is ignored/,
+    );
     expect(logs).toMatch(/"auth":"open \(loopback only\)"/);
     expect(await unreachable(`http://${ALT_LOOPBACK}:${sys.env.PORT}/health`)).toBe(true);
     expect((await sys.client.request('GET', '/health')).status).toBe(200);
@@ -73,9 +78,18 @@ describe('open mode: no key anywhere', () => {
   });
 
   it('refuses an item over MAX_ITEM_BYTES with a 400 naming it', async () => {
-    const res = await sys.client.request('POST', '/v1/batches', { ...doc('big'), items: [{ id: 'small', text: 'ok' }, { id: 'big', text: 'x'.repeat(3000) }] });
+    const res = await sys.client.request('POST', '/v1/batches', {
+      ...doc('big'),
+      items: [
+        { id: 'small', text: 'ok' },
+        { id: 'big', text: 'x'.repeat(3000) },
+      ],
+    });
     expect(res.status).toBe(400);
-    expect(res.json).toMatchObject({ field: 'items[1].text', message: 'items[1].text is 3000 bytes; an item holds at most 2048 bytes' });
+    expect(res.json).toMatchObject({
+      field: 'items[1].text',
+      message: 'items[1].text is 3000 bytes; an item holds at most 2048 bytes',
+    });
   });
 
   it('is secured from the moment the first key is created, without a restart', async () => {
@@ -108,7 +122,15 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
   }
 
   // Schedules may fire every second here (the default minimum is a minute), so a test sees several firings.
-  const sys = useSystem({ HOST: ALT_LOOPBACK, ADMIN_API_KEY: ADMIN_KEY, RATE_LIMIT_REQUESTS_PER_MINUTE: '1000', SCHEDULE_MIN_INTERVAL_MS: '1000' }, { workers: 0 });
+  const sys = useSystem(
+    {
+      HOST: ALT_LOOPBACK,
+      ADMIN_API_KEY: ADMIN_KEY,
+      RATE_LIMIT_REQUESTS_PER_MINUTE: '1000',
+      SCHEDULE_MIN_INTERVAL_MS: '1000',
+    },
+    { workers: 0 },
+  );
   beforeAll(() => {
     anonymous = new ApiClient(`http://${ALT_LOOPBACK}:${sys.env.PORT}`);
     admin = anonymous.withKey(ADMIN_KEY);
@@ -142,28 +164,48 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
       expect([path, res.status]).toEqual([path, 401]);
       expect(res.json).toMatchObject({ statusCode: 401, message: expect.stringContaining('API key') });
     }
-    expect((await anonymous.withKey('sy_not-a-real-key').request('GET', '/v1/pools')).json.message).toBe('the API key is not valid');
-    expect((await anonymous.request('GET', '/v1/pools', undefined, { authorization: 'Basic YWRtaW46YWRtaW4=' })).json.message).toMatch(/Bearer/);
+    expect((await anonymous.withKey('sy_not-a-real-key').request('GET', '/v1/pools')).json.message).toBe(
+      'the API key is not valid',
+    );
+    expect(
+      (await anonymous.request('GET', '/v1/pools', undefined, { authorization: 'Basic YWRtaW46YWRtaW4=' })).json
+        .message,
+    ).toMatch(/Bearer/);
     expect((await anonymous.request('GET', '/health')).status).toBe(200);
     expect([200, 503]).toContain((await anonymous.request('GET', '/ready')).status);
     expect((await admin.request('GET', '/admin/queues')).status).toBe(200);
     expect((await admin.request('GET', '/v1/pools')).status).toBe(200);
     // A browser reaches the board with the key as the Basic auth password, after a Basic challenge.
     expect((await anonymous.request('GET', '/admin/queues')).headers.get('www-authenticate')).toMatch(/^Basic realm=/);
-    const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`ops:${password}`).toString('base64')}` });
+    const basic = (password: string) => ({
+      authorization: `Basic ${Buffer.from(`ops:${password}`).toString('base64')}`,
+    });
     expect((await anonymous.request('GET', '/admin/queues', undefined, basic(ADMIN_KEY))).status).toBe(200);
     expect((await anonymous.request('GET', '/admin/queues', undefined, basic('wrong'))).status).toBe(401);
   });
 
   it('creates a key through the API, shows its secret once, lists it without, and revokes it', async () => {
-    const created = await admin.request('POST', '/v1/keys', { name: 'ci', scopes: ['submit', 'read'], tenant: 'lifecycle' });
+    const created = await admin.request('POST', '/v1/keys', {
+      name: 'ci',
+      scopes: ['submit', 'read'],
+      tenant: 'lifecycle',
+    });
     expect(created.status).toBe(201);
-    expect(created.json).toMatchObject({ id: expect.stringMatching(/^key_/), name: 'ci', scopes: ['submit', 'read'], tenant: 'lifecycle', status: 'active', secret: expect.stringMatching(/^sy_/) });
+    expect(created.json).toMatchObject({
+      id: expect.stringMatching(/^key_/),
+      name: 'ci',
+      scopes: ['submit', 'read'],
+      tenant: 'lifecycle',
+      status: 'active',
+      secret: expect.stringMatching(/^sy_/),
+    });
     secrets.push(created.json.secret);
     const ci = anonymous.withKey(created.json.secret);
     expect((await ci.request('POST', '/v1/batches', doc('life'))).status).toBe(202);
     const listed = await admin.request('GET', '/v1/keys');
-    expect(listed.json.keys).toEqual(expect.arrayContaining([expect.objectContaining({ id: created.json.id, status: 'active' })]));
+    expect(listed.json.keys).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: created.json.id, status: 'active' })]),
+    );
     expect(listed.text).not.toContain(created.json.secret);
     expect(listed.text).not.toContain('hash');
     const revoked = await admin.request('DELETE', `/v1/keys/${created.json.id}`);
@@ -172,22 +214,43 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     expect(after.status).toBe(401);
     expect(after.json.message).toBe('the API key has been revoked');
     expect((await admin.request('DELETE', '/v1/keys/key_missing')).status).toBe(404);
-    expect((await admin.request('POST', '/v1/keys', { name: 'bad', scopes: ['write'] })).json).toMatchObject({ statusCode: 400, field: 'scopes.0' });
+    expect((await admin.request('POST', '/v1/keys', { name: 'bad', scopes: ['write'] })).json).toMatchObject({
+      statusCode: 400,
+      field: 'scopes.0',
+    });
   });
 
   it('creates, lists and revokes keys with the CLI, straight in Redis', async () => {
-    const created = await keysCli(sys.env, ['create', '--name', 'cli-ci', '--scopes', 'submit,read', '--tenant', 'acme-cli', '--expires', '2099-01-01T00:00:00Z']);
+    const created = await keysCli(sys.env, [
+      'create',
+      '--name',
+      'cli-ci',
+      '--scopes',
+      'submit,read',
+      '--tenant',
+      'acme-cli',
+      '--expires',
+      '2099-01-01T00:00:00Z',
+    ]);
     expect(created.code).toBe(0);
     expect(created.stderr).toMatch(/cannot be shown again/);
     const key = JSON.parse(created.stdout);
-    expect(key).toMatchObject({ name: 'cli-ci', scopes: ['submit', 'read'], tenant: 'acme-cli', expiresAt: '2099-01-01T00:00:00.000Z', secret: expect.stringMatching(/^sy_/) });
+    expect(key).toMatchObject({
+      name: 'cli-ci',
+      scopes: ['submit', 'read'],
+      tenant: 'acme-cli',
+      expiresAt: '2099-01-01T00:00:00.000Z',
+      secret: expect.stringMatching(/^sy_/),
+    });
     secrets.push(key.secret);
     const cli = anonymous.withKey(key.secret);
     const submitted = await cli.request('POST', '/v1/batches', doc('cli'));
     expect(submitted.status).toBe(202);
     expect((await admin.request('GET', `/v1/batches/${submitted.json.id}`)).json.tenant).toBe('acme-cli');
     const listed = await keysCli(sys.env, ['list']);
-    expect(JSON.parse(listed.stdout).keys).toEqual(expect.arrayContaining([expect.objectContaining({ id: key.id, status: 'active' })]));
+    expect(JSON.parse(listed.stdout).keys).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: key.id, status: 'active' })]),
+    );
     expect(listed.stdout).not.toContain(key.secret);
     const revoked = await keysCli(sys.env, ['revoke', key.id]);
     expect(JSON.parse(revoked.stdout)).toMatchObject({ id: key.id, status: 'revoked' });
@@ -217,7 +280,11 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
   });
 
   it('stops accepting a key at its expiry', async () => {
-    const { client } = await newKey({ name: 'short', scopes: ['read'], expiresAt: new Date(Date.now() + 1500).toISOString() });
+    const { client } = await newKey({
+      name: 'short',
+      scopes: ['read'],
+      expiresAt: new Date(Date.now() + 1500).toISOString(),
+    });
     expect((await client.request('GET', '/v1/batches')).status).toBe(200);
     await sleep(1700);
     const res = await client.request('GET', '/v1/batches');
@@ -258,9 +325,15 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
       expect([method, path, res.status]).toEqual([method, path, 404]);
       expect(res.text).toContain(`batch ${id} not found`);
     }
-    expect((await acme.request('GET', `/v1/batches/${id}`)).json).toMatchObject({ id, tenant: 'acme', status: 'queued' });
+    expect((await acme.request('GET', `/v1/batches/${id}`)).json).toMatchObject({
+      id,
+      tenant: 'acme',
+      status: 'queued',
+    });
     expect((await acme.request('GET', `/v1/batches/${id}/items`)).json.items).toHaveLength(1);
-    expect((await globex.request('GET', '/v1/batches')).json.batches.map((b: { id: string }) => b.id)).toEqual([theirs.json.id]);
+    expect((await globex.request('GET', '/v1/batches')).json.batches.map((b: { id: string }) => b.id)).toEqual([
+      theirs.json.id,
+    ]);
     expect((await acme.request('GET', '/v1/batches')).json.batches.map((b: { id: string }) => b.id)).toEqual([id]);
     const all = (await admin.request('GET', '/v1/batches?limit=500')).json.batches.map((b: { id: string }) => b.id);
     expect(all).toEqual(expect.arrayContaining([id, theirs.json.id]));
@@ -272,19 +345,42 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
   it('lets a tenant migrate only the repositories an admin registered for it; only admin registers', async () => {
     const repo = mkdtempSync(join(tmpdir(), 'switchyard-tenant-repo-'));
     try {
-      const env = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'u', GIT_AUTHOR_EMAIL: 'u@u', GIT_COMMITTER_NAME: 'u', GIT_COMMITTER_EMAIL: 'u@u' };
+      const env = {
+        ...process.env,
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_AUTHOR_NAME: 'u',
+        GIT_AUTHOR_EMAIL: 'u@u',
+        GIT_COMMITTER_NAME: 'u',
+        GIT_COMMITTER_EMAIL: 'u@u',
+      };
       writeFileSync(join(repo, 'a.js'), 'var a = 1;\n');
       writeFileSync(join(repo, 'big.js'), `var big = "${'b'.repeat(4000)}";\n`);
       execFileSync('git', ['init', '-q'], { cwd: repo, env });
       execFileSync('git', ['add', '.'], { cwd: repo, env });
       execFileSync('git', ['commit', '-qm', 'init'], { cwd: repo, env });
-      const acme = (await newKey({ name: 'acme-repo', scopes: ['submit', 'read'], tenant: 'acme', limits: { tokensPerMinute: 400 } })).client;
+      const acme = (
+        await newKey({
+          name: 'acme-repo',
+          scopes: ['submit', 'read'],
+          tenant: 'acme',
+          limits: { tokensPerMinute: 400 },
+        })
+      ).client;
       const globex = (await newKey({ name: 'globex-repo', scopes: ['submit', 'read'], tenant: 'globex' })).client;
       const task = { instruction: 'Use const' };
-      const body = { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1H', task, source: { repo, include: ['a.js'] } };
+      const body = {
+        kind: 'code-migration',
+        sensitivity: 'public',
+        deadline: 'PT1H',
+        task,
+        source: { repo, include: ['a.js'] },
+      };
       const denied = await acme.request('POST', '/v1/repositories', { root: repo, tenant: 'acme' });
       expect([denied.status, denied.json.requiredScope]).toEqual([403, 'admin']);
-      expect((await acme.request('POST', '/v1/batches', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
+      expect((await acme.request('POST', '/v1/batches', body)).json).toMatchObject({
+        statusCode: 400,
+        field: 'source.repo',
+      });
 
       const registered = await admin.request('POST', '/v1/repositories', { root: repo, tenant: 'acme' });
       expect(registered.status).toBe(201);
@@ -293,12 +389,23 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
       // The repository's files count against the key's tokens once read: ~1,000 tokens never fit in 400.
       const big = await acme.request('POST', '/v1/batches', { ...body, source: { repo, include: ['big.js'] } });
       expect(big.json).toMatchObject({ statusCode: 413, field: 'items', limit: 'tokensPerMinute', max: 400 });
-      expect((await globex.request('POST', '/v1/batches', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
-      expect((await globex.request('POST', '/v1/batches/quote', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
-      expect((await admin.request('GET', '/v1/repositories')).json.repositories.map((r: { id: string }) => r.id)).toContain(registered.json.id);
+      expect((await globex.request('POST', '/v1/batches', body)).json).toMatchObject({
+        statusCode: 400,
+        field: 'source.repo',
+      });
+      expect((await globex.request('POST', '/v1/batches/quote', body)).json).toMatchObject({
+        statusCode: 400,
+        field: 'source.repo',
+      });
+      expect(
+        (await admin.request('GET', '/v1/repositories')).json.repositories.map((r: { id: string }) => r.id),
+      ).toContain(registered.json.id);
 
       expect((await admin.request('DELETE', `/v1/repositories/${registered.json.id}`)).status).toBe(200);
-      expect((await acme.request('POST', '/v1/batches', body)).json).toMatchObject({ statusCode: 400, field: 'source.repo' });
+      expect((await acme.request('POST', '/v1/batches', body)).json).toMatchObject({
+        statusCode: 400,
+        field: 'source.repo',
+      });
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }
@@ -315,17 +422,24 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     expect((await globex.request('DELETE', '/v1/schedules/acme-nightly')).status).toBe(404);
     expect((await globex.request('POST', '/v1/schedules', schedule)).status).toBe(409);
     expect((await globex.request('GET', '/v1/schedules')).json.schedules).toEqual([]);
-    expect((await acme.request('GET', '/v1/schedules')).json.schedules.map((s: { name: string }) => s.name)).toEqual(['acme-nightly']);
+    expect((await acme.request('GET', '/v1/schedules')).json.schedules.map((s: { name: string }) => s.name)).toEqual([
+      'acme-nightly',
+    ]);
     expect((await admin.request('GET', '/v1/schedules/acme-nightly')).json.tenant).toBe('acme');
     expect((await acme.request('DELETE', '/v1/schedules/acme-nightly')).status).toBe(200);
 
     // A worker fires the schedule: the batch it creates is acme's, not everyone's.
     const worker = sys.startWorker({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
     try {
-      expect((await acme.request('POST', '/v1/schedules', { ...schedule, name: 'acme-every-second', every: 1000 })).status).toBe(201);
+      expect(
+        (await acme.request('POST', '/v1/schedules', { ...schedule, name: 'acme-every-second', every: 1000 })).status,
+      ).toBe(201);
       let fired: string | null = null;
       for (const deadline = Date.now() + 30_000; !fired && Date.now() < deadline; await sleep(200)) {
-        fired = (await acme.request('GET', '/v1/schedules/acme-every-second')).json.runs.find((r: { batchId: string | null }) => r.batchId)?.batchId ?? null;
+        fired =
+          (await acme.request('GET', '/v1/schedules/acme-every-second')).json.runs.find(
+            (r: { batchId: string | null }) => r.batchId,
+          )?.batchId ?? null;
       }
       expect(fired).not.toBeNull();
       expect((await acme.request('GET', `/v1/batches/${fired}`)).json).toMatchObject({ id: fired, tenant: 'acme' });
@@ -337,7 +451,11 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
   });
 
   it('refuses a schedule that would fire more often than SCHEDULE_MIN_INTERVAL_MS (default a minute), naming the field', async () => {
-    const { client } = await newKey({ name: 'sched-interval', scopes: ['submit', 'read'], limits: { tokensPerMinute: 400 } });
+    const { client } = await newKey({
+      name: 'sched-interval',
+      scopes: ['submit', 'read'],
+      limits: { tokensPerMinute: 400 },
+    });
     // An API with the default minimum, beside the one this suite runs with SCHEDULE_MIN_INTERVAL_MS=1000.
     const strict = sys.startApp('api', { PORT: String(await freePort()), SCHEDULE_MIN_INTERVAL_MS: '' });
     try {
@@ -347,12 +465,28 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
       const batch = { ...doc('fast'), deadline: 'PT1H' };
       const every = await onStrict.request('POST', '/v1/schedules', { name: 'too-fast', every: 1000, batch });
       expect(every.status).toBe(400);
-      expect(every.json).toMatchObject({ statusCode: 400, field: 'every', message: 'every must be at least 60000 ms (SCHEDULE_MIN_INTERVAL_MS)' });
-      const cron = await onStrict.request('POST', '/v1/schedules', { name: 'too-fast', cron: '*/5 * * * * *', tz: 'UTC', batch });
+      expect(every.json).toMatchObject({
+        statusCode: 400,
+        field: 'every',
+        message: 'every must be at least 60000 ms (SCHEDULE_MIN_INTERVAL_MS)',
+      });
+      const cron = await onStrict.request('POST', '/v1/schedules', {
+        name: 'too-fast',
+        cron: '*/5 * * * * *',
+        tz: 'UTC',
+        batch,
+      });
       expect(cron.status).toBe(400);
-      expect(cron.json).toMatchObject({ statusCode: 400, field: 'cron', message: expect.stringContaining('fires 5000 ms apart') });
+      expect(cron.json).toMatchObject({
+        statusCode: 400,
+        field: 'cron',
+        message: expect.stringContaining('fires 5000 ms apart'),
+      });
       expect((await onStrict.request('GET', '/v1/schedules/too-fast')).status).toBe(404);
-      expect((await onStrict.request('POST', '/v1/schedules', { name: 'hourly', cron: '0 * * * *', tz: 'UTC', batch })).status).toBe(201);
+      expect(
+        (await onStrict.request('POST', '/v1/schedules', { name: 'hourly', cron: '0 * * * *', tz: 'UTC', batch }))
+          .status,
+      ).toBe(201);
       expect((await onStrict.request('DELETE', '/v1/schedules/hourly')).status).toBe(200);
     } finally {
       await strict.stop();
@@ -360,7 +494,12 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
   });
 
   it('counts every schedule firing against the owner key’s limits; one over them is recorded as skipped', async () => {
-    const { id, client } = await newKey({ name: 'sched-limited', scopes: ['submit', 'read'], tenant: 'limited', limits: { tokensPerMinute: 400 } });
+    const { id, client } = await newKey({
+      name: 'sched-limited',
+      scopes: ['submit', 'read'],
+      tenant: 'limited',
+      limits: { tokensPerMinute: 400 },
+    });
     // ~260 tokens a firing: the first in a minute fits the key's 400, the next does not.
     const schedule = { name: 'limited-every-second', every: 1000, batch: { ...doc('lim', 1000), deadline: 'PT6H' } };
     const worker = sys.startWorker({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
@@ -378,11 +517,21 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
       const skipped = runs.filter((r) => r.skipped);
       expect(skipped.length).toBeGreaterThanOrEqual(1);
       for (const r of skipped) {
-        expect(r).toMatchObject({ batchId: null, skipped: expect.stringMatching(/^over the owner key's limit: about \d+ tokens; at most 400 submitted tokens per minute$/) });
+        expect(r).toMatchObject({
+          batchId: null,
+          skipped: expect.stringMatching(
+            /^over the owner key's limit: about \d+ tokens; at most 400 submitted tokens per minute$/,
+          ),
+        });
       }
       // Only the firings that fit made batches, and the skips are in the worker's log.
       const batches = (await client.request('GET', '/v1/batches?limit=500')).json.batches;
-      expect(batches.map((b: { id: string }) => b.id).sort()).toEqual(runs.filter((r) => r.batchId).map((r) => r.batchId).sort());
+      expect(batches.map((b: { id: string }) => b.id).sort()).toEqual(
+        runs
+          .filter((r) => r.batchId)
+          .map((r) => r.batchId)
+          .sort(),
+      );
       expect(worker.output.join('')).toMatch(/"msg":"schedule firing skipped","schedule":"limited-every-second"/);
     } finally {
       await worker.stop();
@@ -391,7 +540,15 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
 
   it('skips every firing of a schedule whose owner key was revoked', async () => {
     const { id, client } = await newKey({ name: 'sched-revoked', scopes: ['submit', 'read'], tenant: 'revoked-owner' });
-    expect((await client.request('POST', '/v1/schedules', { name: 'orphan', every: 1000, batch: { ...doc('orphan'), deadline: 'PT6H' } })).status).toBe(201);
+    expect(
+      (
+        await client.request('POST', '/v1/schedules', {
+          name: 'orphan',
+          every: 1000,
+          batch: { ...doc('orphan'), deadline: 'PT6H' },
+        })
+      ).status,
+    ).toBe(201);
     expect((await admin.request('DELETE', `/v1/keys/${id}`)).status).toBe(200);
     const worker = sys.startWorker({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') });
     try {
@@ -400,7 +557,8 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
         runs = (await admin.request('GET', '/v1/schedules/orphan')).json.runs;
       }
       expect(runs.length).toBeGreaterThanOrEqual(2);
-      for (const r of runs) expect(r).toEqual(expect.objectContaining({ batchId: null, skipped: `its owner key ${id} is revoked` }));
+      for (const r of runs)
+        expect(r).toEqual(expect.objectContaining({ batchId: null, skipped: `its owner key ${id} is revoked` }));
       expect((await admin.request('DELETE', '/v1/schedules/orphan')).status).toBe(200);
     } finally {
       await worker.stop();
@@ -423,7 +581,12 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     const retryAfter = Number(over.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);
-    expect(over.json).toMatchObject({ statusCode: 429, limit: 'requestsPerMinute', max: 3, retryAfterSeconds: retryAfter });
+    expect(over.json).toMatchObject({
+      statusCode: 429,
+      limit: 'requestsPerMinute',
+      max: 3,
+      retryAfterSeconds: retryAfter,
+    });
     // Per key: another key is not slowed down by this one.
     expect((await other.request('GET', '/v1/batches')).status).toBe(200);
   });
@@ -433,7 +596,11 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     await awayFromMinuteBoundary();
     const small = (task: Record<string, unknown>) => ({ ...doc('pad', 100), task });
     // ~3,000 characters of labels: 750 tokens in the one item's prompt, far over 400.
-    const labels = await client.request('POST', '/v1/batches', small({ type: 'classify', labels: ['invoice', 'receipt', 'l'.repeat(3000)] }));
+    const labels = await client.request(
+      'POST',
+      '/v1/batches',
+      small({ type: 'classify', labels: ['invoice', 'receipt', 'l'.repeat(3000)] }),
+    );
     expect(labels.status).toBe(413);
     expect(labels.json).toMatchObject({ field: 'items', limit: 'tokensPerMinute', max: 400 });
     const schema = { type: 'object', properties: { total: { type: 'number', description: 'd'.repeat(2000) } } };

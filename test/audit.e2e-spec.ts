@@ -11,7 +11,8 @@ const CANARY = 'CANARY-AUDIT-5e1d0c';
  * and no content.
  */
 describe('audit trail (GET /v1/audit)', () => {
-  const text = (i: number) => `audit-item-${i} ${CANARY} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
+  const text = (i: number) =>
+    `audit-item-${i} ${CANARY} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
 
   const sys = useSystem(
     async ({ double }) => ({
@@ -36,11 +37,20 @@ describe('audit trail (GET /v1/audit)', () => {
 
   it('records one route per item, one egress per request that left, the reroute, and nothing for restricted items', async () => {
     // Items 0-3 go to the cloud (a deadline the local model cannot meet), 4-5 hold a card number and stay local.
-    const items = [0, 1, 2, 3, 4, 5].map((i) => ({ id: `doc-${i}`, text: i >= 4 ? `${text(i)} Paid with card 4111 1111 1111 1111.` : text(i) }));
+    const items = [0, 1, 2, 3, 4, 5].map((i) => ({
+      id: `doc-${i}`,
+      text: i >= 4 ? `${text(i)} Paid with card 4111 1111 1111 1111.` : text(i),
+    }));
     // The four first requests fail, and so does the first retry: three items succeed on their retry,
     // one fails twice and is rerouted to the local model. 4 + 4 requests leave.
     sys.double.failNext(5, { status: 503 });
-    const submitted = await sys.client.request('POST', '/v1/batches', { kind: 'document-processing', sensitivity: 'internal', deadline: 'PT2S', task: { type: 'summarize', maxTokens: 16 }, items });
+    const submitted = await sys.client.request('POST', '/v1/batches', {
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline: 'PT2S',
+      task: { type: 'summarize', maxTokens: 16 },
+      items,
+    });
     expect(submitted.status).toBe(202);
     const batchId = submitted.json.id;
     const batch = await sys.client.waitFinished(batchId);
@@ -52,17 +62,28 @@ describe('audit trail (GET /v1/audit)', () => {
     expect(routes.map((e) => e.index).sort()).toEqual([0, 1, 2, 3, 4, 5]);
     for (const e of routes) {
       const item = view.items[e.index];
-      expect(e).toMatchObject({ batchId, itemId: `doc-${e.index}`, target: item.routeHistory[0].target, provider: item.routeHistory[0].provider, sensitivity: item.sensitivity, reason: item.routeHistory[0].reason });
+      expect(e).toMatchObject({
+        batchId,
+        itemId: `doc-${e.index}`,
+        target: item.routeHistory[0].target,
+        provider: item.routeHistory[0].provider,
+        sensitivity: item.sensitivity,
+        reason: item.routeHistory[0].reason,
+      });
       expect(e.clearance).toBe(e.target === 'local' ? 'restricted' : 'internal');
     }
-    expect(routes.filter((e) => e.index >= 4).every((e) => e.target === 'local' && e.sensitivity === 'restricted')).toBe(true);
+    expect(
+      routes.filter((e) => e.index >= 4).every((e) => e.target === 'local' && e.sensitivity === 'restricted'),
+    ).toBe(true);
 
     // Every request the double received has its egress entry, and no entry lacks its request.
     const sent = sys.double.completionRequests().map((r) => indexOfRequest(r.body));
     const egress = all.filter((e) => e.kind === 'egress');
     expect(sent).toHaveLength(8);
     expect(egress.map((e) => e.index).sort()).toEqual([...sent].sort());
-    expect(egress.every((e) => e.provider === 'frontier' && e.clearance === 'internal' && e.sensitivity === 'internal')).toBe(true);
+    expect(
+      egress.every((e) => e.provider === 'frontier' && e.clearance === 'internal' && e.sensitivity === 'internal'),
+    ).toBe(true);
     expect(egress.map((e) => e.attempt).sort()).toEqual([1, 1, 1, 1, 2, 2, 2, 2]);
     expect(egress.some((e) => e.index >= 4)).toBe(false);
     expect(all.filter((e) => e.kind === 'egress-refused')).toEqual([]);
@@ -71,10 +92,20 @@ describe('audit trail (GET /v1/audit)', () => {
     const reroutes = all.filter((e) => e.kind === 'reroute');
     const moved = view.items.filter((i: any) => i.routeHistory.length > 1);
     expect(moved).toHaveLength(1);
-    expect(reroutes).toEqual([expect.objectContaining({ index: moved[0].index, target: 'local', provider: moved[0].route.provider, sensitivity: 'internal', reason: expect.stringMatching(/^from cloud frontier: frontier failed: .*HTTP 503/) })]);
+    expect(reroutes).toEqual([
+      expect.objectContaining({
+        index: moved[0].index,
+        target: 'local',
+        provider: moved[0].route.provider,
+        sensitivity: 'internal',
+        reason: expect.stringMatching(/^from cloud frontier: frontier failed: .*HTTP 503/),
+      }),
+    ]);
     // Each item's entries come in the order its routes were taken.
     for (const item of view.items) {
-      const moves = all.filter((e) => e.index === item.index && (e.kind === 'route' || e.kind === 'reroute')).map((e) => `${e.target}:${e.provider}`);
+      const moves = all
+        .filter((e) => e.index === item.index && (e.kind === 'route' || e.kind === 'reroute'))
+        .map((e) => `${e.target}:${e.provider}`);
       expect(moves).toEqual(item.routeHistory.map((r: any) => `${r.target}:${r.provider}`));
     }
 
@@ -90,16 +121,27 @@ describe('audit trail (GET /v1/audit)', () => {
     expect(byQuery.headers.get('content-type')).toContain('application/x-ndjson');
     const body = await byQuery.text();
     expect(body.endsWith('\n')).toBe(true);
-    const lines = body.split('\n').slice(0, -1).map((line) => JSON.parse(line));
+    const lines = body
+      .split('\n')
+      .slice(0, -1)
+      .map((line) => JSON.parse(line));
     expect(lines).toEqual(paged);
     expect(body).not.toContain(CANARY);
 
-    const byAccept = await fetch(`${sys.client.baseUrl}/v1/audit?kind=egress&batchId=${batchId}`, { headers: { accept: 'application/x-ndjson' } });
-    const egress = (await byAccept.text()).trim().split('\n').map((line) => JSON.parse(line));
+    const byAccept = await fetch(`${sys.client.baseUrl}/v1/audit?kind=egress&batchId=${batchId}`, {
+      headers: { accept: 'application/x-ndjson' },
+    });
+    const egress = (await byAccept.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(egress).toEqual(paged.filter((e) => e.kind === 'egress'));
 
     // The whole trail, unfiltered, holds at least this batch.
-    const everything = (await (await fetch(`${sys.client.baseUrl}/v1/audit?format=ndjson`)).text()).trim().split('\n').map((line) => JSON.parse(line));
+    const everything = (await (await fetch(`${sys.client.baseUrl}/v1/audit?format=ndjson`)).text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(everything.length).toBeGreaterThanOrEqual(paged.length);
   });
 

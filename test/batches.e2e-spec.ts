@@ -9,7 +9,8 @@ import { useSystem } from './support/use-system.js';
  */
 describe('batches end to end', () => {
   // ~1000 characters: a summary is expected at ~60 tokens, 3 s at the default local 20 tok/s.
-  const longText = (tag: string) => `${tag} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
+  const longText = (tag: string) =>
+    `${tag} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
   const docBatch = (sensitivity: string, deadline: string, tag: string, n = 2) => ({
     kind: 'document-processing',
     sensitivity,
@@ -89,7 +90,11 @@ describe('batches end to end', () => {
     await sys.client.waitFinished(submitted.json.id);
     const { json } = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/items`);
     const [card, plain] = json.items;
-    expect(card).toMatchObject({ sensitivity: 'confidential', pii: { declared: 'public', categories: ['card'], raised: true }, route: { target: 'local' } });
+    expect(card).toMatchObject({
+      sensitivity: 'confidential',
+      pii: { declared: 'public', categories: ['card'], raised: true },
+      route: { target: 'local' },
+    });
     expect(card.route.reason).toMatch(/^personal data \(card\) raised sensitivity to confidential/);
     expect(plain).toMatchObject({ sensitivity: 'public', pii: { raised: false } });
     expect(JSON.stringify(json)).not.toContain('4111');
@@ -118,15 +123,43 @@ describe('batches end to end', () => {
   it('refuses, in the cloud adapter itself, a restricted item that reached the cloud queue by mistake', async () => {
     // Bypass the routing policy: write the record and the job by hand, as a bug or a tampered job would.
     const { store, jobs } = sys.internals();
-    const route = { target: 'cloud' as const, provider: 'frontier', model: 'double-model', reason: 'forced by test', at: new Date().toISOString() };
+    const route = {
+      target: 'cloud' as const,
+      provider: 'frontier',
+      model: 'double-model',
+      reason: 'forced by test',
+      at: new Date().toISOString(),
+    };
     const { id } = await store.create(
-      { kind: 'document-processing', sensitivity: 'restricted', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now() },
-      [{ itemId: 'leak-0', route, workTokens: 10, sensitivity: 'restricted', pii: { declared: 'restricted', categories: [], raised: false } }],
+      {
+        kind: 'document-processing',
+        sensitivity: 'restricted',
+        deadlineAt: Date.now() + 60_000,
+        task: { type: 'summarize' },
+        createdAt: Date.now(),
+      },
+      [
+        {
+          itemId: 'leak-0',
+          route,
+          workTokens: 10,
+          sensitivity: 'restricted',
+          pii: { declared: 'restricted', categories: [], raised: false },
+        },
+      ],
     );
     const job: JobSpec = {
       name: JobName.RunItem,
       jobId: itemJobId(id, 0),
-      data: { batchId: id, index: 0, itemId: 'leak-0', kind: 'document-processing', sensitivity: 'restricted', deadline: Date.now() + 60_000, input: 'leak-0 payroll of the board' },
+      data: {
+        batchId: id,
+        index: 0,
+        itemId: 'leak-0',
+        kind: 'document-processing',
+        sensitivity: 'restricted',
+        deadline: Date.now() + 60_000,
+        input: 'leak-0 payroll of the board',
+      },
     };
     await jobs.enqueue(queueRefFor('cloud', 'frontier'), [job]);
     const batch = await sys.client.waitFinished(id);
@@ -141,12 +174,16 @@ describe('batches end to end', () => {
     const before = sys.double.requests.length;
     const submitted = await sys.client.request('POST', '/v1/batches', docBatch('public', 'P1D', 'lax'));
     const batch = await sys.client.waitFinished(submitted.json.id);
-    expect(batch).toMatchObject({ status: 'completed', routes: { local: 2, cloud: 0 }, counts: { total: 2, completed: 2 } });
+    expect(batch).toMatchObject({
+      status: 'completed',
+      routes: { local: 2, cloud: 0 },
+      counts: { total: 2, completed: 2 },
+    });
     expect(batch.cost.usd).toBeGreaterThan(0);
     expect(sys.double.requests.length).toBe(before);
   });
 
-  it('fails a migrated file that never parses, with the checker\'s reason, when no cleared provider can take it', async () => {
+  it("fails a migrated file that never parses, with the checker's reason, when no cleared provider can take it", async () => {
     // Confidential: above the cloud's clearance, so the random-weight local model's answers are all there is.
     const submitted = await sys.client.request('POST', '/v1/batches', {
       kind: 'code-migration',
@@ -161,7 +198,9 @@ describe('batches end to end', () => {
     // The random model never ends a turn: cut off at 16 tokens, asked once more with 32, cut off again.
     const cutOff = 'the answer was cut off at the output token limit (32 tokens)';
     // Nowhere else to go (no cloud cleared): the error says so after the checker's reason.
-    expect(json.items[0].error).toBe(`${cutOff}, again after the limit was raised from 16 tokens; no other cleared provider can take it`);
+    expect(json.items[0].error).toBe(
+      `${cutOff}, again after the limit was raised from 16 tokens; no other cleared provider can take it`,
+    );
     expect(json.items[0].usage.outputTokens).toBe(16 + 32);
     expect(json.items[0].routeHistory).toHaveLength(1);
   });
@@ -229,7 +268,10 @@ describe('batches end to end', () => {
     expect(last.json.nextOffset).toBeNull();
     const results = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/results`);
     expect(results.headers.get('content-type')).toContain('application/x-ndjson');
-    const lines = results.text.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = results.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.id)).toEqual(['page-0', 'page-1', 'page-2', 'page-3', 'page-4']);
     expect(lines.every((l) => l.status === 'completed' && l.route.target === 'local')).toBe(true);
     const list = await sys.client.request('GET', '/v1/batches?limit=3');
@@ -264,7 +306,13 @@ describe('batches end to end', () => {
     const board = await sys.client.request('GET', '/admin/queues');
     expect(board.status).toBe(200);
     const queues = await sys.client.request('GET', '/admin/queues/api/queues');
-    expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual(['inference-cloud.frontier', 'inference-local.tiny', 'maintenance.outputs', 'maintenance.schedules', 'maintenance.sweeps']);
+    expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual([
+      'inference-cloud.frontier',
+      'inference-local.tiny',
+      'maintenance.outputs',
+      'maintenance.schedules',
+      'maintenance.sweeps',
+    ]);
   });
 
   it('never writes item text to the logs', () => {

@@ -14,7 +14,10 @@ describe('cloud latency', () => {
     sensitivity: 'public',
     deadline: 'PT10M',
     task: { type: 'summarize' },
-    items: Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: `${tag}-${i}: ` + 'Quarterly figures and plans. '.repeat(1 + 8 * i) })),
+    items: Array.from({ length: n }, (_, i) => ({
+      id: `${tag}-${i}`,
+      text: `${tag}-${i}: ` + 'Quarterly figures and plans. '.repeat(1 + 8 * i),
+    })),
   });
 
   const sys = useSystem(
@@ -37,7 +40,10 @@ describe('cloud latency', () => {
   );
 
   it('measures a provider’s latency from its calls and routes and quotes with it', async () => {
-    const frontier = async () => (await sys.client.request('GET', '/v1/providers')).json.providers.find((p: { name: string }) => p.name === 'frontier');
+    const frontier = async () =>
+      (await sys.client.request('GET', '/v1/providers')).json.providers.find(
+        (p: { name: string }) => p.name === 'frontier',
+      );
     expect(await frontier()).toMatchObject({ latencyMs: 5000, measured: null });
     const before = await sys.client.request('POST', '/v1/batches/quote', docs('quote'));
 

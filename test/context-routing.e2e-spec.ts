@@ -12,8 +12,9 @@ const paragraph = (i: number) =>
 const schema = {
   type: 'object',
   properties: Object.fromEntries(
-    ['vendor', 'invoiceNumber', 'issuedOn', 'dueOn', 'currency', 'netAmount', 'taxAmount', 'grossAmount', 'iban']
-      .map((name) => [name, { type: 'string', description: `The ${name} as the invoice states it, verbatim.` }]),
+    ['vendor', 'invoiceNumber', 'issuedOn', 'dueOn', 'currency', 'netAmount', 'taxAmount', 'grossAmount', 'iban'].map(
+      (name) => [name, { type: 'string', description: `The ${name} as the invoice states it, verbatim.` }],
+    ),
   ),
   required: ['vendor'],
 };
@@ -45,7 +46,8 @@ async function finishedItem(client: ApiClient, body: unknown): Promise<any> {
 /** Completed, or failed for another reason than context (the random-weight model's code never parses). */
 /** Its own failure, before the providers it was ruled out on (whose reasons may name a context). */
 const notFailedForContext = (item: any) =>
-  item.status === 'completed' || !/leaves \d+ tokens|context/.test((item.error ?? '').split(/; (ruled out|no other cleared)/)[0]);
+  item.status === 'completed' ||
+  !/leaves \d+ tokens|context/.test((item.error ?? '').split(/; (ruled out|no other cleared)/)[0]);
 
 /**
  * Issue 12 §4, through the real path (API → queue → worker → provider → store): a cloud provider serving a small
@@ -53,7 +55,7 @@ const notFailedForContext = (item: any) =>
  * call each, every long item went to the cloud: a ~4k-token summary took 174 calls there, and an extract and a
  * preset migration whose part prompts leave no room in 512 tokens failed with no call at all.
  */
-describe('routing by what a provider\'s context means for a long item', () => {
+describe("routing by what a provider's context means for a long item", () => {
   const sys = useSystem(smallCloud, { double: { apiKey: 'test-key' } });
 
   const submit = (body: unknown) => finishedItem(sys.client, body);
@@ -69,7 +71,10 @@ describe('routing by what a provider\'s context means for a long item', () => {
     sys.double.reset();
     const { json } = await sys.client.request('GET', '/v1/providers');
     const contexts = json.providers.map((p: any) => [p.target, p.contextTokens]);
-    expect(contexts).toEqual([['local', 2048], ['cloud', 512]]);
+    expect(contexts).toEqual([
+      ['local', 2048],
+      ['cloud', 512],
+    ]);
     const report = Array.from({ length: 130 }, (_, i) => paragraph(i)).join('\n\n'); // ~16,000 characters
     const item = await submit({
       kind: 'document-processing',
@@ -85,7 +90,6 @@ describe('routing by what a provider\'s context means for a long item', () => {
     expect(item.route).toMatchObject({ target: 'local' });
     expect(sys.double.completionRequests()).toHaveLength(0);
   }, 200_000);
-
 
   it('runs locally an extract whose part prompt 512 tokens cannot hold: never sent to the cloud', async () => {
     sys.double.reset();

@@ -15,7 +15,13 @@ const OVERLAYS = ['cpu', 'gpu'] as const;
 /** Secrets the operator creates before applying (deploy/README.md); every other one must be optional. */
 const OPERATOR_SECRETS = new Set(['switchyard-admin']);
 
-type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> };
+type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: any;
+  data?: Record<string, string>;
+};
 
 function render(overlay: string): K8sObject[] {
   const text = execFileSync('kubectl', ['kustomize', `deploy/k8s/overlays/${overlay}`], { encoding: 'utf8' });
@@ -33,7 +39,9 @@ function modelOf(o: K8sObject): new (data: object) => { validate(): void } {
 
 /** Every pod template in the rendered objects, with its owner. */
 function podSpecs(objects: K8sObject[]) {
-  return objects.filter((o) => ['Deployment', 'StatefulSet'].includes(o.kind)).map((o) => ({ owner: o, labels: o.spec.template.metadata.labels, pod: o.spec.template.spec }));
+  return objects
+    .filter((o) => ['Deployment', 'StatefulSet'].includes(o.kind))
+    .map((o) => ({ owner: o, labels: o.spec.template.metadata.labels, pod: o.spec.template.spec }));
 }
 
 describe('deploy/k8s', () => {
@@ -47,7 +55,19 @@ describe('deploy/k8s', () => {
 
       it('renders and every object validates against the Kubernetes schemas', () => {
         expect(objects.map((o) => o.kind).sort()).toEqual(
-          ['ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'PodDisruptionBudget', 'Service', 'Service', 'StatefulSet'].sort(),
+          [
+            'ConfigMap',
+            'ConfigMap',
+            'Deployment',
+            'Deployment',
+            'HorizontalPodAutoscaler',
+            'PersistentVolumeClaim',
+            'PodDisruptionBudget',
+            'PodDisruptionBudget',
+            'Service',
+            'Service',
+            'StatefulSet',
+          ].sort(),
         );
         for (const o of objects) {
           const Model = modelOf(o);
@@ -60,22 +80,29 @@ describe('deploy/k8s', () => {
         for (const { owner, pod } of podSpecs(objects)) {
           const claims = new Set((owner.spec.volumeClaimTemplates ?? []).map((t: any) => t.metadata.name));
           for (const v of pod.volumes ?? []) {
-            if (v.configMap && !named('ConfigMap', v.configMap.name)) missing.push(`${owner.metadata.name}: configMap ${v.configMap.name}`);
-            if (v.persistentVolumeClaim && !named('PersistentVolumeClaim', v.persistentVolumeClaim.claimName)) missing.push(`${owner.metadata.name}: pvc ${v.persistentVolumeClaim.claimName}`);
-            if (v.secret && !v.secret.optional && !OPERATOR_SECRETS.has(v.secret.secretName)) missing.push(`${owner.metadata.name}: secret ${v.secret.secretName}`);
+            if (v.configMap && !named('ConfigMap', v.configMap.name))
+              missing.push(`${owner.metadata.name}: configMap ${v.configMap.name}`);
+            if (v.persistentVolumeClaim && !named('PersistentVolumeClaim', v.persistentVolumeClaim.claimName))
+              missing.push(`${owner.metadata.name}: pvc ${v.persistentVolumeClaim.claimName}`);
+            if (v.secret && !v.secret.optional && !OPERATOR_SECRETS.has(v.secret.secretName))
+              missing.push(`${owner.metadata.name}: secret ${v.secret.secretName}`);
           }
           for (const c of pod.containers) {
             for (const m of c.volumeMounts ?? []) {
-              if (!(pod.volumes ?? []).some((v: any) => v.name === m.name) && !claims.has(m.name)) missing.push(`${owner.metadata.name}: mount ${m.name}`);
+              if (!(pod.volumes ?? []).some((v: any) => v.name === m.name) && !claims.has(m.name))
+                missing.push(`${owner.metadata.name}: mount ${m.name}`);
             }
             for (const from of c.envFrom ?? []) {
-              if (from.configMapRef && !from.configMapRef.optional && !named('ConfigMap', from.configMapRef.name)) missing.push(`${owner.metadata.name}: envFrom ${from.configMapRef.name}`);
+              if (from.configMapRef && !from.configMapRef.optional && !named('ConfigMap', from.configMapRef.name))
+                missing.push(`${owner.metadata.name}: envFrom ${from.configMapRef.name}`);
             }
             for (const e of c.env ?? []) {
               const secret = e.valueFrom?.secretKeyRef;
-              if (secret && !secret.optional && !OPERATOR_SECRETS.has(secret.name)) missing.push(`${owner.metadata.name}: env ${e.name} from secret ${secret.name}`);
+              if (secret && !secret.optional && !OPERATOR_SECRETS.has(secret.name))
+                missing.push(`${owner.metadata.name}: env ${e.name} from secret ${secret.name}`);
               const config = e.valueFrom?.configMapKeyRef;
-              if (config && !config.optional && !named('ConfigMap', config.name)?.data?.[config.key]) missing.push(`${owner.metadata.name}: env ${e.name}`);
+              if (config && !config.optional && !named('ConfigMap', config.name)?.data?.[config.key])
+                missing.push(`${owner.metadata.name}: env ${e.name}`);
             }
           }
         }
@@ -84,15 +111,19 @@ describe('deploy/k8s', () => {
 
       it('points every Service, PodDisruptionBudget and autoscaler at pods that exist, on ports they open', () => {
         const pods = podSpecs(objects);
-        const matching = (selector: Record<string, string>) => pods.filter((p) => Object.entries(selector).every(([k, v]) => p.labels[k] === v));
+        const matching = (selector: Record<string, string>) =>
+          pods.filter((p) => Object.entries(selector).every(([k, v]) => p.labels[k] === v));
         for (const svc of objects.filter((o) => o.kind === 'Service')) {
           const [target] = matching(svc.spec.selector);
           expect(target).toBeDefined();
           const ports = target.pod.containers.flatMap((c: any) => c.ports ?? []);
-          for (const p of svc.spec.ports) expect(ports.some((cp: any) => cp.name === p.targetPort || cp.containerPort === p.targetPort)).toBe(true);
+          for (const p of svc.spec.ports)
+            expect(ports.some((cp: any) => cp.name === p.targetPort || cp.containerPort === p.targetPort)).toBe(true);
         }
-        for (const pdb of objects.filter((o) => o.kind === 'PodDisruptionBudget')) expect(matching(pdb.spec.selector.matchLabels)).toHaveLength(1);
-        for (const hpa of objects.filter((o) => o.kind === 'HorizontalPodAutoscaler')) expect(named(hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name)).toBeDefined();
+        for (const pdb of objects.filter((o) => o.kind === 'PodDisruptionBudget'))
+          expect(matching(pdb.spec.selector.matchLabels)).toHaveLength(1);
+        for (const hpa of objects.filter((o) => o.kind === 'HorizontalPodAutoscaler'))
+          expect(named(hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name)).toBeDefined();
         // The Redis URL the apps get names the Redis Service and its port.
         const url = new URL(named('ConfigMap', 'switchyard')!.data!.REDIS_URL);
         const redis = named('Service', url.hostname);
@@ -101,9 +132,13 @@ describe('deploy/k8s', () => {
 
       it('probes the API where it answers, on its PORT, and lets every app drain within its grace period', () => {
         const config = named('ConfigMap', 'switchyard')!.data!;
-        for (const { owner, pod } of podSpecs(objects).filter((p) => p.owner.metadata.name.startsWith('switchyard-') && p.owner.kind === 'Deployment')) {
+        for (const { owner, pod } of podSpecs(objects).filter(
+          (p) => p.owner.metadata.name.startsWith('switchyard-') && p.owner.kind === 'Deployment',
+        )) {
           const [c] = pod.containers;
-          const env = Object.fromEntries((c.env ?? []).filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+          const env = Object.fromEntries(
+            (c.env ?? []).filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]),
+          );
           const shutdownMs = Number(env.SHUTDOWN_TIMEOUT_MS ?? config.SHUTDOWN_TIMEOUT_MS);
           expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(shutdownMs);
           if (owner.metadata.name !== 'switchyard-api') continue;
@@ -114,23 +149,28 @@ describe('deploy/k8s', () => {
         }
       });
 
-      it(overlay === 'gpu' ? 'runs workers on GPU nodes, one GPU each, from the CUDA image' : 'runs workers on CPU with bounded threads', () => {
-        const worker = named('Deployment', 'switchyard-worker')!.spec.template.spec;
-        const [c] = worker.containers;
-        const env = Object.fromEntries(c.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
-        if (overlay === 'gpu') {
-          expect(c.image).toBe('switchyard:cuda');
-          expect(env.LOCAL_GPU).toBe('cuda');
-          expect(c.resources.limits['nvidia.com/gpu']).toBe(1);
-          expect(worker.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
-          expect(worker.nodeSelector).toBeDefined();
-        } else {
-          expect(c.image).toBe('switchyard:cpu');
-          expect(env.LOCAL_GPU).toBe('none');
-          expect(Number(env.LOCAL_THREADS)).toBeGreaterThan(0);
-          expect(c.resources.limits?.['nvidia.com/gpu']).toBeUndefined();
-        }
-      });
+      it(
+        overlay === 'gpu'
+          ? 'runs workers on GPU nodes, one GPU each, from the CUDA image'
+          : 'runs workers on CPU with bounded threads',
+        () => {
+          const worker = named('Deployment', 'switchyard-worker')!.spec.template.spec;
+          const [c] = worker.containers;
+          const env = Object.fromEntries(c.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+          if (overlay === 'gpu') {
+            expect(c.image).toBe('switchyard:cuda');
+            expect(env.LOCAL_GPU).toBe('cuda');
+            expect(c.resources.limits['nvidia.com/gpu']).toBe(1);
+            expect(worker.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+            expect(worker.nodeSelector).toBeDefined();
+          } else {
+            expect(c.image).toBe('switchyard:cpu');
+            expect(env.LOCAL_GPU).toBe('none');
+            expect(Number(env.LOCAL_THREADS)).toBeGreaterThan(0);
+            expect(c.resources.limits?.['nvidia.com/gpu']).toBeUndefined();
+          }
+        },
+      );
     });
   }
 

@@ -14,7 +14,8 @@ const ADMIN_KEY = 'e2e-input-hardening-admin-secret-0123456789';
  */
 describe('input hardening end to end', () => {
   // ~1000 characters: 3 s at the local 20 tok/s, so a PT2S public item goes to the cloud when it may.
-  const longText = (tag: string) => `${tag} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
+  const longText = (tag: string) =>
+    `${tag} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
   const summarize = (tag: string, extra: Record<string, unknown> = {}) => ({
     kind: 'document-processing',
     sensitivity: 'public',
@@ -58,7 +59,10 @@ describe('input hardening end to end', () => {
       const body = summarize('disguise', {
         items: [
           { id: 'plain', text: longText('plain-control') },
-          ...disguised.map((card, i) => ({ id: `card-${i}`, text: `${longText(`hidden-card-${i}`)} Paid with card ${card}.` })),
+          ...disguised.map((card, i) => ({
+            id: `card-${i}`,
+            text: `${longText(`hidden-card-${i}`)} Paid with card ${card}.`,
+          })),
         ],
       });
       const submitted = await admin.request('POST', '/v1/batches', body);
@@ -69,7 +73,11 @@ describe('input hardening end to end', () => {
       // The control shows the cloud was the route a public item would take.
       expect(plain).toMatchObject({ sensitivity: 'public', route: { target: 'cloud' } });
       for (const card of cards) {
-        expect(card).toMatchObject({ sensitivity: 'confidential', pii: { declared: 'public', categories: ['card'], raised: true }, route: { target: 'local' } });
+        expect(card).toMatchObject({
+          sensitivity: 'confidential',
+          pii: { declared: 'public', categories: ['card'], raised: true },
+          route: { target: 'local' },
+        });
       }
       const sent = sentBodies();
       expect(sent.some((b) => b.includes('plain-control'))).toBe(true);
@@ -89,7 +97,11 @@ describe('input hardening end to end', () => {
       await admin.waitFinished(submitted.json.id);
       const { json } = await admin.request('GET', `/v1/batches/${submitted.json.id}/items`);
       for (const item of json.items) {
-        expect(item).toMatchObject({ sensitivity: 'confidential', pii: { categories: ['card'], raised: true }, route: { target: 'local' } });
+        expect(item).toMatchObject({
+          sensitivity: 'confidential',
+          pii: { categories: ['card'], raised: true },
+          route: { target: 'local' },
+        });
       }
       const sent = sentBodies();
       expect(sent.some((b) => b.includes('instructed-') || b.includes('refund goes to card'))).toBe(false);
@@ -102,10 +114,27 @@ describe('input hardening end to end', () => {
       ['a duration past any calendar', { deadline: 'P99999999999999999999D' }, 'deadline'],
       ['a date that is not in the calendar', { deadline: '2030-02-30T00:00:00Z' }, 'deadline'],
       ['an extract schema that refers to itself', { task: { type: 'extract', schema: { $ref: '#' } } }, 'task.schema'],
-      ['an extract schema with $dynamicRef', { task: { type: 'extract', schema: { $dynamicAnchor: 'n', properties: { k: { $dynamicRef: '#n' } } } } }, 'task.schema'],
-      ['a backtracking pattern', { task: { type: 'extract', schema: { type: 'object', properties: { a: { type: 'string', pattern: '^(a+)+$' } } } } }, 'task.schema'],
+      [
+        'an extract schema with $dynamicRef',
+        { task: { type: 'extract', schema: { $dynamicAnchor: 'n', properties: { k: { $dynamicRef: '#n' } } } } },
+        'task.schema',
+      ],
+      [
+        'a backtracking pattern',
+        {
+          task: {
+            type: 'extract',
+            schema: { type: 'object', properties: { a: { type: 'string', pattern: '^(a+)+$' } } },
+          },
+        },
+        'task.schema',
+      ],
       ['a misspelled field', { sensitivty: 'restricted' }, 'sensitivty'],
-      ['a per-item sensitivity this API does not have', { items: [{ id: 'x', text: 'hello', sensitivity: 'restricted' }] }, 'items[0].sensitivity'],
+      [
+        'a per-item sensitivity this API does not have',
+        { items: [{ id: 'x', text: 'hello', sensitivity: 'restricted' }] },
+        'items[0].sensitivity',
+      ],
     ])('%s', async (_, change, field) => {
       const before = sys.double.requests.length;
       const res = await admin.request('POST', '/v1/batches', { ...summarize('refused'), ...change });
@@ -117,12 +146,23 @@ describe('input hardening end to end', () => {
 
     it('keeps /health fast while the largest accepted schema compiles and a huge one is refused', async () => {
       // ~60 KiB, just under the 64 KiB limit: ajv takes seconds to compile it on this machine.
-      const properties = Object.fromEntries(Array.from({ length: 900 }, (_, i) => [`field_${i}`, { type: 'string', description: `field number ${i}` }]));
+      const properties = Object.fromEntries(
+        Array.from({ length: 900 }, (_, i) => [`field_${i}`, { type: 'string', description: `field number ${i}` }]),
+      );
       const largest = { type: 'object', properties, required: ['field_0'] };
       expect(JSON.stringify(largest).length).toBeGreaterThan(50_000);
       expect(JSON.stringify(largest).length).toBeLessThan(64 * 1024);
-      const huge = { type: 'object', properties: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`p${i}`, { type: 'string', description: 'x' }])) };
-      const extract = (schema: object) => ({ ...summarize('schema'), deadline: 'P1D', task: { type: 'extract', schema } });
+      const huge = {
+        type: 'object',
+        properties: Object.fromEntries(
+          Array.from({ length: 10_000 }, (_, i) => [`p${i}`, { type: 'string', description: 'x' }]),
+        ),
+      };
+      const extract = (schema: object) => ({
+        ...summarize('schema'),
+        deadline: 'P1D',
+        task: { type: 'extract', schema },
+      });
 
       let polling = true;
       const healthMs: number[] = [];
@@ -135,13 +175,23 @@ describe('input hardening end to end', () => {
         }
       })();
       // The quote runs the same intake checks without queuing 900 fields of work for the tiny local model.
-      const [accepted, refused] = await Promise.all([admin.request('POST', '/v1/batches/quote', extract(largest)), admin.request('POST', '/v1/batches', extract(huge))]);
+      const [accepted, refused] = await Promise.all([
+        admin.request('POST', '/v1/batches/quote', extract(largest)),
+        admin.request('POST', '/v1/batches', extract(huge)),
+      ]);
       polling = false;
       await poll;
       expect(accepted.status).toBe(200);
       expect(refused.status).toBe(400);
       expect(refused.json).toMatchObject({ field: 'task.schema', message: expect.stringMatching(/bytes as JSON/) });
-      console.log(JSON.stringify({ figure: '/health while schemas compile', polls: healthMs.length, maxMs: Math.max(...healthMs), limitMs: 500 }));
+      console.log(
+        JSON.stringify({
+          figure: '/health while schemas compile',
+          polls: healthMs.length,
+          maxMs: Math.max(...healthMs),
+          limitMs: 500,
+        }),
+      );
       expect(healthMs.length).toBeGreaterThan(3);
       expect(Math.max(...healthMs)).toBeLessThan(500);
     });
@@ -151,16 +201,44 @@ describe('input hardening end to end', () => {
       const { store, jobs } = sys.internals();
       sys.double.setResponder(() => '{"answer": 1}');
       try {
-        const route = { target: 'cloud' as const, provider: 'frontier', model: 'double-model', reason: 'as stored before the fix', at: new Date().toISOString() };
+        const route = {
+          target: 'cloud' as const,
+          provider: 'frontier',
+          model: 'double-model',
+          reason: 'as stored before the fix',
+          at: new Date().toISOString(),
+        };
         const task = { type: 'extract' as const, schema: { $ref: '#' } };
         const { id } = await store.create(
-          { kind: 'document-processing', sensitivity: 'public', deadlineAt: Date.now() + 60_000, task, createdAt: Date.now() },
-          [{ itemId: 'recursive-0', route, workTokens: 10, sensitivity: 'public', pii: { declared: 'public', categories: [], raised: false } }],
+          {
+            kind: 'document-processing',
+            sensitivity: 'public',
+            deadlineAt: Date.now() + 60_000,
+            task,
+            createdAt: Date.now(),
+          },
+          [
+            {
+              itemId: 'recursive-0',
+              route,
+              workTokens: 10,
+              sensitivity: 'public',
+              pii: { declared: 'public', categories: [], raised: false },
+            },
+          ],
         );
         const job: JobSpec = {
           name: JobName.RunItem,
           jobId: itemJobId(id, 0),
-          data: { batchId: id, index: 0, itemId: 'recursive-0', kind: 'document-processing', sensitivity: 'public', deadline: Date.now() + 60_000, input: 'recursive-marker invoice 12' },
+          data: {
+            batchId: id,
+            index: 0,
+            itemId: 'recursive-0',
+            kind: 'document-processing',
+            sensitivity: 'public',
+            deadline: Date.now() + 60_000,
+            input: 'recursive-marker invoice 12',
+          },
         };
         await jobs.enqueue(queueRefFor('cloud', 'frontier'), [job]);
         const batch = await admin.waitFinished(id, 30_000);
@@ -195,9 +273,18 @@ describe('input hardening end to end', () => {
       const again = await admin.request('POST', '/v1/batches', reordered, headers);
       expect(again.status).toBe(202);
       expect(again.json.id).toBe(first.json.id);
-      const other = await admin.request('POST', '/v1/batches', { ...body, items: [{ id: 'other', text: 'another document' }] }, headers);
+      const other = await admin.request(
+        'POST',
+        '/v1/batches',
+        { ...body, items: [{ id: 'other', text: 'another document' }] },
+        headers,
+      );
       expect(other.status).toBe(422);
-      expect(other.json).toMatchObject({ statusCode: 422, field: 'Idempotency-Key', message: expect.stringMatching(/^Idempotency-Key was already used with a different body/) });
+      expect(other.json).toMatchObject({
+        statusCode: 422,
+        field: 'Idempotency-Key',
+        message: expect.stringMatching(/^Idempotency-Key was already used with a different body/),
+      });
       await admin.waitFinished(first.json.id);
     });
   });

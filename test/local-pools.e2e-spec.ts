@@ -37,13 +37,20 @@ describe('local model pools', () => {
     LOCAL_THREADS: '1',
   }));
   beforeAll(async () => {
-    for (let i = 0; i < 100 && (await sys.client.request('GET', '/v1/pools')).json.pools.length < 2; i++) await sleep(100);
+    for (let i = 0; i < 100 && (await sys.client.request('GET', '/v1/pools')).json.pools.length < 2; i++)
+      await sleep(100);
   });
 
   it('reports every pool truthfully: device, memory, model size, sequences computed from memory and cores', async () => {
     const alpha = await pool('alpha');
     const beta = await pool('beta');
-    expect(alpha).toMatchObject({ target: 'local', provider: 'alpha', device: 'cpu', status: 'consuming', queue: 'inference-local.alpha' });
+    expect(alpha).toMatchObject({
+      target: 'local',
+      provider: 'alpha',
+      device: 'cpu',
+      status: 'consuming',
+      queue: 'inference-local.alpha',
+    });
     expect(alpha.memory.totalBytes).toBe(totalmem());
     expect(alpha.memory.freeBytes).toBeGreaterThan(0);
     expect(alpha.modelBytes).toBeGreaterThan(1_000_000);
@@ -62,7 +69,9 @@ describe('local model pools', () => {
     await sys.client.waitFinished(submitted.json.id);
     const { json } = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/items`);
     const spans = json.items.map((i: any) => [Date.parse(i.startedAt), Date.parse(i.finishedAt)]);
-    const overlapping = spans.some(([s1, f1]: number[], i: number) => spans.some(([s2, f2]: number[], j: number) => i !== j && s1 < f2 && s2 < f1));
+    const overlapping = spans.some(([s1, f1]: number[], i: number) =>
+      spans.some(([s2, f2]: number[], j: number) => i !== j && s1 < f2 && s2 < f1),
+    );
     expect(overlapping).toBe(true);
     expect((await waitIdle('alpha')).sequences.busy).toBe(0);
   });
@@ -77,9 +86,19 @@ describe('local model pools', () => {
     expect(itemsB.map((i: any) => i.route.provider)).toEqual(['beta', 'beta']);
     expect(itemsB[0].route.reason).toMatch(/^pinned to local model beta/);
     // Each model's price applies to its own items.
-    expect(itemsB[0].costUsd / itemsB[0].usage.outputTokens).toBeGreaterThan(itemsA[0].costUsd / itemsA[0].usage.outputTokens);
-    const queues = (await sys.client.request('GET', '/admin/queues/api/queues')).json.queues.map((q: any) => q.name).sort();
-    expect(queues).toEqual(['inference-local.alpha', 'inference-local.beta', 'maintenance.outputs', 'maintenance.schedules', 'maintenance.sweeps']);
+    expect(itemsB[0].costUsd / itemsB[0].usage.outputTokens).toBeGreaterThan(
+      itemsA[0].costUsd / itemsA[0].usage.outputTokens,
+    );
+    const queues = (await sys.client.request('GET', '/admin/queues/api/queues')).json.queues
+      .map((q: any) => q.name)
+      .sort();
+    expect(queues).toEqual([
+      'inference-local.alpha',
+      'inference-local.beta',
+      'maintenance.outputs',
+      'maintenance.schedules',
+      'maintenance.sweeps',
+    ]);
   });
 
   it('sends unpinned items to the cheaper local model when both meet the deadline', async () => {

@@ -18,7 +18,8 @@ const CANARIES = {
  * provider key. Afterwards every line the API and the worker wrote is JSON, and no canary is in any.
  */
 describe('logs hold no content and no keys (canary)', () => {
-  const prose = (tag: string) => `${tag} ${CANARIES.itemText} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
+  const prose = (tag: string) =>
+    `${tag} ${CANARIES.itemText} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16);
 
   const sys = useSystem(
     async ({ double }) => ({
@@ -49,7 +50,10 @@ describe('logs hold no content and no keys (canary)', () => {
         // that is not JSON, an extraction with the canary as a property the schema forbids (the checker's
         // message names it) — and the one asked for again is valid.
         const isLabel = Boolean(body.response_format.json_schema.schema.properties.label);
-        if (!prompt.includes('Your previous answer was rejected')) return isLabel ? `Here you go: ${CANARIES.answer} {` : `{"total": 250, "paid": true, "${CANARIES.answer}": 1}`;
+        if (!prompt.includes('Your previous answer was rejected'))
+          return isLabel
+            ? `Here you go: ${CANARIES.answer} {`
+            : `{"total": 250, "paid": true, "${CANARIES.answer}": 1}`;
         return isLabel ? '{"label": "finance"}' : '{"total": 250, "paid": true}';
       }
       if (prompt.includes('File: src/')) return fenced(`// ${CANARIES.answer}\nexport const x = 1;\n`);
@@ -66,13 +70,29 @@ describe('logs hold no content and no keys (canary)', () => {
       kind: 'document-processing',
       sensitivity: 'internal',
       deadline: 'PT1S', // local (20 tok/s assumed) cannot answer in time; the cloud can
-      task: { type: 'extract', schema: { type: 'object', properties: { total: { type: 'integer' }, paid: { type: 'boolean' } }, required: ['total', 'paid'], additionalProperties: false }, maxTokens: 24 },
+      task: {
+        type: 'extract',
+        schema: {
+          type: 'object',
+          properties: { total: { type: 'integer' }, paid: { type: 'boolean' } },
+          required: ['total', 'paid'],
+          additionalProperties: false,
+        },
+        maxTokens: 24,
+      },
       items: [{ id: 'inv-1', text: `Invoice ${CANARIES.itemText}: total 250 EUR, paid.` }],
     });
-    expect(await sys.client.waitFinished(extraction, 60_000)).toMatchObject({ status: 'completed', routes: { cloud: 1 } });
+    expect(await sys.client.waitFinished(extraction, 60_000)).toMatchObject({
+      status: 'completed',
+      routes: { cloud: 1 },
+    });
     const { json: extracted } = await sys.client.request('GET', `/v1/batches/${extraction}/items`);
     expect(extracted.items[0].attempts).toBe(1);
-    expect(sys.double.completionRequests().filter((r) => JSON.stringify(r.body).includes('inv-1') || JSON.stringify(r.body).includes('Invoice'))).toHaveLength(2);
+    expect(
+      sys.double
+        .completionRequests()
+        .filter((r) => JSON.stringify(r.body).includes('inv-1') || JSON.stringify(r.body).includes('Invoice')),
+    ).toHaveLength(2);
 
     // Faults on the first requests: retried by the client, by the queue, or rerouted to the local model.
     sys.double.failNext(2, { status: 503 });
@@ -83,19 +103,55 @@ describe('logs hold no content and no keys (canary)', () => {
 
     const ids = [
       // Cloud (a deadline local cannot meet): summaries under faults.
-      await submit({ kind: 'document-processing', sensitivity: 'internal', deadline: 'PT2S', task: { type: 'summarize', maxTokens: 24 }, items: [0, 1, 2, 3].map((i) => ({ id: `sum-${i}`, text: prose(`sum-${i}`) })) }),
+      await submit({
+        kind: 'document-processing',
+        sensitivity: 'internal',
+        deadline: 'PT2S',
+        task: { type: 'summarize', maxTokens: 24 },
+        items: [0, 1, 2, 3].map((i) => ({ id: `sum-${i}`, text: prose(`sum-${i}`) })),
+      }),
       // Cloud: classification whose answers carry the canary.
-      await submit({ kind: 'document-processing', sensitivity: 'public', deadline: 'PT2S', task: { type: 'classify', labels: ['finance', 'hiring'], maxTokens: 16 }, items: [0, 1].map((i) => ({ id: `cls-${i}`, text: prose(`cls-${i}`) })) }),
+      await submit({
+        kind: 'document-processing',
+        sensitivity: 'public',
+        deadline: 'PT2S',
+        task: { type: 'classify', labels: ['finance', 'hiring'], maxTokens: 16 },
+        items: [0, 1].map((i) => ({ id: `cls-${i}`, text: prose(`cls-${i}`) })),
+      }),
       // Local only: restricted documents.
-      await submit({ kind: 'document-processing', sensitivity: 'restricted', deadline: 'P1D', task: { type: 'summarize', maxTokens: 16 }, items: [0, 1].map((i) => ({ id: `sec-${i}`, text: prose(`sec-${i}`) })) }),
+      await submit({
+        kind: 'document-processing',
+        sensitivity: 'restricted',
+        deadline: 'P1D',
+        task: { type: 'summarize', maxTokens: 16 },
+        items: [0, 1].map((i) => ({ id: `sec-${i}`, text: prose(`sec-${i}`) })),
+      }),
     ];
     // A cancelled batch (its running items are aborted).
-    const cancelled = await submit({ kind: 'document-processing', sensitivity: 'restricted', deadline: 'P1D', task: { type: 'summarize', maxTokens: 48 }, items: [0, 1, 2, 3, 4].map((i) => ({ id: `c-${i}`, text: prose(`c-${i}`) })) });
+    const cancelled = await submit({
+      kind: 'document-processing',
+      sensitivity: 'restricted',
+      deadline: 'P1D',
+      task: { type: 'summarize', maxTokens: 48 },
+      items: [0, 1, 2, 3, 4].map((i) => ({ id: `c-${i}`, text: prose(`c-${i}`) })),
+    });
     expect((await sys.client.request('DELETE', `/v1/batches/${cancelled}`)).status).toBe(200);
     // Rejected submissions that carry the canary in the wrong places, and a body that is not JSON.
     const rejected = [
-      { kind: 'document-processing', sensitivity: CANARIES.itemText, deadline: 'P1D', task: { type: 'summarize' }, items: [{ id: 'x', text: CANARIES.itemText }] },
-      { kind: 'code-migration', sensitivity: 'public', deadline: 'P1D', task: { instruction: CANARIES.instruction }, items: [{ path: CANARIES.itemText, content: 42 }] },
+      {
+        kind: 'document-processing',
+        sensitivity: CANARIES.itemText,
+        deadline: 'P1D',
+        task: { type: 'summarize' },
+        items: [{ id: 'x', text: CANARIES.itemText }],
+      },
+      {
+        kind: 'code-migration',
+        sensitivity: 'public',
+        deadline: 'P1D',
+        task: { instruction: CANARIES.instruction },
+        items: [{ path: CANARIES.itemText, content: 42 }],
+      },
       `{"kind": "document-processing", "items": [{"text": "${CANARIES.itemText}"`,
     ];
     for (const body of rejected) expect((await sys.client.request('POST', '/v1/batches', body)).status).toBe(400);
@@ -119,18 +175,26 @@ describe('logs hold no content and no keys (canary)', () => {
     const statuses = finished.map((b) => b.status);
     expect(statuses.slice(0, 4)).toEqual(['completed', 'completed', 'completed', 'completed']);
     expect(finished[0].routes.cloud + finished[1].routes.cloud).toBeGreaterThan(0);
-    expect(sys.double.completionRequests().some((r) => JSON.stringify(r.body).includes(CANARIES.instruction))).toBe(true);
+    expect(sys.double.completionRequests().some((r) => JSON.stringify(r.body).includes(CANARIES.instruction))).toBe(
+      true,
+    );
     const { json: code } = await sys.client.request('GET', `/v1/batches/${ids[3]}/items`);
     expect(code.items[0].result).toContain(CANARIES.answer);
 
     // Stop both processes so shutdown logging is included too.
     await Promise.all([sys.api.stop(), sys.worker.stop()]);
     // The paths that log were taken: retries and rejected answers warn, and llama.cpp warned in its own words.
-    const workerLines = sys.worker.output.join('').split('\n').filter((l) => l.trim() !== '');
+    const workerLines = sys.worker.output
+      .join('')
+      .split('\n')
+      .filter((l) => l.trim() !== '');
     expect(workerLines.some((l) => l.includes('"level":"warn"') && l.includes('will retry'))).toBe(true);
     expect(workerLines.some((l) => l.includes('"level":"warn"') && l.includes('rejected'))).toBe(true);
     expect(workerLines.find((l) => l.includes('n_ctx_train'))).toMatch(/^\{"level":"warn".*"context":"worker"\}$/);
-    for (const [name, proc] of [['api', sys.api], ['worker', sys.worker]] as const) {
+    for (const [name, proc] of [
+      ['api', sys.api],
+      ['worker', sys.worker],
+    ] as const) {
       const output = proc.output.join('');
       for (const [what, canary] of Object.entries(CANARIES)) {
         const line = output.split('\n').find((l) => l.includes(canary));
@@ -154,14 +218,20 @@ describe('logs hold no content and no keys (canary)', () => {
     ['worker', 'a bad setting', { OPENAI_BASE_URL: 'not a url' }, 'OPENAI_BASE_URL: expected an absolute URL'],
     ['api', 'an unreachable Redis', { REDIS_URL: 'redis://127.0.0.1:1' }, 'ECONNREFUSED'],
     ['worker', 'an unreachable Redis', { REDIS_URL: 'redis://127.0.0.1:1' }, 'ECONNREFUSED'],
-  ] as const)('the %s reports a start-up failure (%s) in JSON lines only, without the key', async (app, _what, overrides, expected) => {
-    const proc = startApp(app, { ...sys.env, OPENAI_API_KEY: CANARIES.apiKey, ...overrides });
-    const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
-    expect(code).not.toBe(0);
-    const lines = proc.output.join('').split('\n').filter((l) => l.trim() !== '');
-    expect(lines.length).toBeGreaterThan(0);
-    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
-    expect(lines.join('\n')).toContain(expected);
-    expect(lines.join('\n')).not.toContain(CANARIES.apiKey);
-  });
+  ] as const)(
+    'the %s reports a start-up failure (%s) in JSON lines only, without the key',
+    async (app, _what, overrides, expected) => {
+      const proc = startApp(app, { ...sys.env, OPENAI_API_KEY: CANARIES.apiKey, ...overrides });
+      const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+      expect(code).not.toBe(0);
+      const lines = proc.output
+        .join('')
+        .split('\n')
+        .filter((l) => l.trim() !== '');
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+      expect(lines.join('\n')).toContain(expected);
+      expect(lines.join('\n')).not.toContain(CANARIES.apiKey);
+    },
+  );
 });

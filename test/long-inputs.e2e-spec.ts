@@ -26,14 +26,24 @@ describe('long inputs', () => {
   );
 
   const userText = (body: any): string => body.messages.find((m: any) => m.role === 'user').content;
-  const paragraph = (i: number) => `Paragraph ${i} of the annual report. Revenue in region ${i} grew by ${i} percent, driven by new customers and steady renewals over the year.`;
+  const paragraph = (i: number) =>
+    `Paragraph ${i} of the annual report. Revenue in region ${i} grew by ${i} percent, driven by new customers and steady renewals over the year.`;
   /** ~40 paragraphs, ~6,000 characters: ~1,500 tokens, against a cloud context of 1,024. */
   const report = Array.from({ length: 40 }, (_, i) => paragraph(i)).join('\n\n');
   const summarizeReport = (deadline: string) =>
-    sys.client.request('POST', '/v1/batches', { kind: 'document-processing', sensitivity: 'internal', deadline, task: { type: 'summarize' }, items: [{ id: 'report', text: report }] });
+    sys.client.request('POST', '/v1/batches', {
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline,
+      task: { type: 'summarize' },
+      items: [{ id: 'report', text: report }],
+    });
   /** The item and its batch are charged for every call answered: the double's counts of those, summed, at the frontier's prices. */
   const expectCharged = (item: any, batch: any, answered: any[], answers: string[]) => {
-    const promptTokens = answered.reduce((sum, body) => sum + doubleTokenCount(body.messages.map((m: any) => m.content).join('')), 0);
+    const promptTokens = answered.reduce(
+      (sum, body) => sum + doubleTokenCount(body.messages.map((m: any) => m.content).join('')),
+      0,
+    );
     const outputTokens = answers.reduce((sum, answer) => sum + doubleTokenCount(answer), 0);
     expect(item.usage).toEqual({ inputTokens: promptTokens, outputTokens });
     expect(item.costUsd).toBeCloseTo((promptTokens * 0.15 + outputTokens * 0.6) / 1e6, 12);
@@ -47,7 +57,9 @@ describe('long inputs', () => {
     sys.double.setResponder((body) => {
       const text = userText(body);
       const part = /<document part="(\d+) of (\d+)">/.exec(text);
-      const answer = text.startsWith('Combine') ? 'The report: revenue grew in every region.' : `Summary of part ${part?.[1]}.`;
+      const answer = text.startsWith('Combine')
+        ? 'The report: revenue grew in every region.'
+        : `Summary of part ${part?.[1]}.`;
       answers.push(answer);
       return answer;
     });
@@ -60,18 +72,29 @@ describe('long inputs', () => {
     const maps = sent.slice(0, -1);
     const reduce = userText(sent.at(-1));
     expect(maps.length).toBeGreaterThanOrEqual(3);
-    expect(maps.map((b) => /<document part="(\d+) of (\d+)">/.exec(userText(b))!.slice(1).map(Number))).toEqual(maps.map((_, i) => [i + 1, maps.length]));
+    expect(maps.map((b) => /<document part="(\d+) of (\d+)">/.exec(userText(b))!.slice(1).map(Number))).toEqual(
+      maps.map((_, i) => [i + 1, maps.length]),
+    );
     expect(userText(maps[0])).toContain(paragraph(0));
     expect(userText(maps.at(-1))).toContain(paragraph(39));
     // Every request fits the configured context by the estimate (4 characters a token) with its answer.
-    for (const body of sent) expect(doubleTokenCount(body.messages.map((m: any) => m.content).join('')) + body.max_tokens).toBeLessThanOrEqual(1024);
-    expect(reduce).toMatch(/^Combine the following summaries of consecutive parts of one document into one summary of the whole document/);
+    for (const body of sent)
+      expect(doubleTokenCount(body.messages.map((m: any) => m.content).join('')) + body.max_tokens).toBeLessThanOrEqual(
+        1024,
+      );
+    expect(reduce).toMatch(
+      /^Combine the following summaries of consecutive parts of one document into one summary of the whole document/,
+    );
     const at = maps.map((_, i) => reduce.indexOf(`Summary of part ${i + 1}.`));
     expect(at.every((pos, i) => pos > 0 && (i === 0 || pos > at[i - 1]))).toBe(true);
 
     const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     const item = json.items[0];
-    expect(item).toMatchObject({ status: 'completed', result: 'The report: revenue grew in every region.', route: { target: 'cloud' } });
+    expect(item).toMatchObject({
+      status: 'completed',
+      result: 'The report: revenue grew in every region.',
+      route: { target: 'cloud' },
+    });
     expectCharged(item, batch, sent, answers);
   });
 
@@ -93,13 +116,19 @@ describe('long inputs', () => {
     const item = json.items[0];
     expect(item).toMatchObject({ status: 'completed', route: { target: 'cloud' } });
     // Every answered request, the first attempt's included; the four that failed carried no usage.
-    const answered = sys.double.completionRequests().filter((_, i) => i < 1 || i > 4).map((r) => r.body);
+    const answered = sys.double
+      .completionRequests()
+      .filter((_, i) => i < 1 || i > 4)
+      .map((r) => r.body);
     expect(answered).toHaveLength(answers.length);
     expectCharged(item, batch, answered, answers);
   }, 60_000);
 
   /** 12 functions of ~60 characters: one answer of 64 tokens holds two of them, not the file. */
-  const source = Array.from({ length: 12 }, (_, i) => `function total${i}(a) {\n  var sum = a + ${i};\n  return sum;\n}\n`).join('\n');
+  const source = Array.from(
+    { length: 12 },
+    (_, i) => `function total${i}(a) {\n  var sum = a + ${i};\n  return sum;\n}\n`,
+  ).join('\n');
   const expected = source.replaceAll('var sum', 'let sum');
 
   it('migrates a file too large for one answer in parts at top-level declarations, retries a part that does not parse, and reassembles a file that validates', async () => {
@@ -132,9 +161,17 @@ describe('long inputs', () => {
     const retried = sent.findIndex((text) => text.includes('Your previous answer was rejected'));
     expect(sent[retried]).toMatch(/Your previous answer was rejected: line 2:\d+: Expression expected/);
     expect(parts[retried]).toEqual(parts[retried - 1]);
-    expect([...parts.slice(0, retried), ...parts.slice(retried + 1)]).toEqual(Array.from({ length: count }, (_, i) => [i + 1, count]));
+    expect([...parts.slice(0, retried), ...parts.slice(retried + 1)]).toEqual(
+      Array.from({ length: count }, (_, i) => [i + 1, count]),
+    );
     // Whole functions in each part, each function in one part, in the file's order.
-    const partOf = Array.from({ length: 12 }, (_, i) => [...new Set(sent.flatMap((text, r) => (text.includes(`function total${i}(a) {\n  var sum = a + ${i};\n  return sum;\n}`) ? [parts[r][0]] : [])))]);
+    const partOf = Array.from({ length: 12 }, (_, i) => [
+      ...new Set(
+        sent.flatMap((text, r) =>
+          text.includes(`function total${i}(a) {\n  var sum = a + ${i};\n  return sum;\n}`) ? [parts[r][0]] : [],
+        ),
+      ),
+    ]);
     expect(partOf.every((p) => p.length === 1)).toBe(true);
     expect(partOf.flat()).toEqual([...partOf.flat()].sort((a, b) => a - b));
 

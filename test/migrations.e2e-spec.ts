@@ -16,7 +16,7 @@ import { useSystem } from './support/use-system.js';
  */
 describe('code migration and structured documents', () => {
   const sources: Record<string, string> = {
-    'src/math.js': "const add = (a, b) => a + b;\nmodule.exports = { add };\n",
+    'src/math.js': 'const add = (a, b) => a + b;\nmodule.exports = { add };\n',
     'src/main.js': "const { add } = require('./math');\nconsole.log(add(1, 2));\n",
   };
   /** What a good model answers: the file rewritten as an ES module. */
@@ -24,7 +24,8 @@ describe('code migration and structured documents', () => {
     'src/math.js': 'export const add = (a, b) => a + b;\n',
     'src/main.js': "import { add } from './math.js';\nconsole.log(add(1, 2));\n",
   };
-  const pathOf = (body: any): string | undefined => Object.keys(sources).find((p) => JSON.stringify(body).includes(`File: ${p}`));
+  const pathOf = (body: any): string | undefined =>
+    Object.keys(sources).find((p) => JSON.stringify(body).includes(`File: ${p}`));
 
   const sys = useSystem(
     async ({ double }) => ({
@@ -72,7 +73,12 @@ describe('code migration and structured documents', () => {
     expect(patch.headers.get('content-type')).toContain('text/x-diff');
     const repo = mkdtempSync(join(tmpdir(), 'switchyard-patch-'));
     try {
-      const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, stdio: 'pipe', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null' } });
+      const git = (...args: string[]) =>
+        execFileSync('git', args, {
+          cwd: repo,
+          stdio: 'pipe',
+          env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null' },
+        });
       git('init', '-q');
       for (const [path, content] of Object.entries(sources)) {
         mkdirSync(dirname(join(repo, path)), { recursive: true });
@@ -81,14 +87,15 @@ describe('code migration and structured documents', () => {
       writeFileSync(join(repo, 'batch.patch'), patch.text);
       git('apply', '--check', 'batch.patch');
       git('apply', 'batch.patch');
-      for (const [path, content] of Object.entries(migrated)) expect(readFileSync(join(repo, path), 'utf8')).toBe(content);
+      for (const [path, content] of Object.entries(migrated))
+        expect(readFileSync(join(repo, path), 'utf8')).toBe(content);
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }
     expect((await sys.client.request('GET', `/v1/batches/${batch.id}/patch`)).status).toBe(200);
   });
 
-  it('asks again with the checker\'s reason when an answer does not parse', async () => {
+  it("asks again with the checker's reason when an answer does not parse", async () => {
     sys.double.reset();
     let calls = 0;
     sys.double.setResponder((body) => {
@@ -98,7 +105,11 @@ describe('code migration and structured documents', () => {
       return calls === 1 ? 'export const add = (a, b) => a +;\n' : migrated[path];
     });
     // Public with a deadline only the cloud meets: runs there first.
-    const body = { ...migration('public'), deadline: 'PT1S', items: [{ path: 'src/math.js', content: sources['src/math.js'] }] };
+    const body = {
+      ...migration('public'),
+      deadline: 'PT1S',
+      items: [{ path: 'src/math.js', content: sources['src/math.js'] }],
+    };
     const submitted = await sys.client.request('POST', '/v1/batches', body);
     const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
@@ -115,10 +126,23 @@ describe('code migration and structured documents', () => {
     const source = "const { fetchUser } = require('./api');\nmodule.exports = () => fetchUser(1);\n";
     const renamed = "const { loadUser } = require('./api');\nmodule.exports = () => loadUser(1);\n";
     const answers = ["const { loadUser } = require('./api');\nmodule.exports = () => fetchUser(1);\n", renamed];
-    sys.double.setResponder((body) => (JSON.stringify(body).includes('File: src/user.js') ? (answers.shift() ?? null) : null));
-    const task = { preset: 'rename-api', params: { from: 'fetchUser', to: 'loadUser' }, instruction: 'Keep the require calls.', maxTokens: 64 };
+    sys.double.setResponder((body) =>
+      JSON.stringify(body).includes('File: src/user.js') ? (answers.shift() ?? null) : null,
+    );
+    const task = {
+      preset: 'rename-api',
+      params: { from: 'fetchUser', to: 'loadUser' },
+      instruction: 'Keep the require calls.',
+      maxTokens: 64,
+    };
     // Public with a deadline only the cloud meets: runs there first.
-    const body = { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1S', task, items: [{ path: 'src/user.js', content: source }] };
+    const body = {
+      kind: 'code-migration',
+      sensitivity: 'public',
+      deadline: 'PT1S',
+      task,
+      items: [{ path: 'src/user.js', content: source }],
+    };
     const submitted = await sys.client.request('POST', '/v1/batches', body);
     expect(submitted.status).toBe(202);
     const batch = await sys.client.waitFinished(submitted.json.id);
@@ -128,7 +152,9 @@ describe('code migration and structured documents', () => {
     expect(sent).toHaveLength(2);
     const expanded = `${presetInstruction('rename-api', task.params)}\n\nAdditional guidance: Keep the require calls.`;
     expect(sent[0]).toContain(JSON.stringify(`Instruction: ${expanded}`).slice(1, -1));
-    expect(sent[1]).toContain('Your previous answer was rejected: line 2:24: `fetchUser` is still used as an identifier');
+    expect(sent[1]).toContain(
+      'Your previous answer was rejected: line 2:24: `fetchUser` is still used as an identifier',
+    );
     const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(json.items[0]).toMatchObject({ result: renamed, route: { target: 'cloud' } });
   });
@@ -137,18 +163,28 @@ describe('code migration and structured documents', () => {
     sys.double.reset();
     const typed = 'export const add = (a: number, b: number): number => a + b;\n';
     sys.double.setResponder((body) => (JSON.stringify(body).includes('File: src/math.js') ? typed : null));
-    const body = { ...migration('public'), deadline: 'PT1S', task: { preset: 'js-to-ts', maxTokens: 64 }, items: [{ path: 'src/math.js', content: sources['src/math.js'] }] };
+    const body = {
+      ...migration('public'),
+      deadline: 'PT1S',
+      task: { preset: 'js-to-ts', maxTokens: 64 },
+      items: [{ path: 'src/math.js', content: sources['src/math.js'] }],
+    };
     const submitted = await sys.client.request('POST', '/v1/batches', body);
     const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
-    expect(JSON.stringify(sys.double.completionRequests()[0].body)).toContain(JSON.stringify(presetInstruction('js-to-ts')).slice(1, -1));
+    expect(JSON.stringify(sys.double.completionRequests()[0].body)).toContain(
+      JSON.stringify(presetInstruction('js-to-ts')).slice(1, -1),
+    );
     const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(json.items[0]).toMatchObject({ id: 'src/math.js', result: typed });
     expect(json.items[0].diff).toContain('+++ b/src/math.js');
 
     const unknown = await sys.client.request('POST', '/v1/batches', { ...body, task: { preset: 'cjs-to-esm' } });
     expect([unknown.status, unknown.json.field]).toEqual([400, 'task.preset']);
-    const noFrom = await sys.client.request('POST', '/v1/batches', { ...body, task: { preset: 'rename-api', params: { to: 'loadUser' } } });
+    const noFrom = await sys.client.request('POST', '/v1/batches', {
+      ...body,
+      task: { preset: 'rename-api', params: { to: 'loadUser' } },
+    });
     expect([noFrom.status, noFrom.json.field]).toEqual([400, 'task.params.from']);
   });
 
@@ -158,7 +194,12 @@ describe('code migration and structured documents', () => {
     deadline,
     task: {
       type: 'extract',
-      schema: { type: 'object', properties: { total: { type: 'integer' }, paid: { type: 'boolean' } }, required: ['total', 'paid'], additionalProperties: false },
+      schema: {
+        type: 'object',
+        properties: { total: { type: 'integer' }, paid: { type: 'boolean' } },
+        required: ['total', 'paid'],
+        additionalProperties: false,
+      },
       maxTokens: 48,
     },
     items: [{ id: 'invoice-1', text: 'Invoice 17: total 250 EUR, paid on delivery.' }],
@@ -173,7 +214,10 @@ describe('code migration and structured documents', () => {
     expect(batch.status).toBe('completed');
     const [request] = sys.double.completionRequests();
     // Closed, every property required: strict mode accepts it, so the API constrains decoding to it.
-    expect(request.body.response_format).toMatchObject({ type: 'json_schema', json_schema: { schema: extraction('internal', 'PT1S').task.schema, strict: true } });
+    expect(request.body.response_format).toMatchObject({
+      type: 'json_schema',
+      json_schema: { schema: extraction('internal', 'PT1S').task.schema, strict: true },
+    });
     const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(JSON.parse(json.items[0].result)).toEqual({ total: 250, paid: true });
   });
@@ -189,18 +233,26 @@ describe('code migration and structured documents', () => {
       then: { required: ['paidOn'] },
     };
     const body = extraction('internal', 'PT1S');
-    const submitted = await sys.client.request('POST', '/v1/batches', { ...body, task: { ...body.task, schema: conditional } });
+    const submitted = await sys.client.request('POST', '/v1/batches', {
+      ...body,
+      task: { ...body.task, schema: conditional },
+    });
     const batch = await sys.client.waitFinished(submitted.json.id);
     expect(batch.status).toBe('completed');
     const sent = sys.double.completionRequests();
     expect(sent).toHaveLength(2);
     // Optional properties and if/then are outside strict mode's subset (the real API would answer 400): guided, not strict.
     expect(sent[0].body.response_format.json_schema).toMatchObject({ schema: conditional, strict: false });
-    expect(JSON.stringify(sent[1].body)).toContain('Your previous answer was rejected: $.paidOn: required property missing');
+    expect(JSON.stringify(sent[1].body)).toContain(
+      'Your previous answer was rejected: $.paidOn: required property missing',
+    );
     const { json } = await sys.client.request('GET', `/v1/batches/${batch.id}/items`);
     expect(JSON.parse(json.items[0].result)).toEqual({ total: 250, paid: true, paidOn: '2026-11-20' });
 
-    const broken = await sys.client.request('POST', '/v1/batches', { ...body, task: { ...body.task, schema: { type: 'decimal' } } });
+    const broken = await sys.client.request('POST', '/v1/batches', {
+      ...body,
+      task: { ...body.task, schema: { type: 'decimal' } },
+    });
     expect([broken.status, broken.json.field]).toEqual([400, 'task.schema']);
   });
 
@@ -219,11 +271,22 @@ describe('code migration and structured documents', () => {
     expect(item.route.target).toBe('local');
   });
 
-
   it('takes the files of a git repository at a ref, filtered by globs, one item per file', async () => {
     const repo = mkdtempSync(join(tmpdir(), 'switchyard-source-'));
     try {
-      const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, stdio: 'pipe', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
+      const git = (...args: string[]) =>
+        execFileSync('git', args, {
+          cwd: repo,
+          stdio: 'pipe',
+          env: {
+            ...process.env,
+            GIT_CONFIG_GLOBAL: '/dev/null',
+            GIT_AUTHOR_NAME: 't',
+            GIT_AUTHOR_EMAIL: 't@t',
+            GIT_COMMITTER_NAME: 't',
+            GIT_COMMITTER_EMAIL: 't@t',
+          },
+        });
       git('init', '-q');
       const write = (path: string, content: string | Buffer) => {
         mkdirSync(dirname(join(repo, path)), { recursive: true });
@@ -256,7 +319,10 @@ describe('code migration and structured documents', () => {
 
       const noRepo = await sys.client.request('POST', '/v1/batches', { ...body, source: { repo: join(repo, 'nope') } });
       expect([noRepo.status, noRepo.json.field]).toEqual([400, 'source.repo']);
-      const noRef = await sys.client.request('POST', '/v1/batches', { ...body, source: { repo, ref: 'no-such-branch' } });
+      const noRef = await sys.client.request('POST', '/v1/batches', {
+        ...body,
+        source: { repo, ref: 'no-such-branch' },
+      });
       expect([noRef.status, noRef.json.field]).toEqual([400, 'source.ref']);
       const both = await sys.client.request('POST', '/v1/batches', { ...body, items: [{ path: 'a.js', content: '' }] });
       expect([both.status, both.json.field]).toEqual([400, 'items']);
@@ -270,7 +336,18 @@ describe('code migration and structured documents', () => {
     const repo = mkdtempSync(join(tmpdir(), 'switchyard-branch-'));
     try {
       const git = (...args: string[]) =>
-        execFileSync('git', args, { cwd: repo, stdio: 'pipe', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'u', GIT_AUTHOR_EMAIL: 'u@u', GIT_COMMITTER_NAME: 'u', GIT_COMMITTER_EMAIL: 'u@u' } }).toString();
+        execFileSync('git', args, {
+          cwd: repo,
+          stdio: 'pipe',
+          env: {
+            ...process.env,
+            GIT_CONFIG_GLOBAL: '/dev/null',
+            GIT_AUTHOR_NAME: 'u',
+            GIT_AUTHOR_EMAIL: 'u@u',
+            GIT_COMMITTER_NAME: 'u',
+            GIT_COMMITTER_EMAIL: 'u@u',
+          },
+        }).toString();
       const write = (path: string, content: string) => {
         mkdirSync(dirname(join(repo, path)), { recursive: true });
         writeFileSync(join(repo, path), content);
@@ -288,7 +365,12 @@ describe('code migration and structured documents', () => {
       write('src/main.js', "const { add } = require('./math');\nconsole.log(add(2, 2)); // wip\n");
       git('add', 'src/main.js');
       write('src/math.js', 'module.exports = { add: (a, b) => a + b }; // unstaged\n');
-      const before = { head: git('symbolic-ref', 'HEAD'), status: git('status', '--porcelain'), index: readFileSync(join(repo, '.git/index')), math: readFileSync(join(repo, 'src/math.js'), 'utf8') };
+      const before = {
+        head: git('symbolic-ref', 'HEAD'),
+        status: git('status', '--porcelain'),
+        index: readFileSync(join(repo, '.git/index')),
+        math: readFileSync(join(repo, 'src/math.js'), 'utf8'),
+      };
 
       sys.double.reset();
       sys.double.setResponder((body) => {
@@ -316,14 +398,24 @@ describe('code migration and structured documents', () => {
         await sleep(100);
         batch = (await sys.client.request('GET', `/v1/batches/${submitted.json.id}`)).json;
       }
-      expect(batch.output).toMatchObject({ branch: 'switchyard/esm', base, status: 'written', files: 2, notWritten: ['src/broken.js'], error: null });
+      expect(batch.output).toMatchObject({
+        branch: 'switchyard/esm',
+        base,
+        status: 'written',
+        files: 2,
+        notWritten: ['src/broken.js'],
+        error: null,
+      });
 
       // The branch: one commit on top of the commit the files were read from, with the migrated files.
       expect(git('rev-parse', 'refs/heads/switchyard/esm').trim()).toBe(batch.output.commit);
       expect(git('rev-parse', 'switchyard/esm^').trim()).toBe(base);
-      for (const [path, content] of Object.entries(migrated)) expect(git('show', `switchyard/esm:${path}`)).toBe(content);
+      for (const [path, content] of Object.entries(migrated))
+        expect(git('show', `switchyard/esm:${path}`)).toBe(content);
       expect(git('show', 'switchyard/esm:src/broken.js')).toBe('module.exports = function () {};\n'); // failed: left as it was
-      expect(git('log', '-1', '--format=%an <%ae>%n%B', 'switchyard/esm')).toMatch(/^Switchyard <switchyard@localhost>\nConvert CommonJS to ES modules\n[\s\S]*src\/broken\.js/);
+      expect(git('log', '-1', '--format=%an <%ae>%n%B', 'switchyard/esm')).toMatch(
+        /^Switchyard <switchyard@localhost>\nConvert CommonJS to ES modules\n[\s\S]*src\/broken\.js/,
+      );
 
       // The user's side: nothing moved.
       expect(git('symbolic-ref', 'HEAD')).toBe(before.head);
@@ -334,7 +426,18 @@ describe('code migration and structured documents', () => {
       expect(git('worktree', 'list', '--porcelain').match(/^worktree /gm)).toHaveLength(1);
 
       // Branch names the repository cannot take, or a branch without a repository: 400 naming output.branch.
-      const refused = ['bad..name', '@{-1}', '@', 'main', 'master', 'refs/heads/main', 'x.lock', '-f', 'a b', 'switchyard/esm'];
+      const refused = [
+        'bad..name',
+        '@{-1}',
+        '@',
+        'main',
+        'master',
+        'refs/heads/main',
+        'x.lock',
+        '-f',
+        'a b',
+        'switchyard/esm',
+      ];
       for (const output of refused.map((branch) => ({ branch }))) {
         const res = await sys.client.request('POST', '/v1/batches', { ...body, output });
         expect([output.branch, res.status, res.json.field]).toEqual([output.branch, 400, 'output.branch']);
@@ -350,8 +453,24 @@ describe('code migration and structured documents', () => {
 
   it('refuses code item paths outside the repository and repositories nobody registered, naming the field', async () => {
     const body = { kind: 'code-migration', sensitivity: 'public', deadline: 'P1D', task: { instruction: 'Use const' } };
-    for (const path of ['../../etc/evil.json', '/etc/abs.json', 'src/../../x.js', 'a\\..\\..\\b.js', 'C:/x.js', 'a//b.js', './a.js', 'a\u0000.js', '.git/config']) {
-      const res = await sys.client.request('POST', '/v1/batches', { ...body, items: [{ path: 'ok.js', content: '' }, { path, content: 'let a;' }] });
+    for (const path of [
+      '../../etc/evil.json',
+      '/etc/abs.json',
+      'src/../../x.js',
+      'a\\..\\..\\b.js',
+      'C:/x.js',
+      'a//b.js',
+      './a.js',
+      'a\u0000.js',
+      '.git/config',
+    ]) {
+      const res = await sys.client.request('POST', '/v1/batches', {
+        ...body,
+        items: [
+          { path: 'ok.js', content: '' },
+          { path, content: 'let a;' },
+        ],
+      });
       expect([path, res.status, res.json.field]).toEqual([path, 400, 'items[1].path']);
     }
     // The API's own checkout, its working directory and a path that does not exist read alike: not registered.

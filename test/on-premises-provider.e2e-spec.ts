@@ -24,7 +24,10 @@ describe('a provider declared on premises (CLOUD_ON_PREMISES)', () => {
 
   it('shows the declaration in /v1/providers and on every audit entry of a restricted item sent to it', async () => {
     const { json: listed } = await sys.client.request('GET', '/v1/providers');
-    expect(listed.providers.find((p: { name: string }) => p.name === 'basement')).toMatchObject({ clearance: 'restricted', onPremises: true });
+    expect(listed.providers.find((p: { name: string }) => p.name === 'basement')).toMatchObject({
+      clearance: 'restricted',
+      onPremises: true,
+    });
 
     const submitted = await sys.client.request('POST', '/v1/batches', {
       kind: 'document-processing',
@@ -41,6 +44,12 @@ describe('a provider declared on premises (CLOUD_ON_PREMISES)', () => {
     const { json: audit } = await sys.client.request('GET', `/v1/audit?batchId=${submitted.json.id}`);
     const kinds = audit.entries.map((e: { kind: string }) => e.kind).sort();
     expect(kinds).toEqual(['egress', 'route']);
-    for (const entry of audit.entries) expect(entry).toMatchObject({ provider: 'basement', clearance: 'restricted', sensitivity: 'restricted', onPremises: true });
+    for (const entry of audit.entries)
+      expect(entry).toMatchObject({
+        provider: 'basement',
+        clearance: 'restricted',
+        sensitivity: 'restricted',
+        onPremises: true,
+      });
   });
 });

@@ -192,7 +192,11 @@ describe('the OpenAI-compatible double', () => {
   it('is steered over HTTP by /__double/*, which it does not record', async () => {
     const root = double.url.replace(/\/v1$/, '');
     const post = (path: string, body: object) =>
-      fetch(`${root}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      fetch(`${root}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
 
     expect((await post('/__double/fault', { n: 1, fault: { status: 502 } })).status).toBe(200);
     expect((await chat(double, {})).status).toBe(502);
@@ -267,7 +271,12 @@ describe('the double as its own process', () => {
       lines.close();
       const { url } = JSON.parse(line) as { url: string };
 
-      const completion = await new OpenAI({ baseURL: url, apiKey: 'sk-cli', maxRetries: 0, logLevel: 'off' }).chat.completions.create({
+      const completion = await new OpenAI({
+        baseURL: url,
+        apiKey: 'sk-cli',
+        maxRetries: 0,
+        logLevel: 'off',
+      }).chat.completions.create({
         model: 'double-model',
         messages,
       });

@@ -8,7 +8,7 @@ import { useSystem } from './support/use-system.js';
  * cheaper than the local model, stands ready to take what leaks; it must receive nothing.
  */
 const sources: Record<string, string> = {
-  'src/math.js': "const add = (a, b) => a + b;\nmodule.exports = { add };\n",
+  'src/math.js': 'const add = (a, b) => a + b;\nmodule.exports = { add };\n',
 };
 
 describe('pinned items stay on their model', () => {
@@ -55,13 +55,17 @@ describe('pinned items stay on their model', () => {
       deadline: 'PT2S',
       model: 'tiny',
       task: { type: 'summarize', maxTokens: 64 },
-      items: Array.from({ length: 6 }, (_, i) => ({ id: `late-${i}`, text: `late-${i}: the quarterly report covers revenue and costs.` })),
+      items: Array.from({ length: 6 }, (_, i) => ({
+        id: `late-${i}`,
+        text: `late-${i}: the quarterly report covers revenue and costs.`,
+      })),
     });
     expect(status).toBe(202);
     const batch = await sys.client.waitFinished(json.id);
     expect(batch.status).toBe('completed');
     const { items } = (await sys.client.request('GET', `/v1/batches/${json.id}/items`)).json;
-    for (const item of items) expect(item.routeHistory.map((r: any) => `${r.target}:${r.provider}`)).toEqual(['local:tiny']);
+    for (const item of items)
+      expect(item.routeHistory.map((r: any) => `${r.target}:${r.provider}`)).toEqual(['local:tiny']);
     expect(sys.double.completionRequests()).toHaveLength(0);
   });
 });

@@ -42,7 +42,10 @@ describe('provider key rotation (OPENAI_API_KEY_FILE)', () => {
     // A deadline the (unmeasured) local model cannot meet: every item goes to the cloud.
     deadline: 'PT2S',
     task: { type: 'summarize', maxTokens: 16 },
-    items: [0, 1, 2].map((i) => ({ id: `${tag}-${i}`, text: `${tag}-${i} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16) })),
+    items: [0, 1, 2].map((i) => ({
+      id: `${tag}-${i}`,
+      text: `${tag}-${i} ` + 'The quarterly report covers revenue, costs and hiring plans. '.repeat(16),
+    })),
   });
 
   const runOnCloud = async (tag: string) => {
@@ -56,7 +59,9 @@ describe('provider key rotation (OPENAI_API_KEY_FILE)', () => {
   it('uses the new key from the next request after the file is replaced, with no restart and no failed request', async () => {
     const pid = sys.worker.child.pid;
     await runOnCloud('before');
-    expect(sys.double.completionRequests().map((r) => r.headers.authorization)).toEqual(Array(3).fill(`Bearer ${KEY_A}`));
+    expect(sys.double.completionRequests().map((r) => r.headers.authorization)).toEqual(
+      Array(3).fill(`Bearer ${KEY_A}`),
+    );
 
     // Rotate as a secret manager does (write aside, rename over), and revoke A at the provider.
     writeFileSync(join(dir, 'openai-key.new'), `${KEY_B}\n`, { mode: 0o600 });

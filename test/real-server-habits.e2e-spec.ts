@@ -20,13 +20,19 @@ const extract = (id: string, deadline = 'PT60S') => ({
   task: {
     type: 'extract',
     maxTokens: 48,
-    schema: { type: 'object', properties: { amountEuros: { type: 'number' } }, required: ['amountEuros'], additionalProperties: false },
+    schema: {
+      type: 'object',
+      properties: { amountEuros: { type: 'number' } },
+      required: ['amountEuros'],
+      additionalProperties: false,
+    },
   },
   items: [{ id, text: `${id}: the invoice total is 1200 euros, due in March.` }],
 });
-const sentFor = (double: OpenAIDouble, id: string) => double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`${id}: `));
+const sentFor = (double: OpenAIDouble, id: string) =>
+  double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`${id}: `));
 
-describe('real servers\' habits', () => {
+describe("real servers' habits", () => {
   const sys = useSystem(
     async ({ double }) => ({
       LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
@@ -58,7 +64,9 @@ describe('real servers\' habits', () => {
     // The refusal is in the route history with the server's error type, never its message text.
     expect(item.routeHistory[1].reason).toMatch(/refused it: .*HTTP 400 \(invalid_request_error\)/);
     expect(item.routeHistory[1].reason).not.toMatch(/Unsupported param/);
-    expect(item.ruledOut).toEqual(expect.arrayContaining([expect.objectContaining({ target: 'cloud', provider: 'frontier' })]));
+    expect(item.ruledOut).toEqual(
+      expect.arrayContaining([expect.objectContaining({ target: 'cloud', provider: 'frontier' })]),
+    );
     if (item.status === 'failed') {
       // Nowhere left: its error names each route's reason.
       expect(item.error).toMatch(/frontier: .*HTTP 400/);
@@ -79,7 +87,9 @@ describe('real servers\' habits', () => {
 
     const providers = (await sys.client.request('GET', '/v1/providers')).json.providers;
     const frontier = providers.find((p: any) => p.name === 'frontier');
-    expect(frontier.unable).toEqual([{ capability: 'structured-output', learnedAt: expect.any(String), expiresAt: expect.any(String), refusals: 2 }]);
+    expect(frontier.unable).toEqual([
+      { capability: 'structured-output', learnedAt: expect.any(String), expiresAt: expect.any(String), refusals: 2 },
+    ]);
 
     const third = await sys.client.request('POST', '/v1/batches', extract('refused-3'));
     expect(third.status).toBe(202);
@@ -95,14 +105,16 @@ describe('real servers\' habits', () => {
     sys.double.setResponder(() => '{"amountEuros": 1200}');
     const learnedAt = Date.parse(frontier.unable[0].learnedAt);
     await sleep(Math.max(0, learnedAt + MEMORY_MS + 500 - Date.now()));
-    expect((await sys.client.request('GET', '/v1/providers')).json.providers.find((p: any) => p.name === 'frontier').unable).toEqual([]);
+    expect(
+      (await sys.client.request('GET', '/v1/providers')).json.providers.find((p: any) => p.name === 'frontier').unable,
+    ).toEqual([]);
     const fourth = await sys.client.request('POST', '/v1/batches', extract('fixed-4'));
     expect((await sys.client.waitFinished(fourth.json.id, 45_000)).status).toBe('completed');
     expect(sentFor(sys.double, 'fixed-4')).toHaveLength(1);
     sys.double.setResponder(null);
   });
 
-  it('a prompt over the server\'s real context (exceed_context_size_error) is not sent there again: the item completes locally, its error cleared', async () => {
+  it("a prompt over the server's real context (exceed_context_size_error) is not sent there again: the item completes locally, its error cleared", async () => {
     sys.double.setHabits({ contextTokens: 20 });
     const { json } = await sys.client.request('POST', '/v1/batches', {
       kind: 'document-processing',

@@ -35,27 +35,57 @@ async function routingEnv(double: OpenAIDouble, overrides: NodeJS.ProcessEnv = {
  * the random-weight model always writes exactly maxTokens, so estimates and real work agree.
  */
 const PROSE = 'The quarterly report covers revenue, costs, hiring plans and the outlook for next year. ';
-const docs = (sensitivity: string, deadline: string, tag: string, n: number, size: { chars: number; maxTokens: number }, extra: Record<string, unknown> = {}) => ({
+const docs = (
+  sensitivity: string,
+  deadline: string,
+  tag: string,
+  n: number,
+  size: { chars: number; maxTokens: number },
+  extra: Record<string, unknown> = {},
+) => ({
   kind: 'document-processing',
   sensitivity,
   deadline,
   task: { type: 'summarize', maxTokens: size.maxTokens },
-  items: Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: `${tag}-${i}: ` + PROSE.repeat(Math.ceil(size.chars / PROSE.length)).slice(0, size.chars) })),
+  items: Array.from({ length: n }, (_, i) => ({
+    id: `${tag}-${i}`,
+    text: `${tag}-${i}: ` + PROSE.repeat(Math.ceil(size.chars / PROSE.length)).slice(0, size.chars),
+  })),
   ...extra,
 });
 /** ~360 work tokens: about 2 s on the local model, so only the cloud meets a 1 s deadline. */
 const BIG = { chars: 4096, maxTokens: 256 };
-const sentFor = (double: OpenAIDouble, tag: string) => double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`${tag}-`));
+const sentFor = (double: OpenAIDouble, tag: string) =>
+  double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`${tag}-`));
 /** Requests that carried one item (its text starts with "<id>: "). */
-const sentForItem = (double: OpenAIDouble, id: string) => double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`${id}: `));
+const sentForItem = (double: OpenAIDouble, id: string) =>
+  double.completionRequests().filter((r) => JSON.stringify(r.body).includes(`${id}: `));
 
 /** A frontier API cleared to internal and a pricier sovereign endpoint cleared to confidential, each a double. */
 const twoProviders = (frontier: OpenAIDouble, sovereign: OpenAIDouble) => ({
   FRONTIER_KEY: 'test-key',
   SOVEREIGN_KEY: 'sovereign-key',
   CLOUD_PROVIDERS: JSON.stringify([
-    { name: 'frontier', baseURL: frontier.url, model: 'frontier-model', clearance: 'internal', apiKeyEnv: 'FRONTIER_KEY', priceOutputPerM: 0.6, latencyMs: 100, tokensPerSec: 2000 },
-    { name: 'sovereign', baseURL: sovereign.url, model: 'sovereign-model', clearance: 'confidential', apiKeyEnv: 'SOVEREIGN_KEY', priceOutputPerM: 3, latencyMs: 100, tokensPerSec: 2000 },
+    {
+      name: 'frontier',
+      baseURL: frontier.url,
+      model: 'frontier-model',
+      clearance: 'internal',
+      apiKeyEnv: 'FRONTIER_KEY',
+      priceOutputPerM: 0.6,
+      latencyMs: 100,
+      tokensPerSec: 2000,
+    },
+    {
+      name: 'sovereign',
+      baseURL: sovereign.url,
+      model: 'sovereign-model',
+      clearance: 'confidential',
+      apiKeyEnv: 'SOVEREIGN_KEY',
+      priceOutputPerM: 3,
+      latencyMs: 100,
+      tokensPerSec: 2000,
+    },
   ]),
 });
 
@@ -109,19 +139,22 @@ describe('routing resilience', () => {
       return routingEnv(double, { CIRCUIT_FAILURE_THRESHOLD: '2', CIRCUIT_OPEN_MS: '6000' });
     });
 
-    const frontier = async () => (await sys.client.request('GET', '/v1/providers')).json.providers.find((p: any) => p.name === 'frontier');
+    const frontier = async () =>
+      (await sys.client.request('GET', '/v1/providers')).json.providers.find((p: any) => p.name === 'frontier');
 
     it('opens after repeated failures, routes around the provider, then half-opens and recovers', async () => {
       const { client } = sys;
       double.failNext(2, { status: 500 });
-            const failing = await client.request('POST', '/v1/batches', docs('public', 'PT1S', 'outage', 2, BIG));
+      const failing = await client.request('POST', '/v1/batches', docs('public', 'PT1S', 'outage', 2, BIG));
       for (let i = 0; i < 100 && (await frontier()).circuit.state !== 'open'; i++) await sleep(50);
       expect((await frontier()).circuit.state).toBe('open');
       expect((await frontier()).available).toBe(false);
 
       // While open, the router sends cloud-bound work elsewhere cleared: here, the local model.
       const during = await client.request('POST', '/v1/batches', docs('public', 'PT1S', 'during', 1, BIG));
-      expect((await client.request('GET', `/v1/batches/${during.json.id}/items`)).json.items[0].route.target).toBe('local');
+      expect((await client.request('GET', `/v1/batches/${during.json.id}/items`)).json.items[0].route.target).toBe(
+        'local',
+      );
 
       const first = await client.waitFinished(failing.json.id, 60_000);
       expect(first.counts.completed).toBe(2); // finished locally after the cloud failed
@@ -186,7 +219,9 @@ describe('routing resilience', () => {
 
     it('waits for the cheaper provider to recover instead of paying the pricier one, when the deadline allows', async () => {
       const { client } = sys;
-      const circuit = async () => (await client.request('GET', '/v1/providers')).json.providers.find((p: any) => p.name === 'frontier').circuit.state;
+      const circuit = async () =>
+        (await client.request('GET', '/v1/providers')).json.providers.find((p: any) => p.name === 'frontier').circuit
+          .state;
       double.failNext(2, { status: 500 });
       // Due in a second: the failed items cannot wait, so they go to the sovereign endpoint at once.
       const trip = await client.request('POST', '/v1/batches', docs('internal', 'PT1S', 'trip', 2, BIG));
@@ -196,7 +231,9 @@ describe('routing resilience', () => {
       const parked = await client.request('POST', '/v1/batches', docs('internal', 'PT90S', 'parked', 1, BIG));
       const [routed] = (await client.request('GET', `/v1/batches/${parked.json.id}/items`)).json.items;
       expect(routed.route).toMatchObject({ target: 'cloud', provider: 'frontier' });
-      expect(routed.route.reason).toMatch(/^parked 15 s for frontier \(cheaper, cleared, down now\); sovereign still meets the deadline/);
+      expect(routed.route.reason).toMatch(
+        /^parked 15 s for frontier \(cheaper, cleared, down now\); sovereign still meets the deadline/,
+      );
       await sleep(5000);
       expect(sentFor(double, 'parked').length + sentFor(sovereign, 'parked').length).toBe(0); // still waiting
 
@@ -208,7 +245,9 @@ describe('routing resilience', () => {
       expect(sentFor(double, 'parked')).toHaveLength(1);
       expect(sentFor(sovereign, 'parked')).toHaveLength(0);
       expect(await circuit()).toBe('closed');
-      const tripped = (await client.request('GET', `/v1/batches/${(await client.waitFinished(trip.json.id, 60_000)).id}/items`)).json.items;
+      const tripped = (
+        await client.request('GET', `/v1/batches/${(await client.waitFinished(trip.json.id, 60_000)).id}/items`)
+      ).json.items;
       expect(tripped.map((i: any) => i.route.provider)).toEqual(['sovereign', 'sovereign']);
     }, 120_000);
   });
@@ -228,7 +267,6 @@ describe('routing resilience', () => {
       expect(sentFor(double, 'rpm')).toHaveLength(2);
       await client.request('DELETE', `/v1/batches/${submitted.json.id}`);
     });
-
   });
 
   describe('budget', () => {
@@ -240,7 +278,11 @@ describe('routing resilience', () => {
     it('stops spending at the batch budget and finishes the rest locally, reporting it', async () => {
       const { client } = sys;
       // Worst case of one call: 256 output tokens × $1000/M = $0.256; the budget covers one.
-      const submitted = await client.request('POST', '/v1/batches', docs('internal', 'PT1S', 'budget', 3, BIG, { maxCostUsd: 0.3 }));
+      const submitted = await client.request(
+        'POST',
+        '/v1/batches',
+        docs('internal', 'PT1S', 'budget', 3, BIG, { maxCostUsd: 0.3 }),
+      );
       const batch = await client.waitFinished(submitted.json.id, 120_000);
       expect(batch.status).toBe('completed');
       expect(batch.budget.reached).toBe(true);
@@ -270,7 +312,9 @@ describe('routing resilience', () => {
         (['internal', 'confidential', 'restricted'] as const).map(async (level) => {
           const submitted = await client.request('POST', '/v1/batches', docs(level, 'PT1S', `multi-${level}`, 2, BIG));
           await client.waitFinished(submitted.json.id, 60_000);
-          return (await client.request('GET', `/v1/batches/${submitted.json.id}/items`)).json.items.map((i: any) => i.route.provider);
+          return (await client.request('GET', `/v1/batches/${submitted.json.id}/items`)).json.items.map(
+            (i: any) => i.route.provider,
+          );
         }),
       );
       expect(runs).toEqual([
@@ -278,10 +322,21 @@ describe('routing resilience', () => {
         ['sovereign', 'sovereign'],
         ['small', 'small'],
       ]);
-      const leaked = (d: OpenAIDouble, level: string) => d.completionRequests().filter((r) => JSON.stringify(r.body).includes(`multi-${level}-`)).length;
-      expect([leaked(double, 'internal'), leaked(double, 'confidential'), leaked(double, 'restricted')]).toEqual([2, 0, 0]);
-      expect([leaked(sovereign, 'internal'), leaked(sovereign, 'confidential'), leaked(sovereign, 'restricted')]).toEqual([0, 2, 0]);
-      const providers = (await client.request('GET', '/v1/providers')).json.providers.map((p: any) => [p.name, p.target, p.clearance]);
+      const leaked = (d: OpenAIDouble, level: string) =>
+        d.completionRequests().filter((r) => JSON.stringify(r.body).includes(`multi-${level}-`)).length;
+      expect([leaked(double, 'internal'), leaked(double, 'confidential'), leaked(double, 'restricted')]).toEqual([
+        2, 0, 0,
+      ]);
+      expect([
+        leaked(sovereign, 'internal'),
+        leaked(sovereign, 'confidential'),
+        leaked(sovereign, 'restricted'),
+      ]).toEqual([0, 2, 0]);
+      const providers = (await client.request('GET', '/v1/providers')).json.providers.map((p: any) => [
+        p.name,
+        p.target,
+        p.clearance,
+      ]);
       expect(providers).toEqual([
         ['small', 'local', 'restricted'],
         ['frontier', 'cloud', 'internal'],

@@ -16,7 +16,18 @@ describe('scheduled migrations over a repository', () => {
   let repo: string;
 
   const git = (...args: string[]) =>
-    execFileSync('git', args, { cwd: repo, stdio: 'pipe', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'u', GIT_AUTHOR_EMAIL: 'u@u', GIT_COMMITTER_NAME: 'u', GIT_COMMITTER_EMAIL: 'u@u' } }).toString();
+    execFileSync('git', args, {
+      cwd: repo,
+      stdio: 'pipe',
+      env: {
+        ...process.env,
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_AUTHOR_NAME: 'u',
+        GIT_AUTHOR_EMAIL: 'u@u',
+        GIT_COMMITTER_NAME: 'u',
+        GIT_COMMITTER_EMAIL: 'u@u',
+      },
+    }).toString();
   const commit = (files: Record<string, string>) => {
     for (const [path, content] of Object.entries(files)) {
       mkdirSync(dirname(join(repo, path)), { recursive: true });
@@ -32,7 +43,9 @@ describe('scheduled migrations over a repository', () => {
         const prompt = JSON.stringify(body);
         const path = /File: (\S+?)\\n/.exec(prompt)?.[1];
         if (!path) return null;
-        return prompt.includes('UNMIGRATABLE') ? 'export default function ( {' : `export default ${JSON.stringify(path)};\n`;
+        return prompt.includes('UNMIGRATABLE')
+          ? 'export default function ( {'
+          : `export default ${JSON.stringify(path)};\n`;
       });
       return {
         LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
@@ -53,7 +66,12 @@ describe('scheduled migrations over a repository', () => {
   beforeAll(async () => {
     repo = mkdtempSync(join(tmpdir(), 'switchyard-nightly-'));
     git('init', '-q', '-b', 'main');
-    commit({ 'src/a.js': 'module.exports = 1;\n', 'src/b.js': 'module.exports = 2;\n', 'src/c.js': 'module.exports = 3;\n', 'README.md': '# not migrated\n' });
+    commit({
+      'src/a.js': 'module.exports = 1;\n',
+      'src/b.js': 'module.exports = 2;\n',
+      'src/c.js': 'module.exports = 3;\n',
+      'README.md': '# not migrated\n',
+    });
     // Schedules read only registered repositories, as batches do (issue 13 §5).
     expect((await sys.client.request('POST', '/v1/repositories', { root: repo })).status).toBe(201);
   });
@@ -72,7 +90,8 @@ describe('scheduled migrations over a repository', () => {
     }
     throw new Error(`no run of nightly-esm after ${new Date(t).toISOString()}`);
   }
-  const itemIds = async (batchId: string) => (await sys.client.request('GET', `/v1/batches/${batchId}/items`)).json.items.map((i: any) => i.id).sort();
+  const itemIds = async (batchId: string) =>
+    (await sys.client.request('GET', `/v1/batches/${batchId}/items`)).json.items.map((i: any) => i.id).sort();
 
   it('migrates every file first, then only what changed; a file whose item failed is submitted again', async () => {
     const created = await sys.client.request('POST', '/v1/schedules', {
@@ -107,7 +126,10 @@ describe('scheduled migrations over a repository', () => {
     expect(await itemIds(afterChange.batchId)).toEqual(['src/b.js']);
     const changedBatch = await sys.client.waitFinished(afterChange.batchId);
     expect(changedBatch).toMatchObject({ status: 'completed', origin: { skippedUnchanged: 2 } });
-    const sent = sys.double.completionRequests().map((r) => JSON.stringify(r.body)).filter((b) => b.includes('module.exports = 22;'));
+    const sent = sys.double
+      .completionRequests()
+      .map((r) => JSON.stringify(r.body))
+      .filter((b) => b.includes('module.exports = 22;'));
     expect(sent.length).toBeGreaterThan(0);
 
     // A file whose item fails is not remembered: every later run submits it again until it completes.
@@ -130,7 +152,14 @@ describe('scheduled migrations over a repository', () => {
     const res = await sys.client.request('POST', '/v1/schedules', {
       name: 'with-branch',
       every: 60_000,
-      batch: { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1H', task: { instruction: 'x' }, source: { repo }, output: { branch: 'nightly' } },
+      batch: {
+        kind: 'code-migration',
+        sensitivity: 'public',
+        deadline: 'PT1H',
+        task: { instruction: 'x' },
+        source: { repo },
+        output: { branch: 'nightly' },
+      },
     });
     expect([res.status, res.json.field]).toEqual([400, 'batch.output']);
   });
@@ -142,7 +171,13 @@ describe('scheduled migrations over a repository', () => {
       const res = await sys.client.request('POST', '/v1/schedules', {
         name: 'unregistered',
         every: 60_000,
-        batch: { kind: 'code-migration', sensitivity: 'public', deadline: 'PT1H', task: { instruction: 'x' }, source: { repo: other } },
+        batch: {
+          kind: 'code-migration',
+          sensitivity: 'public',
+          deadline: 'PT1H',
+          task: { instruction: 'x' },
+          source: { repo: other },
+        },
       });
       expect([res.status, res.json.field]).toEqual([400, 'batch.source.repo']);
       expect((await sys.client.request('GET', '/v1/schedules/unregistered')).status).toBe(404);

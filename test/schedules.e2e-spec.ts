@@ -15,7 +15,14 @@ describe('schedules', () => {
   };
 
   // A schedule every second (the default minimum is a minute) shows several slots in a few seconds.
-  const sys = useSystem(async () => ({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), ESCALATION_INTERVAL_MS: '60000', SCHEDULE_MIN_INTERVAL_MS: '1000' }), { workers: 2 });
+  const sys = useSystem(
+    async () => ({
+      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+      ESCALATION_INTERVAL_MS: '60000',
+      SCHEDULE_MIN_INTERVAL_MS: '1000',
+    }),
+    { workers: 2 },
+  );
 
   it.each([
     ['cron', { name: 'x', cron: 'every night', tz: 'UTC', batch: template }],
@@ -32,9 +39,17 @@ describe('schedules', () => {
   });
 
   it('computes the next run of a nightly cron schedule in its time zone', async () => {
-    const res = await sys.client.request('POST', '/v1/schedules', { name: 'nightly-paris', cron: '0 2 * * *', tz: 'Europe/Paris', batch: template });
+    const res = await sys.client.request('POST', '/v1/schedules', {
+      name: 'nightly-paris',
+      cron: '0 2 * * *',
+      tz: 'Europe/Paris',
+      batch: template,
+    });
     expect(res.status).toBe(201);
-    const expected = CronExpressionParser.parse('0 2 * * *', { tz: 'Europe/Paris', currentDate: new Date() }).next().toDate().getTime();
+    const expected = CronExpressionParser.parse('0 2 * * *', { tz: 'Europe/Paris', currentDate: new Date() })
+      .next()
+      .toDate()
+      .getTime();
     expect(Date.parse(res.json.nextRunAt)).toBe(expected);
     const listed = await sys.client.request('GET', '/v1/schedules');
     expect(listed.json.schedules.map((s: any) => s.name)).toContain('nightly-paris');
@@ -43,15 +58,27 @@ describe('schedules', () => {
   });
 
   it('fires each slot exactly once with two workers running, each firing an ordinary batch', async () => {
-    const created = await sys.client.request('POST', '/v1/schedules', { name: 'every-second', every: 1000, batch: template });
+    const created = await sys.client.request('POST', '/v1/schedules', {
+      name: 'every-second',
+      every: 1000,
+      batch: template,
+    });
     expect(created.status).toBe(201);
     await sleep(5500);
     expect((await sys.client.request('DELETE', '/v1/schedules/every-second')).status).toBe(200);
     await sleep(300); // a firing already taken finishes
     const batches = (await sys.client.request('GET', '/v1/batches?limit=500')).json.batches;
     // Every slot made one batch, and nothing else made any.
-    const slots = new Set(sys.workers.flatMap((w) => [...w.output.join('').matchAll(/"msg":"schedule fired","schedule":"every-second","slot":"([^"]+)"/g)].map((m) => m[1])));
-    const firings = sys.workers.flatMap((w) => [...w.output.join('').matchAll(/"msg":"schedule fired","schedule":"every-second"/g)]);
+    const slots = new Set(
+      sys.workers.flatMap((w) =>
+        [...w.output.join('').matchAll(/"msg":"schedule fired","schedule":"every-second","slot":"([^"]+)"/g)].map(
+          (m) => m[1],
+        ),
+      ),
+    );
+    const firings = sys.workers.flatMap((w) => [
+      ...w.output.join('').matchAll(/"msg":"schedule fired","schedule":"every-second"/g),
+    ]);
     expect(slots.size).toBeGreaterThanOrEqual(4);
     expect(firings).toHaveLength(slots.size);
     expect(batches).toHaveLength(slots.size);

@@ -18,7 +18,10 @@ describe('token estimates', () => {
     items: Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: `${tag}-${i}: a short note.` })),
   });
 
-  const sys = useSystem(async () => ({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), MAX_OUTPUT_TOKENS: '64' }));
+  const sys = useSystem(async () => ({
+    LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+    MAX_OUTPUT_TOKENS: '64',
+  }));
 
   it('learns per task kind what the tokenizer counts and how long answers run, and quotes with the correction', async () => {
     const fresh = await sys.client.request('GET', '/v1/providers');
@@ -29,7 +32,11 @@ describe('token estimates', () => {
 
     const submitted = await sys.client.request('POST', '/v1/batches', notes('learn'));
     const batch = await sys.client.waitFinished(submitted.json.id);
-    expect(batch).toMatchObject({ status: 'completed', routes: { local: 6, cloud: 0 }, usage: { outputTokens: 6 * 64 } });
+    expect(batch).toMatchObject({
+      status: 'completed',
+      routes: { local: 6, cloud: 0 },
+      usage: { outputTokens: 6 * 64 },
+    });
 
     const learned = await sys.client.request('GET', '/v1/providers');
     expect(learned.json.tokenEstimates.summarize.output).toEqual({ ratio: 2, samples: 6 });

@@ -5,7 +5,10 @@ import { useSystem } from './support/use-system.js';
 
 /** A worker killed without warning (SIGKILL: crash, OOM kill, node lost) loses no job and runs none twice. */
 describe('worker crash mid-batch', () => {
-  const sys = useSystem(async () => ({ LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'), MAX_OUTPUT_TOKENS: '256' }));
+  const sys = useSystem(async () => ({
+    LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+    MAX_OUTPUT_TOKENS: '256',
+  }));
 
   it('completes every item exactly once after the worker is killed and started again', async () => {
     const total = 24;
@@ -14,7 +17,10 @@ describe('worker crash mid-batch', () => {
       sensitivity: 'restricted',
       deadline: 'P1D',
       task: { type: 'summarize', maxTokens: 256 },
-      items: Array.from({ length: total }, (_, i) => ({ id: `doc-${i}`, text: `Document ${i}. ` + 'Minutes of the board meeting. '.repeat(40) })),
+      items: Array.from({ length: total }, (_, i) => ({
+        id: `doc-${i}`,
+        text: `Document ${i}. ` + 'Minutes of the board meeting. '.repeat(40),
+      })),
     });
     expect(submitted.status).toBe(202);
     const id = submitted.json.id;

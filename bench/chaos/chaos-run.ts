@@ -2,14 +2,40 @@ import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
 import { Random } from '../routing/random.js';
 import { ChaosSystem } from './chaos-system.js';
 import { audit, leakCheck, Ledger } from './ledger.js';
-import { fuzzPhase, leakPhase, outagePhase, redisRestartPhase, workerKillPhase, type ChaosScale, type PhaseResult } from './phases.js';
+import {
+  fuzzPhase,
+  leakPhase,
+  outagePhase,
+  redisRestartPhase,
+  workerKillPhase,
+  type ChaosScale,
+  type PhaseResult,
+} from './phases.js';
 
 export type ChaosMode = 'quick' | 'full';
 
 /** Quick: every phase once, small (CI). Full: several of each, a few minutes on a 2-core machine. */
 export const SCALES: Record<ChaosMode, ChaosScale> = {
-  quick: { kills: 2, redisRestarts: 1, outages: 3, fuzzCases: 80, leakRounds: 3, localItems: 10, cloudItems: 6, maxOutputTokens: 48 },
-  full: { kills: 6, redisRestarts: 3, outages: 5, fuzzCases: 400, leakRounds: 8, localItems: 16, cloudItems: 8, maxOutputTokens: 64 },
+  quick: {
+    kills: 2,
+    redisRestarts: 1,
+    outages: 3,
+    fuzzCases: 80,
+    leakRounds: 3,
+    localItems: 10,
+    cloudItems: 6,
+    maxOutputTokens: 48,
+  },
+  full: {
+    kills: 6,
+    redisRestarts: 3,
+    outages: 5,
+    fuzzCases: 400,
+    leakRounds: 8,
+    localItems: 16,
+    cloudItems: 8,
+    maxOutputTokens: 64,
+  },
 };
 
 /** The quotable summary: the issue's counts, in this order. */
@@ -43,7 +69,12 @@ export interface ChaosReport {
  * together and checks every request the doubles recorded. `ok` is false when anything was lost,
  * duplicated or leaked, or a phase failed.
  */
-export async function runChaos(mode: ChaosMode, seed: number, log: (line: string) => void = () => undefined, logsDir?: string): Promise<ChaosReport> {
+export async function runChaos(
+  mode: ChaosMode,
+  seed: number,
+  log: (line: string) => void = () => undefined,
+  logsDir?: string,
+): Promise<ChaosReport> {
   const t0 = Date.now();
   const scale = SCALES[mode];
   // The tiny model must exist before the clock of any phase starts (generated once, ~2 MB).
@@ -59,7 +90,12 @@ export async function runChaos(mode: ChaosMode, seed: number, log: (line: string
     phases.push(await redisRestartPhase({ ...ctx, rng: rng.fork('redis') }));
     phases.push(await outagePhase({ ...ctx, rng: rng.fork('outages') }));
     phases.push(await fuzzPhase({ ...ctx, rng: rng.fork('fuzz') }));
-    phases.push(await leakPhase({ ...ctx, rng: rng.fork('leak') }, mode === 'full' ? 4 : 0 /* full: a worker killed every 4th round */));
+    phases.push(
+      await leakPhase(
+        { ...ctx, rng: rng.fork('leak') },
+        mode === 'full' ? 4 : 0 /* full: a worker killed every 4th round */,
+      ),
+    );
 
     const all = await audit(system.client, ledger.accepted, system.workerOutput());
     const leaks = leakCheck(system.providers, ledger, all.sensitivity);

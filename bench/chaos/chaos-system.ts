@@ -78,7 +78,10 @@ export class ChaosSystem {
       LOCAL_PRICE_OUTPUT_PER_M: '60',
       FRONTIER_KEY: 'frontier-key',
       SOVEREIGN_KEY: 'sovereign-key',
-      CLOUD_PROVIDERS: JSON.stringify([provider('frontier', frontier, 'internal', 0.6), provider('sovereign', sovereign, 'confidential', 3)]),
+      CLOUD_PROVIDERS: JSON.stringify([
+        provider('frontier', frontier, 'internal', 0.6),
+        provider('sovereign', sovereign, 'confidential', 3),
+      ]),
       CIRCUIT_FAILURE_THRESHOLD: '3',
       CIRCUIT_OPEN_MS: '2000',
       JOB_ATTEMPTS: '4',

@@ -62,8 +62,24 @@ export class CrashableRedis {
   }
 
   private async spawn(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always',
-      '--maxmemory-policy', 'noeviction', '--save', '', '--logfile', 'redis.log'];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+      '--logfile',
+      'redis.log',
+    ];
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     await new Promise<void>((ok, fail) => {
       child.once('error', (e) => fail(new Error(`could not start redis-server (is it on PATH?): ${e.message}`)));
@@ -74,7 +90,8 @@ export class CrashableRedis {
     // Listening can come before the AOF is replayed; until then Redis answers -LOADING, which ioredis's
     // ready check waits out, so the apps see the replayed data or nothing.
     while (!(await isReachable('127.0.0.1', this.port))) {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}; see ${this.dir}/redis.log`);
+      if (child.exitCode !== null)
+        throw new Error(`redis-server exited with code ${child.exitCode}; see ${this.dir}/redis.log`);
       if (Date.now() > deadline) throw new Error(`redis-server did not listen on port ${this.port} within 30s`);
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -28,9 +28,29 @@ export interface FuzzCase {
 }
 
 /** Odd but valid text: lone surrogates, RTL override, zero-width joiners, BOM, emoji sequences, NUL, controls. */
-const ODD = ['\ud800', '\udfff', 'a\ud83dz', '\u202eevil\u202c', '\u200b\u200c\u200d', '\ufeff', '👩‍👩‍👧‍👦', '🏳️‍🌈', '\u0000', '\u0007\u001b[31m', 'שלום عربى', 'e\u0301\u0301\u0301', '\uffff\ufffe', '𝕳𝖊𝖑𝖑𝖔'];
+const ODD = [
+  '\ud800',
+  '\udfff',
+  'a\ud83dz',
+  '\u202eevil\u202c',
+  '\u200b\u200c\u200d',
+  '\ufeff',
+  '👩‍👩‍👧‍👦',
+  '🏳️‍🌈',
+  '\u0000',
+  '\u0007\u001b[31m',
+  'שלום عربى',
+  'e\u0301\u0301\u0301',
+  '\uffff\ufffe',
+  '𝕳𝖊𝖑𝖑𝖔',
+];
 
-function validBody(ledger: Ledger, rng: Random, maxTokens: number, text = (m: string) => `${m}: a short note about the weekly sync.`) {
+function validBody(
+  ledger: Ledger,
+  rng: Random,
+  maxTokens: number,
+  text = (m: string) => `${m}: a short note about the weekly sync.`,
+) {
   const b = ledger.nextBatchNumber();
   const n = rng.int(1, 3);
   return {
@@ -65,20 +85,34 @@ function pathsOf(value: unknown, prefix: (string | number)[] = []): (string | nu
 function randomValue(rng: Random): unknown {
   const pick = rng.int(0, 13);
   switch (pick) {
-    case 0: return null;
-    case 1: return rng.int(-1e6, 1e6);
-    case 2: return rng.next() * 1e300;
-    case 3: return -0.5;
-    case 4: return '';
-    case 5: return ODD[rng.int(0, ODD.length - 1)];
-    case 6: return 'x'.repeat(rng.int(1, 5000));
-    case 7: return true;
-    case 8: return [];
-    case 9: return {};
-    case 10: return [1, 'two', null];
-    case 11: return { __proto__: { polluted: true }, constructor: { prototype: { polluted: true } } };
-    case 12: return 'PT0S';
-    default: return Number.MAX_SAFE_INTEGER;
+    case 0:
+      return null;
+    case 1:
+      return rng.int(-1e6, 1e6);
+    case 2:
+      return rng.next() * 1e300;
+    case 3:
+      return -0.5;
+    case 4:
+      return '';
+    case 5:
+      return ODD[rng.int(0, ODD.length - 1)];
+    case 6:
+      return 'x'.repeat(rng.int(1, 5000));
+    case 7:
+      return true;
+    case 8:
+      return [];
+    case 9:
+      return {};
+    case 10:
+      return [1, 'two', null];
+    case 11:
+      return { __proto__: { polluted: true }, constructor: { prototype: { polluted: true } } };
+    case 12:
+      return 'PT0S';
+    default:
+      return Number.MAX_SAFE_INTEGER;
   }
 }
 
@@ -88,7 +122,12 @@ function nested(depth: number, open: string, close: string, inner = '1'): string
 
 /** `n` cases, drawn from every family in turn so even a quick run covers all of them. */
 export function fuzzCases(ledger: Ledger, rng: Random, n: number, maxTokens: number): FuzzCase[] {
-  const post = (family: FuzzCase['family'], body: string | Buffer, expect: FuzzCase['expect'], contentType = 'application/json'): FuzzCase => ({
+  const post = (
+    family: FuzzCase['family'],
+    body: string | Buffer,
+    expect: FuzzCase['expect'],
+    contentType = 'application/json',
+  ): FuzzCase => ({
     family,
     method: 'POST',
     path: rng.next() < 0.2 ? '/v1/batches/quote' : '/v1/batches',
@@ -145,16 +184,26 @@ export function fuzzCases(ledger: Ledger, rng: Random, n: number, maxTokens: num
         [['model'], 'no-such-model'],
       ];
       const [path, value] = wrong[rng.int(0, wrong.length - 1)];
-      if (rng.next() < 0.15) return post('wrong-type', JSON.stringify([null, 'true', 42, [], '"a string"'][rng.int(0, 4)]), 'reject');
+      if (rng.next() < 0.15)
+        return post('wrong-type', JSON.stringify([null, 'true', 42, [], '"a string"'][rng.int(0, 4)]), 'reject');
       return post('wrong-type', JSON.stringify(mutateAt(body, path, value)), 'reject');
     },
     // Huge: over the body limit, over the item limit, one very long item (valid: must be taken).
     () => {
       const pick = rng.int(0, 2);
-      if (pick === 0) return post('huge', JSON.stringify({ ...validBody(ledger, rng, maxTokens), padding: 'x'.repeat(400 * 1024) }), 'reject');
+      if (pick === 0)
+        return post(
+          'huge',
+          JSON.stringify({ ...validBody(ledger, rng, maxTokens), padding: 'x'.repeat(400 * 1024) }),
+          'reject',
+        );
       if (pick === 1) {
         const body = validBody(ledger, rng, maxTokens);
-        return post('huge', JSON.stringify({ ...body, items: Array.from({ length: 501 }, (_, i) => ({ id: `n-${i}`, text: 'tiny' })) }), 'reject');
+        return post(
+          'huge',
+          JSON.stringify({ ...body, items: Array.from({ length: 501 }, (_, i) => ({ id: `n-${i}`, text: 'tiny' })) }),
+          'reject',
+        );
       }
       const body = validBody(ledger, rng, maxTokens, (m) => `${m}: ${'All work and no play. '.repeat(5000)}`);
       return post('huge', JSON.stringify({ ...body, sensitivity: 'public', items: body.items.slice(0, 1) }), 'accept');
@@ -164,7 +213,12 @@ export function fuzzCases(ledger: Ledger, rng: Random, n: number, maxTokens: num
       const pick = rng.int(0, 3);
       const depth = rng.int(2000, 60_000);
       if (pick === 0) return post('deep', nested(depth, '[', ']'), 'reject');
-      if (pick === 1) return post('deep', `{"kind":"document-processing","sensitivity":"public","deadline":"P1D","task":{"type":"summarize"},"items":[${nested(depth, '{"a":', '}')}]}`, 'reject');
+      if (pick === 1)
+        return post(
+          'deep',
+          `{"kind":"document-processing","sensitivity":"public","deadline":"P1D","task":{"type":"summarize"},"items":[${nested(depth, '{"a":', '}')}]}`,
+          'reject',
+        );
       const schema = nested(depth, '{"type":"object","properties":{"x":', '}}', '{"type":"string"}');
       const b = ledger.nextBatchNumber();
       return post(
@@ -193,7 +247,8 @@ export function fuzzCases(ledger: Ledger, rng: Random, n: number, maxTokens: num
       for (let k = rng.int(1, 3); k > 0; k--) {
         const path = paths[rng.int(0, paths.length - 1)];
         try {
-          mutated = rng.next() < 0.25 ? mutateAt(mutated, path, undefined, true) : mutateAt(mutated, path, randomValue(rng));
+          mutated =
+            rng.next() < 0.25 ? mutateAt(mutated, path, undefined, true) : mutateAt(mutated, path, randomValue(rng));
         } catch {
           // the path vanished under an earlier mutation
         }
@@ -238,16 +293,43 @@ export function fuzzCases(ledger: Ledger, rng: Random, n: number, maxTokens: num
       const repos = ['.', '..', '/', '/etc', process.cwd(), '/nonexistent/repo', 'relative/repo', '/proc/self/cwd'];
       const source = { repo: repos[rng.int(0, repos.length - 1)] };
       if (pick === 1) return post('repository', JSON.stringify({ ...code, source }), 'reject');
-      const branches = ['@', '@{-1}', 'refs/heads/main', 'main', 'master', 'HEAD', 'a..b', 'x.lock', '-f', 'a b', 'a~1'];
+      const branches = [
+        '@',
+        '@{-1}',
+        'refs/heads/main',
+        'main',
+        'master',
+        'HEAD',
+        'a..b',
+        'x.lock',
+        '-f',
+        'a b',
+        'a~1',
+      ];
       const output = { branch: branches[rng.int(0, branches.length - 1)] };
       return post('repository', JSON.stringify({ ...code, source, output }), 'reject');
     },
     // Schedules that would fire faster than SCHEDULE_MIN_INTERVAL_MS (issue 13 §3): a loop around the limits.
     () => {
       const batch = { ...validBody(ledger, rng, maxTokens), deadline: 'PT1H' };
-      const timing = [{ every: 1 }, { every: 999 }, ...['* * * * * *', '*/5 * * * * *', '0,1 * * * * *'].map((cron) => ({ cron, tz: 'UTC' }))];
-      const body = JSON.stringify({ name: `fuzz-fast-${rng.int(0, 1e6)}`, ...timing[rng.int(0, timing.length - 1)], batch });
-      return { family: 'schedule', method: 'POST', path: '/v1/schedules', body, contentType: 'application/json', expect: 'reject' };
+      const timing = [
+        { every: 1 },
+        { every: 999 },
+        ...['* * * * * *', '*/5 * * * * *', '0,1 * * * * *'].map((cron) => ({ cron, tz: 'UTC' })),
+      ];
+      const body = JSON.stringify({
+        name: `fuzz-fast-${rng.int(0, 1e6)}`,
+        ...timing[rng.int(0, timing.length - 1)],
+        batch,
+      });
+      return {
+        family: 'schedule',
+        method: 'POST',
+        path: '/v1/schedules',
+        body,
+        contentType: 'application/json',
+        expect: 'reject',
+      };
     },
     // Odd paths and query strings on the read side.
     () => {
@@ -289,5 +371,9 @@ export async function sendCase(baseUrl: string, c: FuzzCase): Promise<FuzzAnswer
 /** A refusal must say why: a JSON body with a message or a field. */
 export function hasReason(json: any): boolean {
   const message = json?.message;
-  return (typeof message === 'string' && message.length > 0) || (Array.isArray(message) && message.length > 0) || (typeof json?.field === 'string' && json.field.length > 0);
+  return (
+    (typeof message === 'string' && message.length > 0) ||
+    (Array.isArray(message) && message.length > 0) ||
+    (typeof json?.field === 'string' && json.field.length > 0)
+  );
 }

@@ -111,7 +111,18 @@ export async function audit(client: ApiClient, batches: AcceptedBatch[], workerO
     completions.set(key, (completions.get(key) ?? 0) + 1);
   }
   const logged = [...completions.values()].reduce((a, b) => a + b, 0);
-  const out: BatchAudit = { completionLogs: 0, items: 0, completed: 0, failed: 0, cancelled: 0, lost: 0, duplicated: 0, reran: 0, sensitivity: new Map(), problems: [] };
+  const out: BatchAudit = {
+    completionLogs: 0,
+    items: 0,
+    completed: 0,
+    failed: 0,
+    cancelled: 0,
+    lost: 0,
+    duplicated: 0,
+    reran: 0,
+    sensitivity: new Map(),
+    problems: [],
+  };
   for (const batch of batches) {
     out.items += batch.markers.length;
     const view = await client.request('GET', `/v1/batches/${batch.id}`);
@@ -141,12 +152,14 @@ export async function audit(client: ApiClient, batches: AcceptedBatch[], workerO
       }
       if (marker) out.sensitivity.set(marker, item.sensitivity);
       if (item.status === 'completed') completedHere += 1;
-      if (item.status === 'completed' || item.status === 'failed' || item.status === 'cancelled') out[item.status as 'completed' | 'failed' | 'cancelled'] += 1;
+      if (item.status === 'completed' || item.status === 'failed' || item.status === 'cancelled')
+        out[item.status as 'completed' | 'failed' | 'cancelled'] += 1;
       else {
         out.lost += 1;
         out.problems.push(`${batch.phase}: item ${index} of ${batch.id} still ${item.status}`);
       }
-      if (item.status === 'failed') out.problems.push(`${batch.phase}: item ${index} of ${batch.id} failed: ${item.error}`);
+      if (item.status === 'failed')
+        out.problems.push(`${batch.phase}: item ${index} of ${batch.id} failed: ${item.error}`);
       if ((completions.get(`${batch.id}:${index}`) ?? 0) > 1) duplicatedHere.add(index);
       if (item.attempts > 1) out.reran += 1;
       sumIn += item.usage?.inputTokens ?? 0;
@@ -159,9 +172,15 @@ export async function audit(client: ApiClient, batches: AcceptedBatch[], workerO
     let dup = duplicatedHere.size;
     if (excessCompletions > dup) dup = excessCompletions;
     if (overcharged && dup === 0) dup = 1;
-    if (dup > 0) out.problems.push(`${batch.phase}: batch ${batch.id}: ${dup} item(s) completed or charged twice (counters ${JSON.stringify(b.counts)}, usage ${JSON.stringify(b.usage)} vs items ${sumIn}/${sumOut})`);
+    if (dup > 0)
+      out.problems.push(
+        `${batch.phase}: batch ${batch.id}: ${dup} item(s) completed or charged twice (counters ${JSON.stringify(b.counts)}, usage ${JSON.stringify(b.usage)} vs items ${sumIn}/${sumOut})`,
+      );
     out.duplicated += dup;
-    if (b.counts.total !== batch.markers.length) out.problems.push(`${batch.phase}: batch ${batch.id} holds ${b.counts.total} items, ${batch.markers.length} were submitted`);
+    if (b.counts.total !== batch.markers.length)
+      out.problems.push(
+        `${batch.phase}: batch ${batch.id} holds ${b.counts.total} items, ${batch.markers.length} were submitted`,
+      );
   }
   out.completionLogs = logged;
   return out;
@@ -181,7 +200,11 @@ export interface LeakReport {
  * sensitivity (declared, or raised by PII detection) is above the provider's clearance, or carrying an
  * item from a submission the API refused.
  */
-export function leakCheck(providers: ChaosProvider[], ledger: Ledger, sensitivity: Map<string, Sensitivity>): LeakReport {
+export function leakCheck(
+  providers: ChaosProvider[],
+  ledger: Ledger,
+  sensitivity: Map<string, Sensitivity>,
+): LeakReport {
   const rank = (s: Sensitivity) => SENSITIVITY_LEVELS.indexOf(s);
   const report: LeakReport = { requests: {}, leaked: 0, details: [] };
   for (const p of providers) {
@@ -193,8 +216,14 @@ export function leakCheck(providers: ChaosProvider[], ledger: Ledger, sensitivit
         const level = sensitivity.get(m);
         if (level !== undefined && rank(level) <= rank(p.clearance)) continue;
         report.leaked += 1;
-        const never = ledger.refusedMarkers.has(m) ? 'an item from a refused submission' : 'an item the harness never saw accepted';
-        report.details.push(level === undefined ? `${p.name} received ${m}, ${never}` : `${p.name} (cleared to ${p.clearance}) received ${m}, a ${level} item`);
+        const never = ledger.refusedMarkers.has(m)
+          ? 'an item from a refused submission'
+          : 'an item the harness never saw accepted';
+        report.details.push(
+          level === undefined
+            ? `${p.name} received ${m}, ${never}`
+            : `${p.name} (cleared to ${p.clearance}) received ${m}, a ${level} item`,
+        );
       }
     }
   }

@@ -41,7 +41,11 @@ export interface PhaseResult {
 const FINISH_TIMEOUT_MS = 240_000;
 
 /** Runs a phase, timing it; a phase that throws is a failed phase with the error as its problem. */
-export async function runPhase(name: string, ctx: ChaosContext, body: (problems: string[]) => Promise<Record<string, unknown>>): Promise<PhaseResult> {
+export async function runPhase(
+  name: string,
+  ctx: ChaosContext,
+  body: (problems: string[]) => Promise<Record<string, unknown>>,
+): Promise<PhaseResult> {
   const t0 = Date.now();
   ctx.log(`phase ${name}: start`);
   const problems: string[] = [];
@@ -49,28 +53,51 @@ export async function runPhase(name: string, ctx: ChaosContext, body: (problems:
   try {
     detail = await body(problems);
   } catch (err) {
-    problems.push(`phase threw: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    problems.push(`phase threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   }
-  const result = { phase: name, ok: problems.length === 0, seconds: Math.round((Date.now() - t0) / 100) / 10, detail, problems };
-  ctx.log(`phase ${name}: ${result.ok ? 'ok' : 'FAILED'} in ${result.seconds}s ${JSON.stringify(detail)}${problems.length ? '\n  ' + problems.slice(0, 20).join('\n  ') : ''}`);
+  const result = {
+    phase: name,
+    ok: problems.length === 0,
+    seconds: Math.round((Date.now() - t0) / 100) / 10,
+    detail,
+    problems,
+  };
+  ctx.log(
+    `phase ${name}: ${result.ok ? 'ok' : 'FAILED'} in ${result.seconds}s ${JSON.stringify(detail)}${problems.length ? '\n  ' + problems.slice(0, 20).join('\n  ') : ''}`,
+  );
   return result;
 }
 
 /** Waits for the phase's batches, then audits them: every item ended once, none lost or counted twice. */
 async function settle(ctx: ChaosContext, phase: string, problems: string[], expectAllCompleted: boolean) {
   const batches = ctx.ledger.accepted.filter((b) => b.phase === phase);
-  const unfinished = await waitAllFinished(ctx.system.client, batches.map((b) => b.id), FINISH_TIMEOUT_MS);
-  if (unfinished.length) problems.push(`${unfinished.length} batch(es) not finished within ${FINISH_TIMEOUT_MS / 1000}s`);
+  const unfinished = await waitAllFinished(
+    ctx.system.client,
+    batches.map((b) => b.id),
+    FINISH_TIMEOUT_MS,
+  );
+  if (unfinished.length)
+    problems.push(`${unfinished.length} batch(es) not finished within ${FINISH_TIMEOUT_MS / 1000}s`);
   const a = await audit(ctx.system.client, batches, ctx.system.workerOutput());
   if (a.lost || a.duplicated || (expectAllCompleted && a.failed)) problems.push(...a.problems);
-  if (a.completed > 0 && a.completionLogs === 0) problems.push('no "item completed" line in the workers\' logs: the duplicate check by logs is blind');
-  return { batches: batches.length, items: a.items, completed: a.completed, failed: a.failed, lost: a.lost, duplicated: a.duplicated, reran: a.reran };
+  if (a.completed > 0 && a.completionLogs === 0)
+    problems.push('no "item completed" line in the workers\' logs: the duplicate check by logs is blind');
+  return {
+    batches: batches.length,
+    items: a.items,
+    completed: a.completed,
+    failed: a.failed,
+    lost: a.lost,
+    duplicated: a.duplicated,
+    reran: a.reran,
+  };
 }
 
 /** Restarts any app process that died on its own (which is itself a finding) so the run can go on. */
 function reviveDeadProcesses(ctx: ChaosContext, problems: string[]): void {
   const { system } = ctx;
-  if (!system.api.running) problems.push(`the API process exited by itself:\n${system.api.output.join('').slice(-2000)}`);
+  if (!system.api.running)
+    problems.push(`the API process exited by itself:\n${system.api.output.join('').slice(-2000)}`);
   system.workers.forEach((w, i) => {
     if (!w.running) {
       problems.push(`worker ${i} exited by itself:\n${w.output.join('').slice(-2000)}`);
@@ -158,7 +185,15 @@ export async function redisRestartPhase(ctx: ChaosContext): Promise<PhaseResult>
       for (let i = 0; i < 200 && (await anyRunning(ctx, ids)) !== 'running'; i++) await sleep(50);
       // Submissions racing the crash: some are answered before it, some fail and are retried after.
       const racing = Array.from({ length: 3 }, (_, k) =>
-        sleep(k * 150).then(() => submit(system.client, ledger, 'redis-restarts', documentBatch(ledger, rng, randomSensitivity(rng), 3, scale.maxOutputTokens), 120_000)),
+        sleep(k * 150).then(() =>
+          submit(
+            system.client,
+            ledger,
+            'redis-restarts',
+            documentBatch(ledger, rng, randomSensitivity(rng), 3, scale.maxOutputTokens),
+            120_000,
+          ),
+        ),
       );
       await sleep(100);
       await system.redis.crash();
@@ -177,7 +212,12 @@ export async function redisRestartPhase(ctx: ChaosContext): Promise<PhaseResult>
       reviveDeadProcesses(ctx, problems);
     }
     const settled = await settle(ctx, 'redis-restarts', problems, true);
-    return { redisRestarts: restarts, submittedAcrossCrash: submittedDuringOutage, readyAgainMs: reconnectMs, ...settled };
+    return {
+      redisRestarts: restarts,
+      submittedAcrossCrash: submittedDuringOutage,
+      readyAgainMs: reconnectMs,
+      ...settled,
+    };
   });
 }
 
@@ -209,7 +249,12 @@ export async function outagePhase(ctx: ChaosContext): Promise<PhaseResult> {
       outages += 1;
       const ids: string[] = [];
       for (const level of ['public', 'internal', ...(both ? (['confidential'] as const) : [])] as const) {
-        const id = await submit(system.client, ledger, 'outages', documentBatch(ledger, rng, level, scale.cloudItems, scale.maxOutputTokens));
+        const id = await submit(
+          system.client,
+          ledger,
+          'outages',
+          documentBatch(ledger, rng, level, scale.cloudItems, scale.maxOutputTokens),
+        );
         if (id) ids.push(id);
       }
       await waitAllFinished(system.client, ids, FINISH_TIMEOUT_MS);
@@ -270,8 +315,10 @@ export async function fuzzPhase(ctx: ChaosContext): Promise<PhaseResult> {
       const what = `case ${i} (${c.family} ${c.method} ${c.path}, body ${String(c.body ?? '').slice(0, 120)}…)`;
       if (answer.status >= 500) problems.push(`${what}: ${answer.status} ${JSON.stringify(answer.json)}`);
       else if (answer.status >= 400) {
-        if (c.expect === 'accept') problems.push(`${what}: a valid body was refused: ${answer.status} ${JSON.stringify(answer.json)}`);
-        if (!hasReason(answer.json)) problems.push(`${what}: ${answer.status} without a reason: ${JSON.stringify(answer.json)}`);
+        if (c.expect === 'accept')
+          problems.push(`${what}: a valid body was refused: ${answer.status} ${JSON.stringify(answer.json)}`);
+        if (!hasReason(answer.json))
+          problems.push(`${what}: ${answer.status} without a reason: ${JSON.stringify(answer.json)}`);
       } else if (answer.status >= 200 && answer.status < 300) {
         if (c.expect === 'reject') problems.push(`${what}: accepted with ${answer.status}`);
         if (answer.status === 202 && c.path === '/v1/batches') {
@@ -289,15 +336,29 @@ export async function fuzzPhase(ctx: ChaosContext): Promise<PhaseResult> {
     }
     reviveDeadProcesses(ctx, problems);
     const after = await system.countRecords();
-    const expected = { batches: before.batches + accepted, items: before.items + acceptedItems, indexed: before.indexed + accepted };
-    if (JSON.stringify(after) !== JSON.stringify(expected)) problems.push(`records in Redis ${JSON.stringify(after)}, expected ${JSON.stringify(expected)} (before ${JSON.stringify(before)} + accepted)`);
+    const expected = {
+      batches: before.batches + accepted,
+      items: before.items + acceptedItems,
+      indexed: before.indexed + accepted,
+    };
+    if (JSON.stringify(after) !== JSON.stringify(expected))
+      problems.push(
+        `records in Redis ${JSON.stringify(after)}, expected ${JSON.stringify(expected)} (before ${JSON.stringify(before)} + accepted)`,
+      );
     // Accepted fuzz bodies are real work; their items must end too (failed is allowed: garbage in).
     const settled = await settle(ctx, 'fuzz', problems, false);
     return { fuzzed: cases.length, accepted, healthChecks, byFamily, byStatus, records: { before, after }, ...settled };
   });
 }
 
-const RANDOM_FAULTS: DoubleFault[] = [{ status: 500 }, { status: 502 }, { status: 503 }, { status: 429, retryAfterSec: 1 }, { hang: true }, { cutStream: true }];
+const RANDOM_FAULTS: DoubleFault[] = [
+  { status: 500 },
+  { status: 502 },
+  { status: 503 },
+  { status: 429, retryAfterSec: 1 },
+  { hang: true },
+  { cutStream: true },
+];
 
 /**
  * Randomized workloads from the seeded PRNG: batches of every sensitivity, faults injected at random on
@@ -323,7 +384,12 @@ export async function leakPhase(ctx: ChaosContext, killEvery: number): Promise<P
         const level = randomSensitivity(rng);
         const n = rng.int(1, 6);
         bySensitivity[level] = (bySensitivity[level] ?? 0) + n;
-        const id = await submit(system.client, ledger, 'leak-workload', documentBatch(ledger, rng, level, n, scale.maxOutputTokens));
+        const id = await submit(
+          system.client,
+          ledger,
+          'leak-workload',
+          documentBatch(ledger, rng, level, n, scale.maxOutputTokens),
+        );
         if (id) ids.push(id);
       }
       if (killEvery > 0 && round % killEvery === killEvery - 1) {

@@ -29,7 +29,12 @@ if (!Number.isInteger(seed) || seed < 0) {
 }
 
 const logsArg = args.find((a) => a.startsWith('--logs='));
-const report = await runChaos(mode, seed, (line) => process.stderr.write(`${line}\n`), logsArg?.slice('--logs='.length));
+const report = await runChaos(
+  mode,
+  seed,
+  (line) => process.stderr.write(`${line}\n`),
+  logsArg?.slice('--logs='.length),
+);
 const { summary, ...rest } = report;
 // The issue's counts first, so they can be quoted from the head of the line too.
 const line = { ...summary, ...rest };

@@ -39,7 +39,13 @@ export function randomSensitivity(rng: Random): Sensitivity {
  * `timeoutMs` (so a submission cut short by a Redis crash is finished by the retry, never doubled).
  * Returns the batch id once accepted, or null when the API refused it (4xx) or never answered.
  */
-export async function submit(client: ApiClient, ledger: Ledger, phase: string, body: unknown, timeoutMs = 60_000): Promise<string | null> {
+export async function submit(
+  client: ApiClient,
+  ledger: Ledger,
+  phase: string,
+  body: unknown,
+  timeoutMs = 60_000,
+): Promise<string | null> {
   const key = randomUUID();
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -27,7 +27,18 @@ export function itemOptions(item: SimItem, resources: Resources): ItemOptions {
     if (!clearedFor(cloud.clearance, item.sensitivity)) continue;
     const cost = costOf(usage, cloud.price);
     cheapestClearedCostUsd = Math.min(cheapestClearedCostUsd, cost);
-    if (earliestCloudFinish(item, cloud, item.arrivalAt) <= item.deadline && (cloudCostUsd === null || cost < cloudCostUsd)) cloudCostUsd = cost;
+    if (
+      earliestCloudFinish(item, cloud, item.arrivalAt) <= item.deadline &&
+      (cloudCostUsd === null || cost < cloudCostUsd)
+    )
+      cloudCostUsd = cost;
   }
-  return { localCostUsd, localRunMs: runMs, localMeetsDeadline, cloudCostUsd, cheapestClearedCostUsd, feasible: localMeetsDeadline || cloudCostUsd !== null };
+  return {
+    localCostUsd,
+    localRunMs: runMs,
+    localMeetsDeadline,
+    cloudCostUsd,
+    cheapestClearedCostUsd,
+    feasible: localMeetsDeadline || cloudCostUsd !== null,
+  };
 }

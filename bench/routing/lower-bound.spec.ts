@@ -10,11 +10,23 @@ import { generateWorkload } from './workload.js';
 import { SCENARIOS } from './scenarios.js';
 
 const resources = (sequences = 1): Resources => ({
-  local: { name: 'local', sequences, tokensPerSec: 10, configuredTokensPerSec: 10, price: { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.03 } },
+  local: {
+    name: 'local',
+    sequences,
+    tokensPerSec: 10,
+    configuredTokensPerSec: 10,
+    price: { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.03 },
+  },
   clouds: [
     {
-      name: 'frontier', clearance: 'internal', latencyMs: 0, tokensPerSec: 100, configuredTokensPerSec: 100, concurrency: 64,
-      price: { inputPerMTokUsd: 0.15, outputPerMTokUsd: 0.6 }, outages: [],
+      name: 'frontier',
+      clearance: 'internal',
+      latencyMs: 0,
+      tokensPerSec: 100,
+      configuredTokensPerSec: 100,
+      concurrency: 64,
+      price: { inputPerMTokUsd: 0.15, outputPerMTokUsd: 0.6 },
+      outages: [],
     },
   ],
   requestTimeoutMs: 30_000,
@@ -22,17 +34,36 @@ const resources = (sequences = 1): Resources => ({
 
 let nextId = 0;
 /** `seconds` of local work (10 tok/s), all of it output. */
-const item = (arrivalAt: number, deadline: number, seconds: number, sensitivity: SimItem['sensitivity'] = 'public'): SimItem => ({
-  id: nextId++, batch: nextId, arrivalAt, deadline, sensitivity, kind: 'summarize', inputTokens: 0,
-  expectedOutputTokens: seconds * 10, outputTokens: seconds * 10, speedFactor: 1, latencyFactor: 1,
+const item = (
+  arrivalAt: number,
+  deadline: number,
+  seconds: number,
+  sensitivity: SimItem['sensitivity'] = 'public',
+): SimItem => ({
+  id: nextId++,
+  batch: nextId,
+  arrivalAt,
+  deadline,
+  sensitivity,
+  kind: 'summarize',
+  inputTokens: 0,
+  expectedOutputTokens: seconds * 10,
+  outputTokens: seconds * 10,
+  speedFactor: 1,
+  latencyFactor: 1,
 });
-const local = (i: SimItem) => costOf({ inputTokens: i.inputTokens, outputTokens: i.outputTokens }, resources().local.price);
-const cloud = (i: SimItem) => costOf({ inputTokens: i.inputTokens, outputTokens: i.outputTokens }, resources().clouds[0].price);
+const local = (i: SimItem) =>
+  costOf({ inputTokens: i.inputTokens, outputTokens: i.outputTokens }, resources().local.price);
+const cloud = (i: SimItem) =>
+  costOf({ inputTokens: i.inputTokens, outputTokens: i.outputTokens }, resources().clouds[0].price);
 
 describe('costLowerBound', () => {
   it('charges every item its local price when the local pool has room for all of them', () => {
     const items = [item(0, 100_000, 10), item(0, 100_000, 20), item(5000, 200_000, 30)];
-    expect(costLowerBound(items, resources()).costUsd).toBeCloseTo(items.reduce((s, i) => s + local(i), 0), 12);
+    expect(costLowerBound(items, resources()).costUsd).toBeCloseTo(
+      items.reduce((s, i) => s + local(i), 0),
+      12,
+    );
   });
 
   it('gives one sequence to what fits in the window and charges the rest at the cloud price', () => {
@@ -57,7 +88,15 @@ describe('costLowerBound', () => {
       const items = Array.from({ length: n }, () => {
         const arrival = dice.int(0, 20) * 1000;
         const seconds = dice.int(1, 12);
-        return item(arrival, arrival + dice.int(seconds, 3 * seconds + 5) * 1000, seconds, dice.pick([['public', 3], ['restricted', 1]] as const));
+        return item(
+          arrival,
+          arrival + dice.int(seconds, 3 * seconds + 5) * 1000,
+          seconds,
+          dice.pick([
+            ['public', 3],
+            ['restricted', 1],
+          ] as const),
+        );
       });
       const bound = costLowerBound(items, resources(sequences)).costUsd;
       expect(bound).toBeLessThanOrEqual(cheapestValidAssignment(items, resources(sequences)) + 1e-12);
@@ -70,7 +109,9 @@ describe('costLowerBound', () => {
     const bound = costLowerBound(items, scenario.resources);
     const missed = (router: ReturnType<typeof allCloud>) => {
       const result = simulate(items, scenario.resources, router);
-      const late = result.outcomes.filter((o, i) => itemOptions(items[i], scenario.resources).feasible && o.finishedAt > items[i].deadline);
+      const late = result.outcomes.filter(
+        (o, i) => itemOptions(items[i], scenario.resources).feasible && o.finishedAt > items[i].deadline,
+      );
       return { costUsd: result.costUsd, late: late.length };
     };
     const cloud = missed(allCloud());
@@ -110,7 +151,10 @@ describe('FluidLocalCapacity', () => {
   });
 
   it('grants nothing more to a window once an interval around it is full', () => {
-    const capacity = new FluidLocalCapacity(1, [{ release: 0, deadline: 10 }, { release: 2, deadline: 8 }]);
+    const capacity = new FluidLocalCapacity(1, [
+      { release: 0, deadline: 10 },
+      { release: 2, deadline: 8 },
+    ]);
     expect(capacity.take(0, 10, 7)).toBe(7);
     expect(capacity.take(2, 8, 6)).toBe(3); // [0, 10] holds 10: 7 taken, 3 left
     expect(capacity.take(0, 10, 1)).toBe(0);
@@ -123,7 +167,10 @@ function slack(windows: Array<{ release: number; deadline: number }>, loads: num
   for (const a of windows) {
     for (const b of windows) {
       if (b.deadline <= a.release) continue;
-      const inside = windows.reduce((s, w, k) => s + (w.release >= a.release && w.deadline <= b.deadline ? loads[k] : 0), 0);
+      const inside = windows.reduce(
+        (s, w, k) => s + (w.release >= a.release && w.deadline <= b.deadline ? loads[k] : 0),
+        0,
+      );
       least = Math.min(least, sequences * (b.deadline - a.release) - inside);
     }
   }
@@ -150,13 +197,24 @@ function cheapestValidAssignment(items: SimItem[], res: Resources): number {
       else if (o.cloudCostUsd === null) valid = false;
       else cost += o.cloudCostUsd;
     });
-    if (valid && cost < best && someOrderFits(locals.map((k) => items[k]), res)) best = cost;
+    if (
+      valid &&
+      cost < best &&
+      someOrderFits(
+        locals.map((k) => items[k]),
+        res,
+      )
+    )
+      best = cost;
   }
   return best;
 }
 
 function someOrderFits(items: SimItem[], res: Resources): boolean {
-  const permutations = (xs: SimItem[]): SimItem[][] => (xs.length <= 1 ? [xs] : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p])));
+  const permutations = (xs: SimItem[]): SimItem[][] =>
+    xs.length <= 1
+      ? [xs]
+      : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
   return permutations(items).some((order) => {
     const free = new Array(res.local.sequences).fill(0);
     return order.every((i) => {

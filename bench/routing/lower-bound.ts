@@ -67,7 +67,8 @@ export function costLowerBound(items: readonly SimItem[], resources: Resources):
     perItemUsd.set(item.id, charge);
     costUsd += charge;
     if (o.feasible && o.localMeetsDeadline && o.cloudCostUsd === null) forced.push({ ...claim, savingUsd: Infinity });
-    else if (o.feasible && o.localMeetsDeadline && o.cloudCostUsd! > o.localCostUsd) contended.push({ ...claim, savingUsd: o.cloudCostUsd! - o.localCostUsd });
+    else if (o.feasible && o.localMeetsDeadline && o.cloudCostUsd! > o.localCostUsd)
+      contended.push({ ...claim, savingUsd: o.cloudCostUsd! - o.localCostUsd });
   }
   contended.sort((a, b) => b.savingUsd / b.runMs - a.savingUsd / a.runMs || a.id - b.id);
   const capacity = new FluidLocalCapacity(resources.local.sequences, [...forced, ...contended]);
@@ -112,7 +113,14 @@ export class FluidLocalCapacity {
     const index = new Map(this.deadlines.map((d, i) => [d, i]));
     for (const c of claims) {
       const key = `${c.release}:${c.deadline}`;
-      if (!this.windows.has(key)) this.windows.set(key, { release: c.release, deadline: c.deadline, d: index.get(c.deadline)!, load: 0, exhausted: false });
+      if (!this.windows.has(key))
+        this.windows.set(key, {
+          release: c.release,
+          deadline: c.deadline,
+          d: index.get(c.deadline)!,
+          load: 0,
+          exhausted: false,
+        });
     }
     this.byRelease = [...this.windows.values()].sort((a, b) => b.release - a.release);
     this.tree = new MinAddTree(this.deadlines.length);

@@ -1,5 +1,12 @@
 import { costOf } from '#libs/routing/src/cost.js';
-import { RoutingPolicy, workTokens, type ProviderView, type RoutableItem, type RouteDecision, type RoutingState } from '#libs/routing/src/routing-policy.js';
+import {
+  RoutingPolicy,
+  workTokens,
+  type ProviderView,
+  type RoutableItem,
+  type RouteDecision,
+  type RoutingState,
+} from '#libs/routing/src/routing-policy.js';
 import { isCleared } from '#libs/routing/src/sensitivity.js';
 
 export type RouterName = 'switchyard' | 'all-cloud' | 'all-local' | 'threshold';
@@ -44,12 +51,16 @@ function toRoute(d: RouteDecision): Route {
 
 /** Static rules, evaluated item by item; none of them runs the watchdog. */
 function staticRouter(name: RouterName, rule: (item: RoutableItem, state: RoutingState) => ProviderView): Router {
-  const routeOne = (item: RoutableItem, state: RoutingState): Route => ({ provider: rule(item, state).name, atRisk: false });
+  const routeOne = (item: RoutableItem, state: RoutingState): Route => ({
+    provider: rule(item, state).name,
+    atRisk: false,
+  });
   return { name, routeOne, routeBatch: (items, state) => items.map((item) => routeOne(item, state)) };
 }
 
 /** Every item to the cheapest cleared cloud provider that is up; local only when there is none. */
-export const allCloud = (): Router => staticRouter('all-cloud', (item, state) => cheapestCloud(item, state) ?? localOf(state));
+export const allCloud = (): Router =>
+  staticRouter('all-cloud', (item, state) => cheapestCloud(item, state) ?? localOf(state));
 
 /** Every item to the local pool. */
 export const allLocal = (): Router => staticRouter('all-local', (_item, state) => localOf(state));
@@ -70,5 +81,8 @@ function cheapestCloud(item: RoutableItem, state: RoutingState): ProviderView | 
   const usage = { inputTokens: item.inputTokens, outputTokens: item.expectedOutputTokens };
   return state.providers
     .filter((p) => p.target === 'cloud' && p.available !== false && isCleared(p.clearance, item.sensitivity))
-    .reduce<ProviderView | undefined>((best, p) => (!best || costOf(usage, p.price) < costOf(usage, best.price) ? p : best), undefined);
+    .reduce<ProviderView | undefined>(
+      (best, p) => (!best || costOf(usage, p.price) < costOf(usage, best.price) ? p : best),
+      undefined,
+    );
 }

@@ -1,5 +1,12 @@
 import type { CloudSpec, Outage, Resources } from './resources.js';
-import { INTERACTIVE_MAX_ITEMS, KIND_MIX, RESTRICTED_MAX_ITEMS, MIXED_DEADLINES, SENSITIVITY_MIX, type WorkloadSpec } from './workload.js';
+import {
+  INTERACTIVE_MAX_ITEMS,
+  KIND_MIX,
+  RESTRICTED_MAX_ITEMS,
+  MIXED_DEADLINES,
+  SENSITIVITY_MIX,
+  type WorkloadSpec,
+} from './workload.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -41,7 +48,13 @@ function resources(outages: { frontier?: Outage[]; sovereign?: Outage[] } = {}):
     outages: outages.sovereign ?? [],
   };
   return {
-    local: { name: 'local', sequences: 8, tokensPerSec: 30, configuredTokensPerSec: 30, price: { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.03 } },
+    local: {
+      name: 'local',
+      sequences: 8,
+      tokensPerSec: 30,
+      configuredTokensPerSec: 30,
+      price: { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.03 },
+    },
     clouds: [frontier, sovereign],
     requestTimeoutMs: 30 * SECOND,
   };
@@ -97,7 +110,13 @@ export const SCENARIOS: readonly Scenario[] = [
       batchSize: { median: 10, max: 120 },
       inputMedianTokens: 400,
       deadlines: [
-        { minMs: 10 * SECOND, maxMs: 90 * SECOND, weight: 0.4, maxBatchItems: INTERACTIVE_MAX_ITEMS, maxRestrictedItems: RESTRICTED_MAX_ITEMS.interactive },
+        {
+          minMs: 10 * SECOND,
+          maxMs: 90 * SECOND,
+          weight: 0.4,
+          maxBatchItems: INTERACTIVE_MAX_ITEMS,
+          maxRestrictedItems: RESTRICTED_MAX_ITEMS.interactive,
+        },
         { minMs: 2 * MINUTE, maxMs: 10 * MINUTE, weight: 0.4, maxRestrictedItems: RESTRICTED_MAX_ITEMS.minutes },
         { minMs: 30 * MINUTE, maxMs: 60 * MINUTE, weight: 0.2 },
       ],
@@ -106,13 +125,21 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'frontier-outage',
     about: 'the frontier API down for 30 min, then again for 5',
-    resources: resources({ frontier: [{ fromMs: 40 * MINUTE, toMs: 70 * MINUTE }, { fromMs: 120 * MINUTE, toMs: 125 * MINUTE }] }),
+    resources: resources({
+      frontier: [
+        { fromMs: 40 * MINUTE, toMs: 70 * MINUTE },
+        { fromMs: 120 * MINUTE, toMs: 125 * MINUTE },
+      ],
+    }),
     workload: { ...base, seed: 404, bursts: [{ atMs: 45 * MINUTE, batches: 4 }] },
   },
   {
     name: 'all-cloud-down',
     about: 'every cloud provider down for 20 min during a burst',
-    resources: resources({ frontier: [{ fromMs: 60 * MINUTE, toMs: 80 * MINUTE }], sovereign: [{ fromMs: 58 * MINUTE, toMs: 82 * MINUTE }] }),
+    resources: resources({
+      frontier: [{ fromMs: 60 * MINUTE, toMs: 80 * MINUTE }],
+      sovereign: [{ fromMs: 58 * MINUTE, toMs: 82 * MINUTE }],
+    }),
     workload: { ...base, seed: 505, bursts: [{ atMs: 62 * MINUTE, batches: 5 }] },
   },
 ];

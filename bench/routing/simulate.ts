@@ -48,7 +48,15 @@ export function runScenario(
   system: SystemConfig = PRODUCTION,
   exactSizes = false,
 ): ScenarioReport & { extra: Extra[]; overcommitted: number } {
-  const totals = routers.map(() => ({ name: '' as RouterName, costUsd: 0, hits: 0, leaks: 0, cloudItems: 0, escalations: 0, failedRequests: 0 }));
+  const totals = routers.map(() => ({
+    name: '' as RouterName,
+    costUsd: 0,
+    hits: 0,
+    leaks: 0,
+    cloudItems: 0,
+    escalations: 0,
+    failedRequests: 0,
+  }));
   let items = 0;
   let boundUsd = 0;
   let feasibleItems = 0;
@@ -56,7 +64,9 @@ export function runScenario(
   for (let r = 0; r < replications; r++) {
     const generated = generateWorkload({ ...scenario.workload, seed: scenario.workload.seed + 1000 * r });
     // --exact-sizes: the policy is told each item's true output length (a diagnostic: how much of the gap is estimation).
-    const workload = exactSizes ? generated.map((item) => ({ ...item, expectedOutputTokens: item.outputTokens })) : generated;
+    const workload = exactSizes
+      ? generated.map((item) => ({ ...item, expectedOutputTokens: item.outputTokens }))
+      : generated;
     const bound = costLowerBound(workload, scenario.resources);
     const feasible = workload.map((item) => itemOptions(item, scenario.resources).feasible);
     items += workload.length;
@@ -110,19 +120,35 @@ function repoRoot(): string {
 function main(argv: string[]): void {
   const only = argv.includes('--scenario') ? argv[argv.indexOf('--scenario') + 1] : undefined;
   // --replications N: more workloads per scenario, to tell a change's effect from one seed's dice (not recorded).
-  const replications = argv.includes('--replications') ? Number(argv[argv.indexOf('--replications') + 1]) : REPLICATIONS;
+  const replications = argv.includes('--replications')
+    ? Number(argv[argv.indexOf('--replications') + 1])
+    : REPLICATIONS;
   if (!Number.isInteger(replications) || replications < 1) throw new Error('--replications takes a positive integer');
-  if (replications !== REPLICATIONS && argv.includes('--record')) throw new Error(`--record keeps the ${REPLICATIONS} replications the results are compared at`);
+  if (replications !== REPLICATIONS && argv.includes('--record'))
+    throw new Error(`--record keeps the ${REPLICATIONS} replications the results are compared at`);
   const scenarios = SCENARIOS.filter((s) => !only || s.name === only);
   // --static-estimates: the policy keeps production's output rules, learning nothing (what TokenCalibration buys).
-  const system: SystemConfig = argv.includes('--static-estimates') ? { ...PRODUCTION, name: 'static-estimates', learnTokenRatios: false } : PRODUCTION;
+  const system: SystemConfig = argv.includes('--static-estimates')
+    ? { ...PRODUCTION, name: 'static-estimates', learnTokenRatios: false }
+    : PRODUCTION;
   const reports: ScenarioReport[] = [];
   for (const scenario of scenarios) {
     const t0 = Date.now();
-    const { extra, overcommitted, ...report } = runScenario(scenario, ROUTERS, replications, system, argv.includes('--exact-sizes'));
+    const { extra, overcommitted, ...report } = runScenario(
+      scenario,
+      ROUTERS,
+      replications,
+      system,
+      argv.includes('--exact-sizes'),
+    );
     reports.push(report);
-    console.log(`${scenario.name} (${report.items} items in ${replications} runs, ${scenario.about}): bound $${report.bound.costUsd.toFixed(4)} [${Date.now() - t0} ms]`);
-    if (overcommitted > 0) console.log(`  note: in ${overcommitted} run(s) local-only work exceeds local capacity: no routing meets every feasible deadline`);
+    console.log(
+      `${scenario.name} (${report.items} items in ${replications} runs, ${scenario.about}): bound $${report.bound.costUsd.toFixed(4)} [${Date.now() - t0} ms]`,
+    );
+    if (overcommitted > 0)
+      console.log(
+        `  note: in ${overcommitted} run(s) local-only work exceeds local capacity: no routing meets every feasible deadline`,
+      );
     report.policies.forEach((p, i) => {
       const x = extra[i];
       console.log(

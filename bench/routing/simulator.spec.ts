@@ -8,15 +8,33 @@ import { generateWorkload } from './workload.js';
 
 const SECOND = 1000;
 const resources = (over: { sovereignDown?: boolean } = {}): Resources => ({
-  local: { name: 'local', sequences: 1, tokensPerSec: 10, configuredTokensPerSec: 10, price: { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.03 } },
+  local: {
+    name: 'local',
+    sequences: 1,
+    tokensPerSec: 10,
+    configuredTokensPerSec: 10,
+    price: { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.03 },
+  },
   clouds: [
     {
-      name: 'frontier', clearance: 'internal', latencyMs: 500, tokensPerSec: 100, configuredTokensPerSec: 100, concurrency: 8,
-      price: { inputPerMTokUsd: 0.15, outputPerMTokUsd: 0.6 }, outages: [],
+      name: 'frontier',
+      clearance: 'internal',
+      latencyMs: 500,
+      tokensPerSec: 100,
+      configuredTokensPerSec: 100,
+      concurrency: 8,
+      price: { inputPerMTokUsd: 0.15, outputPerMTokUsd: 0.6 },
+      outages: [],
     },
     {
-      name: 'sovereign', clearance: 'confidential', latencyMs: 500, tokensPerSec: 50, configuredTokensPerSec: 50, concurrency: 8,
-      price: { inputPerMTokUsd: 0.6, outputPerMTokUsd: 2.4 }, outages: over.sovereignDown ? [{ fromMs: 0, toMs: 3600 * SECOND }] : [],
+      name: 'sovereign',
+      clearance: 'confidential',
+      latencyMs: 500,
+      tokensPerSec: 50,
+      configuredTokensPerSec: 50,
+      concurrency: 8,
+      price: { inputPerMTokUsd: 0.6, outputPerMTokUsd: 2.4 },
+      outages: over.sovereignDown ? [{ fromMs: 0, toMs: 3600 * SECOND }] : [],
     },
   ],
   requestTimeoutMs: 30 * SECOND,
@@ -24,8 +42,18 @@ const resources = (over: { sovereignDown?: boolean } = {}): Resources => ({
 
 let nextId = 0;
 const item = (over: Partial<SimItem> = {}): SimItem => ({
-  id: nextId++, batch: 0, arrivalAt: 0, deadline: 3600 * SECOND, sensitivity: 'public', kind: 'summarize', inputTokens: 100,
-  expectedOutputTokens: 90, outputTokens: 90, speedFactor: 1, latencyFactor: 1, ...over,
+  id: nextId++,
+  batch: 0,
+  arrivalAt: 0,
+  deadline: 3600 * SECOND,
+  sensitivity: 'public',
+  kind: 'summarize',
+  inputTokens: 100,
+  expectedOutputTokens: 90,
+  outputTokens: 90,
+  speedFactor: 1,
+  latencyFactor: 1,
+  ...over,
 });
 const withIds = (items: SimItem[]) => items.map((it, id) => ({ ...it, id }));
 
@@ -39,7 +67,12 @@ const always = (provider: string, escalate?: Router['escalate']): Router => ({
 
 describe('simulate', () => {
   it('counts a leak for every item sent above its clearance, whatever the router claims', () => {
-    const items = withIds([item({ sensitivity: 'public' }), item({ sensitivity: 'internal' }), item({ sensitivity: 'confidential' }), item({ sensitivity: 'restricted' })]);
+    const items = withIds([
+      item({ sensitivity: 'public' }),
+      item({ sensitivity: 'internal' }),
+      item({ sensitivity: 'confidential' }),
+      item({ sensitivity: 'restricted' }),
+    ]);
     const result = simulate(items, resources(), always('frontier'));
     expect(result.leaks).toBe(2);
     expect(result.outcomes.map((o) => o.leaked)).toEqual([false, false, true, true]);
@@ -59,8 +92,16 @@ describe('simulate', () => {
   it('probes a half-open circuit with one token before the item: a provider still down costs the item the probe timeout, not the request timeout', () => {
     const res = resources();
     res.clouds[0].outages = [{ fromMs: 0, toMs: 200 * SECOND }];
-    const system = { ...PRODUCTION, attempts: 1, circuit: { failureThreshold: 1, openMs: 10 * SECOND, probeTimeoutMs: 5 * SECOND } };
-    const items = withIds([item({ arrivalAt: 0, batch: 0 }), item({ arrivalAt: 45 * SECOND, batch: 1 }), item({ arrivalAt: 300 * SECOND, batch: 2 })]);
+    const system = {
+      ...PRODUCTION,
+      attempts: 1,
+      circuit: { failureThreshold: 1, openMs: 10 * SECOND, probeTimeoutMs: 5 * SECOND },
+    };
+    const items = withIds([
+      item({ arrivalAt: 0, batch: 0 }),
+      item({ arrivalAt: 45 * SECOND, batch: 1 }),
+      item({ arrivalAt: 300 * SECOND, batch: 2 }),
+    ]);
     const [tripped, probedDown, probedUp] = simulate(items, res, always('frontier'), system).outcomes;
     expect(tripped.sentTo[0]).toBe('frontier'); // timed out at 30 s: the circuit opened
     // Half-open at 45 s, frontier still down: the probe fails at 50 s and the item goes elsewhere, never sent there.
@@ -89,7 +130,11 @@ describe('simulate', () => {
       item({ batch: 0, expectedOutputTokens: 1000, outputTokens: 1000, deadline: 3600 * SECOND }), // 110 s locally
       item({ batch: 0, deadline: 100 * SECOND }), // waits behind it: misses if it stays
     ]);
-    const result = simulate(items, resources(), always('local', (it, state) => policy.escalation(it, state)?.provider ?? null));
+    const result = simulate(
+      items,
+      resources(),
+      always('local', (it, state) => policy.escalation(it, state)?.provider ?? null),
+    );
     expect(result.escalations).toBe(1);
     expect(result.outcomes[1]).toMatchObject({ escalated: true, sentTo: ['frontier'] });
     expect(result.outcomes[1].finishedAt).toBeLessThanOrEqual(100 * SECOND);
@@ -106,10 +151,19 @@ describe('simulate', () => {
 
   it('tells the router what completed items of the kind really wrote, as routableItem does after intake', () => {
     const seen: number[][] = [];
-    const spy: Router = { ...always('local'), routeBatch: (items) => (seen.push(items.map((i) => i.expectedOutputTokens)), items.map(() => ({ provider: 'local', atRisk: false }))) };
+    const spy: Router = {
+      ...always('local'),
+      routeBatch: (items) => (
+        seen.push(items.map((i) => i.expectedOutputTokens)),
+        items.map(() => ({ provider: 'local', atRisk: false }))
+      ),
+    };
     // Five summaries that run twice their estimate, then one more, arriving after they are done.
     const first = Array.from({ length: 5 }, () => item({ batch: 0, expectedOutputTokens: 20, outputTokens: 40 }));
-    const items = withIds([...first, item({ batch: 1, arrivalAt: 600 * SECOND, expectedOutputTokens: 20, outputTokens: 40 })]);
+    const items = withIds([
+      ...first,
+      item({ batch: 1, arrivalAt: 600 * SECOND, expectedOutputTokens: 20, outputTokens: 40 }),
+    ]);
     simulate(items, resources(), spy);
     expect(seen).toEqual([[20, 20, 20, 20, 20], [40]]);
     seen.length = 0;
@@ -119,7 +173,8 @@ describe('simulate', () => {
 
   it('is deterministic', () => {
     const scenario = SCENARIOS.find((s) => s.name === 'frontier-outage')!;
-    const run = () => simulate(generateWorkload({ ...scenario.workload, durationMs: 60 * 60_000 }), scenario.resources, switchyard());
+    const run = () =>
+      simulate(generateWorkload({ ...scenario.workload, durationMs: 60 * 60_000 }), scenario.resources, switchyard());
     const [a, b] = [run(), run()];
     expect(a.costUsd).toBe(b.costUsd);
     expect(a.outcomes.map((o) => o.finishedAt)).toEqual(b.outcomes.map((o) => o.finishedAt));

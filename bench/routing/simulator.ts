@@ -1,11 +1,28 @@
 import { costOf, type Price } from '#libs/routing/src/cost.js';
 import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
 import { TokenCalibration } from '#libs/routing/src/token-calibration.js';
-import { DEFAULT_PROBE_TIMEOUT_MS, workTokens, type ProviderView, type QueuedWork, type RoutableItem, type RouteTarget, type RoutingState } from '#libs/routing/src/routing-policy.js';
+import {
+  DEFAULT_PROBE_TIMEOUT_MS,
+  workTokens,
+  type ProviderView,
+  type QueuedWork,
+  type RoutableItem,
+  type RouteTarget,
+  type RoutingState,
+} from '#libs/routing/src/routing-policy.js';
 import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
 import { ewma, workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
 import { EventQueue } from './event-queue.js';
-import { clearedFor, cloudRunMs, localRunMs, outageHit, type CloudSpec, type LocalPoolSpec, type Resources, type SimItem } from './resources.js';
+import {
+  clearedFor,
+  cloudRunMs,
+  localRunMs,
+  outageHit,
+  type CloudSpec,
+  type LocalPoolSpec,
+  type Resources,
+  type SimItem,
+} from './resources.js';
 import type { Router } from './routers.js';
 
 /** The machinery around the policy that the simulator reproduces, as apps/worker and libs/pools run it. */
@@ -22,7 +39,11 @@ export interface SystemConfig {
   attempts: number;
   backoffMs: number;
   /** One throughput sample from a completion, as the worker records it (then an EWMA per provider). */
-  throughputSample: (usage: { inputTokens: number; outputTokens: number }, elapsedMs: number, latencyMs: number) => number | null;
+  throughputSample: (
+    usage: { inputTokens: number; outputTokens: number },
+    elapsedMs: number,
+    latencyMs: number,
+  ) => number | null;
   /** Estimates corrected per task kind from completed items (TokenCalibration), as routableItem applies them. */
   learnTokenRatios: boolean;
 }
@@ -94,7 +115,12 @@ interface Job {
  * reroutes, and the escalation watchdog. Requests really go to the provider named; one that is down
  * fails them after the request timeout.
  */
-export function simulate(items: readonly SimItem[], resources: Resources, router: Router, config: SystemConfig = PRODUCTION): SimulationResult {
+export function simulate(
+  items: readonly SimItem[],
+  resources: Resources,
+  router: Router,
+  config: SystemConfig = PRODUCTION,
+): SimulationResult {
   return new Simulation(items, resources, router, config).run();
 }
 
@@ -189,8 +215,14 @@ class LocalPool extends Provider {
   /** Running work first, then the waiting items in the order they will run. */
   queue(): QueuedWork[] {
     return [
-      ...[...this.runningJobs].map((j) => ({ deadline: j.run.item.deadline, workTokens: this.remainingWork(j), running: true })),
-      ...this.waiting.map((j) => ({ deadline: j.run.item.deadline, workTokens: j.run.estWork, item: j.run.routable })).reverse(),
+      ...[...this.runningJobs].map((j) => ({
+        deadline: j.run.item.deadline,
+        workTokens: this.remainingWork(j),
+        running: true,
+      })),
+      ...this.waiting
+        .map((j) => ({ deadline: j.run.item.deadline, workTokens: j.run.estWork, item: j.run.routable }))
+        .reverse(),
     ];
   }
 
@@ -217,7 +249,9 @@ class LocalPool extends Provider {
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       const w = this.waiting[mid];
-      const after = w.run.item.deadline > job.run.item.deadline || (w.run.item.deadline === job.run.item.deadline && w.seq > job.seq);
+      const after =
+        w.run.item.deadline > job.run.item.deadline ||
+        (w.run.item.deadline === job.run.item.deadline && w.seq > job.seq);
       if (after || w === job) lo = mid + 1;
       else hi = mid;
     }
@@ -283,14 +317,17 @@ class CloudProvider extends Provider {
     const down = outageHit(this.spec, now, answerMs);
     const timeoutMs = Math.min(this.sim.config.circuit.probeTimeoutMs, this.sim.resources.requestTimeoutMs);
     if (down) {
-      this.sim.events.at(Math.min(Math.max(now, down.fromMs) + this.sim.resources.requestTimeoutMs, now + timeoutMs), () => {
-        this.running -= 1;
-        this.backlogTokens -= job.run.estWork;
-        this.sim.failedRequests += 1;
-        this.recordFailure();
-        this.sim.reroute(job.run, this);
-        this.dispatch();
-      });
+      this.sim.events.at(
+        Math.min(Math.max(now, down.fromMs) + this.sim.resources.requestTimeoutMs, now + timeoutMs),
+        () => {
+          this.running -= 1;
+          this.backlogTokens -= job.run.estWork;
+          this.sim.failedRequests += 1;
+          this.recordFailure();
+          this.sim.reroute(job.run, this);
+          this.dispatch();
+        },
+      );
       return;
     }
     this.sim.events.at(now + answerMs, () => {
@@ -399,7 +436,12 @@ class Simulation {
       this.byName.set(p.name, p);
     }
     this.runs = items.map((item) => {
-      const routable = { sensitivity: item.sensitivity, deadline: item.deadline, inputTokens: item.inputTokens, expectedOutputTokens: item.expectedOutputTokens };
+      const routable = {
+        sensitivity: item.sensitivity,
+        deadline: item.deadline,
+        inputTokens: item.inputTokens,
+        expectedOutputTokens: item.expectedOutputTokens,
+      };
       return {
         item,
         routable,
@@ -425,14 +467,20 @@ class Simulation {
       leaks: outcomes.filter((o) => o.leaked).length,
       failedRequests: this.failedRequests,
       escalations: this.escalations,
-      cloudItems: this.runs.filter((r) => this.byName.get(r.outcome.sentTo[r.outcome.sentTo.length - 1])?.target === 'cloud').length,
+      cloudItems: this.runs.filter(
+        (r) => this.byName.get(r.outcome.sentTo[r.outcome.sentTo.length - 1])?.target === 'cloud',
+      ).length,
     };
   }
 
   /** As ItemProcessor records a completed item against its uncorrected estimate. */
   learn(item: SimItem): void {
     // The simulated workload's input estimate is exact, so only the output ratio moves here.
-    if (this.config.learnTokenRatios) this.calibration.record(item.kind, item, { inputTokens: item.inputTokens, outputTokens: item.expectedOutputTokens });
+    if (this.config.learnTokenRatios)
+      this.calibration.record(item.kind, item, {
+        inputTokens: item.inputTokens,
+        outputTokens: item.expectedOutputTokens,
+      });
   }
 
   finish(run: Run, costUsd: number): void {
@@ -445,7 +493,9 @@ class Simulation {
   attemptFailed(run: Run, from: CloudProvider): void {
     run.attempts += 1;
     if (run.attempts >= this.config.attempts) return this.reroute(run, from);
-    this.events.at(this.events.now + this.config.backoffMs * 2 ** (run.attempts - 1), () => this.assign(run, from.name));
+    this.events.at(this.events.now + this.config.backoffMs * 2 ** (run.attempts - 1), () =>
+      this.assign(run, from.name),
+    );
   }
 
   /**
@@ -454,7 +504,9 @@ class Simulation {
    */
   reroute(run: Run, from: Provider): void {
     run.attempts = 0;
-    const providers = [this.local, ...this.clouds].filter((p) => p !== from && (p.target === 'local' || p.view().available !== false));
+    const providers = [this.local, ...this.clouds].filter(
+      (p) => p !== from && (p.target === 'local' || p.view().available !== false),
+    );
     // The clouds left out stay in view as recovering, as ItemRerouter passes them: the item may park for one.
     const recovering = this.clouds.filter((c) => !providers.includes(c)).map((c) => c.view());
     const route = this.router.routeOne(run.routable, { ...this.state(providers), recovering });
@@ -469,7 +521,13 @@ class Simulation {
   private arrive(runs: Run[]): void {
     // Estimated at intake with the corrections learned so far (routableItem); kept for the item's life.
     for (const run of runs) {
-      run.routable = { ...run.routable, ...this.calibration.apply(run.item.kind, { inputTokens: run.item.inputTokens, expectedOutputTokens: run.item.expectedOutputTokens }) };
+      run.routable = {
+        ...run.routable,
+        ...this.calibration.apply(run.item.kind, {
+          inputTokens: run.item.inputTokens,
+          expectedOutputTokens: run.item.expectedOutputTokens,
+        }),
+      };
       run.estWork = workTokens(run.routable);
     }
     const routes = this.router.routeBatch(
@@ -522,7 +580,11 @@ class Simulation {
       const work = { deadline: run.item.deadline, workTokens: run.estWork };
       const finishAt = sequences.finishIf(work);
       // Only when some cloud provider is cleared is there anything to ask (the policy would refuse).
-      if (!run.escalated && finishAt > run.item.deadline && clouds.some((c) => clearedFor(c.clearance, run.item.sensitivity))) {
+      if (
+        !run.escalated &&
+        finishAt > run.item.deadline &&
+        clouds.some((c) => clearedFor(c.clearance, run.item.sensitivity))
+      ) {
         const provider = this.router.escalate!(run.routable, this.state(clouds));
         if (provider !== null) {
           moves.push({ job, provider });

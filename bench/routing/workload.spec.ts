@@ -24,14 +24,20 @@ describe('generateWorkload', () => {
   it('mixes sizes with a heavy tail, and every sensitivity', () => {
     const inputs = items.map((i) => i.inputTokens).sort((a, b) => a - b);
     expect(inputs[Math.floor(inputs.length * 0.999)]).toBeGreaterThan(10 * inputs[Math.floor(inputs.length / 2)]);
-    expect(new Set(items.map((i) => i.sensitivity))).toEqual(new Set(['public', 'internal', 'confidential', 'restricted']));
+    expect(new Set(items.map((i) => i.sensitivity))).toEqual(
+      new Set(['public', 'internal', 'confidential', 'restricted']),
+    );
   });
 
   it('keeps deadlines of seconds for small submissions, and minutes for small restricted ones', () => {
     for (const batch of batches.values()) {
       const dueIn = batch[0].deadline - batch[0].arrivalAt;
-      if (dueIn < 2 * MINUTE) expect(batch.length).toBeLessThanOrEqual(batch[0].sensitivity === 'restricted' ? RESTRICTED_MAX_ITEMS.interactive : INTERACTIVE_MAX_ITEMS);
-      if (dueIn <= 30 * MINUTE && batch[0].sensitivity === 'restricted') expect(batch.length).toBeLessThanOrEqual(RESTRICTED_MAX_ITEMS.minutes);
+      if (dueIn < 2 * MINUTE)
+        expect(batch.length).toBeLessThanOrEqual(
+          batch[0].sensitivity === 'restricted' ? RESTRICTED_MAX_ITEMS.interactive : INTERACTIVE_MAX_ITEMS,
+        );
+      if (dueIn <= 30 * MINUTE && batch[0].sensitivity === 'restricted')
+        expect(batch.length).toBeLessThanOrEqual(RESTRICTED_MAX_ITEMS.minutes);
     }
   });
 });

@@ -62,14 +62,30 @@ const HOUR = 60 * MINUTE;
  * are for someone waiting on a handful of documents; a batch of hundreds is due in minutes at the soonest.
  */
 export const MIXED_DEADLINES: ReadonlyArray<DeadlineBand> = [
-  { minMs: 10 * SECOND, maxMs: 90 * SECOND, weight: 0.1, maxBatchItems: INTERACTIVE_MAX_ITEMS, maxRestrictedItems: RESTRICTED_MAX_ITEMS.interactive },
+  {
+    minMs: 10 * SECOND,
+    maxMs: 90 * SECOND,
+    weight: 0.1,
+    maxBatchItems: INTERACTIVE_MAX_ITEMS,
+    maxRestrictedItems: RESTRICTED_MAX_ITEMS.interactive,
+  },
   { minMs: 2 * MINUTE, maxMs: 30 * MINUTE, weight: 0.3, maxRestrictedItems: RESTRICTED_MAX_ITEMS.minutes },
   { minMs: 1 * HOUR, maxMs: 8 * HOUR, weight: 0.35 },
   { minMs: 24 * HOUR, maxMs: 24 * HOUR, weight: 0.25 },
 ];
 
-export const SENSITIVITY_MIX: Readonly<Record<Sensitivity, number>> = { public: 0.4, internal: 0.3, confidential: 0.2, restricted: 0.1 };
-export const KIND_MIX: Readonly<Record<ItemKind, number>> = { summarize: 0.45, classify: 0.2, extract: 0.2, 'code-migration': 0.15 };
+export const SENSITIVITY_MIX: Readonly<Record<Sensitivity, number>> = {
+  public: 0.4,
+  internal: 0.3,
+  confidential: 0.2,
+  restricted: 0.1,
+};
+export const KIND_MIX: Readonly<Record<ItemKind, number>> = {
+  summarize: 0.45,
+  classify: 0.2,
+  extract: 0.2,
+  'code-migration': 0.15,
+};
 
 interface BatchArrival {
   at: number;
@@ -88,13 +104,18 @@ export function generateWorkload(spec: WorkloadSpec): SimItem[] {
   const itemDice = root.fork('items');
   const verbosityDice = root.fork('verbosity');
   const verbosity = Object.fromEntries(
-    (['summarize', 'classify', 'extract', 'code-migration'] as const).map((k) => [k, clamp(verbosityDice.logNormal(1, spec.verbositySigma), 0.6, 1.6)]),
+    (['summarize', 'classify', 'extract', 'code-migration'] as const).map((k) => [
+      k,
+      clamp(verbosityDice.logNormal(1, spec.verbositySigma), 0.6, 1.6),
+    ]),
   ) as Record<ItemKind, number>;
   const items: SimItem[] = [];
   arrivals.forEach((arrival, batch) => {
     const sensitivity = batchDice.pick(Object.entries(spec.sensitivity) as [Sensitivity, number][]);
     const bands = spec.deadlines.filter(
-      (b) => arrival.size <= (b.maxBatchItems ?? Infinity) && (sensitivity !== 'restricted' || arrival.size <= (b.maxRestrictedItems ?? Infinity)),
+      (b) =>
+        arrival.size <= (b.maxBatchItems ?? Infinity) &&
+        (sensitivity !== 'restricted' || arrival.size <= (b.maxRestrictedItems ?? Infinity)),
     );
     const band = batchDice.pick(bands.map((b) => [b, b.weight] as const));
     const deadline = Math.round(arrival.at + batchDice.logUniform(band.minMs, band.maxMs));
@@ -120,7 +141,8 @@ export function generateWorkload(spec: WorkloadSpec): SimItem[] {
 
 function batchArrivals(spec: WorkloadSpec, dice: Random): BatchArrival[] {
   const arrivals: BatchArrival[] = [];
-  const batchSize = () => Math.min(spec.batchSize.max, Math.max(1, Math.round(dice.logNormal(spec.batchSize.median, 0.7))));
+  const batchSize = () =>
+    Math.min(spec.batchSize.max, Math.max(1, Math.round(dice.logNormal(spec.batchSize.median, 0.7))));
   const poisson = (perHour: number, size: () => number) => {
     if (perHour <= 0) return;
     for (let t = dice.exponential(HOUR / perHour); t < spec.durationMs; t += dice.exponential(HOUR / perHour)) {
@@ -130,7 +152,8 @@ function batchArrivals(spec: WorkloadSpec, dice: Random): BatchArrival[] {
   poisson(spec.tricklePerHour, () => 1);
   poisson(spec.batchesPerHour, batchSize);
   for (const burst of spec.bursts) {
-    for (let b = 0; b < burst.batches; b++) arrivals.push({ at: Math.round(burst.atMs + dice.uniform(0, MINUTE)), size: batchSize() });
+    for (let b = 0; b < burst.batches; b++)
+      arrivals.push({ at: Math.round(burst.atMs + dice.uniform(0, MINUTE)), size: batchSize() });
   }
   return arrivals.sort((a, b) => a.at - b.at);
 }

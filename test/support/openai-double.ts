@@ -23,9 +23,7 @@ export interface RecordedRequest {
 }
 
 export type DoubleFault =
-  | { status: 429 | 500 | 502 | 503; retryAfterSec?: number }
-  | { hang: true }
-  | { cutStream: true };
+  { status: 429 | 500 | 502 | 503; retryAfterSec?: number } | { hang: true } | { cutStream: true };
 
 /**
  * Habits of real OpenAI-compatible servers that Switchyard must cope with, reproduced on demand (each seen
@@ -223,7 +221,9 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
 
     if (habits.refuseResponseFormat && body.response_format !== undefined) {
       // llama-server's words when the model's chat template cannot take a grammar-constrained request.
-      return sendJson(res, 400, { error: { code: 400, message: 'Unsupported param: response_format', type: 'invalid_request_error' } });
+      return sendJson(res, 400, {
+        error: { code: 400, message: 'Unsupported param: response_format', type: 'invalid_request_error' },
+      });
     }
     const promptTokens = doubleTokenCount(promptText(body.messages));
     if (habits.contextTokens !== undefined && promptTokens > habits.contextTokens) {
@@ -247,7 +247,12 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       created: Math.floor(Date.now() / 1000),
       model: answer.model,
       choices: [
-        { index: 0, message: { role: 'assistant', content: answer.text }, finish_reason: answer.finishReason, logprobs: null },
+        {
+          index: 0,
+          message: { role: 'assistant', content: answer.text },
+          finish_reason: answer.finishReason,
+          logprobs: null,
+        },
       ],
       usage: answer.usage,
     });
@@ -277,14 +282,22 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
 
   function stream(body: any, answer: ReturnType<typeof buildAnswer>, cut: boolean, res: ServerResponse): void {
     const includeUsage = body.stream_options?.include_usage === true;
-    const base = { id: `chatcmpl-double-${nextId++}`, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: answer.model };
+    const base = {
+      id: `chatcmpl-double-${nextId++}`,
+      object: 'chat.completion.chunk',
+      created: Math.floor(Date.now() / 1000),
+      model: answer.model,
+    };
     const chunk = (delta: object, finish_reason: string | null) => ({
       ...base,
       choices: [{ index: 0, delta, finish_reason, logprobs: null }],
       ...(includeUsage ? { usage: null } : {}),
     });
     const pieces = answer.text.match(/.{1,8}/gs) ?? [];
-    const events: object[] = [chunk({ role: 'assistant', content: '' }, null), ...pieces.map((content) => chunk({ content }, null))];
+    const events: object[] = [
+      chunk({ role: 'assistant', content: '' }, null),
+      ...pieces.map((content) => chunk({ content }, null)),
+    ];
 
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     if (cut) {
@@ -312,14 +325,18 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       return sendJson(res, 200, { latencyMs });
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}keys`) {
-      if (body?.keys !== null && !(Array.isArray(body?.keys) && body.keys.every((k: unknown) => typeof k === 'string'))) {
+      if (
+        body?.keys !== null &&
+        !(Array.isArray(body?.keys) && body.keys.every((k: unknown) => typeof k === 'string'))
+      ) {
         return sendError(res, 400, 'expected {"keys": [<string>, ...] | null}', 'invalid_request_error', null);
       }
       double.acceptKeys(body.keys);
       return sendJson(res, 200, { keys: body.keys === null ? null : body.keys.length });
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}habits`) {
-      if (typeof body !== 'object' || body === null) return sendError(res, 400, 'expected a ServerHabits object', 'invalid_request_error', null);
+      if (typeof body !== 'object' || body === null)
+        return sendError(res, 400, 'expected a ServerHabits object', 'invalid_request_error', null);
       double.setHabits(body);
       return sendJson(res, 200, { habits: body });
     }
@@ -384,7 +401,8 @@ function promptText(messages: any[]): string {
   return messages
     .map((m) => {
       if (typeof m?.content === 'string') return m.content;
-      if (Array.isArray(m?.content)) return m.content.map((p: any) => (typeof p?.text === 'string' ? p.text : '')).join('');
+      if (Array.isArray(m?.content))
+        return m.content.map((p: any) => (typeof p?.text === 'string' ? p.text : '')).join('');
       return '';
     })
     .join('');
@@ -396,7 +414,7 @@ export function overflowingAnswer(schema: any): string {
   const instance = (node: any): unknown => {
     if (node?.const !== undefined) return node.const;
     if (Array.isArray(node?.enum)) return node.enum[0];
-    const type = Array.isArray(node?.type) ? node.type[0] : node?.type ?? (node?.properties ? 'object' : undefined);
+    const type = Array.isArray(node?.type) ? node.type[0] : (node?.type ?? (node?.properties ? 'object' : undefined));
     switch (type) {
       case 'number':
       case 'integer':

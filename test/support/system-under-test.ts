@@ -38,8 +38,10 @@ export class AppProcess {
   async waitForLog(pattern: RegExp, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!pattern.test(this.output.join(''))) {
-      if (!this.running) throw new Error(`process exited before logging ${pattern}:\n${this.output.join('').slice(-4000)}`);
-      if (Date.now() > deadline) throw new Error(`no log line matching ${pattern} within ${timeoutMs}ms:\n${this.output.join('').slice(-4000)}`);
+      if (!this.running)
+        throw new Error(`process exited before logging ${pattern}:\n${this.output.join('').slice(-4000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`no log line matching ${pattern} within ${timeoutMs}ms:\n${this.output.join('').slice(-4000)}`);
       await sleep(50);
     }
   }
@@ -56,7 +58,9 @@ export function startApp(app: 'api' | 'worker' | 'launcher', env: NodeJS.Process
 }
 
 /** One worker and one API process on `env`, the API answering /ready; `stop()` ends both. */
-export async function startSystem(env: NodeJS.ProcessEnv): Promise<{ api: AppProcess; worker: AppProcess; client: ApiClient; stop: () => Promise<void> }> {
+export async function startSystem(
+  env: NodeJS.ProcessEnv,
+): Promise<{ api: AppProcess; worker: AppProcess; client: ApiClient; stop: () => Promise<void> }> {
   const worker = startApp('worker', env);
   const api = startApp('api', env);
   const stop = async () => void (await Promise.all([api.stop(), worker.stop()]));
@@ -105,7 +109,12 @@ export class ApiClient {
     return new ApiClient(this.baseUrl, apiKey);
   }
 
-  async request(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<JsonAnswer> {
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<JsonAnswer> {
     const headers = this.apiKey ? { authorization: `Bearer ${this.apiKey}`, ...extraHeaders } : extraHeaders;
     return fetchJson(this.baseUrl + path, {
       method,
@@ -147,7 +156,8 @@ export class ApiClient {
     for (;;) {
       const { json } = await this.request('GET', `/v1/batches/${id}`);
       if (json?.finishedAt) return json;
-      if (Date.now() > deadline) throw new Error(`batch ${id} not finished within ${timeoutMs}ms: ${JSON.stringify(json)}`);
+      if (Date.now() > deadline)
+        throw new Error(`batch ${id} not finished within ${timeoutMs}ms: ${JSON.stringify(json)}`);
       await sleep(100);
     }
   }

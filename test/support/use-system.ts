@@ -8,7 +8,8 @@ import { startOpenAIDouble, type OpenAIDouble, type OpenAIDoubleOptions } from '
 import { ApiClient, startApp, systemEnv, type AppProcess } from './system-under-test.js';
 
 /** The env of one system, or a function of its OpenAI double (which may also set the double up before the apps start). */
-export type SystemEnvSource = NodeJS.ProcessEnv | ((parts: { double: OpenAIDouble }) => NodeJS.ProcessEnv | Promise<NodeJS.ProcessEnv>);
+export type SystemEnvSource =
+  NodeJS.ProcessEnv | ((parts: { double: OpenAIDouble }) => NodeJS.ProcessEnv | Promise<NodeJS.ProcessEnv>);
 
 export interface UseSystemOptions {
   /** Starts the recording OpenAI double first, with these options; the env function receives it. */
@@ -76,7 +77,8 @@ export function useSystem(env: SystemEnvSource = {}, options: UseSystemOptions =
   const cleanups: Array<() => Promise<unknown>> = [];
 
   const running = () => {
-    if (!started) throw new Error('useSystem: the system is not started (read it inside a test or a hook, after its beforeAll)');
+    if (!started)
+      throw new Error('useSystem: the system is not started (read it inside a test or a hook, after its beforeAll)');
     return started;
   };
   const theDouble = () => {
@@ -149,12 +151,21 @@ export function useSystem(env: SystemEnvSource = {}, options: UseSystemOptions =
       const config = loadConfig(running().env);
       const connection = { url: config.redisUrl! };
       const redis = new Redis(config.redisUrl!);
-      const queues = new Map(configuredQueues(config).map(queueName).map((q) => [q, new Queue(q, { connection, prefix: config.prefix })]));
+      const queues = new Map(
+        configuredQueues(config)
+          .map(queueName)
+          .map((q) => [q, new Queue(q, { connection, prefix: config.prefix })]),
+      );
       opened.push(async () => {
         await Promise.all([...queues.values()].map((q) => q.close()));
         await redis.quit();
       });
-      return { config, redis, store: new BatchStore(redis, config.prefix), jobs: new JobQueue(queues, connection, config.prefix, config.queue) };
+      return {
+        config,
+        redis,
+        store: new BatchStore(redis, config.prefix),
+        jobs: new JobQueue(queues, connection, config.prefix, config.queue),
+      };
     },
   };
 }

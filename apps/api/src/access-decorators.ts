@@ -21,4 +21,6 @@ export const SubmitsTokens = () => SetMetadata(SUBMITS_TOKENS, true);
 export type AuthedRequest = Request & { caller?: Caller | null };
 
 /** The authenticated caller of this request; null in open mode. */
-export const CurrentCaller = createParamDecorator((_: unknown, ctx: ExecutionContext): Caller | null => ctx.switchToHttp().getRequest<AuthedRequest>().caller ?? null);
+export const CurrentCaller = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): Caller | null => ctx.switchToHttp().getRequest<AuthedRequest>().caller ?? null,
+);

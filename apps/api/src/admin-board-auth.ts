@@ -20,7 +20,12 @@ export function adminBoardAuth(authenticator: ApiKeyAuthenticator) {
         return;
       }
       if (!allows(outcome.caller.scopes, 'admin')) {
-        res.status(403).json({ statusCode: 403, error: 'Forbidden', message: 'this API key lacks the "admin" scope', requiredScope: 'admin' });
+        res.status(403).json({
+          statusCode: 403,
+          error: 'Forbidden',
+          message: 'this API key lacks the "admin" scope',
+          requiredScope: 'admin',
+        });
         return;
       }
       next();

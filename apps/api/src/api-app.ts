@@ -10,8 +10,14 @@ import { ApiModule } from './api.module.js';
 import { HttpErrorsFilter } from './http-errors.filter.js';
 
 /** Builds the API application (used by main.ts and by in-process tests). */
-export async function createApiApp(config: AppConfig, logger: LoggerService | false = new ConsoleLogger({ json: true })): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { bodyParser: false, logger });
+export async function createApiApp(
+  config: AppConfig,
+  logger: LoggerService | false = new ConsoleLogger({ json: true }),
+): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
+    bodyParser: false,
+    logger,
+  });
   app.use(authenticatedBodies(app.get(ApiKeyAuthenticator)));
   app.use(express.json({ limit: config.http.maxBodyBytes }));
   app.use(bodyErrors(config.http.maxBodyBytes));
@@ -60,11 +66,21 @@ function bodyDepthLimit(maxDepth: number) {
       if (value === null || typeof value !== 'object') continue;
       if (depth >= maxDepth) {
         const field = path === '' ? 'body' : path.length > 120 ? `${path.slice(0, 120)}…` : path;
-        res.status(400).json({ statusCode: 400, error: 'Bad Request', field, message: `${field} nests deeper than ${maxDepth} levels` });
+        res.status(400).json({
+          statusCode: 400,
+          error: 'Bad Request',
+          field,
+          message: `${field} nests deeper than ${maxDepth} levels`,
+        });
         return;
       }
       for (const [key, child] of Object.entries(value)) {
-        if (child !== null && typeof child === 'object') stack.push({ value: child, depth: depth + 1, path: Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key });
+        if (child !== null && typeof child === 'object')
+          stack.push({
+            value: child,
+            depth: depth + 1,
+            path: Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key,
+          });
       }
     }
     next();
@@ -73,9 +89,19 @@ function bodyDepthLimit(maxDepth: number) {
 
 /** Body-parser failures answered as JSON 4xx naming the body, instead of Express's HTML page. */
 function bodyErrors(limit: number) {
-  return (err: { type?: string; status?: number; message?: string }, _req: Request, res: Response, next: NextFunction) => {
+  return (
+    err: { type?: string; status?: number; message?: string },
+    _req: Request,
+    res: Response,
+    next: NextFunction,
+  ) => {
     if (err.type === 'entity.too.large') {
-      res.status(413).json({ statusCode: 413, error: 'Payload Too Large', field: 'body', message: `body exceeds the limit of ${limit} bytes` });
+      res.status(413).json({
+        statusCode: 413,
+        error: 'Payload Too Large',
+        field: 'body',
+        message: `body exceeds the limit of ${limit} bytes`,
+      });
     } else if (err.type === 'entity.parse.failed') {
       res.status(400).json({ statusCode: 400, error: 'Bad Request', field: 'body', message: 'body is not valid JSON' });
     } else if (err.status && err.status >= 400 && err.status < 500) {

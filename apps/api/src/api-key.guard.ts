@@ -1,4 +1,12 @@
-import { ForbiddenException, Inject, Injectable, Logger, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import {
+  ForbiddenException,
+  Inject,
+  Injectable,
+  Logger,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { allows, type Requirement } from '#libs/access/src/api-key.js';
@@ -14,7 +22,10 @@ const DENIAL_MESSAGES: Record<Extract<AuthOutcome, { mode: 'denied' }>['reason']
 };
 
 /** The 401 body and header, shared with the Bull Board middleware. */
-export function unauthorized(res: Response, reason: keyof typeof DENIAL_MESSAGES): { statusCode: 401; error: string; message: string } {
+export function unauthorized(
+  res: Response,
+  reason: keyof typeof DENIAL_MESSAGES,
+): { statusCode: 401; error: string; message: string } {
   res.setHeader('WWW-Authenticate', 'Bearer');
   return { statusCode: 401, error: 'Unauthorized', message: DENIAL_MESSAGES[reason] };
 }
@@ -34,7 +45,9 @@ export class ApiKeyGuard implements CanActivate {
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
-    const required = this.reflector.getAllAndOverride<Requirement | undefined>(REQUIREMENT, [ctx.getHandler(), ctx.getClass()]) ?? 'admin';
+    const required =
+      this.reflector.getAllAndOverride<Requirement | undefined>(REQUIREMENT, [ctx.getHandler(), ctx.getClass()]) ??
+      'admin';
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
     if (required === 'public') return true;
     const outcome = await this.authenticator.authenticate(req.headers.authorization);
@@ -43,12 +56,30 @@ export class ApiKeyGuard implements CanActivate {
       return true;
     }
     if (outcome.mode === 'denied') {
-      this.log.warn({ msg: 'request denied', status: 401, reason: outcome.reason, method: req.method, route: routeOf(ctx) });
+      this.log.warn({
+        msg: 'request denied',
+        status: 401,
+        reason: outcome.reason,
+        method: req.method,
+        route: routeOf(ctx),
+      });
       throw new UnauthorizedException(unauthorized(ctx.switchToHttp().getResponse<Response>(), outcome.reason));
     }
     if (!allows(outcome.caller.scopes, required)) {
-      this.log.warn({ msg: 'request denied', status: 403, keyId: outcome.caller.keyId, required, method: req.method, route: routeOf(ctx) });
-      throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', message: `this API key lacks the "${required}" scope`, requiredScope: required });
+      this.log.warn({
+        msg: 'request denied',
+        status: 403,
+        keyId: outcome.caller.keyId,
+        required,
+        method: req.method,
+        route: routeOf(ctx),
+      });
+      throw new ForbiddenException({
+        statusCode: 403,
+        error: 'Forbidden',
+        message: `this API key lacks the "${required}" scope`,
+        requiredScope: required,
+      });
     }
     req.caller = outcome.caller;
     return true;

@@ -36,9 +36,20 @@ export class ApiModule {
         SchedulesModule,
         AccessModule,
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
-        ...configuredQueues(config).map((ref) => BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter })),
+        ...configuredQueues(config).map((ref) =>
+          BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter }),
+        ),
       ],
-      controllers: [BatchesController, SchedulesController, PoolsController, ProvidersController, KeysController, HealthController, AuditController, RepositoriesController],
+      controllers: [
+        BatchesController,
+        SchedulesController,
+        PoolsController,
+        ProvidersController,
+        KeysController,
+        HealthController,
+        AuditController,
+        RepositoriesController,
+      ],
       // Global guards run in this order: who is calling (and may they), then how much they may.
       providers: [
         IntakeTokenizer,

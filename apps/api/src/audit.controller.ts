@@ -24,7 +24,8 @@ export class AuditController {
     @Headers('accept') accept?: string,
   ): Promise<void> {
     const filter = { batchId: batchId || undefined, kind: kindOf(kind), after: cursorOf(after) };
-    if (format !== undefined && format !== 'json' && format !== 'ndjson') throw badRequest('format', 'format must be "json" or "ndjson"');
+    if (format !== undefined && format !== 'json' && format !== 'ndjson')
+      throw badRequest('format', 'format must be "json" or "ndjson"');
     const ndjson = format === 'ndjson' || (format === undefined && (accept ?? '').includes('application/x-ndjson'));
     if (!ndjson) {
       const page = await this.trail.page({ ...filter, limit: boundedInt('limit', limit, 100, 1, 1000) });
@@ -59,7 +60,8 @@ function kindOf(raw: string | undefined): AuditKind | undefined {
 
 function cursorOf(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === '') return undefined;
-  if (!STREAM_ID.test(raw)) throw badRequest('after', 'after must be an entry id as returned in "next" (e.g. 1700000000000-0)');
+  if (!STREAM_ID.test(raw))
+    throw badRequest('after', 'after must be an entry id as returned in "next" (e.g. 1700000000000-0)');
   return raw;
 }
 

@@ -1,4 +1,18 @@
-import { BadRequestException, Body, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Inject,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
 import type { Response } from 'express';
 import { BatchIntake, BatchStore, type BatchView, type SubmitContext } from '#libs/batches/src/index.js';
 import { tenantScope, type Caller } from '#libs/access/src/api-key.js';
@@ -62,7 +76,12 @@ export class BatchesController {
   async list(@CurrentCaller() caller: Caller | null, @Query('limit') limit?: string, @Query('before') before?: string) {
     const beforeMs = before === undefined ? undefined : Date.parse(before);
     if (beforeMs !== undefined && Number.isNaN(beforeMs)) {
-      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', field: 'before', message: 'before must be a timestamp (the createdAt of an earlier page)' });
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        field: 'before',
+        message: 'before must be a timestamp (the createdAt of an earlier page)',
+      });
     }
     const batches = await this.store.list(boundedInt('limit', limit, 50, 1, 500), beforeMs, tenantScope(caller));
     return { batches, next: batches.length > 0 ? batches[batches.length - 1].createdAt : null };
@@ -76,7 +95,12 @@ export class BatchesController {
 
   @Get(':id/items')
   @RequiresScope('read')
-  async items(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Query('offset') offset?: string, @Query('limit') limit?: string) {
+  async items(
+    @Param('id') id: string,
+    @CurrentCaller() caller: Caller | null,
+    @Query('offset') offset?: string,
+    @Query('limit') limit?: string,
+  ) {
     const batch = await this.visible(id, caller);
     const from = boundedInt('offset', offset, 0, 0, Number.MAX_SAFE_INTEGER);
     const items = await this.store.items(id, from, boundedInt('limit', limit, 100, 1, 1000));
@@ -105,7 +129,12 @@ export class BatchesController {
   async patch(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Res() res: Response): Promise<void> {
     const batch = await this.visible(id, caller);
     if (batch.kind !== 'code-migration') {
-      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', field: 'id', message: `batch ${id} is a ${batch.kind} batch; only code migrations have a patch` });
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        field: 'id',
+        message: `batch ${id} is a ${batch.kind} batch; only code migrations have a patch`,
+      });
     }
     res.status(200).type('text/x-diff');
     for await (const item of this.store.eachItem(id)) {
@@ -142,7 +171,8 @@ export class BatchesController {
   private async visible(id: string, caller: Caller | null): Promise<BatchView> {
     const batch = await this.store.get(id);
     const tenant = tenantScope(caller);
-    if (batch === null || (tenant !== undefined && batch.tenant !== tenant)) throw new NotFoundException(`batch ${id} not found`);
+    if (batch === null || (tenant !== undefined && batch.tenant !== tenant))
+      throw new NotFoundException(`batch ${id} not found`);
     return batch;
   }
 }

@@ -26,7 +26,8 @@ export class HealthController {
    */
   @Get('ready/api')
   async apiReady() {
-    if (!(await this.redisAnswers())) throw new ServiceUnavailableException({ statusCode: 503, status: 'not-ready', redis: false });
+    if (!(await this.redisAnswers()))
+      throw new ServiceUnavailableException({ statusCode: 503, status: 'not-ready', redis: false });
     return { status: 'ready', redis: true };
   }
 
@@ -43,7 +44,10 @@ export class HealthController {
   async ready() {
     const redis = await this.redisAnswers();
     const pools = redis ? (await this.pools.live()).filter((p) => p.status === 'consuming') : [];
-    const body = { redis, pools: pools.map((p) => ({ target: p.target, provider: p.provider, host: p.host, sequences: p.activeSequences })) };
+    const body = {
+      redis,
+      pools: pools.map((p) => ({ target: p.target, provider: p.provider, host: p.host, sequences: p.activeSequences })),
+    };
     if (!redis || pools.length === 0) {
       throw new ServiceUnavailableException({ statusCode: 503, status: 'not-ready', ...body });
     }

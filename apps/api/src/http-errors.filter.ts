@@ -14,7 +14,13 @@ export class HttpErrorsFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     if (err instanceof SubmissionRejected) {
       const [first] = err.errors;
-      res.status(400).json({ statusCode: 400, error: 'Bad Request', field: first.field, message: `${first.field} ${first.message}`, errors: err.errors });
+      res.status(400).json({
+        statusCode: 400,
+        error: 'Bad Request',
+        field: first.field,
+        message: `${first.field} ${first.message}`,
+        errors: err.errors,
+      });
       return;
     }
     if (err instanceof IdempotencyKeyReused) {
@@ -25,10 +31,15 @@ export class HttpErrorsFilter implements ExceptionFilter {
     }
     if (err instanceof HttpException) {
       const body = err.getResponse();
-      res.status(err.getStatus()).json(typeof body === 'string' ? { statusCode: err.getStatus(), message: body } : body);
+      res
+        .status(err.getStatus())
+        .json(typeof body === 'string' ? { statusCode: err.getStatus(), message: body } : body);
       return;
     }
-    this.log.error({ msg: 'unhandled error', error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+    this.log.error({
+      msg: 'unhandled error',
+      error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+    });
     res.status(500).json({ statusCode: 500, error: 'Internal Server Error' });
   }
 }

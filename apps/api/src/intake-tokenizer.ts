@@ -24,11 +24,16 @@ export class IntakeTokenizer implements OnModuleInit, OnModuleDestroy {
     const models = this.config.localModels;
     try {
       // The worker runs the generated demo model where none is configured; its file is the same here.
-      const paths = await Promise.all(models.map(async (m) => ({ name: m.name, modelPath: m.modelPath ?? (await ensureGeneratedModel('tiny')) })));
+      const paths = await Promise.all(
+        models.map(async (m) => ({ name: m.name, modelPath: m.modelPath ?? (await ensureGeneratedModel('tiny')) })),
+      );
       const tokenizers = await VocabTokenizers.open(paths);
       this.tokenizers = tokenizers;
       this.tokens.use((system, prompt, model) => tokenizers.count(system, prompt, model));
-      this.log.log({ msg: "item prompts are counted with the local models' tokenizers", models: models.map((m) => m.name) });
+      this.log.log({
+        msg: "item prompts are counted with the local models' tokenizers",
+        models: models.map((m) => m.name),
+      });
     } catch (error) {
       this.log.warn({
         msg: 'local model vocabularies could not be opened here: item input is estimated (~4 characters a token) and corrected by what completed items used',

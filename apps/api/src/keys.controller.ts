@@ -1,4 +1,15 @@
-import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Post } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  NotFoundException,
+  Param,
+  Post,
+} from '@nestjs/common';
 import { ApiKeyStore } from '#libs/access/src/api-key-store.js';
 import { checkNewKey } from '#libs/access/src/new-key.js';
 import { RequiresScope } from './access-decorators.js';
@@ -15,7 +26,13 @@ export class KeysController {
     const check = checkNewKey(body, Date.now());
     if (!check.ok) {
       const [first] = check.errors;
-      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', field: first.field, message: `${first.field} ${first.message}`, errors: check.errors });
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        field: first.field,
+        message: `${first.field} ${first.message}`,
+        errors: check.errors,
+      });
     }
     const { key, secret } = await this.keys.create(check.key);
     return { ...key, secret };

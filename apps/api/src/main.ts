@@ -24,7 +24,9 @@ try {
     msg: 'api listening',
     url: await app.getUrl(),
     auth: plan.open ? 'open (loopback only)' : 'api keys required',
-    cloudProviders: config.cloudProviders.map((p) => `${p.name} (cleared to ${p.clearance}${p.onPremises ? ', declared on premises' : ''})`),
+    cloudProviders: config.cloudProviders.map(
+      (p) => `${p.name} (cleared to ${p.clearance}${p.onPremises ? ', declared on premises' : ''})`,
+    ),
   });
 } catch (err) {
   failStartup('api', err);

@@ -34,7 +34,9 @@ export class PoolsController {
           sequences: { max: p.sequences, active: p.activeSequences, busy: p.busy },
           tokensPerSec: await this.pools.throughput(p.target, p.provider),
           queue: p.queue,
-          queueDepth: depth ? { waiting: depth.waiting + depth.prioritized + depth.delayed, active: depth.active } : null,
+          queueDepth: depth
+            ? { waiting: depth.waiting + depth.prioritized + depth.delayed, active: depth.active }
+            : null,
           lastSeen: new Date(p.at).toISOString(),
         };
       }),

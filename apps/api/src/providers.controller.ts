@@ -18,7 +18,13 @@ export class ProvidersController {
 
   private async measured(provider: string) {
     const fit = await this.directory.latencyFit(provider);
-    return fit && { latencyMs: Math.round(fit.latencyMs), tokensPerSec: fit.tokensPerSec === null ? null : Math.round(fit.tokensPerSec * 100) / 100, calls: fit.samples };
+    return (
+      fit && {
+        latencyMs: Math.round(fit.latencyMs),
+        tokensPerSec: fit.tokensPerSec === null ? null : Math.round(fit.tokensPerSec * 100) / 100,
+        calls: fit.samples,
+      }
+    );
   }
 
   @Get()
@@ -48,7 +54,11 @@ export class ProvidersController {
           limits: cloud ? { requestsPerMinute: cloud.requestsPerMinute, tokensPerMinute: cloud.tokensPerMinute } : null,
           // What it was found unable to do (refused for several items), when that was learned and until when.
           unable: cloud
-            ? (await this.capabilities.lacks(p.name)).map((l) => ({ ...l, learnedAt: new Date(l.learnedAt).toISOString(), expiresAt: new Date(l.expiresAt).toISOString() }))
+            ? (await this.capabilities.lacks(p.name)).map((l) => ({
+                ...l,
+                learnedAt: new Date(l.learnedAt).toISOString(),
+                expiresAt: new Date(l.expiresAt).toISOString(),
+              }))
             : [],
         };
       }),

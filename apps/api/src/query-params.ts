@@ -5,7 +5,12 @@ export function boundedInt(field: string, raw: string | undefined, fallback: num
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new BadRequestException({ statusCode: 400, error: 'Bad Request', field, message: `${field} must be an integer from ${min} to ${max}` });
+    throw new BadRequestException({
+      statusCode: 400,
+      error: 'Bad Request',
+      field,
+      message: `${field} must be an integer from ${min} to ${max}`,
+    });
   }
   return n;
 }

@@ -1,4 +1,11 @@
-import { HttpException, Inject, Injectable, PayloadTooLargeException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import {
+  HttpException,
+  Inject,
+  Injectable,
+  PayloadTooLargeException,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { APP_CONFIG } from '#libs/config/src/config.module.js';
@@ -23,7 +30,9 @@ export class RateLimitGuard implements CanActivate {
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
     const caller = req.caller;
     if (!caller) return true;
-    const submits = this.reflector.getAllAndOverride<boolean | undefined>(SUBMITS_TOKENS, [ctx.getHandler(), ctx.getClass()]) === true;
+    const submits =
+      this.reflector.getAllAndOverride<boolean | undefined>(SUBMITS_TOKENS, [ctx.getHandler(), ctx.getClass()]) ===
+      true;
     const tokens = submits ? submittedTokens(req.body) : 0;
     const limits = effectiveLimits(this.config.access.rateLimits, caller.limits);
     const decision = await this.limiter.consume(caller.keyId, tokens, limits);

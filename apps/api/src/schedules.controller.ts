@@ -1,4 +1,16 @@
-import { Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Put, Post } from '@nestjs/common';
+import {
+  Body,
+  ConflictException,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  NotFoundException,
+  Param,
+  Put,
+  Post,
+} from '@nestjs/common';
 import { tenantScope, type Caller } from '#libs/access/src/api-key.js';
 import { ScheduleService } from '#libs/schedules/src/schedule-service.js';
 import type { ScheduleOwner, ScheduleView } from '#libs/schedules/src/schedule-types.js';
@@ -55,7 +67,8 @@ export class SchedulesController {
   private async visible(name: string, caller: Caller | null): Promise<ScheduleView> {
     const view = await this.schedules.get(name);
     const tenant = tenantScope(caller);
-    if (!view || (tenant !== undefined && view.tenant !== tenant)) throw new NotFoundException(`schedule ${name} not found`);
+    if (!view || (tenant !== undefined && view.tenant !== tenant))
+      throw new NotFoundException(`schedule ${name} not found`);
     return view;
   }
 
@@ -64,7 +77,13 @@ export class SchedulesController {
     const tenant = tenantScope(caller);
     if (tenant === undefined) return;
     const existing = await this.schedules.get(name);
-    if (existing && existing.tenant !== tenant) throw new ConflictException({ statusCode: 409, error: 'Conflict', field: 'name', message: `schedule name ${name} is taken` });
+    if (existing && existing.tenant !== tenant)
+      throw new ConflictException({
+        statusCode: 409,
+        error: 'Conflict',
+        field: 'name',
+        message: `schedule name ${name} is taken`,
+      });
   }
 }
 

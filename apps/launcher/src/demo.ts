@@ -8,7 +8,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const api = process.env.API_URL ?? 'http://127.0.0.1:3000';
-const auth: Record<string, string> = process.env.SWITCHYARD_API_KEY ? { authorization: `Bearer ${process.env.SWITCHYARD_API_KEY}` } : {};
+const auth: Record<string, string> = process.env.SWITCHYARD_API_KEY
+  ? { authorization: `Bearer ${process.env.SWITCHYARD_API_KEY}` }
+  : {};
 const examples = join(process.cwd(), 'examples');
 
 function files(dir: string): string[] {
@@ -34,12 +36,16 @@ async function run(title: string, body: unknown): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
     batch = await call('GET', `/v1/batches/${id}`);
   } while (!batch.finishedAt);
-  console.log(`\n${title}: batch ${id} ${batch.status}; ${batch.usage.inputTokens} in / ${batch.usage.outputTokens} out tokens; $${batch.cost.usd}`);
+  console.log(
+    `\n${title}: batch ${id} ${batch.status}; ${batch.usage.inputTokens} in / ${batch.usage.outputTokens} out tokens; $${batch.cost.usd}`,
+  );
   const { items } = await call('GET', `/v1/batches/${id}/items?limit=1000`);
   for (const i of items) {
     const route = i.route ? `${i.route.target}/${i.route.provider} (${i.route.model})` : '-';
     const usage = i.usage ? `${i.usage.inputTokens}+${i.usage.outputTokens} tok` : '';
-    console.log(`  ${i.id.padEnd(22)} ${i.status.padEnd(9)} ${route.padEnd(40)} ${usage.padEnd(14)} ${i.costUsd === null ? '' : '$' + i.costUsd}${i.error ? `  ${i.error.slice(0, 80)}` : ''}`);
+    console.log(
+      `  ${i.id.padEnd(22)} ${i.status.padEnd(9)} ${route.padEnd(40)} ${usage.padEnd(14)} ${i.costUsd === null ? '' : '$' + i.costUsd}${i.error ? `  ${i.error.slice(0, 80)}` : ''}`,
+    );
   }
 }
 

@@ -13,7 +13,8 @@ import { exitOnFatalErrors } from '#libs/logging/src/json-console.js';
 import { isReachable, RedisServerNotFound, startEmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
 import type { EmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
 
-const log = (msg: string, fields: Record<string, unknown> = {}) => console.log(JSON.stringify({ level: 'log', context: 'launcher', msg, ...fields }));
+const log = (msg: string, fields: Record<string, unknown> = {}) =>
+  console.log(JSON.stringify({ level: 'log', context: 'launcher', msg, ...fields }));
 const dist = fileURLToPath(new URL('../../../', import.meta.url));
 
 // Anything else that goes wrong before the children run is one JSON line too, not a stack trace.
@@ -23,7 +24,8 @@ const env: NodeJS.ProcessEnv = { ...process.env };
 let redis: EmbeddedRedis | undefined;
 
 if (!config.redisUrl || !(await reachable(config.redisUrl))) {
-  if (config.redisUrl) log('REDIS_URL is not reachable; starting a private Redis instead', { redisUrl: redact(config.redisUrl) });
+  if (config.redisUrl)
+    log('REDIS_URL is not reachable; starting a private Redis instead', { redisUrl: redact(config.redisUrl) });
   const port = Number(process.env.SWITCHYARD_REDIS_PORT ?? 6390);
   try {
     redis = await startEmbeddedRedis(join(config.dataDir, 'redis'), port);
@@ -39,7 +41,9 @@ if (!config.redisUrl || !(await reachable(config.redisUrl))) {
 if (!process.env.LOCAL_MODELS && !config.localModels[0].modelPath) {
   env.LOCAL_MODEL_PATH = await ensureGeneratedModel('tiny');
   env.LOCAL_MODEL_NAME ??= 'demo-random';
-  log('LOCAL_MODEL_PATH is not set: using the generated demo model (random weights, random text output)', { path: env.LOCAL_MODEL_PATH });
+  log('LOCAL_MODEL_PATH is not set: using the generated demo model (random weights, random text output)', {
+    path: env.LOCAL_MODEL_PATH,
+  });
 }
 
 const children = new Map<string, ChildProcess>();
@@ -95,7 +99,10 @@ process.on('SIGINT', (s) => void shutdown(s));
 process.on('SIGTERM', (s) => void shutdown(s));
 run('worker');
 run('api');
-log('Switchyard starting', { api: `http://${config.http.host}:${config.http.port}`, board: `http://${config.http.host}:${config.http.port}/admin/queues` });
+log('Switchyard starting', {
+  api: `http://${config.http.host}:${config.http.port}`,
+  board: `http://${config.http.host}:${config.http.port}/admin/queues`,
+});
 
 async function reachable(url: string): Promise<boolean> {
   const u = new URL(url);

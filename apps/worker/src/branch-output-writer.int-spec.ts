@@ -30,12 +30,29 @@ describe('BranchOutputWriter', () => {
   let outputs: BranchOutputs;
   let repo: string;
   const git = (...args: string[]) =>
-    execFileSync('git', args, { cwd: repo, stdio: 'pipe', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'u', GIT_AUTHOR_EMAIL: 'u@u', GIT_COMMITTER_NAME: 'u', GIT_COMMITTER_EMAIL: 'u@u' } }).toString();
+    execFileSync('git', args, {
+      cwd: repo,
+      stdio: 'pipe',
+      env: {
+        ...process.env,
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_AUTHOR_NAME: 'u',
+        GIT_AUTHOR_EMAIL: 'u@u',
+        GIT_COMMITTER_NAME: 'u',
+        GIT_COMMITTER_EMAIL: 'u@u',
+      },
+    }).toString();
 
   beforeAll(() => {
     redis = new Redis(process.env.REDIS_URL!);
     queue = new Queue(queueName(OUTPUTS_QUEUE), { connection: { url: process.env.REDIS_URL! }, prefix });
-    jobs = new JobQueue(new Map([[queueName(OUTPUTS_QUEUE), queue]]), { url: process.env.REDIS_URL! }, prefix, { lockDurationMs: 5000, stalledIntervalMs: 1000, maxStalledCount: 1, attempts: 1, backoffMs: 10 });
+    jobs = new JobQueue(new Map([[queueName(OUTPUTS_QUEUE), queue]]), { url: process.env.REDIS_URL! }, prefix, {
+      lockDurationMs: 5000,
+      stalledIntervalMs: 1000,
+      maxStalledCount: 1,
+      attempts: 1,
+      backoffMs: 10,
+    });
     store = new BatchStore(redis, prefix);
     outputs = new BranchOutputs(redis, prefix, store, jobs);
     outputs.watch((batchId, err) => {
@@ -43,7 +60,10 @@ describe('BranchOutputWriter', () => {
     });
     repo = mkdtempSync(join(tmpdir(), 'switchyard-writer-'));
     git('init', '-q', '-b', 'main');
-    for (const [path, content] of Object.entries({ 'a.js': 'module.exports = 1;\n', 'b.js': 'module.exports = 2;\n' })) {
+    for (const [path, content] of Object.entries({
+      'a.js': 'module.exports = 1;\n',
+      'b.js': 'module.exports = 2;\n',
+    })) {
       mkdirSync(dirname(join(repo, path)), { recursive: true });
       writeFileSync(join(repo, path), content);
     }
@@ -59,7 +79,14 @@ describe('BranchOutputWriter', () => {
   it('is enqueued once when the batch finishes, writes completed files only, and a repeat after a crash finds its own commit', async () => {
     const base = git('rev-parse', 'HEAD').trim();
     const { id } = await store.create(
-      { kind: 'code-migration', sensitivity: 'internal', deadlineAt: Date.now() + 60_000, task: { instruction: 'To ES modules' }, createdAt: Date.now(), output: { branch: 'esm', repo, base } },
+      {
+        kind: 'code-migration',
+        sensitivity: 'internal',
+        deadlineAt: Date.now() + 60_000,
+        task: { instruction: 'To ES modules' },
+        createdAt: Date.now(),
+        output: { branch: 'esm', repo, base },
+      },
       [item('a.js'), item('b.js')],
     );
     const writer = new BranchOutputWriter(jobs, store, outputs, DEFAULT_BRANCH_AUTHOR);
@@ -76,7 +103,14 @@ describe('BranchOutputWriter', () => {
 
     expect(await writer.write({ data: { batchId: id }, isLastAttempt: false })).toBe('written');
     const { output } = (await store.get(id))!;
-    expect(output).toMatchObject({ branch: 'esm', base, status: 'written', files: 1, notWritten: ['b.js'], error: null });
+    expect(output).toMatchObject({
+      branch: 'esm',
+      base,
+      status: 'written',
+      files: 1,
+      notWritten: ['b.js'],
+      error: null,
+    });
     expect(git('rev-parse', 'esm').trim()).toBe(output!.commit);
     expect(git('show', 'esm:a.js')).toBe('export default 1;\n');
     expect(git('show', 'esm:b.js')).toBe('module.exports = 2;\n');
@@ -84,7 +118,11 @@ describe('BranchOutputWriter', () => {
     expect(await outputs.enqueueFinished()).toBe(0);
 
     // A crash after update-ref but before the outcome was recorded: the job runs again.
-    await redis.multi().hset(`${prefix}:sy:batch:${id}`, 'outputStatus', 'pending').sadd(`${prefix}:sy:outputs:pending`, id).exec();
+    await redis
+      .multi()
+      .hset(`${prefix}:sy:batch:${id}`, 'outputStatus', 'pending')
+      .sadd(`${prefix}:sy:outputs:pending`, id)
+      .exec();
     expect(await writer.write({ data: { batchId: id }, isLastAttempt: false })).toBe('written');
     expect((await store.get(id))!.output!.commit).toBe(output!.commit);
     expect(git('rev-list', '--count', 'esm').trim()).toBe('2');
@@ -93,7 +131,14 @@ describe('BranchOutputWriter', () => {
   it('the sweep finds a finished batch whose trigger was lost (the process that finished it crashed)', async () => {
     const base = git('rev-parse', 'main').trim();
     const { id } = await store.create(
-      { kind: 'code-migration', sensitivity: 'internal', deadlineAt: Date.now() + 60_000, task: { instruction: 'x' }, createdAt: Date.now(), output: { branch: 'swept', repo, base } },
+      {
+        kind: 'code-migration',
+        sensitivity: 'internal',
+        deadlineAt: Date.now() + 60_000,
+        task: { instruction: 'x' },
+        createdAt: Date.now(),
+        output: { branch: 'swept', repo, base },
+      },
       [item('a.js')],
     );
     const before = (await jobs.depth(OUTPUTS_QUEUE)).waiting;
@@ -108,7 +153,14 @@ describe('BranchOutputWriter', () => {
   it('records a failure, without a branch, when no item completed', async () => {
     const base = git('rev-parse', 'main').trim();
     const { id } = await store.create(
-      { kind: 'code-migration', sensitivity: 'internal', deadlineAt: Date.now() + 60_000, task: { instruction: 'x' }, createdAt: Date.now(), output: { branch: 'nothing', repo, base } },
+      {
+        kind: 'code-migration',
+        sensitivity: 'internal',
+        deadlineAt: Date.now() + 60_000,
+        task: { instruction: 'x' },
+        createdAt: Date.now(),
+        output: { branch: 'nothing', repo, base },
+      },
       [item('a.js')],
     );
     await store.transition(id, 0, ['queued'], 'cancelled');
@@ -121,7 +173,15 @@ describe('BranchOutputWriter', () => {
   it('refuses to write once the repository is no longer registered for the batch’s tenant', async () => {
     const base = git('rev-parse', 'main').trim();
     const { id } = await store.create(
-      { kind: 'code-migration', sensitivity: 'internal', deadlineAt: Date.now() + 60_000, task: { instruction: 'x' }, createdAt: Date.now(), tenant: 'acme', output: { branch: 'unregistered', repo, base } },
+      {
+        kind: 'code-migration',
+        sensitivity: 'internal',
+        deadlineAt: Date.now() + 60_000,
+        task: { instruction: 'x' },
+        createdAt: Date.now(),
+        tenant: 'acme',
+        output: { branch: 'unregistered', repo, base },
+      },
       [item('a.js')],
     );
     await store.transition(id, 0, ['queued'], 'running');
@@ -137,7 +197,12 @@ describe('BranchOutputWriter', () => {
     const writer = new BranchOutputWriter(jobs, store, refusing, DEFAULT_BRANCH_AUTHOR);
     expect(await writer.write({ data: { batchId: id }, isLastAttempt: false })).toBe('failed');
     expect(asked).toEqual([[repo, 'acme']]);
-    expect((await store.get(id))!.output).toMatchObject({ status: 'failed', files: 0, notWritten: ['a.js'], error: expect.stringMatching(/^source\.repo is not a repository registered/) });
+    expect((await store.get(id))!.output).toMatchObject({
+      status: 'failed',
+      files: 0,
+      notWritten: ['a.js'],
+      error: expect.stringMatching(/^source\.repo is not a repository registered/),
+    });
     expect(git('branch', '--list', 'unregistered')).toBe('');
   });
 });

@@ -3,7 +3,14 @@ import type { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { BranchOutputs } from '#libs/batches/src/branch-outputs.js';
 import { BranchOutputError, commitToNewBranch, type GitIdentity } from '#libs/jobs/src/code-migration/branch-output.js';
 import { migrationTitle } from '#libs/jobs/src/code-migration/migration-presets.js';
-import { JobName, OUTPUTS_QUEUE, type ConsumerHandle, type JobContext, type JobPayloads, type QueueLayer } from '#libs/queue/src/index.js';
+import {
+  JobName,
+  OUTPUTS_QUEUE,
+  type ConsumerHandle,
+  type JobContext,
+  type JobPayloads,
+  type QueueLayer,
+} from '#libs/queue/src/index.js';
 
 /**
  * How often the sweep looks for finished batches whose output is still pending. The finish trigger
@@ -34,7 +41,13 @@ export class BranchOutputWriter {
   ) {}
 
   async start(): Promise<void> {
-    await this.jobs.schedule(OUTPUTS_QUEUE, 'branch-output-sweep', { every: SWEEP_INTERVAL_MS }, JobName.BranchOutputSweep, {});
+    await this.jobs.schedule(
+      OUTPUTS_QUEUE,
+      'branch-output-sweep',
+      { every: SWEEP_INTERVAL_MS },
+      JobName.BranchOutputSweep,
+      {},
+    );
     this.consumer = this.jobs.consume<JobName.WriteBranchOutput | JobName.BranchOutputSweep>(
       OUTPUTS_QUEUE,
       async (job) => {
@@ -64,7 +77,12 @@ export class BranchOutputWriter {
       else notWritten.push(item.id);
     }
     if (files.length === 0) {
-      await this.outputs.record(batchId, { status: 'failed', error: 'no file was migrated: no item completed, so there is nothing to commit', files: 0, notWritten });
+      await this.outputs.record(batchId, {
+        status: 'failed',
+        error: 'no file was migrated: no item completed, so there is nothing to commit',
+        files: 0,
+        notWritten,
+      });
       this.log.warn({ msg: 'branch output not written: no item completed', batchId, branch: spec.branch });
       return 'failed';
     }
@@ -89,7 +107,14 @@ export class BranchOutputWriter {
         date: spec.finishedAt,
       });
       await this.outputs.record(batchId, { status: 'written', commit, files: files.length, notWritten });
-      this.log.log({ msg: created ? 'branch output written' : 'branch output found already written', batchId, branch: spec.branch, commit, files: files.length, notWritten: notWritten.length });
+      this.log.log({
+        msg: created ? 'branch output written' : 'branch output found already written',
+        batchId,
+        branch: spec.branch,
+        commit,
+        files: files.length,
+        notWritten: notWritten.length,
+      });
       return 'written';
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
@@ -108,7 +133,11 @@ function commitMessage(batchId: string, instruction: string, written: number, no
   const subject = firstLine.length > 72 ? `${firstLine.slice(0, 69)}...` : firstLine;
   const lines = [subject, '', `Switchyard batch ${batchId}: ${written} file${written === 1 ? '' : 's'} migrated.`];
   if (notWritten.length > 0) {
-    lines.push('', `Not migrated, left as they were (${notWritten.length}):`, ...notWritten.slice(0, MESSAGE_PATHS).map((p) => `  ${p}`));
+    lines.push(
+      '',
+      `Not migrated, left as they were (${notWritten.length}):`,
+      ...notWritten.slice(0, MESSAGE_PATHS).map((p) => `  ${p}`),
+    );
     if (notWritten.length > MESSAGE_PATHS) lines.push(`  ... and ${notWritten.length - MESSAGE_PATHS} more`);
   }
   return `${lines.join('\n')}\n`;

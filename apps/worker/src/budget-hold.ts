@@ -16,7 +16,11 @@ export class BudgetHold {
   ) {}
 
   /** Reserves `usd` of the batch's budget; null when the budget cannot cover it. */
-  static async take(store: Pick<ItemStore, 'reserveBudget' | 'releaseBudget'>, batchId: string, usd: number): Promise<BudgetHold | null> {
+  static async take(
+    store: Pick<ItemStore, 'reserveBudget' | 'releaseBudget'>,
+    batchId: string,
+    usd: number,
+  ): Promise<BudgetHold | null> {
     return (await store.reserveBudget(batchId, usd)) ? new BudgetHold(store, batchId, usd) : null;
   }
 
@@ -31,7 +35,8 @@ export class BudgetHold {
 
   /** Moves up to `usd` of this hold into `to` (both of the same batch); what stays is released with this one. */
   moveTo(to: BudgetHold, usd: number): void {
-    if (to.released || to.batchId !== this.batchId) throw new Error('budget moved into a hold of another batch, or one already released');
+    if (to.released || to.batchId !== this.batchId)
+      throw new Error('budget moved into a hold of another batch, or one already released');
     const moved = Math.min(this.usd, usd);
     this.usd -= moved;
     to.usd += moved;

@@ -44,13 +44,18 @@ export class CloudGate {
     const { batchId } = run.job.data;
     const admission = await circuits.admit(on.provider.name);
     if (admission === 'refused') return { kind: 'refused', why: `circuit open for ${on.provider.name}` };
-    if (admission === 'probe' && !(await this.probeCircuit(on))) return { kind: 'refused', why: `circuit probe of ${on.provider.name} failed` };
+    if (admission === 'probe' && !(await this.probeCircuit(on)))
+      return { kind: 'refused', why: `circuit probe of ${on.provider.name} failed` };
     const inputTokens = estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
-    const hold = await BudgetHold.take(store, batchId, costOf({ inputTokens, outputTokens: prompt.maxTokens }, on.price));
+    const hold = await BudgetHold.take(
+      store,
+      batchId,
+      costOf({ inputTokens, outputTokens: prompt.maxTokens }, on.price),
+    );
     if (!hold) return { kind: 'refused', why: 'batch budget reached', localOnly: true };
     let admitted = false;
     try {
-      for (let waitMs = 1; on.tokensPerMinute && waitMs > 0; ) {
+      for (let waitMs = 1; on.tokensPerMinute && waitMs > 0;) {
         waitMs = await tokens.take(on.provider.name, inputTokens + prompt.maxTokens, on.tokensPerMinute);
         if (waitMs === 0) break;
         if (run.tally.calls === 0) return { kind: 'rate-limited', waitMs };
@@ -81,7 +86,12 @@ export class CloudGate {
       // not sent). The job goes back to the queue; the circuit's next probe comes after CIRCUIT_OPEN_MS.
       if (err instanceof ProviderError && (err.code === 'aborted' || err.code === 'audit_unavailable')) throw err;
       const circuit = await circuits.recordFailure(name);
-      this.log.warn({ msg: 'circuit probe failed', provider: name, state: circuit.state, error: err instanceof Error ? err.message : String(err) });
+      this.log.warn({
+        msg: 'circuit probe failed',
+        provider: name,
+        state: circuit.state,
+        error: err instanceof Error ? err.message : String(err),
+      });
       return false;
     }
     await circuits.recordSuccess(name);

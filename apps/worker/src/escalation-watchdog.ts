@@ -4,7 +4,13 @@ import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/sr
 import { routableItem } from '#libs/batches/src/item-estimate.js';
 import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type QueueLayer } from '#libs/queue/src/index.js';
+import {
+  JobName,
+  MAINTENANCE_QUEUE,
+  queueRefFor,
+  type ConsumerHandle,
+  type QueueLayer,
+} from '#libs/queue/src/index.js';
 import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
 import { workTokensOn, type RoutableItem, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
 import type { ItemRerouter } from './item-rerouter.js';
@@ -81,12 +87,21 @@ export class EscalationWatchdog {
         if (finishAt > item.deadline && !item.model) {
           const from = { target: 'local' as const, provider: model };
           // The policy moves it only once waiting longer could leave no cleared cloud provider on time.
-          const decision = policy.escalation(routable, { now, providers: state.providers.filter((p) => p.target === 'cloud' && p.available !== false) });
+          const decision = policy.escalation(routable, {
+            now,
+            providers: state.providers.filter((p) => p.target === 'cloud' && p.available !== false),
+          });
           const why = `escalated: local finish estimated ${new Date(finishAt).toISOString()} misses the deadline`;
           if (decision && (await rerouter.apply(item, from, decision, { why, statuses: ['queued'] }))) {
             moved += 1;
             await jobs.removeWaiting(queueRefFor('local', model), job.id);
-            this.log.log({ msg: 'item escalated', batchId: item.batchId, index: item.index, from: model, to: decision.provider });
+            this.log.log({
+              msg: 'item escalated',
+              batchId: item.batchId,
+              index: item.index,
+              from: model,
+              to: decision.provider,
+            });
             continue;
           }
         }
@@ -96,10 +111,15 @@ export class EscalationWatchdog {
     return moved;
   }
 
-  private async routable(item: WorkItem, tasks: Map<string, DocumentTask | CodeMigrationTask | null>, calibration: TokenCalibration): Promise<RoutableItem> {
+  private async routable(
+    item: WorkItem,
+    tasks: Map<string, DocumentTask | CodeMigrationTask | null>,
+    calibration: TokenCalibration,
+  ): Promise<RoutableItem> {
     if (!tasks.has(item.batchId)) tasks.set(item.batchId, await this.opts.store.task(item.batchId));
     const task = tasks.get(item.batchId);
-    if (!task) return { sensitivity: item.sensitivity, deadline: item.deadline, inputTokens: 0, expectedOutputTokens: 0 };
+    if (!task)
+      return { sensitivity: item.sensitivity, deadline: item.deadline, inputTokens: 0, expectedOutputTokens: 0 };
     return routableItem(item, task, this.opts.maxOutputTokens, calibration);
   }
 }

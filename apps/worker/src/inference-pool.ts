@@ -84,7 +84,9 @@ export class InferencePool {
         this.busy += 1;
         try {
           // The item's outcome as BullMQ must see it: a return value, or the error that fails, retries or rate-limits the job.
-          return jobResult(await this.processor.run(job, { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec }));
+          return jobResult(
+            await this.processor.run(job, { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec }),
+          );
         } catch (err) {
           this.opts.onItemError?.(err);
           throw err;
@@ -94,7 +96,14 @@ export class InferencePool {
       },
       { concurrency: description.activeSequences, requestsPerMinute: this.opts.requestsPerMinute },
     );
-    this.log.log({ msg: 'pool consuming', queue: queueName(this.opts.queue), model: description.model, device: description.device, concurrency: description.activeSequences, reason: description.reason });
+    this.log.log({
+      msg: 'pool consuming',
+      queue: queueName(this.opts.queue),
+      model: description.model,
+      device: description.device,
+      concurrency: description.activeSequences,
+      reason: description.reason,
+    });
   }
 
   setConcurrency(n: number): void {

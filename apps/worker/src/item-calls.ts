@@ -35,7 +35,8 @@ export class ItemCalls {
     const { job, on } = run;
     const item = job.data;
     // Between the calls of a long item: a cancel that came in since the last one stops it before the next is sent.
-    if (run.tally.calls > 0 && (await store.isCancelRequested(item.batchId))) return ended(await endings.cancelled(run));
+    if (run.tally.calls > 0 && (await store.isCancelRequested(item.batchId)))
+      return ended(await endings.cancelled(run));
     let hold: BudgetHold | undefined;
     if (on.target === 'cloud') {
       const admission = await gate.admit(run, prompt);

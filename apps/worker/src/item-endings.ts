@@ -40,14 +40,28 @@ export class ItemEndings {
   async cancelled(run: RunningItem): Promise<ItemOutcome> {
     const { batchId, index } = run.job.data;
     const { usage } = run.tally;
-    await this.deps.store.transition(batchId, index, ['running'], 'cancelled', { error: 'cancelled while running', ...usage, costUsd: costOf(usage, run.on.price) });
-    this.log.log({ msg: 'item cancelled while running', batchId, index, provider: run.on.provider.name, calls: run.tally.calls });
+    await this.deps.store.transition(batchId, index, ['running'], 'cancelled', {
+      error: 'cancelled while running',
+      ...usage,
+      costUsd: costOf(usage, run.on.price),
+    });
+    this.log.log({
+      msg: 'item cancelled while running',
+      batchId,
+      index,
+      provider: run.on.provider.name,
+      calls: run.tally.calls,
+    });
     return { kind: 'cancelled' };
   }
 
   /** The cloud gate refused the call (circuit, probe, budget): the item moves, carrying what it used here. */
   async refused(run: RunningItem, why: string, localOnly = false): Promise<ItemOutcome> {
-    const moved = await this.deps.rerouter.reroute(run.job.data, fromOf(run), { why, localOnly: localOnly || undefined, spent: spentOf(run) });
+    const moved = await this.deps.rerouter.reroute(run.job.data, fromOf(run), {
+      why,
+      localOnly: localOnly || undefined,
+      spent: spentOf(run),
+    });
     return moved ? { kind: 'rerouted', to: moved.provider } : { kind: 'skipped' };
   }
 
@@ -71,8 +85,17 @@ export class ItemEndings {
   async schemaUnsupported(run: RunningItem, err: Error): Promise<ItemOutcome> {
     const { batchId, index } = run.job.data;
     const { usage } = run.tally;
-    await this.deps.store.transition(batchId, index, ['running'], 'failed', { error: err.message, ...usage, costUsd: costOf(usage, run.on.price) });
-    this.log.warn({ msg: 'item failed: its schema cannot check answers', batchId, index, provider: run.on.provider.name });
+    await this.deps.store.transition(batchId, index, ['running'], 'failed', {
+      error: err.message,
+      ...usage,
+      costUsd: costOf(usage, run.on.price),
+    });
+    this.log.warn({
+      msg: 'item failed: its schema cannot check answers',
+      batchId,
+      index,
+      provider: run.on.provider.name,
+    });
     return { kind: 'failed', error: new PermanentJobError(err.message) };
   }
 
@@ -98,14 +121,34 @@ export class ItemEndings {
       const spent = { ...usage, costUsd };
       const moves = decision !== null && (cause === 'context' ? !decision.contextTooSmall : !decision.atRisk);
       const reason = cause === 'context' ? `${on.provider.name}'s context too small` : `answers rejected by ${check}`;
-      if (moves && (await rerouter.apply(item, from, decision, { why: reason, statuses: ['running'], detail: why, spent, left }))) {
-        this.log.warn({ msg: 'item escalated after invalid answers', batchId: item.batchId, index: item.index, from: on.provider.name, to: decision.provider });
+      if (
+        moves &&
+        (await rerouter.apply(item, from, decision, { why: reason, statuses: ['running'], detail: why, spent, left }))
+      ) {
+        this.log.warn({
+          msg: 'item escalated after invalid answers',
+          batchId: item.batchId,
+          index: item.index,
+          from: on.provider.name,
+          to: decision.provider,
+        });
         return { kind: 'rerouted', to: decision.provider };
       }
     }
     const error = on.target === 'local' || cause === 'context' ? `${why}; ${await rerouter.deadEnd(item)}` : why;
-    await store.transition(item.batchId, item.index, ['running'], 'failed', { error, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd });
-    this.log.warn({ msg: 'item failed its output check', batchId: item.batchId, index: item.index, provider: on.provider.name, check });
+    await store.transition(item.batchId, item.index, ['running'], 'failed', {
+      error,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      costUsd,
+    });
+    this.log.warn({
+      msg: 'item failed its output check',
+      batchId: item.batchId,
+      index: item.index,
+      provider: on.provider.name,
+      check,
+    });
     return { kind: 'failed', error: new PermanentJobError(why) };
   }
 
@@ -129,19 +172,42 @@ export class ItemEndings {
       const why = refused ? `${on.provider.name} refused it: ${message}` : `${on.provider.name} failed: ${message}`;
       const moved = await rerouter.reroute(item, fromOf(run), { why, spent: spentOf(run), left: { ruleOut: refused } });
       if (moved) {
-        this.log.warn({ msg: 'item rerouted', batchId: item.batchId, index: item.index, from: on.provider.name, to: moved.provider, attempt: job.attempt, error: message });
+        this.log.warn({
+          msg: 'item rerouted',
+          batchId: item.batchId,
+          index: item.index,
+          from: on.provider.name,
+          to: moved.provider,
+          attempt: job.attempt,
+          error: message,
+        });
         return { kind: 'rerouted', to: moved.provider };
       }
     }
-    this.log.warn({ msg: final ? 'item failed' : 'item attempt failed, will retry', batchId: item.batchId, index: item.index, target: on.target, provider: on.provider.name, attempt: job.attempt, error: message });
+    this.log.warn({
+      msg: final ? 'item failed' : 'item attempt failed, will retry',
+      batchId: item.batchId,
+      index: item.index,
+      target: on.target,
+      provider: on.provider.name,
+      attempt: job.attempt,
+      error: message,
+    });
     if (final) {
       const { usage } = run.tally;
       const error = leaving ? `${message}; ${await rerouter.deadEnd(item)}` : message;
-      await store.transition(item.batchId, item.index, ['running'], 'failed', { error, ...usage, costUsd: costOf(usage, on.price) });
+      await store.transition(item.batchId, item.index, ['running'], 'failed', {
+        error,
+        ...usage,
+        costUsd: costOf(usage, on.price),
+      });
       return { kind: 'failed', error: retryable ? err : new PermanentJobError(message) };
     }
     // The retry starts its tally over: what this attempt's calls used stays with the item.
-    await store.transition(item.batchId, item.index, ['running'], 'queued', { error: `attempt ${job.attempt} failed: ${message}`, carry: spentOf(run) });
+    await store.transition(item.batchId, item.index, ['running'], 'queued', {
+      error: `attempt ${job.attempt} failed: ${message}`,
+      carry: spentOf(run),
+    });
     return { kind: 'retrying', error: err };
   }
 }

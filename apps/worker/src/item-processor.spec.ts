@@ -1,8 +1,20 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ItemReroute, ItemTransition, ItemUpdate } from '#libs/batches/src/batch-store.js';
 import type { DocumentTask, ItemRoute, ItemStatus, ItemView, WorkItem } from '#libs/batches/src/batch-types.js';
-import { ProviderError, type CompletionRequest, type CompletionResult, type InferenceProvider } from '#libs/providers/src/completion.js';
-import { InMemoryJobQueue, JobName, PermanentJobError, RateLimited, queueRefFor, type JobContext } from '#libs/queue/src/index.js';
+import {
+  ProviderError,
+  type CompletionRequest,
+  type CompletionResult,
+  type InferenceProvider,
+} from '#libs/providers/src/completion.js';
+import {
+  InMemoryJobQueue,
+  JobName,
+  PermanentJobError,
+  RateLimited,
+  queueRefFor,
+  type JobContext,
+} from '#libs/queue/src/index.js';
 import { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import { RoutingPolicy, type ProviderView, type RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { CloudGate } from './cloud-gate.js';
@@ -17,7 +29,15 @@ import { ProviderFeedback } from './provider-feedback.js';
 
 const PRICE = { inputPerMTokUsd: 1000, outputPerMTokUsd: 1000 }; // $0.001 a token: every call costs something
 const task: DocumentTask = { type: 'summarize' };
-const item: WorkItem = { batchId: 'b1', index: 0, itemId: 'memo', kind: 'document-processing', sensitivity: 'internal', deadline: Date.now() + 3_600_000, input: 'A memo about the quarterly plan.' };
+const item: WorkItem = {
+  batchId: 'b1',
+  index: 0,
+  itemId: 'memo',
+  kind: 'document-processing',
+  sensitivity: 'internal',
+  deadline: Date.now() + 3_600_000,
+  input: 'A memo about the quarterly plan.',
+};
 
 /** The batch store in memory: one batch, its items' records, its budget and cancel flag, behaving as the Lua scripts do. */
 class InMemoryItemStore implements ItemStore {
@@ -56,7 +76,9 @@ class InMemoryItemStore implements ItemStore {
     return this.views.get(0)?.status;
   }
 
-  async transitionOn(t: ItemTransition & { provider: string }): Promise<'applied' | 'not-allowed' | 'elsewhere' | 'missing'> {
+  async transitionOn(
+    t: ItemTransition & { provider: string },
+  ): Promise<'applied' | 'not-allowed' | 'elsewhere' | 'missing'> {
     const { index, provider, from, to, update = {} } = t;
     const view = this.views.get(index);
     if (!view) return 'missing';
@@ -66,11 +88,18 @@ class InMemoryItemStore implements ItemStore {
     if (update.result !== undefined) view.result = update.result;
     if (update.error !== undefined) view.error = update.error;
     if (update.costUsd !== undefined) view.costUsd = update.costUsd;
-    if (update.inputTokens !== undefined) view.usage = { inputTokens: update.inputTokens, outputTokens: update.outputTokens ?? 0 };
+    if (update.inputTokens !== undefined)
+      view.usage = { inputTokens: update.inputTokens, outputTokens: update.outputTokens ?? 0 };
     return 'applied';
   }
 
-  async transition(b: string, index: number, from: readonly ItemStatus[], to: ItemStatus, update: ItemUpdate = {}): Promise<boolean> {
+  async transition(
+    b: string,
+    index: number,
+    from: readonly ItemStatus[],
+    to: ItemStatus,
+    update: ItemUpdate = {},
+  ): Promise<boolean> {
     return (await this.transitionOn({ batchId: b, index, provider: '', from, to, update })) === 'applied';
   }
 
@@ -114,39 +143,89 @@ class InMemoryItemStore implements ItemStore {
 }
 
 function provider(name: string, complete: (req: CompletionRequest) => Promise<CompletionResult>): InferenceProvider {
-  return { name, contextTokens: 8192, countTokens: (t) => Math.ceil(t.length / 4), promptTokens: (s, p) => Math.ceil((s.length + p.length) / 4), complete, close: async () => undefined };
+  return {
+    name,
+    contextTokens: 8192,
+    countTokens: (t) => Math.ceil(t.length / 4),
+    promptTokens: (s, p) => Math.ceil((s.length + p.length) / 4),
+    complete,
+    close: async () => undefined,
+  };
 }
 
-const answer = (text: string): CompletionResult => ({ text, usage: { inputTokens: 40, outputTokens: 10 }, model: 'big', finishReason: 'stop' });
+const answer = (text: string): CompletionResult => ({
+  text,
+  usage: { inputTokens: 40, outputTokens: 10 },
+  model: 'big',
+  finishReason: 'stop',
+});
 
-const view = (target: RouteTarget, name: string, clearance: ProviderView['clearance']): ProviderView => ({ target, name, model: 'm', clearance, price: PRICE, tokensPerSec: 100, concurrency: 1, backlogTokens: 0, latencyMs: 0 });
+const view = (target: RouteTarget, name: string, clearance: ProviderView['clearance']): ProviderView => ({
+  target,
+  name,
+  model: 'm',
+  clearance,
+  price: PRICE,
+  tokensPerSec: 100,
+  concurrency: 1,
+  backlogTokens: 0,
+  latencyMs: 0,
+});
 
 /** The processor wired as worker-composition.ts wires it, around fakes: the store, circuits, quota and pool registry in memory, the queue layer InMemoryJobQueue. */
-function processorWith(store: InMemoryItemStore, opts: { quotaWaitMs?: () => Promise<number>; circuit?: 'pass' | 'refused' } = {}) {
+function processorWith(
+  store: InMemoryItemStore,
+  opts: { quotaWaitMs?: () => Promise<number>; circuit?: 'pass' | 'refused' } = {},
+) {
   const jobs = new InMemoryJobQueue();
   const circuitFailures: string[] = [];
   const learned: string[] = [];
   const circuits = {
     admit: async () => opts.circuit ?? 'pass',
     recordSuccess: async () => ({ state: 'closed' as const, failures: 0, openedAt: null }),
-    recordFailure: async (name: string) => (circuitFailures.push(name), { state: 'closed' as const, failures: 1, openedAt: null }),
+    recordFailure: async (name: string) => (
+      circuitFailures.push(name),
+      { state: 'closed' as const, failures: 1, openedAt: null }
+    ),
   };
   const pools = {
     recordThroughput: async (_t: RouteTarget, _p: string, tps: number) => tps,
     recordTokenRatios: async (kind: string) => void learned.push(kind),
     recordCallTiming: async () => undefined,
   };
-  const directory = { routingState: async (now = Date.now()) => ({ now, providers: [view('local', 'tiny', 'restricted'), view('cloud', 'frontier', 'internal')] }), calibration: async () => new TokenCalibration() };
+  const directory = {
+    routingState: async (now = Date.now()) => ({
+      now,
+      providers: [view('local', 'tiny', 'restricted'), view('cloud', 'frontier', 'internal')],
+    }),
+    calibration: async () => new TokenCalibration(),
+  };
   const rerouter = new ItemRerouter({ store, jobs, directory, policy: new RoutingPolicy(), maxOutputTokens: 256 });
   const feedback = new ProviderFeedback({ pools, circuits, maxOutputTokens: 256 });
   const endings = new ItemEndings({ store, rerouter });
   const gate = new CloudGate({ store, circuits, tokens: { take: opts.quotaWaitMs ?? (async () => 0) } });
   const calls = new ItemCalls({ store, gate, feedback, endings, cancelPollMs: 5 });
-  return { jobs, circuitFailures, learned, processor: new ItemProcessor({ store, calls, endings, feedback, maxOutputTokens: 256 }) };
+  return {
+    jobs,
+    circuitFailures,
+    learned,
+    processor: new ItemProcessor({ store, calls, endings, feedback, maxOutputTokens: 256 }),
+  };
 }
 
-const job = (over: Partial<JobContext<JobName.RunItem>> = {}): JobContext<JobName.RunItem> => ({ id: 'b1.0', timestamp: 0, name: JobName.RunItem, data: item, attempt: 1, isLastAttempt: true, ...over });
-const cloudTarget = (complete: (req: CompletionRequest) => Promise<CompletionResult>, over: Partial<ProcessorTarget> = {}): ProcessorTarget => ({ target: 'cloud', provider: provider('frontier', complete), price: PRICE, ...over });
+const job = (over: Partial<JobContext<JobName.RunItem>> = {}): JobContext<JobName.RunItem> => ({
+  id: 'b1.0',
+  timestamp: 0,
+  name: JobName.RunItem,
+  data: item,
+  attempt: 1,
+  isLastAttempt: true,
+  ...over,
+});
+const cloudTarget = (
+  complete: (req: CompletionRequest) => Promise<CompletionResult>,
+  over: Partial<ProcessorTarget> = {},
+): ProcessorTarget => ({ target: 'cloud', provider: provider('frontier', complete), price: PRICE, ...over });
 
 /** What BullMQ would see: the job's return value, or what it throws. */
 function seenByBullMq(outcome: ItemOutcome): unknown {
@@ -161,7 +240,10 @@ describe('ItemProcessor', () => {
   it('records a completed item with its answer, usage and cost, and the budget it held goes back', async () => {
     const store = new InMemoryItemStore(10);
     const { processor, learned } = processorWith(store);
-    const outcome = await processor.run(job(), cloudTarget(async () => answer('The plan, in short.')));
+    const outcome = await processor.run(
+      job(),
+      cloudTarget(async () => answer('The plan, in short.')),
+    );
     expect(outcome).toEqual({ kind: 'completed' });
     expect(seenByBullMq(outcome)).toEqual({ outcome: 'completed' });
     const recorded = store.views.get(0)!;
@@ -180,11 +262,21 @@ describe('ItemProcessor', () => {
     const store = new InMemoryItemStore();
     const { processor, jobs } = processorWith(store);
     store.views.get(0)!.status = 'completed';
-    expect(await processor.run(job(), cloudTarget(async () => answer('x')))).toEqual({ kind: 'skipped' });
+    expect(
+      await processor.run(
+        job(),
+        cloudTarget(async () => answer('x')),
+      ),
+    ).toEqual({ kind: 'skipped' });
 
     const moved = new InMemoryItemStore(Infinity, { target: 'local', provider: 'tiny', model: 'm' });
     const p2 = processorWith(moved);
-    expect(await p2.processor.run(job(), cloudTarget(async () => answer('x')))).toEqual({ kind: 'skipped' });
+    expect(
+      await p2.processor.run(
+        job(),
+        cloudTarget(async () => answer('x')),
+      ),
+    ).toEqual({ kind: 'skipped' });
     expect(p2.jobs.jobs(queueRefFor('local', 'tiny')).map((j) => j.id)).toEqual(['b1.0.r1']);
     expect(jobs.jobs(queueRefFor('local', 'tiny'))).toEqual([]);
   });
@@ -208,7 +300,10 @@ describe('ItemProcessor', () => {
   it('gives the reservation back when the quota sends the item back to its queue, and when the quota check itself fails', async () => {
     const store = new InMemoryItemStore(10);
     const { processor } = processorWith(store, { quotaWaitMs: async () => 5000 });
-    const outcome = await processor.run(job(), cloudTarget(async () => answer('x'), { tokensPerMinute: 1000 }));
+    const outcome = await processor.run(
+      job(),
+      cloudTarget(async () => answer('x'), { tokensPerMinute: 1000 }),
+    );
     expect(outcome).toEqual({ kind: 'rate-limited', waitMs: 5000 });
     expect(seenByBullMq(outcome)).toBeInstanceOf(RateLimited);
     expect(store.status).toBe('queued');
@@ -221,7 +316,12 @@ describe('ItemProcessor', () => {
         throw new Error('Redis went away');
       },
     });
-    await expect(p2.processor.run(job(), cloudTarget(async () => answer('x'), { tokensPerMinute: 1000 }))).rejects.toThrow('Redis went away');
+    await expect(
+      p2.processor.run(
+        job(),
+        cloudTarget(async () => answer('x'), { tokensPerMinute: 1000 }),
+      ),
+    ).rejects.toThrow('Redis went away');
     expect(broken.reservedUsd).toBeCloseTo(0, 9);
   });
 
@@ -281,7 +381,9 @@ describe('ItemProcessor', () => {
 
   it('fails an item for good when no cleared provider is left, saying where it was ruled out', async () => {
     const store = new InMemoryItemStore(10);
-    store.views.get(0)!.ruledOut.push({ target: 'local', provider: 'tiny', reason: 'answers rejected by the empty-answer check' });
+    store.views
+      .get(0)!
+      .ruledOut.push({ target: 'local', provider: 'tiny', reason: 'answers rejected by the empty-answer check' });
     const { processor } = processorWith(store);
     const outcome = await processor.run(
       job(),
@@ -292,13 +394,19 @@ describe('ItemProcessor', () => {
     expect(outcome.kind).toBe('failed');
     expect(seenByBullMq(outcome)).toBeInstanceOf(PermanentJobError);
     expect(store.status).toBe('failed');
-    expect(store.views.get(0)!.error).toContain('prompt too long; ruled out: tiny: answers rejected by the empty-answer check');
+    expect(store.views.get(0)!.error).toContain(
+      'prompt too long; ruled out: tiny: answers rejected by the empty-answer check',
+    );
   });
 
   it('escalates a local model whose answers fail every check to a cleared cloud provider', async () => {
     const store = new InMemoryItemStore(10, { target: 'local', provider: 'tiny', model: 'm' });
     const { processor, jobs } = processorWith(store);
-    const outcome = await processor.run(job(), { target: 'local', provider: provider('tiny', async () => answer('   ')), price: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 } });
+    const outcome = await processor.run(job(), {
+      target: 'local',
+      provider: provider('tiny', async () => answer('   ')),
+      price: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 },
+    });
     expect(outcome).toEqual({ kind: 'rerouted', to: 'frontier' });
     expect(store.views.get(0)!.ruledOut.map((r) => r.provider)).toEqual(['tiny']);
     expect(jobs.jobs(queueRefFor('cloud', 'frontier')).map((j) => j.id)).toEqual(['b1.0.r2']);

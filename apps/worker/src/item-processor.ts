@@ -54,17 +54,38 @@ export class ItemProcessor {
     const run: RunningItem = { job, on, tally: new CallTally(), held: BudgetHold.empty(store, item.batchId) };
     const t0 = Date.now();
     try {
-      const result = await runItem(this.modelFor(run), item, task, this.deps.maxOutputTokens, (rejected) => {
-        // The checker's message may quote the answer (a property name, a parse snippet): it goes to the
-        // retry prompt and the item's error, never to the logs.
-        this.log.warn({ msg: 'answer rejected by its check', batchId: item.batchId, index: item.index, provider: on.provider.name, part: rejected.part, round: rejected.round, check: checkOf(item, task) });
-      }, run.tally);
+      const result = await runItem(
+        this.modelFor(run),
+        item,
+        task,
+        this.deps.maxOutputTokens,
+        (rejected) => {
+          // The checker's message may quote the answer (a property name, a parse snippet): it goes to the
+          // retry prompt and the item's error, never to the logs.
+          this.log.warn({
+            msg: 'answer rejected by its check',
+            batchId: item.batchId,
+            index: item.index,
+            provider: on.provider.name,
+            part: rejected.part,
+            round: rejected.round,
+            check: checkOf(item, task),
+          });
+        },
+        run.tally,
+      );
       switch (result.kind) {
         case 'stopped':
           return result.stop;
         case 'rejected': {
           const { usage } = run.tally;
-          return await endings.answersRejected(run, { why: result.message, check: checkOf(item, task), usage, costUsd: costOf(usage, on.price), cause: result.cause });
+          return await endings.answersRejected(run, {
+            why: result.message,
+            check: checkOf(item, task),
+            usage,
+            costUsd: costOf(usage, on.price),
+            cause: result.cause,
+          });
         }
         case 'answered':
           return await this.complete(run, task, result, Date.now() - t0);
@@ -79,7 +100,12 @@ export class ItemProcessor {
   }
 
   /** Records the answer (once: a rerun finds it finished) and what it teaches about the provider. */
-  private async complete(run: RunningItem, task: DocumentTask | CodeMigrationTask, answer: Extract<ItemRunOutcome<ItemOutcome>, { kind: 'answered' }>, elapsedMs: number): Promise<ItemOutcome> {
+  private async complete(
+    run: RunningItem,
+    task: DocumentTask | CodeMigrationTask,
+    answer: Extract<ItemRunOutcome<ItemOutcome>, { kind: 'answered' }>,
+    elapsedMs: number,
+  ): Promise<ItemOutcome> {
     const { job, on, tally } = run;
     const item = job.data;
     const { usage, calls, model } = tally;

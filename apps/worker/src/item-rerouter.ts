@@ -80,7 +80,14 @@ export class ItemRerouter {
   private readonly audit?: RerouteAudit;
 
   constructor(deps: ItemRerouterDeps) {
-    ({ store: this.store, jobs: this.jobs, directory: this.directory, policy: this.policy, maxOutputTokens: this.maxOutputTokens, audit: this.audit } = deps);
+    ({
+      store: this.store,
+      jobs: this.jobs,
+      directory: this.directory,
+      policy: this.policy,
+      maxOutputTokens: this.maxOutputTokens,
+      audit: this.audit,
+    } = deps);
   }
 
   /** The decision it would make now, without applying it (escalation checks it first). */
@@ -88,7 +95,12 @@ export class ItemRerouter {
    * Null when the item must not move: it is pinned to its model (the README's promise: it runs on that model
    * only, whatever fails), it has moved after failures MAX_FAILED_MOVES times, or nowhere cleared is left.
    */
-  async propose(item: WorkItem, from: { target: RouteTarget; provider: string }, opts: RerouteOptions = {}, now = Date.now()): Promise<RouteDecision | null> {
+  async propose(
+    item: WorkItem,
+    from: { target: RouteTarget; provider: string },
+    opts: RerouteOptions = {},
+    now = Date.now(),
+  ): Promise<RouteDecision | null> {
     if (item.model) return null;
     const [task, view] = await Promise.all([this.store.task(item.batchId), this.store.item(item.batchId, item.index)]);
     if (!task || !view) return null;
@@ -107,7 +119,9 @@ export class ItemRerouter {
     // The clouds left out (the one it leaves, those whose circuit is open) may come back: it may park for one.
     const recovering = opts.localOnly
       ? []
-      : state.providers.filter((p) => p.target === 'cloud' && !providers.includes(p) && !ruledOut.has(providerKey(p.target, p.name)));
+      : state.providers.filter(
+          (p) => p.target === 'cloud' && !providers.includes(p) && !ruledOut.has(providerKey(p.target, p.name)),
+        );
     const routable = routableItem(item, task, this.maxOutputTokens, await this.directory.calibration());
     // Nowhere left that can do what it needs (structured output refused by every cleared cloud, local ruled out).
     if (!providers.some((p) => isCleared(p.clearance, item.sensitivity) && canServe(p, routable))) return null;
@@ -123,16 +137,41 @@ export class ItemRerouter {
     const view = await this.store.item(item.batchId, item.index);
     if (!view) return 'the item has no record';
     const tried = view.ruledOut.map((r) => `${r.provider}: ${r.reason}`);
-    const bounded = view.failedMoves >= MAX_FAILED_MOVES ? [`moved after failures ${view.failedMoves} times, the most allowed`] : [];
-    return [...bounded, ...(tried.length > 0 ? [`ruled out: ${tried.join('; ')}`] : []), 'no other cleared provider can take it'].join('; ');
+    const bounded =
+      view.failedMoves >= MAX_FAILED_MOVES ? [`moved after failures ${view.failedMoves} times, the most allowed`] : [];
+    return [
+      ...bounded,
+      ...(tried.length > 0 ? [`ruled out: ${tried.join('; ')}`] : []),
+      'no other cleared provider can take it',
+    ].join('; ');
   }
 
   /** Applies a decision: returns false if the item was no longer in `statuses` on `from` (someone else moved it). */
-  async apply(item: WorkItem, from: { target: RouteTarget; provider: string }, decision: RouteDecision, opts: ApplyOptions): Promise<boolean> {
+  async apply(
+    item: WorkItem,
+    from: { target: RouteTarget; provider: string },
+    decision: RouteDecision,
+    opts: ApplyOptions,
+  ): Promise<boolean> {
     const { why, statuses, detail = why, spent, left } = opts;
-    const route = { target: decision.target, provider: decision.provider, model: decision.model, reason: `${why}; ${decision.reason}`, at: new Date().toISOString() };
+    const route = {
+      target: decision.target,
+      provider: decision.provider,
+      model: decision.model,
+      reason: `${why}; ${decision.reason}`,
+      at: new Date().toISOString(),
+    };
     const leaving = left && { target: from.target, provider: from.provider, why, ruleOut: left.ruleOut };
-    const n = await this.store.reroute({ batchId: item.batchId, index: item.index, fromProvider: from.provider, route, note: detail, statuses, spent, left: leaving });
+    const n = await this.store.reroute({
+      batchId: item.batchId,
+      index: item.index,
+      fromProvider: from.provider,
+      route,
+      note: detail,
+      statuses,
+      spent,
+      left: leaving,
+    });
     if (n === 0) return false;
     // Recorded once the move is the item's route and before its new job exists. Should this write fail,
     // the old job finds the item routed elsewhere and enqueues it (followRoute); what then leaves is
@@ -156,16 +195,28 @@ export class ItemRerouter {
   }
 
   /** Proposes and applies a move in one step: the decision applied, or null when the item stays. */
-  async reroute(item: WorkItem, from: { target: RouteTarget; provider: string }, request: RerouteRequest): Promise<RouteDecision | null> {
+  async reroute(
+    item: WorkItem,
+    from: { target: RouteTarget; provider: string },
+    request: RerouteRequest,
+  ): Promise<RouteDecision | null> {
     const { why, statuses = ['running'], ...opts } = request;
     const decision = await this.propose(item, from, opts);
     if (!decision) return null;
-    return (await this.apply(item, from, decision, { why, statuses, spent: opts.spent, left: opts.left })) ? decision : null;
+    return (await this.apply(item, from, decision, { why, statuses, spent: opts.spent, left: opts.left }))
+      ? decision
+      : null;
   }
 
   /** Makes sure the item's current route has a job (idempotent: the id is derived from the route count). */
   /** `parkMs`: the job waits that long first (the item is parked for a provider that is down now). */
-  async enqueueCurrent(item: WorkItem, target: RouteTarget, provider: string, routeCount: number, parkMs?: number): Promise<void> {
+  async enqueueCurrent(
+    item: WorkItem,
+    target: RouteTarget,
+    provider: string,
+    routeCount: number,
+    parkMs?: number,
+  ): Promise<void> {
     await this.jobs.enqueue(queueRefFor(target, provider), [
       {
         name: JobName.RunItem,

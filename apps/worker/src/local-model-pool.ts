@@ -5,7 +5,12 @@ import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
 import { planSequences, type CapacityPlan, type DeviceMemory } from '#libs/pools/src/sequence-capacity.js';
 import { SequenceGovernor } from '#libs/pools/src/sequence-governor.js';
 import { ProviderError } from '#libs/providers/src/completion.js';
-import { describeDevice, estimateModel, type DeviceInfo, type ModelEstimate } from '#libs/providers/src/local/local-engine.js';
+import {
+  describeDevice,
+  estimateModel,
+  type DeviceInfo,
+  type ModelEstimate,
+} from '#libs/providers/src/local/local-engine.js';
 import { LocalModelProvider } from '#libs/providers/src/local/local-model-provider.js';
 import { queueRefFor, type QueueLayer } from '#libs/queue/src/index.js';
 import { InferencePool, type PoolDescription } from './inference-pool.js';
@@ -43,29 +48,68 @@ export class LocalModelPool {
     this.memory = device.memory;
   }
 
-  static async open(model: LocalModelConfig & { modelPath: string }, engine: LocalEngineConfig, llama: Llama, deps: LocalModelPoolDeps): Promise<LocalModelPool> {
+  static async open(
+    model: LocalModelConfig & { modelPath: string },
+    engine: LocalEngineConfig,
+    llama: Llama,
+    deps: LocalModelPoolDeps,
+  ): Promise<LocalModelPool> {
     const log = new Logger('local-pool');
     const probe = deps.probe ?? (async () => (await describeDevice(llama, engine.threads)).memory);
     const device = { ...(await describeDevice(llama, engine.threads)), memory: await probe() };
     const estimate = await estimateModel(llama, model.modelPath, model.contextSize);
     let plan: CapacityPlan =
       model.sequences === 'auto'
-        ? planSequences({ device: device.memory, footprint: estimate, utilization: engine.memoryUtilization, cap: model.maxSequences })
-        : { ...planSequences({ device: device.memory, footprint: estimate, utilization: 1, cap: model.sequences }), sequences: model.sequences, fits: true, reason: `${model.sequences} sequence(s), as configured` };
+        ? planSequences({
+            device: device.memory,
+            footprint: estimate,
+            utilization: engine.memoryUtilization,
+            cap: model.maxSequences,
+          })
+        : {
+            ...planSequences({ device: device.memory, footprint: estimate, utilization: 1, cap: model.sequences }),
+            sequences: model.sequences,
+            fits: true,
+            reason: `${model.sequences} sequence(s), as configured`,
+          };
 
     let provider: LocalModelProvider | undefined;
     // The estimate can be off; if creating the context runs out of memory, halve and try again.
     for (let n = plan.sequences; plan.fits && n >= 1 && !provider; n = Math.floor(n / 2)) {
       try {
-        provider = await LocalModelProvider.load({ modelPath: model.modelPath, name: model.name, threads: engine.threads, contextSize: model.contextSize, sequences: n, llama });
-        if (n !== plan.sequences) plan = { ...plan, sequences: n, reason: `${n} sequence(s): the context for ${plan.sequences} ran out of memory` };
+        provider = await LocalModelProvider.load({
+          modelPath: model.modelPath,
+          name: model.name,
+          threads: engine.threads,
+          contextSize: model.contextSize,
+          sequences: n,
+          llama,
+        });
+        if (n !== plan.sequences)
+          plan = {
+            ...plan,
+            sequences: n,
+            reason: `${n} sequence(s): the context for ${plan.sequences} ran out of memory`,
+          };
       } catch (err) {
         if (!(err instanceof ProviderError && err.code === 'out_of_memory') || n === 1) {
-          plan = { ...plan, sequences: 0, fits: false, reason: `could not load: ${err instanceof Error ? err.message : String(err)}` };
+          plan = {
+            ...plan,
+            sequences: 0,
+            fits: false,
+            reason: `could not load: ${err instanceof Error ? err.message : String(err)}`,
+          };
         }
       }
     }
-    if (!plan.fits) log.error({ msg: 'model does not fit; pool will not consume', model: model.name, reason: plan.reason, device: device.backend, freeBytes: device.memory.freeBytes });
+    if (!plan.fits)
+      log.error({
+        msg: 'model does not fit; pool will not consume',
+        model: model.name,
+        reason: plan.reason,
+        device: device.backend,
+        freeBytes: device.memory.freeBytes,
+      });
 
     // eslint-disable-next-line prefer-const -- the callbacks above the pool's creation need its name
     let pool: LocalModelPool | undefined;
@@ -90,7 +134,10 @@ export class LocalModelPool {
         allocated: provider.sequences,
         apply: (n) => pool!.resize(n),
       });
-      pool.monitor = setInterval(() => void pool!.governor!.check().catch((e) => log.warn({ msg: 'memory check failed', error: String(e) })), engine.memoryCheckMs);
+      pool.monitor = setInterval(
+        () => void pool!.governor!.check().catch((e) => log.warn({ msg: 'memory check failed', error: String(e) })),
+        engine.memoryCheckMs,
+      );
     }
     await inference.start();
     return pool;
@@ -118,7 +165,12 @@ export class LocalModelPool {
   }
 
   private resize(n: number): void {
-    this.log.warn({ msg: 'pool resized for device memory', model: this.model.name, sequences: n, allocated: this.provider?.sequences });
+    this.log.warn({
+      msg: 'pool resized for device memory',
+      model: this.model.name,
+      sequences: n,
+      allocated: this.provider?.sequences,
+    });
     this.provider?.setActiveSequences(n);
     this.inference.setConcurrency(n);
   }

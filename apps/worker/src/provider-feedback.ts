@@ -36,11 +36,19 @@ export class ProviderFeedback {
     await this.deps.circuits.recordSuccess(name);
     // The answering attempt's own time: a call that waited out a 429 says nothing about speed.
     const { inputTokens, outputTokens } = completion.usage;
-    await this.deps.pools.recordCallTiming(name, workTokens({ inputTokens, expectedOutputTokens: outputTokens }), completion.attemptMs ?? Date.now() - sentAt);
+    await this.deps.pools.recordCallTiming(
+      name,
+      workTokens({ inputTokens, expectedOutputTokens: outputTokens }),
+      completion.attemptMs ?? Date.now() - sentAt,
+    );
   }
 
   /** A cloud call failed: an unwell provider counts toward its circuit; a refused structured request toward learning it cannot. */
-  async cloudCallFailed(run: RunningItem, err: unknown, jsonSchema: Record<string, unknown> | undefined): Promise<void> {
+  async cloudCallFailed(
+    run: RunningItem,
+    err: unknown,
+    jsonSchema: Record<string, unknown> | undefined,
+  ): Promise<void> {
     const name = run.on.provider.name;
     if (err instanceof ProviderError && CIRCUIT_FAILURES.has(err.code)) {
       const circuit = await this.deps.circuits.recordFailure(name);
@@ -54,12 +62,20 @@ export class ProviderFeedback {
    * used (input as the tokenizer or API counted it, output as written) against what routing assumed
    * before any correction: the next estimates learn from both.
    */
-  async itemCompleted(run: RunningItem, task: DocumentTask | CodeMigrationTask, usage: TokenUsage, elapsedMs: number): Promise<void> {
+  async itemCompleted(
+    run: RunningItem,
+    task: DocumentTask | CodeMigrationTask,
+    usage: TokenUsage,
+    elapsedMs: number,
+  ): Promise<void> {
     const { on, tally } = run;
     const tps = workTokensPerSecond(usage, elapsedMs, (on.latencyMs ?? 0) * tally.calls);
     if (tps !== null) await this.deps.pools.recordThroughput(on.target, on.provider.name, tps, on.tokensPerSec);
     const estimated = routableItem(run.job.data, task, this.deps.maxOutputTokens);
-    await this.deps.pools.recordTokenRatios(taskKind(task), usage, { inputTokens: estimated.inputTokens, outputTokens: estimated.expectedOutputTokens });
+    await this.deps.pools.recordTokenRatios(taskKind(task), usage, {
+      inputTokens: estimated.inputTokens,
+      outputTokens: estimated.expectedOutputTokens,
+    });
   }
 
   /**
@@ -69,10 +85,19 @@ export class ProviderFeedback {
    */
   private async learnRefusal(run: RunningItem): Promise<void> {
     const { batchId, index } = run.job.data;
-    const learned = await this.deps.capabilities?.recordRefusal(run.on.provider.name, 'structured-output', `${batchId}:${index}`);
+    const learned = await this.deps.capabilities?.recordRefusal(
+      run.on.provider.name,
+      'structured-output',
+      `${batchId}:${index}`,
+    );
     if (learned?.learnedNow) {
       const { lack } = learned;
-      this.log.warn({ msg: 'provider refuses structured output: routing such items elsewhere', provider: run.on.provider.name, until: new Date(lack.expiresAt).toISOString(), refusals: lack.refusals });
+      this.log.warn({
+        msg: 'provider refuses structured output: routing such items elsewhere',
+        provider: run.on.provider.name,
+        until: new Date(lack.expiresAt).toISOString(),
+        refusals: lack.refusals,
+      });
     }
   }
 }

@@ -1,6 +1,12 @@
 import { Logger } from '@nestjs/common';
 import type { BatchIntake } from '#libs/batches/src/batch-intake.js';
-import { JobName, PermanentJobError, SCHEDULES_QUEUE, type ConsumerHandle, type QueueLayer } from '#libs/queue/src/index.js';
+import {
+  JobName,
+  PermanentJobError,
+  SCHEDULES_QUEUE,
+  type ConsumerHandle,
+  type QueueLayer,
+} from '#libs/queue/src/index.js';
 import type { ScheduleService } from '#libs/schedules/src/schedule-service.js';
 import { SubmissionRejected } from '#libs/batches/src/batch-intake.js';
 
@@ -29,7 +35,11 @@ export class ScheduleRunner {
           else this.log.log({ msg: 'schedule fired', schedule, slot, batchId, skippedUnchanged });
           return { batchId, skippedUnchanged, skipped };
         } catch (err) {
-          this.log.error({ msg: 'schedule firing failed', schedule: job.data.schedule, error: err instanceof Error ? err.message : String(err) });
+          this.log.error({
+            msg: 'schedule firing failed',
+            schedule: job.data.schedule,
+            error: err instanceof Error ? err.message : String(err),
+          });
           // A template that no longer validates will not validate on retry either.
           throw err instanceof SubmissionRejected ? new PermanentJobError(err.message) : err;
         }

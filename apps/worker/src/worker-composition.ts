@@ -54,7 +54,10 @@ export interface WorkerParts {
   /** A local model's pool, once the engine is open: loads the model, computes its sequences, then consumes. */
   openLocalPool(model: LocalModelConfig & { modelPath: string }, llama: Llama): Promise<LocalModelPool>;
   /** A cloud provider's client and the pool that consumes its queue (not started). */
-  cloudPool(cloud: CloudProviderConfig, apiKey: string | ApiKeySource): { pool: InferencePool; provider: CloudProvider };
+  cloudPool(
+    cloud: CloudProviderConfig,
+    apiKey: string | ApiKeySource,
+  ): { pool: InferencePool; provider: CloudProvider };
 }
 
 /** The Nest token WorkerModule provides the composed WorkerParts under. */
@@ -71,8 +74,20 @@ export function composeWorker(s: WorkerServices): WorkerParts {
   const { maxOutputTokens, heartbeatMs } = config;
   const clearanceOf = (target: RouteTarget, provider: string) =>
     target === 'local' ? ('restricted' as const) : config.cloudProviders.find((p) => p.name === provider)?.clearance;
-  const rerouter = new ItemRerouter({ store, jobs, directory: s.directory, policy: s.policy, maxOutputTokens, audit: { recorder: s.audit, clearanceOf } });
-  const feedback = new ProviderFeedback({ pools: registry, circuits: s.circuits, capabilities: s.capabilities, maxOutputTokens });
+  const rerouter = new ItemRerouter({
+    store,
+    jobs,
+    directory: s.directory,
+    policy: s.policy,
+    maxOutputTokens,
+    audit: { recorder: s.audit, clearanceOf },
+  });
+  const feedback = new ProviderFeedback({
+    pools: registry,
+    circuits: s.circuits,
+    capabilities: s.capabilities,
+    maxOutputTokens,
+  });
   const endings = new ItemEndings({ store, rerouter });
   const gate = new CloudGate({ store, circuits: s.circuits, tokens: s.tokens });
   const calls = new ItemCalls({ store, gate, feedback, endings });
@@ -93,7 +108,8 @@ export function composeWorker(s: WorkerServices): WorkerParts {
     }),
     scheduleRunner: new ScheduleRunner(jobs, s.schedules, s.intake),
     branchWriter: new BranchOutputWriter(jobs, store, s.branchOutputs, config.branchOutputAuthor),
-    openLocalPool: (model, llama) => LocalModelPool.open(model, config.engine, llama, { jobs, registry, processor, heartbeatMs }),
+    openLocalPool: (model, llama) =>
+      LocalModelPool.open(model, config.engine, llama, { jobs, registry, processor, heartbeatMs }),
     cloudPool: (cloud, apiKey) => {
       const provider = new CloudProvider({
         name: cloud.name,

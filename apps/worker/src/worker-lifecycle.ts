@@ -1,4 +1,10 @@
-import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { Llama } from 'node-llama-cpp';
 import { APP_CONFIG } from '#libs/config/src/config.module.js';
 import type { AppConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
@@ -45,14 +51,18 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     }
     // Schedule firings enter through intake here: their prompts are counted by the models this worker serves.
     const byName = new Map(this.localPools.flatMap((p) => (p.provider ? [[p.model.name, p.provider] as const] : [])));
-    this.promptTokens.use((system, prompt, model = localModels[0]?.name) => byName.get(model)?.promptTokens(system, prompt) ?? null);
+    this.promptTokens.use(
+      (system, prompt, model = localModels[0]?.name) => byName.get(model)?.promptTokens(system, prompt) ?? null,
+    );
     for (const cloud of cloudProviders) {
       const { pool, provider } = this.parts.cloudPool(cloud, await this.apiKeyOf(cloud));
       this.cloudPools.push({ pool, provider });
       await pool.start();
     }
     if (cloudProviders.length === 0) {
-      this.log.log({ msg: 'no cloud provider configured (CLOUD_PROVIDERS, or OPENAI_BASE_URL and OPENAI_API_KEY): every item runs locally' });
+      this.log.log({
+        msg: 'no cloud provider configured (CLOUD_PROVIDERS, or OPENAI_BASE_URL and OPENAI_API_KEY): every item runs locally',
+      });
     }
     scheduleRunner.start();
     await branchWriter.start();
@@ -83,7 +93,13 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     if (!cloud.apiKeyFile) return cloud.apiKey;
     return ApiKeyFile.open(cloud.apiKeyFile, {
       onReload: (path) => this.log.log({ msg: 'provider API key reloaded from its file', provider: cloud.name, path }),
-      onReadError: (path, reason) => this.log.warn({ msg: 'provider API key file unreadable; keeping the previous key', provider: cloud.name, path, reason }),
+      onReadError: (path, reason) =>
+        this.log.warn({
+          msg: 'provider API key file unreadable; keeping the previous key',
+          provider: cloud.name,
+          path,
+          reason,
+        }),
     });
   }
 
@@ -92,13 +108,21 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     const { localModels, engine } = this.config;
     if (engine.serve.length === 0) return localModels;
     const unknown = engine.serve.filter((name) => !localModels.some((m) => m.name === name));
-    if (unknown.length > 0) throw new ConfigError('WORKER_MODELS', `names from LOCAL_MODELS (${localModels.map((m) => m.name).join(', ')})`, unknown.join(','));
+    if (unknown.length > 0)
+      throw new ConfigError(
+        'WORKER_MODELS',
+        `names from LOCAL_MODELS (${localModels.map((m) => m.name).join(', ')})`,
+        unknown.join(','),
+      );
     return localModels.filter((m) => engine.serve.includes(m.name));
   }
 
   private async demoModel(): Promise<string> {
     const path = await ensureGeneratedModel('tiny');
-    this.log.warn({ msg: 'LOCAL_MODEL_PATH is not set: using the generated demo model, whose weights are random — its output is random text. Point LOCAL_MODEL_PATH at a real GGUF file for real answers.', path });
+    this.log.warn({
+      msg: 'LOCAL_MODEL_PATH is not set: using the generated demo model, whose weights are random — its output is random text. Point LOCAL_MODEL_PATH at a real GGUF file for real answers.',
+      path,
+    });
     return path;
   }
 }

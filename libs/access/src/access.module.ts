@@ -10,9 +10,21 @@ import { KeyRateLimiter } from './key-rate-limiter.js';
 /** API keys, the authenticator over them and per-key rate limits, for the API. */
 @Module({
   providers: [
-    { provide: ApiKeyStore, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new ApiKeyStore(redis, c.prefix) },
-    { provide: ApiKeyAuthenticator, inject: [ApiKeyStore, APP_CONFIG], useFactory: (store: ApiKeyStore, c: AppConfig) => new ApiKeyAuthenticator(store, c.access.adminApiKey) },
-    { provide: KeyRateLimiter, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new KeyRateLimiter(redis, c.prefix) },
+    {
+      provide: ApiKeyStore,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: Redis, c: AppConfig) => new ApiKeyStore(redis, c.prefix),
+    },
+    {
+      provide: ApiKeyAuthenticator,
+      inject: [ApiKeyStore, APP_CONFIG],
+      useFactory: (store: ApiKeyStore, c: AppConfig) => new ApiKeyAuthenticator(store, c.access.adminApiKey),
+    },
+    {
+      provide: KeyRateLimiter,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: Redis, c: AppConfig) => new KeyRateLimiter(redis, c.prefix),
+    },
   ],
   exports: [ApiKeyStore, ApiKeyAuthenticator, KeyRateLimiter],
 })

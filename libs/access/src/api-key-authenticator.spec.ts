@@ -19,7 +19,19 @@ function storeOf(records: Array<ApiKeyRecord & { secret: string }>): ApiKeyStore
 }
 
 function key(secret: string, over: Partial<ApiKeyRecord> = {}): ApiKeyRecord & { secret: string } {
-  return { id: `key_${secret}`, name: secret, scopes: ['read'], tenant: 'acme', createdAt: NOW - 1000, expiresAt: null, revokedAt: null, limits: {}, hash: hashSecret(secret), secret, ...over };
+  return {
+    id: `key_${secret}`,
+    name: secret,
+    scopes: ['read'],
+    tenant: 'acme',
+    createdAt: NOW - 1000,
+    expiresAt: null,
+    revokedAt: null,
+    limits: {},
+    hash: hashSecret(secret),
+    secret,
+    ...over,
+  };
 }
 
 describe('ApiKeyAuthenticator', () => {
@@ -36,12 +48,21 @@ describe('ApiKeyAuthenticator', () => {
   it('is secured by ADMIN_API_KEY alone, which is an admin of every scope', async () => {
     const auth = new ApiKeyAuthenticator(storeOf([]), 'bootstrap-secret-of-enough-length');
     expect(await auth.authenticate(undefined, NOW)).toEqual({ mode: 'denied', reason: 'missing' });
-    expect(await auth.authenticate('Bearer bootstrap-secret-of-enough-length', NOW)).toMatchObject({ mode: 'key', caller: { keyId: 'bootstrap-admin', scopes: ['submit', 'read', 'admin'] } });
+    expect(await auth.authenticate('Bearer bootstrap-secret-of-enough-length', NOW)).toMatchObject({
+      mode: 'key',
+      caller: { keyId: 'bootstrap-admin', scopes: ['submit', 'read', 'admin'] },
+    });
   });
 
   it('accepts active keys, and names why it refuses the others', async () => {
-    const auth = new ApiKeyAuthenticator(storeOf([key('good'), key('old', { expiresAt: NOW }), key('gone', { revokedAt: NOW - 5 })]), null);
-    expect(await auth.authenticate('Bearer good', NOW)).toEqual({ mode: 'key', caller: { keyId: 'key_good', name: 'good', scopes: ['read'], tenant: 'acme', limits: {} } });
+    const auth = new ApiKeyAuthenticator(
+      storeOf([key('good'), key('old', { expiresAt: NOW }), key('gone', { revokedAt: NOW - 5 })]),
+      null,
+    );
+    expect(await auth.authenticate('Bearer good', NOW)).toEqual({
+      mode: 'key',
+      caller: { keyId: 'key_good', name: 'good', scopes: ['read'], tenant: 'acme', limits: {} },
+    });
     expect(await auth.authenticate('bearer   good ', NOW)).toMatchObject({ mode: 'key' });
     expect(await auth.authenticate('Bearer old', NOW)).toEqual({ mode: 'denied', reason: 'expired' });
     expect(await auth.authenticate('Bearer gone', NOW)).toEqual({ mode: 'denied', reason: 'revoked' });

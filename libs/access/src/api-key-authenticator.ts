@@ -37,13 +37,31 @@ export class ApiKeyAuthenticator {
     if (!match) return { mode: 'denied', reason: 'malformed' };
     const secret = match[1];
     if (this.bootstrapHash !== null && sameHash(hashSecret(secret), this.bootstrapHash)) {
-      return { mode: 'key', caller: { keyId: BOOTSTRAP_ADMIN_ID, name: 'ADMIN_API_KEY', scopes: [...SCOPES], tenant: BOOTSTRAP_ADMIN_ID, limits: {} } };
+      return {
+        mode: 'key',
+        caller: {
+          keyId: BOOTSTRAP_ADMIN_ID,
+          name: 'ADMIN_API_KEY',
+          scopes: [...SCOPES],
+          tenant: BOOTSTRAP_ADMIN_ID,
+          limits: {},
+        },
+      };
     }
     const record = await this.store.findBySecret(secret);
     if (!record) return { mode: 'denied', reason: 'unknown' };
     const status = keyStatus(record, now);
     if (status !== 'active') return { mode: 'denied', reason: status };
-    return { mode: 'key', caller: { keyId: record.id, name: record.name, scopes: record.scopes, tenant: record.tenant, limits: record.limits } };
+    return {
+      mode: 'key',
+      caller: {
+        keyId: record.id,
+        name: record.name,
+        scopes: record.scopes,
+        tenant: record.tenant,
+        limits: record.limits,
+      },
+    };
   }
 
   /** Sticky: once a key exists the answer is cached, so secured requests cost no extra round trip. */

@@ -36,7 +36,11 @@ export class ApiKeyStore {
       limits: input.limits,
       hash: hashSecret(secret),
     };
-    await this.redis.multi().hset(this.recordsKey(), id, JSON.stringify(record)).hset(this.byHashKey(), record.hash, id).exec();
+    await this.redis
+      .multi()
+      .hset(this.recordsKey(), id, JSON.stringify(record))
+      .hset(this.byHashKey(), record.hash, id)
+      .exec();
     return { key: toKeyView(record, now), secret };
   }
 
@@ -65,7 +69,11 @@ export class ApiKeyStore {
 
   /** The record whose hash matches the presented secret, whatever its status; null when none does. */
   async findBySecret(secret: string): Promise<ApiKeyRecord | null> {
-    const raw = await (this.redis as unknown as FindCommand).syFindApiKey(this.byHashKey(), this.recordsKey(), hashSecret(secret));
+    const raw = await (this.redis as unknown as FindCommand).syFindApiKey(
+      this.byHashKey(),
+      this.recordsKey(),
+      hashSecret(secret),
+    );
     return raw ? (JSON.parse(raw) as ApiKeyRecord) : null;
   }
 

@@ -1,8 +1,24 @@
 import { describe, expect, it } from '@jest/globals';
-import { allows, hashSecret, keyStatus, newSecret, sameHash, tenantScope, toKeyView, type ApiKeyRecord, type Caller } from './api-key.js';
+import {
+  allows,
+  hashSecret,
+  keyStatus,
+  newSecret,
+  sameHash,
+  tenantScope,
+  toKeyView,
+  type ApiKeyRecord,
+  type Caller,
+} from './api-key.js';
 
 const NOW = Date.parse('2026-11-23T00:00:00Z');
-const caller = (scopes: Caller['scopes']): Caller => ({ keyId: 'key_1', name: 'ci', scopes, tenant: 'acme', limits: {} });
+const caller = (scopes: Caller['scopes']): Caller => ({
+  keyId: 'key_1',
+  name: 'ci',
+  scopes,
+  tenant: 'acme',
+  limits: {},
+});
 
 describe('API keys', () => {
   it('mints secrets with 256 random bits, and stores only a hash that does not contain them', () => {
@@ -39,9 +55,29 @@ describe('API keys', () => {
   });
 
   it('shows a key without its hash', () => {
-    const record: ApiKeyRecord = { id: 'key_1', name: 'ci', scopes: ['read'], tenant: 'key_1', createdAt: NOW, expiresAt: null, revokedAt: null, limits: {}, hash: 'ab'.repeat(32) };
+    const record: ApiKeyRecord = {
+      id: 'key_1',
+      name: 'ci',
+      scopes: ['read'],
+      tenant: 'key_1',
+      createdAt: NOW,
+      expiresAt: null,
+      revokedAt: null,
+      limits: {},
+      hash: 'ab'.repeat(32),
+    };
     const view = toKeyView(record, NOW);
-    expect(view).toEqual({ id: 'key_1', name: 'ci', scopes: ['read'], tenant: 'key_1', createdAt: '2026-11-23T00:00:00.000Z', expiresAt: null, revokedAt: null, limits: {}, status: 'active' });
+    expect(view).toEqual({
+      id: 'key_1',
+      name: 'ci',
+      scopes: ['read'],
+      tenant: 'key_1',
+      createdAt: '2026-11-23T00:00:00.000Z',
+      expiresAt: null,
+      revokedAt: null,
+      limits: {},
+      status: 'active',
+    });
     expect(JSON.stringify(view)).not.toContain('abab');
   });
 });

@@ -6,7 +6,10 @@ describe('per-key rate limits', () => {
   it('takes the key’s own limits over the defaults, field by field (0 stays unlimited)', () => {
     const defaults = { requestsPerMinute: 600, tokensPerMinute: 1000 };
     expect(effectiveLimits(defaults, {})).toEqual(defaults);
-    expect(effectiveLimits(defaults, { requestsPerMinute: 3 })).toEqual({ requestsPerMinute: 3, tokensPerMinute: 1000 });
+    expect(effectiveLimits(defaults, { requestsPerMinute: 3 })).toEqual({
+      requestsPerMinute: 3,
+      tokensPerMinute: 1000,
+    });
     expect(effectiveLimits(defaults, { tokensPerMinute: 0 })).toEqual({ requestsPerMinute: 600, tokensPerMinute: 0 });
   });
 
@@ -21,7 +24,15 @@ describe('per-key rate limits', () => {
   it('counts the tokens of documents and code items as the router estimates them, prompt included', () => {
     const task = { type: 'summarize' };
     const bare = submittedTokens({ task, items: [{ id: 'a', text: '' }] });
-    expect(submittedTokens({ task, items: [{ id: 'a', text: 'x'.repeat(400) }, { id: 'b', text: 'y'.repeat(40) }] })).toBe(2 * bare + 110);
+    expect(
+      submittedTokens({
+        task,
+        items: [
+          { id: 'a', text: 'x'.repeat(400) },
+          { id: 'b', text: 'y'.repeat(40) },
+        ],
+      }),
+    ).toBe(2 * bare + 110);
     expect(submittedTokens({ items: 'nope' })).toBe(0);
     expect(submittedTokens({ source: { repo: '/srv/app' } })).toBe(0);
     expect(submittedTokens(null)).toBe(0);

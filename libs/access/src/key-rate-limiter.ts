@@ -9,7 +9,13 @@ export interface RateLimits {
 
 export type RateDecision =
   | { allowed: true }
-  | { allowed: false; limit: 'requestsPerMinute' | 'tokensPerMinute'; max: number; retryAfterSec: number; neverFits: boolean };
+  | {
+      allowed: false;
+      limit: 'requestsPerMinute' | 'tokensPerMinute';
+      max: number;
+      retryAfterSec: number;
+      neverFits: boolean;
+    };
 
 export const RATE_WINDOW_MS = 60_000;
 
@@ -39,7 +45,10 @@ return 0
 
 /** A key's own limits over the configured defaults. */
 export function effectiveLimits(defaults: RateLimits, own: KeyLimits): RateLimits {
-  return { requestsPerMinute: own.requestsPerMinute ?? defaults.requestsPerMinute, tokensPerMinute: own.tokensPerMinute ?? defaults.tokensPerMinute };
+  return {
+    requestsPerMinute: own.requestsPerMinute ?? defaults.requestsPerMinute,
+    tokensPerMinute: own.tokensPerMinute ?? defaults.tokensPerMinute,
+  };
 }
 
 /** Seconds until the fixed window that holds `now` ends (at least 1: "retry now" would just be refused). */
@@ -69,7 +78,13 @@ export class KeyRateLimiter {
     requests: 0 | 1 = 1,
   ): Promise<RateDecision> {
     if (limits.tokensPerMinute > 0 && tokens > limits.tokensPerMinute) {
-      return { allowed: false, limit: 'tokensPerMinute', max: limits.tokensPerMinute, retryAfterSec: retryAfterSeconds(now), neverFits: true };
+      return {
+        allowed: false,
+        limit: 'tokensPerMinute',
+        max: limits.tokensPerMinute,
+        retryAfterSec: retryAfterSeconds(now),
+        neverFits: true,
+      };
     }
     if (limits.requestsPerMinute === 0 && limits.tokensPerMinute === 0) return { allowed: true };
     const window = Math.floor(now / RATE_WINDOW_MS);

@@ -15,7 +15,8 @@ import { loadConfig } from '#libs/config/src/app-config.js';
 import { ApiKeyStore } from './api-key-store.js';
 import { checkNewKey } from './new-key.js';
 
-const USAGE = 'usage: npm run keys -- create --name <name> --scopes submit,read,admin [--tenant <t>] [--expires <ISO-8601>] [--requests-per-minute <n>] [--tokens-per-minute <n>] | list | revoke <id>';
+const USAGE =
+  'usage: npm run keys -- create --name <name> --scopes submit,read,admin [--tenant <t>] [--expires <ISO-8601>] [--requests-per-minute <n>] [--tokens-per-minute <n>] | list | revoke <id>';
 
 class UsageError extends Error {}
 
@@ -34,18 +35,23 @@ async function main(argv: string[]): Promise<unknown> {
   });
   const [command, ...rest] = positionals;
   const config = loadConfig();
-  if (!config.redisUrl) throw new UsageError('REDIS_URL is unset: point it at the Redis the API uses (npm start: redis://127.0.0.1:6390)');
+  if (!config.redisUrl)
+    throw new UsageError('REDIS_URL is unset: point it at the Redis the API uses (npm start: redis://127.0.0.1:6390)');
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
   try {
     const store = new ApiKeyStore(redis, config.prefix);
     switch (command) {
       case 'create': {
-        const limit = (flag: 'requests-per-minute' | 'tokens-per-minute') => (values[flag] === undefined ? undefined : Number(values[flag]));
+        const limit = (flag: 'requests-per-minute' | 'tokens-per-minute') =>
+          values[flag] === undefined ? undefined : Number(values[flag]);
         const limits = { requestsPerMinute: limit('requests-per-minute'), tokensPerMinute: limit('tokens-per-minute') };
         const check = checkNewKey(
           {
             name: values.name,
-            scopes: values.scopes?.split(',').map((s) => s.trim()).filter(Boolean),
+            scopes: values.scopes
+              ?.split(',')
+              .map((s) => s.trim())
+              .filter(Boolean),
             tenant: values.tenant,
             expiresAt: values.expires,
             limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
@@ -74,7 +80,13 @@ async function main(argv: string[]): Promise<unknown> {
 }
 
 function flagOf(field: string): string {
-  return { expiresAt: 'expires', 'limits.requestsPerMinute': 'requests-per-minute', 'limits.tokensPerMinute': 'tokens-per-minute' }[field] ?? field;
+  return (
+    {
+      expiresAt: 'expires',
+      'limits.requestsPerMinute': 'requests-per-minute',
+      'limits.tokensPerMinute': 'tokens-per-minute',
+    }[field] ?? field
+  );
 }
 
 try {

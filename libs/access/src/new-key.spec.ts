@@ -5,11 +5,31 @@ const NOW = Date.parse('2026-11-23T00:00:00Z');
 
 describe('checkNewKey', () => {
   it('accepts name, scopes, tenant, expiry with a zone and per-key limits', () => {
-    expect(checkNewKey({ name: 'ci', scopes: ['submit', 'read', 'read'], tenant: 'acme', expiresAt: '2027-01-01T00:00:00Z', limits: { requestsPerMinute: 5 } }, NOW)).toEqual({
+    expect(
+      checkNewKey(
+        {
+          name: 'ci',
+          scopes: ['submit', 'read', 'read'],
+          tenant: 'acme',
+          expiresAt: '2027-01-01T00:00:00Z',
+          limits: { requestsPerMinute: 5 },
+        },
+        NOW,
+      ),
+    ).toEqual({
       ok: true,
-      key: { name: 'ci', scopes: ['submit', 'read'], tenant: 'acme', expiresAt: Date.parse('2027-01-01T00:00:00Z'), limits: { requestsPerMinute: 5 } },
+      key: {
+        name: 'ci',
+        scopes: ['submit', 'read'],
+        tenant: 'acme',
+        expiresAt: Date.parse('2027-01-01T00:00:00Z'),
+        limits: { requestsPerMinute: 5 },
+      },
     });
-    expect(checkNewKey({ name: 'ops', scopes: ['admin'] }, NOW)).toEqual({ ok: true, key: { name: 'ops', scopes: ['admin'], tenant: undefined, expiresAt: null, limits: {} } });
+    expect(checkNewKey({ name: 'ops', scopes: ['admin'] }, NOW)).toEqual({
+      ok: true,
+      key: { name: 'ops', scopes: ['admin'], tenant: undefined, expiresAt: null, limits: {} },
+    });
   });
 
   it.each([

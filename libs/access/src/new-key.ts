@@ -17,31 +17,58 @@ export interface KeyFieldError {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
 const TENANT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-const limit = z.number({ error: 'must be a number' }).int('must be an integer').min(0, 'must be 0 (unlimited) or more').optional();
+const limit = z
+  .number({ error: 'must be a number' })
+  .int('must be an integer')
+  .min(0, 'must be 0 (unlimited) or more')
+  .optional();
 
 const schema = z.object({
-  name: z.string({ error: 'must be a string' }).regex(NAME, 'must be letters, digits, space, ".", "-" or "_" (up to 100)'),
+  name: z
+    .string({ error: 'must be a string' })
+    .regex(NAME, 'must be letters, digits, space, ".", "-" or "_" (up to 100)'),
   scopes: z
-    .array(z.enum(SCOPES, { error: `must each be one of ${SCOPES.join(', ')}` }), { error: `must be an array of ${SCOPES.join(', ')}` })
+    .array(z.enum(SCOPES, { error: `must each be one of ${SCOPES.join(', ')}` }), {
+      error: `must be an array of ${SCOPES.join(', ')}`,
+    })
     .min(1, 'needs at least one scope'),
-  tenant: z.string({ error: 'must be a string' }).regex(TENANT, 'must be letters, digits, ".", "-" or "_" (up to 100)').optional(),
+  tenant: z
+    .string({ error: 'must be a string' })
+    .regex(TENANT, 'must be letters, digits, ".", "-" or "_" (up to 100)')
+    .optional(),
   expiresAt: z.string({ error: 'must be an ISO-8601 timestamp with a zone' }).optional(),
-  limits: z.object({ requestsPerMinute: limit, tokensPerMinute: limit }, { error: 'must be an object' }).strict().optional(),
+  limits: z
+    .object({ requestsPerMinute: limit, tokensPerMinute: limit }, { error: 'must be an object' })
+    .strict()
+    .optional(),
 });
 
 /** Validates a new key's fields, naming each wrong one. Pure: `now` decides whether an expiry is past. */
-export function checkNewKey(body: unknown, now: number): { ok: true; key: NewKey } | { ok: false; errors: KeyFieldError[] } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object' }] };
+export function checkNewKey(
+  body: unknown,
+  now: number,
+): { ok: true; key: NewKey } | { ok: false; errors: KeyFieldError[] } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object' }] };
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
-    return { ok: false, errors: parsed.error.issues.map((i) => ({ field: i.path.map(String).join('.') || 'body', message: i.message })) };
+    return {
+      ok: false,
+      errors: parsed.error.issues.map((i) => ({ field: i.path.map(String).join('.') || 'body', message: i.message })),
+    };
   }
   const { name, scopes, tenant, expiresAt, limits } = parsed.data;
   let expiry: number | null = null;
   if (expiresAt !== undefined) {
     // A zone is required so "2027-01-01T00:00" cannot mean different instants on different hosts.
     expiry = /(Z|[+-]\d\d:?\d\d)$/i.test(expiresAt) ? Date.parse(expiresAt) : NaN;
-    if (Number.isNaN(expiry)) return { ok: false, errors: [{ field: 'expiresAt', message: 'must be an ISO-8601 timestamp with a zone, e.g. 2027-01-01T00:00:00Z' }] };
+    if (Number.isNaN(expiry))
+      return {
+        ok: false,
+        errors: [
+          { field: 'expiresAt', message: 'must be an ISO-8601 timestamp with a zone, e.g. 2027-01-01T00:00:00Z' },
+        ],
+      };
     if (expiry <= now) return { ok: false, errors: [{ field: 'expiresAt', message: 'is in the past' }] };
   }
   return { ok: true, key: { name, scopes: [...new Set(scopes)], tenant, expiresAt: expiry, limits: limits ?? {} } };

@@ -21,7 +21,10 @@ describe('tokens a submission counts against its key (issue 13 §3)', () => {
     for (const task of [
       { type: 'summarize', instructions: 'Keep it short. '.repeat(50) },
       { type: 'classify', labels: ['invoice', 'receipt', 'x'.repeat(3000)] },
-      { type: 'extract', schema: { type: 'object', properties: { total: { type: 'number', description: 'd'.repeat(2000) } } } },
+      {
+        type: 'extract',
+        schema: { type: 'object', properties: { total: { type: 'number', description: 'd'.repeat(2000) } } },
+      },
     ]) {
       const body = doc(5, task);
       expect(Math.abs(submittedTokens(body) - sent(body))).toBeLessThanOrEqual(5);
@@ -30,7 +33,9 @@ describe('tokens a submission counts against its key (issue 13 §3)', () => {
 
   it('charges instructions, labels and schema once per item, since every item’s prompt carries them', () => {
     const plain = submittedTokens(doc(10, { type: 'classify', labels: ['a', 'b'] }));
-    const padded = submittedTokens(doc(10, { type: 'classify', labels: ['a', 'b', 'l'.repeat(3000)], instructions: 'i'.repeat(4000) }));
+    const padded = submittedTokens(
+      doc(10, { type: 'classify', labels: ['a', 'b', 'l'.repeat(3000)], instructions: 'i'.repeat(4000) }),
+    );
     // 3,000 + 4,000 characters more (~1,750 tokens), ten times.
     expect(padded - plain).toBeGreaterThanOrEqual(10 * 1750);
     const schema = { type: 'object', properties: { a: { type: 'string', description: 's'.repeat(4000) } } };
@@ -38,7 +43,11 @@ describe('tokens a submission counts against its key (issue 13 §3)', () => {
   });
 
   it('counts a code item’s path and instruction with its content', () => {
-    const body = (instruction: string, path: string) => ({ kind: 'code-migration', task: { instruction }, items: [{ path, content: 'let a = 1;' }] });
+    const body = (instruction: string, path: string) => ({
+      kind: 'code-migration',
+      task: { instruction },
+      items: [{ path, content: 'let a = 1;' }],
+    });
     const base = submittedTokens(body('Use const.', 'a.js'));
     expect(submittedTokens(body(`Use const.${'x'.repeat(400)}`, 'a.js'))).toBe(base + 100);
     expect(submittedTokens(body('Use const.', `${'d/'.repeat(200)}a.js`))).toBe(base + 100);

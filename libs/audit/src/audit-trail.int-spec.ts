@@ -32,13 +32,18 @@ describe('AuditTrail (real Redis)', () => {
 
   it('reads back what it recorded, in order, with every field and an increasing id', async () => {
     const t = trail();
-    const events = [event(), event({ kind: 'egress', index: 1, itemId: undefined, reason: undefined, attempt: 2 }), event({ kind: 'egress-refused', target: 'cloud', sensitivity: 'restricted' })];
+    const events = [
+      event(),
+      event({ kind: 'egress', index: 1, itemId: undefined, reason: undefined, attempt: 2 }),
+      event({ kind: 'egress-refused', target: 'cloud', sensitivity: 'restricted' }),
+    ];
     await t.record(events);
     const page = await t.page({ limit: 10 });
     expect(page.next).toBeNull();
     expect(page.entries.map(({ id: _id, ...rest }) => rest)).toEqual(events.map((e) => JSON.parse(JSON.stringify(e))));
     const ids = page.entries.map((e) => e.id.split('-').map(BigInt));
-    for (let i = 1; i < ids.length; i++) expect(ids[i][0] > ids[i - 1][0] || (ids[i][0] === ids[i - 1][0] && ids[i][1] > ids[i - 1][1])).toBe(true);
+    for (let i = 1; i < ids.length; i++)
+      expect(ids[i][0] > ids[i - 1][0] || (ids[i][0] === ids[i - 1][0] && ids[i][1] > ids[i - 1][1])).toBe(true);
   });
 
   it('marks every entry for a provider declared on premises, whoever recorded it, and no other', async () => {
@@ -57,7 +62,10 @@ describe('AuditTrail (real Redis)', () => {
   it('pages with ?after and filters by batch and kind while scanning past other entries', async () => {
     const t = trail();
     const events: AuditEvent[] = [];
-    for (let i = 0; i < 1200; i++) events.push(event({ batchId: i % 3 === 0 ? 'wanted' : 'other', kind: i % 2 === 0 ? 'route' : 'egress', index: i }));
+    for (let i = 0; i < 1200; i++)
+      events.push(
+        event({ batchId: i % 3 === 0 ? 'wanted' : 'other', kind: i % 2 === 0 ? 'route' : 'egress', index: i }),
+      );
     await t.record(events);
     const seen: number[] = [];
     let after: string | undefined;
@@ -108,12 +116,47 @@ describe('AuditTrail (real Redis)', () => {
   it('records a provider egress report against the item its job id names', async () => {
     const t = trail();
     const egress = new EgressRecorder(t);
-    await egress.beforeRequest({ provider: 'frontier', clearance: 'internal', sensitivity: 'public', itemRef: 'b-7.12.r2', attempt: 2, at: 'x' });
-    await egress.refused({ provider: 'frontier', clearance: 'internal', sensitivity: 'restricted', itemRef: 'b-7.3', attempt: 0, at: 'y', reason: 'above clearance' });
+    await egress.beforeRequest({
+      provider: 'frontier',
+      clearance: 'internal',
+      sensitivity: 'public',
+      itemRef: 'b-7.12.r2',
+      attempt: 2,
+      at: 'x',
+    });
+    await egress.refused({
+      provider: 'frontier',
+      clearance: 'internal',
+      sensitivity: 'restricted',
+      itemRef: 'b-7.3',
+      attempt: 0,
+      at: 'y',
+      reason: 'above clearance',
+    });
     const { entries } = await t.page({ limit: 10 });
     expect(entries.map(({ id: _id, ...e }) => e)).toEqual([
-      { kind: 'egress', batchId: 'b-7', index: 12, target: 'cloud', provider: 'frontier', clearance: 'internal', sensitivity: 'public', attempt: 2, at: 'x' },
-      { kind: 'egress-refused', batchId: 'b-7', index: 3, target: 'cloud', provider: 'frontier', clearance: 'internal', sensitivity: 'restricted', reason: 'above clearance', at: 'y' },
+      {
+        kind: 'egress',
+        batchId: 'b-7',
+        index: 12,
+        target: 'cloud',
+        provider: 'frontier',
+        clearance: 'internal',
+        sensitivity: 'public',
+        attempt: 2,
+        at: 'x',
+      },
+      {
+        kind: 'egress-refused',
+        batchId: 'b-7',
+        index: 3,
+        target: 'cloud',
+        provider: 'frontier',
+        clearance: 'internal',
+        sensitivity: 'restricted',
+        reason: 'above clearance',
+        at: 'y',
+      },
     ]);
   });
 
@@ -121,7 +164,16 @@ describe('AuditTrail (real Redis)', () => {
     const broken = new Redis(process.env.REDIS_URL!, { lazyConnect: true, enableOfflineQueue: false });
     const t = new AuditTrail(broken, 'never');
     await expect(t.record([event()])).rejects.toThrow();
-    await expect(new EgressRecorder(t).beforeRequest({ provider: 'p', clearance: 'public', sensitivity: 'public', itemRef: 'b.0', attempt: 1, at: 'z' })).rejects.toThrow();
+    await expect(
+      new EgressRecorder(t).beforeRequest({
+        provider: 'p',
+        clearance: 'public',
+        sensitivity: 'public',
+        itemRef: 'b.0',
+        attempt: 1,
+        at: 'z',
+      }),
+    ).rejects.toThrow();
     broken.disconnect();
   });
 });

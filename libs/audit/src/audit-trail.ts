@@ -36,7 +36,20 @@ export interface AuditPage {
 /** Entries read from Redis per XRANGE while scanning. */
 const SCAN_CHUNK = 500;
 const DEFAULT_MAX_SCAN = 20_000;
-const FIELDS = ['kind', 'batchId', 'index', 'itemId', 'target', 'provider', 'clearance', 'onPremises', 'sensitivity', 'reason', 'attempt', 'at'] as const;
+const FIELDS = [
+  'kind',
+  'batchId',
+  'index',
+  'itemId',
+  'target',
+  'provider',
+  'clearance',
+  'onPremises',
+  'sensitivity',
+  'reason',
+  'attempt',
+  'at',
+] as const;
 export const STREAM_ID = /^\d+-\d+$/;
 
 /**
@@ -71,7 +84,8 @@ export class AuditTrail implements AuditRecorder {
     }
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([err]) => err);
-    if (failed || results.length !== events.length) throw failed?.[0] ?? new Error('audit trail: not every entry was written');
+    if (failed || results.length !== events.length)
+      throw failed?.[0] ?? new Error('audit trail: not every entry was written');
   }
 
   /** One page of entries in stream order, filtered. */

@@ -23,7 +23,14 @@ export class EgressRecorder implements EgressAudit {
     try {
       await this.recorder.record([event]);
     } catch (err) {
-      this.log.error({ msg: 'audit write failed', kind: event.kind, batchId: event.batchId, index: event.index, provider: event.provider, error: err instanceof Error ? err.message : String(err) });
+      this.log.error({
+        msg: 'audit write failed',
+        kind: event.kind,
+        batchId: event.batchId,
+        index: event.index,
+        provider: event.provider,
+        error: err instanceof Error ? err.message : String(err),
+      });
       throw err;
     }
   }

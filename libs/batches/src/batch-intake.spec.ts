@@ -8,8 +8,28 @@ import { BatchIntake, type IntakeStore } from './batch-intake.js';
 import type { NewBatch, NewItem } from './batch-store.js';
 import type { ItemRoute } from './batch-types.js';
 
-const local: ProviderView = { target: 'local', name: 'tiny', model: 'tiny-q4', clearance: 'restricted', price: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 }, tokensPerSec: 0.01, concurrency: 1, backlogTokens: 0, latencyMs: 0 };
-const cloud: ProviderView = { target: 'cloud', name: 'frontier', model: 'big', clearance: 'internal', price: { inputPerMTokUsd: 1, outputPerMTokUsd: 2 }, tokensPerSec: 500, concurrency: 8, backlogTokens: 0, latencyMs: 0 };
+const local: ProviderView = {
+  target: 'local',
+  name: 'tiny',
+  model: 'tiny-q4',
+  clearance: 'restricted',
+  price: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 },
+  tokensPerSec: 0.01,
+  concurrency: 1,
+  backlogTokens: 0,
+  latencyMs: 0,
+};
+const cloud: ProviderView = {
+  target: 'cloud',
+  name: 'frontier',
+  model: 'big',
+  clearance: 'internal',
+  price: { inputPerMTokUsd: 1, outputPerMTokUsd: 2 },
+  tokensPerSec: 500,
+  concurrency: 8,
+  backlogTokens: 0,
+  latencyMs: 0,
+};
 
 /** The batch records in memory, as BatchStore keeps them in Redis: created once per Idempotency-Key, marked once enqueued. */
 function inMemoryStore() {
@@ -47,16 +67,27 @@ function inMemoryStore() {
     },
     async *eachItem(id: string) {
       const items = batches.get(id)?.items ?? [];
-      for (const [index, item] of items.entries()) yield { index, route: item.route, routeHistory: [item.route as ItemRoute], status: 'queued' };
+      for (const [index, item] of items.entries())
+        yield { index, route: item.route, routeHistory: [item.route as ItemRoute], status: 'queued' };
     },
   };
   return store;
 }
 
 function intakeWith(store: ReturnType<typeof inMemoryStore>, jobs: InMemoryJobQueue): BatchIntake {
-  const directory = { routingState: async (now = Date.now()) => ({ now, providers: [local, cloud] }), calibration: async () => new TokenCalibration() } as unknown as ProviderDirectory;
+  const directory = {
+    routingState: async (now = Date.now()) => ({ now, providers: [local, cloud] }),
+    calibration: async () => new TokenCalibration(),
+  } as unknown as ProviderDirectory;
   const repositories: RepositoryGate = { authorize: async () => '/nowhere' } as unknown as RepositoryGate;
-  return new BatchIntake(store as unknown as IntakeStore, jobs, directory, new RoutingPolicy(), { maxItems: 10, maxOutputTokens: 128, localModels: ['tiny'] }, repositories);
+  return new BatchIntake(
+    store as unknown as IntakeStore,
+    jobs,
+    directory,
+    new RoutingPolicy(),
+    { maxItems: 10, maxOutputTokens: 128, localModels: ['tiny'] },
+    repositories,
+  );
 }
 
 /** Two items: one the slow local model cannot finish in a minute, one holding a card number (confidential: the cloud is not cleared for it). */
@@ -79,14 +110,22 @@ describe('BatchIntake', () => {
     expect(accepted).toEqual({ id: 'batch-1', status: 'queued', total: 2, created: true });
 
     const { items, enqueued } = store.batches.get('batch-1')!;
-    expect(items.map((i) => `${i.itemId} → ${i.route.target} ${i.route.provider}`)).toEqual(['plain → cloud frontier', 'card → local tiny']);
+    expect(items.map((i) => `${i.itemId} → ${i.route.target} ${i.route.provider}`)).toEqual([
+      'plain → cloud frontier',
+      'card → local tiny',
+    ]);
     expect(items[1].sensitivity).toBe('confidential');
     const onCloud = jobs.jobs(queueRefFor('cloud', 'frontier'));
     const onLocal = jobs.jobs(queueRefFor('local', 'tiny'));
     expect(onCloud.map((j) => [j.id, j.priority])).toEqual([['batch-1.0', undefined]]);
     expect(onLocal.map((j) => j.id)).toEqual(['batch-1.1']);
     expect(onLocal[0].priority).toBeGreaterThan(0);
-    expect(onLocal[0].data).toMatchObject({ batchId: 'batch-1', index: 1, itemId: 'card', sensitivity: 'confidential' });
+    expect(onLocal[0].data).toMatchObject({
+      batchId: 'batch-1',
+      index: 1,
+      itemId: 'card',
+      sensitivity: 'confidential',
+    });
     expect(enqueued).toBe(true);
   });
 

@@ -1,7 +1,22 @@
 import { createHash } from 'node:crypto';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobName, QueueKind, deadlinePriority, itemJobId, queueName, queueRefFor, type QueueLayer, type JobSpec, type QueueRef } from '#libs/queue/src/index.js';
-import { workTokensOn, type PlannedRoute, type RouteDecision, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
+import {
+  JobName,
+  QueueKind,
+  deadlinePriority,
+  itemJobId,
+  queueName,
+  queueRefFor,
+  type QueueLayer,
+  type JobSpec,
+  type QueueRef,
+} from '#libs/queue/src/index.js';
+import {
+  workTokensOn,
+  type PlannedRoute,
+  type RouteDecision,
+  type RoutingPolicy,
+} from '#libs/routing/src/routing-policy.js';
 import type { RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import { routableItem } from './item-estimate.js';
@@ -20,7 +35,10 @@ import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
 import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
 
 /** What intake asks of the batch store (narrow, so its unit spec fakes it in memory rather than Redis). */
-export type IntakeStore = Pick<BatchStore, 'findByIdempotencyKey' | 'create' | 'get' | 'isEnqueued' | 'markEnqueued' | 'eachItem' | 'exists' | 'cancel'>;
+export type IntakeStore = Pick<
+  BatchStore,
+  'findByIdempotencyKey' | 'create' | 'get' | 'isEnqueued' | 'markEnqueued' | 'eachItem' | 'exists' | 'cancel'
+>;
 
 export class SubmissionRejected extends Error {
   constructor(readonly errors: FieldError[]) {
@@ -84,7 +102,12 @@ export class BatchIntake {
     private readonly tokens?: PromptTokens,
   ) {}
 
-  async submit(body: unknown, idempotencyKey?: string, now = Date.now(), context: SubmitContext = {}): Promise<Accepted> {
+  async submit(
+    body: unknown,
+    idempotencyKey?: string,
+    now = Date.now(),
+    context: SubmitContext = {},
+  ): Promise<Accepted> {
     const check = await checkSubmissionCompiled(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { deadlineAt } = check;
@@ -107,10 +130,26 @@ export class BatchIntake {
       pii: w.pii,
       // The work of every call it makes there: a long item is several calls on a small context.
       workTokens: workTokensOn(w.routable, contextOf(state, decisions[i])),
-      route: { target: decisions[i].target, provider: decisions[i].provider, model: decisions[i].model, reason: decisions[i].reason, at },
+      route: {
+        target: decisions[i].target,
+        provider: decisions[i].provider,
+        model: decisions[i].model,
+        reason: decisions[i].reason,
+        at,
+      },
     }));
     const stored = await this.store.create(
-      { kind: submission.kind, sensitivity: submission.sensitivity, deadlineAt, task: submission.task, createdAt: now, maxCostUsd: submission.maxCostUsd, tenant: context.tenant ?? null, output, origin: context.origin },
+      {
+        kind: submission.kind,
+        sensitivity: submission.sensitivity,
+        deadlineAt,
+        task: submission.task,
+        createdAt: now,
+        maxCostUsd: submission.maxCostUsd,
+        tenant: context.tenant ?? null,
+        output,
+        origin: context.origin,
+      },
       items,
       idempotencyKey,
       bodyHash,
@@ -120,10 +159,21 @@ export class BatchIntake {
       if (stored.bodyHash && stored.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
       return this.resume(id, submission, deadlineAt);
     }
-    await this.recordRoutes(id, work.map((w) => w.item), items.map((i) => i.route), state);
+    await this.recordRoutes(
+      id,
+      work.map((w) => w.item),
+      items.map((i) => i.route),
+      state,
+    );
     // In the plan's order: among equal deadlines a local pool runs first come first, as the plan assumed.
     const order = work.map((_, i) => i).sort((a, b) => decisions[a].rank - decisions[b].rank || a - b);
-    await this.enqueue(id, work.map((w) => w.item), items.map((i) => i.route), order, decisions.map((d) => d.parkMs));
+    await this.enqueue(
+      id,
+      work.map((w) => w.item),
+      items.map((i) => i.route),
+      order,
+      decisions.map((d) => d.parkMs),
+    );
     return { id, status: 'queued', total: items.length, created: true };
   }
 
@@ -147,7 +197,8 @@ export class BatchIntake {
     const indexes = new Set(await this.store.cancel(batchId));
     // The store is the truth (a worker skips cancelled items); removing the jobs just frees the queue.
     for await (const i of this.store.eachItem(batchId)) {
-      if (indexes.has(i.index) && i.route) await this.queue.removeWaiting(queueRefFor(i.route.target, i.route.provider), itemJobId(batchId, i.index));
+      if (indexes.has(i.index) && i.route)
+        await this.queue.removeWaiting(queueRefFor(i.route.target, i.route.provider), itemJobId(batchId, i.index));
     }
     return { cancelled: indexes.size };
   }
@@ -175,8 +226,14 @@ export class BatchIntake {
       throw err;
     }
     const { files, commit } = read;
-    if (files.length === 0) throw new SubmissionRejected([{ field: 'source.include', message: 'matches no file in the repository at that ref' }]);
-    if (files.length > this.limits.maxItems) throw new SubmissionRejected([{ field: 'source', message: `matches ${files.length} files; a batch holds at most ${this.limits.maxItems}` }]);
+    if (files.length === 0)
+      throw new SubmissionRejected([
+        { field: 'source.include', message: 'matches no file in the repository at that ref' },
+      ]);
+    if (files.length > this.limits.maxItems)
+      throw new SubmissionRejected([
+        { field: 'source', message: `matches ${files.length} files; a batch holds at most ${this.limits.maxItems}` },
+      ]);
     await context.chargeSource?.({ kind: 'code-migration', task: s.task, items: files });
     // The real path the registry resolved: the worker that writes the branch writes exactly there.
     const output = s.output ? { branch: s.output.branch, repo, base: commit } : undefined;
@@ -202,7 +259,12 @@ export class BatchIntake {
    * unaudited: if the write fails the submission fails before enqueuing, and a retry with the same
    * Idempotency-Key records and enqueues it.
    */
-  private async recordRoutes(batchId: string, items: WorkItem[], routes: ItemRoute[], state: RoutingState): Promise<void> {
+  private async recordRoutes(
+    batchId: string,
+    items: WorkItem[],
+    routes: ItemRoute[],
+    state: RoutingState,
+  ): Promise<void> {
     if (!this.audit) return;
     const clearances = new Map(state.providers.map((p) => [`${p.target}:${p.name}`, p.clearance]));
     await this.audit.record(
@@ -222,7 +284,13 @@ export class BatchIntake {
   }
 
   /** `parkMs[i]`: item i waits that long before its provider sees it (RoutingPolicy parks it for a provider that is down). */
-  private async enqueue(batchId: string, items: WorkItem[], routes: ItemRoute[], order = items.map((_, i) => i), parkMs: Array<number | undefined> = []): Promise<void> {
+  private async enqueue(
+    batchId: string,
+    items: WorkItem[],
+    routes: ItemRoute[],
+    order = items.map((_, i) => i),
+    parkMs: Array<number | undefined> = [],
+  ): Promise<void> {
     const byQueue = new Map<string, { ref: QueueRef; jobs: JobSpec[] }>();
     for (const index of order) {
       const item = items[index];
@@ -257,7 +325,17 @@ export class BatchIntake {
       const inItem = detectPii(x.path === undefined ? [x.input] : [x.input, x.path], rules);
       const privacy = effectiveSensitivity(s.sensitivity, [inItem, inTask]);
       const pii = { declared: s.sensitivity, categories: privacy.categories, raised: privacy.raised };
-      const item: WorkItem = { batchId, index, itemId: x.itemId, kind: s.kind, sensitivity: privacy.sensitivity, deadline: deadlineAt, input: x.input, path: x.path, model: x.model };
+      const item: WorkItem = {
+        batchId,
+        index,
+        itemId: x.itemId,
+        kind: s.kind,
+        sensitivity: privacy.sensitivity,
+        deadline: deadlineAt,
+        input: x.input,
+        path: x.path,
+        model: x.model,
+      };
       const prompt = promptFor(item, s.task, this.limits.maxOutputTokens);
       const counted = this.tokens?.count(prompt.system, prompt.prompt, x.model) ?? null;
       if (counted !== null) item.inputTokens = counted;
@@ -275,17 +353,21 @@ export class BatchIntake {
     const groups = new Map<string | undefined, number[]>();
     work.forEach((w, i) => groups.set(w.item.model, [...(groups.get(w.item.model) ?? []), i]));
     for (const [model, indexes] of groups) {
-      const providers = model === undefined ? state.providers : state.providers.filter((p) => p.target === 'local' && p.name === model);
+      const providers =
+        model === undefined ? state.providers : state.providers.filter((p) => p.target === 'local' && p.name === model);
       const planned = this.policy.plan(
         indexes.map((i) => work[i].routable),
         { now: state.now, providers },
       );
       indexes.forEach((i, k) => {
         const notes = [
-          ...(work[i].pii.raised ? [`personal data (${work[i].pii.categories.join(', ')}) raised sensitivity to ${work[i].item.sensitivity}`] : []),
+          ...(work[i].pii.raised
+            ? [`personal data (${work[i].pii.categories.join(', ')}) raised sensitivity to ${work[i].item.sensitivity}`]
+            : []),
           ...(model === undefined ? [] : [`pinned to local model ${model}`]),
         ];
-        decisions[i] = notes.length === 0 ? planned[k] : { ...planned[k], reason: `${notes.join('; ')}; ${planned[k].reason}` };
+        decisions[i] =
+          notes.length === 0 ? planned[k] : { ...planned[k], reason: `${notes.join('; ')}; ${planned[k].reason}` };
       });
     }
     return decisions;
@@ -303,7 +385,13 @@ export function canonicalHash(body: unknown): string {
     if (Array.isArray(value)) return value.map(canonical);
     if (value === null || typeof value !== 'object') return value;
     const object = value as Record<string, unknown>;
-    return Object.fromEntries(Object.keys(object).sort().map((k) => [k, canonical(object[k])]));
+    return Object.fromEntries(
+      Object.keys(object)
+        .sort()
+        .map((k) => [k, canonical(object[k])]),
+    );
   };
-  return createHash('sha256').update(JSON.stringify(canonical(body))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(body)))
+    .digest('hex');
 }

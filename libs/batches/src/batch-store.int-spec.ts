@@ -3,8 +3,17 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { BatchStore, type NewItem } from './batch-store.js';
 
-const meta = { sensitivity: 'internal' as const, pii: { declared: 'internal' as const, categories: [], raised: false } };
-const route = (target: 'local' | 'cloud'): NewItem['route'] => ({ target, provider: target === 'local' ? 'llama' : 'frontier', model: 'm', reason: 'test', at: new Date().toISOString() });
+const meta = {
+  sensitivity: 'internal' as const,
+  pii: { declared: 'internal' as const, categories: [], raised: false },
+};
+const route = (target: 'local' | 'cloud'): NewItem['route'] => ({
+  target,
+  provider: target === 'local' ? 'llama' : 'frontier',
+  model: 'm',
+  reason: 'test',
+  at: new Date().toISOString(),
+});
 
 describe('BatchStore (real Redis)', () => {
   let redis: Redis;
@@ -19,12 +28,28 @@ describe('BatchStore (real Redis)', () => {
   });
 
   const newBatch = (items: NewItem[], key?: string) =>
-    store.create({ kind: 'document-processing', sensitivity: 'internal', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now() }, items, key);
+    store.create(
+      {
+        kind: 'document-processing',
+        sensitivity: 'internal',
+        deadlineAt: Date.now() + 60_000,
+        task: { type: 'summarize' },
+        createdAt: Date.now(),
+      },
+      items,
+      key,
+    );
 
   // Issue 13 §4: a record from before deadlines were bounded (P300000Y) made every read a RangeError (500).
   it('reads a batch whose stored deadline is outside the calendar, showing it as null', async () => {
     const { id } = await store.create(
-      { kind: 'document-processing', sensitivity: 'internal', deadlineAt: 1e20, task: { type: 'summarize' }, createdAt: Date.now() },
+      {
+        kind: 'document-processing',
+        sensitivity: 'internal',
+        deadlineAt: 1e20,
+        task: { type: 'summarize' },
+        createdAt: Date.now(),
+      },
       [{ ...meta, itemId: 'a', route: route('local'), workTokens: 1 }],
     );
     expect((await store.get(id))?.deadline).toBeNull();
@@ -38,7 +63,14 @@ describe('BatchStore (real Redis)', () => {
     await store.transition(id, 0, ['queued', 'running'], 'running');
     await store.transition(id, 0, ['queued', 'running'], 'running'); // a second run after a "crash"
     const outcomes = await Promise.all(
-      Array.from({ length: 10 }, () => store.transition(id, 0, ['running'], 'completed', { result: 'r', inputTokens: 10, outputTokens: 5, costUsd: 0.001 })),
+      Array.from({ length: 10 }, () =>
+        store.transition(id, 0, ['running'], 'completed', {
+          result: 'r',
+          inputTokens: 10,
+          outputTokens: 5,
+          costUsd: 0.001,
+        }),
+      ),
     );
     expect(outcomes.filter(Boolean)).toHaveLength(1);
     const batch = await store.get(id);
@@ -52,19 +84,38 @@ describe('BatchStore (real Redis)', () => {
     expect(item.result).toBe('r');
   });
 
-  it('remembers where an item failed for good, counts its moves after failures, and clears a completed item\'s error', async () => {
+  it("remembers where an item failed for good, counts its moves after failures, and clears a completed item's error", async () => {
     const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 1 }]);
     await store.transition(id, 0, ['queued'], 'running');
     const why = 'frontier refused it: HTTP 400 (invalid_request_error)';
     const left = { target: 'cloud' as const, provider: 'frontier', why, ruleOut: true };
-    expect(await store.reroute({ batchId: id, index: 0, fromProvider: 'frontier', route: route('local'), note: why, statuses: ['running'], left })).toBe(2);
+    expect(
+      await store.reroute({
+        batchId: id,
+        index: 0,
+        fromProvider: 'frontier',
+        route: route('local'),
+        note: why,
+        statuses: ['running'],
+        left,
+      }),
+    ).toBe(2);
     let [item] = await store.items(id, 0, 10);
     expect(item.ruledOut).toEqual([{ target: 'cloud', provider: 'frontier', reason: why }]);
     expect(item.failedMoves).toBe(1);
     expect(item.error).toBe(why);
     // A move that is not after a failure (a circuit, a budget, the watchdog) is not counted.
     await store.transition(id, 0, ['queued'], 'running');
-    expect(await store.reroute({ batchId: id, index: 0, fromProvider: 'llama', route: route('cloud'), note: 'escalated', statuses: ['running'] })).toBe(3);
+    expect(
+      await store.reroute({
+        batchId: id,
+        index: 0,
+        fromProvider: 'llama',
+        route: route('cloud'),
+        note: 'escalated',
+        statuses: ['running'],
+      }),
+    ).toBe(3);
     await store.transition(id, 0, ['queued'], 'running');
     expect(await store.transition(id, 0, ['running'], 'completed', { result: 'r' })).toBe(true);
     [item] = await store.items(id, 0, 10);
@@ -101,7 +152,13 @@ describe('BatchStore (real Redis)', () => {
   it('keeps the hash of the body that created a batch with its idempotency key', async () => {
     const key = randomUUID();
     const item = { ...meta, itemId: 'a', route: route('local'), workTokens: 1 };
-    const at = { kind: 'document-processing' as const, sensitivity: 'internal' as const, deadlineAt: Date.now() + 60_000, task: { type: 'summarize' as const }, createdAt: Date.now() };
+    const at = {
+      kind: 'document-processing' as const,
+      sensitivity: 'internal' as const,
+      deadlineAt: Date.now() + 60_000,
+      task: { type: 'summarize' as const },
+      createdAt: Date.now(),
+    };
     const first = await store.create(at, [item], key, 'hash-a');
     expect(await store.create(at, [item], key, 'hash-b')).toEqual({ id: first.id, created: false, bodyHash: 'hash-a' });
     expect(await store.findByIdempotencyKey(key)).toEqual({ id: first.id, bodyHash: 'hash-a' });
@@ -121,11 +178,32 @@ describe('BatchStore (real Redis)', () => {
     const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 40 }]);
     await store.transition(id, 0, ['queued'], 'running');
     const localBefore = await store.backlog('local', 'llama');
-    expect(await store.reroute({ batchId: id, index: 0, fromProvider: 'frontier', route: { ...route('local'), reason: 'fallback' }, note: 'cloud down' })).toBe(2);
-    expect(await store.reroute({ batchId: id, index: 0, fromProvider: 'frontier', route: route('local'), note: 'again', statuses: ['queued'] })).toBe(0); // no longer on frontier
+    expect(
+      await store.reroute({
+        batchId: id,
+        index: 0,
+        fromProvider: 'frontier',
+        route: { ...route('local'), reason: 'fallback' },
+        note: 'cloud down',
+      }),
+    ).toBe(2);
+    expect(
+      await store.reroute({
+        batchId: id,
+        index: 0,
+        fromProvider: 'frontier',
+        route: route('local'),
+        note: 'again',
+        statuses: ['queued'],
+      }),
+    ).toBe(0); // no longer on frontier
     // A job left on the old provider's queue can no longer start the item.
-    expect(await store.transitionOn({ batchId: id, index: 0, provider: 'frontier', from: ['queued'], to: 'running' })).toBe('elsewhere');
-    expect(await store.transitionOn({ batchId: id, index: 0, provider: 'llama', from: ['queued'], to: 'running' })).toBe('applied');
+    expect(
+      await store.transitionOn({ batchId: id, index: 0, provider: 'frontier', from: ['queued'], to: 'running' }),
+    ).toBe('elsewhere');
+    expect(
+      await store.transitionOn({ batchId: id, index: 0, provider: 'llama', from: ['queued'], to: 'running' }),
+    ).toBe('applied');
     const [item] = await store.items(id, 0, 1);
     expect(item.status).toBe('running');
     expect(item.routeHistory.map((r) => r.target)).toEqual(['cloud', 'local']);
@@ -140,11 +218,32 @@ describe('BatchStore (real Redis)', () => {
     const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 40 }]);
     await store.transition(id, 0, ['queued'], 'running');
     // Two calls of a long item went through on frontier before its circuit opened.
-    expect(await store.reroute({ batchId: id, index: 0, fromProvider: 'frontier', route: route('local'), note: 'circuit open', statuses: ['running'], spent: { inputTokens: 300, outputTokens: 80, costUsd: 0.0002 } })).toBe(2);
+    expect(
+      await store.reroute({
+        batchId: id,
+        index: 0,
+        fromProvider: 'frontier',
+        route: route('local'),
+        note: 'circuit open',
+        statuses: ['running'],
+        spent: { inputTokens: 300, outputTokens: 80, costUsd: 0.0002 },
+      }),
+    ).toBe(2);
     await store.transition(id, 0, ['queued'], 'running');
-    await store.transition(id, 0, ['running'], 'completed', { result: 'ok', inputTokens: 500, outputTokens: 120, costUsd: 0.00001 });
+    await store.transition(id, 0, ['running'], 'completed', {
+      result: 'ok',
+      inputTokens: 500,
+      outputTokens: 120,
+      costUsd: 0.00001,
+    });
     // A job that runs again after a crash finds it finished: nothing is charged twice.
-    expect(await store.transition(id, 0, ['running'], 'completed', { inputTokens: 500, outputTokens: 120, costUsd: 0.00001 })).toBe(false);
+    expect(
+      await store.transition(id, 0, ['running'], 'completed', {
+        inputTokens: 500,
+        outputTokens: 120,
+        costUsd: 0.00001,
+      }),
+    ).toBe(false);
     const [item] = await store.items(id, 0, 1);
     expect(item.usage).toEqual({ inputTokens: 800, outputTokens: 200 });
     expect(item.costUsd).toBeCloseTo(0.00021, 9);
@@ -162,7 +261,12 @@ describe('BatchStore (real Redis)', () => {
     await store.transition(id, 0, ['queued'], 'running');
     expect(await store.transition(id, 0, ['running'], 'queued', { error: 'attempt 2 failed', carry })).toBe(true);
     await store.transition(id, 0, ['queued'], 'running');
-    await store.transition(id, 0, ['running'], 'completed', { result: 'ok', inputTokens: 500, outputTokens: 120, costUsd: 0.0003 });
+    await store.transition(id, 0, ['running'], 'completed', {
+      result: 'ok',
+      inputTokens: 500,
+      outputTokens: 120,
+      costUsd: 0.0003,
+    });
     const [item] = await store.items(id, 0, 1);
     expect(item.usage).toEqual({ inputTokens: 1100, outputTokens: 280 });
     expect(item.costUsd).toBeCloseTo(0.0007, 9);
@@ -171,13 +275,34 @@ describe('BatchStore (real Redis)', () => {
 
   it("counts what unfinished items already spent (before a reroute or a retry) against the batch's budget", async () => {
     const { id } = await store.create(
-      { kind: 'document-processing', sensitivity: 'public', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now(), maxCostUsd: 0.001 },
-      [{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 1 }, { ...meta, itemId: 'b', route: route('cloud'), workTokens: 1 }],
+      {
+        kind: 'document-processing',
+        sensitivity: 'public',
+        deadlineAt: Date.now() + 60_000,
+        task: { type: 'summarize' },
+        createdAt: Date.now(),
+        maxCostUsd: 0.001,
+      },
+      [
+        { ...meta, itemId: 'a', route: route('cloud'), workTokens: 1 },
+        { ...meta, itemId: 'b', route: route('cloud'), workTokens: 1 },
+      ],
     );
     await store.transition(id, 0, ['queued'], 'running');
-    await store.reroute({ batchId: id, index: 0, fromProvider: 'frontier', route: route('local'), note: 'circuit open', statuses: ['running'], spent: { inputTokens: 300, outputTokens: 80, costUsd: 0.0004 } });
+    await store.reroute({
+      batchId: id,
+      index: 0,
+      fromProvider: 'frontier',
+      route: route('local'),
+      note: 'circuit open',
+      statuses: ['running'],
+      spent: { inputTokens: 300, outputTokens: 80, costUsd: 0.0004 },
+    });
     await store.transition(id, 1, ['queued'], 'running');
-    await store.transition(id, 1, ['running'], 'queued', { error: 'attempt 1 failed', carry: { inputTokens: 300, outputTokens: 80, costUsd: 0.0004 } });
+    await store.transition(id, 1, ['running'], 'queued', {
+      error: 'attempt 1 failed',
+      carry: { inputTokens: 300, outputTokens: 80, costUsd: 0.0004 },
+    });
     // 0.0008 spent by items that have not finished: a call that may cost 0.0003 more would pass the budget.
     expect((await store.get(id))?.budget).toMatchObject({ spentUsd: 0.0008, reservedUsd: 0 });
     expect(await store.reserveBudget(id, 0.0003)).toBe(false);
@@ -186,7 +311,12 @@ describe('BatchStore (real Redis)', () => {
     // Once they finish, it is in the batch's cost, counted once.
     for (const index of [0, 1]) {
       await store.transition(id, index, ['queued'], 'running');
-      await store.transition(id, index, ['running'], 'completed', { result: 'ok', inputTokens: 10, outputTokens: 10, costUsd: 0 });
+      await store.transition(id, index, ['running'], 'completed', {
+        result: 'ok',
+        inputTokens: 10,
+        outputTokens: 10,
+        costUsd: 0,
+      });
     }
     const done = await store.get(id);
     expect(done?.cost.usd).toBeCloseTo(0.0008, 9);
@@ -195,7 +325,14 @@ describe('BatchStore (real Redis)', () => {
 
   it('reserves budget atomically: concurrent reservations never exceed maxCostUsd', async () => {
     const { id } = await store.create(
-      { kind: 'document-processing', sensitivity: 'public', deadlineAt: Date.now() + 60_000, task: { type: 'summarize' }, createdAt: Date.now(), maxCostUsd: 0.01 },
+      {
+        kind: 'document-processing',
+        sensitivity: 'public',
+        deadlineAt: Date.now() + 60_000,
+        task: { type: 'summarize' },
+        createdAt: Date.now(),
+        maxCostUsd: 0.01,
+      },
       Array.from({ length: 20 }, (_, i) => ({ ...meta, itemId: `i${i}`, route: route('cloud'), workTokens: 1 })),
     );
     const granted = await Promise.all(Array.from({ length: 20 }, () => store.reserveBudget(id, 0.001)));
@@ -214,7 +351,9 @@ describe('BatchStore (real Redis)', () => {
   });
 
   it('walks every item of a batch larger than one page, in order', async () => {
-    const { id } = await newBatch(Array.from({ length: 1205 }, (_, i) => ({ ...meta, itemId: `i${i}`, route: route('local'), workTokens: 1 })));
+    const { id } = await newBatch(
+      Array.from({ length: 1205 }, (_, i) => ({ ...meta, itemId: `i${i}`, route: route('local'), workTokens: 1 })),
+    );
     const seen: number[] = [];
     for await (const item of store.eachItem(id)) seen.push(item.index);
     expect(seen).toEqual(Array.from({ length: 1205 }, (_, i) => i));

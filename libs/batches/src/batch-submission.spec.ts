@@ -4,7 +4,13 @@ import { parseDeadline, parseIsoDuration } from './deadline.js';
 
 const NOW = Date.parse('2026-11-23T00:00:00Z');
 const limits = { maxItems: 3, maxOutputTokens: 512, localModels: ['llama', 'qwen'] };
-const doc = { kind: 'document-processing', sensitivity: 'internal', deadline: 'PT30S', task: { type: 'summarize' }, items: [{ id: 'a', text: 'hello' }] };
+const doc = {
+  kind: 'document-processing',
+  sensitivity: 'internal',
+  deadline: 'PT30S',
+  task: { type: 'summarize' },
+  items: [{ id: 'a', text: 'hello' }],
+};
 
 function fieldOf(body: unknown): string | undefined {
   const r = checkSubmission(body, limits, NOW);
@@ -18,29 +24,61 @@ describe('checkSubmission', () => {
   });
 
   it('accepts a batch pinned to a configured local model', () => {
-    expect(checkSubmission({ ...doc, model: 'qwen', items: [{ id: 'a', text: 'x', model: 'llama' }] }, limits, NOW).ok).toBe(true);
+    expect(
+      checkSubmission({ ...doc, model: 'qwen', items: [{ id: 'a', text: 'x', model: 'llama' }] }, limits, NOW).ok,
+    ).toBe(true);
   });
 
   it('accepts a code migration batch with an absolute deadline', () => {
-    const r = checkSubmission({ kind: 'code-migration', sensitivity: 'restricted', deadline: '2026-11-24T00:00:00Z', task: { instruction: 'to ESM' }, items: [{ path: 'a.js', content: 'x' }] }, limits, NOW);
+    const r = checkSubmission(
+      {
+        kind: 'code-migration',
+        sensitivity: 'restricted',
+        deadline: '2026-11-24T00:00:00Z',
+        task: { instruction: 'to ESM' },
+        items: [{ path: 'a.js', content: 'x' }],
+      },
+      limits,
+      NOW,
+    );
     expect(r.ok).toBe(true);
   });
 
   it('takes an output branch only with a repository source, naming output.branch otherwise', () => {
     const code = { kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task: { instruction: 'to ESM' } };
-    expect(checkSubmission({ ...code, source: { repo: '/srv/app' }, output: { branch: 'migrate/esm' } }, limits, NOW).ok).toBe(true);
-    expect(fieldOf({ ...code, items: [{ path: 'a.js', content: 'x' }], output: { branch: 'migrate/esm' } })).toBe('output.branch');
+    expect(
+      checkSubmission({ ...code, source: { repo: '/srv/app' }, output: { branch: 'migrate/esm' } }, limits, NOW).ok,
+    ).toBe(true);
+    expect(fieldOf({ ...code, items: [{ path: 'a.js', content: 'x' }], output: { branch: 'migrate/esm' } })).toBe(
+      'output.branch',
+    );
     expect(fieldOf({ ...code, source: { repo: '/srv/app' }, output: { branch: '' } })).toBe('output.branch');
     expect(fieldOf({ ...code, source: { repo: '/srv/app' }, output: 'migrate/esm' })).toBe('output');
   });
 
   it('refuses an extract schema that answers cannot be checked against, saying why, and takes conditional ones', async () => {
     // Compiling is left to checkSubmissionCompiled (off the event loop where the app runs).
-    expect(checkSubmission({ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, limits, NOW).ok).toBe(true);
-    const broken = await checkSubmissionCompiled({ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, limits, NOW);
-    expect(broken.ok ? null : broken.errors[0]).toEqual({ field: 'task.schema', message: expect.stringMatching(/^is not a JSON Schema answers can be checked against: .*type/) });
-    const conditional = { type: 'object', if: { required: ['a'] }, then: { required: ['b'] }, unevaluatedProperties: false };
-    expect((await checkSubmissionCompiled({ ...doc, task: { type: 'extract', schema: conditional } }, limits, NOW)).ok).toBe(true);
+    expect(checkSubmission({ ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } }, limits, NOW).ok).toBe(
+      true,
+    );
+    const broken = await checkSubmissionCompiled(
+      { ...doc, task: { type: 'extract', schema: { type: 'nonsense' } } },
+      limits,
+      NOW,
+    );
+    expect(broken.ok ? null : broken.errors[0]).toEqual({
+      field: 'task.schema',
+      message: expect.stringMatching(/^is not a JSON Schema answers can be checked against: .*type/),
+    });
+    const conditional = {
+      type: 'object',
+      if: { required: ['a'] },
+      then: { required: ['b'] },
+      unevaluatedProperties: false,
+    };
+    expect(
+      (await checkSubmissionCompiled({ ...doc, task: { type: 'extract', schema: conditional } }, limits, NOW)).ok,
+    ).toBe(true);
   });
 
   // Issue 13 §4: these compiled at intake and then overflowed the worker's stack, or blocked the API for seconds.
@@ -48,17 +86,39 @@ describe('checkSubmission', () => {
     ['$ref to itself', { $ref: '#' }, /refer to itself/],
     ['$dynamicRef', { $dynamicAnchor: 'n', items: { $dynamicRef: '#n' } }, /\$dynamicRef/],
     ['a backtracking pattern', { type: 'string', pattern: '^(a+)+$' }, /"pattern"/],
-    ['3000 properties', { type: 'object', properties: Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`p${i}`, { type: 'string', description: 'a field' }])) }, /bytes as JSON/],
+    [
+      '3000 properties',
+      {
+        type: 'object',
+        properties: Object.fromEntries(
+          Array.from({ length: 3000 }, (_, i) => [`p${i}`, { type: 'string', description: 'a field' }]),
+        ),
+      },
+      /bytes as JSON/,
+    ],
   ])('refuses %s at submission, naming task.schema', (_, schema, why) => {
     const r = checkSubmission({ ...doc, task: { type: 'extract', schema } }, limits, NOW);
     expect(r.ok ? null : r.errors[0]).toEqual({ field: 'task.schema', message: expect.stringMatching(why) });
   });
 
   it('takes a preset, alone or with an instruction as extra guidance; rename-api with its names', () => {
-    const code = { kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', items: [{ path: 'a.js', content: 'x' }] };
+    const code = {
+      kind: 'code-migration',
+      sensitivity: 'internal',
+      deadline: 'PT1H',
+      items: [{ path: 'a.js', content: 'x' }],
+    };
     expect(checkSubmission({ ...code, task: { preset: 'commonjs-to-esm' } }, limits, NOW).ok).toBe(true);
-    expect(checkSubmission({ ...code, task: { preset: 'js-to-ts', instruction: 'Prefer interfaces' } }, limits, NOW).ok).toBe(true);
-    expect(checkSubmission({ ...code, task: { preset: 'rename-api', params: { from: 'fetchUser', to: 'loadUser' } } }, limits, NOW).ok).toBe(true);
+    expect(
+      checkSubmission({ ...code, task: { preset: 'js-to-ts', instruction: 'Prefer interfaces' } }, limits, NOW).ok,
+    ).toBe(true);
+    expect(
+      checkSubmission(
+        { ...code, task: { preset: 'rename-api', params: { from: 'fetchUser', to: 'loadUser' } } },
+        limits,
+        NOW,
+      ).ok,
+    ).toBe(true);
   });
 
   it.each([
@@ -72,7 +132,17 @@ describe('checkSubmission', () => {
     [{ instruction: '' }, 'task.instruction', /must not be empty/],
     [{}, 'task.instruction', /give an instruction, a preset/],
   ])('rejects the migration task %j naming %s', (task, field, message) => {
-    const r = checkSubmission({ kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task, items: [{ path: 'a.js', content: 'x' }] }, limits, NOW);
+    const r = checkSubmission(
+      {
+        kind: 'code-migration',
+        sensitivity: 'internal',
+        deadline: 'PT1H',
+        task,
+        items: [{ path: 'a.js', content: 'x' }],
+      },
+      limits,
+      NOW,
+    );
     expect(r.ok ? null : r.errors[0]).toEqual({ field, message: expect.stringMatching(message) });
   });
 
@@ -81,9 +151,36 @@ describe('checkSubmission', () => {
     [{ ...doc, sensitivty: 'restricted' }, 'sensitivty'],
     [{ ...doc, items: [{ id: 'a', text: 'x', sensitivity: 'restricted' }] }, 'items[0].sensitivity'],
     [{ ...doc, task: { type: 'summarize', instruction: 'short' } }, 'task.instruction'],
-    [{ kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task: { instruction: 'x', preset: 'rename-api', params: { from: 'a', to: 'b', too: 'c' } }, items: [{ path: 'a.js', content: 'x' }] }, 'task.params.too'],
-    [{ kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task: { instruction: 'x' }, items: [{ path: 'a.js', content: 'x', text: 'y' }] }, 'items[0].text'],
-    [{ kind: 'code-migration', sensitivity: 'internal', deadline: 'PT1H', task: { instruction: 'x' }, source: { repo: '/srv/app', branch: 'main' } }, 'source.branch'],
+    [
+      {
+        kind: 'code-migration',
+        sensitivity: 'internal',
+        deadline: 'PT1H',
+        task: { instruction: 'x', preset: 'rename-api', params: { from: 'a', to: 'b', too: 'c' } },
+        items: [{ path: 'a.js', content: 'x' }],
+      },
+      'task.params.too',
+    ],
+    [
+      {
+        kind: 'code-migration',
+        sensitivity: 'internal',
+        deadline: 'PT1H',
+        task: { instruction: 'x' },
+        items: [{ path: 'a.js', content: 'x', text: 'y' }],
+      },
+      'items[0].text',
+    ],
+    [
+      {
+        kind: 'code-migration',
+        sensitivity: 'internal',
+        deadline: 'PT1H',
+        task: { instruction: 'x' },
+        source: { repo: '/srv/app', branch: 'main' },
+      },
+      'source.branch',
+    ],
   ])('refuses the unknown field in %j naming it', (body, field) => {
     const r = checkSubmission(body, limits, NOW);
     expect(r.ok ? null : r.errors).toContainEqual({ field, message: 'is not a known field' });
@@ -100,10 +197,22 @@ describe('checkSubmission', () => {
     [{ ...doc, task: { type: 'extract', schema: { properties: { a: { $ref: '#/$defs/missing' } } } } }, 'task.schema'],
     [{ ...doc, items: [] }, 'items'],
     [{ ...doc, items: [{ id: 'a', text: 5 }] }, 'items[0].text'],
-    [{ ...doc, items: [{ id: 'a', text: 'x' }, { id: 'a', text: 'y' }] }, 'items[1].id'],
+    [
+      {
+        ...doc,
+        items: [
+          { id: 'a', text: 'x' },
+          { id: 'a', text: 'y' },
+        ],
+      },
+      'items[1].id',
+    ],
     [{ ...doc, items: Array.from({ length: 4 }, (_, i) => ({ id: String(i), text: 'x' })) }, 'items'],
     [{ ...doc, task: { type: 'summarize', maxTokens: 100000 } }, 'task.maxTokens'],
-    [{ kind: 'code-migration', sensitivity: 'public', deadline: 'P1D', task: {}, items: [{ path: 'a', content: '' }] }, 'task.instruction'],
+    [
+      { kind: 'code-migration', sensitivity: 'public', deadline: 'P1D', task: {}, items: [{ path: 'a', content: '' }] },
+      'task.instruction',
+    ],
     [{ ...doc, model: 'gpt-9' }, 'model'],
     [{ ...doc, items: [{ id: 'a', text: 'x', model: 'nope' }] }, 'items[0].model'],
     [[1, 2], 'body'],

@@ -26,18 +26,21 @@ export interface SubmissionLimits {
 }
 
 export type SubmissionCheck =
-  | { ok: true; submission: BatchSubmission; deadlineAt: number }
-  | { ok: false; errors: FieldError[] };
+  { ok: true; submission: BatchSubmission; deadlineAt: number } | { ok: false; errors: FieldError[] };
 
 const text = z.string({ error: 'must be a string' });
 const nonEmpty = text.min(1, 'must not be empty');
-const identifier = z.string({ error: 'must be a string: a JavaScript identifier' }).regex(IDENTIFIER, 'must be a JavaScript identifier such as fetchUser');
+const identifier = z
+  .string({ error: 'must be a string: a JavaScript identifier' })
+  .regex(IDENTIFIER, 'must be a JavaScript identifier such as fetchUser');
 
 function schemaFor(limits: SubmissionLimits) {
   const maxTokens = z.number().int('must be an integer').min(1).max(limits.maxOutputTokens).optional();
   const model = z
     .string({ error: 'must be a string' })
-    .refine((m) => limits.localModels.includes(m), { message: `must be one of the local models: ${limits.localModels.join(', ')}` })
+    .refine((m) => limits.localModels.includes(m), {
+      message: `must be one of the local models: ${limits.localModels.join(', ')}`,
+    })
     .optional();
   const common = {
     model,
@@ -59,8 +62,10 @@ function schemaFor(limits: SubmissionLimits) {
         maxTokens,
       })
       .superRefine((task, ctx) => {
-        if (task.type === 'classify' && !task.labels) ctx.addIssue({ code: 'custom', path: ['labels'], message: 'is required for classify' });
-        if (task.type === 'extract' && !task.schema) ctx.addIssue({ code: 'custom', path: ['schema'], message: 'is required for extract' });
+        if (task.type === 'classify' && !task.labels)
+          ctx.addIssue({ code: 'custom', path: ['labels'], message: 'is required for classify' });
+        if (task.type === 'extract' && !task.schema)
+          ctx.addIssue({ code: 'custom', path: ['schema'], message: 'is required for extract' });
         // Refused here rather than failing every item: answers are checked against it with ajv. Only what a
         // linear walk can tell (size, regexes, recursion); checkSubmissionCompiled compiles it off the event loop.
         const refusal = task.type === 'extract' && task.schema ? schemaRefusal(task.schema) : null;
@@ -88,10 +93,22 @@ function schemaFor(limits: SubmissionLimits) {
           maxTokens,
         })
         .superRefine((task, ctx) => {
-          if (!task.instruction && !task.preset) ctx.addIssue({ code: 'custom', path: ['instruction'], message: `give an instruction, a preset (${MIGRATION_PRESETS.join(', ')}), or both` });
-          if (task.preset === 'rename-api' && !task.params) ctx.addIssue({ code: 'custom', path: ['params'], message: 'is required for rename-api: {"from": "oldName", "to": "newName"}' });
-          if (task.params && task.preset !== 'rename-api') ctx.addIssue({ code: 'custom', path: ['params'], message: 'is taken only with the rename-api preset' });
-          if (task.params && task.params.from === task.params.to) ctx.addIssue({ code: 'custom', path: ['params', 'to'], message: 'must differ from params.from' });
+          if (!task.instruction && !task.preset)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['instruction'],
+              message: `give an instruction, a preset (${MIGRATION_PRESETS.join(', ')}), or both`,
+            });
+          if (task.preset === 'rename-api' && !task.params)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['params'],
+              message: 'is required for rename-api: {"from": "oldName", "to": "newName"}',
+            });
+          if (task.params && task.preset !== 'rename-api')
+            ctx.addIssue({ code: 'custom', path: ['params'], message: 'is taken only with the rename-api preset' });
+          if (task.params && task.params.from === task.params.to)
+            ctx.addIssue({ code: 'custom', path: ['params', 'to'], message: 'must differ from params.from' });
         }),
       items: z
         .array(z.strictObject({ path: nonEmpty.max(1024), content: text, model }), { error: 'must be an array' })
@@ -113,8 +130,14 @@ function schemaFor(limits: SubmissionLimits) {
         .optional(),
     })
     .superRefine((b, ctx) => {
-      if ((b.items === undefined) === (b.source === undefined)) ctx.addIssue({ code: 'custom', path: ['items'], message: 'give exactly one of items or source' });
-      if (b.output && !b.source) ctx.addIssue({ code: 'custom', path: ['output', 'branch'], message: 'needs a repository source (source.repo) to branch from' });
+      if ((b.items === undefined) === (b.source === undefined))
+        ctx.addIssue({ code: 'custom', path: ['items'], message: 'give exactly one of items or source' });
+      if (b.output && !b.source)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['output', 'branch'],
+          message: 'needs a repository source (source.repo) to branch from',
+        });
     });
   return z.discriminatedUnion('kind', [documents, code], {
     error: 'must be "document-processing" or "code-migration"',
@@ -123,7 +146,12 @@ function schemaFor(limits: SubmissionLimits) {
 
 /** `["items", 3, "text"]` → `items[3].text` */
 export function fieldPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '') || 'body';
+  return (
+    path.reduce<string>(
+      (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
+      '',
+    ) || 'body'
+  );
 }
 
 /**
@@ -152,17 +180,30 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
   const deadline = parseDeadline(submission.deadline, now);
   if (!deadline.ok) errors.push({ field: 'deadline', message: deadline.message });
   const field = submission.kind === 'code-migration' ? 'content' : 'text';
-  const bodies = submission.kind === 'code-migration' ? (submission.items ?? []).map((i) => i.content) : submission.items.map((i) => i.text);
+  const bodies =
+    submission.kind === 'code-migration'
+      ? (submission.items ?? []).map((i) => i.content)
+      : submission.items.map((i) => i.text);
   bodies.forEach((body, index) => {
     const bytes = Buffer.byteLength(body, 'utf8');
     if (limits.maxItemBytes !== undefined && bytes > limits.maxItemBytes) {
-      errors.push({ field: `items[${index}].${field}`, message: `is ${bytes} bytes; an item holds at most ${limits.maxItemBytes} bytes` });
+      errors.push({
+        field: `items[${index}].${field}`,
+        message: `is ${bytes} bytes; an item holds at most ${limits.maxItemBytes} bytes`,
+      });
     }
   });
-  const ids = submission.kind === 'code-migration' ? (submission.items ?? []).map((i) => i.path) : submission.items.map((i) => i.id);
+  const ids =
+    submission.kind === 'code-migration'
+      ? (submission.items ?? []).map((i) => i.path)
+      : submission.items.map((i) => i.id);
   const seen = new Set<string>();
   ids.forEach((id, index) => {
-    if (seen.has(id)) errors.push({ field: `items[${index}].${submission.kind === 'code-migration' ? 'path' : 'id'}`, message: 'is a duplicate within the batch' });
+    if (seen.has(id))
+      errors.push({
+        field: `items[${index}].${submission.kind === 'code-migration' ? 'path' : 'id'}`,
+        message: 'is a duplicate within the batch',
+      });
     seen.add(id);
   });
   errors.push(...repositoryFieldErrors(submission));

@@ -67,7 +67,13 @@ export interface BranchOutputRequest {
 
 export type BatchSubmission =
   | (SubmissionCommon & { kind: 'document-processing'; task: DocumentTask; items: DocumentItemInput[] })
-  | (SubmissionCommon & { kind: 'code-migration'; task: CodeMigrationTask; items?: CodeItemInput[]; source?: RepoSource; output?: BranchOutputRequest });
+  | (SubmissionCommon & {
+      kind: 'code-migration';
+      task: CodeMigrationTask;
+      items?: CodeItemInput[];
+      source?: RepoSource;
+      output?: BranchOutputRequest;
+    });
 
 /** What a branch output needs once the batch has finished: where, and on top of which commit. */
 export interface BranchOutputSpec {

@@ -6,7 +6,13 @@ import { REDIS } from '#libs/redis/src/redis.module.js';
 import { BatchStore } from './batch-store.js';
 
 @Module({
-  providers: [{ provide: BatchStore, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new BatchStore(redis, c.prefix) }],
+  providers: [
+    {
+      provide: BatchStore,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: Redis, c: AppConfig) => new BatchStore(redis, c.prefix),
+    },
+  ],
   exports: [BatchStore],
 })
 export class BatchesModule {}

@@ -57,7 +57,9 @@ export class BranchOutputs {
   /** Enqueues the write of a finished batch's pending output; a no-op for any other batch. */
   async enqueueIfPending(batchId: string): Promise<boolean> {
     if (!(await this.redis.sismember(this.keys.pendingOutputs(), batchId))) return false;
-    await this.jobs.enqueue(OUTPUTS_QUEUE, [{ name: JobName.WriteBranchOutput, data: { batchId }, jobId: branchOutputJobId(batchId) }]);
+    await this.jobs.enqueue(OUTPUTS_QUEUE, [
+      { name: JobName.WriteBranchOutput, data: { batchId }, jobId: branchOutputJobId(batchId) },
+    ]);
     return true;
   }
 
@@ -73,7 +75,12 @@ export class BranchOutputs {
 
   /** The output a batch asked for while it is still pending; null once written or failed (or never asked). */
   async pending(batchId: string): Promise<(BranchOutputSpec & { finishedAt: number | null }) | null> {
-    const [output, status, finishedAt] = await this.redis.hmget(this.keys.batch(batchId), 'output', 'outputStatus', 'finishedAt');
+    const [output, status, finishedAt] = await this.redis.hmget(
+      this.keys.batch(batchId),
+      'output',
+      'outputStatus',
+      'finishedAt',
+    );
     if (!output || status !== 'pending') return null;
     return { ...(JSON.parse(output) as BranchOutputSpec), finishedAt: finishedAt ? Number(finishedAt) : null };
   }

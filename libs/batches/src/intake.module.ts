@@ -21,23 +21,72 @@ import { RepositoryRegistry } from '#libs/repositories/src/repository-registry.j
   imports: [PoolsModule, AuditModule, RepositoriesModule],
   providers: [
     // A parked item keeps time for a failed circuit probe: the policy is told how long one may take.
-    { provide: RoutingPolicy, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new RoutingPolicy({ probeTimeoutMs: c.circuit.probeTimeoutMs }) },
+    {
+      provide: RoutingPolicy,
+      inject: [APP_CONFIG],
+      useFactory: (c: AppConfig) => new RoutingPolicy({ probeTimeoutMs: c.circuit.probeTimeoutMs }),
+    },
     // Empty until the app has a tokenizer: the API opens the local models' vocabularies, a worker its models.
     { provide: PromptTokens, useValue: new PromptTokens() },
     {
       provide: BatchIntake,
-      inject: [BatchStore, JobQueue, ProviderDirectory, RoutingPolicy, APP_CONFIG, AuditTrail, PromptTokens, RepositoryRegistry],
-      useFactory: (store: BatchStore, queue: JobQueue, dir: ProviderDirectory, policy: RoutingPolicy, c: AppConfig, audit: AuditTrail, tokens: PromptTokens, repositories: RepositoryRegistry) =>
-        new BatchIntake(store, queue, dir, policy, { maxItems: c.http.maxItems, maxItemBytes: c.http.maxItemBytes, maxOutputTokens: c.maxOutputTokens, localModels: c.localModels.map((m) => m.name), piiRules: c.piiRules }, repositories, audit, tokens),
+      inject: [
+        BatchStore,
+        JobQueue,
+        ProviderDirectory,
+        RoutingPolicy,
+        APP_CONFIG,
+        AuditTrail,
+        PromptTokens,
+        RepositoryRegistry,
+      ],
+      useFactory: (
+        store: BatchStore,
+        queue: JobQueue,
+        dir: ProviderDirectory,
+        policy: RoutingPolicy,
+        c: AppConfig,
+        audit: AuditTrail,
+        tokens: PromptTokens,
+        repositories: RepositoryRegistry,
+      ) =>
+        new BatchIntake(
+          store,
+          queue,
+          dir,
+          policy,
+          {
+            maxItems: c.http.maxItems,
+            maxItemBytes: c.http.maxItemBytes,
+            maxOutputTokens: c.maxOutputTokens,
+            localModels: c.localModels.map((m) => m.name),
+            piiRules: c.piiRules,
+          },
+          repositories,
+          audit,
+          tokens,
+        ),
     },
     {
       provide: BranchOutputs,
       inject: [REDIS, APP_CONFIG, BatchStore, JobQueue, RepositoryRegistry],
-      useFactory: (redis: Redis, c: AppConfig, store: BatchStore, queue: JobQueue, repositories: RepositoryRegistry) => {
+      useFactory: (
+        redis: Redis,
+        c: AppConfig,
+        store: BatchStore,
+        queue: JobQueue,
+        repositories: RepositoryRegistry,
+      ) => {
         const outputs = new BranchOutputs(redis, c.prefix, store, queue, repositories);
         // Both apps finish batches (the worker by running items, the API by cancelling the last queued ones).
         const log = new Logger('branch-output');
-        outputs.watch((batchId, err) => log.warn({ msg: 'could not enqueue a branch output; the sweep will', batchId, error: err instanceof Error ? err.message : String(err) }));
+        outputs.watch((batchId, err) =>
+          log.warn({
+            msg: 'could not enqueue a branch output; the sweep will',
+            batchId,
+            error: err instanceof Error ? err.message : String(err),
+          }),
+        );
         return outputs;
       },
     },

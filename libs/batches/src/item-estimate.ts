@@ -19,7 +19,12 @@ export function taskKind(task: DocumentTask | CodeMigrationTask): TaskKind {
  * Intake, reroutes, the escalation watchdog and the local queue's view all estimate through here, so they
  * agree on an item's size; the worker records each completed item against the uncorrected estimate.
  */
-export function routableItem(item: WorkItem, task: DocumentTask | CodeMigrationTask, maxOutputTokens: number, calibration?: TokenCalibration): RoutableItem {
+export function routableItem(
+  item: WorkItem,
+  task: DocumentTask | CodeMigrationTask,
+  maxOutputTokens: number,
+  calibration?: TokenCalibration,
+): RoutableItem {
   const prompt = promptFor(item, task, maxOutputTokens);
   const estimated = estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
   const inputTokens = item.inputTokens ?? estimated;

@@ -7,8 +7,13 @@ describe('taskTexts', () => {
       type: 'extract',
       instructions: 'card 4111.1111.1111.1111',
       labels: ['a', 'b'],
-      schema: { type: 'object', properties: { ssn_536_22_1234: { type: 'string', description: 'the payer', enum: ['x@example.com'] } } },
+      schema: {
+        type: 'object',
+        properties: { ssn_536_22_1234: { type: 'string', description: 'the payer', enum: ['x@example.com'] } },
+      },
     });
-    expect(texts).toEqual(expect.arrayContaining(['card 4111.1111.1111.1111', 'a', 'b', 'ssn_536_22_1234', 'the payer', 'x@example.com']));
+    expect(texts).toEqual(
+      expect.arrayContaining(['card 4111.1111.1111.1111', 'a', 'b', 'ssn_536_22_1234', 'the payer', 'x@example.com']),
+    );
   });
 });

@@ -13,16 +13,24 @@ describe('loadConfig', () => {
   it('enables the frontier provider only when both its URL and key are set', () => {
     expect(loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }).cloudProviders).toEqual([]);
     const c = loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY: 'k' });
-    expect(c.cloudProviders).toEqual([expect.objectContaining({ name: 'frontier', clearance: 'internal', apiKey: 'k' })]);
+    expect(c.cloudProviders).toEqual([
+      expect.objectContaining({ name: 'frontier', clearance: 'internal', apiKey: 'k' }),
+    ]);
   });
 
   it.each([
-    [{ CLOUD_MAX_SENSITIVITY: 'secret', OPENAI_BASE_URL: 'http://x/v1', OPENAI_API_KEY: 'k' }, /^CLOUD_MAX_SENSITIVITY: expected one of public, internal, confidential, restricted, got "secret"$/],
+    [
+      { CLOUD_MAX_SENSITIVITY: 'secret', OPENAI_BASE_URL: 'http://x/v1', OPENAI_API_KEY: 'k' },
+      /^CLOUD_MAX_SENSITIVITY: expected one of public, internal, confidential, restricted, got "secret"$/,
+    ],
     [{ PORT: 'eighty' }, /^PORT: expected an integer/],
     [{ REDIS_URL: 'not a url' }, /^REDIS_URL: expected an absolute URL/],
     [{ LOCAL_MODELS: '{not json' }, /^LOCAL_MODELS: expected a JSON object/],
     [{ LOCAL_MODELS: '{"a": {}}' }, /^LOCAL_MODELS\.a\.path: expected the path of a GGUF file/],
-    [{ LOCAL_MODELS: '{"a": {"path": "/m.gguf", "sequences": 0}}' }, /^LOCAL_MODELS\.a\.sequences: expected "auto" or a positive integer/],
+    [
+      { LOCAL_MODELS: '{"a": {"path": "/m.gguf", "sequences": 0}}' },
+      /^LOCAL_MODELS\.a\.sequences: expected "auto" or a positive integer/,
+    ],
     [{ OPENAI_API_KEY_FILE: '/nonexistent/key' }, /^OPENAI_API_KEY_FILE: expected a readable file/],
   ])('names the variable and the expected form: %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
@@ -42,11 +50,27 @@ describe('loadConfig', () => {
       FRONTIER_KEY: 'sk-front',
       SOVEREIGN_KEY: 'sk-sov',
       CLOUD_PROVIDERS: JSON.stringify([
-        { name: 'frontier', baseURL: 'https://api.example/v1', model: 'm1', clearance: 'internal', apiKeyEnv: 'FRONTIER_KEY', requestsPerMinute: 60 },
-        { name: 'sovereign', baseURL: 'https://eu.example/v1', model: 'm2', clearance: 'confidential', apiKeyEnv: 'SOVEREIGN_KEY', priceOutputPerM: 2 },
+        {
+          name: 'frontier',
+          baseURL: 'https://api.example/v1',
+          model: 'm1',
+          clearance: 'internal',
+          apiKeyEnv: 'FRONTIER_KEY',
+          requestsPerMinute: 60,
+        },
+        {
+          name: 'sovereign',
+          baseURL: 'https://eu.example/v1',
+          model: 'm2',
+          clearance: 'confidential',
+          apiKeyEnv: 'SOVEREIGN_KEY',
+          priceOutputPerM: 2,
+        },
       ]),
     });
-    expect(c.cloudProviders.map((p) => [p.name, p.clearance, p.apiKey, p.requestsPerMinute, p.price.outputPerMTokUsd])).toEqual([
+    expect(
+      c.cloudProviders.map((p) => [p.name, p.clearance, p.apiKey, p.requestsPerMinute, p.price.outputPerMTokUsd]),
+    ).toEqual([
       ['frontier', 'internal', 'sk-front', 60, 0.6],
       ['sovereign', 'confidential', 'sk-sov', null, 2],
     ]);
@@ -56,25 +80,40 @@ describe('loadConfig', () => {
     const one = { OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY: 'k' };
     expect(loadConfig(one).cloudProviders[0].contextTokens).toBe(128_000);
     expect(loadConfig({ ...one, CLOUD_CONTEXT_TOKENS: '8192' }).cloudProviders[0].contextTokens).toBe(8192);
-    expect(() => loadConfig({ ...one, CLOUD_CONTEXT_TOKENS: '100' })).toThrow(/^CLOUD_CONTEXT_TOKENS: expected an integer from 256/);
+    expect(() => loadConfig({ ...one, CLOUD_CONTEXT_TOKENS: '100' })).toThrow(
+      /^CLOUD_CONTEXT_TOKENS: expected an integer from 256/,
+    );
     const provider = { name: 'x', baseURL: 'https://x/v1', model: 'm', apiKeyEnv: 'X_KEY' };
-    const several = (p: object) => loadConfig({ X_KEY: 'k', CLOUD_CONTEXT_TOKENS: '4096', CLOUD_PROVIDERS: JSON.stringify([p]) }).cloudProviders[0].contextTokens;
+    const several = (p: object) =>
+      loadConfig({ X_KEY: 'k', CLOUD_CONTEXT_TOKENS: '4096', CLOUD_PROVIDERS: JSON.stringify([p]) }).cloudProviders[0]
+        .contextTokens;
     expect(several(provider)).toBe(4096);
     expect(several({ ...provider, contextTokens: 32_768 })).toBe(32_768);
-    expect(() => several({ ...provider, contextTokens: 1000.5 })).toThrow(/^CLOUD_PROVIDERS\[0\]\.contextTokens: expected an integer/);
+    expect(() => several({ ...provider, contextTokens: 1000.5 })).toThrow(
+      /^CLOUD_PROVIDERS\[0\]\.contextTokens: expected an integer/,
+    );
   });
 
   it('names the provider field that is wrong, and refuses a key written into the JSON', () => {
     const provider = { name: 'x', baseURL: 'https://x/v1', model: 'm', apiKeyEnv: 'NOPE' };
-    expect(() => loadConfig({ CLOUD_PROVIDERS: JSON.stringify([provider]) })).toThrow(/^NOPE: expected the API key of CLOUD_PROVIDERS\[0\]/);
-    expect(() => loadConfig({ CLOUD_PROVIDERS: JSON.stringify([{ ...provider, apiKeyEnv: undefined, apiKey: 'sk-inline' }]) })).toThrow(
-      /^CLOUD_PROVIDERS\[0\]: expected an "apiKeyEnv" or "apiKeyFile"/,
+    expect(() => loadConfig({ CLOUD_PROVIDERS: JSON.stringify([provider]) })).toThrow(
+      /^NOPE: expected the API key of CLOUD_PROVIDERS\[0\]/,
     );
-    expect(() => loadConfig({ K: 'k', CLOUD_PROVIDERS: JSON.stringify([{ ...provider, apiKeyEnv: 'K', clearance: 'secret' }]) })).toThrow(/^CLOUD_PROVIDERS\[0\]\.clearance: expected one of/);
+    expect(() =>
+      loadConfig({ CLOUD_PROVIDERS: JSON.stringify([{ ...provider, apiKeyEnv: undefined, apiKey: 'sk-inline' }]) }),
+    ).toThrow(/^CLOUD_PROVIDERS\[0\]: expected an "apiKeyEnv" or "apiKeyFile"/);
+    expect(() =>
+      loadConfig({ K: 'k', CLOUD_PROVIDERS: JSON.stringify([{ ...provider, apiKeyEnv: 'K', clearance: 'secret' }]) }),
+    ).toThrow(/^CLOUD_PROVIDERS\[0\]\.clearance: expected one of/);
   });
 
   it('reads several local models, with per-model prices and sequences', () => {
-    const c = loadConfig({ LOCAL_MODELS: JSON.stringify({ big: { path: '/b.gguf', sequences: 4, priceOutputPerM: 0.1 }, small: { path: '/s.gguf' } }) });
+    const c = loadConfig({
+      LOCAL_MODELS: JSON.stringify({
+        big: { path: '/b.gguf', sequences: 4, priceOutputPerM: 0.1 },
+        small: { path: '/s.gguf' },
+      }),
+    });
     expect(c.localModels.map((m) => [m.name, m.sequences, m.price.outputPerMTokUsd])).toEqual([
       ['big', 4, 0.1],
       ['small', 'auto', 0.03],

@@ -3,7 +3,11 @@ import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing/src/routing-policy.js';
 import { cloudProviders, type CloudProviderConfig } from './cloud-providers.js';
 import { ConfigError } from './config-error.js';
 import { parsePiiRules, type PiiRules } from '#libs/privacy/src/pii-rules.js';
-import { DEFAULT_BRANCH_AUTHOR, parseGitIdentity, type GitIdentity } from '#libs/jobs/src/code-migration/branch-output.js';
+import {
+  DEFAULT_BRANCH_AUTHOR,
+  parseGitIdentity,
+  type GitIdentity,
+} from '#libs/jobs/src/code-migration/branch-output.js';
 
 export type { CloudProviderConfig } from './cloud-providers.js';
 import { EnvReader } from './env-reader.js';
@@ -36,7 +40,6 @@ export interface LocalEngineConfig {
   serve: string[];
 }
 
-
 export interface QueueTuning {
   /** How long a worker's lock on a job lasts without renewal; a crashed worker's jobs come back after it. */
   lockDurationMs: number;
@@ -60,7 +63,10 @@ const MIN_ADMIN_KEY_CHARS = 24;
 function accessConfig(e: EnvReader): AccessConfig {
   const adminApiKey = e.secret('ADMIN_API_KEY') ?? null;
   if (adminApiKey !== null && adminApiKey.length < MIN_ADMIN_KEY_CHARS) {
-    throw new ConfigError('ADMIN_API_KEY', `a secret of at least ${MIN_ADMIN_KEY_CHARS} characters (e.g. openssl rand -base64 32)`);
+    throw new ConfigError(
+      'ADMIN_API_KEY',
+      `a secret of at least ${MIN_ADMIN_KEY_CHARS} characters (e.g. openssl rand -base64 32)`,
+    );
   }
   return {
     adminApiKey,
@@ -123,16 +129,31 @@ const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 function localModels(e: EnvReader): LocalModelConfig[] {
   const defaults = {
     contextSize: e.int('LOCAL_CONTEXT_SIZE', 2048, 64),
-    sequences: e.optionalString('LOCAL_SEQUENCES') === 'auto' ? ('auto' as const) : e.int('LOCAL_SEQUENCES', 0, 0, 256) || ('auto' as const),
+    sequences:
+      e.optionalString('LOCAL_SEQUENCES') === 'auto'
+        ? ('auto' as const)
+        : e.int('LOCAL_SEQUENCES', 0, 0, 256) || ('auto' as const),
     maxSequences: e.int('LOCAL_MAX_SEQUENCES', 0, 0, 256) || null,
     tokensPerSecDefault: e.number('LOCAL_TOKENS_PER_SEC', 20, 0.001),
-    price: { inputPerMTokUsd: e.number('LOCAL_PRICE_INPUT_PER_M', 0.01), outputPerMTokUsd: e.number('LOCAL_PRICE_OUTPUT_PER_M', 0.03) },
+    price: {
+      inputPerMTokUsd: e.number('LOCAL_PRICE_INPUT_PER_M', 0.01),
+      outputPerMTokUsd: e.number('LOCAL_PRICE_OUTPUT_PER_M', 0.03),
+    },
   };
   const raw = e.optionalString('LOCAL_MODELS');
   if (raw === undefined) {
     const modelPath = e.optionalString('LOCAL_MODEL_PATH') ?? null;
-    const name = e.string('LOCAL_MODEL_NAME', modelPath ? modelPath.split('/').pop()!.replace(/\.gguf$/i, '') : 'demo-random');
-    if (!MODEL_NAME.test(name)) throw new ConfigError('LOCAL_MODEL_NAME', 'letters, digits, "-" and "_" (up to 63)', name);
+    const name = e.string(
+      'LOCAL_MODEL_NAME',
+      modelPath
+        ? modelPath
+            .split('/')
+            .pop()!
+            .replace(/\.gguf$/i, '')
+        : 'demo-random',
+    );
+    if (!MODEL_NAME.test(name))
+      throw new ConfigError('LOCAL_MODEL_NAME', 'letters, digits, "-" and "_" (up to 63)', name);
     return [{ name, modelPath, ...defaults }];
   }
   let parsed: unknown;
@@ -150,7 +171,8 @@ function localModels(e: EnvReader): LocalModelConfig[] {
     const num = (key: string, fallback: number, min: number): number => {
       const v = m?.[key];
       if (v === undefined) return fallback;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new ConfigError(`${where}.${key}`, `a number ≥ ${min}`, String(v));
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min)
+        throw new ConfigError(`${where}.${key}`, `a number ≥ ${min}`, String(v));
       return v;
     };
     if (typeof m?.path !== 'string' || m.path === '') throw new ConfigError(`${where}.path`, 'the path of a GGUF file');
@@ -195,7 +217,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       gpu: e.oneOf('LOCAL_GPU', GPU_CHOICES, 'auto'),
       memoryUtilization: e.number('LOCAL_MEMORY_UTILIZATION', 0.9, 0.05, 1),
       memoryCheckMs: e.int('LOCAL_MEMORY_CHECK_MS', 5000, 100),
-      serve: (e.optionalString('WORKER_MODELS') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      serve: (e.optionalString('WORKER_MODELS') ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
     },
     cloudProviders: cloudProviders(e, env),
     queue: {

@@ -14,9 +14,16 @@ describe('cloud provider keys from files', () => {
 
   it('remembers the file a key came from, so the worker can re-read it; a key from the env has none', () => {
     const path = file('openai', 'sk-from-file\n');
-    const [fromFile] = loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY_FILE: path }).cloudProviders;
+    const [fromFile] = loadConfig({
+      OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
+      OPENAI_API_KEY_FILE: path,
+    }).cloudProviders;
     expect(fromFile).toMatchObject({ apiKey: 'sk-from-file', apiKeyFile: path });
-    const [fromEnv] = loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY: 'sk-env', OPENAI_API_KEY_FILE: path }).cloudProviders;
+    const [fromEnv] = loadConfig({
+      OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
+      OPENAI_API_KEY: 'sk-env',
+      OPENAI_API_KEY_FILE: path,
+    }).cloudProviders;
     expect(fromEnv).toMatchObject({ apiKey: 'sk-env', apiKeyFile: null });
   });
 
@@ -34,30 +41,50 @@ describe('cloud provider keys from files', () => {
       ['sk-k', null],
     ]);
     const empty = file('empty', '\n');
-    expect(() => loadConfig({ CLOUD_PROVIDERS: JSON.stringify([{ name: 'a', baseURL: 'https://a/v1', model: 'm', apiKeyFile: empty }]) })).toThrow(/^CLOUD_PROVIDERS\[0\]\.apiKeyFile: expected a file holding the key/);
+    expect(() =>
+      loadConfig({
+        CLOUD_PROVIDERS: JSON.stringify([{ name: 'a', baseURL: 'https://a/v1', model: 'm', apiKeyFile: empty }]),
+      }),
+    ).toThrow(/^CLOUD_PROVIDERS\[0\]\.apiKeyFile: expected a file holding the key/);
   });
 });
 
 describe('clearance above confidential (issue 13 §6)', () => {
   const base = { OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY: 'k' };
-  const one = (p: Record<string, unknown>) => ({ K: 'k', CLOUD_PROVIDERS: JSON.stringify([{ name: 'a', baseURL: 'https://a/v1', model: 'm', apiKeyEnv: 'K', ...p }]) });
+  const one = (p: Record<string, unknown>) => ({
+    K: 'k',
+    CLOUD_PROVIDERS: JSON.stringify([{ name: 'a', baseURL: 'https://a/v1', model: 'm', apiKeyEnv: 'K', ...p }]),
+  });
 
   it('refuses CLOUD_MAX_SENSITIVITY=restricted for a provider not declared on premises, naming the setting', () => {
-    expect(() => loadConfig({ ...base, CLOUD_MAX_SENSITIVITY: 'restricted' })).toThrow(/^CLOUD_MAX_SENSITIVITY: expected at most "confidential" for a remote provider.*CLOUD_ON_PREMISES=true/);
-    expect(() => loadConfig({ ...base, CLOUD_MAX_SENSITIVITY: 'restricted', CLOUD_ON_PREMISES: 'false' })).toThrow(/^CLOUD_MAX_SENSITIVITY:/);
+    expect(() => loadConfig({ ...base, CLOUD_MAX_SENSITIVITY: 'restricted' })).toThrow(
+      /^CLOUD_MAX_SENSITIVITY: expected at most "confidential" for a remote provider.*CLOUD_ON_PREMISES=true/,
+    );
+    expect(() => loadConfig({ ...base, CLOUD_MAX_SENSITIVITY: 'restricted', CLOUD_ON_PREMISES: 'false' })).toThrow(
+      /^CLOUD_MAX_SENSITIVITY:/,
+    );
   });
 
   it('takes restricted once the single provider is declared on premises, and says so', () => {
     const [p] = loadConfig({ ...base, CLOUD_MAX_SENSITIVITY: 'restricted', CLOUD_ON_PREMISES: 'true' }).cloudProviders;
     expect(p).toMatchObject({ clearance: 'restricted', onPremises: true });
     expect(loadConfig(base).cloudProviders[0].onPremises).toBe(false);
-    expect(() => loadConfig({ ...base, CLOUD_ON_PREMISES: 'yes' })).toThrow(/^CLOUD_ON_PREMISES: expected true or false, got "yes"$/);
+    expect(() => loadConfig({ ...base, CLOUD_ON_PREMISES: 'yes' })).toThrow(
+      /^CLOUD_ON_PREMISES: expected true or false, got "yes"$/,
+    );
   });
 
   it('refuses "clearance": "restricted" in CLOUD_PROVIDERS unless that provider says "onPremises": true', () => {
-    expect(() => loadConfig(one({ clearance: 'restricted' }))).toThrow(/^CLOUD_PROVIDERS\[0\]\.clearance: expected at most "confidential".*"onPremises": true/);
-    expect(() => loadConfig(one({ clearance: 'restricted', onPremises: 'true' }))).toThrow(/^CLOUD_PROVIDERS\[0\]\.onPremises: expected true or false/);
-    expect(loadConfig(one({ clearance: 'restricted', onPremises: true })).cloudProviders[0]).toMatchObject({ clearance: 'restricted', onPremises: true });
+    expect(() => loadConfig(one({ clearance: 'restricted' }))).toThrow(
+      /^CLOUD_PROVIDERS\[0\]\.clearance: expected at most "confidential".*"onPremises": true/,
+    );
+    expect(() => loadConfig(one({ clearance: 'restricted', onPremises: 'true' }))).toThrow(
+      /^CLOUD_PROVIDERS\[0\]\.onPremises: expected true or false/,
+    );
+    expect(loadConfig(one({ clearance: 'restricted', onPremises: true })).cloudProviders[0]).toMatchObject({
+      clearance: 'restricted',
+      onPremises: true,
+    });
     // Confidential and below need no declaration; one given is still shown.
     expect(loadConfig(one({ clearance: 'confidential' })).cloudProviders[0].onPremises).toBe(false);
     expect(loadConfig(one({ clearance: 'internal', onPremises: true })).cloudProviders[0].onPremises).toBe(true);

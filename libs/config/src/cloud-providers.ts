@@ -84,12 +84,16 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
         baseURL,
         apiKey,
         // OPENAI_API_KEY wins over the file when both are set (EnvReader.secret reads it first).
-        apiKeyFile: e.optionalString('OPENAI_API_KEY') === undefined ? (e.optionalString('OPENAI_API_KEY_FILE') ?? null) : null,
+        apiKeyFile:
+          e.optionalString('OPENAI_API_KEY') === undefined ? (e.optionalString('OPENAI_API_KEY_FILE') ?? null) : null,
         model: e.string('OPENAI_MODEL', 'gpt-4o-mini'),
         clearance,
         onPremises,
         ...defaults,
-        price: { inputPerMTokUsd: e.number('CLOUD_PRICE_INPUT_PER_M', 0.15), outputPerMTokUsd: e.number('CLOUD_PRICE_OUTPUT_PER_M', 0.6) },
+        price: {
+          inputPerMTokUsd: e.number('CLOUD_PRICE_INPUT_PER_M', 0.15),
+          outputPerMTokUsd: e.number('CLOUD_PRICE_OUTPUT_PER_M', 0.6),
+        },
       },
     ];
   }
@@ -111,7 +115,8 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
     const num = (key: string, fallback: number | null, min: number): number | null => {
       const v = p?.[key];
       if (v === undefined) return fallback;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new ConfigError(`${where}.${key}`, `a number ≥ ${min}`, String(v));
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min)
+        throw new ConfigError(`${where}.${key}`, `a number ≥ ${min}`, String(v));
       return v;
     };
     const name = str('name');
@@ -125,13 +130,18 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
       throw new ConfigError(`${where}.baseURL`, 'an absolute URL', baseURL);
     }
     const clearance = str('clearance', 'public');
-    if (!(SENSITIVITY_LEVELS as readonly string[]).includes(clearance)) throw new ConfigError(`${where}.clearance`, `one of ${SENSITIVITY_LEVELS.join(', ')}`, clearance);
+    if (!(SENSITIVITY_LEVELS as readonly string[]).includes(clearance))
+      throw new ConfigError(`${where}.clearance`, `one of ${SENSITIVITY_LEVELS.join(', ')}`, clearance);
     if (p.onPremises !== undefined && typeof p.onPremises !== 'boolean') {
       throw new ConfigError(`${where}.onPremises`, 'true or false', String(p.onPremises));
     }
     const onPremises = p.onPremises === true;
     if (clearance === 'restricted' && !onPremises) {
-      throw new ConfigError(`${where}.clearance`, RESTRICTED_NEEDS_PREMISES(`"onPremises": true on this provider`), clearance);
+      throw new ConfigError(
+        `${where}.clearance`,
+        RESTRICTED_NEEDS_PREMISES(`"onPremises": true on this provider`),
+        clearance,
+      );
     }
     return {
       name,
@@ -148,7 +158,10 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
       tokensPerMinute: num('tokensPerMinute', defaults.tokensPerMinute, 1),
       latencyMs: num('latencyMs', defaults.latencyMs, 0)!,
       tokensPerSec: num('tokensPerSec', defaults.tokensPerSec, 0.001)!,
-      contextTokens: integer(num('contextTokens', defaults.contextTokens, MIN_CONTEXT_TOKENS)!, `${where}.contextTokens`),
+      contextTokens: integer(
+        num('contextTokens', defaults.contextTokens, MIN_CONTEXT_TOKENS)!,
+        `${where}.contextTokens`,
+      ),
       price: { inputPerMTokUsd: num('priceInputPerM', 0.15, 0)!, outputPerMTokUsd: num('priceOutputPerM', 0.6, 0)! },
     };
   });

@@ -41,7 +41,16 @@ async function main(): Promise<void> {
       (sum, tensor) => sum + tensor.dimensions.reduce<number>((product, d) => product * Number(d), 1),
       0,
     );
-    console.log(JSON.stringify({ path, bytes: existing.size, params, preset, name: info.metadata.general.name, generated: false }));
+    console.log(
+      JSON.stringify({
+        path,
+        bytes: existing.size,
+        params,
+        preset,
+        name: info.metadata.general.name,
+        generated: false,
+      }),
+    );
     return;
   }
   const started = performance.now();

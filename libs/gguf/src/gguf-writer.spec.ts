@@ -110,7 +110,10 @@ describe('writeGguf', () => {
 
   it('refuses a row length that does not fill whole Q8_0 blocks', async () => {
     await expect(
-      writeGguf(join(dir, 'bad.gguf'), { metadata: [], tensors: [{ name: 'q', dims: [48], type: GgmlType.Q8_0, fill: ramp(1) }] }),
+      writeGguf(join(dir, 'bad.gguf'), {
+        metadata: [],
+        tensors: [{ name: 'q', dims: [48], type: GgmlType.Q8_0, fill: ramp(1) }],
+      }),
     ).rejects.toThrow(/multiple of 32/);
   });
 });

@@ -93,7 +93,11 @@ export interface GgufWriteSummary {
 }
 
 /** Writes `layout` to `path` (truncating it). Resolves once every byte is flushed to the OS. */
-export async function writeGguf(path: string, layout: GgufFileLayout, options: GgufWriteOptions = {}): Promise<GgufWriteSummary> {
+export async function writeGguf(
+  path: string,
+  layout: GgufFileLayout,
+  options: GgufWriteOptions = {},
+): Promise<GgufWriteSummary> {
   if (endianness() !== 'LE') throw new Error('GGUF writing assumes a little-endian machine');
   const chunkElements = options.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
   const alignment = resolveAlignment(layout.metadata);
@@ -113,7 +117,7 @@ export async function writeGguf(path: string, layout: GgufFileLayout, options: G
     const write = async (bytes: Uint8Array): Promise<void> => {
       const at = position;
       position += bytes.length;
-      for (let done = 0; done < bytes.length; ) {
+      for (let done = 0; done < bytes.length;) {
         const { bytesWritten } = await file.write(bytes, done, bytes.length - done, at + done);
         done += bytesWritten;
       }
@@ -167,12 +171,18 @@ function placeTensors(tensors: readonly GgufTensor[], alignment: number): Placed
   return tensors.map((tensor) => {
     if (names.has(tensor.name)) throw new Error(`duplicate tensor name "${tensor.name}"`);
     names.add(tensor.name);
-    if (tensor.dims.length === 0 || tensor.dims.length > 4 || tensor.dims.some((d) => !Number.isSafeInteger(d) || d < 1)) {
+    if (
+      tensor.dims.length === 0 ||
+      tensor.dims.length > 4 ||
+      tensor.dims.some((d) => !Number.isSafeInteger(d) || d < 1)
+    ) {
       throw new RangeError(`tensor "${tensor.name}" has invalid dims [${tensor.dims.join(', ')}]`);
     }
     const block = ggmlBlockValues(tensor.type);
     if (tensor.dims[0]! % block !== 0) {
-      throw new RangeError(`tensor "${tensor.name}": ne0=${tensor.dims[0]} is not a multiple of ${block} for ${ggmlTypeName(tensor.type)}`);
+      throw new RangeError(
+        `tensor "${tensor.name}": ne0=${tensor.dims[0]} is not a multiple of ${block} for ${ggmlTypeName(tensor.type)}`,
+      );
     }
     const elements = tensor.dims.reduce((product, d) => product * d, 1);
     const bytes = ggmlByteSize(tensor.type, elements);

@@ -8,7 +8,10 @@ import { GgmlType } from './ggml-encoding.js';
 import { LLAMA_PRESETS, generateRandomLlamaModel } from './random-llama-model.js';
 import { TokenType } from './sentencepiece-vocabulary.js';
 
-const sha256 = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex');
+const sha256 = async (path: string): Promise<string> =>
+  createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 
 describe('generateRandomLlamaModel', () => {
   let dir: string;
@@ -66,7 +69,10 @@ describe('generateRandomLlamaModel', () => {
     expect(tensors.size).toBe(2 + 9 * shape.blockCount + 1);
     expect(tensors.get('token_embd.weight')!.dimensions.map(Number)).toEqual([shape.embeddingLength, shape.vocabSize]);
     expect(tensors.get('blk.1.attn_k.weight')!.dimensions.map(Number)).toEqual([shape.embeddingLength, 64]);
-    expect(tensors.get('blk.1.ffn_down.weight')!.dimensions.map(Number)).toEqual([shape.feedForwardLength, shape.embeddingLength]);
+    expect(tensors.get('blk.1.ffn_down.weight')!.dimensions.map(Number)).toEqual([
+      shape.feedForwardLength,
+      shape.embeddingLength,
+    ]);
     expect(tensors.get('output.weight')!.ggmlType).toBe(GgmlType.F16);
     expect(tensors.get('output_norm.weight')!.ggmlType).toBe(GgmlType.F32);
   });

@@ -106,7 +106,8 @@ export async function generateRandomLlamaModel(
 function validateShape(shape: LlamaShape): void {
   const positive = Object.entries(shape).filter(([key]) => key !== 'weightType');
   for (const [key, value] of positive) {
-    if (!Number.isSafeInteger(value) || (value as number) < 1) throw new RangeError(`shape.${key} must be a positive integer`);
+    if (!Number.isSafeInteger(value) || (value as number) < 1)
+      throw new RangeError(`shape.${key} must be a positive integer`);
   }
   if (shape.embeddingLength % shape.headCount !== 0) throw new RangeError('embeddingLength must divide by headCount');
   if (shape.headCount % shape.headCountKv !== 0) throw new RangeError('headCount must divide by headCountKv');

@@ -8,7 +8,12 @@ const SYSTEM =
   'Answer with the complete new file content only, no explanations.';
 
 /** The prompt for rewriting one source file by the batch's instruction or preset. */
-export function codeMigrationPrompt(task: CodeMigrationTask, path: string, content: string, maxOutputTokens: number): Prompt {
+export function codeMigrationPrompt(
+  task: CodeMigrationTask,
+  path: string,
+  content: string,
+  maxOutputTokens: number,
+): Prompt {
   const maxTokens = Math.min(task.maxTokens ?? maxOutputTokens, maxOutputTokens);
   return {
     system: SYSTEM,

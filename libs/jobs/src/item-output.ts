@@ -9,7 +9,8 @@ import { withFeedback } from './model-calls.js';
 import type { Prompt } from './prompt.js';
 
 /** An answer that counts, or why it does not and the prompt that asks again with that reason. */
-export type OutputCheck = { ok: true; result: string; diff: string | null } | { ok: false; message: string; retry: Prompt };
+export type OutputCheck =
+  { ok: true; result: string; diff: string | null } | { ok: false; message: string; retry: Prompt };
 
 /**
  * The wrapper that makes a cheap model good enough: every answer is checked before it counts — a
@@ -26,16 +27,29 @@ export function checkItemOutput(
   if (item.kind === 'code-migration') {
     const path = item.path ?? '';
     const expect = migrationExpectations(task as CodeMigrationTask);
-    const check = validateMigratedFile(path, text, { originalContent: item.input, maxTokensHit: finishReason === 'length', expect });
-    if (check.ok) return { ok: true, result: check.content, diff: unifiedDiff(path, item.input, check.content) || null };
-    return { ok: false, message: check.message, retry: validationRetryPrompt(task as CodeMigrationTask, path, item.input, check, maxOutputTokens) };
+    const check = validateMigratedFile(path, text, {
+      originalContent: item.input,
+      maxTokensHit: finishReason === 'length',
+      expect,
+    });
+    if (check.ok)
+      return { ok: true, result: check.content, diff: unifiedDiff(path, item.input, check.content) || null };
+    return {
+      ok: false,
+      message: check.message,
+      retry: validationRetryPrompt(task as CodeMigrationTask, path, item.input, check, maxOutputTokens),
+    };
   }
   const doc = task as DocumentTask;
   if (doc.type === 'summarize') {
     const summary = text.trim();
     if (summary) return { ok: true, result: summary, diff: null };
     const original = documentPrompt(doc, item.input, maxOutputTokens);
-    return { ok: false, message: 'the answer was empty', retry: { ...original, prompt: `${original.prompt}\n\nYour previous answer was empty. Answer with the summary.` } };
+    return {
+      ok: false,
+      message: 'the answer was empty',
+      retry: { ...original, prompt: `${original.prompt}\n\nYour previous answer was empty. Answer with the summary.` },
+    };
   }
   const answer = validateStructured(doc, text);
   if (answer.ok) return { ok: true, result: answer.stored, diff: null };
@@ -44,6 +58,9 @@ export function checkItemOutput(
 }
 
 /** The JSON Schema an answer must match, for providers that can enforce it (grammar, response_format). */
-export function answerSchema(item: Pick<WorkItem, 'kind'>, task: DocumentTask | CodeMigrationTask): Record<string, unknown> | undefined {
+export function answerSchema(
+  item: Pick<WorkItem, 'kind'>,
+  task: DocumentTask | CodeMigrationTask,
+): Record<string, unknown> | undefined {
   return item.kind === 'document-processing' ? (jsonSchemaForTask(task as DocumentTask) ?? undefined) : undefined;
 }

@@ -8,7 +8,11 @@ import type { Prompt } from './prompt.js';
  * The prompt for any work item, by its batch kind; its expectedOutputTokens is what routing, quotes
  * and backlogs count the item's work by.
  */
-export function promptFor(item: Pick<WorkItem, 'kind' | 'input' | 'path'>, task: DocumentTask | CodeMigrationTask, maxOutputTokens: number): Prompt {
+export function promptFor(
+  item: Pick<WorkItem, 'kind' | 'input' | 'path'>,
+  task: DocumentTask | CodeMigrationTask,
+  maxOutputTokens: number,
+): Prompt {
   if (item.kind !== 'code-migration') return documentPrompt(task as DocumentTask, item.input, maxOutputTokens);
   const prompt = codeMigrationPrompt(task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens);
   return { ...prompt, expectedOutputTokens: migratedOutputTokens(item.input, prompt) };

@@ -27,7 +27,8 @@ function fakeModel(contextTokens: number, answer: (call: Call, n: number) => Fak
     async complete(prompt, jsonSchema): Promise<CompletionResult | { stop: string }> {
       const call = { prompt, jsonSchema };
       // The real providers refuse what does not fit; so does the fake, so a test cannot pass on an overflow.
-      if (model.promptTokens(prompt) + prompt.maxTokens > contextTokens) throw new Error(`overflow: ${model.promptTokens(prompt)} + ${prompt.maxTokens} > ${contextTokens}`);
+      if (model.promptTokens(prompt) + prompt.maxTokens > contextTokens)
+        throw new Error(`overflow: ${model.promptTokens(prompt)} + ${prompt.maxTokens} > ${contextTokens}`);
       calls.push(call);
       const given = answer(call, calls.length);
       if (typeof given !== 'string' && 'stop' in given) return given;
@@ -41,7 +42,8 @@ function fakeModel(contextTokens: number, answer: (call: Call, n: number) => Fak
 }
 
 /** A document of `n` numbered sentences, ~40 characters (10 tokens) each. */
-const doc = (n: number) => Array.from({ length: n }, (_, i) => `Sentence number ${String(i).padStart(4, '0')} is here.`).join(' ');
+const doc = (n: number) =>
+  Array.from({ length: n }, (_, i) => `Sentence number ${String(i).padStart(4, '0')} is here.`).join(' ');
 const documentItem = (text: string) => ({ kind: 'document-processing' as const, input: text, path: undefined });
 const partOf = (p: Prompt) => /part="(\d+) of (\d+)"/.exec(p.prompt)?.slice(1).map(Number);
 
@@ -68,22 +70,30 @@ describe('runItem: documents', () => {
     expect(maps.length).toBeGreaterThanOrEqual(4);
     expect(maps.map((c) => partOf(c.prompt))).toEqual(maps.map((_, i) => [i + 1, maps.length]));
     // Each chunk fits with its prompt, its answer and room for a retry's feedback; together they cover the text.
-    for (const c of maps) expect(model.promptTokens(c.prompt) + c.prompt.maxTokens + FEEDBACK_RESERVE_TOKENS).toBeLessThanOrEqual(1024);
+    for (const c of maps)
+      expect(model.promptTokens(c.prompt) + c.prompt.maxTokens + FEEDBACK_RESERVE_TOKENS).toBeLessThanOrEqual(1024);
     expect(maps[0].prompt.prompt).toContain('Sentence number 0000');
     expect(maps.at(-1)!.prompt.prompt).toContain('Sentence number 0299');
     const reduce = calls.at(-1)!.prompt.prompt;
-    expect(reduce).toMatch(/^Combine the following summaries of consecutive parts of one document into one summary of the whole document/);
+    expect(reduce).toMatch(
+      /^Combine the following summaries of consecutive parts of one document into one summary of the whole document/,
+    );
     const order = maps.map((_, i) => reduce.indexOf(`Summary of part ${i + 1}.`));
     expect(order.every((at, i) => at > 0 && (i === 0 || at > order[i - 1]))).toBe(true);
     // Usage of every call, summed.
     expect(run.tally.calls).toBe(calls.length);
     expect(run.tally.usage.inputTokens).toBe(calls.reduce((sum, c) => sum + model.promptTokens(c.prompt), 0));
-    expect(run.tally.usage.outputTokens).toBe(maps.reduce((sum, _, i) => sum + Math.ceil(`Summary of part ${i + 1}.`.length / 4), 0) + Math.ceil('The whole summary.'.length / 4));
+    expect(run.tally.usage.outputTokens).toBe(
+      maps.reduce((sum, _, i) => sum + Math.ceil(`Summary of part ${i + 1}.`.length / 4), 0) +
+        Math.ceil('The whole summary.'.length / 4),
+    );
   });
 
   it('reduces in rounds when the partial summaries do not fit one call together', async () => {
     const long = 'x'.repeat(1000); // a 250-token partial: a 1,024 context holds two of them, not all
-    const { model, calls } = fakeModel(1024, (call) => (call.prompt.prompt.includes('one summary of the whole document') ? 'Final.' : `${long}`));
+    const { model, calls } = fakeModel(1024, (call) =>
+      call.prompt.prompt.includes('one summary of the whole document') ? 'Final.' : `${long}`,
+    );
     const run = await runItem(model, documentItem(doc(300)), summarize, 256);
     expect(run).toMatchObject({ kind: 'answered', result: 'Final.' });
     const intermediate = calls.filter((c) => c.prompt.prompt.includes('into one summary of these parts'));
@@ -93,15 +103,34 @@ describe('runItem: documents', () => {
 
   it('classifies a long document from label-focused summaries, with the label schema on the final call only', async () => {
     const task: DocumentTask = { type: 'classify', labels: ['finance', 'hr'] };
-    const { model, calls } = fakeModel(1024, (call) => (call.jsonSchema ? '{"label": "finance"}' : 'Mentions a budget.'));
+    const { model, calls } = fakeModel(1024, (call) =>
+      call.jsonSchema ? '{"label": "finance"}' : 'Mentions a budget.',
+    );
     const run = await runItem(model, documentItem(doc(300)), task, 512);
     expect(run).toMatchObject({ kind: 'answered', result: '{"label":"finance"}' });
-    expect(calls.slice(0, -1).every((c) => c.jsonSchema === undefined && c.prompt.prompt.includes('Keep what bears on these labels: finance, hr.'))).toBe(true);
-    expect(calls.at(-1)!.jsonSchema).toEqual({ type: 'object', properties: { label: { enum: ['finance', 'hr'] } }, required: ['label'], additionalProperties: false });
+    expect(
+      calls
+        .slice(0, -1)
+        .every(
+          (c) =>
+            c.jsonSchema === undefined && c.prompt.prompt.includes('Keep what bears on these labels: finance, hr.'),
+        ),
+    ).toBe(true);
+    expect(calls.at(-1)!.jsonSchema).toEqual({
+      type: 'object',
+      properties: { label: { enum: ['finance', 'hr'] } },
+      required: ['label'],
+      additionalProperties: false,
+    });
   });
 
   it('extracts per chunk against the schema without `required`, then merges against the full schema', async () => {
-    const schema = { type: 'object', properties: { total: { type: 'integer' }, paid: { type: 'boolean' } }, required: ['total', 'paid'], additionalProperties: false };
+    const schema = {
+      type: 'object',
+      properties: { total: { type: 'integer' }, paid: { type: 'boolean' } },
+      required: ['total', 'paid'],
+      additionalProperties: false,
+    };
     const { model, calls } = fakeModel(1024, (call) => {
       if (call.prompt.prompt.startsWith('Merge')) return '{"total": 250, "paid": true}';
       return partOf(call.prompt)![0] === 1 ? '{"total": 250}' : '{}';
@@ -130,7 +159,9 @@ describe('runItem: documents', () => {
     const never = fakeModel(1024, (call) => (partOf(call.prompt)?.[0] === 2 ? '' : 'Fine.'));
     const failed = await runItem(never.model, documentItem(doc(300)), summarize, 512);
     expect(failed.kind).toBe('rejected');
-    expect((failed as { message: string }).message).toMatch(/^answer rejected 3 times \(the answer was empty\), in part 2 of \d+$/);
+    expect((failed as { message: string }).message).toMatch(
+      /^answer rejected 3 times \(the answer was empty\), in part 2 of \d+$/,
+    );
     expect(never.calls).toHaveLength(1 + 3); // part 1, then part 2 three times; nothing after a part that failed
     expect(failed.tally.calls).toBe(4);
   });
@@ -140,7 +171,9 @@ describe('runItem: documents', () => {
     const single = documentPrompt(summarize, text, 512);
     const count = (t: string) => Math.ceil(t.length / 4);
     // Exactly the prompt and its answer: no room for the feedback a retry appends.
-    const { model, calls } = fakeModel(count(single.system) + count(single.prompt) + 8 + single.maxTokens, (_, n) => (n === 1 ? '' : 'Summary.'));
+    const { model, calls } = fakeModel(count(single.system) + count(single.prompt) + 8 + single.maxTokens, (_, n) =>
+      n === 1 ? '' : 'Summary.',
+    );
     const run = await runItem(model, documentItem(text), summarize, 512);
     expect(run).toMatchObject({ kind: 'answered', result: 'Summary.' });
     expect(calls).toHaveLength(2);
@@ -159,7 +192,9 @@ describe('runItem: documents', () => {
     const { model, calls } = fakeModel(700, () => 'x');
     const run = await runItem(model, documentItem(doc(300)), { type: 'summarize' }, 512);
     expect(run.kind).toBe('rejected');
-    expect((run as { message: string }).message).toMatch(/^the model's context of 700 tokens leaves \d+ tokens for a part of the document/);
+    expect((run as { message: string }).message).toMatch(
+      /^the model's context of 700 tokens leaves \d+ tokens for a part of the document/,
+    );
     expect(calls).toHaveLength(0);
   });
 });
@@ -188,7 +223,9 @@ describe('runItem: large code files', () => {
     expect(result).toBe(file.replaceAll('var ', 'let '));
     expect(diff).toContain('-  var v = 39;');
     expect(calls.length).toBeGreaterThanOrEqual(4);
-    expect(calls.map((c) => /This is part (\d+) of (\d+)/.exec(c.prompt.prompt)!.slice(1).map(Number))).toEqual(calls.map((_, i) => [i + 1, calls.length]));
+    expect(calls.map((c) => /This is part (\d+) of (\d+)/.exec(c.prompt.prompt)!.slice(1).map(Number))).toEqual(
+      calls.map((_, i) => [i + 1, calls.length]),
+    );
     // Each part holds whole functions and leaves room for its rewrite in one answer.
     for (const c of calls) {
       expect(partText(c.prompt)).toMatch(/^\n?function f\d+\(\) \{[\s\S]*\}\n?$/);
@@ -240,10 +277,14 @@ describe('runItem: large code files', () => {
   });
 
   it('fails the item naming the part when a part never parses', async () => {
-    const { model } = fakeModel(8192, (call) => (partText(call.prompt).includes('function f0()') ? 'function (' : migrate(call)));
+    const { model } = fakeModel(8192, (call) =>
+      partText(call.prompt).includes('function f0()') ? 'function (' : migrate(call),
+    );
     const run = await runItem(model, item('src/a.js', file), task, 256);
     expect(run.kind).toBe('rejected');
-    expect((run as { message: string }).message).toMatch(/^answer rejected 3 times \(line 1:\d+: .*\), in part 1 of \d+ \(lines 1–\d+\)$/);
+    expect((run as { message: string }).message).toMatch(
+      /^answer rejected 3 times \(line 1:\d+: .*\), in part 1 of \d+ \(lines 1–\d+\)$/,
+    );
   });
 });
 

@@ -32,8 +32,19 @@ export async function runItem<Stop>(
   tally: CallTally = new CallTally(),
 ): Promise<ItemRunOutcome<Stop>> {
   const prompt = promptFor(item, task, maxOutputTokens);
-  if (item.kind === 'code-migration' && needsParts(model, task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens)) {
-    const run = await runSplitMigration(model, tally, task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens, onRejected);
+  if (
+    item.kind === 'code-migration' &&
+    needsParts(model, task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens)
+  ) {
+    const run = await runSplitMigration(
+      model,
+      tally,
+      task as CodeMigrationTask,
+      item.path ?? '',
+      item.input,
+      maxOutputTokens,
+      onRejected,
+    );
     if ('stop' in run) return { kind: 'stopped', stop: run.stop, tally };
     return run.ok ? { kind: 'answered', result: run.value.content, diff: run.value.diff, tally } : rejected(run, tally);
   }
@@ -42,12 +53,21 @@ export async function runItem<Stop>(
     if ('stop' in run) return { kind: 'stopped', stop: run.stop, tally };
     return run.ok ? { kind: 'answered', result: run.value, diff: null, tally } : rejected(run, tally);
   }
-  const asked = await askChecked(model, tally, prompt, answerSchema(item, task), (answer) => {
-    const check = checkItemOutput(item, task, answer.text, answer.finishReason, maxOutputTokens);
-    return check.ok ? { ok: true, value: check } : check;
-  }, { maxOutputTokens, onRejected });
+  const asked = await askChecked(
+    model,
+    tally,
+    prompt,
+    answerSchema(item, task),
+    (answer) => {
+      const check = checkItemOutput(item, task, answer.text, answer.finishReason, maxOutputTokens);
+      return check.ok ? { ok: true, value: check } : check;
+    },
+    { maxOutputTokens, onRejected },
+  );
   if ('stop' in asked) return { kind: 'stopped', stop: asked.stop, tally };
-  return asked.ok ? { kind: 'answered', result: asked.value.result, diff: asked.value.diff, tally } : { kind: 'rejected', message: asked.message, tally };
+  return asked.ok
+    ? { kind: 'answered', result: asked.value.result, diff: asked.value.diff, tally }
+    : { kind: 'rejected', message: asked.message, tally };
 }
 
 /** A long run's failure as the item's outcome, keeping whether it was for want of context. */

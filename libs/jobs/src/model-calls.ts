@@ -123,7 +123,10 @@ export async function askChecked<T, Stop>(
     }
     // A limit raised after a cut-off stays for the retries that follow.
     const limit = Math.max(checked.retry.maxTokens, prompt.maxTokens);
-    const candidates = [{ ...checked.retry, maxTokens: limit }, { ...first, maxTokens: limit }];
+    const candidates = [
+      { ...checked.retry, maxTokens: limit },
+      { ...first, maxTokens: limit },
+    ];
     prompt = candidates.find((candidate) => fitsOneCall(model, candidate)) ?? first;
   }
   return { ok: false, message: `answer rejected ${rounds === 1 ? 'once' : `${rounds} times`} (${message})`, rounds };

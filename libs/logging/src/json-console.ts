@@ -2,7 +2,14 @@ import { format } from 'node:util';
 
 type ConsoleMethod = 'log' | 'info' | 'warn' | 'error' | 'debug' | 'trace';
 
-const LEVEL: Record<ConsoleMethod, string> = { log: 'log', info: 'log', warn: 'warn', error: 'error', debug: 'debug', trace: 'verbose' };
+const LEVEL: Record<ConsoleMethod, string> = {
+  log: 'log',
+  info: 'log',
+  warn: 'warn',
+  error: 'error',
+  debug: 'debug',
+  trace: 'verbose',
+};
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g;
 

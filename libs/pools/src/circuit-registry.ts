@@ -93,13 +93,18 @@ export class CircuitRegistry {
   }
 
   private async run(provider: string, event: string, now: number): Promise<{ circuit: Circuit; admitted: boolean }> {
-    const [state, failures, openedAt, admitted] = await (this.redis as unknown as { syCircuit(...a: (string | number)[]): Promise<[CircuitState, number, number, number]> }).syCircuit(
+    const [state, failures, openedAt, admitted] = await (
+      this.redis as unknown as { syCircuit(...a: (string | number)[]): Promise<[CircuitState, number, number, number]> }
+    ).syCircuit(
       `${this.prefix}:sy:circuit:${provider}`,
       event,
       now,
       this.settings.failureThreshold,
       this.settings.openMs,
     );
-    return { circuit: { state, failures: Number(failures), openedAt: Number(openedAt) < 0 ? null : Number(openedAt) }, admitted: Number(admitted) === 1 };
+    return {
+      circuit: { state, failures: Number(failures), openedAt: Number(openedAt) < 0 ? null : Number(openedAt) },
+      admitted: Number(admitted) === 1,
+    };
   }
 }

@@ -1,7 +1,15 @@
 import type { Redis } from 'ioredis';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { FIT_DECAY, fitLatency, fitPoint, type FitSums, type LatencyFit } from '#libs/routing/src/latency-fit.js';
-import { RATIO_DECAY, TokenCalibration, ratioKey, type RatioSums, type TaskKind, type TokenCounts, type TokenDirection } from '#libs/routing/src/token-calibration.js';
+import {
+  RATIO_DECAY,
+  TokenCalibration,
+  ratioKey,
+  type RatioSums,
+  type TaskKind,
+  type TokenCounts,
+  type TokenDirection,
+} from '#libs/routing/src/token-calibration.js';
 import { ewma } from '#libs/routing/src/throughput-estimate.js';
 
 /** What a consuming worker publishes about itself every few seconds. */
@@ -107,13 +115,30 @@ export class PoolRegistry {
    * once, and a read-then-write lost a third of them in the end-to-end test.
    */
   async recordTokenRatios(kind: TaskKind, actual: TokenCounts, estimated: TokenCounts): Promise<void> {
-    const fold = (direction: TokenDirection, a: number, e: number) => [ratioKey(direction, kind), JSON.stringify({ actual: a, expected: e })];
-    await this.redis.eval(FOLD_SUMS_LUA, 1, this.ratiosKey(), RATIO_DECAY, ...fold('input', actual.inputTokens, estimated.inputTokens), ...fold('output', actual.outputTokens, estimated.outputTokens));
+    const fold = (direction: TokenDirection, a: number, e: number) => [
+      ratioKey(direction, kind),
+      JSON.stringify({ actual: a, expected: e }),
+    ];
+    await this.redis.eval(
+      FOLD_SUMS_LUA,
+      1,
+      this.ratiosKey(),
+      RATIO_DECAY,
+      ...fold('input', actual.inputTokens, estimated.inputTokens),
+      ...fold('output', actual.outputTokens, estimated.outputTokens),
+    );
   }
 
   /** One cloud call's duration against its work, for the provider's latency fit. */
   async recordCallTiming(provider: string, workTokens: number, ms: number): Promise<void> {
-    await this.redis.eval(FOLD_SUMS_LUA, 1, this.fitKey(), FIT_DECAY, provider, JSON.stringify(fitPoint(workTokens, ms)));
+    await this.redis.eval(
+      FOLD_SUMS_LUA,
+      1,
+      this.fitKey(),
+      FIT_DECAY,
+      provider,
+      JSON.stringify(fitPoint(workTokens, ms)),
+    );
   }
 
   async latencyFit(provider: string): Promise<LatencyFit | null> {
@@ -123,7 +148,9 @@ export class PoolRegistry {
 
   async tokenCalibration(): Promise<TokenCalibration> {
     const all = await this.redis.hgetall(this.ratiosKey());
-    return new TokenCalibration(Object.fromEntries(Object.entries(all).map(([field, json]) => [field, JSON.parse(json) as RatioSums])));
+    return new TokenCalibration(
+      Object.fromEntries(Object.entries(all).map(([field, json]) => [field, JSON.parse(json) as RatioSums])),
+    );
   }
 
   private key(id: string): string {

@@ -21,20 +21,36 @@ const HEARTBEAT_TTL_BEATS = 3;
     {
       provide: PoolRegistry,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) => new PoolRegistry(redis, c.prefix, c.heartbeatMs * HEARTBEAT_TTL_BEATS),
+      useFactory: (redis: Redis, c: AppConfig) =>
+        new PoolRegistry(redis, c.prefix, c.heartbeatMs * HEARTBEAT_TTL_BEATS),
     },
-    { provide: CircuitRegistry, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new CircuitRegistry(redis, c.prefix, c.circuit) },
-    { provide: TokenRateLimiter, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new TokenRateLimiter(redis, c.prefix) },
+    {
+      provide: CircuitRegistry,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: Redis, c: AppConfig) => new CircuitRegistry(redis, c.prefix, c.circuit),
+    },
+    {
+      provide: TokenRateLimiter,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: Redis, c: AppConfig) => new TokenRateLimiter(redis, c.prefix),
+    },
     {
       provide: ProviderCapabilities,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) => new ProviderCapabilities(redis, c.prefix, { memoryMs: c.capabilityMemoryMs }),
+      useFactory: (redis: Redis, c: AppConfig) =>
+        new ProviderCapabilities(redis, c.prefix, { memoryMs: c.capabilityMemoryMs }),
     },
     {
       provide: ProviderDirectory,
       inject: [APP_CONFIG, PoolRegistry, BatchStore, CircuitRegistry, JobQueue, ProviderCapabilities],
-      useFactory: (c: AppConfig, pools: PoolRegistry, store: BatchStore, circuits: CircuitRegistry, jobs: JobQueue, capabilities: ProviderCapabilities) =>
-        new ProviderDirectory(c, pools, store, circuits, jobs, capabilities),
+      useFactory: (
+        c: AppConfig,
+        pools: PoolRegistry,
+        store: BatchStore,
+        circuits: CircuitRegistry,
+        jobs: JobQueue,
+        capabilities: ProviderCapabilities,
+      ) => new ProviderDirectory(c, pools, store, circuits, jobs, capabilities),
     },
   ],
   exports: [PoolRegistry, ProviderDirectory, CircuitRegistry, TokenRateLimiter, ProviderCapabilities, BatchesModule],

@@ -21,7 +21,11 @@ export interface CapabilitySettings {
   windowMs: number;
 }
 
-export const DEFAULT_CAPABILITY_SETTINGS: CapabilitySettings = { memoryMs: 3_600_000, refusalsToLearn: 2, windowMs: 600_000 };
+export const DEFAULT_CAPABILITY_SETTINGS: CapabilitySettings = {
+  memoryMs: 3_600_000,
+  refusalsToLearn: 2,
+  windowMs: 600_000,
+};
 
 /**
  * KEYS[1] refusals (sorted set: item → time), KEYS[2] the learned lack (a string with a TTL).
@@ -65,7 +69,12 @@ export class ProviderCapabilities {
    * `provider` refused `itemRef`'s request of that shape; returns the lack once enough items were refused so
    * (`learnedNow`: by this refusal).
    */
-  async recordRefusal(provider: string, capability: Capability, itemRef: string, now = Date.now()): Promise<{ lack: LearnedLack; learnedNow: boolean } | null> {
+  async recordRefusal(
+    provider: string,
+    capability: Capability,
+    itemRef: string,
+    now = Date.now(),
+  ): Promise<{ lack: LearnedLack; learnedNow: boolean } | null> {
     const { windowMs, refusalsToLearn, memoryMs } = this.settings;
     const redis = this.redis as unknown as { syRecordRefusal(...args: string[]): Promise<[string, number] | null> };
     const lack = await redis.syRecordRefusal(

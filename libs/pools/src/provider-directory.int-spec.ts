@@ -5,7 +5,15 @@ import { Redis } from 'ioredis';
 import { loadConfig, type AppConfig } from '#libs/config/src/app-config.js';
 import { BatchStore } from '#libs/batches/src/batch-store.js';
 import type { WorkItem } from '#libs/batches/src/batch-types.js';
-import { configuredQueues, deadlinePriority, itemJobId, JobName, JobQueue, queueName, queueRefFor } from '#libs/queue/src/index.js';
+import {
+  configuredQueues,
+  deadlinePriority,
+  itemJobId,
+  JobName,
+  JobQueue,
+  queueName,
+  queueRefFor,
+} from '#libs/queue/src/index.js';
 import { CircuitRegistry } from './circuit-registry.js';
 import { PoolRegistry } from './pool-registry.js';
 import { ProviderDirectory } from './provider-directory.js';
@@ -25,13 +33,28 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
   let directory: ProviderDirectory;
 
   beforeAll(() => {
-    config = loadConfig({ REDIS_URL: process.env.REDIS_URL, SWITCHYARD_PREFIX: `t-${randomUUID().slice(0, 8)}`, LOCAL_MODEL_PATH: '/nonexistent.gguf' });
+    config = loadConfig({
+      REDIS_URL: process.env.REDIS_URL,
+      SWITCHYARD_PREFIX: `t-${randomUUID().slice(0, 8)}`,
+      LOCAL_MODEL_PATH: '/nonexistent.gguf',
+    });
     redis = new Redis(config.redisUrl!);
-    queues = new Map(configuredQueues(config).map((ref) => [queueName(ref), new Queue(queueName(ref), { connection: { url: config.redisUrl! }, prefix: config.prefix })]));
+    queues = new Map(
+      configuredQueues(config).map((ref) => [
+        queueName(ref),
+        new Queue(queueName(ref), { connection: { url: config.redisUrl! }, prefix: config.prefix }),
+      ]),
+    );
     jobs = new JobQueue(queues, { url: config.redisUrl! }, config.prefix, config.queue);
     store = new BatchStore(redis, config.prefix);
     const pools = new PoolRegistry(redis, config.prefix, 10_000);
-    directory = new ProviderDirectory(config, pools, store, new CircuitRegistry(redis, config.prefix, config.circuit), jobs);
+    directory = new ProviderDirectory(
+      config,
+      pools,
+      store,
+      new CircuitRegistry(redis, config.prefix, config.circuit),
+      jobs,
+    );
   });
   afterAll(async () => {
     await Promise.all([...queues.values()].map((q) => q.close()));
@@ -45,13 +68,38 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
     const texts = ['a'.repeat(4000), 'b'.repeat(400), 'c'.repeat(40)];
     const route = { target: 'local' as const, provider: model, model, reason: 'test', at: new Date(now).toISOString() };
     const { id } = await store.create(
-      { kind: 'document-processing', sensitivity: 'internal', deadlineAt: Math.max(...deadlines), task: { type: 'summarize' }, createdAt: now },
-      texts.map((_, i) => ({ itemId: `doc-${i}`, route, workTokens: 100, sensitivity: 'internal' as const, pii: { declared: 'internal' as const, categories: [], raised: false } })),
+      {
+        kind: 'document-processing',
+        sensitivity: 'internal',
+        deadlineAt: Math.max(...deadlines),
+        task: { type: 'summarize' },
+        createdAt: now,
+      },
+      texts.map((_, i) => ({
+        itemId: `doc-${i}`,
+        route,
+        workTokens: 100,
+        sensitivity: 'internal' as const,
+        pii: { declared: 'internal' as const, categories: [], raised: false },
+      })),
     );
-    const items: WorkItem[] = texts.map((input, index) => ({ batchId: id, index, itemId: `doc-${index}`, kind: 'document-processing', sensitivity: 'internal', deadline: deadlines[index], input }));
+    const items: WorkItem[] = texts.map((input, index) => ({
+      batchId: id,
+      index,
+      itemId: `doc-${index}`,
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline: deadlines[index],
+      input,
+    }));
     await jobs.enqueue(
       queueRefFor('local', model),
-      items.map((data) => ({ name: JobName.RunItem, jobId: itemJobId(id, data.index), data, priority: deadlinePriority(data.deadline) })),
+      items.map((data) => ({
+        name: JobName.RunItem,
+        jobId: itemJobId(id, data.index),
+        data,
+        priority: deadlinePriority(data.deadline),
+      })),
     );
 
     const state = await directory.routingState(now);
@@ -76,18 +124,37 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
       CLOUD_CONTEXT_TOKENS: '512',
     });
     const pools = new PoolRegistry(redis, config.prefix, 10_000);
-    const view = new ProviderDirectory(cloudy, pools, store, new CircuitRegistry(redis, config.prefix, config.circuit), jobs);
+    const view = new ProviderDirectory(
+      cloudy,
+      pools,
+      store,
+      new CircuitRegistry(redis, config.prefix, config.circuit),
+      jobs,
+    );
     const model = cloudy.localModels[0].name;
     const now = Date.now();
     const route = { target: 'local' as const, provider: model, model, reason: 'test', at: new Date(now).toISOString() };
     const pii = { declared: 'internal' as const, categories: [], raised: false };
-    const batch = { kind: 'document-processing' as const, sensitivity: 'internal' as const, task: { type: 'summarize' as const } };
+    const batch = {
+      kind: 'document-processing' as const,
+      sensitivity: 'internal' as const,
+      task: { type: 'summarize' as const },
+    };
     const { id } = await store.create({ ...batch, deadlineAt: now + 7_200_000, createdAt: now }, [
       { itemId: 'long', route, workTokens: 100, sensitivity: 'internal', pii },
     ]);
     // ~3,000 tokens against a local context of 1,024: several chunks and a combining call.
-    const data: WorkItem = { ...batch, batchId: id, index: 0, itemId: 'long', deadline: now + 7_200_000, input: 'word '.repeat(2400) };
-    await jobs.enqueue(queueRefFor('local', model), [{ name: JobName.RunItem, jobId: itemJobId(id, 0), data, priority: 1 }]);
+    const data: WorkItem = {
+      ...batch,
+      batchId: id,
+      index: 0,
+      itemId: 'long',
+      deadline: now + 7_200_000,
+      input: 'word '.repeat(2400),
+    };
+    await jobs.enqueue(queueRefFor('local', model), [
+      { name: JobName.RunItem, jobId: itemJobId(id, 0), data, priority: 1 },
+    ]);
 
     const state = await view.routingState(now);
     const local = state.providers.find((p) => p.target === 'local')!;

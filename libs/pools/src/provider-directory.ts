@@ -5,7 +5,12 @@ import { taskKind, routableItem } from '#libs/batches/src/item-estimate.js';
 import { queueRefFor, type JobName, type QueueLayer } from '#libs/queue/src/index.js';
 import type { LatencyFit } from '#libs/routing/src/latency-fit.js';
 import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
-import { workTokensOn, type ProviderView, type QueuedWork, type RoutableItem } from '#libs/routing/src/routing-policy.js';
+import {
+  workTokensOn,
+  type ProviderView,
+  type QueuedWork,
+  type RoutableItem,
+} from '#libs/routing/src/routing-policy.js';
 import type { RoutingState } from '#libs/routing/src/routing-policy.js';
 import type { CircuitRegistry } from './circuit-registry.js';
 import type { ProviderCapabilities } from './provider-capabilities.js';
@@ -47,12 +52,19 @@ export class ProviderDirectory {
   async routingState(now = Date.now()): Promise<RoutingState> {
     const live = await this.pools.live(now);
     const calibration = await this.calibration();
-    const providers: ProviderView[] = await Promise.all(this.config.localModels.map((m) => this.localView(m, live, now, calibration)));
+    const providers: ProviderView[] = await Promise.all(
+      this.config.localModels.map((m) => this.localView(m, live, now, calibration)),
+    );
     providers.push(...(await Promise.all(this.config.cloudProviders.map((p) => this.cloudView(p)))));
     return { now, providers };
   }
 
-  private async localView(local: LocalModelConfig, live: PoolHeartbeat[], now: number, calibration: TokenCalibration): Promise<ProviderView> {
+  private async localView(
+    local: LocalModelConfig,
+    live: PoolHeartbeat[],
+    now: number,
+    calibration: TokenCalibration,
+  ): Promise<ProviderView> {
     const pools = live.filter((p) => p.target === 'local' && p.provider === local.name && p.status === 'consuming');
     // Sequences running across every live pool of this model; before any has reported, the configured number.
     const sequences = pools.reduce((sum, p) => sum + p.activeSequences, 0);
@@ -90,7 +102,10 @@ export class ProviderDirectory {
   ): Promise<QueuedWork[]> {
     const ref = queueRefFor('local', local.name);
     if (!this.jobs.has(ref)) return [];
-    const [running, waiting] = await Promise.all([this.jobs.active<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT), this.jobs.waiting<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT)]);
+    const [running, waiting] = await Promise.all([
+      this.jobs.active<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT),
+      this.jobs.waiting<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT),
+    ]);
     const tasks = new Map<string, Promise<DocumentTask | CodeMigrationTask | null>>();
     const queue: QueuedWork[] = [];
     let listed = 0;
@@ -99,7 +114,11 @@ export class ProviderDirectory {
       if (!item) continue;
       const work = workTokensOn(item, local.contextSize);
       listed += work;
-      queue.push({ deadline: item.deadline, workTokens: Math.max(0, work - ((now - job.startedAt) / 1000) * tokensPerSec), running: true });
+      queue.push({
+        deadline: item.deadline,
+        workTokens: Math.max(0, work - ((now - job.startedAt) / 1000) * tokensPerSec),
+        running: true,
+      });
     }
     for (const job of waiting) {
       const item = await this.estimate(job.data, tasks, calibration);
@@ -109,7 +128,8 @@ export class ProviderDirectory {
       queue.push({ deadline: item.deadline, workTokens: work, item });
     }
     const last = waiting.at(-1);
-    if (last && waiting.length === QUEUE_VIEW_LIMIT && backlogTokens > listed) queue.push({ deadline: last.data.deadline, workTokens: backlogTokens - listed });
+    if (last && waiting.length === QUEUE_VIEW_LIMIT && backlogTokens > listed)
+      queue.push({ deadline: last.data.deadline, workTokens: backlogTokens - listed });
     return queue;
   }
 

@@ -35,16 +35,31 @@ describe('planSequences', () => {
     const held = 4 * GiB + sevenB.contextBytes(34);
     const before = planSequences({ device: gpu(24), footprint: sevenB, utilization: 0.9, cap: null });
     // We hold our weights + context; a neighbour takes 8 GiB of what was left.
-    const squeezed = planSequences({ device: gpu(24 - held / GiB - 8), footprint: sevenB, utilization: 0.9, cap: null, heldBytes: held });
+    const squeezed = planSequences({
+      device: gpu(24 - held / GiB - 8),
+      footprint: sevenB,
+      utilization: 0.9,
+      cap: null,
+      heldBytes: held,
+    });
     expect(squeezed.sequences).toBeLessThan(before.sequences);
     expect(squeezed.sequences).toBeGreaterThan(0);
-    const returned = planSequences({ device: gpu(24 - held / GiB), footprint: sevenB, utilization: 0.9, cap: null, heldBytes: held });
+    const returned = planSequences({
+      device: gpu(24 - held / GiB),
+      footprint: sevenB,
+      utilization: 0.9,
+      cap: null,
+      heldBytes: held,
+    });
     expect(returned.sequences).toBe(before.sequences);
   });
 
   it('bounds CPU pools by RAM and by cores', () => {
     const cpu = { kind: 'cpu' as const, totalBytes: 24 * GiB, freeBytes: 20 * GiB, cores: 2 };
-    expect(planSequences({ device: cpu, footprint: sevenB, utilization: 0.9, cap: null })).toMatchObject({ sequences: 4, reason: expect.stringMatching(/CPU cores/) });
+    expect(planSequences({ device: cpu, footprint: sevenB, utilization: 0.9, cap: null })).toMatchObject({
+      sequences: 4,
+      reason: expect.stringMatching(/CPU cores/),
+    });
     const small = { ...cpu, freeBytes: 5.5 * GiB, cores: 16 };
     expect(planSequences({ device: small, footprint: sevenB, utilization: 0.9, cap: null }).sequences).toBe(1);
   });

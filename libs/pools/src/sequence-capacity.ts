@@ -71,7 +71,14 @@ export function planSequences(input: CapacityInput): CapacityPlan {
     if (need(mid) <= budgetBytes) lo = mid;
     else hi = mid - 1;
   }
-  const bound = lo < upper ? 'memory' : cap !== null && upper === cap ? 'configured maximum' : device.kind === 'cpu' && upper === cpuBound ? 'CPU cores' : 'engine maximum';
+  const bound =
+    lo < upper
+      ? 'memory'
+      : cap !== null && upper === cap
+        ? 'configured maximum'
+        : device.kind === 'cpu' && upper === cpuBound
+          ? 'CPU cores'
+          : 'engine maximum';
   return {
     sequences: lo,
     fits: true,

@@ -22,7 +22,11 @@ describe('SequenceGovernor', () => {
 
   it('shrinks when another process takes VRAM and grows back when it is freed', async () => {
     let free = 12; // we hold 12 GiB (weights 4 + 8 sequences × 1), 12 more are free
-    const { g, applied } = governor(() => free, () => 0, 0.9);
+    const { g, applied } = governor(
+      () => free,
+      () => 0,
+      0.9,
+    );
     expect(await g.check()).toBe(8);
     free = 0; // a neighbour took every free byte: our 10% headroom is gone → 0.9 × 12 = 10.8 → 4 + 6
     expect(await g.check()).toBe(6);
@@ -38,7 +42,10 @@ describe('SequenceGovernor', () => {
 
   it('runs one fewer after an out-of-memory error, and only later lets memory readings raise it again', async () => {
     let t = 0;
-    const { g, applied } = governor(() => 12, () => t);
+    const { g, applied } = governor(
+      () => 12,
+      () => t,
+    );
     expect(g.onOutOfMemory()).toBe(7);
     expect(await g.check()).toBe(7);
     t = 61_000;

@@ -25,12 +25,9 @@ export class TokenRateLimiter {
 
   /** 0 when `tokens` were booked; otherwise milliseconds to wait. A single request larger than the limit is let through alone. */
   async take(provider: string, tokens: number, perMinute: number): Promise<number> {
-    const wait = await (this.redis as unknown as { syTakeTokens(k: string, ...a: (string | number)[]): Promise<number> }).syTakeTokens(
-      `${this.prefix}:sy:tpm:${provider}`,
-      Math.ceil(tokens),
-      perMinute,
-      this.windowMs,
-    );
+    const wait = await (
+      this.redis as unknown as { syTakeTokens(k: string, ...a: (string | number)[]): Promise<number> }
+    ).syTakeTokens(`${this.prefix}:sy:tpm:${provider}`, Math.ceil(tokens), perMinute, this.windowMs);
     return Math.max(0, Number(wait));
   }
 }

@@ -25,7 +25,13 @@ describe('check digits', () => {
   });
 
   it('mod-97 accepts the sample IBANs and rejects a changed check digit or a transposition', () => {
-    for (const iban of ['GB82WEST12345698765432', 'DE89370400440532013000', 'NL91ABNA0417164300', 'FR1420041010050500013M02606', 'NO9386011117947']) {
+    for (const iban of [
+      'GB82WEST12345698765432',
+      'DE89370400440532013000',
+      'NL91ABNA0417164300',
+      'FR1420041010050500013M02606',
+      'NO9386011117947',
+    ]) {
       expect(passesIbanMod97(iban)).toBe(true);
     }
     expect(passesIbanMod97('GB83WEST12345698765432')).toBe(false);

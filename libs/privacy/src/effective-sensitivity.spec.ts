@@ -8,15 +8,26 @@ const SSN = 'Applicant SSN 536-22-1234, approved.';
 
 describe('effectiveSensitivity', () => {
   it('treats a public item holding a card number as confidential', () => {
-    expect(effectiveSensitivity('public', detectPii(CARD))).toEqual({ sensitivity: 'confidential', raised: true, categories: ['card'] });
+    expect(effectiveSensitivity('public', detectPii(CARD))).toEqual({
+      sensitivity: 'confidential',
+      raised: true,
+      categories: ['card'],
+    });
   });
 
   it('never lowers: a restricted item holding a card number stays restricted', () => {
-    expect(effectiveSensitivity('restricted', detectPii(CARD))).toEqual({ sensitivity: 'restricted', raised: false, categories: ['card'] });
+    expect(effectiveSensitivity('restricted', detectPii(CARD))).toEqual({
+      sensitivity: 'restricted',
+      raised: false,
+      categories: ['card'],
+    });
   });
 
   it('keeps the declared level when the floor equals it', () => {
-    expect(effectiveSensitivity('confidential', detectPii(CARD))).toMatchObject({ sensitivity: 'confidential', raised: false });
+    expect(effectiveSensitivity('confidential', detectPii(CARD))).toMatchObject({
+      sensitivity: 'confidential',
+      raised: false,
+    });
   });
 
   it('leaves an item without PII as declared', () => {
@@ -34,7 +45,9 @@ describe('effectiveSensitivity', () => {
   });
 
   it('follows the configured rules: a floor raised per category, a category switched off', () => {
-    expect(effectiveSensitivity('public', detectPii(CARD, { ...DEFAULT_PII_RULES, card: 'restricted' })).sensitivity).toBe('restricted');
+    expect(
+      effectiveSensitivity('public', detectPii(CARD, { ...DEFAULT_PII_RULES, card: 'restricted' })).sensitivity,
+    ).toBe('restricted');
     expect(effectiveSensitivity('public', detectPii(CARD, { ...DEFAULT_PII_RULES, card: false }))).toEqual({
       sensitivity: 'public',
       raised: false,
@@ -47,7 +60,15 @@ describe('effectiveSensitivity over several fields', () => {
   it('takes the highest floor and every category of the item and its task', () => {
     const item = detectPii(['Quarterly report', 'docs/report.md']);
     const task = detectPii(['Bill card 4111.1111.1111.1111 for it', 'SSN 536 22 1234']);
-    expect(effectiveSensitivity('public', [item, task])).toEqual({ sensitivity: 'restricted', raised: true, categories: ['card', 'national-id'] });
-    expect(effectiveSensitivity('internal', [item])).toEqual({ sensitivity: 'internal', raised: false, categories: [] });
+    expect(effectiveSensitivity('public', [item, task])).toEqual({
+      sensitivity: 'restricted',
+      raised: true,
+      categories: ['card', 'national-id'],
+    });
+    expect(effectiveSensitivity('internal', [item])).toEqual({
+      sensitivity: 'internal',
+      raised: false,
+      categories: [],
+    });
   });
 });

@@ -61,7 +61,9 @@ const dni = () => {
   const n = between(10_000_000, 99_999_999);
   return `${n}${'TRWAGMYFPDXBNJZSQVHLCKE'[n % 23]}`;
 };
-const ssn = () => `${between(1, 665)}`.padStart(3, '0') + `-${String(between(1, 99)).padStart(2, '0')}-${String(between(1, 9999)).padStart(4, '0')}`;
+const ssn = () =>
+  `${between(1, 665)}`.padStart(3, '0') +
+  `-${String(between(1, 99)).padStart(2, '0')}-${String(between(1, 9999)).padStart(4, '0')}`;
 
 const only = (category: PiiCategory, n = 1) =>
   Object.fromEntries(PII_CATEGORIES.map((c) => [c, c === category ? n : 0])) as Record<PiiCategory, number>;
@@ -76,15 +78,32 @@ describe('detectPii: finds each category, validated', () => {
     [
       'phone',
       [
-        '+44 20 7946 0958', '+1 (415) 555-0132', '+33 6 12 34 56 78', '+4915112345678', '+44 (0)20 7946 0958', '+49-30-1234567',
-        '(415) 555-0132', '415-555-0132', '415.555.0132', '1-800-555-0199',
-        '020 7946 0958', '07700 900123', '06 12 34 56 78', '030/1234567', '(089) 1234567', '06-12345678', '0171 1234567',
+        '+44 20 7946 0958',
+        '+1 (415) 555-0132',
+        '+33 6 12 34 56 78',
+        '+4915112345678',
+        '+44 (0)20 7946 0958',
+        '+49-30-1234567',
+        '(415) 555-0132',
+        '415-555-0132',
+        '415.555.0132',
+        '1-800-555-0199',
+        '020 7946 0958',
+        '07700 900123',
+        '06 12 34 56 78',
+        '030/1234567',
+        '(089) 1234567',
+        '06-12345678',
+        '0171 1234567',
       ],
     ],
     [
       'iban',
       [
-        'GB82 WEST 1234 5698 7654 32', 'DE89370400440532013000', 'NL91 ABNA 0417 1643 00', 'NO93 8601 1117 947',
+        'GB82 WEST 1234 5698 7654 32',
+        'DE89370400440532013000',
+        'NL91 ABNA 0417 1643 00',
+        'NO93 8601 1117 947',
         ...Array.from({ length: 10 }, () => printed(ibanFor('DE', digits(18)))),
         ...Array.from({ length: 10 }, () => ibanFor('FR', digits(10) + 'ABC' + digits(8) + '77')),
       ],
@@ -92,7 +111,11 @@ describe('detectPii: finds each category, validated', () => {
     [
       'card',
       [
-        '4111 1111 1111 1111', '4111-1111-1111-1111', '5555555555554444', '3782 822463 10005', '6011 0009 9013 9424',
+        '4111 1111 1111 1111',
+        '4111-1111-1111-1111',
+        '5555555555554444',
+        '3782 822463 10005',
+        '6011 0009 9013 9424',
         ...Array.from({ length: 10 }, () => grouped(card('4', 16), [4, 4, 4, 4], ' ')),
         ...Array.from({ length: 5 }, () => card(String(between(51, 55)), 16)),
         ...Array.from({ length: 5 }, () => grouped(card(String(between(2221, 2720)), 16), [4, 4, 4, 4], '-')),
@@ -106,15 +129,24 @@ describe('detectPii: finds each category, validated', () => {
       'national-id',
       [
         // US SSN: dashed on its own; spaced or unbroken only after its label.
-        ...Array.from({ length: 10 }, ssn), 'SSN: 536 22 1234', 'social security number 536221234',
+        ...Array.from({ length: 10 }, ssn),
+        'SSN: 536 22 1234',
+        'social security number 536221234',
         // UK NINO
-        'AB 12 34 56 C', 'JG103759A', 'CE 123456 D',
+        'AB 12 34 56 C',
+        'JG103759A',
+        'CE 123456 D',
         // Spanish DNI and NIE
-        ...Array.from({ length: 10 }, dni), '12345678-Z', 'X1234567L',
+        ...Array.from({ length: 10 }, dni),
+        '12345678-Z',
+        'X1234567L',
         // French NIR
-        '1 85 05 78 006 084 91', '1 75 12 2A 123 456 53', ...Array.from({ length: 10 }, nir),
+        '1 85 05 78 006 084 91',
+        '1 75 12 2A 123 456 53',
+        ...Array.from({ length: 10 }, nir),
         // Dutch BSN after its label
-        ...Array.from({ length: 5 }, () => `BSN: ${bsn()}`), 'burgerservicenummer 1112.22.333',
+        ...Array.from({ length: 5 }, () => `BSN: ${bsn()}`),
+        'burgerservicenummer 1112.22.333',
       ],
     ],
   ];
@@ -129,7 +161,8 @@ describe('detectPii: finds each category, validated', () => {
   }
 
   it('counts each occurrence, and one value once even where detectors overlap', () => {
-    const text = 'Cards 4111 1111 1111 1111 and 5555 5555 5555 4444; IBAN GB82 WEST 1234 5698 7654 32; NIR 1 85 05 78 006 084 91.';
+    const text =
+      'Cards 4111 1111 1111 1111 and 5555 5555 5555 4444; IBAN GB82 WEST 1234 5698 7654 32; NIR 1 85 05 78 006 084 91.';
     expect(detectPii(text).counts).toEqual({ ...NOTHING, card: 2, iban: 1, 'national-id': 1 });
   });
 
@@ -142,7 +175,10 @@ describe('detectPii: leaves look-alikes alone', () => {
   const pan = card('4', 16);
   it.each([
     ['a card number with a wrong Luhn digit', withWrongLuhnDigit(pan.slice(0, 15))],
-    ['a grouped card number with a wrong Luhn digit', grouped(withWrongLuhnDigit('411111111111111'), [4, 4, 4, 4], ' ')],
+    [
+      'a grouped card number with a wrong Luhn digit',
+      grouped(withWrongLuhnDigit('411111111111111'), [4, 4, 4, 4], ' '),
+    ],
     ['a Luhn-valid number outside every issuer range', withLuhnDigit('1' + digits(14))],
     ['a Luhn-valid 16 digits with a 15-digit-only Amex prefix', withLuhnDigit('37' + digits(13))],
     ['an IBAN with wrong check digits', 'GB83 WEST 1234 5698 7654 32'],
@@ -150,20 +186,41 @@ describe('detectPii: leaves look-alikes alone', () => {
     ['an IBAN with a length its country does not use', ibanFor('DE', digits(17))],
     ['an IBAN-shaped code from no IBAN country', ibanFor('QQ', digits(18))],
     ['ISO dates and timestamps', 'released 2024-01-15, built 2024-01-15T10:30:00.123Z, epoch 1700000000123'],
-    ['European dates, also followed by a time or amount', 'le 01.02.2024 14:30, le 15/01/2024, 01.02.2024 1500 EUR, 31-12-2023'],
+    [
+      'European dates, also followed by a time or amount',
+      'le 01.02.2024 14:30, le 15/01/2024, 01.02.2024 1500 EUR, 31-12-2023',
+    ],
     ['years and counts', 'In 1999 there were 8,232,000 people; by 2020, 9.1 million. Room 204, floor 12.'],
     ['prices', 'Total $1,234,567.89 (€ 1.299,00 + USD 4111111111.11), 12.5% off'],
     ['UUIDs', '123e4567-e89b-12d3-a456-426614174000 and 12345678-1234-1234-1234-123456789012'],
-    ['git SHAs, even ones starting with card-like digits', `4f1c2b7e9a0d3c5b8e6f1a2b3c4d5e6f7a8b9c0d ${pan}abcdef0123456789abcdef01`],
-    ['phone-like order, invoice and ticket numbers', 'Order #415-555-0132, invoice no. 020 7946 0958, ticket: 06 12 34 56 78, ref 0612 345 678'],
+    [
+      'git SHAs, even ones starting with card-like digits',
+      `4f1c2b7e9a0d3c5b8e6f1a2b3c4d5e6f7a8b9c0d ${pan}abcdef0123456789abcdef01`,
+    ],
+    [
+      'phone-like order, invoice and ticket numbers',
+      'Order #415-555-0132, invoice no. 020 7946 0958, ticket: 06 12 34 56 78, ref 0612 345 678',
+    ],
     ['a row of figures', '256 512 1024 2048 and 100 20 3000 and 1 2 3 4 5 6 7 8 9 10 11 12 13'],
     ['versions, IPs and ISBNs', 'v1.2.3, 10.0.19045.3803, 192.168.100.200, ISBN 978-3-16-148410-0'],
-    ['code with numbers', 'const MAX = 9007199254740991; x = 1e+10; tz = "+05:30"; mask = 0x7fffffff; arr = [2024, 1999, 123456789];'],
-    ['package specifiers, decorators and asset names', 'lodash@4.17.21 @nestjs/common @Injectable() icon@2x.png logo@1.5x.webp user@localhost'],
+    [
+      'code with numbers',
+      'const MAX = 9007199254740991; x = 1e+10; tz = "+05:30"; mask = 0x7fffffff; arr = [2024, 1999, 123456789];',
+    ],
+    [
+      'package specifiers, decorators and asset names',
+      'lodash@4.17.21 @nestjs/common @Injectable() icon@2x.png logo@1.5x.webp user@localhost',
+    ],
     ['an SSH remote', 'git clone git@github.com:acme/switchyard.git'],
-    ['an SSN in a never-issued range, or the sample-form placeholder', '666-12-3456 900-12-3456 000-12-3456 536-00-1234 536-22-0000 123-45-6789 078-05-1120'],
+    [
+      'an SSN in a never-issued range, or the sample-form placeholder',
+      '666-12-3456 900-12-3456 000-12-3456 536-00-1234 536-22-0000 123-45-6789 078-05-1120',
+    ],
     ['a bare 9-digit number without an SSN or BSN label', `id ${withLuhnDigit('53622123')} and ${bsn()}`],
-    ['a NINO with an unallocated prefix or an invalid letter', 'QQ 12 34 56 C, GB 12 34 56 A, AB 12 34 56 E, DA 12 34 56 A'],
+    [
+      'a NINO with an unallocated prefix or an invalid letter',
+      'QQ 12 34 56 C, GB 12 34 56 A, AB 12 34 56 E, DA 12 34 56 A',
+    ],
     ['a DNI with the wrong letter', '12345678A'],
     ['a NIR with the wrong key', '1 85 05 78 006 084 36'],
   ])('%s', (_, text) => {
@@ -180,7 +237,9 @@ describe('detectPii: results hold no matched values', () => {
       card: '4111 1111 1111 1111',
       ssn: '536-22-1234',
     };
-    const detection = detectPii(`Send to ${canary.email} or call ${canary.phone}; pay ${canary.iban} or ${canary.card}; SSN ${canary.ssn}.`);
+    const detection = detectPii(
+      `Send to ${canary.email} or call ${canary.phone}; pay ${canary.iban} or ${canary.card}; SSN ${canary.ssn}.`,
+    );
     expect(Object.keys(detection).sort()).toEqual(['categories', 'counts', 'floor']);
     expect(detection.counts).toEqual({ email: 1, phone: 1, iban: 1, card: 1, 'national-id': 1 });
 
@@ -251,14 +310,39 @@ describe('detectPii: throughput', () => {
     });
     const best = Math.min(...runs.map((r) => r.ms));
     const mb = text.length / (1024 * 1024);
-    console.log(JSON.stringify({ figure: 'detectPii throughput', mb: +mb.toFixed(2), bestMs: +best.toFixed(0), mbPerSec: +(mb / (best / 1000)).toFixed(1), counts: runs[0].detection.counts }));
+    console.log(
+      JSON.stringify({
+        figure: 'detectPii throughput',
+        mb: +mb.toFixed(2),
+        bestMs: +best.toFixed(0),
+        mbPerSec: +(mb / (best / 1000)).toFixed(1),
+        counts: runs[0].detection.counts,
+      }),
+    );
     expect(runs[0].detection.counts).toEqual(expected);
   });
 });
 
 // Issue 13 §1: what a model reads as the number, however it is typed. Separators people and attackers put
 // between digit groups, format characters that render as nothing, and digits of another width.
-const SEPARATORS = [' ', '\u2009', '\u202f', '\u00a0', '\u3000', '.', '-', '\u2010', '\u2011', '\u2012', '\u2013', '\u2014', '\u2015', '\u2212', '/', '_'];
+const SEPARATORS = [
+  ' ',
+  '\u2009',
+  '\u202f',
+  '\u00a0',
+  '\u3000',
+  '.',
+  '-',
+  '\u2010',
+  '\u2011',
+  '\u2012',
+  '\u2013',
+  '\u2014',
+  '\u2015',
+  '\u2212',
+  '/',
+  '_',
+];
 const DASH_LIKE = ['-', '\u2010', '\u2011', '\u2012', '\u2013', '\u2014', '\u2015', '\u2212'];
 const INVISIBLE = ['\u200b', '\u200c', '\u200d', '\u2060', '\ufeff', '\u00ad'];
 const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)];
@@ -270,31 +354,65 @@ describe('detectPii: sees through disguises (a corpus per detector)', () => {
     [
       'card',
       [
-        '4111.1111.1111.1111', '4111/1111/1111/1111', '4111_1111_1111_1111', '4111 - 1111 - 1111 - 1111',
-        '４１１１ １１１１ １１１１ １１１１', '４１１１１１１１１１１１１１１１', '4111\u20091111\u20091111\u20091111',
-        '4111\u202f1111\u202f1111\u202f1111', '4111\u20131111\u20131111\u20131111', '4111\u22121111\u22121111\u22121111',
-        zeroWidthEvery('4111111111111111'), zeroWidthEvery('4111 1111 1111 1111', '\u2060'), '4111\u00ad1111\u00ad1111\u00ad1111',
-        '4111.1111-1111 1111', '3782.822463.10005',
+        '4111.1111.1111.1111',
+        '4111/1111/1111/1111',
+        '4111_1111_1111_1111',
+        '4111 - 1111 - 1111 - 1111',
+        '４１１１ １１１１ １１１１ １１１１',
+        '４１１１１１１１１１１１１１１１',
+        '4111\u20091111\u20091111\u20091111',
+        '4111\u202f1111\u202f1111\u202f1111',
+        '4111\u20131111\u20131111\u20131111',
+        '4111\u22121111\u22121111\u22121111',
+        zeroWidthEvery('4111111111111111'),
+        zeroWidthEvery('4111 1111 1111 1111', '\u2060'),
+        '4111\u00ad1111\u00ad1111\u00ad1111',
+        '4111.1111-1111 1111',
+        '3782.822463.10005',
       ],
     ],
     [
       'iban',
       [
-        'gb82 west 1234 5698 7654 32', 'de89370400440532013000', 'DE89-3704-0044-0532-0130-00', 'de89-3704-0044-0532-0130-00',
-        'GB82.WEST.1234.5698.7654.32', fullwidth('DE89 3704 0044 0532 0130 00'), zeroWidthEvery('DE89370400440532013000'),
+        'gb82 west 1234 5698 7654 32',
+        'de89370400440532013000',
+        'DE89-3704-0044-0532-0130-00',
+        'de89-3704-0044-0532-0130-00',
+        'GB82.WEST.1234.5698.7654.32',
+        fullwidth('DE89 3704 0044 0532 0130 00'),
+        zeroWidthEvery('DE89370400440532013000'),
         'NL91\u2009ABNA\u20090417\u20091643\u200900',
       ],
     ],
     [
       'national-id',
       [
-        '536-22-\u200b1234', zeroWidthEvery('536-22-1234'), '536\u201322\u20131234', '536\u221222\u22121234', '５３６－２２－１２３４',
-        'SSN: 536.22.1234', 'SSN 536/22/1234', 'SSN: 536\u200922\u20091234', 'AB-12-34-56-C', 'AB.12.34.56.C',
+        '536-22-\u200b1234',
+        zeroWidthEvery('536-22-1234'),
+        '536\u201322\u20131234',
+        '536\u221222\u22121234',
+        '５３６－２２－１２３４',
+        'SSN: 536.22.1234',
+        'SSN 536/22/1234',
+        'SSN: 536\u200922\u20091234',
+        'AB-12-34-56-C',
+        'AB.12.34.56.C',
         '1.85.05.78.006.084.91',
       ],
     ],
-    ['email', ['ｊａｎｅ．ｄｏｅ＠ｅｘａｍｐｌｅ．ｃｏｍ', 'jane.doe\u200b@example.com', 'ja\u00adne@exam\u200dple.com']],
-    ['phone', ['+44\u200920\u20097946\u20090958', '＋４４ ２０ ７９４６ ０９５８', '415\u2013555\u20130132', '+1 (415) 555\u200b-0132']],
+    [
+      'email',
+      ['ｊａｎｅ．ｄｏｅ＠ｅｘａｍｐｌｅ．ｃｏｍ', 'jane.doe\u200b@example.com', 'ja\u00adne@exam\u200dple.com'],
+    ],
+    [
+      'phone',
+      [
+        '+44\u200920\u20097946\u20090958',
+        '＋４４ ２０ ７９４６ ０９５８',
+        '415\u2013555\u20130132',
+        '+1 (415) 555\u200b-0132',
+      ],
+    ],
   ];
 
   for (const [category, values] of cases) {
@@ -306,7 +424,12 @@ describe('detectPii: sees through disguises (a corpus per detector)', () => {
 
 describe('detectPii: every field counts', () => {
   it('adds up what each field holds, and finds a number split across no field boundary', () => {
-    const detection = detectPii(['instructions: bill 4111.1111.1111.1111', 'labels', 'SSN 536 22 1234', 'jane@example.com']);
+    const detection = detectPii([
+      'instructions: bill 4111.1111.1111.1111',
+      'labels',
+      'SSN 536 22 1234',
+      'jane@example.com',
+    ]);
     expect(detection.counts).toEqual({ ...NOTHING, card: 1, 'national-id': 1, email: 1 });
     expect(detection.floor).toBe('restricted');
     // Two fields are two texts: "4111 1111" + "1111 1111" is not a card.
@@ -325,7 +448,9 @@ describe('detectPii: random disguises of known numbers (property)', () => {
   /** Joins `groups` with a random separator run at each boundary, some characters fullwidth, some invisibles. */
   function disguise(groups: string[], separators: readonly string[], longestRun = 2): string {
     const joined = groups
-      .map((g, i) => (i === 0 ? '' : Array.from({ length: between(1, longestRun) }, () => pick(separators)).join('')) + g)
+      .map(
+        (g, i) => (i === 0 ? '' : Array.from({ length: between(1, longestRun) }, () => pick(separators)).join('')) + g,
+      )
       .join('');
     return [...joined]
       .map((c) => (random() < 0.3 ? fullwidth(c) : c) + (random() < 0.1 ? pick(INVISIBLE) : ''))
@@ -359,20 +484,26 @@ describe('detectPii: random disguises of known numbers (property)', () => {
     [
       'national-id',
       // Unlabelled, an SSN is only the dashed form (one dash of any kind); after its label, any separators.
-      () => (random() < 0.5 ? disguise(ssn().split('-'), DASH_LIKE, 1) : `SSN: ${disguise(ssn().split('-'), SEPARATORS)}`),
-      () => `SSN: ${disguise([`${between(900, 999)}`, String(between(1, 99)).padStart(2, '0'), digits(4)], SEPARATORS)}`,
+      () =>
+        random() < 0.5 ? disguise(ssn().split('-'), DASH_LIKE, 1) : `SSN: ${disguise(ssn().split('-'), SEPARATORS)}`,
+      () =>
+        `SSN: ${disguise([`${between(900, 999)}`, String(between(1, 99)).padStart(2, '0'), digits(4)], SEPARATORS)}`,
     ],
   ];
 
   for (const [category, valid, invalid] of generators) {
     it(`${category}: ${CASES} random disguises of valid numbers are all found`, () => {
-      const missed = Array.from({ length: CASES }, valid).filter((v) => detectPii(`Hi, here it is: ${v} thanks`).counts[category] !== 1);
+      const missed = Array.from({ length: CASES }, valid).filter(
+        (v) => detectPii(`Hi, here it is: ${v} thanks`).counts[category] !== 1,
+      );
       expect(missed.map((v) => JSON.stringify(v))).toEqual([]);
     });
 
     it(`${category}: ${CASES} random disguises of numbers failing their check are not`, () => {
       // Only this detector: an IBAN's digit groups can hold a Luhn-valid card run whatever its own check says.
-      const found = Array.from({ length: CASES }, invalid).filter((v) => detectPii(`Hi, here it is: ${v} thanks`).counts[category] > 0);
+      const found = Array.from({ length: CASES }, invalid).filter(
+        (v) => detectPii(`Hi, here it is: ${v} thanks`).counts[category] > 0,
+      );
       expect(found.map((v) => JSON.stringify(v))).toEqual([]);
     });
   }

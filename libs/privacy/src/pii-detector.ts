@@ -25,7 +25,13 @@ export interface PiiDetection {
  * Detectors in precedence order: when two matches overlap, the earlier detector's wins. An IBAN
  * holds digit groups that can pass as a card; a card or an ID can contain phone-like runs.
  */
-const DETECTORS: readonly Detector[] = [ibanDetector, paymentCardDetector, nationalIdDetector, emailDetector, phoneDetector];
+const DETECTORS: readonly Detector[] = [
+  ibanDetector,
+  paymentCardDetector,
+  nationalIdDetector,
+  emailDetector,
+  phoneDetector,
+];
 
 interface Span {
   start: number;

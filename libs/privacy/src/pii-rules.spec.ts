@@ -24,8 +24,14 @@ describe('parsePiiRules (PII_RULES)', () => {
   it.each([
     ['{not json', /^PII_RULES: expected a JSON object/],
     ['["card"]', /^PII_RULES: expected a JSON object/],
-    ['{"cards": "restricted"}', /^PII_RULES\.cards: expected a category, one of email, phone, iban, card, national-id$/],
-    ['{"card": "secret"}', /^PII_RULES\.card: expected one of public, internal, confidential, restricted, true or false, got "secret"$/],
+    [
+      '{"cards": "restricted"}',
+      /^PII_RULES\.cards: expected a category, one of email, phone, iban, card, national-id$/,
+    ],
+    [
+      '{"card": "secret"}',
+      /^PII_RULES\.card: expected one of public, internal, confidential, restricted, true or false, got "secret"$/,
+    ],
     ['{"email": 1}', /^PII_RULES\.email: expected one of .*, got "1"$/],
     ['{"national-id": null}', /^PII_RULES\.national-id: expected one of .*, got "null"$/],
   ])('names the key and the expected form: %s', (json, message) => {

@@ -45,7 +45,12 @@ export function parsePiiRules(json: string | undefined): PiiRules {
     if (value === false) rules[key] = false;
     else if (value === true) rules[key] = DEFAULT_PII_RULES[key];
     else if (isSensitivity(value)) rules[key] = value;
-    else throw new ConfigError(where, `one of ${SENSITIVITY_LEVELS.join(', ')}, true or false`, typeof value === 'string' ? value : JSON.stringify(value));
+    else
+      throw new ConfigError(
+        where,
+        `one of ${SENSITIVITY_LEVELS.join(', ')}, true or false`,
+        typeof value === 'string' ? value : JSON.stringify(value),
+      );
   }
   return rules;
 }

@@ -79,7 +79,12 @@ export interface InferenceProvider {
  * context, or its body too large. The item is remembered as refused there (never sent there again);
  * credentials (401/403) and a wrong URL (404) are the provider's fault, not the item's.
  */
-export const REFUSAL_CODES: ReadonlySet<string> = new Set(['bad_request', 'context_exceeded', 'too_large', 'client_error']);
+export const REFUSAL_CODES: ReadonlySet<string> = new Set([
+  'bad_request',
+  'context_exceeded',
+  'too_large',
+  'client_error',
+]);
 
 export function isRefusal(err: unknown): err is ProviderError {
   return err instanceof ProviderError && REFUSAL_CODES.has(err.code);

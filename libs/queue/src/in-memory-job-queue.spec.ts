@@ -9,12 +9,32 @@ import { JobQueue } from './job-queue.js';
 import type { ConsumerHandle, QueueLayer } from './queue-layer.js';
 import { JobName, MAINTENANCE_QUEUE, SCHEDULES_QUEUE, queueName, queueRefFor, type QueueRef } from './queue-names.js';
 
-const tuning: QueueTuning = { lockDurationMs: 5000, stalledIntervalMs: 1000, maxStalledCount: 1, attempts: 2, backoffMs: 10 };
+const tuning: QueueTuning = {
+  lockDurationMs: 5000,
+  stalledIntervalMs: 1000,
+  maxStalledCount: 1,
+  attempts: 2,
+  backoffMs: 10,
+};
 const local = queueRefFor('local', 'tiny');
 const cloud = queueRefFor('cloud', 'frontier');
 const QUEUES: QueueRef[] = [local, cloud, MAINTENANCE_QUEUE, SCHEDULES_QUEUE];
-const item = (index: number): WorkItem => ({ batchId: 'b', index, itemId: `i${index}`, kind: 'document-processing', sensitivity: 'internal', deadline: 0, input: 'x' });
-const run = (index: number, priority?: number, delayMs?: number) => ({ name: JobName.RunItem as const, data: item(index), jobId: `b.${index}`, priority, delayMs });
+const item = (index: number): WorkItem => ({
+  batchId: 'b',
+  index,
+  itemId: `i${index}`,
+  kind: 'document-processing',
+  sensitivity: 'internal',
+  deadline: 0,
+  input: 'x',
+});
+const run = (index: number, priority?: number, delayMs?: number) => ({
+  name: JobName.RunItem as const,
+  data: item(index),
+  jobId: `b.${index}`,
+  priority,
+  delayMs,
+});
 
 /** One implementation under test: the queue layer, and how to let its consumers finish what is due. */
 interface Harness {
@@ -43,7 +63,9 @@ function inMemory(): Harness {
 function bullmq(): Harness {
   const prefix = `t-${randomUUID().slice(0, 8)}`;
   const url = process.env.REDIS_URL!;
-  const queues = new Map(QUEUES.map((ref) => [queueName(ref), new Queue(queueName(ref), { connection: { url }, prefix })]));
+  const queues = new Map(
+    QUEUES.map((ref) => [queueName(ref), new Queue(queueName(ref), { connection: { url }, prefix })]),
+  );
   const jobs = new JobQueue(queues, { url }, prefix, tuning);
   return {
     jobs,
@@ -83,7 +105,14 @@ describe.each([
   it('adds a job once however often its id is enqueued, and counts it by state', async () => {
     await h.jobs.enqueue(local, [run(0, 5), run(1, 5), run(2, 5, 60_000)]);
     await h.jobs.enqueue(local, [run(0, 5)]);
-    expect(await h.jobs.depth(local)).toEqual({ waiting: 0, active: 0, delayed: 1, prioritized: 2, completed: 0, failed: 0 });
+    expect(await h.jobs.depth(local)).toEqual({
+      waiting: 0,
+      active: 0,
+      delayed: 1,
+      prioritized: 2,
+      completed: 0,
+      failed: 0,
+    });
   });
 
   it('lists waiting jobs in the order they run: priority first, then arrival', async () => {
@@ -103,13 +132,27 @@ describe.each([
   it('knows only the queues it was configured with', async () => {
     expect(h.jobs.has(local)).toBe(true);
     expect(h.jobs.has(queueRefFor('cloud', 'unknown'))).toBe(false);
-    await expect(h.jobs.enqueue(queueRefFor('cloud', 'unknown'), [run(9)])).rejects.toThrow('no queue inference-cloud.unknown: provider "unknown" is not configured');
+    await expect(h.jobs.enqueue(queueRefFor('cloud', 'unknown'), [run(9)])).rejects.toThrow(
+      'no queue inference-cloud.unknown: provider "unknown" is not configured',
+    );
   });
 
   it('keeps one Job Scheduler per id: upserted, its next run known, removed once', async () => {
     expect(await h.jobs.nextRun(SCHEDULES_QUEUE, 'nightly')).toBeNull();
-    await h.jobs.schedule(SCHEDULES_QUEUE, 'nightly', { pattern: '0 0 3 * * *', tz: 'Europe/Paris' }, JobName.FireSchedule, { schedule: 'nightly' });
-    await h.jobs.schedule(SCHEDULES_QUEUE, 'nightly', { pattern: '0 0 3 * * *', tz: 'Europe/Paris' }, JobName.FireSchedule, { schedule: 'nightly' });
+    await h.jobs.schedule(
+      SCHEDULES_QUEUE,
+      'nightly',
+      { pattern: '0 0 3 * * *', tz: 'Europe/Paris' },
+      JobName.FireSchedule,
+      { schedule: 'nightly' },
+    );
+    await h.jobs.schedule(
+      SCHEDULES_QUEUE,
+      'nightly',
+      { pattern: '0 0 3 * * *', tz: 'Europe/Paris' },
+      JobName.FireSchedule,
+      { schedule: 'nightly' },
+    );
     const next = await h.jobs.nextRun(SCHEDULES_QUEUE, 'nightly');
     expect(next).not.toBeNull();
     expect(new Date(next!).toLocaleTimeString('en-GB', { timeZone: 'Europe/Paris' })).toBe('03:00:00');
@@ -141,7 +184,14 @@ describe.each([
     );
     await h.jobs.enqueue(cloud, [run(0), run(1), run(2), run(3)]);
     await h.settle(cloud);
-    expect(await h.jobs.depth(cloud)).toEqual({ waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 2, failed: 2 });
+    expect(await h.jobs.depth(cloud)).toEqual({
+      waiting: 0,
+      active: 0,
+      delayed: 0,
+      prioritized: 0,
+      completed: 2,
+      failed: 2,
+    });
     // A rate-limited job is taken again without spending an attempt; a failed one is retried up to `attempts`.
     expect([...seen].sort()).toEqual(['b.0#1', 'b.1#1', 'b.1#2 last', 'b.2#1', 'b.3#1', 'b.3#1'].sort());
   });
@@ -152,7 +202,9 @@ describe('InMemoryJobQueue runs only what the test lets it', () => {
     let clock = 0;
     const jobs = new InMemoryJobQueue({ tuning, now: () => clock });
     const fired: number[] = [];
-    jobs.consume<JobName.EscalationSweep>(MAINTENANCE_QUEUE, async (job) => void fired.push(job.timestamp), { concurrency: 1 });
+    jobs.consume<JobName.EscalationSweep>(MAINTENANCE_QUEUE, async (job) => void fired.push(job.timestamp), {
+      concurrency: 1,
+    });
     await jobs.schedule(MAINTENANCE_QUEUE, 'sweep', { every: 1000 }, JobName.EscalationSweep, {});
     expect(await jobs.drain()).toBe(1);
     expect(await jobs.drain()).toBe(0);

@@ -3,7 +3,15 @@ import { CronExpressionParser } from 'cron-parser';
 import type { QueueTuning } from '#libs/config/src/app-config.js';
 import { PermanentJobError, RateLimited } from './job-errors.js';
 import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
-import type { ConsumeOptions, ConsumerHandle, JobContext, JobHandler, QueueDepth, QueueLayer, SchedulerTiming } from './queue-layer.js';
+import type {
+  ConsumeOptions,
+  ConsumerHandle,
+  JobContext,
+  JobHandler,
+  QueueDepth,
+  QueueLayer,
+  SchedulerTiming,
+} from './queue-layer.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
 
 export type FakeJobState = 'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed';
@@ -44,7 +52,13 @@ export interface InMemoryJobQueueOptions {
   now?: () => number;
 }
 
-const DEFAULT_TUNING: QueueTuning = { lockDurationMs: 60_000, stalledIntervalMs: 30_000, maxStalledCount: 1, attempts: 3, backoffMs: 1000 };
+const DEFAULT_TUNING: QueueTuning = {
+  lockDurationMs: 60_000,
+  stalledIntervalMs: 30_000,
+  maxStalledCount: 1,
+  attempts: 3,
+  backoffMs: 1000,
+};
 
 /**
  * The queue layer in this process, for unit tests (Twenty's SyncDriver): it keeps every job in a map and
@@ -107,7 +121,13 @@ export class InMemoryJobQueue implements QueueLayer {
     return depth;
   }
 
-  async schedule<N extends JobName>(queue: QueueRef, schedulerId: string, when: SchedulerTiming, name: N, data: JobPayloads[N]): Promise<void> {
+  async schedule<N extends JobName>(
+    queue: QueueRef,
+    schedulerId: string,
+    when: SchedulerTiming,
+    name: N,
+    data: JobPayloads[N],
+  ): Promise<void> {
     const q = this.queueOf(queue);
     // An upsert replaces the scheduler and its next slot's job.
     this.dropSchedulerJob(q, schedulerId);
@@ -128,13 +148,19 @@ export class InMemoryJobQueue implements QueueLayer {
     return this.schedulers.get(`${this.queueOf(queue)}:${schedulerId}`)?.next ?? null;
   }
 
-  async waiting<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N] }>> {
+  async waiting<N extends JobName>(
+    queue: QueueRef,
+    limit: number,
+  ): Promise<Array<{ id: string; data: JobPayloads[N] }>> {
     return this.inOrder(this.queueOf(queue))
       .slice(0, limit)
       .map((j) => ({ id: j.id, data: j.data as JobPayloads[N] }));
   }
 
-  async active<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>> {
+  async active<N extends JobName>(
+    queue: QueueRef,
+    limit: number,
+  ): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>> {
     const name = this.queueOf(queue);
     return [...this.jobsById.values()]
       .filter((j) => j.queue === name && j.state === 'active')
@@ -200,7 +226,7 @@ export class InMemoryJobQueue implements QueueLayer {
   /** Runs due jobs on every consumed queue until none is left; returns how many ran. Bounded, so a job that keeps re-adding itself cannot hang a test. */
   async drain(maxJobs = 10_000): Promise<number> {
     let ran = 0;
-    for (let progress = true; progress && ran < maxJobs; ) {
+    for (let progress = true; progress && ran < maxJobs;) {
       progress = false;
       for (const name of this.handlers.keys()) {
         const job = await this.runNext(this.refOf(name));
@@ -268,7 +294,8 @@ export class InMemoryJobQueue implements QueueLayer {
   }
 
   private dropSchedulerJob(q: string, schedulerId: string): void {
-    for (const [key, job] of this.jobsById) if (job.queue === q && job.schedulerId === schedulerId && isWaiting(job.state)) this.jobsById.delete(key);
+    for (const [key, job] of this.jobsById)
+      if (job.queue === q && job.schedulerId === schedulerId && isWaiting(job.state)) this.jobsById.delete(key);
   }
 
   private queueOf(ref: QueueRef): string {
@@ -288,5 +315,7 @@ function isWaiting(state: FakeJobState): boolean {
 }
 
 function nextCron(when: { pattern: string; tz: string }, after: number): number {
-  return CronExpressionParser.parse(when.pattern, { tz: when.tz, currentDate: new Date(after) }).next().getTime();
+  return CronExpressionParser.parse(when.pattern, { tz: when.tz, currentDate: new Date(after) })
+    .next()
+    .getTime();
 }

@@ -3,7 +3,14 @@ import type { QueueTuning } from '#libs/config/src/app-config.js';
 import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
 import { RateLimited } from './job-errors.js';
-import type { ConsumeOptions, ConsumerHandle, JobHandler, QueueDepth, QueueLayer, SchedulerTiming } from './queue-layer.js';
+import type {
+  ConsumeOptions,
+  ConsumerHandle,
+  JobHandler,
+  QueueDepth,
+  QueueLayer,
+  SchedulerTiming,
+} from './queue-layer.js';
 import { redisOutage } from '#libs/redis/src/redis-outage.js';
 
 /**
@@ -59,7 +66,14 @@ export class JobQueue implements QueueLayer {
   }
 
   async depth(queue: QueueRef): Promise<QueueDepth> {
-    const c = await this.queue(queue).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+    const c = await this.queue(queue).getJobCounts(
+      'waiting',
+      'active',
+      'delayed',
+      'prioritized',
+      'completed',
+      'failed',
+    );
     return {
       waiting: c.waiting ?? 0,
       active: c.active ?? 0,
@@ -75,12 +89,23 @@ export class JobQueue implements QueueLayer {
    * `queue`, however many processes call this (the scheduler id is the key); each slot's job is taken by
    * exactly one worker.
    */
-  async schedule<N extends JobName>(queue: QueueRef, schedulerId: string, when: SchedulerTiming, name: N, data: JobPayloads[N]): Promise<void> {
+  async schedule<N extends JobName>(
+    queue: QueueRef,
+    schedulerId: string,
+    when: SchedulerTiming,
+    name: N,
+    data: JobPayloads[N],
+  ): Promise<void> {
     const s = QUEUE_SETTINGS[queue.kind](this.tuning);
     await this.queue(queue).upsertJobScheduler(schedulerId, when, {
       name,
       data,
-      opts: { removeOnComplete: s.removeOnComplete, removeOnFail: s.removeOnFail, attempts: s.attempts, backoff: s.backoff },
+      opts: {
+        removeOnComplete: s.removeOnComplete,
+        removeOnFail: s.removeOnFail,
+        attempts: s.attempts,
+        backoff: s.backoff,
+      },
     });
   }
 
@@ -94,15 +119,23 @@ export class JobQueue implements QueueLayer {
   }
 
   /** Jobs waiting on a queue, in the order they will run (priority, then arrival). */
-  async waiting<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N] }>> {
+  async waiting<N extends JobName>(
+    queue: QueueRef,
+    limit: number,
+  ): Promise<Array<{ id: string; data: JobPayloads[N] }>> {
     const jobs = await this.queue(queue).getJobs(['prioritized', 'waiting'], 0, limit - 1, true);
     return jobs.filter((j): j is Job => Boolean(j)).map((j) => ({ id: j.id!, data: j.data as JobPayloads[N] }));
   }
 
   /** Jobs a worker is running now, with when each started. */
-  async active<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>> {
+  async active<N extends JobName>(
+    queue: QueueRef,
+    limit: number,
+  ): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>> {
     const jobs = await this.queue(queue).getJobs(['active'], 0, limit - 1, true);
-    return jobs.filter((j): j is Job => Boolean(j)).map((j) => ({ id: j.id!, data: j.data as JobPayloads[N], startedAt: j.processedOn ?? Date.now() }));
+    return jobs
+      .filter((j): j is Job => Boolean(j))
+      .map((j) => ({ id: j.id!, data: j.data as JobPayloads[N], startedAt: j.processedOn ?? Date.now() }));
   }
 
   /** Whether this deployment has the queue (a provider named in config). */

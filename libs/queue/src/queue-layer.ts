@@ -49,14 +49,23 @@ export interface QueueLayer {
   removeWaiting(queue: QueueRef, jobId: string): Promise<boolean>;
   depth(queue: QueueRef): Promise<QueueDepth>;
   /** Upserts a Job Scheduler: one job per slot on `queue`, however many processes call this (the id is the key). */
-  schedule<N extends JobName>(queue: QueueRef, schedulerId: string, when: SchedulerTiming, name: N, data: JobPayloads[N]): Promise<void>;
+  schedule<N extends JobName>(
+    queue: QueueRef,
+    schedulerId: string,
+    when: SchedulerTiming,
+    name: N,
+    data: JobPayloads[N],
+  ): Promise<void>;
   unschedule(queue: QueueRef, schedulerId: string): Promise<boolean>;
   /** When a scheduler fires next (epoch ms), or null if there is no such scheduler. */
   nextRun(queue: QueueRef, schedulerId: string): Promise<number | null>;
   /** Jobs waiting on a queue, in the order they will run (priority, then arrival). */
   waiting<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N] }>>;
   /** Jobs a worker is running now, with when each started. */
-  active<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>>;
+  active<N extends JobName>(
+    queue: QueueRef,
+    limit: number,
+  ): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>>;
   /** Whether this deployment has the queue (a provider named in config). */
   has(queue: QueueRef): boolean;
   /** Starts consuming `queue`. Only the worker app calls this. */

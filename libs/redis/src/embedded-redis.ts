@@ -31,8 +31,24 @@ export async function startEmbeddedRedis(dir: string, port: number): Promise<Emb
   mkdirSync(dataDir, { recursive: true });
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'always',
-      '--maxmemory-policy', 'noeviction', '--save', '', '--logfile', 'redis.log'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dataDir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+      '--logfile',
+      'redis.log',
+    ],
     { stdio: 'ignore' },
   );
   const spawned = new Promise<void>((ok, fail) => {
@@ -44,7 +60,8 @@ export async function startEmbeddedRedis(dir: string, port: number): Promise<Emb
   await spawned;
   const deadline = Date.now() + 15_000;
   while (!(await isReachable('127.0.0.1', port))) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}; see ${dataDir}/redis.log`);
+    if (child.exitCode !== null)
+      throw new Error(`redis-server exited with code ${child.exitCode}; see ${dataDir}/redis.log`);
     if (Date.now() > deadline) throw new Error(`redis-server did not listen on port ${port} within 15s`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -42,7 +42,7 @@ describe('RedisOutage', () => {
     ]);
   });
 
-  it('a timed command that fails during an outage is absorbed; other errors are the caller\'s to log', () => {
+  it("a timed command that fails during an outage is absorbed; other errors are the caller's to log", () => {
     const { lines, outage } = recorder();
     const app = new EventEmitter();
     outage.watchClient(app, 'app');

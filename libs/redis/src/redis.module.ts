@@ -15,7 +15,8 @@ export const REDIS = Symbol('REDIS');
       provide: REDIS,
       inject: [APP_CONFIG],
       useFactory: async (config: AppConfig) => {
-        if (!config.redisUrl) throw new Error('REDIS_URL: expected a redis:// URL (npm start provides a private Redis when it is unset)');
+        if (!config.redisUrl)
+          throw new Error('REDIS_URL: expected a redis:// URL (npm start provides a private Redis when it is unset)');
         const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
         try {
           await redis.connect();

@@ -46,7 +46,15 @@ describe('registered repositories (real Redis, real git)', () => {
   it('refuses what is not registered, however it is spelled: a link out, "..", a relative path, a missing one', async () => {
     const r = registry();
     await r.register({ root: repo });
-    for (const path of [join(repo, 'escape'), join(repo, '..', 'other'), other, '.', 'repo', join(dir, 'missing'), dir]) {
+    for (const path of [
+      join(repo, 'escape'),
+      join(repo, '..', 'other'),
+      other,
+      '.',
+      'repo',
+      join(dir, 'missing'),
+      dir,
+    ]) {
       await expect(r.authorize(path, 'anyone')).rejects.toMatchObject(refusal);
     }
     expect(await r.authorize(repo, null)).toBe(repo);

@@ -3,9 +3,18 @@ import { callsOn, partRoom, type DocumentSplit, type FileSplit, type SplittableI
 
 /** A ~4,000-token document to summarize with answers of at most 64 tokens (issue 12 §4's long summary). */
 const summarySplit: DocumentSplit = {
-  kind: 'document', maxTokens: 64, contentTokens: 4000, partFrameTokens: 45, partMaxTokens: 64, reserveTokens: 256,
-  minPartTokens: 64, overlapShare: 0.1, partAnswer: { perContentToken: 0.25, min: 32 },
-  reduceFrameTokens: 45, reduceMaxTokens: 64, tagTokens: 16,
+  kind: 'document',
+  maxTokens: 64,
+  contentTokens: 4000,
+  partFrameTokens: 45,
+  partMaxTokens: 64,
+  reserveTokens: 256,
+  minPartTokens: 64,
+  overlapShare: 0.1,
+  partAnswer: { perContentToken: 0.25, min: 32 },
+  reduceFrameTokens: 45,
+  reduceMaxTokens: 64,
+  tagTokens: 16,
 };
 const summary: SplittableItem = { inputTokens: 4030, expectedOutputTokens: 64, split: summarySplit };
 
@@ -61,8 +70,14 @@ describe('callsOn', () => {
   });
 
   const fileSplit: FileSplit = {
-    kind: 'file', maxTokens: 256, contentTokens: 1200, partFrameTokens: 120, partMaxTokens: 256, reserveTokens: 256,
-    minPartTokens: 32, outputGrowth: 1.25,
+    kind: 'file',
+    maxTokens: 256,
+    contentTokens: 1200,
+    partFrameTokens: 120,
+    partMaxTokens: 256,
+    reserveTokens: 256,
+    minPartTokens: 32,
+    outputGrowth: 1.25,
   };
   const file: SplittableItem = { inputTokens: 1330, expectedOutputTokens: 1336, split: fileSplit };
 

@@ -110,7 +110,7 @@ function documentCalls(item: SplittableItem, split: DocumentSplit, contextTokens
   let inputTokens = chunks * split.partFrameTokens + read;
   let outputTokens = chunks * partial;
   // Combine in rounds until the answers fit one final call (as runLongDocument does).
-  for (let left = chunks; ; ) {
+  for (let left = chunks; ;) {
     const held = left * (partial + split.tagTokens);
     if (split.reduceFrameTokens + held + split.reduceMaxTokens <= contextTokens) {
       inputTokens += split.reduceFrameTokens + held;

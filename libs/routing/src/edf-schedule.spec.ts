@@ -4,9 +4,15 @@ import type { ProviderView, QueuedWork } from './routing-policy.js';
 
 const NOW = 1_700_000_000_000;
 const pool: ProviderView = {
-  target: 'local', name: 'local', model: 'llama', clearance: 'restricted',
+  target: 'local',
+  name: 'local',
+  model: 'llama',
+  clearance: 'restricted',
   price: { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.03 },
-  tokensPerSec: 10, concurrency: 2, backlogTokens: 0, latencyMs: 0,
+  tokensPerSec: 10,
+  concurrency: 2,
+  backlogTokens: 0,
+  latencyMs: 0,
 };
 
 describe('EDF schedule of a local pool', () => {

@@ -98,7 +98,7 @@ export class EdfSequences {
     const h = this.heap;
     const finishAt = this.finishIf(work);
     h[0] = finishAt;
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { FIT_MIN_SAMPLES, fitLatency, foldFit, type FitSums } from './latency-fit.js';
 
-const calls = (points: Array<[number, number]>): FitSums | undefined => points.reduce<FitSums | undefined>((s, [x, y]) => foldFit(s, x, y), undefined);
+const calls = (points: Array<[number, number]>): FitSums | undefined =>
+  points.reduce<FitSums | undefined>((s, [x, y]) => foldFit(s, x, y), undefined);
 
 describe('latency fit', () => {
   it('separates a provider’s latency from its speed, given calls of different sizes', () => {
@@ -13,7 +14,9 @@ describe('latency fit', () => {
   });
 
   it('says nothing from too few calls, or calls all of one size', () => {
-    expect(fitLatency(calls(Array.from({ length: FIT_MIN_SAMPLES - 1 }, (_, i) => [100 * (i + 1), 1000 + i])))).toBeNull();
+    expect(
+      fitLatency(calls(Array.from({ length: FIT_MIN_SAMPLES - 1 }, (_, i) => [100 * (i + 1), 1000 + i]))),
+    ).toBeNull();
     expect(fitLatency(calls(Array.from({ length: 20 }, () => [100, 900])))).toBeNull();
   });
 
@@ -25,8 +28,14 @@ describe('latency fit', () => {
   });
 
   it('follows a provider that slows down', () => {
-    const fast = Array.from({ length: 100 }, (_, i): [number, number] => [100 + (i % 10) * 50, 300 + 10 * (100 + (i % 10) * 50)]);
-    const slow = Array.from({ length: 100 }, (_, i): [number, number] => [100 + (i % 10) * 50, 2000 + 10 * (100 + (i % 10) * 50)]);
+    const fast = Array.from({ length: 100 }, (_, i): [number, number] => [
+      100 + (i % 10) * 50,
+      300 + 10 * (100 + (i % 10) * 50),
+    ]);
+    const slow = Array.from({ length: 100 }, (_, i): [number, number] => [
+      100 + (i % 10) * 50,
+      2000 + 10 * (100 + (i % 10) * 50),
+    ]);
     expect(fitLatency(calls([...fast, ...slow]))!.latencyMs).toBeGreaterThan(1700);
   });
 });

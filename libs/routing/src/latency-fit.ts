@@ -27,7 +27,14 @@ export function fitPoint(workTokens: number, ms: number): Omit<FitSums, 'samples
 export function foldFit(previous: FitSums | undefined, workTokens: number, ms: number, decay = FIT_DECAY): FitSums {
   const p = previous ?? { w: 0, x: 0, y: 0, xx: 0, xy: 0, samples: 0 };
   const d = fitPoint(workTokens, ms);
-  return { w: p.w * decay + d.w, x: p.x * decay + d.x, y: p.y * decay + d.y, xx: p.xx * decay + d.xx, xy: p.xy * decay + d.xy, samples: p.samples + 1 };
+  return {
+    w: p.w * decay + d.w,
+    x: p.x * decay + d.x,
+    y: p.y * decay + d.y,
+    xx: p.xx * decay + d.xx,
+    xy: p.xy * decay + d.xy,
+    samples: p.samples + 1,
+  };
 }
 
 export interface LatencyFit {

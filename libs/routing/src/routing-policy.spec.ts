@@ -14,18 +14,34 @@ import {
 const NOW = 1_700_000_000_000;
 
 const local: ProviderView = {
-  target: 'local', name: 'local', model: 'llama', clearance: 'restricted',
+  target: 'local',
+  name: 'local',
+  model: 'llama',
+  clearance: 'restricted',
   price: { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.03 },
-  tokensPerSec: 20, concurrency: 1, backlogTokens: 0, latencyMs: 0,
+  tokensPerSec: 20,
+  concurrency: 1,
+  backlogTokens: 0,
+  latencyMs: 0,
 };
 const cloud: ProviderView = {
-  target: 'cloud', name: 'frontier', model: 'gpt', clearance: 'internal',
+  target: 'cloud',
+  name: 'frontier',
+  model: 'gpt',
+  clearance: 'internal',
   price: { inputPerMTokUsd: 0.15, outputPerMTokUsd: 0.6 },
-  tokensPerSec: 100, concurrency: 16, backlogTokens: 0, latencyMs: 500,
+  tokensPerSec: 100,
+  concurrency: 16,
+  backlogTokens: 0,
+  latencyMs: 500,
 };
 const state = (...providers: ProviderView[]): RoutingState => ({ now: NOW, providers });
 const item = (over: Partial<RoutableItem> = {}): RoutableItem => ({
-  sensitivity: 'public', deadline: NOW + 86_400_000, inputTokens: 200, expectedOutputTokens: 100, ...over,
+  sensitivity: 'public',
+  deadline: NOW + 86_400_000,
+  inputTokens: 200,
+  expectedOutputTokens: 100,
+  ...over,
 });
 
 describe('RoutingPolicy', () => {
@@ -56,7 +72,9 @@ describe('RoutingPolicy', () => {
   it('respects the clearance boundary exactly: internal goes out, confidential stays', () => {
     const tight = NOW + 3000;
     expect(policy.decide(item({ sensitivity: 'internal', deadline: tight }), state(local, cloud)).target).toBe('cloud');
-    expect(policy.decide(item({ sensitivity: 'confidential', deadline: tight }), state(local, cloud)).target).toBe('local');
+    expect(policy.decide(item({ sensitivity: 'confidential', deadline: tight }), state(local, cloud)).target).toBe(
+      'local',
+    );
   });
 
   it('picks the cheaper cloud provider when both meet the deadline', () => {
@@ -89,9 +107,18 @@ describe('RoutingPolicy', () => {
   });
 
   it('ranks a batch by what local capacity saves, so it can be enqueued in the order the plan assumed', () => {
-    const sovereign = { ...cloud, name: 'sovereign', clearance: 'confidential' as const, price: { inputPerMTokUsd: 0.6, outputPerMTokUsd: 2.4 } };
+    const sovereign = {
+      ...cloud,
+      name: 'sovereign',
+      clearance: 'confidential' as const,
+      price: { inputPerMTokUsd: 0.6, outputPerMTokUsd: 2.4 },
+    };
     // Same deadline and size; the pool fits only some. The confidential one's only cloud is 4× dearer.
-    const batch = [item({ deadline: NOW + 20_000 }), item({ deadline: NOW + 20_000 }), item({ sensitivity: 'confidential', deadline: NOW + 20_000 })];
+    const batch = [
+      item({ deadline: NOW + 20_000 }),
+      item({ deadline: NOW + 20_000 }),
+      item({ sensitivity: 'confidential', deadline: NOW + 20_000 }),
+    ];
     const plan = policy.plan(batch, state(local, cloud, sovereign));
     expect(plan.map((d) => d.rank).sort()).toEqual([0, 1, 2]);
     expect(plan[2].rank).toBe(0);
@@ -102,12 +129,17 @@ describe('RoutingPolicy', () => {
 
   it('never routes an item to a provider found unable to do what it needs, while others may still get it', () => {
     const unable = { ...cloud, lacks: ['structured-output'] as const };
-    const structured = policy.decide(item({ deadline: NOW + 3000, needs: ['structured-output'] }), state(local, unable));
+    const structured = policy.decide(
+      item({ deadline: NOW + 3000, needs: ['structured-output'] }),
+      state(local, unable),
+    );
     expect(structured.target).toBe('local');
     expect(structured.reason).toMatch(/frontier found unable to serve structured-output/);
     // A summary needs no structured answer: the same provider takes it.
     expect(policy.decide(item({ deadline: NOW + 3000 }), state(local, unable)).provider).toBe('frontier');
-    expect(policy.escalation(item({ deadline: NOW + 3000, needs: ['structured-output'] }), state(unable), 0)).toBeNull();
+    expect(
+      policy.escalation(item({ deadline: NOW + 3000, needs: ['structured-output'] }), state(unable), 0),
+    ).toBeNull();
   });
 
   it('reports the estimated cost with the chosen provider prices', () => {
@@ -119,34 +151,56 @@ describe('RoutingPolicy', () => {
 describe('RoutingPolicy with circuit state and EDF queues', () => {
   const policy = new RoutingPolicy();
   const sovereign: ProviderView = {
-    ...cloud, name: 'sovereign', clearance: 'confidential', latencyMs: 1500,
+    ...cloud,
+    name: 'sovereign',
+    clearance: 'confidential',
+    latencyMs: 1500,
     price: { inputPerMTokUsd: 0.6, outputPerMTokUsd: 2.4 },
   };
-  const pool = (queue: QueuedWork[]): ProviderView => ({ ...local, concurrency: 2, queue, backlogTokens: queue.reduce((s, q) => s + q.workTokens, 0) });
+  const pool = (queue: QueuedWork[]): ProviderView => ({
+    ...local,
+    concurrency: 2,
+    queue,
+    backlogTokens: queue.reduce((s, q) => s + q.workTokens, 0),
+  });
   const HOUR = 3_600_000;
 
   // Local too slow for these deadlines: the choice is between the clouds.
   const slowLocal = { ...local, tokensPerSec: 0.01 };
 
   it('parks an item for a cheaper cleared provider that is down when the pricier one still meets its deadline after the wait', () => {
-    const d = policy.decide(item({ deadline: NOW + 120_000 }), state(slowLocal, { ...cloud, available: false }, sovereign));
+    const d = policy.decide(
+      item({ deadline: NOW + 120_000 }),
+      state(slowLocal, { ...cloud, available: false }, sovereign),
+    );
     expect(d).toMatchObject({ target: 'cloud', provider: 'frontier', parkMs: PARK_MS, atRisk: false });
-    expect(d.reason).toMatch(/^parked 15 s for frontier \(cheaper, cleared, down now\); sovereign still meets the deadline/);
+    expect(d.reason).toMatch(
+      /^parked 15 s for frontier \(cheaper, cleared, down now\); sovereign still meets the deadline/,
+    );
     expect(d.estimatedFinishAt).toBeGreaterThanOrEqual(NOW + PARK_MS);
   });
 
   it('does not park when waiting could cost the deadline, nor for a provider the item is not cleared for', () => {
-    const tight = policy.decide(item({ deadline: NOW + 10_000 }), state(slowLocal, { ...cloud, available: false }, sovereign));
+    const tight = policy.decide(
+      item({ deadline: NOW + 10_000 }),
+      state(slowLocal, { ...cloud, available: false }, sovereign),
+    );
     expect(tight).toMatchObject({ provider: 'sovereign' });
     expect(tight.parkMs).toBeUndefined();
-    const confidential = policy.decide(item({ sensitivity: 'confidential', deadline: NOW + 120_000 }), state(slowLocal, { ...cloud, available: false }, sovereign));
+    const confidential = policy.decide(
+      item({ sensitivity: 'confidential', deadline: NOW + 120_000 }),
+      state(slowLocal, { ...cloud, available: false }, sovereign),
+    );
     expect(confidential).toMatchObject({ provider: 'sovereign' });
     expect(confidential.parkMs).toBeUndefined();
   });
 
   it('parks for a provider left out of a reroute (recovering), never routing to it directly', () => {
     const rerouted = { now: NOW, providers: [slowLocal, sovereign], recovering: [cloud] };
-    expect(policy.decide(item({ deadline: NOW + 120_000 }), rerouted)).toMatchObject({ provider: 'frontier', parkMs: PARK_MS });
+    expect(policy.decide(item({ deadline: NOW + 120_000 }), rerouted)).toMatchObject({
+      provider: 'frontier',
+      parkMs: PARK_MS,
+    });
     const noTime = policy.decide(item({ deadline: NOW + 10_000 }), rerouted);
     expect(noTime.provider).toBe('sovereign');
     expect(noTime.parkMs).toBeUndefined();
@@ -159,7 +213,10 @@ describe('RoutingPolicy with circuit state and EDF queues', () => {
   });
 
   it('keeps a restricted item on its local model even while that model has no live pool (it waits, never leaks)', () => {
-    const d = policy.decide(item({ sensitivity: 'restricted' }), state({ ...local, available: false }, cloud, sovereign));
+    const d = policy.decide(
+      item({ sensitivity: 'restricted' }),
+      state({ ...local, available: false }, cloud, sovereign),
+    );
     expect(d.target).toBe('local');
     expect(d.reason).toMatch(/no cleared provider is available/);
   });
@@ -169,25 +226,44 @@ describe('RoutingPolicy with circuit state and EDF queues', () => {
     const tight = item({ deadline: NOW + 20_000 });
     expect(policy.decide(tight, state({ ...pool(dayAhead), queue: undefined }, cloud)).target).toBe('cloud'); // FIFO view: 24,000 tokens ahead
     expect(policy.decide(tight, state(pool(dayAhead), cloud)).target).toBe('local'); // EDF: none of it is ahead
-    const running = pool([{ deadline: NOW + 24 * HOUR, workTokens: 1200, running: true }, { deadline: NOW + 24 * HOUR, workTokens: 1200, running: true }]);
+    const running = pool([
+      { deadline: NOW + 24 * HOUR, workTokens: 1200, running: true },
+      { deadline: NOW + 24 * HOUR, workTokens: 1200, running: true },
+    ]);
     expect(policy.decide(tight, state(running, cloud)).target).toBe('cloud'); // both sequences busy for 60 s
   });
 
   it('does not push queued on-time work late when it cannot tell what that work is', () => {
     // Two sequences, each due-soon item needs 15 s of its 20 s: one more item ahead of them makes them late.
-    const dueSoon: QueuedWork[] = [{ deadline: NOW + 20_000, workTokens: 300 }, { deadline: NOW + 20_000, workTokens: 300 }];
-    const d = policy.decide(item({ sensitivity: 'confidential', deadline: NOW + 10_000 }), state(pool(dueSoon), cloud, sovereign));
+    const dueSoon: QueuedWork[] = [
+      { deadline: NOW + 20_000, workTokens: 300 },
+      { deadline: NOW + 20_000, workTokens: 300 },
+    ];
+    const d = policy.decide(
+      item({ sensitivity: 'confidential', deadline: NOW + 10_000 }),
+      state(pool(dueSoon), cloud, sovereign),
+    );
     expect(d.provider).toBe('sovereign');
   });
 
   it('pushes queued work late when moving it to the cloud costs less than local saves the new item', () => {
-    const cheapToMove = { sensitivity: 'public' as const, deadline: NOW + 60_000, inputTokens: 200, expectedOutputTokens: 100 };
+    const cheapToMove = {
+      sensitivity: 'public' as const,
+      deadline: NOW + 60_000,
+      inputTokens: 200,
+      expectedOutputTokens: 100,
+    };
     const dueSoon: QueuedWork[] = [
       { deadline: NOW + 60_000, workTokens: 1000, item: { ...cheapToMove, expectedOutputTokens: 980 } },
       { deadline: NOW + 60_000, workTokens: 1000, item: { ...cheapToMove, expectedOutputTokens: 980 } },
     ];
     // A confidential document: 8,000 prompt tokens on the sovereign endpoint cost far more than moving both.
-    const big = item({ sensitivity: 'confidential', deadline: NOW + 50_000, inputTokens: 8000, expectedOutputTokens: 50 });
+    const big = item({
+      sensitivity: 'confidential',
+      deadline: NOW + 50_000,
+      inputTokens: 8000,
+      expectedOutputTokens: 50,
+    });
     const d = policy.decide(big, state(pool(dueSoon), cloud, sovereign));
     expect(d.target).toBe('local');
     expect(d.reason).toMatch(/pushes 1 queued item\(s\) past their deadline/); // the one sharing its sequence
@@ -196,9 +272,23 @@ describe('RoutingPolicy with circuit state and EDF queues', () => {
 
   it('charges for moving at most its own work: a short item that pushes a long one late pays for its share', () => {
     // Two sequences in step, each with two 29.5 s items due at 60 s: 1.5 s of new work makes the last one late.
-    const long = { sensitivity: 'public' as const, deadline: NOW + 60_000, inputTokens: 200, expectedOutputTokens: 570 };
-    const queued: QueuedWork[] = Array.from({ length: 4 }, () => ({ deadline: NOW + 60_000, workTokens: 590, item: long }));
-    const short = item({ sensitivity: 'confidential', deadline: NOW + 30_000, inputTokens: 100, expectedOutputTokens: 20 });
+    const long = {
+      sensitivity: 'public' as const,
+      deadline: NOW + 60_000,
+      inputTokens: 200,
+      expectedOutputTokens: 570,
+    };
+    const queued: QueuedWork[] = Array.from({ length: 4 }, () => ({
+      deadline: NOW + 60_000,
+      workTokens: 590,
+      item: long,
+    }));
+    const short = item({
+      sensitivity: 'confidential',
+      deadline: NOW + 30_000,
+      inputTokens: 100,
+      expectedOutputTokens: 20,
+    });
     // Moving the whole 590-token item (3.5e-4 $) costs more than the sovereign endpoint asks (1.1e-4 $); freeing
     // the 30 tokens of room the short one takes costs 30/590 of that.
     const d = policy.decide(short, state(pool(queued), cloud, sovereign));
@@ -209,16 +299,25 @@ describe('RoutingPolicy with circuit state and EDF queues', () => {
   it('parks for what the deadline leaves when that is less than PARK_MS, keeping time for a failed probe', () => {
     // Sovereign: 1.5 s latency + 120 tokens at 100 tok/s = 2.7 s. Waiting w, then a 5 s probe that fails, then
     // sovereign, meets a deadline d with the 25% margin while (w + 5 + 2.7) × 1.25 ≤ d.
-    const d = policy.decide(item({ deadline: NOW + 22_125 }), state(slowLocal, { ...cloud, available: false }, sovereign));
+    const d = policy.decide(
+      item({ deadline: NOW + 22_125 }),
+      state(slowLocal, { ...cloud, available: false }, sovereign),
+    );
     expect(d).toMatchObject({ provider: 'frontier', atRisk: false });
     expect(d.parkMs).toBeGreaterThanOrEqual(MIN_PARK_MS);
     expect(d.parkMs).toBeLessThan(PARK_MS);
     expect(Math.abs(d.parkMs! - 10_000)).toBeLessThanOrEqual(1);
     expect(d.reason).toMatch(/^parked 10 s for frontier/);
     // Less than MIN_PARK_MS left: not worth a reroute; and a longer probe timeout keeps more time back.
-    expect(policy.decide(item({ deadline: NOW + 14_625 }), state(slowLocal, { ...cloud, available: false }, sovereign)).provider).toBe('sovereign');
+    expect(
+      policy.decide(item({ deadline: NOW + 14_625 }), state(slowLocal, { ...cloud, available: false }, sovereign))
+        .provider,
+    ).toBe('sovereign');
     const slowProbe = new RoutingPolicy({ probeTimeoutMs: 20_000 });
-    expect(slowProbe.decide(item({ deadline: NOW + 22_125 }), state(slowLocal, { ...cloud, available: false }, sovereign)).provider).toBe('sovereign');
+    expect(
+      slowProbe.decide(item({ deadline: NOW + 22_125 }), state(slowLocal, { ...cloud, available: false }, sovereign))
+        .provider,
+    ).toBe('sovereign');
   });
 
   it('sends an item that no provider could finish in time even when idle to the cheapest cleared one', () => {
@@ -255,7 +354,9 @@ describe('RoutingPolicy with circuit state and EDF queues', () => {
 
     it('moves at once with no lead time, only to a cleared cloud provider, and never to one that is late too', () => {
       expect(policy.escalation(item({ deadline: NOW + 60_000 }), state(local, cloud), 0)?.target).toBe('cloud');
-      expect(policy.escalation(item({ sensitivity: 'confidential', deadline: NOW + 60_000 }), state(local, cloud), 0)).toBeNull();
+      expect(
+        policy.escalation(item({ sensitivity: 'confidential', deadline: NOW + 60_000 }), state(local, cloud), 0),
+      ).toBeNull();
       expect(policy.escalation(item({ deadline: NOW + 1000 }), state(local, cloud), 0)).toBeNull();
     });
   });
@@ -270,9 +371,18 @@ describe('RoutingPolicy with circuit state and EDF queues', () => {
       price: { inputPerMTokUsd: 0.15, outputPerMTokUsd: 0.6 },
     };
     const summarySplit: DocumentSplit = {
-      kind: 'document', maxTokens: 64, contentTokens: 4000, partFrameTokens: 45, partMaxTokens: 64, reserveTokens: 256,
-      minPartTokens: 64, overlapShare: 0.1, partAnswer: { perContentToken: 0.25, min: 32 },
-      reduceFrameTokens: 45, reduceMaxTokens: 64, tagTokens: 16,
+      kind: 'document',
+      maxTokens: 64,
+      contentTokens: 4000,
+      partFrameTokens: 45,
+      partMaxTokens: 64,
+      reserveTokens: 256,
+      minPartTokens: 64,
+      overlapShare: 0.1,
+      partAnswer: { perContentToken: 0.25, min: 32 },
+      reduceFrameTokens: 45,
+      reduceMaxTokens: 64,
+      tagTokens: 16,
     };
     /** ~4k tokens to summarize: 51 calls on the cloud's 512 tokens, 4 on the local 2048. */
     const longSummary = item({ inputTokens: 4030, expectedOutputTokens: 64, split: summarySplit });

@@ -218,7 +218,8 @@ export class RoutingPolicy {
     const blocked = state.providers.filter((p) => !isCleared(p.clearance, item.sensitivity)).length;
     if (blocked > 0) notes.push(`${blocked} provider(s) not cleared for ${item.sensitivity}`);
     const unable = state.providers.filter((p) => isCleared(p.clearance, item.sensitivity) && !canServe(p, item));
-    if (unable.length > 0) notes.push(`${unable.map((p) => p.name).join(', ')} found unable to serve ${item.needs!.join(', ')}`);
+    if (unable.length > 0)
+      notes.push(`${unable.map((p) => p.name).join(', ')} found unable to serve ${item.needs!.join(', ')}`);
     // A provider whose context cannot hold the item's smallest part would fail it: no candidate (issue 12 §4).
     const holding = cleared.filter((p) => callsOn(item, p.contextTokens).ok);
     if (holding.length === 0) return this.noContextHolds(item, cleared, state, notes);
@@ -235,13 +236,20 @@ export class RoutingPolicy {
     if (onTime.length === 0 && candidates.every((c) => idleFinish(item, c.view, state.now) > item.deadline)) {
       // Late wherever it goes, even on an idle provider: speed cannot buy the deadline back, so pay least.
       const cheapest = candidates.reduce((a, b) => (cheaper(b, a) ? b : a));
-      return this.toDecision(cheapest, `at-risk: no cleared provider meets the deadline even when idle; cheapest cleared provider${note}`, true);
+      return this.toDecision(
+        cheapest,
+        `at-risk: no cleared provider meets the deadline even when idle; cheapest cleared provider${note}`,
+        true,
+      );
     }
     if (onTime.length > 0) {
       const best = onTime.reduce((a, b) => (cheaper(b, a) ? b : a));
       const parked = this.park(item, best, holding, state);
       if (parked) return parked;
-      const why = onTime.length === 1 ? 'only cleared provider meeting the deadline' : 'cheapest cleared provider meeting the deadline';
+      const why =
+        onTime.length === 1
+          ? 'only cleared provider meeting the deadline'
+          : 'cheapest cleared provider meeting the deadline';
       return this.toDecision(best, `${why}${note}`, false);
     }
     const first = candidates.reduce((a, b) => (b.finishAt < a.finishAt ? b : a));
@@ -249,7 +257,10 @@ export class RoutingPolicy {
     const why = late
       ? `at-risk: no provider meets the deadline; ${first.view.target === 'cloud' ? 'fastest cleared cloud provider' : 'local finishes first'}`
       : `no provider meets the deadline with margin; the one finishing first`;
-    const cloudless = first.view.target === 'local' && !cleared.some((p) => p.target === 'cloud') ? '; no cloud provider is cleared' : '';
+    const cloudless =
+      first.view.target === 'local' && !cleared.some((p) => p.target === 'cloud')
+        ? '; no cloud provider is cleared'
+        : '';
     return this.toDecision(first, `${why}${cloudless}${note}`, late);
   }
 
@@ -281,7 +292,12 @@ export class RoutingPolicy {
    * comes up and the circuit still refuses it, it is routed again (and may park again while the deadline
    * allows). Clearance is checked like any route: the cheaper one is cleared.
    */
-  private park(item: RoutableItem, best: Candidate, cleared: ProviderView[], state: RoutingState): RouteDecision | null {
+  private park(
+    item: RoutableItem,
+    best: Candidate,
+    cleared: ProviderView[],
+    state: RoutingState,
+  ): RouteDecision | null {
     if (best.view.target !== 'cloud') return null;
     const cost = (p: ProviderView) => costOn(item, p);
     const recovering = (state.recovering ?? []).filter(
@@ -293,12 +309,17 @@ export class RoutingPolicy {
     if (!down) return null;
     // The longest wait after which `best` still meets the deadline with margin, should the item then be
     // the half-open circuit's probe and the probe fail: PARK_MS, or what is left.
-    const left = (item.deadline - state.now) / (1 + this.margin.cloud) - (best.finishAt - state.now) - this.probeTimeoutMs;
+    const left =
+      (item.deadline - state.now) / (1 + this.margin.cloud) - (best.finishAt - state.now) - this.probeTimeoutMs;
     const parkMs = Math.min(PARK_MS, Math.floor(left));
     if (parkMs < MIN_PARK_MS) return null;
     const c = this.estimate(item, down, state);
     const reason = `parked ${Number((parkMs / 1000).toFixed(1))} s for ${down.name} (cheaper, cleared, down now); ${best.view.name} still meets the deadline after that`;
-    return { ...this.toDecision(c, reason, false), estimatedFinishAt: Math.round(Math.max(c.finishAt, best.finishAt) + parkMs), parkMs };
+    return {
+      ...this.toDecision(c, reason, false),
+      estimatedFinishAt: Math.round(Math.max(c.finishAt, best.finishAt) + parkMs),
+      parkMs,
+    };
   }
 
   /**
@@ -313,7 +334,11 @@ export class RoutingPolicy {
     if (!clouds.some((p) => isCleared(p.clearance, item.sensitivity) && canServe(p, item))) return null;
     const d = this.decide(item, { now: state.now, providers: clouds });
     if (d.atRisk || d.target !== 'cloud') return null;
-    if (waitMs > 0 && meetsWithMargin(state.now + waitMs, d.estimatedFinishAt + waitMs, item.deadline, this.margin.cloud)) return null;
+    if (
+      waitMs > 0 &&
+      meetsWithMargin(state.now + waitMs, d.estimatedFinishAt + waitMs, item.deadline, this.margin.cloud)
+    )
+      return null;
     return { ...d, reason: `escalated: local will miss the deadline; ${d.reason}` };
   }
 
@@ -381,7 +406,12 @@ export class RoutingPolicy {
    * whole items on sequences that free up in step, a batch's last round of items all read as late
    * together, though one item's worth of work moved would make room for the rest.)
    */
-  private displacementCost(displaced: readonly QueuedWork[], ownWork: number, from: ProviderView, state: RoutingState): number {
+  private displacementCost(
+    displaced: readonly QueuedWork[],
+    ownWork: number,
+    from: ProviderView,
+    state: RoutingState,
+  ): number {
     const moves = displaced
       .map((q) => ({ work: q.workTokens, usd: this.moveCost(q, from, state) }))
       .sort((a, b) => a.usd / Math.max(a.work, 1e-9) - b.usd / Math.max(b.work, 1e-9));
@@ -418,7 +448,13 @@ export class RoutingPolicy {
     const here = costOn(queued, from);
     let best = Infinity;
     for (const view of state.providers) {
-      if (view.target !== 'cloud' || view.available === false || !isCleared(view.clearance, queued.sensitivity) || !canServe(view, queued)) continue;
+      if (
+        view.target !== 'cloud' ||
+        view.available === false ||
+        !isCleared(view.clearance, queued.sensitivity) ||
+        !canServe(view, queued)
+      )
+        continue;
       if (!callsOn(queued, view.contextTokens).ok) continue;
       const c = this.estimate(queued, view, state);
       if (c.meets) best = Math.min(best, c.ownCostUsd - here);
@@ -431,7 +467,10 @@ export class RoutingPolicy {
       target: c.view.target,
       provider: c.view.name,
       model: c.view.model,
-      reason: c.displaced > 0 ? `${reason}; pushes ${c.displaced} queued item(s) past their deadline, to be moved to the cloud` : reason,
+      reason:
+        c.displaced > 0
+          ? `${reason}; pushes ${c.displaced} queued item(s) past their deadline, to be moved to the cloud`
+          : reason,
       atRisk,
       estimatedFinishAt: Math.round(c.finishAt),
       estimatedCostUsd: c.ownCostUsd,

@@ -24,8 +24,14 @@ export function tokensPerSecond(outputTokens: number, elapsedMs: number): number
  * slower than it is, and a cloud call's latency on top of that. Null when the call says little about
  * speed: nothing generated, or latency more than half of it.
  */
-export function workTokensPerSecond(usage: { inputTokens: number; outputTokens: number }, elapsedMs: number, latencyMs = 0): number | null {
+export function workTokensPerSecond(
+  usage: { inputTokens: number; outputTokens: number },
+  elapsedMs: number,
+  latencyMs = 0,
+): number | null {
   const generatingMs = elapsedMs - latencyMs;
   if (usage.outputTokens < 1 || generatingMs <= 0 || generatingMs < elapsedMs / 2) return null;
-  return (workTokens({ inputTokens: usage.inputTokens, expectedOutputTokens: usage.outputTokens }) * 1000) / generatingMs;
+  return (
+    (workTokens({ inputTokens: usage.inputTokens, expectedOutputTokens: usage.outputTokens }) * 1000) / generatingMs
+  );
 }

@@ -6,7 +6,8 @@ const estimate = (inputTokens: number, expectedOutputTokens: number) => ({ input
 describe('token calibration', () => {
   it('leaves estimates alone until a kind has enough completions, then corrects input and output apart', () => {
     const c = new TokenCalibration();
-    for (let i = 0; i < RATIO_MIN_SAMPLES - 1; i++) c.record('summarize', { inputTokens: 120, outputTokens: 300 }, { inputTokens: 100, outputTokens: 200 });
+    for (let i = 0; i < RATIO_MIN_SAMPLES - 1; i++)
+      c.record('summarize', { inputTokens: 120, outputTokens: 300 }, { inputTokens: 100, outputTokens: 200 });
     expect(c.apply('summarize', estimate(100, 200))).toEqual(estimate(100, 200));
     c.record('summarize', { inputTokens: 120, outputTokens: 300 }, { inputTokens: 100, outputTokens: 200 });
     expect(c.ratio('input', 'summarize')).toBeCloseTo(1.2, 9);
@@ -24,17 +25,21 @@ describe('token calibration', () => {
 
   it('follows a change: after the model starts writing half as much, the ratio moves most of the way within 100 items', () => {
     const c = new TokenCalibration();
-    for (let i = 0; i < 200; i++) c.record('extract', { inputTokens: 100, outputTokens: 200 }, { inputTokens: 100, outputTokens: 100 });
+    for (let i = 0; i < 200; i++)
+      c.record('extract', { inputTokens: 100, outputTokens: 200 }, { inputTokens: 100, outputTokens: 100 });
     expect(c.ratio('output', 'extract')).toBeCloseTo(2, 6);
-    for (let i = 0; i < 100; i++) c.record('extract', { inputTokens: 100, outputTokens: 100 }, { inputTokens: 100, outputTokens: 100 });
+    for (let i = 0; i < 100; i++)
+      c.record('extract', { inputTokens: 100, outputTokens: 100 }, { inputTokens: 100, outputTokens: 100 });
     expect(c.ratio('output', 'extract')).toBeLessThan(1.15);
   });
 
   it('keeps the correction within bounds', () => {
     const c = new TokenCalibration();
-    for (let i = 0; i < 10; i++) c.record('migrate', { inputTokens: 100, outputTokens: 100 }, { inputTokens: 1, outputTokens: 1 });
+    for (let i = 0; i < 10; i++)
+      c.record('migrate', { inputTokens: 100, outputTokens: 100 }, { inputTokens: 1, outputTokens: 1 });
     expect(c.ratio('output', 'migrate')).toBe(4);
-    for (let i = 0; i < 10; i++) c.record('classify', { inputTokens: 0, outputTokens: 0 }, { inputTokens: 100, outputTokens: 100 });
+    for (let i = 0; i < 10; i++)
+      c.record('classify', { inputTokens: 0, outputTokens: 0 }, { inputTokens: 100, outputTokens: 100 });
     expect(c.ratio('input', 'classify')).toBe(0.25);
     expect(c.apply('classify', estimate(2, 2))).toEqual(estimate(1, 1));
   });

@@ -31,7 +31,12 @@ export const RATIO_MIN_SAMPLES = 5;
 /** A correction never goes beyond these factors, whatever a run of odd items suggests. */
 export const RATIO_BOUNDS = { min: 0.25, max: 4 } as const;
 
-export function foldRatio(previous: RatioSums | undefined, actual: number, expected: number, decay = RATIO_DECAY): RatioSums {
+export function foldRatio(
+  previous: RatioSums | undefined,
+  actual: number,
+  expected: number,
+  decay = RATIO_DECAY,
+): RatioSums {
   const p = previous ?? { actual: 0, expected: 0, samples: 0 };
   return { actual: p.actual * decay + actual, expected: p.expected * decay + expected, samples: p.samples + 1 };
 }
@@ -55,7 +60,10 @@ export class TokenCalibration {
   }
 
   /** An item's estimate, corrected. */
-  apply(kind: TaskKind, estimate: { inputTokens: number; expectedOutputTokens: number }): { inputTokens: number; expectedOutputTokens: number } {
+  apply(
+    kind: TaskKind,
+    estimate: { inputTokens: number; expectedOutputTokens: number },
+  ): { inputTokens: number; expectedOutputTokens: number } {
     return {
       inputTokens: Math.max(1, Math.round(estimate.inputTokens * this.ratio('input', kind))),
       expectedOutputTokens: Math.max(1, Math.round(estimate.expectedOutputTokens * this.ratio('output', kind))),
@@ -76,9 +84,8 @@ export class TokenCalibration {
       ratio: Number(this.ratio(direction, kind).toFixed(3)),
       samples: this.sums[ratioKey(direction, kind)]?.samples ?? 0,
     });
-    return Object.fromEntries(TASK_KINDS.map((k) => [k, { input: one('input', k), output: one('output', k) }])) as Record<
-      TaskKind,
-      Record<TokenDirection, { ratio: number; samples: number }>
-    >;
+    return Object.fromEntries(
+      TASK_KINDS.map((k) => [k, { input: one('input', k), output: one('output', k) }]),
+    ) as Record<TaskKind, Record<TokenDirection, { ratio: number; samples: number }>>;
   }
 }

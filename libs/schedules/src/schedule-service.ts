@@ -45,15 +45,24 @@ export class ScheduleService {
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { name, cron, tz, every, batch } = check.schedule;
     const template = await checkSubmissionCompiled(batch, this.limits, now);
-    if (!template.ok) throw new SubmissionRejected(template.errors.map((e) => ({ field: `batch.${e.field}`, message: e.message })));
+    if (!template.ok)
+      throw new SubmissionRejected(template.errors.map((e) => ({ field: `batch.${e.field}`, message: e.message })));
     if (batch.output !== undefined) {
-      throw new SubmissionRejected([{ field: 'batch.output', message: 'is not supported on a schedule: every firing would create the same branch' }]);
+      throw new SubmissionRejected([
+        { field: 'batch.output', message: 'is not supported on a schedule: every firing would create the same branch' },
+      ]);
     }
     const source = template.submission.kind === 'code-migration' ? template.submission.source : undefined;
     if (source) await this.authorizedRepo(source.repo, owner.tenant, 'batch.source.repo');
     const { tenant, keyId: ownerKeyId } = owner;
     await this.store.save({ name, cron, tz, every, batch, createdAt: now, tenant, ownerKeyId });
-    await this.jobs.schedule(SCHEDULES_QUEUE, name, cron ? { pattern: cron, tz: tz! } : { every: every! }, JobName.FireSchedule, { schedule: name });
+    await this.jobs.schedule(
+      SCHEDULES_QUEUE,
+      name,
+      cron ? { pattern: cron, tz: tz! } : { every: every! },
+      JobName.FireSchedule,
+      { schedule: name },
+    );
     return (await this.get(name))!;
   }
 
@@ -76,7 +85,11 @@ export class ScheduleService {
       tenant: def.tenant ?? null,
       ownerKeyId: def.ownerKeyId ?? null,
       nextRunAt: next ? new Date(next).toISOString() : null,
-      runs: runs.map((r) => ({ ...r, slot: new Date(r.slot).toISOString(), firedAt: new Date(r.firedAt).toISOString() })),
+      runs: runs.map((r) => ({
+        ...r,
+        slot: new Date(r.slot).toISOString(),
+        firedAt: new Date(r.firedAt).toISOString(),
+      })),
     };
   }
 
@@ -107,7 +120,14 @@ export class ScheduleService {
       const source = await this.changedSourceFiles(name, def.batch, now, def.tenant ?? null);
       // (No file at all is not "unchanged": the intake rejects it, and the run records why.)
       if (source && source.changed.files.length === 0 && source.skipped > 0) {
-        if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, batchId: null, submitted: 0, skippedUnchanged: source.skipped });
+        if (await this.store.claimSlot(name, slot))
+          await this.store.addRun(name, {
+            slot,
+            firedAt: now,
+            batchId: null,
+            submitted: 0,
+            skippedUnchanged: source.skipped,
+          });
         return { batchId: null, skippedUnchanged: source.skipped };
       }
       const refused = await this.overOwnerLimits(def, source?.changed.files, now);
@@ -121,17 +141,28 @@ export class ScheduleService {
         idempotencyKey,
         now,
         source
-          ? { sourceFiles: source.changed, origin: { schedule: name, skippedUnchanged: source.skipped }, tenant: def.tenant ?? null }
+          ? {
+              sourceFiles: source.changed,
+              origin: { schedule: name, skippedUnchanged: source.skipped },
+              tenant: def.tenant ?? null,
+            }
           : { origin: { schedule: name, skippedUnchanged: 0 }, tenant: def.tenant ?? null },
       );
       if (source) await this.store.holdFileHashes(name, accepted.id, source.hashes);
       if (await this.store.claimSlot(name, slot)) {
-        await this.store.addRun(name, { slot, firedAt: now, batchId: accepted.id, submitted: source?.changed.files.length, skippedUnchanged: source?.skipped ?? 0 });
+        await this.store.addRun(name, {
+          slot,
+          firedAt: now,
+          batchId: accepted.id,
+          submitted: source?.changed.files.length,
+          skippedUnchanged: source?.skipped ?? 0,
+        });
       }
       return { batchId: accepted.id, skippedUnchanged: source?.skipped ?? 0 };
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
-      if (await this.store.claimSlot(name, slot)) await this.store.addRun(name, { slot, firedAt: now, batchId: null, skippedUnchanged: 0, error });
+      if (await this.store.claimSlot(name, slot))
+        await this.store.addRun(name, { slot, firedAt: now, batchId: null, skippedUnchanged: 0, error });
       throw err;
     }
   }
@@ -163,7 +194,12 @@ export class ScheduleService {
    * For a template over a repository: the files to submit (those whose input changed since their item last
    * completed), how many were skipped, and the hashes of the submitted ones. Null for any other template.
    */
-  private async changedSourceFiles(name: string, body: Record<string, unknown>, now: number, tenant: string | null): Promise<{ changed: RepoFiles; skipped: number; hashes: Record<string, string> } | null> {
+  private async changedSourceFiles(
+    name: string,
+    body: Record<string, unknown>,
+    now: number,
+    tenant: string | null,
+  ): Promise<{ changed: RepoFiles; skipped: number; hashes: Record<string, string> } | null> {
     const check = checkSubmission(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const template: BatchSubmission = check.submission;

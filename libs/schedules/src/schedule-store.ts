@@ -33,7 +33,12 @@ export class ScheduleStore {
       .multi()
       .del(this.key(name))
       .srem(this.indexKey(), name)
-      .del(this.runsKey(name), this.hashesKey(name), this.pendingKey(name), ...pending.map((b) => this.pendingHashesKey(name, b)))
+      .del(
+        this.runsKey(name),
+        this.hashesKey(name),
+        this.pendingKey(name),
+        ...pending.map((b) => this.pendingHashesKey(name, b)),
+      )
       .exec()) as [[Error | null, number]];
     return removed === 1;
   }
@@ -47,7 +52,11 @@ export class ScheduleStore {
   }
 
   async addRun(name: string, run: ScheduleRun): Promise<void> {
-    await this.redis.multi().lpush(this.runsKey(name), JSON.stringify(run)).ltrim(this.runsKey(name), 0, RUNS_KEPT - 1).exec();
+    await this.redis
+      .multi()
+      .lpush(this.runsKey(name), JSON.stringify(run))
+      .ltrim(this.runsKey(name), 0, RUNS_KEPT - 1)
+      .exec();
   }
 
   async runs(name: string): Promise<ScheduleRun[]> {
@@ -65,7 +74,11 @@ export class ScheduleStore {
    */
   async holdFileHashes(name: string, batchId: string, hashes: Record<string, string>): Promise<void> {
     if (Object.keys(hashes).length === 0) return;
-    await this.redis.multi().hset(this.pendingHashesKey(name, batchId), hashes).sadd(this.pendingKey(name), batchId).exec();
+    await this.redis
+      .multi()
+      .hset(this.pendingHashesKey(name, batchId), hashes)
+      .sadd(this.pendingKey(name), batchId)
+      .exec();
   }
 
   /** Batches of this schedule whose file hashes are held, waiting for the batch to finish. */

@@ -1,7 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { checkSchedule, shortestCronGapMs } from './schedule-submission.js';
 
-const batch = { kind: 'document-processing', sensitivity: 'internal', deadline: 'PT1H', task: { type: 'summarize' }, items: [{ id: 'a', text: 'x' }] };
+const batch = {
+  kind: 'document-processing',
+  sensitivity: 'internal',
+  deadline: 'PT1H',
+  task: { type: 'summarize' },
+  items: [{ id: 'a', text: 'x' }],
+};
 const errors = (body: unknown, minIntervalMs: number) => {
   const check = checkSchedule(body, { minIntervalMs });
   return check.ok ? [] : check.errors;
@@ -9,17 +15,24 @@ const errors = (body: unknown, minIntervalMs: number) => {
 
 describe('a schedule’s minimum interval (SCHEDULE_MIN_INTERVAL_MS, issue 13 §3)', () => {
   it('refuses an `every` shorter than the minimum, naming the field and the setting', () => {
-    expect(errors({ name: 's', every: 1000, batch }, 60_000)).toEqual([{ field: 'every', message: 'must be at least 60000 ms (SCHEDULE_MIN_INTERVAL_MS)' }]);
+    expect(errors({ name: 's', every: 1000, batch }, 60_000)).toEqual([
+      { field: 'every', message: 'must be at least 60000 ms (SCHEDULE_MIN_INTERVAL_MS)' },
+    ]);
     expect(errors({ name: 's', every: 60_000, batch }, 60_000)).toEqual([]);
     expect(errors({ name: 's', every: 1000, batch }, 1000)).toEqual([]);
   });
 
   it('refuses a cron pattern that fires more often than the minimum, anywhere in its cycle', () => {
     expect(errors({ name: 's', cron: '*/5 * * * * *', tz: 'UTC', batch }, 60_000)).toEqual([
-      { field: 'cron', message: 'fires 5000 ms apart; a schedule fires at most every 60000 ms (SCHEDULE_MIN_INTERVAL_MS)' },
+      {
+        field: 'cron',
+        message: 'fires 5000 ms apart; a schedule fires at most every 60000 ms (SCHEDULE_MIN_INTERVAL_MS)',
+      },
     ]);
     // Two firings a second apart once a day: the rest of the day is quiet, the pair is still a burst.
-    expect(errors({ name: 's', cron: '0,1 0 3 * * *', tz: 'Europe/Paris', batch }, 60_000).map((e) => e.field)).toEqual(['cron']);
+    expect(errors({ name: 's', cron: '0,1 0 3 * * *', tz: 'Europe/Paris', batch }, 60_000).map((e) => e.field)).toEqual(
+      ['cron'],
+    );
     expect(errors({ name: 's', cron: '* * * * *', tz: 'UTC', batch }, 60_000)).toEqual([]);
     expect(errors({ name: 's', cron: '0 2 * * *', tz: 'UTC', batch }, 3_600_000)).toEqual([]);
   });

@@ -18,7 +18,11 @@ import { RepositoryRegistry } from '#libs/repositories/src/repository-registry.j
 @Module({
   imports: [BatchesModule, AccessModule, RepositoriesModule],
   providers: [
-    { provide: ScheduleStore, inject: [REDIS, APP_CONFIG], useFactory: (redis: Redis, c: AppConfig) => new ScheduleStore(redis, c.prefix) },
+    {
+      provide: ScheduleStore,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: Redis, c: AppConfig) => new ScheduleStore(redis, c.prefix),
+    },
     {
       provide: ScheduleService,
       inject: [ScheduleStore, JobQueue, APP_CONFIG, BatchStore, ApiKeyStore, KeyRateLimiter, RepositoryRegistry],

@@ -8,7 +8,18 @@ import { BranchOutputError, checkOutputBranch, commitToNewBranch, parseGitIdenti
 describe('branch output through git plumbing', () => {
   let repo: string;
   const git = (...args: string[]) =>
-    execFileSync('git', args, { cwd: repo, stdio: 'pipe', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'u', GIT_AUTHOR_EMAIL: 'u@u', GIT_COMMITTER_NAME: 'u', GIT_COMMITTER_EMAIL: 'u@u' } }).toString();
+    execFileSync('git', args, {
+      cwd: repo,
+      stdio: 'pipe',
+      env: {
+        ...process.env,
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_AUTHOR_NAME: 'u',
+        GIT_AUTHOR_EMAIL: 'u@u',
+        GIT_COMMITTER_NAME: 'u',
+        GIT_COMMITTER_EMAIL: 'u@u',
+      },
+    }).toString();
   const write = (path: string, content: string) => {
     mkdirSync(dirname(join(repo, path)), { recursive: true });
     writeFileSync(join(repo, path), content);
@@ -43,7 +54,11 @@ describe('branch output through git plumbing', () => {
     write('src/a.js', 'module.exports = 2; // work in progress\n');
     git('add', 'src/a.js');
     write('notes.txt', 'untracked\n');
-    const before = { head: git('symbolic-ref', 'HEAD'), status: git('status', '--porcelain'), index: readFileSync(join(repo, '.git/index')) };
+    const before = {
+      head: git('symbolic-ref', 'HEAD'),
+      status: git('status', '--porcelain'),
+      index: readFileSync(join(repo, '.git/index')),
+    };
 
     const { commit, created } = await commitToNewBranch(request(base));
 
@@ -52,7 +67,9 @@ describe('branch output through git plumbing', () => {
     expect(git('rev-parse', `${commit}^`).trim()).toBe(base);
     expect(git('show', 'switchyard/esm:src/a.js')).toBe('export default 1;\n');
     expect(git('ls-tree', 'switchyard/esm', 'bin/run.js')).toMatch(/^100755 /); // the mode is kept
-    expect(git('log', '-1', '--format=%an <%ae>|%s', 'switchyard/esm').trim()).toBe('Switchyard <switchyard@localhost>|Migrate to ES modules');
+    expect(git('log', '-1', '--format=%an <%ae>|%s', 'switchyard/esm').trim()).toBe(
+      'Switchyard <switchyard@localhost>|Migrate to ES modules',
+    );
     expect(git('symbolic-ref', 'HEAD')).toBe(before.head);
     expect(git('rev-parse', 'HEAD').trim()).toBe(base);
     expect(git('status', '--porcelain')).toBe(before.status);
@@ -76,14 +93,18 @@ describe('branch output through git plumbing', () => {
     expect(git('rev-parse', 'switchyard/esm').trim()).toBe(base);
   });
 
-  it.each(['bad..name', '@{-1}', '-dash', 'HEAD', 'ends.lock', 'sp ace', 'main', '@', 'refs/heads/main', 'master'])('rejects %s as an output branch, naming output.branch', async (name) => {
-    await expect(checkOutputBranch(repo, name)).rejects.toMatchObject({ field: 'output.branch' });
-  });
+  it.each(['bad..name', '@{-1}', '-dash', 'HEAD', 'ends.lock', 'sp ace', 'main', '@', 'refs/heads/main', 'master'])(
+    'rejects %s as an output branch, naming output.branch',
+    async (name) => {
+      await expect(checkOutputBranch(repo, name)).rejects.toMatchObject({ field: 'output.branch' });
+    },
+  );
 
   it('rejects the checked-out branch, an existing tag and an existing branch, naming output.branch', async () => {
     git('checkout', '-q', '-b', 'work');
     git('tag', 'v1');
-    for (const name of ['work', 'v1', 'main']) await expect(checkOutputBranch(repo, name)).rejects.toMatchObject({ field: 'output.branch' });
+    for (const name of ['work', 'v1', 'main'])
+      await expect(checkOutputBranch(repo, name)).rejects.toMatchObject({ field: 'output.branch' });
   });
 
   it('refuses at write time what submission refuses, and paths at or under a symbolic link of the base tree', async () => {
@@ -109,7 +130,10 @@ describe('branch output through git plumbing', () => {
   });
 
   it('reads an author as "Name <email>"', () => {
-    expect(parseGitIdentity('Migration Bot <bot@example.com>')).toEqual({ name: 'Migration Bot', email: 'bot@example.com' });
+    expect(parseGitIdentity('Migration Bot <bot@example.com>')).toEqual({
+      name: 'Migration Bot',
+      email: 'bot@example.com',
+    });
     expect(parseGitIdentity('no email')).toBeNull();
   });
 });

@@ -30,19 +30,28 @@ interface GitRun {
 /** Runs git in `repo`; stdin from `input`. Never throws for a non-zero exit: the caller decides. */
 function git(repo: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<GitRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', ['-C', repo, ...args], { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('git', ['-C', repo, ...args], {
+      env: opts.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.once('error', reject);
-    child.once('close', (code) => resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString().trim(), code: code ?? 1 }));
+    child.once('close', (code) =>
+      resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString().trim(), code: code ?? 1 }),
+    );
     child.stdin.on('error', () => undefined); // git may exit before reading all of stdin; its exit code says why
     child.stdin.end(opts.input ?? '');
   });
 }
 
-async function gitOk(repo: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+async function gitOk(
+  repo: string,
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
   const r = await git(repo, args, opts);
   if (r.code !== 0) throw new Error(`git ${args[0]} failed: ${r.stderr || `exit ${r.code}`}`);
   return r.stdout;
@@ -156,13 +165,22 @@ export async function commitToNewBranch(c: BranchCommit): Promise<{ commit: stri
     }
     await gitOk(c.repo, ['update-index', '-z', '--index-info'], { input: entries.join(''), env });
     const tree = (await gitOk(c.repo, ['write-tree'], { env })).trim();
-    const commit = (await gitOk(c.repo, ['commit-tree', tree, '-p', c.base, '-F', '-'], { input: c.message, env })).trim();
+    const commit = (
+      await gitOk(c.repo, ['commit-tree', tree, '-p', c.base, '-F', '-'], { input: c.message, env })
+    ).trim();
     // An empty old value: create the ref only if it does not exist (atomic in git's ref transaction).
-    const created = await git(c.repo, ['update-ref', '-m', 'switchyard: batch output', `refs/heads/${c.branch}`, commit, ''], { env });
+    const created = await git(
+      c.repo,
+      ['update-ref', '-m', 'switchyard: batch output', `refs/heads/${c.branch}`, commit, ''],
+      { env },
+    );
     if (created.code === 0) return { commit, created: true };
     const current = await git(c.repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${c.branch}`]);
     if (current.code === 0 && current.stdout.trim() === commit) return { commit, created: false };
-    if (current.code === 0) throw new BranchOutputError(`branch ${c.branch} was created by someone else (at ${current.stdout.trim().slice(0, 12)}) after the batch was submitted`);
+    if (current.code === 0)
+      throw new BranchOutputError(
+        `branch ${c.branch} was created by someone else (at ${current.stdout.trim().slice(0, 12)}) after the batch was submitted`,
+      );
     throw new BranchOutputError(`could not create branch ${c.branch}: ${created.stderr}`);
   } finally {
     await rm(scratch, { recursive: true, force: true });

@@ -7,13 +7,19 @@ describe('unwrapCodeFence', () => {
   });
 
   it('returns the lines inside the wrapper with their line breaks, dropping the prose around it', () => {
-    expect(unwrapCodeFence('Sure! Here it is:\n```ts\r\na\r\nb\r\n```\r\nHope this helps.')).toEqual({ kind: 'unwrapped', text: 'a\r\nb\r\n' });
+    expect(unwrapCodeFence('Sure! Here it is:\n```ts\r\na\r\nb\r\n```\r\nHope this helps.')).toEqual({
+      kind: 'unwrapped',
+      text: 'a\r\nb\r\n',
+    });
   });
 
   it('leaves the fences that the original file has', () => {
     const markdown = 'Intro\n```js\nx()\n```\n';
     expect(unwrapCodeFence(markdown, markdown)).toEqual({ kind: 'bare', text: markdown });
-    expect(unwrapCodeFence(`\`\`\`\`md\n${markdown}\`\`\`\`\n`, markdown)).toEqual({ kind: 'unwrapped', text: markdown });
+    expect(unwrapCodeFence(`\`\`\`\`md\n${markdown}\`\`\`\`\n`, markdown)).toEqual({
+      kind: 'unwrapped',
+      text: markdown,
+    });
   });
 
   it('calls an opened fence with no close unclosed, and a closing fence that does not match too', () => {

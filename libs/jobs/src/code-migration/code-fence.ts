@@ -33,7 +33,13 @@ export function unwrapCodeFence(answer: string, original = ''): FenceUnwrap {
   // The closing fence uses the opener's character, is at least as long, and has no info string.
   const closes = closer[1][0] === opener[1][0] && closer[1].length >= opener[1].length && closer[2].trim() === '';
   if (!closes) return { kind: 'unclosed' };
-  return { kind: 'unwrapped', text: lines.slice(open + 1, close).map((line) => `${line}\n`).join('') };
+  return {
+    kind: 'unwrapped',
+    text: lines
+      .slice(open + 1, close)
+      .map((line) => `${line}\n`)
+      .join(''),
+  };
 }
 
 function isFence(line: string): boolean {

@@ -38,7 +38,7 @@ describe('splitAtTopLevelDeclarations', () => {
 
   it('keeps the import header, comments included, together in the first chunk', () => {
     const chunks = splitAtTopLevelDeclarations('src/a.ts', source, 1, perLine);
-    expect(chunks[0]).toBe(source.slice(0, source.indexOf("export { c }")));
+    expect(chunks[0]).toBe(source.slice(0, source.indexOf('export { c }')));
     expect(chunks[0]).toMatch(/^#!\/usr\/bin\/env node\n'use strict';\n/);
     expect(chunks[0]).toMatch(/\/\/ types only\n$/);
     // A re-export after the last import is an ordinary statement: a barrel file of them still splits.
@@ -67,9 +67,14 @@ describe('splitAtTopLevelDeclarations', () => {
   });
 
   it('splits JSX files and CRLF files at statements too', () => {
-    const jsx = 'import React from "react";\r\n\r\nexport const A = () => <div>a</div>;\r\nexport const B = () => <div>b</div>;\r\n';
+    const jsx =
+      'import React from "react";\r\n\r\nexport const A = () => <div>a</div>;\r\nexport const B = () => <div>b</div>;\r\n';
     const chunks = splitAtTopLevelDeclarations('App.jsx', jsx, 1, perLine);
-    expect(chunks).toEqual(['import React from "react";\r\n', '\r\nexport const A = () => <div>a</div>;\r\n', 'export const B = () => <div>b</div>;\r\n']);
+    expect(chunks).toEqual([
+      'import React from "react";\r\n',
+      '\r\nexport const A = () => <div>a</div>;\r\n',
+      'export const B = () => <div>b</div>;\r\n',
+    ]);
   });
 
   it('still reassembles exactly when the file does not parse', () => {
@@ -78,7 +83,11 @@ describe('splitAtTopLevelDeclarations', () => {
   });
 
   it('splits other files at line breaks', () => {
-    expect(splitAtTopLevelDeclarations('a.py', 'a = 1\nb = 2\nc = 3', 2, (t) => t.split('\n').length)).toEqual(['a = 1\n', 'b = 2\n', 'c = 3']);
+    expect(splitAtTopLevelDeclarations('a.py', 'a = 1\nb = 2\nc = 3', 2, (t) => t.split('\n').length)).toEqual([
+      'a = 1\n',
+      'b = 2\n',
+      'c = 3',
+    ]);
   });
 
   it('returns no chunks for an empty file and refuses a limit below one token', () => {

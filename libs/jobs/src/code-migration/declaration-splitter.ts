@@ -70,13 +70,19 @@ function endOfLineAfter(content: string, end: number, limit: number): number {
 
 function lineCuts(content: string): number[] {
   const cuts: number[] = [];
-  for (let at = content.indexOf('\n'); at !== -1 && at + 1 < content.length; at = content.indexOf('\n', at + 1)) cuts.push(at + 1);
+  for (let at = content.indexOf('\n'); at !== -1 && at + 1 < content.length; at = content.indexOf('\n', at + 1))
+    cuts.push(at + 1);
   cuts.push(content.length);
   return cuts;
 }
 
 /** Greedy: pieces go into the current chunk until the next would overflow it. */
-function pack(content: string, cuts: number[], maxChunkTokens: number, countTokens: (text: string) => number): string[] {
+function pack(
+  content: string,
+  cuts: number[],
+  maxChunkTokens: number,
+  countTokens: (text: string) => number,
+): string[] {
   const chunks: string[] = [];
   let chunkStart = 0;
   let chunkTokens = 0;

@@ -1,7 +1,17 @@
 import { describe, expect, it } from '@jest/globals';
 import { jsonSyntaxError, lineAndColumnAt } from './json-syntax-error.js';
 
-const valid = ['{}', '[]', '0', '-0.5e+10', '"a\\u00e9\\n"', 'true', ' null ', '{"a": [1, {"b": false}], "c": "d"}', '\n[\n 1,\n 2\n]\n'];
+const valid = [
+  '{}',
+  '[]',
+  '0',
+  '-0.5e+10',
+  '"a\\u00e9\\n"',
+  'true',
+  ' null ',
+  '{"a": [1, {"b": false}], "c": "d"}',
+  '\n[\n 1,\n 2\n]\n',
+];
 const invalid: [string, number, string][] = [
   ['', 0, 'unexpected end of input'],
   ['{"a": }', 6, 'value expected'],

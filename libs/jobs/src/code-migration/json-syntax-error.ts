@@ -29,7 +29,10 @@ export function lineAndColumnAt(text: string, offset: number): { line: number; c
 }
 
 class ScanError extends Error {
-  constructor(readonly offset: number, message: string) {
+  constructor(
+    readonly offset: number,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -116,7 +116,7 @@ class MyersDiff {
 
 function deletionsFirst(edits: LineEdit[]): LineEdit[] {
   const out: LineEdit[] = [];
-  for (let i = 0; i < edits.length; ) {
+  for (let i = 0; i < edits.length;) {
     if (edits[i] === 'equal') {
       out.push(edits[i++]);
       continue;

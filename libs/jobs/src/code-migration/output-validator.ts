@@ -48,7 +48,11 @@ export function validateMigratedFile(path: string, output: string, context: Migr
     return { ok: false, reason: 'truncated', message: 'the answer opens a Markdown code fence and never closes it' };
   }
   if (unwrapped.kind === 'several') {
-    return { ok: false, reason: 'fences', message: `the answer holds ${unwrapped.fences} extra code fence lines; answer with the one complete file` };
+    return {
+      ok: false,
+      reason: 'fences',
+      message: `the answer holds ${unwrapped.fences} extra code fence lines; answer with the one complete file`,
+    };
   }
   const content = withFinalNewlineOf(unwrapped.text, context.originalContent);
   if (content.trim() === '' && context.originalContent.trim() !== '') {
@@ -57,7 +61,13 @@ export function validateMigratedFile(path: string, output: string, context: Migr
   // js-to-ts keeps the file's path (so diffs, patches and branches need no rename) and checks its content as TypeScript.
   const parsedAs = context.expect?.typescript ? asTypeScriptPath(path) : path;
   const errors = syntaxCheckFor(parsedAs, context.originalContent)?.(content) ?? [];
-  if (errors.length > 0) return { ok: false, reason: 'syntax', message: syntaxMessage(errors), excerpt: excerptAround(content, errors[0].line) };
+  if (errors.length > 0)
+    return {
+      ok: false,
+      reason: 'syntax',
+      message: syntaxMessage(errors),
+      excerpt: excerptAround(content, errors[0].line),
+    };
   const absent = context.expect?.absentIdentifier;
   const leftovers = absent ? identifierUses(parsedAs, content, absent) : [];
   if (leftovers.length === 0) return { ok: true, content };
@@ -86,7 +96,13 @@ function asTypeScriptPath(path: string): string {
 function identifierUses(path: string, content: string, name: string): { line: number; column: number }[] {
   const kind = scriptKindOf(path);
   if (kind === undefined) return [];
-  const sourceFile = ts.createSourceFile(`/migrated/file${extensionOf(path)}`, content, ts.ScriptTarget.Latest, false, kind);
+  const sourceFile = ts.createSourceFile(
+    `/migrated/file${extensionOf(path)}`,
+    content,
+    ts.ScriptTarget.Latest,
+    false,
+    kind,
+  );
   const uses: { line: number; column: number }[] = [];
   const visit = (node: ts.Node): void => {
     if (ts.isIdentifier(node) && node.text === name) {
@@ -148,10 +164,18 @@ function scriptSyntaxErrors(extension: string, kind: ts.ScriptKind, content: str
     useCaseSensitiveFileNames: () => true,
     getNewLine: () => '\n',
   };
-  const program = ts.createProgram({ rootNames: [fileName], options: { allowJs: true, noLib: true, noResolve: true, types: [] }, host });
+  const program = ts.createProgram({
+    rootNames: [fileName],
+    options: { allowJs: true, noLib: true, noResolve: true, types: [] },
+    host,
+  });
   return program.getSyntacticDiagnostics(sourceFile).map((diagnostic) => {
     const { line, character } = sourceFile.getLineAndCharacterOfPosition(diagnostic.start ?? 0);
-    return { line: line + 1, column: character + 1, message: ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ') };
+    return {
+      line: line + 1,
+      column: character + 1,
+      message: ts.flattenDiagnosticMessageText(diagnostic.messageText, ' '),
+    };
   });
 }
 
@@ -176,7 +200,9 @@ function jsoncErrors(content: string): ParseError[] {
 }
 
 function syntaxMessage(errors: ParseError[]): string {
-  const shown = errors.slice(0, MAX_ERRORS_REPORTED).map((e) => `line ${e.line}:${e.column}: ${e.message.replace(/\.$/, '')}`);
+  const shown = errors
+    .slice(0, MAX_ERRORS_REPORTED)
+    .map((e) => `line ${e.line}:${e.column}: ${e.message.replace(/\.$/, '')}`);
   const more = errors.length - shown.length;
   return shown.join('; ') + (more > 0 ? ` (+${more} more)` : '');
 }

@@ -41,7 +41,8 @@ export interface RepoFiles {
  */
 export async function readRepoSource(source: RepoSource): Promise<RepoFiles> {
   const ref = source.ref ?? 'HEAD';
-  const git = async (...args: string[]): Promise<string> => (await run('git', ['-C', source.repo, ...args], { maxBuffer: 64 * 1024 * 1024 })).stdout;
+  const git = async (...args: string[]): Promise<string> =>
+    (await run('git', ['-C', source.repo, ...args], { maxBuffer: 64 * 1024 * 1024 })).stdout;
   try {
     await git('rev-parse', '--git-dir');
   } catch {

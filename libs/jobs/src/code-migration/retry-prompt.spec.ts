@@ -1,7 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { codeMigrationPrompt } from '../code-migration-prompt.js';
 import { validateMigratedFile } from './output-validator.js';
-import { MAX_VALIDATION_RETRIES, RETRY_MESSAGE_MAX_CHARS, validationRetryPrompt, type ValidationFailure } from './retry-prompt.js';
+import {
+  MAX_VALIDATION_RETRIES,
+  RETRY_MESSAGE_MAX_CHARS,
+  validationRetryPrompt,
+  type ValidationFailure,
+} from './retry-prompt.js';
 
 const task = { instruction: 'Replace var with const or let.' };
 const file = 'var a = 1;\nvar b = 2;\n';
@@ -44,7 +49,15 @@ describe('validationRetryPrompt', () => {
   });
 
   it('explains a truncated answer without an excerpt', () => {
-    const retry = validationRetryPrompt(task, 'src/a.ts', file, { ok: false, reason: 'truncated', message: 'the answer was cut off at the output token limit' }, 512);
-    expect(retry.prompt).toContain('Your previous answer was rejected: the answer was cut off at the output token limit.\nAnswer again');
+    const retry = validationRetryPrompt(
+      task,
+      'src/a.ts',
+      file,
+      { ok: false, reason: 'truncated', message: 'the answer was cut off at the output token limit' },
+      512,
+    );
+    expect(retry.prompt).toContain(
+      'Your previous answer was rejected: the answer was cut off at the output token limit.\nAnswer again',
+    );
   });
 });

@@ -1,6 +1,15 @@
 import type { CodeMigrationTask } from '#libs/batches/src/batch-types.js';
 import { codeMigrationPrompt } from '../code-migration-prompt.js';
-import { askChecked, fitsOneCall, roomIn, withFeedback, type Asked, type CallTally, type ItemModel, type RejectionListener } from '../model-calls.js';
+import {
+  askChecked,
+  fitsOneCall,
+  roomIn,
+  withFeedback,
+  type Asked,
+  type CallTally,
+  type ItemModel,
+  type RejectionListener,
+} from '../model-calls.js';
 import { contextShort, type ContextShort } from '../context-short.js';
 import type { Prompt } from '../prompt.js';
 import { splitAtTopLevelDeclarations } from './declaration-splitter.js';
@@ -24,14 +33,27 @@ export type MigratedFile = { content: string; diff: string | null };
  * one answer — unless parts could hold hardly anything (maxTokens of a few dozen tokens) while the whole
  * prompt fits: then it is asked for whole, and the checker says why the answer falls short.
  */
-export function needsParts<Stop>(model: ItemModel<Stop>, task: CodeMigrationTask, path: string, content: string, maxOutputTokens: number): boolean {
+export function needsParts<Stop>(
+  model: ItemModel<Stop>,
+  task: CodeMigrationTask,
+  path: string,
+  content: string,
+  maxOutputTokens: number,
+): boolean {
   const whole = codeMigrationPrompt(task, path, content, maxOutputTokens);
   if (!fitsOneCall(model, whole)) return true;
-  return model.countTokens(content) > whole.maxTokens && partBudget(model, task, path, maxOutputTokens) >= MIN_PART_TOKENS;
+  return (
+    model.countTokens(content) > whole.maxTokens && partBudget(model, task, path, maxOutputTokens) >= MIN_PART_TOKENS
+  );
 }
 
 /** Most tokens of a part: its prompt, answer and a retry's feedback fit the context, and its rewrite fits one answer. */
-function partBudget<Stop>(model: ItemModel<Stop>, task: CodeMigrationTask, path: string, maxOutputTokens: number): number {
+function partBudget<Stop>(
+  model: ItemModel<Stop>,
+  task: CodeMigrationTask,
+  path: string,
+  maxOutputTokens: number,
+): number {
   const frame = filePartFrame(task, path, maxOutputTokens);
   return Math.min(roomIn(model, frame), Math.floor(frame.maxTokens / OUTPUT_GROWTH));
 }
@@ -74,7 +96,13 @@ export async function runSplitMigration<Stop>(
   const parts = texts.map((text, index) => {
     const firstLine = line;
     line += newlines(text);
-    return { index, count: texts.length, firstLine, lastLine: Math.max(firstLine, line - (text.endsWith('\n') ? 1 : 0)), text };
+    return {
+      index,
+      count: texts.length,
+      firstLine,
+      lastLine: Math.max(firstLine, line - (text.endsWith('\n') ? 1 : 0)),
+      text,
+    };
   });
 
   const migrated: string[] = [];
@@ -93,7 +121,8 @@ export async function runSplitMigration<Stop>(
     const asked = await askChecked(model, tally, prompt, undefined, check, options);
     roundsLeft[i] -= asked.rounds;
     if ('stop' in asked) return { stop: asked.stop };
-    if (!asked.ok) return { ok: false, message: `${asked.message}, in ${name} (lines ${part.firstLine}–${part.lastLine})` };
+    if (!asked.ok)
+      return { ok: false, message: `${asked.message}, in ${name} (lines ${part.firstLine}–${part.lastLine})` };
     migrated[i] = asked.value;
     return null;
   };
@@ -104,13 +133,26 @@ export async function runSplitMigration<Stop>(
 
   for (;;) {
     const joined = migrated.join('');
-    const whole = validateMigratedFile(path, joined, { originalContent: content, maxTokensHit: false, expect: migrationExpectations(task) });
-    if (whole.ok) return { ok: true, value: { content: whole.content, diff: unifiedDiff(path, content, whole.content) || null } };
+    const whole = validateMigratedFile(path, joined, {
+      originalContent: content,
+      maxTokensHit: false,
+      expect: migrationExpectations(task),
+    });
+    if (whole.ok)
+      return { ok: true, value: { content: whole.content, diff: unifiedDiff(path, content, whole.content) || null } };
     const culprit = partAt(migrated, lineOf(whole.message));
     onRejected?.({ part: 'the joined file', round: 0, message: whole.message });
-    if (roundsLeft[culprit] <= 0) return { ok: false, message: `the file joined from its ${parts.length} parts: ${whole.message}` };
-    const failure: ValidationFailure = { ok: false, reason: whole.reason, message: `after joining the parts, the whole file has: ${whole.message}` };
-    const retry = withFeedback(partPrompt(task, path, parts[culprit].text, parts[culprit], maxOutputTokens), validationFeedback(failure));
+    if (roundsLeft[culprit] <= 0)
+      return { ok: false, message: `the file joined from its ${parts.length} parts: ${whole.message}` };
+    const failure: ValidationFailure = {
+      ok: false,
+      reason: whole.reason,
+      message: `after joining the parts, the whole file has: ${whole.message}`,
+    };
+    const retry = withFeedback(
+      partPrompt(task, path, parts[culprit].text, parts[culprit], maxOutputTokens),
+      validationFeedback(failure),
+    );
     const failed = await ask(culprit, retry);
     if (failed) return failed as Asked<MigratedFile, Stop> | ContextShort;
   }
@@ -124,20 +166,42 @@ interface FilePart {
 }
 
 /** The single-file prompt with the part's content, told that it is one part of a larger file. */
-function partPrompt(task: CodeMigrationTask, path: string, text: string, part: FilePart, maxOutputTokens: number): Prompt {
+function partPrompt(
+  task: CodeMigrationTask,
+  path: string,
+  text: string,
+  part: FilePart,
+  maxOutputTokens: number,
+): Prompt {
   const whole = codeMigrationPrompt(task, path, text, maxOutputTokens);
   if (part.count === 1) return whole; // one statement too large to split: asked for as the whole file
   const where = `This is part ${part.index + 1} of ${part.count} of the file (lines ${part.firstLine}–${part.lastLine}), whole top-level statements; the other parts are rewritten separately and joined with it in order. Answer with this part rewritten only.`;
-  return { ...whole, prompt: `${whole.prompt}\n\n${where}`, expectedOutputTokens: Math.min(whole.maxTokens, whole.expectedOutputTokens) };
+  return {
+    ...whole,
+    prompt: `${whole.prompt}\n\n${where}`,
+    expectedOutputTokens: Math.min(whole.maxTokens, whole.expectedOutputTokens),
+  };
 }
 
 /** A part's answer must parse where the original part did; the retry carries the validator's message (its excerpt only if it fits). */
-function partCheck<Stop>(model: ItemModel<Stop>, path: string, original: string, prompt: Prompt, expect: MigrationExpectations) {
+function partCheck<Stop>(
+  model: ItemModel<Stop>,
+  path: string,
+  original: string,
+  prompt: Prompt,
+  expect: MigrationExpectations,
+) {
   return (answer: { text: string; finishReason: 'stop' | 'length' }) => {
-    const check: MigratedFileCheck = validateMigratedFile(path, answer.text, { originalContent: original, maxTokensHit: answer.finishReason === 'length', expect });
+    const check: MigratedFileCheck = validateMigratedFile(path, answer.text, {
+      originalContent: original,
+      maxTokensHit: answer.finishReason === 'length',
+      expect,
+    });
     if (check.ok) return { ok: true as const, value: withSpacingOf(original, check.content) };
     const full = withFeedback(prompt, validationFeedback(check));
-    const retry = fitsOneCall(model, full) ? full : withFeedback(prompt, validationFeedback({ ...check, excerpt: undefined }));
+    const retry = fitsOneCall(model, full)
+      ? full
+      : withFeedback(prompt, validationFeedback({ ...check, excerpt: undefined }));
     return { ok: false as const, message: check.message, retry };
   };
 }

@@ -6,7 +6,15 @@ import { dirname, join } from 'node:path';
 import { batchPatch, unifiedDiff, type FileChange } from './unified-diff.js';
 
 // Each test gets a throwaway repository; the user's git configuration (autocrlf, hooks) stays out of it.
-const GIT_ENV = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' };
+const GIT_ENV = {
+  ...process.env,
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_AUTHOR_NAME: 't',
+  GIT_AUTHOR_EMAIL: 't@t',
+  GIT_COMMITTER_NAME: 't',
+  GIT_COMMITTER_EMAIL: 't@t',
+};
 const repos: string[] = [];
 afterEach(() => repos.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
@@ -31,10 +39,15 @@ function repoWith(files: { path: string; content: string; mode?: number }[], pat
 
 /** Commits every `before` that exists, applies the patch with `git apply`, and returns the files' bytes after it. */
 function applyWithGit(files: FileChange[], patch: string): Map<string, Buffer | null> {
-  const repo = repoWith(files.flatMap(({ path, before }) => (before === null ? [] : [{ path, content: before }])), patch);
+  const repo = repoWith(
+    files.flatMap(({ path, before }) => (before === null ? [] : [{ path, content: before }])),
+    patch,
+  );
   git(repo, 'apply', '--check', '.patch');
   git(repo, 'apply', '.patch');
-  return new Map(files.map((file) => [file.path, existsSync(join(repo, file.path)) ? readFileSync(join(repo, file.path)) : null]));
+  return new Map(
+    files.map((file) => [file.path, existsSync(join(repo, file.path)) ? readFileSync(join(repo, file.path)) : null]),
+  );
 }
 
 function expectGitToProduce(files: FileChange[]): string {
@@ -48,14 +61,16 @@ function expectGitToProduce(files: FileChange[]): string {
   return patch;
 }
 
-const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `line ${from + i}\n`).join('');
+const lines = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => `line ${from + i}\n`).join('');
 
 describe('unifiedDiff', () => {
   it('prints the header, blob ids and a hunk with three lines of context, as git does', () => {
     const before = lines(1, 10);
     const after = before.replace('line 5\n', 'line five\n');
     const patch = unifiedDiff('src/a.ts', before, after);
-    const blob = (text: string) => execFileSync('git', ['hash-object', '--stdin'], { input: text, env: GIT_ENV, encoding: 'utf8' }).trim();
+    const blob = (text: string) =>
+      execFileSync('git', ['hash-object', '--stdin'], { input: text, env: GIT_ENV, encoding: 'utf8' }).trim();
     expect(patch).toBe(
       'diff --git a/src/a.ts b/src/a.ts\n' +
         `index ${blob(before)}..${blob(after)}\n` +
@@ -141,7 +156,10 @@ describe('unifiedDiff', () => {
   });
 
   it('keeps an executable file executable', () => {
-    const repo = repoWith([{ path: 'run.sh', content: '#!/bin/sh\necho a\n', mode: 0o755 }], unifiedDiff('run.sh', '#!/bin/sh\necho a\n', '#!/bin/sh\necho b\n'));
+    const repo = repoWith(
+      [{ path: 'run.sh', content: '#!/bin/sh\necho a\n', mode: 0o755 }],
+      unifiedDiff('run.sh', '#!/bin/sh\necho a\n', '#!/bin/sh\necho b\n'),
+    );
     git(repo, 'apply', '.patch');
     expect(git(repo, 'diff', '--summary')).not.toMatch(/mode change/);
     expect(readFileSync(join(repo, 'run.sh'), 'utf8')).toBe('#!/bin/sh\necho b\n');
@@ -152,12 +170,18 @@ describe('unifiedDiff', () => {
     const patch = unifiedDiff('a.txt', base, base.replace('line 25\n', 'twenty-five\n'));
     const repo = repoWith([{ path: 'a.txt', content: base }], patch);
     // Someone else changed the lines the hunk's context needs: a plain apply fails, the blob ids let --3way merge.
-    writeFileSync(join(repo, 'a.txt'), base.replace('line 23\n', 'twenty-three\n').replace('line 27\n', 'twenty-seven\n'));
+    writeFileSync(
+      join(repo, 'a.txt'),
+      base.replace('line 23\n', 'twenty-three\n').replace('line 27\n', 'twenty-seven\n'),
+    );
     git(repo, 'commit', '-qam', 'moved on');
     expect(() => git(repo, 'apply', '--check', '.patch')).toThrow();
     git(repo, 'apply', '--3way', '.patch');
     expect(readFileSync(join(repo, 'a.txt'), 'utf8')).toBe(
-      base.replace('line 23\n', 'twenty-three\n').replace('line 25\n', 'twenty-five\n').replace('line 27\n', 'twenty-seven\n'),
+      base
+        .replace('line 23\n', 'twenty-three\n')
+        .replace('line 25\n', 'twenty-five\n')
+        .replace('line 27\n', 'twenty-seven\n'),
     );
   });
 });
@@ -173,12 +197,17 @@ describe('batchPatch', () => {
   });
 
   it('refuses a path given twice', () => {
-    expect(() => batchPatch([{ path: 'a', before: '1', after: '2' }, { path: 'a', before: '1', after: '3' }])).toThrow(/twice/);
+    expect(() =>
+      batchPatch([
+        { path: 'a', before: '1', after: '2' },
+        { path: 'a', before: '1', after: '3' },
+      ]),
+    ).toThrow(/twice/);
   });
 
   it('applies with git to exactly the migrated bytes for 40 random files', () => {
     let seed = 7;
-    const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const randomFile = () => {
       const count = Math.floor(next() * 60);
       const eol = next() < 0.2 ? '\r\n' : '\n';
@@ -188,7 +217,14 @@ describe('batchPatch', () => {
     const files: FileChange[] = Array.from({ length: 40 }, (_, i) => {
       const before = randomFile();
       // Small edits of before, so hunks have context; sometimes an unrelated file.
-      const after = next() < 0.2 ? randomFile() : before.split('\n').filter(() => next() > 0.15).map((l) => (next() < 0.1 ? `${l}!` : l)).join('\n');
+      const after =
+        next() < 0.2
+          ? randomFile()
+          : before
+              .split('\n')
+              .filter(() => next() > 0.15)
+              .map((l) => (next() < 0.1 ? `${l}!` : l))
+              .join('\n');
       return { path: `f${i}.txt`, before, after };
     });
     expectGitToProduce(files);

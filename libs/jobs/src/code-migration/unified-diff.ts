@@ -35,7 +35,10 @@ export function unifiedDiff(path: string, before: string | null, after: string |
   const newLines = splitLines(after ?? '');
   // git prints no ---/+++ lines for a file created or deleted empty.
   if (oldLines.length === 0 && newLines.length === 0) return header.join('');
-  header.push(`--- ${before === null ? '/dev/null' : fileLabel(a)}\n`, `+++ ${after === null ? '/dev/null' : fileLabel(b)}\n`);
+  header.push(
+    `--- ${before === null ? '/dev/null' : fileLabel(a)}\n`,
+    `+++ ${after === null ? '/dev/null' : fileLabel(b)}\n`,
+  );
   return header.join('') + hunks(oldLines, newLines, diffLines(oldLines, newLines)).join('');
 }
 
@@ -74,7 +77,9 @@ function hunks(oldLines: string[], newLines: string[], edits: LineEdit[]): strin
       if (edits[next] !== 'equal') lastChange = next;
     }
     const end = Math.min(edits.length, lastChange + 1 + CONTEXT_LINES);
-    out.push(`@@ -${range(oldAt[start], oldAt[end] - oldAt[start])} +${range(newAt[start], newAt[end] - newAt[start])} @@\n`);
+    out.push(
+      `@@ -${range(oldAt[start], oldAt[end] - oldAt[start])} +${range(newAt[start], newAt[end] - newAt[start])} @@\n`,
+    );
     for (let i = start; i < end; i++) {
       const edit = edits[i];
       const line = edit === 'insert' ? newLines[newAt[i]] : oldLines[oldAt[i]];
@@ -103,7 +108,17 @@ function fileLabel(name: string): string {
   return quotePath(name) + (name.includes(' ') ? '\t' : '');
 }
 
-const C_ESCAPES: Record<string, string> = { '\x07': 'a', '\b': 'b', '\t': 't', '\n': 'n', '\v': 'v', '\f': 'f', '\r': 'r', '"': '"', '\\': '\\' };
+const C_ESCAPES: Record<string, string> = {
+  '\x07': 'a',
+  '\b': 'b',
+  '\t': 't',
+  '\n': 'n',
+  '\v': 'v',
+  '\f': 'f',
+  '\r': 'r',
+  '"': '"',
+  '\\': '\\',
+};
 
 /** git's C-style quoting (core.quotePath on): names with control characters, quotes, backslashes or non-ASCII bytes. */
 function quotePath(name: string): string {

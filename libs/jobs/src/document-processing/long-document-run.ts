@@ -1,6 +1,16 @@
 import type { DocumentTask } from '#libs/batches/src/batch-types.js';
 import type { CompletionResult } from '#libs/providers/src/completion.js';
-import { askChecked, roomIn, fitsOneCall, withFeedback, type AnswerCheck, type Asked, type CallTally, type ItemModel, type RejectionListener } from '../model-calls.js';
+import {
+  askChecked,
+  roomIn,
+  fitsOneCall,
+  withFeedback,
+  type AnswerCheck,
+  type Asked,
+  type CallTally,
+  type ItemModel,
+  type RejectionListener,
+} from '../model-calls.js';
 import { contextShort, type ContextShort } from '../context-short.js';
 import type { Prompt } from '../prompt.js';
 import { mapPrompt, reduceGroups, reducePrompt } from './map-reduce-plan.js';
@@ -54,7 +64,9 @@ export async function runLongDocument<Stop>(
         `of the document after its prompt and answer; at least ${MIN_CHUNK_TOKENS} are needed`,
     );
   }
-  const chunks = chunkByTokens(text, { chunkTokens, overlapTokens: Math.floor(chunkTokens * OVERLAP_SHARE) }, (s) => model.countTokens(s));
+  const chunks = chunkByTokens(text, { chunkTokens, overlapTokens: Math.floor(chunkTokens * OVERLAP_SHARE) }, (s) =>
+    model.countTokens(s),
+  );
 
   let partials: string[] = [];
   for (const chunk of chunks) {
@@ -76,7 +88,11 @@ export async function runLongDocument<Stop>(
       return 'ok' in asked && !asked.ok ? partFailed(asked, 'combining the parts') : asked;
     }
     const frame = reducePrompt(partTask, [], maxOutputTokens, 'intermediate');
-    const groups = reduceGroups(partials, roomIn(model, frame), (partial) => model.countTokens(partial) + PART_TAG_TOKENS);
+    const groups = reduceGroups(
+      partials,
+      roomIn(model, frame),
+      (partial) => model.countTokens(partial) + PART_TAG_TOKENS,
+    );
     if (groups.length >= partials.length) {
       const what = "the parts' answers with the prompt that combines them";
       return contextShort(`the model's context of ${model.contextTokens} tokens cannot hold ${what}`);
@@ -121,7 +137,11 @@ function summaryCheck(prompt: Prompt): (answer: CompletionResult) => AnswerCheck
   return (answer) => {
     const summary = answer.text.trim();
     if (summary) return { ok: true, value: summary };
-    return { ok: false, message: 'the answer was empty', retry: withFeedback(prompt, 'Your previous answer was empty. Answer with the summary.') };
+    return {
+      ok: false,
+      message: 'the answer was empty',
+      retry: withFeedback(prompt, 'Your previous answer was empty. Answer with the summary.'),
+    };
   };
 }
 

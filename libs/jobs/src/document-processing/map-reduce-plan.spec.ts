@@ -2,7 +2,11 @@ import { describe, expect, it } from '@jest/globals';
 import { documentPrompt } from '../document-prompt.js';
 import { mapReducePlan, reduceGroups, reducePrompt } from './map-reduce-plan.js';
 
-const chunks = ['The board met on Monday.', 'It approved the 2025 budget of $4M.', 'Alice Smith chairs the next meeting.'];
+const chunks = [
+  'The board met on Monday.',
+  'It approved the 2025 budget of $4M.',
+  'Alice Smith chairs the next meeting.',
+];
 
 describe('mapReducePlan', () => {
   it('summarizes each chunk with its place in the document, under the single-document system prompt', () => {
@@ -19,12 +23,18 @@ describe('mapReducePlan', () => {
 
   it('combines the partial summaries in order into one summary', () => {
     const reduce = mapReducePlan({ type: 'summarize' }, chunks, 512).reduce(['S1', 'S2', 'S3']);
-    expect(reduce.prompt).toMatch(/^Combine the following summaries of consecutive parts of one document into one summary of the whole document/);
-    expect(reduce.prompt).toContain('<summary part="1 of 3">\nS1\n</summary>\n<summary part="2 of 3">\nS2\n</summary>\n<summary part="3 of 3">\nS3\n</summary>');
+    expect(reduce.prompt).toMatch(
+      /^Combine the following summaries of consecutive parts of one document into one summary of the whole document/,
+    );
+    expect(reduce.prompt).toContain(
+      '<summary part="1 of 3">\nS1\n</summary>\n<summary part="2 of 3">\nS2\n</summary>\n<summary part="3 of 3">\nS3\n</summary>',
+    );
   });
 
   it('refuses a reduce over a different number of partials than chunks', () => {
-    expect(() => mapReducePlan({ type: 'summarize' }, chunks, 512).reduce(['S1', 'S2'])).toThrow(/expects 3 partial answers, got 2/);
+    expect(() => mapReducePlan({ type: 'summarize' }, chunks, 512).reduce(['S1', 'S2'])).toThrow(
+      /expects 3 partial answers, got 2/,
+    );
   });
 
   it('classifies from summaries that keep what bears on the labels, with a label-sized answer', () => {
@@ -32,7 +42,9 @@ describe('mapReducePlan', () => {
     const plan = mapReducePlan(task, chunks, 512);
     expect(plan.map[0].prompt).toContain('Keep what bears on these labels: finance, hr.');
     const reduce = plan.reduce(['S1', 'S2', 'S3']);
-    expect(reduce.prompt).toMatch(/^Classify the document that the following summaries of its consecutive parts describe\. Answer with exactly one of these labels: finance, hr\./);
+    expect(reduce.prompt).toMatch(
+      /^Classify the document that the following summaries of its consecutive parts describe\. Answer with exactly one of these labels: finance, hr\./,
+    );
     expect(reduce.maxTokens).toBe(32);
   });
 
@@ -61,7 +73,12 @@ describe('reduce in rounds', () => {
 
   it('groups consecutive partials within the input limit; an oversized one stands alone', () => {
     const count = (s: string) => s.length;
-    expect(reduceGroups(['aaa', 'bb', 'c', 'dddddd', 'e'], 5, count)).toEqual([['aaa', 'bb'], ['c'], ['dddddd'], ['e']]);
+    expect(reduceGroups(['aaa', 'bb', 'c', 'dddddd', 'e'], 5, count)).toEqual([
+      ['aaa', 'bb'],
+      ['c'],
+      ['dddddd'],
+      ['e'],
+    ]);
     expect(reduceGroups([], 5, count)).toEqual([]);
   });
 });

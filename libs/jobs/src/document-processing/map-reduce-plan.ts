@@ -24,7 +24,8 @@ export function mapReducePlan(task: DocumentTask, chunks: readonly string[], max
   return {
     map: chunks.map((chunk, i) => mapPrompt(task, chunk, { index: i, count: chunks.length }, maxOutputTokens)),
     reduce: (partials) => {
-      if (partials.length !== chunks.length) throw new RangeError(`reduce expects ${chunks.length} partial answers, got ${partials.length}`);
+      if (partials.length !== chunks.length)
+        throw new RangeError(`reduce expects ${chunks.length} partial answers, got ${partials.length}`);
       return reducePrompt(task, partials, maxOutputTokens);
     },
   };
@@ -64,9 +65,15 @@ export function mapPrompt(task: DocumentTask, chunk: string, part: DocumentPart,
  * classify); `intermediate` combines a group of summaries into one summary, for when all the partials
  * do not fit one prompt and are reduced in rounds.
  */
-export function reducePrompt(task: DocumentTask, partials: readonly string[], maxOutputTokens: number, stage: 'final' | 'intermediate' = 'final'): Prompt {
+export function reducePrompt(
+  task: DocumentTask,
+  partials: readonly string[],
+  maxOutputTokens: number,
+  stage: 'final' | 'intermediate' = 'final',
+): Prompt {
   const maxTokens = Math.min(task.maxTokens ?? maxOutputTokens, maxOutputTokens);
-  const parts = (tag: string) => partials.map((text, i) => `<${tag} part="${i + 1} of ${partials.length}">\n${text}\n</${tag}>`).join('\n');
+  const parts = (tag: string) =>
+    partials.map((text, i) => `<${tag} part="${i + 1} of ${partials.length}">\n${text}\n</${tag}>`).join('\n');
   if (task.type === 'extract') {
     return {
       system: SYSTEM,
@@ -99,7 +106,11 @@ export function reducePrompt(task: DocumentTask, partials: readonly string[], ma
  * each group with stage 'intermediate', then group the results again until one group is left. A
  * partial larger than the limit is a group of its own.
  */
-export function reduceGroups(partials: readonly string[], maxInputTokens: number, countTokens: (text: string) => number = estimateTokens): string[][] {
+export function reduceGroups(
+  partials: readonly string[],
+  maxInputTokens: number,
+  countTokens: (text: string) => number = estimateTokens,
+): string[][] {
   const groups: string[][] = [];
   let tokens = 0;
   for (const partial of partials) {

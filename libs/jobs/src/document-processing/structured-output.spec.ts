@@ -10,7 +10,14 @@ const invoice: DocumentTask = {
     properties: {
       number: { type: 'string' },
       total: { type: 'number', minimum: 0 },
-      lines: { type: 'array', items: { type: 'object', properties: { sku: { type: 'string' }, qty: { type: 'integer' } }, required: ['sku', 'qty'] } },
+      lines: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: { sku: { type: 'string' }, qty: { type: 'integer' } },
+          required: ['sku', 'qty'],
+        },
+      },
       'due date': { type: 'string', format: 'date' },
     },
     required: ['number', 'total'],
@@ -66,7 +73,15 @@ describe('validateStructured', () => {
     });
 
     it('names the JSON path of each failure, nested ones and odd keys included', () => {
-      const answer = { number: 'INV-1', total: -1, lines: [{ sku: 'A', qty: 2 }, { sku: 'B', qty: 1.5 }], 'due date': 'soon' };
+      const answer = {
+        number: 'INV-1',
+        total: -1,
+        lines: [
+          { sku: 'A', qty: 2 },
+          { sku: 'B', qty: 1.5 },
+        ],
+        'due date': 'soon',
+      };
       const message = failure(invoice, JSON.stringify(answer));
       expect(message).toContain('$.total: ');
       expect(message).toContain('$.lines[1].qty: ');
@@ -85,7 +100,10 @@ describe('validateStructured', () => {
     });
 
     it('refuses a schema it cannot compile with an error of its own, not as a bad answer', () => {
-      const broken: DocumentTask = { type: 'extract', schema: { type: 'object', properties: { a: { $ref: '#/$defs/missing' } } } };
+      const broken: DocumentTask = {
+        type: 'extract',
+        schema: { type: 'object', properties: { a: { $ref: '#/$defs/missing' } } },
+      };
       expect(() => validateStructured(broken, '{}')).toThrow(UnsupportedSchemaError);
       expect(schemaProblem({ type: 'nonsense' })).toMatch(/type/);
       expect(schemaProblem(invoice.schema!)).toBeNull();
@@ -115,20 +133,39 @@ describe('validateStructured', () => {
     });
 
     it('names a property not allowed by additionalProperties or unevaluatedProperties, odd keys quoted', () => {
-      const closed: DocumentTask = { type: 'extract', schema: { type: 'object', properties: { a: { type: 'number' } }, additionalProperties: false } };
+      const closed: DocumentTask = {
+        type: 'extract',
+        schema: { type: 'object', properties: { a: { type: 'number' } }, additionalProperties: false },
+      };
       expect(failure(closed, '{"a": 1, "a key": 2}')).toBe('$["a key"]: property not allowed');
-      const unevaluated: DocumentTask = { type: 'extract', schema: { allOf: [{ properties: { a: {} } }], unevaluatedProperties: false } };
+      const unevaluated: DocumentTask = {
+        type: 'extract',
+        schema: { allOf: [{ properties: { a: {} } }], unevaluatedProperties: false },
+      };
       expect(failure(unevaluated, '{"a": 1, "b/c": 2}')).toBe('$["b/c"]: property not allowed');
     });
 
     it('reports at most three issues and counts the rest', () => {
-      const prices: DocumentTask = { type: 'extract', schema: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { price: { type: 'number' } } } } } } };
+      const prices: DocumentTask = {
+        type: 'extract',
+        schema: {
+          type: 'object',
+          properties: {
+            items: { type: 'array', items: { type: 'object', properties: { price: { type: 'number' } } } },
+          },
+        },
+      };
       const answer = { items: ['1', '2', '3', '4', '5'].map((price) => ({ price })) };
-      expect(failure(prices, JSON.stringify(answer))).toBe('$.items[0].price: must be number; $.items[1].price: must be number; $.items[2].price: must be number (+2 more)');
+      expect(failure(prices, JSON.stringify(answer))).toBe(
+        '$.items[0].price: must be number; $.items[1].price: must be number; $.items[2].price: must be number (+2 more)',
+      );
     });
 
     it('treats numeric keys of an object as keys, not indexes', () => {
-      const byYear: DocumentTask = { type: 'extract', schema: { type: 'object', additionalProperties: { type: 'integer' } } };
+      const byYear: DocumentTask = {
+        type: 'extract',
+        schema: { type: 'object', additionalProperties: { type: 'integer' } },
+      };
       expect(failure(byYear, '{"2024": "many"}')).toBe('$["2024"]: must be integer');
     });
 
@@ -175,7 +212,13 @@ describe('validateStructured', () => {
     });
 
     it('checks schemas it does not fully know and tasks sharing an $id', () => {
-      const annotated = { $id: 'https://example.com/invoice', type: 'object', 'x-vendor': true, properties: { n: { type: 'string' } }, required: ['n'] };
+      const annotated = {
+        $id: 'https://example.com/invoice',
+        type: 'object',
+        'x-vendor': true,
+        properties: { n: { type: 'string' } },
+        required: ['n'],
+      };
       const first: DocumentTask = { type: 'extract', schema: annotated };
       const second: DocumentTask = { type: 'extract', schema: { ...annotated } };
       expect(failure(first, '{}')).toBe('$.n: required property missing');

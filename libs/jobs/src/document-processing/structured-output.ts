@@ -27,7 +27,12 @@ const MAX_ISSUES_REPORTED = 3;
 export function jsonSchemaForTask(task: DocumentTask): Record<string, unknown> | null {
   switch (task.type) {
     case 'classify':
-      return { type: 'object', properties: { label: { enum: task.labels ?? [] } }, required: ['label'], additionalProperties: false };
+      return {
+        type: 'object',
+        properties: { label: { enum: task.labels ?? [] } },
+        required: ['label'],
+        additionalProperties: false,
+      };
     case 'extract':
       return task.schema ?? {};
     case 'summarize':
@@ -58,8 +63,10 @@ export function validateStructured(task: DocumentTask, text: string): Structured
   if (task.type === 'summarize') return { ok: true, value: text.trim(), stored: text.trim() };
   const validate = validatorOf(task);
   const unwrapped = unwrapCodeFence(text.trim());
-  if (unwrapped.kind === 'unclosed') return { ok: false, message: 'the answer opens a Markdown code fence and never closes it' };
-  if (unwrapped.kind === 'several') return { ok: false, message: 'the answer holds several code blocks; expected one JSON value' };
+  if (unwrapped.kind === 'unclosed')
+    return { ok: false, message: 'the answer opens a Markdown code fence and never closes it' };
+  if (unwrapped.kind === 'several')
+    return { ok: false, message: 'the answer holds several code blocks; expected one JSON value' };
   const json = unwrapped.text.trim();
   const label = task.type === 'classify' ? bareLabel(task, json) : undefined;
   if (label !== undefined) return storable(validate, { label });
@@ -216,7 +223,13 @@ function jsonPath(path: readonly PropertyKey[]): string {
   return (
     '$' +
     path
-      .map((key) => (typeof key === 'number' ? `[${key}]` : typeof key === 'string' && /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(String(key))}]`))
+      .map((key) =>
+        typeof key === 'number'
+          ? `[${key}]`
+          : typeof key === 'string' && /^[A-Za-z_$][\w$]*$/.test(key)
+            ? `.${key}`
+            : `[${JSON.stringify(String(key))}]`,
+      )
       .join('')
   );
 }

@@ -42,7 +42,8 @@ interface Piece {
  */
 export function chunkByTokens(text: string, options: TokenChunkOptions, measure: TokenMeasure): TextChunk[] {
   const { chunkTokens, overlapTokens } = options;
-  if (!Number.isInteger(chunkTokens) || chunkTokens < 1) throw new RangeError(`chunkTokens must be a positive integer, got ${chunkTokens}`);
+  if (!Number.isInteger(chunkTokens) || chunkTokens < 1)
+    throw new RangeError(`chunkTokens must be a positive integer, got ${chunkTokens}`);
   if (!Number.isInteger(overlapTokens) || overlapTokens < 0 || overlapTokens >= chunkTokens) {
     throw new RangeError(`overlapTokens must be an integer in [0, chunkTokens), got ${overlapTokens}`);
   }
@@ -76,7 +77,13 @@ function sentencePieces(text: string): Piece[] {
 }
 
 /** A long sentence as groups of words of at most `grain` tokens; a word over `chunkTokens` is cut. */
-function wordPieces(text: string, sentence: Piece, grain: number, chunkTokens: number, count: (s: string) => number): Piece[] {
+function wordPieces(
+  text: string,
+  sentence: Piece,
+  grain: number,
+  chunkTokens: number,
+  count: (s: string) => number,
+): Piece[] {
   const words: Piece[] = [];
   const wordRe = /\S+\s*|\s+/g;
   const body = text.slice(sentence.start, sentence.end);
@@ -90,7 +97,12 @@ function wordPieces(text: string, sentence: Piece, grain: number, chunkTokens: n
   const groups: Piece[] = [];
   for (const word of words) {
     const last = groups.at(-1);
-    if (last && last.boundary === Boundary.Word && word.boundary === Boundary.Word && last.tokens + word.tokens <= grain) {
+    if (
+      last &&
+      last.boundary === Boundary.Word &&
+      word.boundary === Boundary.Word &&
+      last.tokens + word.tokens <= grain
+    ) {
       last.end = word.end;
       last.tokens += word.tokens;
     } else {
@@ -102,7 +114,13 @@ function wordPieces(text: string, sentence: Piece, grain: number, chunkTokens: n
 }
 
 /** The longest prefixes of at most `chunkTokens` tokens, found by bisection; never splits a surrogate pair. */
-function characterPieces(text: string, start: number, end: number, chunkTokens: number, count: (s: string) => number): Piece[] {
+function characterPieces(
+  text: string,
+  start: number,
+  end: number,
+  chunkTokens: number,
+  count: (s: string) => number,
+): Piece[] {
   const pieces: Piece[] = [];
   while (start < end) {
     let lo = start + 1;
@@ -133,7 +151,8 @@ function pack(text: string, pieces: Piece[], chunkTokens: number, overlapTokens:
     // The overlap gives way when it leaves no room for the next new piece.
     while (first < fresh && tokens + pieces[fresh].tokens > chunkTokens) tokens -= pieces[first++].tokens;
     let end = fresh;
-    while (end < pieces.length && (end === fresh || tokens + pieces[end].tokens <= chunkTokens)) tokens += pieces[end++].tokens;
+    while (end < pieces.length && (end === fresh || tokens + pieces[end].tokens <= chunkTokens))
+      tokens += pieces[end++].tokens;
     if (end < pieces.length) end = bestCut(pieces, first, fresh, end, chunkTokens);
     chunks.push({
       index: chunks.length,

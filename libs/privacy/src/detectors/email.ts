@@ -34,7 +34,11 @@ export const emailDetector: Detector = {
 
       let end = at + 1;
       let dots = 0;
-      for (let c = text.charCodeAt(end); end < text.length && end - at <= MAX_DOMAIN && isDomainChar(c); c = text.charCodeAt(++end)) {
+      for (
+        let c = text.charCodeAt(end);
+        end < text.length && end - at <= MAX_DOMAIN && isDomainChar(c);
+        c = text.charCodeAt(++end)
+      ) {
         if (c === 46) dots++;
       }
       if (dots === 0) continue; // "a@b", "@Injectable", "user@localhost": no domain with a TLD

@@ -66,7 +66,12 @@ function isCardNumber(text: string, start: number, end: number, digits: number):
  * longest first so a 19-digit PAN is not cut at 16. Group bounds are kept as numbers, not
  * substrings: a run can be megabytes of "1234 5678 …" figures.
  */
-function scanGroupedRun(text: string, runStart: number, runEnd: number, found: (start: number, end: number) => void): void {
+function scanGroupedRun(
+  text: string,
+  runStart: number,
+  runEnd: number,
+  found: (start: number, end: number) => void,
+): void {
   const starts: number[] = [];
   const ends: number[] = [];
   for (let i = runStart; i < runEnd; i++) {

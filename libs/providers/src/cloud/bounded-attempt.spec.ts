@@ -15,7 +15,7 @@ const stoppedBy = async (promise: Promise<unknown>) => {
 };
 
 describe('one attempt under its timers', () => {
-  it('is stopped by its timer when nothing comes back, as a timeout rather than the SDK\'s abort error', async () => {
+  it("is stopped by its timer when nothing comes back, as a timeout rather than the SDK's abort error", async () => {
     const closing = new AbortController();
     const started = Date.now();
     const silent = boundedAttempt({ timeoutMs: 50, stops: { closing: closing.signal }, run: hanging });
@@ -40,7 +40,7 @@ describe('one attempt under its timers', () => {
     expect(result).toBe('whole answer');
   });
 
-  it('names the caller\'s abort and close() as what stopped it', async () => {
+  it("names the caller's abort and close() as what stopped it", async () => {
     const caller = new AbortController();
     const closing = new AbortController();
     setTimeout(() => caller.abort(), 20);
@@ -61,7 +61,7 @@ describe('one attempt under its timers', () => {
     ).rejects.toBe(own);
   });
 
-  it('leaves no listener behind on the provider\'s long-lived close signal', async () => {
+  it("leaves no listener behind on the provider's long-lived close signal", async () => {
     const closing = new AbortController();
     const listening = new Set<unknown>();
     const signal = closing.signal;

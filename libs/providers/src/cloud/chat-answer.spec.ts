@@ -49,7 +49,7 @@ const failureOf = (fn: () => unknown): ProviderError => {
 };
 
 describe('a whole answer', () => {
-  it('is the first choice\'s text, with the usage and model the API reported', () => {
+  it("is the first choice's text, with the usage and model the API reported", () => {
     expect(wholeAnswer(completion(), ctx)).toEqual({
       text: 'The renewal.',
       usage: { inputTokens: 11, outputTokens: 3 },
@@ -62,14 +62,14 @@ describe('a whole answer', () => {
     expect(wholeAnswer(completion({ model: '' }), ctx).model).toBe('asked-model');
   });
 
-  it('is refused, retryably, when the body is not a chat completion (a proxy\'s page, a wrong baseURL)', () => {
+  it("is refused, retryably, when the body is not a chat completion (a proxy's page, a wrong baseURL)", () => {
     const err = failureOf(() => wholeAnswer({ hello: 'world' } as unknown as ChatCompletion, ctx));
     expect(err).toMatchObject({ code: 'bad_response', retryable: true });
   });
 });
 
 describe('a streamed answer', () => {
-  it('is the chunks\' text joined, with the finish reason and the usage of the final chunk', async () => {
+  it("is the chunks' text joined, with the finish reason and the usage of the final chunk", async () => {
     let chunks = 0;
     const usage = { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 };
     const stream = streamOf(chunk('The '), chunk('renewal.'), chunk(undefined, 'length'), {

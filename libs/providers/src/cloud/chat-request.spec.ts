@@ -19,7 +19,7 @@ const closedSchema = {
 };
 
 describe('the chat completion an item asks for', () => {
-  it('sends the system and the prompt as two messages, with the item\'s limit as max_tokens', () => {
+  it("sends the system and the prompt as two messages, with the item's limit as max_tokens", () => {
     expect(chatCompletionParams('gpt-x', request())).toEqual({
       model: 'gpt-x',
       messages: [

@@ -38,7 +38,17 @@ describe('CloudProvider egress audit and key rotation (against the double)', () 
   const dirs: string[] = [];
 
   const provider = (overrides: Partial<CloudProviderOptions>) => {
-    const p = new CloudProvider({ name: 'frontier', baseURL: double.url, apiKey: 'key-a', model: 'double-model', clearance: 'internal', timeoutMs: 2000, maxRetries: 2, contextTokens: 128_000, ...overrides });
+    const p = new CloudProvider({
+      name: 'frontier',
+      baseURL: double.url,
+      apiKey: 'key-a',
+      model: 'double-model',
+      clearance: 'internal',
+      timeoutMs: 2000,
+      maxRetries: 2,
+      contextTokens: 128_000,
+      ...overrides,
+    });
     providers.push(p);
     return p;
   };
@@ -59,7 +69,12 @@ describe('CloudProvider egress audit and key rotation (against the double)', () 
     await provider({ audit }).complete(request());
     expect(double.completionRequests()).toHaveLength(3);
     expect(audit.egress.map((r) => r.attempt)).toEqual([1, 2, 3]);
-    expect(audit.egress[0]).toMatchObject({ provider: 'frontier', clearance: 'internal', sensitivity: 'internal', itemRef: 'batch-1.4' });
+    expect(audit.egress[0]).toMatchObject({
+      provider: 'frontier',
+      clearance: 'internal',
+      sensitivity: 'internal',
+      itemRef: 'batch-1.4',
+    });
     // Each record was made before its request arrived.
     audit.egress.forEach((r, i) => expect(Date.parse(r.at)).toBeLessThanOrEqual(double.completionRequests()[i].at));
     expect(JSON.stringify(audit.egress)).not.toContain('memo');
@@ -72,13 +87,17 @@ describe('CloudProvider egress audit and key rotation (against the double)', () 
       const [sent] = double.completionRequests();
       expect(double.completionRequests()).toHaveLength(1);
       expect(sent.body).toMatchObject({ model: 'double-model', max_tokens: 1 });
-      expect(audit.egress).toEqual([expect.objectContaining({ provider: 'frontier', itemRef: PROBE_ITEM_REF, sensitivity: 'public', attempt: 1 })]);
+      expect(audit.egress).toEqual([
+        expect.objectContaining({ provider: 'frontier', itemRef: PROBE_ITEM_REF, sensitivity: 'public', attempt: 1 }),
+      ]);
     });
 
     it('fails at its own timeout, not the request timeout, and is not retried', async () => {
       double.failNext(1, { hang: true });
       const started = Date.now();
-      const err = await provider({ timeoutMs: 10_000, probeTimeoutMs: 300 }).probe().catch((e: unknown) => e);
+      const err = await provider({ timeoutMs: 10_000, probeTimeoutMs: 300 })
+        .probe()
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ProviderError);
       expect(err).toMatchObject({ code: 'timeout', message: expect.stringContaining('300 ms') });
       expect(Date.now() - started).toBeLessThan(5_000);
@@ -101,21 +120,33 @@ describe('CloudProvider egress audit and key rotation (against the double)', () 
 
   it('records a refusal above clearance, and nothing leaves', async () => {
     const audit = new RecordingAudit();
-    await expect(provider({ audit }).complete(request({ sensitivity: 'restricted' }))).rejects.toBeInstanceOf(ClearanceError);
+    await expect(provider({ audit }).complete(request({ sensitivity: 'restricted' }))).rejects.toBeInstanceOf(
+      ClearanceError,
+    );
     expect(double.requests).toHaveLength(0);
     expect(audit.egress).toHaveLength(0);
-    expect(audit.refusals).toEqual([expect.objectContaining({ sensitivity: 'restricted', clearance: 'internal', reason: expect.stringContaining('refuses') })]);
+    expect(audit.refusals).toEqual([
+      expect.objectContaining({
+        sensitivity: 'restricted',
+        clearance: 'internal',
+        reason: expect.stringContaining('refuses'),
+      }),
+    ]);
   });
 
   it('sends nothing when the request cannot be recorded', async () => {
     const audit = new RecordingAudit();
     audit.failing = true;
-    const err = await provider({ audit, maxRetries: 0 }).complete(request()).catch((e: unknown) => e);
+    const err = await provider({ audit, maxRetries: 0 })
+      .complete(request())
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect(err).toMatchObject({ code: 'audit_unavailable', retryable: true });
     expect(double.requests).toHaveLength(0);
     // A refusal is still a refusal when its record fails.
-    await expect(provider({ audit }).complete(request({ sensitivity: 'restricted' }))).rejects.toBeInstanceOf(ClearanceError);
+    await expect(provider({ audit }).complete(request({ sensitivity: 'restricted' }))).rejects.toBeInstanceOf(
+      ClearanceError,
+    );
   });
 
   it('uses a rotated key file from the very next request, without a new provider', async () => {
@@ -134,7 +165,11 @@ describe('CloudProvider egress audit and key rotation (against the double)', () 
     // A non-atomic write caught mid-way (empty file) keeps the current key.
     writeFileSync(path, '');
     await p.complete(request());
-    expect(double.completionRequests().map((r) => r.headers.authorization)).toEqual(['Bearer key-a', 'Bearer key-b', 'Bearer key-b']);
+    expect(double.completionRequests().map((r) => r.headers.authorization)).toEqual([
+      'Bearer key-a',
+      'Bearer key-b',
+      'Bearer key-b',
+    ]);
     expect(reloads).toEqual([path]);
   });
 

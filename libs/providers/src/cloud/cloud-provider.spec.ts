@@ -1,5 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { defaultAnswer, doubleTokenCount, startOpenAIDouble, type OpenAIDouble } from '../../../../test/support/openai-double.js';
+import {
+  defaultAnswer,
+  doubleTokenCount,
+  startOpenAIDouble,
+  type OpenAIDouble,
+} from '../../../../test/support/openai-double.js';
 import { ClearanceError, ProviderError, type CompletionRequest } from '../completion.js';
 import { CloudProvider, type CloudProviderOptions } from './cloud-provider.js';
 
@@ -157,7 +162,7 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
     double.setHabits({});
   });
 
-  it('charges the prompt tokens the server reports, not a tokenizer\'s count (a server reusing its prompt cache reports fewer)', async () => {
+  it("charges the prompt tokens the server reports, not a tokenizer's count (a server reusing its prompt cache reports fewer)", async () => {
     double.setHabits({ promptTokensScale: 0.25 });
     const result = await provider().complete(request());
     expect(result.usage.inputTokens).toBe(Math.round(Math.ceil(promptChars / 4) * 0.25));
@@ -221,7 +226,10 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
         finishReason: 'stop',
         attemptMs: expect.any(Number),
       });
-      expect(double.completionRequests()[0].body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+      expect(double.completionRequests()[0].body).toMatchObject({
+        stream: true,
+        stream_options: { include_usage: true },
+      });
     });
 
     it('reports finishReason "length" from the stream', async () => {

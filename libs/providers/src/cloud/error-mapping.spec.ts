@@ -46,7 +46,7 @@ describe('what an SDK or HTTP failure means for the queue', () => {
     expect(isRefusal(err)).toBe(true);
   });
 
-  it('names the error type and code in the message but never the server\'s text, which may echo the prompt', () => {
+  it("names the error type and code in the message but never the server's text, which may echo the prompt", () => {
     const err = toProviderError(
       http(422, { type: 'invalid_request_error', code: 'bad_field', message: 'field prompt="the secret memo"' }),
       ctx,

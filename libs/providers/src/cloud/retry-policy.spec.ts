@@ -70,7 +70,7 @@ describe('the wait a server asks for', () => {
   const now = Date.parse('2026-01-01T00:00:00Z');
   const headers = (h: Record<string, string>) => new Headers(h);
 
-  it('prefers OpenAI\'s Retry-After-Ms, then Retry-After in seconds', () => {
+  it("prefers OpenAI's Retry-After-Ms, then Retry-After in seconds", () => {
     expect(retryAfterFromHeaders(headers({ 'retry-after-ms': '250', 'retry-after': '9' }), now)).toBe(250);
     expect(retryAfterFromHeaders(headers({ 'retry-after': '1.5' }), now)).toBe(1_500);
   });

@@ -27,7 +27,8 @@ export function fitsStrictMode(schema: unknown): boolean {
   const node = schema as Record<string, unknown>;
   if (OUTSIDE_STRICT_SUBSET.some((k) => k in node)) return false;
   const properties = node.properties as Record<string, unknown> | undefined;
-  const isObject = node.type === 'object' || (Array.isArray(node.type) && node.type.includes('object')) || properties !== undefined;
+  const isObject =
+    node.type === 'object' || (Array.isArray(node.type) && node.type.includes('object')) || properties !== undefined;
   if (isObject) {
     if (node.additionalProperties !== false) return false;
     const required = new Set(Array.isArray(node.required) ? node.required : []);

@@ -19,7 +19,8 @@ export function classifyEngineError(error: unknown): EngineErrorClass {
   if (/out of memory|insufficient memory|failed to allocate|unable to allocate|\bOOM\b/i.test(message)) {
     return { code: 'out_of_memory', retryable: true };
   }
-  if (/context size is too small|not enough tokens/i.test(message)) return { code: 'context_overflow', retryable: false };
+  if (/context size is too small|not enough tokens/i.test(message))
+    return { code: 'context_overflow', retryable: false };
   if (/disposed/i.test(message)) return { code: 'closed', retryable: true };
   return { code: 'engine_error', retryable: true };
 }

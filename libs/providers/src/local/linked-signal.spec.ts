@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { linkSignals } from './linked-signal.js';
 
 describe('the signal a local completion runs under', () => {
-  it('aborts with the request\'s reason when the request aborts', () => {
+  it("aborts with the request's reason when the request aborts", () => {
     const request = new AbortController();
     const { signal } = linkSignals(request.signal, new AbortController().signal);
     request.abort('caller gave up');
@@ -10,7 +10,7 @@ describe('the signal a local completion runs under', () => {
     expect(signal.reason).toBe('caller gave up');
   });
 
-  it('aborts with the shutdown\'s reason when the provider closes, with or without a request signal', () => {
+  it("aborts with the shutdown's reason when the provider closes, with or without a request signal", () => {
     const shutdown = new AbortController();
     const withRequest = linkSignals(new AbortController().signal, shutdown.signal);
     const alone = linkSignals(undefined, shutdown.signal);

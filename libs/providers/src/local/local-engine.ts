@@ -15,11 +15,20 @@ export async function describeDevice(llama: Llama, threads: number): Promise<Dev
     return {
       backend: 'cpu',
       names: [cpus()[0]?.model ?? 'cpu'],
-      memory: { kind: 'cpu', totalBytes: totalmem(), freeBytes: freemem(), cores: Math.min(threads > 1 ? threads : cpus().length, cpus().length) },
+      memory: {
+        kind: 'cpu',
+        totalBytes: totalmem(),
+        freeBytes: freemem(),
+        cores: Math.min(threads > 1 ? threads : cpus().length, cpus().length),
+      },
     };
   }
   const vram = await llama.getVramState();
-  return { backend: llama.gpu, names: await llama.getGpuDeviceNames(), memory: { kind: 'gpu', totalBytes: vram.total, freeBytes: vram.free } };
+  return {
+    backend: llama.gpu,
+    names: await llama.getGpuDeviceNames(),
+    memory: { kind: 'gpu', totalBytes: vram.total, freeBytes: vram.free },
+  };
 }
 
 export interface ModelEstimate extends ModelFootprint {

@@ -79,7 +79,9 @@ describe('LocalModelProvider on the generated tiny model', () => {
   });
 
   it('queues a third completion until a sequence is free', async () => {
-    const results = await Promise.all(['a', 'b', 'c'].map((itemRef) => provider.complete(request({ itemRef, maxTokens: 8 }))));
+    const results = await Promise.all(
+      ['a', 'b', 'c'].map((itemRef) => provider.complete(request({ itemRef, maxTokens: 8 }))),
+    );
     expect(results).toHaveLength(3);
     expect(provider.busySequences()).toBe(0);
   });
@@ -95,7 +97,9 @@ describe('LocalModelProvider on the generated tiny model', () => {
   });
 
   it('rejects at once when the signal is already aborted, and while waiting for a sequence', async () => {
-    expect(await rejection(provider.complete(request({ signal: AbortSignal.abort() })))).toMatchObject({ code: 'aborted' });
+    expect(await rejection(provider.complete(request({ signal: AbortSignal.abort() })))).toMatchObject({
+      code: 'aborted',
+    });
 
     const blockers = [provider.complete(request({ maxTokens: 64 })), provider.complete(request({ maxTokens: 64 }))];
     const controller = new AbortController();
@@ -110,8 +114,13 @@ describe('LocalModelProvider on the generated tiny model', () => {
     const error = await rejection(provider.complete(request({ prompt: 'word '.repeat(2000) })));
     expect(error).toMatchObject({ code: 'context_overflow', retryable: false });
     expect(error.message).not.toContain('word word');
-    expect(await rejection(provider.complete(request({ maxTokens: 1020 })))).toMatchObject({ code: 'context_overflow' });
-    expect(await rejection(provider.complete(request({ maxTokens: 0 })))).toMatchObject({ code: 'invalid_request', retryable: false });
+    expect(await rejection(provider.complete(request({ maxTokens: 1020 })))).toMatchObject({
+      code: 'context_overflow',
+    });
+    expect(await rejection(provider.complete(request({ maxTokens: 0 })))).toMatchObject({
+      code: 'invalid_request',
+      retryable: false,
+    });
   });
 
   it('closes a schema-constrained answer before maxTokens: its unbounded strings and arrays are bounded', async () => {
@@ -133,7 +142,14 @@ describe('LocalModelProvider on the generated tiny model', () => {
   });
 
   it('fails running and later completions with a retryable "closed" once closed', async () => {
-    const other = await LocalModelProvider.load({ modelPath, threads: 1, contextSize: 1024, sequences: 1, gpu: false, name: 'closing' });
+    const other = await LocalModelProvider.load({
+      modelPath,
+      threads: 1,
+      contextSize: 1024,
+      sequences: 1,
+      gpu: false,
+      name: 'closing',
+    });
     const running = rejection(other.complete(request({ maxTokens: 900 })));
     await new Promise((resolve) => setTimeout(resolve, 20));
     await other.close();
@@ -143,7 +159,13 @@ describe('LocalModelProvider on the generated tiny model', () => {
   });
 
   it('reports a missing model file as a non-retryable load failure', async () => {
-    const loading = LocalModelProvider.load({ modelPath: '/nonexistent/model.gguf', threads: 1, contextSize: 256, sequences: 1, gpu: false });
+    const loading = LocalModelProvider.load({
+      modelPath: '/nonexistent/model.gguf',
+      threads: 1,
+      contextSize: 256,
+      sequences: 1,
+      gpu: false,
+    });
     const error = await rejection(loading);
     expect(error).toMatchObject({ code: 'model_load_failed', retryable: false });
   });

@@ -5,7 +5,12 @@ import type { ChatHistoryItem, ChatWrapper, Tokenizer } from 'node-llama-cpp';
  * starts: what a sequence holds before generating. One definition for the provider that runs the prompt
  * and for intake's count of it (VocabTokenizers), so the two agree.
  */
-export function renderedPromptTokens(chatWrapper: ChatWrapper, tokenizer: Tokenizer, history: readonly ChatHistoryItem[], prompt: string): number {
+export function renderedPromptTokens(
+  chatWrapper: ChatWrapper,
+  tokenizer: Tokenizer,
+  history: readonly ChatHistoryItem[],
+  prompt: string,
+): number {
   const { contextText } = chatWrapper.generateContextState({
     chatHistory: [...history, { type: 'user', text: prompt }, { type: 'model', response: [] }],
   });
