@@ -92,7 +92,7 @@ export class ItemRerouter {
 
   /** The decision it would make now, without applying it (escalation checks it first). */
   /**
-   * Null when the item must not move: it is pinned to its model (the README's promise: it runs on that model
+   * Null when the item must not move: it is pinned to its model (docs/routing.md's promise: it runs on that model
    * only, whatever fails), it has moved after failures MAX_FAILED_MOVES times, or nowhere cleared is left.
    */
   async propose(
