@@ -1,4 +1,4 @@
-import type { DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
+import type { DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import type { Prompt } from '#libs/jobs/src/prompt.js';
 

@@ -87,3 +87,66 @@ describe('ARCHITECTURE.md', () => {
     expect(unnamed).toEqual([]);
   });
 });
+
+/** One cycle in a directed graph as `a --> b --> … --> a`, or null when it has none. */
+function cycleIn(graph: Map<string, Set<string>>): string | null {
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const visit = (node: string): string | null => {
+    if (state.get(node) === 'done') return null;
+    if (state.get(node) === 'open') return [...path.slice(path.indexOf(node)), node].join(' --> ');
+    state.set(node, 'open');
+    path.push(node);
+    for (const next of graph.get(node) ?? []) {
+      const found = visit(next);
+      if (found) return found;
+    }
+    path.pop();
+    state.set(node, 'done');
+    return null;
+  };
+  for (const node of [...graph.keys()].sort()) {
+    const found = visit(node);
+    if (found) return found;
+  }
+  return null;
+}
+
+describe('the walls between libs', () => {
+  const libGraph = new Map(folders('libs').map((lib) => [lib, importsOf('libs', lib)]));
+
+  it('libs never import each other in a circle', () => {
+    expect(cycleIn(libGraph)).toBeNull();
+  });
+
+  it('the cycle check finds a circle when there is one', () => {
+    const planted = new Map([
+      ['a', new Set(['b'])],
+      ['b', new Set(['c'])],
+      ['c', new Set(['a'])],
+    ]);
+    expect(cycleIn(planted)).toBe('a --> b --> c --> a');
+  });
+
+  it('libs/domain, the shared plain shapes, imports no other lib', () => {
+    expect([...importsOf('libs', 'domain')]).toEqual([]);
+  });
+
+  // A lib's module may take the config and Redis connection tokens (config.module, redis.module); importing another
+  // lib's feature module is wiring, and wiring lives in apps/ (apps/wiring for what both apps share).
+  it('no lib wires another lib: Nest modules that compose feature modules live in apps/', () => {
+    const infrastructure = new Set(['config', 'redis']);
+    const offenders: string[] = [];
+    for (const lib of folders('libs')) {
+      const src = join(ROOT, 'libs', lib, 'src');
+      for (const p of readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.module.ts'))) {
+        const text = readFileSync(join(src, p), 'utf8');
+        for (const [, other] of text.matchAll(/from '#libs\/([a-z-]+)[^']*\.module\.js'/g)) {
+          if (other !== lib && !infrastructure.has(other))
+            offenders.push(`libs/${lib}/src/${p} imports ${other}'s module`);
+        }
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+});

@@ -1,7 +1,7 @@
 import type { Price } from '#libs/routing/src/cost.js';
 import { workTokens } from '#libs/routing/src/routing-policy.js';
 import type { TaskKind } from '#libs/routing/src/token-calibration.js';
-import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
+import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
 
 /** The local model pool: cleared for every sensitivity, cheap, and as fast as its hardware. */
 export interface LocalPoolSpec {

@@ -7,7 +7,7 @@ import {
   type RouteDecision,
   type RoutingState,
 } from '#libs/routing/src/routing-policy.js';
-import { isCleared } from '#libs/routing/src/sensitivity.js';
+import { isCleared } from '#libs/domain/src/sensitivity.js';
 
 export type RouterName = 'switchyard' | 'all-cloud' | 'all-local' | 'threshold';
 

@@ -10,7 +10,7 @@ import {
   type RouteTarget,
   type RoutingState,
 } from '#libs/routing/src/routing-policy.js';
-import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
+import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
 import { ewma, workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
 import { EventQueue } from './event-queue.js';
 import {

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
 import { routableItem } from '#libs/batches/src/item-estimate.js';
 import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';

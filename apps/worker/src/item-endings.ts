@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { WorkItem } from '#libs/batches/src/batch-types.js';
+import type { WorkItem } from '#libs/domain/src/batch-types.js';
 import { ProviderError, isRefusal, type TokenUsage } from '#libs/providers/src/completion.js';
 import { PermanentJobError } from '#libs/queue/src/index.js';
 import { costOf } from '#libs/routing/src/cost.js';

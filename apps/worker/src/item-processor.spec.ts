@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ItemReroute, ItemTransition, ItemUpdate } from '#libs/batches/src/batch-store.js';
-import type { DocumentTask, ItemRoute, ItemStatus, ItemView, WorkItem } from '#libs/batches/src/batch-types.js';
+import type { DocumentTask, ItemRoute, ItemStatus, ItemView, WorkItem } from '#libs/domain/src/batch-types.js';
 import {
   ProviderError,
   type CompletionRequest,

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
 import { runItem, type ItemRunOutcome } from '#libs/jobs/src/item-run.js';
 import { UnsupportedSchemaError } from '#libs/jobs/src/document-processing/structured-output.js';
 import { CallTally, type ItemModel } from '#libs/jobs/src/model-calls.js';

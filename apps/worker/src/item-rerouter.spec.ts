@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { AuditEvent } from '#libs/audit/src/audit-entry.js';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { WorkItem } from '#libs/batches/src/batch-types.js';
+import type { WorkItem } from '#libs/domain/src/batch-types.js';
 import type { JobQueue } from '#libs/queue/src/index.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import type { RouteDecision, RoutingPolicy } from '#libs/routing/src/routing-policy.js';

@@ -1,12 +1,12 @@
 import { providerKey, type ItemSpent } from '#libs/batches/src/batch-store.js';
-import type { WorkItem } from '#libs/batches/src/batch-types.js';
-import type { ItemStatus } from '#libs/batches/src/batch-types.js';
+import type { WorkItem } from '#libs/domain/src/batch-types.js';
+import type { ItemStatus } from '#libs/domain/src/batch-types.js';
 import { routableItem } from '#libs/batches/src/item-estimate.js';
 import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import { JobName, itemJobId, queueRefFor, type QueueLayer } from '#libs/queue/src/index.js';
 import { deadlinePriority } from '#libs/queue/src/deadline-priority.js';
 import type { RouteDecision, RouteTarget, RoutingPolicy } from '#libs/routing/src/routing-policy.js';
-import { isCleared, type Sensitivity } from '#libs/routing/src/sensitivity.js';
+import { isCleared, type Sensitivity } from '#libs/domain/src/sensitivity.js';
 import { canServe } from '#libs/routing/src/routing-policy.js';
 import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
 import type { ItemStore } from './item-store.js';

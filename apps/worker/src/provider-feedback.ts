@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { CodeMigrationTask, DocumentTask } from '#libs/batches/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask } from '#libs/domain/src/batch-types.js';
 import { routableItem, taskKind } from '#libs/batches/src/item-estimate.js';
 import type { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
 import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';

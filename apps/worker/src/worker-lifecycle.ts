@@ -8,7 +8,7 @@ import {
 import type { Llama } from 'node-llama-cpp';
 import { APP_CONFIG } from '#libs/config/src/config.module.js';
 import type { AppConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
-import { ConfigError } from '#libs/config/src/config-error.js';
+import { ConfigError } from '#libs/domain/src/config-error.js';
 import type { CloudProvider } from '#libs/providers/src/cloud/cloud-provider.js';
 import { ApiKeyFile, type ApiKeySource } from '#libs/providers/src/cloud/api-key-source.js';
 import type { CloudProviderConfig } from '#libs/config/src/cloud-providers.js';

@@ -1,4 +1,4 @@
-import type { CodeMigrationTask, DocumentTask } from '#libs/batches/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask } from '#libs/domain/src/batch-types.js';
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import { CHARS_PER_TOKEN, estimateTokens } from '#libs/routing/src/token-estimate.js';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
+import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
 import type { BatchKeys } from './batch-keys.js';
 import type {
   BatchKind,
@@ -11,7 +11,7 @@ import type {
   DocumentTask,
   ItemPrivacy,
   ItemRoute,
-} from './batch-types.js';
+} from '#libs/domain/src/batch-types.js';
 
 export interface NewBatch {
   maxCostUsd?: number;

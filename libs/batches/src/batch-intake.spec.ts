@@ -6,7 +6,7 @@ import { RoutingPolicy, type ProviderView } from '#libs/routing/src/routing-poli
 import { TokenCalibration } from '#libs/routing/src/token-calibration.js';
 import { BatchIntake, type IntakeStore } from './batch-intake.js';
 import type { NewBatch, NewItem } from './batch-store.js';
-import type { ItemRoute } from './batch-types.js';
+import type { ItemRoute } from '#libs/domain/src/batch-types.js';
 
 const local: ProviderView = {
   target: 'local',

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
 import {
   JobName,
   QueueKind,
@@ -24,7 +23,13 @@ import type { PromptTokens } from './prompt-tokens.js';
 import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import { checkSubmissionCompiled, type FieldError, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewItem } from './batch-store.js';
-import type { BatchOrigin, BatchSubmission, BranchOutputSpec, ItemRoute, WorkItem } from './batch-types.js';
+import type {
+  BatchOrigin,
+  BatchSubmission,
+  BranchOutputSpec,
+  ItemRoute,
+  WorkItem,
+} from '#libs/domain/src/batch-types.js';
 import { detectPii } from '#libs/privacy/src/pii-detector.js';
 import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/code-migration/repo-source.js';
 import { checkOutputBranch } from '#libs/jobs/src/code-migration/branch-output.js';
@@ -33,6 +38,12 @@ import { effectiveSensitivity } from '#libs/privacy/src/effective-sensitivity.js
 import { taskTexts } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
 import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
+
+/** What intake reads to route: the providers' state and the learned token ratios (pools' ProviderDirectory). */
+export interface RoutingStateSource {
+  routingState(now?: number): Promise<RoutingState>;
+  calibration(): Promise<TokenCalibration>;
+}
 
 /** What intake asks of the batch store (narrow, so its unit spec fakes it in memory rather than Redis). */
 export type IntakeStore = Pick<
@@ -91,7 +102,7 @@ export class BatchIntake {
   constructor(
     private readonly store: IntakeStore,
     private readonly queue: QueueLayer,
-    private readonly directory: ProviderDirectory,
+    private readonly directory: RoutingStateSource,
     private readonly policy: RoutingPolicy,
     private readonly limits: SubmissionLimits,
     /** The registered repositories a `source.repo` must be one of, for the submitting tenant. */

@@ -10,7 +10,7 @@ import {
   type NewItem,
 } from './batch-creation.js';
 import { BatchKeys } from './batch-keys.js';
-import type { BatchView, CodeMigrationTask, DocumentTask, ItemStatus, ItemView } from './batch-types.js';
+import type { BatchView, CodeMigrationTask, DocumentTask, ItemStatus, ItemView } from '#libs/domain/src/batch-types.js';
 import { BatchViews } from './batch-views.js';
 import {
   ItemTransitions,

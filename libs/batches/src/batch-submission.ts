@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { SENSITIVITY_LEVELS } from '#libs/routing/src/sensitivity.js';
-import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from './batch-types.js';
+import { SENSITIVITY_LEVELS } from '#libs/domain/src/sensitivity.js';
+import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from '#libs/domain/src/batch-types.js';
 import { parseDeadline } from './deadline.js';
 import { repositoryFieldErrors } from './repository-fields.js';
 import { IDENTIFIER } from '#libs/jobs/src/code-migration/migration-presets.js';

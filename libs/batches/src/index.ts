@@ -1,4 +1,4 @@
-export * from './batch-types.js';
+export * from '#libs/domain/src/batch-types.js';
 export * from './batch-status.js';
 export * from './batch-submission.js';
 export * from './deadline.js';

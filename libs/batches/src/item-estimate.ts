@@ -3,7 +3,7 @@ import { promptFor } from '#libs/jobs/src/item-prompt.js';
 import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
 import type { Capability, RoutableItem } from '#libs/routing/src/routing-policy.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from './batch-types.js';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
 
 /** The kind an item's output length is learned under (TokenCalibration). */
 export function taskKind(task: DocumentTask | CodeMigrationTask): TaskKind {

@@ -3,7 +3,7 @@ import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { defineScript } from '#libs/redis/src/redis-script.js';
 import { carriedSpent, type ItemSpent } from './batch-budget.js';
 import type { BatchKeys } from './batch-keys.js';
-import type { ItemRoute, ItemStatus } from './batch-types.js';
+import type { ItemRoute, ItemStatus } from '#libs/domain/src/batch-types.js';
 import { SPENT_FIELD } from './carry-spent.lua.js';
 import { ITEM_REROUTE } from './item-reroute.lua.js';
 import { ITEM_TRANSITION, type ItemTransitionReply } from './item-transition.lua.js';

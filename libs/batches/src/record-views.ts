@@ -1,4 +1,4 @@
-import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
+import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
 import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
 import { batchStatus } from './batch-status.js';
 import { roundUsd } from './batch-budget.js';
@@ -14,7 +14,7 @@ import type {
   ItemRoute,
   ItemStatus,
   ItemView,
-} from './batch-types.js';
+} from '#libs/domain/src/batch-types.js';
 
 /**
  * What the API shows of a batch or item, from its Redis hash as stored: pure, so records written by older

@@ -1,13 +1,9 @@
-import type { Price } from '#libs/routing/src/cost.js';
+import type { Price } from '#libs/domain/src/price.js';
 import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing/src/routing-policy.js';
 import { cloudProviders, type CloudProviderConfig } from './cloud-providers.js';
-import { ConfigError } from './config-error.js';
+import { ConfigError } from '#libs/domain/src/config-error.js';
 import { parsePiiRules, type PiiRules } from '#libs/privacy/src/pii-rules.js';
-import {
-  DEFAULT_BRANCH_AUTHOR,
-  parseGitIdentity,
-  type GitIdentity,
-} from '#libs/jobs/src/code-migration/branch-output.js';
+import { DEFAULT_BRANCH_AUTHOR, parseGitIdentity, type GitIdentity } from '#libs/domain/src/git-identity.js';
 
 export type { CloudProviderConfig } from './cloud-providers.js';
 import { EnvReader } from './env-reader.js';

@@ -1,4 +1,4 @@
-import type { CodeMigrationTask } from '#libs/batches/src/batch-types.js';
+import type { CodeMigrationTask } from '#libs/domain/src/batch-types.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import { migrationInstruction } from './code-migration/migration-presets.js';
 import type { Prompt } from './prompt.js';

@@ -1,4 +1,4 @@
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import { codeMigrationPrompt } from './code-migration-prompt.js';
 import { documentPrompt } from './document-prompt.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { CodeMigrationTask, DocumentTask } from '#libs/batches/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask } from '#libs/domain/src/batch-types.js';
 import type { CompletionResult } from '#libs/providers/src/completion.js';
 import { documentPrompt } from './document-prompt.js';
 import { runItem } from './item-run.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { CodeMigrationTask, DocumentTask } from '#libs/batches/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask } from '#libs/domain/src/batch-types.js';
 import type { CompletionResult } from '#libs/providers/src/completion.js';
 import { callsOn, type SplittableItem } from '#libs/routing/src/context-calls.js';
 import { promptFor } from './item-prompt.js';

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { loadConfig, type AppConfig } from '#libs/config/src/app-config.js';
 import { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { WorkItem } from '#libs/batches/src/batch-types.js';
+import type { WorkItem } from '#libs/domain/src/batch-types.js';
 import {
   configuredQueues,
   deadlinePriority,

@@ -1,6 +1,6 @@
 import type { AppConfig, CloudProviderConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/batches/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
 import { taskKind, routableItem } from '#libs/batches/src/item-estimate.js';
 import { queueRefFor, type JobName, type QueueLayer } from '#libs/queue/src/index.js';
 import type { LatencyFit } from '#libs/routing/src/latency-fit.js';

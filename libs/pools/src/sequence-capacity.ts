@@ -1,25 +1,10 @@
+import type { DeviceMemory, ModelFootprint } from '#libs/domain/src/device-memory.js';
+
+export type { DeviceMemory, ModelFootprint } from '#libs/domain/src/device-memory.js';
 /**
  * How many sequences (items decoding at once) fit on a device. Pure arithmetic over numbers that the
  * engine's estimates (node-llama-cpp GgufInsights) and the device's memory state provide.
  */
-export interface DeviceMemory {
-  kind: 'gpu' | 'cpu';
-  /** VRAM on a GPU, RAM on a CPU. */
-  totalBytes: number;
-  freeBytes: number;
-  /** CPU only: cores the engine may use. Batching sequences amortizes reading the weights, which is what
-   * bounds CPU decoding, until compute is the limit: measured here (bench:local, 493 MB F16 model, 2 cores)
-   * 1 → 18.9, 2 → 20.0, 4 → 26.2, 8 → 24.9 tok/s. So a CPU pool plans CPU_SEQUENCES_PER_CORE per core. */
-  cores?: number;
-}
-
-export interface ModelFootprint {
-  /** Weights resident on the device. */
-  modelBytes: number;
-  /** Context memory (KV cache + compute buffers) for n sequences of the configured size; grows with n. */
-  contextBytes(sequences: number): number;
-}
-
 export interface CapacityInput {
   device: DeviceMemory;
   footprint: ModelFootprint;

@@ -1,4 +1,5 @@
-import type { Sensitivity } from '#libs/routing/src/sensitivity.js';
+import type { TokenUsage } from '#libs/domain/src/token-usage.js';
+import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
 
 /** One prompt for one item. Never log `system`, `prompt` or a result's `text`: they hold user data. */
 export interface CompletionRequest {
@@ -16,10 +17,7 @@ export interface CompletionRequest {
   jsonSchema?: Record<string, unknown>;
 }
 
-export interface TokenUsage {
-  inputTokens: number;
-  outputTokens: number;
-}
+export type { TokenUsage } from '#libs/domain/src/token-usage.js';
 
 export interface CompletionResult {
   text: string;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { QueueTuning } from '#libs/config/src/app-config.js';
-import type { WorkItem } from '#libs/batches/src/batch-types.js';
+import type { WorkItem } from '#libs/domain/src/batch-types.js';
 import { InMemoryJobQueue } from './in-memory-job-queue.js';
 import { PermanentJobError, RateLimited } from './job-errors.js';
 import { JobQueue } from './job-queue.js';

@@ -1,4 +1,4 @@
-import type { WorkItem } from '#libs/batches/src/batch-types.js';
+import type { WorkItem } from '#libs/domain/src/batch-types.js';
 import type { AppConfig } from '#libs/config/src/app-config.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { TokenUsage } from '#libs/providers/src/completion.js';
+import type { TokenUsage } from '#libs/domain/src/token-usage.js';
 
 /**
  * How an item too long for one call is split on a provider (libs/jobs runs it so): plain numbers,

@@ -1,10 +1,7 @@
-import type { TokenUsage } from '#libs/providers/src/completion.js';
+import type { Price } from '#libs/domain/src/price.js';
+import type { TokenUsage } from '#libs/domain/src/token-usage.js';
 
-/** Prices in US dollars per million tokens. Local providers carry one too (amortized hardware). */
-export interface Price {
-  inputPerMTokUsd: number;
-  outputPerMTokUsd: number;
-}
+export type { Price } from '#libs/domain/src/price.js';
 
 /** The cost of one call. Rounded to 1e-9 USD so sums across items stay exact enough to compare. */
 export function costOf(usage: TokenUsage, price: Price): number {

@@ -1,4 +1,4 @@
-export * from './sensitivity.js';
+export * from '#libs/domain/src/sensitivity.js';
 export * from './cost.js';
 export * from './token-estimate.js';
 export * from './routing-policy.js';

@@ -1,7 +1,7 @@
 import { checkSubmission, checkSubmissionCompiled, type SubmissionLimits } from '#libs/batches/src/batch-submission.js';
 import { SubmissionRejected, type BatchIntake } from '#libs/batches/src/batch-intake.js';
 import type { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { BatchSubmission } from '#libs/batches/src/batch-types.js';
+import type { BatchSubmission } from '#libs/domain/src/batch-types.js';
 import { migrationInputHash } from '#libs/jobs/src/code-migration/content-hash.js';
 import { migrationInstruction } from '#libs/jobs/src/code-migration/migration-presets.js';
 import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/code-migration/repo-source.js';

@@ -2,16 +2,11 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { GitIdentity } from '#libs/domain/src/git-identity.js';
 import { RepoSourceError } from './repo-source.js';
 import { branchNameProblem, itemPathProblem } from './repo-paths.js';
 
-/** Who commits a batch's branch output, unless BRANCH_OUTPUT_AUTHOR says otherwise. */
-export const DEFAULT_BRANCH_AUTHOR: GitIdentity = { name: 'Switchyard', email: 'switchyard@localhost' };
-
-export interface GitIdentity {
-  name: string;
-  email: string;
-}
+export { DEFAULT_BRANCH_AUTHOR, parseGitIdentity, type GitIdentity } from '#libs/domain/src/git-identity.js';
 
 /** A branch output that can never be written as asked (no retry helps): recorded as failed. */
 export class BranchOutputError extends Error {
@@ -197,10 +192,4 @@ async function modesOf(repo: string, commit: string): Promise<Map<string, string
     modes.set(line.slice(tab + 1), line.slice(0, line.indexOf(' ')));
   }
   return modes;
-}
-
-/** "Name <email>" → identity; null when it is not of that form. */
-export function parseGitIdentity(value: string): GitIdentity | null {
-  const m = /^\s*([^<>]*[^<>\s])\s*<([^<>\s]+)>\s*$/.exec(value);
-  return m ? { name: m[1], email: m[2] } : null;
 }

@@ -1,19 +1,12 @@
 import { execFile } from 'node:child_process';
 import { matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
+import type { RepoSource } from '#libs/domain/src/repo-source.js';
 import { itemPathProblem } from './repo-paths.js';
 
 const run = promisify(execFile);
 
-export interface RepoSource {
-  /** Path of a git repository readable where the batch is created. */
-  repo: string;
-  /** Branch, tag or commit; default HEAD. Files are read from git at that commit, not from the work tree. */
-  ref?: string;
-  /** Globs of paths to migrate (default: everything); `exclude` wins over `include`. */
-  include?: string[];
-  exclude?: string[];
-}
+export type { RepoSource } from '#libs/domain/src/repo-source.js';
 
 export class RepoSourceError extends Error {
   constructor(

@@ -1,4 +1,4 @@
-import type { CodeMigrationTask } from '#libs/batches/src/batch-types.js';
+import type { CodeMigrationTask } from '#libs/domain/src/batch-types.js';
 import { codeMigrationPrompt } from '../code-migration-prompt.js';
 import {
   askChecked,

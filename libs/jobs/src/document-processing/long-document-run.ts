@@ -1,4 +1,4 @@
-import type { DocumentTask } from '#libs/batches/src/batch-types.js';
+import type { DocumentTask } from '#libs/domain/src/batch-types.js';
 import type { CompletionResult } from '#libs/providers/src/completion.js';
 import {
   askChecked,

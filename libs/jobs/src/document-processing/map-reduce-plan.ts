@@ -1,4 +1,4 @@
-import type { DocumentTask } from '#libs/batches/src/batch-types.js';
+import type { DocumentTask } from '#libs/domain/src/batch-types.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import { documentPrompt } from '../document-prompt.js';
 import type { Prompt } from '../prompt.js';

@@ -1,5 +1,5 @@
 import type OpenAI from 'openai';
-import { isCleared, type Sensitivity } from '#libs/routing/src/sensitivity.js';
+import { isCleared, type Sensitivity } from '#libs/domain/src/sensitivity.js';
 import { estimateTokens } from '#libs/routing/src/token-estimate.js';
 import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing/src/routing-policy.js';
 import { ClearanceError, ProviderError, type CompletionRequest, type CompletionResult } from '../completion.js';

@@ -6,11 +6,11 @@ import { REDIS } from '#libs/redis/src/redis.module.js';
 import { BatchesModule } from '#libs/batches/src/batches.module.js';
 import { BatchStore } from '#libs/batches/src/batch-store.js';
 import { JobQueue } from '#libs/queue/src/job-queue.js';
-import { CircuitRegistry } from './circuit-registry.js';
-import { PoolRegistry } from './pool-registry.js';
-import { TokenRateLimiter } from './token-rate-limiter.js';
-import { ProviderDirectory } from './provider-directory.js';
-import { ProviderCapabilities } from './provider-capabilities.js';
+import { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
+import { PoolRegistry } from '#libs/pools/src/pool-registry.js';
+import { TokenRateLimiter } from '#libs/pools/src/token-rate-limiter.js';
+import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
+import { ProviderCapabilities } from '#libs/pools/src/provider-capabilities.js';
 
 /** A heartbeat lives three beats: one late beat is tolerated, a dead worker drops out within seconds. */
 const HEARTBEAT_TTL_BEATS = 3;

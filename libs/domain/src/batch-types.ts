@@ -1,6 +1,7 @@
-import type { RouteTarget, Sensitivity } from '#libs/routing/src/index.js';
-import type { TokenUsage } from '#libs/providers/src/completion.js';
-import type { RepoSource } from '#libs/jobs/src/code-migration/repo-source.js';
+import type { RepoSource } from './repo-source.js';
+import type { RouteTarget } from './route-target.js';
+import type { Sensitivity } from './sensitivity.js';
+import type { TokenUsage } from './token-usage.js';
 
 export const BATCH_KINDS = ['document-processing', 'code-migration'] as const;
 export type BatchKind = (typeof BATCH_KINDS)[number];
