@@ -1,6 +1,6 @@
-import type { DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
-import { promptFor } from '#libs/jobs/src/item-prompt.js';
-import type { Prompt } from '#libs/jobs/src/prompt.js';
+import type { DocumentTask, WorkItem } from '#libs/domain';
+import { promptFor } from '#libs/jobs';
+import type { Prompt } from '#libs/jobs';
 
 /** One benchmark batch: the body POSTed to /v1/batches and the prompts the worker builds from it. */
 export interface Workload {

@@ -13,8 +13,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import type { Prompt } from '#libs/jobs/src/prompt.js';
+import { ensureGeneratedModel } from '#libs/gguf';
+import type { Prompt } from '#libs/jobs';
 import { summarizeWorkload } from './bench-workload.js';
 import { CpuMeter, waitForQuiet } from './cpu-meter.js';
 import { QueueSystem, WorkerStartFailed, type QueueRun } from './queue-system.js';

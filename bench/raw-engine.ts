@@ -8,7 +8,7 @@ import {
   getLlama,
   resolveChatWrapper,
 } from 'node-llama-cpp';
-import type { Prompt } from '#libs/jobs/src/prompt.js';
+import type { Prompt } from '#libs/jobs';
 
 export interface EngineRun {
   /** Generated tokens as the sequences' TokenMeters counted them. */

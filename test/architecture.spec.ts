@@ -115,6 +115,19 @@ function cycleIn(graph: Map<string, Set<string>>): string | null {
 describe('the walls between libs', () => {
   const libGraph = new Map(folders('libs').map((lib) => [lib, importsOf('libs', lib)]));
 
+  it("other code enters a lib only through its face, '#libs/<lib>' (its index.ts)", () => {
+    const deep: string[] = [];
+    for (const top of ['apps', 'libs', 'test', 'bench']) {
+      for (const path of readdirSync(join(ROOT, top), { recursive: true, encoding: 'utf8' })) {
+        if (!SOURCE.test(path) || path.includes('node_modules')) continue;
+        const text = readFileSync(join(ROOT, top, path), 'utf8');
+        for (const [specifier] of text.matchAll(/'#libs\/[a-z0-9-]+\/[^']*'/g))
+          deep.push(`${top}/${path}: ${specifier}`);
+      }
+    }
+    expect(deep).toEqual([]);
+  });
+
   it('libs never import each other in a circle', () => {
     expect(cycleIn(libGraph)).toBeNull();
   });

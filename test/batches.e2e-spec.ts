@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { JobName, itemJobId, queueRefFor, type JobSpec } from '#libs/queue/src/index.js';
+import { ensureGeneratedModel } from '#libs/gguf';
+import { JobName, itemJobId, queueRefFor, type JobSpec } from '#libs/queue';
 import { useSystem } from './support/use-system.js';
 
 /**

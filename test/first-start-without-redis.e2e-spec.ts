@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { ensureGeneratedModel } from '#libs/gguf';
 import { freePort } from './support/redis-server-process.js';
 import { startApp } from './support/system-under-test.js';
 

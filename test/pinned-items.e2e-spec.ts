@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { ensureGeneratedModel } from '#libs/gguf';
 import { useSystem } from './support/use-system.js';
 
 /**

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { ensureGeneratedModel } from '#libs/gguf';
 import { useSystem } from './support/use-system.js';
 
 const KEY_A = 'sk-rotation-A-4c1f9e';

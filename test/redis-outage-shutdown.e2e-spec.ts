@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { ensureGeneratedModel } from '#libs/gguf';
 import { startOpenAIDouble, type OpenAIDouble } from './support/openai-double.js';
 import { freePort, startTestRedis, type TestRedis } from './support/redis-server-process.js';
 import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from './support/system-under-test.js';

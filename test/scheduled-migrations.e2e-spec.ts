@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { ensureGeneratedModel } from '#libs/gguf';
 import { sleep } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
 

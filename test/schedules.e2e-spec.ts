@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { CronExpressionParser } from 'cron-parser';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { ensureGeneratedModel } from '#libs/gguf';
 import { sleep } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
 

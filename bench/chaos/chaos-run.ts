@@ -1,4 +1,4 @@
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { ensureGeneratedModel } from '#libs/gguf';
 import { Random } from '../routing/random.js';
 import { ChaosSystem } from './chaos-system.js';
 import { audit, leakCheck, Ledger } from './ledger.js';

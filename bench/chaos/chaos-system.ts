@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
+import { ensureGeneratedModel } from '#libs/gguf';
+import type { Sensitivity } from '#libs/domain';
 import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
 import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from '../../test/support/system-under-test.js';
 import { CrashableRedis } from './crashable-redis.js';

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isReachable } from '#libs/redis/src/embedded-redis.js';
+import { isReachable } from '#libs/redis';
 import { freePort } from '../../test/support/redis-server-process.js';
 
 /**

@@ -1,4 +1,4 @@
-import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain/src/sensitivity.js';
+import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain';
 import type { ApiClient } from '../../test/support/system-under-test.js';
 import type { ChaosProvider } from './chaos-system.js';
 

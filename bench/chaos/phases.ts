@@ -1,4 +1,4 @@
-import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain/src/sensitivity.js';
+import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain';
 import type { DoubleFault } from '../../test/support/openai-double.js';
 import type { Random } from '../routing/random.js';
 import { sleep, type ChaosSystem } from './chaos-system.js';

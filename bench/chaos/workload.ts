@@ -1,4 +1,4 @@
-import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain/src/sensitivity.js';
+import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain';
 import { randomUUID } from 'node:crypto';
 import type { Random } from '../routing/random.js';
 import type { ApiClient } from '../../test/support/system-under-test.js';

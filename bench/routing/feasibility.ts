@@ -1,4 +1,4 @@
-import { costOf } from '#libs/routing/src/cost.js';
+import { costOf } from '#libs/routing';
 import { clearedFor, earliestCloudFinish, localRunMs, type Resources, type SimItem } from './resources.js';
 
 /** What an idle system with perfect knowledge (true sizes, true speeds, outages) could do with one item. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { costOf } from '#libs/routing/src/cost.js';
+import { costOf } from '#libs/routing';
 import { itemOptions } from './feasibility.js';
 import { costLowerBound, FluidLocalCapacity } from './lower-bound.js';
 import { Random } from './random.js';

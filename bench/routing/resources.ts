@@ -1,7 +1,7 @@
-import type { Price } from '#libs/routing/src/cost.js';
-import { workTokens } from '#libs/routing/src/routing-policy.js';
-import type { TaskKind } from '#libs/routing/src/token-calibration.js';
-import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
+import type { Price } from '#libs/routing';
+import { workTokens } from '#libs/routing';
+import type { TaskKind } from '#libs/routing';
+import type { Sensitivity } from '#libs/domain';
 
 /** The local model pool: cleared for every sensitivity, cheap, and as fast as its hardware. */
 export interface LocalPoolSpec {

@@ -1,4 +1,4 @@
-import { costOf } from '#libs/routing/src/cost.js';
+import { costOf } from '#libs/routing';
 import {
   RoutingPolicy,
   workTokens,
@@ -6,8 +6,8 @@ import {
   type RoutableItem,
   type RouteDecision,
   type RoutingState,
-} from '#libs/routing/src/routing-policy.js';
-import { isCleared } from '#libs/domain/src/sensitivity.js';
+} from '#libs/routing';
+import { isCleared } from '#libs/domain';
 
 export type RouterName = 'switchyard' | 'all-cloud' | 'all-local' | 'threshold';
 

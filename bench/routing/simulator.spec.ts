@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
+import { RoutingPolicy } from '#libs/routing';
 import type { Resources, SimItem } from './resources.js';
 import { allLocal, switchyard, type Router } from './routers.js';
 import { SCENARIOS } from './scenarios.js';

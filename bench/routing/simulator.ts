@@ -1,6 +1,6 @@
-import { costOf, type Price } from '#libs/routing/src/cost.js';
-import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
-import { TokenCalibration } from '#libs/routing/src/token-calibration.js';
+import { costOf, type Price } from '#libs/routing';
+import { EdfSequences } from '#libs/routing';
+import { TokenCalibration } from '#libs/routing';
 import {
   DEFAULT_PROBE_TIMEOUT_MS,
   workTokens,
@@ -9,9 +9,9 @@ import {
   type RoutableItem,
   type RouteTarget,
   type RoutingState,
-} from '#libs/routing/src/routing-policy.js';
-import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
-import { ewma, workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
+} from '#libs/routing';
+import type { Sensitivity } from '#libs/domain';
+import { ewma, workTokensPerSecond } from '#libs/routing';
 import { EventQueue } from './event-queue.js';
 import {
   clearedFor,

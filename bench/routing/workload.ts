@@ -1,4 +1,4 @@
-import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
+import type { Sensitivity } from '#libs/domain';
 import { Random } from './random.js';
 import type { SimItem } from './resources.js';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
+import { startEmbeddedRedis } from '#libs/redis';
 
 /** Asks the kernel for a free loopback port. */
 export function freePort(): Promise<number> {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { BatchStore } from '#libs/batches/src/batch-store.js';
-import { loadConfig, type AppConfig } from '#libs/config/src/app-config.js';
-import { JobQueue, configuredQueues, queueName } from '#libs/queue/src/index.js';
+import { BatchStore } from '#libs/batches';
+import { loadConfig, type AppConfig } from '#libs/config';
+import { JobQueue, configuredQueues, queueName } from '#libs/queue';
 import { startOpenAIDouble, type OpenAIDouble, type OpenAIDoubleOptions } from './openai-double.js';
 import { ApiClient, startApp, systemEnv, type AppProcess } from './system-under-test.js';
 

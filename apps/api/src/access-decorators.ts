@@ -1,6 +1,6 @@
 import { createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
-import type { Caller, Requirement, Scope } from '#libs/access/src/api-key.js';
+import type { Caller, Requirement, Scope } from '#libs/access';
 
 export const REQUIREMENT = 'switchyard:requirement';
 export const SUBMITS_TOKENS = 'switchyard:submits-tokens';

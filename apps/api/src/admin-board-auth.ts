@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
-import { allows } from '#libs/access/src/api-key.js';
-import type { ApiKeyAuthenticator } from '#libs/access/src/api-key-authenticator.js';
+import { allows } from '#libs/access';
+import type { ApiKeyAuthenticator } from '#libs/access';
 import { unauthorized } from './api-key.guard.js';
 
 /**

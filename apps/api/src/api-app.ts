@@ -2,8 +2,8 @@ import { ConsoleLogger, Logger, type INestApplication, type LoggerService } from
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { AppConfig } from '#libs/config/src/app-config.js';
-import { ApiKeyAuthenticator } from '#libs/access/src/api-key-authenticator.js';
+import type { AppConfig } from '#libs/config';
+import { ApiKeyAuthenticator } from '#libs/access';
 import { adminBoardAuth, bearerOf } from './admin-board-auth.js';
 import { unauthorized } from './api-key.guard.js';
 import { ApiModule } from './api.module.js';

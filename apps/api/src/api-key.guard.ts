@@ -9,8 +9,8 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
-import { allows, type Requirement } from '#libs/access/src/api-key.js';
-import { ApiKeyAuthenticator, type AuthOutcome } from '#libs/access/src/api-key-authenticator.js';
+import { allows, type Requirement } from '#libs/access';
+import { ApiKeyAuthenticator, type AuthOutcome } from '#libs/access';
 import { REQUIREMENT, type AuthedRequest } from './access-decorators.js';
 
 const DENIAL_MESSAGES: Record<Extract<AuthOutcome, { mode: 'denied' }>['reason'], string> = {

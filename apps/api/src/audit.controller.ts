@@ -1,7 +1,7 @@
 import { BadRequestException, Controller, Get, Headers, Inject, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { AUDIT_KINDS, type AuditKind } from '#libs/audit/src/audit-entry.js';
-import { AuditTrail, STREAM_ID, isAuditKind } from '#libs/audit/src/audit-trail.js';
+import { AUDIT_KINDS, type AuditKind } from '#libs/audit';
+import { AuditTrail, STREAM_ID, isAuditKind } from '#libs/audit';
 import { boundedInt } from './query-params.js';
 
 /**

@@ -14,12 +14,13 @@ import {
   Res,
 } from '@nestjs/common';
 import type { Response } from 'express';
-import { BatchIntake, BatchStore, type BatchView, type SubmitContext } from '#libs/batches/src/index.js';
-import { tenantScope, type Caller } from '#libs/access/src/api-key.js';
-import { effectiveLimits, KeyRateLimiter } from '#libs/access/src/key-rate-limiter.js';
-import { submittedTokens } from '#libs/access/src/submitted-tokens.js';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
+import { BatchIntake, BatchStore, type SubmitContext } from '#libs/batches';
+import { type BatchView } from '#libs/domain';
+import { tenantScope, type Caller } from '#libs/access';
+import { effectiveLimits, KeyRateLimiter } from '#libs/access';
+import { submittedTokens } from '#libs/access';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
 import { overLimit } from './rate-limit.guard.js';
 import { CurrentCaller, RequiresScope, SubmitsTokens } from './access-decorators.js';
 import { boundedInt } from './query-params.js';

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { REDIS } from '#libs/redis/src/redis.module.js';
-import { PoolRegistry } from '#libs/pools/src/pool-registry.js';
+import { REDIS } from '#libs/redis';
+import { PoolRegistry } from '#libs/pools';
 import { Public } from './access-decorators.js';
 
 /** Probes: open even when keys are required, so orchestrators need no secret. */

@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { IdempotencyKeyReused, SubmissionRejected } from '#libs/batches/src/batch-intake.js';
+import { IdempotencyKeyReused, SubmissionRejected } from '#libs/batches';
 
 /**
  * Turns domain errors into HTTP answers: a rejected submission is a 400 naming the field; anything

@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
-import { PromptTokens } from '#libs/batches/src/prompt-tokens.js';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { VocabTokenizers } from '#libs/providers/src/local/vocab-tokenizers.js';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
+import { PromptTokens } from '#libs/batches';
+import { ensureGeneratedModel } from '#libs/gguf';
+import { VocabTokenizers } from '#libs/providers';
 
 /**
  * Gives intake the local models' tokenizers: each model's GGUF opened vocabulary-only before the API

@@ -10,8 +10,8 @@ import {
   Param,
   Post,
 } from '@nestjs/common';
-import { ApiKeyStore } from '#libs/access/src/api-key-store.js';
-import { checkNewKey } from '#libs/access/src/new-key.js';
+import { ApiKeyStore } from '#libs/access';
+import { checkNewKey } from '#libs/access';
 import { RequiresScope } from './access-decorators.js';
 
 /** API keys: created (the secret is answered once, never stored), listed without secrets, revoked. */

@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { loadConfig } from '#libs/config/src/app-config.js';
-import { ApiKeyAuthenticator } from '#libs/access/src/api-key-authenticator.js';
-import { listenPlan } from '#libs/access/src/listen-address.js';
-import { armShutdownDeadline } from '#libs/lifecycle/src/shutdown-deadline.js';
-import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging/src/json-console.js';
+import { loadConfig } from '#libs/config';
+import { ApiKeyAuthenticator } from '#libs/access';
+import { listenPlan } from '#libs/access';
+import { armShutdownDeadline } from '#libs/lifecycle';
+import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging';
 import { createApiApp } from './api-app.js';
 
 // Every line this process writes is JSON, start-up failures included.

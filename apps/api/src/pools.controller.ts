@@ -1,6 +1,6 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { PoolRegistry } from '#libs/pools/src/pool-registry.js';
-import { JobQueue, queueRefFor } from '#libs/queue/src/index.js';
+import { PoolRegistry } from '#libs/pools';
+import { JobQueue, queueRefFor } from '#libs/queue';
 
 /** Live pools as their workers report them, with measured speed and the depth of their queue. */
 // Declares no scope: admin by default (ApiKeyGuard).

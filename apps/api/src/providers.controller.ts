@@ -1,9 +1,9 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
-import { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
-import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { ProviderCapabilities } from '#libs/pools/src/provider-capabilities.js';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
+import { CircuitRegistry } from '#libs/pools';
+import { ProviderDirectory } from '#libs/pools';
+import { ProviderCapabilities } from '#libs/pools';
 
 /** Every provider as the router sees it now (clearance, prices, measured speed, backlog, circuit, quotas), and the learned token estimates. */
 // Declares no scope: admin by default (ApiKeyGuard).

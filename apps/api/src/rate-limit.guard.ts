@@ -8,10 +8,10 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
-import { effectiveLimits, KeyRateLimiter, type RateDecision } from '#libs/access/src/key-rate-limiter.js';
-import { submittedTokens } from '#libs/access/src/submitted-tokens.js';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
+import { effectiveLimits, KeyRateLimiter, type RateDecision } from '#libs/access';
+import { submittedTokens } from '#libs/access';
 import { SUBMITS_TOKENS, type AuthedRequest } from './access-decorators.js';
 
 /**

@@ -1,6 +1,6 @@
 import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Inject } from '@nestjs/common';
 import { NotFoundException, Param, Post } from '@nestjs/common';
-import { RepositoryRegistrationError, RepositoryRegistry } from '#libs/repositories/src/repository-registry.js';
+import { RepositoryRegistrationError, RepositoryRegistry } from '#libs/repositories';
 import { RequiresScope } from './access-decorators.js';
 
 /**

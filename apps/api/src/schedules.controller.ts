@@ -11,9 +11,9 @@ import {
   Put,
   Post,
 } from '@nestjs/common';
-import { tenantScope, type Caller } from '#libs/access/src/api-key.js';
-import { ScheduleService } from '#libs/schedules/src/schedule-service.js';
-import type { ScheduleOwner, ScheduleView } from '#libs/schedules/src/schedule-types.js';
+import { tenantScope, type Caller } from '#libs/access';
+import { ScheduleService } from '#libs/schedules';
+import type { ScheduleOwner, ScheduleView } from '#libs/schedules';
 import { CurrentCaller, RequiresScope } from './access-decorators.js';
 
 /**

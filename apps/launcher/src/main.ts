@@ -6,12 +6,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '#libs/config/src/app-config.js';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { shutdownPlan } from '#libs/lifecycle/src/shutdown-deadline.js';
-import { exitOnFatalErrors } from '#libs/logging/src/json-console.js';
-import { isReachable, RedisServerNotFound, startEmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
-import type { EmbeddedRedis } from '#libs/redis/src/embedded-redis.js';
+import { loadConfig } from '#libs/config';
+import { ensureGeneratedModel } from '#libs/gguf';
+import { shutdownPlan } from '#libs/lifecycle';
+import { exitOnFatalErrors } from '#libs/logging';
+import { isReachable, RedisServerNotFound, startEmbeddedRedis } from '#libs/redis';
+import type { EmbeddedRedis } from '#libs/redis';
 
 const log = (msg: string, fields: Record<string, unknown> = {}) =>
   console.log(JSON.stringify({ level: 'log', context: 'launcher', msg, ...fields }));

@@ -1,20 +1,20 @@
 import { Logger, Module } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { REDIS } from '#libs/redis/src/redis.module.js';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
+import { REDIS } from '#libs/redis';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
 import { PoolsModule } from './pools.module.js';
-import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobQueue } from '#libs/queue/src/job-queue.js';
-import { RoutingPolicy } from '#libs/routing/src/routing-policy.js';
-import { BatchIntake } from '#libs/batches/src/batch-intake.js';
-import { PromptTokens } from '#libs/batches/src/prompt-tokens.js';
-import { BatchStore } from '#libs/batches/src/batch-store.js';
-import { BranchOutputs } from '#libs/batches/src/branch-outputs.js';
-import { AuditModule } from '#libs/audit/src/audit.module.js';
-import { AuditTrail } from '#libs/audit/src/audit-trail.js';
-import { RepositoriesModule } from '#libs/repositories/src/repositories.module.js';
-import { RepositoryRegistry } from '#libs/repositories/src/repository-registry.js';
+import { ProviderDirectory } from '#libs/pools';
+import { JobQueue } from '#libs/queue';
+import { RoutingPolicy } from '#libs/routing';
+import { BatchIntake } from '#libs/batches';
+import { PromptTokens } from '#libs/batches';
+import { BatchStore } from '#libs/batches';
+import { BranchOutputs } from '#libs/batches';
+import { AuditModule } from '#libs/audit';
+import { AuditTrail } from '#libs/audit';
+import { RepositoriesModule } from '#libs/repositories';
+import { RepositoryRegistry } from '#libs/repositories';
 
 /** Accepting batches: the API for POST /v1/batches, the worker for schedule firings. */
 @Module({

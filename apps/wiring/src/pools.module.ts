@@ -1,16 +1,16 @@
 import { Module } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
-import { REDIS } from '#libs/redis/src/redis.module.js';
-import { BatchesModule } from '#libs/batches/src/batches.module.js';
-import { BatchStore } from '#libs/batches/src/batch-store.js';
-import { JobQueue } from '#libs/queue/src/job-queue.js';
-import { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
-import { PoolRegistry } from '#libs/pools/src/pool-registry.js';
-import { TokenRateLimiter } from '#libs/pools/src/token-rate-limiter.js';
-import { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { ProviderCapabilities } from '#libs/pools/src/provider-capabilities.js';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
+import { REDIS } from '#libs/redis';
+import { BatchesModule } from '#libs/batches';
+import { BatchStore } from '#libs/batches';
+import { JobQueue } from '#libs/queue';
+import { CircuitRegistry } from '#libs/pools';
+import { PoolRegistry } from '#libs/pools';
+import { TokenRateLimiter } from '#libs/pools';
+import { ProviderDirectory } from '#libs/pools';
+import { ProviderCapabilities } from '#libs/pools';
 
 /** A heartbeat lives three beats: one late beat is tolerated, a dead worker drops out within seconds. */
 const HEARTBEAT_TTL_BEATS = 3;

@@ -1,19 +1,19 @@
 import { Module } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
-import { REDIS } from '#libs/redis/src/redis.module.js';
-import { JobQueue } from '#libs/queue/src/job-queue.js';
-import { ScheduleService } from '#libs/schedules/src/schedule-service.js';
-import { ScheduleStore } from '#libs/schedules/src/schedule-store.js';
-import { BatchStore } from '#libs/batches/src/batch-store.js';
-import { BatchesModule } from '#libs/batches/src/batches.module.js';
-import { AccessModule } from '#libs/access/src/access.module.js';
-import { ApiKeyStore } from '#libs/access/src/api-key-store.js';
-import { KeyRateLimiter } from '#libs/access/src/key-rate-limiter.js';
-import { ownerKeyGate } from '#libs/access/src/owner-key-gate.js';
-import { RepositoriesModule } from '#libs/repositories/src/repositories.module.js';
-import { RepositoryRegistry } from '#libs/repositories/src/repository-registry.js';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
+import { REDIS } from '#libs/redis';
+import { JobQueue } from '#libs/queue';
+import { ScheduleService } from '#libs/schedules';
+import { ScheduleStore } from '#libs/schedules';
+import { BatchStore } from '#libs/batches';
+import { BatchesModule } from '#libs/batches';
+import { AccessModule } from '#libs/access';
+import { ApiKeyStore } from '#libs/access';
+import { KeyRateLimiter } from '#libs/access';
+import { ownerKeyGate } from '#libs/access';
+import { RepositoriesModule } from '#libs/repositories';
+import { RepositoryRegistry } from '#libs/repositories';
 
 @Module({
   imports: [BatchesModule, AccessModule, RepositoriesModule],

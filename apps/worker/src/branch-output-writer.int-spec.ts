@@ -6,10 +6,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
-import { BatchStore, type NewItem } from '#libs/batches/src/batch-store.js';
-import { BranchOutputs } from '#libs/batches/src/branch-outputs.js';
-import { JobQueue, OUTPUTS_QUEUE, queueName } from '#libs/queue/src/index.js';
-import { DEFAULT_BRANCH_AUTHOR } from '#libs/jobs/src/code-migration/branch-output.js';
+import { BatchStore, type NewItem } from '#libs/batches';
+import { BranchOutputs } from '#libs/batches';
+import { JobQueue, OUTPUTS_QUEUE, queueName } from '#libs/queue';
+import { DEFAULT_BRANCH_AUTHOR } from '#libs/jobs';
 import { BranchOutputWriter } from './branch-output-writer.js';
 
 const item = (itemId: string): NewItem => ({

@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
-import type { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { BranchOutputs } from '#libs/batches/src/branch-outputs.js';
-import { BranchOutputError, commitToNewBranch, type GitIdentity } from '#libs/jobs/src/code-migration/branch-output.js';
-import { migrationTitle } from '#libs/jobs/src/code-migration/migration-presets.js';
+import type { BatchStore } from '#libs/batches';
+import type { BranchOutputs } from '#libs/batches';
+import { BranchOutputError, commitToNewBranch, type GitIdentity } from '#libs/jobs';
+import { migrationTitle } from '#libs/jobs';
 import {
   JobName,
   OUTPUTS_QUEUE,
@@ -10,7 +10,7 @@ import {
   type JobContext,
   type JobPayloads,
   type QueueLayer,
-} from '#libs/queue/src/index.js';
+} from '#libs/queue';
 
 /**
  * How often the sweep looks for finished batches whose output is still pending. The finish trigger

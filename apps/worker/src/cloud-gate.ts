@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
-import type { Prompt } from '#libs/jobs/src/prompt.js';
-import type { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
-import type { TokenRateLimiter } from '#libs/pools/src/token-rate-limiter.js';
-import { ProviderError } from '#libs/providers/src/completion.js';
-import { costOf } from '#libs/routing/src/cost.js';
-import { estimateTokens } from '#libs/routing/src/token-estimate.js';
+import type { Prompt } from '#libs/jobs';
+import type { CircuitRegistry } from '#libs/pools';
+import type { TokenRateLimiter } from '#libs/pools';
+import { ProviderError } from '#libs/providers';
+import { costOf } from '#libs/routing';
+import { estimateTokens } from '#libs/routing';
 import { BudgetHold } from './budget-hold.js';
 import type { ItemStore } from './item-store.js';
 import type { ProcessorTarget } from './processor-target.js';

@@ -1,18 +1,12 @@
 import { Logger } from '@nestjs/common';
-import type { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
-import { routableItem } from '#libs/batches/src/item-estimate.js';
-import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
-import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import {
-  JobName,
-  MAINTENANCE_QUEUE,
-  queueRefFor,
-  type ConsumerHandle,
-  type QueueLayer,
-} from '#libs/queue/src/index.js';
-import { EdfSequences } from '#libs/routing/src/edf-schedule.js';
-import { workTokensOn, type RoutableItem, type RoutingPolicy } from '#libs/routing/src/routing-policy.js';
+import type { BatchStore } from '#libs/batches';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import { routableItem } from '#libs/batches';
+import type { TokenCalibration } from '#libs/routing';
+import type { ProviderDirectory } from '#libs/pools';
+import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type QueueLayer } from '#libs/queue';
+import { EdfSequences } from '#libs/routing';
+import { workTokensOn, type RoutableItem, type RoutingPolicy } from '#libs/routing';
 import type { ItemRerouter } from './item-rerouter.js';
 
 export interface EscalationWatchdogOptions {

@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
-import type { PoolHeartbeat, PoolRegistry } from '#libs/pools/src/pool-registry.js';
-import type { InferenceProvider } from '#libs/providers/src/completion.js';
-import { JobName, queueName, type ConsumerHandle, type QueueLayer, type QueueRef } from '#libs/queue/src/index.js';
-import type { Price } from '#libs/routing/src/cost.js';
-import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
-import { redisOutage } from '#libs/redis/src/redis-outage.js';
+import type { PoolHeartbeat, PoolRegistry } from '#libs/pools';
+import type { InferenceProvider } from '#libs/providers';
+import { JobName, queueName, type ConsumerHandle, type QueueLayer, type QueueRef } from '#libs/queue';
+import type { Price } from '#libs/routing';
+import type { RouteTarget } from '#libs/routing';
+import { redisOutage } from '#libs/redis';
 import type { ItemProcessor } from './item-processor.js';
 import { jobResult } from './item-outcome.js';
 

@@ -1,6 +1,6 @@
-import type { Prompt } from '#libs/jobs/src/prompt.js';
-import type { CompletionResult } from '#libs/providers/src/completion.js';
-import { costOf } from '#libs/routing/src/cost.js';
+import type { Prompt } from '#libs/jobs';
+import type { CompletionResult } from '#libs/providers';
+import { costOf } from '#libs/routing';
 import type { BudgetHold } from './budget-hold.js';
 import { CancelWatch } from './cancel-watch.js';
 import type { CloudGate } from './cloud-gate.js';

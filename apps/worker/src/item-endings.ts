@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
-import type { WorkItem } from '#libs/domain/src/batch-types.js';
-import { ProviderError, isRefusal, type TokenUsage } from '#libs/providers/src/completion.js';
-import { PermanentJobError } from '#libs/queue/src/index.js';
-import { costOf } from '#libs/routing/src/cost.js';
+import type { WorkItem } from '#libs/domain';
+import { ProviderError, isRefusal, type TokenUsage } from '#libs/providers';
+import { PermanentJobError } from '#libs/queue';
+import { costOf } from '#libs/routing';
 import type { ItemOutcome } from './item-outcome.js';
 import type { ItemRerouter } from './item-rerouter.js';
 import type { ItemStore } from './item-store.js';

@@ -1,4 +1,4 @@
-import { RateLimited } from '#libs/queue/src/index.js';
+import { RateLimited } from '#libs/queue';
 
 /**
  * How one run of an item ended: the one shape every path of the worker's item code returns (Immich's

@@ -1,22 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import type { ItemReroute, ItemTransition, ItemUpdate } from '#libs/batches/src/batch-store.js';
-import type { DocumentTask, ItemRoute, ItemStatus, ItemView, WorkItem } from '#libs/domain/src/batch-types.js';
-import {
-  ProviderError,
-  type CompletionRequest,
-  type CompletionResult,
-  type InferenceProvider,
-} from '#libs/providers/src/completion.js';
-import {
-  InMemoryJobQueue,
-  JobName,
-  PermanentJobError,
-  RateLimited,
-  queueRefFor,
-  type JobContext,
-} from '#libs/queue/src/index.js';
-import { TokenCalibration } from '#libs/routing/src/token-calibration.js';
-import { RoutingPolicy, type ProviderView, type RouteTarget } from '#libs/routing/src/routing-policy.js';
+import type { ItemReroute, ItemTransition, ItemUpdate } from '#libs/batches';
+import type { DocumentTask, ItemRoute, ItemStatus, ItemView, WorkItem } from '#libs/domain';
+import { ProviderError, type CompletionRequest, type CompletionResult, type InferenceProvider } from '#libs/providers';
+import { InMemoryJobQueue, JobName, PermanentJobError, RateLimited, queueRefFor, type JobContext } from '#libs/queue';
+import { TokenCalibration } from '#libs/routing';
+import { RoutingPolicy, type ProviderView, type RouteTarget } from '#libs/routing';
 import { CloudGate } from './cloud-gate.js';
 import { ItemCalls } from './item-calls.js';
 import { ItemEndings } from './item-endings.js';

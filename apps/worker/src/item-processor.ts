@@ -1,10 +1,10 @@
 import { Logger } from '@nestjs/common';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
-import { runItem, type ItemRunOutcome } from '#libs/jobs/src/item-run.js';
-import { UnsupportedSchemaError } from '#libs/jobs/src/document-processing/structured-output.js';
-import { CallTally, type ItemModel } from '#libs/jobs/src/model-calls.js';
-import { PermanentJobError, type JobContext, type JobName } from '#libs/queue/src/index.js';
-import { costOf } from '#libs/routing/src/cost.js';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import { runItem, type ItemRunOutcome } from '#libs/jobs';
+import { UnsupportedSchemaError } from '#libs/jobs';
+import { CallTally, type ItemModel } from '#libs/jobs';
+import { PermanentJobError, type JobContext, type JobName } from '#libs/queue';
+import { costOf } from '#libs/routing';
 import { BudgetHold } from './budget-hold.js';
 import type { ItemCalls } from './item-calls.js';
 import type { ItemEndings } from './item-endings.js';

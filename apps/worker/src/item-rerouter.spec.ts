@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import type { AuditEvent } from '#libs/audit/src/audit-entry.js';
-import type { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { WorkItem } from '#libs/domain/src/batch-types.js';
-import type { JobQueue } from '#libs/queue/src/index.js';
-import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import type { RouteDecision, RoutingPolicy } from '#libs/routing/src/routing-policy.js';
+import type { AuditEvent } from '#libs/audit';
+import type { BatchStore } from '#libs/batches';
+import type { WorkItem } from '#libs/domain';
+import type { JobQueue } from '#libs/queue';
+import type { ProviderDirectory } from '#libs/pools';
+import type { RouteDecision, RoutingPolicy } from '#libs/routing';
 import { ItemRerouter, MAX_FAILED_MOVES } from './item-rerouter.js';
 
 const item: WorkItem = {

@@ -1,14 +1,14 @@
-import { providerKey, type ItemSpent } from '#libs/batches/src/batch-store.js';
-import type { WorkItem } from '#libs/domain/src/batch-types.js';
-import type { ItemStatus } from '#libs/domain/src/batch-types.js';
-import { routableItem } from '#libs/batches/src/item-estimate.js';
-import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { JobName, itemJobId, queueRefFor, type QueueLayer } from '#libs/queue/src/index.js';
-import { deadlinePriority } from '#libs/queue/src/deadline-priority.js';
-import type { RouteDecision, RouteTarget, RoutingPolicy } from '#libs/routing/src/routing-policy.js';
-import { isCleared, type Sensitivity } from '#libs/domain/src/sensitivity.js';
-import { canServe } from '#libs/routing/src/routing-policy.js';
-import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
+import { providerKey, type ItemSpent } from '#libs/batches';
+import type { WorkItem } from '#libs/domain';
+import type { ItemStatus } from '#libs/domain';
+import { routableItem } from '#libs/batches';
+import type { ProviderDirectory } from '#libs/pools';
+import { JobName, itemJobId, queueRefFor, type QueueLayer } from '#libs/queue';
+import { deadlinePriority } from '#libs/queue';
+import type { RouteDecision, RouteTarget, RoutingPolicy } from '#libs/routing';
+import { isCleared, type Sensitivity } from '#libs/domain';
+import { canServe } from '#libs/routing';
+import type { AuditRecorder } from '#libs/audit';
 import type { ItemStore } from './item-store.js';
 
 /** Where reroutes are recorded, and the clearance of each provider for the record. */

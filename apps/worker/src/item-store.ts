@@ -1,4 +1,4 @@
-import type { BatchStore } from '#libs/batches/src/batch-store.js';
+import type { BatchStore } from '#libs/batches';
 
 /**
  * What running an item asks of the batch store: its guarded transitions and reroute, the task and the

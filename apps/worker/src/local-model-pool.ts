@@ -1,18 +1,13 @@
 import { Logger } from '@nestjs/common';
 import type { Llama } from 'node-llama-cpp';
-import type { LocalEngineConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
-import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
-import { planSequences, type CapacityPlan, type DeviceMemory } from '#libs/pools/src/sequence-capacity.js';
-import { SequenceGovernor } from '#libs/pools/src/sequence-governor.js';
-import { ProviderError } from '#libs/providers/src/completion.js';
-import {
-  describeDevice,
-  estimateModel,
-  type DeviceInfo,
-  type ModelEstimate,
-} from '#libs/providers/src/local/local-engine.js';
-import { LocalModelProvider } from '#libs/providers/src/local/local-model-provider.js';
-import { queueRefFor, type QueueLayer } from '#libs/queue/src/index.js';
+import type { LocalEngineConfig, LocalModelConfig } from '#libs/config';
+import type { PoolRegistry } from '#libs/pools';
+import { planSequences, type CapacityPlan, type DeviceMemory } from '#libs/pools';
+import { SequenceGovernor } from '#libs/pools';
+import { ProviderError } from '#libs/providers';
+import { describeDevice, estimateModel, type DeviceInfo, type ModelEstimate } from '#libs/providers';
+import { LocalModelProvider } from '#libs/providers';
+import { queueRefFor, type QueueLayer } from '#libs/queue';
 import { InferencePool, type PoolDescription } from './inference-pool.js';
 import type { ItemProcessor } from './item-processor.js';
 

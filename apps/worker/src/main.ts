@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { loadConfig } from '#libs/config/src/app-config.js';
-import { armShutdownDeadline } from '#libs/lifecycle/src/shutdown-deadline.js';
-import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging/src/json-console.js';
+import { loadConfig } from '#libs/config';
+import { armShutdownDeadline } from '#libs/lifecycle';
+import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging';
 import { WorkerModule } from './worker.module.js';
 
 // Every line this process writes is JSON: node-llama-cpp's own log and start-up failures included.

@@ -1,6 +1,6 @@
-import type { Price } from '#libs/routing/src/cost.js';
-import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
-import type { InferenceProvider } from '#libs/providers/src/completion.js';
+import type { Price } from '#libs/routing';
+import type { RouteTarget } from '#libs/routing';
+import type { InferenceProvider } from '#libs/providers';
 
 /** The provider a pool runs its items on, with what the item code needs to know of it. */
 export interface ProcessorTarget {

@@ -1,12 +1,12 @@
 import { Logger } from '@nestjs/common';
-import type { CodeMigrationTask, DocumentTask } from '#libs/domain/src/batch-types.js';
-import { routableItem, taskKind } from '#libs/batches/src/item-estimate.js';
-import type { CircuitRegistry } from '#libs/pools/src/circuit-registry.js';
-import type { PoolRegistry } from '#libs/pools/src/pool-registry.js';
-import type { ProviderCapabilities } from '#libs/pools/src/provider-capabilities.js';
-import { ProviderError, isRefusal, type CompletionResult, type TokenUsage } from '#libs/providers/src/completion.js';
-import { workTokens } from '#libs/routing/src/routing-policy.js';
-import { workTokensPerSecond } from '#libs/routing/src/throughput-estimate.js';
+import type { CodeMigrationTask, DocumentTask } from '#libs/domain';
+import { routableItem, taskKind } from '#libs/batches';
+import type { CircuitRegistry } from '#libs/pools';
+import type { PoolRegistry } from '#libs/pools';
+import type { ProviderCapabilities } from '#libs/pools';
+import { ProviderError, isRefusal, type CompletionResult, type TokenUsage } from '#libs/providers';
+import { workTokens } from '#libs/routing';
+import { workTokensPerSecond } from '#libs/routing';
 import type { RunningItem } from './running-item.js';
 
 export interface ProviderFeedbackDeps {

@@ -1,7 +1,7 @@
-import type { ItemSpent } from '#libs/batches/src/batch-store.js';
-import type { CallTally } from '#libs/jobs/src/model-calls.js';
-import type { JobContext, JobName } from '#libs/queue/src/index.js';
-import { costOf } from '#libs/routing/src/cost.js';
+import type { ItemSpent } from '#libs/batches';
+import type { CallTally } from '#libs/jobs';
+import type { JobContext, JobName } from '#libs/queue';
+import { costOf } from '#libs/routing';
 import type { BudgetHold } from './budget-hold.js';
 import type { ProcessorTarget } from './processor-target.js';
 

@@ -1,14 +1,8 @@
 import { Logger } from '@nestjs/common';
-import type { BatchIntake } from '#libs/batches/src/batch-intake.js';
-import {
-  JobName,
-  PermanentJobError,
-  SCHEDULES_QUEUE,
-  type ConsumerHandle,
-  type QueueLayer,
-} from '#libs/queue/src/index.js';
-import type { ScheduleService } from '#libs/schedules/src/schedule-service.js';
-import { SubmissionRejected } from '#libs/batches/src/batch-intake.js';
+import type { BatchIntake } from '#libs/batches';
+import { JobName, PermanentJobError, SCHEDULES_QUEUE, type ConsumerHandle, type QueueLayer } from '#libs/queue';
+import type { ScheduleService } from '#libs/schedules';
+import { SubmissionRejected } from '#libs/batches';
 
 /** Turns each schedule slot (a Job Scheduler's job) into an ordinary batch. */
 export class ScheduleRunner {

@@ -6,16 +6,16 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import type { Llama } from 'node-llama-cpp';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
-import { ConfigError } from '#libs/domain/src/config-error.js';
-import type { CloudProvider } from '#libs/providers/src/cloud/cloud-provider.js';
-import { ApiKeyFile, type ApiKeySource } from '#libs/providers/src/cloud/api-key-source.js';
-import type { CloudProviderConfig } from '#libs/config/src/cloud-providers.js';
-import { openLlama } from '#libs/providers/src/local/local-model-provider.js';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { shutdownPlan } from '#libs/lifecycle/src/shutdown-deadline.js';
-import { PromptTokens } from '#libs/batches/src/prompt-tokens.js';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig, LocalModelConfig } from '#libs/config';
+import { ConfigError } from '#libs/domain';
+import type { CloudProvider } from '#libs/providers';
+import { ApiKeyFile, type ApiKeySource } from '#libs/providers';
+import type { CloudProviderConfig } from '#libs/config';
+import { openLlama } from '#libs/providers';
+import { ensureGeneratedModel } from '#libs/gguf';
+import { shutdownPlan } from '#libs/lifecycle';
+import { PromptTokens } from '#libs/batches';
 import type { InferencePool } from './inference-pool.js';
 import type { LocalModelPool } from './local-model-pool.js';
 import { WORKER_PARTS, type WorkerParts } from './worker-composition.js';

@@ -2,8 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '#libs/config/src/app-config.js';
-import { checkSubmission } from '#libs/batches/src/batch-submission.js';
+import { loadConfig } from '#libs/config';
+import { checkSubmission } from '#libs/batches';
 
 describe('access configuration', () => {
   it('defaults: no bootstrap key, 600 requests and 5M tokens per key per minute, 1 MiB per item', () => {

@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
-import { REDIS } from '#libs/redis/src/redis.module.js';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
+import { REDIS } from '#libs/redis';
 import { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import { ApiKeyStore } from './api-key-store.js';
 import { KeyRateLimiter } from './key-rate-limiter.js';

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { loadConfig } from '#libs/config/src/app-config.js';
+import { loadConfig } from '#libs/config';
 import { ApiKeyStore } from './api-key-store.js';
 import { checkNewKey } from './new-key.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { promptFor } from '#libs/jobs/src/item-prompt.js';
-import { estimateTokens } from '#libs/routing/src/token-estimate.js';
+import { promptFor } from '#libs/jobs';
+import { estimateTokens } from '#libs/routing';
 import { submittedTokens } from './submitted-tokens.js';
 
 const doc = (n: number, task: Record<string, unknown>) => ({

@@ -1,6 +1,6 @@
-import type { CodeMigrationTask, DocumentTask } from '#libs/domain/src/batch-types.js';
-import { promptFor } from '#libs/jobs/src/item-prompt.js';
-import { CHARS_PER_TOKEN, estimateTokens } from '#libs/routing/src/token-estimate.js';
+import type { CodeMigrationTask, DocumentTask } from '#libs/domain';
+import { promptFor } from '#libs/jobs';
+import { CHARS_PER_TOKEN, estimateTokens } from '#libs/routing';
 
 /** The parts of a submission a limit counts: what each item's prompt will send. */
 export interface SubmittedWork {

@@ -1,4 +1,4 @@
-import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
+import type { Sensitivity } from '#libs/domain';
 
 /**
  * What the audit trail records:

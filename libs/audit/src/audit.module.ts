@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
-import { REDIS } from '#libs/redis/src/redis.module.js';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
+import { REDIS } from '#libs/redis';
 import { AuditTrail } from './audit-trail.js';
 
 /** The audit trail on the app's Redis: the API records routes at intake and reads it; the worker records the rest. */

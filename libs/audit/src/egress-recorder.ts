@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { EgressAudit, EgressRecord } from '#libs/providers/src/cloud/egress-audit.js';
+import type { EgressAudit, EgressRecord } from '#libs/providers';
 import type { AuditEvent, AuditRecorder } from './audit-entry.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { defineScript } from '#libs/redis/src/redis-script.js';
+import { defineScript } from '#libs/redis';
 import type { BatchKeys } from './batch-keys.js';
 import { RESERVE_BUDGET } from './reserve-budget.lua.js';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
+import type { Sensitivity } from '#libs/domain';
 import type { BatchKeys } from './batch-keys.js';
 import type {
   BatchKind,
@@ -11,7 +11,7 @@ import type {
   DocumentTask,
   ItemPrivacy,
   ItemRoute,
-} from '#libs/domain/src/batch-types.js';
+} from '#libs/domain';
 
 export interface NewBatch {
   maxCostUsd?: number;

@@ -1,12 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import type { ProviderDirectory } from '#libs/pools/src/provider-directory.js';
-import { InMemoryJobQueue, queueRefFor } from '#libs/queue/src/index.js';
-import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
-import { RoutingPolicy, type ProviderView } from '#libs/routing/src/routing-policy.js';
-import { TokenCalibration } from '#libs/routing/src/token-calibration.js';
+import type { ProviderDirectory } from '#libs/pools';
+import { InMemoryJobQueue, queueRefFor } from '#libs/queue';
+import type { RepositoryGate } from '#libs/repositories';
+import { RoutingPolicy, type ProviderView } from '#libs/routing';
+import { TokenCalibration } from '#libs/routing';
 import { BatchIntake, type IntakeStore } from './batch-intake.js';
 import type { NewBatch, NewItem } from './batch-store.js';
-import type { ItemRoute } from '#libs/domain/src/batch-types.js';
+import type { ItemRoute } from '#libs/domain';
 
 const local: ProviderView = {
   target: 'local',

@@ -9,35 +9,24 @@ import {
   type QueueLayer,
   type JobSpec,
   type QueueRef,
-} from '#libs/queue/src/index.js';
-import {
-  workTokensOn,
-  type PlannedRoute,
-  type RouteDecision,
-  type RoutingPolicy,
-} from '#libs/routing/src/routing-policy.js';
-import type { RoutingState } from '#libs/routing/src/routing-policy.js';
-import type { TokenCalibration } from '#libs/routing/src/token-calibration.js';
+} from '#libs/queue';
+import { workTokensOn, type PlannedRoute, type RouteDecision, type RoutingPolicy } from '#libs/routing';
+import type { RoutingState } from '#libs/routing';
+import type { TokenCalibration } from '#libs/routing';
 import { routableItem } from './item-estimate.js';
 import type { PromptTokens } from './prompt-tokens.js';
-import { promptFor } from '#libs/jobs/src/item-prompt.js';
+import { promptFor } from '#libs/jobs';
 import { checkSubmissionCompiled, type FieldError, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewItem } from './batch-store.js';
-import type {
-  BatchOrigin,
-  BatchSubmission,
-  BranchOutputSpec,
-  ItemRoute,
-  WorkItem,
-} from '#libs/domain/src/batch-types.js';
-import { detectPii } from '#libs/privacy/src/pii-detector.js';
-import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs/src/code-migration/repo-source.js';
-import { checkOutputBranch } from '#libs/jobs/src/code-migration/branch-output.js';
-import { DEFAULT_PII_RULES } from '#libs/privacy/src/pii-rules.js';
-import { effectiveSensitivity } from '#libs/privacy/src/effective-sensitivity.js';
+import type { BatchOrigin, BatchSubmission, BranchOutputSpec, ItemRoute, WorkItem } from '#libs/domain';
+import { detectPii } from '#libs/privacy';
+import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs';
+import { checkOutputBranch } from '#libs/jobs';
+import { DEFAULT_PII_RULES } from '#libs/privacy';
+import { effectiveSensitivity } from '#libs/privacy';
 import { taskTexts } from './task-texts.js';
-import type { AuditRecorder } from '#libs/audit/src/audit-entry.js';
-import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
+import type { AuditRecorder } from '#libs/audit';
+import type { RepositoryGate } from '#libs/repositories';
 
 /** What intake reads to route: the providers' state and the learned token ratios (pools' ProviderDirectory). */
 export interface RoutingStateSource {

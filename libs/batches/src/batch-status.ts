@@ -1,4 +1,4 @@
-import type { BatchStatus, ItemCounts } from '#libs/domain/src/batch-types.js';
+import type { BatchStatus, ItemCounts } from '#libs/domain';
 
 /** A batch's status follows from its item counts alone, so it can never disagree with them. */
 export function batchStatus(counts: ItemCounts): BatchStatus {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
+import type { RouteTarget } from '#libs/routing';
 import { BatchBudget } from './batch-budget.js';
 import { BatchCancel } from './batch-cancel.js';
 import {
@@ -10,7 +10,7 @@ import {
   type NewItem,
 } from './batch-creation.js';
 import { BatchKeys } from './batch-keys.js';
-import type { BatchView, CodeMigrationTask, DocumentTask, ItemStatus, ItemView } from '#libs/domain/src/batch-types.js';
+import type { BatchView, CodeMigrationTask, DocumentTask, ItemStatus, ItemView } from '#libs/domain';
 import { BatchViews } from './batch-views.js';
 import {
   ItemTransitions,

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { SENSITIVITY_LEVELS } from '#libs/domain/src/sensitivity.js';
-import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from '#libs/domain/src/batch-types.js';
+import { SENSITIVITY_LEVELS } from '#libs/domain';
+import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from '#libs/domain';
 import { parseDeadline } from './deadline.js';
 import { repositoryFieldErrors } from './repository-fields.js';
-import { IDENTIFIER } from '#libs/jobs/src/code-migration/migration-presets.js';
-import { schemaRefusal } from '#libs/jobs/src/document-processing/schema-limits.js';
-import { compileProblem } from '#libs/jobs/src/document-processing/schema-compile-thread.js';
-import type { PiiRules } from '#libs/privacy/src/pii-rules.js';
+import { IDENTIFIER } from '#libs/jobs';
+import { schemaRefusal } from '#libs/jobs';
+import { compileProblem } from '#libs/jobs';
+import type { PiiRules } from '#libs/privacy';
 
 export interface FieldError {
   /** Path of the offending field, e.g. `items[3].text`. */

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { BatchKeys } from './batch-keys.js';
-import type { BatchView, CodeMigrationTask, DocumentTask, ItemView } from '#libs/domain/src/batch-types.js';
+import type { BatchView, CodeMigrationTask, DocumentTask, ItemView } from '#libs/domain';
 import { toBatchView, toItemView } from './record-views.js';
 
 const ITEM_PAGE_MAX = 1000;

@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
-import { JobName, OUTPUTS_QUEUE, branchOutputJobId, type QueueLayer } from '#libs/queue/src/index.js';
+import { JobName, OUTPUTS_QUEUE, branchOutputJobId, type QueueLayer } from '#libs/queue';
 import { BatchKeys } from './batch-keys.js';
 import type { BatchStore } from './batch-store.js';
-import type { BranchOutputSpec } from '#libs/domain/src/batch-types.js';
-import type { RepositoryGate } from '#libs/repositories/src/repository-registry.js';
+import type { BranchOutputSpec } from '#libs/domain';
+import type { RepositoryGate } from '#libs/repositories';
 
 /** Paths of items left unwritten that a batch record keeps (the items themselves say the rest). */
 const NOT_WRITTEN_KEPT = 1000;

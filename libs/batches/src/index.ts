@@ -1,14 +1,23 @@
-export * from '#libs/domain/src/batch-types.js';
-export * from './batch-status.js';
-export * from './batch-submission.js';
-export * from './deadline.js';
-export * from './batch-keys.js';
-export * from './batch-store.js';
-export { BatchCreation } from './batch-creation.js';
-export { BatchViews } from './batch-views.js';
-export { ItemTransitions } from './item-transitions.js';
-export { BatchBudget } from './batch-budget.js';
-export { BatchCancel } from './batch-cancel.js';
-export { ProviderBacklog } from './provider-backlog.js';
-export * from './batch-intake.js';
-export * from './branch-outputs.js';
+// The face of libs/batches: what other libs, the apps and the tests use. Import it as '#libs/batches'.
+export { BatchIntake, IdempotencyKeyReused, SubmissionRejected, type SubmitContext } from './batch-intake.js';
+export {
+  BatchStore,
+  providerKey,
+  type ItemReroute,
+  type ItemSpent,
+  type ItemTransition,
+  type ItemUpdate,
+  type NewItem,
+} from './batch-store.js';
+export {
+  checkSubmission,
+  checkSubmissionCompiled,
+  fieldErrors,
+  type FieldError,
+  type SubmissionLimits,
+} from './batch-submission.js';
+export { BatchesModule } from './batches.module.js';
+export { BranchOutputs } from './branch-outputs.js';
+export { MAX_DEADLINE_DAYS, parseIsoDuration } from './deadline.js';
+export { routableItem, taskKind } from './item-estimate.js';
+export { PromptTokens } from './prompt-tokens.js';

@@ -1,9 +1,9 @@
-import { itemSplit } from '#libs/jobs/src/item-split.js';
-import { promptFor } from '#libs/jobs/src/item-prompt.js';
-import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
-import type { Capability, RoutableItem } from '#libs/routing/src/routing-policy.js';
-import { estimateTokens } from '#libs/routing/src/token-estimate.js';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
+import { itemSplit } from '#libs/jobs';
+import { promptFor } from '#libs/jobs';
+import type { TokenCalibration, TaskKind } from '#libs/routing';
+import type { Capability, RoutableItem } from '#libs/routing';
+import { estimateTokens } from '#libs/routing';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
 
 /** The kind an item's output length is learned under (TokenCalibration). */
 export function taskKind(task: DocumentTask | CodeMigrationTask): TaskKind {

@@ -1,4 +1,4 @@
-import { redisScript } from '#libs/redis/src/redis-script.js';
+import { redisScript } from '#libs/redis';
 import { CARRY_SPENT_LUA } from './carry-spent.lua.js';
 
 /**

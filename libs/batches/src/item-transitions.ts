@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
-import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
-import { defineScript } from '#libs/redis/src/redis-script.js';
+import type { RouteTarget } from '#libs/routing';
+import { defineScript } from '#libs/redis';
 import { carriedSpent, type ItemSpent } from './batch-budget.js';
 import type { BatchKeys } from './batch-keys.js';
-import type { ItemRoute, ItemStatus } from '#libs/domain/src/batch-types.js';
+import type { ItemRoute, ItemStatus } from '#libs/domain';
 import { SPENT_FIELD } from './carry-spent.lua.js';
 import { ITEM_REROUTE } from './item-reroute.lua.js';
 import { ITEM_TRANSITION, type ItemTransitionReply } from './item-transition.lua.js';

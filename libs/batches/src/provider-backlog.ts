@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
+import type { RouteTarget } from '#libs/routing';
 import type { BatchKeys } from './batch-keys.js';
 
 /**

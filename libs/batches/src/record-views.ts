@@ -1,5 +1,5 @@
-import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
-import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
+import type { Sensitivity } from '#libs/domain';
+import type { RouteTarget } from '#libs/routing';
 import { batchStatus } from './batch-status.js';
 import { roundUsd } from './batch-budget.js';
 import type {
@@ -14,7 +14,7 @@ import type {
   ItemRoute,
   ItemStatus,
   ItemView,
-} from '#libs/domain/src/batch-types.js';
+} from '#libs/domain';
 
 /**
  * What the API shows of a batch or item, from its Redis hash as stored: pure, so records written by older

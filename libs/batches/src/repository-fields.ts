@@ -1,5 +1,5 @@
-import { branchNameProblem, itemPathProblem } from '#libs/jobs/src/code-migration/repo-paths.js';
-import type { BatchSubmission } from '#libs/domain/src/batch-types.js';
+import { branchNameProblem, itemPathProblem } from '#libs/jobs';
+import type { BatchSubmission } from '#libs/domain';
 
 /**
  * A code migration's paths and branch, checked where no git is needed (issue 13 §5): every item's `path`

@@ -1,4 +1,4 @@
-import { redisScript } from '#libs/redis/src/redis-script.js';
+import { redisScript } from '#libs/redis';
 
 /**
  * KEYS[1] batch hash; ARGV[1] USD to reserve (negative: release). A batch without maxCostUsd always

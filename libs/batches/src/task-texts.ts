@@ -1,4 +1,4 @@
-import type { CodeMigrationTask, DocumentTask } from '#libs/domain/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask } from '#libs/domain';
 
 /**
  * Every string of a task, keys included: what goes into each item's prompt besides the item itself

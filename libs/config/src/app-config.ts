@@ -1,9 +1,9 @@
-import type { Price } from '#libs/domain/src/price.js';
-import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing/src/routing-policy.js';
+import type { Price } from '#libs/domain';
+import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing';
 import { cloudProviders, type CloudProviderConfig } from './cloud-providers.js';
-import { ConfigError } from '#libs/domain/src/config-error.js';
-import { parsePiiRules, type PiiRules } from '#libs/privacy/src/pii-rules.js';
-import { DEFAULT_BRANCH_AUTHOR, parseGitIdentity, type GitIdentity } from '#libs/domain/src/git-identity.js';
+import { ConfigError } from '#libs/domain';
+import { parsePiiRules, type PiiRules } from '#libs/privacy';
+import { DEFAULT_BRANCH_AUTHOR, parseGitIdentity, type GitIdentity } from '#libs/domain';
 
 export type { CloudProviderConfig } from './cloud-providers.js';
 import { EnvReader } from './env-reader.js';

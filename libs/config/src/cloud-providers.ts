@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain/src/sensitivity.js';
-import type { Price } from '#libs/domain/src/price.js';
-import { ConfigError } from '#libs/domain/src/config-error.js';
+import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain';
+import type { Price } from '#libs/domain';
+import { ConfigError } from '#libs/domain';
 import type { EnvReader } from './env-reader.js';
 
 /** One OpenAI-compatible endpoint: where it is, how it is paid, how far data may go to it. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '#libs/domain/src/config-error.js';
+import { ConfigError } from '#libs/domain';
 
 type Env = Record<string, string | undefined>;
 

@@ -1,3 +1,10 @@
-export * from './app-config.js';
-export * from '#libs/domain/src/config-error.js';
-export * from './config.module.js';
+// The face of libs/config: what other libs, the apps and the tests use. Import it as '#libs/config'.
+export {
+  loadConfig,
+  type AppConfig,
+  type CloudProviderConfig,
+  type LocalEngineConfig,
+  type LocalModelConfig,
+  type QueueTuning,
+} from './app-config.js';
+export { APP_CONFIG, ConfigModule } from './config.module.js';

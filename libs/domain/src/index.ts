@@ -1,11 +1,31 @@
-// Plain shapes every lib shares (batches, items, tasks, sensitivity, prices, token usage). Imports no other lib,
-// so any lib may use it without a cycle.
-export * from './batch-types.js';
-export * from './config-error.js';
-export * from './device-memory.js';
-export * from './git-identity.js';
-export * from './price.js';
-export * from './repo-source.js';
-export * from './route-target.js';
-export * from './sensitivity.js';
-export * from './token-usage.js';
+// The face of libs/domain: what other libs, the apps and the tests use. Import it as '#libs/domain'.
+export {
+  DOCUMENT_TASK_TYPES,
+  MIGRATION_PRESETS,
+  type BatchKind,
+  type BatchOrigin,
+  type BatchStatus,
+  type BatchSubmission,
+  type BatchView,
+  type BranchOutputSpec,
+  type BranchOutputStatus,
+  type BranchOutputView,
+  type CodeMigrationTask,
+  type DocumentTask,
+  type ItemCounts,
+  type ItemPrivacy,
+  type ItemRoute,
+  type ItemStatus,
+  type ItemView,
+  type MigrationPreset,
+  type RenameApiParams,
+  type WorkItem,
+} from './batch-types.js';
+export { ConfigError } from './config-error.js';
+export { type DeviceMemory, type ModelFootprint } from './device-memory.js';
+export { DEFAULT_BRANCH_AUTHOR, parseGitIdentity, type GitIdentity } from './git-identity.js';
+export { type Price } from './price.js';
+export { type RepoSource } from './repo-source.js';
+export { type RouteTarget } from './route-target.js';
+export { SENSITIVITY_LEVELS, isCleared, isSensitivity, sensitivityRank, type Sensitivity } from './sensitivity.js';
+export { type TokenUsage } from './token-usage.js';

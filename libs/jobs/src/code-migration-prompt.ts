@@ -1,5 +1,5 @@
-import type { CodeMigrationTask } from '#libs/domain/src/batch-types.js';
-import { estimateTokens } from '#libs/routing/src/token-estimate.js';
+import type { CodeMigrationTask } from '#libs/domain';
+import { estimateTokens } from '#libs/routing';
 import { migrationInstruction } from './code-migration/migration-presets.js';
 import type { Prompt } from './prompt.js';
 

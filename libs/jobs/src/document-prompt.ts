@@ -1,5 +1,5 @@
-import type { DocumentTask } from '#libs/domain/src/batch-types.js';
-import { estimateTokens } from '#libs/routing/src/token-estimate.js';
+import type { DocumentTask } from '#libs/domain';
+import { estimateTokens } from '#libs/routing';
 import type { Prompt } from './prompt.js';
 
 /** Longest label answer we wait for unless the task sets maxTokens. */

@@ -1,9 +1,25 @@
-export * from './prompt.js';
-export * from './document-prompt.js';
-export * from './code-migration-prompt.js';
-export * from './item-prompt.js';
-export * from './item-output.js';
-export * from './model-calls.js';
-export * from './item-run.js';
-export * from './item-split.js';
-export * from './context-short.js';
+// The face of libs/jobs: what other libs, the apps and the tests use. Import it as '#libs/jobs'.
+export {
+  BranchOutputError,
+  DEFAULT_BRANCH_AUTHOR,
+  checkOutputBranch,
+  commitToNewBranch,
+  type GitIdentity,
+} from './code-migration/branch-output.js';
+export { migrationInputHash } from './code-migration/content-hash.js';
+export {
+  IDENTIFIER,
+  migrationInstruction,
+  migrationTitle,
+  presetInstruction,
+} from './code-migration/migration-presets.js';
+export { branchNameProblem, itemPathProblem } from './code-migration/repo-paths.js';
+export { RepoSourceError, readRepoSource, type RepoFiles } from './code-migration/repo-source.js';
+export { compileProblem } from './document-processing/schema-compile-thread.js';
+export { schemaRefusal } from './document-processing/schema-limits.js';
+export { UnsupportedSchemaError } from './document-processing/structured-output.js';
+export { promptFor } from './item-prompt.js';
+export { runItem, type ItemRunOutcome } from './item-run.js';
+export { itemSplit } from './item-split.js';
+export { CallTally, type ItemModel } from './model-calls.js';
+export { type Prompt } from './prompt.js';

@@ -1,4 +1,4 @@
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
 import { validateMigratedFile } from './code-migration/output-validator.js';
 import { migrationExpectations } from './code-migration/migration-presets.js';
 import { validationRetryPrompt } from './code-migration/retry-prompt.js';

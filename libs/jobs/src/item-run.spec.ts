@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import type { CodeMigrationTask, DocumentTask } from '#libs/domain/src/batch-types.js';
-import type { CompletionResult } from '#libs/providers/src/completion.js';
+import type { CodeMigrationTask, DocumentTask } from '#libs/domain';
+import type { CompletionResult } from '#libs/providers';
 import { documentPrompt } from './document-prompt.js';
 import { runItem } from './item-run.js';
 import { askChecked, CallTally, FEEDBACK_RESERVE_TOKENS, type ItemModel } from './model-calls.js';

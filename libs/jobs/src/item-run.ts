@@ -1,4 +1,4 @@
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
 import { needsParts, runSplitMigration } from './code-migration/split-migration-run.js';
 import { runLongDocument } from './document-processing/long-document-run.js';
 import type { ContextShort } from './context-short.js';

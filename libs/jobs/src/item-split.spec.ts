@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import type { CodeMigrationTask, DocumentTask } from '#libs/domain/src/batch-types.js';
-import type { CompletionResult } from '#libs/providers/src/completion.js';
-import { callsOn, type SplittableItem } from '#libs/routing/src/context-calls.js';
+import type { CodeMigrationTask, DocumentTask } from '#libs/domain';
+import type { CompletionResult } from '#libs/providers';
+import { callsOn, type SplittableItem } from '#libs/routing';
 import { promptFor } from './item-prompt.js';
 import { runItem } from './item-run.js';
 import { itemSplit } from './item-split.js';

@@ -1,5 +1,5 @@
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
-import type { ItemSplit } from '#libs/routing/src/context-calls.js';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import type { ItemSplit } from '#libs/routing';
 import { filePartFrame, MIN_PART_TOKENS, OUTPUT_GROWTH } from './code-migration/split-migration-run.js';
 import {
   chunkFrame,

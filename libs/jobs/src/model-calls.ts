@@ -1,4 +1,4 @@
-import type { CompletionResult, TokenUsage } from '#libs/providers/src/completion.js';
+import type { CompletionResult, TokenUsage } from '#libs/providers';
 import { MAX_VALIDATION_RETRIES } from './code-migration/retry-prompt.js';
 import type { Prompt } from './prompt.js';
 

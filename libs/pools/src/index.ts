@@ -1,5 +1,8 @@
-export * from './pool-registry.js';
-export * from './provider-directory.js';
-export * from './circuit-registry.js';
-export * from './token-rate-limiter.js';
-export * from './provider-capabilities.js';
+// The face of libs/pools: what other libs, the apps and the tests use. Import it as '#libs/pools'.
+export { CircuitRegistry } from './circuit-registry.js';
+export { PoolRegistry, type PoolHeartbeat } from './pool-registry.js';
+export { ProviderCapabilities } from './provider-capabilities.js';
+export { ProviderDirectory } from './provider-directory.js';
+export { planSequences, type CapacityPlan, type DeviceMemory } from './sequence-capacity.js';
+export { SequenceGovernor } from './sequence-governor.js';
+export { TokenRateLimiter } from './token-rate-limiter.js';

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { RouteTarget } from '#libs/routing/src/routing-policy.js';
-import { FIT_DECAY, fitLatency, fitPoint, type FitSums, type LatencyFit } from '#libs/routing/src/latency-fit.js';
+import type { RouteTarget } from '#libs/routing';
+import { FIT_DECAY, fitLatency, fitPoint, type FitSums, type LatencyFit } from '#libs/routing';
 import {
   RATIO_DECAY,
   TokenCalibration,
@@ -9,8 +9,8 @@ import {
   type TaskKind,
   type TokenCounts,
   type TokenDirection,
-} from '#libs/routing/src/token-calibration.js';
-import { ewma } from '#libs/routing/src/throughput-estimate.js';
+} from '#libs/routing';
+import { ewma } from '#libs/routing';
 
 /** What a consuming worker publishes about itself every few seconds. */
 export interface PoolHeartbeat {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { CAPABILITIES, type Capability } from '#libs/routing/src/routing-policy.js';
+import { CAPABILITIES, type Capability } from '#libs/routing';
 
 /** A kind of request a provider was found to refuse, from when, until when it is believed. */
 export interface LearnedLack {

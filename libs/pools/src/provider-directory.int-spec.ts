@@ -2,22 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { loadConfig, type AppConfig } from '#libs/config/src/app-config.js';
-import { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { WorkItem } from '#libs/domain/src/batch-types.js';
-import {
-  configuredQueues,
-  deadlinePriority,
-  itemJobId,
-  JobName,
-  JobQueue,
-  queueName,
-  queueRefFor,
-} from '#libs/queue/src/index.js';
+import { loadConfig, type AppConfig } from '#libs/config';
+import { BatchStore } from '#libs/batches';
+import type { WorkItem } from '#libs/domain';
+import { configuredQueues, deadlinePriority, itemJobId, JobName, JobQueue, queueName, queueRefFor } from '#libs/queue';
 import { CircuitRegistry } from './circuit-registry.js';
 import { PoolRegistry } from './pool-registry.js';
 import { ProviderDirectory } from './provider-directory.js';
-import { workTokens } from '#libs/routing/src/routing-policy.js';
+import { workTokens } from '#libs/routing';
 
 /**
  * The routing policy estimates a local item's finish by scheduling the pool's own EDF queue; the

@@ -1,17 +1,12 @@
-import type { AppConfig, CloudProviderConfig, LocalModelConfig } from '#libs/config/src/app-config.js';
-import type { BatchStore } from '#libs/batches/src/batch-store.js';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain/src/batch-types.js';
-import { taskKind, routableItem } from '#libs/batches/src/item-estimate.js';
-import { queueRefFor, type JobName, type QueueLayer } from '#libs/queue/src/index.js';
-import type { LatencyFit } from '#libs/routing/src/latency-fit.js';
-import type { TokenCalibration, TaskKind } from '#libs/routing/src/token-calibration.js';
-import {
-  workTokensOn,
-  type ProviderView,
-  type QueuedWork,
-  type RoutableItem,
-} from '#libs/routing/src/routing-policy.js';
-import type { RoutingState } from '#libs/routing/src/routing-policy.js';
+import type { AppConfig, CloudProviderConfig, LocalModelConfig } from '#libs/config';
+import type { BatchStore } from '#libs/batches';
+import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import { taskKind, routableItem } from '#libs/batches';
+import { queueRefFor, type JobName, type QueueLayer } from '#libs/queue';
+import type { LatencyFit } from '#libs/routing';
+import type { TokenCalibration, TaskKind } from '#libs/routing';
+import { workTokensOn, type ProviderView, type QueuedWork, type RoutableItem } from '#libs/routing';
+import type { RoutingState } from '#libs/routing';
 import type { CircuitRegistry } from './circuit-registry.js';
 import type { ProviderCapabilities } from './provider-capabilities.js';
 import type { PoolHeartbeat, PoolRegistry } from './pool-registry.js';

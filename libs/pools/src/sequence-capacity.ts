@@ -1,6 +1,6 @@
-import type { DeviceMemory, ModelFootprint } from '#libs/domain/src/device-memory.js';
+import type { DeviceMemory, ModelFootprint } from '#libs/domain';
 
-export type { DeviceMemory, ModelFootprint } from '#libs/domain/src/device-memory.js';
+export type { DeviceMemory, ModelFootprint } from '#libs/domain';
 /**
  * How many sequences (items decoding at once) fit on a device. Pure arithmetic over numbers that the
  * engine's estimates (node-llama-cpp GgufInsights) and the device's memory state provide.

@@ -1,4 +1,4 @@
-import { sensitivityRank, type Sensitivity } from '#libs/domain/src/sensitivity.js';
+import { sensitivityRank, type Sensitivity } from '#libs/domain';
 import type { PiiDetection } from './pii-detector.js';
 import { PII_CATEGORIES, type PiiCategory } from './pii-rules.js';
 

@@ -1,3 +1,4 @@
-export * from './pii-rules.js';
-export * from './pii-detector.js';
-export * from './effective-sensitivity.js';
+// The face of libs/privacy: what other libs, the apps and the tests use. Import it as '#libs/privacy'.
+export { effectiveSensitivity } from './effective-sensitivity.js';
+export { detectPii } from './pii-detector.js';
+export { DEFAULT_PII_RULES, parsePiiRules, type PiiRules } from './pii-rules.js';

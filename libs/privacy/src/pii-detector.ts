@@ -1,4 +1,4 @@
-import { sensitivityRank, type Sensitivity } from '#libs/domain/src/sensitivity.js';
+import { sensitivityRank, type Sensitivity } from '#libs/domain';
 import type { Detector } from './detectors/detector.js';
 import { emailDetector } from './detectors/email.js';
 import { ibanDetector } from './detectors/iban.js';

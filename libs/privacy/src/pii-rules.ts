@@ -1,5 +1,5 @@
-import { ConfigError } from '#libs/domain/src/config-error.js';
-import { SENSITIVITY_LEVELS, isSensitivity, type Sensitivity } from '#libs/domain/src/sensitivity.js';
+import { ConfigError } from '#libs/domain';
+import { SENSITIVITY_LEVELS, isSensitivity, type Sensitivity } from '#libs/domain';
 
 /** What the detector looks for. `national-id` covers US SSN, UK NINO, Spanish DNI/NIE, French NIR and Dutch BSN. */
 export const PII_CATEGORIES = ['email', 'phone', 'iban', 'card', 'national-id'] as const;

@@ -1,5 +1,5 @@
-import type { TokenUsage } from '#libs/domain/src/token-usage.js';
-import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
+import type { TokenUsage } from '#libs/domain';
+import type { Sensitivity } from '#libs/domain';
 
 /** One prompt for one item. Never log `system`, `prompt` or a result's `text`: they hold user data. */
 export interface CompletionRequest {
@@ -17,7 +17,7 @@ export interface CompletionRequest {
   jsonSchema?: Record<string, unknown>;
 }
 
-export type { TokenUsage } from '#libs/domain/src/token-usage.js';
+export type { TokenUsage } from '#libs/domain';
 
 export interface CompletionResult {
   text: string;

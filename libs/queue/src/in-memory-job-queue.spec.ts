@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import type { QueueTuning } from '#libs/config/src/app-config.js';
-import type { WorkItem } from '#libs/domain/src/batch-types.js';
+import type { QueueTuning } from '#libs/config';
+import type { WorkItem } from '#libs/domain';
 import { InMemoryJobQueue } from './in-memory-job-queue.js';
 import { PermanentJobError, RateLimited } from './job-errors.js';
 import { JobQueue } from './job-queue.js';

@@ -1,6 +1,6 @@
 /* eslint-disable @typescript-eslint/require-await -- an in-memory twin of an async interface: nothing to await */
 import { CronExpressionParser } from 'cron-parser';
-import type { QueueTuning } from '#libs/config/src/app-config.js';
+import type { QueueTuning } from '#libs/config';
 import { PermanentJobError, RateLimited } from './job-errors.js';
 import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
 import type {

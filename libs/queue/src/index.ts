@@ -1,8 +1,22 @@
-export * from './queue-names.js';
-export * from './queue-settings.js';
-export * from './queue-layer.js';
-export * from './job-errors.js';
-export * from './job-queue.js';
-export * from './in-memory-job-queue.js';
-export * from './queue.module.js';
-export * from './deadline-priority.js';
+// The face of libs/queue: what other libs, the apps and the tests use. Import it as '#libs/queue'.
+export { deadlinePriority } from './deadline-priority.js';
+export { InMemoryJobQueue } from './in-memory-job-queue.js';
+export { PermanentJobError, RateLimited } from './job-errors.js';
+export { JobQueue } from './job-queue.js';
+export { type ConsumerHandle, type JobContext, type QueueLayer } from './queue-layer.js';
+export {
+  JobName,
+  MAINTENANCE_QUEUE,
+  OUTPUTS_QUEUE,
+  QueueKind,
+  SCHEDULES_QUEUE,
+  branchOutputJobId,
+  configuredQueues,
+  itemJobId,
+  queueName,
+  queueRefFor,
+  type JobPayloads,
+  type JobSpec,
+  type QueueRef,
+} from './queue-names.js';
+export { QueueModule } from './queue.module.js';

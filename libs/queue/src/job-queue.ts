@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job, type RedisOptions } from 'bullmq';
-import type { QueueTuning } from '#libs/config/src/app-config.js';
+import type { QueueTuning } from '#libs/config';
 import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
 import { RateLimited } from './job-errors.js';
@@ -11,7 +11,7 @@ import type {
   QueueLayer,
   SchedulerTiming,
 } from './queue-layer.js';
-import { redisOutage } from '#libs/redis/src/redis-outage.js';
+import { redisOutage } from '#libs/redis';
 
 /**
  * The one place that talks to BullMQ: adding jobs, counting, removing waiting jobs, consuming.

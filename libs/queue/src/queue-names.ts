@@ -1,5 +1,5 @@
-import type { WorkItem } from '#libs/domain/src/batch-types.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
+import type { WorkItem } from '#libs/domain';
+import type { AppConfig } from '#libs/config';
 
 /**
  * Kinds of queue. Each provider gets its own queue of its kind (one per local model, one per cloud

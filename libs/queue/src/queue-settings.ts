@@ -1,4 +1,4 @@
-import type { QueueTuning } from '#libs/config/src/app-config.js';
+import type { QueueTuning } from '#libs/config';
 import { QueueKind } from './queue-names.js';
 
 export interface QueueSettings {

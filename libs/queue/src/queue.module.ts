@@ -2,10 +2,10 @@ import { BullModule, getQueueToken } from '@nestjs/bullmq';
 import { Inject, Module, type DynamicModule } from '@nestjs/common';
 import type { BeforeApplicationShutdown, OnApplicationShutdown } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
-import { shutdownPlan } from '#libs/lifecycle/src/shutdown-deadline.js';
-import { redisOutage } from '#libs/redis/src/redis-outage.js';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
+import { shutdownPlan } from '#libs/lifecycle';
+import { redisOutage } from '#libs/redis';
 import { JobQueue } from './job-queue.js';
 import { configuredQueues, queueName } from './queue-names.js';
 

@@ -1,7 +1,7 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { APP_CONFIG } from '#libs/config/src/config.module.js';
-import type { AppConfig } from '#libs/config/src/app-config.js';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
 import { assertNoEviction } from './eviction-policy.js';
 import { redisOutage } from './redis-outage.js';
 

@@ -4,7 +4,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
-import { RepoSourceError } from '#libs/jobs/src/code-migration/repo-source.js';
+import { RepoSourceError } from '#libs/jobs';
 
 const run = promisify(execFile);
 

@@ -1,4 +1,4 @@
-import type { TokenUsage } from '#libs/domain/src/token-usage.js';
+import type { TokenUsage } from '#libs/domain';
 
 /**
  * How an item too long for one call is split on a provider (libs/jobs runs it so): plain numbers,

@@ -1,7 +1,7 @@
-import type { Price } from '#libs/domain/src/price.js';
-import type { TokenUsage } from '#libs/domain/src/token-usage.js';
+import type { Price } from '#libs/domain';
+import type { TokenUsage } from '#libs/domain';
 
-export type { Price } from '#libs/domain/src/price.js';
+export type { Price } from '#libs/domain';
 
 /** The cost of one call. Rounded to 1e-9 USD so sums across items stay exact enough to compare. */
 export function costOf(usage: TokenUsage, price: Price): number {

@@ -1,9 +1,32 @@
-export * from '#libs/domain/src/sensitivity.js';
-export * from './cost.js';
-export * from './token-estimate.js';
-export * from './routing-policy.js';
-export * from './edf-schedule.js';
-export * from './throughput-estimate.js';
-export * from './token-calibration.js';
-export * from './latency-fit.js';
-export * from './context-calls.js';
+// The face of libs/routing: what other libs, the apps and the tests use. Import it as '#libs/routing'.
+export { callsOn, type ItemSplit, type SplittableItem } from './context-calls.js';
+export { costOf, type Price } from './cost.js';
+export { EdfSequences } from './edf-schedule.js';
+export { FIT_DECAY, fitLatency, fitPoint, type FitSums, type LatencyFit } from './latency-fit.js';
+export {
+  CAPABILITIES,
+  DEFAULT_PROBE_TIMEOUT_MS,
+  RoutingPolicy,
+  canServe,
+  workTokens,
+  workTokensOn,
+  type Capability,
+  type PlannedRoute,
+  type ProviderView,
+  type QueuedWork,
+  type RoutableItem,
+  type RouteDecision,
+  type RouteTarget,
+  type RoutingState,
+} from './routing-policy.js';
+export { ewma, workTokensPerSecond } from './throughput-estimate.js';
+export {
+  RATIO_DECAY,
+  TokenCalibration,
+  ratioKey,
+  type RatioSums,
+  type TaskKind,
+  type TokenCounts,
+  type TokenDirection,
+} from './token-calibration.js';
+export { CHARS_PER_TOKEN, estimateTokens } from './token-estimate.js';

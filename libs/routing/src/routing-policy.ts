@@ -1,11 +1,11 @@
 import { callsOn, type CallsEstimate, type ItemSplit } from './context-calls.js';
 import { costOf, type Price } from './cost.js';
 import { edfOrder, edfPlacement } from './edf-schedule.js';
-import { isCleared, type Sensitivity } from '#libs/domain/src/sensitivity.js';
+import { isCleared, type Sensitivity } from '#libs/domain';
 
-import type { RouteTarget } from '#libs/domain/src/route-target.js';
+import type { RouteTarget } from '#libs/domain';
 
-export type { RouteTarget } from '#libs/domain/src/route-target.js';
+export type { RouteTarget } from '#libs/domain';
 
 /**
  * Kinds of request a provider may turn out unable to serve. 'structured-output': an answer constrained to a

@@ -1,4 +1,4 @@
-export * from './schedule-types.js';
-export * from './schedule-submission.js';
-export * from './schedule-store.js';
-export * from './schedule-service.js';
+// The face of libs/schedules: what other libs, the apps and the tests use. Import it as '#libs/schedules'.
+export { ScheduleService } from './schedule-service.js';
+export { ScheduleStore } from './schedule-store.js';
+export { type ScheduleOwner, type ScheduleView } from './schedule-types.js';

@@ -1,7 +1,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import { fieldErrors, type FieldError } from '#libs/batches/src/batch-submission.js';
-import { MAX_DEADLINE_DAYS, parseIsoDuration } from '#libs/batches/src/deadline.js';
+import { fieldErrors, type FieldError } from '#libs/batches';
+import { MAX_DEADLINE_DAYS, parseIsoDuration } from '#libs/batches';
 
 export interface ScheduleSubmission {
   name: string;

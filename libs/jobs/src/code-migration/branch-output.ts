@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GitIdentity } from '#libs/domain/src/git-identity.js';
+import type { GitIdentity } from '#libs/domain';
 import { RepoSourceError } from './repo-source.js';
 import { branchNameProblem, itemPathProblem } from './repo-paths.js';
 
-export { DEFAULT_BRANCH_AUTHOR, parseGitIdentity, type GitIdentity } from '#libs/domain/src/git-identity.js';
+export { DEFAULT_BRANCH_AUTHOR, parseGitIdentity, type GitIdentity } from '#libs/domain';
 
 /** A branch output that can never be written as asked (no retry helps): recorded as failed. */
 export class BranchOutputError extends Error {

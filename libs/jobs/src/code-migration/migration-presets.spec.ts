@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { CodeMigrationTask } from '#libs/domain/src/batch-types.js';
+import type { CodeMigrationTask } from '#libs/domain';
 import { codeMigrationPrompt } from '../code-migration-prompt.js';
 import { migrationExpectations, migrationInstruction, migrationTitle, presetInstruction } from './migration-presets.js';
 

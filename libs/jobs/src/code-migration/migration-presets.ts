@@ -1,4 +1,4 @@
-import type { CodeMigrationTask, MigrationPreset, RenameApiParams } from '#libs/domain/src/batch-types.js';
+import type { CodeMigrationTask, MigrationPreset, RenameApiParams } from '#libs/domain';
 
 /** A JavaScript identifier, as rename-api's `from` and `to` must be (no dotted paths: rename the last name). */
 export const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;

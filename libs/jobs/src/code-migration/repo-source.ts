@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
-import type { RepoSource } from '#libs/domain/src/repo-source.js';
+import type { RepoSource } from '#libs/domain';
 import { itemPathProblem } from './repo-paths.js';
 
 const run = promisify(execFile);
 
-export type { RepoSource } from '#libs/domain/src/repo-source.js';
+export type { RepoSource } from '#libs/domain';
 
 export class RepoSourceError extends Error {
   constructor(

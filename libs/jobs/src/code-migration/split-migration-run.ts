@@ -1,4 +1,4 @@
-import type { CodeMigrationTask } from '#libs/domain/src/batch-types.js';
+import type { CodeMigrationTask } from '#libs/domain';
 import { codeMigrationPrompt } from '../code-migration-prompt.js';
 import {
   askChecked,

@@ -1,5 +1,5 @@
-import type { DocumentTask } from '#libs/domain/src/batch-types.js';
-import type { CompletionResult } from '#libs/providers/src/completion.js';
+import type { DocumentTask } from '#libs/domain';
+import type { CompletionResult } from '#libs/providers';
 import {
   askChecked,
   roomIn,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { DocumentTask } from '#libs/domain/src/batch-types.js';
+import type { DocumentTask } from '#libs/domain';
 import { jsonSchemaForTask, schemaProblem, UnsupportedSchemaError, validateStructured } from './structured-output.js';
 
 const classify: DocumentTask = { type: 'classify', labels: ['spam', 'ham'] };

@@ -1,6 +1,6 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import ajvFormats from 'ajv-formats';
-import type { DocumentTask } from '#libs/domain/src/batch-types.js';
+import type { DocumentTask } from '#libs/domain';
 import { unwrapCodeFence } from '../code-migration/code-fence.js';
 import { jsonSyntaxError, lineAndColumnAt } from '../code-migration/json-syntax-error.js';
 

@@ -1,4 +1,4 @@
-import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
+import type { Sensitivity } from '#libs/domain';
 import type { ApiKeySource } from './api-key-source.js';
 import type { EgressAudit } from './egress-audit.js';
 

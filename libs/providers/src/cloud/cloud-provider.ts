@@ -1,7 +1,7 @@
 import type OpenAI from 'openai';
-import { isCleared, type Sensitivity } from '#libs/domain/src/sensitivity.js';
-import { estimateTokens } from '#libs/routing/src/token-estimate.js';
-import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing/src/routing-policy.js';
+import { isCleared, type Sensitivity } from '#libs/domain';
+import { estimateTokens } from '#libs/routing';
+import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing';
 import { ClearanceError, ProviderError, type CompletionRequest, type CompletionResult } from '../completion.js';
 import { boundedAttempt, StoppedAttempt, type StopSignals } from './bounded-attempt.js';
 import { streamedAnswer, wholeAnswer } from './chat-answer.js';

@@ -1,4 +1,4 @@
-import type { Sensitivity } from '#libs/domain/src/sensitivity.js';
+import type { Sensitivity } from '#libs/domain';
 
 /** One request about to leave for a cloud provider, or one it refused: ids and labels, never content. */
 export interface EgressRecord {

@@ -1,6 +1,6 @@
 import { cpus, freemem, totalmem } from 'node:os';
 import { GgufInsights, readGgufFileInfo, type Llama } from 'node-llama-cpp';
-import type { DeviceMemory, ModelFootprint } from '#libs/domain/src/device-memory.js';
+import type { DeviceMemory, ModelFootprint } from '#libs/domain';
 
 export interface DeviceInfo {
   /** "cpu", or the GPU backend ("cuda", "vulkan", "metal"). */

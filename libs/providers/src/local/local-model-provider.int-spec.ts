@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
-import { type CompletionRequest, ProviderError } from '#libs/providers/src/completion.js';
+import { ensureGeneratedModel } from '#libs/gguf';
+import { type CompletionRequest, ProviderError } from '../completion.js';
 import { LocalModelProvider } from './local-model-provider.js';
 
 // The tiny generated model: random weights, real llama.cpp path. Its output rows for end-of-turn

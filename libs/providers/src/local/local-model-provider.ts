@@ -11,12 +11,7 @@ import {
   getLlama,
   resolveChatWrapper,
 } from 'node-llama-cpp';
-import {
-  type CompletionRequest,
-  type CompletionResult,
-  type InferenceProvider,
-  ProviderError,
-} from '#libs/providers/src/completion.js';
+import { type CompletionRequest, type CompletionResult, type InferenceProvider, ProviderError } from '../completion.js';
 import { boundedJsonSchema } from './bounded-json-schema.js';
 import { classifyEngineError } from './engine-errors.js';
 import { linkSignals } from './linked-signal.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ensureGeneratedModel } from '#libs/gguf/src/ensure-model.js';
+import { ensureGeneratedModel } from '#libs/gguf';
 import { LocalModelProvider } from './local-model-provider.js';
 import { VocabTokenizers } from './vocab-tokenizers.js';
 

@@ -1,0 +1,15 @@
+// The face of libs/providers: what other libs, the apps and the tests use. Import it as '#libs/providers'.
+export { ApiKeyFile, type ApiKeySource } from './cloud/api-key-source.js';
+export { CloudProvider } from './cloud/cloud-provider.js';
+export { type EgressAudit, type EgressRecord } from './cloud/egress-audit.js';
+export {
+  ProviderError,
+  isRefusal,
+  type CompletionRequest,
+  type CompletionResult,
+  type InferenceProvider,
+  type TokenUsage,
+} from './completion.js';
+export { describeDevice, estimateModel, type DeviceInfo, type ModelEstimate } from './local/local-engine.js';
+export { LocalModelProvider, openLlama } from './local/local-model-provider.js';
+export { VocabTokenizers } from './local/vocab-tokenizers.js';
