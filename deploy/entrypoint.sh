@@ -8,6 +8,6 @@ role="${1:-$SWITCHYARD_ROLE}"
 case "$role" in
   api) exec node dist/apps/api/src/main.js "$@" ;;
   worker) exec node dist/apps/worker/src/main.js "$@" ;;
-  keys) exec node dist/libs/access/src/keys.cli.js "$@" ;;
+  keys) exec node dist/apps/cli/src/keys.js "$@" ;;
   *) echo "switchyard: unknown role \"$role\" (expected api, worker or keys; set SWITCHYARD_ROLE or pass it as the command)" >&2; exit 64 ;;
 esac

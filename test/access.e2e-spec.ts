@@ -31,7 +31,7 @@ function keysCli(
   args: string[],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [resolve('dist/libs/access/src/keys.cli.js'), ...args], {
+    const child = spawn(process.execPath, [resolve('dist/apps/cli/src/keys.js'), ...args], {
       env: { PATH: process.env.PATH, REDIS_URL: env.REDIS_URL, SWITCHYARD_PREFIX: env.SWITCHYARD_PREFIX },
     });
     let stdout = '';

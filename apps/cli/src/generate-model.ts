@@ -2,11 +2,10 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readGgufFileInfo } from 'node-llama-cpp';
-import { defaultModelPath, writeModelAtomically } from './ensure-model.js';
-import { DEFAULT_MODEL_SEED, LLAMA_PRESETS, isLlamaPreset } from './random-llama-model.js';
+import { DEFAULT_MODEL_SEED, LLAMA_PRESETS, defaultModelPath, isLlamaPreset, writeModelAtomically } from '#libs/gguf';
 
 /**
- * node dist/libs/gguf/src/generate-model.cli.js [--preset tiny|small|bench] [--out path] [--seed n] [--force]
+ * node dist/apps/cli/src/generate-model.js [--preset tiny|small|bench] [--out path] [--seed n] [--force]
  *
  * Writes a random-weight llama GGUF file and prints one JSON line: path, bytes, params, shape.
  * An existing file is kept (and described, with "generated": false) unless --force is given.

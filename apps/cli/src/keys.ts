@@ -12,8 +12,7 @@
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { loadConfig } from '#libs/config';
-import { ApiKeyStore } from './api-key-store.js';
-import { checkNewKey } from './new-key.js';
+import { ApiKeyStore, checkNewKey } from '#libs/access';
 
 const USAGE =
   'usage: npm run keys -- create --name <name> --scopes submit,read,admin [--tenant <t>] [--expires <ISO-8601>] [--requests-per-minute <n>] [--tokens-per-minute <n>] | list | revoke <id>';
