@@ -18,6 +18,16 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // A lib is entered through its face (index.ts); within a lib, files import each other relatively.
+      // Cycles between libs are checked by test/architecture.spec.ts over the whole graph.
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^#libs/[^/]+/', message: "Import the lib's face, '#libs/<lib>', not a file inside it." },
+          ],
+        },
+      ],
     },
   },
   {
