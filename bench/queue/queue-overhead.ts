@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Queue, Worker, type Job } from 'bullmq';
+import OpenAI from 'openai';
+import { ensureGeneratedModel } from '#libs/gguf';
+import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
+import { startTestRedis, type TestRedis } from '../../test/support/redis-server-process.js';
+import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from '../../test/support/system-under-test.js';
+import { percentile, type Side } from './latency-summary.js';
+
+/**
+ * Issue 17 §1: what Switchyard's queue costs over raw BullMQ for the same work. Both sides make one chat
+ * call per item to the same loopback OpenAI double answering at once, at the same concurrency, on their own
+ * private Redis. Throughput: N items added at once (raw: addBulk in chunks of BATCH; Switchyard: POST
+ * /v1/batches of BATCH public summaries routed to a zero-priced cloud provider), items/s from the first add to
+ * the last completion. Latency: LONE lone items, one after the other, add → completion as each side records
+ * it (BullMQ's job.timestamp → finishedOn; the batch's createdAt → finishedAt), so the observer's polling
+ * never counts.
+ *
+ *   npm run bench:queue [-- --items=2000 --lone=50 --concurrency=50 --record]
+ * Last line: {raw: {itemsPerSec, p50Ms, p95Ms}, switchyard: {…}, ratio, addedP95Ms}; `--record` writes it to
+ * bench/results/queue.json. Targets (issue 17): ratio ≥ 0.8, addedP95Ms ≤ 5.
+ */
+
+const BATCH = 100;
+const TEXT = 'The board met on Monday and approved the budget for the coming year.';
+
+interface Options {
+  items: number;
+  lone: number;
+  concurrency: number;
+}
+
+function options(argv: string[]): Options {
+  const arg = (name: string, fallback: number): number => {
+    const raw = argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+    const value = raw === undefined ? fallback : Number(raw);
+    if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: expected a positive integer`);
+    return value;
+  };
+  return { items: arg('items', 2000), lone: arg('lone', 50), concurrency: arg('concurrency', 50) };
+}
+
+/** Raw BullMQ + the openai SDK: the floor any queue in front of a chat API pays. */
+async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): Promise<Side> {
+  const connection = { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null };
+  const prefix = `raw-${randomUUID().slice(0, 8)}`;
+  const openai = new OpenAI({ baseURL: double.url, apiKey: 'raw-key', maxRetries: 0 });
+  const queue = new Queue('raw', { connection, prefix });
+  const done = new Map<string, number>();
+  let onDone: ((id: string) => void) | null = null;
+  const worker = new Worker(
+    'raw',
+    async (job: Job<{ text: string }>) => {
+      const answer = await openai.chat.completions.create({
+        model: 'raw-model',
+        messages: [{ role: 'user', content: `Summarize:\n${job.data.text}` }],
+        max_tokens: 64,
+      });
+      return answer.choices[0]?.message.content ?? '';
+    },
+    { connection, prefix, concurrency: opts.concurrency, removeOnComplete: { count: 100_000 } },
+  );
+  worker.on('completed', (job) => {
+    done.set(job.id!, Date.now());
+    onDone?.(job.id!);
+  });
+  try {
+    await worker.waitUntilReady();
+    const t0 = Date.now();
+    for (let i = 0; i < opts.items; i += BATCH) {
+      const n = Math.min(BATCH, opts.items - i);
+      await queue.addBulk(
+        Array.from({ length: n }, (_, k) => ({ name: 'summarize', data: { text: `${TEXT} #${i + k}` } })),
+      );
+    }
+    while (done.size < opts.items) await sleep(20);
+    const itemsPerSec = opts.items / ((Math.max(...done.values()) - t0) / 1000);
+
+    const latencies: number[] = [];
+    for (let i = 0; i < opts.lone; i += 1) {
+      const finished = new Promise<string>((resolve) => (onDone = resolve));
+      const job = await queue.add('summarize', { text: `${TEXT} lone ${i}` });
+      while ((await finished) !== job.id) {
+        // a completion of an earlier job cannot arrive here: each lone job waits for the one before it
+      }
+      const record = await queue.getJob(job.id!);
+      latencies.push(record!.finishedOn! - record!.timestamp);
+    }
+    return { itemsPerSec, p50Ms: percentile(latencies, 0.5), p95Ms: percentile(latencies, 0.95) };
+  } finally {
+    onDone = null;
+    await worker.close();
+    await queue.close();
+  }
+}
+
+/** Switchyard's REST path: intake, routing, PII scan, audit, guarded transitions — everything an item pays. */
+async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Options): Promise<Side> {
+  const env = await systemEnv({
+    REDIS_URL: redis.url,
+    SWITCHYARD_PREFIX: `sy-${randomUUID().slice(0, 8)}`,
+    LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+    // Local dearer than the zero-priced cloud provider, so every public item goes to the cloud.
+    LOCAL_PRICE_INPUT_PER_M: '20',
+    LOCAL_PRICE_OUTPUT_PER_M: '60',
+    OPENAI_BASE_URL: double.url,
+    OPENAI_API_KEY: 'bench-key',
+    CLOUD_PRICE_INPUT_PER_M: '0',
+    CLOUD_PRICE_OUTPUT_PER_M: '0',
+    CLOUD_CONCURRENCY: String(opts.concurrency),
+    MAX_OUTPUT_TOKENS: '64',
+    MAX_ITEMS_PER_BATCH: String(BATCH),
+    RATE_LIMIT_REQUESTS_PER_MINUTE: '0',
+    RATE_LIMIT_TOKENS_PER_MINUTE: '0',
+  });
+  const apps: AppProcess[] = [startApp('worker', env), startApp('api', env)];
+  try {
+    const client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
+    await client.waitReady(120_000);
+    const submit = async (texts: string[]): Promise<string> => {
+      const { status, json } = await client.request('POST', '/v1/batches', {
+        kind: 'document-processing',
+        sensitivity: 'public',
+        deadline: 'PT30M',
+        task: { type: 'summarize' },
+        items: texts.map((text, i) => ({ id: `d${i}`, text })),
+      });
+      if (status !== 202) throw new Error(`POST /v1/batches answered ${status}: ${JSON.stringify(json)}`);
+      return (json as { id: string }).id;
+    };
+
+    const t0 = Date.now();
+    const ids: string[] = [];
+    for (let i = 0; i < opts.items; i += BATCH) {
+      const n = Math.min(BATCH, opts.items - i);
+      ids.push(await submit(Array.from({ length: n }, (_, k) => `${TEXT} #${i + k}`)));
+    }
+    let lastFinish = 0;
+    for (const id of ids) {
+      const batch = await client.waitFinished(id, 600_000);
+      assertAllCloud(batch);
+      lastFinish = Math.max(lastFinish, Date.parse(batch.finishedAt));
+    }
+    const itemsPerSec = opts.items / ((lastFinish - t0) / 1000);
+
+    const latencies: number[] = [];
+    for (let i = 0; i < opts.lone; i += 1) {
+      const batch = await client.waitFinished(await submit([`${TEXT} lone ${i}`]), 60_000);
+      assertAllCloud(batch);
+      latencies.push(Date.parse(batch.finishedAt) - Date.parse(batch.createdAt));
+    }
+    return { itemsPerSec, p50Ms: percentile(latencies, 0.5), p95Ms: percentile(latencies, 0.95) };
+  } finally {
+    await Promise.all(apps.map((app) => app.stop()));
+  }
+}
+
+/** The comparison is void if any item ran elsewhere (locally, or failed): say so instead of a ratio. */
+function assertAllCloud(batch: { id: string; counts?: Record<string, number>; routes?: Record<string, number> }): void {
+  if ((batch.counts?.completed ?? 0) !== batch.counts?.total || (batch.routes?.local ?? 0) > 0)
+    throw new Error(`batch ${batch.id} did not run wholly in the cloud: ${JSON.stringify(batch)}`);
+}
+
+async function main(): Promise<void> {
+  const opts = options(process.argv.slice(2));
+  const redis = await startTestRedis();
+  const double = await startOpenAIDouble();
+  try {
+    const raw = await rawSide(redis, double, opts);
+    console.log(JSON.stringify({ side: 'raw', ...raw }));
+    const switchyard = await switchyardSide(redis, double, opts);
+    console.log(JSON.stringify({ side: 'switchyard', ...switchyard }));
+    const result = {
+      bench: 'queue',
+      at: new Date().toISOString(),
+      options: opts,
+      raw,
+      switchyard,
+      ratio: round(switchyard.itemsPerSec / raw.itemsPerSec),
+      addedP95Ms: round(switchyard.p95Ms - raw.p95Ms),
+      targets: { ratio: 0.8, addedP95Ms: 5 },
+    };
+    if (process.argv.includes('--record')) {
+      const out = join(dirname(fileURLToPath(import.meta.url)), '../../../bench/results/queue.json');
+      await mkdir(dirname(out), { recursive: true });
+      await writeFile(out, JSON.stringify(result, null, 2) + '\n');
+    }
+    console.log(JSON.stringify(result));
+  } finally {
+    await double.close();
+    await redis.stop();
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+await main();
