@@ -118,8 +118,9 @@ describe('the API describes itself: /openapi.json and /docs', () => {
     }
   });
 
-  it('has request schemas that refuse what the API refuses: an unknown field, too many items', () => {
+  it('has request schemas that refuse what the API refuses: an unknown field, in a batch or a schedule’s', async () => {
     const validate = ajv.compile({ $ref: 'openapi#/components/schemas/BatchSubmission' });
+    const validateSchedule = ajv.compile({ $ref: 'openapi#/components/schemas/ScheduleSubmission' });
     const body = {
       kind: 'document-processing',
       sensitivity: 'internal',
@@ -128,7 +129,14 @@ describe('the API describes itself: /openapi.json and /docs', () => {
       items: [{ id: 'a', text: 'x' }],
     };
     expect(validate(body)).toBe(true);
-    expect(validate({ ...body, sensitivty: 'public' })).toBe(false);
+    const typo = { ...body, sensitivty: 'public' };
+    expect(validate(typo)).toBe(false);
+    const refused = await admin.request('POST', '/v1/batches', typo);
+    expect([refused.status, refused.json.field]).toEqual([400, 'sensitivty']);
+    expect(validateSchedule({ name: 'typo', every: 60_000, batch: body })).toBe(true);
+    expect(validateSchedule({ name: 'typo', every: 60_000, batch: typo })).toBe(false);
+    const refusedSchedule = await admin.request('POST', '/v1/schedules', { name: 'typo', every: 60_000, batch: typo });
+    expect([refusedSchedule.status, refusedSchedule.json.field]).toEqual([400, 'batch.sensitivty']);
     const limit = doc.components.schemas.BatchSubmission.oneOf[0].properties.items.maxItems;
     expect(limit).toBe(10_000); // MAX_ITEMS_PER_BATCH's default, read from this API's config
   });

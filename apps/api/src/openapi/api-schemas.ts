@@ -30,7 +30,7 @@ export interface RequestLimits {
 export function requestSchemas(limits: RequestLimits): Record<RequestSchemaName, JsonSchema> {
   return {
     BatchSubmission: jsonSchemaOf(batchSubmissionSchema(limits.submission), 'input'),
-    ScheduleSubmission: jsonSchemaOf(scheduleSchema(limits.schedules), 'input'),
+    ScheduleSubmission: withBatchTemplate(jsonSchemaOf(scheduleSchema(limits.schedules), 'input')),
     NewKey: jsonSchemaOf(newKeySchema, 'input'),
     // RepositoryRegistry.register checks these two fields by hand (the path must be a git repository's root on
     // this host, which no schema can say); other fields are ignored, not refused.
@@ -259,6 +259,18 @@ export function answerSchemas(): Record<AnswerSchemaName, JsonSchema> {
   return Object.fromEntries(
     Object.entries(ANSWERS).map(([name, schema]) => [name, jsonSchemaOf(schema, 'output')]),
   ) as Record<AnswerSchemaName, JsonSchema>;
+}
+
+/**
+ * A schedule's own schema takes `batch` as any object; ScheduleService then checks it with the batch schema
+ * (checkSubmissionCompiled), so the document says so by reference rather than by a copy.
+ */
+function withBatchTemplate(schedule: JsonSchema): JsonSchema {
+  const batch = {
+    $ref: '#/components/schemas/BatchSubmission',
+    description: 'A batch body as POST /v1/batches takes it; its deadline a duration from each firing, no output',
+  };
+  return { ...schedule, properties: { ...(schedule.properties as Record<string, JsonSchema>), batch } };
 }
 
 /** zod's JSON Schema without its `$schema` line: OpenAPI 3.1's dialect is already 2020-12. */
