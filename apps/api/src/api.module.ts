@@ -21,6 +21,7 @@ import { SchedulesController } from './schedules.controller.js';
 import { AuditController } from './audit.controller.js';
 import { IntakeTokenizer } from './intake-tokenizer.js';
 import { RepositoriesController } from './repositories.controller.js';
+import { OpenApiModule } from './openapi/openapi.module.js';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -35,6 +36,7 @@ export class ApiModule {
         IntakeModule,
         SchedulesModule,
         AccessModule,
+        OpenApiModule,
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
         ...configuredQueues(config).map((ref) =>
           BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter }),

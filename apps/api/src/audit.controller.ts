@@ -3,6 +3,7 @@ import type { Response } from 'express';
 import { AUDIT_KINDS, type AuditKind } from '#libs/audit';
 import { AuditTrail, STREAM_ID, isAuditKind } from '#libs/audit';
 import { boundedInt } from './query-params.js';
+import { ApiDoc } from './openapi/api-doc.decorator.js';
 
 /**
  * The audit trail: every routing decision and every request that left for a cloud provider, without
@@ -13,6 +14,23 @@ import { boundedInt } from './query-params.js';
 export class AuditController {
   constructor(@Inject(AuditTrail) private readonly trail: AuditTrail) {}
 
+  @ApiDoc({
+    summary: 'The audit trail, oldest first: routes, reroutes, egress; never content',
+    description:
+      'JSON pages by stream id, or every matching entry as NDJSON (`format=ndjson` or `Accept: application/x-ndjson`).',
+    query: {
+      batchId: { description: 'One batch', schema: { type: 'string' } },
+      kind: { description: 'One kind', schema: { type: 'string', enum: [...AUDIT_KINDS] } },
+      after: { description: 'The `next` of the previous page', schema: { type: 'string', pattern: STREAM_ID.source } },
+      limit: { description: 'Page size (JSON)', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+      format: {
+        description: 'json (pages) or ndjson (the whole trail)',
+        schema: { type: 'string', enum: ['json', 'ndjson'] },
+      },
+    },
+    answer: { description: 'A page, or the stream', json: 'AuditPage', ndjson: 'AuditEntry' },
+    errors: { 400: 'A parameter is not what it takes (`field`)' },
+  })
   @Get()
   async read(
     @Res() res: Response,

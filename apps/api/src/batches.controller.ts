@@ -24,6 +24,7 @@ import type { AppConfig } from '#libs/config';
 import { overLimit } from './rate-limit.guard.js';
 import { CurrentCaller, RequiresScope, SubmitsTokens } from './access-decorators.js';
 import { boundedInt } from './query-params.js';
+import { ApiDoc } from './openapi/api-doc.decorator.js';
 
 /**
  * The v1 batch API: submit, read, stream results, cancel. Enqueues and reads; never processes.
@@ -38,6 +39,14 @@ export class BatchesController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  @ApiDoc({
+    summary: 'Submit a batch',
+    description: 'Routes every item (local model or cloud provider), stores and enqueues them; poll Location.',
+    headers: { 'Idempotency-Key': { description: 'The same key and body answer the same batch (per tenant)' } },
+    body: 'BatchSubmission',
+    answer: { description: 'Accepted and queued', json: 'BatchAccepted', location: '/v1/batches/{id}' },
+    errors: { 422: 'The Idempotency-Key was used with another body (`field`: Idempotency-Key)' },
+  })
   @Post()
   @HttpCode(202)
   @RequiresScope('submit')
@@ -53,9 +62,16 @@ export class BatchesController {
     const scopedKey = key && caller ? `tenant:${caller.tenant}:${key}` : key;
     const context = { tenant: caller?.tenant ?? null, chargeSource: this.sourceCharge(caller, res) };
     const { id, status, total } = await this.intake.submit(body, scopedKey, Date.now(), context);
+    // 202 says where the accepted batch is, to poll (RFC 9110 §15.3.3).
+    res.setHeader('Location', `/v1/batches/${encodeURIComponent(id)}`);
     return { id, status, total };
   }
 
+  @ApiDoc({
+    summary: 'Quote a batch: its routes, cost and finish time, without enqueuing',
+    body: 'BatchSubmission',
+    answer: { description: 'The plan', json: 'Quote' },
+  })
   @Post('quote')
   @RequiresScope('submit')
   @HttpCode(200)
@@ -72,6 +88,18 @@ export class BatchesController {
     };
   }
 
+  @ApiDoc({
+    summary: 'Batches, newest first',
+    query: {
+      limit: { description: 'Page size', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
+      before: {
+        description: 'The `next` of the previous page (a createdAt)',
+        schema: { type: 'string', format: 'date-time' },
+      },
+    },
+    answer: { description: 'A page', json: 'BatchList' },
+    errors: { 400: 'limit or before is not what it takes (`field`)' },
+  })
   @Get()
   @RequiresScope('read')
   async list(@CurrentCaller() caller: Caller | null, @Query('limit') limit?: string, @Query('before') before?: string) {
@@ -88,12 +116,26 @@ export class BatchesController {
     return { batches, next: batches.length > 0 ? batches[batches.length - 1].createdAt : null };
   }
 
+  @ApiDoc({
+    summary: 'A batch: status, counts, routes, usage, cost',
+    answer: { description: 'The batch', json: 'Batch' },
+    errors: { 404: 'No such batch (or another tenant’s)' },
+  })
   @Get(':id')
   @RequiresScope('read')
   async get(@Param('id') id: string, @CurrentCaller() caller: Caller | null): Promise<BatchView> {
     return this.visible(id, caller);
   }
 
+  @ApiDoc({
+    summary: 'A batch’s items with their routes and results',
+    query: {
+      offset: { description: 'Index of the first item', schema: { type: 'integer', minimum: 0, default: 0 } },
+      limit: { description: 'Page size', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+    },
+    answer: { description: 'A page of items', json: 'ItemPage' },
+    errors: { 400: 'offset or limit is out of bounds (`field`)', 404: 'No such batch (or another tenant’s)' },
+  })
   @Get(':id/items')
   @RequiresScope('read')
   async items(
@@ -110,6 +152,11 @@ export class BatchesController {
   }
 
   /** One JSON line per item, read a page at a time so a 10k-item batch never sits in memory. */
+  @ApiDoc({
+    summary: 'Every item’s result as NDJSON, one line per item',
+    answer: { description: 'A stream of lines', ndjson: 'ResultLine' },
+    errors: { 404: 'No such batch (or another tenant’s)' },
+  })
   @Get(':id/results')
   @RequiresScope('read')
   async results(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Res() res: Response): Promise<void> {
@@ -125,6 +172,11 @@ export class BatchesController {
   }
 
   /** One patch for the whole batch (completed files, in order) that `git apply` accepts. */
+  @ApiDoc({
+    summary: 'A code migration’s completed files as one patch for `git apply`',
+    answer: { description: 'A unified diff', text: 'text/x-diff' },
+    errors: { 400: 'The batch is not a code migration (`field`: id)', 404: 'No such batch (or another tenant’s)' },
+  })
   @Get(':id/patch')
   @RequiresScope('read')
   async patch(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Res() res: Response): Promise<void> {
@@ -144,6 +196,11 @@ export class BatchesController {
     res.end();
   }
 
+  @ApiDoc({
+    summary: 'Cancel a batch',
+    answer: { description: 'What was cancelled, and the batch', json: 'BatchCancelled' },
+    errors: { 404: 'No such batch (or another tenant’s)' },
+  })
   @Delete(':id')
   @RequiresScope('submit')
   async cancel(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { REDIS } from '#libs/redis';
 import { PoolRegistry } from '#libs/pools';
 import { Public } from './access-decorators.js';
+import { ApiDoc } from './openapi/api-doc.decorator.js';
 
 /** Probes: open even when keys are required, so orchestrators need no secret. */
 @Controller()
@@ -14,6 +15,7 @@ export class HealthController {
   ) {}
 
   /** The process is up. */
+  @ApiDoc({ summary: 'The process is up', answer: { description: 'Up', json: 'Health' } })
   @Get('health')
   health() {
     return { status: 'ok' };
@@ -24,6 +26,11 @@ export class HealthController {
    * pods stay in the Service (batches readable, keys manageable) while the workers are still pending or
    * loading their models; /ready says whether the system as a whole can run work.
    */
+  @ApiDoc({
+    summary: 'This API process can serve requests (Redis answers)',
+    answer: { description: 'Ready', json: 'ApiReady' },
+    errors: { 503: 'Redis does not answer' },
+  })
   @Get('ready/api')
   async apiReady() {
     if (!(await this.redisAnswers()))
@@ -40,6 +47,11 @@ export class HealthController {
   }
 
   /** Ready to do work: Redis answers and at least one pool is consuming. */
+  @ApiDoc({
+    summary: 'The system can run work: Redis answers and a pool is consuming',
+    answer: { description: 'Ready, with the consuming pools', json: 'Ready' },
+    errors: { 503: 'Redis does not answer, or no pool is consuming' },
+  })
   @Get('ready')
   async ready() {
     const redis = await this.redisAnswers();

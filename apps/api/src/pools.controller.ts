@@ -1,6 +1,7 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { PoolRegistry } from '#libs/pools';
 import { JobQueue, queueRefFor } from '#libs/queue';
+import { ApiDoc } from './openapi/api-doc.decorator.js';
 
 /** Live pools as their workers report them, with measured speed and the depth of their queue. */
 // Declares no scope: admin by default (ApiKeyGuard).
@@ -11,6 +12,10 @@ export class PoolsController {
     @Inject(JobQueue) private readonly jobs: JobQueue,
   ) {}
 
+  @ApiDoc({
+    summary: 'Live pools: device, memory, sequences, measured speed, queue depth',
+    answer: { description: 'Every pool with a fresh heartbeat', json: 'PoolList' },
+  })
   @Get()
   async list() {
     const live = await this.pools.live();

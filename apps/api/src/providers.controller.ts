@@ -4,6 +4,7 @@ import type { AppConfig } from '#libs/config';
 import { CircuitRegistry } from '#libs/pools';
 import { ProviderDirectory } from '#libs/pools';
 import { ProviderCapabilities } from '#libs/pools';
+import { ApiDoc } from './openapi/api-doc.decorator.js';
 
 /** Every provider as the router sees it now (clearance, prices, measured speed, backlog, circuit, quotas), and the learned token estimates. */
 // Declares no scope: admin by default (ApiKeyGuard).
@@ -27,6 +28,10 @@ export class ProvidersController {
     );
   }
 
+  @ApiDoc({
+    summary: 'Every provider as the router sees it, and the learned token estimates',
+    answer: { description: 'Providers', json: 'ProviderList' },
+  })
   @Get()
   async list() {
     const state = await this.directory.routingState();

@@ -2,6 +2,7 @@ import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Inject } 
 import { NotFoundException, Param, Post } from '@nestjs/common';
 import { RepositoryRegistrationError, RepositoryRegistry } from '#libs/repositories';
 import { RequiresScope } from './access-decorators.js';
+import { ApiDoc } from './openapi/api-doc.decorator.js';
 
 /**
  * The repositories code migrations may read and branch (issue 13 §5): `{"root": "/srv/repos/app"}` for
@@ -12,6 +13,11 @@ import { RequiresScope } from './access-decorators.js';
 export class RepositoriesController {
   constructor(@Inject(RepositoryRegistry) private readonly registry: RepositoryRegistry) {}
 
+  @ApiDoc({
+    summary: 'Register a repository code migrations may read and branch',
+    body: 'RepositoryRegistration',
+    answer: { description: 'The registration (the existing one when already registered)', json: 'Repository' },
+  })
   @Post()
   @HttpCode(201)
   async register(@Body() body: unknown) {
@@ -27,11 +33,17 @@ export class RepositoriesController {
     }
   }
 
+  @ApiDoc({ summary: 'Registered repositories', answer: { description: 'Every one', json: 'RepositoryList' } })
   @Get()
   async list() {
     return { repositories: await this.registry.list() };
   }
 
+  @ApiDoc({
+    summary: 'Remove a registration (batches already accepted keep their files)',
+    answer: { description: 'The removed registration', json: 'RepositoryRemoved' },
+    errors: { 404: 'No such registration' },
+  })
   @Delete(':id')
   async remove(@Param('id') id: string) {
     const removed = await this.registry.remove(id);

@@ -10,11 +10,14 @@ import {
   Param,
   Put,
   Post,
+  Res,
 } from '@nestjs/common';
+import type { Response } from 'express';
 import { tenantScope, type Caller } from '#libs/access';
 import { ScheduleService } from '#libs/schedules';
 import type { ScheduleOwner, ScheduleView } from '#libs/schedules';
 import { CurrentCaller, RequiresScope } from './access-decorators.js';
+import { ApiDoc } from './openapi/api-doc.decorator.js';
 
 /**
  * Nightly migrations and other standing orders, each backed by one BullMQ Job Scheduler. A schedule
@@ -25,15 +28,33 @@ export class SchedulesController {
   constructor(@Inject(ScheduleService) private readonly schedules: ScheduleService) {}
 
   /** Creates the schedule, or replaces the one with the same name (the scheduler is upserted). */
+  @ApiDoc({
+    summary: 'Create a schedule, or replace the one of the same name',
+    body: 'ScheduleSubmission',
+    answer: { description: 'The schedule', json: 'Schedule', location: '/v1/schedules/{name}' },
+    errors: { 409: 'The name is another tenant’s (`field`: name)' },
+  })
   @Post()
   @HttpCode(201)
   @RequiresScope('submit')
-  async upsert(@Body() body: unknown, @CurrentCaller() caller: Caller | null) {
+  async upsert(
+    @Body() body: unknown,
+    @CurrentCaller() caller: Caller | null,
+    @Res({ passthrough: true }) res: Response,
+  ) {
     const name = (body as { name?: unknown } | null)?.name;
     if (typeof name === 'string') await this.assertFree(name, caller);
-    return this.schedules.upsert(body, Date.now(), ownerOf(caller));
+    const view = await this.schedules.upsert(body, Date.now(), ownerOf(caller));
+    res.setHeader('Location', `/v1/schedules/${encodeURIComponent(view.name)}`);
+    return view;
   }
 
+  @ApiDoc({
+    summary: 'Create or replace the schedule of this name (the body’s name is taken from the path)',
+    body: 'ScheduleSubmission',
+    answer: { description: 'The schedule', json: 'Schedule' },
+    errors: { 409: 'The name is another tenant’s (`field`: name)' },
+  })
   @Put(':name')
   @RequiresScope('submit')
   async replace(@Param('name') name: string, @Body() body: unknown, @CurrentCaller() caller: Caller | null) {
@@ -42,6 +63,10 @@ export class SchedulesController {
     return this.schedules.upsert(named, Date.now(), ownerOf(caller));
   }
 
+  @ApiDoc({
+    summary: 'Schedules',
+    answer: { description: 'Every schedule the key’s tenant owns', json: 'ScheduleList' },
+  })
   @Get()
   @RequiresScope('read')
   async list(@CurrentCaller() caller: Caller | null) {
@@ -49,12 +74,22 @@ export class SchedulesController {
     return { schedules: (await this.schedules.list()).filter((s) => tenant === undefined || s.tenant === tenant) };
   }
 
+  @ApiDoc({
+    summary: 'A schedule, its next run and its last runs',
+    answer: { description: 'The schedule', json: 'Schedule' },
+    errors: { 404: 'No such schedule (or another tenant’s)' },
+  })
   @Get(':name')
   @RequiresScope('read')
   async get(@Param('name') name: string, @CurrentCaller() caller: Caller | null) {
     return this.visible(name, caller);
   }
 
+  @ApiDoc({
+    summary: 'Delete a schedule (its scheduler stops firing)',
+    answer: { description: 'Deleted', json: 'ScheduleDeleted' },
+    errors: { 404: 'No such schedule (or another tenant’s)' },
+  })
   @Delete(':name')
   @RequiresScope('submit')
   async delete(@Param('name') name: string, @CurrentCaller() caller: Caller | null) {

@@ -23,7 +23,8 @@ const limit = z
   .min(0, 'must be 0 (unlimited) or more')
   .optional();
 
-const schema = z.object({
+/** POST /v1/keys's body as zod checks it; the API's OpenAPI document is generated from it. */
+export const newKeySchema = z.object({
   name: z
     .string({ error: 'must be a string' })
     .regex(NAME, 'must be letters, digits, space, ".", "-" or "_" (up to 100)'),
@@ -50,7 +51,7 @@ export function checkNewKey(
 ): { ok: true; key: NewKey } | { ok: false; errors: KeyFieldError[] } {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object' }] };
-  const parsed = schema.safeParse(body);
+  const parsed = newKeySchema.safeParse(body);
   if (!parsed.success) {
     return {
       ok: false,

@@ -34,7 +34,12 @@ const identifier = z
   .string({ error: 'must be a string: a JavaScript identifier' })
   .regex(IDENTIFIER, 'must be a JavaScript identifier such as fetchUser');
 
-function schemaFor(limits: SubmissionLimits) {
+/**
+ * The batch body as zod checks it, for these limits. Exported so the API's OpenAPI document is generated from
+ * the very schema intake validates with (issue 15 §4); what refinements add (classify needs labels, deadline
+ * forms, duplicate ids) is not expressible in JSON Schema and stays in the 400s.
+ */
+export function batchSubmissionSchema(limits: SubmissionLimits) {
   const maxTokens = z.number().int('must be an integer').min(1).max(limits.maxOutputTokens).optional();
   const model = z
     .string({ error: 'must be a string' })
@@ -171,7 +176,7 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object' }] };
   }
-  const parsed = schemaFor(limits).safeParse(body);
+  const parsed = batchSubmissionSchema(limits).safeParse(body);
   if (!parsed.success) {
     return { ok: false, errors: fieldErrors(parsed.error.issues) };
   }

@@ -10,6 +10,7 @@ export {
   type NewItem,
 } from './batch-store.js';
 export {
+  batchSubmissionSchema,
   checkSubmission,
   checkSubmissionCompiled,
   fieldErrors,

@@ -1,6 +1,8 @@
 // The face of libs/domain: what other libs, the apps and the tests use. Import it as '#libs/domain'.
 export {
+  BATCH_KINDS,
   DOCUMENT_TASK_TYPES,
+  ITEM_STATUSES,
   MIGRATION_PRESETS,
   type BatchKind,
   type BatchOrigin,

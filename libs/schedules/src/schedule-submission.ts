@@ -46,8 +46,8 @@ export function shortestCronGapMs(cron: string, tz?: string): number {
   return SHORTEST_DAY_MS;
 }
 
-// Strict, like the batch body: an unknown field is a 400 naming it.
-const schemaFor = (rules: ScheduleRules) =>
+// Strict, like the batch body: an unknown field is a 400 naming it. Exported for the API's OpenAPI document.
+export const scheduleSchema = (rules: ScheduleRules) =>
   z
     .strictObject({
       name: z.string({ error: 'must be a string' }).regex(NAME, 'must be letters, digits, ".", "-" or "_" (up to 100)'),
@@ -107,7 +107,7 @@ export function checkSchedule(
 ): { ok: true; schedule: ScheduleSubmission } | { ok: false; errors: FieldError[] } {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object' }] };
-  const parsed = schemaFor(rules).safeParse(body);
+  const parsed = scheduleSchema(rules).safeParse(body);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   return { ok: true, schedule: parsed.data };
 }

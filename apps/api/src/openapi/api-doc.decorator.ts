@@ -1,0 +1,39 @@
+import { SetMetadata } from '@nestjs/common';
+import type { AnswerSchemaName, JsonSchema, RequestSchemaName } from './api-schemas.js';
+
+export const API_DOC = 'switchyard:api-doc';
+
+/** An error status an operation may answer beyond those every route gets (401, 403, 429; 400 and 413 with a body). */
+export type DocumentedError = 400 | 404 | 409 | 422 | 503;
+
+/**
+ * What the code cannot say about a route: a summary, what its query parameters take, and the shapes of its
+ * answers. Method, path, path parameters, the success status, the scope, and which query parameters and
+ * headers the handler reads come from Nest's own metadata (openapi/nest-routes.ts); the document builder
+ * refuses a query parameter or header described here that the handler does not read, or read and not described.
+ */
+export interface OperationDoc {
+  summary: string;
+  description?: string;
+  /** Query parameters the handler reads with @Query(name). */
+  query?: Record<string, { description: string; schema: JsonSchema }>;
+  /** Headers the handler reads with @Headers(name), by their canonical spelling. */
+  headers?: Record<string, { description: string }>;
+  /** The request body's component schema; required when the handler reads @Body(). */
+  body?: RequestSchemaName;
+  /** The success answer: JSON, NDJSON lines or text, each with its schema. */
+  answer: {
+    description: string;
+    json?: AnswerSchemaName;
+    ndjson?: AnswerSchemaName;
+    /** Media type of a plain-text answer (text/x-diff, text/html). */
+    text?: string;
+    /** Where the created or accepted resource is, as a path template (`/v1/batches/{id}`): the Location header. */
+    location?: string;
+  };
+  /** Further error answers and when they happen. */
+  errors?: Partial<Record<DocumentedError, string>>;
+}
+
+/** Describes a handler for /openapi.json (small metadata; the rest is read from the route itself). */
+export const ApiDoc = (doc: OperationDoc) => SetMetadata(API_DOC, doc);

@@ -1,0 +1,280 @@
+import { z } from 'zod';
+import { newKeySchema, SCOPES } from '#libs/access';
+import { AUDIT_KINDS } from '#libs/audit';
+import { batchSubmissionSchema, type SubmissionLimits } from '#libs/batches';
+import { BATCH_KINDS, ITEM_STATUSES, SENSITIVITY_LEVELS } from '#libs/domain';
+import { scheduleSchema, type ScheduleRules } from '#libs/schedules';
+
+/** A JSON Schema (draft 2020-12, the dialect of OpenAPI 3.1) as a plain object. */
+export type JsonSchema = Record<string, unknown>;
+
+/**
+ * Request bodies, named as the document's components: each is the zod schema the API validates that body with,
+ * turned into JSON Schema by zod itself, so the document cannot say something the validator does not. What a
+ * zod refinement checks (a classify task needs labels, deadline forms, a cron pattern) has no JSON Schema form:
+ * it is left out here and still answered as a 400 naming the field.
+ */
+export const REQUEST_SCHEMA_NAMES = [
+  'BatchSubmission',
+  'ScheduleSubmission',
+  'NewKey',
+  'RepositoryRegistration',
+] as const;
+export type RequestSchemaName = (typeof REQUEST_SCHEMA_NAMES)[number];
+
+export interface RequestLimits {
+  submission: SubmissionLimits;
+  schedules: ScheduleRules;
+}
+
+export function requestSchemas(limits: RequestLimits): Record<RequestSchemaName, JsonSchema> {
+  return {
+    BatchSubmission: jsonSchemaOf(batchSubmissionSchema(limits.submission), 'input'),
+    ScheduleSubmission: withBatchTemplate(jsonSchemaOf(scheduleSchema(limits.schedules), 'input')),
+    NewKey: jsonSchemaOf(newKeySchema, 'input'),
+    // RepositoryRegistry.register checks these two fields by hand (the path must be a git repository's root on
+    // this host, which no schema can say); other fields are ignored, not refused.
+    RepositoryRegistration: jsonSchemaOf(
+      z.object({
+        root: z.string().meta({ description: 'Absolute path of a git repository root on the API host' }),
+        tenant: z
+          .string()
+          .min(1)
+          .nullable()
+          .optional()
+          .meta({ description: 'One tenant; absent or null: every tenant' }),
+      }),
+      'input',
+    ),
+  };
+}
+
+const iso = z.string().meta({ format: 'date-time' });
+const sensitivity = z.enum(SENSITIVITY_LEVELS);
+const target = z.enum(['local', 'cloud']);
+const usage = z.object({ inputTokens: z.number(), outputTokens: z.number() });
+const route = z.object({ target, provider: z.string(), model: z.string(), reason: z.string() });
+
+const batchView = z.object({
+  id: z.string(),
+  kind: z.enum(BATCH_KINDS),
+  status: z.enum(['queued', 'running', 'completed', 'partial', 'failed', 'cancelled']),
+  counts: z.object({ total: z.number().int(), ...Object.fromEntries(ITEM_STATUSES.map((s) => [s, z.number().int()])) }),
+  sensitivity,
+  deadline: iso,
+  routes: z.object({ local: z.number().int(), cloud: z.number().int() }),
+  usage,
+  cost: z.object({ usd: z.number() }),
+  budget: z
+    .object({ maxUsd: z.number(), spentUsd: z.number(), reservedUsd: z.number(), reached: z.boolean() })
+    .nullable(),
+  createdAt: iso,
+  finishedAt: iso.nullable(),
+  tenant: z.string().nullable(),
+  output: z
+    .object({
+      branch: z.string(),
+      base: z.string(),
+      status: z.enum(['pending', 'written', 'failed']),
+      commit: z.string().nullable(),
+      files: z.number().int(),
+      notWritten: z.array(z.string()),
+      error: z.string().nullable(),
+    })
+    .nullable(),
+  origin: z.object({ schedule: z.string(), skippedUnchanged: z.number().int() }).nullable(),
+});
+
+const itemView = z.object({
+  id: z.string(),
+  index: z.number().int(),
+  status: z.enum(ITEM_STATUSES),
+  sensitivity,
+  pii: z.object({ declared: sensitivity, categories: z.array(z.string()), raised: z.boolean() }).nullable(),
+  route: route.nullable(),
+  routeHistory: z.array(route.extend({ at: iso })),
+  usage: usage.nullable(),
+  costUsd: z.number().nullable(),
+  result: z.string().nullable(),
+  diff: z.string().nullable(),
+  error: z.string().nullable(),
+  attempts: z.number().int(),
+  ruledOut: z.array(z.object({ target, provider: z.string(), reason: z.string() })),
+  failedMoves: z.number().int(),
+  startedAt: iso.nullable(),
+  finishedAt: iso.nullable(),
+});
+
+const scheduleView = z.object({
+  name: z.string(),
+  cron: z.string().nullable(),
+  tz: z.string().nullable(),
+  every: z.number().int().nullable(),
+  batch: z.record(z.string(), z.unknown()),
+  createdAt: iso,
+  tenant: z.string().nullable(),
+  ownerKeyId: z.string().nullable(),
+  nextRunAt: iso.nullable(),
+  runs: z.array(
+    z.object({
+      slot: iso,
+      firedAt: iso,
+      batchId: z.string().nullable(),
+      submitted: z.number().int().optional(),
+      skippedUnchanged: z.number().int(),
+      skipped: z.string().optional(),
+      error: z.string().optional(),
+    }),
+  ),
+});
+
+const keyView = z.object({
+  id: z.string(),
+  name: z.string(),
+  scopes: z.array(z.enum(SCOPES)),
+  tenant: z.string(),
+  createdAt: iso,
+  expiresAt: iso.nullable(),
+  revokedAt: iso.nullable(),
+  limits: z.object({ requestsPerMinute: z.number().int().optional(), tokensPerMinute: z.number().int().optional() }),
+  status: z.enum(['active', 'expired', 'revoked']),
+});
+
+const auditEntry = z.object({
+  id: z.string().meta({ description: 'Stream id, the cursor to page with' }),
+  kind: z.enum(AUDIT_KINDS),
+  batchId: z.string(),
+  index: z.number().int(),
+  itemId: z.string().optional(),
+  target,
+  provider: z.string(),
+  clearance: sensitivity.optional(),
+  onPremises: z.boolean().optional(),
+  sensitivity,
+  reason: z.string().optional(),
+  attempt: z.number().int().optional(),
+  at: iso,
+});
+
+const repository = z.object({ id: z.string(), root: z.string(), tenant: z.string().nullable(), createdAt: iso });
+
+/**
+ * What the API answers, by name. The app does not validate its own answers, so these are the one part of the
+ * document written by hand: the e2e spec (test/openapi.e2e-spec.ts) checks real answers against them.
+ * Admin views whose inner shapes follow the pools and providers libs (memory, prices, circuits) are described
+ * by their top-level fields and left open below.
+ */
+const ANSWERS = {
+  Error: z
+    .object({
+      statusCode: z.number().int(),
+      error: z.string().optional(),
+      message: z.union([z.string(), z.array(z.string())]).optional(),
+      field: z
+        .string()
+        .optional()
+        .meta({ description: 'The field at fault, as a path into the body (items[3].text) or a parameter name' }),
+      errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+      requiredScope: z.enum(SCOPES).optional(),
+      limit: z.string().optional(),
+      max: z.number().optional(),
+      retryAfterSeconds: z.number().optional(),
+    })
+    .meta({ description: 'Every 4xx answer: the status, a message and, where one field is at fault, `field`' }),
+  BatchAccepted: z.object({
+    id: z.string(),
+    status: z.enum(['queued', 'running', 'completed', 'partial', 'failed', 'cancelled']),
+    total: z.number().int(),
+  }),
+  Quote: z.object({
+    total: z.number().int(),
+    routes: z.object({ local: z.number().int(), cloud: z.number().int() }),
+    atRisk: z.number().int(),
+    estimatedCostUsd: z.number(),
+    estimatedFinishAt: iso,
+  }),
+  BatchList: z.object({ batches: z.array(batchView), next: iso.nullable() }),
+  Batch: batchView,
+  ItemPage: z.object({ items: z.array(itemView), total: z.number().int(), nextOffset: z.number().int().nullable() }),
+  ResultLine: itemView
+    .pick({ id: true, status: true, route: true, usage: true, costUsd: true, result: true, diff: true, error: true })
+    .meta({ description: 'One line of the NDJSON stream' }),
+  BatchCancelled: z.object({ id: z.string(), cancelled: z.number().int(), batch: batchView }),
+  Schedule: scheduleView,
+  ScheduleList: z.object({ schedules: z.array(scheduleView) }),
+  ScheduleDeleted: z.object({ name: z.string(), deleted: z.literal(true) }),
+  Key: keyView,
+  KeyCreated: keyView.extend({ secret: z.string().meta({ description: 'Answered once; only its hash is stored' }) }),
+  KeyList: z.object({ keys: z.array(keyView) }),
+  Repository: repository,
+  RepositoryList: z.object({ repositories: z.array(repository) }),
+  RepositoryRemoved: repository.extend({ removed: z.literal(true) }),
+  AuditPage: z.object({ entries: z.array(auditEntry), next: z.string().nullable() }),
+  AuditEntry: auditEntry,
+  PoolList: z.object({
+    pools: z.array(
+      z.looseObject({
+        id: z.string(),
+        target,
+        provider: z.string(),
+        host: z.string(),
+        status: z.string(),
+        sequences: z.object({ max: z.number().int(), active: z.number().int(), busy: z.number().int() }),
+        tokensPerSec: z.number().nullable(),
+        queueDepth: z.object({ waiting: z.number().int(), active: z.number().int() }).nullable(),
+        lastSeen: iso,
+      }),
+    ),
+  }),
+  ProviderList: z.object({
+    providers: z.array(
+      z.looseObject({
+        name: z.string(),
+        target,
+        model: z.string(),
+        clearance: sensitivity,
+        available: z.boolean(),
+        tokensPerSec: z.number(),
+        latencyMs: z.number(),
+        backlogTokens: z.number(),
+      }),
+    ),
+    tokenEstimates: z.record(z.string(), z.unknown()),
+  }),
+  Health: z.object({ status: z.literal('ok') }),
+  ApiReady: z.object({ status: z.literal('ready'), redis: z.literal(true) }),
+  Ready: z.object({
+    status: z.literal('ready'),
+    redis: z.boolean(),
+    pools: z.array(z.object({ target, provider: z.string(), host: z.string(), sequences: z.number().int() })),
+  }),
+  NotReady: z.looseObject({ statusCode: z.literal(503), status: z.literal('not-ready'), redis: z.boolean() }),
+  OpenApiDocument: z.looseObject({ openapi: z.string() }).meta({ description: 'This document' }),
+} satisfies Record<string, z.ZodType>;
+
+export type AnswerSchemaName = keyof typeof ANSWERS;
+export type SchemaName = RequestSchemaName | AnswerSchemaName;
+
+export function answerSchemas(): Record<AnswerSchemaName, JsonSchema> {
+  return Object.fromEntries(
+    Object.entries(ANSWERS).map(([name, schema]) => [name, jsonSchemaOf(schema, 'output')]),
+  ) as Record<AnswerSchemaName, JsonSchema>;
+}
+
+/**
+ * A schedule's own schema takes `batch` as any object; ScheduleService then checks it with the batch schema
+ * (checkSubmissionCompiled), so the document says so by reference rather than by a copy.
+ */
+function withBatchTemplate(schedule: JsonSchema): JsonSchema {
+  const batch = {
+    $ref: '#/components/schemas/BatchSubmission',
+    description: 'A batch body as POST /v1/batches takes it; its deadline a duration from each firing, no output',
+  };
+  return { ...schedule, properties: { ...(schedule.properties as Record<string, JsonSchema>), batch } };
+}
+
+/** zod's JSON Schema without its `$schema` line: OpenAPI 3.1's dialect is already 2020-12. */
+function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, target: 'draft-2020-12' });
+  return rest;
+}
