@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf';
-import type { ApiClient, AppProcess } from './support/system-under-test.js';
+import { freePort } from './support/redis-server-process.js';
+import { ApiClient, type AppProcess } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
 
 const ADMIN_KEY = 'e2e-access-log-admin-secret-0123456789';
@@ -127,6 +128,21 @@ describe('access lines and request ids', () => {
     await client.request('GET', '/v1/batches', undefined, { 'x-request-id': 'e2e-after-probes' });
     await accessLineOf(sys.api, 'e2e-after-probes');
     expect(accessLines(sys.api, 'e2e-probe')).toEqual([]);
+  });
+
+  it('prints readable lines, not JSON, with LOG_FORMAT=pretty (what a terminal gets by default)', async () => {
+    const port = String(await freePort());
+    const api = sys.startApp('api', { PORT: port, LOG_FORMAT: 'pretty' });
+    await api.waitForLog(/api listening/);
+    const res = await new ApiClient(`http://127.0.0.1:${port}`, ADMIN_KEY).request('GET', '/v1/batches', undefined, {
+      'x-request-id': 'e2e-pretty',
+    });
+    expect(res.status).toBe(200);
+    await api.waitForLog(/GET \/v1\/batches 200 [\d.]+ms key=\S+ tenant=\S+ req=e2e-pretty/);
+    const output = api.output.join('');
+    expect(output.split('\n').find((l) => l.includes('api listening'))).not.toMatch(/^\{/);
+    expect(output).not.toContain('"context":"access"');
+    expect(output).not.toContain(ADMIN_KEY);
   });
 
   it("carries a submission's request id into the worker's line for each of its items", async () => {
