@@ -155,6 +155,11 @@ describe('logs hold no content and no keys (canary)', () => {
       `{"kind": "document-processing", "items": [{"text": "${CANARIES.itemText}"`,
     ];
     for (const body of rejected) expect((await sys.client.request('POST', '/v1/batches', body)).status).toBe(400);
+    // The provider key sent as this request's credentials (Authorization and X-Api-Key), item text in its path and
+    // query: refused, and its access line names the route pattern alone.
+    const credentials = { authorization: `Bearer ${CANARIES.apiKey}`, 'x-api-key': CANARIES.apiKey };
+    const path = `/v1/batches/${CANARIES.itemText}?q=${CANARIES.instruction}`;
+    expect((await sys.client.request('GET', path, undefined, credentials)).status).toBe(401);
     // Code migration: the local model's random answers never parse (they are cut off at 32 tokens, then at
     // 48), so it escalates to the cloud. Submitted once the cloud batches are done, so the faults above are
     // spent: a local answer cut off at the limit now escalates after two calls instead of three, and would
@@ -191,6 +196,22 @@ describe('logs hold no content and no keys (canary)', () => {
     expect(workerLines.some((l) => l.includes('"level":"warn"') && l.includes('will retry'))).toBe(true);
     expect(workerLines.some((l) => l.includes('"level":"warn"') && l.includes('rejected'))).toBe(true);
     expect(workerLines.find((l) => l.includes('n_ctx_train'))).toMatch(/^\{"level":"warn".*"context":"worker"\}$/);
+    // The API wrote an access line for each submission (accepted, refused by a check, or not JSON) and for the
+    // request above; the canary check below covers them with every other line.
+    const access = sys.api.output
+      .join('')
+      .split('\n')
+      .filter((l) => l.includes('"context":"access"') && l.includes('"msg":"request"'))
+      .map((l) => JSON.parse(l).message);
+    const submissions = access.filter((a) => a.method === 'POST').map((a) => `${a.route} ${a.status}`);
+    expect(submissions.sort()).toEqual([
+      ...Array(6).fill('/v1/batches 202'),
+      ...Array(2).fill('/v1/batches 400'),
+      'null 400', // not JSON: refused by the body parser, before routing
+    ]);
+    expect(access.filter((a) => a.status === 401)).toEqual([
+      expect.objectContaining({ method: 'GET', route: '/v1/batches/:id', keyId: null }),
+    ]);
     for (const [name, proc] of [
       ['api', sys.api],
       ['worker', sys.worker],
@@ -217,6 +238,8 @@ describe('logs hold no content and no keys (canary)', () => {
     ['api', 'a bad setting', { OPENAI_BASE_URL: 'not a url' }, 'OPENAI_BASE_URL: expected an absolute URL'],
     ['worker', 'a bad setting', { OPENAI_BASE_URL: 'not a url' }, 'OPENAI_BASE_URL: expected an absolute URL'],
     ['api', 'an unreachable Redis', { REDIS_URL: 'redis://127.0.0.1:1' }, 'ECONNREFUSED'],
+    // LOG_FORMAT is read before anything else: a wrong one is still reported as JSON.
+    ['api', 'a bad log format', { LOG_FORMAT: 'xml' }, 'LOG_FORMAT: expected one of json, pretty'],
     ['worker', 'an unreachable Redis', { REDIS_URL: 'redis://127.0.0.1:1' }, 'ECONNREFUSED'],
   ] as const)(
     'the %s reports a start-up failure (%s) in JSON lines only, without the key',

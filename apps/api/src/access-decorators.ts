@@ -20,6 +20,14 @@ export const SubmitsTokens = () => SetMetadata(SUBMITS_TOKENS, true);
 /** A request once ApiKeyGuard has run: the caller, or null in open mode (no key exists). */
 export type AuthedRequest = Request & { caller?: Caller | null };
 
+/** A request once the access log middleware has run: the id it goes by (X-Request-Id, echoed on the answer). */
+export type RequestWithId = Request & { requestId?: string };
+
+/** This request's id, to carry into what it starts (a batch's jobs, and so the worker's lines about them). */
+export const RequestId = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): string | undefined => ctx.switchToHttp().getRequest<RequestWithId>().requestId,
+);
+
 /** The authenticated caller of this request; null in open mode. */
 export const CurrentCaller = createParamDecorator(
   (_: unknown, ctx: ExecutionContext): Caller | null => ctx.switchToHttp().getRequest<AuthedRequest>().caller ?? null,

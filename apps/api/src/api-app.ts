@@ -1,9 +1,12 @@
-import { ConsoleLogger, Logger, type INestApplication, type LoggerService } from '@nestjs/common';
+import { Logger, type INestApplication, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AppConfig } from '#libs/config';
 import { ApiKeyAuthenticator } from '#libs/access';
+import { createAccessLog, processLogger } from '#libs/logging';
+import { accessLogMiddleware } from './access-log.middleware.js';
+import type { RequestWithId } from './access-decorators.js';
 import { adminBoardAuth, bearerOf } from './admin-board-auth.js';
 import { unauthorized } from './api-key.guard.js';
 import { ApiModule } from './api.module.js';
@@ -12,12 +15,14 @@ import { HttpErrorsFilter } from './http-errors.filter.js';
 /** Builds the API application (used by main.ts and by in-process tests). */
 export async function createApiApp(
   config: AppConfig,
-  logger: LoggerService | false = new ConsoleLogger({ json: true }),
+  logger: LoggerService | false = processLogger('api', config.log),
 ): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
     bodyParser: false,
     logger,
   });
+  // First: every request, refused early or not, gets its id and its access line.
+  app.use(accessLogMiddleware(createAccessLog(config.log)));
   app.use(authenticatedBodies(app.get(ApiKeyAuthenticator)));
   app.use(express.json({ limit: config.http.maxBodyBytes }));
   app.use(bodyErrors(config.http.maxBodyBytes));
@@ -42,8 +47,14 @@ function authenticatedBodies(authenticator: ApiKeyAuthenticator) {
     if (!hasBody) return next();
     authenticator.authenticate(bearerOf(req.headers.authorization)).then((outcome) => {
       if (outcome.mode !== 'denied') return next();
-      const { method } = req;
-      log.warn({ msg: 'request denied before its body was read', status: 401, reason: outcome.reason, method });
+      const { method, requestId } = req as RequestWithId;
+      log.warn({
+        msg: 'request denied before its body was read',
+        status: 401,
+        reason: outcome.reason,
+        method,
+        requestId,
+      });
       // Node discards the unread body as it arrives; nothing of it is buffered or parsed.
       res.status(401).json(unauthorized(res, outcome.reason));
     }, next);

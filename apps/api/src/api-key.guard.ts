@@ -11,7 +11,7 @@ import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { allows, type Requirement } from '#libs/access';
 import { ApiKeyAuthenticator, type AuthOutcome } from '#libs/access';
-import { REQUIREMENT, type AuthedRequest } from './access-decorators.js';
+import { REQUIREMENT, type AuthedRequest, type RequestWithId } from './access-decorators.js';
 
 const DENIAL_MESSAGES: Record<Extract<AuthOutcome, { mode: 'denied' }>['reason'], string> = {
   missing: 'an API key is required: send Authorization: Bearer <key>',
@@ -62,6 +62,7 @@ export class ApiKeyGuard implements CanActivate {
         reason: outcome.reason,
         method: req.method,
         route: routeOf(ctx),
+        requestId: (req as RequestWithId).requestId,
       });
       throw new UnauthorizedException(unauthorized(ctx.switchToHttp().getResponse<Response>(), outcome.reason));
     }
@@ -73,6 +74,7 @@ export class ApiKeyGuard implements CanActivate {
         required,
         method: req.method,
         route: routeOf(ctx),
+        requestId: (req as RequestWithId).requestId,
       });
       throw new ForbiddenException({
         statusCode: 403,

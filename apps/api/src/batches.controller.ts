@@ -22,7 +22,7 @@ import { submittedTokens } from '#libs/access';
 import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
 import { overLimit } from './rate-limit.guard.js';
-import { CurrentCaller, RequiresScope, SubmitsTokens } from './access-decorators.js';
+import { CurrentCaller, RequestId, RequiresScope, SubmitsTokens } from './access-decorators.js';
 import { boundedInt } from './query-params.js';
 import { ApiDoc } from './openapi/api-doc.decorator.js';
 
@@ -55,12 +55,14 @@ export class BatchesController {
     @Body() body: unknown,
     @CurrentCaller() caller: Caller | null,
     @Res({ passthrough: true }) res: Response,
+    @RequestId() requestId: string | undefined,
     @Headers('idempotency-key') idempotencyKey?: string,
   ) {
     const key = idempotencyKey?.trim() || undefined;
     // Idempotency keys are per tenant: another tenant's identical key must not answer with this batch's id.
     const scopedKey = key && caller ? `tenant:${caller.tenant}:${key}` : key;
-    const context = { tenant: caller?.tenant ?? null, chargeSource: this.sourceCharge(caller, res) };
+    // The request id rides on the batch's jobs, so the worker's lines about its items name this request.
+    const context = { tenant: caller?.tenant ?? null, chargeSource: this.sourceCharge(caller, res), requestId };
     const { id, status, total } = await this.intake.submit(body, scopedKey, Date.now(), context);
     // 202 says where the accepted batch is, to poll (RFC 9110 §15.3.3).
     res.setHeader('Location', `/v1/batches/${encodeURIComponent(id)}`);

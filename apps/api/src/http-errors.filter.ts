@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { IdempotencyKeyReused, SubmissionRejected } from '#libs/batches';
+import type { RequestWithId } from './access-decorators.js';
 
 /**
  * Turns domain errors into HTTP answers: a rejected submission is a 400 naming the field; anything
@@ -38,6 +39,7 @@ export class HttpErrorsFilter implements ExceptionFilter {
     }
     this.log.error({
       msg: 'unhandled error',
+      requestId: host.switchToHttp().getRequest<RequestWithId>().requestId,
       error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
     });
     res.status(500).json({ statusCode: 500, error: 'Internal Server Error' });

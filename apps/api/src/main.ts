@@ -1,16 +1,16 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { loadConfig } from '#libs/config';
+import { loadConfig, loadLogConfig } from '#libs/config';
 import { ApiKeyAuthenticator } from '#libs/access';
 import { listenPlan } from '#libs/access';
 import { armShutdownDeadline } from '#libs/lifecycle';
 import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging';
 import { createApiApp } from './api-app.js';
 
-// Every line this process writes is JSON, start-up failures included.
-routeConsoleToJson('api');
 exitOnFatalErrors('api');
 try {
+  // Unless it is read on a terminal (LOG_FORMAT), every line this process writes is JSON, start-up failures included.
+  if (loadLogConfig().format === 'json') routeConsoleToJson('api');
   const config = loadConfig();
   // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
   armShutdownDeadline('api', config.shutdownTimeoutMs);

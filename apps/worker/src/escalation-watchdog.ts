@@ -8,6 +8,7 @@ import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type Queu
 import { EdfSequences } from '#libs/routing';
 import { workTokensOn, type RoutableItem, type RoutingPolicy } from '#libs/routing';
 import type { ItemRerouter } from './item-rerouter.js';
+import { itemLogFields } from './item-log-fields.js';
 
 export interface EscalationWatchdogOptions {
   jobs: QueueLayer;
@@ -91,8 +92,7 @@ export class EscalationWatchdog {
             await jobs.removeWaiting(queueRefFor('local', model), job.id);
             this.log.log({
               msg: 'item escalated',
-              batchId: item.batchId,
-              index: item.index,
+              ...itemLogFields(item),
               from: model,
               to: decision.provider,
             });

@@ -7,6 +7,7 @@ import type { ItemOutcome } from './item-outcome.js';
 import type { ItemRerouter } from './item-rerouter.js';
 import type { ItemStore } from './item-store.js';
 import { fromOf, spentOf, type RunningItem } from './running-item.js';
+import { itemLogFields } from './item-log-fields.js';
 
 export interface ItemEndingsDeps {
   store: Pick<ItemStore, 'transition' | 'item'>;
@@ -47,8 +48,7 @@ export class ItemEndings {
     });
     this.log.log({
       msg: 'item cancelled while running',
-      batchId,
-      index,
+      ...itemLogFields(run.job.data),
       provider: run.on.provider.name,
       calls: run.tally.calls,
     });
@@ -92,8 +92,7 @@ export class ItemEndings {
     });
     this.log.warn({
       msg: 'item failed: its schema cannot check answers',
-      batchId,
-      index,
+      ...itemLogFields(run.job.data),
       provider: run.on.provider.name,
     });
     return { kind: 'failed', error: new PermanentJobError(err.message) };
@@ -127,8 +126,7 @@ export class ItemEndings {
       ) {
         this.log.warn({
           msg: 'item escalated after invalid answers',
-          batchId: item.batchId,
-          index: item.index,
+          ...itemLogFields(item),
           from: on.provider.name,
           to: decision.provider,
         });
@@ -144,8 +142,7 @@ export class ItemEndings {
     });
     this.log.warn({
       msg: 'item failed its output check',
-      batchId: item.batchId,
-      index: item.index,
+      ...itemLogFields(item),
       provider: on.provider.name,
       check,
     });
@@ -174,8 +171,7 @@ export class ItemEndings {
       if (moved) {
         this.log.warn({
           msg: 'item rerouted',
-          batchId: item.batchId,
-          index: item.index,
+          ...itemLogFields(item),
           from: on.provider.name,
           to: moved.provider,
           attempt: job.attempt,
@@ -186,8 +182,7 @@ export class ItemEndings {
     }
     this.log.warn({
       msg: final ? 'item failed' : 'item attempt failed, will retry',
-      batchId: item.batchId,
-      index: item.index,
+      ...itemLogFields(item),
       target: on.target,
       provider: on.provider.name,
       attempt: job.attempt,

@@ -13,6 +13,7 @@ import type { ItemStore } from './item-store.js';
 import type { ProcessorTarget } from './processor-target.js';
 import type { ProviderFeedback } from './provider-feedback.js';
 import type { RunningItem } from './running-item.js';
+import { itemLogFields } from './item-log-fields.js';
 
 export type { ProcessorTarget } from './processor-target.js';
 
@@ -64,8 +65,7 @@ export class ItemProcessor {
           // retry prompt and the item's error, never to the logs.
           this.log.warn({
             msg: 'answer rejected by its check',
-            batchId: item.batchId,
-            index: item.index,
+            ...itemLogFields(item),
             provider: on.provider.name,
             part: rejected.part,
             round: rejected.round,
@@ -120,8 +120,7 @@ export class ItemProcessor {
     if (recorded) await this.deps.feedback.itemCompleted(run, task, usage, elapsedMs);
     this.log.log({
       msg: recorded ? 'item completed' : 'item result discarded (already finished)',
-      batchId: item.batchId,
-      index: item.index,
+      ...itemLogFields(item),
       target: on.target,
       provider: on.provider.name,
       model,

@@ -1,19 +1,19 @@
 import 'reflect-metadata';
-import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { loadConfig } from '#libs/config';
+import { loadConfig, loadLogConfig } from '#libs/config';
 import { armShutdownDeadline } from '#libs/lifecycle';
-import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging';
+import { exitOnFatalErrors, failStartup, processLogger, routeConsoleToJson } from '#libs/logging';
 import { WorkerModule } from './worker.module.js';
 
-// Every line this process writes is JSON: node-llama-cpp's own log and start-up failures included.
-routeConsoleToJson('worker');
 exitOnFatalErrors('worker');
 try {
+  // Unless it is read on a terminal (LOG_FORMAT), every line this process writes is JSON: node-llama-cpp's own
+  // log and start-up failures included.
+  if (loadLogConfig().format === 'json') routeConsoleToJson('worker');
   const config = loadConfig();
   // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
   armShutdownDeadline('worker', config.shutdownTimeoutMs);
-  const logger = new ConsoleLogger({ json: true });
+  const logger = processLogger('worker', config.log);
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger });
   app.enableShutdownHooks();
   await app.init();

@@ -6,7 +6,7 @@ import { RoutingPolicy, type ProviderView } from '#libs/routing';
 import { TokenCalibration } from '#libs/routing';
 import { BatchIntake, type IntakeStore } from './batch-intake.js';
 import type { NewBatch, NewItem } from './batch-store.js';
-import type { ItemRoute } from '#libs/domain';
+import type { ItemRoute, WorkItem } from '#libs/domain';
 
 const local: ProviderView = {
   target: 'local',
@@ -127,6 +127,20 @@ describe('BatchIntake', () => {
       sensitivity: 'confidential',
     });
     expect(enqueued).toBe(true);
+  });
+
+  it("puts the submitting request's id on every job of the batch, whatever queue it lands on, and none without one", async () => {
+    const jobs = new InMemoryJobQueue();
+    const intake = intakeWith(inMemoryStore(), jobs);
+    await intake.submit(body, undefined, Date.now(), { requestId: 'req-7f3a' });
+    await intake.submit(body, undefined, Date.now());
+    const all = [...jobs.jobs(queueRefFor('cloud', 'frontier')), ...jobs.jobs(queueRefFor('local', 'tiny'))];
+    expect(all.map((j) => [j.id, (j.data as WorkItem).requestId]).sort()).toEqual([
+      ['batch-1.0', 'req-7f3a'],
+      ['batch-1.1', 'req-7f3a'],
+      ['batch-2.0', undefined],
+      ['batch-2.1', undefined],
+    ]);
   });
 
   it('a repeated submission with the same Idempotency-Key answers the first batch and adds no job twice; one that died before enqueuing is enqueued then', async () => {

@@ -75,6 +75,14 @@ export interface SubmitContext {
    * are read: the body held none of them. Throws (an HTTP 413 or 429) to refuse the submission.
    */
   chargeSource?: (work: { kind: 'code-migration'; task: unknown; items: RepoFiles['files'] }) => Promise<void>;
+  /** The submitting request's id (X-Request-Id), put on every job of the batch for the worker's log lines. */
+  requestId?: string;
+}
+
+interface EnqueuePlan {
+  order?: number[];
+  parkMs?: Array<number | undefined>;
+  requestId?: string;
 }
 
 export interface Quote {
@@ -118,7 +126,7 @@ export class BatchIntake {
     const existing = found?.id ?? null;
     // A repeated submission finds its branch created by its own batch: only a new one must be free.
     const { submission, output } = await this.withSourceFiles(check.submission, context, existing === null);
-    if (existing) return this.resume(existing, submission, deadlineAt);
+    if (existing) return this.resume(existing, submission, deadlineAt, context.requestId);
 
     const work = this.workItems(submission, deadlineAt, await this.directory.calibration());
     const state = await this.directory.routingState(now);
@@ -157,7 +165,7 @@ export class BatchIntake {
     const { id, created } = stored;
     if (!created) {
       if (stored.bodyHash && stored.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
-      return this.resume(id, submission, deadlineAt);
+      return this.resume(id, submission, deadlineAt, context.requestId);
     }
     await this.recordRoutes(
       id,
@@ -171,8 +179,7 @@ export class BatchIntake {
       id,
       work.map((w) => w.item),
       items.map((i) => i.route),
-      order,
-      decisions.map((d) => d.parkMs),
+      { order, parkMs: decisions.map((d) => d.parkMs), requestId: context.requestId },
     );
     return { id, status: 'queued', total: items.length, created: true };
   }
@@ -240,7 +247,12 @@ export class BatchIntake {
     return { submission: { ...s, items: files }, output };
   }
 
-  private async resume(id: string, submission: BatchSubmission, deadlineAt: number): Promise<Accepted> {
+  private async resume(
+    id: string,
+    submission: BatchSubmission,
+    deadlineAt: number,
+    requestId: string | undefined,
+  ): Promise<Accepted> {
     const batch = await this.store.get(id);
     if (!batch) throw new Error(`batch ${id} named by an idempotency key is missing`);
     if (!(await this.store.isEnqueued(id))) {
@@ -249,7 +261,7 @@ export class BatchIntake {
       const items = this.workItems(submission, deadlineAt, undefined, id).map((w) => w.item);
       // The earlier attempt may have died before or after its audit write; a route recorded twice beats one missing.
       await this.recordRoutes(id, items, routes, await this.directory.routingState());
-      await this.enqueue(id, items, routes);
+      await this.enqueue(id, items, routes, { requestId });
     }
     return { id, status: 'queued', total: batch.counts.total, created: false };
   }
@@ -283,13 +295,15 @@ export class BatchIntake {
     );
   }
 
-  /** `parkMs[i]`: item i waits that long before its provider sees it (RoutingPolicy parks it for a provider that is down). */
+  /**
+   * `order`: the order the jobs are added in (by default the items'). `parkMs[i]`: item i waits that long before
+   * its provider sees it (RoutingPolicy parks it for a provider that is down). `requestId`: the submitting request's.
+   */
   private async enqueue(
     batchId: string,
     items: WorkItem[],
     routes: ItemRoute[],
-    order = items.map((_, i) => i),
-    parkMs: Array<number | undefined> = [],
+    { order = items.map((_, i) => i), parkMs = [], requestId }: EnqueuePlan = {},
   ): Promise<void> {
     const byQueue = new Map<string, { ref: QueueRef; jobs: JobSpec[] }>();
     for (const index of order) {
@@ -298,7 +312,7 @@ export class BatchIntake {
       const entry = byQueue.get(queueName(ref)) ?? { ref, jobs: [] };
       entry.jobs.push({
         name: JobName.RunItem,
-        data: { ...item, batchId },
+        data: requestId === undefined ? { ...item, batchId } : { ...item, batchId, requestId },
         jobId: itemJobId(batchId, index),
         // Local queues run earliest deadline first; cloud providers serve all at once.
         priority: ref.kind === QueueKind.LocalInference ? deadlinePriority(item.deadline) : undefined,

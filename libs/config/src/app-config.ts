@@ -7,6 +7,8 @@ import { DEFAULT_BRANCH_AUTHOR, parseGitIdentity, type GitIdentity } from '#libs
 
 export type { CloudProviderConfig } from './cloud-providers.js';
 import { EnvReader } from './env-reader.js';
+import { loadLogConfig } from './log-config.js';
+import type { LogSettings } from '#libs/logging';
 
 /** One local model: its own queue, pools and measured throughput; the router sees it as a provider. */
 export interface LocalModelConfig {
@@ -113,6 +115,8 @@ export interface AppConfig {
    * firing every second is a loop that walks around a key's limits, not a standing order (issue 13 §3).
    */
   schedules: { minIntervalMs: number };
+  /** LOG_FORMAT (json, pretty; by default pretty on a terminal) and LOG_LEVEL. */
+  log: LogSettings;
 }
 
 const GPU_CHOICES = ['auto', 'none', 'cuda', 'vulkan', 'metal'] as const;
@@ -239,6 +243,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     piiRules: parsePiiRules(e.optionalString('PII_RULES')),
     branchOutputAuthor: branchOutputAuthor(e.optionalString('BRANCH_OUTPUT_AUTHOR')),
     audit: { maxEntries: e.int('AUDIT_MAX_ENTRIES', 0, 0) || null },
+    log: loadLogConfig(env),
   };
 }
 

@@ -7,4 +7,5 @@ export {
   type LocalModelConfig,
   type QueueTuning,
 } from './app-config.js';
+export { loadLogConfig } from './log-config.js';
 export { APP_CONFIG, ConfigModule } from './config.module.js';

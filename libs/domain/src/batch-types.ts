@@ -140,6 +140,11 @@ export interface WorkItem {
    * later estimate of the item starts from. Absent where intake had no tokenizer: then estimated.
    */
   inputTokens?: number;
+  /**
+   * The id of the API request that submitted the batch (X-Request-Id), carried on the item's jobs so the
+   * worker's lines about it can be found from the access line. Absent for a schedule's firings.
+   */
+  requestId?: string;
 }
 
 /** What PII detection did to an item: the categories found (never the values) and the floor it raised. */
