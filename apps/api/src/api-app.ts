@@ -8,6 +8,7 @@ import { adminBoardAuth, bearerOf } from './admin-board-auth.js';
 import { unauthorized } from './api-key.guard.js';
 import { ApiModule } from './api.module.js';
 import { HttpErrorsFilter } from './http-errors.filter.js';
+import { requestMetrics } from './request-metrics.js';
 
 /** Builds the API application (used by main.ts and by in-process tests). */
 export async function createApiApp(
@@ -18,6 +19,7 @@ export async function createApiApp(
     bodyParser: false,
     logger,
   });
+  app.use(requestMetrics());
   app.use(authenticatedBodies(app.get(ApiKeyAuthenticator)));
   app.use(express.json({ limit: config.http.maxBodyBytes }));
   app.use(bodyErrors(config.http.maxBodyBytes));

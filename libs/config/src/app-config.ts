@@ -113,6 +113,12 @@ export interface AppConfig {
    * firing every second is a loop that walks around a key's limits, not a standing order (issue 13 §3).
    */
   schedules: { minIntervalMs: number };
+  /**
+   * The worker's Prometheus listener (GET /metrics): off while METRICS_PORT is unset, so two workers on one
+   * host never race for a port nobody asked for; on loopback unless METRICS_HOST opens it. The API serves
+   * /metrics on its own port instead (scope `metrics`).
+   */
+  metrics: { host: string; port: number | null };
 }
 
 const GPU_CHOICES = ['auto', 'none', 'cuda', 'vulkan', 'metal'] as const;
@@ -239,6 +245,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     piiRules: parsePiiRules(e.optionalString('PII_RULES')),
     branchOutputAuthor: branchOutputAuthor(e.optionalString('BRANCH_OUTPUT_AUTHOR')),
     audit: { maxEntries: e.int('AUDIT_MAX_ENTRIES', 0, 0) || null },
+    metrics: {
+      host: e.string('METRICS_HOST', '127.0.0.1'),
+      port: e.optionalString('METRICS_PORT') === undefined ? null : e.int('METRICS_PORT', 0, 0, 65535),
+    },
   };
 }
 

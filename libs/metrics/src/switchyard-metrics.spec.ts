@@ -78,7 +78,9 @@ describe('SwitchyardMetrics', () => {
     const cloud = { target: 'cloud' as const, provider: 'frontier' };
     metrics.itemRerouted(local, cloud, false);
     metrics.itemRerouted(local, cloud, true);
-    metrics.itemRouted({ ...cloud, model: 'gpt-x' }, true);
+    // A route as intake holds it: its reason and time must not become labels.
+    const route = { ...cloud, model: 'gpt-x', reason: 'cheapest on time', at: '2026-01-01T00:00:00Z' };
+    metrics.itemRouted(route, true);
     metrics.itemEscalated('llama', 'frontier', 'deadline');
     const move = { from_target: 'local', from_provider: 'llama', to_target: 'cloud', to_provider: 'frontier' };
     expect(await sample(registry, 'switchyard_item_reroutes_total', move)).toBe(2);

@@ -298,7 +298,7 @@ export class SwitchyardMetrics {
   /** A pool finished one run of an item: its outcome and duration, how long it queued, and its deadline slack. */
   itemRan(route: RouteLabels, run: ItemRun): void {
     const where = { target: route.target, provider: route.provider };
-    this.itemRuns.inc({ ...route, outcome: run.outcome });
+    this.itemRuns.inc({ ...where, model: route.model, outcome: run.outcome });
     this.itemDuration.observe({ ...where, outcome: run.outcome }, seconds(run.finishedAt - run.startedAt));
     this.queueWait.observe(where, Math.max(0, seconds(run.startedAt - run.enqueuedAt)));
     if (!TERMINAL.has(run.outcome)) return;
@@ -309,7 +309,8 @@ export class SwitchyardMetrics {
 
   /** Intake routed an item (`parked`: it waits first for a provider that is down now). */
   itemRouted(route: RouteLabels, parked: boolean): void {
-    this.itemsRouted.inc({ ...route });
+    // Picked, not spread: a route carries its reason and time too, which must never become labels.
+    this.itemsRouted.inc({ target: route.target, provider: route.provider, model: route.model });
     if (parked) this.itemParked(route);
   }
 
