@@ -80,20 +80,14 @@ export class InferencePool {
       this.log.error({ msg: 'pool not consuming', queue: queueName(this.opts.queue), reason: description.reason });
       return;
     }
+    const on = { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec };
     this.consumer = this.jobs.consume<JobName.RunItem>(
       this.opts.queue,
       async (job) => {
         this.busy += 1;
         const run = { enqueuedAt: job.timestamp, startedAt: Date.now(), deadline: job.data.deadline, outcome: 'error' };
         try {
-          const outcome = await this.processor.run(job, {
-            target,
-            provider,
-            price,
-            tokensPerMinute,
-            latencyMs,
-            tokensPerSec,
-          });
+          const outcome = await this.processor.run(job, on);
           run.outcome = outcome.kind;
           // The item's outcome as BullMQ must see it: a return value, or the error that fails, retries or rate-limits the job.
           return jobResult(outcome);
