@@ -11,6 +11,7 @@ import { adminBoardAuth, bearerOf } from './admin-board-auth.js';
 import { unauthorized } from './api-key.guard.js';
 import { ApiModule } from './api.module.js';
 import { HttpErrorsFilter } from './http-errors.filter.js';
+import { requestMetrics } from './request-metrics.js';
 
 /** Builds the API application (used by main.ts and by in-process tests). */
 export async function createApiApp(
@@ -23,6 +24,7 @@ export async function createApiApp(
   });
   // First: every request, refused early or not, gets its id and its access line.
   app.use(accessLogMiddleware(createAccessLog(config.log)));
+  app.use(requestMetrics());
   app.use(authenticatedBodies(app.get(ApiKeyAuthenticator)));
   app.use(express.json({ limit: config.http.maxBodyBytes }));
   app.use(bodyErrors(config.http.maxBodyBytes));

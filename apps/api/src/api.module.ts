@@ -22,6 +22,8 @@ import { AuditController } from './audit.controller.js';
 import { IntakeTokenizer } from './intake-tokenizer.js';
 import { RepositoriesController } from './repositories.controller.js';
 import { OpenApiModule } from './openapi/openapi.module.js';
+import { MetricsController } from './metrics.controller.js';
+import { SystemStateMetrics } from './system-state-metrics.js';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -51,10 +53,12 @@ export class ApiModule {
         HealthController,
         AuditController,
         RepositoriesController,
+        MetricsController,
       ],
       // Global guards run in this order: who is calling (and may they), then how much they may.
       providers: [
         IntakeTokenizer,
+        SystemStateMetrics,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
       ],

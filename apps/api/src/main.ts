@@ -5,6 +5,7 @@ import { ApiKeyAuthenticator } from '#libs/access';
 import { listenPlan } from '#libs/access';
 import { armShutdownDeadline } from '#libs/lifecycle';
 import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging';
+import { enableProcessMetrics } from '#libs/metrics';
 import { createApiApp } from './api-app.js';
 
 exitOnFatalErrors('api');
@@ -14,6 +15,7 @@ try {
   const config = loadConfig();
   // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
   armShutdownDeadline('api', config.shutdownTimeoutMs);
+  enableProcessMetrics();
   const app = await createApiApp(config);
   const log = new Logger('api');
   // Decided once, before listening: an open API (no key anywhere) stays on loopback whatever HOST says.

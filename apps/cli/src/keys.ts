@@ -15,7 +15,7 @@ import { loadConfig } from '#libs/config';
 import { ApiKeyStore, checkNewKey } from '#libs/access';
 
 const USAGE =
-  'usage: npm run keys -- create --name <name> --scopes submit,read,admin [--tenant <t>] [--expires <ISO-8601>] [--requests-per-minute <n>] [--tokens-per-minute <n>] | list | revoke <id>';
+  'usage: npm run keys -- create --name <name> --scopes submit,read,metrics,admin [--tenant <t>] [--expires <ISO-8601>] [--requests-per-minute <n>] [--tokens-per-minute <n>] | list | revoke <id>';
 
 class UsageError extends Error {}
 

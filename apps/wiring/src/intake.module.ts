@@ -11,10 +11,14 @@ import { BatchIntake } from '#libs/batches';
 import { PromptTokens } from '#libs/batches';
 import { BatchStore } from '#libs/batches';
 import { BranchOutputs } from '#libs/batches';
+import { measureBatchFinishes } from '#libs/batches';
 import { AuditModule } from '#libs/audit';
 import { AuditTrail } from '#libs/audit';
 import { RepositoriesModule } from '#libs/repositories';
 import { RepositoryRegistry } from '#libs/repositories';
+
+/** The token of the provider that measures finished batches (registered for its side effect). */
+const BATCH_FINISH_METRICS = Symbol('BatchFinishMetrics');
 
 /** Accepting batches: the API for POST /v1/batches, the worker for schedule firings. */
 @Module({
@@ -88,6 +92,22 @@ import { RepositoryRegistry } from '#libs/repositories';
           }),
         );
         return outputs;
+      },
+    },
+    // Both apps finish batches: whichever finishes one measures it (switchyard_batch_*, docs/operations.md).
+    {
+      provide: BATCH_FINISH_METRICS,
+      inject: [BatchStore],
+      useFactory: (store: BatchStore) => {
+        const log = new Logger('metrics');
+        measureBatchFinishes(store, (batchId, err) =>
+          log.warn({
+            msg: 'finished batch not measured',
+            batchId,
+            error: err instanceof Error ? err.message : String(err),
+          }),
+        );
+        return true;
       },
     },
   ],

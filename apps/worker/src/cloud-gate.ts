@@ -6,6 +6,7 @@ import type { TokenRateLimiter } from '#libs/pools';
 import { ProviderError } from '#libs/providers';
 import { costOf } from '#libs/routing';
 import { estimateTokens } from '#libs/routing';
+import { metrics } from '#libs/metrics';
 import { BudgetHold } from './budget-hold.js';
 import type { ItemStore } from './item-store.js';
 import type { ProcessorTarget } from './processor-target.js';
@@ -52,12 +53,16 @@ export class CloudGate {
       batchId,
       costOf({ inputTokens, outputTokens: prompt.maxTokens }, on.price),
     );
-    if (!hold) return { kind: 'refused', why: 'batch budget reached', localOnly: true };
+    if (!hold) {
+      metrics.budgetRefused(on.provider.name);
+      return { kind: 'refused', why: 'batch budget reached', localOnly: true };
+    }
     let admitted = false;
     try {
       for (let waitMs = 1; on.tokensPerMinute && waitMs > 0;) {
         waitMs = await tokens.take(on.provider.name, inputTokens + prompt.maxTokens, on.tokensPerMinute);
         if (waitMs === 0) break;
+        metrics.quotaWaited(on.provider.name, waitMs);
         if (run.tally.calls === 0) return { kind: 'rate-limited', waitMs };
         await sleep(waitMs);
         if (await store.isCancelRequested(batchId)) return { kind: 'cancelled' };

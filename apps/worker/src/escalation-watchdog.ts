@@ -7,6 +7,7 @@ import type { ProviderDirectory } from '#libs/pools';
 import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type QueueLayer } from '#libs/queue';
 import { EdfSequences } from '#libs/routing';
 import { workTokensOn, type RoutableItem, type RoutingPolicy } from '#libs/routing';
+import { metrics } from '#libs/metrics';
 import type { ItemRerouter } from './item-rerouter.js';
 import { itemLogFields } from './item-log-fields.js';
 
@@ -89,6 +90,7 @@ export class EscalationWatchdog {
           const why = `escalated: local finish estimated ${new Date(finishAt).toISOString()} misses the deadline`;
           if (decision && (await rerouter.apply(item, from, decision, { why, statuses: ['queued'] }))) {
             moved += 1;
+            metrics.itemEscalated(model, decision.provider, 'deadline');
             await jobs.removeWaiting(queueRefFor('local', model), job.id);
             this.log.log({
               msg: 'item escalated',

@@ -6,6 +6,7 @@ import { JobName, queueName, type ConsumerHandle, type QueueLayer, type QueueRef
 import type { Price } from '#libs/routing';
 import type { RouteTarget } from '#libs/routing';
 import { redisOutage } from '#libs/redis';
+import { metrics } from '#libs/metrics';
 import type { ItemProcessor } from './item-processor.js';
 import { jobResult } from './item-outcome.js';
 
@@ -68,6 +69,7 @@ export class InferencePool {
   async start(): Promise<void> {
     const { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec } = this.opts;
     const description = await this.opts.describe();
+    const { model } = description;
     await this.beat();
     // A lost Redis is reported once per outage (redisOutage), not on every beat.
     const failed = (e: unknown) => {
@@ -78,20 +80,23 @@ export class InferencePool {
       this.log.error({ msg: 'pool not consuming', queue: queueName(this.opts.queue), reason: description.reason });
       return;
     }
+    const on = { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec };
     this.consumer = this.jobs.consume<JobName.RunItem>(
       this.opts.queue,
       async (job) => {
         this.busy += 1;
+        const run = { enqueuedAt: job.timestamp, startedAt: Date.now(), deadline: job.data.deadline, outcome: 'error' };
         try {
+          const outcome = await this.processor.run(job, on);
+          run.outcome = outcome.kind;
           // The item's outcome as BullMQ must see it: a return value, or the error that fails, retries or rate-limits the job.
-          return jobResult(
-            await this.processor.run(job, { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec }),
-          );
+          return jobResult(outcome);
         } catch (err) {
           this.opts.onItemError?.(err);
           throw err;
         } finally {
           this.busy -= 1;
+          metrics.itemRan({ target, provider: this.opts.queue.provider, model }, { ...run, finishedAt: Date.now() });
         }
       },
       { concurrency: description.activeSequences, requestsPerMinute: this.opts.requestsPerMinute },
@@ -114,13 +119,21 @@ export class InferencePool {
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.timer);
     await this.consumer?.close(timeoutMs);
+    metrics.poolStopped({
+      ...(await this.opts.describe()),
+      target: this.opts.target,
+      provider: this.opts.queue.provider,
+    });
     // Without Redis the removal would wait out its retries; the heartbeat expires by itself.
     if (!redisOutage.active) await this.registry.remove(this.id).catch(() => undefined);
   }
 
   private async beat(): Promise<void> {
+    const description = await this.opts.describe();
+    const sample = { ...description, target: this.opts.target, provider: this.opts.queue.provider, busy: this.busy };
+    metrics.poolReported(sample);
     await this.registry.beat({
-      ...(await this.opts.describe()),
+      ...description,
       id: this.id,
       target: this.opts.target,
       provider: this.opts.queue.provider,

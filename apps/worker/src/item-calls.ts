@@ -1,6 +1,8 @@
 import type { Prompt } from '#libs/jobs';
 import type { CompletionResult } from '#libs/providers';
 import { costOf } from '#libs/routing';
+import { ProviderError, isRefusal } from '#libs/providers';
+import { metrics } from '#libs/metrics';
 import type { BudgetHold } from './budget-hold.js';
 import { CancelWatch } from './cancel-watch.js';
 import type { CloudGate } from './cloud-gate.js';
@@ -63,12 +65,16 @@ export class ItemCalls {
         signal: cancel.signal,
         jsonSchema,
       });
+      const where = { target: on.target, provider: on.provider.name };
+      metrics.callAnswered(where, completion.usage, costOf(completion.usage, on.price));
       if (on.target === 'cloud') await feedback.cloudCallAnswered(run, completion, sentAt);
       // The call's actual cost stays reserved, held by the item until it records it; the rest of the worst case goes back.
       hold?.moveTo(run.held, costOf(completion.usage, on.price));
       return { kind: 'answered', completion };
     } catch (err) {
       if (cancel.signal.aborted) return ended(await endings.cancelled(run));
+      const code = err instanceof ProviderError ? err.code : 'unknown';
+      metrics.callFailed({ target: on.target, provider: on.provider.name }, code, isRefusal(err));
       if (on.target === 'cloud') await feedback.cloudCallFailed(run, err, jsonSchema);
       return ended(await endings.callFailed(run, err));
     } finally {

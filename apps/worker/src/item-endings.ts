@@ -3,6 +3,7 @@ import type { WorkItem } from '#libs/domain';
 import { ProviderError, isRefusal, type TokenUsage } from '#libs/providers';
 import { PermanentJobError } from '#libs/queue';
 import { costOf } from '#libs/routing';
+import { metrics } from '#libs/metrics';
 import type { ItemOutcome } from './item-outcome.js';
 import type { ItemRerouter } from './item-rerouter.js';
 import type { ItemStore } from './item-store.js';
@@ -124,6 +125,11 @@ export class ItemEndings {
         moves &&
         (await rerouter.apply(item, from, decision, { why: reason, statuses: ['running'], detail: why, spent, left }))
       ) {
+        metrics.itemEscalated(
+          on.provider.name,
+          decision.provider,
+          cause === 'context' ? 'context_too_small' : 'answers_rejected',
+        );
         this.log.warn({
           msg: 'item escalated after invalid answers',
           ...itemLogFields(item),

@@ -9,6 +9,7 @@ import type { RouteDecision, RouteTarget, RoutingPolicy } from '#libs/routing';
 import { isCleared, type Sensitivity } from '#libs/domain';
 import { canServe } from '#libs/routing';
 import type { AuditRecorder } from '#libs/audit';
+import { metrics } from '#libs/metrics';
 import type { ItemStore } from './item-store.js';
 
 /** Where reroutes are recorded, and the clearance of each provider for the record. */
@@ -173,6 +174,7 @@ export class ItemRerouter {
       left: leaving,
     });
     if (n === 0) return false;
+    metrics.itemRerouted(from, { target: decision.target, provider: decision.provider }, Boolean(decision.parkMs));
     // Recorded once the move is the item's route and before its new job exists. Should this write fail,
     // the old job finds the item routed elsewhere and enqueues it (followRoute); what then leaves is
     // still recorded as egress by the cloud provider itself.

@@ -8,6 +8,7 @@ import { ProviderError } from '#libs/providers';
 import { describeDevice, estimateModel, type DeviceInfo, type ModelEstimate } from '#libs/providers';
 import { LocalModelProvider } from '#libs/providers';
 import { queueRefFor, type QueueLayer } from '#libs/queue';
+import { metrics } from '#libs/metrics';
 import { InferencePool, type PoolDescription } from './inference-pool.js';
 import type { ItemProcessor } from './item-processor.js';
 
@@ -166,6 +167,7 @@ export class LocalModelPool {
       sequences: n,
       allocated: this.provider?.sequences,
     });
+    metrics.poolResized(this.model.name, this.provider?.activeSequences ?? n, n);
     this.provider?.setActiveSequences(n);
     this.inference.setConcurrency(n);
   }

@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { loadConfig, loadLogConfig } from '#libs/config';
 import { armShutdownDeadline } from '#libs/lifecycle';
 import { exitOnFatalErrors, failStartup, processLogger, routeConsoleToJson } from '#libs/logging';
+import { enableProcessMetrics } from '#libs/metrics';
 import { WorkerModule } from './worker.module.js';
 
 exitOnFatalErrors('worker');
@@ -13,6 +14,7 @@ try {
   const config = loadConfig();
   // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
   armShutdownDeadline('worker', config.shutdownTimeoutMs);
+  enableProcessMetrics();
   const logger = processLogger('worker', config.log);
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger });
   app.enableShutdownHooks();

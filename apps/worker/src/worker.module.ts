@@ -19,6 +19,7 @@ import { RoutingPolicy } from '#libs/routing';
 import { AuditTrail } from '#libs/audit';
 import { WORKER_PARTS, composeWorker } from './worker-composition.js';
 import { WorkerLifecycle } from './worker-lifecycle.js';
+import { WorkerMetrics } from './worker-metrics.js';
 
 /**
  * The only app that runs processors. No HTTP server. Nest provides the libs' shared services; the
@@ -79,6 +80,8 @@ export class WorkerModule {
               audit,
             }),
         },
+        // Nest runs a module's bootstrap hooks together: /metrics answers while WorkerLifecycle loads the models.
+        WorkerMetrics,
         WorkerLifecycle,
       ],
     };

@@ -50,7 +50,7 @@ describe('ApiKeyAuthenticator', () => {
     expect(await auth.authenticate(undefined, NOW)).toEqual({ mode: 'denied', reason: 'missing' });
     expect(await auth.authenticate('Bearer bootstrap-secret-of-enough-length', NOW)).toMatchObject({
       mode: 'key',
-      caller: { keyId: 'bootstrap-admin', scopes: ['submit', 'read', 'admin'] },
+      caller: { keyId: 'bootstrap-admin', scopes: ['submit', 'read', 'metrics', 'admin'] },
     });
   });
 

@@ -1,7 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-/** What a key may do. `admin` includes the other two: an operator who can mint keys can do anything. */
-export const SCOPES = ['submit', 'read', 'admin'] as const;
+/**
+ * What a key may do. `admin` includes the others: an operator who can mint keys can do anything. `metrics`
+ * reads GET /metrics and nothing else, so the key a Prometheus server holds can neither read batches nor submit.
+ */
+export const SCOPES = ['submit', 'read', 'metrics', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Per-key overrides of the RATE_LIMIT_* defaults; absent fields take the default, 0 means unlimited. */

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { metrics } from '#libs/metrics';
 import { AUDIT_KINDS, type AuditEntry, type AuditEvent, type AuditKind, type AuditRecorder } from './audit-entry.js';
 
 export interface AuditTrailOptions {
@@ -82,10 +83,16 @@ export class AuditTrail implements AuditRecorder {
       if (this.maxEntries === null) pipeline.xadd(this.key, '*', ...fields);
       else pipeline.xadd(this.key, 'MAXLEN', '~', String(this.maxEntries), '*', ...fields);
     }
-    const results = (await pipeline.exec()) ?? [];
+    const results = (await pipeline.exec().catch((err: unknown) => this.failed(events, err))) ?? [];
     const failed = results.find(([err]) => err);
     if (failed || results.length !== events.length)
-      throw failed?.[0] ?? new Error('audit trail: not every entry was written');
+      this.failed(events, failed?.[0] ?? new Error('audit trail: not every entry was written'));
+  }
+
+  /** Counted by kind (switchyard_audit_write_failures_total), then rethrown: the caller must not go on unaudited. */
+  private failed(events: AuditEvent[], err: unknown): never {
+    for (const event of events) metrics.auditWriteFailed(event.kind);
+    throw err;
   }
 
   /** One page of entries in stream order, filtered. */

@@ -26,6 +26,7 @@ import { DEFAULT_PII_RULES } from '#libs/privacy';
 import { effectiveSensitivity } from '#libs/privacy';
 import { taskTexts } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit';
+import { metrics } from '#libs/metrics';
 import type { RepositoryGate } from '#libs/repositories';
 
 /** What intake reads to route: the providers' state and the learned token ratios (pools' ProviderDirectory). */
@@ -181,6 +182,7 @@ export class BatchIntake {
       items.map((i) => i.route),
       { order, parkMs: decisions.map((d) => d.parkMs), requestId: context.requestId },
     );
+    for (const [i, { route }] of items.entries()) metrics.itemRouted(route, Boolean(decisions[i].parkMs));
     return { id, status: 'queued', total: items.length, created: true };
   }
 

@@ -19,6 +19,7 @@ export {
 } from './batch-submission.js';
 export { BatchesModule } from './batches.module.js';
 export { BranchOutputs } from './branch-outputs.js';
+export { measureBatchFinishes } from './batch-finish-metrics.js';
 export { MAX_DEADLINE_DAYS, parseIsoDuration } from './deadline.js';
 export { routableItem, taskKind } from './item-estimate.js';
 export { PromptTokens } from './prompt-tokens.js';

@@ -117,6 +117,12 @@ export interface AppConfig {
   schedules: { minIntervalMs: number };
   /** LOG_FORMAT (json, pretty; by default pretty on a terminal) and LOG_LEVEL. */
   log: LogSettings;
+  /**
+   * The worker's Prometheus listener (GET /metrics): off while METRICS_PORT is unset, so two workers on one
+   * host never race for a port nobody asked for; on loopback unless METRICS_HOST opens it. The API serves
+   * /metrics on its own port instead (scope `metrics`).
+   */
+  metrics: { host: string; port: number | null };
 }
 
 const GPU_CHOICES = ['auto', 'none', 'cuda', 'vulkan', 'metal'] as const;
@@ -244,6 +250,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     branchOutputAuthor: branchOutputAuthor(e.optionalString('BRANCH_OUTPUT_AUTHOR')),
     audit: { maxEntries: e.int('AUDIT_MAX_ENTRIES', 0, 0) || null },
     log: loadLogConfig(env),
+    metrics: {
+      host: e.string('METRICS_HOST', '127.0.0.1'),
+      port: e.optionalString('METRICS_PORT') === undefined ? null : e.int('METRICS_PORT', 0, 0, 65535),
+    },
   };
 }
 

@@ -1,0 +1,58 @@
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The process's one metrics registry. Module-level, like prom-client's own default: call sites record with
+ * one line (`metrics.itemRan(…)`) and need no constructor parameter, so the domain code's dependencies stay
+ * what they were; a spec that asserts on metrics calls `resetMetrics()` first (jest gives each spec file its
+ * own module instance, so files never see each other's counts).
+ */
+export const metricsRegistry = new Registry();
+
+/** Work run before each scrape, to refresh gauges read from elsewhere (Redis state, a pool's load). */
+const refreshers = new Set<() => Promise<void> | void>();
+
+/** Runs `refresh` before every scrape until the returned function is called. */
+export function onScrape(refresh: () => Promise<void> | void): () => void {
+  refreshers.add(refresh);
+  return () => void refreshers.delete(refresh);
+}
+
+/**
+ * The registry in Prometheus text format, gauges refreshed first. A refresher that fails leaves its gauges
+ * as they were and is counted (switchyard_metrics_refresh_failures_total): a scrape never fails for it.
+ */
+export async function metricsText(): Promise<string> {
+  await Promise.all(
+    [...refreshers].map(async (refresh) => {
+      try {
+        await refresh();
+      } catch {
+        refreshFailures.inc();
+      }
+    }),
+  );
+  return metricsRegistry.metrics();
+}
+
+const refreshFailures = new Counter({
+  name: 'switchyard_metrics_refresh_failures_total',
+  help: 'Scrapes whose gauges read from Redis could not be refreshed (they kept their last values).',
+  registers: [metricsRegistry],
+});
+
+/** `text/plain; version=0.0.4; charset=utf-8` */
+export const METRICS_CONTENT_TYPE = metricsRegistry.contentType;
+
+let processMetrics = false;
+
+/** Node's own metrics (CPU, memory, event loop lag, GC) with the `switchyard_` ones; once per process, from main. */
+export function enableProcessMetrics(): void {
+  if (processMetrics) return;
+  processMetrics = true;
+  collectDefaultMetrics({ register: metricsRegistry });
+}
+
+/** Tests: every switchyard metric back to zero. */
+export function resetMetrics(): void {
+  metricsRegistry.resetMetrics();
+}
