@@ -32,6 +32,16 @@ export interface InferencePoolOptions {
   latencyMs?: number;
   /** Cloud providers: the configured speed, the prior of the measured one. */
   tokensPerSec?: number;
+  /**
+   * A local pool that stops cleanly says it is restarting (issue 19): expected back after `loadMs`, its word kept
+   * for `graceMs`. Absent (cloud pools): its heartbeat is removed.
+   */
+  restart?: () => Promise<{ loadMs: number; graceMs: number }>;
+}
+
+/** host:pid:queue — the id a pool beats under, from its loading announcement on. */
+export function poolId(queue: QueueRef): string {
+  return `${hostname()}:${process.pid}:${queueName(queue)}`;
 }
 
 /** What a pool works with: the queues it consumes, the registry it beats in, the processor its jobs run on. */
@@ -62,7 +72,7 @@ export class InferencePool {
     deps: InferencePoolDeps,
   ) {
     ({ jobs: this.jobs, registry: this.registry, processor: this.processor } = deps);
-    this.id = `${hostname()}:${process.pid}:${queueName(opts.queue)}`;
+    this.id = poolId(opts.queue);
   }
 
   async start(): Promise<void> {
@@ -110,26 +120,42 @@ export class InferencePool {
     this.consumer?.setConcurrency(n);
   }
 
-  /** Stops taking jobs, waits up to `timeoutMs` for running ones, then drops the heartbeat. */
+  /**
+   * Stops taking jobs, waits up to `timeoutMs` for running ones, then says it is restarting (a consuming local
+   * pool: routing keeps counting on it for its grace) or drops the heartbeat.
+   */
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.timer);
     await this.consumer?.close(timeoutMs);
     // Without Redis the removal would wait out its retries; the heartbeat expires by itself.
-    if (!redisOutage.active) await this.registry.remove(this.id).catch(() => undefined);
+    if (redisOutage.active) return;
+    if (this.consumer && this.opts.restart) {
+      const { loadMs, graceMs } = await this.opts.restart();
+      const reason = 'stopped cleanly; expected back after a model load';
+      await this.beat({ status: 'restarting', reason, expectedReadyAt: Date.now() + loadMs, busy: 0 }, graceMs).catch(
+        () => undefined,
+      );
+      return;
+    }
+    await this.registry.remove(this.id).catch(() => undefined);
   }
 
-  private async beat(): Promise<void> {
-    await this.registry.beat({
-      ...(await this.opts.describe()),
-      id: this.id,
-      target: this.opts.target,
-      provider: this.opts.queue.provider,
-      queue: queueName(this.opts.queue),
-      host: hostname(),
-      pid: process.pid,
-      busy: this.busy,
-      startedAt: this.startedAt,
-      at: Date.now(),
-    });
+  private async beat(over: Partial<PoolHeartbeat> = {}, ttlMs?: number): Promise<void> {
+    await this.registry.beat(
+      {
+        ...(await this.opts.describe()),
+        id: this.id,
+        target: this.opts.target,
+        provider: this.opts.queue.provider,
+        queue: queueName(this.opts.queue),
+        host: hostname(),
+        pid: process.pid,
+        busy: this.busy,
+        startedAt: this.startedAt,
+        at: Date.now(),
+        ...over,
+      },
+      ttlMs,
+    );
   }
 }

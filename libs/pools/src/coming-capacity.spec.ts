@@ -70,9 +70,26 @@ describe('capacity that is coming', () => {
     expect(capacity({ live: [], seen: [restarting], now: NOW + 181 * SECOND }).state).toBe('down');
   });
 
-  it('a pool that stopped beating counts as gone-but-coming for the grace, then the model is down', () => {
+  it('a restarting pool past its expected ready time is expected no sooner than the end of its grace', () => {
+    const restarting = hb({ status: 'restarting', at: NOW - 70 * SECOND, expectedReadyAt: NOW - 10 * SECOND });
+    expect(capacity({ live: [restarting], seen: [restarting] })).toMatchObject({
+      state: 'restarting',
+      readyAt: NOW + 110 * SECOND,
+    });
+  });
+
+  it('a restart is over once a pool of the model started after it: its word no longer counts', () => {
+    const old = hb({ id: 'old', status: 'restarting', at: NOW - 60 * SECOND, expectedReadyAt: NOW });
+    const replacement = hb({ id: 'new', at: NOW - 5 * SECOND, startedAt: NOW - 30 * SECOND });
+    expect(capacity({ live: [old], seen: [old, replacement] })).toMatchObject({
+      state: 'gone',
+      since: NOW - 5 * SECOND,
+    });
+  });
+
+  it('a pool that stopped beating counts as gone-but-coming for the grace, from its end, then the model is down', () => {
     const last = hb({ at: NOW - 20 * SECOND });
-    expect(capacity({ seen: [last] })).toMatchObject({ state: 'gone', readyAt: NOW + 40 * SECOND });
+    expect(capacity({ seen: [last] })).toMatchObject({ state: 'gone', readyAt: NOW + 160 * SECOND });
     expect(capacity({ seen: [last], now: NOW + 161 * SECOND })).toMatchObject({
       state: 'down',
       since: NOW - 20 * SECOND,

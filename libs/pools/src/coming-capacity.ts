@@ -75,23 +75,39 @@ export function modelCapacity(input: ModelCapacityInput): ModelCapacity {
   if (live.some((p) => p.status === 'consuming'))
     return { ...base, state: 'up', readyAt: null, graceUntil: null, since: null };
   const liveIds = new Set(live.map((p) => p.id));
+  // A pool of the model that started after another was last seen replaced it (the restart happened, or a
+  // rolling deploy's new pod came up): the older word no longer counts.
+  const newestStart = Math.max(0, ...live.map((p) => p.startedAt), ...seen.map((p) => p.startedAt));
+  const superseded = (p: PoolHeartbeat) => p.at < newestStart;
+  // Past its expected ready time with no word of it loading, a pool is expected no sooner than the end of its
+  // grace: items that cannot wait that long move in time (the watchdog), lax ones wait for it.
+  const expected = (readyAt: number, graceUntil: number) => (now > readyAt ? graceUntil : readyAt);
   const coming: Coming[] = [];
   for (const p of live) {
     if (p.status === 'loading') {
+      // Loading: it says so every beat, so past its expected time it is late, not lost — counted as ready now.
       const readyAt = p.expectedReadyAt ?? p.startedAt + loadMs;
       coming.push({ status: 'loading', readyAt, graceUntil: readyAt + graceMs, since: p.startedAt });
-    } else if (p.status === 'restarting') {
-      const readyAt = p.expectedReadyAt ?? p.at + loadMs;
-      coming.push({ status: 'restarting', readyAt, graceUntil: p.at + graceMs, since: p.at });
+    } else if (p.status === 'restarting' && !superseded(p)) {
+      const graceUntil = p.at + graceMs;
+      const readyAt = expected(p.expectedReadyAt ?? p.at + loadMs, graceUntil);
+      coming.push({ status: 'restarting', readyAt, graceUntil, since: p.at });
     }
   }
-  // Stopped beating without a word (a crash, a killed pod): its supervisor starts it again, and it loads.
+  // Stopped beating without a word (a crash, a killed pod): its supervisor may start it again, when is unknown.
   for (const p of seen) {
-    if (liveIds.has(p.id) || p.status === 'does-not-fit') continue;
-    coming.push({ status: 'gone', readyAt: p.at + loadMs, graceUntil: p.at + graceMs, since: p.at });
+    if (liveIds.has(p.id) || p.status === 'does-not-fit' || superseded(p)) continue;
+    coming.push({ status: 'gone', readyAt: p.at + graceMs, graceUntil: p.at + graceMs, since: p.at });
   }
-  if (seen.length === 0 && live.length === 0)
-    coming.push({ status: 'starting', readyAt: startedAt + loadMs, graceUntil: startedAt + graceMs, since: startedAt });
+  if (seen.length === 0 && live.length === 0) {
+    const graceUntil = startedAt + graceMs;
+    coming.push({
+      status: 'starting',
+      readyAt: expected(startedAt + loadMs, graceUntil),
+      graceUntil,
+      since: startedAt,
+    });
+  }
   const counted = coming.filter((c) => now <= c.graceUntil).sort((a, b) => a.readyAt - b.readyAt)[0];
   if (counted) return { ...base, state: counted.status, ...counted };
   const lastSeen = seen.reduce<number | null>((t, p) => Math.max(t ?? 0, p.at), null);
