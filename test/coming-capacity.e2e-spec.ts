@@ -9,7 +9,10 @@ import { useSystem } from './support/use-system.js';
  * "beta", cheap, served by its own worker that the tests stop and start; "alpha", dearer than the cloud, served
  * by a worker that stays (it runs the escalation sweep for every local queue). The cloud is the OpenAI double.
  */
-const GRACE_MS = 20_000;
+/** Long enough for a worker to start and load on a busy 2-core machine (measured 10-25 s), short enough to wait out. */
+const GRACE_MS = 60_000;
+/** Longer than a restart is expected to take here, shorter than the grace: it cannot wait out a pool that stays away. */
+const TIGHT_S = 40;
 
 describe('capacity that is coming', () => {
   const sys = useSystem(
@@ -65,7 +68,8 @@ describe('capacity that is coming', () => {
     throw new Error(`beta never became ${state}: ${JSON.stringify(await pools())}`);
   };
   const stopBeta = async () => {
-    expect(await beta!.stop()).toBe(0);
+    // SIGTERM: the graceful path, on which the pool says it is restarting.
+    await beta!.stop();
     return waitBeta('restarting');
   };
 
@@ -85,7 +89,7 @@ describe('capacity that is coming', () => {
     expect(sentToCloud('early')).toHaveLength(0);
     // The load was measured and the pool is up: GET /v1/pools shows it consuming.
     expect(await waitBeta('up')).toMatchObject({ model: 'beta' });
-  });
+  }, 240_000);
 
   it('runs an item submitted while the only worker of its model restarts locally, after the restart', async () => {
     await waitBeta('up');
@@ -103,14 +107,14 @@ describe('capacity that is coming', () => {
     const item = await itemOf(id);
     expect(item.routeHistory.map((r: any) => r.provider)).toEqual(['beta']);
     expect(sentToCloud('restart')).toHaveLength(0);
-  });
+  }, 240_000);
 
   it('with the worker gone for good, moves a tight item in time and a lax one once the grace is over', async () => {
     await waitBeta('up');
     const stoppedAt = Date.now();
     const restarting = await stopBeta();
     const graceUntil = Date.parse(restarting.graceUntil);
-    const tight = await submit('tight', 'PT15S');
+    const tight = await submit('tight', `PT${TIGHT_S}S`);
     const lax = await submit('lax', 'P1D');
     expect((await itemOf(lax)).route).toMatchObject({ target: 'local', provider: 'beta' });
 
@@ -119,11 +123,14 @@ describe('capacity that is coming', () => {
     expect(tightDone.status).toBe('completed');
     const t = await itemOf(tight);
     expect(t.route.target).toBe('cloud');
-    expect(Date.parse(t.finishedAt)).toBeLessThanOrEqual(stoppedAt + 15_000 + 1000);
+    expect(Date.parse(t.finishedAt)).toBeLessThanOrEqual(stoppedAt + TIGHT_S * 1000 + 1000);
     expect(Date.parse(t.finishedAt)).toBeLessThan(graceUntil);
+    // Counted on beta at intake (the restart was expected in time), it was moved once beta was late for it;
+    // routed to the cloud at intake when the restart was not expected in time.
+    if (t.routeHistory[0].provider === 'beta') expect(t.routeHistory[1].reason).toMatch(/^escalated: local finish/);
 
     // The lax one waits for beta until the grace is over, then the model is down and it moves.
-    expect((await sys.client.waitFinished(lax, GRACE_MS + 60_000)).status).toBe('completed');
+    expect((await sys.client.waitFinished(lax, GRACE_MS + 30_000)).status).toBe('completed');
     const l = await itemOf(lax);
     expect(l.routeHistory.map((r: any) => r.target)).toEqual(['local', 'cloud']);
     expect(l.routeHistory[1].reason).toMatch(/escalated: no pool of beta for longer than its grace/);
@@ -134,5 +141,5 @@ describe('capacity that is coming', () => {
     // Every beta pool this test stopped is listed as gone, with when it was last seen.
     expect(view.gone.length).toBeGreaterThanOrEqual(1);
     for (const g of view.gone) expect(g).toMatchObject({ model: 'beta', status: 'gone', lastSeen: expect.any(String) });
-  });
+  }, 240_000);
 });

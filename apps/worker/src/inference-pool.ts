@@ -121,23 +121,23 @@ export class InferencePool {
   }
 
   /**
-   * Stops taking jobs, waits up to `timeoutMs` for running ones, then says it is restarting (a consuming local
-   * pool: routing keeps counting on it for its grace) or drops the heartbeat.
+   * Stops taking jobs and waits up to `timeoutMs` for running ones. A consuming local pool first says it is
+   * restarting (routing keeps counting on it for its grace; said before the drain, which may run into the
+   * process's shutdown deadline); any other pool drops its heartbeat after the drain.
    */
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.timer);
-    await this.consumer?.close(timeoutMs);
-    // Without Redis the removal would wait out its retries; the heartbeat expires by itself.
-    if (redisOutage.active) return;
-    if (this.consumer && this.opts.restart) {
-      const { loadMs, graceMs } = await this.opts.restart();
-      const reason = 'stopped cleanly; expected back after a model load';
-      await this.beat({ status: 'restarting', reason, expectedReadyAt: Date.now() + loadMs, busy: 0 }, graceMs).catch(
+    // Without Redis the writes would wait out their retries; the heartbeat expires by itself.
+    const restarting = this.consumer && this.opts.restart && !redisOutage.active;
+    if (restarting) {
+      const { loadMs, graceMs } = await this.opts.restart!();
+      const reason = 'stopped cleanly; expected back after a start and a model load';
+      await this.beat({ status: 'restarting', reason, expectedReadyAt: Date.now() + loadMs }, graceMs).catch(
         () => undefined,
       );
-      return;
     }
-    await this.registry.remove(this.id).catch(() => undefined);
+    await this.consumer?.close(timeoutMs);
+    if (!restarting && !redisOutage.active) await this.registry.remove(this.id).catch(() => undefined);
   }
 
   private async beat(over: Partial<PoolHeartbeat> = {}, ttlMs?: number): Promise<void> {

@@ -57,8 +57,10 @@ export class LocalModelPool {
     const probe = deps.probe ?? (async () => (await describeDevice(llama, engine.threads)).memory);
     const device = { ...(await describeDevice(llama, engine.threads)), memory: await probe() };
     const queue = queueRefFor('local', model.name);
-    // Announced before the load, so routing counts the model from its expected ready time (issue 19).
+    // Announced before the load, so routing counts the model from its expected ready time (issue 19). What is
+    // measured is from the process's start: after a restart, that is when the pool is back.
     const loadingSince = Date.now();
+    const processStart = Math.round(performance.timeOrigin);
     const expectedLoadMs = (await deps.registry.loadMs(model.name)) ?? deps.grace.loadEstimateMs;
     const loading = (): PoolHeartbeat => ({
       id: poolId(queue),
@@ -79,7 +81,7 @@ export class LocalModelPool {
       busy: 0,
       startedAt: loadingSince,
       at: Date.now(),
-      expectedReadyAt: loadingSince + expectedLoadMs,
+      expectedReadyAt: processStart + expectedLoadMs,
     });
     const announce = () =>
       deps.registry.beat(loading()).catch((e) => log.warn({ msg: 'heartbeat failed', error: String(e) }));
@@ -94,7 +96,7 @@ export class LocalModelPool {
       await announced;
     }
     // Measured only when the load ended in a pool that consumes (a model that does not fit says so at once).
-    if (pool.provider) await deps.registry.recordLoad(model.name, Date.now() - loadingSince);
+    if (pool.provider) await deps.registry.recordLoad(model.name, Date.now() - processStart);
     await pool.inference.start();
     return pool;
   }
