@@ -1,5 +1,5 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { PoolRegistry, ProviderDirectory, type PoolHeartbeat } from '#libs/pools';
+import { PoolRegistry, ProviderDirectory, supersededIn, type PoolHeartbeat } from '#libs/pools';
 import { JobQueue, queueRefFor } from '#libs/queue';
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
@@ -53,17 +53,22 @@ export class PoolsController {
           };
         }),
     );
+    const seen = await this.pools.seen(now);
+    // A restart that a newer pool of the model has already replaced is over: it is not listed as coming.
+    const superseded = supersededIn([...live, ...seen]);
     const who = (p: PoolHeartbeat) => ({ id: p.id, provider: p.provider, model: p.model, host: p.host, pid: p.pid });
-    const coming = live.filter(isComing).map((p) => ({
-      ...who(p),
-      status: p.status,
-      reason: p.reason,
-      // Loading: since the load started; restarting: since the pool stopped.
-      since: iso(p.status === 'loading' ? p.startedAt : p.at),
-      expectedReadyAt: iso(p.expectedReadyAt),
-      lastSeen: iso(p.at),
-    }));
-    const gone = (await this.pools.seen(now))
+    const coming = live
+      .filter((p) => isComing(p) && !(p.status === 'restarting' && superseded(p)))
+      .map((p) => ({
+        ...who(p),
+        status: p.status,
+        reason: p.reason,
+        // Loading: since the load started; restarting: since the pool stopped.
+        since: iso(p.status === 'loading' ? p.startedAt : p.at),
+        expectedReadyAt: iso(p.expectedReadyAt),
+        lastSeen: iso(p.at),
+      }));
+    const gone = seen
       .filter((p) => !liveIds.has(p.id) && p.target === 'local')
       .map((p) => ({ ...who(p), status: 'gone' as const, lastStatus: p.status, lastSeen: iso(p.at) }));
     const models = (await this.directory.capacity(now)).map((c) => ({

@@ -65,6 +65,16 @@ interface Coming {
   since: number;
 }
 
+/**
+ * A pool of the same model that started after another was last seen replaced it (the restart happened, or a
+ * rolling deploy's new pod came up): the older one's word no longer counts. `pools`: live and seen, any model.
+ */
+export function supersededIn(pools: readonly PoolHeartbeat[]): (p: PoolHeartbeat) => boolean {
+  const newest = new Map<string, number>();
+  for (const p of pools) newest.set(p.queue, Math.max(newest.get(p.queue) ?? 0, p.startedAt));
+  return (p) => p.at < (newest.get(p.queue) ?? 0);
+}
+
 export function modelCapacity(input: ModelCapacityInput): ModelCapacity {
   const { model, live, seen, loadMs, graceMs, startedAt, now } = input;
   const lastSequences = seen.reduce<number | null>(
@@ -75,10 +85,7 @@ export function modelCapacity(input: ModelCapacityInput): ModelCapacity {
   if (live.some((p) => p.status === 'consuming'))
     return { ...base, state: 'up', readyAt: null, graceUntil: null, since: null };
   const liveIds = new Set(live.map((p) => p.id));
-  // A pool of the model that started after another was last seen replaced it (the restart happened, or a
-  // rolling deploy's new pod came up): the older word no longer counts.
-  const newestStart = Math.max(0, ...live.map((p) => p.startedAt), ...seen.map((p) => p.startedAt));
-  const superseded = (p: PoolHeartbeat) => p.at < newestStart;
+  const superseded = supersededIn([...live, ...seen]);
   // Past its expected ready time with no word of it loading, a pool is expected no sooner than the end of its
   // grace: items that cannot wait that long move in time (the watchdog), lax ones wait for it.
   const expected = (readyAt: number, graceUntil: number) => (now > readyAt ? graceUntil : readyAt);

@@ -4,6 +4,7 @@ export {
   MIN_DERIVED_GRACE_MS,
   modelCapacity,
   poolGraceMs,
+  supersededIn,
   type ModelCapacity,
   type PoolGraceConfig,
 } from './coming-capacity.js';
