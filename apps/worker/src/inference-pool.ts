@@ -130,11 +130,13 @@ export class InferencePool {
     // Without Redis the writes would wait out their retries; the heartbeat expires by itself.
     const restarting = this.consumer && this.opts.restart && !redisOutage.active;
     if (restarting) {
-      const { loadMs, graceMs } = await this.opts.restart!();
       const reason = 'stopped cleanly; expected back after a start and a model load';
-      await this.beat({ status: 'restarting', reason, expectedReadyAt: Date.now() + loadMs }, graceMs).catch(
-        () => undefined,
-      );
+      // A failed word is no reason to stop differently: the heartbeat expires, and the model counts as gone.
+      await this.opts.restart!()
+        .then(({ loadMs, graceMs }) =>
+          this.beat({ status: 'restarting', reason, expectedReadyAt: Date.now() + loadMs }, graceMs),
+        )
+        .catch(() => undefined);
     }
     await this.consumer?.close(timeoutMs);
     if (!restarting && !redisOutage.active) await this.registry.remove(this.id).catch(() => undefined);
