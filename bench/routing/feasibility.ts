@@ -1,5 +1,5 @@
 import { costOf } from '#libs/routing';
-import { clearedFor, earliestCloudFinish, localRunMs, type Resources, type SimItem } from './resources.js';
+import { clearedFor, earliestCloudFinish, localRunMs, upClock, type Resources, type SimItem } from './resources.js';
 
 /** What an idle system with perfect knowledge (true sizes, true speeds, outages) could do with one item. */
 export interface ItemOptions {
@@ -20,7 +20,9 @@ export function itemOptions(item: SimItem, resources: Resources): ItemOptions {
   const usage = { inputTokens: item.inputTokens, outputTokens: item.outputTokens };
   const localCostUsd = costOf(usage, resources.local.price);
   const runMs = localRunMs(item, resources.local);
-  const localMeetsDeadline = item.arrivalAt + runMs <= item.deadline;
+  // Up time between arrival and deadline (a downtime pauses it: a relaxation, as the bound's).
+  const up = upClock(resources.local);
+  const localMeetsDeadline = up(item.deadline) - up(item.arrivalAt) >= runMs;
   let cloudCostUsd: number | null = null;
   let cheapestClearedCostUsd = localCostUsd;
   for (const cloud of resources.clouds) {

@@ -1,5 +1,5 @@
 import { itemOptions } from './feasibility.js';
-import type { Resources, SimItem } from './resources.js';
+import { upClock, type Resources, type SimItem } from './resources.js';
 
 export interface CostBound {
   costUsd: number;
@@ -51,12 +51,14 @@ export function costLowerBound(items: readonly SimItem[], resources: Resources):
   let costUsd = 0;
   let feasibleItems = 0;
   const perItemUsd = new Map<number, number>();
+  // Windows on the local pool's up clock: its capacity over any interval is what it was up in it (issue 19).
+  const up = upClock(resources.local);
   const forced: LocalClaim[] = [];
   const contended: LocalClaim[] = [];
   for (const item of items) {
     const o = itemOptions(item, resources);
     if (o.feasible) feasibleItems += 1;
-    const claim = { release: item.arrivalAt, deadline: item.deadline, runMs: o.localRunMs, id: item.id };
+    const claim = { release: up(item.arrivalAt), deadline: up(item.deadline), runMs: o.localRunMs, id: item.id };
     const charge = !o.feasible
       ? o.cheapestClearedCostUsd
       : !o.localMeetsDeadline

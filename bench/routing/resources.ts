@@ -13,6 +13,27 @@ export interface LocalPoolSpec {
   /** What production assumes before it has measured anything (LOCAL_TOKENS_PER_SEC). */
   configuredTokensPerSec: number;
   price: Price;
+  /**
+   * Windows in which the pool consumes nothing (issue 19): its model loading at a start or after a clean
+   * restart (what is running finishes first), or `crashLoop`: it crashes at once (what is running is lost and
+   * runs again later) and keeps crashing, each load of `cycleMs` failing, until `toMs`.
+   */
+  downtimes?: readonly Downtime[];
+}
+
+export interface Downtime {
+  fromMs: number;
+  toMs: number;
+  crashLoop?: { cycleMs: number };
+}
+
+/**
+ * The local pool's own clock: milliseconds it was up in [0, t]. The bound's fluid machine runs on it, so the
+ * capacity of [t1, t2] is sequences × (up(t2) − up(t1)): a relaxation that lets work pause over a downtime.
+ */
+export function upClock(local: LocalPoolSpec): (t: number) => number {
+  const downs = local.downtimes ?? [];
+  return (t) => t - downs.reduce((s, d) => s + Math.max(0, Math.min(t, d.toMs) - d.fromMs), 0);
 }
 
 /** A window during which every request to a provider fails after the request timeout. */

@@ -32,7 +32,7 @@ export interface Router {
    * For production's escalation watchdog, which runs only beside a router that has this: the cloud
    * provider to move a late local item to now (`state` offers the cloud providers up), or null to leave it.
    */
-  escalate?(item: RoutableItem, state: RoutingState): string | null;
+  escalate?(item: RoutableItem, state: RoutingState, waitMs?: number): string | null;
 }
 
 /** Ours: the production RoutingPolicy itself, imported, not copied. */
@@ -41,7 +41,7 @@ export function switchyard(policy = new RoutingPolicy()): Router {
     name: 'switchyard',
     routeBatch: (items, state) => policy.plan(items, state).map((d) => ({ ...toRoute(d), rank: d.rank })),
     routeOne: (item, state) => toRoute(policy.decide(item, state)),
-    escalate: (item, state) => policy.escalation(item, state)?.provider ?? null,
+    escalate: (item, state, waitMs) => policy.escalation(item, state, waitMs)?.provider ?? null,
   };
 }
 

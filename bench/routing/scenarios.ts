@@ -1,4 +1,4 @@
-import type { CloudSpec, Outage, Resources } from './resources.js';
+import type { CloudSpec, Downtime, Outage, Resources } from './resources.js';
 import {
   INTERACTIVE_MAX_ITEMS,
   KIND_MIX,
@@ -26,7 +26,7 @@ export interface Scenario {
  * tokens; the local one is amortized hardware. The cloud consumers' concurrency is high enough that the
  * clouds' own capacity never binds outside outages (the bound assumes unlimited cloud parallelism).
  */
-function resources(outages: { frontier?: Outage[]; sovereign?: Outage[] } = {}): Resources {
+function resources(outages: { frontier?: Outage[]; sovereign?: Outage[] } = {}, downtimes: Downtime[] = []): Resources {
   const frontier: CloudSpec = {
     name: 'frontier',
     clearance: 'internal',
@@ -54,6 +54,7 @@ function resources(outages: { frontier?: Outage[]; sovereign?: Outage[] } = {}):
       tokensPerSec: 30,
       configuredTokensPerSec: 30,
       price: { inputPerMTokUsd: 0.01, outputPerMTokUsd: 0.03 },
+      downtimes,
     },
     clouds: [frontier, sovereign],
     requestTimeoutMs: 30 * SECOND,
@@ -141,5 +142,22 @@ export const SCENARIOS: readonly Scenario[] = [
       sovereign: [{ fromMs: 58 * MINUTE, toMs: 82 * MINUTE }],
     }),
     workload: { ...base, seed: 505, bursts: [{ atMs: 62 * MINUTE, batches: 5 }] },
+  },
+  {
+    name: 'cold-start',
+    about: 'the system starts with a burst of batches queued while the local model loads for 90 s',
+    resources: resources({}, [{ fromMs: 0, toMs: 90 * SECOND }]),
+    workload: { ...base, seed: 606, durationMs: 2 * HOUR, bursts: [{ atMs: 0, batches: 8 }] },
+  },
+  {
+    name: 'rolling-restart',
+    about: 'the local pool restarts every hour (loads of 30-120 s) and crash-loops for 10 min',
+    resources: resources({}, [
+      { fromMs: 20 * MINUTE, toMs: 20 * MINUTE + 45 * SECOND },
+      { fromMs: 80 * MINUTE, toMs: 80 * MINUTE + 120 * SECOND },
+      { fromMs: 110 * MINUTE, toMs: 120 * MINUTE, crashLoop: { cycleMs: 60 * SECOND } },
+      { fromMs: 140 * MINUTE, toMs: 140 * MINUTE + 30 * SECOND },
+    ]),
+    workload: { ...base, seed: 707, batchesPerHour: 8 },
   },
 ];

@@ -128,9 +128,12 @@ function main(argv: string[]): void {
     throw new Error(`--record keeps the ${REPLICATIONS} replications the results are compared at`);
   const scenarios = SCENARIOS.filter((s) => !only || s.name === only);
   // --static-estimates: the policy keeps production's output rules, learning nothing (what TokenCalibration buys).
-  const system: SystemConfig = argv.includes('--static-estimates')
+  let system: SystemConfig = argv.includes('--static-estimates')
     ? { ...PRODUCTION, name: 'static-estimates', learnTokenRatios: false }
     : PRODUCTION;
+  // --no-coming: a pool not consuming is down, as before issue 19 (what counting capacity that is coming buys).
+  if (argv.includes('--no-coming'))
+    system = { ...system, name: `${system.name}, no-coming`, countComingCapacity: false };
   const reports: ScenarioReport[] = [];
   for (const scenario of scenarios) {
     const t0 = Date.now();

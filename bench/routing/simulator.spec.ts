@@ -179,4 +179,37 @@ describe('simulate', () => {
     expect(a.costUsd).toBe(b.costUsd);
     expect(a.outcomes.map((o) => o.finishedAt)).toEqual(b.outcomes.map((o) => o.finishedAt));
   });
+
+  describe('a local pool that is loading (issue 19)', () => {
+    const loading = (downtimes: Resources['local']['downtimes']): Resources => ({
+      ...resources(),
+      local: { ...resources().local, downtimes },
+    });
+    const lax = () => withIds([item({ deadline: 24 * 3600 * SECOND }), item({ deadline: 24 * 3600 * SECOND })]);
+
+    it('keeps items due in a day local while the model loads, where counting it down sent them to the cloud', () => {
+      const res = loading([{ fromMs: 0, toMs: 90 * SECOND }]);
+      const counted = simulate(lax(), res, switchyard(new RoutingPolicy()), PRODUCTION);
+      expect(counted.cloudItems).toBe(0);
+      expect(Math.min(...counted.outcomes.map((o) => o.finishedAt))).toBeGreaterThanOrEqual(90 * SECOND);
+      const before = simulate(lax(), res, switchyard(new RoutingPolicy()), {
+        ...PRODUCTION,
+        countComingCapacity: false,
+      });
+      expect(before.cloudItems).toBe(2);
+    });
+
+    it('moves a waiting item the pool cannot reach in time, and loses nothing in a crash loop', () => {
+      const res = loading([{ fromMs: 5 * SECOND, toMs: 600 * SECOND, crashLoop: { cycleMs: 60 * SECOND } }]);
+      const items = withIds([
+        item({ deadline: 24 * 3600 * SECOND }),
+        item({ arrivalAt: 10 * SECOND, deadline: 200 * SECOND }),
+      ]);
+      const result = simulate(items, res, switchyard(new RoutingPolicy()), PRODUCTION);
+      expect(result.outcomes[1].finishedAt).toBeLessThanOrEqual(200 * SECOND);
+      expect(result.outcomes[1].sentTo.at(-1)).toBe('frontier');
+      expect(result.outcomes[0].sentTo.at(-1)).toBe('local');
+      expect(result.outcomes.every((o) => Number.isFinite(o.finishedAt))).toBe(true);
+    });
+  });
 });

@@ -19,6 +19,7 @@ import {
   localRunMs,
   outageHit,
   type CloudSpec,
+  type Downtime,
   type LocalPoolSpec,
   type Resources,
   type SimItem,
@@ -46,6 +47,13 @@ export interface SystemConfig {
   ) => number | null;
   /** Estimates corrected per task kind from completed items (TokenCalibration), as routableItem applies them. */
   learnTokenRatios: boolean;
+  /**
+   * libs/pools' capacity that is coming (issue 19): a loading pool counts from its expected ready time (its
+   * measured loads, POOL_LOAD_ESTIMATE_MS before any) for the grace (poolGraceMs: three loads, at least 30 s),
+   * and the watchdog moves items off a model down past it. false: a pool not consuming is down (before issue 19).
+   */
+  countComingCapacity: boolean;
+  loadEstimateMs: number;
 }
 
 /**
@@ -62,7 +70,12 @@ export const PRODUCTION: SystemConfig = {
   backoffMs: 1000,
   throughputSample: workTokensPerSecond,
   learnTokenRatios: true,
+  countComingCapacity: true,
+  loadEstimateMs: 60_000,
 };
+
+/** libs/pools poolGraceMs with POOL_GRACE_MS unset. */
+const graceFor = (loadMs: number) => Math.max(30_000, 3 * loadMs);
 
 /**
  * How long a job refused by its circuit takes to be rerouted and picked up elsewhere. Two half-open
@@ -171,6 +184,8 @@ class LocalPool extends Provider {
   /** Waiting jobs sorted by (deadline, seq) descending: the next to run is last. */
   readonly waiting: Job[] = [];
   readonly runningJobs = new Set<Job>();
+  /** Measured model loads (an EWMA, as PoolRegistry.recordLoad); null before the first. */
+  private measuredLoadMs: number | null = null;
 
   constructor(
     sim: Simulation,
@@ -191,16 +206,57 @@ class LocalPool extends Provider {
   }
 
   dispatch(): void {
+    if (this.downtime(this.sim.events.now)) return;
     while (this.running < this.spec.sequences && this.waiting.length > 0) {
       const job = this.waiting.pop()!;
       this.send(job);
       this.runningJobs.add(job);
       const runMs = localRunMs(job.run.item, this.spec);
+      const startedAt = job.startedAt;
       this.sim.events.at(this.sim.events.now + runMs, () => {
+        // Lost in a crash (and maybe running again since): this run never finishes.
+        if (job.startedAt !== startedAt || !this.runningJobs.has(job)) return;
         this.runningJobs.delete(job);
         this.completed(job, runMs, 0);
       });
     }
+  }
+
+  /** The downtime the pool is in at `now`, if any. */
+  downtime(now: number): Downtime | undefined {
+    return this.spec.downtimes?.find((d) => now >= d.fromMs && now < d.toMs);
+  }
+
+  /** A downtime begins: a crash loses what is running (stalled-job recovery runs it again); a clean stop drains it. */
+  stop(d: Downtime): void {
+    if (!d.crashLoop) return;
+    for (const job of [...this.runningJobs]) {
+      this.runningJobs.delete(job);
+      this.running -= 1;
+      job.startedAt = NaN;
+      this.enqueue(job);
+    }
+  }
+
+  /** The model is loaded again: its load is measured, and the pool consumes. */
+  ready(d: Downtime): void {
+    const loadMs = d.crashLoop ? d.crashLoop.cycleMs : d.toMs - d.fromMs;
+    this.measuredLoadMs = ewma(this.measuredLoadMs, loadMs);
+    this.dispatch();
+  }
+
+  /** What ProviderDirectory says of the pool while it loads: coming from its expected ready time, or down. */
+  private availability(now: number): Pick<ProviderView, 'available' | 'coming'> {
+    const d = this.downtime(now);
+    if (!d) return { available: true };
+    if (!this.sim.config.countComingCapacity) return { available: false };
+    const loadMs = this.measuredLoadMs ?? this.sim.config.loadEstimateMs;
+    // A crash loop announces a new load after each crash.
+    const cycle = d.crashLoop?.cycleMs;
+    const loadStart = cycle ? d.fromMs + Math.floor((now - d.fromMs) / cycle) * cycle : d.fromMs;
+    const readyAt = loadStart + loadMs;
+    if (now > readyAt + graceFor(loadMs)) return { available: false };
+    return { available: true, coming: { status: 'loading', readyAt } };
   }
 
   tokensPerSec(): number {
@@ -237,7 +293,7 @@ class LocalPool extends Provider {
       concurrency: this.spec.sequences,
       backlogTokens: Math.max(0, this.backlogTokens),
       latencyMs: 0,
-      available: true,
+      ...this.availability(this.sim.events.now),
       queue: this.queue(),
     };
   }
@@ -458,6 +514,10 @@ class Simulation {
     const batches = new Map<number, Run[]>();
     for (const run of this.runs) batches.set(run.item.batch, [...(batches.get(run.item.batch) ?? []), run]);
     for (const runs of batches.values()) this.events.at(runs[0].item.arrivalAt, () => this.arrive(runs));
+    for (const d of this.resources.local.downtimes ?? []) {
+      this.events.at(d.fromMs, () => this.local.stop(d));
+      this.events.at(d.toMs, () => this.local.ready(d));
+    }
     this.events.drain();
     if (this.unfinished !== 0) throw new Error(`${this.unfinished} item(s) never finished`);
     const outcomes = this.runs.map((r) => r.outcome);
@@ -573,6 +633,8 @@ class Simulation {
     const sequences = new EdfSequences(view, now);
     for (const q of this.local.queue()) if (q.running) sequences.run(q);
     const clouds = this.clouds.filter((c) => c.view().available !== false);
+    // No pool for longer than its grace: whatever a cloud provider can take moves now (issue 19).
+    const down = this.config.countComingCapacity && view.available === false;
     const moves: Array<{ job: Job; provider: string }> = [];
     for (let i = this.local.waiting.length - 1; i >= 0; i--) {
       const job = this.local.waiting[i];
@@ -582,10 +644,10 @@ class Simulation {
       // Only when some cloud provider is cleared is there anything to ask (the policy would refuse).
       if (
         !run.escalated &&
-        finishAt > run.item.deadline &&
+        (down || finishAt > run.item.deadline) &&
         clouds.some((c) => clearedFor(c.clearance, run.item.sensitivity))
       ) {
-        const provider = this.router.escalate!(run.routable, this.state(clouds));
+        const provider = this.router.escalate!(run.routable, this.state(clouds), down ? 0 : undefined);
         if (provider !== null) {
           moves.push({ job, provider });
           continue;

@@ -1,51 +1,91 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { PoolRegistry } from '#libs/pools';
+import { PoolRegistry, ProviderDirectory, supersededIn, type PoolHeartbeat } from '#libs/pools';
 import { JobQueue, queueRefFor } from '#libs/queue';
 import { ApiDoc } from './openapi/api-doc.decorator.js';
 
-/** Live pools as their workers report them, with measured speed and the depth of their queue. */
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+/**
+ * Live pools as their workers report them, with measured speed and the depth of their queue; pools that are
+ * coming (loading, restarting) and gone (stopped beating, kept an hour) with their times; and each local
+ * model's capacity as routing counts it (issue 19).
+ */
 // Declares no scope: admin by default (ApiKeyGuard).
 @Controller('v1/pools')
 export class PoolsController {
   constructor(
     @Inject(PoolRegistry) private readonly pools: PoolRegistry,
+    @Inject(ProviderDirectory) private readonly directory: ProviderDirectory,
     @Inject(JobQueue) private readonly jobs: JobQueue,
   ) {}
 
   @ApiDoc({
-    summary: 'Live pools: device, memory, sequences, measured speed, queue depth',
-    answer: { description: 'Every pool with a fresh heartbeat', json: 'PoolList' },
+    summary:
+      'Pools: live ones (device, memory, sequences, speed, queue depth), coming, gone; each local model’s capacity',
+    answer: { description: 'Live, coming and gone pools, and capacity per local model', json: 'PoolList' },
   })
   @Get()
   async list() {
-    const live = await this.pools.live();
+    const now = Date.now();
+    const live = await this.pools.live(now);
+    const liveIds = new Set(live.map((p) => p.id));
+    const isComing = (p: PoolHeartbeat) => p.status === 'loading' || p.status === 'restarting';
     const pools = await Promise.all(
-      live.map(async (p) => {
-        const ref = queueRefFor(p.target, p.provider);
-        const depth = this.jobs.has(ref) ? await this.jobs.depth(ref) : null;
-        return {
-          id: p.id,
-          target: p.target,
-          provider: p.provider,
-          host: p.host,
-          pid: p.pid,
-          device: p.device,
-          deviceNames: p.deviceNames,
-          memory: p.memory,
-          model: p.model,
-          modelBytes: p.modelBytes,
-          status: p.status,
-          reason: p.reason,
-          sequences: { max: p.sequences, active: p.activeSequences, busy: p.busy },
-          tokensPerSec: await this.pools.throughput(p.target, p.provider),
-          queue: p.queue,
-          queueDepth: depth
-            ? { waiting: depth.waiting + depth.prioritized + depth.delayed, active: depth.active }
-            : null,
-          lastSeen: new Date(p.at).toISOString(),
-        };
-      }),
+      live
+        .filter((p) => !isComing(p))
+        .map(async (p) => {
+          const ref = queueRefFor(p.target, p.provider);
+          const depth = this.jobs.has(ref) ? await this.jobs.depth(ref) : null;
+          return {
+            id: p.id,
+            target: p.target,
+            provider: p.provider,
+            host: p.host,
+            pid: p.pid,
+            device: p.device,
+            deviceNames: p.deviceNames,
+            memory: p.memory,
+            model: p.model,
+            modelBytes: p.modelBytes,
+            status: p.status,
+            reason: p.reason,
+            sequences: { max: p.sequences, active: p.activeSequences, busy: p.busy },
+            tokensPerSec: await this.pools.throughput(p.target, p.provider),
+            queue: p.queue,
+            queueDepth: depth
+              ? { waiting: depth.waiting + depth.prioritized + depth.delayed, active: depth.active }
+              : null,
+            lastSeen: iso(p.at),
+          };
+        }),
     );
-    return { pools };
+    const seen = await this.pools.seen(now);
+    // A restart that a newer pool of the model has already replaced is over: it is not listed as coming.
+    const superseded = supersededIn([...live, ...seen]);
+    const who = (p: PoolHeartbeat) => ({ id: p.id, provider: p.provider, model: p.model, host: p.host, pid: p.pid });
+    const coming = live
+      .filter((p) => isComing(p) && !(p.status === 'restarting' && superseded(p)))
+      .map((p) => ({
+        ...who(p),
+        status: p.status,
+        reason: p.reason,
+        // Loading: since the load started; restarting: since the pool stopped.
+        since: iso(p.status === 'loading' ? p.startedAt : p.at),
+        expectedReadyAt: iso(p.expectedReadyAt),
+        lastSeen: iso(p.at),
+      }));
+    const gone = seen
+      .filter((p) => !liveIds.has(p.id) && p.target === 'local')
+      .map((p) => ({ ...who(p), status: 'gone' as const, lastStatus: p.status, lastSeen: iso(p.at) }));
+    const models = (await this.directory.capacity(now)).map((c) => ({
+      model: c.model,
+      state: c.state,
+      since: iso(c.since),
+      readyAt: iso(c.readyAt),
+      graceUntil: iso(c.graceUntil),
+      loadMs: c.loadMs,
+      graceMs: c.graceMs,
+    }));
+    return { pools, coming, gone, models };
   }
 }

@@ -71,7 +71,11 @@ export class EscalationWatchdog {
       const view = state.providers.find((p) => p.target === 'local' && p.name === model);
       if (!view) continue;
       const waiting = await jobs.waiting<JobName.RunItem>(queueRefFor('local', model), SWEEP_LIMIT);
-      // The pool's sequences as they free up: running work first, then each waiting item in the order it runs.
+      // No pool of the model, and none coming within its grace (issue 19): every item a cloud provider can take
+      // moves now; restricted and pinned items wait for a pool, as before.
+      const down = view.available === false;
+      // The pool's sequences as they free up (from when a coming pool is expected ready): running work first,
+      // then each waiting item in the order it runs.
       const sequences = new EdfSequences(view, now);
       for (const q of view.queue ?? []) if (q.running) sequences.run(q);
       for (const job of waiting) {
@@ -80,14 +84,18 @@ export class EscalationWatchdog {
         const work = { deadline: item.deadline, workTokens: workTokensOn(routable, view.contextTokens) };
         const finishAt = sequences.finishIf(work);
         // A pinned item runs on its model only: late there, it stays (its route said at-risk if known at intake).
-        if (finishAt > item.deadline && !item.model) {
+        if ((down || finishAt > item.deadline) && !item.model) {
           const from = { target: 'local' as const, provider: model };
-          // The policy moves it only once waiting longer could leave no cleared cloud provider on time.
-          const decision = policy.escalation(routable, {
-            now,
-            providers: state.providers.filter((p) => p.target === 'cloud' && p.available !== false),
-          });
-          const why = `escalated: local finish estimated ${new Date(finishAt).toISOString()} misses the deadline`;
+          // The policy moves it only once waiting longer could leave no cleared cloud provider on time (a model
+          // that is down: now).
+          const decision = policy.escalation(
+            routable,
+            { now, providers: state.providers.filter((p) => p.target === 'cloud' && p.available !== false) },
+            down ? 0 : undefined,
+          );
+          const why = down
+            ? `escalated: no pool of ${model} for longer than its grace`
+            : `escalated: local finish estimated ${new Date(finishAt).toISOString()} misses the deadline`;
           if (decision && (await rerouter.apply(item, from, decision, { why, statuses: ['queued'] }))) {
             moved += 1;
             metrics.itemEscalated(model, decision.provider, 'deadline');

@@ -33,6 +33,16 @@ export interface InferencePoolOptions {
   latencyMs?: number;
   /** Cloud providers: the configured speed, the prior of the measured one. */
   tokensPerSec?: number;
+  /**
+   * A local pool that stops cleanly says it is restarting (issue 19): expected back after `loadMs`, its word kept
+   * for `graceMs`. Absent (cloud pools): its heartbeat is removed.
+   */
+  restart?: () => Promise<{ loadMs: number; graceMs: number }>;
+}
+
+/** host:pid:queue — the id a pool beats under, from its loading announcement on. */
+export function poolId(queue: QueueRef): string {
+  return `${hostname()}:${process.pid}:${queueName(queue)}`;
 }
 
 /** What a pool works with: the queues it consumes, the registry it beats in, the processor its jobs run on. */
@@ -63,7 +73,7 @@ export class InferencePool {
     deps: InferencePoolDeps,
   ) {
     ({ jobs: this.jobs, registry: this.registry, processor: this.processor } = deps);
-    this.id = `${hostname()}:${process.pid}:${queueName(opts.queue)}`;
+    this.id = poolId(opts.queue);
   }
 
   async start(): Promise<void> {
@@ -115,34 +125,56 @@ export class InferencePool {
     this.consumer?.setConcurrency(n);
   }
 
-  /** Stops taking jobs, waits up to `timeoutMs` for running ones, then drops the heartbeat. */
+  /**
+   * Stops taking jobs and waits up to `timeoutMs` for running ones. A consuming local pool first says it is
+   * restarting (routing keeps counting on it for its grace; said before the drain, which may run into the
+   * process's shutdown deadline); any other pool drops its heartbeat after the drain.
+   */
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.timer);
+    // Without Redis the writes would wait out their retries; the heartbeat expires by itself.
+    const restarting = this.consumer && this.opts.restart && !redisOutage.active;
+    if (restarting) {
+      const reason = 'stopped cleanly; expected back after a start and a model load';
+      // A failed word is no reason to stop differently: the heartbeat expires, and the model counts as gone.
+      await this.opts.restart!()
+        .then(({ loadMs, graceMs }) =>
+          this.beat({ status: 'restarting', reason, expectedReadyAt: Date.now() + loadMs }, graceMs),
+        )
+        .catch(() => undefined);
+    }
     await this.consumer?.close(timeoutMs);
     metrics.poolStopped({
       ...(await this.opts.describe()),
       target: this.opts.target,
       provider: this.opts.queue.provider,
     });
-    // Without Redis the removal would wait out its retries; the heartbeat expires by itself.
-    if (!redisOutage.active) await this.registry.remove(this.id).catch(() => undefined);
+    if (!restarting && !redisOutage.active) await this.registry.remove(this.id).catch(() => undefined);
   }
 
-  private async beat(): Promise<void> {
+  private async beat(over: Partial<PoolHeartbeat> = {}, ttlMs?: number): Promise<void> {
     const description = await this.opts.describe();
-    const sample = { ...description, target: this.opts.target, provider: this.opts.queue.provider, busy: this.busy };
-    metrics.poolReported(sample);
-    await this.registry.beat({
+    metrics.poolReported({
       ...description,
-      id: this.id,
       target: this.opts.target,
       provider: this.opts.queue.provider,
-      queue: queueName(this.opts.queue),
-      host: hostname(),
-      pid: process.pid,
       busy: this.busy,
-      startedAt: this.startedAt,
-      at: Date.now(),
     });
+    await this.registry.beat(
+      {
+        ...description,
+        id: this.id,
+        target: this.opts.target,
+        provider: this.opts.queue.provider,
+        queue: queueName(this.opts.queue),
+        host: hostname(),
+        pid: process.pid,
+        busy: this.busy,
+        startedAt: this.startedAt,
+        at: Date.now(),
+        ...over,
+      },
+      ttlMs,
+    );
   }
 }

@@ -1,15 +1,17 @@
+import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
 import type { Llama } from 'node-llama-cpp';
 import type { LocalEngineConfig, LocalModelConfig } from '#libs/config';
-import type { PoolRegistry } from '#libs/pools';
+import type { PoolHeartbeat, PoolGraceConfig, PoolRegistry } from '#libs/pools';
+import { poolGraceMs } from '#libs/pools';
 import { planSequences, type CapacityPlan, type DeviceMemory } from '#libs/pools';
 import { SequenceGovernor } from '#libs/pools';
 import { ProviderError } from '#libs/providers';
 import { describeDevice, estimateModel, type DeviceInfo, type ModelEstimate } from '#libs/providers';
 import { LocalModelProvider } from '#libs/providers';
-import { queueRefFor, type QueueLayer } from '#libs/queue';
 import { metrics } from '#libs/metrics';
-import { InferencePool, type PoolDescription } from './inference-pool.js';
+import { queueName, queueRefFor, type QueueLayer } from '#libs/queue';
+import { InferencePool, poolId, type PoolDescription } from './inference-pool.js';
 import type { ItemProcessor } from './item-processor.js';
 
 export interface LocalModelPoolDeps {
@@ -17,6 +19,8 @@ export interface LocalModelPoolDeps {
   registry: PoolRegistry;
   processor: ItemProcessor;
   heartbeatMs: number;
+  /** POOL_GRACE_MS, POOL_LOAD_ESTIMATE_MS: what a restarting pool's word is kept for, and a first load expected to take. */
+  grace: PoolGraceConfig;
   /** Reads device memory; tests substitute simulated VRAM states. */
   probe?: () => Promise<DeviceMemory>;
 }
@@ -53,6 +57,60 @@ export class LocalModelPool {
     const log = new Logger('local-pool');
     const probe = deps.probe ?? (async () => (await describeDevice(llama, engine.threads)).memory);
     const device = { ...(await describeDevice(llama, engine.threads)), memory: await probe() };
+    const queue = queueRefFor('local', model.name);
+    // Announced before the load, so routing counts the model from its expected ready time (issue 19). What is
+    // measured is from the process's start: after a restart, that is when the pool is back.
+    const loadingSince = Date.now();
+    const processStart = Math.round(performance.timeOrigin);
+    const expectedLoadMs = (await deps.registry.loadMs(model.name)) ?? deps.grace.loadEstimateMs;
+    const loading = (): PoolHeartbeat => ({
+      id: poolId(queue),
+      target: 'local',
+      provider: model.name,
+      model: model.name,
+      queue: queueName(queue),
+      host: hostname(),
+      pid: process.pid,
+      device: device.backend,
+      deviceNames: device.names,
+      memory: device.memory,
+      modelBytes: null,
+      status: 'loading',
+      reason: 'loading the model',
+      sequences: 0,
+      activeSequences: 0,
+      busy: 0,
+      startedAt: loadingSince,
+      at: Date.now(),
+      expectedReadyAt: processStart + expectedLoadMs,
+    });
+    const announce = () =>
+      deps.registry.beat(loading()).catch((e) => log.warn({ msg: 'heartbeat failed', error: String(e) }));
+    let announced = announce();
+    const announcing = setInterval(() => void (announced = announce()), deps.heartbeatMs);
+    let pool: LocalModelPool;
+    try {
+      pool = await LocalModelPool.load(model, engine, llama, deps, { device, probe, queue });
+    } finally {
+      clearInterval(announcing);
+      // No 'loading' beat may land after the pool's first own one.
+      await announced;
+    }
+    // Measured only when the load ended in a pool that consumes (a model that does not fit says so at once).
+    if (pool.provider) await deps.registry.recordLoad(model.name, Date.now() - processStart);
+    await pool.inference.start();
+    return pool;
+  }
+
+  private static async load(
+    model: LocalModelConfig & { modelPath: string },
+    engine: LocalEngineConfig,
+    llama: Llama,
+    deps: LocalModelPoolDeps,
+    loading: { device: DeviceInfo; probe: () => Promise<DeviceMemory>; queue: ReturnType<typeof queueRefFor> },
+  ): Promise<LocalModelPool> {
+    const log = new Logger('local-pool');
+    const { device, probe, queue } = loading;
     const estimate = await estimateModel(llama, model.modelPath, model.contextSize);
     let plan: CapacityPlan =
       model.sequences === 'auto'
@@ -112,12 +170,16 @@ export class LocalModelPool {
     const inference = new InferencePool(
       {
         target: 'local',
-        queue: queueRefFor('local', model.name),
+        queue,
         provider,
         price: model.price,
         heartbeatMs: deps.heartbeatMs,
         describe: () => pool!.describe(),
         onItemError: (err) => pool!.onItemError(err),
+        restart: async () => {
+          const loadMs = (await deps.registry.loadMs(model.name)) ?? deps.grace.loadEstimateMs;
+          return { loadMs, graceMs: poolGraceMs(deps.grace, loadMs) };
+        },
       },
       deps,
     );
@@ -135,7 +197,6 @@ export class LocalModelPool {
         engine.memoryCheckMs,
       );
     }
-    await inference.start();
     return pool;
   }
 

@@ -109,7 +109,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
     scheduleRunner: new ScheduleRunner(jobs, s.schedules, s.intake),
     branchWriter: new BranchOutputWriter(jobs, store, s.branchOutputs, config.branchOutputAuthor),
     openLocalPool: (model, llama) =>
-      LocalModelPool.open(model, config.engine, llama, { jobs, registry, processor, heartbeatMs }),
+      LocalModelPool.open(model, config.engine, llama, { jobs, registry, processor, heartbeatMs, grace: config.pools }),
     cloudPool: (cloud, apiKey) => {
       const provider = new CloudProvider({
         name: cloud.name,

@@ -104,6 +104,12 @@ export interface AppConfig {
   capabilityMemoryMs: number;
   /** How often the escalation watchdog re-checks waiting local items against their deadlines. */
   escalationIntervalMs: number;
+  /**
+   * Capacity that is coming (issue 19): how long a local model whose pools are loading, restarting or gone counts
+   * as coming (POOL_GRACE_MS; null: three of its measured loads, at least 30 s), and the load time expected before
+   * one is measured (POOL_LOAD_ESTIMATE_MS).
+   */
+  pools: { graceMs: number | null; loadEstimateMs: number };
   /** Which personal data raises an item's sensitivity, and to what (PII_RULES). */
   piiRules: PiiRules;
   /** Author and committer of branch outputs (BRANCH_OUTPUT_AUTHOR, "Name <email>"). */
@@ -246,6 +252,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     capabilityMemoryMs: e.int('CAPABILITY_MEMORY_MS', 3_600_000, 1000),
     escalationIntervalMs: e.int('ESCALATION_INTERVAL_MS', 5000, 100),
+    pools: {
+      graceMs: e.int('POOL_GRACE_MS', 0, 0) || null,
+      loadEstimateMs: e.int('POOL_LOAD_ESTIMATE_MS', 60_000, 0),
+    },
     piiRules: parsePiiRules(e.optionalString('PII_RULES')),
     branchOutputAuthor: branchOutputAuthor(e.optionalString('BRANCH_OUTPUT_AUTHOR')),
     audit: { maxEntries: e.int('AUDIT_MAX_ENTRIES', 0, 0) || null },

@@ -29,8 +29,12 @@ export interface PoolHeartbeat {
   memory: { totalBytes: number; freeBytes: number } | null;
   /** Bytes of model weights on the device (local pools). */
   modelBytes: number | null;
-  /** 'does-not-fit': the model does not fit in the device's memory; the pool does not consume. */
-  status: 'consuming' | 'does-not-fit';
+  /**
+   * 'does-not-fit': the model does not fit in the device's memory; the pool does not consume. 'loading': the
+   * pool is loading its model and will consume at `expectedReadyAt`; 'restarting': it stopped cleanly and is
+   * expected back then (issue 19).
+   */
+  status: 'consuming' | 'does-not-fit' | 'loading' | 'restarting';
   reason: string;
   /** Sequences allocated in the context (the most this pool can run at once). */
   sequences: number;
@@ -39,7 +43,15 @@ export interface PoolHeartbeat {
   busy: number;
   startedAt: number;
   at: number;
+  /** Loading or restarting: when it expects to consume, from the measured load time of its model. */
+  expectedReadyAt?: number;
 }
+
+/** A pool's last heartbeat, kept after it stopped beating, for SEEN_RETENTION_MS. */
+export type SeenPool = PoolHeartbeat;
+
+/** How long a pool's last heartbeat is kept after it stops beating: what GET /v1/pools lists as gone. */
+export const SEEN_RETENTION_MS = 3_600_000;
 
 /**
  * Decayed sums, folded atomically: KEYS[1] a hash, ARGV[1] the decay, then pairs of a field and a JSON object
@@ -70,16 +82,53 @@ export class PoolRegistry {
     private readonly ttlMs: number,
   ) {}
 
-  async beat(hb: PoolHeartbeat): Promise<void> {
+  /**
+   * Publishes the heartbeat for `ttlMs` (the registry's own by default; a restarting pool's lasts its grace),
+   * and keeps it as the pool's last one seen.
+   */
+  async beat(hb: PoolHeartbeat, ttlMs = this.ttlMs): Promise<void> {
+    const json = JSON.stringify(hb);
     await this.redis
       .multi()
-      .set(this.key(hb.id), JSON.stringify(hb), 'PX', this.ttlMs)
-      .zadd(this.indexKey(), hb.at + this.ttlMs, hb.id)
+      .set(this.key(hb.id), json, 'PX', ttlMs)
+      .zadd(this.indexKey(), hb.at + ttlMs, hb.id)
+      .hset(this.seenKey(), hb.id, json)
       .exec();
   }
 
+  /**
+   * The last heartbeat of every pool seen within SEEN_RETENTION_MS, live or not (older ones are dropped
+   * here): the directory counts a model whose pools stopped beating as coming for its grace (issue 19).
+   */
+  async seen(now = Date.now()): Promise<SeenPool[]> {
+    const all = Object.entries(await this.redis.hgetall(this.seenKey())).map(
+      ([id, json]) => [id, JSON.parse(json) as SeenPool] as const,
+    );
+    const old = all.filter(([, hb]) => hb.at < now - SEEN_RETENTION_MS).map(([id]) => id);
+    if (old.length > 0) await this.redis.hdel(this.seenKey(), ...old);
+    return all.filter(([, hb]) => hb.at >= now - SEEN_RETENTION_MS).map(([, hb]) => hb);
+  }
+
+  /**
+   * Folds one measured model load (from 'loading' to consuming) into the model's moving average: what a pool
+   * announces as its expected ready time, and what the grace is derived from (issue 19).
+   */
+  async recordLoad(model: string, ms: number): Promise<number> {
+    const prev = await this.redis.hget(this.loadKey(), model);
+    const next = ewma(prev === null ? null : Number(prev), ms);
+    await this.redis.hset(this.loadKey(), model, String(Math.round(next)));
+    return next;
+  }
+
+  /** The model's measured load time, ms; null before any pool of it has loaded. */
+  async loadMs(model: string): Promise<number | null> {
+    const v = await this.redis.hget(this.loadKey(), model);
+    return v === null ? null : Number(v);
+  }
+
+  /** Drops a pool that is gone for good (a cloud pool that stopped): nothing of it is kept as seen. */
   async remove(id: string): Promise<void> {
-    await this.redis.multi().del(this.key(id)).zrem(this.indexKey(), id).exec();
+    await this.redis.multi().del(this.key(id)).zrem(this.indexKey(), id).hdel(this.seenKey(), id).exec();
   }
 
   async live(now = Date.now()): Promise<PoolHeartbeat[]> {
@@ -158,6 +207,12 @@ export class PoolRegistry {
   }
   private indexKey(): string {
     return `${this.prefix}:sy:pools`;
+  }
+  private seenKey(): string {
+    return `${this.prefix}:sy:pools-seen`;
+  }
+  private loadKey(): string {
+    return `${this.prefix}:sy:pool-load-ms`;
   }
   private fitKey(): string {
     return `${this.prefix}:sy:latency-fit`;

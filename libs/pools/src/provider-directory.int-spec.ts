@@ -156,4 +156,61 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
     expect(queued.item?.split).toMatchObject({ kind: 'document' });
     expect(queued.workTokens).toBeGreaterThan(workTokens(queued.item!));
   });
+
+  it('counts a model whose only pool restarts as coming from its expected ready time, and as down once its grace is over (issue 19)', async () => {
+    const graced = loadConfig({
+      REDIS_URL: process.env.REDIS_URL,
+      SWITCHYARD_PREFIX: `t-${randomUUID().slice(0, 8)}`,
+      LOCAL_MODEL_PATH: '/nonexistent.gguf',
+      POOL_GRACE_MS: '60000',
+    });
+    const pools = new PoolRegistry(redis, graced.prefix, 10_000);
+    const view = new ProviderDirectory(
+      graced,
+      pools,
+      store,
+      new CircuitRegistry(redis, graced.prefix, graced.circuit),
+      jobs,
+    );
+    const model = graced.localModels[0].name;
+    const now = Date.now();
+    await pools.recordLoad(model, 20_000);
+    expect(await pools.loadMs(model)).toBe(20_000);
+    const hb = {
+      id: `h:1:inference-local.${model}`,
+      target: 'local' as const,
+      provider: model,
+      model,
+      queue: `inference-local.${model}`,
+      host: 'h',
+      pid: 1,
+      device: 'cpu',
+      deviceNames: [],
+      memory: null,
+      modelBytes: null,
+      reason: '',
+      sequences: 4,
+      activeSequences: 4,
+      busy: 0,
+      startedAt: now - 600_000,
+    };
+    await pools.beat({ ...hb, status: 'consuming', at: now - 1000 });
+    await pools.beat({ ...hb, status: 'restarting', at: now, expectedReadyAt: now + 20_000 }, 60_000);
+
+    const local = (await view.routingState(now)).providers.find((p) => p.target === 'local')!;
+    expect(local).toMatchObject({
+      available: true,
+      concurrency: 4,
+      coming: { status: 'restarting', readyAt: now + 20_000 },
+    });
+    expect(await view.capacity(now)).toEqual([
+      expect.objectContaining({ model, state: 'restarting', since: now, graceUntil: now + 60_000, loadMs: 20_000 }),
+    ]);
+    // The restarting word expires with the grace; its last heartbeat stays as seen, and the model is down.
+    const later = now + 60_001;
+    const after = (await view.routingState(later)).providers.find((p) => p.target === 'local')!;
+    expect(after.available).toBe(false);
+    expect(after.coming).toBeUndefined();
+    expect((await pools.seen(later)).map((p) => p.status)).toEqual(['restarting']);
+  });
 });

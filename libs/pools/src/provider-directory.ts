@@ -9,7 +9,8 @@ import { workTokensOn, type ProviderView, type QueuedWork, type RoutableItem } f
 import type { RoutingState } from '#libs/routing';
 import type { CircuitRegistry } from './circuit-registry.js';
 import type { ProviderCapabilities } from './provider-capabilities.js';
-import type { PoolHeartbeat, PoolRegistry } from './pool-registry.js';
+import type { PoolHeartbeat, PoolRegistry, SeenPool } from './pool-registry.js';
+import { modelCapacity, poolGraceMs, type ModelCapacity } from './coming-capacity.js';
 
 /** Cloud APIs serve many requests at once; this bounds how fast our backlog with them drains. */
 const CLOUD_PARALLELISM = 16;
@@ -39,6 +40,9 @@ export class ProviderDirectory {
 
   private readonly estimates = new Map<string, { item: RoutableItem; kind: TaskKind } | null>();
 
+  /** Before any pool of a configured model is seen, it is expected from this process's start for its grace. */
+  private readonly startedAt = Date.now();
+
   /** Token-count corrections learned so far (routableItem applies them); read fresh on every call. */
   calibration(): Promise<TokenCalibration> {
     return this.pools.tokenCalibration();
@@ -46,23 +50,58 @@ export class ProviderDirectory {
 
   async routingState(now = Date.now()): Promise<RoutingState> {
     const live = await this.pools.live(now);
+    const seen = await this.pools.seen(now);
     const calibration = await this.calibration();
     const providers: ProviderView[] = await Promise.all(
-      this.config.localModels.map((m) => this.localView(m, live, now, calibration)),
+      this.config.localModels.map(async (m) =>
+        this.localView(m, live, await this.capacityOf(m.name, live, seen, now), now, calibration),
+      ),
     );
     providers.push(...(await Promise.all(this.config.cloudProviders.map((p) => this.cloudView(p)))));
     return { now, providers };
   }
 
+  /** Every local model's capacity now: up, coming (loading, restarting, gone within its grace, starting), or down. */
+  async capacity(now = Date.now()): Promise<ModelCapacity[]> {
+    const [live, seen] = [await this.pools.live(now), await this.pools.seen(now)];
+    return Promise.all(this.config.localModels.map((m) => this.capacityOf(m.name, live, seen, now)));
+  }
+
+  private async capacityOf(
+    model: string,
+    live: PoolHeartbeat[],
+    seen: SeenPool[],
+    now: number,
+  ): Promise<ModelCapacity> {
+    const loadMs = (await this.pools.loadMs(model)) ?? this.config.pools.loadEstimateMs;
+    const mine = (p: PoolHeartbeat) => p.target === 'local' && p.provider === model;
+    return modelCapacity({
+      model,
+      live: live.filter(mine),
+      seen: seen.filter(mine),
+      loadMs,
+      graceMs: poolGraceMs(this.config.pools, loadMs),
+      startedAt: this.startedAt,
+      now,
+    });
+  }
+
   private async localView(
     local: LocalModelConfig,
     live: PoolHeartbeat[],
+    capacity: ModelCapacity,
     now: number,
     calibration: TokenCalibration,
   ): Promise<ProviderView> {
     const pools = live.filter((p) => p.target === 'local' && p.provider === local.name && p.status === 'consuming');
-    // Sequences running across every live pool of this model; before any has reported, the configured number.
-    const sequences = pools.reduce((sum, p) => sum + p.activeSequences, 0);
+    // Sequences running across every live pool of this model; coming, what its pools last ran; before any has
+    // reported, the configured number.
+    const sequences =
+      pools.length > 0 ? pools.reduce((sum, p) => sum + p.activeSequences, 0) : (capacity.sequences ?? 0);
+    const coming =
+      capacity.state !== 'up' && capacity.state !== 'down' && capacity.readyAt !== null
+        ? { status: capacity.state, readyAt: capacity.readyAt }
+        : undefined;
     const tokensPerSec = (await this.pools.throughput('local', local.name)) ?? local.tokensPerSecDefault;
     const backlogTokens = await this.store.backlog('local', local.name);
     return {
@@ -77,8 +116,10 @@ export class ProviderDirectory {
       latencyMs: 0,
       // What its pools create each sequence with (LocalModelProvider.contextSize); this process may not load the model.
       contextTokens: local.contextSize,
-      // No live pool of this model: down, as far as routing goes (items routed here wait for one).
-      available: pools.length > 0,
+      // No live pool of this model and none coming within the grace: down, as far as routing goes (items
+      // routed here wait for one). Coming: counted from its expected ready time (issue 19).
+      available: pools.length > 0 || coming !== undefined,
+      ...(coming && { coming }),
       queue: await this.localQueue(local, tokensPerSec, backlogTokens, now, calibration),
     };
   }

@@ -21,6 +21,11 @@ export function edfOrder(queue: readonly QueuedWork[]): QueuedWork[] {
   return [...running, ...waiting];
 }
 
+/** When the provider's sequences can start work: now, or when its coming capacity is expected to be ready. */
+export function readyFrom(view: Pick<ProviderView, 'coming'>, now: number): number {
+  return Math.max(now, view.coming?.readyAt ?? now);
+}
+
 export interface EdfPlacement {
   /** When the new item would finish. */
   finishAt: number;
@@ -83,7 +88,8 @@ export class EdfSequences {
   private readonly latencyMs: number;
 
   constructor(view: ProviderView, now: number) {
-    this.heap = new Float64Array(Math.max(1, view.concurrency)).fill(now);
+    // Capacity that is coming starts when it is expected ready (issue 19): nothing runs on it before.
+    this.heap = new Float64Array(Math.max(1, view.concurrency)).fill(readyFrom(view, now));
     this.msPerToken = 1000 / view.tokensPerSec;
     this.latencyMs = view.latencyMs;
   }

@@ -1,7 +1,7 @@
 // The face of libs/routing: what other libs, the apps and the tests use. Import it as '#libs/routing'.
 export { callsOn, type ItemSplit, type SplittableItem } from './context-calls.js';
 export { costOf, type Price } from './cost.js';
-export { EdfSequences } from './edf-schedule.js';
+export { EdfSequences, readyFrom } from './edf-schedule.js';
 export { FIT_DECAY, fitLatency, fitPoint, type FitSums, type LatencyFit } from './latency-fit.js';
 export {
   CAPABILITIES,
@@ -11,6 +11,8 @@ export {
   workTokens,
   workTokensOn,
   type Capability,
+  type ComingCapacity,
+  type ComingStatus,
   type PlannedRoute,
   type ProviderView,
   type QueuedWork,

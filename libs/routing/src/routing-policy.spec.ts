@@ -441,4 +441,42 @@ describe('RoutingPolicy with circuit state and EDF queues', () => {
       expect(workTokensOn(longSummary, undefined)).toBe(64 + 4030 / 10);
     });
   });
+  describe('capacity that is coming (issue 19)', () => {
+    const loading = (readyInMs: number, over: Partial<ProviderView> = {}): ProviderView => ({
+      ...local,
+      queue: [],
+      coming: { status: 'loading', readyAt: NOW + readyInMs },
+      ...over,
+    });
+
+    it('waits for a loading pool when the deadline allows, and says it counted on it', () => {
+      const d = policy.decide(item(), state(loading(60_000), cloud));
+      expect(d.target).toBe('local');
+      expect(d.estimatedFinishAt).toBeGreaterThanOrEqual(NOW + 60_000);
+      expect(d.reason).toMatch(/counted on local coming \(pool loading, expected ready in 60 s\)/);
+    });
+
+    it('sends an item the pool cannot reach in time to the cloud, though the same item runs locally on a pool up now', () => {
+      const tight = item({ deadline: NOW + 30_000 });
+      expect(policy.decide(tight, state({ ...local, queue: [] }, cloud)).target).toBe('local');
+      expect(policy.decide(tight, state(loading(60_000), cloud)).target).toBe('cloud');
+    });
+
+    it('counts the wait without a queue view too (backlog only)', () => {
+      const d = policy.decide(item({ deadline: NOW + 30_000 }), state(loading(60_000, { queue: undefined }), cloud));
+      expect(d.target).toBe('cloud');
+    });
+
+    it('plans a batch onto a restarting pool from when it is expected back', () => {
+      const restarting = loading(90_000, { coming: { status: 'restarting', readyAt: NOW + 90_000 } });
+      const routes = policy.plan([item(), item()], state(restarting, cloud));
+      expect(routes.map((r) => r.target)).toEqual(['local', 'local']);
+      expect(routes[0].reason).toMatch(/pool restarting, expected ready in 90 s/);
+    });
+
+    it('says nothing of coming capacity when it routes elsewhere', () => {
+      const d = policy.decide(item({ deadline: NOW + 30_000 }), state(loading(60_000), cloud));
+      expect(d.reason).not.toMatch(/counted on/);
+    });
+  });
 });

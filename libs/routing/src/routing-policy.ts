@@ -1,6 +1,6 @@
 import { callsOn, type CallsEstimate, type ItemSplit } from './context-calls.js';
 import { costOf, type Price } from './cost.js';
-import { edfOrder, edfPlacement } from './edf-schedule.js';
+import { edfOrder, edfPlacement, readyFrom } from './edf-schedule.js';
 import { isCleared, type Sensitivity } from '#libs/domain';
 
 import type { RouteTarget } from '#libs/domain';
@@ -65,6 +65,25 @@ export interface ProviderView {
   queue?: readonly QueuedWork[];
   /** What the provider was found unable to do (its refusals, remembered for a while): no item needing it goes there. */
   lacks?: readonly Capability[];
+  /**
+   * Capacity that is coming (issue 19): no pool of this local model consumes now, but one is loading, restarting,
+   * or was seen within the grace, and its sequences are expected to start at `readyAt`. The policy counts the
+   * provider as available from then on (nothing runs before it), so an item whose deadline allows waits for it.
+   */
+  coming?: ComingCapacity;
+}
+
+/**
+ * Why a provider's capacity is coming: `loading` (a pool announced it is loading its model), `restarting`
+ * (a pool stopped cleanly to come back), `gone` (a pool stopped beating, within the grace), `starting` (no pool
+ * seen yet since this process started: the configured workers are expected).
+ */
+export type ComingStatus = 'loading' | 'restarting' | 'gone' | 'starting';
+
+export interface ComingCapacity {
+  status: ComingStatus;
+  /** Epoch milliseconds when its sequences are expected to start. */
+  readyAt: number;
 }
 
 export interface RoutingState {
@@ -190,6 +209,8 @@ interface Candidate {
   meets: boolean;
   /** Queued items it pushes past their deadlines (each then moves to a cloud provider). */
   displaced: number;
+  /** Said in the reason when the estimate counted on capacity that is coming. */
+  comingNote?: string;
 }
 
 /**
@@ -384,7 +405,7 @@ export class RoutingPolicy {
     const own = callsWork(estimate);
     const margin = this.margin[view.target];
     const costUsd = costOf(estimate.usage, view.price);
-    const base = { view, calls: estimate.calls, ownWork: own, ownCostUsd: costUsd };
+    const base = { view, calls: estimate.calls, ownWork: own, ownCostUsd: costUsd, comingNote: comingNote(view, now) };
     if (view.queue) {
       const movable = (q: QueuedWork) => q.item !== undefined && this.cloudCould(q.item, state);
       // The schedule charges one latency per piece of work: the further calls' latency rides as work.
@@ -397,7 +418,8 @@ export class RoutingPolicy {
     }
     const aggregate = view.tokensPerSec * Math.max(1, view.concurrency);
     const latencyMs = estimate.calls * view.latencyMs;
-    const finishAt = now + latencyMs + (view.backlogTokens / aggregate) * 1000 + (own / view.tokensPerSec) * 1000;
+    const finishAt =
+      readyFrom(view, now) + latencyMs + (view.backlogTokens / aggregate) * 1000 + (own / view.tokensPerSec) * 1000;
     return { ...base, finishAt, costUsd, displaced: 0, meets: meetsWithMargin(now, finishAt, item.deadline, margin) };
   }
 
@@ -465,14 +487,13 @@ export class RoutingPolicy {
   }
 
   private toDecision(c: Candidate, reason: string, atRisk: boolean): RouteDecision {
+    const displacing =
+      c.displaced > 0 ? `; pushes ${c.displaced} queued item(s) past their deadline, to be moved to the cloud` : '';
     return {
       target: c.view.target,
       provider: c.view.name,
       model: c.view.model,
-      reason:
-        c.displaced > 0
-          ? `${reason}; pushes ${c.displaced} queued item(s) past their deadline, to be moved to the cloud`
-          : reason,
+      reason: `${reason}${c.comingNote ? `; ${c.comingNote}` : ''}${displacing}`,
       atRisk,
       estimatedFinishAt: Math.round(c.finishAt),
       estimatedCostUsd: c.ownCostUsd,
@@ -507,7 +528,17 @@ function meetsWithMargin(now: number, finishAt: number, deadline: number, margin
 function idleFinish(item: RoutableItem, view: ProviderView, now: number): number {
   const calls = callsOn(item, view.contextTokens);
   const estimate = calls.ok ? calls : { calls: 1, usage: usageOf(item) };
-  return now + estimate.calls * view.latencyMs + (callsWork(estimate) / view.tokensPerSec) * 1000;
+  return readyFrom(view, now) + estimate.calls * view.latencyMs + (callsWork(estimate) / view.tokensPerSec) * 1000;
+}
+
+/** What the reason says when an estimate counted on capacity that is coming. */
+function comingNote(view: ProviderView, now: number): string | undefined {
+  if (!view.coming) return undefined;
+  const inS = Math.max(0, Math.round((view.coming.readyAt - now) / 1000));
+  const what = { loading: 'loading', restarting: 'restarting', gone: 'gone within its grace', starting: 'starting' }[
+    view.coming.status
+  ];
+  return `counted on ${view.name} coming (pool ${what}, expected ready in ${inS} s)`;
 }
 
 /** Generation-equivalent tokens an item costs a provider: its output plus prefill of its input. */

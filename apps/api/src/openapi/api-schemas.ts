@@ -225,6 +225,24 @@ const ANSWERS = {
         lastSeen: iso,
       }),
     ),
+    coming: z.array(
+      z.looseObject({
+        id: z.string(),
+        model: z.string().nullable(),
+        status: z.enum(['loading', 'restarting']),
+        since: iso.nullable(),
+        expectedReadyAt: iso.nullable(),
+      }),
+    ),
+    gone: z.array(z.looseObject({ id: z.string(), status: z.literal('gone'), lastStatus: z.string(), lastSeen: iso })),
+    models: z.array(
+      z.looseObject({
+        model: z.string(),
+        state: z.string(),
+        readyAt: iso.nullable(),
+        graceUntil: iso.nullable(),
+      }),
+    ),
   }),
   ProviderList: z.object({
     providers: z.array(
