@@ -21,6 +21,9 @@ import { SchedulesController } from './schedules.controller.js';
 import { AuditController } from './audit.controller.js';
 import { IntakeTokenizer } from './intake-tokenizer.js';
 import { RepositoriesController } from './repositories.controller.js';
+import { BatchEventsController } from './batch-events.controller.js';
+import { CallbacksController } from './callbacks.controller.js';
+import { CallbacksModule } from '#libs/callbacks';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -35,6 +38,7 @@ export class ApiModule {
         IntakeModule,
         SchedulesModule,
         AccessModule,
+        CallbacksModule,
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
         ...configuredQueues(config).map((ref) =>
           BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter }),
@@ -49,6 +53,8 @@ export class ApiModule {
         HealthController,
         AuditController,
         RepositoriesController,
+        BatchEventsController,
+        CallbacksController,
       ],
       // Global guards run in this order: who is calling (and may they), then how much they may.
       providers: [

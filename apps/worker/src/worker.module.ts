@@ -8,6 +8,8 @@ import { IntakeModule } from '../../wiring/src/intake.module.js';
 import { BatchIntake } from '#libs/batches';
 import { BatchStore } from '#libs/batches';
 import { BranchOutputs } from '#libs/batches';
+import { BatchCallbacks } from '#libs/batches';
+import { CallbackSecrets, CallbackSender, CallbacksModule } from '#libs/callbacks';
 import { SchedulesModule } from '../../wiring/src/schedules.module.js';
 import { ScheduleService } from '#libs/schedules';
 import { PoolRegistry } from '#libs/pools';
@@ -29,7 +31,14 @@ export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, QueueModule.forRoot(config), IntakeModule, SchedulesModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        RedisModule,
+        QueueModule.forRoot(config),
+        IntakeModule,
+        SchedulesModule,
+        CallbacksModule,
+      ],
       providers: [
         {
           provide: WORKER_PARTS,
@@ -47,6 +56,9 @@ export class WorkerModule {
             BatchIntake,
             BranchOutputs,
             AuditTrail,
+            BatchCallbacks,
+            CallbackSecrets,
+            CallbackSender,
           ],
           useFactory: (
             config: AppConfig,
@@ -62,6 +74,9 @@ export class WorkerModule {
             intake: BatchIntake,
             branchOutputs: BranchOutputs,
             audit: AuditTrail,
+            callbackBatches: BatchCallbacks,
+            secrets: CallbackSecrets,
+            sender: CallbackSender,
           ) =>
             composeWorker({
               config,
@@ -77,6 +92,7 @@ export class WorkerModule {
               intake,
               branchOutputs,
               audit,
+              callbacks: { batches: callbackBatches, secrets, sender },
             }),
         },
         WorkerLifecycle,

@@ -1,5 +1,6 @@
 // The face of libs/domain: what other libs, the apps and the tests use. Import it as '#libs/domain'.
 export {
+  CALLBACK_EVENTS,
   DOCUMENT_TASK_TYPES,
   MIGRATION_PRESETS,
   type BatchKind,
@@ -10,6 +11,8 @@ export {
   type BranchOutputSpec,
   type BranchOutputStatus,
   type BranchOutputView,
+  type CallbackEvent,
+  type CallbackRequest,
   type CodeMigrationTask,
   type DocumentTask,
   type ItemCounts,
