@@ -59,6 +59,8 @@ export class CallbackSender {
     const options: RequestOptions = {
       method: 'POST',
       lookup: guarded,
+      // A connection of its own each time: a pooled socket would skip the lookup, so its check.
+      agent: false,
       timeout: this.timeoutMs,
       headers: {
         'content-type': 'application/json',
