@@ -1,4 +1,15 @@
-import { BadRequestException, Controller, Get, Headers, Inject, Param, Req, Res } from '@nestjs/common';
+import {
+  BadRequestException,
+  Controller,
+  Get,
+  Headers,
+  Inject,
+  Logger,
+  Param,
+  Req,
+  Res,
+  type BeforeApplicationShutdown,
+} from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { BatchStore, STREAM_ENTRY_ID, type BatchEventEntry } from '#libs/batches';
@@ -16,7 +27,11 @@ const KEEP_ALIVE_MS = 15_000;
  * entry id, which every event carries as its `id:`) continues after that event. Read scope, as GET batch.
  */
 @Controller('v1/batches')
-export class BatchEventsController {
+export class BatchEventsController implements BeforeApplicationShutdown {
+  /** Open streams, each ended on shutdown: a client reconnects with Last-Event-ID (to another replica) and misses nothing. */
+  private readonly open = new Set<() => void>();
+  private readonly log = new Logger('batch-events');
+
   constructor(
     @Inject(BatchStore) private readonly store: BatchStore,
     @Inject(REDIS) private readonly redis: Redis,
@@ -52,10 +67,12 @@ export class BatchEventsController {
     const client = this.redis.duplicate();
     client.on('error', () => undefined); // a lost connection fails the pending read, which ends this stream
     let gone = false;
-    req.on('close', () => {
+    const leave = () => {
       gone = true;
       client.disconnect();
-    });
+    };
+    req.on('close', leave);
+    this.open.add(leave);
     try {
       let cursor = after;
       while (!gone) {
@@ -73,11 +90,23 @@ export class BatchEventsController {
         finished = (await this.store.get(id))?.finishedAt != null;
       }
     } catch (err) {
-      if (!gone) throw err; // a read cut short by the client leaving is not an error
+      // A read cut short by the client leaving is not an error. Otherwise (Redis lost) the headers are sent
+      // already: the stream ends, and the client resumes with Last-Event-ID.
+      if (!gone)
+        this.log.warn({
+          msg: 'event stream ended early',
+          batchId: id,
+          error: err instanceof Error ? err.message : String(err),
+        });
     } finally {
+      this.open.delete(leave);
       client.disconnect();
       if (!res.writableEnded) res.end();
     }
+  }
+
+  beforeApplicationShutdown(): void {
+    for (const leave of this.open) leave();
   }
 
   /** The final event: the batch as GET /v1/batches/:id shows it now. */
