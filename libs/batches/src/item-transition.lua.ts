@@ -35,8 +35,9 @@ if cur ~= to then
   redis.call('HINCRBY', KEYS[2], cur, -1)
   redis.call('HINCRBY', KEYS[2], to, 1)
   redis.call('HSET', KEYS[1], 'status', to)
-  local at = redis.call('HMGET', KEYS[1], 'index', 'target', 'provider')
-  batchEvent(KEYS[3], 'type', 'item', 'index', at[1] or '', 'from', cur, 'to', to, 'target', at[2] or '', 'provider', at[3] or '', 'at', ARGV[3])
+  local where = redis.call('HMGET', KEYS[1], 'index', 'target', 'provider')
+  batchEvent(KEYS[3], 'type', 'item', 'index', where[1] or '', 'from', cur, 'to', to,
+    'target', where[2] or '', 'provider', where[3] or '', 'at', ARGV[3])
 end
 for i = 5, #ARGV, 2 do
   if ARGV[i] == '${SPENT_FIELD}' then
