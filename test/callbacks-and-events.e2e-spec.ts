@@ -276,7 +276,10 @@ describe('callbacks and live progress', () => {
         jobId,
       })),
     );
-    const queue = new Queue(queueName(CALLBACKS_QUEUE), { connection: { url: config.redisUrl! }, prefix: config.prefix });
+    const queue = new Queue(queueName(CALLBACKS_QUEUE), {
+      connection: { url: config.redisUrl! },
+      prefix: config.prefix,
+    });
     try {
       for (const jobId of expected) expect(await queue.getJobState(jobId)).toBe('completed');
     } finally {
