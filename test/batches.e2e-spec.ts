@@ -307,6 +307,7 @@ describe('batches end to end', () => {
     expect(board.status).toBe(200);
     const queues = await sys.client.request('GET', '/admin/queues/api/queues');
     expect(queues.json.queues.map((q: any) => q.name).sort()).toEqual([
+      'callbacks.deliveries',
       'inference-cloud.frontier',
       'inference-local.tiny',
       'maintenance.outputs',

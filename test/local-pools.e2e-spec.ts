@@ -93,6 +93,7 @@ describe('local model pools', () => {
       .map((q: any) => q.name)
       .sort();
     expect(queues).toEqual([
+      'callbacks.deliveries',
       'inference-local.alpha',
       'inference-local.beta',
       'maintenance.outputs',

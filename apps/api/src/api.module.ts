@@ -24,6 +24,9 @@ import { RepositoriesController } from './repositories.controller.js';
 import { OpenApiModule } from './openapi/openapi.module.js';
 import { MetricsController } from './metrics.controller.js';
 import { SystemStateMetrics } from './system-state-metrics.js';
+import { BatchEventsController } from './batch-events.controller.js';
+import { CallbacksController } from './callbacks.controller.js';
+import { CallbacksModule } from '#libs/callbacks';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -39,6 +42,7 @@ export class ApiModule {
         SchedulesModule,
         AccessModule,
         OpenApiModule,
+        CallbacksModule,
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
         ...configuredQueues(config).map((ref) =>
           BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter }),
@@ -54,6 +58,8 @@ export class ApiModule {
         AuditController,
         RepositoriesController,
         MetricsController,
+        BatchEventsController,
+        CallbacksController,
       ],
       // Global guards run in this order: who is calling (and may they), then how much they may.
       providers: [

@@ -227,12 +227,16 @@ export class BatchesController {
     };
   }
 
-  /** The batch if it exists and the caller's tenant may see it; otherwise the same 404 either way. */
-  private async visible(id: string, caller: Caller | null): Promise<BatchView> {
-    const batch = await this.store.get(id);
-    const tenant = tenantScope(caller);
-    if (batch === null || (tenant !== undefined && batch.tenant !== tenant))
-      throw new NotFoundException(`batch ${id} not found`);
-    return batch;
+  private visible(id: string, caller: Caller | null): Promise<BatchView> {
+    return visibleBatch(this.store, id, caller);
   }
+}
+
+/** The batch if it exists and the caller's tenant may see it; otherwise the same 404 either way. */
+export async function visibleBatch(store: BatchStore, id: string, caller: Caller | null): Promise<BatchView> {
+  const batch = await store.get(id);
+  const tenant = tenantScope(caller);
+  if (batch === null || (tenant !== undefined && batch.tenant !== tenant))
+    throw new NotFoundException(`batch ${id} not found`);
+  return batch;
 }

@@ -2,6 +2,7 @@ import { Logger, Module } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { REDIS } from '#libs/redis';
 import { APP_CONFIG } from '#libs/config';
+import { CallbackAddressGuard } from '#libs/callbacks';
 import type { AppConfig } from '#libs/config';
 import { PoolsModule } from './pools.module.js';
 import { ProviderDirectory } from '#libs/pools';
@@ -12,6 +13,7 @@ import { PromptTokens } from '#libs/batches';
 import { BatchStore } from '#libs/batches';
 import { BranchOutputs } from '#libs/batches';
 import { measureBatchFinishes } from '#libs/batches';
+import { BatchCallbacks } from '#libs/batches';
 import { AuditModule } from '#libs/audit';
 import { AuditTrail } from '#libs/audit';
 import { RepositoriesModule } from '#libs/repositories';
@@ -65,6 +67,7 @@ const BATCH_FINISH_METRICS = Symbol('BatchFinishMetrics');
             maxOutputTokens: c.maxOutputTokens,
             localModels: c.localModels.map((m) => m.name),
             piiRules: c.piiRules,
+            callbackGuard: new CallbackAddressGuard(c.callbacks.allowedNetworks),
           },
           repositories,
           audit,
@@ -110,7 +113,33 @@ const BATCH_FINISH_METRICS = Symbol('BatchFinishMetrics');
         return true;
       },
     },
+    {
+      provide: BatchCallbacks,
+      inject: [REDIS, APP_CONFIG, BatchStore, JobQueue],
+      useFactory: (redis: Redis, c: AppConfig, store: BatchStore, queue: JobQueue) => {
+        const callbacks = new BatchCallbacks(redis, c.prefix, store, queue);
+        // Both apps finish items and batches (the API by cancelling): either enqueues the callback events.
+        const log = new Logger('callbacks');
+        callbacks.watch((batchId, err) =>
+          log.warn({
+            msg: 'could not enqueue a callback event; the sweep will',
+            batchId,
+            error: err instanceof Error ? err.message : String(err),
+          }),
+        );
+        return callbacks;
+      },
+    },
   ],
-  exports: [BatchIntake, BranchOutputs, RoutingPolicy, PromptTokens, PoolsModule, AuditModule, RepositoriesModule],
+  exports: [
+    BatchIntake,
+    BranchOutputs,
+    BatchCallbacks,
+    RoutingPolicy,
+    PromptTokens,
+    PoolsModule,
+    AuditModule,
+    RepositoriesModule,
+  ],
 })
 export class IntakeModule {}

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '#libs/config';
+import { CallbackAddressGuard } from '#libs/callbacks';
 import type { AppConfig } from '#libs/config';
 import { REDIS } from '#libs/redis';
 import { JobQueue } from '#libs/queue';
@@ -40,6 +41,8 @@ import { RepositoryRegistry } from '#libs/repositories';
           maxItemBytes: c.http.maxItemBytes,
           maxOutputTokens: c.maxOutputTokens,
           localModels: c.localModels.map((m) => m.name),
+          // A template's callback URL is checked as a submission's is.
+          callbackGuard: new CallbackAddressGuard(c.callbacks.allowedNetworks),
         };
         return new ScheduleService(store, jobs, limits, batches, {
           minIntervalMs: c.schedules.minIntervalMs,

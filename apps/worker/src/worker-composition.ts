@@ -4,6 +4,8 @@ import { EgressRecorder } from '#libs/audit';
 import type { BatchIntake } from '#libs/batches';
 import type { BatchStore } from '#libs/batches';
 import type { BranchOutputs } from '#libs/batches';
+import type { BatchCallbacks } from '#libs/batches';
+import type { CallbackSecrets, CallbackSender } from '#libs/callbacks';
 import type { AppConfig, LocalModelConfig } from '#libs/config';
 import type { CloudProviderConfig } from '#libs/config';
 import type { CircuitRegistry } from '#libs/pools';
@@ -17,6 +19,7 @@ import { queueRefFor, type QueueLayer } from '#libs/queue';
 import type { RouteTarget, RoutingPolicy } from '#libs/routing';
 import type { ScheduleService } from '#libs/schedules';
 import { BranchOutputWriter } from './branch-output-writer.js';
+import { CallbackDeliverer } from './callback-deliverer.js';
 import { CloudGate } from './cloud-gate.js';
 import { EscalationWatchdog } from './escalation-watchdog.js';
 import { InferencePool } from './inference-pool.js';
@@ -43,6 +46,7 @@ export interface WorkerServices {
   intake: BatchIntake;
   branchOutputs: BranchOutputs;
   audit: AuditRecorder;
+  callbacks: { batches: BatchCallbacks; secrets: CallbackSecrets; sender: CallbackSender };
 }
 
 /** The worker's own objects, wired, not started: WorkerLifecycle starts and stops them in order. */
@@ -51,6 +55,7 @@ export interface WorkerParts {
   watchdog: EscalationWatchdog;
   scheduleRunner: ScheduleRunner;
   branchWriter: BranchOutputWriter;
+  callbackDeliverer: CallbackDeliverer;
   /** A local model's pool, once the engine is open: loads the model, computes its sequences, then consumes. */
   openLocalPool(model: LocalModelConfig & { modelPath: string }, llama: Llama): Promise<LocalModelPool>;
   /** A cloud provider's client and the pool that consumes its queue (not started). */
@@ -108,6 +113,14 @@ export function composeWorker(s: WorkerServices): WorkerParts {
     }),
     scheduleRunner: new ScheduleRunner(jobs, s.schedules, s.intake),
     branchWriter: new BranchOutputWriter(jobs, store, s.branchOutputs, config.branchOutputAuthor),
+    callbackDeliverer: new CallbackDeliverer({
+      jobs,
+      store,
+      callbacks: s.callbacks.batches,
+      secrets: s.callbacks.secrets,
+      sender: s.callbacks.sender,
+      audit: s.audit,
+    }),
     openLocalPool: (model, llama) =>
       LocalModelPool.open(model, config.engine, llama, { jobs, registry, processor, heartbeatMs, grace: config.pools }),
     cloudPool: (cloud, apiKey) => {

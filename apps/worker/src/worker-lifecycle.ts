@@ -66,6 +66,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     }
     scheduleRunner.start();
     await branchWriter.start();
+    await this.parts.callbackDeliverer.start();
     await watchdog.start();
   }
 
@@ -80,6 +81,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
       watchdog.stop(drainMs),
       scheduleRunner.stop(drainMs),
       branchWriter.stop(drainMs),
+      this.parts.callbackDeliverer.stop(drainMs),
       ...this.localPools.map((p) => p.stop(drainMs)),
       ...this.cloudPools.map(({ pool }) => pool.stop(drainMs)),
     ]);

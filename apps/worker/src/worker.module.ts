@@ -8,6 +8,8 @@ import { IntakeModule } from '../../wiring/src/intake.module.js';
 import { BatchIntake } from '#libs/batches';
 import { BatchStore } from '#libs/batches';
 import { BranchOutputs } from '#libs/batches';
+import { BatchCallbacks } from '#libs/batches';
+import { CallbackSecrets, CallbackSender, CallbacksModule } from '#libs/callbacks';
 import { SchedulesModule } from '../../wiring/src/schedules.module.js';
 import { ScheduleService } from '#libs/schedules';
 import { PoolRegistry } from '#libs/pools';
@@ -30,7 +32,14 @@ export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, QueueModule.forRoot(config), IntakeModule, SchedulesModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        RedisModule,
+        QueueModule.forRoot(config),
+        IntakeModule,
+        SchedulesModule,
+        CallbacksModule,
+      ],
       providers: [
         {
           provide: WORKER_PARTS,
@@ -48,6 +57,9 @@ export class WorkerModule {
             BatchIntake,
             BranchOutputs,
             AuditTrail,
+            BatchCallbacks,
+            CallbackSecrets,
+            CallbackSender,
           ],
           useFactory: (
             config: AppConfig,
@@ -63,6 +75,9 @@ export class WorkerModule {
             intake: BatchIntake,
             branchOutputs: BranchOutputs,
             audit: AuditTrail,
+            callbackBatches: BatchCallbacks,
+            secrets: CallbackSecrets,
+            sender: CallbackSender,
           ) =>
             composeWorker({
               config,
@@ -78,6 +93,7 @@ export class WorkerModule {
               intake,
               branchOutputs,
               audit,
+              callbacks: { batches: callbackBatches, secrets, sender },
             }),
         },
         // Nest runs a module's bootstrap hooks together: /metrics answers while WorkerLifecycle loads the models.

@@ -5,9 +5,12 @@ import type { Sensitivity } from '#libs/domain';
  * - `route`: the route an item was given at intake;
  * - `reroute`: every later move (fallback, escalation, budget, invalid answers);
  * - `egress`: one request about to leave for a cloud provider (every attempt, retries included);
- * - `egress-refused`: a cloud provider refused an item above its clearance before any I/O.
+ * - `egress-refused`: a cloud provider refused an item above its clearance before any I/O;
+ * - `callback`: one delivery attempt of a signed callback event (issue 15 §5): target `cloud` (it leaves
+ *   the system), provider `callback:<host>`, with the event id, the answer's HTTP status (absent when none
+ *   came) and, in reason, the outcome. `index` is the item's, or -1 for batch.finished.
  */
-export const AUDIT_KINDS = ['route', 'reroute', 'egress', 'egress-refused'] as const;
+export const AUDIT_KINDS = ['route', 'reroute', 'egress', 'egress-refused', 'callback'] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 /**
@@ -30,6 +33,10 @@ export interface AuditEvent {
   reason?: string;
   /** Egress: which attempt of the provider's retries this request is (1 = the first). */
   attempt?: number;
+  /** Callback: the event id delivered (the receiver's dedupe key). */
+  eventId?: string;
+  /** Callback: the HTTP status the receiver answered. */
+  httpStatus?: number;
   /** ISO-8601 time the event happened. */
   at: string;
 }

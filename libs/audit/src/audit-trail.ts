@@ -49,6 +49,8 @@ const FIELDS = [
   'sensitivity',
   'reason',
   'attempt',
+  'eventId',
+  'httpStatus',
   'at',
 ] as const;
 export const STREAM_ID = /^\d+-\d+$/;
@@ -166,6 +168,8 @@ function fromFields(id: string, flat: string[]): AuditEntry {
     sensitivity: f.sensitivity as AuditEntry['sensitivity'],
     ...(f.reason !== undefined ? { reason: f.reason } : {}),
     ...(f.attempt !== undefined ? { attempt: Number(f.attempt) } : {}),
+    ...(f.eventId !== undefined ? { eventId: f.eventId } : {}),
+    ...(f.httpStatus !== undefined ? { httpStatus: Number(f.httpStatus) } : {}),
     at: f.at,
   };
 }

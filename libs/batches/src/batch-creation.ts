@@ -6,6 +6,7 @@ import type {
   BatchKind,
   BatchOrigin,
   BranchOutputSpec,
+  CallbackEvent,
   BranchOutputStatus,
   CodeMigrationTask,
   DocumentTask,
@@ -25,6 +26,8 @@ export interface NewBatch {
   /** A branch to write the migrated files to once every item has finished. */
   output?: BranchOutputSpec;
   origin?: BatchOrigin;
+  /** Where to POST signed events about the batch (BatchCallbacks); events already defaulted. */
+  callback?: { url: string; events: CallbackEvent[] };
 }
 
 export interface NewItem {
@@ -34,6 +37,8 @@ export interface NewItem {
   route: ItemRoute;
   /** Estimated generation-equivalent tokens this item adds to its provider's backlog. */
   workTokens: number;
+  /** When the routing policy expects the item to finish (ms): the batch's estimate is the max over open items. */
+  estimatedFinishAt?: number;
 }
 
 /** What an idempotency key names: the batch, and the hash of the body that created it. */
@@ -109,6 +114,10 @@ export class BatchCreation {
       });
       multi.incrbyfloat(backlogKey, item.workTokens);
     });
+    const estimates = items.flatMap((item, index) =>
+      item.estimatedFinishAt === undefined ? [] : [item.estimatedFinishAt, index],
+    );
+    if (estimates.length > 0) multi.zadd(this.keys.estimates(id), ...estimates);
     multi.hset(this.keys.batch(id), {
       id,
       kind: batch.kind,
@@ -134,7 +143,10 @@ export class BatchCreation {
         ? {}
         : { output: JSON.stringify(batch.output), outputStatus: 'pending' satisfies BranchOutputStatus }),
       ...(batch.origin === undefined ? {} : { origin: JSON.stringify(batch.origin) }),
+      ...(batch.callback === undefined ? {} : { callback: JSON.stringify(batch.callback) }),
     });
+    // Like an output: a callback can never be forgotten between creation and the batch's end.
+    if (batch.callback !== undefined) multi.sadd(this.keys.pendingCallbacks(), id);
     // In the same MULTI as the batch: an output can never be forgotten between creation and the write.
     if (batch.output !== undefined) multi.sadd(this.keys.pendingOutputs(), id);
     multi.zadd(this.keys.index(), batch.createdAt, id);

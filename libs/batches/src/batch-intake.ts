@@ -28,6 +28,7 @@ import { taskTexts } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit';
 import { metrics } from '#libs/metrics';
 import type { RepositoryGate } from '#libs/repositories';
+import { DEFAULT_CALLBACK_EVENTS } from '#libs/callbacks';
 
 /** What intake reads to route: the providers' state and the learned token ratios (pools' ProviderDirectory). */
 export interface RoutingStateSource {
@@ -139,6 +140,7 @@ export class BatchIntake {
       pii: w.pii,
       // The work of every call it makes there: a long item is several calls on a small context.
       workTokens: workTokensOn(w.routable, contextOf(state, decisions[i])),
+      estimatedFinishAt: decisions[i].estimatedFinishAt,
       route: {
         target: decisions[i].target,
         provider: decisions[i].provider,
@@ -158,6 +160,10 @@ export class BatchIntake {
         tenant: context.tenant ?? null,
         output,
         origin: context.origin,
+        callback: submission.callback && {
+          url: submission.callback.url,
+          events: [...new Set(submission.callback.events ?? DEFAULT_CALLBACK_EVENTS)],
+        },
       },
       items,
       idempotencyKey,

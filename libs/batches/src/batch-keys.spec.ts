@@ -12,5 +12,13 @@ describe('BatchKeys', () => {
     expect(keys.idempotency('k')).toBe('p:sy:idem:k');
     expect(keys.pendingOutputs()).toBe('p:sy:outputs:pending');
     expect(keys.backlog('cloud', 'frontier')).toBe('p:sy:backlog:cloud:frontier');
+    expect(keys.pendingCallbacks()).toBe('p:sy:callbacks:pending');
+  });
+
+  // The transition scripts write these with the batch's hash in one step: they follow batch(id)'s name.
+  it("names a batch's event stream and open estimates after its record", () => {
+    const keys = new BatchKeys('p');
+    expect(keys.events('b')).toBe(`${keys.batch('b')}:events`);
+    expect(keys.estimates('b')).toBe(`${keys.batch('b')}:eta`);
   });
 });

@@ -12,6 +12,7 @@ import {
 import { BatchKeys } from './batch-keys.js';
 import type { BatchView, CodeMigrationTask, DocumentTask, ItemStatus, ItemView } from '#libs/domain';
 import { BatchViews } from './batch-views.js';
+import { BatchEvents } from './batch-events.js';
 import {
   ItemTransitions,
   type ItemReroute,
@@ -39,6 +40,8 @@ export class BatchStore {
   readonly budget: BatchBudget;
   readonly cancellation: BatchCancel;
   readonly backlogs: ProviderBacklog;
+  /** Each batch's event stream, as GET /v1/batches/:id/events reads it. */
+  readonly events: BatchEvents;
 
   constructor(redis: Redis, prefix: string) {
     const keys = new BatchKeys(prefix);
@@ -48,6 +51,7 @@ export class BatchStore {
     this.budget = new BatchBudget(redis, keys);
     this.cancellation = new BatchCancel(redis, keys, this.transitions);
     this.backlogs = new ProviderBacklog(redis, keys);
+    this.events = new BatchEvents(keys);
   }
 
   findByIdempotencyKey(key: string): Promise<IdempotentBatch | null> {

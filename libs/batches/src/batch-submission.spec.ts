@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { checkSubmission, checkSubmissionCompiled } from './batch-submission.js';
 import { parseDeadline, parseIsoDuration } from './deadline.js';
+import { CallbackAddressGuard } from '#libs/callbacks';
 
 const NOW = Date.parse('2026-11-23T00:00:00Z');
 const limits = { maxItems: 3, maxOutputTokens: 512, localModels: ['llama', 'qwen'] };
@@ -21,6 +22,16 @@ describe('checkSubmission', () => {
   it('accepts a valid document batch and resolves its deadline', () => {
     const r = checkSubmission(doc, limits, NOW);
     expect(r.ok && r.deadlineAt).toBe(NOW + 30_000);
+  });
+
+  it('accepts a callback to a public URL, and to loopback only where the operator allows it', () => {
+    const callback = { url: 'http://127.0.0.1:9000/hooks', events: ['item.finished'] };
+    expect(checkSubmission({ ...doc, callback: { url: 'https://example.com/h' } }, limits, NOW).ok).toBe(true);
+    expect(fieldOf({ ...doc, callback })).toBe('callback.url');
+    const loopback = { ...limits, callbackGuard: new CallbackAddressGuard(['127.0.0.0/8']) };
+    expect(checkSubmission({ ...doc, callback }, loopback, NOW).ok).toBe(true);
+    expect(fieldOf({ ...doc, callback: { url: 'https://example.com/h', events: [] } })).toBe('callback.events');
+    expect(fieldOf({ ...doc, callback: { url: 'https://example.com/h', secret: 'x' } })).toBe('callback.secret');
   });
 
   it('accepts a batch pinned to a configured local model', () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { SENSITIVITY_LEVELS } from '#libs/domain';
+import { CALLBACK_EVENTS, SENSITIVITY_LEVELS } from '#libs/domain';
+import { CallbackAddressGuard, callbackUrlProblem } from '#libs/callbacks';
 import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from '#libs/domain';
 import { parseDeadline } from './deadline.js';
 import { repositoryFieldErrors } from './repository-fields.js';
@@ -23,7 +24,11 @@ export interface SubmissionLimits {
   localModels: string[];
   /** Personal data that raises an item's sensitivity floor; absent: defaults. */
   piiRules?: PiiRules;
+  /** Which internal addresses a callback URL may name (CALLBACK_ALLOWED_NETWORKS); absent: none. */
+  callbackGuard?: CallbackAddressGuard;
 }
+
+const NO_INTERNAL_CALLBACKS = new CallbackAddressGuard();
 
 export type SubmissionCheck =
   { ok: true; submission: BatchSubmission; deadlineAt: number } | { ok: false; errors: FieldError[] };
@@ -52,6 +57,23 @@ export function batchSubmissionSchema(limits: SubmissionLimits) {
     maxCostUsd: z.number({ error: 'must be a number' }).positive('must be greater than 0').optional(),
     sensitivity: z.enum(SENSITIVITY_LEVELS, { error: `must be one of ${SENSITIVITY_LEVELS.join(', ')}` }),
     deadline: nonEmpty,
+    callback: z
+      .strictObject(
+        {
+          url: z.string({ error: 'must be a string: an http or https URL' }).superRefine((url, ctx) => {
+            const problem = callbackUrlProblem(url, limits.callbackGuard ?? NO_INTERNAL_CALLBACKS);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+          events: z
+            .array(z.enum(CALLBACK_EVENTS, { error: `must each be one of ${CALLBACK_EVENTS.join(', ')}` }), {
+              error: `must be an array of ${CALLBACK_EVENTS.join(', ')}`,
+            })
+            .min(1, 'needs at least one event (or leave it out for batch.finished)')
+            .optional(),
+        },
+        { error: 'must be an object such as {"url": "https://example.com/hooks"}' },
+      )
+      .optional(),
   };
   // Every object is strict: an unknown field is a 400 naming it. A misspelled `sensitivty`, or an
   // `items[0].sensitivity` this API does not have, was silently dropped and the item sent as public (issue 13 §4).

@@ -16,9 +16,17 @@ export class BatchViews {
     return (await this.redis.exists(this.keys.batch(id))) === 1;
   }
 
+  /**
+   * The batch with `estimatedFinishAt`: the latest routing estimate among its open items (each set when the
+   * item was routed at intake; a finished item leaves the set in its transition), null once none is open.
+   */
   async get(id: string): Promise<BatchView | null> {
-    const h = await this.redis.hgetall(this.keys.batch(id));
-    return h.id ? toBatchView(h) : null;
+    const [[, h], [, latest]] = (await this.redis
+      .multi()
+      .hgetall(this.keys.batch(id))
+      .zrange(this.keys.estimates(id), -1, -1, 'WITHSCORES')
+      .exec()) as [[unknown, Record<string, string>], [unknown, string[]]];
+    return h.id ? withEstimate(toBatchView(h), latest) : null;
   }
 
   async task(id: string): Promise<DocumentTask | CodeMigrationTask | null> {
@@ -38,12 +46,12 @@ export class BatchViews {
       limit,
     );
     const pipeline = this.redis.pipeline();
-    ids.forEach((id) => pipeline.hgetall(this.keys.batch(id)));
+    ids.forEach((id) => pipeline.hgetall(this.keys.batch(id)).zrange(this.keys.estimates(id), -1, -1, 'WITHSCORES'));
     const rows = (await pipeline.exec()) ?? [];
-    return rows
-      .map(([, h]) => h as Record<string, string>)
-      .filter((h) => h.id)
-      .map(toBatchView);
+    return ids.flatMap((_, i) => {
+      const h = rows[2 * i][1] as Record<string, string>;
+      return h.id ? [withEstimate(toBatchView(h), rows[2 * i + 1][1] as string[])] : [];
+    });
   }
 
   /** A page of a batch's items from `offset`, at most ITEM_PAGE_MAX whatever `limit` asks. */
@@ -68,4 +76,10 @@ export class BatchViews {
     const h = await this.redis.hgetall(this.keys.item(batchId, index));
     return h.status ? toItemView(h) : null;
   }
+}
+
+/** `latest`: ZRANGE … -1 -1 WITHSCORES of the batch's open estimates ([] when none). */
+function withEstimate(view: BatchView, latest: string[]): BatchView {
+  const open = view.counts.queued + view.counts.running > 0;
+  return { ...view, estimatedFinishAt: open && latest.length === 2 ? new Date(Number(latest[1])).toISOString() : null };
 }

@@ -20,6 +20,8 @@ export {
 export { BatchesModule } from './batches.module.js';
 export { BranchOutputs } from './branch-outputs.js';
 export { measureBatchFinishes } from './batch-finish-metrics.js';
+export { BatchCallbacks } from './batch-callbacks.js';
+export { STREAM_ENTRY_ID, type BatchEventEntry } from './batch-events.js';
 export { MAX_DEADLINE_DAYS, parseIsoDuration } from './deadline.js';
 export { routableItem, taskKind } from './item-estimate.js';
 export { PromptTokens } from './prompt-tokens.js';

@@ -1,5 +1,6 @@
 import { redisScript } from '#libs/redis';
 import { CARRY_SPENT_LUA } from './carry-spent.lua.js';
+import { BATCH_EVENTS_LUA } from './batch-events.lua.js';
 
 /**
  * Hands an item to another provider (fallback from a failing one, or escalation of a waiting one):
@@ -7,7 +8,9 @@ import { CARRY_SPENT_LUA } from './carry-spent.lua.js';
  * backlogs moved in the same atomic step. Applies only while the item is in an allowed status and still
  * routed to the provider the caller saw, so two reroutes never race each other.
  *
- * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] backlog key of the new provider
+ * The move is appended to the batch's event stream.
+ *
+ * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] backlog key of the new provider, KEYS[4] batch event stream
  * ARGV[1] new route (JSON), ARGV[2] note recorded as the item's last error, ARGV[3] allowed statuses
  * (comma separated), ARGV[4] provider the item must currently be routed to, ARGV[5] '' or, when the item
  * leaves because it failed there, JSON {key, why, ruleOut}: the move is counted (failedMoves, which the
@@ -17,6 +20,7 @@ import { CARRY_SPENT_LUA } from './carry-spent.lua.js';
  * Returns the new route count when applied, 0 when not.
  */
 export const ITEM_REROUTE_LUA = `${CARRY_SPENT_LUA}
+${BATCH_EVENTS_LUA}
 local cur = redis.call('HGET', KEYS[1], 'status')
 local allowed = false
 for s in string.gmatch(ARGV[3], '[^,]+') do
@@ -28,6 +32,8 @@ local history = cjson.decode(redis.call('HGET', KEYS[1], 'routes') or '[]')
 local previous = history[#history]
 table.insert(history, route)
 redis.call('HSET', KEYS[1], 'status', 'queued', 'routes', cjson.encode(history), 'error', ARGV[2], 'provider', route.provider, 'target', route.target)
+batchEvent(KEYS[4], 'type', 'reroute', 'index', redis.call('HGET', KEYS[1], 'index') or '', 'from', cur, 'to', 'queued',
+  'target', route.target, 'provider', route.provider, 'reason', route.reason or '', 'at', route.at or '')
 if cur ~= 'queued' then
   redis.call('HINCRBY', KEYS[2], cur, -1)
   redis.call('HINCRBY', KEYS[2], 'queued', 1)
@@ -57,7 +63,7 @@ return #history
 `;
 
 export const ITEM_REROUTE = redisScript<
-  'item' | 'batch' | 'backlog',
+  'item' | 'batch' | 'backlog' | 'events',
   readonly [
     route: string,
     note: string,
@@ -67,4 +73,4 @@ export const ITEM_REROUTE = redisScript<
     ...spent: [] | [inputTokens: string, outputTokens: string, costUsd: string],
   ],
   number
->({ name: 'syItemReroute', keys: ['item', 'batch', 'backlog'], lua: ITEM_REROUTE_LUA });
+>({ name: 'syItemReroute', keys: ['item', 'batch', 'backlog', 'events'], lua: ITEM_REROUTE_LUA });

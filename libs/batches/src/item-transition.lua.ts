@@ -1,5 +1,6 @@
 import { redisScript } from '#libs/redis';
 import { CARRY_SPENT_LUA, SPENT_FIELD } from './carry-spent.lua.js';
+import { BATCH_EVENTS_LUA, BATCH_EVENTS_TTL_S } from './batch-events.lua.js';
 
 /**
  * Moves one item between statuses atomically and keeps the batch's counters in step. It applies only
@@ -7,7 +8,11 @@ import { CARRY_SPENT_LUA, SPENT_FIELD } from './carry-spent.lua.js';
  * crash can never complete (or count, or charge) an item twice; and, when a provider is given, only
  * while the item is routed to that provider, so a job left behind by a reroute never runs it.
  *
- * KEYS[1] item hash, KEYS[2] batch hash
+ * Every status change is also appended to the batch's event stream, and the batch's end after it (the one
+ * place item transitions are written, so GET /v1/batches/:id/events misses none); a finished item leaves the
+ * batch's open estimates.
+ *
+ * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] batch event stream, KEYS[4] batch's open-item estimates (zset)
  * ARGV[1] allowed current statuses, comma separated; ARGV[2] new status; ARGV[3] now (ms);
  * ARGV[4] provider the item must be routed to ('' for any); ARGV[5..] field, value pairs to set on the item,
  * except SPENT_FIELD, whose value "inputTokens,outputTokens,costUsd" is what a failed attempt's calls used:
@@ -16,6 +21,7 @@ import { CARRY_SPENT_LUA, SPENT_FIELD } from './carry-spent.lua.js';
  * 0 when the item was not in an allowed status, 2 when it is routed elsewhere, -1 when it does not exist.
  */
 export const ITEM_TRANSITION_LUA = `${CARRY_SPENT_LUA}
+${BATCH_EVENTS_LUA}
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
 if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'provider') ~= ARGV[4] then return 2 end
@@ -29,6 +35,9 @@ if cur ~= to then
   redis.call('HINCRBY', KEYS[2], cur, -1)
   redis.call('HINCRBY', KEYS[2], to, 1)
   redis.call('HSET', KEYS[1], 'status', to)
+  local where = redis.call('HMGET', KEYS[1], 'index', 'target', 'provider')
+  batchEvent(KEYS[3], 'type', 'item', 'index', where[1] or '', 'from', cur, 'to', to,
+    'target', where[2] or '', 'provider', where[3] or '', 'at', ARGV[3])
 end
 for i = 5, #ARGV, 2 do
   if ARGV[i] == '${SPENT_FIELD}' then
@@ -46,6 +55,7 @@ end
 if to == 'completed' then redis.call('HDEL', KEYS[1], 'error') end
 if to == 'completed' or to == 'failed' or to == 'cancelled' then
   redis.call('HSET', KEYS[1], 'finishedAt', ARGV[3])
+  redis.call('ZREM', KEYS[4], redis.call('HGET', KEYS[1], 'index') or '')
   -- What its calls used on providers it left before (ITEM_REROUTE_LUA): its usage is every call's.
   local spent = redis.call('HMGET', KEYS[1], 'spentInputTokens', 'spentOutputTokens', 'spentCostUsd')
   if spent[1] then
@@ -67,7 +77,11 @@ if to == 'completed' or to == 'failed' or to == 'cancelled' then
   local open = redis.call('HMGET', KEYS[2], 'queued', 'running')
   if (tonumber(open[1]) or 0) + (tonumber(open[2]) or 0) == 0 then
     redis.call('HSET', KEYS[2], 'finishedAt', ARGV[3])
-    if cur ~= to then return 3 end
+    if cur ~= to then
+      batchEvent(KEYS[3], 'type', 'finished', 'at', ARGV[3])
+      redis.call('EXPIRE', KEYS[3], ${BATCH_EVENTS_TTL_S})
+      return 3
+    end
   end
 end
 return 1
@@ -77,7 +91,7 @@ return 1
 export type ItemTransitionReply = -1 | 0 | 1 | 2 | 3;
 
 export const ITEM_TRANSITION = redisScript<
-  'item' | 'batch',
+  'item' | 'batch' | 'events' | 'estimates',
   readonly [allowed: string, to: string, now: string, provider: string, ...fieldValuePairs: string[]],
   ItemTransitionReply
->({ name: 'syItemTransition', keys: ['item', 'batch'], lua: ITEM_TRANSITION_LUA });
+>({ name: 'syItemTransition', keys: ['item', 'batch', 'events', 'estimates'], lua: ITEM_TRANSITION_LUA });

@@ -71,6 +71,8 @@ export function providerKey(target: RouteTarget, provider: string): string {
   return `${target}:${provider}`;
 }
 
+const TERMINAL: ReadonlySet<ItemStatus> = new Set(['completed', 'failed', 'cancelled']);
+
 const OUTCOMES: Record<ItemTransitionReply, TransitionOutcome> = {
   [-1]: 'missing',
   0: 'not-allowed',
@@ -85,6 +87,7 @@ const OUTCOMES: Record<ItemTransitionReply, TransitionOutcome> = {
  */
 export class ItemTransitions {
   private readonly finishedListeners: Array<(batchId: string) => void> = [];
+  private readonly itemFinishedListeners: Array<(batchId: string, index: number) => void> = [];
   private readonly transitionScript;
   private readonly rerouteScript;
 
@@ -106,6 +109,14 @@ export class ItemTransitions {
   }
 
   /**
+   * Calls `listener` (in this process) whenever a transition here moves an item to a terminal status: a
+   * hint, like onBatchFinished (callbacks for item.finished), that a crash in between may lose.
+   */
+  onItemFinished(listener: (batchId: string, index: number) => void): void {
+    this.itemFinishedListeners.push(listener);
+  }
+
+  /**
    * Moves an item to `to` if its status is one of `from` (and, with `provider`, it is routed there).
    * Terminal moves add the item's usage and cost to the batch and release its backlog, exactly once.
    */
@@ -122,9 +133,16 @@ export class ItemTransitions {
     const fields = Object.entries(set).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
     if (carry) fields.push(SPENT_FIELD, carriedSpent(carry).join(','));
     const reply = await this.transitionScript(
-      { item: this.keys.item(batchId, index), batch: this.keys.batch(batchId) },
+      {
+        item: this.keys.item(batchId, index),
+        batch: this.keys.batch(batchId),
+        events: this.keys.events(batchId),
+        estimates: this.keys.estimates(batchId),
+      },
       [from.join(','), to, String(now), provider, ...fields],
     );
+    if ((reply === 1 || reply === 3) && TERMINAL.has(to))
+      for (const listener of this.itemFinishedListeners) listener(batchId, index);
     if (reply === 3) for (const listener of this.finishedListeners) listener(batchId);
     return OUTCOMES[reply] ?? 'missing';
   }
@@ -151,6 +169,7 @@ export class ItemTransitions {
         item: this.keys.item(batchId, index),
         batch: this.keys.batch(batchId),
         backlog: this.keys.backlog(route.target, route.provider),
+        events: this.keys.events(batchId),
       },
       [
         JSON.stringify(route),

@@ -53,6 +53,9 @@ export function toBatchView(h: Record<string, string>): BatchView {
     tenant: h.tenant ?? null,
     output: h.output ? toBranchOutputView(h) : null,
     origin: h.origin ? (JSON.parse(h.origin) as BatchOrigin) : null,
+    // Filled in by BatchViews from the open items' estimates; a record alone does not hold it.
+    estimatedFinishAt: null,
+    callback: h.callback ? (JSON.parse(h.callback) as BatchView['callback']) : null,
   };
 }
 

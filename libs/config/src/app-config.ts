@@ -45,6 +45,19 @@ export interface QueueTuning {
   maxStalledCount: number;
   attempts: number;
   backoffMs: number;
+  /** The callbacks queue (issue 15 §5): a receiver may be down for hours, so it retries longer than items do. */
+  callbacks?: { attempts: number; backoffMs: number };
+}
+
+/** Signed callbacks (docs/api.md#callbacks). */
+export interface CallbacksConfig {
+  /**
+   * CALLBACK_ALLOWED_NETWORKS: CIDR ranges inside the internal ones (loopback, private, link-local) that
+   * callback URLs may reach; empty (the default): none, every callback goes to a public address.
+   */
+  allowedNetworks: string[];
+  /** How long one delivery attempt may take, connect to answer (CALLBACK_TIMEOUT_MS). */
+  timeoutMs: number;
 }
 
 /** API keys and per-key limits (libs/access). */
@@ -129,6 +142,7 @@ export interface AppConfig {
    * /metrics on its own port instead (scope `metrics`).
    */
   metrics: { host: string; port: number | null };
+  callbacks: CallbacksConfig;
 }
 
 const GPU_CHOICES = ['auto', 'none', 'cuda', 'vulkan', 'metal'] as const;
@@ -241,6 +255,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxStalledCount: e.int('JOB_MAX_STALLED', 5, 0, 100),
       attempts: e.int('JOB_ATTEMPTS', 5, 1, 100),
       backoffMs: e.int('JOB_BACKOFF_MS', 1000, 0),
+      callbacks: {
+        attempts: e.int('CALLBACK_ATTEMPTS', 15, 1, 100),
+        backoffMs: e.int('CALLBACK_BACKOFF_MS', 2000, 0),
+      },
     },
     shutdownTimeoutMs: e.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0),
     heartbeatMs: e.int('HEARTBEAT_MS', 2000, 100),
@@ -263,6 +281,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metrics: {
       host: e.string('METRICS_HOST', '127.0.0.1'),
       port: e.optionalString('METRICS_PORT') === undefined ? null : e.int('METRICS_PORT', 0, 0, 65535),
+    },
+    callbacks: {
+      allowedNetworks: (e.optionalString('CALLBACK_ALLOWED_NETWORKS') ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+      timeoutMs: e.int('CALLBACK_TIMEOUT_MS', 10_000, 100, 120_000),
     },
   };
 }

@@ -2,6 +2,7 @@
 export {
   loadConfig,
   type AppConfig,
+  type CallbacksConfig,
   type CloudProviderConfig,
   type LocalEngineConfig,
   type LocalModelConfig,

@@ -52,6 +52,16 @@ export interface CodeItemInput {
   model?: string;
 }
 
+/** What a callback may be sent for (issue 15 §5): the batch's end, and optionally each item's. */
+export const CALLBACK_EVENTS = ['batch.finished', 'item.finished'] as const;
+export type CallbackEvent = (typeof CALLBACK_EVENTS)[number];
+
+/** A signed POST to `url` for each of `events` (default: batch.finished only). */
+export interface CallbackRequest {
+  url: string;
+  events?: CallbackEvent[];
+}
+
 interface SubmissionCommon {
   sensitivity: Sensitivity;
   deadline: string;
@@ -59,6 +69,8 @@ interface SubmissionCommon {
   maxCostUsd?: number;
   /** Pins every item to this local model (a name from LOCAL_MODELS). */
   model?: string;
+  /** Where to POST signed events about the batch (docs/api.md#callbacks). */
+  callback?: CallbackRequest;
 }
 
 /** A repo-source migration may ask for its migrated files as a new branch of the repository. */
@@ -174,6 +186,14 @@ export interface BatchView {
   output: BranchOutputView | null;
   /** Batches fired by a schedule. */
   origin: BatchOrigin | null;
+  /**
+   * When the batch is expected to finish: the latest routing estimate among its open items (each item's
+   * estimate made when it was routed at intake; an item that finishes leaves the max). Null once the batch
+   * has finished (see finishedAt) or for batches stored without estimates. May lie in the past when late.
+   */
+  estimatedFinishAt: string | null;
+  /** The callback the batch was submitted with (docs/api.md#callbacks). */
+  callback: { url: string; events: CallbackEvent[] } | null;
 }
 
 export interface ItemView {

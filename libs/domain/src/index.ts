@@ -1,6 +1,7 @@
 // The face of libs/domain: what other libs, the apps and the tests use. Import it as '#libs/domain'.
 export {
   BATCH_KINDS,
+  CALLBACK_EVENTS,
   DOCUMENT_TASK_TYPES,
   ITEM_STATUSES,
   MIGRATION_PRESETS,
@@ -12,6 +13,8 @@ export {
   type BranchOutputSpec,
   type BranchOutputStatus,
   type BranchOutputView,
+  type CallbackEvent,
+  type CallbackRequest,
   type CodeMigrationTask,
   type DocumentTask,
   type ItemCounts,

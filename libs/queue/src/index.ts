@@ -5,6 +5,7 @@ export { PermanentJobError, RateLimited } from './job-errors.js';
 export { JobQueue } from './job-queue.js';
 export { type ConsumerHandle, type JobContext, type QueueLayer } from './queue-layer.js';
 export {
+  CALLBACKS_QUEUE,
   JobName,
   MAINTENANCE_QUEUE,
   OUTPUTS_QUEUE,

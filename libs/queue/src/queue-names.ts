@@ -1,4 +1,4 @@
-import type { WorkItem } from '#libs/domain';
+import type { CallbackEvent, WorkItem } from '#libs/domain';
 import type { AppConfig } from '#libs/config';
 
 /**
@@ -11,6 +11,8 @@ export enum QueueKind {
   CloudInference = 'inference-cloud',
   /** Housekeeping sweeps fired by Job Schedulers: each slot runs once, whichever worker takes it. */
   Maintenance = 'maintenance',
+  /** Signed callback deliveries (issue 15 §5): one job per event, retried with backoff until the receiver answers 2xx. */
+  Callbacks = 'callbacks',
 }
 
 /** The maintenance queue of the escalation sweeps. */
@@ -25,6 +27,9 @@ export const SCHEDULES_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider
  * every job it sees as an escalation sweep.
  */
 export const OUTPUTS_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider: 'outputs' };
+
+/** Callback deliveries, and the sweep that enqueues the events of finished batches whose trigger a crash ate. */
+export const CALLBACKS_QUEUE: QueueRef = { kind: QueueKind.Callbacks, provider: 'deliveries' };
 
 export interface QueueRef {
   kind: QueueKind;
@@ -49,6 +54,7 @@ export function configuredQueues(config: Pick<AppConfig, 'localModels' | 'cloudP
     MAINTENANCE_QUEUE,
     SCHEDULES_QUEUE,
     OUTPUTS_QUEUE,
+    CALLBACKS_QUEUE,
   ];
 }
 
@@ -61,6 +67,10 @@ export enum JobName {
   WriteBranchOutput = 'write-branch-output',
   /** Enqueues WriteBranchOutput for finished batches whose output is still pending. */
   BranchOutputSweep = 'branch-output-sweep',
+  /** POSTs one signed event to a batch's callback URL; the job id is the event id. */
+  DeliverCallback = 'deliver-callback',
+  /** Enqueues the events of finished batches whose callbacks are still pending. */
+  CallbackSweep = 'callback-sweep',
 }
 
 export interface JobPayloads {
@@ -69,6 +79,8 @@ export interface JobPayloads {
   [JobName.FireSchedule]: { schedule: string };
   [JobName.WriteBranchOutput]: { batchId: string };
   [JobName.BranchOutputSweep]: Record<string, never>;
+  [JobName.DeliverCallback]: { batchId: string; event: CallbackEvent; index?: number };
+  [JobName.CallbackSweep]: Record<string, never>;
 }
 
 export interface JobSpec<N extends JobName = JobName> {

@@ -40,4 +40,13 @@ export const QUEUE_SETTINGS: Record<QueueKind, (tuning: QueueTuning) => QueueSet
     removeOnComplete: { age: 3600, count: 100 },
     removeOnFail: { age: DAY_S, count: 1000 },
   }),
+  [QueueKind.Callbacks]: (t) => ({
+    ...inference(t),
+    attempts: t.callbacks?.attempts ?? 15,
+    backoff: { type: 'exponential', delay: t.callbacks?.backoffMs ?? 2000 },
+    // Kept a week: while a delivered event's job exists, enqueueing the event again adds nothing, which is
+    // what makes one delivery per event id hold when the finish trigger and the sweep both enqueue it.
+    removeOnComplete: { age: 7 * DAY_S, count: 100_000 },
+    removeOnFail: { age: 7 * DAY_S, count: 100_000 },
+  }),
 };

@@ -83,6 +83,10 @@ const batchView = z.object({
     })
     .nullable(),
   origin: z.object({ schedule: z.string(), skippedUnchanged: z.number().int() }).nullable(),
+  estimatedFinishAt: iso
+    .nullable()
+    .meta({ description: 'Latest routing estimate among its open items; null once finished' }),
+  callback: z.object({ url: z.string(), events: z.array(z.enum(['batch.finished', 'item.finished'])) }).nullable(),
 });
 
 const itemView = z.object({
@@ -258,6 +262,9 @@ const ANSWERS = {
       }),
     ),
     tokenEstimates: z.record(z.string(), z.unknown()),
+  }),
+  CallbackSecret: z.object({
+    secret: z.string().meta({ description: 'HMAC-SHA256 key of the tenant’s callback signatures' }),
   }),
   Health: z.object({ status: z.literal('ok') }),
   ApiReady: z.object({ status: z.literal('ready'), redis: z.literal(true) }),

@@ -1,0 +1,133 @@
+import {
+  BadRequestException,
+  Controller,
+  Get,
+  Headers,
+  Inject,
+  Logger,
+  Param,
+  Req,
+  Res,
+  type BeforeApplicationShutdown,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { Redis } from 'ioredis';
+import { BatchStore, STREAM_ENTRY_ID, type BatchEventEntry } from '#libs/batches';
+import type { Caller } from '#libs/access';
+import { REDIS } from '#libs/redis';
+import { CurrentCaller, RequiresScope } from './access-decorators.js';
+import { visibleBatch } from './batches.controller.js';
+import { ApiDoc } from './openapi/api-doc.decorator.js';
+
+/** How long one read waits for new events before a keep-alive comment (proxies drop idle connections). */
+const KEEP_ALIVE_MS = 15_000;
+
+/**
+ * GET /v1/batches/:id/events: the batch's progress as Server-Sent Events, from its Redis stream (each item
+ * transition, each reroute), then its final status, and the response ends. Resumable: `Last-Event-ID` (an
+ * entry id, which every event carries as its `id:`) continues after that event. Read scope, as GET batch.
+ */
+@Controller('v1/batches')
+export class BatchEventsController implements BeforeApplicationShutdown {
+  /** Open streams, each ended on shutdown: a client reconnects with Last-Event-ID (to another replica) and misses nothing. */
+  private readonly open = new Set<() => void>();
+  private readonly log = new Logger('batch-events');
+
+  constructor(
+    @Inject(BatchStore) private readonly store: BatchStore,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
+
+  @Get(':id/events')
+  @RequiresScope('read')
+  @ApiDoc({
+    summary: 'A batch’s progress as Server-Sent Events: item transitions, reroutes, then its final status',
+    headers: { 'Last-Event-ID': { description: 'Resume after this event id (an entry id the stream sent)' } },
+    answer: { description: 'text/event-stream; ends after the final `status` event', text: 'text/event-stream' },
+    errors: { 400: 'Last-Event-ID is not an event id', 404: 'No such batch (or another tenant’s)' },
+  })
+  async events(
+    @Param('id') id: string,
+    @CurrentCaller() caller: Caller | null,
+    @Req() req: Request,
+    @Res() res: Response,
+    @Headers('last-event-id') lastEventId?: string,
+  ): Promise<void> {
+    const after = lastEventId?.trim() || '0-0';
+    if (!STREAM_ENTRY_ID.test(after)) {
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        field: 'Last-Event-ID',
+        message: 'Last-Event-ID must be the id of an event this stream sent, such as 1764750000000-0',
+      });
+    }
+    let finished = (await visibleBatch(this.store, id, caller)).finishedAt !== null;
+    res.status(200).set({
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.flushHeaders();
+    // XREAD BLOCK holds its connection while it waits: one of its own per stream, closed when the client goes.
+    const client = this.redis.duplicate();
+    client.on('error', () => undefined); // a lost connection fails the pending read, which ends this stream
+    let gone = false;
+    const leave = () => {
+      gone = true;
+      client.disconnect();
+    };
+    req.on('close', leave);
+    this.open.add(leave);
+    try {
+      let cursor = after;
+      while (!gone) {
+        // A finished batch's stream is complete: read what is left without waiting, then end.
+        const entries = await this.store.events.read(client, id, cursor, finished ? null : KEEP_ALIVE_MS);
+        for (const entry of entries) {
+          cursor = entry.id;
+          if (entry.type === 'finished') return await this.end(res, id, entry.id);
+          res.write(frame(entry.id, entry.type, eventData(entry)));
+        }
+        if (entries.length > 0) continue;
+        // Nothing after the cursor of a finished batch: the client had every event, or the stream expired.
+        if (finished) return await this.end(res, id, null);
+        res.write(': keep-alive\n\n');
+        finished = (await this.store.get(id))?.finishedAt != null;
+      }
+    } catch (err) {
+      // A read cut short by the client leaving is not an error. Otherwise (Redis lost) the headers are sent
+      // already: the stream ends, and the client resumes with Last-Event-ID.
+      if (!gone)
+        this.log.warn({
+          msg: 'event stream ended early',
+          batchId: id,
+          error: err instanceof Error ? err.message : String(err),
+        });
+    } finally {
+      this.open.delete(leave);
+      client.disconnect();
+      if (!res.writableEnded) res.end();
+    }
+  }
+
+  beforeApplicationShutdown(): void {
+    for (const leave of this.open) leave();
+  }
+
+  /** The final event: the batch as GET /v1/batches/:id shows it now. */
+  private async end(res: Response, id: string, entryId: string | null): Promise<void> {
+    const batch = await this.store.get(id);
+    res.write(frame(entryId, 'status', batch));
+  }
+}
+
+function eventData(entry: BatchEventEntry): Omit<BatchEventEntry, 'id' | 'type'> {
+  const { id: _id, type: _type, ...data } = entry;
+  return data;
+}
+
+function frame(id: string | null, event: string, data: unknown): string {
+  return `${id === null ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}

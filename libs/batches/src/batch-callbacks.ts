@@ -1,0 +1,99 @@
+import type { Redis } from 'ioredis';
+import { CALLBACKS_QUEUE, JobName, type JobSpec, type QueueLayer } from '#libs/queue';
+import { callbackEventId } from '#libs/callbacks';
+import type { CallbackEvent } from '#libs/domain';
+import { BatchKeys } from './batch-keys.js';
+import type { BatchStore } from './batch-store.js';
+
+/** Jobs added per call while enqueueing a big batch's item events. */
+const CHUNK = 1000;
+
+/**
+ * When a batch's callback events are enqueued (issue 15 §5). One delivery job per event, its id the event
+ * id, so enqueueing an event twice adds nothing while its job is kept (a week): the transition hints
+ * (item and batch finished, in the process that made the transition) enqueue at once, and the sweep
+ * enqueues the events of every finished batch still in the pending set — each item's and the batch's —
+ * so a hint a crash ate is repaired, and the batch leaves the set only after all are enqueued.
+ */
+export class BatchCallbacks {
+  private readonly keys: BatchKeys;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    private readonly store: BatchStore,
+    private readonly jobs: QueueLayer,
+  ) {
+    this.keys = new BatchKeys(prefix);
+  }
+
+  watch(onError: (batchId: string, err: unknown) => void): void {
+    this.store.transitions.onItemFinished((batchId, index) => {
+      this.enqueueItem(batchId, index).catch((err) => onError(batchId, err));
+    });
+    this.store.onBatchFinished((batchId) => {
+      this.enqueueFinished(batchId).catch((err) => onError(batchId, err));
+    });
+  }
+
+  /** The batch's callback events (null: it has no callback). */
+  async events(batchId: string): Promise<CallbackEvent[] | null> {
+    const raw = await this.redis.hget(this.keys.batch(batchId), 'callback');
+    return raw ? (JSON.parse(raw) as { events: CallbackEvent[] }).events : null;
+  }
+
+  /** Enqueues item.finished for one item, if the batch's callback asked for it. */
+  async enqueueItem(batchId: string, index: number): Promise<boolean> {
+    if (!(await this.events(batchId))?.includes('item.finished')) return false;
+    await this.jobs.enqueue(CALLBACKS_QUEUE, [itemJob(batchId, index)]);
+    return true;
+  }
+
+  /**
+   * Enqueues every event of a finished batch whose callback is pending: each item's (if asked; items
+   * already enqueued add nothing), then batch.finished; then takes it off the pending set. A no-op otherwise.
+   */
+  async enqueueFinished(batchId: string): Promise<boolean> {
+    if (!(await this.redis.sismember(this.keys.pendingCallbacks(), batchId))) return false;
+    const [finishedAt, total] = await this.redis.hmget(this.keys.batch(batchId), 'finishedAt', 'total');
+    if (!finishedAt) return false;
+    const events = (await this.events(batchId)) ?? [];
+    if (events.includes('item.finished')) {
+      for (let from = 0; from < Number(total); from += CHUNK) {
+        const indexes = Array.from({ length: Math.min(CHUNK, Number(total) - from) }, (_, i) => from + i);
+        await this.jobs.enqueue(
+          CALLBACKS_QUEUE,
+          indexes.map((i) => itemJob(batchId, i)),
+        );
+      }
+    }
+    if (events.includes('batch.finished')) {
+      await this.jobs.enqueue(CALLBACKS_QUEUE, [
+        {
+          name: JobName.DeliverCallback,
+          data: { batchId, event: 'batch.finished' },
+          jobId: callbackEventId(batchId, 'batch.finished'),
+        },
+      ]);
+    }
+    await this.redis.srem(this.keys.pendingCallbacks(), batchId);
+    return true;
+  }
+
+  /** The sweep: enqueues the events of every finished batch whose callback is pending. Returns how many batches. */
+  async enqueuePending(): Promise<number> {
+    let enqueued = 0;
+    for (const batchId of await this.redis.smembers(this.keys.pendingCallbacks())) {
+      if (await this.enqueueFinished(batchId)) enqueued += 1;
+    }
+    return enqueued;
+  }
+}
+
+function itemJob(batchId: string, index: number): JobSpec<JobName.DeliverCallback> {
+  return {
+    name: JobName.DeliverCallback,
+    data: { batchId, event: 'item.finished', index },
+    jobId: callbackEventId(batchId, 'item.finished', index),
+  };
+}

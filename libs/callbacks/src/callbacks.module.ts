@@ -1,0 +1,27 @@
+import { Module } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG } from '#libs/config';
+import type { AppConfig } from '#libs/config';
+import { REDIS } from '#libs/redis';
+import { CallbackAddressGuard } from './callback-address.js';
+import { CallbackSecrets } from './callback-secrets.js';
+import { CallbackSender } from './callback-sender.js';
+
+/** The tenants' signing secrets (the API shows them, the worker signs with them) and the sender the worker posts with. */
+@Module({
+  providers: [
+    {
+      provide: CallbackSecrets,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: Redis, c: AppConfig) => new CallbackSecrets(redis, c.prefix),
+    },
+    {
+      provide: CallbackSender,
+      inject: [APP_CONFIG],
+      useFactory: (c: AppConfig) =>
+        new CallbackSender(new CallbackAddressGuard(c.callbacks.allowedNetworks), c.callbacks.timeoutMs),
+    },
+  ],
+  exports: [CallbackSecrets, CallbackSender],
+})
+export class CallbacksModule {}
