@@ -216,16 +216,20 @@ async function followEvents(
   const parser = new SseParser();
   const decoder = new TextDecoder();
   let shownAt = 0;
-  for await (const chunk of res.body ?? []) {
-    if (parser.push(decoder.decode(chunk as Uint8Array, { stream: true })).length === 0) continue;
-    // Many events may arrive together: at most four fetches a second, and always the last.
-    if (Date.now() - shownAt < 250) continue;
-    shownAt = Date.now();
-    const view = await show();
-    if (view.finishedAt) {
-      await res.body?.cancel();
-      return view;
+  try {
+    for await (const chunk of res.body ?? []) {
+      if (parser.push(decoder.decode(chunk as Uint8Array, { stream: true })).length === 0) continue;
+      // Many events may arrive together: at most four fetches a second (the caller's polling shows the last).
+      if (Date.now() - shownAt < 250) continue;
+      shownAt = Date.now();
+      const view = await show();
+      if (view.finishedAt) return view;
     }
+  } catch (err) {
+    // The stream broke (the API restarting, a proxy's timeout): only how progress arrives changes.
+    if (err instanceof ApiError) throw err;
+  } finally {
+    await res.body?.cancel().catch(() => undefined);
   }
   return null;
 }
