@@ -62,6 +62,7 @@ export class ItemCalls {
         maxTokens: prompt.maxTokens,
         signal: cancel.signal,
         jsonSchema,
+        chat: prompt.chat,
       });
       if (on.target === 'cloud') await feedback.cloudCallAnswered(run, completion, sentAt);
       // The call's actual cost stays reserved, held by the item until it records it; the rest of the worst case goes back.

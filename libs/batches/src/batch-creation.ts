@@ -7,10 +7,9 @@ import type {
   BatchOrigin,
   BranchOutputSpec,
   BranchOutputStatus,
-  CodeMigrationTask,
-  DocumentTask,
   ItemPrivacy,
   ItemRoute,
+  BatchTask,
 } from '#libs/domain';
 
 export interface NewBatch {
@@ -18,7 +17,7 @@ export interface NewBatch {
   kind: BatchKind;
   sensitivity: Sensitivity;
   deadlineAt: number;
-  task: DocumentTask | CodeMigrationTask;
+  task: BatchTask;
   createdAt: number;
   /** Whose batch it is (the creating API key's tenant); null when created without a key (open mode). */
   tenant?: string | null;

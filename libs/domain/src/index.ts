@@ -1,10 +1,17 @@
 // The face of libs/domain: what other libs, the apps and the tests use. Import it as '#libs/domain'.
 export {
+  BATCH_KINDS,
   DOCUMENT_TASK_TYPES,
   MIGRATION_PRESETS,
   type BatchKind,
   type BatchOrigin,
   type BatchStatus,
+  type BatchTask,
+  type ChatBody,
+  type ChatItemInput,
+  type ChatMessage,
+  type ChatResponseFormat,
+  type ChatTask,
   type BatchSubmission,
   type BatchView,
   type BranchOutputSpec,
