@@ -21,6 +21,9 @@ import { SchedulesController } from './schedules.controller.js';
 import { AuditController } from './audit.controller.js';
 import { IntakeTokenizer } from './intake-tokenizer.js';
 import { RepositoriesController } from './repositories.controller.js';
+import { OpenAIBatchesController } from './openai/openai-batches.controller.js';
+import { OpenAIFilesController } from './openai/openai-files.controller.js';
+import { openAIBatchesProvider, openAIUploads } from './openai/openai-batches.provider.js';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -35,6 +38,7 @@ export class ApiModule {
         IntakeModule,
         SchedulesModule,
         AccessModule,
+        openAIUploads(config),
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
         ...configuredQueues(config).map((ref) =>
           BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter }),
@@ -49,10 +53,13 @@ export class ApiModule {
         HealthController,
         AuditController,
         RepositoriesController,
+        OpenAIFilesController,
+        OpenAIBatchesController,
       ],
       // Global guards run in this order: who is calling (and may they), then how much they may.
       providers: [
         IntakeTokenizer,
+        openAIBatchesProvider,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
       ],
