@@ -124,7 +124,7 @@ export class OpenAIBatches {
   }
 
   /** The file's JSONL: an upload as stored, a generated file line by line from the batch's items. */
-  async fileContent(id: string, tenant: string | undefined): Promise<AsyncIterable<string> | null> {
+  async fileContent(id: string, tenant: string | undefined): Promise<AsyncIterable<string> | Iterable<string> | null> {
     const generated = generatedFile(id);
     if (generated) {
       if (!(await this.getFile(id, tenant))) return null;
@@ -133,9 +133,8 @@ export class OpenAIBatches {
     }
     const [record, content] = await this.uploaded(id, tenant, true);
     if (!record) return null;
-    return (async function* () {
-      yield content ?? '';
-    })();
+    // One chunk: an upload is held whole (bounded by OPENAI_FILE_MAX_BYTES).
+    return [content ?? ''];
   }
 
   async deleteFile(
