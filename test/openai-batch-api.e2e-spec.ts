@@ -180,6 +180,30 @@ describe('the OpenAI-compatible batch API', () => {
     await expect(client.batches.cancel(created.id)).resolves.toMatchObject({ status: 'cancelled' });
   });
 
+  it('once its window has passed, what has not run is cancelled: the batch ends expired, those lines batch_expired', async () => {
+    sys.double.reset();
+    sys.double.setLatency(3000);
+    const file = await upload(Array.from({ length: 3 }, (_, i) => line(`e-${i}`, ask(`e${i}`))));
+    const created = await create(file.id, '1h');
+    // The window passes: its record is moved to an expiry in the past rather than waiting an hour.
+    const { redis, config } = sys.internals();
+    const key = `${config.prefix}:sy:oai:batch:${created.id}`;
+    const record = JSON.parse((await redis.get(key))!);
+    await redis.set(key, JSON.stringify({ ...record, expiresAt: Date.now() - 1000 }));
+    const seen = await client.batches.retrieve(created.id);
+    expect(['finalizing', 'expired']).toContain(seen.status);
+    const done = await settled(created.id);
+    sys.double.setLatency(0);
+    expect(done.status).toBe('expired');
+    expect(done.expired_at).not.toBeNull();
+    const { completed, failed, total } = done.request_counts!;
+    expect(completed + failed).toBe(total);
+    if (failed > 0) {
+      const errors = await jsonl(done.error_file_id!);
+      expect(errors.map((e) => e.error.code)).toEqual(Array(failed).fill('batch_expired'));
+    }
+  });
+
   it("raises the SDK's exception classes: 400, 401, 404", async () => {
     const file = await upload([line('a', ask('a'))]);
     const bad = await create(file.id, '30s').catch((e: unknown) => e);
