@@ -12,6 +12,7 @@ import { unauthorized } from './api-key.guard.js';
 import { ApiModule } from './api.module.js';
 import { HttpErrorsFilter } from './http-errors.filter.js';
 import { requestMetrics } from './request-metrics.js';
+import { openAIError } from './openai/openai-errors.filter.js';
 
 /** Builds the API application (used by main.ts and by in-process tests). */
 export async function createApiApp(
@@ -58,7 +59,9 @@ function authenticatedBodies(authenticator: ApiKeyAuthenticator) {
         requestId,
       });
       // Node discards the unread body as it arrives; nothing of it is buffered or parsed.
-      res.status(401).json(unauthorized(res, outcome.reason));
+      const denied = unauthorized(res, outcome.reason);
+      // The OpenAI-compatible surface answers in OpenAI's error shape, so its SDKs raise AuthenticationError.
+      res.status(401).json(req.path.startsWith('/openai/') ? openAIError(401, denied.message) : denied);
     }, next);
   };
 }

@@ -27,6 +27,9 @@ import { SystemStateMetrics } from './system-state-metrics.js';
 import { BatchEventsController } from './batch-events.controller.js';
 import { CallbacksController } from './callbacks.controller.js';
 import { CallbacksModule } from '#libs/callbacks';
+import { OpenAIBatchesController } from './openai/openai-batches.controller.js';
+import { OpenAIFilesController } from './openai/openai-files.controller.js';
+import { openAIBatchesProvider, openAIUploads } from './openai/openai-batches.provider.js';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -43,6 +46,7 @@ export class ApiModule {
         AccessModule,
         OpenApiModule,
         CallbacksModule,
+        openAIUploads(config),
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
         ...configuredQueues(config).map((ref) =>
           BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter }),
@@ -60,11 +64,14 @@ export class ApiModule {
         MetricsController,
         BatchEventsController,
         CallbacksController,
+        OpenAIFilesController,
+        OpenAIBatchesController,
       ],
       // Global guards run in this order: who is calling (and may they), then how much they may.
       providers: [
         IntakeTokenizer,
         SystemStateMetrics,
+        openAIBatchesProvider,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
       ],

@@ -14,7 +14,7 @@ import {
   Res,
 } from '@nestjs/common';
 import type { Response } from 'express';
-import { BatchIntake, BatchStore, type SubmitContext } from '#libs/batches';
+import { BatchIntake, BatchStore, chatCompletionOf, type SubmitContext } from '#libs/batches';
 import { type BatchView } from '#libs/domain';
 import { tenantScope, type Caller } from '#libs/access';
 import { effectiveLimits, KeyRateLimiter } from '#libs/access';
@@ -162,10 +162,12 @@ export class BatchesController {
   @Get(':id/results')
   @RequiresScope('read')
   async results(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Res() res: Response): Promise<void> {
-    await this.visible(id, caller);
+    const batch = await this.visible(id, caller);
     res.status(200).type('application/x-ndjson');
     for await (const item of this.store.eachItem(id)) {
-      const { id: itemId, status, route, usage, costUsd, result, diff, error } = item;
+      const { id: itemId, status, route, usage, costUsd, diff, error } = item;
+      // A chat item's answer is a chat.completion object, as the chat-completions API gives it (issue 16 §2).
+      const result = batch.kind === 'chat' && status === 'completed' ? chatCompletionOf(id, item) : item.result;
       if (!res.write(`${JSON.stringify({ id: itemId, status, route, usage, costUsd, result, diff, error })}\n`)) {
         await new Promise((resolve) => res.once('drain', resolve));
       }

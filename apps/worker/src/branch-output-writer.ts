@@ -95,7 +95,7 @@ export class BranchOutputWriter {
       return 'failed';
     }
     const task = await this.store.task(batchId);
-    const instruction = task && !('type' in task) ? migrationTitle(task) : 'code migration';
+    const instruction = task && !('type' in task) && !('chat' in task) ? migrationTitle(task) : 'code migration';
     try {
       const { commit, created } = await commitToNewBranch({
         repo: spec.repo,

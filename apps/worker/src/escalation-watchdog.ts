@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { BatchStore } from '#libs/batches';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import type { WorkItem, BatchTask } from '#libs/domain';
 import { routableItem } from '#libs/batches';
 import type { TokenCalibration } from '#libs/routing';
 import type { ProviderDirectory } from '#libs/pools';
@@ -64,7 +64,7 @@ export class EscalationWatchdog {
   async sweep(now = Date.now()): Promise<number> {
     const { jobs, directory, rerouter, policy, localModels } = this.opts;
     const state = await directory.routingState(now);
-    const tasks = new Map<string, DocumentTask | CodeMigrationTask | null>();
+    const tasks = new Map<string, BatchTask | null>();
     const calibration = await directory.calibration();
     let moved = 0;
     for (const model of localModels) {
@@ -117,7 +117,7 @@ export class EscalationWatchdog {
 
   private async routable(
     item: WorkItem,
-    tasks: Map<string, DocumentTask | CodeMigrationTask | null>,
+    tasks: Map<string, BatchTask | null>,
     calibration: TokenCalibration,
   ): Promise<RoutableItem> {
     if (!tasks.has(item.batchId)) tasks.set(item.batchId, await this.opts.store.task(item.batchId));

@@ -64,6 +64,7 @@ export class ItemCalls {
         maxTokens: prompt.maxTokens,
         signal: cancel.signal,
         jsonSchema,
+        chat: prompt.chat,
       });
       const where = { target: on.target, provider: on.provider.name };
       metrics.callAnswered(where, completion.usage, costOf(completion.usage, on.price));

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import type { DocumentTask, WorkItem, BatchTask } from '#libs/domain';
 import { runItem, type ItemRunOutcome } from '#libs/jobs';
 import { UnsupportedSchemaError } from '#libs/jobs';
 import { CallTally, type ItemModel } from '#libs/jobs';
@@ -102,7 +102,7 @@ export class ItemProcessor {
   /** Records the answer (once: a rerun finds it finished) and what it teaches about the provider. */
   private async complete(
     run: RunningItem,
-    task: DocumentTask | CodeMigrationTask,
+    task: BatchTask,
     answer: Extract<ItemRunOutcome<ItemOutcome>, { kind: 'answered' }>,
     elapsedMs: number,
   ): Promise<ItemOutcome> {
@@ -150,7 +150,8 @@ export class ItemProcessor {
 }
 
 /** What rejects an item's answers, named without quoting them (for logs and audited route reasons). */
-function checkOf(item: WorkItem, task: DocumentTask | CodeMigrationTask): string {
+function checkOf(item: WorkItem, task: BatchTask): string {
   if (item.kind === 'code-migration') return 'the code check (parse, cut-off, empty)';
+  if (item.kind === 'chat') return 'the JSON check of its response_format';
   return (task as DocumentTask).type === 'summarize' ? 'the empty-answer check' : 'the JSON Schema check';
 }

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { CodeMigrationTask, DocumentTask } from '#libs/domain';
+import type { BatchTask } from '#libs/domain';
 import { routableItem, taskKind } from '#libs/batches';
 import type { CircuitRegistry } from '#libs/pools';
 import type { PoolRegistry } from '#libs/pools';
@@ -62,12 +62,7 @@ export class ProviderFeedback {
    * used (input as the tokenizer or API counted it, output as written) against what routing assumed
    * before any correction: the next estimates learn from both.
    */
-  async itemCompleted(
-    run: RunningItem,
-    task: DocumentTask | CodeMigrationTask,
-    usage: TokenUsage,
-    elapsedMs: number,
-  ): Promise<void> {
+  async itemCompleted(run: RunningItem, task: BatchTask, usage: TokenUsage, elapsedMs: number): Promise<void> {
     const { on, tally } = run;
     const tps = workTokensPerSecond(usage, elapsedMs, (on.latencyMs ?? 0) * tally.calls);
     if (tps !== null) await this.deps.pools.recordThroughput(on.target, on.provider.name, tps, on.tokensPerSec);

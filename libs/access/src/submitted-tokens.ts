@@ -1,5 +1,5 @@
-import type { CodeMigrationTask, DocumentTask } from '#libs/domain';
-import { promptFor } from '#libs/jobs';
+import type { CodeMigrationTask, DocumentTask, BatchTask } from '#libs/domain';
+import { chatBodyTokens, promptFor } from '#libs/jobs';
 import { CHARS_PER_TOKEN, estimateTokens } from '#libs/routing';
 
 /** The parts of a submission a limit counts: what each item's prompt will send. */
@@ -21,6 +21,12 @@ export interface SubmittedWork {
 export function submittedTokens(body: unknown): number {
   const b = (typeof body === 'object' && body !== null ? body : {}) as SubmittedWork;
   if (!Array.isArray(b.items)) return 0;
+  // Chat items: their messages are the whole prompt (issue 16 §2).
+  if (b.kind === 'chat')
+    return (b.items as unknown[]).reduce<number>(
+      (sum, item) => sum + chatBodyTokens((item as { body?: unknown } | null)?.body),
+      0,
+    );
   const kind = b.kind === 'code-migration' ? 'code-migration' : 'document-processing';
   // The prompt around an empty item, counted once: an item adds its own text to it. Building every item's
   // prompt instead would copy a large schema once per item (10,000 items × 100 KB) just to count it.
@@ -48,10 +54,7 @@ export function scaffoldTokens(kind: 'document-processing' | 'code-migration', r
 }
 
 /** The task as the prompt builders read it, from an unvalidated body: wrong types become absent. */
-function readableTask(
-  kind: 'document-processing' | 'code-migration',
-  t: Record<string, unknown>,
-): DocumentTask | CodeMigrationTask {
+function readableTask(kind: 'document-processing' | 'code-migration', t: Record<string, unknown>): BatchTask {
   const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
   if (kind === 'code-migration') {
     return { instruction: str(t.instruction), preset: str(t.preset), params: t.params } as CodeMigrationTask;

@@ -8,10 +8,9 @@ import type {
   BranchOutputSpec,
   CallbackEvent,
   BranchOutputStatus,
-  CodeMigrationTask,
-  DocumentTask,
   ItemPrivacy,
   ItemRoute,
+  BatchTask,
 } from '#libs/domain';
 
 export interface NewBatch {
@@ -19,7 +18,7 @@ export interface NewBatch {
   kind: BatchKind;
   sensitivity: Sensitivity;
   deadlineAt: number;
-  task: DocumentTask | CodeMigrationTask;
+  task: BatchTask;
   createdAt: number;
   /** Whose batch it is (the creating API key's tenant); null when created without a key (open mode). */
   tenant?: string | null;

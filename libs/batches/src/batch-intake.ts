@@ -18,7 +18,15 @@ import type { PromptTokens } from './prompt-tokens.js';
 import { promptFor } from '#libs/jobs';
 import { checkSubmissionCompiled, type FieldError, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewItem } from './batch-store.js';
-import type { BatchOrigin, BatchSubmission, BranchOutputSpec, ItemRoute, WorkItem } from '#libs/domain';
+import type {
+  BatchOrigin,
+  BatchSubmission,
+  BatchTask,
+  ChatItemInput,
+  BranchOutputSpec,
+  ItemRoute,
+  WorkItem,
+} from '#libs/domain';
 import { detectPii } from '#libs/privacy';
 import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs';
 import { checkOutputBranch } from '#libs/jobs';
@@ -154,7 +162,7 @@ export class BatchIntake {
         kind: submission.kind,
         sensitivity: submission.sensitivity,
         deadlineAt,
-        task: submission.task,
+        task: taskOf(submission),
         createdAt: now,
         maxCostUsd: submission.maxCostUsd,
         tenant: context.tenant ?? null,
@@ -334,17 +342,20 @@ export class BatchIntake {
 
   /** Each item with its estimate, input and output corrected by `calibration` where given (routing needs it; storing does not). */
   private workItems(s: BatchSubmission, deadlineAt: number, calibration?: TokenCalibration, batchId = '') {
-    const inputs =
+    const inputs: Array<{ itemId: string; input: string; path?: string; model?: string; texts?: string[] }> =
       s.kind === 'code-migration'
         ? (s.items ?? []).map((i) => ({ itemId: i.path, input: i.content, path: i.path, model: i.model ?? s.model }))
-        : s.items.map((i) => ({ itemId: i.id, input: i.text, path: undefined, model: i.model ?? s.model }));
+        : s.kind === 'chat'
+          ? s.items.map((i) => chatInput(i, s.model, this.limits.localModels))
+          : s.items.map((i) => ({ itemId: i.id, input: i.text, path: undefined, model: i.model ?? s.model }));
     const rules = this.limits.piiRules ?? DEFAULT_PII_RULES;
+    const task = taskOf(s);
     // The task goes into every item's prompt: what it holds raises every item.
-    const inTask = detectPii(taskTexts(s.task), rules);
+    const inTask = detectPii(taskTexts(task), rules);
     return inputs.map((x, index) => {
       // Personal data raises the item's floor: a "public" document holding card numbers is confidential.
       // Every field that reaches a provider counts: the text, a code item's path, the task's strings.
-      const inItem = detectPii(x.path === undefined ? [x.input] : [x.input, x.path], rules);
+      const inItem = detectPii(x.texts ?? (x.path === undefined ? [x.input] : [x.input, x.path]), rules);
       const privacy = effectiveSensitivity(s.sensitivity, [inItem, inTask]);
       const pii = { declared: s.sensitivity, categories: privacy.categories, raised: privacy.raised };
       const item: WorkItem = {
@@ -358,10 +369,10 @@ export class BatchIntake {
         path: x.path,
         model: x.model,
       };
-      const prompt = promptFor(item, s.task, this.limits.maxOutputTokens);
+      const prompt = promptFor(item, task, this.limits.maxOutputTokens);
       const counted = this.tokens?.count(prompt.system, prompt.prompt, x.model) ?? null;
       if (counted !== null) item.inputTokens = counted;
-      const routable = routableItem(item, s.task, this.limits.maxOutputTokens, calibration);
+      const routable = routableItem(item, task, this.limits.maxOutputTokens, calibration);
       return { item, pii, routable };
     });
   }
@@ -394,6 +405,27 @@ export class BatchIntake {
     }
     return decisions;
   }
+}
+
+/** What a batch's items are asked to do: its task, or for chat items the mark that each body is its own. */
+export function taskOf(s: BatchSubmission): BatchTask {
+  return s.kind === 'chat' ? { chat: true } : s.task;
+}
+
+/**
+ * A chat item as a work item: its validated body as the input the worker reads, the text of its messages
+ * for PII detection, and a pin to a local model when the body names one (another name is the client's own,
+ * OpenAI's for instance, and routing picks the model).
+ */
+function chatInput(i: ChatItemInput, batchModel: string | undefined, localModels: readonly string[]) {
+  const pinned = i.body.model !== undefined && localModels.includes(i.body.model) ? i.body.model : batchModel;
+  return {
+    itemId: i.id,
+    input: JSON.stringify(i.body),
+    path: undefined,
+    model: pinned,
+    texts: i.body.messages.flatMap((m) => (m.name ? [m.content, m.name] : [m.content])),
+  };
 }
 
 /** The context of the provider a decision routes to (undefined: unknown, or not in this state). */

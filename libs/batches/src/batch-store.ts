@@ -10,7 +10,7 @@ import {
   type NewItem,
 } from './batch-creation.js';
 import { BatchKeys } from './batch-keys.js';
-import type { BatchView, CodeMigrationTask, DocumentTask, ItemStatus, ItemView } from '#libs/domain';
+import type { BatchView, ItemStatus, ItemView, BatchTask } from '#libs/domain';
 import { BatchViews } from './batch-views.js';
 import { BatchEvents } from './batch-events.js';
 import {
@@ -78,7 +78,7 @@ export class BatchStore {
     return this.views.get(id);
   }
 
-  task(id: string): Promise<DocumentTask | CodeMigrationTask | null> {
+  task(id: string): Promise<BatchTask | null> {
     return this.views.task(id);
   }
 

@@ -4,6 +4,7 @@ import { CallbackAddressGuard, callbackUrlProblem } from '#libs/callbacks';
 import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from '#libs/domain';
 import { parseDeadline } from './deadline.js';
 import { repositoryFieldErrors } from './repository-fields.js';
+import { chatBodySchema } from './chat-submission.js';
 import { IDENTIFIER } from '#libs/jobs';
 import { schemaRefusal } from '#libs/jobs';
 import { compileProblem } from '#libs/jobs';
@@ -166,8 +167,17 @@ export function batchSubmissionSchema(limits: SubmissionLimits) {
           message: 'needs a repository source (source.repo) to branch from',
         });
     });
-  return z.discriminatedUnion('kind', [documents, code], {
-    error: 'must be "document-processing" or "code-migration"',
+  // Chat items (issue 16 §2): each its own chat-completions request; no task, since each body is one.
+  const chat = z.strictObject({
+    ...common,
+    kind: z.literal('chat'),
+    items: z
+      .array(z.strictObject({ id: nonEmpty.max(512), body: chatBodySchema(limits) }), { error: 'must be an array' })
+      .min(1, 'needs at least one item')
+      .max(limits.maxItems, `holds at most ${limits.maxItems} items`),
+  });
+  return z.discriminatedUnion('kind', [documents, code, chat], {
+    error: 'must be "document-processing", "code-migration" or "chat"',
   });
 }
 
@@ -206,11 +216,13 @@ export function checkSubmission(body: unknown, limits: SubmissionLimits, now: nu
   const errors: FieldError[] = [];
   const deadline = parseDeadline(submission.deadline, now);
   if (!deadline.ok) errors.push({ field: 'deadline', message: deadline.message });
-  const field = submission.kind === 'code-migration' ? 'content' : 'text';
+  const field = submission.kind === 'code-migration' ? 'content' : submission.kind === 'chat' ? 'body' : 'text';
   const bodies =
     submission.kind === 'code-migration'
       ? (submission.items ?? []).map((i) => i.content)
-      : submission.items.map((i) => i.text);
+      : submission.kind === 'chat'
+        ? submission.items.map((i) => JSON.stringify(i.body))
+        : submission.items.map((i) => i.text);
   bodies.forEach((body, index) => {
     const bytes = Buffer.byteLength(body, 'utf8');
     if (limits.maxItemBytes !== undefined && bytes > limits.maxItemBytes) {

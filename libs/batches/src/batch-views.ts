@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { BatchKeys } from './batch-keys.js';
-import type { BatchView, CodeMigrationTask, DocumentTask, ItemView } from '#libs/domain';
+import type { BatchView, ItemView, BatchTask } from '#libs/domain';
 import { toBatchView, toItemView } from './record-views.js';
 
 const ITEM_PAGE_MAX = 1000;
@@ -29,7 +29,7 @@ export class BatchViews {
     return h.id ? withEstimate(toBatchView(h), latest) : null;
   }
 
-  async task(id: string): Promise<DocumentTask | CodeMigrationTask | null> {
+  async task(id: string): Promise<BatchTask | null> {
     const raw = await this.redis.hget(this.keys.batch(id), 'task');
     return raw ? JSON.parse(raw) : null;
   }

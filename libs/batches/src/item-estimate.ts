@@ -1,12 +1,13 @@
-import { itemSplit } from '#libs/jobs';
+import { chatAnswerSchema, chatBodyOf, itemSplit } from '#libs/jobs';
 import { promptFor } from '#libs/jobs';
 import type { TokenCalibration, TaskKind } from '#libs/routing';
 import type { Capability, RoutableItem } from '#libs/routing';
 import { estimateTokens } from '#libs/routing';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import type { WorkItem, BatchTask } from '#libs/domain';
 
 /** The kind an item's output length is learned under (TokenCalibration). */
-export function taskKind(task: DocumentTask | CodeMigrationTask): TaskKind {
+export function taskKind(task: BatchTask): TaskKind {
+  if ('chat' in task) return 'chat';
   return 'type' in task ? task.type : 'migrate';
 }
 
@@ -21,7 +22,7 @@ export function taskKind(task: DocumentTask | CodeMigrationTask): TaskKind {
  */
 export function routableItem(
   item: WorkItem,
-  task: DocumentTask | CodeMigrationTask,
+  task: BatchTask,
   maxOutputTokens: number,
   calibration?: TokenCalibration,
 ): RoutableItem {
@@ -31,14 +32,25 @@ export function routableItem(
   const estimate = { inputTokens, expectedOutputTokens: prompt.expectedOutputTokens };
   const corrected = calibration ? calibration.apply(taskKind(task), estimate) : estimate;
   const scale = corrected.inputTokens / estimated;
-  const split = itemSplit(item, task, maxOutputTokens, {
-    text: (text) => Math.ceil(estimateTokens(text) * scale),
-    prompt: (p) => Math.ceil((estimateTokens(p.system) + estimateTokens(p.prompt)) * scale),
-  });
-  return { sensitivity: item.sensitivity, deadline: item.deadline, ...corrected, split, needs: capabilityNeeds(task) };
+  // A chat item is one call wherever it runs: a conversation has no parts to split it into.
+  const split =
+    item.kind === 'chat'
+      ? undefined
+      : itemSplit(item, task, maxOutputTokens, {
+          text: (text) => Math.ceil(estimateTokens(text) * scale),
+          prompt: (p) => Math.ceil((estimateTokens(p.system) + estimateTokens(p.prompt)) * scale),
+        });
+  return {
+    sensitivity: item.sensitivity,
+    deadline: item.deadline,
+    ...corrected,
+    split,
+    needs: capabilityNeeds(task, item),
+  };
 }
 
 /** What a provider must be able to do to run an item of this task: a structured answer for classify and extract. */
-export function capabilityNeeds(task: DocumentTask | CodeMigrationTask): Capability[] {
+export function capabilityNeeds(task: BatchTask, item?: Pick<WorkItem, 'kind' | 'input'>): Capability[] {
+  if (item?.kind === 'chat') return chatAnswerSchema(chatBodyOf(item.input)) ? ['structured-output'] : [];
   return 'type' in task && task.type !== 'summarize' ? ['structured-output'] : [];
 }

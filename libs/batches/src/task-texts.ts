@@ -1,4 +1,4 @@
-import type { CodeMigrationTask, DocumentTask } from '#libs/domain';
+import type { BatchTask } from '#libs/domain';
 
 /**
  * Every string of a task, keys included: what goes into each item's prompt besides the item itself
@@ -7,7 +7,7 @@ import type { CodeMigrationTask, DocumentTask } from '#libs/domain';
  * to (issue 13 §1: a card number in `task.instructions` went out unscanned). Iterative: the body's depth
  * is bounded, but a walk needs no stack either way.
  */
-export function taskTexts(task: DocumentTask | CodeMigrationTask): string[] {
+export function taskTexts(task: BatchTask): string[] {
   const texts: string[] = [];
   const stack: unknown[] = [task];
   while (stack.length > 0) {

@@ -1,3 +1,4 @@
+import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain';
 import type { Price } from '#libs/domain';
 import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing';
 import { cloudProviders, type CloudProviderConfig } from './cloud-providers.js';
@@ -96,6 +97,11 @@ export interface AppConfig {
   /** Key prefix for every Redis key (queues and records); lets tests share one server. */
   prefix: string;
   dataDir: string;
+  /**
+   * The OpenAI-compatible batch API (issue 16 §1): the most bytes an uploaded file may hold, and the
+   * sensitivity of a batch whose metadata names none (PII detection may raise each item's).
+   */
+  openai: { maxFileBytes: number; defaultSensitivity: Sensitivity };
   maxOutputTokens: number;
   /** At least one; the first is where items without a named model fall back to. */
   localModels: LocalModelConfig[];
@@ -236,6 +242,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: e.url('REDIS_URL') ?? null,
     prefix: e.string('SWITCHYARD_PREFIX', 'switchyard'),
     dataDir: e.string('SWITCHYARD_DATA_DIR', '.data'),
+    openai: {
+      maxFileBytes: e.int('OPENAI_FILE_MAX_BYTES', 50 * 1024 * 1024, 1),
+      defaultSensitivity: e.oneOf('OPENAI_BATCH_SENSITIVITY', SENSITIVITY_LEVELS, 'internal'),
+    },
     maxOutputTokens: e.int('MAX_OUTPUT_TOKENS', 512, 1, 131_072),
     localModels: localModels(e),
     engine: {

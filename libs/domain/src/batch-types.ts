@@ -3,7 +3,7 @@ import type { RouteTarget } from './route-target.js';
 import type { Sensitivity } from './sensitivity.js';
 import type { TokenUsage } from './token-usage.js';
 
-export const BATCH_KINDS = ['document-processing', 'code-migration'] as const;
+export const BATCH_KINDS = ['document-processing', 'code-migration', 'chat'] as const;
 export type BatchKind = (typeof BATCH_KINDS)[number];
 
 export const DOCUMENT_TASK_TYPES = ['summarize', 'classify', 'extract'] as const;
@@ -38,6 +38,52 @@ export interface CodeMigrationTask {
   params?: RenameApiParams;
   maxTokens?: number;
 }
+
+/** A chat message as the chat-completions API takes it; content is text (parts of type "text" are joined). */
+export interface ChatMessage {
+  role: 'system' | 'developer' | 'user' | 'assistant';
+  content: string;
+  name?: string;
+}
+
+/** response_format of a chat-completions request: free text, any JSON object, or JSON matching a schema. */
+export type ChatResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      json_schema: { name: string; schema?: Record<string, unknown>; strict?: boolean | null; description?: string };
+    };
+
+/**
+ * One chat-completions request, as the OpenAI API takes it (issue 16 §2): the fields Switchyard honours on
+ * every provider. Anything else is refused at intake, naming the field, rather than silently dropped.
+ */
+export interface ChatBody {
+  messages: ChatMessage[];
+  /** A local model's name pins the item to it; another name is the client's and routing picks the model. */
+  model?: string;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  seed?: number;
+  stop?: string | string[];
+  response_format?: ChatResponseFormat;
+}
+
+/** A chat batch has no shared task: each item carries its whole request. `chat: true` tells it from the others. */
+export interface ChatTask {
+  chat: true;
+}
+
+export interface ChatItemInput {
+  id: string;
+  body: ChatBody;
+}
+
+/** What a batch's items are asked to do, by kind. */
+export type BatchTask = DocumentTask | CodeMigrationTask | ChatTask;
 
 export interface DocumentItemInput {
   id: string;
@@ -86,7 +132,8 @@ export type BatchSubmission =
       items?: CodeItemInput[];
       source?: RepoSource;
       output?: BranchOutputRequest;
-    });
+    })
+  | (SubmissionCommon & { kind: 'chat'; items: ChatItemInput[] });
 
 /** What a branch output needs once the batch has finished: where, and on top of which commit. */
 export interface BranchOutputSpec {

@@ -15,6 +15,8 @@ export {
 } from './code-migration/migration-presets.js';
 export { branchNameProblem, itemPathProblem } from './code-migration/repo-paths.js';
 export { RepoSourceError, readRepoSource, type RepoFiles } from './code-migration/repo-source.js';
+export { chatAnswerOf, checkChatAnswer, type ChatAnswer } from './chat/chat-answer.js';
+export { chatAnswerSchema, chatBodyOf, chatBodyTokens, chatPrompt } from './chat/chat-prompt.js';
 export { compileProblem } from './document-processing/schema-compile-thread.js';
 export { schemaRefusal } from './document-processing/schema-limits.js';
 export { UnsupportedSchemaError } from './document-processing/structured-output.js';

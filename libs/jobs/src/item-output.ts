@@ -1,4 +1,4 @@
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import type { CodeMigrationTask, DocumentTask, WorkItem, BatchTask } from '#libs/domain';
 import { validateMigratedFile } from './code-migration/output-validator.js';
 import { migrationExpectations } from './code-migration/migration-presets.js';
 import { validationRetryPrompt } from './code-migration/retry-prompt.js';
@@ -19,7 +19,7 @@ export type OutputCheck =
  */
 export function checkItemOutput(
   item: Pick<WorkItem, 'kind' | 'input' | 'path'>,
-  task: DocumentTask | CodeMigrationTask,
+  task: BatchTask,
   text: string,
   finishReason: 'stop' | 'length',
   maxOutputTokens: number,
@@ -58,9 +58,6 @@ export function checkItemOutput(
 }
 
 /** The JSON Schema an answer must match, for providers that can enforce it (grammar, response_format). */
-export function answerSchema(
-  item: Pick<WorkItem, 'kind'>,
-  task: DocumentTask | CodeMigrationTask,
-): Record<string, unknown> | undefined {
+export function answerSchema(item: Pick<WorkItem, 'kind'>, task: BatchTask): Record<string, unknown> | undefined {
   return item.kind === 'document-processing' ? (jsonSchemaForTask(task as DocumentTask) ?? undefined) : undefined;
 }

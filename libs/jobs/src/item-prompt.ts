@@ -1,8 +1,9 @@
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import type { CodeMigrationTask, DocumentTask, WorkItem, BatchTask } from '#libs/domain';
 import { estimateTokens } from '#libs/routing';
 import { codeMigrationPrompt } from './code-migration-prompt.js';
 import { documentPrompt } from './document-prompt.js';
 import type { Prompt } from './prompt.js';
+import { chatBodyOf, chatPrompt } from './chat/chat-prompt.js';
 
 /**
  * The prompt for any work item, by its batch kind; its expectedOutputTokens is what routing, quotes
@@ -10,9 +11,10 @@ import type { Prompt } from './prompt.js';
  */
 export function promptFor(
   item: Pick<WorkItem, 'kind' | 'input' | 'path'>,
-  task: DocumentTask | CodeMigrationTask,
+  task: BatchTask,
   maxOutputTokens: number,
 ): Prompt {
+  if (item.kind === 'chat') return chatPrompt(chatBodyOf(item.input), maxOutputTokens);
   if (item.kind !== 'code-migration') return documentPrompt(task as DocumentTask, item.input, maxOutputTokens);
   const prompt = codeMigrationPrompt(task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens);
   return { ...prompt, expectedOutputTokens: migratedOutputTokens(item.input, prompt) };

@@ -1,9 +1,12 @@
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import type { CodeMigrationTask, DocumentTask, WorkItem, BatchTask } from '#libs/domain';
 import { needsParts, runSplitMigration } from './code-migration/split-migration-run.js';
 import { runLongDocument } from './document-processing/long-document-run.js';
 import type { ContextShort } from './context-short.js';
 import { answerSchema, checkItemOutput } from './item-output.js';
 import { promptFor } from './item-prompt.js';
+import { chatBodyOf, chatAnswerSchema } from './chat/chat-prompt.js';
+import { checkChatAnswer } from './chat/chat-answer.js';
+import type { Prompt } from './prompt.js';
 import { askChecked, CallTally, fitsOneCall, type ItemModel, type RejectionListener } from './model-calls.js';
 
 export type ItemRunOutcome<Stop> =
@@ -26,12 +29,13 @@ export type ItemRunOutcome<Stop> =
 export async function runItem<Stop>(
   model: ItemModel<Stop>,
   item: Pick<WorkItem, 'kind' | 'input' | 'path'>,
-  task: DocumentTask | CodeMigrationTask,
+  task: BatchTask,
   maxOutputTokens: number,
   onRejected?: RejectionListener,
   tally: CallTally = new CallTally(),
 ): Promise<ItemRunOutcome<Stop>> {
   const prompt = promptFor(item, task, maxOutputTokens);
+  if (item.kind === 'chat') return runChat(model, item.input, prompt, maxOutputTokens, onRejected, tally);
   if (
     item.kind === 'code-migration' &&
     needsParts(model, task as CodeMigrationTask, item.path ?? '', item.input, maxOutputTokens)
@@ -74,4 +78,34 @@ export async function runItem<Stop>(
 function rejected<Stop>(run: { ok: false; message: string } | ContextShort, tally: CallTally): ItemRunOutcome<Stop> {
   const rejection = { kind: 'rejected' as const, message: run.message, tally };
   return 'cause' in run ? { ...rejection, cause: run.cause } : rejection;
+}
+
+/**
+ * A chat item: its one request, asked again once when a JSON response_format came back as something else;
+ * the answer stored as content and finish_reason (ChatAnswer). Never split: a conversation has no parts.
+ */
+async function runChat<Stop>(
+  model: ItemModel<Stop>,
+  input: string,
+  prompt: Prompt,
+  maxOutputTokens: number,
+  onRejected: RejectionListener | undefined,
+  tally: CallTally,
+): Promise<ItemRunOutcome<Stop>> {
+  const body = chatBodyOf(input);
+  const asked = await askChecked(
+    model,
+    tally,
+    prompt,
+    chatAnswerSchema(body),
+    (answer) => {
+      const check = checkChatAnswer(body, answer.text, answer.finishReason);
+      return check.ok ? { ok: true, value: check.result } : { ...check, retry: prompt };
+    },
+    { maxOutputTokens, onRejected, rounds: 2 },
+  );
+  if ('stop' in asked) return { kind: 'stopped', stop: asked.stop, tally };
+  return asked.ok
+    ? { kind: 'answered', result: asked.value, diff: null, tally }
+    : { kind: 'rejected', message: asked.message, tally };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { CodeMigrationTask, DocumentTask } from '#libs/domain';
+import type { CodeMigrationTask, DocumentTask, BatchTask } from '#libs/domain';
 import type { CompletionResult } from '#libs/providers';
 import { callsOn, type SplittableItem } from '#libs/routing';
 import { promptFor } from './item-prompt.js';
@@ -35,7 +35,7 @@ function fakeModel(contextTokens: number, answer?: (prompt: Prompt) => string) {
 type Item = { kind: 'document-processing' | 'code-migration'; input: string; path: string | undefined };
 
 /** What routing is told about the item, counted as the fake model counts. */
-function estimate(item: Item, task: DocumentTask | CodeMigrationTask, maxOutputTokens: number): SplittableItem {
+function estimate(item: Item, task: BatchTask, maxOutputTokens: number): SplittableItem {
   const prompt = promptFor(item, task, maxOutputTokens);
   const split = itemSplit(item, task, maxOutputTokens, { text: count, prompt: promptTokens });
   return { inputTokens: promptTokens(prompt), expectedOutputTokens: prompt.expectedOutputTokens, split };

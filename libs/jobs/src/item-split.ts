@@ -1,4 +1,4 @@
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import type { CodeMigrationTask, DocumentTask, WorkItem, BatchTask } from '#libs/domain';
 import type { ItemSplit } from '#libs/routing';
 import { filePartFrame, MIN_PART_TOKENS, OUTPUT_GROWTH } from './code-migration/split-migration-run.js';
 import {
@@ -26,7 +26,7 @@ export interface SplitTokenCounts {
  */
 export function itemSplit(
   item: Pick<WorkItem, 'kind' | 'input' | 'path'>,
-  task: DocumentTask | CodeMigrationTask,
+  task: BatchTask,
   maxOutputTokens: number,
   count: SplitTokenCounts,
 ): ItemSplit {

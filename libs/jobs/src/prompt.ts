@@ -1,3 +1,5 @@
+import type { ChatCall } from '#libs/providers';
+
 /** What a provider is asked for one item. Holds user data: never log it. */
 export interface Prompt {
   system: string;
@@ -6,4 +8,6 @@ export interface Prompt {
   maxTokens: number;
   /** Best guess of generated tokens, for routing and quotes. */
   expectedOutputTokens: number;
+  /** A chat item: its own messages and sampling, sent instead of system and prompt (issue 16 §2). */
+  chat?: ChatCall;
 }

@@ -1,6 +1,6 @@
 import type { AppConfig, CloudProviderConfig, LocalModelConfig } from '#libs/config';
 import type { BatchStore } from '#libs/batches';
-import type { CodeMigrationTask, DocumentTask, WorkItem } from '#libs/domain';
+import type { WorkItem, BatchTask } from '#libs/domain';
 import { taskKind, routableItem } from '#libs/batches';
 import { queueRefFor, type JobName, type QueueLayer } from '#libs/queue';
 import type { LatencyFit } from '#libs/routing';
@@ -142,7 +142,7 @@ export class ProviderDirectory {
       this.jobs.active<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT),
       this.jobs.waiting<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT),
     ]);
-    const tasks = new Map<string, Promise<DocumentTask | CodeMigrationTask | null>>();
+    const tasks = new Map<string, Promise<BatchTask | null>>();
     const queue: QueuedWork[] = [];
     let listed = 0;
     for (const job of running) {
@@ -171,7 +171,7 @@ export class ProviderDirectory {
 
   private async estimate(
     item: WorkItem,
-    tasks: Map<string, Promise<DocumentTask | CodeMigrationTask | null>>,
+    tasks: Map<string, Promise<BatchTask | null>>,
     calibration: TokenCalibration,
   ): Promise<RoutableItem | null> {
     const key = `${item.batchId}:${item.index}`;

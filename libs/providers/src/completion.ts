@@ -1,5 +1,19 @@
 import type { TokenUsage } from '#libs/domain';
-import type { Sensitivity } from '#libs/domain';
+import type { ChatMessage, ChatResponseFormat, Sensitivity } from '#libs/domain';
+
+/**
+ * A chat item's own request (issue 16 §2): its messages and sampling, honoured as given. `system` and
+ * `prompt` of the request then only count tokens; the messages are what is sent.
+ */
+export interface ChatCall {
+  messages: ChatMessage[];
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  stop?: string[];
+  /** Sent to a cloud provider as is; a local model follows a json_schema or json_object with a grammar. */
+  responseFormat?: ChatResponseFormat;
+}
 
 /** One prompt for one item. Never log `system`, `prompt` or a result's `text`: they hold user data. */
 export interface CompletionRequest {
@@ -15,6 +29,8 @@ export interface CompletionRequest {
    * OpenAI-compatible APIs with response_format json_schema. The answer is validated either way.
    */
   jsonSchema?: Record<string, unknown>;
+  /** A chat item: send these messages and parameters rather than system and prompt. */
+  chat?: ChatCall;
 }
 
 export type { TokenUsage } from '#libs/domain';

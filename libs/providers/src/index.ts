@@ -5,6 +5,7 @@ export { type EgressAudit, type EgressRecord } from './cloud/egress-audit.js';
 export {
   ProviderError,
   isRefusal,
+  type ChatCall,
   type CompletionRequest,
   type CompletionResult,
   type InferenceProvider,

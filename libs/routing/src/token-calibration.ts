@@ -9,7 +9,7 @@
  * cost is what the estimate is for. Per kind, because code tokenizes denser than prose and each kind of
  * answer runs longer or shorter than its rule.
  */
-export const TASK_KINDS = ['summarize', 'classify', 'extract', 'migrate'] as const;
+export const TASK_KINDS = ['summarize', 'classify', 'extract', 'migrate', 'chat'] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
 export type TokenDirection = 'input' | 'output';
 

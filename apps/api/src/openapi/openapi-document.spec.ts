@@ -4,6 +4,7 @@ import { Controller, Get, HttpCode, Post, Query, Body, type Type } from '@nestjs
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BATCH_KINDS } from '#libs/domain';
 import { ApiDoc } from './api-doc.decorator.js';
 import { answerSchemas, requestSchemas } from './api-schemas.js';
 import { buildOpenApiDocument } from './openapi-document.js';
@@ -55,9 +56,9 @@ describe('the OpenAPI document', () => {
     expect(answer?.headers?.Location).toBeDefined();
   });
 
-  it('takes the batch body from the zod schema intake validates with: strict, this deployment’s item limit', () => {
+  it('takes the batch body from the zod schema intake validates with: one strict variant per kind, this deployment’s item limit', () => {
     const body = schemas.BatchSubmission as { oneOf: Array<{ additionalProperties: unknown; properties: any }> };
-    expect(body.oneOf).toHaveLength(2);
+    expect(body.oneOf).toHaveLength(BATCH_KINDS.length);
     for (const variant of body.oneOf) {
       expect(variant.additionalProperties).toBe(false);
       expect(variant.properties.items.maxItems).toBe(10);

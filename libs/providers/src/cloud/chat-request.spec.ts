@@ -48,4 +48,23 @@ describe('the chat completion an item asks for', () => {
       json_schema: { name: 'answer', schema: relaxed, strict: false },
     });
   });
+
+  it("sends a chat item's own messages and parameters as written, with the item's limit", () => {
+    const response_format = { type: 'json_schema' as const, json_schema: { name: 'r', schema: closedSchema } };
+    const messages = [
+      { role: 'developer' as const, content: 'Be terse.' },
+      { role: 'user' as const, content: 'Hi', name: 'ana' },
+    ];
+    const chat = { messages, temperature: 0.2, topP: 0.9, seed: 5, stop: ['END'], responseFormat: response_format };
+    expect(chatCompletionParams('gpt-x', request({ chat, jsonSchema: closedSchema }))).toEqual({
+      model: 'gpt-x',
+      messages,
+      max_tokens: 64,
+      temperature: 0.2,
+      top_p: 0.9,
+      seed: 5,
+      stop: ['END'],
+      response_format,
+    });
+  });
 });

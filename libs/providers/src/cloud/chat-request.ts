@@ -1,5 +1,5 @@
 import type { ChatCompletionCreateParamsBase } from 'openai/resources/chat/completions';
-import type { CompletionRequest } from '../completion.js';
+import type { ChatCall, CompletionRequest } from '../completion.js';
 import { fitsStrictMode } from './strict-schema.js';
 
 /** The name a structured answer's schema goes by in response_format; the API requires one. */
@@ -12,6 +12,7 @@ type ResponseFormat = NonNullable<ChatCompletionCreateParamsBase['response_forma
  * structured answer, its schema. The same for a whole or a streamed answer; the caller adds `stream`.
  */
 export function chatCompletionParams(model: string, req: CompletionRequest): ChatCompletionCreateParamsBase {
+  if (req.chat) return chatItemParams(model, req.maxTokens, req.chat);
   return {
     model,
     messages: [
@@ -33,5 +34,22 @@ export function responseFormatFor(schema: Record<string, unknown>): ResponseForm
   return {
     type: 'json_schema',
     json_schema: { name: ANSWER_SCHEMA_NAME, schema, strict: fitsStrictMode(schema) },
+  };
+}
+
+/**
+ * A chat item's request as its client wrote it (issue 16 §2): the messages and sampling parameters passed
+ * through, response_format as given; only the model is the provider's and the limit the one routing chose.
+ */
+function chatItemParams(model: string, maxTokens: number, chat: ChatCall): ChatCompletionCreateParamsBase {
+  return {
+    model,
+    messages: chat.messages.map((m) => ({ role: m.role, content: m.content, ...(m.name ? { name: m.name } : {}) })),
+    max_tokens: maxTokens,
+    ...(chat.temperature === undefined ? {} : { temperature: chat.temperature }),
+    ...(chat.topP === undefined ? {} : { top_p: chat.topP }),
+    ...(chat.seed === undefined ? {} : { seed: chat.seed }),
+    ...(chat.stop === undefined ? {} : { stop: chat.stop }),
+    ...(chat.responseFormat === undefined ? {} : { response_format: chat.responseFormat as ResponseFormat }),
   };
 }

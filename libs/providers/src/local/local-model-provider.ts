@@ -11,12 +11,18 @@ import {
   getLlama,
   resolveChatWrapper,
 } from 'node-llama-cpp';
-import { type CompletionRequest, type CompletionResult, type InferenceProvider, ProviderError } from '../completion.js';
+import {
+  type ChatCall,
+  type CompletionRequest,
+  type CompletionResult,
+  type InferenceProvider,
+  ProviderError,
+} from '../completion.js';
 import { boundedJsonSchema } from './bounded-json-schema.js';
 import { classifyEngineError } from './engine-errors.js';
 import { linkSignals } from './linked-signal.js';
 import { SequencePool } from './sequence-pool.js';
-import { renderedPromptTokens, systemHistory } from './rendered-prompt.js';
+import { chatHistory, renderedPromptTokens, systemHistory } from './rendered-prompt.js';
 
 export interface LocalModelOptions {
   modelPath: string;
@@ -143,8 +149,10 @@ export class LocalModelProvider implements InferenceProvider {
     if (!Number.isSafeInteger(req.maxTokens) || req.maxTokens < 1) {
       throw new ProviderError(`item ${req.itemRef}: maxTokens must be a positive integer`, false, 'invalid_request');
     }
-    const history = systemHistory(req.system);
-    this.assertFits(req, history);
+    const { history, prompt } = req.chat
+      ? chatHistory(req.chat.messages)
+      : { history: systemHistory(req.system), prompt: req.prompt };
+    this.assertFits(req, history, prompt);
 
     const { signal, detach } = linkSignals(req.signal, this.shutdown.signal);
     let sequence: LlamaContextSequence;
@@ -166,7 +174,12 @@ export class LocalModelProvider implements InferenceProvider {
       // Bounded from maxTokens, so a constrained answer can always close before the limit (issue 12).
       const schema = req.jsonSchema && boundedJsonSchema(req.jsonSchema, req.maxTokens);
       const grammar = schema ? await this.grammarFor(schema) : undefined;
-      const result = await session.promptWithMeta(req.prompt, { maxTokens: req.maxTokens, signal, grammar });
+      const result = await session.promptWithMeta(prompt, {
+        maxTokens: req.maxTokens,
+        signal,
+        grammar,
+        ...(req.chat ? samplingOf(req.chat) : {}),
+      });
       const used = sequence.tokenMeter.diff(before);
       return {
         text: result.responseText,
@@ -265,8 +278,8 @@ export class LocalModelProvider implements InferenceProvider {
    * dropping part of the prompt. This counts tokens only to admit the request; usage comes from
    * the engine.
    */
-  private assertFits(req: CompletionRequest, history: readonly ChatHistoryItem[]): void {
-    const promptTokens = this.renderedTokens(history, req.prompt);
+  private assertFits(req: CompletionRequest, history: readonly ChatHistoryItem[], prompt: string): void {
+    const promptTokens = this.renderedTokens(history, prompt);
     if (promptTokens + req.maxTokens > this.contextSize) {
       throw new ProviderError(
         `item ${req.itemRef}: prompt (${promptTokens} tokens) plus maxTokens (${req.maxTokens}) exceeds the ` +
@@ -290,6 +303,21 @@ export class LocalModelProvider implements InferenceProvider {
     const message = error instanceof Error ? error.message : String(error);
     return new ProviderError(`item ${req.itemRef}: local model "${this.name}" failed: ${message}`, retryable, code);
   }
+}
+
+/** A chat item's sampling as node-llama-cpp takes it; absent fields keep the engine's defaults. */
+function samplingOf(chat: ChatCall): {
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  customStopTriggers?: string[];
+} {
+  return {
+    ...(chat.temperature === undefined ? {} : { temperature: chat.temperature }),
+    ...(chat.topP === undefined ? {} : { topP: chat.topP }),
+    ...(chat.seed === undefined ? {} : { seed: chat.seed }),
+    ...(chat.stop === undefined || chat.stop.length === 0 ? {} : { customStopTriggers: chat.stop }),
+  };
 }
 
 function closedError(name: string): ProviderError {

@@ -1,0 +1,72 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res, UseFilters } from '@nestjs/common';
+import type { Response } from 'express';
+import { OpenAIBatches, OpenAIRequestError } from '#libs/batches';
+import { effectiveLimits, KeyRateLimiter, submittedTokens, tenantScope, type Caller } from '#libs/access';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import type { ChatItemInput } from '#libs/domain';
+import { CurrentCaller, RequiresScope } from '../access-decorators.js';
+import { overLimit } from '../rate-limit.guard.js';
+import { boundedInt } from '../query-params.js';
+import { OpenAIErrorsFilter } from './openai-errors.filter.js';
+
+/**
+ * OpenAI's Batch API (issue 16 §1) over Switchyard's batches: create from an uploaded file, read, list with
+ * OpenAI's cursor, cancel. Enqueues and reads; a batch created here is a Switchyard batch underneath.
+ */
+@Controller('openai/v1/batches')
+@UseFilters(OpenAIErrorsFilter)
+export class OpenAIBatchesController {
+  constructor(
+    @Inject(OpenAIBatches) private readonly batches: OpenAIBatches,
+    @Inject(KeyRateLimiter) private readonly limiter: KeyRateLimiter,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  @Post()
+  @HttpCode(200)
+  @RequiresScope('submit')
+  async create(
+    @Body() body: unknown,
+    @CurrentCaller() caller: Caller | null,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    return this.batches.createBatch(body, caller?.tenant ?? null, Date.now(), this.charge(caller, res));
+  }
+
+  @Get()
+  @RequiresScope('read')
+  async list(@CurrentCaller() caller: Caller | null, @Query('after') after?: string, @Query('limit') limit?: string) {
+    return this.batches.listBatches(tenantScope(caller), after, boundedInt('limit', limit, 20, 1, 100));
+  }
+
+  @Get(':id')
+  @RequiresScope('read')
+  async get(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {
+    return (await this.batches.getBatch(id, tenantScope(caller))) ?? notFound(id);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @RequiresScope('submit')
+  async cancel(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {
+    return (await this.batches.cancelBatch(id, tenantScope(caller))) ?? notFound(id);
+  }
+
+  /**
+   * The file's requests are taken from the key's tokens per minute once read, as a native submission's are
+   * by RateLimitGuard (this body names none of them). Open mode has no key to count against.
+   */
+  private charge(caller: Caller | null, res: Response): ((items: ChatItemInput[]) => Promise<void>) | undefined {
+    if (!caller) return undefined;
+    return async (items) => {
+      const tokens = submittedTokens({ kind: 'chat', items });
+      const limits = effectiveLimits(this.config.access.rateLimits, caller.limits);
+      const decision = await this.limiter.consume(caller.keyId, tokens, limits, Date.now(), 0);
+      if (!decision.allowed) throw overLimit(decision, tokens, res);
+    };
+  }
+}
+
+function notFound(id: string): never {
+  throw new OpenAIRequestError(404, `No such Batch object: ${id}`, 'batch_id');
+}

@@ -1,0 +1,29 @@
+import type { Provider } from '@nestjs/common';
+import { MulterModule } from '@nestjs/platform-express';
+import type { Redis } from 'ioredis';
+import { BatchIntake, BatchStore, OpenAIBatches } from '#libs/batches';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { REDIS } from '#libs/redis';
+
+/** The OpenAI batch surface over the intake and the batch store, with the limits a file's lines are held to. */
+export const openAIBatchesProvider: Provider = {
+  provide: OpenAIBatches,
+  inject: [REDIS, APP_CONFIG, BatchIntake, BatchStore],
+  useFactory: (redis: Redis, c: AppConfig, intake: BatchIntake, store: BatchStore) =>
+    new OpenAIBatches(redis, c.prefix, intake, store, {
+      maxFileBytes: c.openai.maxFileBytes,
+      maxLines: c.http.maxItems,
+      maxLineBytes: c.http.maxItemBytes,
+      maxOutputTokens: c.maxOutputTokens,
+      defaultSensitivity: c.openai.defaultSensitivity,
+      localModels: c.localModels.map((m) => m.name),
+    }),
+};
+
+/**
+ * Multipart uploads held in memory up to OPENAI_FILE_MAX_BYTES (multer stops reading past it: a 413), one
+ * file a request. Only the files controller reads multipart bodies.
+ */
+export function openAIUploads(config: AppConfig) {
+  return MulterModule.register({ limits: { fileSize: config.openai.maxFileBytes, files: 1, fields: 8 } });
+}

@@ -1,0 +1,58 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { OpenAIRequestError } from '#libs/batches';
+
+/** OpenAI's error body: what the openai SDKs read to raise BadRequestError, NotFoundError, AuthenticationError... */
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+const CODES: Record<number, string> = {
+  401: 'invalid_api_key',
+  403: 'insufficient_permissions',
+  404: 'not_found',
+  413: 'file_too_large',
+  429: 'rate_limit_exceeded',
+};
+
+/** An OpenAI error body for a status: `invalid_request_error` for a 4xx, `server_error` otherwise, as OpenAI types them. */
+export function openAIError(
+  status: number,
+  message: string,
+  param: string | null = null,
+  code?: string | null,
+): OpenAIErrorBody {
+  const type = status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
+  return { error: { message, type, param, code: code === undefined ? (CODES[status] ?? null) : code } };
+}
+
+/**
+ * Every answer of the /openai/v1 controllers that is not a success, in OpenAI's shape (issue 16 §1), so a
+ * client written against OpenAI gets the exception it expects. Guards' 401/403/429 come through here too.
+ * Nothing of the request's content is logged.
+ */
+@Catch()
+export class OpenAIErrorsFilter implements ExceptionFilter {
+  private readonly log = new Logger('openai');
+
+  catch(err: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    if (err instanceof OpenAIRequestError) {
+      res.status(err.status).json(openAIError(err.status, err.message, err.param, err.code ?? undefined));
+      return;
+    }
+    if (err instanceof HttpException) {
+      const status = err.getStatus();
+      const body = err.getResponse();
+      const message = typeof body === 'string' ? body : String((body as { message?: unknown }).message ?? err.message);
+      const field = typeof body === 'object' ? (body as { field?: unknown }).field : undefined;
+      res.status(status).json(openAIError(status, message, typeof field === 'string' ? field : null));
+      return;
+    }
+    this.log.error({
+      msg: 'unhandled error',
+      error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+    });
+    res.status(500).json(openAIError(500, 'internal server error'));
+  }
+}

@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import type { ChatBody } from '#libs/domain';
+import { schemaRefusal } from '#libs/jobs';
+
+/** The limits a chat body is checked against: those of every submission. */
+export interface ChatBodyLimits {
+  maxOutputTokens: number;
+}
+
+const MAX_STOP_SEQUENCES = 4;
+
+/**
+ * A chat-completions request as a chat item's body (issue 16 §2), and an OpenAI batch line's. Strict: a
+ * field Switchyard does not honour on every provider (n, logprobs, tools, ...) is refused naming it, never
+ * silently dropped. Content given as parts becomes their text (only "text" parts are taken).
+ */
+export function chatBodySchema(limits: ChatBodyLimits) {
+  const text = z.string({ error: 'must be a string' });
+  const content = z.union(
+    [
+      text,
+      z
+        .array(z.strictObject({ type: z.literal('text', { error: 'only "text" parts are supported' }), text }))
+        .min(1, 'needs at least one part')
+        .transform((parts) => parts.map((p) => p.text).join('')),
+    ],
+    { error: 'must be a string or an array of {"type": "text", "text": ...} parts' },
+  );
+  const tokens = z
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(1, 'must be at least 1')
+    .max(limits.maxOutputTokens, `must be at most ${limits.maxOutputTokens} (MAX_OUTPUT_TOKENS)`)
+    .optional();
+  const responseFormat = z.discriminatedUnion(
+    'type',
+    [
+      z.strictObject({ type: z.literal('text') }),
+      z.strictObject({ type: z.literal('json_object') }),
+      z.strictObject({
+        type: z.literal('json_schema'),
+        json_schema: z
+          .strictObject({
+            name: z
+              .string({ error: 'must be a string' })
+              .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a-z, A-Z, 0-9, _ or -'),
+            description: text.optional(),
+            schema: z.record(z.string(), z.unknown(), { error: 'must be a JSON Schema object' }).optional(),
+            strict: z.boolean({ error: 'must be a boolean' }).nullable().optional(),
+          })
+          .superRefine((format, ctx) => {
+            const refusal = format.schema ? schemaRefusal(format.schema) : null;
+            if (refusal) ctx.addIssue({ code: 'custom', path: ['schema'], message: `is refused: ${refusal}` });
+          }),
+      }),
+    ],
+    { error: 'must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", ...}' },
+  );
+  return z
+    .strictObject({
+      messages: z
+        .array(
+          z.strictObject({
+            role: z.enum(['system', 'developer', 'user', 'assistant'], {
+              error: 'must be one of system, developer, user, assistant',
+            }),
+            content,
+            name: text.max(64).optional(),
+          }),
+          { error: 'must be an array of messages' },
+        )
+        .min(1, 'needs at least one message'),
+      model: text.max(256).optional(),
+      max_tokens: tokens,
+      max_completion_tokens: tokens,
+      temperature: z.number({ error: 'must be a number' }).min(0).max(2).optional(),
+      top_p: z.number({ error: 'must be a number' }).min(0).max(1).optional(),
+      seed: z.number({ error: 'must be a number' }).int('must be an integer').optional(),
+      stop: z
+        .union([text, z.array(text).max(MAX_STOP_SEQUENCES)], {
+          error: `must be a string or at most ${MAX_STOP_SEQUENCES} strings`,
+        })
+        .optional(),
+      response_format: responseFormat.optional(),
+    })
+    .superRefine((body, ctx) => {
+      // Every provider answers the last user message: a local chat template has no way to continue an
+      // assistant turn the way a cloud API may.
+      if (body.messages.at(-1)?.role !== 'user')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['messages', body.messages.length - 1, 'role'],
+          message: "the last message must be the user's",
+        });
+    }) satisfies z.ZodType<ChatBody, unknown>;
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from '@jest/globals';
+import { parseBatchLines } from './batch-lines.js';
+
+const limits = { maxOutputTokens: 512, maxLines: 3, maxLineBytes: 4096 };
+const line = (customId: string, body: object, rest: object = {}) =>
+  JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/chat/completions', body, ...rest });
+const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] };
+
+describe('the lines of an OpenAI batch input file', () => {
+  it('turns valid lines into chat items by custom_id, skipping blank lines', () => {
+    const parts = {
+      ...body,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'a' },
+            { type: 'text', text: 'b' },
+          ],
+        },
+      ],
+    };
+    const check = parseBatchLines(`${line('a', body)}\n\n${line('b', parts)}\n`, limits);
+    expect(check).toEqual({
+      ok: true,
+      lines: {
+        items: [
+          { id: 'a', body },
+          { id: 'b', body: { ...body, messages: [{ role: 'user', content: 'ab' }] } },
+        ],
+        lines: [1, 3],
+        errors: [],
+        total: 2,
+      },
+    });
+  });
+
+  it('names the line and field of each invalid line, and keeps the valid ones', () => {
+    const content = [
+      line('x', { ...body, logprobs: true }),
+      line('y', body, { url: '/v1/embeddings' }),
+      line('z', { ...body, messages: [{ role: 'assistant', content: 'prefill' }] }),
+    ].join('\n');
+    const check = parseBatchLines(content, limits);
+    if (!check.ok) throw new Error(check.message);
+    expect(check.lines.items).toEqual([]);
+    expect(check.lines.errors).toEqual([
+      {
+        line: 1,
+        customId: 'x',
+        code: 'invalid_request',
+        message: 'body.logprobs is not a known field',
+        param: 'body.logprobs',
+      },
+      expect.objectContaining({ line: 2, customId: 'y', param: 'url' }),
+      expect.objectContaining({ line: 3, customId: 'z', param: 'body.messages[0].role' }),
+    ]);
+  });
+
+  it('refuses max_tokens over MAX_OUTPUT_TOKENS and a json_schema the checker refuses', () => {
+    const check = parseBatchLines(line('a', { ...body, max_tokens: 513 }), limits);
+    expect(check.ok && check.lines.errors[0].param).toBe('body.max_tokens');
+  });
+
+  it('refuses a whole file that holds no request or more than a batch may hold', () => {
+    expect(parseBatchLines('\n\n', limits)).toEqual({ ok: false, message: 'the input file holds no request' });
+    const four = Array.from({ length: 4 }, (_, i) => line(`l${i}`, body)).join('\n');
+    expect(parseBatchLines(four, limits)).toMatchObject({ ok: false });
+  });
+});

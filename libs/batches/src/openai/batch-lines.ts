@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import type { ChatItemInput } from '#libs/domain';
+import { chatBodySchema } from '../chat-submission.js';
+import { fieldErrors } from '../batch-submission.js';
+
+/** The only endpoint a batch line may call: chat completions (issue 16 §1). */
+export const CHAT_ENDPOINT = '/v1/chat/completions';
+
+/** Why one line of an input file was not run: written to the batch's error file, as OpenAI writes them. */
+export interface LineError {
+  /** 1-based, as OpenAI numbers lines. */
+  line: number;
+  customId: string | null;
+  code: string;
+  message: string;
+  /** The offending field, e.g. `body.messages[0].role`. */
+  param: string | null;
+}
+
+export interface LineLimits {
+  maxOutputTokens: number;
+  /** Most lines a file may hold: a batch's items (MAX_ITEMS_PER_BATCH). */
+  maxLines: number;
+  /** Most UTF-8 bytes one line may hold (MAX_ITEM_BYTES). */
+  maxLineBytes: number;
+}
+
+export interface ParsedLines {
+  /** The valid lines as chat items (custom_id as the item id), in file order. */
+  items: ChatItemInput[];
+  /** The 1-based line of each item. */
+  lines: number[];
+  errors: LineError[];
+  /** Lines read (blank lines are not counted). */
+  total: number;
+}
+
+export type LinesCheck = { ok: true; lines: ParsedLines } | { ok: false; message: string };
+
+/**
+ * Every line of an OpenAI batch input file checked on its own (`{custom_id, method, url, body}`, body a
+ * chat-completions request): the valid ones become items, each invalid one an error naming its line and
+ * field. A file that is not JSONL at all, or holds more lines than a batch may, is refused whole.
+ */
+export function parseBatchLines(content: string, limits: LineLimits): LinesCheck {
+  const line = z.strictObject({
+    custom_id: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(512),
+    method: z.literal('POST', { error: 'must be "POST"' }),
+    url: z.literal(CHAT_ENDPOINT, { error: `must be "${CHAT_ENDPOINT}": the batch's endpoint` }),
+    body: chatBodySchema(limits),
+  });
+  const raw = content.split('\n');
+  const nonBlank = raw.filter((l) => l.trim() !== '').length;
+  if (nonBlank === 0) return { ok: false, message: 'the input file holds no request' };
+  if (nonBlank > limits.maxLines)
+    return {
+      ok: false,
+      message: `the input file holds ${nonBlank} requests; a batch holds at most ${limits.maxLines}`,
+    };
+  const parsed: ParsedLines = { items: [], lines: [], errors: [], total: 0 };
+  const seen = new Set<string>();
+  raw.forEach((text, i) => {
+    if (text.trim() === '') return;
+    parsed.total += 1;
+    const at = i + 1;
+    const fail = (customId: string | null, message: string, param: string | null, code = 'invalid_request') =>
+      parsed.errors.push({ line: at, customId, code, message, param });
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > limits.maxLineBytes)
+      return fail(null, `line is ${bytes} bytes; a request holds at most ${limits.maxLineBytes}`, null, 'too_large');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return fail(null, 'line is not valid JSON', null, 'invalid_json');
+    }
+    const customId = customIdOf(json);
+    const check = line.safeParse(json);
+    if (!check.success) {
+      const [first] = fieldErrors(check.error.issues);
+      return fail(customId, `${first.field} ${first.message}`, first.field);
+    }
+    if (seen.has(check.data.custom_id))
+      return fail(customId, 'custom_id is a duplicate within the file', 'custom_id', 'duplicate_custom_id');
+    seen.add(check.data.custom_id);
+    parsed.items.push({ id: check.data.custom_id, body: check.data.body });
+    parsed.lines.push(at);
+  });
+  return { ok: true, lines: parsed };
+}
+
+function customIdOf(json: unknown): string | null {
+  const id = (json as { custom_id?: unknown } | null)?.custom_id;
+  return typeof id === 'string' ? id : null;
+}

@@ -1,0 +1,395 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import {
+  SENSITIVITY_LEVELS,
+  isSensitivity,
+  type BatchView,
+  type ChatItemInput,
+  type ItemView,
+  type Sensitivity,
+} from '#libs/domain';
+import type { BatchIntake } from '../batch-intake.js';
+import { SubmissionRejected } from '../batch-intake.js';
+import type { BatchStore } from '../batch-store.js';
+import { CHAT_ENDPOINT, parseBatchLines, type LineError } from './batch-lines.js';
+import { parseCompletionWindow } from './completion-window.js';
+import {
+  generatedFile,
+  invalidLine,
+  itemLine,
+  openAIBatchOf,
+  type OpenAIBatch,
+  type OpenAIBatchRecord,
+} from './openai-shapes.js';
+
+/** A request the OpenAI surface refuses, in the terms OpenAI's error body uses (`{error: {message, type, param, code}}`). */
+export class OpenAIRequestError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409 | 413,
+    message: string,
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+    this.name = 'OpenAIRequestError';
+  }
+}
+
+export interface OpenAIBatchLimits {
+  /** Most bytes one uploaded file may hold (OPENAI_FILE_MAX_BYTES). */
+  maxFileBytes: number;
+  /** Most requests a file may hold: a batch's items (MAX_ITEMS_PER_BATCH). */
+  maxLines: number;
+  maxLineBytes: number;
+  maxOutputTokens: number;
+  /** The sensitivity of a batch whose metadata names none (OPENAI_BATCH_SENSITIVITY); PII detection may raise it. */
+  defaultSensitivity: Sensitivity;
+  localModels: string[];
+}
+
+/** The File object as OpenAI returns it. */
+export interface OpenAIFile {
+  id: string;
+  object: 'file';
+  bytes: number;
+  created_at: number;
+  filename: string;
+  purpose: string;
+  status: 'processed';
+  expires_at: null;
+  status_details: null;
+}
+
+const MAX_LIST = 100;
+
+/**
+ * The OpenAI Batch API over Switchyard's batches (issue 16 §1): uploaded files in Redis beside the batch
+ * records, and each OpenAI batch a small record pointing at the Switchyard batch its valid lines became —
+ * which stays the one source of truth for statuses, results, usage and cost. Output and error files are
+ * not stored: they are read from the batch's items when asked for. Enqueues and reads only (the intake
+ * does the rest), as everything the API runs.
+ */
+export class OpenAIBatches {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly intake: Pick<BatchIntake, 'submit' | 'cancel'>,
+    private readonly store: Pick<BatchStore, 'get' | 'eachItem'>,
+    private readonly limits: OpenAIBatchLimits,
+  ) {}
+
+  async uploadFile(
+    file: { filename: string; purpose: unknown; content: Buffer },
+    tenant: string | null,
+    now = Date.now(),
+  ): Promise<OpenAIFile> {
+    if (file.purpose !== 'batch')
+      throw new OpenAIRequestError(400, 'purpose must be "batch": the only files this API takes', 'purpose');
+    if (file.content.length > this.limits.maxFileBytes)
+      throw new OpenAIRequestError(
+        413,
+        `file exceeds ${this.limits.maxFileBytes} bytes (OPENAI_FILE_MAX_BYTES)`,
+        'file',
+      );
+    const id = `file-${randomUUID()}`;
+    const record = {
+      id,
+      bytes: String(file.content.length),
+      created_at: String(Math.floor(now / 1000)),
+      filename: file.filename.slice(0, 256),
+      purpose: 'batch',
+      ...(tenant ? { tenant } : {}),
+    };
+    await this.redis.multi().hset(this.fileKey(id), record).hset(this.fileKey(id), 'content', file.content).exec();
+    return fileObject(record);
+  }
+
+  /** A file the caller may see: an upload of its tenant, or a finished batch's output or error file. */
+  async getFile(id: string, tenant: string | undefined): Promise<OpenAIFile | null> {
+    const generated = generatedFile(id);
+    if (generated) {
+      const batch = await this.getBatch(generated.batchId, tenant);
+      const present = generated.kind === 'output' ? batch?.output_file_id : batch?.error_file_id;
+      if (!batch || present !== id) return null;
+      return fileObject({
+        id,
+        bytes: '0',
+        created_at: String(batch.finalizing_at ?? batch.created_at),
+        filename: `${batch.id}_${generated.kind === 'output' ? 'output' : 'error'}.jsonl`,
+        purpose: generated.kind === 'output' ? 'batch_output' : 'batch_output',
+      });
+    }
+    const [record] = await this.uploaded(id, tenant);
+    return record ? fileObject(record) : null;
+  }
+
+  /** The file's JSONL: an upload as stored, a generated file line by line from the batch's items. */
+  async fileContent(id: string, tenant: string | undefined): Promise<AsyncIterable<string> | Iterable<string> | null> {
+    const generated = generatedFile(id);
+    if (generated) {
+      if (!(await this.getFile(id, tenant))) return null;
+      const rec = await this.record(generated.batchId);
+      return rec ? this.lines(rec, generated.kind) : null;
+    }
+    const [record, content] = await this.uploaded(id, tenant, true);
+    if (!record) return null;
+    // One chunk: an upload is held whole (bounded by OPENAI_FILE_MAX_BYTES).
+    return [content ?? ''];
+  }
+
+  async deleteFile(
+    id: string,
+    tenant: string | undefined,
+  ): Promise<{ id: string; object: 'file'; deleted: true } | null> {
+    if (generatedFile(id)) {
+      throw new OpenAIRequestError(
+        400,
+        "a batch's output and error files are read from the batch; they go with it",
+        'file_id',
+      );
+    }
+    const [record] = await this.uploaded(id, tenant);
+    if (!record) return null;
+    await this.redis.del(this.fileKey(id));
+    return { id, object: 'file', deleted: true };
+  }
+
+  /**
+   * Creates a batch from an uploaded file: every line checked, the valid ones submitted as one chat batch
+   * through the intake (deadline: now + completion_window), the invalid ones kept for the error file. With
+   * no valid line there is no Switchyard batch and the OpenAI batch is `failed`, its errors listed.
+   */
+  async createBatch(
+    body: unknown,
+    tenant: string | null,
+    now = Date.now(),
+    /** Takes the valid lines' tokens from the caller's limits before anything is enqueued; throws to refuse. */
+    charge?: (items: ChatItemInput[]) => Promise<void>,
+  ): Promise<OpenAIBatch> {
+    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    if (typeof b.input_file_id !== 'string')
+      throw new OpenAIRequestError(400, 'input_file_id must be a file id', 'input_file_id');
+    if (b.endpoint !== CHAT_ENDPOINT)
+      throw new OpenAIRequestError(400, `endpoint must be "${CHAT_ENDPOINT}": the only one batches run`, 'endpoint');
+    const window = parseCompletionWindow(b.completion_window);
+    if (!window.ok) throw new OpenAIRequestError(400, `completion_window ${window.message}`, 'completion_window');
+    const metadata = this.metadataOf(b.metadata);
+    const [file, content] = await this.uploaded(b.input_file_id, tenant ?? undefined, true);
+    if (!file) throw new OpenAIRequestError(404, `No such File object: ${b.input_file_id}`, 'input_file_id');
+    const parsed = parseBatchLines(content ?? '', {
+      maxLines: this.limits.maxLines,
+      maxLineBytes: this.limits.maxLineBytes,
+      maxOutputTokens: this.limits.maxOutputTokens,
+    });
+    if (!parsed.ok) throw new OpenAIRequestError(400, parsed.message, 'input_file_id');
+    const { items, errors, total } = parsed.lines;
+    const rec: OpenAIBatchRecord = {
+      id: `batch_${randomUUID()}`,
+      nativeId: null,
+      inputFileId: b.input_file_id,
+      endpoint: CHAT_ENDPOINT,
+      completionWindow: String(b.completion_window),
+      metadata,
+      tenant,
+      createdAt: now,
+      expiresAt: now + window.ms,
+      total,
+      lineErrors: errors,
+      failure: items.length === 0 ? errors : null,
+      cancellingAt: null,
+      expiredAt: null,
+    };
+    if (items.length > 0) {
+      await charge?.(items);
+      const submission = {
+        kind: 'chat',
+        sensitivity: metadata?.sensitivity ?? this.limits.defaultSensitivity,
+        deadline: new Date(rec.expiresAt).toISOString(),
+        ...(metadata?.model ? { model: metadata.model } : {}),
+        items,
+      };
+      try {
+        rec.nativeId = (await this.intake.submit(submission, undefined, now, { tenant })).id;
+      } catch (err) {
+        if (!(err instanceof SubmissionRejected)) throw err;
+        const [first] = err.errors;
+        throw new OpenAIRequestError(400, `${first.field} ${first.message}`, first.field);
+      }
+    }
+    await this.save(rec);
+    return openAIBatchOf(rec, await this.native(rec));
+  }
+
+  /**
+   * The batch as OpenAI shows it. Once its window has passed, what has not started is cancelled and ends
+   * as batch_expired (issue 16 §1): applied by the first read after the window, the API's only clock.
+   */
+  async getBatch(id: string, tenant: string | undefined, now = Date.now()): Promise<OpenAIBatch | null> {
+    const rec = await this.visibleRecord(id, tenant);
+    if (!rec) return null;
+    let native = await this.native(rec);
+    if (native && isOpen(native) && now >= rec.expiresAt && rec.expiredAt === null && rec.cancellingAt === null) {
+      rec.expiredAt = now;
+      await this.save(rec);
+      await this.intake.cancel(native.id);
+      native = await this.native(rec);
+    }
+    return openAIBatchOf(rec, native);
+  }
+
+  /** Newest first, after the batch `after` names (OpenAI's cursor), at most `limit` (1–100, default 20). */
+  async listBatches(
+    tenant: string | undefined,
+    after?: string,
+    limit = 20,
+  ): Promise<{
+    object: 'list';
+    data: OpenAIBatch[];
+    first_id: string | null;
+    last_id: string | null;
+    has_more: boolean;
+  }> {
+    const index = tenant === undefined ? this.indexKey() : `${this.indexKey()}:tenant:${tenant}`;
+    let from = 0;
+    if (after !== undefined) {
+      const rank = await this.redis.zrevrank(index, after);
+      if (rank === null) throw new OpenAIRequestError(400, `after names no batch: ${after}`, 'after');
+      from = rank + 1;
+    }
+    const take = Math.max(1, Math.min(MAX_LIST, limit));
+    // By rank, not by creation time: batches created in the same millisecond are neither skipped nor repeated.
+    const ids = await this.redis.zrevrange(index, from, from + take);
+    const data: OpenAIBatch[] = [];
+    for (const id of ids.slice(0, take)) {
+      const batch = await this.getBatch(id, tenant);
+      if (batch) data.push(batch);
+    }
+    return {
+      object: 'list',
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data.at(-1)?.id ?? null,
+      has_more: ids.length > take,
+    };
+  }
+
+  /** Cancels what has not started (running items are stopped by their workers); `cancelling` until they end. */
+  async cancelBatch(id: string, tenant: string | undefined, now = Date.now()): Promise<OpenAIBatch | null> {
+    const rec = await this.visibleRecord(id, tenant);
+    if (!rec) return null;
+    const native = await this.native(rec);
+    if (!native) throw new OpenAIRequestError(409, `batch ${id} has failed; there is nothing to cancel`, 'batch_id');
+    if (rec.cancellingAt === null && rec.expiredAt === null && isOpen(native)) {
+      rec.cancellingAt = now;
+      await this.save(rec);
+      await this.intake.cancel(native.id);
+    } else if (rec.cancellingAt === null) {
+      throw new OpenAIRequestError(409, `batch ${id} has already finished; it cannot be cancelled`, 'batch_id');
+    }
+    return openAIBatchOf(rec, await this.native(rec));
+  }
+
+  private async *lines(rec: OpenAIBatchRecord, kind: 'output' | 'errors'): AsyncGenerator<string> {
+    if (kind === 'errors') for (const e of rec.lineErrors) yield `${JSON.stringify(invalidLine(rec, e))}\n`;
+    if (!rec.nativeId) return;
+    for await (const item of this.store.eachItem(rec.nativeId) as AsyncIterable<ItemView>) {
+      const line = itemLine(rec, item);
+      if (line?.file === kind) yield `${JSON.stringify(line.line)}\n`;
+    }
+  }
+
+  private metadataOf(raw: unknown): (Record<string, string> & { sensitivity?: Sensitivity }) | null {
+    if (raw === undefined || raw === null) return null;
+    if (typeof raw !== 'object' || Array.isArray(raw))
+      throw new OpenAIRequestError(400, 'metadata must be an object of strings', 'metadata');
+    const entries = Object.entries(raw as Record<string, unknown>);
+    if (entries.length > 16) throw new OpenAIRequestError(400, 'metadata holds at most 16 keys', 'metadata');
+    for (const [key, value] of entries) {
+      if (typeof value !== 'string' || value.length > 512 || key.length > 64)
+        throw new OpenAIRequestError(
+          400,
+          `metadata.${key} must be a string of at most 512 characters`,
+          `metadata.${key}`,
+        );
+    }
+    const metadata = raw as Record<string, string>;
+    if (metadata.sensitivity !== undefined && !isSensitivity(metadata.sensitivity))
+      throw new OpenAIRequestError(
+        400,
+        `metadata.sensitivity must be one of ${SENSITIVITY_LEVELS.join(', ')}`,
+        'metadata.sensitivity',
+      );
+    if (metadata.model !== undefined && !this.limits.localModels.includes(metadata.model))
+      throw new OpenAIRequestError(
+        400,
+        `metadata.model must be one of the local models: ${this.limits.localModels.join(', ')}`,
+        'metadata.model',
+      );
+    return metadata as Record<string, string> & { sensitivity?: Sensitivity };
+  }
+
+  /** The upload's fields (and its content when asked), if it exists and the tenant may see it. */
+  private async uploaded(
+    id: string,
+    tenant: string | undefined,
+    withContent = false,
+  ): Promise<[Record<string, string> | null, string | null]> {
+    const fields = ['id', 'bytes', 'created_at', 'filename', 'purpose', 'tenant', ...(withContent ? ['content'] : [])];
+    const values = await this.redis.hmget(this.fileKey(id), ...fields);
+    if (!values[0]) return [null, null];
+    const record = Object.fromEntries(fields.map((f, i) => [f, values[i] ?? ''])) as Record<string, string>;
+    if (tenant !== undefined && record.tenant !== tenant) return [null, null];
+    return [record, withContent ? record.content : null];
+  }
+
+  private async native(rec: OpenAIBatchRecord): Promise<BatchView | null> {
+    return rec.nativeId ? this.store.get(rec.nativeId) : null;
+  }
+
+  private async record(id: string): Promise<OpenAIBatchRecord | null> {
+    const raw = await this.redis.get(this.batchKey(id));
+    return raw ? (JSON.parse(raw) as OpenAIBatchRecord) : null;
+  }
+
+  private async visibleRecord(id: string, tenant: string | undefined): Promise<OpenAIBatchRecord | null> {
+    const rec = await this.record(id);
+    return rec && (tenant === undefined || rec.tenant === tenant) ? rec : null;
+  }
+
+  private async save(rec: OpenAIBatchRecord): Promise<void> {
+    const multi = this.redis.multi().set(this.batchKey(rec.id), JSON.stringify(rec));
+    multi.zadd(this.indexKey(), rec.createdAt, rec.id);
+    if (rec.tenant) multi.zadd(`${this.indexKey()}:tenant:${rec.tenant}`, rec.createdAt, rec.id);
+    await multi.exec();
+  }
+
+  private fileKey(id: string): string {
+    return `${this.prefix}:sy:oai:file:${id}`;
+  }
+  private batchKey(id: string): string {
+    return `${this.prefix}:sy:oai:batch:${id}`;
+  }
+  private indexKey(): string {
+    return `${this.prefix}:sy:oai:batches`;
+  }
+}
+
+function isOpen(native: BatchView): boolean {
+  return native.counts.queued + native.counts.running > 0;
+}
+
+function fileObject(r: Record<string, string>): OpenAIFile {
+  return {
+    id: r.id,
+    object: 'file',
+    bytes: Number(r.bytes),
+    created_at: Number(r.created_at),
+    filename: r.filename,
+    purpose: r.purpose,
+    status: 'processed',
+    expires_at: null,
+    status_details: null,
+  };
+}
+
+export type { LineError };

@@ -1,0 +1,141 @@
+import { describe, expect, it } from '@jest/globals';
+import type { BatchView, ItemView } from '#libs/domain';
+import {
+  errorFileId,
+  generatedFile,
+  itemLine,
+  openAIBatchOf,
+  outputFileId,
+  type OpenAIBatchRecord,
+} from './openai-shapes.js';
+
+const ID = 'batch_0b1f4a52-1d1e-4f0c-9a55-3d6c1c2b7e10';
+const rec = (over: Partial<OpenAIBatchRecord> = {}): OpenAIBatchRecord => ({
+  id: ID,
+  nativeId: 'native-1',
+  inputFileId: 'file-in',
+  endpoint: '/v1/chat/completions',
+  completionWindow: '1h',
+  metadata: null,
+  tenant: null,
+  createdAt: 1_000_000,
+  expiresAt: 4_600_000,
+  total: 3,
+  lineErrors: [{ line: 3, customId: 'bad', code: 'invalid_request', message: 'x', param: 'body' }],
+  failure: null,
+  cancellingAt: null,
+  expiredAt: null,
+  ...over,
+});
+const native = (counts: Partial<BatchView['counts']>): BatchView =>
+  ({
+    id: 'native-1',
+    counts: { total: 2, queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0, ...counts },
+    routes: { local: 0, cloud: 2 },
+    usage: { inputTokens: 10, outputTokens: 4 },
+    cost: { usd: 0.001 },
+    finishedAt: '1970-01-01T00:20:00.000Z',
+  }) as BatchView;
+const item = (over: Partial<ItemView>): ItemView =>
+  ({
+    id: 'q-1',
+    index: 0,
+    status: 'completed',
+    route: { target: 'cloud', provider: 'openai', model: 'gpt-x', reason: '' },
+    usage: { inputTokens: 7, outputTokens: 3 },
+    costUsd: 0.0002,
+    result: JSON.stringify({ content: 'hello', finish_reason: 'length' }),
+    error: null,
+    finishedAt: '1970-01-01T00:20:00.000Z',
+    ...over,
+  }) as ItemView;
+
+describe("an OpenAI batch's status, counts and files", () => {
+  it('is in_progress while items are open, completed once none is, counting invalid lines as failed', () => {
+    expect(openAIBatchOf(rec(), native({ queued: 1, completed: 1 }))).toMatchObject({
+      status: 'in_progress',
+      output_file_id: null,
+      request_counts: { total: 3, completed: 1, failed: 1 },
+    });
+    expect(openAIBatchOf(rec(), native({ completed: 2 }))).toMatchObject({
+      status: 'completed',
+      completed_at: 1200,
+      output_file_id: outputFileId(ID),
+      error_file_id: errorFileId(ID),
+      request_counts: { total: 3, completed: 2, failed: 1 },
+    });
+  });
+
+  it('goes cancelling → cancelled, and finalizing → expired once its window passed', () => {
+    expect(openAIBatchOf(rec({ cancellingAt: 2_000_000 }), native({ running: 1 })).status).toBe('cancelling');
+    expect(openAIBatchOf(rec({ cancellingAt: 2_000_000 }), native({ cancelled: 2 })).status).toBe('cancelled');
+    expect(openAIBatchOf(rec({ expiredAt: 5_000_000 }), native({ running: 1 })).status).toBe('finalizing');
+    expect(openAIBatchOf(rec({ expiredAt: 5_000_000 }), native({ cancelled: 1, completed: 1 }))).toMatchObject({
+      status: 'expired',
+      expired_at: 5000,
+    });
+  });
+
+  it('is failed with its errors when no line was valid', () => {
+    const failure = [{ line: 1, customId: null, code: 'invalid_json', message: 'line is not valid JSON', param: null }];
+    expect(openAIBatchOf(rec({ nativeId: null, failure, total: 1 }), null)).toMatchObject({
+      status: 'failed',
+      errors: { object: 'list', data: [{ code: 'invalid_json', line: 1, param: null }] },
+    });
+  });
+
+  it('names its generated files so they can be found again', () => {
+    expect(generatedFile(outputFileId(ID))).toEqual({ batchId: ID, kind: 'output' });
+    expect(generatedFile(errorFileId(ID))).toEqual({ batchId: ID, kind: 'errors' });
+    expect(generatedFile('file-abc')).toBeNull();
+  });
+});
+
+describe('the output and error lines', () => {
+  it('a completed item is a 200 whose body is a chat.completion with route and cost alongside', () => {
+    expect(itemLine(rec(), item({}))).toEqual({
+      file: 'output',
+      line: {
+        id: 'batch_req_native-1_0',
+        custom_id: 'q-1',
+        response: {
+          status_code: 200,
+          request_id: 'req_native-1_0',
+          body: {
+            id: 'chatcmpl-native-1-0',
+            object: 'chat.completion',
+            created: 1200,
+            model: 'gpt-x',
+            choices: [
+              {
+                index: 0,
+                message: { role: 'assistant', content: 'hello', refusal: null },
+                logprobs: null,
+                finish_reason: 'length',
+              },
+            ],
+            usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+            switchyard: { route: { target: 'cloud', provider: 'openai', model: 'gpt-x' }, cost_usd: 0.0002 },
+          },
+        },
+        error: null,
+      },
+    });
+  });
+
+  it('an item cancelled by the window is batch_expired; by a cancel, batch_cancelled; a failed one a 500', () => {
+    const cancelled = item({ status: 'cancelled', result: null });
+    expect(itemLine(rec({ expiredAt: 5_000_000 }), cancelled)).toMatchObject({
+      file: 'errors',
+      line: { response: null, error: { code: 'batch_expired' } },
+    });
+    expect(itemLine(rec({ cancellingAt: 2_000_000 }), cancelled)?.line).toMatchObject({
+      error: { code: 'batch_cancelled' },
+    });
+    expect(itemLine(rec(), item({ status: 'failed', error: 'provider down' }))?.line).toMatchObject({
+      response: { status_code: 500, body: { error: { message: 'provider down', type: 'server_error' } } },
+      error: null,
+    });
+    expect(itemLine(rec(), item({ status: 'running' }))).toBeNull();
+  });
+});

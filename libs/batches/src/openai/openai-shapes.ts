@@ -1,0 +1,241 @@
+import type { BatchView, ItemView } from '#libs/domain';
+import { chatAnswerOf } from '#libs/jobs';
+import type { LineError } from './batch-lines.js';
+
+/** What Switchyard keeps of a batch created through the OpenAI surface, beside the Switchyard batch it made. */
+export interface OpenAIBatchRecord {
+  /** `batch_<uuid>`. */
+  id: string;
+  /** The Switchyard batch its valid lines became; null when no line was valid (the batch failed). */
+  nativeId: string | null;
+  inputFileId: string;
+  endpoint: string;
+  completionWindow: string;
+  metadata: Record<string, string> | null;
+  tenant: string | null;
+  /** Epoch ms. */
+  createdAt: number;
+  expiresAt: number;
+  /** Lines in the input file (valid or not). */
+  total: number;
+  /** The input lines' numbers of the items, in item order (item i came from line lines[i]). */
+  lineErrors: LineError[];
+  /** Why the whole batch failed (no valid line), as OpenAI's `errors`. */
+  failure: LineError[] | null;
+  cancellingAt: number | null;
+  /** When the window passed with items unfinished: those were cancelled and end as batch_expired. */
+  expiredAt: number | null;
+}
+
+export type OpenAIBatchStatus =
+  'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
+
+/** The Batch object as OpenAI's API returns it (what the openai SDK's `Batch` type reads). */
+export interface OpenAIBatch {
+  id: string;
+  object: 'batch';
+  endpoint: string;
+  errors: {
+    object: 'list';
+    data: Array<{ code: string; message: string; param: string | null; line: number | null }>;
+  } | null;
+  input_file_id: string;
+  completion_window: string;
+  status: OpenAIBatchStatus;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  created_at: number;
+  in_progress_at: number | null;
+  expires_at: number;
+  finalizing_at: number | null;
+  completed_at: number | null;
+  failed_at: number | null;
+  expired_at: number | null;
+  cancelling_at: number | null;
+  cancelled_at: number | null;
+  request_counts: { total: number; completed: number; failed: number };
+  metadata: Record<string, string> | null;
+  /** Switchyard's own view of the batch underneath: its id, routes, usage and cost. */
+  switchyard: {
+    batch_id: string | null;
+    routes: BatchView['routes'] | null;
+    usage: BatchView['usage'] | null;
+    cost_usd: number | null;
+  };
+}
+
+/** The ids of a batch's generated files: read from its items when asked for, never stored twice. */
+export function outputFileId(batchId: string): string {
+  return `file-output-${batchId.replace(/^batch_/, '')}`;
+}
+export function errorFileId(batchId: string): string {
+  return `file-errors-${batchId.replace(/^batch_/, '')}`;
+}
+/** The batch a generated file id names, and which of its files; null for an uploaded file's id. */
+export function generatedFile(fileId: string): { batchId: string; kind: 'output' | 'errors' } | null {
+  const m = /^file-(output|errors)-([0-9a-f-]{36})$/.exec(fileId);
+  return m ? { batchId: `batch_${m[2]}`, kind: m[1] as 'output' | 'errors' } : null;
+}
+
+const seconds = (ms: number | null | undefined): number | null => (ms == null ? null : Math.floor(ms / 1000));
+const isoSeconds = (iso: string | null): number | null => (iso === null ? null : seconds(Date.parse(iso)));
+
+/**
+ * The OpenAI Batch object of a record and the Switchyard batch underneath (issue 16 §1): OpenAI's status
+ * lifecycle read from the items' counts, request_counts over every line of the input file (an invalid
+ * line counts as failed), and the output and error files once the batch has finished.
+ */
+export function openAIBatchOf(rec: OpenAIBatchRecord, native: BatchView | null): OpenAIBatch {
+  const base = {
+    id: rec.id,
+    object: 'batch' as const,
+    endpoint: rec.endpoint,
+    input_file_id: rec.inputFileId,
+    completion_window: rec.completionWindow,
+    created_at: seconds(rec.createdAt)!,
+    expires_at: seconds(rec.expiresAt)!,
+    metadata: rec.metadata,
+    cancelling_at: seconds(rec.cancellingAt),
+    expired_at: null as number | null,
+  };
+  if (native === null) {
+    return {
+      ...base,
+      errors: rec.failure ? { object: 'list', data: rec.failure.map(errorEntry) } : null,
+      status: 'failed',
+      output_file_id: null,
+      error_file_id: null,
+      in_progress_at: null,
+      finalizing_at: null,
+      completed_at: null,
+      failed_at: seconds(rec.createdAt),
+      cancelled_at: null,
+      request_counts: { total: rec.total, completed: 0, failed: 0 },
+      switchyard: { batch_id: null, routes: null, usage: null, cost_usd: null },
+    };
+  }
+  const { counts } = native;
+  const open = counts.queued + counts.running;
+  const finished = open === 0;
+  const finishedAt = isoSeconds(native.finishedAt);
+  const failed = rec.total - counts.completed - open;
+  const status: OpenAIBatchStatus =
+    rec.cancellingAt !== null
+      ? finished
+        ? 'cancelled'
+        : 'cancelling'
+      : rec.expiredAt !== null
+        ? finished
+          ? 'expired'
+          : 'finalizing'
+        : finished
+          ? 'completed'
+          : 'in_progress';
+  return {
+    ...base,
+    errors: null,
+    status,
+    output_file_id: finished && counts.completed > 0 ? outputFileId(rec.id) : null,
+    error_file_id: finished && failed > 0 ? errorFileId(rec.id) : null,
+    in_progress_at: seconds(rec.createdAt),
+    finalizing_at: finished ? finishedAt : null,
+    completed_at: status === 'completed' ? finishedAt : null,
+    failed_at: null,
+    expired_at: status === 'expired' ? seconds(rec.expiredAt) : null,
+    cancelled_at: status === 'cancelled' ? finishedAt : null,
+    request_counts: { total: rec.total, completed: counts.completed, failed },
+    switchyard: { batch_id: native.id, routes: native.routes, usage: native.usage, cost_usd: native.cost.usd },
+  };
+}
+
+function errorEntry(e: LineError) {
+  return { code: e.code, message: e.message, param: e.param, line: e.line };
+}
+
+/** A completed chat item as an OpenAI chat.completion, with the route it took and its cost alongside. */
+export function chatCompletionOf(batchId: string, item: ItemView) {
+  const answer = chatAnswerOf(item.result ?? '');
+  const usage = item.usage ?? { inputTokens: 0, outputTokens: 0 };
+  return {
+    id: `chatcmpl-${batchId}-${item.index}`,
+    object: 'chat.completion' as const,
+    created: isoSeconds(item.finishedAt) ?? 0,
+    model: item.route?.model ?? '',
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant' as const, content: answer.content, refusal: null },
+        logprobs: null,
+        finish_reason: answer.finish_reason,
+      },
+    ],
+    usage: {
+      prompt_tokens: usage.inputTokens,
+      completion_tokens: usage.outputTokens,
+      total_tokens: usage.inputTokens + usage.outputTokens,
+    },
+    switchyard: {
+      route: item.route ? { target: item.route.target, provider: item.route.provider, model: item.route.model } : null,
+      cost_usd: item.costUsd,
+    },
+  };
+}
+
+/**
+ * One line of a batch's output file (a completed item) or error file (an item that failed, was cancelled,
+ * or outlived the window), in OpenAI's shape: `{id, custom_id, response: {status_code, request_id, body}, error}`.
+ * Null for an item still open (never in a file: files exist once the batch has finished).
+ */
+export function itemLine(rec: OpenAIBatchRecord, item: ItemView): { file: 'output' | 'errors'; line: object } | null {
+  const nativeId = rec.nativeId ?? '';
+  const id = `batch_req_${nativeId}_${item.index}`;
+  const requestId = `req_${nativeId}_${item.index}`;
+  switch (item.status) {
+    case 'queued':
+    case 'running':
+      return null;
+    case 'completed':
+      return {
+        file: 'output',
+        line: {
+          id,
+          custom_id: item.id,
+          response: { status_code: 200, request_id: requestId, body: chatCompletionOf(nativeId, item) },
+          error: null,
+        },
+      };
+    case 'failed':
+      return {
+        file: 'errors',
+        line: {
+          id,
+          custom_id: item.id,
+          response: {
+            status_code: 500,
+            request_id: requestId,
+            body: {
+              error: { message: item.error ?? 'the request failed', type: 'server_error', param: null, code: null },
+            },
+          },
+          error: null,
+        },
+      };
+    case 'cancelled': {
+      const expired = rec.expiredAt !== null && rec.cancellingAt === null;
+      const error = expired
+        ? { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' }
+        : { code: 'batch_cancelled', message: 'This request was cancelled before it ran.' };
+      return { file: 'errors', line: { id, custom_id: item.id, response: null, error } };
+    }
+  }
+}
+
+/** A line the input file held that was never run, as the error file reports it. */
+export function invalidLine(rec: OpenAIBatchRecord, e: LineError): object {
+  return {
+    id: `batch_req_${rec.id}_line_${e.line}`,
+    custom_id: e.customId,
+    response: null,
+    error: { code: e.code, message: `line ${e.line}: ${e.message}`, param: e.param, line: e.line },
+  };
+}

@@ -1,0 +1,240 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import OpenAI, { AuthenticationError, BadRequestError, NotFoundError, toFile } from 'openai';
+import { ensureGeneratedModel } from '#libs/gguf';
+import { sleep } from './support/system-under-test.js';
+import { useSystem } from './support/use-system.js';
+
+const KEY = 'sy-openai-surface-admin-key-0123456789';
+
+/** One JSONL line of an OpenAI batch input file. */
+const line = (customId: string, body: object) =>
+  JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/chat/completions', body });
+const ask = (text: string, extra: object = {}) => ({
+  model: 'gpt-4o-mini',
+  messages: [
+    { role: 'system', content: 'Answer briefly.' },
+    { role: 'user', content: text },
+  ],
+  max_tokens: 16,
+  ...extra,
+});
+
+/**
+ * The OpenAI Batch API as the official openai Node SDK drives it (issue 16 §1), against the built API and
+ * worker, with the OpenAI double as the cloud provider: upload, create, poll, download, parse; list, cancel;
+ * the error file; and the error bodies the SDK turns into its exception classes. Only baseURL and the key
+ * differ from a client written for OpenAI.
+ */
+describe('the OpenAI-compatible batch API', () => {
+  const sys = useSystem(
+    async ({ double }) => ({
+      ADMIN_API_KEY: KEY,
+      RATE_LIMIT_REQUESTS_PER_MINUTE: '10000',
+      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+      OPENAI_BASE_URL: double.url,
+      OPENAI_API_KEY: 'double-key',
+      CLOUD_MAX_SENSITIVITY: 'internal',
+      // The local model is assumed too slow for any window here: internal lines go to the cloud double.
+      LOCAL_TOKENS_PER_SEC: '0.001',
+      OPENAI_BATCH_SENSITIVITY: 'internal',
+    }),
+    { double: { apiKey: 'double-key' } },
+  );
+  let client: OpenAI;
+  beforeAll(() => {
+    client = new OpenAI({ baseURL: `${sys.url}/openai/v1`, apiKey: KEY, maxRetries: 0 });
+  });
+
+  async function upload(lines: string[]) {
+    return client.files.create({
+      file: await toFile(Buffer.from(`${lines.join('\n')}\n`), 'input.jsonl'),
+      purpose: 'batch',
+    });
+  }
+  async function create(fileId: string, window = '1h', metadata?: Record<string, string>) {
+    return client.batches.create({
+      input_file_id: fileId,
+      endpoint: '/v1/chat/completions',
+      completion_window: window as '24h',
+      ...(metadata ? { metadata } : {}),
+    });
+  }
+  /** Polls as an OpenAI client does until the batch reaches a final status. */
+  async function settled(id: string, timeoutMs = 60_000) {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const batch = await client.batches.retrieve(id);
+      if (['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) return batch;
+      if (Date.now() > until) throw new Error(`batch ${id} still ${batch.status}`);
+      await sleep(100);
+    }
+  }
+  async function jsonl(fileId: string): Promise<any[]> {
+    const text = await (await client.files.content(fileId)).text();
+    return text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l));
+  }
+
+  it('upload, create, poll, download: each output line answers its custom_id with a chat.completion', async () => {
+    sys.double.reset();
+    sys.double.setResponder((body) => `answer to ${body.messages.at(-1).content}`);
+    const file = await upload([
+      line('q-1', ask('one', { temperature: 0.2, seed: 7, stop: ['END'] })),
+      line('q-2', ask('two')),
+    ]);
+    expect(file).toMatchObject({ object: 'file', purpose: 'batch', filename: 'input.jsonl' });
+    expect((await client.files.retrieve(file.id)).id).toBe(file.id);
+    const created = await create(file.id, '1h', { project: 'e2e' });
+    expect(created).toMatchObject({ object: 'batch', endpoint: '/v1/chat/completions', completion_window: '1h' });
+    expect(created.expires_at! - created.created_at).toBe(3600);
+    const done = await settled(created.id);
+    expect(done.status).toBe('completed');
+    expect(done.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
+    expect(done.metadata).toEqual({ project: 'e2e' });
+    expect(done.error_file_id).toBeNull();
+    const lines = await jsonl(done.output_file_id!);
+    const byId = new Map(lines.map((l) => [l.custom_id, l]));
+    expect([...byId.keys()].sort()).toEqual(['q-1', 'q-2']);
+    const first = byId.get('q-1');
+    expect(first.error).toBeNull();
+    expect(first.response.status_code).toBe(200);
+    expect(first.response.body).toMatchObject({
+      object: 'chat.completion',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'answer to one' }, finish_reason: 'stop' }],
+      switchyard: { route: { target: 'cloud' } },
+    });
+    expect(first.response.body.usage.total_tokens).toBeGreaterThan(0);
+    // The line's parameters reached the provider as written.
+    const sent = sys.double.completionRequests().map((r) => r.body);
+    const one = sent.find((b) => b.messages.at(-1).content === 'one');
+    expect(one).toMatchObject({ temperature: 0.2, seed: 7, stop: ['END'], max_tokens: 16 });
+    expect(one.messages).toEqual(ask('one').messages);
+    // The same batch, seen through the native API: one source of truth.
+    const native = await sys.client.withKey(KEY).request('GET', `/v1/batches/${(done as any).switchyard.batch_id}`);
+    expect(native.json).toMatchObject({ kind: 'chat', counts: { completed: 2 } });
+  });
+
+  it('an invalid line goes to the error file naming its line and field; the valid ones run', async () => {
+    sys.double.reset();
+    const file = await upload([
+      line('ok', ask('fine')),
+      line('bad-role', { messages: [{ role: 'robot', content: 'x' }] }),
+      '{not json',
+      line('ok', ask('duplicate id')),
+      line('extra', ask('x', { n: 2 })),
+    ]);
+    const done = await settled((await create(file.id)).id);
+    expect(done.status).toBe('completed');
+    expect(done.request_counts).toEqual({ total: 5, completed: 1, failed: 4 });
+    const errors = await jsonl(done.error_file_id!);
+    expect(errors.map((e) => [e.custom_id, e.error.line, e.error.code, e.error.param])).toEqual([
+      ['bad-role', 2, 'invalid_request', 'body.messages[0].role'],
+      [null, 3, 'invalid_json', null],
+      ['ok', 4, 'duplicate_custom_id', 'custom_id'],
+      ['extra', 5, 'invalid_request', 'body.n'],
+    ]);
+    expect(errors.every((e) => e.response === null)).toBe(true);
+    expect((await jsonl(done.output_file_id!)).map((l) => l.custom_id)).toEqual(['ok']);
+  });
+
+  it('a file of invalid lines only makes a failed batch with its errors listed', async () => {
+    const file = await upload([line('bad', { messages: [] })]);
+    const batch = await create(file.id);
+    expect(batch.status).toBe('failed');
+    expect(batch.errors?.data?.[0]).toMatchObject({ line: 1, param: 'body.messages' });
+  });
+
+  it('lists batches newest first with OpenAI cursor (after, limit, has_more)', async () => {
+    const file = await upload([line('a', ask('a'))]);
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await create(file.id)).id);
+    const page = await client.batches.list({ limit: 2 });
+    expect(page.data.map((b) => b.id)).toEqual([ids[2], ids[1]]);
+    expect(page.has_more).toBe(true);
+    const next = await client.batches.list({ limit: 2, after: ids[1] });
+    expect(next.data[0].id).toBe(ids[0]);
+    const raw = await sys.client.withKey(KEY).request('GET', '/openai/v1/batches?limit=1');
+    expect(raw.json).toMatchObject({ object: 'list', first_id: ids[2], last_id: ids[2], has_more: true });
+  });
+
+  it('cancel stops what has not run: the batch ends cancelled, its unrun lines in the error file', async () => {
+    sys.double.reset();
+    sys.double.setLatency(2000);
+    const file = await upload(Array.from({ length: 4 }, (_, i) => line(`c-${i}`, ask(`c${i}`))));
+    const created = await create(file.id);
+    const cancelling = await client.batches.cancel(created.id);
+    expect(['cancelling', 'cancelled']).toContain(cancelling.status);
+    const done = await settled(created.id);
+    sys.double.setLatency(0);
+    expect(done.status).toBe('cancelled');
+    expect(done.cancelled_at).not.toBeNull();
+    const { completed, failed, total } = done.request_counts!;
+    expect(total).toBe(4);
+    expect(completed + failed).toBe(4);
+    if (failed > 0) {
+      const errors = await jsonl(done.error_file_id!);
+      expect(errors.filter((e) => e.error?.code === 'batch_cancelled').length).toBeGreaterThan(0);
+    }
+    await expect(client.batches.cancel(created.id)).resolves.toMatchObject({ status: 'cancelled' });
+  });
+
+  it('once its window has passed, what has not run is cancelled: the batch ends expired, those lines batch_expired', async () => {
+    sys.double.reset();
+    sys.double.setLatency(3000);
+    const file = await upload(Array.from({ length: 3 }, (_, i) => line(`e-${i}`, ask(`e${i}`))));
+    const created = await create(file.id, '1h');
+    // The window passes: its record is moved to an expiry in the past rather than waiting an hour.
+    const { redis, config } = sys.internals();
+    const key = `${config.prefix}:sy:oai:batch:${created.id}`;
+    const record = JSON.parse((await redis.get(key))!);
+    await redis.set(key, JSON.stringify({ ...record, expiresAt: Date.now() - 1000 }));
+    const seen = await client.batches.retrieve(created.id);
+    expect(['finalizing', 'expired']).toContain(seen.status);
+    const done = await settled(created.id);
+    sys.double.setLatency(0);
+    expect(done.status).toBe('expired');
+    expect(done.expired_at).not.toBeNull();
+    const { completed, failed, total } = done.request_counts!;
+    expect(completed + failed).toBe(total);
+    if (failed > 0) {
+      const errors = await jsonl(done.error_file_id!);
+      expect(errors.map((e) => e.error.code)).toEqual(Array(failed).fill('batch_expired'));
+    }
+  });
+
+  it("raises the SDK's exception classes: 400, 401, 404", async () => {
+    const file = await upload([line('a', ask('a'))]);
+    const bad = await create(file.id, '30s').catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(BadRequestError);
+    expect((bad as BadRequestError).param).toBe('completion_window');
+    await expect(create(file.id, '24h').then((b) => b.completion_window)).resolves.toBe('24h');
+    const wrongEndpoint = await client.batches
+      .create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' })
+      .catch((e: unknown) => e);
+    expect(wrongEndpoint).toBeInstanceOf(BadRequestError);
+    const purpose = await client.files
+      .create({ file: await toFile(Buffer.from('{}\n'), 'x.jsonl'), purpose: 'fine-tune' })
+      .catch((e: unknown) => e);
+    expect(purpose).toBeInstanceOf(BadRequestError);
+    await expect(client.batches.retrieve('batch_00000000-0000-0000-0000-000000000000')).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    await expect(client.files.retrieve('file-nope')).rejects.toBeInstanceOf(NotFoundError);
+    const anonymous = new OpenAI({ baseURL: `${sys.url}/openai/v1`, apiKey: 'sy_not-a-key', maxRetries: 0 });
+    const denied = await anonymous.batches.list().catch((e: unknown) => e);
+    expect(denied).toBeInstanceOf(AuthenticationError);
+    expect((denied as AuthenticationError).message).toContain('API key');
+    const deniedUpload = await anonymous.files
+      .create({ file: await toFile(Buffer.from('{}\n'), 'x.jsonl'), purpose: 'batch' })
+      .catch((e: unknown) => e);
+    expect(deniedUpload).toBeInstanceOf(AuthenticationError);
+  });
+
+  it('deletes an uploaded file', async () => {
+    const file = await upload([line('a', ask('a'))]);
+    await expect(client.files.delete(file.id)).resolves.toMatchObject({ id: file.id, deleted: true });
+    await expect(client.files.retrieve(file.id)).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
