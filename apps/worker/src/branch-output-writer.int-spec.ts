@@ -118,11 +118,8 @@ describe('BranchOutputWriter', () => {
     expect(await outputs.enqueueFinished()).toBe(0);
 
     // A crash after update-ref but before the outcome was recorded: the job runs again.
-    await redis
-      .multi()
-      .hset(`${prefix}:sy:batch:${id}`, 'outputStatus', 'pending')
-      .sadd(`${prefix}:sy:outputs:pending`, id)
-      .exec();
+    await redis.hset(`${prefix}:sy:batch:{${id}}`, 'outputStatus', 'pending');
+    await redis.sadd(`{${prefix}:sy}:outputs:pending`, id);
     expect(await writer.write({ data: { batchId: id }, isLastAttempt: false })).toBe('written');
     expect((await store.get(id))!.output!.commit).toBe(output!.commit);
     expect(git('rev-list', '--count', 'esm').trim()).toBe('2');

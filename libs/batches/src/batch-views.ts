@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import type { BatchKeys } from './batch-keys.js';
 import type { BatchView, CodeMigrationTask, DocumentTask, ItemView } from '#libs/domain';
 import { toBatchView, toItemView } from './record-views.js';
@@ -8,7 +8,7 @@ const ITEM_PAGE_MAX = 1000;
 /** Reading batches and items as the API shows them. */
 export class BatchViews {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: BatchKeys,
   ) {}
 
@@ -37,19 +37,16 @@ export class BatchViews {
       0,
       limit,
     );
-    const pipeline = this.redis.pipeline();
-    ids.forEach((id) => pipeline.hgetall(this.keys.batch(id)));
-    const rows = (await pipeline.exec()) ?? [];
-    return rows
-      .map(([, h]) => h as Record<string, string>)
-      .filter((h) => h.id)
-      .map(toBatchView);
+    // Batches spread over a Cluster's slots: one command each (a pipeline must stay in one slot).
+    const rows = await Promise.all(ids.map((id) => this.redis.hgetall(this.keys.batch(id))));
+    return rows.filter((h) => h.id).map(toBatchView);
   }
 
   /** A page of a batch's items from `offset`, at most ITEM_PAGE_MAX whatever `limit` asks. */
   async items(batchId: string, offset: number, limit: number): Promise<ItemView[]> {
     const total = Number(await this.redis.hget(this.keys.batch(batchId), 'total'));
     const end = Math.min(total, offset + Math.min(limit, ITEM_PAGE_MAX));
+    // One batch's items share its slot, so one pipeline serves them on a Cluster too.
     const pipeline = this.redis.pipeline();
     for (let i = offset; i < end; i++) pipeline.hgetall(this.keys.item(batchId, i));
     const rows = (await pipeline.exec()) ?? [];

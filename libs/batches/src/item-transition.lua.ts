@@ -7,7 +7,8 @@ import { CARRY_SPENT_LUA, SPENT_FIELD } from './carry-spent.lua.js';
  * crash can never complete (or count, or charge) an item twice; and, when a provider is given, only
  * while the item is routed to that provider, so a job left behind by a reroute never runs it.
  *
- * KEYS[1] item hash, KEYS[2] batch hash
+ * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] the batch's backlog hash (BatchKeys.batchBacklog): all in the
+ * batch's hash slot, so the script runs on a Redis Cluster (issue 14 §4).
  * ARGV[1] allowed current statuses, comma separated; ARGV[2] new status; ARGV[3] now (ms);
  * ARGV[4] provider the item must be routed to ('' for any); ARGV[5..] field, value pairs to set on the item,
  * except SPENT_FIELD, whose value "inputTokens,outputTokens,costUsd" is what a failed attempt's calls used:
@@ -56,17 +57,19 @@ if to == 'completed' or to == 'failed' or to == 'cancelled' then
     -- Now in the item's cost, which the batch's costUsd takes below.
     redis.call('HINCRBYFLOAT', KEYS[2], 'carriedUsd', -tonumber(spent[3]))
   end
-  local u = redis.call('HMGET', KEYS[1], 'inputTokens', 'outputTokens', 'costUsd', 'backlogKey', 'backlogWork')
+  local u = redis.call('HMGET', KEYS[1], 'inputTokens', 'outputTokens', 'costUsd', 'backlogField', 'backlogWork')
   redis.call('HINCRBY', KEYS[2], 'inputTokens', tonumber(u[1] or '0') or 0)
   redis.call('HINCRBY', KEYS[2], 'outputTokens', tonumber(u[2] or '0') or 0)
   redis.call('HINCRBYFLOAT', KEYS[2], 'costUsd', tonumber(u[3] or '0') or 0)
   if u[4] and u[5] then
-    redis.call('INCRBYFLOAT', u[4], -tonumber(u[5]))
-    redis.call('HDEL', KEYS[1], 'backlogKey', 'backlogWork')
+    redis.call('HINCRBYFLOAT', KEYS[3], u[4], -tonumber(u[5]))
+    redis.call('HDEL', KEYS[1], 'backlogField', 'backlogWork')
   end
   local open = redis.call('HMGET', KEYS[2], 'queued', 'running')
   if (tonumber(open[1]) or 0) + (tonumber(open[2]) or 0) == 0 then
     redis.call('HSET', KEYS[2], 'finishedAt', ARGV[3])
+    -- Nothing of the batch waits or runs any more: it adds to no provider's backlog (ProviderBacklog prunes it).
+    redis.call('DEL', KEYS[3])
     if cur ~= to then return 3 end
   end
 end
@@ -77,7 +80,7 @@ return 1
 export type ItemTransitionReply = -1 | 0 | 1 | 2 | 3;
 
 export const ITEM_TRANSITION = redisScript<
-  'item' | 'batch',
+  'item' | 'batch' | 'backlog',
   readonly [allowed: string, to: string, now: string, provider: string, ...fieldValuePairs: string[]],
   ItemTransitionReply
->({ name: 'syItemTransition', keys: ['item', 'batch'], lua: ITEM_TRANSITION_LUA });
+>({ name: 'syItemTransition', keys: ['item', 'batch', 'backlog'], lua: ITEM_TRANSITION_LUA });

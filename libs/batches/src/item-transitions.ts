@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { RouteTarget } from '#libs/routing';
-import { defineScript } from '#libs/redis';
+import { defineScript, type RedisClient } from '#libs/redis';
 import { carriedSpent, type ItemSpent } from './batch-budget.js';
 import type { BatchKeys } from './batch-keys.js';
 import type { ItemRoute, ItemStatus } from '#libs/domain';
@@ -89,7 +88,7 @@ export class ItemTransitions {
   private readonly rerouteScript;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: BatchKeys,
   ) {
     this.transitionScript = defineScript(redis, ITEM_TRANSITION);
@@ -122,7 +121,11 @@ export class ItemTransitions {
     const fields = Object.entries(set).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
     if (carry) fields.push(SPENT_FIELD, carriedSpent(carry).join(','));
     const reply = await this.transitionScript(
-      { item: this.keys.item(batchId, index), batch: this.keys.batch(batchId) },
+      {
+        item: this.keys.item(batchId, index),
+        batch: this.keys.batch(batchId),
+        backlog: this.keys.batchBacklog(batchId),
+      },
       [from.join(','), to, String(now), provider, ...fields],
     );
     if (reply === 3) for (const listener of this.finishedListeners) listener(batchId);
@@ -150,7 +153,7 @@ export class ItemTransitions {
       {
         item: this.keys.item(batchId, index),
         batch: this.keys.batch(batchId),
-        backlog: this.keys.backlog(route.target, route.provider),
+        backlog: this.keys.batchBacklog(batchId),
       },
       [
         JSON.stringify(route),
