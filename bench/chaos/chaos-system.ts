@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { ensureGeneratedModel } from '#libs/gguf';
+import { globalKeyPrefix } from '#libs/redis';
 import type { Sensitivity } from '#libs/domain';
 import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
 import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from '../../test/support/system-under-test.js';
@@ -166,9 +167,10 @@ export class ChaosSystem {
       return n;
     };
     return {
+      // Batch and item keys carry the batch id as hash tag (`p:sy:batch:{id}`): the glob matches the braces.
       batches: await count(`${this.prefix}:sy:batch:*`),
       items: await count(`${this.prefix}:sy:item:*`),
-      indexed: await this.inspector.zcard(`${this.prefix}:sy:batches`),
+      indexed: await this.inspector.zcard(`${globalKeyPrefix(this.prefix)}:batches`),
     };
   }
 

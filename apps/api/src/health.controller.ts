@@ -1,6 +1,5 @@
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
-import type { Redis } from 'ioredis';
-import { REDIS } from '#libs/redis';
+import { REDIS, type RedisClient } from '#libs/redis';
 import { PoolRegistry } from '#libs/pools';
 import { Public } from './access-decorators.js';
 
@@ -9,7 +8,7 @@ import { Public } from './access-decorators.js';
 @Public()
 export class HealthController {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(PoolRegistry) private readonly pools: PoolRegistry,
   ) {}
 
@@ -20,7 +19,7 @@ export class HealthController {
   }
 
   /**
-   * This API process can serve requests: Redis answers. Orchestrators use it for the API's readiness, so API
+   * This API process can serve requests: RedisClient answers. Orchestrators use it for the API's readiness, so API
    * pods stay in the Service (batches readable, keys manageable) while the workers are still pending or
    * loading their models; /ready says whether the system as a whole can run work.
    */
@@ -39,7 +38,7 @@ export class HealthController {
     }
   }
 
-  /** Ready to do work: Redis answers and at least one pool is consuming. */
+  /** Ready to do work: RedisClient answers and at least one pool is consuming. */
   @Get('ready')
   async ready() {
     const redis = await this.redisAnswers();

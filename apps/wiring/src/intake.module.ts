@@ -1,6 +1,5 @@
 import { Logger, Module } from '@nestjs/common';
-import type { Redis } from 'ioredis';
-import { REDIS } from '#libs/redis';
+import { REDIS, type RedisClient } from '#libs/redis';
 import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
 import { PoolsModule } from './pools.module.js';
@@ -71,7 +70,7 @@ import { RepositoryRegistry } from '#libs/repositories';
       provide: BranchOutputs,
       inject: [REDIS, APP_CONFIG, BatchStore, JobQueue, RepositoryRegistry],
       useFactory: (
-        redis: Redis,
+        redis: RedisClient,
         c: AppConfig,
         store: BatchStore,
         queue: JobQueue,

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { BatchStore, type NewItem } from '#libs/batches';
 import { BranchOutputs } from '#libs/batches';
-import { JobQueue, OUTPUTS_QUEUE, queueName } from '#libs/queue';
+import { JobQueue, OUTPUTS_QUEUE, queueName, bullPrefix } from '#libs/queue';
 import { DEFAULT_BRANCH_AUTHOR } from '#libs/jobs';
 import { BranchOutputWriter } from './branch-output-writer.js';
 
@@ -45,7 +45,10 @@ describe('BranchOutputWriter', () => {
 
   beforeAll(() => {
     redis = new Redis(process.env.REDIS_URL!);
-    queue = new Queue(queueName(OUTPUTS_QUEUE), { connection: { url: process.env.REDIS_URL! }, prefix });
+    queue = new Queue(queueName(OUTPUTS_QUEUE), {
+      connection: { url: process.env.REDIS_URL! },
+      prefix: bullPrefix(prefix),
+    });
     jobs = new JobQueue(new Map([[queueName(OUTPUTS_QUEUE), queue]]), { url: process.env.REDIS_URL! }, prefix, {
       lockDurationMs: 5000,
       stalledIntervalMs: 1000,
