@@ -119,6 +119,11 @@ describe('BranchOutputWriter', () => {
     expect(git('show', 'esm:b.js')).toBe('module.exports = 2;\n');
     expect(await writer.write({ data: { batchId: id }, isLastAttempt: false })).toBe('not-pending');
     expect(await outputs.enqueueFinished()).toBe(0);
+    // A crash between recording the outcome and leaving the pending set (two slots on a Cluster): the sweep
+    // takes it off without writing again.
+    await redis.sadd(`{${prefix}:sy}:outputs:pending`, id);
+    expect(await outputs.enqueueFinished()).toBe(0);
+    expect(await redis.sismember(`{${prefix}:sy}:outputs:pending`, id)).toBe(0);
 
     // A crash after update-ref but before the outcome was recorded: the job runs again.
     await redis.hset(`${prefix}:sy:batch:{${id}}`, 'outputStatus', 'pending');
