@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { ensureGeneratedModel } from '#libs/gguf';
+import { dataNodes, globalKeyPrefix } from '#libs/redis';
 import type { Sensitivity } from '#libs/domain';
 import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
 import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from '../../test/support/system-under-test.js';
@@ -155,20 +156,24 @@ export class ChaosSystem {
 
   /** Batch records and item records under this system's prefix, counted from Redis itself. */
   async countRecords(): Promise<{ batches: number; items: number; indexed: number }> {
+    // SCAN walks one server's keys: on a Cluster, every master's (dataNodes).
     const count = async (pattern: string) => {
-      let cursor = '0';
       let n = 0;
-      do {
-        const [next, keys] = await this.inspector.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        n += keys.length;
-      } while (cursor !== '0');
+      for (const node of dataNodes(this.inspector)) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          n += keys.length;
+        } while (cursor !== '0');
+      }
       return n;
     };
     return {
+      // Batch and item keys carry the batch id as hash tag (`p:sy:batch:{id}`): the glob matches the braces.
       batches: await count(`${this.prefix}:sy:batch:*`),
       items: await count(`${this.prefix}:sy:item:*`),
-      indexed: await this.inspector.zcard(`${this.prefix}:sy:batches`),
+      indexed: await this.inspector.zcard(`${globalKeyPrefix(this.prefix)}:batches`),
     };
   }
 

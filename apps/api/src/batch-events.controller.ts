@@ -11,7 +11,7 @@ import {
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import { BatchStore, STREAM_ENTRY_ID, type BatchEventEntry } from '#libs/batches';
 import type { Caller } from '#libs/access';
 import { REDIS } from '#libs/redis';
@@ -35,7 +35,7 @@ export class BatchEventsController implements BeforeApplicationShutdown {
 
   constructor(
     @Inject(BatchStore) private readonly store: BatchStore,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
   ) {}
 
   @Get(':id/events')

@@ -1,6 +1,5 @@
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
-import type { Redis } from 'ioredis';
-import { REDIS } from '#libs/redis';
+import { REDIS, type RedisClient } from '#libs/redis';
 import { PoolRegistry } from '#libs/pools';
 import { Public } from './access-decorators.js';
 import { ApiDoc } from './openapi/api-doc.decorator.js';
@@ -10,7 +9,7 @@ import { ApiDoc } from './openapi/api-doc.decorator.js';
 @Public()
 export class HealthController {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(PoolRegistry) private readonly pools: PoolRegistry,
   ) {}
 
@@ -22,7 +21,7 @@ export class HealthController {
   }
 
   /**
-   * This API process can serve requests: Redis answers. Orchestrators use it for the API's readiness, so API
+   * This API process can serve requests: RedisClient answers. Orchestrators use it for the API's readiness, so API
    * pods stay in the Service (batches readable, keys manageable) while the workers are still pending or
    * loading their models; /ready says whether the system as a whole can run work.
    */

@@ -1,6 +1,5 @@
 import { Logger, Module } from '@nestjs/common';
-import type { Redis } from 'ioredis';
-import { REDIS } from '#libs/redis';
+import { REDIS, type RedisClient } from '#libs/redis';
 import { APP_CONFIG } from '#libs/config';
 import { CallbackAddressGuard } from '#libs/callbacks';
 import type { AppConfig } from '#libs/config';
@@ -78,7 +77,7 @@ const BATCH_FINISH_METRICS = Symbol('BatchFinishMetrics');
       provide: BranchOutputs,
       inject: [REDIS, APP_CONFIG, BatchStore, JobQueue, RepositoryRegistry],
       useFactory: (
-        redis: Redis,
+        redis: RedisClient,
         c: AppConfig,
         store: BatchStore,
         queue: JobQueue,
@@ -116,7 +115,7 @@ const BATCH_FINISH_METRICS = Symbol('BatchFinishMetrics');
     {
       provide: BatchCallbacks,
       inject: [REDIS, APP_CONFIG, BatchStore, JobQueue],
-      useFactory: (redis: Redis, c: AppConfig, store: BatchStore, queue: JobQueue) => {
+      useFactory: (redis: RedisClient, c: AppConfig, store: BatchStore, queue: JobQueue) => {
         const callbacks = new BatchCallbacks(redis, c.prefix, store, queue);
         // Both apps finish items and batches (the API by cancelling): either enqueues the callback events.
         const log = new Logger('callbacks');

@@ -1,8 +1,7 @@
 import { Module } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
-import { REDIS } from '#libs/redis';
+import { REDIS, type RedisClient } from '#libs/redis';
 import { BatchesModule } from '#libs/batches';
 import { BatchStore } from '#libs/batches';
 import { JobQueue } from '#libs/queue';
@@ -21,23 +20,23 @@ const HEARTBEAT_TTL_BEATS = 3;
     {
       provide: PoolRegistry,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) =>
+      useFactory: (redis: RedisClient, c: AppConfig) =>
         new PoolRegistry(redis, c.prefix, c.heartbeatMs * HEARTBEAT_TTL_BEATS),
     },
     {
       provide: CircuitRegistry,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) => new CircuitRegistry(redis, c.prefix, c.circuit),
+      useFactory: (redis: RedisClient, c: AppConfig) => new CircuitRegistry(redis, c.prefix, c.circuit),
     },
     {
       provide: TokenRateLimiter,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) => new TokenRateLimiter(redis, c.prefix),
+      useFactory: (redis: RedisClient, c: AppConfig) => new TokenRateLimiter(redis, c.prefix),
     },
     {
       provide: ProviderCapabilities,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) =>
+      useFactory: (redis: RedisClient, c: AppConfig) =>
         new ProviderCapabilities(redis, c.prefix, { memoryMs: c.capabilityMemoryMs }),
     },
     {

@@ -1,9 +1,8 @@
 import { Module } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '#libs/config';
 import { CallbackAddressGuard } from '#libs/callbacks';
 import type { AppConfig } from '#libs/config';
-import { REDIS } from '#libs/redis';
+import { REDIS, type RedisClient } from '#libs/redis';
 import { JobQueue } from '#libs/queue';
 import { ScheduleService } from '#libs/schedules';
 import { ScheduleStore } from '#libs/schedules';
@@ -22,7 +21,7 @@ import { RepositoryRegistry } from '#libs/repositories';
     {
       provide: ScheduleStore,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) => new ScheduleStore(redis, c.prefix),
+      useFactory: (redis: RedisClient, c: AppConfig) => new ScheduleStore(redis, c.prefix),
     },
     {
       provide: ScheduleService,

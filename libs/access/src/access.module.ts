@@ -1,8 +1,7 @@
 import { Module } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
-import { REDIS } from '#libs/redis';
+import { REDIS, type RedisClient } from '#libs/redis';
 import { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import { ApiKeyStore } from './api-key-store.js';
 import { KeyRateLimiter } from './key-rate-limiter.js';
@@ -13,7 +12,7 @@ import { KeyRateLimiter } from './key-rate-limiter.js';
     {
       provide: ApiKeyStore,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) => new ApiKeyStore(redis, c.prefix),
+      useFactory: (redis: RedisClient, c: AppConfig) => new ApiKeyStore(redis, c.prefix),
     },
     {
       provide: ApiKeyAuthenticator,
@@ -23,7 +22,7 @@ import { KeyRateLimiter } from './key-rate-limiter.js';
     {
       provide: KeyRateLimiter,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) => new KeyRateLimiter(redis, c.prefix),
+      useFactory: (redis: RedisClient, c: AppConfig) => new KeyRateLimiter(redis, c.prefix),
     },
   ],
   exports: [ApiKeyStore, ApiKeyAuthenticator, KeyRateLimiter],

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { defineScript, globalKeyPrefix, redisScript, type RedisClient } from '#libs/redis';
 import { hashSecret, newKeyId, newSecret, toKeyView, type ApiKeyRecord, type ApiKeyView } from './api-key.js';
 import type { NewKey } from './new-key.js';
 
@@ -9,17 +9,25 @@ if not id then return false end
 return redis.call('HGET', KEYS[2], id)
 `;
 
+const FIND_BY_HASH = redisScript<'byHash' | 'records', readonly [hash: string], string | null>({
+  name: 'syFindApiKey',
+  keys: ['byHash', 'records'],
+  lua: FIND_BY_HASH_LUA,
+});
+
 /**
  * API keys in Redis, shared by every API replica and the CLI. Only the SHA-256 of a secret is stored;
  * the secret is returned once, by create(). Revoked and expired keys stay as records: they show in the
  * list, and their presence keeps the API in secured mode (see ApiKeyAuthenticator).
  */
 export class ApiKeyStore {
+  private readonly findScript;
+
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {
-    redis.defineCommand('syFindApiKey', { numberOfKeys: 2, lua: FIND_BY_HASH_LUA });
+    this.findScript = defineScript(redis, FIND_BY_HASH);
   }
 
   async create(input: NewKey, now = Date.now()): Promise<{ key: ApiKeyView; secret: string }> {
@@ -69,11 +77,7 @@ export class ApiKeyStore {
 
   /** The record whose hash matches the presented secret, whatever its status; null when none does. */
   async findBySecret(secret: string): Promise<ApiKeyRecord | null> {
-    const raw = await (this.redis as unknown as FindCommand).syFindApiKey(
-      this.byHashKey(),
-      this.recordsKey(),
-      hashSecret(secret),
-    );
+    const raw = await this.findScript({ byHash: this.byHashKey(), records: this.recordsKey() }, [hashSecret(secret)]);
     return raw ? (JSON.parse(raw) as ApiKeyRecord) : null;
   }
 
@@ -82,14 +86,11 @@ export class ApiKeyStore {
     return (await this.redis.hlen(this.recordsKey())) > 0;
   }
 
+  // Global records, one slot on a Redis Cluster: create's MULTI and the lookup script span both.
   private recordsKey(): string {
-    return `${this.prefix}:sy:apikeys`;
+    return `${globalKeyPrefix(this.prefix)}:apikeys`;
   }
   private byHashKey(): string {
-    return `${this.prefix}:sy:apikeys:by-hash`;
+    return `${globalKeyPrefix(this.prefix)}:apikeys:by-hash`;
   }
-}
-
-interface FindCommand {
-  syFindApiKey(byHash: string, records: string, hash: string): Promise<string | null>;
 }

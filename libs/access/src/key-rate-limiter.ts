@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { defineScript, hashTag, redisScript, type RedisClient } from '#libs/redis';
 import type { KeyLimits } from './api-key.js';
 
 export interface RateLimits {
@@ -43,6 +43,12 @@ end
 return 0
 `;
 
+const CONSUME_RATE = redisScript<
+  'requests' | 'tokens',
+  readonly [requestLimit: string, tokenLimit: string, tokens: string, ttlMs: string, requests: string],
+  0 | 1 | 2
+>({ name: 'syConsumeRate', keys: ['requests', 'tokens'], lua: CONSUME_LUA });
+
 /** A key's own limits over the configured defaults. */
 export function effectiveLimits(defaults: RateLimits, own: KeyLimits): RateLimits {
   return {
@@ -62,11 +68,13 @@ export function retryAfterSeconds(now: number, windowMs = RATE_WINDOW_MS): numbe
  * limit across a window boundary.
  */
 export class KeyRateLimiter {
+  private readonly consumeScript;
+
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {
-    redis.defineCommand('syConsumeRate', { numberOfKeys: 2, lua: CONSUME_LUA });
+    this.consumeScript = defineScript(redis, CONSUME_RATE);
   }
 
   /** `requests`: 1 for a request, 0 for tokens found later in one already counted (a repository's files). */
@@ -89,22 +97,17 @@ export class KeyRateLimiter {
     if (limits.requestsPerMinute === 0 && limits.tokensPerMinute === 0) return { allowed: true };
     const window = Math.floor(now / RATE_WINDOW_MS);
     // The hash tag keeps both counters in one cluster slot, as a multi-key script needs.
-    const base = `${this.prefix}:sy:rate:{${keyId}}:${window}`;
-    const code = await (this.redis as unknown as ConsumeCommand).syConsumeRate(
-      `${base}:requests`,
-      `${base}:tokens`,
+    // Tagged by the key's id: both counters in one slot, and keys spread over a Redis Cluster.
+    const base = `${this.prefix}:sy:rate:${hashTag(keyId)}:${window}`;
+    const code = await this.consumeScript({ requests: `${base}:requests`, tokens: `${base}:tokens` }, [
       String(limits.requestsPerMinute),
       String(limits.tokensPerMinute),
       String(Math.max(0, Math.ceil(tokens))),
       String(RATE_WINDOW_MS * 2),
       String(requests),
-    );
+    ]);
     if (code === 0) return { allowed: true };
     const limit = code === 1 ? 'requestsPerMinute' : 'tokensPerMinute';
     return { allowed: false, limit, max: limits[limit], retryAfterSec: retryAfterSeconds(now), neverFits: false };
   }
-}
-
-interface ConsumeCommand {
-  syConsumeRate(requests: string, tokens: string, ...args: string[]): Promise<number>;
 }

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { metrics } from '#libs/metrics';
+import { globalKeyPrefix, type RedisClient } from '#libs/redis';
 import { AUDIT_KINDS, type AuditEntry, type AuditEvent, type AuditKind, type AuditRecorder } from './audit-entry.js';
 
 export interface AuditTrailOptions {
@@ -56,7 +56,7 @@ const FIELDS = [
 export const STREAM_ID = /^\d+-\d+$/;
 
 /**
- * The audit trail: an append-only Redis stream (`<prefix>:audit`). Entries are only ever added (XADD)
+ * The audit trail: an append-only Redis stream (`{<prefix>:sy}:audit`: the global hash slot on a Redis Cluster). Entries are only ever added (XADD)
  * and read (XRANGE); nothing in Switchyard edits or deletes one. Readers page by stream id, filtering
  * by batch and kind as they scan.
  */
@@ -66,11 +66,11 @@ export class AuditTrail implements AuditRecorder {
   private readonly onPremises: ReadonlySet<string>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     opts: AuditTrailOptions = {},
   ) {
-    this.key = `${prefix}:audit`;
+    this.key = `${globalKeyPrefix(prefix)}:audit`;
     this.maxEntries = opts.maxEntries ?? null;
     this.onPremises = new Set(opts.onPremisesProviders ?? []);
   }

@@ -1,8 +1,7 @@
 import { Module } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
-import { REDIS } from '#libs/redis';
+import { REDIS, type RedisClient } from '#libs/redis';
 import { AuditTrail } from './audit-trail.js';
 
 /** The audit trail on the app's Redis: the API records routes at intake and reads it; the worker records the rest. */
@@ -11,7 +10,7 @@ import { AuditTrail } from './audit-trail.js';
     {
       provide: AuditTrail,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) =>
+      useFactory: (redis: RedisClient, c: AppConfig) =>
         new AuditTrail(redis, c.prefix, {
           maxEntries: c.audit.maxEntries,
           onPremisesProviders: c.cloudProviders.filter((p) => p.onPremises).map((p) => p.name),

@@ -64,7 +64,8 @@ describe('BatchBudget and ProviderBacklog (real Redis)', () => {
   it('shows a provider backlog that float sums left a hair below zero as zero', async () => {
     const backlog = new ProviderBacklog(redis, keys);
     expect(await backlog.tokens('local', 'nobody')).toBe(0);
-    await redis.set(keys.backlog('local', 'drained'), '-0.000000001');
+    await redis.hset(keys.batchBacklog('drained-batch'), 'local:drained', '-0.000000001');
+    await redis.sadd(keys.openBacklogs(), 'drained-batch');
     expect(await backlog.tokens('local', 'drained')).toBe(0);
   });
 });

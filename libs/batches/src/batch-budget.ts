@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { defineScript } from '#libs/redis';
+import { defineScript, type RedisClient } from '#libs/redis';
 import type { BatchKeys } from './batch-keys.js';
 import { RESERVE_BUDGET } from './reserve-budget.lua.js';
 
@@ -18,7 +17,7 @@ export class BatchBudget {
   private readonly reserveScript;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: BatchKeys,
   ) {
     this.reserveScript = defineScript(redis, RESERVE_BUDGET);

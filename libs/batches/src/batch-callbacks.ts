@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import { CALLBACKS_QUEUE, JobName, type JobSpec, type QueueLayer } from '#libs/queue';
 import { callbackEventId } from '#libs/callbacks';
 import type { CallbackEvent } from '#libs/domain';
@@ -19,7 +19,7 @@ export class BatchCallbacks {
   private readonly keys: BatchKeys;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     private readonly store: BatchStore,
     private readonly jobs: QueueLayer,

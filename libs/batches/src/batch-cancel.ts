@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import type { BatchKeys } from './batch-keys.js';
 import type { ItemTransitions } from './item-transitions.js';
 
@@ -8,7 +8,7 @@ import type { ItemTransitions } from './item-transitions.js';
  */
 export class BatchCancel {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: BatchKeys,
     private readonly transitions: ItemTransitions,
   ) {}

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { defineKeyListScript, type RedisClient } from '#libs/redis';
 import type { Sensitivity } from '#libs/domain';
 import type { BatchKeys } from './batch-keys.js';
+import { CREATE_BATCH } from './create-batch.lua.js';
+import { providerKey } from './item-transitions.js';
 import type {
   BatchKind,
   BatchOrigin,
@@ -60,16 +62,33 @@ function idempotentBatch(value: string | null): IdempotentBatch | null {
   return { id, bodyHash: bodyHash ?? null };
 }
 
+/** Field, value pairs as the creation script takes them: every value a string, as Redis stores it. */
+function pairs(record: Record<string, string | number>): string {
+  return JSON.stringify(Object.entries(record).flatMap(([k, v]) => [k, String(v)]));
+}
+
 /**
- * Creating a batch: its record, its items and their backlog, its place in the indexes, all in one MULTI;
- * an idempotency key claimed first, so a retried submission finds the batch it already created. The jobs
- * are enqueued after the records (markEnqueued), so a crash in between loses nothing accepted.
+ * Creating a batch, in an order that holds on a Redis Cluster, where a batch's records (its slot) and the
+ * global records (indexes, idempotency, pending outputs, open backlogs: the global slot) cannot change in
+ * one atomic step (issue 14 §4):
+ * 1. the idempotency key is claimed for a new id (global slot), so a retried submission finds that id;
+ * 2. the batch, its items and its backlog are written in one script, only if the batch does not exist
+ *    (its slot): a retry whose claim names a batch that was never written (its creator died between 1 and
+ *    2) writes it under the claimed id, and of two writers only one creates it;
+ * 3. the batch joins the indexes, the pending outputs and the open backlogs (one MULTI in the global slot).
+ *    Every step of 3 is idempotent, and a resumed submission (BatchIntake.resume) runs it again, so a crash
+ *    between 2 and 3 is healed by the retry; a batch nobody retries was never answered 202 and has no job.
+ * The jobs are enqueued after all of it (markEnqueued), so a crash in between loses nothing accepted.
  */
 export class BatchCreation {
+  private readonly createScript;
+
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: BatchKeys,
-  ) {}
+  ) {
+    this.createScript = defineKeyListScript(redis, CREATE_BATCH);
+  }
 
   /**
    * The batch an idempotency key already created, if any, with the hash of the body that created it (null
@@ -80,25 +99,47 @@ export class BatchCreation {
   }
 
   /**
-   * Writes a batch and its items in one MULTI. With an idempotency key, a second call with the same key
+   * Writes a batch and its items (steps above). With an idempotency key, a second call with the same key
    * returns the first batch's id and body hash instead of creating another (`created: false`).
    */
   async create(batch: NewBatch, items: NewItem[], idempotencyKey?: string, bodyHash?: string): Promise<CreatedBatch> {
-    const id = randomUUID();
+    let id: string = randomUUID();
+    let claimed = false;
     if (idempotencyKey) {
       const value = bodyHash === undefined ? id : `${id} ${bodyHash}`;
-      const claimed = await this.redis.set(this.keys.idempotency(idempotencyKey), value, 'EX', 7 * 86_400, 'NX');
-      if (claimed !== 'OK') {
+      claimed = (await this.redis.set(this.keys.idempotency(idempotencyKey), value, 'EX', 7 * 86_400, 'NX')) === 'OK';
+      if (!claimed) {
         const existing = idempotentBatch(await this.redis.get(this.keys.idempotency(idempotencyKey)));
-        if (existing) return { id: existing.id, created: false, bodyHash: existing.bodyHash };
+        if (existing) {
+          if (existing.bodyHash !== bodyHash || (await this.redis.exists(this.keys.batch(existing.id))) === 1) {
+            if (existing.bodyHash === bodyHash) await this.index(existing.id);
+            return { id: existing.id, created: false, bodyHash: existing.bodyHash };
+          }
+          // Claimed for this very body, but its batch was never written: this call writes it under that id.
+          id = existing.id;
+        }
       }
     }
-    const multi = this.redis.multi();
+    let written: 0 | 1;
+    try {
+      written = await this.write(id, batch, items);
+    } catch (err) {
+      if (claimed && idempotencyKey) await this.redis.del(this.keys.idempotency(idempotencyKey));
+      throw err;
+    }
+    await this.index(id, batch);
+    return written === 1 ? { id, created: true } : { id, created: false, bodyHash: bodyHash ?? null };
+  }
+
+  /** Step 2: the batch's own records, in its slot, unless it exists. */
+  private async write(id: string, batch: NewBatch, items: NewItem[]): Promise<0 | 1> {
     const routes = { local: 0, cloud: 0 };
-    items.forEach((item, index) => {
+    const backlog = new Map<string, number>();
+    const itemFields = items.map((item, index) => {
       routes[item.route.target] += 1;
-      const backlogKey = this.keys.backlog(item.route.target, item.route.provider);
-      multi.hset(this.keys.item(id, index), {
+      const backlogField = providerKey(item.route.target, item.route.provider);
+      backlog.set(backlogField, (backlog.get(backlogField) ?? 0) + item.workTokens);
+      return pairs({
         id: item.itemId,
         index,
         sensitivity: item.sensitivity,
@@ -108,16 +149,11 @@ export class BatchCreation {
         target: item.route.target,
         provider: item.route.provider,
         attempts: 0,
-        backlogKey,
+        backlogField,
         backlogWork: item.workTokens,
       });
-      multi.incrbyfloat(backlogKey, item.workTokens);
     });
-    const estimates = items.flatMap((item, index) =>
-      item.estimatedFinishAt === undefined ? [] : [item.estimatedFinishAt, index],
-    );
-    if (estimates.length > 0) multi.zadd(this.keys.estimates(id), ...estimates);
-    multi.hset(this.keys.batch(id), {
+    const batchFields = pairs({
       id,
       kind: batch.kind,
       sensitivity: batch.sensitivity,
@@ -144,19 +180,49 @@ export class BatchCreation {
       ...(batch.origin === undefined ? {} : { origin: JSON.stringify(batch.origin) }),
       ...(batch.callback === undefined ? {} : { callback: JSON.stringify(batch.callback) }),
     });
-    // Like an output: a callback can never be forgotten between creation and the batch's end.
-    if (batch.callback !== undefined) multi.sadd(this.keys.pendingCallbacks(), id);
-    // In the same MULTI as the batch: an output can never be forgotten between creation and the write.
-    if (batch.output !== undefined) multi.sadd(this.keys.pendingOutputs(), id);
-    multi.zadd(this.keys.index(), batch.createdAt, id);
-    if (batch.tenant) multi.zadd(this.keys.tenantIndex(batch.tenant), batch.createdAt, id);
-    try {
-      await multi.exec();
-    } catch (err) {
-      if (idempotencyKey) await this.redis.del(this.keys.idempotency(idempotencyKey));
-      throw err;
+    const written = await this.createScript(
+      [this.keys.batch(id), this.keys.batchBacklog(id), ...items.map((_, index) => this.keys.item(id, index))],
+      [batchFields, pairs(Object.fromEntries(backlog)), ...itemFields],
+    );
+    // The routing estimate of each open item (estimatedFinishAt), in the batch's slot: an estimate a crash
+    // right here loses only leaves the batch's estimate null, it changes no item.
+    const estimates = items.flatMap((item, index) =>
+      item.estimatedFinishAt === undefined ? [] : [item.estimatedFinishAt, index],
+    );
+    if (written === 1 && estimates.length > 0) await this.redis.zadd(this.keys.estimates(id), ...estimates);
+    return written;
+  }
+
+  /**
+   * Step 3: the batch in the indexes, among the pending outputs when it has one, and among the batches whose
+   * backlog counts. Idempotent; without `batch`, what it needs is read from the stored batch (a resumed one).
+   */
+  async index(id: string, batch?: Pick<NewBatch, 'createdAt' | 'tenant' | 'output' | 'callback'>): Promise<void> {
+    let entry = batch && {
+      createdAt: batch.createdAt,
+      tenant: batch.tenant ?? null,
+      output: batch.output !== undefined,
+      callback: batch.callback !== undefined,
+    };
+    if (!entry) {
+      const [createdAt, tenant, output, callback] = await this.redis.hmget(
+        this.keys.batch(id),
+        'createdAt',
+        'tenant',
+        'output',
+        'callback',
+      );
+      if (createdAt === null) return;
+      entry = { createdAt: Number(createdAt), tenant, output: output !== null, callback: callback !== null };
     }
-    return { id, created: true };
+    const multi = this.redis.multi();
+    // Like an output: a callback can never be forgotten between creation and the batch's end.
+    if (entry.callback) multi.sadd(this.keys.pendingCallbacks(), id);
+    if (entry.output) multi.sadd(this.keys.pendingOutputs(), id);
+    multi.sadd(this.keys.openBacklogs(), id);
+    multi.zadd(this.keys.index(), entry.createdAt, id);
+    if (entry.tenant) multi.zadd(this.keys.tenantIndex(entry.tenant), entry.createdAt, id);
+    await multi.exec();
   }
 
   /** Records that every item's job is in its queue (jobs use deterministic ids, so re-adding is safe). */

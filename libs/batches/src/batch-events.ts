@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import type { BatchKeys } from './batch-keys.js';
 
 /**
@@ -32,7 +32,7 @@ export class BatchEvents {
    * none (null: does not wait). `client` must be a connection of the caller's own: XREAD BLOCK holds it while waiting.
    */
   async read(
-    client: Redis,
+    client: RedisClient,
     batchId: string,
     after: string,
     blockMs: number | null,

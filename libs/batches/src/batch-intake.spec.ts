@@ -49,6 +49,7 @@ function inMemoryStore() {
       if (idempotencyKey) keys.set(idempotencyKey, id);
       return { id, created: true };
     },
+    async completeCreation() {},
     async get(id: string) {
       const b = batches.get(id);
       return b ? { id, counts: { total: b.items.length } } : null;

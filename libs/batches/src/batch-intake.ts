@@ -47,7 +47,15 @@ export interface RoutingStateSource {
 /** What intake asks of the batch store (narrow, so its unit spec fakes it in memory rather than Redis). */
 export type IntakeStore = Pick<
   BatchStore,
-  'findByIdempotencyKey' | 'create' | 'get' | 'isEnqueued' | 'markEnqueued' | 'eachItem' | 'exists' | 'cancel'
+  | 'findByIdempotencyKey'
+  | 'create'
+  | 'completeCreation'
+  | 'get'
+  | 'isEnqueued'
+  | 'markEnqueued'
+  | 'eachItem'
+  | 'exists'
+  | 'cancel'
 >;
 
 export class SubmissionRejected extends Error {
@@ -271,6 +279,8 @@ export class BatchIntake {
   ): Promise<Accepted> {
     const batch = await this.store.get(id);
     if (!batch) throw new Error(`batch ${id} named by an idempotency key is missing`);
+    // The earlier attempt may have died before the batch joined the indexes (another slot on a Cluster).
+    await this.store.completeCreation(id);
     if (!(await this.store.isEnqueued(id))) {
       const routes: ItemRoute[] = [];
       for await (const i of this.store.eachItem(id)) routes.push(i.routeHistory[0]);

@@ -1,12 +1,25 @@
-/** Every Redis key of the batch records, under one prefix (shared with BullMQ's queues). */
+import { globalKeyPrefix, hashTag } from '#libs/redis';
+
+/**
+ * Every Redis key of the batch records, under one prefix (shared with BullMQ's queues), laid out for Redis
+ * Cluster (issue 14 §4): a batch's own records (its hash, its items, its backlog) carry the batch id as
+ * their hash tag, so batches spread over the cluster while each item script touches one slot; what spans
+ * batches (indexes, idempotency keys, pending outputs, the set of batches with open work) lives under the
+ * deployment's global tag `{<prefix>:sy}`. docs/operations.md ("Redis Cluster") draws the layout.
+ */
 export class BatchKeys {
-  constructor(private readonly prefix: string) {}
+  private readonly global: string;
+
+  constructor(private readonly prefix: string) {
+    this.global = globalKeyPrefix(prefix);
+  }
+
   batch(id: string): string {
-    return `${this.prefix}:sy:batch:${id}`;
+    return `${this.prefix}:sy:batch:${hashTag(id)}`;
   }
   /**
    * The batch's event stream (GET /v1/batches/:id/events): item transitions, reroutes and its end, XADDed
-   * by the transition scripts. Built on batch(id) so it shares whatever hash tag that key carries.
+   * by the transition scripts. Built on batch(id) so it shares that key's hash tag (one slot with the item).
    */
   events(id: string): string {
     return `${this.batch(id)}:events`;
@@ -16,29 +29,37 @@ export class BatchKeys {
     return `${this.batch(id)}:eta`;
   }
   item(batchId: string, index: number): string {
-    return `${this.prefix}:sy:item:${batchId}:${index}`;
+    return `${this.prefix}:sy:item:${hashTag(batchId)}:${index}`;
+  }
+  /**
+   * The batch's share of each provider's backlog: field `<target>:<provider>`, estimated generation-equivalent
+   * tokens of its items waiting or running there. Kept in the batch's slot so the item scripts move it
+   * atomically with the item; deleted when the batch finishes.
+   */
+  batchBacklog(batchId: string): string {
+    return `${this.prefix}:sy:backlog:${hashTag(batchId)}`;
   }
   /** Every batch id, scored by createdAt. */
   index(): string {
-    return `${this.prefix}:sy:batches`;
+    return `${this.global}:batches`;
   }
   /** One tenant's batch ids, scored by createdAt. */
   tenantIndex(tenant: string): string {
     return `${this.index()}:tenant:${tenant}`;
   }
   idempotency(key: string): string {
-    return `${this.prefix}:sy:idem:${key}`;
+    return `${this.global}:idem:${key}`;
   }
   /** Batches whose branch output is not written (nor failed) yet: what the output sweep looks at. */
   pendingOutputs(): string {
-    return `${this.prefix}:sy:outputs:pending`;
+    return `${this.global}:outputs:pending`;
   }
   /** Batches with a callback whose batch.finished event is not enqueued yet: what the callback sweep looks at. */
   pendingCallbacks(): string {
-    return `${this.prefix}:sy:callbacks:pending`;
+    return `${this.global}:callbacks:pending`;
   }
-  /** Estimated work (generation-equivalent tokens) waiting or running on a provider. */
-  backlog(target: string, provider: string): string {
-    return `${this.prefix}:sy:backlog:${target}:${provider}`;
+  /** Batches that may hold backlog (their batchBacklog exists): a provider's backlog is the sum over them. */
+  openBacklogs(): string {
+    return `${this.global}:backlog:open`;
   }
 }

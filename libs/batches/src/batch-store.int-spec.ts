@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { BatchKeys } from './batch-keys.js';
 import { BatchStore, type NewItem } from './batch-store.js';
 
 const meta = {
@@ -18,16 +19,17 @@ const route = (target: 'local' | 'cloud'): NewItem['route'] => ({
 describe('BatchStore (real Redis)', () => {
   let redis: Redis;
   let store: BatchStore;
+  const prefix = `t-${randomUUID().slice(0, 8)}`;
 
   beforeAll(() => {
     redis = new Redis(process.env.REDIS_URL!);
-    store = new BatchStore(redis, `t-${randomUUID().slice(0, 8)}`);
+    store = new BatchStore(redis, prefix);
   });
   afterAll(async () => {
     await redis.quit();
   });
 
-  const newBatch = (items: NewItem[], key?: string) =>
+  const newBatch = (items: NewItem[], key?: string, bodyHash?: string) =>
     store.create(
       {
         kind: 'document-processing',
@@ -38,6 +40,7 @@ describe('BatchStore (real Redis)', () => {
       },
       items,
       key,
+      bodyHash,
     );
 
   // Issue 13 §4: a record from before deadlines were bounded (P300000Y) made every read a RangeError (500).
@@ -358,5 +361,52 @@ describe('BatchStore (real Redis)', () => {
     for await (const item of store.eachItem(id)) seen.push(item.index);
     expect(seen).toEqual(Array.from({ length: 1205 }, (_, i) => i));
     expect((await store.items(id, 0, 5000)).length).toBe(1000); // one page is capped; eachItem is not
+  });
+
+  // Issue 14 §4: on a Cluster creation is three steps in two slots; a crash between them must lose nothing.
+  describe('creation cut short by a crash', () => {
+    const keys = new BatchKeys(prefix);
+    const body = { ...meta, itemId: 'a', route: route('cloud'), workTokens: 30 };
+
+    it('a claim whose batch was never written: the retry writes the batch under the claimed id', async () => {
+      // The first attempt claimed the key and died before writing anything else.
+      await redis.set(keys.idempotency('died-after-claim'), 'claimed-id hash-1');
+      expect(await store.findByIdempotencyKey('died-after-claim')).toBeNull();
+      const retried = await newBatch([body], 'died-after-claim', 'hash-1');
+      expect(retried).toEqual({ id: 'claimed-id', created: true });
+      expect((await store.get('claimed-id'))?.counts.total).toBe(1);
+      expect((await store.list(100)).map((b) => b.id)).toContain('claimed-id');
+      expect(await store.findByIdempotencyKey('died-after-claim')).toEqual({ id: 'claimed-id', bodyHash: 'hash-1' });
+      // Another body under the same key is not a retry: the claim's batch is answered, with its body's hash.
+      expect(await newBatch([body], 'died-after-claim', 'hash-2')).toEqual({
+        id: 'claimed-id',
+        created: false,
+        bodyHash: 'hash-1',
+      });
+    });
+
+    it('a batch written but never indexed: the resumed submission indexes it, and its backlog counts', async () => {
+      const before = await store.backlog('cloud', 'frontier');
+      const { id } = await newBatch([body], 'died-before-index', 'hash-1');
+      // As if the process died between the batch's script and the global MULTI.
+      await redis.zrem(keys.index(), id);
+      await redis.srem(keys.openBacklogs(), id);
+      expect((await store.list(100)).map((b) => b.id)).not.toContain(id);
+      expect(await store.backlog('cloud', 'frontier')).toBeCloseTo(before, 6);
+      expect(await newBatch([body], 'died-before-index', 'hash-1')).toEqual({ id, created: false, bodyHash: 'hash-1' });
+      expect((await store.list(100)).map((b) => b.id)).toContain(id);
+      expect(await store.backlog('cloud', 'frontier')).toBeCloseTo(before + 30, 6);
+    });
+
+    it('two writers of one claimed batch: exactly one creates it', async () => {
+      await redis.set(keys.idempotency('two-writers'), 'racing-id hash-1');
+      const [a, b] = await Promise.all([
+        newBatch([body], 'two-writers', 'hash-1'),
+        newBatch([body, { ...body, itemId: 'b' }], 'two-writers', 'hash-1'),
+      ]);
+      expect([a.created, b.created].sort()).toEqual([false, true]);
+      const total = (await store.get('racing-id'))?.counts.total;
+      expect(total).toBe(a.created ? 1 : 2);
+    });
   });
 });

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import type { RouteTarget } from '#libs/routing';
 import { BatchBudget } from './batch-budget.js';
 import { BatchCancel } from './batch-cancel.js';
@@ -43,7 +43,7 @@ export class BatchStore {
   /** Each batch's event stream, as GET /v1/batches/:id/events reads it. */
   readonly events: BatchEvents;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     const keys = new BatchKeys(prefix);
     this.creation = new BatchCreation(redis, keys);
     this.views = new BatchViews(redis, keys);
@@ -54,12 +54,22 @@ export class BatchStore {
     this.events = new BatchEvents(keys);
   }
 
-  findByIdempotencyKey(key: string): Promise<IdempotentBatch | null> {
-    return this.creation.findByIdempotencyKey(key);
+  /**
+   * The batch an idempotency key created, once its records exist: a claim whose batch was never written
+   * (its creator died) reads as none, and `create` with the same key writes it under the claimed id.
+   */
+  async findByIdempotencyKey(key: string): Promise<IdempotentBatch | null> {
+    const found = await this.creation.findByIdempotencyKey(key);
+    return found && (await this.views.exists(found.id)) ? found : null;
   }
 
   create(batch: NewBatch, items: NewItem[], idempotencyKey?: string, bodyHash?: string): Promise<CreatedBatch> {
     return this.creation.create(batch, items, idempotencyKey, bodyHash);
+  }
+
+  /** Puts an existing batch in the indexes (again): idempotent, for a submission resumed after a crash. */
+  completeCreation(id: string): Promise<void> {
+    return this.creation.index(id);
   }
 
   markEnqueued(id: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import type { BatchKeys } from './batch-keys.js';
 import type { BatchView, ItemView, BatchTask } from '#libs/domain';
 import { toBatchView, toItemView } from './record-views.js';
@@ -8,7 +8,7 @@ const ITEM_PAGE_MAX = 1000;
 /** Reading batches and items as the API shows them. */
 export class BatchViews {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: BatchKeys,
   ) {}
 
@@ -45,12 +45,16 @@ export class BatchViews {
       0,
       limit,
     );
-    const pipeline = this.redis.pipeline();
-    ids.forEach((id) => pipeline.hgetall(this.keys.batch(id)).zrange(this.keys.estimates(id), -1, -1, 'WITHSCORES'));
-    const rows = (await pipeline.exec()) ?? [];
-    return ids.flatMap((_, i) => {
-      const h = rows[2 * i][1] as Record<string, string>;
-      return h.id ? [withEstimate(toBatchView(h), rows[2 * i + 1][1] as string[])] : [];
+    // Batches spread over a Cluster's slots: one round trip each (a pipeline must stay in one slot); the
+    // batch's hash and its open estimates share its slot.
+    const rows = await Promise.all(
+      ids.map((id) =>
+        this.redis.multi().hgetall(this.keys.batch(id)).zrange(this.keys.estimates(id), -1, -1, 'WITHSCORES').exec(),
+      ),
+    );
+    return rows.flatMap((row) => {
+      const h = (row?.[0]?.[1] ?? {}) as Record<string, string>;
+      return h.id ? [withEstimate(toBatchView(h), (row?.[1]?.[1] ?? []) as string[])] : [];
     });
   }
 
@@ -58,6 +62,7 @@ export class BatchViews {
   async items(batchId: string, offset: number, limit: number): Promise<ItemView[]> {
     const total = Number(await this.redis.hget(this.keys.batch(batchId), 'total'));
     const end = Math.min(total, offset + Math.min(limit, ITEM_PAGE_MAX));
+    // One batch's items share its slot, so one pipeline serves them on a Cluster too.
     const pipeline = this.redis.pipeline();
     for (let i = offset; i < end; i++) pipeline.hgetall(this.keys.item(batchId, i));
     const rows = (await pipeline.exec()) ?? [];

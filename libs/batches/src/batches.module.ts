@@ -1,8 +1,7 @@
 import { Module } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
-import { REDIS } from '#libs/redis';
+import { REDIS, type RedisClient } from '#libs/redis';
 import { BatchStore } from './batch-store.js';
 
 @Module({
@@ -10,7 +9,7 @@ import { BatchStore } from './batch-store.js';
     {
       provide: BatchStore,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) => new BatchStore(redis, c.prefix),
+      useFactory: (redis: RedisClient, c: AppConfig) => new BatchStore(redis, c.prefix),
     },
   ],
   exports: [BatchStore],

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import { JobName, OUTPUTS_QUEUE, branchOutputJobId, type QueueLayer } from '#libs/queue';
 import { BatchKeys } from './batch-keys.js';
 import type { BatchStore } from './batch-store.js';
@@ -14,15 +14,15 @@ export type BranchOutputOutcome =
 
 /**
  * The branch outputs of code migrations, from batch creation to the commit: which are pending, what each
- * needs, and its outcome on the batch record. A batch with an output joins the pending set in the same
- * MULTI that creates it and leaves it only when its outcome is recorded, so an output is never lost: the
+ * needs, and its outcome on the batch record. A batch with an output joins the pending set before its
+ * creation returns (BatchCreation) and leaves it only after its outcome is recorded, so an output is never lost: the
  * finish trigger enqueues the write at once, and a periodic sweep re-enqueues any whose trigger a crash ate.
  */
 export class BranchOutputs {
   private readonly keys: BatchKeys;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     private readonly store: BatchStore,
     private readonly jobs: QueueLayer,
@@ -67,8 +67,10 @@ export class BranchOutputs {
   async enqueueFinished(): Promise<number> {
     let enqueued = 0;
     for (const batchId of await this.redis.smembers(this.keys.pendingOutputs())) {
-      const finishedAt = await this.redis.hget(this.keys.batch(batchId), 'finishedAt');
-      if (finishedAt && (await this.enqueueIfPending(batchId))) enqueued += 1;
+      const [finishedAt, status] = await this.redis.hmget(this.keys.batch(batchId), 'finishedAt', 'outputStatus');
+      // Its outcome is recorded but a crash kept it in the set (record() writes the batch first): done now.
+      if (status !== null && status !== 'pending') await this.redis.srem(this.keys.pendingOutputs(), batchId);
+      else if (finishedAt && (await this.enqueueIfPending(batchId))) enqueued += 1;
     }
     return enqueued;
   }
@@ -85,7 +87,11 @@ export class BranchOutputs {
     return { ...(JSON.parse(output) as BranchOutputSpec), finishedAt: finishedAt ? Number(finishedAt) : null };
   }
 
-  /** Records the outcome on the batch and takes it off the pending set, together. */
+  /**
+   * Records the outcome on the batch, then takes it off the pending set. Two steps, since the batch (its own
+   * slot) and the set (the global slot) cannot change together on a Redis Cluster; in this order a crash
+   * between them leaves a recorded batch in the set, which the sweep removes, never an unrecorded one out of it.
+   */
   async record(batchId: string, outcome: BranchOutputOutcome): Promise<void> {
     const fields: Record<string, string | number> = {
       outputStatus: outcome.status,
@@ -93,6 +99,7 @@ export class BranchOutputs {
       outputNotWritten: JSON.stringify(outcome.notWritten.slice(0, NOT_WRITTEN_KEPT)),
       ...(outcome.status === 'written' ? { outputCommit: outcome.commit } : { outputError: outcome.error }),
     };
-    await this.redis.multi().hset(this.keys.batch(batchId), fields).srem(this.keys.pendingOutputs(), batchId).exec();
+    await this.redis.hset(this.keys.batch(batchId), fields);
+    await this.redis.srem(this.keys.pendingOutputs(), batchId);
   }
 }

@@ -7,6 +7,7 @@ export {
   type ItemSpent,
   type ItemTransition,
   type ItemUpdate,
+  type NewBatch,
   type NewItem,
 } from './batch-store.js';
 export {

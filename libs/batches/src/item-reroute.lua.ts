@@ -10,7 +10,9 @@ import { BATCH_EVENTS_LUA } from './batch-events.lua.js';
  *
  * The move is appended to the batch's event stream.
  *
- * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] backlog key of the new provider, KEYS[4] batch event stream
+ * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] the batch's backlog hash (BatchKeys.batchBacklog), whose
+ * fields `<target>:<provider>` the item's work moves between, KEYS[4] batch event stream: all in the batch's
+ * hash slot (issue 14 §4).
  * ARGV[1] new route (JSON), ARGV[2] note recorded as the item's last error, ARGV[3] allowed statuses
  * (comma separated), ARGV[4] provider the item must currently be routed to, ARGV[5] '' or, when the item
  * leaves because it failed there, JSON {key, why, ruleOut}: the move is counted (failedMoves, which the
@@ -53,11 +55,12 @@ if ARGV[5] ~= '' then
   end
 end
 if ARGV[6] then carrySpent(tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])) end
-local u = redis.call('HMGET', KEYS[1], 'backlogKey', 'backlogWork')
+local u = redis.call('HMGET', KEYS[1], 'backlogField', 'backlogWork')
 if u[1] and u[2] then
-  redis.call('INCRBYFLOAT', u[1], -tonumber(u[2]))
-  redis.call('INCRBYFLOAT', KEYS[3], tonumber(u[2]))
-  redis.call('HSET', KEYS[1], 'backlogKey', KEYS[3])
+  local moved = route.target .. ':' .. route.provider
+  redis.call('HINCRBYFLOAT', KEYS[3], u[1], -tonumber(u[2]))
+  redis.call('HINCRBYFLOAT', KEYS[3], moved, tonumber(u[2]))
+  redis.call('HSET', KEYS[1], 'backlogField', moved)
 end
 return #history
 `;

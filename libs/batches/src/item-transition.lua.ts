@@ -12,7 +12,9 @@ import { BATCH_EVENTS_LUA, BATCH_EVENTS_TTL_S } from './batch-events.lua.js';
  * place item transitions are written, so GET /v1/batches/:id/events misses none); a finished item leaves the
  * batch's open estimates.
  *
- * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] batch event stream, KEYS[4] batch's open-item estimates (zset)
+ * KEYS[1] item hash, KEYS[2] batch hash, KEYS[3] the batch's backlog hash (BatchKeys.batchBacklog), KEYS[4] batch
+ * event stream, KEYS[5] batch's open-item estimates (zset): all in the batch's hash slot, so the script runs on
+ * a Redis Cluster (issue 14 §4).
  * ARGV[1] allowed current statuses, comma separated; ARGV[2] new status; ARGV[3] now (ms);
  * ARGV[4] provider the item must be routed to ('' for any); ARGV[5..] field, value pairs to set on the item,
  * except SPENT_FIELD, whose value "inputTokens,outputTokens,costUsd" is what a failed attempt's calls used:
@@ -36,7 +38,7 @@ if cur ~= to then
   redis.call('HINCRBY', KEYS[2], to, 1)
   redis.call('HSET', KEYS[1], 'status', to)
   local where = redis.call('HMGET', KEYS[1], 'index', 'target', 'provider')
-  batchEvent(KEYS[3], 'type', 'item', 'index', where[1] or '', 'from', cur, 'to', to,
+  batchEvent(KEYS[4], 'type', 'item', 'index', where[1] or '', 'from', cur, 'to', to,
     'target', where[2] or '', 'provider', where[3] or '', 'at', ARGV[3])
 end
 for i = 5, #ARGV, 2 do
@@ -55,7 +57,7 @@ end
 if to == 'completed' then redis.call('HDEL', KEYS[1], 'error') end
 if to == 'completed' or to == 'failed' or to == 'cancelled' then
   redis.call('HSET', KEYS[1], 'finishedAt', ARGV[3])
-  redis.call('ZREM', KEYS[4], redis.call('HGET', KEYS[1], 'index') or '')
+  redis.call('ZREM', KEYS[5], redis.call('HGET', KEYS[1], 'index') or '')
   -- What its calls used on providers it left before (ITEM_REROUTE_LUA): its usage is every call's.
   local spent = redis.call('HMGET', KEYS[1], 'spentInputTokens', 'spentOutputTokens', 'spentCostUsd')
   if spent[1] then
@@ -66,20 +68,22 @@ if to == 'completed' or to == 'failed' or to == 'cancelled' then
     -- Now in the item's cost, which the batch's costUsd takes below.
     redis.call('HINCRBYFLOAT', KEYS[2], 'carriedUsd', -tonumber(spent[3]))
   end
-  local u = redis.call('HMGET', KEYS[1], 'inputTokens', 'outputTokens', 'costUsd', 'backlogKey', 'backlogWork')
+  local u = redis.call('HMGET', KEYS[1], 'inputTokens', 'outputTokens', 'costUsd', 'backlogField', 'backlogWork')
   redis.call('HINCRBY', KEYS[2], 'inputTokens', tonumber(u[1] or '0') or 0)
   redis.call('HINCRBY', KEYS[2], 'outputTokens', tonumber(u[2] or '0') or 0)
   redis.call('HINCRBYFLOAT', KEYS[2], 'costUsd', tonumber(u[3] or '0') or 0)
   if u[4] and u[5] then
-    redis.call('INCRBYFLOAT', u[4], -tonumber(u[5]))
-    redis.call('HDEL', KEYS[1], 'backlogKey', 'backlogWork')
+    redis.call('HINCRBYFLOAT', KEYS[3], u[4], -tonumber(u[5]))
+    redis.call('HDEL', KEYS[1], 'backlogField', 'backlogWork')
   end
   local open = redis.call('HMGET', KEYS[2], 'queued', 'running')
   if (tonumber(open[1]) or 0) + (tonumber(open[2]) or 0) == 0 then
     redis.call('HSET', KEYS[2], 'finishedAt', ARGV[3])
+    -- Nothing of the batch waits or runs any more: it adds to no provider's backlog (ProviderBacklog prunes it).
+    redis.call('DEL', KEYS[3])
     if cur ~= to then
-      batchEvent(KEYS[3], 'type', 'finished', 'at', ARGV[3])
-      redis.call('EXPIRE', KEYS[3], ${BATCH_EVENTS_TTL_S})
+      batchEvent(KEYS[4], 'type', 'finished', 'at', ARGV[3])
+      redis.call('EXPIRE', KEYS[4], ${BATCH_EVENTS_TTL_S})
       return 3
     end
   end
@@ -91,7 +95,11 @@ return 1
 export type ItemTransitionReply = -1 | 0 | 1 | 2 | 3;
 
 export const ITEM_TRANSITION = redisScript<
-  'item' | 'batch' | 'events' | 'estimates',
+  'item' | 'batch' | 'backlog' | 'events' | 'estimates',
   readonly [allowed: string, to: string, now: string, provider: string, ...fieldValuePairs: string[]],
   ItemTransitionReply
->({ name: 'syItemTransition', keys: ['item', 'batch', 'events', 'estimates'], lua: ITEM_TRANSITION_LUA });
+>({
+  name: 'syItemTransition',
+  keys: ['item', 'batch', 'backlog', 'events', 'estimates'],
+  lua: ITEM_TRANSITION_LUA,
+});

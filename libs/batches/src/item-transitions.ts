@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { RouteTarget } from '#libs/routing';
-import { defineScript } from '#libs/redis';
+import { defineScript, type RedisClient } from '#libs/redis';
 import { carriedSpent, type ItemSpent } from './batch-budget.js';
 import type { BatchKeys } from './batch-keys.js';
 import type { ItemRoute, ItemStatus } from '#libs/domain';
@@ -92,7 +91,7 @@ export class ItemTransitions {
   private readonly rerouteScript;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: BatchKeys,
   ) {
     this.transitionScript = defineScript(redis, ITEM_TRANSITION);
@@ -136,6 +135,7 @@ export class ItemTransitions {
       {
         item: this.keys.item(batchId, index),
         batch: this.keys.batch(batchId),
+        backlog: this.keys.batchBacklog(batchId),
         events: this.keys.events(batchId),
         estimates: this.keys.estimates(batchId),
       },
@@ -168,7 +168,7 @@ export class ItemTransitions {
       {
         item: this.keys.item(batchId, index),
         batch: this.keys.batch(batchId),
-        backlog: this.keys.backlog(route.target, route.provider),
+        backlog: this.keys.batchBacklog(batchId),
         events: this.keys.events(batchId),
       },
       [

@@ -1,19 +1,41 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import type { RouteTarget } from '#libs/routing';
 import type { BatchKeys } from './batch-keys.js';
+import { providerKey } from './item-transitions.js';
 
 /**
- * Work waiting or running on each provider, in generation-equivalent tokens: an item adds its estimate
- * when created, moves it along on a reroute and takes it back when it finishes (the item scripts).
+ * Work waiting or running on each provider, in generation-equivalent tokens. Each batch keeps its own share
+ * (BatchKeys.batchBacklog), moved by the item scripts atomically with the item: an item adds its estimate
+ * when created, moves it along on a reroute and takes it back when it finishes, exactly once. A provider's
+ * backlog is the sum over the open batches. On a Redis Cluster a global counter could not change in the
+ * same atomic step as an item (another slot), and a crash between the two would leave it wrong for good;
+ * the sum is exact by construction (issue 14 §4).
  */
 export class ProviderBacklog {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: BatchKeys,
   ) {}
 
   /** Never negative: float sums can leave a hair below zero once everything is released. */
   async tokens(target: RouteTarget, provider: string): Promise<number> {
-    return Math.max(0, Number((await this.redis.get(this.keys.backlog(target, provider))) ?? 0));
+    const field = providerKey(target, provider);
+    const shares = await this.shares();
+    return Math.max(
+      0,
+      shares.reduce((sum, share) => sum + Number(share[field] ?? 0), 0),
+    );
+  }
+
+  /**
+   * Every open batch's share. A batch whose share is gone (deleted when it finished) leaves the open set:
+   * a share is written before the batch joins the set (BatchCreation), so a missing one is a finished batch.
+   */
+  private async shares(): Promise<Array<Record<string, string>>> {
+    const ids = await this.redis.smembers(this.keys.openBacklogs());
+    const shares = await Promise.all(ids.map((id) => this.redis.hgetall(this.keys.batchBacklog(id))));
+    const finished = ids.filter((_, i) => Object.keys(shares[i]).length === 0);
+    if (finished.length > 0) await this.redis.srem(this.keys.openBacklogs(), ...finished);
+    return shares;
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { globalKeyPrefix, type RedisClient } from '#libs/redis';
 
 /** Field of batches created without a key (open mode): they share one secret. */
 const OPEN_MODE = '-';
@@ -14,10 +14,10 @@ export class CallbackSecrets {
   private readonly key: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
   ) {
-    this.key = `${prefix}:sy:callback-secrets`;
+    this.key = `${globalKeyPrefix(prefix)}:callback-secrets`;
   }
 
   /** The tenant's secret, created now if it has none (HSETNX: two first readers get the same one). */

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
 import { REDIS } from '#libs/redis';
@@ -13,7 +13,7 @@ import { CallbackSender } from './callback-sender.js';
     {
       provide: CallbackSecrets,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) => new CallbackSecrets(redis, c.prefix),
+      useFactory: (redis: RedisClient, c: AppConfig) => new CallbackSecrets(redis, c.prefix),
     },
     {
       provide: CallbackSender,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { defineScript, globalKeyPrefix, redisScript, type RedisClient } from '#libs/redis';
 
 /**
  * closed → open after `failureThreshold` consecutive failures; open → half-open once `openMs` has
@@ -58,14 +58,22 @@ end
 return {state, failures, openedAt or -1, admitted}
 `;
 
+const CIRCUIT = redisScript<
+  'circuit',
+  readonly [event: string, now: string, failureThreshold: string, openMs: string],
+  [CircuitState, number, number, number]
+>({ name: 'syCircuit', keys: ['circuit'], lua: CIRCUIT_LUA });
+
 /** Circuit breakers shared by every worker and API replica through Redis, one per provider, updated atomically. */
 export class CircuitRegistry {
+  private readonly circuitScript;
+
   constructor(
-    private readonly redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     private readonly settings: CircuitSettings,
   ) {
-    redis.defineCommand('syCircuit', { numberOfKeys: 1, lua: CIRCUIT_LUA });
+    this.circuitScript = defineScript(redis, CIRCUIT);
   }
 
   /** The circuit as of now (reading it never admits a probe). */
@@ -93,14 +101,9 @@ export class CircuitRegistry {
   }
 
   private async run(provider: string, event: string, now: number): Promise<{ circuit: Circuit; admitted: boolean }> {
-    const [state, failures, openedAt, admitted] = await (
-      this.redis as unknown as { syCircuit(...a: (string | number)[]): Promise<[CircuitState, number, number, number]> }
-    ).syCircuit(
-      `${this.prefix}:sy:circuit:${provider}`,
-      event,
-      now,
-      this.settings.failureThreshold,
-      this.settings.openMs,
+    const [state, failures, openedAt, admitted] = await this.circuitScript(
+      { circuit: `${globalKeyPrefix(this.prefix)}:circuit:${provider}` },
+      [event, String(now), String(this.settings.failureThreshold), String(this.settings.openMs)],
     );
     return {
       circuit: { state, failures: Number(failures), openedAt: Number(openedAt) < 0 ? null : Number(openedAt) },

@@ -1,12 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import { PoolRegistry } from './pool-registry.js';
 
-/** Just the GET/SET that recordThroughput uses. */
-function fakeRedis(): Redis {
+/** Just the GET/SET that recordThroughput uses (and defineCommand, which the constructor calls for its script). */
+function fakeRedis(): RedisClient {
   const kv = new Map<string, string>();
-  const redis = { get: async (k: string) => kv.get(k) ?? null, set: async (k: string, v: string) => void kv.set(k, v) };
-  return redis as unknown as Redis;
+  const redis = {
+    get: async (k: string) => kv.get(k) ?? null,
+    set: async (k: string, v: string) => void kv.set(k, v),
+    defineCommand: () => undefined,
+  };
+  return redis as unknown as RedisClient;
 }
 
 describe('PoolRegistry.recordThroughput', () => {

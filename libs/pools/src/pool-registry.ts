@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { defineScript, globalKeyPrefix, redisScript, type RedisClient } from '#libs/redis';
 import type { RouteTarget } from '#libs/routing';
 import { FIT_DECAY, fitLatency, fitPoint, type FitSums, type LatencyFit } from '#libs/routing';
 import {
@@ -70,17 +70,29 @@ for i = 2, #ARGV, 2 do
 end
 `;
 
+const FOLD_SUMS = redisScript<'sums', readonly [decay: string, ...fieldIncrementPairs: string[]], null>({
+  name: 'syFoldSums',
+  keys: ['sums'],
+  lua: FOLD_SUMS_LUA,
+});
+
 /**
  * Live pools and what completions measured (throughput per provider, token ratios per task kind, cloud
  * latency fits), in Redis. A heartbeat expires after `ttlMs`, so a crashed
  * worker drops out of /ready and the routing state on its own.
  */
 export class PoolRegistry {
+  private readonly global: string;
+  private readonly foldSums;
+
   constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly redis: RedisClient,
+    prefix: string,
     private readonly ttlMs: number,
-  ) {}
+  ) {
+    this.global = globalKeyPrefix(prefix);
+    this.foldSums = defineScript(redis, FOLD_SUMS);
+  }
 
   /**
    * Publishes the heartbeat for `ttlMs` (the registry's own by default; a restarting pool's lasts its grace),
@@ -168,26 +180,20 @@ export class PoolRegistry {
       ratioKey(direction, kind),
       JSON.stringify({ actual: a, expected: e }),
     ];
-    await this.redis.eval(
-      FOLD_SUMS_LUA,
-      1,
-      this.ratiosKey(),
-      RATIO_DECAY,
+    await this.foldSums({ sums: this.ratiosKey() }, [
+      String(RATIO_DECAY),
       ...fold('input', actual.inputTokens, estimated.inputTokens),
       ...fold('output', actual.outputTokens, estimated.outputTokens),
-    );
+    ]);
   }
 
   /** One cloud call's duration against its work, for the provider's latency fit. */
   async recordCallTiming(provider: string, workTokens: number, ms: number): Promise<void> {
-    await this.redis.eval(
-      FOLD_SUMS_LUA,
-      1,
-      this.fitKey(),
-      FIT_DECAY,
+    await this.foldSums({ sums: this.fitKey() }, [
+      String(FIT_DECAY),
       provider,
       JSON.stringify(fitPoint(workTokens, ms)),
-    );
+    ]);
   }
 
   async latencyFit(provider: string): Promise<LatencyFit | null> {
@@ -202,25 +208,26 @@ export class PoolRegistry {
     );
   }
 
+  // Global records, one slot on a Redis Cluster: the heartbeat MULTI and MGET span pool keys and the index.
   private key(id: string): string {
-    return `${this.prefix}:sy:pool:${id}`;
+    return `${this.global}:pool:${id}`;
   }
   private indexKey(): string {
-    return `${this.prefix}:sy:pools`;
+    return `${this.global}:pools`;
   }
   private seenKey(): string {
-    return `${this.prefix}:sy:pools-seen`;
+    return `${this.global}:pools-seen`;
   }
   private loadKey(): string {
-    return `${this.prefix}:sy:pool-load-ms`;
+    return `${this.global}:pool-load-ms`;
   }
   private fitKey(): string {
-    return `${this.prefix}:sy:latency-fit`;
+    return `${this.global}:latency-fit`;
   }
   private ratiosKey(): string {
-    return `${this.prefix}:sy:token-ratios`;
+    return `${this.global}:token-ratios`;
   }
   private throughputKey(target: RouteTarget, provider: string): string {
-    return `${this.prefix}:sy:tps:${target}:${provider}`;
+    return `${this.global}:tps:${target}:${provider}`;
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { defineScript, globalKeyPrefix, redisScript, type RedisClient } from '#libs/redis';
 import { CAPABILITIES, type Capability } from '#libs/routing';
 
 /** A kind of request a provider was found to refuse, from when, until when it is believed. */
@@ -47,6 +47,19 @@ redis.call('DEL', KEYS[1])
 return {lack, 1}
 `;
 
+const RECORD_REFUSAL = redisScript<
+  'refusals' | 'lacks',
+  readonly [
+    itemRef: string,
+    now: string,
+    windowMs: string,
+    refusalsToLearn: string,
+    memoryMs: string,
+    capability: string,
+  ],
+  [string, number] | null
+>({ name: 'syRecordRefusal', keys: ['refusals', 'lacks'], lua: RECORD_REFUSAL_LUA });
+
 /**
  * What providers were found unable to do, learned from their refusals: a server that answers 400 to
  * every structured request (llama.cpp's server without a usable chat template refuses `response_format`)
@@ -55,14 +68,15 @@ return {lack, 1}
  */
 export class ProviderCapabilities {
   private readonly settings: CapabilitySettings;
+  private readonly recordScript;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     settings: Partial<CapabilitySettings> = {},
   ) {
     this.settings = { ...DEFAULT_CAPABILITY_SETTINGS, ...settings };
-    redis.defineCommand('syRecordRefusal', { numberOfKeys: 2, lua: RECORD_REFUSAL_LUA });
+    this.recordScript = defineScript(redis, RECORD_REFUSAL);
   }
 
   /**
@@ -76,16 +90,9 @@ export class ProviderCapabilities {
     now = Date.now(),
   ): Promise<{ lack: LearnedLack; learnedNow: boolean } | null> {
     const { windowMs, refusalsToLearn, memoryMs } = this.settings;
-    const redis = this.redis as unknown as { syRecordRefusal(...args: string[]): Promise<[string, number] | null> };
-    const lack = await redis.syRecordRefusal(
-      this.key(provider, capability, 'refusals'),
-      this.key(provider, capability, 'lacks'),
-      itemRef,
-      String(now),
-      String(windowMs),
-      String(refusalsToLearn),
-      String(memoryMs),
-      capability,
+    const lack = await this.recordScript(
+      { refusals: this.key(provider, capability, 'refusals'), lacks: this.key(provider, capability, 'lacks') },
+      [itemRef, String(now), String(windowMs), String(refusalsToLearn), String(memoryMs), capability],
     );
     return lack ? { lack: JSON.parse(lack[0]) as LearnedLack, learnedNow: lack[1] === 1 } : null;
   }
@@ -97,6 +104,7 @@ export class ProviderCapabilities {
   }
 
   private key(provider: string, capability: Capability, what: 'refusals' | 'lacks'): string {
-    return `${this.prefix}:capability:${provider}:${capability}:${what}`;
+    // Global records, one slot on a Redis Cluster: the script and lacks()'s MGET span them.
+    return `${globalKeyPrefix(this.prefix)}:capability:${provider}:${capability}:${what}`;
   }
 }

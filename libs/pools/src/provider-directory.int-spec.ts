@@ -5,7 +5,16 @@ import { Redis } from 'ioredis';
 import { loadConfig, type AppConfig } from '#libs/config';
 import { BatchStore } from '#libs/batches';
 import type { WorkItem } from '#libs/domain';
-import { configuredQueues, deadlinePriority, itemJobId, JobName, JobQueue, queueName, queueRefFor } from '#libs/queue';
+import {
+  configuredQueues,
+  deadlinePriority,
+  itemJobId,
+  JobName,
+  JobQueue,
+  queueName,
+  queueRefFor,
+  bullPrefix,
+} from '#libs/queue';
 import { CircuitRegistry } from './circuit-registry.js';
 import { PoolRegistry } from './pool-registry.js';
 import { ProviderDirectory } from './provider-directory.js';
@@ -34,7 +43,7 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
     queues = new Map(
       configuredQueues(config).map((ref) => [
         queueName(ref),
-        new Queue(queueName(ref), { connection: { url: config.redisUrl! }, prefix: config.prefix }),
+        new Queue(queueName(ref), { connection: { url: config.redisUrl! }, prefix: bullPrefix(config.prefix) }),
       ]),
     );
     jobs = new JobQueue(queues, { url: config.redisUrl! }, config.prefix, config.queue);

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { QueueTuning } from '#libs/config';
 import type { WorkItem } from '#libs/domain';
+import { bullPrefix } from './bull-prefix.js';
 import { InMemoryJobQueue } from './in-memory-job-queue.js';
 import { PermanentJobError, RateLimited } from './job-errors.js';
 import { JobQueue } from './job-queue.js';
@@ -64,7 +65,10 @@ function bullmq(): Harness {
   const prefix = `t-${randomUUID().slice(0, 8)}`;
   const url = process.env.REDIS_URL!;
   const queues = new Map(
-    QUEUES.map((ref) => [queueName(ref), new Queue(queueName(ref), { connection: { url }, prefix })]),
+    QUEUES.map((ref) => [
+      queueName(ref),
+      new Queue(queueName(ref), { connection: { url }, prefix: bullPrefix(prefix) }),
+    ]),
   );
   const jobs = new JobQueue(queues, { url }, prefix, tuning);
   return {

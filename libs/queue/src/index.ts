@@ -1,4 +1,5 @@
 // The face of libs/queue: what other libs, the apps and the tests use. Import it as '#libs/queue'.
+export { bullPrefix } from './bull-prefix.js';
 export { deadlinePriority } from './deadline-priority.js';
 export { InMemoryJobQueue } from './in-memory-job-queue.js';
 export { PermanentJobError, RateLimited } from './job-errors.js';

@@ -12,6 +12,7 @@ import type {
   SchedulerTiming,
 } from './queue-layer.js';
 import { redisOutage } from '#libs/redis';
+import { bullPrefix } from './bull-prefix.js';
 
 /**
  * The one place that talks to BullMQ: adding jobs, counting, removing waiting jobs, consuming.
@@ -166,7 +167,7 @@ export class JobQueue implements QueueLayer {
       },
       {
         connection: this.connection,
-        prefix: this.prefix,
+        prefix: bullPrefix(this.prefix),
         concurrency: opts.concurrency,
         limiter: opts.requestsPerMinute ? { max: opts.requestsPerMinute, duration: 60_000 } : undefined,
         lockDuration: s.lockDurationMs,

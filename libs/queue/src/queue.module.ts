@@ -6,6 +6,7 @@ import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
 import { shutdownPlan } from '#libs/lifecycle';
 import { redisOutage } from '#libs/redis';
+import { bullPrefix } from './bull-prefix.js';
 import { JobQueue } from './job-queue.js';
 import { configuredQueues, queueName } from './queue-names.js';
 
@@ -28,7 +29,7 @@ export class QueueModule implements BeforeApplicationShutdown, OnApplicationShut
       imports: [
         BullModule.forRootAsync({
           inject: [APP_CONFIG],
-          useFactory: (c: AppConfig) => ({ connection: { url: c.redisUrl! }, prefix: c.prefix }),
+          useFactory: (c: AppConfig) => ({ connection: { url: c.redisUrl! }, prefix: bullPrefix(c.prefix) }),
         }),
         BullModule.registerQueue(...names.map((name) => ({ name }))),
       ],

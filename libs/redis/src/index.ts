@@ -1,5 +1,16 @@
 // The face of libs/redis: what other libs, the apps and the tests use. Import it as '#libs/redis'.
 export { RedisServerNotFound, isReachable, startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.js';
+export { assertNoEviction } from './eviction-policy.js';
+export { CrossSlotKeys, SLOTS, assertOneSlot, globalKeyPrefix, hashTag, hashedPart, keySlot } from './key-slot.js';
+export { dataNodes, isCluster, type RedisClient } from './redis-client.js';
 export { redisOutage } from './redis-outage.js';
-export { defineScript, redisScript } from './redis-script.js';
+export {
+  defineKeyListScript,
+  defineScript,
+  keyListScript,
+  redisScript,
+  type KeyListScript,
+  type RedisScript,
+  type ScriptCall,
+} from './redis-script.js';
 export { REDIS, RedisModule } from './redis.module.js';

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { CrossSlotKeys } from './key-slot.js';
 import { defineScript, redisScript } from './redis-script.js';
 
 /** Sets KEYS[1] to ARGV[1] and KEYS[2] to ARGV[2]; returns what it read back, so order mistakes show. */
@@ -16,7 +17,8 @@ return { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]) }
 
 describe('defineScript (real Redis)', () => {
   let redis: Redis;
-  const prefix = `t-${randomUUID().slice(0, 8)}`;
+  // One hash tag: a script's keys must share a slot (checked on every call).
+  const prefix = `{t-${randomUUID().slice(0, 8)}}`;
 
   beforeAll(() => {
     redis = new Redis(process.env.REDIS_URL!);
@@ -38,5 +40,11 @@ describe('defineScript (real Redis)', () => {
     defineScript(redis, PAIR);
     await redis.script('FLUSH');
     expect(await pair({ first: `${prefix}:c`, second: `${prefix}:d` }, ['x', 'y'])).toEqual(['x', 'y']);
+  });
+
+  it('refuses keys of two hash slots before Redis sees them, as a Cluster would (CROSSSLOT)', async () => {
+    const pair = defineScript(redis, PAIR);
+    await expect(pair({ first: `${prefix}:e`, second: 'elsewhere:f' }, ['x', 'y'])).rejects.toThrow(CrossSlotKeys);
+    expect(await redis.get(`${prefix}:e`)).toBeNull();
   });
 });

@@ -1,8 +1,7 @@
 import { Module } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
-import { REDIS } from '#libs/redis';
+import { REDIS, type RedisClient } from '#libs/redis';
 import { RepositoryRegistry } from './repository-registry.js';
 
 /** The registered repositories: the API manages them, the intake and the worker check against them. */
@@ -11,7 +10,7 @@ import { RepositoryRegistry } from './repository-registry.js';
     {
       provide: RepositoryRegistry,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, c: AppConfig) => new RepositoryRegistry(redis, c.prefix),
+      useFactory: (redis: RedisClient, c: AppConfig) => new RepositoryRegistry(redis, c.prefix),
     },
   ],
   exports: [RepositoryRegistry],

@@ -1,9 +1,9 @@
+import { globalKeyPrefix, type RedisClient } from '#libs/redis';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
 import { promisify } from 'node:util';
-import type { Redis } from 'ioredis';
 import { RepoSourceError } from '#libs/jobs';
 
 const run = promisify(execFile);
@@ -47,7 +47,7 @@ export interface RepositoryGate {
  */
 export class RepositoryRegistry implements RepositoryGate {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -101,7 +101,7 @@ export class RepositoryRegistry implements RepositoryGate {
   }
 
   private key(): string {
-    return `${this.prefix}:sy:repositories`;
+    return `${globalKeyPrefix(this.prefix)}:repositories`;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { globalKeyPrefix, type RedisClient } from '#libs/redis';
 import type { ScheduleDefinition, ScheduleRun } from './schedule-types.js';
 
 /** Runs kept per schedule (newest first). */
@@ -7,7 +7,7 @@ const RUNS_KEPT = 100;
 /** Schedule definitions, their runs, and the input hashes of the files their runs migrated. */
 export class ScheduleStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -97,11 +97,12 @@ export class ScheduleStore {
     await multi.del(this.pendingHashesKey(name, batchId)).srem(this.pendingKey(name), batchId).exec();
   }
 
+  // Global records, one slot on a Redis Cluster: the MULTIs and MGET here span a schedule's keys and the index.
   private key(name: string): string {
-    return `${this.prefix}:sy:schedule:${name}`;
+    return `${globalKeyPrefix(this.prefix)}:schedule:${name}`;
   }
   private indexKey(): string {
-    return `${this.prefix}:sy:schedules`;
+    return `${globalKeyPrefix(this.prefix)}:schedules`;
   }
   private runsKey(name: string): string {
     return `${this.key(name)}:runs`;

@@ -1,6 +1,6 @@
 import type { Provider } from '@nestjs/common';
 import { MulterModule } from '@nestjs/platform-express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#libs/redis';
 import { BatchIntake, BatchStore, OpenAIBatches } from '#libs/batches';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { REDIS } from '#libs/redis';
@@ -9,7 +9,7 @@ import { REDIS } from '#libs/redis';
 export const openAIBatchesProvider: Provider = {
   provide: OpenAIBatches,
   inject: [REDIS, APP_CONFIG, BatchIntake, BatchStore],
-  useFactory: (redis: Redis, c: AppConfig, intake: BatchIntake, store: BatchStore) =>
+  useFactory: (redis: RedisClient, c: AppConfig, intake: BatchIntake, store: BatchStore) =>
     new OpenAIBatches(redis, c.prefix, intake, store, {
       maxFileBytes: c.openai.maxFileBytes,
       maxLines: c.http.maxItems,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { globalKeyPrefix, hashTag, type RedisClient } from '#libs/redis';
 import {
   SENSITIVITY_LEVELS,
   isSensitivity,
@@ -71,7 +71,7 @@ const MAX_LIST = 100;
  */
 export class OpenAIBatches {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly intake: Pick<BatchIntake, 'submit' | 'cancel'>,
     private readonly store: Pick<BatchStore, 'get' | 'eachItem'>,
@@ -363,14 +363,16 @@ export class OpenAIBatches {
     await multi.exec();
   }
 
+  // On a Redis Cluster: a file (written alone) spreads by its id; the OpenAI batch records are written with
+  // their index in one MULTI, so they live under the deployment's global tag (docs/operations.md).
   private fileKey(id: string): string {
-    return `${this.prefix}:sy:oai:file:${id}`;
+    return `${this.prefix}:sy:oai:file:${hashTag(id)}`;
   }
   private batchKey(id: string): string {
-    return `${this.prefix}:sy:oai:batch:${id}`;
+    return `${globalKeyPrefix(this.prefix)}:oai:batch:${id}`;
   }
   private indexKey(): string {
-    return `${this.prefix}:sy:oai:batches`;
+    return `${globalKeyPrefix(this.prefix)}:oai:batches`;
   }
 }
 
