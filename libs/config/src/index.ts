@@ -8,3 +8,12 @@ export {
   type QueueTuning,
 } from './app-config.js';
 export { APP_CONFIG, ConfigModule } from './config.module.js';
+export {
+  describeTopology,
+  parseHostPorts,
+  type HostPort,
+  type RedisAuth,
+  type RedisConfig,
+  type RedisTopology,
+  type ReplicaWaitConfig,
+} from './redis-topology.js';
