@@ -24,6 +24,7 @@ import type { AppConfig } from '#libs/config';
 import { overLimit } from './rate-limit.guard.js';
 import { CurrentCaller, RequiresScope, SubmitsTokens } from './access-decorators.js';
 import { boundedInt } from './query-params.js';
+import { REDIS, waitForReplicas, type RedisClient } from '#libs/redis';
 
 /**
  * The v1 batch API: submit, read, stream results, cancel. Enqueues and reads; never processes.
@@ -36,6 +37,7 @@ export class BatchesController {
     @Inject(BatchStore) private readonly store: BatchStore,
     @Inject(KeyRateLimiter) private readonly limiter: KeyRateLimiter,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(REDIS) private readonly redis: RedisClient,
   ) {}
 
   @Post()
@@ -53,6 +55,9 @@ export class BatchesController {
     const scopedKey = key && caller ? `tenant:${caller.tenant}:${key}` : key;
     const context = { tenant: caller?.tenant ?? null, chargeSource: this.sourceCharge(caller, res) };
     const { id, status, total } = await this.intake.submit(body, scopedKey, Date.now(), context);
+    // The 202 is a promise that the batch survives losing this master (REDIS_WAIT_REPLICAS): the intake's last
+    // write (after the jobs) is on this client, so WAIT here covers the batch, its items, routes and jobs.
+    await waitForReplicas(this.redis, this.config.redis.wait);
     return { id, status, total };
   }
 
