@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { SentinelGroup } from './support/redis-sentinel-group.js';
-import { sleep } from './support/system-under-test.js';
+import { freePort } from './support/redis-server-process.js';
+import { ApiClient, sleep } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
 
 /**
@@ -108,5 +109,20 @@ describe('Redis Sentinel failover', () => {
       sys.double.completionRequests().map((r) => /(before|after) (\d+):/.exec(JSON.stringify(r.body))?.[0]),
     );
     expect(asked.size).toBe(2 * total);
+  });
+
+  it('answers 503 instead of 202 when fewer replicas than REDIS_WAIT_REPLICAS confirm; a retry with the same key gets the batch', async () => {
+    // After the failover one replica is left: an API that wants two cannot make its promise.
+    const port = String(await freePort());
+    const strict = sys.startApp('api', { PORT: port, REDIS_WAIT_REPLICAS: '2', REDIS_WAIT_TIMEOUT_MS: '300' });
+    await strict.waitForLog(/api listening/);
+    const strictClient = new ApiClient(`http://127.0.0.1:${port}`);
+    const headers = { 'idempotency-key': 'sentinel-wait-1' };
+    const refused = await strictClient.request('POST', '/v1/batches', docs('strict'), headers);
+    expect(refused.status).toBe(503);
+    expect(refused.json.message).toMatch(/only 1 of 2 Redis replica\(s\) confirmed/);
+    const retried = await sys.client.request('POST', '/v1/batches', docs('strict'), headers);
+    expect(retried.status).toBe(202);
+    await sys.client.waitFinished(retried.json.id, 120_000);
   });
 });
