@@ -52,77 +52,93 @@ describe('Redis Sentinel failover', () => {
 
   // Declared after useSystem: jest runs afterAll hooks in order, so the apps stop before their Redis.
   afterAll(async () => {
+    if (process.env.SENTINEL_LOGS) {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(`${process.env.SENTINEL_LOGS}/api.log`, sys.api.output.join(''));
+      writeFileSync(`${process.env.SENTINEL_LOGS}/worker.log`, sys.worker.output.join(''));
+    }
     await group?.stop();
   });
 
-  it('follows the promoted replica, keeps every batch answered 202, and completes each item exactly once', async () => {
-    const first = await sys.client.request('POST', '/v1/batches', docs('before'));
-    expect(first.status).toBe(202);
-    const before = first.json.id as string;
+  // A failover takes a few seconds, two batches of 40 items at two at a time ~25 s more; a loaded machine, more.
+  const TIMEOUT_MS = 240_000;
 
-    // Mid-batch: some items done, others running or queued.
-    for (;;) {
-      const { json } = await sys.client.request('GET', `/v1/batches/${before}`);
-      if (json.counts.completed >= 4) break;
-      if (json.finishedAt) throw new Error('the batch finished before the master could be killed');
-      await sleep(50);
-    }
-    const oldMaster = await group!.killMaster();
-    const newMaster = await group!.waitPromoted(oldMaster);
-    expect(newMaster).not.toBe(oldMaster);
+  it(
+    'follows the promoted replica, keeps every batch answered 202, and completes each item exactly once',
+    async () => {
+      const first = await sys.client.request('POST', '/v1/batches', docs('before'));
+      expect(first.status).toBe(202);
+      const before = first.json.id as string;
 
-    // What was acknowledged is whole on the promoted master: the batch, all its items, their routes.
-    const { store } = sys.internals();
-    const record = await store.get(before);
-    expect(record?.counts.total).toBe(total);
+      // Mid-batch: some items done, others running or queued.
+      for (;;) {
+        const { json } = await sys.client.request('GET', `/v1/batches/${before}`);
+        if (json.counts.completed >= 4) break;
+        if (json.finishedAt) throw new Error('the batch finished before the master could be killed');
+        await sleep(50);
+      }
+      const oldMaster = await group!.killMaster();
+      const newMaster = await group!.waitPromoted(oldMaster);
+      expect(newMaster).not.toBe(oldMaster);
 
-    // The API follows the new master: a batch submitted now is accepted (and replicated) there.
-    let second: string | undefined;
-    while (second === undefined) {
-      const res = await sys.client.request('POST', '/v1/batches', docs('after'));
-      if (res.status === 202) second = res.json.id as string;
-      else if (res.status !== 500 && res.status !== 503) throw new Error(`unexpected ${res.status}`);
-      else await sleep(200);
-    }
+      // What was acknowledged is whole on the promoted master: the batch, all its items, their routes.
+      const { store } = sys.internals();
+      const record = await store.get(before);
+      expect(record?.counts.total).toBe(total);
 
-    for (const [id, tag] of [
-      [before, 'before'],
-      [second, 'after'],
-    ] as const) {
-      const batch = await sys.client.waitFinished(id, 120_000);
-      expect(batch.counts).toEqual({ total, queued: 0, running: 0, completed: total, failed: 0, cancelled: 0 });
-      const { json } = await sys.client.request('GET', `/v1/batches/${id}/items?limit=100`);
-      expect(json.items.map((i: any) => i.id)).toEqual(Array.from({ length: total }, (_, i) => `${tag}-${i}`));
-      expect(json.items.every((i: any) => i.status === 'completed' && i.routeHistory.length === 1)).toBe(true);
-      // Exactly once: the batch's totals are one result per item, none counted twice.
-      const sum = json.items.reduce((s: number, i: any) => s + i.usage.outputTokens, 0);
-      expect(batch.usage.outputTokens).toBe(sum);
-      // One route entry per item in the audit trail, none missing, none twice.
-      const audit = await sys.client.request('GET', `/v1/audit?batchId=${id}&kind=route&limit=1000`);
-      expect(audit.status).toBe(200);
-      expect(audit.json.entries.map((e: any) => e.index).sort((a: number, b: number) => a - b)).toEqual(
-        Array.from({ length: total }, (_, i) => i),
+      // The API follows the new master: a batch submitted now is accepted (and replicated) there.
+      let second: string | undefined;
+      while (second === undefined) {
+        const res = await sys.client.request('POST', '/v1/batches', docs('after'));
+        if (res.status === 202) second = res.json.id as string;
+        else if (res.status !== 500 && res.status !== 503) throw new Error(`unexpected ${res.status}`);
+        else await sleep(200);
+      }
+
+      for (const [id, tag] of [
+        [before, 'before'],
+        [second, 'after'],
+      ] as const) {
+        const batch = await sys.client.waitFinished(id, 120_000);
+        expect(batch.counts).toEqual({ total, queued: 0, running: 0, completed: total, failed: 0, cancelled: 0 });
+        const { json } = await sys.client.request('GET', `/v1/batches/${id}/items?limit=100`);
+        expect(json.items.map((i: any) => i.id)).toEqual(Array.from({ length: total }, (_, i) => `${tag}-${i}`));
+        expect(json.items.every((i: any) => i.status === 'completed' && i.routeHistory.length === 1)).toBe(true);
+        // Exactly once: the batch's totals are one result per item, none counted twice.
+        const sum = json.items.reduce((s: number, i: any) => s + i.usage.outputTokens, 0);
+        expect(batch.usage.outputTokens).toBe(sum);
+        // One route entry per item in the audit trail, none missing, none twice.
+        const audit = await sys.client.request('GET', `/v1/audit?batchId=${id}&kind=route&limit=1000`);
+        expect(audit.status).toBe(200);
+        expect(audit.json.entries.map((e: any) => e.index).sort((a: number, b: number) => a - b)).toEqual(
+          Array.from({ length: total }, (_, i) => i),
+        );
+      }
+      // Every item reached the provider; an item whose completion the dead master took with it ran again.
+      const asked = new Set(
+        sys.double.completionRequests().map((r) => /(before|after) (\d+):/.exec(JSON.stringify(r.body))?.[0]),
       );
-    }
-    // Every item reached the provider; an item whose completion the dead master took with it ran again.
-    const asked = new Set(
-      sys.double.completionRequests().map((r) => /(before|after) (\d+):/.exec(JSON.stringify(r.body))?.[0]),
-    );
-    expect(asked.size).toBe(2 * total);
-  });
+      expect(asked.size).toBe(2 * total);
+    },
+    TIMEOUT_MS,
+  );
 
-  it('answers 503 instead of 202 when fewer replicas than REDIS_WAIT_REPLICAS confirm; a retry with the same key gets the batch', async () => {
-    // After the failover one replica is left: an API that wants two cannot make its promise.
-    const port = String(await freePort());
-    const strict = sys.startApp('api', { PORT: port, REDIS_WAIT_REPLICAS: '2', REDIS_WAIT_TIMEOUT_MS: '300' });
-    await strict.waitForLog(/api listening/);
-    const strictClient = new ApiClient(`http://127.0.0.1:${port}`);
-    const headers = { 'idempotency-key': 'sentinel-wait-1' };
-    const refused = await strictClient.request('POST', '/v1/batches', docs('strict'), headers);
-    expect(refused.status).toBe(503);
-    expect(refused.json.message).toMatch(/only 1 of 2 Redis replica\(s\) confirmed/);
-    const retried = await sys.client.request('POST', '/v1/batches', docs('strict'), headers);
-    expect(retried.status).toBe(202);
-    await sys.client.waitFinished(retried.json.id, 120_000);
-  });
+  it(
+    'answers 503 instead of 202 when fewer replicas than REDIS_WAIT_REPLICAS confirm; a retry with the same key gets the batch',
+    async () => {
+      // After the failover one replica is left: an API that wants two cannot make its promise.
+      const port = String(await freePort());
+      const strict = sys.startApp('api', { PORT: port, REDIS_WAIT_REPLICAS: '2', REDIS_WAIT_TIMEOUT_MS: '300' });
+      await strict.waitForLog(/api listening/);
+      const strictClient = new ApiClient(`http://127.0.0.1:${port}`);
+      const headers = { 'idempotency-key': 'sentinel-wait-1' };
+      const refused = await strictClient.request('POST', '/v1/batches', docs('strict'), headers);
+      expect(refused.status).toBe(503);
+      expect(refused.json.message).toMatch(/only 1 of 2 Redis replica\(s\) confirmed/);
+      const retried = await sys.client.request('POST', '/v1/batches', docs('strict'), headers);
+      expect(retried.status).toBe(202);
+      await sys.client.waitFinished(retried.json.id, 120_000);
+    },
+    TIMEOUT_MS,
+  );
 });

@@ -120,8 +120,16 @@ export class ChaosSystem {
       inspector,
       opts.log,
     );
-    await client.waitReady(120_000);
-    await Promise.all(workers.map((w) => w.waitForLog(/pool consuming/, 120_000)));
+    try {
+      await client.waitReady(120_000);
+      await Promise.all(workers.map((w) => w.waitForLog(/pool consuming/, 120_000)));
+    } catch (err) {
+      // Why the system never came up is in its processes' last lines (e.g. CROSSSLOT on a Cluster).
+      const tail = (p: AppProcess) => p.output.join('').split('\n').slice(-8).join('\n');
+      const why = `${err instanceof Error ? err.message : String(err)}\napi:\n${tail(api)}\nworker:\n${tail(workers[0])}`;
+      await system.stop();
+      throw new Error(why, { cause: err });
+    }
     return system;
   }
 

@@ -38,7 +38,13 @@ const report = await runChaos(
   (line) => process.stderr.write(`${line}\n`),
   logsArg?.slice('--logs='.length),
   cluster,
-);
+).catch((err: unknown) => {
+  // The system never came up: still one JSON line last, saying why.
+  const error = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`${error}\n`);
+  process.stdout.write(`${JSON.stringify({ ok: false, mode, redis: cluster ? 'cluster' : 'server', seed, error })}\n`);
+  process.exit(1);
+});
 const { summary, ...rest } = report;
 // The issue's counts first, so they can be quoted from the head of the line too.
 const line = { ...summary, ...rest };
