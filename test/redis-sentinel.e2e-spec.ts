@@ -52,11 +52,6 @@ describe('Redis Sentinel failover', () => {
 
   // Declared after useSystem: jest runs afterAll hooks in order, so the apps stop before their Redis.
   afterAll(async () => {
-    if (process.env.SENTINEL_LOGS) {
-      const { writeFileSync } = await import('node:fs');
-      writeFileSync(`${process.env.SENTINEL_LOGS}/api.log`, sys.api.output.join(''));
-      writeFileSync(`${process.env.SENTINEL_LOGS}/worker.log`, sys.worker.output.join(''));
-    }
     await group?.stop();
   });
 
