@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { verifySignature } from '#libs/callbacks';
 import { ensureGeneratedModel } from '#libs/gguf';
-import { CALLBACKS_QUEUE, JobName, queueName } from '#libs/queue';
+import { CALLBACKS_QUEUE, JobName, bullPrefix, queueName } from '#libs/queue';
 import { sleep } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
 
@@ -277,8 +277,8 @@ describe('callbacks and live progress', () => {
       })),
     );
     const queue = new Queue(queueName(CALLBACKS_QUEUE), {
-      connection: { url: config.redisUrl! },
-      prefix: config.prefix,
+      connection: { url: sys.env.REDIS_URL! },
+      prefix: bullPrefix(config.prefix),
     });
     try {
       for (const jobId of expected) expect(await queue.getJobState(jobId)).toBe('completed');

@@ -54,6 +54,8 @@ export interface ChaosReport {
   summary: ChaosSummary;
   ok: boolean;
   mode: ChaosMode;
+  /** Redis as one server, or a Cluster whose "Redis crashes" kill a master (its replica takes over). */
+  redis: 'server' | 'cluster';
   seed: number;
   seconds: number;
   phases: PhaseResult[];
@@ -74,6 +76,7 @@ export async function runChaos(
   seed: number,
   log: (line: string) => void = () => undefined,
   logsDir?: string,
+  cluster = false,
 ): Promise<ChaosReport> {
   const t0 = Date.now();
   const scale = SCALES[mode];
@@ -81,8 +84,10 @@ export async function runChaos(
   await ensureGeneratedModel('tiny');
   const rng = new Random(seed);
   const ledger = new Ledger(seed.toString(36));
-  log(`chaos ${mode}, seed ${seed}: starting redis, the API, 2 workers and 2 OpenAI doubles`);
-  const system = await ChaosSystem.start({ workers: 2, maxOutputTokens: scale.maxOutputTokens, log });
+  log(
+    `chaos ${mode}${cluster ? ' --cluster' : ''}, seed ${seed}: starting ${cluster ? 'a Redis Cluster (3 masters + 3 replicas)' : 'redis'}, the API, 2 workers and 2 OpenAI doubles`,
+  );
+  const system = await ChaosSystem.start({ workers: 2, maxOutputTokens: scale.maxOutputTokens, log, cluster });
   const phases: PhaseResult[] = [];
   try {
     const ctx = { system, ledger, rng, scale, log };
@@ -115,6 +120,7 @@ export async function runChaos(
       summary,
       ok,
       mode,
+      redis: cluster ? 'cluster' : 'server',
       seed,
       seconds: Math.round((Date.now() - t0) / 1000),
       phases,

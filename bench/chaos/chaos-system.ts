@@ -1,11 +1,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ensureGeneratedModel } from '#libs/gguf';
-import { dataNodes, globalKeyPrefix } from '#libs/redis';
+import { dataNodes, globalKeyPrefix, type RedisClient } from '#libs/redis';
 import type { Sensitivity } from '#libs/domain';
 import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
 import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from '../../test/support/system-under-test.js';
+import { CrashableCluster } from './crashable-cluster.js';
 import { CrashableRedis } from './crashable-redis.js';
 
 /** A cloud provider as the chaos run configures it: its double and how far data may go to it. */
@@ -20,6 +21,8 @@ export interface ChaosSystemOptions {
   /** Output tokens per item: the tiny model writes exactly this many, so it sets how long local items run. */
   maxOutputTokens: number;
   log: (line: string) => void;
+  /** A Redis Cluster (3 masters + 3 replicas) instead of one server: "Redis crashes" kill a master. */
+  cluster?: boolean;
 }
 
 /**
@@ -35,21 +38,23 @@ export class ChaosSystem {
   readonly allWorkers: AppProcess[] = [];
 
   private constructor(
-    readonly redis: CrashableRedis,
+    /** One server (crash = SIGKILL, restart on its AOF) or a Cluster (crash = SIGKILL a master, its replica takes over). */
+    readonly redis: CrashableRedis | CrashableCluster,
     readonly providers: ChaosProvider[],
     readonly env: NodeJS.ProcessEnv,
     readonly api: AppProcess,
     readonly workers: AppProcess[],
     readonly client: ApiClient,
     /** The harness's own connection, for counting keys; it reconnects by itself after a Redis crash. */
-    readonly inspector: Redis,
+    readonly inspector: RedisClient,
     private readonly log: (line: string) => void,
   ) {
     this.allWorkers.push(...workers);
   }
 
   static async start(opts: ChaosSystemOptions): Promise<ChaosSystem> {
-    const redis = await CrashableRedis.start();
+    const redis = opts.cluster ? await CrashableCluster.start() : await CrashableRedis.start();
+    const where = redis instanceof CrashableCluster ? { REDIS_CLUSTER_NODES: redis.seeds } : { REDIS_URL: redis.url };
     const frontier = await startOpenAIDouble({ apiKey: 'frontier-key' });
     const sovereign = await startOpenAIDouble({ apiKey: 'sovereign-key' });
     const provider = (name: string, double: OpenAIDouble, clearance: Sensitivity, priceOutputPerM: number) => ({
@@ -67,7 +72,7 @@ export class ChaosSystem {
       maxRetries: 1,
     });
     const env = await systemEnv({
-      REDIS_URL: redis.url,
+      ...where,
       SWITCHYARD_PREFIX: `chaos-${Date.now().toString(36)}`,
       LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
       LOCAL_MODEL_NAME: 'tiny',
@@ -94,7 +99,13 @@ export class ChaosSystem {
     const api = startApp('api', env);
     const workers = Array.from({ length: opts.workers }, () => startApp('worker', env));
     const client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
-    const inspector = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const inspector =
+      redis instanceof CrashableCluster
+        ? new Cluster(
+            redis.seeds.split(',').map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })),
+            { redisOptions: { maxRetriesPerRequest: null } },
+          )
+        : new Redis(redis.url, { maxRetriesPerRequest: null });
     inspector.on('error', () => undefined); // refused while Redis is down on purpose; it reconnects by itself
     const system = new ChaosSystem(
       redis,
@@ -109,8 +120,16 @@ export class ChaosSystem {
       inspector,
       opts.log,
     );
-    await client.waitReady(120_000);
-    await Promise.all(workers.map((w) => w.waitForLog(/pool consuming/, 120_000)));
+    try {
+      await client.waitReady(120_000);
+      await Promise.all(workers.map((w) => w.waitForLog(/pool consuming/, 120_000)));
+    } catch (err) {
+      // Why the system never came up is in its processes' last lines (e.g. CROSSSLOT on a Cluster).
+      const tail = (p: AppProcess) => p.output.join('').split('\n').slice(-8).join('\n');
+      const why = `${err instanceof Error ? err.message : String(err)}\napi:\n${tail(api)}\nworker:\n${tail(workers[0])}`;
+      await system.stop();
+      throw new Error(why, { cause: err });
+    }
     return system;
   }
 
@@ -159,6 +178,7 @@ export class ChaosSystem {
     // SCAN walks one server's keys: on a Cluster, every master's (dataNodes).
     const count = async (pattern: string) => {
       let n = 0;
+      // On a Cluster every master holds some of the keys: SCAN each.
       for (const node of dataNodes(this.inspector)) {
         let cursor = '0';
         do {

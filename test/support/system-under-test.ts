@@ -76,13 +76,14 @@ export async function startSystem(
 
 /**
  * Env for one isolated system: its own key prefix on the shared test Redis (or the Redis named by
- * `overrides.REDIS_URL`, e.g. the chaos harness's own), its own port.
+ * `overrides` — a REDIS_URL such as the chaos harness's own, or REDIS_CLUSTER_NODES / REDIS_SENTINELS), its own port.
  */
 export async function systemEnv(overrides: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
+  const elsewhere = overrides.REDIS_CLUSTER_NODES !== undefined || overrides.REDIS_SENTINELS !== undefined;
   const redisUrl = overrides.REDIS_URL ?? process.env.REDIS_URL;
-  if (!redisUrl) throw new Error('REDIS_URL is unset: the jest global setup starts the test Redis');
+  if (!redisUrl && !elsewhere) throw new Error('REDIS_URL is unset: the jest global setup starts the test Redis');
   return {
-    REDIS_URL: redisUrl,
+    ...(elsewhere ? {} : { REDIS_URL: redisUrl }),
     SWITCHYARD_PREFIX: `t-${randomUUID().slice(0, 8)}`,
     PORT: String(await freePort()),
     HOST: '127.0.0.1',

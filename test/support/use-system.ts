@@ -1,6 +1,6 @@
 import { afterAll, beforeAll } from '@jest/globals';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { bullConnection, closeRedis, openRedis, type RedisClient } from '#libs/redis';
 import { BatchStore } from '#libs/batches';
 import { loadConfig, type AppConfig } from '#libs/config';
 import { JobQueue, configuredQueues, queueName, bullPrefix } from '#libs/queue';
@@ -28,7 +28,7 @@ export interface UseSystemOptions {
 /** Direct access to the system's Redis, as its own processes open it, to write what the API would refuse. */
 export interface SystemInternals {
   config: AppConfig;
-  redis: Redis;
+  redis: RedisClient;
   store: BatchStore;
   jobs: JobQueue;
 }
@@ -149,8 +149,10 @@ export function useSystem(env: SystemEnvSource = {}, options: UseSystemOptions =
     onStop: (cleanup) => void cleanups.push(cleanup),
     internals() {
       const config = loadConfig(running().env);
-      const connection = { url: config.redisUrl! };
-      const redis = new Redis(config.redisUrl!);
+      // As the apps open it: one server, a Cluster or Sentinel's master (libs/redis).
+      const bull = bullConnection(config.redis.topology);
+      const connection = bull.connection as ConnectionOptions;
+      const redis = openRedis(config.redis.topology, { maxRetriesPerRequest: 3 });
       const queues = new Map(
         configuredQueues(config)
           .map(queueName)
@@ -158,11 +160,13 @@ export function useSystem(env: SystemEnvSource = {}, options: UseSystemOptions =
       );
       opened.push(async () => {
         await Promise.all([...queues.values()].map((q) => q.close()));
-        await redis.quit();
+        await bull.close();
+        await closeRedis(redis);
       });
       return {
         config,
         redis,
+        // The cast goes once the stores take either client (the Cluster keyspace work, issue 14 §4).
         store: new BatchStore(redis, config.prefix),
         jobs: new JobQueue(queues, connection, config.prefix, config.queue),
       };

@@ -25,6 +25,7 @@ import { overLimit } from './rate-limit.guard.js';
 import { CurrentCaller, RequestId, RequiresScope, SubmitsTokens } from './access-decorators.js';
 import { boundedInt } from './query-params.js';
 import { ApiDoc } from './openapi/api-doc.decorator.js';
+import { REDIS, waitForReplicas, type RedisClient } from '#libs/redis';
 
 /**
  * The v1 batch API: submit, read, stream results, cancel. Enqueues and reads; never processes.
@@ -37,6 +38,7 @@ export class BatchesController {
     @Inject(BatchStore) private readonly store: BatchStore,
     @Inject(KeyRateLimiter) private readonly limiter: KeyRateLimiter,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(REDIS) private readonly redis: RedisClient,
   ) {}
 
   @ApiDoc({
@@ -64,6 +66,9 @@ export class BatchesController {
     // The request id rides on the batch's jobs, so the worker's lines about its items name this request.
     const context = { tenant: caller?.tenant ?? null, chargeSource: this.sourceCharge(caller, res), requestId };
     const { id, status, total } = await this.intake.submit(body, scopedKey, Date.now(), context);
+    // The 202 is a promise that the batch survives losing this master (REDIS_WAIT_REPLICAS): the intake's last
+    // write (after the jobs) is on this client, so WAIT here covers the batch, its items, routes and jobs.
+    await waitForReplicas(this.redis, this.config.redis.wait);
     // 202 says where the accepted batch is, to poll (RFC 9110 §15.3.3).
     res.setHeader('Location', `/v1/batches/${encodeURIComponent(id)}`);
     return { id, status, total };

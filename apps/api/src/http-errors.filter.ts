@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger 
 import type { Response } from 'express';
 import { IdempotencyKeyReused, SubmissionRejected } from '#libs/batches';
 import type { RequestWithId } from './access-decorators.js';
+import { NotReplicated } from '#libs/redis';
 
 /**
  * Turns domain errors into HTTP answers: a rejected submission is a 400 naming the field; anything
@@ -28,6 +29,13 @@ export class HttpErrorsFilter implements ExceptionFilter {
       // As the IETF idempotency-key draft and Stripe answer it: 422, naming the header.
       const message = `Idempotency-Key ${err.message}`;
       res.status(422).json({ statusCode: 422, error: 'Unprocessable Entity', field: 'Idempotency-Key', message });
+      return;
+    }
+    if (err instanceof NotReplicated) {
+      // Stored on the master, not yet on enough replicas: not a promise we can make. The batch runs anyway;
+      // a retry with the same Idempotency-Key answers the same batch, once replicated.
+      res.setHeader('retry-after', '1');
+      res.status(503).json({ statusCode: 503, error: 'Service Unavailable', message: err.message });
       return;
     }
     if (err instanceof HttpException) {

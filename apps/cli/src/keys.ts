@@ -1,5 +1,5 @@
 /**
- * `npm run keys -- <command>`: API keys straight in Redis (REDIS_URL, SWITCHYARD_PREFIX), with no API
+ * `npm run keys -- <command>`: API keys straight in Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS; SWITCHYARD_PREFIX), with no API
  * running — how the first admin key is made, and how a locked-out operator gets back in.
  *
  *   create --name ci --scopes submit,read [--tenant acme] [--expires 2027-01-01T00:00:00Z]
@@ -10,9 +10,9 @@
  * Answers one JSON object on stdout. `create` prints the secret that one time; it is never stored.
  */
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { loadConfig } from '#libs/config';
 import { ApiKeyStore, checkNewKey } from '#libs/access';
+import { closeRedis, connectRedis, openRedis } from '#libs/redis';
 
 const USAGE =
   'usage: npm run keys -- create --name <name> --scopes submit,read,metrics,admin [--tenant <t>] [--expires <ISO-8601>] [--requests-per-minute <n>] [--tokens-per-minute <n>] | list | revoke <id>';
@@ -34,10 +34,14 @@ async function main(argv: string[]): Promise<unknown> {
   });
   const [command, ...rest] = positionals;
   const config = loadConfig();
-  if (!config.redisUrl)
-    throw new UsageError('REDIS_URL is unset: point it at the Redis the API uses (npm start: redis://127.0.0.1:6390)');
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
+  if (config.redis.topology.kind === 'none')
+    throw new UsageError(
+      'REDIS_URL (or REDIS_CLUSTER_NODES, REDIS_SENTINELS) is unset: point it at the Redis the API uses (npm start: redis://127.0.0.1:6390)',
+    );
+  const redis = openRedis(config.redis.topology, { maxRetriesPerRequest: 3, lazyConnect: true });
+  await connectRedis(redis, config.redis.topology);
   try {
+    // The cast goes once the stores take either client (the Cluster keyspace work, issue 14 §4).
     const store = new ApiKeyStore(redis, config.prefix);
     switch (command) {
       case 'create': {
@@ -74,7 +78,7 @@ async function main(argv: string[]): Promise<unknown> {
         throw new UsageError(USAGE);
     }
   } finally {
-    await redis.quit().catch(() => redis.disconnect());
+    await closeRedis(redis);
   }
 }
 

@@ -1,12 +1,13 @@
 /**
  * `npm start`: the whole system on one machine with embedded defaults — a private Redis under .data/
- * when REDIS_URL is unset or unreachable, the generated demo model when LOCAL_MODEL_PATH is unset —
+ * when no Redis is configured or REDIS_URL is unreachable (a configured Cluster or Sentinel that cannot be
+ * reached is an error instead), the generated demo model when LOCAL_MODEL_PATH is unset —
  * then the API and one worker as separate processes, restarted if they crash.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '#libs/config';
+import { describeTopology, loadConfig, type HostPort } from '#libs/config';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { shutdownPlan } from '#libs/lifecycle';
 import { exitOnFatalErrors } from '#libs/logging';
@@ -23,17 +24,26 @@ const config = loadConfig();
 const env: NodeJS.ProcessEnv = { ...process.env };
 let redis: EmbeddedRedis | undefined;
 
-if (!config.redisUrl || !(await reachable(config.redisUrl))) {
-  if (config.redisUrl)
-    log('REDIS_URL is not reachable; starting a private Redis instead', { redisUrl: redact(config.redisUrl) });
+const topology = config.redis.topology;
+if (topology.kind === 'cluster' || topology.kind === 'sentinel') {
+  // An operator's Cluster or Sentinel is never replaced by a private Redis: the data would silently split.
+  const seeds = topology.kind === 'cluster' ? topology.nodes : topology.sentinels;
+  if (!(await anyReachable(seeds))) {
+    const variable = topology.kind === 'cluster' ? 'REDIS_CLUSTER_NODES' : 'REDIS_SENTINELS';
+    fatal(
+      `${variable}: none of ${seeds.map((s) => `${s.host}:${s.port}`).join(', ')} is reachable (${describeTopology(topology)})`,
+    );
+  }
+} else if (topology.kind === 'none' || !(await reachable(topology.url))) {
+  if (topology.kind === 'standalone')
+    log('REDIS_URL is not reachable; starting a private Redis instead', { redisUrl: describeTopology(topology) });
   const port = Number(process.env.SWITCHYARD_REDIS_PORT ?? 6390);
   try {
     redis = await startEmbeddedRedis(join(config.dataDir, 'redis'), port);
   } catch (err) {
     // A first start without Redis installed: what to do, in one line, not a stack trace.
     if (!(err instanceof RedisServerNotFound)) throw err;
-    console.error(JSON.stringify({ level: 'fatal', context: 'launcher', msg: err.message }));
-    process.exit(1);
+    fatal(err.message);
   }
   env.REDIS_URL = redis.url;
   log('private Redis started (AOF on, noeviction)', { url: redis.url, dir: join(config.dataDir, 'redis') });
@@ -109,8 +119,12 @@ async function reachable(url: string): Promise<boolean> {
   return isReachable(u.hostname, u.port ? Number(u.port) : 6379);
 }
 
-function redact(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = '***';
-  return u.toString();
+async function anyReachable(nodes: HostPort[]): Promise<boolean> {
+  return (await Promise.all(nodes.map((n) => isReachable(n.host, n.port)))).some(Boolean);
+}
+
+/** What to do, in one JSON line, not a stack trace; then exit. */
+function fatal(msg: string): never {
+  console.error(JSON.stringify({ level: 'fatal', context: 'launcher', msg }));
+  process.exit(1);
 }

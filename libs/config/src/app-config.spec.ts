@@ -7,7 +7,7 @@ describe('loadConfig', () => {
     expect(c.localModels).toHaveLength(1);
     expect(c.localModels[0]).toMatchObject({ name: 'demo-random', modelPath: null, sequences: 'auto' });
     expect(c.cloudProviders).toEqual([]);
-    expect(c.redisUrl).toBeNull();
+    expect(c.redis).toEqual({ topology: { kind: 'none' }, wait: { replicas: 0, timeoutMs: 2000 } });
   });
 
   it('enables the frontier provider only when both its URL and key are set', () => {

@@ -10,6 +10,7 @@ export type { CloudProviderConfig } from './cloud-providers.js';
 import { EnvReader } from './env-reader.js';
 import { loadLogConfig } from './log-config.js';
 import type { LogSettings } from '#libs/logging';
+import { redisConfig, type RedisConfig } from './redis-topology.js';
 
 /** One local model: its own queue, pools and measured throughput; the router sees it as a provider. */
 export interface LocalModelConfig {
@@ -92,8 +93,11 @@ function accessConfig(e: EnvReader): AccessConfig {
 export interface AppConfig {
   http: { host: string; port: number; maxBodyBytes: number; maxItems: number; maxItemBytes: number };
   access: AccessConfig;
-  /** null: no REDIS_URL given (the launcher then runs a private redis-server). */
-  redisUrl: string | null;
+  /**
+   * Where Redis is (one server, a Cluster or a Sentinel-managed master; `none`: the launcher runs a private
+   * redis-server) and how many replicas must hold a batch before it is acknowledged.
+   */
+  redis: RedisConfig;
   /** Key prefix for every Redis key (queues and records); lets tests share one server. */
   prefix: string;
   dataDir: string;
@@ -239,7 +243,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxItemBytes: e.int('MAX_ITEM_BYTES', 1024 * 1024, 1),
     },
     access: accessConfig(e),
-    redisUrl: e.url('REDIS_URL') ?? null,
+    redis: redisConfig(e),
     prefix: e.string('SWITCHYARD_PREFIX', 'switchyard'),
     dataDir: e.string('SWITCHYARD_DATA_DIR', '.data'),
     openai: {

@@ -10,3 +10,12 @@ export {
 } from './app-config.js';
 export { loadLogConfig } from './log-config.js';
 export { APP_CONFIG, ConfigModule } from './config.module.js';
+export {
+  describeTopology,
+  parseHostPorts,
+  type HostPort,
+  type RedisAuth,
+  type RedisConfig,
+  type RedisTopology,
+  type ReplicaWaitConfig,
+} from './redis-topology.js';

@@ -39,14 +39,14 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
       SWITCHYARD_PREFIX: `t-${randomUUID().slice(0, 8)}`,
       LOCAL_MODEL_PATH: '/nonexistent.gguf',
     });
-    redis = new Redis(config.redisUrl!);
+    redis = new Redis(process.env.REDIS_URL!);
     queues = new Map(
       configuredQueues(config).map((ref) => [
         queueName(ref),
-        new Queue(queueName(ref), { connection: { url: config.redisUrl! }, prefix: bullPrefix(config.prefix) }),
+        new Queue(queueName(ref), { connection: { url: process.env.REDIS_URL! }, prefix: bullPrefix(config.prefix) }),
       ]),
     );
-    jobs = new JobQueue(queues, { url: config.redisUrl! }, config.prefix, config.queue);
+    jobs = new JobQueue(queues, { url: process.env.REDIS_URL! }, config.prefix, config.queue);
     store = new BatchStore(redis, config.prefix);
     const pools = new PoolRegistry(redis, config.prefix, 10_000);
     directory = new ProviderDirectory(

@@ -1,4 +1,4 @@
-import { Queue, Worker, type Job, type RedisOptions } from 'bullmq';
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { QueueTuning } from '#libs/config';
 import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
@@ -23,9 +23,14 @@ export class JobQueue implements QueueLayer {
 
   constructor(
     private readonly queues: ReadonlyMap<string, Queue>,
-    private readonly connection: RedisOptions,
+    private readonly connection: ConnectionOptions,
     private readonly prefix: string,
     private readonly tuning: QueueTuning,
+    /**
+     * Runs after every enqueue, before it returns: the replica WAIT (REDIS_WAIT_REPLICAS) on the
+     * connections the jobs were written through, where the app's own WAIT does not cover them.
+     */
+    private readonly replicated: () => Promise<void> = () => Promise.resolve(),
   ) {}
 
   /** Adds jobs atomically per queue; ids are deterministic, so a repeated call adds nothing twice. */
@@ -50,6 +55,7 @@ export class JobQueue implements QueueLayer {
         })),
       );
     }
+    await this.replicated();
   }
 
   /** Removes a job that has not started; returns false if it is running, finished or unknown. */

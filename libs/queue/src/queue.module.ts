@@ -1,14 +1,16 @@
 import { BullModule, getQueueToken } from '@nestjs/bullmq';
 import { Inject, Module, type DynamicModule } from '@nestjs/common';
 import type { BeforeApplicationShutdown, OnApplicationShutdown } from '@nestjs/common';
-import type { Queue } from 'bullmq';
+import type { ConnectionOptions, Queue } from 'bullmq';
 import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
 import { shutdownPlan } from '#libs/lifecycle';
-import { redisOutage } from '#libs/redis';
+import { bullConnection, redisOutage, type BullConnection } from '#libs/redis';
 import { bullPrefix } from './bull-prefix.js';
 import { JobQueue } from './job-queue.js';
 import { configuredQueues, queueName } from './queue-names.js';
+
+const BULL_CONNECTION = Symbol('BULL_CONNECTION');
 
 /**
  * Registers every configured queue with @nestjs/bullmq (so Bull Board sees them) and provides the
@@ -19,21 +21,27 @@ export class QueueModule implements BeforeApplicationShutdown, OnApplicationShut
   constructor(
     private readonly jobs: JobQueue,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(BULL_CONNECTION) private readonly bull: BullConnection,
   ) {}
 
   static forRoot(config: AppConfig): DynamicModule {
     const names = configuredQueues(config).map(queueName);
+    // One per process: options on one server or Sentinel, a Cluster instance the queues share on a Cluster.
+    const bull = bullConnection(config.redis.topology);
+    // ioredis's own options or Cluster; BullMQ's ConnectionOptions types the same options more loosely.
+    const connection = bull.connection as ConnectionOptions;
     return {
       module: QueueModule,
       global: true,
       imports: [
         BullModule.forRootAsync({
           inject: [APP_CONFIG],
-          useFactory: (c: AppConfig) => ({ connection: { url: c.redisUrl! }, prefix: bullPrefix(c.prefix) }),
+          useFactory: (c: AppConfig) => ({ connection, prefix: bullPrefix(c.prefix) }),
         }),
         BullModule.registerQueue(...names.map((name) => ({ name }))),
       ],
       providers: [
+        { provide: BULL_CONNECTION, useValue: bull },
         {
           provide: JobQueue,
           inject: [APP_CONFIG, ...names.map((name) => getQueueToken(name))],
@@ -41,7 +49,7 @@ export class QueueModule implements BeforeApplicationShutdown, OnApplicationShut
             // Without an 'error' listener BullMQ prints each reconnect attempt's error.
             queues.forEach((q, i) => redisOutage.watchQueue(q, `queue ${names[i]}`));
             const byName = new Map(names.map((name, i) => [name, queues[i]]));
-            return new JobQueue(byName, { url: c.redisUrl! }, c.prefix, c.queue);
+            return new JobQueue(byName, connection, c.prefix, c.queue, () => bull.waitForReplicas(c.redis.wait));
           },
         },
       ],
@@ -59,5 +67,8 @@ export class QueueModule implements BeforeApplicationShutdown, OnApplicationShut
 
   async onApplicationShutdown(): Promise<void> {
     await this.jobs.closeConsumers(shutdownPlan(this.config.shutdownTimeoutMs).drainMs);
+    // After the queues (closed by @nestjs/bullmq before this module's hook) and the workers: BullMQ never
+    // closes a client it was given.
+    await this.bull.close();
   }
 }

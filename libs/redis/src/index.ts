@@ -3,6 +3,17 @@ export { RedisServerNotFound, isReachable, startEmbeddedRedis, type EmbeddedRedi
 export { assertNoEviction } from './eviction-policy.js';
 export { CrossSlotKeys, SLOTS, assertOneSlot, globalKeyPrefix, hashTag, hashedPart, keySlot } from './key-slot.js';
 export { dataNodes, isCluster, type RedisClient } from './redis-client.js';
+export {
+  NotReplicated,
+  RedisUnreachable,
+  bullConnection,
+  closeRedis,
+  configuredTopology,
+  connectRedis,
+  openRedis,
+  waitForReplicas,
+  type BullConnection,
+} from './redis-connection.js';
 export { redisOutage } from './redis-outage.js';
 export {
   defineKeyListScript,

@@ -15,7 +15,14 @@ export interface QueueLike {
 // ioredis's and BullMQ's ways of saying "the server cannot be reached" (retries included).
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND']);
 const CONNECTION_MESSAGE = new RegExp(
-  [...CONNECTION_CODES, 'Connection is closed', 'max retries per request', "Stream isn't writeable"].join('|'),
+  [
+    ...CONNECTION_CODES,
+    'Connection is closed',
+    'max retries per request',
+    "Stream isn't writeable",
+    // Sentinel names a master that is gone (until it promotes a replica), or no sentinel answers.
+    'All sentinels are unreachable',
+  ].join('|'),
   'i',
 );
 

@@ -1,13 +1,17 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
 import { assertNoEviction } from './eviction-policy.js';
 import { redisOutage } from './redis-outage.js';
+import type { RedisClient } from './redis-client.js';
+import { closeRedis, connectRedis, openRedis } from './redis-connection.js';
 
 export const REDIS = Symbol('REDIS');
 
-/** The app's own Redis client (records, heartbeats); BullMQ opens its own connections. */
+/**
+ * The app's own Redis client (records, heartbeats) on the configured topology: one server, a Cluster, or
+ * the master Sentinel names. BullMQ opens its own connections (libs/queue).
+ */
 @Global()
 @Module({
   providers: [
@@ -15,11 +19,9 @@ export const REDIS = Symbol('REDIS');
       provide: REDIS,
       inject: [APP_CONFIG],
       useFactory: async (config: AppConfig) => {
-        if (!config.redisUrl)
-          throw new Error('REDIS_URL: expected a redis:// URL (npm start provides a private Redis when it is unset)');
-        const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
+        const redis = openRedis(config.redis.topology, { maxRetriesPerRequest: 3, lazyConnect: true });
+        await connectRedis(redis, config.redis.topology);
         try {
-          await redis.connect();
           await assertNoEviction(redis);
         } catch (err) {
           redis.disconnect();
@@ -33,11 +35,9 @@ export const REDIS = Symbol('REDIS');
   exports: [REDIS],
 })
 export class RedisModule implements OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  constructor(@Inject(REDIS) private readonly redis: RedisClient) {}
 
   async onApplicationShutdown(): Promise<void> {
-    // QUIT waits for a reconnect when Redis is gone; there is nothing to flush then.
-    if (this.redis.status !== 'ready') return this.redis.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 }

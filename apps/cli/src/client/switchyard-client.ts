@@ -20,7 +20,12 @@ export class SwitchyardClient {
     private readonly apiKey: string | undefined,
   ) {}
 
-  async json<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  async json<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     const res = await this.send(method, path, body, headers);
     const text = await res.text();
     return (text ? JSON.parse(text) : null) as T;

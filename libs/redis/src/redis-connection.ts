@@ -1,0 +1,181 @@
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { describeTopology, type RedisAuth, type RedisTopology, type ReplicaWaitConfig } from '#libs/config';
+
+import { dataNodes, type RedisClient } from './redis-client.js';
+
+/** Configured, or the apps cannot start: `npm start` fills in a private Redis when nothing is configured. */
+export type ConfiguredTopology = Exclude<RedisTopology, { kind: 'none' }>;
+
+export function configuredTopology(topology: RedisTopology): ConfiguredTopology {
+  if (topology.kind === 'none')
+    throw new Error(
+      'REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS: expected one of them (npm start provides a private Redis when none is set)',
+    );
+  return topology;
+}
+
+/**
+ * A write answered READONLY went to a server that is a replica now (the old master came back after a
+ * failover while this connection still pointed at it): reconnect, which asks Sentinel for the master
+ * again, and resend the command (2).
+ */
+export function reconnectOnReadonly(err: Error): 2 | false {
+  return err.message.startsWith('READONLY') ? 2 : false;
+}
+
+/** What every connection to a data node carries: credentials, TLS, and READONLY handling. */
+function nodeOptions(auth: RedisAuth): RedisOptions {
+  return {
+    ...(auth.username === null ? {} : { username: auth.username }),
+    ...(auth.password === null ? {} : { password: auth.password }),
+    ...(auth.tls ? { tls: {} } : {}),
+    reconnectOnError: reconnectOnReadonly,
+  };
+}
+
+/**
+ * Options for one server found through Sentinel: ioredis asks the sentinels for the master's address on
+ * every (re)connect, so the apps follow a failover without a restart: a dead master closes the connection,
+ * a demoted one answers READONLY (reconnectOnReadonly). ioredis's `failoverDetector` is left off: its
+ * sentinel subscriptions outlive `quit()` and keep the process alive (measured: a client closed after a
+ * failover test kept node running).
+ */
+function sentinelOptions(t: Extract<RedisTopology, { kind: 'sentinel' }>): RedisOptions {
+  return {
+    ...nodeOptions(t.auth),
+    sentinels: t.sentinels,
+    name: t.masterName,
+    role: 'master',
+    ...(t.sentinelPassword === null ? {} : { sentinelPassword: t.sentinelPassword }),
+    ...(t.auth.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+    // Until a replica is promoted the sentinels still name the dead master: keep asking, at most every 2 s.
+    sentinelRetryStrategy: (times: number) => Math.min(100 * times, 2000),
+  };
+}
+
+/**
+ * Options for a Cluster client. A master's death leaves its slots down until its replica is promoted
+ * (cluster-node-timeout plus an election: seconds); commands meanwhile are retried, not failed at once.
+ */
+function clusterOptions(t: Extract<RedisTopology, { kind: 'cluster' }>, redis: RedisOptions): ClusterOptions {
+  return {
+    redisOptions: { ...nodeOptions(t.auth), ...redis },
+    clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
+    retryDelayOnClusterDown: 500,
+    retryDelayOnFailover: 300,
+    maxRedirections: 64,
+    slotsRefreshTimeout: 2000,
+    // TLS certificates name hosts, not the IPs the cluster announces: keep the name the seed was given.
+    ...(t.auth.tls ? { dnsLookup: (address: string, done: (e: null, a: string) => void) => done(null, address) } : {}),
+  };
+}
+
+export interface OpenRedisOptions {
+  /** Commands queued while disconnected fail after this many reconnects; null: they wait (BullMQ workers). */
+  maxRetriesPerRequest: number | null;
+  lazyConnect?: boolean;
+}
+
+/** Opens the app's client on the configured topology. The caller closes it (`closeRedis`). */
+export function openRedis(topology: RedisTopology, opts: OpenRedisOptions): RedisClient {
+  const t = configuredTopology(topology);
+  const common: RedisOptions = { maxRetriesPerRequest: opts.maxRetriesPerRequest, lazyConnect: opts.lazyConnect };
+  switch (t.kind) {
+    case 'standalone':
+      // A URL's own credentials win over REDIS_USERNAME/REDIS_PASSWORD (ioredis fills only what the URL lacks).
+      return new Redis(t.url, { ...nodeOptions(t.auth), ...common });
+    case 'sentinel':
+      return new Redis({ ...sentinelOptions(t), ...common });
+    case 'cluster':
+      return new Cluster(t.nodes, { ...clusterOptions(t, common), lazyConnect: opts.lazyConnect });
+  }
+}
+
+/** BullMQ's connection, and how to close what was opened for it. */
+export interface BullConnection {
+  /** Give it to BullMQ as `connection`: options (BullMQ opens its own clients) or a Cluster it shares. */
+  connection: (RedisOptions & { url?: string }) | Cluster;
+  /**
+   * WAIT on the connections BullMQ's queues wrote through, where they are not the app's: on a Cluster the
+   * jobs may sit on other masters than the batch. On one server (or Sentinel's master) the app client's
+   * own WAIT after intake's last write covers the jobs too (one ordered replication stream), so: nothing.
+   */
+  waitForReplicas(wait: ReplicaWaitConfig): Promise<void>;
+  /** Closes the Cluster client opened for BullMQ (BullMQ never closes a client it was given); a no-op otherwise. */
+  close(): Promise<void>;
+}
+
+/**
+ * The connection BullMQ's queues and workers use. One server or Sentinel: options, from which each Queue
+ * and Worker opens (and closes) its own connections. A Cluster: BullMQ needs a Cluster *instance*, which
+ * queues share and workers duplicate; it must not fail commands while a master is failing over
+ * (`maxRetriesPerRequest: null`, which BullMQ requires of a worker's connection).
+ */
+export function bullConnection(topology: RedisTopology): BullConnection {
+  const t = configuredTopology(topology);
+  switch (t.kind) {
+    case 'standalone':
+      return { connection: { url: t.url, ...nodeOptions(t.auth) }, close: nothing, waitForReplicas: nothing };
+    case 'sentinel':
+      return { connection: sentinelOptions(t), close: nothing, waitForReplicas: nothing };
+    case 'cluster': {
+      const cluster = new Cluster(t.nodes, clusterOptions(t, { maxRetriesPerRequest: null }));
+      return {
+        connection: cluster,
+        close: () => closeRedis(cluster),
+        waitForReplicas: (wait) => waitForReplicas(cluster, wait),
+      };
+    }
+  }
+}
+
+const nothing = (): Promise<void> => Promise.resolve();
+
+/** QUIT when connected; when Redis is gone QUIT would wait for a reconnect, and there is nothing to flush. */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  if (client.status !== 'ready') return client.disconnect();
+  await client.quit().then(
+    () => undefined,
+    () => client.disconnect(),
+  );
+}
+
+/** WAIT answered with fewer replicas than REDIS_WAIT_REPLICAS within REDIS_WAIT_TIMEOUT_MS. */
+export class NotReplicated extends Error {
+  constructor(
+    readonly wanted: number,
+    readonly acknowledged: number,
+  ) {
+    super(`only ${acknowledged} of ${wanted} Redis replica(s) confirmed the write in time`);
+    this.name = 'NotReplicated';
+  }
+}
+
+/**
+ * Blocks until `wait.replicas` replicas hold every write this client has made (WAIT, on each master it
+ * wrote to). Replication is one ordered stream per master, so this covers the client's earlier writes and
+ * whatever the master had applied before them. Throws NotReplicated when fewer confirm in time.
+ */
+export async function waitForReplicas(client: RedisClient, wait: ReplicaWaitConfig): Promise<void> {
+  if (wait.replicas === 0) return;
+  const acked = await Promise.all(dataNodes(client).map((node) => node.wait(wait.replicas, wait.timeoutMs)));
+  const fewest = Math.min(...acked);
+  if (fewest < wait.replicas) throw new NotReplicated(wait.replicas, fewest);
+}
+
+/** Connects a lazily opened client; a topology that cannot be reached is one line naming it, not a stack. */
+export async function connectRedis(client: RedisClient, topology: RedisTopology): Promise<void> {
+  try {
+    await client.connect();
+  } catch (err) {
+    client.disconnect();
+    throw new RedisUnreachable(topology, err);
+  }
+}
+
+export class RedisUnreachable extends Error {
+  constructor(topology: RedisTopology, cause: unknown) {
+    super(`cannot reach ${describeTopology(topology)}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'RedisUnreachable';
+  }
+}
