@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { newKeySchema, SCOPES } from '#libs/access';
 import { AUDIT_KINDS } from '#libs/audit';
 import {
+  batchLineSchema,
   batchSubmissionSchema,
   CHAT_ENDPOINT,
   MAX_DEADLINE_DAYS,
@@ -27,6 +28,8 @@ export const REQUEST_SCHEMA_NAMES = [
   'RepositoryRegistration',
   'OpenAIBatchCreate',
   'OpenAIFileUpload',
+  // Not a body itself: one line of the file OpenAIFileUpload carries, as each is checked.
+  'OpenAIBatchLine',
 ] as const;
 export type RequestSchemaName = (typeof REQUEST_SCHEMA_NAMES)[number];
 
@@ -56,6 +59,7 @@ export function requestSchemas(limits: RequestLimits): Record<RequestSchemaName,
     ),
     OpenAIBatchCreate: jsonSchemaOf(openAIBatchCreate, 'input'),
     OpenAIFileUpload: jsonSchemaOf(openAIFileUpload(limits.submission), 'input'),
+    OpenAIBatchLine: jsonSchemaOf(batchLineSchema(limits.submission), 'input'),
   };
 }
 
@@ -87,8 +91,9 @@ function openAIFileUpload(limits: SubmissionLimits) {
     file: z.string().meta({
       contentMediaType: 'application/octet-stream',
       description:
-        'JSONL: one `{custom_id, method: "POST", url: "/v1/chat/completions", body}` request a line, body a ' +
-        `chat-completions request; at most ${limits.maxItems} lines (MAX_ITEMS_PER_BATCH) and OPENAI_FILE_MAX_BYTES`,
+        'JSONL: one request a line, each an OpenAIBatchLine (`{custom_id, method: "POST", url: ' +
+        '"/v1/chat/completions", body}`, body a chat-completions request); a line that does not fit is not run and ' +
+        `goes to the batch's error file. At most ${limits.maxItems} lines (MAX_ITEMS_PER_BATCH), OPENAI_FILE_MAX_BYTES`,
     }),
     purpose: z.literal('batch').meta({ description: 'The only purpose this API takes' }),
   });
