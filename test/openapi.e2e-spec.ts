@@ -263,6 +263,14 @@ describe('the API describes itself: /openapi.json and /docs', () => {
     const batch = await admin.request('POST', '/openai/v1/batches', create);
     expect(batch.status).toBe(200);
     const id = batch.json.id as string;
+    // The file's line fits the documented line schema and was taken (a line that does not is never run).
+    const validateLine = ajv.compile({ $ref: 'openapi#/components/schemas/OpenAIBatchLine' });
+    expect(validateLine(JSON.parse(line))).toBe(true);
+    expect([batch.json.status, batch.json.request_counts]).toEqual([
+      'in_progress',
+      { total: 1, completed: 0, failed: 0 },
+    ]);
+    expect(validateLine({ ...JSON.parse(line), url: '/v1/embeddings' })).toBe(false);
 
     const calls: Array<[string, string, string, unknown, number]> = [
       // [method, path as called, documented template, body, status]
@@ -307,6 +315,7 @@ describe('the API describes itself: /openapi.json and /docs', () => {
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     expect(res.text).not.toMatch(/<script|<link|src=/i);
+    expect(res.text).toContain('Body: multipart/form-data <a href="#schema-OpenAIFileUpload">');
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const method of Object.keys(methods as object)) {
         expect(res.text).toContain(`<span class="m">${method}</span> <code>${path.replace(/&/g, '&#38;')}</code>`);
