@@ -70,7 +70,7 @@ export class OpenAIBatchesController {
     description: 'Once its completion window has passed, what has not started is cancelled and ends as batch_expired.',
     answer: { description: 'The Batch object', json: 'OpenAIBatch' },
     errorSchema: 'OpenAIError',
-    errors: { 404: '' },
+    errors: { 404: 'No such batch (or another tenant’s)' },
   })
   async get(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {
     return (await this.batches.getBatch(id, tenantScope(caller))) ?? notFound(id);
@@ -84,7 +84,10 @@ export class OpenAIBatchesController {
     description: 'Cancels what has not run; the batch is `cancelling` until its running requests end.',
     answer: { description: 'The Batch object, cancelling or cancelled', json: 'OpenAIBatch' },
     errorSchema: 'OpenAIError',
-    errors: { 404: '', 409: 'The batch has failed or already finished: nothing to cancel' },
+    errors: {
+      404: 'No such batch (or another tenant’s)',
+      409: 'The batch has failed or already finished: nothing to cancel',
+    },
   })
   async cancel(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {
     return (await this.batches.cancelBatch(id, tenantScope(caller))) ?? notFound(id);

@@ -65,7 +65,7 @@ export class OpenAIFilesController {
     description: 'An upload, or a finished batch’s output or error file (`file-output-…`, `file-errors-…`).',
     answer: { description: 'The File object', json: 'OpenAIFile' },
     errorSchema: 'OpenAIError',
-    errors: { 404: '' },
+    errors: { 404: 'No such file (or another tenant’s)' },
   })
   async get(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {
     return (await this.batches.getFile(id, tenantScope(caller))) ?? notFound(id);
@@ -81,7 +81,7 @@ export class OpenAIFilesController {
       'an error file one per request that failed, was cancelled or expired, or was never run.',
     answer: { description: 'The file’s JSONL', text: 'application/jsonl' },
     errorSchema: 'OpenAIError',
-    errors: { 404: '' },
+    errors: { 404: 'No such file (or another tenant’s)' },
   })
   async content(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Res() res: Response): Promise<void> {
     const lines = (await this.batches.fileContent(id, tenantScope(caller))) ?? notFound(id);
@@ -98,7 +98,10 @@ export class OpenAIFilesController {
     summary: 'Delete an uploaded file',
     answer: { description: 'OpenAI’s deleted object', json: 'OpenAIFileDeleted' },
     errorSchema: 'OpenAIError',
-    errors: { 400: 'A batch’s output or error file: it goes with the batch', 404: '' },
+    errors: {
+      400: 'A batch’s output or error file: it goes with the batch',
+      404: 'No such upload (or another tenant’s)',
+    },
   })
   async delete(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {
     return (await this.batches.deleteFile(id, tenantScope(caller))) ?? notFound(id);

@@ -149,8 +149,6 @@ function operationOf(
     return schema;
   };
   const errorSchema = known(doc.errorSchema) ?? 'Error';
-  // Which part of the error body names the field at fault, in the descriptions below.
-  const fieldNamer = errorSchema === 'Error' ? '`field`' : '`error.param`';
   const failure = (description: string, headers?: Answer['headers']) => errorAnswer(description, headers, errorSchema);
 
   const documentedQuery = Object.keys(doc.query ?? {});
@@ -204,7 +202,7 @@ function operationOf(
     responses['400'] = failure(
       errorSchema === 'Error'
         ? 'The body is not JSON, nests too deep, or a field is wrong: `field` names it and `errors` lists every one'
-        : `The body is not well formed, or a field is wrong: ${fieldNamer} names it`,
+        : 'The body is not well formed, or a field is wrong: the error names it',
     );
     responses['413'] = failure(
       route.submitsTokens
@@ -216,7 +214,7 @@ function operationOf(
     responses[code] =
       code === '503'
         ? { description: why, content: { 'application/json': { schema: ref('NotReady') } } }
-        : failure(why || GENERIC_ERRORS[Number(code) as DocumentedError].replace('`field`', fieldNamer));
+        : failure(why || GENERIC_ERRORS[Number(code) as DocumentedError]);
   }
   const requirement = route.requirement;
   if (requirement !== 'public') {
