@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import ajvFormats from 'ajv-formats';
+import { fetchJson } from './support/fetch-json.js';
 import type { ApiClient } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
 
@@ -225,12 +226,96 @@ describe('the API describes itself: /openapi.json and /docs', () => {
     }
   });
 
+  it('answers the OpenAI surface as its document says: upload, create, read, list, cancel, content, delete, errors', async () => {
+    const line = JSON.stringify({
+      custom_id: 'q-1',
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hi.' }], max_tokens: 8 },
+    });
+    const jsonl = `${line}\n`;
+    const uploadForm = () => {
+      const form = new FormData();
+      form.append('purpose', 'batch');
+      form.append('file', new Blob([jsonl], { type: 'application/jsonl' }), 'input.jsonl');
+      return form;
+    };
+    // The document's multipart fields are the form's, as the openai SDKs send it.
+    const upload = doc.paths['/openai/v1/files'].post.requestBody.content['multipart/form-data'].schema;
+    expect(Object.keys(doc.components.schemas[upload.$ref.split('/').pop()].properties).sort()).toEqual([
+      ...[...uploadForm().keys()].sort(),
+    ]);
+    const uploaded = await fetchJson(`${sys.url}/openai/v1/files`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      body: uploadForm(),
+    });
+    expect(uploaded.status).toBe(200);
+    expect(misfits('/openai/v1/files', 'post', 200, uploaded.json)).toEqual([]);
+    const fileId = uploaded.json.id as string;
+
+    const create = { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '1h' };
+    const validateCreate = ajv.compile({
+      $ref: `openapi${doc.paths['/openai/v1/batches'].post.requestBody.content['application/json'].schema.$ref}`,
+    });
+    expect(validateCreate(create)).toBe(true);
+    expect(validateCreate({ ...create, completion_window: 'soon' })).toBe(false);
+    const batch = await admin.request('POST', '/openai/v1/batches', create);
+    expect(batch.status).toBe(200);
+    const id = batch.json.id as string;
+    // The file's line fits the documented line schema and was taken (a line that does not is never run).
+    const validateLine = ajv.compile({ $ref: 'openapi#/components/schemas/OpenAIBatchLine' });
+    expect(validateLine(JSON.parse(line))).toBe(true);
+    expect([batch.json.status, batch.json.request_counts]).toEqual([
+      'in_progress',
+      { total: 1, completed: 0, failed: 0 },
+    ]);
+    expect(validateLine({ ...JSON.parse(line), url: '/v1/embeddings' })).toBe(false);
+
+    const calls: Array<[string, string, string, unknown, number]> = [
+      // [method, path as called, documented template, body, status]
+      ['GET', `/openai/v1/batches/${id}`, '/openai/v1/batches/{id}', undefined, 200],
+      ['GET', '/openai/v1/batches?limit=1', '/openai/v1/batches', undefined, 200],
+      ['GET', `/openai/v1/files/${fileId}`, '/openai/v1/files/{id}', undefined, 200],
+      ['POST', `/openai/v1/batches/${id}/cancel`, '/openai/v1/batches/{id}/cancel', undefined, 200],
+      ['GET', '/openai/v1/batches/batch_nope', '/openai/v1/batches/{id}', undefined, 404],
+      ['GET', '/openai/v1/batches?after=batch_nope', '/openai/v1/batches', undefined, 400],
+      ['POST', '/openai/v1/batches', '/openai/v1/batches', { ...create, completion_window: 'soon' }, 400],
+      ['GET', '/openai/v1/files/file-nope', '/openai/v1/files/{id}', undefined, 404],
+    ];
+    expect(misfits('/openai/v1/batches', 'post', 200, batch.json)).toEqual([]);
+    for (const [method, path, template, body, status] of calls) {
+      const res = await admin.request(method, path, body);
+      expect({ path, status: res.status }).toEqual({ path, status });
+      const docMethod = method.toLowerCase();
+      expect({ path, misfits: misfits(template, docMethod, status, res.json) }).toEqual({ path, misfits: [] });
+    }
+
+    const content = await admin.request('GET', `/openai/v1/files/${fileId}/content`);
+    expect(content.status).toBe(200);
+    const contentType = content.headers.get('content-type')!.split(';')[0];
+    expect(Object.keys(doc.paths['/openai/v1/files/{id}/content'].get.responses['200'].content)).toEqual([contentType]);
+    expect(content.text).toBe(jsonl);
+
+    const denied = await sys.client.request('GET', '/openai/v1/batches');
+    expect(denied.status).toBe(401);
+    expect(misfits('/openai/v1/batches', 'get', 401, denied.json)).toEqual([]);
+    const key = await admin.request('POST', '/v1/keys', { name: 'openai-reader', scopes: ['read'] });
+    const forbidden = await sys.client.withKey(key.json.secret).request('DELETE', `/openai/v1/files/${fileId}`);
+    expect(forbidden.status).toBe(403);
+    expect(misfits('/openai/v1/files/{id}', 'delete', 403, forbidden.json)).toEqual([]);
+    const deleted = await admin.request('DELETE', `/openai/v1/files/${fileId}`);
+    expect(deleted.status).toBe(200);
+    expect(misfits('/openai/v1/files/{id}', 'delete', 200, deleted.json)).toEqual([]);
+  });
+
   it('serves /docs as one page with every route, no script and nothing to fetch', async () => {
     const res = await sys.client.request('GET', '/docs');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     expect(res.text).not.toMatch(/<script|<link|src=/i);
+    expect(res.text).toContain('Body: multipart/form-data <a href="#schema-OpenAIFileUpload">');
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const method of Object.keys(methods as object)) {
         expect(res.text).toContain(`<span class="m">${method}</span> <code>${path.replace(/&/g, '&#38;')}</code>`);

@@ -27,7 +27,7 @@ export { MAX_DEADLINE_DAYS, parseIsoDuration } from './deadline.js';
 export { routableItem, taskKind } from './item-estimate.js';
 export { PromptTokens } from './prompt-tokens.js';
 export { chatBodySchema } from './chat-submission.js';
-export { parseBatchLines, CHAT_ENDPOINT, type LineError } from './openai/batch-lines.js';
+export { batchLineSchema, parseBatchLines, CHAT_ENDPOINT, type LineError } from './openai/batch-lines.js';
 export { parseCompletionWindow } from './openai/completion-window.js';
 export { OpenAIBatches, OpenAIRequestError, type OpenAIBatchLimits, type OpenAIFile } from './openai/openai-batches.js';
 export { chatCompletionOf, openAIBatchOf, type OpenAIBatch } from './openai/openai-shapes.js';

@@ -7,6 +7,7 @@ import type { ChatItemInput } from '#libs/domain';
 import { CurrentCaller, RequiresScope } from '../access-decorators.js';
 import { overLimit } from '../rate-limit.guard.js';
 import { boundedInt } from '../query-params.js';
+import { ApiDoc } from '../openapi/api-doc.decorator.js';
 import { OpenAIErrorsFilter } from './openai-errors.filter.js';
 
 /**
@@ -25,6 +26,19 @@ export class OpenAIBatchesController {
   @Post()
   @HttpCode(200)
   @RequiresScope('submit')
+  @ApiDoc({
+    summary: 'Create an OpenAI batch from an uploaded file',
+    description:
+      'Every line is checked on its own: the valid ones become one Switchyard chat batch (deadline: now + ' +
+      'completion_window), the invalid ones go to the error file. With no valid line the batch is `failed`.',
+    body: 'OpenAIBatchCreate',
+    answer: { description: 'The Batch object', json: 'OpenAIBatch' },
+    errorSchema: 'OpenAIError',
+    errors: {
+      404: 'No such input file (or another tenant’s)',
+      413: 'The body is over MAX_BODY_BYTES, or the file’s requests exceed what the key may submit per minute',
+    },
+  })
   async create(
     @Body() body: unknown,
     @CurrentCaller() caller: Caller | null,
@@ -35,12 +49,29 @@ export class OpenAIBatchesController {
 
   @Get()
   @RequiresScope('read')
+  @ApiDoc({
+    summary: 'List OpenAI batches, newest first',
+    query: {
+      after: { description: 'A batch id: list those created before it (OpenAI’s cursor)', schema: { type: 'string' } },
+      limit: { description: 'Most batches (1–100, default 20)', schema: { type: 'integer', minimum: 1, maximum: 100 } },
+    },
+    answer: { description: 'OpenAI’s list of Batch objects', json: 'OpenAIBatchList' },
+    errorSchema: 'OpenAIError',
+    errors: { 400: '`after` names no batch, or `limit` is out of range: `error.param` names it' },
+  })
   async list(@CurrentCaller() caller: Caller | null, @Query('after') after?: string, @Query('limit') limit?: string) {
     return this.batches.listBatches(tenantScope(caller), after, boundedInt('limit', limit, 20, 1, 100));
   }
 
   @Get(':id')
   @RequiresScope('read')
+  @ApiDoc({
+    summary: 'Read an OpenAI batch',
+    description: 'Once its completion window has passed, what has not started is cancelled and ends as batch_expired.',
+    answer: { description: 'The Batch object', json: 'OpenAIBatch' },
+    errorSchema: 'OpenAIError',
+    errors: { 404: 'No such batch (or another tenant’s)' },
+  })
   async get(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {
     return (await this.batches.getBatch(id, tenantScope(caller))) ?? notFound(id);
   }
@@ -48,6 +79,16 @@ export class OpenAIBatchesController {
   @Post(':id/cancel')
   @HttpCode(200)
   @RequiresScope('submit')
+  @ApiDoc({
+    summary: 'Cancel an OpenAI batch',
+    description: 'Cancels what has not run; the batch is `cancelling` until its running requests end.',
+    answer: { description: 'The Batch object, cancelling or cancelled', json: 'OpenAIBatch' },
+    errorSchema: 'OpenAIError',
+    errors: {
+      404: 'No such batch (or another tenant’s)',
+      409: 'The batch has failed or already finished: nothing to cancel',
+    },
+  })
   async cancel(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {
     return (await this.batches.cancelBatch(id, tenantScope(caller))) ?? notFound(id);
   }

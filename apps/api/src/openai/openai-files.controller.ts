@@ -3,6 +3,7 @@ import {
   Controller,
   Delete,
   Get,
+  HttpCode,
   Inject,
   Param,
   Post,
@@ -16,6 +17,7 @@ import type { Response } from 'express';
 import { OpenAIBatches, OpenAIRequestError } from '#libs/batches';
 import { tenantScope, type Caller } from '#libs/access';
 import { CurrentCaller, RequiresScope } from '../access-decorators.js';
+import { ApiDoc } from '../openapi/api-doc.decorator.js';
 import { OpenAIErrorsFilter } from './openai-errors.filter.js';
 
 /** What multer hands over for the one file of a multipart upload (held in memory, bounded by OPENAI_FILE_MAX_BYTES). */
@@ -31,8 +33,19 @@ export class OpenAIFilesController {
   constructor(@Inject(OpenAIBatches) private readonly batches: OpenAIBatches) {}
 
   @Post()
+  @HttpCode(200) // as OpenAI answers an upload
   @RequiresScope('submit')
   @UseInterceptors(FileInterceptor('file'))
+  @ApiDoc({
+    summary: 'Upload a batch input file',
+    body: { multipart: 'OpenAIFileUpload' },
+    answer: { description: 'The File object', json: 'OpenAIFile' },
+    errorSchema: 'OpenAIError',
+    errors: {
+      400: 'No `file` part, or `purpose` is not "batch": `error.param` names it',
+      413: 'The file is over OPENAI_FILE_MAX_BYTES',
+    },
+  })
   async upload(
     @UploadedFile() file: UploadedPart | undefined,
     @Body('purpose') purpose: unknown,
@@ -47,6 +60,13 @@ export class OpenAIFilesController {
 
   @Get(':id')
   @RequiresScope('read')
+  @ApiDoc({
+    summary: 'Read a file',
+    description: 'An upload, or a finished batch’s output or error file (`file-output-…`, `file-errors-…`).',
+    answer: { description: 'The File object', json: 'OpenAIFile' },
+    errorSchema: 'OpenAIError',
+    errors: { 404: 'No such file (or another tenant’s)' },
+  })
   async get(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {
     return (await this.batches.getFile(id, tenantScope(caller))) ?? notFound(id);
   }
@@ -54,6 +74,15 @@ export class OpenAIFilesController {
   /** The file's JSONL, streamed: a generated output file is read from the batch's items a page at a time. */
   @Get(':id/content')
   @RequiresScope('read')
+  @ApiDoc({
+    summary: 'Download a file’s content',
+    description:
+      'An upload as it was sent; an output file one `{id, custom_id, response, error}` line per completed request, ' +
+      'an error file one per request that failed, was cancelled or expired, or was never run.',
+    answer: { description: 'The file’s JSONL', text: 'application/jsonl' },
+    errorSchema: 'OpenAIError',
+    errors: { 404: 'No such file (or another tenant’s)' },
+  })
   async content(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Res() res: Response): Promise<void> {
     const lines = (await this.batches.fileContent(id, tenantScope(caller))) ?? notFound(id);
     res.status(200).type('application/jsonl');
@@ -65,6 +94,15 @@ export class OpenAIFilesController {
 
   @Delete(':id')
   @RequiresScope('submit')
+  @ApiDoc({
+    summary: 'Delete an uploaded file',
+    answer: { description: 'OpenAI’s deleted object', json: 'OpenAIFileDeleted' },
+    errorSchema: 'OpenAIError',
+    errors: {
+      400: 'A batch’s output or error file: it goes with the batch',
+      404: 'No such upload (or another tenant’s)',
+    },
+  })
   async delete(@Param('id') id: string, @CurrentCaller() caller: Caller | null) {
     return (await this.batches.deleteFile(id, tenantScope(caller))) ?? notFound(id);
   }

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { newKeySchema, SCOPES } from '#libs/access';
 import { AUDIT_KINDS } from '#libs/audit';
-import { batchSubmissionSchema, type SubmissionLimits } from '#libs/batches';
+import {
+  batchLineSchema,
+  batchSubmissionSchema,
+  CHAT_ENDPOINT,
+  MAX_DEADLINE_DAYS,
+  type OpenAIBatch,
+  type SubmissionLimits,
+} from '#libs/batches';
 import { BATCH_KINDS, ITEM_STATUSES, SENSITIVITY_LEVELS } from '#libs/domain';
 import { scheduleSchema, type ScheduleRules } from '#libs/schedules';
 
@@ -19,6 +26,10 @@ export const REQUEST_SCHEMA_NAMES = [
   'ScheduleSubmission',
   'NewKey',
   'RepositoryRegistration',
+  'OpenAIBatchCreate',
+  'OpenAIFileUpload',
+  // Not a body itself: one line of the file OpenAIFileUpload carries, as each is checked.
+  'OpenAIBatchLine',
 ] as const;
 export type RequestSchemaName = (typeof REQUEST_SCHEMA_NAMES)[number];
 
@@ -46,7 +57,46 @@ export function requestSchemas(limits: RequestLimits): Record<RequestSchemaName,
       }),
       'input',
     ),
+    OpenAIBatchCreate: jsonSchemaOf(openAIBatchCreate, 'input'),
+    OpenAIFileUpload: jsonSchemaOf(openAIFileUpload(limits.submission), 'input'),
+    OpenAIBatchLine: jsonSchemaOf(batchLineSchema(limits.submission), 'input'),
   };
+}
+
+/**
+ * POST /openai/v1/batches, as OpenAIBatches.createBatch checks it field by field (in OpenAI's error shape, so
+ * it has no zod schema to share): fields OpenAI takes and Switchyard does not use are ignored, not refused.
+ */
+const openAIBatchCreate = z
+  .object({
+    input_file_id: z.string().meta({ description: 'An uploaded file’s id (POST /openai/v1/files, purpose "batch")' }),
+    endpoint: z.literal(CHAT_ENDPOINT).meta({ description: 'The only endpoint a batch runs' }),
+    completion_window: z
+      .string()
+      .regex(/^\s*\d{1,6}[smhd]\s*$/)
+      .meta({
+        description: `Every request's deadline from now: "24h" as OpenAI takes it, or any duration of s, m, h or d from a minute to ${MAX_DEADLINE_DAYS} days ("5m", "72h", "7d")`,
+      }),
+    metadata: z.record(z.string().max(64), z.string().max(512)).nullable().optional().meta({
+      maxProperties: 16,
+      description:
+        'Kept and answered back; `sensitivity` (a sensitivity level, default OPENAI_BATCH_SENSITIVITY) and `model` (a local model) also route the batch',
+    }),
+  })
+  .meta({ description: 'An OpenAI batch: every line of the file a chat-completions request' });
+
+/** POST /openai/v1/files: a multipart form, as the openai SDKs send it (files.create). */
+function openAIFileUpload(limits: SubmissionLimits) {
+  return z.object({
+    file: z.string().meta({
+      contentMediaType: 'application/octet-stream',
+      description:
+        'JSONL: one request a line, each an OpenAIBatchLine (`{custom_id, method: "POST", url: ' +
+        '"/v1/chat/completions", body}`, body a chat-completions request); a line that does not fit is not run and ' +
+        `goes to the batch's error file. At most ${limits.maxItems} lines (MAX_ITEMS_PER_BATCH), OPENAI_FILE_MAX_BYTES`,
+    }),
+    purpose: z.literal('batch').meta({ description: 'The only purpose this API takes' }),
+  });
 }
 
 const iso = z.string().meta({ format: 'date-time' });
@@ -162,6 +212,60 @@ const auditEntry = z.object({
 
 const repository = z.object({ id: z.string(), root: z.string(), tenant: z.string().nullable(), createdAt: iso });
 
+const epochSeconds = z.number().int().meta({ description: 'Unix seconds, as OpenAI gives times' });
+const openAIBatch = z
+  .looseObject({
+    id: z.string(),
+    object: z.literal('batch'),
+    endpoint: z.string(),
+    errors: z
+      .object({
+        object: z.literal('list'),
+        data: z.array(
+          z.looseObject({
+            code: z.string(),
+            message: z.string(),
+            param: z.string().nullable(),
+            line: z.number().int().nullable(),
+          }),
+        ),
+      })
+      .nullable(),
+    input_file_id: z.string(),
+    completion_window: z.string(),
+    status: z.enum([
+      'validating',
+      'failed',
+      'in_progress',
+      'finalizing',
+      'completed',
+      'expired',
+      'cancelling',
+      'cancelled',
+    ] satisfies Array<OpenAIBatch['status']>),
+    output_file_id: z.string().nullable(),
+    error_file_id: z.string().nullable(),
+    created_at: epochSeconds,
+    expires_at: epochSeconds,
+    ...Object.fromEntries(
+      [
+        'in_progress_at',
+        'finalizing_at',
+        'completed_at',
+        'failed_at',
+        'expired_at',
+        'cancelling_at',
+        'cancelled_at',
+      ].map((k) => [k, epochSeconds.nullable()]),
+    ),
+    request_counts: z.object({ total: z.number().int(), completed: z.number().int(), failed: z.number().int() }),
+    metadata: z.record(z.string(), z.string()).nullable(),
+    switchyard: z
+      .looseObject({ batch_id: z.string().nullable(), cost_usd: z.number().nullable() })
+      .meta({ description: 'The Switchyard batch underneath: its id, routes, usage and cost' }),
+  })
+  .meta({ description: 'OpenAI’s Batch object' });
+
 /**
  * What the API answers, by name. The app does not validate its own answers, so these are the one part of the
  * document written by hand: the e2e spec (test/openapi.e2e-spec.ts) checks real answers against them.
@@ -274,6 +378,34 @@ const ANSWERS = {
     pools: z.array(z.object({ target, provider: z.string(), host: z.string(), sequences: z.number().int() })),
   }),
   NotReady: z.looseObject({ statusCode: z.literal(503), status: z.literal('not-ready'), redis: z.boolean() }),
+  OpenAIError: z
+    .object({
+      error: z.object({
+        message: z.string(),
+        type: z.string().meta({ description: 'invalid_request_error, rate_limit_error or server_error' }),
+        param: z.string().nullable().meta({ description: 'The field at fault' }),
+        code: z.string().nullable(),
+      }),
+    })
+    .meta({ description: 'Every error answer under /openai/v1, in OpenAI’s shape (what the openai SDKs raise from)' }),
+  OpenAIBatch: openAIBatch,
+  OpenAIBatchList: z.object({
+    object: z.literal('list'),
+    data: z.array(openAIBatch),
+    first_id: z.string().nullable(),
+    last_id: z.string().nullable(),
+    has_more: z.boolean(),
+  }),
+  OpenAIFile: z.looseObject({
+    id: z.string(),
+    object: z.literal('file'),
+    bytes: z.number().int(),
+    created_at: epochSeconds,
+    filename: z.string(),
+    purpose: z.string(),
+    status: z.string(),
+  }),
+  OpenAIFileDeleted: z.object({ id: z.string(), object: z.literal('file'), deleted: z.literal(true) }),
   OpenApiDocument: z.looseObject({ openapi: z.string() }).meta({ description: 'This document' }),
 } satisfies Record<string, z.ZodType>;
 

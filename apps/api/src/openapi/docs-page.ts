@@ -66,7 +66,10 @@ function operationHtml(path: string, method: string, op: Operation): string {
         `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${esc(JSON.stringify(p.schema))}</td><td>${esc(p.description ?? '')}</td></tr>`,
     )
     .join('');
-  const body = op.requestBody?.content['application/json']?.schema;
+  // JSON, or a multipart form (the OpenAI file upload): named with its media type when not JSON.
+  const body = Object.entries(op.requestBody?.content ?? {})
+    .map(([type, { schema }]) => `${type === 'application/json' ? '' : `${esc(type)} `}${schemaLink(schema)}`)
+    .join(', ');
   const answers = Object.entries(op.responses)
     .map(([code, answer]) => {
       const types = Object.entries(answer.content ?? {})
@@ -85,7 +88,7 @@ function operationHtml(path: string, method: string, op: Operation): string {
 <p>${esc(op.summary)} — ${scope}</p>
 ${op.description ? `<p>${esc(op.description)}</p>` : ''}
 ${params ? `<table><tr><th>Parameter</th><th>In</th><th>Schema</th><th></th></tr>${params}</table>` : ''}
-${body ? `<p>Body: ${schemaLink(body)}</p>` : ''}
+${body ? `<p>Body: ${body}</p>` : ''}
 <table><tr><th>Status</th><th>Meaning</th><th>Content</th><th>Headers</th></tr>${answers}</table>
 </div>`;
 }

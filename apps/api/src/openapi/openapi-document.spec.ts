@@ -56,6 +56,38 @@ describe('the OpenAPI document', () => {
     expect(answer?.headers?.Location).toBeDefined();
   });
 
+  it('describes the OpenAI surface in OpenAI’s terms: its error body on every error, 200 answers, a multipart upload', async () => {
+    const doc = build(await apiControllers());
+    const openai = Object.entries(doc.paths).filter(([path]) => path.startsWith('/openai/v1/'));
+    expect(openai.flatMap(([, methods]) => Object.keys(methods))).toHaveLength(8);
+    for (const [path, methods] of openai) {
+      for (const op of Object.values(methods)) {
+        const answers = Object.entries(op.responses);
+        expect({ path, success: answers.filter(([code]) => code.startsWith('2')).map(([code]) => code) }).toEqual({
+          path,
+          success: ['200'],
+        });
+        for (const [code, answer] of answers.filter(([c]) => !c.startsWith('2')))
+          expect({ path, code, schema: answer.content?.['application/json']?.schema }).toEqual({
+            path,
+            code,
+            schema: { $ref: '#/components/schemas/OpenAIError' },
+          });
+      }
+    }
+    expect(doc.paths['/openai/v1/files']?.post?.requestBody?.content).toEqual({
+      'multipart/form-data': { schema: { $ref: '#/components/schemas/OpenAIFileUpload' } },
+    });
+    expect(Object.keys(doc.paths['/openai/v1/files/{id}/content']?.get?.responses['200']?.content ?? {})).toEqual([
+      'application/jsonl',
+    ]);
+    expect(doc.paths['/openai/v1/batches']?.get?.parameters?.map((p) => p.name)).toEqual(['after', 'limit']);
+    // The native routes keep their own error body.
+    expect(doc.paths['/v1/batches']?.post?.responses['400']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/Error',
+    });
+  });
+
   it('takes the batch body from the zod schema intake validates with: one strict variant per kind, this deployment’s item limit', () => {
     const body = schemas.BatchSubmission as { oneOf: Array<{ additionalProperties: unknown; properties: any }> };
     expect(body.oneOf).toHaveLength(BATCH_KINDS.length);

@@ -1,5 +1,5 @@
 import type { Scope } from '#libs/access';
-import type { DocumentedError } from './api-doc.decorator.js';
+import type { DocumentedError, OperationDoc } from './api-doc.decorator.js';
 import type { JsonSchema } from './api-schemas.js';
 import { openApiPath, type HttpMethod, type ServedRoute } from './nest-routes.js';
 
@@ -51,16 +51,17 @@ export const SECURITY_SCHEME = 'apiKey';
 const BASIC_SCHEME = 'apiKeyAsPassword';
 
 const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
-const errorAnswer = (description: string, headers?: Answer['headers']): Answer => ({
+const errorAnswer = (description: string, headers?: Answer['headers'], schema = 'Error'): Answer => ({
   description,
   ...(headers ? { headers } : {}),
-  content: { 'application/json': { schema: ref('Error') } },
+  content: { 'application/json': { schema: ref(schema) } },
 });
 
 const GENERIC_ERRORS: Record<DocumentedError, string> = {
   400: 'A parameter or the body is wrong: `field` names it',
   404: 'No such resource (or another tenant’s)',
   409: 'Conflict: `field` names what is taken',
+  413: 'Too large',
   422: 'Unprocessable: `field` names what cannot be honoured',
   503: 'Not ready',
 };
@@ -147,6 +148,8 @@ function operationOf(
     if (schema !== undefined && !(schema in schemas)) throw new Error(`${name}: no schema named ${schema}`);
     return schema;
   };
+  const errorSchema = known(doc.errorSchema) ?? 'Error';
+  const failure = (description: string, headers?: Answer['headers']) => errorAnswer(description, headers, errorSchema);
 
   const documentedQuery = Object.keys(doc.query ?? {});
   mustMatch(name, 'query parameter', route.query, documentedQuery);
@@ -196,10 +199,12 @@ function operationOf(
 
   const responses: Record<string, Answer> = { [String(route.successStatus)]: success };
   if (route.body) {
-    responses['400'] = errorAnswer(
-      'The body is not JSON, nests too deep, or a field is wrong: `field` names it and `errors` lists every one',
+    responses['400'] = failure(
+      errorSchema === 'Error'
+        ? 'The body is not JSON, nests too deep, or a field is wrong: `field` names it and `errors` lists every one'
+        : 'The body is not well formed, or a field is wrong: the error names it',
     );
-    responses['413'] = errorAnswer(
+    responses['413'] = failure(
       route.submitsTokens
         ? 'The body is over MAX_BODY_BYTES, or its prompts exceed what the key may submit per minute'
         : 'The body is over MAX_BODY_BYTES',
@@ -209,15 +214,19 @@ function operationOf(
     responses[code] =
       code === '503'
         ? { description: why, content: { 'application/json': { schema: ref('NotReady') } } }
-        : errorAnswer(why || GENERIC_ERRORS[Number(code) as DocumentedError]);
+        : failure(why || GENERIC_ERRORS[Number(code) as DocumentedError]);
   }
   const requirement = route.requirement;
   if (requirement !== 'public') {
-    responses['401'] = errorAnswer('No API key, or one that is unknown, expired or revoked', {
+    responses['401'] = failure('No API key, or one that is unknown, expired or revoked', {
       'WWW-Authenticate': { description: 'Bearer', schema: { type: 'string' } },
     });
-    responses['403'] = errorAnswer(`The API key lacks the "${requirement}" scope (\`requiredScope\`)`);
-    responses['429'] = errorAnswer('The API key is over its requests or tokens per minute', {
+    responses['403'] = failure(
+      errorSchema === 'Error'
+        ? `The API key lacks the "${requirement}" scope (\`requiredScope\`)`
+        : `The API key lacks the "${requirement}" scope`,
+    );
+    responses['429'] = failure('The API key is over its requests or tokens per minute', {
       'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } },
     });
   }
@@ -229,12 +238,20 @@ function operationOf(
     tags: [tag],
     security: requirement === 'public' ? [] : [{ [SECURITY_SCHEME]: [requirement] }],
     ...(parameters.length > 0 ? { parameters } : {}),
-    ...(doc.body
-      ? { requestBody: { required: true as const, content: { 'application/json': { schema: ref(known(doc.body)!) } } } }
-      : {}),
+    ...(doc.body ? { requestBody: requestBodyOf(doc.body, known) } : {}),
     responses: sortByStatus(responses),
     'x-required-scope': requirement,
   };
+}
+
+/** A JSON body, or a multipart/form-data form whose fields the schema's properties are (a file upload). */
+function requestBodyOf(
+  body: NonNullable<OperationDoc['body']>,
+  known: (schema: string) => string | undefined,
+): NonNullable<Operation['requestBody']> {
+  const [mediaType, schema] =
+    typeof body === 'string' ? ['application/json', body] : ['multipart/form-data', body.multipart];
+  return { required: true, content: { [mediaType]: { schema: ref(known(schema)!) } } };
 }
 
 /**

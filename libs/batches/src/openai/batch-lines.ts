@@ -37,18 +37,23 @@ export interface ParsedLines {
 
 export type LinesCheck = { ok: true; lines: ParsedLines } | { ok: false; message: string };
 
+/** One line of an input file, `{custom_id, method, url, body}`: what parseBatchLines checks each line with. */
+export function batchLineSchema(limits: Pick<LineLimits, 'maxOutputTokens'>) {
+  return z.strictObject({
+    custom_id: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(512),
+    method: z.literal('POST', { error: 'must be "POST"' }),
+    url: z.literal(CHAT_ENDPOINT, { error: `must be "${CHAT_ENDPOINT}": the batch's endpoint` }),
+    body: chatBodySchema(limits),
+  });
+}
+
 /**
  * Every line of an OpenAI batch input file checked on its own (`{custom_id, method, url, body}`, body a
  * chat-completions request): the valid ones become items, each invalid one an error naming its line and
  * field. A file that is not JSONL at all, or holds more lines than a batch may, is refused whole.
  */
 export function parseBatchLines(content: string, limits: LineLimits): LinesCheck {
-  const line = z.strictObject({
-    custom_id: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(512),
-    method: z.literal('POST', { error: 'must be "POST"' }),
-    url: z.literal(CHAT_ENDPOINT, { error: `must be "${CHAT_ENDPOINT}": the batch's endpoint` }),
-    body: chatBodySchema(limits),
-  });
+  const line = batchLineSchema(limits);
   const raw = content.split('\n');
   const nonBlank = raw.filter((l) => l.trim() !== '').length;
   if (nonBlank === 0) return { ok: false, message: 'the input file holds no request' };
