@@ -7,7 +7,7 @@ import { BatchStore, type NewBatch, type NewItem } from '#libs/batches';
 import { CircuitRegistry, PoolRegistry, ProviderCapabilities, TokenRateLimiter, type PoolHeartbeat } from '#libs/pools';
 import { assertNoEviction, keySlot } from '#libs/redis';
 import { ScheduleStore } from '#libs/schedules';
-import { startTestRedisCluster, type TestRedisCluster } from './support/redis-cluster.js';
+import { CrashableCluster } from './support/redis-cluster.js';
 
 /**
  * Switchyard's whole keyspace on a real Redis Cluster (3 masters, 3 replicas, started here): every script,
@@ -16,12 +16,12 @@ import { startTestRedisCluster, type TestRedisCluster } from './support/redis-cl
  * when the keys really are spread.
  */
 describe('the keyspace on a Redis Cluster', () => {
-  let cluster: TestRedisCluster;
+  let cluster: CrashableCluster;
   let redis: Cluster;
   const prefix = `t-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
-    cluster = await startTestRedisCluster();
+    cluster = await CrashableCluster.start();
     redis = new Cluster(cluster.nodes);
     await new Promise<void>((resolve, reject) => {
       redis.once('ready', resolve);

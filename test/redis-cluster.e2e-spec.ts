@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf';
-// The chaos run's cluster starter; the keyspace work's test/support/redis-cluster.ts can take its place.
-import { CrashableCluster } from '../bench/chaos/crashable-cluster.js';
+import { CrashableCluster } from './support/redis-cluster.js';
 import { sleep } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
 

@@ -6,7 +6,7 @@ import { dataNodes, globalKeyPrefix, type RedisClient } from '#libs/redis';
 import type { Sensitivity } from '#libs/domain';
 import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
 import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from '../../test/support/system-under-test.js';
-import { CrashableCluster } from './crashable-cluster.js';
+import { CrashableCluster } from '../../test/support/redis-cluster.js';
 import { CrashableRedis } from './crashable-redis.js';
 
 /** A cloud provider as the chaos run configures it: its double and how far data may go to it. */
@@ -178,7 +178,6 @@ export class ChaosSystem {
     // SCAN walks one server's keys: on a Cluster, every master's (dataNodes).
     const count = async (pattern: string) => {
       let n = 0;
-      // On a Cluster every master holds some of the keys: SCAN each.
       for (const node of dataNodes(this.inspector)) {
         let cursor = '0';
         do {
@@ -190,8 +189,9 @@ export class ChaosSystem {
       return n;
     };
     return {
-      // Batch and item keys carry the batch id as hash tag (`p:sy:batch:{id}`): the glob matches the braces.
-      batches: await count(`${this.prefix}:sy:batch:*`),
+      // Batch and item keys carry the batch id as hash tag (`p:sy:batch:{id}`); a batch's event stream and open
+      // estimates (`p:sy:batch:{id}:events`, `:eta`) are not batch records: the pattern ends at the brace.
+      batches: await count(`${this.prefix}:sy:batch:{*}`),
       items: await count(`${this.prefix}:sy:item:*`),
       indexed: await this.inspector.zcard(`${globalKeyPrefix(this.prefix)}:batches`),
     };

@@ -11,7 +11,7 @@
  * Progress goes to stderr; stdout's last line is one JSON object whose first keys are the counts
  * {"kills","redisRestarts","outages","fuzzed","items","lost","duplicated","leaked"}, then per-phase detail.
  * --cluster runs it all on a Redis Cluster (3 masters + 3 replicas on loopback): each "Redis crash" SIGKILLs a
- * master, its replica is promoted, and the killed node rejoins as a replica (bench/chaos/crashable-cluster.ts).
+ * master, its replica is promoted, and the killed node rejoins as a replica (test/support/redis-cluster.ts).
  * --record also writes it, pretty, to bench/results/chaos.json (chaos-cluster.json with --cluster). Exits 1 when anything was lost,
  * duplicated or leaked, or a phase failed. --logs=DIR keeps every app process's output (killed workers'
  * too) in DIR.

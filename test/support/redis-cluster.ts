@@ -1,107 +1,193 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { isReachable } from '#libs/redis';
 import { freePort } from './redis-server-process.js';
 
-const run = promisify(execFile);
+const exec = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export interface ClusterNode {
-  host: string;
+interface ClusterMember {
   port: number;
-}
-
-export interface TestRedisCluster {
-  /** Every node, masters first (as `redis-cli --cluster create` was given them). */
-  nodes: ClusterNode[];
-  stop(): Promise<void>;
-}
-
-/** Polls `ready` every 50 ms until it holds or `timeoutMs` passes. */
-async function until(what: string, ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ready().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`redis cluster: ${what} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function answers(node: ClusterNode, command: (redis: Redis) => Promise<boolean>): Promise<boolean> {
-  const redis = new Redis({ ...node, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  try {
-    await redis.connect();
-    return await command(redis);
-  } finally {
-    redis.disconnect();
-  }
+  dir: string;
+  child: ChildProcess | null;
 }
 
 /**
- * A real Redis Cluster on loopback free ports for tests (issue 14 §4): `masters` masters with one replica
- * each, `redis-server --cluster-enabled yes` per node in a temporary folder (no AOF, no RDB, noeviction as
- * Switchyard requires), joined by `redis-cli --cluster create`, and ready once every node reports
- * `cluster_state:ok`. stop() ends every process it started and removes the folder.
+ * A real Redis Cluster for the e2e suites and the chaos run: 3 masters + 3 replicas on loopback (`--cluster-enabled yes`, created
+ * with `redis-cli --cluster create … --cluster-replicas 1`), AOF fsynced on every write, noeviction.
+ * `crash()` SIGKILLs a master that holds slots; `restart()` waits for its replica to be promoted (the
+ * cluster is whole again, cluster-node-timeout 2 s), then starts the killed node on its old port and
+ * folder, where it rejoins as a replica. `stop()` ends every node and removes the folder.
  */
-export async function startTestRedisCluster({ masters = 3 } = {}): Promise<TestRedisCluster> {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-cluster-'));
-  const children: ChildProcess[] = [];
-  const nodes: ClusterNode[] = [];
-  const stop = async () => {
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    for (let i = 0; i < masters * 2; i++) {
+export class CrashableCluster {
+  restarts = 0;
+  private killed: ClusterMember | null = null;
+
+  private constructor(
+    private readonly members: ClusterMember[],
+    private readonly root: string,
+  ) {}
+
+  /** Every node, masters first as `redis-cli --cluster create` was given them, for `new Cluster(nodes)`. */
+  get nodes(): Array<{ host: string; port: number }> {
+    return this.members.map((n) => ({ host: '127.0.0.1', port: n.port }));
+  }
+
+  /** REDIS_CLUSTER_NODES for the apps: every node as a seed. */
+  get seeds(): string {
+    return this.members.map((n) => `127.0.0.1:${n.port}`).join(',');
+  }
+
+  static async start(): Promise<CrashableCluster> {
+    const root = mkdtempSync(join(tmpdir(), 'switchyard-chaos-cluster-'));
+    const nodes: ClusterMember[] = [];
+    for (let i = 0; i < 6; i++) {
       const port = await freePort();
-      // The bus port is named too (by default port + 10000, which may be taken).
-      const busPort = await freePort();
-      const child = spawn(
-        'redis-server',
-        [
-          '--port', String(port),
-          '--bind', '127.0.0.1',
-          '--cluster-enabled', 'yes',
-          '--cluster-port', String(busPort),
-          '--cluster-config-file', `nodes-${port}.conf`,
-          '--cluster-node-timeout', '2000',
-          '--appendonly', 'no',
-          '--save', '',
-          '--maxmemory-policy', 'noeviction',
-          '--dir', dir,
-        ], // prettier-ignore
-        { stdio: 'ignore' },
-      );
-      children.push(child);
-      const node = { host: '127.0.0.1', port };
-      nodes.push(node);
-      await until(`node ${port} answers`, () => answers(node, async (r) => (await r.ping()) === 'PONG'), 10_000);
+      const dir = join(root, String(port));
+      mkdirSync(dir);
+      nodes.push({ port, dir, child: null });
     }
-    await run('redis-cli', [
-      '--cluster', 'create',
-      ...nodes.map((n) => `${n.host}:${n.port}`),
-      '--cluster-replicas', '1',
-      '--cluster-yes',
-    ]); // prettier-ignore
-    for (const node of nodes)
-      await until(
-        `node ${node.port} reports cluster_state:ok`,
-        () => answers(node, async (r) => (await r.cluster('INFO')).includes('cluster_state:ok')),
-        30_000,
+    const cluster = new CrashableCluster(nodes, root);
+    try {
+      for (const n of nodes) await cluster.spawn(n);
+      await exec('redis-cli', [
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        '1',
+        '--cluster-yes',
+      ]);
+      await cluster.waitWhole();
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** SIGKILLs one master that holds slots (the next in turn); no-op when one is already down. */
+  async crash(): Promise<void> {
+    if (this.killed) return;
+    const masters = await this.masterPorts();
+    const port = masters[this.restarts % masters.length];
+    const node = this.members.find((n) => n.port === port)!;
+    const child = node.child!;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    node.child = null;
+    this.killed = node;
+  }
+
+  /** Waits for the killed master's replica to take over, then brings the killed node back as a replica. */
+  async restart(): Promise<void> {
+    await this.crash();
+    const node = this.killed!;
+    await this.waitWhole();
+    await this.spawn(node);
+    this.killed = null;
+    await this.waitWhole();
+    this.restarts += 1;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.members.map(async (n) => {
+        const child = n.child;
+        if (!child || child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }),
+    );
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** Ports of the masters that hold slots, as the live nodes see them. */
+  private async masterPorts(): Promise<number[]> {
+    const live = this.members.find((n) => n.child !== null)!;
+    const r = new Redis({ port: live.port, host: '127.0.0.1', lazyConnect: true });
+    try {
+      await r.connect();
+      const lines = ((await r.call('CLUSTER', 'NODES')) as string).trim().split('\n');
+      return lines
+        .map((l) => l.split(' '))
+        .filter((f) => f[2].includes('master') && !f[2].includes('fail') && f.length > 8)
+        .map((f) => Number(/:(\d+)@/.exec(f[1])![1]));
+    } finally {
+      r.disconnect();
+    }
+  }
+
+  /** Every live node says cluster_state:ok and three live masters hold all 16384 slots. */
+  private async waitWhole(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const states = await Promise.all(
+        this.members
+          .filter((n) => n.child !== null)
+          .map(async (n) => {
+            const r = new Redis({ port: n.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+            try {
+              await r.connect();
+              return /cluster_state:ok/.test((await r.call('CLUSTER', 'INFO')) as string);
+            } catch {
+              return false;
+            } finally {
+              r.disconnect();
+            }
+          }),
       );
-    return { nodes, stop };
-  } catch (err) {
-    await stop();
-    throw err;
+      if (states.every(Boolean) && (await this.masterPorts()).length === 3) return;
+      if (Date.now() > deadline) throw new Error(`the cluster was not whole within ${timeoutMs}ms (see ${this.root})`);
+      await sleep(200);
+    }
+  }
+
+  private async spawn(node: ClusterMember): Promise<void> {
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(node.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        node.dir,
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-node-timeout',
+        '2000',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--maxmemory-policy',
+        'noeviction',
+        '--save',
+        '',
+        '--logfile',
+        'redis.log',
+      ],
+      { stdio: 'ignore' },
+    );
+    await new Promise<void>((ok, fail) => {
+      child.once('error', (e) => fail(new Error(`could not start redis-server (is it on PATH?): ${e.message}`)));
+      child.once('spawn', () => ok());
+    });
+    node.child = child;
+    const deadline = Date.now() + 30_000;
+    while (!(await isReachable('127.0.0.1', node.port))) {
+      if (child.exitCode !== null) throw new Error(`redis-server exited; see ${node.dir}/redis.log`);
+      if (Date.now() > deadline) throw new Error(`redis-server did not listen on ${node.port} within 30s`);
+      await sleep(50);
+    }
   }
 }

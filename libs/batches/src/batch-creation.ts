@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { defineKeyListScript, type RedisClient } from '#libs/redis';
 import type { Sensitivity } from '#libs/domain';
 import type { BatchKeys } from './batch-keys.js';
-import { CREATE_BATCH } from './create-batch.lua.js';
+import { CREATE_BATCH, createBatchArgs } from './create-batch.lua.js';
 import { providerKey } from './item-transitions.js';
 import type {
   BatchKind,
@@ -63,8 +63,8 @@ function idempotentBatch(value: string | null): IdempotentBatch | null {
 }
 
 /** Field, value pairs as the creation script takes them: every value a string, as Redis stores it. */
-function pairs(record: Record<string, string | number>): string {
-  return JSON.stringify(Object.entries(record).flatMap(([k, v]) => [k, String(v)]));
+function pairs(record: Record<string, string | number>): string[] {
+  return Object.entries(record).flatMap(([k, v]) => [k, String(v)]);
 }
 
 /**
@@ -182,7 +182,7 @@ export class BatchCreation {
     });
     const written = await this.createScript(
       [this.keys.batch(id), this.keys.batchBacklog(id), ...items.map((_, index) => this.keys.item(id, index))],
-      [batchFields, pairs(Object.fromEntries(backlog)), ...itemFields],
+      createBatchArgs([batchFields, pairs(Object.fromEntries(backlog)), ...itemFields]),
     );
     // The routing estimate of each open item (estimatedFinishAt), in the batch's slot: an estimate a crash
     // right here loses only leaves the batch's estimate null, it changes no item.

@@ -60,6 +60,25 @@ describe('BatchStore (real Redis)', () => {
     expect(await store.items(id, 0, 10)).toHaveLength(1);
   });
 
+  // The chaos fuzz sent an item id holding a lone surrogate: JSON.stringify escapes it as \udXXX, which Lua's
+  // cjson refused (a 500). The creation script takes plain strings; Redis stores what ioredis encodes (U+FFFD).
+  it('creates a batch whose item id and task hold a lone surrogate', async () => {
+    const odd = 'memo-\ud800-\udfff';
+    const { id } = await store.create(
+      {
+        kind: 'document-processing',
+        sensitivity: 'internal',
+        deadlineAt: Date.now() + 60_000,
+        task: { type: 'classify', labels: [odd, 'b'] },
+        createdAt: Date.now(),
+      },
+      [{ ...meta, itemId: odd, route: route('local'), workTokens: 1 }],
+    );
+    const [item] = await store.items(id, 0, 10);
+    expect(item.id).toBe('memo-\ufffd-\ufffd');
+    expect((await store.get(id))?.counts.total).toBe(1);
+  });
+
   it('completes an item exactly once even when two runs race to finish it', async () => {
     const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('local'), workTokens: 50 }]);
     expect(await store.backlog('local', 'llama')).toBeGreaterThanOrEqual(50);

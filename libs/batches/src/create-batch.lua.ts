@@ -7,19 +7,27 @@ import { keyListScript } from '#libs/redis';
  * a claim whose batch was never written (its creator died) cannot both create it (BatchCreation.create).
  *
  * KEYS[1] batch hash, KEYS[2] batch backlog hash, KEYS[3..] item hashes, item i at KEYS[3 + i]
- * ARGV[1] the batch's fields, ARGV[2] the backlog's fields, ARGV[3..] item i's fields at ARGV[3 + i]:
- * each a JSON array of field, value strings.
+ * ARGV[1] how many field and value strings follow for each key, in KEYS order, comma separated; ARGV[2..]
+ * those strings, key after key (createBatchArgs). Plain strings, not JSON: Lua's cjson refuses what
+ * JSON.stringify writes for a lone surrogate, which an item's text may hold (seen in the chaos fuzz).
  * Returns 1 when written, 0 when the batch existed.
  */
 export const CREATE_BATCH_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[1])))
-local backlog = cjson.decode(ARGV[2])
-if #backlog > 0 then redis.call('HSET', KEYS[2], unpack(backlog)) end
-for i = 3, #KEYS do
-  redis.call('HSET', KEYS[i], unpack(cjson.decode(ARGV[i])))
+local at = 2
+local k = 0
+for n in string.gmatch(ARGV[1], '[^,]+') do
+  k = k + 1
+  n = tonumber(n)
+  if n > 0 then redis.call('HSET', KEYS[k], unpack(ARGV, at, at + n - 1)) end
+  at = at + n
 end
 return 1
 `;
+
+/** ARGV for CREATE_BATCH_LUA: the field, value strings of each hash, in KEYS order, after their counts. */
+export function createBatchArgs(hashes: readonly (readonly string[])[]): string[] {
+  return [hashes.map((h) => h.length).join(','), ...hashes.flat()];
+}
 
 export const CREATE_BATCH = keyListScript<readonly string[], 0 | 1>({ name: 'syCreateBatch', lua: CREATE_BATCH_LUA });
