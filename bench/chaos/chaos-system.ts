@@ -54,7 +54,12 @@ export class ChaosSystem {
 
   static async start(opts: ChaosSystemOptions): Promise<ChaosSystem> {
     const redis = opts.cluster ? await CrashableCluster.start() : await CrashableRedis.start();
-    const where = redis instanceof CrashableCluster ? { REDIS_CLUSTER_NODES: redis.seeds } : { REDIS_URL: redis.url };
+    // On a Cluster a killed master's replica takes over: a 202 promises the batch survives that only once a
+    // replica has it (REDIS_WAIT_REPLICAS, docs/reliability.md), so that is the promise the run holds it to.
+    const where =
+      redis instanceof CrashableCluster
+        ? { REDIS_CLUSTER_NODES: redis.seeds, REDIS_WAIT_REPLICAS: '1' }
+        : { REDIS_URL: redis.url };
     const frontier = await startOpenAIDouble({ apiKey: 'frontier-key' });
     const sovereign = await startOpenAIDouble({ apiKey: 'sovereign-key' });
     const provider = (name: string, double: OpenAIDouble, clearance: Sensitivity, priceOutputPerM: number) => ({
@@ -175,18 +180,20 @@ export class ChaosSystem {
 
   /** Batch records and item records under this system's prefix, counted from Redis itself. */
   async countRecords(): Promise<{ batches: number; items: number; indexed: number }> {
-    // SCAN walks one server's keys: on a Cluster, every master's (dataNodes).
+    // SCAN walks one server's keys. On a Cluster, every node's, replicas too, as a set: after a failover a
+    // client's idea of which node is master lags, and a key counted on a master and its replica counts once.
+    const nodes = this.inspector instanceof Cluster ? this.inspector.nodes('all') : dataNodes(this.inspector);
     const count = async (pattern: string) => {
-      let n = 0;
-      for (const node of dataNodes(this.inspector)) {
+      const seen = new Set<string>();
+      for (const node of nodes) {
         let cursor = '0';
         do {
           const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
           cursor = next;
-          n += keys.length;
+          keys.forEach((k) => seen.add(k));
         } while (cursor !== '0');
       }
-      return n;
+      return seen.size;
     };
     return {
       // Batch and item keys carry the batch id as hash tag (`p:sy:batch:{id}`); a batch's event stream and open
