@@ -3,6 +3,7 @@ import OpenAI, { AuthenticationError, BadRequestError, NotFoundError, toFile } f
 import { ensureGeneratedModel } from '#libs/gguf';
 import { sleep } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
+import { globalKeyPrefix } from '#libs/redis';
 
 const KEY = 'sy-openai-surface-admin-key-0123456789';
 
@@ -187,8 +188,10 @@ describe('the OpenAI-compatible batch API', () => {
     const created = await create(file.id, '1h');
     // The window passes: its record is moved to an expiry in the past rather than waiting an hour.
     const { redis, config } = sys.internals();
-    const key = `${config.prefix}:sy:oai:batch:${created.id}`;
-    const record = JSON.parse((await redis.get(key))!);
+    const key = `${globalKeyPrefix(config.prefix)}:oai:batch:${created.id}`;
+    const stored = await redis.get(key);
+    expect(stored).not.toBeNull(); // a renamed key would otherwise make this test move nothing
+    const record = JSON.parse(stored!);
     await redis.set(key, JSON.stringify({ ...record, expiresAt: Date.now() - 1000 }));
     const seen = await client.batches.retrieve(created.id);
     expect(['finalizing', 'expired']).toContain(seen.status);
