@@ -196,6 +196,22 @@ describe('BatchStore (real Redis)', () => {
     expect((await store.get(id))?.status).toBe('failed');
   });
 
+  it("sums every open batch's share per provider in one read, as routing asks for them all", async () => {
+    const [cloudBefore, localBefore] = [
+      await store.backlog('cloud', 'frontier'),
+      await store.backlog('local', 'llama'),
+    ];
+    await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 7 }]);
+    await newBatch([
+      { ...meta, itemId: 'a', route: route('cloud'), workTokens: 5 },
+      { ...meta, itemId: 'b', route: route('local'), workTokens: 11 },
+    ]);
+    const backlog = await store.allBacklogs();
+    expect(backlog('cloud', 'frontier')).toBeCloseTo(cloudBefore + 12, 6);
+    expect(backlog('local', 'llama')).toBeCloseTo(localBefore + 11, 6);
+    expect(backlog('cloud', 'nobody')).toBe(0);
+  });
+
   it('reroutes a running item to another provider, keeping its route history and the batch counts', async () => {
     const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 40 }]);
     await store.transition(id, 0, ['queued'], 'running');

@@ -156,4 +156,9 @@ export class BatchStore {
   backlog(target: RouteTarget, provider: string): Promise<number> {
     return this.backlogs.tokens(target, provider);
   }
+
+  /** Every provider's backlog, read once (ProviderBacklog.all): what a routing call uses. */
+  allBacklogs(): Promise<(target: RouteTarget, provider: string) => number> {
+    return this.backlogs.all();
+  }
 }

@@ -19,12 +19,19 @@ export class ProviderBacklog {
 
   /** Never negative: float sums can leave a hair below zero once everything is released. */
   async tokens(target: RouteTarget, provider: string): Promise<number> {
-    const field = providerKey(target, provider);
-    const shares = await this.shares();
-    return Math.max(
-      0,
-      shares.reduce((sum, share) => sum + Number(share[field] ?? 0), 0),
-    );
+    return (await this.all())(target, provider);
+  }
+
+  /**
+   * Every provider's backlog from one read of the open batches' shares: a routing call asks for each
+   * provider, and reading the shares once per provider would repeat the same reads for every one.
+   */
+  async all(): Promise<(target: RouteTarget, provider: string) => number> {
+    const sums = new Map<string, number>();
+    for (const share of await this.shares()) {
+      for (const [field, work] of Object.entries(share)) sums.set(field, (sums.get(field) ?? 0) + Number(work));
+    }
+    return (target, provider) => Math.max(0, sums.get(providerKey(target, provider)) ?? 0);
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { AppConfig, CloudProviderConfig, LocalModelConfig } from '#libs/config';
 import type { BatchStore } from '#libs/batches';
-import type { WorkItem, BatchTask } from '#libs/domain';
+import type { WorkItem, BatchTask, RouteTarget } from '#libs/domain';
 import { taskKind, routableItem } from '#libs/batches';
 import { queueRefFor, type JobName, type QueueLayer } from '#libs/queue';
 import type { LatencyFit } from '#libs/routing';
@@ -52,12 +52,13 @@ export class ProviderDirectory {
     const live = await this.pools.live(now);
     const seen = await this.pools.seen(now);
     const calibration = await this.calibration();
+    const backlog = await this.store.allBacklogs();
     const providers: ProviderView[] = await Promise.all(
       this.config.localModels.map(async (m) =>
-        this.localView(m, live, await this.capacityOf(m.name, live, seen, now), now, calibration),
+        this.localView(m, live, await this.capacityOf(m.name, live, seen, now), now, calibration, backlog),
       ),
     );
-    providers.push(...(await Promise.all(this.config.cloudProviders.map((p) => this.cloudView(p)))));
+    providers.push(...(await Promise.all(this.config.cloudProviders.map((p) => this.cloudView(p, backlog)))));
     return { now, providers };
   }
 
@@ -92,6 +93,7 @@ export class ProviderDirectory {
     capacity: ModelCapacity,
     now: number,
     calibration: TokenCalibration,
+    backlog: (target: RouteTarget, provider: string) => number,
   ): Promise<ProviderView> {
     const pools = live.filter((p) => p.target === 'local' && p.provider === local.name && p.status === 'consuming');
     // Sequences running across every live pool of this model; coming, what its pools last ran; before any has
@@ -103,7 +105,7 @@ export class ProviderDirectory {
         ? { status: capacity.state, readyAt: capacity.readyAt }
         : undefined;
     const tokensPerSec = (await this.pools.throughput('local', local.name)) ?? local.tokensPerSecDefault;
-    const backlogTokens = await this.store.backlog('local', local.name);
+    const backlogTokens = backlog('local', local.name);
     return {
       target: 'local',
       name: local.name,
@@ -196,7 +198,10 @@ export class ProviderDirectory {
    * Latency and speed from the provider's fit once there is one; before, the configured latency and the
    * moving average of speeds (taken with that latency out), else the configured speed.
    */
-  private async cloudView(cloud: CloudProviderConfig): Promise<ProviderView> {
+  private async cloudView(
+    cloud: CloudProviderConfig,
+    backlog: (target: RouteTarget, provider: string) => number,
+  ): Promise<ProviderView> {
     const fit = await this.pools.latencyFit(cloud.name);
     return {
       target: 'cloud',
@@ -206,7 +211,7 @@ export class ProviderDirectory {
       price: cloud.price,
       tokensPerSec: fit?.tokensPerSec ?? (await this.pools.throughput('cloud', cloud.name)) ?? cloud.tokensPerSec,
       concurrency: CLOUD_PARALLELISM,
-      backlogTokens: await this.store.backlog('cloud', cloud.name),
+      backlogTokens: backlog('cloud', cloud.name),
       latencyMs: fit?.latencyMs ?? cloud.latencyMs,
       contextTokens: cloud.contextTokens,
       available: (await this.circuits.get(cloud.name)).state !== 'open',
