@@ -30,6 +30,7 @@ import { ItemRerouter } from './item-rerouter.js';
 import { LocalModelPool } from './local-model-pool.js';
 import { ProviderFeedback } from './provider-feedback.js';
 import { ScheduleRunner } from './schedule-runner.js';
+import { ResultRetention } from './result-retention.js';
 
 /** The shared services the worker is built from: the libs' Nest providers (Redis-backed stores, the queue layer, the routing policy). */
 export interface WorkerServices {
@@ -56,6 +57,7 @@ export interface WorkerParts {
   scheduleRunner: ScheduleRunner;
   branchWriter: BranchOutputWriter;
   callbackDeliverer: CallbackDeliverer;
+  resultRetention: ResultRetention;
   /** A local model's pool, once the engine is open: loads the model, computes its sequences, then consumes. */
   openLocalPool(model: LocalModelConfig & { modelPath: string }, llama: Llama): Promise<LocalModelPool>;
   /** A cloud provider's client and the pool that consumes its queue (not started). */
@@ -121,6 +123,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
       sender: s.callbacks.sender,
       audit: s.audit,
     }),
+    resultRetention: new ResultRetention(jobs, store.retention, config.retention),
     openLocalPool: (model, llama) =>
       LocalModelPool.open(model, config.engine, llama, { jobs, registry, processor, heartbeatMs, grace: config.pools }),
     cloudPool: (cloud, apiKey) => {

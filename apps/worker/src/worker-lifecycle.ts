@@ -67,6 +67,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     scheduleRunner.start();
     await branchWriter.start();
     await this.parts.callbackDeliverer.start();
+    await this.parts.resultRetention.start();
     await watchdog.start();
   }
 
@@ -82,6 +83,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
       scheduleRunner.stop(drainMs),
       branchWriter.stop(drainMs),
       this.parts.callbackDeliverer.stop(drainMs),
+      this.parts.resultRetention.stop(drainMs),
       ...this.localPools.map((p) => p.stop(drainMs)),
       ...this.cloudPools.map(({ pool }) => pool.stop(drainMs)),
     ]);

@@ -58,6 +58,10 @@ export class BatchKeys {
   pendingCallbacks(): string {
     return `${this.global}:callbacks:pending`;
   }
+  /** Batches the retention sweep is deleting, with their tenant: a pass cut short is finished by the next one. */
+  retentionTrimming(): string {
+    return `${this.global}:retention:trimming`;
+  }
   /** Batches that may hold backlog (their batchBacklog exists): a provider's backlog is the sum over them. */
   openBacklogs(): string {
     return `${this.global}:backlog:open`;

@@ -21,6 +21,7 @@ import {
   type TransitionOutcome,
 } from './item-transitions.js';
 import { ProviderBacklog } from './provider-backlog.js';
+import { BatchRetention } from './batch-retention.js';
 
 // Where callers have always imported these from.
 export type { ItemSpent } from './batch-budget.js';
@@ -42,6 +43,8 @@ export class BatchStore {
   readonly backlogs: ProviderBacklog;
   /** Each batch's event stream, as GET /v1/batches/:id/events reads it. */
   readonly events: BatchEvents;
+  /** Deletes batches finished more than RESULT_TTL ago (the worker's retention sweep). */
+  readonly retention: BatchRetention;
 
   constructor(redis: RedisClient, prefix: string) {
     const keys = new BatchKeys(prefix);
@@ -52,6 +55,7 @@ export class BatchStore {
     this.cancellation = new BatchCancel(redis, keys, this.transitions);
     this.backlogs = new ProviderBacklog(redis, keys);
     this.events = new BatchEvents(keys);
+    this.retention = new BatchRetention(redis, keys);
   }
 
   /**

@@ -20,6 +20,7 @@ export {
 } from './batch-submission.js';
 export { BatchesModule } from './batches.module.js';
 export { BranchOutputs } from './branch-outputs.js';
+export { BatchRetention, type RetentionPass } from './batch-retention.js';
 export { measureBatchFinishes } from './batch-finish-metrics.js';
 export { BatchCallbacks } from './batch-callbacks.js';
 export { STREAM_ENTRY_ID, type BatchEventEntry } from './batch-events.js';

@@ -36,6 +36,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
+  it('keeps results 30 days unless RESULT_TTL says otherwise, in any unit, or off', () => {
+    expect(loadConfig({}).retention).toEqual({ resultTtlMs: 30 * 86_400_000, sweepIntervalMs: 600_000 });
+    expect(loadConfig({ RESULT_TTL: '12h', RETENTION_SWEEP_MS: '30s' }).retention).toEqual({
+      resultTtlMs: 12 * 3_600_000,
+      sweepIntervalMs: 30_000,
+    });
+    expect(loadConfig({ RESULT_TTL: '90000' }).retention.resultTtlMs).toBe(90_000);
+    expect(loadConfig({ RESULT_TTL: 'off' }).retention.resultTtlMs).toBeNull();
+    expect(() => loadConfig({ RESULT_TTL: '3 weeks' })).toThrow(/RESULT_TTL/);
+    expect(() => loadConfig({ RESULT_TTL: '10ms' })).toThrow(/RESULT_TTL/);
+    expect(() => loadConfig({ RETENTION_SWEEP_MS: '-1' })).toThrow(/RETENTION_SWEEP_MS/);
+  });
+
   it('never echoes a secret in an error', () => {
     expect(() => loadConfig({ OPENAI_API_KEY_FILE: '/nonexistent/sk-secret' })).toThrow(/nonexistent/);
     try {

@@ -140,6 +140,11 @@ export interface AppConfig {
   /** Audit trail retention (AUDIT_MAX_ENTRIES): null keeps every entry; a number keeps about that many newest. */
   audit: { maxEntries: number | null };
   /**
+   * Results retention (issue 17 §2): a batch finished more than RESULT_TTL ago (default 30 days; `off` keeps
+   * every batch) is deleted with its items by a sweep every RETENTION_SWEEP_MS (default 10 minutes).
+   */
+  retention: { resultTtlMs: number | null; sweepIntervalMs: number };
+  /**
    * The shortest interval a schedule may fire at (SCHEDULE_MIN_INTERVAL_MS, default one minute): a schedule
    * firing every second is a loop that walks around a key's limits, not a standing order (issue 13 §3).
    */
@@ -291,6 +296,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     piiRules: parsePiiRules(e.optionalString('PII_RULES')),
     branchOutputAuthor: branchOutputAuthor(e.optionalString('BRANCH_OUTPUT_AUTHOR')),
     audit: { maxEntries: e.int('AUDIT_MAX_ENTRIES', 0, 0) || null },
+    retention: {
+      resultTtlMs:
+        e.optionalString('RESULT_TTL')?.trim() === 'off' ? null : e.durationMs('RESULT_TTL', 30 * 86_400_000, 1000),
+      sweepIntervalMs: e.durationMs('RETENTION_SWEEP_MS', 600_000, 1000),
+    },
     log: loadLogConfig(env),
     metrics: {
       host: e.string('METRICS_HOST', '127.0.0.1'),

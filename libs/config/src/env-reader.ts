@@ -34,6 +34,19 @@ export class EnvReader {
     return n;
   }
 
+  /** A duration: milliseconds as a plain integer, or an integer with a unit (`500ms`, `30s`, `10m`, `12h`, `30d`). */
+  durationMs(name: string, fallback: number, min = 0): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const m = /^(\d+)(ms|s|m|h|d)?$/.exec(v.trim());
+    const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+    const unit = units[m?.[2] ?? 'ms'];
+    const n = m ? Number(m[1]) * unit : NaN;
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new ConfigError(name, `a duration (30s, 10m, 12h, 30d) of at least ${min} ms`, v);
+    return n;
+  }
+
   oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
     const v = this.raw(name);
     if (v === undefined) return fallback;

@@ -7,6 +7,7 @@ export { JobQueue } from './job-queue.js';
 export { type ConsumerHandle, type JobContext, type QueueLayer } from './queue-layer.js';
 export {
   CALLBACKS_QUEUE,
+  RETENTION_QUEUE,
   JobName,
   MAINTENANCE_QUEUE,
   OUTPUTS_QUEUE,

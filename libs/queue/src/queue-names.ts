@@ -28,6 +28,9 @@ export const SCHEDULES_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider
  */
 export const OUTPUTS_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider: 'outputs' };
 
+/** The results retention sweep (RESULT_TTL): finished batches past it are deleted, one pass at a time. */
+export const RETENTION_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider: 'retention' };
+
 /** Callback deliveries, and the sweep that enqueues the events of finished batches whose trigger a crash ate. */
 export const CALLBACKS_QUEUE: QueueRef = { kind: QueueKind.Callbacks, provider: 'deliveries' };
 
@@ -55,6 +58,7 @@ export function configuredQueues(config: Pick<AppConfig, 'localModels' | 'cloudP
     SCHEDULES_QUEUE,
     OUTPUTS_QUEUE,
     CALLBACKS_QUEUE,
+    RETENTION_QUEUE,
   ];
 }
 
@@ -71,6 +75,8 @@ export enum JobName {
   DeliverCallback = 'deliver-callback',
   /** Enqueues the events of finished batches whose callbacks are still pending. */
   CallbackSweep = 'callback-sweep',
+  /** Deletes batches finished more than RESULT_TTL ago. */
+  RetentionSweep = 'retention-sweep',
 }
 
 export interface JobPayloads {
@@ -81,6 +87,7 @@ export interface JobPayloads {
   [JobName.BranchOutputSweep]: Record<string, never>;
   [JobName.DeliverCallback]: { batchId: string; event: CallbackEvent; index?: number };
   [JobName.CallbackSweep]: Record<string, never>;
+  [JobName.RetentionSweep]: Record<string, never>;
 }
 
 export interface JobSpec<N extends JobName = JobName> {
