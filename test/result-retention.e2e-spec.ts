@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
+import OpenAI, { NotFoundError, toFile } from 'openai';
 import { useSystem } from './support/use-system.js';
 
 /**
@@ -7,11 +8,14 @@ import { useSystem } from './support/use-system.js';
  * Scheduler) deletes a batch once it finished that long ago — its record, its items, its event stream and its
  * index entries — and keeps a batch that is still running, whatever its age.
  */
+const KEY = 'sy-retention-admin-key-0123456789abcdef';
+
 describe('results retention (RESULT_TTL)', () => {
   const sys = useSystem(
     async ({ double }) => ({
       OPENAI_BASE_URL: double.url,
       OPENAI_API_KEY: 'test-key',
+      ADMIN_API_KEY: KEY,
       CLOUD_PROVIDER_NAME: 'frontier',
       CLOUD_MAX_SENSITIVITY: 'internal',
       // A free endpoint: every item goes to the double, whose answers the tests slow down at will.
@@ -24,7 +28,7 @@ describe('results retention (RESULT_TTL)', () => {
   );
 
   const submit = async (deadline: string) => {
-    const { status, json } = await sys.client.request('POST', '/v1/batches', {
+    const { status, json } = await sys.client.withKey(KEY).request('POST', '/v1/batches', {
       kind: 'document-processing',
       sensitivity: 'public',
       deadline,
@@ -40,7 +44,7 @@ describe('results retention (RESULT_TTL)', () => {
 
   it('deletes a finished batch once RESULT_TTL has passed since it finished, every record of it', async () => {
     const id = await submit('PT10M');
-    const finished = await sys.client.waitFinished(id);
+    const finished = await sys.client.withKey(KEY).waitFinished(id);
     expect(finished.status).toBe('completed');
     const { redis } = sys.internals();
     const ownKeys = () => redis.keys(`*{${id}}*`);
@@ -51,12 +55,12 @@ describe('results retention (RESULT_TTL)', () => {
     let status = 200;
     while (status !== 404 && Date.now() < until) {
       await sleep(250);
-      ({ status } = await sys.client.request('GET', `/v1/batches/${id}`));
+      ({ status } = await sys.client.withKey(KEY).request('GET', `/v1/batches/${id}`));
     }
     expect(status).toBe(404);
     expect(Date.parse(finished.finishedAt) + 2000).toBeLessThanOrEqual(Date.now());
     expect(await ownKeys()).toEqual([]);
-    const { json: listed } = await sys.client.request('GET', '/v1/batches?limit=100');
+    const { json: listed } = await sys.client.withKey(KEY).request('GET', '/v1/batches?limit=100');
     expect(JSON.stringify(listed)).not.toContain(id);
   });
 
@@ -67,13 +71,47 @@ describe('results retention (RESULT_TTL)', () => {
     try {
       const id = await submit('PT10M');
       await sleep(4500);
-      const { status, json } = await sys.client.request('GET', `/v1/batches/${id}`);
+      const { status, json } = await sys.client.withKey(KEY).request('GET', `/v1/batches/${id}`);
       expect(status).toBe(200);
       expect(json.status).not.toBe('completed');
       expect((await redis.keys(`*{${id}}*`)).length).toBeGreaterThan(0);
-      expect((await sys.client.waitFinished(id)).status).toBe('completed');
+      expect((await sys.client.withKey(KEY).waitFinished(id)).status).toBe('completed');
     } finally {
       sys.double.setLatency(0);
     }
+  });
+
+  it('lets an uploaded file expire at its expires_at, and an OpenAI batch go with its Switchyard batch', async () => {
+    const client = new OpenAI({ baseURL: `${sys.url}/openai/v1`, apiKey: KEY, maxRetries: 0 });
+    const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say yes.' }], max_tokens: 4 };
+    const line = JSON.stringify({ custom_id: 'q1', method: 'POST', url: '/v1/chat/completions', body });
+    const file = await client.files.create({
+      file: await toFile(Buffer.from(`${line}\n`), 'in.jsonl'),
+      purpose: 'batch',
+    });
+    expect(file.expires_at).toBe(file.created_at + 2);
+    const batch = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+      metadata: { sensitivity: 'public' },
+    });
+    const gone = async (read: () => Promise<unknown>) => {
+      const until = Date.now() + 30_000;
+      while (Date.now() < until) {
+        try {
+          await read();
+        } catch (err) {
+          if (err instanceof NotFoundError) return true;
+          throw err;
+        }
+        await sleep(250);
+      }
+      return false;
+    };
+    expect(await gone(() => client.files.retrieve(file.id))).toBe(true);
+    expect(await gone(() => client.batches.retrieve(batch.id))).toBe(true);
+    const listed = await client.batches.list();
+    expect(listed.data.map((b) => b.id)).not.toContain(batch.id);
   });
 });

@@ -17,6 +17,7 @@ export const openAIBatchesProvider: Provider = {
       maxOutputTokens: c.maxOutputTokens,
       defaultSensitivity: c.openai.defaultSensitivity,
       localModels: c.localModels.map((m) => m.name),
+      resultTtlMs: c.retention.resultTtlMs,
     }),
 };
 

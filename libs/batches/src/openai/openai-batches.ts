@@ -45,6 +45,11 @@ export interface OpenAIBatchLimits {
   /** The sensitivity of a batch whose metadata names none (OPENAI_BATCH_SENSITIVITY); PII detection may raise it. */
   defaultSensitivity: Sensitivity;
   localModels: string[];
+  /**
+   * RESULT_TTL (null: off): an uploaded file expires this long after its upload (its `expires_at`), and an
+   * OpenAI batch goes once the retention sweep has deleted its Switchyard batch (docs/operations.md).
+   */
+  resultTtlMs: number | null;
 }
 
 /** The File object as OpenAI returns it. */
@@ -56,7 +61,7 @@ export interface OpenAIFile {
   filename: string;
   purpose: string;
   status: 'processed';
-  expires_at: null;
+  expires_at: number | null;
   status_details: null;
 }
 
@@ -92,15 +97,20 @@ export class OpenAIBatches {
         'file',
       );
     const id = `file-${randomUUID()}`;
+    const ttl = this.limits.resultTtlMs;
     const record = {
       id,
       bytes: String(file.content.length),
       created_at: String(Math.floor(now / 1000)),
       filename: file.filename.slice(0, 256),
       purpose: 'batch',
+      ...(ttl !== null ? { expires_at: String(Math.floor((now + ttl) / 1000)) } : {}),
       ...(tenant ? { tenant } : {}),
     };
-    await this.redis.multi().hset(this.fileKey(id), record).hset(this.fileKey(id), 'content', file.content).exec();
+    const multi = this.redis.multi().hset(this.fileKey(id), record).hset(this.fileKey(id), 'content', file.content);
+    // Redis deletes it then: an upload is only read when a batch is created from it.
+    if (ttl !== null) multi.pexpire(this.fileKey(id), ttl);
+    await multi.exec();
     return fileObject(record);
   }
 
@@ -228,6 +238,11 @@ export class OpenAIBatches {
     const rec = await this.visibleRecord(id, tenant);
     if (!rec) return null;
     let native = await this.native(rec);
+    if (rec.nativeId !== null && native === null) {
+      // Its Switchyard batch was deleted by the results retention (RESULT_TTL): the OpenAI view of it goes too.
+      await this.forget(rec);
+      return null;
+    }
     if (native && isOpen(native) && now >= rec.expiresAt && rec.expiredAt === null && rec.cancellingAt === null) {
       rec.expiredAt = now;
       await this.save(rec);
@@ -334,7 +349,7 @@ export class OpenAIBatches {
     tenant: string | undefined,
     withContent = false,
   ): Promise<[Record<string, string> | null, string | null]> {
-    const fields = ['id', 'bytes', 'created_at', 'filename', 'purpose', 'tenant', ...(withContent ? ['content'] : [])];
+    const fields = ['id', 'bytes', 'created_at', 'filename', 'purpose', 'expires_at', 'tenant', ...(withContent ? ['content'] : [])];
     const values = await this.redis.hmget(this.fileKey(id), ...fields);
     if (!values[0]) return [null, null];
     const record = Object.fromEntries(fields.map((f, i) => [f, values[i] ?? ''])) as Record<string, string>;
@@ -354,6 +369,12 @@ export class OpenAIBatches {
   private async visibleRecord(id: string, tenant: string | undefined): Promise<OpenAIBatchRecord | null> {
     const rec = await this.record(id);
     return rec && (tenant === undefined || rec.tenant === tenant) ? rec : null;
+  }
+
+  private async forget(rec: OpenAIBatchRecord): Promise<void> {
+    const multi = this.redis.multi().del(this.batchKey(rec.id)).zrem(this.indexKey(), rec.id);
+    if (rec.tenant) multi.zrem(`${this.indexKey()}:tenant:${rec.tenant}`, rec.id);
+    await multi.exec();
   }
 
   private async save(rec: OpenAIBatchRecord): Promise<void> {
@@ -389,7 +410,7 @@ function fileObject(r: Record<string, string>): OpenAIFile {
     filename: r.filename,
     purpose: r.purpose,
     status: 'processed',
-    expires_at: null,
+    expires_at: r.expires_at ? Number(r.expires_at) : null,
     status_details: null,
   };
 }
