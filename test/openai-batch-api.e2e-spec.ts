@@ -240,4 +240,27 @@ describe('the OpenAI-compatible batch API', () => {
     await expect(client.files.delete(file.id)).resolves.toMatchObject({ id: file.id, deleted: true });
     await expect(client.files.retrieve(file.id)).rejects.toBeInstanceOf(NotFoundError);
   });
+
+  it('lists uploads as files.list does: newest first, cursor pages, asc order, deleted ones gone', async () => {
+    const made = [];
+    for (const name of ['x', 'y', 'z']) made.push((await upload([line(name, ask(name))])).id);
+    const newest = made.slice().reverse();
+    const first = await client.files.list({ limit: 2 });
+    expect(first.data.map((f) => f.id)).toEqual(newest.slice(0, 2));
+    expect(first.has_more).toBe(true);
+    // The SDK's auto-pagination follows `after` through every page.
+    const all: string[] = [];
+    for await (const f of client.files.list({ limit: 2 })) all.push(f.id);
+    expect(all.slice(0, 3)).toEqual(newest);
+    expect(new Set(all).size).toBe(all.length);
+    const asc = await client.files.list({ order: 'asc', limit: 10_000 });
+    const ascIds = asc.data.map((f) => f.id);
+    expect(ascIds.indexOf(made[0])).toBeLessThan(ascIds.indexOf(made[2]));
+    expect((await client.files.list({ purpose: 'fine-tune' })).data).toEqual([]);
+    await client.files.delete(made[1]);
+    const after = (await client.files.list()).data.map((f) => f.id);
+    expect(after).not.toContain(made[1]);
+    expect(after).toContain(made[0]);
+    await expect(client.files.list({ order: 'sideways' as 'asc' })).rejects.toBeInstanceOf(BadRequestError);
+  });
 });

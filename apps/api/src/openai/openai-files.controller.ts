@@ -7,6 +7,7 @@ import {
   Inject,
   Param,
   Post,
+  Query,
   Res,
   UploadedFile,
   UseFilters,
@@ -18,6 +19,7 @@ import { OpenAIBatches, OpenAIRequestError } from '#libs/batches';
 import { tenantScope, type Caller } from '#libs/access';
 import { CurrentCaller, RequiresScope } from '../access-decorators.js';
 import { ApiDoc } from '../openapi/api-doc.decorator.js';
+import { boundedInt } from '../query-params.js';
 import { OpenAIErrorsFilter } from './openai-errors.filter.js';
 
 /** What multer hands over for the one file of a multipart upload (held in memory, bounded by OPENAI_FILE_MAX_BYTES). */
@@ -56,6 +58,47 @@ export class OpenAIFilesController {
       { filename: file.originalname, purpose, content: file.buffer },
       caller?.tenant ?? null,
     );
+  }
+
+  @Get()
+  @RequiresScope('read')
+  @ApiDoc({
+    summary: 'List uploaded files',
+    description: 'The caller’s uploads (an admin key: every tenant’s), newest first; OpenAI’s list shape and cursor.',
+    query: {
+      after: {
+        description: 'A file id: list those after it in this order (OpenAI’s cursor)',
+        schema: { type: 'string' },
+      },
+      limit: {
+        description: 'Most files (1–10000, default 10000)',
+        schema: { type: 'integer', minimum: 1, maximum: 10000 },
+      },
+      order: {
+        description: '`desc` (newest first, the default) or `asc`',
+        schema: { type: 'string', enum: ['asc', 'desc'] },
+      },
+      purpose: { description: 'Only files of this purpose (all uploads here are `batch`)', schema: { type: 'string' } },
+    },
+    answer: { description: 'OpenAI’s list of File objects', json: 'OpenAIFileList' },
+    errorSchema: 'OpenAIError',
+    errors: { 400: '`after` names no file, or `limit` or `order` is out of range: `error.param` names it' },
+  })
+  async list(
+    @CurrentCaller() caller: Caller | null,
+    @Query('after') after?: string,
+    @Query('limit') limit?: string,
+    @Query('order') order?: string,
+    @Query('purpose') purpose?: string,
+  ) {
+    if (order !== undefined && order !== 'asc' && order !== 'desc')
+      throw new OpenAIRequestError(400, 'order must be "asc" or "desc"', 'order');
+    return this.batches.listFiles(tenantScope(caller), {
+      after,
+      limit: boundedInt('limit', limit, 10_000, 1, 10_000),
+      order: order ?? 'desc',
+      purpose,
+    });
   }
 
   @Get(':id')

@@ -213,6 +213,17 @@ const auditEntry = z.object({
 const repository = z.object({ id: z.string(), root: z.string(), tenant: z.string().nullable(), createdAt: iso });
 
 const epochSeconds = z.number().int().meta({ description: 'Unix seconds, as OpenAI gives times' });
+const openAIFile = z.looseObject({
+  id: z.string(),
+  object: z.literal('file'),
+  bytes: z.number().int(),
+  created_at: epochSeconds,
+  filename: z.string(),
+  purpose: z.string(),
+  status: z.string(),
+  expires_at: epochSeconds.nullable().meta({ description: 'When the upload is deleted (RESULT_TTL); null: kept' }),
+});
+
 const openAIBatch = z
   .looseObject({
     id: z.string(),
@@ -396,14 +407,13 @@ const ANSWERS = {
     last_id: z.string().nullable(),
     has_more: z.boolean(),
   }),
-  OpenAIFile: z.looseObject({
-    id: z.string(),
-    object: z.literal('file'),
-    bytes: z.number().int(),
-    created_at: epochSeconds,
-    filename: z.string(),
-    purpose: z.string(),
-    status: z.string(),
+  OpenAIFile: openAIFile,
+  OpenAIFileList: z.object({
+    object: z.literal('list'),
+    data: z.array(openAIFile),
+    first_id: z.string().nullable(),
+    last_id: z.string().nullable(),
+    has_more: z.boolean(),
   }),
   OpenAIFileDeleted: z.object({ id: z.string(), object: z.literal('file'), deleted: z.literal(true) }),
   OpenApiDocument: z.looseObject({ openapi: z.string() }).meta({ description: 'This document' }),

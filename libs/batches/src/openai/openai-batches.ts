@@ -111,7 +111,62 @@ export class OpenAIBatches {
     // Redis deletes it then: an upload is only read when a batch is created from it.
     if (ttl !== null) multi.pexpire(this.fileKey(id), ttl);
     await multi.exec();
+    // Indexed once written (another slot on a Cluster): a crash in between leaves an upload unlisted, never a
+    // listed id without a file; an entry whose file expired is dropped when a listing meets it.
+    const index = this.redis.multi().zadd(this.filesIndexKey(), now, id);
+    if (tenant) index.zadd(this.filesIndexKey(tenant), now, id);
+    await index.exec();
     return fileObject(record);
+  }
+
+  /**
+   * Uploads the caller may see, as OpenAI's `GET /files` lists them: newest first (or oldest with `order: asc`),
+   * after the file `after` names, at most `limit`. Only `batch` uploads exist here: another `purpose` lists none.
+   */
+  async listFiles(
+    tenant: string | undefined,
+    opts: { after?: string; limit: number; order: 'asc' | 'desc'; purpose?: string },
+  ): Promise<{
+    object: 'list';
+    data: OpenAIFile[];
+    first_id: string | null;
+    last_id: string | null;
+    has_more: boolean;
+  }> {
+    const empty = { object: 'list' as const, data: [], first_id: null, last_id: null, has_more: false };
+    if (opts.purpose !== undefined && opts.purpose !== 'batch') return empty;
+    const index = this.filesIndexKey(tenant);
+    const rank = (id: string) => (opts.order === 'desc' ? this.redis.zrevrank(index, id) : this.redis.zrank(index, id));
+    let from = 0;
+    if (opts.after !== undefined) {
+      const at = await rank(opts.after);
+      if (at === null) throw new OpenAIRequestError(400, `after names no file: ${opts.after}`, 'after');
+      from = at + 1;
+    }
+    const ids =
+      opts.order === 'desc'
+        ? await this.redis.zrevrange(index, from, from + opts.limit)
+        : await this.redis.zrange(index, from, from + opts.limit);
+    const page = ids.slice(0, opts.limit);
+    const data: OpenAIFile[] = [];
+    const gone: string[] = [];
+    for (const id of page) {
+      const [record] = await this.uploaded(id, tenant);
+      if (record) data.push(fileObject(record));
+      else gone.push(id);
+    }
+    if (gone.length > 0) {
+      const prune = this.redis.multi().zrem(this.filesIndexKey(), ...gone);
+      if (tenant) prune.zrem(index, ...gone);
+      await prune.exec();
+    }
+    return {
+      object: 'list',
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data.at(-1)?.id ?? null,
+      has_more: ids.length > opts.limit,
+    };
   }
 
   /** A file the caller may see: an upload of its tenant, or a finished batch's output or error file. */
@@ -161,6 +216,9 @@ export class OpenAIBatches {
     const [record] = await this.uploaded(id, tenant);
     if (!record) return null;
     await this.redis.del(this.fileKey(id));
+    const unindex = this.redis.multi().zrem(this.filesIndexKey(), id);
+    if (record.tenant) unindex.zrem(this.filesIndexKey(record.tenant), id);
+    await unindex.exec();
     return { id, object: 'file', deleted: true };
   }
 
@@ -349,7 +407,16 @@ export class OpenAIBatches {
     tenant: string | undefined,
     withContent = false,
   ): Promise<[Record<string, string> | null, string | null]> {
-    const fields = ['id', 'bytes', 'created_at', 'filename', 'purpose', 'expires_at', 'tenant', ...(withContent ? ['content'] : [])];
+    const fields = [
+      'id',
+      'bytes',
+      'created_at',
+      'filename',
+      'purpose',
+      'expires_at',
+      'tenant',
+      ...(withContent ? ['content'] : []),
+    ];
     const values = await this.redis.hmget(this.fileKey(id), ...fields);
     if (!values[0]) return [null, null];
     const record = Object.fromEntries(fields.map((f, i) => [f, values[i] ?? ''])) as Record<string, string>;
@@ -391,6 +458,11 @@ export class OpenAIBatches {
   }
   private batchKey(id: string): string {
     return `${globalKeyPrefix(this.prefix)}:oai:batch:${id}`;
+  }
+  /** Every upload (or one tenant's), scored by upload time: under the global tag, like the batch index. */
+  private filesIndexKey(tenant?: string): string {
+    const all = `${globalKeyPrefix(this.prefix)}:oai:files`;
+    return tenant === undefined ? all : `${all}:tenant:${tenant}`;
   }
   private indexKey(): string {
     return `${globalKeyPrefix(this.prefix)}:oai:batches`;
