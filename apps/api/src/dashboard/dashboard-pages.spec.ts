@@ -120,7 +120,11 @@ describe('timelineRowOf', () => {
       ['escalation', 'cloud openai', 5000],
       ['reroute', 'local tiny', 9000],
     ]);
-    expect(row.target).toBe('local');
+    expect(row.legs.map((l) => [l.target, l.from - Date.parse('2026-01-01T00:00:00.000Z')])).toEqual([
+      ['local', 0],
+      ['cloud', 5000],
+      ['local', 9000],
+    ]);
   });
 });
 

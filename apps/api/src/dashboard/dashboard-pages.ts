@@ -91,15 +91,19 @@ export function timelineRowOf(item: ItemView, batchCreatedAt: number): TimelineR
     kind: route.reason.startsWith('escalated') ? ('escalation' as const) : ('reroute' as const),
     to: `${route.target} ${route.provider}`,
   }));
-  const route = item.route;
+  const legs = history.map((route) => ({
+    from: Date.parse(route.at),
+    target: route.target,
+    where: `${route.target} ${route.provider} (${route.model})`,
+  }));
   return {
     label: item.id,
     status: item.status,
     queuedAt: batchCreatedAt,
     startedAt: item.startedAt === null ? null : Date.parse(item.startedAt),
     finishedAt: item.finishedAt === null ? null : Date.parse(item.finishedAt),
-    target: route?.target ?? 'local',
-    where: route ? `${route.target} ${route.provider} (${route.model})` : 'not routed',
+    // An item not routed yet (none stays so past intake) is drawn as waiting for the local pools.
+    legs: legs.length > 0 ? legs : [{ from: batchCreatedAt, target: 'local', where: 'not routed' }],
     moves,
   };
 }
@@ -243,7 +247,7 @@ function adminSections(admin: AdminPanels | null): string {
   const providerRows = providers
     .map((p) => {
       const circuit = p.circuit
-        ? `<span class="circuit ${esc(p.circuit.state)}">${esc(p.circuit.state)}</span>${p.circuit.failures ? ` (${p.circuit.failures} failures)` : ''}`
+        ? `<span class="circuit ${esc(p.circuit.state)}">${esc(p.circuit.state)}</span>${p.circuit.failures ? ` (${p.circuit.failures} ${p.circuit.failures === 1 ? 'failure' : 'failures'})` : ''}`
         : '—';
       const fit = p.fit
         ? `${p.fit.latencyMs} ms + ${p.fit.tokensPerSec === null ? '—' : esc(round(p.fit.tokensPerSec, 1))} tok/s over ${p.fit.calls} calls`
@@ -316,7 +320,7 @@ table{border-collapse:collapse;margin:.5rem 0}th,td{text-align:left;padding:.25r
 .status{padding:0 .4rem;border-radius:3px;background:#edf2f7}.status.completed{background:#c6f6d5}.status.failed{background:#fed7d7}
 .status.partial{background:#feebc8}.status.running{background:#fefcbf}.status.cancelled{background:#e2e8f0}
 .slack.late{color:#c53030}.slack.early{color:#2f855a}.circuit.open{color:#c53030;font-weight:600}.circuit.half-open{color:#b7791f}
-code{font-size:12px}svg.chart{vertical-align:middle}`;
+code{font-size:12px}svg.chart{vertical-align:middle}td.progress,td.routes,.slack{white-space:nowrap}`;
 
 function layout(page: { title: string; refreshSeconds: number | null; now: number; body: string }): string {
   const refresh = page.refreshSeconds ? `<meta http-equiv="refresh" content="${page.refreshSeconds}">` : '';

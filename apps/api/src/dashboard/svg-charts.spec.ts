@@ -68,8 +68,7 @@ describe('timeline', () => {
     queuedAt: 0,
     startedAt: 250,
     finishedAt: 750,
-    target: 'local',
-    where: 'local tiny (tiny)',
+    legs: [{ from: 0, target: 'local', where: 'local tiny (tiny)' }],
     moves: [],
     ...over,
   });
@@ -77,7 +76,8 @@ describe('timeline', () => {
   const draw = (rows: TimelineRow[]) => timeline(rows, { title: 't', from: 0, to: 1000, width: 1000, colors: COLORS });
 
   it('draws a queued span, then a running span coloured by where the item ran', () => {
-    const spans = shapes(draw([row({}), row({ label: 'c', target: 'cloud' })]), 'rect', 'span');
+    const cloud = { from: 0, target: 'cloud' as const, where: 'cloud frontier (m)' };
+    const spans = shapes(draw([row({}), row({ label: 'c', legs: [cloud] })]), 'rect', 'span');
     expect(spans.map((s) => [s['data-span'], s.x, s.width, s.fill])).toEqual([
       ['queued', '150', '212.5', '#ccc'],
       ['running', '362.5', '425', '#00f'],
@@ -95,14 +95,24 @@ describe('timeline', () => {
     const svg = draw([
       row({
         status: 'failed',
-        target: 'cloud',
+        legs: [
+          { from: 0, target: 'local', where: 'local tiny (tiny)' },
+          { from: 200, target: 'cloud', where: 'cloud frontier (m)' },
+          { from: 500, target: 'local', where: 'local tiny (tiny)' },
+        ],
         moves: [
           { at: 200, kind: 'escalation', to: 'cloud openai' },
           { at: 500, kind: 'reroute', to: 'local tiny' },
         ],
       }),
     ]);
-    expect(shapes(svg, 'rect', 'span')[1]).toMatchObject({ 'data-span': 'running', stroke: '#f00' });
+    // Escalated before it started: nothing ran locally first. Then cloud from its start (250) to the reroute
+    // (500), then local to the end (750), outlined as failed.
+    expect(shapes(svg, 'rect', 'span').map((s) => [s['data-span'], s.x, s.width, s.fill, s.stroke])).toEqual([
+      ['queued', '150', '212.5', '#ccc', undefined],
+      ['running', '362.5', '212.5', '#f80', undefined],
+      ['running', '575', '212.5', '#00f', '#f00'],
+    ]);
     expect(shapes(svg, 'path', 'move').map((m) => [m['data-move'], m.d.split(' ')[0]])).toEqual([
       ['escalation', 'M320'],
       ['reroute', 'M575'],

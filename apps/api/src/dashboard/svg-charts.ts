@@ -81,17 +81,24 @@ export interface TimelineMove {
   to: string;
 }
 
+/** Where an item was routed, from when (epoch ms): its first route, then one per move. */
+export interface TimelineLeg {
+  from: number;
+  target: 'local' | 'cloud';
+  /** Provider and model, for the tooltip. */
+  where: string;
+}
+
 /** One item on a timeline: when it was queued, ran and finished (epoch ms), and where it ran. */
 export interface TimelineRow {
   label: string;
   status: string;
   queuedAt: number;
+  /** Its first start, wherever that was. */
   startedAt: number | null;
   finishedAt: number | null;
-  /** Where it ran (or will run): local or cloud, which colours its running span. */
-  target: 'local' | 'cloud';
-  /** Provider and model, for the tooltip. */
-  where: string;
+  /** At least one; the last is where it ran (or will run), which data-target names. */
+  legs: TimelineLeg[];
   moves: TimelineMove[];
 }
 
@@ -126,17 +133,17 @@ export function timeline(rows: TimelineRow[], { title, from, to, width = 900, co
       span_('queued', row.queuedAt, waitedUntil, colors.queued, `${row.label}: queued`),
     ];
     if (row.startedAt !== null) {
-      const failed = row.status === 'failed';
-      parts.push(
-        span_(
-          'running',
-          row.startedAt,
-          row.finishedAt ?? to,
-          colors[row.target],
-          `${row.label}: ${row.status} on ${row.where}`,
-          failed ? colors.failed : undefined,
-        ),
-      );
+      // The running time is split where the item moved: a call that failed on the cloud, then the local run.
+      const end = row.finishedAt ?? to;
+      row.legs.forEach((leg, j) => {
+        const start = Math.max(row.startedAt!, leg.from);
+        const until = Math.min(end, row.legs[j + 1]?.from ?? end);
+        if (until <= start && j < row.legs.length - 1) return;
+        const last = j === row.legs.length - 1;
+        const failed = last && row.status === 'failed';
+        const tip = last ? `${row.label}: ${row.status} on ${leg.where}` : `${row.label}: ran on ${leg.where}, moved`;
+        parts.push(span_('running', start, until, colors[leg.target], tip, failed ? colors.failed : undefined));
+      });
     }
     for (const move of row.moves) {
       const x = xOf(move.at);
@@ -144,7 +151,8 @@ export function timeline(rows: TimelineRow[], { title, from, to, width = 900, co
         `<path class="move" data-move="${move.kind}" d="M${round(x)} ${y - 2} l5 ${ROW_HEIGHT / 2 + 2} l-5 ${ROW_HEIGHT / 2 + 2} l-5 -${ROW_HEIGHT / 2 + 2} z" fill="#1a202c"><title>${esc(`${move.kind} to ${move.to}`)}</title></path>`,
       );
     }
-    return `<g class="item" data-item="${esc(row.label)}" data-status="${esc(row.status)}" data-target="${row.target}">${parts.join('')}</g>`;
+    const target = row.legs[row.legs.length - 1].target;
+    return `<g class="item" data-item="${esc(row.label)}" data-status="${esc(row.status)}" data-target="${target}">${parts.join('')}</g>`;
 
     function span_(kind: string, start: number, end: number, fill: string, tip: string, stroke?: string): string {
       const x = xOf(start);
