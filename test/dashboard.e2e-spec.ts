@@ -291,3 +291,24 @@ async function shoot(page: Page, name: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: join(dir, name), fullPage: true });
 }
+
+/** Open mode: no key anywhere, the API on loopback. The dashboard opens without asking, pools and providers too. */
+describe('the dashboard in open mode', () => {
+  const sys = useSystem({}, { workers: 0 });
+
+  it('opens in a browser without a key, with the pools and providers panels', async () => {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage();
+      const res = await page.goto(`${sys.url}/dashboard`);
+      expect(res?.status()).toBe(200);
+      expect(res?.headers()['content-security-policy']).toBe("default-src 'none'; style-src 'unsafe-inline'");
+      expect(await page.textContent('#no-batches')).toMatch(/No batches yet/);
+      expect(await page.$$('#pools')).toHaveLength(1);
+      expect(await page.$$('#providers')).toHaveLength(1);
+      expect(await page.$$('#admin-note')).toHaveLength(0);
+    } finally {
+      await browser.close();
+    }
+  });
+});
