@@ -7,7 +7,7 @@ import { ApiKeyAuthenticator } from '#libs/access';
 import { createAccessLog, processLogger } from '#libs/logging';
 import { accessLogMiddleware } from './access-log.middleware.js';
 import type { RequestWithId } from './access-decorators.js';
-import { adminBoardAuth, bearerOf } from './admin-board-auth.js';
+import { bearerOf, browserKeyAuth } from './browser-key-auth.js';
 import { unauthorized } from './api-key.guard.js';
 import { ApiModule } from './api.module.js';
 import { HttpErrorsFilter } from './http-errors.filter.js';
@@ -31,7 +31,9 @@ export async function createApiApp(
   app.use(bodyErrors(config.http.maxBodyBytes));
   app.use(bodyDepthLimit(MAX_BODY_DEPTH));
   // Registered before init, so it runs ahead of the Bull Board router the module mounts at /admin/queues.
-  app.use('/admin/queues', adminBoardAuth(app.get(ApiKeyAuthenticator)));
+  app.use('/admin/queues', browserKeyAuth(app.get(ApiKeyAuthenticator), { scope: 'admin', realm: 'Switchyard admin' }));
+  // The dashboard's routes need read (ApiKeyGuard checks it again); its admin panels ask the caller's scopes.
+  app.use('/dashboard', browserKeyAuth(app.get(ApiKeyAuthenticator), { scope: 'read', realm: 'Switchyard' }));
   app.useGlobalFilters(new HttpErrorsFilter());
   app.enableShutdownHooks();
   return app;

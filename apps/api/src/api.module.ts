@@ -25,6 +25,7 @@ import { OpenApiModule } from './openapi/openapi.module.js';
 import { MetricsController } from './metrics.controller.js';
 import { SystemStateMetrics } from './system-state-metrics.js';
 import { BatchEventsController } from './batch-events.controller.js';
+import { DashboardController } from './dashboard/dashboard.controller.js';
 import { CallbacksController } from './callbacks.controller.js';
 import { CallbacksModule } from '#libs/callbacks';
 import { OpenAIBatchesController } from './openai/openai-batches.controller.js';
@@ -66,6 +67,7 @@ export class ApiModule {
         CallbacksController,
         OpenAIFilesController,
         OpenAIBatchesController,
+        DashboardController,
       ],
       // Global guards run in this order: who is calling (and may they), then how much they may.
       providers: [

@@ -8,7 +8,7 @@ import { renderDocsPage } from './docs-page.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi-document.js';
 import { servedRoutes } from './nest-routes.js';
 
-/** Mounted by BullBoardModule and gated by adminBoardAuth (api-app.ts), outside Nest's router. */
+/** Mounted by BullBoardModule and gated by browserKeyAuth (api-app.ts), outside Nest's router. */
 const BULL_BOARD = {
   path: '/admin/queues',
   summary: 'Bull Board: every queue and its jobs',
