@@ -110,6 +110,7 @@ describe('callbacks and live progress', () => {
         CALLBACK_ALLOWED_NETWORKS: '127.0.0.0/8',
         CALLBACK_BACKOFF_MS: '200',
         CALLBACK_ATTEMPTS: '5',
+        SSE_MAX_STREAMS_PER_KEY: '2',
       };
     },
     { double: { apiKey: 'test-key' } },
@@ -210,6 +211,42 @@ describe('callbacks and live progress', () => {
     const bad = await sys.client.request('GET', `/v1/batches/${id}/events`, undefined, { 'last-event-id': 'x' });
     expect(bad.status).toBe(400);
     expect(bad.json.field).toBe('Last-Event-ID');
+  });
+
+  it('holds at most SSE_MAX_STREAMS_PER_KEY streams open for a caller: a 429 with Retry-After past it, a slot back on close', async () => {
+    const submitted = await sys.client.request('POST', '/v1/batches', {
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline: 'P1D',
+      model: 'idle',
+      task: { type: 'summarize' },
+      items: [{ id: 'a', text: text('a') }],
+    });
+    const id = submitted.json.id as string;
+    const url = `${sys.url}/v1/batches/${id}/events`;
+    const open = async () => {
+      const abort = new AbortController();
+      const res = await fetch(url, { signal: abort.signal });
+      return { res, close: () => abort.abort() };
+    };
+    const held = [await open(), await open()];
+    expect(held.map((h) => h.res.status)).toEqual([200, 200]);
+    const third = await open();
+    expect(third.res.status).toBe(429);
+    expect(third.res.headers.get('retry-after')).toBe('5');
+    expect(((await third.res.json()) as { message: string }).message).toMatch(/SSE_MAX_STREAMS_PER_KEY/);
+    held[0].close();
+    // The API frees the slot when it sees the connection close.
+    let again = await open();
+    const until = Date.now() + 10_000;
+    while (again.res.status === 429 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      again = await open();
+    }
+    expect(again.res.status).toBe(200);
+    again.close();
+    held[1].close();
+    await sys.client.request('DELETE', `/v1/batches/${id}`);
   });
 
   it('delivers each event once, signed, retrying a 500, with ids and counts but never item text', async () => {

@@ -3,6 +3,7 @@ import {
   Controller,
   Get,
   Headers,
+  HttpException,
   Inject,
   Logger,
   Param,
@@ -15,6 +16,8 @@ import type { RedisClient } from '#libs/redis';
 import { BatchStore, STREAM_ENTRY_ID, type BatchEventEntry } from '#libs/batches';
 import type { Caller } from '#libs/access';
 import { REDIS } from '#libs/redis';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { StreamSlots } from './stream-slots.js';
 import { CurrentCaller, RequiresScope } from './access-decorators.js';
 import { visibleBatch } from './batches.controller.js';
 import { ApiDoc } from './openapi/api-doc.decorator.js';
@@ -32,19 +35,28 @@ export class BatchEventsController implements BeforeApplicationShutdown {
   /** Open streams, each ended on shutdown: a client reconnects with Last-Event-ID (to another replica) and misses nothing. */
   private readonly open = new Set<() => void>();
   private readonly log = new Logger('batch-events');
+  private readonly slots: StreamSlots;
 
   constructor(
     @Inject(BatchStore) private readonly store: BatchStore,
     @Inject(REDIS) private readonly redis: RedisClient,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.slots = new StreamSlots(config.http.maxStreams, config.http.maxStreamsPerKey);
+  }
 
   @Get(':id/events')
   @RequiresScope('read')
   @ApiDoc({
     summary: 'A batch’s progress as Server-Sent Events: item transitions, reroutes, then its final status',
+    description:
+      'A 429 with Retry-After when the key already holds SSE_MAX_STREAMS_PER_KEY streams, or this replica SSE_MAX_STREAMS.',
     headers: { 'Last-Event-ID': { description: 'Resume after this event id (an entry id the stream sent)' } },
     answer: { description: 'text/event-stream; ends after the final `status` event', text: 'text/event-stream' },
-    errors: { 400: 'Last-Event-ID is not an event id', 404: 'No such batch (or another tenant’s)' },
+    errors: {
+      400: 'Last-Event-ID is not an event id',
+      404: 'No such batch (or another tenant’s)',
+    },
   })
   async events(
     @Param('id') id: string,
@@ -63,6 +75,21 @@ export class BatchEventsController implements BeforeApplicationShutdown {
       });
     }
     let finished = (await visibleBatch(this.store, id, caller)).finishedAt !== null;
+    // Each stream holds a Redis connection while it waits: bounded per key and per process.
+    const slot = this.slots.acquire(caller?.keyId ?? 'open');
+    if ('refused' in slot) {
+      res.setHeader('Retry-After', '5');
+      const which = slot.refused === 'key' ? 'this key has' : 'this API replica has';
+      const setting = slot.refused === 'key' ? 'SSE_MAX_STREAMS_PER_KEY' : 'SSE_MAX_STREAMS';
+      throw new HttpException(
+        {
+          statusCode: 429,
+          error: 'Too Many Requests',
+          message: `${which} ${slot.limit} event streams open (${setting}); close one or retry later`,
+        },
+        429,
+      );
+    }
     res.status(200).set({
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -106,6 +133,7 @@ export class BatchEventsController implements BeforeApplicationShutdown {
           error: err instanceof Error ? err.message : String(err),
         });
     } finally {
+      slot.release();
       this.open.delete(leave);
       client.disconnect();
       if (!res.writableEnded) res.end();

@@ -91,7 +91,16 @@ function accessConfig(e: EnvReader): AccessConfig {
 }
 
 export interface AppConfig {
-  http: { host: string; port: number; maxBodyBytes: number; maxItems: number; maxItemBytes: number };
+  http: {
+    host: string;
+    port: number;
+    maxBodyBytes: number;
+    maxItems: number;
+    maxItemBytes: number;
+    /** Server-Sent Event streams open at once, per API process (SSE_MAX_STREAMS) and per key (SSE_MAX_STREAMS_PER_KEY). */
+    maxStreams: number;
+    maxStreamsPerKey: number;
+  };
   access: AccessConfig;
   /**
    * Where Redis is (one server, a Cluster or a Sentinel-managed master; `none`: the launcher runs a private
@@ -246,6 +255,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBodyBytes: e.int('MAX_BODY_BYTES', 10 * 1024 * 1024, 1024),
       maxItems: e.int('MAX_ITEMS_PER_BATCH', 10_000, 1),
       maxItemBytes: e.int('MAX_ITEM_BYTES', 1024 * 1024, 1),
+      maxStreams: e.int('SSE_MAX_STREAMS', 256, 1),
+      maxStreamsPerKey: e.int('SSE_MAX_STREAMS_PER_KEY', 16, 1),
     },
     access: accessConfig(e),
     redis: redisConfig(e),
