@@ -59,7 +59,7 @@ describe('the OpenAPI document', () => {
   it('describes the OpenAI surface in OpenAI’s terms: its error body on every error, 200 answers, a multipart upload', async () => {
     const doc = build(await apiControllers());
     const openai = Object.entries(doc.paths).filter(([path]) => path.startsWith('/openai/v1/'));
-    expect(openai.flatMap(([, methods]) => Object.keys(methods))).toHaveLength(8);
+    expect(openai.flatMap(([, methods]) => Object.keys(methods))).toHaveLength(9);
     for (const [path, methods] of openai) {
       for (const op of Object.values(methods)) {
         const answers = Object.entries(op.responses);
