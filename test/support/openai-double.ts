@@ -5,7 +5,8 @@ import type { AddressInfo, Socket } from 'node:net';
  * A stand-in for an OpenAI-compatible chat-completions service (OpenAI, vLLM, llama.cpp server).
  * It records every request before any fault is applied, so a test can prove what left the
  * premises, and it can be told to fail: 429 with Retry-After, 5xx, hang, or a stream cut midway.
- * It answers only what Switchyard uses: POST /v1/chat/completions (plain and SSE) and GET /v1/models.
+ * It answers only what Switchyard uses: POST /v1/chat/completions (plain and SSE, with `service_tier` as
+ * OpenAI takes and echoes it) and GET /v1/models.
  * `/__double/*` is its control plane for other processes (see openai-double.cli.ts); those calls
  * are not traffic to the service and are never recorded.
  */
@@ -45,6 +46,11 @@ export interface ServerHabits {
    * fewer than a tokenizer counts; another tokenizer more).
    */
   promptTokensScale?: number;
+  /**
+   * Extra delay before answering a request sent with `service_tier: "flex"` (flex is slower than standard),
+   * on top of setLatency's.
+   */
+  flexLatencyMs?: number;
 }
 
 export interface OpenAIDoubleOptions {
@@ -70,6 +76,11 @@ export interface OpenAIDouble {
    * queue up behind earlier ones.
    */
   failNext(n: number, fault: DoubleFault, pass?: number): void;
+  /**
+   * The next `n` requests sent with `service_tier: "flex"` get OpenAI's 429 "resource unavailable" (flex out of
+   * capacity); standard requests are unaffected.
+   */
+  flexUnavailable(n: number): void;
   /** Drops faults still queued, keeping the record (reset() would forget the requests too). */
   clearFaults(): void;
   /** Delay before every chat-completion answer (and before a fault is served). */
@@ -119,6 +130,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
   const timers = new Set<NodeJS.Timeout>();
   /** null: a request answered normally before the faults behind it (failNext's `pass`). */
   let faults: Array<DoubleFault | null> = [];
+  let flexUnavailableLeft = 0;
   let latencyMs = 0;
   let responder: ((body: any) => string | null) | null = null;
   let habits: ServerHabits = {};
@@ -143,8 +155,12 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       for (let i = 0; i < pass; i++) faults.push(null);
       for (let i = 0; i < n; i++) faults.push(fault);
     },
+    flexUnavailable(n) {
+      flexUnavailableLeft += n;
+    },
     clearFaults() {
       faults = [];
+      flexUnavailableLeft = 0;
     },
     setLatency(ms) {
       latencyMs = ms;
@@ -166,6 +182,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       acceptedKeys = opts.apiKey === undefined ? null : [opts.apiKey];
       requests.length = 0;
       faults = [];
+      flexUnavailableLeft = 0;
       latencyMs = 0;
       responder = null;
       overflowingNumbers = false;
@@ -207,9 +224,15 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     if (typeof body !== 'object' || body === null || !Array.isArray(body.messages)) {
       return sendError(res, 400, "'messages' is a required property", 'invalid_request_error', null);
     }
-    const fault = faults.shift();
-    if (latencyMs > 0) await sleep(latencyMs);
+    const flex = body.service_tier === 'flex';
+    const flexOut = flex && flexUnavailableLeft > 0;
+    if (flexOut) flexUnavailableLeft -= 1;
+    const fault = flexOut ? undefined : faults.shift();
+    const delayMs = latencyMs + (flex ? (habits.flexLatencyMs ?? 0) : 0);
+    if (delayMs > 0) await sleep(delayMs);
     if (res.destroyed) return;
+    // OpenAI's words when flex has no capacity; it does not charge for the request.
+    if (flexOut) return sendError(res, 429, 'Resource unavailable', 'resource_unavailable', 'resource_unavailable');
 
     if (fault && 'hang' in fault) return; // never answered; close() destroys the socket
     if (fault && 'status' in fault) {
@@ -246,6 +269,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model: answer.model,
+      service_tier: answer.serviceTier,
       choices: [
         {
           index: 0,
@@ -274,6 +298,9 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     const completion_tokens = doubleTokenCount(text);
     return {
       model: typeof body.model === 'string' ? body.model : models[0],
+      // The tier that served it, as OpenAI echoes it: what was asked for, else the default one.
+      serviceTier:
+        typeof body.service_tier === 'string' && body.service_tier !== 'auto' ? body.service_tier : 'default',
       text,
       finishReason: truncated ? ('length' as const) : ('stop' as const),
       usage: { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens },
@@ -287,6 +314,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       object: 'chat.completion.chunk',
       created: Math.floor(Date.now() / 1000),
       model: answer.model,
+      service_tier: answer.serviceTier,
     };
     const chunk = (delta: object, finish_reason: string | null) => ({
       ...base,
@@ -319,6 +347,12 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       }
       double.failNext(body.n, body.fault);
       return sendJson(res, 200, { queued: faults.length });
+    }
+    if (method === 'POST' && path === `${CONTROL_PREFIX}flex-unavailable`) {
+      if (!Number.isInteger(body?.n))
+        return sendError(res, 400, 'expected {"n": <integer>}', 'invalid_request_error', null);
+      double.flexUnavailable(body.n);
+      return sendJson(res, 200, { flexUnavailable: flexUnavailableLeft });
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}latency`) {
       double.setLatency(Number(body?.ms) || 0);

@@ -135,6 +135,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
         probeTimeoutMs: config.circuit.probeTimeoutMs,
         audit: egress,
         contextTokens: cloud.contextTokens,
+        ...(cloud.tier === 'flex' && { serviceTier: 'flex' as const }),
       });
       const description = {
         model: cloud.model,
