@@ -1,3 +1,4 @@
+import type { Sensitivity, WorkItem } from '#libs/domain';
 import { globalKeyPrefix, type RedisClient } from '#libs/redis';
 import { BATCH_DURATIONS_KEPT } from '#libs/routing';
 
@@ -9,9 +10,13 @@ export interface PendingLine {
   index: number;
   /** The item's job id: the egress audit's itemRef. */
   itemRef: string;
-  sensitivity: string;
+  sensitivity: Sensitivity;
   /** The chat-completion body as it goes into the JSONL file. */
   body: Record<string, unknown>;
+  /** The item as its job carried it: its answer is checked against it when the line comes back. */
+  item: WorkItem;
+  /** Epoch ms: near it, the line's item is moved to a synchronous route. */
+  deadline: number;
   queuedAt: number;
 }
 

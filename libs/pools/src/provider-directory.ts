@@ -5,7 +5,7 @@ import type { WorkItem, BatchTask, RouteTarget } from '#libs/domain';
 import { taskKind, routableItem } from '#libs/batches';
 import { queueRefFor, type JobName, type QueueLayer } from '#libs/queue';
 import type { LatencyFit } from '#libs/routing';
-import { batchWindowMs } from '#libs/routing';
+import { BATCH_ESCALATION_LEAD_MS, batchWindowMs } from '#libs/routing';
 import type { TokenCalibration, TaskKind } from '#libs/routing';
 import { workTokensOn, type ProviderView, type QueuedWork, type RoutableItem } from '#libs/routing';
 import type { RoutingState } from '#libs/routing';
@@ -230,7 +230,7 @@ export class ProviderDirectory {
   /**
    * A batch tier (issue 16 §3): its items finish when their provider batch does, so its latency is how long the
    * route's provider batches take (batchWindowMs: the slowest recent one, the configured expectation until some
-   * were measured); the routing policy's cloud margin comes on top. Generation speed is the provider's own
+   * were measured) plus the lead at which an unfinished line is escalated; the policy's cloud margin comes on top. Generation speed is the provider's own
    * business inside that window.
    */
   private async batchView(
@@ -247,7 +247,10 @@ export class ProviderDirectory {
       tokensPerSec: BATCH_TIER_TOKENS_PER_SEC,
       concurrency: CLOUD_PARALLELISM,
       backlogTokens: backlog('cloud', cloud.name),
-      latencyMs: batchWindowMs({ recentMs, configuredMs: cloud.batch!.expectedMs, windowMs: BATCH_WINDOW_MS }),
+      // What the provider batch takes, and the lead at which a line not done by then is moved elsewhere.
+      latencyMs:
+        batchWindowMs({ recentMs, configuredMs: cloud.batch!.expectedMs, windowMs: BATCH_WINDOW_MS }) +
+        BATCH_ESCALATION_LEAD_MS,
       contextTokens: cloud.contextTokens,
       available: (await this.circuits.get(cloud.name)).state !== 'open',
       lacks: ((await this.capabilities?.lacks(cloud.name)) ?? []).map((l) => l.capability),

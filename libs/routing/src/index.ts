@@ -5,6 +5,7 @@ export { EdfSequences, readyFrom } from './edf-schedule.js';
 export { FIT_DECAY, fitLatency, fitPoint, type FitSums, type LatencyFit } from './latency-fit.js';
 export {
   BATCH_DURATIONS_KEPT,
+  BATCH_ESCALATION_LEAD_MS,
   MIN_BATCH_SAMPLES,
   batchWindowMs,
   type BatchWindowQuestion,

@@ -4,6 +4,13 @@
  * window) and adds the cloud margin on top, so an item goes there only when its deadline absorbs that.
  */
 
+/**
+ * A line still in a provider batch when its item's deadline is this near is moved to a synchronous route
+ * (apps/worker ProviderBatchRunner): long enough for a standard call of a large item. Routing counts it as part
+ * of the batch tier's time, so an item goes there only when its deadline leaves room to move it after all.
+ */
+export const BATCH_ESCALATION_LEAD_MS = 5 * 60_000;
+
 /** Provider batches remembered per route: enough to see a slow one, few enough to follow a provider that speeds up. */
 export const BATCH_DURATIONS_KEPT = 20;
 
