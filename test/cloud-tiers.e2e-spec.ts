@@ -185,5 +185,29 @@ describe('cloud tiers', () => {
       const items = (await client.request('GET', `/v1/batches/${created.json.id}/items`)).json.items;
       expect(items.map((i: any) => i.status)).toEqual(['cancelled', 'cancelled']);
     });
+
+    it('picks an open provider batch up after a worker crash: every item completes once, nothing is sent twice', async () => {
+      const { client, double } = sys;
+      double.reset();
+      double.setBatchHabits({ completeAfterMs: 600_000 });
+      const created = await client.request('POST', '/v1/batches', varied('crash', 2));
+      const until = Date.now() + 30_000;
+      while (double.batches().length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(double.batches()).toHaveLength(1);
+      await sys.workers[sys.workers.length - 1].kill();
+      // The provider finishes while no worker runs; the next one finds the batch in the ledger and reads it.
+      double.setBatchHabits({ completeAfterMs: 0 });
+      sys.startWorker();
+      const done = await client.waitFinished(created.json.id);
+      expect(done.status).toBe('completed');
+      const items = (await client.request('GET', `/v1/batches/${created.json.id}/items`)).json.items;
+      expect(items.map((i: any) => [i.status, i.route.provider, i.routeHistory.length])).toEqual([
+        ['completed', 'frontier.batch', 1],
+        ['completed', 'frontier.batch', 1],
+      ]);
+      expect(double.batches()).toHaveLength(1);
+      expect(double.requests.filter((r) => r.path === '/v1/files')).toHaveLength(1);
+      expect(sentFor(double, 'crash')).toHaveLength(0);
+    });
   });
 });
