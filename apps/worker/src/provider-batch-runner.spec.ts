@@ -131,7 +131,9 @@ describe('ProviderBatchRunner', () => {
     for (const i of [0, 1]) expect(await h.runner.run(job(item(i, now + 48 * HOUR)))).toEqual({ kind: 'handed-off' });
     // A job run again (after a crash) keeps one line.
     await h.runner.run(job(item(0, now + 48 * HOUR)));
-    await h.runner.tick(Date.now());
+    // Rounds at given times (the lines were queued at the clock's now, so no earlier than that).
+    const t = Date.now();
+    await h.runner.tick(t);
     expect(h.calls).toEqual(['submit 2']);
     h.setDone(
       new Map([
@@ -139,14 +141,14 @@ describe('ProviderBatchRunner', () => {
         ['b.1', answer('one')],
       ]),
     );
-    await h.runner.tick(now + 20);
+    await h.runner.tick(t + 1000);
     const cost = (1000 * route.price.inputPerMTokUsd + 100 * route.price.outputPerMTokUsd) / 1e6;
     expect(h.records.get(0)).toMatchObject({ status: 'completed', result: 'zero' });
     expect(h.records.get(0)!.costUsd).toBeCloseTo(cost, 9);
     expect(route.price.outputPerMTokUsd).toBeCloseTo(0.3, 9);
     expect(h.ledger.closed).toEqual([HOUR]);
     // Nothing left open: a later round settles nothing twice.
-    await h.runner.tick(now + 40);
+    await h.runner.tick(t + 2000);
     expect(h.ledger.open_.size).toBe(0);
   });
 
