@@ -19,7 +19,11 @@ class MemoryLedger {
   readonly lines = new Map<string, PendingLine>();
   readonly open_ = new Map<string, OpenProviderBatch>();
   readonly closed: Array<number | null> = [];
-  addPending = async (_r: string, l: PendingLine) => void (this.lines.has(l.customId) || this.lines.set(l.customId, l));
+  addPending = async (_r: string, l: PendingLine) => {
+    if (this.lines.has(l.customId)) return false;
+    this.lines.set(l.customId, l);
+    return true;
+  };
   pending = async () => [...this.lines.values()];
   open = async (_r: string, b: OpenProviderBatch) => {
     this.open_.set(b.flushId, structuredClone(b));
@@ -33,7 +37,8 @@ class MemoryLedger {
   };
 }
 
-function harness(now: number) {
+function harness(now: number, budgetUsd = Infinity) {
+  const budget = { left: budgetUsd, reserved: 0 };
   const ledger = new MemoryLedger();
   const statuses = new Map<string, ProviderBatchStatus>();
   const calls: string[] = [];
@@ -74,11 +79,17 @@ function harness(now: number) {
     },
     task: async () => task,
     isCancelRequested: async () => false,
+    reserveBudget: async (_b: string, usd: number) => {
+      if (usd > budget.left - budget.reserved) return false;
+      budget.reserved += usd;
+      return true;
+    },
+    releaseBudget: async (_b: string, usd: number) => void (budget.reserved -= usd),
   };
-  const moves: Array<{ index: number; why: string }> = [];
+  const moves: Array<{ index: number; why: string; localOnly?: boolean }> = [];
   const rerouter = {
-    reroute: async (item: WorkItem, _from: unknown, req: { why: string }) => {
-      moves.push({ index: item.index, why: req.why });
+    reroute: async (item: WorkItem, _from: unknown, req: { why: string; localOnly?: boolean }) => {
+      moves.push({ index: item.index, why: req.why, localOnly: req.localOnly });
       records.set(item.index, { status: 'queued', provider: 'frontier' });
       return { provider: 'frontier' } as never;
     },
@@ -99,7 +110,7 @@ function harness(now: number) {
     results = r;
     statuses.set('pb1', { ...statuses.get('pb1')!, status: 'completed', outputFileId: 'f', completedAt: now + HOUR });
   };
-  return { runner, ledger, calls, records, moves, setDone };
+  return { runner, ledger, calls, records, moves, setDone, budget };
 }
 
 const item = (index: number, deadline: number): WorkItem => ({
@@ -129,8 +140,11 @@ describe('ProviderBatchRunner', () => {
     const now = Date.now();
     const h = harness(now);
     for (const i of [0, 1]) expect(await h.runner.run(job(item(i, now + 48 * HOUR)))).toEqual({ kind: 'handed-off' });
-    // A job run again (after a crash) keeps one line.
+    const held = h.budget.reserved;
+    expect(held).toBeGreaterThan(0);
+    // A job run again (after a crash) keeps one line, and one reservation.
     await h.runner.run(job(item(0, now + 48 * HOUR)));
+    expect(h.budget.reserved).toBeCloseTo(held, 12);
     // Rounds at given times (the lines were queued at the clock's now, so no earlier than that).
     const t = Date.now();
     await h.runner.tick(t);
@@ -147,6 +161,8 @@ describe('ProviderBatchRunner', () => {
     expect(h.records.get(0)!.costUsd).toBeCloseTo(cost, 9);
     expect(route.price.outputPerMTokUsd).toBeCloseTo(0.3, 9);
     expect(h.ledger.closed).toEqual([HOUR]);
+    // The lines' worst cases went back once their answers were recorded.
+    expect(h.budget.reserved).toBeCloseTo(0, 12);
     // Nothing left open: a later round settles nothing twice.
     await h.runner.tick(t + 2000);
     expect(h.ledger.open_.size).toBe(0);
@@ -167,5 +183,14 @@ describe('ProviderBatchRunner', () => {
     expect(h.ledger.open_.size).toBe(0);
     // Its answer, should it still come, finds the item elsewhere: never recorded from the batch.
     expect(h.records.get(0)).toMatchObject({ status: 'queued', provider: 'frontier' });
+    expect(h.budget.reserved).toBeCloseTo(0, 12);
+  });
+
+  it('sends an item whose batch budget cannot cover its line to a local model, holding nothing', async () => {
+    const h = harness(Date.now(), 1e-9);
+    expect(await h.runner.run(job(item(0, Date.now() + 48 * HOUR)))).toEqual({ kind: 'rerouted', to: 'frontier' });
+    expect(h.moves).toEqual([{ index: 0, why: 'batch budget reached', localOnly: true }]);
+    expect(await h.ledger.pending()).toEqual([]);
+    expect(h.budget.reserved).toBe(0);
   });
 });

@@ -13,7 +13,7 @@ import {
   type ProviderBatchApi,
 } from '#libs/providers';
 import { PermanentJobError, type JobContext, type JobName } from '#libs/queue';
-import { BATCH_ESCALATION_LEAD_MS, callsOn, costOf } from '#libs/routing';
+import { BATCH_ESCALATION_LEAD_MS, callsOn, costOf, estimateTokens } from '#libs/routing';
 import type { ItemOutcome } from './item-outcome.js';
 import type { ItemRerouter } from './item-rerouter.js';
 import type { ItemStore } from './item-store.js';
@@ -27,7 +27,7 @@ export interface ProviderBatchRunnerDeps {
   route: CloudProviderConfig;
   api: Pick<ProviderBatchApi, 'submit' | 'find' | 'status' | 'cancel' | 'results' | 'lineBody'>;
   ledger: Pick<ProviderBatchLedger, 'addPending' | 'pending' | 'open' | 'update' | 'openBatches' | 'close'>;
-  store: Pick<ItemStore, 'transitionOn' | 'task' | 'isCancelRequested'>;
+  store: Pick<ItemStore, 'transitionOn' | 'task' | 'isCancelRequested' | 'reserveBudget' | 'releaseBudget'>;
   rerouter: Pick<ItemRerouter, 'reroute'>;
   /** Token counts as the route's synchronous calls estimate them (the same split decisions). */
   counter: Pick<ItemModel<unknown>, 'countTokens' | 'promptTokens'>;
@@ -95,7 +95,20 @@ export class ProviderBatchRunner {
       jsonSchema: captured.jsonSchema,
       chat: captured.prompt.chat,
     });
-    await ledger.addPending(this.route, {
+    // The line's worst case is held in the batch's budget from now until its result is recorded (or it moves),
+    // as a synchronous call's is for the call: a budget that cannot cover it sends the item to a local model.
+    const reservedUsd = costOf(
+      {
+        inputTokens: estimateTokens(captured.prompt.system) + estimateTokens(captured.prompt.prompt),
+        outputTokens: captured.prompt.maxTokens,
+      },
+      this.deps.route.price,
+    );
+    if (!(await store.reserveBudget(item.batchId, reservedUsd))) {
+      const moved = await rerouter.reroute(item, this.from, { why: 'batch budget reached', localOnly: true });
+      return moved ? { kind: 'rerouted', to: moved.provider } : { kind: 'skipped' };
+    }
+    const added = await ledger.addPending(this.route, {
       customId: job.id,
       batchId: item.batchId,
       index: item.index,
@@ -105,7 +118,10 @@ export class ProviderBatchRunner {
       item,
       deadline: item.deadline,
       queuedAt: Date.now(),
+      reservedUsd,
     });
+    // The job ran before (a crash after the line was added): the line holds its own reservation already.
+    if (!added) await store.releaseBudget(item.batchId, reservedUsd);
     return { kind: 'handed-off' };
   }
 
@@ -202,7 +218,7 @@ export class ProviderBatchRunner {
           to: 'cancelled',
           update: { error: 'cancelled while in a provider batch' },
         });
-        batch.settled.push(line.customId);
+        await this.settled(line, batch);
       } else if (line.deadline - now < (this.deps.escalationLeadMs ?? BATCH_ESCALATION_LEAD_MS)) {
         await this.moveOff(line, `escalated: ${this.route}'s provider batch is not done near the deadline`, batch);
       }
@@ -275,7 +291,7 @@ export class ProviderBatchRunner {
         costUsd,
       },
     });
-    batch.settled.push(line.customId);
+    await this.settled(line, batch);
     this.log.log({
       msg: recorded === 'applied' ? 'item completed' : 'item result discarded (already finished or moved)',
       ...itemLogFields(line.item),
@@ -293,7 +309,7 @@ export class ProviderBatchRunner {
     batch: OpenProviderBatch,
     spent?: { inputTokens: number; outputTokens: number; costUsd: number },
   ): Promise<void> {
-    batch.settled.push(line.customId);
+    await this.settled(line, batch);
     // Ruled out for this item: it should neither park for the batch tier nor come back to it (a failed line, an
     // expired batch, a deadline too near: a synchronous route is what is left to it).
     const moved = await this.deps.rerouter.reroute(line.item, this.from, {
@@ -313,6 +329,16 @@ export class ProviderBatchRunner {
       to: 'failed',
       update: { error: why },
     });
+  }
+
+  /**
+   * The line needs nothing more from its provider batch: marked so in the ledger first, then its budget
+   * reservation goes back (a crash between leaves it held, never released twice).
+   */
+  private async settled(line: PendingLine, batch: OpenProviderBatch): Promise<void> {
+    batch.settled.push(line.customId);
+    await this.deps.ledger.update(this.route, batch);
+    await this.deps.store.releaseBudget(line.batchId, line.reservedUsd);
   }
 
   private unsettled(batch: OpenProviderBatch): PendingLine[] {

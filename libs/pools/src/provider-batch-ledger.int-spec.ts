@@ -26,6 +26,7 @@ describe('ProviderBatchLedger (real Redis)', () => {
     },
     deadline: 1,
     queuedAt: i,
+    reservedUsd: 0.001,
   });
 
   beforeAll(() => {

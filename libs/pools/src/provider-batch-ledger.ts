@@ -18,6 +18,8 @@ export interface PendingLine {
   /** Epoch ms: near it, the line's item is moved to a synchronous route. */
   deadline: number;
   queuedAt: number;
+  /** The worst case held in the batch's budget for this line until it is settled. */
+  reservedUsd: number;
 }
 
 /**
@@ -50,9 +52,9 @@ export class ProviderBatchLedger {
     return `${globalKeyPrefix(this.prefix)}:provider-batch:${route}:${what}`;
   }
 
-  /** Idempotent: the same item coming again (a job run twice after a crash) keeps one line. */
-  async addPending(route: string, line: PendingLine): Promise<void> {
-    await this.redis.hsetnx(this.key(route, 'pending'), line.customId, JSON.stringify(line));
+  /** Idempotent: the same item coming again (a job run twice after a crash) keeps one line. False: it was there. */
+  async addPending(route: string, line: PendingLine): Promise<boolean> {
+    return (await this.redis.hsetnx(this.key(route, 'pending'), line.customId, JSON.stringify(line))) === 1;
   }
 
   async pending(route: string): Promise<PendingLine[]> {
