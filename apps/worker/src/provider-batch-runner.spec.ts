@@ -25,6 +25,8 @@ class MemoryLedger {
     return true;
   };
   pending = async () => [...this.lines.values()];
+  holds = async (_r: string, id: string) =>
+    this.lines.has(id) || [...this.open_.values()].some((b) => b.lines.some((l) => l.customId === id));
   open = async (_r: string, b: OpenProviderBatch) => {
     this.open_.set(b.flushId, structuredClone(b));
     for (const l of b.lines) this.lines.delete(l.customId);
@@ -100,6 +102,7 @@ function harness(now: number, budgetUsd = Infinity) {
     ledger,
     store,
     rerouter,
+    elsewhere: async () => ({ kind: 'skipped' as const }),
     counter: {
       countTokens: (t) => Math.ceil(t.length / 4),
       promptTokens: (p) => Math.ceil((p.system.length + p.prompt.length) / 4),
@@ -149,6 +152,10 @@ describe('ProviderBatchRunner', () => {
     const t = Date.now();
     await h.runner.tick(t);
     expect(h.calls).toEqual(['submit 2']);
+    // Its job run again once the line is in the provider batch: no second line, no second reservation.
+    await h.runner.run(job(item(1, now + 48 * HOUR)));
+    expect(await h.ledger.pending()).toEqual([]);
+    expect(h.budget.reserved).toBeCloseTo(held, 12);
     h.setDone(
       new Map([
         ['b.0', answer('zero')],

@@ -26,9 +26,11 @@ export interface ProviderBatchRunnerDeps {
   /** The batch tier's route (its `batch` settings, price, context). */
   route: CloudProviderConfig;
   api: Pick<ProviderBatchApi, 'submit' | 'find' | 'status' | 'cancel' | 'results' | 'lineBody'>;
-  ledger: Pick<ProviderBatchLedger, 'addPending' | 'pending' | 'open' | 'update' | 'openBatches' | 'close'>;
+  ledger: Pick<ProviderBatchLedger, 'addPending' | 'holds' | 'pending' | 'open' | 'update' | 'openBatches' | 'close'>;
   store: Pick<ItemStore, 'transitionOn' | 'task' | 'isCancelRequested' | 'reserveBudget' | 'releaseBudget'>;
   rerouter: Pick<ItemRerouter, 'reroute'>;
+  /** A job whose item was moved elsewhere makes sure a job waits there (ItemEndings.elsewhere: crash-safe reroutes). */
+  elsewhere: (item: WorkItem) => Promise<ItemOutcome>;
   /** Token counts as the route's synchronous calls estimate them (the same split decisions). */
   counter: Pick<ItemModel<unknown>, 'countTokens' | 'promptTokens'>;
   maxOutputTokens: number;
@@ -72,8 +74,10 @@ export class ProviderBatchRunner {
       from: ['queued', 'running'],
       to: 'running',
     });
-    if (started === 'elsewhere') return { kind: 'skipped' };
+    if (started === 'elsewhere') return this.deps.elsewhere(item);
     if (started !== 'applied') return { kind: 'skipped' };
+    // Run again after a crash that followed the hand-off: its line waits or is in a provider batch already.
+    if (await ledger.holds(this.route, job.id)) return { kind: 'handed-off' };
     const task = await store.task(item.batchId);
     if (!task) return { kind: 'failed', error: new PermanentJobError(`batch ${item.batchId} has no record`) };
     // One line is one call: an item that needs several (parts, combining rounds) runs on a synchronous route.

@@ -171,6 +171,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
             ledger: s.providerBatches,
             store,
             rerouter,
+            elsewhere: (item) => endings.elsewhere(item),
             counter: {
               countTokens: (text) => provider.countTokens(text),
               promptTokens: (prompt) => provider.promptTokens(prompt.system, prompt.prompt),

@@ -47,8 +47,11 @@ describe('ProviderBatchLedger (real Redis)', () => {
       ['b.1', 1],
     ]);
     const open = { flushId: 'f1', providerBatchId: null, lines: await ledger.pending(r), createdAt: 5, settled: [] };
+    expect(await ledger.holds(r, 'b.0')).toBe(true);
     await ledger.open(r, open);
     expect(await ledger.pending(r)).toEqual([]);
+    expect(await ledger.holds(r, 'b.0')).toBe(true);
+    expect(await ledger.holds(r, 'b.7')).toBe(false);
     await ledger.update(r, { ...open, providerBatchId: 'pb1', settled: ['b.0'] });
     expect(await ledger.openBatches(r)).toEqual([{ ...open, providerBatchId: 'pb1', settled: ['b.0'] }]);
     await ledger.close(r, 'f1', 1234);

@@ -57,6 +57,12 @@ export class ProviderBatchLedger {
     return (await this.redis.hsetnx(this.key(route, 'pending'), line.customId, JSON.stringify(line))) === 1;
   }
 
+  /** Whether the line is waiting or in an open provider batch (a job run again after a crash finds it there). */
+  async holds(route: string, customId: string): Promise<boolean> {
+    if ((await this.redis.hexists(this.key(route, 'pending'), customId)) === 1) return true;
+    return (await this.openBatches(route)).some((b) => b.lines.some((l) => l.customId === customId));
+  }
+
   async pending(route: string): Promise<PendingLine[]> {
     const all = await this.redis.hvals(this.key(route, 'pending'));
     return all.map((v) => JSON.parse(v) as PendingLine).sort((a, b) => a.queuedAt - b.queuedAt);
