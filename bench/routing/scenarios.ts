@@ -61,6 +61,35 @@ function resources(outages: { frontier?: Outage[]; sovereign?: Outage[] } = {}, 
   };
 }
 
+/**
+ * The frontier provider with its tiers as routes (issue 16 §4): flex at half price, slower per call; its own
+ * Batch API at half price, its lines done ~45 min after they are sent (what routing counts on once learned).
+ * Escalation of batch lines near their deadline and flex's resource-unavailable outages are not simulated yet.
+ */
+function tieredResources(): Resources {
+  const plain = resources();
+  const [frontier, sovereign] = plain.clouds;
+  const half = { inputPerMTokUsd: 0.075, outputPerMTokUsd: 0.3 };
+  const flex: CloudSpec = {
+    ...frontier,
+    name: 'frontier.flex',
+    latencyMs: 3000,
+    tokensPerSec: 45,
+    configuredTokensPerSec: 40,
+    price: half,
+  };
+  const batch: CloudSpec = {
+    ...frontier,
+    name: 'frontier.batch',
+    latencyMs: 45 * MINUTE,
+    tokensPerSec: 1_000_000,
+    configuredTokensPerSec: 1_000_000,
+    concurrency: 100_000,
+    price: half,
+  };
+  return { ...plain, clouds: [frontier, flex, batch, sovereign] };
+}
+
 const base: Omit<WorkloadSpec, 'seed'> = {
   durationMs: 3 * HOUR,
   tricklePerHour: 300,
@@ -159,5 +188,11 @@ export const SCENARIOS: readonly Scenario[] = [
       { fromMs: 140 * MINUTE, toMs: 140 * MINUTE + 30 * SECOND },
     ]),
     workload: { ...base, seed: 707, batchesPerHour: 8 },
+  },
+  {
+    name: 'cloud-tiers',
+    about: 'the steady workload with the frontier provider selling flex and its Batch API at half price',
+    resources: tieredResources(),
+    workload: { ...base, seed: 101, batchesPerHour: 8 },
   },
 ];

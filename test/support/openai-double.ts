@@ -5,7 +5,9 @@ import type { AddressInfo, Socket } from 'node:net';
  * A stand-in for an OpenAI-compatible chat-completions service (OpenAI, vLLM, llama.cpp server).
  * It records every request before any fault is applied, so a test can prove what left the
  * premises, and it can be told to fail: 429 with Retry-After, 5xx, hang, or a stream cut midway.
- * It answers only what Switchyard uses: POST /v1/chat/completions (plain and SSE) and GET /v1/models.
+ * It answers only what Switchyard uses: POST /v1/chat/completions (plain and SSE, with `service_tier` as
+ * OpenAI takes and echoes it), GET /v1/models, and the Batch API's files and batches (setBatchHabits sets when
+ * a provider batch ends and how).
  * `/__double/*` is its control plane for other processes (see openai-double.cli.ts); those calls
  * are not traffic to the service and are never recorded.
  */
@@ -45,6 +47,37 @@ export interface ServerHabits {
    * fewer than a tokenizer counts; another tokenizer more).
    */
   promptTokensScale?: number;
+  /**
+   * Extra delay before answering a request sent with `service_tier: "flex"` (flex is slower than standard),
+   * on top of setLatency's.
+   */
+  flexLatencyMs?: number;
+}
+
+/**
+ * How the double's Batch API (POST /v1/files, /v1/batches) behaves from now on: set with setBatchHabits, kept
+ * until reset(). Every provider batch is answered by the same rules as a chat completion (buildAnswer).
+ */
+export interface BatchHabits {
+  /** A provider batch is `in_progress` until this long after its creation, then ends (default 0: at once). */
+  completeAfterMs?: number;
+  /** How a provider batch ends: `completed` (the default), `failed` (no output), `expired` (no output). */
+  ending?: 'completed' | 'failed' | 'expired';
+  /** Lines (by custom_id) that go to the error file instead of the output file. */
+  failLines?: string[];
+}
+
+/** A provider batch the double holds: what was asked, and what it has become. */
+export interface DoubleBatch {
+  id: string;
+  inputFileId: string;
+  metadata: Record<string, string> | null;
+  createdAt: number;
+  status: string;
+  outputFileId: string | null;
+  errorFileId: string | null;
+  cancelledAt: number | null;
+  completedAt: number | null;
 }
 
 export interface OpenAIDoubleOptions {
@@ -70,6 +103,17 @@ export interface OpenAIDouble {
    * queue up behind earlier ones.
    */
   failNext(n: number, fault: DoubleFault, pass?: number): void;
+  /**
+   * The next `n` requests sent with `service_tier: "flex"` get OpenAI's 429 "resource unavailable" (flex out of
+   * capacity); standard requests are unaffected.
+   */
+  flexUnavailable(n: number): void;
+  /** The Batch API's behaviour from now on (replacing earlier habits). */
+  setBatchHabits(habits: BatchHabits): void;
+  /** Provider batches created so far, in order. */
+  batches(): DoubleBatch[];
+  /** An uploaded file's content (JSONL for a batch's input), undefined for an unknown id. */
+  fileContent(id: string): string | undefined;
   /** Drops faults still queued, keeping the record (reset() would forget the requests too). */
   clearFaults(): void;
   /** Delay before every chat-completion answer (and before a fault is served). */
@@ -119,6 +163,10 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
   const timers = new Set<NodeJS.Timeout>();
   /** null: a request answered normally before the faults behind it (failNext's `pass`). */
   let faults: Array<DoubleFault | null> = [];
+  let flexUnavailableLeft = 0;
+  let batchHabits: BatchHabits = {};
+  const files = new Map<string, { filename: string; purpose: string; content: string; createdAt: number }>();
+  const batches: DoubleBatch[] = [];
   let latencyMs = 0;
   let responder: ((body: any) => string | null) | null = null;
   let habits: ServerHabits = {};
@@ -143,8 +191,17 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       for (let i = 0; i < pass; i++) faults.push(null);
       for (let i = 0; i < n; i++) faults.push(fault);
     },
+    setBatchHabits(h) {
+      batchHabits = { ...h };
+    },
+    batches: () => batches.map((b) => settle(b)),
+    fileContent: (id) => files.get(id)?.content,
+    flexUnavailable(n) {
+      flexUnavailableLeft += n;
+    },
     clearFaults() {
       faults = [];
+      flexUnavailableLeft = 0;
     },
     setLatency(ms) {
       latencyMs = ms;
@@ -166,6 +223,10 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       acceptedKeys = opts.apiKey === undefined ? null : [opts.apiKey];
       requests.length = 0;
       faults = [];
+      flexUnavailableLeft = 0;
+      batchHabits = {};
+      files.clear();
+      batches.length = 0;
       latencyMs = 0;
       responder = null;
       overflowingNumbers = false;
@@ -200,6 +261,13 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       });
     }
     if (req.method === 'POST' && path === COMPLETIONS_PATH) return chatCompletion(body, res);
+    if (
+      path === '/v1/files' ||
+      path.startsWith('/v1/files/') ||
+      path === '/v1/batches' ||
+      path.startsWith('/v1/batches')
+    )
+      return batchApi(req.method ?? 'GET', path, req.headers['content-type'] ?? '', raw, body, res);
     return sendError(res, 404, `Unknown request URL: ${req.method} ${path}.`, 'invalid_request_error', 'unknown_url');
   }
 
@@ -207,9 +275,15 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     if (typeof body !== 'object' || body === null || !Array.isArray(body.messages)) {
       return sendError(res, 400, "'messages' is a required property", 'invalid_request_error', null);
     }
-    const fault = faults.shift();
-    if (latencyMs > 0) await sleep(latencyMs);
+    const flex = body.service_tier === 'flex';
+    const flexOut = flex && flexUnavailableLeft > 0;
+    if (flexOut) flexUnavailableLeft -= 1;
+    const fault = flexOut ? undefined : faults.shift();
+    const delayMs = latencyMs + (flex ? (habits.flexLatencyMs ?? 0) : 0);
+    if (delayMs > 0) await sleep(delayMs);
     if (res.destroyed) return;
+    // OpenAI's words when flex has no capacity; it does not charge for the request.
+    if (flexOut) return sendError(res, 429, 'Resource unavailable', 'resource_unavailable', 'resource_unavailable');
 
     if (fault && 'hang' in fault) return; // never answered; close() destroys the socket
     if (fault && 'status' in fault) {
@@ -246,6 +320,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model: answer.model,
+      service_tier: answer.serviceTier,
       choices: [
         {
           index: 0,
@@ -274,6 +349,9 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     const completion_tokens = doubleTokenCount(text);
     return {
       model: typeof body.model === 'string' ? body.model : models[0],
+      // The tier that served it, as OpenAI echoes it: what was asked for, else the default one.
+      serviceTier:
+        typeof body.service_tier === 'string' && body.service_tier !== 'auto' ? body.service_tier : 'default',
       text,
       finishReason: truncated ? ('length' as const) : ('stop' as const),
       usage: { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens },
@@ -287,6 +365,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       object: 'chat.completion.chunk',
       created: Math.floor(Date.now() / 1000),
       model: answer.model,
+      service_tier: answer.serviceTier,
     };
     const chunk = (delta: object, finish_reason: string | null) => ({
       ...base,
@@ -311,6 +390,183 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     res.end(events.map(sse).join('') + 'data: [DONE]\n\n');
   }
 
+  /** The Files and Batches endpoints a provider batch goes through (OpenAI's shapes, what the openai SDK reads). */
+  function batchApi(
+    method: string,
+    path: string,
+    contentType: string,
+    raw: string,
+    body: any,
+    res: ServerResponse,
+  ): void {
+    const now = Date.now();
+    if (method === 'POST' && path === '/v1/files') {
+      const upload = multipartFile(contentType, raw);
+      if (!upload) return sendError(res, 400, "'file' is a required property", 'invalid_request_error', null);
+      const id = `file-double-${nextId++}`;
+      files.set(id, { ...upload, createdAt: now });
+      return sendJson(res, 200, fileObject(id));
+    }
+    const content = /^\/v1\/files\/([^/]+)\/content$/.exec(path);
+    if (method === 'GET' && content) {
+      const file = files.get(content[1]);
+      if (!file) return sendError(res, 404, `No such File object: ${content[1]}`, 'invalid_request_error', null);
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      return void res.end(file.content);
+    }
+    if (method === 'POST' && path === '/v1/batches') {
+      if (!files.has(body?.input_file_id))
+        return sendError(res, 400, 'input_file_id is not a file', 'invalid_request_error', null);
+      if (body?.completion_window !== '24h')
+        return sendError(res, 400, 'completion_window must be 24h', 'invalid_request_error', null);
+      const batch: DoubleBatch = {
+        id: `batch_double_${nextId++}`,
+        inputFileId: body.input_file_id,
+        metadata: body.metadata ?? null,
+        createdAt: now,
+        status: 'in_progress',
+        outputFileId: null,
+        errorFileId: null,
+        cancelledAt: null,
+        completedAt: null,
+      };
+      batches.push(batch);
+      return sendJson(res, 200, batchObject(batch));
+    }
+    if ((method === 'GET' && path.startsWith('/v1/batches?')) || (method === 'GET' && path === '/v1/batches')) {
+      const data = [...batches].reverse().map((b) => batchObject(settle(b)));
+      return sendJson(res, 200, {
+        object: 'list',
+        data,
+        first_id: data[0]?.id ?? null,
+        last_id: data.at(-1)?.id ?? null,
+        has_more: false,
+      });
+    }
+    const one = /^\/v1\/batches\/([^/]+)(\/cancel)?$/.exec(path);
+    const batch = one && batches.find((b) => b.id === one[1]);
+    if (!batch) return sendError(res, 404, `No such Batch: ${one?.[1] ?? path}`, 'invalid_request_error', null);
+    if (method === 'GET' && !one[2]) return sendJson(res, 200, batchObject(settle(batch)));
+    if (method === 'POST' && one[2]) {
+      settle(batch);
+      if (batch.status === 'in_progress') {
+        // Nothing was answered yet: OpenAI charges only for lines done before the cancel, here none.
+        batch.status = 'cancelled';
+        batch.cancelledAt = now;
+      }
+      return sendJson(res, 200, batchObject(batch));
+    }
+    return sendError(res, 404, `Unknown request URL: ${method} ${path}.`, 'invalid_request_error', 'unknown_url');
+  }
+
+  /** A provider batch as of now: once its time has come, it ends as batchHabits say, its files written. */
+  function settle(batch: DoubleBatch): DoubleBatch {
+    if (batch.status !== 'in_progress' || Date.now() - batch.createdAt < (batchHabits.completeAfterMs ?? 0))
+      return batch;
+    const ending = batchHabits.ending ?? 'completed';
+    batch.status = ending;
+    if (ending !== 'completed') return batch;
+    batch.completedAt = Date.now();
+    const failing = new Set(batchHabits.failLines ?? []);
+    const output: string[] = [];
+    const errors: string[] = [];
+    for (const raw of (files.get(batch.inputFileId)?.content ?? '').split('\n')) {
+      if (raw.trim() === '') continue;
+      const line = JSON.parse(raw);
+      if (failing.has(line.custom_id)) {
+        errors.push(
+          JSON.stringify({
+            id: `batch_req_${nextId++}`,
+            custom_id: line.custom_id,
+            response: {
+              status_code: 500,
+              request_id: '',
+              body: { error: { message: 'The server had an error', type: 'server_error', code: 'server_error' } },
+            },
+            error: null,
+          }),
+        );
+        continue;
+      }
+      const answer = buildAnswer(line.body);
+      const completion = {
+        id: `chatcmpl-double-${nextId++}`,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model: answer.model,
+        service_tier: 'batch',
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: answer.text },
+            finish_reason: answer.finishReason,
+            logprobs: null,
+          },
+        ],
+        usage: answer.usage,
+      };
+      output.push(
+        JSON.stringify({
+          id: `batch_req_${nextId++}`,
+          custom_id: line.custom_id,
+          response: { status_code: 200, request_id: '', body: completion },
+          error: null,
+        }),
+      );
+    }
+    const write = (lines: string[]) => {
+      if (lines.length === 0) return null;
+      const id = `file-double-${nextId++}`;
+      files.set(id, {
+        filename: `${batch.id}.jsonl`,
+        purpose: 'batch_output',
+        content: lines.join('\n') + '\n',
+        createdAt: Date.now(),
+      });
+      return id;
+    };
+    batch.outputFileId = write(output);
+    batch.errorFileId = write(errors);
+    return batch;
+  }
+
+  function fileObject(id: string) {
+    const f = files.get(id)!;
+    return {
+      id,
+      object: 'file',
+      bytes: Buffer.byteLength(f.content),
+      created_at: Math.floor(f.createdAt / 1000),
+      filename: f.filename,
+      purpose: f.purpose,
+      status: 'processed',
+    };
+  }
+
+  function batchObject(b: DoubleBatch) {
+    const lines = (files.get(b.inputFileId)?.content ?? '').split('\n').filter((l) => l.trim() !== '').length;
+    const failed = b.status === 'completed' ? (batchHabits.failLines ?? []).length : 0;
+    const sec = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
+    return {
+      id: b.id,
+      object: 'batch',
+      endpoint: '/v1/chat/completions',
+      errors: null,
+      input_file_id: b.inputFileId,
+      completion_window: '24h',
+      status: b.status,
+      output_file_id: b.outputFileId,
+      error_file_id: b.errorFileId,
+      created_at: sec(b.createdAt),
+      in_progress_at: sec(b.createdAt),
+      expires_at: sec(b.createdAt + 86_400_000),
+      completed_at: sec(b.completedAt),
+      cancelled_at: sec(b.cancelledAt),
+      request_counts: { total: lines, completed: b.status === 'completed' ? lines - failed : 0, failed },
+      metadata: b.metadata,
+    };
+  }
+
   function control(method: string, path: string, body: any, res: ServerResponse): void {
     if (method === 'GET' && path === `${CONTROL_PREFIX}requests`) return sendJson(res, 200, requests);
     if (method === 'POST' && path === `${CONTROL_PREFIX}fault`) {
@@ -319,6 +575,18 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       }
       double.failNext(body.n, body.fault);
       return sendJson(res, 200, { queued: faults.length });
+    }
+    if (method === 'POST' && path === `${CONTROL_PREFIX}batch-habits`) {
+      if (typeof body !== 'object' || body === null)
+        return sendError(res, 400, 'expected a BatchHabits object', 'invalid_request_error', null);
+      double.setBatchHabits(body);
+      return sendJson(res, 200, { batchHabits: body });
+    }
+    if (method === 'POST' && path === `${CONTROL_PREFIX}flex-unavailable`) {
+      if (!Number.isInteger(body?.n))
+        return sendError(res, 400, 'expected {"n": <integer>}', 'invalid_request_error', null);
+      double.flexUnavailable(body.n);
+      return sendJson(res, 200, { flexUnavailable: flexUnavailableLeft });
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}latency`) {
       double.setLatency(Number(body?.ms) || 0);
@@ -368,6 +636,27 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
   const { address, port } = server.address() as AddressInfo;
   double.url = `http://${address.includes(':') ? `[${address}]` : address}:${port}/v1`;
   return double;
+}
+
+/** The `file` part of a multipart/form-data body (what files.create sends), with its name and the purpose field. */
+function multipartFile(
+  contentType: string,
+  raw: string,
+): { filename: string; purpose: string; content: string } | null {
+  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
+  if (!boundary) return null;
+  let file: { filename: string; content: string } | null = null;
+  let purpose = '';
+  for (const part of raw.split(`--${boundary[1] ?? boundary[2]}`)) {
+    const split = part.indexOf('\r\n\r\n');
+    if (split < 0) continue;
+    const headers = part.slice(0, split);
+    const value = part.slice(split + 4).replace(/\r\n$/, '');
+    const name = /name="([^"]+)"/.exec(headers)?.[1];
+    if (name === 'file') file = { filename: /filename="([^"]*)"/.exec(headers)?.[1] ?? 'upload', content: value };
+    if (name === 'purpose') purpose = value;
+  }
+  return file && { ...file, purpose };
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

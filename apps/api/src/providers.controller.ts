@@ -43,6 +43,9 @@ export class ProvidersController {
           target: p.target,
           model: p.model,
           clearance: p.clearance,
+          // Cloud: the declared provider and which of its tiers this route is (standard, flex, batch; issue 16 §3).
+          provider: cloud ? cloud.provider : null,
+          tier: cloud ? cloud.tier : null,
           // Cloud: the operator's declaration that the endpoint runs on premises (required for restricted).
           onPremises: cloud ? cloud.onPremises : null,
           available: p.available !== false,

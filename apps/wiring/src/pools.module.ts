@@ -10,6 +10,7 @@ import { PoolRegistry } from '#libs/pools';
 import { TokenRateLimiter } from '#libs/pools';
 import { ProviderDirectory } from '#libs/pools';
 import { ProviderCapabilities } from '#libs/pools';
+import { ProviderBatchLedger } from '#libs/pools';
 
 /** A heartbeat lives three beats: one late beat is tolerated, a dead worker drops out within seconds. */
 const HEARTBEAT_TTL_BEATS = 3;
@@ -40,8 +41,21 @@ const HEARTBEAT_TTL_BEATS = 3;
         new ProviderCapabilities(redis, c.prefix, { memoryMs: c.capabilityMemoryMs }),
     },
     {
+      provide: ProviderBatchLedger,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (redis: RedisClient, c: AppConfig) => new ProviderBatchLedger(redis, c.prefix),
+    },
+    {
       provide: ProviderDirectory,
-      inject: [APP_CONFIG, PoolRegistry, BatchStore, CircuitRegistry, JobQueue, ProviderCapabilities],
+      inject: [
+        APP_CONFIG,
+        PoolRegistry,
+        BatchStore,
+        CircuitRegistry,
+        JobQueue,
+        ProviderCapabilities,
+        ProviderBatchLedger,
+      ],
       useFactory: (
         c: AppConfig,
         pools: PoolRegistry,
@@ -49,9 +63,18 @@ const HEARTBEAT_TTL_BEATS = 3;
         circuits: CircuitRegistry,
         jobs: JobQueue,
         capabilities: ProviderCapabilities,
-      ) => new ProviderDirectory(c, pools, store, circuits, jobs, capabilities),
+        providerBatches: ProviderBatchLedger,
+      ) => new ProviderDirectory(c, pools, store, circuits, jobs, capabilities, providerBatches),
     },
   ],
-  exports: [PoolRegistry, ProviderDirectory, CircuitRegistry, TokenRateLimiter, ProviderCapabilities, BatchesModule],
+  exports: [
+    PoolRegistry,
+    ProviderDirectory,
+    CircuitRegistry,
+    TokenRateLimiter,
+    ProviderCapabilities,
+    ProviderBatchLedger,
+    BatchesModule,
+  ],
 })
 export class PoolsModule {}

@@ -11,6 +11,8 @@ export type ItemOutcome =
   | { kind: 'skipped' }
   /** The item moved to another provider, whose queue now holds its job. */
   | { kind: 'rerouted'; to: string }
+  /** The item's request waits in a provider batch (the batch tier): ProviderBatchRunner finishes it. */
+  | { kind: 'handed-off' }
   /** The batch was cancelled while the item ran. */
   | { kind: 'cancelled' }
   /** The item is recorded failed; the job fails with `error` (a PermanentJobError, or the last attempt's error). */
@@ -24,8 +26,11 @@ export type ItemOutcome =
  * What the job hands back to BullMQ: the outcome's name as the job's return value, or the error that makes
  * BullMQ fail, retry or rate-limit it. Errors are rethrown, never turned into "success".
  */
-export function jobResult(outcome: ItemOutcome): { outcome: 'completed' | 'skipped' | 'rerouted' | 'cancelled' } {
+export function jobResult(outcome: ItemOutcome): {
+  outcome: 'completed' | 'skipped' | 'rerouted' | 'cancelled' | 'handed-off';
+} {
   switch (outcome.kind) {
+    case 'handed-off':
     case 'completed':
     case 'skipped':
     case 'rerouted':

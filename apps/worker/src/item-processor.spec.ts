@@ -167,6 +167,7 @@ function processorWith(
 ) {
   const jobs = new InMemoryJobQueue();
   const circuitFailures: string[] = [];
+  const circuitTrips: string[] = [];
   const learned: string[] = [];
   const circuits = {
     admit: async () => opts.circuit ?? 'pass',
@@ -175,6 +176,7 @@ function processorWith(
       circuitFailures.push(name),
       { state: 'closed' as const, failures: 1, openedAt: null }
     ),
+    trip: async (name: string) => (circuitTrips.push(name), { state: 'open' as const, failures: 1, openedAt: 1 }),
   };
   const pools = {
     recordThroughput: async (_t: RouteTarget, _p: string, tps: number) => tps,
@@ -196,6 +198,7 @@ function processorWith(
   return {
     jobs,
     circuitFailures,
+    circuitTrips,
     learned,
     processor: new ItemProcessor({ store, calls, endings, feedback, maxOutputTokens: 256 }),
   };
@@ -349,6 +352,27 @@ describe('ItemProcessor', () => {
     expect(store.views.get(0)!.error).toBe('frontier failed: 503 from upstream');
     expect(jobs.jobs(queueRefFor('local', 'tiny')).map((j) => j.id)).toEqual(['b1.0.r2']);
     expect(store.reservedUsd).toBeCloseTo(0, 9);
+  });
+
+  it("moves an item off a flex tier out of capacity at once, opening that tier's circuit, not the provider's", async () => {
+    const store = new InMemoryItemStore(10, { target: 'cloud', provider: 'frontier.flex', model: 'big' });
+    const { processor, jobs, circuitFailures, circuitTrips } = processorWith(store);
+    const outcome = await processor.run(
+      // Not the last attempt: a tier out of capacity is not retried on it.
+      job({ attempt: 1, isLastAttempt: false }),
+      {
+        target: 'cloud',
+        price: PRICE,
+        provider: provider('frontier.flex', async () => {
+          throw new ProviderError('HTTP 429 (resource_unavailable)', false, 'tier_unavailable');
+        }),
+      },
+    );
+    expect(outcome).toEqual({ kind: 'rerouted', to: 'tiny' });
+    expect(circuitTrips).toEqual(['frontier.flex']);
+    expect(circuitFailures).toEqual([]);
+    expect(store.views.get(0)!.error).toBe('frontier.flex failed: HTTP 429 (resource_unavailable)');
+    expect(jobs.jobs(queueRefFor('local', 'tiny'))).toHaveLength(1);
   });
 
   it('queues the item again for a retry before its last attempt, and the job throws the provider error', async () => {

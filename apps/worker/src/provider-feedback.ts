@@ -11,7 +11,7 @@ import type { RunningItem } from './running-item.js';
 
 export interface ProviderFeedbackDeps {
   pools: Pick<PoolRegistry, 'recordThroughput' | 'recordTokenRatios' | 'recordCallTiming'>;
-  circuits: Pick<CircuitRegistry, 'recordSuccess' | 'recordFailure'>;
+  circuits: Pick<CircuitRegistry, 'recordSuccess' | 'recordFailure' | 'trip'>;
   /** Where a provider's refusals of structured requests are learned from (optional: tests without it learn nothing). */
   capabilities?: Pick<ProviderCapabilities, 'recordRefusal'>;
   maxOutputTokens: number;
@@ -50,7 +50,13 @@ export class ProviderFeedback {
     jsonSchema: Record<string, unknown> | undefined,
   ): Promise<void> {
     const name = run.on.provider.name;
-    if (err instanceof ProviderError && CIRCUIT_FAILURES.has(err.code)) {
+    if (err instanceof ProviderError && err.code === 'tier_unavailable') {
+      // A tier out of capacity (flex's 429 "resource unavailable"): that route's circuit opens, so routing
+      // weighs the provider's other tiers and local until its probe finds capacity again. The provider's own
+      // (standard) circuit is another route's and hears nothing of it (issue 16 §3).
+      const circuit = await this.deps.circuits.trip(name);
+      this.log.warn({ msg: 'tier unavailable: circuit open', provider: name, failures: circuit.failures });
+    } else if (err instanceof ProviderError && CIRCUIT_FAILURES.has(err.code)) {
       const circuit = await this.deps.circuits.recordFailure(name);
       if (circuit.state === 'open') this.log.warn({ msg: 'circuit open', provider: name, failures: circuit.failures });
     }

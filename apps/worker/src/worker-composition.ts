@@ -12,9 +12,11 @@ import type { CircuitRegistry } from '#libs/pools';
 import type { PoolRegistry } from '#libs/pools';
 import type { ProviderCapabilities } from '#libs/pools';
 import type { ProviderDirectory } from '#libs/pools';
+import type { ProviderBatchLedger } from '#libs/pools';
 import type { TokenRateLimiter } from '#libs/pools';
 import type { ApiKeySource } from '#libs/providers';
 import { CloudProvider } from '#libs/providers';
+import { ProviderBatchApi } from '#libs/providers';
 import { queueRefFor, type QueueLayer } from '#libs/queue';
 import type { RouteTarget, RoutingPolicy } from '#libs/routing';
 import type { ScheduleService } from '#libs/schedules';
@@ -28,6 +30,7 @@ import { ItemEndings } from './item-endings.js';
 import { ItemProcessor } from './item-processor.js';
 import { ItemRerouter } from './item-rerouter.js';
 import { LocalModelPool } from './local-model-pool.js';
+import { ProviderBatchRunner } from './provider-batch-runner.js';
 import { ProviderFeedback } from './provider-feedback.js';
 import { ScheduleRunner } from './schedule-runner.js';
 import { ResultRetention } from './result-retention.js';
@@ -43,6 +46,8 @@ export interface WorkerServices {
   tokens: TokenRateLimiter;
   policy: RoutingPolicy;
   capabilities: ProviderCapabilities;
+  /** Where batch tiers keep their lines and open provider batches (issue 16 §3). */
+  providerBatches: ProviderBatchLedger;
   schedules: ScheduleService;
   intake: BatchIntake;
   branchOutputs: BranchOutputs;
@@ -60,11 +65,14 @@ export interface WorkerParts {
   resultRetention: ResultRetention;
   /** A local model's pool, once the engine is open: loads the model, computes its sequences, then consumes. */
   openLocalPool(model: LocalModelConfig & { modelPath: string }, llama: Llama): Promise<LocalModelPool>;
-  /** A cloud provider's client and the pool that consumes its queue (not started). */
+  /**
+   * A cloud route's client and the pool that consumes its queue (not started); for a batch tier, the runner
+   * that drives its provider batches (started and stopped with the pool).
+   */
   cloudPool(
     cloud: CloudProviderConfig,
     apiKey: string | ApiKeySource,
-  ): { pool: InferencePool; provider: CloudProvider };
+  ): { pool: InferencePool; provider: CloudProvider; batchRunner?: ProviderBatchRunner };
 }
 
 /** The Nest token WorkerModule provides the composed WorkerParts under. */
@@ -138,6 +146,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
         probeTimeoutMs: config.circuit.probeTimeoutMs,
         audit: egress,
         contextTokens: cloud.contextTokens,
+        ...(cloud.tier === 'flex' && { serviceTier: 'flex' as const }),
       });
       const description = {
         model: cloud.model,
@@ -150,6 +159,29 @@ export function composeWorker(s: WorkerServices): WorkerParts {
         sequences: cloud.concurrency,
         activeSequences: cloud.concurrency,
       };
+      const batchRunner = cloud.batch
+        ? new ProviderBatchRunner({
+            route: cloud,
+            api: new ProviderBatchApi({
+              name: cloud.name,
+              baseURL: cloud.baseURL,
+              apiKey,
+              model: cloud.model,
+              clearance: cloud.clearance,
+              timeoutMs: cloud.timeoutMs,
+              audit: egress,
+            }),
+            ledger: s.providerBatches,
+            store,
+            rerouter,
+            elsewhere: (item) => endings.elsewhere(item),
+            counter: {
+              countTokens: (text) => provider.countTokens(text),
+              promptTokens: (prompt) => provider.promptTokens(prompt.system, prompt.prompt),
+            },
+            maxOutputTokens,
+          })
+        : undefined;
       const pool = new InferencePool(
         {
           target: 'cloud',
@@ -163,9 +195,10 @@ export function composeWorker(s: WorkerServices): WorkerParts {
           latencyMs: cloud.latencyMs,
           tokensPerSec: cloud.tokensPerSec,
         },
-        { jobs, registry, processor },
+        // A batch tier's jobs hand their item to the runner instead of calling the provider.
+        { jobs, registry, processor: batchRunner ?? processor },
       );
-      return { pool, provider };
+      return { pool, provider, batchRunner };
     },
   };
 }

@@ -18,6 +18,7 @@ import { shutdownPlan } from '#libs/lifecycle';
 import { PromptTokens } from '#libs/batches';
 import type { InferencePool } from './inference-pool.js';
 import type { LocalModelPool } from './local-model-pool.js';
+import type { ProviderBatchRunner } from './provider-batch-runner.js';
 import { WORKER_PARTS, type WorkerParts } from './worker-composition.js';
 
 /**
@@ -29,7 +30,11 @@ import { WORKER_PARTS, type WorkerParts } from './worker-composition.js';
 export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = new Logger('worker');
   private readonly localPools: LocalModelPool[] = [];
-  private readonly cloudPools: Array<{ pool: InferencePool; provider: CloudProvider }> = [];
+  private readonly cloudPools: Array<{
+    pool: InferencePool;
+    provider: CloudProvider;
+    batchRunner?: ProviderBatchRunner;
+  }> = [];
   private llama?: Llama;
 
   constructor(
@@ -55,9 +60,10 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
       (system, prompt, model = localModels[0]?.name) => byName.get(model)?.promptTokens(system, prompt) ?? null,
     );
     for (const cloud of cloudProviders) {
-      const { pool, provider } = this.parts.cloudPool(cloud, await this.apiKeyOf(cloud));
-      this.cloudPools.push({ pool, provider });
+      const { pool, provider, batchRunner } = this.parts.cloudPool(cloud, await this.apiKeyOf(cloud));
+      this.cloudPools.push({ pool, provider, batchRunner });
       await pool.start();
+      batchRunner?.start();
     }
     if (cloudProviders.length === 0) {
       this.log.log({
@@ -86,6 +92,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
       this.parts.resultRetention.stop(drainMs),
       ...this.localPools.map((p) => p.stop(drainMs)),
       ...this.cloudPools.map(({ pool }) => pool.stop(drainMs)),
+      ...this.cloudPools.map(({ batchRunner }) => batchRunner?.stop()),
     ]);
     await Promise.all(this.cloudPools.map(({ provider }) => provider.close()));
     this.promptTokens.use(null);

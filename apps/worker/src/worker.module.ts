@@ -17,6 +17,7 @@ import { CircuitRegistry } from '#libs/pools';
 import { ProviderDirectory } from '#libs/pools';
 import { TokenRateLimiter } from '#libs/pools';
 import { ProviderCapabilities } from '#libs/pools';
+import { ProviderBatchLedger } from '#libs/pools';
 import { RoutingPolicy } from '#libs/routing';
 import { AuditTrail } from '#libs/audit';
 import { WORKER_PARTS, composeWorker } from './worker-composition.js';
@@ -53,6 +54,7 @@ export class WorkerModule {
             TokenRateLimiter,
             RoutingPolicy,
             ProviderCapabilities,
+            ProviderBatchLedger,
             ScheduleService,
             BatchIntake,
             BranchOutputs,
@@ -71,6 +73,7 @@ export class WorkerModule {
             tokens: TokenRateLimiter,
             policy: RoutingPolicy,
             capabilities: ProviderCapabilities,
+            providerBatches: ProviderBatchLedger,
             schedules: ScheduleService,
             intake: BatchIntake,
             branchOutputs: BranchOutputs,
@@ -89,6 +92,7 @@ export class WorkerModule {
               tokens,
               policy,
               capabilities,
+              providerBatches,
               schedules,
               intake,
               branchOutputs,

@@ -90,3 +90,75 @@ describe('clearance above confidential (issue 13 §6)', () => {
     expect(loadConfig(one({ clearance: 'internal', onPremises: true })).cloudProviders[0].onPremises).toBe(true);
   });
 });
+
+describe('cloud tiers (issue 16 §3)', () => {
+  const provider = (p: Record<string, unknown> = {}) => ({
+    K: 'k',
+    CLOUD_PROVIDERS: JSON.stringify([
+      { name: 'frontier', baseURL: 'https://a/v1', model: 'm', apiKeyEnv: 'K', clearance: 'internal', ...p },
+    ]),
+  });
+
+  it('declares only the standard route by default, named as the provider, so existing configs behave as before', () => {
+    const routes = loadConfig(provider()).cloudProviders;
+    expect(routes.map((r) => [r.name, r.provider, r.tier])).toEqual([['frontier', 'frontier', 'standard']]);
+    const single = loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', OPENAI_API_KEY: 'k' }).cloudProviders;
+    expect(single.map((r) => [r.name, r.tier])).toEqual([['frontier', 'standard']]);
+  });
+
+  it('adds one route per tier, with the provider’s endpoint and clearance and the tier’s own price', () => {
+    const routes = loadConfig(
+      provider({
+        priceInputPerM: 1,
+        priceOutputPerM: 4,
+        tiers: { flex: { latencyMs: 5000, timeoutMs: 900_000 }, batch: { priceInputPerM: 0.4, expectedMs: 3_600_000 } },
+      }),
+    ).cloudProviders;
+    expect(routes.map((r) => r.name)).toEqual(['frontier', 'frontier.flex', 'frontier.batch']);
+    const [standard, flex, batch] = routes;
+    expect(flex).toMatchObject({
+      provider: 'frontier',
+      tier: 'flex',
+      baseURL: 'https://a/v1',
+      clearance: 'internal',
+      price: { inputPerMTokUsd: 0.5, outputPerMTokUsd: 2 },
+      latencyMs: 5000,
+      timeoutMs: 900_000,
+    });
+    expect(flex.tokensPerSec).toBe(standard.tokensPerSec);
+    expect(batch).toMatchObject({
+      tier: 'batch',
+      clearance: 'internal',
+      price: { inputPerMTokUsd: 0.4, outputPerMTokUsd: 2 },
+      batch: { expectedMs: 3_600_000, pollMs: 60_000, maxLines: 50_000 },
+    });
+  });
+
+  it('takes CLOUD_TIERS for the single provider', () => {
+    const routes = loadConfig({
+      OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
+      OPENAI_API_KEY: 'k',
+      CLOUD_TIERS: '{"flex": {"priceMultiplier": 0.4}}',
+    }).cloudProviders;
+    expect(routes.map((r) => [r.name, r.price.outputPerMTokUsd])).toEqual([
+      ['frontier', 0.6],
+      ['frontier.flex', 0.24],
+    ]);
+  });
+
+  it('refuses a tier it does not know, a setting a tier does not take, and a window beyond 24 h, naming each', () => {
+    expect(() => loadConfig(provider({ tiers: { priority: {} } }))).toThrow(
+      /^CLOUD_PROVIDERS\[0\]\.tiers\.priority: expected a tier named flex or batch/,
+    );
+    expect(() => loadConfig(provider({ tiers: { flex: { pollMs: 5 } } }))).toThrow(
+      /^CLOUD_PROVIDERS\[0\]\.tiers\.flex\.pollMs: expected one of/,
+    );
+    expect(() => loadConfig(provider({ tiers: { batch: { expectedMs: 90_000_000 } } }))).toThrow(
+      /^CLOUD_PROVIDERS\[0\]\.tiers\.batch\.expectedMs: expected at most the 24 h window/,
+    );
+    expect(() => loadConfig(provider({ tiers: [] }))).toThrow(/^CLOUD_PROVIDERS\[0\]\.tiers: expected an object/);
+    expect(() => loadConfig({ OPENAI_BASE_URL: 'http://x/v1', OPENAI_API_KEY: 'k', CLOUD_TIERS: 'flex' })).toThrow(
+      /^CLOUD_TIERS: expected JSON/,
+    );
+  });
+});

@@ -3,10 +3,26 @@ import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain';
 import type { Price } from '#libs/domain';
 import { ConfigError } from '#libs/domain';
 import type { EnvReader } from './env-reader.js';
+import {
+  parseTiers,
+  tierRouteName,
+  type BatchTierSettings,
+  type CloudTier,
+  type TierDeclaration,
+} from './cloud-tiers.js';
 
-/** One OpenAI-compatible endpoint: where it is, how it is paid, how far data may go to it. */
+/**
+ * One route to an OpenAI-compatible endpoint: where it is, how it is paid, how far data may go to it. A provider
+ * that declares tiers (issue 16 §3) is one entry per tier: `name` is the route (`frontier`, `frontier.flex`,
+ * `frontier.batch`), with its own queue, price, measured latency and circuit; `provider` is the declared name.
+ */
 export interface CloudProviderConfig {
   name: string;
+  /** The provider as declared (CLOUD_PROVIDERS[].name, CLOUD_PROVIDER_NAME): what its tiers share. */
+  provider: string;
+  tier: CloudTier;
+  /** The batch tier only: how its Batch API is driven. */
+  batch?: BatchTierSettings;
   baseURL: string;
   /** The key at start-up (validated then). */
   apiKey: string;
@@ -52,7 +68,7 @@ const RESTRICTED_NEEDS_PREMISES = (declaration: string): string =>
 /**
  * CLOUD_PROVIDERS: a JSON array of providers, each {name, baseURL, model, clearance, onPremises, apiKeyEnv | apiKeyFile,
  * priceInputPerM, priceOutputPerM, timeoutMs, maxRetries, concurrency, requestsPerMinute, tokensPerMinute,
- * latencyMs, tokensPerSec, contextTokens}. Without it, OPENAI_BASE_URL + OPENAI_API_KEY define one provider ("frontier").
+ * latencyMs, tokensPerSec, contextTokens, tiers} (tiers: cloud-tiers.ts; CLOUD_TIERS for the single provider). Without it, OPENAI_BASE_URL + OPENAI_API_KEY define one provider ("frontier").
  * Keys are read from the environment or files, never from the JSON itself, so the JSON can be logged.
  */
 export function cloudProviders(e: EnvReader, env: Record<string, string | undefined>): CloudProviderConfig[] {
@@ -78,9 +94,16 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
     if (clearance === 'restricted' && !onPremises) {
       throw new ConfigError('CLOUD_MAX_SENSITIVITY', RESTRICTED_NEEDS_PREMISES('CLOUD_ON_PREMISES=true'), clearance);
     }
-    return [
+    const price = {
+      inputPerMTokUsd: e.number('CLOUD_PRICE_INPUT_PER_M', 0.15),
+      outputPerMTokUsd: e.number('CLOUD_PRICE_OUTPUT_PER_M', 0.6),
+    };
+    const tiers = parseTiers(jsonOf(e.optionalString('CLOUD_TIERS'), 'CLOUD_TIERS'), price, 'CLOUD_TIERS');
+    return withTiers(
       {
         name,
+        provider: name,
+        tier: 'standard',
         baseURL,
         apiKey,
         // OPENAI_API_KEY wins over the file when both are set (EnvReader.secret reads it first).
@@ -90,12 +113,10 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
         clearance,
         onPremises,
         ...defaults,
-        price: {
-          inputPerMTokUsd: e.number('CLOUD_PRICE_INPUT_PER_M', 0.15),
-          outputPerMTokUsd: e.number('CLOUD_PRICE_OUTPUT_PER_M', 0.6),
-        },
+        price,
       },
-    ];
+      tiers,
+    );
   }
   let parsed: unknown;
   try {
@@ -105,7 +126,7 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
   }
   if (!Array.isArray(parsed)) throw new ConfigError('CLOUD_PROVIDERS', 'a JSON array of providers');
   const seen = new Set<string>();
-  return parsed.map((p: Record<string, unknown>, i: number) => {
+  return parsed.flatMap((p: Record<string, unknown>, i: number) => {
     const where = `CLOUD_PROVIDERS[${i}]`;
     const str = (key: string, fallback?: string): string => {
       const v = p?.[key] ?? fallback;
@@ -143,8 +164,14 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
         clearance,
       );
     }
-    return {
+    const price = {
+      inputPerMTokUsd: num('priceInputPerM', 0.15, 0)!,
+      outputPerMTokUsd: num('priceOutputPerM', 0.6, 0)!,
+    };
+    const standard: CloudProviderConfig = {
       name,
+      provider: name,
+      tier: 'standard',
       baseURL,
       apiKey: apiKeyOf(p, where, env),
       apiKeyFile: typeof p.apiKeyEnv !== 'string' && typeof p.apiKeyFile === 'string' ? p.apiKeyFile : null,
@@ -162,9 +189,39 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
         num('contextTokens', defaults.contextTokens, MIN_CONTEXT_TOKENS)!,
         `${where}.contextTokens`,
       ),
-      price: { inputPerMTokUsd: num('priceInputPerM', 0.15, 0)!, outputPerMTokUsd: num('priceOutputPerM', 0.6, 0)! },
+      price,
     };
+    return withTiers(standard, parseTiers(p.tiers, price, `${where}.tiers`));
   });
+}
+
+/**
+ * The provider's standard route, then one route per declared tier: the same endpoint, key, model and clearance
+ * (clearance applies to every tier exactly as to the provider), the tier's own price and speed.
+ */
+function withTiers(standard: CloudProviderConfig, tiers: TierDeclaration[]): CloudProviderConfig[] {
+  return [
+    standard,
+    ...tiers.map((t) => ({
+      ...standard,
+      name: tierRouteName(standard.provider, t.tier),
+      tier: t.tier,
+      price: t.price,
+      latencyMs: t.latencyMs ?? standard.latencyMs,
+      tokensPerSec: t.tokensPerSec ?? standard.tokensPerSec,
+      timeoutMs: t.timeoutMs ?? standard.timeoutMs,
+      ...(t.batch ? { batch: t.batch } : {}),
+    })),
+  ];
+}
+
+function jsonOf(raw: string | undefined, name: string): unknown {
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new ConfigError(name, 'JSON, e.g. {"flex": {}, "batch": {}}');
+  }
 }
 
 function integer(n: number, name: string): number {

@@ -26,6 +26,16 @@ describe('CircuitRegistry (real Redis)', () => {
     expect(await circuits.admit(provider, 5_000)).toBe('refused');
   });
 
+  it('trips open at one failure that says the route is out (a flex tier out of capacity), and only that route', async () => {
+    const flex = `${p()}.flex`;
+    const standard = flex.replace(/\.flex$/, '');
+    expect(await circuits.trip(flex, 7)).toEqual({ state: 'open', failures: 1, openedAt: 7 });
+    expect(await circuits.admit(flex, 8)).toBe('refused');
+    expect(await circuits.get(standard, 8)).toEqual({ state: 'closed', failures: 0, openedAt: null });
+    // Probed again after openMs like any open circuit.
+    expect(await circuits.admit(flex, 10_007)).toBe('probe');
+  });
+
   it('half-opens after the wait and lets exactly one probe through, however many ask', async () => {
     const provider = p();
     for (let t = 0; t < 3; t++) await circuits.recordFailure(provider, t);

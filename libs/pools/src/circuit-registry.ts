@@ -100,10 +100,23 @@ export class CircuitRegistry {
     return (await this.run(provider, 'failure', now)).circuit;
   }
 
-  private async run(provider: string, event: string, now: number): Promise<{ circuit: Circuit; admitted: boolean }> {
+  /**
+   * One failure that says by itself the route is out (a flex tier's "resource unavailable", issue 16 §3): the
+   * circuit opens now, whatever the threshold, and is probed again after openMs like any other.
+   */
+  async trip(provider: string, now = Date.now()): Promise<Circuit> {
+    return (await this.run(provider, 'failure', now, 1)).circuit;
+  }
+
+  private async run(
+    provider: string,
+    event: string,
+    now: number,
+    threshold = this.settings.failureThreshold,
+  ): Promise<{ circuit: Circuit; admitted: boolean }> {
     const [state, failures, openedAt, admitted] = await this.circuitScript(
       { circuit: `${globalKeyPrefix(this.prefix)}:circuit:${provider}` },
-      [event, String(now), String(this.settings.failureThreshold), String(this.settings.openMs)],
+      [event, String(now), String(threshold), String(this.settings.openMs)],
     );
     return {
       circuit: { state, failures: Number(failures), openedAt: Number(openedAt) < 0 ? null : Number(openedAt) },

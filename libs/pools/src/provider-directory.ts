@@ -1,16 +1,22 @@
 import type { AppConfig, CloudProviderConfig, LocalModelConfig } from '#libs/config';
+import { BATCH_WINDOW_MS } from '#libs/config';
 import type { BatchStore } from '#libs/batches';
 import type { WorkItem, BatchTask, RouteTarget } from '#libs/domain';
 import { taskKind, routableItem } from '#libs/batches';
 import { queueRefFor, type JobName, type QueueLayer } from '#libs/queue';
 import type { LatencyFit } from '#libs/routing';
+import { BATCH_ESCALATION_LEAD_MS, batchWindowMs } from '#libs/routing';
 import type { TokenCalibration, TaskKind } from '#libs/routing';
 import { workTokensOn, type ProviderView, type QueuedWork, type RoutableItem } from '#libs/routing';
 import type { RoutingState } from '#libs/routing';
 import type { CircuitRegistry } from './circuit-registry.js';
 import type { ProviderCapabilities } from './provider-capabilities.js';
+import type { ProviderBatchLedger } from './provider-batch-ledger.js';
 import type { PoolHeartbeat, PoolRegistry, SeenPool } from './pool-registry.js';
 import { modelCapacity, poolGraceMs, type ModelCapacity } from './coming-capacity.js';
+
+/** A provider batch's lines run in parallel at the provider: its window, not their size, says when they are done. */
+const BATCH_TIER_TOKENS_PER_SEC = 1_000_000;
 
 /** Cloud APIs serve many requests at once; this bounds how fast our backlog with them drains. */
 const CLOUD_PARALLELISM = 16;
@@ -36,6 +42,7 @@ export class ProviderDirectory {
     private readonly circuits: CircuitRegistry,
     private readonly jobs: QueueLayer,
     private readonly capabilities?: ProviderCapabilities,
+    private readonly providerBatches?: Pick<ProviderBatchLedger, 'durations'>,
   ) {}
 
   private readonly estimates = new Map<string, { item: RoutableItem; kind: TaskKind } | null>();
@@ -202,6 +209,7 @@ export class ProviderDirectory {
     cloud: CloudProviderConfig,
     backlog: (target: RouteTarget, provider: string) => number,
   ): Promise<ProviderView> {
+    if (cloud.batch) return this.batchView(cloud, backlog);
     const fit = await this.pools.latencyFit(cloud.name);
     return {
       target: 'cloud',
@@ -213,6 +221,36 @@ export class ProviderDirectory {
       concurrency: CLOUD_PARALLELISM,
       backlogTokens: backlog('cloud', cloud.name),
       latencyMs: fit?.latencyMs ?? cloud.latencyMs,
+      contextTokens: cloud.contextTokens,
+      available: (await this.circuits.get(cloud.name)).state !== 'open',
+      lacks: ((await this.capabilities?.lacks(cloud.name)) ?? []).map((l) => l.capability),
+    };
+  }
+
+  /**
+   * A batch tier (issue 16 §3): its items finish when their provider batch does, so its latency is how long the
+   * route's provider batches take (batchWindowMs: the slowest recent one, the configured expectation until some
+   * were measured) plus the lead at which an unfinished line is escalated; the policy's cloud margin comes on top. Generation speed is the provider's own
+   * business inside that window.
+   */
+  private async batchView(
+    cloud: CloudProviderConfig,
+    backlog: (target: RouteTarget, provider: string) => number,
+  ): Promise<ProviderView> {
+    const recentMs = (await this.providerBatches?.durations(cloud.name)) ?? [];
+    return {
+      target: 'cloud',
+      name: cloud.name,
+      model: cloud.model,
+      clearance: cloud.clearance,
+      price: cloud.price,
+      tokensPerSec: BATCH_TIER_TOKENS_PER_SEC,
+      concurrency: CLOUD_PARALLELISM,
+      backlogTokens: backlog('cloud', cloud.name),
+      // What the provider batch takes, and the lead at which a line not done by then is moved elsewhere.
+      latencyMs:
+        batchWindowMs({ recentMs, configuredMs: cloud.batch!.expectedMs, windowMs: BATCH_WINDOW_MS }) +
+        BATCH_ESCALATION_LEAD_MS,
       contextTokens: cloud.contextTokens,
       available: (await this.circuits.get(cloud.name)).state !== 'open',
       lacks: ((await this.capabilities?.lacks(cloud.name)) ?? []).map((l) => l.capability),

@@ -3,6 +3,14 @@ export { ApiKeyFile, type ApiKeySource } from './cloud/api-key-source.js';
 export { CloudProvider } from './cloud/cloud-provider.js';
 export { type EgressAudit, type EgressRecord } from './cloud/egress-audit.js';
 export {
+  FINAL_BATCH_STATUSES,
+  ProviderBatchApi,
+  type BatchLineRequest,
+  type BatchLineResult,
+  type ProviderBatchApiOptions,
+  type ProviderBatchStatus,
+} from './cloud/provider-batch-api.js';
+export {
   ProviderError,
   isRefusal,
   type ChatCall,

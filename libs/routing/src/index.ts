@@ -4,6 +4,13 @@ export { costOf, type Price } from './cost.js';
 export { EdfSequences, readyFrom } from './edf-schedule.js';
 export { FIT_DECAY, fitLatency, fitPoint, type FitSums, type LatencyFit } from './latency-fit.js';
 export {
+  BATCH_DURATIONS_KEPT,
+  BATCH_ESCALATION_LEAD_MS,
+  MIN_BATCH_SAMPLES,
+  batchWindowMs,
+  type BatchWindowQuestion,
+} from './provider-batch-window.js';
+export {
   CAPABILITIES,
   DEFAULT_PROBE_TIMEOUT_MS,
   RoutingPolicy,

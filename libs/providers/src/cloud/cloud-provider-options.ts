@@ -26,6 +26,12 @@ export interface CloudProviderOptions {
   contextTokens: number;
   stream?: boolean;
   /**
+   * Sent as `service_tier` on every request (issue 16 §3): `flex` buys the model at batch prices, slower and
+   * sometimes "resource unavailable" (a 429 that error-mapping tells apart as `tier_unavailable`). Absent: the
+   * provider's default tier, and no `service_tier` in the request (servers other than OpenAI may refuse it).
+   */
+  serviceTier?: 'flex';
+  /**
    * Limit on probe(): a provider that has not answered one token within it is not back
    * (CIRCUIT_PROBE_TIMEOUT_MS).
    */

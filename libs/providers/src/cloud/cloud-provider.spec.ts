@@ -83,6 +83,21 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
     });
   });
 
+  it('asks for the flex tier with service_tier on every request of a flex route, and for none otherwise', async () => {
+    await provider({ serviceTier: 'flex' }).complete(request());
+    await provider().complete(request());
+    const [flex, standard] = double.completionRequests();
+    expect(flex.body.service_tier).toBe('flex');
+    expect(standard.body).not.toHaveProperty('service_tier');
+  });
+
+  it('does not retry flex\'s "resource unavailable": the tier is out, the item goes elsewhere', async () => {
+    double.flexUnavailable(1);
+    const err = await rejection(provider({ serviceTier: 'flex' }).complete(request()));
+    expect(err).toMatchObject({ code: 'tier_unavailable', retryable: false });
+    expect(double.completionRequests()).toHaveLength(1);
+  });
+
   it('sends the API key as a Bearer token', async () => {
     await provider().complete(request());
     expect(double.requests[0].headers.authorization).toBe(`Bearer ${API_KEY}`);

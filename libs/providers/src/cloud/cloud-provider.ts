@@ -46,6 +46,7 @@ export class CloudProvider {
   private readonly timeoutMs: number;
   private readonly maxRetries: number;
   private readonly stream: boolean;
+  private readonly serviceTier?: 'flex';
   private readonly probeTimeoutMs: number;
   private readonly audit?: EgressAudit;
   /** Aborted by close(): stops in-flight attempts and backoff sleeps. */
@@ -60,6 +61,7 @@ export class CloudProvider {
     this.timeoutMs = opts.timeoutMs;
     this.maxRetries = opts.maxRetries;
     this.stream = opts.stream ?? false;
+    this.serviceTier = opts.serviceTier;
     this.probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.audit = opts.audit;
     this.client = openAIClient({ baseURL: opts.baseURL, apiKey: opts.apiKey, timeoutMs: opts.timeoutMs });
@@ -159,7 +161,10 @@ export class CloudProvider {
 
   /** One request, whole or streamed, under its timer, the caller's abort and close(). */
   private attempt(req: CompletionRequest, timeoutMs = this.timeoutMs): Promise<CompletionResult> {
-    const params = chatCompletionParams(this.model, req);
+    const params = {
+      ...chatCompletionParams(this.model, req),
+      ...(this.serviceTier && { service_tier: this.serviceTier }),
+    };
     const answer = { req, model: this.model, at: this.prefix(req) };
     return boundedAttempt({
       timeoutMs,

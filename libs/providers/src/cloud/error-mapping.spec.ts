@@ -30,6 +30,13 @@ describe('what an SDK or HTTP failure means for the queue', () => {
     expect(err).toMatchObject({ code, retryable, message: `${at}: HTTP ${status}` });
   });
 
+  it('tells flex\'s 429 "resource unavailable" apart from a rate limit: the tier is out, not retried there', () => {
+    const err = toProviderError(http(429, { type: 'resource_unavailable', message: 'Resource unavailable' }), ctx);
+    expect(err).toMatchObject({ code: 'tier_unavailable', retryable: false });
+    expect(isRefusal(err)).toBe(false);
+    expect(toProviderError(http(429, { message: 'Rate limit reached' }), ctx).code).toBe('rate_limited');
+  });
+
   it('counts as a refusal (never sent there again) only what the request itself caused', () => {
     const refused = [400, 413, 418, 422].map((s) => toProviderError(http(s), ctx));
     const notRefused = [401, 403, 404, 408, 409, 429, 500].map((s) => toProviderError(http(s), ctx));

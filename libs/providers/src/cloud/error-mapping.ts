@@ -58,12 +58,21 @@ function httpError(err: APIError, status: number, at: string): ProviderError {
   // their error messages, e.g. validation errors from vLLM's FastAPI layer.
   const detail = [errorField(err, 'type'), errorField(err, 'code')].filter(Boolean).join(', ');
   const message = `${at}: HTTP ${status}${detail ? ` (${detail})` : ''}`;
+  // Flex's "resource unavailable" is not a quota to wait out: the tier has no capacity now, and the item is
+  // better served elsewhere at once (issue 16 §3). Not retried here; the worker opens that tier's circuit.
+  if (status === 429 && isResourceUnavailable(err)) return new ProviderError(message, false, 'tier_unavailable');
   if (status === 429) return new ProviderError(message, true, 'rate_limited');
   if (status === 408) return new ProviderError(message, true, 'timeout');
   // A conflict (a concurrent request on the same resource) passes: the same request may succeed again.
   if (status === 409) return new ProviderError(message, true, 'conflict');
   if (status >= 500) return new ProviderError(message, true, 'server_error');
   return new ProviderError(message, false, clientErrorCode(err, status));
+}
+
+/** OpenAI's flex answer when it has no capacity: a 429 whose type, code or message says "resource unavailable". */
+function isResourceUnavailable(err: APIError): boolean {
+  const said = [errorField(err, 'type'), errorField(err, 'code'), err.message];
+  return said.some((v) => v !== undefined && /resource[ _]unavailable/i.test(v));
 }
 
 function errorField(err: APIError, field: 'type' | 'code'): string | undefined {

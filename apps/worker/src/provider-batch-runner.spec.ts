@@ -1,0 +1,203 @@
+import { describe, expect, it } from '@jest/globals';
+import { loadConfig } from '#libs/config';
+import type { DocumentTask, WorkItem } from '#libs/domain';
+import type { OpenProviderBatch, PendingLine } from '#libs/pools';
+import type { BatchLineResult, ProviderBatchStatus } from '#libs/providers';
+import { JobName, type JobContext } from '#libs/queue';
+import { ProviderBatchRunner } from './provider-batch-runner.js';
+
+const HOUR = 3_600_000;
+const route = loadConfig({
+  OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
+  OPENAI_API_KEY: 'k',
+  CLOUD_TIERS: JSON.stringify({ batch: { collectMs: 0, pollMs: 10 } }),
+}).cloudProviders.find((r) => r.tier === 'batch')!;
+const task: DocumentTask = { type: 'summarize' };
+
+/** The ledger in memory, as Redis keeps it. */
+class MemoryLedger {
+  readonly lines = new Map<string, PendingLine>();
+  readonly open_ = new Map<string, OpenProviderBatch>();
+  readonly closed: Array<number | null> = [];
+  addPending = async (_r: string, l: PendingLine) => {
+    if (this.lines.has(l.customId)) return false;
+    this.lines.set(l.customId, l);
+    return true;
+  };
+  pending = async () => [...this.lines.values()];
+  holds = async (_r: string, id: string) =>
+    this.lines.has(id) || [...this.open_.values()].some((b) => b.lines.some((l) => l.customId === id));
+  open = async (_r: string, b: OpenProviderBatch) => {
+    this.open_.set(b.flushId, structuredClone(b));
+    for (const l of b.lines) this.lines.delete(l.customId);
+  };
+  update = async (_r: string, b: OpenProviderBatch) => void this.open_.set(b.flushId, structuredClone(b));
+  openBatches = async () => [...this.open_.values()].map((b) => structuredClone(b));
+  close = async (_r: string, id: string, took: number | null) => {
+    this.open_.delete(id);
+    this.closed.push(took);
+  };
+}
+
+function harness(now: number, budgetUsd = Infinity) {
+  const budget = { left: budgetUsd, reserved: 0 };
+  const ledger = new MemoryLedger();
+  const statuses = new Map<string, ProviderBatchStatus>();
+  const calls: string[] = [];
+  let results = new Map<string, BatchLineResult>();
+  const api = {
+    lineBody: () => ({ model: 'm' }),
+    submit: async (lines: readonly { customId: string }[]) => {
+      calls.push(`submit ${lines.length}`);
+      const s = {
+        id: 'pb1',
+        status: 'in_progress',
+        outputFileId: null,
+        errorFileId: null,
+        createdAt: now,
+        completedAt: null,
+      };
+      statuses.set('pb1', s);
+      return s;
+    },
+    find: async () => null,
+    status: async (id: string) => statuses.get(id)!,
+    cancel: async (id: string) => {
+      calls.push(`cancel ${id}`);
+      const s = { ...statuses.get(id)!, status: 'cancelled' };
+      statuses.set(id, s);
+      return s;
+    },
+    results: async () => results,
+  };
+  const records = new Map<number, { status: string; provider: string; costUsd?: number; result?: string }>();
+  const store = {
+    transitionOn: async (t: { index: number; provider: string; from: readonly string[]; to: string; update?: any }) => {
+      const r = records.get(t.index) ?? { status: 'queued', provider: route.name };
+      if (r.provider !== t.provider) return 'elsewhere' as const;
+      if (!t.from.includes(r.status)) return 'not-allowed' as const;
+      records.set(t.index, { ...r, status: t.to, ...t.update });
+      return 'applied' as const;
+    },
+    task: async () => task,
+    isCancelRequested: async () => false,
+    reserveBudget: async (_b: string, usd: number) => {
+      if (usd > budget.left - budget.reserved) return false;
+      budget.reserved += usd;
+      return true;
+    },
+    releaseBudget: async (_b: string, usd: number) => void (budget.reserved -= usd),
+  };
+  const moves: Array<{ index: number; why: string; localOnly?: boolean }> = [];
+  const rerouter = {
+    reroute: async (item: WorkItem, _from: unknown, req: { why: string; localOnly?: boolean }) => {
+      moves.push({ index: item.index, why: req.why, localOnly: req.localOnly });
+      records.set(item.index, { status: 'queued', provider: 'frontier' });
+      return { provider: 'frontier' } as never;
+    },
+  };
+  const runner = new ProviderBatchRunner({
+    route,
+    api,
+    ledger,
+    store,
+    rerouter,
+    elsewhere: async () => ({ kind: 'skipped' as const }),
+    counter: {
+      countTokens: (t) => Math.ceil(t.length / 4),
+      promptTokens: (p) => Math.ceil((p.system.length + p.prompt.length) / 4),
+    },
+    maxOutputTokens: 64,
+  });
+  const setDone = (r: Map<string, BatchLineResult>) => {
+    results = r;
+    statuses.set('pb1', { ...statuses.get('pb1')!, status: 'completed', outputFileId: 'f', completedAt: now + HOUR });
+  };
+  return { runner, ledger, calls, records, moves, setDone, budget };
+}
+
+const item = (index: number, deadline: number): WorkItem => ({
+  batchId: 'b',
+  index,
+  itemId: `i${index}`,
+  kind: 'document-processing',
+  sensitivity: 'internal',
+  deadline,
+  input: `memo ${index}`,
+});
+const job = (w: WorkItem): JobContext<JobName.RunItem> => ({
+  id: `b.${w.index}`,
+  timestamp: 0,
+  name: JobName.RunItem,
+  data: w,
+  attempt: 1,
+  isLastAttempt: true,
+});
+const answer = (text: string): BatchLineResult => ({
+  kind: 'answered',
+  completion: { text, usage: { inputTokens: 1000, outputTokens: 100 }, model: 'm', finishReason: 'stop' },
+});
+
+describe('ProviderBatchRunner', () => {
+  it('records each line’s answer once, at the batch price, and learns how long the provider batch took', async () => {
+    const now = Date.now();
+    const h = harness(now);
+    for (const i of [0, 1]) expect(await h.runner.run(job(item(i, now + 48 * HOUR)))).toEqual({ kind: 'handed-off' });
+    const held = h.budget.reserved;
+    expect(held).toBeGreaterThan(0);
+    // A job run again (after a crash) keeps one line, and one reservation.
+    await h.runner.run(job(item(0, now + 48 * HOUR)));
+    expect(h.budget.reserved).toBeCloseTo(held, 12);
+    // Rounds at given times (the lines were queued at the clock's now, so no earlier than that).
+    const t = Date.now();
+    await h.runner.tick(t);
+    expect(h.calls).toEqual(['submit 2']);
+    // Its job run again once the line is in the provider batch: no second line, no second reservation.
+    await h.runner.run(job(item(1, now + 48 * HOUR)));
+    expect(await h.ledger.pending()).toEqual([]);
+    expect(h.budget.reserved).toBeCloseTo(held, 12);
+    h.setDone(
+      new Map([
+        ['b.0', answer('zero')],
+        ['b.1', answer('one')],
+      ]),
+    );
+    await h.runner.tick(t + 1000);
+    const cost = (1000 * route.price.inputPerMTokUsd + 100 * route.price.outputPerMTokUsd) / 1e6;
+    expect(h.records.get(0)).toMatchObject({ status: 'completed', result: 'zero' });
+    expect(h.records.get(0)!.costUsd).toBeCloseTo(cost, 9);
+    expect(route.price.outputPerMTokUsd).toBeCloseTo(0.3, 9);
+    expect(h.ledger.closed).toEqual([HOUR]);
+    // The lines' worst cases went back once their answers were recorded.
+    expect(h.budget.reserved).toBeCloseTo(0, 12);
+    // Nothing left open: a later round settles nothing twice.
+    await h.runner.tick(t + 2000);
+    expect(h.ledger.open_.size).toBe(0);
+  });
+
+  it('moves a line whose deadline comes near to a synchronous route, and cancels a provider batch nobody waits for', async () => {
+    const now = Date.now();
+    const h = harness(now);
+    await h.runner.run(job(item(0, now + 2 * HOUR)));
+    await h.runner.tick(Date.now());
+    expect(h.calls).toEqual(['submit 1']);
+    // An hour and 57 minutes later the deadline is 3 minutes off, within the 5 minute lead.
+    await h.runner.tick(now + 2 * HOUR - 3 * 60_000);
+    expect(h.moves).toEqual([
+      { index: 0, why: "escalated: frontier.batch's provider batch is not done near the deadline" },
+    ]);
+    expect(h.calls).toEqual(['submit 1', 'cancel pb1']);
+    expect(h.ledger.open_.size).toBe(0);
+    // Its answer, should it still come, finds the item elsewhere: never recorded from the batch.
+    expect(h.records.get(0)).toMatchObject({ status: 'queued', provider: 'frontier' });
+    expect(h.budget.reserved).toBeCloseTo(0, 12);
+  });
+
+  it('sends an item whose batch budget cannot cover its line to a local model, holding nothing', async () => {
+    const h = harness(Date.now(), 1e-9);
+    expect(await h.runner.run(job(item(0, Date.now() + 48 * HOUR)))).toEqual({ kind: 'rerouted', to: 'frontier' });
+    expect(h.moves).toEqual([{ index: 0, why: 'batch budget reached', localOnly: true }]);
+    expect(await h.ledger.pending()).toEqual([]);
+    expect(h.budget.reserved).toBe(0);
+  });
+});
