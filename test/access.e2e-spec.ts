@@ -182,6 +182,11 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     });
     expect((await anonymous.request('GET', '/admin/queues', undefined, basic(ADMIN_KEY))).status).toBe(200);
     expect((await anonymous.request('GET', '/admin/queues', undefined, basic('wrong'))).status).toBe(401);
+    // The body middleware reads Basic credentials too (and the guard reuses what it learned): a batch route
+    // still wants Bearer, with a body as without.
+    const posted = await anonymous.request('POST', '/v1/batches', { kind: 'document-processing' }, basic(ADMIN_KEY));
+    expect(posted.status).toBe(401);
+    expect(posted.json.message).toMatch(/Bearer/);
   });
 
   it('creates a key through the API, shows its secret once, lists it without, and revokes it', async () => {

@@ -3,6 +3,8 @@ export interface Side {
   itemsPerSec: number;
   p50Ms: number;
   p95Ms: number;
+  /** Redis commands per item over the throughput phase (a script's inner commands included). */
+  commandsPerItem: number;
 }
 
 /** The value at quantile `q` (0..1) of `values`, nearest rank; NaN when there are none. */

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
@@ -20,8 +21,9 @@ import { percentile, type Side } from './latency-summary.js';
  * never counts.
  *
  *   npm run bench:queue [-- --items=2000 --lone=50 --concurrency=50 --record]
- * Last line: {raw: {itemsPerSec, p50Ms, p95Ms}, switchyard: {…}, ratio, addedP95Ms}; `--record` writes it to
- * bench/results/queue.json. Targets (issue 17): ratio ≥ 0.8, addedP95Ms ≤ 5.
+ * Last line: {raw: {itemsPerSec, p50Ms, p95Ms, commandsPerItem}, switchyard: {…}, ratio, addedP95Ms}; `--record`
+ * writes it to bench/results/queue.json. Targets (issue 17): ratio ≥ 0.8, addedP95Ms ≤ 5. commandsPerItem: the
+ * commands Redis ran (INFO commandstats, a script's inner commands included) over the throughput phase, per item.
  */
 
 const BATCH = 100;
@@ -69,6 +71,7 @@ async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): P
   });
   try {
     await worker.waitUntilReady();
+    const commandsBefore = await commandsRun(redis);
     const t0 = Date.now();
     for (let i = 0; i < opts.items; i += BATCH) {
       const n = Math.min(BATCH, opts.items - i);
@@ -78,6 +81,7 @@ async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): P
     }
     while (done.size < opts.items) await sleep(20);
     const itemsPerSec = opts.items / ((Math.max(...done.values()) - t0) / 1000);
+    const commandsPerItem = ((await commandsRun(redis)) - commandsBefore) / opts.items;
 
     const latencies: number[] = [];
     for (let i = 0; i < opts.lone; i += 1) {
@@ -89,7 +93,7 @@ async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): P
       const record = await queue.getJob(job.id!);
       latencies.push(record!.finishedOn! - record!.timestamp);
     }
-    return { itemsPerSec, p50Ms: percentile(latencies, 0.5), p95Ms: percentile(latencies, 0.95) };
+    return { itemsPerSec, p50Ms: percentile(latencies, 0.5), p95Ms: percentile(latencies, 0.95), commandsPerItem };
   } finally {
     onDone = null;
     await worker.close();
@@ -132,6 +136,7 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
       return (json as { id: string }).id;
     };
 
+    const commandsBefore = await commandsRun(redis);
     const t0 = Date.now();
     const ids: string[] = [];
     for (let i = 0; i < opts.items; i += BATCH) {
@@ -145,6 +150,8 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
       lastFinish = Math.max(lastFinish, Date.parse(batch.finishedAt));
     }
     const itemsPerSec = opts.items / ((lastFinish - t0) / 1000);
+    // Includes the heartbeats and the observer's polls over the phase: a few per second, against thousands of items.
+    const commandsPerItem = ((await commandsRun(redis)) - commandsBefore) / opts.items;
 
     const latencies: number[] = [];
     for (let i = 0; i < opts.lone; i += 1) {
@@ -152,9 +159,21 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
       assertAllCloud(batch);
       latencies.push(Date.parse(batch.finishedAt) - Date.parse(batch.createdAt));
     }
-    return { itemsPerSec, p50Ms: percentile(latencies, 0.5), p95Ms: percentile(latencies, 0.95) };
+    return { itemsPerSec, p50Ms: percentile(latencies, 0.5), p95Ms: percentile(latencies, 0.95), commandsPerItem };
   } finally {
     await Promise.all(apps.map((app) => app.stop()));
+  }
+}
+
+/** Commands Redis has run since it started, summed over INFO commandstats. */
+async function commandsRun(redis: TestRedis): Promise<number> {
+  const client = new Redis(redis.port, '127.0.0.1', { lazyConnect: true });
+  try {
+    await client.connect();
+    const info = await client.info('commandstats');
+    return [...info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  } finally {
+    client.disconnect();
   }
 }
 

@@ -8,7 +8,7 @@ import { createAccessLog, processLogger } from '#libs/logging';
 import { accessLogMiddleware } from './access-log.middleware.js';
 import type { RequestWithId } from './access-decorators.js';
 import { bearerOf, browserKeyAuth } from './browser-key-auth.js';
-import { unauthorized } from './api-key.guard.js';
+import { rememberAuthentication, unauthorized } from './api-key.guard.js';
 import { ApiModule } from './api.module.js';
 import { HttpErrorsFilter } from './http-errors.filter.js';
 import { requestMetrics } from './request-metrics.js';
@@ -50,8 +50,12 @@ function authenticatedBodies(authenticator: ApiKeyAuthenticator) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
     if (!hasBody) return next();
-    authenticator.authenticate(bearerOf(req.headers.authorization)).then((outcome) => {
-      if (outcome.mode !== 'denied') return next();
+    const authorization = bearerOf(req.headers.authorization);
+    authenticator.authenticate(authorization).then((outcome) => {
+      if (outcome.mode !== 'denied') {
+        rememberAuthentication(req, authorization, outcome);
+        return next();
+      }
       const { method, requestId } = req as RequestWithId;
       log.warn({
         msg: 'request denied before its body was read',

@@ -31,6 +31,22 @@ export function unauthorized(
 }
 
 /**
+ * What the body middleware (api-app.ts authenticatedBodies) already learned of a request's key, so the guard
+ * does not ask again: in open mode each ask is a Redis read, and a key's lookup one more (issue 17: two
+ * reads per POST, one of them repeated). Held as long as the request object lives.
+ */
+const authenticated = new WeakMap<object, { authorization: string | undefined; outcome: AuthOutcome }>();
+
+/**
+ * Called by the body middleware with the outcome it acted on (never a denial: that request ends there) and
+ * the Authorization it authenticated: the guard reuses it only for that very header (the middleware also
+ * reads Basic credentials, which the guard refuses).
+ */
+export function rememberAuthentication(req: object, authorization: string | undefined, outcome: AuthOutcome): void {
+  authenticated.set(req, { authorization, outcome });
+}
+
+/**
  * Global guard: every route needs the scope its handler declares (admin when it declares none), checked
  * against the caller's API key. In open mode (no key exists yet) every request passes; the process then
  * listens on loopback only (see main.ts).
@@ -50,7 +66,11 @@ export class ApiKeyGuard implements CanActivate {
       'admin';
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
     if (required === 'public') return true;
-    const outcome = await this.authenticator.authenticate(req.headers.authorization);
+    const remembered = authenticated.get(req);
+    const outcome =
+      remembered && remembered.authorization === req.headers.authorization
+        ? remembered.outcome
+        : await this.authenticator.authenticate(req.headers.authorization);
     if (outcome.mode === 'open') {
       req.caller = null;
       return true;

@@ -15,12 +15,16 @@ export class BudgetHold {
     private usd: number,
   ) {}
 
-  /** Reserves `usd` of the batch's budget; null when the budget cannot cover it. */
+  /**
+   * Reserves `usd` of the batch's budget; null when the budget cannot cover it. Nothing (a zero-priced
+   * provider) is always covered (RESERVE_BUDGET refuses only a positive amount): no round trip for it.
+   */
   static async take(
     store: Pick<ItemStore, 'reserveBudget' | 'releaseBudget'>,
     batchId: string,
     usd: number,
   ): Promise<BudgetHold | null> {
+    if (usd <= 0) return BudgetHold.empty(store, batchId);
     return (await store.reserveBudget(batchId, usd)) ? new BudgetHold(store, batchId, usd) : null;
   }
 

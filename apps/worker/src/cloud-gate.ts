@@ -43,22 +43,30 @@ export class CloudGate {
     const { store, circuits, tokens } = this.deps;
     const { on } = run;
     const { batchId } = run.job.data;
-    const admission = await circuits.admit(on.provider.name);
-    if (admission === 'refused') return { kind: 'refused', why: `circuit open for ${on.provider.name}` };
-    if (admission === 'probe' && !(await this.probeCircuit(on)))
-      return { kind: 'refused', why: `circuit probe of ${on.provider.name} failed` };
     const inputTokens = estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
-    const hold = await BudgetHold.take(
-      store,
-      batchId,
-      costOf({ inputTokens, outputTokens: prompt.maxTokens }, on.price),
-    );
-    if (!hold) {
-      metrics.budgetRefused(on.provider.name);
-      return { kind: 'refused', why: 'batch budget reached', localOnly: true };
+    // The circuit and the budget are asked at once (one round trip, not two: issue 17); a reservation the
+    // circuit then refuses goes back in the finally below. A probe the circuit granted is made even when the
+    // budget refuses, so the half-open circuit is never left waiting on a probe nobody sends.
+    const holding = BudgetHold.take(store, batchId, costOf({ inputTokens, outputTokens: prompt.maxTokens }, on.price));
+    let admission: Awaited<ReturnType<typeof circuits.admit>>;
+    try {
+      admission = await circuits.admit(on.provider.name);
+    } catch (err) {
+      // Like a refusal: what was reserved goes back (a refused or failed reservation holds nothing).
+      await (await holding.catch(() => null))?.release();
+      throw err;
     }
+    // A granted probe whose reservation failed is not sent: the circuit grants the next after CIRCUIT_OPEN_MS.
+    const hold = await holding;
     let admitted = false;
     try {
+      if (admission === 'refused') return { kind: 'refused', why: `circuit open for ${on.provider.name}` };
+      if (admission === 'probe' && !(await this.probeCircuit(on)))
+        return { kind: 'refused', why: `circuit probe of ${on.provider.name} failed` };
+      if (!hold) {
+        metrics.budgetRefused(on.provider.name);
+        return { kind: 'refused', why: 'batch budget reached', localOnly: true };
+      }
       for (let waitMs = 1; on.tokensPerMinute && waitMs > 0;) {
         waitMs = await tokens.take(on.provider.name, inputTokens + prompt.maxTokens, on.tokensPerMinute);
         if (waitMs === 0) break;
@@ -70,8 +78,8 @@ export class CloudGate {
       admitted = true;
       return { kind: 'admitted', hold };
     } finally {
-      // Not admitted (or the quota check threw): the reservation goes back before the caller records why.
-      if (!admitted) await hold.release();
+      // Not admitted (or the probe or the quota check threw): the reservation goes back before the caller records why.
+      if (!admitted) await hold?.release();
     }
   }
 

@@ -68,7 +68,8 @@ export class ItemCalls {
       });
       const where = { target: on.target, provider: on.provider.name };
       metrics.callAnswered(where, completion.usage, costOf(completion.usage, on.price));
-      if (on.target === 'cloud') await feedback.cloudCallAnswered(run, completion, sentAt);
+      // Learned while the item goes on (its answer recorded first): settled before the job ends.
+      if (on.target === 'cloud') run.feedback.add(feedback.cloudCallAnswered(run, completion, sentAt));
       // The call's actual cost stays reserved, held by the item until it records it; the rest of the worst case goes back.
       hold?.moveTo(run.held, costOf(completion.usage, on.price));
       return { kind: 'answered', completion };

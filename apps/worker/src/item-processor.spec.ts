@@ -163,14 +163,17 @@ const view = (target: RouteTarget, name: string, clearance: ProviderView['cleara
 /** The processor wired as worker-composition.ts wires it, around fakes: the store, circuits, quota and pool registry in memory, the queue layer InMemoryJobQueue. */
 function processorWith(
   store: InMemoryItemStore,
-  opts: { quotaWaitMs?: () => Promise<number>; circuit?: 'pass' | 'refused' } = {},
+  opts: { quotaWaitMs?: () => Promise<number>; circuit?: 'pass' | 'refused' | Error } = {},
 ) {
   const jobs = new InMemoryJobQueue();
   const circuitFailures: string[] = [];
   const circuitTrips: string[] = [];
   const learned: string[] = [];
   const circuits = {
-    admit: async () => opts.circuit ?? 'pass',
+    admit: async () => {
+      if (opts.circuit instanceof Error) throw opts.circuit;
+      return opts.circuit ?? 'pass';
+    },
     recordSuccess: async () => ({ state: 'closed' as const, failures: 0, openedAt: null }),
     recordFailure: async (name: string) => (
       circuitFailures.push(name),
@@ -313,6 +316,30 @@ describe('ItemProcessor', () => {
         cloudTarget(async () => answer('x'), { tokensPerMinute: 1000 }),
       ),
     ).rejects.toThrow('Redis went away');
+    expect(broken.reservedUsd).toBeCloseTo(0, 9);
+  });
+
+  it('keeps nothing reserved when the circuit, asked with the budget at once, refuses the call or cannot be read', async () => {
+    const store = new InMemoryItemStore(10);
+    const { processor } = processorWith(store, { circuit: 'refused' });
+    let sent = 0;
+    const outcome = await processor.run(
+      job(),
+      cloudTarget(async () => (sent++, answer('x'))),
+    );
+    expect(outcome.kind).toBe('rerouted');
+    expect(sent).toBe(0);
+    expect(store.reservedUsd).toBeCloseTo(0, 9);
+
+    const broken = new InMemoryItemStore(10);
+    const p2 = processorWith(broken, { circuit: new Error('Redis went away') });
+    await expect(
+      p2.processor.run(
+        job(),
+        cloudTarget(async () => (sent++, answer('x'))),
+      ),
+    ).rejects.toThrow('Redis went away');
+    expect(sent).toBe(0);
     expect(broken.reservedUsd).toBeCloseTo(0, 9);
   });
 

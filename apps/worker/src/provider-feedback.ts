@@ -33,14 +33,13 @@ export class ProviderFeedback {
   /** A cloud call answered: its circuit hears success; its duration against its size measures the provider (LatencyFit). */
   async cloudCallAnswered(run: RunningItem, completion: CompletionResult, sentAt: number): Promise<void> {
     const name = run.on.provider.name;
-    await this.deps.circuits.recordSuccess(name);
     // The answering attempt's own time: a call that waited out a 429 says nothing about speed.
     const { inputTokens, outputTokens } = completion.usage;
-    await this.deps.pools.recordCallTiming(
-      name,
-      workTokens({ inputTokens, expectedOutputTokens: outputTokens }),
-      completion.attemptMs ?? Date.now() - sentAt,
-    );
+    const ms = completion.attemptMs ?? Date.now() - sentAt;
+    await Promise.all([
+      this.deps.circuits.recordSuccess(name),
+      this.deps.pools.recordCallTiming(name, workTokens({ inputTokens, expectedOutputTokens: outputTokens }), ms),
+    ]);
   }
 
   /** A cloud call failed: an unwell provider counts toward its circuit; a refused structured request toward learning it cannot. */
@@ -71,12 +70,14 @@ export class ProviderFeedback {
   async itemCompleted(run: RunningItem, task: BatchTask, usage: TokenUsage, elapsedMs: number): Promise<void> {
     const { on, tally } = run;
     const tps = workTokensPerSecond(usage, elapsedMs, (on.latencyMs ?? 0) * tally.calls);
-    if (tps !== null) await this.deps.pools.recordThroughput(on.target, on.provider.name, tps, on.tokensPerSec);
     const estimated = routableItem(run.job.data, task, this.deps.maxOutputTokens);
-    await this.deps.pools.recordTokenRatios(taskKind(task), usage, {
-      inputTokens: estimated.inputTokens,
-      outputTokens: estimated.expectedOutputTokens,
-    });
+    await Promise.all([
+      tps !== null && this.deps.pools.recordThroughput(on.target, on.provider.name, tps, on.tokensPerSec),
+      this.deps.pools.recordTokenRatios(taskKind(task), usage, {
+        inputTokens: estimated.inputTokens,
+        outputTokens: estimated.expectedOutputTokens,
+      }),
+    ]);
   }
 
   /**

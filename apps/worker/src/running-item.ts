@@ -3,6 +3,7 @@ import type { CallTally } from '#libs/jobs';
 import type { JobContext, JobName } from '#libs/queue';
 import { costOf } from '#libs/routing';
 import type { BudgetHold } from './budget-hold.js';
+import type { PendingWrites } from './pending-writes.js';
 import type { ProcessorTarget } from './processor-target.js';
 
 /** One run of one item on one provider, as the pieces of the item code share it. */
@@ -16,6 +17,8 @@ export interface RunningItem {
    * item of many calls cannot spend past the budget between its first call and its last.
    */
   held: BudgetHold;
+  /** What its calls taught about the provider, written while it goes on; settled before the job ends. */
+  feedback: PendingWrites;
 }
 
 /** The provider's name as a route's `from`. */

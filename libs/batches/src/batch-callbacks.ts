@@ -8,6 +8,9 @@ import type { BatchStore } from './batch-store.js';
 /** Jobs added per call while enqueueing a big batch's item events. */
 const CHUNK = 1000;
 
+/** Batches whose callback events are remembered in this process; the memory is cleared when it grows past this. */
+const EVENTS_KEPT = 10_000;
+
 /**
  * When a batch's callback events are enqueued (issue 15 §5). One delivery job per event, its id the event
  * id, so enqueueing an event twice adds nothing while its job is kept (a week): the transition hints
@@ -17,6 +20,11 @@ const CHUNK = 1000;
  */
 export class BatchCallbacks {
   private readonly keys: BatchKeys;
+  /**
+   * Each batch's callback events as read once: they are written with the batch and never change, so every
+   * item that finishes need not read them again (issue 17: one round trip per item). Keyed by batch id.
+   */
+  private readonly eventsOf = new Map<string, CallbackEvent[] | null>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -38,8 +46,13 @@ export class BatchCallbacks {
 
   /** The batch's callback events (null: it has no callback). */
   async events(batchId: string): Promise<CallbackEvent[] | null> {
+    if (this.eventsOf.has(batchId)) return this.eventsOf.get(batchId) ?? null;
     const raw = await this.redis.hget(this.keys.batch(batchId), 'callback');
-    return raw ? (JSON.parse(raw) as { events: CallbackEvent[] }).events : null;
+    const events = raw ? (JSON.parse(raw) as { events: CallbackEvent[] }).events : null;
+    // Asked once an item of the batch finished, so the batch exists and its callback is as written.
+    if (this.eventsOf.size >= EVENTS_KEPT) this.eventsOf.clear();
+    this.eventsOf.set(batchId, events);
+    return events;
   }
 
   /** Enqueues item.finished for one item, if the batch's callback asked for it. */

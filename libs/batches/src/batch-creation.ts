@@ -127,8 +127,20 @@ export class BatchCreation {
       if (claimed && idempotencyKey) await this.redis.del(this.keys.idempotency(idempotencyKey));
       throw err;
     }
-    await this.index(id, batch);
+    // The estimates (the batch's slot) and step 3 (the global slot) at once: one round trip, not two (issue 17).
+    await Promise.all([written === 1 && this.writeEstimates(id, items), this.index(id, batch)]);
     return written === 1 ? { id, created: true } : { id, created: false, bodyHash: bodyHash ?? null };
+  }
+
+  /**
+   * The routing estimate of each open item (estimatedFinishAt), in the batch's slot: an estimate a crash
+   * right here loses only leaves the batch's estimate null, it changes no item.
+   */
+  private async writeEstimates(id: string, items: NewItem[]): Promise<void> {
+    const estimates = items.flatMap((item, index) =>
+      item.estimatedFinishAt === undefined ? [] : [item.estimatedFinishAt, index],
+    );
+    if (estimates.length > 0) await this.redis.zadd(this.keys.estimates(id), ...estimates);
   }
 
   /** Step 2: the batch's own records, in its slot, unless it exists. */
@@ -180,17 +192,10 @@ export class BatchCreation {
       ...(batch.origin === undefined ? {} : { origin: JSON.stringify(batch.origin) }),
       ...(batch.callback === undefined ? {} : { callback: JSON.stringify(batch.callback) }),
     });
-    const written = await this.createScript(
+    return this.createScript(
       [this.keys.batch(id), this.keys.batchBacklog(id), ...items.map((_, index) => this.keys.item(id, index))],
       createBatchArgs([batchFields, pairs(Object.fromEntries(backlog)), ...itemFields]),
     );
-    // The routing estimate of each open item (estimatedFinishAt), in the batch's slot: an estimate a crash
-    // right here loses only leaves the batch's estimate null, it changes no item.
-    const estimates = items.flatMap((item, index) =>
-      item.estimatedFinishAt === undefined ? [] : [item.estimatedFinishAt, index],
-    );
-    if (written === 1 && estimates.length > 0) await this.redis.zadd(this.keys.estimates(id), ...estimates);
-    return written;
   }
 
   /**

@@ -146,8 +146,9 @@ export class BatchIntake {
     const { submission, output } = await this.withSourceFiles(check.submission, context, existing === null);
     if (existing) return this.resume(existing, submission, deadlineAt, context.requestId);
 
-    const work = this.workItems(submission, deadlineAt, await this.directory.calibration());
-    const state = await this.directory.routingState(now);
+    // Read at once (issue 17: one round trip wave, not two).
+    const [calibration, state] = await Promise.all([this.directory.calibration(), this.directory.routingState(now)]);
+    const work = this.workItems(submission, deadlineAt, calibration);
     const decisions = this.route(submission, work, state);
     const at = new Date(now).toISOString();
     const items: NewItem[] = work.map((w, i) => ({
@@ -217,8 +218,9 @@ export class BatchIntake {
     const check = await checkSubmissionCompiled(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { submission } = await this.withSourceFiles(check.submission, context, true);
-    const work = this.workItems(submission, check.deadlineAt, await this.directory.calibration());
-    const decisions = this.route(check.submission, work, await this.directory.routingState(now));
+    const [calibration, state] = await Promise.all([this.directory.calibration(), this.directory.routingState(now)]);
+    const work = this.workItems(submission, check.deadlineAt, calibration);
+    const decisions = this.route(check.submission, work, state);
     return { total: work.length, decisions };
   }
 

@@ -42,7 +42,9 @@ export class ProviderBacklog {
     const ids = await this.redis.smembers(this.keys.openBacklogs());
     const shares = await Promise.all(ids.map((id) => this.redis.hgetall(this.keys.batchBacklog(id))));
     const finished = ids.filter((_, i) => Object.keys(shares[i]).length === 0);
-    if (finished.length > 0) await this.redis.srem(this.keys.openBacklogs(), ...finished);
+    // Housekeeping for later reads, not awaited: an empty share adds nothing to this sum, and a removal that
+    // fails is made by the next read that finds it. Awaiting it put a write (an fsync) on every routing call.
+    if (finished.length > 0) this.redis.srem(this.keys.openBacklogs(), ...finished).catch(() => undefined);
     return shares;
   }
 }

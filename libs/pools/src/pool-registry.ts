@@ -103,6 +103,8 @@ export class PoolRegistry {
     await this.redis
       .multi()
       .set(this.key(hb.id), json, 'PX', ttlMs)
+      // Pools expired by now leave the index here, with the beats, not on every routing call's read (live()).
+      .zremrangebyscore(this.indexKey(), '-inf', hb.at)
       .zadd(this.indexKey(), hb.at + ttlMs, hb.id)
       .hset(this.seenKey(), hb.id, json)
       .exec();
@@ -143,9 +145,9 @@ export class PoolRegistry {
     await this.redis.multi().del(this.key(id)).zrem(this.indexKey(), id).hdel(this.seenKey(), id).exec();
   }
 
+  /** Pools whose heartbeat has not expired by `now`: two reads (expired ones are pruned by beat()). */
   async live(now = Date.now()): Promise<PoolHeartbeat[]> {
-    await this.redis.zremrangebyscore(this.indexKey(), '-inf', now);
-    const ids = await this.redis.zrange(this.indexKey(), 0, -1);
+    const ids = await this.redis.zrangebyscore(this.indexKey(), `(${now}`, '+inf');
     if (ids.length === 0) return [];
     const rows = await this.redis.mget(ids.map((id) => this.key(id)));
     return rows.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as PoolHeartbeat);

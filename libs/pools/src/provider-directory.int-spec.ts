@@ -19,6 +19,7 @@ import { CircuitRegistry } from './circuit-registry.js';
 import { PoolRegistry } from './pool-registry.js';
 import { ProviderDirectory } from './provider-directory.js';
 import { workTokens } from '#libs/routing';
+import { globalKeyPrefix } from '#libs/redis';
 
 /**
  * The routing policy estimates a local item's finish by scheduling the pool's own EDF queue; the
@@ -221,5 +222,39 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
     expect(after.available).toBe(false);
     expect(after.coming).toBeUndefined();
     expect((await pools.seen(later)).map((p) => p.status)).toEqual(['restarting']);
+  });
+
+  it('counts a pool as live until its heartbeat expires, reading without pruning, and prunes on the next beat', async () => {
+    const prefix = `t-${randomUUID().slice(0, 8)}`;
+    const pools = new PoolRegistry(redis, prefix, 10_000);
+    const now = Date.now();
+    const hb = (id: string, at: number) => ({
+      id,
+      target: 'cloud' as const,
+      provider: 'frontier',
+      model: 'frontier',
+      queue: 'inference-cloud.frontier',
+      host: 'h',
+      pid: 1,
+      device: 'api',
+      deviceNames: [],
+      memory: null,
+      modelBytes: null,
+      reason: '',
+      sequences: 4,
+      activeSequences: 4,
+      busy: 0,
+      startedAt: now,
+      status: 'consuming' as const,
+      at,
+    });
+    await pools.beat(hb('a', now));
+    expect((await pools.live(now + 9_999)).map((p) => p.id)).toEqual(['a']);
+    // Expired by then, though its key lives on in real time: not live, and the read leaves the index alone.
+    expect(await pools.live(now + 10_000)).toEqual([]);
+    const index = `${globalKeyPrefix(prefix)}:pools`;
+    expect(await redis.zcard(index)).toBe(1);
+    await pools.beat(hb('b', now + 10_000));
+    expect(await redis.zrange(index, 0, -1)).toEqual(['b']);
   });
 });

@@ -30,6 +30,23 @@ const QUEUE_VIEW_LIMIT = 1000;
 /** Uncorrected estimates kept between calls (an item's size and deadline never change); cleared when it grows past this. */
 const ESTIMATE_CACHE_MAX = 50_000;
 
+type LocalJobs = {
+  running: Array<{ data: WorkItem; startedAt: number }>;
+  waiting: Array<{ data: WorkItem }>;
+};
+
+/** What a local model's view is made of, read at once for every provider. */
+interface LocalReads {
+  live: PoolHeartbeat[];
+  capacity: ModelCapacity;
+  /** Measured, else the model's configured default. */
+  tokensPerSec: number;
+  jobs: LocalJobs;
+  now: number;
+  calibration: TokenCalibration;
+  backlog: (target: RouteTarget, provider: string) => number;
+}
+
 /**
  * Assembles what the routing policy knows, from config (who exists, prices, clearance) and Redis
  * (measured speeds, live pools, backlog). The policy itself stays pure.
@@ -55,33 +72,54 @@ export class ProviderDirectory {
     return this.pools.tokenCalibration();
   }
 
+  /**
+   * Every read is independent of the others, so all are sent at once: a routing call costs the round trips of
+   * its longest chain (the live pools: prune, list, fetch), not one per read (issue 17: 17 serial reads before).
+   */
   async routingState(now = Date.now()): Promise<RoutingState> {
-    const live = await this.pools.live(now);
-    const seen = await this.pools.seen(now);
-    const calibration = await this.calibration();
-    const backlog = await this.store.allBacklogs();
-    const providers: ProviderView[] = await Promise.all(
-      this.config.localModels.map(async (m) =>
-        this.localView(m, live, await this.capacityOf(m.name, live, seen, now), now, calibration, backlog),
-      ),
-    );
-    providers.push(...(await Promise.all(this.config.cloudProviders.map((p) => this.cloudView(p, backlog)))));
-    return { now, providers };
+    // Read on first use and shared; every use awaits at once, so a failed read is never left unobserved.
+    const live = once(() => this.pools.live(now));
+    const seen = once(() => this.pools.seen(now));
+    const calibration = once(() => this.calibration());
+    const backlog = once(() => this.store.allBacklogs());
+    const local = this.config.localModels.map(async (m) => {
+      const [capacity, tokensPerSec, jobs, pools, corrections, backlogs] = await Promise.all([
+        this.capacityOf(m.name, live(), seen(), now),
+        this.pools.throughput('local', m.name),
+        this.localJobs(m),
+        live(),
+        calibration(),
+        backlog(),
+      ]);
+      return this.localView(m, {
+        live: pools,
+        capacity,
+        tokensPerSec: tokensPerSec ?? m.tokensPerSecDefault,
+        jobs,
+        now,
+        calibration: corrections,
+        backlog: backlogs,
+      });
+    });
+    const cloud = this.config.cloudProviders.map(async (p) => this.cloudView(p, await backlog()));
+    return { now, providers: await Promise.all([...local, ...cloud]) };
   }
 
   /** Every local model's capacity now: up, coming (loading, restarting, gone within its grace, starting), or down. */
   async capacity(now = Date.now()): Promise<ModelCapacity[]> {
-    const [live, seen] = [await this.pools.live(now), await this.pools.seen(now)];
-    return Promise.all(this.config.localModels.map((m) => this.capacityOf(m.name, live, seen, now)));
+    const live = once(() => this.pools.live(now));
+    const seen = once(() => this.pools.seen(now));
+    return Promise.all(this.config.localModels.map((m) => this.capacityOf(m.name, live(), seen(), now)));
   }
 
   private async capacityOf(
     model: string,
-    live: PoolHeartbeat[],
-    seen: SeenPool[],
+    livePools: Promise<PoolHeartbeat[]>,
+    seenPools: Promise<SeenPool[]>,
     now: number,
   ): Promise<ModelCapacity> {
-    const loadMs = (await this.pools.loadMs(model)) ?? this.config.pools.loadEstimateMs;
+    const [measuredLoadMs, live, seen] = await Promise.all([this.pools.loadMs(model), livePools, seenPools]);
+    const loadMs = measuredLoadMs ?? this.config.pools.loadEstimateMs;
     const mine = (p: PoolHeartbeat) => p.target === 'local' && p.provider === model;
     return modelCapacity({
       model,
@@ -94,14 +132,8 @@ export class ProviderDirectory {
     });
   }
 
-  private async localView(
-    local: LocalModelConfig,
-    live: PoolHeartbeat[],
-    capacity: ModelCapacity,
-    now: number,
-    calibration: TokenCalibration,
-    backlog: (target: RouteTarget, provider: string) => number,
-  ): Promise<ProviderView> {
+  private async localView(local: LocalModelConfig, read: LocalReads): Promise<ProviderView> {
+    const { live, capacity, tokensPerSec, jobs, now, calibration, backlog } = read;
     const pools = live.filter((p) => p.target === 'local' && p.provider === local.name && p.status === 'consuming');
     // Sequences running across every live pool of this model; coming, what its pools last ran; before any has
     // reported, the configured number.
@@ -111,7 +143,6 @@ export class ProviderDirectory {
       capacity.state !== 'up' && capacity.state !== 'down' && capacity.readyAt !== null
         ? { status: capacity.state, readyAt: capacity.readyAt }
         : undefined;
-    const tokensPerSec = (await this.pools.throughput('local', local.name)) ?? local.tokensPerSecDefault;
     const backlogTokens = backlog('local', local.name);
     return {
       target: 'local',
@@ -129,8 +160,19 @@ export class ProviderDirectory {
       // routed here wait for one). Coming: counted from its expected ready time (issue 19).
       available: pools.length > 0 || coming !== undefined,
       ...(coming && { coming }),
-      queue: await this.localQueue(local, tokensPerSec, backlogTokens, now, calibration),
+      queue: await this.localQueue(local, jobs, { tokensPerSec, backlogTokens, now, calibration }),
     };
+  }
+
+  /** What the model's queue holds, running and waiting (up to QUEUE_VIEW_LIMIT each); none without its queue. */
+  private async localJobs(local: LocalModelConfig): Promise<LocalJobs> {
+    const ref = queueRefFor('local', local.name);
+    if (!this.jobs.has(ref)) return { running: [], waiting: [] };
+    const [running, waiting] = await Promise.all([
+      this.jobs.active<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT),
+      this.jobs.waiting<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT),
+    ]);
+    return { running, waiting };
   }
 
   /**
@@ -140,17 +182,16 @@ export class ProviderDirectory {
    */
   private async localQueue(
     local: LocalModelConfig,
-    tokensPerSec: number,
-    backlogTokens: number,
-    now: number,
-    calibration: TokenCalibration,
+    { running, waiting }: LocalJobs,
+    {
+      tokensPerSec,
+      backlogTokens,
+      now,
+      calibration,
+    }: Omit<LocalReads, 'live' | 'capacity' | 'jobs' | 'backlog'> & {
+      backlogTokens: number;
+    },
   ): Promise<QueuedWork[]> {
-    const ref = queueRefFor('local', local.name);
-    if (!this.jobs.has(ref)) return [];
-    const [running, waiting] = await Promise.all([
-      this.jobs.active<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT),
-      this.jobs.waiting<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT),
-    ]);
     const tasks = new Map<string, Promise<BatchTask | null>>();
     const queue: QueuedWork[] = [];
     let listed = 0;
@@ -210,20 +251,26 @@ export class ProviderDirectory {
     backlog: (target: RouteTarget, provider: string) => number,
   ): Promise<ProviderView> {
     if (cloud.batch) return this.batchView(cloud, backlog);
-    const fit = await this.pools.latencyFit(cloud.name);
+    // All at once; the average speed is read even when the fit makes it unneeded: a read, not a round trip.
+    const [fit, averageTokensPerSec, circuit, lacks] = await Promise.all([
+      this.pools.latencyFit(cloud.name),
+      this.pools.throughput('cloud', cloud.name),
+      this.circuits.get(cloud.name),
+      this.capabilities?.lacks(cloud.name),
+    ]);
     return {
       target: 'cloud',
       name: cloud.name,
       model: cloud.model,
       clearance: cloud.clearance,
       price: cloud.price,
-      tokensPerSec: fit?.tokensPerSec ?? (await this.pools.throughput('cloud', cloud.name)) ?? cloud.tokensPerSec,
+      tokensPerSec: fit?.tokensPerSec ?? averageTokensPerSec ?? cloud.tokensPerSec,
       concurrency: CLOUD_PARALLELISM,
       backlogTokens: backlog('cloud', cloud.name),
       latencyMs: fit?.latencyMs ?? cloud.latencyMs,
       contextTokens: cloud.contextTokens,
-      available: (await this.circuits.get(cloud.name)).state !== 'open',
-      lacks: ((await this.capabilities?.lacks(cloud.name)) ?? []).map((l) => l.capability),
+      available: circuit.state !== 'open',
+      lacks: (lacks ?? []).map((l) => l.capability),
     };
   }
 
@@ -256,4 +303,10 @@ export class ProviderDirectory {
       lacks: ((await this.capabilities?.lacks(cloud.name)) ?? []).map((l) => l.capability),
     };
   }
+}
+
+/** `read`, called once on first use; later uses share its promise. */
+function once<T>(read: () => Promise<T>): () => Promise<T> {
+  let promise: Promise<T> | undefined;
+  return () => (promise ??= read());
 }
