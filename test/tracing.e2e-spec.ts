@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { OtlpReceiver, SpanKindCode, type ReceivedSpan } from './support/otlp-receiver.js';
@@ -20,8 +22,14 @@ const CANARIES = {
  */
 describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
   let receiver: OtlpReceiver;
+  /** The batch's callback receiver: answers every delivery 200. */
+  let hooks: Server;
+  let hookUrl: string;
   beforeAll(async () => {
     receiver = await OtlpReceiver.start();
+    hooks = createServer((req, res) => req.resume().on('end', () => res.writeHead(200).end()));
+    await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
+    hookUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hook`;
   });
 
   const sys = useSystem(
@@ -35,6 +43,7 @@ describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
       CLOUD_LATENCY_MS: '200',
       CLOUD_TOKENS_PER_SEC: '200',
       ADMIN_API_KEY: CANARIES.apiKey,
+      CALLBACK_ALLOWED_NETWORKS: '127.0.0.1/32',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       // Spans leave within 100 ms of ending: the test waits on what arrives, not on a sleep.
@@ -45,6 +54,8 @@ describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
 
   afterAll(async () => {
     await receiver.close();
+    hooks.closeAllConnections();
+    await new Promise((resolve) => hooks.close(resolve));
   });
 
   const prose = `${CANARIES.itemText} The quarterly report covers revenue, costs and hiring plans.`;
@@ -92,7 +103,7 @@ describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     }, 60_000);
   }
 
-  it('links POST /v1/batches to a cloud call in one trace across both processes, with token counts', async () => {
+  it('links POST /v1/batches to a cloud call and to its callback in one trace across both processes, with token counts', async () => {
     const requestId = 'trace-cloud-req-1';
     sys.double.setResponder(() => `Summary: ${CANARIES.answer}.`);
     const batchId = await submit(requestId, {
@@ -101,6 +112,8 @@ describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
       deadline: 'PT1S', // local (20 tok/s assumed) cannot answer in time; the cloud can
       task: { type: 'summarize', maxTokens: 16 },
       items: [{ id: 'doc-1', text: prose }],
+      // A signed URL's secret in its query: the delivery's span keeps the parameter's name only.
+      callback: { url: `${hookUrl}?token=${CANARIES.query}`, events: ['batch.finished'] },
     });
     const { server, trace, call, chain } = await tracedPath(requestId, 'openai');
 
@@ -149,6 +162,24 @@ describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     expect(trace.some((s) => s.service === 'switchyard-worker' && s.attributes['db.system.name'] === 'redis')).toBe(
       true,
     );
+    // The batch's callback, queued when its last item finished, is delivered in the same trace: the callbacks
+    // queue's consumer span (it ends after the request it made, so it is waited for too), then node:http.
+    const delivery = await receiver.waitFor((spans) => {
+      const request = spans.find(
+        (s) =>
+          s.traceId === server.traceId &&
+          s.kind === SpanKindCode.client &&
+          String(s.attributes['url.full']).startsWith(hookUrl),
+      );
+      const consumed = request
+        ? ancestry(spans, request).find(
+            (s) => s.kind === SpanKindCode.consumer && s.attributes['bullmq.queue.name'] === 'callbacks.deliveries',
+          )
+        : undefined;
+      return consumed && { request, chain: ancestry(spans, request!) };
+    }, 30_000);
+    expect(delivery.request!.attributes['url.full']).toBe(`${hookUrl}?token=REDACTED`);
+    expect(delivery.chain.at(-1)).toBe(server);
   });
 
   it('links POST /v1/batches to a local call (node-llama-cpp) in one trace', async () => {
