@@ -119,6 +119,8 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
     MAX_ITEMS_PER_BATCH: String(BATCH),
     RATE_LIMIT_REQUESTS_PER_MINUTE: '0',
     RATE_LIMIT_TOKENS_PER_MINUTE: '0',
+    // OTEL_EXPORTER_OTLP_ENDPOINT and the rest, when given to the bench: what tracing costs (docs/benchmarks.md).
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('OTEL_'))),
   });
   const apps: AppProcess[] = [startApp('worker', env), startApp('api', env)];
   try {

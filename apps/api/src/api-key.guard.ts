@@ -49,7 +49,7 @@ export function rememberAuthentication(req: object, authorization: string | unde
 /**
  * Global guard: every route needs the scope its handler declares (admin when it declares none), checked
  * against the caller's API key. In open mode (no key exists yet) every request passes; the process then
- * listens on loopback only (see main.ts).
+ * listens on loopback only (see api-process.ts).
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {

@@ -31,6 +31,7 @@ import { CallbacksModule } from '#libs/callbacks';
 import { OpenAIBatchesController } from './openai/openai-batches.controller.js';
 import { OpenAIFilesController } from './openai/openai-files.controller.js';
 import { openAIBatchesProvider, openAIUploads } from './openai/openai-batches.provider.js';
+import { TelemetryModule } from '#libs/telemetry';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -40,6 +41,8 @@ export class ApiModule {
       module: ApiModule,
       imports: [
         ConfigModule.forRoot(config),
+        // Flushes buffered spans on shutdown (nothing to do when tracing is off).
+        TelemetryModule,
         RedisModule,
         QueueModule.forRoot(config),
         IntakeModule,

@@ -1,35 +1,13 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
-import { loadConfig, loadLogConfig } from '#libs/config';
-import { ApiKeyAuthenticator } from '#libs/access';
-import { listenPlan } from '#libs/access';
-import { armShutdownDeadline } from '#libs/lifecycle';
-import { exitOnFatalErrors, failStartup, routeConsoleToJson } from '#libs/logging';
-import { enableProcessMetrics } from '#libs/metrics';
-import { createApiApp } from './api-app.js';
+import { exitOnFatalErrors, failStartup } from '#libs/logging';
+import { startTracing } from '#libs/telemetry';
 
 exitOnFatalErrors('api');
 try {
-  // Unless it is read on a terminal (LOG_FORMAT), every line this process writes is JSON, start-up failures included.
-  if (loadLogConfig().format === 'json') routeConsoleToJson('api');
-  const config = loadConfig();
-  // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
-  armShutdownDeadline('api', config.shutdownTimeoutMs);
-  enableProcessMetrics();
-  const app = await createApiApp(config);
-  const log = new Logger('api');
-  // Decided once, before listening: an open API (no key anywhere) stays on loopback whatever HOST says.
-  const plan = listenPlan(config.http.host, await app.get(ApiKeyAuthenticator).isSecured());
-  if (plan.warning) log.warn({ msg: plan.warning, auth: 'open', host: plan.host });
-  await app.listen(config.http.port, plan.host);
-  log.log({
-    msg: 'api listening',
-    url: await app.getUrl(),
-    auth: plan.open ? 'open (loopback only)' : 'api keys required',
-    cloudProviders: config.cloudProviders.map(
-      (p) => `${p.name} (cleared to ${p.clearance}${p.onPremises ? ', declared on premises' : ''})`,
-    ),
-  });
+  // OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set (nothing is loaded otherwise). The app is imported
+  // only after it: the instrumentations patch http and ioredis as they are loaded.
+  await startTracing('switchyard-api');
 } catch (err) {
   failStartup('api', err);
 }
+await import('./api-process.js');

@@ -1,7 +1,8 @@
 import type { Prompt } from '#libs/jobs';
 import type { CompletionResult } from '#libs/providers';
 import { costOf } from '#libs/routing';
-import { ProviderError, isRefusal } from '#libs/providers';
+import { CloudProvider, ProviderError, isRefusal } from '#libs/providers';
+import { recordModelAnswer, recordModelCallEnded, traceModelCall, type Span } from '#libs/telemetry';
 import { metrics } from '#libs/metrics';
 import type { BudgetHold } from './budget-hold.js';
 import { CancelWatch } from './cancel-watch.js';
@@ -33,7 +34,7 @@ export class ItemCalls {
   constructor(private readonly deps: ItemCallsDeps) {}
 
   async call(run: RunningItem, prompt: Prompt, jsonSchema: Record<string, unknown> | undefined): Promise<CallResult> {
-    const { store, gate, feedback, endings } = this.deps;
+    const { store, gate, endings } = this.deps;
     const { job, on } = run;
     const item = job.data;
     // Between the calls of a long item: a cancel that came in since the last one stops it before the next is sent.
@@ -53,6 +54,35 @@ export class ItemCalls {
           hold = admission.hold;
       }
     }
+    return traceModelCall(
+      {
+        batchId: item.batchId,
+        index: item.index,
+        requestId: item.requestId,
+        target: on.target,
+        provider: on.provider.name,
+        jobAttempt: job.attempt,
+        system: on.target === 'cloud' ? 'openai' : 'llama.cpp',
+        // A local provider is named for its model; a cloud one names the model it asks for.
+        model: on.provider instanceof CloudProvider ? on.provider.model : on.provider.name,
+        call: run.tally.calls + 1,
+        maxTokens: prompt.maxTokens,
+      },
+      (span) => this.send(run, prompt, jsonSchema, hold, span),
+    );
+  }
+
+  /** The call itself, in its span: the answer's usage and cost, or how it ended and the error's kind. */
+  private async send(
+    run: RunningItem,
+    prompt: Prompt,
+    jsonSchema: Record<string, unknown> | undefined,
+    hold: BudgetHold | undefined,
+    span: Span,
+  ): Promise<CallResult> {
+    const { store, feedback, endings } = this.deps;
+    const { job, on } = run;
+    const item = job.data;
     const cancel = new CancelWatch(store, item.batchId, this.deps.cancelPollMs);
     const sentAt = Date.now();
     try {
@@ -67,15 +97,26 @@ export class ItemCalls {
         chat: prompt.chat,
       });
       const where = { target: on.target, provider: on.provider.name };
-      metrics.callAnswered(where, completion.usage, costOf(completion.usage, on.price));
+      const cost = costOf(completion.usage, on.price);
+      recordModelAnswer(span, {
+        ...completion.usage,
+        costUsd: cost,
+        responseModel: completion.model,
+        finishReason: completion.finishReason,
+      });
+      metrics.callAnswered(where, completion.usage, cost);
       // Learned while the item goes on (its answer recorded first): settled before the job ends.
       if (on.target === 'cloud') run.feedback.add(feedback.cloudCallAnswered(run, completion, sentAt));
       // The call's actual cost stays reserved, held by the item until it records it; the rest of the worst case goes back.
-      hold?.moveTo(run.held, costOf(completion.usage, on.price));
+      hold?.moveTo(run.held, cost);
       return { kind: 'answered', completion };
     } catch (err) {
-      if (cancel.signal.aborted) return ended(await endings.cancelled(run));
+      if (cancel.signal.aborted) {
+        recordModelCallEnded(span, 'cancelled');
+        return ended(await endings.cancelled(run));
+      }
       const code = err instanceof ProviderError ? err.code : 'unknown';
+      recordModelCallEnded(span, isRefusal(err) ? 'refused' : 'failed', err);
       metrics.callFailed({ target: on.target, provider: on.provider.name }, code, isRefusal(err));
       if (on.target === 'cloud') await feedback.cloudCallFailed(run, err, jsonSchema);
       return ended(await endings.callFailed(run, err));

@@ -15,6 +15,7 @@ import type { ProcessorTarget } from './processor-target.js';
 import type { ProviderFeedback } from './provider-feedback.js';
 import type { RunningItem } from './running-item.js';
 import { itemLogFields } from './item-log-fields.js';
+import { recordFailure, recordOutcome, traceItemRun } from '#libs/telemetry';
 
 export type { ProcessorTarget } from './processor-target.js';
 
@@ -38,7 +39,26 @@ export class ItemProcessor {
 
   constructor(private readonly deps: ItemProcessorDeps) {}
 
+  /** In a `switchyard.item` span, the child of BullMQ's consumer span: ids, route, attempt and how it ended. */
   async run(job: JobContext<JobName.RunItem>, on: ProcessorTarget): Promise<ItemOutcome> {
+    const { batchId, index, requestId } = job.data;
+    const fields = {
+      batchId,
+      index,
+      requestId,
+      target: on.target,
+      provider: on.provider.name,
+      jobAttempt: job.attempt,
+    };
+    return traceItemRun(fields, async (span) => {
+      const outcome = await this.runItem(job, on);
+      recordOutcome(span, outcome.kind);
+      if (outcome.kind === 'failed' || outcome.kind === 'retrying') recordFailure(span, outcome.error);
+      return outcome;
+    });
+  }
+
+  private async runItem(job: JobContext<JobName.RunItem>, on: ProcessorTarget): Promise<ItemOutcome> {
     const { store, endings } = this.deps;
     const item = job.data;
     // The task is read alongside the transition, not after it: one round trip fewer per item (issue 17), and

@@ -1,24 +1,13 @@
 import 'reflect-metadata';
-import { NestFactory } from '@nestjs/core';
-import { loadConfig, loadLogConfig } from '#libs/config';
-import { armShutdownDeadline } from '#libs/lifecycle';
-import { exitOnFatalErrors, failStartup, processLogger, routeConsoleToJson } from '#libs/logging';
-import { enableProcessMetrics } from '#libs/metrics';
-import { WorkerModule } from './worker.module.js';
+import { exitOnFatalErrors, failStartup } from '#libs/logging';
+import { startTracing } from '#libs/telemetry';
 
 exitOnFatalErrors('worker');
 try {
-  // Unless it is read on a terminal (LOG_FORMAT), every line this process writes is JSON: node-llama-cpp's own
-  // log and start-up failures included.
-  if (loadLogConfig().format === 'json') routeConsoleToJson('worker');
-  const config = loadConfig();
-  // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
-  armShutdownDeadline('worker', config.shutdownTimeoutMs);
-  enableProcessMetrics();
-  const logger = processLogger('worker', config.log);
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger });
-  app.enableShutdownHooks();
-  await app.init();
+  // OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set (nothing is loaded otherwise). The app is imported
+  // only after it: the instrumentations patch http and ioredis as they are loaded.
+  await startTracing('switchyard-worker');
 } catch (err) {
   failStartup('worker', err);
 }
+await import('./worker-process.js');

@@ -79,7 +79,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
 
   /**
    * Everything stops taking jobs at once; running ones get the drain part of SHUTDOWN_TIMEOUT_MS, then are
-   * left active in Redis (stalled-job recovery runs them again). main.ts exits at the deadline regardless.
+   * left active in Redis (stalled-job recovery runs them again). worker-process.ts exits at the deadline regardless.
    */
   async beforeApplicationShutdown(): Promise<void> {
     const { drainMs } = shutdownPlan(this.config.shutdownTimeoutMs);

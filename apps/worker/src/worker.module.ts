@@ -23,6 +23,7 @@ import { AuditTrail } from '#libs/audit';
 import { WORKER_PARTS, composeWorker } from './worker-composition.js';
 import { WorkerLifecycle } from './worker-lifecycle.js';
 import { WorkerMetrics } from './worker-metrics.js';
+import { TelemetryModule } from '#libs/telemetry';
 
 /**
  * The only app that runs processors. No HTTP server. Nest provides the libs' shared services; the
@@ -35,6 +36,8 @@ export class WorkerModule {
       module: WorkerModule,
       imports: [
         ConfigModule.forRoot(config),
+        // Flushes buffered spans on shutdown (nothing to do when tracing is off).
+        TelemetryModule,
         RedisModule,
         QueueModule.forRoot(config),
         IntakeModule,

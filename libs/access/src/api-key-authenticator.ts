@@ -13,7 +13,7 @@ export const BOOTSTRAP_ADMIN_ID = 'bootstrap-admin';
 /**
  * Turns an Authorization header into a caller. The mode is read from the key store per request, so the
  * first key created at run time secures every replica at once. Once secured it never goes back to open
- * (revoking every key locks the API, it does not open it): the answer is sticky per process, and main.ts
+ * (revoking every key locks the API, it does not open it): the answer is sticky per process, and api-process.ts
  * asks isSecured() before listening, so a process that booted secured — and so may listen beyond
  * loopback — never serves open, even if the key store were flushed.
  */

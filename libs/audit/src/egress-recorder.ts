@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { EgressAudit, EgressRecord } from '#libs/providers';
+import { traceEgressAudit, type EgressFields } from '#libs/telemetry';
 import type { AuditEvent, AuditRecorder } from './audit-entry.js';
 
 /**
@@ -12,11 +13,13 @@ export class EgressRecorder implements EgressAudit {
   constructor(private readonly recorder: AuditRecorder) {}
 
   async beforeRequest(record: EgressRecord): Promise<void> {
-    await this.write(toEvent('egress', record));
+    const event = toEvent('egress', record);
+    await traceEgressAudit(spanFieldsOf(event), () => this.write(event));
   }
 
   async refused(record: EgressRecord & { reason: string }): Promise<void> {
-    await this.write({ ...toEvent('egress-refused', record), reason: record.reason });
+    const event = { ...toEvent('egress-refused', record), reason: record.reason };
+    await traceEgressAudit(spanFieldsOf(event), () => this.write(event));
   }
 
   private async write(event: AuditEvent): Promise<void> {
@@ -42,6 +45,18 @@ const JOB_ID = /^(.+)\.(\d+)(?:\.r\d+)?$/;
 export function itemOfJobId(itemRef: string): { batchId: string; index: number } {
   const m = JOB_ID.exec(itemRef);
   return m ? { batchId: m[1], index: Number(m[2]) } : { batchId: itemRef, index: -1 };
+}
+
+function spanFieldsOf(e: AuditEvent): EgressFields {
+  return {
+    kind: e.kind === 'egress-refused' ? 'egress-refused' : 'egress',
+    batchId: e.batchId,
+    index: e.index,
+    provider: e.provider,
+    clearance: e.clearance ?? 'unknown',
+    sensitivity: e.sensitivity,
+    attempt: e.attempt,
+  };
 }
 
 function toEvent(kind: 'egress' | 'egress-refused', r: EgressRecord): AuditEvent {

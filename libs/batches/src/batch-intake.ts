@@ -37,6 +37,7 @@ import type { AuditRecorder } from '#libs/audit';
 import { metrics } from '#libs/metrics';
 import type { RepositoryGate } from '#libs/repositories';
 import { DEFAULT_CALLBACK_EVENTS } from '#libs/callbacks';
+import { recordBatch, recordRoute, traceIntake, type Span } from '#libs/telemetry';
 
 /** What intake reads to route: the providers' state and the learned token ratios (pools' ProviderDirectory). */
 export interface RoutingStateSource {
@@ -128,15 +129,31 @@ export class BatchIntake {
     private readonly tokens?: PromptTokens,
   ) {}
 
+  /** One `switchyard.intake` span around it all: the batch's id, kind and size, and each item's route (no text). */
   async submit(
     body: unknown,
     idempotencyKey?: string,
     now = Date.now(),
     context: SubmitContext = {},
   ): Promise<Accepted> {
+    return traceIntake({ requestId: context.requestId }, async (span) => {
+      const { accepted, kind } = await this.accept(span, body, idempotencyKey, now, context);
+      recordBatch(span, { batchId: accepted.id, kind, items: accepted.total, created: accepted.created });
+      return accepted;
+    });
+  }
+
+  private async accept(
+    span: Span,
+    body: unknown,
+    idempotencyKey: string | undefined,
+    now: number,
+    context: SubmitContext,
+  ): Promise<{ accepted: Accepted; kind: BatchSubmission['kind'] }> {
     const check = await checkSubmissionCompiled(body, this.limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { deadlineAt } = check;
+    const { kind } = check.submission;
     // The same key with another body is a client bug, not a retry: answering the first batch would hide it.
     const bodyHash = idempotencyKey ? canonicalHash(body) : undefined;
     const found = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
@@ -144,12 +161,13 @@ export class BatchIntake {
     const existing = found?.id ?? null;
     // A repeated submission finds its branch created by its own batch: only a new one must be free.
     const { submission, output } = await this.withSourceFiles(check.submission, context, existing === null);
-    if (existing) return this.resume(existing, submission, deadlineAt, context.requestId);
+    if (existing) return { accepted: await this.resume(existing, submission, deadlineAt, context.requestId), kind };
 
     // Read at once (issue 17: one round trip wave, not two).
     const [calibration, state] = await Promise.all([this.directory.calibration(), this.directory.routingState(now)]);
     const work = this.workItems(submission, deadlineAt, calibration);
     const decisions = this.route(submission, work, state);
+    for (const [index, d] of decisions.entries()) recordRoute(span, { index, ...d });
     const at = new Date(now).toISOString();
     const items: NewItem[] = work.map((w, i) => ({
       itemId: w.item.itemId,
@@ -189,7 +207,7 @@ export class BatchIntake {
     const { id, created } = stored;
     if (!created) {
       if (stored.bodyHash && stored.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
-      return this.resume(id, submission, deadlineAt, context.requestId);
+      return { accepted: await this.resume(id, submission, deadlineAt, context.requestId), kind };
     }
     await this.recordRoutes(
       id,
@@ -206,7 +224,7 @@ export class BatchIntake {
       { order, parkMs: decisions.map((d) => d.parkMs), requestId: context.requestId },
     );
     for (const [i, { route }] of items.entries()) metrics.itemRouted(route, Boolean(decisions[i].parkMs));
-    return { id, status: 'queued', total: items.length, created: true };
+    return { accepted: { id, status: 'queued', total: items.length, created: true }, kind };
   }
 
   /** The plan a submission would get, without storing or enqueuing anything. */

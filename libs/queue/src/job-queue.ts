@@ -13,6 +13,7 @@ import type {
 } from './queue-layer.js';
 import { redisOutage } from '#libs/redis';
 import { bullPrefix } from './bull-prefix.js';
+import { queueTelemetry } from './queue-telemetry.js';
 
 /**
  * The one place that talks to BullMQ: adding jobs, counting, removing waiting jobs, consuming.
@@ -20,6 +21,8 @@ import { bullPrefix } from './bull-prefix.js';
  */
 export class JobQueue implements QueueLayer {
   private readonly consumers: ConsumerHandle[] = [];
+  /** Each job attempt's consumer span continues the trace its enqueue started (undefined: tracing is off). */
+  private readonly telemetry = queueTelemetry();
 
   constructor(
     private readonly queues: ReadonlyMap<string, Queue>,
@@ -179,6 +182,7 @@ export class JobQueue implements QueueLayer {
         lockDuration: s.lockDurationMs,
         stalledInterval: s.stalledIntervalMs,
         maxStalledCount: s.maxStalledCount,
+        telemetry: this.telemetry,
       },
     );
     // Errors are reported per job in the store; a dropped connection is one outage warning, not one per retry.

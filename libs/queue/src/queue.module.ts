@@ -8,6 +8,7 @@ import { shutdownPlan } from '#libs/lifecycle';
 import { bullConnection, redisOutage, type BullConnection } from '#libs/redis';
 import { bullPrefix } from './bull-prefix.js';
 import { JobQueue } from './job-queue.js';
+import { queueTelemetry } from './queue-telemetry.js';
 import { configuredQueues, queueName } from './queue-names.js';
 
 const BULL_CONNECTION = Symbol('BULL_CONNECTION');
@@ -36,7 +37,8 @@ export class QueueModule implements BeforeApplicationShutdown, OnApplicationShut
       imports: [
         BullModule.forRootAsync({
           inject: [APP_CONFIG],
-          useFactory: (c: AppConfig) => ({ connection, prefix: bullPrefix(c.prefix) }),
+          // telemetry: every add starts a producer span whose context the job carries to its worker.
+          useFactory: (c: AppConfig) => ({ connection, prefix: bullPrefix(c.prefix), telemetry: queueTelemetry() }),
         }),
         BullModule.registerQueue(...names.map((name) => ({ name }))),
       ],

@@ -1,0 +1,23 @@
+// The worker process itself, imported by main.ts once tracing (if configured) has started.
+import { NestFactory } from '@nestjs/core';
+import { loadConfig, loadLogConfig } from '#libs/config';
+import { armShutdownDeadline } from '#libs/lifecycle';
+import { failStartup, processLogger, routeConsoleToJson } from '#libs/logging';
+import { enableProcessMetrics } from '#libs/metrics';
+import { WorkerModule } from './worker.module.js';
+
+try {
+  // Unless it is read on a terminal (LOG_FORMAT), every line this process writes is JSON: node-llama-cpp's own
+  // log and start-up failures included.
+  if (loadLogConfig().format === 'json') routeConsoleToJson('worker');
+  const config = loadConfig();
+  // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
+  armShutdownDeadline('worker', config.shutdownTimeoutMs);
+  enableProcessMetrics();
+  const logger = processLogger('worker', config.log);
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger });
+  app.enableShutdownHooks();
+  await app.init();
+} catch (err) {
+  failStartup('worker', err);
+}
