@@ -311,6 +311,7 @@ describe('batches end to end', () => {
       'inference-cloud.frontier',
       'inference-local.tiny',
       'maintenance.outputs',
+      'maintenance.retention',
       'maintenance.schedules',
       'maintenance.sweeps',
     ]);
