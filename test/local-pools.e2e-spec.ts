@@ -97,6 +97,7 @@ describe('local model pools', () => {
       'inference-local.alpha',
       'inference-local.beta',
       'maintenance.outputs',
+      'maintenance.retention',
       'maintenance.schedules',
       'maintenance.sweeps',
     ]);
