@@ -9,7 +9,7 @@ import {
 } from '#libs/routing';
 import { isCleared } from '#libs/domain';
 
-export type RouterName = 'switchyard' | 'all-cloud' | 'all-local' | 'threshold';
+export type RouterName = 'switchyard' | 'all-cloud' | 'all-local' | 'threshold' | 'batch-api' | 'single-tier';
 
 export interface Route {
   provider: string;
@@ -61,6 +61,23 @@ function staticRouter(name: RouterName, rule: (item: RoutableItem, state: Routin
 /** Every item to the cheapest cleared cloud provider that is up; local only when there is none. */
 export const allCloud = (): Router =>
   staticRouter('all-cloud', (item, state) => cheapestCloud(item, state) ?? localOf(state));
+
+/**
+ * The provider's Batch API alone (issue 16 §4): every item to a cleared `<provider>.batch` route that is up (24 h
+ * windows: what a client of the OpenAI Batch API gets), else the cheapest cleared cloud route, else local. Its
+ * deadline hit rate is part of the answer: a batch route finishes when the provider's batch does.
+ */
+export const batchApi = (): Router =>
+  staticRouter('batch-api', (item, state) => {
+    const batch = state.providers.find(
+      (p) =>
+        p.target === 'cloud' &&
+        p.name.endsWith('.batch') &&
+        p.available !== false &&
+        isCleared(p.clearance, item.sensitivity),
+    );
+    return batch ?? cheapestCloud(item, state) ?? localOf(state);
+  });
 
 /** Every item to the local pool. */
 export const allLocal = (): Router => staticRouter('all-local', (_item, state) => localOf(state));

@@ -3,8 +3,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { itemOptions } from './feasibility.js';
 import { costLowerBound } from './lower-bound.js';
-import { allCloud, allLocal, switchyard, threshold, type Router, type RouterName } from './routers.js';
+import { allCloud, allLocal, batchApi, switchyard, threshold, type Router, type RouterName } from './routers.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
+import type { Resources } from './resources.js';
 import { PRODUCTION, simulate, type SystemConfig } from './simulator.js';
 import { generateWorkload } from './workload.js';
 
@@ -29,7 +30,13 @@ interface Extra {
   failedRequests: number;
 }
 
-export const ROUTERS: ReadonlyArray<() => Router> = [switchyard, allCloud, allLocal, threshold];
+export const ROUTERS: ReadonlyArray<() => Router> = [switchyard, allCloud, allLocal, threshold, batchApi];
+
+/** The routers compared in a scenario: the Batch-API-only one where some provider sells a batch route. */
+export function routersFor(scenario: Scenario): ReadonlyArray<() => Router> {
+  const hasBatch = scenario.resources.clouds.some((c) => c.name.endsWith('.batch'));
+  return ROUTERS.filter((make) => make !== batchApi || hasBatch);
+}
 
 /**
  * Independent workloads per scenario (seeds seed, seed+1000, ...), pooled. Costs are heavy-tailed: one
@@ -47,6 +54,8 @@ export function runScenario(
   replications = REPLICATIONS,
   system: SystemConfig = PRODUCTION,
   exactSizes = false,
+  /** Run the routers on these resources instead (still scored against the scenario's own bound). */
+  simulateOn: Resources = scenario.resources,
 ): ScenarioReport & { extra: Extra[]; overcommitted: number } {
   const totals = routers.map(() => ({
     name: '' as RouterName,
@@ -75,7 +84,7 @@ export function runScenario(
     if (bound.overcommitted) overcommitted += 1;
     routers.forEach((make, k) => {
       const router = make();
-      const result = simulate(workload, scenario.resources, router, system);
+      const result = simulate(workload, simulateOn, router, system);
       const t = totals[k];
       t.name = router.name;
       t.costUsd += result.costUsd;
@@ -139,11 +148,28 @@ function main(argv: string[]): void {
     const t0 = Date.now();
     const { extra, overcommitted, ...report } = runScenario(
       scenario,
-      ROUTERS,
+      routersFor(scenario),
       replications,
       system,
       argv.includes('--exact-sizes'),
     );
+    // Where providers sell tiers: what Switchyard would pay routing the same workload over standard prices only.
+    const standardOnly = {
+      ...scenario.resources,
+      clouds: scenario.resources.clouds.filter((c) => !c.name.includes('.')),
+    };
+    if (standardOnly.clouds.length < scenario.resources.clouds.length) {
+      const single = runScenario(
+        scenario,
+        [switchyard],
+        replications,
+        system,
+        argv.includes('--exact-sizes'),
+        standardOnly,
+      );
+      report.policies.push({ ...single.policies[0], name: 'single-tier' });
+      extra.push(single.extra[0]);
+    }
     reports.push(report);
     console.log(
       `${scenario.name} (${report.items} items in ${replications} runs, ${scenario.about}): bound $${report.bound.costUsd.toFixed(4)} [${Date.now() - t0} ms]`,
