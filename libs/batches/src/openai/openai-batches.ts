@@ -150,11 +150,9 @@ export class OpenAIBatches {
     const page = ids.slice(0, opts.limit);
     const data: OpenAIFile[] = [];
     const gone: string[] = [];
-    for (const id of page) {
-      const [record] = await this.uploaded(id, tenant);
-      if (record) data.push(fileObject(record));
-      else gone.push(id);
-    }
+    // Read together (one pipelined burst on the connection), not one round trip per file: a page may hold 10,000.
+    const records = await Promise.all(page.map((id) => this.uploaded(id, tenant)));
+    records.forEach(([record], i) => (record ? data.push(fileObject(record)) : gone.push(page[i])));
     if (gone.length > 0) {
       const prune = this.redis.multi().zrem(this.filesIndexKey(), ...gone);
       if (tenant) prune.zrem(index, ...gone);
