@@ -4,7 +4,7 @@ import type { DocumentTask, WorkItem } from '#libs/domain';
 import type { OpenProviderBatch, PendingLine } from '#libs/pools';
 import type { BatchLineResult, ProviderBatchStatus } from '#libs/providers';
 import { JobName, type JobContext } from '#libs/queue';
-import { ProviderBatchRunner } from './provider-batch-runner.js';
+import { ProviderBatchRunner, type ProviderBatchRunnerDeps } from './provider-batch-runner.js';
 
 const HOUR = 3_600_000;
 const route = loadConfig({
@@ -28,8 +28,19 @@ class MemoryLedger {
   holds = async (_r: string, id: string) =>
     this.lines.has(id) || [...this.open_.values()].some((b) => b.lines.some((l) => l.customId === id));
   open = async (_r: string, b: OpenProviderBatch) => {
+    if (!b.lines.every((l) => this.lines.has(l.customId))) return false;
     this.open_.set(b.flushId, structuredClone(b));
     for (const l of b.lines) this.lines.delete(l.customId);
+    return true;
+  };
+  holder: string | null = null;
+  claimRound = async (_r: string, owner: string) => {
+    if (this.holder !== null && this.holder !== owner) return false;
+    this.holder = owner;
+    return true;
+  };
+  releaseRound = async (_r: string, owner: string) => {
+    if (this.holder === owner) this.holder = null;
   };
   update = async (_r: string, b: OpenProviderBatch) => void this.open_.set(b.flushId, structuredClone(b));
   openBatches = async () => [...this.open_.values()].map((b) => structuredClone(b));
@@ -64,12 +75,15 @@ function harness(now: number, budgetUsd = Infinity) {
     status: async (id: string) => statuses.get(id)!,
     cancel: async (id: string) => {
       calls.push(`cancel ${id}`);
-      const s = { ...statuses.get(id)!, status: 'cancelled' };
+      // One already cancelling stays so until the provider is done with it.
+      const was = statuses.get(id)!;
+      const s = { ...was, status: was.status === 'cancelling' ? 'cancelling' : 'cancelled' };
       statuses.set(id, s);
       return s;
     },
     results: async () => results,
   };
+  const charges: Array<{ index: number; line: string; costUsd: number }> = [];
   const records = new Map<number, { status: string; provider: string; costUsd?: number; result?: string }>();
   const store = {
     transitionOn: async (t: { index: number; provider: string; from: readonly string[]; to: string; update?: any }) => {
@@ -81,6 +95,11 @@ function harness(now: number, budgetUsd = Infinity) {
     },
     task: async () => task,
     isCancelRequested: async () => false,
+    chargeLate: async (c: { index: number; line: string; spent: { costUsd: number } }) => {
+      if (charges.some((x) => x.line === c.line)) return 'charged-before' as const;
+      charges.push({ index: c.index, line: c.line, costUsd: c.spent.costUsd });
+      return 'carried' as const;
+    },
     reserveBudget: async (_b: string, usd: number) => {
       if (usd > budget.left - budget.reserved) return false;
       budget.reserved += usd;
@@ -96,7 +115,7 @@ function harness(now: number, budgetUsd = Infinity) {
       return { provider: 'frontier' } as never;
     },
   };
-  const runner = new ProviderBatchRunner({
+  const deps: ProviderBatchRunnerDeps = {
     route,
     api,
     ledger,
@@ -108,12 +127,15 @@ function harness(now: number, budgetUsd = Infinity) {
       promptTokens: (p) => Math.ceil((p.system.length + p.prompt.length) / 4),
     },
     maxOutputTokens: 64,
-  });
+  };
+  const runner = new ProviderBatchRunner(deps);
+  /** Another worker's runner on the same ledger, provider and items. */
+  const another = () => new ProviderBatchRunner(deps);
   const setDone = (r: Map<string, BatchLineResult>) => {
     results = r;
     statuses.set('pb1', { ...statuses.get('pb1')!, status: 'completed', outputFileId: 'f', completedAt: now + HOUR });
   };
-  return { runner, ledger, calls, records, moves, setDone, budget };
+  return { runner, another, ledger, calls, records, moves, setDone, budget, charges, statuses };
 }
 
 const item = (index: number, deadline: number): WorkItem => ({
@@ -199,5 +221,83 @@ describe('ProviderBatchRunner', () => {
     expect(h.moves).toEqual([{ index: 0, why: 'batch budget reached', localOnly: true }]);
     expect(await h.ledger.pending()).toEqual([]);
     expect(h.budget.reserved).toBe(0);
+  });
+
+  it('runs a route’s round on one worker at a time: lines go to the provider once and are settled once', async () => {
+    const now = Date.now();
+    const h = harness(now);
+    const workers = [h.runner, h.another(), h.another()];
+    for (const i of [0, 1, 2]) await h.runner.run(job(item(i, now + 48 * HOUR)));
+    const held = h.budget.reserved;
+    // Every worker's timer fires at once.
+    await Promise.all(workers.map((w) => w.tick(Date.now())));
+    expect(h.calls).toEqual(['submit 3']);
+    expect(h.ledger.holder).toBeNull();
+    h.setDone(new Map([0, 1, 2].map((i) => [`b.${i}`, answer(`answer ${i}`)])));
+    await Promise.all(workers.map((w) => w.tick(Date.now() + 1000)));
+    await Promise.all(workers.map((w) => w.tick(Date.now() + 2000)));
+    expect([0, 1, 2].map((i) => h.records.get(i)?.status)).toEqual(['completed', 'completed', 'completed']);
+    expect(h.ledger.closed).toEqual([HOUR]);
+    // Each line's reservation went back exactly once.
+    expect(held).toBeGreaterThan(0);
+    expect(h.budget.reserved).toBeCloseTo(0, 12);
+  });
+
+  it('opens no provider batch from lines another worker already took (a lease that ran out mid-round)', async () => {
+    const now = Date.now();
+    const h = harness(now);
+    for (const i of [0, 1]) await h.runner.run(job(item(i, now + 48 * HOUR)));
+    const stale = await h.ledger.pending();
+    // The other worker flushed them while this one still held its read of the pending lines.
+    await h.another().tick(Date.now());
+    expect(h.calls).toEqual(['submit 2']);
+    expect(
+      await h.ledger.open('r', { flushId: 'late', providerBatchId: null, lines: stale, createdAt: now, settled: [] }),
+    ).toBe(false);
+    expect([...h.ledger.open_.keys()]).toHaveLength(1);
+  });
+
+  it('charges an escalated item what the provider billed for its line, and records none of that line’s answer', async () => {
+    const now = Date.now();
+    const h = harness(now);
+    await h.runner.run(job(item(0, now + 2 * HOUR)));
+    await h.runner.run(job(item(1, now + 48 * HOUR)));
+    await h.runner.tick(Date.now());
+    expect(h.calls).toEqual(['submit 2']);
+    // Item 0 is escalated near its deadline; the provider batch goes on for item 1.
+    await h.runner.tick(now + 2 * HOUR - 3 * 60_000);
+    expect(h.moves.map((m) => m.index)).toEqual([0]);
+    // The provider finished both lines: item 0's line was billed though its item had left.
+    h.setDone(
+      new Map([
+        ['b.0', answer('late')],
+        ['b.1', answer('one')],
+      ]),
+    );
+    await h.runner.tick(now + 2 * HOUR);
+    const cost = (1000 * route.price.inputPerMTokUsd + 100 * route.price.outputPerMTokUsd) / 1e6;
+    expect(h.charges).toEqual([{ index: 0, line: 'b.0', costUsd: cost }]);
+    expect(h.records.get(0)).toMatchObject({ status: 'queued', provider: 'frontier' });
+    expect(h.records.get(0)?.result).toBeUndefined();
+    expect(h.records.get(1)).toMatchObject({ status: 'completed', result: 'one' });
+    expect(h.ledger.open_.size).toBe(0);
+  });
+
+  it('waits for a cancelled provider batch to end before closing it, to charge what it finished for items that left', async () => {
+    const now = Date.now();
+    const h = harness(now);
+    await h.runner.run(job(item(0, now + 2 * HOUR)));
+    await h.runner.tick(Date.now());
+    // A provider whose cancel takes a while (OpenAI: cancelling, then cancelled with the lines done before).
+    h.statuses.set('pb1', { ...h.statuses.get('pb1')!, status: 'cancelling' });
+    await h.runner.tick(now + 2 * HOUR - 3 * 60_000);
+    expect(h.moves.map((m) => m.index)).toEqual([0]);
+    expect([...h.ledger.open_.values()]).toMatchObject([{ cancelling: true, abandoned: ['b.0'] }]);
+    h.setDone(new Map([['b.0', answer('done before the cancel')]]));
+    h.statuses.set('pb1', { ...h.statuses.get('pb1')!, status: 'cancelled' });
+    await h.runner.tick(now + 2 * HOUR - 60_000);
+    await h.runner.tick(now + 2 * HOUR - 30_000);
+    expect(h.charges.map((c) => c.line)).toEqual(['b.0']);
+    expect(h.ledger.open_.size).toBe(0);
   });
 });

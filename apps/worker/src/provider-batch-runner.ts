@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import { routableItem } from '#libs/batches';
+import { routableItem, type BatchStore } from '#libs/batches';
 import type { CloudProviderConfig } from '#libs/config';
 import type { BatchTask, WorkItem } from '#libs/domain';
 import { CallTally, runItem, type ItemModel, type Prompt } from '#libs/jobs';
@@ -18,16 +18,32 @@ import type { ItemOutcome } from './item-outcome.js';
 import type { ItemRerouter } from './item-rerouter.js';
 import type { ItemStore } from './item-store.js';
 import { itemLogFields } from './item-log-fields.js';
+import { metrics } from '#libs/metrics';
 
 /** A record whose upload or creation failed is retried (found by its flushId first) after this. */
 const RESUBMIT_AFTER_MS = 30_000;
+
+/**
+ * How long a worker's hold on a route's round lasts unless renewed: what a worker killed mid-round keeps the
+ * others waiting at most. The round renews it a third of the way in, before each provider batch and as it
+ * goes through lines; a long provider call (a 50,000-line upload) may outlast it, and a renewal that finds
+ * another worker holding the round ends this one before it writes anything more.
+ */
+const ROUND_LEASE_MS = 10_000;
+
+/** Thrown when a worker finds its round's lease taken over: the round stops where it is. */
+class RoundLost extends Error {}
 
 export interface ProviderBatchRunnerDeps {
   /** The batch tier's route (its `batch` settings, price, context). */
   route: CloudProviderConfig;
   api: Pick<ProviderBatchApi, 'submit' | 'find' | 'status' | 'cancel' | 'results' | 'lineBody'>;
-  ledger: Pick<ProviderBatchLedger, 'addPending' | 'holds' | 'pending' | 'open' | 'update' | 'openBatches' | 'close'>;
-  store: Pick<ItemStore, 'transitionOn' | 'task' | 'isCancelRequested' | 'reserveBudget' | 'releaseBudget'>;
+  ledger: Pick<
+    ProviderBatchLedger,
+    'addPending' | 'holds' | 'pending' | 'open' | 'update' | 'openBatches' | 'close' | 'claimRound' | 'releaseRound'
+  >;
+  store: Pick<ItemStore, 'transitionOn' | 'task' | 'isCancelRequested' | 'reserveBudget' | 'releaseBudget'> &
+    Pick<BatchStore, 'chargeLate'>;
   rerouter: Pick<ItemRerouter, 'reroute'>;
   /** A job whose item was moved elsewhere makes sure a job waits there (ItemEndings.elsewhere: crash-safe reroutes). */
   elsewhere: (item: WorkItem) => Promise<ItemOutcome>;
@@ -52,6 +68,9 @@ export class ProviderBatchRunner {
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   private readonly lastPolled = new Map<string, number>();
+  /** This runner's name on the route's round lease. */
+  private readonly owner = randomUUID();
+  private leaseRenewedAt = 0;
 
   constructor(private readonly deps: ProviderBatchRunnerDeps) {}
 
@@ -146,10 +165,38 @@ export class ProviderBatchRunner {
     await this.ticking;
   }
 
-  /** One round: waiting lines into a provider batch when due, then every open one looked at. */
+  /**
+   * One round: waiting lines into a provider batch when due, then every open one looked at. Every worker runs
+   * the timer; one at a time runs the round (the ledger's lease), so no line is submitted, settled or moved
+   * twice. The lease is renewed before each provider batch; one that cannot be renewed ends the round there.
+   */
   async tick(now = Date.now()): Promise<void> {
-    await this.flush(now);
-    for (const batch of await this.deps.ledger.openBatches(this.route)) await this.look(batch, now);
+    const { ledger } = this.deps;
+    if (!(await this.claimRound())) return;
+    try {
+      await this.flush(now);
+      for (const batch of await ledger.openBatches(this.route)) {
+        await this.keepRound();
+        await this.look(batch, now);
+      }
+    } catch (err) {
+      if (!(err instanceof RoundLost)) throw err;
+      this.log.warn({ msg: 'provider batch round taken over by another worker', route: this.route });
+    } finally {
+      await ledger.releaseRound(this.route, this.owner);
+    }
+  }
+
+  private async claimRound(): Promise<boolean> {
+    const held = await this.deps.ledger.claimRound(this.route, this.owner, ROUND_LEASE_MS);
+    if (held) this.leaseRenewedAt = Date.now();
+    return held;
+  }
+
+  /** Renews the round's lease when a third of it has gone; throws RoundLost when another worker holds it now. */
+  private async keepRound(): Promise<void> {
+    if (Date.now() - this.leaseRenewedAt < ROUND_LEASE_MS / 3) return;
+    if (!(await this.claimRound())) throw new RoundLost();
   }
 
   private async flush(now: number): Promise<void> {
@@ -166,7 +213,8 @@ export class ProviderBatchRunner {
       settled: [],
     };
     // Recorded before anything leaves: a crash after the upload leaves a record that finds its provider batch.
-    await this.deps.ledger.open(this.route, batch);
+    // Not opened: a worker whose lease ran out mid-round took some of these lines first; they go with its batch.
+    if (!(await this.deps.ledger.open(this.route, batch))) return;
     await this.submit(batch);
   }
 
@@ -213,6 +261,7 @@ export class ProviderBatchRunner {
       }
     }
     for (const line of this.unsettled(batch)) {
+      await this.keepRound();
       if (await this.deps.store.isCancelRequested(line.batchId)) {
         await this.deps.store.transitionOn({
           batchId: line.batchId,
@@ -222,14 +271,16 @@ export class ProviderBatchRunner {
           to: 'cancelled',
           update: { error: 'cancelled while in a provider batch' },
         });
+        this.abandon(line, batch);
         await this.settled(line, batch);
       } else if (line.deadline - now < (this.deps.escalationLeadMs ?? BATCH_ESCALATION_LEAD_MS)) {
+        this.abandon(line, batch);
         await this.moveOff(line, `escalated: ${this.route}'s provider batch is not done near the deadline`, batch);
       }
     }
     await this.deps.ledger.update(this.route, batch);
     const id = batch.providerBatchId!;
-    if (this.unsettled(batch).length === 0) {
+    if (this.unsettled(batch).length === 0 && !batch.cancelling) {
       // Nothing left to wait for: the provider stops, and charges only for lines it finished before.
       const status = await this.deps.api.status(id);
       if (!FINAL_BATCH_STATUSES.has(status.status)) await this.deps.api.cancel(id);
@@ -238,17 +289,25 @@ export class ProviderBatchRunner {
         route: this.route,
         providerBatch: id,
       });
-      await this.deps.ledger.close(this.route, batch.flushId, null);
-      return;
+      if (!batch.abandoned?.length) {
+        await this.deps.ledger.close(this.route, batch.flushId, null);
+        return;
+      }
+      // Lines it had may be done and billed already: read them once the cancel has taken (polled below).
+      batch.cancelling = true;
+      await this.deps.ledger.update(this.route, batch);
     }
     if (now - (this.lastPolled.get(id) ?? 0) < this.settings.pollMs) return;
     this.lastPolled.set(id, now);
     const status = await this.deps.api.status(id);
     if (!FINAL_BATCH_STATUSES.has(status.status)) return;
     const results = status.outputFileId || status.errorFileId ? await this.deps.api.results(status) : new Map();
+    await this.keepRound();
     for (const line of this.unsettled(batch)) {
+      await this.keepRound();
       await this.settle(line, results.get(line.customId), status.status, batch);
     }
+    await this.chargeAbandoned(batch, results);
     const took = status.status === 'completed' && status.completedAt ? status.completedAt - status.createdAt : null;
     await this.deps.ledger.close(this.route, batch.flushId, took);
     this.lastPolled.delete(id);
@@ -276,6 +335,8 @@ export class ProviderBatchRunner {
       tally,
     );
     const costUsd = costOf(tally.usage, this.deps.route.price);
+    // Billed by the provider whatever the check below makes of it.
+    metrics.callAnswered(this.from, tally.usage, costUsd);
     if (answered.kind !== 'answered') {
       const why = `${this.route}'s answer failed its check`;
       await this.moveOff(line, why, batch, { ...tally.usage, costUsd });
@@ -343,6 +404,46 @@ export class ProviderBatchRunner {
     batch.settled.push(line.customId);
     await this.deps.ledger.update(this.route, batch);
     await this.deps.store.releaseBudget(line.batchId, line.reservedUsd);
+  }
+
+  /** The line left its provider batch after the provider had it: what it does with it is still billed. */
+  private abandon(line: PendingLine, batch: OpenProviderBatch): void {
+    (batch.abandoned ??= []).push(line.customId);
+  }
+
+  /**
+   * The provider batch ended: what it answered for lines whose items had left is billed all the same (issue 16
+   * §3: charge what the provider charges). Each such answer's usage, at the batch price, goes onto its item —
+   * on top of what the item paid where it went — and into the provider's cost metrics; its text is dropped.
+   */
+  private async chargeAbandoned(
+    batch: OpenProviderBatch,
+    results: ReadonlyMap<string, BatchLineResult>,
+  ): Promise<void> {
+    for (const customId of batch.abandoned ?? []) {
+      await this.keepRound();
+      const result = results.get(customId);
+      const line = batch.lines.find((l) => l.customId === customId);
+      if (result?.kind !== 'answered' || !line) continue;
+      const usage = result.completion.usage;
+      const costUsd = costOf(usage, this.deps.route.price);
+      const charged = await this.deps.store.chargeLate({
+        batchId: line.batchId,
+        index: line.index,
+        line: customId,
+        spent: { ...usage, costUsd },
+      });
+      if (charged === 'charged' || charged === 'carried') metrics.callAnswered(this.from, usage, costUsd);
+      this.log.log({
+        msg: 'provider billed a line its item had left',
+        ...itemLogFields(line.item),
+        provider: this.route,
+        inputTokens: usage.inputTokens,
+        outputTokens: usage.outputTokens,
+        costUsd,
+        charged,
+      });
+    }
   }
 
   private unsettled(batch: OpenProviderBatch): PendingLine[] {

@@ -18,6 +18,7 @@ import {
   type ItemReroute,
   type ItemTransition,
   type ItemUpdate,
+  type LateCharge,
   type TransitionOutcome,
 } from './item-transitions.js';
 import { ProviderBacklog } from './provider-backlog.js';
@@ -27,7 +28,14 @@ import { BatchRetention } from './batch-retention.js';
 export type { ItemSpent } from './batch-budget.js';
 export type { CreatedBatch, IdempotentBatch, NewBatch, NewItem } from './batch-creation.js';
 export { providerKey } from './item-transitions.js';
-export type { ItemLeaving, ItemReroute, ItemTransition, ItemUpdate, TransitionOutcome } from './item-transitions.js';
+export type {
+  ItemLeaving,
+  ItemReroute,
+  ItemTransition,
+  ItemUpdate,
+  LateCharge,
+  TransitionOutcome,
+} from './item-transitions.js';
 
 /**
  * Batch and item records in Redis, one room per job: creation, views, item transitions (the only way a
@@ -138,6 +146,11 @@ export class BatchStore {
 
   reroute(reroute: ItemReroute): Promise<number> {
     return this.transitions.reroute(reroute);
+  }
+
+  /** A provider's bill for a call the item had already left (a provider batch line it was escalated from). */
+  chargeLate(charge: LateCharge): ReturnType<ItemTransitions['chargeLate']> {
+    return this.transitions.chargeLate(charge);
   }
 
   cancel(batchId: string): Promise<number[]> {

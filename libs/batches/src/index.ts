@@ -7,6 +7,7 @@ export {
   type ItemSpent,
   type ItemTransition,
   type ItemUpdate,
+  type LateCharge,
   type NewBatch,
   type NewItem,
 } from './batch-store.js';

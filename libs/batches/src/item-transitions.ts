@@ -6,6 +6,7 @@ import type { ItemRoute, ItemStatus } from '#libs/domain';
 import { SPENT_FIELD } from './carry-spent.lua.js';
 import { ITEM_REROUTE } from './item-reroute.lua.js';
 import { ITEM_TRANSITION, type ItemTransitionReply } from './item-transition.lua.js';
+import { LATE_CHARGE } from './late-charge.lua.js';
 
 /** Fields a transition may set on an item. */
 export interface ItemUpdate {
@@ -35,6 +36,16 @@ export interface ItemTransition {
   /** Recorded as startedAt / finishedAt (ms); default: now. */
   now?: number;
 }
+
+/** A provider's bill for one call (a provider batch line, `line` its custom_id) the item had already left. */
+export interface LateCharge {
+  batchId: string;
+  index: number;
+  line: string;
+  spent: { inputTokens: number; outputTokens: number; costUsd: number };
+}
+
+const LATE_CHARGE_OUTCOMES = { 1: 'charged', 2: 'carried', 0: 'charged-before', [-1]: 'missing' } as const;
 
 /** 'elsewhere': a reroute moved the item off the caller's provider, so the caller's job is stale. */
 export type TransitionOutcome = 'applied' | 'not-allowed' | 'elsewhere' | 'missing';
@@ -89,6 +100,7 @@ export class ItemTransitions {
   private readonly itemFinishedListeners: Array<(batchId: string, index: number) => void> = [];
   private readonly transitionScript;
   private readonly rerouteScript;
+  private readonly lateChargeScript;
 
   constructor(
     redis: RedisClient,
@@ -96,6 +108,20 @@ export class ItemTransitions {
   ) {
     this.transitionScript = defineScript(redis, ITEM_TRANSITION);
     this.rerouteScript = defineScript(redis, ITEM_REROUTE);
+    this.lateChargeScript = defineScript(redis, LATE_CHARGE);
+  }
+
+  /**
+   * What a provider billed for a call the item had already left (LATE_CHARGE_LUA): added to the item's (and,
+   * once it has finished, its batch's) usage and cost, once per `line`. 'missing': the item's record is gone.
+   */
+  async chargeLate(charge: LateCharge): Promise<'charged' | 'carried' | 'charged-before' | 'missing'> {
+    const { batchId, index, line, spent } = charge;
+    const reply = await this.lateChargeScript(
+      { item: this.keys.item(batchId, index), batch: this.keys.batch(batchId) },
+      [String(spent.inputTokens), String(spent.outputTokens), String(spent.costUsd), line],
+    );
+    return LATE_CHARGE_OUTCOMES[reply];
   }
 
   /**

@@ -66,4 +66,34 @@ describe('ProviderBatchLedger (real Redis)', () => {
     expect(kept).toHaveLength(BATCH_DURATIONS_KEPT);
     expect(kept[0]).toBe(BATCH_DURATIONS_KEPT + 4);
   });
+
+  it('opens a provider batch only from lines still pending, atomically, for up to 50,000 lines', async () => {
+    const r = route();
+    const many = Array.from({ length: 50_000 }, (_, i) => line(i));
+    await Promise.all(many.map((l) => ledger.addPending(r, l)));
+    const first = { flushId: 'f1', providerBatchId: null, lines: many, createdAt: 1, settled: [] };
+    expect(await ledger.open(r, first)).toBe(true);
+    expect(await ledger.pending(r)).toEqual([]);
+    // A second worker that read the same pending lines opens nothing.
+    await ledger.addPending(r, line(50_000));
+    const second = { ...first, flushId: 'f2', lines: [line(49_999), line(50_000)] };
+    expect(await ledger.open(r, second)).toBe(false);
+    expect((await ledger.openBatches(r)).map((b) => b.flushId)).toEqual(['f1']);
+    expect((await ledger.pending(r)).map((l) => l.customId)).toEqual(['b.50000']);
+  });
+
+  it('leases a route’s round to one owner: renewed by it, refused to others, freed by it or by time', async () => {
+    const r = route();
+    expect(await ledger.claimRound(r, 'a', 60_000)).toBe(true);
+    expect(await ledger.claimRound(r, 'b', 60_000)).toBe(false);
+    expect(await ledger.claimRound(r, 'a', 60_000)).toBe(true);
+    // Only the holder frees it.
+    await ledger.releaseRound(r, 'b');
+    expect(await ledger.claimRound(r, 'b', 60_000)).toBe(false);
+    await ledger.releaseRound(r, 'a');
+    expect(await ledger.claimRound(r, 'b', 50)).toBe(true);
+    // A holder that died: its lease runs out.
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(await ledger.claimRound(r, 'c', 60_000)).toBe(true);
+  });
 });

@@ -1,5 +1,5 @@
 import type { Sensitivity, WorkItem } from '#libs/domain';
-import { globalKeyPrefix, type RedisClient } from '#libs/redis';
+import { defineScript, globalKeyPrefix, redisScript, type RedisClient } from '#libs/redis';
 import { BATCH_DURATIONS_KEPT } from '#libs/routing';
 
 /** One item's request, waiting to go into a provider batch (issue 16 §3). No text is logged from it. */
@@ -22,6 +22,48 @@ export interface PendingLine {
   reservedUsd: number;
 }
 
+/** KEYS: pending, open; ARGV: flushId, the record, then the lines' customIds. 1 opened, 0 a line was gone. */
+const OPEN_BATCH = redisScript<'pending' | 'open', readonly string[], 0 | 1>({
+  name: 'syProviderBatchOpen',
+  keys: ['pending', 'open'],
+  lua: `
+for i = 3, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then return 0 end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+-- One field at a time: a provider batch holds up to 50,000 lines, past what unpack() can put on Lua's stack.
+for i = 3, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+return 1
+`,
+});
+
+/** KEYS: the round's lease; ARGV: owner, ttl ms. 1: the owner holds it now. */
+const CLAIM_ROUND = redisScript<'lease', readonly [owner: string, ttlMs: string], 0 | 1>({
+  name: 'syProviderBatchClaimRound',
+  keys: ['lease'],
+  lua: `
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`,
+});
+
+const RELEASE_ROUND = redisScript<'lease', readonly [owner: string], 0>({
+  name: 'syProviderBatchReleaseRound',
+  keys: ['lease'],
+  lua: `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`,
+});
+
 /**
  * A provider batch as this worker fleet knows it: recorded (with its lines) before its file is uploaded, so a
  * worker that dies between upload and batches.create leaves a record another worker finds (by its flushId in
@@ -35,6 +77,14 @@ export interface OpenProviderBatch {
   createdAt: number;
   /** Lines already settled (completed, moved off, cancelled): not settled again when the output comes. */
   settled: string[];
+  /**
+   * Settled lines the provider still had when their item left (escalated near its deadline, or cancelled):
+   * the provider may finish and bill them before the batch ends or its cancel takes, so their answers, read
+   * when it ends, are charged to their items (never recorded as results).
+   */
+  abandoned?: string[];
+  /** Every line is settled and the provider was asked to cancel: waited on only to read what it billed. */
+  cancelling?: boolean;
 }
 
 /**
@@ -43,12 +93,20 @@ export interface OpenProviderBatch {
  * All of a route's keys sit in the deployment's global slot, so a flush moves lines atomically on a Cluster too.
  */
 export class ProviderBatchLedger {
+  private readonly openScript;
+  private readonly claimScript;
+  private readonly releaseScript;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.openScript = defineScript(redis, OPEN_BATCH);
+    this.claimScript = defineScript(redis, CLAIM_ROUND);
+    this.releaseScript = defineScript(redis, RELEASE_ROUND);
+  }
 
-  private key(route: string, what: 'pending' | 'open' | 'durations'): string {
+  private key(route: string, what: 'pending' | 'open' | 'durations' | 'round'): string {
     return `${globalKeyPrefix(this.prefix)}:provider-batch:${route}:${what}`;
   }
 
@@ -68,12 +126,33 @@ export class ProviderBatchLedger {
     return all.map((v) => JSON.parse(v) as PendingLine).sort((a, b) => a.queuedAt - b.queuedAt);
   }
 
-  /** Moves `lines` from pending into a new open record, in one transaction. */
-  async open(route: string, batch: OpenProviderBatch): Promise<void> {
-    const tx = this.redis.multi();
-    tx.hset(this.key(route, 'open'), batch.flushId, JSON.stringify(batch));
-    if (batch.lines.length > 0) tx.hdel(this.key(route, 'pending'), ...batch.lines.map((l) => l.customId));
-    await tx.exec();
+  /**
+   * Moves `lines` from pending into a new open record, at once — only if every one of them is still pending.
+   * False: some other worker took a line into a provider batch of its own first (it read the same pending set),
+   * and nothing changed, so no line goes to the provider twice.
+   */
+  async open(route: string, batch: OpenProviderBatch): Promise<boolean> {
+    const opened = await this.openScript({ pending: this.key(route, 'pending'), open: this.key(route, 'open') }, [
+      batch.flushId,
+      JSON.stringify(batch),
+      ...batch.lines.map((l) => l.customId),
+    ]);
+    return opened === 1;
+  }
+
+  /**
+   * The route's round (flush, polls, results) is run by one worker at a time: two workers settling the same
+   * line would move its item twice and give its budget back twice, and each `update` would overwrite the
+   * other's. True: `owner` holds it now, for `ttlMs` from now (taken, or renewed when it held it already); a
+   * worker that dies holding it frees it when the lease runs out.
+   */
+  async claimRound(route: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.claimScript({ lease: this.key(route, 'round') }, [owner, String(ttlMs)])) === 1;
+  }
+
+  /** Gives the round back, if `owner` still holds it (a lease that ran out may be another worker's by now). */
+  async releaseRound(route: string, owner: string): Promise<void> {
+    await this.releaseScript({ lease: this.key(route, 'round') }, [owner]);
   }
 
   async update(route: string, batch: OpenProviderBatch): Promise<void> {
