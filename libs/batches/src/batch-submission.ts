@@ -203,12 +203,24 @@ export function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
   );
 }
 
+/**
+ * The schema for `limits`, built once per limits object: building it (zod's object, union and refinement
+ * constructors) cost 1.5 ms of every POST's CPU, more than checking a one-item body with it (issue 17 §1,
+ * `--cpu-prof` of the API under bench:queue's lone items). Intake holds one limits object for its life.
+ */
+const schemas = new WeakMap<SubmissionLimits, ReturnType<typeof batchSubmissionSchema>>();
+function schemaFor(limits: SubmissionLimits): ReturnType<typeof batchSubmissionSchema> {
+  let schema = schemas.get(limits);
+  if (!schema) schemas.set(limits, (schema = batchSubmissionSchema(limits)));
+  return schema;
+}
+
 /** Validates a POSTed batch, naming every wrong field. Pure: no I/O. */
 export function checkSubmission(body: unknown, limits: SubmissionLimits, now: number): SubmissionCheck {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object' }] };
   }
-  const parsed = batchSubmissionSchema(limits).safeParse(body);
+  const parsed = schemaFor(limits).safeParse(body);
   if (!parsed.success) {
     return { ok: false, errors: fieldErrors(parsed.error.issues) };
   }
