@@ -10,6 +10,7 @@ import { checkCloudProviderOptions, type CloudProviderOptions } from './cloud-pr
 import type { EgressAudit, EgressRecord } from './egress-audit.js';
 import { failurePrefix, throwIfStopped, toProviderError } from './error-mapping.js';
 import { openAIClient } from './openai-client.js';
+import { providerStopController } from '../local/linked-signal.js';
 import { withRetries } from './retry-loop.js';
 
 export type { CloudProviderOptions } from './cloud-provider-options.js';
@@ -50,7 +51,7 @@ export class CloudProvider {
   private readonly probeTimeoutMs: number;
   private readonly audit?: EgressAudit;
   /** Aborted by close(): stops in-flight attempts and backoff sleeps. */
-  private readonly closing = new AbortController();
+  private readonly closing = providerStopController();
 
   constructor(opts: CloudProviderOptions) {
     checkCloudProviderOptions(opts);

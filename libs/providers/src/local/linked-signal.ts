@@ -1,3 +1,17 @@
+import { setMaxListeners } from 'node:events';
+
+/**
+ * A provider's long-lived stop signal (close(), shutdown): every request in flight listens on it, and removes
+ * its listener when it ends. So it holds as many listeners as the provider has requests in flight — 50 at
+ * CLOUD_CONCURRENCY=50 — which is not a leak; Node's warning past 10 (MaxListenersExceededWarning) would say
+ * it is, on every busy worker, and hide a real one. The listener removal is what the specs check instead.
+ */
+export function providerStopController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
+
 /** One signal that aborts when the request's or the provider's does, and a way to let go of both. */
 export interface LinkedSignal {
   signal: AbortSignal;

@@ -20,7 +20,7 @@ import {
 } from '../completion.js';
 import { boundedJsonSchema } from './bounded-json-schema.js';
 import { classifyEngineError } from './engine-errors.js';
-import { linkSignals } from './linked-signal.js';
+import { linkSignals, providerStopController } from './linked-signal.js';
 import { SequencePool } from './sequence-pool.js';
 import { chatHistory, renderedPromptTokens, systemHistory } from './rendered-prompt.js';
 
@@ -77,7 +77,7 @@ export class LocalModelProvider implements InferenceProvider {
   readonly contextSize: number;
 
   private readonly pool: SequencePool<LlamaContextSequence>;
-  private readonly shutdown = new AbortController();
+  private readonly shutdown = providerStopController();
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private closing?: Promise<void>;
 
