@@ -1,11 +1,6 @@
-/**
- * Every value put into a dashboard page goes through `esc`: batch and item ids, provider and model names come
- * from users and operators, and the page is read by admins (a stored `<script>` would run with their key).
- * The five characters that can end a text node or a quoted attribute become character references.
- */
-export function esc(value: string | number): string {
-  return String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+import { esc } from '../html-escape.js';
+
+export { esc };
 
 /** A number rounded for reading: at most `digits` decimals, trailing zeros dropped. */
 export function round(value: number, digits = 2): string {

@@ -1,5 +1,6 @@
 import type { JsonSchema } from './api-schemas.js';
 import type { OpenApiDocument, Operation } from './openapi-document.js';
+import { esc } from '../html-escape.js';
 
 /**
  * /docs: the document as one server-rendered HTML page, no script and nothing fetched (the API often runs where
@@ -106,8 +107,4 @@ function schemaHtml(schema: JsonSchema): string {
 
 function anchor(text: string): string {
   return text.replace(/[^A-Za-z0-9_-]/g, '-');
-}
-
-function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
