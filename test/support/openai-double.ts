@@ -252,6 +252,8 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     },
     setEngine(e) {
       engine = e === null ? null : { ...e };
+      // A killed server drops the requests it was answering with it.
+      if (engine?.down) for (const socket of sockets) socket.destroy();
     },
     inFlightPeak: () => inFlightPeak,
     resetInFlightPeak() {

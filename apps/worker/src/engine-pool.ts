@@ -1,9 +1,10 @@
 import { Logger } from '@nestjs/common';
 import type { EnginePoolConfig } from '#libs/config';
 import { engineConcurrency, readEngine, type EngineReading } from '#libs/pools';
-import type { InferenceProvider } from '#libs/providers';
+import { ProviderError, type InferenceProvider } from '#libs/providers';
 import { queueRefFor } from '#libs/queue';
 import { InferencePool, type InferencePoolDeps, type PoolDescription } from './inference-pool.js';
+import type { ItemOutcome } from './item-outcome.js';
 
 export interface EnginePoolDeps extends InferencePoolDeps {
   heartbeatMs: number;
@@ -50,8 +51,26 @@ export class EnginePool {
         describe: () => this.describe(),
         tokensPerSec: engine.tokensPerSec,
       },
-      deps,
+      { ...deps, processor: { run: (job, on) => this.run(job, on) } },
     );
+    this.processor = deps.processor;
+  }
+
+  private readonly processor: InferencePoolDeps['processor'];
+
+  /**
+   * One item, as any pool runs it; but a call the engine did not take (connection refused or dropped) says the
+   * engine is gone, not that the item is bad. Such an item is queued again already (the attempt's retry); its job
+   * goes back to waiting without spending an attempt, and the pool pauses at once rather than at the next poll, so
+   * the rest of the queue is not burnt through: the watchdog sees the items waiting and the pool unavailable.
+   */
+  private async run(...args: Parameters<InferencePoolDeps['processor']['run']>): Promise<ItemOutcome> {
+    const outcome = await this.processor.run(...args);
+    if (outcome.kind !== 'retrying' || !(outcome.error instanceof ProviderError) || outcome.error.code !== 'connection')
+      return outcome;
+    // Not awaited: pausing waits for the running jobs, this one among them.
+    void this.lost(`the engine does not answer: ${outcome.error.message}`);
+    return { kind: 'rate-limited', waitMs: this.engine.pollMs };
   }
 
   /** Reads the engine once, then starts the pool (consuming only if the engine answered) and the polling. */
@@ -100,6 +119,16 @@ export class EnginePool {
     }, this.engine.pollMs);
   }
 
+  /** The engine stopped answering: the pool takes no more jobs until a reading comes back. */
+  private async lost(why: string): Promise<void> {
+    this.why = why;
+    if (!this.reachable) return;
+    this.reachable = false;
+    this.log.warn({ msg: 'engine unreachable; pool paused', engine: this.engine.name, reason: why });
+    // Running calls fail on their own against a dead engine; one that hangs gets the request timeout.
+    await this.inference.pause(this.engine.timeoutMs);
+  }
+
   private async pollOnce(): Promise<void> {
     let reading: EngineReading | null;
     let failure: string | null = null;
@@ -113,16 +142,7 @@ export class EnginePool {
       failure = `the engine does not answer: ${err instanceof Error ? err.message : String(err)}`;
     }
     if (this.stopped) return;
-    if (reading === null) {
-      this.why = failure!;
-      if (this.reachable) {
-        this.reachable = false;
-        this.log.warn({ msg: 'engine unreachable; pool paused', engine: this.engine.name, reason: this.why });
-        // Running calls fail on their own against a dead engine; one that hangs gets the request timeout.
-        await this.inference.pause(this.engine.timeoutMs);
-      }
-      return;
-    }
+    if (reading === null) return this.lost(failure!);
     this.reading = reading;
     this.readAt = Date.now();
     const next = engineConcurrency(
