@@ -201,7 +201,10 @@ export class ProviderDirectory {
   private async engineView(engine: EnginePoolConfig, read: Omit<LocalReads, 'capacity'>): Promise<ProviderView> {
     const { live, tokensPerSec, jobs, now, calibration, backlog } = read;
     const pools = live.filter((p) => p.target === 'local' && p.provider === engine.name && p.status === 'consuming');
-    const sequences = pools.reduce((sum, p) => sum + p.activeSequences, 0);
+    // Several workers share one engine: its slots are the engine's, not each worker's; without slots (vLLM), each
+    // worker's probed share adds up.
+    const slots = Math.max(0, ...pools.map((p) => p.engine?.reading?.slots ?? 0));
+    const sequences = slots > 0 ? slots : pools.reduce((sum, p) => sum + p.activeSequences, 0);
     const backlogTokens = backlog('local', engine.name);
     return {
       target: 'local',
