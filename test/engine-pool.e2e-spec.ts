@@ -151,12 +151,15 @@ describe('an engine pool (ENGINE_POOLS: llama-server)', () => {
     engine.setEngine({ kind: 'llama-server', slots: 1 });
     await waitPool((p) => p.engine?.concurrency === 1, 'came down to 1 slot');
     engine.setLatency(5000);
+    const sentBefore = engine.completionRequests().length;
     const internal = await submit(batch('internal', 'movable', 4));
     const restricted = await submit(batch('restricted', 'kept', 1));
     // Every internal item went to the engine (cheapest on time); one is running there now.
     for (const item of await items(internal)) expect(item.route.provider).toBe('gpu-1');
-    for (const until = Date.now() + 30_000; engine.completionRequests().length === 0 && Date.now() < until;)
+    for (const until = Date.now() + 30_000; engine.completionRequests().length === sentBefore;) {
+      if (Date.now() > until) throw new Error('the engine never received an item');
       await sleep(50);
+    }
     const before = engine.completionRequests().length;
 
     engine.setEngine({ kind: 'llama-server', slots: 1, down: true });
