@@ -96,4 +96,18 @@ suite('an engine pool on a real llama-server (LLAMA_SERVER_BIN)', () => {
       expect(item.usage.outputTokens).toBeGreaterThan(0);
     }
   }, 180_000);
+
+  it('says the engine is unreachable once the server is gone, and takes nothing meanwhile', async () => {
+    server!.kill('SIGKILL');
+    let pool: any;
+    for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
+      const { json } = await sys.client.request('GET', '/v1/pools');
+      pool = json.pools.find((p: { provider: string }) => p.provider === 'llama-real');
+      if (pool?.status === 'unreachable') break;
+    }
+    expect(pool).toMatchObject({ status: 'unreachable', sequences: { active: 0 } });
+    expect(pool.reason).toMatch(/^the engine does not answer/);
+    const { json } = await sys.client.request('GET', '/v1/providers');
+    expect(json.providers.find((p: { name: string }) => p.name === 'llama-real')).toMatchObject({ available: false });
+  });
 });
