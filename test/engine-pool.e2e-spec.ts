@@ -185,3 +185,78 @@ describe('an engine pool (ENGINE_POOLS: llama-server)', () => {
     expect(engine.completionRequests().length).toBeGreaterThan(before);
   }, 120_000);
 });
+
+/**
+ * vLLM has no fixed slots: the pool probes, growing while vLLM queues nothing and its KV cache has room, shrinking
+ * when requests wait in vLLM or the cache is nearly full (the double plays vLLM's /metrics).
+ */
+describe('an engine pool (ENGINE_POOLS: vllm)', () => {
+  let engine: OpenAIDouble;
+  const sys = useSystem(async () => {
+    engine = await startOpenAIDouble({ models: ['served-llama'] });
+    engine.setEngine({ kind: 'vllm' });
+    return {
+      ENGINE_POOLS: JSON.stringify([
+        {
+          name: 'vllm-1',
+          engine: 'vllm',
+          baseURL: engine.url,
+          model: 'served-llama',
+          onPremises: true,
+          clearance: 'restricted',
+          initialConcurrency: 1,
+          maxConcurrency: 6,
+        },
+      ]),
+      ENGINE_POLL_MS: '150',
+      WORKER_MODELS: 'vllm-1',
+      MAX_OUTPUT_TOKENS: '64',
+      HEARTBEAT_MS: '300',
+    };
+  });
+  afterAll(async () => engine?.close());
+
+  const pool = async (wanted: (p: any) => boolean, what: string): Promise<any> => {
+    let last: unknown;
+    for (const until = Date.now() + 30_000; Date.now() < until; await sleep(100)) {
+      const { json } = await sys.client.request('GET', '/v1/pools');
+      last = json.pools.find((p: { provider: string }) => p.provider === 'vllm-1');
+      if (last && wanted(last)) return last;
+    }
+    throw new Error(`vLLM pool never ${what}: ${JSON.stringify(last)}`);
+  };
+
+  it('grows past where it started while vLLM queues nothing, up to maxConcurrency', async () => {
+    await pool((p) => p.status === 'consuming', 'consumed');
+    engine.setLatency(400);
+    try {
+      const { json, status } = await sys.client.request('POST', '/v1/batches', {
+        kind: 'document-processing',
+        sensitivity: 'restricted',
+        deadline: 'PT10M',
+        task: { type: 'summarize', maxTokens: 16 },
+        items: Array.from({ length: 30 }, (_, i) => ({
+          id: `load-${i}`,
+          text: `Shift report ${i}: line stopped twice.`,
+        })),
+      });
+      expect(status).toBe(202);
+      expect((await sys.client.waitFinished(json.id)).status).toBe('completed');
+      expect(engine.inFlightPeak()).toBeGreaterThan(1);
+      expect(engine.inFlightPeak()).toBeLessThanOrEqual(6);
+      for (const r of engine.completionRequests()) expect(r.body.model).toBe('served-llama');
+    } finally {
+      engine.setLatency(0);
+    }
+  });
+
+  it('shrinks to 1 while requests wait in vLLM, and says so', async () => {
+    engine.setEngine({ kind: 'vllm', othersWaiting: 5 });
+    const shrunk = await pool((p) => p.engine?.concurrency === 1, 'shrank to 1');
+    expect(shrunk).toMatchObject({ reason: 'shrunk: 5 request(s) waiting', engine: { kind: 'vllm', waiting: 5 } });
+    engine.setEngine({ kind: 'vllm', kvUsage: 0.97 });
+    const full = await pool((p) => p.engine?.kvCacheUsage === 0.97, 'read a full KV cache');
+    expect(full.engine.concurrency).toBe(1);
+    expect(full.reason).toBe('shrunk: KV cache 97% full');
+  });
+});
