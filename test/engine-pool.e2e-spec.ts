@@ -101,6 +101,7 @@ describe('an engine pool (ENGINE_POOLS: llama-server)', () => {
     expect(json.providers.find((p: { name: string }) => p.name === 'gpu-1')).toMatchObject({
       target: 'local',
       clearance: 'restricted',
+      onPremises: true,
       available: true,
     });
   });
