@@ -8,6 +8,8 @@ import type { AddressInfo, Socket } from 'node:net';
  * It answers only what Switchyard uses: POST /v1/chat/completions (plain and SSE, with `service_tier` as
  * OpenAI takes and echoes it), GET /v1/models, and the Batch API's files and batches (setBatchHabits sets when
  * a provider batch ends and how).
+ * With setEngine it also serves a serving engine's capacity endpoints: llama-server's GET /slots and GET /metrics,
+ * or vLLM's GET /metrics, from the chat completions it is answering (issue 17 §4).
  * `/__double/*` is its control plane for other processes (see openai-double.cli.ts); those calls
  * are not traffic to the service and are never recorded.
  */
@@ -65,6 +67,25 @@ export interface BatchHabits {
   ending?: 'completed' | 'failed' | 'expired';
   /** Lines (by custom_id) that go to the error file instead of the output file. */
   failLines?: string[];
+}
+
+/**
+ * The serving engine the double plays from setEngine on: what its capacity endpoints report. Requests it is
+ * answering count as running (on a slot, for llama-server; beyond the slots, deferred), on top of `others`.
+ */
+export interface EngineHabits {
+  kind: 'llama-server' | 'vllm';
+  /** llama-server's parallel slots (its --parallel); 4 unless set. */
+  slots?: number;
+  /** llama-server: each slot's n_ctx. */
+  slotContext?: number;
+  /** Load from clients other than Switchyard: requests running and waiting in the engine. */
+  othersRunning?: number;
+  othersWaiting?: number;
+  /** KV-cache usage the engine reports, 0–1 (0 unless set). */
+  kvUsage?: number;
+  /** The engine is gone: every service request's connection is dropped unanswered (as a killed server's). */
+  down?: boolean;
 }
 
 /** A provider batch the double holds: what was asked, and what it has become. */
@@ -137,6 +158,14 @@ export interface OpenAIDouble {
    * Infinity. Before the responder. Off again on reset().
    */
   answerOverflowingNumbers(on: boolean): void;
+  /**
+   * Plays a serving engine from now on (GET /slots, GET /metrics; `null`: none, the default). Kept across reset().
+   * Capacity reads are not recorded in `requests`: they are polls, not traffic that carries items.
+   */
+  setEngine(engine: EngineHabits | null): void;
+  /** The most chat completions it was answering at once since the start or the last resetInFlightPeak(). */
+  inFlightPeak(): number;
+  resetInFlightPeak(): void;
   /** Forgets requests, queued faults, latency and responder; accepts `apiKey` again. */
   reset(): void;
   /** Closes the listener and every socket, hung ones included. */
@@ -173,6 +202,9 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
   let overflowingNumbers = false;
   let acceptedKeys: string[] | null = opts.apiKey === undefined ? null : [opts.apiKey];
   let nextId = 1;
+  let engine: EngineHabits | null = null;
+  let inFlight = 0;
+  let inFlightPeak = 0;
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -218,6 +250,15 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     answerOverflowingNumbers(on) {
       overflowingNumbers = on;
     },
+    setEngine(e) {
+      engine = e === null ? null : { ...e };
+      // A killed server drops the requests it was answering with it.
+      if (engine?.down) for (const socket of sockets) socket.destroy();
+    },
+    inFlightPeak: () => inFlightPeak,
+    resetInFlightPeak() {
+      inFlightPeak = inFlight;
+    },
     reset() {
       habits = {};
       acceptedKeys = opts.apiKey === undefined ? null : [opts.apiKey];
@@ -247,6 +288,12 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     const body = parseBody(raw);
 
     if (path.startsWith(CONTROL_PREFIX)) return control(req.method ?? 'GET', path, body, res);
+    if (engine?.down) return void res.destroy();
+    if (engine && req.method === 'GET' && (path === '/slots' || path === '/metrics')) {
+      if (acceptedKeys !== null && !acceptedKeys.some((key) => req.headers.authorization === `Bearer ${key}`))
+        return sendError(res, 401, 'Invalid API Key', 'authentication_error', null);
+      return engineCapacity(engine, path, res);
+    }
 
     requests.push({ at: Date.now(), method: req.method ?? 'GET', path, headers: flattenHeaders(req), body });
 
@@ -260,7 +307,12 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
         data: models.map((id) => ({ id, object: 'model', created, owned_by: 'openai-double' })),
       });
     }
-    if (req.method === 'POST' && path === COMPLETIONS_PATH) return chatCompletion(body, res);
+    if (req.method === 'POST' && path === COMPLETIONS_PATH) {
+      inFlight += 1;
+      inFlightPeak = Math.max(inFlightPeak, inFlight);
+      res.once('close', () => (inFlight -= 1));
+      return chatCompletion(body, res);
+    }
     if (
       path === '/v1/files' ||
       path.startsWith('/v1/files/') ||
@@ -567,6 +619,59 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     };
   }
 
+  /** llama-server's /slots and /metrics, or vLLM's /metrics, as the engine would report the load it has now. */
+  function engineCapacity(e: EngineHabits, path: string, res: ServerResponse): void {
+    const running = inFlight + (e.othersRunning ?? 0);
+    const kv = e.kvUsage ?? 0;
+    if (e.kind === 'llama-server') {
+      const slots = e.slots ?? 4;
+      const processing = Math.min(running, slots);
+      const deferred = running - processing + (e.othersWaiting ?? 0);
+      if (path === '/slots')
+        return sendJson(
+          res,
+          200,
+          Array.from({ length: slots }, (_, id) => ({
+            id,
+            id_task: id < processing ? 1000 + id : -1,
+            n_ctx: e.slotContext ?? 4096,
+            speculative: false,
+            is_processing: id < processing,
+            params: { n_predict: -1, temperature: 0.8 },
+            prompt: '',
+          })),
+        );
+      return sendText(res, [
+        '# HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.',
+        '# TYPE llamacpp:prompt_tokens_total counter',
+        `llamacpp:prompt_tokens_total ${nextId * 10}`,
+        '# HELP llamacpp:kv_cache_usage_ratio KV-cache usage. 1 means 100 percent usage.',
+        '# TYPE llamacpp:kv_cache_usage_ratio gauge',
+        `llamacpp:kv_cache_usage_ratio ${kv}`,
+        '# HELP llamacpp:requests_processing Number of requests processing.',
+        '# TYPE llamacpp:requests_processing gauge',
+        `llamacpp:requests_processing ${processing}`,
+        '# HELP llamacpp:requests_deferred Number of requests deferred.',
+        '# TYPE llamacpp:requests_deferred gauge',
+        `llamacpp:requests_deferred ${deferred}`,
+      ]);
+    }
+    if (path === '/slots')
+      return sendError(res, 404, `Unknown request URL: GET ${path}.`, 'invalid_request_error', 'unknown_url');
+    const model = `model_name="${models[0]}"`;
+    return sendText(res, [
+      '# HELP vllm:num_requests_running Number of requests in model execution batches.',
+      '# TYPE vllm:num_requests_running gauge',
+      `vllm:num_requests_running{${model}} ${running.toFixed(1)}`,
+      '# HELP vllm:num_requests_waiting Number of requests waiting to be processed.',
+      '# TYPE vllm:num_requests_waiting gauge',
+      `vllm:num_requests_waiting{${model}} ${(e.othersWaiting ?? 0).toFixed(1)}`,
+      '# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.',
+      '# TYPE vllm:kv_cache_usage_perc gauge',
+      `vllm:kv_cache_usage_perc{${model}} ${kv}`,
+    ]);
+  }
+
   function control(method: string, path: string, body: any, res: ServerResponse): void {
     if (method === 'GET' && path === `${CONTROL_PREFIX}requests`) return sendJson(res, 200, requests);
     if (method === 'POST' && path === `${CONTROL_PREFIX}fault`) {
@@ -607,6 +712,12 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
         return sendError(res, 400, 'expected a ServerHabits object', 'invalid_request_error', null);
       double.setHabits(body);
       return sendJson(res, 200, { habits: body });
+    }
+    if (method === 'POST' && path === `${CONTROL_PREFIX}engine`) {
+      if (body !== null && (typeof body !== 'object' || (body.kind !== 'llama-server' && body.kind !== 'vllm')))
+        return sendError(res, 400, 'expected an EngineHabits object or null', 'invalid_request_error', null);
+      double.setEngine(body);
+      return sendJson(res, 200, { engine: body });
     }
     if (method === 'POST' && path === `${CONTROL_PREFIX}reset`) {
       double.reset();
@@ -742,4 +853,11 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 
 function sendError(res: ServerResponse, status: number, message: string, type: string, code: string | null): void {
   sendJson(res, status, { error: { message, type, param: null, code } });
+}
+
+/** Prometheus text exposition, as an engine's /metrics answers. */
+function sendText(res: ServerResponse, lines: string[]): void {
+  const payload = `${lines.join('\n')}\n`;
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
 }

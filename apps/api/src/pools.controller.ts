@@ -3,6 +3,21 @@ import { PoolRegistry, ProviderDirectory, supersededIn, type PoolHeartbeat } fro
 import { JobQueue, queueRefFor } from '#libs/queue';
 import { ApiDoc } from './openapi/api-doc.decorator.js';
 
+/** An engine pool's engine as it last reported itself, and the concurrency the worker runs on it from that. */
+function engineView(p: PoolHeartbeat) {
+  const { kind, host, reading, readAt } = p.engine!;
+  return {
+    kind,
+    host,
+    slots: reading?.slots ?? null,
+    running: reading?.running ?? null,
+    waiting: reading?.waiting ?? null,
+    kvCacheUsage: reading?.kvUsage ?? null,
+    concurrency: p.activeSequences,
+    readAt: iso(readAt),
+  };
+}
+
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
 /**
@@ -56,6 +71,9 @@ export class PoolsController {
               ? { waiting: depth.waiting + depth.prioritized + depth.delayed, active: depth.active }
               : null,
             lastSeen: iso(p.at),
+            // What runs it: a model this worker loaded (node-llama-cpp), an engine the operator runs (issue 17 §4), an API.
+            kind: p.engine ? 'engine' : p.target === 'local' ? 'node-llama-cpp' : 'api',
+            ...(p.engine && { engine: engineView(p) }),
           };
         }),
     );

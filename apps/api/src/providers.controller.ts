@@ -46,8 +46,9 @@ export class ProvidersController {
           // Cloud: the declared provider and which of its tiers this route is (standard, flex, batch; issue 16 §3).
           provider: cloud ? cloud.provider : null,
           tier: cloud ? cloud.tier : null,
-          // Cloud: the operator's declaration that the endpoint runs on premises (required for restricted).
-          onPremises: cloud ? cloud.onPremises : null,
+          // Cloud: the operator's declaration that the endpoint runs on premises (required for restricted); an engine
+          // pool (ENGINE_POOLS) declares it on every entry.
+          onPremises: cloud ? cloud.onPremises : this.config.enginePools.some((e) => e.name === p.name) ? true : null,
           available: p.available !== false,
           price: p.price,
           tokensPerSec: Math.round(p.tokensPerSec * 100) / 100,

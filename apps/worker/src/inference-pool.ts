@@ -13,7 +13,16 @@ import { jobResult } from './item-outcome.js';
 /** What a pool reports about itself beyond identity and load: device, memory, model, sequences. */
 export type PoolDescription = Pick<
   PoolHeartbeat,
-  'model' | 'device' | 'deviceNames' | 'memory' | 'modelBytes' | 'status' | 'reason' | 'sequences' | 'activeSequences'
+  | 'model'
+  | 'device'
+  | 'deviceNames'
+  | 'memory'
+  | 'modelBytes'
+  | 'status'
+  | 'reason'
+  | 'sequences'
+  | 'activeSequences'
+  | 'engine'
 >;
 
 export interface InferencePoolOptions {
@@ -62,6 +71,8 @@ export class InferencePool {
   private readonly id: string;
   private readonly startedAt = Date.now();
   private busy = 0;
+  private started = false;
+  private stopped = false;
   private readonly log = new Logger('pool');
 
   private readonly jobs: QueueLayer;
@@ -77,20 +88,48 @@ export class InferencePool {
   }
 
   async start(): Promise<void> {
-    const { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec } = this.opts;
+    const { provider } = this.opts;
     const description = await this.opts.describe();
-    const { model } = description;
     await this.beat();
     // A lost Redis is reported once per outage (redisOutage), not on every beat.
     const failed = (e: unknown) => {
       if (!redisOutage.absorbs(e)) this.log.warn({ msg: 'heartbeat failed', error: String(e) });
     };
     this.timer = setInterval(() => void this.beat().catch(failed), this.opts.heartbeatMs);
+    this.started = true;
     if (!provider || description.status !== 'consuming') {
       this.log.error({ msg: 'pool not consuming', queue: queueName(this.opts.queue), reason: description.reason });
       return;
     }
-    const on = { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec };
+    this.consumeWith(description);
+  }
+
+  /** Requests of this pool's items in flight now. */
+  get inFlight(): number {
+    return this.busy;
+  }
+
+  /**
+   * Stops taking jobs until resume() (an engine that stopped answering, issue 17 §4); running ones get `timeoutMs`,
+   * then are left to stalled-job recovery. The heartbeat goes on: the pool says why it is not consuming.
+   */
+  async pause(timeoutMs: number): Promise<void> {
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    await consumer?.close(timeoutMs);
+  }
+
+  /** Takes jobs again after pause(), or for the first time when the pool could not at start(). */
+  async resume(): Promise<void> {
+    if (this.consumer || !this.started || this.stopped || !this.opts.provider) return;
+    const description = await this.opts.describe();
+    if (description.status === 'consuming' && !this.consumer && !this.stopped) this.consumeWith(description);
+  }
+
+  private consumeWith(description: PoolDescription): void {
+    const { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec } = this.opts;
+    const { model } = description;
+    const on = { target, provider: provider!, price, tokensPerMinute, latencyMs, tokensPerSec };
     this.consumer = this.jobs.consume<JobName.RunItem>(
       this.opts.queue,
       async (job) => {
@@ -132,6 +171,7 @@ export class InferencePool {
    */
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.timer);
+    this.stopped = true;
     // Without Redis the writes would wait out their retries; the heartbeat expires by itself.
     const restarting = this.consumer && this.opts.restart && !redisOutage.active;
     if (restarting) {

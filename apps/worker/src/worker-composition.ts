@@ -7,7 +7,7 @@ import type { BranchOutputs } from '#libs/batches';
 import type { BatchCallbacks } from '#libs/batches';
 import type { CallbackSecrets, CallbackSender } from '#libs/callbacks';
 import type { AppConfig, LocalModelConfig } from '#libs/config';
-import type { CloudProviderConfig } from '#libs/config';
+import type { CloudProviderConfig, EnginePoolConfig } from '#libs/config';
 import type { CircuitRegistry } from '#libs/pools';
 import type { PoolRegistry } from '#libs/pools';
 import type { ProviderCapabilities } from '#libs/pools';
@@ -23,6 +23,7 @@ import type { ScheduleService } from '#libs/schedules';
 import { BranchOutputWriter } from './branch-output-writer.js';
 import { CallbackDeliverer } from './callback-deliverer.js';
 import { CloudGate } from './cloud-gate.js';
+import { EnginePool } from './engine-pool.js';
 import { EscalationWatchdog } from './escalation-watchdog.js';
 import { InferencePool } from './inference-pool.js';
 import { ItemCalls } from './item-calls.js';
@@ -73,6 +74,11 @@ export interface WorkerParts {
     cloud: CloudProviderConfig,
     apiKey: string | ApiKeySource,
   ): { pool: InferencePool; provider: CloudProvider; batchRunner?: ProviderBatchRunner };
+  /**
+   * An engine the operator runs (ENGINE_POOLS): a local pool over the openai SDK, its concurrency read from the
+   * engine (not started).
+   */
+  enginePool(engine: EnginePoolConfig): { pool: EnginePool; provider: CloudProvider };
 }
 
 /** The Nest token WorkerModule provides the composed WorkerParts under. */
@@ -87,8 +93,11 @@ export const WORKER_PARTS = Symbol('WorkerParts');
 export function composeWorker(s: WorkerServices): WorkerParts {
   const { config, store, registry, jobs } = s;
   const { maxOutputTokens, heartbeatMs } = config;
+  // An engine pool is a local route with its own declared clearance; a local model is cleared for everything.
   const clearanceOf = (target: RouteTarget, provider: string) =>
-    target === 'local' ? ('restricted' as const) : config.cloudProviders.find((p) => p.name === provider)?.clearance;
+    target === 'local'
+      ? (config.enginePools.find((p) => p.name === provider)?.clearance ?? ('restricted' as const))
+      : config.cloudProviders.find((p) => p.name === provider)?.clearance;
   const rerouter = new ItemRerouter({
     store,
     jobs,
@@ -117,7 +126,8 @@ export function composeWorker(s: WorkerServices): WorkerParts {
       directory: s.directory,
       rerouter,
       policy: s.policy,
-      localModels: config.localModels.map((m) => m.name),
+      // Engine pools are local routes: their queues are swept exactly like a local model's.
+      localModels: [...config.localModels, ...config.enginePools].map((m) => m.name),
       intervalMs: config.escalationIntervalMs,
       maxOutputTokens,
     }),
@@ -199,6 +209,23 @@ export function composeWorker(s: WorkerServices): WorkerParts {
         { jobs, registry, processor: batchRunner ?? processor },
       );
       return { pool, provider, batchRunner };
+    },
+    enginePool: (engine) => {
+      // The cloud providers' call path (the openai SDK, the egress audit), to an endpoint on premises.
+      const provider = new CloudProvider({
+        name: engine.name,
+        baseURL: engine.baseURL,
+        apiKey: engine.apiKey,
+        model: engine.model,
+        clearance: engine.clearance,
+        timeoutMs: engine.timeoutMs,
+        maxRetries: engine.maxRetries,
+        probeTimeoutMs: config.circuit.probeTimeoutMs,
+        audit: egress,
+        contextTokens: engine.contextTokens,
+      });
+      const pool = new EnginePool(engine, { jobs, registry, processor, heartbeatMs, provider });
+      return { pool, provider };
     },
   };
 }

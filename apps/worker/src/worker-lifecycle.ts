@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import type { Llama } from 'node-llama-cpp';
 import { APP_CONFIG } from '#libs/config';
-import type { AppConfig, LocalModelConfig } from '#libs/config';
+import type { AppConfig, EnginePoolConfig, LocalModelConfig } from '#libs/config';
 import { ConfigError } from '#libs/domain';
 import type { CloudProvider } from '#libs/providers';
 import { ApiKeyFile, type ApiKeySource } from '#libs/providers';
@@ -16,6 +16,7 @@ import { openLlama } from '#libs/providers';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { shutdownPlan } from '#libs/lifecycle';
 import { PromptTokens } from '#libs/batches';
+import type { EnginePool } from './engine-pool.js';
 import type { InferencePool } from './inference-pool.js';
 import type { LocalModelPool } from './local-model-pool.js';
 import type { ProviderBatchRunner } from './provider-batch-runner.js';
@@ -35,6 +36,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     provider: CloudProvider;
     batchRunner?: ProviderBatchRunner;
   }> = [];
+  private readonly enginePools: Array<{ pool: EnginePool; provider: CloudProvider }> = [];
   private llama?: Llama;
 
   constructor(
@@ -46,7 +48,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
   async onApplicationBootstrap(): Promise<void> {
     const { localModels, engine, cloudProviders } = this.config;
     const { watchdog, scheduleRunner, branchWriter } = this.parts;
-    const served = this.servedModels();
+    const { models: served, engines } = this.served();
     if (served.length > 0) {
       this.llama = await openLlama(engine.gpu === 'none' ? false : engine.gpu, engine.threads);
       for (const model of served) {
@@ -59,6 +61,11 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     this.promptTokens.use(
       (system, prompt, model = localModels[0]?.name) => byName.get(model)?.promptTokens(system, prompt) ?? null,
     );
+    for (const engine of engines) {
+      const built = this.parts.enginePool(engine);
+      this.enginePools.push(built);
+      await built.pool.start();
+    }
     for (const cloud of cloudProviders) {
       const { pool, provider, batchRunner } = this.parts.cloudPool(cloud, await this.apiKeyOf(cloud));
       this.cloudPools.push({ pool, provider, batchRunner });
@@ -92,9 +99,10 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
       this.parts.resultRetention.stop(drainMs),
       ...this.localPools.map((p) => p.stop(drainMs)),
       ...this.cloudPools.map(({ pool }) => pool.stop(drainMs)),
+      ...this.enginePools.map(({ pool }) => pool.stop(drainMs)),
       ...this.cloudPools.map(({ batchRunner }) => batchRunner?.stop()),
     ]);
-    await Promise.all(this.cloudPools.map(({ provider }) => provider.close()));
+    await Promise.all([...this.cloudPools, ...this.enginePools].map(({ provider }) => provider.close()));
     this.promptTokens.use(null);
     await this.llama?.dispose();
   }
@@ -114,18 +122,25 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     });
   }
 
-  /** WORKER_MODELS picks which local models this process serves (e.g. one worker per GPU and model). */
-  private servedModels(): LocalModelConfig[] {
-    const { localModels, engine } = this.config;
-    if (engine.serve.length === 0) return localModels;
-    const unknown = engine.serve.filter((name) => !localModels.some((m) => m.name === name));
+  /**
+   * WORKER_MODELS picks which local models and engine pools this process serves (e.g. one worker per GPU and
+   * model, or a worker for the engines only, which then loads no model itself); empty: all of them.
+   */
+  private served(): { models: LocalModelConfig[]; engines: EnginePoolConfig[] } {
+    const { localModels, enginePools, engine } = this.config;
+    if (engine.serve.length === 0) return { models: localModels, engines: enginePools };
+    const names = [...localModels, ...enginePools].map((m) => m.name);
+    const unknown = engine.serve.filter((name) => !names.includes(name));
     if (unknown.length > 0)
       throw new ConfigError(
         'WORKER_MODELS',
-        `names from LOCAL_MODELS (${localModels.map((m) => m.name).join(', ')})`,
+        `names from LOCAL_MODELS or ENGINE_POOLS (${names.join(', ')})`,
         unknown.join(','),
       );
-    return localModels.filter((m) => engine.serve.includes(m.name));
+    return {
+      models: localModels.filter((m) => engine.serve.includes(m.name)),
+      engines: enginePools.filter((p) => engine.serve.includes(p.name)),
+    };
   }
 
   private async demoModel(): Promise<string> {

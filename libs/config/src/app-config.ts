@@ -2,6 +2,7 @@ import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain';
 import type { Price } from '#libs/domain';
 import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing';
 import { cloudProviders, type CloudProviderConfig } from './cloud-providers.js';
+import { enginePools, type EnginePoolConfig } from './engine-pools.js';
 import { ConfigError } from '#libs/domain';
 import { parsePiiRules, type PiiRules } from '#libs/privacy';
 import { DEFAULT_BRANCH_AUTHOR, parseGitIdentity, type GitIdentity } from '#libs/domain';
@@ -121,6 +122,11 @@ export interface AppConfig {
   engine: LocalEngineConfig;
   /** Any number of OpenAI-compatible providers, each with its own clearance, prices and limits. */
   cloudProviders: CloudProviderConfig[];
+  /**
+   * Serving engines the operator runs on premises (ENGINE_POOLS: llama-server, vLLM), each a local route with
+   * its own queue and a concurrency read from the engine (issue 17 §4).
+   */
+  enginePools: EnginePoolConfig[];
   queue: QueueTuning;
   shutdownTimeoutMs: number;
   heartbeatMs: number;
@@ -248,6 +254,9 @@ function localModels(e: EnvReader): LocalModelConfig[] {
 /** Parses and validates the environment once, at start-up. Throws ConfigError naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   const e = new EnvReader(env);
+  const models = localModels(e);
+  const providers = cloudProviders(e, env);
+  const taken = new Set([...models.map((m) => m.name), ...providers.map((p) => p.name)]);
   return {
     http: {
       host: e.string('HOST', '127.0.0.1'),
@@ -267,7 +276,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       defaultSensitivity: e.oneOf('OPENAI_BATCH_SENSITIVITY', SENSITIVITY_LEVELS, 'internal'),
     },
     maxOutputTokens: e.int('MAX_OUTPUT_TOKENS', 512, 1, 131_072),
-    localModels: localModels(e),
+    localModels: models,
     engine: {
       threads: e.int('LOCAL_THREADS', 1, 1, 1024),
       gpu: e.oneOf('LOCAL_GPU', GPU_CHOICES, 'auto'),
@@ -278,7 +287,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         .map((s) => s.trim())
         .filter(Boolean),
     },
-    cloudProviders: cloudProviders(e, env),
+    cloudProviders: providers,
+    enginePools: enginePools(e, env, taken),
     queue: {
       lockDurationMs: e.int('JOB_LOCK_MS', 60_000, 1000),
       stalledIntervalMs: e.int('JOB_STALLED_INTERVAL_MS', 30_000, 500),

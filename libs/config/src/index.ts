@@ -9,6 +9,7 @@ export {
   type QueueTuning,
 } from './app-config.js';
 export { BATCH_WINDOW_MS, CLOUD_TIERS, tierRouteName, type BatchTierSettings, type CloudTier } from './cloud-tiers.js';
+export { ENGINE_KINDS, type EngineKind, type EnginePoolConfig } from './engine-pools.js';
 export { loadLogConfig } from './log-config.js';
 export { APP_CONFIG, ConfigModule } from './config.module.js';
 export {

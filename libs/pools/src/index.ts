@@ -8,6 +8,16 @@ export {
   type ModelCapacity,
   type PoolGraceConfig,
 } from './coming-capacity.js';
+export {
+  engineConcurrency,
+  engineReading,
+  parsePrometheus,
+  parseSlots,
+  readEngine,
+  type EngineConcurrency,
+  type EngineConcurrencyLimits,
+  type EngineReading,
+} from './engine-capacity.js';
 export { PoolRegistry, SEEN_RETENTION_MS, type PoolHeartbeat, type SeenPool } from './pool-registry.js';
 export { ProviderBatchLedger, type OpenProviderBatch, type PendingLine } from './provider-batch-ledger.js';
 export { ProviderCapabilities } from './provider-capabilities.js';

@@ -11,6 +11,8 @@ import {
   type TokenDirection,
 } from '#libs/routing';
 import { ewma } from '#libs/routing';
+import type { EngineKind } from '#libs/config';
+import type { EngineReading } from './engine-capacity.js';
 
 /** What a consuming worker publishes about itself every few seconds. */
 export interface PoolHeartbeat {
@@ -32,9 +34,9 @@ export interface PoolHeartbeat {
   /**
    * 'does-not-fit': the model does not fit in the device's memory; the pool does not consume. 'loading': the
    * pool is loading its model and will consume at `expectedReadyAt`; 'restarting': it stopped cleanly and is
-   * expected back then (issue 19).
+   * expected back then (issue 19). 'unreachable': an engine pool whose engine does not answer; it takes no jobs.
    */
-  status: 'consuming' | 'does-not-fit' | 'loading' | 'restarting';
+  status: 'consuming' | 'does-not-fit' | 'loading' | 'restarting' | 'unreachable';
   reason: string;
   /** Sequences allocated in the context (the most this pool can run at once). */
   sequences: number;
@@ -45,6 +47,8 @@ export interface PoolHeartbeat {
   at: number;
   /** Loading or restarting: when it expects to consume, from the measured load time of its model. */
   expectedReadyAt?: number;
+  /** An engine pool (ENGINE_POOLS): which engine, where, and its last reading (null until one came back). */
+  engine?: { kind: EngineKind; host: string; reading: EngineReading | null; readAt: number | null };
 }
 
 /** A pool's last heartbeat, kept after it stopped beating, for SEEN_RETENTION_MS. */

@@ -1,4 +1,4 @@
-import type { AppConfig, CloudProviderConfig, LocalModelConfig } from '#libs/config';
+import type { AppConfig, CloudProviderConfig, EnginePoolConfig, LocalModelConfig } from '#libs/config';
 import { BATCH_WINDOW_MS } from '#libs/config';
 import type { BatchStore } from '#libs/batches';
 import type { WorkItem, BatchTask, RouteTarget } from '#libs/domain';
@@ -34,6 +34,12 @@ type LocalJobs = {
   running: Array<{ data: WorkItem; startedAt: number }>;
   waiting: Array<{ data: WorkItem }>;
 };
+
+/** A local queue as its view reads it: its name, and the context one call holds there. */
+interface LocalRoute {
+  name: string;
+  contextTokens: number;
+}
 
 /** What a local model's view is made of, read at once for every provider. */
 interface LocalReads {
@@ -101,8 +107,25 @@ export class ProviderDirectory {
         backlog: backlogs,
       });
     });
+    const engines = (this.config.enginePools ?? []).map(async (p) => {
+      const [tokensPerSec, jobs, pools, corrections, backlogs] = await Promise.all([
+        this.pools.throughput('local', p.name),
+        this.localJobs(p),
+        live(),
+        calibration(),
+        backlog(),
+      ]);
+      return this.engineView(p, {
+        live: pools,
+        tokensPerSec: tokensPerSec ?? p.tokensPerSec,
+        jobs,
+        now,
+        calibration: corrections,
+        backlog: backlogs,
+      });
+    });
     const cloud = this.config.cloudProviders.map(async (p) => this.cloudView(p, await backlog()));
-    return { now, providers: await Promise.all([...local, ...cloud]) };
+    return { now, providers: await Promise.all([...local, ...engines, ...cloud]) };
   }
 
   /** Every local model's capacity now: up, coming (loading, restarting, gone within its grace, starting), or down. */
@@ -160,12 +183,47 @@ export class ProviderDirectory {
       // routed here wait for one). Coming: counted from its expected ready time (issue 19).
       available: pools.length > 0 || coming !== undefined,
       ...(coming && { coming }),
-      queue: await this.localQueue(local, jobs, { tokensPerSec, backlogTokens, now, calibration }),
+      queue: await this.localQueue({ name: local.name, contextTokens: local.contextSize }, jobs, {
+        tokensPerSec,
+        backlogTokens,
+        now,
+        calibration,
+      }),
+    };
+  }
+
+  /**
+   * An engine the operator runs (ENGINE_POOLS, issue 17 §4), seen exactly as a local pool is: its EDF queue, its
+   * measured speed, and as many sequences as its consuming pools hold in flight from what the engine reported.
+   * Available while a worker's pool of it consumes (the engine answers); no coming capacity: an engine is not
+   * loaded by us, so there is no load to wait for.
+   */
+  private async engineView(engine: EnginePoolConfig, read: Omit<LocalReads, 'capacity'>): Promise<ProviderView> {
+    const { live, tokensPerSec, jobs, now, calibration, backlog } = read;
+    const pools = live.filter((p) => p.target === 'local' && p.provider === engine.name && p.status === 'consuming');
+    // Several workers share one engine: its slots are the engine's, not each worker's; without slots (vLLM), each
+    // worker's probed share adds up.
+    const slots = Math.max(0, ...pools.map((p) => p.engine?.reading?.slots ?? 0));
+    const sequences = slots > 0 ? slots : pools.reduce((sum, p) => sum + p.activeSequences, 0);
+    const backlogTokens = backlog('local', engine.name);
+    return {
+      target: 'local',
+      name: engine.name,
+      model: engine.model,
+      clearance: engine.clearance,
+      price: engine.price,
+      tokensPerSec,
+      concurrency: Math.max(1, sequences),
+      backlogTokens,
+      latencyMs: 0,
+      contextTokens: engine.contextTokens,
+      available: pools.length > 0,
+      queue: await this.localQueue(engine, jobs, { tokensPerSec, backlogTokens, now, calibration }),
     };
   }
 
   /** What the model's queue holds, running and waiting (up to QUEUE_VIEW_LIMIT each); none without its queue. */
-  private async localJobs(local: LocalModelConfig): Promise<LocalJobs> {
+  private async localJobs(local: { name: string }): Promise<LocalJobs> {
     const ref = queueRefFor('local', local.name);
     if (!this.jobs.has(ref)) return { running: [], waiting: [] };
     const [running, waiting] = await Promise.all([
@@ -181,7 +239,7 @@ export class ProviderDirectory {
    * with their estimates, so it can tell which on-time work a new item would push late.
    */
   private async localQueue(
-    local: LocalModelConfig,
+    local: LocalRoute,
     { running, waiting }: LocalJobs,
     {
       tokensPerSec,
@@ -198,7 +256,7 @@ export class ProviderDirectory {
     for (const job of running) {
       const item = await this.estimate(job.data, tasks, calibration);
       if (!item) continue;
-      const work = workTokensOn(item, local.contextSize);
+      const work = workTokensOn(item, local.contextTokens);
       listed += work;
       queue.push({
         deadline: item.deadline,
@@ -209,7 +267,7 @@ export class ProviderDirectory {
     for (const job of waiting) {
       const item = await this.estimate(job.data, tasks, calibration);
       if (!item) continue;
-      const work = workTokensOn(item, local.contextSize);
+      const work = workTokensOn(item, local.contextTokens);
       listed += work;
       queue.push({ deadline: item.deadline, workTokens: work, item });
     }

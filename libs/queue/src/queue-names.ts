@@ -50,9 +50,13 @@ export function queueRefFor(target: 'local' | 'cloud', provider: string): QueueR
 }
 
 /** Every queue a deployment with this config has. */
-export function configuredQueues(config: Pick<AppConfig, 'localModels' | 'cloudProviders'>): QueueRef[] {
+export function configuredQueues(
+  config: Pick<AppConfig, 'localModels' | 'cloudProviders'> & Partial<Pick<AppConfig, 'enginePools'>>,
+): QueueRef[] {
   return [
     ...config.localModels.map((m) => queueRefFor('local', m.name)),
+    // An engine pool (ENGINE_POOLS) is a local route: its queue is a local one, placed earliest-deadline-first.
+    ...(config.enginePools ?? []).map((p) => queueRefFor('local', p.name)),
     ...config.cloudProviders.map((p) => queueRefFor('cloud', p.name)),
     MAINTENANCE_QUEUE,
     SCHEDULES_QUEUE,

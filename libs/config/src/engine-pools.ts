@@ -1,0 +1,181 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, SENSITIVITY_LEVELS, type Price, type Sensitivity } from '#libs/domain';
+import type { EnvReader } from './env-reader.js';
+
+/** The serving engines whose capacity Switchyard can read (issue 17 §4). */
+export const ENGINE_KINDS = ['llama-server', 'vllm'] as const;
+export type EngineKind = (typeof ENGINE_KINDS)[number];
+
+/**
+ * A serving engine the operator already runs on premises (llama.cpp's `llama-server`, vLLM), used as a local
+ * pool: its own queue (`inference-local.<name>`), placed earliest-deadline-first and covered by the escalation
+ * watchdog like a node-llama-cpp pool, its concurrency read from the engine itself rather than configured.
+ */
+export interface EnginePoolConfig {
+  name: string;
+  engine: EngineKind;
+  /** The OpenAI-compatible base URL, e.g. http://gpu-1:8080/v1. */
+  baseURL: string;
+  /** Where its capacity is read: the engine's origin (llama-server's /slots and /metrics, vLLM's /metrics). */
+  origin: string;
+  /** The model name sent in requests (vLLM checks it against --served-model-name; llama-server ignores it). */
+  model: string;
+  /** Declared per endpoint, never defaulted: how sensitive an item this engine may take. */
+  clearance: Sensitivity;
+  /** Always true: an engine pool is on premises by definition, and its entry must say so. */
+  onPremises: true;
+  /** The engine's own key (llama-server --api-key, vLLM --api-key); "none" when it has none. */
+  apiKey: string;
+  timeoutMs: number;
+  maxRetries: number;
+  /** The most requests one worker keeps in flight, whatever the engine reports (a guard, not the concurrency). */
+  maxConcurrency: number;
+  /** vLLM: the concurrency a worker starts from before the engine has been read under load. */
+  initialConcurrency: number;
+  /** vLLM: grow while KV-cache usage is below this share; shrink at or above `kvShrinkAt`. */
+  kvGrowBelow: number;
+  kvShrinkAt: number;
+  /** How often a worker reads the engine's capacity. */
+  pollMs: number;
+  /** Context per request: llama-server's --ctx-size divided by --parallel, vLLM's --max-model-len. */
+  contextTokens: number;
+  /** Generation speed of one request before any is measured. */
+  tokensPerSec: number;
+  /** Cost per item for accounting and routing; 0 unless configured (the hardware is already paid for). */
+  price: Price;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+/**
+ * ENGINE_POOLS: a JSON array of {name, engine, baseURL, model, onPremises, clearance, apiKeyEnv | apiKeyFile,
+ * priceInputPerM, priceOutputPerM, timeoutMs, maxRetries, maxConcurrency, initialConcurrency, kvGrowBelow,
+ * kvShrinkAt, pollMs, contextTokens, tokensPerSec}. `onPremises: true` and `clearance` are required on every
+ * entry: what an engine may take is declared per endpoint, explicitly. `taken`: names of local models and cloud
+ * routes, which share the queue namespace.
+ */
+export function enginePools(
+  e: EnvReader,
+  env: Record<string, string | undefined>,
+  taken: ReadonlySet<string>,
+): EnginePoolConfig[] {
+  const pollMs = e.int('ENGINE_POLL_MS', 2000, 100);
+  const raw = e.optionalString('ENGINE_POOLS');
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('ENGINE_POOLS', 'a JSON array of engines, e.g. [{"name": "gpu-1", "engine": "vllm", …}]');
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError('ENGINE_POOLS', 'a JSON array of engines');
+  const seen = new Set<string>();
+  return parsed.map((entry: unknown, i: number): EnginePoolConfig => {
+    const where = `ENGINE_POOLS[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      throw new ConfigError(where, 'an object {name, engine, baseURL, onPremises, clearance, …}');
+    const p = entry as Record<string, unknown>;
+    const str = (key: string, fallback?: string): string => {
+      const v = p[key] ?? fallback;
+      if (typeof v !== 'string' || v === '') throw new ConfigError(`${where}.${key}`, 'a non-empty string');
+      return v;
+    };
+    const num = (key: string, fallback: number, min: number, max = Number.MAX_VALUE): number => {
+      const v = p[key];
+      if (v === undefined) return fallback;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+        throw new ConfigError(`${where}.${key}`, `a number from ${min} to ${max}`, String(v));
+      return v;
+    };
+    const int = (key: string, fallback: number, min: number, max?: number): number => {
+      const v = num(key, fallback, min, max);
+      if (!Number.isInteger(v)) throw new ConfigError(`${where}.${key}`, 'an integer', String(v));
+      return v;
+    };
+    const name = str('name');
+    if (!NAME.test(name)) throw new ConfigError(`${where}.name`, 'letters, digits, "-" and "_" (up to 63)', name);
+    if (seen.has(name) || taken.has(name))
+      throw new ConfigError(`${where}.name`, 'a name no local model, cloud provider or other engine has', name);
+    seen.add(name);
+    const engine = str('engine');
+    if (!(ENGINE_KINDS as readonly string[]).includes(engine))
+      throw new ConfigError(`${where}.engine`, `one of ${ENGINE_KINDS.join(', ')}`, engine);
+    const baseURL = str('baseURL');
+    let origin: string;
+    try {
+      const url = new URL(baseURL);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+      origin = url.origin;
+    } catch {
+      throw new ConfigError(`${where}.baseURL`, 'an absolute http(s) URL, e.g. http://gpu-1:8080/v1', baseURL);
+    }
+    // Restricted data may go only where the operator said "on premises", and an engine pool is a local route:
+    // the declaration is required on every entry rather than implied by the variable's name.
+    if (p.onPremises !== true)
+      throw new ConfigError(
+        `${where}.onPremises`,
+        'true: an engine pool is a local route, and its entry must declare that the endpoint runs on premises',
+        p.onPremises === undefined ? undefined : String(p.onPremises),
+      );
+    if (p.clearance === undefined)
+      throw new ConfigError(
+        `${where}.clearance`,
+        `the most sensitive data this endpoint may take, stated explicitly: one of ${SENSITIVITY_LEVELS.join(', ')}`,
+      );
+    const clearance = str('clearance');
+    if (!(SENSITIVITY_LEVELS as readonly string[]).includes(clearance))
+      throw new ConfigError(`${where}.clearance`, `one of ${SENSITIVITY_LEVELS.join(', ')}`, clearance);
+    const kvGrowBelow = num('kvGrowBelow', 0.8, 0, 1);
+    const kvShrinkAt = num('kvShrinkAt', 0.95, 0, 1);
+    if (kvShrinkAt < kvGrowBelow)
+      throw new ConfigError(`${where}.kvShrinkAt`, `at least kvGrowBelow (${kvGrowBelow})`, String(kvShrinkAt));
+    const maxConcurrency = int('maxConcurrency', 64, 1, 4096);
+    return {
+      name,
+      engine: engine as EngineKind,
+      baseURL,
+      origin,
+      model: str('model', 'default'),
+      clearance: clearance as Sensitivity,
+      onPremises: true,
+      apiKey: engineKey(p, where, env),
+      timeoutMs: int('timeoutMs', 300_000, 1),
+      maxRetries: int('maxRetries', 1, 0, 20),
+      maxConcurrency,
+      initialConcurrency: Math.min(maxConcurrency, int('initialConcurrency', 4, 1, 4096)),
+      kvGrowBelow,
+      kvShrinkAt,
+      pollMs: int('pollMs', pollMs, 100),
+      contextTokens: int('contextTokens', 4096, 256),
+      tokensPerSec: num('tokensPerSec', 20, 0.001),
+      price: {
+        inputPerMTokUsd: num('priceInputPerM', 0, 0),
+        outputPerMTokUsd: num('priceOutputPerM', 0, 0),
+      },
+    };
+  });
+}
+
+/** An engine started without --api-key takes any; the openai SDK still wants a non-empty one. */
+function engineKey(p: Record<string, unknown>, where: string, env: Record<string, string | undefined>): string {
+  if (p.apiKeyEnv !== undefined) {
+    if (typeof p.apiKeyEnv !== 'string' || p.apiKeyEnv === '')
+      throw new ConfigError(`${where}.apiKeyEnv`, 'the name of a variable holding the key');
+    const v = env[p.apiKeyEnv]?.trim();
+    if (!v) throw new ConfigError(p.apiKeyEnv, `the API key of ${where} (named by its apiKeyEnv)`);
+    return v;
+  }
+  if (p.apiKeyFile !== undefined) {
+    if (typeof p.apiKeyFile !== 'string' || p.apiKeyFile === '')
+      throw new ConfigError(`${where}.apiKeyFile`, 'the path of a file holding the key');
+    let key: string;
+    try {
+      key = readFileSync(p.apiKeyFile, 'utf8').trim();
+    } catch {
+      throw new ConfigError(`${where}.apiKeyFile`, 'a readable file holding the key', p.apiKeyFile);
+    }
+    if (!key) throw new ConfigError(`${where}.apiKeyFile`, 'a file holding the key (it is empty)', p.apiKeyFile);
+    return key;
+  }
+  return 'none';
+}
