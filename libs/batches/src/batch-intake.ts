@@ -414,7 +414,11 @@ export class BatchIntake {
   private route(s: BatchSubmission, work: ReturnType<BatchIntake['workItems']>, state: RoutingState): PlannedRoute[] {
     const decisions: PlannedRoute[] = new Array(work.length);
     const groups = new Map<string | undefined, number[]>();
-    work.forEach((w, i) => groups.set(w.item.model, [...(groups.get(w.item.model) ?? []), i]));
+    for (const [i, w] of work.entries()) {
+      const group = groups.get(w.item.model);
+      if (group) group.push(i);
+      else groups.set(w.item.model, [i]);
+    }
     for (const [model, indexes] of groups) {
       const providers =
         model === undefined ? state.providers : state.providers.filter((p) => p.target === 'local' && p.name === model);
