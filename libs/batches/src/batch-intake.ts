@@ -45,6 +45,9 @@ import { recordBatch, recordRoute, traceIntake, type Span } from '#libs/telemetr
  */
 export const EXACT_COUNTS = 2000;
 
+/** Route entries written to the audit trail per pipeline. */
+const AUDIT_CHUNK = 5000;
+
 /** What intake reads to route: the providers' state and the learned token ratios (pools' ProviderDirectory). */
 export interface RoutingStateSource {
   routingState(now?: number): Promise<RoutingState>;
@@ -331,20 +334,27 @@ export class BatchIntake {
   ): Promise<void> {
     if (!this.audit) return;
     const clearances = new Map(state.providers.map((p) => [`${p.target}:${p.name}`, p.clearance]));
-    await this.audit.record(
-      items.map((item, index) => ({
-        kind: 'route' as const,
-        batchId,
-        index,
-        itemId: item.itemId,
-        target: routes[index].target,
-        provider: routes[index].provider,
-        clearance: clearances.get(`${routes[index].target}:${routes[index].provider}`),
-        sensitivity: item.sensitivity,
-        reason: routes[index].reason,
-        at: routes[index].at,
-      })),
-    );
+    // In chunks: one pipeline of a 100,000-item batch's entries held all of them at once (issue 17 §2).
+    for (let from = 0; from < items.length; from += AUDIT_CHUNK) {
+      const chunk = items.slice(from, from + AUDIT_CHUNK);
+      await this.audit.record(
+        chunk.map((item, k) => {
+          const index = from + k;
+          return {
+            kind: 'route' as const,
+            batchId,
+            index,
+            itemId: item.itemId,
+            target: routes[index].target,
+            provider: routes[index].provider,
+            clearance: clearances.get(`${routes[index].target}:${routes[index].provider}`),
+            sensitivity: item.sensitivity,
+            reason: routes[index].reason,
+            at: routes[index].at,
+          };
+        }),
+      );
+    }
   }
 
   /**
