@@ -16,7 +16,8 @@ import { AppProcess, ApiClient, sleep, startApp, systemEnv } from '../../test/su
  * - intake: a batch of `--items` (100,000) summarize items POSTed at once: time to the 202, and the API's
  *   memory before, at its peak while accepting, and after (RSS from /proc, V8 heap from /metrics); then a
  *   page of items from the far end of the batch and the whole NDJSON result stream, with the API's peak RSS
- *   while streaming (neither may load the batch). With `--finish`, waits for the batch to finish too.
+ *   while streaming (neither may load the batch). With `--finish`, waits for the batch to finish too; with
+ *   `--worker-after`, the worker starts once the batch is accepted (intake alone, nothing running beside it).
  * - footprint: Redis bytes per finished item, for `--footprint` (1,000) summarize items and as many code
  *   files (a code migration, inline files): INFO used_memory before and after each batch ran (everything the
  *   batch left: its records, jobs BullMQ keeps, audit entries), and MEMORY USAGE summed over the keys that
@@ -40,6 +41,8 @@ export interface HugeOptions {
   footprint: number;
   quotes: number;
   finish: boolean;
+  /** Start the worker only once the batch is accepted: the 202 then measures intake alone, no item running beside it. */
+  workerAfter: boolean;
   backlogs: number[];
 }
 
@@ -60,6 +63,7 @@ export function hugeOptions(argv: string[]): HugeOptions {
     footprint: arg('footprint', 1000),
     quotes: arg('quotes', 20),
     finish: argv.includes('--finish'),
+    workerAfter: argv.includes('--worker-after'),
     backlogs,
   };
 }
@@ -155,13 +159,13 @@ async function post(client: ApiClient, path: string, body: string): Promise<{ st
 /** The batch of `--items`: time to 202, API memory around it, a far page of items and the result stream. */
 async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOptions, profileDir?: string) {
   const e = await env(redis, double);
-  const worker = startApp('worker', e);
+  let worker = opts.workerAfter ? null : startApp('worker', e);
   const api = profileDir ? profiledApi(e, profileDir) : startApp('api', e);
   try {
     const client = new ApiClient(`http://127.0.0.1:${e.PORT}`);
-    await client.waitReady(120_000).catch((error: Error) => {
+    await (opts.workerAfter ? client.waitHealthy(120_000) : client.waitReady(120_000)).catch((error: Error) => {
       throw new Error(
-        `${error.message}\napi: ${api.output.join('').slice(-2000)}\nworker: ${worker.output.join('').slice(-2000)}`,
+        `${error.message}\napi: ${api.output.join('').slice(-2000)}\nworker: ${worker?.output.join('').slice(-2000)}`,
       );
     });
     await sleep(2000);
@@ -175,6 +179,7 @@ async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOpt
     const acceptMs = performance.now() - t0;
     const acceptPeakRssMb = await sampling.stop();
     const id = (json as { id: string }).id;
+    worker ??= startApp('worker', e);
     const after = await memory(api, client);
     await sleep(5000);
     const settled = await memory(api, client);
@@ -203,6 +208,7 @@ async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOpt
     }
     return {
       items: opts.items,
+      workerRanDuringIntake: !opts.workerAfter,
       bodyBytes: Buffer.byteLength(body),
       bodyLimitBytes: BODY_LIMIT,
       acceptMs: Math.round(acceptMs),
@@ -212,7 +218,7 @@ async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOpt
       ...(finished ? { finished } : {}),
     };
   } finally {
-    await Promise.all([api.stop(), worker.stop()]);
+    await Promise.all([api.stop(), worker?.stop()]);
   }
 }
 
