@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { defineKeyListScript, type RedisClient } from '#libs/redis';
+import { assertOneSlot, defineKeyListScript, type RedisClient } from '#libs/redis';
 import type { Sensitivity } from '#libs/domain';
 import type { BatchKeys } from './batch-keys.js';
 import { CREATE_BATCH, createBatchArgs } from './create-batch.lua.js';
@@ -61,6 +61,13 @@ function idempotentBatch(value: string | null): IdempotentBatch | null {
   const [id, bodyHash] = value.split(' ');
   return { id, bodyHash: bodyHash ?? null };
 }
+
+/** Items per call of the creation script (and per ZADD of their estimates): about 23,000 arguments a call. */
+const CREATION_CHUNK = 1000;
+
+/** The transaction with the creation script on it: ioredis adds a defined script to every pipeline as a command. */
+type ScriptCalls = ReturnType<RedisClient['multi']> &
+  Record<string, (...countKeysArgs: Array<string | number>) => unknown>;
 
 /** Field, value pairs as the creation script takes them: every value a string, as Redis stores it. */
 function pairs(record: Record<string, string | number>): string[] {
@@ -137,34 +144,60 @@ export class BatchCreation {
    * right here loses only leaves the batch's estimate null, it changes no item.
    */
   private async writeEstimates(id: string, items: NewItem[]): Promise<void> {
-    const estimates = items.flatMap((item, index) =>
-      item.estimatedFinishAt === undefined ? [] : [item.estimatedFinishAt, index],
-    );
-    if (estimates.length > 0) await this.redis.zadd(this.keys.estimates(id), ...estimates);
+    // In chunks, pipelined: one ZADD of every item was one function call with 2 arguments per item.
+    const writes: Array<Promise<unknown>> = [];
+    for (let from = 0; from < items.length; from += CREATION_CHUNK) {
+      const estimates: number[] = [];
+      for (let index = from; index < Math.min(items.length, from + CREATION_CHUNK); index++) {
+        const at = items[index].estimatedFinishAt;
+        if (at !== undefined) estimates.push(at, index);
+      }
+      if (estimates.length > 0) writes.push(this.redis.zadd(this.keys.estimates(id), ...estimates));
+    }
+    await Promise.all(writes);
   }
 
-  /** Step 2: the batch's own records, in its slot, unless it exists. */
+  /**
+   * Step 2: the batch's own records, in its slot, unless it exists. The items go in chunks of
+   * CREATION_CHUNK, each a call of the creation script that writes nothing once the batch hash exists, and the
+   * batch hash and backlog last, all in one MULTI: Redis runs the transaction as one step, so either the batch
+   * existed before it and nothing is written, or all of it is, as with one call. One call for a 100,000-item
+   * batch took its keys and 2.2 million strings as the arguments of one function call: more than the stack
+   * holds (issue 17 §2: it failed from about 10,000 items).
+   */
   private async write(id: string, batch: NewBatch, items: NewItem[]): Promise<0 | 1> {
     const routes = { local: 0, cloud: 0 };
     const backlog = new Map<string, number>();
-    const itemFields = items.map((item, index) => {
-      routes[item.route.target] += 1;
-      const backlogField = providerKey(item.route.target, item.route.provider);
-      backlog.set(backlogField, (backlog.get(backlogField) ?? 0) + item.workTokens);
-      return pairs({
-        id: item.itemId,
-        index,
-        sensitivity: item.sensitivity,
-        pii: JSON.stringify(item.pii),
-        status: 'queued',
-        routes: JSON.stringify([item.route]),
-        target: item.route.target,
-        provider: item.route.provider,
-        attempts: 0,
-        backlogField,
-        backlogWork: item.workTokens,
-      });
-    });
+    const multi = this.redis.multi() as unknown as ScriptCalls;
+    const batchKey = this.keys.batch(id);
+    for (let from = 0; from < items.length; from += CREATION_CHUNK) {
+      const keys = [batchKey];
+      // The batch hash is named first, with no fields: each chunk checks that it does not exist yet.
+      const hashes: string[][] = [[]];
+      for (let index = from; index < Math.min(items.length, from + CREATION_CHUNK); index++) {
+        const item = items[index];
+        routes[item.route.target] += 1;
+        const backlogField = providerKey(item.route.target, item.route.provider);
+        backlog.set(backlogField, (backlog.get(backlogField) ?? 0) + item.workTokens);
+        keys.push(this.keys.item(id, index));
+        hashes.push(
+          pairs({
+            id: item.itemId,
+            index,
+            sensitivity: item.sensitivity,
+            pii: JSON.stringify(item.pii),
+            status: 'queued',
+            routes: JSON.stringify([item.route]),
+            target: item.route.target,
+            provider: item.route.provider,
+            attempts: 0,
+            backlogField,
+            backlogWork: item.workTokens,
+          }),
+        );
+      }
+      this.queueCreate(multi, keys, createBatchArgs(hashes));
+    }
     const batchFields = pairs({
       id,
       kind: batch.kind,
@@ -192,10 +225,23 @@ export class BatchCreation {
       ...(batch.origin === undefined ? {} : { origin: JSON.stringify(batch.origin) }),
       ...(batch.callback === undefined ? {} : { callback: JSON.stringify(batch.callback) }),
     });
-    return this.createScript(
-      [this.keys.batch(id), this.keys.batchBacklog(id), ...items.map((_, index) => this.keys.item(id, index))],
-      createBatchArgs([batchFields, pairs(Object.fromEntries(backlog)), ...itemFields]),
+    // Last: once the batch hash exists, the chunks above would write nothing (so a repeated call is harmless).
+    this.queueCreate(
+      multi,
+      [batchKey, this.keys.batchBacklog(id)],
+      createBatchArgs([batchFields, pairs(Object.fromEntries(backlog))]),
     );
+    const replies = await multi.exec();
+    if (!replies) throw new Error(`batch ${id}: the creation transaction was aborted`);
+    const failed = replies.find(([err]) => err);
+    if (failed) throw failed[0];
+    return replies.at(-1)![1] as 0 | 1;
+  }
+
+  /** One call of the creation script on the transaction, its keys in one slot (checked as a direct call checks them). */
+  private queueCreate(multi: ScriptCalls, keys: string[], args: string[]): void {
+    assertOneSlot(`script ${CREATE_BATCH.name}`, keys);
+    multi[CREATE_BATCH.name](keys.length, ...keys, ...args);
   }
 
   /**

@@ -1,10 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
+import { promptFor } from '#libs/jobs';
 import type { ProviderDirectory } from '#libs/pools';
 import { InMemoryJobQueue, queueRefFor } from '#libs/queue';
 import type { RepositoryGate } from '#libs/repositories';
 import { RoutingPolicy, type ProviderView } from '#libs/routing';
 import { TokenCalibration } from '#libs/routing';
-import { BatchIntake, type IntakeStore } from './batch-intake.js';
+import { BatchIntake, EXACT_COUNTS, type IntakeStore } from './batch-intake.js';
+import { PromptTokens } from './prompt-tokens.js';
 import type { NewBatch, NewItem } from './batch-store.js';
 import type { ItemRoute, WorkItem } from '#libs/domain';
 
@@ -75,7 +77,11 @@ function inMemoryStore() {
   return store;
 }
 
-function intakeWith(store: ReturnType<typeof inMemoryStore>, jobs: InMemoryJobQueue): BatchIntake {
+function intakeWith(
+  store: ReturnType<typeof inMemoryStore>,
+  jobs: InMemoryJobQueue,
+  { maxItems = 10, tokens }: { maxItems?: number; tokens?: PromptTokens } = {},
+): BatchIntake {
   const directory = {
     routingState: async (now = Date.now()) => ({ now, providers: [local, cloud] }),
     calibration: async () => new TokenCalibration(),
@@ -86,8 +92,10 @@ function intakeWith(store: ReturnType<typeof inMemoryStore>, jobs: InMemoryJobQu
     jobs,
     directory,
     new RoutingPolicy(),
-    { maxItems: 10, maxOutputTokens: 128, localModels: ['tiny'] },
+    { maxItems, maxOutputTokens: 128, localModels: ['tiny'] },
     repositories,
+    undefined,
+    tokens,
   );
 }
 
@@ -103,7 +111,58 @@ const body = {
   ],
 };
 
+/** A tokenizer that reads 3 characters a token, and counts how often it was asked. */
+function countingTokens() {
+  const tokens = new PromptTokens();
+  const asked = { times: 0 };
+  tokens.use((system, prompt) => {
+    asked.times += 1;
+    return Math.ceil((system.length + prompt.length) / 3);
+  });
+  return { tokens, asked };
+}
+
 describe('BatchIntake', () => {
+  it("counts every item's prompt with the tokenizer in a batch of up to EXACT_COUNTS items", async () => {
+    const { tokens, asked } = countingTokens();
+    const jobs = new InMemoryJobQueue();
+    const items = Array.from({ length: 50 }, (_, i) => ({ id: `d${i}`, text: `Document ${i} `.repeat(1 + (i % 7)) }));
+    await intakeWith(inMemoryStore(), jobs, { maxItems: 100, tokens }).submit({ ...body, items });
+    expect(asked.times).toBe(50);
+    const data = jobs.jobs(queueRefFor('cloud', 'frontier')).map((j) => j.data as WorkItem);
+    expect(data.every((d) => d.inputTokens! > 0)).toBe(true);
+  });
+
+  it('counts EXACT_COUNTS items of a larger batch, spread over it, and scales the estimate of the rest by what they measured; PII still raises each item', async () => {
+    const { tokens, asked } = countingTokens();
+    const store = inMemoryStore();
+    const jobs = new InMemoryJobQueue();
+    const n = 2 * EXACT_COUNTS + 500;
+    // Lengths that vary along the batch, and one card number on an item that is not counted.
+    const items = Array.from({ length: n }, (_, i) => ({
+      id: `d${i}`,
+      text: i === 1 ? 'Refund to card 4111 1111 1111 1111 please.' : `Paragraph ${i}. `.repeat(1 + (i % 13)),
+    }));
+    await intakeWith(store, jobs, { maxItems: n, tokens }).submit({ ...body, deadline: 'P1D', items });
+    expect(asked.times).toBeLessThanOrEqual(EXACT_COUNTS);
+    expect(asked.times).toBeGreaterThan(EXACT_COUNTS / 2);
+    const data = new Map<number, WorkItem>();
+    for (const ref of [queueRefFor('cloud', 'frontier'), queueRefFor('local', 'tiny')])
+      for (const j of jobs.jobs(ref)) data.set((j.data as WorkItem).index, j.data as WorkItem);
+    expect(data.size).toBe(n);
+    expect(data.get(1)!.sensitivity).toBe('confidential');
+    // Each item near what the tokenizer would say (3 characters a token here, ~4 for the estimate), none off by
+    // more than the rounding of one estimate; the counted ones exact.
+    let exact = 0;
+    for (const item of data.values()) {
+      const prompt = promptFor(item, { type: 'summarize' }, 128);
+      const truth = Math.ceil((prompt.system.length + prompt.prompt.length) / 3);
+      if (item.inputTokens === truth) exact += 1;
+      expect(Math.abs(item.inputTokens! - truth) / truth).toBeLessThan(0.05);
+    }
+    expect(exact).toBeGreaterThanOrEqual(asked.times);
+  });
+
   it('enqueues each item on the queue its route names, local ones by deadline priority, then marks the batch enqueued', async () => {
     const store = inMemoryStore();
     const jobs = new InMemoryJobQueue();

@@ -10,7 +10,7 @@ import {
   type JobSpec,
   type QueueRef,
 } from '#libs/queue';
-import { workTokensOn, type PlannedRoute, type RouteDecision, type RoutingPolicy } from '#libs/routing';
+import { estimateTokens, workTokensOn, type PlannedRoute, type RouteDecision, type RoutingPolicy } from '#libs/routing';
 import type { RoutingState } from '#libs/routing';
 import type { TokenCalibration } from '#libs/routing';
 import { routableItem } from './item-estimate.js';
@@ -38,6 +38,15 @@ import { metrics } from '#libs/metrics';
 import type { RepositoryGate } from '#libs/repositories';
 import { DEFAULT_CALLBACK_EVENTS } from '#libs/callbacks';
 import { recordBatch, recordRoute, traceIntake, type Span } from '#libs/telemetry';
+
+/**
+ * Items of a batch whose prompts intake counts with a local model's tokenizer; a larger batch has this many
+ * counted, spread over it, and the rest estimated from them (BatchIntake.countInputTokens).
+ */
+export const EXACT_COUNTS = 2000;
+
+/** Route entries written to the audit trail per pipeline. */
+const AUDIT_CHUNK = 5000;
 
 /** What intake reads to route: the providers' state and the learned token ratios (pools' ProviderDirectory). */
 export interface RoutingStateSource {
@@ -325,20 +334,27 @@ export class BatchIntake {
   ): Promise<void> {
     if (!this.audit) return;
     const clearances = new Map(state.providers.map((p) => [`${p.target}:${p.name}`, p.clearance]));
-    await this.audit.record(
-      items.map((item, index) => ({
-        kind: 'route' as const,
-        batchId,
-        index,
-        itemId: item.itemId,
-        target: routes[index].target,
-        provider: routes[index].provider,
-        clearance: clearances.get(`${routes[index].target}:${routes[index].provider}`),
-        sensitivity: item.sensitivity,
-        reason: routes[index].reason,
-        at: routes[index].at,
-      })),
-    );
+    // In chunks: one pipeline of a 100,000-item batch's entries held all of them at once (issue 17 §2).
+    for (let from = 0; from < items.length; from += AUDIT_CHUNK) {
+      const chunk = items.slice(from, from + AUDIT_CHUNK);
+      await this.audit.record(
+        chunk.map((item, k) => {
+          const index = from + k;
+          return {
+            kind: 'route' as const,
+            batchId,
+            index,
+            itemId: item.itemId,
+            target: routes[index].target,
+            provider: routes[index].provider,
+            clearance: clearances.get(`${routes[index].target}:${routes[index].provider}`),
+            sensitivity: item.sensitivity,
+            reason: routes[index].reason,
+            at: routes[index].at,
+          };
+        }),
+      );
+    }
   }
 
   /**
@@ -382,7 +398,7 @@ export class BatchIntake {
     const task = taskOf(s);
     // The task goes into every item's prompt: what it holds raises every item.
     const inTask = detectPii(taskTexts(task), rules);
-    return inputs.map((x, index) => {
+    const work = inputs.map((x, index) => {
       // Personal data raises the item's floor: a "public" document holding card numbers is confidential.
       // Every field that reaches a provider counts: the text, a code item's path, the task's strings.
       const inItem = detectPii(x.texts ?? (x.path === undefined ? [x.input] : [x.input, x.path]), rules);
@@ -399,12 +415,54 @@ export class BatchIntake {
         path: x.path,
         model: x.model,
       };
-      const prompt = promptFor(item, task, this.limits.maxOutputTokens);
-      const counted = this.tokens?.count(prompt.system, prompt.prompt, x.model) ?? null;
-      if (counted !== null) item.inputTokens = counted;
-      const routable = routableItem(item, task, this.limits.maxOutputTokens, calibration);
-      return { item, pii, routable };
+      return { item, pii };
     });
+    this.countInputTokens(
+      work.map((w) => w.item),
+      task,
+    );
+    return work.map(({ item, pii }) => ({
+      item,
+      pii,
+      routable: routableItem(item, task, this.limits.maxOutputTokens, calibration),
+    }));
+  }
+
+  /**
+   * Each item's prompt tokens as its local model's tokenizer reads them (item.inputTokens), where this process
+   * has that tokenizer. Exact for a batch of up to EXACT_COUNTS items. In a larger one, EXACT_COUNTS items
+   * spread evenly over the batch are counted, and every other item is estimated (~4 characters a token)
+   * times what the counted items of its model measured over their own estimates: the tokenizer takes
+   * ~0.15 ms an item (issue 17 §2: 15 s of a 100,000-item batch's intake). What an item really reads is
+   * counted when it runs (the local model, the provider's usage); costs are charged from that, and the
+   * calibration (TokenCalibration) learns from it against this figure.
+   */
+  private countInputTokens(items: WorkItem[], task: BatchTask): void {
+    if (!this.tokens) return;
+    const stride = Math.max(1, Math.ceil(items.length / EXACT_COUNTS));
+    const ratios = new Map<string | undefined, { counted: number; estimated: number }>();
+    const estimates: number[] = new Array(items.length);
+    for (const [index, item] of items.entries()) {
+      const prompt = promptFor(item, task, this.limits.maxOutputTokens);
+      if (index % stride !== 0) {
+        estimates[index] = estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
+        continue;
+      }
+      const counted = this.tokens.count(prompt.system, prompt.prompt, item.model);
+      if (counted === null) continue;
+      item.inputTokens = counted;
+      if (stride === 1) continue;
+      const sums = ratios.get(item.model) ?? { counted: 0, estimated: 0 };
+      sums.counted += counted;
+      sums.estimated += estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
+      ratios.set(item.model, sums);
+    }
+    if (stride === 1) return;
+    for (const [index, item] of items.entries()) {
+      const sums = ratios.get(item.model);
+      if (index % stride === 0 || !sums || sums.estimated === 0) continue;
+      item.inputTokens = Math.max(1, Math.round((estimates[index] * sums.counted) / sums.estimated));
+    }
   }
 
   /**
@@ -414,7 +472,11 @@ export class BatchIntake {
   private route(s: BatchSubmission, work: ReturnType<BatchIntake['workItems']>, state: RoutingState): PlannedRoute[] {
     const decisions: PlannedRoute[] = new Array(work.length);
     const groups = new Map<string | undefined, number[]>();
-    work.forEach((w, i) => groups.set(w.item.model, [...(groups.get(w.item.model) ?? []), i]));
+    for (const [i, w] of work.entries()) {
+      const group = groups.get(w.item.model);
+      if (group) group.push(i);
+      else groups.set(w.item.model, [i]);
+    }
     for (const [model, indexes] of groups) {
       const providers =
         model === undefined ? state.providers : state.providers.filter((p) => p.target === 'local' && p.name === model);

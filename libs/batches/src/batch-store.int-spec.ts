@@ -443,5 +443,24 @@ describe('BatchStore (real Redis)', () => {
       const total = (await store.get('racing-id'))?.counts.total;
       expect(total).toBe(a.created ? 1 : 2);
     });
+
+    it('two writers of one claimed batch of several creation chunks: one creates it, the other writes no item', async () => {
+      await redis.set(keys.idempotency('two-big-writers'), 'big-racing-id hash-1');
+      const many = (n: number, tag: string) =>
+        Array.from({ length: n }, (_, i) => ({ ...body, itemId: `${tag}${i}`, workTokens: 1 }));
+      const [a, b] = await Promise.all([
+        newBatch(many(2500, 'a'), 'two-big-writers', 'hash-1'),
+        newBatch(many(3100, 'b'), 'two-big-writers', 'hash-1'),
+      ]);
+      expect([a.created, b.created].sort()).toEqual([false, true]);
+      const [n, tag] = a.created ? [2500, 'a'] : [3100, 'b'];
+      expect((await store.get('big-racing-id'))?.counts.total).toBe(n);
+      const ids: string[] = [];
+      for await (const item of store.eachItem('big-racing-id')) ids.push(item.id);
+      expect(ids).toEqual(Array.from({ length: n }, (_, i) => `${tag}${i}`));
+      // Not one item of the loser past the winner's last: its chunks wrote nothing.
+      expect(await redis.exists(keys.item('big-racing-id', 3000))).toBe(a.created ? 0 : 1);
+      expect(await store.backlog('cloud', 'frontier')).toBeGreaterThanOrEqual(n);
+    });
   });
 });

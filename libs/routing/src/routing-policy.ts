@@ -1,6 +1,6 @@
 import { callsOn, type CallsEstimate, type ItemSplit } from './context-calls.js';
 import { costOf, type Price } from './cost.js';
-import { edfOrder, edfPlacement, readyFrom } from './edf-schedule.js';
+import { EdfQueue, edfOrder, edfPlacement, readyFrom } from './edf-schedule.js';
 import { isCleared, type Sensitivity } from '#libs/domain';
 
 import type { RouteTarget } from '#libs/domain';
@@ -373,7 +373,15 @@ export class RoutingPolicy {
    * the most. Returns decisions in input order.
    */
   plan(items: RoutableItem[], state: RoutingState): PlannedRoute[] {
-    const providers = state.providers.map((p) => ({ ...p, queue: p.queue ? edfOrder(p.queue) : undefined }));
+    // Each EDF queue as an EdfQueue: placing the next item of the batch runs on from where the last one went.
+    const queues = new Map<ProviderView, EdfQueue>();
+    const providers = state.providers.map((p) => {
+      if (!p.queue) return { ...p, queue: undefined };
+      const queue = new EdfQueue(p.queue);
+      const view = { ...p, queue: queue.items };
+      queues.set(view, queue);
+      return view;
+    });
     const running: RoutingState = { now: state.now, providers };
     const order = items
       .map((item, index) => ({ item, index, saving: localSavingPerToken(item, providers) }))
@@ -386,7 +394,7 @@ export class RoutingPolicy {
         const work = workTokensOn(item, chosen.contextTokens);
         chosen.backlogTokens += work;
         // Without its item: this plan has already placed it, so a later item of the batch may not push it late.
-        if (chosen.queue) insertByDeadline(chosen.queue, { deadline: item.deadline, workTokens: work });
+        queues.get(chosen)?.insert({ deadline: item.deadline, workTokens: work });
       }
       decisions[index] = { ...decision, rank };
     }
@@ -556,18 +564,6 @@ export function workTokensOn(
 ): number {
   const calls = callsOn(item, contextTokens);
   return calls.ok ? callsWork(calls) : workTokens(item);
-}
-
-/** Inserts after every entry due no later, keeping a deadline-sorted queue sorted (FIFO among equals). */
-function insertByDeadline(queue: QueuedWork[], work: QueuedWork): void {
-  let lo = 0;
-  let hi = queue.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (queue[mid].running || queue[mid].deadline <= work.deadline) lo = mid + 1;
-    else hi = mid;
-  }
-  queue.splice(lo, 0, work);
 }
 
 /** Dollars per work token the item saves on the cheapest local provider rather than its cheapest cloud one. */
