@@ -55,16 +55,19 @@ function sample(): Sample {
   }
 }
 
-/** utime + stime of `root` and every live descendant. */
+/** utime + stime of `root` and every live descendant, with what their reaped children used. */
 function treeTicks(root: number): number {
   const stats = new Map<number, { ppid: number; ticks: number }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const text = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after the parenthesised command: state ppid ... utime(14) stime(15), counted from 1.
+      // Fields after the parenthesised command: state ppid ... utime(14) stime(15) cutime(16) cstime(17),
+      // counted from 1. cutime/cstime: children already reaped — a tool run to completion within the
+      // measurement (llama-batched-bench) is gone from the tree by its end, its time only there.
       const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      stats.set(Number(entry), { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) });
+      const ticks = Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
+      stats.set(Number(entry), { ppid: Number(rest[1]), ticks });
     } catch {
       // exited while we looked
     }
