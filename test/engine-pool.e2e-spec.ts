@@ -170,7 +170,7 @@ describe('an engine pool (ENGINE_POOLS: llama-server)', () => {
       expect(item.status).toBe('completed');
       expect(item.route).toMatchObject({ target: 'cloud', provider: 'frontier' });
       expect(item.routeHistory.map((r: { provider: string }) => r.provider)).toEqual(['gpu-1', 'frontier']);
-      expect(item.route.reason).toMatch(/^escalated: no pool of gpu-1/);
+      expect(item.route.reason).toMatch(/^escalated: engine gpu-1 is not answering \(no pool of it consuming\)/);
     }
     // The restricted item waits for the engine: never offered to the cloud provider.
     const [waiting] = await items(restricted);

@@ -17,8 +17,10 @@ export interface EscalationWatchdogOptions {
   directory: Pick<ProviderDirectory, 'routingState' | 'calibration'>;
   rerouter: Pick<ItemRerouter, 'apply'>;
   policy: Pick<RoutingPolicy, 'escalation'>;
-  /** The local models whose queues it sweeps. */
+  /** The local models whose queues it sweeps (engine pools' names among them). */
   localModels: string[];
+  /** Which of them are engines the operator runs (ENGINE_POOLS): down means the engine stopped answering. */
+  engines?: readonly string[];
   /** ESCALATION_INTERVAL_MS: how often the sweep runs, once across all workers. */
   intervalMs: number;
   maxOutputTokens: number;
@@ -94,7 +96,9 @@ export class EscalationWatchdog {
             down ? 0 : undefined,
           );
           const why = down
-            ? `escalated: no pool of ${model} for longer than its grace`
+            ? this.opts.engines?.includes(model)
+              ? `escalated: engine ${model} is not answering (no pool of it consuming)`
+              : `escalated: no pool of ${model} for longer than its grace`
             : `escalated: local finish estimated ${new Date(finishAt).toISOString()} misses the deadline`;
           if (decision && (await rerouter.apply(item, from, decision, { why, statuses: ['queued'] }))) {
             moved += 1;

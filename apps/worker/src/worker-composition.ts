@@ -128,6 +128,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
       policy: s.policy,
       // Engine pools are local routes: their queues are swept exactly like a local model's.
       localModels: [...config.localModels, ...config.enginePools].map((m) => m.name),
+      engines: config.enginePools.map((e) => e.name),
       intervalMs: config.escalationIntervalMs,
       maxOutputTokens,
     }),
