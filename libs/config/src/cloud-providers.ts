@@ -3,6 +3,7 @@ import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain';
 import type { Price } from '#libs/domain';
 import { ConfigError } from '#libs/domain';
 import type { EnvReader } from './env-reader.js';
+import { JsonEntry, ROUTE_NAME, jsonArray } from './json-entries.js';
 import {
   parseTiers,
   tierRouteName,
@@ -58,8 +59,6 @@ export interface CloudProviderConfig {
 /** Below this a prompt and its answer hardly fit at all: a typo rather than a real model. */
 const MIN_CONTEXT_TOKENS = 256;
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-
 /** Why "restricted" is refused for a provider not declared on premises, and how to declare one. */
 const RESTRICTED_NEEDS_PREMISES = (declaration: string): string =>
   'at most "confidential" for a remote provider: ' +
@@ -88,7 +87,8 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
     const apiKey = e.secret('OPENAI_API_KEY');
     if (!baseURL || !apiKey) return [];
     const name = e.string('CLOUD_PROVIDER_NAME', 'frontier');
-    if (!NAME.test(name)) throw new ConfigError('CLOUD_PROVIDER_NAME', 'letters, digits, "-" and "_" (up to 63)', name);
+    if (!ROUTE_NAME.test(name))
+      throw new ConfigError('CLOUD_PROVIDER_NAME', 'letters, digits, "-" and "_" (up to 63)', name);
     const clearance = e.oneOf('CLOUD_MAX_SENSITIVITY', SENSITIVITY_LEVELS, 'internal');
     const onPremises = e.bool('CLOUD_ON_PREMISES', false);
     if (clearance === 'restricted' && !onPremises) {
@@ -118,32 +118,13 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
       tiers,
     );
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new ConfigError('CLOUD_PROVIDERS', 'a JSON array of providers');
-  }
-  if (!Array.isArray(parsed)) throw new ConfigError('CLOUD_PROVIDERS', 'a JSON array of providers');
-  const seen = new Set<string>();
-  return parsed.flatMap((p: Record<string, unknown>, i: number) => {
-    const where = `CLOUD_PROVIDERS[${i}]`;
-    const str = (key: string, fallback?: string): string => {
-      const v = p?.[key] ?? fallback;
-      if (typeof v !== 'string' || v === '') throw new ConfigError(`${where}.${key}`, 'a non-empty string');
-      return v;
-    };
-    const num = (key: string, fallback: number | null, min: number): number | null => {
-      const v = p?.[key];
-      if (v === undefined) return fallback;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < min)
-        throw new ConfigError(`${where}.${key}`, `a number ≥ ${min}`, String(v));
-      return v;
-    };
-    const name = str('name');
-    if (!NAME.test(name)) throw new ConfigError(`${where}.name`, 'letters, digits, "-" and "_" (up to 63)', name);
-    if (seen.has(name)) throw new ConfigError(`${where}.name`, 'a name no other provider has', name);
-    seen.add(name);
+  const names = new Set<string>();
+  return jsonArray('CLOUD_PROVIDERS', raw, 'a JSON array of providers').flatMap((value: unknown, i: number) => {
+    const entry = new JsonEntry(`CLOUD_PROVIDERS[${i}]`, (value ?? {}) as Record<string, unknown>);
+    const { where, fields: p } = entry;
+    const str = entry.str.bind(entry);
+    const num = entry.num.bind(entry);
+    const name = entry.name(names, 'a name no other provider has');
     const baseURL = str('baseURL');
     try {
       new URL(baseURL);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, SENSITIVITY_LEVELS, type Price, type Sensitivity } from '#libs/domain';
 import type { EnvReader } from './env-reader.js';
+import { JsonEntry, jsonArray } from './json-entries.js';
 
 /** The serving engines whose capacity Switchyard can read (issue 17 §4). */
 export const ENGINE_KINDS = ['llama-server', 'vllm'] as const;
@@ -45,8 +46,6 @@ export interface EnginePoolConfig {
   price: Price;
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-
 /**
  * ENGINE_POOLS: a JSON array of {name, engine, baseURL, model, onPremises, clearance, apiKeyEnv | apiKeyFile,
  * priceInputPerM, priceOutputPerM, timeoutMs, maxRetries, maxConcurrency, initialConcurrency, kvGrowBelow,
@@ -62,41 +61,23 @@ export function enginePools(
   const pollMs = e.int('ENGINE_POLL_MS', 2000, 100);
   const raw = e.optionalString('ENGINE_POOLS');
   if (raw === undefined) return [];
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new ConfigError('ENGINE_POOLS', 'a JSON array of engines, e.g. [{"name": "gpu-1", "engine": "vllm", …}]');
-  }
-  if (!Array.isArray(parsed)) throw new ConfigError('ENGINE_POOLS', 'a JSON array of engines');
-  const seen = new Set<string>();
-  return parsed.map((entry: unknown, i: number): EnginePoolConfig => {
+  const entries = jsonArray(
+    'ENGINE_POOLS',
+    raw,
+    'a JSON array of engines, e.g. [{"name": "gpu-1", "engine": "vllm", …}]',
+  );
+  // One namespace with the local models and cloud routes: each names a queue.
+  const names = new Set(taken);
+  return entries.map((value: unknown, i: number): EnginePoolConfig => {
     const where = `ENGINE_POOLS[${i}]`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
       throw new ConfigError(where, 'an object {name, engine, baseURL, onPremises, clearance, …}');
-    const p = entry as Record<string, unknown>;
-    const str = (key: string, fallback?: string): string => {
-      const v = p[key] ?? fallback;
-      if (typeof v !== 'string' || v === '') throw new ConfigError(`${where}.${key}`, 'a non-empty string');
-      return v;
-    };
-    const num = (key: string, fallback: number, min: number, max = Number.MAX_VALUE): number => {
-      const v = p[key];
-      if (v === undefined) return fallback;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
-        throw new ConfigError(`${where}.${key}`, `a number from ${min} to ${max}`, String(v));
-      return v;
-    };
-    const int = (key: string, fallback: number, min: number, max?: number): number => {
-      const v = num(key, fallback, min, max);
-      if (!Number.isInteger(v)) throw new ConfigError(`${where}.${key}`, 'an integer', String(v));
-      return v;
-    };
-    const name = str('name');
-    if (!NAME.test(name)) throw new ConfigError(`${where}.name`, 'letters, digits, "-" and "_" (up to 63)', name);
-    if (seen.has(name) || taken.has(name))
-      throw new ConfigError(`${where}.name`, 'a name no local model, cloud provider or other engine has', name);
-    seen.add(name);
+    const entry = new JsonEntry(where, value as Record<string, unknown>);
+    const p = entry.fields;
+    const str = entry.str.bind(entry);
+    const num = entry.num.bind(entry);
+    const int = entry.int.bind(entry);
+    const name = entry.name(names, 'a name no local model, cloud provider or other engine has');
     const engine = str('engine');
     if (!(ENGINE_KINDS as readonly string[]).includes(engine))
       throw new ConfigError(`${where}.engine`, `one of ${ENGINE_KINDS.join(', ')}`, engine);
