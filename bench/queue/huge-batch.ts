@@ -1,14 +1,13 @@
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
-import { ensureGeneratedModel } from '#libs/gguf';
 import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
 import { startTestRedis, type TestRedis } from '../../test/support/redis-server-process.js';
-import { AppProcess, ApiClient, sleep, startApp, systemEnv } from '../../test/support/system-under-test.js';
+import { AppProcess, ApiClient, sleep, startApp } from '../../test/support/system-under-test.js';
+import { cloudOnlyEnv } from './cloud-only-env.js';
 
 /**
  * Issue 17 §2, `npm run bench:queue -- --huge`: one huge batch through the real API and worker, and routing
@@ -150,24 +149,11 @@ function peakRss(app: AppProcess): { stop: () => Promise<number> } {
   };
 }
 
-async function env(redis: TestRedis, double: OpenAIDouble, overrides: NodeJS.ProcessEnv = {}) {
-  return systemEnv({
-    REDIS_URL: redis.url,
-    SWITCHYARD_PREFIX: `sy-${randomUUID().slice(0, 8)}`,
-    LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
-    // Local dearer than the zero-priced cloud provider, so every public item goes to the cloud.
-    LOCAL_PRICE_INPUT_PER_M: '20',
-    LOCAL_PRICE_OUTPUT_PER_M: '60',
-    OPENAI_BASE_URL: double.url,
-    OPENAI_API_KEY: 'bench-key',
-    CLOUD_PRICE_INPUT_PER_M: '0',
-    CLOUD_PRICE_OUTPUT_PER_M: '0',
+function env(redis: TestRedis, double: OpenAIDouble, overrides: NodeJS.ProcessEnv = {}) {
+  return cloudOnlyEnv(redis, double, {
     CLOUD_CONCURRENCY: '64',
-    MAX_OUTPUT_TOKENS: '64',
     MAX_ITEMS_PER_BATCH: '100000',
     MAX_BODY_BYTES: String(BODY_LIMIT),
-    RATE_LIMIT_REQUESTS_PER_MINUTE: '0',
-    RATE_LIMIT_TOKENS_PER_MINUTE: '0',
     ...overrides,
   });
 }

@@ -5,10 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
-import { ensureGeneratedModel } from '#libs/gguf';
 import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
 import { startTestRedis, type TestRedis } from '../../test/support/redis-server-process.js';
-import { ApiClient, sleep, startApp, systemEnv, type AppProcess } from '../../test/support/system-under-test.js';
+import { ApiClient, sleep, startApp, type AppProcess } from '../../test/support/system-under-test.js';
+import { cloudOnlyEnv } from './cloud-only-env.js';
 import { hugeMain } from './huge-batch.js';
 import { percentile, type Side } from './latency-summary.js';
 
@@ -105,22 +105,9 @@ async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): P
 
 /** Switchyard's REST path: intake, routing, PII scan, audit, guarded transitions — everything an item pays. */
 async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Options): Promise<Side> {
-  const env = await systemEnv({
-    REDIS_URL: redis.url,
-    SWITCHYARD_PREFIX: `sy-${randomUUID().slice(0, 8)}`,
-    LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
-    // Local dearer than the zero-priced cloud provider, so every public item goes to the cloud.
-    LOCAL_PRICE_INPUT_PER_M: '20',
-    LOCAL_PRICE_OUTPUT_PER_M: '60',
-    OPENAI_BASE_URL: double.url,
-    OPENAI_API_KEY: 'bench-key',
-    CLOUD_PRICE_INPUT_PER_M: '0',
-    CLOUD_PRICE_OUTPUT_PER_M: '0',
+  const env = await cloudOnlyEnv(redis, double, {
     CLOUD_CONCURRENCY: String(opts.concurrency),
-    MAX_OUTPUT_TOKENS: '64',
     MAX_ITEMS_PER_BATCH: String(BATCH),
-    RATE_LIMIT_REQUESTS_PER_MINUTE: '0',
-    RATE_LIMIT_TOKENS_PER_MINUTE: '0',
     // OTEL_EXPORTER_OTLP_ENDPOINT and the rest, when given to the bench: what tracing costs (docs/benchmarks.md).
     ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('OTEL_'))),
   });
