@@ -302,7 +302,6 @@ export class ProviderBatchRunner {
     const status = await this.deps.api.status(id);
     if (!FINAL_BATCH_STATUSES.has(status.status)) return;
     const results = status.outputFileId || status.errorFileId ? await this.deps.api.results(status) : new Map();
-    await this.keepRound();
     for (const line of this.unsettled(batch)) {
       await this.keepRound();
       await this.settle(line, results.get(line.customId), status.status, batch);
