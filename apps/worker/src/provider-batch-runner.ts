@@ -219,7 +219,7 @@ export class ProviderBatchRunner {
   }
 
   private async submit(batch: OpenProviderBatch): Promise<void> {
-    const lines = batch.lines.filter((l) => !batch.settled.includes(l.customId));
+    const lines = this.unsettled(batch);
     try {
       const created = await this.deps.api.submit(lines, batch.flushId);
       batch.providerBatchId = created.id;
@@ -419,10 +419,11 @@ export class ProviderBatchRunner {
     batch: OpenProviderBatch,
     results: ReadonlyMap<string, BatchLineResult>,
   ): Promise<void> {
+    const lines = new Map(batch.lines.map((l) => [l.customId, l]));
     for (const customId of batch.abandoned ?? []) {
       await this.keepRound();
       const result = results.get(customId);
-      const line = batch.lines.find((l) => l.customId === customId);
+      const line = lines.get(customId);
       if (result?.kind !== 'answered' || !line) continue;
       const usage = result.completion.usage;
       const costUsd = costOf(usage, this.deps.route.price);
@@ -445,8 +446,10 @@ export class ProviderBatchRunner {
     }
   }
 
+  /** A set, not settled.includes per line: a provider batch holds up to 50,000 lines. */
   private unsettled(batch: OpenProviderBatch): PendingLine[] {
-    return batch.lines.filter((l) => !batch.settled.includes(l.customId));
+    const settled = new Set(batch.settled);
+    return batch.lines.filter((l) => !settled.has(l.customId));
   }
 
   private get from() {
