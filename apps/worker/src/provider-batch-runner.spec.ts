@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { loadConfig } from '#libs/config';
 import type { DocumentTask, WorkItem } from '#libs/domain';
-import type { OpenProviderBatch, PendingLine } from '#libs/pools';
+import type { LineSettlement, OpenBatchUpdate, OpenProviderBatch, PendingLine } from '#libs/pools';
 import type { BatchLineResult, ProviderBatchStatus } from '#libs/providers';
 import { JobName, type JobContext } from '#libs/queue';
 import { ProviderBatchRunner, type ProviderBatchRunnerDeps } from './provider-batch-runner.js';
@@ -14,23 +14,29 @@ const route = loadConfig({
 }).cloudProviders.find((r) => r.tier === 'batch')!;
 const task: DocumentTask = { type: 'summarize' };
 
-/** The ledger in memory, as Redis keeps it. */
+/** The ledger in memory, as Redis keeps it: records written once, state and settlements beside them. */
 class MemoryLedger {
   readonly lines = new Map<string, PendingLine>();
   readonly open_ = new Map<string, OpenProviderBatch>();
+  /** customId -> flushId of the open batch holding it. */
+  readonly lineBatches = new Map<string, string>();
   readonly closed: Array<number | null> = [];
+  /** Bytes each write to an open batch carried (what Redis would be sent), in order. */
+  readonly written: number[] = [];
   addPending = async (_r: string, l: PendingLine) => {
     if (this.lines.has(l.customId)) return false;
     this.lines.set(l.customId, l);
     return true;
   };
   pending = async () => [...this.lines.values()];
-  holds = async (_r: string, id: string) =>
-    this.lines.has(id) || [...this.open_.values()].some((b) => b.lines.some((l) => l.customId === id));
+  holds = async (_r: string, id: string) => this.lines.has(id) || this.lineBatches.has(id);
   open = async (_r: string, b: OpenProviderBatch) => {
     if (!b.lines.every((l) => this.lines.has(l.customId))) return false;
     this.open_.set(b.flushId, structuredClone(b));
-    for (const l of b.lines) this.lines.delete(l.customId);
+    for (const l of b.lines) {
+      this.lines.delete(l.customId);
+      this.lineBatches.set(l.customId, b.flushId);
+    }
     return true;
   };
   holder: string | null = null;
@@ -42,10 +48,23 @@ class MemoryLedger {
   releaseRound = async (_r: string, owner: string) => {
     if (this.holder === owner) this.holder = null;
   };
-  update = async (_r: string, b: OpenProviderBatch) => void this.open_.set(b.flushId, structuredClone(b));
+  settle = async (_r: string, flushId: string, customId: string, how: LineSettlement = 'settled') => {
+    this.written.push(JSON.stringify([flushId, customId, how]).length);
+    const b = this.open_.get(flushId);
+    if (!b || b.settled.includes(customId)) return false;
+    b.settled.push(customId);
+    if (how === 'abandoned') (b.abandoned ??= []).push(customId);
+    return true;
+  };
+  update = async (_r: string, flushId: string, change: OpenBatchUpdate) => {
+    this.written.push(JSON.stringify([flushId, change]).length);
+    const b = this.open_.get(flushId);
+    if (b) Object.assign(b, change);
+  };
   openBatches = async () => [...this.open_.values()].map((b) => structuredClone(b));
-  close = async (_r: string, id: string, took: number | null) => {
-    this.open_.delete(id);
+  close = async (_r: string, b: Pick<OpenProviderBatch, 'flushId' | 'lines'>, took: number | null) => {
+    this.open_.delete(b.flushId);
+    for (const l of b.lines) this.lineBatches.delete(l.customId);
     this.closed.push(took);
   };
 }
@@ -299,5 +318,48 @@ describe('ProviderBatchRunner', () => {
     await h.runner.tick(now + 2 * HOUR - 30_000);
     expect(h.charges.map((c) => c.line)).toEqual(['b.0']);
     expect(h.ledger.open_.size).toBe(0);
+  });
+});
+
+describe('ProviderBatchRunner on a large provider batch', () => {
+  /** The bytes each settled line wrote, for a provider batch of `size` lines all answered. */
+  async function writesPerLine(size: number): Promise<number[]> {
+    const now = Date.now();
+    const h = harness(now);
+    for (let i = 0; i < size; i++) await h.runner.run(job(item(i, now + 48 * HOUR)));
+    await h.runner.tick(Date.now());
+    expect(h.calls).toEqual([`submit ${size}`]);
+    h.ledger.written.length = 0;
+    h.setDone(new Map(Array.from({ length: size }, (_, i) => [`b.${i}`, answer(`answer ${i}`)])));
+    await h.runner.tick(Date.now() + 1000);
+    expect(h.ledger.closed).toEqual([HOUR]);
+    return h.ledger.written;
+  }
+
+  it('writes the same few bytes per settled line whatever the provider batch’s size (not its whole record)', async () => {
+    const small = await writesPerLine(10);
+    const large = await writesPerLine(2000);
+    expect(small).toHaveLength(10);
+    expect(large).toHaveLength(2000);
+    // Only the custom_id's digits differ: b.9 against b.1999.
+    expect(Math.max(...large)).toBeLessThanOrEqual(Math.max(...small) + 3);
+  });
+
+  it('moves an item and gives its budget back once, though a worker with a stale view settles its line again', async () => {
+    const now = Date.now();
+    const h = harness(now);
+    for (const i of [0, 1]) await h.runner.run(job(item(i, now + (i === 0 ? 2 : 48) * HOUR)));
+    await h.runner.tick(Date.now());
+    // A worker whose lease ran out read the open batch before item 0 was escalated…
+    const stale = await h.ledger.openBatches();
+    const escalateAt = now + 2 * HOUR - 3 * 60_000;
+    await h.runner.tick(escalateAt);
+    expect(h.moves.map((m) => m.index)).toEqual([0]);
+    const held = h.budget.reserved;
+    // …and goes on with that view: its line is settled already, so nothing moves or goes back twice.
+    h.ledger.openBatches = async () => structuredClone(stale);
+    await h.another().tick(escalateAt);
+    expect(h.moves.map((m) => m.index)).toEqual([0]);
+    expect(h.budget.reserved).toBeCloseTo(held, 12);
   });
 });

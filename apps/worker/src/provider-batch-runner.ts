@@ -4,7 +4,7 @@ import { routableItem, type BatchStore } from '#libs/batches';
 import type { CloudProviderConfig } from '#libs/config';
 import type { BatchTask, WorkItem } from '#libs/domain';
 import { CallTally, runItem, type ItemModel, type Prompt } from '#libs/jobs';
-import type { OpenProviderBatch, PendingLine, ProviderBatchLedger } from '#libs/pools';
+import type { LineSettlement, OpenProviderBatch, PendingLine, ProviderBatchLedger } from '#libs/pools';
 import {
   FINAL_BATCH_STATUSES,
   ProviderError,
@@ -40,7 +40,16 @@ export interface ProviderBatchRunnerDeps {
   api: Pick<ProviderBatchApi, 'submit' | 'find' | 'status' | 'cancel' | 'results' | 'lineBody'>;
   ledger: Pick<
     ProviderBatchLedger,
-    'addPending' | 'holds' | 'pending' | 'open' | 'update' | 'openBatches' | 'close' | 'claimRound' | 'releaseRound'
+    | 'addPending'
+    | 'holds'
+    | 'pending'
+    | 'open'
+    | 'settle'
+    | 'update'
+    | 'openBatches'
+    | 'close'
+    | 'claimRound'
+    | 'releaseRound'
   >;
   store: Pick<ItemStore, 'transitionOn' | 'task' | 'isCancelRequested' | 'reserveBudget' | 'releaseBudget'> &
     Pick<BatchStore, 'chargeLate'>;
@@ -223,7 +232,7 @@ export class ProviderBatchRunner {
     try {
       const created = await this.deps.api.submit(lines, batch.flushId);
       batch.providerBatchId = created.id;
-      await this.deps.ledger.update(this.route, batch);
+      await this.deps.ledger.update(this.route, batch.flushId, { providerBatchId: created.id });
       this.log.log({
         msg: 'provider batch created',
         route: this.route,
@@ -243,7 +252,7 @@ export class ProviderBatchRunner {
       // Refused for good (clearance, a 4xx): its items go elsewhere.
       const why = `${this.route} refused the provider batch: ${err instanceof Error ? err.message : String(err)}`;
       for (const line of lines) await this.moveOff(line, why, batch);
-      await this.deps.ledger.close(this.route, batch.flushId, null);
+      await this.deps.ledger.close(this.route, batch, null);
     }
   }
 
@@ -254,9 +263,11 @@ export class ProviderBatchRunner {
       const found = await this.deps.api.find(batch.flushId);
       if (found) {
         batch.providerBatchId = found.id;
-        await this.deps.ledger.update(this.route, batch);
+        await this.deps.ledger.update(this.route, batch.flushId, { providerBatchId: found.id });
       } else {
+        // Noted before it is tried: one that fails again is tried next after RESUBMIT_AFTER_MS, not every round.
         batch.createdAt = now;
+        await this.deps.ledger.update(this.route, batch.flushId, { createdAt: now });
         return this.submit(batch);
       }
     }
@@ -271,14 +282,12 @@ export class ProviderBatchRunner {
           to: 'cancelled',
           update: { error: 'cancelled while in a provider batch' },
         });
-        this.abandon(line, batch);
-        await this.settled(line, batch);
+        await this.settled(line, batch, 'abandoned');
       } else if (line.deadline - now < (this.deps.escalationLeadMs ?? BATCH_ESCALATION_LEAD_MS)) {
-        this.abandon(line, batch);
-        await this.moveOff(line, `escalated: ${this.route}'s provider batch is not done near the deadline`, batch);
+        const why = `escalated: ${this.route}'s provider batch is not done near the deadline`;
+        await this.moveOff(line, why, batch, { how: 'abandoned' });
       }
     }
-    await this.deps.ledger.update(this.route, batch);
     const id = batch.providerBatchId!;
     if (this.unsettled(batch).length === 0 && !batch.cancelling) {
       // Nothing left to wait for: the provider stops, and charges only for lines it finished before.
@@ -290,12 +299,12 @@ export class ProviderBatchRunner {
         providerBatch: id,
       });
       if (!batch.abandoned?.length) {
-        await this.deps.ledger.close(this.route, batch.flushId, null);
+        await this.deps.ledger.close(this.route, batch, null);
         return;
       }
       // Lines it had may be done and billed already: read them once the cancel has taken (polled below).
       batch.cancelling = true;
-      await this.deps.ledger.update(this.route, batch);
+      await this.deps.ledger.update(this.route, batch.flushId, { cancelling: true });
     }
     if (now - (this.lastPolled.get(id) ?? 0) < this.settings.pollMs) return;
     this.lastPolled.set(id, now);
@@ -308,7 +317,7 @@ export class ProviderBatchRunner {
     }
     await this.chargeAbandoned(batch, results);
     const took = status.status === 'completed' && status.completedAt ? status.completedAt - status.createdAt : null;
-    await this.deps.ledger.close(this.route, batch.flushId, took);
+    await this.deps.ledger.close(this.route, batch, took);
     this.lastPolled.delete(id);
     this.log.log({ msg: 'provider batch done', route: this.route, providerBatch: id, status: status.status, ms: took });
   }
@@ -338,7 +347,7 @@ export class ProviderBatchRunner {
     metrics.callAnswered(this.from, tally.usage, costUsd);
     if (answered.kind !== 'answered') {
       const why = `${this.route}'s answer failed its check`;
-      await this.moveOff(line, why, batch, { ...tally.usage, costUsd });
+      await this.moveOff(line, why, batch, { spent: { ...tally.usage, costUsd } });
       return;
     }
     const recorded = await this.deps.store.transitionOn({
@@ -371,9 +380,11 @@ export class ProviderBatchRunner {
     line: PendingLine,
     why: string,
     batch: OpenProviderBatch,
-    spent?: { inputTokens: number; outputTokens: number; costUsd: number },
+    opts: { how?: LineSettlement; spent?: { inputTokens: number; outputTokens: number; costUsd: number } } = {},
   ): Promise<void> {
-    await this.settled(line, batch);
+    const { how, spent } = opts;
+    // Settled before: whoever settled it moved its item.
+    if (!(await this.settled(line, batch, how))) return;
     // Ruled out for this item: it should neither park for the batch tier nor come back to it (a failed line, an
     // expired batch, a deadline too near: a synchronous route is what is left to it).
     const moved = await this.deps.rerouter.reroute(line.item, this.from, {
@@ -396,18 +407,21 @@ export class ProviderBatchRunner {
   }
 
   /**
-   * The line needs nothing more from its provider batch: marked so in the ledger first, then its budget
-   * reservation goes back (a crash between leaves it held, never released twice).
+   * The line needs nothing more from its provider batch: marked so in the ledger first (one field, whatever
+   * the batch's size), then its budget reservation goes back (a crash between leaves it held, never released
+   * twice). `abandoned`: it left after the provider had it, so what the provider does with it is still billed.
+   * False: it was settled before (or its batch closed), and nothing is given back again.
    */
-  private async settled(line: PendingLine, batch: OpenProviderBatch): Promise<void> {
+  private async settled(
+    line: PendingLine,
+    batch: OpenProviderBatch,
+    how: LineSettlement = 'settled',
+  ): Promise<boolean> {
     batch.settled.push(line.customId);
-    await this.deps.ledger.update(this.route, batch);
+    if (how === 'abandoned') (batch.abandoned ??= []).push(line.customId);
+    if (!(await this.deps.ledger.settle(this.route, batch.flushId, line.customId, how))) return false;
     await this.deps.store.releaseBudget(line.batchId, line.reservedUsd);
-  }
-
-  /** The line left its provider batch after the provider had it: what it does with it is still billed. */
-  private abandon(line: PendingLine, batch: OpenProviderBatch): void {
-    (batch.abandoned ??= []).push(line.customId);
+    return true;
   }
 
   /**

@@ -19,7 +19,13 @@ export {
   type EngineReading,
 } from './engine-capacity.js';
 export { PoolRegistry, SEEN_RETENTION_MS, type PoolHeartbeat, type SeenPool } from './pool-registry.js';
-export { ProviderBatchLedger, type OpenProviderBatch, type PendingLine } from './provider-batch-ledger.js';
+export {
+  ProviderBatchLedger,
+  type LineSettlement,
+  type OpenBatchUpdate,
+  type OpenProviderBatch,
+  type PendingLine,
+} from './provider-batch-ledger.js';
 export { ProviderCapabilities } from './provider-capabilities.js';
 export { ProviderDirectory } from './provider-directory.js';
 export { planSequences, type CapacityPlan, type DeviceMemory } from './sequence-capacity.js';

@@ -22,17 +22,52 @@ export interface PendingLine {
   reservedUsd: number;
 }
 
-/** KEYS: pending, open; ARGV: flushId, the record, then the lines' customIds. 1 opened, 0 a line was gone. */
-const OPEN_BATCH = redisScript<'pending' | 'open', readonly string[], 0 | 1>({
+/**
+ * KEYS: pending, batches, line-batches; ARGV: flushId, the record, then the lines' customIds. 1 opened, 0 a line
+ * was gone. Each line's customId -> flushId goes into line-batches in the same step, so `holds` reads one field.
+ */
+const OPEN_BATCH = redisScript<'pending' | 'batches' | 'lineBatches', readonly string[], 0 | 1>({
   name: 'syProviderBatchOpen',
-  keys: ['pending', 'open'],
+  keys: ['pending', 'batches', 'lineBatches'],
   lua: `
 for i = 3, #ARGV do
   if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then return 0 end
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 -- One field at a time: a provider batch holds up to 50,000 lines, past what unpack() can put on Lua's stack.
-for i = 3, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+for i = 3, #ARGV do
+  redis.call('HDEL', KEYS[1], ARGV[i])
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[1])
+end
+return 1
+`,
+});
+
+/**
+ * KEYS: batches, legacy open records, the batch's settled lines; ARGV: flushId, customId, how it was settled.
+ * 1: settled now; 0: settled before, or the batch is closed (a worker whose lease ran out, late), so nothing
+ * leaves a key behind its batch and no line is settled twice.
+ */
+const SETTLE_LINE = redisScript<
+  'batches' | 'legacy' | 'settled',
+  readonly [flushId: string, customId: string, how: LineSettlement],
+  0 | 1
+>({
+  name: 'syProviderBatchSettleLine',
+  keys: ['batches', 'legacy', 'settled'],
+  lua: `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[3], ARGV[2], ARGV[3])
+`,
+});
+
+/** KEYS: batches, legacy open records, the batch's state; ARGV: flushId, then field, value pairs. Open batches only. */
+const NOTE_STATE = redisScript<'batches' | 'legacy' | 'state', readonly string[], 0 | 1>({
+  name: 'syProviderBatchNoteState',
+  keys: ['batches', 'legacy', 'state'],
+  lua: `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 return 1
 `,
 });
@@ -64,6 +99,9 @@ return 0
 `,
 });
 
+/** How a line left its provider batch: `abandoned` when its item left while the provider still had the line. */
+export type LineSettlement = 'settled' | 'abandoned';
+
 /**
  * A provider batch as this worker fleet knows it: recorded (with its lines) before its file is uploaded, so a
  * worker that dies between upload and batches.create leaves a record another worker finds (by its flushId in
@@ -74,6 +112,7 @@ export interface OpenProviderBatch {
   /** Null until batches.create answered. */
   providerBatchId: string | null;
   lines: PendingLine[];
+  /** When it was last submitted: one whose submission failed is tried again a while after. */
   createdAt: number;
   /** Lines already settled (completed, moved off, cancelled): not settled again when the output comes. */
   settled: string[];
@@ -87,13 +126,31 @@ export interface OpenProviderBatch {
   cancelling?: boolean;
 }
 
+/** What changes on an open provider batch besides its lines' settlements: a few small fields. */
+export type OpenBatchUpdate = Partial<Pick<OpenProviderBatch, 'providerBatchId' | 'createdAt'>> & { cancelling?: true };
+
+/**
+ * An open batch's record as Redis keeps it: what does not change once opened, written once by `open`. Records
+ * written before settlements had keys of their own (in the `open` hash) carry the rest of OpenProviderBatch too.
+ */
+type StoredBatch = Pick<OpenProviderBatch, 'flushId' | 'lines' | 'createdAt'> & Partial<OpenProviderBatch>;
+
+/** HDEL's fields per command on close: a 50,000-line batch in a few commands of bounded size. */
+const FIELDS_PER_HDEL = 10_000;
+
 /**
  * Where a batch tier's state lives in Redis, so it survives a worker crash: lines waiting to go, provider
  * batches open, and how long the route's recent provider batches took (what routing counts on, batchWindowMs).
  * All of a route's keys sit in the deployment's global slot, so a flush moves lines atomically on a Cluster too.
+ *
+ * An open batch is its record (lines, written once), a small state hash (providerBatchId, createdAt,
+ * cancelling) and a hash of its settled lines, one field per line; line-batches maps each line to its batch. A
+ * settled line writes one field, not the batch's whole record: that rewrite was quadratic over 50,000 lines.
  */
 export class ProviderBatchLedger {
   private readonly openScript;
+  private readonly settleScript;
+  private readonly noteScript;
   private readonly claimScript;
   private readonly releaseScript;
 
@@ -102,12 +159,22 @@ export class ProviderBatchLedger {
     private readonly prefix: string,
   ) {
     this.openScript = defineScript(redis, OPEN_BATCH);
+    this.settleScript = defineScript(redis, SETTLE_LINE);
+    this.noteScript = defineScript(redis, NOTE_STATE);
     this.claimScript = defineScript(redis, CLAIM_ROUND);
     this.releaseScript = defineScript(redis, RELEASE_ROUND);
   }
 
-  private key(route: string, what: 'pending' | 'open' | 'durations' | 'round'): string {
+  /**
+   * `open` holds records written before this layout (whole batches, settlements inside): still read, settled
+   * and closed, so an upgrade with provider batches open loses none of them. New records go to `batches`.
+   */
+  private key(route: string, what: 'pending' | 'batches' | 'open' | 'line-batches' | 'durations' | 'round'): string {
     return `${globalKeyPrefix(this.prefix)}:provider-batch:${route}:${what}`;
+  }
+
+  private batchKey(route: string, flushId: string, what: 'state' | 'settled'): string {
+    return `${globalKeyPrefix(this.prefix)}:provider-batch:${route}:batch:${flushId}:${what}`;
   }
 
   /** Idempotent: the same item coming again (a job run twice after a crash) keeps one line. False: it was there. */
@@ -115,10 +182,25 @@ export class ProviderBatchLedger {
     return (await this.redis.hsetnx(this.key(route, 'pending'), line.customId, JSON.stringify(line))) === 1;
   }
 
-  /** Whether the line is waiting or in an open provider batch (a job run again after a crash finds it there). */
+  /**
+   * Whether the line is waiting or in an open provider batch (a job run again after a crash finds it there):
+   * two fields read, whatever the batches hold; records of the old layout are read only while some are open.
+   */
   async holds(route: string, customId: string): Promise<boolean> {
-    if ((await this.redis.hexists(this.key(route, 'pending'), customId)) === 1) return true;
-    return (await this.openBatches(route)).some((b) => b.lines.some((l) => l.customId === customId));
+    const replies = await this.redis
+      .multi()
+      .hexists(this.key(route, 'pending'), customId)
+      .hexists(this.key(route, 'line-batches'), customId)
+      .exists(this.key(route, 'open'))
+      .exec();
+    const [pending, inBatch, legacy] = (replies ?? []).map(([err, reply]) => {
+      if (err) throw err;
+      return reply;
+    });
+    if (pending === 1 || inBatch === 1) return true;
+    if (legacy !== 1) return false;
+    const records = await this.records(route, 'open');
+    return records.some((b) => b.lines.some((l) => l.customId === customId));
   }
 
   async pending(route: string): Promise<PendingLine[]> {
@@ -132,19 +214,56 @@ export class ProviderBatchLedger {
    * and nothing changed, so no line goes to the provider twice.
    */
   async open(route: string, batch: OpenProviderBatch): Promise<boolean> {
-    const opened = await this.openScript({ pending: this.key(route, 'pending'), open: this.key(route, 'open') }, [
-      batch.flushId,
-      JSON.stringify(batch),
-      ...batch.lines.map((l) => l.customId),
-    ]);
+    const record: StoredBatch = { flushId: batch.flushId, lines: batch.lines, createdAt: batch.createdAt };
+    const opened = await this.openScript(
+      {
+        pending: this.key(route, 'pending'),
+        batches: this.key(route, 'batches'),
+        lineBatches: this.key(route, 'line-batches'),
+      },
+      [batch.flushId, JSON.stringify(record), ...batch.lines.map((l) => l.customId)],
+    );
     return opened === 1;
   }
 
   /**
+   * The line needs nothing more from its provider batch, marked in one step. True: settled now, by this call;
+   * false: it was settled before, or its batch is closed — what settling does (moving its item, giving its
+   * budget back) is then someone else's, done already.
+   */
+  async settle(route: string, flushId: string, customId: string, how: LineSettlement = 'settled'): Promise<boolean> {
+    const settled = await this.settleScript(
+      {
+        batches: this.key(route, 'batches'),
+        legacy: this.key(route, 'open'),
+        settled: this.batchKey(route, flushId, 'settled'),
+      },
+      [flushId, customId, how],
+    );
+    return settled === 1;
+  }
+
+  /** Notes a change to an open batch (nothing, when it is closed). */
+  async update(route: string, flushId: string, change: OpenBatchUpdate): Promise<void> {
+    const fields = Object.entries(change).flatMap(([field, value]) =>
+      value === undefined || value === null ? [] : [field, String(value)],
+    );
+    if (fields.length === 0) return;
+    await this.noteScript(
+      {
+        batches: this.key(route, 'batches'),
+        legacy: this.key(route, 'open'),
+        state: this.batchKey(route, flushId, 'state'),
+      },
+      [flushId, ...fields],
+    );
+  }
+
+  /**
    * The route's round (flush, polls, results) is run by one worker at a time: two workers settling the same
-   * line would move its item twice and give its budget back twice, and each `update` would overwrite the
-   * other's. True: `owner` holds it now, for `ttlMs` from now (taken, or renewed when it held it already); a
-   * worker that dies holding it frees it when the lease runs out.
+   * line would move its item twice and give its budget back twice. True: `owner` holds it now, for `ttlMs` from
+   * now (taken, or renewed when it held it already); a worker that dies holding it frees it when the lease runs
+   * out.
    */
   async claimRound(route: string, owner: string, ttlMs: number): Promise<boolean> {
     return (await this.claimScript({ lease: this.key(route, 'round') }, [owner, String(ttlMs)])) === 1;
@@ -155,19 +274,46 @@ export class ProviderBatchLedger {
     await this.releaseScript({ lease: this.key(route, 'round') }, [owner]);
   }
 
-  async update(route: string, batch: OpenProviderBatch): Promise<void> {
-    await this.redis.hset(this.key(route, 'open'), batch.flushId, JSON.stringify(batch));
-  }
-
+  /** The route's open provider batches, each with its state and settlements as of one moment. */
   async openBatches(route: string): Promise<OpenProviderBatch[]> {
-    const all = await this.redis.hvals(this.key(route, 'open'));
-    return all.map((v) => JSON.parse(v) as OpenProviderBatch);
+    const records = [...(await this.records(route, 'batches')), ...(await this.records(route, 'open'))];
+    if (records.length === 0) return [];
+    const tx = this.redis.multi();
+    for (const { flushId } of records) {
+      tx.hgetall(this.batchKey(route, flushId, 'state'));
+      tx.hgetall(this.batchKey(route, flushId, 'settled'));
+    }
+    const replies = (await tx.exec()) ?? [];
+    return records.map((record, i) => {
+      const [stateErr, state] = replies[2 * i] as [Error | null, Record<string, string>];
+      const [settledErr, marks] = replies[2 * i + 1] as [Error | null, Record<string, string>];
+      if (stateErr || settledErr) throw stateErr ?? settledErr;
+      return openBatch(record, state, marks);
+    });
   }
 
-  /** The provider batch is done with: its record goes, and (when it completed) how long it took is remembered. */
-  async close(route: string, flushId: string, tookMs: number | null): Promise<void> {
+  private async records(route: string, where: 'batches' | 'open'): Promise<StoredBatch[]> {
+    const all = await this.redis.hvals(this.key(route, where));
+    return all.map((v) => JSON.parse(v) as StoredBatch);
+  }
+
+  /**
+   * The provider batch is done with: its record, state, settlements and its lines' entries go at once, and
+   * (when it completed) how long it took is remembered.
+   */
+  async close(
+    route: string,
+    batch: Pick<OpenProviderBatch, 'flushId' | 'lines'>,
+    tookMs: number | null,
+  ): Promise<void> {
     const tx = this.redis.multi();
-    tx.hdel(this.key(route, 'open'), flushId);
+    tx.hdel(this.key(route, 'batches'), batch.flushId);
+    tx.hdel(this.key(route, 'open'), batch.flushId);
+    tx.del(this.batchKey(route, batch.flushId, 'state'), this.batchKey(route, batch.flushId, 'settled'));
+    const ids = batch.lines.map((l) => l.customId);
+    for (let i = 0; i < ids.length; i += FIELDS_PER_HDEL) {
+      tx.hdel(this.key(route, 'line-batches'), ...ids.slice(i, i + FIELDS_PER_HDEL));
+    }
     if (tookMs !== null) {
       tx.lpush(this.key(route, 'durations'), String(Math.round(tookMs)));
       tx.ltrim(this.key(route, 'durations'), 0, BATCH_DURATIONS_KEPT - 1);
@@ -179,4 +325,27 @@ export class ProviderBatchLedger {
   async durations(route: string): Promise<number[]> {
     return (await this.redis.lrange(this.key(route, 'durations'), 0, BATCH_DURATIONS_KEPT - 1)).map(Number);
   }
+}
+
+/** One open batch from its record, its state and its settled lines (an old-layout record's own fields kept). */
+function openBatch(
+  record: StoredBatch,
+  state: Record<string, string>,
+  marks: Record<string, string>,
+): OpenProviderBatch {
+  const settled = new Set(record.settled ?? []);
+  const abandoned = new Set(record.abandoned ?? []);
+  for (const [customId, how] of Object.entries(marks)) {
+    settled.add(customId);
+    if (how === 'abandoned') abandoned.add(customId);
+  }
+  return {
+    flushId: record.flushId,
+    providerBatchId: state.providerBatchId ?? record.providerBatchId ?? null,
+    lines: record.lines,
+    createdAt: state.createdAt ? Number(state.createdAt) : record.createdAt,
+    settled: [...settled],
+    ...(abandoned.size > 0 && { abandoned: [...abandoned] }),
+    ...((state.cancelling === 'true' || record.cancelling) && { cancelling: true }),
+  };
 }
