@@ -169,6 +169,24 @@ describe('ProviderBatchLedger (real Redis)', () => {
     expect(await redis.exists(`${globalKeyPrefix(prefix)}:provider-batch:${r}:line-batches`)).toBe(0);
   });
 
+  it('reads an open batch’s lines once per process: later rounds read its state and settlements only', async () => {
+    const { r, batch } = await openOf(20_000);
+    const first = await sending(() => ledger.openBatches(r));
+    expect(first[0].lines).toHaveLength(20_000);
+    expect(sent.map((c) => c.name)).toContain('hmget');
+    await ledger.settle(r, 'f', 'b.7', 'abandoned');
+    await ledger.update(r, 'f', { providerBatchId: 'pb-1' });
+    const again = await sending(() => ledger.openBatches(r));
+    expect(sent.map((c) => c.name)).not.toContain('hmget');
+    expect(sent.map((c) => c.name)).not.toContain('hget');
+    // What changes is still read every time.
+    expect(again[0]).toMatchObject({ providerBatchId: 'pb-1', abandoned: ['b.7'] });
+    expect(again[0].settled).toEqual(expect.arrayContaining(['b.0', 'b.7']));
+    expect(again[0].lines).toHaveLength(20_000);
+    await ledger.close(r, batch, null);
+    expect(await ledger.openBatches(r)).toEqual([]);
+  });
+
   it('keeps a provider batch recorded before this layout (whole record, settlements inside) until it closes', async () => {
     const r = route();
     const lines = [line(0), line(1), line(2)];
