@@ -203,11 +203,22 @@ async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOpt
     const before = await memory(api, client, inspectPort);
     const body = summarizeBody(opts.items, 'd');
     const sampling = peakRss(api);
+    const admin = new Redis(redis.port, '127.0.0.1');
+    const [redisBefore, statsBefore] = await Promise.all([redisWork(admin), commandStats(admin)]);
     const t0 = performance.now();
     const { json } = await post(client, '/v1/batches', body).catch((error: Error) => {
       throw new Error(`${error.message}\napi: ${api.output.join('').slice(-3000)}`);
     });
     const acceptMs = performance.now() - t0;
+    const [redisAfter, statsAfter] = await Promise.all([redisWork(admin), commandStats(admin)]);
+    admin.disconnect();
+    // Per item, by command, counting those scripts run (an EVALSHA and each command inside it).
+    const perItem = Object.fromEntries(
+      Object.entries(delta(statsBefore, statsAfter))
+        .map(([name, calls]) => [name, Math.round((calls / opts.items) * 100) / 100] as const)
+        .filter(([, calls]) => calls >= 0.01)
+        .sort((a, b) => b[1] - a[1]),
+    );
     const acceptPeakRssMb = await sampling.stop();
     const id = (json as { id: string }).id;
     worker ??= startApp('worker', e);
@@ -243,6 +254,13 @@ async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOpt
       bodyBytes: Buffer.byteLength(body),
       bodyLimitBytes: BODY_LIMIT,
       acceptMs: Math.round(acceptMs),
+      // What Redis itself did while the batch was accepted (with --worker-after, intake alone): the floor a
+      // 202 given after every item is written and enqueued cannot go under on this machine.
+      redisDuringAccept: {
+        cpuMs: Math.round(redisAfter.cpuMs - redisBefore.cpuMs),
+        commands: redisAfter.commands - redisBefore.commands,
+        perItem,
+      },
       apiMemory: { before, acceptPeakRssMb, after, settled5s: settled },
       itemsPage: { offset: Math.max(0, opts.items - 100), ms: Math.round(pageMs) },
       resultStream: { lines, ms: Math.round(streamMs), peakRssMb: streamPeakRssMb },
@@ -390,6 +408,16 @@ async function routingPhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOp
     admin.disconnect();
     await api.stop();
   }
+}
+
+/** Redis's CPU time so far (user + system, ms) and the commands it has run (INFO). */
+async function redisWork(redis: Redis): Promise<{ cpuMs: number; commands: number }> {
+  const info = await redis.info();
+  const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return {
+    cpuMs: (field('used_cpu_user') + field('used_cpu_sys')) * 1000,
+    commands: field('total_commands_processed'),
+  };
 }
 
 async function commandStats(redis: Redis): Promise<Record<string, number>> {
