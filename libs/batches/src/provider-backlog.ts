@@ -4,6 +4,16 @@ import type { BatchKeys } from './batch-keys.js';
 import { providerKey } from './item-transitions.js';
 
 /**
+ * How old the shares' sums a routing call uses may be (ProviderBacklog.routing): the backlog drains over
+ * minutes, and a routing call sees its own process's new batches at once; at 1,000 open batches, reading
+ * them every 5 s is 200 commands a second per process, where every call read them before.
+ */
+export const ROUTING_BACKLOG_MAX_AGE_MS = 5_000;
+
+/** Batches created since the held read, past which the read is dropped rather than added to. */
+const CREATED_KEPT_MAX = 1_000;
+
+/**
  * Work waiting or running on each provider, in generation-equivalent tokens. Each batch keeps its own share
  * (BatchKeys.batchBacklog), moved by the item scripts atomically with the item: an item adds its estimate
  * when created, moves it along on a reroute and takes it back when it finishes, exactly once. A provider's
@@ -12,6 +22,14 @@ import { providerKey } from './item-transitions.js';
  * the sum is exact by construction (issue 14 §4).
  */
 export class ProviderBacklog {
+  /** The sums the last read of the shares found, and when that read started. */
+  private snapshot: { takenAt: number; sums: Map<string, number> } | undefined;
+  /** The read of the shares under way, which every routing call that needs one waits for (single flight). */
+  private reading: Promise<void> | undefined;
+  /** Batches this process created since, by the order they were noted (`seq`), each its work per provider. */
+  private created: Array<{ seq: number; work: Map<string, number> }> = [];
+  private noted = 0;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: BatchKeys,
@@ -27,11 +45,61 @@ export class ProviderBacklog {
    * provider, and reading the shares once per provider would repeat the same reads for every one.
    */
   async all(): Promise<(target: RouteTarget, provider: string) => number> {
+    const sums = await this.sums();
+    return (target, provider) => Math.max(0, sums.get(providerKey(target, provider)) ?? 0);
+  }
+
+  /**
+   * Every provider's backlog as a routing call uses it: the sums of a read of the shares at most `maxAgeMs`
+   * old, plus the batches this process created since that read started (issue 17 §2: one HGETALL per open
+   * batch on every call was 1,000 commands a call with 1,000 batches in flight). So a call costs no command
+   * while the read is fresh, and the shares are read once per `maxAgeMs` per process, by whichever call finds
+   * the read stale (the others wait for it), however many calls there are.
+   *
+   * Invalidation: the read is dropped by age only. What it cannot see until the next one is what other
+   * processes changed (another API's batches, items the worker finished or rerouted): at most `maxAgeMs` late.
+   * The shares stay the one record and exact (nothing derived is written), so a crash or a Cluster leaves
+   * nothing wrong for long: the next read sums them again. `tokens` and `all` read them afresh, exactly.
+   */
+  async routing(maxAgeMs = ROUTING_BACKLOG_MAX_AGE_MS): Promise<(target: RouteTarget, provider: string) => number> {
+    while (!this.snapshot || Date.now() - this.snapshot.takenAt > maxAgeMs) {
+      // A read that started before this call may be older than the age asked: then a fresh one follows.
+      const startedBefore = this.reading !== undefined;
+      await (this.reading ??= this.read().finally(() => (this.reading = undefined)));
+      if (!startedBefore) break;
+    }
+    const sums = new Map(this.snapshot!.sums);
+    for (const { work } of this.created) {
+      for (const [field, tokens] of work) sums.set(field, (sums.get(field) ?? 0) + tokens);
+    }
+    return (target, provider) => Math.max(0, sums.get(providerKey(target, provider)) ?? 0);
+  }
+
+  /**
+   * A batch this process just created (its share written and in the open set): counted by routing calls until
+   * a read that started after this, which finds its share. Not kept where no read is held or under way (the
+   * next call reads the shares anyway), nor past CREATED_KEPT_MAX (the held read is dropped instead).
+   */
+  createdBatch(work: Map<string, number>): void {
+    if (!this.snapshot && !this.reading) return;
+    this.created.push({ seq: this.noted++, work });
+    if (this.created.length >= CREATED_KEPT_MAX) this.snapshot = undefined;
+  }
+
+  private async read(): Promise<void> {
+    const from = this.noted;
+    const takenAt = Date.now();
+    const sums = await this.sums();
+    this.snapshot = { takenAt, sums };
+    this.created = this.created.filter((c) => c.seq >= from);
+  }
+
+  private async sums(): Promise<Map<string, number>> {
     const sums = new Map<string, number>();
     for (const share of await this.shares()) {
       for (const [field, work] of Object.entries(share)) sums.set(field, (sums.get(field) ?? 0) + Number(work));
     }
-    return (target, provider) => Math.max(0, sums.get(providerKey(target, provider)) ?? 0);
+    return sums;
   }
 
   /**
