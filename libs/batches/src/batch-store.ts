@@ -86,7 +86,7 @@ export class BatchStore {
         const field = providerKey(item.route.target, item.route.provider);
         work.set(field, (work.get(field) ?? 0) + item.workTokens);
       }
-      this.backlogs.createdBatch(work);
+      this.backlogs.createdBatch(created.id, work);
     }
     return created;
   }

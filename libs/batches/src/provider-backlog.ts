@@ -27,7 +27,7 @@ export class ProviderBacklog {
   /** The read of the shares under way, which every routing call that needs one waits for (single flight). */
   private reading: Promise<void> | undefined;
   /** Batches this process created since, by the order they were noted (`seq`), each its work per provider. */
-  private created: Array<{ seq: number; work: Map<string, number> }> = [];
+  private created: Array<{ id: string; seq: number; work: Map<string, number> }> = [];
   private noted = 0;
 
   constructor(
@@ -45,7 +45,7 @@ export class ProviderBacklog {
    * provider, and reading the shares once per provider would repeat the same reads for every one.
    */
   async all(): Promise<(target: RouteTarget, provider: string) => number> {
-    const sums = await this.sums();
+    const { sums } = await this.sums();
     return (target, provider) => Math.max(0, sums.get(providerKey(target, provider)) ?? 0);
   }
 
@@ -77,42 +77,46 @@ export class ProviderBacklog {
 
   /**
    * A batch this process just created (its share written and in the open set): counted by routing calls until
-   * a read that started after this, which finds its share. Not kept where no read is held or under way (the
-   * next call reads the shares anyway), nor past CREATED_KEPT_MAX (the held read is dropped instead).
+   * a read counts its share, never both: a read drops it where it listed the batch, or started after it was
+   * noted (then the batch was listed, or finished and its share is gone). Not kept where no read is held or
+   * under way (the next call reads the shares anyway), nor past CREATED_KEPT_MAX (the held read is dropped).
    */
-  createdBatch(work: Map<string, number>): void {
+  createdBatch(id: string, work: Map<string, number>): void {
     if (!this.snapshot && !this.reading) return;
-    this.created.push({ seq: this.noted++, work });
+    this.created.push({ id, seq: this.noted++, work });
     if (this.created.length >= CREATED_KEPT_MAX) this.snapshot = undefined;
   }
 
   private async read(): Promise<void> {
     const from = this.noted;
     const takenAt = Date.now();
-    const sums = await this.sums();
+    const { ids, sums } = await this.sums();
     this.snapshot = { takenAt, sums };
-    this.created = this.created.filter((c) => c.seq >= from);
+    const listed = new Set(ids);
+    this.created = this.created.filter((c) => c.seq >= from && !listed.has(c.id));
   }
 
-  private async sums(): Promise<Map<string, number>> {
+  /** The open batches read, and their shares summed per provider. */
+  private async sums(): Promise<{ ids: string[]; sums: Map<string, number> }> {
     const sums = new Map<string, number>();
-    for (const share of await this.shares()) {
+    const { ids, shares } = await this.shares();
+    for (const share of shares) {
       for (const [field, work] of Object.entries(share)) sums.set(field, (sums.get(field) ?? 0) + Number(work));
     }
-    return sums;
+    return { ids, sums };
   }
 
   /**
    * Every open batch's share. A batch whose share is gone (deleted when it finished) leaves the open set:
    * a share is written before the batch joins the set (BatchCreation), so a missing one is a finished batch.
    */
-  private async shares(): Promise<Array<Record<string, string>>> {
+  private async shares(): Promise<{ ids: string[]; shares: Array<Record<string, string>> }> {
     const ids = await this.redis.smembers(this.keys.openBacklogs());
     const shares = await Promise.all(ids.map((id) => this.redis.hgetall(this.keys.batchBacklog(id))));
     const finished = ids.filter((_, i) => Object.keys(shares[i]).length === 0);
     // Housekeeping for later reads, not awaited: an empty share adds nothing to this sum, and a removal that
     // fails is made by the next read that finds it. Awaiting it put a write (an fsync) on every routing call.
     if (finished.length > 0) this.redis.srem(this.keys.openBacklogs(), ...finished).catch(() => undefined);
-    return shares;
+    return { ids, shares };
   }
 }
