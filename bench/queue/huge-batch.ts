@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
 import { startTestRedis, type TestRedis } from '../../test/support/redis-server-process.js';
 import { AppProcess, ApiClient, sleep, startApp } from '../../test/support/system-under-test.js';
+import { ROUTING_BACKLOG_MAX_AGE_MS } from '#libs/batches';
 import { cloudOnlyEnv } from './cloud-only-env.js';
 
 /**
@@ -23,8 +24,12 @@ import { cloudOnlyEnv } from './cloud-only-env.js';
  *   batch left: its records, jobs BullMQ keeps, audit entries), and MEMORY USAGE summed over the keys that
  *   name the batch.
  * - routing: Redis commands one routing call costs (POST /v1/batches/quote: one routing read and a plan,
- *   nothing written), by command (INFO commandstats delta over `--quotes` calls, less what the idle system ran
- *   over as long), with 0, 100 and 1,000 batches of 100 items in flight (no worker: they stay queued).
+ *   nothing written), by command (INFO commandstats delta over back-to-back calls for at least `--quote-ms`
+ *   (10,000: two of the routing backlog's read ages, so its shared reads are in the figure, spread over the
+ *   calls) and `--quotes` calls, less what the idle system ran over as long), with `--backlogs` (0, 100 and
+ *   1,000) batches of 100 items in flight (no worker: they stay queued).
+ *
+ * `--phases=routing` (any of intake, footprint, routing, comma-separated) runs only those phases.
  *
  * Last line: the JSON result; `--record` writes it to bench/results/queue-huge.json. Targets: 202 within
  * 10 s; API heap after within 2× of before (flat: nothing of the batch kept); routing commands per call at
@@ -40,6 +45,8 @@ export interface HugeOptions {
   items: number;
   footprint: number;
   quotes: number;
+  /** The routing phase quotes back to back for at least this long at each backlog. */
+  quoteMs: number;
   finish: boolean;
   /** Start the worker only once the batch is accepted: the 202 then measures intake alone, no item running beside it. */
   workerAfter: boolean;
@@ -62,6 +69,7 @@ export function hugeOptions(argv: string[]): HugeOptions {
     items: arg('items', 100_000),
     footprint: arg('footprint', 1000),
     quotes: arg('quotes', 20),
+    quoteMs: arg('quote-ms', 2 * ROUTING_BACKLOG_MAX_AGE_MS),
     finish: argv.includes('--finish'),
     workerAfter: argv.includes('--worker-after'),
     backlogs,
@@ -356,8 +364,12 @@ async function keysNaming(redis: Redis, id: string): Promise<string[]> {
 
 /**
  * Redis commands per routing call at each backlog of batches of 100 in flight. No worker runs, so what is
- * submitted stays queued; local costs less here, so the items wait on the local pool's EDF queue, the one
- * routing reads job by job (up to its view limit).
+ * submitted stays queued; local costs less here, so the items wait on the local pool's EDF queue (its view
+ * reads up to 1,000 waiting jobs). What a call reads: the local queue's id lists (one script call per state),
+ * the running jobs' start times and the payloads of jobs this process has not read before (none once seen);
+ * the open batches' backlog shares (one HGETALL each) once per ROUTING_BACKLOG_MAX_AGE_MS per process, by the
+ * call that finds the shared read stale. Calls run back to back for two such ages, so those reads are in the
+ * figure, spread over the calls made: fewer calls, more of them per call.
  */
 async function routingPhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOptions) {
   const e = await env(redis, double, {
@@ -375,6 +387,7 @@ async function routingPhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOp
     const rows: Array<{
       batchesInFlight: number;
       itemsInFlight: number;
+      calls: number;
       commandsPerCall: number;
       byCommand: Record<string, number>;
     }> = [];
@@ -390,17 +403,19 @@ async function routingPhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOp
       const idleMs = performance.now() - i0;
       const start = await commandStats(admin);
       const q0 = performance.now();
-      for (let i = 0; i < opts.quotes; i += 1) await post(client, '/v1/batches/quote', quote);
+      let calls = 0;
+      for (; calls < opts.quotes || performance.now() - q0 < opts.quoteMs; calls += 1)
+        await post(client, '/v1/batches/quote', quote);
       const quoteMs = performance.now() - q0;
       const used = delta(start, await commandStats(admin));
       // What the idle system runs (heartbeats, schedulers) over as long, taken out.
       const byCommand: Record<string, number> = {};
-      for (const [name, calls] of Object.entries(used)) {
-        const net = (calls - ((idle[name] ?? 0) * quoteMs) / idleMs) / opts.quotes;
+      for (const [name, count] of Object.entries(used)) {
+        const net = (count - ((idle[name] ?? 0) * quoteMs) / idleMs) / calls;
         if (net >= 0.5) byCommand[name] = round(net);
       }
       const commandsPerCall = round(Object.values(byCommand).reduce((a, b) => a + b, 0));
-      rows.push({ batchesInFlight: target, itemsInFlight: target * 100, commandsPerCall, byCommand });
+      rows.push({ batchesInFlight: target, itemsInFlight: target * 100, calls, commandsPerCall, byCommand });
       console.log(JSON.stringify({ phase: 'routing', ...rows.at(-1) }));
     }
     return rows;
@@ -448,7 +463,13 @@ export async function hugeMain(argv: string[]): Promise<Record<string, unknown>>
       result.redisBytesPerFinishedItem = await footprintPhase(redis, double, opts);
       console.log(JSON.stringify({ phase: 'footprint', ...(result.redisBytesPerFinishedItem as object) }));
     }
-    if (only.includes('routing')) result.routingCall = await routingPhase(redis, double, opts);
+    if (only.includes('routing')) {
+      result.routingCall = await routingPhase(redis, double, opts);
+      result.routingCallReads =
+        'each call: the local queue ids (one script call per state), running jobs, payloads of jobs not read ' +
+        `before; the open batches' backlog shares (one HGETALL each) once per ${ROUTING_BACKLOG_MAX_AGE_MS} ms ` +
+        'per process, spread over the calls made in that time';
+    }
     result.checks = checks(result);
     return result;
   } finally {

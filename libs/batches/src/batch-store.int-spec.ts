@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { BatchKeys } from './batch-keys.js';
@@ -210,6 +210,56 @@ describe('BatchStore (real Redis)', () => {
     expect(backlog('cloud', 'frontier')).toBeCloseTo(cloudBefore + 12, 6);
     expect(backlog('local', 'llama')).toBeCloseTo(localBefore + 11, 6);
     expect(backlog('cloud', 'nobody')).toBe(0);
+  });
+
+  // Issue 17 §2: a routing call read every open batch's share; it now reads them at most once per max age.
+  it('gives routing calls one shared read of the shares, its own new batches added at once and never twice', async () => {
+    const own = new Redis(process.env.REDIS_URL!);
+    try {
+      const routing = new BatchStore(own, `t-${randomUUID().slice(0, 8)}`);
+      const create = (work: number) =>
+        routing.create(
+          {
+            kind: 'document-processing',
+            sensitivity: 'internal',
+            deadlineAt: Date.now() + 60_000,
+            task: { type: 'summarize' },
+            createdAt: Date.now(),
+          },
+          [{ ...meta, itemId: 'a', route: route('cloud'), workTokens: work }],
+        );
+      const shareReads = jest.spyOn(own, 'hgetall');
+      const reads = () => shareReads.mock.calls.filter(([key]) => String(key).includes(':sy:backlog:{')).length;
+      for (let i = 0; i < 10; i += 1) await create(1);
+
+      // Calls at once share one read of the 10 shares; later calls within the max age read none.
+      const backlogs = await Promise.all(Array.from({ length: 5 }, () => routing.routingBacklogs()));
+      expect(reads()).toBe(10);
+      expect(backlogs.map((b) => b('cloud', 'frontier'))).toEqual([10, 10, 10, 10, 10]);
+      shareReads.mockClear();
+      for (let i = 0; i < 10; i += 1) await create(1);
+      expect((await routing.routingBacklogs())('cloud', 'frontier')).toBeCloseTo(20, 6);
+      expect(reads()).toBe(0);
+
+      // A fresh read finds those batches' shares: they are not counted twice.
+      expect((await routing.backlogs.routing(0))('cloud', 'frontier')).toBeCloseTo(20, 6);
+      expect(reads()).toBe(20);
+
+      // A batch created while a read is under way counts once, whether the read listed it or not.
+      await Promise.all([routing.backlogs.routing(0), create(5)]);
+      expect((await routing.routingBacklogs())('cloud', 'frontier')).toBeCloseTo(25, 6);
+      expect((await routing.backlogs.routing(0))('cloud', 'frontier')).toBeCloseTo(25, 6);
+
+      // What another process changes is seen once the read is older than the max age; the exact read at once.
+      const [{ id }] = await routing.list(1); // the newest: the batch of 5
+      await routing.transition(id, 0, ['queued'], 'running');
+      await routing.transition(id, 0, ['running'], 'failed', { error: 'boom' });
+      expect(await routing.backlog('cloud', 'frontier')).toBeCloseTo(20, 6);
+      expect((await routing.routingBacklogs())('cloud', 'frontier')).toBeCloseTo(25, 6);
+      expect((await routing.backlogs.routing(0))('cloud', 'frontier')).toBeCloseTo(20, 6);
+    } finally {
+      await own.quit();
+    }
   });
 
   it('reroutes a running item to another provider, keeping its route history and the batch counts', async () => {

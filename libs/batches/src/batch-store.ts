@@ -20,6 +20,7 @@ import {
   type ItemUpdate,
   type LateCharge,
   type TransitionOutcome,
+  providerKey,
 } from './item-transitions.js';
 import { ProviderBacklog } from './provider-backlog.js';
 import { BatchRetention } from './batch-retention.js';
@@ -75,8 +76,19 @@ export class BatchStore {
     return found && (await this.views.exists(found.id)) ? found : null;
   }
 
-  create(batch: NewBatch, items: NewItem[], idempotencyKey?: string, bodyHash?: string): Promise<CreatedBatch> {
-    return this.creation.create(batch, items, idempotencyKey, bodyHash);
+  /** Creates the batch; its work counts in this process's routing backlog at once (ProviderBacklog.createdBatch). */
+  async create(batch: NewBatch, items: NewItem[], idempotencyKey?: string, bodyHash?: string): Promise<CreatedBatch> {
+    const created = await this.creation.create(batch, items, idempotencyKey, bodyHash);
+    if (created.created) {
+      // The same sums the creation script writes to the batch's share.
+      const work = new Map<string, number>();
+      for (const item of items) {
+        const field = providerKey(item.route.target, item.route.provider);
+        work.set(field, (work.get(field) ?? 0) + item.workTokens);
+      }
+      this.backlogs.createdBatch(created.id, work);
+    }
+    return created;
   }
 
   /** Puts an existing batch in the indexes (again): idempotent, for a submission resumed after a crash. */
@@ -174,8 +186,13 @@ export class BatchStore {
     return this.backlogs.tokens(target, provider);
   }
 
-  /** Every provider's backlog, read once (ProviderBacklog.all): what a routing call uses. */
+  /** Every provider's backlog, read once and exactly (ProviderBacklog.all). */
   allBacklogs(): Promise<(target: RouteTarget, provider: string) => number> {
     return this.backlogs.all();
+  }
+
+  /** Every provider's backlog as a routing call uses it: a shared read at most a few seconds old (ProviderBacklog.routing). */
+  routingBacklogs(): Promise<(target: RouteTarget, provider: string) => number> {
+    return this.backlogs.routing();
   }
 }

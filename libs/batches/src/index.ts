@@ -26,6 +26,7 @@ export { measureBatchFinishes } from './batch-finish-metrics.js';
 export { BatchCallbacks } from './batch-callbacks.js';
 export { STREAM_ENTRY_ID, type BatchEventEntry } from './batch-events.js';
 export { MAX_DEADLINE_DAYS, parseIsoDuration } from './deadline.js';
+export { ROUTING_BACKLOG_MAX_AGE_MS } from './provider-backlog.js';
 export { routableItem, taskKind } from './item-estimate.js';
 export { PromptTokens } from './prompt-tokens.js';
 export { chatBodySchema } from './chat-submission.js';

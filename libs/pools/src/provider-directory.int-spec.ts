@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -113,6 +113,124 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
     expect(work[deadlines[0]]).toBeGreaterThan(work[deadlines[1]]);
     expect(work[deadlines[1]]).toBeGreaterThan(work[deadlines[2]]);
     expect(local.queue![0].item?.inputTokens).toBeGreaterThan(100);
+  });
+
+  // Issue 17 §2: with 1,000 batches queued a routing call read every listed job's hash (~2,000 commands) and
+  // every open batch's backlog share; both grew with the backlog.
+  it('reads a deep queue by its id lists: each job once, a job added since at the next call, and no backlog share while the read is fresh', async () => {
+    const deep = loadConfig({
+      REDIS_URL: process.env.REDIS_URL,
+      SWITCHYARD_PREFIX: `t-${randomUUID().slice(0, 8)}`,
+      LOCAL_MODEL_PATH: '/nonexistent.gguf',
+    });
+    const deepQueues = new Map(
+      configuredQueues(deep).map((ref) => [
+        queueName(ref),
+        new Queue(queueName(ref), { connection: { url: process.env.REDIS_URL! }, prefix: bullPrefix(deep.prefix) }),
+      ]),
+    );
+    const deepRedis = new Redis(process.env.REDIS_URL!);
+    try {
+      const deepJobs = new JobQueue(deepQueues, { url: process.env.REDIS_URL! }, deep.prefix, deep.queue);
+      const deepStore = new BatchStore(deepRedis, deep.prefix);
+      const view = new ProviderDirectory(
+        deep,
+        new PoolRegistry(deepRedis, deep.prefix, 10_000),
+        deepStore,
+        new CircuitRegistry(deepRedis, deep.prefix, deep.circuit),
+        deepJobs,
+      );
+      const model = deep.localModels[0].name;
+      const ref = queueRefFor('local', model);
+      const now = Date.now();
+      const route = {
+        target: 'local' as const,
+        provider: model,
+        model,
+        reason: 'test',
+        at: new Date(now).toISOString(),
+      };
+      const pii = { declared: 'internal' as const, categories: [], raised: false };
+      /** A batch of `n` items, each queued with its deadline `deadline(i)`. */
+      const queueBatch = async (n: number, deadline: (i: number) => number) => {
+        const { id } = await deepStore.create(
+          {
+            kind: 'document-processing',
+            sensitivity: 'internal',
+            deadlineAt: now + 7_200_000,
+            task: { type: 'summarize' },
+            createdAt: now,
+          },
+          Array.from({ length: n }, (_, i) => ({
+            itemId: `d${i}`,
+            route,
+            workTokens: 10,
+            sensitivity: 'internal' as const,
+            pii,
+          })),
+        );
+        await deepJobs.enqueue(
+          ref,
+          Array.from({ length: n }, (_, index) => ({
+            name: JobName.RunItem,
+            jobId: itemJobId(id, index),
+            data: {
+              batchId: id,
+              index,
+              itemId: `d${index}`,
+              kind: 'document-processing' as const,
+              sensitivity: 'internal' as const,
+              deadline: deadline(index),
+              input: 'some text',
+            },
+            priority: deadlinePriority(deadline(index)),
+          })),
+        );
+      };
+      const payloads = jest.spyOn(deepJobs, 'payloads');
+      const shareReads = jest.spyOn(deepRedis, 'hgetall');
+      const read = () => payloads.mock.calls.flatMap(([, ids]) => ids);
+      const readsOfOneCall = async () => {
+        payloads.mockClear();
+        shareReads.mockClear();
+        const state = await view.routingState(Date.now());
+        const shares = shareReads.mock.calls.filter(([key]) => String(key).includes(':sy:backlog:{')).length;
+        return { jobs: read().length, shares, state };
+      };
+
+      for (let b = 0; b < 20; b += 1) await queueBatch(10, (i) => now + 3_600_000 + b * 1000 + i);
+      // The first call reads each of the 200 jobs once, and each open batch's share once.
+      const first = await readsOfOneCall();
+      expect(first.jobs).toBe(200);
+      expect(first.shares).toBe(20);
+      expect(first.state.providers.find((p) => p.target === 'local')!.queue).toHaveLength(200);
+      expect(first.state.providers.find((p) => p.target === 'local')!.backlogTokens).toBeCloseTo(2000, 6);
+
+      // Twice as many batches queued since: the call after the one that read the new jobs reads none of them.
+      for (let b = 20; b < 40; b += 1) await queueBatch(10, (i) => now + 3_600_000 + b * 1000 + i);
+      expect((await readsOfOneCall()).jobs).toBe(200);
+      const steady = await readsOfOneCall();
+      expect(steady).toMatchObject({ jobs: 0, shares: 0 });
+
+      // A job added now is read by the next call, and only it; its batch counts in the backlog at once.
+      await queueBatch(1, () => now + 60_000);
+      const next = await readsOfOneCall();
+      expect(next).toMatchObject({ jobs: 1, shares: 0 });
+      const local = next.state.providers.find((p) => p.target === 'local')!;
+      expect(local.queue).toHaveLength(401);
+      expect(local.queue![0].deadline).toBe(now + 60_000);
+      expect(local.backlogTokens).toBeCloseTo(4010, 6);
+
+      // A job that left the queue leaves the view, and what was read of it is dropped.
+      const firstJob = itemJobId((await deepStore.list(1000)).at(-1)!.id, 0);
+      expect(await deepJobs.removeWaiting(ref, firstJob)).toBe(true);
+      const after = await readsOfOneCall();
+      expect(after.jobs).toBe(0);
+      expect(after.state.providers.find((p) => p.target === 'local')!.queue).toHaveLength(400);
+    } finally {
+      await Promise.all([...deepQueues.values()].map((q) => q.close()));
+      await deepRedis.quit();
+    }
   });
 
   it("tells the policy each provider's context, and counts a long waiting item's work by its calls on the local one", async () => {

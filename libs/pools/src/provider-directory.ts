@@ -3,7 +3,7 @@ import { BATCH_WINDOW_MS } from '#libs/config';
 import type { BatchStore } from '#libs/batches';
 import type { WorkItem, BatchTask, RouteTarget } from '#libs/domain';
 import { taskKind, routableItem } from '#libs/batches';
-import { queueRefFor, type JobName, type QueueLayer } from '#libs/queue';
+import { queueName, queueRefFor, type JobName, type QueueLayer } from '#libs/queue';
 import type { LatencyFit } from '#libs/routing';
 import { BATCH_ESCALATION_LEAD_MS, batchWindowMs } from '#libs/routing';
 import type { TokenCalibration, TaskKind } from '#libs/routing';
@@ -27,12 +27,15 @@ const CLOUD_PARALLELISM = 16;
  */
 const QUEUE_VIEW_LIMIT = 1000;
 
-/** Uncorrected estimates kept between calls (an item's size and deadline never change); cleared when it grows past this. */
-const ESTIMATE_CACHE_MAX = 50_000;
+/** A queued item as its view needs it: its deadline and its uncorrected estimate (null: its batch is gone). */
+interface QueuedItem {
+  deadline: number;
+  estimate: { item: RoutableItem; kind: TaskKind } | null;
+}
 
 type LocalJobs = {
-  running: Array<{ data: WorkItem; startedAt: number }>;
-  waiting: Array<{ data: WorkItem }>;
+  running: Array<{ queued: QueuedItem; startedAt: number }>;
+  waiting: QueuedItem[];
 };
 
 /** A local queue as its view reads it: its name, and the context one call holds there. */
@@ -68,7 +71,14 @@ export class ProviderDirectory {
     private readonly providerBatches?: Pick<ProviderBatchLedger, 'durations'>,
   ) {}
 
-  private readonly estimates = new Map<string, { item: RoutableItem; kind: TaskKind } | null>();
+  /**
+   * Per local queue, what this process has read of each job listed there, by job id (issue 17 §2: reading every
+   * job's hash on each call cost ~2,000 commands once the queue was deep). A job's payload is written once when
+   * it is added, and an item's size and deadline never change, so an entry stays right for as long as its id is
+   * listed; each call keeps only the ids it listed (running or waiting), so an entry lives no longer than its
+   * job's stay on the queue, and a call reads the payloads of jobs added since the last one only.
+   */
+  private readonly queued = new Map<string, Map<string, QueuedItem>>();
 
   /** Before any pool of a configured model is seen, it is expected from this process's start for its grace. */
   private readonly startedAt = Date.now();
@@ -87,7 +97,7 @@ export class ProviderDirectory {
     const live = once(() => this.pools.live(now));
     const seen = once(() => this.pools.seen(now));
     const calibration = once(() => this.calibration());
-    const backlog = once(() => this.store.allBacklogs());
+    const backlog = once(() => this.store.routingBacklogs());
     const local = this.config.localModels.map(async (m) => {
       const [capacity, tokensPerSec, jobs, pools, corrections, backlogs] = await Promise.all([
         this.capacityOf(m.name, live(), seen(), now),
@@ -155,7 +165,7 @@ export class ProviderDirectory {
     });
   }
 
-  private async localView(local: LocalModelConfig, read: LocalReads): Promise<ProviderView> {
+  private localView(local: LocalModelConfig, read: LocalReads): ProviderView {
     const { live, capacity, tokensPerSec, jobs, now, calibration, backlog } = read;
     const pools = live.filter((p) => p.target === 'local' && p.provider === local.name && p.status === 'consuming');
     // Sequences running across every live pool of this model; coming, what its pools last ran; before any has
@@ -183,7 +193,7 @@ export class ProviderDirectory {
       // routed here wait for one). Coming: counted from its expected ready time (issue 19).
       available: pools.length > 0 || coming !== undefined,
       ...(coming && { coming }),
-      queue: await this.localQueue({ name: local.name, contextTokens: local.contextSize }, jobs, {
+      queue: this.localQueue({ name: local.name, contextTokens: local.contextSize }, jobs, {
         tokensPerSec,
         backlogTokens,
         now,
@@ -198,7 +208,7 @@ export class ProviderDirectory {
    * Available while a worker's pool of it consumes (the engine answers); no coming capacity: an engine is not
    * loaded by us, so there is no load to wait for.
    */
-  private async engineView(engine: EnginePoolConfig, read: Omit<LocalReads, 'capacity'>): Promise<ProviderView> {
+  private engineView(engine: EnginePoolConfig, read: Omit<LocalReads, 'capacity'>): ProviderView {
     const { live, tokensPerSec, jobs, now, calibration, backlog } = read;
     const pools = live.filter((p) => p.target === 'local' && p.provider === engine.name && p.status === 'consuming');
     // Several workers share one engine: its slots are the engine's, not each worker's; without slots (vLLM), each
@@ -218,19 +228,51 @@ export class ProviderDirectory {
       latencyMs: 0,
       contextTokens: engine.contextTokens,
       available: pools.length > 0,
-      queue: await this.localQueue(engine, jobs, { tokensPerSec, backlogTokens, now, calibration }),
+      queue: this.localQueue(engine, jobs, { tokensPerSec, backlogTokens, now, calibration }),
     };
   }
 
-  /** What the model's queue holds, running and waiting (up to QUEUE_VIEW_LIMIT each); none without its queue. */
+  /**
+   * What the model's queue holds, running and waiting (up to QUEUE_VIEW_LIMIT each); none without its queue.
+   * Reads the two id lists and the running jobs' start times, then the payloads of ids not seen before only.
+   */
   private async localJobs(local: { name: string }): Promise<LocalJobs> {
     const ref = queueRefFor('local', local.name);
     if (!this.jobs.has(ref)) return { running: [], waiting: [] };
-    const [running, waiting] = await Promise.all([
-      this.jobs.active<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT),
-      this.jobs.waiting<JobName.RunItem>(ref, QUEUE_VIEW_LIMIT),
+    const [running, waitingIds] = await Promise.all([
+      this.jobs.running(ref, QUEUE_VIEW_LIMIT),
+      this.jobs.waitingIds(ref, QUEUE_VIEW_LIMIT),
     ]);
-    return { running, waiting };
+    const seen = this.queued.get(queueName(ref)) ?? new Map<string, QueuedItem>();
+    const listed = new Map<string, QueuedItem>();
+    const unseen = [...running.map((j) => j.id), ...waitingIds].filter((id) => !seen.has(id));
+    const payloads = unseen.length > 0 ? await this.jobs.payloads<JobName.RunItem>(ref, unseen) : [];
+    const tasks = new Map<string, Promise<BatchTask | null>>();
+    const read = new Map<string, QueuedItem>();
+    await Promise.all(
+      unseen.map(async (id, i) => {
+        const data = payloads[i];
+        // Gone between the listing and the read (finished, removed): not in the queue any more.
+        if (data) read.set(id, { deadline: data.deadline, estimate: await this.estimate(data, tasks) });
+      }),
+    );
+    const entry = (id: string) => {
+      const queued = seen.get(id) ?? read.get(id);
+      if (queued) listed.set(id, queued);
+      return queued;
+    };
+    const jobs: LocalJobs = { running: [], waiting: [] };
+    for (const { id, startedAt } of running) {
+      const queued = entry(id);
+      if (queued) jobs.running.push({ queued, startedAt });
+    }
+    for (const id of waitingIds) {
+      const queued = entry(id);
+      if (queued) jobs.waiting.push(queued);
+    }
+    // Only what is listed now is kept: a job that left the queue drops out at the next call.
+    this.queued.set(queueName(ref), listed);
+    return jobs;
   }
 
   /**
@@ -238,7 +280,7 @@ export class ProviderDirectory {
    * given its queue: running items with what is left of them at the measured speed, then waiting items
    * with their estimates, so it can tell which on-time work a new item would push late.
    */
-  private async localQueue(
+  private localQueue(
     local: LocalRoute,
     { running, waiting }: LocalJobs,
     {
@@ -249,12 +291,11 @@ export class ProviderDirectory {
     }: Omit<LocalReads, 'live' | 'capacity' | 'jobs' | 'backlog'> & {
       backlogTokens: number;
     },
-  ): Promise<QueuedWork[]> {
-    const tasks = new Map<string, Promise<BatchTask | null>>();
+  ): QueuedWork[] {
     const queue: QueuedWork[] = [];
     let listed = 0;
     for (const job of running) {
-      const item = await this.estimate(job.data, tasks, calibration);
+      const item = corrected(job.queued, calibration);
       if (!item) continue;
       const work = workTokensOn(item, local.contextTokens);
       listed += work;
@@ -265,7 +306,7 @@ export class ProviderDirectory {
       });
     }
     for (const job of waiting) {
-      const item = await this.estimate(job.data, tasks, calibration);
+      const item = corrected(job, calibration);
       if (!item) continue;
       const work = workTokensOn(item, local.contextTokens);
       listed += work;
@@ -273,26 +314,18 @@ export class ProviderDirectory {
     }
     const last = waiting.at(-1);
     if (last && waiting.length === QUEUE_VIEW_LIMIT && backlogTokens > listed)
-      queue.push({ deadline: last.data.deadline, workTokens: backlogTokens - listed });
+      queue.push({ deadline: last.deadline, workTokens: backlogTokens - listed });
     return queue;
   }
 
+  /** An item's uncorrected estimate (calibration changes; the estimate is kept and corrected on each call). */
   private async estimate(
     item: WorkItem,
     tasks: Map<string, Promise<BatchTask | null>>,
-    calibration: TokenCalibration,
-  ): Promise<RoutableItem | null> {
-    const key = `${item.batchId}:${item.index}`;
-    let cached = this.estimates.get(key);
-    if (cached === undefined) {
-      if (!tasks.has(item.batchId)) tasks.set(item.batchId, this.store.task(item.batchId));
-      const task = await tasks.get(item.batchId)!;
-      cached = task ? { item: routableItem(item, task, this.config.maxOutputTokens), kind: taskKind(task) } : null;
-      if (this.estimates.size >= ESTIMATE_CACHE_MAX) this.estimates.clear();
-      this.estimates.set(key, cached);
-    }
-    // The same correction routableItem applies, on the cached uncorrected estimate.
-    return cached && { ...cached.item, ...calibration.apply(cached.kind, cached.item) };
+  ): Promise<QueuedItem['estimate']> {
+    if (!tasks.has(item.batchId)) tasks.set(item.batchId, this.store.task(item.batchId));
+    const task = await tasks.get(item.batchId)!;
+    return task ? { item: routableItem(item, task, this.config.maxOutputTokens), kind: taskKind(task) } : null;
   }
 
   /** A cloud provider's measured latency and speed (null until enough calls of different sizes came back). */
@@ -361,6 +394,11 @@ export class ProviderDirectory {
       lacks: ((await this.capabilities?.lacks(cloud.name)) ?? []).map((l) => l.capability),
     };
   }
+}
+
+/** A queued item's estimate with the calibration's correction now (the one routableItem applies), or null. */
+function corrected({ estimate }: QueuedItem, calibration: TokenCalibration): RoutableItem | null {
+  return estimate && { ...estimate.item, ...calibration.apply(estimate.kind, estimate.item) };
 }
 
 /** `read`, called once on first use; later uses share its promise. */

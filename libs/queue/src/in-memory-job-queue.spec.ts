@@ -125,6 +125,13 @@ describe.each([
     expect((await h.jobs.waiting(local, 2)).map((j) => j.id)).toEqual(['b.3', 'b.0']);
   });
 
+  it('lists the waiting ids in that order without their payloads, and reads payloads by id: null once gone', async () => {
+    expect(await h.jobs.waitingIds(local, 10)).toEqual(['b.3', 'b.0', 'b.1', 'b.4']);
+    expect(await h.jobs.waitingIds(local, 2)).toEqual(['b.3', 'b.0']);
+    expect(await h.jobs.payloads<JobName.RunItem>(local, ['b.3', 'nope'])).toEqual([item(3), null]);
+    expect(await h.jobs.running(local, 10)).toEqual([]);
+  });
+
   it('removes only a job that has not started', async () => {
     expect(await h.jobs.removeWaiting(local, 'b.1')).toBe(true);
     expect(await h.jobs.removeWaiting(local, 'b.2')).toBe(true); // delayed

@@ -157,15 +157,21 @@ export class InMemoryJobQueue implements QueueLayer {
       .map((j) => ({ id: j.id, data: j.data as JobPayloads[N] }));
   }
 
-  async active<N extends JobName>(
-    queue: QueueRef,
-    limit: number,
-  ): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>> {
+  async waitingIds(queue: QueueRef, limit: number): Promise<string[]> {
+    return (await this.waiting(queue, limit)).map((j) => j.id);
+  }
+
+  async running(queue: QueueRef, limit: number): Promise<Array<{ id: string; startedAt: number }>> {
     const name = this.queueOf(queue);
     return [...this.jobsById.values()]
       .filter((j) => j.queue === name && j.state === 'active')
       .slice(0, limit)
-      .map((j) => ({ id: j.id, data: j.data as JobPayloads[N], startedAt: j.startedAt ?? this.now() }));
+      .map((j) => ({ id: j.id, startedAt: j.startedAt ?? this.now() }));
+  }
+
+  async payloads<N extends JobName>(queue: QueueRef, ids: readonly string[]): Promise<Array<JobPayloads[N] | null>> {
+    const name = this.queueOf(queue);
+    return ids.map((id) => (this.jobsById.get(`${name}:${id}`)?.data as JobPayloads[N] | undefined) ?? null);
   }
 
   has(queue: QueueRef): boolean {

@@ -137,15 +137,25 @@ export class JobQueue implements QueueLayer {
     return jobs.filter((j): j is Job => Boolean(j)).map((j) => ({ id: j.id!, data: j.data as JobPayloads[N] }));
   }
 
-  /** Jobs a worker is running now, with when each started. */
-  async active<N extends JobName>(
-    queue: QueueRef,
-    limit: number,
-  ): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>> {
-    const jobs = await this.queue(queue).getJobs(['active'], 0, limit - 1, true);
-    return jobs
-      .filter((j): j is Job => Boolean(j))
-      .map((j) => ({ id: j.id!, data: j.data as JobPayloads[N], startedAt: j.processedOn ?? Date.now() }));
+  /** One script call (BullMQ's getRanges: LRANGE/ZRANGE), where getJobs read every job's hash besides (issue 17 §2). */
+  async waitingIds(queue: QueueRef, limit: number): Promise<string[]> {
+    return this.queue(queue).getRanges(['prioritized', 'waiting'], 0, limit - 1, true);
+  }
+
+  /** The ids in one script call, then each running job's processedOn: as many reads as the pool's concurrency. */
+  async running(queue: QueueRef, limit: number): Promise<Array<{ id: string; startedAt: number }>> {
+    const q = this.queue(queue);
+    const ids = await q.getRanges(['active'], 0, limit - 1, true);
+    if (ids.length === 0) return [];
+    const client = await q.getBackend().client;
+    const started = await Promise.all(ids.map((id) => client.hget(q.toKey(id), 'processedOn')));
+    return ids.map((id, i) => ({ id, startedAt: started[i] ? Number(started[i]) : Date.now() }));
+  }
+
+  async payloads<N extends JobName>(queue: QueueRef, ids: readonly string[]): Promise<Array<JobPayloads[N] | null>> {
+    const q = this.queue(queue);
+    const jobs = await Promise.all(ids.map((id) => q.getJob(id)));
+    return jobs.map((j) => (j ? (j.data as JobPayloads[N]) : null));
   }
 
   /** Whether this deployment has the queue (a provider named in config). */

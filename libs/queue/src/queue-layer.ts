@@ -61,11 +61,18 @@ export interface QueueLayer {
   nextRun(queue: QueueRef, schedulerId: string): Promise<number | null>;
   /** Jobs waiting on a queue, in the order they will run (priority, then arrival). */
   waiting<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N] }>>;
-  /** Jobs a worker is running now, with when each started. */
-  active<N extends JobName>(
-    queue: QueueRef,
-    limit: number,
-  ): Promise<Array<{ id: string; data: JobPayloads[N]; startedAt: number }>>;
+  /**
+   * The ids of the jobs waiting on a queue, in the order they will run, without their payloads: one read
+   * however many there are. With `payloads`, a reader that keeps what it has seen fetches only new jobs.
+   */
+  waitingIds(queue: QueueRef, limit: number): Promise<string[]>;
+  /** The jobs a worker is running now: their ids and when each started (one read per running job). */
+  running(queue: QueueRef, limit: number): Promise<Array<{ id: string; startedAt: number }>>;
+  /**
+   * The payloads of these jobs, in order; null for a job that is gone. A payload is written once, when its
+   * job is added (nothing here updates one), so a reader may keep it for as long as the id stays listed.
+   */
+  payloads<N extends JobName>(queue: QueueRef, ids: readonly string[]): Promise<Array<JobPayloads[N] | null>>;
   /** Whether this deployment has the queue (a provider named in config). */
   has(queue: QueueRef): boolean;
   /** Starts consuming `queue`. Only the worker app calls this. */
