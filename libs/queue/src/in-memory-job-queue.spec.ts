@@ -208,6 +208,23 @@ describe.each([
   });
 });
 
+describe('JobQueue (BullMQ, real Redis) consumers', () => {
+  it('forgets a consumer once it is closed: pausing and resuming a pool many times holds no handle per time', async () => {
+    const h = bullmq();
+    const q = h.jobs as JobQueue;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const c = q.consume<JobName.RunItem>(cloud, async () => ({ outcome: 'completed' }), { concurrency: 1 });
+        expect(q.openConsumers).toBe(1);
+        await c.close(1000);
+        expect(q.openConsumers).toBe(0);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('InMemoryJobQueue runs only what the test lets it', () => {
   it('holds a delayed job until its time, and an `every` scheduler fires at once, then each interval', async () => {
     let clock = 0;

@@ -215,8 +215,13 @@ export class JobQueue implements QueueLayer {
       setConcurrency: (n) => {
         worker.concurrency = n;
       },
-      // Once: the pools close their consumers, then the module closes whatever is left.
-      close: (timeoutMs) => (closing ??= closeWithin(timeoutMs)),
+      // Once: the pools close their consumers, then the module closes whatever is left. A closed one leaves the
+      // list: an engine pool pauses and resumes its consumer on every outage, and each left a handle behind.
+      close: (timeoutMs) =>
+        (closing ??= closeWithin(timeoutMs).finally(() => {
+          const at = this.consumers.indexOf(handle);
+          if (at >= 0) this.consumers.splice(at, 1);
+        })),
     };
     this.consumers.push(handle);
     return handle;
@@ -234,6 +239,11 @@ export class JobQueue implements QueueLayer {
    */
   disconnectQueues(): void {
     for (const q of this.queues.values()) void q.disconnect().catch(() => undefined);
+  }
+
+  /** Consumers started and not closed yet: what closeConsumers would stop. */
+  get openConsumers(): number {
+    return this.consumers.length;
   }
 
   /** Stops every consumer this process started (queues themselves are closed by their owner). */
