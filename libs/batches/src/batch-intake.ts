@@ -210,20 +210,24 @@ export class BatchIntake {
         },
       },
       items,
-      idempotencyKey,
-      bodyHash,
+      {
+        idempotencyKey,
+        bodyHash,
+        // Audited as the batch joins the indexes, once this call has written it, and before any job exists.
+        whenWritten: (id) =>
+          this.recordRoutes(
+            id,
+            work.map((w) => w.item),
+            items.map((i) => i.route),
+            state,
+          ),
+      },
     );
     const { id, created } = stored;
     if (!created) {
       if (stored.bodyHash && stored.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
       return { accepted: await this.resume(id, submission, deadlineAt, context.requestId), kind };
     }
-    await this.recordRoutes(
-      id,
-      work.map((w) => w.item),
-      items.map((i) => i.route),
-      state,
-    );
     // In the plan's order: among equal deadlines a local pool runs first come first, as the plan assumed.
     const order = work.map((_, i) => i).sort((a, b) => decisions[a].rank - decisions[b].rank || a - b);
     await this.enqueue(

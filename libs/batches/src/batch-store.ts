@@ -4,6 +4,7 @@ import { BatchBudget } from './batch-budget.js';
 import { BatchCancel } from './batch-cancel.js';
 import {
   BatchCreation,
+  type CreateOptions,
   type CreatedBatch,
   type IdempotentBatch,
   type NewBatch,
@@ -26,7 +27,7 @@ import { BatchRetention } from './batch-retention.js';
 
 // Where callers have always imported these from.
 export type { ItemSpent } from './batch-budget.js';
-export type { CreatedBatch, IdempotentBatch, NewBatch, NewItem } from './batch-creation.js';
+export type { CreateOptions, CreatedBatch, IdempotentBatch, NewBatch, NewItem } from './batch-creation.js';
 export { providerKey } from './item-transitions.js';
 export type {
   ItemLeaving,
@@ -75,8 +76,8 @@ export class BatchStore {
     return found && (await this.views.exists(found.id)) ? found : null;
   }
 
-  create(batch: NewBatch, items: NewItem[], idempotencyKey?: string, bodyHash?: string): Promise<CreatedBatch> {
-    return this.creation.create(batch, items, idempotencyKey, bodyHash);
+  create(batch: NewBatch, items: NewItem[], options?: CreateOptions): Promise<CreatedBatch> {
+    return this.creation.create(batch, items, options);
   }
 
   /** Puts an existing batch in the indexes (again): idempotent, for a submission resumed after a crash. */
