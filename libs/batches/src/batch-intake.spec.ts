@@ -82,12 +82,16 @@ function inMemoryStore() {
 function intakeWith(
   store: ReturnType<typeof inMemoryStore>,
   jobs: InMemoryJobQueue,
-  { maxItems = 10, tokens, audit }: { maxItems?: number; tokens?: PromptTokens; audit?: AuditRecorder } = {},
+  {
+    maxItems = 10,
+    tokens,
+    audit,
+    directory = {
+      routingState: async (now = Date.now()) => ({ now, providers: [local, cloud] }),
+      calibration: async () => new TokenCalibration(),
+    } as unknown as ProviderDirectory,
+  }: { maxItems?: number; tokens?: PromptTokens; audit?: AuditRecorder; directory?: ProviderDirectory } = {},
 ): BatchIntake {
-  const directory = {
-    routingState: async (now = Date.now()) => ({ now, providers: [local, cloud] }),
-    calibration: async () => new TokenCalibration(),
-  } as unknown as ProviderDirectory;
   const repositories: RepositoryGate = { authorize: async () => '/nowhere' } as unknown as RepositoryGate;
   return new BatchIntake(
     store as unknown as IntakeStore,
@@ -227,6 +231,32 @@ describe('BatchIntake', () => {
     expect(empty.jobs(queueRefFor('cloud', 'frontier')).map((j) => j.id)).toEqual(['batch-1.0']);
     expect(empty.jobs(queueRefFor('local', 'tiny')).map((j) => j.id)).toEqual(['batch-1.1']);
     expect(crashed.batches.get('batch-1')!.enqueued).toBe(true);
+  });
+
+  it("a retry answered from its Idempotency-Key does not wait on routing's reads, and their failure does not end the process", async () => {
+    const store = inMemoryStore();
+    const jobs = new InMemoryJobQueue();
+    const first = await intakeWith(store, jobs).submit(body, 'key-1');
+    const unreachable = {
+      routingState: () => Promise.reject(new Error('Redis went away')),
+      calibration: () => Promise.reject(new Error('Redis went away')),
+    } as unknown as ProviderDirectory;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      expect(await intakeWith(store, jobs, { directory: unreachable }).submit(body, 'key-1')).toEqual({
+        ...first,
+        created: false,
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    await expect(intakeWith(store, jobs, { directory: unreachable }).submit(body, 'key-2')).rejects.toThrow(
+      'Redis went away',
+    );
   });
 
   it('audits every route before any job exists; an audit that fails leaves no job, and the retry records and enqueues', async () => {
