@@ -29,7 +29,7 @@ describe('BatchStore (real Redis)', () => {
     await redis.quit();
   });
 
-  const newBatch = (items: NewItem[], key?: string, bodyHash?: string) =>
+  const newBatch = (items: NewItem[], key?: string, bodyHash?: string, whenWritten?: (id: string) => Promise<void>) =>
     store.create(
       {
         kind: 'document-processing',
@@ -39,7 +39,7 @@ describe('BatchStore (real Redis)', () => {
         createdAt: Date.now(),
       },
       items,
-      { idempotencyKey: key, bodyHash },
+      { idempotencyKey: key, bodyHash, whenWritten },
     );
 
   // Issue 13 §4: a record from before deadlines were bounded (P300000Y) made every read a RangeError (500).
@@ -173,17 +173,10 @@ describe('BatchStore (real Redis)', () => {
   it('runs the write asked alongside once, for the call that wrote the batch, after its records exist', async () => {
     const key = randomUUID();
     const item = { ...meta, itemId: 'a', route: route('local'), workTokens: 1 };
-    const at = {
-      kind: 'document-processing' as const,
-      sensitivity: 'internal' as const,
-      deadlineAt: Date.now() + 60_000,
-      task: { type: 'summarize' as const },
-      createdAt: Date.now(),
-    };
     const written: Array<{ id: string; existed: boolean }> = [];
     const whenWritten = async (id: string) => void written.push({ id, existed: await store.exists(id) });
-    const first = await store.create(at, [item], { idempotencyKey: key, bodyHash: 'h', whenWritten });
-    const again = await store.create(at, [item], { idempotencyKey: key, bodyHash: 'h', whenWritten });
+    const first = await newBatch([item], key, 'h', whenWritten);
+    const again = await newBatch([item], key, 'h', whenWritten);
     expect(again).toEqual({ id: first.id, created: false, bodyHash: 'h' });
     expect(written).toEqual([{ id: first.id, existed: true }]);
   });
