@@ -68,12 +68,14 @@ describe('the keyspace on a Redis Cluster', () => {
     const first = await store.create(
       batch({ tenant, maxCostUsd: 0.01 }),
       [item('a', 'local', 'llama', 40), item('b', 'cloud', 'frontier', 60), item('c', 'cloud', 'frontier', 5)],
-      'idem-1',
-      'hash-1',
+      { idempotencyKey: 'idem-1', bodyHash: 'hash-1' },
     );
     expect(first.created).toBe(true);
     // The same key and body: the same batch, not another.
-    const again = await store.create(batch({ tenant }), [item('x', 'local', 'llama', 1)], 'idem-1', 'hash-1');
+    const again = await store.create(batch({ tenant }), [item('x', 'local', 'llama', 1)], {
+      idempotencyKey: 'idem-1',
+      bodyHash: 'hash-1',
+    });
     expect(again).toEqual({ id: first.id, created: false, bodyHash: 'hash-1' });
     expect(await store.findByIdempotencyKey('idem-1')).toEqual({ id: first.id, bodyHash: 'hash-1' });
     expect(await store.backlog('local', 'llama')).toBeCloseTo(40, 6);

@@ -48,6 +48,18 @@ export interface IdempotentBatch {
   bodyHash: string | null;
 }
 
+/** How `create` is asked: with an idempotency key (and the body's hash), and with what to write alongside. */
+export interface CreateOptions {
+  idempotencyKey?: string;
+  bodyHash?: string;
+  /**
+   * A write that needs the batch written by this very call (intake's audit of the routes), sent with the
+   * batch's indexing: one round trip, not one after it (issue 17 §1). Not called when the batch was not
+   * created here; `create` fails if it does.
+   */
+  whenWritten?: (id: string) => Promise<void>;
+}
+
 /** `created: false`: the idempotency key had created this batch before, from a body with `bodyHash`. */
 export interface CreatedBatch {
   id: string;
@@ -109,7 +121,11 @@ export class BatchCreation {
    * Writes a batch and its items (steps above). With an idempotency key, a second call with the same key
    * returns the first batch's id and body hash instead of creating another (`created: false`).
    */
-  async create(batch: NewBatch, items: NewItem[], idempotencyKey?: string, bodyHash?: string): Promise<CreatedBatch> {
+  async create(
+    batch: NewBatch,
+    items: NewItem[],
+    { idempotencyKey, bodyHash, whenWritten }: CreateOptions = {},
+  ): Promise<CreatedBatch> {
     let id: string = randomUUID();
     let claimed = false;
     if (idempotencyKey) {
@@ -134,8 +150,13 @@ export class BatchCreation {
       if (claimed && idempotencyKey) await this.redis.del(this.keys.idempotency(idempotencyKey));
       throw err;
     }
-    // The estimates (the batch's slot) and step 3 (the global slot) at once: one round trip, not two (issue 17).
-    await Promise.all([written === 1 && this.writeEstimates(id, items), this.index(id, batch)]);
+    // The estimates (the batch's slot), step 3 (the global slot) and the caller's write at once: one round
+    // trip, not three (issue 17).
+    await Promise.all([
+      written === 1 && this.writeEstimates(id, items),
+      this.index(id, batch),
+      written === 1 && whenWritten?.(id),
+    ]);
     return written === 1 ? { id, created: true } : { id, created: false, bodyHash: bodyHash ?? null };
   }
 

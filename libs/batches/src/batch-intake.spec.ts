@@ -7,8 +7,9 @@ import { RoutingPolicy, type ProviderView } from '#libs/routing';
 import { TokenCalibration } from '#libs/routing';
 import { BatchIntake, EXACT_COUNTS, type IntakeStore } from './batch-intake.js';
 import { PromptTokens } from './prompt-tokens.js';
-import type { NewBatch, NewItem } from './batch-store.js';
+import type { CreateOptions, NewBatch, NewItem } from './batch-store.js';
 import type { ItemRoute, WorkItem } from '#libs/domain';
+import type { AuditEvent, AuditRecorder } from '#libs/audit';
 
 const local: ProviderView = {
   target: 'local',
@@ -43,12 +44,13 @@ function inMemoryStore() {
       const id = keys.get(key);
       return id ? { id, bodyHash: batches.get(id)!.bodyHash ?? null } : null;
     },
-    async create(batch: NewBatch, items: NewItem[], idempotencyKey?: string, bodyHash?: string) {
+    async create(batch: NewBatch, items: NewItem[], { idempotencyKey, bodyHash, whenWritten }: CreateOptions = {}) {
       const found = idempotencyKey ? keys.get(idempotencyKey) : undefined;
       if (found) return { id: found, created: false, bodyHash: batches.get(found)!.bodyHash ?? null };
       const id = `batch-${batches.size + 1}`;
       batches.set(id, { batch, items, enqueued: false, bodyHash });
       if (idempotencyKey) keys.set(idempotencyKey, id);
+      await whenWritten?.(id);
       return { id, created: true };
     },
     async completeCreation() {},
@@ -80,12 +82,16 @@ function inMemoryStore() {
 function intakeWith(
   store: ReturnType<typeof inMemoryStore>,
   jobs: InMemoryJobQueue,
-  { maxItems = 10, tokens }: { maxItems?: number; tokens?: PromptTokens } = {},
+  {
+    maxItems = 10,
+    tokens,
+    audit,
+    directory = {
+      routingState: async (now = Date.now()) => ({ now, providers: [local, cloud] }),
+      calibration: async () => new TokenCalibration(),
+    } as unknown as ProviderDirectory,
+  }: { maxItems?: number; tokens?: PromptTokens; audit?: AuditRecorder; directory?: ProviderDirectory } = {},
 ): BatchIntake {
-  const directory = {
-    routingState: async (now = Date.now()) => ({ now, providers: [local, cloud] }),
-    calibration: async () => new TokenCalibration(),
-  } as unknown as ProviderDirectory;
   const repositories: RepositoryGate = { authorize: async () => '/nowhere' } as unknown as RepositoryGate;
   return new BatchIntake(
     store as unknown as IntakeStore,
@@ -94,7 +100,7 @@ function intakeWith(
     new RoutingPolicy(),
     { maxItems, maxOutputTokens: 128, localModels: ['tiny'] },
     repositories,
-    undefined,
+    audit,
     tokens,
   );
 }
@@ -225,5 +231,63 @@ describe('BatchIntake', () => {
     expect(empty.jobs(queueRefFor('cloud', 'frontier')).map((j) => j.id)).toEqual(['batch-1.0']);
     expect(empty.jobs(queueRefFor('local', 'tiny')).map((j) => j.id)).toEqual(['batch-1.1']);
     expect(crashed.batches.get('batch-1')!.enqueued).toBe(true);
+  });
+
+  it("a retry answered from its Idempotency-Key does not wait on routing's reads, and their failure does not end the process", async () => {
+    const store = inMemoryStore();
+    const jobs = new InMemoryJobQueue();
+    const first = await intakeWith(store, jobs).submit(body, 'key-1');
+    const unreachable = {
+      routingState: () => Promise.reject(new Error('Redis went away')),
+      calibration: () => Promise.reject(new Error('Redis went away')),
+    } as unknown as ProviderDirectory;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      expect(await intakeWith(store, jobs, { directory: unreachable }).submit(body, 'key-1')).toEqual({
+        ...first,
+        created: false,
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    await expect(intakeWith(store, jobs, { directory: unreachable }).submit(body, 'key-2')).rejects.toThrow(
+      'Redis went away',
+    );
+  });
+
+  it('audits every route before any job exists; an audit that fails leaves no job, and the retry records and enqueues', async () => {
+    const store = inMemoryStore();
+    const jobs = new InMemoryJobQueue();
+    const recorded: Array<{ events: AuditEvent[]; jobsThen: number }> = [];
+    let failNext = true;
+    const audit: AuditRecorder = {
+      async record(events) {
+        if (failNext) {
+          failNext = false;
+          throw new Error('audit stream unreachable');
+        }
+        const jobsThen = ['cloud', 'local'].flatMap((t) =>
+          jobs.jobs(queueRefFor(t as 'cloud' | 'local', t === 'cloud' ? 'frontier' : 'tiny')),
+        ).length;
+        recorded.push({ events, jobsThen });
+      },
+    };
+    const intake = intakeWith(store, jobs, { audit });
+    await expect(intake.submit(body, 'key-1')).rejects.toThrow('audit stream unreachable');
+    expect(jobs.jobs(queueRefFor('cloud', 'frontier'))).toEqual([]);
+    expect(jobs.jobs(queueRefFor('local', 'tiny'))).toEqual([]);
+
+    expect(await intake.submit(body, 'key-1')).toMatchObject({ id: 'batch-1', created: false });
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0].jobsThen).toBe(0);
+    expect(recorded[0].events.map((e) => e.kind === 'route' && `${e.index} ${e.target} ${e.provider}`)).toEqual([
+      '0 cloud frontier',
+      '1 local tiny',
+    ]);
+    expect(jobs.jobs(queueRefFor('cloud', 'frontier')).map((j) => j.id)).toEqual(['batch-1.0']);
   });
 });

@@ -163,6 +163,11 @@ export class BatchIntake {
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { deadlineAt } = check;
     const { kind } = check.submission;
+    // Routing's reads start with the idempotency lookup, not after it: a keyed submission waits one wave of
+    // round trips, not three (issue 17); they are wasted only on a retry. Caught here so that a submission
+    // ending before they are awaited (a retry, a reused key, a refused source) leaves no unhandled rejection.
+    const reading = Promise.all([this.directory.calibration(), this.directory.routingState(now)]);
+    reading.catch(() => undefined);
     // The same key with another body is a client bug, not a retry: answering the first batch would hide it.
     const bodyHash = idempotencyKey ? canonicalHash(body) : undefined;
     const found = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
@@ -172,8 +177,7 @@ export class BatchIntake {
     const { submission, output } = await this.withSourceFiles(check.submission, context, existing === null);
     if (existing) return { accepted: await this.resume(existing, submission, deadlineAt, context.requestId), kind };
 
-    // Read at once (issue 17: one round trip wave, not two).
-    const [calibration, state] = await Promise.all([this.directory.calibration(), this.directory.routingState(now)]);
+    const [calibration, state] = await reading;
     const work = this.workItems(submission, deadlineAt, calibration);
     const decisions = this.route(submission, work, state);
     for (const [index, d] of decisions.entries()) recordRoute(span, { index, ...d });
@@ -210,20 +214,24 @@ export class BatchIntake {
         },
       },
       items,
-      idempotencyKey,
-      bodyHash,
+      {
+        idempotencyKey,
+        bodyHash,
+        // Audited as the batch joins the indexes, once this call has written it, and before any job exists.
+        whenWritten: (id) =>
+          this.recordRoutes(
+            id,
+            work.map((w) => w.item),
+            items.map((i) => i.route),
+            state,
+          ),
+      },
     );
     const { id, created } = stored;
     if (!created) {
       if (stored.bodyHash && stored.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
       return { accepted: await this.resume(id, submission, deadlineAt, context.requestId), kind };
     }
-    await this.recordRoutes(
-      id,
-      work.map((w) => w.item),
-      items.map((i) => i.route),
-      state,
-    );
     // In the plan's order: among equal deadlines a local pool runs first come first, as the plan assumed.
     const order = work.map((_, i) => i).sort((a, b) => decisions[a].rank - decisions[b].rank || a - b);
     await this.enqueue(

@@ -29,7 +29,7 @@ describe('BatchStore (real Redis)', () => {
     await redis.quit();
   });
 
-  const newBatch = (items: NewItem[], key?: string, bodyHash?: string) =>
+  const newBatch = (items: NewItem[], key?: string, bodyHash?: string, whenWritten?: (id: string) => Promise<void>) =>
     store.create(
       {
         kind: 'document-processing',
@@ -39,8 +39,7 @@ describe('BatchStore (real Redis)', () => {
         createdAt: Date.now(),
       },
       items,
-      key,
-      bodyHash,
+      { idempotencyKey: key, bodyHash, whenWritten },
     );
 
   // Issue 13 §4: a record from before deadlines were bounded (P300000Y) made every read a RangeError (500).
@@ -171,6 +170,17 @@ describe('BatchStore (real Redis)', () => {
     expect(second).toEqual({ id: first.id, created: false, bodyHash: null });
   });
 
+  it('runs the write asked alongside once, for the call that wrote the batch, after its records exist', async () => {
+    const key = randomUUID();
+    const item = { ...meta, itemId: 'a', route: route('local'), workTokens: 1 };
+    const written: Array<{ id: string; existed: boolean }> = [];
+    const whenWritten = async (id: string) => void written.push({ id, existed: await store.exists(id) });
+    const first = await newBatch([item], key, 'h', whenWritten);
+    const again = await newBatch([item], key, 'h', whenWritten);
+    expect(again).toEqual({ id: first.id, created: false, bodyHash: 'h' });
+    expect(written).toEqual([{ id: first.id, existed: true }]);
+  });
+
   it('keeps the hash of the body that created a batch with its idempotency key', async () => {
     const key = randomUUID();
     const item = { ...meta, itemId: 'a', route: route('local'), workTokens: 1 };
@@ -181,8 +191,12 @@ describe('BatchStore (real Redis)', () => {
       task: { type: 'summarize' as const },
       createdAt: Date.now(),
     };
-    const first = await store.create(at, [item], key, 'hash-a');
-    expect(await store.create(at, [item], key, 'hash-b')).toEqual({ id: first.id, created: false, bodyHash: 'hash-a' });
+    const first = await store.create(at, [item], { idempotencyKey: key, bodyHash: 'hash-a' });
+    expect(await store.create(at, [item], { idempotencyKey: key, bodyHash: 'hash-b' })).toEqual({
+      id: first.id,
+      created: false,
+      bodyHash: 'hash-a',
+    });
     expect(await store.findByIdempotencyKey(key)).toEqual({ id: first.id, bodyHash: 'hash-a' });
   });
 

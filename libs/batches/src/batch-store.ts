@@ -4,6 +4,7 @@ import { BatchBudget } from './batch-budget.js';
 import { BatchCancel } from './batch-cancel.js';
 import {
   BatchCreation,
+  type CreateOptions,
   type CreatedBatch,
   type IdempotentBatch,
   type NewBatch,
@@ -27,7 +28,7 @@ import { BatchRetention } from './batch-retention.js';
 
 // Where callers have always imported these from.
 export type { ItemSpent } from './batch-budget.js';
-export type { CreatedBatch, IdempotentBatch, NewBatch, NewItem } from './batch-creation.js';
+export type { CreateOptions, CreatedBatch, IdempotentBatch, NewBatch, NewItem } from './batch-creation.js';
 export { providerKey } from './item-transitions.js';
 export type {
   ItemLeaving,
@@ -77,8 +78,8 @@ export class BatchStore {
   }
 
   /** Creates the batch; its work counts in this process's routing backlog at once (ProviderBacklog.createdBatch). */
-  async create(batch: NewBatch, items: NewItem[], idempotencyKey?: string, bodyHash?: string): Promise<CreatedBatch> {
-    const created = await this.creation.create(batch, items, idempotencyKey, bodyHash);
+  async create(batch: NewBatch, items: NewItem[], options?: CreateOptions): Promise<CreatedBatch> {
+    const created = await this.creation.create(batch, items, options);
     if (created.created) {
       // The same sums the creation script writes to the batch's share.
       const work = new Map<string, number>();
