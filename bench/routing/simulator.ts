@@ -25,6 +25,7 @@ import {
   type SimItem,
 } from './resources.js';
 import type { Router } from './routers.js';
+import { MAX_OUTPUT_TOKENS } from './workload.js';
 
 /** The machinery around the policy that the simulator reproduces, as apps/worker and libs/pools run it. */
 export interface SystemConfig {
@@ -579,13 +580,15 @@ class Simulation {
   }
 
   private arrive(runs: Run[]): void {
-    // Estimated at intake with the corrections learned so far (routableItem); kept for the item's life.
+    // Estimated at intake with the corrections learned so far, within what one call may write (routableItem);
+    // kept for the item's life.
     for (const run of runs) {
       run.routable = {
         ...run.routable,
         ...this.calibration.apply(run.item.kind, {
           inputTokens: run.item.inputTokens,
           expectedOutputTokens: run.item.expectedOutputTokens,
+          maxOutputTokens: MAX_OUTPUT_TOKENS,
         }),
       };
       run.estWork = workTokens(run.routable);

@@ -33,6 +33,15 @@ describe('token calibration', () => {
     expect(c.ratio('output', 'extract')).toBeLessThan(1.15);
   });
 
+  it('never estimates an answer longer than the model may write', () => {
+    const c = new TokenCalibration();
+    for (let i = 0; i < RATIO_MIN_SAMPLES; i++)
+      c.record('migrate', { inputTokens: 100, outputTokens: 150 }, { inputTokens: 100, outputTokens: 100 });
+    expect(c.apply('migrate', { ...estimate(100, 1000), maxOutputTokens: 2048 })).toEqual(estimate(100, 1500));
+    expect(c.apply('migrate', { ...estimate(100, 2048), maxOutputTokens: 2048 })).toEqual(estimate(100, 2048));
+    expect(c.apply('migrate', estimate(100, 2048))).toEqual(estimate(100, 3072));
+  });
+
   it('keeps the correction within bounds', () => {
     const c = new TokenCalibration();
     for (let i = 0; i < 10; i++)
