@@ -27,7 +27,7 @@ export { BatchCallbacks } from './batch-callbacks.js';
 export { STREAM_ENTRY_ID, type BatchEventEntry } from './batch-events.js';
 export { MAX_DEADLINE_DAYS, parseIsoDuration } from './deadline.js';
 export { ROUTING_BACKLOG_MAX_AGE_MS } from './provider-backlog.js';
-export { routableItem, taskKind } from './item-estimate.js';
+export { routableItem, taskKind, uncorrectedEstimate } from './item-estimate.js';
 export { PromptTokens } from './prompt-tokens.js';
 export { chatBodySchema } from './chat-submission.js';
 export { batchLineSchema, parseBatchLines, CHAT_ENDPOINT, type LineError } from './openai/batch-lines.js';

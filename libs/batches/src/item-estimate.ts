@@ -26,11 +26,37 @@ export function routableItem(
   maxOutputTokens: number,
   calibration?: TokenCalibration,
 ): RoutableItem {
+  return estimateItem(item, task, maxOutputTokens, calibration).routable;
+}
+
+/** An item's uncorrected estimate with its answer cap: what the local queue's view keeps and corrects per call. */
+export function uncorrectedEstimate(
+  item: WorkItem,
+  task: BatchTask,
+  maxOutputTokens: number,
+): RoutableItem & { maxOutputTokens?: number } {
+  const { routable, cap } = estimateItem(item, task, maxOutputTokens);
+  return { ...routable, maxOutputTokens: cap };
+}
+
+function estimateItem(
+  item: WorkItem,
+  task: BatchTask,
+  maxOutputTokens: number,
+  calibration?: TokenCalibration,
+): { routable: RoutableItem; cap: number | undefined } {
   const prompt = promptFor(item, task, maxOutputTokens);
+  const cap = answerCap(prompt);
   const estimated = estimateTokens(prompt.system) + estimateTokens(prompt.prompt);
   const inputTokens = item.inputTokens ?? estimated;
-  const estimate = { inputTokens, expectedOutputTokens: prompt.expectedOutputTokens };
-  const corrected = calibration ? calibration.apply(taskKind(task), estimate) : estimate;
+  const estimate = {
+    inputTokens,
+    expectedOutputTokens: prompt.expectedOutputTokens,
+    maxOutputTokens: cap,
+  };
+  const corrected = calibration
+    ? calibration.apply(taskKind(task), estimate)
+    : { inputTokens, expectedOutputTokens: prompt.expectedOutputTokens };
   const scale = corrected.inputTokens / estimated;
   // A chat item is one call wherever it runs: a conversation has no parts to split it into.
   const split =
@@ -40,13 +66,22 @@ export function routableItem(
           text: (text) => Math.ceil(estimateTokens(text) * scale),
           prompt: (p) => Math.ceil((estimateTokens(p.system) + estimateTokens(p.prompt)) * scale),
         });
-  return {
+  const routable = {
     sensitivity: item.sensitivity,
     deadline: item.deadline,
     ...corrected,
     split,
     needs: capabilityNeeds(task, item),
   };
+  return { routable, cap };
+}
+
+/**
+ * The longest answer the item's call can write (its max_tokens), where a learned ratio must stop: undefined
+ * for an item split over several calls, whose output spans them.
+ */
+function answerCap(prompt: { expectedOutputTokens: number; maxTokens: number }): number | undefined {
+  return prompt.expectedOutputTokens <= prompt.maxTokens ? prompt.maxTokens : undefined;
 }
 
 /** What a provider must be able to do to run an item of this task: a structured answer for classify and extract. */

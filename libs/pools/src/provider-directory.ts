@@ -2,7 +2,7 @@ import type { AppConfig, CloudProviderConfig, EnginePoolConfig, LocalModelConfig
 import { BATCH_WINDOW_MS } from '#libs/config';
 import type { BatchStore } from '#libs/batches';
 import type { WorkItem, BatchTask, RouteTarget } from '#libs/domain';
-import { taskKind, routableItem } from '#libs/batches';
+import { taskKind, uncorrectedEstimate } from '#libs/batches';
 import { queueName, queueRefFor, type JobName, type QueueLayer } from '#libs/queue';
 import type { LatencyFit } from '#libs/routing';
 import { BATCH_ESCALATION_LEAD_MS, batchWindowMs } from '#libs/routing';
@@ -30,7 +30,8 @@ const QUEUE_VIEW_LIMIT = 1000;
 /** A queued item as its view needs it: its deadline and its uncorrected estimate (null: its batch is gone). */
 interface QueuedItem {
   deadline: number;
-  estimate: { item: RoutableItem; kind: TaskKind } | null;
+  /** The item's answer cap rides along: the correction stops at it (TokenCalibration.apply). */
+  estimate: { item: RoutableItem & { maxOutputTokens?: number }; kind: TaskKind } | null;
 }
 
 type LocalJobs = {
@@ -325,7 +326,7 @@ export class ProviderDirectory {
   ): Promise<QueuedItem['estimate']> {
     if (!tasks.has(item.batchId)) tasks.set(item.batchId, this.store.task(item.batchId));
     const task = await tasks.get(item.batchId)!;
-    return task ? { item: routableItem(item, task, this.config.maxOutputTokens), kind: taskKind(task) } : null;
+    return task ? { item: uncorrectedEstimate(item, task, this.config.maxOutputTokens), kind: taskKind(task) } : null;
   }
 
   /** A cloud provider's measured latency and speed (null until enough calls of different sizes came back). */
