@@ -276,6 +276,41 @@ describe('BatchStore (real Redis)', () => {
     }
   });
 
+  it('counts an item this process rerouted where it went at once, not at the next read, and never twice', async () => {
+    const own = new Redis(process.env.REDIS_URL!);
+    try {
+      const routing = new BatchStore(own, `t-${randomUUID().slice(0, 8)}`);
+      const { id } = await routing.create(
+        {
+          kind: 'document-processing',
+          sensitivity: 'internal',
+          deadlineAt: Date.now() + 60_000,
+          task: { type: 'summarize' },
+          createdAt: Date.now(),
+        },
+        [0, 1, 2].map((i) => ({ ...meta, itemId: `i${i}`, route: route('cloud'), workTokens: 10 })),
+      );
+      const held = await routing.routingBacklogs();
+      expect(held('cloud', 'frontier')).toBeCloseTo(30, 6);
+      // A burst of reroutes off the provider (its outage turning items away): each routing call after one
+      // sees it, within the held read's age.
+      for (const index of [0, 1]) {
+        await routing.transition(id, index, ['queued'], 'running');
+        await routing.reroute({ batchId: id, index, fromProvider: 'frontier', route: route('local'), note: 'down' });
+        const now = await routing.routingBacklogs();
+        expect(now('cloud', 'frontier')).toBeCloseTo(30 - 10 * (index + 1), 6);
+        expect(now('local', 'llama')).toBeCloseTo(10 * (index + 1), 6);
+      }
+      // A fresh read finds the moves in the shares: not counted again.
+      const fresh = await routing.backlogs.routing(0);
+      expect(fresh('cloud', 'frontier')).toBeCloseTo(10, 6);
+      expect(fresh('local', 'llama')).toBeCloseTo(20, 6);
+      expect((await routing.routingBacklogs())('local', 'llama')).toBeCloseTo(20, 6);
+    } finally {
+      await own.quit();
+    }
+  });
+
   it('reroutes a running item to another provider, keeping its route history and the batch counts', async () => {
     const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 40 }]);
     await store.transition(id, 0, ['queued'], 'running');

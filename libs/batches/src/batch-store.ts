@@ -157,8 +157,11 @@ export class BatchStore {
     return this.transitions.move(transition);
   }
 
-  reroute(reroute: ItemReroute): Promise<number> {
-    return this.transitions.reroute(reroute);
+  /** Moves the item (ItemTransitions.reroute); its work counts where it went in this process's routing at once. */
+  async reroute(reroute: ItemReroute): Promise<number> {
+    const { routes, moved } = await this.transitions.reroute(reroute);
+    if (moved) this.backlogs.movedWork(moved);
+    return routes;
   }
 
   /** A provider's bill for a call the item had already left (a provider batch line it was escalated from). */

@@ -19,7 +19,8 @@ import { BATCH_EVENTS_LUA } from './batch-events.lua.js';
  * rerouter bounds) and, with ruleOut, `why` is kept under `key` ("target:provider") in ruledOut, so the item
  * is never routed there again; ARGV[6..8] input tokens, output tokens and cost its calls used on the
  * provider it leaves (CARRY_SPENT_LUA: an item pays for every call it made, wherever it ends).
- * Returns the new route count when applied, 0 when not.
+ * Returns 0 when not applied; when applied, {the new route count, the backlog field the item's work left, that
+ * work} ('' and '0' for an item with no backlog fields), so the caller's routing can count the move at once.
  */
 export const ITEM_REROUTE_LUA = `${CARRY_SPENT_LUA}
 ${BATCH_EVENTS_LUA}
@@ -61,8 +62,9 @@ if u[1] and u[2] then
   redis.call('HINCRBYFLOAT', KEYS[3], u[1], -tonumber(u[2]))
   redis.call('HINCRBYFLOAT', KEYS[3], moved, tonumber(u[2]))
   redis.call('HSET', KEYS[1], 'backlogField', moved)
+  return {#history, u[1], u[2]}
 end
-return #history
+return {#history, '', '0'}
 `;
 
 export const ITEM_REROUTE = redisScript<
@@ -75,5 +77,5 @@ export const ITEM_REROUTE = redisScript<
     leaving: string,
     ...spent: [] | [inputTokens: string, outputTokens: string, costUsd: string],
   ],
-  number
+  0 | [routes: number, leftField: string, work: string]
 >({ name: 'syItemReroute', keys: ['item', 'batch', 'backlog', 'events'], lua: ITEM_REROUTE_LUA });

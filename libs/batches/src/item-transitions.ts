@@ -175,7 +175,8 @@ export class ItemTransitions {
 
   /**
    * Moves an item to another provider: queued again, new route appended to its history. Returns the number
-   * of routes the item now has (a stable suffix for the new job's id), or 0 when it did not apply.
+   * of routes the item now has (a stable suffix for the new job's id), or 0 when it did not apply; and, when
+   * the item's work moved between providers' backlogs, from which field to which and how much.
    */
   async reroute({
     batchId,
@@ -186,11 +187,11 @@ export class ItemTransitions {
     statuses = ['running'],
     spent,
     left,
-  }: ItemReroute): Promise<number> {
+  }: ItemReroute): Promise<{ routes: number; moved?: BacklogMove }> {
     const leaving = left
       ? JSON.stringify({ key: providerKey(left.target, left.provider), why: left.why, ruleOut: left.ruleOut })
       : '';
-    return this.rerouteScript(
+    const reply = await this.rerouteScript(
       {
         item: this.keys.item(batchId, index),
         batch: this.keys.batch(batchId),
@@ -206,5 +207,16 @@ export class ItemTransitions {
         ...(spent ? carriedSpent(spent) : ([] as const)),
       ],
     );
+    if (reply === 0) return { routes: 0 };
+    const [routes, from, work] = reply;
+    const to = providerKey(route.target, route.provider);
+    return from === '' || from === to ? { routes } : { routes, moved: { from, to, work: Number(work) } };
   }
+}
+
+/** An item's work moving from one provider's backlog to another's (fields as providerKey names them). */
+export interface BacklogMove {
+  from: string;
+  to: string;
+  work: number;
 }

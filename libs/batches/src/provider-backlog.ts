@@ -1,7 +1,7 @@
 import type { RedisClient } from '#libs/redis';
 import type { RouteTarget } from '#libs/routing';
 import type { BatchKeys } from './batch-keys.js';
-import { providerKey } from './item-transitions.js';
+import { providerKey, type BacklogMove } from './item-transitions.js';
 
 /**
  * How old the shares' sums a routing call uses may be (ProviderBacklog.routing): the backlog drains over
@@ -10,7 +10,7 @@ import { providerKey } from './item-transitions.js';
  */
 export const ROUTING_BACKLOG_MAX_AGE_MS = 5_000;
 
-/** Batches created since the held read, past which the read is dropped rather than added to. */
+/** Changes noted since the held read (batches created, items moved), past which the read is dropped rather than added to. */
 const CREATED_KEPT_MAX = 1_000;
 
 /**
@@ -26,8 +26,11 @@ export class ProviderBacklog {
   private snapshot: { takenAt: number; sums: Map<string, number> } | undefined;
   /** The read of the shares under way, which every routing call that needs one waits for (single flight). */
   private reading: Promise<void> | undefined;
-  /** Batches this process created since, by the order they were noted (`seq`), each its work per provider. */
-  private created: Array<{ id: string; seq: number; work: Map<string, number> }> = [];
+  /**
+   * What this process changed since the held read, by the order it was noted (`seq`), as work per provider: the
+   * batches it created (`id`) and the items it moved to another provider (no id).
+   */
+  private created: Array<{ id?: string; seq: number; work: Map<string, number> }> = [];
   private noted = 0;
 
   constructor(
@@ -57,7 +60,8 @@ export class ProviderBacklog {
    * the read stale (the others wait for it), however many calls there are.
    *
    * Invalidation: the read is dropped by age only. What it cannot see until the next one is what other
-   * processes changed (another API's batches, items the worker finished or rerouted): at most `maxAgeMs` late.
+   * processes changed (another API's batches, another worker's reroutes) and items finished: at most `maxAgeMs`
+   * late. This process's own new batches and reroutes count at once (createdBatch, movedWork).
    * The shares stay the one record and exact (nothing derived is written), so a crash or a Cluster leaves
    * nothing wrong for long: the next read sums them again. `tokens` and `all` read them afresh, exactly.
    */
@@ -87,13 +91,32 @@ export class ProviderBacklog {
     if (this.created.length >= CREATED_KEPT_MAX) this.snapshot = undefined;
   }
 
+  /**
+   * An item this process just moved to another provider (a reroute, an escalation): its work counts at the new
+   * one, not the old, until a read that started after the move sums the shares, which hold it already. A burst
+   * of reroutes (a provider's outage turning its items away) otherwise saw the same backlog for up to the
+   * read's age and piled onto one provider. A read that started before the move and ended after it may have
+   * summed it too: then it counts twice until the next read, never missing.
+   */
+  movedWork({ from, to, work }: BacklogMove): void {
+    if (!this.snapshot && !this.reading) return;
+    this.created.push({
+      seq: this.noted++,
+      work: new Map([
+        [from, -work],
+        [to, work],
+      ]),
+    });
+    if (this.created.length >= CREATED_KEPT_MAX) this.snapshot = undefined;
+  }
+
   private async read(): Promise<void> {
     const from = this.noted;
     const takenAt = Date.now();
     const { ids, sums } = await this.sums();
     this.snapshot = { takenAt, sums };
     const listed = new Set(ids);
-    this.created = this.created.filter((c) => c.seq >= from && !listed.has(c.id));
+    this.created = this.created.filter((c) => c.seq >= from && !(c.id !== undefined && listed.has(c.id)));
   }
 
   /** The open batches read, and their shares summed per provider. */
