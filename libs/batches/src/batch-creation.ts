@@ -74,6 +74,19 @@ function idempotentBatch(value: string | null): IdempotentBatch | null {
   return { id, bodyHash: bodyHash ?? null };
 }
 
+/**
+ * A batch's share of the providers' backlogs: its items' work summed per provider, as the creation script writes
+ * it (BatchKeys.batchBacklog) and as routing counts a batch this process just created.
+ */
+export function backlogShare(items: readonly NewItem[]): Map<string, number> {
+  const share = new Map<string, number>();
+  for (const item of items) {
+    const field = providerKey(item.route.target, item.route.provider);
+    share.set(field, (share.get(field) ?? 0) + item.workTokens);
+  }
+  return share;
+}
+
 /** Items per call of the creation script (and per ZADD of their estimates): about 23,000 arguments a call. */
 const CREATION_CHUNK = 1000;
 
@@ -188,7 +201,6 @@ export class BatchCreation {
    */
   private async write(id: string, batch: NewBatch, items: NewItem[]): Promise<0 | 1> {
     const routes = { local: 0, cloud: 0 };
-    const backlog = new Map<string, number>();
     const multi = this.redis.multi() as unknown as ScriptCalls;
     const batchKey = this.keys.batch(id);
     for (let from = 0; from < items.length; from += CREATION_CHUNK) {
@@ -199,7 +211,6 @@ export class BatchCreation {
         const item = items[index];
         routes[item.route.target] += 1;
         const backlogField = providerKey(item.route.target, item.route.provider);
-        backlog.set(backlogField, (backlog.get(backlogField) ?? 0) + item.workTokens);
         keys.push(this.keys.item(id, index));
         hashes.push(
           pairs({
@@ -250,7 +261,7 @@ export class BatchCreation {
     this.queueCreate(
       multi,
       [batchKey, this.keys.batchBacklog(id)],
-      createBatchArgs([batchFields, pairs(Object.fromEntries(backlog))]),
+      createBatchArgs([batchFields, pairs(Object.fromEntries(backlogShare(items)))]),
     );
     const replies = await multi.exec();
     if (!replies) throw new Error(`batch ${id}: the creation transaction was aborted`);

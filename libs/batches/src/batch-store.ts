@@ -4,6 +4,7 @@ import { BatchBudget } from './batch-budget.js';
 import { BatchCancel } from './batch-cancel.js';
 import {
   BatchCreation,
+  backlogShare,
   type CreateOptions,
   type CreatedBatch,
   type IdempotentBatch,
@@ -21,7 +22,6 @@ import {
   type ItemUpdate,
   type LateCharge,
   type TransitionOutcome,
-  providerKey,
 } from './item-transitions.js';
 import { ProviderBacklog } from './provider-backlog.js';
 import { BatchRetention } from './batch-retention.js';
@@ -80,15 +80,7 @@ export class BatchStore {
   /** Creates the batch; its work counts in this process's routing backlog at once (ProviderBacklog.createdBatch). */
   async create(batch: NewBatch, items: NewItem[], options?: CreateOptions): Promise<CreatedBatch> {
     const created = await this.creation.create(batch, items, options);
-    if (created.created) {
-      // The same sums the creation script writes to the batch's share.
-      const work = new Map<string, number>();
-      for (const item of items) {
-        const field = providerKey(item.route.target, item.route.provider);
-        work.set(field, (work.get(field) ?? 0) + item.workTokens);
-      }
-      this.backlogs.createdBatch(created.id, work);
-    }
+    if (created.created) this.backlogs.createdBatch(created.id, backlogShare(items));
     return created;
   }
 
