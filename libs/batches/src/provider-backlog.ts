@@ -11,7 +11,7 @@ import { providerKey, type BacklogMove } from './item-transitions.js';
 export const ROUTING_BACKLOG_MAX_AGE_MS = 5_000;
 
 /** Changes noted since the held read (batches created, items moved), past which the read is dropped rather than added to. */
-const CREATED_KEPT_MAX = 1_000;
+const NOTES_KEPT_MAX = 1_000;
 
 /**
  * Work waiting or running on each provider, in generation-equivalent tokens. Each batch keeps its own share
@@ -30,7 +30,7 @@ export class ProviderBacklog {
    * What this process changed since the held read, by the order it was noted (`seq`), as work per provider: the
    * batches it created (`id`) and the items it moved to another provider (no id).
    */
-  private created: Array<{ id?: string; seq: number; work: Map<string, number> }> = [];
+  private notes: Array<{ id?: string; seq: number; work: Map<string, number> }> = [];
   private noted = 0;
 
   constructor(
@@ -54,7 +54,7 @@ export class ProviderBacklog {
 
   /**
    * Every provider's backlog as a routing call uses it: the sums of a read of the shares at most `maxAgeMs`
-   * old, plus the batches this process created since that read started (issue 17 §2: one HGETALL per open
+   * old, plus what this process changed since that read started (issue 17 §2: one HGETALL per open
    * batch on every call was 1,000 commands a call with 1,000 batches in flight). So a call costs no command
    * while the read is fresh, and the shares are read once per `maxAgeMs` per process, by whichever call finds
    * the read stale (the others wait for it), however many calls there are.
@@ -73,7 +73,7 @@ export class ProviderBacklog {
       if (!startedBefore) break;
     }
     const sums = new Map(this.snapshot!.sums);
-    for (const { work } of this.created) {
+    for (const { work } of this.notes) {
       for (const [field, tokens] of work) sums.set(field, (sums.get(field) ?? 0) + tokens);
     }
     return (target, provider) => Math.max(0, sums.get(providerKey(target, provider)) ?? 0);
@@ -83,12 +83,10 @@ export class ProviderBacklog {
    * A batch this process just created (its share written and in the open set): counted by routing calls until
    * a read counts its share, never both: a read drops it where it listed the batch, or started after it was
    * noted (then the batch was listed, or finished and its share is gone). Not kept where no read is held or
-   * under way (the next call reads the shares anyway), nor past CREATED_KEPT_MAX (the held read is dropped).
+   * under way (the next call reads the shares anyway), nor past NOTES_KEPT_MAX (the held read is dropped).
    */
   createdBatch(id: string, work: Map<string, number>): void {
-    if (!this.snapshot && !this.reading) return;
-    this.created.push({ id, seq: this.noted++, work });
-    if (this.created.length >= CREATED_KEPT_MAX) this.snapshot = undefined;
+    this.note(work, id);
   }
 
   /**
@@ -99,15 +97,22 @@ export class ProviderBacklog {
    * summed it too: then it counts twice until the next read, never missing.
    */
   movedWork({ from, to, work }: BacklogMove): void {
-    if (!this.snapshot && !this.reading) return;
-    this.created.push({
-      seq: this.noted++,
-      work: new Map([
+    this.note(
+      new Map([
         [from, -work],
         [to, work],
       ]),
-    });
-    if (this.created.length >= CREATED_KEPT_MAX) this.snapshot = undefined;
+    );
+  }
+
+  /**
+   * A change of this process's, counted by routing calls until a read that started after it (or, for a batch,
+   * listed it). Not kept where no read is held or under way: the next call reads the shares anyway.
+   */
+  private note(work: Map<string, number>, id?: string): void {
+    if (!this.snapshot && !this.reading) return;
+    this.notes.push({ id, seq: this.noted++, work });
+    if (this.notes.length >= NOTES_KEPT_MAX) this.snapshot = undefined;
   }
 
   private async read(): Promise<void> {
@@ -116,7 +121,7 @@ export class ProviderBacklog {
     const { ids, sums } = await this.sums();
     this.snapshot = { takenAt, sums };
     const listed = new Set(ids);
-    this.created = this.created.filter((c) => c.seq >= from && !(c.id !== undefined && listed.has(c.id)));
+    this.notes = this.notes.filter((c) => c.seq >= from && !(c.id !== undefined && listed.has(c.id)));
   }
 
   /** The open batches read, and their shares summed per provider. */
