@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
-import { startTestRedis, type TestRedis } from '../../test/support/redis-server-process.js';
+import { freePort, startTestRedis, type TestRedis } from '../../test/support/redis-server-process.js';
 import { AppProcess, ApiClient, sleep, startApp } from '../../test/support/system-under-test.js';
 import { ROUTING_BACKLOG_MAX_AGE_MS } from '#libs/batches';
 import { cloudOnlyEnv } from './cloud-only-env.js';
@@ -112,14 +111,6 @@ async function heapAfterGcMb(inspectPort: number): Promise<number> {
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise((r) => child.once('exit', r));
   return round(Number(out.trim()) / 2 ** 20);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 /** The API process's resident memory now (VmRSS), MiB. */

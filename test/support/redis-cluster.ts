@@ -1,11 +1,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { isReachable } from '#libs/redis';
-import { freePort } from './redis-server-process.js';
+import { freePorts } from './redis-server-process.js';
 
 const exec = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,15 +42,28 @@ export class CrashableCluster {
     return this.members.map((n) => `127.0.0.1:${n.port}`).join(',');
   }
 
+  /**
+   * Draws six ports whose bus ports (+10000) are free too, and starts the nodes. A port is free when drawn, but another
+   * process may bind it before redis-server does; that start is thrown away and the cluster starts again on new ports
+   * (at most three times, and only for that cause).
+   */
   static async start(): Promise<CrashableCluster> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await CrashableCluster.startOnce();
+      } catch (err) {
+        if (!(err instanceof PortTaken) || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  private static async startOnce(): Promise<CrashableCluster> {
     const root = mkdtempSync(join(tmpdir(), 'switchyard-chaos-cluster-'));
-    const nodes: ClusterMember[] = [];
-    for (let i = 0; i < 6; i++) {
-      const port = await freePort();
+    const nodes: ClusterMember[] = (await freePorts(6, { busOffset: 10_000 })).map((port) => {
       const dir = join(root, String(port));
       mkdirSync(dir);
-      nodes.push({ port, dir, child: null });
-    }
+      return { port, dir, child: null };
+    });
     const cluster = new CrashableCluster(nodes, root);
     try {
       for (const n of nodes) await cluster.spawn(n);
@@ -184,10 +197,50 @@ export class CrashableCluster {
     });
     node.child = child;
     const deadline = Date.now() + 30_000;
-    while (!(await isReachable('127.0.0.1', node.port))) {
-      if (child.exitCode !== null) throw new Error(`redis-server exited; see ${node.dir}/redis.log`);
+    // Reachable is not enough: another process may hold the port. The node is up when the server there is this child.
+    while (!(await isReachable('127.0.0.1', node.port)) || !(await answersAs(node.port, child.pid!))) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        const log = readLog(node.dir);
+        if (/Address already in use/i.test(log)) throw new PortTaken(node.port);
+        throw new Error(`redis-server exited; see ${node.dir}/redis.log`);
+      }
       if (Date.now() > deadline) throw new Error(`redis-server did not listen on ${node.port} within 30s`);
       await sleep(50);
     }
+  }
+}
+
+/** Another process bound a drawn port (or its bus port) before redis-server could. */
+class PortTaken extends Error {
+  constructor(port: number) {
+    super(`port ${port} or its cluster bus port was taken by another process before redis-server bound it`);
+  }
+}
+
+function readLog(dir: string): string {
+  try {
+    return readFileSync(join(dir, 'redis.log'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Whether the Redis on `port` is the process `pid` (INFO server's process_id). */
+async function answersAs(port: number, pid: number): Promise<boolean> {
+  const r = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  try {
+    await r.connect();
+    const info = await r.info('server');
+    return Number(/^process_id:(\d+)/m.exec(info)?.[1]) === pid;
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
   }
 }
