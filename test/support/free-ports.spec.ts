@@ -1,3 +1,4 @@
+import { describe, expect, it } from '@jest/globals';
 import { createServer } from 'node:net';
 import { freePort, freePorts } from './redis-server-process.js';
 
