@@ -5,6 +5,11 @@ export interface Side {
   p95Ms: number;
   /** Redis commands per item over the throughput phase (a script's inner commands included). */
   commandsPerItem: number;
+  /** The ten commands most called per item over that phase, most first. */
+  topCommandsPerItem: Record<string, number>;
+  /** Switchyard only: CPU ms the worker and the API used per item over that phase. */
+  workerCpuMsPerItem?: number;
+  apiCpuMsPerItem?: number;
 }
 
 /** The value at quantile `q` (0..1) of `values`, nearest rank; NaN when there are none. */

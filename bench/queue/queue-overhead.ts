@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue, Worker, type Job } from 'bullmq';
@@ -73,7 +73,7 @@ async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): P
   });
   try {
     await worker.waitUntilReady();
-    const commandsBefore = await commandsRun(redis);
+    const commandsBefore = await commandCounts(redis);
     const t0 = Date.now();
     for (let i = 0; i < opts.items; i += BATCH) {
       const n = Math.min(BATCH, opts.items - i);
@@ -83,7 +83,9 @@ async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): P
     }
     while (done.size < opts.items) await sleep(20);
     const itemsPerSec = opts.items / ((Math.max(...done.values()) - t0) / 1000);
-    const commandsPerItem = ((await commandsRun(redis)) - commandsBefore) / opts.items;
+    const commandsAfter = await commandCounts(redis);
+    const commandsPerItem = (sum(commandsAfter) - sum(commandsBefore)) / opts.items;
+    const topCommandsPerItem = perItem(commandsBefore, commandsAfter, opts.items);
 
     const latencies: number[] = [];
     for (let i = 0; i < opts.lone; i += 1) {
@@ -95,7 +97,13 @@ async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): P
       const record = await queue.getJob(job.id!);
       latencies.push(record!.finishedOn! - record!.timestamp);
     }
-    return { itemsPerSec, p50Ms: percentile(latencies, 0.5), p95Ms: percentile(latencies, 0.95), commandsPerItem };
+    return {
+      itemsPerSec,
+      p50Ms: percentile(latencies, 0.5),
+      p95Ms: percentile(latencies, 0.95),
+      commandsPerItem,
+      topCommandsPerItem,
+    };
   } finally {
     onDone = null;
     await worker.close();
@@ -127,7 +135,8 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
       return (json as { id: string }).id;
     };
 
-    const commandsBefore = await commandsRun(redis);
+    const commandsBefore = await commandCounts(redis);
+    const cpuBefore = await Promise.all(apps.map(cpuMs));
     const t0 = Date.now();
     const ids: string[] = [];
     for (let i = 0; i < opts.items; i += BATCH) {
@@ -142,7 +151,11 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
     }
     const itemsPerSec = opts.items / ((lastFinish - t0) / 1000);
     // Includes the heartbeats and the observer's polls over the phase: a few per second, against thousands of items.
-    const commandsPerItem = ((await commandsRun(redis)) - commandsBefore) / opts.items;
+    const commandsAfter = await commandCounts(redis);
+    const commandsPerItem = (sum(commandsAfter) - sum(commandsBefore)) / opts.items;
+    const topCommandsPerItem = perItem(commandsBefore, commandsAfter, opts.items);
+    const cpuAfter = await Promise.all(apps.map(cpuMs));
+    const [workerCpuMsPerItem, apiCpuMsPerItem] = cpuAfter.map((ms, i) => round((ms - cpuBefore[i]) / opts.items));
 
     const latencies: number[] = [];
     for (let i = 0; i < opts.lone; i += 1) {
@@ -150,22 +163,53 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
       assertAllCloud(batch);
       latencies.push(Date.parse(batch.finishedAt) - Date.parse(batch.createdAt));
     }
-    return { itemsPerSec, p50Ms: percentile(latencies, 0.5), p95Ms: percentile(latencies, 0.95), commandsPerItem };
+    return {
+      itemsPerSec,
+      p50Ms: percentile(latencies, 0.5),
+      p95Ms: percentile(latencies, 0.95),
+      commandsPerItem,
+      topCommandsPerItem,
+      workerCpuMsPerItem,
+      apiCpuMsPerItem,
+    };
   } finally {
     await Promise.all(apps.map((app) => app.stop()));
   }
 }
 
-/** Commands Redis has run since it started, summed over INFO commandstats. */
-async function commandsRun(redis: TestRedis): Promise<number> {
+/**
+ * CPU time (user + system) a process has used, ms, from /proc/<pid>/stat (clock ticks of 10 ms). Per item over
+ * the throughput phase it is steadier than items/s on a shared machine: other work slows a process, it does not
+ * make it spend more.
+ */
+async function cpuMs(app: AppProcess): Promise<number> {
+  const stat = await readFile(`/proc/${app.child.pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces, inside parentheses): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Calls per command since Redis started (INFO commandstats; a script's inner commands counted by name). */
+async function commandCounts(redis: TestRedis): Promise<Record<string, number>> {
   const client = new Redis(redis.port, '127.0.0.1', { lazyConnect: true });
   try {
     await client.connect();
     const info = await client.info('commandstats');
-    return [...info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    return Object.fromEntries([...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1], Number(m[2])]));
   } finally {
     client.disconnect();
   }
+}
+
+/** Per item, what each command added between two counts: the ten most called, most first. */
+function perItem(before: Record<string, number>, after: Record<string, number>, items: number): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(after)
+      .map(([name, n]) => [name, round((n - (before[name] ?? 0)) / items)] as const)
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 10),
+  );
 }
 
 /** The comparison is void if any item ran elsewhere (locally, or failed): say so instead of a ratio. */
@@ -212,6 +256,10 @@ async function record(name: string, result: unknown): Promise<void> {
   const out = join(dirname(fileURLToPath(import.meta.url)), '../../../bench/results', name);
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(result, null, 2) + '\n');
+}
+
+function sum(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 
 function round(x: number): number {
