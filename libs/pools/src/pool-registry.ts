@@ -8,11 +8,11 @@ import {
   type RatioSums,
   type TaskKind,
   type TokenCounts,
-  type TokenDirection,
 } from '#libs/routing';
 import { ewma } from '#libs/routing';
 import type { EngineKind } from '#libs/config';
 import type { EngineReading } from './engine-capacity.js';
+import { SumFolds, type PendingFold } from './sum-folds.js';
 
 /** What a consuming worker publishes about itself every few seconds. */
 export interface PoolHeartbeat {
@@ -58,24 +58,27 @@ export type SeenPool = PoolHeartbeat;
 export const SEEN_RETENTION_MS = 3_600_000;
 
 /**
- * Decayed sums, folded atomically: KEYS[1] a hash, ARGV[1] the decay, then pairs of a field and a JSON object
- * of increments. Each field holds a JSON object of sums; every sum is multiplied by the decay and its
- * increment added, and `samples` counts the folds. TokenCalibration's foldRatio and LatencyFit's foldFit,
- * done where concurrent workers cannot lose each other's samples.
+ * Decayed sums, folded atomically: KEYS[1] a hash, ARGV[1] the decay per sample, then triples of a field, a count
+ * of samples and a JSON object of their increments (already decayed among themselves: SumFolds). Each field holds
+ * a JSON object of sums; every sum is multiplied by the decay once per sample and the increment added, and
+ * `samples` counts them. TokenCalibration's foldRatio and LatencyFit's foldFit, done where concurrent workers
+ * cannot lose each other's samples.
  */
 const FOLD_SUMS_LUA = `
 local d = tonumber(ARGV[1])
-for i = 2, #ARGV, 2 do
+for i = 2, #ARGV, 3 do
+  local count = tonumber(ARGV[i + 1])
+  local dk = d ^ count
   local prev = redis.call('HGET', KEYS[1], ARGV[i])
   local s = prev and cjson.decode(prev) or {}
-  for k, v in pairs(cjson.decode(ARGV[i + 1])) do s[k] = (s[k] or 0) * d + v end
-  s.samples = (s.samples or 0) + 1
+  for k, v in pairs(cjson.decode(ARGV[i + 2])) do s[k] = (s[k] or 0) * dk + v end
+  s.samples = (s.samples or 0) + count
   redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(s))
 end
 `;
 
-const FOLD_SUMS = redisScript<'sums', readonly [decay: string, ...fieldIncrementPairs: string[]], null>({
-  name: 'syFoldSums',
+const FOLD_SUMS = redisScript<'sums', readonly [decay: string, ...fieldCountIncrementTriples: string[]], null>({
+  name: 'syFoldSums2',
   keys: ['sums'],
   lua: FOLD_SUMS_LUA,
 });
@@ -87,7 +90,9 @@ const FOLD_SUMS = redisScript<'sums', readonly [decay: string, ...fieldIncrement
  */
 export class PoolRegistry {
   private readonly global: string;
-  private readonly foldSums;
+  /** Token ratios and latency fits: one fold call in flight per hash, samples arriving meanwhile go in the next. */
+  private readonly ratioFolds: SumFolds;
+  private readonly fitFolds: SumFolds;
 
   constructor(
     private readonly redis: RedisClient,
@@ -95,7 +100,14 @@ export class PoolRegistry {
     private readonly ttlMs: number,
   ) {
     this.global = globalKeyPrefix(prefix);
-    this.foldSums = defineScript(redis, FOLD_SUMS);
+    const foldSums = defineScript(redis, FOLD_SUMS);
+    const sender = (key: string) => (decay: number, folds: PendingFold[]) =>
+      foldSums({ sums: key }, [
+        String(decay),
+        ...folds.flatMap((f) => [f.field, String(f.count), JSON.stringify(f.increments)]),
+      ]);
+    this.ratioFolds = new SumFolds(RATIO_DECAY, sender(this.ratiosKey()));
+    this.fitFolds = new SumFolds(FIT_DECAY, sender(this.fitKey()));
   }
 
   /**
@@ -182,24 +194,18 @@ export class PoolRegistry {
    * once, and a read-then-write lost a third of them in the end-to-end test.
    */
   async recordTokenRatios(kind: TaskKind, actual: TokenCounts, estimated: TokenCounts): Promise<void> {
-    const fold = (direction: TokenDirection, a: number, e: number) => [
-      ratioKey(direction, kind),
-      JSON.stringify({ actual: a, expected: e }),
-    ];
-    await this.foldSums({ sums: this.ratiosKey() }, [
-      String(RATIO_DECAY),
-      ...fold('input', actual.inputTokens, estimated.inputTokens),
-      ...fold('output', actual.outputTokens, estimated.outputTokens),
+    await Promise.all([
+      this.ratioFolds.record(ratioKey('input', kind), { actual: actual.inputTokens, expected: estimated.inputTokens }),
+      this.ratioFolds.record(ratioKey('output', kind), {
+        actual: actual.outputTokens,
+        expected: estimated.outputTokens,
+      }),
     ]);
   }
 
   /** One cloud call's duration against its work, for the provider's latency fit. */
   async recordCallTiming(provider: string, workTokens: number, ms: number): Promise<void> {
-    await this.foldSums({ sums: this.fitKey() }, [
-      String(FIT_DECAY),
-      provider,
-      JSON.stringify(fitPoint(workTokens, ms)),
-    ]);
+    await this.fitFolds.record(provider, fitPoint(workTokens, ms));
   }
 
   async latencyFit(provider: string): Promise<LatencyFit | null> {
