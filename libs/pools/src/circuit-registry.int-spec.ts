@@ -50,7 +50,7 @@ describe('CircuitRegistry (real Redis)', () => {
     const bad = p();
     for (const provider of [ok, bad]) for (let t = 0; t < 3; t++) await circuits.recordFailure(provider, t);
     await circuits.admit(ok, 10_005);
-    expect(await circuits.recordSuccess(ok, 10_006)).toEqual({ state: 'closed', failures: 0, openedAt: null });
+    expect(await circuits.recordSuccess(ok)).toEqual({ state: 'closed', failures: 0, openedAt: null });
     await circuits.admit(bad, 10_005);
     expect(await circuits.recordFailure(bad, 10_006)).toMatchObject({ state: 'open', openedAt: 10_006 });
     expect(await circuits.admit(bad, 15_000)).toBe('refused');

@@ -1,4 +1,5 @@
 import { defineScript, globalKeyPrefix, redisScript, type RedisClient } from '#libs/redis';
+import { NextCall } from './next-call.js';
 
 /**
  * closed → open after `failureThreshold` consecutive failures; open → half-open once `openMs` has
@@ -67,6 +68,8 @@ const CIRCUIT = redisScript<
 /** Circuit breakers shared by every worker and API replica through Redis, one per provider, updated atomically. */
 export class CircuitRegistry {
   private readonly circuitScript;
+  /** Per provider: successes asked for while one is being written share the next write (NextCall). */
+  private readonly successes = new Map<string, NextCall<Circuit>>();
 
   constructor(
     redis: RedisClient,
@@ -92,8 +95,18 @@ export class CircuitRegistry {
     return circuit.state === 'half-open' ? 'probe' : 'pass';
   }
 
-  async recordSuccess(provider: string, now = Date.now()): Promise<Circuit> {
-    return (await this.run(provider, 'success', now)).circuit;
+  /**
+   * A call answered: the circuit closes and its failures are forgotten. Every success clears it alike, so
+   * successes of calls that finish together share one write; each lands after its call answered, so a failure
+   * recorded before a success is cleared by it, as one by one.
+   */
+  async recordSuccess(provider: string): Promise<Circuit> {
+    let next = this.successes.get(provider);
+    if (!next) {
+      next = new NextCall(async () => (await this.run(provider, 'success', Date.now())).circuit);
+      this.successes.set(provider, next);
+    }
+    return next.run();
   }
 
   async recordFailure(provider: string, now = Date.now()): Promise<Circuit> {
