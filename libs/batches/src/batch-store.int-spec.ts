@@ -42,6 +42,24 @@ describe('BatchStore (real Redis)', () => {
       { idempotencyKey: key, bodyHash, whenWritten },
     );
 
+  // Issue 17 §1: every item of a batch read its task again, a command per item.
+  it('reads a batch’s task from Redis once, and an unknown batch’s every time', async () => {
+    const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 1 }]);
+    const keys = new BatchKeys(prefix);
+    const reads = jest.spyOn(redis, 'hget');
+    try {
+      expect(await store.task(id)).toEqual({ type: 'summarize' });
+      expect(await store.task(id)).toEqual({ type: 'summarize' });
+      expect(reads.mock.calls.filter(([key, field]) => key === keys.batch(id) && field === 'task')).toHaveLength(1);
+      const unknown = randomUUID();
+      expect(await store.task(unknown)).toBeNull();
+      expect(await store.task(unknown)).toBeNull();
+      expect(reads.mock.calls.filter(([key]) => key === keys.batch(unknown))).toHaveLength(2);
+    } finally {
+      reads.mockRestore();
+    }
+  });
+
   // Issue 13 §4: a record from before deadlines were bounded (P300000Y) made every read a RangeError (500).
   it('reads a batch whose stored deadline is outside the calendar, showing it as null', async () => {
     const { id } = await store.create(

@@ -4,9 +4,18 @@ import type { BatchView, ItemView, BatchTask } from '#libs/domain';
 import { toBatchView, toItemView } from './record-views.js';
 
 const ITEM_PAGE_MAX = 1000;
+/** Batches whose task a process keeps parsed: a worker runs items of a few batches at a time. */
+const TASK_CACHE = 256;
 
 /** Reading batches and items as the API shows them. */
 export class BatchViews {
+  /**
+   * Tasks read, by batch id, the newest TASK_CACHE. A batch's task is written with the batch and never changed,
+   * so an entry holds while the batch exists (an item of a batch since removed finds no record to run). Every
+   * item of a batch read it again before (issue 17 §1: a command per item).
+   */
+  private readonly tasks = new Map<string, BatchTask>();
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: BatchKeys,
@@ -30,8 +39,14 @@ export class BatchViews {
   }
 
   async task(id: string): Promise<BatchTask | null> {
+    const cached = this.tasks.get(id);
+    if (cached) return cached;
     const raw = await this.redis.hget(this.keys.batch(id), 'task');
-    return raw ? JSON.parse(raw) : null;
+    if (!raw) return null;
+    const task = JSON.parse(raw) as BatchTask;
+    this.tasks.set(id, task);
+    if (this.tasks.size > TASK_CACHE) this.tasks.delete(this.tasks.keys().next().value!);
+    return task;
   }
 
   /** Newest first. `before` is the createdAt (ms) of the last batch of the previous page; `tenant`: only its batches. */
