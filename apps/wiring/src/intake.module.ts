@@ -62,6 +62,7 @@ const BATCH_FINISH_METRICS = Symbol('BatchFinishMetrics');
           policy,
           {
             maxItems: c.http.maxItems,
+            deferFromItems: c.http.deferFromItems,
             maxItemBytes: c.http.maxItemBytes,
             maxOutputTokens: c.maxOutputTokens,
             localModels: c.localModels.map((m) => m.name),

@@ -131,6 +131,20 @@ export class BatchCreation {
   }
 
   /**
+   * Claims an idempotency key for `id` (step 1 alone, for a batch accepted before its items exist): null when
+   * claimed, otherwise what the key names already, written or not.
+   */
+  async claim(key: string, id: string, bodyHash: string): Promise<IdempotentBatch | null> {
+    const claimed = await this.redis.set(this.keys.idempotency(key), `${id} ${bodyHash}`, 'EX', 7 * 86_400, 'NX');
+    return claimed === 'OK' ? null : await this.findByIdempotencyKey(key);
+  }
+
+  /** Drops an idempotency key (one the API made for itself, once its batch exists). */
+  async release(key: string): Promise<void> {
+    await this.redis.del(this.keys.idempotency(key));
+  }
+
+  /**
    * Writes a batch and its items (steps above). With an idempotency key, a second call with the same key
    * returns the first batch's id and body hash instead of creating another (`created: false`).
    */

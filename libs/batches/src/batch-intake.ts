@@ -1,6 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
+  INTAKE_QUEUE,
   JobName,
+  expandJobId,
   QueueKind,
   deadlinePriority,
   itemJobId,
@@ -66,6 +68,9 @@ export type IntakeStore = Pick<
   | 'eachItem'
   | 'exists'
   | 'cancel'
+  | 'pending'
+  | 'claimIdempotencyKey'
+  | 'releaseIdempotencyKey'
 >;
 
 export class SubmissionRejected extends Error {
@@ -85,7 +90,8 @@ export class IdempotencyKeyReused extends Error {
 
 export interface Accepted {
   id: string;
-  status: 'queued';
+  /** `validating`: accepted on its validated body; a worker writes and enqueues its items (BatchIntake.expand). */
+  status: 'queued' | 'validating';
   total: number;
   /** false when an Idempotency-Key matched an earlier submission. */
   created: boolean;
@@ -105,12 +111,23 @@ export interface SubmitContext {
   chargeSource?: (work: { kind: 'code-migration'; task: unknown; items: RepoFiles['files'] }) => Promise<void>;
   /** The submitting request's id (X-Request-Id), put on every job of the batch for the worker's log lines. */
   requestId?: string;
+  /**
+   * A batch of at least `deferFromItems` items is answered once its body is validated and stored, `validating`,
+   * and a worker routes, writes, audits and enqueues its items (the REST API's submissions; issue 17 §2).
+   */
+  defer?: boolean;
+  /** Run once the batch is written, before its jobs are enqueued (an expansion's check for a cancel). */
+  beforeEnqueue?: (batchId: string) => Promise<void>;
 }
+
+/** What a batch's expansion came to (BatchIntake.expand). */
+export type Expansion = 'expanded' | 'failed' | 'gone';
 
 interface EnqueuePlan {
   order?: number[];
   parkMs?: Array<number | undefined>;
   requestId?: string;
+  beforeEnqueue?: (batchId: string) => Promise<void>;
 }
 
 export interface Quote {
@@ -124,19 +141,31 @@ export interface Quote {
  * Idempotency-Key, and nothing accepted (answered 202) is ever lost.
  */
 export class BatchIntake {
+  /**
+   * The limits a worker expanding an accepted body checks it against: the API held it to the size limits
+   * (MAX_ITEMS_PER_BATCH, MAX_ITEM_BYTES) when it accepted it, and a worker configured with smaller ones must
+   * not refuse what was answered 202. Every other check is made again. One object, so its schema is built once.
+   */
+  private readonly expansionLimits: SubmissionLimits;
+
   constructor(
     private readonly store: IntakeStore,
     private readonly queue: QueueLayer,
     private readonly directory: RoutingStateSource,
     private readonly policy: RoutingPolicy,
-    private readonly limits: SubmissionLimits,
+    private readonly limits: SubmissionLimits & {
+      /** Items from which a deferring submission (SubmitContext.defer) is expanded by a worker; 0: never. */
+      deferFromItems?: number;
+    },
     /** The registered repositories a `source.repo` must be one of, for the submitting tenant. */
     private readonly repositories: RepositoryGate,
     /** Where every initial route is recorded (the audit trail); tests may leave it out. */
     private readonly audit?: AuditRecorder,
     /** Counts each item's prompt with a local model's tokenizer, where this process has one. */
     private readonly tokens?: PromptTokens,
-  ) {}
+  ) {
+    this.expansionLimits = { ...limits, maxItems: Number.MAX_SAFE_INTEGER, maxItemBytes: undefined };
+  }
 
   /** One `switchyard.intake` span around it all: the batch's id, kind and size, and each item's route (no text). */
   async submit(
@@ -145,8 +174,54 @@ export class BatchIntake {
     now = Date.now(),
     context: SubmitContext = {},
   ): Promise<Accepted> {
+    return this.traced(body, idempotencyKey, now, context, this.limits);
+  }
+
+  /**
+   * A batch accepted on its validated body (`validating`), expanded into items: routed, written, audited and
+   * enqueued exactly as a submission answered at once, under the idempotency key its id was claimed with, at the
+   * time it was accepted (so its deadline is the one the 202 promised). A crash at any point is healed by
+   * running it again (its job is retried, or recovered from the crashed worker): the key names the same id,
+   * and a batch already written is resumed. A body the checks refuse now leaves the batch `failed` with the
+   * errors. `gone`: nothing pending (expanded before, or never staged).
+   */
+  async expand(batchId: string): Promise<Expansion> {
+    const pending = await this.store.pending.read(batchId);
+    if (!pending) return 'gone';
+    if (pending.failed) return 'failed';
+    const context: SubmitContext = {
+      tenant: pending.tenant,
+      requestId: pending.requestId,
+      // A cancel asked for while it was validating: its items are cancelled before any job exists.
+      beforeEnqueue: async (id) => {
+        if ((await this.store.pending.seal(id)).cancelRequested) await this.store.cancel(id);
+      },
+    };
+    try {
+      const body: unknown = JSON.parse(pending.body);
+      await this.traced(body, pending.idempotencyKey, pending.acceptedAt, context, this.expansionLimits, Date.now());
+    } catch (err) {
+      if (!(err instanceof SubmissionRejected || err instanceof IdempotencyKeyReused)) throw err;
+      const errors =
+        err instanceof SubmissionRejected ? err.errors : [{ field: 'Idempotency-Key', message: err.message }];
+      await this.store.pending.fail(batchId, errors);
+      return 'failed';
+    }
+    await this.store.pending.finish(batchId);
+    if (pending.ownKey) await this.store.releaseIdempotencyKey(pending.idempotencyKey);
+    return 'expanded';
+  }
+
+  private traced(
+    body: unknown,
+    idempotencyKey: string | undefined,
+    now: number,
+    context: SubmitContext,
+    limits: SubmissionLimits,
+    routeAt = now,
+  ): Promise<Accepted> {
     return traceIntake({ requestId: context.requestId }, async (span) => {
-      const { accepted, kind } = await this.accept(span, body, idempotencyKey, now, context);
+      const { accepted, kind } = await this.accept(span, body, idempotencyKey, now, context, limits, routeAt);
       recordBatch(span, { batchId: accepted.id, kind, items: accepted.total, created: accepted.created });
       return accepted;
     });
@@ -158,15 +233,23 @@ export class BatchIntake {
     idempotencyKey: string | undefined,
     now: number,
     context: SubmitContext,
+    limits: SubmissionLimits,
+    /** When the items are routed: `now` (the acceptance, which sets the deadline), or later for an expansion. */
+    routeAt = now,
   ): Promise<{ accepted: Accepted; kind: BatchSubmission['kind'] }> {
-    const check = await checkSubmissionCompiled(body, this.limits, now);
+    const check = await checkSubmissionCompiled(body, limits, now);
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { deadlineAt } = check;
     const { kind } = check.submission;
+    const deferred = context.defer ? this.deferredItems(check.submission) : 0;
+    if (deferred > 0) {
+      const accepted = await this.stage(body, check.submission, deadlineAt, deferred, idempotencyKey, now, context);
+      return { accepted, kind };
+    }
     // Routing's reads start with the idempotency lookup, not after it: a keyed submission waits one wave of
     // round trips, not three (issue 17); they are wasted only on a retry. Caught here so that a submission
     // ending before they are awaited (a retry, a reused key, a refused source) leaves no unhandled rejection.
-    const reading = Promise.all([this.directory.calibration(), this.directory.routingState(now)]);
+    const reading = Promise.all([this.directory.calibration(), this.directory.routingState(routeAt)]);
     reading.catch(() => undefined);
     // The same key with another body is a client bug, not a retry: answering the first batch would hide it.
     const bodyHash = idempotencyKey ? canonicalHash(body) : undefined;
@@ -175,13 +258,13 @@ export class BatchIntake {
     const existing = found?.id ?? null;
     // A repeated submission finds its branch created by its own batch: only a new one must be free.
     const { submission, output } = await this.withSourceFiles(check.submission, context, existing === null);
-    if (existing) return { accepted: await this.resume(existing, submission, deadlineAt, context.requestId), kind };
+    if (existing) return { accepted: await this.resume(existing, submission, deadlineAt, context), kind };
 
     const [calibration, state] = await reading;
     const work = this.workItems(submission, deadlineAt, calibration);
     const decisions = this.route(submission, work, state);
     for (const [index, d] of decisions.entries()) recordRoute(span, { index, ...d });
-    const at = new Date(now).toISOString();
+    const at = new Date(routeAt).toISOString();
     const items: NewItem[] = work.map((w, i) => ({
       itemId: w.item.itemId,
       sensitivity: w.item.sensitivity,
@@ -230,7 +313,7 @@ export class BatchIntake {
     const { id, created } = stored;
     if (!created) {
       if (stored.bodyHash && stored.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
-      return { accepted: await this.resume(id, submission, deadlineAt, context.requestId), kind };
+      return { accepted: await this.resume(id, submission, deadlineAt, context), kind };
     }
     // In the plan's order: among equal deadlines a local pool runs first come first, as the plan assumed.
     const order = work.map((_, i) => i).sort((a, b) => decisions[a].rank - decisions[b].rank || a - b);
@@ -238,10 +321,74 @@ export class BatchIntake {
       id,
       work.map((w) => w.item),
       items.map((i) => i.route),
-      { order, parkMs: decisions.map((d) => d.parkMs), requestId: context.requestId },
+      {
+        order,
+        parkMs: decisions.map((d) => d.parkMs),
+        requestId: context.requestId,
+        beforeEnqueue: context.beforeEnqueue,
+      },
     );
     for (const [i, { route }] of items.entries()) metrics.itemRouted(route, Boolean(decisions[i].parkMs));
     return { accepted: { id, status: 'queued', total: items.length, created: true }, kind };
+  }
+
+  /**
+   * How many items a submission that may be deferred holds when it is to be: at least `deferFromItems`, listed
+   * in the body (a repository's files are read, and charged to the caller, while the request waits). 0: not.
+   */
+  private deferredItems(s: BatchSubmission): number {
+    const from = this.limits.deferFromItems ?? 0;
+    if (from <= 0) return 0;
+    const count = s.kind === 'code-migration' ? (s.source ? 0 : (s.items?.length ?? 0)) : s.items.length;
+    return count >= from ? count : 0;
+  }
+
+  /**
+   * Accepts a validated body without its items (issue 17 §2): the idempotency key (the client's, or one of
+   * the API's own) is claimed for a new id, the body is stored (PendingIntakes), and the batch's expansion is
+   * enqueued: a 100,000-item batch is answered in about a second instead of the minute its items take to be
+   * routed, written, audited and enqueued. Each step is repeatable: the same body under the same key finds its
+   * id, stores the body again if the first attempt died before, and adds the same job (one id per batch).
+   */
+  private async stage(
+    body: unknown,
+    submission: BatchSubmission,
+    deadlineAt: number,
+    total: number,
+    idempotencyKey: string | undefined,
+    now: number,
+    context: SubmitContext,
+  ): Promise<Accepted> {
+    const bodyHash = canonicalHash(body);
+    let id: string = randomUUID();
+    const ownKey = idempotencyKey === undefined;
+    const key = idempotencyKey ?? `intake:${id}`;
+    const claimed = await this.store.claimIdempotencyKey(key, id, bodyHash);
+    if (claimed) {
+      // A body stored before bodies were hashed has no hash to compare (as accept treats it).
+      if (claimed.bodyHash && claimed.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
+      if (await this.store.exists(claimed.id)) return { id: claimed.id, status: 'queued', total, created: false };
+      id = claimed.id;
+    }
+    if (!claimed || !(await this.store.pending.exists(id))) {
+      await this.store.pending.stage({
+        id,
+        body: JSON.stringify(body),
+        idempotencyKey: key,
+        ownKey,
+        acceptedAt: now,
+        tenant: context.tenant ?? null,
+        requestId: context.requestId,
+        kind: submission.kind,
+        sensitivity: submission.sensitivity,
+        deadlineAt,
+        total,
+      });
+    }
+    await this.queue.enqueue(INTAKE_QUEUE, [
+      { name: JobName.ExpandBatch, data: { batchId: id }, jobId: expandJobId(id) },
+    ]);
+    return { id, status: 'validating', total, created: claimed === null };
   }
 
   /** The plan a submission would get, without storing or enqueuing anything. */
@@ -261,7 +408,14 @@ export class BatchIntake {
 
   /** Cancels what has not started; running items are aborted by their workers. Null for an unknown batch. */
   async cancel(batchId: string): Promise<{ cancelled: number } | null> {
-    if (!(await this.store.exists(batchId))) return null;
+    if (!(await this.store.exists(batchId))) {
+      // Still validating: cancelled as soon as its items exist (BatchIntake.expand), before they run.
+      const pending = await this.store.pending.view(batchId);
+      if (!pending || pending.status === 'failed') return pending && { cancelled: 0 };
+      if (await this.store.pending.requestCancel(batchId)) return { cancelled: pending.counts.total };
+      // Written meanwhile: cancelled as any batch.
+      if (!(await this.store.exists(batchId))) return null;
+    }
     const indexes = new Set(await this.store.cancel(batchId));
     // The store is the truth (a worker skips cancelled items); removing the jobs just frees the queue.
     for await (const i of this.store.eachItem(batchId)) {
@@ -312,7 +466,7 @@ export class BatchIntake {
     id: string,
     submission: BatchSubmission,
     deadlineAt: number,
-    requestId: string | undefined,
+    { requestId, beforeEnqueue }: Pick<SubmitContext, 'requestId' | 'beforeEnqueue'>,
   ): Promise<Accepted> {
     const batch = await this.store.get(id);
     if (!batch) throw new Error(`batch ${id} named by an idempotency key is missing`);
@@ -324,7 +478,7 @@ export class BatchIntake {
       const items = this.workItems(submission, deadlineAt, undefined, id).map((w) => w.item);
       // The earlier attempt may have died before or after its audit write; a route recorded twice beats one missing.
       await this.recordRoutes(id, items, routes, await this.directory.routingState());
-      await this.enqueue(id, items, routes, { requestId });
+      await this.enqueue(id, items, routes, { requestId, beforeEnqueue });
     }
     return { id, status: 'queued', total: batch.counts.total, created: false };
   }
@@ -373,8 +527,9 @@ export class BatchIntake {
     batchId: string,
     items: WorkItem[],
     routes: ItemRoute[],
-    { order = items.map((_, i) => i), parkMs = [], requestId }: EnqueuePlan = {},
+    { order = items.map((_, i) => i), parkMs = [], requestId, beforeEnqueue }: EnqueuePlan = {},
   ): Promise<void> {
+    await beforeEnqueue?.(batchId);
     const byQueue = new Map<string, { ref: QueueRef; jobs: JobSpec[] }>();
     for (const index of order) {
       const item = items[index];

@@ -39,6 +39,13 @@ export class BatchKeys {
   batchBacklog(batchId: string): string {
     return `${this.prefix}:sy:backlog:${hashTag(batchId)}`;
   }
+  /**
+   * A batch accepted but not yet expanded into items (PendingIntakes, issue 17 §2): its validated body and who
+   * sent it, until a worker has routed, written, audited and enqueued its items. In the batch's slot.
+   */
+  intake(id: string): string {
+    return `${this.prefix}:sy:intake:${hashTag(id)}`;
+  }
   /** Every batch id, scored by createdAt. */
   index(): string {
     return `${this.global}:batches`;

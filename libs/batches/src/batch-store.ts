@@ -25,6 +25,7 @@ import {
 } from './item-transitions.js';
 import { ProviderBacklog } from './provider-backlog.js';
 import { BatchRetention } from './batch-retention.js';
+import { PendingIntakes } from './pending-intakes.js';
 
 // Where callers have always imported these from.
 export type { ItemSpent } from './batch-budget.js';
@@ -55,6 +56,8 @@ export class BatchStore {
   readonly events: BatchEvents;
   /** Deletes batches finished more than RESULT_TTL ago (the worker's retention sweep). */
   readonly retention: BatchRetention;
+  /** Batches accepted on their validated body, not yet expanded into items (issue 17 §2). */
+  readonly pending: PendingIntakes;
 
   constructor(redis: RedisClient, prefix: string) {
     const keys = new BatchKeys(prefix);
@@ -66,6 +69,7 @@ export class BatchStore {
     this.backlogs = new ProviderBacklog(redis, keys);
     this.events = new BatchEvents(keys);
     this.retention = new BatchRetention(redis, keys);
+    this.pending = new PendingIntakes(redis, keys);
   }
 
   /**
@@ -75,6 +79,15 @@ export class BatchStore {
   async findByIdempotencyKey(key: string): Promise<IdempotentBatch | null> {
     const found = await this.creation.findByIdempotencyKey(key);
     return found && (await this.views.exists(found.id)) ? found : null;
+  }
+
+  /** Claims an idempotency key for a batch accepted before its items exist: null, or what the key names already. */
+  claimIdempotencyKey(key: string, id: string, bodyHash: string): Promise<IdempotentBatch | null> {
+    return this.creation.claim(key, id, bodyHash);
+  }
+
+  releaseIdempotencyKey(key: string): Promise<void> {
+    return this.creation.release(key);
   }
 
   /** Creates the batch; its work counts in this process's routing backlog at once (ProviderBacklog.createdBatch). */
@@ -101,8 +114,9 @@ export class BatchStore {
     return this.views.exists(id);
   }
 
-  get(id: string): Promise<BatchView | null> {
-    return this.views.get(id);
+  /** The batch, or while a worker expands it into items, its pending view (`validating`, or `failed`). */
+  async get(id: string): Promise<BatchView | null> {
+    return (await this.views.get(id)) ?? (await this.pending.view(id));
   }
 
   task(id: string): Promise<BatchTask | null> {

@@ -97,6 +97,8 @@ export interface AppConfig {
     port: number;
     maxBodyBytes: number;
     maxItems: number;
+    /** Items from which a POSTed batch is answered `validating` and expanded by a worker (INTAKE_DEFER_ITEMS; 0: never). */
+    deferFromItems: number;
     maxItemBytes: number;
     /** Server-Sent Event streams open at once, per API process (SSE_MAX_STREAMS) and per key (SSE_MAX_STREAMS_PER_KEY). */
     maxStreams: number;
@@ -263,6 +265,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       port: e.int('PORT', 3000, 0, 65535),
       maxBodyBytes: e.int('MAX_BODY_BYTES', 10 * 1024 * 1024, 1024),
       maxItems: e.int('MAX_ITEMS_PER_BATCH', 10_000, 1),
+      deferFromItems: e.int('INTAKE_DEFER_ITEMS', 5_000, 0),
       maxItemBytes: e.int('MAX_ITEM_BYTES', 1024 * 1024, 1),
       maxStreams: e.int('SSE_MAX_STREAMS', 256, 1),
       maxStreamsPerKey: e.int('SSE_MAX_STREAMS_PER_KEY', 16, 1),

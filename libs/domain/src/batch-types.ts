@@ -167,7 +167,11 @@ export interface BatchOrigin {
 export const ITEM_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type ItemStatus = (typeof ITEM_STATUSES)[number];
 
-export type BatchStatus = 'queued' | 'running' | 'completed' | 'partial' | 'failed' | 'cancelled';
+/**
+ * `validating`: accepted, its items not written yet (a large batch a worker expands, issue 17 §2); a batch whose
+ * expansion refused its body is `failed` with `errors`.
+ */
+export type BatchStatus = 'validating' | 'queued' | 'running' | 'completed' | 'partial' | 'failed' | 'cancelled';
 
 export type ItemCounts = Record<ItemStatus, number> & { total: number };
 
@@ -241,6 +245,8 @@ export interface BatchView {
   estimatedFinishAt: string | null;
   /** The callback the batch was submitted with (docs/api.md#callbacks). */
   callback: { url: string; events: CallbackEvent[] } | null;
+  /** Only on a batch that failed before any item existed: what its validation refused, field by field. */
+  errors?: Array<{ field: string; message: string }>;
 }
 
 export interface ItemView {

@@ -7,6 +7,7 @@ export { JobQueue } from './job-queue.js';
 export { type ConsumerHandle, type JobContext, type QueueLayer } from './queue-layer.js';
 export {
   CALLBACKS_QUEUE,
+  INTAKE_QUEUE,
   RETENTION_QUEUE,
   JobName,
   MAINTENANCE_QUEUE,
@@ -15,6 +16,7 @@ export {
   SCHEDULES_QUEUE,
   branchOutputJobId,
   configuredQueues,
+  expandJobId,
   itemJobId,
   queueName,
   queueRefFor,

@@ -31,6 +31,9 @@ export const OUTPUTS_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider: 
 /** The results retention sweep (RESULT_TTL): finished batches past it are deleted, one pass at a time. */
 export const RETENTION_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider: 'retention' };
 
+/** Large batches accepted on their validated body, expanded into items by a worker (BatchIntake.expand, issue 17 §2). */
+export const INTAKE_QUEUE: QueueRef = { kind: QueueKind.Maintenance, provider: 'intake' };
+
 /** Callback deliveries, and the sweep that enqueues the events of finished batches whose trigger a crash ate. */
 export const CALLBACKS_QUEUE: QueueRef = { kind: QueueKind.Callbacks, provider: 'deliveries' };
 
@@ -63,6 +66,7 @@ export function configuredQueues(
     OUTPUTS_QUEUE,
     CALLBACKS_QUEUE,
     RETENTION_QUEUE,
+    INTAKE_QUEUE,
   ];
 }
 
@@ -81,6 +85,8 @@ export enum JobName {
   CallbackSweep = 'callback-sweep',
   /** Deletes batches finished more than RESULT_TTL ago. */
   RetentionSweep = 'retention-sweep',
+  /** Routes, writes, audits and enqueues the items of a batch accepted on its validated body. */
+  ExpandBatch = 'expand-batch',
 }
 
 export interface JobPayloads {
@@ -92,6 +98,7 @@ export interface JobPayloads {
   [JobName.DeliverCallback]: { batchId: string; event: CallbackEvent; index?: number };
   [JobName.CallbackSweep]: Record<string, never>;
   [JobName.RetentionSweep]: Record<string, never>;
+  [JobName.ExpandBatch]: { batchId: string };
 }
 
 export interface JobSpec<N extends JobName = JobName> {
@@ -103,6 +110,11 @@ export interface JobSpec<N extends JobName = JobName> {
   priority?: number;
   /** Not to be taken before this many milliseconds from now (an item parked for a provider that is down). */
   delayMs?: number;
+}
+
+/** The job id of a batch's expansion: one per batch, so a retried submission adds nothing. */
+export function expandJobId(batchId: string): string {
+  return `expand.${batchId}`;
 }
 
 /** The job id of one item: stable across retries and re-submissions of the same batch. */
