@@ -43,7 +43,10 @@ export class BatchesController {
 
   @ApiDoc({
     summary: 'Submit a batch',
-    description: 'Routes every item (local model or cloud provider), stores and enqueues them; poll Location.',
+    description:
+      'Routes every item (local model or cloud provider), stores and enqueues them; poll Location. A batch of at least ' +
+      'INTAKE_DEFER_ITEMS items is answered `validating` once its body is checked and stored, and a worker routes, ' +
+      'stores and enqueues its items (seconds to a minute for 100,000); until then it has no items to page.',
     headers: { 'Idempotency-Key': { description: 'The same key and body answer the same batch (per tenant)' } },
     body: 'BatchSubmission',
     answer: { description: 'Accepted and queued', json: 'BatchAccepted', location: '/v1/batches/{id}' },
@@ -64,7 +67,13 @@ export class BatchesController {
     // Idempotency keys are per tenant: another tenant's identical key must not answer with this batch's id.
     const scopedKey = key && caller ? `tenant:${caller.tenant}:${key}` : key;
     // The request id rides on the batch's jobs, so the worker's lines about its items name this request.
-    const context = { tenant: caller?.tenant ?? null, chargeSource: this.sourceCharge(caller, res), requestId };
+    // A large batch is answered once its body is validated and stored (`validating`): a worker writes its items.
+    const context = {
+      tenant: caller?.tenant ?? null,
+      chargeSource: this.sourceCharge(caller, res),
+      requestId,
+      defer: true,
+    };
     const { id, status, total } = await this.intake.submit(body, scopedKey, Date.now(), context);
     // The 202 is a promise that the batch survives losing this master (REDIS_WAIT_REPLICAS): the intake's last
     // write (after the jobs) is on this client, so WAIT here covers the batch, its items, routes and jobs.
@@ -155,7 +164,12 @@ export class BatchesController {
     const from = boundedInt('offset', offset, 0, 0, Number.MAX_SAFE_INTEGER);
     const items = await this.store.items(id, from, boundedInt('limit', limit, 100, 1, 1000));
     const next = from + items.length;
-    return { items, total: batch.counts.total, nextOffset: next < batch.counts.total ? next : null };
+    // A batch still validating has no item yet: no next page to ask for (a pager would ask for this one forever).
+    return {
+      items,
+      total: batch.counts.total,
+      nextOffset: items.length > 0 && next < batch.counts.total ? next : null,
+    };
   }
 
   /** One JSON line per item, read a page at a time so a 10k-item batch never sits in memory. */

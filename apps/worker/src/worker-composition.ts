@@ -34,6 +34,7 @@ import { LocalModelPool } from './local-model-pool.js';
 import { ProviderBatchRunner } from './provider-batch-runner.js';
 import { ProviderFeedback } from './provider-feedback.js';
 import { ScheduleRunner } from './schedule-runner.js';
+import { IntakeExpander } from './intake-expander.js';
 import { ResultRetention } from './result-retention.js';
 
 /** The shared services the worker is built from: the libs' Nest providers (Redis-backed stores, the queue layer, the routing policy). */
@@ -61,6 +62,8 @@ export interface WorkerParts {
   processor: ItemProcessor;
   watchdog: EscalationWatchdog;
   scheduleRunner: ScheduleRunner;
+  /** Expands batches the API accepted as `validating` into items (INTAKE_DEFER_ITEMS). */
+  intakeExpander: IntakeExpander;
   branchWriter: BranchOutputWriter;
   callbackDeliverer: CallbackDeliverer;
   resultRetention: ResultRetention;
@@ -133,6 +136,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
       maxOutputTokens,
     }),
     scheduleRunner: new ScheduleRunner(jobs, s.schedules, s.intake),
+    intakeExpander: new IntakeExpander(jobs, s.intake),
     branchWriter: new BranchOutputWriter(jobs, store, s.branchOutputs, config.branchOutputAuthor),
     callbackDeliverer: new CallbackDeliverer({
       jobs,

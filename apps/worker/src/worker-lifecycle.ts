@@ -78,6 +78,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
       });
     }
     scheduleRunner.start();
+    this.parts.intakeExpander.start();
     await branchWriter.start();
     await this.parts.callbackDeliverer.start();
     await this.parts.resultRetention.start();
@@ -94,6 +95,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     await Promise.all([
       watchdog.stop(drainMs),
       scheduleRunner.stop(drainMs),
+      this.parts.intakeExpander.stop(drainMs),
       branchWriter.stop(drainMs),
       this.parts.callbackDeliverer.stop(drainMs),
       this.parts.resultRetention.stop(drainMs),

@@ -108,7 +108,9 @@ const route = z.object({ target, provider: z.string(), model: z.string(), reason
 const batchView = z.object({
   id: z.string(),
   kind: z.enum(BATCH_KINDS),
-  status: z.enum(['queued', 'running', 'completed', 'partial', 'failed', 'cancelled']),
+  status: z
+    .enum(['validating', 'queued', 'running', 'completed', 'partial', 'failed', 'cancelled'])
+    .meta({ description: '`validating`: accepted, its items not written yet (INTAKE_DEFER_ITEMS)' }),
   counts: z.object({ total: z.number().int(), ...Object.fromEntries(ITEM_STATUSES.map((s) => [s, z.number().int()])) }),
   sensitivity,
   deadline: iso,
@@ -137,6 +139,10 @@ const batchView = z.object({
     .nullable()
     .meta({ description: 'Latest routing estimate among its open items; null once finished' }),
   callback: z.object({ url: z.string(), events: z.array(z.enum(['batch.finished', 'item.finished'])) }).nullable(),
+  errors: z
+    .array(z.object({ field: z.string(), message: z.string() }))
+    .optional()
+    .meta({ description: 'Only on a batch that failed before any item existed: what its validation refused' }),
 });
 
 const itemView = z.object({
@@ -302,7 +308,7 @@ const ANSWERS = {
     .meta({ description: 'Every 4xx answer: the status, a message and, where one field is at fault, `field`' }),
   BatchAccepted: z.object({
     id: z.string(),
-    status: z.enum(['queued', 'running', 'completed', 'partial', 'failed', 'cancelled']),
+    status: z.enum(['validating', 'queued', 'running', 'completed', 'partial', 'failed', 'cancelled']),
     total: z.number().int(),
   }),
   Quote: z.object({

@@ -1,0 +1,100 @@
+import { describe, expect, it } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { useSystem } from './support/use-system.js';
+
+/**
+ * Issue 17 §2: a large batch is answered once its body is validated and stored (`validating`), and a worker
+ * routes, writes, audits and enqueues its items. Run on real processes: the API alone first, so what the
+ * answer promised can be read before any worker exists; then a worker, which must expand exactly what was
+ * accepted, honour a cancel asked for while it was validating, and leave nothing of the pending record behind.
+ */
+const doc = (tag: string, i: number) => ({
+  id: `${tag}-${i}`,
+  text: `deferred-${tag}-${i}: minutes of the planning committee, item by item. `.repeat(4),
+});
+const body = (tag: string, n: number) => ({
+  kind: 'document-processing',
+  sensitivity: 'public',
+  deadline: 'PT30M',
+  task: { type: 'summarize', maxTokens: 8 },
+  items: Array.from({ length: n }, (_, i) => doc(tag, i)),
+});
+
+describe('a large batch answered as validating and expanded by a worker (INTAKE_DEFER_ITEMS)', () => {
+  const sys = useSystem(
+    ({ double }) => ({
+      OPENAI_BASE_URL: double.url,
+      OPENAI_API_KEY: 'test-key',
+      CLOUD_PROVIDER_NAME: 'frontier',
+      CLOUD_MAX_SENSITIVITY: 'internal',
+      CLOUD_PRICE_INPUT_PER_M: '0',
+      CLOUD_PRICE_OUTPUT_PER_M: '0',
+      INTAKE_DEFER_ITEMS: '4',
+    }),
+    { double: { apiKey: 'test-key' }, workers: 0 },
+  );
+
+  it('answers at once, shows the batch validating until a worker expands it, then runs exactly what it accepted', async () => {
+    const { client, double } = sys;
+    const small = await client.request('POST', '/v1/batches', body('small', 3));
+    expect(small.status).toBe(202);
+    expect(small.json.status).toBe('queued');
+
+    const key = { 'idempotency-key': 'deferred-1' };
+    const accepted = await client.request('POST', '/v1/batches', body('big', 6), key);
+    expect(accepted.status).toBe(202);
+    expect(accepted.json).toEqual({ id: expect.any(String), status: 'validating', total: 6 });
+    const id = accepted.json.id as string;
+    expect(accepted.headers.get('location')).toBe(`/v1/batches/${id}`);
+
+    // No worker yet: the batch reads as validating, with its total and no item to page (a pager must stop).
+    const pending = await client.request('GET', `/v1/batches/${id}`);
+    expect(pending.status).toBe(200);
+    expect(pending.json).toMatchObject({ id, status: 'validating', counts: { total: 6, queued: 0 }, finishedAt: null });
+    const page = await client.request('GET', `/v1/batches/${id}/items`);
+    expect(page.json).toEqual({ items: [], total: 6, nextOffset: null });
+
+    // The same key and body answer the same batch; the same key with another body is the client's bug.
+    const again = await client.request('POST', '/v1/batches', body('big', 6), key);
+    expect(again.json).toEqual({ id, status: 'validating', total: 6 });
+    const reused = await client.request('POST', '/v1/batches', body('other', 6), key);
+    expect(reused.status).toBe(422);
+
+    // Cancelled while validating: none of its items may ever reach the provider.
+    const doomed = await client.request('POST', '/v1/batches', body('doomed', 5));
+    expect(doomed.json.status).toBe('validating');
+    const cancel = await client.request('DELETE', `/v1/batches/${doomed.json.id}`);
+    expect(cancel.status).toBe(200);
+    expect(cancel.json).toMatchObject({ cancelled: 5 });
+    expect(double.completionRequests()).toHaveLength(0);
+
+    sys.startWorker();
+    const done = await client.waitFinished(id);
+    expect(done).toMatchObject({ status: 'completed', counts: { total: 6, completed: 6 }, routes: { cloud: 6 } });
+    // The deadline is the one the 202 promised: 30 minutes from acceptance, not from the expansion.
+    expect(Date.parse(done.deadline) - Date.parse(done.createdAt)).toBe(30 * 60_000);
+    const items = await client.request('GET', `/v1/batches/${id}/items`);
+    expect(items.json.items.map((i: { id: string }) => i.id)).toEqual(body('big', 6).items.map((i) => i.id));
+
+    const cancelled = await client.waitFinished(doomed.json.id);
+    expect(cancelled).toMatchObject({ status: 'cancelled', counts: { total: 5, cancelled: 5, completed: 0 } });
+    expect((await client.waitFinished(small.json.id)).status).toBe('completed');
+    const sent = double.completionRequests().map((r) => JSON.stringify(r.body));
+    expect(sent.filter((b) => b.includes('deferred-big-'))).toHaveLength(6);
+    expect(sent.filter((b) => b.includes('deferred-doomed-'))).toHaveLength(0);
+
+    // Every route was audited, once per item, as for a batch answered after its items were written.
+    const audit = await client.request('GET', `/v1/audit?batchId=${id}&kind=route`);
+    expect(audit.status).toBe(200);
+    expect(new Set(audit.json.entries.map((e: { index: number }) => e.index)).size).toBe(6);
+
+    // Nothing pending is left, nor the idempotency key the API made for the batch sent without one.
+    const { redis } = sys.internals();
+    await sleep(200);
+    expect(await redis.keys(`${sys.env.SWITCHYARD_PREFIX}:sy:intake:*`)).toEqual([]);
+    expect(await redis.keys(`*${sys.env.SWITCHYARD_PREFIX}:sy}:idem:intake:*`)).toEqual([]);
+    // Listed like any batch once it exists.
+    const list = await client.request('GET', '/v1/batches?limit=10');
+    expect(list.json.batches.map((b: { id: string }) => b.id)).toEqual(expect.arrayContaining([id, doomed.json.id]));
+  });
+});
