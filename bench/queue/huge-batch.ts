@@ -13,8 +13,9 @@ import { cloudOnlyEnv } from './cloud-only-env.js';
  * Issue 17 §2, `npm run bench:queue -- --huge`: one huge batch through the real API and worker, and routing
  * with a large backlog in flight. Phases, each on its own system over the same private Redis:
  *
- * - intake: a batch of `--items` (100,000) summarize items POSTed at once: time to the 202, and the API's
- *   memory before, at its peak while accepting, and after (RSS from /proc, V8 heap from /metrics); then a
+ * - intake: a batch of `--items` (100,000) summarize items POSTed at once: time to the 202 (`validating` at or
+ *   over INTAKE_DEFER_ITEMS) and until a worker has expanded it into queued items, and the API's memory
+ *   before, at its peak while accepting, and after (RSS from /proc, V8 heap from /metrics); then a
  *   page of items from the far end of the batch and the whole NDJSON result stream, with the API's peak RSS
  *   while streaming (neither may load the batch). With `--finish`, waits for the batch to finish too; with
  *   `--worker-after`, the worker starts once the batch is accepted (intake alone, nothing running beside it).
@@ -210,17 +211,41 @@ async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOpt
     });
     const acceptMs = performance.now() - t0;
     const [redisAfter, statsAfter] = await Promise.all([redisWork(admin), commandStats(admin)]);
+    const acceptPeakRssMb = await sampling.stop();
+    const { id, status: acceptedAs } = json as { id: string; status: string };
+    worker ??= startApp('worker', e);
+    const expanding = peakRss(worker);
+    // A batch at or over INTAKE_DEFER_ITEMS is answered `validating`: a worker routes, writes, audits and
+    // enqueues its items after the 202. Until it reads otherwise, the expansion is still running.
+    let status = acceptedAs;
+    while (status === 'validating') {
+      await sleep(100);
+      status = (await client.request('GET', `/v1/batches/${id}`)).json.status as string;
+    }
+    const writtenMs = performance.now() - t0;
+    if (status === 'failed') throw new Error(`the batch failed to expand: ${worker.output.join('').slice(-2000)}`);
+    // Its items are written (it reads queued); its jobs are enqueued until the worker logs the expansion done.
+    let expansionLine: string | undefined;
+    while (acceptedAs === 'validating' && !expansionLine) {
+      expansionLine = worker.output
+        .join('')
+        .split('\n')
+        .find((line) => line.includes('batch expanded') && line.includes(id));
+      if (!expansionLine) await sleep(100);
+    }
+    const expandedMs = performance.now() - t0;
+    const workerPeakRssMb = await expanding.stop();
+    const workerExpansionMs = expansionLine ? Number(/"ms":(\d+)/.exec(expansionLine)?.[1]) : undefined;
+    const [redisExpanded, statsExpanded] = await Promise.all([redisWork(admin), commandStats(admin)]);
     admin.disconnect();
     // Per item, by command, counting those scripts run (an EVALSHA and each command inside it).
-    const perItem = Object.fromEntries(
-      Object.entries(delta(statsBefore, statsAfter))
-        .map(([name, calls]) => [name, Math.round((calls / opts.items) * 100) / 100] as const)
-        .filter(([, calls]) => calls >= 0.01)
-        .sort((a, b) => b[1] - a[1]),
-    );
-    const acceptPeakRssMb = await sampling.stop();
-    const id = (json as { id: string }).id;
-    worker ??= startApp('worker', e);
+    const perItem = (from: Record<string, number>, to: Record<string, number>) =>
+      Object.fromEntries(
+        Object.entries(delta(from, to))
+          .map(([name, calls]) => [name, Math.round((calls / opts.items) * 100) / 100] as const)
+          .filter(([, calls]) => calls >= 0.01)
+          .sort((a, b) => b[1] - a[1]),
+      );
     const after = await memory(api, client, inspectPort);
     await sleep(5000);
     const settled = await memory(api, client, inspectPort);
@@ -252,15 +277,29 @@ async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOpt
       workerRanDuringIntake: !opts.workerAfter,
       bodyBytes: Buffer.byteLength(body),
       bodyLimitBytes: BODY_LIMIT,
+      acceptedAs,
       acceptMs: Math.round(acceptMs),
-      // What Redis itself did while the batch was accepted (with --worker-after, intake alone): the floor a
-      // 202 given after every item is written and enqueued cannot go under on this machine.
+      // From the POST until the batch no longer reads `validating` (its items routed and written), and until
+      // the worker logged it expanded (audited and enqueued too); with --worker-after, the worker's start-up is
+      // in both. workerExpansionMs: the expansion job's own time, as the worker logged it.
+      writtenMs: Math.round(writtenMs),
+      expandedMs: Math.round(expandedMs),
+      workerExpansionMs,
+      // What Redis itself did until the 202, then from the 202 until the batch was expanded (with the worker
+      // running items beside it, unless --worker-after; even then, items start as their jobs are enqueued).
       redisDuringAccept: {
         cpuMs: Math.round(redisAfter.cpuMs - redisBefore.cpuMs),
         commands: redisAfter.commands - redisBefore.commands,
-        perItem,
+        perItem: perItem(statsBefore, statsAfter),
+      },
+      redisDuringExpansion: {
+        cpuMs: Math.round(redisExpanded.cpuMs - redisAfter.cpuMs),
+        commands: redisExpanded.commands - redisAfter.commands,
+        perItem: perItem(statsAfter, statsExpanded),
       },
       apiMemory: { before, acceptPeakRssMb, after, settled5s: settled },
+      // The expanding worker's resident memory at its peak (it holds the batch's items while it writes them).
+      workerExpansionPeakRssMb: workerPeakRssMb,
       itemsPage: { offset: Math.max(0, opts.items - 100), ms: Math.round(pageMs) },
       resultStream: { lines, ms: Math.round(streamMs), peakRssMb: streamPeakRssMb },
       ...(finished ? { finished } : {}),
