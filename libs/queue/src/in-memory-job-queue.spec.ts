@@ -19,7 +19,9 @@ const tuning: QueueTuning = {
 };
 const local = queueRefFor('local', 'tiny');
 const cloud = queueRefFor('cloud', 'frontier');
-const QUEUES: QueueRef[] = [local, cloud, MAINTENANCE_QUEUE, SCHEDULES_QUEUE];
+/** Used by one test alone, so its counts are its own. */
+const retried = queueRefFor('local', 'retried');
+const QUEUES: QueueRef[] = [local, cloud, retried, MAINTENANCE_QUEUE, SCHEDULES_QUEUE];
 const item = (index: number): WorkItem => ({
   batchId: 'b',
   index,
@@ -205,6 +207,38 @@ describe.each([
     });
     // A rate-limited job is taken again without spending an attempt; a failed one is retried up to `attempts`.
     expect([...seen].sort()).toEqual(['b.0#1', 'b.1#1', 'b.1#2 last', 'b.2#1', 'b.3#1', 'b.3#1'].sort());
+  });
+
+  it('requeues a job whose attempts are spent (reset), adds a completed or unknown one anew, leaves one waiting', async () => {
+    await h.jobs.enqueue(retried, [run(7), run(8)]);
+    expect(await h.jobs.requeue(retried, run(8))).toBe('present');
+    expect(await h.jobs.requeue(retried, run(9))).toBe('added');
+    expect((await h.jobs.depth(retried)).waiting).toBe(3);
+    const seen: string[] = [];
+    let down = true;
+    consumers.push(
+      h.jobs.consume<JobName.RunItem>(
+        retried,
+        async (job) => {
+          seen.push(`${job.id}#${job.attempt}`);
+          if (down && job.data.index === 7) throw new Error('Redis away');
+          return 'done';
+        },
+        { concurrency: 1 },
+      ),
+    );
+    await h.settle(retried);
+    expect(await h.jobs.depth(retried)).toMatchObject({ completed: 2, failed: 1 });
+    // Enqueueing a failed job's id again adds nothing: a sweep needs requeue to run it again.
+    await h.jobs.enqueue(retried, [run(7)]);
+    expect((await h.jobs.depth(retried)).failed).toBe(1);
+    down = false;
+    expect(await h.jobs.requeue(retried, run(7))).toBe('retried');
+    await h.settle(retried);
+    expect(await h.jobs.requeue(retried, run(7))).toBe('added');
+    await h.settle(retried);
+    expect(await h.jobs.depth(retried)).toMatchObject({ completed: 3, failed: 0 });
+    expect(seen.filter((s) => s.startsWith('b.7#'))).toEqual(['b.7#1', 'b.7#2', 'b.7#1', 'b.7#1']);
   });
 });
 

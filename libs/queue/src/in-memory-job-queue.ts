@@ -114,6 +114,18 @@ export class InMemoryJobQueue implements QueueLayer {
     return true;
   }
 
+  async requeue(queue: QueueRef, spec: JobSpec): Promise<'added' | 'retried' | 'present'> {
+    const job = this.jobsById.get(`${this.queueOf(queue)}:${spec.jobId}`);
+    if (job?.state === 'failed') {
+      Object.assign(job, { state: 'waiting', readyAt: this.now(), attemptsMade: 0, failedReason: undefined });
+      return 'retried';
+    }
+    if (job && job.state !== 'completed') return 'present';
+    if (job) this.jobsById.delete(`${job.queue}:${job.id}`);
+    await this.enqueue(queue, [spec]);
+    return 'added';
+  }
+
   async depth(queue: QueueRef): Promise<QueueDepth> {
     const name = this.queueOf(queue);
     const depth: QueueDepth = { waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 0, failed: 0 };

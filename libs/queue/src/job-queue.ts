@@ -75,6 +75,25 @@ export class JobQueue implements QueueLayer {
     }
   }
 
+  async requeue(queue: QueueRef, spec: JobSpec): Promise<'added' | 'retried' | 'present'> {
+    const job = await this.queue(queue).getJob(spec.jobId);
+    if (job) {
+      const state = await job.getState();
+      if (state === 'failed') {
+        try {
+          await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+          return 'retried';
+        } catch {
+          return 'present'; // retried by another process between the read and the retry
+        }
+      }
+      if (state !== 'completed' && state !== 'unknown') return 'present';
+      await job.remove().catch(() => undefined);
+    }
+    await this.enqueue(queue, [spec]);
+    return 'added';
+  }
+
   async depth(queue: QueueRef): Promise<QueueDepth> {
     const c = await this.queue(queue).getJobCounts(
       'waiting',

@@ -47,6 +47,12 @@ export interface QueueLayer {
   enqueue(queue: QueueRef, jobs: JobSpec[]): Promise<void>;
   /** Removes a job that has not started; returns false if it is running, finished or unknown. */
   removeWaiting(queue: QueueRef, jobId: string): Promise<boolean>;
+  /**
+   * Makes sure the job will run (again): one that failed its last attempt goes back to waiting with its attempts
+   * reset, one that completed or is unknown is added anew, one waiting, delayed or running is left as it is. For
+   * a sweep that finds work a job should have done (a record still pending) after its job gave up.
+   */
+  requeue(queue: QueueRef, job: JobSpec): Promise<'added' | 'retried' | 'present'>;
   depth(queue: QueueRef): Promise<QueueDepth>;
   /** Upserts a Job Scheduler: one job per slot on `queue`, however many processes call this (the id is the key). */
   schedule<N extends JobName>(
