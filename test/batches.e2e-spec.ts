@@ -310,6 +310,7 @@ describe('batches end to end', () => {
       'callbacks.deliveries',
       'inference-cloud.frontier',
       'inference-local.tiny',
+      'maintenance.intake',
       'maintenance.outputs',
       'maintenance.retention',
       'maintenance.schedules',

@@ -96,6 +96,7 @@ describe('local model pools', () => {
       'callbacks.deliveries',
       'inference-local.alpha',
       'inference-local.beta',
+      'maintenance.intake',
       'maintenance.outputs',
       'maintenance.retention',
       'maintenance.schedules',

@@ -78,7 +78,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
       });
     }
     scheduleRunner.start();
-    this.parts.intakeExpander.start();
+    await this.parts.intakeExpander.start();
     await branchWriter.start();
     await this.parts.callbackDeliverer.start();
     await this.parts.resultRetention.start();

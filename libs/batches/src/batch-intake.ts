@@ -199,17 +199,51 @@ export class BatchIntake {
     };
     try {
       const body: unknown = JSON.parse(pending.body);
-      await this.traced(body, pending.idempotencyKey, pending.acceptedAt, context, this.expansionLimits, Date.now());
+      // The key names this batch for a week; an expansion that comes later (its job retried by the sweep after
+      // an outage) claims it again, or, if the client has since reused it for another body, one of its own.
+      let { idempotencyKey: key, ownKey } = pending;
+      const bodyHash = canonicalHash(body);
+      const holder = await this.store.claimIdempotencyKey(key, batchId, bodyHash);
+      if (holder && holder.id !== batchId) {
+        [key, ownKey] = [`intake:${batchId}`, true];
+        await this.store.claimIdempotencyKey(key, batchId, bodyHash);
+      }
+      pending.ownKey = ownKey;
+      pending.idempotencyKey = key;
+      await this.traced(body, key, pending.acceptedAt, context, this.expansionLimits, Date.now());
     } catch (err) {
       if (!(err instanceof SubmissionRejected || err instanceof IdempotencyKeyReused)) throw err;
       const errors =
         err instanceof SubmissionRejected ? err.errors : [{ field: 'Idempotency-Key', message: err.message }];
       await this.store.pending.fail(batchId, errors);
+      if (pending.ownKey) await this.store.releaseIdempotencyKey(pending.idempotencyKey);
       return 'failed';
     }
     await this.store.pending.finish(batchId);
     if (pending.ownKey) await this.store.releaseIdempotencyKey(pending.idempotencyKey);
     return 'expanded';
+  }
+
+  /**
+   * The intake sweep: a batch still pending whose expansion job gave up (its last attempt failed while Redis
+   * was away longer than its retries, or a worker was killed twice mid-way) or was lost gets it back, attempts
+   * reset. An id listed without a record for a minute is dropped (expanded meanwhile, or its staging died
+   * before the 202); a failed one is dropped too.
+   */
+  async requeuePending(now = Date.now()): Promise<{ requeued: number; dropped: number }> {
+    let requeued = 0;
+    let dropped = 0;
+    for (const { id, acceptedAt } of await this.store.pending.listed()) {
+      const state = await this.store.pending.state(id);
+      if (state === 'pending') {
+        const spec = { name: JobName.ExpandBatch, data: { batchId: id }, jobId: expandJobId(id) } as const;
+        if ((await this.queue.requeue(INTAKE_QUEUE, spec)) !== 'present') requeued += 1;
+      } else if (state === 'failed' || now - acceptedAt > 60_000) {
+        await this.store.pending.unlist(id);
+        dropped += 1;
+      }
+    }
+    return { requeued, dropped };
   }
 
   private traced(

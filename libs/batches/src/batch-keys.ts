@@ -46,6 +46,10 @@ export class BatchKeys {
   intake(id: string): string {
     return `${this.prefix}:sy:intake:${hashTag(id)}`;
   }
+  /** Batches accepted on their body and not yet expanded (nor failed), scored by acceptance: the intake sweep's list. */
+  pendingIntakes(): string {
+    return `${this.global}:intakes:pending`;
+  }
   /** Every batch id, scored by createdAt. */
   index(): string {
     return `${this.global}:batches`;

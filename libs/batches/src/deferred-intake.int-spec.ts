@@ -7,6 +7,7 @@ import type { RepositoryGate } from '#libs/repositories';
 import { RoutingPolicy, TokenCalibration, type ProviderView } from '#libs/routing';
 import type { AuditEvent, AuditRecorder } from '#libs/audit';
 import { BatchIntake, IdempotencyKeyReused, type IntakeStore } from './batch-intake.js';
+import { BatchKeys } from './batch-keys.js';
 import { BatchStore } from './batch-store.js';
 
 /**
@@ -185,9 +186,63 @@ describe('deferred intake: accepted validating, expanded by a worker (real Redis
     expect(failed).toMatchObject({ status: 'failed', counts: { total: 3 }, finishedAt: expect.any(String) });
     expect(failed!.errors?.[0].field).toBe('model');
     expect(await redis.hexists(`${prefix}:sy:intake:{${id}}`, 'body')).toBe(0);
+    // Kept a week to be read, and off the sweep's list.
+    expect(await redis.ttl(`${prefix}:sy:intake:{${id}}`)).toBeGreaterThan(6 * 86_400);
+    expect((await store.pending.listed()).map((l) => l.id)).not.toContain(id);
+    expect(await ownIdempotencyKeys()).not.toContain(`{${prefix}:sy}:idem:intake:${id}`);
     expect(await worker.expand(id)).toBe('failed');
 
     const big = await api.submit(body(5, 'sized'), undefined, Date.now(), { defer: true });
     expect(await worker.expand(big.id)).toBe('expanded');
+  });
+
+  it('an expansion whose job spent its attempts is requeued by the sweep and runs; an accepted body never expires', async () => {
+    // What the tests above left mid-expansion (a crash after the batch was written) is finished first.
+    for (const { id } of await store.pending.listed())
+      expect(await intakeOn(new CrashingQueue()).expand(id)).toBe('expanded');
+    let clock = Date.now();
+    const jobs = new CrashingQueue({ now: () => clock });
+    const intake = intakeOn(jobs);
+    const { id } = await intake.submit(body(3, 'sweep'), 'sweep-key', clock, { defer: true });
+    const record = `${prefix}:sy:intake:{${id}}`;
+    expect(await redis.ttl(record)).toBe(-1);
+    let away = true;
+    jobs.consume<JobName.ExpandBatch>(
+      INTAKE_QUEUE,
+      async (job) => {
+        if (away) throw new Error('Redis away');
+        return intake.expand(job.data.batchId);
+      },
+      { concurrency: 1 },
+    );
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      clock += 60_000;
+      await jobs.runNext(INTAKE_QUEUE);
+    }
+    expect(jobs.job(INTAKE_QUEUE, `expand.${id}`)).toMatchObject({ state: 'failed', attemptsMade: 3 });
+    expect(await store.get(id)).toMatchObject({ status: 'validating' });
+
+    // Meanwhile the client's key expired (a week passed) and they reused it for another batch.
+    await redis.del(`{${prefix}:sy}:idem:sweep-key`);
+    const other = await intake.submit(body(2, 'reuse'), 'sweep-key', clock);
+    expect(other.id).not.toBe(id);
+
+    away = false;
+    expect(await intake.requeuePending(clock)).toEqual({ requeued: 1, dropped: 0 });
+    expect(jobs.job(INTAKE_QUEUE, `expand.${id}`)).toMatchObject({ state: 'waiting', attemptsMade: 0 });
+    await jobs.runNext(INTAKE_QUEUE);
+    expect(jobs.job(INTAKE_QUEUE, `expand.${id}`)).toMatchObject({ state: 'completed', returnValue: 'expanded' });
+    // The batch the 202 named, with every item; the other batch keeps the key.
+    expect(await store.get(id)).toMatchObject({ status: 'queued', counts: { total: 3, queued: 3 } });
+    expect(itemJobs(jobs).filter((j) => j.data.batchId === id)).toHaveLength(3);
+    expect(await store.findByIdempotencyKey('sweep-key')).toMatchObject({ id: other.id });
+    expect(await ownIdempotencyKeys()).toEqual([]);
+    expect(await intake.requeuePending(clock)).toEqual({ requeued: 0, dropped: 0 });
+
+    // Listed a moment before its record is written (or its staging died before the 202): dropped after a minute.
+    await redis.zadd(new BatchKeys(prefix).pendingIntakes(), clock, 'ghost');
+    expect(await intake.requeuePending(clock + 30_000)).toEqual({ requeued: 0, dropped: 0 });
+    expect(await intake.requeuePending(clock + 61_000)).toEqual({ requeued: 0, dropped: 1 });
+    expect(await store.pending.listed()).toEqual([]);
   });
 });

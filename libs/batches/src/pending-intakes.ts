@@ -3,8 +3,11 @@ import type { BatchKind, BatchView, Sensitivity } from '#libs/domain';
 import type { BatchKeys } from './batch-keys.js';
 import type { FieldError } from './batch-submission.js';
 
-/** How long an accepted body waits for a worker before Redis drops it: as long as an idempotency key holds. */
-const PENDING_TTL_S = 7 * 86_400;
+/**
+ * How long a failed expansion's record (its errors, no body) is kept. A pending body has no expiry: it was
+ * answered 202, so it stays until a worker has expanded it, however long that takes (the intake sweep).
+ */
+const FAILED_TTL_S = 7 * 86_400;
 
 /** A batch accepted on its validated body, before a worker has expanded it into items. */
 export interface PendingIntake {
@@ -42,30 +45,53 @@ export class PendingIntakes {
     private readonly keys: BatchKeys,
   ) {}
 
-  /** Stores an accepted body (again: a retry of the same submission writes the same record). */
+  /**
+   * Stores an accepted body (again: a retry of the same submission writes the same record). Listed for the
+   * sweep first: in Redis Cluster the list and the record are in different slots, and a listed id without a
+   * record is dropped by the sweep, while a record nobody lists could wait for ever.
+   */
   async stage(p: PendingIntake): Promise<void> {
     const key = this.keys.intake(p.id);
-    await this.redis
-      .multi()
-      .hset(key, {
-        id: p.id,
-        body: p.body,
-        idempotencyKey: p.idempotencyKey,
-        ownKey: p.ownKey ? 1 : 0,
-        acceptedAt: p.acceptedAt,
-        kind: p.kind,
-        sensitivity: p.sensitivity,
-        deadlineAt: p.deadlineAt,
-        total: p.total,
-        ...(p.tenant ? { tenant: p.tenant } : {}),
-        ...(p.requestId ? { requestId: p.requestId } : {}),
-      })
-      .expire(key, PENDING_TTL_S)
-      .exec();
+    await this.redis.zadd(this.keys.pendingIntakes(), p.acceptedAt, p.id);
+    await this.redis.hset(key, {
+      id: p.id,
+      body: p.body,
+      idempotencyKey: p.idempotencyKey,
+      ownKey: p.ownKey ? 1 : 0,
+      acceptedAt: p.acceptedAt,
+      kind: p.kind,
+      sensitivity: p.sensitivity,
+      deadlineAt: p.deadlineAt,
+      total: p.total,
+      ...(p.tenant ? { tenant: p.tenant } : {}),
+      ...(p.requestId ? { requestId: p.requestId } : {}),
+    });
+  }
+
+  /**
+   * Batches accepted and neither expanded nor failed yet, with when each was accepted (some may have just
+   * finished, or be listed a moment before their record is written).
+   */
+  async listed(): Promise<Array<{ id: string; acceptedAt: number }>> {
+    const flat = await this.redis.zrange(this.keys.pendingIntakes(), 0, -1, 'WITHSCORES');
+    const out: Array<{ id: string; acceptedAt: number }> = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i], acceptedAt: Number(flat[i + 1]) });
+    return out;
+  }
+
+  /** Drops an id from the sweep's list (its record is gone or failed). */
+  async unlist(id: string): Promise<void> {
+    await this.redis.zrem(this.keys.pendingIntakes(), id);
   }
 
   async exists(id: string): Promise<boolean> {
     return (await this.redis.exists(this.keys.intake(id))) === 1;
+  }
+
+  /** Whether a batch is pending (not failed), failed, or has no record, without reading its body. */
+  async state(id: string): Promise<'pending' | 'failed' | null> {
+    const [found, failedAt] = await this.redis.hmget(this.keys.intake(id), 'id', 'failedAt');
+    return found === null ? null : failedAt === null ? 'pending' : 'failed';
   }
 
   /** The accepted body and its sender, or null when there is none (expanded already, or never staged). */
@@ -77,7 +103,7 @@ export class PendingIntakes {
 
   /**
    * The expansion refused the body (it cannot be routed or written as sent): kept as `failed` with the errors,
-   * without the body, until the record's own expiry (a week from acceptance).
+   * without the body, for a week.
    */
   async fail(id: string, errors: FieldError[], now = Date.now()): Promise<void> {
     const key = this.keys.intake(id);
@@ -85,7 +111,9 @@ export class PendingIntakes {
       .multi()
       .hset(key, { failedAt: now, errors: JSON.stringify(errors) })
       .hdel(key, 'body')
+      .expire(key, FAILED_TTL_S)
       .exec();
+    await this.unlist(id);
   }
 
   /**
@@ -106,6 +134,7 @@ export class PendingIntakes {
   /** The batch's jobs are enqueued: nothing is pending any more. */
   async finish(id: string): Promise<void> {
     await this.redis.del(this.keys.intake(id));
+    await this.unlist(id);
   }
 
   /**

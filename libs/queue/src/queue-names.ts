@@ -87,6 +87,8 @@ export enum JobName {
   RetentionSweep = 'retention-sweep',
   /** Routes, writes, audits and enqueues the items of a batch accepted on its validated body. */
   ExpandBatch = 'expand-batch',
+  /** Requeues the expansion of accepted batches still pending whose job gave up (or was lost). */
+  IntakeSweep = 'intake-sweep',
 }
 
 export interface JobPayloads {
@@ -99,6 +101,7 @@ export interface JobPayloads {
   [JobName.CallbackSweep]: Record<string, never>;
   [JobName.RetentionSweep]: Record<string, never>;
   [JobName.ExpandBatch]: { batchId: string };
+  [JobName.IntakeSweep]: Record<string, never>;
 }
 
 export interface JobSpec<N extends JobName = JobName> {
