@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
+import OpenAI, { toFile } from 'openai';
 import { useSystem } from './support/use-system.js';
 
 /**
@@ -20,6 +21,18 @@ const body = (tag: string, n: number) => ({
   items: Array.from({ length: n }, (_, i) => doc(tag, i)),
 });
 
+const ADMIN_KEY = 'sy-deferred-intake-admin-key-0123456789';
+/** An OpenAI batch input file of `n` chat lines, as the official SDK uploads it. */
+const jsonl = (tag: string, n: number) =>
+  Array.from({ length: n }, (_, i) =>
+    JSON.stringify({
+      custom_id: `${tag}-${i}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `deferred-${tag}-${i}` }], max_tokens: 8 },
+    }),
+  ).join('\n');
+
 describe('a large batch answered as validating and expanded by a worker (INTAKE_DEFER_ITEMS)', () => {
   const sys = useSystem(
     ({ double }) => ({
@@ -30,12 +43,15 @@ describe('a large batch answered as validating and expanded by a worker (INTAKE_
       CLOUD_PRICE_INPUT_PER_M: '0',
       CLOUD_PRICE_OUTPUT_PER_M: '0',
       INTAKE_DEFER_ITEMS: '4',
+      ADMIN_API_KEY: ADMIN_KEY,
+      OPENAI_BATCH_SENSITIVITY: 'public',
     }),
     { double: { apiKey: 'test-key' }, workers: 0 },
   );
 
   it('answers at once, shows the batch validating until a worker expands it, then runs exactly what it accepted', async () => {
-    const { client, double } = sys;
+    const { double } = sys;
+    const client = sys.client.withKey(ADMIN_KEY);
     const small = await client.request('POST', '/v1/batches', body('small', 3));
     expect(small.status).toBe(202);
     expect(small.json.status).toBe('queued');
@@ -68,6 +84,29 @@ describe('a large batch answered as validating and expanded by a worker (INTAKE_
     expect(cancel.json).toMatchObject({ cancelled: 5 });
     expect(double.completionRequests()).toHaveLength(0);
 
+    // The OpenAI surface: a large file's batch is `validating` as OpenAI's are, cancelling while it is.
+    const openai = new OpenAI({ baseURL: `${sys.url}/openai/v1`, apiKey: ADMIN_KEY, maxRetries: 0 });
+    const create = async (tag: string) => {
+      const file = await openai.files.create({
+        file: await toFile(Buffer.from(jsonl(tag, 5)), 'in.jsonl'),
+        purpose: 'batch',
+      });
+      return openai.batches.create({
+        input_file_id: file.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+    };
+    const chat = await create('chat');
+    expect(chat).toMatchObject({
+      status: 'validating',
+      request_counts: { total: 5, completed: 0, failed: 0 },
+      in_progress_at: null,
+    });
+    const dropped = await create('dropped');
+    expect(await openai.batches.cancel(dropped.id)).toMatchObject({ status: 'cancelling' });
+    expect((await openai.batches.retrieve(chat.id)).status).toBe('validating');
+
     sys.startWorker();
     const done = await client.waitFinished(id);
     expect(done).toMatchObject({ status: 'completed', counts: { total: 6, completed: 6 }, routes: { cloud: 6 } });
@@ -79,9 +118,27 @@ describe('a large batch answered as validating and expanded by a worker (INTAKE_
     const cancelled = await client.waitFinished(doomed.json.id);
     expect(cancelled).toMatchObject({ status: 'cancelled', counts: { total: 5, cancelled: 5, completed: 0 } });
     expect((await client.waitFinished(small.json.id)).status).toBe('completed');
+    const settled = async (batchId: string) => {
+      for (;;) {
+        const b = await openai.batches.retrieve(batchId);
+        if (['completed', 'failed', 'cancelled', 'expired'].includes(b.status)) return b;
+        await sleep(100);
+      }
+    };
+    const chatDone = await settled(chat.id);
+    expect(chatDone).toMatchObject({ status: 'completed', request_counts: { total: 5, completed: 5, failed: 0 } });
+    const output = (await (await openai.files.content(chatDone.output_file_id!)).text()).trim().split('\n');
+    expect(output.map((l) => JSON.parse(l).custom_id).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `chat-${i}`));
+    const droppedDone = await settled(dropped.id);
+    expect(droppedDone).toMatchObject({ status: 'cancelled', request_counts: { total: 5, completed: 0, failed: 5 } });
+    const errors = (await (await openai.files.content(droppedDone.error_file_id!)).text()).trim().split('\n');
+    expect(errors.map((l) => JSON.parse(l).error.code)).toEqual(Array(5).fill('batch_cancelled'));
+
     const sent = double.completionRequests().map((r) => JSON.stringify(r.body));
     expect(sent.filter((b) => b.includes('deferred-big-'))).toHaveLength(6);
     expect(sent.filter((b) => b.includes('deferred-doomed-'))).toHaveLength(0);
+    expect(sent.filter((b) => b.includes('deferred-chat-'))).toHaveLength(5);
+    expect(sent.filter((b) => b.includes('deferred-dropped-'))).toHaveLength(0);
 
     // Every route was audited, once per item, as for a batch answered after its items were written.
     const audit = await client.request('GET', `/v1/audit?batchId=${id}&kind=route`);

@@ -275,7 +275,8 @@ export class OpenAIBatches {
         items,
       };
       try {
-        rec.nativeId = (await this.intake.submit(submission, undefined, now, { tenant })).id;
+        // A large file is answered `validating`, as OpenAI answers every batch: a worker expands it.
+        rec.nativeId = (await this.intake.submit(submission, undefined, now, { tenant, defer: true })).id;
       } catch (err) {
         if (!(err instanceof SubmissionRejected)) throw err;
         const [first] = err.errors;
@@ -467,8 +468,9 @@ export class OpenAIBatches {
   }
 }
 
+/** Items queued or running, or a batch still validating (its items not written yet). */
 function isOpen(native: BatchView): boolean {
-  return native.counts.queued + native.counts.running > 0;
+  return native.status === 'validating' || native.counts.queued + native.counts.running > 0;
 }
 
 function fileObject(r: Record<string, string>): OpenAIFile {

@@ -51,6 +51,31 @@ const item = (over: Partial<ItemView>): ItemView =>
   }) as ItemView;
 
 describe("an OpenAI batch's status, counts and files", () => {
+  it('is validating while a worker expands it (cancelling once cancelled, finalizing past its window), failed with the field if refused', () => {
+    const validating = { ...native({}), status: 'validating', finishedAt: null } as BatchView;
+    expect(openAIBatchOf(rec(), validating)).toMatchObject({
+      status: 'validating',
+      in_progress_at: null,
+      output_file_id: null,
+      error_file_id: null,
+      request_counts: { total: 3, completed: 0, failed: 0 },
+      switchyard: { batch_id: 'native-1' },
+    });
+    expect(openAIBatchOf(rec({ cancellingAt: 2_000_000 }), validating).status).toBe('cancelling');
+    expect(openAIBatchOf(rec({ expiredAt: 5_000_000 }), validating).status).toBe('finalizing');
+    const refused = {
+      ...validating,
+      status: 'failed',
+      finishedAt: '1970-01-01T00:20:00.000Z',
+      errors: [{ field: 'model', message: 'is not a local model here' }],
+    } as BatchView;
+    expect(openAIBatchOf(rec(), refused)).toMatchObject({
+      status: 'failed',
+      failed_at: 1200,
+      errors: { object: 'list', data: [{ code: 'invalid_request', param: 'model', line: null }] },
+    });
+  });
+
   it('is in_progress while items are open, completed once none is, counting invalid lines as failed', () => {
     expect(openAIBatchOf(rec(), native({ queued: 1, completed: 1 }))).toMatchObject({
       status: 'in_progress',

@@ -114,6 +114,40 @@ export function openAIBatchOf(rec: OpenAIBatchRecord, native: BatchView | null):
       switchyard: { batch_id: null, routes: null, usage: null, cost_usd: null },
     };
   }
+  if (native.status === 'validating' || (native.status === 'failed' && native.errors)) {
+    // Accepted, not yet expanded into items by a worker; or its expansion refused what the API accepted.
+    const validating = native.status === 'validating';
+    return {
+      ...base,
+      errors: validating
+        ? null
+        : {
+            object: 'list',
+            data: (native.errors ?? []).map((e) => ({
+              code: 'invalid_request',
+              message: e.message,
+              param: e.field,
+              line: null,
+            })),
+          },
+      status: !validating
+        ? 'failed'
+        : rec.cancellingAt !== null
+          ? 'cancelling'
+          : rec.expiredAt !== null
+            ? 'finalizing'
+            : 'validating',
+      output_file_id: null,
+      error_file_id: null,
+      in_progress_at: null,
+      finalizing_at: null,
+      completed_at: null,
+      failed_at: validating ? null : isoSeconds(native.finishedAt),
+      cancelled_at: null,
+      request_counts: { total: rec.total, completed: 0, failed: 0 },
+      switchyard: { batch_id: native.id, routes: null, usage: null, cost_usd: null },
+    };
+  }
   const { counts } = native;
   const open = counts.queued + counts.running;
   const finished = open === 0;
