@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
+  CALLBACKS_QUEUE,
   INTAKE_QUEUE,
   JobName,
   expandJobId,
@@ -38,7 +39,8 @@ import { taskTexts } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit';
 import { metrics } from '#libs/metrics';
 import type { RepositoryGate } from '#libs/repositories';
-import { DEFAULT_CALLBACK_EVENTS } from '#libs/callbacks';
+import { DEFAULT_CALLBACK_EVENTS, callbackEventId } from '#libs/callbacks';
+import type { PendingIntake } from './pending-intakes.js';
 import { recordBatch, recordRoute, traceIntake, type Span } from '#libs/telemetry';
 
 /**
@@ -216,7 +218,7 @@ export class BatchIntake {
       const errors =
         err instanceof SubmissionRejected ? err.errors : [{ field: 'Idempotency-Key', message: err.message }];
       await this.store.pending.fail(batchId, errors);
-      if (pending.ownKey) await this.store.releaseIdempotencyKey(pending.idempotencyKey);
+      await this.afterFailure(batchId, pending);
       return 'failed';
     }
     await this.store.pending.finish(batchId);
@@ -238,12 +240,40 @@ export class BatchIntake {
       if (state === 'pending') {
         const spec = { name: JobName.ExpandBatch, data: { batchId: id }, jobId: expandJobId(id) } as const;
         if ((await this.queue.requeue(INTAKE_QUEUE, spec)) !== 'present') requeued += 1;
-      } else if (state === 'failed' || now - acceptedAt > 60_000) {
+      } else if (state === 'failed') {
+        // Failed by an expansion that died before it enqueued the batch's callback.
+        const failed = await this.store.pending.read(id);
+        if (failed) await this.afterFailure(id, failed);
+        else await this.store.pending.unlist(id);
+        dropped += 1;
+      } else if (now - acceptedAt > 60_000) {
         await this.store.pending.unlist(id);
         dropped += 1;
       }
     }
     return { requeued, dropped };
+  }
+
+  /**
+   * What a refused expansion owes: the API's own idempotency key dropped, and the batch.finished its callback
+   * asked for (the batch reads `failed`, with the errors, to the deliverer as to any reader), both before the
+   * batch leaves the sweep's list, so an expansion that dies in between leaves them to the sweep.
+   */
+  private async afterFailure(
+    batchId: string,
+    { callback, ownKey, idempotencyKey }: Pick<PendingIntake, 'callback' | 'ownKey' | 'idempotencyKey'>,
+  ): Promise<void> {
+    if (ownKey) await this.store.releaseIdempotencyKey(idempotencyKey);
+    if (callback?.events.includes('batch.finished')) {
+      await this.queue.enqueue(CALLBACKS_QUEUE, [
+        {
+          name: JobName.DeliverCallback,
+          data: { batchId, event: 'batch.finished' },
+          jobId: callbackEventId(batchId, 'batch.finished'),
+        },
+      ]);
+    }
+    await this.store.pending.unlist(batchId);
   }
 
   private traced(
@@ -417,6 +447,12 @@ export class BatchIntake {
         sensitivity: submission.sensitivity,
         deadlineAt,
         total,
+        ...(submission.callback && {
+          callback: {
+            url: submission.callback.url,
+            events: [...new Set(submission.callback.events ?? DEFAULT_CALLBACK_EVENTS)],
+          },
+        }),
       });
     }
     await this.queue.enqueue(INTAKE_QUEUE, [

@@ -1,8 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { callbackEventId } from '#libs/callbacks';
 import type { ProviderDirectory } from '#libs/pools';
-import { INTAKE_QUEUE, InMemoryJobQueue, JobName, queueRefFor, type JobSpec, type QueueRef } from '#libs/queue';
+import {
+  CALLBACKS_QUEUE,
+  INTAKE_QUEUE,
+  InMemoryJobQueue,
+  JobName,
+  queueRefFor,
+  type JobSpec,
+  type QueueRef,
+} from '#libs/queue';
 import type { RepositoryGate } from '#libs/repositories';
 import { RoutingPolicy, TokenCalibration, type ProviderView } from '#libs/routing';
 import type { AuditEvent, AuditRecorder } from '#libs/audit';
@@ -177,13 +186,21 @@ describe('deferred intake: accepted validating, expanded by a worker (real Redis
 
   it('what the expansion refuses leaves the batch failed with the field, without its body; size limits are the API’s', async () => {
     const api = intakeOn(new CrashingQueue(), { localModels: ['tiny'], maxItems: 10 });
-    const pinned = { ...body(3, 'pinned'), model: 'tiny' };
+    const callback = { url: 'https://hooks.example.com/switchyard' };
+    const pinned = { ...body(3, 'pinned'), model: 'tiny', callback };
     const { id } = await api.submit(pinned, undefined, Date.now(), { defer: true });
+    expect((await store.get(id))?.callback).toEqual({ url: callback.url, events: ['batch.finished'] });
     // A worker configured without that model (and with a smaller MAX_ITEMS_PER_BATCH, which must not matter).
-    const worker = intakeOn(new CrashingQueue(), { maxItems: 1 });
+    const workerJobs = new CrashingQueue();
+    const worker = intakeOn(workerJobs, { maxItems: 1 });
     expect(await worker.expand(id)).toBe('failed');
     const failed = await store.get(id);
     expect(failed).toMatchObject({ status: 'failed', counts: { total: 3 }, finishedAt: expect.any(String) });
+    // Its callback still hears of the end: the deliverer reads the failed batch as any reader does.
+    expect(failed!.callback).toEqual({ url: callback.url, events: ['batch.finished'] });
+    expect(workerJobs.jobs(CALLBACKS_QUEUE).map((j) => [j.id, j.data])).toEqual([
+      [callbackEventId(id, 'batch.finished'), { batchId: id, event: 'batch.finished' }],
+    ]);
     expect(failed!.errors?.[0].field).toBe('model');
     expect(await redis.hexists(`${prefix}:sy:intake:{${id}}`, 'body')).toBe(0);
     // Kept a week to be read, and off the sweep's list.
@@ -194,6 +211,14 @@ describe('deferred intake: accepted validating, expanded by a worker (real Redis
 
     const big = await api.submit(body(5, 'sized'), undefined, Date.now(), { defer: true });
     expect(await worker.expand(big.id)).toBe('expanded');
+
+    // An expansion that died after recording the failure, before enqueuing the callback: the sweep owes it.
+    const died = await api.submit({ ...pinned, items: body(3, 'died').items }, undefined, Date.now(), { defer: true });
+    await store.pending.fail(died.id, [{ field: 'model', message: 'unknown here' }]);
+    const sweeper = new CrashingQueue();
+    expect((await intakeOn(sweeper).requeuePending()).dropped).toBeGreaterThanOrEqual(1);
+    expect(sweeper.jobs(CALLBACKS_QUEUE).map((j) => j.id)).toContain(callbackEventId(died.id, 'batch.finished'));
+    expect((await store.pending.listed()).map((l) => l.id)).not.toContain(died.id);
   });
 
   it('an expansion whose job spent its attempts is requeued by the sweep and runs; an accepted body never expires', async () => {

@@ -1,5 +1,5 @@
 import type { RedisClient } from '#libs/redis';
-import type { BatchKind, BatchView, Sensitivity } from '#libs/domain';
+import type { BatchKind, BatchView, CallbackEvent, Sensitivity } from '#libs/domain';
 import type { BatchKeys } from './batch-keys.js';
 import type { FieldError } from './batch-submission.js';
 
@@ -25,6 +25,8 @@ export interface PendingIntake {
   sensitivity: Sensitivity;
   deadlineAt: number;
   total: number;
+  /** The callback it was submitted with: a batch.finished is owed even if its expansion is refused. */
+  callback?: { url: string; events: CallbackEvent[] };
 }
 
 /** A pending batch as readers see it: still `validating`, or `failed` with what its expansion refused. */
@@ -65,6 +67,7 @@ export class PendingIntakes {
       total: p.total,
       ...(p.tenant ? { tenant: p.tenant } : {}),
       ...(p.requestId ? { requestId: p.requestId } : {}),
+      ...(p.callback ? { callback: JSON.stringify(p.callback) } : {}),
     });
   }
 
@@ -103,7 +106,8 @@ export class PendingIntakes {
 
   /**
    * The expansion refused the body (it cannot be routed or written as sent): kept as `failed` with the errors,
-   * without the body, for a week.
+   * without the body, for a week. It stays listed until what a failure owes (its callback) is enqueued: the
+   * caller unlists it then, or the sweep does.
    */
   async fail(id: string, errors: FieldError[], now = Date.now()): Promise<void> {
     const key = this.keys.intake(id);
@@ -113,7 +117,6 @@ export class PendingIntakes {
       .hdel(key, 'body')
       .expire(key, FAILED_TTL_S)
       .exec();
-    await this.unlist(id);
   }
 
   /**
@@ -172,6 +175,7 @@ function fields(h: Record<string, string>): PendingState {
       sensitivity: h.sensitivity as Sensitivity,
       deadlineAt: Number(h.deadlineAt),
       total: Number(h.total),
+      ...(h.callback ? { callback: JSON.parse(h.callback) as PendingIntake['callback'] } : {}),
     },
     failed: h.failedAt === undefined ? null : { at: Number(h.failedAt), errors: JSON.parse(h.errors ?? '[]') },
   };
@@ -196,7 +200,7 @@ export function pendingView({ intake, failed }: PendingState): BatchView {
     output: null,
     origin: null,
     estimatedFinishAt: null,
-    callback: null,
+    callback: intake.callback ?? null,
     ...(failed ? { errors: failed.errors } : {}),
   };
 }
