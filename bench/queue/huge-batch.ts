@@ -50,6 +50,11 @@ export interface HugeOptions {
   finish: boolean;
   /** Start the worker only once the batch is accepted: the 202 then measures intake alone, no item running beside it. */
   workerAfter: boolean;
+  /**
+   * Read the expanding worker's heap after a full GC (its inspector) once the items are written and once the
+   * expansion is done: what it really holds. Each read stops the worker for a GC, so the times move; off by default.
+   */
+  workerHeap: boolean;
   backlogs: number[];
 }
 
@@ -72,6 +77,7 @@ export function hugeOptions(argv: string[]): HugeOptions {
     quoteMs: arg('quote-ms', 2 * ROUTING_BACKLOG_MAX_AGE_MS),
     finish: argv.includes('--finish'),
     workerAfter: argv.includes('--worker-after'),
+    workerHeap: argv.includes('--worker-heap'),
     backlogs,
   };
 }
@@ -188,7 +194,9 @@ async function post(client: ApiClient, path: string, body: string): Promise<{ st
 /** The batch of `--items`: time to 202, API memory around it, a far page of items and the result stream. */
 async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOptions, profileDir?: string) {
   const e = await env(redis, double);
-  let worker = opts.workerAfter ? null : startApp('worker', e);
+  const workerInspectPort = opts.workerHeap ? await freePort() : undefined;
+  const workerEnv = workerInspectPort ? { ...e, NODE_OPTIONS: `--inspect=127.0.0.1:${workerInspectPort}` } : e;
+  let worker = opts.workerAfter ? null : startApp('worker', workerEnv);
   const inspectPort = await freePort();
   const apiEnv = { ...e, NODE_OPTIONS: `--inspect=127.0.0.1:${inspectPort}` };
   const api = profileDir ? profiledApi(apiEnv, profileDir) : startApp('api', apiEnv);
@@ -213,17 +221,24 @@ async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOpt
     const [redisAfter, statsAfter] = await Promise.all([redisWork(admin), commandStats(admin)]);
     const acceptPeakRssMb = await sampling.stop();
     const { id, status: acceptedAs } = json as { id: string; status: string };
-    worker ??= startApp('worker', e);
+    worker ??= startApp('worker', workerEnv);
     const expanding = peakRss(worker);
     // A batch at or over INTAKE_DEFER_ITEMS is answered `validating`: a worker routes, writes, audits and
     // enqueues its items after the 202. Until it reads otherwise, the expansion is still running.
     let status = acceptedAs;
+    // A worker that dies expanding (out of memory, say) would leave these waits waiting: say so instead.
+    const alive = (w: AppProcess) => {
+      if (w.child.exitCode !== null || w.child.signalCode !== null)
+        throw new Error(`the worker exited while expanding the batch: ${w.output.join('').slice(-2000)}`);
+    };
     while (status === 'validating') {
+      alive(worker);
       await sleep(100);
       status = (await client.request('GET', `/v1/batches/${id}`)).json.status as string;
     }
     const writtenMs = performance.now() - t0;
     if (status === 'failed') throw new Error(`the batch failed to expand: ${worker.output.join('').slice(-2000)}`);
+    const workerHeapWrittenMb = workerInspectPort ? await heapAfterGcMb(workerInspectPort) : undefined;
     // Its items are written (it reads queued); its jobs are enqueued until the worker logs the expansion done.
     let expansionLine: string | undefined;
     while (acceptedAs === 'validating' && !expansionLine) {
@@ -231,10 +246,14 @@ async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOpt
         .join('')
         .split('\n')
         .find((line) => line.includes('batch expanded') && line.includes(id));
-      if (!expansionLine) await sleep(100);
+      if (!expansionLine) {
+        alive(worker);
+        await sleep(100);
+      }
     }
     const expandedMs = performance.now() - t0;
     const workerPeakRssMb = await expanding.stop();
+    const workerHeapExpandedMb = workerInspectPort ? await heapAfterGcMb(workerInspectPort) : undefined;
     const workerExpansionMs = expansionLine ? Number(/"ms":(\d+)/.exec(expansionLine)?.[1]) : undefined;
     const [redisExpanded, statsExpanded] = await Promise.all([redisWork(admin), commandStats(admin)]);
     admin.disconnect();
@@ -300,6 +319,10 @@ async function intakePhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOpt
       apiMemory: { before, acceptPeakRssMb, after, settled5s: settled },
       // The expanding worker's resident memory at its peak (it holds the batch's items while it writes them).
       workerExpansionPeakRssMb: workerPeakRssMb,
+      // With --worker-heap: its heap after a full GC once the items were written, and once expanded.
+      ...(workerInspectPort
+        ? { workerHeapAfterGcMb: { written: workerHeapWrittenMb, expanded: workerHeapExpandedMb } }
+        : {}),
       itemsPage: { offset: Math.max(0, opts.items - 100), ms: Math.round(pageMs) },
       resultStream: { lines, ms: Math.round(streamMs), peakRssMb: streamPeakRssMb },
       ...(finished ? { finished } : {}),
