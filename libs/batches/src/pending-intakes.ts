@@ -156,11 +156,31 @@ export class PendingIntakes {
 
   /** A pending batch as the API shows it, or null when there is none. */
   async view(id: string): Promise<BatchView | null> {
-    const h = await this.redis.hgetall(this.keys.intake(id));
+    // Every field but the body (megabytes for a large batch), which a reader polling the batch never needs.
+    const values = await this.redis.hmget(this.keys.intake(id), ...VIEW_FIELDS);
+    const h: Record<string, string> = {};
+    VIEW_FIELDS.forEach((name, i) => values[i] !== null && (h[name] = values[i]!));
     if (!h.id) return null;
     return pendingView(fields(h));
   }
 }
+
+/** The record's fields a view is built from (fields() reads them): all but `body`. */
+const VIEW_FIELDS = [
+  'id',
+  'idempotencyKey',
+  'ownKey',
+  'acceptedAt',
+  'tenant',
+  'requestId',
+  'kind',
+  'sensitivity',
+  'deadlineAt',
+  'total',
+  'callback',
+  'failedAt',
+  'errors',
+] as const;
 
 function fields(h: Record<string, string>): PendingState {
   return {
