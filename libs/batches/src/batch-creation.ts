@@ -135,8 +135,13 @@ export class BatchCreation {
    * claimed, otherwise what the key names already, written or not.
    */
   async claim(key: string, id: string, bodyHash: string): Promise<IdempotentBatch | null> {
-    const claimed = await this.redis.set(this.keys.idempotency(key), `${id} ${bodyHash}`, 'EX', 7 * 86_400, 'NX');
-    return claimed === 'OK' ? null : await this.findByIdempotencyKey(key);
+    return (await this.setIdempotencyKey(key, id, bodyHash)) ? null : await this.findByIdempotencyKey(key);
+  }
+
+  /** Names `id` (and the body's hash) under the key for a week, unless the key names a batch already. */
+  private async setIdempotencyKey(key: string, id: string, bodyHash: string | undefined): Promise<boolean> {
+    const value = bodyHash === undefined ? id : `${id} ${bodyHash}`;
+    return (await this.redis.set(this.keys.idempotency(key), value, 'EX', 7 * 86_400, 'NX')) === 'OK';
   }
 
   /** Drops an idempotency key (one the API made for itself, once its batch exists). */
@@ -156,8 +161,7 @@ export class BatchCreation {
     let id: string = randomUUID();
     let claimed = false;
     if (idempotencyKey) {
-      const value = bodyHash === undefined ? id : `${id} ${bodyHash}`;
-      claimed = (await this.redis.set(this.keys.idempotency(idempotencyKey), value, 'EX', 7 * 86_400, 'NX')) === 'OK';
+      claimed = await this.setIdempotencyKey(idempotencyKey, id, bodyHash);
       if (!claimed) {
         const existing = idempotentBatch(await this.redis.get(this.keys.idempotency(idempotencyKey)));
         if (existing) {
