@@ -81,13 +81,7 @@ export class BatchCallbacks {
       }
     }
     if (events.includes('batch.finished')) {
-      await this.jobs.enqueue(CALLBACKS_QUEUE, [
-        {
-          name: JobName.DeliverCallback,
-          data: { batchId, event: 'batch.finished' },
-          jobId: callbackEventId(batchId, 'batch.finished'),
-        },
-      ]);
+      await this.jobs.enqueue(CALLBACKS_QUEUE, [batchFinishedJob(batchId)]);
     }
     await this.redis.srem(this.keys.pendingCallbacks(), batchId);
     return true;
@@ -101,6 +95,15 @@ export class BatchCallbacks {
     }
     return enqueued;
   }
+}
+
+/** The delivery of a batch's batch.finished: its id the event id, so enqueueing it twice adds one job. */
+export function batchFinishedJob(batchId: string): JobSpec<JobName.DeliverCallback> {
+  return {
+    name: JobName.DeliverCallback,
+    data: { batchId, event: 'batch.finished' },
+    jobId: callbackEventId(batchId, 'batch.finished'),
+  };
 }
 
 function itemJob(batchId: string, index: number): JobSpec<JobName.DeliverCallback> {

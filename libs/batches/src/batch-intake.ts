@@ -20,7 +20,7 @@ import { routableItem } from './item-estimate.js';
 import type { PromptTokens } from './prompt-tokens.js';
 import { promptFor } from '#libs/jobs';
 import { checkSubmissionCompiled, type FieldError, type SubmissionLimits } from './batch-submission.js';
-import type { BatchStore, NewItem } from './batch-store.js';
+import type { BatchStore, NewBatch, NewItem } from './batch-store.js';
 import type {
   BatchOrigin,
   BatchSubmission,
@@ -39,7 +39,8 @@ import { taskTexts } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit';
 import { metrics } from '#libs/metrics';
 import type { RepositoryGate } from '#libs/repositories';
-import { DEFAULT_CALLBACK_EVENTS, callbackEventId } from '#libs/callbacks';
+import { DEFAULT_CALLBACK_EVENTS } from '#libs/callbacks';
+import { batchFinishedJob } from './batch-callbacks.js';
 import type { PendingIntake } from './pending-intakes.js';
 import { recordBatch, recordRoute, traceIntake, type Span } from '#libs/telemetry';
 
@@ -238,8 +239,7 @@ export class BatchIntake {
     for (const { id, acceptedAt } of await this.store.pending.listed()) {
       const state = await this.store.pending.state(id);
       if (state === 'pending') {
-        const spec = { name: JobName.ExpandBatch, data: { batchId: id }, jobId: expandJobId(id) } as const;
-        if ((await this.queue.requeue(INTAKE_QUEUE, spec)) !== 'present') requeued += 1;
+        if ((await this.queue.requeue(INTAKE_QUEUE, expandJob(id))) !== 'present') requeued += 1;
       } else if (state === 'failed') {
         // Failed by an expansion that died before it enqueued the batch's callback.
         const failed = await this.store.pending.read(id);
@@ -265,13 +265,7 @@ export class BatchIntake {
   ): Promise<void> {
     if (ownKey) await this.store.releaseIdempotencyKey(idempotencyKey);
     if (callback?.events.includes('batch.finished')) {
-      await this.queue.enqueue(CALLBACKS_QUEUE, [
-        {
-          name: JobName.DeliverCallback,
-          data: { batchId, event: 'batch.finished' },
-          jobId: callbackEventId(batchId, 'batch.finished'),
-        },
-      ]);
+      await this.queue.enqueue(CALLBACKS_QUEUE, [batchFinishedJob(batchId)]);
     }
     await this.store.pending.unlist(batchId);
   }
@@ -355,10 +349,7 @@ export class BatchIntake {
         tenant: context.tenant ?? null,
         output,
         origin: context.origin,
-        callback: submission.callback && {
-          url: submission.callback.url,
-          events: [...new Set(submission.callback.events ?? DEFAULT_CALLBACK_EVENTS)],
-        },
+        callback: callbackOf(submission),
       },
       items,
       {
@@ -447,17 +438,10 @@ export class BatchIntake {
         sensitivity: submission.sensitivity,
         deadlineAt,
         total,
-        ...(submission.callback && {
-          callback: {
-            url: submission.callback.url,
-            events: [...new Set(submission.callback.events ?? DEFAULT_CALLBACK_EVENTS)],
-          },
-        }),
+        ...(submission.callback && { callback: callbackOf(submission) }),
       });
     }
-    await this.queue.enqueue(INTAKE_QUEUE, [
-      { name: JobName.ExpandBatch, data: { batchId: id }, jobId: expandJobId(id) },
-    ]);
+    await this.queue.enqueue(INTAKE_QUEUE, [expandJob(id)]);
     return { id, status: 'validating', total, created: claimed === null };
   }
 
@@ -773,4 +757,14 @@ export function canonicalHash(body: unknown): string {
   return createHash('sha256')
     .update(JSON.stringify(canonical(body)))
     .digest('hex');
+}
+
+/** The callback a batch is stored with: its events as asked (the default when none), each once. */
+function callbackOf(s: BatchSubmission): NewBatch['callback'] {
+  return s.callback && { url: s.callback.url, events: [...new Set(s.callback.events ?? DEFAULT_CALLBACK_EVENTS)] };
+}
+
+/** A batch's expansion: one job id per batch, so staging it again or requeueing it never adds a second. */
+function expandJob(batchId: string): JobSpec<JobName.ExpandBatch> {
+  return { name: JobName.ExpandBatch, data: { batchId }, jobId: expandJobId(batchId) };
 }
