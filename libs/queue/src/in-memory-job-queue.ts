@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/require-await -- an in-memory twin of an async interface: nothing to await */
 import { CronExpressionParser } from 'cron-parser';
 import type { QueueTuning } from '#libs/config';
-import { PermanentJobError, RateLimited } from './job-errors.js';
+import { PermanentJobError, Preempted, RateLimited } from './job-errors.js';
 import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
 import type {
   ConsumeOptions,
@@ -258,6 +258,11 @@ export class InMemoryJobQueue implements QueueLayer {
   }
 
   private afterFailure(queue: QueueRef, job: FakeJob, err: unknown): void {
+    if (err instanceof Preempted) {
+      // BullMQ's job.moveToWait: back with its priority, no attempt spent, the queue not paused.
+      job.state = job.priority ? 'prioritized' : 'waiting';
+      return;
+    }
     if (err instanceof RateLimited) {
       // BullMQ's worker.rateLimit: the queue waits, the job goes back without spending an attempt.
       this.pausedUntil.set(job.queue, this.now() + err.waitMs);

@@ -13,3 +13,14 @@ export class RateLimited extends Error {
     this.name = 'RateLimited';
   }
 }
+
+/**
+ * Thrown by a handler whose job gave its place to one due sooner (local preemption, libs/routing): the job
+ * waits again with its own priority, at once and not charged an attempt.
+ */
+export class Preempted extends Error {
+  constructor() {
+    super('preempted by an item due sooner');
+    this.name = 'Preempted';
+  }
+}

@@ -1,8 +1,8 @@
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, WaitingError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { QueueTuning } from '#libs/config';
 import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
-import { RateLimited } from './job-errors.js';
+import { Preempted, RateLimited } from './job-errors.js';
 import type {
   ConsumeOptions,
   ConsumerHandle,
@@ -187,7 +187,7 @@ export class JobQueue implements QueueLayer {
     const s = QUEUE_SETTINGS[queue.kind](this.tuning);
     const worker: Worker = new Worker(
       queueName(queue),
-      async (job: Job) => {
+      async (job: Job, token?: string) => {
         try {
           return await handler({
             id: job.id!,
@@ -198,6 +198,11 @@ export class JobQueue implements QueueLayer {
             isLastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
           });
         } catch (err) {
+          if (err instanceof Preempted) {
+            // Back to the queue with its priority, no attempt spent; WaitingError tells the worker it moved.
+            await job.moveToWait(token);
+            throw new WaitingError();
+          }
           if (!(err instanceof RateLimited)) throw err;
           await worker.rateLimit(err.waitMs);
           throw Worker.RateLimitError();

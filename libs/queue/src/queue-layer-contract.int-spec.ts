@@ -5,7 +5,7 @@ import type { QueueTuning } from '#libs/config';
 import type { WorkItem } from '#libs/domain';
 import { bullPrefix } from './bull-prefix.js';
 import { InMemoryJobQueue } from './in-memory-job-queue.js';
-import { PermanentJobError, RateLimited } from './job-errors.js';
+import { PermanentJobError, Preempted, RateLimited } from './job-errors.js';
 import { JobQueue } from './job-queue.js';
 import type { ConsumerHandle, QueueLayer } from './queue-layer.js';
 import { JobName, MAINTENANCE_QUEUE, SCHEDULES_QUEUE, queueName, queueRefFor, type QueueRef } from './queue-names.js';
@@ -21,7 +21,14 @@ const local = queueRefFor('local', 'tiny');
 const cloud = queueRefFor('cloud', 'frontier');
 /** Used by one test alone, so its counts are its own. */
 const retried = queueRefFor('local', 'retried');
-const QUEUES: QueueRef[] = [local, cloud, retried, MAINTENANCE_QUEUE, SCHEDULES_QUEUE];
+const QUEUES: QueueRef[] = [
+  local,
+  cloud,
+  retried,
+  queueRefFor('local', 'preempting'),
+  MAINTENANCE_QUEUE,
+  SCHEDULES_QUEUE,
+];
 const item = (index: number): WorkItem => ({
   batchId: 'b',
   index,
@@ -207,6 +214,32 @@ describe.each([
     });
     // A rate-limited job is taken again without spending an attempt; a failed one is retried up to `attempts`.
     expect([...seen].sort()).toEqual(['b.0#1', 'b.1#1', 'b.1#2 last', 'b.2#1', 'b.3#1', 'b.3#1'].sort());
+  });
+
+  it('puts a preempted job back with its priority, taken again without spending an attempt, after the job due sooner', async () => {
+    const seen: string[] = [];
+    let preempted = false;
+    const preempting = queueRefFor('local', 'preempting');
+    consumers.push(
+      h.jobs.consume<JobName.RunItem>(
+        preempting,
+        async (job) => {
+          seen.push(`${job.id}#${job.attempt}`);
+          if (job.data.index === 5 && !preempted) {
+            preempted = true;
+            // The job due sooner arrives while this one runs; this one gives way.
+            await h.jobs.enqueue(preempting, [run(6, 10)]);
+            throw new Preempted();
+          }
+          return { outcome: 'completed' };
+        },
+        { concurrency: 1 },
+      ),
+    );
+    await h.jobs.enqueue(preempting, [run(5, 20)]);
+    await h.settle(preempting);
+    expect(seen).toEqual(['b.5#1', 'b.6#1', 'b.5#1']);
+    expect(await h.jobs.depth(preempting)).toMatchObject({ completed: 2, failed: 0, waiting: 0, prioritized: 0 });
   });
 
   it('requeues a job whose attempts are spent (reset), adds a completed or unknown one anew, leaves one waiting', async () => {

@@ -39,3 +39,4 @@ export {
   type TokenDirection,
 } from './token-calibration.js';
 export { CHARS_PER_TOKEN, estimateTokens } from './token-estimate.js';
+export { DEFAULT_PREEMPT_SLACK_MS, preemptible, preemptionVictim, type RunningLocalItem } from './preemption.js';
