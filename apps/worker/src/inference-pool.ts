@@ -4,6 +4,7 @@ import type { PoolHeartbeat, PoolRegistry } from '#libs/pools';
 import type { InferenceProvider } from '#libs/providers';
 import { JobName, queueName, type ConsumerHandle, type QueueLayer, type QueueRef } from '#libs/queue';
 import type { Price } from '#libs/routing';
+import { preemptible, preemptionVictim } from '#libs/routing';
 import type { RouteTarget } from '#libs/routing';
 import { redisOutage } from '#libs/redis';
 import { metrics } from '#libs/metrics';
@@ -47,6 +48,20 @@ export interface InferencePoolOptions {
    * for `graceMs`. Absent (cloud pools): its heartbeat is removed.
    */
   restart?: () => Promise<{ loadMs: number; graceMs: number }>;
+  /**
+   * Local pools (LOCAL_PREEMPT_SLACK_MS): while every sequence is busy, every `checkMs` the pool reads the job its
+   * queue runs next; seen there at two checks in a row (no other pool took it meanwhile), it stops the running
+   * item libs/routing preemptionVictim names, whose job goes back to the queue.
+   */
+  preemption?: { slackMs: number; checkMs: number };
+}
+
+/** A job this pool runs now, as preemption weighs it. */
+interface RunningJob {
+  id: string;
+  deadline: number;
+  startedAt: number;
+  stop: AbortController;
 }
 
 /** host:pid:queue — the id a pool beats under, from its loading announcement on. */
@@ -71,6 +86,11 @@ export class InferencePool {
   private readonly id: string;
   private readonly startedAt = Date.now();
   private busy = 0;
+  private concurrency = 0;
+  private readonly runningJobs = new Map<string, RunningJob>();
+  private preemptTimer?: NodeJS.Timeout;
+  /** The job the queue ran next at the last check, while every sequence was busy. */
+  private nextSeen: string | null = null;
   private started = false;
   private stopped = false;
   private readonly log = new Logger('pool');
@@ -130,13 +150,16 @@ export class InferencePool {
     const { target, provider, price, tokensPerMinute, latencyMs, tokensPerSec } = this.opts;
     const { model } = description;
     const on = { target, provider: provider!, price, tokensPerMinute, latencyMs, tokensPerSec };
+    this.concurrency = description.activeSequences;
     this.consumer = this.jobs.consume<JobName.RunItem>(
       this.opts.queue,
       async (job) => {
         this.busy += 1;
         const run = { enqueuedAt: job.timestamp, startedAt: Date.now(), deadline: job.data.deadline, outcome: 'error' };
+        const stop = new AbortController();
+        this.runningJobs.set(job.id, { id: job.id, deadline: job.data.deadline, startedAt: run.startedAt, stop });
         try {
-          const outcome = await this.processor.run(job, on);
+          const outcome = await this.processor.run(job, on, this.opts.preemption ? stop.signal : undefined);
           run.outcome = outcome.kind;
           // The item's outcome as BullMQ must see it: a return value, or the error that fails, retries or rate-limits the job.
           return jobResult(outcome);
@@ -145,11 +168,18 @@ export class InferencePool {
           throw err;
         } finally {
           this.busy -= 1;
+          this.runningJobs.delete(job.id);
           metrics.itemRan({ target, provider: this.opts.queue.provider, model }, { ...run, finishedAt: Date.now() });
         }
       },
       { concurrency: description.activeSequences, requestsPerMinute: this.opts.requestsPerMinute },
     );
+    if (this.opts.preemption && !this.preemptTimer) {
+      const failed = (e: unknown) => {
+        if (!redisOutage.absorbs(e)) this.log.warn({ msg: 'preemption check failed', error: String(e) });
+      };
+      this.preemptTimer = setInterval(() => void this.preemptCheck().catch(failed), this.opts.preemption.checkMs);
+    }
     this.log.log({
       msg: 'pool consuming',
       queue: queueName(this.opts.queue),
@@ -161,7 +191,38 @@ export class InferencePool {
   }
 
   setConcurrency(n: number): void {
+    this.concurrency = n;
     this.consumer?.setConcurrency(n);
+  }
+
+  /**
+   * Preemption (libs/routing): with every sequence busy and some running item far from its deadline, the job
+   * the queue runs next, if it waited a whole check (no other pool had room for it), takes the sequence of
+   * the item preemptionVictim names. That item is queued again and its job waits with its own priority.
+   */
+  private async preemptCheck(): Promise<void> {
+    const { preemption, queue } = this.opts;
+    const now = Date.now();
+    const full = this.consumer && this.runningJobs.size >= this.concurrency;
+    if (
+      !preemption ||
+      !full ||
+      ![...this.runningJobs.values()].some((r) => preemptible(r.deadline, now, preemption.slackMs))
+    ) {
+      this.nextSeen = null;
+      return;
+    }
+    const [next] = await this.jobs.waiting<JobName.RunItem>(queue, 1);
+    const seenBefore = next !== undefined && next.id === this.nextSeen;
+    this.nextSeen = next?.id ?? null;
+    if (!seenBefore) return;
+    // One already stopped and still writing its way out is not stopped twice.
+    const running = [...this.runningJobs.values()].filter((r) => !r.stop.signal.aborted);
+    const victim = preemptionVictim(running, next.data, Date.now(), preemption.slackMs);
+    if (!victim) return;
+    this.nextSeen = null;
+    victim.stop.abort(new Error('preempted by an item due sooner'));
+    metrics.itemPreempted({ target: this.opts.target, provider: queue.provider });
   }
 
   /**
@@ -171,6 +232,8 @@ export class InferencePool {
    */
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.preemptTimer);
+    this.preemptTimer = undefined;
     this.stopped = true;
     // Without Redis the writes would wait out their retries; the heartbeat expires by itself.
     const restarting = this.consumer && this.opts.restart && !redisOutage.active;

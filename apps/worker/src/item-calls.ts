@@ -40,6 +40,7 @@ export class ItemCalls {
     // Between the calls of a long item: a cancel that came in since the last one stops it before the next is sent.
     if (run.tally.calls > 0 && (await store.isCancelRequested(item.batchId)))
       return ended(await endings.cancelled(run));
+    if (run.preempt?.aborted) return ended(await endings.preempted(run));
     let hold: BudgetHold | undefined;
     if (on.target === 'cloud') {
       const admission = await gate.admit(run, prompt);
@@ -92,7 +93,7 @@ export class ItemCalls {
         system: prompt.system,
         prompt: prompt.prompt,
         maxTokens: prompt.maxTokens,
-        signal: cancel.signal,
+        signal: run.preempt ? AbortSignal.any([cancel.signal, run.preempt]) : cancel.signal,
         jsonSchema,
         chat: prompt.chat,
       });
@@ -114,6 +115,10 @@ export class ItemCalls {
       if (cancel.signal.aborted) {
         recordModelCallEnded(span, 'cancelled');
         return ended(await endings.cancelled(run));
+      }
+      if (run.preempt?.aborted) {
+        recordModelCallEnded(span, 'preempted');
+        return ended(await endings.preempted(run));
       }
       const code = err instanceof ProviderError ? err.code : 'unknown';
       recordModelCallEnded(span, isRefusal(err) ? 'refused' : 'failed', err);

@@ -73,6 +73,22 @@ export class ItemEndings {
     return { kind: 'rate-limited', waitMs };
   }
 
+  /**
+   * Its local run was stopped for an item due sooner (preemption): it is queued again on the same pool, to run
+   * from the start later, charged for any calls it finished. Its job goes back with its deadline's priority.
+   */
+  async preempted(run: RunningItem): Promise<ItemOutcome> {
+    const { batchId, index } = run.job.data;
+    await this.deps.store.transition(batchId, index, ['running'], 'queued', { carry: spentOf(run) });
+    this.log.log({
+      msg: 'item preempted by one due sooner',
+      ...itemLogFields(run.job.data),
+      provider: run.on.provider.name,
+      calls: run.tally.calls,
+    });
+    return { kind: 'preempted' };
+  }
+
   /** This job's item was moved to another provider; make sure a job waits there (crash-safe reroutes). */
   async elsewhere(item: WorkItem): Promise<ItemOutcome> {
     const view = await this.deps.store.item(item.batchId, item.index);

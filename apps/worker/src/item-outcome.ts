@@ -1,4 +1,4 @@
-import { RateLimited } from '#libs/queue';
+import { Preempted, RateLimited } from '#libs/queue';
 
 /**
  * How one run of an item ended: the one shape every path of the worker's item code returns (Immich's
@@ -20,7 +20,9 @@ export type ItemOutcome =
   /** This attempt failed and the item is queued again; the job throws `error` so BullMQ retries it. */
   | { kind: 'retrying'; error: unknown }
   /** The provider's token quota is used up before the item's first call: it is queued again and its queue waits `waitMs`. */
-  | { kind: 'rate-limited'; waitMs: number };
+  | { kind: 'rate-limited'; waitMs: number }
+  /** Its local run gave its sequence to an item due sooner: it is queued again and its job waits with its priority. */
+  | { kind: 'preempted' };
 
 /**
  * What the job hands back to BullMQ: the outcome's name as the job's return value, or the error that makes
@@ -41,5 +43,7 @@ export function jobResult(outcome: ItemOutcome): {
       throw outcome.error;
     case 'rate-limited':
       throw new RateLimited(outcome.waitMs);
+    case 'preempted':
+      throw new Preempted();
   }
 }

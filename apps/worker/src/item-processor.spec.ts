@@ -2,7 +2,15 @@ import { describe, expect, it } from '@jest/globals';
 import type { ItemReroute, ItemTransition, ItemUpdate } from '#libs/batches';
 import type { DocumentTask, ItemRoute, ItemStatus, ItemView, WorkItem } from '#libs/domain';
 import { ProviderError, type CompletionRequest, type CompletionResult, type InferenceProvider } from '#libs/providers';
-import { InMemoryJobQueue, JobName, PermanentJobError, RateLimited, queueRefFor, type JobContext } from '#libs/queue';
+import {
+  InMemoryJobQueue,
+  JobName,
+  PermanentJobError,
+  Preempted,
+  RateLimited,
+  queueRefFor,
+  type JobContext,
+} from '#libs/queue';
 import { TokenCalibration } from '#libs/routing';
 import { RoutingPolicy, type ProviderView, type RouteTarget } from '#libs/routing';
 import { CloudGate } from './cloud-gate.js';
@@ -361,6 +369,32 @@ describe('ItemProcessor', () => {
     expect(seenByBullMq(outcome)).toEqual({ outcome: 'cancelled' });
     expect(store.views.get(0)!.status).toBe('cancelled');
     expect(store.views.get(0)!.error).toBe('cancelled while running');
+    expect(store.reservedUsd).toBeCloseTo(0, 9);
+  });
+
+  it('gives a local run up when its pool preempts it: the item is queued again on its model and its job goes back', async () => {
+    const store = new InMemoryItemStore(10, { target: 'local', provider: 'tiny', model: 'm' });
+    const { processor } = processorWith(store);
+    let sent!: () => void;
+    const callSent = new Promise<void>((r) => (sent = r));
+    const hanging = (req: CompletionRequest) =>
+      new Promise<CompletionResult>((_, reject) => {
+        req.signal?.addEventListener('abort', () => reject(new ProviderError('aborted', false, 'aborted')));
+        sent();
+      });
+    const stop = new AbortController();
+    const local: ProcessorTarget = { target: 'local', provider: provider('tiny', hanging), price: PRICE };
+    const running = processor.run(job(), local, stop.signal);
+    await callSent;
+    stop.abort(new Error('preempted by an item due sooner'));
+    const outcome = await running;
+    expect(outcome).toEqual({ kind: 'preempted' });
+    // BullMQ puts the job back with its priority, no attempt spent (JobQueue: moveToWait).
+    expect(seenByBullMq(outcome)).toBeInstanceOf(Preempted);
+    const view = store.views.get(0)!;
+    expect(view.status).toBe('queued');
+    expect(view.route).toMatchObject({ target: 'local', provider: 'tiny' });
+    expect(view.error ?? null).toBeNull();
     expect(store.reservedUsd).toBeCloseTo(0, 9);
   });
 

@@ -40,7 +40,8 @@ export class ItemProcessor {
   constructor(private readonly deps: ItemProcessorDeps) {}
 
   /** In a `switchyard.item` span, the child of BullMQ's consumer span: ids, route, attempt and how it ended. */
-  async run(job: JobContext<JobName.RunItem>, on: ProcessorTarget): Promise<ItemOutcome> {
+  /** `preempt`: aborted when a local pool takes the item's sequence for one due sooner. */
+  async run(job: JobContext<JobName.RunItem>, on: ProcessorTarget, preempt?: AbortSignal): Promise<ItemOutcome> {
     const { batchId, index, requestId } = job.data;
     const fields = {
       batchId,
@@ -51,14 +52,18 @@ export class ItemProcessor {
       jobAttempt: job.attempt,
     };
     return traceItemRun(fields, async (span) => {
-      const outcome = await this.runItem(job, on);
+      const outcome = await this.runItem(job, on, preempt);
       recordOutcome(span, outcome.kind);
       if (outcome.kind === 'failed' || outcome.kind === 'retrying') recordFailure(span, outcome.error);
       return outcome;
     });
   }
 
-  private async runItem(job: JobContext<JobName.RunItem>, on: ProcessorTarget): Promise<ItemOutcome> {
+  private async runItem(
+    job: JobContext<JobName.RunItem>,
+    on: ProcessorTarget,
+    preempt?: AbortSignal,
+  ): Promise<ItemOutcome> {
     const { store, endings } = this.deps;
     const item = job.data;
     // The task is read alongside the transition, not after it: one round trip fewer per item (issue 17), and
@@ -83,6 +88,7 @@ export class ItemProcessor {
       tally: new CallTally(),
       held: BudgetHold.empty(store, item.batchId),
       feedback: new PendingWrites(),
+      preempt,
     };
     const t0 = Date.now();
     try {

@@ -180,6 +180,10 @@ export class LocalModelPool {
           const loadMs = (await deps.registry.loadMs(model.name)) ?? deps.grace.loadEstimateMs;
           return { loadMs, graceMs: poolGraceMs(deps.grace, loadMs) };
         },
+        preemption:
+          engine.preemption.slackMs === null
+            ? undefined
+            : { slackMs: engine.preemption.slackMs, checkMs: engine.preemption.checkMs },
       },
       deps,
     );

@@ -19,6 +19,8 @@ export interface RunningItem {
   held: BudgetHold;
   /** What its calls taught about the provider, written while it goes on; settled before the job ends. */
   feedback: PendingWrites;
+  /** Aborted when its local pool takes its sequence for an item due sooner (preemption). */
+  preempt?: AbortSignal;
 }
 
 /** The provider's name as a route's `from`. */

@@ -1,6 +1,6 @@
 import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain';
 import type { Price } from '#libs/domain';
-import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing';
+import { DEFAULT_PREEMPT_SLACK_MS, DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing';
 import { cloudProviders, type CloudProviderConfig } from './cloud-providers.js';
 import { enginePools, type EnginePoolConfig } from './engine-pools.js';
 import { ConfigError } from '#libs/domain';
@@ -39,6 +39,12 @@ export interface LocalEngineConfig {
   memoryCheckMs: number;
   /** Models this worker serves (names from localModels); empty: all. */
   serve: string[];
+  /**
+   * Preemption (libs/routing): a running item due at least this far off (LOCAL_PREEMPT_SLACK_MS, default 30
+   * minutes; `off`: never) gives its sequence to a waiting item due before it, and runs again from the start
+   * later. The pools look for such an item every LOCAL_PREEMPT_CHECK_MS while all their sequences are busy.
+   */
+  preemption: { slackMs: number | null; checkMs: number };
 }
 
 export interface QueueTuning {
@@ -289,6 +295,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean),
+      preemption: {
+        slackMs:
+          e.optionalString('LOCAL_PREEMPT_SLACK_MS')?.trim() === 'off'
+            ? null
+            : e.durationMs('LOCAL_PREEMPT_SLACK_MS', DEFAULT_PREEMPT_SLACK_MS, 1000),
+        checkMs: e.int('LOCAL_PREEMPT_CHECK_MS', 1000, 50),
+      },
     },
     cloudProviders: providers,
     enginePools: enginePools(e, env, taken),

@@ -68,6 +68,7 @@ export class SwitchyardMetrics {
   private readonly escalations: Counter<'from_provider' | 'to_provider' | 'reason'>;
   private readonly reroutes: Counter<'from_target' | 'from_provider' | 'to_target' | 'to_provider'>;
   private readonly parks: Counter<'target' | 'provider'>;
+  private readonly preemptions: Counter<'target' | 'provider'>;
   // Batches (whichever process finishes them: the worker, or the API cancelling the last queued items)
   private readonly batchesFinished: Counter<'status'>;
   private readonly batchDuration: Histogram<'status'>;
@@ -158,6 +159,11 @@ export class SwitchyardMetrics {
     this.parks = counter(
       'switchyard_item_parks_total',
       'Items parked (delayed) for a cheaper cloud provider that is down now, by the route they wait on.',
+      ['target', 'provider'],
+    );
+    this.preemptions = counter(
+      'switchyard_item_preemptions_total',
+      'Local runs stopped for an item due sooner (each item queued again, to run from the start).',
       ['target', 'provider'],
     );
     this.batchesFinished = counter(
@@ -327,6 +333,11 @@ export class SwitchyardMetrics {
 
   private itemParked(on: ProviderLabels): void {
     this.parks.inc({ target: on.target, provider: on.provider });
+  }
+
+  /** A local pool stopped a running item for one due sooner (preemption). */
+  itemPreempted(on: ProviderLabels): void {
+    this.preemptions.inc({ target: on.target, provider: on.provider });
   }
 
   itemEscalated(fromProvider: string, toProvider: string, reason: EscalationReason): void {

@@ -115,6 +115,78 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
     expect(local.queue![0].item?.inputTokens).toBeGreaterThan(100);
   });
 
+  it('lists running work its pool would preempt (due 30 min or more away) as waiting work, whole; work due sooner as running', async () => {
+    const model = config.localModels[0].name;
+    const ref = queueRefFor('local', model);
+    const now = Date.now();
+    const deadlines = [now + 10 * 60_000, now + 24 * 3_600_000];
+    const route = { target: 'local' as const, provider: model, model, reason: 'test', at: new Date(now).toISOString() };
+    const { id } = await store.create(
+      {
+        kind: 'document-processing',
+        sensitivity: 'internal',
+        deadlineAt: deadlines[1],
+        task: { type: 'summarize' },
+        createdAt: now,
+      },
+      deadlines.map((_, i) => ({
+        itemId: `run-${i}`,
+        route,
+        workTokens: 100,
+        sensitivity: 'internal' as const,
+        pii: { declared: 'internal' as const, categories: [], raised: false },
+      })),
+    );
+    const data = deadlines.map((deadline, index): WorkItem => ({
+      batchId: id,
+      index,
+      itemId: `run-${index}`,
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline,
+      input: 'x'.repeat(400),
+    }));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let started = 0;
+    const consumer = jobs.consume<JobName.RunItem>(
+      ref,
+      async (job) => {
+        // Jobs an earlier test left in this queue run through at once.
+        if (job.data.batchId !== id) return { outcome: 'completed' };
+        started += 1;
+        await released;
+        return { outcome: 'completed' };
+      },
+      { concurrency: 2 },
+    );
+    try {
+      await jobs.enqueue(
+        ref,
+        data.map((d) => ({
+          name: JobName.RunItem,
+          jobId: itemJobId(id, d.index),
+          data: d,
+          priority: deadlinePriority(d.deadline),
+        })),
+      );
+      for (let i = 0; i < 200 && started < 2; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(started).toBe(2);
+      const local = (await directory.routingState(Date.now())).providers.find((p) => p.target === 'local')!;
+      const mine = local.queue!.filter((q) => deadlines.includes(q.deadline));
+      expect(mine.map((q) => [q.deadline, q.running === true])).toEqual([
+        [deadlines[0], true],
+        [deadlines[1], false],
+      ]);
+      // Whole: a preempted item runs again from the start; not movable by the watchdog (it is not waiting).
+      expect(mine[1].workTokens).toBeGreaterThanOrEqual(mine[0].workTokens);
+      expect(mine[1].item).toBeUndefined();
+    } finally {
+      release();
+      await consumer.close(5000);
+    }
+  });
+
   // Issue 17 §2: with 1,000 batches queued a routing call read every listed job's hash (~2,000 commands) and
   // every open batch's backlog share; both grew with the backlog.
   it('reads a deep queue by its id lists: each job once, a job added since at the next call, and no backlog share while the read is fresh', async () => {

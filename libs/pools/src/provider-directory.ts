@@ -7,7 +7,7 @@ import { queueName, queueRefFor, type JobName, type QueueLayer } from '#libs/que
 import type { LatencyFit } from '#libs/routing';
 import { BATCH_ESCALATION_LEAD_MS, batchWindowMs } from '#libs/routing';
 import type { TokenCalibration, TaskKind } from '#libs/routing';
-import { workTokensOn, type ProviderView, type QueuedWork, type RoutableItem } from '#libs/routing';
+import { preemptible, workTokensOn, type ProviderView, type QueuedWork, type RoutableItem } from '#libs/routing';
 import type { RoutingState } from '#libs/routing';
 import type { CircuitRegistry } from './circuit-registry.js';
 import type { ProviderCapabilities } from './provider-capabilities.js';
@@ -43,6 +43,8 @@ type LocalJobs = {
 interface LocalRoute {
   name: string;
   contextTokens: number;
+  /** A model's pools preempt running work due this far off (LOCAL_PREEMPT_SLACK_MS); engines never do. */
+  preemptSlackMs?: number | null;
 }
 
 /** What a local model's view is made of, read at once for every provider. */
@@ -194,12 +196,16 @@ export class ProviderDirectory {
       // routed here wait for one). Coming: counted from its expected ready time (issue 19).
       available: pools.length > 0 || coming !== undefined,
       ...(coming && { coming }),
-      queue: this.localQueue({ name: local.name, contextTokens: local.contextSize }, jobs, {
-        tokensPerSec,
-        backlogTokens,
-        now,
-        calibration,
-      }),
+      queue: this.localQueue(
+        { name: local.name, contextTokens: local.contextSize, preemptSlackMs: this.config.engine.preemption.slackMs },
+        jobs,
+        {
+          tokensPerSec,
+          backlogTokens,
+          now,
+          calibration,
+        },
+      ),
     };
   }
 
@@ -279,7 +285,9 @@ export class ProviderDirectory {
   /**
    * The local pool runs earliest-deadline-first (BullMQ priority from the deadline), so the policy is
    * given its queue: running items with what is left of them at the measured speed, then waiting items
-   * with their estimates, so it can tell which on-time work a new item would push late.
+   * with their estimates, so it can tell which on-time work a new item would push late. A running item a
+   * model's pool would preempt for work due sooner (libs/routing preemptible) is waiting work, whole: it
+   * runs again from the start if it gives way.
    */
   private localQueue(
     local: LocalRoute,
@@ -300,6 +308,10 @@ export class ProviderDirectory {
       if (!item) continue;
       const work = workTokensOn(item, local.contextTokens);
       listed += work;
+      if (preemptible(item.deadline, now, local.preemptSlackMs ?? null)) {
+        queue.push({ deadline: item.deadline, workTokens: work });
+        continue;
+      }
       queue.push({
         deadline: item.deadline,
         workTokens: Math.max(0, work - ((now - job.startedAt) / 1000) * tokensPerSec),
