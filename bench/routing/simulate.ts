@@ -28,6 +28,7 @@ interface Extra {
   cloudItems: number;
   escalations: number;
   failedRequests: number;
+  preemptions: number;
 }
 
 export const ROUTERS: ReadonlyArray<() => Router> = [switchyard, allCloud, allLocal, threshold, batchApi];
@@ -65,6 +66,7 @@ export function runScenario(
     cloudItems: 0,
     escalations: 0,
     failedRequests: 0,
+    preemptions: 0,
   }));
   let items = 0;
   let boundUsd = 0;
@@ -93,6 +95,7 @@ export function runScenario(
       t.cloudItems += result.cloudItems;
       t.escalations += result.escalations;
       t.failedRequests += result.failedRequests;
+      t.preemptions += result.preemptions;
     });
   }
   return {
@@ -106,7 +109,12 @@ export function runScenario(
       deadlineHitRate: round(feasibleItems === 0 ? 1 : t.hits / feasibleItems, 4),
       leaks: t.leaks,
     })),
-    extra: totals.map(({ cloudItems, escalations, failedRequests }) => ({ cloudItems, escalations, failedRequests })),
+    extra: totals.map(({ cloudItems, escalations, failedRequests, preemptions }) => ({
+      cloudItems,
+      escalations,
+      failedRequests,
+      preemptions,
+    })),
     overcommitted,
   };
 }
@@ -143,6 +151,8 @@ function main(argv: string[]): void {
   // --no-coming: a pool not consuming is down, as before issue 19 (what counting capacity that is coming buys).
   if (argv.includes('--no-coming'))
     system = { ...system, name: `${system.name}, no-coming`, countComingCapacity: false };
+  // --no-preempt: running local work never gives its sequence to an item due sooner (before LOCAL_PREEMPT_SLACK_MS).
+  if (argv.includes('--no-preempt')) system = { ...system, name: `${system.name}, no-preempt`, preemptSlackMs: null };
   const reports: ScenarioReport[] = [];
   for (const scenario of scenarios) {
     const t0 = Date.now();
@@ -182,7 +192,7 @@ function main(argv: string[]): void {
       const x = extra[i];
       console.log(
         `  ${p.name.padEnd(10)} $${p.costUsd.toFixed(4).padStart(8)}  x${p.costRatioToBound.toFixed(3)}  hit ${(100 * p.deadlineHitRate).toFixed(2)}%  leaks ${p.leaks}` +
-          `  cloud ${x.cloudItems}  escalated ${x.escalations}  failed requests ${x.failedRequests}`,
+          `  cloud ${x.cloudItems}  escalated ${x.escalations}  failed requests ${x.failedRequests}  preempted ${x.preemptions}`,
       );
     });
   }

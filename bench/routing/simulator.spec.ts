@@ -134,10 +134,31 @@ describe('simulate', () => {
       items,
       resources(),
       always('local', (it, state) => policy.escalation(it, state)?.provider ?? null),
+      { ...PRODUCTION, preemptSlackMs: null }, // the first item keeps its sequence
     );
     expect(result.escalations).toBe(1);
     expect(result.outcomes[1]).toMatchObject({ escalated: true, sentTo: ['frontier'] });
     expect(result.outcomes[1].finishedAt).toBeLessThanOrEqual(100 * SECOND);
+  });
+
+  it('lets an item due soon take the sequence of one due in an hour, which runs again from the start after it', () => {
+    const policy = new RoutingPolicy();
+    const items = withIds([
+      item({ batch: 0, expectedOutputTokens: 1000, outputTokens: 1000, deadline: 3600 * SECOND }), // 110 s locally
+      item({ batch: 0, arrivalAt: 10 * SECOND, deadline: 100 * SECOND }),
+    ]);
+    const result = simulate(
+      items,
+      resources(),
+      always('local', (it, state) => policy.escalation(it, state)?.provider ?? null),
+    );
+    expect(result.preemptions).toBe(1);
+    expect(result.escalations).toBe(0);
+    expect(result.outcomes[1]).toMatchObject({ escalated: false, sentTo: ['local'] });
+    expect(result.outcomes[1].finishedAt).toBeLessThanOrEqual(100 * SECOND);
+    // Its first run lost: sent twice, finished a whole run after the second item.
+    expect(result.outcomes[0].sentTo).toEqual(['local', 'local']);
+    expect(result.outcomes[0].finishedAt).toBeGreaterThan(result.outcomes[1].finishedAt + 100 * SECOND);
   });
 
   it('never sends an item above its clearance while every cloud provider is down', () => {

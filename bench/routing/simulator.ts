@@ -11,7 +11,7 @@ import {
   type RoutingState,
 } from '#libs/routing';
 import type { Sensitivity } from '#libs/domain';
-import { ewma, workTokensPerSecond } from '#libs/routing';
+import { DEFAULT_PREEMPT_SLACK_MS, ewma, preemptible, preemptionVictim, workTokensPerSecond } from '#libs/routing';
 import { EventQueue } from './event-queue.js';
 import {
   clearedFor,
@@ -55,6 +55,11 @@ export interface SystemConfig {
    */
   countComingCapacity: boolean;
   loadEstimateMs: number;
+  /**
+   * libs/routing preemption (LOCAL_PREEMPT_SLACK_MS): running local work due at least this far off gives its
+   * sequence to a waiting item due before it, and runs again from the start later; null: never.
+   */
+  preemptSlackMs: number | null;
 }
 
 /**
@@ -73,6 +78,7 @@ export const PRODUCTION: SystemConfig = {
   learnTokenRatios: true,
   countComingCapacity: true,
   loadEstimateMs: 60_000,
+  preemptSlackMs: DEFAULT_PREEMPT_SLACK_MS,
 };
 
 /** libs/pools poolGraceMs with POOL_GRACE_MS unset. */
@@ -102,6 +108,8 @@ export interface SimulationResult {
   leaks: number;
   failedRequests: number;
   escalations: number;
+  /** Local runs stopped for an item due sooner (each runs again later). */
+  preemptions: number;
   /** Items completed by a cloud provider. */
   cloudItems: number;
 }
@@ -208,19 +216,39 @@ class LocalPool extends Provider {
 
   dispatch(): void {
     if (this.downtime(this.sim.events.now)) return;
-    while (this.running < this.spec.sequences && this.waiting.length > 0) {
-      const job = this.waiting.pop()!;
-      this.send(job);
-      this.runningJobs.add(job);
-      const runMs = localRunMs(job.run.item, this.spec);
-      const startedAt = job.startedAt;
-      this.sim.events.at(this.sim.events.now + runMs, () => {
-        // Lost in a crash (and maybe running again since): this run never finishes.
-        if (job.startedAt !== startedAt || !this.runningJobs.has(job)) return;
-        this.runningJobs.delete(job);
-        this.completed(job, runMs, 0);
-      });
+    const now = this.sim.events.now;
+    // Preemption (LOCAL_PREEMPT_SLACK_MS): the item due first takes a sequence from running work due much later.
+    while (this.running >= this.spec.sequences && this.waiting.length > 0) {
+      const next = this.waiting[this.waiting.length - 1];
+      const victim = preemptionVictim(
+        [...this.runningJobs].map((job) => ({ job, deadline: job.run.item.deadline, startedAt: job.startedAt })),
+        next.run.item,
+        now,
+        this.sim.config.preemptSlackMs,
+      );
+      if (!victim) break;
+      // Its run is lost; its job waits again with its deadline's priority and runs from the start later.
+      this.runningJobs.delete(victim.job);
+      this.running -= 1;
+      victim.job.startedAt = NaN;
+      this.enqueue(victim.job);
+      this.sim.preemptions += 1;
+      this.startJob(this.waiting.pop()!);
     }
+    while (this.running < this.spec.sequences && this.waiting.length > 0) this.startJob(this.waiting.pop()!);
+  }
+
+  private startJob(job: Job): void {
+    this.send(job);
+    this.runningJobs.add(job);
+    const runMs = localRunMs(job.run.item, this.spec);
+    const startedAt = job.startedAt;
+    this.sim.events.at(this.sim.events.now + runMs, () => {
+      // Lost in a crash or preempted (and maybe running again since): this run never finishes.
+      if (job.startedAt !== startedAt || !this.runningJobs.has(job)) return;
+      this.runningJobs.delete(job);
+      this.completed(job, runMs, 0);
+    });
   }
 
   /** The downtime the pool is in at `now`, if any. */
@@ -271,12 +299,14 @@ class LocalPool extends Provider {
 
   /** Running work first, then the waiting items in the order they will run. */
   queue(): QueuedWork[] {
+    const now = this.sim.events.now;
     return [
-      ...[...this.runningJobs].map((j) => ({
-        deadline: j.run.item.deadline,
-        workTokens: this.remainingWork(j),
-        running: true,
-      })),
+      // Running work that may give its sequence away counts as waiting work due when it is (ProviderDirectory).
+      ...[...this.runningJobs].map((j) =>
+        preemptible(j.run.item.deadline, now, this.sim.config.preemptSlackMs)
+          ? { deadline: j.run.item.deadline, workTokens: j.run.estWork }
+          : { deadline: j.run.item.deadline, workTokens: this.remainingWork(j), running: true },
+      ),
       ...this.waiting
         .map((j) => ({ deadline: j.run.item.deadline, workTokens: j.run.estWork, item: j.run.routable }))
         .reverse(),
@@ -479,6 +509,7 @@ class Simulation {
   private readonly calibration = new TokenCalibration();
   failedRequests = 0;
   escalations = 0;
+  preemptions = 0;
 
   constructor(
     items: readonly SimItem[],
@@ -527,6 +558,7 @@ class Simulation {
       costUsd: outcomes.reduce((s, o) => s + o.costUsd, 0),
       leaks: outcomes.filter((o) => o.leaked).length,
       failedRequests: this.failedRequests,
+      preemptions: this.preemptions,
       escalations: this.escalations,
       cloudItems: this.runs.filter(
         (r) => this.byName.get(r.outcome.sentTo[r.outcome.sentTo.length - 1])?.target === 'cloud',
