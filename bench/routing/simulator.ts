@@ -304,7 +304,7 @@ class LocalPool extends Provider {
       // Running work that may give its sequence away counts as waiting work due when it is (ProviderDirectory).
       ...[...this.runningJobs].map((j) =>
         preemptible(j.run.item.deadline, now, this.sim.config.preemptSlackMs)
-          ? { deadline: j.run.item.deadline, workTokens: j.run.estWork }
+          ? { deadline: j.run.item.deadline, workTokens: j.run.estWork, preemptible: true }
           : { deadline: j.run.item.deadline, workTokens: this.remainingWork(j), running: true },
       ),
       ...this.waiting
@@ -666,7 +666,11 @@ class Simulation {
     const now = this.events.now;
     const view = this.local.view();
     const sequences = new EdfSequences(view, now);
-    for (const q of this.local.queue()) if (q.running) sequences.run(q);
+    const queue = this.local.queue();
+    for (const q of queue) if (q.running) sequences.run(q);
+    // Running work the pool would preempt runs in its deadline's place among the waiting items (EscalationWatchdog).
+    const preemptible = queue.filter((q) => q.preemptible).sort((a, b) => a.deadline - b.deadline);
+    let next = 0;
     const clouds = this.clouds.filter((c) => c.view().available !== false);
     // No pool for longer than its grace: whatever a cloud provider can take moves now (issue 19).
     const down = this.config.countComingCapacity && view.available === false;
@@ -675,6 +679,8 @@ class Simulation {
       const job = this.local.waiting[i];
       const { run } = job;
       const work = { deadline: run.item.deadline, workTokens: run.estWork };
+      for (; next < preemptible.length && preemptible[next].deadline <= run.item.deadline; next++)
+        sequences.run(preemptible[next]);
       const finishAt = sequences.finishIf(work);
       // Only when some cloud provider is cleared is there anything to ask (the policy would refuse).
       if (

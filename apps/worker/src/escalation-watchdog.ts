@@ -80,8 +80,13 @@ export class EscalationWatchdog {
       // then each waiting item in the order it runs.
       const sequences = new EdfSequences(view, now);
       for (const q of view.queue ?? []) if (q.running) sequences.run(q);
+      // Running work its pool would preempt runs in its deadline's place among the waiting items (not listed there).
+      const preemptible = (view.queue ?? []).filter((q) => q.preemptible).sort((a, b) => a.deadline - b.deadline);
+      let next = 0;
       for (const job of waiting) {
         const item = job.data;
+        for (; next < preemptible.length && preemptible[next].deadline <= item.deadline; next++)
+          sequences.run(preemptible[next]);
         const routable = await this.routable(item, tasks, calibration);
         const work = { deadline: item.deadline, workTokens: workTokensOn(routable, view.contextTokens) };
         const finishAt = sequences.finishIf(work);

@@ -181,6 +181,8 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
       // Whole: a preempted item runs again from the start; not movable by the watchdog (it is not waiting).
       expect(mine[1].workTokens).toBeGreaterThanOrEqual(mine[0].workTokens);
       expect(mine[1].item).toBeUndefined();
+      // So the escalation watchdog runs it in its deadline's place among the waiting items (it is not one of them).
+      expect(mine[1].preemptible).toBe(true);
     } finally {
       release();
       await consumer.close(5000);

@@ -309,7 +309,7 @@ export class ProviderDirectory {
       const work = workTokensOn(item, local.contextTokens);
       listed += work;
       if (preemptible(item.deadline, now, local.preemptSlackMs ?? null)) {
-        queue.push({ deadline: item.deadline, workTokens: work });
+        queue.push({ deadline: item.deadline, workTokens: work, preemptible: true });
         continue;
       }
       queue.push({

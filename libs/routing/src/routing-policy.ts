@@ -23,6 +23,11 @@ export interface QueuedWork {
   /** Already decoding: ahead of everything, whatever its deadline. */
   running?: boolean;
   /**
+   * Decoding now, but its pool would preempt it for work due sooner (libs/routing preemption): listed as
+   * waiting work, whole, in its deadline's place. Not `running`, and never waiting in the queue's job list.
+   */
+  preemptible?: boolean;
+  /**
    * The queued item itself, when known. With it, a new item may push this one late if moving this one
    * to a cloud provider costs less than the new item saves here (the watchdog then moves it in time);
    * without it, queued work that is on time is never pushed late.
