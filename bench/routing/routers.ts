@@ -1,6 +1,9 @@
 import { costOf } from '#libs/routing';
 import {
   RoutingPolicy,
+  escalationSweep,
+  type SweepEntry,
+  type SweepMove,
   workTokens,
   type ProviderView,
   type RoutableItem,
@@ -29,10 +32,10 @@ export interface Router {
   /** One item routed again, after a failed attempt. */
   routeOne(item: RoutableItem, state: RoutingState): Route;
   /**
-   * For production's escalation watchdog, which runs only beside a router that has this: the cloud
-   * provider to move a late local item to now (`state` offers the cloud providers up), or null to leave it.
+   * Production's escalation watchdog (libs/routing escalationSweep), which runs only beside a router that has
+   * this: what to move off the local queue now (`clouds` offers the cloud providers up).
    */
-  escalate?(item: RoutableItem, state: RoutingState, waitMs?: number): string | null;
+  sweep?<T>(view: ProviderView, clouds: RoutingState, waiting: readonly SweepEntry<T>[], down: boolean): SweepMove<T>[];
 }
 
 /** Ours: the production RoutingPolicy itself, imported, not copied. */
@@ -41,7 +44,7 @@ export function switchyard(policy = new RoutingPolicy()): Router {
     name: 'switchyard',
     routeBatch: (items, state) => policy.plan(items, state).map((d) => ({ ...toRoute(d), rank: d.rank })),
     routeOne: (item, state) => toRoute(policy.decide(item, state)),
-    escalate: (item, state, waitMs) => policy.escalation(item, state, waitMs)?.provider ?? null,
+    sweep: (view, clouds, waiting, down) => escalationSweep(policy, view, clouds, waiting, down),
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { RoutingPolicy } from '#libs/routing';
+import { RoutingPolicy, escalationSweep } from '#libs/routing';
 import type { Resources, SimItem } from './resources.js';
 import { allLocal, switchyard, type Router } from './routers.js';
 import { SCENARIOS } from './scenarios.js';
@@ -58,12 +58,18 @@ const item = (over: Partial<SimItem> = {}): SimItem => ({
 const withIds = (items: SimItem[]) => items.map((it, id) => ({ ...it, id }));
 
 /** Sends everything to one provider, whatever the item: the kind of bug the leak count exists for. */
-const always = (provider: string, escalate?: Router['escalate']): Router => ({
+const always = (provider: string, sweep?: Router['sweep']): Router => ({
   name: 'switchyard',
   routeBatch: (items) => items.map(() => ({ provider, atRisk: false })),
   routeOne: (it, state) => ({ provider: new RoutingPolicy().decide(it, state).provider, atRisk: false }),
-  escalate,
+  sweep,
 });
+
+/** Production's watchdog beside a router that sends everything to one provider. */
+const watched =
+  (policy: RoutingPolicy): Router['sweep'] =>
+  (view, clouds, waiting, down) =>
+    escalationSweep(policy, view, clouds, waiting, down);
 
 describe('simulate', () => {
   it('counts a leak for every item sent above its clearance, whatever the router claims', () => {
@@ -133,7 +139,7 @@ describe('simulate', () => {
     const result = simulate(
       items,
       resources(),
-      always('local', (it, state) => policy.escalation(it, state)?.provider ?? null),
+      always('local', watched(policy)),
       { ...PRODUCTION, preemptSlackMs: null }, // the first item keeps its sequence
     );
     expect(result.escalations).toBe(1);
@@ -147,11 +153,7 @@ describe('simulate', () => {
       item({ batch: 0, expectedOutputTokens: 1000, outputTokens: 1000, deadline: 3600 * SECOND }), // 110 s locally
       item({ batch: 0, arrivalAt: 10 * SECOND, deadline: 100 * SECOND }),
     ]);
-    const result = simulate(
-      items,
-      resources(),
-      always('local', (it, state) => policy.escalation(it, state)?.provider ?? null),
-    );
+    const result = simulate(items, resources(), always('local', watched(policy)));
     expect(result.preemptions).toBe(1);
     expect(result.escalations).toBe(0);
     expect(result.outcomes[1]).toMatchObject({ escalated: false, sentTo: ['local'] });

@@ -1,5 +1,4 @@
 import { costOf, type Price } from '#libs/routing';
-import { EdfSequences } from '#libs/routing';
 import { TokenCalibration } from '#libs/routing';
 import {
   DEFAULT_PROBE_TIMEOUT_MS,
@@ -65,8 +64,7 @@ export interface SystemConfig {
 /**
  * The system as apps/worker and libs/pools run it (JOB_ATTEMPTS, CIRCUIT_* defaults): ItemProcessor's
  * speed samples in the unit the policy estimates with (workTokensPerSecond), ProviderDirectory's local
- * view with its EDF queue, and EscalationWatchdog scheduling that queue (EdfSequences) and asking
- * RoutingPolicy.escalation.
+ * view with its EDF queue, and EscalationWatchdog's sweep (libs/routing escalationSweep, the same code).
  */
 export const PRODUCTION: SystemConfig = {
   name: 'production',
@@ -645,7 +643,7 @@ class Simulation {
     provider.backlogTokens += run.estWork;
     provider.enqueue({ run, seq: this.seq++, startedAt: NaN });
     provider.dispatch();
-    if (provider === this.local && this.router.escalate && !this.watchdogScheduled) this.scheduleWatchdog();
+    if (provider === this.local && this.router.sweep && !this.watchdogScheduled) this.scheduleWatchdog();
   }
 
   private scheduleWatchdog(): void {
@@ -658,50 +656,25 @@ class Simulation {
   }
 
   /**
-   * The escalation watchdog (apps/worker/src/escalation-watchdog.ts): walks the waiting local items in
-   * the order they will run; one whose estimated finish is past its deadline moves, once, to the cloud
-   * provider the router picks among those whose circuit is not open — when the router says so.
+   * The escalation watchdog (apps/worker/src/escalation-watchdog.ts): libs/routing's escalationSweep over the
+   * waiting local items in the order they will run; one whose estimated finish is past its deadline moves, once,
+   * to the cloud provider the router picks among those whose circuit is not open — when the router says so.
    */
   private watchdog(): void {
-    const now = this.events.now;
     const view = this.local.view();
-    const sequences = new EdfSequences(view, now);
-    const queue = this.local.queue();
-    for (const q of queue) if (q.running) sequences.run(q);
-    // Running work the pool would preempt runs in its deadline's place among the waiting items (EscalationWatchdog).
-    const preemptible = queue.filter((q) => q.preemptible).sort((a, b) => a.deadline - b.deadline);
-    let next = 0;
-    const clouds = this.clouds.filter((c) => c.view().available !== false);
+    const clouds = this.state(this.clouds.filter((c) => c.view().available !== false));
     // No pool for longer than its grace: whatever a cloud provider can take moves now (issue 19).
     const down = this.config.countComingCapacity && view.available === false;
-    const moves: Array<{ job: Job; provider: string }> = [];
-    for (let i = this.local.waiting.length - 1; i >= 0; i--) {
-      const job = this.local.waiting[i];
-      const { run } = job;
-      const work = { deadline: run.item.deadline, workTokens: run.estWork };
-      for (; next < preemptible.length && preemptible[next].deadline <= run.item.deadline; next++)
-        sequences.run(preemptible[next]);
-      const finishAt = sequences.finishIf(work);
-      // Only when some cloud provider is cleared is there anything to ask (the policy would refuse).
-      if (
-        !run.escalated &&
-        (down || finishAt > run.item.deadline) &&
-        clouds.some((c) => clearedFor(c.clearance, run.item.sensitivity))
-      ) {
-        const provider = this.router.escalate!(run.routable, this.state(clouds), down ? 0 : undefined);
-        if (provider !== null) {
-          moves.push({ job, provider });
-          continue;
-        }
-      }
-      sequences.run(work);
-    }
-    for (const { job, provider } of moves) {
+    // Moved once already (and back): it stays.
+    const waiting = [...this.local.waiting]
+      .reverse()
+      .map((job) => ({ ref: job, routable: job.run.routable, workTokens: job.run.estWork, stays: job.run.escalated }));
+    for (const { ref: job, decision } of this.router.sweep!(view, clouds, waiting, down)) {
       this.local.remove(job);
       job.run.escalated = true;
       job.run.outcome.escalated = true;
       this.escalations += 1;
-      this.assign(job.run, provider);
+      this.assign(job.run, decision.provider);
     }
   }
 }

@@ -5,8 +5,7 @@ import { routableItem } from '#libs/batches';
 import type { TokenCalibration } from '#libs/routing';
 import type { ProviderDirectory } from '#libs/pools';
 import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type QueueLayer } from '#libs/queue';
-import { EdfSequences } from '#libs/routing';
-import { workTokensOn, type RoutableItem, type RoutingPolicy } from '#libs/routing';
+import { escalationSweep, workTokensOn, type RoutableItem, type RoutingPolicy, type SweepEntry } from '#libs/routing';
 import { metrics } from '#libs/metrics';
 import type { ItemRerouter } from './item-rerouter.js';
 import { itemLogFields } from './item-log-fields.js';
@@ -30,10 +29,10 @@ export interface EscalationWatchdogOptions {
 const SWEEP_LIMIT = 1000;
 
 /**
- * Re-checks waiting local items against their deadlines. Walking each local queue in the order it will
- * run (earliest deadline first), it places every item on the pool's sequences as they free up (the same
- * EDF schedule the policy estimates with); one that will now miss its deadline moves — once, atomically, from 'queued' — to a cleared provider that can still meet it. The
- * sweep is a BullMQ Job Scheduler, so every interval runs once across all workers.
+ * Re-checks waiting local items against their deadlines: libs/routing's escalationSweep walks each local queue
+ * in the order it will run (earliest deadline first) on the pool's EDF schedule; one that will now miss its
+ * deadline moves — once, atomically, from 'queued' — to a cleared provider that can still meet it. The sweep is
+ * a BullMQ Job Scheduler, so every interval runs once across all workers.
  */
 export class EscalationWatchdog {
   private readonly log = new Logger('escalation');
@@ -68,57 +67,36 @@ export class EscalationWatchdog {
     const state = await directory.routingState(now);
     const tasks = new Map<string, BatchTask | null>();
     const calibration = await directory.calibration();
+    const clouds = { now, providers: state.providers.filter((p) => p.target === 'cloud' && p.available !== false) };
     let moved = 0;
     for (const model of localModels) {
       const view = state.providers.find((p) => p.target === 'local' && p.name === model);
       if (!view) continue;
       const waiting = await jobs.waiting<JobName.RunItem>(queueRefFor('local', model), SWEEP_LIMIT);
+      const entries: SweepEntry<(typeof waiting)[number]>[] = [];
+      for (const job of waiting) {
+        const routable = await this.routable(job.data, tasks, calibration);
+        const workTokens = workTokensOn(routable, view.contextTokens);
+        // A pinned item runs on its model only: late there, it stays (its route said at-risk if known at intake).
+        entries.push({ ref: job, routable, workTokens, stays: job.data.model !== undefined });
+      }
       // No pool of the model, and none coming within its grace (issue 19): every item a cloud provider can take
       // moves now; restricted and pinned items wait for a pool, as before.
       const down = view.available === false;
-      // The pool's sequences as they free up (from when a coming pool is expected ready): running work first,
-      // then each waiting item in the order it runs.
-      const sequences = new EdfSequences(view, now);
-      for (const q of view.queue ?? []) if (q.running) sequences.run(q);
-      // Running work its pool would preempt runs in its deadline's place among the waiting items (not listed there).
-      const preemptible = (view.queue ?? []).filter((q) => q.preemptible).sort((a, b) => a.deadline - b.deadline);
-      let next = 0;
-      for (const job of waiting) {
+      for (const { ref: job, decision, why, localFinishAt } of escalationSweep(policy, view, clouds, entries, down)) {
         const item = job.data;
-        for (; next < preemptible.length && preemptible[next].deadline <= item.deadline; next++)
-          sequences.run(preemptible[next]);
-        const routable = await this.routable(item, tasks, calibration);
-        const work = { deadline: item.deadline, workTokens: workTokensOn(routable, view.contextTokens) };
-        const finishAt = sequences.finishIf(work);
-        // A pinned item runs on its model only: late there, it stays (its route said at-risk if known at intake).
-        if ((down || finishAt > item.deadline) && !item.model) {
-          const from = { target: 'local' as const, provider: model };
-          // The policy moves it only once waiting longer could leave no cleared cloud provider on time (a model
-          // that is down: now).
-          const decision = policy.escalation(
-            routable,
-            { now, providers: state.providers.filter((p) => p.target === 'cloud' && p.available !== false) },
-            down ? 0 : undefined,
-          );
-          const why = down
-            ? this.opts.engines?.includes(model)
+        const reason =
+          why === 'late'
+            ? `escalated: local finish estimated ${new Date(localFinishAt).toISOString()} misses the deadline`
+            : this.opts.engines?.includes(model)
               ? `escalated: engine ${model} is not answering (no pool of it consuming)`
-              : `escalated: no pool of ${model} for longer than its grace`
-            : `escalated: local finish estimated ${new Date(finishAt).toISOString()} misses the deadline`;
-          if (decision && (await rerouter.apply(item, from, decision, { why, statuses: ['queued'] }))) {
-            moved += 1;
-            metrics.itemEscalated(model, decision.provider, 'deadline');
-            await jobs.removeWaiting(queueRefFor('local', model), job.id);
-            this.log.log({
-              msg: 'item escalated',
-              ...itemLogFields(item),
-              from: model,
-              to: decision.provider,
-            });
-            continue;
-          }
-        }
-        sequences.run(work);
+              : `escalated: no pool of ${model} for longer than its grace`;
+        const from = { target: 'local' as const, provider: model };
+        if (!(await rerouter.apply(item, from, decision, { why: reason, statuses: ['queued'] }))) continue;
+        moved += 1;
+        metrics.itemEscalated(model, decision.provider, 'deadline');
+        await jobs.removeWaiting(queueRefFor('local', model), job.id);
+        this.log.log({ msg: 'item escalated', ...itemLogFields(item), from: model, to: decision.provider });
       }
     }
     return moved;

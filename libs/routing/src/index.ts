@@ -2,6 +2,7 @@
 export { callsOn, type ItemSplit, type SplittableItem } from './context-calls.js';
 export { costOf, type Price } from './cost.js';
 export { EdfSequences, readyFrom } from './edf-schedule.js';
+export { escalationSweep, type SweepEntry, type SweepMove } from './escalation-sweep.js';
 export { FIT_DECAY, fitLatency, fitPoint, type FitSums, type LatencyFit } from './latency-fit.js';
 export {
   BATCH_DURATIONS_KEPT,
