@@ -56,6 +56,9 @@ export interface InferencePoolOptions {
   preemption?: { slackMs: number; checkMs: number };
 }
 
+/** How long a pool's claim to stop a run for the job at the head keeps the other pools from stopping one too. */
+const PREEMPT_CLAIM_MS = 30_000;
+
 /** A job this pool runs now, as preemption weighs it. */
 interface RunningJob {
   id: string;
@@ -198,7 +201,8 @@ export class InferencePool {
   /**
    * Preemption (libs/routing): with every sequence busy and some running item far from its deadline, the job
    * the queue runs next, if it waited a whole check (no other pool had room for it), takes the sequence of
-   * the item preemptionVictim names. That item is queued again and its job waits with its own priority.
+   * the item preemptionVictim names. That item is queued again and its job waits with its own priority. Of the
+   * pools that see the same job there, the one that claims it (QueueLayer.claim) stops a run for it.
    */
   private async preemptCheck(): Promise<void> {
     const { preemption, queue } = this.opts;
@@ -221,6 +225,11 @@ export class InferencePool {
     const victim = preemptionVictim(running, next.data, Date.now(), preemption.slackMs);
     if (!victim) return;
     this.nextSeen = null;
+    // Several pools of the model may see the same job at the head at once: one of them stops a run for it. The claim
+    // outlives the stopped run's way out (its writes, the job put back), however long the other pools' checks go on
+    // seeing the job there meanwhile; once the job runs it is never at the head again.
+    if (!(await this.jobs.claim(queue, next.id, 'preempt', Math.max(PREEMPT_CLAIM_MS, 10 * preemption.checkMs))))
+      return;
     victim.stop.abort(new Error('preempted by an item due sooner'));
     metrics.itemPreempted({ target: this.opts.target, provider: queue.provider });
   }

@@ -73,6 +73,8 @@ export class InMemoryJobQueue implements QueueLayer {
   private readonly schedulers = new Map<string, FakeScheduler>();
   private readonly handlers = new Map<string, { handler: JobHandler<JobName>; closed: boolean; concurrency: number }>();
   private readonly pausedUntil = new Map<string, number>();
+  /** Claims (claim()): key → when it expires. */
+  private readonly claims = new Map<string, number>();
   private readonly known?: Set<string>;
   private readonly tuning: QueueTuning;
   private readonly now: () => number;
@@ -167,6 +169,14 @@ export class InMemoryJobQueue implements QueueLayer {
     return this.inOrder(this.queueOf(queue))
       .slice(0, limit)
       .map((j) => ({ id: j.id, data: j.data as JobPayloads[N] }));
+  }
+
+  async claim(queue: QueueRef, jobId: string, what: string, ttlMs: number): Promise<boolean> {
+    const key = `${this.queueOf(queue)}:${jobId}:${what}`;
+    const now = this.now();
+    if ((this.claims.get(key) ?? -Infinity) > now) return false;
+    this.claims.set(key, now + ttlMs);
+    return true;
   }
 
   async waitingIds(queue: QueueRef, limit: number): Promise<string[]> {

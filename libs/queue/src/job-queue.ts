@@ -15,6 +15,11 @@ import { redisOutage } from '#libs/redis';
 import { bullPrefix } from './bull-prefix.js';
 import { queueTelemetry } from './queue-telemetry.js';
 
+const CLAIM_COMMAND = 'switchyardClaim';
+const CLAIM_LUA = "if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 1 end return 0";
+/** The clients the claim script is defined on (once per client). */
+const claimDefined = new WeakSet<object>();
+
 /**
  * The one place that talks to BullMQ: adding jobs, counting, removing waiting jobs, consuming.
  * Domain code depends on what it offers (QueueLayer), never on `bullmq`; unit tests use InMemoryJobQueue.
@@ -154,6 +159,21 @@ export class JobQueue implements QueueLayer {
   ): Promise<Array<{ id: string; data: JobPayloads[N] }>> {
     const jobs = await this.queue(queue).getJobs(['prioritized', 'waiting'], 0, limit - 1, true);
     return jobs.filter((j): j is Job => Boolean(j)).map((j) => ({ id: j.id!, data: j.data as JobPayloads[N] }));
+  }
+
+  /**
+   * SET NX PX beside the job's own keys (`<job key>:claim:<what>`, in its slot), on the queue's connection: a
+   * script, since BullMQ's client interface has no SET NX.
+   */
+  async claim(queue: QueueRef, jobId: string, what: string, ttlMs: number): Promise<boolean> {
+    const q = this.queue(queue);
+    const client = await q.getBackend().client;
+    if (!claimDefined.has(client)) {
+      client.defineCommand(CLAIM_COMMAND, { numberOfKeys: 1, lua: CLAIM_LUA });
+      claimDefined.add(client);
+    }
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    return (await client.runCommand(CLAIM_COMMAND, [`${q.toKey(jobId)}:claim:${what}`, ttl])) === 1;
   }
 
   /** One script call (BullMQ's getRanges: LRANGE/ZRANGE), where getJobs read every job's hash besides (issue 17 §2). */

@@ -51,6 +51,8 @@ interface Harness {
   jobs: QueueLayer;
   /** Lets consumers take every job that is due or comes due (retries after backoff included). */
   settle(queue: QueueRef): Promise<void>;
+  /** Lets `ms` pass on the implementation's clock. */
+  pass(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,6 +67,9 @@ function inMemory(): Harness {
         await jobs.drain();
         clock += 60_000;
       }
+    },
+    pass: async (ms) => {
+      clock += ms;
     },
     close: async () => undefined,
   };
@@ -90,6 +95,7 @@ function bullmq(): Harness {
       }
       throw new Error('jobs did not settle');
     },
+    pass: (ms) => new Promise((r) => setTimeout(r, ms)),
     close: async () => {
       await jobs.closeConsumers(2000);
       await Promise.all([...queues.values()].map((q) => q.obliterate({ force: true }).then(() => q.close())));
@@ -240,6 +246,16 @@ describe.each([
     await h.settle(preempting);
     expect(seen).toEqual(['b.5#1', 'b.6#1', 'b.5#1']);
     expect(await h.jobs.depth(preempting)).toMatchObject({ completed: 2, failed: 0, waiting: 0, prioritized: 0 });
+  });
+
+  it('grants a claim on a job to one caller until it expires, per job and per what is claimed', async () => {
+    const claims = await Promise.all([1, 2, 3].map(() => h.jobs.claim(local, 'b.0', 'preempt', 300)));
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await h.jobs.claim(local, 'b.1', 'preempt', 300)).toBe(true);
+    expect(await h.jobs.claim(local, 'b.0', 'other', 300)).toBe(true);
+    expect(await h.jobs.claim(local, 'b.0', 'preempt', 300)).toBe(false);
+    await h.pass(350);
+    expect(await h.jobs.claim(local, 'b.0', 'preempt', 300)).toBe(true);
   });
 
   it('requeues a job whose attempts are spent (reset), adds a completed or unknown one anew, leaves one waiting', async () => {

@@ -68,6 +68,12 @@ export interface QueueLayer {
   /** Jobs waiting on a queue, in the order they will run (priority, then arrival). */
   waiting<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N] }>>;
   /**
+   * Claims `what` about a job of the queue for `ttlMs`: true for one caller across every process, false for any
+   * other until the claim expires. For a step that more than one worker may decide on at once and only one
+   * should take (a preemption for the job at the queue's head).
+   */
+  claim(queue: QueueRef, jobId: string, what: string, ttlMs: number): Promise<boolean>;
+  /**
    * The ids of the jobs waiting on a queue, in the order they will run, without their payloads: one read
    * however many there are. With `payloads`, a reader that keeps what it has seen fetches only new jobs.
    */

@@ -1,0 +1,128 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { QueueTuning } from '#libs/config';
+import type { WorkItem } from '#libs/domain';
+import type { InferenceProvider } from '#libs/providers';
+import { JobQueue, bullPrefix, deadlinePriority, JobName, queueName, queueRefFor } from '#libs/queue';
+import { InferencePool } from './inference-pool.js';
+import type { ItemOutcome } from './item-outcome.js';
+
+/**
+ * Preemption across workers (issue 19 §4 follow-up): two pools of one model, on real BullMQ, each running an item
+ * due tomorrow on its one sequence, see the same urgent job at the head of their queue. Only one of them stops a
+ * run for it, although the stopped run takes a while to write its way out and the other pool checks meanwhile.
+ */
+const tuning: QueueTuning = {
+  lockDurationMs: 5000,
+  stalledIntervalMs: 1000,
+  maxStalledCount: 1,
+  attempts: 2,
+  backoffMs: 10,
+};
+const queue = queueRefFor('local', 'tiny');
+const HOUR = 3_600_000;
+
+describe('InferencePool preemption with several pools of one model', () => {
+  const prefix = `t-${randomUUID().slice(0, 8)}`;
+  const url = process.env.REDIS_URL!;
+  const bull = new Queue(queueName(queue), { connection: { url }, prefix: bullPrefix(prefix) });
+  const jobs = new JobQueue(new Map([[queueName(queue), bull]]), { url }, prefix, tuning);
+  const pools: InferencePool[] = [];
+  // Runs still going when the test ends (the item nobody preempted) end here, so the pools can stop.
+  const hanging: (() => void)[] = [];
+
+  afterAll(async () => {
+    hanging.forEach((end) => end());
+    await Promise.all(pools.map((p) => p.stop(1000)));
+    await jobs.closeConsumers(2000);
+    await bull.obliterate({ force: true });
+    await bull.close();
+  });
+
+  it('stops one run for the job at the head, not one per pool', async () => {
+    const started: string[] = [];
+    const preempted: string[] = [];
+    // An item due tomorrow runs until its pool stops it; stopped, it takes 400 ms to write its way out (ItemEndings).
+    // Run again, or due soon, it ends at once.
+    const processor = {
+      run: (job: { id: string; data: WorkItem }, _on: unknown, stop?: AbortSignal): Promise<ItemOutcome> => {
+        started.push(job.id);
+        if (job.data.deadline - Date.now() < HOUR || preempted.includes(job.id))
+          return Promise.resolve({ kind: 'completed' });
+        return new Promise((resolve) => {
+          hanging.push(() => resolve({ kind: 'completed' }));
+          stop?.addEventListener('abort', () => {
+            preempted.push(job.id);
+            setTimeout(() => resolve({ kind: 'preempted' }), 400);
+          });
+        });
+      },
+    };
+    const registry = { beat: async () => undefined, remove: async () => undefined };
+    for (let i = 0; i < 2; i++) {
+      const pool = new InferencePool(
+        {
+          target: 'local',
+          queue,
+          provider: {} as InferenceProvider,
+          price: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 },
+          heartbeatMs: 60_000,
+          describe: () => ({
+            model: 'tiny',
+            status: 'consuming' as const,
+            reason: 'test pool',
+            device: 'cpu',
+            deviceNames: [],
+            memory: { totalBytes: 1e9, freeBytes: 1e9 },
+            modelBytes: 1e6,
+            sequences: 1,
+            activeSequences: 1,
+          }),
+          preemption: { slackMs: 60_000, checkMs: 50 },
+        },
+        { jobs, registry, processor },
+      );
+      pools.push(pool);
+      await pool.start();
+    }
+    const enqueue = (id: string, deadline: number) =>
+      jobs.enqueue(queue, [
+        {
+          name: JobName.RunItem,
+          jobId: id,
+          data: {
+            batchId: 'b',
+            index: 0,
+            itemId: id,
+            kind: 'document-processing',
+            sensitivity: 'internal',
+            deadline,
+            input: 'x',
+          },
+          priority: deadlinePriority(deadline),
+        },
+      ]);
+    await enqueue('tomorrow-1', Date.now() + 24 * HOUR);
+    await enqueue('tomorrow-2', Date.now() + 24 * HOUR);
+    for (let waited = 0; started.length < 2; waited += 20) {
+      if (waited > 10_000) throw new Error('the pools did not take the two items');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await enqueue('urgent', Date.now() + 60_000);
+    for (let waited = 0; !started.includes('urgent'); waited += 20) {
+      if (waited > 10_000) throw new Error('the urgent item never ran');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The other pool kept checking while the stopped run wrote its way out: it saw the same head, and left it.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(preempted).toHaveLength(1);
+    // The urgent item and the preempted one, run again, complete; the other item due tomorrow is still running.
+    for (let waited = 0; (await jobs.depth(queue)).completed < 2; waited += 20) {
+      if (waited > 10_000) throw new Error('the urgent and the preempted item did not complete');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(started.filter((id) => id === preempted[0])).toHaveLength(2);
+    expect((await jobs.depth(queue)).active).toBe(1);
+  });
+});
