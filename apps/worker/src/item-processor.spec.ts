@@ -238,6 +238,18 @@ function seenByBullMq(outcome: ItemOutcome): unknown {
   }
 }
 
+/** A provider call that never answers: `callSent` resolves once it is made; it fails only when its signal aborts. */
+function hangingCall() {
+  let sent!: () => void;
+  const callSent = new Promise<void>((r) => (sent = r));
+  const hanging = (req: CompletionRequest) =>
+    new Promise<CompletionResult>((_, reject) => {
+      req.signal?.addEventListener('abort', () => reject(new ProviderError('aborted', false, 'aborted')));
+      sent();
+    });
+  return { hanging, callSent };
+}
+
 describe('ItemProcessor', () => {
   it('records a completed item with its answer, usage and cost, and the budget it held goes back', async () => {
     const store = new InMemoryItemStore(10);
@@ -354,13 +366,7 @@ describe('ItemProcessor', () => {
   it('stops a running call when its batch is cancelled: the item ends cancelled and nothing stays reserved', async () => {
     const store = new InMemoryItemStore(10);
     const { processor } = processorWith(store);
-    let sent!: () => void;
-    const callSent = new Promise<void>((r) => (sent = r));
-    const hanging = (req: CompletionRequest) =>
-      new Promise<CompletionResult>((_, reject) => {
-        req.signal?.addEventListener('abort', () => reject(new ProviderError('aborted', false, 'aborted')));
-        sent();
-      });
+    const { hanging, callSent } = hangingCall();
     const running = processor.run(job(), cloudTarget(hanging));
     await callSent;
     store.cancelRequested = true;
@@ -375,13 +381,7 @@ describe('ItemProcessor', () => {
   it('gives a local run up when its pool preempts it: the item is queued again on its model and its job goes back', async () => {
     const store = new InMemoryItemStore(10, { target: 'local', provider: 'tiny', model: 'm' });
     const { processor } = processorWith(store);
-    let sent!: () => void;
-    const callSent = new Promise<void>((r) => (sent = r));
-    const hanging = (req: CompletionRequest) =>
-      new Promise<CompletionResult>((_, reject) => {
-        req.signal?.addEventListener('abort', () => reject(new ProviderError('aborted', false, 'aborted')));
-        sent();
-      });
+    const { hanging, callSent } = hangingCall();
     const stop = new AbortController();
     const local: ProcessorTarget = { target: 'local', provider: provider('tiny', hanging), price: PRICE };
     const running = processor.run(job(), local, stop.signal);
