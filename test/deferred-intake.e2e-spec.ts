@@ -69,6 +69,17 @@ describe('a large batch answered as validating and expanded by a worker (INTAKE_
     expect(pending.json).toMatchObject({ id, status: 'validating', counts: { total: 6, queued: 0 }, finishedAt: null });
     const page = await client.request('GET', `/v1/batches/${id}/items`);
     expect(page.json).toEqual({ items: [], total: 6, nextOffset: null });
+    // Listed too, where it was accepted: newest first, above the small batch written before it; a page before it
+    // starts with the small one.
+    const listed = await client.request('GET', '/v1/batches?limit=2');
+    const summary = (b: { id: string; status: string }) => [b.id, b.status];
+    expect(listed.json.batches.map(summary)).toEqual([
+      [id, 'validating'],
+      [small.json.id, 'queued'],
+    ]);
+    expect(listed.json.next).toBe(listed.json.batches[1].createdAt);
+    const older = await client.request('GET', `/v1/batches?before=${encodeURIComponent(pending.json.createdAt)}`);
+    expect(older.json.batches.map(summary)).toEqual([[small.json.id, 'queued']]);
 
     // The same key and body answer the same batch; the same key with another body is the client's bug.
     const again = await client.request('POST', '/v1/batches', body('big', 6), key);

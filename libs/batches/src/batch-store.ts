@@ -123,8 +123,25 @@ export class BatchStore {
     return this.views.task(id);
   }
 
-  list(limit: number, before?: number, tenant?: string): Promise<BatchView[]> {
-    return this.views.list(limit, before, tenant);
+  /**
+   * Newest first, as BatchViews.list, with the batches a worker is still expanding among them at the time they
+   * were accepted (`validating`, or `failed` when the expansion refused them): a client that lists right after
+   * its 202 finds its batch, as GET by id does. The pending list holds only what the workers have not expanded
+   * yet, so it is read whole.
+   */
+  async list(limit: number, before?: number, tenant?: string): Promise<BatchView[]> {
+    const [written, listed] = await Promise.all([this.views.list(limit, before, tenant), this.pending.listed()]);
+    const newest = listed
+      .filter((p) => before === undefined || p.acceptedAt < before)
+      .sort((a, b) => b.acceptedAt - a.acceptedAt)
+      .slice(0, limit);
+    if (newest.length === 0) return written;
+    const known = new Set(written.map((b) => b.id));
+    const pending = (await Promise.all(newest.map((p) => this.pending.view(p.id)))).filter(
+      (v): v is BatchView => v !== null && !known.has(v.id) && (tenant === undefined || v.tenant === tenant),
+    );
+    // A batch expanded between the two reads is in the first (its record is gone from the second by then).
+    return [...written, ...pending].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt)).slice(0, limit);
   }
 
   items(batchId: string, offset: number, limit: number): Promise<ItemView[]> {
