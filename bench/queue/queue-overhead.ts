@@ -123,6 +123,7 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
   try {
     const client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
     await client.waitReady(120_000);
+    await poolsConsuming(client, 120_000);
     const submit = async (texts: string[]): Promise<string> => {
       const { status, json } = await client.request('POST', '/v1/batches', {
         kind: 'document-processing',
@@ -174,6 +175,22 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
     };
   } finally {
     await Promise.all(apps.map((app) => app.stop()));
+  }
+}
+
+/**
+ * /ready answers once one pool consumes (the cloud one, at once); the worker is still loading its local model then,
+ * a second of CPU (node-llama-cpp resolving the model's chat template) that would land in the measured phase. The
+ * queue is measured as it runs, not while its worker starts: wait until every pool the worker announced consumes.
+ */
+async function poolsConsuming(client: ApiClient, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const { json } = await client.request('GET', '/v1/pools');
+    const pools = (json as { pools: { target: string; status: string }[] }).pools;
+    if (pools.some((p) => p.target === 'local') && pools.every((p) => p.status === 'consuming')) return;
+    if (Date.now() > until) throw new Error(`pools not all consuming within ${timeoutMs}ms: ${JSON.stringify(pools)}`);
+    await sleep(100);
   }
 }
 
