@@ -87,6 +87,23 @@ describe('a large batch answered as validating and expanded by a worker (INTAKE_
     const reused = await client.request('POST', '/v1/batches', body('other', 6), key);
     expect(reused.status).toBe(422);
 
+    // A tenant's own validating batch stays on its first page however many newer ones other tenants have
+    // validating: the pending records carry no tenant, so the list must not cut them to `limit` before filtering.
+    const made = await client.request('POST', '/v1/keys', { name: 'acme', scopes: ['submit', 'read'], tenant: 'acme' });
+    expect(made.status).toBe(201);
+    const acme = sys.client.withKey(made.json.secret as string);
+    const own = await acme.request('POST', '/v1/batches', body('acme', 4));
+    expect(own.json.status).toBe('validating');
+    const crowd = [own.json.id as string];
+    for (const tag of ['others-1', 'others-2']) {
+      const other = await client.request('POST', '/v1/batches', body(tag, 4));
+      expect(other.json.status).toBe('validating');
+      crowd.push(other.json.id);
+    }
+    const acmeList = await acme.request('GET', '/v1/batches?limit=1');
+    expect(acmeList.json.batches.map(summary)).toEqual([[own.json.id, 'validating']]);
+    expect((await client.request('GET', '/v1/batches?limit=1')).json.batches[0].id).not.toBe(own.json.id);
+
     // Cancelled while validating: none of its items may ever reach the provider.
     const doomed = await client.request('POST', '/v1/batches', body('doomed', 5));
     expect(doomed.json.status).toBe('validating');
@@ -129,6 +146,7 @@ describe('a large batch answered as validating and expanded by a worker (INTAKE_
     const cancelled = await client.waitFinished(doomed.json.id);
     expect(cancelled).toMatchObject({ status: 'cancelled', counts: { total: 5, cancelled: 5, completed: 0 } });
     expect((await client.waitFinished(small.json.id)).status).toBe('completed');
+    for (const crowded of crowd) expect((await client.waitFinished(crowded)).status).toBe('completed');
     const settled = async (batchId: string) => {
       for (;;) {
         const b = await openai.batches.retrieve(batchId);

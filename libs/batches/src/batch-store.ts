@@ -131,15 +131,20 @@ export class BatchStore {
    */
   async list(limit: number, before?: number, tenant?: string): Promise<BatchView[]> {
     const [written, listed] = await Promise.all([this.views.list(limit, before, tenant), this.pending.listed()]);
-    const newest = listed
+    const candidates = listed
       .filter((p) => before === undefined || p.acceptedAt < before)
-      .sort((a, b) => b.acceptedAt - a.acceptedAt)
-      .slice(0, limit);
-    if (newest.length === 0) return written;
+      .sort((a, b) => b.acceptedAt - a.acceptedAt);
+    if (candidates.length === 0) return written;
     const known = new Set(written.map((b) => b.id));
-    const pending = (await Promise.all(newest.map((p) => this.pending.view(p.id)))).filter(
-      (v): v is BatchView => v !== null && !known.has(v.id) && (tenant === undefined || v.tenant === tenant),
-    );
+    // The pending records carry no tenant: the views are read newest first, a page at a time, until `limit` of
+    // the caller's own are found, so other tenants' newer batches cannot push the caller's off the page.
+    const pending: BatchView[] = [];
+    for (let at = 0; at < candidates.length && pending.length < limit; at += limit) {
+      const page = await Promise.all(candidates.slice(at, at + limit).map((p) => this.pending.view(p.id)));
+      for (const v of page) {
+        if (v !== null && !known.has(v.id) && (tenant === undefined || v.tenant === tenant)) pending.push(v);
+      }
+    }
     // A batch expanded between the two reads is in the first (its record is gone from the second by then).
     return [...written, ...pending].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt)).slice(0, limit);
   }
