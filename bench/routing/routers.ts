@@ -44,7 +44,7 @@ export function switchyard(policy = new RoutingPolicy()): Router {
     name: 'switchyard',
     routeBatch: (items, state) => policy.plan(items, state).map((d) => ({ ...toRoute(d), rank: d.rank })),
     routeOne: (item, state) => toRoute(policy.decide(item, state)),
-    sweep: (view, clouds, waiting, down) => escalationSweep(policy, view, clouds, waiting, down),
+    sweep: (view, clouds, waiting, down) => [...escalationSweep(policy, view, clouds, waiting, down)],
   };
 }
 

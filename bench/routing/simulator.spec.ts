@@ -68,8 +68,7 @@ const always = (provider: string, sweep?: Router['sweep']): Router => ({
 /** Production's watchdog beside a router that sends everything to one provider. */
 const watched =
   (policy: RoutingPolicy): Router['sweep'] =>
-  (view, clouds, waiting, down) =>
-    escalationSweep(policy, view, clouds, waiting, down);
+  (view, clouds, waiting, down) => [...escalationSweep(policy, view, clouds, waiting, down)];
 
 describe('simulate', () => {
   it('counts a leak for every item sent above its clearance, whatever the router claims', () => {

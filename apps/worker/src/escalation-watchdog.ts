@@ -83,7 +83,11 @@ export class EscalationWatchdog {
       // No pool of the model, and none coming within its grace (issue 19): every item a cloud provider can take
       // moves now; restricted and pinned items wait for a pool, as before.
       const down = view.available === false;
-      for (const { ref: job, decision, why, localFinishAt } of escalationSweep(policy, view, clouds, entries, down)) {
+      // A move the rerouter cannot make (a worker took the item meanwhile) is answered false: that item keeps its
+      // place in the pool's schedule for the ones after it, as it does in fact.
+      const steps = escalationSweep(policy, view, clouds, entries, down);
+      for (let step = steps.next(); !step.done;) {
+        const { ref: job, decision, why, localFinishAt } = step.value;
         const item = job.data;
         const reason =
           why === 'late'
@@ -92,11 +96,14 @@ export class EscalationWatchdog {
               ? `escalated: engine ${model} is not answering (no pool of it consuming)`
               : `escalated: no pool of ${model} for longer than its grace`;
         const from = { target: 'local' as const, provider: model };
-        if (!(await rerouter.apply(item, from, decision, { why: reason, statuses: ['queued'] }))) continue;
-        moved += 1;
-        metrics.itemEscalated(model, decision.provider, 'deadline');
-        await jobs.removeWaiting(queueRefFor('local', model), job.id);
-        this.log.log({ msg: 'item escalated', ...itemLogFields(item), from: model, to: decision.provider });
+        const applied = await rerouter.apply(item, from, decision, { why: reason, statuses: ['queued'] });
+        if (applied) {
+          moved += 1;
+          metrics.itemEscalated(model, decision.provider, 'deadline');
+          await jobs.removeWaiting(queueRefFor('local', model), job.id);
+          this.log.log({ msg: 'item escalated', ...itemLogFields(item), from: model, to: decision.provider });
+        }
+        step = steps.next(applied);
       }
     }
     return moved;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { escalationSweep, type SweepEntry } from './escalation-sweep.js';
+import { escalationSweep as sweepSteps, type SweepEntry } from './escalation-sweep.js';
 import { RoutingPolicy, type ProviderView, type QueuedWork, type RoutingState } from './routing-policy.js';
 
 const NOW = 1_000_000_000;
@@ -47,6 +47,7 @@ const entry = (dueInS: number, tokens = 100, over: Partial<SweepEntry<string>> =
 
 describe('escalationSweep', () => {
   const policy = new RoutingPolicy();
+  const escalationSweep = (...args: Parameters<typeof sweepSteps<string>>) => [...sweepSteps(...args)];
 
   it('moves a waiting item that will miss its deadline, once waiting longer could leave no cloud on time', () => {
     // Running work holds the one sequence for 30 s; the first item is due in 20 s: it would finish at 40 s.
@@ -64,6 +65,16 @@ describe('escalationSweep', () => {
     const second = entry(30); // behind the first, 40 s: late (and would move); without it, 10 s: on time
     const moves = escalationSweep(policy, local(), clouds, [first, second], false);
     expect(moves.map((m) => m.ref)).toEqual([first.ref]);
+  });
+
+  it('keeps a move its caller could not make in the schedule, so the item behind it is still late', () => {
+    const [first, second] = [entry(25, 300), entry(30)];
+    const steps = sweepSteps(policy, local(), clouds, [first, second], false);
+    const moved: string[] = [];
+    // The first item's move fails (a worker took it meanwhile): it holds the sequence, and the second moves.
+    for (let step = steps.next(); !step.done; step = steps.next(step.value.ref !== first.ref))
+      moved.push(step.value.ref);
+    expect(moved).toEqual([first.ref, second.ref]);
   });
 
   it('keeps a pinned item and a restricted one (nowhere to go), both still taking their sequence', () => {

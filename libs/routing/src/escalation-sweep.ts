@@ -31,20 +31,23 @@ export interface SweepMove<T> {
  * will now miss its deadline moves to the cloud provider RoutingPolicy.escalation picks among `clouds`, once
  * waiting longer could leave none on time; with no pool of the model past its grace (`down`), every item a
  * cloud provider can take moves now. What moves is left out of the schedule for the items after it.
+ *
+ * It yields each move as it decides it, and the caller answers `next(false)` when the move could not be made (a
+ * worker took the item meanwhile): that item then keeps its place on the pool, as it does in fact. Iterated
+ * with for-of or spread, every move counts as made.
  */
-export function escalationSweep<T>(
+export function* escalationSweep<T>(
   policy: Pick<RoutingPolicy, 'escalation'>,
   view: ProviderView,
   clouds: RoutingState,
   waiting: Iterable<SweepEntry<T>>,
   down: boolean,
-): SweepMove<T>[] {
+): Generator<SweepMove<T>, void, boolean | undefined> {
   const queue = view.queue ?? [];
   const sequences = new EdfSequences(view, clouds.now);
   for (const q of queue) if (q.running) sequences.run(q);
   const preemptible = queue.filter((q) => q.preemptible).sort((a, b) => a.deadline - b.deadline);
   let next = 0;
-  const moves: SweepMove<T>[] = [];
   for (const entry of waiting) {
     const work = { deadline: entry.routable.deadline, workTokens: entry.workTokens };
     for (; next < preemptible.length && preemptible[next].deadline <= work.deadline; next++)
@@ -53,11 +56,10 @@ export function escalationSweep<T>(
     if (!entry.stays && (down || finishAt > work.deadline)) {
       const decision = policy.escalation(entry.routable, clouds, down ? 0 : undefined);
       if (decision) {
-        moves.push({ ref: entry.ref, decision, why: down ? 'down' : 'late', localFinishAt: finishAt });
-        continue;
+        const made = yield { ref: entry.ref, decision, why: down ? 'down' : 'late', localFinishAt: finishAt };
+        if (made !== false) continue;
       }
     }
     sequences.run(work);
   }
-  return moves;
 }
