@@ -39,8 +39,12 @@ describe('ApiKeyAuthenticator', () => {
     const store = storeOf([]);
     const auth = new ApiKeyAuthenticator(store, null);
     expect(await auth.authenticate(undefined, NOW)).toEqual({ mode: 'open' });
+    // A key sent while none exists (the openai SDK always sends its apiKey) is no key of this API: still open.
+    expect(await auth.authenticate('Bearer sk-anything', NOW)).toEqual({ mode: 'open' });
+    expect(await auth.authenticate('Basic Z29vZA==', NOW)).toEqual({ mode: 'open' });
     store.records.push(key('s1', { revokedAt: NOW - 1 }));
     expect(await auth.authenticate(undefined, NOW)).toEqual({ mode: 'denied', reason: 'missing' });
+    expect(await auth.authenticate('Bearer sk-anything', NOW)).toEqual({ mode: 'denied', reason: 'unknown' });
     store.records.length = 0;
     expect(await auth.authenticate(undefined, NOW)).toEqual({ mode: 'denied', reason: 'missing' });
   });

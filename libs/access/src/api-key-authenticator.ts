@@ -30,9 +30,10 @@ export class ApiKeyAuthenticator {
   }
 
   async authenticate(authorization: string | undefined, now = Date.now()): Promise<AuthOutcome> {
-    if (authorization === undefined || authorization.trim() === '') {
-      return (await this.isSecured()) ? { mode: 'denied', reason: 'missing' } : { mode: 'open' };
-    }
+    // Open (no key exists anywhere, loopback only): whatever a client sends is no key of this API, and the
+    // official openai SDKs always send one (`apiKey` is required), so it is not refused.
+    if (!(await this.isSecured())) return { mode: 'open' };
+    if (authorization === undefined || authorization.trim() === '') return { mode: 'denied', reason: 'missing' };
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization.trim());
     if (!match) return { mode: 'denied', reason: 'malformed' };
     const secret = match[1];
