@@ -28,6 +28,11 @@ describe('keySlot', () => {
   it('refuses keys of two slots, and a tag that holds braces', () => {
     expect(() => assertOneSlot('a multi', ['{x}:1', '{x}:2'])).not.toThrow();
     expect(() => assertOneSlot('a multi', ['{x}:1', '{y}:2'])).toThrow(CrossSlotKeys);
+    // Two different tags of one slot are one slot, as on a Cluster: the check compares slots, not only the text.
+    let twin = 0;
+    while (keySlot(`k${twin}`) !== keySlot('foo')) twin += 1;
+    expect(() => assertOneSlot('a multi', ['{foo}:1', `{k${twin}}:2`])).not.toThrow();
+    expect(() => assertOneSlot('a multi', ['{foo}:1', '{foo}:2', '{y}:3'])).toThrow(CrossSlotKeys);
     expect(() => hashTag('a}b')).toThrow();
     expect(globalKeyPrefix('switchyard')).toBe('{switchyard:sy}');
   });
