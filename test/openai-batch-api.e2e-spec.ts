@@ -117,6 +117,36 @@ describe('the OpenAI-compatible batch API', () => {
     expect(native.json).toMatchObject({ kind: 'chat', counts: { completed: 2 } });
   });
 
+  it('a create sent again with its Idempotency-Key answers the batch the first made; another file with it is a 422', async () => {
+    const file = await upload([line('idem-1', ask('idem one'))]);
+    const headers = { 'Idempotency-Key': 'oai-idem-1' };
+    const body = {
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions' as const,
+      // 1h, as the other tests here: the local model is assumed too slow for it, so nothing runs locally (a run
+      // there would teach routing its real speed, and the expiry test below would find its lines done at once).
+      completion_window: '1h' as '24h',
+    };
+    const first = await client.batches.create(body, { headers });
+    const again = await client.batches.create(body, { headers });
+    expect(again.id).toBe(first.id);
+    expect((await client.batches.create(body, { headers: { 'Idempotency-Key': 'oai-idem-2' } })).id).not.toBe(first.id);
+    const other = await upload([line('idem-2', ask('idem two'))]);
+    const reused = await client.batches.create({ ...body, input_file_id: other.id }, { headers }).catch((e) => e);
+    expect(reused).toBeInstanceOf(OpenAI.UnprocessableEntityError);
+    expect(reused.error).toMatchObject({ code: 'idempotency_key_reused', param: 'idempotency-key' });
+    // A create the first refused (a 400) leaves the key free for the corrected one.
+    const refused = await client.batches
+      .create({ ...body, completion_window: 'soon' as '24h' }, { headers: { 'Idempotency-Key': 'oai-idem-3' } })
+      .catch((e) => e);
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    const corrected = await client.batches.create(body, { headers: { 'Idempotency-Key': 'oai-idem-3' } });
+    expect(corrected.input_file_id).toBe(file.id);
+    // Without a key, each create is its own batch, as OpenAI's are.
+    expect((await client.batches.create(body)).id).not.toBe((await client.batches.create(body)).id);
+    await settled(first.id);
+  });
+
   it('an invalid line goes to the error file naming its line and field; the valid ones run', async () => {
     sys.double.reset();
     const file = await upload([

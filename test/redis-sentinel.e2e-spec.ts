@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import OpenAI, { toFile } from 'openai';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { SentinelGroup } from './support/redis-sentinel-group.js';
 import { freePort } from './support/redis-server-process.js';
@@ -133,6 +134,41 @@ describe('Redis Sentinel failover', () => {
       const retried = await sys.client.request('POST', '/v1/batches', docs('strict'), headers);
       expect(retried.status).toBe(202);
       await sys.client.waitFinished(retried.json.id, 120_000);
+
+      // The OpenAI surface makes the same promise: an upload or a create is answered once replicated, else 503
+      // (the SDK's InternalServerError, retried on its own); a create retried with its Idempotency-Key gets the
+      // batch the refused one made, not a second.
+      const strictOpenAI = new OpenAI({ baseURL: `http://127.0.0.1:${port}/openai/v1`, apiKey: 'none', maxRetries: 0 });
+      const openai = new OpenAI({ baseURL: `${sys.url}/openai/v1`, apiKey: 'none', maxRetries: 0 });
+      const input = Buffer.from(
+        JSON.stringify({
+          custom_id: 'strict-chat-0',
+          method: 'POST',
+          url: '/v1/chat/completions',
+          body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'strict chat' }], max_tokens: 8 },
+        }),
+      );
+      const upload = async (client: OpenAI) =>
+        client.files.create({ file: await toFile(input, 'in.jsonl'), purpose: 'batch' });
+      const refusedUpload = await upload(strictOpenAI).catch((e: unknown) => e);
+      expect(refusedUpload).toBeInstanceOf(OpenAI.InternalServerError);
+      expect((refusedUpload as InstanceType<typeof OpenAI.InternalServerError>).status).toBe(503);
+      expect((refusedUpload as InstanceType<typeof OpenAI.InternalServerError>).error).toMatchObject({
+        code: 'not_replicated',
+        message: expect.stringMatching(/only 1 of 2 Redis replica\(s\) confirmed/),
+      });
+      const file = await upload(openai);
+      const create = {
+        input_file_id: file.id,
+        endpoint: '/v1/chat/completions' as const,
+        completion_window: '24h' as const,
+      };
+      const key = { headers: { 'Idempotency-Key': 'sentinel-openai-1' } };
+      const refusedCreate = await strictOpenAI.batches.create(create, key).catch((e: unknown) => e);
+      expect(refusedCreate).toBeInstanceOf(OpenAI.InternalServerError);
+      const created = await openai.batches.create(create, key);
+      const mine = (await openai.batches.list({ limit: 100 })).data.filter((b) => b.input_file_id === file.id);
+      expect(mine.map((b) => b.id)).toEqual([created.id]);
     },
     TIMEOUT_MS,
   );

@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { OpenAIRequestError } from '#libs/batches';
+import { NotReplicated } from '#libs/redis';
 
 /** OpenAI's error body: what the openai SDKs read to raise BadRequestError, NotFoundError, AuthenticationError... */
 export interface OpenAIErrorBody {
@@ -39,6 +40,13 @@ export class OpenAIErrorsFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     if (err instanceof OpenAIRequestError) {
       res.status(err.status).json(openAIError(err.status, err.message, err.param, err.code ?? undefined));
+      return;
+    }
+    if (err instanceof NotReplicated) {
+      // Written on the master, not yet on enough replicas: not a promise this API makes. The SDK retries a 503
+      // after Retry-After; with the same Idempotency-Key a create's retry answers the same batch.
+      res.setHeader('retry-after', '1');
+      res.status(503).json(openAIError(503, err.message, null, 'not_replicated'));
       return;
     }
     if (err instanceof HttpException) {

@@ -23,9 +23,13 @@ import {
 } from './openai-shapes.js';
 
 /** A request the OpenAI surface refuses, in the terms OpenAI's error body uses (`{error: {message, type, param, code}}`). */
+/** How long a create holds its Idempotency-Key while it runs, and how long the key answers its batch after. */
+const IDEMPOTENCY_CLAIM_MS = 60_000;
+const IDEMPOTENCY_KEEP_MS = 24 * 3600_000;
+
 export class OpenAIRequestError extends Error {
   constructor(
-    readonly status: 400 | 404 | 409 | 413,
+    readonly status: 400 | 404 | 409 | 413 | 422,
     message: string,
     readonly param: string | null = null,
     readonly code: string | null = null,
@@ -231,6 +235,61 @@ export class OpenAIBatches {
     now = Date.now(),
     /** Takes the valid lines' tokens from the caller's limits before anything is enqueued; throws to refuse. */
     charge?: (items: ChatItemInput[]) => Promise<void>,
+    /**
+     * The request's `Idempotency-Key` header: a create sent again with it (the SDK retries a 503 on its own)
+     * answers the batch the first one made instead of making another. Per tenant, kept a day.
+     */
+    idempotencyKey?: string,
+  ): Promise<OpenAIBatch> {
+    if (idempotencyKey === undefined) return this.create(body, tenant, now, `batch_${randomUUID()}`, charge);
+    const claim = this.idempotencyKey(tenant, idempotencyKey);
+    const id = `batch_${randomUUID()}`;
+    // Claimed for the time a create takes, then kept a day once the batch is saved: a create that failed (a 400,
+    // a crash) leaves the key free again once its claim lapses, not bound to a batch that does not exist.
+    if ((await this.redis.set(claim, id, 'PX', IDEMPOTENCY_CLAIM_MS, 'NX')) === 'OK') {
+      try {
+        const created = await this.create(body, tenant, now, id, charge);
+        await this.redis.set(claim, id, 'PX', IDEMPOTENCY_KEEP_MS);
+        return created;
+      } catch (err) {
+        if ((await this.redis.get(claim)) === id) await this.redis.del(claim);
+        throw err;
+      }
+    }
+    const earlier = await this.redis.get(claim);
+    const rec = earlier === null ? null : await this.record(earlier);
+    if (!rec)
+      throw new OpenAIRequestError(
+        409,
+        'a batch with this Idempotency-Key is still being created: retry',
+        'idempotency-key',
+        'idempotency_key_in_use',
+      );
+    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    if (rec.inputFileId !== b.input_file_id)
+      throw new OpenAIRequestError(
+        422,
+        `this Idempotency-Key created ${rec.id} from another input file`,
+        'idempotency-key',
+        'idempotency_key_reused',
+      );
+    const replay = await this.getBatch(rec.id, undefined, now);
+    if (!replay)
+      throw new OpenAIRequestError(
+        409,
+        `the batch this Idempotency-Key created (${rec.id}) is gone (RESULT_TTL): use a new key`,
+        'idempotency-key',
+        'idempotency_key_reused',
+      );
+    return replay;
+  }
+
+  private async create(
+    body: unknown,
+    tenant: string | null,
+    now: number,
+    id: string,
+    charge?: (items: ChatItemInput[]) => Promise<void>,
   ): Promise<OpenAIBatch> {
     const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     if (typeof b.input_file_id !== 'string')
@@ -250,7 +309,7 @@ export class OpenAIBatches {
     if (!parsed.ok) throw new OpenAIRequestError(400, parsed.message, 'input_file_id');
     const { items, errors, total } = parsed.lines;
     const rec: OpenAIBatchRecord = {
-      id: `batch_${randomUUID()}`,
+      id,
       nativeId: null,
       inputFileId: b.input_file_id,
       endpoint: CHAT_ENDPOINT,
@@ -465,6 +524,9 @@ export class OpenAIBatches {
   }
   private indexKey(): string {
     return `${globalKeyPrefix(this.prefix)}:oai:batches`;
+  }
+  private idempotencyKey(tenant: string | null, key: string): string {
+    return `${globalKeyPrefix(this.prefix)}:oai:idem:${tenant === null ? 'open' : `tenant:${tenant}`}:${key}`;
   }
 }
 
