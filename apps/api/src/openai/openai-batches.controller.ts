@@ -34,11 +34,20 @@ export class OpenAIBatchesController {
       'Every line is checked on its own: the valid ones become one Switchyard chat batch (deadline: now + ' +
       'completion_window), the invalid ones go to the error file. With no valid line the batch is `failed`.',
     body: 'OpenAIBatchCreate',
+    headers: {
+      'Idempotency-Key': {
+        description:
+          'Sent again with the same key (per tenant, for a day), a create answers the batch the first one made',
+      },
+    },
     answer: { description: 'The Batch object', json: 'OpenAIBatch' },
     errorSchema: 'OpenAIError',
     errors: {
       404: 'No such input file (or another tenant’s)',
+      409: 'A create with this Idempotency-Key is still running',
       413: 'The body is over MAX_BODY_BYTES, or the file’s requests exceed what the key may submit per minute',
+      422: 'This Idempotency-Key created a batch from another input file',
+      503: 'Fewer Redis replicas than REDIS_WAIT_REPLICAS confirmed in time (`Retry-After: 1`)',
     },
   })
   async create(

@@ -212,7 +212,8 @@ function operationOf(
   }
   for (const [code, why] of Object.entries(doc.errors ?? {}) as Array<[`${DocumentedError}`, string]>) {
     responses[code] =
-      code === '503'
+      // The health routes' 503; the OpenAI surface answers its own error body for every status.
+      code === '503' && errorSchema !== 'OpenAIError'
         ? { description: why, content: { 'application/json': { schema: ref('NotReady') } } }
         : failure(why || GENERIC_ERRORS[Number(code) as DocumentedError]);
   }
