@@ -4,6 +4,7 @@ import { costOf } from '#libs/routing';
 import { CloudProvider, ProviderError, isRefusal } from '#libs/providers';
 import { recordModelAnswer, recordModelCallEnded, traceModelCall, type Span } from '#libs/telemetry';
 import { metrics } from '#libs/metrics';
+import { replayedAnswer } from './answered-calls.js';
 import type { BudgetHold } from './budget-hold.js';
 import { CancelWatch } from './cancel-watch.js';
 import type { CloudGate } from './cloud-gate.js';
@@ -41,6 +42,12 @@ export class ItemCalls {
     if (run.tally.calls > 0 && (await store.isCancelRequested(item.batchId)))
       return ended(await endings.cancelled(run));
     if (run.preempt?.aborted) return ended(await endings.preempted(run));
+    // Answered in a run of this item that its pool preempted: nothing is sent (nor gated, nor charged again).
+    const replayed = replayedAnswer(item.answered, prompt, jsonSchema);
+    if (replayed) {
+      run.answers.push({ prompt, jsonSchema, completion: replayed });
+      return { kind: 'answered', completion: replayed };
+    }
     let hold: BudgetHold | undefined;
     if (on.target === 'cloud') {
       const admission = await gate.admit(run, prompt);
@@ -110,6 +117,7 @@ export class ItemCalls {
       if (on.target === 'cloud') run.feedback.add(feedback.cloudCallAnswered(run, completion, sentAt));
       // The call's actual cost stays reserved, held by the item until it records it; the rest of the worst case goes back.
       hold?.moveTo(run.held, cost);
+      run.answers.push({ prompt, jsonSchema, completion });
       return { kind: 'answered', completion };
     } catch (err) {
       if (cancel.signal.aborted) {

@@ -4,6 +4,7 @@ import { ProviderError, isRefusal, type TokenUsage } from '#libs/providers';
 import { PermanentJobError } from '#libs/queue';
 import { costOf } from '#libs/routing';
 import { metrics } from '#libs/metrics';
+import { keptAnswers } from './answered-calls.js';
 import type { ItemOutcome } from './item-outcome.js';
 import type { ItemRerouter } from './item-rerouter.js';
 import type { ItemStore } from './item-store.js';
@@ -86,7 +87,9 @@ export class ItemEndings {
       provider: run.on.provider.name,
       calls: run.tally.calls,
     });
-    return { kind: 'preempted' };
+    // The answers its calls got go back with its job: the rerun sends only the calls that had not answered.
+    if (run.answers.length === 0) return { kind: 'preempted' };
+    return { kind: 'preempted', data: { ...run.job.data, answered: keptAnswers(run.answers) } };
   }
 
   /** This job's item was moved to another provider; make sure a job waits there (crash-safe reroutes). */

@@ -1,3 +1,4 @@
+import type { WorkItem } from '#libs/domain';
 import { Preempted, RateLimited } from '#libs/queue';
 
 /**
@@ -21,8 +22,11 @@ export type ItemOutcome =
   | { kind: 'retrying'; error: unknown }
   /** The provider's token quota is used up before the item's first call: it is queued again and its queue waits `waitMs`. */
   | { kind: 'rate-limited'; waitMs: number }
-  /** Its local run gave its sequence to an item due sooner: it is queued again and its job waits with its priority. */
-  | { kind: 'preempted' };
+  /**
+   * Its local run gave its sequence to an item due sooner: it is queued again and its job waits with its priority,
+   * with `data` (the answers its calls got, for the rerun) where it had any.
+   */
+  | { kind: 'preempted'; data?: WorkItem };
 
 /**
  * What the job hands back to BullMQ: the outcome's name as the job's return value, or the error that makes
@@ -44,6 +48,6 @@ export function jobResult(outcome: ItemOutcome): {
     case 'rate-limited':
       throw new RateLimited(outcome.waitMs);
     case 'preempted':
-      throw new Preempted();
+      throw new Preempted(outcome.data);
   }
 }

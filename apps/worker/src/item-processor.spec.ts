@@ -398,6 +398,61 @@ describe('ItemProcessor', () => {
     expect(store.reservedUsd).toBeCloseTo(0, 9);
   });
 
+  it('keeps the answers of a preempted run with its job: the rerun sends only the calls that had not answered', async () => {
+    // A document four times a small context: summarized in parts, then the parts' summaries reduced, one call each.
+    const long: WorkItem = { ...item, input: 'The committee went through the plan line by line. '.repeat(150) };
+    const small = (complete: (req: CompletionRequest) => Promise<CompletionResult>): ProcessorTarget => ({
+      target: 'local',
+      provider: { ...provider('tiny', complete), contextTokens: 1000 },
+      price: PRICE,
+    });
+    const route = { target: 'local' as const, provider: 'tiny', model: 'm' };
+    // Uninterrupted, for comparison: every prompt it sends.
+    const whole: string[] = [];
+    const plain = processorWith(new InMemoryItemStore(10, route)).processor;
+    expect(
+      await plain.run(
+        job({ data: long }),
+        small(async (req) => (whole.push(req.prompt), answer('part'))),
+      ),
+    ).toEqual({
+      kind: 'completed',
+    });
+    expect(whole.length).toBeGreaterThan(3);
+
+    const store = new InMemoryItemStore(10, route);
+    const { processor } = processorWith(store);
+    const { hanging, callSent } = hangingCall();
+    const first: string[] = [];
+    const stop = new AbortController();
+    // Two calls answer, the third is running when the pool preempts the item.
+    const running = processor.run(
+      job({ data: long }),
+      small(async (req) => (first.push(req.prompt), first.length <= 2 ? answer('part') : hanging(req))),
+      stop.signal,
+    );
+    await callSent;
+    stop.abort(new Error('preempted by an item due sooner'));
+    const outcome = await running;
+    expect(outcome.kind).toBe('preempted');
+    const thrown = seenByBullMq(outcome) as Preempted;
+    expect(thrown).toBeInstanceOf(Preempted);
+    const resumed = thrown.data as WorkItem;
+    expect(resumed.answered).toHaveLength(2);
+    expect({ ...resumed, answered: undefined }).toEqual({ ...long, answered: undefined });
+
+    // The rerun, with the job's new data: the two answered prompts are not sent again, the rest are, once each.
+    const second: string[] = [];
+    const rerun = await processor.run(
+      job({ data: resumed }),
+      small(async (req) => (second.push(req.prompt), answer('part'))),
+    );
+    expect(rerun).toEqual({ kind: 'completed' });
+    expect(second).toEqual(whole.slice(2));
+    // Charged for what it sent this time; the first run's two calls were carried as spent when it was preempted.
+    expect(store.views.get(0)!.costUsd).toBeCloseTo(second.length * 50 * 0.001, 9);
+  });
+
   it('reroutes an item whose cloud provider keeps failing to a local model, counting the failure on its circuit', async () => {
     const store = new InMemoryItemStore(10);
     const { processor, jobs, circuitFailures } = processorWith(store);

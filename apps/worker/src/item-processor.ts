@@ -89,6 +89,7 @@ export class ItemProcessor {
       held: BudgetHold.empty(store, item.batchId),
       feedback: new PendingWrites(),
       preempt,
+      answers: [],
     };
     const t0 = Date.now();
     try {

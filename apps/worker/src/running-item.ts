@@ -2,6 +2,7 @@ import type { ItemSpent } from '#libs/batches';
 import type { CallTally } from '#libs/jobs';
 import type { JobContext, JobName } from '#libs/queue';
 import { costOf } from '#libs/routing';
+import type { RunAnswer } from './answered-calls.js';
 import type { BudgetHold } from './budget-hold.js';
 import type { PendingWrites } from './pending-writes.js';
 import type { ProcessorTarget } from './processor-target.js';
@@ -21,6 +22,8 @@ export interface RunningItem {
   feedback: PendingWrites;
   /** Aborted when its local pool takes its sequence for an item due sooner (preemption). */
   preempt?: AbortSignal;
+  /** Its calls answered so far, in order: what a preemption keeps so the rerun does not send them again. */
+  answers: RunAnswer[];
 }
 
 /** The provider's name as a route's `from`. */

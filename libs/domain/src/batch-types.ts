@@ -208,6 +208,20 @@ export interface WorkItem {
    * worker's lines about it can be found from the access line. Absent for a schedule's firings.
    */
   requestId?: string;
+  /**
+   * The answers its calls got in an earlier run on this pool that was preempted: a rerun does not send a call
+   * whose exact prompt one of these answered (it was paid, and charged to the item, when it ran). Set on the
+   * job only by a preemption; absent otherwise.
+   */
+  answered?: AnsweredCall[];
+}
+
+/** One call's answer kept for a rerun of its item: `key` names the exact request (prompt, limits, schema). */
+export interface AnsweredCall {
+  key: string;
+  text: string;
+  model: string;
+  finishReason: 'stop' | 'length';
 }
 
 /** What PII detection did to an item: the categories found (never the values) and the floor it raised. */

@@ -31,6 +31,7 @@ export {
   type MigrationPreset,
   type RenameApiParams,
   type WorkItem,
+  type AnsweredCall,
 } from './batch-types.js';
 export { ConfigError } from './config-error.js';
 export { type DeviceMemory, type ModelFootprint } from './device-memory.js';

@@ -21,7 +21,8 @@ export interface FakeJob {
   readonly id: string;
   readonly queue: string;
   readonly name: JobName;
-  readonly data: unknown;
+  /** BullMQ's job.data: updated only by a preemption that keeps what the run learned (job.updateData). */
+  data: unknown;
   readonly priority?: number;
   /** When it was added (a scheduler's job: its slot). */
   readonly timestamp: number;
@@ -270,6 +271,7 @@ export class InMemoryJobQueue implements QueueLayer {
   private afterFailure(queue: QueueRef, job: FakeJob, err: unknown): void {
     if (err instanceof Preempted) {
       // BullMQ's job.moveToWait: back with its priority, no attempt spent, the queue not paused.
+      if (err.data !== undefined) job.data = err.data;
       job.state = job.priority ? 'prioritized' : 'waiting';
       return;
     }

@@ -19,7 +19,8 @@ export class RateLimited extends Error {
  * waits again with its own priority, at once and not charged an attempt.
  */
 export class Preempted extends Error {
-  constructor() {
+  /** `data`: the job's payload from now on (what the stopped run learned for the next), where it changes. */
+  constructor(readonly data?: unknown) {
     super('preempted by an item due sooner');
     this.name = 'Preempted';
   }

@@ -220,6 +220,7 @@ export class JobQueue implements QueueLayer {
         } catch (err) {
           if (err instanceof Preempted) {
             // Back to the queue with its priority, no attempt spent; WaitingError tells the worker it moved.
+            if (err.data !== undefined) await job.updateData(err.data);
             await job.moveToWait(token);
             throw new WaitingError();
           }

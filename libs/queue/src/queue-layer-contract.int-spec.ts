@@ -230,12 +230,13 @@ describe.each([
       h.jobs.consume<JobName.RunItem>(
         preempting,
         async (job) => {
-          seen.push(`${job.id}#${job.attempt}`);
+          seen.push(`${job.id}#${job.attempt}${job.data.answered ? ' resumed' : ''}`);
           if (job.data.index === 5 && !preempted) {
             preempted = true;
-            // The job due sooner arrives while this one runs; this one gives way.
+            // The job due sooner arrives while this one runs; this one gives way, keeping what its run learned.
             await h.jobs.enqueue(preempting, [run(6, 10)]);
-            throw new Preempted();
+            const answered = [{ key: 'k', text: 'part one', model: 'tiny', finishReason: 'stop' as const }];
+            throw new Preempted({ ...job.data, answered });
           }
           return { outcome: 'completed' };
         },
@@ -244,7 +245,7 @@ describe.each([
     );
     await h.jobs.enqueue(preempting, [run(5, 20)]);
     await h.settle(preempting);
-    expect(seen).toEqual(['b.5#1', 'b.6#1', 'b.5#1']);
+    expect(seen).toEqual(['b.5#1', 'b.6#1', 'b.5#1 resumed']);
     expect(await h.jobs.depth(preempting)).toMatchObject({ completed: 2, failed: 0, waiting: 0, prioritized: 0 });
   });
 
