@@ -135,6 +135,17 @@ describe('Redis Sentinel failover', () => {
       expect(retried.status).toBe(202);
       await sys.client.waitFinished(retried.json.id, 120_000);
 
+      // Every write the API acknowledges makes it, not only a batch's 202: a schedule (a record and BullMQ's Job
+      // Scheduler, on another connection) is not answered as saved while a failover could undo it. A quote
+      // writes nothing and is answered at once.
+      const schedule = { cron: '0 2 * * *', tz: 'UTC', batch: { ...docs('nightly'), deadline: 'PT1H' } };
+      const unsaved = await strictClient.request('PUT', '/v1/schedules/nightly', schedule);
+      expect(unsaved.status).toBe(503);
+      expect(unsaved.headers.get('retry-after')).toBe('1');
+      expect((await sys.client.request('GET', '/v1/schedules/nightly')).status).toBe(200); // on the master
+      expect((await strictClient.request('DELETE', '/v1/schedules/nightly')).status).toBe(503);
+      expect((await strictClient.request('POST', '/v1/batches/quote', docs('quoted'))).status).toBe(200);
+
       // The OpenAI surface makes the same promise: an upload or a create is answered once replicated, else 503
       // (the SDK's InternalServerError, retried on its own); a create retried with its Idempotency-Key gets the
       // batch the refused one made, not a second.

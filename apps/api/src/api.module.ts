@@ -2,7 +2,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { BullBoardModule } from '@bull-board/nestjs';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { AccessModule } from '#libs/access';
 import type { AppConfig } from '#libs/config';
 import { ConfigModule } from '#libs/config';
@@ -32,6 +32,7 @@ import { OpenAIBatchesController } from './openai/openai-batches.controller.js';
 import { OpenAIFilesController } from './openai/openai-files.controller.js';
 import { openAIBatchesProvider, openAIUploads } from './openai/openai-batches.provider.js';
 import { TelemetryModule } from '#libs/telemetry';
+import { ReplicatedWritesInterceptor } from './replicated-writes.interceptor.js';
 
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
@@ -79,6 +80,7 @@ export class ApiModule {
         openAIBatchesProvider,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
+        { provide: APP_INTERCEPTOR, useClass: ReplicatedWritesInterceptor },
       ],
     };
   }

@@ -23,9 +23,9 @@ import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
 import { overLimit } from './rate-limit.guard.js';
 import { CurrentCaller, RequestId, RequiresScope, SubmitsTokens } from './access-decorators.js';
+import { ReadsOnly } from './replicated-writes.interceptor.js';
 import { boundedInt } from './query-params.js';
 import { ApiDoc } from './openapi/api-doc.decorator.js';
-import { REDIS, waitForReplicas, type RedisClient } from '#libs/redis';
 
 /**
  * The v1 batch API: submit, read, stream results, cancel. Enqueues and reads; never processes.
@@ -38,7 +38,6 @@ export class BatchesController {
     @Inject(BatchStore) private readonly store: BatchStore,
     @Inject(KeyRateLimiter) private readonly limiter: KeyRateLimiter,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(REDIS) private readonly redis: RedisClient,
   ) {}
 
   @ApiDoc({
@@ -75,9 +74,8 @@ export class BatchesController {
       defer: true,
     };
     const { id, status, total } = await this.intake.submit(body, scopedKey, Date.now(), context);
-    // The 202 is a promise that the batch survives losing this master (REDIS_WAIT_REPLICAS): the intake's last
-    // write (after the jobs) is on this client, so WAIT here covers the batch, its items, routes and jobs.
-    await waitForReplicas(this.redis, this.config.redis.wait);
+    // The 202 is a promise that the batch survives losing this master: ReplicatedWritesInterceptor answers it only
+    // once REDIS_WAIT_REPLICAS replicas hold the batch, its items, routes and jobs.
     // 202 says where the accepted batch is, to poll (RFC 9110 §15.3.3).
     res.setHeader('Location', `/v1/batches/${encodeURIComponent(id)}`);
     return { id, status, total };
@@ -90,6 +88,7 @@ export class BatchesController {
   })
   @Post('quote')
   @RequiresScope('submit')
+  @ReadsOnly()
   @HttpCode(200)
   async quote(@Body() body: unknown, @CurrentCaller() caller: Caller | null) {
     // A quote reads a repository as a submission does: only one registered for the caller's tenant.

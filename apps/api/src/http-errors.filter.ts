@@ -35,6 +35,8 @@ export class HttpErrorsFilter implements ExceptionFilter {
       // Stored on the master, not yet on enough replicas: not a promise we can make. The batch runs anyway;
       // a retry with the same Idempotency-Key answers the same batch, once replicated.
       res.setHeader('retry-after', '1');
+      // A 202's Location was set before the write was found unreplicated: this answer points nowhere.
+      res.removeHeader('location');
       res.status(503).json({ statusCode: 503, error: 'Service Unavailable', message: err.message });
       return;
     }

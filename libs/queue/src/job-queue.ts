@@ -38,8 +38,16 @@ export class JobQueue implements QueueLayer {
      * Runs after every enqueue, before it returns: the replica WAIT (REDIS_WAIT_REPLICAS) on the
      * connections the jobs were written through, where the app's own WAIT does not cover them.
      */
-    private readonly replicated: () => Promise<void> = () => Promise.resolve(),
+    private readonly waitReplicas: () => Promise<void> = () => Promise.resolve(),
   ) {}
+
+  /**
+   * The replica WAIT (REDIS_WAIT_REPLICAS) on the connections the queues write through, where the app's own WAIT
+   * does not cover them (a Cluster's): after every enqueue, and wherever the API acknowledges a write.
+   */
+  replicated(): Promise<void> {
+    return this.waitReplicas();
+  }
 
   /** Adds jobs atomically per queue; ids are deterministic, so a repeated call adds nothing twice. */
   async enqueue(queue: QueueRef, jobs: JobSpec[]): Promise<void> {
@@ -63,7 +71,7 @@ export class JobQueue implements QueueLayer {
         })),
       );
     }
-    await this.replicated();
+    await this.waitReplicas();
   }
 
   /** Removes a job that has not started; returns false if it is running, finished or unknown. */

@@ -12,6 +12,7 @@ export {
   connectRedis,
   openRedis,
   waitForReplicas,
+  waitForReplicasOfAll,
   type BullConnection,
 } from './redis-connection.js';
 export { redisOutage } from './redis-outage.js';

@@ -163,6 +163,22 @@ export async function waitForReplicas(client: RedisClient, wait: ReplicaWaitConf
   if (fewest < wait.replicas) throw new NotReplicated(wait.replicas, fewest);
 }
 
+/**
+ * Blocks until `wait.replicas` replicas hold every write the master(s) had applied when it was called, whichever
+ * connection made it (BullMQ's, this process's other clients): a fence write on `client`, then WAIT on it.
+ * Replication is one ordered stream per master, so the fence's offset covers all that came before it there. On a
+ * Cluster the fence lands on one master; each other client must WAIT on its own writes too (bullConnection's).
+ */
+export async function waitForReplicasOfAll(
+  client: RedisClient,
+  fenceKey: string,
+  wait: ReplicaWaitConfig,
+): Promise<void> {
+  if (wait.replicas === 0) return;
+  await client.set(fenceKey, String(Date.now()), 'PX', 60_000);
+  await waitForReplicas(client, wait);
+}
+
 /** Connects a lazily opened client; a topology that cannot be reached is one line naming it, not a stack. */
 export async function connectRedis(client: RedisClient, topology: RedisTopology): Promise<void> {
   try {

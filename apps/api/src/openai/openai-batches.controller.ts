@@ -3,7 +3,6 @@ import type { Response } from 'express';
 import { OpenAIBatches, OpenAIRequestError } from '#libs/batches';
 import { effectiveLimits, KeyRateLimiter, submittedTokens, tenantScope, type Caller } from '#libs/access';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import { REDIS, waitForReplicas, type RedisClient } from '#libs/redis';
 import type { ChatItemInput } from '#libs/domain';
 import { CurrentCaller, RequiresScope } from '../access-decorators.js';
 import { overLimit } from '../rate-limit.guard.js';
@@ -22,7 +21,6 @@ export class OpenAIBatchesController {
     @Inject(OpenAIBatches) private readonly batches: OpenAIBatches,
     @Inject(KeyRateLimiter) private readonly limiter: KeyRateLimiter,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(REDIS) private readonly redis: RedisClient,
   ) {}
 
   @Post()
@@ -57,18 +55,9 @@ export class OpenAIBatchesController {
     @Headers('idempotency-key') idempotencyKey?: string,
   ) {
     const key = idempotencyKey?.trim() || undefined;
-    const batch = await this.batches.createBatch(
-      body,
-      caller?.tenant ?? null,
-      Date.now(),
-      this.charge(caller, res),
-      key,
-    );
-    // Answered only once REDIS_WAIT_REPLICAS replicas hold it, as POST /v1/batches (docs/reliability.md): the
-    // create's last write is on this client. Fewer in time: 503, and a retry with the same Idempotency-Key
-    // answers this batch.
-    await waitForReplicas(this.redis, this.config.redis.wait);
-    return batch;
+    // Answered only once REDIS_WAIT_REPLICAS replicas hold it (ReplicatedWritesInterceptor); fewer in time: 503,
+    // and a retry with the same Idempotency-Key answers this batch.
+    return this.batches.createBatch(body, caller?.tenant ?? null, Date.now(), this.charge(caller, res), key);
   }
 
   @Get()

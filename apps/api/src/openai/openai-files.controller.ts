@@ -17,8 +17,6 @@ import { FileInterceptor } from '@nestjs/platform-express';
 import type { Response } from 'express';
 import { OpenAIBatches, OpenAIRequestError } from '#libs/batches';
 import { tenantScope, type Caller } from '#libs/access';
-import { APP_CONFIG, type AppConfig } from '#libs/config';
-import { REDIS, waitForReplicas, type RedisClient } from '#libs/redis';
 import { CurrentCaller, RequiresScope } from '../access-decorators.js';
 import { ApiDoc } from '../openapi/api-doc.decorator.js';
 import { boundedInt } from '../query-params.js';
@@ -34,11 +32,7 @@ interface UploadedPart {
 @Controller('openai/v1/files')
 @UseFilters(OpenAIErrorsFilter)
 export class OpenAIFilesController {
-  constructor(
-    @Inject(OpenAIBatches) private readonly batches: OpenAIBatches,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(REDIS) private readonly redis: RedisClient,
-  ) {}
+  constructor(@Inject(OpenAIBatches) private readonly batches: OpenAIBatches) {}
 
   @Post()
   @HttpCode(200) // as OpenAI answers an upload
@@ -60,13 +54,10 @@ export class OpenAIFilesController {
     @CurrentCaller() caller: Caller | null,
   ) {
     if (!file) throw new OpenAIRequestError(400, 'file is required: a multipart part named "file"', 'file');
-    const uploaded = await this.batches.uploadFile(
+    return this.batches.uploadFile(
       { filename: file.originalname, purpose, content: file.buffer },
       caller?.tenant ?? null,
     );
-    // A file id answered is one a batch can be created from after a failover (REDIS_WAIT_REPLICAS).
-    await waitForReplicas(this.redis, this.config.redis.wait);
-    return uploaded;
   }
 
   @Get()
