@@ -1,12 +1,14 @@
-import { spawn } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { startOpenAIDouble, type OpenAIDouble } from '../../test/support/openai-double.js';
 import { freePort, startTestRedis, type TestRedis } from '../../test/support/redis-server-process.js';
 import { AppProcess, ApiClient, sleep, startApp } from '../../test/support/system-under-test.js';
 import { ROUTING_BACKLOG_MAX_AGE_MS } from '#libs/batches';
+import { readRepoSource } from '#libs/jobs';
 import { cloudOnlyEnv } from './cloud-only-env.js';
 
 /**
@@ -29,10 +31,14 @@ import { cloudOnlyEnv } from './cloud-only-env.js';
  *   calls) and `--quotes` calls, less what the idle system ran over as long), with `--backlogs` (0, 100 and
  *   1,000) batches of 100 items in flight (no worker: they stay queued).
  *
- * `--phases=routing` (any of intake, footprint, routing, comma-separated) runs only those phases.
+ * - repository: a code migration of a generated git repository of `--repo-files` (10,000) files with an output
+ *   branch: time to the 202 (its files read while the request waits), beside readRepoSource alone on the same
+ *   repository, and how long after the batch finished its branch was written.
+ *
+ * `--phases=routing` (any of intake, footprint, routing, repository, comma-separated) runs only those phases.
  *
  * Last line: the JSON result; `--record` writes it to bench/results/queue-huge.json. Targets: 202 within
- * 10 s; API heap after within 2× of before (flat: nothing of the batch kept); routing commands per call at
+ * 10 s (the huge batch's and the repository's); API heap after within 2× of before (flat: nothing of the batch kept); routing commands per call at
  * 1,000 batches within 1.5× of those at none.
  */
 
@@ -56,6 +62,8 @@ export interface HugeOptions {
    */
   workerHeap: boolean;
   backlogs: number[];
+  /** Files of the generated repository the repository phase migrates. */
+  repoFiles: number;
 }
 
 export function hugeOptions(argv: string[]): HugeOptions {
@@ -79,6 +87,7 @@ export function hugeOptions(argv: string[]): HugeOptions {
     workerAfter: argv.includes('--worker-after'),
     workerHeap: argv.includes('--worker-heap'),
     backlogs,
+    repoFiles: arg('repo-files', 10_000),
   };
 }
 
@@ -353,6 +362,88 @@ async function countLines(url: string): Promise<number> {
   return lines;
 }
 
+/**
+ * A code migration of a whole repository (`source`, with an output branch): a generated git repository of
+ * `--repo-files` files, registered, then POSTed: time to the 202 (the API reads every file at the ref while the
+ * request waits), and from the 202 until the output branch exists (every item run on the double, then one
+ * commit of every answer). Beside them, the same read by readRepoSource alone, in this process: the floor
+ * under the 202.
+ */
+async function repositoryPhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOptions) {
+  const fenced = (code: string) => '```js\n' + code + '```';
+  double.setResponder((body) =>
+    JSON.stringify(body.messages).includes('File: src/')
+      ? fenced("import fs from 'fs';\nexport default function read(p) {}\n")
+      : null,
+  );
+  const repo = await mkdtemp(join(tmpdir(), 'switchyard-bench-repo-'));
+  const e = await env(redis, double);
+  const worker = startApp('worker', e);
+  const api = startApp('api', e);
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-C', repo, ...args], {
+        stdio: 'pipe',
+        env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b' },
+      });
+    git('init', '-q', '-b', 'main');
+    for (let i = 0; i < opts.repoFiles; i++) {
+      const dir = join(repo, 'src', `d${Math.floor(i / 100)}`);
+      if (i % 100 === 0) await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, `m${i}.js`), `${FILE}// ${i}\n`);
+    }
+    git('add', '-A');
+    git('-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-qm', 'generated');
+    const r0 = performance.now();
+    const read = await readRepoSource({ repo, include: ['src/**/*.js'] });
+    const readMs = performance.now() - r0;
+    if (read.files.length !== opts.repoFiles) throw new Error(`read ${read.files.length} of ${opts.repoFiles} files`);
+
+    const client = new ApiClient(`http://127.0.0.1:${e.PORT}`);
+    await client.waitReady(120_000);
+    const registered = await client.request('POST', '/v1/repositories', { root: repo });
+    if (registered.status !== 201) throw new Error(`registering the repository answered ${registered.status}`);
+    const body = JSON.stringify({
+      kind: 'code-migration',
+      sensitivity: 'public',
+      deadline: 'PT24H',
+      task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 64 },
+      source: { repo, include: ['src/**/*.js'] },
+      output: { branch: 'switchyard/bench' },
+    });
+    const t0 = performance.now();
+    const { json } = await post(client, '/v1/batches', body);
+    const acceptMs = performance.now() - t0;
+    const id = (json as { id: string }).id;
+    const batch = await client.waitFinished(id, 1_800_000);
+    const finishedMs = performance.now() - t0;
+    let branch: string | null = null;
+    for (const deadline = Date.now() + 600_000; branch === null && Date.now() < deadline;) {
+      try {
+        branch = git('rev-parse', '--verify', '--quiet', 'refs/heads/switchyard/bench').toString().trim();
+      } catch {
+        await sleep(100);
+      }
+    }
+    if (branch === null) throw new Error('the output branch was not written');
+    const branchMs = performance.now() - t0;
+    return {
+      files: opts.repoFiles,
+      items: batch.counts.total as number,
+      completed: batch.counts.completed as number,
+      acceptMs: Math.round(acceptMs),
+      // readRepoSource alone on the same repository and ref: what the API's read of the files costs at least.
+      readRepoSourceMs: Math.round(readMs),
+      finishedMs: Math.round(finishedMs),
+      branchWrittenAfterFinishMs: Math.round(branchMs - finishedMs),
+    };
+  } finally {
+    double.setResponder(null);
+    await Promise.all([api.stop(), worker.stop()]);
+    await rm(repo, { recursive: true, force: true });
+  }
+}
+
 /** Redis bytes per finished item: a batch of summarize items, then one of code files, each run to its end. */
 async function footprintPhase(redis: TestRedis, double: OpenAIDouble, opts: HugeOptions) {
   const fenced = (code: string) => '```js\n' + code + '```';
@@ -503,7 +594,7 @@ export async function hugeMain(argv: string[]): Promise<Record<string, unknown>>
   const only = argv
     .find((a) => a.startsWith('--phases='))
     ?.split('=')[1]
-    ?.split(',') ?? ['intake', 'footprint', 'routing'];
+    ?.split(',') ?? ['intake', 'footprint', 'routing', 'repository'];
   const redis = await startTestRedis();
   const double = await startOpenAIDouble();
   try {
@@ -523,6 +614,10 @@ export async function hugeMain(argv: string[]): Promise<Record<string, unknown>>
         `before; the open batches' backlog shares (one HGETALL each) once per ${ROUTING_BACKLOG_MAX_AGE_MS} ms ` +
         'per process, spread over the calls made in that time';
     }
+    if (only.includes('repository')) {
+      result.repository = await repositoryPhase(redis, double, opts);
+      console.log(JSON.stringify({ phase: 'repository', ...(result.repository as object) }));
+    }
     result.checks = checks(result);
     return result;
   } finally {
@@ -540,6 +635,10 @@ function checks(result: Record<string, any>): Record<string, unknown> {
     // After a full GC each time: garbage the intake left and V8 has not collected yet is not held.
     const ratio = round(apiMemory.settled5s.heapAfterGcMb / apiMemory.before.heapAfterGcMb);
     out.flatHeap = { heapAfterGcOverBefore: ratio, limit: 2, ok: ratio <= 2 };
+  }
+  if (result.repository) {
+    const { acceptMs } = result.repository;
+    out.repositoryAcceptedWithin10s = { acceptMs, limitMs: 10_000, ok: acceptMs <= 10_000 };
   }
   const rows = result.routingCall as Array<{ batchesInFlight: number; commandsPerCall: number }> | undefined;
   if (rows && rows.length > 1) {
