@@ -40,6 +40,7 @@ describe('readRepoSource: the files of a repository at a commit, read through gi
     write('src/max.ts', 'y'.repeat(1024 * 1024));
     write('src/gen/out.ts', 'generated\n');
     write('docs/readme.md', '# docs\n');
+    write('.github/ci.yml', 'on: push\n');
     symlinkSync('a.ts', join(repo, 'src/link.ts'));
     git('add', '.');
     git('commit', '-qm', 'initial');
@@ -80,6 +81,11 @@ describe('readRepoSource: the files of a repository at a commit, read through gi
       ['src/a.ts', 'src/empty.ts', 'src/framing.ts', 'src/max.ts', 'src/ünïcode dir/naïve.ts'].sort(),
     );
     expect(read.files.find((f) => f.path === 'src/a.ts')?.content).toBe('export const a = 1;\n');
+  });
+
+  it('enters a dot-directory only where a pattern names it (path.matchesGlob, as documented)', async () => {
+    const read = await readRepoSource({ repo, include: ['.github/**'] });
+    expect(read.files).toEqual([{ path: '.github/ci.yml', content: 'on: push\n' }]);
   });
 
   it('reads nothing, without failing, when the globs match no file', async () => {
