@@ -3,7 +3,7 @@ import OpenAI, { AuthenticationError, BadRequestError, NotFoundError, toFile } f
 import { ensureGeneratedModel } from '#libs/gguf';
 import { sleep } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
-import { globalKeyPrefix } from '#libs/redis';
+import { globalKeyPrefix, hashTag } from '#libs/redis';
 
 const KEY = 'sy-openai-surface-admin-key-0123456789';
 
@@ -263,6 +263,49 @@ describe('the OpenAI-compatible batch API', () => {
       .create({ file: await toFile(Buffer.from('{}\n'), 'x.jsonl'), purpose: 'batch' })
       .catch((e: unknown) => e);
     expect(deniedUpload).toBeInstanceOf(AuthenticationError);
+  });
+
+  it("takes an upload's expires_after as the SDK sends it: deleted that long after, not at RESULT_TTL", async () => {
+    const file = await client.files.create({
+      file: await toFile(Buffer.from(`${line('x', ask('x'))}\n`), 'input.jsonl'),
+      purpose: 'batch',
+      expires_after: { anchor: 'created_at', seconds: 3600 },
+    });
+    expect(file.expires_at).toBe(file.created_at + 3600);
+    expect((await client.files.retrieve(file.id)).expires_at).toBe(file.created_at + 3600);
+    // Redis deletes it then: the key's own expiry, not only the date shown.
+    const { redis, config } = sys.internals();
+    const ttlMs = await redis.pttl(`${config.prefix}:sy:oai:file:${hashTag(file.id)}`);
+    expect(ttlMs).toBeGreaterThan(3_590_000);
+    expect(ttlMs).toBeLessThanOrEqual(3_600_000);
+    // Without a policy: RESULT_TTL (30 days by default).
+    const plain = await upload([line('y', ask('y'))]);
+    expect(plain.expires_at).toBe(plain.created_at + 30 * 86_400);
+    for (const [policy, param] of [
+      [{ anchor: 'created_at', seconds: 60 }, 'expires_after.seconds'],
+      [{ anchor: 'last_active_at', seconds: 3600 }, 'expires_after.anchor'],
+    ] as const) {
+      const refused = await client.files
+        .create({
+          file: await toFile(Buffer.from('{}\n'), 'x.jsonl'),
+          purpose: 'batch',
+          expires_after: policy as { anchor: 'created_at'; seconds: number },
+        })
+        .catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(BadRequestError);
+      expect((refused as BadRequestError).param).toBe(param);
+    }
+    // An output expiry cannot be kept (the output is the batch's results, kept until RESULT_TTL): refused, not ignored.
+    const outputPolicy = await client.batches
+      .create({
+        input_file_id: file.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+        output_expires_after: { anchor: 'created_at', seconds: 3600 },
+      })
+      .catch((e: unknown) => e);
+    expect(outputPolicy).toBeInstanceOf(BadRequestError);
+    expect((outputPolicy as BadRequestError).param).toBe('output_expires_after');
   });
 
   it('deletes an uploaded file', async () => {

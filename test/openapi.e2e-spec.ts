@@ -238,13 +238,16 @@ describe('the API describes itself: /openapi.json and /docs', () => {
       const form = new FormData();
       form.append('purpose', 'batch');
       form.append('file', new Blob([jsonl], { type: 'application/jsonl' }), 'input.jsonl');
+      // An object field as the SDK writes it: one part per property, named field[property].
+      form.append('expires_after[anchor]', 'created_at');
+      form.append('expires_after[seconds]', '86400');
       return form;
     };
     // The document's multipart fields are the form's, as the openai SDKs send it.
     const upload = doc.paths['/openai/v1/files'].post.requestBody.content['multipart/form-data'].schema;
-    expect(Object.keys(doc.components.schemas[upload.$ref.split('/').pop()].properties).sort()).toEqual([
-      ...[...uploadForm().keys()].sort(),
-    ]);
+    expect(Object.keys(doc.components.schemas[upload.$ref.split('/').pop()].properties).sort()).toEqual(
+      [...new Set([...uploadForm().keys()].map((k) => k.replace(/\[.*$/, '')))].sort(),
+    );
     const uploaded = await fetchJson(`${sys.url}/openai/v1/files`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_KEY}` },
@@ -252,6 +255,7 @@ describe('the API describes itself: /openapi.json and /docs', () => {
     });
     expect(uploaded.status).toBe(200);
     expect(misfits('/openai/v1/files', 'post', 200, uploaded.json)).toEqual([]);
+    expect(uploaded.json.expires_at).toBe(uploaded.json.created_at + 86400);
     const fileId = uploaded.json.id as string;
 
     const create = { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '1h' };

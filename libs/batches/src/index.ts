@@ -32,5 +32,6 @@ export { PromptTokens } from './prompt-tokens.js';
 export { chatBodySchema } from './chat-submission.js';
 export { batchLineSchema, parseBatchLines, CHAT_ENDPOINT, type LineError } from './openai/batch-lines.js';
 export { parseCompletionWindow } from './openai/completion-window.js';
+export { MAX_EXPIRES_AFTER_S, MIN_EXPIRES_AFTER_S, parseExpiresAfter } from './openai/expires-after.js';
 export { OpenAIBatches, OpenAIRequestError, type OpenAIBatchLimits, type OpenAIFile } from './openai/openai-batches.js';
 export { chatCompletionOf, openAIBatchOf, type OpenAIBatch } from './openai/openai-shapes.js';

@@ -44,18 +44,19 @@ export class OpenAIFilesController {
     answer: { description: 'The File object', json: 'OpenAIFile' },
     errorSchema: 'OpenAIError',
     errors: {
-      400: 'No `file` part, or `purpose` is not "batch": `error.param` names it',
+      400: 'No `file` part, `purpose` is not "batch", or `expires_after` is not OpenAI\'s policy: `error.param` names it',
       413: 'The file is over OPENAI_FILE_MAX_BYTES',
     },
   })
   async upload(
     @UploadedFile() file: UploadedPart | undefined,
     @Body('purpose') purpose: unknown,
+    @Body('expires_after') expiresAfter: unknown,
     @CurrentCaller() caller: Caller | null,
   ) {
     if (!file) throw new OpenAIRequestError(400, 'file is required: a multipart part named "file"', 'file');
     return this.batches.uploadFile(
-      { filename: file.originalname, purpose, content: file.buffer },
+      { filename: file.originalname, purpose, content: file.buffer, expiresAfter },
       caller?.tenant ?? null,
     );
   }

@@ -6,6 +6,8 @@ import {
   batchSubmissionSchema,
   CHAT_ENDPOINT,
   MAX_DEADLINE_DAYS,
+  MAX_EXPIRES_AFTER_S,
+  MIN_EXPIRES_AFTER_S,
   type OpenAIBatch,
   type SubmissionLimits,
 } from '#libs/batches';
@@ -96,6 +98,17 @@ function openAIFileUpload(limits: SubmissionLimits) {
         `goes to the batch's error file. At most ${limits.maxItems} lines (MAX_ITEMS_PER_BATCH), OPENAI_FILE_MAX_BYTES`,
     }),
     purpose: z.literal('batch').meta({ description: 'The only purpose this API takes' }),
+    expires_after: z
+      .object({
+        anchor: z.literal('created_at'),
+        seconds: z.int().min(MIN_EXPIRES_AFTER_S).max(MAX_EXPIRES_AFTER_S),
+      })
+      .optional()
+      .meta({
+        description:
+          'OpenAI’s expiration policy (sent as `expires_after[anchor]` and `expires_after[seconds]`): the upload is ' +
+          'deleted that long after it was made, or at RESULT_TTL if that comes first',
+      }),
   });
 }
 

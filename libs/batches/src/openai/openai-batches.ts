@@ -13,6 +13,7 @@ import { SubmissionRejected } from '../batch-intake.js';
 import type { BatchStore } from '../batch-store.js';
 import { CHAT_ENDPOINT, parseBatchLines, type LineError } from './batch-lines.js';
 import { parseCompletionWindow } from './completion-window.js';
+import { parseExpiresAfter } from './expires-after.js';
 import {
   generatedFile,
   invalidLine,
@@ -88,12 +89,14 @@ export class OpenAIBatches {
   ) {}
 
   async uploadFile(
-    file: { filename: string; purpose: unknown; content: Buffer },
+    file: { filename: string; purpose: unknown; content: Buffer; expiresAfter?: unknown },
     tenant: string | null,
     now = Date.now(),
   ): Promise<OpenAIFile> {
     if (file.purpose !== 'batch')
       throw new OpenAIRequestError(400, 'purpose must be "batch": the only files this API takes', 'purpose');
+    const expiresAfter = parseExpiresAfter(file.expiresAfter);
+    if (!expiresAfter.ok) throw new OpenAIRequestError(400, expiresAfter.message, expiresAfter.param);
     if (file.content.length > this.limits.maxFileBytes)
       throw new OpenAIRequestError(
         413,
@@ -101,7 +104,11 @@ export class OpenAIBatches {
         'file',
       );
     const id = `file-${randomUUID()}`;
-    const ttl = this.limits.resultTtlMs;
+    // The client's expiry where it asks for one sooner than RESULT_TTL; never later (retention is the operator's).
+    const ttl =
+      expiresAfter.ms === null
+        ? this.limits.resultTtlMs
+        : Math.min(expiresAfter.ms, this.limits.resultTtlMs ?? Infinity);
     const record = {
       id,
       bytes: String(file.content.length),
@@ -296,6 +303,14 @@ export class OpenAIBatches {
       throw new OpenAIRequestError(400, 'input_file_id must be a file id', 'input_file_id');
     if (b.endpoint !== CHAT_ENDPOINT)
       throw new OpenAIRequestError(400, `endpoint must be "${CHAT_ENDPOINT}": the only one batches run`, 'endpoint');
+    // OpenAI deletes the output and error files this long after they are made. Here they are the batch's items,
+    // kept until RESULT_TTL's retention deletes the batch: a shorter policy would not be kept, so it is refused.
+    if (b.output_expires_after !== undefined && b.output_expires_after !== null)
+      throw new OpenAIRequestError(
+        400,
+        "output_expires_after is not supported: a batch's output and error files are read from its results, kept until RESULT_TTL (the operator's retention) deletes the batch",
+        'output_expires_after',
+      );
     const window = parseCompletionWindow(b.completion_window);
     if (!window.ok) throw new OpenAIRequestError(400, `completion_window ${window.message}`, 'completion_window');
     const metadata = this.metadataOf(b.metadata);
