@@ -449,4 +449,49 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
     await pools.beat(hb('b', now + 10_000));
     expect(await redis.zrange(index, 0, -1)).toEqual(['b']);
   });
+
+  it("drains a cloud route's backlog at its live pools' concurrency, one worker's CLOUD_CONCURRENCY before any consumes", async () => {
+    const cfg = loadConfig({
+      REDIS_URL: process.env.REDIS_URL,
+      SWITCHYARD_PREFIX: `t-${randomUUID().slice(0, 8)}`,
+      LOCAL_MODEL_PATH: '/nonexistent.gguf',
+      OPENAI_BASE_URL: 'http://127.0.0.1:1/v1',
+      OPENAI_API_KEY: 'k',
+      CLOUD_CONCURRENCY: '12',
+    });
+    const pools = new PoolRegistry(redis, cfg.prefix, 10_000);
+    const view = new ProviderDirectory(cfg, pools, store, new CircuitRegistry(redis, cfg.prefix, cfg.circuit), jobs);
+    const cloudName = cfg.cloudProviders[0].name;
+    const cloud = async (at: number) => (await view.routingState(at)).providers.find((p) => p.name === cloudName)!;
+    const now = Date.now();
+    expect((await cloud(now)).concurrency).toBe(12);
+
+    const hb = (id: string, activeSequences: number, over: Record<string, unknown> = {}) => ({
+      id,
+      target: 'cloud' as const,
+      provider: cloudName,
+      model: cfg.cloudProviders[0].model,
+      queue: `inference-cloud.${cloudName}`,
+      host: id,
+      pid: 1,
+      device: 'api',
+      deviceNames: [],
+      memory: null,
+      modelBytes: null,
+      reason: '',
+      sequences: activeSequences,
+      activeSequences,
+      busy: 0,
+      startedAt: now,
+      status: 'consuming' as const,
+      at: now,
+      ...over,
+    });
+    await pools.beat(hb('w1', 12));
+    await pools.beat(hb('w2', 50));
+    // Neither another route's pool nor one that takes no jobs drains this backlog.
+    await pools.beat(hb('w3', 99, { provider: 'elsewhere' }));
+    await pools.beat(hb('w4', 99, { status: 'unreachable' }));
+    expect((await cloud(now)).concurrency).toBe(62);
+  });
 });

@@ -18,8 +18,8 @@ import { modelCapacity, poolGraceMs, type ModelCapacity } from './coming-capacit
 /** A provider batch's lines run in parallel at the provider: its window, not their size, says when they are done. */
 const BATCH_TIER_TOKENS_PER_SEC = 1_000_000;
 
-/** Cloud APIs serve many requests at once; this bounds how fast our backlog with them drains. */
-const CLOUD_PARALLELISM = 16;
+/** A provider batch's lines: the provider runs them many at once, inside its window. */
+const BATCH_TIER_PARALLELISM = 16;
 
 /**
  * Jobs read per local queue for its view, running and waiting each. Waiting work beyond them is due no
@@ -137,7 +137,10 @@ export class ProviderDirectory {
         backlog: backlogs,
       });
     });
-    const cloud = this.config.cloudProviders.map(async (p) => this.cloudView(p, await backlog()));
+    const cloud = this.config.cloudProviders.map(async (p) => {
+      const [backlogs, pools] = await Promise.all([backlog(), live()]);
+      return this.cloudView(p, backlogs, pools);
+    });
     return { now, providers: await Promise.all([...local, ...engines, ...cloud]) };
   }
 
@@ -353,6 +356,7 @@ export class ProviderDirectory {
   private async cloudView(
     cloud: CloudProviderConfig,
     backlog: (target: RouteTarget, provider: string) => number,
+    live: PoolHeartbeat[],
   ): Promise<ProviderView> {
     if (cloud.batch) return this.batchView(cloud, backlog);
     // All at once; the average speed is read even when the fit makes it unneeded: a read, not a round trip.
@@ -369,7 +373,7 @@ export class ProviderDirectory {
       clearance: cloud.clearance,
       price: cloud.price,
       tokensPerSec: fit?.tokensPerSec ?? averageTokensPerSec ?? cloud.tokensPerSec,
-      concurrency: CLOUD_PARALLELISM,
+      concurrency: cloudConcurrency(cloud, live),
       backlogTokens: backlog('cloud', cloud.name),
       latencyMs: fit?.latencyMs ?? cloud.latencyMs,
       contextTokens: cloud.contextTokens,
@@ -396,7 +400,7 @@ export class ProviderDirectory {
       clearance: cloud.clearance,
       price: cloud.price,
       tokensPerSec: BATCH_TIER_TOKENS_PER_SEC,
-      concurrency: CLOUD_PARALLELISM,
+      concurrency: BATCH_TIER_PARALLELISM,
       backlogTokens: backlog('cloud', cloud.name),
       // What the provider batch takes, and the lead at which a line not done by then is moved elsewhere.
       latencyMs:
@@ -418,4 +422,20 @@ function corrected({ estimate }: QueuedItem, calibration: TokenCalibration): Rou
 function once<T>(read: () => Promise<T>): () => Promise<T> {
   let promise: Promise<T> | undefined;
   return () => (promise ??= read());
+}
+
+/**
+ * How many of a cloud route's requests are in flight at once: what drains its backlog. The provider serves far
+ * more; our own consumers are the bound, each worker's pool at its CLOUD_CONCURRENCY, so the live pools' sum. With
+ * none consuming yet (a worker still starting), one worker's worth. Before, every cloud route was read as 16 at once
+ * whatever the workers ran: twice too fast at the default of 8 on one worker, three times too slow at 50.
+ */
+export function cloudConcurrency(
+  cloud: Pick<CloudProviderConfig, 'name' | 'concurrency'>,
+  live: PoolHeartbeat[],
+): number {
+  const running = live
+    .filter((p) => p.target === 'cloud' && p.provider === cloud.name && p.status === 'consuming')
+    .reduce((sum, p) => sum + p.activeSequences, 0);
+  return running > 0 ? running : cloud.concurrency;
 }
