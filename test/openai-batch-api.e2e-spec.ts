@@ -38,6 +38,10 @@ describe('the OpenAI-compatible batch API', () => {
       // The local model is assumed too slow for any window here: internal lines go to the cloud double.
       LOCAL_TOKENS_PER_SEC: '0.001',
       OPENAI_BATCH_SENSITIVITY: 'internal',
+      // The native API's item limit and the OpenAI surface's line limit are apart (OpenAI's default is 50,000
+      // lines, MAX_ITEMS_PER_BATCH 10,000): small here, so a file may exceed the one and not the other.
+      MAX_ITEMS_PER_BATCH: '2',
+      OPENAI_BATCH_MAX_LINES: '5',
     }),
     { double: { apiKey: 'double-key' } },
   );
@@ -235,6 +239,30 @@ describe('the OpenAI-compatible batch API', () => {
       const errors = await jsonl(done.error_file_id!);
       expect(errors.map((e) => e.error.code)).toEqual(Array(failed).fill('batch_expired'));
     }
+  });
+
+  it("holds a file to OPENAI_BATCH_MAX_LINES, not to the native API's MAX_ITEMS_PER_BATCH", async () => {
+    sys.double.reset();
+    sys.double.setResponder(() => 'ok');
+    // 5 lines: over MAX_ITEMS_PER_BATCH (2), within OPENAI_BATCH_MAX_LINES (5): the batch runs whole.
+    const five = await upload(Array.from({ length: 5 }, (_, i) => line(`m-${i}`, ask(`m${i}`))));
+    const done = await settled((await create(five.id)).id);
+    expect(done.request_counts).toEqual({ total: 5, completed: 5, failed: 0 });
+    // 6 lines: a 400 naming the file, as the SDK raises it.
+    const six = await upload(Array.from({ length: 6 }, (_, i) => line(`n-${i}`, ask(`n${i}`))));
+    const refused = await create(six.id).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BadRequestError);
+    expect((refused as BadRequestError).param).toBe('input_file_id');
+    expect((refused as BadRequestError).message).toContain('at most 5');
+    // The native API keeps its own limit.
+    const native = await sys.client.withKey(KEY).request('POST', '/v1/batches', {
+      kind: 'chat',
+      sensitivity: 'internal',
+      deadline: 'PT1H',
+      items: Array.from({ length: 3 }, (_, i) => ({ id: `x${i}`, body: ask(`x${i}`) })),
+    });
+    expect(native.status).toBe(400);
+    expect(JSON.stringify(native.json)).toContain('items');
   });
 
   it("raises the SDK's exception classes: 400, 401, 404", async () => {

@@ -121,6 +121,11 @@ export interface SubmitContext {
   defer?: boolean;
   /** Run once the batch is written, before its jobs are enqueued (an expansion's check for a cancel). */
   beforeEnqueue?: (batchId: string) => Promise<void>;
+  /**
+   * The caller held the items to limits of its own (the OpenAI surface: OPENAI_BATCH_MAX_LINES lines of at most
+   * MAX_ITEM_BYTES), so the REST API's MAX_ITEMS_PER_BATCH and per-item size do not apply; every other check does.
+   */
+  itemsCheckedByCaller?: boolean;
 }
 
 /** What a batch's expansion came to (BatchIntake.expand). */
@@ -177,7 +182,13 @@ export class BatchIntake {
     now = Date.now(),
     context: SubmitContext = {},
   ): Promise<Accepted> {
-    return this.traced(body, idempotencyKey, now, context, this.limits);
+    return this.traced(
+      body,
+      idempotencyKey,
+      now,
+      context,
+      context.itemsCheckedByCaller ? this.expansionLimits : this.limits,
+    );
   }
 
   /**

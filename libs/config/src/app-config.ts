@@ -123,7 +123,8 @@ export interface AppConfig {
    * The OpenAI-compatible batch API (issue 16 §1): the most bytes an uploaded file may hold, and the
    * sensitivity of a batch whose metadata names none (PII detection may raise each item's).
    */
-  openai: { maxFileBytes: number; defaultSensitivity: Sensitivity };
+  /** maxLines: the requests one input file may hold (OPENAI_BATCH_MAX_LINES; OpenAI's own limit by default). */
+  openai: { maxFileBytes: number; maxLines: number; defaultSensitivity: Sensitivity };
   maxOutputTokens: number;
   /** At least one; the first is where items without a named model fall back to. */
   localModels: LocalModelConfig[];
@@ -282,6 +283,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.string('SWITCHYARD_DATA_DIR', '.data'),
     openai: {
       maxFileBytes: e.int('OPENAI_FILE_MAX_BYTES', 50 * 1024 * 1024, 1),
+      maxLines: e.int('OPENAI_BATCH_MAX_LINES', 50_000, 1),
       defaultSensitivity: e.oneOf('OPENAI_BATCH_SENSITIVITY', SENSITIVITY_LEVELS, 'internal'),
     },
     maxOutputTokens: e.int('MAX_OUTPUT_TOKENS', 512, 1, 131_072),

@@ -12,7 +12,7 @@ export const openAIBatchesProvider: Provider = {
   useFactory: (redis: RedisClient, c: AppConfig, intake: BatchIntake, store: BatchStore) =>
     new OpenAIBatches(redis, c.prefix, intake, store, {
       maxFileBytes: c.openai.maxFileBytes,
-      maxLines: c.http.maxItems,
+      maxLines: c.openai.maxLines,
       maxLineBytes: c.http.maxItemBytes,
       maxOutputTokens: c.maxOutputTokens,
       defaultSensitivity: c.openai.defaultSensitivity,

@@ -350,7 +350,9 @@ export class OpenAIBatches {
       };
       try {
         // A large file is answered `validating`, as OpenAI answers every batch: a worker expands it.
-        rec.nativeId = (await this.intake.submit(submission, undefined, now, { tenant, defer: true })).id;
+        rec.nativeId = (
+          await this.intake.submit(submission, undefined, now, { tenant, defer: true, itemsCheckedByCaller: true })
+        ).id;
       } catch (err) {
         if (!(err instanceof SubmissionRejected)) throw err;
         const [first] = err.errors;
