@@ -140,6 +140,10 @@ describe('the API describes itself: /openapi.json and /docs', () => {
     expect([refusedSchedule.status, refusedSchedule.json.field]).toEqual([400, 'batch.sensitivty']);
     const limit = doc.components.schemas.BatchSubmission.oneOf[0].properties.items.maxItems;
     expect(limit).toBe(10_000); // MAX_ITEMS_PER_BATCH's default, read from this API's config
+    // An OpenAI input file has its own: OPENAI_BATCH_MAX_LINES, OpenAI's 50,000 by default.
+    expect(doc.components.schemas.OpenAIFileUpload.properties.file.description).toContain(
+      'At most 50000 lines (OPENAI_BATCH_MAX_LINES)',
+    );
   });
 
   it('answers 202 with a Location that leads to the accepted batch', async () => {

@@ -38,6 +38,8 @@ export type RequestSchemaName = (typeof REQUEST_SCHEMA_NAMES)[number];
 export interface RequestLimits {
   submission: SubmissionLimits;
   schedules: ScheduleRules;
+  /** The requests one OpenAI batch input file may hold (OPENAI_BATCH_MAX_LINES). */
+  openAIMaxLines: number;
 }
 
 export function requestSchemas(limits: RequestLimits): Record<RequestSchemaName, JsonSchema> {
@@ -60,7 +62,7 @@ export function requestSchemas(limits: RequestLimits): Record<RequestSchemaName,
       'input',
     ),
     OpenAIBatchCreate: jsonSchemaOf(openAIBatchCreate, 'input'),
-    OpenAIFileUpload: jsonSchemaOf(openAIFileUpload(limits.submission), 'input'),
+    OpenAIFileUpload: jsonSchemaOf(openAIFileUpload(limits.openAIMaxLines), 'input'),
     OpenAIBatchLine: jsonSchemaOf(batchLineSchema(limits.submission), 'input'),
   };
 }
@@ -88,14 +90,14 @@ const openAIBatchCreate = z
   .meta({ description: 'An OpenAI batch: every line of the file a chat-completions request' });
 
 /** POST /openai/v1/files: a multipart form, as the openai SDKs send it (files.create). */
-function openAIFileUpload(limits: SubmissionLimits) {
+function openAIFileUpload(maxLines: number) {
   return z.object({
     file: z.string().meta({
       contentMediaType: 'application/octet-stream',
       description:
         'JSONL: one request a line, each an OpenAIBatchLine (`{custom_id, method: "POST", url: ' +
         '"/v1/chat/completions", body}`, body a chat-completions request); a line that does not fit is not run and ' +
-        `goes to the batch's error file. At most ${limits.maxItems} lines (MAX_ITEMS_PER_BATCH), OPENAI_FILE_MAX_BYTES`,
+        `goes to the batch's error file. At most ${maxLines} lines (OPENAI_BATCH_MAX_LINES), OPENAI_FILE_MAX_BYTES`,
     }),
     purpose: z.literal('batch').meta({ description: 'The only purpose this API takes' }),
     expires_after: z

@@ -16,6 +16,7 @@ const schemas = {
   ...requestSchemas({
     submission: { maxItems: 10, maxOutputTokens: 512, localModels: ['tiny'] },
     schedules: { minIntervalMs: 60_000 },
+    openAIMaxLines: 50_000,
   }),
 };
 const build = (controllers: Type[]) =>

@@ -64,6 +64,7 @@ export class OpenApiController {
           localModels: c.localModels.map((m) => m.name),
         },
         schedules: { minIntervalMs: c.schedules.minIntervalMs },
+        openAIMaxLines: c.openai.maxLines,
       }),
     };
     this.document = buildOpenApiDocument({
