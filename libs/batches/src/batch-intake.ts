@@ -150,9 +150,10 @@ export interface Quote {
  */
 export class BatchIntake {
   /**
-   * The limits a worker expanding an accepted body checks it against: the API held it to the size limits
-   * (MAX_ITEMS_PER_BATCH, MAX_ITEM_BYTES) when it accepted it, and a worker configured with smaller ones must
-   * not refuse what was answered 202. Every other check is made again. One object, so its schema is built once.
+   * The limits for items already held to their size limits elsewhere: a worker expanding an accepted body (the
+   * API held it to MAX_ITEMS_PER_BATCH and MAX_ITEM_BYTES, and a worker configured with smaller ones must not
+   * refuse what was answered 202), and a submission whose caller checked its items itself (itemsCheckedByCaller:
+   * the OpenAI surface's lines). Every other check is made. One object, so its schema is built once.
    */
   private readonly expansionLimits: SubmissionLimits;
 

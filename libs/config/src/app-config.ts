@@ -120,10 +120,10 @@ export interface AppConfig {
   prefix: string;
   dataDir: string;
   /**
-   * The OpenAI-compatible batch API (issue 16 §1): the most bytes an uploaded file may hold, and the
-   * sensitivity of a batch whose metadata names none (PII detection may raise each item's).
+   * The OpenAI-compatible batch API (issue 16 §1): the most bytes an uploaded file may hold, the requests it may
+   * hold (OPENAI_BATCH_MAX_LINES, OpenAI's own limit by default), and the sensitivity of a batch whose metadata
+   * names none (PII detection may raise each item's).
    */
-  /** maxLines: the requests one input file may hold (OPENAI_BATCH_MAX_LINES; OpenAI's own limit by default). */
   openai: { maxFileBytes: number; maxLines: number; defaultSensitivity: Sensitivity };
   maxOutputTokens: number;
   /** At least one; the first is where items without a named model fall back to. */

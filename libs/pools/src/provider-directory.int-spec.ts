@@ -16,10 +16,31 @@ import {
   bullPrefix,
 } from '#libs/queue';
 import { CircuitRegistry } from './circuit-registry.js';
-import { PoolRegistry } from './pool-registry.js';
+import { PoolRegistry, type PoolHeartbeat } from './pool-registry.js';
 import { ProviderDirectory } from './provider-directory.js';
 import { workTokens } from '#libs/routing';
 import { globalKeyPrefix } from '#libs/redis';
+
+/** A pool's heartbeat as a worker writes it; each test names what matters to it. */
+function heartbeat(
+  fields: Pick<PoolHeartbeat, 'id' | 'target' | 'provider' | 'model' | 'queue' | 'device'> & Partial<PoolHeartbeat>,
+): PoolHeartbeat {
+  return {
+    host: 'h',
+    pid: 1,
+    deviceNames: [],
+    memory: null,
+    modelBytes: null,
+    reason: '',
+    sequences: 4,
+    activeSequences: 4,
+    busy: 0,
+    startedAt: Date.now(),
+    status: 'consuming',
+    at: Date.now(),
+    ...fields,
+  };
+}
 
 /**
  * The routing policy estimates a local item's finish by scheduling the pool's own EDF queue; the
@@ -378,24 +399,15 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
     const now = Date.now();
     await pools.recordLoad(model, 20_000);
     expect(await pools.loadMs(model)).toBe(20_000);
-    const hb = {
+    const hb = heartbeat({
       id: `h:1:inference-local.${model}`,
-      target: 'local' as const,
+      target: 'local',
       provider: model,
       model,
       queue: `inference-local.${model}`,
-      host: 'h',
-      pid: 1,
       device: 'cpu',
-      deviceNames: [],
-      memory: null,
-      modelBytes: null,
-      reason: '',
-      sequences: 4,
-      activeSequences: 4,
-      busy: 0,
       startedAt: now - 600_000,
-    };
+    });
     await pools.beat({ ...hb, status: 'consuming', at: now - 1000 });
     await pools.beat({ ...hb, status: 'restarting', at: now, expectedReadyAt: now + 20_000 }, 60_000);
 
@@ -420,26 +432,17 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
     const prefix = `t-${randomUUID().slice(0, 8)}`;
     const pools = new PoolRegistry(redis, prefix, 10_000);
     const now = Date.now();
-    const hb = (id: string, at: number) => ({
-      id,
-      target: 'cloud' as const,
-      provider: 'frontier',
-      model: 'frontier',
-      queue: 'inference-cloud.frontier',
-      host: 'h',
-      pid: 1,
-      device: 'api',
-      deviceNames: [],
-      memory: null,
-      modelBytes: null,
-      reason: '',
-      sequences: 4,
-      activeSequences: 4,
-      busy: 0,
-      startedAt: now,
-      status: 'consuming' as const,
-      at,
-    });
+    const hb = (id: string, at: number) =>
+      heartbeat({
+        id,
+        target: 'cloud',
+        provider: 'frontier',
+        model: 'frontier',
+        queue: 'inference-cloud.frontier',
+        device: 'api',
+        startedAt: now,
+        at,
+      });
     await pools.beat(hb('a', now));
     expect((await pools.live(now + 9_999)).map((p) => p.id)).toEqual(['a']);
     // Expired by then, though its key lives on in real time: not live, and the read leaves the index alone.
@@ -466,27 +469,21 @@ describe('ProviderDirectory (real Redis and BullMQ)', () => {
     const now = Date.now();
     expect((await cloud(now)).concurrency).toBe(12);
 
-    const hb = (id: string, activeSequences: number, over: Record<string, unknown> = {}) => ({
-      id,
-      target: 'cloud' as const,
-      provider: cloudName,
-      model: cfg.cloudProviders[0].model,
-      queue: `inference-cloud.${cloudName}`,
-      host: id,
-      pid: 1,
-      device: 'api',
-      deviceNames: [],
-      memory: null,
-      modelBytes: null,
-      reason: '',
-      sequences: activeSequences,
-      activeSequences,
-      busy: 0,
-      startedAt: now,
-      status: 'consuming' as const,
-      at: now,
-      ...over,
-    });
+    const hb = (id: string, activeSequences: number, over: Partial<PoolHeartbeat> = {}) =>
+      heartbeat({
+        id,
+        target: 'cloud',
+        provider: cloudName,
+        model: cfg.cloudProviders[0].model,
+        queue: `inference-cloud.${cloudName}`,
+        host: id,
+        device: 'api',
+        sequences: activeSequences,
+        activeSequences,
+        startedAt: now,
+        at: now,
+        ...over,
+      });
     await pools.beat(hb('w1', 12));
     await pools.beat(hb('w2', 50));
     // Neither another route's pool nor one that takes no jobs drains this backlog.

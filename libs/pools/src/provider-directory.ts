@@ -427,13 +427,9 @@ function once<T>(read: () => Promise<T>): () => Promise<T> {
 /**
  * How many of a cloud route's requests are in flight at once: what drains its backlog. The provider serves far
  * more; our own consumers are the bound, each worker's pool at its CLOUD_CONCURRENCY, so the live pools' sum. With
- * none consuming yet (a worker still starting), one worker's worth. Before, every cloud route was read as 16 at once
- * whatever the workers ran: twice too fast at the default of 8 on one worker, three times too slow at 50.
+ * none consuming yet (a worker still starting), one worker's worth.
  */
-export function cloudConcurrency(
-  cloud: Pick<CloudProviderConfig, 'name' | 'concurrency'>,
-  live: PoolHeartbeat[],
-): number {
+function cloudConcurrency(cloud: Pick<CloudProviderConfig, 'name' | 'concurrency'>, live: PoolHeartbeat[]): number {
   const running = live
     .filter((p) => p.target === 'cloud' && p.provider === cloud.name && p.status === 'consuming')
     .reduce((sum, p) => sum + p.activeSequences, 0);

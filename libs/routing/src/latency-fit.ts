@@ -30,7 +30,7 @@ export const FIT_MIN_SAMPLES = 8;
 export const FIT_MIN_T = 3;
 
 /** The increments one call adds (what FIT_DECAY multiplies everything before by). */
-export function fitPoint(workTokens: number, ms: number): Omit<FitSums, 'samples'> {
+export function fitPoint(workTokens: number, ms: number): Required<Omit<FitSums, 'samples'>> {
   return { w: 1, x: workTokens, y: ms, xx: workTokens * workTokens, xy: workTokens * ms, yy: ms * ms };
 }
 
@@ -43,7 +43,7 @@ export function foldFit(previous: FitSums | undefined, workTokens: number, ms: n
     y: p.y * decay + d.y,
     xx: p.xx * decay + d.xx,
     xy: p.xy * decay + d.xy,
-    yy: (p.yy ?? 0) * decay + d.yy!,
+    yy: (p.yy ?? 0) * decay + d.yy,
     samples: p.samples + 1,
   };
 }
