@@ -10,22 +10,32 @@ import { startTestRedis, type TestRedis } from '../../test/support/redis-server-
 import { ApiClient, sleep, startApp, type AppProcess } from '../../test/support/system-under-test.js';
 import { cloudOnlyEnv } from './cloud-only-env.js';
 import { hugeMain } from './huge-batch.js';
-import { percentile, type Side } from './latency-summary.js';
+import {
+  commandDelta,
+  summarize,
+  summarizeRound,
+  type Comparison,
+  type SideName,
+  type Throughput,
+} from './latency-summary.js';
 
 /**
  * Issue 17 §1: what Switchyard's queue costs over raw BullMQ for the same work. Both sides make one chat
- * call per item to the same loopback OpenAI double answering at once, at the same concurrency, on their own
- * private Redis. Throughput: N items added at once (raw: addBulk in chunks of BATCH; Switchyard: POST
+ * call per item to the same loopback OpenAI double answering at once, at the same concurrency, each under its
+ * own prefix on the bench's private Redis. Both are started first, then measured in turns (`compare`).
+ * Throughput, ROUNDS rounds: N items added at once (raw: addBulk in chunks of BATCH; Switchyard: POST
  * /v1/batches of BATCH public summaries routed to a zero-priced cloud provider), items/s from the first add to
- * the last completion. Latency: LONE lone items, one after the other, add → completion as each side records
+ * the last completion. Latency: LONE lone items per side, alternating, add → completion as each side records
  * it (BullMQ's job.timestamp → finishedOn; the batch's createdAt → finishedAt), so the observer's polling
  * never counts.
  *
- *   npm run bench:queue [-- --items=2000 --lone=50 --concurrency=50 --record]
+ *   npm run bench:queue [-- --items=2000 --rounds=5 --lone=50 --concurrency=50 --record]
  *   npm run bench:queue -- --huge [--items=100000 --footprint=1000 --quotes=20 --finish --record]  (huge-batch.ts)
- * Last line: {raw: {itemsPerSec, p50Ms, p95Ms, commandsPerItem}, switchyard: {…}, ratio, addedP95Ms}; `--record`
- * writes it to bench/results/queue.json. Targets (issue 17): ratio ≥ 0.8, addedP95Ms ≤ 5. commandsPerItem: the
- * commands Redis ran (INFO commandstats, a script's inner commands included) over the throughput phase, per item.
+ * One line per round, then last: {raw: {itemsPerSec, p50Ms, p95Ms, commandsPerItem, …}, switchyard: {…}, ratio,
+ * addedP95Ms, rounds}; `--record` writes it to bench/results/queue.json. Targets (issue 17): ratio ≥ 0.8,
+ * addedP95Ms ≤ 5. ratio: the median of the rounds' own ratios. commandsPerItem: the commands Redis ran (INFO
+ * commandstats, a script's inner commands included) over a side's phases, per item; the other side, idle
+ * meanwhile, adds its heartbeats (a few hundredths of a command per item).
  */
 
 const BATCH = 100;
@@ -35,6 +45,7 @@ interface Options {
   items: number;
   lone: number;
   concurrency: number;
+  rounds: number;
 }
 
 function options(argv: string[]): Options {
@@ -44,16 +55,30 @@ function options(argv: string[]): Options {
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: expected a positive integer`);
     return value;
   };
-  return { items: arg('items', 2000), lone: arg('lone', 50), concurrency: arg('concurrency', 50) };
+  return {
+    items: arg('items', 2000),
+    lone: arg('lone', 50),
+    concurrency: arg('concurrency', 50),
+    rounds: arg('rounds', 5),
+  };
+}
+
+/** One side of the comparison, started once and measured in turns with the other. */
+interface BenchSide {
+  /** `items` added at once: items/s from the first add to the last completion, and what Redis ran meanwhile. */
+  throughput(items: number, round: number): Promise<Throughput>;
+  /** One lone item: add → completion, ms, as the side itself records them. */
+  lone(i: number): Promise<number>;
+  close(): Promise<void>;
 }
 
 /** Raw BullMQ + the openai SDK: the floor any queue in front of a chat API pays. */
-async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): Promise<Side> {
+async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): Promise<BenchSide> {
   const connection = { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null };
   const prefix = `raw-${randomUUID().slice(0, 8)}`;
   const openai = new OpenAI({ baseURL: double.url, apiKey: 'raw-key', maxRetries: 0 });
   const queue = new Queue('raw', { connection, prefix });
-  const done = new Map<string, number>();
+  let done = new Map<string, number>();
   let onDone: ((id: string) => void) | null = null;
   const worker = new Worker(
     'raw',
@@ -71,48 +96,41 @@ async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): P
     done.set(job.id!, Date.now());
     onDone?.(job.id!);
   });
-  try {
-    await worker.waitUntilReady();
-    const commandsBefore = await commandCounts(redis);
-    const t0 = Date.now();
-    for (let i = 0; i < opts.items; i += BATCH) {
-      const n = Math.min(BATCH, opts.items - i);
-      await queue.addBulk(
-        Array.from({ length: n }, (_, k) => ({ name: 'summarize', data: { text: `${TEXT} #${i + k}` } })),
-      );
-    }
-    while (done.size < opts.items) await sleep(20);
-    const itemsPerSec = opts.items / ((Math.max(...done.values()) - t0) / 1000);
-    const commandsAfter = await commandCounts(redis);
-    const commandsPerItem = (sum(commandsAfter) - sum(commandsBefore)) / opts.items;
-    const topCommandsPerItem = perItem(commandsBefore, commandsAfter, opts.items);
-
-    const latencies: number[] = [];
-    for (let i = 0; i < opts.lone; i += 1) {
+  await worker.waitUntilReady();
+  return {
+    async throughput(items, round) {
+      done = new Map();
+      const before = await commandCounts(redis);
+      const t0 = Date.now();
+      for (let i = 0; i < items; i += BATCH) {
+        const n = Math.min(BATCH, items - i);
+        await queue.addBulk(
+          Array.from({ length: n }, (_, k) => ({ name: 'summarize', data: { text: `${TEXT} #${round}.${i + k}` } })),
+        );
+      }
+      while (done.size < items) await sleep(20);
+      const itemsPerSec = items / ((Math.max(...done.values()) - t0) / 1000);
+      return { itemsPerSec, commands: commandDelta(before, await commandCounts(redis)) };
+    },
+    async lone(i) {
       const finished = new Promise<string>((resolve) => (onDone = resolve));
       const job = await queue.add('summarize', { text: `${TEXT} lone ${i}` });
       while ((await finished) !== job.id) {
         // a completion of an earlier job cannot arrive here: each lone job waits for the one before it
       }
+      onDone = null;
       const record = await queue.getJob(job.id!);
-      latencies.push(record!.finishedOn! - record!.timestamp);
-    }
-    return {
-      itemsPerSec,
-      p50Ms: percentile(latencies, 0.5),
-      p95Ms: percentile(latencies, 0.95),
-      commandsPerItem,
-      topCommandsPerItem,
-    };
-  } finally {
-    onDone = null;
-    await worker.close();
-    await queue.close();
-  }
+      return record!.finishedOn! - record!.timestamp;
+    },
+    async close() {
+      await worker.close();
+      await queue.close();
+    },
+  };
 }
 
 /** Switchyard's REST path: intake, routing, PII scan, audit, guarded transitions — everything an item pays. */
-async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Options): Promise<Side> {
+async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Options): Promise<BenchSide> {
   const env = await cloudOnlyEnv(redis, double, {
     CLOUD_CONCURRENCY: String(opts.concurrency),
     MAX_ITEMS_PER_BATCH: String(BATCH),
@@ -120,61 +138,86 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
     ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('OTEL_'))),
   });
   const apps: AppProcess[] = [startApp('worker', env), startApp('api', env)];
+  const client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
   try {
-    const client = new ApiClient(`http://127.0.0.1:${env.PORT}`);
     await client.waitReady(120_000);
     await poolsConsuming(client, 120_000);
-    const submit = async (texts: string[]): Promise<string> => {
-      const { status, json } = await client.request('POST', '/v1/batches', {
-        kind: 'document-processing',
-        sensitivity: 'public',
-        deadline: 'PT30M',
-        task: { type: 'summarize' },
-        items: texts.map((text, i) => ({ id: `d${i}`, text })),
-      });
-      if (status !== 202) throw new Error(`POST /v1/batches answered ${status}: ${JSON.stringify(json)}`);
-      return (json as { id: string }).id;
-    };
-
-    const commandsBefore = await commandCounts(redis);
-    const cpuBefore = await Promise.all(apps.map(cpuMs));
-    const t0 = Date.now();
-    const ids: string[] = [];
-    for (let i = 0; i < opts.items; i += BATCH) {
-      const n = Math.min(BATCH, opts.items - i);
-      ids.push(await submit(Array.from({ length: n }, (_, k) => `${TEXT} #${i + k}`)));
-    }
-    let lastFinish = 0;
-    for (const id of ids) {
-      const batch = await client.waitFinished(id, 600_000);
-      assertAllCloud(batch);
-      lastFinish = Math.max(lastFinish, Date.parse(batch.finishedAt));
-    }
-    const itemsPerSec = opts.items / ((lastFinish - t0) / 1000);
-    // Includes the heartbeats and the observer's polls over the phase: a few per second, against thousands of items.
-    const commandsAfter = await commandCounts(redis);
-    const commandsPerItem = (sum(commandsAfter) - sum(commandsBefore)) / opts.items;
-    const topCommandsPerItem = perItem(commandsBefore, commandsAfter, opts.items);
-    const cpuAfter = await Promise.all(apps.map(cpuMs));
-    const [workerCpuMsPerItem, apiCpuMsPerItem] = cpuAfter.map((ms, i) => round((ms - cpuBefore[i]) / opts.items));
-
-    const latencies: number[] = [];
-    for (let i = 0; i < opts.lone; i += 1) {
+  } catch (error) {
+    await Promise.all(apps.map((app) => app.stop()));
+    throw error;
+  }
+  const submit = async (texts: string[]): Promise<string> => {
+    const { status, json } = await client.request('POST', '/v1/batches', {
+      kind: 'document-processing',
+      sensitivity: 'public',
+      deadline: 'PT30M',
+      task: { type: 'summarize' },
+      items: texts.map((text, i) => ({ id: `d${i}`, text })),
+    });
+    if (status !== 202) throw new Error(`POST /v1/batches answered ${status}: ${JSON.stringify(json)}`);
+    return (json as { id: string }).id;
+  };
+  return {
+    async throughput(items, round) {
+      const before = await commandCounts(redis);
+      const cpuBefore = await Promise.all(apps.map(cpuMs));
+      const t0 = Date.now();
+      const ids: string[] = [];
+      for (let i = 0; i < items; i += BATCH) {
+        const n = Math.min(BATCH, items - i);
+        ids.push(await submit(Array.from({ length: n }, (_, k) => `${TEXT} #${round}.${i + k}`)));
+      }
+      let lastFinish = 0;
+      for (const id of ids) {
+        const batch = await client.waitFinished(id, 600_000);
+        assertAllCloud(batch);
+        lastFinish = Math.max(lastFinish, Date.parse(batch.finishedAt));
+      }
+      const itemsPerSec = items / ((lastFinish - t0) / 1000);
+      const commands = commandDelta(before, await commandCounts(redis));
+      const [workerCpuMs, apiCpuMs] = (await Promise.all(apps.map(cpuMs))).map((ms, i) => ms - cpuBefore[i]);
+      return { itemsPerSec, commands, workerCpuMs, apiCpuMs };
+    },
+    async lone(i) {
       const batch = await client.waitFinished(await submit([`${TEXT} lone ${i}`]), 60_000);
       assertAllCloud(batch);
-      latencies.push(Date.parse(batch.finishedAt) - Date.parse(batch.createdAt));
+      return Date.parse(batch.finishedAt) - Date.parse(batch.createdAt);
+    },
+    async close() {
+      await Promise.all(apps.map((app) => app.stop()));
+    },
+  };
+}
+
+/**
+ * Both sides started, then measured in turns: `rounds` throughput phases each, the order swapped every round,
+ * and the lone items alternating one by one, after a warm-up phase each. On a machine shared with other work the speed drifts by tens of
+ * percent within a minute (the same code read 0.55 and 0.80 in two runs back to back, one side after the other);
+ * a ratio of phases run side by side in time, the median over rounds, leaves out most of that drift.
+ */
+async function compare(redis: TestRedis, double: OpenAIDouble, opts: Options): Promise<Comparison> {
+  const sides: Record<SideName, BenchSide | undefined> = { raw: undefined, switchyard: undefined };
+  try {
+    sides.raw = await rawSide(redis, double, opts);
+    sides.switchyard = await switchyardSide(redis, double, opts);
+    // Unmeasured: the first items through either side pay for JIT compilation and connection set-up.
+    for (const name of ['raw', 'switchyard'] as const) await sides[name]!.throughput(Math.min(opts.items, 500), -1);
+    const rounds: Array<Record<SideName, Throughput>> = [];
+    for (let r = 0; r < opts.rounds; r += 1) {
+      const order: SideName[] = r % 2 === 0 ? ['raw', 'switchyard'] : ['switchyard', 'raw'];
+      const round: Partial<Record<SideName, Throughput>> = {};
+      for (const name of order) round[name] = await sides[name]!.throughput(opts.items, r);
+      rounds.push(round as Record<SideName, Throughput>);
+      console.log(JSON.stringify({ round: r + 1, ...summarizeRound(round as Record<SideName, Throughput>) }));
     }
-    return {
-      itemsPerSec,
-      p50Ms: percentile(latencies, 0.5),
-      p95Ms: percentile(latencies, 0.95),
-      commandsPerItem,
-      topCommandsPerItem,
-      workerCpuMsPerItem,
-      apiCpuMsPerItem,
-    };
+    const lone: Record<SideName, number[]> = { raw: [], switchyard: [] };
+    for (let i = 0; i < opts.lone; i += 1) {
+      const order: SideName[] = i % 2 === 0 ? ['raw', 'switchyard'] : ['switchyard', 'raw'];
+      for (const name of order) lone[name].push(await sides[name]!.lone(i));
+    }
+    return { rounds, lone };
   } finally {
-    await Promise.all(apps.map((app) => app.stop()));
+    for (const side of [sides.switchyard, sides.raw]) await side?.close();
   }
 }
 
@@ -218,17 +261,6 @@ async function commandCounts(redis: TestRedis): Promise<Record<string, number>> 
   }
 }
 
-/** Per item, what each command added between two counts: the ten most called, most first. */
-function perItem(before: Record<string, number>, after: Record<string, number>, items: number): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(after)
-      .map(([name, n]) => [name, round((n - (before[name] ?? 0)) / items)] as const)
-      .filter(([, n]) => n > 0)
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, 10),
-  );
-}
-
 /** The comparison is void if any item ran elsewhere (locally, or failed): say so instead of a ratio. */
 function assertAllCloud(batch: { id: string; counts?: Record<string, number>; routes?: Record<string, number> }): void {
   if ((batch.counts?.completed ?? 0) !== batch.counts?.total || (batch.routes?.local ?? 0) > 0)
@@ -246,18 +278,13 @@ async function main(): Promise<void> {
   const redis = await startTestRedis();
   const double = await startOpenAIDouble();
   try {
-    const raw = await rawSide(redis, double, opts);
-    console.log(JSON.stringify({ side: 'raw', ...raw }));
-    const switchyard = await switchyardSide(redis, double, opts);
-    console.log(JSON.stringify({ side: 'switchyard', ...switchyard }));
+    const comparison = await compare(redis, double, opts);
+    const summary = summarize(comparison, opts.items);
     const result = {
       bench: 'queue',
       at: new Date().toISOString(),
       options: opts,
-      raw,
-      switchyard,
-      ratio: round(switchyard.itemsPerSec / raw.itemsPerSec),
-      addedP95Ms: round(switchyard.p95Ms - raw.p95Ms),
+      ...summary,
       targets: { ratio: 0.8, addedP95Ms: 5 },
     };
     if (process.argv.includes('--record')) await record('queue.json', result);
@@ -273,14 +300,6 @@ async function record(name: string, result: unknown): Promise<void> {
   const out = join(dirname(fileURLToPath(import.meta.url)), '../../../bench/results', name);
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(result, null, 2) + '\n');
-}
-
-function sum(counts: Record<string, number>): number {
-  return Object.values(counts).reduce((a, b) => a + b, 0);
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
 
 await main();
