@@ -190,10 +190,10 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
 }
 
 /**
- * Both sides started, then measured in turns: `rounds` throughput phases each, the order swapped every round,
- * and the lone items alternating one by one, after a warm-up phase each. On a machine shared with other work the speed drifts by tens of
- * percent within a minute (the same code read 0.55 and 0.80 in two runs back to back, one side after the other);
- * a ratio of phases run side by side in time, the median over rounds, leaves out most of that drift.
+ * Both sides started, then measured in turns after a warm-up phase each: `rounds` throughput phases each, the
+ * order swapped every round, and the lone items alternating one by one. On a machine shared with other work the
+ * speed drifts by tens of percent within a minute (the same code read 0.55 and 0.80 in two runs back to back, one
+ * side after the other); a ratio of phases run side by side in time, the median over rounds, leaves most of it out.
  */
 async function compare(redis: TestRedis, double: OpenAIDouble, opts: Options): Promise<Comparison> {
   const sides: Record<SideName, BenchSide | undefined> = { raw: undefined, switchyard: undefined };
@@ -205,10 +205,11 @@ async function compare(redis: TestRedis, double: OpenAIDouble, opts: Options): P
     const rounds: Array<Record<SideName, Throughput>> = [];
     for (let r = 0; r < opts.rounds; r += 1) {
       const order: SideName[] = r % 2 === 0 ? ['raw', 'switchyard'] : ['switchyard', 'raw'];
-      const round: Partial<Record<SideName, Throughput>> = {};
-      for (const name of order) round[name] = await sides[name]!.throughput(opts.items, r);
-      rounds.push(round as Record<SideName, Throughput>);
-      console.log(JSON.stringify({ round: r + 1, ...summarizeRound(round as Record<SideName, Throughput>) }));
+      const phases: Partial<Record<SideName, Throughput>> = {};
+      for (const name of order) phases[name] = await sides[name]!.throughput(opts.items, r);
+      const round = phases as Record<SideName, Throughput>;
+      rounds.push(round);
+      console.log(JSON.stringify({ round: r + 1, ...summarizeRound(round) }));
     }
     const lone: Record<SideName, number[]> = { raw: [], switchyard: [] };
     for (let i = 0; i < opts.lone; i += 1) {
