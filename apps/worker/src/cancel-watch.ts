@@ -1,28 +1,65 @@
 import type { ItemStore } from './item-store.js';
 
-/** How often a running item checks whether its batch was cancelled. */
+/** How often a batch with calls running here checks whether it was cancelled. */
 export const CANCEL_POLL_MS = 250;
 
-/** Aborts a running completion once its batch is cancelled (DELETE /v1/batches/:id), by polling the store. */
-export class CancelWatch {
-  private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
+/** One call's view of its batch's cancel: aborted once the cancel is seen; `stop()` when the call ends. */
+export interface CancelHandle {
+  readonly signal: AbortSignal;
+  stop(): void;
+}
 
-  constructor(store: Pick<ItemStore, 'isCancelRequested'>, batchId: string, pollMs = CANCEL_POLL_MS) {
-    this.timer = setInterval(() => {
-      store
-        .isCancelRequested(batchId)
-        .then((yes) => yes && this.controller.abort(new Error('batch cancelled')))
-        .catch(() => undefined); // Redis blip: the next poll tries again
-    }, pollMs);
+interface BatchWatch {
+  controller: AbortController;
+  timer: NodeJS.Timeout;
+  calls: number;
+}
+
+/**
+ * Aborts running completions once their batch is cancelled (DELETE /v1/batches/:id), by polling the store:
+ * one poll and one signal per batch with calls running in this process, however many of its items run at
+ * once (fifty sequences of one batch polled fifty times every interval, one signal made per call: issue 17).
+ * The poll starts with the batch's first running call and stops with its last.
+ */
+export class CancelWatches {
+  private readonly batches = new Map<string, BatchWatch>();
+
+  constructor(
+    private readonly store: Pick<ItemStore, 'isCancelRequested'>,
+    private readonly pollMs = CANCEL_POLL_MS,
+  ) {}
+
+  watch(batchId: string): CancelHandle {
+    let watch = this.batches.get(batchId);
+    if (!watch) {
+      const controller = new AbortController();
+      const timer = setInterval(() => {
+        this.store
+          .isCancelRequested(batchId)
+          .then((yes) => yes && controller.abort(new Error('batch cancelled')))
+          .catch(() => undefined); // Redis blip: the next poll tries again
+      }, this.pollMs);
+      watch = { controller, timer, calls: 0 };
+      this.batches.set(batchId, watch);
+    }
+    watch.calls += 1;
+    const current = watch;
+    let stopped = false;
+    return {
+      signal: current.controller.signal,
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        current.calls -= 1;
+        if (current.calls > 0) return;
+        clearInterval(current.timer);
+        if (this.batches.get(batchId) === current) this.batches.delete(batchId);
+      },
+    };
   }
 
-  /** Aborted once the cancel is seen: passed to the provider's call. */
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
+  /** Batches polled now (for tests and shutdown checks). */
+  get watching(): number {
+    return this.batches.size;
   }
 }

@@ -90,6 +90,7 @@ export class InferencePool {
   private readonly startedAt = Date.now();
   private busy = 0;
   private concurrency = 0;
+  /** Where the pool preempts: the jobs it runs now. */
   private readonly runningJobs = new Map<string, RunningJob>();
   private preemptTimer?: NodeJS.Timeout;
   /** The job the queue ran next at the last check, while every sequence was busy. */
@@ -159,10 +160,11 @@ export class InferencePool {
       async (job) => {
         this.busy += 1;
         const run = { enqueuedAt: job.timestamp, startedAt: Date.now(), deadline: job.data.deadline, outcome: 'error' };
-        const stop = new AbortController();
-        this.runningJobs.set(job.id, { id: job.id, deadline: job.data.deadline, startedAt: run.startedAt, stop });
+        const stop = this.opts.preemption ? new AbortController() : undefined;
+        if (stop)
+          this.runningJobs.set(job.id, { id: job.id, deadline: job.data.deadline, startedAt: run.startedAt, stop });
         try {
-          const outcome = await this.processor.run(job, on, this.opts.preemption ? stop.signal : undefined);
+          const outcome = await this.processor.run(job, on, stop?.signal);
           run.outcome = outcome.kind;
           // The item's outcome as BullMQ must see it: a return value, or the error that fails, retries or rate-limits the job.
           return jobResult(outcome);

@@ -6,7 +6,7 @@ import { recordModelAnswer, recordModelCallEnded, traceModelCall, type Span } fr
 import { metrics } from '#libs/metrics';
 import { replayedAnswer } from './answered-calls.js';
 import type { BudgetHold } from './budget-hold.js';
-import { CancelWatch } from './cancel-watch.js';
+import { CancelWatches } from './cancel-watch.js';
 import type { CloudGate } from './cloud-gate.js';
 import type { ItemEndings } from './item-endings.js';
 import type { ItemOutcome } from './item-outcome.js';
@@ -19,7 +19,7 @@ export interface ItemCallsDeps {
   gate: CloudGate;
   feedback: ProviderFeedback;
   endings: ItemEndings;
-  /** How often a running call checks for its batch's cancel (CANCEL_POLL_MS unless told). */
+  /** How often a batch with calls running checks for its cancel (CANCEL_POLL_MS unless told). */
   cancelPollMs?: number;
 }
 
@@ -32,7 +32,11 @@ export type CallResult = { kind: 'answered'; completion: CompletionResult } | { 
  * reroutes. Every call of an item — one, or dozens for a long document — passes here.
  */
 export class ItemCalls {
-  constructor(private readonly deps: ItemCallsDeps) {}
+  private readonly cancels: CancelWatches;
+
+  constructor(private readonly deps: ItemCallsDeps) {
+    this.cancels = new CancelWatches(deps.store, deps.cancelPollMs);
+  }
 
   async call(run: RunningItem, prompt: Prompt, jsonSchema: Record<string, unknown> | undefined): Promise<CallResult> {
     const { store, gate, endings } = this.deps;
@@ -88,10 +92,10 @@ export class ItemCalls {
     hold: BudgetHold | undefined,
     span: Span,
   ): Promise<CallResult> {
-    const { store, feedback, endings } = this.deps;
+    const { feedback, endings } = this.deps;
     const { job, on } = run;
     const item = job.data;
-    const cancel = new CancelWatch(store, item.batchId, this.deps.cancelPollMs);
+    const cancel = this.cancels.watch(item.batchId);
     const sentAt = Date.now();
     try {
       const completion = await on.provider.complete({
