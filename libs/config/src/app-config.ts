@@ -143,7 +143,7 @@ export interface AppConfig {
    * Per provider: consecutive failures that open its circuit, how long it stays open before a probe, and
    * how long that one-token probe may take to answer.
    */
-  circuit: { failureThreshold: number; openMs: number; probeTimeoutMs: number };
+  circuit: { failureThreshold: number; openMs: number; probeTimeoutMs: number; closedViewMs: number };
   /**
    * How long a provider's learned inability (structured output refused for several items) is believed
    * before such requests are sent to it again (CAPABILITY_MEMORY_MS).
@@ -325,6 +325,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       failureThreshold: e.int('CIRCUIT_FAILURE_THRESHOLD', 5, 1),
       openMs: e.int('CIRCUIT_OPEN_MS', 30_000, 100),
       probeTimeoutMs: e.int('CIRCUIT_PROBE_TIMEOUT_MS', DEFAULT_PROBE_TIMEOUT_MS, 100),
+      closedViewMs: e.int('CIRCUIT_CLOSED_VIEW_MS', 1000, 0, 60_000),
     },
     capabilityMemoryMs: e.int('CAPABILITY_MEMORY_MS', 3_600_000, 1000),
     escalationIntervalMs: e.int('ESCALATION_INTERVAL_MS', 5000, 100),

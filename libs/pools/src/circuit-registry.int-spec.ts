@@ -55,4 +55,36 @@ describe('CircuitRegistry (real Redis)', () => {
     expect(await circuits.recordFailure(bad, 10_006)).toMatchObject({ state: 'open', openedAt: 10_006 });
     expect(await circuits.admit(bad, 15_000)).toBe('refused');
   });
+
+  it("trusts a closed circuit it saw for closedViewMs: another process's opening is seen after it, its own at once", async () => {
+    const prefix = `t-${randomUUID().slice(0, 8)}`;
+    const settings = { failureThreshold: 1, openMs: 10_000, closedViewMs: 1000 };
+    const here = new CircuitRegistry(redis, prefix, settings);
+    const there = new CircuitRegistry(redis, prefix, settings);
+    const provider = p();
+    expect(await here.admit(provider, 100)).toBe('pass');
+    expect(await there.recordFailure(provider, 200)).toMatchObject({ state: 'open' });
+    // Seen closed at 100: trusted until 1100, without asking Redis.
+    expect(await here.admit(provider, 1099)).toBe('pass');
+    expect(await here.admit(provider, 1100)).toBe('refused');
+    // Its own failure ends the view at once.
+    const other = p();
+    expect(await here.admit(other, 100)).toBe('pass');
+    await here.recordFailure(other, 150);
+    expect(await here.admit(other, 151)).toBe('refused');
+    // A success written here is a closed circuit seen: trusted from then on.
+    expect((await here.recordSuccess(provider)).state).toBe('closed');
+    await there.recordFailure(provider, Date.now());
+    expect(await here.admit(provider)).toBe('pass');
+  });
+
+  it('asks Redis at every admit with closedViewMs 0 (the default)', async () => {
+    const prefix = `t-${randomUUID().slice(0, 8)}`;
+    const here = new CircuitRegistry(redis, prefix, { failureThreshold: 1, openMs: 10_000 });
+    const there = new CircuitRegistry(redis, prefix, { failureThreshold: 1, openMs: 10_000 });
+    const provider = p();
+    expect(await here.admit(provider, 100)).toBe('pass');
+    await there.recordFailure(provider, 101);
+    expect(await here.admit(provider, 102)).toBe('refused');
+  });
 });

@@ -19,6 +19,11 @@ export interface Circuit {
 export interface CircuitSettings {
   failureThreshold: number;
   openMs: number;
+  /**
+   * How long this process trusts a closed circuit it read or wrote: admit() passes without a round trip
+   * until then. 0: every admit asks Redis.
+   */
+  closedViewMs?: number;
 }
 
 /**
@@ -70,6 +75,12 @@ export class CircuitRegistry {
   private readonly circuitScript;
   /** Per provider: successes asked for while one is being written share the next write (NextCall). */
   private readonly successes = new Map<string, NextCall<Circuit>>();
+  /**
+   * Per provider: when (by the caller's clock) this process last saw its circuit closed, in the reply of any
+   * call here. Dropped by any reply that is not closed, so this process's own failures count at once; another
+   * process's are seen within closedViewMs (issue 17: the admit was one round trip per call).
+   */
+  private readonly closedAt = new Map<string, number>();
 
   constructor(
     redis: RedisClient,
@@ -90,6 +101,8 @@ export class CircuitRegistry {
    * before anything else is sent; 'refused' otherwise.
    */
   async admit(provider: string, now = Date.now()): Promise<Admission> {
+    const seen = this.closedAt.get(provider);
+    if (seen !== undefined && now >= seen && now - seen < (this.settings.closedViewMs ?? 0)) return 'pass';
     const { circuit, admitted } = await this.run(provider, 'admit', now);
     if (!admitted) return 'refused';
     return circuit.state === 'half-open' ? 'probe' : 'pass';
@@ -131,6 +144,8 @@ export class CircuitRegistry {
       { circuit: `${globalKeyPrefix(this.prefix)}:circuit:${provider}` },
       [event, String(now), String(threshold), String(this.settings.openMs)],
     );
+    if (state === 'closed') this.closedAt.set(provider, now);
+    else this.closedAt.delete(provider);
     return {
       circuit: { state, failures: Number(failures), openedAt: Number(openedAt) < 0 ? null : Number(openedAt) },
       admitted: Number(admitted) === 1,
