@@ -35,6 +35,12 @@ describe('summarize', () => {
     commands,
     ...(cpu ? { workerCpuMs: cpu[0], apiCpuMs: cpu[1] } : {}),
   });
+  /** A phase with the CPU Redis and the bench's process used. */
+  const shared = (p: Throughput, redisCpuMs: number, benchCpuMs: number): Throughput => ({
+    ...p,
+    redisCpuMs,
+    benchCpuMs,
+  });
 
   it("takes the median of the rounds' own ratios, not the ratio of the medians, so drift within a run cancels", () => {
     // The machine slows in round 2 and speeds up in round 3: each round's sides move together.
@@ -53,8 +59,14 @@ describe('summarize', () => {
 
   it('counts commands and CPU per item over every round, and p50/p95 over the lone items', () => {
     const rounds = [
-      { raw: phase(500, { evalsha: 200, xadd: 400 }), switchyard: phase(300, { hset: 900, xadd: 800 }, [220, 60]) },
-      { raw: phase(500, { evalsha: 200, xadd: 400 }), switchyard: phase(300, { hset: 900, xadd: 800 }, [180, 40]) },
+      {
+        raw: shared(phase(500, { evalsha: 200, xadd: 400 }), 20, 70),
+        switchyard: shared(phase(300, { hset: 900, xadd: 800 }, [220, 60]), 40, 12),
+      },
+      {
+        raw: shared(phase(500, { evalsha: 200, xadd: 400 }), 16, 90),
+        switchyard: shared(phase(300, { hset: 900, xadd: 800 }, [180, 40]), 30, 8),
+      },
     ];
     const lone = { raw: [2, 3, 2, 5, 2, 2, 3, 2, 2, 2], switchyard: [12, 14, 13, 30, 12, 13, 12, 14, 13, 12] };
     const result = summarize({ rounds, lone }, 100);
@@ -64,12 +76,16 @@ describe('summarize', () => {
       p95Ms: 5,
       commandsPerItem: 6,
       topCommandsPerItem: { xadd: 4, evalsha: 2 },
+      redisCpuMsPerItem: 0.18,
+      benchCpuMsPerItem: 0.8,
     });
     expect(result.switchyard).toMatchObject({
       commandsPerItem: 17,
       topCommandsPerItem: { hset: 9, xadd: 8 },
       workerCpuMsPerItem: 2,
       apiCpuMsPerItem: 0.5,
+      redisCpuMsPerItem: 0.35,
+      benchCpuMsPerItem: 0.1,
       p50Ms: 13,
       p95Ms: 30,
     });

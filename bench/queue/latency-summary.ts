@@ -11,6 +11,13 @@ export interface Side {
   /** Switchyard only: CPU ms the worker and the API used per item over those phases. */
   workerCpuMsPerItem?: number;
   apiCpuMsPerItem?: number;
+  /** CPU ms Redis used per item over those phases (the other side, idle meanwhile, adds its heartbeats). */
+  redisCpuMsPerItem?: number;
+  /**
+   * CPU ms the bench's own process used per item over those phases: it hosts the double both sides call, and the
+   * raw side's worker and queue; on Switchyard's side it polls the batches' status too.
+   */
+  benchCpuMsPerItem?: number;
 }
 
 export type SideName = 'raw' | 'switchyard';
@@ -23,6 +30,9 @@ export interface Throughput {
   /** Switchyard only: CPU ms its worker and its API used during the phase. */
   workerCpuMs?: number;
   apiCpuMs?: number;
+  /** CPU ms Redis and the bench's own process used during the phase. */
+  redisCpuMs?: number;
+  benchCpuMs?: number;
 }
 
 /** What a run measured: each round's phase of both sides, and the lone items' latencies, ms. */
@@ -87,8 +97,12 @@ export function summarize(
     const total = Object.values(commands).reduce((a, b) => a + b, 0);
     const cpu = (ms: (p: Throughput) => number | undefined) =>
       phases.every((p) => ms(p) !== undefined) ? round3(phases.reduce((a, p) => a + ms(p)!, 0) / items) : undefined;
-    const workerCpuMsPerItem = cpu((p) => p.workerCpuMs);
-    const apiCpuMsPerItem = cpu((p) => p.apiCpuMs);
+    const perItem = {
+      workerCpuMsPerItem: cpu((p) => p.workerCpuMs),
+      apiCpuMsPerItem: cpu((p) => p.apiCpuMs),
+      redisCpuMsPerItem: cpu((p) => p.redisCpuMs),
+      benchCpuMsPerItem: cpu((p) => p.benchCpuMs),
+    };
     return {
       itemsPerSec: round3(median(phases.map((p) => p.itemsPerSec))),
       p50Ms: percentile(lone[name], 0.5),
@@ -100,8 +114,7 @@ export function summarize(
           .slice(0, 10)
           .map(([c, n]) => [c, round3(n / items)]),
       ),
-      ...(workerCpuMsPerItem === undefined ? {} : { workerCpuMsPerItem }),
-      ...(apiCpuMsPerItem === undefined ? {} : { apiCpuMsPerItem }),
+      ...Object.fromEntries(Object.entries(perItem).filter(([, ms]) => ms !== undefined)),
     };
   };
   const raw = side('raw');

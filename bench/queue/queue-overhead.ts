@@ -101,6 +101,7 @@ async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): P
     async throughput(items, round) {
       done = new Map();
       const before = await commandCounts(redis);
+      const cpuBefore = await sharedCpuMs(redis);
       const t0 = Date.now();
       for (let i = 0; i < items; i += BATCH) {
         const n = Math.min(BATCH, items - i);
@@ -110,7 +111,8 @@ async function rawSide(redis: TestRedis, double: OpenAIDouble, opts: Options): P
       }
       while (done.size < items) await sleep(20);
       const itemsPerSec = items / ((Math.max(...done.values()) - t0) / 1000);
-      return { itemsPerSec, commands: commandDelta(before, await commandCounts(redis)) };
+      const shared = cpuDelta(cpuBefore, await sharedCpuMs(redis));
+      return { itemsPerSec, commands: commandDelta(before, await commandCounts(redis)), ...shared };
     },
     async lone(i) {
       const finished = new Promise<string>((resolve) => (onDone = resolve));
@@ -161,6 +163,7 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
     async throughput(items, round) {
       const before = await commandCounts(redis);
       const cpuBefore = await Promise.all(apps.map(cpuMs));
+      const sharedBefore = await sharedCpuMs(redis);
       const t0 = Date.now();
       const ids: string[] = [];
       for (let i = 0; i < items; i += BATCH) {
@@ -174,9 +177,10 @@ async function switchyardSide(redis: TestRedis, double: OpenAIDouble, opts: Opti
         lastFinish = Math.max(lastFinish, Date.parse(batch.finishedAt));
       }
       const itemsPerSec = items / ((lastFinish - t0) / 1000);
+      const shared = cpuDelta(sharedBefore, await sharedCpuMs(redis));
       const commands = commandDelta(before, await commandCounts(redis));
       const [workerCpuMs, apiCpuMs] = (await Promise.all(apps.map(cpuMs))).map((ms, i) => ms - cpuBefore[i]);
-      return { itemsPerSec, commands, workerCpuMs, apiCpuMs };
+      return { itemsPerSec, commands, workerCpuMs, apiCpuMs, ...shared };
     },
     async lone(i) {
       const batch = await client.waitFinished(await submit([`${TEXT} lone ${i}`]), 60_000);
@@ -248,6 +252,34 @@ async function cpuMs(app: AppProcess): Promise<number> {
   // Fields after the command name (which may hold spaces, inside parentheses): utime and stime are the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * CPU ms Redis (INFO cpu: its main thread and its helpers) and this process (the double, and the raw side's worker)
+ * have used so far. On two cores every process of a side shares the machine, so a side's throughput answers to the
+ * CPU it spends in all of them, not in its worker alone.
+ */
+async function sharedCpuMs(redis: TestRedis): Promise<{ redisCpuMs: number; benchCpuMs: number }> {
+  const client = new Redis(redis.port, '127.0.0.1', { lazyConnect: true });
+  try {
+    await client.connect();
+    const info = await client.info('cpu');
+    const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+    const { user, system } = process.cpuUsage();
+    return {
+      redisCpuMs: (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000,
+      benchCpuMs: (user + system) / 1000,
+    };
+  } finally {
+    client.disconnect();
+  }
+}
+
+function cpuDelta(
+  before: { redisCpuMs: number; benchCpuMs: number },
+  after: { redisCpuMs: number; benchCpuMs: number },
+): { redisCpuMs: number; benchCpuMs: number } {
+  return { redisCpuMs: after.redisCpuMs - before.redisCpuMs, benchCpuMs: after.benchCpuMs - before.benchCpuMs };
 }
 
 /** Calls per command since Redis started (INFO commandstats; a script's inner commands counted by name). */
