@@ -18,8 +18,9 @@ interface BatchWatch {
 /**
  * Aborts running completions once their batch is cancelled (DELETE /v1/batches/:id), by polling the store:
  * one poll and one signal per batch with calls running in this process, however many of its items run at
- * once (fifty sequences of one batch polled fifty times every interval, one signal made per call: issue 17).
- * The poll starts with the batch's first running call and stops with its last.
+ * once. (Each call used to poll on its own and make its own signal: fifty sequences of one batch, fifty polls
+ * every interval.) The poll starts with the batch's first running call and stops with its last; a call that
+ * starts after the cancel was seen gets a signal already aborted.
  */
 export class CancelWatches {
   private readonly batches = new Map<string, BatchWatch>();
@@ -58,7 +59,7 @@ export class CancelWatches {
     };
   }
 
-  /** Batches polled now (for tests and shutdown checks). */
+  /** How many batches are polled now. */
   get watching(): number {
     return this.batches.size;
   }

@@ -78,7 +78,7 @@ describe('CircuitRegistry (real Redis)', () => {
     expect(await here.admit(provider)).toBe('pass');
   });
 
-  it('asks Redis at every admit with closedViewMs 0 (the default)', async () => {
+  it('asks Redis at every admit with closedViewMs 0, the registry default (the config sets 1 s)', async () => {
     const prefix = `t-${randomUUID().slice(0, 8)}`;
     const here = new CircuitRegistry(redis, prefix, { failureThreshold: 1, openMs: 10_000 });
     const there = new CircuitRegistry(redis, prefix, { failureThreshold: 1, openMs: 10_000 });
