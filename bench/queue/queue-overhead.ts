@@ -254,41 +254,43 @@ async function cpuMs(app: AppProcess): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** CPU ms Redis and the bench's own process have used so far, or used over a phase. */
+interface SharedCpu {
+  redisCpuMs: number;
+  benchCpuMs: number;
+}
+
 /**
  * CPU ms Redis (INFO cpu: its main thread and its helpers) and this process (the double, and the raw side's worker)
  * have used so far. On two cores every process of a side shares the machine, so a side's throughput answers to the
  * CPU it spends in all of them, not in its worker alone.
  */
-async function sharedCpuMs(redis: TestRedis): Promise<{ redisCpuMs: number; benchCpuMs: number }> {
-  const client = new Redis(redis.port, '127.0.0.1', { lazyConnect: true });
-  try {
-    await client.connect();
-    const info = await client.info('cpu');
-    const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
-    const { user, system } = process.cpuUsage();
-    return {
-      redisCpuMs: (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000,
-      benchCpuMs: (user + system) / 1000,
-    };
-  } finally {
-    client.disconnect();
-  }
+async function sharedCpuMs(redis: TestRedis): Promise<SharedCpu> {
+  const info = await redisInfo(redis, 'cpu');
+  const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  const { user, system } = process.cpuUsage();
+  return {
+    redisCpuMs: (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000,
+    benchCpuMs: (user + system) / 1000,
+  };
 }
 
-function cpuDelta(
-  before: { redisCpuMs: number; benchCpuMs: number },
-  after: { redisCpuMs: number; benchCpuMs: number },
-): { redisCpuMs: number; benchCpuMs: number } {
+function cpuDelta(before: SharedCpu, after: SharedCpu): SharedCpu {
   return { redisCpuMs: after.redisCpuMs - before.redisCpuMs, benchCpuMs: after.benchCpuMs - before.benchCpuMs };
 }
 
 /** Calls per command since Redis started (INFO commandstats; a script's inner commands counted by name). */
 async function commandCounts(redis: TestRedis): Promise<Record<string, number>> {
+  const info = await redisInfo(redis, 'commandstats');
+  return Object.fromEntries([...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1], Number(m[2])]));
+}
+
+/** One INFO section of the bench's Redis, on a connection of its own (the sides' clients are theirs). */
+async function redisInfo(redis: TestRedis, section: string): Promise<string> {
   const client = new Redis(redis.port, '127.0.0.1', { lazyConnect: true });
   try {
     await client.connect();
-    const info = await client.info('commandstats');
-    return Object.fromEntries([...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1], Number(m[2])]));
+    return await client.info(section);
   } finally {
     client.disconnect();
   }
