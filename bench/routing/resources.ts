@@ -53,7 +53,35 @@ export interface CloudSpec {
   concurrency: number;
   price: Price;
   outages: Outage[];
+  /**
+   * Windows in which the route answers at once that it has no capacity (flex's 429 "resource unavailable",
+   * issue 16 §3): a request sent then is refused within `REFUSAL_MS`, and the route's circuit opens at once.
+   */
+  unavailable?: Outage[];
+  /** A provider's own Batch API (issue 16 §3): items travel in provider batches, not requests. */
+  providerBatch?: ProviderBatchSpec;
 }
+
+/**
+ * How a simulated provider Batch API behaves. Each provider batch takes `latencyMs` (the CloudSpec's, the median)
+ * times a log-normal factor of spread `durationSigma`, within [minFactor, maxFactor] of it; the runner sees it done
+ * at its next poll. Lines failed by the provider (its error file) are `lineFailureRate` of them.
+ */
+export interface ProviderBatchSpec {
+  /** CLOUD_PROVIDERS tiers.batch.expectedMs: what routing counts on before three batches were measured. */
+  expectedMs: number;
+  /** tiers.batch.collectMs: lines gathered before a file is uploaded. */
+  collectMs: number;
+  /** tiers.batch.pollMs: how often an open provider batch is asked for its status. */
+  pollMs: number;
+  durationSigma: number;
+  minFactor: number;
+  maxFactor: number;
+  lineFailureRate: number;
+}
+
+/** How soon a route out of capacity refuses a request (a 429 answered at once). */
+export const REFUSAL_MS = 300;
 
 export interface Resources {
   local: LocalPoolSpec;
@@ -101,8 +129,12 @@ export function localRunMs(item: SimItem, local: LocalPoolSpec): number {
   return (actualWork(item) / (local.tokensPerSec * item.speedFactor)) * 1000;
 }
 
-/** Milliseconds a healthy cloud provider takes to answer the item, latency included. */
+/**
+ * Milliseconds a healthy cloud provider takes to answer the item, latency included. A provider batch route: the
+ * fastest any of its batches can be (the offline bound's relaxation; the simulator draws each batch's duration).
+ */
 export function cloudRunMs(item: SimItem, cloud: CloudSpec): number {
+  if (cloud.providerBatch) return cloud.latencyMs * cloud.providerBatch.minFactor;
   return cloud.latencyMs * item.latencyFactor + (actualWork(item) / (cloud.tokensPerSec * item.speedFactor)) * 1000;
 }
 
@@ -112,12 +144,16 @@ export function outageHit(cloud: CloudSpec, start: number, runMs: number): Outag
 }
 
 /**
- * The earliest a request to `cloud` started at or after `from` completes, outages known in advance
- * (what an idle provider and a clairvoyant scheduler could do).
+ * The earliest a request to `cloud` started at or after `from` completes, outages and refusals known in
+ * advance (what an idle provider and a clairvoyant scheduler could do).
  */
 export function earliestCloudFinish(item: SimItem, cloud: CloudSpec, from: number): number {
   const runMs = cloudRunMs(item, cloud);
+  const refusing = (at: number) => cloud.unavailable?.find((o) => at >= o.fromMs && at < o.toMs);
   let start = from;
-  for (let hit = outageHit(cloud, start, runMs); hit; hit = outageHit(cloud, start, runMs)) start = hit.toMs;
-  return start + runMs;
+  for (;;) {
+    const hit = outageHit(cloud, start, runMs) ?? refusing(start);
+    if (!hit) return start + runMs;
+    start = hit.toMs;
+  }
 }

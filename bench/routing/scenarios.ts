@@ -1,4 +1,4 @@
-import type { CloudSpec, Downtime, Outage, Resources } from './resources.js';
+import type { CloudSpec, Downtime, Outage, ProviderBatchSpec, Resources } from './resources.js';
 import {
   INTERACTIVE_MAX_ITEMS,
   KIND_MIX,
@@ -62,10 +62,22 @@ function resources(outages: { frontier?: Outage[]; sovereign?: Outage[] } = {}, 
 }
 
 /**
- * The frontier provider with its tiers as routes (issue 16 §4): flex at half price, slower per call; its own
- * Batch API at half price, its lines done ~45 min after they are sent (what routing counts on once learned).
- * Escalation of batch lines near their deadline and flex's resource-unavailable outages are not simulated yet.
+ * The frontier provider with its tiers as routes (issue 16 §4): flex at half price, slower per call, and out of
+ * capacity ("resource unavailable") for a quarter of an hour twice in the three hours; its own Batch API at half
+ * price, each provider batch taking 40 min at the median (from 20 min to 2 h 40 min, log-normal), 1% of its lines
+ * failed by the provider. The operator configured an hour for it; routing counts on what it has measured once three
+ * batches are done.
  */
+export const FRONTIER_BATCH: ProviderBatchSpec = {
+  expectedMs: HOUR,
+  collectMs: 10 * SECOND,
+  pollMs: MINUTE,
+  durationSigma: 0.5,
+  minFactor: 0.5,
+  maxFactor: 4,
+  lineFailureRate: 0.01,
+};
+
 function tieredResources(): Resources {
   const plain = resources();
   const [frontier, sovereign] = plain.clouds;
@@ -77,15 +89,20 @@ function tieredResources(): Resources {
     tokensPerSec: 45,
     configuredTokensPerSec: 40,
     price: half,
+    unavailable: [
+      { fromMs: 40 * MINUTE, toMs: 55 * MINUTE },
+      { fromMs: 2 * HOUR, toMs: 2 * HOUR + 15 * MINUTE },
+    ],
   };
   const batch: CloudSpec = {
     ...frontier,
     name: 'frontier.batch',
-    latencyMs: 45 * MINUTE,
+    latencyMs: 40 * MINUTE,
     tokensPerSec: 1_000_000,
     configuredTokensPerSec: 1_000_000,
     concurrency: 100_000,
     price: half,
+    providerBatch: FRONTIER_BATCH,
   };
   return { ...plain, clouds: [frontier, flex, batch, sovereign] };
 }

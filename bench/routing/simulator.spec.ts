@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { RoutingPolicy, escalationSweep } from '#libs/routing';
 import type { Resources, SimItem } from './resources.js';
 import { allLocal, switchyard, type Router } from './routers.js';
-import { SCENARIOS } from './scenarios.js';
+import { FRONTIER_BATCH, SCENARIOS } from './scenarios.js';
 import { PRODUCTION, simulate } from './simulator.js';
 import { generateWorkload } from './workload.js';
 
@@ -233,5 +233,104 @@ describe('simulate', () => {
       expect(result.outcomes[0].sentTo.at(-1)).toBe('local');
       expect(result.outcomes.every((o) => Number.isFinite(o.finishedAt))).toBe(true);
     });
+  });
+});
+
+describe('simulate: a provider tier (issue 16 §3)', () => {
+  const MINUTE = 60 * SECOND;
+  const HOUR = 60 * MINUTE;
+  const half = { inputPerMTokUsd: 0.075, outputPerMTokUsd: 0.3 };
+  const tiered = (batch: { latencyMs?: number; lineFailureRate?: number } = {}, flexOut?: number): Resources => {
+    const plain = resources();
+    const [frontier] = plain.clouds;
+    return {
+      ...plain,
+      clouds: [
+        ...plain.clouds,
+        {
+          ...frontier,
+          name: 'frontier.flex',
+          price: half,
+          unavailable: flexOut ? [{ fromMs: 0, toMs: flexOut }] : undefined,
+        },
+        {
+          ...frontier,
+          name: 'frontier.batch',
+          latencyMs: batch.latencyMs ?? 2 * HOUR,
+          price: half,
+          // Every provider batch takes latencyMs (the tests know when); an hour configured; collected 10 s, polled each minute.
+          providerBatch: { ...FRONTIER_BATCH, minFactor: 1, maxFactor: 1, lineFailureRate: batch.lineFailureRate ?? 0 },
+        },
+      ],
+    };
+  };
+  const usd = (price: { inputPerMTokUsd: number; outputPerMTokUsd: number }, it: SimItem) =>
+    (it.inputTokens * price.inputPerMTokUsd + it.outputTokens * price.outputPerMTokUsd) / 1e6;
+
+  it('answers a line when its provider batch is seen done, at the batch price, all lines in one upload', () => {
+    const items = withIds([
+      item({ deadline: 24 * HOUR }),
+      item({ arrivalAt: 5 * SECOND, batch: 1, deadline: 24 * HOUR }),
+    ]);
+    const result = simulate(items, tiered(), always('frontier.batch'));
+    for (const [i, o] of result.outcomes.entries()) {
+      expect(o.sentTo).toEqual(['frontier.batch']);
+      // Uploaded 10 s after the first line, done 2 h later, seen at the next minute's poll.
+      expect(o.finishedAt).toBe(10 * SECOND + 2 * HOUR);
+      expect(o.costUsd).toBeCloseTo(usd(half, items[i]), 12);
+    }
+  });
+
+  it("moves a line still open near its deadline beside Switchyard's runner; a plain Batch API client waits", () => {
+    const items = () => withIds([item({ deadline: HOUR })]);
+    const policy = new RoutingPolicy();
+    const [moved] = simulate(items(), tiered(), always('frontier.batch', watched(policy))).outcomes;
+    // Moved where the policy says: the idle local pool finishes it in 19 s, cheapest.
+    expect(moved.sentTo).toEqual(['frontier.batch', 'local']);
+    expect(moved.escalated).toBe(true);
+    expect(moved.finishedAt).toBeLessThanOrEqual(HOUR);
+    // The provider batch, cancelled once no line is wanted, bills the part it had done: 55 of its 120 minutes.
+    const [it] = items();
+    const local = tiered().local.price;
+    expect(moved.costUsd).toBeCloseTo(usd(local, it) + ((55 * MINUTE - 10 * SECOND) / (2 * HOUR)) * usd(half, it), 9);
+    const [waited] = simulate(items(), tiered(), always('frontier.batch')).outcomes;
+    expect(waited.sentTo).toEqual(['frontier.batch']);
+    expect(waited.finishedAt).toBeGreaterThan(2 * HOUR);
+  });
+
+  it('moves a line the provider failed when the batch is read, and bills nothing for it', () => {
+    const items = withIds([item({ deadline: 24 * HOUR })]);
+    const result = simulate(items, tiered({ lineFailureRate: 1 }), always('frontier.batch'));
+    const [o] = result.outcomes;
+    expect(o.sentTo[0]).toBe('frontier.batch');
+    expect(o.sentTo[1]).not.toBe('frontier.batch');
+    expect(o.finishedAt).toBeGreaterThan(2 * HOUR);
+    expect(result.failedRequests).toBe(1);
+  });
+
+  it('counts on the configured hour until three provider batches are measured, then on the slowest of them', () => {
+    const seen: number[] = [];
+    const router: Router = {
+      name: 'switchyard',
+      routeBatch: (batch, state) => {
+        seen.push(state.providers.find((p) => p.name === 'frontier.batch')!.latencyMs);
+        return batch.map(() => ({ provider: 'frontier.batch', atRisk: false }));
+      },
+      routeOne: () => ({ provider: 'frontier', atRisk: false }),
+    };
+    const items = withIds([0, 1, 2, 3].map((b) => item({ batch: b, arrivalAt: b * HOUR, deadline: 24 * HOUR })));
+    simulate(items, tiered({ latencyMs: 30 * MINUTE }), router);
+    // Each batch's 30 min, and the 5 min lead at which an open line is moved, once three were measured.
+    expect(seen).toEqual([65 * MINUTE, 65 * MINUTE, 65 * MINUTE, 35 * MINUTE]);
+  });
+
+  it('takes a flex 429 "resource unavailable" as the tier out: not retried, its circuit open at once', () => {
+    const items = withIds([item(), item({ batch: 1, arrivalAt: 10 * SECOND })]);
+    const result = simulate(items, tiered({}, 60 * SECOND), always('frontier.flex'));
+    const [refused, next] = result.outcomes;
+    expect(refused.sentTo[0]).toBe('frontier.flex');
+    expect(refused.sentTo).toHaveLength(2); // rerouted at once, not retried on flex
+    expect(next.sentTo).not.toContain('frontier.flex'); // the open circuit turned it away before it was sent
+    expect(result.failedRequests).toBe(1);
   });
 });

@@ -11,15 +11,20 @@ import {
 } from '#libs/routing';
 import type { Sensitivity } from '#libs/domain';
 import { DEFAULT_PREEMPT_SLACK_MS, ewma, preemptible, preemptionVictim, workTokensPerSecond } from '#libs/routing';
+import { BATCH_ESCALATION_LEAD_MS, BATCH_DURATIONS_KEPT, batchWindowMs } from '#libs/routing';
 import { EventQueue } from './event-queue.js';
+import { Random } from './random.js';
+import { BATCH_WINDOW_MS } from '#libs/config';
 import {
   clearedFor,
   cloudRunMs,
   localRunMs,
   outageHit,
+  REFUSAL_MS,
   type CloudSpec,
   type Downtime,
   type LocalPoolSpec,
+  type ProviderBatchSpec,
   type Resources,
   type SimItem,
 } from './resources.js';
@@ -158,6 +163,18 @@ abstract class Provider {
   ) {}
 
   abstract enqueue(job: Job): void;
+
+  /** What ProviderDirectory says of any cloud route besides its speed, latency and state. */
+  protected cloudRoute(): Pick<ProviderView, 'target' | 'name' | 'model' | 'clearance' | 'price' | 'backlogTokens'> {
+    return {
+      target: 'cloud',
+      name: this.name,
+      model: this.name,
+      clearance: this.clearance,
+      price: this.price,
+      backlogTokens: Math.max(0, this.backlogTokens),
+    };
+  }
   abstract dispatch(): void;
   abstract view(): ProviderView;
 
@@ -398,6 +415,7 @@ class CloudProvider extends Provider {
    */
   private probe(job: Job, now: number): void {
     this.running += 1;
+    if (this.refusing(now)) return this.refused(job, true);
     const answerMs = this.spec.latencyMs * job.run.item.latencyFactor;
     const down = outageHit(this.spec, now, answerMs);
     const timeoutMs = Math.min(this.sim.config.circuit.probeTimeoutMs, this.sim.resources.requestTimeoutMs);
@@ -426,6 +444,10 @@ class CloudProvider extends Provider {
   /** The item's own request. */
   private request(job: Job): void {
     const now = this.sim.events.now;
+    if (this.refusing(now)) {
+      this.send(job);
+      return this.refused(job, false);
+    }
     this.send(job);
     const runMs = cloudRunMs(job.run.item, this.spec);
     const outage = outageHit(this.spec, now, runMs);
@@ -441,17 +463,35 @@ class CloudProvider extends Provider {
 
   view(): ProviderView {
     return {
-      target: 'cloud',
-      name: this.name,
-      model: this.name,
-      clearance: this.spec.clearance,
-      price: this.price,
+      ...this.cloudRoute(),
       tokensPerSec: this.measuredTokensPerSec ?? this.spec.configuredTokensPerSec,
       concurrency: this.spec.concurrency,
-      backlogTokens: Math.max(0, this.backlogTokens),
       latencyMs: this.spec.latencyMs,
       available: this.state(this.sim.events.now) !== 'open',
     };
+  }
+
+  /** The route is out of capacity now (flex's "resource unavailable"). */
+  private refusing(now: number): boolean {
+    return this.spec.unavailable?.some((o) => now >= o.fromMs && now < o.toMs) ?? false;
+  }
+
+  /**
+   * A 429 "resource unavailable" (ProviderFeedback.cloudCallFailed): not retried, the route's circuit opens at
+   * once (CircuitRegistry.trip), and the item is rerouted (a probe's item without an attempt counted).
+   */
+  private refused(job: Job, probe: boolean): void {
+    if (probe) this.running += 1;
+    this.sim.events.at(this.sim.events.now + REFUSAL_MS, () => {
+      this.running -= 1;
+      this.backlogTokens -= job.run.estWork;
+      this.sim.failedRequests += 1;
+      this.openedAt = this.sim.events.now;
+      this.probeAt = null;
+      this.failures += 1;
+      this.sim.reroute(job.run, this);
+      this.dispatch();
+    });
   }
 
   private state(now: number): 'closed' | 'open' | 'half-open' {
@@ -495,10 +535,147 @@ class CloudProvider extends Provider {
   }
 }
 
+/** libs/pools ProviderDirectory's batch tier view: generation inside the provider's window is its own business. */
+const BATCH_TIER_TOKENS_PER_SEC = 1_000_000;
+const BATCH_TIER_PARALLELISM = 16;
+
+interface ProviderBatch {
+  createdAt: number;
+  /** When the provider really finishes it (drawn). */
+  doneAt: number;
+  /** Lines still wanted: the runner settles them when it sees the batch done. */
+  lines: Set<Job>;
+  /** Lines moved elsewhere near their deadline: the provider bills them if it finishes them. */
+  abandoned: Job[];
+}
+
+/**
+ * A provider's own Batch API as a route (apps/worker ProviderBatchRunner): lines gathered for `collectMs` go up
+ * as one provider batch, polled every `pollMs`; each batch takes a drawn time. Routing counts on the slowest of
+ * the route's last 20 batches (libs/routing batchWindowMs) plus the escalation lead. Beside Switchyard's policy a
+ * line still open at its deadline less that lead is moved to a synchronous route, and when no line of a batch is
+ * wanted any more the batch is cancelled: the provider bills what it had finished by then (pro rata here), and
+ * lines it finishes after their item moved on. Lines the provider fails move elsewhere when the batch is read.
+ */
+class ProviderBatchRoute extends Provider {
+  private collecting: Job[] = [];
+  private flushScheduled = false;
+  /** Durations of the route's finished provider batches, newest first (ProviderBatchLedger.durations). */
+  private readonly recentMs: number[] = [];
+  private readonly random: Random;
+  private readonly batch: ProviderBatchSpec;
+
+  constructor(
+    sim: Simulation,
+    readonly spec: CloudSpec,
+    seed: number,
+  ) {
+    super(sim, spec.name, 'cloud', spec.clearance, spec.price);
+    this.batch = spec.providerBatch!;
+    this.random = new Random(seed).fork(spec.name);
+  }
+
+  enqueue(job: Job): void {
+    this.collecting.push(job);
+  }
+
+  dispatch(): void {
+    if (this.flushScheduled || this.collecting.length === 0) return;
+    this.flushScheduled = true;
+    this.sim.events.at(this.sim.events.now + this.batch.collectMs, () => this.flush());
+  }
+
+  /** The gathered lines go up as one provider batch: each line leaves here (egress, audited per line). */
+  private flush(): void {
+    this.flushScheduled = false;
+    const now = this.sim.events.now;
+    const factor = Math.min(
+      this.batch.maxFactor,
+      Math.max(this.batch.minFactor, this.random.logNormal(1, this.batch.durationSigma)),
+    );
+    const pb: ProviderBatch = {
+      createdAt: now,
+      doneAt: now + this.spec.latencyMs * factor,
+      lines: new Set(this.collecting),
+      abandoned: [],
+    };
+    this.collecting = [];
+    const tick = Math.max(10, Math.min(this.batch.pollMs, this.batch.collectMs));
+    for (const job of pb.lines) {
+      this.send(job);
+      // Switchyard's runner moves such lines; a plain Batch API client (the static routers) waits for the batch.
+      if (!this.sim.escalating) continue;
+      // The runner's round that first finds the line within the lead of its deadline.
+      const leadAt = job.run.item.deadline - BATCH_ESCALATION_LEAD_MS;
+      const at = leadAt <= now ? now : now + Math.ceil((leadAt - now) / tick) * tick;
+      this.sim.events.at(at, () => this.escalate(pb, job));
+    }
+    // Seen done at the first poll after the provider finishes.
+    this.sim.events.at(now + Math.ceil((pb.doneAt - now) / this.batch.pollMs) * this.batch.pollMs, () => this.read(pb));
+  }
+
+  private escalate(pb: ProviderBatch, job: Job): void {
+    if (!pb.lines.delete(job)) return;
+    pb.abandoned.push(job);
+    this.let(job);
+    this.sim.escalations += 1;
+    job.run.outcome.escalated = true;
+    this.sim.reroute(job.run, this);
+    if (pb.lines.size > 0) return;
+    // No line wanted: cancelled; the provider bills the part it had done.
+    const now = this.sim.events.now;
+    const done = Math.min(1, (now - pb.createdAt) / Math.max(1, pb.doneAt - pb.createdAt));
+    for (const j of pb.abandoned) this.sim.charge(j.run, done * this.lineCost(j));
+    pb.abandoned = [];
+  }
+
+  /** The batch is done: each wanted line settles (answered, or failed and moved); finished abandoned lines are billed. */
+  private read(pb: ProviderBatch): void {
+    if (pb.lines.size === 0) return; // cancelled
+    this.recentMs.unshift(pb.doneAt - pb.createdAt);
+    this.recentMs.length = Math.min(this.recentMs.length, BATCH_DURATIONS_KEPT);
+    for (const job of pb.abandoned) this.sim.charge(job.run, this.lineCost(job));
+    const lines = [...pb.lines];
+    pb.lines.clear();
+    for (const job of lines) {
+      this.let(job);
+      if (this.random.next() < this.batch.lineFailureRate) {
+        this.sim.failedRequests += 1;
+        this.sim.reroute(job.run, this);
+        continue;
+      }
+      this.sim.finish(job.run, this.lineCost(job));
+      this.sim.learn(job.run.item);
+    }
+  }
+
+  /** A line leaves this route's count. */
+  private let(job: Job): void {
+    this.running -= 1;
+    this.backlogTokens -= job.run.estWork;
+  }
+
+  private lineCost(job: Job): number {
+    return costOf({ inputTokens: job.run.item.inputTokens, outputTokens: job.run.item.outputTokens }, this.price);
+  }
+
+  view(): ProviderView {
+    return {
+      ...this.cloudRoute(),
+      tokensPerSec: BATCH_TIER_TOKENS_PER_SEC,
+      concurrency: BATCH_TIER_PARALLELISM,
+      latencyMs:
+        batchWindowMs({ recentMs: this.recentMs, configuredMs: this.batch.expectedMs, windowMs: BATCH_WINDOW_MS }) +
+        BATCH_ESCALATION_LEAD_MS,
+      available: true,
+    };
+  }
+}
+
 class Simulation {
   readonly events = new EventQueue();
   readonly local: LocalPool;
-  readonly clouds: CloudProvider[];
+  readonly clouds: Array<CloudProvider | ProviderBatchRoute>;
   private readonly byName = new Map<string, Provider>();
   private readonly runs: Run[];
   private seq = 0;
@@ -516,7 +693,11 @@ class Simulation {
     readonly config: SystemConfig,
   ) {
     this.local = new LocalPool(this, resources.local);
-    this.clouds = resources.clouds.map((spec) => new CloudProvider(this, spec));
+    // Provider batches' durations and failed lines are drawn from the workload's own seed: the same runs every time.
+    const seed = items.length * 7919 + (items[0]?.id ?? 0) + Math.round(items[0]?.arrivalAt ?? 0);
+    this.clouds = resources.clouds.map((spec) =>
+      spec.providerBatch ? new ProviderBatchRoute(this, spec, seed) : new CloudProvider(this, spec),
+    );
     for (const p of [this.local, ...this.clouds]) {
       if (this.byName.has(p.name)) throw new Error(`two providers are named ${p.name}`);
       this.byName.set(p.name, p);
@@ -572,6 +753,16 @@ class Simulation {
         inputTokens: item.inputTokens,
         outputTokens: item.expectedOutputTokens,
       });
+  }
+
+  /** Production's escalation (the watchdog, provider batch lines moved near their deadline) runs beside this router. */
+  get escalating(): boolean {
+    return this.router.sweep !== undefined;
+  }
+
+  /** A charge that does not finish the item (a provider batch line billed after the item moved on). */
+  charge(run: Run, costUsd: number): void {
+    run.outcome.costUsd += costUsd;
   }
 
   finish(run: Run, costUsd: number): void {
