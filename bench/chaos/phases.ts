@@ -243,12 +243,17 @@ export async function outagePhase(ctx: ChaosContext): Promise<PhaseResult> {
     let outages = 0;
     for (let o = 0; o < scale.outages; o++) {
       const { label, fault, both } = OUTAGE_FAULTS[o % OUTAGE_FAULTS.length];
-      // Enough failures to outlast the SDK's retry and the job's attempts, so the circuit opens.
-      frontier.failNext(30, fault);
-      if (both) sovereign.failNext(30, fault);
+      const levels = ['public', 'internal', ...(both ? (['confidential'] as const) : [])] as const;
+      // Enough failures that every item's first attempt fails (its SDK request and the SDK's one retry),
+      // so the circuit opens and items are routed again; not many more: while the circuit is open only its
+      // half-open probe (one every CIRCUIT_OPEN_MS) reaches the double, so each extra failure keeps the
+      // episode going ~2 s longer (a fixed 30 cost the quick run 3-4 minutes here).
+      const failures = 2 * levels.length * scale.cloudItems;
+      frontier.failNext(failures, fault);
+      if (both) sovereign.failNext(failures, fault);
       outages += 1;
       const ids: string[] = [];
-      for (const level of ['public', 'internal', ...(both ? (['confidential'] as const) : [])] as const) {
+      for (const level of levels) {
         const id = await submit(
           system.client,
           ledger,
