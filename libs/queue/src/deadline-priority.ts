@@ -9,3 +9,8 @@ const MAX_PRIORITY = 2_097_151;
 export function deadlinePriority(deadline: number): number {
   return Math.min(MAX_PRIORITY, Math.max(1, Math.floor((deadline - BASE_MS) / 60_000) + 1));
 }
+
+/** A job waiting with a later priority than its deadline's: deferred (libs/routing lateDeferrals). */
+export function isDeferredPriority(priority: number, deadline: number): boolean {
+  return priority > deadlinePriority(deadline);
+}

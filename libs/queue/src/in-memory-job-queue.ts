@@ -23,7 +23,7 @@ export interface FakeJob {
   readonly name: JobName;
   /** BullMQ's job.data: updated only by a preemption that keeps what the run learned (job.updateData). */
   data: unknown;
-  readonly priority?: number;
+  priority?: number;
   /** When it was added (a scheduler's job: its slot). */
   readonly timestamp: number;
   state: FakeJobState;
@@ -166,10 +166,22 @@ export class InMemoryJobQueue implements QueueLayer {
   async waiting<N extends JobName>(
     queue: QueueRef,
     limit: number,
-  ): Promise<Array<{ id: string; data: JobPayloads[N] }>> {
+  ): Promise<Array<{ id: string; data: JobPayloads[N]; priority: number }>> {
     return this.inOrder(this.queueOf(queue))
       .slice(0, limit)
-      .map((j) => ({ id: j.id, data: j.data as JobPayloads[N] }));
+      .map((j) => ({ id: j.id, data: j.data as JobPayloads[N], priority: j.priority ?? 0 }));
+  }
+
+  async reprioritize(queue: QueueRef, jobId: string, priority: number): Promise<boolean> {
+    const key = `${this.queueOf(queue)}:${jobId}`;
+    const job = this.jobsById.get(key);
+    if (!job || (job.state !== 'waiting' && job.state !== 'prioritized')) return false;
+    job.priority = priority;
+    job.state = priority ? 'prioritized' : 'waiting';
+    // Behind the jobs already waiting with that priority, as BullMQ's priority counter puts it.
+    this.jobsById.delete(key);
+    this.jobsById.set(key, job);
+    return true;
   }
 
   async claim(queue: QueueRef, jobId: string, what: string, ttlMs: number): Promise<boolean> {
@@ -242,6 +254,7 @@ export class InMemoryJobQueue implements QueueLayer {
       data: job.data as JobPayloads[JobName],
       attempt: job.attemptsMade + 1,
       isLastAttempt: job.attemptsMade + 1 >= job.attempts,
+      priority: job.priority ?? 0,
     };
     try {
       job.returnValue = await consumer.handler(context);

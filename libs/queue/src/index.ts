@@ -1,6 +1,6 @@
 // The face of libs/queue: what other libs, the apps and the tests use. Import it as '#libs/queue'.
 export { bullPrefix } from './bull-prefix.js';
-export { deadlinePriority } from './deadline-priority.js';
+export { deadlinePriority, isDeferredPriority } from './deadline-priority.js';
 export { InMemoryJobQueue } from './in-memory-job-queue.js';
 export { PermanentJobError, Preempted, RateLimited } from './job-errors.js';
 export { JobQueue } from './job-queue.js';

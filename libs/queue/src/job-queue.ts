@@ -164,9 +164,24 @@ export class JobQueue implements QueueLayer {
   async waiting<N extends JobName>(
     queue: QueueRef,
     limit: number,
-  ): Promise<Array<{ id: string; data: JobPayloads[N] }>> {
+  ): Promise<Array<{ id: string; data: JobPayloads[N]; priority: number }>> {
     const jobs = await this.queue(queue).getJobs(['prioritized', 'waiting'], 0, limit - 1, true);
-    return jobs.filter((j): j is Job => Boolean(j)).map((j) => ({ id: j.id!, data: j.data as JobPayloads[N] }));
+    return jobs
+      .filter((j): j is Job => Boolean(j))
+      .map((j) => ({ id: j.id!, data: j.data as JobPayloads[N], priority: j.priority ?? 0 }));
+  }
+
+  /**
+   * One read of the job, then BullMQ's changePriority. Should a worker take the job in between, the script only
+   * sets the priority field of the running job: were it put back (preempted), it waits with that priority.
+   */
+  async reprioritize(queue: QueueRef, jobId: string, priority: number): Promise<boolean> {
+    const job = await this.queue(queue).getJob(jobId);
+    if (!job) return false;
+    const state = await job.getState();
+    if (state !== 'prioritized' && state !== 'waiting') return false;
+    await job.changePriority({ priority });
+    return true;
   }
 
   /**
@@ -224,6 +239,7 @@ export class JobQueue implements QueueLayer {
             data: job.data as JobPayloads[N],
             attempt: job.attemptsMade + 1,
             isLastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
+            priority: job.priority ?? 0,
           });
         } catch (err) {
           if (err instanceof Preempted) {

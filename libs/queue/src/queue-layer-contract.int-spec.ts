@@ -26,6 +26,7 @@ const QUEUES: QueueRef[] = [
   cloud,
   retried,
   queueRefFor('local', 'preempting'),
+  queueRefFor('local', 'deferring'),
   MAINTENANCE_QUEUE,
   SCHEDULES_QUEUE,
 ];
@@ -145,6 +146,36 @@ describe.each([
     expect(await h.jobs.waitingIds(local, 2)).toEqual(['b.3', 'b.0']);
     expect(await h.jobs.payloads<JobName.RunItem>(local, ['b.3', 'nope'])).toEqual([item(3), null]);
     expect(await h.jobs.running(local, 10)).toEqual([]);
+  });
+
+  it('gives a waiting job another priority, behind the jobs already waiting with it; not one that is not waiting', async () => {
+    const deferring = queueRefFor('local', 'deferring');
+    await h.jobs.enqueue(deferring, [run(0, 5), run(1, 5), run(2, 7), run(3, 9, 60_000)]);
+    const order = async () => (await h.jobs.waiting(deferring, 10)).map((j) => `${j.id}@${j.priority}`);
+    expect(await order()).toEqual(['b.0@5', 'b.1@5', 'b.2@7']);
+    expect(await h.jobs.reprioritize(deferring, 'b.0', 7)).toBe(true);
+    expect(await order()).toEqual(['b.1@5', 'b.2@7', 'b.0@7']);
+    expect(await h.jobs.reprioritize(deferring, 'nope', 3)).toBe(false);
+    // Delayed (a retry's backoff) is not waiting: it keeps its priority.
+    expect(await h.jobs.reprioritize(deferring, 'b.3', 1)).toBe(false);
+    const taken: Array<[string, number | undefined]> = [];
+    consumers.push(
+      h.jobs.consume<JobName.RunItem>(
+        deferring,
+        async (job) => {
+          taken.push([job.id, job.priority]);
+          return { outcome: 'completed' };
+        },
+        { concurrency: 1 },
+      ),
+    );
+    await h.jobs.removeWaiting(deferring, 'b.3');
+    await h.settle(deferring);
+    expect(taken).toEqual([
+      ['b.1', 5],
+      ['b.2', 7],
+      ['b.0', 7],
+    ]);
   });
 
   it('removes only a job that has not started', async () => {

@@ -20,6 +20,8 @@ export interface JobContext<N extends JobName> {
   data: JobPayloads[N];
   attempt: number;
   isLastAttempt: boolean;
+  /** Its BullMQ priority (lower runs first; 0 or absent: none). A local item's is its deadline's, later once deferred. */
+  priority?: number;
 }
 
 export type JobHandler<N extends JobName> = (job: JobContext<N>) => Promise<unknown>;
@@ -66,7 +68,15 @@ export interface QueueLayer {
   /** When a scheduler fires next (epoch ms), or null if there is no such scheduler. */
   nextRun(queue: QueueRef, schedulerId: string): Promise<number | null>;
   /** Jobs waiting on a queue, in the order they will run (priority, then arrival). */
-  waiting<N extends JobName>(queue: QueueRef, limit: number): Promise<Array<{ id: string; data: JobPayloads[N] }>>;
+  waiting<N extends JobName>(
+    queue: QueueRef,
+    limit: number,
+  ): Promise<Array<{ id: string; data: JobPayloads[N]; priority: number }>>;
+  /**
+   * Gives a waiting job another priority (BullMQ's changePriority): it then waits behind the jobs already waiting
+   * with that priority. False when the job is not waiting (running, finished or unknown).
+   */
+  reprioritize(queue: QueueRef, jobId: string, priority: number): Promise<boolean>;
   /**
    * Claims `what` about a job of the queue for `ttlMs`: true for one caller across every process, false for any
    * other until the claim expires. For a step that more than one worker may decide on at once and only one
