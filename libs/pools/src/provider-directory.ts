@@ -378,6 +378,7 @@ export class ProviderDirectory {
       latencyMs: fit?.latencyMs ?? cloud.latencyMs,
       contextTokens: cloud.contextTokens,
       available: circuit.state !== 'open',
+      circuit: circuit.state,
       lacks: (lacks ?? []).map((l) => l.capability),
     };
   }
@@ -393,6 +394,7 @@ export class ProviderDirectory {
     backlog: (target: RouteTarget, provider: string) => number,
   ): Promise<ProviderView> {
     const recentMs = (await this.providerBatches?.durations(cloud.name)) ?? [];
+    const circuit = (await this.circuits.get(cloud.name)).state;
     return {
       target: 'cloud',
       name: cloud.name,
@@ -407,7 +409,8 @@ export class ProviderDirectory {
         batchWindowMs({ recentMs, configuredMs: cloud.batch!.expectedMs, windowMs: BATCH_WINDOW_MS }) +
         BATCH_ESCALATION_LEAD_MS,
       contextTokens: cloud.contextTokens,
-      available: (await this.circuits.get(cloud.name)).state !== 'open',
+      available: circuit !== 'open',
+      circuit,
       lacks: ((await this.capabilities?.lacks(cloud.name)) ?? []).map((l) => l.capability),
     };
   }

@@ -1,6 +1,7 @@
 // The face of libs/routing: what other libs, the apps and the tests use. Import it as '#libs/routing'.
 export { callsOn, type ItemSplit, type SplittableItem } from './context-calls.js';
 export { costOf, type Price } from './cost.js';
+export { DEFER_MS, cannotMove, effectiveDeadline, lateDeferrals, type DeferralEntry } from './deferral.js';
 export { EdfSequences, readyFrom } from './edf-schedule.js';
 export { escalationSweep, type SweepEntry, type SweepMove } from './escalation-sweep.js';
 export { FIT_DECAY, fitLatency, fitPoint, type FitSums, type LatencyFit } from './latency-fit.js';

@@ -62,6 +62,11 @@ export interface ProviderView {
    */
   available?: boolean;
   /**
+   * A cloud provider's circuit breaker. Half-open is available (its probe decides), but it has been failing:
+   * late local work it is cleared for is not deferred on its account (lateDeferrals). Absent means closed.
+   */
+  circuit?: 'closed' | 'open' | 'half-open';
+  /**
    * The work waiting or running here, for a provider that runs earliest-deadline-first (the local pool).
    * With it, the item's finish is estimated by scheduling that queue on the pool's sequences (only running
    * work and work due no later is ahead of it), and pushing queued on-time work late counts as the cost
