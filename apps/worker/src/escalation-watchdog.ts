@@ -4,8 +4,28 @@ import type { WorkItem, BatchTask } from '#libs/domain';
 import { routableItem } from '#libs/batches';
 import type { TokenCalibration } from '#libs/routing';
 import type { ProviderDirectory } from '#libs/pools';
-import { JobName, MAINTENANCE_QUEUE, queueRefFor, type ConsumerHandle, type QueueLayer } from '#libs/queue';
-import { escalationSweep, workTokensOn, type RoutableItem, type RoutingPolicy, type SweepEntry } from '#libs/routing';
+import {
+  JobName,
+  MAINTENANCE_QUEUE,
+  deadlinePriority,
+  isDeferredPriority,
+  queueRefFor,
+  type ConsumerHandle,
+  type QueueLayer,
+} from '#libs/queue';
+import {
+  DEFER_MS,
+  cannotMove,
+  effectiveDeadline,
+  escalationSweep,
+  lateDeferrals,
+  workTokensOn,
+  type ProviderView,
+  type RoutableItem,
+  type RoutingPolicy,
+  type RoutingState,
+  type SweepEntry,
+} from '#libs/routing';
 import { metrics } from '#libs/metrics';
 import type { ItemRerouter } from './item-rerouter.js';
 import { itemLogFields } from './item-log-fields.js';
@@ -31,8 +51,10 @@ const SWEEP_LIMIT = 1000;
 /**
  * Re-checks waiting local items against their deadlines: libs/routing's escalationSweep walks each local queue
  * in the order it will run (earliest deadline first) on the pool's EDF schedule; one that will now miss its
- * deadline moves — once, atomically, from 'queued' — to a cleared provider that can still meet it. The sweep is
- * a BullMQ Job Scheduler, so every interval runs once across all workers.
+ * deadline moves — once, atomically, from 'queued' — to a cleared provider that can still meet it. What will be
+ * late and cannot move (no cloud provider cleared for it has a closed circuit, or it is pinned) is deferred,
+ * longest first, behind the items that can still be on time (libs/routing lateDeferrals). The sweep is a BullMQ
+ * Job Scheduler, so every interval runs once across all workers.
  */
 export class EscalationWatchdog {
   private readonly log = new Logger('escalation');
@@ -86,6 +108,7 @@ export class EscalationWatchdog {
       // A move the rerouter cannot make (a worker took the item meanwhile) is answered false: that item keeps its
       // place in the pool's schedule for the ones after it, as it does in fact.
       const steps = escalationSweep(policy, view, clouds, entries, down);
+      const movedIds = new Set<string>();
       for (let step = steps.next(); !step.done;) {
         const { ref: job, decision, why, localFinishAt } = step.value;
         const item = job.data;
@@ -99,14 +122,54 @@ export class EscalationWatchdog {
         const applied = await rerouter.apply(item, from, decision, { why: reason, statuses: ['queued'] });
         if (applied) {
           moved += 1;
+          movedIds.add(job.id);
           metrics.itemEscalated(model, decision.provider, 'deadline');
           await jobs.removeWaiting(queueRefFor('local', model), job.id);
           this.log.log({ msg: 'item escalated', ...itemLogFields(item), from: model, to: decision.provider });
         }
         step = steps.next(applied);
       }
+      if (!down)
+        await this.defer(
+          model,
+          view,
+          clouds,
+          entries.filter((e) => !movedIds.has(e.ref.id)),
+          now,
+        );
     }
     return moved;
+  }
+
+  /**
+   * Late work that nothing can move yields to work that can still make its deadline (libs/routing lateDeferrals):
+   * an item no cloud provider with a closed circuit is cleared for (or pinned to its model) waits with a later
+   * priority, so that the items behind it that can still be on time run first.
+   */
+  private async defer(
+    model: string,
+    view: ProviderView,
+    clouds: RoutingState,
+    entries: SweepEntry<{ id: string; data: WorkItem; priority: number }>[],
+    now: number,
+  ): Promise<void> {
+    const deferrals = lateDeferrals(
+      view,
+      entries.map((e) => ({
+        ref: e.ref,
+        deadline: e.routable.deadline,
+        workTokens: e.workTokens,
+        deferred: isDeferredPriority(e.ref.priority, e.routable.deadline),
+        stuck: cannotMove(e.routable.sensitivity, e.stays, clouds),
+      })),
+      now,
+    );
+    for (const job of deferrals) {
+      const priority = deadlinePriority(effectiveDeadline(job.data.deadline, true));
+      if (await this.opts.jobs.reprioritize(queueRefFor('local', model), job.id, priority)) {
+        this.log.log({ msg: 'item deferred', ...itemLogFields(job.data), model, behindMs: DEFER_MS });
+      }
+    }
   }
 
   private async routable(

@@ -2,9 +2,16 @@ import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
 import type { PoolHeartbeat, PoolRegistry } from '#libs/pools';
 import type { InferenceProvider } from '#libs/providers';
-import { JobName, queueName, type ConsumerHandle, type QueueLayer, type QueueRef } from '#libs/queue';
+import {
+  JobName,
+  isDeferredPriority,
+  queueName,
+  type ConsumerHandle,
+  type QueueLayer,
+  type QueueRef,
+} from '#libs/queue';
 import type { Price } from '#libs/routing';
-import { preemptible, preemptionVictim } from '#libs/routing';
+import { effectiveDeadline, preemptible, preemptionVictim } from '#libs/routing';
 import type { RouteTarget } from '#libs/routing';
 import { redisOutage } from '#libs/redis';
 import { metrics } from '#libs/metrics';
@@ -162,7 +169,7 @@ export class InferencePool {
         const run = { enqueuedAt: job.timestamp, startedAt: Date.now(), deadline: job.data.deadline, outcome: 'error' };
         const stop = this.opts.preemption ? new AbortController() : undefined;
         if (stop)
-          this.runningJobs.set(job.id, { id: job.id, deadline: job.data.deadline, startedAt: run.startedAt, stop });
+          this.runningJobs.set(job.id, { id: job.id, deadline: runsAsDue(job), startedAt: run.startedAt, stop });
         try {
           const outcome = await this.processor.run(job, on, stop?.signal);
           run.outcome = outcome.kind;
@@ -224,7 +231,9 @@ export class InferencePool {
     if (!seenBefore) return;
     // One already stopped and still writing its way out is not stopped twice.
     const running = [...this.runningJobs.values()].filter((r) => !r.stop.signal.aborted);
-    const victim = preemptionVictim(running, next.data, Date.now(), preemption.slackMs);
+    // A deferred item at the head stops only what is due after its deferred deadline: were it compared by its own,
+    // the run it stopped would come back ahead of it, stop it in turn, and the two would trade the sequence.
+    const victim = preemptionVictim(running, { deadline: runsAsDue(next) }, Date.now(), preemption.slackMs);
     if (!victim) return;
     this.nextSeen = null;
     // Several pools of the model may see the same job at the head at once: one of them stops a run for it. The claim
@@ -291,4 +300,9 @@ export class InferencePool {
       ttlMs,
     );
   }
+}
+
+/** When a local job runs as due on the pool's schedule: its deadline, or later once deferred (lateDeferrals). */
+function runsAsDue(job: { data: { deadline: number }; priority?: number }): number {
+  return effectiveDeadline(job.data.deadline, isDeferredPriority(job.priority ?? 0, job.data.deadline));
 }
