@@ -29,6 +29,7 @@ interface Extra {
   escalations: number;
   failedRequests: number;
   preemptions: number;
+  deferrals: number;
 }
 
 export const ROUTERS: ReadonlyArray<() => Router> = [switchyard, allCloud, allLocal, threshold, batchApi];
@@ -67,6 +68,7 @@ export function runScenario(
     escalations: 0,
     failedRequests: 0,
     preemptions: 0,
+    deferrals: 0,
   }));
   let items = 0;
   let boundUsd = 0;
@@ -96,6 +98,7 @@ export function runScenario(
       t.escalations += result.escalations;
       t.failedRequests += result.failedRequests;
       t.preemptions += result.preemptions;
+      t.deferrals += result.deferrals;
     });
   }
   return {
@@ -109,11 +112,12 @@ export function runScenario(
       deadlineHitRate: round(feasibleItems === 0 ? 1 : t.hits / feasibleItems, 4),
       leaks: t.leaks,
     })),
-    extra: totals.map(({ cloudItems, escalations, failedRequests, preemptions }) => ({
+    extra: totals.map(({ cloudItems, escalations, failedRequests, preemptions, deferrals }) => ({
       cloudItems,
       escalations,
       failedRequests,
       preemptions,
+      deferrals,
     })),
     overcommitted,
   };
@@ -153,6 +157,8 @@ function main(argv: string[]): void {
     system = { ...system, name: `${system.name}, no-coming`, countComingCapacity: false };
   // --no-preempt: running local work never gives its sequence to an item due sooner (before LOCAL_PREEMPT_SLACK_MS).
   if (argv.includes('--no-preempt')) system = { ...system, name: `${system.name}, no-preempt`, preemptSlackMs: null };
+  // --no-defer: late local work nothing can move keeps its place (before the watchdog deferred it).
+  if (argv.includes('--no-defer')) system = { ...system, name: `${system.name}, no-defer`, deferLateWork: false };
   const reports: ScenarioReport[] = [];
   for (const scenario of scenarios) {
     const t0 = Date.now();
@@ -192,7 +198,7 @@ function main(argv: string[]): void {
       const x = extra[i];
       console.log(
         `  ${p.name.padEnd(10)} $${p.costUsd.toFixed(4).padStart(8)}  x${p.costRatioToBound.toFixed(3)}  hit ${(100 * p.deadlineHitRate).toFixed(2)}%  leaks ${p.leaks}` +
-          `  cloud ${x.cloudItems}  escalated ${x.escalations}  failed requests ${x.failedRequests}  preempted ${x.preemptions}`,
+          `  cloud ${x.cloudItems}  escalated ${x.escalations}  failed requests ${x.failedRequests}  preempted ${x.preemptions}  deferred ${x.deferrals}`,
       );
     });
   }

@@ -162,6 +162,28 @@ describe('simulate', () => {
     expect(result.outcomes[0].finishedAt).toBeGreaterThan(result.outcomes[1].finishedAt + 100 * SECOND);
   });
 
+  it('lets late local work nothing can move give way, longest first, to work that can still be on time', () => {
+    const policy = new RoutingPolicy();
+    const restricted = (over: Partial<SimItem>) => item({ sensitivity: 'restricted', ...over });
+    const items = withIds([
+      restricted({ outputTokens: 290, expectedOutputTokens: 290, deadline: 1200 * SECOND }), // 30 s, keeps its sequence
+      restricted({ batch: 1, arrivalAt: 1, outputTokens: 590, expectedOutputTokens: 590, deadline: 100 * SECOND }), // 60 s
+      ...[1, 2, 3, 4, 5].map(() => restricted({ batch: 1, arrivalAt: 1, deadline: 100 * SECOND })), // 10 s each
+    ]);
+    const met = (r: ReturnType<typeof simulate>) =>
+      r.outcomes.filter((o, i) => i > 0 && o.finishedAt <= items[i].deadline).length;
+    const keep = simulate(items, resources(), always('local', watched(policy)), {
+      ...PRODUCTION,
+      deferLateWork: false,
+    });
+    expect(met(keep)).toBe(2); // the long one and the first short one, in arrival order
+    const defer = simulate(items, resources(), always('local', watched(policy)));
+    expect(defer.deferrals).toBe(1);
+    expect(met(defer)).toBe(5); // every short one; the long one runs after them
+    expect(defer.outcomes[1].finishedAt).toBeGreaterThan(defer.outcomes[6].finishedAt);
+    expect(defer.outcomes.every((o) => o.sentTo.every((p) => p === 'local'))).toBe(true);
+  });
+
   it('never sends an item above its clearance while every cloud provider is down', () => {
     const scenario = SCENARIOS.find((s) => s.name === 'all-cloud-down')!;
     const items = generateWorkload({ ...scenario.workload, durationMs: 90 * 60_000 });

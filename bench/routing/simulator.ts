@@ -11,6 +11,7 @@ import {
 } from '#libs/routing';
 import type { Sensitivity } from '#libs/domain';
 import { DEFAULT_PREEMPT_SLACK_MS, ewma, preemptible, preemptionVictim, workTokensPerSecond } from '#libs/routing';
+import { cannotMove, effectiveDeadline, lateDeferrals } from '#libs/routing';
 import { BATCH_ESCALATION_LEAD_MS, BATCH_DURATIONS_KEPT, batchWindowMs } from '#libs/routing';
 import { EventQueue } from './event-queue.js';
 import { Random } from './random.js';
@@ -64,6 +65,8 @@ export interface SystemConfig {
    * sequence to a waiting item due before it, and runs again from the start later; null: never.
    */
   preemptSlackMs: number | null;
+  /** EscalationWatchdog's deferral of late local work nothing can move (libs/routing lateDeferrals); false: none. */
+  deferLateWork: boolean;
 }
 
 /**
@@ -82,6 +85,7 @@ export const PRODUCTION: SystemConfig = {
   countComingCapacity: true,
   loadEstimateMs: 60_000,
   preemptSlackMs: DEFAULT_PREEMPT_SLACK_MS,
+  deferLateWork: true,
 };
 
 /** libs/pools poolGraceMs with POOL_GRACE_MS unset. */
@@ -113,6 +117,8 @@ export interface SimulationResult {
   escalations: number;
   /** Local runs stopped for an item due sooner (each runs again later). */
   preemptions: number;
+  /** Late local items the watchdog deferred behind work that could still be on time. */
+  deferrals: number;
   /** Items completed by a cloud provider. */
   cloudItems: number;
 }
@@ -132,7 +138,12 @@ interface Job {
   run: Run;
   seq: number;
   startedAt: number;
+  /** Deferred by the watchdog (libs/routing lateDeferrals): it waits as if due DEFER_MS after its deadline. */
+  deferred?: boolean;
 }
+
+/** When a local job runs as due: its BullMQ priority's deadline (InferencePool's runsAsDue). */
+const runsAsDue = (job: Job) => effectiveDeadline(job.run.item.deadline, job.deferred === true);
 
 /**
  * Drives a Router over a workload in virtual time, with the machinery production has around the
@@ -236,8 +247,8 @@ class LocalPool extends Provider {
     while (this.running >= this.spec.sequences && this.waiting.length > 0) {
       const next = this.waiting[this.waiting.length - 1];
       const victim = preemptionVictim(
-        [...this.runningJobs].map((job) => ({ job, deadline: job.run.item.deadline, startedAt: job.startedAt })),
-        next.run.item,
+        [...this.runningJobs].map((job) => ({ job, deadline: runsAsDue(job), startedAt: job.startedAt })),
+        { deadline: runsAsDue(next) },
         now,
         this.sim.config.preemptSlackMs,
       );
@@ -351,9 +362,7 @@ class LocalPool extends Provider {
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       const w = this.waiting[mid];
-      const after =
-        w.run.item.deadline > job.run.item.deadline ||
-        (w.run.item.deadline === job.run.item.deadline && w.seq > job.seq);
+      const after = runsAsDue(w) > runsAsDue(job) || (runsAsDue(w) === runsAsDue(job) && w.seq > job.seq);
       if (after || w === job) lo = mid + 1;
       else hi = mid;
     }
@@ -468,6 +477,7 @@ class CloudProvider extends Provider {
       concurrency: this.spec.concurrency,
       latencyMs: this.spec.latencyMs,
       available: this.state(this.sim.events.now) !== 'open',
+      circuit: this.state(this.sim.events.now),
     };
   }
 
@@ -685,6 +695,7 @@ class Simulation {
   failedRequests = 0;
   escalations = 0;
   preemptions = 0;
+  deferrals = 0;
 
   constructor(
     items: readonly SimItem[],
@@ -738,6 +749,7 @@ class Simulation {
       leaks: outcomes.filter((o) => o.leaked).length,
       failedRequests: this.failedRequests,
       preemptions: this.preemptions,
+      deferrals: this.deferrals,
       escalations: this.escalations,
       cloudItems: this.runs.filter(
         (r) => this.byName.get(r.outcome.sentTo[r.outcome.sentTo.length - 1])?.target === 'cloud',
@@ -860,12 +872,32 @@ class Simulation {
     const waiting = [...this.local.waiting]
       .reverse()
       .map((job) => ({ ref: job, routable: job.run.routable, workTokens: job.run.estWork, stays: job.run.escalated }));
+    const moved = new Set<Job>();
     for (const { ref: job, decision } of this.router.sweep!(view, clouds, waiting, down)) {
       this.local.remove(job);
       job.run.escalated = true;
       job.run.outcome.escalated = true;
       this.escalations += 1;
+      moved.add(job);
       this.assign(job.run, decision.provider);
+    }
+    if (down || !this.config.deferLateWork) return;
+    // Late work nothing can move yields to work that can still be on time (EscalationWatchdog.defer).
+    const entries = waiting
+      .filter((e) => !moved.has(e.ref))
+      .map((e) => ({
+        ref: e.ref,
+        deadline: e.routable.deadline,
+        workTokens: e.workTokens,
+        deferred: e.ref.deferred === true,
+        stuck: cannotMove(e.routable.sensitivity, e.stays, clouds),
+      }));
+    for (const job of lateDeferrals(view, entries, this.events.now)) {
+      this.local.remove(job);
+      job.deferred = true;
+      this.local.backlogTokens += job.run.estWork;
+      this.local.enqueue(job);
+      this.deferrals += 1;
     }
   }
 }
