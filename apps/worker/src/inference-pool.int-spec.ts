@@ -5,6 +5,7 @@ import type { QueueTuning } from '#libs/config';
 import type { WorkItem } from '#libs/domain';
 import type { InferenceProvider } from '#libs/providers';
 import { JobQueue, bullPrefix, deadlinePriority, JobName, queueName, queueRefFor } from '#libs/queue';
+import { DEFER_MS } from '#libs/routing';
 import { InferencePool } from './inference-pool.js';
 import type { ItemOutcome } from './item-outcome.js';
 
@@ -21,13 +22,23 @@ const tuning: QueueTuning = {
   backoffMs: 10,
 };
 const queue = queueRefFor('local', 'tiny');
+const deferring = queueRefFor('local', 'deferring');
 const HOUR = 3_600_000;
 
 describe('InferencePool preemption with several pools of one model', () => {
   const prefix = `t-${randomUUID().slice(0, 8)}`;
   const url = process.env.REDIS_URL!;
   const bull = new Queue(queueName(queue), { connection: { url }, prefix: bullPrefix(prefix) });
-  const jobs = new JobQueue(new Map([[queueName(queue), bull]]), { url }, prefix, tuning);
+  const bullDeferring = new Queue(queueName(deferring), { connection: { url }, prefix: bullPrefix(prefix) });
+  const jobs = new JobQueue(
+    new Map([
+      [queueName(queue), bull],
+      [queueName(deferring), bullDeferring],
+    ]),
+    { url },
+    prefix,
+    tuning,
+  );
   const pools: InferencePool[] = [];
   // Runs still going when the test ends (the item nobody preempted) end here, so the pools can stop.
   const hanging: (() => void)[] = [];
@@ -36,8 +47,10 @@ describe('InferencePool preemption with several pools of one model', () => {
     hanging.forEach((end) => end());
     await Promise.all(pools.map((p) => p.stop(1000)));
     await jobs.closeConsumers(2000);
-    await bull.obliterate({ force: true });
-    await bull.close();
+    for (const q of [bull, bullDeferring]) {
+      await q.obliterate({ force: true });
+      await q.close();
+    }
   });
 
   it('stops one run for the job at the head, not one per pool', async () => {
@@ -124,5 +137,84 @@ describe('InferencePool preemption with several pools of one model', () => {
     }
     expect(started.filter((id) => id === preempted[0])).toHaveLength(2);
     expect((await jobs.depth(queue)).active).toBe(1);
+  });
+
+  it('lets a deferred item at the head stop only work due after its deferred deadline', async () => {
+    const started: string[] = [];
+    const stopped: string[] = [];
+    const processor = {
+      run: (job: { id: string }, _on: unknown, stop?: AbortSignal): Promise<ItemOutcome> => {
+        started.push(job.id);
+        return new Promise((resolve) => {
+          hanging.push(() => resolve({ kind: 'completed' }));
+          stop?.addEventListener('abort', () => {
+            stopped.push(job.id);
+            resolve({ kind: 'preempted' });
+          });
+        });
+      },
+    };
+    const pool = new InferencePool(
+      {
+        target: 'local',
+        queue: deferring,
+        provider: {} as InferenceProvider,
+        price: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 },
+        heartbeatMs: 60_000,
+        describe: () => ({
+          model: 'deferring',
+          status: 'consuming' as const,
+          reason: 'test pool',
+          device: 'cpu',
+          deviceNames: [],
+          memory: { totalBytes: 1e9, freeBytes: 1e9 },
+          modelBytes: 1e6,
+          sequences: 1,
+          activeSequences: 1,
+        }),
+        preemption: { slackMs: 60_000, checkMs: 50 },
+      },
+      { jobs, registry: { beat: async () => undefined, remove: async () => undefined }, processor },
+    );
+    pools.push(pool);
+    await pool.start();
+    const enqueue = (id: string, deadline: number, priority: number) =>
+      jobs.enqueue(deferring, [
+        {
+          name: JobName.RunItem,
+          jobId: id,
+          data: {
+            batchId: 'b',
+            index: 0,
+            itemId: id,
+            kind: 'document-processing',
+            sensitivity: 'internal',
+            deadline,
+            input: 'x',
+          },
+          priority,
+        },
+      ]);
+    // Running: due in 10 minutes, so it may give way (slack 1 min) to what is due before that.
+    const running = Date.now() + 10 * 60_000;
+    await enqueue('running', running, deadlinePriority(running));
+    for (let waited = 0; !started.includes('running'); waited += 20) {
+      if (waited > 10_000) throw new Error('the pool did not take the item');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Deferred by the watchdog: due in 2 minutes, waiting as if due 32 minutes from now. Compared by its own
+    // deadline it would stop the run, whose job would then come back ahead of it.
+    const late = Date.now() + 2 * 60_000;
+    await enqueue('deferred', late, deadlinePriority(late + DEFER_MS));
+    await new Promise((r) => setTimeout(r, 600));
+    expect(stopped).toEqual([]);
+    // Not deferred, the same item takes the sequence.
+    const urgent = Date.now() + 2 * 60_000;
+    await enqueue('urgent', urgent, deadlinePriority(urgent));
+    for (let waited = 0; !started.includes('urgent'); waited += 20) {
+      if (waited > 10_000) throw new Error('the urgent item never ran');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(stopped).toEqual(['running']);
   });
 });
