@@ -167,6 +167,7 @@ export class EscalationWatchdog {
     for (const job of deferrals) {
       const priority = deadlinePriority(effectiveDeadline(job.data.deadline, true));
       if (await this.opts.jobs.reprioritize(queueRefFor('local', model), job.id, priority)) {
+        metrics.itemDeferred(model);
         this.log.log({ msg: 'item deferred', ...itemLogFields(job.data), model, behindMs: DEFER_MS });
       }
     }

@@ -73,7 +73,7 @@ describe('SwitchyardMetrics', () => {
     expect(await sample(registry, 'switchyard_item_runs_total', { ...frontier, outcome: 'rerouted' })).toBe(1);
   });
 
-  it('counts reroutes, parks and escalations by provider', async () => {
+  it('counts reroutes, parks, escalations and deferrals by provider', async () => {
     const local = { target: 'local' as const, provider: 'llama' };
     const cloud = { target: 'cloud' as const, provider: 'frontier' };
     metrics.itemRerouted(local, cloud, false);
@@ -82,12 +82,14 @@ describe('SwitchyardMetrics', () => {
     const route = { ...cloud, model: 'gpt-x', reason: 'cheapest on time', at: '2026-01-01T00:00:00Z' };
     metrics.itemRouted(route, true);
     metrics.itemEscalated('llama', 'frontier', 'deadline');
+    metrics.itemDeferred('llama');
     const move = { from_target: 'local', from_provider: 'llama', to_target: 'cloud', to_provider: 'frontier' };
     expect(await sample(registry, 'switchyard_item_reroutes_total', move)).toBe(2);
     expect(await sample(registry, 'switchyard_item_parks_total', cloud)).toBe(2);
     expect(await sample(registry, 'switchyard_items_routed_total', { ...cloud, model: 'gpt-x' })).toBe(1);
     const escalation = { from_provider: 'llama', to_provider: 'frontier', reason: 'deadline' };
     expect(await sample(registry, 'switchyard_item_escalations_total', escalation)).toBe(1);
+    expect(await sample(registry, 'switchyard_item_deferrals_total', { provider: 'llama' })).toBe(1);
   });
 
   it('adds tokens and cost of answered calls, and counts failures and refusals by code', async () => {

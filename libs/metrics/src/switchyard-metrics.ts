@@ -69,6 +69,7 @@ export class SwitchyardMetrics {
   private readonly reroutes: Counter<'from_target' | 'from_provider' | 'to_target' | 'to_provider'>;
   private readonly parks: Counter<'target' | 'provider'>;
   private readonly preemptions: Counter<'target' | 'provider'>;
+  private readonly deferrals: Counter<'provider'>;
   // Batches (whichever process finishes them: the worker, or the API cancelling the last queued items)
   private readonly batchesFinished: Counter<'status'>;
   private readonly batchDuration: Histogram<'status'>;
@@ -165,6 +166,11 @@ export class SwitchyardMetrics {
       'switchyard_item_preemptions_total',
       'Local runs stopped for an item due sooner (each item queued again, to run from the start).',
       ['target', 'provider'],
+    );
+    this.deferrals = counter(
+      'switchyard_item_deferrals_total',
+      'Late local items nothing could move, deferred behind work that could still be on time (its priority later).',
+      ['provider'],
     );
     this.batchesFinished = counter(
       'switchyard_batches_finished_total',
@@ -338,6 +344,11 @@ export class SwitchyardMetrics {
   /** A local pool stopped a running item for one due sooner (preemption). */
   itemPreempted(on: ProviderLabels): void {
     this.preemptions.inc({ target: on.target, provider: on.provider });
+  }
+
+  /** The escalation watchdog deferred a late local item that nothing could move (libs/routing lateDeferrals). */
+  itemDeferred(provider: string): void {
+    this.deferrals.inc({ provider });
   }
 
   itemEscalated(fromProvider: string, toProvider: string, reason: EscalationReason): void {
