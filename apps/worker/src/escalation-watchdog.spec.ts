@@ -78,10 +78,11 @@ async function overloadedQueue(sensitivity: Sensitivity, now: number) {
 
 function watchdog(jobs: InMemoryJobQueue, clouds: ProviderView[], now: number) {
   const apply = jest.fn(async () => false);
+  const markDeferred = jest.fn(async (_batchId: string, _index: number, _now?: number) => true);
   const state: RoutingState = { now, providers: [pool, ...clouds] };
   const dog = new EscalationWatchdog({
     jobs,
-    store: { task: async () => TASK },
+    store: { task: async () => TASK, markDeferred },
     directory: { routingState: async () => state, calibration: async () => new TokenCalibration() },
     rerouter: { apply },
     policy: new RoutingPolicy(),
@@ -89,7 +90,7 @@ function watchdog(jobs: InMemoryJobQueue, clouds: ProviderView[], now: number) {
     intervalMs: 10_000,
     maxOutputTokens: MAX_OUTPUT,
   });
-  return { dog, apply };
+  return { dog, apply, markDeferred };
 }
 
 const order = async (jobs: InMemoryJobQueue) =>
@@ -99,9 +100,10 @@ describe('EscalationWatchdog: late local work nothing can move', () => {
   it('defers the long item behind the short ones, once, when no cloud provider can take them', async () => {
     const now = Date.now();
     const { jobs, deadline } = await overloadedQueue('restricted', now);
-    const { dog, apply } = watchdog(jobs, [frontier('closed')], now);
+    const { dog, apply, markDeferred } = watchdog(jobs, [frontier('closed')], now);
     expect(await dog.sweep(now)).toBe(0);
     expect(apply).not.toHaveBeenCalled(); // restricted: nowhere to move it
+    expect(markDeferred.mock.calls).toEqual([['b', 0, now]]);
     const due = deadlinePriority(deadline);
     const deferred = deadlinePriority(deadline + DEFER_MS);
     expect(await order(jobs)).toEqual([
@@ -112,6 +114,7 @@ describe('EscalationWatchdog: late local work nothing can move', () => {
     ]);
     // The next sweep finds nothing late among what is not deferred, and defers nothing twice.
     await dog.sweep(now + 1000);
+    expect(markDeferred).toHaveBeenCalledTimes(1);
     expect(await order(jobs)).toEqual([
       ['b.1', due],
       ['b.2', due],

@@ -32,7 +32,7 @@ import { itemLogFields } from './item-log-fields.js';
 
 export interface EscalationWatchdogOptions {
   jobs: QueueLayer;
-  store: Pick<BatchStore, 'task'>;
+  store: Pick<BatchStore, 'task' | 'markDeferred'>;
   directory: Pick<ProviderDirectory, 'routingState' | 'calibration'>;
   rerouter: Pick<ItemRerouter, 'apply'>;
   policy: Pick<RoutingPolicy, 'escalation'>;
@@ -167,6 +167,8 @@ export class EscalationWatchdog {
     for (const job of deferrals) {
       const priority = deadlinePriority(effectiveDeadline(job.data.deadline, true));
       if (await this.opts.jobs.reprioritize(queueRefFor('local', model), job.id, priority)) {
+        // Its record says so (deferredAt), unless a worker took it meanwhile.
+        await this.opts.store.markDeferred(job.data.batchId, job.data.index, now);
         metrics.itemDeferred(model);
         this.log.log({ msg: 'item deferred', ...itemLogFields(job.data), model, behindMs: DEFER_MS });
       }

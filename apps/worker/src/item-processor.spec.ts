@@ -63,6 +63,7 @@ class InMemoryItemStore implements ItemStore {
       attempts: 0,
       ruledOut: [],
       failedMoves: 0,
+      deferredAt: null,
       startedAt: null,
       finishedAt: null,
     });

@@ -180,6 +180,21 @@ describe('BatchStore (real Redis)', () => {
     expect(batch?.routes).toEqual({ local: 2, cloud: 1 });
   });
 
+  it('records that a queued item was deferred, and not of one that has started', async () => {
+    const { id } = await newBatch([
+      { ...meta, itemId: 'a', route: route('local'), workTokens: 1 },
+      { ...meta, itemId: 'b', route: route('local'), workTokens: 1 },
+    ]);
+    expect((await store.item(id, 0))?.deferredAt).toBeNull();
+    const at = Date.UTC(2026, 11, 6, 12, 0, 0);
+    expect(await store.markDeferred(id, 0, at)).toBe(true);
+    expect((await store.item(id, 0))?.deferredAt).toBe('2026-12-06T12:00:00.000Z');
+    await store.transition(id, 1, ['queued'], 'running');
+    expect(await store.markDeferred(id, 1, at)).toBe(false);
+    expect((await store.item(id, 1))?.deferredAt).toBeNull();
+    expect(await store.markDeferred(randomUUID(), 0, at)).toBe(false);
+  });
+
   it('returns the first batch for a repeated idempotency key', async () => {
     const key = randomUUID();
     const first = await newBatch([{ ...meta, itemId: 'a', route: route('local'), workTokens: 1 }], key);

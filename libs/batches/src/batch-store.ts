@@ -192,6 +192,11 @@ export class BatchStore {
     return routes;
   }
 
+  /** The escalation watchdog deferred the item (ItemTransitions.markDeferred). */
+  markDeferred(batchId: string, index: number, now?: number): Promise<boolean> {
+    return this.transitions.markDeferred(batchId, index, now);
+  }
+
   /** A provider's bill for a call the item had already left (a provider batch line it was escalated from). */
   chargeLate(charge: LateCharge): ReturnType<ItemTransitions['chargeLate']> {
     return this.transitions.chargeLate(charge);

@@ -1,5 +1,5 @@
 import type { RouteTarget } from '#libs/routing';
-import { defineScript, type RedisClient } from '#libs/redis';
+import { defineScript, redisScript, type RedisClient } from '#libs/redis';
 import { carriedSpent, type ItemSpent } from './batch-budget.js';
 import type { BatchKeys } from './batch-keys.js';
 import type { ItemRoute, ItemStatus } from '#libs/domain';
@@ -92,6 +92,18 @@ const OUTCOMES: Record<ItemTransitionReply, TransitionOutcome> = {
 };
 
 /**
+ * The escalation watchdog deferred a late local item nothing could move (libs/routing lateDeferrals): the time is
+ * recorded while the item is still queued, so a record never says so of an item that had started or left.
+ */
+const MARK_DEFERRED = redisScript<'item', readonly [at: string], 0 | 1>({
+  name: 'syItemDeferred',
+  keys: ['item'],
+  lua: `if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
+redis.call('HSET', KEYS[1], 'deferredAt', ARGV[1])
+return 1`,
+});
+
+/**
  * The only way an item's status changes: guarded Lua transitions, so counters and statuses stay exact
  * under concurrent workers, retries and crashes.
  */
@@ -101,6 +113,7 @@ export class ItemTransitions {
   private readonly transitionScript;
   private readonly rerouteScript;
   private readonly lateChargeScript;
+  private readonly deferredScript;
 
   constructor(
     redis: RedisClient,
@@ -109,6 +122,12 @@ export class ItemTransitions {
     this.transitionScript = defineScript(redis, ITEM_TRANSITION);
     this.rerouteScript = defineScript(redis, ITEM_REROUTE);
     this.lateChargeScript = defineScript(redis, LATE_CHARGE);
+    this.deferredScript = defineScript(redis, MARK_DEFERRED);
+  }
+
+  /** Records that the item was deferred at `now` (ms); false when it is no longer queued (or gone). */
+  async markDeferred(batchId: string, index: number, now = Date.now()): Promise<boolean> {
+    return (await this.deferredScript({ item: this.keys.item(batchId, index) }, [String(now)])) === 1;
   }
 
   /**

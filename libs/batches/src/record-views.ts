@@ -81,6 +81,7 @@ export function toItemView(h: Record<string, string>): ItemView {
     attempts: num(h.attempts),
     ruledOut: h.ruledOut ? ruledOutOf(h.ruledOut) : [],
     failedMoves: num(h.failedMoves),
+    deferredAt: iso(h.deferredAt),
     startedAt: iso(h.startedAt),
     finishedAt: iso(h.finishedAt),
   };

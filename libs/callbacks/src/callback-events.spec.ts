@@ -37,6 +37,7 @@ const item: ItemView = {
   attempts: 1,
   ruledOut: [],
   failedMoves: 0,
+  deferredAt: null,
   startedAt: '2026-12-03T09:00:30.000Z',
   finishedAt: '2026-12-03T09:01:00.000Z',
 };

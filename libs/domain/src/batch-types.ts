@@ -283,6 +283,11 @@ export interface ItemView {
   ruledOut: Array<{ target: RouteTarget; provider: string; reason: string }>;
   /** Moves after a failure on a provider so far (bounded: past MAX_FAILED_MOVES the item fails). */
   failedMoves: number;
+  /**
+   * When the escalation watchdog put it behind items that could still make their deadlines: it was late and
+   * nothing could take it (restricted, pinned, or every cloud provider cleared for it failing). Null: never.
+   */
+  deferredAt: string | null;
   startedAt: string | null;
   finishedAt: string | null;
 }

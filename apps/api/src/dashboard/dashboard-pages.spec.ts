@@ -52,6 +52,7 @@ function item(over: Partial<ItemView> = {}): ItemView {
     attempts: 1,
     ruledOut: [],
     failedMoves: 0,
+    deferredAt: null,
     startedAt: '2026-01-01T00:01:00.000Z',
     finishedAt: '2026-01-01T00:02:00.000Z',
     ...over,

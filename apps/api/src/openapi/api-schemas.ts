@@ -176,6 +176,10 @@ const itemView = z.object({
   attempts: z.number().int(),
   ruledOut: z.array(z.object({ target, provider: z.string(), reason: z.string() })),
   failedMoves: z.number().int(),
+  deferredAt: iso.nullable().meta({
+    description:
+      'When the escalation watchdog put this late item behind items that could still make their deadlines (nothing could take it: restricted, pinned, or every cleared cloud provider failing); null: never.',
+  }),
   startedAt: iso.nullable(),
   finishedAt: iso.nullable(),
 });
