@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import type { QueueTuning } from '#libs/config';
 import type { WorkItem } from '#libs/domain';
 import type { InferenceProvider } from '#libs/providers';
-import { JobQueue, bullPrefix, deadlinePriority, JobName, queueName, queueRefFor } from '#libs/queue';
+import { JobQueue, bullPrefix, deadlinePriority, JobName, queueName, queueRefFor, type QueueRef } from '#libs/queue';
 import { DEFER_MS } from '#libs/routing';
 import { InferencePool } from './inference-pool.js';
 import type { ItemOutcome } from './item-outcome.js';
@@ -43,6 +43,34 @@ describe('InferencePool preemption with several pools of one model', () => {
   // Runs still going when the test ends (the item nobody preempted) end here, so the pools can stop.
   const hanging: (() => void)[] = [];
 
+  /** A pool of one sequence on `q` whose items `processor` runs, preempting for work due a minute sooner. */
+  async function startPool(q: QueueRef, processor: ConstructorParameters<typeof InferencePool>[1]['processor']) {
+    const pool = new InferencePool(
+      {
+        target: 'local',
+        queue: q,
+        provider: {} as InferenceProvider,
+        price: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 },
+        heartbeatMs: 60_000,
+        describe: () => ({
+          model: q.provider,
+          status: 'consuming' as const,
+          reason: 'test pool',
+          device: 'cpu',
+          deviceNames: [],
+          memory: { totalBytes: 1e9, freeBytes: 1e9 },
+          modelBytes: 1e6,
+          sequences: 1,
+          activeSequences: 1,
+        }),
+        preemption: { slackMs: 60_000, checkMs: 50 },
+      },
+      { jobs, registry: { beat: async () => undefined, remove: async () => undefined }, processor },
+    );
+    pools.push(pool);
+    await pool.start();
+  }
+
   afterAll(async () => {
     hanging.forEach((end) => end());
     await Promise.all(pools.map((p) => p.stop(1000)));
@@ -72,33 +100,7 @@ describe('InferencePool preemption with several pools of one model', () => {
         });
       },
     };
-    const registry = { beat: async () => undefined, remove: async () => undefined };
-    for (let i = 0; i < 2; i++) {
-      const pool = new InferencePool(
-        {
-          target: 'local',
-          queue,
-          provider: {} as InferenceProvider,
-          price: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 },
-          heartbeatMs: 60_000,
-          describe: () => ({
-            model: 'tiny',
-            status: 'consuming' as const,
-            reason: 'test pool',
-            device: 'cpu',
-            deviceNames: [],
-            memory: { totalBytes: 1e9, freeBytes: 1e9 },
-            modelBytes: 1e6,
-            sequences: 1,
-            activeSequences: 1,
-          }),
-          preemption: { slackMs: 60_000, checkMs: 50 },
-        },
-        { jobs, registry, processor },
-      );
-      pools.push(pool);
-      await pool.start();
-    }
+    for (let i = 0; i < 2; i++) await startPool(queue, processor);
     const enqueue = (id: string, deadline: number) =>
       jobs.enqueue(queue, [
         {
@@ -154,30 +156,7 @@ describe('InferencePool preemption with several pools of one model', () => {
         });
       },
     };
-    const pool = new InferencePool(
-      {
-        target: 'local',
-        queue: deferring,
-        provider: {} as InferenceProvider,
-        price: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 },
-        heartbeatMs: 60_000,
-        describe: () => ({
-          model: 'deferring',
-          status: 'consuming' as const,
-          reason: 'test pool',
-          device: 'cpu',
-          deviceNames: [],
-          memory: { totalBytes: 1e9, freeBytes: 1e9 },
-          modelBytes: 1e6,
-          sequences: 1,
-          activeSequences: 1,
-        }),
-        preemption: { slackMs: 60_000, checkMs: 50 },
-      },
-      { jobs, registry: { beat: async () => undefined, remove: async () => undefined }, processor },
-    );
-    pools.push(pool);
-    await pool.start();
+    await startPool(deferring, processor);
     const enqueue = (id: string, deadline: number, priority: number) =>
       jobs.enqueue(deferring, [
         {
