@@ -43,6 +43,25 @@ describe('InferencePool preemption with several pools of one model', () => {
   // Runs still going when the test ends (the item nobody preempted) end here, so the pools can stop.
   const hanging: (() => void)[] = [];
 
+  /** One item's job on `q`, with the priority of its deadline unless told otherwise (a deferred one). */
+  const enqueueItem = (q: QueueRef, id: string, deadline: number, priority = deadlinePriority(deadline)) =>
+    jobs.enqueue(q, [
+      {
+        name: JobName.RunItem,
+        jobId: id,
+        data: {
+          batchId: 'b',
+          index: 0,
+          itemId: id,
+          kind: 'document-processing',
+          sensitivity: 'internal',
+          deadline,
+          input: 'x',
+        },
+        priority,
+      },
+    ]);
+
   /** A pool of one sequence on `q` whose items `processor` runs, preempting for work due a minute sooner. */
   async function startPool(q: QueueRef, processor: ConstructorParameters<typeof InferencePool>[1]['processor']) {
     const pool = new InferencePool(
@@ -101,23 +120,7 @@ describe('InferencePool preemption with several pools of one model', () => {
       },
     };
     for (let i = 0; i < 2; i++) await startPool(queue, processor);
-    const enqueue = (id: string, deadline: number) =>
-      jobs.enqueue(queue, [
-        {
-          name: JobName.RunItem,
-          jobId: id,
-          data: {
-            batchId: 'b',
-            index: 0,
-            itemId: id,
-            kind: 'document-processing',
-            sensitivity: 'internal',
-            deadline,
-            input: 'x',
-          },
-          priority: deadlinePriority(deadline),
-        },
-      ]);
+    const enqueue = (id: string, deadline: number) => enqueueItem(queue, id, deadline);
     await enqueue('tomorrow-1', Date.now() + 24 * HOUR);
     await enqueue('tomorrow-2', Date.now() + 24 * HOUR);
     for (let waited = 0; started.length < 2; waited += 20) {
@@ -157,23 +160,7 @@ describe('InferencePool preemption with several pools of one model', () => {
       },
     };
     await startPool(deferring, processor);
-    const enqueue = (id: string, deadline: number, priority: number) =>
-      jobs.enqueue(deferring, [
-        {
-          name: JobName.RunItem,
-          jobId: id,
-          data: {
-            batchId: 'b',
-            index: 0,
-            itemId: id,
-            kind: 'document-processing',
-            sensitivity: 'internal',
-            deadline,
-            input: 'x',
-          },
-          priority,
-        },
-      ]);
+    const enqueue = (id: string, deadline: number, priority: number) => enqueueItem(deferring, id, deadline, priority);
     // Running: due in 10 minutes, so it may give way (slack 1 min) to what is due before that.
     const running = Date.now() + 10 * 60_000;
     await enqueue('running', running, deadlinePriority(running));
