@@ -27,6 +27,11 @@ import {
 /** How long a create holds its Idempotency-Key while it runs, and how long the key answers its batch after. */
 const IDEMPOTENCY_CLAIM_MS = 60_000;
 const IDEMPOTENCY_KEEP_MS = 24 * 3600_000;
+/**
+ * How long a generated file's counted size is kept. Counting again costs a pass over the batch's items, so a day
+ * covers a client's polling and download; the count goes sooner with its batch (retention).
+ */
+const FILE_BYTES_KEEP_MS = 24 * 3600_000;
 
 export class OpenAIRequestError extends Error {
   constructor(
@@ -182,15 +187,15 @@ export class OpenAIBatches {
   async getFile(id: string, tenant: string | undefined): Promise<OpenAIFile | null> {
     const generated = generatedFile(id);
     if (generated) {
-      const batch = await this.getBatch(generated.batchId, tenant);
-      const present = generated.kind === 'output' ? batch?.output_file_id : batch?.error_file_id;
-      if (!batch || present !== id) return null;
+      const batch = await this.finishedBatchOf(id, tenant);
+      if (!batch) return null;
       return fileObject({
         id,
-        bytes: '0',
+        bytes: String(await this.generatedBytes(generated.batchId, generated.kind)),
         created_at: String(batch.finalizing_at ?? batch.created_at),
         filename: `${batch.id}_${generated.kind === 'output' ? 'output' : 'error'}.jsonl`,
-        purpose: generated.kind === 'output' ? 'batch_output' : 'batch_output',
+        // OpenAI gives a batch's error file the same purpose as its output file.
+        purpose: 'batch_output',
       });
     }
     const [record] = await this.uploaded(id, tenant);
@@ -201,7 +206,7 @@ export class OpenAIBatches {
   async fileContent(id: string, tenant: string | undefined): Promise<AsyncIterable<string> | Iterable<string> | null> {
     const generated = generatedFile(id);
     if (generated) {
-      if (!(await this.getFile(id, tenant))) return null;
+      if (!(await this.finishedBatchOf(id, tenant))) return null;
       const rec = await this.record(generated.batchId);
       return rec ? this.lines(rec, generated.kind) : null;
     }
@@ -209,6 +214,30 @@ export class OpenAIBatches {
     if (!record) return null;
     // One chunk: an upload is held whole (bounded by OPENAI_FILE_MAX_BYTES).
     return [content ?? ''];
+  }
+
+  /** The batch whose output or error file `id` names, once that file exists (the batch finished) and the caller may see it. */
+  private async finishedBatchOf(id: string, tenant: string | undefined): Promise<OpenAIBatch | null> {
+    const generated = generatedFile(id)!;
+    const batch = await this.getBatch(generated.batchId, tenant);
+    const present = generated.kind === 'output' ? batch?.output_file_id : batch?.error_file_id;
+    return batch && present === id ? batch : null;
+  }
+
+  /**
+   * The size of a finished batch's output or error file, as `files.content` sends it. The file is generated when
+   * read, but it no longer changes once the batch has finished (nothing is queued or running, and nothing
+   * reruns a finished batch), so it is counted once, by generating it, and the count kept beside the batch.
+   */
+  private async generatedBytes(batchId: string, kind: 'output' | 'errors'): Promise<number> {
+    const key = this.fileBytesKey(batchId);
+    const known = await this.redis.hget(key, kind);
+    if (known !== null) return Number(known);
+    const rec = await this.record(batchId);
+    let bytes = 0;
+    if (rec) for await (const line of this.lines(rec, kind)) bytes += Buffer.byteLength(line);
+    await this.redis.multi().hset(key, kind, bytes).pexpire(key, FILE_BYTES_KEEP_MS).exec();
+    return bytes;
   }
 
   async deleteFile(
@@ -514,7 +543,10 @@ export class OpenAIBatches {
   }
 
   private async forget(rec: OpenAIBatchRecord): Promise<void> {
-    const multi = this.redis.multi().del(this.batchKey(rec.id)).zrem(this.indexKey(), rec.id);
+    const multi = this.redis
+      .multi()
+      .del(this.batchKey(rec.id), this.fileBytesKey(rec.id))
+      .zrem(this.indexKey(), rec.id);
     if (rec.tenant) multi.zrem(`${this.indexKey()}:tenant:${rec.tenant}`, rec.id);
     await multi.exec();
   }
@@ -538,6 +570,10 @@ export class OpenAIBatches {
   private filesIndexKey(tenant?: string): string {
     const all = `${globalKeyPrefix(this.prefix)}:oai:files`;
     return tenant === undefined ? all : `${all}:tenant:${tenant}`;
+  }
+  /** Sizes of a finished batch's generated files, by kind (under the batch record's tag, deleted with it). */
+  private fileBytesKey(batchId: string): string {
+    return `${this.batchKey(batchId)}:file-bytes`;
   }
   private indexKey(): string {
     return `${globalKeyPrefix(this.prefix)}:oai:batches`;
