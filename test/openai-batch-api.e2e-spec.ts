@@ -98,6 +98,16 @@ describe('the OpenAI-compatible batch API', () => {
     expect(done.status).toBe('completed');
     expect(done.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
     expect(done.metadata).toEqual({ project: 'e2e' });
+    // OpenAI's usage (the SDK's BatchUsage), the same tokens as Switchyard's own view of the batch.
+    const own = (done as any).switchyard.usage;
+    expect(done.usage).toEqual({
+      input_tokens: own.inputTokens,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: own.outputTokens,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: own.inputTokens + own.outputTokens,
+    });
+    expect(done.usage!.output_tokens).toBeGreaterThan(0);
     expect(done.error_file_id).toBeNull();
     const lines = await jsonl(done.output_file_id!);
     const byId = new Map(lines.map((l) => [l.custom_id, l]));

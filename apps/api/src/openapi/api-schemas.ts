@@ -296,6 +296,17 @@ const openAIBatch = z
     ),
     request_counts: z.object({ total: z.number().int(), completed: z.number().int(), failed: z.number().int() }),
     metadata: z.record(z.string(), z.string()).nullable(),
+    usage: z
+      .object({
+        input_tokens: z.number().int(),
+        input_tokens_details: z.object({ cached_tokens: z.number().int() }),
+        output_tokens: z.number().int(),
+        output_tokens_details: z.object({ reasoning_tokens: z.number().int() }),
+        total_tokens: z.number().int(),
+      })
+      .nullable()
+      .meta({ description: 'Tokens of the requests so far (cached and reasoning tokens are not tracked: 0)' }),
+    model: z.null().meta({ description: 'Each line is routed on its own: the output lines name their models' }),
     switchyard: z
       .looseObject({ batch_id: z.string().nullable(), cost_usd: z.number().nullable() })
       .meta({ description: 'The Switchyard batch underneath: its id, routes, usage and cost' }),

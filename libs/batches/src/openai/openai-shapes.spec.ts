@@ -59,6 +59,7 @@ describe("an OpenAI batch's status, counts and files", () => {
       output_file_id: null,
       error_file_id: null,
       request_counts: { total: 3, completed: 0, failed: 0 },
+      usage: null,
       switchyard: { batch_id: 'native-1' },
     });
     expect(openAIBatchOf(rec({ cancellingAt: 2_000_000 }), validating).status).toBe('cancelling');
@@ -85,6 +86,14 @@ describe("an OpenAI batch's status, counts and files", () => {
     expect(openAIBatchOf(rec(), native({ completed: 2 }))).toMatchObject({
       status: 'completed',
       completed_at: 1200,
+      usage: {
+        input_tokens: 10,
+        input_tokens_details: { cached_tokens: 0 },
+        output_tokens: 4,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: 14,
+      },
+      model: null,
       output_file_id: outputFileId(ID),
       error_file_id: errorFileId(ID),
       request_counts: { total: 3, completed: 2, failed: 1 },

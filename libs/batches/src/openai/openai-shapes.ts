@@ -55,12 +55,40 @@ export interface OpenAIBatch {
   cancelled_at: number | null;
   request_counts: { total: number; completed: number; failed: number };
   metadata: Record<string, string> | null;
+  /**
+   * The tokens of the batch's requests so far, in OpenAI's shape (its `BatchUsage`); null before any item exists.
+   * Switchyard does not track cached or reasoning tokens: their details read 0.
+   */
+  usage: OpenAIBatchUsage | null;
+  /**
+   * OpenAI names the one model that ran the batch. Switchyard routes each line on its own, so there may be several:
+   * each output line's `model` says which ran it, and this stays null.
+   */
+  model: null;
   /** Switchyard's own view of the batch underneath: its id, routes, usage and cost. */
   switchyard: {
     batch_id: string | null;
     routes: BatchView['routes'] | null;
     usage: BatchView['usage'] | null;
     cost_usd: number | null;
+  };
+}
+
+export interface OpenAIBatchUsage {
+  input_tokens: number;
+  input_tokens_details: { cached_tokens: number };
+  output_tokens: number;
+  output_tokens_details: { reasoning_tokens: number };
+  total_tokens: number;
+}
+
+function batchUsage(usage: BatchView['usage']): OpenAIBatchUsage {
+  return {
+    input_tokens: usage.inputTokens,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens: usage.outputTokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: usage.inputTokens + usage.outputTokens,
   };
 }
 
@@ -97,6 +125,7 @@ export function openAIBatchOf(rec: OpenAIBatchRecord, native: BatchView | null):
     metadata: rec.metadata,
     cancelling_at: seconds(rec.cancellingAt),
     expired_at: null as number | null,
+    model: null,
   };
   if (native === null) {
     return {
@@ -111,6 +140,7 @@ export function openAIBatchOf(rec: OpenAIBatchRecord, native: BatchView | null):
       failed_at: seconds(rec.createdAt),
       cancelled_at: null,
       request_counts: { total: rec.total, completed: 0, failed: 0 },
+      usage: null,
       switchyard: { batch_id: null, routes: null, usage: null, cost_usd: null },
     };
   }
@@ -145,6 +175,7 @@ export function openAIBatchOf(rec: OpenAIBatchRecord, native: BatchView | null):
       failed_at: validating ? null : isoSeconds(native.finishedAt),
       cancelled_at: null,
       request_counts: { total: rec.total, completed: 0, failed: 0 },
+      usage: null,
       switchyard: { batch_id: native.id, routes: null, usage: null, cost_usd: null },
     };
   }
@@ -178,6 +209,7 @@ export function openAIBatchOf(rec: OpenAIBatchRecord, native: BatchView | null):
     expired_at: status === 'expired' ? seconds(rec.expiredAt) : null,
     cancelled_at: status === 'cancelled' ? finishedAt : null,
     request_counts: { total: rec.total, completed: counts.completed, failed },
+    usage: batchUsage(native.usage),
     switchyard: { batch_id: native.id, routes: native.routes, usage: native.usage, cost_usd: native.cost.usd },
   };
 }
