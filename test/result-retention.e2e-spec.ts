@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI, { NotFoundError, toFile } from 'openai';
 import { useSystem } from './support/use-system.js';
+import { globalKeyPrefix } from '#libs/redis';
 
 /**
  * Issue 17 §2: a year of nightly jobs must not fill Redis. With RESULT_TTL the worker's retention sweep (a Job
@@ -113,5 +114,39 @@ describe('results retention (RESULT_TTL)', () => {
     expect(await gone(() => client.batches.retrieve(batch.id))).toBe(true);
     const listed = await client.batches.list();
     expect(listed.data.map((b) => b.id)).not.toContain(batch.id);
+  });
+
+  it('deletes an OpenAI batch nobody reads again with its Switchyard batch, and one that failed at creation', async () => {
+    const client = new OpenAI({ baseURL: `${sys.url}/openai/v1`, apiKey: KEY, maxRetries: 0 });
+    const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say yes.' }], max_tokens: 4 };
+    const upload = async (line: object) =>
+      client.files.create({
+        file: await toFile(Buffer.from(`${JSON.stringify(line)}\n`), 'in.jsonl'),
+        purpose: 'batch',
+      });
+    const create = async (fileId: string) =>
+      client.batches.create({
+        input_file_id: fileId,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+        metadata: { sensitivity: 'public' },
+      });
+    const ran = await create((await upload({ custom_id: 'q1', method: 'POST', url: '/v1/chat/completions', body })).id);
+    // Every line invalid: failed at once, with no Switchyard batch, its invalid lines kept in its record.
+    const failed = await create(
+      (await upload({ custom_id: 'bad', method: 'POST', url: '/v1/chat/completions', body: {} })).id,
+    );
+    expect(failed.status).toBe('failed');
+    // Watched through the native API only: no read of the OpenAI batches, which would drop them on the way.
+    await sys.client.withKey(KEY).waitFinished((ran as any).switchyard.batch_id);
+    const { redis, config } = sys.internals();
+    const record = (id: string) => `${globalKeyPrefix(config.prefix)}:oai:batch:${id}`;
+    const index = `${globalKeyPrefix(config.prefix)}:oai:batches`;
+    expect(await redis.exists(record(ran.id), record(failed.id))).toBe(2);
+    const until = Date.now() + 30_000;
+    while ((await redis.exists(record(ran.id), record(failed.id))) > 0 && Date.now() < until) await sleep(250);
+    expect(await redis.exists(record(ran.id), record(failed.id))).toBe(0);
+    expect(await redis.zscore(index, ran.id)).toBeNull();
+    expect(await redis.zscore(index, failed.id)).toBeNull();
   });
 });

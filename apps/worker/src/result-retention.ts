@@ -50,7 +50,7 @@ export class ResultRetention {
 
   async sweep(ttlMs: number): Promise<RetentionPass> {
     const pass = await this.retention.trim(ttlMs);
-    if (pass.trimmed + pass.stale > 0)
+    if (pass.trimmed + pass.stale + pass.openaiBatches > 0)
       this.log.log({ msg: 'finished batches past RESULT_TTL deleted', ttlMs, ...pass });
     return pass;
   }

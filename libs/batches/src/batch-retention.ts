@@ -1,5 +1,6 @@
 import type { RedisClient } from '#libs/redis';
 import type { BatchKeys } from './batch-keys.js';
+import type { OpenAIBatchRetention } from './openai/openai-retention.js';
 
 /** Batches looked at per page of the index, and item keys deleted per command (one slot: the batch's). */
 const PAGE = 200;
@@ -12,6 +13,8 @@ export interface RetentionPass {
   items: number;
   /** Index entries whose batch was already gone (a pass cut short by a crash, or deleted by hand). */
   stale: number;
+  /** OpenAI batch records (the OpenAI-compatible surface) that went with their Switchyard batch. */
+  openaiBatches: number;
 }
 
 /**
@@ -29,6 +32,8 @@ export class BatchRetention {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: BatchKeys,
+    /** Deletes the OpenAI batch records whose Switchyard batch is gone, after each pass. */
+    private readonly openai?: Pick<OpenAIBatchRetention, 'trim'>,
   ) {}
 
   /**
@@ -37,7 +42,7 @@ export class BatchRetention {
    * batch is never left half-deleted by that cap: one batch may take it past).
    */
   async trim(ttlMs: number, now = Date.now(), maxItems = 100_000): Promise<RetentionPass> {
-    const pass: RetentionPass = { trimmed: 0, items: 0, stale: 0 };
+    const pass: RetentionPass = { trimmed: 0, items: 0, stale: 0, openaiBatches: 0 };
     const cutoff = now - ttlMs;
     const unfinished = await this.redis.hgetall(this.keys.retentionTrimming());
     for (const [id, tenant] of Object.entries(unfinished)) {
@@ -63,6 +68,7 @@ export class BatchRetention {
       offset += ids.length - removed;
       if (ids.length < PAGE) break;
     }
+    pass.openaiBatches = (await this.openai?.trim(ttlMs, now)) ?? 0;
     return pass;
   }
 

@@ -25,6 +25,8 @@ import {
 } from './item-transitions.js';
 import { ProviderBacklog } from './provider-backlog.js';
 import { BatchRetention } from './batch-retention.js';
+import { OpenAIKeys } from './openai/openai-keys.js';
+import { OpenAIBatchRetention } from './openai/openai-retention.js';
 import { PendingIntakes } from './pending-intakes.js';
 
 // Where callers have always imported these from.
@@ -68,7 +70,11 @@ export class BatchStore {
     this.cancellation = new BatchCancel(redis, keys, this.transitions);
     this.backlogs = new ProviderBacklog(redis, keys);
     this.events = new BatchEvents(keys);
-    this.retention = new BatchRetention(redis, keys);
+    this.retention = new BatchRetention(
+      redis,
+      keys,
+      new OpenAIBatchRetention(redis, new OpenAIKeys(prefix), async (id) => (await redis.exists(keys.batch(id))) === 1),
+    );
     this.pending = new PendingIntakes(redis, keys);
   }
 

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { globalKeyPrefix, hashTag, type RedisClient } from '#libs/redis';
+import type { RedisClient } from '#libs/redis';
+import { OpenAIKeys } from './openai-keys.js';
+import { forgetOpenAIBatch } from './openai-retention.js';
 import {
   SENSITIVITY_LEVELS,
   isSensitivity,
@@ -85,13 +87,17 @@ const MAX_LIST = 100;
  * does the rest), as everything the API runs.
  */
 export class OpenAIBatches {
+  private readonly keys: OpenAIKeys;
+
   constructor(
     private readonly redis: RedisClient,
-    private readonly prefix: string,
+    prefix: string,
     private readonly intake: Pick<BatchIntake, 'submit' | 'cancel'>,
     private readonly store: Pick<BatchStore, 'get' | 'eachItem'>,
     private readonly limits: OpenAIBatchLimits,
-  ) {}
+  ) {
+    this.keys = new OpenAIKeys(prefix);
+  }
 
   async uploadFile(
     file: { filename: string; purpose: unknown; content: Buffer; expiresAfter?: unknown },
@@ -123,14 +129,14 @@ export class OpenAIBatches {
       ...(ttl !== null ? { expires_at: String(Math.floor((now + ttl) / 1000)) } : {}),
       ...(tenant ? { tenant } : {}),
     };
-    const multi = this.redis.multi().hset(this.fileKey(id), record).hset(this.fileKey(id), 'content', file.content);
+    const multi = this.redis.multi().hset(this.keys.file(id), record).hset(this.keys.file(id), 'content', file.content);
     // Redis deletes it then: an upload is only read when a batch is created from it.
-    if (ttl !== null) multi.pexpire(this.fileKey(id), ttl);
+    if (ttl !== null) multi.pexpire(this.keys.file(id), ttl);
     await multi.exec();
     // Indexed once written (another slot on a Cluster): a crash in between leaves an upload unlisted, never a
     // listed id without a file; an entry whose file expired is dropped when a listing meets it.
-    const index = this.redis.multi().zadd(this.filesIndexKey(), now, id);
-    if (tenant) index.zadd(this.filesIndexKey(tenant), now, id);
+    const index = this.redis.multi().zadd(this.keys.filesIndex(), now, id);
+    if (tenant) index.zadd(this.keys.filesIndex(tenant), now, id);
     await index.exec();
     return fileObject(record);
   }
@@ -151,7 +157,7 @@ export class OpenAIBatches {
   }> {
     const empty = { object: 'list' as const, data: [], first_id: null, last_id: null, has_more: false };
     if (opts.purpose !== undefined && opts.purpose !== 'batch') return empty;
-    const index = this.filesIndexKey(tenant);
+    const index = this.keys.filesIndex(tenant);
     const rank = (id: string) => (opts.order === 'desc' ? this.redis.zrevrank(index, id) : this.redis.zrank(index, id));
     let from = 0;
     if (opts.after !== undefined) {
@@ -170,7 +176,7 @@ export class OpenAIBatches {
     const records = await Promise.all(page.map((id) => this.uploaded(id, tenant)));
     records.forEach(([record], i) => (record ? data.push(fileObject(record)) : gone.push(page[i])));
     if (gone.length > 0) {
-      const prune = this.redis.multi().zrem(this.filesIndexKey(), ...gone);
+      const prune = this.redis.multi().zrem(this.keys.filesIndex(), ...gone);
       if (tenant) prune.zrem(index, ...gone);
       await prune.exec();
     }
@@ -230,7 +236,7 @@ export class OpenAIBatches {
    * reruns a finished batch), so it is counted once, by generating it, and the count kept beside the batch.
    */
   private async generatedBytes(batchId: string, kind: 'output' | 'errors'): Promise<number> {
-    const key = this.fileBytesKey(batchId);
+    const key = this.keys.fileBytes(batchId);
     const known = await this.redis.hget(key, kind);
     if (known !== null) return Number(known);
     const rec = await this.record(batchId);
@@ -253,9 +259,9 @@ export class OpenAIBatches {
     }
     const [record] = await this.uploaded(id, tenant);
     if (!record) return null;
-    await this.redis.del(this.fileKey(id));
-    const unindex = this.redis.multi().zrem(this.filesIndexKey(), id);
-    if (record.tenant) unindex.zrem(this.filesIndexKey(record.tenant), id);
+    await this.redis.del(this.keys.file(id));
+    const unindex = this.redis.multi().zrem(this.keys.filesIndex(), id);
+    if (record.tenant) unindex.zrem(this.keys.filesIndex(record.tenant), id);
     await unindex.exec();
     return { id, object: 'file', deleted: true };
   }
@@ -278,7 +284,7 @@ export class OpenAIBatches {
     idempotencyKey?: string,
   ): Promise<OpenAIBatch> {
     if (idempotencyKey === undefined) return this.create(body, tenant, now, `batch_${randomUUID()}`, charge);
-    const claim = this.idempotencyKey(tenant, idempotencyKey);
+    const claim = this.keys.idempotency(tenant, idempotencyKey);
     const id = `batch_${randomUUID()}`;
     // Claimed for the time a create takes, then kept a day once the batch is saved: a create that failed (a 400,
     // a crash) leaves the key free again once its claim lapses, not bound to a batch that does not exist.
@@ -426,7 +432,7 @@ export class OpenAIBatches {
     last_id: string | null;
     has_more: boolean;
   }> {
-    const index = tenant === undefined ? this.indexKey() : `${this.indexKey()}:tenant:${tenant}`;
+    const index = this.keys.batchIndex(tenant);
     let from = 0;
     if (after !== undefined) {
       const rank = await this.redis.zrevrank(index, after);
@@ -521,7 +527,7 @@ export class OpenAIBatches {
       'tenant',
       ...(withContent ? ['content'] : []),
     ];
-    const values = await this.redis.hmget(this.fileKey(id), ...fields);
+    const values = await this.redis.hmget(this.keys.file(id), ...fields);
     if (!values[0]) return [null, null];
     const record = Object.fromEntries(fields.map((f, i) => [f, values[i] ?? ''])) as Record<string, string>;
     if (tenant !== undefined && record.tenant !== tenant) return [null, null];
@@ -533,7 +539,7 @@ export class OpenAIBatches {
   }
 
   private async record(id: string): Promise<OpenAIBatchRecord | null> {
-    const raw = await this.redis.get(this.batchKey(id));
+    const raw = await this.redis.get(this.keys.batch(id));
     return raw ? (JSON.parse(raw) as OpenAIBatchRecord) : null;
   }
 
@@ -543,43 +549,14 @@ export class OpenAIBatches {
   }
 
   private async forget(rec: OpenAIBatchRecord): Promise<void> {
-    const multi = this.redis
-      .multi()
-      .del(this.batchKey(rec.id), this.fileBytesKey(rec.id))
-      .zrem(this.indexKey(), rec.id);
-    if (rec.tenant) multi.zrem(`${this.indexKey()}:tenant:${rec.tenant}`, rec.id);
-    await multi.exec();
+    await forgetOpenAIBatch(this.redis, this.keys, rec);
   }
 
   private async save(rec: OpenAIBatchRecord): Promise<void> {
-    const multi = this.redis.multi().set(this.batchKey(rec.id), JSON.stringify(rec));
-    multi.zadd(this.indexKey(), rec.createdAt, rec.id);
-    if (rec.tenant) multi.zadd(`${this.indexKey()}:tenant:${rec.tenant}`, rec.createdAt, rec.id);
+    const multi = this.redis.multi().set(this.keys.batch(rec.id), JSON.stringify(rec));
+    multi.zadd(this.keys.batchIndex(), rec.createdAt, rec.id);
+    if (rec.tenant) multi.zadd(this.keys.batchIndex(rec.tenant), rec.createdAt, rec.id);
     await multi.exec();
-  }
-
-  // On a Redis Cluster: a file (written alone) spreads by its id; the OpenAI batch records are written with
-  // their index in one MULTI, so they live under the deployment's global tag (docs/operations.md).
-  private fileKey(id: string): string {
-    return `${this.prefix}:sy:oai:file:${hashTag(id)}`;
-  }
-  private batchKey(id: string): string {
-    return `${globalKeyPrefix(this.prefix)}:oai:batch:${id}`;
-  }
-  /** Every upload (or one tenant's), scored by upload time: under the global tag, like the batch index. */
-  private filesIndexKey(tenant?: string): string {
-    const all = `${globalKeyPrefix(this.prefix)}:oai:files`;
-    return tenant === undefined ? all : `${all}:tenant:${tenant}`;
-  }
-  /** Sizes of a finished batch's generated files, by kind (under the batch record's tag, deleted with it). */
-  private fileBytesKey(batchId: string): string {
-    return `${this.batchKey(batchId)}:file-bytes`;
-  }
-  private indexKey(): string {
-    return `${globalKeyPrefix(this.prefix)}:oai:batches`;
-  }
-  private idempotencyKey(tenant: string | null, key: string): string {
-    return `${globalKeyPrefix(this.prefix)}:oai:idem:${tenant === null ? 'open' : `tenant:${tenant}`}:${key}`;
   }
 }
 

@@ -1,0 +1,38 @@
+import { globalKeyPrefix, hashTag } from '#libs/redis';
+
+/**
+ * The Redis keys of the OpenAI-compatible surface, under the deployment's prefix. On a Redis Cluster an upload
+ * (written alone) spreads by its id; the batch records are written with their index in one MULTI, so they and the
+ * indexes live under the deployment's global tag (docs/operations.md).
+ */
+export class OpenAIKeys {
+  private readonly global: string;
+
+  constructor(private readonly prefix: string) {
+    this.global = globalKeyPrefix(prefix);
+  }
+
+  file(id: string): string {
+    return `${this.prefix}:sy:oai:file:${hashTag(id)}`;
+  }
+  batch(id: string): string {
+    return `${this.global}:oai:batch:${id}`;
+  }
+  /** Sizes of a finished batch's generated files, by kind (deleted with the batch record). */
+  fileBytes(batchId: string): string {
+    return `${this.batch(batchId)}:file-bytes`;
+  }
+  /** Every batch (or one tenant's), scored by creation time. */
+  batchIndex(tenant?: string | null): string {
+    const all = `${this.global}:oai:batches`;
+    return tenant ? `${all}:tenant:${tenant}` : all;
+  }
+  /** Every upload (or one tenant's), scored by upload time. */
+  filesIndex(tenant?: string | null): string {
+    const all = `${this.global}:oai:files`;
+    return tenant ? `${all}:tenant:${tenant}` : all;
+  }
+  idempotency(tenant: string | null, key: string): string {
+    return `${this.global}:oai:idem:${tenant === null ? 'open' : `tenant:${tenant}`}:${key}`;
+  }
+}

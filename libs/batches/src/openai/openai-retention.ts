@@ -1,0 +1,74 @@
+import type { RedisClient } from '#libs/redis';
+import type { OpenAIKeys } from './openai-keys.js';
+import type { OpenAIBatchRecord } from './openai-shapes.js';
+
+/** Records looked at per page of the index. */
+const PAGE = 200;
+
+/** Deletes an OpenAI batch's record, its counted file sizes and its index entries. Idempotent. */
+export async function forgetOpenAIBatch(
+  redis: RedisClient,
+  keys: OpenAIKeys,
+  rec: Pick<OpenAIBatchRecord, 'id' | 'tenant'>,
+): Promise<void> {
+  const multi = redis.multi().del(keys.batch(rec.id), keys.fileBytes(rec.id)).zrem(keys.batchIndex(), rec.id);
+  if (rec.tenant) multi.zrem(keys.batchIndex(rec.tenant), rec.id);
+  await multi.exec();
+}
+
+/**
+ * The results retention for the OpenAI-compatible surface: an OpenAI batch goes with its Switchyard batch. Its
+ * record holds no results (they are read from the Switchyard batch), but it holds the file's invalid lines, and
+ * without this a record nobody read again stayed for ever — only a read found its Switchyard batch gone.
+ *
+ * A pass looks at the records created at least RESULT_TTL ago (none newer can qualify: a batch finishes after it
+ * is created) and deletes each whose Switchyard batch the batch retention has deleted, and each that never had
+ * one (every line invalid: `failed` when it was created). The global uploads index loses its entries of that
+ * age whose upload Redis has expired (RESULT_TTL after it was made at the latest). A tenant's uploads index is
+ * pruned when that tenant lists its files, as before: its expired uploads' tenants are no longer known here.
+ */
+export class OpenAIBatchRetention {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: OpenAIKeys,
+    /** Whether the Switchyard batch still exists. */
+    private readonly nativeExists: (nativeId: string) => Promise<boolean>,
+  ) {}
+
+  /** One pass; returns how many OpenAI batch records it deleted. */
+  async trim(ttlMs: number, now = Date.now()): Promise<number> {
+    const cutoff = now - ttlMs;
+    let forgotten = 0;
+    for (let offset = 0; ;) {
+      const ids = await this.redis.zrangebyscore(this.keys.batchIndex(), '-inf', cutoff, 'LIMIT', offset, PAGE);
+      let removed = 0;
+      for (const id of ids) {
+        const raw = await this.redis.get(this.keys.batch(id));
+        const rec = raw ? (JSON.parse(raw) as OpenAIBatchRecord) : null;
+        if (rec && rec.nativeId !== null && (await this.nativeExists(rec.nativeId))) continue;
+        // No record: an index entry left by hand (its tenant's entry cannot be found from here).
+        await forgetOpenAIBatch(this.redis, this.keys, rec ?? { id, tenant: null });
+        removed += 1;
+        if (rec) forgotten += 1;
+      }
+      // Entries removed from this page shift the rest forward: the next page starts after the ones kept.
+      offset += ids.length - removed;
+      if (ids.length < PAGE) break;
+    }
+    await this.trimUploadsIndex(cutoff);
+    return forgotten;
+  }
+
+  /** Drops the global uploads index's entries of uploads made before the cutoff whose file Redis has expired. */
+  private async trimUploadsIndex(cutoff: number): Promise<void> {
+    for (let offset = 0; ;) {
+      const ids = await this.redis.zrangebyscore(this.keys.filesIndex(), '-inf', cutoff, 'LIMIT', offset, PAGE);
+      const gone: string[] = [];
+      // One key at a time: on a Cluster each upload lives in its own slot.
+      for (const id of ids) if (!(await this.redis.exists(this.keys.file(id)))) gone.push(id);
+      if (gone.length > 0) await this.redis.zrem(this.keys.filesIndex(), ...gone);
+      offset += ids.length - gone.length;
+      if (ids.length < PAGE) break;
+    }
+  }
+}
