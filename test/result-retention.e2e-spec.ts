@@ -116,8 +116,13 @@ describe('results retention (RESULT_TTL)', () => {
     expect(listed.data.map((b) => b.id)).not.toContain(batch.id);
   });
 
-  it('deletes an OpenAI batch nobody reads again with its Switchyard batch, and one that failed at creation', async () => {
-    const client = new OpenAI({ baseURL: `${sys.url}/openai/v1`, apiKey: KEY, maxRetries: 0 });
+  it('deletes an OpenAI batch nobody reads again with its Switchyard batch, one that failed at creation, and expired uploads from the indexes', async () => {
+    // A tenant's key: its uploads are listed in its own index as well as the global one.
+    const key = await sys.client
+      .withKey(KEY)
+      .request('POST', '/v1/keys', { name: 'retention-tenant', scopes: ['submit', 'read'], tenant: 'acme' });
+    expect(key.status).toBe(201);
+    const client = new OpenAI({ baseURL: `${sys.url}/openai/v1`, apiKey: key.json.secret, maxRetries: 0 });
     const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say yes.' }], max_tokens: 4 };
     const upload = async (line: object) =>
       client.files.create({
@@ -131,7 +136,8 @@ describe('results retention (RESULT_TTL)', () => {
         completion_window: '24h',
         metadata: { sensitivity: 'public' },
       });
-    const ran = await create((await upload({ custom_id: 'q1', method: 'POST', url: '/v1/chat/completions', body })).id);
+    const input = await upload({ custom_id: 'q1', method: 'POST', url: '/v1/chat/completions', body });
+    const ran = await create(input.id);
     // Every line invalid: failed at once, with no Switchyard batch, its invalid lines kept in its record.
     const failed = await create(
       (await upload({ custom_id: 'bad', method: 'POST', url: '/v1/chat/completions', body: {} })).id,
@@ -148,5 +154,11 @@ describe('results retention (RESULT_TTL)', () => {
     expect(await redis.exists(record(ran.id), record(failed.id))).toBe(0);
     expect(await redis.zscore(index, ran.id)).toBeNull();
     expect(await redis.zscore(index, failed.id)).toBeNull();
+    // The uploads (expired 2 s after they were made) leave both uploads indexes, with nobody listing them.
+    const uploads = `${globalKeyPrefix(config.prefix)}:oai:files`;
+    for (const files of [uploads, `${uploads}:tenant:acme`]) {
+      while ((await redis.zscore(files, input.id)) !== null && Date.now() < until) await sleep(250);
+      expect(await redis.zscore(files, input.id)).toBeNull();
+    }
   });
 });

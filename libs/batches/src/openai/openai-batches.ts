@@ -136,7 +136,7 @@ export class OpenAIBatches {
     // Indexed once written (another slot on a Cluster): a crash in between leaves an upload unlisted, never a
     // listed id without a file; an entry whose file expired is dropped when a listing meets it.
     const index = this.redis.multi().zadd(this.keys.filesIndex(), now, id);
-    if (tenant) index.zadd(this.keys.filesIndex(tenant), now, id);
+    if (tenant) index.zadd(this.keys.filesIndex(tenant), now, id).sadd(this.keys.uploadTenants(), tenant);
     await index.exec();
     return fileObject(record);
   }

@@ -32,6 +32,10 @@ export class OpenAIKeys {
     const all = `${this.global}:oai:files`;
     return tenant ? `${all}:tenant:${tenant}` : all;
   }
+  /** The tenants that have uploaded a file (one entry each): the retention prunes each one's uploads index. */
+  uploadTenants(): string {
+    return `${this.global}:oai:files:tenants`;
+  }
   idempotency(tenant: string | null, key: string): string {
     return `${this.global}:oai:idem:${tenant === null ? 'open' : `tenant:${tenant}`}:${key}`;
   }

@@ -23,9 +23,9 @@ export async function forgetOpenAIBatch(
  *
  * A pass looks at the records created at least RESULT_TTL ago (none newer can qualify: a batch finishes after it
  * is created) and deletes each whose Switchyard batch the batch retention has deleted, and each that never had
- * one (every line invalid: `failed` when it was created). The global uploads index loses its entries of that
- * age whose upload Redis has expired (RESULT_TTL after it was made at the latest). A tenant's uploads index is
- * pruned when that tenant lists its files, as before: its expired uploads' tenants are no longer known here.
+ * one (every line invalid: `failed` when it was created). The uploads indexes (the global one and each uploading
+ * tenant's) lose their entries of that age whose upload Redis has expired (RESULT_TTL after it was made at the
+ * latest).
  */
 export class OpenAIBatchRetention {
   constructor(
@@ -55,18 +55,24 @@ export class OpenAIBatchRetention {
       offset += ids.length - removed;
       if (ids.length < PAGE) break;
     }
-    await this.trimUploadsIndex(cutoff);
+    await this.trimUploadIndexes(cutoff);
     return forgotten;
   }
 
-  /** Drops the global uploads index's entries of uploads made before the cutoff whose file Redis has expired. */
-  private async trimUploadsIndex(cutoff: number): Promise<void> {
+  /** Drops the uploads indexes' entries (the global one and each tenant's) of uploads Redis has expired. */
+  private async trimUploadIndexes(cutoff: number): Promise<void> {
+    await this.trimUploadIndex(this.keys.filesIndex(), cutoff);
+    for (const tenant of await this.redis.smembers(this.keys.uploadTenants()))
+      await this.trimUploadIndex(this.keys.filesIndex(tenant), cutoff);
+  }
+
+  private async trimUploadIndex(index: string, cutoff: number): Promise<void> {
     for (let offset = 0; ;) {
-      const ids = await this.redis.zrangebyscore(this.keys.filesIndex(), '-inf', cutoff, 'LIMIT', offset, PAGE);
+      const ids = await this.redis.zrangebyscore(index, '-inf', cutoff, 'LIMIT', offset, PAGE);
       const gone: string[] = [];
       // One key at a time: on a Cluster each upload lives in its own slot.
       for (const id of ids) if (!(await this.redis.exists(this.keys.file(id)))) gone.push(id);
-      if (gone.length > 0) await this.redis.zrem(this.keys.filesIndex(), ...gone);
+      if (gone.length > 0) await this.redis.zrem(index, ...gone);
       offset += ids.length - gone.length;
       if (ids.length < PAGE) break;
     }
