@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { sleep } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
+import { globalKeyPrefix } from '#libs/redis';
 
 /**
  * A nightly migration over a repository (here every 1.5 s) submits only what changed: each file whose
@@ -142,6 +143,17 @@ describe('scheduled migrations over a repository', () => {
     const retried = await firstRunAfter(Date.parse(failedBatch.finishedAt));
     expect(retried).toMatchObject({ submitted: 1, skippedUnchanged: 2 });
     expect(await itemIds(retried.batchId)).toEqual(['src/c.js']);
+
+    // A file deleted from the repository leaves the remembered hashes at the next run (they would grow for ever).
+    const { redis, config } = sys.internals();
+    const remembered = `${globalKeyPrefix(config.prefix)}:schedule:nightly-esm:hashes`;
+    expect(await redis.hexists(remembered, 'src/a.js')).toBe(1);
+    git('rm', '-q', 'src/a.js');
+    git('commit', '-qm', 'remove a');
+    const afterRemoval = await firstRunAfter(Date.now());
+    expect(afterRemoval).toMatchObject({ submitted: 1, skippedUnchanged: 1 });
+    expect(await redis.hexists(remembered, 'src/a.js')).toBe(0);
+    expect(await redis.hexists(remembered, 'src/b.js')).toBe(1);
 
     const view = (await sys.client.request('GET', '/v1/schedules/nightly-esm')).json;
     expect(view.runs.length).toBeGreaterThanOrEqual(5);

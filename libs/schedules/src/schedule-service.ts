@@ -215,6 +215,13 @@ export class ScheduleService {
       throw err;
     }
     const known = await this.store.fileHashes(name);
+    // A path the selection no longer has is forgotten: over years of renames its hash would stay for ever, and a
+    // file that comes back is new to the schedule.
+    const present = new Set(read.files.map((f) => f.path));
+    await this.store.forgetFileHashes(
+      name,
+      Object.keys(known).filter((path) => !present.has(path)),
+    );
     const hashes: Record<string, string> = {};
     const changed = read.files.filter((f) => {
       const hash = migrationInputHash(migrationInstruction(template.task), f.content);

@@ -68,6 +68,11 @@ export class ScheduleStore {
     return this.redis.hgetall(this.hashesKey(name));
   }
 
+  /** Forgets remembered hashes of paths the repository no longer has (deleted, renamed, or no longer selected). */
+  async forgetFileHashes(name: string, paths: readonly string[]): Promise<void> {
+    if (paths.length > 0) await this.redis.hdel(this.hashesKey(name), ...paths);
+  }
+
   /**
    * The input hashes of the files a run submitted, kept until its batch finishes: only then is it known
    * which completed (and may be skipped next time) and which failed (and must be retried).
