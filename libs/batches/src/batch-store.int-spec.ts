@@ -180,6 +180,12 @@ describe('BatchStore (real Redis)', () => {
     expect(batch?.routes).toEqual({ local: 2, cloud: 1 });
   });
 
+  it('leaves nothing behind when cancelling a batch that is gone (deleted by the retention meanwhile)', async () => {
+    expect(await store.cancel('no-such-batch')).toEqual([]);
+    expect(await store.exists('no-such-batch')).toBe(false);
+    expect(await store.isCancelRequested('no-such-batch')).toBe(false);
+  });
+
   it('records that a queued item was deferred, and not of one that has started', async () => {
     const { id } = await newBatch([
       { ...meta, itemId: 'a', route: route('local'), workTokens: 1 },
