@@ -136,26 +136,28 @@ describe('results retention (RESULT_TTL)', () => {
         completion_window: '24h',
         metadata: { sensitivity: 'public' },
       });
+    const { redis, config } = sys.internals();
+    const uploads = `${globalKeyPrefix(config.prefix)}:oai:files`;
     const input = await upload({ custom_id: 'q1', method: 'POST', url: '/v1/chat/completions', body });
+    for (const files of [uploads, `${uploads}:tenant:acme`]) expect(await redis.zscore(files, input.id)).not.toBeNull();
     const ran = await create(input.id);
     // Every line invalid: failed at once, with no Switchyard batch, its invalid lines kept in its record.
     const failed = await create(
       (await upload({ custom_id: 'bad', method: 'POST', url: '/v1/chat/completions', body: {} })).id,
     );
     expect(failed.status).toBe('failed');
-    // Watched through the native API only: no read of the OpenAI batches, which would drop them on the way.
-    await sys.client.withKey(KEY).waitFinished((ran as any).switchyard.batch_id);
-    const { redis, config } = sys.internals();
     const record = (id: string) => `${globalKeyPrefix(config.prefix)}:oai:batch:${id}`;
     const index = `${globalKeyPrefix(config.prefix)}:oai:batches`;
+    // Both records exist now (checked at once: the failed one may go 2 s after it was made).
     expect(await redis.exists(record(ran.id), record(failed.id))).toBe(2);
+    // Watched through the native API only: no read of the OpenAI batches, which would drop them on the way.
+    await sys.client.withKey(KEY).waitFinished((ran as any).switchyard.batch_id);
     const until = Date.now() + 30_000;
     while ((await redis.exists(record(ran.id), record(failed.id))) > 0 && Date.now() < until) await sleep(250);
     expect(await redis.exists(record(ran.id), record(failed.id))).toBe(0);
     expect(await redis.zscore(index, ran.id)).toBeNull();
     expect(await redis.zscore(index, failed.id)).toBeNull();
     // The uploads (expired 2 s after they were made) leave both uploads indexes, with nobody listing them.
-    const uploads = `${globalKeyPrefix(config.prefix)}:oai:files`;
     for (const files of [uploads, `${uploads}:tenant:acme`]) {
       while ((await redis.zscore(files, input.id)) !== null && Date.now() < until) await sleep(250);
       expect(await redis.zscore(files, input.id)).toBeNull();
