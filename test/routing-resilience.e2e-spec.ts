@@ -105,14 +105,18 @@ describe('routing resilience', () => {
       return routingEnv(double, { LOCAL_TOKENS_PER_SEC: '2000' });
     });
 
-    // Items the watchdog leaves (too late for the cloud too) run locally one after another: on a loaded
-    // machine that is seconds each, hence the long waits.
+    // The window holds what one sequence runs in 30 s on any machine from a few times faster than this one to many
+    // times slower (40 items of ~2 s each here): the router, believing the model 10× faster, queues all 40 locally;
+    // the first run to finish tells it the real speed (a first measurement replaces the configured one), and the
+    // watchdog moves the waiting tail to the cloud while the cloud can still make it. With 4 items due in 7 s, as
+    // before, a loaded machine ran the first one past the deadline before any measurement, and moved none.
     it('moves a waiting local item that will now miss its deadline to a cleared cloud provider, exactly once', async () => {
       const { client } = sys;
       const blocker = await client.request('POST', '/v1/batches', docs('restricted', 'P1D', 'blocker', 1, BIG));
-      const b = await client.request('POST', '/v1/batches', docs('public', 'PT7S', 'later', 4, BIG));
+      const n = 40;
+      const b = await client.request('POST', '/v1/batches', docs('public', 'PT30S', 'later', n, BIG));
       const routedFirst = (await client.request('GET', `/v1/batches/${b.json.id}/items`)).json.items;
-      expect(routedFirst.map((i: any) => i.route.target)).toEqual(['local', 'local', 'local', 'local']);
+      expect(routedFirst.map((i: any) => i.route.target)).toEqual(Array(n).fill('local'));
 
       const done = await client.waitFinished(b.json.id, 150_000);
       expect(done.status).toBe('completed');
