@@ -126,6 +126,10 @@ describe('the OpenAI-compatible batch API', () => {
     const one = sent.find((b) => b.messages.at(-1).content === 'one');
     expect(one).toMatchObject({ temperature: 0.2, seed: 7, stop: ['END'], max_tokens: 16 });
     expect(one.messages).toEqual(ask('one').messages);
+    // Cancelling a finished batch is a 409 the SDK raises at once: told not to retry it (it retries a 409 unless told).
+    const late = await client.batches.cancel(done.id, { maxRetries: 2 }).catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(OpenAI.ConflictError);
+    expect((late as InstanceType<typeof OpenAI.ConflictError>).headers.get('x-should-retry')).toBe('false');
     // The same batch, seen through the native API: one source of truth.
     const native = await sys.client.withKey(KEY).request('GET', `/v1/batches/${(done as any).switchyard.batch_id}`);
     expect(native.json).toMatchObject({ kind: 'chat', counts: { completed: 2 } });

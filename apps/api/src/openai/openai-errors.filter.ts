@@ -39,6 +39,8 @@ export class OpenAIErrorsFilter implements ExceptionFilter {
   catch(err: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     if (err instanceof OpenAIRequestError) {
+      // The SDKs retry a 409 (twice, with backoff) unless told: cancelling a finished batch will not succeed later.
+      res.setHeader('x-should-retry', String(err.retryable));
       res.status(err.status).json(openAIError(err.status, err.message, err.param, err.code ?? undefined));
       return;
     }

@@ -25,7 +25,6 @@ import {
   type OpenAIBatchRecord,
 } from './openai-shapes.js';
 
-/** A request the OpenAI surface refuses, in the terms OpenAI's error body uses (`{error: {message, type, param, code}}`). */
 /** How long a create holds its Idempotency-Key while it runs, and how long the key answers its batch after. */
 const IDEMPOTENCY_CLAIM_MS = 60_000;
 const IDEMPOTENCY_KEEP_MS = 24 * 3600_000;
@@ -35,12 +34,18 @@ const IDEMPOTENCY_KEEP_MS = 24 * 3600_000;
  */
 const FILE_BYTES_KEEP_MS = 24 * 3600_000;
 
+/** A request the OpenAI surface refuses, in the terms OpenAI's error body uses (`{error: {message, type, param, code}}`). */
 export class OpenAIRequestError extends Error {
   constructor(
     readonly status: 400 | 404 | 409 | 413 | 422,
     message: string,
     readonly param: string | null = null,
     readonly code: string | null = null,
+    /**
+     * Whether the same request may succeed if sent again (sent as `x-should-retry`, which the openai SDKs obey).
+     * They retry a 409 on their own otherwise; only a create whose Idempotency-Key is still being used can.
+     */
+    readonly retryable = false,
   ) {
     super(message);
     this.name = 'OpenAIRequestError';
@@ -306,6 +311,7 @@ export class OpenAIBatches {
         'a batch with this Idempotency-Key is still being created: retry',
         'idempotency-key',
         'idempotency_key_in_use',
+        true,
       );
     const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     if (rec.inputFileId !== b.input_file_id)
