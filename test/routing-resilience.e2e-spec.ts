@@ -105,16 +105,18 @@ describe('routing resilience', () => {
       return routingEnv(double, { LOCAL_TOKENS_PER_SEC: '2000' });
     });
 
-    // The window holds what one sequence runs in 30 s on any machine from a few times faster than this one to many
-    // times slower (40 items of ~2 s each here): the router, believing the model 10× faster, queues all 40 locally;
-    // the first run to finish tells it the real speed (a first measurement replaces the configured one), and the
-    // watchdog moves the waiting tail to the cloud while the cloud can still make it. With 4 items due in 7 s, as
-    // before, a loaded machine ran the first one past the deadline before any measurement, and moved none.
+    // Robust to this machine's speed: 40 items of ~360 work tokens (about 1.8 s each here) due in 12 s. The router,
+    // believing the model 10x faster, queues all of them locally; the first run to finish tells it the real speed
+    // (a first measurement replaces the configured one), and the watchdog moves the waiting tail to the cloud at
+    // once (the deadline is inside its escalation lead). That holds for runs from 0.3 s (40 of them still miss 12 s)
+    // to about 11 s (the first one ends while the cloud can still make it). The test had 4 items due in 7 s: about
+    // 7.2 s of local work here, so a run a little faster than usual finished all four in time and moved none (it
+    // failed so on a quiet machine), and a first run much slower would have ended past the deadline.
     it('moves a waiting local item that will now miss its deadline to a cleared cloud provider, exactly once', async () => {
       const { client } = sys;
       const blocker = await client.request('POST', '/v1/batches', docs('restricted', 'P1D', 'blocker', 1, BIG));
       const n = 40;
-      const b = await client.request('POST', '/v1/batches', docs('public', 'PT30S', 'later', n, BIG));
+      const b = await client.request('POST', '/v1/batches', docs('public', 'PT12S', 'later', n, BIG));
       const routedFirst = (await client.request('GET', `/v1/batches/${b.json.id}/items`)).json.items;
       expect(routedFirst.map((i: any) => i.route.target)).toEqual(Array(n).fill('local'));
 
