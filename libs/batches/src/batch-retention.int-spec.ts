@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { BatchKeys } from './batch-keys.js';
 import { BatchStore, type NewItem } from './batch-store.js';
+import { OpenAIKeys } from './openai/openai-keys.js';
 
 const DAY = 86_400_000;
 const meta = {
@@ -108,5 +109,37 @@ describe('BatchRetention (real Redis)', () => {
     expect(second).toMatchObject({ trimmed: 1, items: 5 });
     expect(await store.get(a)).toBeNull();
     expect(await store.get(b)).toBeNull();
+  });
+
+  it('deletes an OpenAI batch record with its Switchyard batch, not while that batch is written or still validating', async () => {
+    const oai = new OpenAIKeys(prefix);
+    const old = Date.now() - 3 * DAY;
+    const record = async (id: string, nativeId: string | null) => {
+      const rec = { id, nativeId, tenant: 'acme', createdAt: old, lineErrors: [] };
+      await redis
+        .multi()
+        .set(oai.batch(id), JSON.stringify(rec))
+        .zadd(oai.batchIndex(), old, id)
+        .zadd(oai.batchIndex('acme'), old, id)
+        .exec();
+    };
+    const written = await batch(1, old, null);
+    const validating = randomUUID();
+    await redis.hset(keys.intake(validating), 'status', 'validating');
+    const gone = randomUUID();
+    await record('batch_written', written);
+    await record('batch_validating', validating);
+    await record('batch_gone', gone);
+    await record('batch_failed', null);
+    const pass = await store.retention.trim(DAY);
+    expect(pass.openaiBatches).toBe(2);
+    const left = await redis.zrange(oai.batchIndex(), 0, -1);
+    expect(left.sort()).toEqual(['batch_validating', 'batch_written']);
+    expect(await redis.zrange(oai.batchIndex('acme'), 0, -1)).toEqual(expect.arrayContaining(left));
+    expect(await redis.exists(oai.batch('batch_gone'), oai.batch('batch_failed'))).toBe(0);
+    // Once its intake record is gone with no batch written (it failed and expired), the record goes too.
+    await redis.del(keys.intake(validating));
+    expect((await store.retention.trim(DAY)).openaiBatches).toBe(1);
+    expect(await redis.zrange(oai.batchIndex(), 0, -1)).toEqual(['batch_written']);
   });
 });

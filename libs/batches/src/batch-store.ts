@@ -73,7 +73,13 @@ export class BatchStore {
     this.retention = new BatchRetention(
       redis,
       keys,
-      new OpenAIBatchRetention(redis, new OpenAIKeys(prefix), async (id) => (await redis.exists(keys.batch(id))) === 1),
+      // A batch still validating (accepted, not yet expanded by a worker) has its intake record and no hash yet: it
+      // exists too. Both keys carry the batch's hash tag, so one EXISTS asks for both on a Cluster.
+      new OpenAIBatchRetention(
+        redis,
+        new OpenAIKeys(prefix),
+        async (id) => (await redis.exists(keys.batch(id), keys.intake(id))) > 0,
+      ),
     );
     this.pending = new PendingIntakes(redis, keys);
   }

@@ -31,7 +31,7 @@ export class OpenAIBatchRetention {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: OpenAIKeys,
-    /** Whether the Switchyard batch still exists. */
+    /** Whether the Switchyard batch still exists (written, or accepted and still validating). */
     private readonly nativeExists: (nativeId: string) => Promise<boolean>,
   ) {}
 
