@@ -42,7 +42,10 @@ export async function writeModelAtomically(
   await mkdir(dirname(target), { recursive: true });
   const temporary = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    const generated = await generateRandomLlamaModel(temporary, preset, { seed, name: `random-llama-${preset}` });
+    const generated = await generateRandomLlamaModel(temporary, preset, {
+      seed,
+      name: `random-llama-chatml-${preset}`,
+    });
     await rename(temporary, target);
     return { ...generated, path: target };
   } catch (error) {

@@ -67,7 +67,12 @@ export function isLlamaPreset(name: string): name is LlamaPreset {
 
 export interface GenerateOptions {
   seed?: number;
-  /** Name stored in general.name; defaults to "random-llama". */
+  /**
+   * Name stored in general.name; defaults to "random-llama-chatml". node-llama-cpp's resolveChatWrapper ranks
+   * its chat wrappers by the model's name before testing which one renders the model's Jinja template alike, so
+   * a name that says the template family (ChatML, as CHATML_TEMPLATE) has it test ChatML first: measured here,
+   * 15–110 ms instead of 0.9–1.3 s of CPU in every process that loads the model (each API and worker start).
+   */
   name?: string;
 }
 
@@ -92,7 +97,7 @@ const CHATML_TEMPLATE =
 export async function generateRandomLlamaModel(
   outPath: string,
   shape: LlamaShape | LlamaPreset,
-  { seed = DEFAULT_MODEL_SEED, name = 'random-llama' }: GenerateOptions = {},
+  { seed = DEFAULT_MODEL_SEED, name = 'random-llama-chatml' }: GenerateOptions = {},
 ): Promise<GeneratedModel> {
   const resolved: LlamaShape = typeof shape === 'string' ? LLAMA_PRESETS[shape] : shape;
   validateShape(resolved);
