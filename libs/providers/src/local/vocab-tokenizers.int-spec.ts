@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { getLlama, resolveChatWrapper } from 'node-llama-cpp';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { LocalModelProvider } from './local-model-provider.js';
 import { VocabTokenizers } from './vocab-tokenizers.js';
@@ -28,6 +29,37 @@ describe('VocabTokenizers (the generated tiny model, vocabulary only)', () => {
     // And what the engine then reads: all of the rendered prompt but the last token, whose logits give the first answer token.
     const run = await provider.complete({ itemRef: 'i', sensitivity: 'public', system, prompt, maxTokens: 2 });
     expect(run.usage.inputTokens).toBe(counted! - 1);
+  });
+
+  it('counts as a tokenizer that remembers nothing would, item after item of one batch', async () => {
+    // The reference: the model's chat template rendered and tokenized afresh, the way node-llama-cpp does.
+    const llama = await getLlama({ gpu: false, build: 'never', maxThreads: 1 });
+    const model = await llama.loadModel({ modelPath: await ensureGeneratedModel('tiny'), vocabOnly: true });
+    try {
+      const wrapper = resolveChatWrapper(model);
+      const fresh = (sys: string, text: string) =>
+        wrapper
+          .generateContextState({
+            chatHistory: [
+              ...(sys ? [{ type: 'system' as const, text: sys }] : []),
+              { type: 'user', text },
+              { type: 'model', response: [] },
+            ],
+          })
+          .contextText.tokenize(model.tokenizer).length;
+      const texts = [
+        ...Array.from({ length: 50 }, (_, i) => `${prompt} #${i}`),
+        ' leading and trailing spaces ',
+        'text that names <|im_end|> and <|im_start|>user markers',
+        '',
+        prompt.repeat(60), // longer than what is remembered
+      ];
+      for (const sys of [system, '', system.toUpperCase()])
+        for (const text of [...texts, ...texts]) expect(tokenizers.count(sys, text)).toBe(fresh(sys, text));
+    } finally {
+      await model.dispose();
+      await llama.dispose();
+    }
   });
 
   it('counts for the model an item is pinned to, and answers null for a model it has not opened', () => {
