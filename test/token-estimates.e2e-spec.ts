@@ -18,8 +18,12 @@ describe('token estimates', () => {
     items: Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: `${tag}-${i}: a short note.` })),
   });
 
+  // The model is pinned to Llama 3's layout (LOCAL_CHAT_WRAPPER), not its file's ChatML template: intake and the
+  // engine agree below only if both lay prompts out as configured (Llama 3's headers are plain text to this
+  // vocabulary, ChatML's markers single tokens). Every other e2e system runs the default, `auto`.
   const sys = useSystem(async () => ({
     LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+    LOCAL_CHAT_WRAPPER: 'llama3',
     MAX_OUTPUT_TOKENS: '64',
   }));
 

@@ -25,7 +25,11 @@ export class IntakeTokenizer implements OnModuleInit, OnModuleDestroy {
     try {
       // The worker runs the generated demo model where none is configured; its file is the same here.
       const paths = await Promise.all(
-        models.map(async (m) => ({ name: m.name, modelPath: m.modelPath ?? (await ensureGeneratedModel('tiny')) })),
+        models.map(async (m) => ({
+          name: m.name,
+          modelPath: m.modelPath ?? (await ensureGeneratedModel('tiny')),
+          chatWrapper: m.chatWrapper,
+        })),
       );
       const tokenizers = await VocabTokenizers.open(paths);
       this.tokenizers = tokenizers;

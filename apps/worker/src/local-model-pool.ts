@@ -138,6 +138,7 @@ export class LocalModelPool {
           contextSize: model.contextSize,
           sequences: n,
           llama,
+          chatWrapper: model.chatWrapper,
         });
         if (n !== plan.sequences)
           plan = {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { loadConfig } from './app-config.js';
+import { resolvableChatWrapperTypeNames } from 'node-llama-cpp';
+import { CHAT_WRAPPER_NAMES, loadConfig } from './app-config.js';
 
 describe('loadConfig', () => {
   it('has working defaults: one local model, no cloud provider', () => {
@@ -131,5 +132,25 @@ describe('loadConfig', () => {
       ['big', 4, 0.1],
       ['small', 'auto', 0.03],
     ]);
+  });
+
+  it('lays prompts out as the model file says unless LOCAL_CHAT_WRAPPER or a model pins a wrapper', () => {
+    expect(loadConfig({}).localModels[0].chatWrapper).toBe('auto');
+    expect(loadConfig({ LOCAL_CHAT_WRAPPER: 'llama3.1' }).localModels[0].chatWrapper).toBe('llama3.1');
+    const c = loadConfig({
+      LOCAL_CHAT_WRAPPER: 'chatML',
+      LOCAL_MODELS: JSON.stringify({ a: { path: '/a.gguf', chatWrapper: 'mistral' }, b: { path: '/b.gguf' } }),
+    });
+    expect(c.localModels.map((m) => m.chatWrapper)).toEqual(['mistral', 'chatML']);
+    expect(() => loadConfig({ LOCAL_CHAT_WRAPPER: 'llama4' })).toThrow(/^LOCAL_CHAT_WRAPPER: expected one of auto, /);
+    expect(() =>
+      loadConfig({ LOCAL_MODELS: JSON.stringify({ a: { path: '/a.gguf', chatWrapper: 'template' } }) }),
+    ).toThrow(/^LOCAL_MODELS\.a\.chatWrapper: expected one of auto, /);
+  });
+
+  it("offers node-llama-cpp's chat wrappers, all but the one that needs templates of its own", () => {
+    expect([...CHAT_WRAPPER_NAMES].sort()).toEqual(
+      resolvableChatWrapperTypeNames.filter((name) => name !== 'template').sort(),
+    );
   });
 });

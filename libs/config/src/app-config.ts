@@ -27,7 +27,40 @@ export interface LocalModelConfig {
   tokensPerSecDefault: number;
   /** Amortized hardware + power, so local work reports a cost too. */
   price: Price;
+  /**
+   * How prompts are laid out for the model (LOCAL_CHAT_WRAPPER): 'auto' matches the GGUF's own chat template to
+   * one of node-llama-cpp's wrappers, else uses it as Jinja; a wrapper name pins it (a file with no template,
+   * or one node-llama-cpp misreads); 'jinjaTemplate' uses the file's own template as it is.
+   */
+  chatWrapper: ChatWrapperName;
 }
+
+/**
+ * node-llama-cpp's chat wrappers a model may be pinned to (its resolvableChatWrapperTypeNames, less 'template',
+ * which needs templates of its own). A spec in libs/providers holds this list to node-llama-cpp's.
+ */
+export const CHAT_WRAPPER_NAMES = [
+  'auto',
+  'general',
+  'deepSeek',
+  'qwen',
+  'llama3.2-lightweight',
+  'llama3.1',
+  'llama3',
+  'llama2Chat',
+  'mistral',
+  'alpacaChat',
+  'functionary',
+  'chatML',
+  'falconChat',
+  'gemma4',
+  'gemma',
+  'harmony',
+  'muse',
+  'seed',
+  'jinjaTemplate',
+] as const;
+export type ChatWrapperName = (typeof CHAT_WRAPPER_NAMES)[number];
 
 /** The engine all local models of a worker share. */
 export interface LocalEngineConfig {
@@ -189,7 +222,7 @@ const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
 /**
  * LOCAL_MODELS (JSON: name → {path, contextSize, sequences, maxSequences, tokensPerSec, priceInputPerM,
- * priceOutputPerM}) or, without it, one model from LOCAL_MODEL_PATH and the LOCAL_* defaults.
+ * priceOutputPerM, chatWrapper}) or, without it, one model from LOCAL_MODEL_PATH and the LOCAL_* defaults.
  */
 function localModels(e: EnvReader): LocalModelConfig[] {
   const defaults = {
@@ -200,6 +233,7 @@ function localModels(e: EnvReader): LocalModelConfig[] {
         : e.int('LOCAL_SEQUENCES', 0, 0, 256) || ('auto' as const),
     maxSequences: e.int('LOCAL_MAX_SEQUENCES', 0, 0, 256) || null,
     tokensPerSecDefault: e.number('LOCAL_TOKENS_PER_SEC', 20, 0.001),
+    chatWrapper: e.oneOf('LOCAL_CHAT_WRAPPER', CHAT_WRAPPER_NAMES, 'auto'),
     price: {
       inputPerMTokUsd: e.number('LOCAL_PRICE_INPUT_PER_M', 0.01),
       outputPerMTokUsd: e.number('LOCAL_PRICE_OUTPUT_PER_M', 0.03),
@@ -245,6 +279,9 @@ function localModels(e: EnvReader): LocalModelConfig[] {
     if (seq !== undefined && seq !== 'auto' && !(Number.isInteger(seq) && (seq as number) >= 1)) {
       throw new ConfigError(`${where}.sequences`, '"auto" or a positive integer', String(seq));
     }
+    const wrapper = m.chatWrapper;
+    if (wrapper !== undefined && !CHAT_WRAPPER_NAMES.includes(wrapper as ChatWrapperName))
+      throw new ConfigError(`${where}.chatWrapper`, `one of ${CHAT_WRAPPER_NAMES.join(', ')}`, String(wrapper));
     return {
       name,
       modelPath: m.path,
@@ -252,6 +289,7 @@ function localModels(e: EnvReader): LocalModelConfig[] {
       sequences: (seq as number | 'auto' | undefined) ?? defaults.sequences,
       maxSequences: m.maxSequences === undefined ? defaults.maxSequences : num('maxSequences', 1, 1),
       tokensPerSecDefault: num('tokensPerSec', defaults.tokensPerSecDefault, 0.001),
+      chatWrapper: (wrapper as ChatWrapperName | undefined) ?? defaults.chatWrapper,
       price: {
         inputPerMTokUsd: num('priceInputPerM', defaults.price.inputPerMTokUsd, 0),
         outputPerMTokUsd: num('priceOutputPerM', defaults.price.outputPerMTokUsd, 0),

@@ -1,6 +1,8 @@
 // The face of libs/config: what other libs, the apps and the tests use. Import it as '#libs/config'.
 export {
+  CHAT_WRAPPER_NAMES,
   loadConfig,
+  type ChatWrapperName,
   type AppConfig,
   type CallbacksConfig,
   type CloudProviderConfig,

@@ -9,7 +9,6 @@ import {
   type LlamaGrammar,
   LlamaChatSession,
   getLlama,
-  resolveChatWrapper,
 } from 'node-llama-cpp';
 import {
   type ChatCall,
@@ -22,6 +21,7 @@ import { boundedJsonSchema } from './bounded-json-schema.js';
 import { classifyEngineError } from './engine-errors.js';
 import { linkSignals, providerStopController } from './linked-signal.js';
 import { SequencePool } from './sequence-pool.js';
+import { chatWrapperFor, type ChatWrapperChoice } from './chat-wrapper.js';
 import { chatHistory, renderedPromptTokens, systemHistory } from './rendered-prompt.js';
 
 export interface LocalModelOptions {
@@ -40,6 +40,8 @@ export interface LocalModelOptions {
   name?: string;
   /** A Llama shared by several models in one process; the provider then leaves it open on close(). */
   llama?: Llama;
+  /** How prompts are laid out (chatWrapperFor); default 'auto', from the file's own chat template. */
+  chatWrapper?: ChatWrapperChoice;
 }
 
 /**
@@ -119,7 +121,7 @@ export class LocalModelProvider implements InferenceProvider {
         threads: opts.threads,
       });
       // Resolved once from the model's own chat template (ChatML, Llama 3, Qwen, ...).
-      const chatWrapper = resolveChatWrapper(model);
+      const chatWrapper = chatWrapperFor(model, opts.chatWrapper);
       return new LocalModelProvider({ llama, model, context, chatWrapper, name, ownsLlama: !opts.llama });
     } catch (error) {
       await model?.dispose().catch(() => undefined);

@@ -67,6 +67,36 @@ describe('VocabTokenizers (the generated tiny model, vocabulary only)', () => {
     expect(tokenizers.count(system, prompt, 'elsewhere')).toBeNull();
   });
 
+  it('lays prompts out with the wrapper the model is pinned to, as the worker running it does', async () => {
+    const modelPath = await ensureGeneratedModel('tiny');
+    const choices = ['llama3', 'jinjaTemplate'] as const;
+    const pinned = await VocabTokenizers.open(
+      choices.map((chatWrapper) => ({ name: chatWrapper, modelPath, chatWrapper })),
+    );
+    try {
+      for (const chatWrapper of choices) {
+        const running = await LocalModelProvider.load({
+          modelPath,
+          threads: 1,
+          contextSize: 256,
+          sequences: 1,
+          gpu: false,
+          chatWrapper,
+        });
+        try {
+          expect(pinned.count(system, prompt, chatWrapper)).toBe(running.promptTokens(system, prompt));
+        } finally {
+          await running.close();
+        }
+      }
+      // Llama 3's headers are not ChatML's markers; the file's own template as Jinja has no BOS before it.
+      const counts = [tokenizers.count(system, prompt), ...choices.map((c) => pinned.count(system, prompt, c))];
+      expect(new Set(counts).size).toBe(3);
+    } finally {
+      await pinned.close();
+    }
+  });
+
   it('refuses to open a file that is not there', async () => {
     await expect(VocabTokenizers.open([{ name: 'missing', modelPath: '/nonexistent/model.gguf' }])).rejects.toThrow();
   });

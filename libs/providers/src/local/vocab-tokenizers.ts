@@ -1,4 +1,5 @@
-import { type ChatWrapper, type Llama, type LlamaModel, getLlama, resolveChatWrapper } from 'node-llama-cpp';
+import { type ChatWrapper, type Llama, type LlamaModel, getLlama } from 'node-llama-cpp';
+import { chatWrapperFor, type ChatWrapperChoice } from './chat-wrapper.js';
 import { renderedPromptTokens, systemHistory } from './rendered-prompt.js';
 
 interface Vocabulary {
@@ -19,16 +20,21 @@ export class VocabTokenizers {
     private readonly defaultModel: string,
   ) {}
 
-  /** Opens every model in `models` (name → GGUF path); the first is the default for unpinned items. */
-  static async open(models: ReadonlyArray<{ name: string; modelPath: string }>): Promise<VocabTokenizers> {
+  /**
+   * Opens every model in `models` (name → GGUF path, and the chat wrapper its worker lays prompts out with); the
+   * first is the default for unpinned items.
+   */
+  static async open(
+    models: ReadonlyArray<{ name: string; modelPath: string; chatWrapper?: ChatWrapperChoice }>,
+  ): Promise<VocabTokenizers> {
     if (models.length === 0) throw new Error('VocabTokenizers needs at least one model');
     // The CPU build and no threads of its own: tokenizing evaluates nothing.
     const llama = await getLlama({ gpu: false, build: 'never', maxThreads: 1 });
     const vocabularies = new Map<string, Vocabulary>();
     try {
-      for (const { name, modelPath } of models) {
+      for (const { name, modelPath, chatWrapper } of models) {
         const model = await llama.loadModel({ modelPath, vocabOnly: true });
-        vocabularies.set(name, { model, chatWrapper: resolveChatWrapper(model) });
+        vocabularies.set(name, { model, chatWrapper: chatWrapperFor(model, chatWrapper) });
       }
     } catch (error) {
       for (const v of vocabularies.values()) await v.model.dispose().catch(() => undefined);
