@@ -50,6 +50,8 @@ describe('local model pools', () => {
       device: 'cpu',
       status: 'consuming',
       queue: 'inference-local.alpha',
+      // The generated model's ChatML template, matched by node-llama-cpp (LOCAL_CHAT_WRAPPER left at auto).
+      chatWrapper: 'ChatML',
     });
     expect(alpha.memory.totalBytes).toBe(totalmem());
     expect(alpha.memory.freeBytes).toBeGreaterThan(0);

@@ -28,6 +28,8 @@ describe('token estimates', () => {
   }));
 
   it('learns per task kind what the tokenizer counts and how long answers run, and quotes with the correction', async () => {
+    const [pool] = (await sys.client.request('GET', '/v1/pools')).json.pools.filter((p: any) => p.target === 'local');
+    expect(pool.chatWrapper).toBe('Llama 3'); // as pinned, not the file's ChatML
     const fresh = await sys.client.request('GET', '/v1/providers');
     const untaught = { input: { ratio: 1, samples: 0 }, output: { ratio: 1, samples: 0 } };
     expect(fresh.json.tokenEstimates.summarize).toEqual(untaught);

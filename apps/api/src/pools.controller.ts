@@ -62,6 +62,7 @@ export class PoolsController {
             memory: p.memory,
             model: p.model,
             modelBytes: p.modelBytes,
+            ...(p.chatWrapper && { chatWrapper: p.chatWrapper }),
             status: p.status,
             reason: p.reason,
             sequences: { max: p.sequences, active: p.activeSequences, busy: p.busy },

@@ -26,6 +26,7 @@ export type PoolDescription = Pick<
   | 'deviceNames'
   | 'memory'
   | 'modelBytes'
+  | 'chatWrapper'
   | 'status'
   | 'reason'
   | 'sequences'

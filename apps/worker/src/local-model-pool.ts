@@ -213,6 +213,7 @@ export class LocalModelPool {
       deviceNames: this.device.names,
       memory: { totalBytes: this.memory.totalBytes, freeBytes: this.memory.freeBytes },
       modelBytes: p?.modelBytes ?? this.estimate.modelBytes,
+      ...(p && { chatWrapper: p.chatWrapperName }),
       status: p ? 'consuming' : 'does-not-fit',
       reason: this.plan.reason,
       sequences: p?.sequences ?? 0,

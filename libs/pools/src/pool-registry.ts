@@ -32,6 +32,11 @@ export interface PoolHeartbeat {
   /** Bytes of model weights on the device (local pools). */
   modelBytes: number | null;
   /**
+   * How a node-llama-cpp pool lays its model's prompts out: the chat wrapper's name ("ChatML", "Llama 3", "Jinja
+   * template", …), what LOCAL_CHAT_WRAPPER pinned or `auto` matched to the file's template. Absent elsewhere.
+   */
+  chatWrapper?: string;
+  /**
    * 'does-not-fit': the model does not fit in the device's memory; the pool does not consume. 'loading': the
    * pool is loading its model and will consume at `expectedReadyAt`; 'restarting': it stopped cleanly and is
    * expected back then (issue 19). 'unreachable': an engine pool whose engine does not answer; it takes no jobs.

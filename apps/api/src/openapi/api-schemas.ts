@@ -374,6 +374,10 @@ const ANSWERS = {
         provider: z.string(),
         host: z.string(),
         status: z.string(),
+        chatWrapper: z.string().optional().meta({
+          description:
+            "A node-llama-cpp pool: how it lays prompts out (the chat wrapper's name), as LOCAL_CHAT_WRAPPER pinned or auto matched",
+        }),
         sequences: z.object({ max: z.number().int(), active: z.number().int(), busy: z.number().int() }),
         tokensPerSec: z.number().nullable(),
         queueDepth: z.object({ waiting: z.number().int(), active: z.number().int() }).nullable(),

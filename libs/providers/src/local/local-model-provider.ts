@@ -87,6 +87,11 @@ export class LocalModelProvider implements InferenceProvider {
   private readonly model: LlamaModel;
   private readonly context: LlamaContext;
   private readonly chatWrapper: ChatWrapper;
+
+  /** How prompts are laid out for the model: node-llama-cpp's name for the chat wrapper in use ("ChatML", …). */
+  get chatWrapperName(): string {
+    return this.chatWrapper.wrapperName;
+  }
   private readonly ownsLlama: boolean;
 
   private constructor({ llama, model, context, chatWrapper, name, ownsLlama }: LoadedModel) {
