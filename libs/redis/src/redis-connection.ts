@@ -81,8 +81,9 @@ export function openRedis(topology: RedisTopology, opts: OpenRedisOptions): Redi
   const t = configuredTopology(topology);
   const common: RedisOptions = { maxRetriesPerRequest: opts.maxRetriesPerRequest, lazyConnect: opts.lazyConnect };
   // Commands sent in one tick leave in one write (ioredis auto-pipelining), in order: an item's reads and writes
-  // sent at once (Promise.all) cost one syscall, not one each (issue 17 §1: bench:queue measured 3-4% less worker
-  // CPU an item, 9% less Redis CPU). Not on a Cluster, whose own pipelining per slot is not what was measured.
+  // sent at once (Promise.all) cost one syscall, not one each (issue 17 §1: strace over a bench:queue run counted
+  // the worker's socket writes per item down from 5.9 to 3.5; its CPU per item moved within bench noise). Not on a
+  // Cluster, whose own pipelining per slot is not what was measured.
   const pipelined: RedisOptions = { ...common, enableAutoPipelining: true };
   switch (t.kind) {
     case 'standalone':
