@@ -37,7 +37,7 @@ export interface LocalModelConfig {
 
 /**
  * node-llama-cpp's chat wrappers a model may be pinned to (its resolvableChatWrapperTypeNames, less 'template',
- * which needs templates of its own). A spec in libs/providers holds this list to node-llama-cpp's.
+ * which needs templates of its own). app-config.spec.ts holds this list to node-llama-cpp's.
  */
 export const CHAT_WRAPPER_NAMES = [
   'auto',
