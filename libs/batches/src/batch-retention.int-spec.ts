@@ -115,10 +115,12 @@ describe('BatchRetention (real Redis)', () => {
     const oai = new OpenAIKeys(prefix);
     const old = Date.now() - 3 * DAY;
     const record = async (id: string, nativeId: string | null) => {
-      const rec = { id, nativeId, tenant: 'acme', createdAt: old, lineErrors: [] };
+      const rec = { id, nativeId, tenant: 'acme', createdAt: old, invalidLines: 1 };
+      const lineError = { line: 2, customId: 'bad', code: 'invalid_request', message: 'x', param: 'body' };
       await redis
         .multi()
         .set(oai.batch(id), JSON.stringify(rec))
+        .rpush(oai.lineErrors(id), JSON.stringify(lineError))
         .zadd(oai.batchIndex(), old, id)
         .zadd(oai.batchIndex('acme'), old, id)
         .exec();
@@ -137,6 +139,9 @@ describe('BatchRetention (real Redis)', () => {
     expect(left.sort()).toEqual(['batch_validating', 'batch_written']);
     expect(await redis.zrange(oai.batchIndex('acme'), 0, -1)).toEqual(expect.arrayContaining(left));
     expect(await redis.exists(oai.batch('batch_gone'), oai.batch('batch_failed'))).toBe(0);
+    // Its invalid lines, kept beside the record, go with it.
+    expect(await redis.exists(oai.lineErrors('batch_gone'), oai.lineErrors('batch_failed'))).toBe(0);
+    expect(await redis.exists(oai.lineErrors('batch_written'), oai.lineErrors('batch_validating'))).toBe(2);
     // Once its intake record is gone with no batch written (it failed and expired), the record goes too.
     await redis.del(keys.intake(validating));
     expect((await store.retention.trim(DAY)).openaiBatches).toBe(1);

@@ -33,6 +33,8 @@ const IDEMPOTENCY_KEEP_MS = 24 * 3600_000;
  * covers a client's polling and download; the count goes sooner with its batch (retention).
  */
 const FILE_BYTES_KEEP_MS = 24 * 3600_000;
+/** Invalid lines written or read per command: a file may hold OPENAI_BATCH_MAX_LINES of them. */
+const LINE_ERRORS_PAGE = 1000;
 
 /** A request the OpenAI surface refuses, in the terms OpenAI's error body uses (`{error: {message, type, param, code}}`). */
 export class OpenAIRequestError extends Error {
@@ -375,8 +377,7 @@ export class OpenAIBatches {
       createdAt: now,
       expiresAt: now + window.ms,
       total,
-      lineErrors: errors,
-      failure: items.length === 0 ? errors : null,
+      invalidLines: errors.length,
       cancellingAt: null,
       expiredAt: null,
     };
@@ -400,8 +401,8 @@ export class OpenAIBatches {
         throw new OpenAIRequestError(400, `${first.field} ${first.message}`, first.field);
       }
     }
-    await this.save(rec);
-    return openAIBatchOf(rec, await this.native(rec));
+    await this.save(rec, errors);
+    return openAIBatchOf(rec, await this.native(rec), items.length === 0 ? errors : []);
   }
 
   /**
@@ -423,7 +424,8 @@ export class OpenAIBatches {
       await this.intake.cancel(native.id);
       native = await this.native(rec);
     }
-    return openAIBatchOf(rec, native);
+    // No Switchyard batch and not forgotten: no line was valid, and the batch lists them as its errors.
+    return openAIBatchOf(rec, native, native === null ? await this.allLineErrors(rec) : []);
   }
 
   /** Newest first, after the batch `after` names (OpenAI's cursor), at most `limit` (1–100, default 20). */
@@ -479,7 +481,7 @@ export class OpenAIBatches {
   }
 
   private async *lines(rec: OpenAIBatchRecord, kind: 'output' | 'errors'): AsyncGenerator<string> {
-    if (kind === 'errors') for (const e of rec.lineErrors) yield `${JSON.stringify(invalidLine(rec, e))}\n`;
+    if (kind === 'errors') for await (const e of this.lineErrors(rec)) yield `${JSON.stringify(invalidLine(rec, e))}\n`;
     if (!rec.nativeId) return;
     for await (const item of this.store.eachItem(rec.nativeId) as AsyncIterable<ItemView>) {
       const line = itemLine(rec, item);
@@ -558,8 +560,33 @@ export class OpenAIBatches {
     await forgetOpenAIBatch(this.redis, this.keys, rec);
   }
 
-  private async save(rec: OpenAIBatchRecord): Promise<void> {
+  /** The input file's invalid lines, in line order, a page at a time. */
+  private async *lineErrors(rec: OpenAIBatchRecord): AsyncGenerator<LineError> {
+    if (rec.lineErrors) {
+      yield* rec.lineErrors;
+      return;
+    }
+    if (rec.invalidLines === 0) return;
+    for (let from = 0; ; from += LINE_ERRORS_PAGE) {
+      const page = await this.redis.lrange(this.keys.lineErrors(rec.id), from, from + LINE_ERRORS_PAGE - 1);
+      for (const raw of page) yield JSON.parse(raw) as LineError;
+      if (page.length < LINE_ERRORS_PAGE) return;
+    }
+  }
+
+  private async allLineErrors(rec: OpenAIBatchRecord): Promise<LineError[]> {
+    const all: LineError[] = [];
+    for await (const e of this.lineErrors(rec)) all.push(e);
+    return all;
+  }
+
+  /** The record, and with the first save the input file's invalid lines beside it, in one MULTI. */
+  private async save(rec: OpenAIBatchRecord, lineErrors: readonly LineError[] = []): Promise<void> {
     const multi = this.redis.multi().set(this.keys.batch(rec.id), JSON.stringify(rec));
+    for (let i = 0; i < lineErrors.length; i += LINE_ERRORS_PAGE) {
+      const page = lineErrors.slice(i, i + LINE_ERRORS_PAGE).map((e) => JSON.stringify(e));
+      multi.rpush(this.keys.lineErrors(rec.id), ...page);
+    }
     multi.zadd(this.keys.batchIndex(), rec.createdAt, rec.id);
     if (rec.tenant) multi.zadd(this.keys.batchIndex(rec.tenant), rec.createdAt, rec.id);
     await multi.exec();

@@ -18,6 +18,13 @@ export class OpenAIKeys {
   batch(id: string): string {
     return `${this.global}:oai:batch:${id}`;
   }
+  /**
+   * The input file's invalid lines of a batch, one JSON `LineError` per list entry in line order; written with the
+   * record, deleted with it. Kept out of the record, which every retrieve reads whole.
+   */
+  lineErrors(batchId: string): string {
+    return `${this.batch(batchId)}:line-errors`;
+  }
   /** Sizes of a finished batch's generated files, by kind (deleted with the batch record). */
   fileBytes(batchId: string): string {
     return `${this.batch(batchId)}:file-bytes`;

@@ -5,20 +5,23 @@ import type { OpenAIBatchRecord } from './openai-shapes.js';
 /** Records looked at per page of the index. */
 const PAGE = 200;
 
-/** Deletes an OpenAI batch's record, its counted file sizes and its index entries. Idempotent. */
+/** Deletes an OpenAI batch's record, its invalid lines, its counted file sizes and its index entries. Idempotent. */
 export async function forgetOpenAIBatch(
   redis: RedisClient,
   keys: OpenAIKeys,
   rec: Pick<OpenAIBatchRecord, 'id' | 'tenant'>,
 ): Promise<void> {
-  const multi = redis.multi().del(keys.batch(rec.id), keys.fileBytes(rec.id)).zrem(keys.batchIndex(), rec.id);
+  const multi = redis
+    .multi()
+    .del(keys.batch(rec.id), keys.lineErrors(rec.id), keys.fileBytes(rec.id))
+    .zrem(keys.batchIndex(), rec.id);
   if (rec.tenant) multi.zrem(keys.batchIndex(rec.tenant), rec.id);
   await multi.exec();
 }
 
 /**
  * The results retention for the OpenAI-compatible surface: an OpenAI batch goes with its Switchyard batch. Its
- * record holds no results (they are read from the Switchyard batch), but it holds the file's invalid lines, and
+ * record holds no results (they are read from the Switchyard batch), but the file's invalid lines are kept beside it, and
  * without this a record nobody read again stayed for ever — only a read found its Switchyard batch gone.
  *
  * A pass looks at the records created at least RESULT_TTL ago (none newer can qualify: a batch finishes after it

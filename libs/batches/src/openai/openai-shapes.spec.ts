@@ -21,8 +21,7 @@ const rec = (over: Partial<OpenAIBatchRecord> = {}): OpenAIBatchRecord => ({
   createdAt: 1_000_000,
   expiresAt: 4_600_000,
   total: 3,
-  lineErrors: [{ line: 3, customId: 'bad', code: 'invalid_request', message: 'x', param: 'body' }],
-  failure: null,
+  invalidLines: 1,
   cancellingAt: null,
   expiredAt: null,
   ...over,
@@ -112,7 +111,7 @@ describe("an OpenAI batch's status, counts and files", () => {
 
   it('is failed with its errors when no line was valid', () => {
     const failure = [{ line: 1, customId: null, code: 'invalid_json', message: 'line is not valid JSON', param: null }];
-    expect(openAIBatchOf(rec({ nativeId: null, failure, total: 1 }), null)).toMatchObject({
+    expect(openAIBatchOf(rec({ nativeId: null, invalidLines: 1, total: 1 }), null, failure)).toMatchObject({
       status: 'failed',
       errors: { object: 'list', data: [{ code: 'invalid_json', line: 1, param: null }] },
     });

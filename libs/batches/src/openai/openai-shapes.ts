@@ -18,10 +18,16 @@ export interface OpenAIBatchRecord {
   expiresAt: number;
   /** Lines in the input file (valid or not). */
   total: number;
-  /** The input lines' numbers of the items, in item order (item i came from line lines[i]). */
-  lineErrors: LineError[];
-  /** Why the whole batch failed (no valid line), as OpenAI's `errors`. */
-  failure: LineError[] | null;
+  /**
+   * How many of the input file's lines were invalid. Their errors are kept beside the record, not in it
+   * (`OpenAIKeys.lineErrors`): every retrieve reads the record, and only the error file and a failed batch's
+   * `errors` need them. Absent from records written before; those hold `lineErrors` instead.
+   */
+  invalidLines?: number;
+  /** The invalid lines, in records written before they moved beside the record (read where present). */
+  lineErrors?: LineError[];
+  /** The same lines again when none was valid, in records written before (no longer written or read). */
+  failure?: LineError[] | null;
   cancellingAt: number | null;
   /** When the window passed with items unfinished: those were cancelled and end as batch_expired. */
   expiredAt: number | null;
@@ -113,7 +119,12 @@ const isoSeconds = (iso: string | null): number | null => (iso === null ? null :
  * lifecycle read from the items' counts, request_counts over every line of the input file (an invalid
  * line counts as failed), and the output and error files once the batch has finished.
  */
-export function openAIBatchOf(rec: OpenAIBatchRecord, native: BatchView | null): OpenAIBatch {
+export function openAIBatchOf(
+  rec: OpenAIBatchRecord,
+  native: BatchView | null,
+  /** The input file's invalid lines: a batch with no valid line (`native` null) lists them as its `errors`. */
+  failure: readonly LineError[] = [],
+): OpenAIBatch {
   const base = {
     id: rec.id,
     object: 'batch' as const,
@@ -130,7 +141,7 @@ export function openAIBatchOf(rec: OpenAIBatchRecord, native: BatchView | null):
   if (native === null) {
     return {
       ...base,
-      errors: rec.failure ? { object: 'list', data: rec.failure.map(errorEntry) } : null,
+      errors: failure.length > 0 ? { object: 'list', data: failure.map(errorEntry) } : null,
       status: 'failed',
       output_file_id: null,
       error_file_id: null,

@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { ChatItemInput } from '#libs/domain';
+import { BatchStore } from '../batch-store.js';
+import type { LineError } from './batch-lines.js';
+import { OpenAIBatches } from './openai-batches.js';
+import { OpenAIKeys } from './openai-keys.js';
+import { errorFileId, type OpenAIBatchRecord } from './openai-shapes.js';
+
+const LIMITS = {
+  maxFileBytes: 50 * 1024 * 1024,
+  maxLines: 50_000,
+  maxLineBytes: 64 * 1024,
+  maxOutputTokens: 256,
+  defaultSensitivity: 'internal' as const,
+  localModels: ['tiny'],
+  resultTtlMs: null,
+};
+
+const valid = (id: string) =>
+  JSON.stringify({
+    custom_id: id,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: 'm', messages: [{ role: 'user', content: `hello ${id}` }], max_tokens: 4 },
+  });
+const invalid = (id: string) =>
+  JSON.stringify({
+    custom_id: id,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: 'm', messages: [{ role: 'wizard', content: `hello ${id}` }] },
+  });
+
+/**
+ * The input file's invalid lines live beside the OpenAI batch record, not in it: every retrieve and list reads the
+ * record, and a file of many invalid lines made each one parse them all (a 10,000-line file: 1.5 MB per read).
+ */
+describe('OpenAIBatches: invalid lines beside the record (real Redis)', () => {
+  let redis: Redis;
+  let store: BatchStore;
+  let batches: OpenAIBatches;
+  let keys: OpenAIKeys;
+  const prefix = `t-${randomUUID().slice(0, 8)}`;
+  /** The Switchyard batch the next create's valid lines become: written here, completed at once. */
+  const submitted: ChatItemInput[][] = [];
+  let submit: (submission: { items: ChatItemInput[] }) => Promise<{ id: string }>;
+
+  beforeAll(() => {
+    redis = new Redis(process.env.REDIS_URL!);
+    store = new BatchStore(redis, prefix);
+    keys = new OpenAIKeys(prefix);
+    submit = async (submission) => {
+      submitted.push(submission.items);
+      const now = Date.now();
+      const { id } = await store.create(
+        { kind: 'chat', sensitivity: 'internal', deadlineAt: now + 3600_000, task: { chat: true }, createdAt: now },
+        submission.items.map((item) => ({
+          itemId: item.id,
+          sensitivity: 'internal' as const,
+          pii: { declared: 'internal' as const, categories: [], raised: false },
+          route: { target: 'local' as const, provider: 'tiny', model: 'tiny', reason: 'test', at: '' },
+          workTokens: 10,
+        })),
+      );
+      for (let i = 0; i < submission.items.length; i++) {
+        await store.transition(id, i, ['queued'], 'running', {}, now);
+        await store.transition(id, i, ['running'], 'completed', { result: 'ok', outputTokens: 1 }, now + 1);
+      }
+      return { id };
+    };
+    batches = new OpenAIBatches(redis, prefix, { submit, cancel: async () => undefined } as never, store, LIMITS);
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  async function create(lines: string[]) {
+    const file = await batches.uploadFile(
+      { filename: 'in.jsonl', purpose: 'batch', content: Buffer.from(lines.join('\n')) },
+      null,
+    );
+    return batches.createBatch(
+      { input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' },
+      null,
+    );
+  }
+
+  async function errorLines(batchId: string): Promise<Array<{ custom_id: string | null; error: { line: number } }>> {
+    const content = await batches.fileContent(errorFileId(batchId), undefined);
+    const text: string[] = [];
+    for await (const chunk of content!) text.push(chunk);
+    return text
+      .join('')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+  }
+
+  it('keeps the record small however many lines were invalid, and lists every one in the error file, in order', async () => {
+    const lines = Array.from({ length: 2_503 }, (_, i) => (i % 1000 === 7 ? valid(`ok-${i}`) : invalid(`bad-${i}`)));
+    const created = await create(lines);
+    expect(submitted.at(-1)!.map((i) => i.id)).toEqual(['ok-7', 'ok-1007', 'ok-2007']);
+    expect(await redis.strlen(keys.batch(created.id))).toBeLessThan(1_000);
+    expect(await redis.llen(keys.lineErrors(created.id))).toBe(2_500);
+
+    const done = await batches.getBatch(created.id, undefined);
+    expect(done).toMatchObject({ status: 'completed', request_counts: { total: 2_503, completed: 3, failed: 2_500 } });
+    const errors = await errorLines(created.id);
+    const expected = lines.flatMap((l, i) => (i % 1000 === 7 ? [] : [{ custom_id: `bad-${i}`, line: i + 1 }]));
+    expect(errors.map((e) => ({ custom_id: e.custom_id, line: e.error.line }))).toEqual(expected);
+  });
+
+  it('a batch with no valid line is failed and lists all of them as its errors, on create and on every read', async () => {
+    const lines = Array.from({ length: 1_201 }, (_, i) => invalid(`bad-${i}`));
+    const created = await create(lines);
+    expect(created.status).toBe('failed');
+    expect(await redis.strlen(keys.batch(created.id))).toBeLessThan(1_000);
+    for (const batch of [created, await batches.getBatch(created.id, undefined)]) {
+      expect(batch!.errors!.data.map((e) => e.line)).toEqual(lines.map((_, i) => i + 1));
+      expect(batch!.errors!.data[0]).toMatchObject({ code: 'invalid_request', param: 'body.messages[0].role' });
+    }
+  });
+
+  it('reads the records written before, which held their invalid lines themselves', async () => {
+    const lineError = (line: number): LineError => ({
+      line,
+      customId: `old-${line}`,
+      code: 'invalid_request',
+      message: 'x',
+      param: 'body',
+    });
+    const base = {
+      inputFileId: 'file-x',
+      endpoint: '/v1/chat/completions',
+      completionWindow: '24h',
+      metadata: null,
+      tenant: null,
+      createdAt: Date.now(),
+      expiresAt: Date.now() + 3600_000,
+      cancellingAt: null,
+      expiredAt: null,
+    };
+    const failedId = `batch_${randomUUID()}`;
+    const failed: OpenAIBatchRecord = {
+      ...base,
+      id: failedId,
+      nativeId: null,
+      total: 2,
+      lineErrors: [lineError(1), lineError(2)],
+      failure: [lineError(1), lineError(2)],
+    };
+    await redis.set(keys.batch(failedId), JSON.stringify(failed));
+    expect((await batches.getBatch(failedId, undefined))!.errors!.data.map((e) => e.line)).toEqual([1, 2]);
+
+    const { id: nativeId } = await submit({
+      items: [{ id: 'ok', body: { messages: [{ role: 'user', content: 'x' }] } }] as never,
+    });
+    const mixedId = `batch_${randomUUID()}`;
+    const mixed: OpenAIBatchRecord = {
+      ...base,
+      id: mixedId,
+      nativeId,
+      total: 3,
+      lineErrors: [lineError(2), lineError(3)],
+      failure: null,
+    };
+    await redis.set(keys.batch(mixedId), JSON.stringify(mixed));
+    expect(await batches.getBatch(mixedId, undefined)).toMatchObject({
+      status: 'completed',
+      request_counts: { total: 3, completed: 1, failed: 2 },
+    });
+    expect((await errorLines(mixedId)).map((e) => e.error.line)).toEqual([2, 3]);
+  });
+});
