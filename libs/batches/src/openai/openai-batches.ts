@@ -450,11 +450,9 @@ export class OpenAIBatches {
     const take = Math.max(1, Math.min(MAX_LIST, limit));
     // By rank, not by creation time: batches created in the same millisecond are neither skipped nor repeated.
     const ids = await this.redis.zrevrange(index, from, from + take);
-    const data: OpenAIBatch[] = [];
-    for (const id of ids.slice(0, take)) {
-      const batch = await this.getBatch(id, tenant);
-      if (batch) data.push(batch);
-    }
+    // Read together (one pipelined burst on the connection), not one batch's round trips after another's.
+    const read = await Promise.all(ids.slice(0, take).map((id) => this.getBatch(id, tenant)));
+    const data = read.filter((batch): batch is OpenAIBatch => batch !== null);
     return {
       object: 'list',
       data,
