@@ -35,6 +35,16 @@ describe('the lines of an OpenAI batch input file', () => {
     });
   });
 
+  it('reads a file as Windows tools write it: a byte-order mark first, CRLF line ends', () => {
+    const check = parseBatchLines(`\uFEFF${line('a', body)}\r\n${line('b', body)}\r\n\r\n`, limits);
+    expect(check).toMatchObject({ ok: true, lines: { items: [{ id: 'a' }, { id: 'b' }], errors: [], total: 2 } });
+    // A mark anywhere but the start is the line's own content, and JSON does not allow it.
+    expect(parseBatchLines(`${line('a', body)}\n\uFEFF${line('b', body)}`, limits)).toMatchObject({
+      ok: true,
+      lines: { items: [{ id: 'a' }], errors: [{ line: 2, code: 'invalid_json' }] },
+    });
+  });
+
   it('names the line and field of each invalid line, and keeps the valid ones', () => {
     const content = [
       line('x', { ...body, logprobs: true }),

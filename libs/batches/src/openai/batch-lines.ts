@@ -54,7 +54,10 @@ export function batchLineSchema(limits: Pick<LineLimits, 'maxOutputTokens'>) {
  */
 export function parseBatchLines(content: string, limits: LineLimits): LinesCheck {
   const line = batchLineSchema(limits);
-  const raw = content.split('\n');
+  // A byte-order mark, as Windows editors and spreadsheet exports write at the start of a UTF-8 file, is not part
+  // of the first line (a UTF-8 decoder drops it; Buffer's does not). CRLF line ends parse as they are: JSON.parse
+  // takes the \r for whitespace.
+  const raw = content.replace(/^\uFEFF/, '').split('\n');
   const nonBlank = raw.filter((l) => l.trim() !== '').length;
   if (nonBlank === 0) return { ok: false, message: 'the input file holds no request' };
   if (nonBlank > limits.maxLines)
