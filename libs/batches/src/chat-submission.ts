@@ -56,7 +56,7 @@ export function chatBodySchema(limits: ChatBodyLimits) {
     ],
     { error: 'must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", ...}' },
   );
-  return z
+  const body = z
     .strictObject({
       messages: z
         .array(
@@ -92,5 +92,19 @@ export function chatBodySchema(limits: ChatBodyLimits) {
           path: ['messages', body.messages.length - 1, 'role'],
           message: "the last message must be the user's",
         });
-    }) satisfies z.ZodType<ChatBody, unknown>;
+    });
+  // A field set to null is a field left out, as OpenAI's API reads a request (the SDKs type the optional fields
+  // `T | null`, and Python code writing lines from dicts sends None): dropped before the check, so `"seed": null`
+  // passes and `"n": null` is not refused as a field Switchyard does not take. `messages` stays required. So is
+  // `"n": 1`, OpenAI's default: one answer per request is what every item gets; any other `n` is refused.
+  return z.preprocess(withoutDefaults, body) satisfies z.ZodType<ChatBody, unknown>;
+}
+
+function withoutDefaults(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  return Object.fromEntries(
+    Object.entries(raw).filter(
+      ([key, value]) => key === 'messages' || !(value === null || (key === 'n' && value === 1)),
+    ),
+  );
 }

@@ -45,6 +45,21 @@ describe('the lines of an OpenAI batch input file', () => {
     });
   });
 
+  it('reads a field set to null, or n at its default of 1, as left out, as OpenAI does', () => {
+    const nulls = { ...body, temperature: null, max_tokens: null, seed: null, stop: null, n: 1, logprobs: null };
+    const check = parseBatchLines(line('a', nulls), limits);
+    expect(check.ok && check.lines).toMatchObject({ errors: [] });
+    // Dropped, not kept as null: what reaches a provider or a local model is the body without them.
+    expect(check.ok && check.lines.items).toEqual([{ id: 'a', body }]);
+    expect(parseBatchLines(line('a', { ...body, messages: null }), limits)).toMatchObject({
+      ok: true,
+      lines: { items: [], errors: [{ line: 1, param: 'body.messages' }] },
+    });
+    expect(parseBatchLines(line('a', { ...body, n: 2 }), limits)).toMatchObject({
+      lines: { errors: [{ param: 'body.n' }] },
+    });
+  });
+
   it('names the line and field of each invalid line, and keeps the valid ones', () => {
     const content = [
       line('x', { ...body, logprobs: true }),
