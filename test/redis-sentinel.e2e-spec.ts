@@ -178,8 +178,21 @@ describe('Redis Sentinel failover', () => {
       const refusedCreate = await strictOpenAI.batches.create(create, key).catch((e: unknown) => e);
       expect(refusedCreate).toBeInstanceOf(OpenAI.InternalServerError);
       const created = await openai.batches.create(create, key);
-      const mine = (await openai.batches.list({ limit: 100 })).data.filter((b) => b.input_file_id === file.id);
-      expect(mine.map((b) => b.id)).toEqual([created.id]);
+      const mine = async () =>
+        (await openai.batches.list({ limit: 100 })).data.filter((b) => b.input_file_id === file.id).map((b) => b.id);
+      expect(await mine()).toEqual([created.id]);
+      // Without a key the SDK, left to retry as it does by default, would make a batch per try: it is told not to,
+      // and the error names the one batch that was made.
+      const retrying = new OpenAI({ baseURL: `http://127.0.0.1:${port}/openai/v1`, apiKey: 'none' });
+      const keyless = (await retrying.batches.create(create).catch((e: unknown) => e)) as InstanceType<
+        typeof OpenAI.InternalServerError
+      >;
+      expect(keyless).toBeInstanceOf(OpenAI.InternalServerError);
+      expect(keyless.headers.get('x-should-retry')).toBe('false');
+      const made = await mine();
+      expect(made).toHaveLength(2);
+      const second = made.find((id) => id !== created.id)!;
+      expect(keyless.error).toMatchObject({ code: 'not_replicated', message: expect.stringContaining(second) });
     },
     TIMEOUT_MS,
   );

@@ -11,7 +11,7 @@ import type { Request } from 'express';
 import { mergeMap, type Observable } from 'rxjs';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { JobQueue } from '#libs/queue';
-import { REDIS, globalKeyPrefix, waitForReplicasOfAll, type RedisClient } from '#libs/redis';
+import { NotReplicated, REDIS, globalKeyPrefix, waitForReplicasOfAll, type RedisClient } from '#libs/redis';
 
 const READS_ONLY = 'switchyard:reads-only';
 
@@ -47,7 +47,13 @@ export class ReplicatedWritesInterceptor implements NestInterceptor {
       return next.handle();
     return next.handle().pipe(
       mergeMap(async (answer) => {
-        await Promise.all([waitForReplicasOfAll(this.redis, this.fenceKey, wait), this.jobs.replicated()]);
+        try {
+          await Promise.all([waitForReplicasOfAll(this.redis, this.fenceKey, wait), this.jobs.replicated()]);
+        } catch (err) {
+          // The write stands on the master: the error carries what was written, for a filter to name it.
+          if (err instanceof NotReplicated) throw new NotReplicated(err.wanted, err.acknowledged, answer);
+          throw err;
+        }
         return answer;
       }),
     );

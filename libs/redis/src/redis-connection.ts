@@ -150,6 +150,8 @@ export class NotReplicated extends Error {
   constructor(
     readonly wanted: number,
     readonly acknowledged: number,
+    /** What the request wrote and would have answered, where the caller knows it: an error filter may name it. */
+    readonly answer?: unknown,
   ) {
     super(`only ${acknowledged} of ${wanted} Redis replica(s) confirmed the write in time`);
     this.name = 'NotReplicated';

@@ -1,5 +1,5 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { OpenAIRequestError } from '#libs/batches';
 import { NotReplicated } from '#libs/redis';
 
@@ -48,7 +48,16 @@ export class OpenAIErrorsFilter implements ExceptionFilter {
       // Written on the master, not yet on enough replicas: not a promise this API makes. The SDK retries a 503
       // after Retry-After; with the same Idempotency-Key a create's retry answers the same batch.
       res.setHeader('retry-after', '1');
-      res.status(503).json(openAIError(503, err.message, null, 'not_replicated'));
+      const created = keylessCreate(host.switchToHttp().getRequest<Request>(), err.answer);
+      if (!created) {
+        res.status(503).json(openAIError(503, err.message, null, 'not_replicated'));
+        return;
+      }
+      // Without a key the SDK's retry would create a second batch, run and charged beside the first (it sends no
+      // idempotency key of its own to OpenAI's API): told not to retry, it raises, and the error names the batch.
+      res.setHeader('x-should-retry', 'false');
+      const why = `${err.message}: ${created} was created and will run unless cancelled; retrieve it rather than create another (a create sent with an Idempotency-Key is safe to retry)`;
+      res.status(503).json(openAIError(503, why, null, 'not_replicated'));
       return;
     }
     if (err instanceof HttpException) {
@@ -65,4 +74,12 @@ export class OpenAIErrorsFilter implements ExceptionFilter {
     });
     res.status(500).json(openAIError(500, 'internal server error'));
   }
+}
+
+/** The id of the batch a create without an Idempotency-Key made, when that is what `req` was; else null. */
+function keylessCreate(req: Request, answer: unknown): string | null {
+  if (req.method !== 'POST' || !/\/batches\/?$/.test(req.path) || req.headers['idempotency-key'] !== undefined)
+    return null;
+  const id = (answer as { id?: unknown } | null | undefined)?.id;
+  return typeof id === 'string' ? id : null;
 }
