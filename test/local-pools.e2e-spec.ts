@@ -150,6 +150,7 @@ describe('local model pools', () => {
     expect((await sys.client.waitFinished(huge.json.id)).status).toBe('failed');
     const { json } = await sys.client.request('GET', `/v1/batches/${huge.json.id}/items`);
     expect(json.items[0].error).toMatch(/too large for the model's context of 1024 tokens/);
+    expect(json.items[0].errorCode).toBe('context_exceeded');
     expect((await waitIdle('beta')).sequences.busy).toBe(0);
     const after = await sys.client.request('POST', '/v1/batches', batch('beta', 1, 8));
     expect((await sys.client.waitFinished(after.json.id)).status).toBe('completed');

@@ -194,6 +194,23 @@ describe('the OpenAI-compatible batch API', () => {
     }
   });
 
+  it('a line no provider can run is in the error file with a 4xx, not a 500: sent again, it would fail again', async () => {
+    sys.double.reset();
+    // Longer than the local model's context: once the cloud refuses it (400), the local model, the last provider
+    // cleared for it, cannot hold it either.
+    const file = await upload([line('refused', ask('word '.repeat(6000)))]);
+    sys.double.failNext(1, { status: 400 });
+    const done = await settled((await create(file.id)).id);
+    expect(done.request_counts).toEqual({ total: 1, completed: 0, failed: 1 });
+    // The cloud had it once, and refused it.
+    expect(sys.double.completionRequests().filter((r) => JSON.stringify(r.body).includes('word word'))).toHaveLength(1);
+    const [refused] = await jsonl(done.error_file_id!);
+    expect(refused).toMatchObject({
+      custom_id: 'refused',
+      response: { status_code: 400, body: { error: { type: 'invalid_request_error', code: 'context_overflow' } } },
+    });
+  });
+
   it('a file of invalid lines only makes a failed batch with its errors listed', async () => {
     const file = await upload([line('bad', { messages: [] })]);
     const batch = await create(file.id);

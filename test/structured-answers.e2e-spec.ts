@@ -78,6 +78,7 @@ describe('structured answers from a real-world server', () => {
     expect(item.status).toBe('failed');
     expect(item.result ?? null).toBeNull();
     expect(item.error).toBe('answer rejected 3 times ($.amountEuros: number overflows (not finite))');
+    expect(item.errorCode).toBe('output_check_failed');
     expect(sent).toHaveLength(3);
     expect(userText(sent[0])).not.toContain('rejected');
     const reason = '$.amountEuros: number overflows (not finite)';

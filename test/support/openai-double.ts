@@ -27,7 +27,7 @@ export interface RecordedRequest {
 }
 
 export type DoubleFault =
-  { status: 429 | 500 | 502 | 503; retryAfterSec?: number } | { hang: true } | { cutStream: true };
+  { status: 400 | 429 | 500 | 502 | 503; retryAfterSec?: number } | { hang: true } | { cutStream: true };
 
 /**
  * Habits of real OpenAI-compatible servers that Switchyard must cope with, reproduced on demand (each seen
@@ -340,9 +340,18 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     if (fault && 'hang' in fault) return; // never answered; close() destroys the socket
     if (fault && 'status' in fault) {
       if (fault.retryAfterSec !== undefined) res.setHeader('retry-after', String(fault.retryAfterSec));
-      return fault.status === 429
-        ? sendError(res, 429, 'Rate limit reached for requests.', 'requests', 'rate_limit_exceeded')
-        : sendError(res, fault.status, 'The server had an error while processing your request.', 'server_error', null);
+      if (fault.status === 429)
+        return sendError(res, 429, 'Rate limit reached for requests.', 'requests', 'rate_limit_exceeded');
+      // A refusal of the request itself, as OpenAI words an invalid one.
+      if (fault.status === 400)
+        return sendError(res, 400, 'Invalid request: the request was refused.', 'invalid_request_error', null);
+      return sendError(
+        res,
+        fault.status,
+        'The server had an error while processing your request.',
+        'server_error',
+        null,
+      );
     }
 
     if (habits.refuseResponseFormat && body.response_format !== undefined) {

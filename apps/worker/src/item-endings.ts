@@ -107,6 +107,7 @@ export class ItemEndings {
     const { usage } = run.tally;
     await this.deps.store.transition(batchId, index, ['running'], 'failed', {
       error: err.message,
+      errorCode: 'schema_unsupported',
       ...usage,
       costUsd: costOf(usage, run.on.price),
     });
@@ -161,6 +162,9 @@ export class ItemEndings {
     const error = on.target === 'local' || cause === 'context' ? `${why}; ${await rerouter.deadEnd(item)}` : why;
     await store.transition(item.batchId, item.index, ['running'], 'failed', {
       error,
+      // Too long for every cleared context is the request's fault (OpenAI answers it 400); answers that failed
+      // every check are the models'.
+      errorCode: cause === 'context' ? 'context_exceeded' : 'output_check_failed',
       inputTokens: usage.inputTokens,
       outputTokens: usage.outputTokens,
       costUsd,
@@ -218,6 +222,8 @@ export class ItemEndings {
       const error = leaving ? `${message}; ${await rerouter.deadEnd(item)}` : message;
       await store.transition(item.batchId, item.index, ['running'], 'failed', {
         error,
+        // The provider's own code (a refusal, or what failed once retries ran out); anything else is internal.
+        errorCode: err instanceof ProviderError ? err.code : 'internal_error',
         ...usage,
         costUsd: costOf(usage, on.price),
       });

@@ -60,6 +60,7 @@ class InMemoryItemStore implements ItemStore {
       result: null,
       diff: null,
       error: null,
+      errorCode: null,
       attempts: 0,
       ruledOut: [],
       failedMoves: 0,
@@ -84,6 +85,7 @@ class InMemoryItemStore implements ItemStore {
     view.status = to;
     if (update.result !== undefined) view.result = update.result;
     if (update.error !== undefined) view.error = update.error;
+    if (update.errorCode !== undefined) view.errorCode = update.errorCode;
     if (update.costUsd !== undefined) view.costUsd = update.costUsd;
     if (update.inputTokens !== undefined)
       view.usage = { inputTokens: update.inputTokens, outputTokens: update.outputTokens ?? 0 };
@@ -526,6 +528,8 @@ describe('ItemProcessor', () => {
     expect(store.views.get(0)!.error).toContain(
       'prompt too long; ruled out: tiny: answers rejected by the empty-answer check',
     );
+    // The provider's code goes with it: an OpenAI error file answers this line 400, not 500.
+    expect(store.views.get(0)!.errorCode).toBe('context_exceeded');
   });
 
   it('escalates a local model whose answers fail every check to a cleared cloud provider', async () => {
@@ -539,5 +543,17 @@ describe('ItemProcessor', () => {
     expect(outcome).toEqual({ kind: 'rerouted', to: 'frontier' });
     expect(store.views.get(0)!.ruledOut.map((r) => r.provider)).toEqual(['tiny']);
     expect(jobs.jobs(queueRefFor('cloud', 'frontier')).map((j) => j.id)).toEqual(['b1.0.r2']);
+  });
+
+  it("fails an item whose cloud answers fail every check, coded as the model's failure, not the request's", async () => {
+    const store = new InMemoryItemStore(10);
+    const { processor } = processorWith(store);
+    const outcome = await processor.run(
+      job(),
+      cloudTarget(async () => answer('   ')),
+    );
+    expect(outcome.kind).toBe('failed');
+    expect(store.status).toBe('failed');
+    expect(store.views.get(0)!.errorCode).toBe('output_check_failed');
   });
 });

@@ -347,7 +347,7 @@ export class ProviderBatchRunner {
     metrics.callAnswered(this.from, tally.usage, costUsd);
     if (answered.kind !== 'answered') {
       const why = `${this.route}'s answer failed its check`;
-      await this.moveOff(line, why, batch, { spent: { ...tally.usage, costUsd } });
+      await this.moveOff(line, why, batch, { spent: { ...tally.usage, costUsd }, errorCode: 'output_check_failed' });
       return;
     }
     const recorded = await this.deps.store.transitionOn({
@@ -380,9 +380,14 @@ export class ProviderBatchRunner {
     line: PendingLine,
     why: string,
     batch: OpenProviderBatch,
-    opts: { how?: LineSettlement; spent?: { inputTokens: number; outputTokens: number; costUsd: number } } = {},
+    opts: {
+      how?: LineSettlement;
+      spent?: { inputTokens: number; outputTokens: number; costUsd: number };
+      /** The item's errorCode if no route is left to it. */
+      errorCode?: string;
+    } = {},
   ): Promise<void> {
-    const { how, spent } = opts;
+    const { how, spent, errorCode = 'provider_batch_failed' } = opts;
     // Settled before: whoever settled it moved its item.
     if (!(await this.settled(line, batch, how))) return;
     // Ruled out for this item: it should neither park for the batch tier nor come back to it (a failed line, an
@@ -402,7 +407,7 @@ export class ProviderBatchRunner {
       provider: this.route,
       from: ['running'],
       to: 'failed',
-      update: { error: why },
+      update: { error: why, errorCode },
     });
   }
 

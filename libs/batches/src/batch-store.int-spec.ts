@@ -244,9 +244,10 @@ describe('BatchStore (real Redis)', () => {
     const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 123 }]);
     expect(await store.backlog('cloud', 'frontier')).toBeCloseTo(before + 123, 6);
     await store.transition(id, 0, ['queued'], 'running');
-    await store.transition(id, 0, ['running'], 'failed', { error: 'boom' });
+    await store.transition(id, 0, ['running'], 'failed', { error: 'boom', errorCode: 'timeout' });
     expect(await store.backlog('cloud', 'frontier')).toBeCloseTo(before, 6);
     expect((await store.get(id))?.status).toBe('failed');
+    expect(await store.item(id, 0)).toMatchObject({ status: 'failed', error: 'boom', errorCode: 'timeout' });
   });
 
   it("sums every open batch's share per provider in one read, as routing asks for them all", async () => {

@@ -14,6 +14,8 @@ export interface ItemUpdate {
   /** Code items: the unified diff from the original file to the result. */
   diff?: string;
   error?: string;
+  /** A failed item's ItemView.errorCode. */
+  errorCode?: string;
   inputTokens?: number;
   outputTokens?: number;
   costUsd?: number;

@@ -78,6 +78,7 @@ export function toItemView(h: Record<string, string>): ItemView {
     result: h.result ?? null,
     diff: h.diff ?? null,
     error: h.error ?? null,
+    errorCode: h.status === 'failed' ? (h.errorCode ?? null) : null,
     attempts: num(h.attempts),
     ruledOut: h.ruledOut ? ruledOutOf(h.ruledOut) : [],
     failedMoves: num(h.failedMoves),

@@ -34,6 +34,7 @@ const item: ItemView = {
   result: 'SECRET ANSWER TEXT',
   diff: 'SECRET DIFF',
   error: 'SECRET ERROR',
+  errorCode: null,
   attempts: 1,
   ruledOut: [],
   failedMoves: 0,
@@ -62,5 +63,12 @@ describe('callback event bodies', () => {
       data: { batchId: 'b1', item: { index: 0, id: 'doc-1', status: 'completed', costUsd: 0.001 } },
     });
     for (const body of [batchBody, itemBody]) expect(body).not.toMatch(/SECRET|cheapest on time|hook/);
+  });
+
+  it("say why a failed item failed by its code, not by its error's text", () => {
+    const failed = { ...item, status: 'failed' as const, errorCode: 'context_exceeded' };
+    const body = JSON.stringify(itemFinishedBody('b1', failed));
+    expect(JSON.parse(body).data.item).toMatchObject({ status: 'failed', errorCode: 'context_exceeded' });
+    expect(body).not.toMatch(/SECRET/);
   });
 });

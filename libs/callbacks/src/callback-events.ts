@@ -45,7 +45,7 @@ export function batchFinishedBody(batch: BatchView): CallbackBody {
   };
 }
 
-/** item.finished: the item's id, status, route, usage and cost. */
+/** item.finished: the item's id, status (and errorCode when failed), route, usage and cost. */
 export function itemFinishedBody(batchId: string, item: ItemView): CallbackBody {
   return {
     id: callbackEventId(batchId, 'item.finished', item.index),
@@ -57,6 +57,8 @@ export function itemFinishedBody(batchId: string, item: ItemView): CallbackBody 
         index: item.index,
         id: item.id,
         status: item.status,
+        // A code, never the error's text (which may quote an answer): the receiver can tell a refusal from an outage.
+        errorCode: item.errorCode,
         route: item.route && { target: item.route.target, provider: item.route.provider, model: item.route.model },
         usage: item.usage,
         costUsd: item.costUsd,

@@ -278,6 +278,12 @@ export interface ItemView {
   /** Code items: the unified diff from the original file to `result` (null when unchanged). */
   diff: string | null;
   error: string | null;
+  /**
+   * Why a failed item failed, as a code: a provider's refusal (`bad_request`, `context_exceeded`, `too_large`,
+   * `client_error`; a local model's `context_overflow`), its failure once retries ran out (`server_error`, `timeout`, `connection`, `rate_limited`, ...),
+   * or Switchyard's own checks (`output_check_failed`, `schema_unsupported`). Null: not failed, or not known.
+   */
+  errorCode: string | null;
   attempts: number;
   /** Providers this item failed on for good (a refusal, rejected answers): it is never routed there again. */
   ruledOut: Array<{ target: RouteTarget; provider: string; reason: string }>;

@@ -49,6 +49,7 @@ function item(over: Partial<ItemView> = {}): ItemView {
     result: 'THE-ANSWER-TEXT',
     diff: null,
     error: null,
+    errorCode: null,
     attempts: 1,
     ruledOut: [],
     failedMoves: 0,

@@ -45,6 +45,7 @@ const item = (over: Partial<ItemView>): ItemView =>
     costUsd: 0.0002,
     result: JSON.stringify({ content: 'hello', finish_reason: 'length' }),
     error: null,
+    errorCode: null,
     finishedAt: '1970-01-01T00:20:00.000Z',
     ...over,
   }) as ItemView;
@@ -170,5 +171,34 @@ describe('the output and error lines', () => {
       error: null,
     });
     expect(itemLine(rec(), item({ status: 'running' }))).toBeNull();
+  });
+
+  it("gives a failed item's line the status its cause means: a refusal 4xx, an outage 429 or 5xx", () => {
+    const line = (errorCode: string | null) =>
+      itemLine(rec(), item({ status: 'failed', error: 'why', errorCode }))?.line as {
+        response: { status_code: number; body: { error: { type: string; code: string | null } } };
+      };
+    const cases: Array<[string | null, number, string]> = [
+      ['bad_request', 400, 'invalid_request_error'],
+      ['context_exceeded', 400, 'invalid_request_error'],
+      ['context_overflow', 400, 'invalid_request_error'],
+      ['schema_unsupported', 400, 'invalid_request_error'],
+      ['too_large', 413, 'invalid_request_error'],
+      ['rate_limited', 429, 'rate_limit_error'],
+      ['connection', 502, 'server_error'],
+      ['timeout', 504, 'server_error'],
+      ['server_error', 500, 'server_error'],
+      ['output_check_failed', 500, 'server_error'],
+      [null, 500, 'server_error'],
+    ];
+    for (const [code, status, type] of cases) {
+      const { response } = line(code);
+      expect([code, response.status_code, response.body.error.type, response.body.error.code]).toEqual([
+        code,
+        status,
+        type,
+        code,
+      ]);
+    }
   });
 });

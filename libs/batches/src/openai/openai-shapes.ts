@@ -281,22 +281,24 @@ export function itemLine(rec: OpenAIBatchRecord, item: ItemView): { file: 'outpu
           error: null,
         },
       };
-    case 'failed':
+    case 'failed': {
+      const { status, type } = failureStatus(item.errorCode);
       return {
         file: 'errors',
         line: {
           id,
           custom_id: item.id,
           response: {
-            status_code: 500,
+            status_code: status,
             request_id: requestId,
             body: {
-              error: { message: item.error ?? 'the request failed', type: 'server_error', param: null, code: null },
+              error: { message: item.error ?? 'the request failed', type, param: null, code: item.errorCode },
             },
           },
           error: null,
         },
       };
+    }
     case 'cancelled': {
       const expired = rec.expiredAt !== null && rec.cancellingAt === null;
       const error = expired
@@ -305,6 +307,31 @@ export function itemLine(rec: OpenAIBatchRecord, item: ItemView): { file: 'outpu
       return { file: 'errors', line: { id, custom_id: item.id, response: null, error } };
     }
   }
+}
+
+/** The item's own fault: sent again as it is, it fails again (OpenAI answers these 4xx). */
+const REQUEST_FAULTS: Readonly<Record<string, number>> = {
+  bad_request: 400,
+  client_error: 400,
+  context_exceeded: 400,
+  /** A local model's: the prompt and its limit do not fit its context. */
+  context_overflow: 400,
+  schema_unsupported: 400,
+  too_large: 413,
+};
+const OUTAGES: Readonly<Record<string, number>> = { rate_limited: 429, connection: 502, timeout: 504 };
+
+/**
+ * The HTTP status an error-file line gives a failed item, as OpenAI's give the status its request got: a
+ * refusal is a 4xx (tooling that resubmits 5xx lines leaves it alone), a provider that stayed down through
+ * every retry a 429 or 5xx, anything else (answers that failed every check, an unknown cause) a 500.
+ */
+export function failureStatus(errorCode: string | null): { status: number; type: string } {
+  const refused = errorCode === null ? undefined : REQUEST_FAULTS[errorCode];
+  if (refused !== undefined) return { status: refused, type: 'invalid_request_error' };
+  const outage = errorCode === null ? undefined : OUTAGES[errorCode];
+  if (outage === 429) return { status: 429, type: 'rate_limit_error' };
+  return { status: outage ?? 500, type: 'server_error' };
 }
 
 /** A line the input file held that was never run, as the error file reports it. */
