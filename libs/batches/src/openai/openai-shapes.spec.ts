@@ -74,7 +74,9 @@ describe("an OpenAI batch's status, counts and files", () => {
       status: 'failed',
       failed_at: 1200,
       errors: { object: 'list', data: [{ code: 'invalid_request', param: 'model', line: null }] },
+      request_counts: { total: 3, completed: 0, failed: 3 },
     });
+    expect(openAIBatchOf(rec(), validating).request_counts).toEqual({ total: 3, completed: 0, failed: 0 });
   });
 
   it('is in_progress while items are open, completed once none is, counting invalid lines as failed', () => {
@@ -115,6 +117,8 @@ describe("an OpenAI batch's status, counts and files", () => {
     expect(openAIBatchOf(rec({ nativeId: null, invalidLines: 1, total: 1 }), null, failure)).toMatchObject({
       status: 'failed',
       errors: { object: 'list', data: [{ code: 'invalid_json', line: 1, param: null }] },
+      // Every line failed: the counts add up, as they do for a batch that ran.
+      request_counts: { total: 1, completed: 0, failed: 1 },
     });
   });
 

@@ -150,7 +150,8 @@ export function openAIBatchOf(
       completed_at: null,
       failed_at: seconds(rec.createdAt),
       cancelled_at: null,
-      request_counts: { total: rec.total, completed: 0, failed: 0 },
+      // No line ran, and none will: every one counts as failed, as request_counts counts an invalid line.
+      request_counts: { total: rec.total, completed: 0, failed: rec.total },
       usage: null,
       switchyard: { batch_id: null, routes: null, usage: null, cost_usd: null },
     };
@@ -185,7 +186,7 @@ export function openAIBatchOf(
       completed_at: null,
       failed_at: validating ? null : isoSeconds(native.finishedAt),
       cancelled_at: null,
-      request_counts: { total: rec.total, completed: 0, failed: 0 },
+      request_counts: { total: rec.total, completed: 0, failed: validating ? 0 : rec.total },
       usage: null,
       switchyard: { batch_id: native.id, routes: null, usage: null, cost_usd: null },
     };
