@@ -1,4 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { accessLevel, createAccessLog, describeAccess, type AccessRecord } from './access-log.js';
 import type { LogSettings } from './log-settings.js';
@@ -55,6 +57,27 @@ describe('access log', () => {
     const verbose = capture({ format: 'json', level: 'debug' });
     verbose.write({ ...record, method: 'GET', route: '/ready', status: 200 });
     expect(JSON.parse(verbose.lines[0])).toMatchObject({ level: 'debug', message: { route: '/ready' } });
+  });
+
+  it('counts as probes every path the shipped manifests probe or scrape', () => {
+    // The Kubernetes probes (httpGet paths) and Prometheus scrape annotations, and the image's HEALTHCHECK: a path
+    // added there and not here would log a line (and export a trace) every few seconds from every pod.
+    const files = [
+      ...readdirSync('deploy/k8s', { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => join('deploy/k8s', f)),
+      'deploy/healthcheck.mjs',
+    ];
+    const probed = new Set<string>();
+    for (const file of files) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(
+        /httpGet: \{ path: (\/[\w/.-]*)|prometheus\.io\/path: (\/[\w/.-]*)|\/\$\{port\}(\/[\w/.-]*)/g,
+      ))
+        probed.add(m[1] ?? m[2] ?? m[3]);
+    }
+    expect([...probed].sort()).toEqual(['/health', '/metrics', '/ready/api']);
+    for (const route of probed) expect([route, accessLevel({ route, status: 200 })]).toEqual([route, 'debug']);
   });
 
   it('writes a server error at error, and nothing below LOG_LEVEL', () => {

@@ -30,9 +30,10 @@ export interface AccessLog {
 
 /**
  * Routes that orchestrators and scrapers call every few seconds: one info line each would bury the
- * requests people make (a kubelet's probes alone are two a second per pod). They log at debug.
+ * requests people make (a kubelet's probes alone are two a second per pod). They log at debug, and are not
+ * traced (libs/telemetry). `/ready/api` is the readiness probe the Kubernetes manifests ship.
  */
-const PROBE_ROUTES = new Set(['/health', '/ready', '/metrics']);
+export const PROBE_ROUTES: ReadonlySet<string> = new Set(['/health', '/ready', '/ready/api', '/metrics']);
 
 /** Probes at debug, server errors at error, everything else (4xx included: the caller's mistake) at info. */
 export function accessLevel(record: Pick<AccessRecord, 'route' | 'status'>): 'debug' | 'info' | 'error' {

@@ -1,5 +1,12 @@
 // The face of libs/logging: what other libs, the apps and the tests use. Import it as '#libs/logging'.
-export { accessLevel, createAccessLog, describeAccess, type AccessLog, type AccessRecord } from './access-log.js';
+export {
+  accessLevel,
+  createAccessLog,
+  describeAccess,
+  PROBE_ROUTES,
+  type AccessLog,
+  type AccessRecord,
+} from './access-log.js';
 export { exitOnFatalErrors, failStartup, routeConsoleToJson } from './json-console.js';
 export {
   defaultLogFormat,

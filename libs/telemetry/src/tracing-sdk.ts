@@ -8,12 +8,13 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import { PROBE_ROUTES } from '#libs/logging';
 import type { Span } from '@opentelemetry/api';
 import { redactedQuery, redactedUrl } from './redacted-url.js';
 import { SpanAttr } from './switchyard-spans.js';
 
 /** Probes and scrapes, every few seconds from every orchestrator: noise in a trace store, not requests. */
-const UNTRACED_PATHS = new Set(['/health', '/ready', '/metrics']);
+const UNTRACED_PATHS = PROBE_ROUTES;
 
 export interface TracingSdk {
   shutdown(): Promise<void>;
