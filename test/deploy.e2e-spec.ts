@@ -1,8 +1,11 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import jsYaml from 'js-yaml';
+import { freePort } from './support/redis-server-process.js';
 import { useSystem } from './support/use-system.js';
 
 /**
@@ -163,6 +166,11 @@ describe('deploy/k8s', () => {
             expect(c.resources.limits['nvidia.com/gpu']).toBe(1);
             expect(worker.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
             expect(worker.nodeSelector).toBeDefined();
+            // Sized to the GPUs there are: a surge pod would wait for a GPU no pod frees, and the rollout stall.
+            expect(named('Deployment', 'switchyard-worker')!.spec.strategy.rollingUpdate).toEqual({
+              maxUnavailable: 1,
+              maxSurge: 0,
+            });
           } else {
             expect(c.image).toBe('switchyard:cpu');
             expect(env.LOCAL_GPU).toBe('none');
@@ -222,5 +230,24 @@ describe('the probes the manifests use', () => {
     expect((await sys.client.request('GET', '/health')).status).toBe(200);
     expect((await sys.client.request('GET', '/ready/api')).json).toEqual({ status: 'ready', redis: true });
     expect((await sys.client.request('GET', '/ready')).status).toBe(503);
+  });
+
+  it("the image's HEALTHCHECK asks the API, and passes a worker, whichever way the role was given", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'healthcheck-'));
+    /** The check's exit code, process 1 running `app` (its /proc cmdline), with the image's environment. */
+    const check = async (app: string, port: string) => {
+      const cmdline = join(dir, app);
+      writeFileSync(cmdline, `node\0dist/apps/${app}/src/main.js\0`);
+      const env = { PATH: process.env.PATH, SWITCHYARD_ROLE: 'api', PORT: port, HEALTHCHECK_CMDLINE: cmdline };
+      return new Promise<number | null>((done) =>
+        execFile(process.execPath, ['deploy/healthcheck.mjs'], { env }, (err) => done(err ? (err.code as number) : 0)),
+      );
+    };
+    const apiPort = new URL(sys.url).port;
+    const nothing = String(await freePort());
+    expect(await check('api', apiPort)).toBe(0);
+    expect(await check('api', nothing)).toBe(1);
+    // `docker run switchyard:cpu worker` keeps the image's SWITCHYARD_ROLE=api: process 1 says it is a worker.
+    expect(await check('worker', nothing)).toBe(0);
   });
 });
