@@ -10,7 +10,7 @@ export class RedisServerNotFound extends Error {
       'npm start needs Redis: REDIS_URL is unset or unreachable, and redis-server (to start a private one) is ' +
         'not on PATH. Install it (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: `brew install redis`), ' +
         'set REDIS_URL=redis://host:6379 to use yours, or run everything in containers: ' +
-        '`docker compose -f deploy/compose.yaml up`.',
+        '`docker compose -f deploy/compose.yaml up` once deploy/secrets/admin_api_key holds a key (deploy/README.md).',
     );
     this.name = 'RedisServerNotFound';
   }
