@@ -1,6 +1,7 @@
-import { cpus, freemem, totalmem } from 'node:os';
+import { cpus } from 'node:os';
 import { GgufInsights, readGgufFileInfo, type Llama } from 'node-llama-cpp';
 import type { DeviceMemory, ModelFootprint } from '#libs/domain';
+import { cpuRam, readRam } from './cpu-memory.js';
 
 export interface DeviceInfo {
   /** "cpu", or the GPU backend ("cuda", "vulkan", "metal"). */
@@ -9,7 +10,10 @@ export interface DeviceInfo {
   memory: DeviceMemory;
 }
 
-/** What the engine runs on, with memory now: VRAM through getVramState, or RAM and cores on CPU. */
+/**
+ * What the engine runs on, with memory now: VRAM through getVramState, or RAM and cores on CPU (within the
+ * container's memory limit, if it has one: cpuRam).
+ */
 export async function describeDevice(llama: Llama, threads: number): Promise<DeviceInfo> {
   if (llama.gpu === false) {
     return {
@@ -17,8 +21,7 @@ export async function describeDevice(llama: Llama, threads: number): Promise<Dev
       names: [cpus()[0]?.model ?? 'cpu'],
       memory: {
         kind: 'cpu',
-        totalBytes: totalmem(),
-        freeBytes: freemem(),
+        ...cpuRam(readRam()),
         cores: Math.min(threads > 1 ? threads : cpus().length, cpus().length),
       },
     };
