@@ -133,6 +133,25 @@ describe('deploy/k8s', () => {
         expect(redis?.spec.ports.map((p: any) => p.port)).toContain(Number(url.port));
       });
 
+      it('runs every pod as Pod Security "restricted" admits it', () => {
+        for (const { owner, pod } of podSpecs(objects)) {
+          const where = `${owner.kind} ${owner.metadata.name}`;
+          for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+            const sc = { ...pod.securityContext, ...c.securityContext };
+            expect([where, c.name, sc.runAsNonRoot, sc.runAsUser === 0]).toEqual([where, c.name, true, false]);
+            expect([where, c.name, sc.seccompProfile?.type]).toEqual([where, c.name, 'RuntimeDefault']);
+            expect([where, c.name, c.securityContext?.allowPrivilegeEscalation]).toEqual([where, c.name, false]);
+            expect([where, c.name, c.securityContext?.capabilities]).toEqual([where, c.name, { drop: ['ALL'] }]);
+            expect(c.securityContext?.privileged).not.toBe(true);
+          }
+          // Only the volume types the profile allows (no hostPath).
+          for (const v of pod.volumes ?? [])
+            expect(Object.keys(v).filter((k) => k !== 'name')).toEqual([
+              expect.stringMatching(/^(configMap|secret|emptyDir|persistentVolumeClaim|projected|downwardAPI)$/),
+            ]);
+        }
+      });
+
       it('probes the API where it answers, on its PORT, and lets every app drain within its grace period', () => {
         const config = named('ConfigMap', 'switchyard')!.data!;
         for (const { owner, pod } of podSpecs(objects).filter(
@@ -143,8 +162,12 @@ describe('deploy/k8s', () => {
             (c.env ?? []).filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]),
           );
           const shutdownMs = Number(env.SHUTDOWN_TIMEOUT_MS ?? config.SHUTDOWN_TIMEOUT_MS);
-          expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(shutdownMs);
+          // The grace period counts from before the preStop hook: the pause and the drain both fit in it.
+          const [, pauseSec] = c.lifecycle?.preStop?.exec?.command ?? [];
+          expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(pauseSec ?? 0) * 1000 + shutdownMs);
           if (owner.metadata.name !== 'switchyard-api') continue;
+          // Kept serving a few seconds after SIGTERM, while Endpoints still route to it.
+          expect(c.lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
           const http = c.ports.find((p: any) => p.name === 'http');
           expect(String(http.containerPort)).toBe(env.PORT);
           expect(c.readinessProbe.httpGet).toEqual({ path: '/ready/api', port: 'http' });
