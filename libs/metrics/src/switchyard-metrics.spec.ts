@@ -62,6 +62,16 @@ describe('SwitchyardMetrics', () => {
     expect(await sample(registry, 'switchyard_item_deadline_missed_total', route)).toBe(1);
     expect(await sample(registry, 'switchyard_item_deadline_slack_seconds_sum', route)).toBe(-10);
     expect(await sample(registry, 'switchyard_item_deadline_slack_seconds_bucket', { ...route, le: '-10' })).toBe(1);
+    // Ten hours late is told from one hour late, and six days early from one day early.
+    for (const [finishedAt, deadline] of [
+      [36_000_000, 0],
+      [0, 518_400_000],
+    ])
+      metrics.itemRan(frontier, { outcome: 'completed', enqueuedAt: 0, startedAt: 0, finishedAt, deadline });
+    expect(await sample(registry, 'switchyard_item_deadline_slack_seconds_bucket', { ...route, le: '-21600' })).toBe(1);
+    expect(await sample(registry, 'switchyard_item_deadline_slack_seconds_bucket', { ...route, le: '-3600' })).toBe(1);
+    expect(await sample(registry, 'switchyard_item_deadline_slack_seconds_bucket', { ...route, le: '86400' })).toBe(2);
+    expect(await sample(registry, 'switchyard_item_deadline_slack_seconds_bucket', { ...route, le: '604800' })).toBe(3);
   });
 
   it('measures no deadline on a run that did not end the item (rerouted, retrying)', async () => {

@@ -45,8 +45,10 @@ const SECONDS_FAST = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const SECONDS_ITEM = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 const SECONDS_WAIT = [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 21_600];
 const SECONDS_BATCH = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 21_600, 86_400];
-// Negative: finished after the deadline. Deadlines are ISO-8601 durations from seconds (PT2S) to days.
-const SECONDS_SLACK = [-3600, -600, -60, -10, 0, 10, 60, 300, 900, 3600, 21_600, 86_400];
+// Negative: finished after the deadline. Deadlines are ISO-8601 durations from seconds (PT2S) to days, and an
+// OpenAI batch's window may be a week or more: a day late and a week early still fall in a bucket of their own
+// (histogram_quantile answers the lowest bucket's bound for anything below it, and +Inf reads as the highest).
+const SECONDS_SLACK = [-86_400, -21_600, -3600, -600, -60, -10, 0, 10, 60, 300, 900, 3600, 21_600, 86_400, 604_800];
 
 /** Terminal ends of an item's run: where its deadline is measured. */
 const TERMINAL = new Set(['completed', 'failed']);
