@@ -80,6 +80,9 @@ describe('schedules', () => {
       ...w.output.join('').matchAll(/"msg":"schedule fired","schedule":"every-second"/g),
     ]);
     expect(slots.size).toBeGreaterThanOrEqual(4);
+    // Each slot is the time its firing was due, `every` apart, not when BullMQ made its job.
+    const times = [...slots].map((s) => Date.parse(s)).sort((a, b) => a - b);
+    for (let i = 1; i < times.length; i++) expect((times[i] - times[0]) % 1000).toBe(0);
     expect(firings).toHaveLength(slots.size);
     expect(batches).toHaveLength(slots.size);
     // Two workers were competing for every slot the whole time (which one wins each slot is up to BullMQ).

@@ -21,9 +21,11 @@ export class ScheduleRunner {
       async (job) => {
         try {
           const schedule = job.data.schedule;
-          const outcome = await this.schedules.fire(schedule, job.timestamp, this.intake);
+          // The slot the job was made for: BullMQ makes it when the slot before starts, so its timestamp is not.
+          const at = job.slot ?? job.timestamp;
+          const outcome = await this.schedules.fire(schedule, at, this.intake, { lastAttempt: job.isLastAttempt });
           const { batchId, skippedUnchanged, skipped } = outcome;
-          const slot = new Date(job.timestamp).toISOString();
+          const slot = new Date(at).toISOString();
           // Over the owner key's limits (or its key revoked): recorded on the schedule's runs, said here.
           if (skipped) this.log.warn({ msg: 'schedule firing skipped', schedule, slot, reason: skipped });
           else this.log.log({ msg: 'schedule fired', schedule, slot, batchId, skippedUnchanged });

@@ -26,6 +26,8 @@ export interface FakeJob {
   priority?: number;
   /** When it was added (a scheduler's job: its slot). */
   readonly timestamp: number;
+  /** A scheduler's job: the slot it was made for. */
+  readonly slot?: number;
   state: FakeJobState;
   /** Not taken before this (delayed jobs, retries after their backoff). */
   readyAt: number;
@@ -250,6 +252,7 @@ export class InMemoryJobQueue implements QueueLayer {
     const context: JobContext<JobName> = {
       id: job.id,
       timestamp: job.timestamp,
+      ...(job.slot !== undefined && { slot: job.slot }),
       name: job.name,
       data: job.data as JobPayloads[JobName],
       attempt: job.attemptsMade + 1,
@@ -324,7 +327,9 @@ export class InMemoryJobQueue implements QueueLayer {
       queue: q,
       name: s.name,
       data: s.data,
-      timestamp: s.next,
+      // As BullMQ makes it: now (when the slot before started, or the scheduler was set), for the slot `slot`.
+      timestamp: now,
+      slot: s.next,
       state: s.next > now ? 'delayed' : 'waiting',
       readyAt: s.next,
       attemptsMade: 0,

@@ -235,6 +235,7 @@ export class JobQueue implements QueueLayer {
           return await handler({
             id: job.id!,
             timestamp: job.timestamp,
+            ...schedulerSlot(job),
             name: job.name as N,
             data: job.data as JobPayloads[N],
             attempt: job.attemptsMade + 1,
@@ -319,4 +320,14 @@ export class JobQueue implements QueueLayer {
   async closeConsumers(timeoutMs = 10_000): Promise<void> {
     await Promise.all(this.consumers.splice(0).map((c) => c.close(timeoutMs)));
   }
+}
+
+/**
+ * A Job Scheduler's job: the slot it was made for. BullMQ names the job `repeat:<scheduler id>:<slot ms>` and makes
+ * it when the slot before starts (its timestamp); the slot is not kept among the options a worker reads back.
+ */
+function schedulerSlot(job: Job): { slot?: number } {
+  if (job.repeatJobKey === undefined) return {};
+  const slot = /^repeat:.*:(\d+)$/.exec(job.id ?? '')?.[1];
+  return slot === undefined ? {} : { slot: Number(slot) };
 }

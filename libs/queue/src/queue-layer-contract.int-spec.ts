@@ -54,6 +54,8 @@ interface Harness {
   settle(queue: QueueRef): Promise<void>;
   /** Lets `ms` pass on the implementation's clock. */
   pass(ms: number): Promise<void>;
+  /** Lets consumers run, time passing, until `done()` (at most 15 s of real time, or 1,000 steps of the fake's). */
+  runUntil(done: () => boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -71,6 +73,12 @@ function inMemory(): Harness {
     },
     pass: async (ms) => {
       clock += ms;
+    },
+    runUntil: async (done) => {
+      for (let i = 0; i < 1000 && !done(); i += 1) {
+        await jobs.drain();
+        if (!done()) clock += 50;
+      }
     },
     close: async () => undefined,
   };
@@ -97,6 +105,9 @@ function bullmq(): Harness {
       throw new Error('jobs did not settle');
     },
     pass: (ms) => new Promise((r) => setTimeout(r, ms)),
+    runUntil: async (done) => {
+      for (let waited = 0; waited < 15_000 && !done(); waited += 50) await new Promise((r) => setTimeout(r, 50));
+    },
     close: async () => {
       await jobs.closeConsumers(2000);
       await Promise.all([...queues.values()].map((q) => q.obliterate({ force: true }).then(() => q.close())));
@@ -218,6 +229,24 @@ describe.each([
     expect(await h.jobs.unschedule(SCHEDULES_QUEUE, 'nightly')).toBe(false);
     expect(await h.jobs.nextRun(SCHEDULES_QUEUE, 'nightly')).toBeNull();
     expect((await h.jobs.depth(SCHEDULES_QUEUE)).delayed).toBe(0);
+  });
+
+  it("gives a Job Scheduler's job the slot it was made for, not the time it was made", async () => {
+    const seen: Array<{ slot?: number; timestamp: number }> = [];
+    consumers.push(
+      h.jobs.consume<JobName.FireSchedule>(
+        SCHEDULES_QUEUE,
+        async (job) => void seen.push({ slot: job.slot, timestamp: job.timestamp }),
+        { concurrency: 1 },
+      ),
+    );
+    await h.jobs.schedule(SCHEDULES_QUEUE, 'slots', { every: 400 }, JobName.FireSchedule, { schedule: 'slots' });
+    await h.runUntil(() => seen.length >= 3);
+    await h.jobs.unschedule(SCHEDULES_QUEUE, 'slots');
+    const [first, second, third] = seen;
+    expect([second.slot! - first.slot!, third.slot! - second.slot!]).toEqual([400, 400]);
+    // The job for a slot is made when the slot before starts: its timestamp says that, not the slot.
+    expect(second.timestamp).toBeLessThan(second.slot!);
   });
 
   it('runs each job through its consumer: completed, retried until its attempts are spent, or failed at once when permanent', async () => {
@@ -345,7 +374,7 @@ describe('InMemoryJobQueue runs only what the test lets it', () => {
     let clock = 0;
     const jobs = new InMemoryJobQueue({ tuning, now: () => clock });
     const fired: number[] = [];
-    jobs.consume<JobName.EscalationSweep>(MAINTENANCE_QUEUE, async (job) => void fired.push(job.timestamp), {
+    jobs.consume<JobName.EscalationSweep>(MAINTENANCE_QUEUE, async (job) => void fired.push(job.slot!), {
       concurrency: 1,
     });
     await jobs.schedule(MAINTENANCE_QUEUE, 'sweep', { every: 1000 }, JobName.EscalationSweep, {});

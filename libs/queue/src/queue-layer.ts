@@ -14,8 +14,10 @@ export type SchedulerTiming = { every: number } | { pattern: string; tz: string 
 /** What a processor sees of a job: its payload and whether this is its last attempt. */
 export interface JobContext<N extends JobName> {
   id: string;
-  /** When the job was created (for a scheduler's job: its slot). */
+  /** When the job was created. A Job Scheduler makes the next slot's job as soon as one starts: see `slot`. */
   timestamp: number;
+  /** A Job Scheduler's job: the time it was made for (in BullMQ's job id), whenever it was made or runs. */
+  slot?: number;
   name: N;
   data: JobPayloads[N];
   attempt: number;

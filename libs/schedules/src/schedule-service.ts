@@ -111,8 +111,16 @@ export class ScheduleService {
    *
    * Every firing counts against its owner key's limits, as the same batch submitted through the API would:
    * one over them (or of a key since revoked) is recorded as skipped with the reason, and submits nothing.
+   *
+   * A failure that may pass (Redis, git, a routing read) is retried by the queue: it is the run's outcome only on
+   * the last attempt (`lastAttempt`), so a retry that submits records the batch, not the error before it.
    */
-  async fire(name: string, slot: number, intake: BatchIntake, now = Date.now()): Promise<FireOutcome> {
+  async fire(
+    name: string,
+    slot: number,
+    intake: BatchIntake,
+    { now = Date.now(), lastAttempt = true }: { now?: number; lastAttempt?: boolean } = {},
+  ): Promise<FireOutcome> {
     const def = await this.store.get(name);
     if (!def) return { batchId: null, skippedUnchanged: 0, error: 'schedule deleted' };
     try {
@@ -161,7 +169,8 @@ export class ScheduleService {
       return { batchId: accepted.id, skippedUnchanged: source?.skipped ?? 0 };
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
-      if (await this.store.claimSlot(name, slot))
+      const final = lastAttempt || err instanceof SubmissionRejected;
+      if (final && (await this.store.claimSlot(name, slot)))
         await this.store.addRun(name, { slot, firedAt: now, batchId: null, skippedUnchanged: 0, error });
       throw err;
     }
