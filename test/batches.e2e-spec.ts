@@ -316,6 +316,14 @@ describe('batches end to end', () => {
       'maintenance.schedules',
       'maintenance.sweeps',
     ]);
+    // Watching only: nothing there moves a job behind the system's back (a removed job would strand its item).
+    expect(queues.json.queues.every((q: any) => q.readOnlyMode === true)).toBe(true);
+    for (const [method, path] of [
+      ['PUT', '/admin/queues/api/queues/inference-local.tiny/pause'],
+      ['PUT', '/admin/queues/api/queues/inference-local.tiny/clean/completed'],
+      ['PUT', '/admin/queues/api/queues/maintenance.schedules/obliterate'],
+    ] as const)
+      expect([path, (await sys.client.request(method, path, {})).status]).toEqual([path, 405]);
   });
 
   it('never writes item text to the logs', () => {

@@ -53,8 +53,11 @@ export class ApiModule {
         CallbacksModule,
         openAIUploads(config),
         BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
+        // Read-only: Bull Board's actions (remove, retry, promote, clean, obliterate; a Job Scheduler's remove, edit,
+        // run now) act on BullMQ behind the system's back — a waiting item's job removed leaves the item queued
+        // for ever, a schedule removed there still lists as defined. The API's own endpoints do those things.
         ...configuredQueues(config).map((ref) =>
-          BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter }),
+          BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter, options: { readOnlyMode: true } }),
         ),
       ],
       controllers: [
