@@ -433,6 +433,10 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
       'acme-nightly',
     ]);
     expect((await admin.request('GET', '/v1/schedules/acme-nightly')).json.tenant).toBe('acme');
+    // An admin fixing acme's schedule leaves it acme's, under its owner key: acme still sees it.
+    const fixed = await admin.request('PUT', '/v1/schedules/acme-nightly', { ...schedule, every: 7_200_000 });
+    expect(fixed.json).toMatchObject({ tenant: 'acme', ownerKeyId: created.json.ownerKeyId, every: 7_200_000 });
+    expect((await acme.request('GET', '/v1/schedules/acme-nightly')).json.every).toBe(7_200_000);
     expect((await acme.request('DELETE', '/v1/schedules/acme-nightly')).status).toBe(200);
 
     // A worker fires the schedule: the batch it creates is acme's, not everyone's.

@@ -44,7 +44,8 @@ export class SchedulesController {
   ) {
     const name = (body as { name?: unknown } | null)?.name;
     if (typeof name === 'string') await this.assertFree(name, caller);
-    const view = await this.schedules.upsert(body, Date.now(), ownerOf(caller));
+    const owner = typeof name === 'string' ? await this.ownerFor(name, caller) : ownerOf(caller);
+    const view = await this.schedules.upsert(body, Date.now(), owner);
     res.setHeader('Location', `/v1/schedules/${encodeURIComponent(view.name)}`);
     return view;
   }
@@ -60,7 +61,7 @@ export class SchedulesController {
   async replace(@Param('name') name: string, @Body() body: unknown, @CurrentCaller() caller: Caller | null) {
     await this.assertFree(name, caller);
     const named = { ...(typeof body === 'object' && body ? body : {}), name };
-    return this.schedules.upsert(named, Date.now(), ownerOf(caller));
+    return this.schedules.upsert(named, Date.now(), await this.ownerFor(name, caller));
   }
 
   @ApiDoc({
@@ -105,6 +106,19 @@ export class SchedulesController {
     if (!view || (tenant !== undefined && view.tenant !== tenant))
       throw new NotFoundException(`schedule ${name} not found`);
     return view;
+  }
+
+  /**
+   * Whose the schedule is once written: the caller's, except where an admin (who sees every tenant) replaces a
+   * tenant's schedule — it stays that tenant's, firing under its owner key's limits, as security.md promises
+   * (a schedule belongs to the tenant of the key that created it).
+   */
+  private async ownerFor(name: string, caller: Caller | null): Promise<ScheduleOwner> {
+    if (tenantScope(caller) === undefined) {
+      const existing = await this.schedules.get(name);
+      if (existing) return { tenant: existing.tenant, keyId: existing.ownerKeyId };
+    }
+    return ownerOf(caller);
   }
 
   /** Names are one namespace: a tenant may not replace another's schedule (nor read it back through the reply). */
