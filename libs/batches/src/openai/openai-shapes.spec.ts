@@ -3,6 +3,7 @@ import type { BatchView, ItemView } from '#libs/domain';
 import {
   errorFileId,
   generatedFile,
+  invalidLine,
   itemLine,
   openAIBatchOf,
   outputFileId,
@@ -175,6 +176,17 @@ describe('the output and error lines', () => {
       error: null,
     });
     expect(itemLine(rec(), item({ status: 'running' }))).toBeNull();
+  });
+
+  it("an invalid line is a request id of OpenAI's form, batch_req_ and the batch without its batch_ prefix", () => {
+    const line = invalidLine(rec({ nativeId: null }), {
+      line: 7,
+      customId: 'c-7',
+      code: 'invalid_json',
+      message: 'not JSON',
+      param: null,
+    }) as { id: string };
+    expect(line.id).toBe('batch_req_0b1f4a52-1d1e-4f0c-9a55-3d6c1c2b7e10_line_7');
   });
 
   it("gives a failed item's line the status its cause means: a refusal 4xx, an outage 429 or 5xx", () => {

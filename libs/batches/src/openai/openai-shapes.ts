@@ -338,7 +338,8 @@ export function failureStatus(errorCode: string | null): { status: number; type:
 /** A line the input file held that was never run, as the error file reports it. */
 export function invalidLine(rec: OpenAIBatchRecord, e: LineError): object {
   return {
-    id: `batch_req_${rec.id}_line_${e.line}`,
+    // OpenAI's request ids read `batch_req_<id>`: the batch's own id without its `batch_` prefix.
+    id: `batch_req_${rec.id.replace(/^batch_/, '')}_line_${e.line}`,
     custom_id: e.customId,
     response: null,
     error: { code: e.code, message: `line ${e.line}: ${e.message}`, param: e.param, line: e.line },
