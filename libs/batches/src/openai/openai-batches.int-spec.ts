@@ -174,3 +174,99 @@ describe('OpenAIBatches: invalid lines beside the record (real Redis)', () => {
     expect((await errorLines(mixedId)).map((e) => e.error.line)).toEqual([2, 3]);
   });
 });
+
+/**
+ * A page of a list is short only at its end. Files that expired (their key's TTL) and batches the retention removed
+ * stay in the index until a list meets them; a page made only of those came back empty with has_more: true, and the
+ * SDKs' auto-pagination stops at an empty page, so every file or batch after it went unlisted.
+ */
+describe('OpenAIBatches: lists read on past what expired (real Redis)', () => {
+  let redis: Redis;
+  let batches: OpenAIBatches;
+  let keys: OpenAIKeys;
+  const prefix = `t-${randomUUID().slice(0, 8)}`;
+
+  beforeAll(() => {
+    redis = new Redis(process.env.REDIS_URL!);
+    keys = new OpenAIKeys(prefix);
+    const store = new BatchStore(redis, prefix);
+    const submit = async (submission: { items: ChatItemInput[] }) =>
+      store.create(
+        {
+          kind: 'chat',
+          sensitivity: 'internal',
+          deadlineAt: Date.now() + 3600_000,
+          task: { chat: true },
+          createdAt: Date.now(),
+        },
+        submission.items.map((item) => ({
+          itemId: item.id,
+          sensitivity: 'internal' as const,
+          pii: { declared: 'internal' as const, categories: [], raised: false },
+          route: { target: 'local' as const, provider: 'tiny', model: 'tiny', reason: 'test', at: '' },
+          workTokens: 10,
+        })),
+      );
+    batches = new OpenAIBatches(redis, prefix, { submit, cancel: async () => undefined } as never, store, LIMITS);
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  it('files: a page of expired ones is skipped, the rest come in order, each once', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 9; i++) {
+      const f = await batches.uploadFile(
+        { filename: `f${i}.jsonl`, purpose: 'batch', content: Buffer.from(valid(`x${i}`)) },
+        'acme',
+        1_000_000 + i,
+      );
+      ids.push(f.id);
+    }
+    // Oldest first: files 1-5 expire, a whole page of 2 and more.
+    await redis.del(...ids.slice(1, 6).map((id) => keys.file(id)));
+    const listed: string[] = [];
+    const pages: number[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await batches.listFiles('acme', { after, limit: 2, order: 'asc' });
+      pages.push(page.data.length);
+      listed.push(...page.data.map((f) => f.id));
+      if (!page.has_more) break;
+      after = page.last_id!;
+    }
+    expect(listed).toEqual([ids[0], ids[6], ids[7], ids[8]]);
+    expect(pages).toEqual([2, 2]);
+    expect(await redis.zrange(keys.filesIndex('acme'), 0, -1)).toEqual([ids[0], ids[6], ids[7], ids[8]]);
+  });
+
+  it('batches: a page of removed ones is skipped, the rest come newest first, each once', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const file = await batches.uploadFile(
+        { filename: 'in.jsonl', purpose: 'batch', content: Buffer.from(valid(`b${i}`)) },
+        null,
+      );
+      const b = await batches.createBatch(
+        { input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' },
+        null,
+        1_000_000 + i,
+      );
+      ids.push(b.id);
+    }
+    // Newest first: batches 5-2 go, two whole pages of 2.
+    await redis.del(...ids.slice(2, 6).map((id) => keys.batch(id)));
+    const listed: string[] = [];
+    let after: string | undefined;
+    let empty = 0;
+    for (;;) {
+      const page = await batches.listBatches(undefined, after, 2);
+      if (page.data.length === 0) empty += 1;
+      listed.push(...page.data.map((b) => b.id));
+      if (!page.has_more) break;
+      after = page.last_id!;
+    }
+    expect(listed).toEqual([ids[6], ids[1], ids[0]]);
+    expect(empty).toBe(0);
+  });
+});

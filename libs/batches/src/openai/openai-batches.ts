@@ -172,27 +172,36 @@ export class OpenAIBatches {
       if (at === null) throw new OpenAIRequestError(400, `after names no file: ${opts.after}`, 'after');
       from = at + 1;
     }
-    const ids =
-      opts.order === 'desc'
-        ? await this.redis.zrevrange(index, from, from + opts.limit)
-        : await this.redis.zrange(index, from, from + opts.limit);
-    const page = ids.slice(0, opts.limit);
     const data: OpenAIFile[] = [];
-    const gone: string[] = [];
-    // Read together (one pipelined burst on the connection), not one round trip per file: a page may hold 10,000.
-    const records = await Promise.all(page.map((id) => this.uploaded(id, tenant)));
-    records.forEach(([record], i) => (record ? data.push(fileObject(record)) : gone.push(page[i])));
-    if (gone.length > 0) {
-      const prune = this.redis.multi().zrem(this.keys.filesIndex(), ...gone);
-      if (tenant) prune.zrem(index, ...gone);
-      await prune.exec();
-    }
+    let more: boolean;
+    // Files deleted or expired while listed are pruned from the index and read past: a page is short only at the
+    // end (the SDKs stop paging at an empty page, and would never reach the files after it).
+    do {
+      const want = opts.limit - data.length;
+      const ids =
+        opts.order === 'desc'
+          ? await this.redis.zrevrange(index, from, from + want)
+          : await this.redis.zrange(index, from, from + want);
+      const page = ids.slice(0, want);
+      const gone: string[] = [];
+      // Read together (one pipelined burst on the connection), not one round trip per file: a page may hold 10,000.
+      const records = await Promise.all(page.map((id) => this.uploaded(id, tenant)));
+      records.forEach(([record], i) => (record ? data.push(fileObject(record)) : gone.push(page[i])));
+      if (gone.length > 0) {
+        const prune = this.redis.multi().zrem(this.keys.filesIndex(), ...gone);
+        if (tenant) prune.zrem(index, ...gone);
+        await prune.exec();
+      }
+      more = ids.length > want;
+      // The pruned ids left the index: the next unread file now sits that much nearer the front.
+      from += want - gone.length;
+    } while (more && data.length < opts.limit);
     return {
       object: 'list',
       data,
       first_id: data[0]?.id ?? null,
       last_id: data.at(-1)?.id ?? null,
-      has_more: ids.length > opts.limit,
+      has_more: more,
     };
   }
 
@@ -448,17 +457,26 @@ export class OpenAIBatches {
       from = rank + 1;
     }
     const take = Math.max(1, Math.min(MAX_LIST, limit));
-    // By rank, not by creation time: batches created in the same millisecond are neither skipped nor repeated.
-    const ids = await this.redis.zrevrange(index, from, from + take);
-    // Read together (one pipelined burst on the connection), not one batch's round trips after another's.
-    const read = await Promise.all(ids.slice(0, take).map((id) => this.getBatch(id, tenant)));
-    const data = read.filter((batch): batch is OpenAIBatch => batch !== null);
+    const data: OpenAIBatch[] = [];
+    let more: boolean;
+    // Batches the retention removed while listed read as null: read on past them, so that a page is short only at
+    // the end (the SDKs stop paging at an empty page, and would never reach the batches after it).
+    do {
+      const want = take - data.length;
+      // By rank, not by creation time: batches created in the same millisecond are neither skipped nor repeated.
+      const ids = await this.redis.zrevrange(index, from, from + want);
+      // Read together (one pipelined burst on the connection), not one batch's round trips after another's.
+      const read = await Promise.all(ids.slice(0, want).map((id) => this.getBatch(id, tenant)));
+      data.push(...read.filter((batch): batch is OpenAIBatch => batch !== null));
+      more = ids.length > want;
+      from += want;
+    } while (more && data.length < take);
     return {
       object: 'list',
       data,
       first_id: data[0]?.id ?? null,
       last_id: data.at(-1)?.id ?? null,
-      has_more: ids.length > take,
+      has_more: more,
     };
   }
 
