@@ -20,7 +20,9 @@ import { BATCH_EVENTS_LUA, BATCH_EVENTS_TTL_S } from './batch-events.lua.js';
  * except SPENT_FIELD, whose value "inputTokens,outputTokens,costUsd" is what a failed attempt's calls used:
  * kept as a reroute keeps its calls (CARRY_SPENT_LUA).
  * Returns 1 when applied, 3 when applied and it was the batch's last open item (the batch just finished),
- * 0 when the item was not in an allowed status, 2 when it is routed elsewhere, -1 when it does not exist.
+ * 0 when the item was not in an allowed status, 2 when it is routed elsewhere, -1 when it does not exist;
+ * 4 when a move to running found the batch's cancel requested and cancelled the item instead (5: and that
+ * finished the batch).
  */
 export const ITEM_TRANSITION_LUA = `${CARRY_SPENT_LUA}
 ${BATCH_EVENTS_LUA}
@@ -33,6 +35,14 @@ for s in string.gmatch(ARGV[1], '[^,]+') do
 end
 if not allowed then return 0 end
 local to = ARGV[2]
+-- A batch being cancelled starts nothing more: its cancel moves queued items one by one, and a worker taking
+-- one it has not reached yet (or running again one that had started before) cancels it here instead, before
+-- any call leaves for a provider.
+local cancelledInstead = to == 'running' and redis.call('HGET', KEYS[2], 'cancelRequested') == '1'
+if cancelledInstead then
+  to = 'cancelled'
+  redis.call('HSET', KEYS[1], 'error', 'cancelled before it started')
+end
 if cur ~= to then
   redis.call('HINCRBY', KEYS[2], cur, -1)
   redis.call('HINCRBY', KEYS[2], to, 1)
@@ -41,7 +51,7 @@ if cur ~= to then
   batchEvent(KEYS[4], 'type', 'item', 'index', where[1] or '', 'from', cur, 'to', to,
     'target', where[2] or '', 'provider', where[3] or '', 'at', ARGV[3])
 end
-for i = 5, #ARGV, 2 do
+for i = (cancelledInstead and #ARGV + 1 or 5), #ARGV, 2 do
   if ARGV[i] == '${SPENT_FIELD}' then
     local input, output, cost = string.match(ARGV[i + 1], '^([^,]+),([^,]+),([^,]+)$')
     carrySpent(tonumber(input), tonumber(output), tonumber(cost))
@@ -84,15 +94,17 @@ if to == 'completed' or to == 'failed' or to == 'cancelled' then
     if cur ~= to then
       batchEvent(KEYS[4], 'type', 'finished', 'at', ARGV[3])
       redis.call('EXPIRE', KEYS[4], ${BATCH_EVENTS_TTL_S})
+      if cancelledInstead then return 5 end
       return 3
     end
   end
 end
+if cancelledInstead then return 4 end
 return 1
 `;
 
 /** What ITEM_TRANSITION_LUA returns (see above). */
-export type ItemTransitionReply = -1 | 0 | 1 | 2 | 3;
+export type ItemTransitionReply = -1 | 0 | 1 | 2 | 3 | 4 | 5;
 
 export const ITEM_TRANSITION = redisScript<
   'item' | 'batch' | 'backlog' | 'events' | 'estimates',

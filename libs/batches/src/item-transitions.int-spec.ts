@@ -19,10 +19,11 @@ describe('ItemTransitions (real Redis)', () => {
   let creation: BatchCreation;
   let transitions: ItemTransitions;
   let views: BatchViews;
+  let keys: BatchKeys;
 
   beforeAll(() => {
     redis = new Redis(process.env.REDIS_URL!);
-    const keys = new BatchKeys(`t-${randomUUID().slice(0, 8)}`);
+    keys = new BatchKeys(`t-${randomUUID().slice(0, 8)}`);
     creation = new BatchCreation(redis, keys);
     transitions = new ItemTransitions(redis, keys);
     views = new BatchViews(redis, keys);
@@ -53,6 +54,40 @@ describe('ItemTransitions (real Redis)', () => {
     expect(await transitions.move({ batchId: id, index: 0, provider: 'llama', from: ['queued'], to: 'running' })).toBe(
       'applied',
     );
+  });
+
+  it('starts nothing of a batch being cancelled: a queued item, or one run again, is cancelled instead', async () => {
+    // BatchCancel flags the batch, then moves its queued items one by one: a worker may reach one before it does.
+    const { id } = await newBatch(3);
+    const ended: number[] = [];
+    const finished: string[] = [];
+    transitions.onItemFinished((batchId, index) => batchId === id && ended.push(index));
+    transitions.onBatchFinished((batchId) => batchId === id && finished.push(batchId));
+    expect(await transitions.move({ batchId: id, index: 0, from: ['queued'], to: 'running' })).toBe('applied');
+    await redis.hset(keys.batch(id), 'cancelRequested', '1');
+
+    expect(await transitions.move({ batchId: id, index: 1, from: ['queued', 'running'], to: 'running' })).toBe(
+      'cancelled',
+    );
+    // Item 0 had started before the cancel; its job, run again after a crash, does not start it a second time.
+    expect(await transitions.move({ batchId: id, index: 0, from: ['queued', 'running'], to: 'running' })).toBe(
+      'cancelled',
+    );
+    expect(await transitions.move({ batchId: id, index: 2, from: ['queued'], to: 'cancelled' })).toBe('applied');
+    const items = await views.items(id, 0, 10);
+    expect(items.map((i) => [i.status, i.error])).toEqual([
+      ['cancelled', 'cancelled before it started'],
+      ['cancelled', 'cancelled before it started'],
+      ['cancelled', null],
+    ]);
+    expect((await views.get(id))!.counts).toMatchObject({ queued: 0, running: 0, cancelled: 3 });
+    expect(ended).toEqual([1, 0, 2]);
+    expect(finished).toEqual([id]);
+    // Other moves of a cancelled batch's items are untouched: a running item's worker still records its end.
+    const { id: other } = await newBatch(1);
+    await transitions.move({ batchId: other, index: 0, from: ['queued'], to: 'running' });
+    await redis.hset(keys.batch(other), 'cancelRequested', '1');
+    expect(await transitions.move({ batchId: other, index: 0, from: ['running'], to: 'completed' })).toBe('applied');
   });
 
   it('tells its listeners a batch finished once, when its last open item ends, and not again on a repeat', async () => {

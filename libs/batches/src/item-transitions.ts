@@ -49,8 +49,11 @@ export interface LateCharge {
 
 const LATE_CHARGE_OUTCOMES = { 1: 'charged', 2: 'carried', 0: 'charged-before', [-1]: 'missing' } as const;
 
-/** 'elsewhere': a reroute moved the item off the caller's provider, so the caller's job is stale. */
-export type TransitionOutcome = 'applied' | 'not-allowed' | 'elsewhere' | 'missing';
+/**
+ * 'elsewhere': a reroute moved the item off the caller's provider, so the caller's job is stale. 'cancelled': a
+ * move to running found its batch being cancelled, and cancelled the item instead (nothing is to run).
+ */
+export type TransitionOutcome = 'applied' | 'not-allowed' | 'elsewhere' | 'missing' | 'cancelled';
 
 /** Why an item leaves a provider it failed on; `ruleOut`: never route it there again (a refusal, rejected answers). */
 export interface ItemLeaving {
@@ -91,6 +94,8 @@ const OUTCOMES: Record<ItemTransitionReply, TransitionOutcome> = {
   1: 'applied',
   2: 'elsewhere',
   3: 'applied',
+  4: 'cancelled',
+  5: 'cancelled',
 };
 
 /**
@@ -188,9 +193,9 @@ export class ItemTransitions {
       },
       [from.join(','), to, String(now), provider, ...fields],
     );
-    if ((reply === 1 || reply === 3) && TERMINAL.has(to))
+    if (((reply === 1 || reply === 3) && TERMINAL.has(to)) || reply === 4 || reply === 5)
       for (const listener of this.itemFinishedListeners) listener(batchId, index);
-    if (reply === 3) for (const listener of this.finishedListeners) listener(batchId);
+    if (reply === 3 || reply === 5) for (const listener of this.finishedListeners) listener(batchId);
     return OUTCOMES[reply] ?? 'missing';
   }
 
