@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CallbackAddressGuard } from './callback-address.js';
 import { CallbackRefused, CallbackSender } from './callback-sender.js';
@@ -63,5 +63,46 @@ describe('CallbackSender', () => {
     answer = 302;
     const sender = new CallbackSender(new CallbackAddressGuard(['127.0.0.0/8']), 5000);
     expect(await sender.send(delivery(`http://127.0.0.1:${port}/hook`))).toEqual({ status: 302, ok: false });
+  });
+
+  /**
+   * Receivers that keep the connection busy: the socket's timeout is an idle one, so before the delivery had a
+   * deadline of its own these held it (one of the worker's few) open for as long as they liked.
+   */
+  describe('a receiver that never finishes', () => {
+    const sockets = new Set<Socket>();
+    const timers: NodeJS.Timeout[] = [];
+    afterAll(() => {
+      timers.forEach(clearInterval);
+      sockets.forEach((s) => s.destroy());
+    });
+
+    /** A raw TCP receiver: on the request, writes `head`, then `drip` every 100 ms. */
+    async function trickling(head: string, drip: string): Promise<number> {
+      const tcp = createTcpServer((socket) => {
+        sockets.add(socket);
+        socket.once('data', () => {
+          socket.write(head);
+          timers.push(setInterval(() => socket.writable && socket.write(drip), 100));
+        });
+      });
+      await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+      tcp.unref();
+      return (tcp.address() as AddressInfo).port;
+    }
+
+    it('is given up once the whole delivery takes longer than the timeout, though bytes keep coming', async () => {
+      const slow = await trickling('HTTP/1.1 200', ' ');
+      const sender = new CallbackSender(new CallbackAddressGuard(['127.0.0.0/8']), 800);
+      const t0 = Date.now();
+      await expect(sender.send(delivery(`http://127.0.0.1:${slow}/hook`))).rejects.toThrow('timed out after 800 ms');
+      expect(Date.now() - t0).toBeLessThan(3_000);
+    });
+
+    it('counts its status as soon as it comes, without reading an endless body', async () => {
+      const endless = await trickling('HTTP/1.1 202 Accepted\r\ntransfer-encoding: chunked\r\n\r\n', '1\r\nx\r\n');
+      const sender = new CallbackSender(new CallbackAddressGuard(['127.0.0.0/8']), 800);
+      expect(await sender.send(delivery(`http://127.0.0.1:${endless}/hook`))).toEqual({ status: 202, ok: true });
+    });
   });
 });

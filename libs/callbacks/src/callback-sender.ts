@@ -74,16 +74,24 @@ export class CallbackSender {
     };
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
+      // The whole delivery, connect to status line, within timeoutMs: the socket's own timeout is an idle one, so a
+      // receiver trickling a byte now and then held a delivery (one of the worker's few) open for ever.
+      const deadline = setTimeout(
+        () => req.destroy(new Error(`callback timed out after ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
       const req = send(url, options, (res) => {
-        res.resume(); // the answer's body is not read: only its status counts
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          resolve({ status, ok: status >= 200 && status < 300 });
-        });
-        res.on('error', reject);
+        clearTimeout(deadline);
+        const status = res.statusCode ?? 0;
+        resolve({ status, ok: status >= 200 && status < 300 });
+        // Only the status counts: the answer's body is not read, however long it is.
+        res.destroy();
       });
       req.on('timeout', () => req.destroy(new Error(`callback timed out after ${this.timeoutMs} ms`)));
-      req.on('error', reject);
+      req.on('error', (err) => {
+        clearTimeout(deadline);
+        reject(err);
+      });
       req.end(d.body);
     });
   }
