@@ -235,6 +235,12 @@ describe('batches end to end', () => {
     it('answers 404 for an unknown batch, and 400 for a bad page parameter', async () => {
       expect((await sys.client.request('GET', '/v1/batches/does-not-exist')).status).toBe(404);
       expect((await sys.client.request('DELETE', '/v1/batches/does-not-exist')).status).toBe(404);
+      // Ids are Redis hash tags: one holding a brace cannot be a key, and answered 500 on every route.
+      for (const path of ['%7Bx%7D', '%7Bx', 'x%7D/items', '%7Bx%7D/results', '%7Bx%7D/patch', '%7Bx%7D/events']) {
+        const res = await sys.client.request('GET', `/v1/batches/${path}`);
+        expect([path, res.status, res.json?.message]).toEqual([path, 404, expect.stringContaining('not found')]);
+      }
+      expect((await sys.client.request('DELETE', '/v1/batches/%7Bx%7D')).status).toBe(404);
       const listed = await sys.client.request('GET', '/v1/batches?limit=0');
       expect(listed.status).toBe(400);
       expect(listed.json.field).toBe('limit');

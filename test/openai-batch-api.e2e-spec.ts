@@ -320,6 +320,15 @@ describe('the OpenAI-compatible batch API', () => {
       NotFoundError,
     );
     await expect(client.files.retrieve('file-nope')).rejects.toBeInstanceOf(NotFoundError);
+    // Ids are Redis hash tags: one holding a brace cannot be a key, and answered 500.
+    await expect(client.batches.retrieve('batch_{x}')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(client.batches.cancel('{x')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(client.files.retrieve('file-{x}')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(client.files.content('x}')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(client.files.delete('{x}')).rejects.toBeInstanceOf(NotFoundError);
+    const braced = await create('file-{x}', '24h').catch((e: unknown) => e);
+    expect(braced).toBeInstanceOf(NotFoundError);
+    expect((braced as NotFoundError).param).toBe('input_file_id');
     const anonymous = new OpenAI({ baseURL: `${sys.url}/openai/v1`, apiKey: 'sy_not-a-key', maxRetries: 0 });
     const denied = await anonymous.batches.list().catch((e: unknown) => e);
     expect(denied).toBeInstanceOf(AuthenticationError);

@@ -1,4 +1,4 @@
-import type { RedisClient } from '#libs/redis';
+import { canHashTag, type RedisClient } from '#libs/redis';
 import type { BatchKeys } from './batch-keys.js';
 import type { BatchView, ItemView, BatchTask } from '#libs/domain';
 import { toBatchView, toItemView } from './record-views.js';
@@ -22,6 +22,7 @@ export class BatchViews {
   ) {}
 
   async exists(id: string): Promise<boolean> {
+    if (!canHashTag(id)) return false;
     return (await this.redis.exists(this.keys.batch(id))) === 1;
   }
 
@@ -30,6 +31,7 @@ export class BatchViews {
    * item was routed at intake; a finished item leaves the set in its transition), null once none is open.
    */
   async get(id: string): Promise<BatchView | null> {
+    if (!canHashTag(id)) return null; // a request's id that no batch can have
     const [[, h], [, latest]] = (await this.redis
       .multi()
       .hgetall(this.keys.batch(id))

@@ -1,4 +1,4 @@
-import type { RedisClient } from '#libs/redis';
+import { canHashTag, type RedisClient } from '#libs/redis';
 import type { BatchKind, BatchView, CallbackEvent, Sensitivity } from '#libs/domain';
 import type { BatchKeys } from './batch-keys.js';
 import type { FieldError } from './batch-submission.js';
@@ -156,6 +156,7 @@ export class PendingIntakes {
 
   /** A pending batch as the API shows it, or null when there is none. */
   async view(id: string): Promise<BatchView | null> {
+    if (!canHashTag(id)) return null; // a request's id that no batch can have
     // Every field but the body (megabytes for a large batch), which a reader polling the batch never needs.
     const values = await this.redis.hmget(this.keys.intake(id), ...VIEW_FIELDS);
     const h: Record<string, string> = {};

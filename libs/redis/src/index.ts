@@ -1,7 +1,16 @@
 // The face of libs/redis: what other libs, the apps and the tests use. Import it as '#libs/redis'.
 export { RedisServerNotFound, isReachable, startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.js';
 export { assertNoEviction } from './eviction-policy.js';
-export { CrossSlotKeys, SLOTS, assertOneSlot, globalKeyPrefix, hashTag, hashedPart, keySlot } from './key-slot.js';
+export {
+  CrossSlotKeys,
+  SLOTS,
+  assertOneSlot,
+  canHashTag,
+  globalKeyPrefix,
+  hashTag,
+  hashedPart,
+  keySlot,
+} from './key-slot.js';
 export { dataNodes, isCluster, type RedisClient } from './redis-client.js';
 export {
   NotReplicated,

@@ -36,8 +36,16 @@ export function keySlot(key: string): number {
 
 /** `{text}`: a hash tag, so every key that holds it lands on one slot. Braces inside would end the tag early. */
 export function hashTag(text: string): string {
-  if (text.includes('{') || text.includes('}')) throw new Error(`a hash tag cannot hold braces: ${text}`);
+  if (!canHashTag(text)) throw new Error(`a hash tag cannot hold braces: ${text}`);
   return `{${text}}`;
+}
+
+/**
+ * Whether `text` may be a hash tag. Ids made here never hold braces, so one from a request that does names
+ * nothing: readers answer "not found" for it rather than build its key (which throws).
+ */
+export function canHashTag(text: string): boolean {
+  return !text.includes('{') && !text.includes('}');
 }
 
 /** A call that would fail with CROSSSLOT on a Redis Cluster. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '#libs/redis';
+import { canHashTag, type RedisClient } from '#libs/redis';
 import { OpenAIKeys } from './openai-keys.js';
 import { forgetOpenAIBatch } from './openai-retention.js';
 import {
@@ -551,6 +551,7 @@ export class OpenAIBatches {
       'tenant',
       ...(withContent ? ['content'] : []),
     ];
+    if (!canHashTag(id)) return [null, null]; // a request's id that no file can have
     const values = await this.redis.hmget(this.keys.file(id), ...fields);
     if (!values[0]) return [null, null];
     const record = Object.fromEntries(fields.map((f, i) => [f, values[i] ?? ''])) as Record<string, string>;
@@ -563,6 +564,7 @@ export class OpenAIBatches {
   }
 
   private async record(id: string): Promise<OpenAIBatchRecord | null> {
+    if (!canHashTag(id)) return null; // a request's id that no batch can have
     const raw = await this.redis.get(this.keys.batch(id));
     return raw ? (JSON.parse(raw) as OpenAIBatchRecord) : null;
   }
