@@ -243,6 +243,15 @@ describe('deadlines', () => {
     expect(parseIsoDuration('PT')).toBeNull();
   });
 
+  it('refuses a duration of zero: due the moment it arrives', () => {
+    for (const zero of ['PT0S', 'P0D', 'PT0H0M', 'P0Y0M0W'])
+      expect([zero, parseDeadline(zero, NOW)]).toEqual([
+        zero,
+        { ok: false, message: 'must be a duration longer than zero' },
+      ]);
+    expect(parseDeadline('PT0.5S', NOW)).toEqual({ ok: true, at: NOW + 500 });
+  });
+
   it('parses timestamps only with a zone', () => {
     expect(parseDeadline('2026-11-23T01:00:00Z', NOW)).toEqual({ ok: true, at: NOW + 3_600_000 });
     expect(parseDeadline('2026-11-23T02:00:00+01:00', NOW)).toEqual({ ok: true, at: NOW + 3_600_000 });

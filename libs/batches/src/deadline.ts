@@ -39,7 +39,10 @@ const HORIZON = `must be at most ${MAX_DEADLINE_DAYS} days ahead`;
 export function parseDeadline(text: string, now: number): ParsedDeadline {
   if (DURATION.test(text)) {
     const duration = parseIsoDuration(text);
-    return duration === null ? { ok: false, message: HORIZON } : { ok: true, at: now + duration };
+    if (duration === null) return { ok: false, message: HORIZON };
+    // PT0S would be due the moment it arrives: late everywhere, so routed to whatever is fastest (paid).
+    if (duration === 0) return { ok: false, message: 'must be a duration longer than zero' };
+    return { ok: true, at: now + duration };
   }
   const m = TIMESTAMP.exec(text);
   if (!m) return { ok: false, message: FORM };

@@ -45,3 +45,12 @@ describe('a schedule’s minimum interval (SCHEDULE_MIN_INTERVAL_MS, issue 13 §
     expect(shortestCronGapMs('0 0 29 2 *', 'UTC')).toBe(23 * 3_600_000);
   });
 });
+
+describe('a schedule’s batch deadline', () => {
+  it('is a duration longer than zero, counted from each firing', () => {
+    const field = (deadline: string) => errors({ name: 's', every: 60_000, batch: { ...batch, deadline } }, 60_000);
+    for (const refused of ['PT0S', 'P0D', '2030-01-01T00:00:00Z'])
+      expect([refused, field(refused).map((e) => e.field)]).toEqual([refused, ['batch.deadline']]);
+    expect(field('PT6H')).toEqual([]);
+  });
+});

@@ -94,8 +94,8 @@ export const scheduleSchema = (rules: ScheduleRules) =>
         }
       }
       const deadline = s.batch.deadline;
-      if (typeof deadline !== 'string' || parseIsoDuration(deadline) === null) {
-        const message = `must be a duration such as PT6H, at most ${MAX_DEADLINE_DAYS} days: it counts from each firing`;
+      if (typeof deadline !== 'string' || !((parseIsoDuration(deadline) ?? 0) > 0)) {
+        const message = `must be a duration longer than zero such as PT6H, at most ${MAX_DEADLINE_DAYS} days: it counts from each firing`;
         ctx.addIssue({ code: 'custom', path: ['batch', 'deadline'], message });
       }
     });
