@@ -94,6 +94,11 @@ export function batchSubmissionSchema(limits: SubmissionLimits) {
           ctx.addIssue({ code: 'custom', path: ['labels'], message: 'is required for classify' });
         if (task.type === 'extract' && !task.schema)
           ctx.addIssue({ code: 'custom', path: ['schema'], message: 'is required for extract' });
+        // Taken only by the type that reads it: a summarize given labels would ignore them without a word.
+        if (task.labels && task.type !== 'classify')
+          ctx.addIssue({ code: 'custom', path: ['labels'], message: 'is taken only with type classify' });
+        if (task.schema && task.type !== 'extract')
+          ctx.addIssue({ code: 'custom', path: ['schema'], message: 'is taken only with type extract' });
         // Refused here rather than failing every item: answers are checked against it with ajv. Only what a
         // linear walk can tell (size, regexes, recursion); checkSubmissionCompiled compiles it off the event loop.
         const refusal = task.type === 'extract' && task.schema ? schemaRefusal(task.schema) : null;
