@@ -232,6 +232,27 @@ describe('batches end to end', () => {
       expect(res.json.field).toBe('body');
     });
 
+    it('answers a body that is not sent as JSON with 415 naming Content-Type', async () => {
+      const body = JSON.stringify(docBatch('public', 'P1D', 'typed'));
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+        const res = await sys.client.request('POST', '/v1/batches', body, { 'content-type': type });
+        expect([type, res.status, res.json.field, res.json.message]).toEqual([
+          type,
+          415,
+          'Content-Type',
+          `Content-Type must be application/json, not ${type}`,
+        ]);
+      }
+      const openai = await sys.client.request('POST', '/openai/v1/batches', '{}', { 'content-type': 'text/plain' });
+      expect(openai.status).toBe(415);
+      expect(openai.json.error).toMatchObject({ param: 'Content-Type', type: 'invalid_request_error' });
+      // The upload is the one multipart route; a multipart body anywhere else is refused like any other.
+      const form = await sys.client.request('POST', '/v1/batches', '--x--\r\n', {
+        'content-type': 'multipart/form-data; boundary=x',
+      });
+      expect(form.status).toBe(415);
+    });
+
     it('answers 404 for an unknown batch, and 400 for a bad page parameter', async () => {
       expect((await sys.client.request('GET', '/v1/batches/does-not-exist')).status).toBe(404);
       expect((await sys.client.request('DELETE', '/v1/batches/does-not-exist')).status).toBe(404);

@@ -29,6 +29,7 @@ export async function createApiApp(
   app.use(authenticatedBodies(app.get(ApiKeyAuthenticator)));
   app.use(express.json({ limit: config.http.maxBodyBytes }));
   app.use(bodyErrors(config.http.maxBodyBytes));
+  app.use(jsonBodiesOnly());
   app.use(bodyDepthLimit(MAX_BODY_DEPTH));
   // Registered before init, so it runs ahead of the Bull Board router the module mounts at /admin/queues.
   app.use('/admin/queues', browserKeyAuth(app.get(ApiKeyAuthenticator), { scope: 'admin', realm: 'Switchyard admin' }));
@@ -69,6 +70,28 @@ function authenticatedBodies(authenticator: ApiKeyAuthenticator) {
       // The OpenAI-compatible surface answers in OpenAI's error shape, so its SDKs raise AuthenticationError.
       res.status(401).json(req.path.startsWith('/openai/') ? openAIError(401, denied.message) : denied);
     }, next);
+  };
+}
+
+/** The one route that reads a body other than JSON: the OpenAI file upload, a multipart form (multer parses it). */
+const MULTIPART_ROUTE = /^\/openai\/v1\/files\/?$/;
+
+/**
+ * A body the JSON parser left alone (its Content-Type is not JSON) is a 415 naming the header. Without it, `curl -d`
+ * (a form's content type) got "body must be a JSON object" for a body that was one.
+ */
+function jsonBodiesOnly() {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (!hasBody || req.body !== undefined) return next();
+    const type = req.headers['content-type'];
+    if (type?.toLowerCase().startsWith('multipart/form-data') && MULTIPART_ROUTE.test(req.path)) return next();
+    const message = `Content-Type must be application/json${type ? `, not ${type.split(';')[0]}` : ''}`;
+    if (req.path.startsWith('/openai/')) {
+      res.status(415).json(openAIError(415, message, 'Content-Type'));
+      return;
+    }
+    res.status(415).json({ statusCode: 415, error: 'Unsupported Media Type', field: 'Content-Type', message });
   };
 }
 
