@@ -4,6 +4,7 @@ import { AUDIT_KINDS, type AuditKind } from '#libs/audit';
 import { AuditTrail, STREAM_ID, isAuditKind } from '#libs/audit';
 import { boundedInt } from './query-params.js';
 import { ApiDoc } from './openapi/api-doc.decorator.js';
+import { streamAnswer } from './streamed-answer.js';
 
 /**
  * The audit trail: every routing decision and every request that left for a cloud provider, without
@@ -52,21 +53,13 @@ export class AuditController {
     }
     // The whole (filtered) trail up to the newest entry at the start, a page at a time, never all in memory.
     res.status(200).type('application/x-ndjson');
-    for await (const entry of this.trail.each(filter)) {
-      if (res.writableEnded || res.destroyed) return; // the client went away: stop reading the stream
-      if (!res.write(`${JSON.stringify(entry)}\n`)) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            res.off('drain', done);
-            res.off('close', done);
-            resolve();
-          };
-          res.once('drain', done);
-          res.once('close', done);
-        });
-      }
-    }
-    res.end();
+    const trail = this.trail;
+    await streamAnswer(
+      res,
+      (async function* () {
+        for await (const entry of trail.each(filter)) yield `${JSON.stringify(entry)}\n`;
+      })(),
+    );
   }
 }
 

@@ -26,6 +26,7 @@ import { CurrentCaller, RequestId, RequiresScope, SubmitsTokens } from './access
 import { ReadsOnly } from './replicated-writes.interceptor.js';
 import { boundedInt } from './query-params.js';
 import { ApiDoc } from './openapi/api-doc.decorator.js';
+import { streamAnswer } from './streamed-answer.js';
 
 /**
  * The v1 batch API: submit, read, stream results, cancel. Enqueues and reads; never processes.
@@ -182,15 +183,18 @@ export class BatchesController {
   async results(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Res() res: Response): Promise<void> {
     const batch = await this.visible(id, caller);
     res.status(200).type('application/x-ndjson');
-    for await (const item of this.store.eachItem(id)) {
-      const { id: itemId, status, route, usage, costUsd, diff, error } = item;
-      // A chat item's answer is a chat.completion object, as the chat-completions API gives it (issue 16 §2).
-      const result = batch.kind === 'chat' && status === 'completed' ? chatCompletionOf(id, item) : item.result;
-      if (!res.write(`${JSON.stringify({ id: itemId, status, route, usage, costUsd, result, diff, error })}\n`)) {
-        await new Promise((resolve) => res.once('drain', resolve));
-      }
-    }
-    res.end();
+    const store = this.store;
+    await streamAnswer(
+      res,
+      (async function* () {
+        for await (const item of store.eachItem(id)) {
+          const { id: itemId, status, route, usage, costUsd, diff, error } = item;
+          // A chat item's answer is a chat.completion object, as the chat-completions API gives it (issue 16 §2).
+          const result = batch.kind === 'chat' && status === 'completed' ? chatCompletionOf(id, item) : item.result;
+          yield `${JSON.stringify({ id: itemId, status, route, usage, costUsd, result, diff, error })}\n`;
+        }
+      })(),
+    );
   }
 
   /** One patch for the whole batch (completed files, in order) that `git apply` accepts. */
@@ -212,10 +216,13 @@ export class BatchesController {
       });
     }
     res.status(200).type('text/x-diff');
-    for await (const item of this.store.eachItem(id)) {
-      if (item.status === 'completed' && item.diff) res.write(item.diff);
-    }
-    res.end();
+    const store = this.store;
+    await streamAnswer(
+      res,
+      (async function* () {
+        for await (const item of store.eachItem(id)) if (item.status === 'completed' && item.diff) yield item.diff;
+      })(),
+    );
   }
 
   @ApiDoc({

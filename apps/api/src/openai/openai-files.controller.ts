@@ -21,6 +21,7 @@ import { CurrentCaller, RequiresScope } from '../access-decorators.js';
 import { ApiDoc } from '../openapi/api-doc.decorator.js';
 import { boundedInt } from '../query-params.js';
 import { OpenAIErrorsFilter } from './openai-errors.filter.js';
+import { streamAnswer } from '../streamed-answer.js';
 
 /** What multer hands over for the one file of a multipart upload (held in memory, bounded by OPENAI_FILE_MAX_BYTES). */
 interface UploadedPart {
@@ -130,10 +131,7 @@ export class OpenAIFilesController {
   async content(@Param('id') id: string, @CurrentCaller() caller: Caller | null, @Res() res: Response): Promise<void> {
     const lines = (await this.batches.fileContent(id, tenantScope(caller))) ?? notFound(id);
     res.status(200).type('application/jsonl');
-    for await (const chunk of lines) {
-      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
-    }
-    res.end();
+    await streamAnswer(res, lines);
   }
 
   @Delete(':id')
