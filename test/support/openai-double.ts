@@ -289,10 +289,12 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
 
     if (path.startsWith(CONTROL_PREFIX)) return control(req.method ?? 'GET', path, body, res);
     if (engine?.down) return void res.destroy();
-    if (engine && req.method === 'GET' && (path === '/slots' || path === '/metrics')) {
+    // llama-server in router mode asks `?model=` on these; one serving a single model ignores the query, as here.
+    const route = path.split('?')[0];
+    if (engine && req.method === 'GET' && (route === '/slots' || route === '/metrics')) {
       if (acceptedKeys !== null && !acceptedKeys.some((key) => req.headers.authorization === `Bearer ${key}`))
         return sendError(res, 401, 'Invalid API Key', 'authentication_error', null);
-      return engineCapacity(engine, path, res);
+      return engineCapacity(engine, route, res);
     }
 
     requests.push({ at: Date.now(), method: req.method ?? 'GET', path, headers: flattenHeaders(req), body });

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { loadConfig, type EnginePoolConfig } from '#libs/config';
 import type { EngineReading, PoolHeartbeat } from '#libs/pools';
 import { ProviderError, type InferenceProvider } from '#libs/providers';
@@ -6,19 +6,23 @@ import { InMemoryJobQueue, JobName, queueRefFor, type ConsumerHandle, type Queue
 import { EnginePool } from './engine-pool.js';
 import type { ItemOutcome } from './item-outcome.js';
 
-const engine: EnginePoolConfig = loadConfig({
-  ENGINE_POOLS: JSON.stringify([
-    {
-      name: 'gpu-1',
-      engine: 'llama-server',
-      baseURL: 'http://10.0.0.7:8080/v1',
-      onPremises: true,
-      clearance: 'restricted',
-      // Polled by the test, not by a timer.
-      pollMs: 3_600_000,
-    },
-  ]),
-}).enginePools[0]!;
+/** The engine's ENGINE_POOLS entry: llama-server at 10.0.0.7, unless the test says otherwise. */
+const engineConfig = (over: Record<string, unknown> = {}): EnginePoolConfig =>
+  loadConfig({
+    ENGINE_POOLS: JSON.stringify([
+      {
+        name: 'gpu-1',
+        engine: 'llama-server',
+        baseURL: 'http://10.0.0.7:8080/v1',
+        onPremises: true,
+        clearance: 'restricted',
+        // Polled by the test, not by a timer.
+        pollMs: 3_600_000,
+        ...over,
+      },
+    ]),
+  }).enginePools[0]!;
+const engine = engineConfig();
 const queue = queueRefFor('local', 'gpu-1');
 
 const slots = (n: number, running = 0): EngineReading => ({
@@ -30,11 +34,23 @@ const slots = (n: number, running = 0): EngineReading => ({
   kvUsage: null,
 });
 
+/** What fetch throws when nothing listens at the engine's address. */
+const refused = () =>
+  new TypeError('fetch failed', {
+    cause: Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:8080'), { code: 'ECONNREFUSED' }),
+  });
+
 /**
- * The pool with the in-memory queue layer, a scripted engine (each read takes the next answer: a reading, or an
- * error for an engine that does not answer) and a processor that ends each item as the test says.
+ * The pool with the in-memory queue layer, a scripted engine (each read takes the next answer: a reading, null for
+ * an engine that answers without capacity endpoints, or an error for one that does not answer) and a processor that
+ * ends each item as the test says. `closing`: what a consumer's close waits for first, as a real one waits for its
+ * running jobs.
  */
-function enginePool(answers: Array<EngineReading | Error>, outcomes: ItemOutcome[] = []) {
+function enginePool(
+  answers: Array<EngineReading | Error | null>,
+  outcomes: ItemOutcome[] = [],
+  opts: { config?: EnginePoolConfig; closing?: Promise<void>; read?: null } = {},
+) {
   const fake = new InMemoryJobQueue({ queues: [queue] });
   const concurrency: number[] = [];
   // The queue layer as the pool sees it, recording every concurrency the consumer is given.
@@ -42,22 +58,31 @@ function enginePool(answers: Array<EngineReading | Error>, outcomes: ItemOutcome
     consume: (...args: Parameters<QueueLayer['consume']>): ConsumerHandle => {
       concurrency.push(args[2].concurrency);
       const handle = fake.consume(...args);
-      return { ...handle, setConcurrency: (n: number) => (concurrency.push(n), handle.setConcurrency(n)) };
+      return {
+        ...handle,
+        setConcurrency: (n: number) => (concurrency.push(n), handle.setConcurrency(n)),
+        close: async (ms: number) => (await opts.closing, handle.close(ms)),
+      };
     },
   });
   const beats: PoolHeartbeat[] = [];
   let reads = 0;
-  const pool = new EnginePool(engine, {
+  const pool = new EnginePool(opts.config ?? engine, {
     jobs,
     registry: { beat: async (hb) => void beats.push(hb), remove: async () => undefined },
     processor: { run: async () => outcomes.shift() ?? { kind: 'completed' } },
     heartbeatMs: 3_600_000,
     provider: { name: 'gpu-1' } as InferenceProvider,
-    read: async () => {
-      const answer = answers[Math.min(reads++, answers.length - 1)]!;
-      if (answer instanceof Error) throw answer;
-      return answer;
-    },
+    // null: the pool's own reading over HTTP.
+    ...(opts.read === null
+      ? {}
+      : {
+          read: async () => {
+            const answer = answers[Math.min(reads++, answers.length - 1)]!;
+            if (answer instanceof Error) throw answer;
+            return answer;
+          },
+        }),
   });
   const enqueue = (id: string) =>
     fake.enqueue(queue, [
@@ -92,18 +117,118 @@ describe('an engine pool', () => {
     });
   });
 
-  it('takes no jobs while the engine does not answer, says why, and consumes again once it does', async () => {
-    const { pool, fake, enqueue } = enginePool([slots(2), new Error('fetch failed'), slots(2)]);
+  it('takes no jobs once three reads in a row have failed, says why, and consumes again once the engine answers', async () => {
+    const failed = new Error('The operation was aborted due to timeout');
+    const { pool, fake, enqueue } = enginePool([slots(2), failed, failed, failed, slots(2)]);
+    started.push(pool);
+    await pool.start();
+    await pool.poll();
+    await pool.poll();
+    expect(pool.describe().status).toBe('consuming');
+    await pool.poll();
+    expect(pool.describe()).toMatchObject({
+      status: 'unreachable',
+      activeSequences: 0,
+      reason: 'the engine does not answer: The operation was aborted due to timeout',
+    });
+    await enqueue('1');
+    expect(await fake.runNext(queue)).toBeNull();
+    await pool.poll();
+    expect(pool.describe().status).toBe('consuming');
+    expect(await fake.runNext(queue)).toMatchObject({ state: 'completed' });
+  });
+
+  it('goes on consuming through a failed or empty read or two: one slow /metrics is not an outage', async () => {
+    const slow = new Error('The operation was aborted due to timeout');
+    const { pool, fake, enqueue } = enginePool([slots(2), slow, null, slots(2), slow, slow, slots(3)]);
+    started.push(pool);
+    await pool.start();
+    for (let i = 0; i < 5; i++) {
+      await pool.poll();
+      expect(pool.describe()).toMatchObject({ status: 'consuming', activeSequences: 2 });
+    }
+    await enqueue('1');
+    expect(await fake.runNext(queue)).toMatchObject({ state: 'completed' });
+    await pool.poll();
+    expect(pool.describe()).toMatchObject({ status: 'consuming', activeSequences: 3 });
+  });
+
+  it('pauses at once when nothing listens at the engine any more (connection refused)', async () => {
+    const { pool } = enginePool([slots(2), refused()]);
     started.push(pool);
     await pool.start();
     await pool.poll();
     expect(pool.describe()).toMatchObject({
       status: 'unreachable',
-      activeSequences: 0,
-      reason: 'the engine does not answer: fetch failed',
+      reason: 'the engine does not answer: fetch failed: connect ECONNREFUSED 10.0.0.7:8080',
+    });
+  });
+
+  it('keeps polling while the pause waits for the running jobs, and consumes again if the engine comes back', async () => {
+    let drained!: () => void;
+    const closing = new Promise<void>((resolve) => (drained = resolve));
+    const { pool, fake, enqueue } = enginePool([slots(2), refused(), slots(2)], [], { closing });
+    started.push(pool);
+    try {
+      await pool.start();
+      const polled = await Promise.race([
+        pool.poll().then(() => 'polled'),
+        new Promise((resolve) => setTimeout(() => resolve('held up by the pause'), 200)),
+      ]);
+      expect(polled).toBe('polled');
+      expect(pool.describe().status).toBe('unreachable');
+      await pool.poll();
+      expect(pool.describe().status).toBe('consuming');
+      await enqueue('1');
+      expect(await fake.runNext(queue)).toMatchObject({ state: 'completed' });
+    } finally {
+      drained();
+    }
+  });
+
+  it('gives a capacity read its own timeout, not the polling interval: a slow answer still counts', async () => {
+    // Answers after 1.2 s: beyond max(1000, pollMs) for pollMs 100, well within the read's own timeout.
+    const slowEngine = jest.spyOn(globalThis, 'fetch').mockImplementation((url, init) => {
+      const body = String(url).includes('/slots') ? JSON.stringify([{ id: 0, n_ctx: 4096, is_processing: false }]) : '';
+      return new Promise<Response>((resolve, reject) => {
+        const answered = setTimeout(() => resolve(new Response(body)), 1200);
+        init?.signal?.addEventListener('abort', () => (clearTimeout(answered), reject(init.signal!.reason)));
+      });
+    });
+    try {
+      const { pool } = enginePool([], [], { config: engineConfig({ pollMs: 100 }), read: null });
+      await pool.poll();
+      expect(pool.describe()).toMatchObject({ status: 'consuming', reason: '1 slot(s)' });
+    } finally {
+      slowEngine.mockRestore();
+    }
+  });
+
+  it('does not consume from a vLLM that does not serve the model configured, and says which it serves', async () => {
+    const vllm = (servedModels: string[]): EngineReading => ({
+      engine: 'vllm',
+      slots: null,
+      slotContext: null,
+      running: 0,
+      waiting: 0,
+      kvUsage: 0.1,
+      servedModels,
+    });
+    const config = engineConfig({ engine: 'vllm', model: 'llama-8b' });
+    const { pool, fake, enqueue } = enginePool(
+      [vllm(['meta-llama/Llama-3.1-8B-Instruct']), vllm(['meta-llama/Llama-3.1-8B-Instruct', 'llama-8b'])],
+      [],
+      { config },
+    );
+    started.push(pool);
+    await pool.start();
+    expect(pool.describe()).toMatchObject({
+      status: 'unreachable',
+      reason: 'the engine does not serve model "llama-8b"; it serves "meta-llama/Llama-3.1-8B-Instruct"',
     });
     await enqueue('1');
     expect(await fake.runNext(queue)).toBeNull();
+    // Restarted with --served-model-name llama-8b: it takes the queue.
     await pool.poll();
     expect(pool.describe().status).toBe('consuming');
     expect(await fake.runNext(queue)).toMatchObject({ state: 'completed' });

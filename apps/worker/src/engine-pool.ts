@@ -6,20 +6,33 @@ import { queueRefFor } from '#libs/queue';
 import { InferencePool, type InferencePoolDeps, type PoolDescription } from './inference-pool.js';
 import type { ItemOutcome } from './item-outcome.js';
 
+/**
+ * How long one capacity read may take. Its own figure, not `pollMs`: an engine busy decoding can take seconds to
+ * answer /metrics, and that is not an outage.
+ */
+const CAPACITY_READ_TIMEOUT_MS = 10_000;
+
+/**
+ * Failed capacity reads in a row before the pool pauses: one lost or slow read should not drain the pool. A refused
+ * connection (nothing listens there) or a dropped request does not wait for the count.
+ */
+const FAILED_READS_BEFORE_PAUSE = 3;
+
 export interface EnginePoolDeps extends InferencePoolDeps {
   heartbeatMs: number;
   /** The engine's OpenAI-compatible endpoint (the cloud providers' call path: the openai SDK). */
   provider: InferenceProvider;
-  /** Reads the engine's capacity; tests substitute one. By default its /slots and /metrics over HTTP. */
+  /** Reads the engine's capacity; tests substitute one. By default its /slots, /metrics (and vLLM's models) over HTTP. */
   read?: () => Promise<EngineReading | null>;
 }
 
 /**
  * A serving engine the operator runs (llama-server, vLLM) as a local pool (issue 17 §4): it consumes the engine's
  * own local queue, with a concurrency that follows what the engine reports (engineConcurrency), re-read every
- * `pollMs`. While the engine does not answer, the pool takes no jobs and says so in its heartbeat: routing sees it
- * unavailable, and the escalation watchdog moves what a cleared provider can take, as for a local model with no
- * pool; restricted items wait for the engine.
+ * `pollMs`. While the engine does not answer (FAILED_READS_BEFORE_PAUSE reads in a row), or does not serve the model
+ * configured, the pool takes no jobs and says so in its heartbeat: routing sees it unavailable, and the escalation
+ * watchdog moves what a cleared provider can take, as for a local model with no pool; restricted items wait for the
+ * engine.
  */
 export class EnginePool {
   private readonly log = new Logger('engine-pool');
@@ -32,6 +45,10 @@ export class EnginePool {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private polling?: Promise<void>;
+  /** Failed capacity reads since the last one that succeeded. */
+  private failedReads = 0;
+  /** A pause under way: it waits for the running jobs, so neither polling nor a dropped call waits for it. */
+  private pausing?: Promise<void>;
   private readonly read: () => Promise<EngineReading | null>;
 
   constructor(
@@ -39,8 +56,7 @@ export class EnginePool {
     deps: EnginePoolDeps,
   ) {
     this.concurrency = engine.initialConcurrency;
-    this.read =
-      deps.read ?? (() => readEngine(engine, { timeoutMs: Math.min(engine.timeoutMs, Math.max(1000, engine.pollMs)) }));
+    this.read = deps.read ?? (() => readEngine(engine, { timeoutMs: CAPACITY_READ_TIMEOUT_MS }));
     this.inference = new InferencePool(
       {
         target: 'local',
@@ -68,8 +84,7 @@ export class EnginePool {
     const outcome = await this.processor.run(...args);
     if (outcome.kind !== 'retrying' || !(outcome.error instanceof ProviderError) || outcome.error.code !== 'connection')
       return outcome;
-    // Not awaited: pausing waits for the running jobs, this one among them.
-    void this.lost(`the engine does not answer: ${outcome.error.message}`);
+    this.lost(`the engine does not answer: ${outcome.error.message}`);
     return { kind: 'rate-limited', waitMs: this.engine.pollMs };
   }
 
@@ -84,11 +99,15 @@ export class EnginePool {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.polling;
+    // A pause under way drains the consumer it let go of; give it no longer than this drain.
+    let drained: NodeJS.Timeout | undefined;
+    await Promise.race([this.pausing, new Promise((done) => (drained = setTimeout(done, timeoutMs)))]);
+    clearTimeout(drained);
     await this.inference.stop(timeoutMs);
   }
 
   describe(): PoolDescription {
-    const host = new URL(this.engine.origin).host;
+    const host = new URL(this.engine.capacityBase).host;
     return {
       model: this.engine.model,
       device: this.engine.engine,
@@ -119,32 +138,61 @@ export class EnginePool {
     }, this.engine.pollMs);
   }
 
-  /** The engine stopped answering: the pool takes no more jobs until a reading comes back. */
-  private async lost(why: string): Promise<void> {
+  /**
+   * The engine stopped answering, or cannot serve our model: the pool takes no more jobs until a reading comes
+   * back. The pause is not awaited: it waits for the running jobs (a hanging one gets the request timeout), and
+   * the polling that would see the engine come back must not wait with it.
+   */
+  private lost(why: string): void {
     this.why = why;
     if (!this.reachable) return;
     this.reachable = false;
     this.log.warn({ msg: 'engine unreachable; pool paused', engine: this.engine.name, reason: why });
-    // Running calls fail on their own against a dead engine; one that hangs gets the request timeout.
-    await this.inference.pause(this.engine.timeoutMs);
+    // pause() lets go of the consumer at once; what it awaits is the running jobs finishing.
+    const paused = this.inference
+      .pause(this.engine.timeoutMs)
+      .catch((err) => this.log.warn({ msg: 'engine pool pause failed', engine: this.engine.name, error: String(err) }));
+    this.pausing = Promise.all([this.pausing, paused]).then(() => undefined);
+  }
+
+  /** A read that failed: the pool pauses once they add up, or at once when nothing listens at the engine's address. */
+  private failedRead(why: string, refused: boolean): void {
+    this.failedReads += 1;
+    if (!this.reachable || refused || this.failedReads >= FAILED_READS_BEFORE_PAUSE) return this.lost(why);
+    this.log.warn({
+      msg: 'engine capacity read failed; pool goes on',
+      engine: this.engine.name,
+      failedReads: this.failedReads,
+      reason: why,
+    });
+  }
+
+  /** Why an engine that answered gave no reading, with the address asked: a wrong prefix 404s there too. */
+  private nothingRead(): string {
+    const base = this.engine.capacityBase;
+    return this.engine.engine === 'llama-server'
+      ? `the engine serves neither ${base}/slots nor ${base}/metrics: start llama-server with --metrics`
+      : `the engine serves no vLLM metrics at ${base}/metrics`;
   }
 
   private async pollOnce(): Promise<void> {
     let reading: EngineReading | null;
-    let failure: string | null = null;
     try {
       reading = await this.read();
-      if (reading === null)
-        failure =
-          'the engine serves neither /slots nor /metrics: start llama-server with --metrics (vLLM serves /metrics)';
     } catch (err) {
-      reading = null;
-      failure = `the engine does not answer: ${err instanceof Error ? err.message : String(err)}`;
+      if (this.stopped) return;
+      return this.failedRead(`the engine does not answer: ${errorText(err)}`, connectionRefused(err));
     }
     if (this.stopped) return;
-    if (reading === null) return this.lost(failure!);
+    if (reading === null) return this.failedRead(this.nothingRead(), false);
+    this.failedReads = 0;
     this.reading = reading;
     this.readAt = Date.now();
+    // vLLM answers every request for a model it does not serve with a 404: consuming would fail every item.
+    if (reading.servedModels && !reading.servedModels.includes(this.engine.model))
+      return this.lost(
+        `the engine does not serve model "${this.engine.model}"; it serves ${reading.servedModels.map((m) => `"${m}"`).join(', ') || 'none'}`,
+      );
     const next = engineConcurrency(
       reading,
       { current: this.concurrency, inFlight: this.inference.inFlight },
@@ -168,4 +216,19 @@ export class EnginePool {
       await this.inference.resume();
     }
   }
+}
+
+/** An error's message, with what caused it: fetch says only "fetch failed", its cause says why. */
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+}
+
+/** Whether nothing listens at the engine's address (ECONNREFUSED, somewhere in the error's causes). */
+function connectionRefused(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED') return true;
+    if (e instanceof AggregateError && e.errors.some(connectionRefused)) return true;
+  }
+  return false;
 }

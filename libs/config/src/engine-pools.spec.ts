@@ -30,7 +30,7 @@ describe('ENGINE_POOLS', () => {
     expect(engine).toMatchObject({
       name: 'gpu-1',
       engine: 'llama-server',
-      origin: 'http://10.0.0.7:8080',
+      capacityBase: 'http://10.0.0.7:8080',
       onPremises: true,
       clearance: 'restricted',
       apiKey: 'none',
@@ -38,6 +38,14 @@ describe('ENGINE_POOLS', () => {
       pollMs: 2000,
     });
     expect(loadConfig({}).enginePools).toEqual([]);
+  });
+
+  it('reads capacity beside /v1, keeping a path prefix before it (a reverse proxy, llama-server --api-prefix)', () => {
+    const capacityBase = (baseURL: string) => engines([{ ...gpu1, baseURL }])[0]!.capacityBase;
+    expect(capacityBase('http://gw/gpu1/v1')).toBe('http://gw/gpu1');
+    expect(capacityBase('https://gw.example/engines/gpu-1/v1/')).toBe('https://gw.example/engines/gpu-1');
+    expect(capacityBase('http://10.0.0.7:8080/v1/')).toBe('http://10.0.0.7:8080');
+    expect(capacityBase('http://10.0.0.7:8080')).toBe('http://10.0.0.7:8080');
   });
 
   it('takes the key from the variable its entry names, never from the JSON', () => {

@@ -17,9 +17,16 @@ export interface EnginePoolConfig {
   engine: EngineKind;
   /** The OpenAI-compatible base URL, e.g. http://gpu-1:8080/v1. */
   baseURL: string;
-  /** Where its capacity is read: the engine's origin (llama-server's /slots and /metrics, vLLM's /metrics). */
-  origin: string;
-  /** The model name sent in requests (vLLM checks it against --served-model-name; llama-server ignores it). */
+  /**
+   * Where its capacity is read (llama-server's /slots and /metrics, vLLM's /metrics): the base URL without its
+   * trailing /v1, any path before it kept (a reverse proxy's prefix, llama-server's --api-prefix).
+   */
+  capacityBase: string;
+  /**
+   * The model name sent in requests and capacity reads. vLLM refuses a name it does not serve
+   * (--served-model-name); llama-server in router mode (several models) routes by it, and a single-model
+   * llama-server ignores it.
+   */
   model: string;
   /** Declared per endpoint, never defaulted: how sensitive an item this engine may take. */
   clearance: Sensitivity;
@@ -82,11 +89,12 @@ export function enginePools(
     if (!(ENGINE_KINDS as readonly string[]).includes(engine))
       throw new ConfigError(`${where}.engine`, `one of ${ENGINE_KINDS.join(', ')}`, engine);
     const baseURL = str('baseURL');
-    let origin: string;
+    let capacityBase: string;
     try {
       const url = new URL(baseURL);
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
-      origin = url.origin;
+      // The engines serve /slots and /metrics beside /v1, not under it, and behind whatever prefix /v1 has.
+      capacityBase = url.origin + url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
     } catch {
       throw new ConfigError(`${where}.baseURL`, 'an absolute http(s) URL, e.g. http://gpu-1:8080/v1', baseURL);
     }
@@ -115,7 +123,7 @@ export function enginePools(
       name,
       engine: engine as EngineKind,
       baseURL,
-      origin,
+      capacityBase,
       model: str('model', 'default'),
       clearance: clearance as Sensitivity,
       onPremises: true,

@@ -80,6 +80,21 @@ vllm:num_requests_waiting{engine="0",model_name="Qwen/Qwen2.5-7B-Instruct"} 0.0
 vllm:kv_cache_usage_perc{engine="0",model_name="Qwen/Qwen2.5-7B-Instruct"} 0.42
 `;
 
+// vLLM V1 with --data-parallel-size 2: one series per engine, both under the same model name.
+const VLLM_DATA_PARALLEL_METRICS = `# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="Qwen/Qwen2.5-7B-Instruct"} 4.0
+vllm:num_requests_running{engine="1",model_name="Qwen/Qwen2.5-7B-Instruct"} 3.0
+# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="Qwen/Qwen2.5-7B-Instruct"} 0.0
+vllm:num_requests_waiting{engine="1",model_name="Qwen/Qwen2.5-7B-Instruct"} 1.0
+# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{engine="0",model_name="Qwen/Qwen2.5-7B-Instruct"} 0.5
+vllm:kv_cache_usage_perc{engine="1",model_name="Qwen/Qwen2.5-7B-Instruct"} 0.61
+`;
+
 const limits = { maxConcurrency: 32, kvGrowBelow: 0.8, kvShrinkAt: 0.95 };
 const vllm = (over: Partial<EngineReading>): EngineReading => ({
   engine: 'vllm',
@@ -92,13 +107,13 @@ const vllm = (over: Partial<EngineReading>): EngineReading => ({
 });
 
 describe('reading an engine', () => {
-  it('parses Prometheus text: labels (quoted braces and spaces included) summed away, comments and timestamps skipped', () => {
+  it('parses Prometheus text: each label set a sample (quoted braces and spaces included), comments and timestamps skipped', () => {
     const m = parsePrometheus(
       `# HELP x y\nx{a="1 }",b="q\\"}"} 2 1700000000000\nx{a="2"} 3\nbad line here\ny NaN\nz +Inf\n`,
     );
-    expect(m.get('x')).toBe(5);
+    expect(m.get('x')).toEqual([2, 3]);
     expect(m.has('y')).toBe(false);
-    expect(m.get('z')).toBe(Infinity);
+    expect(m.get('z')).toEqual([Infinity]);
   });
 
   it("reads llama-server's slots, running, deferred and KV cache; /slots is what runs", () => {
@@ -123,28 +138,105 @@ describe('reading an engine', () => {
     expect(engineReading('vllm', '# nothing of ours\nother_metric 1\n', null)).toBeNull();
   });
 
-  it('asks llama-server for /metrics and /slots with its key, vLLM for /metrics only; a 404 is an endpoint left off', async () => {
+  it("vLLM with data parallelism: requests add up over its engines, the KV cache is the fullest engine's", () => {
+    // Two engines half full are not one full cache: summed, the pool would shrink to 1 and never grow back.
+    expect(engineReading('vllm', VLLM_DATA_PARALLEL_METRICS, null)).toEqual(
+      vllm({ running: 7, waiting: 1, kvUsage: 0.61 }),
+    );
+    expect(
+      engineConcurrency(engineReading('vllm', VLLM_DATA_PARALLEL_METRICS, null)!, { current: 8, inFlight: 0 }, limits),
+    ).toMatchObject({ concurrency: 6, why: 'shrunk: 1 request(s) waiting' });
+    const halfFull = VLLM_DATA_PARALLEL_METRICS.replace(/ 0\.61$/m, ' 0.5').replace(/ 1\.0$/m, ' 0.0');
+    expect(engineReading('vllm', halfFull, null)).toMatchObject({ kvUsage: 0.5, waiting: 0 });
+  });
+
+  /** A fetch that answers as the test's engine does, recording what it was asked and with which key. */
+  const recording = (answer: (url: URL) => Response) => {
     const asked: Array<{ url: string; auth: string | undefined }> = [];
     const fake = (async (url: string, init?: RequestInit) => {
       asked.push({ url, auth: (init?.headers as Record<string, string>).authorization });
-      if (url.endsWith('/slots')) return new Response('{"error":"slots disabled"}', { status: 404 });
-      return new Response(url.includes('vllm') ? VLLM_V1_METRICS : LLAMA_SERVER_METRICS);
+      return answer(new URL(url));
     }) as typeof fetch;
-    const llama = await readEngine(
-      { engine: 'llama-server', origin: 'http://llama:8080', apiKey: 'k' },
-      { timeoutMs: 1000, fetch: fake },
-    );
+    return { asked, fake };
+  };
+  const llamaAt = (capacityBase: string, model = 'default') => ({
+    engine: 'llama-server' as const,
+    baseURL: `${capacityBase}/v1`,
+    capacityBase,
+    model,
+    apiKey: 'k',
+  });
+  const vllmAt = (capacityBase: string, model = 'Qwen/Qwen2.5-7B-Instruct') => ({
+    engine: 'vllm' as const,
+    baseURL: `${capacityBase}/v1`,
+    capacityBase,
+    model,
+    apiKey: 'none',
+  });
+
+  it('asks llama-server for /metrics and /slots with its key, vLLM for /metrics and its models; a 404 is an endpoint left off', async () => {
+    const { asked, fake } = recording((url) => {
+      if (url.pathname.endsWith('/slots')) return new Response('{"error":"slots disabled"}', { status: 404 });
+      if (url.pathname.endsWith('/models')) return Response.json({ object: 'list', data: [{ id: 'served' }] });
+      return new Response(url.host.startsWith('vllm') ? VLLM_V1_METRICS : LLAMA_SERVER_METRICS);
+    });
+    const llama = await readEngine(llamaAt('http://llama:8080'), { timeoutMs: 1000, fetch: fake });
     expect(llama).toMatchObject({ slots: null, running: 3, waiting: 2 });
-    await readEngine({ engine: 'vllm', origin: 'http://vllm:8000', apiKey: 'none' }, { timeoutMs: 1000, fetch: fake });
+    expect(llama).not.toHaveProperty('servedModels');
+    const vllmReading = await readEngine(vllmAt('http://vllm:8000'), { timeoutMs: 1000, fetch: fake });
+    expect(vllmReading).toMatchObject({ running: 5, servedModels: ['served'] });
     expect(asked).toEqual([
-      { url: 'http://llama:8080/metrics', auth: 'Bearer k' },
-      { url: 'http://llama:8080/slots', auth: 'Bearer k' },
+      { url: 'http://llama:8080/metrics?model=default', auth: 'Bearer k' },
+      { url: 'http://llama:8080/slots?model=default', auth: 'Bearer k' },
       { url: 'http://vllm:8000/metrics', auth: undefined },
+      { url: 'http://vllm:8000/v1/models', auth: undefined },
     ]);
     const down = (async () => new Response('Loading model', { status: 503 })) as typeof fetch;
+    await expect(readEngine(vllmAt('http://vllm:8000'), { timeoutMs: 1000, fetch: down })).rejects.toThrow(
+      '/metrics: HTTP 503 (Loading model)',
+    );
+  });
+
+  it('reads capacity under the path prefix the base URL has (a reverse proxy, --api-prefix), beside its /v1', async () => {
+    const { asked, fake } = recording((url) => {
+      if (url.pathname === '/gpu1/slots') return Response.json(LLAMA_SERVER_SLOTS);
+      if (url.pathname === '/gpu1/metrics') return new Response(LLAMA_SERVER_METRICS);
+      return new Response('', { status: 404 });
+    });
+    expect(await readEngine(llamaAt('http://gw/gpu1'), { timeoutMs: 1000, fetch: fake })).toMatchObject({
+      slots: 4,
+      running: 3,
+    });
+    expect(asked.map((a) => a.url)).toEqual([
+      'http://gw/gpu1/metrics?model=default',
+      'http://gw/gpu1/slots?model=default',
+    ]);
+  });
+
+  it('names the model to llama-server in router mode, which answers /slots and /metrics only for a named model', async () => {
+    // What the bundled server.cpp's router does (proxy_get): 400 without ?model=, the child's answer with it.
+    const router = recording((url) => {
+      const model = url.searchParams.get('model');
+      if (!model)
+        return Response.json(
+          { error: { code: 400, message: 'model name is missing from the request', type: 'invalid_request_error' } },
+          { status: 400 },
+        );
+      if (model !== 'qwen-7b')
+        return Response.json({ error: { code: 400, message: `model '${model}' not found` } }, { status: 400 });
+      return url.pathname === '/slots' ? Response.json(LLAMA_SERVER_SLOTS) : new Response(LLAMA_SERVER_METRICS);
+    });
+    expect(
+      await readEngine(llamaAt('http://llama:8080', 'qwen-7b'), { timeoutMs: 1000, fetch: router.fake }),
+    ).toMatchObject({ slots: 4, running: 3, waiting: 2 });
+    expect(router.asked.map((a) => a.url)).toEqual([
+      'http://llama:8080/metrics?model=qwen-7b',
+      'http://llama:8080/slots?model=qwen-7b',
+    ]);
+    // A model the router does not know: its own words, not a bare status.
     await expect(
-      readEngine({ engine: 'vllm', origin: 'http://vllm:8000', apiKey: 'none' }, { timeoutMs: 1000, fetch: down }),
-    ).rejects.toThrow('/metrics: HTTP 503');
+      readEngine(llamaAt('http://llama:8080', 'mistral 7b'), { timeoutMs: 1000, fetch: router.fake }),
+    ).rejects.toThrow("HTTP 400 (model 'mistral 7b' not found)");
   });
 });
 

@@ -16,6 +16,8 @@ export interface EngineReading {
   waiting: number;
   /** KV cache in use, 0–1; null when the engine does not export it. */
   kvUsage: number | null;
+  /** vLLM: the model names it serves (GET <baseURL>/models), when it listed them. */
+  servedModels?: string[];
 }
 
 /** What a worker decides from a reading: how many requests it keeps in flight, and why, for /v1/pools and the logs. */
@@ -32,11 +34,13 @@ export interface EngineConcurrencyLimits {
 }
 
 /**
- * Prometheus text exposition, each metric's samples summed over their label sets (vLLM labels each series with
- * its model; one engine serves one). Comments, timestamps and malformed lines are skipped; NaN is dropped.
+ * Prometheus text exposition: each metric's samples, one per label set. They are kept apart because how series
+ * combine depends on the metric: vLLM with data parallelism exports one series per engine (`engine="0"`, `"1"`,
+ * …), whose request counts add up but whose KV-cache ratios do not. Comments, timestamps and malformed lines are
+ * skipped; NaN is dropped.
  */
-export function parsePrometheus(text: string): Map<string, number> {
-  const out = new Map<string, number>();
+export function parsePrometheus(text: string): Map<string, number[]> {
+  const out = new Map<string, number[]>();
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
@@ -52,7 +56,9 @@ export function parsePrometheus(text: string): Map<string, number> {
     }
     const value = parseSampleValue(rest.trim().split(/\s+/)[0] ?? '');
     if (value === null) continue;
-    out.set(name, (out.get(name) ?? 0) + value);
+    const samples = out.get(name);
+    if (samples) samples.push(value);
+    else out.set(name, [value]);
   }
   return out;
 }
@@ -108,21 +114,30 @@ const METRICS: Record<EngineKind, { running: string[]; waiting: string[]; kv: st
  * One reading from what the engine answered: `metrics` (its /metrics text, null when not served) and `slots`
  * (llama-server's /slots JSON, null when not served). /slots wins over the metrics for what runs now (it is
  * exact per slot); the metrics add what waits and the KV cache. Null when neither said anything usable.
+ *
+ * Where a metric has several series (vLLM with data parallelism: one per engine), requests running and waiting are
+ * summed, but the KV-cache ratio is the fullest engine's: that engine is the one that starts preempting, and the
+ * sum of two half-full caches would read as one full cache and shrink the concurrency to 1 for good.
  */
 export function engineReading(engine: EngineKind, metrics: string | null, slots: unknown): EngineReading | null {
   const names = METRICS[engine];
-  const values = metrics === null ? new Map<string, number>() : parsePrometheus(metrics);
-  const first = (keys: string[]) => keys.map((k) => values.get(k)).find((v) => v !== undefined) ?? null;
+  const values = metrics === null ? new Map<string, number[]>() : parsePrometheus(metrics);
+  const samples = (keys: string[]) => keys.map((k) => values.get(k)).find((v) => v !== undefined) ?? null;
+  const total = (keys: string[]) => samples(keys)?.reduce((a, b) => a + b, 0) ?? null;
+  const fullest = (keys: string[]) => {
+    const found = samples(keys);
+    return found === null ? null : Math.max(...found);
+  };
   const perSlot = engine === 'llama-server' && slots !== null ? parseSlots(slots) : null;
-  const running = perSlot?.processing ?? first(names.running);
+  const running = perSlot?.processing ?? total(names.running);
   if (running === null && perSlot === null) return null;
-  const kv = first(names.kv);
+  const kv = fullest(names.kv);
   return {
     engine,
     slots: perSlot?.slots ?? null,
     slotContext: perSlot?.slotContext ?? null,
     running: running ?? 0,
-    waiting: first(names.waiting) ?? 0,
+    waiting: total(names.waiting) ?? 0,
     kvUsage: kv === null ? null : Math.min(1, Math.max(0, kv)),
   };
 }
@@ -175,13 +190,20 @@ export function engineConcurrency(
 
 const pct = (ratio: number) => `${Math.round(ratio * 100)}%`;
 
-/** Reads the engine's capacity endpoints over HTTP; `fetch` is the global one unless a test gives another. */
+/**
+ * Reads the engine over HTTP; `fetch` is the global one unless a test gives another. Capacity is read at
+ * `capacityBase`: the base URL without its /v1, so a reverse proxy's path prefix or llama-server's --api-prefix
+ * is kept. llama-server is asked with `?model=`: in router mode (several models) it answers /slots and /metrics
+ * only for a named model (HTTP 400 otherwise), and a single-model server ignores the parameter. vLLM is also asked
+ * for its models (GET <baseURL>/models, where requests go), since it refuses every request for a model it does not
+ * serve.
+ */
 export async function readEngine(
-  target: { engine: EngineKind; origin: string; apiKey: string },
+  target: { engine: EngineKind; baseURL: string; capacityBase: string; model: string; apiKey: string },
   opts: { timeoutMs: number; fetch?: typeof fetch },
 ): Promise<EngineReading | null> {
-  const get = async (path: string): Promise<Response | null> => {
-    const res = await (opts.fetch ?? fetch)(`${target.origin}${path}`, {
+  const get = async (url: string, what: string): Promise<Response | null> => {
+    const res = await (opts.fetch ?? fetch)(url, {
       headers: target.apiKey === 'none' ? {} : { authorization: `Bearer ${target.apiKey}` },
       signal: AbortSignal.timeout(opts.timeoutMs),
     });
@@ -190,15 +212,43 @@ export async function readEngine(
       await res.body?.cancel();
       return null;
     }
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`${path}: HTTP ${res.status}`);
-    }
+    if (!res.ok) throw new Error(`${what}: HTTP ${res.status}${await errorDetail(res)}`);
     return res;
   };
-  const [metrics, slots] = await Promise.all([
-    get('/metrics').then((r) => r?.text() ?? null),
-    target.engine === 'llama-server' ? get('/slots').then((r) => (r ? r.json() : null)) : Promise.resolve(null),
+  const query = target.engine === 'llama-server' ? `?model=${encodeURIComponent(target.model)}` : '';
+  const capacity = (path: string) => get(`${target.capacityBase}${path}${query}`, path);
+  const [metrics, slots, models] = await Promise.all([
+    capacity('/metrics').then((r) => r?.text() ?? null),
+    target.engine === 'llama-server' ? capacity('/slots').then((r) => (r ? r.json() : null)) : Promise.resolve(null),
+    target.engine === 'vllm'
+      ? get(`${target.baseURL.replace(/\/+$/, '')}/models`, '/models').then((r) => (r ? r.json() : null))
+      : Promise.resolve(null),
   ]);
-  return engineReading(target.engine, metrics, slots);
+  const reading = engineReading(target.engine, metrics, slots);
+  const servedModels = modelIds(models);
+  return reading !== null && servedModels !== null ? { ...reading, servedModels } : reading;
+}
+
+/** The ids of an OpenAI-style model list (`{data: [{id}, …]}`), or null for anything else. */
+function modelIds(json: unknown): string[] | null {
+  if (typeof json !== 'object' || json === null || !Array.isArray((json as { data?: unknown }).data)) return null;
+  return ((json as { data: unknown[] }).data as Array<{ id?: unknown }>)
+    .map((m) => (typeof m === 'object' && m !== null ? m.id : undefined))
+    .filter((id): id is string => typeof id === 'string');
+}
+
+/** The start of an error answer, for the reason the pool shows (llama-server's router: "model 'x' not found"). */
+async function errorDetail(res: Response): Promise<string> {
+  const text = await res.text().catch(() => '');
+  let message = text;
+  try {
+    // llama-server and newer vLLM answer {error: {message}}, older vLLM {object: "error", message}.
+    const body = JSON.parse(text) as { error?: { message?: unknown }; message?: unknown };
+    const said = body.error?.message ?? body.message;
+    if (typeof said === 'string') message = said;
+  } catch {
+    // Not JSON: the text is the message.
+  }
+  const short = message.replace(/\s+/g, ' ').trim().slice(0, 200);
+  return short === '' ? '' : ` (${short})`;
 }
