@@ -134,6 +134,40 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it("names a model after its file, made a valid name, unless LOCAL_MODEL_NAME is set (the README's example)", () => {
+    const nameOf = (path: string) => loadConfig({ LOCAL_MODEL_PATH: path }).localModels[0].name;
+    expect(nameOf('/models/qwen2.5-7b-instruct-q4_k_m.gguf')).toBe('qwen2-5-7b-instruct-q4_k_m');
+    expect(nameOf('/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf')).toBe('Meta-Llama-3-1-8B-Instruct-Q4_K_M');
+    expect(nameOf('/models/Mistral-7B-v0.3 (copy).gguf')).toBe('Mistral-7B-v0-3-copy');
+    expect(nameOf('/models/.hidden..model.GGUF')).toBe('hidden-model');
+    const blob = `sha256-${'0123456789abcdef'.repeat(4)}`;
+    expect(nameOf(`/root/.ollama/models/blobs/${blob}`)).toBe(blob.slice(0, 63));
+    expect(loadConfig({ LOCAL_MODEL_PATH: '/models/qwen2.5.gguf' }).localModels[0].modelPath).toBe(
+      '/models/qwen2.5.gguf',
+    );
+  });
+
+  it('holds an explicit LOCAL_MODEL_NAME to the strict form, and asks for one where the file name gives none', () => {
+    const env = { LOCAL_MODEL_PATH: '/models/qwen2.5-7b.gguf' };
+    expect(loadConfig({ ...env, LOCAL_MODEL_NAME: 'qwen' }).localModels[0].name).toBe('qwen');
+    expect(() => loadConfig({ ...env, LOCAL_MODEL_NAME: 'qwen2.5' })).toThrow(
+      /^LOCAL_MODEL_NAME: expected letters.*"qwen2\.5"$/,
+    );
+    expect(() => loadConfig({ LOCAL_MODEL_PATH: '/models/模型.gguf' })).toThrow(/^LOCAL_MODEL_NAME: expected a name/);
+  });
+
+  it('keeps the derived name in the one namespace of queues: an engine pool may not take it', () => {
+    const pool = {
+      name: 'qwen2-5-7b',
+      engine: 'vllm',
+      baseURL: 'http://10.0.0.7:8000/v1',
+      onPremises: true,
+      clearance: 'internal',
+    };
+    const env = { LOCAL_MODEL_PATH: '/models/qwen2.5-7b.gguf', ENGINE_POOLS: JSON.stringify([pool]) };
+    expect(() => loadConfig(env)).toThrow(/^ENGINE_POOLS\[0\]\.name: .*got "qwen2-5-7b"/);
+  });
+
   it('lays prompts out as the model file says unless LOCAL_CHAT_WRAPPER or a model pins a wrapper', () => {
     expect(loadConfig({}).localModels[0].chatWrapper).toBe('auto');
     expect(loadConfig({ LOCAL_CHAT_WRAPPER: 'llama3.1' }).localModels[0].chatWrapper).toBe('llama3.1');

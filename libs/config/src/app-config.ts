@@ -242,17 +242,17 @@ function localModels(e: EnvReader): LocalModelConfig[] {
   const raw = e.optionalString('LOCAL_MODELS');
   if (raw === undefined) {
     const modelPath = e.optionalString('LOCAL_MODEL_PATH') ?? null;
-    const name = e.string(
-      'LOCAL_MODEL_NAME',
-      modelPath
-        ? modelPath
-            .split('/')
-            .pop()!
-            .replace(/\.gguf$/i, '')
-        : 'demo-random',
-    );
+    const explicit = e.optionalString('LOCAL_MODEL_NAME');
+    if (explicit !== undefined && !MODEL_NAME.test(explicit))
+      throw new ConfigError('LOCAL_MODEL_NAME', 'letters, digits, "-" and "_" (up to 63)', explicit);
+    const name = explicit ?? (modelPath === null ? 'demo-random' : nameFromModelPath(modelPath));
+    // A file name without a letter or digit gives no name: the operator must choose one.
     if (!MODEL_NAME.test(name))
-      throw new ConfigError('LOCAL_MODEL_NAME', 'letters, digits, "-" and "_" (up to 63)', name);
+      throw new ConfigError(
+        'LOCAL_MODEL_NAME',
+        'a name where the file name of LOCAL_MODEL_PATH gives none',
+        modelPath!,
+      );
     return [{ name, modelPath, ...defaults }];
   }
   let parsed: unknown;
@@ -296,6 +296,26 @@ function localModels(e: EnvReader): LocalModelConfig[] {
       },
     };
   });
+}
+
+/**
+ * The name of a model set by LOCAL_MODEL_PATH alone: its file name without `.gguf`, made a valid name (it names the
+ * model's queue and metrics): other characters than letters, digits, "-" and "_" become "-" (so
+ * `qwen2.5-7b-instruct-q4_k_m.gguf` is `qwen2-5-7b-instruct-q4_k_m`), runs of "-" one, and it starts with a letter
+ * or digit and is cut to 63 (an Ollama blob, `sha256-<64 hex>`, keeps its first 56 digits). Only one model is
+ * named so: LOCAL_MODELS names each of its own.
+ */
+export function nameFromModelPath(modelPath: string): string {
+  const file = modelPath
+    .split(/[\\/]/)
+    .pop()!
+    .replace(/\.gguf$/i, '');
+  return file
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
 }
 
 /** Parses and validates the environment once, at start-up. Throws ConfigError naming the variable. */
