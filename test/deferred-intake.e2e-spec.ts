@@ -77,9 +77,13 @@ describe('a large batch answered as validating and expanded by a worker (INTAKE_
       [id, 'validating'],
       [small.json.id, 'queued'],
     ]);
-    expect(listed.json.next).toBe(listed.json.batches[1].createdAt);
+    expect(listed.json.next).toBe(`${Date.parse(listed.json.batches[1].createdAt)}_${small.json.id}`);
     const older = await client.request('GET', `/v1/batches?before=${encodeURIComponent(pending.json.createdAt)}`);
     expect(older.json.batches.map(summary)).toEqual([[small.json.id, 'queued']]);
+    // The cursor `next` gives for the validating batch starts the next page right after it.
+    const firstOnly = await client.request('GET', '/v1/batches?limit=1');
+    const afterIt = await client.request('GET', `/v1/batches?limit=1&before=${firstOnly.json.next}`);
+    expect(afterIt.json.batches.map(summary)).toEqual([[small.json.id, 'queued']]);
 
     // The same key and body answer the same batch; the same key with another body is the client's bug.
     const again = await client.request('POST', '/v1/batches', body('big', 6), key);

@@ -14,7 +14,14 @@ import {
   Res,
 } from '@nestjs/common';
 import type { Response } from 'express';
-import { BatchIntake, BatchStore, chatCompletionOf, type SubmitContext } from '#libs/batches';
+import {
+  BatchIntake,
+  BatchStore,
+  chatCompletionOf,
+  cursorAfter,
+  parseListCursor,
+  type SubmitContext,
+} from '#libs/batches';
 import { type BatchView } from '#libs/domain';
 import { tenantScope, type Caller } from '#libs/access';
 import { effectiveLimits, KeyRateLimiter } from '#libs/access';
@@ -109,8 +116,9 @@ export class BatchesController {
     query: {
       limit: { description: 'Page size', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
       before: {
-        description: 'The `next` of the previous page (a createdAt)',
-        schema: { type: 'string', format: 'date-time' },
+        description:
+          'The `next` of the previous page (its last batch’s createdAt and id); a createdAt timestamp is also taken',
+        schema: { type: 'string' },
       },
     },
     answer: { description: 'A page', json: 'BatchList' },
@@ -119,17 +127,17 @@ export class BatchesController {
   @Get()
   @RequiresScope('read')
   async list(@CurrentCaller() caller: Caller | null, @Query('limit') limit?: string, @Query('before') before?: string) {
-    const beforeMs = before === undefined ? undefined : Date.parse(before);
-    if (beforeMs !== undefined && Number.isNaN(beforeMs)) {
+    const cursor = before === undefined ? undefined : parseListCursor(before);
+    if (cursor === null) {
       throw new BadRequestException({
         statusCode: 400,
         error: 'Bad Request',
         field: 'before',
-        message: 'before must be a timestamp (the createdAt of an earlier page)',
+        message: 'before must be the next of an earlier page (or a timestamp)',
       });
     }
-    const batches = await this.store.list(boundedInt('limit', limit, 50, 1, 500), beforeMs, tenantScope(caller));
-    return { batches, next: batches.length > 0 ? batches[batches.length - 1].createdAt : null };
+    const batches = await this.store.list(boundedInt('limit', limit, 50, 1, 500), cursor, tenantScope(caller));
+    return { batches, next: batches.length > 0 ? cursorAfter(batches[batches.length - 1]) : null };
   }
 
   @ApiDoc({

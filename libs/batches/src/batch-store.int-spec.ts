@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { BatchKeys } from './batch-keys.js';
+import { cursorAfter, parseListCursor } from './batch-list-cursor.js';
 import { BatchStore, type NewItem } from './batch-store.js';
 
 const meta = {
@@ -525,6 +526,42 @@ describe('BatchStore (real Redis)', () => {
     expect(batch?.budget?.reservedUsd).toBeCloseTo(0.009, 9);
     expect(await store.reserveBudget(id, 0.0005)).toBe(true);
     expect(await store.reserveBudget(id, 0.0005)).toBe(false);
+  });
+
+  it('pages through batches created in the same millisecond, each once, newest first then by id', async () => {
+    const tenant = `same-ms-${randomUUID().slice(0, 8)}`;
+    const at = Date.now() - 5_000;
+    const created = async (createdAt: number) =>
+      (
+        await store.create(
+          {
+            kind: 'document-processing',
+            sensitivity: 'internal',
+            deadlineAt: at + 60_000,
+            task: { type: 'summarize' },
+            createdAt,
+            tenant,
+          },
+          [{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 1 }],
+        )
+      ).id;
+    const newer = await created(at + 1);
+    const tied = await Promise.all(Array.from({ length: 5 }, () => created(at)));
+    const older = await created(at - 1);
+    const expected = [newer, ...[...tied].sort().reverse(), older];
+    const listed: string[] = [];
+    let before: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const batches = await store.list(2, before === undefined ? undefined : parseListCursor(before)!, tenant);
+      if (batches.length === 0) break;
+      listed.push(...batches.map((b) => b.id));
+      before = cursorAfter(batches.at(-1)!);
+    }
+    expect(listed).toEqual(expected);
+    // A bare createdAt, the cursor's earlier form, still pages strictly before it.
+    expect((await store.list(10, parseListCursor(new Date(at).toISOString())!, tenant)).map((b) => b.id)).toEqual([
+      older,
+    ]);
   });
 
   it('walks every item of a batch larger than one page, in order', async () => {

@@ -2,6 +2,7 @@ import type { RedisClient } from '#libs/redis';
 import type { RouteTarget } from '#libs/routing';
 import { BatchBudget } from './batch-budget.js';
 import { BatchCancel } from './batch-cancel.js';
+import { isAfterCursor, listOrder, type BatchListCursor } from './batch-list-cursor.js';
 import {
   BatchCreation,
   backlogShare,
@@ -141,11 +142,11 @@ export class BatchStore {
    * its 202 finds its batch, as GET by id does. The pending list holds only what the workers have not expanded
    * yet, so it is read whole.
    */
-  async list(limit: number, before?: number, tenant?: string): Promise<BatchView[]> {
+  async list(limit: number, before?: BatchListCursor, tenant?: string): Promise<BatchView[]> {
     const [written, listed] = await Promise.all([this.views.list(limit, before, tenant), this.pending.listed()]);
     const candidates = listed
-      .filter((p) => before === undefined || p.acceptedAt < before)
-      .sort((a, b) => b.acceptedAt - a.acceptedAt);
+      .filter((p) => isAfterCursor(p.acceptedAt, p.id, before))
+      .sort((a, b) => b.acceptedAt - a.acceptedAt || (a.id < b.id ? 1 : -1));
     if (candidates.length === 0) return written;
     const known = new Set(written.map((b) => b.id));
     // The pending records carry no tenant: the views are read newest first, a page at a time, until `limit` of
@@ -158,7 +159,7 @@ export class BatchStore {
       }
     }
     // A batch expanded between the two reads is in the first (its record is gone from the second by then).
-    return [...written, ...pending].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt)).slice(0, limit);
+    return [...written, ...pending].sort(listOrder).slice(0, limit);
   }
 
   items(batchId: string, offset: number, limit: number): Promise<ItemView[]> {

@@ -1,6 +1,7 @@
 import { canHashTag, type RedisClient } from '#libs/redis';
 import type { BatchKeys } from './batch-keys.js';
 import type { BatchView, ItemView, BatchTask } from '#libs/domain';
+import { isAfterCursor, type BatchListCursor } from './batch-list-cursor.js';
 import { toBatchView, toItemView } from './record-views.js';
 
 const ITEM_PAGE_MAX = 1000;
@@ -51,17 +52,25 @@ export class BatchViews {
     return task;
   }
 
-  /** Newest first. `before` is the createdAt (ms) of the last batch of the previous page; `tenant`: only its batches. */
-  async list(limit: number, before?: number, tenant?: string): Promise<BatchView[]> {
+  /**
+   * Newest first, then by id descending. `before`: where the previous page ended (its last batch's createdAt and
+   * id); `tenant`: only its batches.
+   */
+  async list(limit: number, before?: BatchListCursor, tenant?: string): Promise<BatchView[]> {
     const index = tenant === undefined ? this.keys.index() : this.keys.tenantIndex(tenant);
-    const ids = await this.redis.zrevrangebyscore(
+    const older = this.redis.zrevrangebyscore(
       index,
-      before === undefined ? '+inf' : `(${before}`,
+      before === undefined ? '+inf' : `(${before.at}`,
       '-inf',
       'LIMIT',
       0,
       limit,
     );
+    // Those created in the cursor's own millisecond after it (by id): few, read whole.
+    const ties =
+      before?.id === undefined ? Promise.resolve([]) : this.redis.zrevrangebyscore(index, before.at, before.at);
+    const [sameMs, earlier] = await Promise.all([ties, older]);
+    const ids = [...sameMs.filter((id) => isAfterCursor(before!.at, id, before)), ...earlier].slice(0, limit);
     // Batches spread over a Cluster's slots: one round trip each (a pipeline must stay in one slot); the
     // batch's hash and its open estimates share its slot.
     const rows = await Promise.all(

@@ -19,6 +19,7 @@ export {
   type FieldError,
   type SubmissionLimits,
 } from './batch-submission.js';
+export { cursorAfter, parseListCursor, type BatchListCursor } from './batch-list-cursor.js';
 export { BatchesModule } from './batches.module.js';
 export { BranchOutputs } from './branch-outputs.js';
 export { BatchRetention, type RetentionPass } from './batch-retention.js';

@@ -352,7 +352,13 @@ const ANSWERS = {
     estimatedCostUsd: z.number(),
     estimatedFinishAt: iso,
   }),
-  BatchList: z.object({ batches: z.array(batchView), next: iso.nullable() }),
+  BatchList: z.object({
+    batches: z.array(batchView),
+    next: z
+      .string()
+      .nullable()
+      .meta({ description: 'Where this page ends: pass it as `before` for the next one; null when this one is empty' }),
+  }),
   Batch: batchView,
   ItemPage: z.object({ items: z.array(itemView), total: z.number().int(), nextOffset: z.number().int().nullable() }),
   ResultLine: itemView
