@@ -282,6 +282,22 @@ describe('batches end to end', () => {
     await sys.client.waitFinished(a.json.id);
     const { json } = await sys.client.request('GET', `/v1/batches/${a.json.id}/items`);
     expect(json.items).toHaveLength(2);
+    // A retry answers the batch as it is now, not as if just queued.
+    const c = await sys.client.request('POST', '/v1/batches', docBatch('internal', 'P1D', 'idem'), headers);
+    expect([c.status, c.json.id, c.json.status]).toEqual([202, a.json.id, 'completed']);
+  });
+
+  it('answers a retry with its batch even once its absolute deadline has passed', async () => {
+    const headers = { 'idempotency-key': `late-${Date.now()}` };
+    const body = docBatch('public', new Date(Date.now() + 1_500).toISOString(), 'late', 1);
+    const first = await sys.client.request('POST', '/v1/batches', body, headers);
+    expect(first.status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    // The same body under another key is refused now: its deadline is in the past.
+    const fresh = await sys.client.request('POST', '/v1/batches', body, { 'idempotency-key': `other-${Date.now()}` });
+    expect([fresh.status, fresh.json.field]).toEqual([400, 'deadline']);
+    const retried = await sys.client.request('POST', '/v1/batches', body, headers);
+    expect([retried.status, retried.json.id]).toEqual([202, first.json.id]);
   });
 
   it('pages items, streams results as NDJSON and lists batches', async () => {

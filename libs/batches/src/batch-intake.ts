@@ -23,6 +23,7 @@ import { checkSubmissionCompiled, type FieldError, type SubmissionLimits } from 
 import type { BatchStore, NewBatch, NewItem } from './batch-store.js';
 import type {
   BatchOrigin,
+  BatchStatus,
   BatchSubmission,
   BatchTask,
   ChatItemInput,
@@ -93,8 +94,11 @@ export class IdempotencyKeyReused extends Error {
 
 export interface Accepted {
   id: string;
-  /** `validating`: accepted on its validated body; a worker writes and enqueues its items (BatchIntake.expand). */
-  status: 'queued' | 'validating';
+  /**
+   * `validating`: accepted on its validated body; a worker writes and enqueues its items (BatchIntake.expand).
+   * `queued` when created; a repeated Idempotency-Key answers the batch's status now.
+   */
+  status: BatchStatus;
   total: number;
   /** false when an Idempotency-Key matched an earlier submission. */
   created: boolean;
@@ -308,7 +312,11 @@ export class BatchIntake {
     routeAt = now,
   ): Promise<{ accepted: Accepted; kind: BatchSubmission['kind'] }> {
     const check = await checkSubmissionCompiled(body, limits, now);
-    if (!check.ok) throw new SubmissionRejected(check.errors);
+    if (!check.ok) {
+      const replay = idempotencyKey ? await this.replayed(idempotencyKey, body) : null;
+      if (replay) return replay;
+      throw new SubmissionRejected(check.errors);
+    }
     const { deadlineAt } = check;
     const { kind } = check.submission;
     const deferred = context.defer ? this.deferredItems(check.submission) : 0;
@@ -434,7 +442,9 @@ export class BatchIntake {
     if (claimed) {
       // A body stored before bodies were hashed has no hash to compare (as accept treats it).
       if (claimed.bodyHash && claimed.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
-      if (await this.store.exists(claimed.id)) return { id: claimed.id, status: 'queued', total, created: false };
+      const written = await this.store.get(claimed.id);
+      if (written && written.status !== 'validating')
+        return { id: claimed.id, status: written.status, total, created: false };
       id = claimed.id;
     }
     if (!claimed || !(await this.store.pending.exists(id))) {
@@ -546,7 +556,30 @@ export class BatchIntake {
       await this.recordRoutes(id, items, routes, await this.directory.routingState());
       await this.enqueue(id, items, routes, { requestId, beforeEnqueue });
     }
-    return { id, status: 'queued', total: batch.counts.total, created: false };
+    return {
+      id,
+      status: batch.status === 'validating' ? 'queued' : batch.status,
+      total: batch.counts.total,
+      created: false,
+    };
+  }
+
+  /**
+   * The batch an Idempotency-Key already made from this same body, once it is whole (written and enqueued): a
+   * client's retry gets it even when the body would now be refused (an absolute deadline since passed).
+   */
+  private async replayed(
+    idempotencyKey: string,
+    body: unknown,
+  ): Promise<{ accepted: Accepted; kind: BatchSubmission['kind'] } | null> {
+    const found = await this.store.findByIdempotencyKey(idempotencyKey);
+    if (!found?.bodyHash || found.bodyHash !== canonicalHash(body)) return null;
+    const batch = await this.store.get(found.id);
+    if (!batch || batch.status === 'validating' || !(await this.store.isEnqueued(found.id))) return null;
+    return {
+      accepted: { id: found.id, status: batch.status, total: batch.counts.total, created: false },
+      kind: batch.kind,
+    };
   }
 
   /**
