@@ -56,7 +56,7 @@ function inMemoryStore() {
     async completeCreation() {},
     async get(id: string) {
       const b = batches.get(id);
-      return b ? { id, counts: { total: b.items.length } } : null;
+      return b ? { id, status: 'queued', kind: b.batch.kind, counts: { total: b.items.length } } : null;
     },
     async isEnqueued(id: string) {
       return batches.get(id)?.enqueued ?? false;
