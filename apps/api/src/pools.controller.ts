@@ -13,6 +13,8 @@ function engineView(p: PoolHeartbeat) {
     running: reading?.running ?? null,
     waiting: reading?.waiting ?? null,
     kvCacheUsage: reading?.kvUsage ?? null,
+    // The context per request routing and the fit check use: the engine's own figure once read (engineContext).
+    contextTokens: p.engine!.contextTokens ?? null,
     concurrency: p.activeSequences,
     readAt: iso(readAt),
   };

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { loadConfig, type EnginePoolConfig } from '#libs/config';
 import type { EngineReading, PoolHeartbeat } from '#libs/pools';
-import { ProviderError, type InferenceProvider } from '#libs/providers';
+import { CloudProvider, ProviderError, type InferenceProvider } from '#libs/providers';
 import { InMemoryJobQueue, JobName, queueRefFor, type ConsumerHandle, type QueueLayer } from '#libs/queue';
 import { EnginePool } from './engine-pool.js';
 import type { ItemOutcome } from './item-outcome.js';
@@ -25,10 +26,10 @@ const engineConfig = (over: Record<string, unknown> = {}): EnginePoolConfig =>
 const engine = engineConfig();
 const queue = queueRefFor('local', 'gpu-1');
 
-const slots = (n: number, running = 0): EngineReading => ({
+const slots = (n: number, running = 0, slotContext = 4096): EngineReading => ({
   engine: 'llama-server',
   slots: n,
-  slotContext: 4096,
+  slotContext,
   running,
   waiting: 0,
   kvUsage: null,
@@ -49,7 +50,7 @@ const refused = () =>
 function enginePool(
   answers: Array<EngineReading | Error | null>,
   outcomes: ItemOutcome[] = [],
-  opts: { config?: EnginePoolConfig; closing?: Promise<void>; read?: null } = {},
+  opts: { config?: EnginePoolConfig; closing?: Promise<void>; read?: null; provider?: InferenceProvider } = {},
 ) {
   const fake = new InMemoryJobQueue({ queues: [queue] });
   const concurrency: number[] = [];
@@ -66,13 +67,20 @@ function enginePool(
     },
   });
   const beats: PoolHeartbeat[] = [];
+  // The provider each item ran on, as the processor was given it, and its contextTokens then (what the fit check reads).
+  const ranOn: Array<{ provider: InferenceProvider; contextTokens: number }> = [];
   let reads = 0;
   const pool = new EnginePool(opts.config ?? engine, {
     jobs,
     registry: { beat: async (hb) => void beats.push(hb), remove: async () => undefined },
-    processor: { run: async () => outcomes.shift() ?? { kind: 'completed' } },
+    processor: {
+      run: async (_job, on) => {
+        ranOn.push({ provider: on.provider, contextTokens: on.provider.contextTokens });
+        return outcomes.shift() ?? { kind: 'completed' };
+      },
+    },
     heartbeatMs: 3_600_000,
-    provider: { name: 'gpu-1' } as InferenceProvider,
+    provider: opts.provider ?? ({ name: 'gpu-1' } as InferenceProvider),
     // null: the pool's own reading over HTTP.
     ...(opts.read === null
       ? {}
@@ -92,7 +100,7 @@ function enginePool(
         jobId: id,
       },
     ]);
-  return { pool, fake, concurrency, beats, enqueue };
+  return { pool, fake, concurrency, beats, enqueue, ranOn };
 }
 
 describe('an engine pool', () => {
@@ -256,6 +264,86 @@ describe('an engine pool', () => {
     await new Promise((r) => setImmediate(r));
     expect(pool.describe().status).toBe('unreachable');
     expect(fake.jobs(queue).map((j) => j.state)).toEqual(['waiting', 'waiting']);
+  });
+
+  it('holds items to the context the engine reports, not the configured default, and routing is told it', async () => {
+    // llama-server --parallel 8 -c 8192: 1024 tokens a slot, where the default would have said 4096; then restarted
+    // without --parallel (4 slots on a unified KV cache, each with the model's whole 128k context).
+    const { pool, fake, enqueue, ranOn, beats } = enginePool([
+      new Error('connect ECONNREFUSED'),
+      slots(8, 0, 1024),
+      slots(4, 0, 131072),
+    ]);
+    started.push(pool);
+    await pool.start();
+    // Not read yet: the heartbeat claims no context of the engine's (routing keeps to the configured one).
+    expect(beats.at(-1)!.engine).not.toHaveProperty('contextTokens');
+    await pool.poll();
+    await enqueue('1');
+    await fake.runNext(queue);
+    expect(ranOn.map((r) => r.contextTokens)).toEqual([1024]);
+    expect(pool.describe().engine).toMatchObject({ contextTokens: 1024 });
+    await pool.poll();
+    await enqueue('2');
+    await fake.runNext(queue);
+    expect(ranOn.map((r) => r.contextTokens)).toEqual([1024, 131072]);
+    expect(pool.describe().engine).toMatchObject({ contextTokens: 131072 });
+  });
+
+  it('lets a contextTokens the entry set cap the engine, and warns once while the two disagree', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const config = engineConfig({ contextTokens: 8192 });
+      const { pool, fake, enqueue, ranOn } = enginePool(
+        [slots(4, 0, 131072), slots(4, 0, 131072), slots(4, 0, 2048)],
+        [],
+        {
+          config,
+        },
+      );
+      started.push(pool);
+      await pool.start();
+      await pool.poll();
+      await enqueue('1');
+      await fake.runNext(queue);
+      expect(ranOn.map((r) => r.contextTokens)).toEqual([8192]);
+      const said = () => warn.mock.calls.map(([m]) => m as Record<string, unknown>).filter((m) => 'reported' in m);
+      expect(said()).toEqual([
+        expect.objectContaining({ engine: 'gpu-1', reported: 131072, contextTokens: 8192, using: 8192 }),
+      ]);
+      // Restarted with a smaller context: the engine's figure holds (it would refuse more), and that is said too.
+      await pool.poll();
+      await enqueue('2');
+      await fake.runNext(queue);
+      expect(ranOn.map((r) => r.contextTokens)).toEqual([8192, 2048]);
+      expect(said()).toHaveLength(2);
+      expect(said()[1]).toMatchObject({ reported: 2048, using: 2048 });
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it("hands its consumer the engine's own client, its model and methods intact, with the context in use", async () => {
+    const client = new CloudProvider({
+      name: 'gpu-1',
+      baseURL: 'http://10.0.0.7:8080/v1',
+      apiKey: 'none',
+      model: 'llama-8b',
+      clearance: 'restricted',
+      timeoutMs: 1000,
+      maxRetries: 0,
+      contextTokens: engine.contextTokens,
+    });
+    const { pool, fake, enqueue, ranOn } = enginePool([slots(2, 0, 32768)], [], { provider: client });
+    started.push(pool);
+    await pool.start();
+    await enqueue('1');
+    await fake.runNext(queue);
+    const on = ranOn[0]!.provider;
+    expect(on).toBeInstanceOf(CloudProvider);
+    expect(on).toMatchObject({ name: 'gpu-1', model: 'llama-8b', contextTokens: 32768 });
+    expect(on.countTokens('four')).toBe(client.countTokens('four'));
+    await on.close();
   });
 
   it('lets any other failure take its retry as usual', async () => {

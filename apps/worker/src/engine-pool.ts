@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { EnginePoolConfig } from '#libs/config';
-import { engineConcurrency, readEngine, type EngineReading } from '#libs/pools';
+import { engineConcurrency, engineContext, readEngine, type EngineContext, type EngineReading } from '#libs/pools';
 import { ProviderError, type InferenceProvider } from '#libs/providers';
 import { queueRefFor } from '#libs/queue';
 import { InferencePool, type InferencePoolDeps, type PoolDescription } from './inference-pool.js';
@@ -27,6 +27,22 @@ export interface EnginePoolDeps extends InferencePoolDeps {
 }
 
 /**
+ * The engine's client as the pool's consumer sees it: the same object, but for `contextTokens`, which is the
+ * context the pool holds items to now (the fit check reads it per item). A proxy rather than a copy, so it is still
+ * the CloudProvider it stands for (item-calls names the model a CloudProvider asks for); its methods run on the
+ * provider itself.
+ */
+function withContext(provider: InferenceProvider, contextTokens: () => number): InferenceProvider {
+  return new Proxy(provider, {
+    get: (target, key) => {
+      if (key === 'contextTokens') return contextTokens();
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/**
  * A serving engine the operator runs (llama-server, vLLM) as a local pool (issue 17 §4): it consumes the engine's
  * own local queue, with a concurrency that follows what the engine reports (engineConcurrency), re-read every
  * `pollMs`. While the engine does not answer (FAILED_READS_BEFORE_PAUSE reads in a row), or does not serve the model
@@ -39,6 +55,10 @@ export class EnginePool {
   readonly inference: InferencePool;
   private reading: EngineReading | null = null;
   private readAt: number | null = null;
+  /** The context items are held to: the engine's own once read (engineContext), the configured one before. */
+  private context: EngineContext;
+  /** The engine's context figure last logged: the log says it once, not on every read. */
+  private contextLogged: number | null = null;
   private reachable = false;
   private concurrency: number;
   private why = 'not read yet';
@@ -56,12 +76,14 @@ export class EnginePool {
     deps: EnginePoolDeps,
   ) {
     this.concurrency = engine.initialConcurrency;
+    this.context = engineContext(null, engine);
     this.read = deps.read ?? (() => readEngine(engine, { timeoutMs: CAPACITY_READ_TIMEOUT_MS }));
     this.inference = new InferencePool(
       {
         target: 'local',
         queue: queueRefFor('local', engine.name),
-        provider: deps.provider,
+        // Items are fitted (split, or refused as too long) to the context the engine holds now, not the configured one.
+        provider: withContext(deps.provider, () => this.context.tokens),
         price: engine.price,
         heartbeatMs: deps.heartbeatMs,
         describe: () => this.describe(),
@@ -118,7 +140,14 @@ export class EnginePool {
       reason: this.why,
       sequences: this.reading?.slots ?? this.concurrency,
       activeSequences: this.reachable ? this.concurrency : 0,
-      engine: { kind: this.engine.engine, host, reading: this.reading, readAt: this.readAt },
+      engine: {
+        kind: this.engine.engine,
+        host,
+        reading: this.reading,
+        readAt: this.readAt,
+        // Once the engine was read: before, routing keeps to the configured figure itself.
+        ...(this.reading && { contextTokens: this.context.tokens }),
+      },
     };
   }
 
@@ -167,6 +196,31 @@ export class EnginePool {
     });
   }
 
+  /**
+   * The context from the latest reading. The engine's figure is logged once (again when it changes), with a warning
+   * where it disagrees with a `contextTokens` the entry set: an item longer than the engine's context is refused
+   * there, and on a local pool that fails it for good.
+   */
+  private holdTo(context: EngineContext): void {
+    this.context = context;
+    const { reported, tokens } = context;
+    if (reported === null || reported === this.contextLogged) return;
+    this.contextLogged = reported;
+    const { name, contextTokens, contextTokensSet } = this.engine;
+    if (contextTokensSet && contextTokens !== reported)
+      this.log.warn({
+        msg:
+          reported < contextTokens
+            ? "engine's context is smaller than its contextTokens; the engine's is used"
+            : "engine's context is larger than its contextTokens; contextTokens caps it",
+        engine: name,
+        reported,
+        contextTokens,
+        using: tokens,
+      });
+    else this.log.log({ msg: 'engine pool context read from the engine', engine: name, contextTokens: tokens });
+  }
+
   /** Why an engine that answered gave no reading, with the address asked: a wrong prefix 404s there too. */
   private nothingRead(): string {
     const base = this.engine.capacityBase;
@@ -188,6 +242,7 @@ export class EnginePool {
     this.failedReads = 0;
     this.reading = reading;
     this.readAt = Date.now();
+    this.holdTo(engineContext(reading, this.engine));
     // vLLM answers every request for a model it does not serve with a 404: consuming would fail every item.
     if (reading.servedModels && !reading.servedModels.includes(this.engine.model))
       return this.lost(

@@ -227,6 +227,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
         maxRetries: engine.maxRetries,
         probeTimeoutMs: config.circuit.probeTimeoutMs,
         audit: egress,
+        // Only until the engine is read: the pool hands its consumer this client with the engine's own context.
         contextTokens: engine.contextTokens,
       });
       const pool = new EnginePool(engine, { jobs, registry, processor, heartbeatMs, provider });

@@ -48,6 +48,15 @@ describe('ENGINE_POOLS', () => {
     expect(capacityBase('http://10.0.0.7:8080')).toBe('http://10.0.0.7:8080');
   });
 
+  it('tells a contextTokens the entry set (it caps what the engine reports) from the default (the engine decides)', () => {
+    expect(engines([gpu1])[0]).toMatchObject({ contextTokens: 4096, contextTokensSet: false });
+    expect(engines([{ ...gpu1, contextTokens: 4096 }])[0]).toMatchObject({
+      contextTokens: 4096,
+      contextTokensSet: true,
+    });
+    expect(refusal([{ ...gpu1, contextTokens: 100 }])).toMatch(/^ENGINE_POOLS\[0\]\.contextTokens/);
+  });
+
   it('takes the key from the variable its entry names, never from the JSON', () => {
     const [engine] = engines([{ ...gpu1, engine: 'vllm', model: 'llama-8b', apiKeyEnv: 'GPU1_KEY' }], {
       GPU1_KEY: 'vllm-secret',

@@ -7,6 +7,9 @@ import { JsonEntry, jsonArray } from './json-entries.js';
 export const ENGINE_KINDS = ['llama-server', 'vllm'] as const;
 export type EngineKind = (typeof ENGINE_KINDS)[number];
 
+/** An engine pool's context per request before its engine has reported one (and when it never does). */
+const DEFAULT_ENGINE_CONTEXT_TOKENS = 4096;
+
 /**
  * A serving engine the operator already runs on premises (llama.cpp's `llama-server`, vLLM), used as a local
  * pool: its own queue (`inference-local.<name>`), placed earliest-deadline-first and covered by the escalation
@@ -45,8 +48,16 @@ export interface EnginePoolConfig {
   kvShrinkAt: number;
   /** How often a worker reads the engine's capacity. */
   pollMs: number;
-  /** Context per request: llama-server's --ctx-size divided by --parallel, vLLM's --max-model-len. */
+  /**
+   * Tokens one request may hold, prompt and answer together, until the engine reports its own (llama-server's
+   * slot `n_ctx`, vLLM's `max_model_len`): from then on the engine's figure is used (libs/pools engineContext).
+   */
   contextTokens: number;
+  /**
+   * Whether the entry set `contextTokens` itself: then it also caps the engine's figure (the operator keeps requests
+   * smaller than the engine allows); left at its default, the engine's figure alone counts.
+   */
+  contextTokensSet: boolean;
   /** Generation speed of one request before any is measured. */
   tokensPerSec: number;
   /** Cost per item for accounting and routing; 0 unless configured (the hardware is already paid for). */
@@ -135,7 +146,8 @@ export function enginePools(
       kvGrowBelow,
       kvShrinkAt,
       pollMs: int('pollMs', pollMs, 100),
-      contextTokens: int('contextTokens', 4096, 256),
+      contextTokens: int('contextTokens', DEFAULT_ENGINE_CONTEXT_TOKENS, 256),
+      contextTokensSet: p.contextTokens !== undefined,
       tokensPerSec: num('tokensPerSec', 20, 0.001),
       price: {
         inputPerMTokUsd: num('priceInputPerM', 0, 0),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   engineConcurrency,
+  engineContext,
   engineReading,
   parsePrometheus,
   parseSlots,
@@ -237,6 +238,71 @@ describe('reading an engine', () => {
     await expect(
       readEngine(llamaAt('http://llama:8080', 'mistral 7b'), { timeoutMs: 1000, fetch: router.fake }),
     ).rejects.toThrow("HTTP 400 (model 'mistral 7b' not found)");
+  });
+});
+
+describe('the context an engine pool holds its requests to', () => {
+  const unset = { contextTokens: 4096, contextTokensSet: false };
+  const set = (contextTokens: number) => ({ contextTokens, contextTokensSet: true });
+
+  it("is the engine's own figure once it reports one, not the default", () => {
+    // llama-server --parallel 8 -c 8192: 1024 per slot, far below the default 4096.
+    expect(engineContext({ slotContext: 1024 }, unset)).toEqual({ tokens: 1024, reported: 1024, from: 'engine' });
+    // llama-server with no --parallel: 4 slots on a unified KV cache, each with the whole (training) context.
+    expect(engineContext({ slotContext: 131072 }, unset).tokens).toBe(131072);
+    // vLLM: its max_model_len.
+    expect(engineContext({ slotContext: null, maxModelLen: 32768 }, unset).tokens).toBe(32768);
+  });
+
+  it('is capped by contextTokens only where the entry set it, and never raised above the engine by it', () => {
+    expect(engineContext({ slotContext: 131072 }, set(8192))).toEqual({
+      tokens: 8192,
+      reported: 131072,
+      from: 'configured',
+    });
+    expect(engineContext({ slotContext: 1024 }, set(8192))).toEqual({ tokens: 1024, reported: 1024, from: 'engine' });
+  });
+
+  it('is the configured figure while the engine says nothing of it (--no-slots, an older vLLM, no reading yet)', () => {
+    expect(engineContext(null, unset)).toEqual({ tokens: 4096, reported: null, from: 'default' });
+    expect(engineContext({ slotContext: null }, set(2048))).toEqual({
+      tokens: 2048,
+      reported: null,
+      from: 'configured',
+    });
+  });
+
+  it("reads vLLM's max_model_len for the model configured, from the models list it already asks for", async () => {
+    const models = {
+      object: 'list',
+      data: [
+        { id: 'Qwen/Qwen2.5-7B-Instruct', object: 'model', max_model_len: 32768 },
+        // A LoRA adapter's card has no max_model_len: its base model's holds.
+        {
+          id: 'sql-lora',
+          object: 'model',
+          root: '/adapters/sql',
+          parent: 'Qwen/Qwen2.5-7B-Instruct',
+          max_model_len: null,
+        },
+      ],
+    };
+    const fake = (async (url: string) =>
+      url.endsWith('/models') ? Response.json(models) : new Response(VLLM_V1_METRICS)) as typeof fetch;
+    const at = (model: string) => ({
+      engine: 'vllm' as const,
+      baseURL: 'http://vllm:8000/v1',
+      capacityBase: 'http://vllm:8000',
+      model,
+      apiKey: 'none',
+    });
+    expect(await readEngine(at('Qwen/Qwen2.5-7B-Instruct'), { timeoutMs: 1000, fetch: fake })).toMatchObject({
+      servedModels: ['Qwen/Qwen2.5-7B-Instruct', 'sql-lora'],
+      maxModelLen: 32768,
+    });
+    expect(await readEngine(at('sql-lora'), { timeoutMs: 1000, fetch: fake })).toMatchObject({ maxModelLen: 32768 });
+    // A model it does not serve has no context there (the pool does not consume from it anyway).
+    expect(await readEngine(at('llama-8b'), { timeoutMs: 1000, fetch: fake })).not.toHaveProperty('maxModelLen');
   });
 });
 

@@ -1,4 +1,4 @@
-import type { EngineKind } from '#libs/config';
+import type { EngineKind, EnginePoolConfig } from '#libs/config';
 
 /**
  * What a serving engine says about its load, read from its own endpoints (issue 17 §4): llama-server's `/slots`
@@ -8,7 +8,11 @@ export interface EngineReading {
   engine: EngineKind;
   /** llama-server: its parallel slots (`--parallel`); null for vLLM, or when /slots is off (`--no-slots`). */
   slots: number | null;
-  /** llama-server: the context of one slot (`n_ctx`). */
+  /**
+   * llama-server: the context of one slot (`n_ctx`), what one request may hold there. Not `--ctx-size ÷ --parallel`
+   * in general: with a unified KV cache (the default when `--parallel` is not given) every slot has the whole
+   * context, and it is capped at the model's training context.
+   */
   slotContext: number | null;
   /** Requests the engine is decoding now, everyone's. */
   running: number;
@@ -18,6 +22,40 @@ export interface EngineReading {
   kvUsage: number | null;
   /** vLLM: the model names it serves (GET <baseURL>/models), when it listed them. */
   servedModels?: string[];
+  /** vLLM: the context of the model configured (its `max_model_len` in GET <baseURL>/models), when it said. */
+  maxModelLen?: number;
+}
+
+/** The context an engine pool's requests are held to, and where that figure comes from. */
+export interface EngineContext {
+  /** Tokens one request may hold there, prompt and answer together: what routing and the fit check use. */
+  tokens: number;
+  /** What the engine reported (llama-server's slot `n_ctx`, vLLM's `max_model_len`); null when it did not. */
+  reported: number | null;
+  /**
+   * 'engine': its own figure; 'configured': the entry's `contextTokens` (set below the engine's, or nothing reported);
+   * 'default': `contextTokens` left at its default, nothing reported.
+   */
+  from: 'engine' | 'configured' | 'default';
+}
+
+/**
+ * The context an engine pool uses: the engine's own figure once it reported one, capped by `contextTokens` only
+ * where the entry set it (an operator keeping requests smaller than the engine allows); otherwise the configured
+ * figure (its default, 4096, when not set). The engine's figure is what it enforces: a request over it is refused
+ * with exceed_context_size_error (llama-server) or a 400 (vLLM), which on a local pool fails the item for good.
+ */
+export function engineContext(
+  reading: Pick<EngineReading, 'slotContext' | 'maxModelLen'> | null,
+  config: Pick<EnginePoolConfig, 'contextTokens' | 'contextTokensSet'>,
+): EngineContext {
+  const said = reading?.slotContext ?? reading?.maxModelLen ?? null;
+  const reported = typeof said === 'number' && Number.isInteger(said) && said > 0 ? said : null;
+  if (reported === null)
+    return { tokens: config.contextTokens, reported, from: config.contextTokensSet ? 'configured' : 'default' };
+  if (config.contextTokensSet && config.contextTokens < reported)
+    return { tokens: config.contextTokens, reported, from: 'configured' };
+  return { tokens: reported, reported, from: 'engine' };
 }
 
 /** What a worker decides from a reading: how many requests it keeps in flight, and why, for /v1/pools and the logs. */
@@ -225,16 +263,41 @@ export async function readEngine(
       : Promise.resolve(null),
   ]);
   const reading = engineReading(target.engine, metrics, slots);
-  const servedModels = modelIds(models);
-  return reading !== null && servedModels !== null ? { ...reading, servedModels } : reading;
+  const cards = modelCards(models);
+  if (reading === null || cards === null) return reading;
+  const maxModelLen = contextOf(cards, target.model);
+  return { ...reading, servedModels: cards.map((c) => c.id), ...(maxModelLen !== null && { maxModelLen }) };
 }
 
-/** The ids of an OpenAI-style model list (`{data: [{id}, …]}`), or null for anything else. */
-function modelIds(json: unknown): string[] | null {
+/** A vLLM model card (vllm/entrypoints/openai protocol's ModelCard), as far as it is read. */
+interface ModelCard {
+  id: string;
+  /** A LoRA adapter's base model. */
+  parent: string | null;
+  maxModelLen: number | null;
+}
+
+/** The models of an OpenAI-style model list (`{data: [{id}, …]}`), or null for anything else. */
+function modelCards(json: unknown): ModelCard[] | null {
   if (typeof json !== 'object' || json === null || !Array.isArray((json as { data?: unknown }).data)) return null;
-  return ((json as { data: unknown[] }).data as Array<{ id?: unknown }>)
-    .map((m) => (typeof m === 'object' && m !== null ? m.id : undefined))
-    .filter((id): id is string => typeof id === 'string');
+  return ((json as { data: unknown[] }).data as Array<Record<string, unknown> | null>).flatMap((m) => {
+    if (typeof m !== 'object' || m === null || typeof m.id !== 'string') return [];
+    const len = m.max_model_len;
+    return [
+      {
+        id: m.id,
+        parent: typeof m.parent === 'string' ? m.parent : null,
+        maxModelLen: typeof len === 'number' && Number.isInteger(len) && len > 0 ? len : null,
+      },
+    ];
+  });
+}
+
+/** vLLM's context for `model`: its card's `max_model_len`; a LoRA adapter's card has none, its base model's holds. */
+function contextOf(cards: ModelCard[], model: string): number | null {
+  const card = cards.find((c) => c.id === model);
+  if (!card) return null;
+  return card.maxModelLen ?? cards.find((c) => c.id === card.parent)?.maxModelLen ?? null;
 }
 
 /** The start of an error answer, for the reason the pool shows (llama-server's router: "model 'x' not found"). */

@@ -115,4 +115,26 @@ describe('ProviderDirectory: an engine pool (real Redis)', () => {
     await beat('b', { status: 'unreachable', activeSequences: 0 });
     expect((await view()).available).toBe(false);
   });
+
+  it('holds items to the context its workers read from the engine, the least of them, not the configured one', async () => {
+    const engine = (contextTokens: number | undefined, slotContext: number) => ({
+      kind: 'llama-server' as const,
+      host: '10.0.0.7:8080',
+      reading: { engine: 'llama-server' as const, slots: 4, slotContext, running: 0, waiting: 0, kvUsage: null },
+      readAt: Date.now(),
+      ...(contextTokens !== undefined && { contextTokens }),
+    });
+    // llama-server --parallel 8 -c 8192: 1024 a slot, below the 8192 configured. A worker that read it before a
+    // restart with more says 2048: the least holds, so whichever worker takes an item can run it.
+    await beat('a', { engine: engine(1024, 1024) });
+    await beat('b', { host: 'worker-b', engine: engine(2048, 2048) });
+    // A worker from before engine contexts were published says nothing of one, and is not counted.
+    await beat('c', { host: 'worker-c', engine: engine(undefined, 512) });
+    expect(await view()).toMatchObject({ available: true, contextTokens: 1024 });
+    // The engine stopped answering: what its pools last read still holds for the items waiting for it.
+    await beat('a', { status: 'unreachable', activeSequences: 0, engine: engine(1024, 1024) });
+    await beat('b', { host: 'worker-b', status: 'unreachable', activeSequences: 0, engine: engine(1024, 1024) });
+    await beat('c', { host: 'worker-c', status: 'unreachable', activeSequences: 0, engine: engine(undefined, 512) });
+    expect(await view()).toMatchObject({ available: false, contextTokens: 1024 });
+  });
 });

@@ -10,12 +10,14 @@ export {
 } from './coming-capacity.js';
 export {
   engineConcurrency,
+  engineContext,
   engineReading,
   parsePrometheus,
   parseSlots,
   readEngine,
   type EngineConcurrency,
   type EngineConcurrencyLimits,
+  type EngineContext,
   type EngineReading,
 } from './engine-capacity.js';
 export { PoolRegistry, SEEN_RETENTION_MS, type PoolHeartbeat, type SeenPool } from './pool-registry.js';

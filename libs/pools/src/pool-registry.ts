@@ -52,8 +52,18 @@ export interface PoolHeartbeat {
   at: number;
   /** Loading or restarting: when it expects to consume, from the measured load time of its model. */
   expectedReadyAt?: number;
-  /** An engine pool (ENGINE_POOLS): which engine, where, and its last reading (null until one came back). */
-  engine?: { kind: EngineKind; host: string; reading: EngineReading | null; readAt: number | null };
+  /**
+   * An engine pool (ENGINE_POOLS): which engine, where, its last reading (null until one came back), and the
+   * context per request the worker holds items to from that reading (engineContext), which routing uses too;
+   * absent until a reading came back (and from the heartbeats of workers older than it).
+   */
+  engine?: {
+    kind: EngineKind;
+    host: string;
+    reading: EngineReading | null;
+    readAt: number | null;
+    contextTokens?: number;
+  };
 }
 
 /** A pool's last heartbeat, kept after it stopped beating, for SEEN_RETENTION_MS. */

@@ -236,7 +236,7 @@ export class ProviderDirectory {
       concurrency: Math.max(1, sequences),
       backlogTokens,
       latencyMs: 0,
-      contextTokens: engine.contextTokens,
+      contextTokens: engineContextTokens(engine, live),
       available: pools.length > 0,
       queue: this.localQueue(engine, jobs, { tokensPerSec, backlogTokens, now, calibration }),
     };
@@ -437,4 +437,18 @@ function cloudConcurrency(cloud: Pick<CloudProviderConfig, 'name' | 'concurrency
     .filter((p) => p.target === 'cloud' && p.provider === cloud.name && p.status === 'consuming')
     .reduce((sum, p) => sum + p.activeSequences, 0);
   return running > 0 ? running : cloud.concurrency;
+}
+
+/**
+ * The context an engine's requests hold, as its workers hold them to it (EnginePool, from what the engine
+ * reported): the least any live pool of it says, so an item routed there passes the fit check of whichever worker
+ * takes it. A pool the engine has stopped answering says what it last read, which is nearer the truth than the
+ * configured figure for the items that wait for the engine. Before any pool has read the engine, the configured
+ * figure.
+ */
+function engineContextTokens(engine: EnginePoolConfig, live: PoolHeartbeat[]): number {
+  const said = live
+    .filter((p) => p.target === 'local' && p.provider === engine.name)
+    .flatMap((p) => (typeof p.engine?.contextTokens === 'number' ? [p.engine.contextTokens] : []));
+  return said.length > 0 ? Math.min(...said) : engine.contextTokens;
 }
