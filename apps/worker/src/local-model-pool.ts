@@ -29,7 +29,8 @@ export interface LocalModelPoolDeps {
  * One local model on one device: sequences computed from memory (node-llama-cpp's estimates of the
  * weights and of the context per sequence against free memory × utilization), one context with that
  * many sequences, a queue consumer with the same concurrency, and a governor that shrinks and grows
- * the running sequences as memory comes and goes. A model that does not fit says so and does not consume.
+ * the running sequences as memory comes and goes. A model that does not fit, or that cannot be read or loaded,
+ * says so and does not consume; the worker and its other models run on.
  */
 export class LocalModelPool {
   private readonly log = new Logger('local-pool');
@@ -37,15 +38,16 @@ export class LocalModelPool {
   private monitor?: NodeJS.Timeout;
   private memory: DeviceMemory;
 
+  readonly provider: LocalModelProvider | undefined;
+
   private constructor(
     readonly model: LocalModelConfig,
     private readonly device: DeviceInfo,
-    private readonly estimate: ModelEstimate,
-    private readonly plan: CapacityPlan,
-    readonly provider: LocalModelProvider | undefined,
+    private readonly opened: OpenedModel,
     private readonly inference: InferencePool,
   ) {
     this.memory = device.memory;
+    this.provider = opened.kind === 'loaded' ? opened.provider : undefined;
   }
 
   static async open(
@@ -96,7 +98,7 @@ export class LocalModelPool {
       // No 'loading' beat may land after the pool's first own one.
       await announced;
     }
-    // Measured only when the load ended in a pool that consumes (a model that does not fit says so at once).
+    // Measured only when the load ended in a pool that consumes (a model that does not fit or load says so at once).
     if (pool.provider) await deps.registry.recordLoad(model.name, Date.now() - processStart);
     await pool.inference.start();
     return pool;
@@ -111,60 +113,19 @@ export class LocalModelPool {
   ): Promise<LocalModelPool> {
     const log = new Logger('local-pool');
     const { device, probe, queue } = loading;
-    const estimate = await estimateModel(llama, model.modelPath, model.contextSize);
-    let plan: CapacityPlan =
-      model.sequences === 'auto'
-        ? planSequences({
-            device: device.memory,
-            footprint: estimate,
-            utilization: engine.memoryUtilization,
-            cap: model.maxSequences,
-          })
-        : {
-            ...planSequences({ device: device.memory, footprint: estimate, utilization: 1, cap: model.sequences }),
-            sequences: model.sequences,
-            fits: true,
-            reason: `${model.sequences} sequence(s), as configured`,
-          };
-
-    let provider: LocalModelProvider | undefined;
-    // The estimate can be off; if creating the context runs out of memory, halve and try again.
-    for (let n = plan.sequences; plan.fits && n >= 1 && !provider; n = Math.floor(n / 2)) {
-      try {
-        provider = await LocalModelProvider.load({
-          modelPath: model.modelPath,
-          name: model.name,
-          threads: engine.threads,
-          contextSize: model.contextSize,
-          sequences: n,
-          llama,
-          chatWrapper: model.chatWrapper,
-        });
-        if (n !== plan.sequences)
-          plan = {
-            ...plan,
-            sequences: n,
-            reason: `${n} sequence(s): the context for ${plan.sequences} ran out of memory`,
-          };
-      } catch (err) {
-        if (!(err instanceof ProviderError && err.code === 'out_of_memory') || n === 1) {
-          plan = {
-            ...plan,
-            sequences: 0,
-            fits: false,
-            reason: `could not load: ${err instanceof Error ? err.message : String(err)}`,
-          };
-        }
-      }
-    }
-    if (!plan.fits)
+    const opened = await openModel(model, engine, llama, device.memory);
+    if (opened.kind !== 'loaded')
       log.error({
-        msg: 'model does not fit; pool will not consume',
+        msg:
+          opened.kind === 'failed'
+            ? 'model could not be read or loaded; pool will not consume'
+            : 'model does not fit; pool will not consume',
         model: model.name,
-        reason: plan.reason,
+        reason: opened.reason,
         device: device.backend,
         freeBytes: device.memory.freeBytes,
       });
+    const provider = opened.kind === 'loaded' ? opened.provider : undefined;
 
     // eslint-disable-next-line prefer-const -- the callbacks above the pool's creation need its name
     let pool: LocalModelPool | undefined;
@@ -188,13 +149,13 @@ export class LocalModelPool {
       },
       deps,
     );
-    pool = new LocalModelPool(model, device, estimate, plan, provider, inference);
-    if (provider) {
+    pool = new LocalModelPool(model, device, opened, inference);
+    if (opened.kind === 'loaded') {
       pool.governor = new SequenceGovernor({
         probe: async () => (pool!.memory = await probe()),
-        footprint: estimate,
+        footprint: opened.estimate,
         utilization: engine.memoryUtilization,
-        allocated: provider.sequences,
+        allocated: opened.provider.sequences,
         apply: (n) => pool!.resize(n),
       });
       pool.monitor = setInterval(
@@ -212,10 +173,10 @@ export class LocalModelPool {
       device: this.device.backend,
       deviceNames: this.device.names,
       memory: { totalBytes: this.memory.totalBytes, freeBytes: this.memory.freeBytes },
-      modelBytes: p?.modelBytes ?? this.estimate.modelBytes,
+      modelBytes: p?.modelBytes ?? this.opened.estimate?.modelBytes ?? null,
       ...(p && { chatWrapper: p.chatWrapperName }),
-      status: p ? 'consuming' : 'does-not-fit',
-      reason: this.plan.reason,
+      status: STATUS_OF[this.opened.kind],
+      reason: this.opened.reason,
       sequences: p?.sequences ?? 0,
       activeSequences: p?.activeSequences ?? 0,
     };
@@ -243,4 +204,87 @@ export class LocalModelPool {
   private onItemError(err: unknown): void {
     if (err instanceof ProviderError && err.code === 'out_of_memory') this.governor?.onOutOfMemory();
   }
+}
+
+/**
+ * How opening a model ended: loaded; too big for the device's memory (by the estimate, or when even one sequence
+ * ran out of memory); or failed whatever the memory — a file that is not GGUF or whose header is cut short (no
+ * estimate), tensor data cut short, an architecture llama.cpp does not know. Loading again fails the same way.
+ */
+type OpenedModel =
+  | { kind: 'loaded'; provider: LocalModelProvider; estimate: ModelEstimate; reason: string }
+  | { kind: 'does-not-fit'; estimate: ModelEstimate; reason: string }
+  | { kind: 'failed'; estimate?: ModelEstimate; reason: string };
+
+/** What a pool's heartbeat says of its model: 'failed' and 'does-not-fit' are down, and not coming back by themselves. */
+const STATUS_OF: Record<OpenedModel['kind'], PoolHeartbeat['status']> = {
+  loaded: 'consuming',
+  'does-not-fit': 'does-not-fit',
+  failed: 'failed',
+};
+
+/**
+ * Sequences planned from memory (or as configured), then the model loaded with them. Every way it can fail ends
+ * here as an OpenedModel, not a rejection: one model's bad file must not stop the worker's other models, nor
+ * have the worker restart into the same failure, announcing 'loading' every time.
+ */
+async function openModel(
+  model: LocalModelConfig & { modelPath: string },
+  engine: LocalEngineConfig,
+  llama: Llama,
+  memory: DeviceMemory,
+): Promise<OpenedModel> {
+  let estimate: ModelEstimate;
+  try {
+    estimate = await estimateModel(llama, model.modelPath, model.contextSize);
+  } catch (err) {
+    return { kind: 'failed', reason: `could not read ${model.modelPath} as a GGUF model: ${messageOf(err)}` };
+  }
+  const plan: CapacityPlan =
+    model.sequences === 'auto'
+      ? planSequences({
+          device: memory,
+          footprint: estimate,
+          utilization: engine.memoryUtilization,
+          cap: model.maxSequences,
+        })
+      : {
+          ...planSequences({ device: memory, footprint: estimate, utilization: 1, cap: model.sequences }),
+          sequences: model.sequences,
+          fits: true,
+          reason: `${model.sequences} sequence(s), as configured`,
+        };
+  if (!plan.fits) return { kind: 'does-not-fit', estimate, reason: plan.reason };
+  // The estimate can be off; if creating the context runs out of memory, halve and try again.
+  for (let n = plan.sequences; n >= 1; n = Math.floor(n / 2)) {
+    try {
+      const provider = await LocalModelProvider.load({
+        modelPath: model.modelPath,
+        name: model.name,
+        threads: engine.threads,
+        contextSize: model.contextSize,
+        sequences: n,
+        llama,
+        chatWrapper: model.chatWrapper,
+      });
+      const reason =
+        n === plan.sequences ? plan.reason : `${n} sequence(s): the context for ${plan.sequences} ran out of memory`;
+      return { kind: 'loaded', provider, estimate, reason };
+    } catch (err) {
+      // LocalModelProvider.load's message names the model, its file and what llama.cpp said.
+      if (!(err instanceof ProviderError && err.code === 'out_of_memory'))
+        return { kind: 'failed', estimate, reason: messageOf(err) };
+      if (n === 1)
+        return {
+          kind: 'does-not-fit',
+          estimate,
+          reason: `does not fit: one sequence ran out of memory: ${messageOf(err)}`,
+        };
+    }
+  }
+  return { kind: 'does-not-fit', estimate, reason: plan.reason };
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -249,7 +249,7 @@ export class SwitchyardMetrics {
     this.poolSequencesBusy = gauge('switchyard_pool_sequences_busy', 'Items the pool is running now.', poolLabels);
     this.poolStatus = gauge(
       'switchyard_pool_status',
-      "This worker's pools by status (1 for the current one): consuming, does-not-fit, ….",
+      "This worker's pools by status (1 for the current one): consuming, does-not-fit, failed, ….",
       ['target', 'provider', 'status'],
     );
     this.memoryFree = gauge(

@@ -101,9 +101,12 @@ describe('capacity that is coming', () => {
     expect(capacity({ startedAt: NOW - 181 * SECOND }).state).toBe('down');
   });
 
-  it('a pool that does not fit is never coming', () => {
+  it('a pool that does not fit, or whose model file cannot be loaded, is never coming', () => {
     const misfit = hb({ status: 'does-not-fit', sequences: 0 });
     expect(capacity({ live: [misfit], seen: [misfit] }).state).toBe('down');
+    // Stopped beating since: a restart loads the same file and fails the same way.
+    const broken = hb({ status: 'failed', sequences: 0 });
+    expect(capacity({ live: [], seen: [broken] }).state).toBe('down');
   });
 
   it('the grace is POOL_GRACE_MS when set, else three loads and at least 30 s', () => {

@@ -103,7 +103,8 @@ export function modelCapacity(input: ModelCapacityInput): ModelCapacity {
   }
   // Stopped beating without a word (a crash, a killed pod): its supervisor may start it again, when is unknown.
   for (const p of seen) {
-    if (liveIds.has(p.id) || p.status === 'does-not-fit' || superseded(p)) continue;
+    // A model that does not fit, or whose file cannot be loaded, is not coming back by a restart.
+    if (liveIds.has(p.id) || p.status === 'does-not-fit' || p.status === 'failed' || superseded(p)) continue;
     coming.push({ status: 'gone', readyAt: p.at + graceMs, graceUntil: p.at + graceMs, since: p.at });
   }
   if (seen.length === 0 && live.length === 0) {

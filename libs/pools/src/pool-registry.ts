@@ -40,8 +40,10 @@ export interface PoolHeartbeat {
    * 'does-not-fit': the model does not fit in the device's memory; the pool does not consume. 'loading': the
    * pool is loading its model and will consume at `expectedReadyAt`; 'restarting': it stopped cleanly and is
    * expected back then (issue 19). 'unreachable': an engine pool whose engine does not answer; it takes no jobs.
+   * 'failed': the model file cannot be read or loaded (not GGUF, cut short, an architecture llama.cpp does not
+   * know); the pool does not consume, and a restart will not help.
    */
-  status: 'consuming' | 'does-not-fit' | 'loading' | 'restarting' | 'unreachable';
+  status: 'consuming' | 'does-not-fit' | 'failed' | 'loading' | 'restarting' | 'unreachable';
   reason: string;
   /** Sequences allocated in the context (the most this pool can run at once). */
   sequences: number;
