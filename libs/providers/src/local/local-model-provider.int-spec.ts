@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { type CompletionRequest, ProviderError } from '../completion.js';
 import { LocalModelProvider } from './local-model-provider.js';
@@ -136,6 +140,19 @@ describe('LocalModelProvider on the generated tiny model', () => {
     }
   });
 
+  it('holds a chat item asking for a JSON object to JSON, with no schema to build a grammar from', async () => {
+    const chat = {
+      messages: [{ role: 'user' as const, content: 'Describe the invoice from ACME as JSON.' }],
+      responseFormat: { type: 'json_object' as const },
+    };
+    const result = await provider.complete(request({ maxTokens: 48, chat }));
+    expect(result.finishReason).toBe('stop');
+    expect(JSON.parse(result.text)).toEqual(expect.any(Object));
+    // Free text is not held to JSON.
+    const free = await provider.complete(request({ maxTokens: 48, chat: { messages: chat.messages } }));
+    expect(free.text.trimStart()).not.toMatch(/^\{/);
+  });
+
   it('counts tokens with the model tokenizer', () => {
     expect(provider.countTokens('')).toBe(0);
     expect(provider.countTokens('The customer signed the contract.')).toBeGreaterThan(3);
@@ -169,4 +186,55 @@ describe('LocalModelProvider on the generated tiny model', () => {
     const error = await rejection(loading);
     expect(error).toMatchObject({ code: 'model_load_failed', retryable: false });
   });
+
+  it('refuses, not to be retried, messages the chat template refuses, and runs the next request', async () => {
+    const path = await withChatTemplate(modelPath, REFUSING_TEMPLATE);
+    const strict = await LocalModelProvider.load({
+      modelPath: path,
+      threads: 1,
+      contextSize: 256,
+      sequences: 1,
+      gpu: false,
+      chatWrapper: 'jinjaTemplate',
+    });
+    try {
+      const messages = [
+        { role: 'assistant' as const, content: 'Hello.' },
+        { role: 'user' as const, content: 'Summarise: revenue is up.' },
+      ];
+      const error = await rejection(strict.complete(request({ chat: { messages } })));
+      expect(error).toMatchObject({ code: 'bad_request', retryable: false });
+      expect(error.message).toContain('roles must alternate');
+      expect(strict.busySequences()).toBe(0);
+      await expect(strict.complete(request({ maxTokens: 2 }))).resolves.toMatchObject({ finishReason: 'length' });
+    } finally {
+      await strict.close();
+      await rm(path, { force: true });
+    }
+  });
 });
+
+/** The generated model's chat template (ChatML), as libs/gguf writes it. */
+const CHATML_TEMPLATE =
+  "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}" +
+  "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/** ChatML that raises, as Mistral's and Gemma's templates do, on a conversation the assistant opens. */
+const REFUSING_TEMPLATE =
+  "{% for m in messages %}{{raise_exception('roles must alternate') if loop.first and m.role=='assistant'}}" +
+  '<|im_start|>{{m.role}}\n{{m.content}}<|im_end|>\n{% endfor %}<|im_start|>assistant\n';
+
+/**
+ * A copy of the model at `path` with `template` in place of its chat template, padded to the same length: a
+ * GGUF string is stored with its length, and a string of the same length leaves every offset after it as it was.
+ */
+async function withChatTemplate(path: string, template: string): Promise<string> {
+  const file = await readFile(path);
+  const at = file.indexOf(CHATML_TEMPLATE);
+  const padding = Buffer.byteLength(CHATML_TEMPLATE) - Buffer.byteLength(template);
+  if (at < 0 || padding < 0) throw new Error('the generated model does not hold the expected chat template');
+  file.write(template.replace('{{', `{{${' '.repeat(padding)}`), at);
+  const copy = join(tmpdir(), `refusing-${randomUUID()}.gguf`);
+  await writeFile(copy, file);
+  return copy;
+}

@@ -18,7 +18,7 @@ import {
   ProviderError,
 } from '../completion.js';
 import { boundedJsonSchema } from './bounded-json-schema.js';
-import { classifyEngineError } from './engine-errors.js';
+import { classifyEngineError, type EngineStage } from './engine-errors.js';
 import { linkSignals, providerStopController } from './linked-signal.js';
 import { SequencePool } from './sequence-pool.js';
 import { chatWrapperFor, type ChatWrapperChoice } from './chat-wrapper.js';
@@ -67,6 +67,12 @@ interface LoadedModel {
 const CLOSE_DRAIN_MS = 10_000;
 
 /**
+ * Schema grammars a provider keeps compiled (GrammarCache). A batch's items share their task's schema, so few are
+ * in use at a time; chat items may each bring another.
+ */
+const GRAMMAR_CACHE_SIZE = 64;
+
+/**
  * Runs completions on a GGUF model in this process through node-llama-cpp: one Llama, one
  * model, one context with `sequences` sequences, each serving one completion at a time.
  */
@@ -80,7 +86,8 @@ export class LocalModelProvider implements InferenceProvider {
 
   private readonly pool: SequencePool<LlamaContextSequence>;
   private readonly shutdown = providerStopController();
-  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  private readonly grammars: GrammarCache;
+  private jsonObjectGrammar?: Promise<LlamaGrammar>;
   private closing?: Promise<void>;
 
   private readonly llama: Llama;
@@ -105,6 +112,8 @@ export class LocalModelProvider implements InferenceProvider {
     this.contextSize = context.contextSize;
     this.device = llama.gpu === false ? 'cpu' : llama.gpu;
     this.pool = new SequencePool(Array.from({ length: this.sequences }, () => context.getSequence()));
+    // User schemas are checked at run time by the engine; the static type only fits literal schemas.
+    this.grammars = new GrammarCache((schema) => llama.createGrammarForJsonSchema(schema as never));
   }
 
   static async load(opts: LocalModelOptions): Promise<LocalModelProvider> {
@@ -159,11 +168,11 @@ export class LocalModelProvider implements InferenceProvider {
     const { history, prompt } = req.chat
       ? chatHistory(req.chat.messages)
       : { history: systemHistory(req.system), prompt: req.prompt };
-    this.assertFits(req, history, prompt);
 
     const { signal, detach } = linkSignals(req.signal, this.shutdown.signal);
     let sequence: LlamaContextSequence;
     try {
+      this.assertFits(req, history, prompt);
       sequence = await this.pool.acquire(signal);
     } catch (error) {
       detach();
@@ -178,9 +187,7 @@ export class LocalModelProvider implements InferenceProvider {
       });
       session.setChatHistory(history);
       const before = sequence.tokenMeter.getState();
-      // Bounded from maxTokens, so a constrained answer can always close before the limit (issue 12).
-      const schema = req.jsonSchema && boundedJsonSchema(req.jsonSchema, req.maxTokens);
-      const grammar = schema ? await this.grammarFor(schema) : undefined;
+      const grammar = await this.grammarOf(req);
       const result = await session.promptWithMeta(prompt, {
         maxTokens: req.maxTokens,
         signal,
@@ -205,21 +212,33 @@ export class LocalModelProvider implements InferenceProvider {
   }
 
   /**
-   * A grammar that only lets the model write JSON matching `schema` (node-llama-cpp's GBNF from JSON
-   * Schema): a classification or extraction has its shape by construction — not necessarily finite
-   * numbers (the grammar allows `9e879`), which the answer's check refuses. Compiled once per schema (one
-   * per output limit, since the limit bounds its strings and arrays).
+   * What the answer is held to. A JSON schema: a grammar that only lets the model write JSON matching it
+   * (node-llama-cpp's GBNF from JSON Schema), so a classification or extraction has its shape by construction —
+   * not necessarily finite numbers (the grammar allows `9e879`), which the answer's check refuses. The schema is
+   * first bounded from maxTokens, so a constrained answer can always close before the limit (issue 12).
+   * A chat item asking for JSON without a schema (response_format json_object, or json_schema without one): any
+   * JSON object (llama.cpp's json.gbnf); left free, a local model may answer in prose, which the answer's check
+   * rejects on every attempt. A schema the grammar compiler refuses is refused again on every attempt.
    */
-  private grammarFor(schema: Record<string, unknown>): Promise<LlamaGrammar> {
-    const key = JSON.stringify(schema);
-    let grammar = this.grammars.get(key);
-    if (!grammar) {
-      // User schemas are checked at run time by the engine; the static type only fits literal schemas.
-      grammar = this.llama.createGrammarForJsonSchema(schema as never) as Promise<LlamaGrammar>;
-      grammar.catch(() => this.grammars.delete(key));
-      this.grammars.set(key, grammar);
+  private async grammarOf(req: CompletionRequest): Promise<LlamaGrammar | undefined> {
+    const format = req.chat?.responseFormat?.type;
+    try {
+      if (req.jsonSchema) return await this.grammars.for(boundedJsonSchema(req.jsonSchema, req.maxTokens));
+      if (format === 'json_object' || format === 'json_schema') return await this.anyJsonObject();
+      return undefined;
+    } catch (error) {
+      throw this.toProviderError(error, req, 'grammar');
     }
-    return grammar;
+  }
+
+  /** llama.cpp's JSON grammar, read once; a failed read is not kept. */
+  private anyJsonObject(): Promise<LlamaGrammar> {
+    if (!this.jsonObjectGrammar) {
+      const grammar = this.llama.getGrammarFor('json');
+      grammar.catch(() => (this.jsonObjectGrammar = undefined));
+      this.jsonObjectGrammar = grammar;
+    }
+    return this.jsonObjectGrammar;
   }
 
   /** Tokens the model's tokenizer makes of `text` (no BOS, no chat template). */
@@ -286,7 +305,12 @@ export class LocalModelProvider implements InferenceProvider {
    * the engine.
    */
   private assertFits(req: CompletionRequest, history: readonly ChatHistoryItem[], prompt: string): void {
-    const promptTokens = this.renderedTokens(history, prompt);
+    let promptTokens: number;
+    try {
+      promptTokens = this.renderedTokens(history, prompt);
+    } catch (error) {
+      throw this.toProviderError(error, req, 'template');
+    }
     if (promptTokens + req.maxTokens > this.contextSize) {
       throw new ProviderError(
         `item ${req.itemRef}: prompt (${promptTokens} tokens) plus maxTokens (${req.maxTokens}) exceeds the ` +
@@ -302,13 +326,18 @@ export class LocalModelProvider implements InferenceProvider {
     return renderedPromptTokens(this.chatWrapper, this.model.tokenizer, history, prompt);
   }
 
-  private toProviderError(error: unknown, req: CompletionRequest): ProviderError {
+  private toProviderError(error: unknown, req: CompletionRequest, stage: EngineStage = 'generation'): ProviderError {
     if (error instanceof ProviderError) return error;
     if (req.signal?.aborted) return new ProviderError(`item ${req.itemRef}: completion aborted`, false, 'aborted');
     if (this.shutdown.signal.aborted) return closedError(this.name);
-    const { code, retryable } = classifyEngineError(error);
+    const { code, retryable } = classifyEngineError(error, stage);
     const message = error instanceof Error ? error.message : String(error);
-    return new ProviderError(`item ${req.itemRef}: local model "${this.name}" failed: ${message}`, retryable, code);
+    const failed = {
+      template: `the chat template of local model "${this.name}" refused the messages`,
+      grammar: `local model "${this.name}" could not make a grammar of the answer's JSON schema`,
+      generation: `local model "${this.name}" failed`,
+    }[stage];
+    return new ProviderError(`item ${req.itemRef}: ${failed}: ${message}`, retryable, code);
   }
 }
 
@@ -325,6 +354,41 @@ function samplingOf(chat: ChatCall): {
     ...(chat.seed === undefined ? {} : { seed: chat.seed }),
     ...(chat.stop === undefined || chat.stop.length === 0 ? {} : { customStopTriggers: chat.stop }),
   };
+}
+
+/**
+ * Grammars compiled from JSON schemas, by schema, the `bound` most recently used kept. Chat items bring their own
+ * schemas, so without a bound a long-running worker would keep a native grammar for every schema it ever saw. A
+ * grammar dropped here is not disposed (LlamaGrammar has no dispose): its native grammar is freed once the
+ * completions still running with it let go of it. A failed compile is not kept.
+ */
+export class GrammarCache {
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+
+  constructor(
+    private readonly compile: (schema: Record<string, unknown>) => Promise<LlamaGrammar>,
+    readonly bound = GRAMMAR_CACHE_SIZE,
+  ) {}
+
+  get size(): number {
+    return this.grammars.size;
+  }
+
+  for(schema: Record<string, unknown>): Promise<LlamaGrammar> {
+    const key = JSON.stringify(schema);
+    let grammar = this.grammars.get(key);
+    if (grammar) {
+      // A Map iterates in insertion order: set again, the grammar is the most recently used.
+      this.grammars.delete(key);
+    } else {
+      const compiling = this.compile(schema);
+      compiling.catch(() => this.grammars.get(key) === compiling && this.grammars.delete(key));
+      grammar = compiling;
+    }
+    this.grammars.set(key, grammar);
+    if (this.grammars.size > this.bound) this.grammars.delete(this.grammars.keys().next().value!);
+    return grammar;
+  }
 }
 
 function closedError(name: string): ProviderError {
