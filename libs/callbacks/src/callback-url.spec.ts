@@ -30,9 +30,19 @@ describe('callbackUrlProblem', () => {
       'http://[::ffff:127.0.0.1]/',
       'http://[fd00::1]/',
       'http://0.0.0.0/',
+      // IPv4 carried to a translator: NAT64 (well-known and local-use prefixes), 6to4, IPv4-compatible.
+      'http://[64:ff9b::a00:5]/',
+      'http://[64:ff9b::169.254.169.254]/',
+      'http://[64:ff9b:1::7f00:1]/',
+      'http://[2002:a9fe:a9fe::1]/',
+      'http://[::10.0.0.5]/',
     ]) {
       expect(callbackUrlProblem(url, strict)).toMatch(/loopback, private or link-local/);
     }
+    // A public IPv4 address through NAT64 is a public address (IPv6-only clusters reach the internet so).
+    expect(callbackUrlProblem('http://[64:ff9b::808:808]/', strict)).toBeNull();
+    expect(callbackUrlProblem('http://[2002:808:808::1]/', strict)).toBeNull();
+    expect(callbackUrlProblem('http://[2001:db8::1]/', strict)).toBeNull();
     const loopback = new CallbackAddressGuard(['127.0.0.0/8']);
     expect(callbackUrlProblem('http://127.0.0.1:9000/', loopback)).toBeNull();
     expect(callbackUrlProblem('http://localhost/hook', loopback)).toBeNull();
