@@ -47,6 +47,22 @@ describe('what an SDK or HTTP failure means for the queue', () => {
   it.each([
     ['llama.cpp server', { type: 'exceed_context_size_error' }],
     ['OpenAI', { type: 'invalid_request_error', code: 'context_length_exceeded' }],
+    [
+      'vLLM (type and code say nothing)',
+      {
+        type: 'BadRequestError',
+        code: 400,
+        message:
+          "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4900 in the messages, 100 in the completion).",
+      },
+    ],
+    [
+      'vLLM, a prompt alone too long',
+      {
+        type: 'BadRequestError',
+        message: 'The prompt (total length 9000) is longer than the maximum model length of 8192.',
+      },
+    ],
   ])('tells a prompt over the served context apart, as %s words it', (_, error) => {
     const err = toProviderError(http(400, error), ctx);
     expect(err).toMatchObject({ code: 'context_exceeded', retryable: false });

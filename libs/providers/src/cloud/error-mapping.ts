@@ -81,9 +81,18 @@ function errorField(err: APIError, field: 'type' | 'code'): string | undefined {
 }
 
 /**
+ * What a prompt over the served model's context says in its message where its type and code do not: vLLM answers
+ * `{type: "BadRequestError", code: 400}` with "This model's maximum context length is 4096 tokens. However, you
+ * requested …" (and "… is longer than the maximum model length of …"), as OpenAI's own message reads.
+ */
+const CONTEXT_MESSAGE =
+  /maximum context length|longer than the maximum model length|exceeds? the (?:model's )?context/i;
+
+/**
  * A 4xx by what it says about the request. A prompt over the served model's context is told apart from
- * other refusals by the error's type or code, as OpenAI (`context_length_exceeded`), llama.cpp's server
- * (`exceed_context_size_error`) and vLLM word it: the item may still fit a provider with a larger context.
+ * other refusals by the error's type or code, as OpenAI (`context_length_exceeded`) and llama.cpp's server
+ * (`exceed_context_size_error`) word it, or by vLLM's message: the item may still fit a provider with a larger
+ * context.
  */
 function clientErrorCode(err: APIError, status: number): string {
   if (status === 401 || status === 403) return 'unauthorized';
@@ -92,7 +101,7 @@ function clientErrorCode(err: APIError, status: number): string {
   const mentionsContext = [errorField(err, 'type'), errorField(err, 'code')].some(
     (v) => v !== undefined && /context/i.test(v),
   );
-  if (mentionsContext) return 'context_exceeded';
+  if (mentionsContext || CONTEXT_MESSAGE.test(err.message)) return 'context_exceeded';
   if (status === 400 || status === 422) return 'bad_request';
   return 'client_error';
 }
