@@ -4,6 +4,9 @@ import { IdempotencyKeyReused, SubmissionRejected } from '#libs/batches';
 import type { RequestWithId } from './access-decorators.js';
 import { NotReplicated } from '#libs/redis';
 
+/** The wrong fields a 400 lists at most; `errorsOmitted` counts the rest. */
+export const MAX_FIELD_ERRORS = 100;
+
 /**
  * Turns domain errors into HTTP answers: a rejected submission is a 400 naming the field; anything
  * unexpected is a 500 whose body and log hold the error class and message, never request content.
@@ -16,12 +19,15 @@ export class HttpErrorsFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     if (err instanceof SubmissionRejected) {
       const [first] = err.errors;
+      // A body of a million unknown keys named each: tens of megabytes of answer, built for one request.
+      const omitted = Math.max(0, err.errors.length - MAX_FIELD_ERRORS);
       res.status(400).json({
         statusCode: 400,
         error: 'Bad Request',
         field: first.field,
         message: `${first.field} ${first.message}`,
-        errors: err.errors,
+        errors: omitted > 0 ? err.errors.slice(0, MAX_FIELD_ERRORS) : err.errors,
+        ...(omitted > 0 && { errorsOmitted: omitted }),
       });
       return;
     }
