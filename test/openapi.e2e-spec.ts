@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import ajvFormats from 'ajv-formats';
+import { chatCompletionOf } from '#libs/batches';
 import { fetchJson } from './support/fetch-json.js';
 import type { ApiClient } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
@@ -228,6 +229,29 @@ describe('the API describes itself: /openapi.json and /docs', () => {
     for (const line of lines) {
       expect(misfits('/v1/batches/{id}/results', 'get', 200, JSON.parse(line), 'application/x-ndjson')).toEqual([]);
     }
+    // A completed chat item's line holds a chat.completion object, as /results writes it (no worker runs here).
+    const chatItem = {
+      id: 'q-1',
+      index: 0,
+      status: 'completed',
+      route: { target: 'cloud', provider: 'frontier', model: 'big', reason: 'cheapest cleared provider' },
+      usage: { inputTokens: 12, outputTokens: 3 },
+      costUsd: 0.0001,
+      result: JSON.stringify({ content: 'Hello.', finish_reason: 'stop' }),
+      finishedAt: new Date().toISOString(),
+    };
+    const { id: itemId, status, route, usage, costUsd } = chatItem;
+    const chatLine = {
+      id: itemId,
+      status,
+      route,
+      usage,
+      costUsd,
+      result: chatCompletionOf('b-1', chatItem as never),
+      diff: null,
+      error: null,
+    };
+    expect(misfits('/v1/batches/{id}/results', 'get', 200, chatLine, 'application/x-ndjson')).toEqual([]);
   });
 
   it('answers the OpenAI surface as its document says: upload, create, read, list, cancel, content, delete, errors', async () => {

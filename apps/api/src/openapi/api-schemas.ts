@@ -160,6 +160,33 @@ const batchView = z.object({
     .meta({ description: 'Only on a batch that failed before any item existed: what its validation refused' }),
 });
 
+/** A chat item's answer in /results, as the chat-completions API gives it (libs/batches chatCompletionOf). */
+const chatCompletion = z
+  .object({
+    id: z.string(),
+    object: z.literal('chat.completion'),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(
+      z.object({
+        index: z.number().int(),
+        message: z.object({ role: z.literal('assistant'), content: z.string().nullable(), refusal: z.null() }),
+        logprobs: z.null(),
+        finish_reason: z.string(),
+      }),
+    ),
+    usage: z.object({
+      prompt_tokens: z.number().int(),
+      completion_tokens: z.number().int(),
+      total_tokens: z.number().int(),
+    }),
+    switchyard: z.object({
+      route: z.object({ target: z.string(), provider: z.string(), model: z.string() }).nullable(),
+      cost_usd: z.number().nullable(),
+    }),
+  })
+  .meta({ description: 'A chat.completion, with where it ran and what it cost alongside' });
+
 const itemView = z.object({
   id: z.string(),
   index: z.number().int(),
@@ -333,7 +360,11 @@ const ANSWERS = {
         .string()
         .optional()
         .meta({ description: 'The field at fault, as a path into the body (items[3].text) or a parameter name' }),
-      errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+      errors: z
+        .array(z.object({ field: z.string(), message: z.string() }))
+        .optional()
+        .meta({ description: 'Every wrong field, up to 100 (`errorsOmitted` counts the rest)' }),
+      errorsOmitted: z.number().int().optional(),
       requiredScope: z.enum(SCOPES).optional(),
       limit: z.string().optional(),
       max: z.number().optional(),
@@ -362,7 +393,13 @@ const ANSWERS = {
   Batch: batchView,
   ItemPage: z.object({ items: z.array(itemView), total: z.number().int(), nextOffset: z.number().int().nullable() }),
   ResultLine: itemView
-    .pick({ id: true, status: true, route: true, usage: true, costUsd: true, result: true, diff: true, error: true })
+    .pick({ id: true, status: true, route: true, usage: true, costUsd: true, diff: true, error: true })
+    .extend({
+      result: z.union([z.string(), chatCompletion]).nullable().meta({
+        description:
+          "The answer: text (a summary, a label, extracted JSON, a file's new content); for a completed chat item, a chat.completion object as the chat-completions API gives it (GET /v1/batches/:id/items keeps it as the stored text)",
+      }),
+    })
     .meta({ description: 'One line of the NDJSON stream' }),
   BatchCancelled: z.object({ id: z.string(), cancelled: z.number().int(), batch: batchView }),
   Schedule: scheduleView,
