@@ -23,6 +23,7 @@ const tuning: QueueTuning = {
 };
 const queue = queueRefFor('local', 'tiny');
 const deferring = queueRefFor('local', 'deferring');
+const stopping = queueRefFor('cloud', 'stopping');
 const HOUR = 3_600_000;
 
 describe('InferencePool preemption with several pools of one model', () => {
@@ -30,10 +31,12 @@ describe('InferencePool preemption with several pools of one model', () => {
   const url = process.env.REDIS_URL!;
   const bull = new Queue(queueName(queue), { connection: { url }, prefix: bullPrefix(prefix) });
   const bullDeferring = new Queue(queueName(deferring), { connection: { url }, prefix: bullPrefix(prefix) });
+  const bullStopping = new Queue(queueName(stopping), { connection: { url }, prefix: bullPrefix(prefix) });
   const jobs = new JobQueue(
     new Map([
       [queueName(queue), bull],
       [queueName(deferring), bullDeferring],
+      [queueName(stopping), bullStopping],
     ]),
     { url },
     prefix,
@@ -63,7 +66,11 @@ describe('InferencePool preemption with several pools of one model', () => {
     ]);
 
   /** A pool of one sequence on `q` whose items `processor` runs, preempting for work due a minute sooner. */
-  async function startPool(q: QueueRef, processor: ConstructorParameters<typeof InferencePool>[1]['processor']) {
+  async function startPool(
+    q: QueueRef,
+    processor: ConstructorParameters<typeof InferencePool>[1]['processor'],
+    preemption: { slackMs: number; checkMs: number } | undefined = { slackMs: 60_000, checkMs: 50 },
+  ) {
     const pool = new InferencePool(
       {
         target: 'local',
@@ -82,7 +89,7 @@ describe('InferencePool preemption with several pools of one model', () => {
           sequences: 1,
           activeSequences: 1,
         }),
-        preemption: { slackMs: 60_000, checkMs: 50 },
+        preemption,
       },
       { jobs, registry: { beat: async () => undefined, remove: async () => undefined }, processor },
     );
@@ -94,7 +101,7 @@ describe('InferencePool preemption with several pools of one model', () => {
     hanging.forEach((end) => end());
     await Promise.all(pools.map((p) => p.stop(1000)));
     await jobs.closeConsumers(2000);
-    for (const q of [bull, bullDeferring]) {
+    for (const q of [bull, bullDeferring, bullStopping]) {
       await q.obliterate({ force: true });
       await q.close();
     }
@@ -182,5 +189,36 @@ describe('InferencePool preemption with several pools of one model', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(stopped).toEqual(['running']);
+  });
+
+  it('hands back what still runs at the end of its drain when it stops: queued again, no attempt spent', async () => {
+    const reasons: unknown[] = [];
+    // A long answer, longer than the drain: it ends only when its run is stopped.
+    const processor = {
+      run: (_job: unknown, _on: unknown, stop?: AbortSignal): Promise<ItemOutcome> =>
+        new Promise((resolve) =>
+          stop?.addEventListener('abort', () => {
+            reasons.push((stop.reason as Error).message);
+            resolve({ kind: 'preempted' });
+          }),
+        ),
+    };
+    // A pool that does not preempt (a cloud provider's): stopping hands back all the same.
+    await startPool(stopping, processor, undefined);
+    const pool = pools.at(-1)!;
+    await enqueueItem(stopping, 'long', Date.now() + 24 * HOUR);
+    for (let waited = 0; (await jobs.depth(stopping)).active < 1; waited += 20) {
+      if (waited > 10_000) throw new Error('the pool did not take the item');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const t0 = Date.now();
+    await pool.stop(1_000);
+    expect(Date.now() - t0).toBeLessThan(1_500);
+    expect(reasons).toEqual(['its worker is stopping']);
+    // Back in the queue for any worker, not left active for its lock to lapse (a stall counted against it).
+    expect(await jobs.depth(stopping)).toMatchObject({ active: 0, prioritized: 1 });
+    const job = await bullStopping.getJob('long');
+    expect(job?.attemptsMade).toBe(0);
+    expect(job?.stalledCounter ?? 0).toBe(0);
   });
 });

@@ -17,6 +17,7 @@ import { redisOutage } from '#libs/redis';
 import { metrics } from '#libs/metrics';
 import type { ItemProcessor } from './item-processor.js';
 import { jobResult } from './item-outcome.js';
+import { STOPPING } from './running-item.js';
 
 /** What a pool reports about itself beyond identity and load: device, memory, model, sequences. */
 export type PoolDescription = Pick<
@@ -67,6 +68,12 @@ export interface InferencePoolOptions {
 /** How long a pool's claim to stop a run for the job at the head keeps the other pools from stopping one too. */
 const PREEMPT_CLAIM_MS = 30_000;
 
+/**
+ * The end of a stop()'s drain kept for handing back what still runs: its items are queued again and their jobs put
+ * back, as a preempted run's are. A quarter of the drain, at most 2 s: a few writes per item.
+ */
+const handBackMs = (drainMs: number) => Math.min(2_000, drainMs / 4);
+
 /** A job this pool runs now, as preemption weighs it. */
 interface RunningJob {
   id: string;
@@ -98,7 +105,7 @@ export class InferencePool {
   private readonly startedAt = Date.now();
   private busy = 0;
   private concurrency = 0;
-  /** Where the pool preempts: the jobs it runs now. */
+  /** The jobs it runs now: where it preempts, and what it hands back when it stops. */
   private readonly runningJobs = new Map<string, RunningJob>();
   private preemptTimer?: NodeJS.Timeout;
   /** The job the queue ran next at the last check, while every sequence was busy. */
@@ -168,11 +175,10 @@ export class InferencePool {
       async (job) => {
         this.busy += 1;
         const run = { enqueuedAt: job.timestamp, startedAt: Date.now(), deadline: job.data.deadline, outcome: 'error' };
-        const stop = this.opts.preemption ? new AbortController() : undefined;
-        if (stop)
-          this.runningJobs.set(job.id, { id: job.id, deadline: runsAsDue(job), startedAt: run.startedAt, stop });
+        const stop = new AbortController();
+        this.runningJobs.set(job.id, { id: job.id, deadline: runsAsDue(job), startedAt: run.startedAt, stop });
         try {
-          const outcome = await this.processor.run(job, on, stop?.signal);
+          const outcome = await this.processor.run(job, on, stop.signal);
           run.outcome = outcome.kind;
           // The item's outcome as BullMQ must see it: a return value, or the error that fails, retries or rate-limits the job.
           return jobResult(outcome);
@@ -267,7 +273,16 @@ export class InferencePool {
         )
         .catch(() => undefined);
     }
+    // Runs still going near the end of the drain go back to their queue, their items queued again (as preempted):
+    // left to the close's timeout, their jobs stayed active until their locks lapsed, a stall counted against
+    // each (a few deploys in a row failed a long item for good), and on its last attempt an item a closed
+    // provider aborted failed.
+    const handBack = setTimeout(
+      () => this.runningJobs.forEach((r) => r.stop.abort(new Error(STOPPING))),
+      Math.max(0, timeoutMs - handBackMs(timeoutMs)),
+    );
     await this.consumer?.close(timeoutMs);
+    clearTimeout(handBack);
     metrics.poolStopped({
       ...(await this.opts.describe()),
       target: this.opts.target,

@@ -8,7 +8,7 @@ import { keptAnswers } from './answered-calls.js';
 import type { ItemOutcome } from './item-outcome.js';
 import type { ItemRerouter } from './item-rerouter.js';
 import type { ItemStore } from './item-store.js';
-import { fromOf, spentOf, type RunningItem } from './running-item.js';
+import { fromOf, spentOf, STOPPING, type RunningItem } from './running-item.js';
 import { itemLogFields } from './item-log-fields.js';
 
 export interface ItemEndingsDeps {
@@ -75,14 +75,17 @@ export class ItemEndings {
   }
 
   /**
-   * Its local run was stopped for an item due sooner (preemption): it is queued again on the same pool, to run
-   * from the start later, charged for any calls it finished. Its job goes back with its deadline's priority.
+   * Its run was stopped by its pool: for an item due sooner (preemption), or because the pool is stopping. It is
+   * queued again on the same provider, to run from the start later, charged for any calls it finished, its job
+   * back with its deadline's priority and no attempt spent.
    */
   async preempted(run: RunningItem): Promise<ItemOutcome> {
     const { batchId, index } = run.job.data;
     await this.deps.store.transition(batchId, index, ['running'], 'queued', { carry: spentOf(run) });
+    const why = run.preempt?.reason;
+    const stopping = why instanceof Error && why.message === STOPPING;
     this.log.log({
-      msg: 'item preempted by one due sooner',
+      msg: stopping ? 'item handed back: its worker is stopping' : 'item preempted by one due sooner',
       ...itemLogFields(run.job.data),
       provider: run.on.provider.name,
       calls: run.tally.calls,

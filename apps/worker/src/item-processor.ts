@@ -40,7 +40,7 @@ export class ItemProcessor {
   constructor(private readonly deps: ItemProcessorDeps) {}
 
   /** In a `switchyard.item` span, the child of BullMQ's consumer span: ids, route, attempt and how it ended. */
-  /** `preempt`: aborted when a local pool takes the item's sequence for one due sooner. */
+  /** `preempt`: aborted when its pool takes the item's sequence for one due sooner (preemption), or stops. */
   async run(job: JobContext<JobName.RunItem>, on: ProcessorTarget, preempt?: AbortSignal): Promise<ItemOutcome> {
     const { batchId, index, requestId } = job.data;
     const fields = {

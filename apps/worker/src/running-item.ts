@@ -20,7 +20,7 @@ export interface RunningItem {
   held: BudgetHold;
   /** What its calls taught about the provider, written while it goes on; settled before the job ends. */
   feedback: PendingWrites;
-  /** Aborted when its local pool takes its sequence for an item due sooner (preemption). */
+  /** Aborted when its pool takes its sequence for an item due sooner (preemption), or stops (STOPPING). */
   preempt?: AbortSignal;
   /** Its calls answered so far, in order: what a preemption keeps so the rerun does not send them again. */
   answers: RunAnswer[];
@@ -36,3 +36,6 @@ export function spentOf(run: RunningItem): ItemSpent | undefined {
   const { usage, calls } = run.tally;
   return calls > 0 ? { ...usage, costUsd: costOf(usage, run.on.price) } : undefined;
 }
+
+/** Why a run was stopped when its pool stops: it goes back to its queue, and any worker of the provider runs it. */
+export const STOPPING = 'its worker is stopping';

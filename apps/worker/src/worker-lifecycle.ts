@@ -86,8 +86,10 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   /**
-   * Everything stops taking jobs at once; running ones get the drain part of SHUTDOWN_TIMEOUT_MS, then are
-   * left active in Redis (stalled-job recovery runs them again). worker-process.ts exits at the deadline regardless.
+   * Everything stops taking jobs at once; running items get the drain part of SHUTDOWN_TIMEOUT_MS, and what still
+   * runs near its end is handed back (queued again, its job back in the queue, no attempt spent: InferencePool.stop).
+   * A job whose hand-back could not be written stays active in Redis (stalled-job recovery runs it again).
+   * worker-process.ts exits at the deadline regardless.
    */
   async beforeApplicationShutdown(): Promise<void> {
     const { drainMs } = shutdownPlan(this.config.shutdownTimeoutMs);
