@@ -89,7 +89,14 @@ export class EnginePool {
         describe: () => this.describe(),
         tokensPerSec: engine.tokensPerSec,
       },
-      { ...deps, processor: { run: (job, on) => this.run(job, on) } },
+      {
+        ...deps,
+        processor: {
+          run: (job, on, preempt) => this.run(job, on, preempt),
+          jobFailed: (item, provider, reason) =>
+            this.processor.jobFailed?.(item, provider, reason) ?? Promise.resolve(),
+        },
+      },
     );
     this.processor = deps.processor;
   }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
 import type { PoolHeartbeat, PoolRegistry } from '#libs/pools';
+import type { WorkItem } from '#libs/domain';
 import type { InferenceProvider } from '#libs/providers';
 import {
   JobName,
@@ -91,7 +92,8 @@ export function poolId(queue: QueueRef): string {
 export interface InferencePoolDeps {
   jobs: QueueLayer;
   registry: Pick<PoolRegistry, 'beat' | 'remove'>;
-  processor: Pick<ItemProcessor, 'run'>;
+  /** `jobFailed`, where given, closes the item of a job BullMQ failed for good (ConsumeOptions.onFailed). */
+  processor: Pick<ItemProcessor, 'run'> & Partial<Pick<ItemProcessor, 'jobFailed'>>;
 }
 
 /**
@@ -191,7 +193,18 @@ export class InferencePool {
           metrics.itemRan({ target, provider: this.opts.queue.provider, model }, { ...run, finishedAt: Date.now() });
         }
       },
-      { concurrency: description.activeSequences, requestsPerMinute: this.opts.requestsPerMinute },
+      {
+        concurrency: description.activeSequences,
+        requestsPerMinute: this.opts.requestsPerMinute,
+        onFailed: async (job, reason) => {
+          try {
+            await this.processor.jobFailed?.(job.data as WorkItem, this.opts.queue.provider, reason);
+          } catch (err) {
+            if (!redisOutage.absorbs(err))
+              this.log.warn({ msg: 'could not close the item of a failed job', jobId: job.id, error: String(err) });
+          }
+        },
+      },
     );
     if (this.opts.preemption && !this.preemptTimer) {
       const failed = (e: unknown) => {

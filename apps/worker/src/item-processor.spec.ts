@@ -298,6 +298,27 @@ describe('ItemProcessor', () => {
     expect(jobs.jobs(queueRefFor('local', 'tiny'))).toEqual([]);
   });
 
+  it('fails the item of a job BullMQ failed for good (its stall limit), unless the item moved or ended meanwhile', async () => {
+    const store = new InMemoryItemStore();
+    const { processor } = processorWith(store);
+    store.views.get(0)!.status = 'running';
+    await processor.jobFailed(item, 'frontier', 'job stalled more than allowable limit');
+    expect(store.views.get(0)).toMatchObject({
+      status: 'failed',
+      error: 'its job failed: job stalled more than allowable limit',
+      errorCode: 'job_failed',
+    });
+    // Routed elsewhere since: that route's job runs it; this one's failure says nothing about it.
+    const moved = new InMemoryItemStore(Infinity, { target: 'local', provider: 'tiny', model: 'm' });
+    await processorWith(moved).processor.jobFailed(item, 'frontier', 'job stalled more than allowable limit');
+    expect(moved.status).toBe('queued');
+    // Ended already (run() recorded its end before the job failed): left as it is.
+    const done = new InMemoryItemStore();
+    done.views.get(0)!.status = 'completed';
+    await processorWith(done).processor.jobFailed(item, 'frontier', 'boom');
+    expect(done.status).toBe('completed');
+  });
+
   it('moves a cloud call the batch budget cannot cover to a local model, reserving nothing', async () => {
     const store = new InMemoryItemStore(0.01);
     const { processor, jobs } = processorWith(store);

@@ -39,6 +39,24 @@ export class ItemProcessor {
 
   constructor(private readonly deps: ItemProcessorDeps) {}
 
+  /**
+   * The item's job failed for good outside what run() records (BullMQ's stall limit: its workers died under it too
+   * often; or an error run() did not expect, on the last attempt): the item, still running or queued here, fails
+   * with it, so its batch can finish. One moved elsewhere meanwhile, or ended already, is left as it is.
+   */
+  async jobFailed(item: WorkItem, provider: string, reason: string): Promise<void> {
+    const moved = await this.deps.store.transitionOn({
+      batchId: item.batchId,
+      index: item.index,
+      provider,
+      from: ['running', 'queued'],
+      to: 'failed',
+      update: { error: `its job failed: ${reason}`, errorCode: 'job_failed' },
+    });
+    // The reason may quote an error's message: it goes to the item, not to the logs.
+    if (moved === 'applied') this.log.warn({ msg: 'item failed with its job', ...itemLogFields(item), provider });
+  }
+
   /** In a `switchyard.item` span, the child of BullMQ's consumer span: ids, route, attempt and how it ended. */
   /** `preempt`: aborted when its pool takes the item's sequence for one due sooner (preemption), or stops. */
   async run(job: JobContext<JobName.RunItem>, on: ProcessorTarget, preempt?: AbortSignal): Promise<ItemOutcome> {

@@ -74,7 +74,10 @@ const DEFAULT_TUNING: QueueTuning = {
 export class InMemoryJobQueue implements QueueLayer {
   private readonly jobsById = new Map<string, FakeJob>();
   private readonly schedulers = new Map<string, FakeScheduler>();
-  private readonly handlers = new Map<string, { handler: JobHandler<JobName>; closed: boolean; concurrency: number }>();
+  private readonly handlers = new Map<
+    string,
+    { handler: JobHandler<JobName>; closed: boolean; concurrency: number; onFailed?: ConsumeOptions['onFailed'] }
+  >();
   private readonly pausedUntil = new Map<string, number>();
   /** Claims (claim()): key → when it expires. */
   private readonly claims = new Map<string, number>();
@@ -216,7 +219,12 @@ export class InMemoryJobQueue implements QueueLayer {
   }
 
   consume<N extends JobName>(queue: QueueRef, handler: JobHandler<N>, opts: ConsumeOptions): ConsumerHandle {
-    const entry = { handler: handler as JobHandler<JobName>, closed: false, concurrency: opts.concurrency };
+    const entry = {
+      handler: handler as JobHandler<JobName>,
+      closed: false,
+      concurrency: opts.concurrency,
+      onFailed: opts.onFailed,
+    };
     this.handlers.set(this.queueOf(queue), entry);
     return {
       queue,
@@ -264,6 +272,11 @@ export class InMemoryJobQueue implements QueueLayer {
       job.state = 'completed';
     } catch (err) {
       this.afterFailure(queue, job, err);
+      // As BullMQ's 'failed' event on the last attempt (JobQueue.consume). The state is read anew: afterFailure set it.
+      if ((job.state as FakeJobState) === 'failed')
+        await consumer
+          .onFailed?.({ id: job.id, name: job.name, data: job.data }, job.failedReason ?? '')
+          .catch(() => undefined);
     }
     return job;
   }

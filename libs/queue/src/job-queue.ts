@@ -267,6 +267,16 @@ export class JobQueue implements QueueLayer {
     );
     // Errors are reported per job in the store; a dropped connection is one outage warning, not one per retry.
     redisOutage.watchQueue(worker, `worker ${queueName(queue)}`);
+    // BullMQ emits 'failed' for every failed attempt; finishedOn is set only on the last (no retry follows).
+    if (opts.onFailed) {
+      const onFailed = opts.onFailed;
+      worker.on('failed', (job, err) => {
+        if (!job?.id || !job.finishedOn) return;
+        const reason = job.failedReason || (err instanceof Error ? err.message : String(err));
+        // The callback reports its own failures (ConsumeOptions.onFailed); nothing here may end the process.
+        onFailed({ id: job.id, name: job.name as JobName, data: job.data }, reason).catch(() => undefined);
+      });
+    }
     const closeWithin = async (timeoutMs: number) => {
       let timer: NodeJS.Timeout | undefined;
       const graceful = worker.close().catch(() => undefined);

@@ -251,6 +251,7 @@ describe.each([
 
   it('runs each job through its consumer: completed, retried until its attempts are spent, or failed at once when permanent', async () => {
     const seen: string[] = [];
+    const failedForGood: string[] = [];
     let limited = false;
     consumers.push(
       h.jobs.consume<JobName.RunItem>(
@@ -265,11 +266,17 @@ describe.each([
           }
           return { outcome: 'completed' };
         },
-        { concurrency: 1 },
+        {
+          concurrency: 1,
+          onFailed: async (job, reason) => void failedForGood.push(`${job.id} ${reason}`),
+        },
       ),
     );
     await h.jobs.enqueue(cloud, [run(0), run(1), run(2), run(3)]);
     await h.settle(cloud);
+    // Told once per job that failed for good, after its last attempt; not for an attempt that is retried.
+    await h.runUntil(() => failedForGood.length >= 2);
+    expect(failedForGood.sort()).toEqual(['b.1 provider down', 'b.2 bad input']);
     expect(await h.jobs.depth(cloud)).toEqual({
       waiting: 0,
       active: 0,

@@ -32,6 +32,13 @@ export interface ConsumeOptions {
   concurrency: number;
   /** Requests per minute across every worker of this queue (BullMQ's limiter). */
   requestsPerMinute?: number | null;
+  /**
+   * Called once a job of this queue has failed for good — its attempts spent, a permanent error, or BullMQ's
+   * stall limit (a job whose workers died under it more than JOB_MAX_STALLED times is failed by the next worker
+   * without running it) — so that what the job stood for is closed too. `reason`: BullMQ's failedReason, which
+   * may quote an error's message: keep it out of the logs. It reports its own failures: a rejection is dropped.
+   */
+  onFailed?: (job: { id: string; name: JobName; data: unknown }, reason: string) => Promise<void>;
 }
 
 export interface ConsumerHandle {
