@@ -15,6 +15,9 @@ import { redisOutage } from '#libs/redis';
 import { bullPrefix } from './bull-prefix.js';
 import { queueTelemetry } from './queue-telemetry.js';
 
+/** A limiter's `max` that never limits (ConsumeOptions.requestsPerMinute unset): BullMQ needs one to pause on. */
+const NO_REQUEST_LIMIT = 1_000_000_000;
+
 const CLAIM_COMMAND = 'switchyardClaim';
 const CLAIM_LUA = "if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 1 end return 0";
 /** The clients the claim script is defined on (once per client). */
@@ -258,7 +261,10 @@ export class JobQueue implements QueueLayer {
         connection: this.connection,
         prefix: bullPrefix(this.prefix),
         concurrency: opts.concurrency,
-        limiter: opts.requestsPerMinute ? { max: opts.requestsPerMinute, duration: 60_000 } : undefined,
+        // Always a limiter: BullMQ honours a rate limit set on the queue (worker.rateLimit, for RateLimited) only for
+        // workers that have one, so without REQUESTS_PER_MINUTE a token quota's wait paused the worker that hit it
+        // and every other worker of the queue went on sending.
+        limiter: { max: opts.requestsPerMinute || NO_REQUEST_LIMIT, duration: 60_000 },
         lockDuration: s.lockDurationMs,
         stalledInterval: s.stalledIntervalMs,
         maxStalledCount: s.maxStalledCount,
