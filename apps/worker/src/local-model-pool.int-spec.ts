@@ -7,7 +7,7 @@ import type { Llama } from 'node-llama-cpp';
 import { loadConfig } from '#libs/config';
 import { ensureGeneratedModel } from '#libs/gguf';
 import type { PoolHeartbeat, PoolRegistry } from '#libs/pools';
-import { openLlama } from '#libs/providers';
+import { keptEngineLog, openLlama } from '#libs/providers';
 import { InMemoryJobQueue, queueRefFor } from '#libs/queue';
 import type { ItemProcessor } from './item-processor.js';
 import { LocalModelPool } from './local-model-pool.js';
@@ -23,7 +23,8 @@ describe('LocalModelPool with a model file it cannot use', () => {
   const pools: LocalModelPool[] = [];
 
   beforeAll(async () => {
-    llama = await openLlama(false, 1);
+    // llama.cpp's complaints about the unusable files, kept off jest's console (they may come after the tests).
+    llama = await openLlama(false, 1, keptEngineLog().logger);
     dir = await mkdtemp(join(tmpdir(), 'local-model-pool-'));
   });
 

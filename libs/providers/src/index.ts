@@ -19,6 +19,7 @@ export {
   type InferenceProvider,
   type TokenUsage,
 } from './completion.js';
+export { keptEngineLog, type EngineLogger } from './local/engine-log.js';
 export { describeDevice, estimateModel, type DeviceInfo, type ModelEstimate } from './local/local-engine.js';
 export { LocalModelProvider, openLlama } from './local/local-model-provider.js';
 export { VocabTokenizers } from './local/vocab-tokenizers.js';

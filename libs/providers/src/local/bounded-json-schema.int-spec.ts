@@ -1,15 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Llama } from 'node-llama-cpp';
 import { boundedJsonSchema, GRAMMAR_MAX_CHARS, GRAMMAR_MAX_ITEMS } from './bounded-json-schema.js';
+import { keptEngineLog } from './engine-log.js';
 import { openLlama } from './local-model-provider.js';
 
 // node-llama-cpp's grammar from boundedJsonSchema, parsed by the bundled llama.cpp and matched against answers
 // without a model (LlamaGrammar's internal _testText: is the text a whole answer of the grammar).
 describe("boundedJsonSchema under node-llama-cpp's JSON-schema grammar", () => {
   let llama: Llama;
+  // The grammars refused below make llama.cpp log them, after the refusal: kept here, off jest's console.
+  const engineLog = keptEngineLog();
 
   beforeAll(async () => {
-    llama = await openLlama(false, 1);
+    llama = await openLlama(false, 1, engineLog.logger);
   });
 
   afterAll(async () => {

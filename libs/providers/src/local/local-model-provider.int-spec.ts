@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { type CompletionRequest, ProviderError } from '../completion.js';
+import { keptEngineLog } from './engine-log.js';
 import { LocalModelProvider } from './local-model-provider.js';
+
+// llama.cpp's log reaches JavaScript late, maybe after jest closed this file's console: kept here instead.
+const engineLog = keptEngineLog().logger;
 
 // The tiny generated model: random weights, real llama.cpp path. Its output rows for end-of-turn
 // tokens are zero, so greedy decoding runs every completion to maxTokens.
@@ -36,7 +40,14 @@ describe('LocalModelProvider on the generated tiny model', () => {
   beforeAll(async () => {
     modelPath = await ensureGeneratedModel('tiny');
     // One thread: on small models ggml's thread barrier costs more than a second core gives.
-    provider = await LocalModelProvider.load({ modelPath, threads: 1, contextSize: 1024, sequences: 2, gpu: false });
+    provider = await LocalModelProvider.load({
+      modelPath,
+      threads: 1,
+      contextSize: 1024,
+      sequences: 2,
+      gpu: false,
+      engineLog,
+    });
   });
 
   afterAll(async () => {
@@ -165,6 +176,7 @@ describe('LocalModelProvider on the generated tiny model', () => {
       contextSize: 1024,
       sequences: 1,
       gpu: false,
+      engineLog,
       name: 'closing',
     });
     const running = rejection(other.complete(request({ maxTokens: 900 })));
@@ -182,6 +194,7 @@ describe('LocalModelProvider on the generated tiny model', () => {
       contextSize: 256,
       sequences: 1,
       gpu: false,
+      engineLog,
     });
     const error = await rejection(loading);
     expect(error).toMatchObject({ code: 'model_load_failed', retryable: false });
@@ -195,6 +208,7 @@ describe('LocalModelProvider on the generated tiny model', () => {
       contextSize: 256,
       sequences: 1,
       gpu: false,
+      engineLog,
       chatWrapper: 'jinjaTemplate',
     });
     try {

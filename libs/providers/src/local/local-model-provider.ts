@@ -19,6 +19,7 @@ import {
 } from '../completion.js';
 import { boundedJsonSchema } from './bounded-json-schema.js';
 import { classifyEngineError, type EngineStage } from './engine-errors.js';
+import type { EngineLogger } from './engine-log.js';
 import { linkSignals, providerStopController } from './linked-signal.js';
 import { SequencePool } from './sequence-pool.js';
 import { chatWrapperFor, type ChatWrapperChoice } from './chat-wrapper.js';
@@ -42,14 +43,16 @@ export interface LocalModelOptions {
   llama?: Llama;
   /** How prompts are laid out (chatWrapperFor); default 'auto', from the file's own chat template. */
   chatWrapper?: ChatWrapperChoice;
+  /** Where the engine this provider opens writes llama.cpp's log; default the console. Unused with `llama`. */
+  engineLog?: EngineLogger;
 }
 
 /**
  * One engine per process: build "never" uses the prebuilt binaries; compiling llama.cpp at start-up is
  * never wanted.
  */
-export function openLlama(gpu: LocalModelOptions['gpu'], threads: number): Promise<Llama> {
-  return getLlama({ gpu: gpu ?? 'auto', build: 'never', maxThreads: threads });
+export function openLlama(gpu: LocalModelOptions['gpu'], threads: number, engineLog?: EngineLogger): Promise<Llama> {
+  return getLlama({ gpu: gpu ?? 'auto', build: 'never', maxThreads: threads, ...(engineLog && { logger: engineLog }) });
 }
 
 /** What load() hands the provider: the engine, model and context it opened, and whether it owns the engine. */
@@ -127,7 +130,7 @@ export class LocalModelProvider implements InferenceProvider {
     let llama: Llama | undefined;
     let model: LlamaModel | undefined;
     try {
-      llama = opts.llama ?? (await openLlama(opts.gpu ?? 'auto', opts.threads));
+      llama = opts.llama ?? (await openLlama(opts.gpu ?? 'auto', opts.threads, opts.engineLog));
       model = await llama.loadModel({ modelPath: opts.modelPath });
       const context = await model.createContext({
         contextSize: opts.contextSize,

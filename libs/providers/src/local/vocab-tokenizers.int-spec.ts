@@ -2,7 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { getLlama, resolveChatWrapper } from 'node-llama-cpp';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { LocalModelProvider } from './local-model-provider.js';
+import { keptEngineLog } from './engine-log.js';
 import { VocabTokenizers } from './vocab-tokenizers.js';
+
+// llama.cpp's log reaches JavaScript late, maybe after jest closed this file's console: kept here instead.
+const engineLog = keptEngineLog();
 
 describe('VocabTokenizers (the generated tiny model, vocabulary only)', () => {
   let provider: LocalModelProvider;
@@ -12,8 +16,15 @@ describe('VocabTokenizers (the generated tiny model, vocabulary only)', () => {
 
   beforeAll(async () => {
     const modelPath = await ensureGeneratedModel('tiny');
-    provider = await LocalModelProvider.load({ modelPath, threads: 1, contextSize: 1024, sequences: 1, gpu: false });
-    tokenizers = await VocabTokenizers.open([{ name: 'tiny', modelPath }]);
+    provider = await LocalModelProvider.load({
+      modelPath,
+      threads: 1,
+      contextSize: 1024,
+      sequences: 1,
+      gpu: false,
+      engineLog: engineLog.logger,
+    });
+    tokenizers = await VocabTokenizers.open([{ name: 'tiny', modelPath }], engineLog.logger);
   });
 
   afterAll(async () => {
@@ -33,7 +44,7 @@ describe('VocabTokenizers (the generated tiny model, vocabulary only)', () => {
 
   it('counts as a tokenizer that remembers nothing would, item after item of one batch', async () => {
     // The reference: the model's chat template rendered and tokenized afresh, the way node-llama-cpp does.
-    const llama = await getLlama({ gpu: false, build: 'never', maxThreads: 1 });
+    const llama = await getLlama({ gpu: false, build: 'never', maxThreads: 1, logger: engineLog.logger });
     const model = await llama.loadModel({ modelPath: await ensureGeneratedModel('tiny'), vocabOnly: true });
     try {
       const wrapper = resolveChatWrapper(model);
@@ -72,6 +83,7 @@ describe('VocabTokenizers (the generated tiny model, vocabulary only)', () => {
     const choices = ['llama3', 'jinjaTemplate'] as const;
     const pinned = await VocabTokenizers.open(
       choices.map((chatWrapper) => ({ name: chatWrapper, modelPath, chatWrapper })),
+      engineLog.logger,
     );
     try {
       for (const chatWrapper of choices) {
@@ -82,6 +94,7 @@ describe('VocabTokenizers (the generated tiny model, vocabulary only)', () => {
           sequences: 1,
           gpu: false,
           chatWrapper,
+          engineLog: engineLog.logger,
         });
         try {
           expect(pinned.count(system, prompt, chatWrapper)).toBe(running.promptTokens(system, prompt));
@@ -98,6 +111,8 @@ describe('VocabTokenizers (the generated tiny model, vocabulary only)', () => {
   });
 
   it('refuses to open a file that is not there', async () => {
-    await expect(VocabTokenizers.open([{ name: 'missing', modelPath: '/nonexistent/model.gguf' }])).rejects.toThrow();
+    await expect(
+      VocabTokenizers.open([{ name: 'missing', modelPath: '/nonexistent/model.gguf' }], engineLog.logger),
+    ).rejects.toThrow();
   });
 });

@@ -1,5 +1,6 @@
 import { type ChatWrapper, type Llama, type LlamaModel, getLlama } from 'node-llama-cpp';
 import { chatWrapperFor, type ChatWrapperChoice } from './chat-wrapper.js';
+import type { EngineLogger } from './engine-log.js';
 import { renderedPromptTokens, systemHistory } from './rendered-prompt.js';
 
 interface Vocabulary {
@@ -22,14 +23,20 @@ export class VocabTokenizers {
 
   /**
    * Opens every model in `models` (name → GGUF path, and the chat wrapper its worker lays prompts out with); the
-   * first is the default for unpinned items.
+   * first is the default for unpinned items. llama.cpp's log goes to `engineLog`, else the console.
    */
   static async open(
     models: ReadonlyArray<{ name: string; modelPath: string; chatWrapper?: ChatWrapperChoice }>,
+    engineLog?: EngineLogger,
   ): Promise<VocabTokenizers> {
     if (models.length === 0) throw new Error('VocabTokenizers needs at least one model');
     // The CPU build and no threads of its own: tokenizing evaluates nothing.
-    const llama = await getLlama({ gpu: false, build: 'never', maxThreads: 1 });
+    const llama = await getLlama({
+      gpu: false,
+      build: 'never',
+      maxThreads: 1,
+      ...(engineLog && { logger: engineLog }),
+    });
     const vocabularies = new Map<string, Vocabulary>();
     try {
       for (const { name, modelPath, chatWrapper } of models) {
