@@ -8,6 +8,7 @@ import { JobQueue, bullPrefix, deadlinePriority, JobName, queueName, queueRefFor
 import { DEFER_MS } from '#libs/routing';
 import { InferencePool } from './inference-pool.js';
 import type { ItemOutcome } from './item-outcome.js';
+import { LOCK_LOST } from './running-item.js';
 
 /**
  * Preemption across workers (issue 19 §4 follow-up): two pools of one model, on real BullMQ, each running an item
@@ -24,6 +25,7 @@ const tuning: QueueTuning = {
 const queue = queueRefFor('local', 'tiny');
 const deferring = queueRefFor('local', 'deferring');
 const stopping = queueRefFor('cloud', 'stopping');
+const losing = queueRefFor('cloud', 'losing');
 const HOUR = 3_600_000;
 
 describe('InferencePool preemption with several pools of one model', () => {
@@ -32,11 +34,13 @@ describe('InferencePool preemption with several pools of one model', () => {
   const bull = new Queue(queueName(queue), { connection: { url }, prefix: bullPrefix(prefix) });
   const bullDeferring = new Queue(queueName(deferring), { connection: { url }, prefix: bullPrefix(prefix) });
   const bullStopping = new Queue(queueName(stopping), { connection: { url }, prefix: bullPrefix(prefix) });
+  const bullLosing = new Queue(queueName(losing), { connection: { url }, prefix: bullPrefix(prefix) });
   const jobs = new JobQueue(
     new Map([
       [queueName(queue), bull],
       [queueName(deferring), bullDeferring],
       [queueName(stopping), bullStopping],
+      [queueName(losing), bullLosing],
     ]),
     { url },
     prefix,
@@ -101,7 +105,7 @@ describe('InferencePool preemption with several pools of one model', () => {
     hanging.forEach((end) => end());
     await Promise.all(pools.map((p) => p.stop(1000)));
     await jobs.closeConsumers(2000);
-    for (const q of [bull, bullDeferring, bullStopping]) {
+    for (const q of [bull, bullDeferring, bullStopping, bullLosing]) {
       await q.obliterate({ force: true });
       await q.close();
     }
@@ -220,5 +224,39 @@ describe('InferencePool preemption with several pools of one model', () => {
     const job = await bullStopping.getJob('long');
     expect(job?.attemptsMade).toBe(0);
     expect(job?.stalledCounter ?? 0).toBe(0);
+  });
+
+  it("stops a run whose job's lock its worker lost, and the job runs again from the queue", async () => {
+    const reasons: string[] = [];
+    let runs = 0;
+    // The first run waits for an answer until it is stopped; the job's rerun answers at once.
+    const processor = {
+      run: (_job: unknown, _on: unknown, stop?: AbortSignal): Promise<ItemOutcome> => {
+        runs += 1;
+        if (runs > 1) return Promise.resolve({ kind: 'completed' });
+        return new Promise((resolve) =>
+          stop?.addEventListener('abort', () => {
+            reasons.push((stop.reason as Error).message);
+            resolve({ kind: 'abandoned' });
+          }),
+        );
+      },
+    };
+    await startPool(losing, processor, undefined);
+    await enqueueItem(losing, 'lost', Date.now() + 24 * HOUR);
+    for (let waited = 0; runs < 1; waited += 20) {
+      if (waited > 10_000) throw new Error('the pool did not take the item');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // What a stall past the lock's duration leaves: the job active, its lock gone (or another worker's).
+    const client = await bullLosing.getBackend().client;
+    expect(await client.del(`${bullLosing.toKey('lost')}:lock`)).toBe(1);
+    for (let waited = 0; (await jobs.depth(losing)).completed < 1; waited += 50) {
+      if (waited > 15_000) throw new Error('the job never ran again');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(reasons).toEqual([LOCK_LOST]);
+    expect(runs).toBe(2);
+    expect((await jobs.depth(losing)).failed).toBe(0);
   });
 });

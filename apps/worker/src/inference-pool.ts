@@ -18,7 +18,7 @@ import { redisOutage } from '#libs/redis';
 import { metrics } from '#libs/metrics';
 import type { ItemProcessor } from './item-processor.js';
 import { jobResult } from './item-outcome.js';
-import { STOPPING } from './running-item.js';
+import { LOCK_LOST, STOPPING } from './running-item.js';
 
 /** What a pool reports about itself beyond identity and load: device, memory, model, sequences. */
 export type PoolDescription = Pick<
@@ -179,6 +179,10 @@ export class InferencePool {
         const run = { enqueuedAt: job.timestamp, startedAt: Date.now(), deadline: job.data.deadline, outcome: 'error' };
         const stop = new AbortController();
         this.runningJobs.set(job.id, { id: job.id, deadline: runsAsDue(job), startedAt: run.startedAt, stop });
+        // A job this worker lost stops its run like a preemption, but records nothing (ItemEndings.abandoned).
+        const lost = () => stop.abort(new Error(LOCK_LOST));
+        if (job.lost?.aborted) lost();
+        job.lost?.addEventListener('abort', lost, { once: true });
         try {
           const outcome = await this.processor.run(job, on, stop.signal);
           run.outcome = outcome.kind;
@@ -188,6 +192,7 @@ export class InferencePool {
           this.opts.onItemError?.(err);
           throw err;
         } finally {
+          job.lost?.removeEventListener('abort', lost);
           this.busy -= 1;
           this.runningJobs.delete(job.id);
           metrics.itemRan({ target, provider: this.opts.queue.provider, model }, { ...run, finishedAt: Date.now() });

@@ -8,7 +8,7 @@ import { keptAnswers } from './answered-calls.js';
 import type { ItemOutcome } from './item-outcome.js';
 import type { ItemRerouter } from './item-rerouter.js';
 import type { ItemStore } from './item-store.js';
-import { fromOf, spentOf, STOPPING, type RunningItem } from './running-item.js';
+import { fromOf, LOCK_LOST, spentOf, STOPPING, stoppedFor, type RunningItem } from './running-item.js';
 import { itemLogFields } from './item-log-fields.js';
 
 export interface ItemEndingsDeps {
@@ -80,10 +80,11 @@ export class ItemEndings {
    * back with its deadline's priority and no attempt spent.
    */
   async preempted(run: RunningItem): Promise<ItemOutcome> {
+    const why = run.preempt?.reason;
+    if (stoppedFor(why, LOCK_LOST)) return this.abandoned(run);
     const { batchId, index } = run.job.data;
     await this.deps.store.transition(batchId, index, ['running'], 'queued', { carry: spentOf(run) });
-    const why = run.preempt?.reason;
-    const stopping = why instanceof Error && why.message === STOPPING;
+    const stopping = stoppedFor(why, STOPPING);
     this.log.log({
       msg: stopping ? 'item handed back: its worker is stopping' : 'item preempted by one due sooner',
       ...itemLogFields(run.job.data),
@@ -93,6 +94,24 @@ export class ItemEndings {
     // The answers its calls got go back with its job: the rerun sends only the calls that had not answered.
     if (run.answers.length === 0) return { kind: 'preempted' };
     return { kind: 'preempted', data: { ...run.job.data, answered: keptAnswers(run.answers) } };
+  }
+
+  /**
+   * Its worker lost the job's lock: the stalled check may have given the job to another worker, which runs the item
+   * now. Queuing the item again, or failing it, would undo that run's start; so nothing is written, and the job is
+   * left to BullMQ. What this run's finished calls used is in the log line, not in the item (the rerun charges its
+   * own calls).
+   */
+  abandoned(run: RunningItem): ItemOutcome {
+    const spent = spentOf(run);
+    this.log.warn({
+      msg: "item run abandoned: its worker lost the job's lock, so another worker may be running it",
+      ...itemLogFields(run.job.data),
+      provider: run.on.provider.name,
+      calls: run.tally.calls,
+      ...spent,
+    });
+    return { kind: 'abandoned' };
   }
 
   /** This job's item was moved to another provider; make sure a job waits there (crash-safe reroutes). */

@@ -1,5 +1,5 @@
 import type { WorkItem } from '#libs/domain';
-import { Preempted, RateLimited } from '#libs/queue';
+import { LockLost, Preempted, RateLimited } from '#libs/queue';
 
 /**
  * How one run of an item ended: the one shape every path of the worker's item code returns (Immich's
@@ -26,7 +26,12 @@ export type ItemOutcome =
    * Its local run gave its sequence to an item due sooner: it is queued again and its job waits with its priority,
    * with `data` (the answers its calls got, for the rerun) where it had any.
    */
-  | { kind: 'preempted'; data?: WorkItem };
+  | { kind: 'preempted'; data?: WorkItem }
+  /**
+   * Its worker lost the job (its lock could not be renewed): nothing is recorded and the job is left where BullMQ's
+   * stalled check puts it, since another worker may be running the item already.
+   */
+  | { kind: 'abandoned' };
 
 /**
  * What the job hands back to BullMQ: the outcome's name as the job's return value, or the error that makes
@@ -49,5 +54,7 @@ export function jobResult(outcome: ItemOutcome): {
       throw new RateLimited(outcome.waitMs);
     case 'preempted':
       throw new Preempted(outcome.data);
+    case 'abandoned':
+      throw new LockLost();
   }
 }

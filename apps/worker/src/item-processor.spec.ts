@@ -5,6 +5,7 @@ import { ProviderError, type CompletionRequest, type CompletionResult, type Infe
 import {
   InMemoryJobQueue,
   JobName,
+  LockLost,
   PermanentJobError,
   Preempted,
   RateLimited,
@@ -21,6 +22,7 @@ import { ItemProcessor } from './item-processor.js';
 import { ItemRerouter } from './item-rerouter.js';
 import type { ItemStore } from './item-store.js';
 import type { ProcessorTarget } from './processor-target.js';
+import { LOCK_LOST } from './running-item.js';
 import { ProviderFeedback } from './provider-feedback.js';
 
 const PRICE = { inputPerMTokUsd: 1000, outputPerMTokUsd: 1000 }; // $0.001 a token: every call costs something
@@ -420,6 +422,31 @@ describe('ItemProcessor', () => {
     expect(view.route).toMatchObject({ target: 'local', provider: 'tiny' });
     expect(view.error ?? null).toBeNull();
     expect(store.reservedUsd).toBeCloseTo(0, 9);
+  });
+
+  it('stops a call whose job its worker lost, and records nothing: another worker may be running the item', async () => {
+    const store = new InMemoryItemStore(10);
+    const { processor } = processorWith(store);
+    const { hanging, callSent } = hangingCall();
+    let sent: CompletionRequest | undefined;
+    const stop = new AbortController();
+    const running = processor.run(
+      job(),
+      cloudTarget((req) => ((sent = req), hanging(req))),
+      stop.signal,
+    );
+    await callSent;
+    stop.abort(new Error(LOCK_LOST));
+    const outcome = await running;
+    expect(outcome).toEqual({ kind: 'abandoned' });
+    expect(sent?.signal?.aborted).toBe(true);
+    // Left running, as the other worker's start wrote it: queued again (as a preemption does) it could not complete.
+    const view = store.views.get(0)!;
+    expect(view.status).toBe('running');
+    expect(view.error ?? null).toBeNull();
+    expect(store.reservedUsd).toBeCloseTo(0, 9);
+    // BullMQ is not asked to move the job (JobQueue: LockLost, a WaitingError to BullMQ).
+    expect(seenByBullMq(outcome)).toBeInstanceOf(LockLost);
   });
 
   it('keeps the answers of a preempted run with its job: the rerun sends only the calls that had not answered', async () => {

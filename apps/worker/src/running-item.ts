@@ -20,7 +20,10 @@ export interface RunningItem {
   held: BudgetHold;
   /** What its calls taught about the provider, written while it goes on; settled before the job ends. */
   feedback: PendingWrites;
-  /** Aborted when its pool takes its sequence for an item due sooner (preemption), or stops (STOPPING). */
+  /**
+   * Aborted when its pool takes its sequence for an item due sooner (preemption), or stops (STOPPING), or its worker
+   * lost the job (LOCK_LOST).
+   */
   preempt?: AbortSignal;
   /** Its calls answered so far, in order: what a preemption keeps so the rerun does not send them again. */
   answers: RunAnswer[];
@@ -39,3 +42,14 @@ export function spentOf(run: RunningItem): ItemSpent | undefined {
 
 /** Why a run was stopped when its pool stops: it goes back to its queue, and any worker of the provider runs it. */
 export const STOPPING = 'its worker is stopping';
+
+/**
+ * Why a run was stopped when its worker lost the job's lock (JobContext.lost): another worker may be running the
+ * item already, so this run records nothing and leaves the job alone (ItemEndings.abandoned).
+ */
+export const LOCK_LOST = "its worker lost the job's lock";
+
+/** Whether `reason` (an AbortSignal's) is one of the stops above. */
+export function stoppedFor(reason: unknown, why: typeof STOPPING | typeof LOCK_LOST): boolean {
+  return reason instanceof Error && reason.message === why;
+}

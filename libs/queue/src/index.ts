@@ -2,7 +2,7 @@
 export { bullPrefix } from './bull-prefix.js';
 export { deadlinePriority, isDeferredPriority } from './deadline-priority.js';
 export { InMemoryJobQueue } from './in-memory-job-queue.js';
-export { PermanentJobError, Preempted, RateLimited } from './job-errors.js';
+export { LockLost, PermanentJobError, Preempted, RateLimited } from './job-errors.js';
 export { JobQueue } from './job-queue.js';
 export { type ConsumerHandle, type JobContext, type QueueLayer } from './queue-layer.js';
 export {

@@ -15,6 +15,17 @@ export class RateLimited extends Error {
 }
 
 /**
+ * Thrown by a handler that stopped because this worker lost its job (JobContext.lost): BullMQ is not asked to move
+ * the job, which may already be another worker's.
+ */
+export class LockLost extends Error {
+  constructor() {
+    super("this worker lost the job's lock");
+    this.name = 'LockLost';
+  }
+}
+
+/**
  * Thrown by a handler whose job gave its place to one due sooner (local preemption, libs/routing): the job
  * waits again with its own priority, at once and not charged an attempt.
  */

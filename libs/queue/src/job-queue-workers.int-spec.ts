@@ -4,7 +4,7 @@ import { Queue, Worker } from 'bullmq';
 import type { QueueTuning } from '#libs/config';
 import { bullPrefix } from './bull-prefix.js';
 import { JobQueue } from './job-queue.js';
-import { RateLimited } from './job-errors.js';
+import { LockLost, RateLimited } from './job-errors.js';
 import { JobName, queueName, queueRefFor } from './queue-names.js';
 
 /**
@@ -171,5 +171,82 @@ describe('JobQueue: a rate limit one worker meets holds every worker of the queu
     // Nothing was taken, by either worker, before the quota's wait was over; then every job completed.
     expect(taken.slice(1).filter((t) => t.at < limitedAt + 1_400)).toEqual([]);
     expect(new Set(taken.map((t) => t.id))).toEqual(new Set(['q.0', 'q.1', 'q.2', 'q.3']));
+  });
+});
+
+/**
+ * A worker that loses a job's lock (its process stalled past the lock's duration, or the key went) is told so
+ * (JobContext.lost) instead of running on beside the worker the stalled check gives the job to; a job whose lock
+ * is renewed is never told, however long it runs.
+ */
+describe('JobQueue: a job whose lock its worker lost (real Redis)', () => {
+  const losing = queueRefFor('cloud', 'losing');
+  const prefix = `t-${randomUUID().slice(0, 8)}`;
+  const url = process.env.REDIS_URL!;
+  // Renewed every quarter of the lock's duration; a job found without its lock goes back to wait (once).
+  const renewing: QueueTuning = { ...tuning, lockDurationMs: 1000, stalledIntervalMs: 500, maxStalledCount: 1 };
+  const bull = new Queue(queueName(losing), { connection: { url }, prefix: bullPrefix(prefix) });
+  const jobs = new JobQueue(new Map([[queueName(losing), bull]]), { url }, prefix, renewing);
+
+  afterAll(async () => {
+    await jobs.closeConsumers(1000);
+    await bull.obliterate({ force: true });
+    await bull.close();
+  });
+
+  const spec = (id: string) => ({
+    name: JobName.RunItem,
+    jobId: id,
+    data: {
+      batchId: 'l',
+      index: 0,
+      itemId: id,
+      kind: 'document-processing' as const,
+      sensitivity: 'internal' as const,
+      deadline: Date.now() + 60_000,
+      input: 'x',
+    },
+  });
+  const until = async (what: string, done: () => boolean | Promise<boolean>, ms = 10_000) => {
+    for (let waited = 0; !(await done()); waited += 25) {
+      if (waited > ms) throw new Error(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+
+  it('stops the run whose lock is gone, leaves the job to the stalled check, and runs it again once', async () => {
+    const runs: Array<{ id: string; lost: boolean; lostAfterMs?: number }> = [];
+    jobs.consume(
+      losing,
+      async (job) => {
+        const run: (typeof runs)[number] = { id: job.id, lost: false };
+        runs.push(run);
+        // The first run of 'gone' waits for its answer until told the job is no longer its own; the rerun answers.
+        if (job.id === 'kept') await new Promise((r) => setTimeout(r, 2_500));
+        if (job.id === 'gone' && runs.filter((r) => r.id === 'gone').length === 1) {
+          const started = Date.now();
+          await new Promise<void>((resolve) => job.lost?.addEventListener('abort', () => resolve()));
+          run.lostAfterMs = Date.now() - started;
+          throw new LockLost();
+        }
+        run.lost = job.lost?.aborted ?? false;
+        return {};
+      },
+      { concurrency: 2 },
+    );
+    // Runs two and a half lock durations on renewals: never told it lost the job.
+    await jobs.enqueue(losing, [spec('kept')]);
+    await jobs.enqueue(losing, [spec('gone')]);
+    await until('both jobs started', () => runs.length === 2);
+    // What a stall past the lock's duration leaves in Redis: the job active, its lock gone.
+    const client = await bull.getBackend().client;
+    expect(await client.del(`${bull.toKey('gone')}:lock`)).toBe(1);
+    const firstGone = () => runs.find((r) => r.id === 'gone')!;
+    await until('the run was told', () => firstGone().lostAfterMs !== undefined);
+    await until('both jobs completed', async () => (await jobs.depth(losing)).completed === 2);
+    expect(runs.filter((r) => r.id === 'kept')).toEqual([{ id: 'kept', lost: false }]);
+    // Told at its next renewal (every 250 ms here); then run again from the queue, once, and not failed.
+    expect(runs.filter((r) => r.id === 'gone')).toHaveLength(2);
+    expect((await jobs.depth(losing)).failed).toBe(0);
   });
 });

@@ -2,7 +2,7 @@ import { Queue, WaitingError, Worker, type ConnectionOptions, type Job } from 'b
 import type { QueueTuning } from '#libs/config';
 import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
-import { Preempted, RateLimited } from './job-errors.js';
+import { LockLost, Preempted, RateLimited } from './job-errors.js';
 import type {
   ConsumeOptions,
   ConsumerHandle,
@@ -233,7 +233,8 @@ export class JobQueue implements QueueLayer {
     const s = QUEUE_SETTINGS[queue.kind](this.tuning);
     const worker: Worker = new Worker(
       queueName(queue),
-      async (job: Job, token?: string) => {
+      // Three parameters: BullMQ then makes each job an AbortSignal, which cancelJob aborts (on a lost lock, below).
+      async (job: Job, token?: string, lost?: AbortSignal) => {
         try {
           return await handler({
             id: job.id!,
@@ -244,8 +245,11 @@ export class JobQueue implements QueueLayer {
             attempt: job.attemptsMade + 1,
             isLastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
             priority: job.priority ?? 0,
+            lost,
           });
         } catch (err) {
+          // The job is no longer this worker's: neither completed nor failed here (BullMQ could not, without its lock).
+          if (err instanceof LockLost) throw new WaitingError();
           if (err instanceof Preempted) {
             // Back to the queue with its priority, no attempt spent; WaitingError tells the worker it moved.
             if (err.data !== undefined) await job.updateData(err.data);
@@ -273,6 +277,12 @@ export class JobQueue implements QueueLayer {
     );
     // Errors are reported per job in the store; a dropped connection is one outage warning, not one per retry.
     redisOutage.watchQueue(worker, `worker ${queueName(queue)}`);
+    // A lock BullMQ could not renew is held by no one, or by another worker that took the job as stalled: its
+    // handler here is told to stop (JobContext.lost) rather than run on beside that one. A renewal that could not
+    // reach Redis is not reported so: the lock may still be this worker's.
+    worker.on('lockRenewalFailed', (jobIds) => {
+      for (const id of jobIds) worker.cancelJob(id, 'lock lost');
+    });
     // BullMQ emits 'failed' for every failed attempt; finishedOn is set only on the last (no retry follows).
     if (opts.onFailed) {
       const onFailed = opts.onFailed;

@@ -24,6 +24,12 @@ export interface JobContext<N extends JobName> {
   isLastAttempt: boolean;
   /** Its BullMQ priority (lower runs first; 0 or absent: none). A local item's is its deadline's, later once deferred. */
   priority?: number;
+  /**
+   * Aborted when this worker no longer holds the job: its lock could not be renewed (the process stalled past the
+   * lock's duration, or Redis lost the key), so the stalled check may already have given the job to another worker.
+   * What the handler would send from then on may be sent twice: it stops, and throws LockLost.
+   */
+  lost?: AbortSignal;
 }
 
 export type JobHandler<N extends JobName> = (job: JobContext<N>) => Promise<unknown>;
