@@ -179,7 +179,22 @@ describe('shutdown while Redis is gone', () => {
 
     await stopRedis();
     await until('both report the outage', () => both.every((p) => count(p, OUTAGE) === 1));
-    await sleep(2500);
+    // What Redis cannot serve meanwhile is a 503 with Retry-After, in either API's shape, which clients and the
+    // openai SDKs retry; it was a 500, which says the server is broken (the requests also span reconnect attempts).
+    const refused = await Promise.all([
+      client.request('POST', '/v1/batches', {
+        kind: 'document-processing',
+        sensitivity: 'public',
+        deadline: 'P1D',
+        task: { type: 'summarize' },
+        items: [{ id: 'during-outage', text: 'The board met on Monday.' }],
+      }),
+      client.request('GET', '/v1/batches'),
+      client.request('GET', '/openai/v1/batches'),
+    ]);
+    expect(refused.map((r) => [r.status, r.headers.get('retry-after')])).toEqual(Array(3).fill([503, '2']));
+    expect(refused[0].json).toMatchObject({ statusCode: 503, message: expect.stringMatching(/Redis/) });
+    expect(refused[2].json.error).toMatchObject({ type: 'server_error', code: 'store_unavailable' });
     await restartRedis();
     await until('both report the end of the outage', () => both.every((p) => count(p, RECOVERED) === 1), 30_000);
     expect(both.map((p) => count(p, OUTAGE))).toEqual([1, 1]);

@@ -2,11 +2,21 @@ import type { ArgumentsHost } from '@nestjs/common';
 import { describe, expect, it } from '@jest/globals';
 import { SubmissionRejected } from '#libs/batches';
 import { HttpErrorsFilter, MAX_FIELD_ERRORS } from './http-errors.filter.js';
+import { OpenAIErrorsFilter } from './openai/openai-errors.filter.js';
 
-/** The filter's answer to `err`: its status and JSON body. */
-function answer(err: unknown): { status: number; body: Record<string, unknown> } {
-  const sent = { status: 0, body: {} as Record<string, unknown> };
+/** The filter's answer to `err`: its status, headers and JSON body. */
+function answer(
+  err: unknown,
+  filter: HttpErrorsFilter | OpenAIErrorsFilter = new HttpErrorsFilter(),
+): { status: number; headers: Record<string, string>; body: Record<string, unknown> } {
+  const sent = { status: 0, headers: {} as Record<string, string>, body: {} as Record<string, unknown> };
   const res = {
+    setHeader(name: string, value: string) {
+      sent.headers[name] = value;
+    },
+    removeHeader(name: string) {
+      delete sent.headers[name];
+    },
     status(code: number) {
       sent.status = code;
       return this;
@@ -16,8 +26,11 @@ function answer(err: unknown): { status: number; body: Record<string, unknown> }
       return this;
     },
   };
-  const host = { switchToHttp: () => ({ getResponse: () => res, getRequest: () => ({}) }) } as unknown as ArgumentsHost;
-  new HttpErrorsFilter().catch(err, host);
+  const request = { method: 'GET', path: '/v1/batches', headers: {} };
+  const host = {
+    switchToHttp: () => ({ getResponse: () => res, getRequest: () => request }),
+  } as unknown as ArgumentsHost;
+  filter.catch(err, host);
   return sent;
 }
 
@@ -26,6 +39,7 @@ describe('HttpErrorsFilter', () => {
     const few = [{ field: 'deadline', message: 'is in the past' }];
     expect(answer(new SubmissionRejected(few))).toEqual({
       status: 400,
+      headers: {},
       body: {
         statusCode: 400,
         error: 'Bad Request',
@@ -41,5 +55,39 @@ describe('HttpErrorsFilter', () => {
     expect(body.field).toBe('k0');
     expect(body.errors).toEqual(many.slice(0, MAX_FIELD_ERRORS));
     expect(body.errorsOmitted).toBe(5_000 - MAX_FIELD_ERRORS);
+  });
+
+  // What ioredis and BullMQ throw while Redis is down: its retries spent, its connection refused or closed.
+  const outage = [
+    Object.assign(
+      new Error('Reached the max retries per request limit (which is 3). Refer to "maxRetriesPerRequest"'),
+      {
+        name: 'MaxRetriesPerRequestError',
+      },
+    ),
+    Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }),
+    new Error('Connection is closed.'),
+  ];
+
+  it.each(outage)('answers a request Redis could not serve with 503 and Retry-After, not 500 (%s)', (err) => {
+    const { status, headers, body } = answer(err);
+    expect(status).toBe(503);
+    expect(headers['retry-after']).toBe('2');
+    expect(body).toMatchObject({
+      statusCode: 503,
+      error: 'Service Unavailable',
+      message: expect.stringMatching(/Redis/),
+    });
+    // The same in OpenAI's shape, which the SDKs retry after Retry-After.
+    const openai = answer(err, new OpenAIErrorsFilter());
+    expect(openai.status).toBe(503);
+    expect(openai.headers['retry-after']).toBe('2');
+    expect(openai.body).toEqual({
+      error: { message: expect.stringMatching(/Redis/), type: 'server_error', param: null, code: 'store_unavailable' },
+    });
+  });
+
+  it('still answers 500 to an error it does not know', () => {
+    expect(answer(new TypeError('x is undefined'))).toMatchObject({ status: 500, headers: {} });
   });
 });

@@ -2,10 +2,20 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger 
 import type { Response } from 'express';
 import { IdempotencyKeyReused, SubmissionRejected } from '#libs/batches';
 import type { RequestWithId } from './access-decorators.js';
-import { NotReplicated } from '#libs/redis';
+import { isConnectionError, NotReplicated } from '#libs/redis';
 
 /** The wrong fields a 400 lists at most; `errorsOmitted` counts the rest. */
 export const MAX_FIELD_ERRORS = 100;
+
+/**
+ * A request Redis could not serve (it is down, or failing over): a 503 with Retry-After, what clients and SDKs retry,
+ * not a 500 that says the server is broken. Seconds: about ioredis's reconnect interval once an outage has lasted.
+ */
+export const STORE_UNAVAILABLE = {
+  retryAfterS: 2,
+  message:
+    'the job store (Redis) cannot be reached; retry later (a create sent with an Idempotency-Key is safe to retry)',
+};
 
 /**
  * Turns domain errors into HTTP answers: a rejected submission is a 400 naming the field; anything
@@ -44,6 +54,13 @@ export class HttpErrorsFilter implements ExceptionFilter {
       // A 202's Location was set before the write was found unreplicated: this answer points nowhere.
       res.removeHeader('location');
       res.status(503).json({ statusCode: 503, error: 'Service Unavailable', message: err.message });
+      return;
+    }
+    if (isConnectionError(err)) {
+      // Redis's outage is logged once by the process (redisOutage), not once per request.
+      res.setHeader('retry-after', String(STORE_UNAVAILABLE.retryAfterS));
+      res.removeHeader('location');
+      res.status(503).json({ statusCode: 503, error: 'Service Unavailable', message: STORE_UNAVAILABLE.message });
       return;
     }
     if (err instanceof HttpException) {

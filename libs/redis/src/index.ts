@@ -24,7 +24,7 @@ export {
   waitForReplicasOfAll,
   type BullConnection,
 } from './redis-connection.js';
-export { redisOutage } from './redis-outage.js';
+export { isConnectionError, redisOutage } from './redis-outage.js';
 export {
   defineKeyListScript,
   defineScript,

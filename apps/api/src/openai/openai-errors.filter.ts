@@ -1,7 +1,8 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { OpenAIRequestError } from '#libs/batches';
-import { NotReplicated } from '#libs/redis';
+import { isConnectionError, NotReplicated } from '#libs/redis';
+import { STORE_UNAVAILABLE } from '../http-errors.filter.js';
 
 /** OpenAI's error body: what the openai SDKs read to raise BadRequestError, NotFoundError, AuthenticationError... */
 export interface OpenAIErrorBody {
@@ -58,6 +59,12 @@ export class OpenAIErrorsFilter implements ExceptionFilter {
       res.setHeader('x-should-retry', 'false');
       const why = `${err.message}: ${created} was created and will run unless cancelled; retrieve it rather than create another (a create sent with an Idempotency-Key is safe to retry)`;
       res.status(503).json(openAIError(503, why, null, 'not_replicated'));
+      return;
+    }
+    if (isConnectionError(err)) {
+      // The SDKs retry a 503 after Retry-After, as they do OpenAI's own "overloaded" answers.
+      res.setHeader('retry-after', String(STORE_UNAVAILABLE.retryAfterS));
+      res.status(503).json(openAIError(503, STORE_UNAVAILABLE.message, null, 'store_unavailable'));
       return;
     }
     if (err instanceof HttpException) {
