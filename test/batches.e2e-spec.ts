@@ -360,6 +360,20 @@ describe('batches end to end', () => {
       'maintenance.schedules',
       'maintenance.sweeps',
     ]);
+    // Its jobs show which item they are and how it is routed, never the text they carry to the model.
+    const seen = await sys.client.request(
+      'GET',
+      '/admin/queues/api/queues?activeQueue=inference-local.tiny&status=completed&page=1&jobsPerPage=50',
+    );
+    const local = seen.json.queues.find((q: any) => q.name === 'inference-local.tiny');
+    expect(local.jobs.length).toBeGreaterThan(0);
+    for (const job of local.jobs)
+      expect(job.data).toMatchObject({
+        batchId: expect.any(String),
+        input: expect.stringMatching(/^\(not shown: \d+/),
+      });
+    expect(seen.text).not.toContain('quarterly report');
+    expect(seen.text).not.toContain('require(');
     // Watching only: nothing there moves a job behind the system's back (a removed job would strand its item).
     expect(queues.json.queues.every((q: any) => q.readOnlyMode === true)).toBe(true);
     for (const [method, path] of [

@@ -1,4 +1,3 @@
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { BullBoardModule } from '@bull-board/nestjs';
 import { Module, type DynamicModule } from '@nestjs/common';
@@ -10,6 +9,7 @@ import { RedisModule } from '#libs/redis';
 import { QueueModule, configuredQueues, queueName } from '#libs/queue';
 import { IntakeModule } from '../../wiring/src/intake.module.js';
 import { SchedulesModule } from '../../wiring/src/schedules.module.js';
+import { TextFreeBullMQAdapter } from './bull-board-adapter.js';
 import { BatchesController } from './batches.controller.js';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { HealthController } from './health.controller.js';
@@ -57,7 +57,11 @@ export class ApiModule {
         // run now) act on BullMQ behind the system's back — a waiting item's job removed leaves the item queued
         // for ever, a schedule removed there still lists as defined. The API's own endpoints do those things.
         ...configuredQueues(config).map((ref) =>
-          BullBoardModule.forFeature({ name: queueName(ref), adapter: BullMQAdapter, options: { readOnlyMode: true } }),
+          BullBoardModule.forFeature({
+            name: queueName(ref),
+            adapter: TextFreeBullMQAdapter,
+            options: { readOnlyMode: true },
+          }),
         ),
       ],
       controllers: [

@@ -152,17 +152,18 @@ export class ItemEndings {
     const { why, check, usage, costUsd, cause } = rejection;
     const { on } = run;
     const item = run.job.data;
+    // Audited as the route's reason, and the job's reason (kept in Redis, shown in Bull Board): it names the check,
+    // never the checker's own words, which may quote the answer; those go to the item's error.
+    const reason = cause === 'context' ? `${on.provider.name}'s context too small` : `answers rejected by ${check}`;
     if (on.target === 'local' || cause === 'context') {
       const from = fromOf(run);
       // This model's answers failed every check (or its context cannot hold the item): it is not asked again for
       // this item (ruled out).
       const left = { ruleOut: true };
       const decision = await rerouter.propose(item, from, { cloudOnly: cause !== 'context', left });
-      // The route reason is audited: it names the check; the checker's own words go to the item's error.
       // The rejected answers were generated and are paid for: the item carries their usage to the cloud.
       const spent = { ...usage, costUsd };
       const moves = decision !== null && (cause === 'context' ? !decision.contextTooSmall : !decision.atRisk);
-      const reason = cause === 'context' ? `${on.provider.name}'s context too small` : `answers rejected by ${check}`;
       if (
         moves &&
         (await rerouter.apply(item, from, decision, { why: reason, statuses: ['running'], detail: why, spent, left }))
@@ -197,7 +198,7 @@ export class ItemEndings {
       provider: on.provider.name,
       check,
     });
-    return { kind: 'failed', error: new PermanentJobError(why) };
+    return { kind: 'failed', error: new PermanentJobError(reason) };
   }
 
   /**

@@ -603,5 +603,9 @@ describe('ItemProcessor', () => {
     expect(outcome.kind).toBe('failed');
     expect(store.status).toBe('failed');
     expect(store.views.get(0)!.errorCode).toBe('output_check_failed');
+    // The checker's words (which may quote an answer) are the item's error; the job's reason, kept in Redis and
+    // shown in Bull Board, only names the check.
+    expect((seenByBullMq(outcome) as Error).message).toBe('answers rejected by the empty-answer check');
+    expect(store.views.get(0)!.error).not.toContain('answers rejected by');
   });
 });

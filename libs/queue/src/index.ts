@@ -1,4 +1,5 @@
 // The face of libs/queue: what other libs, the apps and the tests use. Import it as '#libs/queue'.
+export { boardJobData } from './board-job-data.js';
 export { bullPrefix } from './bull-prefix.js';
 export { deadlinePriority, isDeferredPriority } from './deadline-priority.js';
 export { InMemoryJobQueue } from './in-memory-job-queue.js';
