@@ -44,6 +44,9 @@ describe('loadConfig', () => {
       sweepIntervalMs: 30_000,
     });
     expect(loadConfig({ RESULT_TTL: '90000' }).retention.resultTtlMs).toBe(90_000);
+    // The queues keep finished item jobs (which hold the item's text) no longer than that.
+    expect(loadConfig({ RESULT_TTL: '12h' }).queue.resultTtlMs).toBe(43_200_000);
+    expect(loadConfig({ RESULT_TTL: 'off' }).queue.resultTtlMs).toBeNull();
     expect(loadConfig({ RESULT_TTL: 'off' }).retention.resultTtlMs).toBeNull();
     expect(() => loadConfig({ RESULT_TTL: '3 weeks' })).toThrow(/RESULT_TTL/);
     expect(() => loadConfig({ RESULT_TTL: '10ms' })).toThrow(/RESULT_TTL/);

@@ -89,6 +89,11 @@ export interface QueueTuning {
   backoffMs: number;
   /** The callbacks queue (issue 15 §5): a receiver may be down for hours, so it retries longer than items do. */
   callbacks?: { attempts: number; backoffMs: number };
+  /**
+   * RESULT_TTL (null: off). A finished item job holds the item's text; it is not kept longer than the batch's
+   * results are.
+   */
+  resultTtlMs?: number | null;
 }
 
 /** Signed callbacks (docs/api.md#callbacks). */
@@ -324,6 +329,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const models = localModels(e);
   const providers = cloudProviders(e, env);
   const taken = new Set([...models.map((m) => m.name), ...providers.map((p) => p.name)]);
+  const resultTtlMs =
+    e.optionalString('RESULT_TTL')?.trim() === 'off' ? null : e.durationMs('RESULT_TTL', 30 * 86_400_000, 1000);
   return {
     http: {
       host: e.string('HOST', '127.0.0.1'),
@@ -375,6 +382,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         attempts: e.int('CALLBACK_ATTEMPTS', 15, 1, 100),
         backoffMs: e.int('CALLBACK_BACKOFF_MS', 2000, 0),
       },
+      resultTtlMs,
     },
     shutdownTimeoutMs: e.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0),
     heartbeatMs: e.int('HEARTBEAT_MS', 2000, 100),
@@ -395,8 +403,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     branchOutputAuthor: branchOutputAuthor(e.optionalString('BRANCH_OUTPUT_AUTHOR')),
     audit: { maxEntries: e.int('AUDIT_MAX_ENTRIES', 0, 0) || null },
     retention: {
-      resultTtlMs:
-        e.optionalString('RESULT_TTL')?.trim() === 'off' ? null : e.durationMs('RESULT_TTL', 30 * 86_400_000, 1000),
+      resultTtlMs,
       sweepIntervalMs: e.durationMs('RETENTION_SWEEP_MS', 600_000, 1000),
     },
     log: loadLogConfig(env),

@@ -16,6 +16,10 @@ export interface QueueSettings {
 
 const DAY_S = 86_400;
 
+/** Seconds a finished job is kept: `seconds`, but never past RESULT_TTL, since an item job holds the item's text. */
+const keptAtMost = (seconds: number, t: QueueTuning): number =>
+  t.resultTtlMs ? Math.max(1, Math.min(seconds, Math.floor(t.resultTtlMs / 1000))) : seconds;
+
 /** Inference jobs: the tuned lock (LLM calls run long) and attempts; results live in the batch store. */
 const inference = (t: QueueTuning): QueueSettings => ({
   lockDurationMs: t.lockDurationMs,
@@ -23,8 +27,8 @@ const inference = (t: QueueTuning): QueueSettings => ({
   maxStalledCount: t.maxStalledCount,
   attempts: t.attempts,
   backoff: { type: 'exponential', delay: t.backoffMs },
-  removeOnComplete: { age: DAY_S, count: 10_000 },
-  removeOnFail: { age: 7 * DAY_S, count: 10_000 },
+  removeOnComplete: { age: keptAtMost(DAY_S, t), count: 10_000 },
+  removeOnFail: { age: keptAtMost(7 * DAY_S, t), count: 10_000 },
 });
 
 /** One reviewable table of how each kind of queue behaves. Record<QueueKind, …> makes it exhaustive. */
