@@ -66,4 +66,15 @@ describe('RedisOutage', () => {
     expect(lines).toEqual([{ level: 'error', msg: 'redis client error' }]);
     expect(isConnectionError(new Error('Connection is closed.'))).toBe(true);
   });
+
+  it("a job's lost lock (BullMQ's renewal refused) is a warning about the job, not a Redis error", () => {
+    const { lines, outage } = recorder();
+    const worker = new EventEmitter();
+    outage.watchClient(worker, 'worker inference-local.tiny');
+    worker.emit('error', new Error('could not renew lock for job b1.3'));
+    expect(outage.active).toBe(false);
+    expect(lines).toEqual([
+      { level: 'warn', msg: "a job's lock was lost: its run here stops, and the job runs again" },
+    ]);
+  });
 });

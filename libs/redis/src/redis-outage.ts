@@ -26,6 +26,9 @@ const CONNECTION_MESSAGE = new RegExp(
   'i',
 );
 
+/** BullMQ's word, per job, for a lock it could not renew because the lock is no longer this worker's. */
+const LOST_LOCK = /^could not renew lock for job /;
+
 export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as NodeJS.ErrnoException).code;
@@ -78,6 +81,16 @@ export class RedisOutage {
   }
 
   private failed(source: object, role: string, err: Error): void {
+    if (LOST_LOCK.test(err.message)) {
+      // Not Redis failing: a worker that stalled past its lock's duration (or whose lock key went). Its handler is
+      // told to stop (the queue layer's JobContext.lost); the stalled check gives the job to a worker.
+      this.log.warn({
+        msg: "a job's lock was lost: its run here stops, and the job runs again",
+        role,
+        error: err.message,
+      });
+      return;
+    }
     if (!isConnectionError(err)) {
       this.log.error({ msg: 'redis client error', role, error: err.message });
       return;
