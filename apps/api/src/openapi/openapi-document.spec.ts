@@ -52,6 +52,22 @@ describe('the OpenAPI document', () => {
     expect(doc.paths['/v1/keys']?.get?.security).toEqual([{ apiKey: ['admin'] }]);
   });
 
+  it('says every route that reads the store may answer 503 with Retry-After while Redis is out of reach', async () => {
+    const doc = build(await apiControllers());
+    for (const [path, method] of [
+      ['/v1/batches', 'post'],
+      ['/v1/batches', 'get'],
+      ['/openai/v1/batches', 'post'],
+    ] as const) {
+      const answer = doc.paths[path]?.[method]?.responses['503'];
+      expect(answer?.description).toMatch(/Redis cannot be reached/);
+      expect(answer?.headers?.['Retry-After']).toBeDefined();
+    }
+    // The OpenAI create's own 503 (replicas) is still named beside it; a probe keeps its not-ready body.
+    expect(doc.paths['/openai/v1/batches']?.post?.responses['503']?.description).toMatch(/REDIS_WAIT_REPLICAS/);
+    expect(doc.paths['/ready']?.get?.responses['503']?.description).not.toMatch(/Retry-After/);
+  });
+
   it('says where an accepted batch is: POST /v1/batches answers 202 with Location', async () => {
     const answer = build(await apiControllers()).paths['/v1/batches']?.post?.responses['202'];
     expect(answer?.headers?.Location).toBeDefined();

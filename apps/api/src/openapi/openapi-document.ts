@@ -230,6 +230,12 @@ function operationOf(
     responses['429'] = failure('The API key is over its requests or tokens per minute', {
       'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } },
     });
+    // Every route that reads or writes the store: a Redis outage is a 503 (the error filters), retried by clients.
+    const unreachable = 'Redis cannot be reached (`Retry-After: 2`)';
+    const declared = responses['503']?.description;
+    responses['503'] = failure(declared ? `${declared}; or ${unreachable}` : unreachable, {
+      'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } },
+    });
   }
 
   return {
