@@ -45,11 +45,11 @@ describe('LocalModelPool with a model file it cannot use', () => {
   });
 
   /** Opens the model at `modelPath` with a registry that records its heartbeats and the loads it measured. */
-  async function open(modelPath: string) {
+  async function open(modelPath: string, contextSize = 256) {
     const config = loadConfig({
       LOCAL_MODEL_PATH: modelPath,
       LOCAL_MODEL_NAME: 'broken',
-      LOCAL_CONTEXT_SIZE: '256',
+      LOCAL_CONTEXT_SIZE: String(contextSize),
       LOCAL_SEQUENCES: '1',
       LOCAL_PREEMPT_SLACK_MS: 'off',
     });
@@ -102,5 +102,24 @@ describe('LocalModelPool with a model file it cannot use', () => {
     const logged = errors.mock.calls.map(([entry]) => (entry as { msg?: string }).msg);
     expect(logged).toContain('model could not be read or loaded; pool will not consume');
     expect(logged).not.toContain('model does not fit; pool will not consume');
+  });
+
+  it("says, in its reason and a warning, that a context past the model's training length degrades", async () => {
+    const warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    // The generated tiny model was trained (its GGUF says) on 4,096 tokens.
+    const tiny = await ensureGeneratedModel('tiny');
+    const within = (await open(tiny, 4096)).pool.describe();
+    expect(within.status).toBe('consuming');
+    expect(within.reason).not.toMatch(/trained on/);
+    expect(warnings.mock.calls.map(([entry]) => (entry as { msg?: string }).msg)).not.toContain(
+      'context past training',
+    );
+
+    const past = (await open(tiny, 8192)).pool.describe();
+    expect(past.status).toBe('consuming');
+    expect(past.reason).toMatch(/LOCAL_CONTEXT_SIZE 8192 is past the 4096 tokens the model was trained on/);
+    expect(warnings.mock.calls.map(([entry]) => entry)).toContainEqual(
+      expect.objectContaining({ msg: 'context past training', model: 'broken' }),
+    );
   });
 });

@@ -126,6 +126,8 @@ export class LocalModelPool {
         freeBytes: device.memory.freeBytes,
       });
     const provider = opened.kind === 'loaded' ? opened.provider : undefined;
+    if (opened.kind === 'loaded' && opened.past)
+      log.warn({ msg: 'context past training', model: model.name, reason: opened.past });
 
     // eslint-disable-next-line prefer-const -- the callbacks above the pool's creation need its name
     let pool: LocalModelPool | undefined;
@@ -212,7 +214,7 @@ export class LocalModelPool {
  * estimate), tensor data cut short, an architecture llama.cpp does not know. Loading again fails the same way.
  */
 type OpenedModel =
-  | { kind: 'loaded'; provider: LocalModelProvider; estimate: ModelEstimate; reason: string }
+  | { kind: 'loaded'; provider: LocalModelProvider; estimate: ModelEstimate; reason: string; past?: string }
   | { kind: 'does-not-fit'; estimate: ModelEstimate; reason: string }
   | { kind: 'failed'; estimate?: ModelEstimate; reason: string };
 
@@ -267,9 +269,10 @@ async function openModel(
         llama,
         chatWrapper: model.chatWrapper,
       });
-      const reason =
+      const sized =
         n === plan.sequences ? plan.reason : `${n} sequence(s): the context for ${plan.sequences} ran out of memory`;
-      return { kind: 'loaded', provider, estimate, reason };
+      const past = pastTraining(model.contextSize, estimate.trainContextSize);
+      return { kind: 'loaded', provider, estimate, reason: past ? `${sized}; ${past}` : sized, ...(past && { past }) };
     } catch (err) {
       // LocalModelProvider.load's message names the model, its file and what llama.cpp said.
       if (!(err instanceof ProviderError && err.code === 'out_of_memory'))
@@ -283,6 +286,16 @@ async function openModel(
     }
   }
   return { kind: 'does-not-fit', estimate, reason: plan.reason };
+}
+
+/**
+ * Whether each sequence's context reaches past what the model was trained on (its GGUF `context_length`): llama.cpp
+ * runs it (it only warns, as llama-server does; vLLM refuses such a max_model_len unless told), but what it writes
+ * past that length degrades unless the model was made for it (RoPE scaling). Said in the pool's reason and logged.
+ */
+function pastTraining(contextSize: number, trainContextSize: number | undefined): string | undefined {
+  if (!trainContextSize || contextSize <= trainContextSize) return undefined;
+  return `LOCAL_CONTEXT_SIZE ${contextSize} is past the ${trainContextSize} tokens the model was trained on: answers past that length degrade`;
 }
 
 function messageOf(err: unknown): string {
