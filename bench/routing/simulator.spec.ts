@@ -1,9 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
+import { loadConfig } from '#libs/config';
+import { poolGraceMs } from '#libs/pools';
 import { RoutingPolicy, escalationSweep } from '#libs/routing';
 import type { Resources, SimItem } from './resources.js';
 import { allLocal, switchyard, type Router } from './routers.js';
 import { FRONTIER_BATCH, SCENARIOS } from './scenarios.js';
-import { PRODUCTION, simulate } from './simulator.js';
+import { PRODUCTION, graceFor, simulate } from './simulator.js';
 import { generateWorkload } from './workload.js';
 
 const SECOND = 1000;
@@ -69,6 +71,23 @@ const always = (provider: string, sweep?: Router['sweep']): Router => ({
 const watched =
   (policy: RoutingPolicy): Router['sweep'] =>
   (view, clouds, waiting, down) => [...escalationSweep(policy, view, clouds, waiting, down)];
+
+describe('PRODUCTION', () => {
+  it('is the system a worker runs with no settings: the sweep, circuit, attempts, preemption and pool grace', () => {
+    const config = loadConfig({});
+    expect(PRODUCTION.watchdogIntervalMs).toBe(config.escalationIntervalMs);
+    expect(PRODUCTION.circuit).toEqual({
+      failureThreshold: config.circuit.failureThreshold,
+      openMs: config.circuit.openMs,
+      probeTimeoutMs: config.circuit.probeTimeoutMs,
+    });
+    expect(PRODUCTION.attempts).toBe(config.queue.attempts);
+    expect(PRODUCTION.backoffMs).toBe(config.queue.backoffMs);
+    expect(PRODUCTION.preemptSlackMs).toBe(config.engine.preemption.slackMs);
+    expect(PRODUCTION.loadEstimateMs).toBe(config.pools.loadEstimateMs);
+    for (const loadMs of [0, 5_000, 45_000, 120_000]) expect(graceFor(loadMs)).toBe(poolGraceMs(config.pools, loadMs));
+  });
+});
 
 describe('simulate', () => {
   it('counts a leak for every item sent above its clearance, whatever the router claims', () => {

@@ -10,7 +10,14 @@ import {
   type RoutingState,
 } from '#libs/routing';
 import type { Sensitivity } from '#libs/domain';
-import { DEFAULT_PREEMPT_SLACK_MS, ewma, preemptible, preemptionVictim, workTokensPerSecond } from '#libs/routing';
+import {
+  DEFAULT_ESCALATION_INTERVAL_MS,
+  DEFAULT_PREEMPT_SLACK_MS,
+  ewma,
+  preemptible,
+  preemptionVictim,
+  workTokensPerSecond,
+} from '#libs/routing';
 import { cannotMove, effectiveDeadline, lateDeferrals } from '#libs/routing';
 import { BATCH_ESCALATION_LEAD_MS, BATCH_DURATIONS_KEPT, batchWindowMs } from '#libs/routing';
 import { EventQueue } from './event-queue.js';
@@ -76,7 +83,7 @@ export interface SystemConfig {
  */
 export const PRODUCTION: SystemConfig = {
   name: 'production',
-  watchdogIntervalMs: 10_000,
+  watchdogIntervalMs: DEFAULT_ESCALATION_INTERVAL_MS,
   circuit: { failureThreshold: 5, openMs: 30_000, probeTimeoutMs: DEFAULT_PROBE_TIMEOUT_MS },
   attempts: 5,
   backoffMs: 1000,
@@ -89,7 +96,7 @@ export const PRODUCTION: SystemConfig = {
 };
 
 /** libs/pools poolGraceMs with POOL_GRACE_MS unset. */
-const graceFor = (loadMs: number) => Math.max(30_000, 3 * loadMs);
+export const graceFor = (loadMs: number) => Math.max(30_000, 3 * loadMs);
 
 /**
  * How long a job refused by its circuit takes to be rerouted and picked up elsewhere. Two half-open

@@ -1,6 +1,6 @@
 import { SENSITIVITY_LEVELS, type Sensitivity } from '#libs/domain';
 import type { Price } from '#libs/domain';
-import { DEFAULT_PREEMPT_SLACK_MS, DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing';
+import { DEFAULT_ESCALATION_INTERVAL_MS, DEFAULT_PREEMPT_SLACK_MS, DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing';
 import { cloudProviders, type CloudProviderConfig } from './cloud-providers.js';
 import { enginePools, type EnginePoolConfig } from './engine-pools.js';
 import { ConfigError } from '#libs/domain';
@@ -394,7 +394,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       closedViewMs: e.int('CIRCUIT_CLOSED_VIEW_MS', 1000, 0, 60_000),
     },
     capabilityMemoryMs: e.int('CAPABILITY_MEMORY_MS', 3_600_000, 1000),
-    escalationIntervalMs: e.int('ESCALATION_INTERVAL_MS', 5000, 100),
+    escalationIntervalMs: e.int('ESCALATION_INTERVAL_MS', DEFAULT_ESCALATION_INTERVAL_MS, 100),
     pools: {
       graceMs: e.int('POOL_GRACE_MS', 0, 0) || null,
       loadEstimateMs: e.int('POOL_LOAD_ESTIMATE_MS', 60_000, 0),

@@ -14,6 +14,7 @@ export {
 } from './provider-batch-window.js';
 export {
   CAPABILITIES,
+  DEFAULT_ESCALATION_INTERVAL_MS,
   DEFAULT_PROBE_TIMEOUT_MS,
   RoutingPolicy,
   canServe,
