@@ -370,6 +370,7 @@ describe('batches end to end', () => {
     for (const job of local.jobs)
       expect(job.data).toMatchObject({
         batchId: expect.any(String),
+        deadline: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
         input: expect.stringMatching(/^\(not shown: \d+/),
       });
     expect(seen.text).not.toContain('quarterly report');

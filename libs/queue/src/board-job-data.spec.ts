@@ -19,6 +19,7 @@ describe('boardJobData', () => {
     const shown = boardJobData(item);
     expect(shown).toEqual({
       ...item,
+      deadline: '2025-12-06T05:46:40.000Z',
       input: '(not shown: 42 characters)',
       answered: '(not shown: 1 entries)',
     });
@@ -33,6 +34,9 @@ describe('boardJobData', () => {
     });
     expect(boardJobData('raw text')).toBe('(not shown: 8 characters)');
     expect(boardJobData({})).toEqual({});
+    // A deadline that is not epoch milliseconds is shown as it is.
+    expect(boardJobData({ deadline: 'PT10M' })).toEqual({ deadline: 'PT10M' });
+    expect(boardJobData({ deadline: 1e300 })).toEqual({ deadline: 1e300 });
     expect(boardJobData(undefined)).toBeUndefined();
   });
 });

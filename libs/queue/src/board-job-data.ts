@@ -19,13 +19,24 @@ const SHOWN = new Set([
   'event',
 ]);
 
-/** A job's payload as Bull Board shows it: the fields above, and of every other only its size. */
+/**
+ * A job's payload as Bull Board shows it: the fields above (a deadline as its UTC time, as the API gives it, not
+ * as epoch milliseconds), and of every other only its size.
+ */
 export function boardJobData(data: unknown): unknown {
   if (data === null || data === undefined) return data;
   if (typeof data !== 'object' || Array.isArray(data)) return notShown(data);
   return Object.fromEntries(
-    Object.entries(data).map(([key, value]) => [key, SHOWN.has(key) ? value : notShown(value)]),
+    Object.entries(data).map(([key, value]) => [key, SHOWN.has(key) ? shown(key, value) : notShown(value)]),
   );
+}
+
+function shown(key: string, value: unknown): unknown {
+  if (key === 'deadline' && typeof value === 'number' && Number.isFinite(value)) {
+    const at = new Date(value);
+    if (!Number.isNaN(at.getTime())) return at.toISOString();
+  }
+  return value;
 }
 
 function notShown(value: unknown): string {
