@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { WorkItem } from '#libs/domain';
 import { ProviderError, isRefusal, type TokenUsage } from '#libs/providers';
@@ -12,7 +13,7 @@ import { fromOf, LOCK_LOST, spentOf, STOPPING, stoppedFor, type RunningItem } fr
 import { itemLogFields } from './item-log-fields.js';
 
 export interface ItemEndingsDeps {
-  store: Pick<ItemStore, 'transition' | 'item'>;
+  store: Pick<ItemStore, 'transition' | 'item' | 'chargeLate'>;
   rerouter: Pick<ItemRerouter, 'propose' | 'apply' | 'reroute' | 'deadEnd' | 'enqueueCurrent'>;
 }
 
@@ -98,18 +99,35 @@ export class ItemEndings {
 
   /**
    * Its worker lost the job's lock: the stalled check may have given the job to another worker, which runs the item
-   * now. Queuing the item again, or failing it, would undo that run's start; so nothing is written, and the job is
-   * left to BullMQ. What this run's finished calls used is in the log line, not in the item (the rerun charges its
-   * own calls).
+   * now. Queuing the item again, or failing it, would undo that run's start; so its status is left alone, and the
+   * job to BullMQ. What this run's finished calls used is charged to the item all the same, as a provider batch line
+   * it had left is (BatchStore.chargeLate): the provider billed them. Still open, the item carries it into its
+   * final usage; finished already, it and its batch add it at once. Once per run (its own line).
    */
-  abandoned(run: RunningItem): ItemOutcome {
+  async abandoned(run: RunningItem): Promise<ItemOutcome> {
     const spent = spentOf(run);
+    const { batchId, index } = run.job.data;
+    let charged: string = 'nothing to charge';
+    if (spent) {
+      try {
+        charged = await this.deps.store.chargeLate({
+          batchId,
+          index,
+          line: `lost:${run.job.id}:${randomUUID()}`,
+          spent,
+        });
+      } catch (err) {
+        // The run stays abandoned whatever happened here: its job is another worker's now.
+        charged = `not charged: ${String(err)}`;
+      }
+    }
     this.log.warn({
       msg: "item run abandoned: its worker lost the job's lock, so another worker may be running it",
       ...itemLogFields(run.job.data),
       provider: run.on.provider.name,
       calls: run.tally.calls,
       ...spent,
+      charged,
     });
     return { kind: 'abandoned' };
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { ItemReroute, ItemTransition, ItemUpdate } from '#libs/batches';
+import type { ItemReroute, ItemTransition, ItemUpdate, LateCharge } from '#libs/batches';
 import type { DocumentTask, ItemRoute, ItemStatus, ItemView, WorkItem } from '#libs/domain';
 import { ProviderError, type CompletionRequest, type CompletionResult, type InferenceProvider } from '#libs/providers';
 import {
@@ -136,6 +136,18 @@ class InMemoryItemStore implements ItemStore {
   async releaseBudget(_b: string, usd: number): Promise<void> {
     this.releases.push(usd);
     this.reservedUsd -= usd;
+  }
+
+  /** As LATE_CHARGE_LUA: once per line; an open item carries it, a finished one adds it. */
+  readonly lateCharges: LateCharge[] = [];
+  async chargeLate(charge: LateCharge): Promise<'charged' | 'carried' | 'charged-before' | 'missing'> {
+    const view = this.views.get(charge.index);
+    if (!view) return 'missing';
+    if (this.lateCharges.some((c) => c.line === charge.line)) return 'charged-before';
+    this.lateCharges.push(charge);
+    if (['queued', 'running'].includes(view.status)) return 'carried';
+    view.costUsd = (view.costUsd ?? 0) + charge.spent.costUsd;
+    return 'charged';
   }
 
   async isCancelRequested(): Promise<boolean> {
@@ -447,6 +459,45 @@ describe('ItemProcessor', () => {
     expect(store.reservedUsd).toBeCloseTo(0, 9);
     // BullMQ is not asked to move the job (JobQueue: LockLost, a WaitingError to BullMQ).
     expect(seenByBullMq(outcome)).toBeInstanceOf(LockLost);
+    // No call of this run had answered: nothing to charge.
+    expect(store.lateCharges).toEqual([]);
+  });
+
+  it('charges the calls an abandoned run had finished to its item, once: the provider billed them', async () => {
+    // A document four times a small context: two part calls answer, the third is running when the lock is lost.
+    const long: WorkItem = { ...item, input: 'The committee went through the plan line by line. '.repeat(150) };
+    const route = { target: 'local' as const, provider: 'tiny', model: 'm' };
+    const store = new InMemoryItemStore(10, route);
+    const { processor } = processorWith(store);
+    const { hanging, callSent } = hangingCall();
+    let sent = 0;
+    const stop = new AbortController();
+    const running = processor.run(
+      job({ data: long }),
+      {
+        target: 'local',
+        provider: {
+          ...provider('tiny', async (req) => (++sent <= 2 ? answer('part') : hanging(req))),
+          contextTokens: 1000,
+        },
+        price: PRICE,
+      },
+      stop.signal,
+    );
+    await callSent;
+    stop.abort(new Error(LOCK_LOST));
+    expect(await running).toEqual({ kind: 'abandoned' });
+    // Its status is the other worker's: still running, carrying what this run's two answered calls used.
+    expect(store.views.get(0)!.status).toBe('running');
+    expect(store.lateCharges).toEqual([
+      {
+        batchId: long.batchId,
+        index: long.index,
+        line: expect.stringMatching(/^lost:/),
+        spent: { inputTokens: 80, outputTokens: 20, costUsd: expect.any(Number) },
+      },
+    ]);
+    expect(store.lateCharges[0].spent.costUsd).toBeCloseTo(100 * 0.001, 12);
   });
 
   it('keeps the answers of a preempted run with its job: the rerun sends only the calls that had not answered', async () => {

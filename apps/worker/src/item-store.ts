@@ -7,5 +7,13 @@ import type { BatchStore } from '#libs/batches';
  */
 export type ItemStore = Pick<
   BatchStore,
-  'transitionOn' | 'transition' | 'reroute' | 'task' | 'item' | 'reserveBudget' | 'releaseBudget' | 'isCancelRequested'
+  | 'transitionOn'
+  | 'transition'
+  | 'reroute'
+  | 'task'
+  | 'item'
+  | 'reserveBudget'
+  | 'releaseBudget'
+  | 'isCancelRequested'
+  | 'chargeLate'
 >;
