@@ -63,6 +63,13 @@ describe('results retention (RESULT_TTL)', () => {
     expect(await ownKeys()).toEqual([]);
     const { json: listed } = await sys.client.withKey(KEY).request('GET', '/v1/batches?limit=100');
     expect(JSON.stringify(listed)).not.toContain(id);
+    // Its item jobs, which carry the items' text, go too (their queue keeps finished jobs no longer than
+    // RESULT_TTL), although no later job of that queue finishes, which is when BullMQ itself would trim them.
+    const jobKeys = () => redis.keys(`*inference-cloud.frontier:${id}*`);
+    const jobsUntil = Date.now() + 10_000;
+    while ((await jobKeys()).length > 0 && Date.now() < jobsUntil) await sleep(250);
+    expect(await jobKeys()).toEqual([]);
+    expect(await redis.keys(`*${id}*`)).toEqual([]);
   });
 
   it('keeps a batch that has not finished, past the TTL since it was created and several sweeps later', async () => {

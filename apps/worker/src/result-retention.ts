@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { BatchRetention, RetentionPass } from '#libs/batches';
-import { JobName, RETENTION_QUEUE, type ConsumerHandle, type QueueLayer } from '#libs/queue';
+import { JobName, RETENTION_QUEUE, type ConsumerHandle, type QueueLayer, type QueueRef } from '#libs/queue';
 
 const SCHEDULER_ID = 'result-retention';
 
@@ -8,12 +8,16 @@ export interface ResultRetentionSettings {
   /** RESULT_TTL in ms; null keeps every batch. */
   resultTtlMs: number | null;
   sweepIntervalMs: number;
+  /** Every queue of the deployment: their finished jobs past what their kind keeps go with each sweep. */
+  queues: readonly QueueRef[];
 }
 
 /**
  * Runs the results retention (issue 17 §2) as a Job Scheduler on its maintenance queue: each slot runs once,
- * on whichever worker takes it, and deletes what finished more than RESULT_TTL ago. With RESULT_TTL=off the
- * scheduler is removed, so a worker started with retention off stops the sweeps an earlier one set up.
+ * on whichever worker takes it, and deletes what finished more than RESULT_TTL ago: the batches, and the finished
+ * jobs past what their queue keeps (an item job holds its item's text; BullMQ trims them only when a later job of
+ * the queue finishes). With RESULT_TTL=off the scheduler is removed, so a worker started with retention off stops
+ * the sweeps an earlier one set up.
  */
 export class ResultRetention {
   private readonly log = new Logger('retention');
@@ -48,10 +52,13 @@ export class ResultRetention {
     await this.consumer?.close(timeoutMs);
   }
 
-  async sweep(ttlMs: number): Promise<RetentionPass> {
+  async sweep(ttlMs: number): Promise<RetentionPass & { finishedJobs: number }> {
     const pass = await this.retention.trim(ttlMs);
     if (pass.trimmed + pass.stale + pass.openaiBatches > 0)
       this.log.log({ msg: 'finished batches past RESULT_TTL deleted', ttlMs, ...pass });
-    return pass;
+    let finishedJobs = 0;
+    for (const queue of this.settings.queues) finishedJobs += await this.jobs.trimFinished(queue);
+    if (finishedJobs > 0) this.log.log({ msg: 'finished jobs past what their queues keep deleted', finishedJobs });
+    return { ...pass, finishedJobs };
   }
 }

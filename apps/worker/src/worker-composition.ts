@@ -17,7 +17,7 @@ import type { TokenRateLimiter } from '#libs/pools';
 import type { ApiKeySource } from '#libs/providers';
 import { CloudProvider } from '#libs/providers';
 import { ProviderBatchApi } from '#libs/providers';
-import { queueRefFor, type QueueLayer } from '#libs/queue';
+import { configuredQueues, queueRefFor, type QueueLayer } from '#libs/queue';
 import type { RouteTarget, RoutingPolicy } from '#libs/routing';
 import type { ScheduleService } from '#libs/schedules';
 import { BranchOutputWriter } from './branch-output-writer.js';
@@ -146,7 +146,10 @@ export function composeWorker(s: WorkerServices): WorkerParts {
       sender: s.callbacks.sender,
       audit: s.audit,
     }),
-    resultRetention: new ResultRetention(jobs, store.retention, config.retention),
+    resultRetention: new ResultRetention(jobs, store.retention, {
+      ...config.retention,
+      queues: configuredQueues(config),
+    }),
     openLocalPool: (model, llama) =>
       LocalModelPool.open(model, config.engine, llama, { jobs, registry, processor, heartbeatMs, grace: config.pools }),
     cloudPool: (cloud, apiKey) => {

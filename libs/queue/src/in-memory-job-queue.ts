@@ -201,6 +201,11 @@ export class InMemoryJobQueue implements QueueLayer {
     return (await this.waiting(queue, limit)).map((j) => j.id);
   }
 
+  /** Retention is not modelled here (finished jobs are kept for tests to read): nothing is ever due. */
+  async trimFinished(): Promise<number> {
+    return 0;
+  }
+
   async running(queue: QueueRef, limit: number): Promise<Array<{ id: string; startedAt: number }>> {
     const name = this.queueOf(queue);
     return [...this.jobsById.values()]

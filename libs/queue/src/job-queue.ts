@@ -207,6 +207,15 @@ export class JobQueue implements QueueLayer {
     return this.queue(queue).getRanges(['prioritized', 'waiting'], 0, limit - 1, true);
   }
 
+  /** BullMQ's clean on the finished sets, by finishedOn: one script call per state when nothing is due. */
+  async trimFinished(queue: QueueRef, limit = 1000): Promise<number> {
+    const s = QUEUE_SETTINGS[queue.kind](this.tuning);
+    const q = this.queue(queue);
+    const completed = await q.clean(s.removeOnComplete.age * 1000, limit, 'completed');
+    const failed = await q.clean(s.removeOnFail.age * 1000, limit, 'failed');
+    return completed.length + failed.length;
+  }
+
   /** The ids in one script call, then each running job's processedOn: as many reads as the pool's concurrency. */
   async running(queue: QueueRef, limit: number): Promise<Array<{ id: string; startedAt: number }>> {
     const q = this.queue(queue);

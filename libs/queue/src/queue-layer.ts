@@ -106,6 +106,13 @@ export interface QueueLayer {
   /** The jobs a worker is running now: their ids and when each started (one read per running job). */
   running(queue: QueueRef, limit: number): Promise<Array<{ id: string; startedAt: number }>>;
   /**
+   * Deletes the queue's finished jobs older than its kind keeps them (QUEUE_SETTINGS' removeOnComplete and
+   * removeOnFail ages, which RESULT_TTL caps), at most `limit` per state; returns how many went. BullMQ applies
+   * those ages only when another job of the queue finishes, so the last jobs before a queue goes quiet (an item
+   * job holds its item's text) would stay for good without this.
+   */
+  trimFinished(queue: QueueRef, limit?: number): Promise<number>;
+  /**
    * The payloads of these jobs, in order; null for a job that is gone. A payload is written once, when its
    * job is added (nothing here updates one), so a reader may keep it for as long as the id stays listed.
    */
