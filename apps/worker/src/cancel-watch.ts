@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { ItemStore } from './item-store.js';
 
 /** How often a batch with calls running here checks whether it was cancelled. */
@@ -34,6 +35,9 @@ export class CancelWatches {
     let watch = this.batches.get(batchId);
     if (!watch) {
       const controller = new AbortController();
+      // Every call of the batch running here listens on it, as on a provider's stop signal (linked-signal.ts): as many
+      // listeners as calls in flight is not a leak, and Node's warning past 10 would say it is.
+      setMaxListeners(0, controller.signal);
       const timer = setInterval(() => {
         this.store
           .isCancelRequested(batchId)
