@@ -1,11 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { loadConfig } from '#libs/config';
-import { poolGraceMs } from '#libs/pools';
 import { RoutingPolicy, escalationSweep } from '#libs/routing';
 import type { Resources, SimItem } from './resources.js';
 import { allLocal, switchyard, type Router } from './routers.js';
 import { FRONTIER_BATCH, SCENARIOS } from './scenarios.js';
-import { PRODUCTION, graceFor, simulate } from './simulator.js';
+import { PRODUCTION, simulate } from './simulator.js';
 import { generateWorkload } from './workload.js';
 
 const SECOND = 1000;
@@ -73,7 +72,7 @@ const watched =
   (view, clouds, waiting, down) => [...escalationSweep(policy, view, clouds, waiting, down)];
 
 describe('PRODUCTION', () => {
-  it('is the system a worker runs with no settings: the sweep, circuit, attempts, preemption and pool grace', () => {
+  it('is the system a worker runs with no settings: the sweep, circuit, attempts, preemption, load estimate and grace', () => {
     const config = loadConfig({});
     expect(PRODUCTION.watchdogIntervalMs).toBe(config.escalationIntervalMs);
     expect(PRODUCTION.circuit).toEqual({
@@ -85,7 +84,8 @@ describe('PRODUCTION', () => {
     expect(PRODUCTION.backoffMs).toBe(config.queue.backoffMs);
     expect(PRODUCTION.preemptSlackMs).toBe(config.engine.preemption.slackMs);
     expect(PRODUCTION.loadEstimateMs).toBe(config.pools.loadEstimateMs);
-    for (const loadMs of [0, 5_000, 45_000, 120_000]) expect(graceFor(loadMs)).toBe(poolGraceMs(config.pools, loadMs));
+    // The pool grace: the simulator derives it with libs/pools poolGraceMs, POOL_GRACE_MS unset as here.
+    expect(config.pools.graceMs).toBeNull();
   });
 });
 

@@ -10,6 +10,7 @@ import {
   type RoutingState,
 } from '#libs/routing';
 import type { Sensitivity } from '#libs/domain';
+import { poolGraceMs } from '#libs/pools';
 import {
   DEFAULT_ESCALATION_INTERVAL_MS,
   DEFAULT_PREEMPT_SLACK_MS,
@@ -94,9 +95,6 @@ export const PRODUCTION: SystemConfig = {
   preemptSlackMs: DEFAULT_PREEMPT_SLACK_MS,
   deferLateWork: true,
 };
-
-/** libs/pools poolGraceMs with POOL_GRACE_MS unset. */
-export const graceFor = (loadMs: number) => Math.max(30_000, 3 * loadMs);
 
 /**
  * How long a job refused by its circuit takes to be rerouted and picked up elsewhere. Two half-open
@@ -317,7 +315,9 @@ class LocalPool extends Provider {
     const cycle = d.crashLoop?.cycleMs;
     const loadStart = cycle ? d.fromMs + Math.floor((now - d.fromMs) / cycle) * cycle : d.fromMs;
     const readyAt = loadStart + loadMs;
-    if (now > readyAt + graceFor(loadMs)) return { available: false };
+    // POOL_GRACE_MS unset: the grace is derived from the load time, as the directory derives it.
+    const grace = poolGraceMs({ graceMs: null, loadEstimateMs: this.sim.config.loadEstimateMs }, loadMs);
+    if (now > readyAt + grace) return { available: false };
     return { available: true, coming: { status: 'loading', readyAt } };
   }
 
