@@ -410,4 +410,39 @@ describe('the OpenAI-compatible batch API', () => {
     expect(after).toContain(made[0]);
     await expect(client.files.list({ order: 'sideways' as 'asc' })).rejects.toBeInstanceOf(BadRequestError);
   });
+
+  it("cleans up as the SDK's loop does: every file deleted as it is listed, the paging going on from a deleted cursor", async () => {
+    for (const name of ['p', 'q', 'r', 's', 't']) await upload([line(name, ask(name))]);
+    const listed: string[] = [];
+    for await (const f of client.files.list({ limit: 2 })) {
+      listed.push(f.id);
+      await client.files.delete(f.id);
+    }
+    expect(listed.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(listed).size).toBe(listed.length);
+    expect((await client.files.list()).data).toEqual([]);
+  });
+
+  it('keeps an upload as it was sent: a UTF-8 file name, and bytes that are not UTF-8, which a batch refuses by line', async () => {
+    const bytes = Buffer.concat([
+      Buffer.from(`${line('utf8', ask('café'))}\n`, 'utf8'),
+      Buffer.from(`${line('latin1', ask('café'))}\n`, 'latin1'),
+    ]);
+    const file = await client.files.create({ file: await toFile(bytes, 'données-été.jsonl'), purpose: 'batch' });
+    expect(file).toMatchObject({ filename: 'données-été.jsonl', bytes: bytes.length });
+    expect((await client.files.retrieve(file.id)).filename).toBe('données-été.jsonl');
+    expect(Buffer.from(await (await client.files.content(file.id)).arrayBuffer()).equals(bytes)).toBe(true);
+    sys.double.reset();
+    sys.double.setResponder(() => 'ok');
+    const done = await settled((await create(file.id)).id);
+    expect(done.request_counts).toEqual({ total: 2, completed: 1, failed: 1 });
+    expect((await jsonl(done.error_file_id!))[0]).toMatchObject({
+      custom_id: null,
+      error: { code: 'invalid_json', line: 2, message: 'line 2: line is not valid UTF-8 (JSON text is UTF-8)' },
+    });
+    // What left for the provider is the one line as written, é and all; nothing with a replacement character.
+    const calls = sys.double.requests.filter((r) => r.path.startsWith('/v1/chat/completions'));
+    expect(calls.map((r) => JSON.stringify(r.body))).toEqual([expect.stringContaining('café')]);
+    expect(JSON.stringify(calls.map((r) => r.body))).not.toContain('\uFFFD');
+  });
 });

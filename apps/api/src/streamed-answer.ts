@@ -5,7 +5,10 @@ import type { Response } from 'express';
  * `chunks` (each a Redis page behind it) once the client has gone: a write to a closed socket returns false and
  * 'drain' never comes, so a loop waiting only for it held its reader, and the batch's pages, for ever.
  */
-export async function streamAnswer(res: Response, chunks: AsyncIterable<string> | Iterable<string>): Promise<void> {
+export async function streamAnswer(
+  res: Response,
+  chunks: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>,
+): Promise<void> {
   for await (const chunk of chunks) {
     if (res.writableEnded || res.destroyed) return;
     if (!res.write(chunk)) await drainedOrClosed(res);

@@ -23,8 +23,13 @@ export const openAIBatchesProvider: Provider = {
 
 /**
  * Multipart uploads held in memory up to OPENAI_FILE_MAX_BYTES (multer stops reading past it: a 413), one
- * file a request. Only the files controller reads multipart bodies.
+ * file a request. Only the files controller reads multipart bodies. A file name comes back as it was sent: the
+ * SDKs write it as UTF-8 bytes in the part's header without naming a charset, which multer would read as latin1
+ * (`données.jsonl` became `donnÃ©es.jsonl`).
  */
 export function openAIUploads(config: AppConfig) {
-  return MulterModule.register({ limits: { fileSize: config.openai.maxFileBytes, files: 1, fields: 8 } });
+  return MulterModule.register({
+    limits: { fileSize: config.openai.maxFileBytes, files: 1, fields: 8 },
+    defParamCharset: 'utf8',
+  });
 }

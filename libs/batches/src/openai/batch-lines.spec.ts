@@ -45,6 +45,51 @@ describe('the lines of an OpenAI batch input file', () => {
     });
   });
 
+  it('reads the bytes of a file as UTF-8, and refuses a line that is not, never running it with its bytes replaced', () => {
+    const utf8 = (text: string) => Buffer.from(text, 'utf8');
+    const cafe = { ...body, messages: [{ role: 'user', content: 'café' }] };
+    // The same file as bytes reads as the same file as text: a byte-order mark first, CRLF ends, non-ASCII text.
+    const text = `\uFEFF${line('a', cafe)}\r\n${line('b', body)}\r\n`;
+    expect(parseBatchLines(utf8(text), limits)).toEqual(parseBatchLines(text, limits));
+    expect(parseBatchLines(utf8(text), limits)).toMatchObject({
+      ok: true,
+      lines: { items: [{ id: 'a', body: cafe }, { id: 'b' }] },
+    });
+    // Line 2 written in latin1 (é as the lone byte 0xE9): that line is refused as not JSON text, the others run.
+    const latin1 = Buffer.concat([
+      utf8(`\uFEFF${line('a', body)}\n`),
+      Buffer.from(`${line('b', cafe)}\n`, 'latin1'),
+      utf8(`\n${line('c', cafe)}\n`),
+    ]);
+    const check = parseBatchLines(latin1, limits);
+    expect(check).toEqual({
+      ok: true,
+      lines: {
+        items: [
+          { id: 'a', body },
+          { id: 'c', body: cafe },
+        ],
+        lines: [1, 4],
+        errors: [
+          {
+            line: 2,
+            customId: null,
+            code: 'invalid_json',
+            message: 'line is not valid UTF-8 (JSON text is UTF-8)',
+            param: null,
+          },
+        ],
+        total: 3,
+      },
+    });
+    // A mark anywhere but the start of the file stays the line's own content, as in text.
+    expect(
+      parseBatchLines(Buffer.concat([latin1, utf8(`\uFEFF${line('d', body)}`)]), { ...limits, maxLines: 5 }),
+    ).toMatchObject({
+      lines: { errors: [{ line: 2 }, { line: 5, code: 'invalid_json' }] },
+    });
+  });
+
   it('reads a field set to null, or n at its default of 1, as left out, as OpenAI does', () => {
     const nulls = { ...body, temperature: null, max_tokens: null, seed: null, stop: null, n: 1, logprobs: null };
     const check = parseBatchLines(line('a', nulls), limits);

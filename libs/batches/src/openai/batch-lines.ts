@@ -52,13 +52,13 @@ export function batchLineSchema(limits: Pick<LineLimits, 'maxOutputTokens'>) {
  * chat-completions request): the valid ones become items, each invalid one an error naming its line and
  * field. A file that is not JSONL at all, or holds more lines than a batch may, is refused whole.
  */
-export function parseBatchLines(content: string, limits: LineLimits): LinesCheck {
+export function parseBatchLines(content: string | Uint8Array, limits: LineLimits): LinesCheck {
   const line = batchLineSchema(limits);
   // A byte-order mark, as Windows editors and spreadsheet exports write at the start of a UTF-8 file, is not part
   // of the first line (a UTF-8 decoder drops it; Buffer's does not). CRLF line ends parse as they are: JSON.parse
-  // takes the \r for whitespace.
-  const raw = content.replace(/^\uFEFF/, '').split('\n');
-  const nonBlank = raw.filter((l) => l.trim() !== '').length;
+  // takes the \r for whitespace. A line that is not UTF-8 (null here) is refused, never run with its bytes replaced.
+  const raw = typeof content === 'string' ? content.replace(/^\uFEFF/, '').split('\n') : utf8Lines(content);
+  const nonBlank = raw.filter((l) => l === null || l.trim() !== '').length;
   if (nonBlank === 0) return { ok: false, message: 'the input file holds no request' };
   if (nonBlank > limits.maxLines)
     return {
@@ -68,11 +68,12 @@ export function parseBatchLines(content: string, limits: LineLimits): LinesCheck
   const parsed: ParsedLines = { items: [], lines: [], errors: [], total: 0 };
   const seen = new Set<string>();
   raw.forEach((text, i) => {
-    if (text.trim() === '') return;
+    if (text !== null && text.trim() === '') return;
     parsed.total += 1;
     const at = i + 1;
     const fail = (customId: string | null, message: string, param: string | null, code = 'invalid_request') =>
       parsed.errors.push({ line: at, customId, code, message, param });
+    if (text === null) return fail(null, 'line is not valid UTF-8 (JSON text is UTF-8)', null, 'invalid_json');
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes > limits.maxLineBytes)
       return fail(null, `line is ${bytes} bytes; a request holds at most ${limits.maxLineBytes}`, null, 'too_large');
@@ -100,4 +101,34 @@ export function parseBatchLines(content: string, limits: LineLimits): LinesCheck
 function customIdOf(json: unknown): string | null {
   const id = (json as { custom_id?: unknown } | null)?.custom_id;
   return typeof id === 'string' ? id : null;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The file's lines as text, a line that is not UTF-8 as null (a lenient decoder would put U+FFFD in its place and
+ * run a prompt the client never wrote). The whole file is decoded at once where it can be, as nearly every one is.
+ * A byte-order mark is dropped at the start of the file only, as for a string.
+ */
+function utf8Lines(bytes: Uint8Array): Array<string | null> {
+  try {
+    return strictUtf8
+      .decode(bytes)
+      .replace(/^\uFEFF/, '')
+      .split('\n');
+  } catch {
+    const lines: Array<string | null> = [];
+    for (let start = 0; start <= bytes.length;) {
+      const nl = bytes.indexOf(0x0a, start);
+      const end = nl === -1 ? bytes.length : nl;
+      try {
+        const text = strictUtf8.decode(bytes.subarray(start, end));
+        lines.push(start === 0 ? text.replace(/^\uFEFF/, '') : text);
+      } catch {
+        lines.push(null);
+      }
+      start = end + 1;
+    }
+    return lines;
+  }
 }

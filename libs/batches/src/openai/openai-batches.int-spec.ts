@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ChatItemInput } from '#libs/domain';
+import { BatchKeys } from '../batch-keys.js';
 import { BatchStore } from '../batch-store.js';
 import type { LineError } from './batch-lines.js';
 import { OpenAIBatches } from './openai-batches.js';
@@ -90,7 +91,7 @@ describe('OpenAIBatches: invalid lines beside the record (real Redis)', () => {
   async function errorLines(batchId: string): Promise<Array<{ custom_id: string | null; error: { line: number } }>> {
     const content = await batches.fileContent(errorFileId(batchId), undefined);
     const text: string[] = [];
-    for await (const chunk of content!) text.push(chunk);
+    for await (const chunk of content!) text.push(chunk.toString());
     return text
       .join('')
       .trimEnd()
@@ -268,5 +269,70 @@ describe('OpenAIBatches: lists read on past what expired (real Redis)', () => {
     }
     expect(listed).toEqual([ids[6], ids[1], ids[0]]);
     expect(empty).toBe(0);
+  });
+
+  it('files: a client deleting each page as it goes pages on from the deleted cursor, both orders', async () => {
+    for (const order of ['asc', 'desc'] as const) {
+      const tenant = `del-${order}`;
+      const ids: string[] = [];
+      // Two pairs uploaded in the same millisecond: ties in score are ordered by id on both sides of the cursor.
+      for (const at of [2_000_000, 2_000_000, 2_000_001, 2_000_002, 2_000_002, 2_000_003, 2_000_004]) {
+        const f = await batches.uploadFile(
+          { filename: 'f.jsonl', purpose: 'batch', content: Buffer.from(valid('x')) },
+          tenant,
+          at,
+        );
+        ids.push(f.id);
+      }
+      const inOrder = await redis.zrange(keys.filesIndex(tenant), 0, -1);
+      const listed: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await batches.listFiles(tenant, { after, limit: 2, order });
+        listed.push(...page.data.map((f) => f.id));
+        // The OpenAI SDK's clean-up loop: every file of the page deleted before the next page is asked for.
+        for (const f of page.data) expect(await batches.deleteFile(f.id, tenant)).toMatchObject({ deleted: true });
+        if (!page.has_more) break;
+        after = page.last_id!;
+      }
+      expect(listed).toEqual(order === 'asc' ? inOrder : [...inOrder].reverse());
+      expect(await redis.zcard(keys.filesIndex(tenant))).toBe(0);
+    }
+    await expect(batches.listFiles('del-asc', { after: 'file-never', limit: 2, order: 'asc' })).rejects.toThrow(
+      /after names no file/,
+    );
+  });
+
+  it('batches: one the retention removes, on the page or as the cursor, neither skips a batch nor stops the paging', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const file = await batches.uploadFile(
+        { filename: 'in.jsonl', purpose: 'batch', content: Buffer.from(valid(`r${i}`)) },
+        'ret',
+      );
+      const b = await batches.createBatch(
+        { input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' },
+        'ret',
+        3_000_000 + i,
+      );
+      ids.push(b.id);
+    }
+    const newestFirst = [...ids].reverse();
+    // What the results retention does to a Switchyard batch: the OpenAI batch over it reads as gone and is forgotten.
+    const dropNative = async (id: string) => {
+      const rec = JSON.parse((await redis.get(keys.batch(id)))!) as OpenAIBatchRecord;
+      await redis.del(new BatchKeys(prefix).batch(rec.nativeId!));
+    };
+    await dropNative(newestFirst[1]); // on the first page
+    const listed: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await batches.listBatches('ret', after, 2);
+      listed.push(...page.data.map((b) => b.id));
+      if (!page.has_more) break;
+      after = page.last_id!;
+      await dropNative(after); // the cursor itself, before the next page is asked for
+    }
+    expect(listed).toEqual(newestFirst.filter((id) => id !== newestFirst[1]));
   });
 });

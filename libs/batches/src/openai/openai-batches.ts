@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { canHashTag, type RedisClient } from '#libs/redis';
 import { OpenAIKeys } from './openai-keys.js';
+import { pageStart, rememberPlace } from './list-cursor.js';
 import { forgetOpenAIBatch } from './openai-retention.js';
 import {
   SENSITIVITY_LEVELS,
@@ -165,12 +166,12 @@ export class OpenAIBatches {
     const empty = { object: 'list' as const, data: [], first_id: null, last_id: null, has_more: false };
     if (opts.purpose !== undefined && opts.purpose !== 'batch') return empty;
     const index = this.keys.filesIndex(tenant);
-    const rank = (id: string) => (opts.order === 'desc' ? this.redis.zrevrank(index, id) : this.redis.zrank(index, id));
     let from = 0;
     if (opts.after !== undefined) {
-      const at = await rank(opts.after);
+      // A file deleted since the client read its page (the SDKs' delete-as-you-go loop) still marks the place.
+      const at = await pageStart(this.redis, this.keys, index, opts.after, opts.order);
       if (at === null) throw new OpenAIRequestError(400, `after names no file: ${opts.after}`, 'after');
-      from = at + 1;
+      from = at;
     }
     const data: OpenAIFile[] = [];
     let more: boolean;
@@ -178,18 +179,21 @@ export class OpenAIBatches {
     // end (the SDKs stop paging at an empty page, and would never reach the files after it).
     do {
       const want = opts.limit - data.length;
-      const ids =
+      const scored =
         opts.order === 'desc'
-          ? await this.redis.zrevrange(index, from, from + want)
-          : await this.redis.zrange(index, from, from + want);
+          ? await this.redis.zrevrange(index, from, from + want, 'WITHSCORES')
+          : await this.redis.zrange(index, from, from + want, 'WITHSCORES');
+      const ids = scored.filter((_, i) => i % 2 === 0);
       const page = ids.slice(0, want);
-      const gone: string[] = [];
+      const gone: number[] = [];
       // Read together (one pipelined burst on the connection), not one round trip per file: a page may hold 10,000.
       const records = await Promise.all(page.map((id) => this.uploaded(id, tenant)));
-      records.forEach(([record], i) => (record ? data.push(fileObject(record)) : gone.push(page[i])));
+      records.forEach(([record], i) => (record ? data.push(fileObject(record)) : gone.push(i)));
       if (gone.length > 0) {
-        const prune = this.redis.multi().zrem(this.keys.filesIndex(), ...gone);
-        if (tenant) prune.zrem(index, ...gone);
+        const ids = gone.map((i) => page[i]);
+        const prune = this.redis.multi().zrem(this.keys.filesIndex(), ...ids);
+        if (tenant) prune.zrem(index, ...ids);
+        for (const i of gone) rememberPlace(prune, this.keys, page[i], scored[2 * i + 1]);
         await prune.exec();
       }
       more = ids.length > want;
@@ -225,7 +229,10 @@ export class OpenAIBatches {
   }
 
   /** The file's JSONL: an upload as stored, a generated file line by line from the batch's items. */
-  async fileContent(id: string, tenant: string | undefined): Promise<AsyncIterable<string> | Iterable<string> | null> {
+  async fileContent(
+    id: string,
+    tenant: string | undefined,
+  ): Promise<AsyncIterable<string> | Iterable<string | Buffer> | null> {
     const generated = generatedFile(id);
     if (generated) {
       if (!(await this.finishedBatchOf(id, tenant))) return null;
@@ -234,8 +241,8 @@ export class OpenAIBatches {
     }
     const [record, content] = await this.uploaded(id, tenant, true);
     if (!record) return null;
-    // One chunk: an upload is held whole (bounded by OPENAI_FILE_MAX_BYTES).
-    return [content ?? ''];
+    // One chunk, byte for byte as uploaded: an upload is held whole (bounded by OPENAI_FILE_MAX_BYTES).
+    return [content ?? Buffer.alloc(0)];
   }
 
   /** The batch whose output or error file `id` names, once that file exists (the batch finished) and the caller may see it. */
@@ -275,9 +282,14 @@ export class OpenAIBatches {
     }
     const [record] = await this.uploaded(id, tenant);
     if (!record) return null;
-    await this.redis.del(this.keys.file(id));
+    const [, score] = await Promise.all([
+      this.redis.del(this.keys.file(id)),
+      this.redis.zscore(this.keys.filesIndex(), id),
+    ]);
     const unindex = this.redis.multi().zrem(this.keys.filesIndex(), id);
     if (record.tenant) unindex.zrem(this.keys.filesIndex(record.tenant), id);
+    // A client deleting as it pages names this file as its next `after`.
+    if (score !== null) rememberPlace(unindex, this.keys, id, score);
     await unindex.exec();
     return { id, object: 'file', deleted: true };
   }
@@ -368,7 +380,7 @@ export class OpenAIBatches {
     const metadata = this.metadataOf(b.metadata);
     const [file, content] = await this.uploaded(b.input_file_id, tenant ?? undefined, true);
     if (!file) throw new OpenAIRequestError(404, `No such File object: ${b.input_file_id}`, 'input_file_id');
-    const parsed = parseBatchLines(content ?? '', {
+    const parsed = parseBatchLines(content ?? Buffer.alloc(0), {
       maxLines: this.limits.maxLines,
       maxLineBytes: this.limits.maxLineBytes,
       maxOutputTokens: this.limits.maxOutputTokens,
@@ -452,9 +464,10 @@ export class OpenAIBatches {
     const index = this.keys.batchIndex(tenant);
     let from = 0;
     if (after !== undefined) {
-      const rank = await this.redis.zrevrank(index, after);
-      if (rank === null) throw new OpenAIRequestError(400, `after names no batch: ${after}`, 'after');
-      from = rank + 1;
+      // A batch the retention removed since the client read its page still marks the place.
+      const at = await pageStart(this.redis, this.keys, index, after, 'desc');
+      if (at === null) throw new OpenAIRequestError(400, `after names no batch: ${after}`, 'after');
+      from = at;
     }
     const take = Math.max(1, Math.min(MAX_LIST, limit));
     const data: OpenAIBatch[] = [];
@@ -464,12 +477,25 @@ export class OpenAIBatches {
     do {
       const want = take - data.length;
       // By rank, not by creation time: batches created in the same millisecond are neither skipped nor repeated.
-      const ids = await this.redis.zrevrange(index, from, from + want);
+      const scored = await this.redis.zrevrange(index, from, from + want, 'WITHSCORES');
+      const ids = scored.filter((_, i) => i % 2 === 0);
       // Read together (one pipelined burst on the connection), not one batch's round trips after another's.
       const read = await Promise.all(ids.slice(0, want).map((id) => this.getBatch(id, tenant)));
+      const gone = read.flatMap((batch, i) => (batch === null ? [i] : []));
       data.push(...read.filter((batch): batch is OpenAIBatch => batch !== null));
+      // What read as null left the index (getBatch forgets a batch whose Switchyard batch is gone; an entry with no
+      // record goes here): the next unread batch now sits that much nearer the front.
+      await Promise.all(
+        gone.map((i) =>
+          forgetOpenAIBatch(this.redis, this.keys, {
+            id: ids[i],
+            tenant: tenant ?? null,
+            createdAt: scored[2 * i + 1],
+          }),
+        ),
+      );
       more = ids.length > want;
-      from += want;
+      from += want - gone.length;
     } while (more && data.length < take);
     return {
       object: 'list',
@@ -540,23 +566,18 @@ export class OpenAIBatches {
     id: string,
     tenant: string | undefined,
     withContent = false,
-  ): Promise<[Record<string, string> | null, string | null]> {
-    const fields = [
-      'id',
-      'bytes',
-      'created_at',
-      'filename',
-      'purpose',
-      'expires_at',
-      'tenant',
-      ...(withContent ? ['content'] : []),
-    ];
+  ): Promise<[Record<string, string> | null, Buffer | null]> {
+    const fields = ['id', 'bytes', 'created_at', 'filename', 'purpose', 'expires_at', 'tenant'];
     if (!canHashTag(id)) return [null, null]; // a request's id that no file can have
-    const values = await this.redis.hmget(this.keys.file(id), ...fields);
+    // The content as the bytes uploaded: read as a string, bytes that are not UTF-8 would come back replaced.
+    const [values, content] = await Promise.all([
+      this.redis.hmget(this.keys.file(id), ...fields),
+      withContent ? this.redis.hgetBuffer(this.keys.file(id), 'content') : null,
+    ]);
     if (!values[0]) return [null, null];
     const record = Object.fromEntries(fields.map((f, i) => [f, values[i] ?? ''])) as Record<string, string>;
     if (tenant !== undefined && record.tenant !== tenant) return [null, null];
-    return [record, withContent ? record.content : null];
+    return [record, content];
   }
 
   private async native(rec: OpenAIBatchRecord): Promise<BatchView | null> {

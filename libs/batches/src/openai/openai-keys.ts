@@ -39,6 +39,13 @@ export class OpenAIKeys {
     const all = `${this.global}:oai:files`;
     return tenant ? `${all}:tenant:${tenant}` : all;
   }
+  /**
+   * Where a file or batch removed from its index stood (its score), kept a day: a list's `after` naming it still
+   * finds its place (libs/batches list-cursor).
+   */
+  listPlace(id: string): string {
+    return `${this.global}:oai:listed:${id}`;
+  }
   /** The tenants that have uploaded a file (one entry each): the retention prunes each one's uploads index. */
   uploadTenants(): string {
     return `${this.global}:oai:files:tenants`;

@@ -1,4 +1,5 @@
 import type { RedisClient } from '#libs/redis';
+import { rememberPlace } from './list-cursor.js';
 import type { OpenAIKeys } from './openai-keys.js';
 import type { OpenAIBatchRecord } from './openai-shapes.js';
 
@@ -9,13 +10,15 @@ const PAGE = 200;
 export async function forgetOpenAIBatch(
   redis: RedisClient,
   keys: OpenAIKeys,
-  rec: Pick<OpenAIBatchRecord, 'id' | 'tenant'>,
+  rec: Pick<OpenAIBatchRecord, 'id' | 'tenant'> & { createdAt: number | string },
 ): Promise<void> {
   const multi = redis
     .multi()
     .del(keys.batch(rec.id), keys.lineErrors(rec.id), keys.fileBytes(rec.id))
     .zrem(keys.batchIndex(), rec.id);
   if (rec.tenant) multi.zrem(keys.batchIndex(rec.tenant), rec.id);
+  // A client paging through the list may name this batch as its next `after`.
+  rememberPlace(multi, keys, rec.id, rec.createdAt);
   await multi.exec();
 }
 
@@ -43,14 +46,23 @@ export class OpenAIBatchRetention {
     const cutoff = now - ttlMs;
     let forgotten = 0;
     for (let offset = 0; ;) {
-      const ids = await this.redis.zrangebyscore(this.keys.batchIndex(), '-inf', cutoff, 'LIMIT', offset, PAGE);
+      const scored = await this.redis.zrangebyscore(
+        this.keys.batchIndex(),
+        '-inf',
+        cutoff,
+        'WITHSCORES',
+        'LIMIT',
+        offset,
+        PAGE,
+      );
+      const ids = scored.filter((_, i) => i % 2 === 0);
       let removed = 0;
-      for (const id of ids) {
+      for (const [i, id] of ids.entries()) {
         const raw = await this.redis.get(this.keys.batch(id));
         const rec = raw ? (JSON.parse(raw) as OpenAIBatchRecord) : null;
         if (rec && rec.nativeId !== null && (await this.nativeExists(rec.nativeId))) continue;
         // No record: an index entry left by hand (its tenant's entry cannot be found from here).
-        await forgetOpenAIBatch(this.redis, this.keys, rec ?? { id, tenant: null });
+        await forgetOpenAIBatch(this.redis, this.keys, rec ?? { id, tenant: null, createdAt: scored[2 * i + 1] });
         removed += 1;
         if (rec) forgotten += 1;
       }
@@ -71,11 +83,16 @@ export class OpenAIBatchRetention {
 
   private async trimUploadIndex(index: string, cutoff: number): Promise<void> {
     for (let offset = 0; ;) {
-      const ids = await this.redis.zrangebyscore(index, '-inf', cutoff, 'LIMIT', offset, PAGE);
-      const gone: string[] = [];
+      const scored = await this.redis.zrangebyscore(index, '-inf', cutoff, 'WITHSCORES', 'LIMIT', offset, PAGE);
+      const ids = scored.filter((_, i) => i % 2 === 0);
+      const gone: number[] = [];
       // One key at a time: on a Cluster each upload lives in its own slot.
-      for (const id of ids) if (!(await this.redis.exists(this.keys.file(id)))) gone.push(id);
-      if (gone.length > 0) await this.redis.zrem(index, ...gone);
+      for (const [i, id] of ids.entries()) if (!(await this.redis.exists(this.keys.file(id)))) gone.push(i);
+      if (gone.length > 0) {
+        const prune = this.redis.multi().zrem(index, ...gone.map((i) => ids[i]));
+        for (const i of gone) rememberPlace(prune, this.keys, ids[i], scored[2 * i + 1]);
+        await prune.exec();
+      }
       offset += ids.length - gone.length;
       if (ids.length < PAGE) break;
     }
