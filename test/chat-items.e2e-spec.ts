@@ -126,6 +126,39 @@ describe('chat items, a third job kind', () => {
     expect(sys.double.completionRequests()).toHaveLength(0);
   });
 
+  it('personal data anywhere in the body raises the item: a response_format schema, a stop sequence', async () => {
+    sys.double.reset();
+    const schema = (description: string) => ({
+      type: 'object',
+      properties: { answer: { type: 'string', description } },
+      required: ['answer'],
+      additionalProperties: false,
+    });
+    const item = (id: string, extra: object) => ({
+      id,
+      body: { messages: [{ role: 'user', content: 'Say hi.' }], max_tokens: 4, ...extra },
+    });
+    const format = (description: string) => ({
+      response_format: { type: 'json_schema', json_schema: { name: 'refund', schema: schema(description) } },
+    });
+    const lines = await results({
+      kind: 'chat',
+      sensitivity: 'public',
+      deadline: 'PT5S',
+      items: [
+        item('in-schema', format('the refund for customer card 4111 1111 1111 1111')),
+        item('in-stop', { stop: ['4111 1111 1111 1111'] }),
+      ],
+    });
+    // Raised by what the scan found, not merely sent here by cost or speed (the local model may meet 5 s by now).
+    for (const line of lines)
+      expect(line.route).toMatchObject({
+        target: 'local',
+        reason: expect.stringContaining('personal data (card) raised sensitivity to confidential'),
+      });
+    expect(JSON.stringify(sys.double.completionRequests())).not.toContain('4111');
+  });
+
   it('an unsupported field is a 400 naming the item and the field, never silently dropped', async () => {
     const res = await sys.client.request('POST', '/v1/batches', {
       kind: 'chat',

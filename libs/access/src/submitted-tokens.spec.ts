@@ -59,4 +59,20 @@ describe('tokens a submission counts against its key (issue 13 §3)', () => {
     expect(submittedTokens({ source: { repo: '/srv/app' } })).toBe(0);
     expect(submittedTokens(null)).toBe(0);
   });
+
+  it('counts what a chat item sends besides its messages: a response_format schema and stop sequences', () => {
+    const chat = (extra: Record<string, unknown>) => ({
+      kind: 'chat',
+      items: [{ id: 'c', body: { messages: [{ role: 'user', content: 'Say hi' }], ...extra } }],
+    });
+    const bare = submittedTokens(chat({}));
+    expect(bare).toBe(estimateTokens('Say hi'));
+    // A 65 KB description in the schema is about 16,000 tokens the provider reads, not free.
+    const schema = { type: 'object', properties: { a: { type: 'string', description: 'd'.repeat(65_000) } } };
+    const withSchema = submittedTokens(
+      chat({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } }),
+    );
+    expect(withSchema - bare).toBeGreaterThanOrEqual(65_000 / 4);
+    expect(submittedTokens(chat({ stop: ['s'.repeat(400)] })) - bare).toBeGreaterThanOrEqual(100);
+  });
 });

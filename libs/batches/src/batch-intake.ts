@@ -36,7 +36,7 @@ import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs';
 import { checkOutputBranch } from '#libs/jobs';
 import { DEFAULT_PII_RULES } from '#libs/privacy';
 import { effectiveSensitivity } from '#libs/privacy';
-import { taskTexts } from './task-texts.js';
+import { taskTexts, textsIn } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit';
 import { metrics } from '#libs/metrics';
 import type { RepositoryGate } from '#libs/repositories';
@@ -767,9 +767,10 @@ export function taskOf(s: BatchSubmission): BatchTask {
 }
 
 /**
- * A chat item as a work item: its validated body as the input the worker reads, the text of its messages
- * for PII detection, and a pin to a local model when the body names one (another name is the client's own,
- * OpenAI's for instance, and routing picks the model).
+ * A chat item as a work item: its validated body as the input the worker reads, every string of that body for PII
+ * detection (the body goes to its provider whole: a card number in a response_format schema's description or in a
+ * stop sequence leaves as surely as one in a message), and a pin to a local model when the body names one (another
+ * name is the client's own, OpenAI's for instance, and routing picks the model).
  */
 function chatInput(i: ChatItemInput, batchModel: string | undefined, localModels: readonly string[]) {
   const pinned = i.body.model !== undefined && localModels.includes(i.body.model) ? i.body.model : batchModel;
@@ -778,7 +779,7 @@ function chatInput(i: ChatItemInput, batchModel: string | undefined, localModels
     input: JSON.stringify(i.body),
     path: undefined,
     model: pinned,
-    texts: i.body.messages.flatMap((m) => (m.name ? [m.content, m.name] : [m.content])),
+    texts: textsIn(i.body),
   };
 }
 

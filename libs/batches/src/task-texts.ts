@@ -4,18 +4,26 @@ import type { BatchTask } from '#libs/domain';
  * Every string of a task, keys included: what goes into each item's prompt besides the item itself
  * (instructions, labels, an extract schema's descriptions, titles and enum values, a preset's names).
  * Read generically, so a task field added later is scanned for personal data without anyone remembering
- * to (issue 13 §1: a card number in `task.instructions` went out unscanned). Iterative: the body's depth
- * is bounded, but a walk needs no stack either way.
+ * to (issue 13 §1: a card number in `task.instructions` went out unscanned).
  */
 export function taskTexts(task: BatchTask): string[] {
+  return textsIn(task);
+}
+
+/**
+ * Every string in a value, object keys included. A chat item's body is sent to its provider as it is, so every
+ * string of it is scanned: the messages, and the response_format's schema (names, descriptions, enums) and stop
+ * sequences the provider reads too. Iterative: the body's depth is bounded, but a walk needs no stack either way.
+ */
+export function textsIn(value: unknown): string[] {
   const texts: string[] = [];
-  const stack: unknown[] = [task];
+  const stack: unknown[] = [value];
   while (stack.length > 0) {
-    const value = stack.pop();
-    if (typeof value === 'string') texts.push(value);
-    else if (Array.isArray(value)) stack.push(...value);
-    else if (value !== null && typeof value === 'object') {
-      for (const [key, child] of Object.entries(value)) {
+    const next = stack.pop();
+    if (typeof next === 'string') texts.push(next);
+    else if (Array.isArray(next)) stack.push(...next);
+    else if (next !== null && typeof next === 'object') {
+      for (const [key, child] of Object.entries(next)) {
         texts.push(key);
         stack.push(child);
       }

@@ -55,12 +55,26 @@ export function chatAnswerSchema(body: ChatBody): Record<string, unknown> | unde
   return format?.type === 'json_schema' ? format.json_schema.schema : undefined;
 }
 
-/** Tokens a chat body's messages hold, estimated (~4 characters a token): what a rate limit counts. */
+/**
+ * Tokens a chat body sends, estimated (~4 characters a token): what a rate limit counts. The messages, and what the
+ * provider reads besides them: a response_format's schema (its names and descriptions may be long) and the stop
+ * sequences. Unvalidated bodies count what can be read of them.
+ */
 export function chatBodyTokens(body: unknown): number {
-  const messages = (body as { messages?: unknown } | null)?.messages;
-  if (!Array.isArray(messages)) return 0;
-  return messages.reduce<number>((sum, m) => {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const messages = Array.isArray(b.messages) ? (b.messages as unknown[]) : [];
+  const inMessages = messages.reduce<number>((sum, m) => {
     const content = (m as { content?: unknown } | null)?.content;
-    return sum + estimateTokens(typeof content === 'string' ? content : JSON.stringify(content ?? ''));
+    return sum + estimateTokens(typeof content === 'string' ? content : jsonOf(content ?? ''));
   }, 0);
+  const besides = [b.response_format, b.stop].filter((v) => v !== undefined && v !== null);
+  return inMessages + besides.reduce<number>((sum, v) => sum + estimateTokens(jsonOf(v)), 0);
+}
+
+function jsonOf(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? '';
+  } catch {
+    return '';
+  }
 }
