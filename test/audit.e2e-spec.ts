@@ -149,6 +149,9 @@ describe('audit trail (GET /v1/audit)', () => {
     for (const [query, field] of [
       ['kind=leak', 'kind'],
       ['after=yesterday', 'after'],
+      // Shaped as an id, but past what Redis takes (each part an unsigned 64-bit integer): not a 500.
+      ['after=99999999999999999999-0', 'after'],
+      ['after=1-18446744073709551616', 'after'],
       ['limit=0', 'limit'],
       ['format=xml', 'format'],
     ]) {

@@ -1,7 +1,8 @@
 import { BadRequestException, Controller, Get, Headers, Inject, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { AUDIT_KINDS, type AuditKind } from '#libs/audit';
-import { AuditTrail, STREAM_ID, isAuditKind } from '#libs/audit';
+import { AuditTrail, isAuditKind } from '#libs/audit';
+import { STREAM_ID_PATTERN, isStreamId } from '#libs/redis';
 import { boundedInt } from './query-params.js';
 import { ApiDoc } from './openapi/api-doc.decorator.js';
 import { streamAnswer } from './streamed-answer.js';
@@ -22,7 +23,10 @@ export class AuditController {
     query: {
       batchId: { description: 'One batch', schema: { type: 'string' } },
       kind: { description: 'One kind', schema: { type: 'string', enum: [...AUDIT_KINDS] } },
-      after: { description: 'The `next` of the previous page', schema: { type: 'string', pattern: STREAM_ID.source } },
+      after: {
+        description: 'The `next` of the previous page',
+        schema: { type: 'string', pattern: STREAM_ID_PATTERN.source },
+      },
       limit: { description: 'Page size (JSON)', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
       format: {
         description: 'json (pages) or ndjson (the whole trail)',
@@ -71,7 +75,7 @@ function kindOf(raw: string | undefined): AuditKind | undefined {
 
 function cursorOf(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === '') return undefined;
-  if (!STREAM_ID.test(raw))
+  if (!isStreamId(raw))
     throw badRequest('after', 'after must be an entry id as returned in "next" (e.g. 1700000000000-0)');
   return raw;
 }

@@ -13,9 +13,9 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { RedisClient } from '#libs/redis';
-import { BatchStore, STREAM_ENTRY_ID, type BatchEventEntry } from '#libs/batches';
+import { BatchStore, type BatchEventEntry } from '#libs/batches';
 import type { Caller } from '#libs/access';
-import { REDIS } from '#libs/redis';
+import { REDIS, isStreamId } from '#libs/redis';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { StreamSlots } from './stream-slots.js';
 import { CurrentCaller, RequiresScope } from './access-decorators.js';
@@ -66,7 +66,7 @@ export class BatchEventsController implements BeforeApplicationShutdown {
     @Headers('last-event-id') lastEventId?: string,
   ): Promise<void> {
     const after = lastEventId?.trim() || '0-0';
-    if (!STREAM_ENTRY_ID.test(after)) {
+    if (!isStreamId(after)) {
       throw new BadRequestException({
         statusCode: 400,
         error: 'Bad Request',

@@ -53,7 +53,6 @@ const FIELDS = [
   'httpStatus',
   'at',
 ] as const;
-export const STREAM_ID = /^\d+-\d+$/;
 
 /**
  * The audit trail: an append-only Redis stream (`{<prefix>:sy}:audit`: the global hash slot on a Redis Cluster). Entries are only ever added (XADD)

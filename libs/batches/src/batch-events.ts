@@ -20,9 +20,6 @@ export interface BatchEventEntry {
   at: string | null;
 }
 
-/** A stream entry id (`<ms>-<seq>`): what Last-Event-ID must look like. */
-export const STREAM_ENTRY_ID = /^\d+-\d+$/;
-
 /** Reading a batch's event stream, after an entry id, blocking up to `blockMs` for new ones. */
 export class BatchEvents {
   constructor(private readonly keys: BatchKeys) {}

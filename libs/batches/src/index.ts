@@ -25,7 +25,7 @@ export { BranchOutputs } from './branch-outputs.js';
 export { BatchRetention, type RetentionPass } from './batch-retention.js';
 export { measureBatchFinishes } from './batch-finish-metrics.js';
 export { BatchCallbacks } from './batch-callbacks.js';
-export { STREAM_ENTRY_ID, type BatchEventEntry } from './batch-events.js';
+export { type BatchEventEntry } from './batch-events.js';
 export { MAX_DEADLINE_DAYS, parseIsoDuration } from './deadline.js';
 export { ROUTING_BACKLOG_MAX_AGE_MS } from './provider-backlog.js';
 export { routableItem, taskKind, uncorrectedEstimate } from './item-estimate.js';

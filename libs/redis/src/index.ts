@@ -35,3 +35,4 @@ export {
   type ScriptCall,
 } from './redis-script.js';
 export { REDIS, RedisModule } from './redis.module.js';
+export { STREAM_ID_PATTERN, isStreamId } from './stream-id.js';
