@@ -47,4 +47,22 @@ describe('checkNewKey', () => {
     const r = checkNewKey(body, NOW);
     expect(r.ok ? null : r.errors[0].field).toBe(field);
   });
+
+  it.each([
+    ['2027-02-30T00:00:00Z', '2027-02-30 is not a date in the calendar'],
+    ['2027-04-31T00:00:00Z', '2027-04-31 is not a date in the calendar'],
+    ['2027-01-01T24:00:00Z', '24:00:00Z is not a time of day'],
+  ])('refuses an expiresAt of %s rather than rolling it over to a later instant', (expiresAt, why) => {
+    expect(checkNewKey({ name: 'ci', scopes: ['read'], expiresAt }, NOW)).toEqual({
+      ok: false,
+      errors: [{ field: 'expiresAt', message: expect.stringContaining(why) }],
+    });
+  });
+
+  it('says which field of limits is not one it takes', () => {
+    expect(checkNewKey({ name: 'ci', scopes: ['read'], limits: { foo: 1 } }, NOW)).toEqual({
+      ok: false,
+      errors: [{ field: 'limits', message: 'has no field "foo": it takes requestsPerMinute and tokensPerMinute' }],
+    });
+  });
 });

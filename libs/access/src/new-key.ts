@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseZonedTimestamp } from '#libs/domain';
 import { SCOPES, type KeyLimits, type Scope } from './api-key.js';
 
 /** What creating a key takes, from POST /v1/keys or `npm run keys -- create`. */
@@ -39,7 +40,15 @@ export const newKeySchema = z.object({
     .optional(),
   expiresAt: z.string({ error: 'must be an ISO-8601 timestamp with a zone' }).optional(),
   limits: z
-    .object({ requestsPerMinute: limit, tokensPerMinute: limit }, { error: 'must be an object' })
+    .object(
+      { requestsPerMinute: limit, tokensPerMinute: limit },
+      {
+        error: (issue) =>
+          issue.code === 'unrecognized_keys'
+            ? `has no field ${issue.keys.map((k) => `"${k}"`).join(', ')}: it takes requestsPerMinute and tokensPerMinute`
+            : 'must be an object',
+      },
+    )
     .strict()
     .optional(),
 });
@@ -61,15 +70,19 @@ export function checkNewKey(
   const { name, scopes, tenant, expiresAt, limits } = parsed.data;
   let expiry: number | null = null;
   if (expiresAt !== undefined) {
-    // A zone is required so "2027-01-01T00:00" cannot mean different instants on different hosts.
-    expiry = /(Z|[+-]\d\d:?\d\d)$/i.test(expiresAt) ? Date.parse(expiresAt) : NaN;
-    if (Number.isNaN(expiry))
-      return {
-        ok: false,
-        errors: [
-          { field: 'expiresAt', message: 'must be an ISO-8601 timestamp with a zone, e.g. 2027-01-01T00:00:00Z' },
-        ],
-      };
+    // Read strictly: Date.parse rolls 2027-02-30 over to 2 March, a credential living longer than asked.
+    const read = parseZonedTimestamp(expiresAt);
+    if (!read.ok) {
+      const form = 'must be an ISO-8601 timestamp with a zone, e.g. 2027-01-01T00:00:00Z';
+      const why =
+        read.wrong === 'date'
+          ? `; ${expiresAt.slice(0, 10)} is not a date in the calendar`
+          : read.wrong === 'time'
+            ? `; ${expiresAt.slice(11)} is not a time of day`
+            : '';
+      return { ok: false, errors: [{ field: 'expiresAt', message: `${form}${why}` }] };
+    }
+    expiry = read.at;
     if (expiry <= now) return { ok: false, errors: [{ field: 'expiresAt', message: 'is in the past' }] };
   }
   return { ok: true, key: { name, scopes: [...new Set(scopes)], tenant, expiresAt: expiry, limits: limits ?? {} } };

@@ -273,9 +273,9 @@ describe('deadlines', () => {
     ['2027-02-30T00:00:00Z', /not a date in the calendar/],
     ['2027-02-29T00:00:00Z', /not a date in the calendar/],
     ['2026-13-01T00:00:00Z', /not a date in the calendar/],
-    ['2026-12-01T24:00:00Z', /not a date in the calendar/],
-    ['2026-12-01T10:61:00Z', /not a date in the calendar/],
-    ['2026-12-01T10:00:00+25:00', /not a date in the calendar/],
+    ['2026-12-01T24:00:00Z', /24:00:00Z is not a time of day/],
+    ['2026-12-01T10:61:00Z', /not a time of day/],
+    ['2026-12-01T10:00:00+25:00', /not a time of day/],
   ])('refuses %s naming why', (deadline, message) => {
     expect(parseDeadline(deadline, NOW)).toEqual({ ok: false, message: expect.stringMatching(message) });
     const r = checkSubmission({ ...doc, deadline }, limits, NOW);

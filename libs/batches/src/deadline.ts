@@ -1,6 +1,7 @@
+import { parseZonedTimestamp } from '#libs/domain';
+
 const DURATION =
   /^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
-const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-](\d{2}):?(\d{2}))$/;
 
 const SECOND = 1000;
 const DAY = 86_400 * SECOND;
@@ -44,24 +45,16 @@ export function parseDeadline(text: string, now: number): ParsedDeadline {
     if (duration === 0) return { ok: false, message: 'must be a duration longer than zero' };
     return { ok: true, at: now + duration };
   }
-  const m = TIMESTAMP.exec(text);
-  if (!m) return { ok: false, message: FORM };
-  const parts = m.slice(1).map((v) => (v === undefined ? undefined : Number(v)));
-  const [year, month, day, hour, minute, second = 0, zoneHours = 0, zoneMinutes = 0] = parts;
-  const calendar = new Date(Date.UTC(year!, month! - 1, day!, hour!, minute!, second));
-  const real =
-    calendar.getUTCFullYear() === year &&
-    calendar.getUTCMonth() === month! - 1 &&
-    calendar.getUTCDate() === day &&
-    hour! <= 23 &&
-    minute! <= 59 &&
-    second <= 59 &&
-    zoneHours <= 23 &&
-    zoneMinutes <= 59;
-  const at = Date.parse(text);
-  if (!real || Number.isNaN(at)) {
-    return { ok: false, message: `${FORM}; ${text.slice(0, 10)} is not a date in the calendar` };
+  const read = parseZonedTimestamp(text);
+  if (!read.ok) {
+    if (read.wrong === 'form') return { ok: false, message: FORM };
+    const what =
+      read.wrong === 'date'
+        ? `${text.slice(0, 10)} is not a date in the calendar`
+        : `${text.slice(11)} is not a time of day`;
+    return { ok: false, message: `${FORM}; ${what}` };
   }
+  const { at } = read;
   if (at <= now) return { ok: false, message: 'is in the past' };
   if (at - now > MAX_DEADLINE_MS) return { ok: false, message: HORIZON };
   return { ok: true, at };

@@ -41,3 +41,4 @@ export { type RepoSource } from './repo-source.js';
 export { type RouteTarget } from './route-target.js';
 export { SENSITIVITY_LEVELS, isCleared, isSensitivity, sensitivityRank, type Sensitivity } from './sensitivity.js';
 export { type TokenUsage } from './token-usage.js';
+export { parseZonedTimestamp, type ZonedTimestamp } from './zoned-timestamp.js';
