@@ -261,6 +261,29 @@ describe('input hardening end to end', () => {
       expect((await admin.withKey('sy_not-a-key').request('POST', '/v1/batches', big)).status).toBe(401);
       expect((await admin.request('POST', '/v1/batches', big)).status).toBe(413);
     });
+
+    it('refuses a body nested deeper than 100 levels before parsing it: the byte where it went too deep', async () => {
+      // 8 MB of brackets: JSON.parse would hold the API for seconds before any check on the value could run.
+      const deep = `${'['.repeat(4_000_000)}${']'.repeat(4_000_000)}`;
+      const res = await admin.request('POST', '/v1/batches', deep);
+      expect([res.status, res.json?.field]).toEqual([400, 'body']);
+      expect(res.json.message).toBe('body nests deeper than 100 levels (at byte 100)');
+      // Inside an item, in another charset body-parser takes (UTF-16): refused the same way.
+      const nested = JSON.stringify({
+        ...summarize('deep'),
+        items: [{ id: 'x', text: 't', extra: JSON.parse(`${'['.repeat(150)}${']'.repeat(150)}`) }],
+      });
+      const utf16 = await fetch(`${sys.url}/v1/batches`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-16le', authorization: `Bearer ${ADMIN_KEY}` },
+        body: Buffer.from(nested, 'utf16le'),
+      });
+      expect(utf16.status).toBe(400);
+      expect(await utf16.json()).toMatchObject({
+        field: 'body',
+        message: expect.stringMatching(/^body nests deeper than 100 levels/),
+      });
+    });
   });
 
   describe('an Idempotency-Key names one body (issue 12 §6)', () => {

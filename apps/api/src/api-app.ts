@@ -12,6 +12,7 @@ import { rememberAuthentication, unauthorized } from './api-key.guard.js';
 import { ApiModule } from './api.module.js';
 import { HttpErrorsFilter } from './http-errors.filter.js';
 import { requestMetrics } from './request-metrics.js';
+import { jsonTooDeepAt } from './json-depth.js';
 import { openAIError } from './openai/openai-errors.filter.js';
 
 /** Builds the API application (used by main.ts and by in-process tests). */
@@ -27,10 +28,9 @@ export async function createApiApp(
   app.use(accessLogMiddleware(createAccessLog(config.log)));
   app.use(requestMetrics());
   app.use(authenticatedBodies(app.get(ApiKeyAuthenticator)));
-  app.use(express.json({ limit: config.http.maxBodyBytes }));
+  app.use(express.json({ limit: config.http.maxBodyBytes, verify: refuseDeepJson(MAX_BODY_DEPTH) }));
   app.use(bodyErrors(config.http.maxBodyBytes));
   app.use(jsonBodiesOnly());
-  app.use(bodyDepthLimit(MAX_BODY_DEPTH));
   // Registered before init, so it runs ahead of the Bull Board router the module mounts at /admin/queues.
   app.use('/admin/queues', browserKeyAuth(app.get(ApiKeyAuthenticator), { scope: 'admin', realm: 'Switchyard admin' }));
   // The dashboard's routes need read (ApiKeyGuard checks it again); its admin panels ask the caller's scopes.
@@ -102,33 +102,21 @@ function jsonBodiesOnly() {
  */
 const MAX_BODY_DEPTH = 100;
 
-/** Refuses bodies nested deeper than `maxDepth` with a 400 naming where, measured without recursion. */
-function bodyDepthLimit(maxDepth: number) {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const stack: Array<{ value: unknown; depth: number; path: string }> = [{ value: req.body, depth: 0, path: '' }];
-    while (stack.length > 0) {
-      const { value, depth, path } = stack.pop()!;
-      if (value === null || typeof value !== 'object') continue;
-      if (depth >= maxDepth) {
-        const field = path === '' ? 'body' : path.length > 120 ? `${path.slice(0, 120)}…` : path;
-        res.status(400).json({
-          statusCode: 400,
-          error: 'Bad Request',
-          field,
-          message: `${field} nests deeper than ${maxDepth} levels`,
-        });
-        return;
-      }
-      for (const [key, child] of Object.entries(value)) {
-        if (child !== null && typeof child === 'object')
-          stack.push({
-            value: child,
-            depth: depth + 1,
-            path: Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key,
-          });
-      }
-    }
-    next();
+/**
+ * Refuses a body nested deeper than `maxDepth` before it is parsed (body-parser's `verify`, on the raw bytes): a
+ * depth checked on the parsed value came after JSON.parse had spent seconds on a 10 MB body of brackets, every
+ * other request waiting. A body in another charset than UTF-8 (body-parser takes UTF-16 and UTF-32 too) is decoded
+ * for the scan.
+ */
+function refuseDeepJson(maxDepth: number) {
+  return (_req: Request, _res: Response, buf: Buffer, encoding: string): void => {
+    const utf8 = /^utf-?8$/i.test(encoding);
+    const at = jsonTooDeepAt(utf8 ? buf : Buffer.from(new TextDecoder(encoding).decode(buf), 'utf8'), maxDepth);
+    if (at === -1) return;
+    throw Object.assign(new Error(`body nests deeper than ${maxDepth} levels (at byte ${at})`), {
+      status: 400,
+      type: 'entity.too.deep',
+    });
   };
 }
 
@@ -147,6 +135,8 @@ function bodyErrors(limit: number) {
         field: 'body',
         message: `body exceeds the limit of ${limit} bytes`,
       });
+    } else if (err.type === 'entity.too.deep') {
+      res.status(400).json({ statusCode: 400, error: 'Bad Request', field: 'body', message: err.message });
     } else if (err.type === 'entity.parse.failed') {
       res.status(400).json({ statusCode: 400, error: 'Bad Request', field: 'body', message: 'body is not valid JSON' });
     } else if (err.status && err.status >= 400 && err.status < 500) {
