@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 import jsYaml from 'js-yaml';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { fetchJson } from './support/fetch-json.js';
-import { freePort } from './support/redis-server-process.js';
-import type { ApiClient } from './support/system-under-test.js';
+import { freePort, startTestRedis } from './support/redis-server-process.js';
+import { ApiClient, startApp, systemEnv } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
 
 const ADMIN_KEY = 'e2e-metrics-admin-secret-0123456789';
@@ -224,6 +224,43 @@ describe('metrics: /metrics on the API and the worker, the shipped dashboard and
         alert: rule.alert,
         missing: [],
       });
+    }
+  });
+});
+
+/**
+ * A scrape answers through a Redis outage: the API's own metrics (requests, event loop) and the refresh failures
+ * that say the shared state could not be read are what an operator needs then. The rate limit, read from Redis,
+ * made every scrape with a key a 503 (and slower each time) for as long as Redis was down.
+ */
+describe('the API metrics during a Redis outage', () => {
+  it('answers the scrape with the bootstrap key while Redis is down', async () => {
+    const redis = await startTestRedis();
+    const env = await systemEnv({
+      REDIS_URL: redis.url,
+      ADMIN_API_KEY: ADMIN_KEY,
+      LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+    });
+    const api = startApp('api', env);
+    const client = new ApiClient(`http://127.0.0.1:${env.PORT}`).withKey(ADMIN_KEY);
+    try {
+      for (let i = 0; (await client.request('GET', '/metrics').catch(() => null))?.status !== 200; i++) {
+        if (i > 600) throw new Error(`the API did not serve /metrics: ${api.output.join('')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await redis.stop();
+      for (let i = 0; i < 3; i++) {
+        const scraped = await client.request('GET', '/metrics');
+        expect(scraped.status).toBe(200);
+        expect(scraped.text).toMatch(/^# TYPE switchyard_http_requests_total counter$/m);
+        // The gauges read from Redis keep their last values, and the scrape says it could not refresh them.
+        expect(scraped.text).toMatch(new RegExp(`^switchyard_metrics_refresh_failures_total ${i + 1}$`, 'm'));
+      }
+      // Anything else the key asks for still needs Redis, and says so.
+      expect((await client.request('GET', '/v1/batches')).status).toBe(503);
+    } finally {
+      await api.stop();
+      await redis.stop();
     }
   });
 });

@@ -4,6 +4,7 @@ import type { Caller, Requirement, Scope } from '#libs/access';
 
 export const REQUIREMENT = 'switchyard:requirement';
 export const SUBMITS_TOKENS = 'switchyard:submits-tokens';
+export const UNMETERED = 'switchyard:unmetered';
 
 /**
  * The scope a handler (or every handler of a controller) needs. A route that declares nothing needs
@@ -16,6 +17,12 @@ export const Public = () => SetMetadata(REQUIREMENT, 'public' satisfies Requirem
 
 /** The handler submits items: their estimated tokens count against the key's tokens per minute. */
 export const SubmitsTokens = () => SetMetadata(SUBMITS_TOKENS, true);
+
+/**
+ * Not counted against the key's requests per minute, and so answered without Redis: the metrics scrape, which
+ * must go on through a Redis outage (when it matters most) and which a monitoring system makes on its own clock.
+ */
+export const Unmetered = () => SetMetadata(UNMETERED, true);
 
 /** A request once ApiKeyGuard has run: the caller, or null in open mode (no key exists). */
 export type AuthedRequest = Request & { caller?: Caller | null };

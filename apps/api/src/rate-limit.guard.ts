@@ -12,11 +12,12 @@ import { APP_CONFIG } from '#libs/config';
 import type { AppConfig } from '#libs/config';
 import { effectiveLimits, KeyRateLimiter, type RateDecision } from '#libs/access';
 import { submittedTokens } from '#libs/access';
-import { SUBMITS_TOKENS, type AuthedRequest } from './access-decorators.js';
+import { SUBMITS_TOKENS, UNMETERED, type AuthedRequest } from './access-decorators.js';
 
 /**
  * Per-key requests and submitted tokens per minute, shared by every replica through Redis. Runs after
- * ApiKeyGuard (registered after it); open mode has no key to count against, so it is not limited.
+ * ApiKeyGuard (registered after it); open mode has no key to count against, so it is not limited, nor is a
+ * route marked Unmetered (the metrics scrape).
  */
 @Injectable()
 export class RateLimitGuard implements CanActivate {
@@ -30,6 +31,8 @@ export class RateLimitGuard implements CanActivate {
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
     const caller = req.caller;
     if (!caller) return true;
+    if (this.reflector.getAllAndOverride<boolean | undefined>(UNMETERED, [ctx.getHandler(), ctx.getClass()]))
+      return true;
     const submits =
       this.reflector.getAllAndOverride<boolean | undefined>(SUBMITS_TOKENS, [ctx.getHandler(), ctx.getClass()]) ===
       true;

@@ -18,16 +18,28 @@ export function onScrape(refresh: () => Promise<void> | void): () => void {
 }
 
 /**
- * The registry in Prometheus text format, gauges refreshed first. A refresher that fails leaves its gauges
- * as they were and is counted (switchyard_metrics_refresh_failures_total): a scrape never fails for it.
+ * How long a scrape waits for a refresher. Reads from Redis wait for it to come back (ioredis queues them while it
+ * reconnects), so during an outage a refresh never ended and neither did the scrape: the API's own metrics went
+ * missing exactly when they were wanted. Well inside Prometheus's default scrape timeout (10 s).
  */
-export async function metricsText(): Promise<string> {
+export const REFRESH_TIMEOUT_MS = 2_000;
+
+/**
+ * The registry in Prometheus text format, gauges refreshed first. A refresher that fails, or has not finished
+ * within REFRESH_TIMEOUT_MS, leaves its gauges as they were and is counted
+ * (switchyard_metrics_refresh_failures_total): a scrape never fails or hangs for it.
+ */
+export async function metricsText(timeoutMs = REFRESH_TIMEOUT_MS): Promise<string> {
   await Promise.all(
     [...refreshers].map(async (refresh) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
       try {
-        await refresh();
+        if ((await Promise.race([Promise.resolve().then(refresh), late])) === 'late') refreshFailures.inc();
       } catch {
         refreshFailures.inc();
+      } finally {
+        clearTimeout(timer);
       }
     }),
   );

@@ -31,4 +31,12 @@ describe('the metrics server (the worker has no other HTTP server)', () => {
     await metricsText();
     expect(scrapes).toBe(1);
   });
+
+  it('answers without a refresher that never ends (Redis reconnecting), counting it as failed', async () => {
+    const before = /switchyard_metrics_refresh_failures_total (\d+)/.exec(await metricsText())![1];
+    const stopHanging = onScrape(() => new Promise<void>(() => undefined));
+    const text = await metricsText(50);
+    stopHanging();
+    expect(text).toContain(`switchyard_metrics_refresh_failures_total ${Number(before) + 1}`);
+  });
 });
