@@ -55,6 +55,9 @@ describe('input hardening end to end', () => {
         '4111.1111.1111.1111',
         '4111\u200b1111\u200b1111\u200b1111', // zero-width spaces
         '4111\u20091111\u20091111\u20091111', // thin spaces
+        '٤١١١ ١١١١ ١١١١ ١١١١', // Arabic-Indic digits
+        '4111\n1111\n1111\n1111', // a group a line
+        '4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1', // a space between every digit
       ];
       const body = summarize('disguise', {
         items: [

@@ -517,3 +517,122 @@ describe('detectPii: random disguises of known numbers (property)', () => {
     expect(found).toEqual([]);
   });
 });
+
+/** `s` with each ASCII digit written as the digit of the same value in the run of Unicode digits from `zero`. */
+const inScript = (s: string, zero: number) => s.replace(/[0-9]/g, (d) => String.fromCodePoint(zero + Number(d)));
+/** The first code point of every run of ten Unicode decimal digits (category Nd), ASCII's left out. */
+const DIGIT_ZEROS = (() => {
+  const zeros: number[] = [];
+  for (let c = 0x80; c <= 0x1ffff; c++) {
+    if (/\p{Nd}/u.test(String.fromCodePoint(c)) && !/\p{Nd}/u.test(String.fromCodePoint(c - 1))) {
+      for (let z = c; /\p{Nd}/u.test(String.fromCodePoint(z)); z += 10) zeros.push(z);
+    }
+  }
+  return zeros;
+})();
+const ARABIC_INDIC = 0x660;
+const PERSIAN = 0x6f0;
+const DEVANAGARI = 0x966;
+const BENGALI = 0x9e6;
+
+// Issue 13 §1, second pass: a card written in Arabic-Indic digits or one group a line reached a cloud
+// provider as public. What a model reads as the number, in any script's digits and across line breaks, tabs,
+// commas, colons, plus signs, or a space between every digit.
+describe('detectPii: digits of any script, and numbers split across lines or digit by digit', () => {
+  const cases: Array<[PiiCategory, string[]]> = [
+    [
+      'card',
+      [
+        '٤١١١ ١١١١ ١١١١ ١١١١',
+        '۴۱۱۱ ۱۱۱۱ ۱۱۱۱ ۱۱۱۱',
+        '४१११ ११११ ११११ ११११',
+        inScript('4111-1111-1111-1111', BENGALI),
+        inScript('5555555555554444', DEVANAGARI),
+        '4111 ١١١١ 1111 ۱۱۱۱',
+        '4111\n1111\n1111\n1111',
+        '4111\r\n1111\r\n1111\r\n1111',
+        '4111\t1111\t1111\t1111',
+        '4111\u20281111\u20281111\u20281111',
+        '4111 1111\n1111 1111',
+        '4111,1111,1111,1111',
+        '4111, 1111, 1111, 1111',
+        '4111:1111:1111:1111',
+        '4111+1111+1111+1111',
+        '4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1',
+        '4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1',
+        '41 11 11 11 11 11 11 11',
+        '3 7 8 2 8 2 2 4 6 3 1 0 0 0 5',
+        inScript('4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1', ARABIC_INDIC),
+      ],
+    ],
+    [
+      'iban',
+      [
+        inScript('DE89 3704 0044 0532 0130 00', ARABIC_INDIC),
+        inScript('GB82 WEST 1234 5698 7654 32', DEVANAGARI),
+        'DE89\n3704\n0044\n0532\n0130\n00',
+        'GB82\tWEST\t1234\t5698\t7654\t32',
+        'DE89,3704,0044,0532,0130,00',
+      ],
+    ],
+    [
+      'national-id',
+      [
+        inScript('536-22-1234', ARABIC_INDIC),
+        inScript('536-22-1234', DEVANAGARI),
+        `SSN: ${inScript('536221234', PERSIAN)}`,
+        'SSN:\n536\n22\n1234',
+        'SSN\t536\t22\t1234',
+        inScript('1 85 05 78 006 084 91', BENGALI),
+        '1\n85\n05\n78\n006\n084\n91',
+        'AB\n12\n34\n56\nC',
+        'BSN:\n1112\n22\n333',
+        inScript('12345678Z', ARABIC_INDIC),
+      ],
+    ],
+    ['phone', [inScript('+44 20 7946 0958', ARABIC_INDIC), inScript('(415) 555-0132', DEVANAGARI)]],
+    ['email', [inScript('jane.doe1984@example.com', PERSIAN)]],
+  ];
+
+  for (const [category, values] of cases) {
+    it.each(values)(`${category}: %j`, (value) => {
+      expect(detectPii(`Hi, here it is: ${value}. Thanks!`).counts).toEqual(only(category));
+    });
+  }
+
+  it(`reads a card written in the digits of every Unicode script (${DIGIT_ZEROS.length} runs of 0–9)`, () => {
+    const missed = DIGIT_ZEROS.filter((zero) => {
+      const text = `Customer card ${inScript('4111 1111 1111 1111', zero)} on file`;
+      return detectPii(text).counts.card !== 1;
+    });
+    expect(missed.map((zero) => zero.toString(16))).toEqual([]);
+  });
+
+  it('still checks what it reads: a card failing Luhn in another script or one group a line is not a card', () => {
+    const wrong = grouped(withWrongLuhnDigit('411111111111111'), [4, 4, 4, 4], ' ');
+    for (const text of [inScript(wrong, ARABIC_INDIC), wrong.replace(/ /g, '\n'), wrong.replace(/ /g, '')]) {
+      expect(detectPii(`card ${text} end`).counts).toEqual(NOTHING);
+    }
+  });
+});
+
+describe('detectPii: leaves figures across lines, commas and colons alone', () => {
+  const pan = grouped(card('4', 16), [4, 4, 4, 4], ' ');
+  it.each([
+    ['dates, times and prices in Arabic-Indic digits', inScript('2024-01-15 10:30, total 1,234.50', ARABIC_INDIC)],
+    ['times and a list of small numbers', 'at 10:30:15, then 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13; 1+2+3'],
+    ['a column of years and amounts, one a line', '2019\n2020\n2021\n2022\n1500\n2300\n900\n12\n7'],
+    // The card's 16 digits sit inside a longer row: a table's figures, not a number a model reads.
+    ['a CSV row whose middle figures happen to pass Luhn', `2019,${pan.replace(/ /g, ',')},2025,12`],
+    ['a column whose middle figures happen to pass Luhn', `2019\n${pan.replace(/ /g, '\n')}\n2025`],
+    ['a tab-separated row whose middle figures happen to pass Luhn', `2019\t${pan.replace(/ /g, '\t')}\t2025`],
+    ['a sum of figures', `2019+${pan.replace(/ /g, '+')}+2025`],
+  ])('%s', (_, text) => {
+    expect(detectPii(text).counts).toEqual(NOTHING);
+  });
+
+  it("reads a plus after a label as a phone number's, not as a separator that makes it part of a card", () => {
+    // 4915112345678 passes Luhn with a Visa prefix: only the plus says it is a German mobile number.
+    expect(detectPii('Mobile: +4915112345678, fax:+4915112345678').counts).toEqual(only('phone', 2));
+  });
+});

@@ -49,7 +49,7 @@ const SCHEMES: readonly IdScheme[] = [
   },
   // Dutch BSN, "123456782" or "1234.56.782", elfproef and a "BSN" label.
   {
-    candidate: new RegExp(String.raw`${NUMBER_START}(\d{4})\.?(\d{2})\.?(\d{3})${NUMBER_END}`, 'g'),
+    candidate: new RegExp(String.raw`${NUMBER_START}(\d{4})[. \u00a0]?(\d{2})[. \u00a0]?(\d{3})${NUMBER_END}`, 'g'),
     valid: (m, text) => passesBsnElevenProof(m[1] + m[2] + m[3]) && hasLabelBefore(text, m.index, BSN_LABEL),
     mentionedBy: BSN_MENTION,
   },

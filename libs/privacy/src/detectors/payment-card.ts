@@ -1,6 +1,7 @@
 import { passesLuhn } from '../check-digits.js';
 import type { Detector } from './detector.js';
-import { NUMBER_END, NUMBER_START, SPACE } from './token-boundaries.js';
+import { LOOSE_JOIN } from '../scan-views.js';
+import { NUMBER_END, NUMBER_START } from './token-boundaries.js';
 
 /**
  * Issuer identification ranges (the leading digits of a PAN) and the lengths each network issues.
@@ -44,13 +45,15 @@ function hasKnownIssuer(pan: string): boolean {
   });
 }
 
-// 13–19 unbroken digits, or a run of groups separated by one repeated space or dash: a 4-digit
-// group then groups of 3–6 (4-4-4-4, 4-6-5 Amex, 4-6-4 Diners, 4-4-4-4-3). A run can hold more
-// than the card ("paid 2024 4111 1111 1111 1111"), so its windows are tried in code.
+// A run of 13 or more digits, unbroken or in groups joined by one space, no-break space (LOOSE_JOIN in the
+// separator-unified view) or dash. Starting on `\d` lets the engine skip to the next digit, and the lookahead
+// keeps the many shorter numbers of a text from becoming matches at all. A run can hold more than the card
+// ("paid 2024 4111 1111 1111 1111"), so it is read in code.
 const CANDIDATE = new RegExp(
-  String.raw`${NUMBER_START}(?:\d{13,19}|\d{4}(${SPACE}|-)\d{3,6}(?:\1\d{3,6})*)${NUMBER_END}`,
+  String.raw`${NUMBER_START}\d(?=(?:[ \u00a0-]?\d){12})(?:[ \u00a0-]?\d)*${NUMBER_END}`,
   'g',
 );
+const isAsciiDigit = (c: number) => c >= 48 && c <= 57;
 
 /**
  * Whether `text[start..end)`, holding `digits` digits and perhaps separators, is a card number.
@@ -62,35 +65,39 @@ function isCardNumber(text: string, start: number, end: number, digits: number):
 }
 
 /**
- * Tries each window of a grouped run that starts on a 4-digit group and holds 13–19 digits, the
- * longest first so a 19-digit PAN is not cut at 16. Group bounds are kept as numbers, not
- * substrings: a run can be megabytes of "1234 5678 …" figures.
+ * Reads a run of digit groups two ways. A window of it that starts on a 4-digit group and goes on over
+ * groups of 3–6 (4-4-4-4, 4-6-5 Amex, 4-6-4 Diners, 4-4-4-4-3) joined by tight separators holds a card if it
+ * has 13–19 digits, the longest first so a 19-digit PAN is not cut at 16. Otherwise the whole run is a card
+ * when it has 13–19 digits, grouped any way at all: `4 1 1 1 1 1 …` or `4111\n1111\n…` is what a model reads
+ * as the number, while a run of more figures than a card ("2019,4500,1200,3300,1250") is not read as one.
+ * Group bounds are kept as numbers, not substrings: a run can be megabytes of "1234 5678 …" figures.
  */
-function scanGroupedRun(
-  text: string,
-  runStart: number,
-  runEnd: number,
-  found: (start: number, end: number) => void,
-): void {
+function scanRun(text: string, runStart: number, runEnd: number, found: (start: number, end: number) => void): void {
   const starts: number[] = [];
   const ends: number[] = [];
+  let digits = 0;
   for (let i = runStart; i < runEnd; i++) {
     starts.push(i);
-    while (i < runEnd && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+    while (i < runEnd && isAsciiDigit(text.charCodeAt(i))) i++;
     ends.push(i); // the loop's i++ steps over the one-character separator
+    digits += i - starts[starts.length - 1];
   }
-  for (let i = 0; i < starts.length; i++) {
+  for (let i = 0; i < starts.length - 1; i++) {
     if (ends[i] - starts[i] !== 4 || !ISSUER_FIRST_DIGITS.has(text.charCodeAt(starts[i]))) continue;
     let last = -1;
-    let digits = 4;
-    for (let j = i + 1; j < starts.length && (digits += ends[j] - starts[j]) <= 19; j++) {
-      if (isCardNumber(text, starts[i], ends[j], digits)) last = j;
+    let windowDigits = 4;
+    for (let j = i + 1; j < starts.length && text[starts[j] - 1] !== LOOSE_JOIN; j++) {
+      const size = ends[j] - starts[j];
+      if (size < 3 || size > 6 || (windowDigits += size) > 19) break;
+      if (isCardNumber(text, starts[i], ends[j], windowDigits)) last = j;
     }
     if (last !== -1) {
       found(starts[i], ends[last]);
+      digits = 0; // the run held a card, so it is not read whole
       i = last;
     }
   }
+  if (isCardNumber(text, runStart, runEnd, digits)) found(runStart, runEnd);
 }
 
 /** Payment card numbers (PANs): known issuer range, issued length, and a valid Luhn check digit. */
@@ -100,12 +107,7 @@ export const paymentCardDetector: Detector = {
     const re = new RegExp(CANDIDATE);
     for (let m = re.exec(text); m !== null; m = re.exec(text)) {
       const end = m.index + m[0].length;
-      if (m[1] === undefined) {
-        if (isCardNumber(text, m.index, end, m[0].length)) found(m.index, end);
-      } else if (m[0].length >= 14) {
-        // Shorter runs hold fewer than 13 digits: "2048 1024", "0612 3456".
-        scanGroupedRun(text, m.index, end, found);
-      }
+      scanRun(text, m.index, end, found);
     }
   },
 };
