@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestRedis, type TestRedis } from './support/redis-server-process.js';
+import { freePort, startTestRedis, type TestRedis } from './support/redis-server-process.js';
 import { startApp, systemEnv } from './support/system-under-test.js';
 
 describe('start-up checks', () => {
@@ -68,5 +68,59 @@ describe('start-up checks', () => {
       expect(code).not.toBe(0);
       expect(proc.output.join('')).toContain(message);
     },
+  );
+});
+
+/**
+ * A Redis that is not there, or not what its variable says, ends start-up as REDIS_URL always did: one fatal line
+ * naming the variable and what was tried, exit 1, within seconds. Unreachable sentinels kept the apps retrying
+ * forever, printing a stack on every try.
+ */
+describe('start-up on a Redis topology that does not answer', () => {
+  /** Runs the app to its exit (killed after 30 s, so a hang fails the test instead of stalling it). */
+  async function startUntilExit(app: 'api' | 'worker', env: NodeJS.ProcessEnv) {
+    const startedAt = Date.now();
+    const proc = startApp(app, await systemEnv(env));
+    const hang = setTimeout(() => proc.child.kill('SIGKILL'), 30_000);
+    const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+    clearTimeout(hang);
+    const lines = proc.output
+      .join('')
+      .split('\n')
+      .filter((l) => l.trim() !== '');
+    return { code, ms: Date.now() - startedAt, lines };
+  }
+
+  it.each(['api', 'worker'] as const)(
+    'the %s stops in one fatal line naming REDIS_SENTINELS and each sentinel it tried when none answers',
+    async (app) => {
+      const sentinels = `127.0.0.1:${await freePort()},127.0.0.1:${await freePort()}`;
+      const { code, ms, lines } = await startUntilExit(app, { REDIS_SENTINELS: sentinels });
+      expect(code).toBe(1);
+      expect(ms).toBeLessThan(20_000);
+      expect(lines).toHaveLength(1);
+      const line = JSON.parse(lines[0]);
+      expect(line).toMatchObject({ level: 'fatal', context: app });
+      expect(line.message).toContain(`REDIS_SENTINELS: cannot reach master "mymaster" via sentinels ${sentinels}`);
+      for (const s of sentinels.split(',')) expect(line.message).toContain(`failed to connect to sentinel ${s}`);
+      expect(lines[0]).not.toMatch(/\bat .*:\d+:\d+|Unhandled error event/);
+    },
+    40_000,
+  );
+
+  it.each(['api', 'worker'] as const)(
+    'the %s stops in one fatal line naming REDIS_URL when nothing listens there',
+    async (app) => {
+      const url = `redis://127.0.0.1:${await freePort()}`;
+      const { code, ms, lines } = await startUntilExit(app, { REDIS_URL: url });
+      expect(code).toBe(1);
+      expect(ms).toBeLessThan(20_000);
+      expect(lines).toHaveLength(1);
+      const line = JSON.parse(lines[0]);
+      expect(line).toMatchObject({ level: 'fatal', context: app });
+      expect(line.message).toContain(`REDIS_URL: cannot reach ${url}: connect ECONNREFUSED`);
+      expect(lines[0]).not.toMatch(/\bat .*:\d+:\d+|Unhandled error event/);
+    },
+    40_000,
   );
 });

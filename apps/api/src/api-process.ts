@@ -6,6 +6,7 @@ import { listenPlan } from '#libs/access';
 import { armShutdownDeadline } from '#libs/lifecycle';
 import { failStartup, routeConsoleToJson } from '#libs/logging';
 import { enableProcessMetrics } from '#libs/metrics';
+import { assertRedisReachable } from '#libs/redis';
 import { createApiApp } from './api-app.js';
 
 try {
@@ -15,6 +16,8 @@ try {
   // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
   armShutdownDeadline('api', config.shutdownTimeoutMs);
   enableProcessMetrics();
+  // Redis first, alone: unreachable (or misconfigured), start-up ends in one line naming the variable.
+  await assertRedisReachable(config.redis.topology);
   const app = await createApiApp(config);
   const log = new Logger('api');
   // Decided once, before listening: an open API (no key anywhere) stays on loopback whatever HOST says.

@@ -4,6 +4,7 @@ import { loadConfig, loadLogConfig } from '#libs/config';
 import { armShutdownDeadline } from '#libs/lifecycle';
 import { failStartup, processLogger, routeConsoleToJson } from '#libs/logging';
 import { enableProcessMetrics } from '#libs/metrics';
+import { assertRedisReachable } from '#libs/redis';
 import { WorkerModule } from './worker.module.js';
 
 try {
@@ -14,6 +15,8 @@ try {
   // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
   armShutdownDeadline('worker', config.shutdownTimeoutMs);
   enableProcessMetrics();
+  // Redis first, alone: unreachable (or misconfigured), start-up ends in one line naming the variable.
+  await assertRedisReachable(config.redis.topology);
   const logger = processLogger('worker', config.log);
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger });
   app.enableShutdownHooks();

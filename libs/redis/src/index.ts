@@ -15,6 +15,7 @@ export { dataNodes, isCluster, type RedisClient } from './redis-client.js';
 export {
   NotReplicated,
   RedisUnreachable,
+  assertRedisReachable,
   bullConnection,
   closeRedis,
   configuredTopology,

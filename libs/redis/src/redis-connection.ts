@@ -186,19 +186,69 @@ export async function waitForReplicasOfAll(
   await waitForReplicas(client, wait);
 }
 
-/** Connects a lazily opened client; a topology that cannot be reached is one line naming it, not a stack. */
+/**
+ * Connects a lazily opened client after one try at everything configured: the server, the Cluster's seeds, or each
+ * sentinel once (each within ioredis's connectTimeout). What cannot be reached is one line naming the variable and
+ * what was tried, not a stack. Retrying is for a Redis that was there and went away (redis-outage); at start-up a
+ * Sentinel client would ask the sentinels forever, every attempt an "Unhandled error event" with its stack, so the
+ * first error a connect emits ends it.
+ */
 export async function connectRedis(client: RedisClient, topology: RedisTopology): Promise<void> {
+  const t = configuredTopology(topology);
+  const sentinelsTried: string[] = [];
+  const onSentinelError = (err: Error) => sentinelsTried.push(err.message);
+  let failed: (err: Error) => void = () => undefined;
+  const firstError = new Promise<never>((_, reject) => (failed = reject));
+  client.on('error', failed);
+  client.on('sentinelError', onSentinelError);
   try {
-    await client.connect();
+    await Promise.race([client.connect(), firstError]);
   } catch (err) {
     client.disconnect();
-    throw new RedisUnreachable(topology, err);
+    // One sentinelError per sentinel: none of them named the master (down, or not watching REDIS_SENTINEL_MASTER).
+    if (t.kind === 'sentinel' && sentinelsTried.length >= t.sentinels.length)
+      throw new RedisUnreachable(t, `no sentinel named the master (${sentinelsTried.join('; ')})`);
+    throw new RedisUnreachable(t, describeFailure(err, sentinelsTried));
+  } finally {
+    client.off('error', failed);
+    client.off('sentinelError', onSentinelError);
+  }
+}
+
+/** ioredis's reason, with what it leaves out: each sentinel's answer, the last node's error behind a Cluster's. */
+function describeFailure(err: unknown, sentinelsTried: string[]): string {
+  if (!(err instanceof Error)) return String(err);
+  const lastNodeError: unknown = (err as { lastNodeError?: unknown }).lastNodeError;
+  const detail = lastNodeError instanceof Error ? `${err.message} (${lastNodeError.message})` : err.message;
+  return sentinelsTried.length === 0 ? detail : `${detail} (${sentinelsTried.join('; ')})`;
+}
+
+/** The variable that names a topology, so that a start-up failure points at the setting to fix. */
+function variableOf(t: ConfiguredTopology): string {
+  switch (t.kind) {
+    case 'standalone':
+      return 'REDIS_URL';
+    case 'cluster':
+      return 'REDIS_CLUSTER_NODES';
+    case 'sentinel':
+      return 'REDIS_SENTINELS';
   }
 }
 
 export class RedisUnreachable extends Error {
-  constructor(topology: RedisTopology, cause: unknown) {
-    super(`cannot reach ${describeTopology(topology)}: ${cause instanceof Error ? cause.message : String(cause)}`);
+  constructor(topology: ConfiguredTopology, reason: string) {
+    super(`${variableOf(topology)}: cannot reach ${describeTopology(topology)}: ${reason}`);
     this.name = 'RedisUnreachable';
   }
+}
+
+/**
+ * The apps' first step once config is read: one connection to the configured topology, closed again, before Nest
+ * opens the app's client and BullMQ's. Unreachable, it fails start-up as one line (RedisUnreachable) instead of
+ * every BullMQ connection printing its own retries and Nest logging the failure with its stack.
+ */
+export async function assertRedisReachable(topology: RedisTopology): Promise<void> {
+  const client = openRedis(topology, { maxRetriesPerRequest: 1, lazyConnect: true });
+  await connectRedis(client, topology);
+  await closeRedis(client);
 }
