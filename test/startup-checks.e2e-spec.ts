@@ -74,9 +74,19 @@ describe('start-up checks', () => {
 /**
  * A Redis that is not there, or not what its variable says, ends start-up as REDIS_URL always did: one fatal line
  * naming the variable and what was tried, exit 1, within seconds. Unreachable sentinels kept the apps retrying
- * forever, printing a stack on every try.
+ * forever, printing a stack on every try; a plain Redis listed as a Cluster node was reported as unreachable.
  */
-describe('start-up on a Redis topology that does not answer', () => {
+describe('start-up on a Redis topology that does not answer as configured', () => {
+  let plain: TestRedis;
+
+  beforeAll(async () => {
+    plain = await startTestRedis(); // a single server, cluster mode off
+  });
+
+  afterAll(async () => {
+    await plain?.stop();
+  });
+
   /** Runs the app to its exit (killed after 30 s, so a hang fails the test instead of stalling it). */
   async function startUntilExit(app: 'api' | 'worker', env: NodeJS.ProcessEnv) {
     const startedAt = Date.now();
@@ -103,6 +113,24 @@ describe('start-up on a Redis topology that does not answer', () => {
       expect(line).toMatchObject({ level: 'fatal', context: app });
       expect(line.message).toContain(`REDIS_SENTINELS: cannot reach master "mymaster" via sentinels ${sentinels}`);
       for (const s of sentinels.split(',')) expect(line.message).toContain(`failed to connect to sentinel ${s}`);
+      expect(lines[0]).not.toMatch(/\bat .*:\d+:\d+|Unhandled error event/);
+    },
+    40_000,
+  );
+
+  it.each(['api', 'worker'] as const)(
+    'the %s says a node in REDIS_CLUSTER_NODES answered with cluster mode disabled, not that it is unreachable',
+    async (app) => {
+      const node = `127.0.0.1:${plain.port}`;
+      const { code, ms, lines } = await startUntilExit(app, { REDIS_CLUSTER_NODES: node });
+      expect(code).toBe(1);
+      expect(ms).toBeLessThan(20_000);
+      expect(lines).toHaveLength(1);
+      const line = JSON.parse(lines[0]);
+      expect(line).toMatchObject({ level: 'fatal', context: app });
+      expect(line.message).toContain(`REDIS_CLUSTER_NODES: ${node} answered, but cluster mode is disabled there`);
+      expect(line.message).toContain('cluster_enabled:0');
+      expect(line.message).not.toMatch(/cannot reach|None of startup nodes|Failed to refresh slots cache/);
       expect(lines[0]).not.toMatch(/\bat .*:\d+:\d+|Unhandled error event/);
     },
     40_000,

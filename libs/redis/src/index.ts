@@ -14,6 +14,7 @@ export {
 export { dataNodes, isCluster, type RedisClient } from './redis-client.js';
 export {
   NotReplicated,
+  RedisNotInClusterMode,
   RedisUnreachable,
   assertRedisReachable,
   bullConnection,

@@ -1,5 +1,11 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { describeTopology, type RedisAuth, type RedisTopology, type ReplicaWaitConfig } from '#libs/config';
+import {
+  describeTopology,
+  type HostPort,
+  type RedisAuth,
+  type RedisTopology,
+  type ReplicaWaitConfig,
+} from '#libs/config';
 
 import { dataNodes, type RedisClient } from './redis-client.js';
 
@@ -205,6 +211,10 @@ export async function connectRedis(client: RedisClient, topology: RedisTopology)
     await Promise.race([client.connect(), firstError]);
   } catch (err) {
     client.disconnect();
+    if (t.kind === 'cluster') {
+      const notCluster = await nodesWithoutClusterMode(t);
+      if (notCluster.length > 0) throw new RedisNotInClusterMode(notCluster);
+    }
     // One sentinelError per sentinel: none of them named the master (down, or not watching REDIS_SENTINEL_MASTER).
     if (t.kind === 'sentinel' && sentinelsTried.length >= t.sentinels.length)
       throw new RedisUnreachable(t, `no sentinel named the master (${sentinelsTried.join('; ')})`);
@@ -223,6 +233,36 @@ function describeFailure(err: unknown, sentinelsTried: string[]): string {
   return sentinelsTried.length === 0 ? detail : `${detail} (${sentinelsTried.join('; ')})`;
 }
 
+/**
+ * The seeds that answer but run without cluster mode (INFO cluster: `cluster_enabled:0`), so that a Cluster client's
+ * CLUSTER SLOTS is refused and ioredis reports "None of startup nodes is available" though the node is up.
+ */
+async function nodesWithoutClusterMode(t: Extract<RedisTopology, { kind: 'cluster' }>): Promise<HostPort[]> {
+  const answers = await Promise.all(
+    t.nodes.map(async (node) => {
+      const probe = new Redis({
+        ...nodeOptions(t.auth),
+        host: node.host,
+        port: node.port,
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+        connectTimeout: 2000,
+      });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        return /^cluster_enabled:0\b/m.test(await probe.info('cluster')) ? node : null;
+      } catch {
+        return null;
+      } finally {
+        probe.disconnect();
+      }
+    }),
+  );
+  return answers.filter((node) => node !== null);
+}
+
 /** The variable that names a topology, so that a start-up failure points at the setting to fix. */
 function variableOf(t: ConfiguredTopology): string {
   switch (t.kind) {
@@ -239,6 +279,18 @@ export class RedisUnreachable extends Error {
   constructor(topology: ConfiguredTopology, reason: string) {
     super(`${variableOf(topology)}: cannot reach ${describeTopology(topology)}: ${reason}`);
     this.name = 'RedisUnreachable';
+  }
+}
+
+/** REDIS_CLUSTER_NODES names a server that answers but is no Cluster node: the setting is wrong, not the network. */
+export class RedisNotInClusterMode extends Error {
+  constructor(nodes: HostPort[]) {
+    super(
+      `REDIS_CLUSTER_NODES: ${nodes.map((n) => `${n.host}:${n.port}`).join(', ')} answered, but cluster mode is ` +
+        'disabled there (INFO cluster says cluster_enabled:0, so CLUSTER SLOTS is refused): list the nodes of a ' +
+        'Redis Cluster, or give a single server as REDIS_URL',
+    );
+    this.name = 'RedisNotInClusterMode';
   }
 }
 
