@@ -36,7 +36,7 @@ export async function createApiApp(
   // The dashboard's routes need read (ApiKeyGuard checks it again); its admin panels ask the caller's scopes.
   app.use('/dashboard', browserKeyAuth(app.get(ApiKeyAuthenticator), { scope: 'read', realm: 'Switchyard' }));
   app.useGlobalFilters(new HttpErrorsFilter());
-  app.enableShutdownHooks();
+  // No enableShutdownHooks(): api-process.ts answers the signals (ProcessStop), from before the app exists.
   return app;
 }
 

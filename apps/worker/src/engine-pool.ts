@@ -118,9 +118,9 @@ export class EnginePool {
   }
 
   /** Reads the engine once, then starts the pool (consuming only if the engine answered) and the polling. */
-  async start(): Promise<void> {
+  async start(stopping?: AbortSignal): Promise<void> {
     await this.poll();
-    await this.inference.start();
+    await this.inference.start(stopping);
     this.schedule();
   }
 

@@ -128,8 +128,13 @@ export class InferencePool {
     this.id = poolId(opts.queue);
   }
 
-  async start(): Promise<void> {
+  /**
+   * Beats, then consumes. Not once `stopping` (the process's stop, SIGTERM during start-up) is aborted: the pool
+   * then stays unstarted (resume() does not start it either) until stop().
+   */
+  async start(stopping?: AbortSignal): Promise<void> {
     const { provider } = this.opts;
+    if (stopping?.aborted) return;
     const description = await this.opts.describe();
     await this.beat();
     // A lost Redis is reported once per outage (redisOutage), not on every beat.
@@ -137,6 +142,7 @@ export class InferencePool {
       if (!redisOutage.absorbs(e)) this.log.warn({ msg: 'heartbeat failed', error: String(e) });
     };
     this.timer = setInterval(() => void this.beat().catch(failed), this.opts.heartbeatMs);
+    if (stopping?.aborted) return;
     this.started = true;
     if (!provider || description.status !== 'consuming') {
       this.log.error({ msg: 'pool not consuming', queue: queueName(this.opts.queue), reason: description.reason });

@@ -23,6 +23,11 @@ export interface LocalModelPoolDeps {
   grace: PoolGraceConfig;
   /** Reads device memory; tests substitute simulated VRAM states. */
   probe?: () => Promise<DeviceMemory>;
+  /**
+   * The process's stop: aborted while the model loads, the load is cut short and the pool is returned without
+   * consuming (stop() then takes its 'loading' word back).
+   */
+  stopping?: AbortSignal;
 }
 
 /**
@@ -98,9 +103,10 @@ export class LocalModelPool {
       // No 'loading' beat may land after the pool's first own one.
       await announced;
     }
+    if (deps.stopping?.aborted) return pool;
     // Measured only when the load ended in a pool that consumes (a model that does not fit or load says so at once).
     if (pool.provider) await deps.registry.recordLoad(model.name, Date.now() - processStart);
-    await pool.inference.start();
+    await pool.inference.start(deps.stopping);
     return pool;
   }
 
@@ -113,8 +119,9 @@ export class LocalModelPool {
   ): Promise<LocalModelPool> {
     const log = new Logger('local-pool');
     const { device, probe, queue } = loading;
-    const opened = await openModel(model, engine, llama, device.memory);
-    if (opened.kind !== 'loaded')
+    const opened = await openModel(model, engine, llama, device.memory, deps.stopping);
+    // A load cut short by the process's stop is no fault of the model.
+    if (opened.kind !== 'loaded' && !deps.stopping?.aborted)
       log.error({
         msg:
           opened.kind === 'failed'
@@ -235,6 +242,7 @@ async function openModel(
   engine: LocalEngineConfig,
   llama: Llama,
   memory: DeviceMemory,
+  stopping?: AbortSignal,
 ): Promise<OpenedModel> {
   let estimate: ModelEstimate;
   try {
@@ -268,12 +276,15 @@ async function openModel(
         sequences: n,
         llama,
         chatWrapper: model.chatWrapper,
+        signal: stopping,
       });
       const sized =
         n === plan.sequences ? plan.reason : `${n} sequence(s): the context for ${plan.sequences} ran out of memory`;
       const past = pastTraining(model.contextSize, estimate.trainContextSize);
       return { kind: 'loaded', provider, estimate, reason: past ? `${sized}; ${past}` : sized, ...(past && { past }) };
     } catch (err) {
+      if (stopping?.aborted)
+        return { kind: 'failed', estimate, reason: 'the load was stopped: the worker is stopping' };
       // LocalModelProvider.load's message names the model, its file and what llama.cpp said.
       if (!(err instanceof ProviderError && err.code === 'out_of_memory'))
         return { kind: 'failed', estimate, reason: messageOf(err) };

@@ -67,8 +67,15 @@ export interface WorkerParts {
   branchWriter: BranchOutputWriter;
   callbackDeliverer: CallbackDeliverer;
   resultRetention: ResultRetention;
-  /** A local model's pool, once the engine is open: loads the model, computes its sequences, then consumes. */
-  openLocalPool(model: LocalModelConfig & { modelPath: string }, llama: Llama): Promise<LocalModelPool>;
+  /**
+   * A local model's pool, once the engine is open: loads the model, computes its sequences, then consumes — unless
+   * `stopping` was aborted meanwhile (the load is cut short and the pool returned unstarted, to be stopped).
+   */
+  openLocalPool(
+    model: LocalModelConfig & { modelPath: string },
+    llama: Llama,
+    stopping: AbortSignal,
+  ): Promise<LocalModelPool>;
   /**
    * A cloud route's client and the pool that consumes its queue (not started); for a batch tier, the runner
    * that drives its provider batches (started and stopped with the pool).
@@ -150,8 +157,15 @@ export function composeWorker(s: WorkerServices): WorkerParts {
       ...config.retention,
       queues: configuredQueues(config),
     }),
-    openLocalPool: (model, llama) =>
-      LocalModelPool.open(model, config.engine, llama, { jobs, registry, processor, heartbeatMs, grace: config.pools }),
+    openLocalPool: (model, llama, stopping) =>
+      LocalModelPool.open(model, config.engine, llama, {
+        jobs,
+        registry,
+        processor,
+        heartbeatMs,
+        grace: config.pools,
+        stopping,
+      }),
     cloudPool: (cloud, apiKey) => {
       const provider = new CloudProvider({
         name: cloud.name,

@@ -22,10 +22,15 @@ import type { LocalModelPool } from './local-model-pool.js';
 import type { ProviderBatchRunner } from './provider-batch-runner.js';
 import { WORKER_PARTS, type WorkerParts } from './worker-composition.js';
 
+/** The Nest token of the process's stop signal (ProcessStop.signal), which start-up reads between its steps. */
+export const WORKER_STOPPING = Symbol('WorkerStopping');
+
 /**
  * Brings the worker's pools up in order — each model loaded and its sequences computed, then
  * consuming — and down again: stop taking jobs, let running ones finish within the shutdown budget,
  * release the models and the engine. What it starts is built in worker-composition.ts.
+ * A stop asked for during start-up (SIGTERM while a model loads) ends it at the next step: nothing more starts,
+ * and what did is stopped like the rest once start-up returns (worker-process.ts closes the app then).
  */
 @Injectable()
 export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -43,17 +48,29 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(WORKER_PARTS) private readonly parts: WorkerParts,
     @Inject(PromptTokens) private readonly promptTokens: PromptTokens,
+    @Inject(WORKER_STOPPING) private readonly stopping: AbortSignal,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    await this.start();
+    if (this.stopping.aborted)
+      this.log.log({ msg: 'stop asked for during start-up: started nothing more', signal: this.stopping.reason });
+  }
+
+  /** Each step only while no stop was asked for: returns at the first step that finds one. */
+  private async start(): Promise<void> {
     const { localModels, engine, cloudProviders } = this.config;
     const { watchdog, scheduleRunner, branchWriter } = this.parts;
+    const stopping = this.stopping;
     const { models: served, engines } = this.served();
     if (served.length > 0) {
+      if (stopping.aborted) return;
       this.llama = await openLlama(engine.gpu === 'none' ? false : engine.gpu, engine.threads);
       for (const model of served) {
+        if (stopping.aborted) return;
         const modelPath = model.modelPath ?? (await this.demoModel());
-        this.localPools.push(await this.parts.openLocalPool({ ...model, modelPath }, this.llama));
+        // Pushed even when a stop cut its load short: the pool is stopped (its 'loading' word taken back) at close.
+        this.localPools.push(await this.parts.openLocalPool({ ...model, modelPath }, this.llama, stopping));
       }
     }
     // Schedule firings enter through intake here: their prompts are counted by the models this worker serves.
@@ -62,14 +79,17 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
       (system, prompt, model = localModels[0]?.name) => byName.get(model)?.promptTokens(system, prompt) ?? null,
     );
     for (const engine of engines) {
+      if (stopping.aborted) return;
       const built = this.parts.enginePool(engine);
       this.enginePools.push(built);
-      await built.pool.start();
+      await built.pool.start(stopping);
     }
     for (const cloud of cloudProviders) {
+      if (stopping.aborted) return;
       const { pool, provider, batchRunner } = this.parts.cloudPool(cloud, await this.apiKeyOf(cloud));
       this.cloudPools.push({ pool, provider, batchRunner });
-      await pool.start();
+      await pool.start(stopping);
+      if (stopping.aborted) return;
       batchRunner?.start();
     }
     if (cloudProviders.length === 0) {
@@ -77,12 +97,18 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
         msg: 'no cloud provider configured (CLOUD_PROVIDERS, or OPENAI_BASE_URL and OPENAI_API_KEY): every item runs locally',
       });
     }
-    scheduleRunner.start();
-    await this.parts.intakeExpander.start();
-    await branchWriter.start();
-    await this.parts.callbackDeliverer.start();
-    await this.parts.resultRetention.start();
-    await watchdog.start();
+    const services: Array<() => unknown> = [
+      () => scheduleRunner.start(),
+      () => this.parts.intakeExpander.start(),
+      () => branchWriter.start(),
+      () => this.parts.callbackDeliverer.start(),
+      () => this.parts.resultRetention.start(),
+      () => watchdog.start(),
+    ];
+    for (const start of services) {
+      if (stopping.aborted) return;
+      await start();
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 // The worker process itself, imported by main.ts once tracing (if configured) has started.
 import { NestFactory } from '@nestjs/core';
 import { loadConfig, loadLogConfig } from '#libs/config';
-import { armShutdownDeadline } from '#libs/lifecycle';
+import { ProcessStop } from '#libs/lifecycle';
 import { failStartup, processLogger, routeConsoleToJson } from '#libs/logging';
 import { enableProcessMetrics } from '#libs/metrics';
 import { assertRedisReachable } from '#libs/redis';
@@ -12,15 +12,17 @@ try {
   // log and start-up failures included.
   if (loadLogConfig().format === 'json') routeConsoleToJson('worker');
   const config = loadConfig();
-  // SIGTERM/SIGINT: exit within SHUTDOWN_TIMEOUT_MS whatever Redis does (issue 12 §5).
-  armShutdownDeadline('worker', config.shutdownTimeoutMs);
+  // SIGTERM/SIGINT, from here on: start nothing more, close what started, exit within SHUTDOWN_TIMEOUT_MS whatever
+  // Redis does (issue 12 §5). It stands in for Nest's shutdown hooks, which listen only once the app has started.
+  const stop = ProcessStop.listen('worker', config.shutdownTimeoutMs);
   enableProcessMetrics();
   // Redis first, alone: unreachable (or misconfigured), start-up ends in one line naming the variable.
   await assertRedisReachable(config.redis.topology);
   const logger = processLogger('worker', config.log);
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger });
-  app.enableShutdownHooks();
-  await app.init();
+  // Start-up (the models loaded, the pools started) runs within createApplicationContext; WorkerLifecycle reads
+  // stop.signal between its steps.
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, stop.signal), { logger });
+  stop.closes(app);
 } catch (err) {
   failStartup('worker', err);
 }

@@ -21,7 +21,7 @@ import { ProviderBatchLedger } from '#libs/pools';
 import { RoutingPolicy } from '#libs/routing';
 import { AuditTrail } from '#libs/audit';
 import { WORKER_PARTS, composeWorker } from './worker-composition.js';
-import { WorkerLifecycle } from './worker-lifecycle.js';
+import { WORKER_STOPPING, WorkerLifecycle } from './worker-lifecycle.js';
 import { WorkerMetrics } from './worker-metrics.js';
 import { TelemetryModule } from '#libs/telemetry';
 
@@ -31,7 +31,8 @@ import { TelemetryModule } from '#libs/telemetry';
  */
 @Module({})
 export class WorkerModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  /** `stopping`: the process's stop (ProcessStop.signal); aborted during start-up, nothing more starts. */
+  static forRoot(config: AppConfig, stopping: AbortSignal = new AbortController().signal): DynamicModule {
     return {
       module: WorkerModule,
       imports: [
@@ -103,6 +104,7 @@ export class WorkerModule {
               callbacks: { batches: callbackBatches, secrets, sender },
             }),
         },
+        { provide: WORKER_STOPPING, useValue: stopping },
         // Nest runs a module's bootstrap hooks together: /metrics answers while WorkerLifecycle loads the models.
         WorkerMetrics,
         WorkerLifecycle,

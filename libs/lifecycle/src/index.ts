@@ -1,2 +1,3 @@
 // The face of libs/lifecycle: what other libs, the apps and the tests use. Import it as '#libs/lifecycle'.
-export { armShutdownDeadline, shutdownPlan } from './shutdown-deadline.js';
+export { ProcessStop, type Closable } from './process-stop.js';
+export { shutdownPlan } from './shutdown-deadline.js';

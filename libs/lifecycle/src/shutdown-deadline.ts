@@ -19,35 +19,26 @@ export function shutdownPlan(timeoutMs: number): ShutdownPlan {
 }
 
 /**
- * Arms the hard deadline on the first SIGTERM or SIGINT: at `exitMs` the process logs one line and exits
- * with code 1. The timer is unref'd, so a shutdown that finishes in time exits as usual. `once`
- * listeners, so the signal Nest re-sends to itself after closing ends the process normally.
+ * The hard deadline of a shutdown that began now on `signal`: at `exitMs` the process logs one line and exits
+ * with code 1. The timer is unref'd, so a shutdown that finishes in time exits as usual.
  */
-export function armShutdownDeadline(context: string, timeoutMs: number): void {
+export function exitAtDeadline(context: string, timeoutMs: number, signal: NodeJS.Signals): void {
   const { exitMs } = shutdownPlan(timeoutMs);
-  let armed = false;
-  const arm = (signal: NodeJS.Signals) => {
-    if (armed) return;
-    armed = true;
-    const startedAt = Date.now();
-    setTimeout(() => {
-      const line = {
-        level: 'warn',
-        pid: process.pid,
-        timestamp: Date.now(),
-        context,
-        message: {
-          msg: 'shutdown did not finish in time; exiting (running jobs are recovered as stalled by the next worker)',
-          signal,
-          afterMs: Date.now() - startedAt,
-          shutdownTimeoutMs: timeoutMs,
-        },
-      };
-      process.stderr.write(`${JSON.stringify(line)}\n`);
-      process.exit(1);
-    }, exitMs).unref();
-  };
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, arm);
-  }
+  const startedAt = Date.now();
+  setTimeout(() => {
+    const line = {
+      level: 'warn',
+      pid: process.pid,
+      timestamp: Date.now(),
+      context,
+      message: {
+        msg: 'shutdown did not finish in time; exiting (running jobs are recovered as stalled by the next worker)',
+        signal,
+        afterMs: Date.now() - startedAt,
+        shutdownTimeoutMs: timeoutMs,
+      },
+    };
+    process.stderr.write(`${JSON.stringify(line)}\n`);
+    process.exit(1);
+  }, exitMs).unref();
 }

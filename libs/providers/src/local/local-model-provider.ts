@@ -45,6 +45,8 @@ export interface LocalModelOptions {
   chatWrapper?: ChatWrapperChoice;
   /** Where the engine this provider opens writes llama.cpp's log; default the console. Unused with `llama`. */
   engineLog?: EngineLogger;
+  /** Aborted (the process is stopping): the load stops as soon as llama.cpp lets it, and load() rejects. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -131,11 +133,12 @@ export class LocalModelProvider implements InferenceProvider {
     let model: LlamaModel | undefined;
     try {
       llama = opts.llama ?? (await openLlama(opts.gpu ?? 'auto', opts.threads, opts.engineLog));
-      model = await llama.loadModel({ modelPath: opts.modelPath });
+      model = await llama.loadModel({ modelPath: opts.modelPath, loadSignal: opts.signal });
       const context = await model.createContext({
         contextSize: opts.contextSize,
         sequences: opts.sequences,
         threads: opts.threads,
+        createSignal: opts.signal,
       });
       // Resolved once from the model's own chat template (ChatML, Llama 3, Qwen, ...).
       const chatWrapper = chatWrapperFor(model, opts.chatWrapper);
