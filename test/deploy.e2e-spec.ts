@@ -64,6 +64,8 @@ describe('deploy/k8s', () => {
             'Deployment',
             'Deployment',
             'HorizontalPodAutoscaler',
+            'NetworkPolicy',
+            'NetworkPolicy',
             'PersistentVolumeClaim',
             'PodDisruptionBudget',
             'PodDisruptionBudget',
@@ -131,6 +133,36 @@ describe('deploy/k8s', () => {
         const url = new URL(named('ConfigMap', 'switchyard')!.data!.REDIS_URL);
         const redis = named('Service', url.hostname);
         expect(redis?.spec.ports.map((p: any) => p.port)).toContain(Number(url.port));
+      });
+
+      it('lets only the API and the worker reach Redis, and only Prometheus the worker’s unauthenticated metrics', () => {
+        const pods = podSpecs(objects);
+        const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+        const guarding = (app: string) =>
+          policies.filter((p) => p.spec.podSelector.matchLabels?.app === app && p.spec.policyTypes.includes('Ingress'));
+        // A named port in a policy must be one the guarded pod opens, or the policy admits nothing.
+        const opens = (app: string, port: string) =>
+          pods
+            .find((p) => p.labels.app === app)!
+            .pod.containers.some((c: any) => (c.ports ?? []).some((cp: any) => cp.name === port));
+        const [redis] = guarding('switchyard-redis');
+        expect(redis.spec.ingress).toHaveLength(1);
+        expect(redis.spec.ingress[0].from.map((f: any) => f.podSelector.matchLabels.app).sort()).toEqual([
+          'switchyard-api',
+          'switchyard-worker',
+        ]);
+        expect(redis.spec.ingress[0].from.every((f: any) => f.namespaceSelector === undefined)).toBe(true);
+        for (const { port } of redis.spec.ingress[0].ports) expect(opens('switchyard-redis', port)).toBe(true);
+        const [worker] = guarding('switchyard-worker');
+        expect(worker.spec.ingress).toEqual([
+          {
+            from: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }],
+            ports: [{ port: 'metrics' }],
+          },
+        ]);
+        expect(opens('switchyard-worker', 'metrics')).toBe(true);
+        // The API is what clients call: no policy closes it.
+        expect(guarding('switchyard-api')).toEqual([]);
       });
 
       it('runs every pod as Pod Security "restricted" admits it', () => {
