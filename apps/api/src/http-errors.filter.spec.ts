@@ -1,4 +1,4 @@
-import type { ArgumentsHost } from '@nestjs/common';
+import { NotFoundException, PayloadTooLargeException, type ArgumentsHost } from '@nestjs/common';
 import { describe, expect, it } from '@jest/globals';
 import { SubmissionRejected } from '#libs/batches';
 import { HttpErrorsFilter, MAX_FIELD_ERRORS } from './http-errors.filter.js';
@@ -8,6 +8,7 @@ import { OpenAIErrorsFilter } from './openai/openai-errors.filter.js';
 function answer(
   err: unknown,
   filter: HttpErrorsFilter | OpenAIErrorsFilter = new HttpErrorsFilter(),
+  path = '/v1/batches',
 ): { status: number; headers: Record<string, string>; body: Record<string, unknown> } {
   const sent = { status: 0, headers: {} as Record<string, string>, body: {} as Record<string, unknown> };
   const res = {
@@ -26,7 +27,7 @@ function answer(
       return this;
     },
   };
-  const request = { method: 'GET', path: '/v1/batches', headers: {} };
+  const request = { method: 'GET', path, headers: {} };
   const host = {
     switchToHttp: () => ({ getResponse: () => res, getRequest: () => request }),
   } as unknown as ArgumentsHost;
@@ -89,5 +90,39 @@ describe('HttpErrorsFilter', () => {
 
   it('still answers 500 to an error it does not know', () => {
     expect(answer(new TypeError('x is undefined'))).toMatchObject({ status: 500, headers: {} });
+  });
+});
+
+describe('errors under /openai/', () => {
+  it('are in OpenAI’s shape even where no OpenAI controller ran: an unknown route is a 404 the SDKs can read', () => {
+    const missing = new NotFoundException('Cannot GET /openai/v1/models');
+    expect(answer(missing, new HttpErrorsFilter(), '/openai/v1/models')).toEqual({
+      status: 404,
+      headers: {},
+      body: {
+        error: {
+          message: 'Cannot GET /openai/v1/models',
+          type: 'invalid_request_error',
+          param: null,
+          code: 'not_found',
+        },
+      },
+    });
+    // Elsewhere, the native API's body as before.
+    expect(answer(missing, new HttpErrorsFilter(), '/v1/nothing').body).toMatchObject({ statusCode: 404 });
+  });
+
+  it('calls a create over the key’s tokens per minute a token limit, not a file too large', () => {
+    const overTokens = new PayloadTooLargeException({
+      statusCode: 413,
+      field: 'items',
+      limit: 'tokensPerMinute',
+      message: 'm',
+    });
+    expect(answer(overTokens, new OpenAIErrorsFilter()).body).toMatchObject({
+      error: { code: 'token_limit_exceeded', param: 'items' },
+    });
+    const tooBig = new PayloadTooLargeException({ statusCode: 413, field: 'file', message: 'm' });
+    expect(answer(tooBig, new OpenAIErrorsFilter()).body).toMatchObject({ error: { code: 'file_too_large' } });
   });
 });

@@ -3,19 +3,12 @@ import type { Response } from 'express';
 import { IdempotencyKeyReused, SubmissionRejected } from '#libs/batches';
 import type { RequestWithId } from './access-decorators.js';
 import { isConnectionError, NotReplicated } from '#libs/redis';
+import { OpenAIErrorsFilter } from './openai/openai-errors.filter.js';
+import { STORE_UNAVAILABLE } from './store-unavailable.js';
+
 
 /** The wrong fields a 400 lists at most; `errorsOmitted` counts the rest. */
 export const MAX_FIELD_ERRORS = 100;
-
-/**
- * A request Redis could not serve (it is down, or failing over): a 503 with Retry-After, what clients and SDKs retry,
- * not a 500 that says the server is broken. Seconds: about ioredis's reconnect interval once an outage has lasted.
- */
-export const STORE_UNAVAILABLE = {
-  retryAfterS: 2,
-  message:
-    'the job store (Redis) cannot be reached; retry later (a create sent with an Idempotency-Key is safe to retry)',
-};
 
 /**
  * Turns domain errors into HTTP answers: a rejected submission is a 400 naming the field; anything
@@ -25,7 +18,13 @@ export const STORE_UNAVAILABLE = {
 export class HttpErrorsFilter implements ExceptionFilter {
   private readonly log = new Logger('http');
 
+  private readonly openAI = new OpenAIErrorsFilter();
+
   catch(err: unknown, host: ArgumentsHost): void {
+    // Under /openai/, OpenAI's error shape even where no OpenAI controller ran: an unknown route (GET
+    // /openai/v1/models, which tools call to check a key) answered Nest's body, which the SDKs cannot read.
+    if (host.switchToHttp().getRequest<RequestWithId>().path.startsWith('/openai/'))
+      return this.openAI.catch(err, host);
     const res = host.switchToHttp().getResponse<Response>();
     if (err instanceof SubmissionRejected) {
       const [first] = err.errors;

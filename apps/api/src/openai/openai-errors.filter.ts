@@ -2,7 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger 
 import type { Request, Response } from 'express';
 import { OpenAIRequestError } from '#libs/batches';
 import { isConnectionError, NotReplicated } from '#libs/redis';
-import { STORE_UNAVAILABLE } from '../http-errors.filter.js';
+import { STORE_UNAVAILABLE } from '../store-unavailable.js';
 
 /** OpenAI's error body: what the openai SDKs read to raise BadRequestError, NotFoundError, AuthenticationError... */
 export interface OpenAIErrorBody {
@@ -72,7 +72,10 @@ export class OpenAIErrorsFilter implements ExceptionFilter {
       const body = err.getResponse();
       const message = typeof body === 'string' ? body : String((body as { message?: unknown }).message ?? err.message);
       const field = typeof body === 'object' ? (body as { field?: unknown }).field : undefined;
-      res.status(status).json(openAIError(status, message, typeof field === 'string' ? field : null));
+      // A create whose prompts exceed the key's tokens per minute outright: the file is not too large, its tokens are.
+      const limit = typeof body === 'object' ? (body as { limit?: unknown }).limit : undefined;
+      const code = status === 413 && limit === 'tokensPerMinute' ? 'token_limit_exceeded' : undefined;
+      res.status(status).json(openAIError(status, message, typeof field === 'string' ? field : null, code));
       return;
     }
     this.log.error({
