@@ -27,12 +27,15 @@ describe('first start on a machine without Redis', () => {
     const lines = launcher.output.join('').trim().split('\n');
     expect(lines).toHaveLength(1);
     const line = JSON.parse(lines[0]);
-    expect(line).toMatchObject({ level: 'fatal', context: 'launcher' });
-    expect(line.msg).toMatch(/REDIS_URL is unset .*redis-server .* not on PATH/);
-    expect(line.msg).toContain('apt-get install redis-server');
-    expect(line.msg).toContain('brew install redis');
-    expect(line.msg).toContain('REDIS_URL');
-    expect(line.msg).toContain('deploy/compose.yaml');
+    // The envelope every line has (docs/operations.md): a log pipeline reads the launcher's fatal line too.
+    expect(line).toMatchObject({ level: 'fatal', context: 'launcher', pid: launcher.child.pid });
+    expect(typeof line.timestamp).toBe('number');
+    const { msg } = line.message;
+    expect(msg).toMatch(/REDIS_URL is unset .*redis-server .* not on PATH/);
+    expect(msg).toContain('apt-get install redis-server');
+    expect(msg).toContain('brew install redis');
+    expect(msg).toContain('REDIS_URL');
+    expect(msg).toContain('deploy/compose.yaml');
     expect(lines[0]).not.toMatch(/\bat .*:\d+:\d+|node:internal|Error: spawn/);
   });
 });

@@ -10,12 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { describeTopology, loadConfig, type HostPort } from '#libs/config';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { shutdownPlan } from '#libs/lifecycle';
-import { exitOnFatalErrors } from '#libs/logging';
+import { exitOnFatalErrors, structuredLine } from '#libs/logging';
 import { isReachable, RedisServerNotFound, startEmbeddedRedis } from '#libs/redis';
 import type { EmbeddedRedis } from '#libs/redis';
 
+// Its own lines in the envelope every other line has ({level, pid, timestamp, message: {msg, …}, context}).
 const log = (msg: string, fields: Record<string, unknown> = {}) =>
-  console.log(JSON.stringify({ level: 'log', context: 'launcher', msg, ...fields }));
+  console.log(structuredLine('log', 'launcher', msg, fields));
 const dist = fileURLToPath(new URL('../../../', import.meta.url));
 
 // Anything else that goes wrong before the children run is one JSON line too, not a stack trace.
@@ -125,6 +126,6 @@ async function anyReachable(nodes: HostPort[]): Promise<boolean> {
 
 /** What to do, in one JSON line, not a stack trace; then exit. */
 function fatal(msg: string): never {
-  console.error(JSON.stringify({ level: 'fatal', context: 'launcher', msg }));
+  console.error(structuredLine('fatal', 'launcher', msg));
   process.exit(1);
 }

@@ -1,4 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { resolvableChatWrapperTypeNames } from 'node-llama-cpp';
 import { CHAT_WRAPPER_NAMES, loadConfig } from './app-config.js';
 
@@ -51,6 +54,27 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ RESULT_TTL: '3 weeks' })).toThrow(/RESULT_TTL/);
     expect(() => loadConfig({ RESULT_TTL: '10ms' })).toThrow(/RESULT_TTL/);
     expect(() => loadConfig({ RETENTION_SWEEP_MS: '-1' })).toThrow(/RETENTION_SWEEP_MS/);
+  });
+
+  it('names the variable a too-short admin key came from, never its value', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-admin-key-'));
+    writeFileSync(join(dir, 'empty'), '\n');
+    writeFileSync(join(dir, 'short'), 'short-secret\n');
+    expect(() => loadConfig({ ADMIN_API_KEY_FILE: join(dir, 'empty') })).toThrow(
+      /^ADMIN_API_KEY_FILE: expected a file holding a secret of at least 24 characters \(.*it holds 0\)$/,
+    );
+    expect(() => loadConfig({ ADMIN_API_KEY_FILE: join(dir, 'short') })).toThrow(
+      /^ADMIN_API_KEY_FILE: .*it holds 12\)$/,
+    );
+    expect(() => loadConfig({ ADMIN_API_KEY: 'short-secret' })).toThrow(
+      /^ADMIN_API_KEY: expected a secret of at least 24/,
+    );
+    try {
+      loadConfig({ ADMIN_API_KEY_FILE: join(dir, 'short') });
+    } catch (e) {
+      expect(String(e)).not.toContain('short-secret');
+    }
+    rmSync(dir, { recursive: true });
   });
 
   it('never echoes a secret in an error', () => {

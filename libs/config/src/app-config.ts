@@ -121,9 +121,12 @@ const MIN_ADMIN_KEY_CHARS = 24;
 function accessConfig(e: EnvReader): AccessConfig {
   const adminApiKey = e.secret('ADMIN_API_KEY') ?? null;
   if (adminApiKey !== null && adminApiKey.length < MIN_ADMIN_KEY_CHARS) {
+    // Named by where it came from: an empty ADMIN_API_KEY_FILE blamed ADMIN_API_KEY, which the operator never set.
+    const source = e.secretSource('ADMIN_API_KEY');
+    const what = source.endsWith('_FILE') ? 'a file holding a secret' : 'a secret';
     throw new ConfigError(
-      'ADMIN_API_KEY',
-      `a secret of at least ${MIN_ADMIN_KEY_CHARS} characters (e.g. openssl rand -base64 32)`,
+      source,
+      `${what} of at least ${MIN_ADMIN_KEY_CHARS} characters (e.g. openssl rand -base64 32; it holds ${adminApiKey.length})`,
     );
   }
   return {

@@ -87,6 +87,11 @@ export class EnvReader {
     }
   }
 
+  /** The variable a secret was read from: NAME when it is set, else NAME_FILE (what an error about its value names). */
+  secretSource(name: string): string {
+    return this.raw(name) !== undefined ? name : `${name}_FILE`;
+  }
+
   private raw(name: string): string | undefined {
     const v = this.env[name];
     return v === undefined || v.trim() === '' ? undefined : v.trim();

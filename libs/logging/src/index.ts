@@ -7,7 +7,7 @@ export {
   type AccessLog,
   type AccessRecord,
 } from './access-log.js';
-export { exitOnFatalErrors, failStartup, routeConsoleToJson } from './json-console.js';
+export { exitOnFatalErrors, failStartup, routeConsoleToJson, structuredLine } from './json-console.js';
 export {
   defaultLogFormat,
   enabledLevels,

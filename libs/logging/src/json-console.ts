@@ -30,6 +30,19 @@ export function jsonLine(level: string, context: string, args: unknown[]): strin
 }
 
 /**
+ * One structured line in the same envelope, for a process that logs without Nest (the launcher): `message` holds
+ * `msg` and the fields, as Nest's logger writes an object message.
+ */
+export function structuredLine(
+  level: string,
+  context: string,
+  msg: string,
+  fields: Record<string, unknown> = {},
+): string {
+  return JSON.stringify({ level, pid: process.pid, timestamp: Date.now(), message: { msg, ...fields }, context });
+}
+
+/**
  * Makes every line this process writes through `console` a JSON line. Nest's logger is already JSON;
  * libraries print plain text through console: node-llama-cpp (llama.cpp's own log, binary fallbacks),
  * BullMQ warnings. Each becomes {"level", "context", "message"} with its text, so a log pipeline that
