@@ -38,6 +38,26 @@ describe('schedules', () => {
     expect(res.json.field).toBe(field);
   });
 
+  it('refuses a PUT whose body names another schedule than its path, and takes one that leaves the name out', async () => {
+    const refused = await sys.client.request('PUT', '/v1/schedules/put-target', {
+      name: 'other',
+      every: 60_000,
+      batch: template,
+    });
+    expect([refused.status, refused.json.field]).toEqual([400, 'name']);
+    expect((await sys.client.request('GET', '/v1/schedules/other')).status).toBe(404);
+    expect((await sys.client.request('GET', '/v1/schedules/put-target')).status).toBe(404);
+    const taken = await sys.client.request('PUT', '/v1/schedules/put-target', { every: 60_000, batch: template });
+    expect([taken.status, taken.json.name]).toEqual([200, 'put-target']);
+    const same = await sys.client.request('PUT', '/v1/schedules/put-target', {
+      name: 'put-target',
+      every: 120_000,
+      batch: template,
+    });
+    expect(same.status).toBe(200);
+    expect((await sys.client.request('DELETE', '/v1/schedules/put-target')).status).toBe(200);
+  });
+
   it('computes the next run of a nightly cron schedule in its time zone', async () => {
     const res = await sys.client.request('POST', '/v1/schedules', {
       name: 'nightly-paris',

@@ -1,4 +1,5 @@
 import {
+  BadRequestException,
   Body,
   ConflictException,
   Controller,
@@ -51,14 +52,26 @@ export class SchedulesController {
   }
 
   @ApiDoc({
-    summary: 'Create or replace the schedule of this name (the body’s name is taken from the path)',
+    summary: 'Create or replace the schedule of this name (the body may leave its name out, or give the same one)',
     body: 'ScheduleSubmission',
     answer: { description: 'The schedule', json: 'Schedule' },
-    errors: { 409: 'The name is another tenant’s (`field`: name)' },
+    errors: {
+      400: 'A field is wrong (`field` names it), the body’s name among them when it is not the path’s',
+      409: 'The name is another tenant’s (`field`: name)',
+    },
   })
   @Put(':name')
   @RequiresScope('submit')
   async replace(@Param('name') name: string, @Body() body: unknown, @CurrentCaller() caller: Caller | null) {
+    // A body naming another schedule was PUT to the wrong path: replacing this one with it would be a silent mistake.
+    const given = (body as { name?: unknown } | null)?.name;
+    if (given !== undefined && given !== name)
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        field: 'name',
+        message: `name ${JSON.stringify(given)} is not the path's ${JSON.stringify(name)}: leave it out or give the same`,
+      });
     await this.assertFree(name, caller);
     const named = { ...(typeof body === 'object' && body ? body : {}), name };
     return this.schedules.upsert(named, Date.now(), await this.ownerFor(name, caller));
