@@ -222,7 +222,13 @@ describe('batches end to end', () => {
     it('answers 400 for malformed JSON and keeps serving', async () => {
       const res = await sys.client.request('POST', '/v1/batches', '{"kind": ');
       expect(res.status).toBe(400);
-      expect(res.json).toMatchObject({ field: 'body' });
+      expect(res.json).toMatchObject({ field: 'body', message: 'body is not valid JSON' });
+      // Valid JSON, but not an object: said so, not called invalid.
+      for (const body of ['null', '"text"', '3'])
+        expect((await sys.client.request('POST', '/v1/batches', body)).json).toMatchObject({
+          field: 'body',
+          message: 'body must be a JSON object',
+        });
       expect((await sys.client.request('GET', '/health')).status).toBe(200);
     });
 

@@ -123,7 +123,7 @@ function refuseDeepJson(maxDepth: number) {
 /** Body-parser failures answered as JSON 4xx naming the body, instead of Express's HTML page. */
 function bodyErrors(limit: number) {
   return (
-    err: { type?: string; status?: number; message?: string },
+    err: { type?: string; status?: number; message?: string; body?: unknown },
     _req: Request,
     res: Response,
     next: NextFunction,
@@ -138,11 +138,23 @@ function bodyErrors(limit: number) {
     } else if (err.type === 'entity.too.deep') {
       res.status(400).json({ statusCode: 400, error: 'Bad Request', field: 'body', message: err.message });
     } else if (err.type === 'entity.parse.failed') {
-      res.status(400).json({ statusCode: 400, error: 'Bad Request', field: 'body', message: 'body is not valid JSON' });
+      // Strict parsing refuses valid JSON that is not an object or array (`null`, `"text"`, `3`): say which.
+      const message = parsesAsJson(err.body) ? 'body must be a JSON object' : 'body is not valid JSON';
+      res.status(400).json({ statusCode: 400, error: 'Bad Request', field: 'body', message });
     } else if (err.status && err.status >= 400 && err.status < 500) {
       res.status(err.status).json({ statusCode: err.status, field: 'body', message: err.type ?? 'invalid body' });
     } else {
       next(err);
     }
   };
+}
+
+function parsesAsJson(text: unknown): boolean {
+  if (typeof text !== 'string') return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
