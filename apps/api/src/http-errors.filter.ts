@@ -6,7 +6,6 @@ import { isConnectionError, NotReplicated } from '#libs/redis';
 import { OpenAIErrorsFilter } from './openai/openai-errors.filter.js';
 import { STORE_UNAVAILABLE } from './store-unavailable.js';
 
-
 /** The wrong fields a 400 lists at most; `errorsOmitted` counts the rest. */
 export const MAX_FIELD_ERRORS = 100;
 
