@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { OpenAIBatches, OpenAIRequestError } from '#libs/batches';
 import { effectiveLimits, KeyRateLimiter, submittedTokens, tenantScope, type Caller } from '#libs/access';
@@ -8,14 +8,12 @@ import { CurrentCaller, RequiresScope } from '../access-decorators.js';
 import { overLimit } from '../rate-limit.guard.js';
 import { boundedInt } from '../query-params.js';
 import { ApiDoc } from '../openapi/api-doc.decorator.js';
-import { OpenAIErrorsFilter } from './openai-errors.filter.js';
 
 /**
  * OpenAI's Batch API (issue 16 §1) over Switchyard's batches: create from an uploaded file, read, list with
  * OpenAI's cursor, cancel. Enqueues and reads; a batch created here is a Switchyard batch underneath.
  */
 @Controller('openai/v1/batches')
-@UseFilters(OpenAIErrorsFilter)
 export class OpenAIBatchesController {
   constructor(
     @Inject(OpenAIBatches) private readonly batches: OpenAIBatches,

@@ -29,8 +29,9 @@ export function openAIError(
 }
 
 /**
- * Every answer of the /openai/v1 controllers that is not a success, in OpenAI's shape (issue 16 §1), so a
- * client written against OpenAI gets the exception it expects. Guards' 401/403/429 come through here too.
+ * Every answer under /openai/ that is not a success, in OpenAI's shape (issue 16 §1), so a client written against
+ * OpenAI gets the exception it expects: the global HttpErrorsFilter hands it every error of such a path, from the
+ * OpenAI controllers, their guards (401/403/429) and routes that match no controller.
  * Nothing of the request's content is logged.
  */
 @Catch()

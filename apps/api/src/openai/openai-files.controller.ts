@@ -10,7 +10,6 @@ import {
   Query,
   Res,
   UploadedFile,
-  UseFilters,
   UseInterceptors,
 } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
@@ -20,7 +19,6 @@ import { tenantScope, type Caller } from '#libs/access';
 import { CurrentCaller, RequiresScope } from '../access-decorators.js';
 import { ApiDoc } from '../openapi/api-doc.decorator.js';
 import { boundedInt } from '../query-params.js';
-import { OpenAIErrorsFilter } from './openai-errors.filter.js';
 import { streamAnswer } from '../streamed-answer.js';
 
 /** What multer hands over for the one file of a multipart upload (held in memory, bounded by OPENAI_FILE_MAX_BYTES). */
@@ -31,7 +29,6 @@ interface UploadedPart {
 
 /** OpenAI's Files API for batch input (issue 16 §1): upload, read, download, delete. */
 @Controller('openai/v1/files')
-@UseFilters(OpenAIErrorsFilter)
 export class OpenAIFilesController {
   constructor(@Inject(OpenAIBatches) private readonly batches: OpenAIBatches) {}
 
