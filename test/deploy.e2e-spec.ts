@@ -1,10 +1,12 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import jsYaml from 'js-yaml';
+import { loadConfig } from '#libs/config';
+import { openRedis, type RedisClient } from '#libs/redis';
 import { freePort } from './support/redis-server-process.js';
 import { useSystem } from './support/use-system.js';
 
@@ -16,7 +18,7 @@ import { useSystem } from './support/use-system.js';
  */
 const OVERLAYS = ['cpu', 'gpu'] as const;
 /** Secrets the operator creates before applying (deploy/README.md); every other one must be optional. */
-const OPERATOR_SECRETS = new Set(['switchyard-admin']);
+const OPERATOR_SECRETS = new Set(['switchyard-admin', 'switchyard-redis-auth']);
 
 type K8sObject = {
   apiVersion: string;
@@ -204,6 +206,84 @@ describe('deploy/k8s', () => {
           expect(String(http.containerPort)).toBe(env.PORT);
           expect(c.readinessProbe.httpGet).toEqual({ path: '/ready/api', port: 'http' });
           expect(c.livenessProbe.httpGet).toEqual({ path: '/health', port: 'http' });
+        }
+      });
+
+      it('runs Redis with the password the apps are given: a client without it is refused, the apps and the probe get in', async () => {
+        // What the operator's Secrets hold; characters a shell or Redis's config reader would trip on included.
+        const secrets: Record<string, Record<string, string>> = {
+          'switchyard-redis-auth': { password: 'pw +/="x\\ y' },
+          'switchyard-admin': { 'admin-api-key': 'k'.repeat(32) },
+        };
+        const envOf = (c: any): Record<string, string> => {
+          const env: Record<string, string> = {};
+          for (const from of c.envFrom ?? []) Object.assign(env, named('ConfigMap', from.configMapRef.name)?.data);
+          for (const e of c.env ?? []) {
+            const ref = e.valueFrom?.secretKeyRef;
+            const value = 'value' in e ? e.value : ref ? secrets[ref.name]?.[ref.key] : undefined;
+            if (value !== undefined) env[e.name] = value;
+          }
+          return env;
+        };
+        const sts = named('StatefulSet', 'switchyard-redis')!.spec.template.spec;
+        const [redis] = sts.containers;
+        const redisEnv = envOf(redis);
+        // The pod's files, where its mounts put them: the ConfigMap's keys, and a data directory.
+        const root = mkdtempSync(join(tmpdir(), 'k8s-redis-'));
+        const mountPaths = new Map<string, string>();
+        for (const m of redis.volumeMounts) {
+          const dir = mkdtempSync(join(root, `${m.name}-`));
+          const volume = sts.volumes?.find((v: any) => v.name === m.name);
+          for (const [file, text] of Object.entries(named('ConfigMap', volume?.configMap?.name ?? '')?.data ?? {}))
+            writeFileSync(join(dir, file), text);
+          mountPaths.set(m.mountPath, dir);
+        }
+        const local = (arg: string) => {
+          for (const [mount, dir] of mountPaths)
+            if (arg === mount || arg.startsWith(`${mount}/`)) return dir + arg.slice(mount.length);
+          return arg;
+        };
+        // Kubernetes expands $(VAR) in args from the container's env; the image's entrypoint runs redis-server
+        // with them when the first is a .conf file.
+        const args = (redis.args as string[]).map((a) =>
+          local(a.replace(/\$\((\w+)\)/g, (_, v: string) => redisEnv[v] ?? `$(${v})`)),
+        );
+        expect(args[0]).toMatch(/\.conf$/);
+        const port = await freePort();
+        const server = spawn('redis-server', [...args, '--port', String(port), '--appendfsync', 'no'], {
+          stdio: 'ignore',
+        });
+        const clients: RedisClient[] = [];
+        try {
+          const open = (env: Record<string, string>) => {
+            const url = new URL(env.REDIS_URL);
+            url.hostname = '127.0.0.1';
+            url.port = String(port);
+            const client = openRedis(loadConfig({ ...env, REDIS_URL: url.toString() }).redis.topology, {
+              maxRetriesPerRequest: 1,
+              retryStrategy: (times: number) => (times > 50 ? null : 100),
+            });
+            client.on('error', () => undefined); // the refusals are asserted on the commands
+            clients.push(client);
+            return client;
+          };
+          for (const app of ['switchyard-api', 'switchyard-worker']) {
+            const [c] = named('Deployment', app)!.spec.template.spec.containers;
+            await expect(open(envOf(c)).ping()).resolves.toBe('PONG');
+            const { REDIS_PASSWORD: _, ...without } = envOf(c);
+            await expect(open(without).ping()).rejects.toThrow(/NOAUTH/);
+          }
+          // The readiness probe, as the kubelet runs it in the container (its env, the pod's port).
+          const [cli, ...probe] = redis.readinessProbe.exec.command as string[];
+          const out = execFileSync(cli, ['-p', String(port), ...probe], {
+            env: { PATH: process.env.PATH, ...redisEnv },
+            encoding: 'utf8',
+          });
+          expect(out.trim()).toBe('PONG');
+        } finally {
+          for (const client of clients) client.disconnect();
+          server.kill();
+          await new Promise((resolve) => server.once('exit', resolve));
         }
       });
 
