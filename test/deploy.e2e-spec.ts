@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -255,13 +255,18 @@ describe('deploy/k8s', () => {
         });
         const clients: RedisClient[] = [];
         try {
+          // Up once it answers at all (without the password, NOAUTH).
+          for (let tries = 0; ; tries++) {
+            const answer = spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout;
+            if (/PONG|NOAUTH/.test(answer) || tries > 100) break;
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
           const open = (env: Record<string, string>) => {
             const url = new URL(env.REDIS_URL);
             url.hostname = '127.0.0.1';
             url.port = String(port);
             const client = openRedis(loadConfig({ ...env, REDIS_URL: url.toString() }).redis.topology, {
               maxRetriesPerRequest: 1,
-              retryStrategy: (times: number) => (times > 50 ? null : 100),
             });
             client.on('error', () => undefined); // the refusals are asserted on the commands
             clients.push(client);

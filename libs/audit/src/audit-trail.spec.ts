@@ -3,9 +3,17 @@ import type { Redis } from 'ioredis';
 import { metricsRegistry, resetMetrics } from '#libs/metrics';
 import { AuditTrail } from './audit-trail.js';
 
-/** A Redis whose pipeline answers `exec` with `result` (or rejects with it). */
+/**
+ * A Redis whose pipeline answers `exec` with `result` (or rejects with it); a lone XADD, sent without a pipeline,
+ * answers as the first entry of it would.
+ */
 function redisAnswering(result: () => Promise<Array<[Error | null, unknown]> | null>): Redis {
-  return { pipeline: () => ({ xadd: () => undefined, exec: result }) } as unknown as Redis;
+  const xadd = async () => {
+    const [[err, id]] = (await result()) ?? [[new Error('no reply'), null]];
+    if (err) throw err;
+    return id;
+  };
+  return { xadd, pipeline: () => ({ xadd: () => undefined, exec: result }) } as unknown as Redis;
 }
 
 const egress = {
@@ -37,13 +45,24 @@ describe('AuditTrail write failures', () => {
     expect(await failures('egress')).toBe(2);
   });
 
-  it('are counted when Redis refuses an entry', async () => {
+  it('are counted when Redis refuses an entry, alone or among others', async () => {
     const trail = new AuditTrail(
       redisAnswering(() => Promise.resolve([[new Error('OOM'), null]])),
       't',
     );
     await expect(trail.record([egress])).rejects.toThrow('OOM');
     expect(await failures('egress')).toBe(1);
+    const among = new AuditTrail(
+      redisAnswering(() =>
+        Promise.resolve([
+          [null, '1-0'],
+          [new Error('OOM'), null],
+        ]),
+      ),
+      't',
+    );
+    await expect(among.record([egress, { ...egress, index: 1 }])).rejects.toThrow('OOM');
+    expect(await failures('egress')).toBe(3);
   });
 
   it('are not counted when every entry is written', async () => {
