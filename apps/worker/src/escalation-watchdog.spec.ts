@@ -84,7 +84,7 @@ function watchdog(jobs: InMemoryJobQueue, clouds: ProviderView[], now: number) {
     jobs,
     store: { task: async () => TASK, markDeferred },
     directory: { routingState: async () => state, calibration: async () => new TokenCalibration() },
-    rerouter: { apply },
+    rerouter: { apply, propose: async () => null },
     policy: new RoutingPolicy(),
     localModels: ['llama'],
     intervalMs: 10_000,
@@ -133,5 +133,80 @@ describe('EscalationWatchdog: late local work nothing can move', () => {
     await watchdog(closed.jobs, [frontier('closed')], now).dog.sweep(now);
     // The frontier can still take the late ones in time: the watchdog moves them when their lead runs out.
     expect((await order(closed.jobs)).map(([id]) => id)).toEqual(['b.0', 'b.1', 'b.2', 'b.3']);
+  });
+});
+
+describe('EscalationWatchdog, queues of providers no longer configured', () => {
+  const retired = queueRefFor('local', 'old');
+  const decision = {
+    target: 'local' as const,
+    provider: 'llama',
+    model: 'llama',
+    reason: 'cheapest cleared provider meeting the deadline',
+    atRisk: false,
+    estimatedFinishAt: 0,
+    estimatedCostUsd: 0,
+  };
+
+  async function setUp(opts: { live?: Array<{ target: 'local' | 'cloud'; provider: string }> } = {}) {
+    const now = Date.now();
+    const jobs = new InMemoryJobQueue({ queues: [local], retired: [retired] });
+    const free = item(0, 400, 'restricted', now + 3_600_000);
+    const pinned = { ...item(1, 400, 'public', now + 3_600_000), model: 'old' };
+    const parked = item(2, 400, 'public', now + 3_600_000);
+    await jobs.enqueue(retired, [
+      { name: JobName.RunItem, data: free, jobId: 'b.0', priority: 1 },
+      { name: JobName.RunItem, data: pinned, jobId: 'b.1', priority: 1 },
+      { name: JobName.RunItem, data: parked, jobId: 'b.2', delayMs: 60_000 },
+    ]);
+    const apply = jest.fn(async () => true);
+    // As ItemRerouter does: a pinned item has nowhere else to go.
+    const propose = jest.fn(async (w: WorkItem) => (w.model ? null : decision));
+    const dog = new EscalationWatchdog({
+      jobs,
+      store: { task: async () => TASK, markDeferred: async () => true },
+      directory: {
+        routingState: async () => ({ now, providers: [pool] }),
+        calibration: async () => new TokenCalibration(),
+      },
+      rerouter: { apply, propose },
+      policy: new RoutingPolicy(),
+      localModels: ['llama'],
+      intervalMs: 10_000,
+      maxOutputTokens: MAX_OUTPUT,
+      livePools: async () => opts.live ?? [],
+    });
+    return { jobs, dog, apply, propose, now };
+  }
+
+  it('routes each waiting or parked item again and takes its job off the retired queue; a pinned one stays', async () => {
+    const { jobs, dog, apply, now } = await setUp();
+    expect(await jobs.retiredQueues()).toEqual([retired]);
+    expect(await dog.sweep(now)).toBe(2);
+    const from = { target: 'local', provider: 'old' };
+    expect(
+      apply.mock.calls.map((c: unknown[]) => [(c[0] as WorkItem).index, c[1], (c[3] as { why: string }).why]),
+    ).toEqual([
+      [0, from, expect.stringMatching(/^moved: old is no longer configured/)],
+      [2, from, expect.stringMatching(/^moved: old is no longer configured/)],
+    ]);
+    expect((await jobs.waiting(retired, 10, { delayed: true })).map((j) => j.id)).toEqual(['b.1']);
+  });
+
+  it('leaves a retired queue that a live pool still serves (a worker of the old config, mid deploy)', async () => {
+    const { jobs, dog, apply, now } = await setUp({ live: [{ target: 'local', provider: 'old' }] });
+    expect(await dog.sweep(now)).toBe(0);
+    expect(apply).not.toHaveBeenCalled();
+    expect(await jobs.waiting(retired, 10, { delayed: true })).toHaveLength(3);
+  });
+
+  it('looks for retired queues once a minute, not on every sweep', async () => {
+    const { jobs, dog, now } = await setUp();
+    const look = jest.spyOn(jobs, 'retiredQueues');
+    await dog.sweep(now);
+    await dog.sweep(now + 10_000);
+    expect(look).toHaveBeenCalledTimes(1);
+    await dog.sweep(now + 60_000);
+    expect(look).toHaveBeenCalledTimes(2);
   });
 });

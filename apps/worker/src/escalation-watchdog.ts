@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { BatchStore } from '#libs/batches';
-import type { WorkItem, BatchTask } from '#libs/domain';
+import type { WorkItem, BatchTask, RouteTarget } from '#libs/domain';
 import { routableItem } from '#libs/batches';
 import type { TokenCalibration } from '#libs/routing';
 import type { ProviderDirectory } from '#libs/pools';
@@ -9,6 +9,8 @@ import {
   MAINTENANCE_QUEUE,
   deadlinePriority,
   isDeferredPriority,
+  QueueKind,
+  queueName,
   queueRefFor,
   type ConsumerHandle,
   type QueueLayer,
@@ -34,7 +36,7 @@ export interface EscalationWatchdogOptions {
   jobs: QueueLayer;
   store: Pick<BatchStore, 'task' | 'markDeferred'>;
   directory: Pick<ProviderDirectory, 'routingState' | 'calibration'>;
-  rerouter: Pick<ItemRerouter, 'apply'>;
+  rerouter: Pick<ItemRerouter, 'apply' | 'propose'>;
   policy: Pick<RoutingPolicy, 'escalation'>;
   /** The local models whose queues it sweeps (engine pools' names among them). */
   localModels: string[];
@@ -43,7 +45,20 @@ export interface EscalationWatchdogOptions {
   /** ESCALATION_INTERVAL_MS: how often the sweep runs, once across all workers. */
   intervalMs: number;
   maxOutputTokens: number;
+  /**
+   * The providers some live pool serves now (PoolRegistry.live): a retired queue one of them still consumes (a worker
+   * of the old config, mid rolling deploy) is left to it. Absent: retired queues are not swept.
+   */
+  livePools?: () => Promise<ReadonlyArray<{ target: RouteTarget; provider: string }>>;
+  /** How often a sweep looks for retired queues (a SCAN of the keyspace): RETIRED_SCAN_MS unless told. */
+  retiredScanMs?: number;
 }
+
+/**
+ * A sweep looks for queues of providers no longer configured at most this often: the look is a SCAN over every key,
+ * and a rename of a model in LOCAL_MODELS is rare; items due sooner than this after a rename may miss their deadline.
+ */
+export const RETIRED_SCAN_MS = 60_000;
 
 /** Waiting items looked at per local queue and sweep; the rest wait for the next sweep. */
 const SWEEP_LIMIT = 1000;
@@ -59,6 +74,8 @@ const SWEEP_LIMIT = 1000;
 export class EscalationWatchdog {
   private readonly log = new Logger('escalation');
   private consumer?: ConsumerHandle;
+  /** When the next sweep looks for retired queues (epoch ms): the first sweep does. */
+  private retiredScanAt = 0;
 
   constructor(private readonly opts: EscalationWatchdogOptions) {}
 
@@ -91,6 +108,10 @@ export class EscalationWatchdog {
     const calibration = await directory.calibration();
     const clouds = { now, providers: state.providers.filter((p) => p.target === 'cloud' && p.available !== false) };
     let moved = 0;
+    if (this.opts.livePools && now >= this.retiredScanAt) {
+      this.retiredScanAt = now + (this.opts.retiredScanMs ?? RETIRED_SCAN_MS);
+      moved += await this.sweepRetired(now);
+    }
     for (const model of localModels) {
       const view = state.providers.find((p) => p.target === 'local' && p.name === model);
       if (!view) continue;
@@ -137,6 +158,56 @@ export class EscalationWatchdog {
           entries.filter((e) => !movedIds.has(e.ref.id)),
           now,
         );
+    }
+    return moved;
+  }
+
+  /**
+   * Items left on the queue of a provider this deployment no longer configures (a model renamed or removed from
+   * LOCAL_MODELS, a cloud provider removed) would wait for ever: nothing consumes that queue, and neither routing nor
+   * the deadline sweep looks at it. Each is routed again, as a move off a provider that is gone (never above its
+   * clearance, restricted work to a configured local model). An item pinned to the old model, or with nowhere cleared
+   * to go, stays, and the warning says how many. A queue a live pool still serves is left alone.
+   */
+  private async sweepRetired(now: number): Promise<number> {
+    const { jobs, rerouter } = this.opts;
+    const retired = await jobs.retiredQueues();
+    if (retired.length === 0) return 0;
+    const live = new Set((await this.opts.livePools!()).map((p) => `${p.target}:${p.provider}`));
+    let moved = 0;
+    for (const queue of retired) {
+      const from = {
+        target: queue.kind === QueueKind.LocalInference ? ('local' as const) : ('cloud' as const),
+        provider: queue.provider,
+      };
+      if (live.has(`${from.target}:${from.provider}`)) continue;
+      const waiting = await jobs.waiting<JobName.RunItem>(queue, SWEEP_LIMIT, { delayed: true });
+      let stays = 0;
+      for (const job of waiting) {
+        const decision = await rerouter.propose(job.data, from, {}, now);
+        if (!decision) {
+          stays += 1;
+          continue;
+        }
+        const why = `moved: ${from.provider} is no longer configured (its queue ${queueName(queue)} has no consumer)`;
+        if (!(await rerouter.apply(job.data, from, decision, { why, statuses: ['queued'] }))) continue;
+        moved += 1;
+        metrics.itemEscalated(from.provider, decision.provider, 'provider_retired');
+        await jobs.removeWaiting(queue, job.id);
+        this.log.log({
+          msg: 'item moved off a retired queue',
+          ...itemLogFields(job.data),
+          from: from.provider,
+          to: decision.provider,
+        });
+      }
+      if (stays > 0)
+        this.log.warn({
+          msg: 'items wait on a queue no configured provider serves',
+          queue: queueName(queue),
+          items: stays,
+          hint: `pinned to ${from.provider}, or with nowhere cleared to go: serve ${from.provider} again (LOCAL_MODELS, WORKER_MODELS) or cancel their batches`,
+        });
     }
     return moved;
   }

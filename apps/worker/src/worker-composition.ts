@@ -141,6 +141,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
       engines: config.enginePools.map((e) => e.name),
       intervalMs: config.escalationIntervalMs,
       maxOutputTokens,
+      livePools: () => registry.live(),
     }),
     scheduleRunner: new ScheduleRunner(jobs, s.schedules, s.intake),
     intakeExpander: new IntakeExpander(jobs, s.intake),

@@ -37,8 +37,11 @@ export interface PoolSample extends ProviderLabels {
   memory: { totalBytes: number; freeBytes: number } | null;
 }
 
-/** Why an item was escalated: its deadline (the watchdog), its answers, or a context too small for it. */
-export type EscalationReason = 'deadline' | 'answers_rejected' | 'context_too_small';
+/**
+ * Why an item was escalated: its deadline (the watchdog), its answers, a context too small for it, or its provider no
+ * longer configured (a retired queue).
+ */
+export type EscalationReason = 'deadline' | 'answers_rejected' | 'context_too_small' | 'provider_retired';
 
 const SECONDS_FAST = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 // Items run from a second (a short classification) to an hour (a long document map-reduced on a small GPU).

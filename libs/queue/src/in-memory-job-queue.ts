@@ -53,6 +53,11 @@ export interface InMemoryJobQueueOptions {
   tuning?: QueueTuning;
   /** The clock delays, backoffs, pauses and scheduler slots are measured on (a test moves it). */
   now?: () => number;
+  /**
+   * Inference queues of providers no longer configured (retiredQueues lists those holding jobs): has() is false for
+   * them, waiting and removeWaiting read them, and a test fills them with enqueue, as an earlier config did.
+   */
+  retired?: QueueRef[];
 }
 
 const DEFAULT_TUNING: QueueTuning = {
@@ -82,11 +87,13 @@ export class InMemoryJobQueue implements QueueLayer {
   /** Claims (claim()): key → when it expires. */
   private readonly claims = new Map<string, number>();
   private readonly known?: Set<string>;
+  private readonly retired: Set<string>;
   private readonly tuning: QueueTuning;
   private readonly now: () => number;
 
   constructor(opts: InMemoryJobQueueOptions = {}) {
     this.known = opts.queues && new Set(opts.queues.map(queueName));
+    this.retired = new Set((opts.retired ?? []).map(queueName));
     this.tuning = opts.tuning ?? DEFAULT_TUNING;
     this.now = opts.now ?? Date.now;
   }
@@ -171,8 +178,14 @@ export class InMemoryJobQueue implements QueueLayer {
   async waiting<N extends JobName>(
     queue: QueueRef,
     limit: number,
+    opts: { delayed?: boolean } = {},
   ): Promise<Array<{ id: string; data: JobPayloads[N]; priority: number }>> {
-    return this.inOrder(this.queueOf(queue))
+    const name = this.queueOf(queue);
+    const ready = this.inOrder(name);
+    const delayed = opts.delayed
+      ? [...this.jobsById.values()].filter((j) => j.queue === name && j.state === 'delayed' && !ready.includes(j))
+      : [];
+    return [...ready, ...delayed]
       .slice(0, limit)
       .map((j) => ({ id: j.id, data: j.data as JobPayloads[N], priority: j.priority ?? 0 }));
   }
@@ -220,7 +233,12 @@ export class InMemoryJobQueue implements QueueLayer {
   }
 
   has(queue: QueueRef): boolean {
-    return !this.known || this.known.has(queueName(queue));
+    return !this.retired.has(queueName(queue)) && (!this.known || this.known.has(queueName(queue)));
+  }
+
+  async retiredQueues(): Promise<QueueRef[]> {
+    const holding = new Set([...this.jobsById.values()].map((j) => j.queue));
+    return [...this.retired].filter((name) => holding.has(name)).map((name) => this.refOf(name));
   }
 
   consume<N extends JobName>(queue: QueueRef, handler: JobHandler<N>, opts: ConsumeOptions): ConsumerHandle {
@@ -371,7 +389,8 @@ export class InMemoryJobQueue implements QueueLayer {
 
   private queueOf(ref: QueueRef): string {
     const name = queueName(ref);
-    if (!this.has(ref)) throw new Error(`no queue ${name}: provider "${ref.provider}" is not configured`);
+    if (!this.has(ref) && !this.retired.has(name))
+      throw new Error(`no queue ${name}: provider "${ref.provider}" is not configured`);
     return name;
   }
 

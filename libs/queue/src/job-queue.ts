@@ -1,6 +1,6 @@
 import { Queue, WaitingError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { QueueTuning } from '#libs/config';
-import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
+import { type JobName, type JobPayloads, type JobSpec, type QueueRef, QueueKind, queueName } from './queue-names.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
 import { LockLost, Preempted, RateLimited } from './job-errors.js';
 import type {
@@ -11,7 +11,7 @@ import type {
   QueueLayer,
   SchedulerTiming,
 } from './queue-layer.js';
-import { redisOutage } from '#libs/redis';
+import { dataNodes, redisOutage, type RedisClient } from '#libs/redis';
 import { bullPrefix } from './bull-prefix.js';
 import { queueTelemetry } from './queue-telemetry.js';
 
@@ -29,6 +29,11 @@ const claimDefined = new WeakSet<object>();
  */
 export class JobQueue implements QueueLayer {
   private readonly consumers: ConsumerHandle[] = [];
+  /**
+   * Queues of providers this deployment no longer configures, opened to read and remove their waiting jobs
+   * (retiredQueues): never consumed, closed with the consumers.
+   */
+  private readonly retired = new Map<string, Queue>();
   /** Each job attempt's consumer span continues the trace its enqueue started (undefined: tracing is off). */
   private readonly telemetry = queueTelemetry();
 
@@ -79,7 +84,7 @@ export class JobQueue implements QueueLayer {
 
   /** Removes a job that has not started; returns false if it is running, finished or unknown. */
   async removeWaiting(queue: QueueRef, jobId: string): Promise<boolean> {
-    const job = await this.queue(queue).getJob(jobId);
+    const job = await this.queue(queue, { retired: true }).getJob(jobId);
     if (!job) return false;
     const state = await job.getState();
     if (state !== 'waiting' && state !== 'prioritized' && state !== 'delayed') return false;
@@ -167,8 +172,15 @@ export class JobQueue implements QueueLayer {
   async waiting<N extends JobName>(
     queue: QueueRef,
     limit: number,
+    opts: { delayed?: boolean } = {},
   ): Promise<Array<{ id: string; data: JobPayloads[N]; priority: number }>> {
-    const jobs = await this.queue(queue).getJobs(['prioritized', 'waiting'], 0, limit - 1, true);
+    const states = opts.delayed ? ['prioritized', 'waiting', 'delayed'] : ['prioritized', 'waiting'];
+    const jobs = await this.queue(queue, { retired: true }).getJobs(
+      states as Array<'prioritized' | 'waiting' | 'delayed'>,
+      0,
+      limit - 1,
+      true,
+    );
     return jobs
       .filter((j): j is Job => Boolean(j))
       .map((j) => ({ id: j.id!, data: j.data as JobPayloads[N], priority: j.priority ?? 0 }));
@@ -230,6 +242,36 @@ export class JobQueue implements QueueLayer {
     const q = this.queue(queue);
     const jobs = await Promise.all(ids.map((id) => q.getJob(id)));
     return jobs.map((j) => (j ? (j.data as JobPayloads[N]) : null));
+  }
+
+  /**
+   * Inference queues that hold or held jobs in Redis (BullMQ writes a queue's `meta` hash with its first job) for a
+   * provider this deployment does not configure: a local model renamed or removed from LOCAL_MODELS, a cloud
+   * provider removed. Nothing consumes them. A SCAN over the data nodes, so the caller runs it seldom.
+   */
+  async retiredQueues(): Promise<QueueRef[]> {
+    const [any] = this.queues.values();
+    if (!any) return [];
+    const client = (await any.getBackend().client) as unknown as RedisClient;
+    const prefix = bullPrefix(this.prefix);
+    const head = `${prefix}:`;
+    const pattern = `${globEscaped(head)}inference-*:meta`;
+    const names = new Set<string>();
+    for (const node of dataNodes(client)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        for (const key of keys) names.add(key.slice(head.length, -':meta'.length));
+      } while (cursor !== '0');
+    }
+    return [...names]
+      .filter((name) => !this.queues.has(name))
+      .map((name) => {
+        const dot = name.indexOf('.');
+        return { kind: name.slice(0, dot) as QueueKind, provider: name.slice(dot + 1) };
+      })
+      .filter((ref) => ref.kind === QueueKind.LocalInference || ref.kind === QueueKind.CloudInference);
   }
 
   /** Whether this deployment has the queue (a provider named in config). */
@@ -332,10 +374,20 @@ export class JobQueue implements QueueLayer {
     return handle;
   }
 
-  private queue(ref: QueueRef): Queue {
-    const q = this.queues.get(queueName(ref));
-    if (!q) throw new Error(`no queue ${queueName(ref)}: provider "${ref.provider}" is not configured`);
-    return q;
+  /**
+   * The queue of a configured provider. With `retired`, also an inference queue of a provider no longer configured,
+   * opened to read and remove its waiting jobs (retiredQueues); nothing is ever added to one.
+   */
+  private queue(ref: QueueRef, opts: { retired?: boolean } = {}): Queue {
+    const name = queueName(ref);
+    const q = this.queues.get(name) ?? (opts.retired ? this.retired.get(name) : undefined);
+    if (q) return q;
+    if (!opts.retired || (ref.kind !== QueueKind.LocalInference && ref.kind !== QueueKind.CloudInference))
+      throw new Error(`no queue ${name}: provider "${ref.provider}" is not configured`);
+    const opened = new Queue(name, { connection: this.connection, prefix: bullPrefix(this.prefix) });
+    redisOutage.watchQueue(opened, `queue ${name}`);
+    this.retired.set(name, opened);
+    return opened;
   }
 
   /**
@@ -343,7 +395,7 @@ export class JobQueue implements QueueLayer {
    * ioredis emits no 'end' for a client that is between reconnect attempts.
    */
   disconnectQueues(): void {
-    for (const q of this.queues.values()) void q.disconnect().catch(() => undefined);
+    for (const q of [...this.queues.values(), ...this.retired.values()]) void q.disconnect().catch(() => undefined);
   }
 
   /** Consumers started and not closed yet: what closeConsumers would stop. */
@@ -354,6 +406,10 @@ export class JobQueue implements QueueLayer {
   /** Stops every consumer this process started (queues themselves are closed by their owner). */
   async closeConsumers(timeoutMs = 10_000): Promise<void> {
     await Promise.all(this.consumers.splice(0).map((c) => c.close(timeoutMs)));
+    // The retired queues opened here are this layer's own (the configured ones are their module's).
+    const retired = [...this.retired.values()];
+    this.retired.clear();
+    await Promise.all(retired.map((q) => q.close().catch(() => undefined)));
   }
 }
 
@@ -365,4 +421,9 @@ function schedulerSlot(job: Job): { slot?: number } {
   if (job.repeatJobKey === undefined) return {};
   const slot = /^repeat:.*:(\d+)$/.exec(job.id ?? '')?.[1];
   return slot === undefined ? {} : { slot: Number(slot) };
+}
+
+/** `s` matched literally by a Redis glob pattern (SCAN MATCH): its `*`, `?`, `[`, `]` and `\\` escaped. */
+function globEscaped(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }

@@ -82,11 +82,20 @@ export interface QueueLayer {
   unschedule(queue: QueueRef, schedulerId: string): Promise<boolean>;
   /** When a scheduler fires next (epoch ms), or null if there is no such scheduler. */
   nextRun(queue: QueueRef, schedulerId: string): Promise<number | null>;
-  /** Jobs waiting on a queue, in the order they will run (priority, then arrival). */
+  /**
+   * Jobs waiting on a queue, in the order they will run (priority, then arrival); with `delayed`, the delayed ones
+   * (parked, backing off) after them. Also on a retired queue (retiredQueues), as removeWaiting is.
+   */
   waiting<N extends JobName>(
     queue: QueueRef,
     limit: number,
+    opts?: { delayed?: boolean },
   ): Promise<Array<{ id: string; data: JobPayloads[N]; priority: number }>>;
+  /**
+   * Inference queues holding jobs for a provider this deployment does not configure (a model renamed or removed from
+   * LOCAL_MODELS, a cloud provider from config), which nothing consumes. Costly (a scan): call it seldom.
+   */
+  retiredQueues(): Promise<QueueRef[]>;
   /**
    * Gives a waiting job another priority (BullMQ's changePriority): it then waits behind the jobs already waiting
    * with that priority. False when the job is not waiting (running, finished or unknown).
