@@ -22,23 +22,27 @@ interface SseFrame {
   data: any;
 }
 
-/** A callback receiver on loopback: records every POST and answers 500 to the first attempt of the events in `failFirst`. */
+/**
+ * A callback receiver on loopback: records every POST and answers 500 to the first attempt of the events in
+ * `failFirst`; while `down` is set, 503 to everything.
+ */
 async function startReceiver(failFirst: (eventId: string) => boolean) {
   const deliveries: Delivery[] = [];
+  const state = { down: false };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const eventId = String(req.headers['switchyard-event-id']);
       const seen = deliveries.some((d) => d.eventId === eventId);
-      const answered = failFirst(eventId) && !seen ? 500 : 200;
+      const answered = state.down ? 503 : failFirst(eventId) && !seen ? 500 : 200;
       deliveries.push({ eventId, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), answered });
       res.writeHead(answered).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hooks`, deliveries, close: () => new Promise((r) => server.close(r)) };
+  return { url: `http://127.0.0.1:${port}/hooks`, deliveries, state, close: () => new Promise((r) => server.close(r)) };
 }
 
 /** Reads Server-Sent Events until the server ends the response, or until `stopAfter` says so (then disconnects). */
@@ -339,5 +343,55 @@ describe('callbacks and live progress', () => {
       index: -1,
       provider: expect.stringMatching(/^callback:127\.0\.0\.1:/),
     });
+  });
+
+  it('sends again, when asked, the events whose delivery gave up while the receiver was down; none twice', async () => {
+    const down = await startReceiver(() => false);
+    down.state.down = true;
+    try {
+      const submitted = await sys.client.request('POST', '/v1/batches', {
+        kind: 'document-processing',
+        sensitivity: 'public',
+        deadline: 'PT1H',
+        task: { type: 'summarize' },
+        items: ['p', 'q'].map((id) => ({ id, text: text(id) })),
+        callback: { url: down.url, events: ['batch.finished', 'item.finished'] },
+      });
+      expect(submitted.status).toBe(202);
+      const id = submitted.json.id as string;
+      const expected = [`evt.${id}.batch`, `evt.${id}.item.0`, `evt.${id}.item.1`];
+      const answers = (eventId: string) => down.deliveries.filter((d) => d.eventId === eventId).map((d) => d.answered);
+      // CALLBACK_ATTEMPTS (5) answers of 503 each: the deliveries gave up.
+      const { config } = sys.internals();
+      const queue = new Queue(queueName(CALLBACKS_QUEUE), {
+        connection: { url: sys.env.REDIS_URL! },
+        prefix: bullPrefix(config.prefix),
+      });
+      try {
+        await until('every delivery gave up', async () => {
+          const states = await Promise.all(expected.map((jobId) => queue.getJobState(jobId)));
+          return states.every((state) => state === 'failed');
+        });
+      } finally {
+        await queue.close();
+      }
+      for (const eventId of expected) expect(answers(eventId)).toEqual([503, 503, 503, 503, 503]);
+
+      // The receiver is back: one call sends each again; a second finds nothing left to send.
+      down.state.down = false;
+      const other = await sys.client.request('POST', `/v1/batches/${id}-not-here/callbacks/redeliver`);
+      expect(other.status).toBe(404);
+      const redelivered = await sys.client.request('POST', `/v1/batches/${id}/callbacks/redeliver`);
+      expect(redelivered.status).toBe(200);
+      expect(redelivered.json).toEqual({ redelivered: 3 });
+      await until('every event answered 200', () => expected.every((e) => answers(e).includes(200)));
+      const again = await sys.client.request('POST', `/v1/batches/${id}/callbacks/redeliver`);
+      expect(again.json).toEqual({ redelivered: 0 });
+      for (const eventId of expected) expect(answers(eventId)).toEqual([503, 503, 503, 503, 503, 200]);
+      const last = down.deliveries.find((d) => d.eventId === `evt.${id}.batch` && d.answered === 200)!;
+      expect(last.headers['switchyard-delivery-attempt']).toBe('1');
+    } finally {
+      await down.close();
+    }
   });
 });

@@ -1,12 +1,15 @@
 import type { RedisClient } from '#libs/redis';
 import { CALLBACKS_QUEUE, JobName, type JobSpec, type QueueLayer } from '#libs/queue';
-import { callbackEventId } from '#libs/callbacks';
+import { callbackEventId, parseCallbackEventId } from '#libs/callbacks';
 import type { CallbackEvent } from '#libs/domain';
 import { BatchKeys } from './batch-keys.js';
 import type { BatchStore } from './batch-store.js';
 
 /** Jobs added per call while enqueueing a big batch's item events. */
 const CHUNK = 1000;
+
+/** Failed delivery ids read per call while looking for a batch's events to send again. */
+const REDELIVER_PAGE = 1000;
 
 /** Batches whose callback events are remembered in this process; the memory is cleared when it grows past this. */
 const EVENTS_KEPT = 10_000;
@@ -85,6 +88,30 @@ export class BatchCallbacks {
     }
     await this.redis.srem(this.keys.pendingCallbacks(), batchId);
     return true;
+  }
+
+  /**
+   * Sends again the batch's events whose delivery gave up (every CALLBACK_ATTEMPTS attempt answered with an
+   * error): each failed job goes back to waiting with its attempts reset, so a receiver that was down longer
+   * than the retries last gets them once it is back. Delivered and pending events are left as they are (no
+   * duplicate). Returns how many went back. The failed set is read a page at a time, then each is retried.
+   */
+  async redeliver(batchId: string): Promise<number> {
+    const failed: JobSpec<JobName.DeliverCallback>[] = [];
+    for (let start = 0; ; start += REDELIVER_PAGE) {
+      const ids = await this.jobs.failedIds(CALLBACKS_QUEUE, start, REDELIVER_PAGE);
+      for (const id of ids) {
+        const event = parseCallbackEventId(id);
+        if (event?.batchId !== batchId) continue;
+        failed.push(event.event === 'batch.finished' ? batchFinishedJob(batchId) : itemJob(batchId, event.index));
+      }
+      if (ids.length < REDELIVER_PAGE) break;
+    }
+    let redelivered = 0;
+    for (const job of failed) {
+      if ((await this.jobs.requeue(CALLBACKS_QUEUE, job)) === 'retried') redelivered += 1;
+    }
+    return redelivered;
   }
 
   /** The sweep: enqueues the events of every finished batch whose callback is pending. Returns how many batches. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { BatchView, ItemView } from '#libs/domain';
-import { batchFinishedBody, callbackEventId, itemFinishedBody } from './callback-events.js';
+import { batchFinishedBody, callbackEventId, itemFinishedBody, parseCallbackEventId } from './callback-events.js';
 
 const batch: BatchView = {
   id: 'b1',
@@ -47,6 +47,22 @@ describe('callback event bodies', () => {
   it('have one id per event: the batch, or the batch and the item', () => {
     expect(callbackEventId('b1', 'batch.finished')).toBe('evt.b1.batch');
     expect(callbackEventId('b1', 'item.finished', 3)).toBe('evt.b1.item.3');
+  });
+
+  it('name their event again from their id, whatever the batch id holds; other ids name none', () => {
+    for (const batchId of ['b1', 'batch_6a1.f00.item.3', 'a6877822-4a3d-450e-81b4-3c3f6703f809']) {
+      expect(parseCallbackEventId(callbackEventId(batchId, 'batch.finished'))).toEqual({
+        batchId,
+        event: 'batch.finished',
+      });
+      expect(parseCallbackEventId(callbackEventId(batchId, 'item.finished', 12))).toEqual({
+        batchId,
+        event: 'item.finished',
+        index: 12,
+      });
+    }
+    for (const other of ['evt.b1.item.', 'evt.b1.item.01', 'evt..batch', 'b1.batch', 'evt.b1.item.-1'])
+      expect(parseCallbackEventId(other)).toBeNull();
   });
 
   it('carry ids, counts, usage and cost, never an item result, diff or error', () => {

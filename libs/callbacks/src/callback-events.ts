@@ -11,6 +11,17 @@ export function callbackEventId(batchId: string, event: CallbackEvent, index?: n
   return event === 'batch.finished' ? `evt.${batchId}.batch` : `evt.${batchId}.item.${index}`;
 }
 
+/** The event an id names (callbackEventId's inverse); null for an id it does not make. */
+export function parseCallbackEventId(
+  eventId: string,
+): { batchId: string; event: 'batch.finished' } | { batchId: string; event: 'item.finished'; index: number } | null {
+  const m = /^evt\.(.+)\.(?:(batch)|item\.(0|[1-9]\d*))$/.exec(eventId);
+  if (!m) return null;
+  return m[2]
+    ? { batchId: m[1], event: 'batch.finished' }
+    : { batchId: m[1], event: 'item.finished', index: Number(m[3]) };
+}
+
 /** What is POSTed. `data` names ids, counts, statuses, usage and cost: never item text, results or errors. */
 export interface CallbackBody {
   id: string;

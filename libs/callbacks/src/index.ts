@@ -4,6 +4,7 @@ export {
   DEFAULT_CALLBACK_EVENTS,
   batchFinishedBody,
   callbackEventId,
+  parseCallbackEventId,
   itemFinishedBody,
   type CallbackBody,
 } from './callback-events.js';

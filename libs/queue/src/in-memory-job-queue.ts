@@ -214,6 +214,14 @@ export class InMemoryJobQueue implements QueueLayer {
     return (await this.waiting(queue, limit)).map((j) => j.id);
   }
 
+  async failedIds(queue: QueueRef, start: number, count: number): Promise<string[]> {
+    const name = this.queueOf(queue);
+    return [...this.jobsById.values()]
+      .filter((j) => j.queue === name && j.state === 'failed')
+      .slice(start, start + count)
+      .map((j) => j.id);
+  }
+
   /** Retention is not modelled here (finished jobs are kept for tests to read): nothing is ever due. */
   async trimFinished(): Promise<number> {
     return 0;

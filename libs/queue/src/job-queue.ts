@@ -219,6 +219,10 @@ export class JobQueue implements QueueLayer {
     return this.queue(queue).getRanges(['prioritized', 'waiting'], 0, limit - 1, true);
   }
 
+  async failedIds(queue: QueueRef, start: number, count: number): Promise<string[]> {
+    return this.queue(queue).getRanges(['failed'], start, start + count - 1, true);
+  }
+
   /** BullMQ's clean on the finished sets, by finishedOn: one script call per state when nothing is due. */
   async trimFinished(queue: QueueRef, limit = 1000): Promise<number> {
     const s = QUEUE_SETTINGS[queue.kind](this.tuning);

@@ -112,6 +112,8 @@ export interface QueueLayer {
    * however many there are. With `payloads`, a reader that keeps what it has seen fetches only new jobs.
    */
   waitingIds(queue: QueueRef, limit: number): Promise<string[]>;
+  /** The ids of the jobs that failed their last attempt, oldest first, `count` from `start`: one read, no payloads. */
+  failedIds(queue: QueueRef, start: number, count: number): Promise<string[]>;
   /** The jobs a worker is running now: their ids and when each started (one read per running job). */
   running(queue: QueueRef, limit: number): Promise<Array<{ id: string; startedAt: number }>>;
   /**

@@ -468,6 +468,12 @@ const ANSWERS = {
   CallbackSecret: z.object({
     secret: z.string().meta({ description: 'HMAC-SHA256 key of the tenant’s callback signatures' }),
   }),
+  CallbacksRedelivered: z.object({
+    redelivered: z
+      .number()
+      .int()
+      .meta({ description: 'Events whose delivery had given up, sent again from their first attempt' }),
+  }),
   Health: z.object({ status: z.literal('ok') }),
   ApiReady: z.object({ status: z.literal('ready'), redis: z.literal(true) }),
   Ready: z.object({
