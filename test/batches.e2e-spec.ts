@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf';
-import { JobName, itemJobId, queueRefFor, type JobSpec } from '#libs/queue';
+import { Queue } from 'bullmq';
+import { JobName, RETENTION_QUEUE, bullPrefix, itemJobId, queueName, queueRefFor, type JobSpec } from '#libs/queue';
 import { useSystem } from './support/use-system.js';
 
 /**
@@ -389,6 +390,38 @@ describe('batches end to end', () => {
       ['PUT', '/admin/queues/api/queues/maintenance.schedules/obliterate'],
     ] as const)
       expect([path, (await sys.client.request(method, path, {})).status]).toEqual([path, 405]);
+  });
+
+  it('shows a queue as rate limited in Bull Board only while it is held back', async () => {
+    const batch = await sys.client.waitFinished(
+      (await sys.client.request('POST', '/v1/batches', docBatch('restricted', 'P1D', 'board', 1))).json.id,
+    );
+    expect(batch.routes).toEqual({ local: 1, cloud: 0 });
+    const { config } = sys.internals();
+    const queue = (name: string) =>
+      new Queue(name, { connection: { url: sys.env.REDIS_URL! }, prefix: bullPrefix(config.prefix) });
+    const local = queue(queueName(queueRefFor('local', 'tiny')));
+    const retention = queue(queueName(RETENTION_QUEUE));
+    try {
+      // The local queue just ran a job: its workers' limiter counts it for a minute, far below its limit.
+      expect(await local.getRateLimitTtl()).toBeGreaterThan(0);
+      const board = async () =>
+        new Map<string, number>(
+          (await sys.client.request('GET', '/admin/queues/api/queues')).json.queues.map((q: any) => [
+            q.name,
+            q.activeRateLimitTtl,
+          ]),
+        );
+      expect([...(await board())].filter(([, ttl]) => ttl !== 0)).toEqual([]);
+      // A wait a worker sets (a provider's token quota: worker.rateLimit) is shown, and for that queue only.
+      await retention.rateLimit(60_000);
+      const held = await board();
+      expect(held.get('maintenance.retention')).toBeGreaterThan(0);
+      expect(held.get('inference-local.tiny')).toBe(0);
+    } finally {
+      await retention.removeRateLimitKey();
+      await Promise.all([local.close(), retention.close()]);
+    }
   });
 
   it('never writes item text to the logs', () => {

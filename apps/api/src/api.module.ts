@@ -6,7 +6,7 @@ import { AccessModule } from '#libs/access';
 import type { AppConfig } from '#libs/config';
 import { ConfigModule } from '#libs/config';
 import { RedisModule } from '#libs/redis';
-import { QueueModule, configuredQueues, queueName } from '#libs/queue';
+import { QueueModule, configuredQueues, queueLimiterMax, queueName } from '#libs/queue';
 import { IntakeModule } from '../../wiring/src/intake.module.js';
 import { SchedulesModule } from '../../wiring/src/schedules.module.js';
 import { TextFreeBullMQAdapter } from './bull-board-adapter.js';
@@ -59,7 +59,7 @@ export class ApiModule {
         ...configuredQueues(config).map((ref) =>
           BullBoardModule.forFeature({
             name: queueName(ref),
-            adapter: TextFreeBullMQAdapter,
+            adapter: TextFreeBullMQAdapter.limitedAt(queueLimiterMax(ref, config)),
             options: { readOnlyMode: true },
           }),
         ),

@@ -17,6 +17,7 @@ export {
   SCHEDULES_QUEUE,
   branchOutputJobId,
   configuredQueues,
+  queueLimiterMax,
   expandJobId,
   itemJobId,
   queueName,

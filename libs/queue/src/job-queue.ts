@@ -1,6 +1,14 @@
 import { Queue, WaitingError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { QueueTuning } from '#libs/config';
-import { type JobName, type JobPayloads, type JobSpec, type QueueRef, QueueKind, queueName } from './queue-names.js';
+import {
+  type JobName,
+  type JobPayloads,
+  type JobSpec,
+  type QueueRef,
+  QueueKind,
+  limiterMax,
+  queueName,
+} from './queue-names.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
 import { LockLost, Preempted, RateLimited } from './job-errors.js';
 import type {
@@ -14,9 +22,6 @@ import type {
 import { dataNodes, redisOutage, type RedisClient } from '#libs/redis';
 import { bullPrefix } from './bull-prefix.js';
 import { queueTelemetry } from './queue-telemetry.js';
-
-/** A limiter's `max` that never limits (ConsumeOptions.requestsPerMinute unset): BullMQ needs one to pause on. */
-const NO_REQUEST_LIMIT = 1_000_000_000;
 
 const CLAIM_COMMAND = 'switchyardClaim';
 const CLAIM_LUA = "if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 1 end return 0";
@@ -323,7 +328,7 @@ export class JobQueue implements QueueLayer {
         // Always a limiter: BullMQ honours a rate limit set on the queue (worker.rateLimit, for RateLimited) only for
         // workers that have one, so without REQUESTS_PER_MINUTE a token quota's wait paused the worker that hit it
         // and every other worker of the queue went on sending.
-        limiter: { max: opts.requestsPerMinute || NO_REQUEST_LIMIT, duration: 60_000 },
+        limiter: { max: limiterMax(opts.requestsPerMinute), duration: 60_000 },
         lockDuration: s.lockDurationMs,
         stalledInterval: s.stalledIntervalMs,
         maxStalledCount: s.maxStalledCount,

@@ -52,6 +52,25 @@ export function queueRefFor(target: 'local' | 'cloud', provider: string): QueueR
   return { kind: target === 'local' ? QueueKind.LocalInference : QueueKind.CloudInference, provider };
 }
 
+/** A limiter's `max` that never limits (no requests-per-minute quota): BullMQ needs one to pause on. */
+export const NO_REQUEST_LIMIT = 1_000_000_000;
+
+/**
+ * The `max` of the BullMQ limiter every worker of the queue consumes with: a cloud provider's
+ * CLOUD_REQUESTS_PER_MINUTE, else one that never limits. Its counter runs on every queue, so only a counter at
+ * this (or a wait a worker set, which fills it) means the queue is held back.
+ */
+export function limiterMax(requestsPerMinute: number | null | undefined): number {
+  return requestsPerMinute || NO_REQUEST_LIMIT;
+}
+
+/** limiterMax of a configured queue: its cloud provider's quota, if it has one. */
+export function queueLimiterMax(ref: QueueRef, config: Pick<AppConfig, 'cloudProviders'>): number {
+  const cloud =
+    ref.kind === QueueKind.CloudInference ? config.cloudProviders.find((p) => p.name === ref.provider) : undefined;
+  return limiterMax(cloud?.requestsPerMinute);
+}
+
 /** Every queue a deployment with this config has. */
 export function configuredQueues(
   config: Pick<AppConfig, 'localModels' | 'cloudProviders'> & Partial<Pick<AppConfig, 'enginePools'>>,

@@ -1,6 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import type { QueueTuning } from '#libs/config';
-import { QueueKind } from './queue-names.js';
+import type { AppConfig, QueueTuning } from '#libs/config';
+import {
+  CALLBACKS_QUEUE,
+  NO_REQUEST_LIMIT,
+  QueueKind,
+  queueLimiterMax,
+  queueRefFor,
+  type QueueRef,
+} from './queue-names.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
 
 const tuning: QueueTuning = {
@@ -32,5 +39,22 @@ describe('QUEUE_SETTINGS', () => {
       // RESULT_TTL=off: results are kept for ever, and finished jobs as long as without it.
       expect(QUEUE_SETTINGS[kind]({ ...tuning, resultTtlMs: null }).removeOnFail.age).toBe(7 * DAY_S);
     }
+  });
+});
+
+describe('queueLimiterMax', () => {
+  it("is what a queue's workers are limited to: a cloud provider's requests per minute, else no limit", () => {
+    const config = {
+      cloudProviders: [
+        { name: 'frontier', requestsPerMinute: 120 },
+        { name: 'other', requestsPerMinute: null },
+      ],
+    };
+    const of = (ref: QueueRef) => queueLimiterMax(ref, config as Pick<AppConfig, 'cloudProviders'>);
+    expect(of(queueRefFor('cloud', 'frontier'))).toBe(120);
+    expect(of(queueRefFor('cloud', 'other'))).toBe(NO_REQUEST_LIMIT);
+    // A local model named like a cloud provider is not limited by that provider's quota.
+    expect(of(queueRefFor('local', 'frontier'))).toBe(NO_REQUEST_LIMIT);
+    expect(of(CALLBACKS_QUEUE)).toBe(NO_REQUEST_LIMIT);
   });
 });
