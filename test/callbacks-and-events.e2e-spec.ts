@@ -209,9 +209,13 @@ describe('callbacks and live progress', () => {
       data: { id, status: 'cancelled', counts: { cancelled: 3 }, estimatedFinishAt: null },
     });
     expect(JSON.stringify(all.frames)).not.toContain('SECRET-ITEM-TEXT');
-    // Resuming after the last event of a finished batch gives its status at once.
-    const after = await readEvents(url, { lastEventId: all.frames.at(-1)!.id });
+    // Resuming after the last item event of a finished batch gives its status at once; after the status itself,
+    // a 204: the stream is over (what stops an EventSource reconnecting to be sent the status again).
+    const after = await readEvents(url, { lastEventId: all.frames.at(-2)!.id });
     expect(after.frames.map((f) => f.event)).toEqual(['status']);
+    expect(after.frames[0].id).toBe(all.frames.at(-1)!.id);
+    const over = await readEvents(url, { lastEventId: all.frames.at(-1)!.id });
+    expect([over.status, over.frames]).toEqual([204, []]);
     // Not an id, or shaped as one but past what Redis takes: a 400 naming it, not a stream that ends at once.
     for (const lastEventId of ['x', '99999999999999999999-0', '1-18446744073709551616']) {
       const bad = await sys.client.request('GET', `/v1/batches/${id}/events`, undefined, {

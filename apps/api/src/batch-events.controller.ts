@@ -28,7 +28,8 @@ const KEEP_ALIVE_MS = 15_000;
 /**
  * GET /v1/batches/:id/events: the batch's progress as Server-Sent Events, from its Redis stream (each item
  * transition, each reroute), then its final status, and the response ends. Resumable: `Last-Event-ID` (an
- * entry id, which every event carries as its `id:`) continues after that event. Read scope, as GET batch.
+ * entry id, which every event carries as its `id:`) continues after that event; after the final status, a 204
+ * ends it for good. Read scope, as GET batch.
  */
 @Controller('v1/batches')
 export class BatchEventsController implements BeforeApplicationShutdown {
@@ -52,7 +53,11 @@ export class BatchEventsController implements BeforeApplicationShutdown {
     description:
       'A 429 with Retry-After when the key already holds SSE_MAX_STREAMS_PER_KEY streams, or this replica SSE_MAX_STREAMS.',
     headers: { 'Last-Event-ID': { description: 'Resume after this event id (an entry id the stream sent)' } },
-    answer: { description: 'text/event-stream; ends after the final `status` event', text: 'text/event-stream' },
+    answer: {
+      description:
+        'text/event-stream; ends after the final `status` event. 204 (no body) to a Last-Event-ID that is that event’s id: the stream is over',
+      text: 'text/event-stream',
+    },
     errors: {
       400: 'Last-Event-ID is not an event id',
       404: 'No such batch (or another tenant’s)',
@@ -75,6 +80,12 @@ export class BatchEventsController implements BeforeApplicationShutdown {
       });
     }
     let finished = (await visibleBatch(this.store, id, caller)).finishedAt !== null;
+    // The client had the final status (its id is the finished entry's): the stream is over. A 204 is what makes
+    // an EventSource stop; a 200 that sent the status again had it reconnect, every 3 s, for ever.
+    if (finished && lastEventId && (await this.store.events.isFinished(this.redis, id, after))) {
+      res.status(204).end();
+      return;
+    }
     // Each stream holds a Redis connection while it waits: bounded per key and per process.
     const slot = this.slots.acquire(caller?.keyId ?? 'open');
     if ('refused' in slot) {

@@ -42,6 +42,12 @@ export class BatchEvents {
         : await client.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', key, after);
     return (reply?.[0]?.[1] ?? []).map(([id, flat]) => toEntry(id, flat));
   }
+
+  /** Whether `id` is the batch's `finished` entry: the id its final `status` event carries. */
+  async isFinished(client: RedisClient, batchId: string, id: string): Promise<boolean> {
+    const [entry] = await client.xrange(this.keys.events(batchId), id, id);
+    return entry !== undefined && toEntry(entry[0], entry[1]).type === 'finished';
+  }
 }
 
 function toEntry(id: string, flat: string[]): BatchEventEntry {
