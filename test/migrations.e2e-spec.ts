@@ -295,6 +295,8 @@ describe('code migration and structured documents', () => {
       for (const [path, content] of Object.entries(sources)) write(path, content);
       write('src/vendor/lib.js', 'module.exports = 1;\n');
       write('src/logo.js', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01]));
+      // Latin-1, no NUL byte: read as UTF-8 it would be migrated with U+FFFD for its é, and no patch would apply.
+      write('src/legacy.js', Buffer.from("module.exports = 'caf\xe9';\n", 'latin1'));
       write('README.md', '# sample\n');
       git('add', '.');
       git('commit', '-qm', 'initial');

@@ -36,6 +36,8 @@ describe('readRepoSource: the files of a repository at a commit, read through gi
     write('src/empty.ts', '');
     write('src/ünïcode dir/naïve.ts', 'export const é = "ü";\r\n');
     write('src/binary.ts', Buffer.from([0x65, 0x00, 0x66]));
+    // Latin-1 "café": no NUL byte, but read as UTF-8 its é would become U+FFFD.
+    write('src/latin1.ts', Buffer.from('export const name = "caf\xe9";\n', 'latin1'));
     write('src/huge.ts', 'x'.repeat(1024 * 1024 + 1));
     write('src/max.ts', 'y'.repeat(1024 * 1024));
     write('src/gen/out.ts', 'generated\n');
@@ -51,7 +53,7 @@ describe('readRepoSource: the files of a repository at a commit, read through gi
   });
   afterAll(() => rmSync(repo, { recursive: true, force: true }));
 
-  it('reads every plain text file at the ref exactly as committed, leaving out binaries, links and files over 1 MiB', async () => {
+  it('reads every plain text file at the ref exactly as committed, leaving out binaries, files not in UTF-8, links and files over 1 MiB', async () => {
     const read = await readRepoSource({ repo });
     expect(read.commit).toBe(git('rev-parse', 'HEAD').trim());
     const byPath = new Map(read.files.map((f) => [f.path, f.content]));

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { execFile, spawn } from 'node:child_process';
 import { matchesGlob } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,7 +30,7 @@ export interface RepoFiles {
 
 /**
  * The files of a repository at a commit, filtered by globs: one code-migration item per file. Binary
- * files (a NUL byte) and files over 1 MiB are skipped. Reads through git, so the user's checkout and its
+ * files (a NUL byte), files that are not UTF-8 and files over 1 MiB are skipped. Reads through git, so the user's checkout and its
  * uncommitted changes are never touched.
  */
 export async function readRepoSource(source: RepoSource): Promise<RepoFiles> {
@@ -68,7 +69,9 @@ export async function readRepoSource(source: RepoSource): Promise<RepoFiles> {
   const files: Array<{ path: string; content: string }> = [];
   listed.forEach(({ path }, i) => {
     const blob = blobs[i];
-    if (blob.includes(0)) return;
+    // Item content is a string: a Latin-1 or UTF-16 file would reach the model with U+FFFD for its bytes, and
+    // the patch and branch made from it would not be the file that was read (`git apply` refuses the whole patch).
+    if (blob.includes(0) || !isUtf8(blob)) return;
     files.push({ path, content: blob.toString('utf8') });
   });
   return { commit, files };
