@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf';
@@ -448,6 +448,74 @@ describe('code migration and structured documents', () => {
       const noSource = await sys.client.request('POST', '/v1/batches', inline);
       expect([noSource.status, noSource.json.field]).toEqual([400, 'output.branch']);
       expect(git('branch', '--list').split('\n').filter(Boolean)).toHaveLength(2);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
+  it('a source directory below the top level: items, patch and branch name each file from the top level', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'switchyard-subdir-'));
+    try {
+      const git = (...args: string[]) =>
+        execFileSync('git', args, {
+          cwd: repo,
+          stdio: 'pipe',
+          env: {
+            ...process.env,
+            GIT_CONFIG_GLOBAL: '/dev/null',
+            GIT_AUTHOR_NAME: 'u',
+            GIT_AUTHOR_EMAIL: 'u@u',
+            GIT_COMMITTER_NAME: 'u',
+            GIT_COMMITTER_EMAIL: 'u@u',
+          },
+        }).toString();
+      mkdirSync(join(repo, 'src'));
+      for (const [path, content] of Object.entries(sources)) writeFileSync(join(repo, path), content);
+      writeFileSync(join(repo, 'main.js'), 'module.exports = 0;\n'); // beside src/, not under it: not an item
+      chmodSync(join(repo, 'src/math.js'), 0o755); // and stays executable on the branch
+      git('init', '-q', '-b', 'main');
+      git('add', '.');
+      git('commit', '-qm', 'initial');
+      expect((await sys.client.request('POST', '/v1/repositories', { root: repo })).status).toBe(201);
+      sys.double.reset();
+      sys.double.setResponder((body) => {
+        const path = pathOf(body);
+        return path ? migrated[path] : null;
+      });
+      const submitted = await sys.client.request('POST', '/v1/batches', {
+        kind: 'code-migration',
+        sensitivity: 'public',
+        deadline: 'PT1S', // only the cloud meets it: runs there first
+        task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 64 },
+        // Globs match below the directory named; items are named from the top.
+        source: { repo: join(repo, 'src'), include: ['*.js'] },
+        output: { branch: 'switchyard/subdir' },
+      });
+      expect(submitted.status).toBe(202);
+      const finished = await sys.client.waitFinished(submitted.json.id);
+      expect(finished.status).toBe('completed');
+      const { json: listed } = await sys.client.request('GET', `/v1/batches/${submitted.json.id}/items`);
+      expect(listed.items.map((i: any) => i.id).sort()).toEqual(['src/main.js', 'src/math.js']);
+
+      // The patch applies at the top level, where `switchyard patch ID | git apply` is run.
+      const patch = await fetch(`${sys.url}/v1/batches/${submitted.json.id}/patch`);
+      writeFileSync(join(repo, '.git', 'batch.patch'), await patch.text());
+      git('apply', '--check', '.git/batch.patch');
+
+      let batch = finished;
+      for (let i = 0; i < 200 && batch.output.status === 'pending'; i++) {
+        await sleep(100);
+        batch = (await sys.client.request('GET', `/v1/batches/${submitted.json.id}`)).json;
+      }
+      expect(batch.output).toMatchObject({ status: 'written', files: 2, error: null });
+      // The files under src/ changed, and nothing new appeared beside src/.
+      for (const [path, content] of Object.entries(migrated))
+        expect(git('show', `switchyard/subdir:${path}`)).toBe(content);
+      expect(git('ls-tree', '-r', '--name-only', 'switchyard/subdir').split('\n').filter(Boolean).sort()).toEqual(
+        ['main.js', 'src/main.js', 'src/math.js'].sort(),
+      );
+      expect(git('show', 'switchyard/subdir:main.js')).toBe('module.exports = 0;\n');
+      expect(git('ls-tree', 'switchyard/subdir', 'src/math.js')).toMatch(/^100755 /);
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { GitIdentity } from '#libs/domain';
 import { RepoSourceError } from './repo-source.js';
 import { branchNameProblem, itemPathProblem } from './repo-paths.js';
@@ -115,7 +115,7 @@ export interface BranchCommit {
   /** The commit the files were read from; the new branch's only parent. */
   base: string;
   branch: string;
-  /** Whole new contents of the files to change (paths as in the base tree). */
+  /** Whole new contents of the files to change (paths from the top level of the base tree). */
   files: Array<{ path: string; content: string }>;
   message: string;
   author: GitIdentity;
@@ -132,10 +132,14 @@ export interface BranchCommit {
  * Idempotent: the same inputs make the same commit id (fixed dates), and the ref is created only if it does
  * not exist; finding it already at that very commit (a run repeated after a crash) counts as success.
  */
-export async function commitToNewBranch(c: BranchCommit): Promise<{ commit: string; created: boolean }> {
-  if ((await git(c.repo, ['cat-file', '-e', `${c.base}^{commit}`])).code !== 0) {
-    throw new BranchOutputError(`the commit the files were read from (${c.base}) is no longer in ${c.repo}`);
+export async function commitToNewBranch(asked: BranchCommit): Promise<{ commit: string; created: boolean }> {
+  if ((await git(asked.repo, ['cat-file', '-e', `${asked.base}^{commit}`])).code !== 0) {
+    throw new BranchOutputError(`the commit the files were read from (${asked.base}) is no longer in ${asked.repo}`);
   }
+  // Paths are from the top level, as git plumbing reads them; run from a directory below it, `ls-tree` would
+  // name each file from there, and an executable or a link under it would go unseen.
+  const top = (await gitOk(asked.repo, ['rev-parse', '--show-cdup'])).trim();
+  const c = { ...asked, repo: resolve(asked.repo, top) };
   const scratch = await mkdtemp(join(tmpdir(), 'switchyard-branch-'));
   const seconds = Math.floor(c.date / 1000);
   const env: NodeJS.ProcessEnv = {

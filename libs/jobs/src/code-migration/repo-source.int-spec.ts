@@ -90,6 +90,13 @@ describe('readRepoSource: the files of a repository at a commit, read through gi
     expect(read.files).toEqual([{ path: '.github/ci.yml', content: 'on: push\n' }]);
   });
 
+  it('from a directory below the top level: its files only, globs matched below it, paths from the top', async () => {
+    const read = await readRepoSource({ repo: join(repo, 'src'), include: ['**/*.ts'], exclude: ['gen/**'] });
+    expect(read.files.map((f) => f.path).sort()).toEqual(
+      ['src/a.ts', 'src/empty.ts', 'src/framing.ts', 'src/max.ts', 'src/ünïcode dir/naïve.ts'].sort(),
+    );
+  });
+
   it('reads nothing, without failing, when the globs match no file', async () => {
     expect((await readRepoSource({ repo, include: ['**/*.rs'] })).files).toEqual([]);
   });

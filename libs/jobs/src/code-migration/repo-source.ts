@@ -50,16 +50,24 @@ export async function readRepoSource(source: RepoSource): Promise<RepoFiles> {
   }
   const include = source.include?.length ? source.include : ['**'];
   const exclude = source.exclude ?? [];
+  // `repo` may be a directory inside the work tree: its files only, matched by their path below it, but each
+  // item named by its path from the top level (--full-name), as the patch and the branch output need it —
+  // named from the directory, `git apply` at the top created a new file and the branch got one beside `src/`.
+  const below = (await git('rev-parse', '--show-prefix')).trim();
+  const matches = (path: string) => {
+    const local = path.slice(below.length);
+    return include.some((g) => matchesGlob(local, g)) && !exclude.some((g) => matchesGlob(local, g));
+  };
   // Plain files only: a symbolic link's blob is its target path (a link out of the repository would be
   // migrated, then written back as a link to wherever the answer says), a submodule is another repository.
   // A path no item may carry (a newline, a backslash) is left out too. `-l` gives each blob's size.
-  const listed = (await git('ls-tree', '-r', '-l', '-z', commit))
+  const listed = (await git('ls-tree', '-r', '-l', '-z', '--full-name', commit))
     .split('\0')
     .map((line) => /^100(?:644|755) blob ([0-9a-f]+) +(\d+)\t(.*)$/s.exec(line))
     .filter((m) => m !== null)
     .map(([, oid, size, path]) => ({ oid, size: Number(size), path }))
     .filter(({ path }) => itemPathProblem(path) === null)
-    .filter(({ path }) => include.some((g) => matchesGlob(path, g)) && !exclude.some((g) => matchesGlob(path, g)))
+    .filter(({ path }) => matches(path))
     .filter(({ size }) => size <= MAX_FILE_BYTES);
   // Every blob through one `git cat-file --batch`: two processes per file took 50 s for 2,000 files.
   const blobs = await catBlobs(
