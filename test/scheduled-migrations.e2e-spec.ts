@@ -160,6 +160,46 @@ describe('scheduled migrations over a repository', () => {
     for (const run of view.runs) expect(typeof run.skippedUnchanged).toBe('number');
   });
 
+  it('a run that outlasts the period is not duplicated: later firings skip the files it is still migrating', async () => {
+    await sys.client.request('DELETE', '/v1/schedules/nightly-esm'); // the test above's: its firings would interleave
+    commit({ 'lib/x.js': 'module.exports = "x";\n', 'lib/y.js': 'module.exports = "y";\n' });
+    // Every answer takes 3 s, so the first run's batch is still going while the schedule fires every second.
+    sys.double.setLatency(3000);
+    try {
+      const created = await sys.client.request('POST', '/v1/schedules', {
+        name: 'overlapping',
+        every: 1000,
+        batch: {
+          kind: 'code-migration',
+          sensitivity: 'public',
+          deadline: 'PT10M',
+          task: { instruction: 'Convert CommonJS to ES modules', maxTokens: 64 },
+          source: { repo, include: ['lib/**/*.js'] },
+        },
+      });
+      expect(created.status).toBe(201);
+      let view = (await sys.client.request('GET', '/v1/schedules/overlapping')).json;
+      for (let i = 0; i < 300 && !view.runs.some((r: any) => r.batchId); i++) {
+        await sleep(100);
+        view = (await sys.client.request('GET', '/v1/schedules/overlapping')).json;
+      }
+      const first = view.runs.find((r: any) => r.batchId);
+      expect(first).toMatchObject({ submitted: 2, skippedUnchanged: 0 });
+      const finished = await sys.client.waitFinished(first.batchId);
+      expect(finished.status).toBe('completed');
+      view = (await sys.client.request('GET', '/v1/schedules/overlapping')).json;
+      await sys.client.request('DELETE', '/v1/schedules/overlapping');
+      // The firings while the first batch ran: each found both files being migrated as they are, and made no batch.
+      const during = view.runs.filter(
+        (r: any) => r.firedAt > first.firedAt && Date.parse(r.firedAt) < Date.parse(finished.finishedAt),
+      );
+      expect(during.length).toBeGreaterThan(0);
+      for (const run of during) expect(run).toMatchObject({ batchId: null, submitted: 0, skippedUnchanged: 2 });
+    } finally {
+      sys.double.setLatency(0);
+    }
+  });
+
   it('refuses a schedule whose template asks for an output branch, naming batch.output', async () => {
     const res = await sys.client.request('POST', '/v1/schedules', {
       name: 'with-branch',

@@ -213,7 +213,7 @@ export class ScheduleService {
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const template: BatchSubmission = check.submission;
     if (template.kind !== 'code-migration' || !template.source) return null;
-    await this.settleFinishedRuns(name);
+    const inFlight = await this.settleFinishedRuns(name);
     // Checked again at every firing: a registration removed since stops the schedule reading the repository.
     const repo = await this.authorizedRepo(template.source.repo, tenant, 'source.repo');
     let read: RepoFiles;
@@ -234,7 +234,8 @@ export class ScheduleService {
     const hashes: Record<string, string> = {};
     const changed = read.files.filter((f) => {
       const hash = migrationInputHash(migrationInstruction(template.task), f.content);
-      if (known[f.path] === hash) return false;
+      // A run still going migrates this very input: submitting it again would pay for it twice.
+      if (known[f.path] === hash || inFlight.has(inputKey(f.path, hash))) return false;
       hashes[f.path] = hash;
       return true;
     });
@@ -243,13 +244,18 @@ export class ScheduleService {
 
   /**
    * Moves the held hashes of every finished run's completed files into the remembered ones; a failed or
-   * cancelled file is not remembered, so the next run retries it. Runs still going keep theirs held.
+   * cancelled file is not remembered, so the next run retries it. Runs still going keep theirs held; what
+   * they hold is returned (inputKey of path and hash), the inputs being migrated now.
    */
-  private async settleFinishedRuns(name: string): Promise<void> {
+  private async settleFinishedRuns(name: string): Promise<Set<string>> {
+    const inFlight = new Set<string>();
     for (const batchId of await this.store.heldBatches(name)) {
       const batch = await this.batches.get(batchId);
-      if (batch && !batch.finishedAt) continue;
       const held = batch ? await this.store.heldFileHashes(name, batchId) : {};
+      if (batch && !batch.finishedAt) {
+        for (const [path, hash] of Object.entries(held)) inFlight.add(inputKey(path, hash));
+        continue;
+      }
       const completed: Record<string, string> = {};
       if (batch) {
         for await (const item of this.batches.eachItem(batchId)) {
@@ -258,5 +264,11 @@ export class ScheduleService {
       }
       await this.store.settleFileHashes(name, batchId, completed);
     }
+    return inFlight;
   }
+}
+
+/** One file's input as a set member: a path holds no NUL byte. */
+function inputKey(path: string, hash: string): string {
+  return `${path}\0${hash}`;
 }
