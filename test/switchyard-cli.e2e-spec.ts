@@ -88,7 +88,7 @@ describe('the switchyard CLI', () => {
     expect(lastJson(watched.stdout)).toMatchObject({ id, counts: { total: 1, completed: 1 } });
   });
 
-  it('makes a document batch from a folder: the files the glob picks, text only, named by path', async () => {
+  it('makes a document batch from a folder: the files the glob picks, UTF-8 text only, named by path', async () => {
     const folder = join(dir, 'docs');
     mkdirSync(join(folder, 'minutes'), { recursive: true });
     mkdirSync(join(folder, 'node_modules'), { recursive: true });
@@ -96,12 +96,15 @@ describe('the switchyard CLI', () => {
     writeFileSync(join(folder, 'tuesday.txt'), 'The committee met.');
     writeFileSync(join(folder, 'notes.md'), 'not matched by the glob');
     writeFileSync(join(folder, 'logo.txt'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01]));
+    // Latin-1, no NUL byte: sent as text its é would arrive as U+FFFD. Left out, and said so.
+    writeFileSync(join(folder, 'legacy.txt'), Buffer.from('Le comit\xe9 a vot\xe9.', 'latin1'));
     writeFileSync(join(folder, 'node_modules', 'dep.txt'), 'never read');
     const submitted = await cli(['submit', folder, '--glob', '**/*.txt', '--sensitivity', 'public', '--watch']);
     expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({
       code: 0,
       stderr: expect.stringMatching(/2\/2/),
     });
+    expect(submitted.stderr).toContain('switchyard: skipped, not UTF-8 text: "legacy.txt"');
     const { id } = JSON.parse(submitted.stdout.split('\n')[0]);
     const items = await sys.client.withKey(ADMIN_KEY).request('GET', `/v1/batches/${id}/items`);
     expect(items.json.items.map((i: { id: string }) => i.id)).toEqual(['minutes/monday.txt', 'tuesday.txt']);

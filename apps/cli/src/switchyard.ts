@@ -18,6 +18,7 @@
  * JSON answers go to stdout, progress and errors to stderr. Exit status: 0 done; 1 the API refused (the
  * message names the field, as the API does) or the batch did not fully complete (watch); 2 wrong usage.
  */
+import { isUtf8 } from 'node:buffer';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -118,7 +119,13 @@ async function batchBody(source: string, values: Flags): Promise<BatchBody> {
   const text = (flag: string) => values[flag] as string | undefined;
   if (source !== '-' && (await isDirectory(source))) {
     const matches = globMatcher((values.glob as string[] | undefined) ?? ['**/*']);
-    const files = (await readFolder(source)).filter((f) => matches(f.path));
+    const folder = await readFolder(source);
+    const files = folder.files.filter((f) => matches(f.path));
+    const notUtf8 = folder.notUtf8.filter(matches);
+    if (notUtf8.length > 0)
+      process.stderr.write(
+        `switchyard: skipped, not UTF-8 text: ${notUtf8.map((p) => JSON.stringify(p)).join(', ')}\n`,
+      );
     const schema = text('schema');
     const maxCost = text('max-cost');
     return batchFromFolder(files, {
@@ -153,18 +160,25 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-/** Every text file under `root` (not .git or node_modules), paths relative with `/`. */
-async function readFolder(root: string): Promise<FolderFile[]> {
-  const out: FolderFile[] = [];
+/**
+ * Every text file under `root` (not .git or node_modules), paths relative with `/`; `notUtf8` names the files
+ * left out for not being UTF-8 (a Latin-1 file, no NUL byte): sent as a string, its accented bytes would
+ * become U+FFFD, and a migration's patch, made against that text, would not apply.
+ */
+async function readFolder(root: string): Promise<{ files: FolderFile[]; notUtf8: string[] }> {
+  const files: FolderFile[] = [];
+  const notUtf8: string[] = [];
   for (const entry of await readdir(root, { withFileTypes: true, recursive: true })) {
     if (!entry.isFile()) continue;
     const full = join(entry.parentPath, entry.name);
     const path = relative(root, full).split(sep).join('/');
     if (path.split('/').some((part) => SKIPPED_DIRS.has(part))) continue;
     const bytes = await readFile(full);
-    if (!looksBinary(bytes)) out.push({ path, text: bytes.toString('utf8') });
+    if (looksBinary(bytes)) continue;
+    if (isUtf8(bytes)) files.push({ path, text: bytes.toString('utf8') });
+    else notUtf8.push(path);
   }
-  return out;
+  return { files, notUtf8 };
 }
 
 async function readStdin(): Promise<string> {
