@@ -164,6 +164,20 @@ describe('LocalModelProvider on the generated tiny model', () => {
     expect(free.text.trimStart()).not.toMatch(/^\{/);
   });
 
+  it('samples a chat item without a seed afresh each time, and the same way each time with one', async () => {
+    // Several items asking one prompt at a temperature, at once (within one second): how a client asks for several
+    // answers, since n is refused. Each must be its own sample.
+    const messages = [{ role: 'user' as const, content: 'Name a colour.' }];
+    const sample = (seed?: number) =>
+      provider.complete(
+        request({ maxTokens: 16, chat: { messages, temperature: 1, ...(seed === undefined ? {} : { seed }) } }),
+      );
+    const unseeded = await Promise.all([sample(), sample(), sample()]);
+    expect(new Set(unseeded.map((r) => r.text)).size).toBe(3);
+    const seeded = await Promise.all([sample(7), sample(7), sample(7)]);
+    expect(new Set(seeded.map((r) => r.text)).size).toBe(1);
+  });
+
   it('counts tokens with the model tokenizer', () => {
     expect(provider.countTokens('')).toBe(0);
     expect(provider.countTokens('The customer signed the contract.')).toBeGreaterThan(3);

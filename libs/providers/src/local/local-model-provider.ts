@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { basename } from 'node:path';
 import {
   type ChatHistoryItem,
@@ -347,17 +348,23 @@ export class LocalModelProvider implements InferenceProvider {
   }
 }
 
-/** A chat item's sampling as node-llama-cpp takes it; absent fields keep the engine's defaults. */
+/**
+ * A chat item's sampling as node-llama-cpp takes it; absent fields keep the engine's defaults, except the seed. Left
+ * to itself the engine seeds each completion from the clock in whole seconds (`Date.now() / 1000`), so every item
+ * sampled in the same second drew the same numbers: a batch asking one prompt several times at a temperature (how a
+ * client gets several answers, `n` being refused) got one answer several times. Without a seed each completion draws
+ * its own, as OpenAI and vLLM sample; the same seed still gives the same answer.
+ */
 function samplingOf(chat: ChatCall): {
   temperature?: number;
   topP?: number;
-  seed?: number;
+  seed: number;
   customStopTriggers?: string[];
 } {
   return {
     ...(chat.temperature === undefined ? {} : { temperature: chat.temperature }),
     ...(chat.topP === undefined ? {} : { topP: chat.topP }),
-    ...(chat.seed === undefined ? {} : { seed: chat.seed }),
+    seed: chat.seed ?? randomInt(2 ** 31),
     ...(chat.stop === undefined || chat.stop.length === 0 ? {} : { customStopTriggers: chat.stop }),
   };
 }
