@@ -75,6 +75,20 @@ describe('LocalModelProvider on the generated tiny model', () => {
     expect(longer.usage.inputTokens).toBeGreaterThan(result.usage.inputTokens + 30);
   });
 
+  it("reports the whole rendered prompt as input, in the model's tokens, as intake counted it", async () => {
+    // What an OpenAI-compatible server reports as prompt_tokens: every token of the prompt as the chat template
+    // renders it, the last one (whose logits give the first answer token) included.
+    const { system, prompt } = request();
+    const whole = provider.promptTokens(system, prompt);
+    expect((await provider.complete(request({ maxTokens: 2 }))).usage.inputTokens).toBe(whole);
+    const messages = [
+      { role: 'system' as const, content: system },
+      { role: 'user' as const, content: prompt },
+    ];
+    const chat = await provider.complete(request({ maxTokens: 2, chat: { messages } }));
+    expect(chat.usage).toEqual({ inputTokens: whole, outputTokens: 2 });
+  });
+
   it('counts the same input for the same request every time: the sequence is cleared between turns', async () => {
     const first = await provider.complete(request());
     const second = await provider.complete(request());

@@ -161,11 +161,11 @@ export class LocalModelProvider implements InferenceProvider {
    * Takes a free sequence (waiting for one if all are busy), runs one chat turn — system, then
    * prompt — and gives the sequence back with its history cleared, on success, failure or abort.
    *
-   * Usage is the sequence's TokenMeter difference over the turn, as the engine counted it. The
-   * meter counts a token as "output" when its logits were computed, i.e. once per sampled token,
-   * and every other evaluated token as "input": so outputTokens is the number of generated tokens
-   * (including an end-of-turn token when one stops the turn) and inputTokens is the rendered
-   * prompt's length minus its last token, whose logits yield the first output token.
+   * Usage is what OpenAI-compatible servers report. inputTokens: the rendered prompt in the model's tokens, the
+   * count that admitted it (and intake's). Not the sequence's TokenMeter, which counts a token as "output" when its
+   * logits were computed, so it files the prompt's last token, whose logits yield the first answer token, as output
+   * and reads one short. outputTokens: that meter's output count over the turn, once per sampled token — the
+   * generated tokens, an end-of-turn token that stops the turn included.
    */
   async complete(req: CompletionRequest): Promise<CompletionResult> {
     if (this.shutdown.signal.aborted) throw closedError(this.name);
@@ -178,8 +178,9 @@ export class LocalModelProvider implements InferenceProvider {
 
     const { signal, detach } = linkSignals(req.signal, this.shutdown.signal);
     let sequence: LlamaContextSequence;
+    let promptTokens: number;
     try {
-      this.assertFits(req, history, prompt);
+      promptTokens = this.assertFits(req, history, prompt);
       sequence = await this.pool.acquire(signal);
     } catch (error) {
       detach();
@@ -204,7 +205,7 @@ export class LocalModelProvider implements InferenceProvider {
       const used = sequence.tokenMeter.diff(before);
       return {
         text: result.responseText,
-        usage: { inputTokens: used.usedInputTokens, outputTokens: used.usedOutputTokens },
+        usage: { inputTokens: promptTokens, outputTokens: used.usedOutputTokens },
         model: this.name,
         finishReason: result.stopReason === 'maxTokens' ? 'length' : 'stop',
       };
@@ -308,10 +309,9 @@ export class LocalModelProvider implements InferenceProvider {
   /**
    * Refuses a request whose rendered prompt plus maxTokens exceeds the sequence's context, as
    * OpenAI-compatible servers do. Left to itself node-llama-cpp would shift the context, silently
-   * dropping part of the prompt. This counts tokens only to admit the request; usage comes from
-   * the engine.
+   * dropping part of the prompt. Returns the prompt's tokens, which its usage reports.
    */
-  private assertFits(req: CompletionRequest, history: readonly ChatHistoryItem[], prompt: string): void {
+  private assertFits(req: CompletionRequest, history: readonly ChatHistoryItem[], prompt: string): number {
     let promptTokens: number;
     try {
       promptTokens = this.renderedTokens(history, prompt);
@@ -326,6 +326,7 @@ export class LocalModelProvider implements InferenceProvider {
         'context_overflow',
       );
     }
+    return promptTokens;
   }
 
   /** The prompt as the model's chat template renders it, after `history`, up to where the answer starts. */

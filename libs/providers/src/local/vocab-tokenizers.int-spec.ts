@@ -37,9 +37,9 @@ describe('VocabTokenizers (the generated tiny model, vocabulary only)', () => {
     expect(counted).toBe(provider.promptTokens(system, prompt));
     // The template's own tokens are in it: more than the two texts alone.
     expect(counted!).toBeGreaterThan(provider.countTokens(system) + provider.countTokens(prompt));
-    // And what the engine then reads: all of the rendered prompt but the last token, whose logits give the first answer token.
+    // And what the run reports as its prompt: the same count, as an OpenAI-compatible server reports prompt_tokens.
     const run = await provider.complete({ itemRef: 'i', sensitivity: 'public', system, prompt, maxTokens: 2 });
-    expect(run.usage.inputTokens).toBe(counted! - 1);
+    expect(run.usage.inputTokens).toBe(counted);
   });
 
   it('counts as a tokenizer that remembers nothing would, item after item of one batch', async () => {
