@@ -95,16 +95,33 @@ export function chatBodySchema(limits: ChatBodyLimits) {
     });
   // A field set to null is a field left out, as OpenAI's API reads a request (the SDKs type the optional fields
   // `T | null`, and Python code writing lines from dicts sends None): dropped before the check, so `"seed": null`
-  // passes and `"n": null` is not refused as a field Switchyard does not take. `messages` stays required. So is
-  // `"n": 1`, OpenAI's default: one answer per request is what every item gets; any other `n` is refused.
+  // passes and `"n": null` is not refused as a field Switchyard does not take. `messages` stays required. So is a
+  // field Switchyard does not take set to OpenAI's default (OPENAI_DEFAULTS): it asks for what every item gets.
   return z.preprocess(withoutDefaults, body) satisfies z.ZodType<ChatBody, unknown>;
 }
+
+/**
+ * Fields Switchyard does not take, at the value OpenAI reads when they are left out: one answer, no log
+ * probabilities, no streaming, no penalties. Sent, they ask for nothing, so they read as left out; any other value is
+ * refused naming the field. OpenAI's own playground writes `frequency_penalty: 0, presence_penalty: 0` into every
+ * request it exports, and SDK wrappers send `stream: false` and `logprobs: false`: refusing those refused requests
+ * that ask for exactly what they get.
+ */
+const OPENAI_DEFAULTS: Readonly<Record<string, unknown>> = {
+  n: 1,
+  logprobs: false,
+  stream: false,
+  frequency_penalty: 0,
+  presence_penalty: 0,
+};
 
 function withoutDefaults(raw: unknown): unknown {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
   return Object.fromEntries(
     Object.entries(raw).filter(
-      ([key, value]) => key === 'messages' || !(value === null || (key === 'n' && value === 1)),
+      ([key, value]) =>
+        key === 'messages' ||
+        !(value === null || (Object.hasOwn(OPENAI_DEFAULTS, key) && OPENAI_DEFAULTS[key] === value)),
     ),
   );
 }

@@ -90,9 +90,27 @@ describe('the lines of an OpenAI batch input file', () => {
     });
   });
 
-  it('reads a field set to null, or n at its default of 1, as left out, as OpenAI does', () => {
+  it('reads a field set to null, or one Switchyard does not take at its OpenAI default, as left out, as OpenAI does', () => {
     const nulls = { ...body, temperature: null, max_tokens: null, seed: null, stop: null, n: 1, logprobs: null };
     const check = parseBatchLines(line('a', nulls), limits);
+    // OpenAI's playground exports every request with these; SDK wrappers send stream and logprobs false.
+    const defaults = { ...body, n: 1, logprobs: false, stream: false, frequency_penalty: 0, presence_penalty: 0 };
+    expect(parseBatchLines(line('a', defaults), limits)).toEqual({
+      ok: true,
+      lines: { items: [{ id: 'a', body }], lines: [1], errors: [], total: 1 },
+    });
+    for (const [field, value] of [
+      ['n', 2],
+      ['logprobs', true],
+      ['stream', true],
+      ['frequency_penalty', 0.5],
+      ['presence_penalty', -1],
+      ['frequency_penalty', '0'],
+    ] as const) {
+      expect(parseBatchLines(line('a', { ...body, [field]: value }), limits)).toMatchObject({
+        lines: { items: [], errors: [{ param: `body.${field}`, message: `body.${field} is not a known field` }] },
+      });
+    }
     expect(check.ok && check.lines).toMatchObject({ errors: [] });
     // Dropped, not kept as null: what reaches a provider or a local model is the body without them.
     expect(check.ok && check.lines.items).toEqual([{ id: 'a', body }]);
