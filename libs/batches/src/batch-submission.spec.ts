@@ -235,6 +235,40 @@ describe('checkSubmission', () => {
   ])('rejects %j naming %s', (body, field) => {
     expect(fieldOf(body)).toBe(field);
   });
+
+  it('says a value out of bounds is out of bounds, not of the wrong type', () => {
+    const chat = (body: object, id = 'a') => ({
+      kind: 'chat',
+      sensitivity: 'internal',
+      deadline: 'PT30S',
+      items: [{ id, body: { messages: [{ role: 'user', content: 'hi' }], ...body } }],
+    });
+    const errorOf = (body: unknown) => {
+      const r = checkSubmission(body, limits, NOW);
+      return r.ok ? undefined : r.errors[0];
+    };
+    for (const [body, field, message] of [
+      [chat({ temperature: 3 }), 'items[0].body.temperature', 'must be between 0 and 2'],
+      [chat({ temperature: -0.5 }), 'items[0].body.temperature', 'must be between 0 and 2'],
+      [chat({ top_p: 1.5 }), 'items[0].body.top_p', 'must be between 0 and 1'],
+      [chat({ model: 'm'.repeat(300) }), 'items[0].body.model', /<=256 characters/],
+      [
+        chat({ messages: [{ role: 'user', content: 'hi', name: 'n'.repeat(70) }] }),
+        'items[0].body.messages[0].name',
+        /<=64/,
+      ],
+      [chat({}, 'i'.repeat(600)), 'items[0].id', /<=512 characters/],
+      [{ ...doc, items: [{ id: 'i'.repeat(600), text: 'x' }] }, 'items[0].id', /<=512 characters/],
+      // The wrong type is still called that.
+      [chat({ temperature: 'hot' }), 'items[0].body.temperature', 'must be a number'],
+      [chat({ model: 5 }), 'items[0].body.model', 'must be a string'],
+    ] as const) {
+      const error = errorOf(body);
+      expect(error?.field).toBe(field);
+      if (typeof message === 'string') expect(error?.message).toBe(message);
+      else expect(error?.message).toMatch(message);
+    }
+  });
 });
 
 describe('deadlines', () => {

@@ -5,6 +5,7 @@ import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from '#l
 import { parseDeadline } from './deadline.js';
 import { repositoryFieldErrors } from './repository-fields.js';
 import { chatBodySchema } from './chat-submission.js';
+import { wrongType } from './type-error.js';
 import { IDENTIFIER } from '#libs/jobs';
 import { schemaRefusal } from '#libs/jobs';
 import { compileProblem } from '#libs/jobs';
@@ -34,7 +35,7 @@ const NO_INTERNAL_CALLBACKS = new CallbackAddressGuard();
 export type SubmissionCheck =
   { ok: true; submission: BatchSubmission; deadlineAt: number } | { ok: false; errors: FieldError[] };
 
-const text = z.string({ error: 'must be a string' });
+const text = z.string(wrongType('must be a string'));
 const nonEmpty = text.min(1, 'must not be empty');
 const identifier = z
   .string({ error: 'must be a string: a JavaScript identifier' })
@@ -55,7 +56,7 @@ export function batchSubmissionSchema(limits: SubmissionLimits) {
     .optional();
   const common = {
     model,
-    maxCostUsd: z.number({ error: 'must be a number' }).positive('must be greater than 0').optional(),
+    maxCostUsd: z.number(wrongType('must be a number')).positive('must be greater than 0').optional(),
     sensitivity: z.enum(SENSITIVITY_LEVELS, { error: `must be one of ${SENSITIVITY_LEVELS.join(', ')}` }),
     deadline: nonEmpty,
     callback: z

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ChatBody } from '#libs/domain';
 import { schemaRefusal } from '#libs/jobs';
+import { wrongType } from './type-error.js';
 
 /** The limits a chat body is checked against: those of every submission. */
 export interface ChatBodyLimits {
@@ -15,7 +16,7 @@ const MAX_STOP_SEQUENCES = 4;
  * silently dropped. Content given as parts becomes their text (only "text" parts are taken).
  */
 export function chatBodySchema(limits: ChatBodyLimits) {
-  const text = z.string({ error: 'must be a string' });
+  const text = z.string(wrongType('must be a string'));
   const content = z.union(
     [
       text,
@@ -27,7 +28,7 @@ export function chatBodySchema(limits: ChatBodyLimits) {
     { error: 'must be a string or an array of {"type": "text", "text": ...} parts' },
   );
   const tokens = z
-    .number({ error: 'must be a number' })
+    .number(wrongType('must be a number'))
     .int('must be an integer')
     .min(1, 'must be at least 1')
     .max(limits.maxOutputTokens, `must be at most ${limits.maxOutputTokens} (MAX_OUTPUT_TOKENS)`)
@@ -73,9 +74,17 @@ export function chatBodySchema(limits: ChatBodyLimits) {
       model: text.max(256).optional(),
       max_tokens: tokens,
       max_completion_tokens: tokens,
-      temperature: z.number({ error: 'must be a number' }).min(0).max(2).optional(),
-      top_p: z.number({ error: 'must be a number' }).min(0).max(1).optional(),
-      seed: z.number({ error: 'must be a number' }).int('must be an integer').optional(),
+      temperature: z
+        .number(wrongType('must be a number'))
+        .min(0, 'must be between 0 and 2')
+        .max(2, 'must be between 0 and 2')
+        .optional(),
+      top_p: z
+        .number(wrongType('must be a number'))
+        .min(0, 'must be between 0 and 1')
+        .max(1, 'must be between 0 and 1')
+        .optional(),
+      seed: z.number(wrongType('must be a number')).int('must be an integer').optional(),
       stop: z
         .union([text, z.array(text).max(MAX_STOP_SEQUENCES)], {
           error: `must be a string or at most ${MAX_STOP_SEQUENCES} strings`,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ChatItemInput } from '#libs/domain';
 import { chatBodySchema } from '../chat-submission.js';
 import { fieldErrors } from '../batch-submission.js';
+import { wrongType } from '../type-error.js';
 
 /** The only endpoint a batch line may call: chat completions (issue 16 §1). */
 export const CHAT_ENDPOINT = '/v1/chat/completions';
@@ -40,7 +41,7 @@ export type LinesCheck = { ok: true; lines: ParsedLines } | { ok: false; message
 /** One line of an input file, `{custom_id, method, url, body}`: what parseBatchLines checks each line with. */
 export function batchLineSchema(limits: Pick<LineLimits, 'maxOutputTokens'>) {
   return z.strictObject({
-    custom_id: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(512),
+    custom_id: z.string(wrongType('must be a string')).min(1, 'must not be empty').max(512),
     method: z.literal('POST', { error: 'must be "POST"' }),
     url: z.literal(CHAT_ENDPOINT, { error: `must be "${CHAT_ENDPOINT}": the batch's endpoint` }),
     body: chatBodySchema(limits),
