@@ -269,6 +269,19 @@ describe('checkSubmission', () => {
       else expect(error?.message).toMatch(message);
     }
   });
+
+  it('says once that a chat item has no messages, naming no message that is not there', () => {
+    const r = checkSubmission(
+      { kind: 'chat', sensitivity: 'internal', deadline: 'PT30S', items: [{ id: 'a', body: { messages: [] } }] },
+      limits,
+      NOW,
+    );
+    expect(r.ok ? [] : r.errors).toEqual([{ field: 'items[0].body.messages', message: 'needs at least one message' }]);
+    const assistantLast = { messages: [{ role: 'assistant', content: 'prefill' }] };
+    expect(
+      fieldOf({ kind: 'chat', sensitivity: 'internal', deadline: 'PT30S', items: [{ id: 'a', body: assistantLast }] }),
+    ).toBe('items[0].body.messages[0].role');
+  });
 });
 
 describe('deadlines', () => {

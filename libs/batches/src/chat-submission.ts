@@ -94,8 +94,9 @@ export function chatBodySchema(limits: ChatBodyLimits) {
     })
     .superRefine((body, ctx) => {
       // Every provider answers the last user message: a local chat template has no way to continue an
-      // assistant turn the way a cloud API may.
-      if (body.messages.at(-1)?.role !== 'user')
+      // assistant turn the way a cloud API may. No messages at all is said once, by their own check: there is no
+      // last message to name.
+      if (body.messages.length > 0 && body.messages.at(-1)?.role !== 'user')
         ctx.addIssue({
           code: 'custom',
           path: ['messages', body.messages.length - 1, 'role'],
