@@ -252,11 +252,6 @@ describe('checkSubmission', () => {
       [chat({ temperature: -0.5 }), 'items[0].body.temperature', 'must be between 0 and 2'],
       [chat({ top_p: 1.5 }), 'items[0].body.top_p', 'must be between 0 and 1'],
       [chat({ model: 'm'.repeat(300) }), 'items[0].body.model', /<=256 characters/],
-      [
-        chat({ messages: [{ role: 'user', content: 'hi', name: 'n'.repeat(70) }] }),
-        'items[0].body.messages[0].name',
-        /<=64/,
-      ],
       [chat({}, 'i'.repeat(600)), 'items[0].id', /<=512 characters/],
       [{ ...doc, items: [{ id: 'i'.repeat(600), text: 'x' }] }, 'items[0].id', /<=512 characters/],
       // The wrong type is still called that.
@@ -268,6 +263,18 @@ describe('checkSubmission', () => {
       if (typeof message === 'string') expect(error?.message).toBe(message);
       else expect(error?.message).toMatch(message);
     }
+  });
+
+  it("refuses a message's name, which a local model could not be shown, rather than honour it on the cloud only", () => {
+    const named = { messages: [{ role: 'user', content: 'hi', name: 'bob' }] };
+    const r = checkSubmission(
+      { kind: 'chat', sensitivity: 'internal', deadline: 'PT30S', items: [{ id: 'a', body: named }] },
+      limits,
+      NOW,
+    );
+    expect(r.ok ? [] : r.errors).toEqual([
+      { field: 'items[0].body.messages[0].name', message: 'is not a known field' },
+    ]);
   });
 
   it('says once that a chat item has no messages, naming no message that is not there', () => {

@@ -65,8 +65,9 @@ export function chatBodySchema(limits: ChatBodyLimits) {
             role: z.enum(['system', 'developer', 'user', 'assistant'], {
               error: 'must be one of system, developer, user, assistant',
             }),
+            // No `name`: a local chat template has no place for it. Sent to a cloud and dropped on a local model,
+            // it would change the answer by where the item ran; refused, it is said.
             content,
-            name: text.max(64).optional(),
           }),
           { error: 'must be an array of messages' },
         )

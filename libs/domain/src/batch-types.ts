@@ -39,11 +39,13 @@ export interface CodeMigrationTask {
   maxTokens?: number;
 }
 
-/** A chat message as the chat-completions API takes it; content is text (parts of type "text" are joined). */
+/**
+ * A chat message as the chat-completions API takes it; content is text (parts of type "text" are joined). No `name`:
+ * a local model's chat template has no place for it, so it is refused rather than kept for the cloud only.
+ */
 export interface ChatMessage {
   role: 'system' | 'developer' | 'user' | 'assistant';
   content: string;
-  name?: string;
 }
 
 /** response_format of a chat-completions request: free text, any JSON object, or JSON matching a schema. */

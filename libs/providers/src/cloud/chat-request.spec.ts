@@ -53,7 +53,7 @@ describe('the chat completion an item asks for', () => {
     const response_format = { type: 'json_schema' as const, json_schema: { name: 'r', schema: closedSchema } };
     const messages = [
       { role: 'developer' as const, content: 'Be terse.' },
-      { role: 'user' as const, content: 'Hi', name: 'ana' },
+      { role: 'user' as const, content: 'Hi' },
     ];
     const chat = { messages, temperature: 0.2, topP: 0.9, seed: 5, stop: ['END'], responseFormat: response_format };
     expect(chatCompletionParams('gpt-x', request({ chat, jsonSchema: closedSchema }))).toEqual({

@@ -44,7 +44,7 @@ export function responseFormatFor(schema: Record<string, unknown>): ResponseForm
 function chatItemParams(model: string, maxTokens: number, chat: ChatCall): ChatCompletionCreateParamsBase {
   return {
     model,
-    messages: chat.messages.map((m) => ({ role: m.role, content: m.content, ...(m.name ? { name: m.name } : {}) })),
+    messages: chat.messages.map((m) => ({ role: m.role, content: m.content })),
     max_tokens: maxTokens,
     ...(chat.temperature === undefined ? {} : { temperature: chat.temperature }),
     ...(chat.topP === undefined ? {} : { top_p: chat.topP }),
