@@ -190,6 +190,14 @@ describe('LocalModelProvider on the generated tiny model', () => {
     expect(new Set(unseeded.map((r) => r.text)).size).toBe(3);
     const seeded = await Promise.all([sample(7), sample(7), sample(7)]);
     expect(new Set(seeded.map((r) => r.text)).size).toBe(1);
+    // Any integer is a seed, as OpenAI takes one: negative ones are seeds of their own, not all seed 0, and
+    // 4294967295 (llama.cpp's "random seed") is one seed like any other.
+    const texts = async (seeds: number[]) => (await Promise.all(seeds.map((s) => sample(s)))).map((r) => r.text);
+    const [minusOne, minusTwo, zero, minusOneAgain] = await texts([-1, -2, 0, -1]);
+    expect(minusOneAgain).toBe(minusOne);
+    expect(new Set([minusOne, minusTwo, zero]).size).toBe(3);
+    const [top, topAgain] = await texts([2 ** 32 - 1, 2 ** 32 - 1]);
+    expect(topAgain).toBe(top);
   });
 
   it('counts tokens with the model tokenizer', () => {

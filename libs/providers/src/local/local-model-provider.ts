@@ -365,9 +365,25 @@ function samplingOf(chat: ChatCall): {
   return {
     ...(chat.temperature === undefined ? {} : { temperature: chat.temperature }),
     ...(chat.topP === undefined ? {} : { topP: chat.topP }),
-    seed: chat.seed ?? randomInt(2 ** 31),
+    seed: chat.seed === undefined ? randomInt(2 ** 31) : samplerSeed(chat.seed),
     ...(chat.stop === undefined || chat.stop.length === 0 ? {} : { customStopTriggers: chat.stop }),
   };
+}
+
+/**
+ * Seeds llama.cpp's sampler keeps as given: 32-bit unsigned integers but 0xFFFFFFFF, which llama.cpp reads as "draw
+ * a random seed" (LLAMA_DEFAULT_SEED).
+ */
+const SAMPLER_SEEDS = 2 ** 32 - 1;
+
+/**
+ * A request's seed as llama.cpp's sampler takes it: any integer (OpenAI takes any 64-bit one) brought into
+ * [0, 0xFFFFFFFE] by its remainder. Passed as it was, node-llama-cpp clamped every negative seed to 0 (a client
+ * drawing seeds at random sends half of them negative, and got seed 0's answer for each), and 4294967295 sampled
+ * afresh each time, one seed giving different answers.
+ */
+function samplerSeed(seed: number): number {
+  return ((seed % SAMPLER_SEEDS) + SAMPLER_SEEDS) % SAMPLER_SEEDS;
 }
 
 /**
