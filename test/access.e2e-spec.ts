@@ -223,7 +223,7 @@ describe('secured mode: ADMIN_API_KEY and keys from the API and the CLI', () => 
     expect((await admin.request('DELETE', '/v1/keys/key_missing')).status).toBe(404);
     expect((await admin.request('POST', '/v1/keys', { name: 'bad', scopes: ['write'] })).json).toMatchObject({
       statusCode: 400,
-      field: 'scopes.0',
+      field: 'scopes[0]',
     });
   });
 

@@ -36,7 +36,7 @@ describe('checkNewKey', () => {
     [null, 'body'],
     [{ scopes: ['read'] }, 'name'],
     [{ name: 'ci', scopes: [] }, 'scopes'],
-    [{ name: 'ci', scopes: ['write'] }, 'scopes.0'],
+    [{ name: 'ci', scopes: ['write'] }, 'scopes[0]'],
     [{ name: 'ci', scopes: 'read' }, 'scopes'],
     [{ name: 'ci', scopes: ['read'], tenant: 'a/b' }, 'tenant'],
     [{ name: 'ci', scopes: ['read'], expiresAt: '2027-01-01T00:00:00' }, 'expiresAt'],

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseZonedTimestamp } from '#libs/domain';
+import { fieldPath, parseZonedTimestamp, type FieldError } from '#libs/domain';
 import { SCOPES, type KeyLimits, type Scope } from './api-key.js';
 
 /** What creating a key takes, from POST /v1/keys or `npm run keys -- create`. */
@@ -9,11 +9,6 @@ export interface NewKey {
   tenant?: string;
   expiresAt: number | null;
   limits: KeyLimits;
-}
-
-export interface KeyFieldError {
-  field: string;
-  message: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
@@ -57,14 +52,15 @@ export const newKeySchema = z.object({
 export function checkNewKey(
   body: unknown,
   now: number,
-): { ok: true; key: NewKey } | { ok: false; errors: KeyFieldError[] } {
+): { ok: true; key: NewKey } | { ok: false; errors: FieldError[] } {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object' }] };
   const parsed = newKeySchema.safeParse(body);
   if (!parsed.success) {
     return {
       ok: false,
-      errors: parsed.error.issues.map((i) => ({ field: i.path.map(String).join('.') || 'body', message: i.message })),
+      // Named as a batch's fields are (`scopes[1]`); an unknown field of `limits` keeps its own message, which names both it takes.
+      errors: parsed.error.issues.map((i) => ({ field: fieldPath(i.path), message: i.message })),
     };
   }
   const { name, scopes, tenant, expiresAt, limits } = parsed.data;

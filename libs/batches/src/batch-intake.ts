@@ -19,7 +19,8 @@ import type { TokenCalibration } from '#libs/routing';
 import { routableItem } from './item-estimate.js';
 import type { PromptTokens } from './prompt-tokens.js';
 import { promptFor } from '#libs/jobs';
-import { checkSubmissionCompiled, type FieldError, type SubmissionLimits } from './batch-submission.js';
+import type { FieldError } from '#libs/domain';
+import { checkSubmissionCompiled, type SubmissionLimits } from './batch-submission.js';
 import type { BatchStore, NewBatch, NewItem } from './batch-store.js';
 import type {
   BatchOrigin,

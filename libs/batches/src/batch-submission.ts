@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CALLBACK_EVENTS, SENSITIVITY_LEVELS } from '#libs/domain';
+import { CALLBACK_EVENTS, SENSITIVITY_LEVELS, fieldErrors, type FieldError } from '#libs/domain';
 import { CallbackAddressGuard, callbackUrlProblem } from '#libs/callbacks';
 import { DOCUMENT_TASK_TYPES, MIGRATION_PRESETS, type BatchSubmission } from '#libs/domain';
 import { parseDeadline } from './deadline.js';
@@ -10,12 +10,6 @@ import { IDENTIFIER } from '#libs/jobs';
 import { schemaRefusal } from '#libs/jobs';
 import { compileProblem } from '#libs/jobs';
 import type { PiiRules } from '#libs/privacy';
-
-export interface FieldError {
-  /** Path of the offending field, e.g. `items[3].text`. */
-  field: string;
-  message: string;
-}
 
 export interface SubmissionLimits {
   maxItems: number;
@@ -185,28 +179,6 @@ export function batchSubmissionSchema(limits: SubmissionLimits) {
   return z.discriminatedUnion('kind', [documents, code, chat], {
     error: 'must be "document-processing", "code-migration" or "chat"',
   });
-}
-
-/** `["items", 3, "text"]` → `items[3].text` */
-export function fieldPath(path: readonly PropertyKey[]): string {
-  return (
-    path.reduce<string>(
-      (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
-      '',
-    ) || 'body'
-  );
-}
-
-/**
- * zod's issues as field errors. An unknown field is named itself (`items[0].sensitivty`), not its object,
- * one error per field.
- */
-export function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
-  return issues.flatMap((i) =>
-    i.code === 'unrecognized_keys'
-      ? i.keys.map((key) => ({ field: fieldPath([...i.path, key]), message: 'is not a known field' }))
-      : [{ field: fieldPath(i.path), message: i.message }],
-  );
 }
 
 /**

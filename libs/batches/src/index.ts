@@ -15,8 +15,6 @@ export {
   batchSubmissionSchema,
   checkSubmission,
   checkSubmissionCompiled,
-  fieldErrors,
-  type FieldError,
   type SubmissionLimits,
 } from './batch-submission.js';
 export { cursorAfter, parseListCursor, type BatchListCursor } from './batch-list-cursor.js';

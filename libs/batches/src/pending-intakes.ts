@@ -1,7 +1,7 @@
 import { canHashTag, type RedisClient } from '#libs/redis';
 import type { BatchKind, BatchView, CallbackEvent, Sensitivity } from '#libs/domain';
 import type { BatchKeys } from './batch-keys.js';
-import type { FieldError } from './batch-submission.js';
+import type { FieldError } from '#libs/domain';
 
 /**
  * How long a failed expansion's record (its errors, no body) is kept. A pending body has no expiry: it was

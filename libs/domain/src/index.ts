@@ -42,3 +42,4 @@ export { type RouteTarget } from './route-target.js';
 export { SENSITIVITY_LEVELS, isCleared, isSensitivity, sensitivityRank, type Sensitivity } from './sensitivity.js';
 export { type TokenUsage } from './token-usage.js';
 export { parseZonedTimestamp, type ZonedTimestamp } from './zoned-timestamp.js';
+export { fieldErrors, fieldPath, type FieldError } from './field-errors.js';

@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import { fieldErrors, type FieldError } from '#libs/batches';
+import { fieldErrors, type FieldError } from '#libs/domain';
 import { MAX_DEADLINE_DAYS, parseIsoDuration } from '#libs/batches';
 
 export interface ScheduleSubmission {

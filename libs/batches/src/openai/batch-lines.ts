@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ChatItemInput } from '#libs/domain';
 import { chatBodySchema } from '../chat-submission.js';
-import { fieldErrors } from '../batch-submission.js';
+import { fieldErrors } from '#libs/domain';
 import { wrongType } from '../type-error.js';
 
 /** The only endpoint a batch line may call: chat completions (issue 16 §1). */
