@@ -7,6 +7,7 @@ import { ensureGeneratedModel } from '#libs/gguf';
 import { presetInstruction } from '#libs/jobs';
 import { doubleTokenCount } from './support/openai-double.js';
 import { sleep } from './support/system-under-test.js';
+import { gitIn } from './support/git-in.js';
 import { useSystem } from './support/use-system.js';
 
 /**
@@ -337,19 +338,7 @@ describe('code migration and structured documents', () => {
   it('commits the migrated files to a new branch of the source repository, leaving the checked-out branch, HEAD, index and work tree alone', async () => {
     const repo = mkdtempSync(join(tmpdir(), 'switchyard-branch-'));
     try {
-      const git = (...args: string[]) =>
-        execFileSync('git', args, {
-          cwd: repo,
-          stdio: 'pipe',
-          env: {
-            ...process.env,
-            GIT_CONFIG_GLOBAL: '/dev/null',
-            GIT_AUTHOR_NAME: 'u',
-            GIT_AUTHOR_EMAIL: 'u@u',
-            GIT_COMMITTER_NAME: 'u',
-            GIT_COMMITTER_EMAIL: 'u@u',
-          },
-        }).toString();
+      const git = gitIn(repo);
       const write = (path: string, content: string) => {
         mkdirSync(dirname(join(repo, path)), { recursive: true });
         writeFileSync(join(repo, path), content);
@@ -456,19 +445,7 @@ describe('code migration and structured documents', () => {
   it('a source directory below the top level: items, patch and branch name each file from the top level', async () => {
     const repo = mkdtempSync(join(tmpdir(), 'switchyard-subdir-'));
     try {
-      const git = (...args: string[]) =>
-        execFileSync('git', args, {
-          cwd: repo,
-          stdio: 'pipe',
-          env: {
-            ...process.env,
-            GIT_CONFIG_GLOBAL: '/dev/null',
-            GIT_AUTHOR_NAME: 'u',
-            GIT_AUTHOR_EMAIL: 'u@u',
-            GIT_COMMITTER_NAME: 'u',
-            GIT_COMMITTER_EMAIL: 'u@u',
-          },
-        }).toString();
+      const git = gitIn(repo);
       mkdirSync(join(repo, 'src'));
       for (const [path, content] of Object.entries(sources)) writeFileSync(join(repo, path), content);
       writeFileSync(join(repo, 'main.js'), 'module.exports = 0;\n'); // beside src/, not under it: not an item

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { sleep } from './support/system-under-test.js';
+import { gitIn } from './support/git-in.js';
 import { useSystem } from './support/use-system.js';
 import { globalKeyPrefix } from '#libs/redis';
 
@@ -16,19 +17,7 @@ import { globalKeyPrefix } from '#libs/redis';
 describe('scheduled migrations over a repository', () => {
   let repo: string;
 
-  const git = (...args: string[]) =>
-    execFileSync('git', args, {
-      cwd: repo,
-      stdio: 'pipe',
-      env: {
-        ...process.env,
-        GIT_CONFIG_GLOBAL: '/dev/null',
-        GIT_AUTHOR_NAME: 'u',
-        GIT_AUTHOR_EMAIL: 'u@u',
-        GIT_COMMITTER_NAME: 'u',
-        GIT_COMMITTER_EMAIL: 'u@u',
-      },
-    }).toString();
+  const git = gitIn(() => repo);
   const commit = (files: Record<string, string>) => {
     for (const [path, content] of Object.entries(files)) {
       mkdirSync(dirname(join(repo, path)), { recursive: true });
