@@ -133,4 +133,34 @@ describe("real servers' habits", () => {
     expect(item.error).toBeNull();
     sys.double.setHabits({});
   });
+
+  it("a model that refuses max_tokens (OpenAI's reasoning models) gets max_completion_tokens: summaries and chat items complete there, each refused request sent once more", async () => {
+    sys.double.setHabits({ refuseMaxTokens: true });
+    const summaries = await sys.client.request('POST', '/v1/batches', {
+      kind: 'document-processing',
+      sensitivity: 'public',
+      deadline: 'PT60S',
+      task: { type: 'summarize', maxTokens: 16 },
+      items: ['cap-1', 'cap-2'].map((id) => ({ id, text: `${id}: the board approved the budget.` })),
+    });
+    const chat = await sys.client.request('POST', '/v1/batches', {
+      kind: 'chat',
+      sensitivity: 'public',
+      deadline: 'PT60S',
+      items: [{ id: 'cap-3', body: { messages: [{ role: 'user', content: 'cap-3: one word?' }], max_tokens: 8 } }],
+    });
+    for (const { json } of [summaries, chat]) {
+      const batch = await sys.client.waitFinished(json.id, 45_000);
+      expect(batch).toMatchObject({ status: 'completed', routes: { cloud: batch.counts.total, local: 0 } });
+    }
+    const sent = ['cap-1', 'cap-2', 'cap-3'].flatMap((id) => sentFor(sys.double, id));
+    const refused = sent.filter((r) => r.body.max_tokens !== undefined);
+    // The worker's first such request learns the field (one refusal; a probe may have learned it before).
+    expect(refused.length).toBeLessThanOrEqual(1);
+    expect(sent.length).toBe(3 + refused.length);
+    expect(
+      sent.filter((r) => r.body.max_completion_tokens !== undefined).map((r) => r.body.max_completion_tokens),
+    ).toEqual(expect.arrayContaining([16, 8]));
+    sys.double.setHabits({});
+  });
 });

@@ -40,6 +40,11 @@ export interface ServerHabits {
    */
   refuseResponseFormat?: boolean;
   /**
+   * Answer 400 `unsupported_parameter` to every request carrying `max_tokens`, in OpenAI's words, as its
+   * reasoning models (o1, o3, o4-mini, gpt-5) do; `max_completion_tokens` is taken.
+   */
+  refuseMaxTokens?: boolean;
+  /**
    * The served context: a prompt of more tokens (the double's count) gets llama-server's 400
    * `exceed_context_size_error` body, with `n_prompt_tokens` and `n_ctx`.
    */
@@ -360,6 +365,17 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       // llama-server's words when the model's chat template cannot take a grammar-constrained request.
       return sendJson(res, 400, {
         error: { code: 400, message: 'Unsupported param: response_format', type: 'invalid_request_error' },
+      });
+    }
+    if (habits.refuseMaxTokens && body.max_tokens !== undefined) {
+      return sendJson(res, 400, {
+        error: {
+          message:
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+          type: 'invalid_request_error',
+          param: 'max_tokens',
+          code: 'unsupported_parameter',
+        },
       });
     }
     const promptTokens = doubleTokenCount(promptText(body.messages));

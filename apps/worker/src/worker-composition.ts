@@ -16,7 +16,7 @@ import type { ProviderBatchLedger } from '#libs/pools';
 import type { TokenRateLimiter } from '#libs/pools';
 import type { ApiKeySource } from '#libs/providers';
 import { CloudProvider } from '#libs/providers';
-import { ProviderBatchApi } from '#libs/providers';
+import { OutputLimitField, ProviderBatchApi } from '#libs/providers';
 import { configuredQueues, queueRefFor, type QueueLayer } from '#libs/queue';
 import type { RouteTarget, RoutingPolicy } from '#libs/routing';
 import type { ScheduleService } from '#libs/schedules';
@@ -127,6 +127,10 @@ export function composeWorker(s: WorkerServices): WorkerParts {
   const calls = new ItemCalls({ store, gate, feedback, endings });
   const processor = new ItemProcessor({ store, calls, endings, feedback, maxOutputTokens });
   const egress = new EgressRecorder(s.audit);
+  // A provider's tiers serve one model: what one learns of its answer's cap field, the others use.
+  const outputLimits = new Map<string, OutputLimitField>();
+  const outputLimitOf = (provider: string) =>
+    outputLimits.get(provider) ?? outputLimits.set(provider, new OutputLimitField()).get(provider)!;
 
   return {
     processor,
@@ -180,6 +184,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
         audit: egress,
         contextTokens: cloud.contextTokens,
         ...(cloud.tier === 'flex' && { serviceTier: 'flex' as const }),
+        outputLimit: outputLimitOf(cloud.provider),
       });
       const description = {
         model: cloud.model,
@@ -203,6 +208,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
               clearance: cloud.clearance,
               timeoutMs: cloud.timeoutMs,
               audit: egress,
+              outputLimit: outputLimitOf(cloud.provider),
             }),
             ledger: s.providerBatches,
             store,

@@ -1,6 +1,7 @@
 // The face of libs/providers: what other libs, the apps and the tests use. Import it as '#libs/providers'.
 export { ApiKeyFile, type ApiKeySource } from './cloud/api-key-source.js';
 export { CloudProvider } from './cloud/cloud-provider.js';
+export { OutputLimitField } from './cloud/output-limit-field.js';
 export { type EgressAudit, type EgressRecord } from './cloud/egress-audit.js';
 export {
   FINAL_BATCH_STATUSES,

@@ -7,6 +7,7 @@ import { ClearanceError, ProviderError, type CompletionRequest } from '../comple
 import { ApiKeyFile } from './api-key-source.js';
 import { CloudProvider, PROBE_ITEM_REF, type CloudProviderOptions } from './cloud-provider.js';
 import type { EgressAudit, EgressRecord } from './egress-audit.js';
+import { OutputLimitField } from './output-limit-field.js';
 
 const request = (overrides: Partial<CompletionRequest> = {}): CompletionRequest => ({
   itemRef: 'batch-1.4',
@@ -179,5 +180,68 @@ describe('CloudProvider egress audit and key rotation (against the double)', () 
     writeFileSync(join(dir, 'empty'), '  \n');
     await expect(ApiKeyFile.open(join(dir, 'empty'))).rejects.toThrow(/empty/);
     await expect(ApiKeyFile.open(join(dir, 'missing'))).rejects.toThrow();
+  });
+
+  describe("a model that refuses max_tokens (OpenAI's reasoning models: o1, o3, gpt-5)", () => {
+    const caps = () =>
+      double.completionRequests().map((r) => ({
+        max_tokens: r.body.max_tokens as number | undefined,
+        max_completion_tokens: r.body.max_completion_tokens as number | undefined,
+      }));
+
+    it('gets the request again at once with max_completion_tokens, recorded again before it leaves, and keeps that field', async () => {
+      double.setHabits({ refuseMaxTokens: true });
+      const audit = new RecordingAudit();
+      const frontier = provider({ audit, maxRetries: 0 });
+
+      const first = await frontier.complete(request());
+      const second = await frontier.complete(request({ itemRef: 'batch-1.5', maxTokens: 32 }));
+
+      expect(first.text).not.toBe('');
+      expect(second.text).not.toBe('');
+      expect(caps()).toEqual([
+        { max_tokens: 64, max_completion_tokens: undefined },
+        { max_tokens: undefined, max_completion_tokens: 64 },
+        { max_tokens: undefined, max_completion_tokens: 32 },
+      ]);
+      expect(audit.egress.map((r) => r.itemRef)).toEqual(['batch-1.4', 'batch-1.4', 'batch-1.5']);
+    });
+
+    it("the provider's other tiers share what one learned: the flex tier and the circuit probe send max_completion_tokens from their first request", async () => {
+      double.setHabits({ refuseMaxTokens: true });
+      const outputLimit = new OutputLimitField();
+      await provider({ outputLimit }).complete(request());
+      await provider({ outputLimit, serviceTier: 'flex' }).complete(request());
+      await provider({ outputLimit }).probe();
+
+      expect(caps().slice(1)).toEqual([
+        { max_tokens: undefined, max_completion_tokens: 64 },
+        { max_tokens: undefined, max_completion_tokens: 64 },
+        { max_tokens: undefined, max_completion_tokens: 1 },
+      ]);
+    });
+
+    it('a probe is the first request: it learns the field too, and the item after it is sent once', async () => {
+      double.setHabits({ refuseMaxTokens: true });
+      const frontier = provider({});
+      await frontier.probe();
+      await frontier.complete(request());
+      expect(caps()).toEqual([
+        { max_tokens: 1, max_completion_tokens: undefined },
+        { max_tokens: undefined, max_completion_tokens: 1 },
+        { max_tokens: undefined, max_completion_tokens: 64 },
+      ]);
+    });
+
+    it('other 400s are not sent again, and a server that takes max_tokens keeps getting it', async () => {
+      double.failNext(1, { status: 400 });
+      const frontier = provider({ maxRetries: 2 });
+      await expect(frontier.complete(request())).rejects.toMatchObject({ code: 'bad_request' });
+      await frontier.complete(request());
+      expect(caps()).toEqual([
+        { max_tokens: 64, max_completion_tokens: undefined },
+        { max_tokens: 64, max_completion_tokens: undefined },
+      ]);
+    });
   });
 });

@@ -1,6 +1,7 @@
 import type { Sensitivity } from '#libs/domain';
 import type { ApiKeySource } from './api-key-source.js';
 import type { EgressAudit } from './egress-audit.js';
+import type { OutputLimitField } from './output-limit-field.js';
 
 export interface CloudProviderOptions {
   /** Names the provider in errors and audit records. */
@@ -38,6 +39,8 @@ export interface CloudProviderOptions {
   probeTimeoutMs?: number;
   /** Told right before every request leaves and of every refusal; a failure to record stops the request. */
   audit?: EgressAudit;
+  /** The answer's cap field the model takes, shared with the provider's other tiers; a fresh one when absent. */
+  outputLimit?: OutputLimitField;
 }
 
 /** Throws, naming the provider and the option, when a number the provider relies on is out of range. */

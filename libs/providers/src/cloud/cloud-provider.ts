@@ -10,6 +10,7 @@ import { checkCloudProviderOptions, type CloudProviderOptions } from './cloud-pr
 import type { EgressAudit, EgressRecord } from './egress-audit.js';
 import { failurePrefix, throwIfStopped, toProviderError } from './error-mapping.js';
 import { openAIClient } from './openai-client.js';
+import { OutputLimitField, type OutputLimitFieldName } from './output-limit-field.js';
 import { providerStopController } from '../local/linked-signal.js';
 import { withRetries } from './retry-loop.js';
 
@@ -50,6 +51,7 @@ export class CloudProvider {
   private readonly serviceTier?: 'flex';
   private readonly probeTimeoutMs: number;
   private readonly audit?: EgressAudit;
+  private readonly outputLimit: OutputLimitField;
   /** Aborted by close(): stops in-flight attempts and backoff sleeps. */
   private readonly closing = providerStopController();
 
@@ -65,6 +67,7 @@ export class CloudProvider {
     this.serviceTier = opts.serviceTier;
     this.probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.audit = opts.audit;
+    this.outputLimit = opts.outputLimit ?? new OutputLimitField();
     this.client = openAIClient({ baseURL: opts.baseURL, apiKey: opts.apiKey, timeoutMs: opts.timeoutMs });
   }
 
@@ -85,7 +88,7 @@ export class CloudProvider {
       attempt: async (attempt) => {
         await this.recordEgress(req, attempt);
         const sentAt = Date.now();
-        const result = await this.attempt(req);
+        const result = await this.attemptUnderLimitField(req, attempt);
         return { ...result, attemptMs: Date.now() - sentAt };
       },
       failureOf: (err) => toProviderError(err, { at, timeoutMs: this.timeoutMs }),
@@ -110,7 +113,7 @@ export class CloudProvider {
     throwIfStopped(this.stopsFor(req), at);
     await this.recordEgress(req, 1);
     try {
-      await this.attempt(req, this.probeTimeoutMs);
+      await this.attemptUnderLimitField(req, 1, this.probeTimeoutMs);
     } catch (err) {
       if (err instanceof StoppedAttempt && err.cause === 'timeout') {
         throw new ProviderError(`${at}: no answer within ${this.probeTimeoutMs} ms`, true, 'timeout');
@@ -160,10 +163,33 @@ export class CloudProvider {
     };
   }
 
+  /**
+   * One attempt under the answer's cap the model takes: a model that refuses `max_tokens` for
+   * `max_completion_tokens` (OutputLimitField) gets the request again at once, recorded again before it leaves.
+   */
+  private async attemptUnderLimitField(
+    req: CompletionRequest,
+    attempt: number,
+    timeoutMs?: number,
+  ): Promise<CompletionResult> {
+    const sent = this.outputLimit.name;
+    try {
+      return await this.attempt(req, sent, timeoutMs);
+    } catch (err) {
+      if (!this.outputLimit.refused(sent, err)) throw err;
+      await this.recordEgress(req, attempt);
+      return this.attempt(req, this.outputLimit.name, timeoutMs);
+    }
+  }
+
   /** One request, whole or streamed, under its timer, the caller's abort and close(). */
-  private attempt(req: CompletionRequest, timeoutMs = this.timeoutMs): Promise<CompletionResult> {
+  private attempt(
+    req: CompletionRequest,
+    limitField: OutputLimitFieldName,
+    timeoutMs = this.timeoutMs,
+  ): Promise<CompletionResult> {
     const params = {
-      ...chatCompletionParams(this.model, req),
+      ...chatCompletionParams(this.model, req, limitField),
       ...(this.serviceTier && { service_tier: this.serviceTier }),
     };
     const answer = { req, model: this.model, at: this.prefix(req) };

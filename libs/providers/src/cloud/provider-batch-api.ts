@@ -9,6 +9,7 @@ import { chatCompletionParams } from './chat-request.js';
 import type { EgressAudit } from './egress-audit.js';
 import { toProviderError } from './error-mapping.js';
 import { openAIClient } from './openai-client.js';
+import type { OutputLimitField } from './output-limit-field.js';
 
 export const BATCH_ENDPOINT = '/v1/chat/completions';
 
@@ -49,6 +50,8 @@ export interface ProviderBatchApiOptions {
   clearance: Sensitivity;
   timeoutMs: number;
   audit?: EgressAudit;
+  /** The answer's cap field the model takes, as the provider's synchronous tiers learned it. */
+  outputLimit?: OutputLimitField;
 }
 
 /**
@@ -68,7 +71,7 @@ export class ProviderBatchApi {
 
   /** The body one line carries: the same chat completion a synchronous call would send. */
   lineBody(req: CompletionRequest): Record<string, unknown> {
-    return { ...chatCompletionParams(this.opts.model, req) };
+    return { ...chatCompletionParams(this.opts.model, req, this.opts.outputLimit?.name) };
   }
 
   /**
