@@ -12,7 +12,7 @@ import { ConfigError } from '#libs/domain';
 import type { CloudProvider } from '#libs/providers';
 import { ApiKeyFile, type ApiKeySource } from '#libs/providers';
 import type { CloudProviderConfig } from '#libs/config';
-import { openLlama } from '#libs/providers';
+import { disposeLlama, openLlama } from '#libs/providers';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { shutdownPlan } from '#libs/lifecycle';
 import { PromptTokens } from '#libs/batches';
@@ -118,7 +118,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
    * worker-process.ts exits at the deadline regardless.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    const { drainMs } = shutdownPlan(this.config.shutdownTimeoutMs);
+    const { drainMs, exitMs } = shutdownPlan(this.config.shutdownTimeoutMs);
     const { watchdog, scheduleRunner, branchWriter } = this.parts;
     await Promise.all([
       watchdog.stop(drainMs),
@@ -134,7 +134,24 @@ export class WorkerLifecycle implements OnApplicationBootstrap, BeforeApplicatio
     ]);
     await Promise.all([...this.cloudPools, ...this.enginePools].map(({ provider }) => provider.close()));
     this.promptTokens.use(null);
-    await this.llama?.dispose();
+    await this.disposeEngine(exitMs - drainMs);
+  }
+
+  /**
+   * The engine last, within the closing part of the shutdown: a model that failed to load can keep node-llama-cpp's
+   * dispose from ever finishing (disposeLlama), and a stop that waited on it sat out the whole deadline and exited 1.
+   */
+  private async disposeEngine(timeoutMs: number): Promise<void> {
+    if (!this.llama) return;
+    const { disposed, afterFailedLoad } = await disposeLlama(this.llama, timeoutMs);
+    if (!disposed)
+      this.log.warn({
+        msg: 'engine not disposed in time; exiting without it (the process exit frees its memory)',
+        timeoutMs,
+        reason: afterFailedLoad
+          ? 'a model failed to load on it, and node-llama-cpp then keeps a hold on the engine that nothing releases'
+          : 'unknown',
+      });
   }
 
   /** A key from a file is re-read whenever the file changes, so keys rotate without a restart. */

@@ -23,5 +23,6 @@ export {
 export { keptEngineLog, type EngineLogger } from './local/engine-log.js';
 export { describeDevice, estimateModel, type DeviceInfo, type ModelEstimate } from './local/local-engine.js';
 export { LocalModelProvider, openLlama } from './local/local-model-provider.js';
+export { disposeLlama, type LlamaDisposal } from './local/llama-disposal.js';
 export { linkSignals, type LinkedSignal } from './local/linked-signal.js';
 export { VocabTokenizers } from './local/vocab-tokenizers.js';

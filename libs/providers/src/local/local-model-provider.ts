@@ -22,6 +22,7 @@ import { boundedJsonSchema } from './bounded-json-schema.js';
 import { classifyEngineError, type EngineStage } from './engine-errors.js';
 import type { EngineLogger } from './engine-log.js';
 import { linkSignals, providerStopController } from './linked-signal.js';
+import { disposeLlama, noteFailedLoad } from './llama-disposal.js';
 import { SequencePool } from './sequence-pool.js';
 import { chatWrapperFor, type ChatWrapperChoice } from './chat-wrapper.js';
 import { chatHistory, renderedPromptTokens, systemHistory } from './rendered-prompt.js';
@@ -71,6 +72,8 @@ interface LoadedModel {
 
 /** How long close() lets aborted completions unwind before disposing the engine under them. */
 const CLOSE_DRAIN_MS = 10_000;
+/** How long a load that failed waits for the engine it opened for itself to be disposed (disposeLlama). */
+const OWNED_ENGINE_DISPOSE_MS = 2_000;
 
 /**
  * Schema grammars a provider keeps compiled (GrammarCache). A batch's items share their task's schema, so few are
@@ -146,7 +149,9 @@ export class LocalModelProvider implements InferenceProvider {
       return new LocalModelProvider({ llama, model, context, chatWrapper, name, ownsLlama: !opts.llama });
     } catch (error) {
       await model?.dispose().catch(() => undefined);
-      if (!opts.llama) await llama?.dispose().catch(() => undefined);
+      // A model that failed to load may keep the engine from ever finishing its dispose (disposeLlama).
+      if (llama && !model) noteFailedLoad(llama);
+      if (!opts.llama && llama) await disposeLlama(llama, OWNED_ENGINE_DISPOSE_MS).catch(() => undefined);
       const { code, retryable } = classifyEngineError(error);
       const message = error instanceof Error ? error.message : String(error);
       throw new ProviderError(

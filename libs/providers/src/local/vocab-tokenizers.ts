@@ -1,7 +1,11 @@
 import { type ChatWrapper, type Llama, type LlamaModel, getLlama } from 'node-llama-cpp';
 import { chatWrapperFor, type ChatWrapperChoice } from './chat-wrapper.js';
 import type { EngineLogger } from './engine-log.js';
+import { disposeLlama } from './llama-disposal.js';
 import { renderedPromptTokens, systemHistory } from './rendered-prompt.js';
+
+/** How long an open that failed waits for its engine to be disposed. */
+const FAILED_OPEN_DISPOSE_MS = 2_000;
 
 interface Vocabulary {
   model: LlamaModel;
@@ -45,7 +49,8 @@ export class VocabTokenizers {
       }
     } catch (error) {
       for (const v of vocabularies.values()) await v.model.dispose().catch(() => undefined);
-      await llama.dispose().catch(() => undefined);
+      // A model that failed to load may keep the engine's dispose from ever finishing (disposeLlama).
+      await disposeLlama(llama, FAILED_OPEN_DISPOSE_MS).catch(() => undefined);
       throw error;
     }
     return new VocabTokenizers(llama, vocabularies, models[0].name);
