@@ -329,6 +329,17 @@ describe('code migration and structured documents', () => {
       expect([noRef.status, noRef.json.field]).toEqual([400, 'source.ref']);
       const both = await sys.client.request('POST', '/v1/batches', { ...body, items: [{ path: 'a.js', content: '' }] });
       expect([both.status, both.json.field]).toEqual([400, 'items']);
+      // A selection of only files that cannot be items says so, rather than that it matched nothing.
+      const unreadable = await sys.client.request('POST', '/v1/batches', {
+        ...body,
+        source: { repo, include: ['src/logo.js', 'src/legacy.js'] },
+      });
+      expect([unreadable.status, unreadable.json.field]).toEqual([400, 'source.include']);
+      expect(unreadable.json.message).toMatch(
+        /matches 2 file\(s\) .*none of which can be migrated \(1 binary, 1 not UTF-8/,
+      );
+      const nothing = await sys.client.request('POST', '/v1/batches', { ...body, source: { repo, include: ['*.rs'] } });
+      expect(nothing.json.message).toMatch(/matches no file/);
       await sys.client.waitFinished(submitted.json.id);
     } finally {
       rmSync(repo, { recursive: true, force: true });

@@ -33,7 +33,7 @@ import type {
   WorkItem,
 } from '#libs/domain';
 import { detectPii } from '#libs/privacy';
-import { RepoSourceError, readRepoSource, type RepoFiles } from '#libs/jobs';
+import { RepoSourceError, readRepoSource, type RepoFiles, type SkippedFiles } from '#libs/jobs';
 import { checkOutputBranch } from '#libs/jobs';
 import { DEFAULT_PII_RULES } from '#libs/privacy';
 import { effectiveSensitivity } from '#libs/privacy';
@@ -526,9 +526,7 @@ export class BatchIntake {
     }
     const { files, commit } = read;
     if (files.length === 0)
-      throw new SubmissionRejected([
-        { field: 'source.include', message: 'matches no file in the repository at that ref' },
-      ]);
+      throw new SubmissionRejected([{ field: 'source.include', message: noFileMessage(read.skipped) }]);
     if (files.length > this.limits.maxItems)
       throw new SubmissionRejected([
         { field: 'source', message: `matches ${files.length} files; a batch holds at most ${this.limits.maxItems}` },
@@ -814,4 +812,17 @@ function callbackOf(s: BatchSubmission): NewBatch['callback'] {
 /** A batch's expansion: one job id per batch, so staging it again or requeueing it never adds a second. */
 function expandJob(batchId: string): JobSpec<JobName.ExpandBatch> {
   return { name: JobName.ExpandBatch, data: { batchId }, jobId: expandJobId(batchId) };
+}
+
+/** Why a repository source gave no item: nothing matched, or what matched could not be an item. */
+function noFileMessage(skipped: SkippedFiles): string {
+  const reasons = [
+    [skipped.binary, 'binary'],
+    [skipped.notUtf8, 'not UTF-8'],
+    [skipped.tooLarge, 'over 1 MiB'],
+  ] as const;
+  const found = reasons.filter(([n]) => n > 0).map(([n, why]) => `${n} ${why}`);
+  if (found.length === 0) return 'matches no file in the repository at that ref';
+  const total = skipped.binary + skipped.notUtf8 + skipped.tooLarge;
+  return `matches ${total} file(s) at that ref, none of which can be migrated (${found.join(', ')}: skipped)`;
 }

@@ -14,7 +14,7 @@ export {
   presetInstruction,
 } from './code-migration/migration-presets.js';
 export { branchNameProblem, itemPathProblem } from './code-migration/repo-paths.js';
-export { RepoSourceError, readRepoSource, type RepoFiles } from './code-migration/repo-source.js';
+export { RepoSourceError, readRepoSource, type RepoFiles, type SkippedFiles } from './code-migration/repo-source.js';
 export { chatAnswerOf, checkChatAnswer, type ChatAnswer } from './chat/chat-answer.js';
 export { chatAnswerSchema, chatBodyOf, chatBodyTokens, chatPrompt } from './chat/chat-prompt.js';
 export { compileProblem } from './document-processing/schema-compile-thread.js';

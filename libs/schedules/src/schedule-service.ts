@@ -239,7 +239,11 @@ export class ScheduleService {
       hashes[f.path] = hash;
       return true;
     });
-    return { changed: { commit: read.commit, files: changed }, skipped: read.files.length - changed.length, hashes };
+    return {
+      changed: { commit: read.commit, files: changed, skipped: read.skipped },
+      skipped: read.files.length - changed.length,
+      hashes,
+    };
   }
 
   /**

@@ -74,6 +74,8 @@ describe('readRepoSource: the files of a repository at a commit, read through gi
     expect(byPath.get('src/empty.ts')).toBe('');
     expect(byPath.get('src/ünïcode dir/naïve.ts')).toBe('export const é = "ü";\r\n');
     expect(byPath.get('src/max.ts')).toHaveLength(1024 * 1024);
+    // Counted, so that a selection of nothing but such files can say why it gives no item.
+    expect(read.skipped).toEqual({ binary: 1, notUtf8: 1, tooLarge: 1 });
   });
 
   it('filters by include and exclude globs, at an earlier ref', async () => {
@@ -98,7 +100,10 @@ describe('readRepoSource: the files of a repository at a commit, read through gi
   });
 
   it('reads nothing, without failing, when the globs match no file', async () => {
-    expect((await readRepoSource({ repo, include: ['**/*.rs'] })).files).toEqual([]);
+    expect(await readRepoSource({ repo, include: ['**/*.rs'] })).toMatchObject({
+      files: [],
+      skipped: { binary: 0, notUtf8: 0, tooLarge: 0 },
+    });
   });
 
   it('names the field at fault: a directory that is no repository, a ref that names no commit', async () => {

@@ -26,6 +26,15 @@ export interface RepoFiles {
   /** The commit the ref named when the files were read: a branch output is based on it. */
   commit: string;
   files: Array<{ path: string; content: string }>;
+  /** Files the globs matched that are no item: binary, not UTF-8, or over MAX_FILE_BYTES. */
+  skipped: SkippedFiles;
+}
+
+/** How many matching files were left out, by why. */
+export interface SkippedFiles {
+  binary: number;
+  notUtf8: number;
+  tooLarge: number;
 }
 
 /**
@@ -61,14 +70,17 @@ export async function readRepoSource(source: RepoSource): Promise<RepoFiles> {
   // Plain files only: a symbolic link's blob is its target path (a link out of the repository would be
   // migrated, then written back as a link to wherever the answer says), a submodule is another repository.
   // A path no item may carry (a newline, a backslash) is left out too. `-l` gives each blob's size.
-  const listed = (await git('ls-tree', '-r', '-l', '-z', '--full-name', commit))
+  let listed = (await git('ls-tree', '-r', '-l', '-z', '--full-name', commit))
     .split('\0')
     .map((line) => /^100(?:644|755) blob ([0-9a-f]+) +(\d+)\t(.*)$/s.exec(line))
     .filter((m) => m !== null)
     .map(([, oid, size, path]) => ({ oid, size: Number(size), path }))
     .filter(({ path }) => itemPathProblem(path) === null)
-    .filter(({ path }) => matches(path))
-    .filter(({ size }) => size <= MAX_FILE_BYTES);
+    .filter(({ path }) => matches(path));
+  const skipped: SkippedFiles = { binary: 0, notUtf8: 0, tooLarge: 0 };
+  skipped.tooLarge = listed.length;
+  listed = listed.filter(({ size }) => size <= MAX_FILE_BYTES);
+  skipped.tooLarge -= listed.length;
   // Every blob through one `git cat-file --batch`: two processes per file took 50 s for 2,000 files.
   const blobs = await catBlobs(
     source.repo,
@@ -79,10 +91,11 @@ export async function readRepoSource(source: RepoSource): Promise<RepoFiles> {
     const blob = blobs[i];
     // Item content is a string: a Latin-1 or UTF-16 file would reach the model with U+FFFD for its bytes, and
     // the patch and branch made from it would not be the file that was read (`git apply` refuses the whole patch).
-    if (blob.includes(0) || !isUtf8(blob)) return;
-    files.push({ path, content: blob.toString('utf8') });
+    if (blob.includes(0)) skipped.binary += 1;
+    else if (!isUtf8(blob)) skipped.notUtf8 += 1;
+    else files.push({ path, content: blob.toString('utf8') });
   });
-  return { commit, files };
+  return { commit, files, skipped };
 }
 
 /** The blobs' contents, in order, read by one `git cat-file --batch`. */
