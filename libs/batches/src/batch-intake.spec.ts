@@ -195,6 +195,44 @@ describe('BatchIntake', () => {
     expect(enqueued).toBe(true);
   });
 
+  it('a card number written as a JSON number (a schema enum or const, a seed) raises its item as one in text does', async () => {
+    const CARD = 4111111111111111;
+    const ask = { messages: [{ role: 'user', content: 'Pick one.' }], max_tokens: 4 };
+    const format = (schema: object) => ({ type: 'json_schema', json_schema: { name: 'pick', schema } });
+    const store = inMemoryStore();
+    await intakeWith(store, new InMemoryJobQueue()).submit({
+      kind: 'chat',
+      sensitivity: 'public',
+      deadline: 'PT1M',
+      items: [
+        { id: 'plain', body: ask },
+        {
+          id: 'enum',
+          body: { ...ask, response_format: format({ type: 'object', properties: { c: { enum: [CARD] } } }) },
+        },
+        { id: 'const', body: { ...ask, response_format: format({ const: CARD }) } },
+        { id: 'seed', body: { ...ask, seed: CARD } },
+      ],
+    });
+    await intakeWith(store, new InMemoryJobQueue()).submit({
+      ...body,
+      sensitivity: 'public',
+      task: {
+        type: 'extract',
+        schema: { type: 'object', properties: { card: { type: 'integer', examples: [CARD] } } },
+      },
+      items: [{ id: 'doc', text: 'The invoice.' }],
+    });
+    const routes = [...store.batches.values()].flatMap((b) => b.items.map((i) => `${i.itemId}: ${i.sensitivity}`));
+    expect(routes).toEqual([
+      'plain: public',
+      'enum: confidential',
+      'const: confidential',
+      'seed: confidential',
+      'doc: confidential',
+    ]);
+  });
+
   it("puts the submitting request's id on every job of the batch, whatever queue it lands on, and none without one", async () => {
     const jobs = new InMemoryJobQueue();
     const intake = intakeWith(inMemoryStore(), jobs);
