@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AppConfig } from '#libs/config';
 import { ApiKeyAuthenticator } from '#libs/access';
+import { MAX_JSON_DEPTH, jsonTooDeepAt } from '#libs/domain';
 import { createAccessLog, processLogger } from '#libs/logging';
 import { accessLogMiddleware } from './access-log.middleware.js';
 import type { RequestWithId } from './access-decorators.js';
@@ -12,7 +13,6 @@ import { rememberAuthentication, unauthorized } from './api-key.guard.js';
 import { ApiModule } from './api.module.js';
 import { HttpErrorsFilter } from './http-errors.filter.js';
 import { requestMetrics } from './request-metrics.js';
-import { jsonTooDeepAt } from './json-depth.js';
 import { openAIError } from './openai/openai-errors.filter.js';
 
 /** Builds the API application (used by main.ts and by in-process tests). */
@@ -28,7 +28,7 @@ export async function createApiApp(
   app.use(accessLogMiddleware(createAccessLog(config.log)));
   app.use(requestMetrics());
   app.use(authenticatedBodies(app.get(ApiKeyAuthenticator)));
-  app.use(express.json({ limit: config.http.maxBodyBytes, verify: refuseDeepJson(MAX_BODY_DEPTH) }));
+  app.use(express.json({ limit: config.http.maxBodyBytes, verify: refuseDeepJson(MAX_JSON_DEPTH) }));
   app.use(bodyErrors(config.http.maxBodyBytes));
   app.use(jsonBodiesOnly());
   // Registered before init, so it runs ahead of the Bull Board router the module mounts at /admin/queues.
@@ -94,13 +94,6 @@ function jsonBodiesOnly() {
     res.status(415).json({ statusCode: 415, error: 'Unsupported Media Type', field: 'Content-Type', message });
   };
 }
-
-/**
- * How deeply a JSON body may nest. JSON.parse takes any depth, but JSON.stringify (storing a task, its
- * extract schema) recurses and overflows the stack at a few thousand levels: the chaos fuzz got a 500
- * from a 5000-level schema inside a 256 KiB body. Real extract schemas nest a few dozen levels at most.
- */
-const MAX_BODY_DEPTH = 100;
 
 /**
  * Refuses a body nested deeper than `maxDepth` before it is parsed (body-parser's `verify`, on the raw bytes): a

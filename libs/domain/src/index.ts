@@ -43,3 +43,4 @@ export { SENSITIVITY_LEVELS, isCleared, isSensitivity, sensitivityRank, type Sen
 export { type TokenUsage } from './token-usage.js';
 export { parseZonedTimestamp, type ZonedTimestamp } from './zoned-timestamp.js';
 export { fieldErrors, fieldPath, type FieldError } from './field-errors.js';
+export { MAX_JSON_DEPTH, jsonTooDeepAt } from './json-depth.js';

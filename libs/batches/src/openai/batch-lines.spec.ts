@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { MAX_JSON_DEPTH } from '#libs/domain';
 import { parseBatchLines } from './batch-lines.js';
 
 const limits = { maxOutputTokens: 512, maxLines: 3, maxLineBytes: 4096 };
@@ -148,6 +149,36 @@ describe('the lines of an OpenAI batch input file', () => {
   it('refuses max_tokens over MAX_OUTPUT_TOKENS and a json_schema the checker refuses', () => {
     const check = parseBatchLines(line('a', { ...body, max_tokens: 513 }), limits);
     expect(check.ok && check.lines.errors[0].param).toBe('body.max_tokens');
+  });
+
+  it('refuses a line nested past MAX_JSON_DEPTH as that line, however deep, and runs the others', () => {
+    const nested = (depth: number) =>
+      line('deep', {
+        ...body,
+        response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { a: '@' } } },
+      }).replace('"@"', `${'['.repeat(depth)}${']'.repeat(depth)}`);
+    for (const depth of [MAX_JSON_DEPTH, 20_000]) {
+      const check = parseBatchLines(`${line('a', body)}\n${nested(depth)}\n`, { ...limits, maxLineBytes: 1 << 20 });
+      if (!check.ok) throw new Error(check.message);
+      expect(check.lines.items.map((i) => i.id)).toEqual(['a']);
+      expect(check.lines.errors).toEqual([
+        {
+          line: 2,
+          customId: null,
+          code: 'invalid_request',
+          message: expect.stringMatching(
+            new RegExp(`^line nests deeper than ${MAX_JSON_DEPTH} levels \\(at byte \\d+\\)$`),
+          ),
+          param: null,
+        },
+      ]);
+    }
+    // Brackets inside a string are text, not depth: the schema's own limit judges a schema within the line's.
+    const inText = parseBatchLines(
+      line('t', { ...body, messages: [{ role: 'user', content: '['.repeat(500) }] }),
+      limits,
+    );
+    expect(inText.ok && inText.lines.items.map((i) => i.id)).toEqual(['t']);
   });
 
   it('refuses a whole file that holds no request or more than a batch may hold', () => {

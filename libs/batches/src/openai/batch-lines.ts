@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ChatItemInput } from '#libs/domain';
 import { chatBodySchema } from '../chat-submission.js';
-import { fieldErrors } from '#libs/domain';
+import { fieldErrors, jsonTooDeepAt, MAX_JSON_DEPTH } from '#libs/domain';
 import { wrongType } from '../type-error.js';
 
 /** The only endpoint a batch line may call: chat completions (issue 16 §1). */
@@ -78,6 +78,10 @@ export function parseBatchLines(content: string | Uint8Array, limits: LineLimits
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes > limits.maxLineBytes)
       return fail(null, `line is ${bytes} bytes; a request holds at most ${limits.maxLineBytes}`, null, 'too_large');
+    // As a request body is (MAX_JSON_DEPTH), before the parse: a response_format schema thousands of levels deep
+    // overflowed the stack of the checks after it, and the whole create was a 500.
+    const deepAt = jsonTooDeepAt(Buffer.from(text, 'utf8'), MAX_JSON_DEPTH);
+    if (deepAt !== -1) return fail(null, `line nests deeper than ${MAX_JSON_DEPTH} levels (at byte ${deepAt})`, null);
     let json: unknown;
     try {
       json = JSON.parse(text);

@@ -6,6 +6,14 @@ const CLOSE_ARRAY = 0x5d;
 const CLOSE_OBJECT = 0x7d;
 
 /**
+ * How deeply a JSON text from a client may nest: a request body, or a line of an OpenAI batch input file. JSON.parse
+ * takes any depth, but JSON.stringify (storing a task, its extract schema, checking a response_format schema)
+ * recurses and overflows the stack at a few thousand levels: the chaos fuzz got a 500 from a 5000-level schema
+ * inside a 256 KiB body. Real extract schemas nest a few dozen levels at most.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/**
  * Where a JSON text first nests deeper than `maxDepth` arrays and objects (a byte offset), or -1: read from the raw
  * bytes before any parse, in one pass. JSON.parse takes any depth but slowly (a 10 MB body of 5,000,000 `[` took it
  * 5.8 s, the event loop held for every other request meanwhile), so a depth limit checked on the parsed value comes
