@@ -9,9 +9,19 @@ import type { OpenAIKeys } from './openai-keys.js';
  */
 export const LIST_PLACE_TTL_MS = 24 * 3600_000;
 
-/** Remembers, in `multi` (beside the index entry's removal), where `id` stood: its index score. */
-export function rememberPlace(multi: ChainableCommander, keys: OpenAIKeys, id: string, score: number | string): void {
-  multi.set(keys.listPlace(id), String(score), 'PX', LIST_PLACE_TTL_MS);
+/**
+ * Remembers, in `multi` (beside the index entries' removal), where `id` stood in each of `indexes` (the global one
+ * and its tenant's): its score. Only a list of one of those indexes finds the place: a tenant naming another
+ * tenant's deleted file as `after` is told it names no file, as for an id that never was.
+ */
+export function rememberPlace(
+  multi: ChainableCommander,
+  keys: OpenAIKeys,
+  indexes: readonly string[],
+  id: string,
+  score: number | string,
+): void {
+  for (const index of indexes) multi.set(keys.listPlace(index, id), String(score), 'PX', LIST_PLACE_TTL_MS);
 }
 
 /**
@@ -28,7 +38,7 @@ export async function pageStart(
   after: string,
   order: 'asc' | 'desc',
 ): Promise<number | null> {
-  const score = (await redis.zscore(index, after)) ?? (await redis.get(keys.listPlace(after)));
+  const score = (await redis.zscore(index, after)) ?? (await redis.get(keys.listPlace(index, after)));
   if (score === null) return null;
   const [before, ties] = await Promise.all([
     order === 'asc' ? redis.zcount(index, '-inf', `(${score}`) : redis.zcount(index, `(${score}`, '+inf'),

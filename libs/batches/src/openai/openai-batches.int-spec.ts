@@ -303,6 +303,33 @@ describe('OpenAIBatches: lists read on past what expired (real Redis)', () => {
     );
   });
 
+  it("another tenant's deleted file or removed batch is no place in a tenant's list: the same 400 as an id never made", async () => {
+    const upload = (tenant: string) =>
+      batches.uploadFile({ filename: 'f.jsonl', purpose: 'batch', content: Buffer.from(valid('x')) }, tenant);
+    await upload('mine');
+    const theirs = await upload('theirs');
+    const theirBatch = await batches.createBatch(
+      { input_file_id: theirs.id, endpoint: '/v1/chat/completions', completion_window: '24h' },
+      'theirs',
+    );
+    await batches.deleteFile(theirs.id, 'theirs');
+    const rec = JSON.parse((await redis.get(keys.batch(theirBatch.id)))!) as OpenAIBatchRecord;
+    await redis.del(new BatchKeys(prefix).batch(rec.nativeId!));
+    expect(await batches.getBatch(theirBatch.id, 'theirs')).toBeNull(); // forgotten, as the retention does
+    for (const order of ['asc', 'desc'] as const)
+      await expect(batches.listFiles('mine', { after: theirs.id, limit: 2, order })).rejects.toThrow(
+        /after names no file/,
+      );
+    await expect(batches.listBatches('mine', theirBatch.id, 2)).rejects.toThrow(/after names no batch/);
+    // Their own lists, and an admin's, still page on from them.
+    await expect(batches.listFiles('theirs', { after: theirs.id, limit: 2, order: 'asc' })).resolves.toMatchObject({
+      data: [],
+    });
+    await expect(batches.listFiles(undefined, { after: theirs.id, limit: 2, order: 'asc' })).resolves.toBeDefined();
+    await expect(batches.listBatches('theirs', theirBatch.id, 2)).resolves.toMatchObject({ data: [] });
+    await expect(batches.listBatches(undefined, theirBatch.id, 2)).resolves.toBeDefined();
+  });
+
   it('batches: one the retention removes, on the page or as the cursor, neither skips a batch nor stops the paging', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 7; i++) {

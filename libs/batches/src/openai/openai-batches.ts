@@ -193,7 +193,8 @@ export class OpenAIBatches {
         const ids = gone.map((i) => page[i]);
         const prune = this.redis.multi().zrem(this.keys.filesIndex(), ...ids);
         if (tenant) prune.zrem(index, ...ids);
-        for (const i of gone) rememberPlace(prune, this.keys, page[i], scored[2 * i + 1]);
+        const indexes = tenant ? [this.keys.filesIndex(), index] : [index];
+        for (const i of gone) rememberPlace(prune, this.keys, indexes, page[i], scored[2 * i + 1]);
         await prune.exec();
       }
       more = ids.length > want;
@@ -286,10 +287,11 @@ export class OpenAIBatches {
       this.redis.del(this.keys.file(id)),
       this.redis.zscore(this.keys.filesIndex(), id),
     ]);
-    const unindex = this.redis.multi().zrem(this.keys.filesIndex(), id);
-    if (record.tenant) unindex.zrem(this.keys.filesIndex(record.tenant), id);
+    const indexes = [this.keys.filesIndex(), ...(record.tenant ? [this.keys.filesIndex(record.tenant)] : [])];
+    const unindex = this.redis.multi();
+    for (const index of indexes) unindex.zrem(index, id);
     // A client deleting as it pages names this file as its next `after`.
-    if (score !== null) rememberPlace(unindex, this.keys, id, score);
+    if (score !== null) rememberPlace(unindex, this.keys, indexes, id, score);
     await unindex.exec();
     return { id, object: 'file', deleted: true };
   }

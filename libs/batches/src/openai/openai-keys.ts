@@ -40,11 +40,12 @@ export class OpenAIKeys {
     return tenant ? `${all}:tenant:${tenant}` : all;
   }
   /**
-   * Where a file or batch removed from its index stood (its score), kept a day: a list's `after` naming it still
-   * finds its place (libs/batches list-cursor).
+   * Where a file or batch removed from `index` stood (its score), kept a day: a list's `after` naming it still finds
+   * its place (libs/batches list-cursor). Per index, so another tenant's deleted id is not a place in this tenant's
+   * list. The index key holds the global tag: on a Cluster it is written in the MULTI that removes the entry.
    */
-  listPlace(id: string): string {
-    return `${this.global}:oai:listed:${id}`;
+  listPlace(index: string, id: string): string {
+    return `${index}:listed:${id}`;
   }
   /** The tenants that have uploaded a file (one entry each): the retention prunes each one's uploads index. */
   uploadTenants(): string {

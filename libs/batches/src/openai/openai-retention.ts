@@ -12,13 +12,11 @@ export async function forgetOpenAIBatch(
   keys: OpenAIKeys,
   rec: Pick<OpenAIBatchRecord, 'id' | 'tenant'> & { createdAt: number | string },
 ): Promise<void> {
-  const multi = redis
-    .multi()
-    .del(keys.batch(rec.id), keys.lineErrors(rec.id), keys.fileBytes(rec.id))
-    .zrem(keys.batchIndex(), rec.id);
-  if (rec.tenant) multi.zrem(keys.batchIndex(rec.tenant), rec.id);
+  const indexes = [keys.batchIndex(), ...(rec.tenant ? [keys.batchIndex(rec.tenant)] : [])];
+  const multi = redis.multi().del(keys.batch(rec.id), keys.lineErrors(rec.id), keys.fileBytes(rec.id));
+  for (const index of indexes) multi.zrem(index, rec.id);
   // A client paging through the list may name this batch as its next `after`.
-  rememberPlace(multi, keys, rec.id, rec.createdAt);
+  rememberPlace(multi, keys, indexes, rec.id, rec.createdAt);
   await multi.exec();
 }
 
@@ -90,7 +88,7 @@ export class OpenAIBatchRetention {
       for (const [i, id] of ids.entries()) if (!(await this.redis.exists(this.keys.file(id)))) gone.push(i);
       if (gone.length > 0) {
         const prune = this.redis.multi().zrem(index, ...gone.map((i) => ids[i]));
-        for (const i of gone) rememberPlace(prune, this.keys, ids[i], scored[2 * i + 1]);
+        for (const i of gone) rememberPlace(prune, this.keys, [index], ids[i], scored[2 * i + 1]);
         await prune.exec();
       }
       offset += ids.length - gone.length;
