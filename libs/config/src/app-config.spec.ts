@@ -36,6 +36,10 @@ describe('loadConfig', () => {
       /^LOCAL_MODELS\.a\.sequences: expected "auto" or a positive integer/,
     ],
     [{ OPENAI_API_KEY_FILE: '/nonexistent/key' }, /^OPENAI_API_KEY_FILE: expected a readable file/],
+    [
+      { OPENAI_FILE_MAX_BYTES: '2000', OPENAI_UPLOAD_QUOTA_BYTES: '1000' },
+      /^OPENAI_UPLOAD_QUOTA_BYTES: expected at least OPENAI_FILE_MAX_BYTES \(2000\)/,
+    ],
   ])('names the variable and the expected form: %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });

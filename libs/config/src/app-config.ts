@@ -165,7 +165,7 @@ export interface AppConfig {
    * hold (OPENAI_BATCH_MAX_LINES, OpenAI's own limit by default), and the sensitivity of a batch whose metadata
    * names none (PII detection may raise each item's).
    */
-  openai: { maxFileBytes: number; maxLines: number; defaultSensitivity: Sensitivity };
+  openai: { maxFileBytes: number; uploadQuotaBytes: number; maxLines: number; defaultSensitivity: Sensitivity };
   maxOutputTokens: number;
   /** At least one; the first is where items without a named model fall back to. */
   localModels: LocalModelConfig[];
@@ -349,11 +349,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redis: redisConfig(e),
     prefix: e.string('SWITCHYARD_PREFIX', 'switchyard'),
     dataDir: e.string('SWITCHYARD_DATA_DIR', '.data'),
-    openai: {
-      maxFileBytes: e.int('OPENAI_FILE_MAX_BYTES', 50 * 1024 * 1024, 1),
-      maxLines: e.int('OPENAI_BATCH_MAX_LINES', 50_000, 1),
-      defaultSensitivity: e.oneOf('OPENAI_BATCH_SENSITIVITY', SENSITIVITY_LEVELS, 'internal'),
-    },
+    openai: openAIConfig(e),
     maxOutputTokens: e.int('MAX_OUTPUT_TOKENS', 512, 1, 131_072),
     localModels: models,
     engine: {
@@ -429,4 +425,22 @@ function branchOutputAuthor(value: string | undefined): GitIdentity {
   const identity = parseGitIdentity(value);
   if (!identity) throw new ConfigError('BRANCH_OUTPUT_AUTHOR', '"Name <email>"', value);
   return identity;
+}
+
+/** The OpenAI-compatible surface's limits: one file, a tenant's uploads kept at once (at least one whole file). */
+function openAIConfig(e: EnvReader): AppConfig['openai'] {
+  const maxFileBytes = e.int('OPENAI_FILE_MAX_BYTES', 50 * 1024 * 1024, 1);
+  const uploadQuotaBytes = e.int('OPENAI_UPLOAD_QUOTA_BYTES', Math.max(512 * 1024 * 1024, maxFileBytes), 1);
+  if (uploadQuotaBytes < maxFileBytes)
+    throw new ConfigError(
+      'OPENAI_UPLOAD_QUOTA_BYTES',
+      `at least OPENAI_FILE_MAX_BYTES (${maxFileBytes}), or no file of the largest size could be uploaded`,
+      String(uploadQuotaBytes),
+    );
+  return {
+    maxFileBytes,
+    uploadQuotaBytes,
+    maxLines: e.int('OPENAI_BATCH_MAX_LINES', 50_000, 1),
+    defaultSensitivity: e.oneOf('OPENAI_BATCH_SENSITIVITY', SENSITIVITY_LEVELS, 'internal'),
+  };
 }

@@ -12,6 +12,7 @@ export const openAIBatchesProvider: Provider = {
   useFactory: (redis: RedisClient, c: AppConfig, intake: BatchIntake, store: BatchStore) =>
     new OpenAIBatches(redis, c.prefix, intake, store, {
       maxFileBytes: c.openai.maxFileBytes,
+      uploadQuotaBytes: c.openai.uploadQuotaBytes,
       maxLines: c.openai.maxLines,
       maxLineBytes: c.http.maxItemBytes,
       maxOutputTokens: c.maxOutputTokens,

@@ -5,7 +5,7 @@ import type { ChatItemInput } from '#libs/domain';
 import { BatchKeys } from '../batch-keys.js';
 import { BatchStore } from '../batch-store.js';
 import type { LineError } from './batch-lines.js';
-import { OpenAIBatches } from './openai-batches.js';
+import { OpenAIBatches, OpenAIRequestError } from './openai-batches.js';
 import { OpenAIKeys } from './openai-keys.js';
 import { errorFileId, type OpenAIBatchRecord } from './openai-shapes.js';
 
@@ -17,6 +17,7 @@ const LIMITS = {
   defaultSensitivity: 'internal' as const,
   localModels: ['tiny'],
   resultTtlMs: null,
+  uploadQuotaBytes: 1024 * 1024 * 1024,
 };
 
 const valid = (id: string) =>
@@ -361,5 +362,66 @@ describe('OpenAIBatches: lists read on past what expired (real Redis)', () => {
       await dropNative(after); // the cursor itself, before the next page is asked for
     }
     expect(listed).toEqual(newestFirst.filter((id) => id !== newestFirst[1]));
+  });
+});
+
+describe('OpenAIBatches: the uploads a tenant keeps at once (real Redis)', () => {
+  let redis: Redis;
+  const prefix = `t-${randomUUID().slice(0, 8)}`;
+  const QUOTA = 1000;
+  const HOUR = 3600_000;
+  /** With RESULT_TTL of an hour, uploads expire (Redis expires them) an hour after `now`. */
+  const surface = () =>
+    new OpenAIBatches(redis, prefix, {} as never, {} as never, {
+      ...LIMITS,
+      uploadQuotaBytes: QUOTA,
+      resultTtlMs: HOUR,
+    });
+  const upload = (b: OpenAIBatches, tenant: string | null, bytes: number, now: number) =>
+    b.uploadFile({ filename: 'f.jsonl', purpose: 'batch', content: Buffer.alloc(bytes, 0x61) }, tenant, now);
+  const refusal = async (p: Promise<unknown>) => {
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(OpenAIRequestError);
+    return err as OpenAIRequestError;
+  };
+
+  beforeAll(() => {
+    redis = new Redis(process.env.REDIS_URL!);
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  it('refuses an upload past the allowance with a 413 naming the setting, per tenant; a delete or an expiry gives room back', async () => {
+    const b = surface();
+    const now = Date.now();
+    const first = await upload(b, 'acme', 600, now);
+    await upload(b, 'acme', 400, now);
+    const full = await refusal(upload(b, 'acme', 1, now));
+    expect(full).toMatchObject({ status: 413, param: 'file', code: 'storage_quota_exceeded' });
+    expect(full.message).toMatch(/OPENAI_UPLOAD_QUOTA_BYTES.*1000 are held/);
+    // Another tenant, and the keys without one, have allowances of their own.
+    await upload(b, 'globex', 1000, now);
+    await upload(b, null, 1000, now);
+
+    expect(await b.deleteFile(first.id, 'acme')).toMatchObject({ deleted: true });
+    await upload(b, 'acme', 600, now);
+    await refusal(upload(b, 'acme', 1, now));
+    // An hour on, the uploads have expired: their bytes are let go of at the next upload.
+    await upload(b, 'acme', 1000, now + HOUR + 1);
+  });
+
+  it('a file deleted twice, or a refused upload, gives back nothing it did not hold', async () => {
+    const b = surface();
+    const now = Date.now();
+    const kept = await upload(b, 'initech', 500, now);
+    expect(await b.deleteFile(kept.id, 'initech')).not.toBeNull();
+    expect(await b.deleteFile(kept.id, 'initech')).toBeNull();
+    await refusal(upload(b, 'initech', 1001, now));
+    await upload(b, 'initech', 1000, now);
+    await refusal(upload(b, 'initech', 1, now));
   });
 });

@@ -17,6 +17,7 @@ import type { BatchStore } from '../batch-store.js';
 import { CHAT_ENDPOINT, parseBatchLines, type LineError } from './batch-lines.js';
 import { parseCompletionWindow } from './completion-window.js';
 import { parseExpiresAfter } from './expires-after.js';
+import { UploadQuota } from './upload-quota.js';
 import {
   generatedFile,
   invalidLine,
@@ -70,6 +71,8 @@ export interface OpenAIBatchLimits {
    * OpenAI batch goes once the retention sweep has deleted its Switchyard batch (docs/operations.md).
    */
   resultTtlMs: number | null;
+  /** Most bytes of uploads one tenant keeps at once (OPENAI_UPLOAD_QUOTA_BYTES; UploadQuota). */
+  uploadQuotaBytes: number;
 }
 
 /** The File object as OpenAI returns it. */
@@ -96,6 +99,7 @@ const MAX_LIST = 100;
  */
 export class OpenAIBatches {
   private readonly keys: OpenAIKeys;
+  private readonly quota: UploadQuota;
 
   constructor(
     private readonly redis: RedisClient,
@@ -105,6 +109,7 @@ export class OpenAIBatches {
     private readonly limits: OpenAIBatchLimits,
   ) {
     this.keys = new OpenAIKeys(prefix);
+    this.quota = new UploadQuota(redis, this.keys, limits.uploadQuotaBytes);
   }
 
   async uploadFile(
@@ -137,10 +142,24 @@ export class OpenAIBatches {
       ...(ttl !== null ? { expires_at: String(Math.floor((now + ttl) / 1000)) } : {}),
       ...(tenant ? { tenant } : {}),
     };
+    const held = await this.quota.reserve(tenant, id, file.content.length, ttl === null ? null : now + ttl, now);
+    if (!held.ok)
+      throw new OpenAIRequestError(
+        413,
+        `uploads kept at once are limited to ${this.quota.limit} bytes (OPENAI_UPLOAD_QUOTA_BYTES); ` +
+          `${held.heldBytes} are held: delete uploads no longer needed (DELETE /openai/v1/files/:id) or let them expire`,
+        'file',
+        'storage_quota_exceeded',
+      );
     const multi = this.redis.multi().hset(this.keys.file(id), record).hset(this.keys.file(id), 'content', file.content);
     // Redis deletes it then: an upload is only read when a batch is created from it.
     if (ttl !== null) multi.pexpire(this.keys.file(id), ttl);
-    await multi.exec();
+    try {
+      await multi.exec();
+    } catch (err) {
+      await this.quota.release(tenant, id).catch(() => undefined);
+      throw err;
+    }
     // Indexed once written (another slot on a Cluster): a crash in between leaves an upload unlisted, never a
     // listed id without a file; an entry whose file expired is dropped when a listing meets it.
     const index = this.redis.multi().zadd(this.keys.filesIndex(), now, id);
@@ -287,6 +306,7 @@ export class OpenAIBatches {
       this.redis.del(this.keys.file(id)),
       this.redis.zscore(this.keys.filesIndex(), id),
     ]);
+    await this.quota.release(record.tenant ?? null, id);
     const indexes = [this.keys.filesIndex(), ...(record.tenant ? [this.keys.filesIndex(record.tenant)] : [])];
     const unindex = this.redis.multi();
     for (const index of indexes) unindex.zrem(index, id);

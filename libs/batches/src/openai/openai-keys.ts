@@ -51,6 +51,11 @@ export class OpenAIKeys {
   uploadTenants(): string {
     return `${this.global}:oai:files:tenants`;
   }
+  /** One tenant's upload allowance (UploadQuota): bytes held, when each upload expires, its size. */
+  uploadQuota(tenant: string | null): { held: string; expiries: string; sizes: string } {
+    const base = `${this.global}:oai:quota:${tenant === null ? 'open' : `tenant:${tenant}`}`;
+    return { held: `${base}:held`, expiries: `${base}:expiries`, sizes: `${base}:sizes` };
+  }
   idempotency(tenant: string | null, key: string): string {
     return `${this.global}:oai:idem:${tenant === null ? 'open' : `tenant:${tenant}`}:${key}`;
   }
