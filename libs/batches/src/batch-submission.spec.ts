@@ -208,6 +208,13 @@ describe('checkSubmission', () => {
     [{ ...doc, task: { type: 'summarize', labels: ['a', 'b'] } }, 'task.labels'],
     [{ ...doc, task: { type: 'extract', schema: { type: 'object' }, labels: ['a', 'b'] } }, 'task.labels'],
     [{ ...doc, task: { type: 'classify', labels: ['a', 'b'], schema: { type: 'object' } } }, 'task.schema'],
+    [{ ...doc, task: { type: 'classify', labels: ['spam', 'ham', 'spam'] } }, 'task.labels'],
+    [{ ...doc, task: { type: 'classify', labels: ['a', 'b'.repeat(201)] } }, 'task.labels[1]'],
+    [{ ...doc, task: { type: 'classify', labels: Array.from({ length: 1001 }, (_, i) => `l${i}`) } }, 'task.labels'],
+    [
+      { ...doc, task: { type: 'classify', labels: Array.from({ length: 400 }, (_, i) => `${i}`.padEnd(200, 'x')) } },
+      'task.labels',
+    ],
     [{ ...doc, task: { type: 'summarize', schema: { type: 'object' } } }, 'task.schema'],
     [{ ...doc, task: { type: 'extract', schema: { properties: { a: { $ref: '#/$defs/missing' } } } } }, 'task.schema'],
     [{ ...doc, items: [] }, 'items'],

@@ -7,7 +7,7 @@ import { repositoryFieldErrors } from './repository-fields.js';
 import { chatBodySchema } from './chat-submission.js';
 import { wrongType } from './type-error.js';
 import { IDENTIFIER } from '#libs/jobs';
-import { schemaRefusal } from '#libs/jobs';
+import { MAX_SCHEMA_BYTES, schemaRefusal } from '#libs/jobs';
 import { compileProblem } from '#libs/jobs';
 import type { PiiRules } from '#libs/privacy';
 
@@ -31,6 +31,9 @@ export type SubmissionCheck =
 
 const text = z.string(wrongType('must be a string'));
 const nonEmpty = text.min(1, 'must not be empty');
+/** A classify task's labels: each a category name, not a document. */
+const MAX_LABELS = 1000;
+const MAX_LABEL_CHARS = 200;
 const identifier = z
   .string({ error: 'must be a string: a JavaScript identifier' })
   .regex(IDENTIFIER, 'must be a JavaScript identifier such as fetchUser');
@@ -79,7 +82,18 @@ export function batchSubmissionSchema(limits: SubmissionLimits) {
     task: z
       .strictObject({
         type: z.enum(DOCUMENT_TASK_TYPES, { error: `must be one of ${DOCUMENT_TASK_TYPES.join(', ')}` }),
-        labels: z.array(nonEmpty).min(2, 'needs at least two labels').optional(),
+        // Every label goes into every item's prompt and becomes the answer schema's enum (a grammar locally): held
+        // to what an extract schema may be, so that a list of 100,000 is refused, not sent with each item.
+        labels: z
+          .array(nonEmpty.max(MAX_LABEL_CHARS))
+          .min(2, 'needs at least two labels')
+          .max(MAX_LABELS, `holds at most ${MAX_LABELS} labels`)
+          .refine((labels) => new Set(labels).size === labels.length, 'must be distinct: an answer names one label')
+          .refine(
+            (labels) => Buffer.byteLength(JSON.stringify(labels)) <= MAX_SCHEMA_BYTES,
+            `hold at most ${MAX_SCHEMA_BYTES} bytes as JSON, as an extract schema does`,
+          )
+          .optional(),
         schema: z.record(z.string(), z.unknown(), { error: 'must be a JSON Schema object' }).optional(),
         instructions: text.max(4000).optional(),
         maxTokens,

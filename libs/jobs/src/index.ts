@@ -18,7 +18,7 @@ export { RepoSourceError, readRepoSource, type RepoFiles, type SkippedFiles } fr
 export { chatAnswerOf, checkChatAnswer, type ChatAnswer } from './chat/chat-answer.js';
 export { chatAnswerSchema, chatBodyOf, chatBodyTokens, chatPrompt } from './chat/chat-prompt.js';
 export { compileProblem } from './document-processing/schema-compile-thread.js';
-export { schemaRefusal } from './document-processing/schema-limits.js';
+export { MAX_SCHEMA_BYTES, schemaRefusal } from './document-processing/schema-limits.js';
 export { UnsupportedSchemaError } from './document-processing/structured-output.js';
 export { promptFor } from './item-prompt.js';
 export { runItem, type ItemRunOutcome } from './item-run.js';
