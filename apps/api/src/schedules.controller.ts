@@ -15,7 +15,7 @@ import {
 } from '@nestjs/common';
 import type { Response } from 'express';
 import { tenantScope, type Caller } from '#libs/access';
-import { ScheduleService } from '#libs/schedules';
+import { ScheduleNameTaken, ScheduleService } from '#libs/schedules';
 import type { ScheduleOwner, ScheduleView } from '#libs/schedules';
 import { CurrentCaller, RequiresScope } from './access-decorators.js';
 import { ApiDoc } from './openapi/api-doc.decorator.js';
@@ -46,7 +46,7 @@ export class SchedulesController {
     const name = (body as { name?: unknown } | null)?.name;
     if (typeof name === 'string') await this.assertFree(name, caller);
     const owner = typeof name === 'string' ? await this.ownerFor(name, caller) : ownerOf(caller);
-    const view = await this.schedules.upsert(body, Date.now(), owner);
+    const view = await this.claimed(name, () => this.schedules.upsert(body, Date.now(), owner, tenantScope(caller)));
     res.setHeader('Location', `/v1/schedules/${encodeURIComponent(view.name)}`);
     return view;
   }
@@ -74,7 +74,8 @@ export class SchedulesController {
       });
     await this.assertFree(name, caller);
     const named = { ...(typeof body === 'object' && body ? body : {}), name };
-    return this.schedules.upsert(named, Date.now(), await this.ownerFor(name, caller));
+    const owner = await this.ownerFor(name, caller);
+    return this.claimed(name, () => this.schedules.upsert(named, Date.now(), owner, tenantScope(caller)));
   }
 
   @ApiDoc({
@@ -139,14 +140,27 @@ export class SchedulesController {
     const tenant = tenantScope(caller);
     if (tenant === undefined) return;
     const existing = await this.schedules.get(name);
-    if (existing && existing.tenant !== tenant)
-      throw new ConflictException({
-        statusCode: 409,
-        error: 'Conflict',
-        field: 'name',
-        message: `schedule name ${name} is taken`,
-      });
+    if (existing && existing.tenant !== tenant) throw nameTaken(name);
   }
+
+  /** The write itself claims the name (another tenant may have taken it since assertFree): the same 409 then. */
+  private async claimed(name: unknown, write: () => Promise<ScheduleView>): Promise<ScheduleView> {
+    try {
+      return await write();
+    } catch (err) {
+      if (err instanceof ScheduleNameTaken) throw nameTaken(String(name));
+      throw err;
+    }
+  }
+}
+
+function nameTaken(name: string): ConflictException {
+  return new ConflictException({
+    statusCode: 409,
+    error: 'Conflict',
+    field: 'name',
+    message: `schedule name ${name} is taken`,
+  });
 }
 
 /** The schedule's owner: its firings count against this key's limits. */

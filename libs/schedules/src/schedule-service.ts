@@ -40,7 +40,16 @@ export class ScheduleService {
   ) {}
 
   /** Creates or replaces a schedule. Throws SubmissionRejected naming the wrong field. */
-  async upsert(body: unknown, now = Date.now(), owner: ScheduleOwner = NO_OWNER): Promise<ScheduleView> {
+  /**
+   * `claimedBy`: the tenant of the key asking (undefined for an admin or open mode). The name is then written only
+   * where it is free or already that tenant's; otherwise ScheduleNameTaken.
+   */
+  async upsert(
+    body: unknown,
+    now = Date.now(),
+    owner: ScheduleOwner = NO_OWNER,
+    claimedBy?: string,
+  ): Promise<ScheduleView> {
     const check = checkSchedule(body, { minIntervalMs: this.opts.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS });
     if (!check.ok) throw new SubmissionRejected(check.errors);
     const { name, cron, tz, every, batch } = check.schedule;
@@ -55,7 +64,8 @@ export class ScheduleService {
     const source = template.submission.kind === 'code-migration' ? template.submission.source : undefined;
     if (source) await this.authorizedRepo(source.repo, owner.tenant, 'batch.source.repo');
     const { tenant, keyId: ownerKeyId } = owner;
-    await this.store.save({ name, cron, tz, every, batch, createdAt: now, tenant, ownerKeyId });
+    if (!(await this.store.save({ name, cron, tz, every, batch, createdAt: now, tenant, ownerKeyId }, claimedBy)))
+      throw new ScheduleNameTaken(name);
     await this.jobs.schedule(
       SCHEDULES_QUEUE,
       name,
@@ -275,4 +285,12 @@ export class ScheduleService {
 /** One file's input as a set member: a path holds no NUL byte. */
 function inputKey(path: string, hash: string): string {
   return `${path}\0${hash}`;
+}
+
+/** The name holds another tenant's schedule (found when the write was to be made). */
+export class ScheduleNameTaken extends Error {
+  constructor(readonly scheduleName: string) {
+    super(`schedule name ${scheduleName} is taken`);
+    this.name = 'ScheduleNameTaken';
+  }
 }

@@ -1,18 +1,56 @@
-import { globalKeyPrefix, type RedisClient } from '#libs/redis';
+import { defineScript, globalKeyPrefix, redisScript, type RedisClient, type ScriptCall } from '#libs/redis';
 import type { ScheduleDefinition, ScheduleRun } from './schedule-types.js';
 
 /** Runs kept per schedule (newest first). */
 const RUNS_KEPT = 100;
 
+/**
+ * KEYS: definition, index. ARGV: the definition's JSON, its name, the tenant it must belong to ('' for none).
+ * Writes it unless the name holds another tenant's schedule; 1 if written.
+ */
+const SAVE_IF_OWNED = redisScript<'definition' | 'index', [string, string, string], number>({
+  name: 'switchyardScheduleSaveIfOwned',
+  keys: ['definition', 'index'],
+  lua: `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local tenant = cjson.decode(current).tenant
+  if tenant == nil or tenant == cjson.null then tenant = '' end
+  if tenant ~= ARGV[3] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+return 1
+`,
+});
+
 /** Schedule definitions, their runs, and the input hashes of the files their runs migrated. */
 export class ScheduleStore {
+  private readonly saveIfOwned: ScriptCall<'definition' | 'index', [string, string, string], number>;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.saveIfOwned = defineScript(redis, SAVE_IF_OWNED);
+  }
 
-  async save(def: ScheduleDefinition): Promise<void> {
-    await this.redis.multi().set(this.key(def.name), JSON.stringify(def)).sadd(this.indexKey(), def.name).exec();
+  /**
+   * Writes the definition. With `ownedBy` (a tenant's key), only where the name is free or already that tenant's,
+   * checked and written in one step: two tenants creating one name at once would otherwise both pass a check made
+   * before, and the second write would take the first tenant's schedule. Returns whether it was written.
+   */
+  async save(def: ScheduleDefinition, ownedBy?: string | null): Promise<boolean> {
+    if (ownedBy === undefined) {
+      await this.redis.multi().set(this.key(def.name), JSON.stringify(def)).sadd(this.indexKey(), def.name).exec();
+      return true;
+    }
+    const written = await this.saveIfOwned({ definition: this.key(def.name), index: this.indexKey() }, [
+      JSON.stringify(def),
+      def.name,
+      ownedBy ?? '',
+    ]);
+    return written === 1;
   }
 
   async get(name: string): Promise<ScheduleDefinition | null> {
