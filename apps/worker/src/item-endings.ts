@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import type { WorkItem } from '#libs/domain';
-import { ProviderError, isRefusal, type TokenUsage } from '#libs/providers';
+import { sensitivityRank, type WorkItem } from '#libs/domain';
+import { ClearanceError, ProviderError, isRefusal, type TokenUsage } from '#libs/providers';
 import { PermanentJobError } from '#libs/queue';
 import { costOf } from '#libs/routing';
 import { metrics } from '#libs/metrics';
@@ -227,7 +227,12 @@ export class ItemEndings {
   async callFailed(run: RunningItem, err: unknown): Promise<ItemOutcome> {
     const { store, rerouter } = this.deps;
     const { job, on } = run;
-    const item = job.data;
+    // A provider's own scan found the request above its marking: it moves as what it was found to be, so the
+    // routing policy weighs only providers cleared for that.
+    const item =
+      err instanceof ClearanceError && sensitivityRank(err.sensitivity) > sensitivityRank(job.data.sensitivity)
+        ? { ...job.data, sensitivity: err.sensitivity }
+        : job.data;
     const retryable = err instanceof ProviderError ? err.retryable : true;
     const message = err instanceof Error ? err.message : String(err);
     const final = !retryable || job.isLastAttempt;

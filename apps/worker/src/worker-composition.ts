@@ -185,6 +185,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
         contextTokens: cloud.contextTokens,
         ...(cloud.tier === 'flex' && { serviceTier: 'flex' as const }),
         outputLimit: outputLimitOf(cloud.provider),
+        piiRules: config.piiRules,
       });
       const description = {
         model: cloud.model,
@@ -209,6 +210,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
               timeoutMs: cloud.timeoutMs,
               audit: egress,
               outputLimit: outputLimitOf(cloud.provider),
+              piiRules: config.piiRules,
             }),
             ledger: s.providerBatches,
             store,
@@ -253,6 +255,7 @@ export function composeWorker(s: WorkerServices): WorkerParts {
         audit: egress,
         // Only until the engine is read: the pool hands its consumer this client with the engine's own context.
         contextTokens: engine.contextTokens,
+        piiRules: config.piiRules,
       });
       const pool = new EnginePool(engine, { jobs, registry, processor, heartbeatMs, provider });
       return { pool, provider };

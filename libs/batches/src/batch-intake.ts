@@ -32,12 +32,12 @@ import type {
   ItemRoute,
   WorkItem,
 } from '#libs/domain';
-import { detectPii } from '#libs/privacy';
+import { detectPii, textsIn } from '#libs/privacy';
 import { RepoSourceError, readRepoSource, type RepoFiles, type SkippedFiles } from '#libs/jobs';
 import { checkOutputBranch } from '#libs/jobs';
 import { DEFAULT_PII_RULES } from '#libs/privacy';
 import { effectiveSensitivity } from '#libs/privacy';
-import { taskTexts, textsIn } from './task-texts.js';
+import { taskTexts } from './task-texts.js';
 import type { AuditRecorder } from '#libs/audit';
 import { metrics } from '#libs/metrics';
 import type { RepositoryGate } from '#libs/repositories';

@@ -59,9 +59,21 @@ export class ProviderError extends Error {
 
 /** The provider refused an item above its clearance: never retryable, never sent. */
 export class ClearanceError extends ProviderError {
-  constructor(provider: string, clearance: Sensitivity, sensitivity: Sensitivity) {
+  /**
+   * `sensitivity`: what the item is, as marked or as the request about to leave showed it (`found`: the personal
+   * data categories the provider's own scan of that request found, never the values).
+   */
+  constructor(
+    provider: string,
+    clearance: Sensitivity,
+    readonly sensitivity: Sensitivity,
+    readonly found: readonly string[] = [],
+  ) {
     super(
-      `provider "${provider}" is cleared up to "${clearance}" and refuses an item marked "${sensitivity}"`,
+      found.length === 0
+        ? `provider "${provider}" is cleared up to "${clearance}" and refuses an item marked "${sensitivity}"`
+        : `provider "${provider}" is cleared up to "${clearance}" and refuses a request holding ${found.join(', ')}, ` +
+            `which makes it "${sensitivity}"`,
       false,
       'clearance',
     );
@@ -94,6 +106,9 @@ export interface InferenceProvider {
  * credentials (401/403) and a wrong URL (404) are the provider's fault, not the item's.
  */
 export const REFUSAL_CODES: ReadonlySet<string> = new Set([
+  // Above the provider's clearance: it is never sent there again (the routing policy would not, the scan at
+  // egress may find what the marking missed).
+  'clearance',
   'bad_request',
   'context_exceeded',
   'too_large',

@@ -12,6 +12,7 @@ export {
   type ProviderBatchStatus,
 } from './cloud/provider-batch-api.js';
 export {
+  ClearanceError,
   ProviderError,
   isRefusal,
   type ChatCall,

@@ -135,6 +135,69 @@ describe('CloudProvider egress audit and key rotation (against the double)', () 
     ]);
   });
 
+  describe('what the request holds, read before it leaves', () => {
+    const CARD = '4111 1111 1111 1111';
+
+    it('a request marked public that holds a card number is refused by a provider cleared for internal: recorded as refused, categories only, nothing sent', async () => {
+      const audit = new RecordingAudit();
+      const err = await provider({ audit })
+        .complete(request({ sensitivity: 'public', prompt: `Pay with ${CARD} by Friday.` }))
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(err).toBeInstanceOf(ClearanceError);
+      expect(err).toMatchObject({ code: 'clearance', retryable: false, sensitivity: 'confidential', found: ['card'] });
+      expect((err as Error).message).not.toContain('4111');
+      expect(double.requests).toHaveLength(0);
+      expect(audit.egress).toHaveLength(0);
+      expect(audit.refusals).toEqual([
+        expect.objectContaining({
+          sensitivity: 'confidential',
+          clearance: 'internal',
+          reason: expect.stringMatching(/card/),
+        }),
+      ]);
+      expect(JSON.stringify(audit.refusals)).not.toContain('4111');
+    });
+
+    it("reads every part of the body, not only the messages: a card number in a structured answer's schema", async () => {
+      const err = await provider({})
+        .complete(
+          request({
+            sensitivity: 'public',
+            jsonSchema: { type: 'object', properties: { n: { enum: [4111111111111111] } } },
+          }),
+        )
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(err).toMatchObject({ code: 'clearance', found: ['card'] });
+      expect(double.requests).toHaveLength(0);
+    });
+
+    it('sends what its clearance covers: the card to a provider cleared for confidential, an email (internal) to one cleared for internal', async () => {
+      await provider({ clearance: 'confidential' }).complete(
+        request({ sensitivity: 'public', prompt: `Card ${CARD}.` }),
+      );
+      await provider({}).complete(request({ sensitivity: 'public', prompt: 'Write to ana@example.org today.' }));
+      expect(double.completionRequests()).toHaveLength(2);
+    });
+
+    it('reads with the PII_RULES it is given: a category switched off raises nothing', async () => {
+      const rules = {
+        email: 'internal',
+        phone: 'internal',
+        iban: 'confidential',
+        card: false,
+        'national-id': 'restricted',
+      } as const;
+      await provider({ piiRules: rules }).complete(request({ sensitivity: 'public', prompt: `Card ${CARD}.` }));
+      expect(double.completionRequests()).toHaveLength(1);
+    });
+  });
+
   it('sends nothing when the request cannot be recorded', async () => {
     const audit = new RecordingAudit();
     audit.failing = true;

@@ -1,4 +1,5 @@
 import type { Sensitivity } from '#libs/domain';
+import type { PiiRules } from '#libs/privacy';
 import type { ApiKeySource } from './api-key-source.js';
 import type { EgressAudit } from './egress-audit.js';
 import type { OutputLimitField } from './output-limit-field.js';
@@ -39,6 +40,8 @@ export interface CloudProviderOptions {
   probeTimeoutMs?: number;
   /** Told right before every request leaves and of every refusal; a failure to record stops the request. */
   audit?: EgressAudit;
+  /** What raises a request above its item's marking at egress (PII_RULES); the defaults when absent. */
+  piiRules?: PiiRules;
   /** The answer's cap field the model takes, shared with the provider's other tiers; a fresh one when absent. */
   outputLimit?: OutputLimitField;
 }

@@ -1,5 +1,6 @@
 import type OpenAI from 'openai';
 import { isCleared, type Sensitivity } from '#libs/domain';
+import type { PiiRules } from '#libs/privacy';
 import { estimateTokens } from '#libs/routing';
 import { DEFAULT_PROBE_TIMEOUT_MS } from '#libs/routing';
 import { ClearanceError, ProviderError, type CompletionRequest, type CompletionResult } from '../completion.js';
@@ -8,6 +9,7 @@ import { streamedAnswer, wholeAnswer } from './chat-answer.js';
 import { chatCompletionParams } from './chat-request.js';
 import { checkCloudProviderOptions, type CloudProviderOptions } from './cloud-provider-options.js';
 import type { EgressAudit, EgressRecord } from './egress-audit.js';
+import { egressVerdict } from './egress-scan.js';
 import { failurePrefix, throwIfStopped, toProviderError } from './error-mapping.js';
 import { openAIClient } from './openai-client.js';
 import { OutputLimitField, type OutputLimitFieldName } from './output-limit-field.js';
@@ -52,6 +54,7 @@ export class CloudProvider {
   private readonly probeTimeoutMs: number;
   private readonly audit?: EgressAudit;
   private readonly outputLimit: OutputLimitField;
+  private readonly piiRules?: PiiRules;
   /** Aborted by close(): stops in-flight attempts and backoff sleeps. */
   private readonly closing = providerStopController();
 
@@ -68,16 +71,25 @@ export class CloudProvider {
     this.probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.audit = opts.audit;
     this.outputLimit = opts.outputLimit ?? new OutputLimitField();
+    this.piiRules = opts.piiRules;
     this.client = openAIClient({ baseURL: opts.baseURL, apiKey: opts.apiKey, timeoutMs: opts.timeoutMs });
   }
 
   async complete(req: CompletionRequest): Promise<CompletionResult> {
-    // Second, independent enforcement of data clearance (the routing policy is the first):
-    // checked before anything touches the network.
-    if (!isCleared(this.clearance, req.sensitivity)) {
-      const refusal = new ClearanceError(this.name, this.clearance, req.sensitivity);
+    // Second, independent enforcement of data clearance (the routing policy is the first): the item's marking, and
+    // what the request itself holds (egressVerdict), checked before anything touches the network.
+    const verdict = egressVerdict(
+      req.sensitivity,
+      chatCompletionParams(this.model, req),
+      this.clearance,
+      this.piiRules,
+    );
+    if (!isCleared(this.clearance, verdict.sensitivity)) {
+      const refusal = new ClearanceError(this.name, this.clearance, verdict.sensitivity, verdict.found);
       // The refusal stands whether or not it could be recorded (the sink logs its own failures).
-      await this.audit?.refused({ ...this.egressRecord(req, 0), reason: refusal.message }).catch(() => undefined);
+      await this.audit
+        ?.refused({ ...this.egressRecord(req, 0), sensitivity: verdict.sensitivity, reason: refusal.message })
+        .catch(() => undefined);
       throw refusal;
     }
     const at = this.prefix(req);

@@ -2,11 +2,13 @@ import { toFile, type APIPromise } from 'openai';
 import type OpenAI from 'openai';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import { isCleared, type Sensitivity } from '#libs/domain';
+import type { PiiRules } from '#libs/privacy';
 import { ClearanceError, ProviderError, type CompletionRequest, type CompletionResult } from '../completion.js';
 import type { ApiKeySource } from './api-key-source.js';
 import { wholeAnswer } from './chat-answer.js';
 import { chatCompletionParams } from './chat-request.js';
 import type { EgressAudit } from './egress-audit.js';
+import { egressVerdict } from './egress-scan.js';
 import { toProviderError } from './error-mapping.js';
 import { openAIClient } from './openai-client.js';
 import type { OutputLimitField } from './output-limit-field.js';
@@ -50,6 +52,8 @@ export interface ProviderBatchApiOptions {
   clearance: Sensitivity;
   timeoutMs: number;
   audit?: EgressAudit;
+  /** What raises a line above its item's marking at egress (PII_RULES); the defaults when absent. */
+  piiRules?: PiiRules;
   /** The answer's cap field the model takes, as the provider's synchronous tiers learned it. */
   outputLimit?: OutputLimitField;
 }
@@ -82,8 +86,10 @@ export class ProviderBatchApi {
   async submit(lines: readonly BatchLineRequest[], flushId: string): Promise<ProviderBatchStatus> {
     const at = `provider "${this.name}", provider batch ${flushId}`;
     for (const line of lines) {
-      if (!isCleared(this.opts.clearance, line.sensitivity))
-        throw new ClearanceError(this.name, this.opts.clearance, line.sensitivity);
+      // The marking, and what the line itself holds, as CloudProvider checks each request (egressVerdict).
+      const verdict = egressVerdict(line.sensitivity, line.body, this.opts.clearance, this.opts.piiRules);
+      if (!isCleared(this.opts.clearance, verdict.sensitivity))
+        throw new ClearanceError(this.name, this.opts.clearance, verdict.sensitivity, verdict.found);
     }
     for (const line of lines) {
       try {

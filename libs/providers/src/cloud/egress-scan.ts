@@ -1,0 +1,31 @@
+import { isCleared, sensitivityRank, type Sensitivity } from '#libs/domain';
+import { DEFAULT_PII_RULES, detectPii, textsIn, type PiiRules } from '#libs/privacy';
+
+/** What the request about to leave makes its item: its marking, or higher where its own text says so. */
+export interface EgressVerdict {
+  sensitivity: Sensitivity;
+  /** Personal data categories found in the request (never the values); empty when the marking stands. */
+  found: string[];
+}
+
+/**
+ * The second clearance check reads what leaves, not only the item's marking: every string and number of the
+ * request body (messages, response_format, stop, seed…) through the same detectors and PII_RULES the intake used.
+ * The marking travels in the job from the API; a request holding more than it says (a marking lost or lowered on
+ * the way, text the intake never saw, PII_RULES tightened while items were queued) is found here, before the audit
+ * record and before anything is sent. Costs a scan of the request (~0.1 s a MiB of adversarial text).
+ */
+export function egressVerdict(
+  marked: Sensitivity,
+  body: object,
+  clearance: Sensitivity,
+  rules: PiiRules = DEFAULT_PII_RULES,
+): EgressVerdict {
+  // Marked above the clearance already: refused on the marking alone, nothing to read.
+  if (!isCleared(clearance, marked)) return { sensitivity: marked, found: [] };
+  const { model: _model, ...sent } = body as Record<string, unknown>;
+  const detection = detectPii(textsIn(sent), rules);
+  if (detection.floor === null || sensitivityRank(detection.floor) <= sensitivityRank(marked))
+    return { sensitivity: marked, found: [] };
+  return { sensitivity: detection.floor, found: detection.categories };
+}
