@@ -216,6 +216,18 @@ describe('callbacks and live progress', () => {
     expect(after.frames[0].id).toBe(all.frames.at(-1)!.id);
     const over = await readEvents(url, { lastEventId: all.frames.at(-1)!.id });
     expect([over.status, over.frames]).toEqual([204, []]);
+    // Once the stream has expired (a day after the batch finished), the status comes alone, with an id of its own
+    // that ends it too: without one an EventSource kept its old id and reconnected every 3 s for ever.
+    const streams = await redis.keys(`${sys.env.SWITCHYARD_PREFIX}:*${id}*:events`);
+    expect(streams).toHaveLength(1);
+    await redis.del(...streams);
+    for (const lastEventId of [undefined, all.frames.at(-2)!.id]) {
+      const expired = await readEvents(url, { lastEventId });
+      expect(expired.frames.map((f) => f.event)).toEqual(['status']);
+      expect(expired.frames[0].id).toMatch(/^\d+-18446744073709551615$/);
+      const done = await readEvents(url, { lastEventId: expired.frames[0].id });
+      expect([done.status, done.frames]).toEqual([204, []]);
+    }
     // Not an id, or shaped as one but past what Redis takes: a 400 naming it, not a stream that ends at once.
     for (const lastEventId of ['x', '99999999999999999999-0', '1-18446744073709551616']) {
       const bad = await sys.client.request('GET', `/v1/batches/${id}/events`, undefined, {

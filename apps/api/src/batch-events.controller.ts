@@ -79,10 +79,16 @@ export class BatchEventsController implements BeforeApplicationShutdown {
         message: 'Last-Event-ID must be the id of an event this stream sent, such as 1764750000000-0',
       });
     }
-    let finished = (await visibleBatch(this.store, id, caller)).finishedAt !== null;
-    // The client had the final status (its id is the finished entry's): the stream is over. A 204 is what makes
-    // an EventSource stop; a 200 that sent the status again had it reconnect, every 3 s, for ever.
-    if (finished && lastEventId && (await this.store.events.isFinished(this.redis, id, after))) {
+    const visible = await visibleBatch(this.store, id, caller);
+    let finished = visible.finishedAt !== null;
+    // The client had the final status (its id is the finished entry's, or the one a stream that had expired was
+    // given): the stream is over. A 204 is what makes an EventSource stop; a 200 that sent the status again had it
+    // reconnect, every 3 s, for ever.
+    const over =
+      finished &&
+      lastEventId &&
+      (after === finalIdOf(visible.finishedAt) || (await this.store.events.isFinished(this.redis, id, after)));
+    if (over) {
       res.status(204).end();
       return;
     }
@@ -155,11 +161,25 @@ export class BatchEventsController implements BeforeApplicationShutdown {
     for (const leave of this.open) leave();
   }
 
-  /** The final event: the batch as GET /v1/batches/:id shows it now. */
+  /**
+   * The final event: the batch as GET /v1/batches/:id shows it now. Without the stream's own finished entry (the
+   * stream expired, or was trimmed of it), it carries an id made from the batch's finish, which a client resuming
+   * with it is told is the end: without an id an EventSource reconnected every 3 s for ever.
+   */
   private async end(res: Response, id: string, entryId: string | null): Promise<void> {
     const batch = await this.store.get(id);
-    res.write(frame(entryId, 'status', batch));
+    res.write(frame(entryId ?? finalIdOf(batch?.finishedAt ?? null), 'status', batch));
   }
+}
+
+/**
+ * The id the final status goes by when the stream has no finished entry to give it: the batch's finish with the
+ * largest sequence number a stream id takes, which no entry of the stream can have had (the entries written in the
+ * finishing millisecond are numbered from 0).
+ */
+function finalIdOf(finishedAt: string | null): string | null {
+  const at = finishedAt === null ? Number.NaN : Date.parse(finishedAt);
+  return Number.isFinite(at) ? `${at}-18446744073709551615` : null;
 }
 
 function eventData(entry: BatchEventEntry): Omit<BatchEventEntry, 'id' | 'type'> {
