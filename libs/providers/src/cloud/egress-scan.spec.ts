@@ -29,6 +29,11 @@ describe('egressVerdict', () => {
       sensitivity: 'restricted',
       found: [],
     });
+    // Cleared for everything (an engine on premises): nothing to find that would refuse it, so nothing is read.
+    expect(egressVerdict('public', body('4111 1111 1111 1111'), 'restricted')).toEqual({
+      sensitivity: 'public',
+      found: [],
+    });
   });
 
   it('reads each string on its own, as the intake reads each field: digits split between two parts are no card', () => {
