@@ -2,6 +2,7 @@
 export { ApiKeyFile, type ApiKeySource } from './cloud/api-key-source.js';
 export { CloudProvider } from './cloud/cloud-provider.js';
 export { OutputLimitField } from './cloud/output-limit-field.js';
+export { egressVerdict } from './cloud/egress-scan.js';
 export { type EgressAudit, type EgressRecord } from './cloud/egress-audit.js';
 export {
   FINAL_BATCH_STATUSES,
