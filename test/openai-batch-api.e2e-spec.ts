@@ -165,6 +165,21 @@ describe('the OpenAI-compatible batch API', () => {
     await settled(first.id);
   });
 
+  it('a follow-up batch sends an answer back as history as the output file holds it (refusal: null)', async () => {
+    sys.double.reset();
+    sys.double.setResponder((body) => `answer to ${body.messages.at(-1).content}`);
+    const first = await settled((await create((await upload([line('turn-1', ask('first'))])).id)).id);
+    const [answer] = await jsonl(first.output_file_id!);
+    const said = answer.response.body.choices[0].message;
+    expect(said).toMatchObject({ role: 'assistant', refusal: null });
+    // The conversation so far and the next question, as a multi-turn pipeline writes its next file.
+    const next = ask('second', { messages: [...ask('first').messages, said, { role: 'user', content: 'second' }] });
+    const done = await settled((await create((await upload([line('turn-2', next)])).id)).id);
+    expect(done.request_counts).toEqual({ total: 1, completed: 1, failed: 0 });
+    const sent = sys.double.completionRequests().find((r) => r.body.messages.at(-1).content === 'second')!;
+    expect(sent.body.messages.at(-2)).toEqual({ role: 'assistant', content: 'answer to first' });
+  });
+
   it('an invalid line goes to the error file naming its line and field; the valid ones run', async () => {
     sys.double.reset();
     const file = await upload([

@@ -127,12 +127,30 @@ const OPENAI_DEFAULTS: Readonly<Record<string, unknown>> = {
 };
 
 function withoutDefaults(raw: unknown): unknown {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  if (!isPlainObject(raw)) return raw;
   return Object.fromEntries(
-    Object.entries(raw).filter(
-      ([key, value]) =>
-        key === 'messages' ||
-        !(value === null || (Object.hasOwn(OPENAI_DEFAULTS, key) && OPENAI_DEFAULTS[key] === value)),
-    ),
+    Object.entries(raw)
+      .filter(
+        ([key, value]) =>
+          key === 'messages' ||
+          !(value === null || (Object.hasOwn(OPENAI_DEFAULTS, key) && OPENAI_DEFAULTS[key] === value)),
+      )
+      .map(([key, value]) => [key, key === 'messages' && Array.isArray(value) ? value.map(withoutNulls) : value]),
   );
+}
+
+/**
+ * A message's optional fields set to null, read as left out as OpenAI reads them: the SDKs type an assistant
+ * message's `refusal`, `audio` and `function_call` `T | null`, and a completion's message sent back as history
+ * carries `refusal: null`. `role` and `content` stay, so that a null one is named as wrong, not as missing.
+ */
+function withoutNulls(message: unknown): unknown {
+  if (!isPlainObject(message)) return message;
+  return Object.fromEntries(
+    Object.entries(message).filter(([key, value]) => value !== null || key === 'role' || key === 'content'),
+  );
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -124,6 +124,29 @@ describe('the lines of an OpenAI batch input file', () => {
     });
   });
 
+  it("reads a message's optional field set to null as left out: an answer's message sent back as history", () => {
+    // An output line's message, as Switchyard and OpenAI write it (`refusal: null`); the SDK's assistant message
+    // param types refusal, audio and function_call as `T | null`.
+    const answer = { role: 'assistant', content: 'Hello', refusal: null, audio: null, function_call: null };
+    const history = [{ role: 'user', content: 'Hi', name: null }, answer, { role: 'user', content: 'And?' }];
+    const check = parseBatchLines(line('a', { ...body, messages: history }), limits);
+    expect(check).toMatchObject({ ok: true, lines: { errors: [] } });
+    expect(check.ok && check.lines.items[0].body.messages).toEqual([
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello' },
+      { role: 'user', content: 'And?' },
+    ]);
+    // Set, they are still refused; a null role or content is named as wrong.
+    for (const [message, param] of [
+      [{ ...answer, refusal: 'no' }, 'body.messages[1].refusal'],
+      [{ ...answer, content: null }, 'body.messages[1].content'],
+      [{ ...answer, role: null }, 'body.messages[1].role'],
+    ] as const) {
+      const refused = parseBatchLines(line('a', { ...body, messages: [history[0], message, history[2]] }), limits);
+      expect(refused).toMatchObject({ lines: { items: [], errors: [{ param }] } });
+    }
+  });
+
   it('names the line and field of each invalid line, and keeps the valid ones', () => {
     const content = [
       line('x', { ...body, logprobs: true }),
