@@ -354,6 +354,23 @@ describe('the OpenAI-compatible batch API', () => {
     expect(deniedUpload).toBeInstanceOf(AuthenticationError);
   });
 
+  it("holds metadata to OpenAI's limits, and says which one a create broke: 16 keys, 64-character keys, 512-character values", async () => {
+    const file = await upload([line('a', ask('a'))]);
+    const sixteen = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, 'v']));
+    const atLimits = { ...sixteen, k0: 'v'.repeat(512), ['k'.repeat(64)]: 'v' };
+    delete atLimits.k1;
+    expect((await create(file.id, '1h', atLimits)).metadata).toEqual(atLimits);
+    for (const [metadata, param, why] of [
+      [{ ...sixteen, k16: 'v' }, 'metadata', /at most 16 keys/],
+      [{ ['k'.repeat(65)]: 'v' }, `metadata.${'k'.repeat(65)}`, /key of 65 characters; a key holds at most 64/],
+      [{ a: 'v'.repeat(513) }, 'metadata.a', /at most 512 characters/],
+    ] as const) {
+      const refused = await create(file.id, '1h', metadata).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(BadRequestError);
+      expect(refused).toMatchObject({ param, message: expect.stringMatching(why) });
+    }
+  });
+
   it("takes an upload's expires_after as the SDK sends it: deleted that long after, not at RESULT_TTL", async () => {
     const file = await client.files.create({
       file: await toFile(Buffer.from(`${line('x', ask('x'))}\n`), 'input.jsonl'),

@@ -557,10 +557,17 @@ export class OpenAIBatches {
     if (raw === undefined || raw === null) return null;
     if (typeof raw !== 'object' || Array.isArray(raw))
       throw new OpenAIRequestError(400, 'metadata must be an object of strings', 'metadata');
+    // OpenAI's limits: 16 keys, each at most 64 characters, its value a string of at most 512.
     const entries = Object.entries(raw as Record<string, unknown>);
     if (entries.length > 16) throw new OpenAIRequestError(400, 'metadata holds at most 16 keys', 'metadata');
     for (const [key, value] of entries) {
-      if (typeof value !== 'string' || value.length > 512 || key.length > 64)
+      if (key.length > 64)
+        throw new OpenAIRequestError(
+          400,
+          `metadata.${key} is a key of ${key.length} characters; a key holds at most 64`,
+          `metadata.${key}`,
+        );
+      if (typeof value !== 'string' || value.length > 512)
         throw new OpenAIRequestError(
           400,
           `metadata.${key} must be a string of at most 512 characters`,
