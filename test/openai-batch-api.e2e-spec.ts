@@ -371,6 +371,27 @@ describe('the OpenAI-compatible batch API', () => {
     }
   });
 
+  it("answers a body the JSON parser refuses in OpenAI's error shape too, naming the body", async () => {
+    const file = await upload([line('a', ask('a'))]);
+    let deep: object = {};
+    for (let i = 0; i < 150; i++) deep = { deeper: deep };
+    const refused = await client.batches
+      .create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }, { body: deep })
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BadRequestError);
+    expect(refused).toMatchObject({ param: 'body', message: expect.stringMatching(/nests deeper than 100 levels/) });
+    for (const [body, message] of [
+      ['{"input_file_id": ', 'body is not valid JSON'],
+      ['"text"', 'body must be a JSON object'],
+    ]) {
+      const res = await sys.client.withKey(KEY).request('POST', '/openai/v1/batches', body);
+      expect([res.status, res.json]).toEqual([
+        400,
+        { error: { message, type: 'invalid_request_error', param: 'body', code: null } },
+      ]);
+    }
+  });
+
   it("takes an upload's expires_after as the SDK sends it: deleted that long after, not at RESULT_TTL", async () => {
     const file = await client.files.create({
       file: await toFile(Buffer.from(`${line('x', ask('x'))}\n`), 'input.jsonl'),

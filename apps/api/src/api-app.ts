@@ -113,29 +113,30 @@ function refuseDeepJson(maxDepth: number) {
   };
 }
 
-/** Body-parser failures answered as JSON 4xx naming the body, instead of Express's HTML page. */
+/**
+ * Body-parser failures answered as JSON 4xx naming the body, instead of Express's HTML page; under /openai/ in
+ * OpenAI's error shape, as every other error there, so its SDKs read the message and `param`.
+ */
 function bodyErrors(limit: number) {
   return (
     err: { type?: string; status?: number; message?: string; body?: unknown },
-    _req: Request,
+    req: Request,
     res: Response,
     next: NextFunction,
   ) => {
+    const refuse = (status: number, error: string | undefined, message: string) => {
+      if (req.path.startsWith('/openai/')) res.status(status).json(openAIError(status, message, 'body', null));
+      else res.status(status).json({ statusCode: status, ...(error ? { error } : {}), field: 'body', message });
+    };
     if (err.type === 'entity.too.large') {
-      res.status(413).json({
-        statusCode: 413,
-        error: 'Payload Too Large',
-        field: 'body',
-        message: `body exceeds the limit of ${limit} bytes`,
-      });
+      refuse(413, 'Payload Too Large', `body exceeds the limit of ${limit} bytes`);
     } else if (err.type === 'entity.too.deep') {
-      res.status(400).json({ statusCode: 400, error: 'Bad Request', field: 'body', message: err.message });
+      refuse(400, 'Bad Request', err.message ?? 'body nests too deeply');
     } else if (err.type === 'entity.parse.failed') {
       // Strict parsing refuses valid JSON that is not an object or array (`null`, `"text"`, `3`): say which.
-      const message = parsesAsJson(err.body) ? 'body must be a JSON object' : 'body is not valid JSON';
-      res.status(400).json({ statusCode: 400, error: 'Bad Request', field: 'body', message });
+      refuse(400, 'Bad Request', parsesAsJson(err.body) ? 'body must be a JSON object' : 'body is not valid JSON');
     } else if (err.status && err.status >= 400 && err.status < 500) {
-      res.status(err.status).json({ statusCode: err.status, field: 'body', message: err.type ?? 'invalid body' });
+      refuse(err.status, undefined, err.type ?? 'invalid body');
     } else {
       next(err);
     }
