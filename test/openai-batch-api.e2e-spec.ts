@@ -202,10 +202,17 @@ describe('the OpenAI-compatible batch API', () => {
     expect(errors.every((e) => e.response === null)).toBe(true);
     expect((await jsonl(done.output_file_id!)).map((l) => l.custom_id)).toEqual(['ok']);
     // Each generated file's object says how many bytes its content is, as OpenAI's does (and again once counted).
+    // They go with the batch, RESULT_TTL (30 days here) after it finished: their expires_at says when, as OpenAI's do.
     for (const id of [done.output_file_id!, done.error_file_id!]) {
       const content = Buffer.from(await (await client.files.content(id)).arrayBuffer());
       for (let i = 0; i < 2; i++)
-        expect(await client.files.retrieve(id)).toMatchObject({ id, purpose: 'batch_output', bytes: content.length });
+        expect(await client.files.retrieve(id)).toMatchObject({
+          id,
+          purpose: 'batch_output',
+          bytes: content.length,
+          created_at: done.finalizing_at,
+          expires_at: done.finalizing_at! + 30 * 86_400,
+        });
     }
   });
 

@@ -235,13 +235,18 @@ export class OpenAIBatches {
     if (generated) {
       const batch = await this.finishedBatchOf(id, tenant);
       if (!batch) return null;
+      const createdAt = batch.finalizing_at ?? batch.created_at;
+      const ttl = this.limits.resultTtlMs;
       return fileObject({
         id,
         bytes: String(await this.generatedBytes(generated.batchId, generated.kind)),
-        created_at: String(batch.finalizing_at ?? batch.created_at),
+        created_at: String(createdAt),
         filename: `${batch.id}_${generated.kind === 'output' ? 'output' : 'error'}.jsonl`,
         // OpenAI gives a batch's error file the same purpose as its output file.
         purpose: 'batch_output',
+        // It goes with its batch, which the retention sweep deletes RESULT_TTL after it finished (as OpenAI's
+        // output files expire 30 days after they are made): null would say it is kept for ever.
+        ...(ttl !== null ? { expires_at: String(createdAt + Math.floor(ttl / 1000)) } : {}),
       });
     }
     const [record] = await this.uploaded(id, tenant);
