@@ -378,6 +378,27 @@ describe('the OpenAI-compatible batch API', () => {
     }
   });
 
+  it('names the input file when its requests hold more tokens than the key may submit in a minute', async () => {
+    const made = await sys.client
+      .withKey(KEY)
+      .request('POST', '/v1/keys', { name: 'small-tpm', scopes: ['read', 'submit'], limits: { tokensPerMinute: 50 } });
+    const small = new OpenAI({ baseURL: `${sys.url}/openai/v1`, apiKey: made.json.secret, maxRetries: 0 });
+    const file = await small.files.create({
+      file: await toFile(Buffer.from(`${line('long', ask('word '.repeat(300)))}\n`), 'input.jsonl'),
+      purpose: 'batch',
+    });
+    const refused = await small.batches
+      .create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.APIError);
+    expect(refused).toMatchObject({
+      status: 413,
+      param: 'input_file_id',
+      code: 'token_limit_exceeded',
+      message: expect.stringMatching(/at most 50 tokens per minute: split the file/),
+    });
+  });
+
   it("answers a body the JSON parser refuses in OpenAI's error shape too, naming the body", async () => {
     const file = await upload([line('a', ask('a'))]);
     let deep: object = {};

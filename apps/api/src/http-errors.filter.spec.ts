@@ -112,16 +112,7 @@ describe('errors under /openai/', () => {
     expect(answer(missing, new HttpErrorsFilter(), '/v1/nothing').body).toMatchObject({ statusCode: 404 });
   });
 
-  it('calls a create over the key’s tokens per minute a token limit, not a file too large', () => {
-    const overTokens = new PayloadTooLargeException({
-      statusCode: 413,
-      field: 'items',
-      limit: 'tokensPerMinute',
-      message: 'm',
-    });
-    expect(answer(overTokens, new OpenAIErrorsFilter()).body).toMatchObject({
-      error: { code: 'token_limit_exceeded', param: 'items' },
-    });
+  it('calls an upload past OPENAI_FILE_MAX_BYTES a file too large', () => {
     const tooBig = new PayloadTooLargeException({ statusCode: 413, field: 'file', message: 'm' });
     expect(answer(tooBig, new OpenAIErrorsFilter()).body).toMatchObject({ error: { code: 'file_too_large' } });
   });

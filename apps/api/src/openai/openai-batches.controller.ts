@@ -114,6 +114,15 @@ export class OpenAIBatchesController {
       const tokens = submittedTokens({ kind: 'chat', items });
       const limits = effectiveLimits(this.config.access.rateLimits, caller.limits);
       const decision = await this.limiter.consume(caller.keyId, tokens, limits, Date.now(), 0);
+      // Named in this request's terms: its body has no `items`, its lines are the input file's.
+      if (!decision.allowed && decision.neverFits)
+        throw new OpenAIRequestError(
+          413,
+          `the input file's requests hold about ${tokens} tokens; this API key may submit at most ${decision.max} ` +
+            'tokens per minute: split the file',
+          'input_file_id',
+          'token_limit_exceeded',
+        );
       if (!decision.allowed) throw overLimit(decision, tokens, res);
     };
   }

@@ -73,10 +73,7 @@ export class OpenAIErrorsFilter implements ExceptionFilter {
       const body = err.getResponse();
       const message = typeof body === 'string' ? body : String((body as { message?: unknown }).message ?? err.message);
       const field = typeof body === 'object' ? (body as { field?: unknown }).field : undefined;
-      // A create whose prompts exceed the key's tokens per minute outright: the file is not too large, its tokens are.
-      const limit = typeof body === 'object' ? (body as { limit?: unknown }).limit : undefined;
-      const code = status === 413 && limit === 'tokensPerMinute' ? 'token_limit_exceeded' : undefined;
-      res.status(status).json(openAIError(status, message, typeof field === 'string' ? field : null, code));
+      res.status(status).json(openAIError(status, message, typeof field === 'string' ? field : null));
       return;
     }
     this.log.error({
