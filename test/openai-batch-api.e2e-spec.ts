@@ -361,6 +361,21 @@ describe('the OpenAI-compatible batch API', () => {
     expect(deniedUpload).toBeInstanceOf(AuthenticationError);
   });
 
+  it('refuses a file saved as UTF-16 whole, at create, saying so', async () => {
+    // Windows PowerShell 5 writes a redirected file as UTF-16LE with its byte-order mark.
+    const text = `\uFEFF${[line('a', ask('a')), line('b', ask('b'))].join('\r\n')}\r\n`;
+    const file = await client.files.create({
+      file: await toFile(Buffer.from(text, 'utf16le'), 'requests.jsonl'),
+      purpose: 'batch',
+    });
+    const refused = await create(file.id).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BadRequestError);
+    expect(refused).toMatchObject({
+      param: 'input_file_id',
+      message: expect.stringMatching(/is UTF-16.*save it as UTF-8/),
+    });
+  });
+
   it("holds metadata to OpenAI's limits, and says which one a create broke: 16 keys, 64-character keys, 512-character values", async () => {
     const file = await upload([line('a', ask('a'))]);
     const sixteen = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, 'v']));

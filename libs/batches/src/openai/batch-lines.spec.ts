@@ -204,6 +204,14 @@ describe('the lines of an OpenAI batch input file', () => {
     expect(inText.ok && inText.lines.items.map((i) => i.id)).toEqual(['t']);
   });
 
+  it('refuses a whole file written in UTF-16, naming the encoding, rather than every line of it as not JSON', () => {
+    const text = `\uFEFF${line('a', body)}\r\n${line('b', body)}\r\n`;
+    for (const bytes of [Buffer.from(text, 'utf16le'), Buffer.from(text, 'utf16le').swap16()])
+      expect(parseBatchLines(bytes, limits)).toEqual({ ok: false, message: expect.stringMatching(/is UTF-16.*UTF-8/) });
+    // A UTF-8 file that starts with those bytes' characters is UTF-8 all the same: its BOM is EF BB BF.
+    expect(parseBatchLines(Buffer.from(text, 'utf8'), limits)).toMatchObject({ ok: true, lines: { total: 2 } });
+  });
+
   it('refuses a whole file that holds no request or more than a batch may hold', () => {
     expect(parseBatchLines('\n\n', limits)).toEqual({ ok: false, message: 'the input file holds no request' });
     const four = Array.from({ length: 4 }, (_, i) => line(`l${i}`, body)).join('\n');

@@ -55,6 +55,13 @@ export function batchLineSchema(limits: Pick<LineLimits, 'maxOutputTokens'>) {
  */
 export function parseBatchLines(content: string | Uint8Array, limits: LineLimits): LinesCheck {
   const line = batchLineSchema(limits);
+  if (typeof content !== 'string' && startsUtf16(content))
+    return {
+      ok: false,
+      message:
+        'the input file is UTF-16 (it starts with a UTF-16 byte-order mark, as Windows PowerShell 5 writes a ' +
+        'redirected file); a JSONL file is UTF-8: save it as UTF-8',
+    };
   // A byte-order mark, as Windows editors and spreadsheet exports write at the start of a UTF-8 file, is not part
   // of the first line (a UTF-8 decoder drops it; Buffer's does not). CRLF line ends parse as they are: JSON.parse
   // takes the \r for whitespace. A line that is not UTF-8 (null here) is refused, never run with its bytes replaced.
@@ -106,6 +113,14 @@ export function parseBatchLines(content: string | Uint8Array, limits: LineLimits
 function customIdOf(json: unknown): string | null {
   const id = (json as { custom_id?: unknown } | null)?.custom_id;
   return typeof id === 'string' ? id : null;
+}
+
+/**
+ * A UTF-16 (or UTF-32LE) byte-order mark: the file is not UTF-8 at all. Read as UTF-8, every line of it would be
+ * refused as not JSON (its ASCII interleaved with NULs), which says nothing of the file's real fault.
+ */
+function startsUtf16(bytes: Uint8Array): boolean {
+  return (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff);
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
