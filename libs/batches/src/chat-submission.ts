@@ -113,15 +113,16 @@ export function chatBodySchema(limits: ChatBodyLimits) {
 
 /**
  * Fields Switchyard does not take, at the value OpenAI reads when they are left out: one answer, no log
- * probabilities, no streaming, no penalties. Sent, they ask for nothing, so they read as left out; any other value is
- * refused naming the field. OpenAI's own playground writes `frequency_penalty: 0, presence_penalty: 0` into every
- * request it exports, and SDK wrappers send `stream: false` and `logprobs: false`: refusing those refused requests
- * that ask for exactly what they get.
+ * probabilities, no streaming, no penalties, the completion not stored at OpenAI. Sent, they ask for nothing, so they
+ * read as left out; any other value is refused naming the field. OpenAI's own playground writes
+ * `frequency_penalty: 0, presence_penalty: 0` into every request it exports, and SDK wrappers send `stream: false`,
+ * `logprobs: false` and `store: false`: refusing those refused requests that ask for exactly what they get.
  */
 const OPENAI_DEFAULTS: Readonly<Record<string, unknown>> = {
   n: 1,
   logprobs: false,
   stream: false,
+  store: false,
   frequency_penalty: 0,
   presence_penalty: 0,
 };

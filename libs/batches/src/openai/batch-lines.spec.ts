@@ -95,7 +95,15 @@ describe('the lines of an OpenAI batch input file', () => {
     const nulls = { ...body, temperature: null, max_tokens: null, seed: null, stop: null, n: 1, logprobs: null };
     const check = parseBatchLines(line('a', nulls), limits);
     // OpenAI's playground exports every request with these; SDK wrappers send stream and logprobs false.
-    const defaults = { ...body, n: 1, logprobs: false, stream: false, frequency_penalty: 0, presence_penalty: 0 };
+    const defaults = {
+      ...body,
+      n: 1,
+      logprobs: false,
+      stream: false,
+      store: false,
+      frequency_penalty: 0,
+      presence_penalty: 0,
+    };
     expect(parseBatchLines(line('a', defaults), limits)).toEqual({
       ok: true,
       lines: { items: [{ id: 'a', body }], lines: [1], errors: [], total: 1 },
@@ -104,6 +112,7 @@ describe('the lines of an OpenAI batch input file', () => {
       ['n', 2],
       ['logprobs', true],
       ['stream', true],
+      ['store', true],
       ['frequency_penalty', 0.5],
       ['presence_penalty', -1],
       ['frequency_penalty', '0'],
