@@ -132,6 +132,10 @@ describe('the OpenAI-compatible batch API', () => {
     const late = await client.batches.cancel(done.id, { maxRetries: 2 }).catch((e: unknown) => e);
     expect(late).toBeInstanceOf(OpenAI.ConflictError);
     expect((late as InstanceType<typeof OpenAI.ConflictError>).headers.get('x-should-retry')).toBe('false');
+    // An output file is retrievable, so a create from it is told it is one, not that there is no such file.
+    const fromOutput = await create(done.output_file_id!).catch((e: unknown) => e);
+    expect(fromOutput).toBeInstanceOf(BadRequestError);
+    expect(fromOutput).toMatchObject({ param: 'input_file_id', message: expect.stringMatching(/output file/) });
     // The same batch, seen through the native API: one source of truth.
     const native = await sys.client.withKey(KEY).request('GET', `/v1/batches/${(done as any).switchyard.batch_id}`);
     expect(native.json).toMatchObject({ kind: 'chat', counts: { completed: 2 } });

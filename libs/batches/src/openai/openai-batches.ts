@@ -405,6 +405,16 @@ export class OpenAIBatches {
     const window = parseCompletionWindow(b.completion_window);
     if (!window.ok) throw new OpenAIRequestError(400, `completion_window ${window.message}`, 'completion_window');
     const metadata = this.metadataOf(b.metadata);
+    // A batch's output or error file is a file the caller can retrieve and download: not "no such file", but not
+    // an input either (OpenAI: the file must have purpose `batch`).
+    const generated = generatedFile(b.input_file_id);
+    if (generated && (await this.finishedBatchOf(b.input_file_id, tenant ?? undefined)))
+      throw new OpenAIRequestError(
+        400,
+        `input_file_id names a batch's ${generated.kind === 'output' ? 'output' : 'error'} file (purpose ` +
+          'batch_output); a batch reads an uploaded file of purpose batch',
+        'input_file_id',
+      );
     const [file, content] = await this.uploaded(b.input_file_id, tenant ?? undefined, true);
     if (!file) throw new OpenAIRequestError(404, `No such File object: ${b.input_file_id}`, 'input_file_id');
     const parsed = parseBatchLines(content ?? Buffer.alloc(0), {
