@@ -244,6 +244,9 @@ describe('the OpenAI-compatible batch API', () => {
     const batch = await create(file.id);
     expect(batch.status).toBe('failed');
     expect(batch.errors?.data?.[0]).toMatchObject({ line: 1, param: 'body.messages' });
+    // Its error file holds every invalid line (`errors` lists the first 1,000 of a long file's).
+    const [only] = await jsonl(batch.error_file_id!);
+    expect(only).toMatchObject({ custom_id: 'bad', response: null, error: { line: 1, param: 'body.messages' } });
   });
 
   it('lists batches newest first with OpenAI cursor (after, limit, has_more)', async () => {

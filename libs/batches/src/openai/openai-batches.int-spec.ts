@@ -5,7 +5,7 @@ import type { ChatItemInput } from '#libs/domain';
 import { BatchKeys } from '../batch-keys.js';
 import { BatchStore } from '../batch-store.js';
 import type { LineError } from './batch-lines.js';
-import { OpenAIBatches, OpenAIRequestError } from './openai-batches.js';
+import { MAX_LISTED_LINE_ERRORS, OpenAIBatches, OpenAIRequestError } from './openai-batches.js';
 import { OpenAIKeys } from './openai-keys.js';
 import { errorFileId, type OpenAIBatchRecord } from './openai-shapes.js';
 
@@ -114,15 +114,19 @@ describe('OpenAIBatches: invalid lines beside the record (real Redis)', () => {
     expect(errors.map((e) => ({ custom_id: e.custom_id, line: e.error.line }))).toEqual(expected);
   });
 
-  it('a batch with no valid line is failed and lists all of them as its errors, on create and on every read', async () => {
-    const lines = Array.from({ length: 1_201 }, (_, i) => invalid(`bad-${i}`));
+  it('a batch with no valid line is failed: its errors list the first lines, on create and every read, its error file all', async () => {
+    const lines = Array.from({ length: MAX_LISTED_LINE_ERRORS + 201 }, (_, i) => invalid(`bad-${i}`));
     const created = await create(lines);
     expect(created.status).toBe('failed');
     expect(await redis.strlen(keys.batch(created.id))).toBeLessThan(1_000);
+    const listed = lines.slice(0, MAX_LISTED_LINE_ERRORS).map((_, i) => i + 1);
     for (const batch of [created, await batches.getBatch(created.id, undefined)]) {
-      expect(batch!.errors!.data.map((e) => e.line)).toEqual(lines.map((_, i) => i + 1));
+      expect(batch!.errors!.data.map((e) => e.line)).toEqual(listed);
       expect(batch!.errors!.data[0]).toMatchObject({ code: 'invalid_request', param: 'body.messages[0].role' });
+      expect(batch!.error_file_id).toBe(errorFileId(created.id));
     }
+    expect((await errorLines(created.id)).map((e) => e.error.line)).toEqual(lines.map((_, i) => i + 1));
+    expect(await batches.getFile(errorFileId(created.id), undefined)).toMatchObject({ purpose: 'batch_output' });
   });
 
   it('reads the records written before, which held their invalid lines themselves', async () => {

@@ -37,6 +37,11 @@ const IDEMPOTENCY_KEEP_MS = 24 * 3600_000;
 const FILE_BYTES_KEEP_MS = 24 * 3600_000;
 /** Invalid lines written or read per command: a file may hold OPENAI_BATCH_MAX_LINES of them. */
 const LINE_ERRORS_PAGE = 1000;
+/**
+ * Most invalid lines a failed batch lists in its `errors`; its error file holds them all. A file of 50,000 lines that
+ * share one mistake (a wrong `url`, `method: "post"`) made every retrieve ~7 MB and a list page of 20 such ~140 MB.
+ */
+export const MAX_LISTED_LINE_ERRORS = 1000;
 
 /** A request the OpenAI surface refuses, in the terms OpenAI's error body uses (`{error: {message, type, param, code}}`). */
 export class OpenAIRequestError extends Error {
@@ -460,7 +465,11 @@ export class OpenAIBatches {
       }
     }
     await this.save(rec, errors);
-    return openAIBatchOf(rec, await this.native(rec), items.length === 0 ? errors : []);
+    return openAIBatchOf(
+      rec,
+      await this.native(rec),
+      items.length === 0 ? errors.slice(0, MAX_LISTED_LINE_ERRORS) : [],
+    );
   }
 
   /**
@@ -483,7 +492,7 @@ export class OpenAIBatches {
       native = await this.native(rec);
     }
     // No Switchyard batch and not forgotten: no line was valid, and the batch lists them as its errors.
-    return openAIBatchOf(rec, native, native === null ? await this.allLineErrors(rec) : []);
+    return openAIBatchOf(rec, native, native === null ? await this.firstLineErrors(rec) : []);
   }
 
   /** Newest first, after the batch `after` names (OpenAI's cursor), at most `limit` (1–100, default 20). */
@@ -657,10 +666,11 @@ export class OpenAIBatches {
     }
   }
 
-  private async allLineErrors(rec: OpenAIBatchRecord): Promise<LineError[]> {
-    const all: LineError[] = [];
-    for await (const e of this.lineErrors(rec)) all.push(e);
-    return all;
+  /** The first MAX_LISTED_LINE_ERRORS invalid lines, as a failed batch lists them. */
+  private async firstLineErrors(rec: OpenAIBatchRecord): Promise<LineError[]> {
+    if (rec.lineErrors) return rec.lineErrors.slice(0, MAX_LISTED_LINE_ERRORS);
+    const page = await this.redis.lrange(this.keys.lineErrors(rec.id), 0, MAX_LISTED_LINE_ERRORS - 1);
+    return page.map((raw) => JSON.parse(raw) as LineError);
   }
 
   /** The record, and with the first save the input file's invalid lines beside it, in one MULTI. */

@@ -122,7 +122,10 @@ const isoSeconds = (iso: string | null): number | null => (iso === null ? null :
 export function openAIBatchOf(
   rec: OpenAIBatchRecord,
   native: BatchView | null,
-  /** The input file's invalid lines: a batch with no valid line (`native` null) lists them as its `errors`. */
+  /**
+   * The input file's invalid lines (the first of them: MAX_LISTED_LINE_ERRORS): a batch with no valid line (`native`
+   * null) lists them as its `errors`, and its error file holds every one.
+   */
   failure: readonly LineError[] = [],
 ): OpenAIBatch {
   const base = {
@@ -144,7 +147,8 @@ export function openAIBatchOf(
       errors: failure.length > 0 ? { object: 'list', data: failure.map(errorEntry) } : null,
       status: 'failed',
       output_file_id: null,
-      error_file_id: null,
+      // Every invalid line, as a batch that ran lists them: `errors` lists only the first of a long file's.
+      error_file_id: rec.total > 0 ? errorFileId(rec.id) : null,
       in_progress_at: null,
       finalizing_at: null,
       completed_at: null,
