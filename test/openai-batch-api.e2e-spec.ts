@@ -222,6 +222,19 @@ describe('the OpenAI-compatible batch API', () => {
     }
   });
 
+  it('a line that is JSON but not an object is told so, not sent to fix a body field it may well have right', async () => {
+    const done = await settled((await create((await upload(['[{"custom_id": "a"}]', line('ok', ask('ok'))])).id)).id);
+    expect(done.request_counts).toEqual({ total: 2, completed: 1, failed: 1 });
+    expect((await jsonl(done.error_file_id!)).map((e) => e.error)).toEqual([
+      {
+        code: 'invalid_request',
+        message: 'line 1: line must be a JSON object: {"custom_id", "method", "url", "body"}',
+        param: null,
+        line: 1,
+      },
+    ]);
+  });
+
   it('a line no provider can run is in the error file with a 4xx, not a 500: sent again, it would fail again', async () => {
     sys.double.reset();
     // Longer than the local model's context: once the cloud refuses it (400), the local model, the last provider

@@ -178,6 +178,23 @@ describe('the lines of an OpenAI batch input file', () => {
     ]);
   });
 
+  it('says a line that is JSON but not an object is not one, rather than naming its body field', () => {
+    const check = parseBatchLines(['[1, 2]', 'null', '"text"', line('ok', body)].join('\n'), {
+      ...limits,
+      maxLines: 4,
+    });
+    const notObject = {
+      customId: null,
+      code: 'invalid_request',
+      message: expect.stringMatching(/^line must be a JSON object/),
+      param: null,
+    };
+    expect(check).toMatchObject({
+      ok: true,
+      lines: { items: [{ id: 'ok' }], errors: [1, 2, 3].map((at) => ({ ...notObject, line: at })) },
+    });
+  });
+
   it('refuses max_tokens over MAX_OUTPUT_TOKENS and a json_schema the checker refuses', () => {
     const check = parseBatchLines(line('a', { ...body, max_tokens: 513 }), limits);
     expect(check.ok && check.lines.errors[0].param).toBe('body.max_tokens');

@@ -95,6 +95,9 @@ export function parseBatchLines(content: string | Uint8Array, limits: LineLimits
     } catch {
       return fail(null, 'line is not valid JSON', null, 'invalid_json');
     }
+    // The line itself, not its `body` field (the name a schema error at the root goes by): said so, naming no field.
+    if (typeof json !== 'object' || json === null || Array.isArray(json))
+      return fail(null, 'line must be a JSON object: {"custom_id", "method", "url", "body"}', null);
     const customId = customIdOf(json);
     const check = line.safeParse(json);
     if (!check.success) {
