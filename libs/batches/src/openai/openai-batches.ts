@@ -400,12 +400,21 @@ export class OpenAIBatches {
     if (b.endpoint !== CHAT_ENDPOINT)
       throw new OpenAIRequestError(400, `endpoint must be "${CHAT_ENDPOINT}": the only one batches run`, 'endpoint');
     // OpenAI deletes the output and error files this long after they are made. Here they are the batch's items,
-    // kept until RESULT_TTL's retention deletes the batch: a shorter policy would not be kept, so it is refused.
-    if (b.output_expires_after !== undefined && b.output_expires_after !== null)
+    // kept until RESULT_TTL's retention deletes the batch (their expires_at says when): a policy of at least that is
+    // kept, capped there as an upload's is; a shorter one could not be kept, so it is refused rather than ignored.
+    const outputExpiry = parseExpiresAfter(b.output_expires_after, 'output_expires_after');
+    if (!outputExpiry.ok) throw new OpenAIRequestError(400, outputExpiry.message, outputExpiry.param);
+    const kept = this.limits.resultTtlMs;
+    if (outputExpiry.ms !== null && (kept === null || outputExpiry.ms < kept))
       throw new OpenAIRequestError(
         400,
-        "output_expires_after is not supported: a batch's output and error files are read from its results, kept until RESULT_TTL (the operator's retention) deletes the batch",
-        'output_expires_after',
+        kept === null
+          ? "output_expires_after cannot be kept: RESULT_TTL is off, so a batch's output and error files stay until " +
+              'the batch is deleted'
+          : `output_expires_after.seconds must be at least ${kept / 1000} (RESULT_TTL): a batch's output and error ` +
+              'files are read from its results, kept until the retention deletes the batch, so an earlier deletion ' +
+              'could not be kept',
+        'output_expires_after.seconds',
       );
     const window = parseCompletionWindow(b.completion_window);
     if (!window.ok) throw new OpenAIRequestError(400, `completion_window ${window.message}`, 'completion_window');
