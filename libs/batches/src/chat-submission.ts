@@ -58,41 +58,44 @@ export function chatBodySchema(limits: ChatBodyLimits) {
     { error: 'must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", ...}' },
   );
   const body = z
-    .strictObject({
-      messages: z
-        .array(
-          z.strictObject({
-            role: z.enum(['system', 'developer', 'user', 'assistant'], {
-              error: 'must be one of system, developer, user, assistant',
+    .strictObject(
+      {
+        messages: z
+          .array(
+            z.strictObject({
+              role: z.enum(['system', 'developer', 'user', 'assistant'], {
+                error: 'must be one of system, developer, user, assistant',
+              }),
+              // No `name`: a local chat template has no place for it. Sent to a cloud and dropped on a local model,
+              // it would change the answer by where the item ran; refused, it is said.
+              content,
             }),
-            // No `name`: a local chat template has no place for it. Sent to a cloud and dropped on a local model,
-            // it would change the answer by where the item ran; refused, it is said.
-            content,
-          }),
-          { error: 'must be an array of messages' },
-        )
-        .min(1, 'needs at least one message'),
-      model: text.max(256).optional(),
-      max_tokens: tokens,
-      max_completion_tokens: tokens,
-      temperature: z
-        .number(wrongType('must be a number'))
-        .min(0, 'must be between 0 and 2')
-        .max(2, 'must be between 0 and 2')
-        .optional(),
-      top_p: z
-        .number(wrongType('must be a number'))
-        .min(0, 'must be between 0 and 1')
-        .max(1, 'must be between 0 and 1')
-        .optional(),
-      seed: z.number(wrongType('must be a number')).int('must be an integer').optional(),
-      stop: z
-        .union([text, z.array(text).max(MAX_STOP_SEQUENCES)], {
-          error: `must be a string or at most ${MAX_STOP_SEQUENCES} strings`,
-        })
-        .optional(),
-      response_format: responseFormat.optional(),
-    })
+            { error: 'must be an array of messages' },
+          )
+          .min(1, 'needs at least one message'),
+        model: text.max(256).optional(),
+        max_tokens: tokens,
+        max_completion_tokens: tokens,
+        temperature: z
+          .number(wrongType('must be a number'))
+          .min(0, 'must be between 0 and 2')
+          .max(2, 'must be between 0 and 2')
+          .optional(),
+        top_p: z
+          .number(wrongType('must be a number'))
+          .min(0, 'must be between 0 and 1')
+          .max(1, 'must be between 0 and 1')
+          .optional(),
+        seed: z.number(wrongType('must be a number')).int('must be an integer').optional(),
+        stop: z
+          .union([text, z.array(text).max(MAX_STOP_SEQUENCES)], {
+            error: `must be a string or at most ${MAX_STOP_SEQUENCES} strings`,
+          })
+          .optional(),
+        response_format: responseFormat.optional(),
+      },
+      wrongType('must be an object: a chat-completions request such as {"messages": [{"role": "user", ...}]}'),
+    )
     .superRefine((body, ctx) => {
       // Every provider answers the last user message: a local chat template has no way to continue an
       // assistant turn the way a cloud API may. No messages at all is said once, by their own check: there is no

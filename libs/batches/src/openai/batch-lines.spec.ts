@@ -195,6 +195,18 @@ describe('the lines of an OpenAI batch input file', () => {
     });
   });
 
+  it('a line without a body, or with one that is no object, says what the body must be', () => {
+    const missing = JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions' });
+    for (const text of [missing, line('b', 'hello' as unknown as object)]) {
+      const check = parseBatchLines(text, limits);
+      if (!check.ok) throw new Error(check.message);
+      expect(check.lines.errors[0]).toMatchObject({
+        param: 'body',
+        message: expect.stringMatching(/^body must be an object: a chat-completions request/),
+      });
+    }
+  });
+
   it('refuses max_tokens over MAX_OUTPUT_TOKENS and a json_schema the checker refuses', () => {
     const check = parseBatchLines(line('a', { ...body, max_tokens: 513 }), limits);
     expect(check.ok && check.lines.errors[0].param).toBe('body.max_tokens');
