@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { loadConfig } from '#libs/config';
 import type { DocumentTask, WorkItem } from '#libs/domain';
 import type { LineSettlement, OpenBatchUpdate, OpenProviderBatch, PendingLine } from '#libs/pools';
-import type { BatchLineResult, ProviderBatchStatus } from '#libs/providers';
+import { ProviderError, type BatchLineResult, type ProviderBatchStatus } from '#libs/providers';
 import { JobName, type JobContext } from '#libs/queue';
 import { ProviderBatchRunner, type ProviderBatchRunnerDeps } from './provider-batch-runner.js';
 
@@ -75,10 +75,15 @@ function harness(now: number, budgetUsd = Infinity) {
   const statuses = new Map<string, ProviderBatchStatus>();
   const calls: string[] = [];
   let results = new Map<string, BatchLineResult>();
+  /** Set: the provider refuses the next submission with it (once). */
+  const refuse: { next?: ProviderError } = {};
   const api = {
     lineBody: () => ({ model: 'm' }),
     submit: async (lines: readonly { customId: string }[]) => {
-      calls.push(`submit ${lines.length}`);
+      calls.push(`submit ${lines.map((l) => l.customId).join(',')}`);
+      const refusal = refuse.next;
+      refuse.next = undefined;
+      if (refusal) throw refusal;
       const s = {
         id: 'pb1',
         status: 'in_progress',
@@ -113,6 +118,10 @@ function harness(now: number, budgetUsd = Infinity) {
       return 'applied' as const;
     },
     task: async () => task,
+    item: async (_b: string, index: number) => {
+      const r = records.get(index);
+      return r ? ({ status: r.status, route: { provider: r.provider } } as never) : null;
+    },
     isCancelRequested: async () => false,
     chargeLate: async (c: { index: number; line: string; spent: { costUsd: number } }) => {
       if (charges.some((x) => x.line === c.line)) return 'charged-before' as const;
@@ -127,10 +136,22 @@ function harness(now: number, budgetUsd = Infinity) {
     releaseBudget: async (_b: string, usd: number) => void (budget.reserved -= usd),
   };
   const moves: Array<{ index: number; why: string; localOnly?: boolean }> = [];
+  /** Where the next move dies with its worker: before it is written, or once written, before its job is added. */
+  const dies: { at?: 'before the move' | 'before its job' } = {};
+  /** Items whose current route had its job made sure of (ItemEndings.elsewhere). */
+  const followed: number[] = [];
   const rerouter = {
+    // As the store's guarded reroute: only an item still running on the batch route moves.
     reroute: async (item: WorkItem, _from: unknown, req: { why: string; localOnly?: boolean }) => {
+      const at = dies.at;
+      dies.at = undefined;
+      if (at === 'before the move') throw new Error('worker killed');
+      const r = records.get(item.index);
+      if (r && (r.status !== 'running' || r.provider !== route.name)) return null;
       moves.push({ index: item.index, why: req.why, localOnly: req.localOnly });
       records.set(item.index, { status: 'queued', provider: 'frontier' });
+      if (at === 'before its job') throw new Error('worker killed');
+      followed.push(item.index);
       return { provider: 'frontier' } as never;
     },
   };
@@ -140,7 +161,10 @@ function harness(now: number, budgetUsd = Infinity) {
     ledger,
     store,
     rerouter,
-    elsewhere: async () => ({ kind: 'skipped' as const }),
+    elsewhere: async (w: WorkItem) => {
+      if (records.get(w.index)?.status === 'queued') followed.push(w.index);
+      return { kind: 'skipped' as const };
+    },
     counter: {
       countTokens: (t) => Math.ceil(t.length / 4),
       promptTokens: (p) => Math.ceil((p.system.length + p.prompt.length) / 4),
@@ -154,7 +178,7 @@ function harness(now: number, budgetUsd = Infinity) {
     results = r;
     statuses.set('pb1', { ...statuses.get('pb1')!, status: 'completed', outputFileId: 'f', completedAt: now + HOUR });
   };
-  return { runner, another, ledger, calls, records, moves, setDone, budget, charges, statuses };
+  return { runner, another, ledger, calls, records, moves, setDone, budget, charges, statuses, dies, followed, refuse };
 }
 
 const item = (index: number, deadline: number): WorkItem => ({
@@ -192,7 +216,7 @@ describe('ProviderBatchRunner', () => {
     // Rounds at given times (the lines were queued at the clock's now, so no earlier than that).
     const t = Date.now();
     await h.runner.tick(t);
-    expect(h.calls).toEqual(['submit 2']);
+    expect(h.calls).toEqual(['submit b.0,b.1']);
     // Its job run again once the line is in the provider batch: no second line, no second reservation.
     await h.runner.run(job(item(1, now + 48 * HOUR)));
     expect(await h.ledger.pending()).toEqual([]);
@@ -221,13 +245,13 @@ describe('ProviderBatchRunner', () => {
     const h = harness(now);
     await h.runner.run(job(item(0, now + 2 * HOUR)));
     await h.runner.tick(Date.now());
-    expect(h.calls).toEqual(['submit 1']);
+    expect(h.calls).toEqual(['submit b.0']);
     // An hour and 57 minutes later the deadline is 3 minutes off, within the 5 minute lead.
     await h.runner.tick(now + 2 * HOUR - 3 * 60_000);
     expect(h.moves).toEqual([
       { index: 0, why: "escalated: frontier.batch's provider batch is not done near the deadline" },
     ]);
-    expect(h.calls).toEqual(['submit 1', 'cancel pb1']);
+    expect(h.calls).toEqual(['submit b.0', 'cancel pb1']);
     expect(h.ledger.open_.size).toBe(0);
     // Its answer, should it still come, finds the item elsewhere: never recorded from the batch.
     expect(h.records.get(0)).toMatchObject({ status: 'queued', provider: 'frontier' });
@@ -250,7 +274,7 @@ describe('ProviderBatchRunner', () => {
     const held = h.budget.reserved;
     // Every worker's timer fires at once.
     await Promise.all(workers.map((w) => w.tick(Date.now())));
-    expect(h.calls).toEqual(['submit 3']);
+    expect(h.calls).toEqual(['submit b.0,b.1,b.2']);
     expect(h.ledger.holder).toBeNull();
     h.setDone(new Map([0, 1, 2].map((i) => [`b.${i}`, answer(`answer ${i}`)])));
     await Promise.all(workers.map((w) => w.tick(Date.now() + 1000)));
@@ -269,7 +293,7 @@ describe('ProviderBatchRunner', () => {
     const stale = await h.ledger.pending();
     // The other worker flushed them while this one still held its read of the pending lines.
     await h.another().tick(Date.now());
-    expect(h.calls).toEqual(['submit 2']);
+    expect(h.calls).toEqual(['submit b.0,b.1']);
     expect(
       await h.ledger.open('r', { flushId: 'late', providerBatchId: null, lines: stale, createdAt: now, settled: [] }),
     ).toBe(false);
@@ -282,7 +306,7 @@ describe('ProviderBatchRunner', () => {
     await h.runner.run(job(item(0, now + 2 * HOUR)));
     await h.runner.run(job(item(1, now + 48 * HOUR)));
     await h.runner.tick(Date.now());
-    expect(h.calls).toEqual(['submit 2']);
+    expect(h.calls).toEqual(['submit b.0,b.1']);
     // Item 0 is escalated near its deadline; the provider batch goes on for item 1.
     await h.runner.tick(now + 2 * HOUR - 3 * 60_000);
     expect(h.moves.map((m) => m.index)).toEqual([0]);
@@ -300,6 +324,45 @@ describe('ProviderBatchRunner', () => {
     expect(h.records.get(0)?.result).toBeUndefined();
     expect(h.records.get(1)).toMatchObject({ status: 'completed', result: 'one' });
     expect(h.ledger.open_.size).toBe(0);
+  });
+
+  it.each(['before the move', 'before its job'] as const)(
+    'leaves no item of a line moved off running nowhere, though its worker dies %s',
+    async (at) => {
+      const now = Date.now();
+      const h = harness(now);
+      await h.runner.run(job(item(0, now + 2 * HOUR)));
+      await h.runner.tick(Date.now());
+      const escalateAt = now + 2 * HOUR - 3 * 60_000;
+      h.dies.at = at;
+      await expect(h.runner.tick(escalateAt)).rejects.toThrow('worker killed');
+      // The next worker's round (the dead one's lease has run out).
+      h.ledger.holder = null;
+      await h.another().tick(escalateAt + 1000);
+      expect(h.records.get(0)).toMatchObject({ status: 'queued', provider: 'frontier' });
+      expect(h.moves.map((m) => m.index)).toEqual([0]);
+      // Its new route has its job: added by the move, or, when the move died before, by the round after.
+      expect(h.followed).toEqual([0]);
+      expect(h.budget.reserved).toBeCloseTo(0, 12);
+      expect(h.calls).toEqual(['submit b.0', 'cancel pb1']);
+      expect(h.ledger.open_.size).toBe(0);
+    },
+  );
+
+  it('sends no line again whose item moved off before a worker died in a refused submission', async () => {
+    const now = Date.now();
+    const h = harness(now);
+    for (const i of [0, 1]) await h.runner.run(job(item(i, now + 48 * HOUR)));
+    // Refused for good: each item moves off; the worker dies once item 0's move is written.
+    h.refuse.next = new ProviderError('refused', false, 'bad_request');
+    h.dies.at = 'before its job';
+    await expect(h.runner.tick(Date.now())).rejects.toThrow('worker killed');
+    h.ledger.holder = null;
+    // The record is found unsubmitted a while later and submitted again: item 1's line only.
+    await h.another().tick(Date.now() + 60_000);
+    expect(h.calls).toEqual(['submit b.0,b.1', 'submit b.1']);
+    expect(h.followed).toEqual([0]);
+    expect(h.records.get(1)).toMatchObject({ status: 'running', provider: route.name });
   });
 
   it('waits for a cancelled provider batch to end before closing it, to charge what it finished for items that left', async () => {
@@ -328,7 +391,7 @@ describe('ProviderBatchRunner on a large provider batch', () => {
     const h = harness(now);
     for (let i = 0; i < size; i++) await h.runner.run(job(item(i, now + 48 * HOUR)));
     await h.runner.tick(Date.now());
-    expect(h.calls).toEqual([`submit ${size}`]);
+    expect(h.calls).toHaveLength(1);
     h.ledger.written.length = 0;
     h.setDone(new Map(Array.from({ length: size }, (_, i) => [`b.${i}`, answer(`answer ${i}`)])));
     await h.runner.tick(Date.now() + 1000);

@@ -51,7 +51,7 @@ export interface ProviderBatchRunnerDeps {
     | 'claimRound'
     | 'releaseRound'
   >;
-  store: Pick<ItemStore, 'transitionOn' | 'task' | 'isCancelRequested' | 'reserveBudget' | 'releaseBudget'> &
+  store: Pick<ItemStore, 'transitionOn' | 'task' | 'item' | 'isCancelRequested' | 'reserveBudget' | 'releaseBudget'> &
     Pick<BatchStore, 'chargeLate'>;
   rerouter: Pick<ItemRerouter, 'reroute'>;
   /** A job whose item was moved elsewhere makes sure a job waits there (ItemEndings.elsewhere: crash-safe reroutes). */
@@ -229,6 +229,7 @@ export class ProviderBatchRunner {
 
   private async submit(batch: OpenProviderBatch): Promise<void> {
     const lines = this.unsettled(batch);
+    if (lines.length === 0) return this.deps.ledger.close(this.route, batch, null);
     try {
       const created = await this.deps.api.submit(lines, batch.flushId);
       batch.providerBatchId = created.id;
@@ -268,6 +269,7 @@ export class ProviderBatchRunner {
         // Noted before it is tried: one that fails again is tried next after RESUBMIT_AFTER_MS, not every round.
         batch.createdAt = now;
         await this.deps.ledger.update(this.route, batch.flushId, { createdAt: now });
+        await this.settleLinesThatLeft(batch);
         return this.submit(batch);
       }
     }
@@ -388,8 +390,10 @@ export class ProviderBatchRunner {
     } = {},
   ): Promise<void> {
     const { how, spent, errorCode = 'provider_batch_failed' } = opts;
-    // Settled before: whoever settled it moved its item.
-    if (!(await this.settled(line, batch, how))) return;
+    // The item moves before its line is marked settled. The item's own job ended when the line was handed off, so
+    // nothing else would move it: marked first, a worker killed before the move left it running on this route for
+    // ever. Moved first, a crash leaves the line unsettled and the next round comes here again, where the guarded
+    // move finds the item gone and only makes sure its new route has a job (a crash may have come before that too).
     // Ruled out for this item: it should neither park for the batch tier nor come back to it (a failed line, an
     // expired batch, a deadline too near: a synchronous route is what is left to it).
     const moved = await this.deps.rerouter.reroute(line.item, this.from, {
@@ -399,16 +403,33 @@ export class ProviderBatchRunner {
     });
     if (moved) {
       this.log.warn({ msg: 'item rerouted', ...itemLogFields(line.item), from: this.route, to: moved.provider, why });
-      return;
+    } else {
+      const failed = await this.deps.store.transitionOn({
+        batchId: line.batchId,
+        index: line.index,
+        provider: this.route,
+        from: ['running'],
+        to: 'failed',
+        update: { error: why, errorCode },
+      });
+      if (failed === 'elsewhere') await this.deps.elsewhere(line.item);
     }
-    await this.deps.store.transitionOn({
-      batchId: line.batchId,
-      index: line.index,
-      provider: this.route,
-      from: ['running'],
-      to: 'failed',
-      update: { error: why, errorCode },
-    });
+    await this.settled(line, batch, how);
+  }
+
+  /**
+   * Before a provider batch is submitted again (its creation failed, or a worker died before it was recorded):
+   * lines whose items left this route meanwhile (moved by a round a crash cut short, cancelled) are settled, not
+   * sent, so no item is paid for twice; one moved has its new route's job made sure of.
+   */
+  private async settleLinesThatLeft(batch: OpenProviderBatch): Promise<void> {
+    for (const line of this.unsettled(batch)) {
+      await this.keepRound();
+      const view = await this.deps.store.item(line.batchId, line.index);
+      if (view?.status === 'running' && view.route?.provider === this.route) continue;
+      if (view?.status === 'queued') await this.deps.elsewhere(line.item);
+      await this.settled(line, batch);
+    }
   }
 
   /**
