@@ -82,9 +82,9 @@ function watchdog(jobs: InMemoryJobQueue, clouds: ProviderView[], now: number) {
   const state: RoutingState = { now, providers: [pool, ...clouds] };
   const dog = new EscalationWatchdog({
     jobs,
-    store: { task: async () => TASK, markDeferred },
+    store: { task: async () => TASK, markDeferred, item: async () => null },
     directory: { routingState: async () => state, calibration: async () => new TokenCalibration() },
-    rerouter: { apply, propose: async () => null },
+    rerouter: { apply, propose: async () => null, enqueueCurrent: async () => undefined },
     policy: new RoutingPolicy(),
     localModels: ['llama'],
     intervalMs: 10_000,
@@ -159,24 +159,46 @@ describe('EscalationWatchdog, queues of providers no longer configured', () => {
       { name: JobName.RunItem, data: pinned, jobId: 'b.1', priority: 1 },
       { name: JobName.RunItem, data: parked, jobId: 'b.2', delayMs: 60_000 },
     ]);
-    const apply = jest.fn(async () => true);
+    // Each item's route as the store holds it: the retired provider until a move is written.
+    const routes = new Map<number, string>();
+    /** Set: the worker dies once the next move is written, before its new job is added. */
+    const dies: { afterWrite?: boolean } = {};
+    // As ItemRerouter does: the move is written only from the retired provider, then its new job is added.
+    const apply = jest.fn(async (w: WorkItem) => {
+      if ((routes.get(w.index) ?? 'old') !== 'old') return false;
+      routes.set(w.index, decision.provider);
+      if (dies.afterWrite) {
+        dies.afterWrite = false;
+        throw new Error('worker killed');
+      }
+      await enqueueCurrent(w, decision.target, decision.provider, 2);
+      return true;
+    });
+    const enqueueCurrent = jest.fn(async (w: WorkItem, _t: unknown, _p: string, n: number) => {
+      await jobs.enqueue(local, [{ name: JobName.RunItem, data: w, jobId: `b.${w.index}.r${n}`, priority: 1 }]);
+    });
     // As ItemRerouter does: a pinned item has nowhere else to go.
     const propose = jest.fn(async (w: WorkItem) => (w.model ? null : decision));
+    const view = async (_b: string, index: number) => {
+      const provider = routes.get(index) ?? 'old';
+      const route = { target: 'local', provider, model: provider, reason: '' };
+      return { status: 'queued', route, routeHistory: [route, ...(provider === 'old' ? [] : [route])] } as never;
+    };
     const dog = new EscalationWatchdog({
       jobs,
-      store: { task: async () => TASK, markDeferred: async () => true },
+      store: { task: async () => TASK, markDeferred: async () => true, item: view },
       directory: {
         routingState: async () => ({ now, providers: [pool] }),
         calibration: async () => new TokenCalibration(),
       },
-      rerouter: { apply, propose },
+      rerouter: { apply, propose, enqueueCurrent },
       policy: new RoutingPolicy(),
       localModels: ['llama'],
       intervalMs: 10_000,
       maxOutputTokens: MAX_OUTPUT,
       livePools: async () => opts.live ?? [],
     });
-    return { jobs, dog, apply, propose, now };
+    return { jobs, dog, apply, propose, now, dies };
   }
 
   it('routes each waiting or parked item again and takes its job off the retired queue; a pinned one stays', async () => {
@@ -190,6 +212,17 @@ describe('EscalationWatchdog, queues of providers no longer configured', () => {
       [0, from, expect.stringMatching(/^moved: old is no longer configured/)],
       [2, from, expect.stringMatching(/^moved: old is no longer configured/)],
     ]);
+    expect((await jobs.waiting(retired, 10, { delayed: true })).map((j) => j.id)).toEqual(['b.1']);
+  });
+
+  it('adds the job of an item a sweep moved before its worker died, and takes the stale one off the retired queue', async () => {
+    const { jobs, dog, now, dies } = await setUp();
+    dies.afterWrite = true;
+    await expect(dog.sweep(now)).rejects.toThrow('worker killed');
+    // Item 0 is routed to llama now, with no job there; its old job still waits where nothing consumes.
+    expect(await jobs.waiting(local, 10)).toEqual([]);
+    await dog.sweep(now + 60_000);
+    expect((await jobs.waiting(local, 10)).map((j) => j.id).sort()).toEqual(['b.0.r2', 'b.2.r2']);
     expect((await jobs.waiting(retired, 10, { delayed: true })).map((j) => j.id)).toEqual(['b.1']);
   });
 

@@ -14,6 +14,7 @@ import {
   queueRefFor,
   type ConsumerHandle,
   type QueueLayer,
+  type QueueRef,
 } from '#libs/queue';
 import {
   DEFER_MS,
@@ -34,9 +35,9 @@ import { itemLogFields } from './item-log-fields.js';
 
 export interface EscalationWatchdogOptions {
   jobs: QueueLayer;
-  store: Pick<BatchStore, 'task' | 'markDeferred'>;
+  store: Pick<BatchStore, 'task' | 'markDeferred' | 'item'>;
   directory: Pick<ProviderDirectory, 'routingState' | 'calibration'>;
-  rerouter: Pick<ItemRerouter, 'apply' | 'propose'>;
+  rerouter: Pick<ItemRerouter, 'apply' | 'propose' | 'enqueueCurrent'>;
   policy: Pick<RoutingPolicy, 'escalation'>;
   /** The local models whose queues it sweeps (engine pools' names among them). */
   localModels: string[];
@@ -190,7 +191,10 @@ export class EscalationWatchdog {
           continue;
         }
         const why = `moved: ${from.provider} is no longer configured (its queue ${queueName(queue)} has no consumer)`;
-        if (!(await rerouter.apply(job.data, from, decision, { why, statuses: ['queued'] }))) continue;
+        if (!(await rerouter.apply(job.data, from, decision, { why, statuses: ['queued'] }))) {
+          await this.followStale(queue, from, job);
+          continue;
+        }
         moved += 1;
         metrics.itemEscalated(from.provider, decision.provider, 'provider_retired');
         await jobs.removeWaiting(queue, job.id);
@@ -210,6 +214,30 @@ export class EscalationWatchdog {
         });
     }
     return moved;
+  }
+
+  /**
+   * A job on a retired queue whose item is no longer queued there: moved by a sweep whose worker died between
+   * writing the move and adding the item's new job (ItemRerouter.apply), or finished. On a live queue a consumer
+   * would run the stale job, find the item elsewhere and add that job; nothing consumes a retired queue, so the
+   * sweep does it here (idempotent: the job id comes from the route count) and takes the stale job off.
+   */
+  private async followStale(
+    queue: QueueRef,
+    from: { target: RouteTarget; provider: string },
+    job: { id: string; data: WorkItem },
+  ): Promise<void> {
+    const view = await this.opts.store.item(job.data.batchId, job.data.index);
+    // Still on the retired provider (a move lost a race): the next sweep tries it again.
+    if (view?.route?.target === from.target && view.route.provider === from.provider) return;
+    if (view?.status === 'queued' && view.route)
+      await this.opts.rerouter.enqueueCurrent(
+        job.data,
+        view.route.target,
+        view.route.provider,
+        view.routeHistory.length,
+      );
+    await this.opts.jobs.removeWaiting(queue, job.id);
   }
 
   /**
