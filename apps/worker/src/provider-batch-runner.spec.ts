@@ -140,9 +140,12 @@ function harness(now: number, budgetUsd = Infinity) {
   const dies: { at?: 'before the move' | 'before its job' } = {};
   /** Items whose current route had its job made sure of (ItemEndings.elsewhere). */
   const followed: number[] = [];
+  /** Set: no route is left to any item (the rerouter finds nowhere to move it). */
+  const nowhere = { on: false };
   const rerouter = {
     // As the store's guarded reroute: only an item still running on the batch route moves.
     reroute: async (item: WorkItem, _from: unknown, req: { why: string; localOnly?: boolean }) => {
+      if (nowhere.on) return null;
       const at = dies.at;
       dies.at = undefined;
       if (at === 'before the move') throw new Error('worker killed');
@@ -178,7 +181,22 @@ function harness(now: number, budgetUsd = Infinity) {
     results = r;
     statuses.set('pb1', { ...statuses.get('pb1')!, status: 'completed', outputFileId: 'f', completedAt: now + HOUR });
   };
-  return { runner, another, ledger, calls, records, moves, setDone, budget, charges, statuses, dies, followed, refuse };
+  return {
+    runner,
+    another,
+    ledger,
+    calls,
+    records,
+    moves,
+    setDone,
+    budget,
+    charges,
+    statuses,
+    dies,
+    followed,
+    refuse,
+    nowhere,
+  };
 }
 
 const item = (index: number, deadline: number): WorkItem => ({
@@ -204,6 +222,25 @@ const answer = (text: string): BatchLineResult => ({
 });
 
 describe('ProviderBatchRunner', () => {
+  it('an answer that fails its check, on an item with nowhere left to go, fails the item with what the provider billed for it', async () => {
+    const now = Date.now();
+    const h = harness(now);
+    await h.runner.run(job(item(0, now + 48 * HOUR)));
+    const t = Date.now();
+    await h.runner.tick(t);
+    h.nowhere.on = true;
+    h.setDone(new Map([['b.0', answer('')]]));
+    await h.runner.tick(t + 1000);
+    expect(h.records.get(0)).toMatchObject({
+      status: 'failed',
+      errorCode: 'output_check_failed',
+      inputTokens: 1000,
+      outputTokens: 100,
+      costUsd: expect.any(Number),
+    });
+    expect(h.records.get(0)!.costUsd).toBeGreaterThan(0);
+  });
+
   it('records each line’s answer once, at the batch price, and learns how long the provider batch took', async () => {
     const now = Date.now();
     const h = harness(now);

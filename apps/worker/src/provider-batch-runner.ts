@@ -410,7 +410,8 @@ export class ProviderBatchRunner {
         provider: this.route,
         from: ['running'],
         to: 'failed',
-        update: { error: why, errorCode },
+        // What the provider billed for the line (an answer that failed its check) stays on the item it fails.
+        update: { error: why, errorCode, ...spent },
       });
       if (failed === 'elsewhere') await this.deps.elsewhere(line.item);
     }
