@@ -213,9 +213,10 @@ describe('long inputs', () => {
   it('passes every call of a long item through the batch budget: calls already made stay counted, so the item stops short of it', async () => {
     sys.double.reset();
     sys.double.setResponder((body) => (userText(body).startsWith('Combine') ? 'The whole summary.' : 'A part.'));
-    // Each call reserves its worst case, ~(700 × $0.15 + 64 × $0.60)/M ≈ $0.00014, and costs ~$0.0001: the
-    // budget admits two or three calls, while the whole map-reduce takes five or more.
-    const maxCostUsd = 0.0003;
+    // A part's call reserves its worst case, its ~2,000 bytes of input as as many tokens: ~(2,100 × $0.15 + 64 × $0.60)/M
+    // ≈ $0.00035, and costs ~$0.00008: the budget admits two calls ($0.00043 with the first's cost, the third would
+    // need $0.00051), while the whole map-reduce takes five.
+    const maxCostUsd = 0.00047;
     const submitted = await sys.client.request('POST', '/v1/batches', {
       kind: 'document-processing',
       sensitivity: 'internal',

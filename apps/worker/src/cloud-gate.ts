@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
-import type { Prompt } from '#libs/jobs';
+import { promptInputBound, type Prompt } from '#libs/jobs';
 import type { CircuitRegistry } from '#libs/pools';
 import type { TokenRateLimiter } from '#libs/pools';
 import { ProviderError } from '#libs/providers';
@@ -30,7 +30,7 @@ export type Admission =
 
 /**
  * Before anything leaves for a cloud provider: its circuit must admit the call, the batch's budget must
- * cover the worst case (input plus maxTokens), and the provider's token quota must have room. An item's
+ * cover the worst case (input at its bound plus maxTokens), and the provider's token quota must have room. An item's
  * first call waits for the quota in the queue (its slot freed); a later call of a long item waits here,
  * since going back to the queue would redo the calls already made.
  */
@@ -39,7 +39,7 @@ export class CloudGate {
 
   constructor(private readonly deps: CloudGateDeps) {}
 
-  async admit(run: RunningItem, prompt: Prompt): Promise<Admission> {
+  async admit(run: RunningItem, prompt: Prompt, jsonSchema?: Record<string, unknown>): Promise<Admission> {
     const { store, circuits, tokens } = this.deps;
     const { on } = run;
     const { batchId } = run.job.data;
@@ -47,7 +47,10 @@ export class CloudGate {
     // The circuit and the budget are asked at once (one round trip, not two: issue 17); a reservation the
     // circuit then refuses goes back in the finally below. A probe the circuit granted is made even when the
     // budget refuses, so the half-open circuit is never left waiting on a probe nobody sends.
-    const holding = BudgetHold.take(store, batchId, costOf({ inputTokens, outputTokens: prompt.maxTokens }, on.price));
+    // The budget holds what the call can cost at most (its input by promptInputBound, not the estimate): whatever
+    // the provider's tokenizer counts, the call cannot take the batch past maxCostUsd.
+    const worstCase = { inputTokens: promptInputBound(prompt, jsonSchema), outputTokens: prompt.maxTokens };
+    const holding = BudgetHold.take(store, batchId, costOf(worstCase, on.price));
     let admission: Awaited<ReturnType<typeof circuits.admit>>;
     try {
       admission = await circuits.admit(on.provider.name);

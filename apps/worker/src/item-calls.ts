@@ -54,7 +54,7 @@ export class ItemCalls {
     }
     let hold: BudgetHold | undefined;
     if (on.target === 'cloud') {
-      const admission = await gate.admit(run, prompt);
+      const admission = await gate.admit(run, prompt, jsonSchema);
       switch (admission.kind) {
         case 'refused':
           return ended(await endings.refused(run, admission.why, admission.localOnly));

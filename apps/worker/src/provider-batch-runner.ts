@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { routableItem, type BatchStore } from '#libs/batches';
 import type { CloudProviderConfig } from '#libs/config';
 import type { BatchTask, WorkItem } from '#libs/domain';
-import { CallTally, runItem, type ItemModel, type Prompt } from '#libs/jobs';
+import { CallTally, promptInputBound, runItem, type ItemModel, type Prompt } from '#libs/jobs';
 import type { LineSettlement, OpenProviderBatch, PendingLine, ProviderBatchLedger } from '#libs/pools';
 import {
   FINAL_BATCH_STATUSES,
@@ -13,7 +13,7 @@ import {
   type ProviderBatchApi,
 } from '#libs/providers';
 import { PermanentJobError, type JobContext, type JobName } from '#libs/queue';
-import { BATCH_ESCALATION_LEAD_MS, callsOn, costOf, estimateTokens } from '#libs/routing';
+import { BATCH_ESCALATION_LEAD_MS, callsOn, costOf } from '#libs/routing';
 import type { ItemOutcome } from './item-outcome.js';
 import type { ItemRerouter } from './item-rerouter.js';
 import type { ItemStore } from './item-store.js';
@@ -130,10 +130,7 @@ export class ProviderBatchRunner {
     // The line's worst case is held in the batch's budget from now until its result is recorded (or it moves),
     // as a synchronous call's is for the call: a budget that cannot cover it sends the item to a local model.
     const reservedUsd = costOf(
-      {
-        inputTokens: estimateTokens(captured.prompt.system) + estimateTokens(captured.prompt.prompt),
-        outputTokens: captured.prompt.maxTokens,
-      },
+      { inputTokens: promptInputBound(captured.prompt, captured.jsonSchema), outputTokens: captured.prompt.maxTokens },
       this.deps.route.price,
     );
     if (!(await store.reserveBudget(item.batchId, reservedUsd))) {

@@ -24,4 +24,4 @@ export { promptFor } from './item-prompt.js';
 export { runItem, type ItemRunOutcome } from './item-run.js';
 export { itemSplit } from './item-split.js';
 export { CallTally, type ItemModel } from './model-calls.js';
-export { type Prompt } from './prompt.js';
+export { promptInputBound, type Prompt } from './prompt.js';

@@ -41,5 +41,5 @@ export {
   type TokenCounts,
   type TokenDirection,
 } from './token-calibration.js';
-export { CHARS_PER_TOKEN, estimateTokens } from './token-estimate.js';
+export { CHARS_PER_TOKEN, estimateTokens, inputTokensBound } from './token-estimate.js';
 export { DEFAULT_PREEMPT_SLACK_MS, preemptible, preemptionVictim, type RunningLocalItem } from './preemption.js';

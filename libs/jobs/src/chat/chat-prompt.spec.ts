@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ChatBody } from '#libs/domain';
 import { chatAnswerOf, checkChatAnswer } from './chat-answer.js';
+import { promptInputBound } from '../prompt.js';
 import { chatAnswerSchema, chatBodyTokens, chatPrompt } from './chat-prompt.js';
 
 const body: ChatBody = {
@@ -65,5 +66,32 @@ describe("a chat item's answer", () => {
       message: 'the answer is not JSON, as response_format json_object asks',
     });
     expect(checkChatAnswer(json, '{"a":1}', 'stop').ok).toBe(true);
+  });
+});
+
+describe("a prompt's input bound (what a budget holds for its call)", () => {
+  const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+
+  it('counts every byte sent, as no tokenizer gives a token less than a byte: dense scripts, the schema, the stop sequences', () => {
+    const dense = '预算不得超过'.repeat(100) + '🙂'.repeat(50);
+    const schema = { type: 'object', properties: { 总额: { type: 'number', description: '金额'.repeat(40) } } };
+    const chatBody: ChatBody = {
+      messages: [
+        { role: 'system', content: 'Be terse.' },
+        { role: 'user', content: dense },
+      ],
+      stop: ['停止', 'END'],
+      response_format: { type: 'json_schema', json_schema: { name: 'n', schema } },
+    };
+    const bound = promptInputBound(chatPrompt(chatBody, 512));
+    const sent = bytes('Be terse.') + bytes(dense) + bytes(JSON.stringify(schema)) + bytes('停止END');
+    expect(bound).toBeGreaterThan(sent);
+    // Far above ~4 characters a token, which reads this text as a third of its bytes' tokens.
+    expect(bound).toBeGreaterThan(2.5 * chatBodyTokens(chatBody));
+
+    const document = { system: 'Extract.', prompt: dense, maxTokens: 64, expectedOutputTokens: 16 };
+    expect(promptInputBound(document, schema)).toBeGreaterThan(
+      bytes('Extract.') + bytes(dense) + bytes(JSON.stringify(schema)),
+    );
   });
 });
