@@ -63,4 +63,20 @@ describe('batch budgets', () => {
     expect(local.length).toBe(items.length - cloud.length);
     expect(local.every((i: any) => i.status === 'completed' && /batch budget reached/.test(i.route.reason))).toBe(true);
   }, 300_000);
+
+  it('quotes the split the budget leaves: the cloud items it can pay for, the rest on the local model', async () => {
+    const { client, double } = sys;
+    double.reset();
+    // A call is estimated at ~$0.045 and holds ~$0.05 while it runs: a $0.06 budget pays for one of six.
+    const body = chat('quoted', 6, 400, 16, { maxCostUsd: 0.06 });
+    const quote = await client.request('POST', '/v1/batches/quote', body);
+    expect(quote.status).toBe(200);
+    expect(quote.json.routes).toEqual({ cloud: 1, local: 5 });
+    const submitted = await client.request('POST', '/v1/batches', body);
+    const batch = await client.waitFinished(submitted.json.id, 240_000);
+    expect(batch.routes).toEqual(quote.json.routes);
+    expect(batch.budget.reached).toBe(true);
+    // The local items are priced above the cloud ones: the quote's cost is the run's, not the cloud's alone.
+    expect(Math.abs(quote.json.estimatedCostUsd - batch.cost.usd)).toBeLessThan(0.1 * batch.cost.usd);
+  }, 300_000);
 });

@@ -480,7 +480,40 @@ export class BatchIntake {
     const [calibration, state] = await Promise.all([this.directory.calibration(), this.directory.routingState(now)]);
     const work = this.workItems(submission, check.deadlineAt, calibration);
     const decisions = this.route(check.submission, work, state);
-    return { total: work.length, decisions };
+    return { total: work.length, decisions: this.withinBudget(check.submission.maxCostUsd, work, decisions, state) };
+  }
+
+  /**
+   * A quote's plan under the batch's maxCostUsd, as the workers will carry it out: the budget counts what every
+   * item costs, taken in the order they are enqueued (rank), and a cloud item whose estimated cost no longer fits
+   * runs on a local model, where a worker moves it once the budget cannot cover its call. Each call holds its
+   * worst case while it runs, so a run may move an item or two more than the quote does, never fewer.
+   */
+  private withinBudget(
+    maxCostUsd: number | undefined,
+    work: ReturnType<BatchIntake['workItems']>,
+    decisions: PlannedRoute[],
+    state: RoutingState,
+  ): PlannedRoute[] {
+    const locals = state.providers.filter((p) => p.target === 'local');
+    if (maxCostUsd === undefined || locals.length === 0) return decisions;
+    let spent = 0;
+    const over: number[] = [];
+    for (const i of decisions.map((_, i) => i).sort((a, b) => decisions[a].rank - decisions[b].rank)) {
+      const d = decisions[i];
+      if (d.target === 'cloud' && spent + d.estimatedCostUsd > maxCostUsd) over.push(i);
+      else spent += d.estimatedCostUsd;
+    }
+    if (over.length === 0) return decisions;
+    const planned = this.policy.plan(
+      over.map((i) => work[i].routable),
+      { now: state.now, providers: locals },
+    );
+    const within = [...decisions];
+    over.forEach((i, k) => {
+      within[i] = { ...planned[k], rank: decisions[i].rank, reason: `batch budget reached; ${planned[k].reason}` };
+    });
+    return within;
   }
 
   /** Cancels what has not started; running items are aborted by their workers. Null for an unknown batch. */
