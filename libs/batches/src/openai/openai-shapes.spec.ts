@@ -178,6 +178,30 @@ describe('the output and error lines', () => {
     expect(itemLine(rec(), item({ status: 'running' }))).toBeNull();
   });
 
+  it('a line that did not complete says what its calls were billed, so the two files add up to the batch', () => {
+    // An answer asked for again, then failed; a long answer cancelled after its first call: both were billed.
+    const failed = item({ status: 'failed', error: 'not JSON', errorCode: 'output_check_failed', costUsd: 0.0004 });
+    const cancelled = item({
+      status: 'cancelled',
+      result: null,
+      usage: { inputTokens: 5, outputTokens: 1 },
+      costUsd: 0.0001,
+    });
+    const billed = { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 };
+    expect(itemLine(rec(), failed)?.line).toMatchObject({
+      switchyard: { route: { target: 'cloud', provider: 'openai', model: 'gpt-x' }, usage: billed, cost_usd: 0.0004 },
+    });
+    expect(itemLine(rec({ cancellingAt: 2_000_000 }), cancelled)?.line).toMatchObject({
+      response: null,
+      switchyard: { usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 }, cost_usd: 0.0001 },
+    });
+    // Never run: nothing billed.
+    const unrun = item({ status: 'cancelled', route: null, usage: null, costUsd: null, result: null });
+    expect(itemLine(rec({ cancellingAt: 2_000_000 }), unrun)?.line).toMatchObject({
+      switchyard: { route: null, usage: { total_tokens: 0 }, cost_usd: 0 },
+    });
+  });
+
   it("an invalid line is a request id of OpenAI's form, batch_req_ and the batch without its batch_ prefix", () => {
     const line = invalidLine(rec({ nativeId: null }), {
       line: 7,

@@ -301,6 +301,7 @@ export function itemLine(rec: OpenAIBatchRecord, item: ItemView): { file: 'outpu
             },
           },
           error: null,
+          switchyard: chargedFor(item),
         },
       };
     }
@@ -309,9 +310,27 @@ export function itemLine(rec: OpenAIBatchRecord, item: ItemView): { file: 'outpu
       const error = expired
         ? { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' }
         : { code: 'batch_cancelled', message: 'This request was cancelled before it ran.' };
-      return { file: 'errors', line: { id, custom_id: item.id, response: null, error } };
+      return { file: 'errors', line: { id, custom_id: item.id, response: null, error, switchyard: chargedFor(item) } };
     }
   }
+}
+
+/**
+ * What a request that did not complete was charged for, beside its error line: calls answered before it failed
+ * or was cancelled (an answer asked again, a long item's parts, a provider batch line) were billed all the same,
+ * and the batch's usage and cost count them; with this the output and error files add up to the batch.
+ */
+function chargedFor(item: ItemView) {
+  const usage = item.usage ?? { inputTokens: 0, outputTokens: 0 };
+  return {
+    route: item.route ? { target: item.route.target, provider: item.route.provider, model: item.route.model } : null,
+    usage: {
+      prompt_tokens: usage.inputTokens,
+      completion_tokens: usage.outputTokens,
+      total_tokens: usage.inputTokens + usage.outputTokens,
+    },
+    cost_usd: item.costUsd ?? 0,
+  };
 }
 
 /** The item's own fault: sent again as it is, it fails again (OpenAI answers these 4xx). */
