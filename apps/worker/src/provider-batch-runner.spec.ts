@@ -108,6 +108,7 @@ function harness(now: number, budgetUsd = Infinity) {
     results: async () => results,
   };
   const charges: Array<{ index: number; line: string; costUsd: number }> = [];
+  const charged = new Set<string>();
   const records = new Map<number, { status: string; provider: string; costUsd?: number; result?: string }>();
   const store = {
     transitionOn: async (t: { index: number; provider: string; from: readonly string[]; to: string; update?: any }) => {
@@ -123,9 +124,12 @@ function harness(now: number, budgetUsd = Infinity) {
       return r ? ({ status: r.status, route: { provider: r.provider } } as never) : null;
     },
     isCancelRequested: async () => false,
-    chargeLate: async (c: { index: number; line: string; spent: { costUsd: number } }) => {
-      if (charges.some((x) => x.line === c.line)) return 'charged-before' as const;
-      charges.push({ index: c.index, line: c.line, costUsd: c.spent.costUsd });
+    // As LATE_CHARGE_LUA: once per line, its reservation given back in the same step; a line unanswered charges 0.
+    chargeLate: async (c: { index: number; line: string; spent: { costUsd: number }; releaseUsd?: number }) => {
+      if (charged.has(c.line)) return 'charged-before' as const;
+      charged.add(c.line);
+      budget.reserved -= c.releaseUsd ?? 0;
+      if (c.spent.costUsd > 0) charges.push({ index: c.index, line: c.line, costUsd: c.spent.costUsd });
       return 'carried' as const;
     },
     reserveBudget: async (_b: string, usd: number) => {
@@ -400,6 +404,26 @@ describe('ProviderBatchRunner', () => {
     expect(h.calls).toEqual(['submit b.0,b.1', 'submit b.1']);
     expect(h.followed).toEqual([0]);
     expect(h.records.get(1)).toMatchObject({ status: 'running', provider: route.name });
+  });
+
+  it('holds an escalated line’s reservation until the provider can bill it no more: its item’s new route cannot spend it too', async () => {
+    const now = Date.now();
+    const h = harness(now);
+    await h.runner.run(job(item(0, now + 2 * HOUR)));
+    await h.runner.run(job(item(1, now + 48 * HOUR)));
+    await h.runner.tick(Date.now());
+    const perLine = h.budget.reserved / 2;
+    await h.runner.tick(now + 2 * HOUR - 3 * 60_000);
+    expect(h.moves.map((m) => m.index)).toEqual([0]);
+    // Item 0 left for a synchronous route, but the provider may still finish (and bill) its line: both stay held.
+    expect(h.budget.reserved).toBeCloseTo(2 * perLine, 12);
+    h.setDone(new Map([['b.1', answer('one')]]));
+    await h.runner.tick(now + 2 * HOUR);
+    // Ended without item 0's line: nothing billed for it, and every reservation back, once.
+    expect(h.charges).toEqual([]);
+    expect(h.budget.reserved).toBeCloseTo(0, 12);
+    await h.runner.tick(now + 2 * HOUR + 60_000);
+    expect(h.budget.reserved).toBeCloseTo(0, 12);
   });
 
   it('waits for a cancelled provider batch to end before closing it, to charge what it finished for items that left', async () => {

@@ -433,7 +433,9 @@ export class ProviderBatchRunner {
   /**
    * The line needs nothing more from its provider batch: marked so in the ledger first (one field, whatever
    * the batch's size), then its budget reservation goes back (a crash between leaves it held, never released
-   * twice). `abandoned`: it left after the provider had it, so what the provider does with it is still billed.
+   * twice). `abandoned`: it left after the provider had it, so what the provider does with it is still billed:
+   * its reservation stays held until the provider batch has ended and the line's bill is charged
+   * (chargeAbandoned), or the item's new route could spend it as well.
    * False: it was settled before (or its batch closed), and nothing is given back again.
    */
   private async settled(
@@ -444,7 +446,7 @@ export class ProviderBatchRunner {
     batch.settled.push(line.customId);
     if (how === 'abandoned') (batch.abandoned ??= []).push(line.customId);
     if (!(await this.deps.ledger.settle(this.route, batch.flushId, line.customId, how))) return false;
-    await this.deps.store.releaseBudget(line.batchId, line.reservedUsd);
+    if (how !== 'abandoned') await this.deps.store.releaseBudget(line.batchId, line.reservedUsd);
     return true;
   }
 
@@ -462,7 +464,19 @@ export class ProviderBatchRunner {
       await this.keepRound();
       const result = results.get(customId);
       const line = lines.get(customId);
-      if (result?.kind !== 'answered' || !line) continue;
+      if (!line) continue;
+      // Not answered: nothing billed, and its reservation goes back all the same (once, with the charge's mark).
+      if (result?.kind !== 'answered') {
+        const spent = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+        await this.deps.store.chargeLate({
+          batchId: line.batchId,
+          index: line.index,
+          line: customId,
+          spent,
+          releaseUsd: line.reservedUsd,
+        });
+        continue;
+      }
       const usage = result.completion.usage;
       const costUsd = costOf(usage, this.deps.route.price);
       const charged = await this.deps.store.chargeLate({
@@ -470,6 +484,7 @@ export class ProviderBatchRunner {
         index: line.index,
         line: customId,
         spent: { ...usage, costUsd },
+        releaseUsd: line.reservedUsd,
       });
       if (charged === 'charged' || charged === 'carried') metrics.callAnswered(this.from, usage, costUsd);
       this.log.log({

@@ -45,6 +45,8 @@ export interface LateCharge {
   index: number;
   line: string;
   spent: { inputTokens: number; outputTokens: number; costUsd: number };
+  /** The line's budget reservation, given back in the same step, once (0 or left out: none). */
+  releaseUsd?: number;
 }
 
 const LATE_CHARGE_OUTCOMES = { 1: 'charged', 2: 'carried', 0: 'charged-before', [-1]: 'missing' } as const;
@@ -142,10 +144,10 @@ export class ItemTransitions {
    * once it has finished, its batch's) usage and cost, once per `line`. 'missing': the item's record is gone.
    */
   async chargeLate(charge: LateCharge): Promise<'charged' | 'carried' | 'charged-before' | 'missing'> {
-    const { batchId, index, line, spent } = charge;
+    const { batchId, index, line, spent, releaseUsd = 0 } = charge;
     const reply = await this.lateChargeScript(
       { item: this.keys.item(batchId, index), batch: this.keys.batch(batchId) },
-      [String(spent.inputTokens), String(spent.outputTokens), String(spent.costUsd), line],
+      [String(spent.inputTokens), String(spent.outputTokens), String(spent.costUsd), line, String(releaseUsd)],
     );
     return LATE_CHARGE_OUTCOMES[reply];
   }

@@ -69,4 +69,24 @@ describe('BatchStore.chargeLate (real Redis)', () => {
     expect(view.costUsd).toBeCloseTo(0.0003, 9);
     expect(await store.chargeLate({ batchId: id, index: 9, line: `${id}.9`, spent: bill })).toBe('missing');
   });
+
+  it("gives the line's budget reservation back with its charge, once", async () => {
+    const { id } = await store.create(
+      {
+        kind: 'document-processing',
+        sensitivity: 'internal',
+        deadlineAt: Date.now() + 60_000,
+        task: { type: 'summarize' },
+        createdAt: Date.now(),
+        maxCostUsd: 1,
+      },
+      [item('d0')],
+    );
+    await store.transition(id, 0, ['queued'], 'running');
+    expect(await store.budget.reserve(id, 0.001)).toBe(true);
+    const charge = { batchId: id, index: 0, line: `${id}.0`, spent: bill, releaseUsd: 0.001 };
+    expect(await store.chargeLate(charge)).toBe('carried');
+    expect(await store.chargeLate(charge)).toBe('charged-before');
+    expect((await store.get(id))?.budget?.reservedUsd).toBeCloseTo(0, 12);
+  });
 });

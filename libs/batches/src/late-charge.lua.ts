@@ -11,14 +11,20 @@ import { CARRY_SPENT_LUA } from './carry-spent.lua.js';
  * Once per line: the item remembers the line's custom_id, so a worker that crashes after charging and
  * charges again (its ledger record still open) charges nothing twice.
  *
- * KEYS[1] item hash, KEYS[2] batch hash (the batch's slot). ARGV: inputTokens, outputTokens, costUsd, the line.
- * Returns 1 charged to a finished item, 2 carried by an open one, 0 charged before, -1 no such item (trimmed).
+ * The line's budget reservation goes back in the same step (ARGV[5]), once: it is held from the line's hand-off
+ * until the provider can bill nothing more for it, so a line left for a synchronous route cannot take the batch
+ * past its budget once the provider bills it after all.
+ *
+ * KEYS[1] item hash, KEYS[2] batch hash (the batch's slot). ARGV: inputTokens, outputTokens, costUsd, the line,
+ * the USD reserved for it. Returns 1 charged to a finished item, 2 carried by an open one, 0 charged before, -1 no such item (trimmed).
  */
 export const LATE_CHARGE_LUA = `${CARRY_SPENT_LUA}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
 if redis.call('HSETNX', KEYS[1], 'lateCharged:' .. ARGV[4], '1') == 0 then return 0 end
 local input, output, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local reserved = tonumber(ARGV[5]) or 0
+if reserved > 0 then redis.call('HINCRBYFLOAT', KEYS[2], 'reservedUsd', -reserved) end
 if status == 'completed' or status == 'failed' or status == 'cancelled' then
   redis.call('HINCRBY', KEYS[1], 'inputTokens', input)
   redis.call('HINCRBY', KEYS[1], 'outputTokens', output)
@@ -37,6 +43,6 @@ export type LateChargeReply = -1 | 0 | 1 | 2;
 
 export const LATE_CHARGE = redisScript<
   'item' | 'batch',
-  readonly [inputTokens: string, outputTokens: string, costUsd: string, line: string],
+  readonly [inputTokens: string, outputTokens: string, costUsd: string, line: string, releaseUsd: string],
   LateChargeReply
 >({ name: 'syLateCharge', keys: ['item', 'batch'], lua: LATE_CHARGE_LUA });
