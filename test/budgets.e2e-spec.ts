@@ -38,7 +38,8 @@ describe('batch budgets', () => {
       CLOUD_MAX_RETRIES: '0',
       JOB_ATTEMPTS: '1',
     }),
-    { double: { apiKey: 'k' } },
+    // Two workers: each takes items at once, and the budget is one for both.
+    { double: { apiKey: 'k' }, workers: 2 },
   );
 
   it('holds what a call can cost at most: a tokenizer counting a token a character (CJK, digits) cannot take the batch past its budget', async () => {
