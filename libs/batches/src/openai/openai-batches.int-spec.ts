@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ChatItemInput } from '#libs/domain';
 import { BatchKeys } from '../batch-keys.js';
+import { IdempotencyKeyReused } from '../batch-intake.js';
 import { BatchStore } from '../batch-store.js';
 import type { LineError } from './batch-lines.js';
 import { MAX_LISTED_LINE_ERRORS, OpenAIBatches, OpenAIRequestError } from './openai-batches.js';
@@ -427,5 +428,80 @@ describe('OpenAIBatches: the uploads a tenant keeps at once (real Redis)', () =>
     await refusal(upload(b, 'initech', 1001, now));
     await upload(b, 'initech', 1000, now);
     await refusal(upload(b, 'initech', 1, now));
+  });
+});
+
+describe('OpenAIBatches: a create with an Idempotency-Key retried after the API died mid-create (real Redis)', () => {
+  let redis: Redis;
+  const prefix = `t-${randomUUID().slice(0, 8)}`;
+
+  beforeAll(() => {
+    redis = new Redis(process.env.REDIS_URL!);
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  it('binds the lines to the key before the record is saved: the retry answers the batch the intake has, it does not run them again', async () => {
+    const store = new BatchStore(redis, prefix);
+    /** As the intake's own Idempotency-Key: the same key and submission answer the batch made before. */
+    const byKey = new Map<string, { id: string; submission: string }>();
+    const made: string[] = [];
+    const submit = async (submission: { items: ChatItemInput[] }, key?: string) => {
+      const had = key === undefined ? undefined : byKey.get(key);
+      if (had && had.submission !== JSON.stringify(submission)) throw new IdempotencyKeyReused();
+      if (had) return { id: had.id, created: false };
+      const now = Date.now();
+      const { id } = await store.create(
+        { kind: 'chat', sensitivity: 'internal', deadlineAt: now + 3600_000, task: { chat: true }, createdAt: now },
+        submission.items.map((item) => ({
+          itemId: item.id,
+          sensitivity: 'internal' as const,
+          pii: { declared: 'internal' as const, categories: [], raised: false },
+          route: { target: 'local' as const, provider: 'tiny', model: 'tiny', reason: 'test', at: '' },
+          workTokens: 10,
+        })),
+      );
+      made.push(id);
+      if (key !== undefined) byKey.set(key, { id, submission: JSON.stringify(submission) });
+      return { id, created: true };
+    };
+    const batches = new OpenAIBatches(redis, prefix, { submit, cancel: async () => undefined } as never, store, LIMITS);
+    const file = await batches.uploadFile(
+      { filename: 'in.jsonl', purpose: 'batch', content: Buffer.from(`${valid('a')}\n${valid('b')}\n`) },
+      'acme',
+    );
+    const body = { input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' };
+    // The API dies once the intake has the batch, before the OpenAI record is saved.
+    const surface = batches as unknown as { save: (...args: unknown[]) => Promise<void> };
+    const save = surface.save.bind(batches);
+    surface.save = async () => {
+      surface.save = save;
+      throw new Error('API killed');
+    };
+    const t0 = Date.now();
+    await expect(batches.createBatch(body, 'acme', t0, undefined, 'nightly-1')).rejects.toThrow('API killed');
+    // The client sends it again with the same key, two minutes on (the create's claim has lapsed by then).
+    await redis.del(new OpenAIKeys(prefix).idempotency('acme', 'nightly-1'));
+    const retried = await batches.createBatch(body, 'acme', t0 + 120_000, undefined, 'nightly-1');
+    expect(made).toHaveLength(1);
+    expect(retried).toMatchObject({ switchyard: { batch_id: made[0] }, request_counts: { total: 2 } });
+    // Its window runs from the first attempt, as the batch the intake holds.
+    expect(retried.created_at).toBe(Math.floor(t0 / 1000));
+
+    // The same key for another file, with no record to answer from: told so, nothing made.
+    await redis.del(new OpenAIKeys(prefix).idempotency('acme', 'nightly-1'));
+    const other = await batches.uploadFile(
+      { filename: 'other.jsonl', purpose: 'batch', content: Buffer.from(`${valid('c')}\n`) },
+      'acme',
+    );
+    const reused = await batches
+      .createBatch({ ...body, input_file_id: other.id }, 'acme', t0 + 180_000, undefined, 'nightly-1')
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(reused).toMatchObject({ status: 422, code: 'idempotency_key_reused' });
+    expect(made).toHaveLength(1);
   });
 });

@@ -12,7 +12,7 @@ import {
   type Sensitivity,
 } from '#libs/domain';
 import type { BatchIntake } from '../batch-intake.js';
-import { SubmissionRejected } from '../batch-intake.js';
+import { IdempotencyKeyReused, SubmissionRejected } from '../batch-intake.js';
 import type { BatchStore } from '../batch-store.js';
 import { CHAT_ENDPOINT, parseBatchLines, type LineError } from './batch-lines.js';
 import { parseCompletionWindow } from './completion-window.js';
@@ -345,16 +345,28 @@ export class OpenAIBatches {
   ): Promise<OpenAIBatch> {
     if (idempotencyKey === undefined) return this.create(body, tenant, now, `batch_${randomUUID()}`, charge);
     const claim = this.keys.idempotency(tenant, idempotencyKey);
+    const first = this.keys.idempotencyFirstAttempt(tenant, idempotencyKey);
     const id = `batch_${randomUUID()}`;
     // Claimed for the time a create takes, then kept a day once the batch is saved: a create that failed (a 400,
     // a crash) leaves the key free again once its claim lapses, not bound to a batch that does not exist.
     if ((await this.redis.set(claim, id, 'PX', IDEMPOTENCY_CLAIM_MS, 'NX')) === 'OK') {
+      // The lines go to the intake under a key of their own, built from this one, with the time of the first attempt
+      // the key made: an API killed after the intake stored the batch but before this record was saved left a batch
+      // running that no record pointed at, and the client's retry (once the claim lapsed) ran every line again. The
+      // retry now builds the same submission (its deadline from that time), which the intake answers with the batch
+      // it already has.
+      await this.redis.set(first, String(now), 'PX', IDEMPOTENCY_KEEP_MS, 'NX');
+      const firstAt = Number(await this.redis.get(first)) || now;
+      const progress = { submitted: false };
       try {
-        const created = await this.create(body, tenant, now, id, charge);
+        const intakeKey = `openai-batch:${tenant ?? '-'}:${idempotencyKey}`;
+        const created = await this.create(body, tenant, firstAt, id, charge, { intakeKey, progress });
         await this.redis.set(claim, id, 'PX', IDEMPOTENCY_KEEP_MS);
         return created;
       } catch (err) {
         if ((await this.redis.get(claim)) === id) await this.redis.del(claim);
+        // Refused before anything was submitted (a 400): the key starts afresh, its window from the next attempt.
+        if (!progress.submitted) await this.redis.del(first);
         throw err;
       }
     }
@@ -393,6 +405,8 @@ export class OpenAIBatches {
     now: number,
     id: string,
     charge?: (items: ChatItemInput[]) => Promise<void>,
+    /** Under an Idempotency-Key: the intake's own key for the lines, and whether they have been submitted yet. */
+    keyed?: { intakeKey: string; progress: { submitted: boolean } },
   ): Promise<OpenAIBatch> {
     const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     if (typeof b.input_file_id !== 'string')
@@ -465,9 +479,21 @@ export class OpenAIBatches {
       try {
         // A large file is answered `validating`, as OpenAI answers every batch: a worker expands it.
         rec.nativeId = (
-          await this.intake.submit(submission, undefined, now, { tenant, defer: true, itemsCheckedByCaller: true })
+          await this.intake.submit(submission, keyed?.intakeKey, now, {
+            tenant,
+            defer: true,
+            itemsCheckedByCaller: true,
+          })
         ).id;
+        if (keyed) keyed.progress.submitted = true;
       } catch (err) {
+        if (err instanceof IdempotencyKeyReused)
+          throw new OpenAIRequestError(
+            422,
+            'this Idempotency-Key was first used for a create of other lines or metadata',
+            'idempotency-key',
+            'idempotency_key_reused',
+          );
         if (!(err instanceof SubmissionRejected)) throw err;
         const [first] = err.errors;
         throw new OpenAIRequestError(400, `${first.field} ${first.message}`, first.field);

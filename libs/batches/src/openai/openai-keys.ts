@@ -56,6 +56,10 @@ export class OpenAIKeys {
     const base = `${this.global}:oai:quota:${tenant === null ? 'open' : `tenant:${tenant}`}`;
     return { held: `${base}:held`, expiries: `${base}:expiries`, sizes: `${base}:sizes` };
   }
+  /** When a create first used an Idempotency-Key (ms): a retry after a crash builds the same submission. */
+  idempotencyFirstAttempt(tenant: string | null, key: string): string {
+    return `${this.idempotency(tenant, key)}:first`;
+  }
   idempotency(tenant: string | null, key: string): string {
     return `${this.global}:oai:idem:${tenant === null ? 'open' : `tenant:${tenant}`}:${key}`;
   }
