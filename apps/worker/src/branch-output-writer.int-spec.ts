@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue } from 'bullmq';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import { BranchOutputs } from '#libs/batches';
 import { JobQueue, OUTPUTS_QUEUE, queueName, bullPrefix } from '#libs/queue';
 import { DEFAULT_BRANCH_AUTHOR } from '#libs/jobs';
 import { BranchOutputWriter } from './branch-output-writer.js';
+import { gitIn } from '../../../test/support/git-in.js';
 
 const item = (itemId: string): NewItem => ({
   itemId,
@@ -29,19 +29,7 @@ describe('BranchOutputWriter', () => {
   let store: BatchStore;
   let outputs: BranchOutputs;
   let repo: string;
-  const git = (...args: string[]) =>
-    execFileSync('git', args, {
-      cwd: repo,
-      stdio: 'pipe',
-      env: {
-        ...process.env,
-        GIT_CONFIG_GLOBAL: '/dev/null',
-        GIT_AUTHOR_NAME: 'u',
-        GIT_AUTHOR_EMAIL: 'u@u',
-        GIT_COMMITTER_NAME: 'u',
-        GIT_COMMITTER_EMAIL: 'u@u',
-      },
-    }).toString();
+  const git = gitIn(() => repo);
 
   beforeAll(() => {
     redis = new Redis(process.env.REDIS_URL!);

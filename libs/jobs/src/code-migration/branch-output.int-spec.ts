@@ -1,25 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BranchOutputError, checkOutputBranch, commitToNewBranch, parseGitIdentity } from './branch-output.js';
+import { gitIn } from '../../../../test/support/git-in.js';
 
 describe('branch output through git plumbing', () => {
   let repo: string;
-  const git = (...args: string[]) =>
-    execFileSync('git', args, {
-      cwd: repo,
-      stdio: 'pipe',
-      env: {
-        ...process.env,
-        GIT_CONFIG_GLOBAL: '/dev/null',
-        GIT_AUTHOR_NAME: 'u',
-        GIT_AUTHOR_EMAIL: 'u@u',
-        GIT_COMMITTER_NAME: 'u',
-        GIT_COMMITTER_EMAIL: 'u@u',
-      },
-    }).toString();
+  const git = gitIn(() => repo);
   const write = (path: string, content: string) => {
     mkdirSync(dirname(join(repo, path)), { recursive: true });
     writeFileSync(join(repo, path), content);

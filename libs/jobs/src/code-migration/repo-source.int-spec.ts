@@ -1,26 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readRepoSource, RepoSourceError } from './repo-source.js';
+import { gitIn } from '../../../../test/support/git-in.js';
 
 describe('readRepoSource: the files of a repository at a commit, read through git', () => {
   let repo: string;
   let first: string;
-  const git = (...args: string[]) =>
-    execFileSync('git', args, {
-      cwd: repo,
-      stdio: 'pipe',
-      env: {
-        ...process.env,
-        GIT_CONFIG_GLOBAL: '/dev/null',
-        GIT_AUTHOR_NAME: 'u',
-        GIT_AUTHOR_EMAIL: 'u@u',
-        GIT_COMMITTER_NAME: 'u',
-        GIT_COMMITTER_EMAIL: 'u@u',
-      },
-    }).toString();
+  const git = gitIn(() => repo);
   const write = (path: string, content: string | Buffer) => {
     mkdirSync(dirname(join(repo, path)), { recursive: true });
     writeFileSync(join(repo, path), content);
