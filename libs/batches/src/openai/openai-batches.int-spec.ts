@@ -21,6 +21,21 @@ const LIMITS = {
   uploadQuotaBytes: 1024 * 1024 * 1024,
 };
 
+/** The Switchyard batch a create's valid lines become, stored as the intake would, each item routed to `tiny`. */
+function storeChatBatch(store: BatchStore, items: readonly ChatItemInput[]): Promise<{ id: string }> {
+  const now = Date.now();
+  return store.create(
+    { kind: 'chat', sensitivity: 'internal', deadlineAt: now + 3600_000, task: { chat: true }, createdAt: now },
+    items.map((item) => ({
+      itemId: item.id,
+      sensitivity: 'internal' as const,
+      pii: { declared: 'internal' as const, categories: [], raised: false },
+      route: { target: 'local' as const, provider: 'tiny', model: 'tiny', reason: 'test', at: '' },
+      workTokens: 10,
+    })),
+  );
+}
+
 const valid = (id: string) =>
   JSON.stringify({
     custom_id: id,
@@ -57,16 +72,7 @@ describe('OpenAIBatches: invalid lines beside the record (real Redis)', () => {
     submit = async (submission) => {
       submitted.push(submission.items);
       const now = Date.now();
-      const { id } = await store.create(
-        { kind: 'chat', sensitivity: 'internal', deadlineAt: now + 3600_000, task: { chat: true }, createdAt: now },
-        submission.items.map((item) => ({
-          itemId: item.id,
-          sensitivity: 'internal' as const,
-          pii: { declared: 'internal' as const, categories: [], raised: false },
-          route: { target: 'local' as const, provider: 'tiny', model: 'tiny', reason: 'test', at: '' },
-          workTokens: 10,
-        })),
-      );
+      const { id } = await storeChatBatch(store, submission.items);
       for (let i = 0; i < submission.items.length; i++) {
         await store.transition(id, i, ['queued'], 'running', {}, now);
         await store.transition(id, i, ['running'], 'completed', { result: 'ok', outputTokens: 1 }, now + 1);
@@ -197,23 +203,7 @@ describe('OpenAIBatches: lists read on past what expired (real Redis)', () => {
     redis = new Redis(process.env.REDIS_URL!);
     keys = new OpenAIKeys(prefix);
     const store = new BatchStore(redis, prefix);
-    const submit = async (submission: { items: ChatItemInput[] }) =>
-      store.create(
-        {
-          kind: 'chat',
-          sensitivity: 'internal',
-          deadlineAt: Date.now() + 3600_000,
-          task: { chat: true },
-          createdAt: Date.now(),
-        },
-        submission.items.map((item) => ({
-          itemId: item.id,
-          sensitivity: 'internal' as const,
-          pii: { declared: 'internal' as const, categories: [], raised: false },
-          route: { target: 'local' as const, provider: 'tiny', model: 'tiny', reason: 'test', at: '' },
-          workTokens: 10,
-        })),
-      );
+    const submit = (submission: { items: ChatItemInput[] }) => storeChatBatch(store, submission.items);
     batches = new OpenAIBatches(redis, prefix, { submit, cancel: async () => undefined } as never, store, LIMITS);
   });
   afterAll(async () => {
@@ -451,17 +441,7 @@ describe('OpenAIBatches: a create with an Idempotency-Key retried after the API 
       const had = key === undefined ? undefined : byKey.get(key);
       if (had && had.submission !== JSON.stringify(submission)) throw new IdempotencyKeyReused();
       if (had) return { id: had.id, created: false };
-      const now = Date.now();
-      const { id } = await store.create(
-        { kind: 'chat', sensitivity: 'internal', deadlineAt: now + 3600_000, task: { chat: true }, createdAt: now },
-        submission.items.map((item) => ({
-          itemId: item.id,
-          sensitivity: 'internal' as const,
-          pii: { declared: 'internal' as const, categories: [], raised: false },
-          route: { target: 'local' as const, provider: 'tiny', model: 'tiny', reason: 'test', at: '' },
-          workTokens: 10,
-        })),
-      );
+      const { id } = await storeChatBatch(store, submission.items);
       made.push(id);
       if (key !== undefined) byKey.set(key, { id, submission: JSON.stringify(submission) });
       return { id, created: true };
