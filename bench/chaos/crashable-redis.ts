@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isReachable } from '#libs/redis';
+import { isReachable, stopRedisServer } from '#libs/redis';
 import { freePort } from '../../test/support/redis-server-process.js';
 
 /**
@@ -51,12 +51,7 @@ export class CrashableRedis {
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    if (this.child) await stopRedisServer(this.child);
     this.child = null;
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { isReachable } from '#libs/redis';
+import { isReachable, stopRedisServer } from '#libs/redis';
 import { freePorts } from './redis-server-process.js';
 
 const exec = promisify(execFile);
@@ -21,7 +21,8 @@ interface ClusterMember {
  * with `redis-cli --cluster create … --cluster-replicas 1`), AOF fsynced on every write, noeviction.
  * `crash()` SIGKILLs a master that holds slots; `restart()` waits for its replica to be promoted (the
  * cluster is whole again, cluster-node-timeout 2 s), then starts the killed node on its old port and
- * folder, where it rejoins as a replica. `stop()` ends every node and removes the folder.
+ * folder, where it rejoins as a replica. `stop()` ends every node (`stopRedisServer`: a replica still writing the AOF of
+ * its first sync refuses one SIGTERM) and removes the folder.
  */
 export class CrashableCluster {
   restarts = 0;
@@ -111,11 +112,8 @@ export class CrashableCluster {
   async stop(): Promise<void> {
     await Promise.all(
       this.members.map(async (n) => {
-        const child = n.child;
-        if (!child || child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
+        if (n.child && (await stopRedisServer(n.child)) === 'killed')
+          console.warn(`cluster node ${n.port} did not stop on SIGTERM; killed it (log: ${n.dir}/redis.log)`);
       }),
     );
     rmSync(this.root, { recursive: true, force: true });

@@ -102,7 +102,9 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   clearTimeout(killer);
   // The private Redis (AOF fsynced on every write) stops in milliseconds; it gets what is left of the budget.
   const left = Math.max(0, config.shutdownTimeoutMs - (Date.now() - startedAt) - 100);
-  await Promise.race([redis?.stop(), new Promise((r) => setTimeout(r, left).unref())]);
+  // It is killed at the deadline rather than left running without its launcher, holding the port and the data folder.
+  if ((await redis?.stop({ killAfterMs: left })) === 'killed')
+    log('the private Redis still running at the shutdown deadline; killed it', { dataDir: config.dataDir });
   process.exit(0);
 }
 

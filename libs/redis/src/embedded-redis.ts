@@ -18,7 +18,8 @@ export class RedisServerNotFound extends Error {
 
 export interface EmbeddedRedis {
   url: string;
-  stop(): Promise<void>;
+  /** See `stopRedisServer`: SIGTERM until it exits, SIGKILL at `killAfterMs`. */
+  stop(opts?: { killAfterMs?: number }): Promise<'stopped' | 'killed'>;
 }
 
 /**
@@ -67,13 +68,40 @@ export async function startEmbeddedRedis(dir: string, port: number): Promise<Emb
   }
   return {
     url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+    async stop(opts) {
+      return stopRedisServer(child, opts);
     },
   };
+}
+
+/**
+ * Ends a redis-server child and resolves once it is gone: SIGTERM, sent again every `resendMs` while it runs, and SIGKILL
+ * at `killAfterMs`. One SIGTERM is not enough: Redis refuses a shutdown while it writes its initial AOF ("Writing
+ * initial AOF, can't exit."), keeps running and never tries again — a cluster replica right after its full sync is in
+ * that state, as is a server whose AOF was just switched on. Asked again once the rewrite is done, it stops cleanly.
+ * The kill is the last resort (with appendfsync always, nothing acknowledged is lost but that unfinished first AOF).
+ * Resolves 'stopped' for a clean exit, 'killed' when the deadline forced it.
+ */
+export async function stopRedisServer(
+  child: ChildProcess,
+  { resendMs = 1_000, killAfterMs = 30_000 }: { resendMs?: number; killAfterMs?: number } = {},
+): Promise<'stopped' | 'killed'> {
+  if (child.exitCode !== null || child.signalCode !== null) return 'stopped';
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  let killed = false;
+  child.kill('SIGTERM');
+  const again = setInterval(() => child.kill('SIGTERM'), resendMs);
+  const deadline = setTimeout(() => {
+    killed = true;
+    child.kill('SIGKILL');
+  }, killAfterMs);
+  try {
+    await exited;
+  } finally {
+    clearInterval(again);
+    clearTimeout(deadline);
+  }
+  return killed ? 'killed' : 'stopped';
 }
 
 export function isReachable(host: string, port: number, timeoutMs = 1000): Promise<boolean> {

@@ -1,5 +1,11 @@
 // The face of libs/redis: what other libs, the apps and the tests use. Import it as '#libs/redis'.
-export { RedisServerNotFound, isReachable, startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.js';
+export {
+  RedisServerNotFound,
+  isReachable,
+  startEmbeddedRedis,
+  stopRedisServer,
+  type EmbeddedRedis,
+} from './embedded-redis.js';
 export { assertNoEviction } from './eviction-policy.js';
 export {
   CrossSlotKeys,
