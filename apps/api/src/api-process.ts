@@ -6,7 +6,7 @@ import { listenPlan } from '#libs/access';
 import { ProcessStop } from '#libs/lifecycle';
 import { failStartup, routeConsoleToJson } from '#libs/logging';
 import { enableProcessMetrics } from '#libs/metrics';
-import { assertRedisReachable } from '#libs/redis';
+import { assertRedisReachable, redisStartUpDone } from '#libs/redis';
 import { createApiApp } from './api-app.js';
 
 try {
@@ -39,6 +39,7 @@ async function serve(app: INestApplication, config: AppConfig, stopping: AbortSi
   await app.init();
   if (stopping.aborted) return;
   await app.listen(config.http.port, plan.host);
+  redisStartUpDone(app);
   log.log({
     msg: 'api listening',
     url: await app.getUrl(),

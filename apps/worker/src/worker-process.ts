@@ -4,7 +4,7 @@ import { loadConfig, loadLogConfig } from '#libs/config';
 import { ProcessStop } from '#libs/lifecycle';
 import { failStartup, processLogger, routeConsoleToJson } from '#libs/logging';
 import { enableProcessMetrics } from '#libs/metrics';
-import { assertRedisReachable } from '#libs/redis';
+import { assertRedisReachable, redisStartUpDone } from '#libs/redis';
 import { WorkerModule } from './worker.module.js';
 
 try {
@@ -22,6 +22,7 @@ try {
   // Start-up (the models loaded, the pools started) runs within createApplicationContext; WorkerLifecycle reads
   // stop.signal between its steps.
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, stop.signal), { logger });
+  redisStartUpDone(app);
   stop.closes(app);
 } catch (err) {
   failStartup('worker', err);

@@ -28,6 +28,7 @@ export {
   configuredTopology,
   connectRedis,
   openRedis,
+  setRetriesPerRequest,
   waitForReplicas,
   waitForReplicasOfAll,
   type BullConnection,
@@ -42,5 +43,5 @@ export {
   type RedisScript,
   type ScriptCall,
 } from './redis-script.js';
-export { REDIS, RedisModule } from './redis.module.js';
+export { REDIS, RUNTIME_RETRIES_PER_REQUEST, RedisModule, redisStartUpDone } from './redis.module.js';
 export { STREAM_ID_PATTERN, isStreamId } from './stream-id.js';

@@ -82,6 +82,18 @@ export interface OpenRedisOptions {
   lazyConnect?: boolean;
 }
 
+/**
+ * Changes how many reconnects a live client's commands wait through before they fail (ioredis's maxRetriesPerRequest;
+ * null: until Redis is back). ioredis reads the option at each reconnect, so the change holds for commands already
+ * queued too. A Cluster keeps a copy per node, and makes new nodes from its redisOptions: both are changed.
+ */
+export function setRetriesPerRequest(client: RedisClient, retries: number | null): void {
+  if (client instanceof Cluster) {
+    if (client.options.redisOptions) client.options.redisOptions.maxRetriesPerRequest = retries;
+    for (const node of client.nodes('all')) node.options.maxRetriesPerRequest = retries;
+  } else client.options.maxRetriesPerRequest = retries;
+}
+
 /** Opens the app's client on the configured topology. The caller closes it (`closeRedis`). */
 export function openRedis(topology: RedisTopology, opts: OpenRedisOptions): RedisClient {
   const t = configuredTopology(topology);
