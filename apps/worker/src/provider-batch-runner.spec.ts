@@ -1,4 +1,5 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { loadConfig } from '#libs/config';
 import type { DocumentTask, WorkItem } from '#libs/domain';
 import type { LineSettlement, OpenBatchUpdate, OpenProviderBatch, PendingLine } from '#libs/pools';
@@ -446,6 +447,10 @@ describe('ProviderBatchRunner', () => {
 });
 
 describe('ProviderBatchRunner on a large provider batch', () => {
+  // 2,010 'item completed' lines would fill the test log.
+  beforeAll(() => Logger.overrideLogger(false));
+  afterAll(() => Logger.overrideLogger(true));
+
   /** The bytes each settled line wrote, for a provider batch of `size` lines all answered. */
   async function writesPerLine(size: number): Promise<number[]> {
     const now = Date.now();
