@@ -30,8 +30,9 @@ export type DoubleFault =
   { status: 400 | 429 | 500 | 502 | 503; retryAfterSec?: number } | { hang: true } | { cutStream: true };
 
 /**
- * Habits of real OpenAI-compatible servers that Switchyard must cope with, reproduced on demand (each seen
- * with llama.cpp's `llama-server`): set with setHabits, kept until reset().
+ * Habits of real OpenAI-compatible servers that Switchyard must cope with, reproduced on demand (seen with llama.cpp's
+ * `llama-server`, vLLM, TGI, Ollama, OpenRouter and the proxies in front of them): set with setHabits, kept until
+ * reset().
  */
 export interface ServerHabits {
   /**
@@ -59,6 +60,30 @@ export interface ServerHabits {
    * on top of setLatency's.
    */
   flexLatencyMs?: number;
+  /**
+   * How an answer's `usage` comes back (chat completions, streamed or not, and provider batch output lines):
+   * `omit` (no field, as servers that count nothing), `null` (`usage: null`), `partial` (only `completion_tokens`,
+   * the other counts null, as some proxies pass on what their backend said), `sparse` (only `completion_tokens`, the
+   * others left out), `zero` (every count 0, as a server reporting a cached prompt or an unfilled record). Unset: the
+   * double's counts.
+   */
+  usage?: 'omit' | 'null' | 'partial' | 'sparse' | 'zero';
+  /**
+   * The finish_reason of every answer instead of "stop" (or "length" for one cut at its max_tokens): TGI's and
+   * Together's "eos" or "eos_token", OpenRouter's "error", `null` as servers that leave it unset.
+   */
+  finishReason?: string | null;
+  /**
+   * The shape of `message.content`: `null` (the text only in `reasoning_content`, as vLLM's reasoning parser leaves
+   * a model that never closed its reasoning), or `parts` (an array: a `thinking` part, then the answer as a `text`
+   * part, as Mistral's reasoning models answer).
+   */
+  content?: 'null' | 'parts';
+  /**
+   * Every chat completion is answered HTTP 200 with `{"error": {...}}` and no choices, as OpenRouter reports an
+   * upstream provider's failure (`code` the HTTP status it stands for).
+   */
+  errorInBody?: { code: number; message: string };
 }
 
 /**
@@ -390,6 +415,10 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
         },
       });
     }
+    if (habits.errorInBody) {
+      const { code, message } = habits.errorInBody;
+      return sendJson(res, 200, { error: { code, message, metadata: { provider_name: 'upstream' } }, user_id: 'u-1' });
+    }
     const answer = buildAnswer(body);
     const cut = fault != null && 'cutStream' in fault;
     if (body.stream === true) return stream(body, answer, cut, res);
@@ -400,15 +429,8 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       created: Math.floor(Date.now() / 1000),
       model: answer.model,
       service_tier: answer.serviceTier,
-      choices: [
-        {
-          index: 0,
-          message: { role: 'assistant', content: answer.text },
-          finish_reason: answer.finishReason,
-          logprobs: null,
-        },
-      ],
-      usage: answer.usage,
+      choices: [{ index: 0, message: messageOf(answer.text), finish_reason: answer.finishReason, logprobs: null }],
+      ...usageField(answer.usage),
     });
     if (!cut) return sendRaw(res, 200, payload);
     // Announce the whole body, deliver half of it, then drop the connection.
@@ -426,15 +448,48 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
     const text = truncated ? full.slice(0, limit * 4) : full;
     const prompt_tokens = Math.round(Math.ceil(promptChars / 4) * (habits.promptTokensScale ?? 1));
     const completion_tokens = doubleTokenCount(text);
+    const cutReason = truncated ? 'length' : 'stop';
     return {
       model: typeof body.model === 'string' ? body.model : models[0],
       // The tier that served it, as OpenAI echoes it: what was asked for, else the default one.
       serviceTier:
         typeof body.service_tier === 'string' && body.service_tier !== 'auto' ? body.service_tier : 'default',
       text,
-      finishReason: truncated ? ('length' as const) : ('stop' as const),
+      finishReason: habits.finishReason === undefined ? cutReason : habits.finishReason,
       usage: { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens },
     };
+  }
+
+  /** The assistant message for `text`, in the shape the habits say (ServerHabits.content). */
+  function messageOf(text: string): Record<string, unknown> {
+    if (habits.content === 'null') return { role: 'assistant', content: null, reasoning_content: text };
+    if (habits.content === 'parts')
+      return {
+        role: 'assistant',
+        content: [
+          { type: 'thinking', thinking: [{ type: 'text', text: 'Let me think.' }] },
+          { type: 'text', text },
+        ],
+      };
+    return { role: 'assistant', content: text };
+  }
+
+  /** The `usage` field of an answer as the habits say (ServerHabits.usage): spread into the body. */
+  function usageField(usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number }) {
+    switch (habits.usage) {
+      case 'omit':
+        return {};
+      case 'null':
+        return { usage: null };
+      case 'partial':
+        return { usage: { prompt_tokens: null, completion_tokens: usage.completion_tokens, total_tokens: null } };
+      case 'sparse':
+        return { usage: { completion_tokens: usage.completion_tokens } };
+      case 'zero':
+        return { usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
+      default:
+        return { usage };
+    }
   }
 
   function stream(body: any, answer: ReturnType<typeof buildAnswer>, cut: boolean, res: ServerResponse): void {
@@ -465,7 +520,8 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
       return;
     }
     events.push(chunk({}, answer.finishReason));
-    if (includeUsage) events.push({ ...base, choices: [], usage: answer.usage });
+    const usage = usageField(answer.usage);
+    if (includeUsage && 'usage' in usage) events.push({ ...base, choices: [], ...usage });
     res.end(events.map(sse).join('') + 'data: [DONE]\n\n');
   }
 
@@ -574,15 +630,8 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
         created: Math.floor(Date.now() / 1000),
         model: answer.model,
         service_tier: 'batch',
-        choices: [
-          {
-            index: 0,
-            message: { role: 'assistant', content: answer.text },
-            finish_reason: answer.finishReason,
-            logprobs: null,
-          },
-        ],
-        usage: answer.usage,
+        choices: [{ index: 0, message: messageOf(answer.text), finish_reason: answer.finishReason, logprobs: null }],
+        ...usageField(answer.usage),
       };
       output.push(
         JSON.stringify({

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { Prompt } from '#libs/jobs';
 import type { CompletionResult } from '#libs/providers';
 import { costOf } from '#libs/routing';
@@ -10,6 +11,7 @@ import { CancelWatches } from './cancel-watch.js';
 import type { CloudGate } from './cloud-gate.js';
 import type { ItemEndings } from './item-endings.js';
 import type { ItemOutcome } from './item-outcome.js';
+import { itemLogFields } from './item-log-fields.js';
 import type { ItemStore } from './item-store.js';
 import type { ProviderFeedback } from './provider-feedback.js';
 import type { RunningItem } from './running-item.js';
@@ -32,7 +34,10 @@ export type CallResult = { kind: 'answered'; completion: CompletionResult } | { 
  * reroutes. Every call of an item — one, or dozens for a long document — passes here.
  */
 export class ItemCalls {
+  private readonly log = new Logger('item');
   private readonly cancels: CancelWatches;
+  /** Providers whose missing usage was logged already. */
+  private readonly warnedUsage = new Set<string>();
 
   constructor(private readonly deps: ItemCallsDeps) {
     this.cancels = new CancelWatches(deps.store, deps.cancelPollMs);
@@ -84,6 +89,24 @@ export class ItemCalls {
     );
   }
 
+  /**
+   * The provider did not report the call's usage (or part of it): counted at its bound, which the metric counts and
+   * a warning says once per provider in this process (a server that never reports usage would fill the logs).
+   */
+  private usageEstimated(run: RunningItem, completion: CompletionResult): void {
+    const { on } = run;
+    metrics.usageEstimated({ target: on.target, provider: on.provider.name });
+    if (this.warnedUsage.has(on.provider.name)) return;
+    this.warnedUsage.add(on.provider.name);
+    this.log.warn({
+      msg: 'provider reported no usage for a call: its tokens are counted at their bound (said once per provider)',
+      ...itemLogFields(run.job.data),
+      provider: on.provider.name,
+      inputTokens: completion.usage.inputTokens,
+      outputTokens: completion.usage.outputTokens,
+    });
+  }
+
   /** The call itself, in its span: the answer's usage and cost, or how it ended and the error's kind. */
   private async send(
     run: RunningItem,
@@ -120,6 +143,7 @@ export class ItemCalls {
         finishReason: completion.finishReason,
       });
       metrics.callAnswered(where, completion.usage, cost);
+      if (completion.usageEstimated) this.usageEstimated(run, completion);
       // Learned while the item goes on (its answer recorded first): settled before the job ends.
       if (on.target === 'cloud') run.feedback.add(feedback.cloudCallAnswered(run, completion, sentAt));
       // The call's actual cost stays reserved, held by the item until it records it; the rest of the worst case goes back.

@@ -1,7 +1,14 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { startOpenAIDouble, type OpenAIDouble } from '../../../test/support/openai-double.js';
 import type { ItemReroute, ItemTransition, ItemUpdate, LateCharge } from '#libs/batches';
 import type { DocumentTask, ItemRoute, ItemStatus, ItemView, WorkItem } from '#libs/domain';
-import { ProviderError, type CompletionRequest, type CompletionResult, type InferenceProvider } from '#libs/providers';
+import {
+  CloudProvider,
+  ProviderError,
+  type CompletionRequest,
+  type CompletionResult,
+  type InferenceProvider,
+} from '#libs/providers';
 import {
   InMemoryJobQueue,
   JobName,
@@ -659,4 +666,49 @@ describe('ItemProcessor', () => {
     expect((seenByBullMq(outcome) as Error).message).toBe('answers rejected by the empty-answer check');
     expect(store.views.get(0)!.error).not.toContain('answers rejected by');
   });
+});
+
+describe('ItemProcessor with a CloudProvider on the OpenAI-compatible double', () => {
+  let double: OpenAIDouble;
+  const clouds: CloudProvider[] = [];
+  const cloud = () => {
+    const created = new CloudProvider({
+      name: 'frontier',
+      baseURL: double.url,
+      apiKey: 'sk-test',
+      model: 'big',
+      clearance: 'internal',
+      timeoutMs: 2_000,
+      maxRetries: 0,
+      contextTokens: 8192,
+    });
+    clouds.push(created);
+    return { target: 'cloud' as const, provider: created, price: PRICE };
+  };
+  beforeAll(async () => {
+    double = await startOpenAIDouble();
+  });
+  afterEach(async () => {
+    await Promise.all(clouds.splice(0).map((c) => c.close()));
+    double.reset();
+  });
+  afterAll(() => double.close());
+
+  it.each(['partial', 'sparse', 'omit', 'zero'] as const)(
+    'records an answer whose server reported usage %s with a finite cost, its tokens estimated, not NaN or 0',
+    async (usage) => {
+      double.setHabits({ usage });
+      const store = new InMemoryItemStore(10);
+      const { processor, learned } = processorWith(store);
+      const outcome = await processor.run(job(), cloud());
+      expect(outcome).toEqual({ kind: 'completed' });
+      const recorded = store.views.get(0)!;
+      // Tokens at their bound teach routing nothing about what items of the kind use.
+      expect(learned).toEqual([]);
+      expect(recorded.usage!.inputTokens).toBeGreaterThan(0);
+      expect(recorded.usage!.outputTokens).toBeGreaterThan(0);
+      expect(Number.isFinite(recorded.costUsd)).toBe(true);
+      expect(recorded.costUsd).toBeGreaterThan(0);
+    },
+  );
 });

@@ -309,7 +309,9 @@ export class ProviderBatchRunner {
     this.lastPolled.set(id, now);
     const status = await this.deps.api.status(id);
     if (!FINAL_BATCH_STATUSES.has(status.status)) return;
-    const results = status.outputFileId || status.errorFileId ? await this.deps.api.results(status) : new Map();
+    // Each line's body, what its usage is estimated from where the provider reported none.
+    const sent = new Map(batch.lines.map((line) => [line.customId, line.body]));
+    const results = status.outputFileId || status.errorFileId ? await this.deps.api.results(status, sent) : new Map();
     for (const line of this.unsettled(batch)) {
       await this.keepRound();
       await this.settle(line, results.get(line.customId), status.status, batch);
@@ -344,6 +346,7 @@ export class ProviderBatchRunner {
     const costUsd = costOf(tally.usage, this.deps.route.price);
     // Billed by the provider whatever the check below makes of it.
     metrics.callAnswered(this.from, tally.usage, costUsd);
+    if (result.completion.usageEstimated) metrics.usageEstimated(this.from);
     if (answered.kind !== 'answered') {
       const why = `${this.route}'s answer failed its check`;
       await this.moveOff(line, why, batch, { spent: { ...tally.usage, costUsd }, errorCode: 'output_check_failed' });

@@ -38,7 +38,9 @@ export class ProviderFeedback {
     const ms = completion.attemptMs ?? Date.now() - sentAt;
     await Promise.all([
       this.deps.circuits.recordSuccess(name),
-      this.deps.pools.recordCallTiming(name, workTokens({ inputTokens, expectedOutputTokens: outputTokens }), ms),
+      // Tokens at their bound (usage not reported) would teach the latency fit a speed the provider does not have.
+      !completion.usageEstimated &&
+        this.deps.pools.recordCallTiming(name, workTokens({ inputTokens, expectedOutputTokens: outputTokens }), ms),
     ]);
   }
 
@@ -69,6 +71,9 @@ export class ProviderFeedback {
    */
   async itemCompleted(run: RunningItem, task: BatchTask, usage: TokenUsage, elapsedMs: number): Promise<void> {
     const { on, tally } = run;
+    // Usage at its bound (a provider that reported none) is no measure: up to four times an English text's tokens,
+    // it would teach routing to expect that of every item of the kind, on every provider.
+    if (tally.usageEstimated) return;
     const tps = workTokensPerSecond(usage, elapsedMs, (on.latencyMs ?? 0) * tally.calls);
     const estimated = routableItem(run.job.data, task, this.deps.maxOutputTokens);
     await Promise.all([

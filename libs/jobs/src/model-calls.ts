@@ -26,12 +26,15 @@ export class CallTally {
   readonly usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
   calls = 0;
   model = '';
+  /** Some call's usage was estimated at its bound, its provider having reported none (CompletionResult). */
+  usageEstimated = false;
 
   add(answer: CompletionResult): void {
     this.usage.inputTokens += answer.usage.inputTokens;
     this.usage.outputTokens += answer.usage.outputTokens;
     this.calls += 1;
     this.model = answer.model;
+    if (answer.usageEstimated) this.usageEstimated = true;
   }
 }
 

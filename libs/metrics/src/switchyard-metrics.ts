@@ -85,6 +85,7 @@ export class SwitchyardMetrics {
   private readonly outputTokens: Counter<'target' | 'provider'>;
   private readonly costUsd: Counter<'target' | 'provider'>;
   private readonly callErrors: Counter<'target' | 'provider' | 'code'>;
+  private readonly usageEstimates: Counter<'target' | 'provider'>;
   private readonly refusals: Counter<'target' | 'provider' | 'code'>;
   private readonly budgetRefusals: Counter<'provider'>;
   private readonly quotaWaits: Counter<'provider'>;
@@ -211,6 +212,11 @@ export class SwitchyardMetrics {
     this.costUsd = counter(
       'switchyard_provider_cost_usd_total',
       'Cost of answered calls at the configured prices, in US dollars.',
+      ['target', 'provider'],
+    );
+    this.usageEstimates = counter(
+      'switchyard_provider_usage_estimated_total',
+      'Answered calls whose provider reported no usage (or part of it): their tokens are counted at their bound.',
       ['target', 'provider'],
     );
     this.callErrors = counter(
@@ -375,6 +381,11 @@ export class SwitchyardMetrics {
     this.inputTokens.inc(where, usage.inputTokens);
     this.outputTokens.inc(where, usage.outputTokens);
     this.costUsd.inc(where, costUsd);
+  }
+
+  /** An answered call whose usage the provider did not report in full: its tokens were estimated at their bound. */
+  usageEstimated(on: ProviderLabels): void {
+    this.usageEstimates.inc({ target: on.target, provider: on.provider });
   }
 
   /** A call failed with `code` (a ProviderError's, else `unknown`); `refused`: the provider refused the item itself. */

@@ -43,6 +43,11 @@ export interface CompletionResult {
   finishReason: 'stop' | 'length';
   /** Cloud: how long the attempt that answered took, earlier attempts and their backoff left out. */
   attemptMs?: number;
+  /**
+   * Cloud: the server did not report (all of) the usage, so `usage` holds its bound, what the call could have been
+   * billed at most, for the counts it left out (usageOf in cloud/chat-answer). Absent: the provider's own counts.
+   */
+  usageEstimated?: true;
 }
 
 /** Error raised by a provider. `retryable` tells the queue whether another attempt may succeed. */

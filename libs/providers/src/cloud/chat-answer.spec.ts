@@ -1,7 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { ProviderError, type CompletionRequest } from '../completion.js';
+import { inputTokensBound } from '#libs/routing';
 import { finishReasonOf, streamedAnswer, usageOf, wholeAnswer } from './chat-answer.js';
+import { chatCompletionParams } from './chat-request.js';
 
 const req: CompletionRequest = {
   itemRef: 'batch-1.4',
@@ -11,7 +13,8 @@ const req: CompletionRequest = {
   maxTokens: 64,
 };
 const at = 'provider "frontier", item batch-1.4';
-const ctx = { req, model: 'asked-model', at };
+const sent = chatCompletionParams('asked-model', req);
+const ctx = { sent, model: 'asked-model', at };
 
 const completion = (over: Partial<ChatCompletion> = {}, finish: string | null = 'stop'): ChatCompletion =>
   ({
@@ -129,7 +132,36 @@ describe('how an answer ended', () => {
 });
 
 describe('usage', () => {
-  it('is estimated at four characters a token when the server reports none, rather than lost', () => {
-    expect(usageOf(undefined, req, 'x'.repeat(9))).toEqual({ inputTokens: Math.ceil(35 / 4), outputTokens: 3 });
+  const bound = inputTokensBound([req.system, req.prompt], 2);
+
+  it('is what the server reported, where it reported every count', () => {
+    expect(usageOf({ prompt_tokens: 11, completion_tokens: 3 }, sent, 'x'.repeat(9))).toEqual({
+      usage: { inputTokens: 11, outputTokens: 3 },
+    });
+  });
+
+  it('is estimated at its bound, and flagged, when the server reports none, rather than lost', () => {
+    for (const none of [undefined, null, {}, 'n/a'])
+      expect(usageOf(none, sent, 'x'.repeat(9))).toEqual({
+        usage: { inputTokens: bound, outputTokens: 9 },
+        usageEstimated: true,
+      });
+  });
+
+  it('estimates each count the server left out, null, negative, fractional or 0 for text, keeping the others', () => {
+    for (const prompt_tokens of [null, -1, 1.5, 0, '11'])
+      expect(usageOf({ prompt_tokens, completion_tokens: 3 }, sent, 'x'.repeat(9))).toEqual({
+        usage: { inputTokens: bound, outputTokens: 3 },
+        usageEstimated: true,
+      });
+    // 0 tokens for an empty answer is a count.
+    expect(usageOf({ prompt_tokens: 11, completion_tokens: 0 }, sent, '')).toEqual({
+      usage: { inputTokens: 11, outputTokens: 0 },
+    });
+  });
+
+  it("counts an estimated answer's reasoning as output, within the max_tokens it was asked with", () => {
+    expect(usageOf(null, sent, 'ab', 'think').usage.outputTokens).toBe(7);
+    expect(usageOf(null, sent, '好'.repeat(100)).usage.outputTokens).toBe(req.maxTokens);
   });
 });

@@ -1,10 +1,22 @@
-import type OpenAI from 'openai';
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
-import { ProviderError, type CompletionRequest, type CompletionResult, type TokenUsage } from '../completion.js';
+import { inputTokensBound } from '#libs/routing';
+import { ProviderError, type CompletionResult, type TokenUsage } from '../completion.js';
+
+/**
+ * The request as it went on the wire (a chat-completions body: a synchronous call's params, a provider batch line's
+ * body), as far as an answer is read against it: what it sent, what it capped the answer at.
+ */
+export interface SentRequest {
+  messages?: unknown;
+  response_format?: unknown;
+  stop?: unknown;
+  max_tokens?: unknown;
+  max_completion_tokens?: unknown;
+}
 
 /** What an answer is read against: the request it answers, the model asked for, and where (for errors). */
 export interface AnswerContext {
-  req: CompletionRequest;
+  sent: SentRequest;
   /** Reported when the API names no model. */
   model: string;
   /** Names provider and item in errors (failurePrefix). */
@@ -21,7 +33,7 @@ export function wholeAnswer(completion: ChatCompletion | undefined, ctx: AnswerC
   const text = choice?.message?.content ?? '';
   return {
     text,
-    usage: usageOf(completion.usage, ctx.req, text),
+    ...usageOf(completion.usage, ctx.sent, text, reasoningOf(choice?.message)),
     model: completion.model || ctx.model,
     finishReason: finishReasonOf(choice?.finish_reason, ctx.at),
   };
@@ -40,22 +52,27 @@ export async function streamedAnswer(
   reading: StreamReading,
 ): Promise<CompletionResult> {
   let text = '';
+  let reasoning = '';
   let model = '';
   let finish: string | null | undefined;
-  let usage: OpenAI.CompletionUsage | null | undefined;
+  let usage: unknown;
   for await (const chunk of stream) {
     reading.onChunk();
     model ||= chunk.model;
-    const choice = chunk.choices[0];
+    // A usage-only chunk may come without `choices` at all.
+    const choice = (chunk.choices as ChatCompletionChunk['choices'] | undefined)?.[0];
     if (choice?.delta?.content) text += choice.delta.content;
+    reasoning += reasoningOf(choice?.delta);
     if (choice?.finish_reason) finish = choice.finish_reason;
-    if (chunk.usage) usage = chunk.usage;
+    // Groq sends the stream's usage in `x_groq.usage` of its last chunk.
+    const groq = (chunk as { x_groq?: { usage?: unknown } }).x_groq?.usage;
+    if (chunk.usage || groq) usage = chunk.usage ?? groq;
   }
   // The SDK ends a stream quietly when its signal aborts, so an abort looks like a short stream.
   if (reading.signal.aborted) throw new Error('stream aborted');
   return {
     text,
-    usage: usageOf(usage, reading.req, text),
+    ...usageOf(usage, reading.sent, text, reasoning),
     model: model || reading.model,
     finishReason: finishReasonOf(finish, reading.at),
   };
@@ -74,18 +91,76 @@ export function finishReasonOf(reason: string | null | undefined, at: string): '
 }
 
 /**
- * Usage as the API reported it. A server that reports none (some OpenAI-compatible servers omit it,
- * and the stream's usage chunk is optional) gets the usual estimate of four characters per token
- * rather than losing an answer that was already paid for.
+ * Usage as the API reported it, each count checked. A count the server did not give is estimated: some
+ * OpenAI-compatible servers and proxies omit `usage` or send it null, send a count as null (what their backend did
+ * not say), or 0 for a prompt or an answer that had text; a stream's usage chunk is optional. Such a count is taken
+ * at its bound, what the provider could have billed at most (the bound a batch budget reserved for the call): the
+ * input at a token per UTF-8 byte of what was sent plus framing (inputTokensBound), the answer at a token per byte
+ * of its text, reasoning included, within its max_tokens. At four characters a token, as before, text a tokenizer
+ * reads densely (Chinese, digits) was charged a quarter of its price, and a null count made the cost NaN, which
+ * the item's record could not add. `usageEstimated` says the counts are not the provider's.
  */
 export function usageOf(
-  usage: OpenAI.CompletionUsage | null | undefined,
-  req: CompletionRequest,
+  usage: unknown,
+  sent: SentRequest,
   text: string,
-): TokenUsage {
-  if (usage) return { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens };
-  return {
-    inputTokens: Math.ceil((req.system.length + req.prompt.length) / 4),
-    outputTokens: Math.ceil(text.length / 4),
+  reasoning = '',
+): { usage: TokenUsage; usageEstimated?: true } {
+  const reported = (typeof usage === 'object' && usage !== null ? usage : {}) as Record<string, unknown>;
+  const input = countOf(reported.prompt_tokens, messagesOf(sent).length > 0);
+  const output = countOf(reported.completion_tokens, text !== '' || reasoning !== '');
+  const counted = {
+    inputTokens: input ?? requestInputBound(sent),
+    outputTokens: output ?? answerTokensBound(sent, text + reasoning),
   };
+  return input === null || output === null ? { usage: counted, usageEstimated: true } : { usage: counted };
+}
+
+/**
+ * The reasoning a message (or a stream's delta) carries beside its content: `reasoning_content` (vLLM's and
+ * llama-server's reasoning parsers, DeepSeek) or `reasoning` (Ollama, OpenRouter, Groq). Billed as output; never
+ * part of the answer.
+ */
+function reasoningOf(message: unknown): string {
+  const m = (message ?? {}) as { reasoning_content?: unknown; reasoning?: unknown };
+  if (typeof m.reasoning_content === 'string') return m.reasoning_content;
+  return typeof m.reasoning === 'string' ? m.reasoning : '';
+}
+
+/** A token count as reported: a whole number, and more than 0 where there was text to count; null otherwise. */
+function countOf(value: unknown, hadText: boolean): number | null {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) return null;
+  return value === 0 && hadText ? null : value;
+}
+
+/** The most input tokens `sent` can be billed: its messages' texts, response_format and stop sequences. */
+export function requestInputBound(sent: SentRequest): number {
+  const messages = messagesOf(sent);
+  const texts = messages.map((m) => contentText((m as { content?: unknown } | null)?.content));
+  if (sent.response_format !== undefined) texts.push(JSON.stringify(sent.response_format));
+  const stops = typeof sent.stop === 'string' ? [sent.stop] : Array.isArray(sent.stop) ? sent.stop : [];
+  texts.push(...stops.filter((stop): stop is string => typeof stop === 'string'));
+  return inputTokensBound(texts, messages.length);
+}
+
+/** The most tokens an answer of `text` can be billed: a token per UTF-8 byte, within the cap it was asked with. */
+function answerTokensBound(sent: SentRequest, text: string): number {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  const cap = [sent.max_completion_tokens, sent.max_tokens].find(
+    (v): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0,
+  );
+  return cap === undefined ? bytes : Math.min(bytes, cap);
+}
+
+function messagesOf(sent: SentRequest): unknown[] {
+  return Array.isArray(sent.messages) ? sent.messages : [];
+}
+
+/** A message's content as text: a string, or the text of its parts. */
+function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((part) => (typeof (part as { text?: unknown })?.text === 'string' ? (part as { text: string }).text : ''))
+    .join('');
 }

@@ -6,6 +6,7 @@ import {
   type OpenAIDouble,
 } from '../../../../test/support/openai-double.js';
 import { ClearanceError, ProviderError, type CompletionRequest } from '../completion.js';
+import { inputTokensBound } from '#libs/routing';
 import { CloudProvider, type CloudProviderOptions } from './cloud-provider.js';
 
 const API_KEY = 'sk-switchyard-test';
@@ -227,6 +228,53 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
 
     expect(await rejection(pending)).toMatchObject({ code: 'aborted', retryable: true });
     await expect(closing.complete(request())).rejects.toMatchObject({ code: 'aborted' });
+  });
+
+  describe('a server that reports usage in part or not at all', () => {
+    // What the request could be billed at most: each text's UTF-8 bytes plus framing (inputTokensBound).
+    const sentBound = (system: string, prompt: string) => inputTokensBound([system, prompt], 2);
+
+    it.each(['omit', 'null', 'zero'] as const)(
+      'usage %s: both counts are estimated at their bound and the result says so',
+      async (usage) => {
+        double.setHabits({ usage });
+        // Text a tokenizer reads densely: at four characters a token it would be billed four times what was counted.
+        const prompt = '合同续约条款说明'.repeat(20);
+        const result = await provider().complete(request({ prompt }));
+        const text = defaultAnswer(SYSTEM.length + prompt.length);
+        expect(result.usage).toEqual({ inputTokens: sentBound(SYSTEM, prompt), outputTokens: Buffer.byteLength(text) });
+        expect(result.usageEstimated).toBe(true);
+      },
+    );
+
+    it.each(['partial', 'sparse'] as const)(
+      'usage with a count null or left out (%s): the reported count is kept, the other estimated, never NaN',
+      async (usage) => {
+        double.setHabits({ usage });
+        const result = await provider().complete(request());
+        const text = defaultAnswer(promptChars);
+        expect(result.usage).toEqual({ inputTokens: sentBound(SYSTEM, PROMPT), outputTokens: doubleTokenCount(text) });
+        expect(result.usageEstimated).toBe(true);
+      },
+    );
+
+    it('an estimate of the answer never exceeds the max_tokens it was asked with', async () => {
+      double.setHabits({ usage: 'omit' });
+      const result = await provider().complete(request({ maxTokens: 3 }));
+      expect(result.usage.outputTokens).toBe(3);
+    });
+
+    it('usage reported in full is taken as it is, unflagged', async () => {
+      const result = await provider().complete(request());
+      expect(result.usageEstimated).toBeUndefined();
+    });
+
+    it('a streamed answer with no usage chunk is estimated and flagged too', async () => {
+      double.setHabits({ usage: 'omit' });
+      const result = await provider({ stream: true }).complete(request());
+      expect(result.usage.inputTokens).toBe(sentBound(SYSTEM, PROMPT));
+      expect(result.usageEstimated).toBe(true);
+    });
   });
 
   describe('streaming', () => {

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { defaultAnswer, startOpenAIDouble, type OpenAIDouble } from '../../../../test/support/openai-double.js';
 import { ClearanceError, ProviderError } from '../completion.js';
+import { inputTokensBound } from '#libs/routing';
 import type { EgressRecord } from './egress-audit.js';
 import { ProviderBatchApi, type BatchLineRequest } from './provider-batch-api.js';
 
@@ -108,5 +109,20 @@ describe('ProviderBatchApi against the double’s Files and Batches endpoints', 
       code: 'audit_unavailable',
     } satisfies Partial<ProviderError>);
     expect(double.requests).toHaveLength(0);
+  });
+
+  it("estimates a line's usage from the request it sent where the output reports none, and says so", async () => {
+    double.setHabits({ usage: 'omit' });
+    const client = api();
+    const sentLine = line(0);
+    const done = await client.status((await client.submit([sentLine], 'f')).id);
+    const result = (await client.results(done, new Map([[sentLine.customId, sentLine.body]]))).get('b1:0:0');
+    expect(result).toMatchObject({
+      kind: 'answered',
+      completion: {
+        usage: { inputTokens: inputTokensBound(['Be brief.', 'Summarize memo 0.'], 2) },
+        usageEstimated: true,
+      },
+    });
   });
 });

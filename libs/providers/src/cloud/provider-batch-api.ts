@@ -5,7 +5,7 @@ import { isCleared, type Sensitivity } from '#libs/domain';
 import type { PiiRules } from '#libs/privacy';
 import { ClearanceError, ProviderError, type CompletionRequest, type CompletionResult } from '../completion.js';
 import type { ApiKeySource } from './api-key-source.js';
-import { wholeAnswer } from './chat-answer.js';
+import { wholeAnswer, type SentRequest } from './chat-answer.js';
 import { chatCompletionParams } from './chat-request.js';
 import type { EgressAudit } from './egress-audit.js';
 import { egressVerdict } from './egress-scan.js';
@@ -145,8 +145,15 @@ export class ProviderBatchApi {
     );
   }
 
-  /** Every line the provider answered or failed, by custom_id: the output file's and the error file's. */
-  async results(batch: ProviderBatchStatus): Promise<Map<string, BatchLineResult>> {
+  /**
+   * Every line the provider answered or failed, by custom_id: the output file's and the error file's. `sent`: each
+   * line's body as it went into the input file, what a line's usage is estimated from where the provider reported
+   * none (usageOf).
+   */
+  async results(
+    batch: ProviderBatchStatus,
+    sent: ReadonlyMap<string, SentRequest> = new Map(),
+  ): Promise<Map<string, BatchLineResult>> {
     const at = `provider "${this.name}", provider batch ${batch.id}`;
     const results = new Map<string, BatchLineResult>();
     for (const fileId of [batch.outputFileId, batch.errorFileId]) {
@@ -155,20 +162,19 @@ export class ProviderBatchApi {
       for (const raw of text.split('\n')) {
         if (raw.trim() === '') continue;
         const line = parseLine(raw);
-        if (line) results.set(line.customId, this.lineResult(line, at));
+        if (line) results.set(line.customId, this.lineResult(line, sent.get(line.customId) ?? {}, at));
       }
     }
     return results;
   }
 
-  private lineResult(line: ParsedLine, at: string): BatchLineResult {
+  private lineResult(line: ParsedLine, sent: SentRequest, at: string): BatchLineResult {
     const lineAt = `${at}, line ${line.customId}`;
     if (line.statusCode === 200 && line.body) {
       try {
-        const req = { itemRef: line.customId, sensitivity: 'public', system: '', prompt: '', maxTokens: 0 } as const;
         return {
           kind: 'answered',
-          completion: wholeAnswer(line.body as ChatCompletion, { req, model: this.opts.model, at: lineAt }),
+          completion: wholeAnswer(line.body as ChatCompletion, { sent, model: this.opts.model, at: lineAt }),
         };
       } catch (err) {
         return { kind: 'failed', code: 'bad_response', message: err instanceof Error ? err.message : String(err) };
