@@ -711,4 +711,14 @@ describe('ItemProcessor with a CloudProvider on the OpenAI-compatible double', (
       expect(recorded.costUsd).toBeGreaterThan(0);
     },
   );
+
+  it('completes an item whose server words its ending "eos" (Together, TGI), at the first call', async () => {
+    double.setHabits({ finishReason: 'eos' });
+    const store = new InMemoryItemStore(10);
+    const { processor } = processorWith(store);
+    const outcome = await processor.run(job(), cloud());
+    expect(outcome).toEqual({ kind: 'completed' });
+    expect(store.views.get(0)!.result).toMatch(/^Deterministic answer/);
+    expect(double.completionRequests()).toHaveLength(1);
+  });
 });

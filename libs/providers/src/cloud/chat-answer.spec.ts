@@ -65,6 +65,11 @@ describe('a whole answer', () => {
     expect(wholeAnswer(completion({ model: '' }), ctx).model).toBe('asked-model');
   });
 
+  it('is refused, retryably, when it holds no choice: no finish_reason there is no answer that stopped', () => {
+    const err = failureOf(() => wholeAnswer(completion({ choices: [] }), ctx));
+    expect(err).toMatchObject({ code: 'bad_response', retryable: true });
+  });
+
   it("is refused, retryably, when the body is not a chat completion (a proxy's page, a wrong baseURL)", () => {
     const err = failureOf(() => wholeAnswer({ hello: 'world' } as unknown as ChatCompletion, ctx));
     expect(err).toMatchObject({ code: 'bad_response', retryable: true });

@@ -30,12 +30,17 @@ export function wholeAnswer(completion: ChatCompletion | undefined, ctx: AnswerC
     throw new ProviderError(`${ctx.at}: the answer is not a chat completion`, true, 'bad_response');
   }
   const choice = completion.choices[0];
-  const text = choice?.message?.content ?? '';
+  // No choice is no answer, whatever else the body says (its missing finish_reason is not a stop).
+  if (!choice) throw new ProviderError(`${ctx.at}: the answer has no choices`, true, 'bad_response');
+  const text = choice.message?.content ?? '';
   return {
     text,
     ...usageOf(completion.usage, ctx.sent, text, reasoningOf(choice?.message)),
     model: completion.model || ctx.model,
-    finishReason: finishReasonOf(choice?.finish_reason, ctx.at),
+    finishReason: finishReasonOf(choice?.finish_reason, ctx.at, {
+      completionTokens: reportedCount((completion.usage as { completion_tokens?: unknown } | null)?.completion_tokens),
+      cap: capOf(ctx.sent),
+    }),
   };
 }
 
@@ -78,13 +83,43 @@ export async function streamedAnswer(
   };
 }
 
-/** Only a 'stop' or 'length' answer is a result; anything else would pass off a partial answer as whole. */
-export function finishReasonOf(reason: string | null | undefined, at: string): 'stop' | 'length' {
-  if (reason === 'stop' || reason === 'length') return reason;
-  if (reason === 'content_filter') {
+/**
+ * How servers other than OpenAI word an answer the model ended itself: TGI's "eos_token" and "stop_sequence",
+ * Together's "eos", Anthropic-style "end_turn"; and one cut at its limit: "max_tokens", Mistral's "model_length"
+ * (the context is full). Read as "stop" and "length": taken for anything else, each was failed for good as an
+ * unexpected ending, so every answer such a server gave was thrown away and its item sent elsewhere or failed.
+ */
+const STOPPED: ReadonlySet<string> = new Set(['stop', 'eos', 'eos_token', 'stop_sequence', 'end_turn']);
+const CUT_OFF: ReadonlySet<string> = new Set(['length', 'max_tokens', 'model_length']);
+/** The server gave up on the answer (OpenRouter's "error" when its upstream failed mid-answer, vLLM's "abort"). */
+const SERVER_ENDED: ReadonlySet<string> = new Set(['error', 'abort']);
+
+/**
+ * A whole (not streamed) answer's body arrived complete, so one without a finish_reason was not cut off in
+ * transit, as a stream that ends without one is: it stopped, or reached its limit where the output tokens the server
+ * reported reach the cap it was asked with.
+ */
+export interface WholeEnding {
+  completionTokens: number | null;
+  cap: number | undefined;
+}
+
+/** Only a stopped or cut-off answer is a result; anything else would pass off a partial answer as whole. */
+export function finishReasonOf(reason: string | null | undefined, at: string, whole?: WholeEnding): 'stop' | 'length' {
+  const said = typeof reason === 'string' && reason !== '' ? reason.toLowerCase() : null;
+  if (said !== null && STOPPED.has(said)) return 'stop';
+  if (said !== null && CUT_OFF.has(said)) return 'length';
+  if (said === 'content_filter') {
     throw new ProviderError(`${at}: the answer was withheld by a content filter`, false, 'content_filter');
   }
-  if (reason == null) {
+  if (said !== null && SERVER_ENDED.has(said)) {
+    throw new ProviderError(`${at}: the server ended the answer with finish_reason "${said}"`, true, 'server_error');
+  }
+  if (said === null && whole) {
+    const { completionTokens, cap } = whole;
+    return completionTokens !== null && cap !== undefined && completionTokens >= cap ? 'length' : 'stop';
+  }
+  if (said === null) {
     throw new ProviderError(`${at}: the answer ended without a finish_reason (cut off)`, true, 'connection');
   }
   throw new ProviderError(`${at}: unexpected finish_reason "${reason}"`, false, 'unexpected_finish');
@@ -146,10 +181,20 @@ export function requestInputBound(sent: SentRequest): number {
 /** The most tokens an answer of `text` can be billed: a token per UTF-8 byte, within the cap it was asked with. */
 function answerTokensBound(sent: SentRequest, text: string): number {
   const bytes = Buffer.byteLength(text, 'utf8');
-  const cap = [sent.max_completion_tokens, sent.max_tokens].find(
+  const cap = capOf(sent);
+  return cap === undefined ? bytes : Math.min(bytes, cap);
+}
+
+/** The answer's cap the request was sent with. */
+function capOf(sent: SentRequest): number | undefined {
+  return [sent.max_completion_tokens, sent.max_tokens].find(
     (v): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0,
   );
-  return cap === undefined ? bytes : Math.min(bytes, cap);
+}
+
+/** A count as the server reported it, whatever it counted; null where it gave none. */
+function reportedCount(value: unknown): number | null {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : null;
 }
 
 function messagesOf(sent: SentRequest): unknown[] {

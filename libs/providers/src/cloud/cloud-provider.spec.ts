@@ -277,6 +277,47 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
     });
   });
 
+  describe("servers' own words for how an answer ended", () => {
+    it.each(['eos', 'eos_token', 'stop_sequence', 'end_turn', 'STOP'])(
+      'finish_reason "%s" is an answer that stopped, taken at the first attempt',
+      async (finishReason) => {
+        double.setHabits({ finishReason });
+        const result = await provider().complete(request());
+        expect(result).toMatchObject({ text: defaultAnswer(promptChars), finishReason: 'stop' });
+        expect(double.completionRequests()).toHaveLength(1);
+      },
+    );
+
+    it.each(['max_tokens', 'model_length'])(
+      'finish_reason "%s" is an answer cut at its limit',
+      async (finishReason) => {
+        double.setHabits({ finishReason });
+        expect((await provider().complete(request())).finishReason).toBe('length');
+      },
+    );
+
+    it('a whole answer without a finish_reason arrived whole: it stopped, or reached the cap it was asked with', async () => {
+      double.setHabits({ finishReason: null });
+      expect((await provider().complete(request())).finishReason).toBe('stop');
+      expect((await provider().complete(request({ maxTokens: 3 }))).finishReason).toBe('length');
+      // Each taken at once: not retried as an answer cut off.
+      expect(double.completionRequests()).toHaveLength(2);
+    });
+
+    it('a stream that ends without one is still an answer cut off', async () => {
+      double.setHabits({ finishReason: null });
+      const err = await rejection(provider({ stream: true, maxRetries: 0 }).complete(request()));
+      expect(err).toMatchObject({ code: 'connection', retryable: true });
+    });
+
+    it('finish_reason "error" (OpenRouter: its upstream failed mid-answer) is a server error, tried again', async () => {
+      double.setHabits({ finishReason: 'error' });
+      const err = await rejection(provider({ maxRetries: 1 }).complete(request()));
+      expect(err).toMatchObject({ code: 'server_error', retryable: true });
+      expect(double.completionRequests()).toHaveLength(2);
+    });
+  });
+
   describe('streaming', () => {
     it('assembles the streamed text and takes usage from the final chunk', async () => {
       const result = await provider({ stream: true }).complete(request());
