@@ -721,4 +721,14 @@ describe('ItemProcessor with a CloudProvider on the OpenAI-compatible double', (
     expect(store.views.get(0)!.result).toMatch(/^Deterministic answer/);
     expect(double.completionRequests()).toHaveLength(1);
   });
+
+  it('completes a summary whose server answers content in parts (Mistral), with their text, in one call', async () => {
+    double.setHabits({ content: 'parts' });
+    const store = new InMemoryItemStore(10);
+    const { processor } = processorWith(store);
+    const outcome = await processor.run(job(), cloud());
+    expect(outcome).toEqual({ kind: 'completed' });
+    expect(store.views.get(0)!.result).toMatch(/^Deterministic answer/);
+    expect(double.completionRequests()).toHaveLength(1);
+  });
 });

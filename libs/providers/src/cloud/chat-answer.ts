@@ -1,6 +1,8 @@
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { inputTokensBound } from '#libs/routing';
+import { APIError } from 'openai';
 import { ProviderError, type CompletionResult, type TokenUsage } from '../completion.js';
+import { toProviderError } from './error-mapping.js';
 
 /**
  * The request as it went on the wire (a chat-completions body: a synchronous call's params, a provider batch line's
@@ -25,6 +27,10 @@ export interface AnswerContext {
 
 /** A non-streamed answer as a result; refuses a body that is not a chat completion or not whole. */
 export function wholeAnswer(completion: ChatCompletion | undefined, ctx: AnswerContext): CompletionResult {
+  // OpenRouter (and proxies like it) answer an upstream's failure with HTTP 200 and an error object: what it
+  // stands for decides as an HTTP error would (a 429 waits, a 5xx counts against the circuit, a 400 is a refusal).
+  const failed = (completion as { error?: unknown } | undefined)?.error;
+  if (failed) throw errorInBody(failed, ctx.at);
   // A proxy or misrouted baseURL can answer 200 with something that is not a completion.
   if (!Array.isArray(completion?.choices)) {
     throw new ProviderError(`${ctx.at}: the answer is not a chat completion`, true, 'bad_response');
@@ -32,7 +38,10 @@ export function wholeAnswer(completion: ChatCompletion | undefined, ctx: AnswerC
   const choice = completion.choices[0];
   // No choice is no answer, whatever else the body says (its missing finish_reason is not a stop).
   if (!choice) throw new ProviderError(`${ctx.at}: the answer has no choices`, true, 'bad_response');
-  const text = choice.message?.content ?? '';
+  // OpenRouter: an upstream that failed mid-answer leaves its error on the choice (finish_reason "error").
+  const choiceFailed = (choice as { error?: unknown }).error;
+  if (choiceFailed) throw errorInBody(choiceFailed, ctx.at);
+  const text = answerText(choice.message?.content);
   return {
     text,
     ...usageOf(completion.usage, ctx.sent, text, reasoningOf(choice?.message)),
@@ -149,6 +158,39 @@ export function usageOf(
     outputTokens: output ?? answerTokensBound(sent, text + reasoning),
   };
   return input === null || output === null ? { usage: counted, usageEstimated: true } : { usage: counted };
+}
+
+/**
+ * The answer a message's content holds: a string; or an array of parts, whose text parts are the answer and whose
+ * thinking parts are not (Mistral's reasoning models); null (a model that wrote only reasoning) is an empty answer.
+ * An array was taken for the text as it was, so a document's check crashed on it (text.trim is not a function) and
+ * the job ran, and paid, again until BullMQ gave up; a chat item stored the parts as its content.
+ */
+export function answerText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((part: unknown) => {
+      if (typeof part === 'string') return part;
+      const { type, text } = (part ?? {}) as { type?: unknown; text?: unknown };
+      return typeof text === 'string' && (type === undefined || type === 'text' || type === 'output_text') ? text : '';
+    })
+    .join('');
+}
+
+/**
+ * An error object a server put in an HTTP 200 body, as the HTTP error its `code` (or `status`) stands for would
+ * be read (toProviderError): its type and code only, never its message, which may echo the request. One that names
+ * no HTTP status is a bad answer, tried again.
+ */
+function errorInBody(error: unknown, at: string): ProviderError {
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; status?: unknown };
+  const status = [e.code, e.status]
+    .map((v) => (typeof v === 'string' && /^\d{3}$/.test(v) ? Number(v) : v))
+    .find((v): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 400 && v <= 599);
+  if (status === undefined) return new ProviderError(`${at}: HTTP 200 with an error in its body`, true, 'bad_response');
+  const as = toProviderError(APIError.generate(status, { error }, undefined, new Headers()), { at, timeoutMs: 0 });
+  return new ProviderError(`${at}: HTTP 200 with error ${status} in its body`, as.retryable, as.code);
 }
 
 /**

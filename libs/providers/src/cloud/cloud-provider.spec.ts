@@ -318,6 +318,35 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
     });
   });
 
+  describe('an answer in another shape', () => {
+    it("content in parts is its text parts' text, the thinking part left out", async () => {
+      double.setHabits({ content: 'parts' });
+      const result = await provider().complete(request());
+      expect(result.text).toBe(defaultAnswer(promptChars));
+    });
+
+    it('null content (only reasoning written) is an empty answer', async () => {
+      double.setHabits({ content: 'null' });
+      expect((await provider().complete(request())).text).toBe('');
+    });
+
+    it('an error in an HTTP 200 body (OpenRouter) is read as the HTTP error it stands for, never quoting it', async () => {
+      const said = (code: number, message: string) => {
+        double.setHabits({ errorInBody: { code, message } });
+        return rejection(provider({ maxRetries: 0 }).complete(request()));
+      };
+      const limited = await said(429, 'Rate limit exceeded: free-models-per-day');
+      expect(limited).toMatchObject({ code: 'rate_limited', retryable: true });
+      expect(limited.message).not.toMatch(/free-models/);
+      expect(await said(502, 'Upstream error')).toMatchObject({ code: 'server_error', retryable: true });
+      expect(await said(400, "This endpoint's maximum context length is 8192 tokens.")).toMatchObject({
+        code: 'context_exceeded',
+        retryable: false,
+      });
+      expect(await said(402, 'Insufficient credits')).toMatchObject({ retryable: false });
+    });
+  });
+
   describe('streaming', () => {
     it('assembles the streamed text and takes usage from the final chunk', async () => {
       const result = await provider({ stream: true }).complete(request());
