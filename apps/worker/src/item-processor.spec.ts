@@ -731,4 +731,12 @@ describe('ItemProcessor with a CloudProvider on the OpenAI-compatible double', (
     expect(store.views.get(0)!.result).toMatch(/^Deterministic answer/);
     expect(double.completionRequests()).toHaveLength(1);
   });
+
+  it('records a summary without the reasoning a model served without a reasoning parser wrote before it', async () => {
+    double.setResponder(() => '<think>\nA memo; summarize it in a line.\n</think>\n\nThe quarterly plan, in short.');
+    const store = new InMemoryItemStore(10);
+    const { processor } = processorWith(store);
+    expect(await processor.run(job(), cloud())).toEqual({ kind: 'completed' });
+    expect(store.views.get(0)!.result).toBe('The quarterly plan, in short.');
+  });
 });

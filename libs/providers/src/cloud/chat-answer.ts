@@ -41,10 +41,10 @@ export function wholeAnswer(completion: ChatCompletion | undefined, ctx: AnswerC
   // OpenRouter: an upstream that failed mid-answer leaves its error on the choice (finish_reason "error").
   const choiceFailed = (choice as { error?: unknown }).error;
   if (choiceFailed) throw errorInBody(choiceFailed, ctx.at);
-  const text = answerText(choice.message?.content);
+  const { answer: text, reasoning } = apartFromReasoning(answerText(choice.message?.content));
   return {
     text,
-    ...usageOf(completion.usage, ctx.sent, text, reasoningOf(choice?.message)),
+    ...usageOf(completion.usage, ctx.sent, text, reasoning + reasoningOf(choice.message)),
     model: completion.model || ctx.model,
     finishReason: finishReasonOf(choice?.finish_reason, ctx.at, {
       completionTokens: reportedCount((completion.usage as { completion_tokens?: unknown } | null)?.completion_tokens),
@@ -84,9 +84,10 @@ export async function streamedAnswer(
   }
   // The SDK ends a stream quietly when its signal aborts, so an abort looks like a short stream.
   if (reading.signal.aborted) throw new Error('stream aborted');
+  const apart = apartFromReasoning(text);
   return {
-    text,
-    ...usageOf(usage, reading.sent, text, reasoning),
+    text: apart.answer,
+    ...usageOf(usage, reading.sent, apart.answer, reasoning + apart.reasoning),
     model: model || reading.model,
     finishReason: finishReasonOf(finish, reading.at),
   };
@@ -176,6 +177,24 @@ export function answerText(content: unknown): string {
       return typeof text === 'string' && (type === undefined || type === 'text' || type === 'output_text') ? text : '';
     })
     .join('');
+}
+
+/**
+ * An answer apart from the reasoning a model wrote before it in `<think>…</think>`: DeepSeek-R1, Qwen3 and their
+ * distills served without a reasoning parser (vLLM without --reasoning-parser, llama-server with
+ * --reasoning-format none, Together, Groq's raw format) put it in the content, and R1's template opens the tag in
+ * the prompt, so the content starts inside it and only closes it. Taken as the answer, every structured answer
+ * failed as not JSON (asked again, thinking again, until it was rejected) and a summary was stored with the model's
+ * musings. An answer that opened its reasoning and never closed it holds none.
+ */
+export function apartFromReasoning(text: string): { answer: string; reasoning: string } {
+  const opened = /^\s*<think>/.exec(text);
+  const from = opened ? opened[0].length : 0;
+  const closing = text.indexOf('</think>', from);
+  if (closing >= 0 && (opened || !text.slice(0, closing).includes('<think>'))) {
+    return { answer: text.slice(closing + '</think>'.length).trimStart(), reasoning: text.slice(from, closing) };
+  }
+  return opened ? { answer: '', reasoning: text.slice(from) } : { answer: text, reasoning: '' };
 }
 
 /**

@@ -347,6 +347,31 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
     });
   });
 
+  describe('reasoning written into the content', () => {
+    it.each([
+      ['a <think> block before it', '<think>\nThe user wants a line.\n</think>\n\nThe renewal is yearly.'],
+      [
+        "only the block's end (R1's template opens it in the prompt)",
+        'The user wants a line.\n</think>\n\nThe renewal is yearly.',
+      ],
+    ])('the answer is what follows %s', async (_, written) => {
+      double.setResponder(() => written);
+      expect((await provider().complete(request())).text).toBe('The renewal is yearly.');
+    });
+
+    it('reasoning never closed is no answer; text without any is the answer as it is', async () => {
+      double.setResponder(() => '<think>The user wants');
+      expect((await provider().complete(request())).text).toBe('');
+      double.setResponder(() => 'Use <think> tags? No: the renewal is yearly.');
+      expect((await provider().complete(request())).text).toBe('Use <think> tags? No: the renewal is yearly.');
+    });
+
+    it('streamed, too', async () => {
+      double.setResponder(() => '<think>The user wants a line.</think>The renewal is yearly.');
+      expect((await provider({ stream: true }).complete(request())).text).toBe('The renewal is yearly.');
+    });
+  });
+
   describe('streaming', () => {
     it('assembles the streamed text and takes usage from the final chunk', async () => {
       const result = await provider({ stream: true }).complete(request());
