@@ -739,4 +739,24 @@ describe('ItemProcessor with a CloudProvider on the OpenAI-compatible double', (
     expect(await processor.run(job(), cloud())).toEqual({ kind: 'completed' });
     expect(store.views.get(0)!.result).toBe('The quarterly plan, in short.');
   });
+
+  it('opens the circuit of a provider that asks to wait longer than a call waits (a daily quota spent)', async () => {
+    double.failNext(1, { status: 429, retryAfterSec: 600 });
+    const store = new InMemoryItemStore(10);
+    const { processor, circuitTrips } = processorWith(store);
+    const outcome = await processor.run(job({ attempt: 1, isLastAttempt: false }), cloud());
+    expect(outcome.kind).toBe('retrying');
+    // Its route closed: the item's next attempt, and every other item, goes elsewhere instead of asking again.
+    expect(circuitTrips).toEqual(['frontier']);
+    expect(double.completionRequests()).toHaveLength(1);
+  });
+
+  it('leaves the circuit alone for a rate limit a call waits out', async () => {
+    double.failNext(1, { status: 429, retryAfterSec: 30 });
+    const store = new InMemoryItemStore(10);
+    const { processor, circuitTrips } = processorWith(store);
+    const outcome = await processor.run(job({ attempt: 1, isLastAttempt: false }), cloud());
+    expect(outcome.kind).toBe('retrying');
+    expect(circuitTrips).toEqual([]);
+  });
 });

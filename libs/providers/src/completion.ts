@@ -1,5 +1,6 @@
 import type { TokenUsage } from '#libs/domain';
 import type { ChatMessage, ChatResponseFormat, Sensitivity } from '#libs/domain';
+import { MAX_RETRY_AFTER_MS } from './cloud/retry-policy.js';
 
 /**
  * A chat item's own request (issue 16 §2): its messages and sampling, honoured as given. `system` and
@@ -50,12 +51,16 @@ export interface CompletionResult {
   usageEstimated?: true;
 }
 
-/** Error raised by a provider. `retryable` tells the queue whether another attempt may succeed. */
+/**
+ * Error raised by a provider. `retryable` tells the queue whether another attempt may succeed; `retryAfterMs`, the
+ * wait the server asked for (Retry-After) when it gave one.
+ */
 export class ProviderError extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
     readonly code: string,
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'ProviderError';
@@ -119,6 +124,20 @@ export const REFUSAL_CODES: ReadonlySet<string> = new Set([
   'too_large',
   'client_error',
 ]);
+
+/**
+ * A rate limit the server asked to wait out for longer than a call is held for it (MAX_RETRY_AFTER_MS): a quota
+ * spent for minutes or hours (a daily token limit, a free tier's requests per day). Every call sent there meanwhile
+ * is refused again, so the provider's route is closed for that while (its circuit opened) and items go elsewhere.
+ */
+export function isLongRateLimit(err: unknown): err is ProviderError {
+  return (
+    err instanceof ProviderError &&
+    err.code === 'rate_limited' &&
+    err.retryAfterMs !== undefined &&
+    err.retryAfterMs > MAX_RETRY_AFTER_MS
+  );
+}
 
 export function isRefusal(err: unknown): err is ProviderError {
   return err instanceof ProviderError && REFUSAL_CODES.has(err.code);

@@ -15,6 +15,7 @@ export {
 export {
   ClearanceError,
   ProviderError,
+  isLongRateLimit,
   isRefusal,
   type ChatCall,
   type CompletionRequest,

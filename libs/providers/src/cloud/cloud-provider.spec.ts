@@ -153,7 +153,8 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
   it('hands a long Retry-After back to the queue instead of holding the worker', async () => {
     double.failNext(1, { status: 429, retryAfterSec: 3600 });
     const err = await rejection(provider({ maxRetries: 3 }).complete(request()));
-    expect(err).toMatchObject({ code: 'rate_limited', retryable: true });
+    // With the wait it asked for, for the worker to act on (isLongRateLimit).
+    expect(err).toMatchObject({ code: 'rate_limited', retryable: true, retryAfterMs: 3_600_000 });
     expect(double.completionRequests()).toHaveLength(1);
   });
 

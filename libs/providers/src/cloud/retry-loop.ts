@@ -1,4 +1,4 @@
-import type { ProviderError } from '../completion.js';
+import { ProviderError } from '../completion.js';
 import { waitUnlessStopped, type StopSignals } from './bounded-attempt.js';
 import { throwIfStopped } from './error-mapping.js';
 import { retryAfterOf, retryDecision } from './retry-policy.js';
@@ -12,6 +12,13 @@ export interface RetryLoopOptions<T> {
   attempt: (attempt: number) => Promise<T>;
   /** What a failed attempt means (toProviderError); the loop throws it once it gives up. */
   failureOf: (err: unknown) => ProviderError;
+}
+
+/** The failure with the wait its server asked for, for the worker to act on (isLongRateLimit). */
+function withRetryAfter(failure: ProviderError, retryAfterMs: number | undefined): ProviderError {
+  if (retryAfterMs === undefined || failure.retryAfterMs !== undefined || failure.constructor !== ProviderError)
+    return failure;
+  return new ProviderError(failure.message, failure.retryable, failure.code, retryAfterMs);
 }
 
 /**
@@ -31,7 +38,7 @@ export async function withRetries<T>(opts: RetryLoopOptions<T>): Promise<T> {
       retryAfterMs = retryAfterOf(err);
     }
     const decision = retryDecision({ failure, retriesMade, maxRetries: opts.maxRetries, retryAfterMs });
-    if (decision.kind === 'give_up') throw failure;
+    if (decision.kind === 'give_up') throw withRetryAfter(failure, retryAfterMs);
     await waitUnlessStopped(decision.afterMs, opts.stops);
     throwIfStopped(opts.stops, opts.at);
   }
