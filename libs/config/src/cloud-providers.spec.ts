@@ -162,3 +162,27 @@ describe('cloud tiers (issue 16 §3)', () => {
     );
   });
 });
+
+describe('a base URL the SDK can append paths to', () => {
+  const azure = 'https://acme.openai.azure.com/openai/deployments/gpt-4o?api-version=2024-10-21';
+
+  it("refuses one with a query (Azure OpenAI's api-version), which the SDK would send each path inside", () => {
+    expect(() => loadConfig({ OPENAI_BASE_URL: azure, OPENAI_API_KEY: 'k' })).toThrow(
+      /^OPENAI_BASE_URL: expected .*without a query.*\/openai\/v1\//,
+    );
+    expect(() =>
+      loadConfig({
+        K: 'k',
+        CLOUD_PROVIDERS: JSON.stringify([{ name: 'a', baseURL: azure, model: 'm', apiKeyEnv: 'K' }]),
+      }),
+    ).toThrow(/^CLOUD_PROVIDERS\[0\]\.baseURL: expected .*without a query/);
+  });
+
+  it("takes Azure OpenAI's v1 endpoint, which needs no api-version", () => {
+    const [provider] = loadConfig({
+      OPENAI_BASE_URL: 'https://acme.openai.azure.com/openai/v1/',
+      OPENAI_API_KEY: 'k',
+    }).cloudProviders;
+    expect(provider.baseURL).toBe('https://acme.openai.azure.com/openai/v1/');
+  });
+});

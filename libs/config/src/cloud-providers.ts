@@ -65,6 +65,24 @@ const RESTRICTED_NEEDS_PREMISES = (declaration: string): string =>
   `restricted data may only go to an endpoint declared on premises (${declaration})`;
 
 /**
+ * A base URL takes no query or fragment: the openai SDK appends each request's path to the URL as written, so an
+ * Azure OpenAI deployment URL with `?api-version=…` sent every request to the deployment itself, its path inside the
+ * api-version (`?api-version=2024-10-21%2Fchat%2Fcompletions`), and every item failed at the provider. Azure's v1
+ * endpoint (`https://<resource>.openai.azure.com/openai/v1/`) needs no api-version and takes the key as a Bearer
+ * token, as any OpenAI-compatible server does.
+ */
+function checkBaseURL(name: string, value: string): void {
+  const url = new URL(value);
+  if (url.search === '' && url.hash === '' && !value.includes('?') && !value.includes('#')) return;
+  throw new ConfigError(
+    name,
+    'a URL without a query or fragment (the SDK appends each path to it; for Azure OpenAI, its v1 endpoint ' +
+      'https://<resource>.openai.azure.com/openai/v1/, which needs no api-version)',
+    value,
+  );
+}
+
+/**
  * CLOUD_PROVIDERS: a JSON array of providers, each {name, baseURL, model, clearance, onPremises, apiKeyEnv | apiKeyFile,
  * priceInputPerM, priceOutputPerM, timeoutMs, maxRetries, concurrency, requestsPerMinute, tokensPerMinute,
  * latencyMs, tokensPerSec, contextTokens, tiers} (tiers: cloud-tiers.ts; CLOUD_TIERS for the single provider). Without it, OPENAI_BASE_URL + OPENAI_API_KEY define one provider ("frontier").
@@ -84,6 +102,7 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
   const raw = e.optionalString('CLOUD_PROVIDERS');
   if (raw === undefined) {
     const baseURL = e.url('OPENAI_BASE_URL');
+    if (baseURL !== undefined) checkBaseURL('OPENAI_BASE_URL', baseURL);
     const apiKey = e.secret('OPENAI_API_KEY');
     if (!baseURL || !apiKey) return [];
     const name = e.string('CLOUD_PROVIDER_NAME', 'frontier');
@@ -131,6 +150,7 @@ export function cloudProviders(e: EnvReader, env: Record<string, string | undefi
     } catch {
       throw new ConfigError(`${where}.baseURL`, 'an absolute URL', baseURL);
     }
+    checkBaseURL(`${where}.baseURL`, baseURL);
     const clearance = str('clearance', 'public');
     if (!(SENSITIVITY_LEVELS as readonly string[]).includes(clearance))
       throw new ConfigError(`${where}.clearance`, `one of ${SENSITIVITY_LEVELS.join(', ')}`, clearance);
