@@ -17,7 +17,7 @@ import type { ProviderFeedback } from './provider-feedback.js';
 import type { RunningItem } from './running-item.js';
 
 export interface ItemCallsDeps {
-  store: Pick<ItemStore, 'isCancelRequested'>;
+  store: Pick<ItemStore, 'isCancelRequested' | 'markUsageEstimated'>;
   gate: CloudGate;
   feedback: ProviderFeedback;
   endings: ItemEndings;
@@ -93,9 +93,11 @@ export class ItemCalls {
    * The provider did not report the call's usage (or part of it): counted at its bound, which the metric counts and
    * a warning says once per provider in this process (a server that never reports usage would fill the logs).
    */
-  private usageEstimated(run: RunningItem, completion: CompletionResult): void {
+  private async usageEstimated(run: RunningItem, completion: CompletionResult): Promise<void> {
     const { on } = run;
+    const { batchId, index } = run.job.data;
     metrics.usageEstimated({ target: on.target, provider: on.provider.name });
+    await this.deps.store.markUsageEstimated(batchId, index);
     if (this.warnedUsage.has(on.provider.name)) return;
     this.warnedUsage.add(on.provider.name);
     this.log.warn({
@@ -143,7 +145,7 @@ export class ItemCalls {
         finishReason: completion.finishReason,
       });
       metrics.callAnswered(where, completion.usage, cost);
-      if (completion.usageEstimated) this.usageEstimated(run, completion);
+      if (completion.usageEstimated) await this.usageEstimated(run, completion);
       // Learned while the item goes on (its answer recorded first): settled before the job ends.
       if (on.target === 'cloud') run.feedback.add(feedback.cloudCallAnswered(run, completion, sentAt));
       // The call's actual cost stays reserved, held by the item until it records it; the rest of the worst case goes back.

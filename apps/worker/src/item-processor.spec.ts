@@ -74,6 +74,7 @@ class InMemoryItemStore implements ItemStore {
       ruledOut: [],
       failedMoves: 0,
       deferredAt: null,
+      usageEstimated: false,
       startedAt: null,
       finishedAt: null,
     });
@@ -159,6 +160,12 @@ class InMemoryItemStore implements ItemStore {
 
   async isCancelRequested(): Promise<boolean> {
     return this.cancelRequested;
+  }
+
+  async markUsageEstimated(_b: string, index: number): Promise<boolean> {
+    const view = this.views.get(index);
+    if (view) view.usageEstimated = true;
+    return view !== undefined;
   }
 }
 
@@ -289,6 +296,7 @@ describe('ItemProcessor', () => {
     expect(recorded.result).toBe('The plan, in short.');
     expect(recorded.usage).toEqual({ inputTokens: 40, outputTokens: 10 });
     expect(recorded.costUsd).toBeCloseTo(0.05, 9);
+    expect(recorded.usageEstimated).toBe(false);
     // The worst case was reserved, the actual cost held until the item recorded it, then all given back.
     expect(store.releases.length).toBe(2);
     expect(store.reservedUsd).toBeCloseTo(0, 9);
@@ -705,6 +713,8 @@ describe('ItemProcessor with a CloudProvider on the OpenAI-compatible double', (
       const recorded = store.views.get(0)!;
       // Tokens at their bound teach routing nothing about what items of the kind use.
       expect(learned).toEqual([]);
+      // The item's record says its usage holds an estimate.
+      expect(recorded.usageEstimated).toBe(true);
       expect(recorded.usage!.inputTokens).toBeGreaterThan(0);
       expect(recorded.usage!.outputTokens).toBeGreaterThan(0);
       expect(Number.isFinite(recorded.costUsd)).toBe(true);

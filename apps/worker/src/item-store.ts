@@ -16,4 +16,5 @@ export type ItemStore = Pick<
   | 'releaseBudget'
   | 'isCancelRequested'
   | 'chargeLate'
+  | 'markUsageEstimated'
 >;

@@ -139,6 +139,7 @@ function harness(now: number, budgetUsd = Infinity) {
       return true;
     },
     releaseBudget: async (_b: string, usd: number) => void (budget.reserved -= usd),
+    markUsageEstimated: async () => true,
   };
   const moves: Array<{ index: number; why: string; localOnly?: boolean }> = [];
   /** Where the next move dies with its worker: before it is written, or once written, before its job is added. */

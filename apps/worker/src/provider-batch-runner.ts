@@ -51,7 +51,10 @@ export interface ProviderBatchRunnerDeps {
     | 'claimRound'
     | 'releaseRound'
   >;
-  store: Pick<ItemStore, 'transitionOn' | 'task' | 'item' | 'isCancelRequested' | 'reserveBudget' | 'releaseBudget'> &
+  store: Pick<
+    ItemStore,
+    'transitionOn' | 'task' | 'item' | 'isCancelRequested' | 'reserveBudget' | 'releaseBudget' | 'markUsageEstimated'
+  > &
     Pick<BatchStore, 'chargeLate'>;
   rerouter: Pick<ItemRerouter, 'reroute'>;
   /** A job whose item was moved elsewhere makes sure a job waits there (ItemEndings.elsewhere: crash-safe reroutes). */
@@ -346,7 +349,10 @@ export class ProviderBatchRunner {
     const costUsd = costOf(tally.usage, this.deps.route.price);
     // Billed by the provider whatever the check below makes of it.
     metrics.callAnswered(this.from, tally.usage, costUsd);
-    if (result.completion.usageEstimated) metrics.usageEstimated(this.from);
+    if (result.completion.usageEstimated) {
+      metrics.usageEstimated(this.from);
+      await this.deps.store.markUsageEstimated(line.batchId, line.index);
+    }
     if (answered.kind !== 'answered') {
       const why = `${this.route}'s answer failed its check`;
       await this.moveOff(line, why, batch, { spent: { ...tally.usage, costUsd }, errorCode: 'output_check_failed' });

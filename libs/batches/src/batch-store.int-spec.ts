@@ -202,6 +202,21 @@ describe('BatchStore (real Redis)', () => {
     expect(await store.markDeferred(randomUUID(), 0, at)).toBe(false);
   });
 
+  it("records that an item's usage holds an estimate, whatever its status, and nothing for an item gone", async () => {
+    const { id } = await newBatch([{ ...meta, itemId: 'a', route: route('cloud'), workTokens: 1 }]);
+    expect((await store.item(id, 0))?.usageEstimated).toBe(false);
+    await store.transition(id, 0, ['queued'], 'running');
+    expect(await store.markUsageEstimated(id, 0)).toBe(true);
+    await store.transition(id, 0, ['running'], 'completed', {
+      result: 'r',
+      inputTokens: 9,
+      outputTokens: 3,
+      costUsd: 1,
+    });
+    expect(await store.item(id, 0)).toMatchObject({ status: 'completed', usageEstimated: true });
+    expect(await store.markUsageEstimated(randomUUID(), 0)).toBe(false);
+  });
+
   it('returns the first batch for a repeated idempotency key', async () => {
     const key = randomUUID();
     const first = await newBatch([{ ...meta, itemId: 'a', route: route('local'), workTokens: 1 }], key);

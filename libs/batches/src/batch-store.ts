@@ -205,6 +205,11 @@ export class BatchStore {
     return routes;
   }
 
+  /** A call of the item's was answered without its usage, counted at its bound (ItemTransitions.markUsageEstimated). */
+  markUsageEstimated(batchId: string, index: number): Promise<boolean> {
+    return this.transitions.markUsageEstimated(batchId, index);
+  }
+
   /** The escalation watchdog deferred the item (ItemTransitions.markDeferred). */
   markDeferred(batchId: string, index: number, now?: number): Promise<boolean> {
     return this.transitions.markDeferred(batchId, index, now);

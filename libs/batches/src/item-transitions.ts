@@ -113,6 +113,18 @@ return 1`,
 });
 
 /**
+ * A call of the item's was answered without (all of) its usage, which was counted at its bound: its record says so
+ * whatever status it is in, and whichever provider it ends on. Nothing for an item whose record is gone.
+ */
+const MARK_USAGE_ESTIMATED = redisScript<'item', readonly [], 0 | 1>({
+  name: 'syItemUsageEstimated',
+  keys: ['item'],
+  lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'usageEstimated', '1')
+return 1`,
+});
+
+/**
  * The only way an item's status changes: guarded Lua transitions, so counters and statuses stay exact
  * under concurrent workers, retries and crashes.
  */
@@ -123,6 +135,7 @@ export class ItemTransitions {
   private readonly rerouteScript;
   private readonly lateChargeScript;
   private readonly deferredScript;
+  private readonly usageEstimatedScript;
 
   constructor(
     redis: RedisClient,
@@ -132,11 +145,17 @@ export class ItemTransitions {
     this.rerouteScript = defineScript(redis, ITEM_REROUTE);
     this.lateChargeScript = defineScript(redis, LATE_CHARGE);
     this.deferredScript = defineScript(redis, MARK_DEFERRED);
+    this.usageEstimatedScript = defineScript(redis, MARK_USAGE_ESTIMATED);
   }
 
   /** Records that the item was deferred at `now` (ms); false when it is no longer queued (or gone). */
   async markDeferred(batchId: string, index: number, now = Date.now()): Promise<boolean> {
     return (await this.deferredScript({ item: this.keys.item(batchId, index) }, [String(now)])) === 1;
+  }
+
+  /** Records that a call's usage was estimated (MARK_USAGE_ESTIMATED); false when the item's record is gone. */
+  async markUsageEstimated(batchId: string, index: number): Promise<boolean> {
+    return (await this.usageEstimatedScript({ item: this.keys.item(batchId, index) }, [])) === 1;
   }
 
   /**

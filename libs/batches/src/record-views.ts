@@ -83,6 +83,7 @@ export function toItemView(h: Record<string, string>): ItemView {
     ruledOut: h.ruledOut ? ruledOutOf(h.ruledOut) : [],
     failedMoves: num(h.failedMoves),
     deferredAt: iso(h.deferredAt),
+    usageEstimated: h.usageEstimated === '1',
     startedAt: iso(h.startedAt),
     finishedAt: iso(h.finishedAt),
   };

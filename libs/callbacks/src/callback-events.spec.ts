@@ -39,6 +39,7 @@ const item: ItemView = {
   ruledOut: [],
   failedMoves: 0,
   deferredAt: null,
+  usageEstimated: false,
   startedAt: '2026-12-03T09:00:30.000Z',
   finishedAt: '2026-12-03T09:01:00.000Z',
 };

@@ -296,6 +296,11 @@ export interface ItemView {
    * nothing could take it (restricted, pinned, or every cloud provider cleared for it failing). Null: never.
    */
   deferredAt: string | null;
+  /**
+   * Some call of the item's was answered by a provider that did not report its usage (or part of it): `usage` and
+   * `costUsd` count those calls at their bound, what they could have been billed at most.
+   */
+  usageEstimated: boolean;
   startedAt: string | null;
   finishedAt: string | null;
 }

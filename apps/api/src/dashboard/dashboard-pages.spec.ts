@@ -54,6 +54,7 @@ function item(over: Partial<ItemView> = {}): ItemView {
     ruledOut: [],
     failedMoves: 0,
     deferredAt: null,
+    usageEstimated: false,
     startedAt: '2026-01-01T00:01:00.000Z',
     finishedAt: '2026-01-01T00:02:00.000Z',
     ...over,

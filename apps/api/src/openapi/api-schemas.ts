@@ -211,6 +211,10 @@ const itemView = z.object({
     description:
       'When the escalation watchdog put this late item behind items that could still make their deadlines (nothing could take it: restricted, pinned, or every cleared cloud provider failing); null: never.',
   }),
+  usageEstimated: z.boolean().meta({
+    description:
+      'A provider answered some call of this item without reporting its usage (or part of it): usage and costUsd count those calls at their bound, what they could have been billed at most.',
+  }),
   startedAt: iso.nullable(),
   finishedAt: iso.nullable(),
 });
