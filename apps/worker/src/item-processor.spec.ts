@@ -769,4 +769,22 @@ describe('ItemProcessor with a CloudProvider on the OpenAI-compatible double', (
     expect(outcome.kind).toBe('retrying');
     expect(circuitTrips).toEqual([]);
   });
+
+  it.each([
+    ['refuses its key (401)', (d: OpenAIDouble) => d.acceptKeys(['another-key'])],
+    [
+      'says the account has no credits left (402, in an HTTP 200 body as OpenRouter says it)',
+      (d: OpenAIDouble) => d.setHabits({ errorInBody: { code: 402, message: 'Insufficient credits' } }),
+    ],
+  ])('opens the circuit of a provider that %s, and moves the item without ruling the provider out', async (_, set) => {
+    set(double);
+    const store = new InMemoryItemStore(10);
+    const { processor, circuitTrips } = processorWith(store);
+    const outcome = await processor.run(job(), cloud());
+    expect(outcome).toEqual({ kind: 'rerouted', to: 'tiny' });
+    // Every item sent there would fail the same way: the route closes until its probe is answered.
+    expect(circuitTrips).toEqual(['frontier']);
+    // Not the item's fault: it may go back there once the provider takes requests again.
+    expect(store.views.get(0)!.ruledOut).toEqual([]);
+  });
 });

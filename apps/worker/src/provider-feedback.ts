@@ -4,7 +4,14 @@ import { routableItem, taskKind } from '#libs/batches';
 import type { CircuitRegistry } from '#libs/pools';
 import type { PoolRegistry } from '#libs/pools';
 import type { ProviderCapabilities } from '#libs/pools';
-import { ProviderError, isLongRateLimit, isRefusal, type CompletionResult, type TokenUsage } from '#libs/providers';
+import {
+  ProviderError,
+  isAccountRefusal,
+  isLongRateLimit,
+  isRefusal,
+  type CompletionResult,
+  type TokenUsage,
+} from '#libs/providers';
 import { workTokens } from '#libs/routing';
 import { workTokensPerSecond } from '#libs/routing';
 import type { RunningItem } from './running-item.js';
@@ -57,6 +64,10 @@ export class ProviderFeedback {
       // (standard) circuit is another route's and hears nothing of it (issue 16 §3).
       const circuit = await this.deps.circuits.trip(name);
       this.log.warn({ msg: 'tier unavailable: circuit open', provider: name, failures: circuit.failures });
+    } else if (isAccountRefusal(err)) {
+      // Its key or its account refused: every item sent there would fail the same way, each after its call.
+      await this.deps.circuits.trip(name);
+      this.log.warn({ msg: 'provider refuses our key or account: circuit open', provider: name, code: err.code });
     } else if (isLongRateLimit(err)) {
       // A quota spent for longer than a call waits (a daily limit): every item sent there would be refused again,
       // each through its retries and job attempts, so the route closes until its probe is answered again.

@@ -139,6 +139,15 @@ export function isLongRateLimit(err: unknown): err is ProviderError {
   );
 }
 
+/**
+ * The provider refuses this deployment, not the item: its key (401, 403) or its account (402, credits spent). Every
+ * call sent there fails the same way until an operator acts, so the route is closed (its circuit opened) and items
+ * go elsewhere; the item is not ruled out, and may go back there once the provider takes requests again.
+ */
+export function isAccountRefusal(err: unknown): err is ProviderError {
+  return err instanceof ProviderError && (err.code === 'unauthorized' || err.code === 'payment_required');
+}
+
 export function isRefusal(err: unknown): err is ProviderError {
   return err instanceof ProviderError && REFUSAL_CODES.has(err.code);
 }

@@ -15,6 +15,7 @@ export {
 export {
   ClearanceError,
   ProviderError,
+  isAccountRefusal,
   isLongRateLimit,
   isRefusal,
   type ChatCall,

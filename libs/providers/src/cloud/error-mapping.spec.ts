@@ -20,6 +20,7 @@ describe('what an SDK or HTTP failure means for the queue', () => {
     [503, 'server_error', true],
     [401, 'unauthorized', false],
     [403, 'unauthorized', false],
+    [402, 'payment_required', false],
     [404, 'not_found', false],
     [413, 'too_large', false],
     [400, 'bad_request', false],
@@ -39,7 +40,7 @@ describe('what an SDK or HTTP failure means for the queue', () => {
 
   it('counts as a refusal (never sent there again) only what the request itself caused', () => {
     const refused = [400, 413, 418, 422].map((s) => toProviderError(http(s), ctx));
-    const notRefused = [401, 403, 404, 408, 409, 429, 500].map((s) => toProviderError(http(s), ctx));
+    const notRefused = [401, 402, 403, 404, 408, 409, 429, 500].map((s) => toProviderError(http(s), ctx));
     expect(refused.every(isRefusal)).toBe(true);
     expect(notRefused.some(isRefusal)).toBe(false);
   });

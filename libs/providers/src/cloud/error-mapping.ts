@@ -96,6 +96,8 @@ const CONTEXT_MESSAGE =
  */
 function clientErrorCode(err: APIError, status: number): string {
   if (status === 401 || status === 403) return 'unauthorized';
+  // The provider's account, not the request: OpenRouter and Together answer 402 when its credits are spent.
+  if (status === 402) return 'payment_required';
   if (status === 404) return 'not_found';
   if (status === 413) return 'too_large';
   const mentionsContext = [errorField(err, 'type'), errorField(err, 'code')].some(
