@@ -76,6 +76,8 @@ function harness(now: number, budgetUsd = Infinity) {
   const statuses = new Map<string, ProviderBatchStatus>();
   const calls: string[] = [];
   let results = new Map<string, BatchLineResult>();
+  /** What the runner gave the API to read its lines' results by: each line's body, by custom_id. */
+  const seen: { sent?: ReadonlyMap<string, unknown> } = {};
   /** Set: the provider refuses the next submission with it (once). */
   const refuse: { next?: ProviderError } = {};
   const api = {
@@ -106,11 +108,17 @@ function harness(now: number, budgetUsd = Infinity) {
       statuses.set(id, s);
       return s;
     },
-    results: async () => results,
+    results: async (_status: unknown, sent?: ReadonlyMap<string, unknown>) => {
+      seen.sent = sent;
+      return results;
+    },
   };
   const charges: Array<{ index: number; line: string; costUsd: number }> = [];
   const charged = new Set<string>();
-  const records = new Map<number, { status: string; provider: string; costUsd?: number; result?: string }>();
+  const records = new Map<
+    number,
+    { status: string; provider: string; costUsd?: number; result?: string; usageEstimated?: boolean }
+  >();
   const store = {
     transitionOn: async (t: { index: number; provider: string; from: readonly string[]; to: string; update?: any }) => {
       const r = records.get(t.index) ?? { status: 'queued', provider: route.name };
@@ -139,7 +147,11 @@ function harness(now: number, budgetUsd = Infinity) {
       return true;
     },
     releaseBudget: async (_b: string, usd: number) => void (budget.reserved -= usd),
-    markUsageEstimated: async () => true,
+    markUsageEstimated: async (_b: string, index: number) => {
+      const r = records.get(index);
+      if (r) records.set(index, { ...r, usageEstimated: true });
+      return r !== undefined;
+    },
   };
   const moves: Array<{ index: number; why: string; localOnly?: boolean }> = [];
   /** Where the next move dies with its worker: before it is written, or once written, before its job is added. */
@@ -202,6 +214,7 @@ function harness(now: number, budgetUsd = Infinity) {
     followed,
     refuse,
     nowhere,
+    seen,
   };
 }
 
@@ -281,6 +294,20 @@ describe('ProviderBatchRunner', () => {
     // Nothing left open: a later round settles nothing twice.
     await h.runner.tick(t + 2000);
     expect(h.ledger.open_.size).toBe(0);
+  });
+
+  it("reads a line's result by the body it sent, and marks an item whose line's usage the provider did not report", async () => {
+    const now = Date.now();
+    const h = harness(now);
+    await h.runner.run(job(item(0, now + 48 * HOUR)));
+    const t = Date.now();
+    await h.runner.tick(t);
+    const estimated = answer('zero');
+    if (estimated.kind === 'answered') estimated.completion.usageEstimated = true;
+    h.setDone(new Map([['b.0', estimated]]));
+    await h.runner.tick(t + 1000);
+    expect([...(h.seen.sent ?? new Map()).entries()]).toEqual([['b.0', { model: 'm' }]]);
+    expect(h.records.get(0)).toMatchObject({ status: 'completed', result: 'zero', usageEstimated: true });
   });
 
   it('moves a line whose deadline comes near to a synchronous route, and cancels a provider batch nobody waits for', async () => {
