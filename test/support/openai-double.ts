@@ -80,6 +80,11 @@ export interface ServerHabits {
    */
   content?: 'null' | 'parts';
   /**
+   * Every answer is the model declining, as OpenAI's models do under structured outputs: `content` null and the
+   * declining words in `refusal`, finish_reason "stop".
+   */
+  refuse?: boolean;
+  /**
    * Every chat completion is answered HTTP 200 with `{"error": {...}}` and no choices, as OpenRouter reports an
    * upstream provider's failure (`code` the HTTP status it stands for).
    */
@@ -462,6 +467,7 @@ export async function startOpenAIDouble(opts: OpenAIDoubleOptions = {}): Promise
 
   /** The assistant message for `text`, in the shape the habits say (ServerHabits.content). */
   function messageOf(text: string): Record<string, unknown> {
+    if (habits.refuse) return { role: 'assistant', content: null, refusal: "I'm sorry, I can't help with that." };
     if (habits.content === 'null') return { role: 'assistant', content: null, reasoning_content: text };
     if (habits.content === 'parts')
       return {

@@ -787,4 +787,16 @@ describe('ItemProcessor with a CloudProvider on the OpenAI-compatible double', (
     // Not the item's fault: it may go back there once the provider takes requests again.
     expect(store.views.get(0)!.ruledOut).toEqual([]);
   });
+
+  it('moves an item whose cloud model declines it (refusal) at once, ruling that provider out for it, not asking again', async () => {
+    double.setHabits({ refuse: true });
+    const store = new InMemoryItemStore(10);
+    const { processor } = processorWith(store);
+    const outcome = await processor.run(job(), cloud());
+    expect(outcome).toEqual({ kind: 'rerouted', to: 'tiny' });
+    expect(double.completionRequests()).toHaveLength(1);
+    expect(store.views.get(0)!.ruledOut).toEqual([expect.objectContaining({ provider: 'frontier' })]);
+    // Its words are the model's, about the item: never in the record.
+    expect(JSON.stringify(store.views.get(0))).not.toMatch(/can't help/);
+  });
 });

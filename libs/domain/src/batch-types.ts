@@ -282,7 +282,7 @@ export interface ItemView {
   error: string | null;
   /**
    * Why a failed item failed, as a code: a provider's refusal (`bad_request`, `context_exceeded`, `too_large`,
-   * `client_error`; a local model's `context_overflow`), its failure once retries ran out (`server_error`, `timeout`, `connection`, `rate_limited`, ...),
+   * `client_error`, `model_refused`: the model declined it; a local model's `context_overflow`), its failure once retries ran out (`server_error`, `timeout`, `connection`, `rate_limited`, ...),
    * or Switchyard's own checks (`output_check_failed`, `schema_unsupported`). Null: not failed, or not known.
    */
   errorCode: string | null;

@@ -120,6 +120,9 @@ export const REFUSAL_CODES: ReadonlySet<string> = new Set([
   // egress may find what the marking missed).
   'clearance',
   'bad_request',
+  // The model declined the item (OpenAI's `refusal`): asked again it declines again, each time paid for; another
+  // provider (a local model) may answer it.
+  'model_refused',
   'context_exceeded',
   'too_large',
   'client_error',

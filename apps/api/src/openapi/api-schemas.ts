@@ -202,7 +202,7 @@ const itemView = z.object({
   error: z.string().nullable(),
   errorCode: z.string().nullable().meta({
     description:
-      "Why a failed item failed, as a code: a provider's refusal (bad_request, context_exceeded, too_large, client_error), its failure once retries ran out (server_error, timeout, connection, rate_limited, ...), or Switchyard's own checks (output_check_failed, schema_unsupported); null otherwise.",
+      "Why a failed item failed, as a code: a provider's refusal (bad_request, context_exceeded, too_large, client_error; model_refused: the model declined it), its failure once retries ran out (server_error, timeout, connection, rate_limited, ...), or Switchyard's own checks (output_check_failed, schema_unsupported); null otherwise.",
   }),
   attempts: z.number().int(),
   ruledOut: z.array(z.object({ target, provider: z.string(), reason: z.string() })),

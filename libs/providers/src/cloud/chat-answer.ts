@@ -23,6 +23,12 @@ export interface AnswerContext {
   model: string;
   /** Names provider and item in errors (failurePrefix). */
   at: string;
+  /**
+   * A model that declines (`refusal` instead of content, as OpenAI's models do under structured outputs) gives no
+   * answer: true for a task's prompt, whose checks would ask it again and again, paying each time. A chat item's
+   * request is left its answer as the model gave it.
+   */
+  refusalFails?: boolean;
 }
 
 /** A non-streamed answer as a result; refuses a body that is not a chat completion or not whole. */
@@ -42,6 +48,11 @@ export function wholeAnswer(completion: ChatCompletion | undefined, ctx: AnswerC
   const choiceFailed = (choice as { error?: unknown }).error;
   if (choiceFailed) throw errorInBody(choiceFailed, ctx.at);
   const { answer: text, reasoning } = apartFromReasoning(answerText(choice.message?.content));
+  const refusal = (choice.message as { refusal?: unknown } | undefined)?.refusal;
+  if (ctx.refusalFails && text === '' && typeof refusal === 'string' && refusal !== '') {
+    // Its words are the model's about the item: never quoted.
+    throw new ProviderError(`${ctx.at}: the model declined to answer (refusal)`, false, 'model_refused');
+  }
   return {
     text,
     ...usageOf(completion.usage, ctx.sent, text, reasoning + reasoningOf(choice.message)),

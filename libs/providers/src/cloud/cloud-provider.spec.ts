@@ -326,6 +326,16 @@ describe('CloudProvider against the OpenAI-compatible double', () => {
       expect(result.text).toBe(defaultAnswer(promptChars));
     });
 
+    it("a model's refusal is no answer to a task's prompt (never asked again), and a chat item's own", async () => {
+      double.setHabits({ refuse: true });
+      const err = await rejection(provider().complete(request()));
+      expect(err).toMatchObject({ code: 'model_refused', retryable: false });
+      expect(err.message).not.toMatch(/can't help/);
+      expect(double.completionRequests()).toHaveLength(1);
+      const chat = { messages: [{ role: 'user' as const, content: PROMPT }] };
+      expect((await provider().complete(request({ chat }))).text).toBe('');
+    });
+
     it('null content (only reasoning written) is an empty answer', async () => {
       double.setHabits({ content: 'null' });
       expect((await provider().complete(request())).text).toBe('');

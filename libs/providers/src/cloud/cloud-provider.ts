@@ -204,7 +204,7 @@ export class CloudProvider {
       ...chatCompletionParams(this.model, req, limitField),
       ...(this.serviceTier && { service_tier: this.serviceTier }),
     };
-    const answer = { sent: params, model: this.model, at: this.prefix(req) };
+    const answer = { sent: params, model: this.model, at: this.prefix(req), refusalFails: req.chat === undefined };
     return boundedAttempt({
       timeoutMs,
       stops: this.stopsFor(req),
