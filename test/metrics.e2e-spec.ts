@@ -244,7 +244,10 @@ describe('the API metrics during a Redis outage', () => {
     const api = startApp('api', env);
     const client = new ApiClient(`http://127.0.0.1:${env.PORT}`).withKey(ADMIN_KEY);
     try {
-      for (let i = 0; (await client.request('GET', '/metrics').catch(() => null))?.status !== 200; i++) {
+      const queueDepth = /^switchyard_queue_jobs\{queue="maintenance\.sweeps",state="waiting"\} \d+$/m;
+      for (let i = 0; ; i++) {
+        const scraped = await client.request('GET', '/metrics').catch(() => null);
+        if (scraped?.status === 200 && queueDepth.test(scraped.text)) break;
         if (i > 600) throw new Error(`the API did not serve /metrics: ${api.output.join('')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -253,8 +256,10 @@ describe('the API metrics during a Redis outage', () => {
         const scraped = await client.request('GET', '/metrics');
         expect(scraped.status).toBe(200);
         expect(scraped.text).toMatch(/^# TYPE switchyard_http_requests_total counter$/m);
-        // The gauges read from Redis keep their last values, and the scrape says it could not refresh them.
+        // The scrape says it could not read Redis, and reports none of what it holds rather than its last values
+        // (with them, the pools read consuming through the outage and SwitchyardNoPoolConsuming never fired).
         expect(scraped.text).toMatch(new RegExp(`^switchyard_metrics_refresh_failures_total ${i + 1}$`, 'm'));
+        expect(scraped.text).not.toMatch(/^switchyard_(queue_jobs|circuit_state|pools|provider_measured_\w+)\{/m);
       }
       // Anything else the key asks for still needs Redis, and says so.
       expect((await client.request('GET', '/v1/batches')).status).toBe(503);

@@ -22,7 +22,10 @@ export class SystemStateMetrics implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    this.stop = onScrape(async () => metrics.systemState(await this.read()));
+    this.stop = onScrape(
+      async () => metrics.systemState(await this.read()),
+      () => metrics.systemStateUnknown(),
+    );
   }
 
   onModuleDestroy(): void {

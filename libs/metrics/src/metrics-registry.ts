@@ -8,13 +8,25 @@ import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
  */
 export const metricsRegistry = new Registry();
 
-/** Work run before each scrape, to refresh gauges read from elsewhere (Redis state, a pool's load). */
-const refreshers = new Set<() => Promise<void> | void>();
+/** Work run before each scrape to refresh gauges read from elsewhere (Redis state), and what undoes them. */
+interface Refresher {
+  refresh: () => Promise<void> | void;
+  /** The refresh failed or is late: its gauges go, rather than repeat values nobody could read. */
+  unknown?: () => void;
+}
 
-/** Runs `refresh` before every scrape until the returned function is called. */
-export function onScrape(refresh: () => Promise<void> | void): () => void {
-  refreshers.add(refresh);
-  return () => void refreshers.delete(refresh);
+const refreshers = new Set<Refresher>();
+
+/**
+ * Runs `refresh` before every scrape until the returned function is called. `unknown` is called when it fails or is
+ * late (REFRESH_TIMEOUT_MS): it drops the gauges `refresh` sets, so a scrape never reports as current what it could
+ * not read (Prometheus's rule for exporters). Kept, they hid a Redis outage: the pools read consuming, the queues
+ * their depth of before, and SwitchyardNoPoolConsuming, whose description names an unreachable Redis, never fired.
+ */
+export function onScrape(refresh: () => Promise<void> | void, unknown?: () => void): () => void {
+  const refresher = { refresh, unknown };
+  refreshers.add(refresher);
+  return () => void refreshers.delete(refresher);
 }
 
 /**
@@ -26,21 +38,22 @@ export const REFRESH_TIMEOUT_MS = 2_000;
 
 /**
  * The registry in Prometheus text format, gauges refreshed first. A refresher that fails, or has not finished
- * within REFRESH_TIMEOUT_MS, leaves its gauges as they were and is counted
+ * within REFRESH_TIMEOUT_MS, has its gauges dropped (its `unknown`) and is counted
  * (switchyard_metrics_refresh_failures_total): a scrape never fails or hangs for it.
  */
 export async function metricsText(timeoutMs = REFRESH_TIMEOUT_MS): Promise<string> {
   await Promise.all(
-    [...refreshers].map(async (refresh) => {
+    [...refreshers].map(async ({ refresh, unknown }) => {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
-      try {
-        if ((await Promise.race([Promise.resolve().then(refresh), late])) === 'late') refreshFailures.inc();
-      } catch {
-        refreshFailures.inc();
-      } finally {
-        clearTimeout(timer);
-      }
+      const failed = await Promise.race([Promise.resolve().then(refresh), late]).then(
+        (ended) => ended === 'late',
+        () => true,
+      );
+      clearTimeout(timer);
+      if (!failed) return;
+      refreshFailures.inc();
+      unknown?.();
     }),
   );
   return metricsRegistry.metrics();
@@ -48,7 +61,7 @@ export async function metricsText(timeoutMs = REFRESH_TIMEOUT_MS): Promise<strin
 
 const refreshFailures = new Counter({
   name: 'switchyard_metrics_refresh_failures_total',
-  help: 'Scrapes whose gauges read from Redis could not be refreshed (they kept their last values).',
+  help: 'Scrapes whose gauges read from Redis could not be refreshed (they were left out of the scrape).',
   registers: [metricsRegistry],
 });
 

@@ -32,6 +32,27 @@ describe('the metrics server (the worker has no other HTTP server)', () => {
     expect(scrapes).toBe(1);
   });
 
+  it('drops the gauges of a refresher that fails or is late, rather than report what it read before', async () => {
+    let dropped = 0;
+    const stopFailing = onScrape(
+      () => Promise.reject(new Error('redis down')),
+      () => void (dropped += 1),
+    );
+    const stopHanging = onScrape(
+      () => new Promise<void>(() => undefined),
+      () => void (dropped += 1),
+    );
+    const stopWorking = onScrape(
+      () => undefined,
+      () => void (dropped += 100),
+    );
+    await metricsText(50);
+    stopFailing();
+    stopHanging();
+    stopWorking();
+    expect(dropped).toBe(2);
+  });
+
   it('answers without a refresher that never ends (Redis reconnecting), counting it as failed', async () => {
     const before = /switchyard_metrics_refresh_failures_total (\d+)/.exec(await metricsText())![1];
     const stopHanging = onScrape(() => new Promise<void>(() => undefined));

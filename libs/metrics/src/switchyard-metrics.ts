@@ -457,6 +457,14 @@ export class SwitchyardMetrics {
     for (const p of state.pools) this.livePools.inc({ target: p.target, provider: p.provider, status: p.status });
   }
 
+  /** What Redis holds could not be read at this scrape: none of it is reported, rather than what was read before. */
+  systemStateUnknown(): void {
+    this.queueJobs.reset();
+    this.circuitState.reset();
+    this.measuredTokensPerSec.reset();
+    this.livePools.reset();
+  }
+
   /** Audit entries of `kind` could not be written. */
   auditWriteFailed(kind: string, entries = 1): void {
     this.auditFailures.inc({ kind }, entries);
