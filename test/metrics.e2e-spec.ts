@@ -146,6 +146,29 @@ describe('metrics: /metrics on the API and the worker, the shipped dashboard and
     expect(sys.api.output.join('')).not.toMatch(/metrics listening/);
   });
 
+  it('before anything happens, the counters the alerts read with increase() are at 0, so a first event is an increase', async () => {
+    // increase() counts from a series' first sample: a counter exported only from its first event (three deadline
+    // misses in one scrape interval, a first audit failure) adds nothing to it, and its alert stays silent.
+    const zero = (series: string) => new RegExp(`^${series.replace(/[{}.]/g, '\\$&')} 0$`, 'm');
+    const worker = await workerMetricsWhen((t) =>
+      /^switchyard_item_deadline_missed_total\{target="local",provider="[\w-]+"\} 0$/m.test(t),
+    );
+    for (const series of [
+      'switchyard_item_deadline_missed_total{target="cloud",provider="frontier"}',
+      'switchyard_budget_refusals_total{provider="frontier"}',
+      'switchyard_batch_deadline_missed_total{status="completed"}',
+      'switchyard_batch_deadline_missed_total{status="partial"}',
+      'switchyard_audit_write_failures_total{kind="egress"}',
+    ])
+      expect({ series, worker }).toEqual({ series, worker: expect.stringMatching(zero(series)) });
+    const api = await apiMetrics();
+    for (const series of [
+      'switchyard_batch_deadline_missed_total{status="cancelled"}',
+      'switchyard_audit_write_failures_total{kind="route"}',
+    ])
+      expect({ series, api }).toEqual({ series, api: expect.stringMatching(zero(series)) });
+  });
+
   it('the API serves /metrics to a key with the metrics scope (or admin), and to no other', async () => {
     const created = await admin().request('POST', '/v1/keys', { name: 'prometheus', scopes: ['metrics'] });
     expect(created.status).toBe(201);

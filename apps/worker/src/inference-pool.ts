@@ -178,6 +178,7 @@ export class InferencePool {
     const { model } = description;
     const on = { target, provider: provider!, price, tokensPerMinute, latencyMs, tokensPerSec };
     this.concurrency = description.activeSequences;
+    metrics.routeServed({ target, provider: this.opts.queue.provider });
     this.consumer = this.jobs.consume<JobName.RunItem>(
       this.opts.queue,
       async (job) => {

@@ -72,6 +72,7 @@ export class AuditTrail implements AuditRecorder {
     this.key = `${globalKeyPrefix(prefix)}:audit`;
     this.maxEntries = opts.maxEntries ?? null;
     this.onPremises = new Set(opts.onPremisesProviders ?? []);
+    metrics.auditKindsExpected(AUDIT_KINDS);
   }
 
   /** Appends events in one round trip, in order. Rejects if Redis did not take them all. */

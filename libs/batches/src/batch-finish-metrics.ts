@@ -1,5 +1,9 @@
+import type { BatchStatus } from '#libs/domain';
 import { metrics } from '#libs/metrics';
 import type { BatchStore } from './batch-store.js';
+
+/** The statuses a batch finishes in. */
+const FINISHED: readonly BatchStatus[] = ['completed', 'partial', 'failed', 'cancelled'];
 
 /**
  * Measures every batch a transition in this process finishes: its status, how long it took and how close it
@@ -11,6 +15,7 @@ export function measureBatchFinishes(
   store: Pick<BatchStore, 'onBatchFinished' | 'get'>,
   onError: (batchId: string, err: unknown) => void,
 ): void {
+  metrics.batchStatusesExpected(FINISHED);
   store.onBatchFinished((batchId) => {
     store.get(batchId).then(
       (batch) => {

@@ -318,6 +318,26 @@ export class SwitchyardMetrics {
     );
   }
 
+  /**
+   * The counters the alert rules read with increase(), at 0 for a route this process serves, before anything
+   * happens on it. increase() counts from a series' first sample, so a series born at its first value (a worker's
+   * first deadline misses, all in one scrape interval) added nothing and SwitchyardDeadlinesMissed stayed silent.
+   */
+  routeServed(on: ProviderLabels): void {
+    this.itemMissed.inc({ target: on.target, provider: on.provider }, 0);
+    if (on.target === 'cloud') this.budgetRefusals.inc({ provider: on.provider }, 0);
+  }
+
+  /** Batches of these statuses may finish in this process: their deadline misses start at 0 (see routeServed). */
+  batchStatusesExpected(statuses: readonly string[]): void {
+    for (const status of statuses) this.batchMissed.inc({ status }, 0);
+  }
+
+  /** Audit entries of these kinds may be written here: their failures start at 0 (see routeServed). */
+  auditKindsExpected(kinds: readonly string[]): void {
+    for (const kind of kinds) this.auditFailures.inc({ kind }, 0);
+  }
+
   /** A pool finished one run of an item: its outcome and duration, how long it queued, and its deadline slack. */
   itemRan(route: RouteLabels, run: ItemRun): void {
     const where = { target: route.target, provider: route.provider };
