@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { ensureGeneratedModel } from '#libs/gguf';
+import { fetchJson } from './support/fetch-json.js';
 import type { OpenAIDouble } from './support/openai-double.js';
+import { freePort } from './support/redis-server-process.js';
 import { useSystem } from './support/use-system.js';
 
 /**
@@ -91,24 +93,30 @@ describe('cloud tiers', () => {
   });
 
   describe('batch', () => {
+    let workerMetrics = '';
     const sys = useSystem(
-      async ({ double }) => ({
-        LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
-        LOCAL_TOKENS_PER_SEC: '0.01',
-        MAX_OUTPUT_TOKENS: '64',
-        OPENAI_BASE_URL: double.url,
-        OPENAI_API_KEY: 'test-key',
-        OPENAI_MODEL: 'double-model',
-        CLOUD_MAX_SENSITIVITY: 'internal',
-        CLOUD_PRICE_INPUT_PER_M: String(PRICE.input),
-        CLOUD_PRICE_OUTPUT_PER_M: String(PRICE.output),
-        CLOUD_LATENCY_MS: '100',
-        CLOUD_TOKENS_PER_SEC: '2000',
-        CLOUD_MAX_RETRIES: '0',
-        JOB_ATTEMPTS: '1',
-        // Provider batches expected within 2 s (plus the 5 min escalation lead): a deadline in 10 min absorbs it.
-        CLOUD_TIERS: JSON.stringify({ batch: { expectedMs: 2000, pollMs: 200, collectMs: 500 } }),
-      }),
+      async ({ double }) => {
+        const metricsPort = await freePort();
+        workerMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
+        return {
+          METRICS_PORT: String(metricsPort),
+          LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny'),
+          LOCAL_TOKENS_PER_SEC: '0.01',
+          MAX_OUTPUT_TOKENS: '64',
+          OPENAI_BASE_URL: double.url,
+          OPENAI_API_KEY: 'test-key',
+          OPENAI_MODEL: 'double-model',
+          CLOUD_MAX_SENSITIVITY: 'internal',
+          CLOUD_PRICE_INPUT_PER_M: String(PRICE.input),
+          CLOUD_PRICE_OUTPUT_PER_M: String(PRICE.output),
+          CLOUD_LATENCY_MS: '100',
+          CLOUD_TOKENS_PER_SEC: '2000',
+          CLOUD_MAX_RETRIES: '0',
+          JOB_ATTEMPTS: '1',
+          // Provider batches expected within 2 s (plus the 5 min escalation lead): a deadline in 10 min absorbs it.
+          CLOUD_TIERS: JSON.stringify({ batch: { expectedMs: 2000, pollMs: 200, collectMs: 500 } }),
+        };
+      },
       { double: { apiKey: 'test-key' } },
     );
     /** Items of different lengths: the double's answer names the prompt's length, so each line's answer is its own. */
@@ -154,6 +162,20 @@ describe('cloud tiers', () => {
       const egress = await audit(created.json.id);
       expect(egress.map((e: any) => e.provider)).toEqual(['frontier.batch', 'frontier.batch', 'frontier.batch']);
       for (const e of egress) expect(Date.parse(e.at)).toBeLessThanOrEqual(upload.at);
+      // The worker counts each item the provider batch finished, with its deadline slack, as it counts a pool's
+      // (SwitchyardDeadlinesMissed reads them): the items' jobs ended at hand-off, and their ends went unmeasured.
+      const route = 'target="cloud",provider="frontier.batch"';
+      const expected = [
+        `switchyard_item_runs_total{${route},model="double-model",outcome="completed"} 3`,
+        `switchyard_item_deadline_slack_seconds_count{${route}} 3`,
+        `switchyard_item_deadline_missed_total{${route}} 0`,
+      ];
+      let text = '';
+      for (let i = 0; i < 50 && !expected.every((l) => text.split('\n').includes(l)); i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100));
+        text = (await fetchJson(workerMetrics)).text;
+      }
+      expect(expected.filter((l) => !text.split('\n').includes(l))).toEqual([]);
     });
 
     it('moves an item whose line the provider failed to the standard route; the others complete from the batch', async () => {

@@ -372,6 +372,7 @@ export class ProviderBatchRunner {
         costUsd,
       },
     });
+    if (recorded === 'applied') this.measureEnd(line, 'completed');
     await this.settled(line, batch);
     this.log.log({
       msg: recorded === 'applied' ? 'item completed' : 'item result discarded (already finished or moved)',
@@ -419,6 +420,7 @@ export class ProviderBatchRunner {
         // What the provider billed for the line (an answer that failed its check) stays on the item it fails.
         update: { error: why, errorCode, ...spent },
       });
+      if (failed === 'applied') this.measureEnd(line, 'failed');
       if (failed === 'elsewhere') await this.deps.elsewhere(line.item);
     }
     await this.settled(line, batch, how);
@@ -512,6 +514,14 @@ export class ProviderBatchRunner {
   private unsettled(batch: OpenProviderBatch): PendingLine[] {
     const settled = new Set(batch.settled);
     return batch.lines.filter((l) => !settled.has(l.customId));
+  }
+
+  /** The item's end, as a pool's run measures one it ends (runs, deadline slack, misses: SwitchyardDeadlinesMissed). */
+  private measureEnd(line: PendingLine, outcome: 'completed' | 'failed'): void {
+    metrics.itemSettled(
+      { ...this.from, model: this.deps.route.model },
+      { outcome, finishedAt: Date.now(), deadline: line.item.deadline },
+    );
   }
 
   private get from() {

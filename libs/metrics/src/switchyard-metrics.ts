@@ -122,7 +122,7 @@ export class SwitchyardMetrics {
 
     this.itemRuns = counter(
       'switchyard_item_runs_total',
-      'Runs of an item on a provider, by how they ended (completed, failed, rerouted, retrying, rate-limited, cancelled, skipped, error).',
+      'Runs of an item on a provider, by how they ended (completed, failed, rerouted, retrying, rate-limited, cancelled, skipped, handed-off, error).',
       ['target', 'provider', 'model', 'outcome'],
     );
     this.itemDuration = histogram(
@@ -344,8 +344,24 @@ export class SwitchyardMetrics {
     this.itemRuns.inc({ ...where, model: route.model, outcome: run.outcome });
     this.itemDuration.observe({ ...where, outcome: run.outcome }, seconds(run.finishedAt - run.startedAt));
     this.queueWait.observe(where, Math.max(0, seconds(run.startedAt - run.enqueuedAt)));
-    if (!TERMINAL.has(run.outcome)) return;
-    const slack = seconds(run.deadline - run.finishedAt);
+    if (TERMINAL.has(run.outcome)) this.itemEnded(where, run);
+  }
+
+  /**
+   * A provider batch finished an item (the batch tier): its job ended when its line was handed off (a run counted
+   * `handed-off`), so the item's end is counted here, with its deadline slack, as a pool counts a run it ends.
+   */
+  itemSettled(
+    route: RouteLabels,
+    end: Pick<ItemRun, 'finishedAt' | 'deadline'> & { outcome: 'completed' | 'failed' },
+  ): void {
+    const where = { target: route.target, provider: route.provider };
+    this.itemRuns.inc({ ...where, model: route.model, outcome: end.outcome });
+    this.itemEnded(where, end);
+  }
+
+  private itemEnded(where: { target: string; provider: string }, end: Pick<ItemRun, 'finishedAt' | 'deadline'>): void {
+    const slack = seconds(end.deadline - end.finishedAt);
     this.itemSlack.observe(where, slack);
     if (slack < 0) this.itemMissed.inc(where);
   }
