@@ -1,11 +1,13 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import jsYaml from 'js-yaml';
 import { loadConfig } from '#libs/config';
+import { ensureGeneratedModel } from '#libs/gguf';
 import { openRedis, type RedisClient } from '#libs/redis';
 import { freePort } from './support/redis-server-process.js';
 import { useSystem } from './support/use-system.js';
@@ -199,6 +201,11 @@ describe('deploy/k8s', () => {
           // The grace period counts from before the preStop hook: the pause and the drain both fit in it.
           const [, pauseSec] = c.lifecycle?.preStop?.exec?.command ?? [];
           expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(pauseSec ?? 0) * 1000 + shutdownMs);
+          if (owner.metadata.name === 'switchyard-worker') {
+            // Ready once its pools consume, read from its own /metrics: without a probe a rollout went on at once.
+            expect(c.readinessProbe.exec.command).toEqual(['node', 'deploy/worker-ready.mjs']);
+            expect(c.ports.find((p: any) => p.name === 'metrics').containerPort).toBe(Number(env.METRICS_PORT));
+          }
           if (owner.metadata.name !== 'switchyard-api') continue;
           // Kept serving a few seconds after SIGTERM, while Endpoints still route to it.
           expect(c.lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
@@ -389,5 +396,54 @@ describe('the probes the manifests use', () => {
     expect(await check('api', nothing)).toBe(1);
     // `docker run switchyard:cpu worker` keeps the image's SWITCHYARD_ROLE=api: process 1 says it is a worker.
     expect(await check('worker', nothing)).toBe(0);
+  });
+});
+
+/** The worker's readiness probe on a worker's port: its exit code and what it says. */
+function workerReady(metricsPort: string): Promise<{ code: number; said: string }> {
+  const env = { PATH: process.env.PATH, METRICS_PORT: metricsPort };
+  return new Promise((done) =>
+    execFile(process.execPath, ['deploy/worker-ready.mjs'], { env }, (err, _out, said) =>
+      done({ code: err ? (err.code as number) : 0, said }),
+    ),
+  );
+}
+
+describe("the worker's readiness probe (deploy/worker-ready.mjs)", () => {
+  let metricsPort = '';
+  const broken = mkdtempSync(join(tmpdir(), 'worker-ready-'));
+  const sys = useSystem(async () => {
+    const tiny = await ensureGeneratedModel('tiny');
+    // Half a model: its pool fails to load, as a model that cannot be read or does not fit.
+    const whole = await readFile(tiny);
+    writeFileSync(join(broken, 'broken.gguf'), whole.subarray(0, Math.floor(whole.length / 2)));
+    metricsPort = String(await freePort());
+    return {
+      METRICS_PORT: metricsPort,
+      LOCAL_MODELS: JSON.stringify({ tiny: { path: tiny }, broken: { path: join(broken, 'broken.gguf') } }),
+    };
+  });
+
+  it('keeps a worker with a pool that does not consume not ready, though the system is ready with its other pool', async () => {
+    expect((await sys.client.request('GET', '/ready')).status).toBe(200);
+    await sys.worker.waitForLog(/pool not consuming/);
+    const { code, said } = await workerReady(metricsPort);
+    expect({ code, said }).toEqual({ code: 1, said: expect.stringContaining('failed') });
+  });
+
+  it('is not ready where no worker answers', async () => {
+    expect((await workerReady(String(await freePort()))).code).toBe(1);
+  });
+});
+
+describe("the worker's readiness probe on a worker whose pools all consume", () => {
+  let metricsPort = '';
+  useSystem(async () => {
+    metricsPort = String(await freePort());
+    return { METRICS_PORT: metricsPort, LOCAL_MODEL_PATH: await ensureGeneratedModel('tiny') };
+  });
+
+  it('is ready', async () => {
+    expect(await workerReady(metricsPort)).toEqual({ code: 0, said: '' });
   });
 });

@@ -6,6 +6,7 @@ import { Logger } from '@nestjs/common';
 import type { Llama } from 'node-llama-cpp';
 import { loadConfig } from '#libs/config';
 import { ensureGeneratedModel } from '#libs/gguf';
+import { metricsText } from '#libs/metrics';
 import type { PoolHeartbeat, PoolRegistry } from '#libs/pools';
 import { disposeLlama, keptEngineLog, openLlama } from '#libs/providers';
 import { InMemoryJobQueue, queueRefFor } from '#libs/queue';
@@ -47,7 +48,7 @@ describe('LocalModelPool with a model file it cannot use', () => {
   });
 
   /** Opens the model at `modelPath` with a registry that records its heartbeats and the loads it measured. */
-  async function open(modelPath: string, contextSize = 256) {
+  async function open(modelPath: string, contextSize = 256, onBeat?: (hb: PoolHeartbeat) => Promise<void>) {
     const config = loadConfig({
       LOCAL_MODEL_PATH: modelPath,
       LOCAL_MODEL_NAME: 'broken',
@@ -58,7 +59,10 @@ describe('LocalModelPool with a model file it cannot use', () => {
     const beats: PoolHeartbeat[] = [];
     const loads: number[] = [];
     const registry = {
-      beat: async (hb: PoolHeartbeat) => void beats.push(hb),
+      beat: async (hb: PoolHeartbeat) => {
+        beats.push(hb);
+        await onBeat?.(hb);
+      },
       remove: async () => undefined,
       loadMs: async () => null,
       recordLoad: async (_model: string, ms: number) => void loads.push(ms),
@@ -88,6 +92,24 @@ describe('LocalModelPool with a model file it cannot use', () => {
     // Its last word is the reason, not 'loading'; no load time is measured from it.
     expect(beats.at(-1)).toMatchObject({ status: description.status, reason: description.reason });
     expect(loads).toEqual([]);
+  });
+
+  it("reports 'loading' on the worker's own /metrics while it loads, then what the load came to", async () => {
+    // The worker's readiness probe (deploy/worker-ready.mjs) reads its pools there: a pool still loading must not
+    // read as absent, or a worker whose cloud pool consumes would be ready before its model is loaded.
+    const path = join(dir, 'loading.gguf');
+    await writeFile(path, 'not a model\n'.repeat(100));
+    const whileLoading: string[] = [];
+    await open(path, 256, async (hb) => {
+      if (hb.status === 'loading') whileLoading.push(await metricsText());
+    });
+    const status = (text: string) => text.match(/^switchyard_pool_status\{target="local",provider="broken",.*$/gm);
+    expect(whileLoading.map(status)[0]).toEqual([
+      'switchyard_pool_status{target="local",provider="broken",status="loading"} 1',
+    ]);
+    expect(status(await metricsText())).toEqual([
+      'switchyard_pool_status{target="local",provider="broken",status="failed"} 1',
+    ]);
   });
 
   it('a model whose tensor data is cut short is reported as failing to load, not as not fitting in memory', async () => {

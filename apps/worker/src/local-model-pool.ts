@@ -91,8 +91,12 @@ export class LocalModelPool {
       at: Date.now(),
       expectedReadyAt: processStart + expectedLoadMs,
     });
-    const announce = () =>
-      deps.registry.beat(loading()).catch((e) => log.warn({ msg: 'heartbeat failed', error: String(e) }));
+    const announce = () => {
+      const beat = loading();
+      // On the worker's own /metrics too: its readiness probe (deploy/worker-ready.mjs) waits for every pool.
+      metrics.poolReported(beat);
+      return deps.registry.beat(beat).catch((e) => log.warn({ msg: 'heartbeat failed', error: String(e) }));
+    };
     let announced = announce();
     const announcing = setInterval(() => void (announced = announce()), deps.heartbeatMs);
     let pool: LocalModelPool;
