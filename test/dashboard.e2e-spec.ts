@@ -62,19 +62,23 @@ describe('the dashboard in a real browser', () => {
   const ids = { local: '', cloud: '', rerouted: '' };
 
   /** A page opened in a fresh browser context that answers the Basic challenge with `key` (none: no key). */
-  async function open(path: string, key?: string): Promise<{ page: Page; status: number }> {
+  async function open(path: string, key?: string, origin = sys.url): Promise<{ page: Page; status: number }> {
     const context = await browser.newContext({
       httpCredentials: key ? { username: 'dashboard', password: key } : undefined,
       viewport: { width: 1280, height: 900 },
     });
     const page = await context.newPage();
     page.on('dialog', (dialog) => void dialog.dismiss());
-    const res = await page.goto(sys.url + path);
+    const res = await page.goto(origin + path);
     return { page, status: res?.status() ?? 0 };
   }
 
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    // switchyard.test: the API by a name other than loopback's, as behind a DNS name of its own.
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--host-resolver-rules=MAP switchyard.test 127.0.0.1'],
+    });
     admin = sys.client.withKey(ADMIN_KEY);
     const key = await admin.request('POST', '/v1/keys', { name: 'team', scopes: ['submit', 'read'], tenant: 'team' });
     expect(key.status).toBe(201);
@@ -270,6 +274,13 @@ describe('the dashboard in a real browser', () => {
     await page.context().close();
   });
 
+  it('serves a secured API by any name it is reached by: the key, not the Host, decides', async () => {
+    const byName = await open('/dashboard', teamKey, `http://switchyard.test:${new URL(sys.url).port}`);
+    expect(byName.status).toBe(200);
+    expect(await byName.page.$$eval('tr.batch', (trs) => trs.length)).toBeGreaterThan(0);
+    await byName.page.context().close();
+  });
+
   it('answers another tenant’s batch or an unknown one with 404, and a bad parameter with 400 naming it', async () => {
     const team = sys.client.withKey(teamKey);
     const theirs = await admin.request(
@@ -307,6 +318,52 @@ describe('the dashboard in open mode', () => {
       expect(await page.$$('#pools')).toHaveLength(1);
       expect(await page.$$('#providers')).toHaveLength(1);
       expect(await page.$$('#admin-note')).toHaveLength(0);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('serves no page whose own name was re-pointed at 127.0.0.1 (DNS rebinding): it reads no batch', async () => {
+    const created = await sys.client.request('POST', '/v1/batches', {
+      kind: 'document-processing',
+      sensitivity: 'internal',
+      deadline: 'PT1H',
+      task: { type: 'summarize' },
+      items: [{ id: 'board-minutes', text: 'The board met in private.' }],
+    });
+    expect(created.status).toBe(202);
+    // A page the operator opened at rebound.test, whose name now answers with 127.0.0.1: the same origin as the API.
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--host-resolver-rules=MAP rebound.test 127.0.0.1'],
+    });
+    try {
+      const page = await browser.newPage();
+      const port = new URL(sys.url).port;
+      const res = await page.goto(`http://rebound.test:${port}/dashboard`);
+      expect(res?.status()).toBe(403);
+      expect(await page.textContent('body')).not.toContain(created.json.id);
+      const read = await page.evaluate(async () => {
+        const answers = await Promise.all(
+          ['/v1/batches', '/admin/queues/api/queues', '/openai/v1/files'].map(async (path) => {
+            const r = await fetch(path);
+            return { path, status: r.status, body: await r.text() };
+          }),
+        );
+        return answers;
+      });
+      for (const answer of read) {
+        expect([answer.path, answer.status]).toEqual([answer.path, 403]);
+        expect(answer.body).not.toContain(created.json.id);
+      }
+      // The operator's own browser, by loopback's names, still opens it.
+      for (const origin of [sys.url, `http://localhost:${port}`]) {
+        const own = await page.goto(`${origin}/dashboard`);
+        expect(own?.status()).toBe(200);
+        expect(await page.$$eval('tr.batch', (trs) => trs.map((tr) => tr.getAttribute('data-batch-id')))).toEqual([
+          created.json.id,
+        ]);
+      }
     } finally {
       await browser.close();
     }

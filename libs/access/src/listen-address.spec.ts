@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { listenPlan } from './listen-address.js';
+import { addressedToLoopback, listenPlan } from './listen-address.js';
 
 describe('listenPlan', () => {
   it('keeps an open API (no key anywhere) on loopback whatever HOST says, and says so', () => {
@@ -11,5 +11,39 @@ describe('listenPlan', () => {
 
   it('honours HOST once auth is configured', () => {
     expect(listenPlan('0.0.0.0', true)).toEqual({ host: '0.0.0.0', open: false, warning: null });
+  });
+});
+
+describe('addressedToLoopback', () => {
+  it('takes the names and addresses of loopback, with or without a port', () => {
+    for (const host of [
+      '127.0.0.1',
+      '127.0.0.1:3000',
+      '127.1.2.3:80',
+      'localhost',
+      'LOCALHOST:3000',
+      'localhost.:3000',
+      'api.localhost:3000',
+      '[::1]',
+      '[::1]:3000',
+      undefined,
+    ])
+      expect([host, addressedToLoopback(host)]).toEqual([host, true]);
+  });
+
+  it('refuses every other name, a name that only starts like loopback included (what DNS rebinding sends)', () => {
+    for (const host of [
+      'evil.example',
+      'evil.example:3000',
+      '127.0.0.1.nip.io:3000',
+      'localhost.evil.example',
+      '127.0.0.256',
+      '0.0.0.0:3000',
+      '10.0.0.5:3000',
+      '[::ffff:7f00:1]:3000',
+      '[fe80::1]:3000',
+      'switchyard.internal',
+    ])
+      expect([host, addressedToLoopback(host)]).toEqual([host, false]);
   });
 });

@@ -24,3 +24,19 @@ export function listenPlan(requestedHost: string, authConfigured: boolean): List
       'Create a key (npm run keys -- create --name admin --scopes admin) or set ADMIN_API_KEY to require keys and listen on HOST.',
   };
 }
+
+/**
+ * Whether a request's Host header names this machine's loopback: `localhost` or a name under `.localhost`
+ * (browsers resolve those to loopback themselves, RFC 6761), 127.0.0.0/8 or [::1], with any port; a request
+ * without one (HTTP/1.0) too, for no browser sends such a request. An open API answers only these: loopback
+ * keeps other machines out, but not a web page in the operator's own browser whose name an attacker re-points
+ * at 127.0.0.1 (DNS rebinding) — that page is then same-origin with the API, and its Host header is its own name.
+ */
+export function addressedToLoopback(host: string | undefined): boolean {
+  if (host === undefined || host === '') return true;
+  const name = (/^\[([^\]]*)\](?::\d*)?$/.exec(host)?.[1] ?? host.replace(/:\d*$/, '')).toLowerCase();
+  if (name === 'localhost' || name === 'localhost.' || name.endsWith('.localhost') || name.endsWith('.localhost.'))
+    return true;
+  if (name === '::1' || name === '0:0:0:0:0:0:0:1') return true;
+  return /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(name) && name.split('.').every((part) => Number(part) <= 255);
+}
