@@ -1,9 +1,12 @@
 import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { COLORS } from '../apps/api/src/dashboard/dashboard-pages.js';
+import { PAGE_CSP } from '../apps/api/src/page-headers.js';
 import type { ApiClient } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
 
@@ -281,6 +284,65 @@ describe('the dashboard in a real browser', () => {
     await byName.page.context().close();
   });
 
+  it('lets no other site frame the dashboard or Bull Board, and keeps neither page in the browser’s cache', async () => {
+    // Another site that frames both pages: the operator's browser would send their Basic key with each.
+    const framing = await serve(
+      `<!doctype html><iframe id="dashboard" src="${sys.url}/dashboard"></iframe>` +
+        `<iframe id="board" src="${sys.url}/admin/queues"></iframe>`,
+    );
+    try {
+      const { page } = await open('/', ADMIN_KEY, framing.url);
+      await page.waitForLoadState('load');
+      const framed = await Promise.all(
+        page
+          .frames()
+          .filter((f) => f !== page.mainFrame())
+          .map(async (f) => [f.url(), (await f.$$('tr.batch, #root')).length]),
+      );
+      expect(framed.length).toBe(2);
+      // Blocked, each frame holds the browser's error page: no batch row, no board.
+      for (const [url, shown] of framed) expect([url, shown]).toEqual([url, 0]);
+      await page.context().close();
+    } finally {
+      framing.server.close();
+    }
+    const { page } = await open('/admin/queues', ADMIN_KEY);
+    const answers: Array<[string, string | undefined]> = [];
+    page.on('response', (r) => answers.push([new URL(r.url()).pathname, r.headers()['cache-control']]));
+    await page.reload();
+    await page.getByText('inference-local.tiny').first().waitFor();
+    const data = answers.filter(([path]) => path === '/admin/queues' || path.startsWith('/admin/queues/api/'));
+    expect(data.length).toBeGreaterThan(1);
+    for (const [path, cache] of data) expect([path, cache]).toEqual([path, 'no-store']);
+    await page.context().close();
+  });
+
+  it('loads Bull Board from the API alone: no request leaves for another site, and the board still works', async () => {
+    const { page } = await open('/admin/queues', ADMIN_KEY);
+    // What leaves for elsewhere is answered here (this machine may have no way out): a request the page's
+    // policy blocks never gets this far.
+    const requested: string[] = [];
+    await page.context().route(
+      (url) => !url.href.startsWith(sys.url),
+      (route) => {
+        requested.push(route.request().url());
+        return route.fulfill({ status: 200, contentType: 'text/css', body: '' });
+      },
+    );
+    await page.reload();
+    await page.getByText('inference-local.tiny').first().waitFor();
+    expect(requested.filter((url) => !url.startsWith(sys.url))).toEqual([]);
+    // The board works under its policy: a queue's jobs with their data, a user-given item id in it shown as text.
+    const errors: string[] = [];
+    page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+    await page.goto(`${sys.url}/admin/queues/queue/inference-local.tiny?status=completed`);
+    await page.getByText('window.__xss = 1', { exact: false }).first().waitFor();
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
+    // Refused by the policy, the only thing that is: the font stylesheet the board links from Google.
+    expect(errors.filter((text) => !text.includes('https://fonts.googleapis.com/'))).toEqual([]);
+    await page.context().close();
+  });
+
   it('answers another tenant’s batch or an unknown one with 404, and a bad parameter with 400 naming it', async () => {
     const team = sys.client.withKey(teamKey);
     const theirs = await admin.request(
@@ -296,6 +358,13 @@ describe('the dashboard in a real browser', () => {
     await admin.request('DELETE', `/v1/batches/${theirs.json.id}`);
   });
 });
+
+/** A one-page site of its own on another port: another origin than the API's. */
+async function serve(html: string): Promise<{ url: string; server: Server }> {
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(html));
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
 
 async function shoot(page: Page, name: string): Promise<void> {
   const dir = join(process.cwd(), 'docs/images');
@@ -313,7 +382,7 @@ describe('the dashboard in open mode', () => {
       const page = await browser.newPage();
       const res = await page.goto(`${sys.url}/dashboard`);
       expect(res?.status()).toBe(200);
-      expect(res?.headers()['content-security-policy']).toBe("default-src 'none'; style-src 'unsafe-inline'");
+      expect(res?.headers()['content-security-policy']).toBe(PAGE_CSP);
       expect(await page.textContent('#no-batches')).toMatch(/No batches yet/);
       expect(await page.$$('#pools')).toHaveLength(1);
       expect(await page.$$('#providers')).toHaveLength(1);

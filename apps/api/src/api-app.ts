@@ -14,6 +14,7 @@ import { ApiModule } from './api.module.js';
 import { HttpErrorsFilter } from './http-errors.filter.js';
 import { requestMetrics } from './request-metrics.js';
 import { openAIError } from './openai/openai-errors.filter.js';
+import { BULL_BOARD_CSP, PAGE_CSP, pageHeaders } from './page-headers.js';
 
 /** Builds the API application (used by main.ts and by in-process tests). */
 export async function createApiApp(
@@ -32,6 +33,9 @@ export async function createApiApp(
   app.use(express.json({ limit: config.http.maxBodyBytes, verify: refuseDeepJson(MAX_JSON_DEPTH) }));
   app.use(bodyErrors(config.http.maxBodyBytes));
   app.use(jsonBodiesOnly());
+  // The pages a browser opens, answered or refused: their CSP, not framed, not cached, not sniffed.
+  app.use(['/dashboard', '/docs'], pageHeaders(PAGE_CSP));
+  app.use('/admin/queues', pageHeaders(BULL_BOARD_CSP));
   // Registered before init, so it runs ahead of the Bull Board router the module mounts at /admin/queues.
   app.use('/admin/queues', browserKeyAuth(app.get(ApiKeyAuthenticator), { scope: 'admin', realm: 'Switchyard admin' }));
   // The dashboard's routes need read (ApiKeyGuard checks it again); its admin panels ask the caller's scopes.
