@@ -20,6 +20,7 @@ import {
   chatCompletionOf,
   cursorAfter,
   parseListCursor,
+  type BatchListCursor,
   type SubmitContext,
 } from '#libs/batches';
 import { type BatchView } from '#libs/domain';
@@ -127,16 +128,11 @@ export class BatchesController {
   @Get()
   @RequiresScope('read')
   async list(@CurrentCaller() caller: Caller | null, @Query('limit') limit?: string, @Query('before') before?: string) {
-    const cursor = before === undefined ? undefined : parseListCursor(before);
-    if (cursor === null) {
-      throw new BadRequestException({
-        statusCode: 400,
-        error: 'Bad Request',
-        field: 'before',
-        message: 'before must be the next of an earlier page (or a timestamp)',
-      });
-    }
-    const batches = await this.store.list(boundedInt('limit', limit, 50, 1, 500), cursor, tenantScope(caller));
+    const batches = await this.store.list(
+      boundedInt('limit', limit, 50, 1, 500),
+      listCursor(before),
+      tenantScope(caller),
+    );
     return { batches, next: batches.length > 0 ? cursorAfter(batches[batches.length - 1]) : null };
   }
 
@@ -268,6 +264,21 @@ export class BatchesController {
 }
 
 /** The batch if it exists and the caller's tenant may see it; otherwise the same 404 either way. */
+/** The `before` of a list of batches (GET /v1/batches, the dashboard), or a 400 naming it. */
+export function listCursor(before: string | undefined): BatchListCursor | undefined {
+  if (before === undefined) return undefined;
+  const cursor = parseListCursor(before);
+  if (cursor === null) {
+    throw new BadRequestException({
+      statusCode: 400,
+      error: 'Bad Request',
+      field: 'before',
+      message: 'before must be the next of an earlier page (or a timestamp)',
+    });
+  }
+  return cursor;
+}
+
 export async function visibleBatch(store: BatchStore, id: string, caller: Caller | null): Promise<BatchView> {
   const batch = await store.get(id);
   const tenant = tenantScope(caller);

@@ -62,6 +62,11 @@ export interface OverviewPage {
   admin: AdminPanels | null;
   now: number;
   refreshSeconds: number;
+  /**
+   * Where this page sits in the list: its size, the cursor of the page after it (null: this is the last), and
+   * whether it is the newest. Absent: one page, no links.
+   */
+  pages?: { limit: number; older: string | null; isFirst: boolean };
 }
 
 export interface BatchPage {
@@ -117,7 +122,8 @@ export function renderOverviewPage(page: OverviewPage): string {
   });
   const cost = batches.reduce((sum, b) => sum + b.cost.usd, 0);
   const rows = batches.map((b) => batchRow(b)).join('');
-  const summary = `<section id="summary"><h2>Recent batches: ${batches.length}</h2>
+  const isFirst = page.pages?.isFirst ?? true;
+  const summary = `<section id="summary"><h2>${isFirst ? 'Recent batches' : 'Older batches'}: ${batches.length}</h2>
 <div class="cards">
 <div class="card"><h3>Items by status</h3>${stackedBar(statusParts(totals), { title: 'Items by status', width: 320, height: 18 })}${legend(statusParts(totals))}</div>
 <div class="card"><h3>Items by route</h3>${stackedBar(routeParts(routes), { title: 'Items by route', width: 320, height: 18 })}${legend(routeParts(routes))}</div>
@@ -125,12 +131,12 @@ export function renderOverviewPage(page: OverviewPage): string {
 </div></section>`;
   const table = batches.length
     ? `<table id="batches"><thead><tr><th>Batch</th><th>Kind</th><th>Status</th><th>Progress</th><th>Routes local / cloud</th><th>Cost</th><th>Deadline slack</th><th>Created</th></tr></thead><tbody>${rows}</tbody></table>`
-    : '<p class="muted" id="no-batches">No batches yet.</p>';
+    : `<p class="muted" id="no-batches">${isFirst ? 'No batches yet.' : 'No older batches.'}</p>`;
   return layout({
     title: 'Switchyard — batches',
     refreshSeconds: page.refreshSeconds,
     now: page.now,
-    body: `${summary}<section><h2>Batches</h2>${table}</section>${adminSections(page.admin)}`,
+    body: `${summary}<section><h2>Batches</h2>${table}${overviewPager(page.pages)}</section>${adminSections(page.admin)}`,
   });
 }
 
@@ -205,6 +211,18 @@ ${timeline(rows, { title: 'Items over time', from: created, to: end, colors: { q
     now: page.now,
     body,
   });
+}
+
+/** Links to the newest batches (from an older page) and to the older ones (from a full page). */
+function overviewPager(pages: OverviewPage['pages']): string {
+  if (!pages) return '';
+  const links = [
+    pages.isFirst ? '' : `<a class="newest" href="/dashboard?limit=${pages.limit}">← newest batches</a>`,
+    pages.older === null
+      ? ''
+      : `<a class="older" href="${esc(`/dashboard?before=${encodeURIComponent(pages.older)}&limit=${pages.limit}`)}">older batches →</a>`,
+  ].filter(Boolean);
+  return links.length ? `<p class="pager">${links.join(' ')}</p>` : '';
 }
 
 function batchRow(b: BatchView): string {

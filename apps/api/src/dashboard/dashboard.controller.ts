@@ -1,10 +1,10 @@
 import { Controller, Get, Header, Inject, Param, Query } from '@nestjs/common';
 import { allows, tenantScope, type Caller } from '#libs/access';
-import { BatchStore } from '#libs/batches';
+import { BatchStore, cursorAfter } from '#libs/batches';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
 import { CircuitRegistry, PoolRegistry, ProviderDirectory } from '#libs/pools';
 import { CurrentCaller, RequiresScope } from '../access-decorators.js';
-import { visibleBatch } from '../batches.controller.js';
+import { listCursor, visibleBatch } from '../batches.controller.js';
 import { ApiDoc } from '../openapi/api-doc.decorator.js';
 import { boundedInt } from '../query-params.js';
 import {
@@ -39,18 +39,35 @@ export class DashboardController {
     description: 'An HTML page with inline SVG charts and no script; a browser sends the key as a Basic password.',
     query: {
       limit: { description: 'Batches shown', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
+      before: {
+        description:
+          'Where the page starts: the older-batches link of the page before (as `before` of GET /v1/batches)',
+        schema: { type: 'string' },
+      },
     },
     answer: { description: 'HTML', text: 'text/html' },
-    errors: { 400: 'limit is out of bounds (`field`)' },
+    errors: { 400: 'limit or before is not what it takes (`field`)' },
   })
   @Get()
   // Its Content-Security-Policy (no script runs, nothing loads), no-store and the rest: pageHeaders (api-app.ts).
   @Header('Content-Type', 'text/html; charset=utf-8')
-  async overview(@CurrentCaller() caller: Caller | null, @Query('limit') limit?: string): Promise<string> {
+  async overview(
+    @CurrentCaller() caller: Caller | null,
+    @Query('limit') limit?: string,
+    @Query('before') before?: string,
+  ): Promise<string> {
     const shown = boundedInt('limit', limit, 50, 1, 500);
-    const batches = await this.store.list(shown, undefined, tenantScope(caller));
+    const batches = await this.store.list(shown, listCursor(before), tenantScope(caller));
     const admin = caller === null || allows(caller.scopes, 'admin') ? await this.adminPanels() : null;
-    return renderOverviewPage({ batches, admin, now: Date.now(), refreshSeconds: REFRESH_SECONDS });
+    // A full page may have older batches behind it; a shorter one is the last.
+    const older = batches.length === shown ? cursorAfter(batches[batches.length - 1]) : null;
+    return renderOverviewPage({
+      batches,
+      admin,
+      now: Date.now(),
+      refreshSeconds: REFRESH_SECONDS,
+      pages: { limit: shown, older, isFirst: before === undefined },
+    });
   }
 
   @ApiDoc({
