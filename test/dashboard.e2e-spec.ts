@@ -7,7 +7,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { ensureGeneratedModel } from '#libs/gguf';
 import { COLORS } from '../apps/api/src/dashboard/dashboard-pages.js';
 import { PAGE_CSP } from '../apps/api/src/page-headers.js';
-import type { ApiClient } from './support/system-under-test.js';
+import { startTestRedis, type TestRedis } from './support/redis-server-process.js';
+import { sleep, type ApiClient } from './support/system-under-test.js';
 import { useSystem } from './support/use-system.js';
 
 const ADMIN_KEY = 'e2e-dashboard-admin-secret-0123456789';
@@ -470,6 +471,49 @@ describe('the dashboard in open mode', () => {
           created.json.id,
         );
       }
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
+/** Redis stops under a running API: what Bull Board shows an operator who has it open. */
+describe('Bull Board while Redis is down', () => {
+  let redis: TestRedis | undefined;
+  const sys = useSystem(
+    async () => {
+      redis = await startTestRedis();
+      return { REDIS_URL: redis.url, ADMIN_API_KEY: ADMIN_KEY };
+    },
+    { workers: 0 },
+  );
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('answers the board’s calls at once with a 503 saying the store is unreachable, instead of leaving them hanging', async () => {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      const context = await browser.newContext({ httpCredentials: { username: 'board', password: ADMIN_KEY } });
+      const page = await context.newPage();
+      await page.goto(`${sys.url}/admin/queues`);
+      await page.getByText('maintenance.sweeps').first().waitFor();
+      const port = redis!.port;
+      await redis!.stop();
+      redis = undefined;
+      // The API has seen the outage once a read of the store fails.
+      const admin = sys.client.withKey(ADMIN_KEY);
+      while ((await admin.request('GET', '/v1/batches')).status !== 503) await sleep(100);
+      // The board polls its queues: each call is answered, not left waiting for Redis.
+      const polled = await page.waitForResponse((r) => new URL(r.url()).pathname === '/admin/queues/api/queues');
+      expect(polled.status()).toBe(503);
+      expect(polled.headers()['retry-after']).toBeDefined();
+      expect((await polled.json()).message).toMatch(/Redis\) cannot be reached/);
+      // What the operator reads on the board.
+      await page.getByText('the job store (Redis) cannot be reached').first().waitFor();
+      // Redis back: the board's next polls are answered from it again.
+      redis = await startTestRedis({ port });
+      await page.waitForResponse((r) => new URL(r.url()).pathname === '/admin/queues/api/queues' && r.status() === 200);
     } finally {
       await browser.close();
     }

@@ -15,6 +15,7 @@ import { HttpErrorsFilter } from './http-errors.filter.js';
 import { requestMetrics } from './request-metrics.js';
 import { openAIError } from './openai/openai-errors.filter.js';
 import { BULL_BOARD_CSP, PAGE_CSP, pageHeaders } from './page-headers.js';
+import { unavailableInOutage } from './store-unavailable.js';
 
 /** Builds the API application (used by main.ts and by in-process tests). */
 export async function createApiApp(
@@ -38,6 +39,7 @@ export async function createApiApp(
   app.use('/admin/queues', pageHeaders(BULL_BOARD_CSP));
   // Registered before init, so it runs ahead of the Bull Board router the module mounts at /admin/queues.
   app.use('/admin/queues', browserKeyAuth(app.get(ApiKeyAuthenticator), { scope: 'admin', realm: 'Switchyard admin' }));
+  app.use('/admin/queues/api', unavailableInOutage());
   // The dashboard's routes need read (ApiKeyGuard checks it again); its admin panels ask the caller's scopes.
   app.use('/dashboard', browserKeyAuth(app.get(ApiKeyAuthenticator), { scope: 'read', realm: 'Switchyard' }));
   app.useGlobalFilters(new HttpErrorsFilter());
