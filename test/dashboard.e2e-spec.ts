@@ -477,8 +477,8 @@ describe('the dashboard in open mode', () => {
   });
 });
 
-/** Redis stops under a running API: what Bull Board shows an operator who has it open. */
-describe('Bull Board while Redis is down', () => {
+/** Redis stops under a running API: what Bull Board and the dashboard show an operator who has them open. */
+describe('the pages while Redis is down', () => {
   let redis: TestRedis | undefined;
   const sys = useSystem(
     async () => {
@@ -514,6 +514,34 @@ describe('Bull Board while Redis is down', () => {
       // Redis back: the board's next polls are answered from it again.
       redis = await startTestRedis({ port });
       await page.waitForResponse((r) => new URL(r.url()).pathname === '/admin/queues/api/queues' && r.status() === 200);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('shows the dashboard’s reader that the store cannot be reached, on a page that goes on refreshing itself', async () => {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      const context = await browser.newContext({ httpCredentials: { username: 'dashboard', password: ADMIN_KEY } });
+      const page = await context.newPage();
+      expect((await page.goto(`${sys.url}/dashboard`))?.status()).toBe(200);
+      const port = redis!.port;
+      await redis!.stop();
+      redis = undefined;
+      for (const path of ['/dashboard', '/dashboard/batches/some-batch']) {
+        const down = await page.goto(`${sys.url}${path}`);
+        expect(down?.status()).toBe(503);
+        expect(down?.headers()['retry-after']).toBeDefined();
+        expect(await page.$$('#unavailable')).toHaveLength(1);
+        expect(await page.textContent('#unavailable')).toMatch(/job store \(Redis\) cannot be reached/);
+        // The next try comes by itself, as on every page of the dashboard.
+        expect(await page.getAttribute('meta[http-equiv="refresh"]', 'content')).toBe('10');
+      }
+      redis = await startTestRedis({ port });
+      let back = await page.goto(`${sys.url}/dashboard`);
+      while (back?.status() === 503) back = await page.reload();
+      expect(back?.status()).toBe(200);
+      expect(await page.$$('#summary')).toHaveLength(1);
     } finally {
       await browser.close();
     }

@@ -213,6 +213,19 @@ ${timeline(rows, { title: 'Items over time', from: created, to: end, colors: { q
   });
 }
 
+/**
+ * What the dashboard shows while the job store (Redis) cannot be reached: said on a page that refreshes itself as
+ * the others do, so the batches come back on their own once Redis does.
+ */
+export function renderUnavailablePage(page: { now: number; refreshSeconds: number }): string {
+  return layout({
+    title: 'Switchyard — job store unreachable',
+    refreshSeconds: page.refreshSeconds,
+    now: page.now,
+    body: `<section id="unavailable"><h2>The job store (Redis) cannot be reached</h2><p>Batches, pools and providers show again once it is back; this page tries every ${page.refreshSeconds}s.</p></section>`,
+  });
+}
+
 /** Links to the newest batches (from an older page) and to the older ones (from a full page). */
 function overviewPager(pages: OverviewPage['pages']): string {
   if (!pages) return '';

@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Inject, Param, Query } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Param, Query, UseFilters } from '@nestjs/common';
 import { allows, tenantScope, type Caller } from '#libs/access';
 import { BatchStore, cursorAfter } from '#libs/batches';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
@@ -14,6 +14,7 @@ import {
   type PoolPanelRow,
   type ProviderPanelRow,
 } from './dashboard-pages.js';
+import { DashboardErrorsFilter } from './dashboard-errors.filter.js';
 
 /** How often an open page reloads itself (a meta refresh: the pages run no script). */
 const REFRESH_SECONDS = 10;
@@ -25,6 +26,7 @@ const REFRESH_SECONDS = 10;
  */
 @Controller('dashboard')
 @RequiresScope('read')
+@UseFilters(new DashboardErrorsFilter(REFRESH_SECONDS))
 export class DashboardController {
   constructor(
     @Inject(BatchStore) private readonly store: BatchStore,
