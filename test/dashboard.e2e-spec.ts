@@ -430,6 +430,37 @@ describe('the dashboard in open mode', () => {
     }
   });
 
+  it('takes no write from another site’s page: a file it uploads to the open API is refused', async () => {
+    const before = (await sys.client.request('GET', '/openai/v1/files')).json.data.length;
+    // A page on another site that uploads a file, as any page the operator opens may: a multipart POST needs no
+    // CORS preflight, and an open API no key.
+    const line = JSON.stringify({
+      custom_id: 'planted',
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'any', messages: [{ role: 'user', content: 'planted by another site' }] },
+    });
+    const site = await serve(
+      `<!doctype html><script>const form = new FormData(); form.append('purpose', 'batch');` +
+        `form.append('file', new Blob([${JSON.stringify(line + '\n')}]), 'planted.jsonl');` +
+        `fetch(${JSON.stringify(`${sys.url}/openai/v1/files`)}, { method: 'POST', mode: 'no-cors', body: form });</script>`,
+    );
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--host-resolver-rules=MAP other-site.test 127.0.0.1'],
+    });
+    try {
+      const page = await browser.newPage();
+      const posted = page.waitForResponse((r) => r.url() === `${sys.url}/openai/v1/files`);
+      await page.goto(`http://other-site.test:${new URL(site.url).port}/`);
+      expect((await posted).status()).toBe(403);
+      expect((await sys.client.request('GET', '/openai/v1/files')).json.data).toHaveLength(before);
+    } finally {
+      await browser.close();
+      site.server.close();
+    }
+  });
+
   it('serves no page whose own name was re-pointed at 127.0.0.1 (DNS rebinding): it reads no batch', async () => {
     const created = await sys.client.request('POST', '/v1/batches', {
       kind: 'document-processing',

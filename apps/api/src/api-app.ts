@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AppConfig } from '#libs/config';
-import { ApiKeyAuthenticator, addressedToLoopback } from '#libs/access';
+import { ApiKeyAuthenticator, addressedToLoopback, writeFromAnotherSite } from '#libs/access';
 import { MAX_JSON_DEPTH, jsonTooDeepAt } from '#libs/domain';
 import { createAccessLog, processLogger } from '#libs/logging';
 import { accessLogMiddleware } from './access-log.middleware.js';
@@ -29,7 +29,7 @@ export async function createApiApp(
   // First: every request, refused early or not, gets its id and its access line.
   app.use(accessLogMiddleware(createAccessLog(config.log)));
   app.use(requestMetrics());
-  app.use(openOnlyToLoopbackNames(app.get(ApiKeyAuthenticator)));
+  app.use(openOnlyToLoopback(app.get(ApiKeyAuthenticator)));
   app.use(authenticatedBodies(app.get(ApiKeyAuthenticator)));
   app.use(express.json({ limit: config.http.maxBodyBytes, verify: refuseDeepJson(MAX_JSON_DEPTH) }));
   app.use(bodyErrors(config.http.maxBodyBytes));
@@ -48,22 +48,37 @@ export async function createApiApp(
 }
 
 /**
- * An open API (no key exists) serves only requests addressed to loopback by name (addressedToLoopback). It
- * listens on 127.0.0.1, but a web page the operator opens can re-point its own name at 127.0.0.1 (DNS
- * rebinding): that page is then same-origin with the API and read every batch's results, uploaded files, the
- * dashboard and Bull Board, with no key to stop it. Its requests carry its name as Host; a secured API needs a key
- * whatever the Host, so only open mode is asked about (a Redis read only for a request not addressed to loopback).
+ * An open API (no key exists) serves only loopback. It listens on 127.0.0.1, but a web page the operator opens is
+ * on this machine too: it can re-point its own name at 127.0.0.1 (DNS rebinding) and, same-origin with the API,
+ * read every batch's results, uploaded files, the dashboard and Bull Board, so a request must be addressed to
+ * loopback by name (addressedToLoopback); and it can send writes that need no CORS preflight (a multipart upload,
+ * an empty POST), so one from another site's page is refused (writeFromAnotherSite). A secured API needs a key
+ * whatever the Host or the page, so only open mode is asked about (a Redis read only for a request refused here).
  */
-function openOnlyToLoopbackNames(authenticator: ApiKeyAuthenticator) {
+function openOnlyToLoopback(authenticator: ApiKeyAuthenticator) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (addressedToLoopback(req.headers.host)) return next();
+    const misaddressed = !addressedToLoopback(req.headers.host);
+    const crossSite = writeFromAnotherSite({
+      method: req.method,
+      fetchSite: req.get('sec-fetch-site'),
+      origin: req.get('origin'),
+    });
+    if (!misaddressed && !crossSite) return next();
     authenticator.isSecured().then((secured) => {
       if (secured) return next();
-      const message =
-        'this API is open (no API key exists): it answers only requests addressed to 127.0.0.1, localhost or [::1]; ' +
-        'create an API key to serve it under another name';
-      if (req.path.startsWith('/openai/')) res.status(403).json(openAIError(403, message, 'Host'));
-      else res.status(403).json({ statusCode: 403, error: 'Forbidden', field: 'Host', message });
+      const [field, message] = misaddressed
+        ? [
+            'Host',
+            'this API is open (no API key exists): it answers only requests addressed to 127.0.0.1, localhost or [::1]; ' +
+              'create an API key to serve it under another name',
+          ]
+        : [
+            'Origin',
+            'this API is open (no API key exists): it takes no write from another site’s page; ' +
+              'create an API key to call it from a web application',
+          ];
+      if (req.path.startsWith('/openai/')) res.status(403).json(openAIError(403, message, field));
+      else res.status(403).json({ statusCode: 403, error: 'Forbidden', field, message });
     }, next);
   };
 }

@@ -4,7 +4,7 @@ export { SCOPES, allows, tenantScope, type Caller, type Requirement, type Scope 
 export { ApiKeyAuthenticator, type AuthOutcome } from './api-key-authenticator.js';
 export { ApiKeyStore } from './api-key-store.js';
 export { KeyRateLimiter, effectiveLimits, type RateDecision } from './key-rate-limiter.js';
-export { addressedToLoopback, listenPlan } from './listen-address.js';
+export { addressedToLoopback, listenPlan, writeFromAnotherSite } from './listen-address.js';
 export { checkNewKey, newKeySchema } from './new-key.js';
 export { ownerKeyGate } from './owner-key-gate.js';
 export { submittedTokens } from './submitted-tokens.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { addressedToLoopback, listenPlan } from './listen-address.js';
+import { addressedToLoopback, listenPlan, writeFromAnotherSite } from './listen-address.js';
 
 describe('listenPlan', () => {
   it('keeps an open API (no key anywhere) on loopback whatever HOST says, and says so', () => {
@@ -45,5 +45,28 @@ describe('addressedToLoopback', () => {
       'switchyard.internal',
     ])
       expect([host, addressedToLoopback(host)]).toEqual([host, false]);
+  });
+});
+
+describe('writeFromAnotherSite', () => {
+  it('marks a write a browser sends from another site: by Sec-Fetch-Site, or by an Origin that is not loopback', () => {
+    expect(writeFromAnotherSite({ method: 'POST', fetchSite: 'cross-site' })).toBe(true);
+    expect(writeFromAnotherSite({ method: 'DELETE', origin: 'https://evil.example' })).toBe(true);
+    expect(writeFromAnotherSite({ method: 'post', origin: 'http://127.0.0.1.nip.io:3000' })).toBe(true);
+    expect(writeFromAnotherSite({ method: 'POST', origin: 'null' })).toBe(true);
+  });
+
+  it('lets reads, loopback pages and clients that are not browsers through', () => {
+    expect(writeFromAnotherSite({ method: 'GET', fetchSite: 'cross-site', origin: 'https://evil.example' })).toBe(
+      false,
+    );
+    expect(writeFromAnotherSite({ method: 'POST' })).toBe(false);
+    expect(writeFromAnotherSite({ method: 'POST', fetchSite: 'same-origin', origin: 'http://127.0.0.1:3000' })).toBe(
+      false,
+    );
+    expect(writeFromAnotherSite({ method: 'POST', fetchSite: 'same-site', origin: 'http://localhost:5173' })).toBe(
+      false,
+    );
+    expect(writeFromAnotherSite({ method: 'PATCH', origin: 'http://[::1]:3000' })).toBe(false);
   });
 });

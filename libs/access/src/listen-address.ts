@@ -40,3 +40,23 @@ export function addressedToLoopback(host: string | undefined): boolean {
   if (name === '::1' || name === '0:0:0:0:0:0:0:1') return true;
   return /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(name) && name.split('.').every((part) => Number(part) <= 255);
 }
+
+/**
+ * Whether a request that would change something comes from another site's page in a browser: its Sec-Fetch-Site
+ * says cross-site, or its Origin is not one of loopback's (an open API's only names; `null` is a sandboxed or
+ * file page's). A form or a no-cors fetch (a multipart upload, an empty POST) needs no CORS preflight, so any page
+ * the operator opens can send one to an open API, which asks for no key. Reads pass (GET, HEAD, OPTIONS: the page
+ * cannot read their answers), and so does every client that is not a browser: it sends neither header.
+ */
+export function writeFromAnotherSite(req: { method: string; fetchSite?: string; origin?: string }): boolean {
+  if (SAFE_METHODS.has(req.method.toUpperCase())) return false;
+  if (req.fetchSite === 'cross-site') return true;
+  if (req.origin === undefined) return false;
+  try {
+    return !addressedToLoopback(new URL(req.origin).host);
+  } catch {
+    return true;
+  }
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
