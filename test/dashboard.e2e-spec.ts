@@ -344,6 +344,20 @@ describe('the dashboard in a real browser', () => {
     await page.context().close();
   });
 
+  it('gives Bull Board’s times in UTC, named so, as the dashboard does, wherever the browser is', async () => {
+    const context = await browser.newContext({
+      httpCredentials: { username: 'board', password: ADMIN_KEY },
+      timezoneId: 'America/New_York',
+    });
+    const page = await context.newPage();
+    await page.goto(`${sys.url}/admin/queues/queue/inference-local.tiny?status=completed`);
+    await page.getByText('local-0', { exact: false }).first().waitFor();
+    const times = await page.$$eval('time', (ts) => ts.map((t) => t.textContent ?? ''));
+    expect(times.length).toBeGreaterThan(0);
+    for (const time of times) expect(time).toMatch(/UTC$/);
+    await context.close();
+  });
+
   it('answers another tenant’s batch or an unknown one with 404, and a bad parameter with 400 naming it', async () => {
     const team = sys.client.withKey(teamKey);
     const theirs = await admin.request(

@@ -34,6 +34,29 @@ import { openAIBatchesProvider, openAIUploads } from './openai/openai-batches.pr
 import { TelemetryModule } from '#libs/telemetry';
 import { ReplicatedWritesInterceptor } from './replicated-writes.interceptor.js';
 
+/**
+ * Bull Board's times in UTC, named so, as the dashboard, the API and the logs give them: it wrote the browser's
+ * local time with no zone ("1:37:28 AM"), so a job's times read hours apart from its batch's on the dashboard.
+ */
+const UTC = { timeZone: 'UTC', timeZoneName: 'short' } as const;
+const BOARD_OPTIONS = {
+  uiConfig: {
+    dateFormats: {
+      short: { hour: 'numeric', minute: '2-digit', second: '2-digit', ...UTC },
+      common: { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit', ...UTC },
+      full: {
+        year: 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: '2-digit',
+        second: '2-digit',
+        ...UTC,
+      },
+    },
+  },
+} as const;
+
 /** HTTP only: controllers, Bull Board, and the producers they need. No processor is imported here. */
 @Module({})
 export class ApiModule {
@@ -52,7 +75,7 @@ export class ApiModule {
         OpenApiModule,
         CallbacksModule,
         openAIUploads(config),
-        BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter }),
+        BullBoardModule.forRoot({ route: '/admin/queues', adapter: ExpressAdapter, boardOptions: BOARD_OPTIONS }),
         // Read-only: Bull Board's actions (remove, retry, promote, clean, obliterate; a Job Scheduler's remove, edit,
         // run now) act on BullMQ behind the system's back — a waiting item's job removed leaves the item queued
         // for ever, a schedule removed there still lists as defined. The API's own endpoints do those things.
