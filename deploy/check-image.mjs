@@ -160,6 +160,17 @@ function execIn(command, cwd, env) {
   execFileSync('sh', ['-c', command], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
+/** Whether the production dependency tree (`npm ls --omit=dev`) holds `name`. */
+function neededAtRuntime(name) {
+  try {
+    return (
+      execFileSync('npm', ['ls', name, '--omit=dev', '--parseable'], { cwd: repo, encoding: 'utf8' }).trim() !== ''
+    );
+  } catch {
+    return false; // npm ls exits 1 when the package is not in that tree
+  }
+}
+
 /** The image's entrypoint as compose runs it: Redis, then api and worker with compose's environment. */
 async function startImage(image) {
   if (image.user === 'root') throw new Error('the runtime stage runs as root: it must set a USER');
@@ -167,7 +178,9 @@ async function startImage(image) {
   const app = join(image.root, image.workdir);
   if (existsSync(join(app, 'src')) || existsSync(join(app, 'apps'))) throw new Error('the runtime stage holds sources');
   const devOnly = Object.keys(JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).devDependencies ?? {});
-  const leaked = devOnly.filter((d) => existsSync(join(app, 'node_modules', d)));
+  // A dev dependency that a runtime one needs too (protobufjs, under OpenTelemetry's exporter, depends on @types/node)
+  // is installed by `npm ci --omit=dev` all the same: a leak is one that nothing the image runs needs.
+  const leaked = devOnly.filter((d) => existsSync(join(app, 'node_modules', d)) && !neededAtRuntime(d));
   if (leaked.length > 0) throw new Error(`dev dependencies in the runtime stage: ${leaked.join(', ')}`);
 
   const compose = jsYaml.load(readFileSync(join(repo, 'deploy/compose.yaml'), 'utf8'));
