@@ -3,7 +3,7 @@ import { Queue, type ConnectionOptions } from 'bullmq';
 import { bullConnection, closeRedis, openRedis, type RedisClient } from '#libs/redis';
 import { BatchStore } from '#libs/batches';
 import { loadConfig, type AppConfig } from '#libs/config';
-import { JobQueue, configuredQueues, queueName, bullPrefix } from '#libs/queue';
+import { BULL_SETTINGS, JobQueue, configuredQueues, queueName, bullPrefix } from '#libs/queue';
 import { startOpenAIDouble, type OpenAIDouble, type OpenAIDoubleOptions } from './openai-double.js';
 import { ApiClient, startApp, systemEnv, type AppProcess } from './system-under-test.js';
 
@@ -156,7 +156,7 @@ export function useSystem(env: SystemEnvSource = {}, options: UseSystemOptions =
       const queues = new Map(
         configuredQueues(config)
           .map(queueName)
-          .map((q) => [q, new Queue(q, { connection, prefix: bullPrefix(config.prefix) })]),
+          .map((q) => [q, new Queue(q, { connection, prefix: bullPrefix(config.prefix), settings: BULL_SETTINGS })]),
       );
       opened.push(async () => {
         await Promise.all([...queues.values()].map((q) => q.close()));

@@ -1,5 +1,4 @@
 /* eslint-disable @typescript-eslint/require-await -- an in-memory twin of an async interface: nothing to await */
-import { CronExpressionParser } from 'cron-parser';
 import type { QueueTuning } from '#libs/config';
 import { PermanentJobError, Preempted, RateLimited } from './job-errors.js';
 import { type JobName, type JobPayloads, type JobSpec, type QueueRef, queueName } from './queue-names.js';
@@ -12,6 +11,7 @@ import type {
   QueueLayer,
   SchedulerTiming,
 } from './queue-layer.js';
+import { nextCronSlot } from './cron-slots.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
 
 export type FakeJobState = 'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed';
@@ -413,7 +413,5 @@ function isWaiting(state: FakeJobState): boolean {
 }
 
 function nextCron(when: { pattern: string; tz: string }, after: number): number {
-  return CronExpressionParser.parse(when.pattern, { tz: when.tz, currentDate: new Date(after) })
-    .next()
-    .getTime();
+  return nextCronSlot(when.pattern, after, { tz: when.tz });
 }

@@ -1,6 +1,7 @@
 // The face of libs/queue: what other libs, the apps and the tests use. Import it as '#libs/queue'.
 export { boardJobData } from './board-job-data.js';
 export { bullPrefix } from './bull-prefix.js';
+export { BULL_SETTINGS, nextCronSlot } from './cron-slots.js';
 export { deadlinePriority, isDeferredPriority } from './deadline-priority.js';
 export { InMemoryJobQueue } from './in-memory-job-queue.js';
 export { LockLost, PermanentJobError, Preempted, RateLimited } from './job-errors.js';

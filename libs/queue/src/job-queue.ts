@@ -9,6 +9,7 @@ import {
   limiterMax,
   queueName,
 } from './queue-names.js';
+import { BULL_SETTINGS } from './cron-slots.js';
 import { QUEUE_SETTINGS } from './queue-settings.js';
 import { LockLost, Preempted, RateLimited } from './job-errors.js';
 import type {
@@ -324,6 +325,8 @@ export class JobQueue implements QueueLayer {
       {
         connection: this.connection,
         prefix: bullPrefix(this.prefix),
+        // The next slot of a Job Scheduler is worked out here, when a slot's job starts (nextCronSlot).
+        settings: BULL_SETTINGS,
         concurrency: opts.concurrency,
         // Always a limiter: BullMQ honours a rate limit set on the queue (worker.rateLimit, for RateLimited) only for
         // workers that have one, so without REQUESTS_PER_MINUTE a token quota's wait paused the worker that hit it
@@ -393,7 +396,11 @@ export class JobQueue implements QueueLayer {
     if (q) return q;
     if (!opts.retired || (ref.kind !== QueueKind.LocalInference && ref.kind !== QueueKind.CloudInference))
       throw new Error(`no queue ${name}: provider "${ref.provider}" is not configured`);
-    const opened = new Queue(name, { connection: this.connection, prefix: bullPrefix(this.prefix) });
+    const opened = new Queue(name, {
+      connection: this.connection,
+      prefix: bullPrefix(this.prefix),
+      settings: BULL_SETTINGS,
+    });
     redisOutage.watchQueue(opened, `queue ${name}`);
     this.retired.set(name, opened);
     return opened;

@@ -7,6 +7,7 @@ import type { AppConfig } from '#libs/config';
 import { shutdownPlan } from '#libs/lifecycle';
 import { bullConnection, redisOutage, type BullConnection } from '#libs/redis';
 import { bullPrefix } from './bull-prefix.js';
+import { BULL_SETTINGS } from './cron-slots.js';
 import { JobQueue } from './job-queue.js';
 import { queueTelemetry } from './queue-telemetry.js';
 import { configuredQueues, queueName } from './queue-names.js';
@@ -38,7 +39,13 @@ export class QueueModule implements BeforeApplicationShutdown, OnApplicationShut
         BullModule.forRootAsync({
           inject: [APP_CONFIG],
           // telemetry: every add starts a producer span whose context the job carries to its worker.
-          useFactory: (c: AppConfig) => ({ connection, prefix: bullPrefix(c.prefix), telemetry: queueTelemetry() }),
+          // settings: a cron Job Scheduler's next slot, as nextCronSlot reads it (upserts are worked out here).
+          useFactory: (c: AppConfig) => ({
+            connection,
+            prefix: bullPrefix(c.prefix),
+            telemetry: queueTelemetry(),
+            settings: BULL_SETTINGS,
+          }),
         }),
         BullModule.registerQueue(...names.map((name) => ({ name }))),
       ],
