@@ -1,6 +1,7 @@
 import {
   BadRequestException,
   Body,
+  ConflictException,
   Controller,
   Delete,
   Get,
@@ -15,6 +16,7 @@ import {
 } from '@nestjs/common';
 import type { Response } from 'express';
 import {
+  BatchErasure,
   BatchIntake,
   BatchStore,
   chatCompletionOf,
@@ -44,6 +46,7 @@ import { streamAnswer } from './streamed-answer.js';
 export class BatchesController {
   constructor(
     @Inject(BatchIntake) private readonly intake: BatchIntake,
+    @Inject(BatchErasure) private readonly erasure: BatchErasure,
     @Inject(BatchStore) private readonly store: BatchStore,
     @Inject(KeyRateLimiter) private readonly limiter: KeyRateLimiter,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -241,6 +244,32 @@ export class BatchesController {
     const outcome = await this.intake.cancel(id);
     if (!outcome) throw new NotFoundException(`batch ${id} not found`);
     return { id, cancelled: outcome.cancelled, batch: await this.store.get(id) };
+  }
+
+  @ApiDoc({
+    summary: 'Erase a finished batch now',
+    description:
+      'Erasure on request: the batch, its items and results, its event stream and its item jobs (which hold the ' +
+      'items’ text) are deleted now rather than at RESULT_TTL, and an `erasure` entry (no text) is added to the ' +
+      'audit trail first. The batch then answers 404. Cancel a batch still running first.',
+    answer: { description: 'What was erased', json: 'BatchErased' },
+    errors: {
+      404: 'No such batch',
+      409: 'The batch has items queued or running: cancel it first',
+    },
+  })
+  @Delete(':id/data')
+  @RequiresScope('admin')
+  async erase(@Param('id') id: string) {
+    const erased = await this.erasure.erase(id);
+    if (erased === null) throw new NotFoundException(`batch ${id} not found`);
+    if (erased === 'unfinished')
+      throw new ConflictException({
+        statusCode: 409,
+        error: 'Conflict',
+        message: `batch ${id} has items queued or running: cancel it (DELETE /v1/batches/${id}) first`,
+      });
+    return { ...erased, erased: true };
   }
 
   /**

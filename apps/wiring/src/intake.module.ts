@@ -7,7 +7,7 @@ import { PoolsModule } from './pools.module.js';
 import { ProviderDirectory } from '#libs/pools';
 import { JobQueue } from '#libs/queue';
 import { RoutingPolicy } from '#libs/routing';
-import { BatchIntake } from '#libs/batches';
+import { BatchErasure, BatchIntake } from '#libs/batches';
 import { PromptTokens } from '#libs/batches';
 import { BatchStore } from '#libs/batches';
 import { BranchOutputs } from '#libs/batches';
@@ -75,6 +75,11 @@ const BATCH_FINISH_METRICS = Symbol('BatchFinishMetrics');
         ),
     },
     {
+      provide: BatchErasure,
+      inject: [BatchStore, JobQueue, AuditTrail],
+      useFactory: (store: BatchStore, queue: JobQueue, audit: AuditTrail) => new BatchErasure(store, queue, audit),
+    },
+    {
       provide: BranchOutputs,
       inject: [REDIS, APP_CONFIG, BatchStore, JobQueue, RepositoryRegistry],
       useFactory: (
@@ -133,6 +138,7 @@ const BATCH_FINISH_METRICS = Symbol('BatchFinishMetrics');
   ],
   exports: [
     BatchIntake,
+    BatchErasure,
     BranchOutputs,
     BatchCallbacks,
     RoutingPolicy,

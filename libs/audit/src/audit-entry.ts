@@ -8,9 +8,11 @@ import type { Sensitivity } from '#libs/domain';
  * - `egress-refused`: a cloud provider refused an item above its clearance before any I/O;
  * - `callback`: one delivery attempt of a signed callback event (issue 15 §5): target `cloud` (it leaves
  *   the system), provider `callback:<host>`, with the event id, the answer's HTTP status (absent when none
- *   came) and, in reason, the outcome. `index` is the item's, or -1 for batch.finished.
+ *   came) and, in reason, the outcome. `index` is the item's, or -1 for batch.finished;
+ * - `erasure`: a batch erased on request (BatchErasure), written before anything is deleted: index -1, provider
+ *   `switchyard`, the batch's sensitivity, and in reason how many items went.
  */
-export const AUDIT_KINDS = ['route', 'reroute', 'egress', 'egress-refused', 'callback'] as const;
+export const AUDIT_KINDS = ['route', 'reroute', 'egress', 'egress-refused', 'callback', 'erasure'] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 /**

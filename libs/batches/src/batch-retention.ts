@@ -72,6 +72,27 @@ export class BatchRetention {
     return pass;
   }
 
+  /**
+   * Erasure on request (a data subject's right to deletion): deletes one finished batch now, whatever its age,
+   * by the same idempotent steps as the sweep (noted, items, stream, estimates, backlog, hash, indexes), and
+   * drops it from the pending outputs and callbacks, which would otherwise read it again. A batch with items
+   * still queued or running is refused ('unfinished': cancel it first); an unknown one answers null.
+   */
+  async erase(id: string): Promise<{ items: number; tenant: string | null } | 'unfinished' | null> {
+    const [total, finishedAt, tenant, createdAt] = await this.redis.hmget(
+      this.keys.batch(id),
+      'total',
+      'finishedAt',
+      'tenant',
+      'createdAt',
+    );
+    if (createdAt === null) return null;
+    if (finishedAt === null) return 'unfinished';
+    await this.redis.hset(this.keys.retentionTrimming(), id, tenant ?? '');
+    await this.redis.multi().srem(this.keys.pendingOutputs(), id).srem(this.keys.pendingCallbacks(), id).exec();
+    return { items: await this.remove(id, tenant, Number(total) || 0), tenant: tenant || null };
+  }
+
   private async trimOne(id: string, cutoff: number): Promise<'kept' | 'stale' | { items: number }> {
     const batchKey = this.keys.batch(id);
     const [total, finishedAt, tenant, createdAt] = await this.redis.hmget(

@@ -1,5 +1,6 @@
 // The face of libs/batches: what other libs, the apps and the tests use. Import it as '#libs/batches'.
 export { BatchIntake, IdempotencyKeyReused, SubmissionRejected, type SubmitContext } from './batch-intake.js';
+export { BatchErasure, type Erased } from './batch-erasure.js';
 export {
   BatchStore,
   providerKey,

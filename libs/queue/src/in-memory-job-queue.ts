@@ -129,6 +129,17 @@ export class InMemoryJobQueue implements QueueLayer {
     return true;
   }
 
+  async purge(jobIds: readonly string[]): Promise<number> {
+    const ids = new Set(jobIds);
+    let removed = 0;
+    for (const [key, job] of this.jobsById)
+      if (ids.has(job.id) && job.state !== 'active') {
+        this.jobsById.delete(key);
+        removed += 1;
+      }
+    return removed;
+  }
+
   async requeue(queue: QueueRef, spec: JobSpec): Promise<'added' | 'retried' | 'present'> {
     const job = this.jobsById.get(`${this.queueOf(queue)}:${spec.jobId}`);
     if (job?.state === 'failed') {

@@ -24,6 +24,8 @@ import { dataNodes, redisOutage, type RedisClient } from '#libs/redis';
 import { bullPrefix } from './bull-prefix.js';
 import { queueTelemetry } from './queue-telemetry.js';
 
+/** Job removals sent at once per queue by purge. */
+const PURGE_CHUNK = 200;
 const CLAIM_COMMAND = 'switchyardClaim';
 const CLAIM_LUA = "if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 1 end return 0";
 /** The clients the claim script is defined on (once per client). */
@@ -100,6 +102,16 @@ export class JobQueue implements QueueLayer {
     } catch {
       return false; // taken by a worker between the check and the removal
     }
+  }
+
+  async purge(jobIds: readonly string[]): Promise<number> {
+    let removed = 0;
+    for (const q of [...this.queues.values(), ...this.retired.values()])
+      for (let from = 0; from < jobIds.length; from += PURGE_CHUNK) {
+        const counts = await Promise.all(jobIds.slice(from, from + PURGE_CHUNK).map((id) => q.remove(id)));
+        removed += counts.reduce((a, b) => a + b, 0);
+      }
+    return removed;
   }
 
   async requeue(queue: QueueRef, spec: JobSpec): Promise<'added' | 'retried' | 'present'> {

@@ -65,6 +65,12 @@ export interface QueueLayer {
   /** Removes a job that has not started; returns false if it is running, finished or unknown. */
   removeWaiting(queue: QueueRef, jobId: string): Promise<boolean>;
   /**
+   * Removes the jobs with these ids from every queue this layer knows (retired ones included), whatever their
+   * state but running: an erasure's item jobs, which hold the item's text and a finished one its answer. Returns
+   * how many were removed.
+   */
+  purge(jobIds: readonly string[]): Promise<number>;
+  /**
    * Makes sure the job will run (again): one that failed its last attempt goes back to waiting with its attempts
    * reset, one that completed or is unknown is added anew, one waiting, delayed or running is left as it is. For
    * a sweep that finds work a job should have done (a record still pending) after its job gave up.

@@ -406,6 +406,12 @@ const ANSWERS = {
     })
     .meta({ description: 'One line of the NDJSON stream' }),
   BatchCancelled: z.object({ id: z.string(), cancelled: z.number().int(), batch: batchView }),
+  BatchErased: z.object({
+    id: z.string(),
+    erased: z.literal(true),
+    items: z.number().int().meta({ description: 'Items deleted, with their results' }),
+    jobs: z.number().int().meta({ description: 'Queue jobs deleted (they held the items’ text)' }),
+  }),
   Schedule: scheduleView,
   ScheduleList: z.object({ schedules: z.array(scheduleView) }),
   ScheduleDeleted: z.object({ name: z.string(), deleted: z.literal(true) }),
