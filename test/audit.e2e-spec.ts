@@ -84,6 +84,10 @@ describe('audit trail (GET /v1/audit)', () => {
     expect(
       egress.every((e) => e.provider === 'frontier' && e.clearance === 'internal' && e.sensitivity === 'internal'),
     ).toBe(true);
+    // Which model saw each item: the one its request named.
+    const models = new Set(sys.double.completionRequests().map((r) => (r.body as { model: string }).model));
+    expect(models.size).toBe(1);
+    expect(egress.map((e) => e.model)).toEqual(Array(8).fill([...models][0]));
     expect(egress.map((e) => e.attempt).sort()).toEqual([1, 1, 1, 1, 2, 2, 2, 2]);
     expect(egress.some((e) => e.index >= 4)).toBe(false);
     expect(all.filter((e) => e.kind === 'egress-refused')).toEqual([]);

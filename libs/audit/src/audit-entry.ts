@@ -28,6 +28,8 @@ export interface AuditEvent {
   itemId?: string;
   target: 'local' | 'cloud';
   provider: string;
+  /** Egress: the model the request named, so a trail says which model saw an item (a provider may serve several). */
+  model?: string;
   clearance?: Sensitivity;
   /** Present (true) on every entry for a cloud provider the operator declared on premises (issue 13 §6). */
   onPremises?: boolean;

@@ -118,6 +118,7 @@ describe('AuditTrail (real Redis)', () => {
     const egress = new EgressRecorder(t);
     await egress.beforeRequest({
       provider: 'frontier',
+      model: 'gpt-x',
       clearance: 'internal',
       sensitivity: 'public',
       itemRef: 'b-7.12.r2',
@@ -126,6 +127,7 @@ describe('AuditTrail (real Redis)', () => {
     });
     await egress.refused({
       provider: 'frontier',
+      model: 'gpt-x',
       clearance: 'internal',
       sensitivity: 'restricted',
       itemRef: 'b-7.3',
@@ -141,6 +143,7 @@ describe('AuditTrail (real Redis)', () => {
         index: 12,
         target: 'cloud',
         provider: 'frontier',
+        model: 'gpt-x',
         clearance: 'internal',
         sensitivity: 'public',
         attempt: 2,
@@ -152,6 +155,7 @@ describe('AuditTrail (real Redis)', () => {
         index: 3,
         target: 'cloud',
         provider: 'frontier',
+        model: 'gpt-x',
         clearance: 'internal',
         sensitivity: 'restricted',
         reason: 'above clearance',
@@ -167,6 +171,7 @@ describe('AuditTrail (real Redis)', () => {
     await expect(
       new EgressRecorder(t).beforeRequest({
         provider: 'p',
+        model: 'm',
         clearance: 'public',
         sensitivity: 'public',
         itemRef: 'b.0',

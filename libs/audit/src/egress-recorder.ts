@@ -65,6 +65,7 @@ function toEvent(kind: 'egress' | 'egress-refused', r: EgressRecord): AuditEvent
     ...itemOfJobId(r.itemRef),
     target: 'cloud',
     provider: r.provider,
+    model: r.model,
     clearance: r.clearance,
     sensitivity: r.sensitivity,
     ...(r.attempt > 0 ? { attempt: r.attempt } : {}),

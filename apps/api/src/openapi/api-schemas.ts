@@ -262,6 +262,7 @@ const auditEntry = z.object({
   itemId: z.string().optional(),
   target,
   provider: z.string(),
+  model: z.string().optional().meta({ description: 'Egress entries: the model the request named' }),
   clearance: sensitivity.optional(),
   onPremises: z.boolean().optional(),
   sensitivity,

@@ -76,6 +76,10 @@ describe('CloudProvider egress audit and key rotation (against the double)', () 
       sensitivity: 'internal',
       itemRef: 'batch-1.4',
     });
+    // The model each record names is the one its request did.
+    expect(audit.egress.map((r) => r.model)).toEqual(
+      double.completionRequests().map((r) => (r.body as { model: string }).model),
+    );
     // Each record was made before its request arrived.
     audit.egress.forEach((r, i) => expect(Date.parse(r.at)).toBeLessThanOrEqual(double.completionRequests()[i].at));
     expect(JSON.stringify(audit.egress)).not.toContain('memo');

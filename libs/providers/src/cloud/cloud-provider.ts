@@ -167,6 +167,7 @@ export class CloudProvider {
   private egressRecord(req: CompletionRequest, attempt: number): EgressRecord {
     return {
       provider: this.name,
+      model: this.model,
       clearance: this.clearance,
       sensitivity: req.sensitivity,
       itemRef: req.itemRef,

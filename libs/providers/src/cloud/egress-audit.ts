@@ -3,6 +3,8 @@ import type { Sensitivity } from '#libs/domain';
 /** One request about to leave for a cloud provider, or one it refused: ids and labels, never content. */
 export interface EgressRecord {
   provider: string;
+  /** The model the request names: which model the item's text went to. */
+  model: string;
   /** The provider's clearance. */
   clearance: Sensitivity;
   /** The item's sensitivity. */

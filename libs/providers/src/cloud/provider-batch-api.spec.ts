@@ -52,9 +52,9 @@ describe('ProviderBatchApi against the double’s Files and Batches endpoints', 
     const client = api();
     const created = await client.submit([line(0), line(1)], 'flush-1');
     // Both lines were recorded before the first request left.
-    expect(audited.map((a) => [a.itemRef, a.provider, a.requestsBefore])).toEqual([
-      ['b1.0', 'frontier.batch', 0],
-      ['b1.1', 'frontier.batch', 0],
+    expect(audited.map((a) => [a.itemRef, a.provider, a.model, a.requestsBefore])).toEqual([
+      ['b1.0', 'frontier.batch', 'double-model', 0],
+      ['b1.1', 'frontier.batch', 'double-model', 0],
     ]);
     const [upload, create] = double.requests;
     expect(upload.path).toBe('/v1/files');

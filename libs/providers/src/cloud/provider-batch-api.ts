@@ -95,6 +95,7 @@ export class ProviderBatchApi {
       try {
         await this.opts.audit?.beforeRequest({
           provider: this.name,
+          model: typeof line.body.model === 'string' ? line.body.model : this.opts.model,
           clearance: this.opts.clearance,
           sensitivity: line.sensitivity,
           itemRef: line.itemRef,
